@@ -1,0 +1,210 @@
+//! The protocol between the faasbox platform and the agent that runs as PID 1 inside every
+//! function container.
+//!
+//! The platform writes an [`AgentConfig`] to `<control dir>/agent.json` before the container
+//! starts, bind-mounts the control directory at [`CONTAINER_CONTROL_DIR`], and then speaks
+//! HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] in that directory:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
+//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
+//!
+//! Every contract (http, cmd, file, openwhisk) is served behind this one protocol; what differs
+//! lives in the agent.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Where the platform's per-instance control directory is mounted inside the container.
+pub const CONTAINER_CONTROL_DIR: &str = "/.faasbox";
+/// The agent's Unix socket, relative to the control directory.
+pub const AGENT_SOCKET_NAME: &str = "agent.sock";
+/// The agent's configuration file, relative to the control directory.
+pub const AGENT_CONFIG_NAME: &str = "agent.json";
+/// Where the agent binary is bind-mounted (read-only) for running it as PID 1.
+pub const CONTAINER_AGENT_PATH: &str = "/.faasbox-agent";
+/// The agent is mounted here as well, so Direktiv's `cmd: /usr/share/direktiv/direktiv-cmd` works.
+pub const DIREKTIV_CMD_PATH: &str = "/usr/share/direktiv/direktiv-cmd";
+
+/// Header carrying the unique id of one call (becomes `Direktiv-ActionID`).
+pub const HEADER_ACTION_ID: &str = "faasbox-action-id";
+/// Header carrying the call's deadline as RFC 3339 (becomes `Direktiv-Deadline`).
+pub const HEADER_DEADLINE: &str = "faasbox-deadline";
+
+/// The catchable error code of a function that answered non-2xx without an error code.
+pub const CODE_CONTAINER_FAILED: &str = "container failed";
+
+/// Which function contract the agent speaks to the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Contract {
+    /// Direktiv HTTP functions: `POST` to 127.0.0.1:8080 with `Direktiv-*` headers.
+    #[default]
+    Http,
+    /// Direktiv generic containers (`direktiv-cmd`): the agent runs the commands itself.
+    Cmd,
+    /// Direktiv isolates: `/direktiv-data/data.in` → entrypoint → `data.out`.
+    File,
+    /// OpenWhisk docker actions: `/init` + `/run` action proxy.
+    Openwhisk,
+}
+
+impl Contract {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::Http => "http",
+            Contract::Cmd => "cmd",
+            Contract::File => "file",
+            Contract::Openwhisk => "openwhisk",
+        }
+    }
+}
+
+/// The numeric user the function process runs as (the agent itself stays root in the
+/// container, with the container's reduced capabilities).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessUser {
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default)]
+    pub additional_gids: Vec<u32>,
+}
+
+/// Everything the agent needs to know, written by the platform to `agent.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub contract: Contract,
+    /// The function process: the image's entrypoint + cmd (or the function's `cmd`).
+    /// Empty for contracts that need no long-running process (cmd).
+    pub command: Vec<String>,
+    /// Working directory of the function process.
+    #[serde(default = "default_workdir")]
+    pub workdir: String,
+    /// Who the function process runs as; `None` is root.
+    #[serde(default)]
+    pub user: Option<ProcessUser>,
+    /// How long the function may take to start accepting calls.
+    #[serde(default = "default_ready_timeout_ms")]
+    pub ready_timeout_ms: u64,
+    /// The port the function listens on (http contract).
+    #[serde(default = "default_function_port")]
+    pub function_port: u16,
+    /// The port of the log endpoint the agent serves to the function.
+    #[serde(default = "default_log_port")]
+    pub log_port: u16,
+    /// Parent of the per-call temp directories (`Direktiv-TempDir`).
+    #[serde(default = "default_temp_root")]
+    pub temp_root: String,
+}
+
+fn default_workdir() -> String {
+    "/".into()
+}
+fn default_ready_timeout_ms() -> u64 {
+    120_000
+}
+fn default_function_port() -> u16 {
+    8080
+}
+fn default_log_port() -> u16 {
+    8889
+}
+fn default_temp_root() -> String {
+    "/tmp/faasbox-calls".into()
+}
+
+/// Where a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// The function process's standard output.
+    Stdout,
+    /// The function process's standard error.
+    Stderr,
+    /// Sent by the function to the log endpoint (`/log?aid=…`).
+    Function,
+    /// Written by the agent itself (e.g. "function process exited with status 1").
+    Agent,
+}
+
+/// One log line attached to a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    pub stream: LogStream,
+    pub line: String,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvokeStatus {
+    /// `output` holds the function's JSON output.
+    Ok,
+    /// A catchable error: `code` and `message`.
+    Error,
+    /// An uncatchable failure: `message` only.
+    Crash,
+}
+
+/// The agent's answer to `POST /v1/invoke`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InvokeOutcome {
+    pub status: InvokeStatus,
+    /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every line attached to this call: its log endpoint lines, and the process's stdout and
+    /// stderr while the call ran (plus anything printed while no call was running before it).
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+}
+
+/// The agent's answer to `GET /v1/ready`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReadyReport {
+    pub ready: bool,
+    /// Why not, when not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What the function printed so far (helps explain a start that failed).
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+}
+
+/// The agent's answer to `POST /v1/cancel`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CancelReport {
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_keeps_output_bytes_verbatim() {
+        let text = r#"{"status":"ok","output":{"a": [1, 2]},"logs":[]}"#;
+        let outcome: InvokeOutcome = serde_json::from_str(text).unwrap();
+        assert_eq!(outcome.status, InvokeStatus::Ok);
+        assert_eq!(outcome.output.unwrap().get(), r#"{"a": [1, 2]}"#);
+    }
+
+    #[test]
+    fn config_defaults_fill_in() {
+        let cfg: AgentConfig =
+            serde_json::from_str(r#"{"contract":"http","command":["/bin/f"]}"#).unwrap();
+        assert_eq!(cfg.function_port, 8080);
+        assert_eq!(cfg.log_port, 8889);
+        assert_eq!(cfg.workdir, "/");
+        assert_eq!(cfg.ready_timeout_ms, 120_000);
+    }
+}
