@@ -1,1 +1,89 @@
-fn main() {}
+//! faasbox-agent: PID 1 inside every faasbox function container.
+//!
+//! It starts the function, reaps zombies, speaks the function's contract, attributes the
+//! function's output to calls, and serves the platform over a Unix socket (see `faasbox-proto`).
+
+mod agent;
+mod calls;
+mod cli;
+mod contract;
+mod http_util;
+mod lines;
+mod log_endpoint;
+mod logs;
+mod pipes;
+mod platform_api;
+mod process;
+mod query;
+mod reaper;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use faasbox_proto::AgentConfig;
+
+use crate::cli::Cli;
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let args: Vec<_> = std::env::args_os().collect();
+    match cli::parse(&args) {
+        Ok(Cli::Serve { config, socket }) => serve(&config, &socket, started),
+        Ok(Cli::DirektivCmd) => {
+            eprintln!(
+                "direktiv-cmd runs under faasbox's agent: set `cmd: /usr/share/direktiv/direktiv-cmd` \
+                 on the function and faasbox serves it (the cmd contract is not supported by this \
+                 agent yet)"
+            );
+            ExitCode::from(2)
+        }
+        Ok(Cli::Help) => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("faasbox-agent: {err}\n{}", cli::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(config_path: &Path, socket: &Path, started: Instant) -> ExitCode {
+    let config = match read_config(config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("faasbox-agent: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("faasbox-agent: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    // `block_on` runs `agent::run` on this (the main) thread, which the function process relies
+    // on for its parent-death signal.
+    let status = match runtime.block_on(agent::run(config, socket, started)) {
+        Ok(status) => status,
+        Err(err) => {
+            eprintln!("faasbox-agent: {err}");
+            1
+        }
+    };
+    // Do not wait for connections still open; the function is gone.
+    runtime.shutdown_background();
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+fn read_config(path: &Path) -> Result<AgentConfig, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}

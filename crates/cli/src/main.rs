@@ -1,1 +1,49 @@
-fn main() {}
+//! `faasbox`: the server and the client commands in one binary.
+
+mod cli;
+mod client;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let format = cli.output;
+    let client = || client::Client::new(&cli.url);
+    match cli.command {
+        Command::Server(args) => commands::server::run(args).await?,
+        Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
+        Command::Image(c) => commands::images::run(&client()?, format, c).await?,
+        Command::Function(c) => commands::functions::run(&client()?, format, c).await?,
+        Command::Invoke(args) => return commands::invocations::invoke(&client()?, format, args).await,
+        Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
+        Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "faasbox", &mut std::io::stdout());
+        }
+    }
+    Ok(true)
+}

@@ -1,1 +1,134 @@
-//! placeholder
+//! faasbox's local, content-addressed OCI image store.
+//!
+//! An [`ImageStore`] owns one directory and imports images from files — a
+//! `docker save` archive, an OCI image layout (tar or directory), or a plain
+//! root filesystem tarball — extracting every layer once into a directory that
+//! the runtime stacks with overlayfs. All calls block; the server runs them in
+//! `spawn_blocking`.
+//!
+//! # Store layout
+//!
+//! ```text
+//! <root>/
+//!   images.json             name → image record (manifest digest, run config, layers);
+//!                           rewritten atomically (tmp file + fsync + rename)
+//!   blobs/sha256/<hex>      raw blobs: manifests, configs and layer blobs exactly as
+//!                           received (compressed or not), named by their verified digest
+//!   layers/<diff-id-hex>/   one extracted layer, in overlayfs form (whiteouts are 0:0
+//!                           character devices, opaque directories carry
+//!                           `trusted.overlay.opaque=y`); used as an overlayfs lowerdir
+//!                           and shared by every image that has that layer
+//!   tmp/                    scratch space of running imports; emptied by `open`
+//! ```
+//!
+//! # Crash safety
+//!
+//! An import writes only inside its own `tmp/<uuid>/` until each piece is
+//! complete: blobs are verified and then linked or renamed into `blobs/`,
+//! layers are extracted into `tmp/` and renamed into `layers/`, and the name
+//! is recorded in `images.json` last. Anything a crash leaves behind is either
+//! in `tmp/` (removed by [`ImageStore::open`]) or an unreferenced blob or layer
+//! (garbage-collected by `open`). Layer contents are not fsynced file by file;
+//! only `images.json` is, so a power loss in the middle of an import can
+//! at worst lose that import.
+//!
+//! One `ImageStore` per root directory per process: `open` clears `tmp/`,
+//! which would disturb another store importing into the same root.
+//!
+//! # Verification
+//!
+//! Every blob that arrives with a digest (OCI layouts, docker 25+ archives)
+//! is checked against it; every layer is checked against the diff ID its
+//! image config lists — also when that layer is already extracted, so an
+//! image cannot borrow another image's layer by naming its diff ID.
+//!
+//! # Modules
+//!
+//! `store` (the API, name table, garbage collection) → `import` (storing a
+//! plan) ← `formats::{docker, oci, rootfs}` (reading inputs into a plan),
+//! with `archive` (outer archive detection and extraction), `extract` (safe
+//! layer extraction), `config` and `manifest` (JSON documents), `index`
+//! (`images.json`), `reference`, `digest`, `compress`, `paths`, `copy`.
+//!
+//! # Layer extraction rules
+//!
+//! Enforced by the crate-private `extract` module: entry paths are
+//! normalised and may not contain `..`; nothing is ever written through a
+//! symlink; hard links must point inside the layer; device nodes are refused;
+//! setuid/setgid bits on files are dropped; extended attributes from the
+//! archive are not applied.
+
+mod archive;
+mod compress;
+mod config;
+mod copy;
+mod digest;
+mod error;
+mod extract;
+mod formats;
+mod import;
+mod index;
+mod manifest;
+mod paths;
+mod reference;
+mod store;
+
+pub use error::ImageError;
+pub use reference::normalize_reference;
+pub use store::ImageStore;
+
+use serde::{Deserialize, Serialize};
+
+/// The run configuration of a root filesystem tarball, which carries none of
+/// its own (like `docker import --change`). Ignored for docker archives and
+/// OCI layouts, whose image config already says how to run them.
+#[derive(Debug, Clone, Default)]
+pub struct RootfsOptions {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE` entries.
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+}
+
+/// One named image in the store.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageRecord {
+    /// The normalised reference, e.g. `demo/echo:latest`.
+    pub name: String,
+    /// `sha256:<hex>` of the image manifest (an OCI manifest synthesised by
+    /// faasbox for docker archives and root filesystem tarballs).
+    pub digest: String,
+    pub config: RunConfig,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerInfo>,
+    /// Sum of the layer blob sizes, in bytes.
+    pub size: u64,
+    /// RFC 3339 time of the import.
+    pub created: String,
+}
+
+/// How to run an image, taken from its image config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE` entries, as in the image config. No default `PATH` is added.
+    pub env: Vec<String>,
+    /// Working directory; `""` when the image does not set one.
+    pub workdir: String,
+    /// User (`name`, `uid`, `uid:gid`, ...); `""` when the image does not set one.
+    pub user: String,
+}
+
+/// One layer of an image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerInfo {
+    /// `sha256:<hex>` of the layer blob as stored (possibly compressed).
+    pub digest: String,
+    /// `sha256:<hex>` of the uncompressed layer tar.
+    pub diff_id: String,
+    /// Size of the layer blob in bytes.
+    pub size: u64,
+}

@@ -1,1 +1,25 @@
-//! placeholder
+//! Function instances as OCI containers.
+//!
+//! - [`Driver`] is what the server's pool talks to: start an instance of a function, stop it,
+//!   tell whether it died of an out-of-memory kill, and clean up after a crash.
+//! - [`RuncDriver`] implements it with an OCI runtime CLI (`runc`, or gVisor's `runsc`),
+//!   overlayfs root filesystems composed from image layers, cgroup limits, and outbound network
+//!   through `pasta` in a per-instance network namespace.
+//! - [`AgentClient`] speaks the platform↔agent protocol of [`faasbox_proto`] over the
+//!   instance's Unix socket.
+
+mod agent_client;
+mod driver;
+mod error;
+mod runc;
+
+#[cfg(test)]
+mod tests;
+
+pub use agent_client::AgentClient;
+pub use driver::{
+    CleanupReport, Driver, DriverConfig, Instance, InstanceSpec, Limits, OciRuntime,
+    ParseOciRuntimeError,
+};
+pub use error::{AgentError, DriverError};
+pub use runc::RuncDriver;

@@ -1,1 +1,17 @@
-//! placeholder
+//! The faasbox server: the REST API, the invoker, and the pools of warm function instances.
+//!
+//! Start it with [`app::run`]. The CLI (`faasbox server`) is a thin layer over this crate.
+
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod instance_spec;
+pub mod invoker;
+pub mod model;
+pub mod pool;
+pub mod state;
+
+pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+pub use model::FunctionSpec;

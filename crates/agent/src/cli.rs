@@ -1,0 +1,131 @@
+//! Command-line parsing: `faasbox-agent serve --config PATH [--socket PATH]`.
+//!
+//! Started as `direktiv-cmd` (the agent is mounted at `/usr/share/direktiv/direktiv-cmd` too)
+//! without `serve`, it only explains itself.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use faasbox_proto::AGENT_SOCKET_NAME;
+
+pub const USAGE: &str = "usage: faasbox-agent serve --config PATH [--socket PATH]";
+
+/// What the agent was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    /// Run as the container's PID 1.
+    Serve { config: PathBuf, socket: PathBuf },
+    /// Run as `direktiv-cmd` (not a program of its own yet).
+    DirektivCmd,
+    /// Print the usage.
+    Help,
+}
+
+/// Parses the full argument vector (argv\[0\] included).
+pub fn parse(args: &[OsString]) -> Result<Cli, String> {
+    let invoked_as = args
+        .first()
+        .map(|arg0| {
+            Path::new(arg0)
+                .file_name()
+                .unwrap_or(arg0.as_os_str())
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let rest = args.get(1..).unwrap_or_default();
+    let has_serve = rest.first().is_some_and(|a| a == "serve");
+    if invoked_as == "direktiv-cmd" && !has_serve {
+        return Ok(Cli::DirektivCmd);
+    }
+    match rest.first().and_then(|a| a.to_str()) {
+        Some("serve") => parse_serve(&rest[1..]),
+        Some("-h" | "--help" | "help") => Ok(Cli::Help),
+        Some(other) => Err(format!("unknown command `{other}`")),
+        None => Err("missing command".into()),
+    }
+}
+
+fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
+    let mut config = None;
+    let mut socket = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        let (flag, inline) = match text.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value)),
+            _ => (text.to_string(), None),
+        };
+        let slot = match flag.as_str() {
+            "--config" => &mut config,
+            "--socket" => &mut socket,
+            "-h" | "--help" => return Ok(Cli::Help),
+            other => return Err(format!("unknown option `{other}`")),
+        };
+        let value = match inline {
+            Some(value) => PathBuf::from(value),
+            None => PathBuf::from(iter.next().ok_or_else(|| format!("{flag} needs a value"))?),
+        };
+        *slot = Some(value);
+    }
+    let config: PathBuf = config.ok_or("--config is required")?;
+    let socket = socket.unwrap_or_else(|| {
+        config
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(AGENT_SOCKET_NAME)
+    });
+    Ok(Cli::Serve { config, socket })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn serve_with_default_socket() {
+        assert_eq!(
+            parse(&args(&[
+                "/.faasbox-agent",
+                "serve",
+                "--config",
+                "/.faasbox/agent.json"
+            ])),
+            Ok(Cli::Serve {
+                config: "/.faasbox/agent.json".into(),
+                socket: "/.faasbox/agent.sock".into()
+            })
+        );
+        assert_eq!(
+            parse(&args(&["a", "serve", "--config=c.json", "--socket", "/s"])),
+            Ok(Cli::Serve {
+                config: "c.json".into(),
+                socket: "/s".into()
+            })
+        );
+    }
+
+    #[test]
+    fn direktiv_cmd_and_errors() {
+        assert_eq!(
+            parse(&args(&["/usr/share/direktiv/direktiv-cmd"])),
+            Ok(Cli::DirektivCmd)
+        );
+        assert_eq!(
+            parse(&args(&["/usr/share/direktiv/direktiv-cmd", "x"])),
+            Ok(Cli::DirektivCmd)
+        );
+        assert!(matches!(
+            parse(&args(&["direktiv-cmd", "serve", "--config", "c"])),
+            Ok(Cli::Serve { .. })
+        ));
+        assert_eq!(parse(&args(&["a", "--help"])), Ok(Cli::Help));
+        assert!(parse(&args(&["a"])).is_err());
+        assert!(parse(&args(&["a", "serve"])).is_err());
+        assert!(parse(&args(&["a", "serve", "--config"])).is_err());
+        assert!(parse(&args(&["a", "serve", "--bogus", "x"])).is_err());
+    }
+}

@@ -1,0 +1,423 @@
+//! The Direktiv HTTP contract: the function is a server on `127.0.0.1:<function_port>`.
+//!
+//! Ready means the port accepts connections. A call is `POST /` with the input as body and the
+//! headers `Direktiv-ActionID`, `Direktiv-TempDir`, `Direktiv-Deadline` and
+//! `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
+//! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
+//! this contract serves on `127.0.0.1:<log_port>`.
+
+use std::error::Error as StdError;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+
+use super::temp_dir::CallDir;
+use super::{output_json, Call, CallResult, Shared, CANCELLED};
+use crate::calls::Cancelled;
+use crate::lines::{char_boundary_before, lossy};
+use crate::log_endpoint;
+use crate::process::{FunctionProcess, SpawnSpec};
+use faasbox_proto::CODE_CONTAINER_FAILED;
+
+/// The largest answer body the agent takes from the function.
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+/// How much of a failed answer's body goes into the error message.
+const ERROR_BODY_BYTES: usize = 1024;
+/// How long a cancel waits for the function to take its `DELETE`.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a broken connection, how long to wait for the process to die (for a better message)
+/// when it still looks alive...
+const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// ... and for the reaper's report when it is already dead.
+const EXIT_REPORT_WAIT: Duration = Duration::from_secs(10);
+
+const DIREKTIV_ACTION_ID: &str = "Direktiv-ActionID";
+const DIREKTIV_TEMP_DIR: &str = "Direktiv-TempDir";
+const DIREKTIV_DEADLINE: &str = "Direktiv-Deadline";
+const DIREKTIV_ERROR_CODE: &str = "direktiv-errorcode";
+const DIREKTIV_ERROR_MESSAGE: &str = "direktiv-errormessage";
+
+/// The http contract of one instance.
+#[derive(Debug)]
+pub struct HttpContract {
+    process: FunctionProcess,
+    addr: SocketAddr,
+    temp_root: PathBuf,
+    ready_timeout: Duration,
+    ready_deadline: Instant,
+    ready: OnceCell<Result<(), String>>,
+}
+
+impl HttpContract {
+    /// Serves the log endpoint, then starts the function process.
+    pub async fn start(shared: Shared) -> io::Result<HttpContract> {
+        let config = &shared.config;
+        let listener = log_endpoint::bind(config.log_port).await?;
+        tokio::spawn(log_endpoint::serve(listener, shared.logs.clone()));
+
+        let process = FunctionProcess::spawn(
+            SpawnSpec {
+                command: &config.command,
+                workdir: &config.workdir,
+                user: config.user.as_ref(),
+            },
+            &shared.reaper,
+            shared.logs.clone(),
+        );
+        let ready_timeout = Duration::from_millis(config.ready_timeout_ms);
+        let ready_deadline = shared
+            .started
+            .checked_add(ready_timeout)
+            .unwrap_or_else(|| shared.started + Duration::from_secs(365 * 24 * 3600));
+        Ok(HttpContract {
+            process,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, config.function_port)),
+            temp_root: PathBuf::from(&config.temp_root),
+            ready_timeout,
+            ready_deadline,
+            ready: OnceCell::new(),
+        })
+    }
+
+    pub fn process(&self) -> &FunctionProcess {
+        &self.process
+    }
+
+    /// Waits (once, shared by all callers) until the function accepts connections.
+    pub async fn ready(&self) -> Result<(), String> {
+        if let Some(exit) = self.process.exited() {
+            return Err(exit.description.clone());
+        }
+        self.ready
+            .get_or_init(|| self.wait_until_listening())
+            .await
+            .clone()?;
+        match self.process.exited() {
+            Some(exit) => Err(exit.description.clone()),
+            None => Ok(()),
+        }
+    }
+
+    async fn wait_until_listening(&self) -> Result<(), String> {
+        let addr = self.addr;
+        let probe = async {
+            let mut delay = Duration::from_millis(5);
+            let mut attempts = 0u32;
+            loop {
+                let attempt =
+                    tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr));
+                if let Ok(Ok(_stream)) = attempt.await {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                attempts += 1;
+                // 5 ms for the first ~100 ms, then back off to 50 ms.
+                if attempts >= 20 {
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(self.ready_deadline);
+        tokio::select! {
+            () = probe => Ok(()),
+            exit = self.process.wait_exit() => Err(exit.description.clone()),
+            () = tokio::time::sleep_until(deadline) => {
+                // One last try, for a first ready request that comes after the deadline.
+                let last = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr));
+                match last.await {
+                    Ok(Ok(_stream)) => Ok(()),
+                    _ => Err(format!(
+                        "the function did not accept connections on {addr} within {} ms",
+                        self.ready_timeout.as_millis()
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Forwards one call to the function and maps its answer.
+    pub async fn invoke(&self, call: &Call, mut cancelled: Cancelled) -> CallResult {
+        tokio::select! {
+            ready = self.ready() => if let Err(reason) = ready {
+                return CallResult::crash(reason);
+            },
+            () = cancelled.aborted() => return CallResult::crash(CANCELLED),
+        }
+        let dir = match CallDir::create(&self.temp_root, &call.aid) {
+            Ok(dir) => dir,
+            Err(err) => {
+                return CallResult::crash(format!("cannot create the call's temp dir {err}"))
+            }
+        };
+        let result = tokio::select! {
+            answer = self.forward(call, dir.path()) => match answer {
+                Ok(answer) => map_answer(
+                    answer.status,
+                    answer.error_code.as_deref(),
+                    answer.error_message.as_deref(),
+                    &answer.body,
+                ),
+                Err(err) => CallResult::crash(self.explain(err).await),
+            },
+            exit = self.process.wait_exit() => {
+                CallResult::crash(format!("call aborted: {}", exit.description))
+            }
+            // Dropping the exchange closes the connection to the function.
+            () = cancelled.aborted() => CallResult::crash(CANCELLED),
+        };
+        dir.remove().await;
+        result
+    }
+
+    async fn forward(&self, call: &Call, temp_dir: &Path) -> Result<Answer, ForwardError> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let temp_dir = HeaderValue::from_bytes(temp_dir.as_os_str().as_bytes())
+            .map_err(|e| ForwardError::Request(format!("temp dir path: {e}")))?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/")
+            .header(HOST, self.addr.to_string())
+            .header(DIREKTIV_ACTION_ID, &call.aid)
+            .header(DIREKTIV_TEMP_DIR, temp_dir)
+            .header(DIREKTIV_DEADLINE, &call.deadline)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(call.input.clone()))
+            .map_err(|e| ForwardError::Request(e.to_string()))?;
+        exchange(self.addr, request, MAX_OUTPUT_BYTES).await
+    }
+
+    /// Explains a failed exchange, preferring "the process died" when that is what happened.
+    async fn explain(&self, err: ForwardError) -> String {
+        let wait = if self.process.is_dead_now() {
+            EXIT_REPORT_WAIT
+        } else {
+            EXIT_GRACE
+        };
+        match tokio::time::timeout(wait, self.process.wait_exit()).await {
+            Ok(exit) => format!("call aborted: {}", exit.description),
+            Err(_) => err.to_string(),
+        }
+    }
+
+    /// Sends the function `DELETE /` for call `aid` (best effort, bounded in time).
+    pub async fn cancel(&self, aid: &str) {
+        if self.process.exited().is_some() {
+            return;
+        }
+        let request = Request::builder()
+            .method(Method::DELETE)
+            .uri("/")
+            .header(HOST, self.addr.to_string())
+            .header(DIREKTIV_ACTION_ID, aid)
+            .body(Full::new(Bytes::new()));
+        let Ok(request) = request else { return };
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, exchange(self.addr, request, 64 * 1024)).await;
+    }
+}
+
+/// What the function answered.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    body: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ForwardError {
+    #[error("cannot build the request to the function: {0}")]
+    Request(String),
+    #[error("cannot connect to the function on {addr}: {source}")]
+    Connect { addr: SocketAddr, source: io::Error },
+    #[error("the function did not answer the call: {0}")]
+    Exchange(String),
+    #[error("reading the function's answer failed: {0}")]
+    Body(String),
+    #[error("the function's answer is larger than {MAX_OUTPUT_BYTES} bytes")]
+    TooLarge,
+}
+
+/// Aborts the task (the client connection) when the call is done or dropped (cancelled).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One request on a fresh connection to the function, its whole answer read.
+async fn exchange(
+    addr: SocketAddr,
+    request: Request<Full<Bytes>>,
+    limit: usize,
+) -> Result<Answer, ForwardError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|source| ForwardError::Connect { addr, source })?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        // Canonical header case, as Direktiv's Go client sends them.
+        .title_case_headers(true)
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
+    let _connection = AbortOnDrop(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                ForwardError::TooLarge
+            } else {
+                ForwardError::Body(error_chain(&*e))
+            }
+        })?
+        .to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        error_code: header_text(&parts.headers, DIREKTIV_ERROR_CODE),
+        error_message: header_text(&parts.headers, DIREKTIV_ERROR_MESSAGE),
+        body,
+    })
+}
+
+/// A header's value as text; absent or blank is `None`.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?;
+    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// An error and its sources, "a: b: c".
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Maps the function's answer to a call result:
+///
+/// - `Direktiv-ErrorCode` (non-blank): a catchable error with that code and
+///   `Direktiv-ErrorMessage` (or "") as message, whatever the status and body;
+/// - only `Direktiv-ErrorMessage`: a crash with that message;
+/// - any other non-2xx: the catchable [`CODE_CONTAINER_FAILED`], the message quoting the start
+///   of the body;
+/// - 2xx: success, the output made by [`output_json`].
+pub fn map_answer(
+    status: StatusCode,
+    error_code: Option<&str>,
+    error_message: Option<&str>,
+    body: &[u8],
+) -> CallResult {
+    if let Some(code) = error_code {
+        return CallResult::error(code, error_message.unwrap_or(""));
+    }
+    if let Some(message) = error_message {
+        return CallResult::crash(message);
+    }
+    if !status.is_success() {
+        let quoted = &body[..char_boundary_before(body, ERROR_BODY_BYTES)];
+        let quoted = lossy(quoted.to_vec());
+        let quoted = quoted.trim();
+        let message = if quoted.is_empty() {
+            format!("function answered HTTP {}", status.as_u16())
+        } else {
+            format!("function answered HTTP {}: {quoted}", status.as_u16())
+        };
+        return CallResult::error(CODE_CONTAINER_FAILED, message);
+    }
+    CallResult::ok(output_json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faasbox_proto::InvokeStatus;
+
+    #[test]
+    fn error_code_wins_over_everything() {
+        let r = map_answer(StatusCode::OK, Some("app.bad"), Some("nope"), b"{}");
+        assert_eq!(r.status, InvokeStatus::Error);
+        assert_eq!(r.code.as_deref(), Some("app.bad"));
+        assert_eq!(r.message.as_deref(), Some("nope"));
+        assert!(r.output.is_none());
+        let r = map_answer(StatusCode::INTERNAL_SERVER_ERROR, Some("x"), None, b"");
+        assert_eq!(r.code.as_deref(), Some("x"));
+        assert_eq!(r.message.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn message_alone_is_a_crash() {
+        let r = map_answer(StatusCode::OK, None, Some("broken"), b"{}");
+        assert_eq!(r.status, InvokeStatus::Crash);
+        assert_eq!(r.message.as_deref(), Some("broken"));
+        assert!(r.code.is_none());
+    }
+
+    #[test]
+    fn non_2xx_is_container_failed() {
+        let r = map_answer(StatusCode::INTERNAL_SERVER_ERROR, None, None, b"boom\n");
+        assert_eq!(r.status, InvokeStatus::Error);
+        assert_eq!(r.code.as_deref(), Some(CODE_CONTAINER_FAILED));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("function answered HTTP 500: boom")
+        );
+        let r = map_answer(StatusCode::NOT_FOUND, None, None, b"");
+        assert_eq!(r.message.as_deref(), Some("function answered HTTP 404"));
+        let long = vec![b'x'; 5000];
+        let r = map_answer(StatusCode::BAD_GATEWAY, None, None, &long);
+        let message = r.message.unwrap();
+        assert_eq!(message.len(), "function answered HTTP 502: ".len() + 1024);
+    }
+
+    #[test]
+    fn success_output() {
+        let r = map_answer(StatusCode::OK, None, None, "{\"a\":\"ü\"}".as_bytes());
+        assert_eq!(r.status, InvokeStatus::Ok);
+        assert_eq!(r.output.unwrap().get(), "{\"a\":\"ü\"}");
+        let r = map_answer(StatusCode::CREATED, None, None, b"plain");
+        assert_eq!(r.output.unwrap().get(), "\"cGxhaW4=\"");
+        let r = map_answer(StatusCode::NO_CONTENT, None, None, b"");
+        assert_eq!(r.output.unwrap().get(), "null");
+    }
+
+    #[test]
+    fn header_text_trims_and_ignores_blank() {
+        let mut headers = HeaderMap::new();
+        headers.insert("Direktiv-ErrorCode", HeaderValue::from_static(" c "));
+        headers.insert("Direktiv-ErrorMessage", HeaderValue::from_static(""));
+        assert_eq!(
+            header_text(&headers, DIREKTIV_ERROR_CODE).as_deref(),
+            Some("c")
+        );
+        assert_eq!(header_text(&headers, DIREKTIV_ERROR_MESSAGE), None);
+    }
+}

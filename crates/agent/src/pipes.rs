@@ -1,0 +1,160 @@
+//! Reading the function process's stdout and stderr pipes as log lines.
+//!
+//! One task per pipe waits for it to become readable, reads until it would block, splits lines
+//! and attributes them through the [`LogHub`]. [`Drainer::drain`] asks those tasks to read
+//! everything currently in the pipes *now*, so output written before some event (the function's
+//! HTTP answer) is attributed before the agent reacts to it.
+//!
+//! The reads are plain `read(2)` calls on the non-blocking descriptor. Tokio's own `try_read`
+//! would not do: it answers `WouldBlock` without reading while the reactor has not yet seen the
+//! pipe's readiness event, which is exactly the moment a drain happens.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+
+use faasbox_proto::LogStream;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::lines::LineSplitter;
+use crate::logs::LogHub;
+
+/// Asks the pipe readers to attribute everything written so far.
+#[derive(Debug, Clone, Default)]
+pub struct Drainer {
+    readers: Vec<mpsc::Sender<oneshot::Sender<()>>>,
+}
+
+impl Drainer {
+    /// Starts a reader for each pipe.
+    pub fn start(pipes: Vec<(OwnedFd, LogStream)>, logs: &Arc<LogHub>) -> io::Result<Drainer> {
+        let readers = pipes
+            .into_iter()
+            .map(|(fd, stream)| spawn_reader(fd, stream, Arc::clone(logs)))
+            .collect::<io::Result<_>>()?;
+        Ok(Drainer { readers })
+    }
+
+    /// Returns once every reader has read its pipe until it would block (or is gone).
+    pub async fn drain(&self) {
+        let mut acks = Vec::with_capacity(self.readers.len());
+        for reader in &self.readers {
+            let (tx, rx) = oneshot::channel();
+            if reader.send(tx).await.is_ok() {
+                acks.push(rx);
+            }
+        }
+        for ack in acks {
+            // An error means the reader has ended: nothing left to read.
+            let _ = ack.await;
+        }
+    }
+}
+
+/// Reads one pipe until its end, attributing lines; answers drain requests in between.
+fn spawn_reader(
+    fd: OwnedFd,
+    stream: LogStream,
+    logs: Arc<LogHub>,
+) -> io::Result<mpsc::Sender<oneshot::Sender<()>>> {
+    let flags = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    // SAFETY: an `OwnedFd` is an open descriptor that stays open, and keeps returning the same
+    // number, until the `AsyncFd` that owns it is dropped.
+    let pipe = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+    let (tx, mut requests) = mpsc::channel::<oneshot::Sender<()>>(64);
+    tokio::spawn(async move {
+        let mut splitter = LineSplitter::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut requests_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                request = requests.recv(), if requests_open => {
+                    let ended = read_available(pipe.get_ref(), &mut buf, &mut splitter, stream, &logs);
+                    match request {
+                        Some(ack) => drop(ack.send(())),
+                        None => requests_open = false,
+                    }
+                    if ended {
+                        break;
+                    }
+                }
+                ready = pipe.readable() => {
+                    let mut guard = match ready {
+                        Ok(guard) => guard,
+                        Err(err) => {
+                            eprintln!("faasbox-agent: waiting for the function's {stream:?} failed: {err}");
+                            break;
+                        }
+                    };
+                    if read_available(pipe.get_ref(), &mut buf, &mut splitter, stream, &logs) {
+                        break;
+                    }
+                    // Read until EAGAIN: wait for the next readiness event.
+                    guard.clear_ready();
+                }
+            }
+        }
+        if let Some(rest) = splitter.finish() {
+            logs.instance_line(stream, rest);
+        }
+    });
+    Ok(tx)
+}
+
+/// Reads until the pipe would block; returns true at its end (or on an error).
+fn read_available(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    splitter: &mut LineSplitter,
+    stream: LogStream,
+    logs: &LogHub,
+) -> bool {
+    loop {
+        match nix::unistd::read(fd.as_fd(), buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                for line in splitter.push(&buf[..n]) {
+                    logs.instance_line(stream, line);
+                }
+            }
+            Err(Errno::EAGAIN) => return false,
+            Err(Errno::EINTR) => {}
+            Err(err) => {
+                eprintln!("faasbox-agent: reading the function's {stream:?} failed: {err}");
+                return true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Data written to a pipe is attributed by a drain right away, even before the reactor has
+    /// seen the pipe become readable.
+    #[tokio::test]
+    async fn drain_reads_what_was_just_written() {
+        let logs = Arc::new(LogHub::new());
+        let (rx, tx) = std::io::pipe().unwrap();
+        let drainer = Drainer::start(vec![(rx.into(), LogStream::Stdout)], &logs).unwrap();
+        let mut tx = std::fs::File::from(OwnedFd::from(tx));
+        for i in 0..200 {
+            assert!(logs.begin_call("c"));
+            writeln!(tx, "line {i}").unwrap();
+            drainer.drain().await;
+            let lines = logs.end_call("c");
+            assert_eq!(lines.len(), 1, "round {i}: {lines:?}");
+            assert_eq!(lines[0].line, format!("line {i}"));
+        }
+        drop(tx);
+        drainer.drain().await;
+    }
+}

@@ -1,0 +1,197 @@
+//! The platform's side: HTTP/1.1 over the agent's Unix socket.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v1/ready` | 200 / 503 `ReadyReport` |
+//! | `POST /v1/invoke` | 200 `InvokeOutcome` (400 for a malformed request) |
+//! | `POST /v1/cancel?aid=ID` | 200 `CancelReport` |
+//!
+//! Anything else is 404 (405 for a known path with the wrong method).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use faasbox_proto::{CancelReport, ReadyReport, HEADER_ACTION_ID, HEADER_DEADLINE};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::header::ALLOW;
+use hyper::{Method, Request, Response, StatusCode};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::net::UnixListener;
+
+use crate::calls::{valid_action_id, Calls};
+use crate::contract::{AgentContract, Call, CallResult, CANCELLED};
+use crate::http_util::{self, Body};
+use crate::logs::LogHub;
+use crate::query;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct PlatformApi {
+    pub contract: AgentContract,
+    pub logs: Arc<LogHub>,
+    pub calls: Calls,
+}
+
+/// Binds the socket at `path` (replacing a stale one), readable by its owner only.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    let context = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(context(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(context)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(context)?;
+    Ok(listener)
+}
+
+/// Serves the platform until the listener fails.
+pub async fn serve(listener: UnixListener, api: Arc<PlatformApi>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let api = Arc::clone(&api);
+                http_util::spawn_connection(stream, move |req| handle(Arc::clone(&api), req));
+            }
+            Err(err) => {
+                eprintln!("faasbox-agent: platform socket accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle(api: Arc<PlatformApi>, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    match (req.uri().path(), method) {
+        ("/v1/ready", Method::GET) => ready(&api).await,
+        ("/v1/invoke", Method::POST) => invoke(&api, req).await,
+        ("/v1/cancel", Method::POST) => cancel(&api, req).await,
+        ("/v1/ready", _) => not_allowed("GET"),
+        ("/v1/invoke" | "/v1/cancel", _) => not_allowed("POST"),
+        _ => http_util::text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = http_util::text(StatusCode::METHOD_NOT_ALLOWED, format!("use {allow}"));
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+async fn ready(api: &PlatformApi) -> Response<Body> {
+    let ready = api.contract.ready().await;
+    // Everything the function printed before it got ready (or failed to) is in the report.
+    api.contract.flush_output().await;
+    match ready {
+        Ok(()) => http_util::json(
+            StatusCode::OK,
+            &ReadyReport {
+                ready: true,
+                error: None,
+                // A copy: the lines stay buffered for the first call.
+                logs: api.logs.buffered(),
+            },
+        ),
+        Err(error) => http_util::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &ReadyReport {
+                ready: false,
+                error: Some(error),
+                logs: api.logs.buffered(),
+            },
+        ),
+    }
+}
+
+/// The call the platform asked for, or why the request is malformed.
+fn parse_call_headers(req: &Request<Incoming>) -> Result<(String, String), String> {
+    let header = |name: &str| -> Result<String, String> {
+        let value = req
+            .headers()
+            .get(name)
+            .ok_or_else(|| format!("missing header {name}"))?;
+        value
+            .to_str()
+            .map(|v| v.trim().to_owned())
+            .map_err(|_| format!("header {name} is not visible ASCII"))
+    };
+    let aid = header(HEADER_ACTION_ID)?;
+    if !valid_action_id(&aid) {
+        return Err(format!(
+            "header {HEADER_ACTION_ID} must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"
+        ));
+    }
+    let deadline = header(HEADER_DEADLINE)?;
+    if OffsetDateTime::parse(&deadline, &Rfc3339).is_err() {
+        return Err(format!("header {HEADER_DEADLINE} is not an RFC 3339 time"));
+    }
+    Ok((aid, deadline))
+}
+
+async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
+    let (aid, deadline) = match parse_call_headers(&req) {
+        Ok(parsed) => parsed,
+        Err(message) => return http_util::text(StatusCode::BAD_REQUEST, message),
+    };
+    let input: Bytes = match req.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) => {
+            return http_util::text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the input: {err}"),
+            )
+        }
+    };
+    let Some((guard, cancelled)) = api.calls.begin(&aid) else {
+        return http_util::text(
+            StatusCode::BAD_REQUEST,
+            format!("a call with action id {aid} is already in flight"),
+        );
+    };
+    let call = Call {
+        aid,
+        deadline,
+        input,
+    };
+    let mut result = api.contract.invoke(&call, cancelled.clone()).await;
+    if cancelled.is_cancelled() {
+        // Cancelled while the function was answering: the cancel wins.
+        result = CallResult::crash(CANCELLED);
+    }
+    // Whatever the function wrote before it answered belongs to this call.
+    api.contract.flush_output().await;
+    let logs = guard.finish();
+    http_util::json(StatusCode::OK, &result.into_outcome(logs))
+}
+
+async fn cancel(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
+    let Some(aid) = query::param(req.uri().query(), "aid").filter(|aid| valid_action_id(aid))
+    else {
+        return http_util::text(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid `aid` query parameter",
+        );
+    };
+    let Some(first) = api.calls.start_cancel(&aid) else {
+        return http_util::json(StatusCode::OK, &CancelReport::default());
+    };
+    if first {
+        // The function hears of it while the call's connection is still open.
+        api.contract.cancel(&aid).await;
+    }
+    api.contract.flush_output().await;
+    // Read the logs before aborting: the aborted call ends its log collection.
+    let logs = api.logs.call_logs(&aid).unwrap_or_default();
+    api.calls.abort(&aid);
+    http_util::json(StatusCode::OK, &CancelReport { logs })
+}

@@ -1,0 +1,231 @@
+//! The command line: every subcommand and flag, with the help text users read.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "faasbox",
+    version,
+    about = "Run any OCI image as a serverless function, in one binary",
+    long_about = "Run any OCI image as a serverless function, in one binary.\n\n\
+        Start a server with `faasbox server`, then use the other commands to talk to it:\n\
+        \n  faasbox ns create demo\
+        \n  faasbox image import echo.tar --name demo/echo\
+        \n  faasbox fn deploy demo/echo --image demo/echo\
+        \n  faasbox invoke demo/echo --data '{\"hello\":\"world\"}'\
+        \n  faasbox logs <invocation-id>\n\n\
+        Client commands find the server through FAASBOX_URL (default http://127.0.0.1:8470)."
+)]
+pub struct Cli {
+    /// The server to talk to.
+    #[arg(long, global = true, env = "FAASBOX_URL", default_value = "http://127.0.0.1:8470")]
+    pub url: String,
+    /// How to print results: text for people, json for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the faasbox server (API, function instances, image store).
+    Server(ServerArgs),
+    /// Create, list and delete namespaces.
+    #[command(subcommand, alias = "namespace")]
+    Ns(NsCommand),
+    /// Import, list and remove images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Deploy, show, list and delete functions.
+    #[command(subcommand, name = "fn", alias = "function")]
+    Function(FnCommand),
+    /// Call a function and print its JSON output.
+    Invoke(InvokeArgs),
+    /// Print the logs of one call.
+    Logs(LogsArgs),
+    /// Show one call (status, times, error), or list a namespace's recent calls.
+    #[command(subcommand)]
+    Invocation(InvocationCommand),
+    /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Where the database, images and instance state live.
+    #[arg(long, env = "FAASBOX_DATA_DIR", default_value = faasbox_server::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// Address to serve the API on.
+    #[arg(long, env = "FAASBOX_LISTEN", default_value = faasbox_server::DEFAULT_LISTEN)]
+    pub listen: std::net::SocketAddr,
+    /// The static faasbox-agent binary (default: next to this binary).
+    #[arg(long, env = "FAASBOX_AGENT")]
+    pub agent: Option<PathBuf>,
+    /// The runc binary.
+    #[arg(long, env = "FAASBOX_RUNC", default_value = "runc")]
+    pub runc: PathBuf,
+    /// The runsc (gVisor) binary, for functions deployed with --runtime runsc.
+    #[arg(long, env = "FAASBOX_RUNSC", default_value = "runsc")]
+    pub runsc: PathBuf,
+    /// The pasta binary (package passt) giving functions outbound network.
+    #[arg(long, env = "FAASBOX_PASTA", default_value = "pasta")]
+    pub pasta: PathBuf,
+    /// How long a function may take to accept calls after its instance starts.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub ready_timeout: std::time::Duration,
+    /// Calls that may wait for a busy function before new ones are refused.
+    #[arg(long, default_value_t = 100)]
+    pub queue_limit: usize,
+    /// How long a call waits for a free instance.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub queue_timeout: std::time::Duration,
+    /// Log filter (e.g. info, debug, faasbox_server=debug).
+    #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
+    pub log: String,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    faasbox_server::model::parse_duration(text)
+}
+
+#[derive(Subcommand)]
+pub enum NsCommand {
+    /// Create a namespace.
+    Create { name: String },
+    /// List namespaces.
+    Ls,
+    /// Delete a namespace with its functions and invocations.
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum ImageCommand {
+    /// Import an image: a `docker save` archive, an OCI image layout (directory or tar), or a
+    /// plain root filesystem tarball (give it --entrypoint/--cmd, like `docker import --change`).
+    Import(ImportArgs),
+    /// List images with their digest and size.
+    Ls,
+    /// Remove an image name; layers no other image uses are deleted.
+    Rm { name: String },
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The archive file or OCI layout directory.
+    pub file: PathBuf,
+    /// The reference to store it under, e.g. demo/echo:latest.
+    #[arg(long)]
+    pub name: String,
+    /// Root filesystem tarballs: the entrypoint, as a command line or a JSON array.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Root filesystem tarballs: the default arguments, as a command line or a JSON array.
+    #[arg(long)]
+    pub cmd: Option<String>,
+    /// Root filesystem tarballs: an environment variable (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Root filesystem tarballs: the working directory.
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// Root filesystem tarballs: the user (uid[:gid] or name).
+    #[arg(long)]
+    pub user: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum FnCommand {
+    /// Deploy (create or replace) a function from a local image.
+    Deploy(DeployArgs),
+    /// List a namespace's functions.
+    Ls { namespace: String },
+    /// Show a function's spec and instances.
+    Get { function: String },
+    /// Delete a function; its instances stop.
+    Rm { function: String },
+}
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// NAMESPACE/NAME of the function.
+    pub function: String,
+    /// The image to run (see `faasbox image ls`).
+    #[arg(long)]
+    pub image: String,
+    /// How faasbox talks to the function.
+    #[arg(long, default_value = "http")]
+    pub contract: String,
+    /// Replace the image's entrypoint and cmd (a command line).
+    #[arg(long)]
+    pub cmd: Option<String>,
+    /// An environment variable for the function (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// small (256 MiB, 0.5 CPU), medium (512 MiB, 1 CPU) or large (1 GiB, 2 CPUs).
+    #[arg(long, default_value = "small")]
+    pub size: String,
+    /// Per-call timeout, e.g. 30s or 5m.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// Instances kept warm when idle.
+    #[arg(long, default_value_t = 0)]
+    pub min_scale: u32,
+    /// Instances at most.
+    #[arg(long, default_value_t = 5)]
+    pub max_scale: u32,
+    /// Calls one instance takes at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+    /// Idle instances above --min-scale stop after this long.
+    #[arg(long, default_value = "5m")]
+    pub idle_timeout: String,
+    /// OCI runtime: runc, or runsc for gVisor isolation.
+    #[arg(long, default_value = "runc")]
+    pub runtime: String,
+    /// No outbound network for the function.
+    #[arg(long)]
+    pub no_network: bool,
+}
+
+#[derive(Args)]
+pub struct InvokeArgs {
+    /// NAMESPACE/NAME of the function.
+    pub function: String,
+    /// The input JSON; `@FILE` reads a file, `-` reads standard input. Default: {}.
+    #[arg(long, short = 'd')]
+    pub data: Option<String>,
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// The invocation id (printed by `faasbox invoke` on standard error, and in the
+    /// Faasbox-Invocation-Id header).
+    pub invocation: String,
+}
+
+#[derive(Subcommand)]
+pub enum InvocationCommand {
+    /// Show one call.
+    Get { invocation: String },
+    /// List a namespace's recent calls, newest first.
+    Ls {
+        namespace: String,
+        /// Only calls of this function.
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}

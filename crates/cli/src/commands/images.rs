@@ -1,0 +1,142 @@
+//! `faasbox image import|ls|rm`: uploads archives (with a progress bar), lists the store.
+
+use std::path::Path;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::namespaces::text;
+use crate::cli::{ImageCommand, ImportArgs, OutputFormat};
+use crate::client::Client;
+use crate::output::{human_size, print, Table};
+
+pub async fn run(client: &Client, format: OutputFormat, command: ImageCommand) -> anyhow::Result<()> {
+    match command {
+        ImageCommand::Import(args) => import(client, format, args).await,
+        ImageCommand::Ls => {
+            let list: Vec<Value> = client.get("/api/v1/images").await?;
+            print(format, &list, || {
+                Table::new(vec!["NAME", "DIGEST", "SIZE", "LAYERS"]).rows(list.iter().map(|i| {
+                    vec![
+                        text(&i["name"]),
+                        text(&i["digest"]),
+                        human_size(i["size"].as_u64().unwrap_or(0)),
+                        i["layers"].as_array().map_or(0, Vec::len).to_string(),
+                    ]
+                }))
+            });
+            Ok(())
+        }
+        ImageCommand::Rm { name } => {
+            client
+                .send(client.request(Method::DELETE, "/api/v1/images").query(&[("name", &name)]))
+                .await?;
+            print(format, &json!({ "removed": name }), || {
+                Table::new(vec!["REMOVED"]).row(vec![name.clone()])
+            });
+            Ok(())
+        }
+    }
+}
+
+/// A command line or a JSON array, as a JSON array for the API.
+fn command_list(text: &str) -> anyhow::Result<String> {
+    let list: Vec<String> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).context("parsing the JSON array")?
+    } else {
+        shlex::split(text).ok_or_else(|| anyhow::anyhow!("cannot split '{text}': unbalanced quotes"))?
+    };
+    Ok(serde_json::to_string(&list)?)
+}
+
+async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyhow::Result<()> {
+    let (file, _scratch) = archive_for(&args.file)?;
+    let size = std::fs::metadata(&file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .len();
+    let mut query: Vec<(&str, String)> = vec![("name", args.name.clone())];
+    if let Some(e) = &args.entrypoint {
+        query.push(("entrypoint", command_list(e)?));
+    }
+    if let Some(c) = &args.cmd {
+        query.push(("cmd", command_list(c)?));
+    }
+    if !args.env.is_empty() {
+        query.push(("env", serde_json::to_string(&args.env)?));
+    }
+    if let Some(w) = &args.workdir {
+        query.push(("workdir", w.clone()));
+    }
+    if let Some(u) = &args.user {
+        query.push(("user", u.clone()));
+    }
+    let bar = if format == OutputFormat::Text && size > 4 * 1024 * 1024 {
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template("uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let reader = tokio::fs::File::open(&file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let progress = bar.clone();
+    let stream = tokio_util::io::ReaderStream::new(reader).map(move |chunk| {
+        if let (Ok(bytes), Some(bar)) = (&chunk, &progress) {
+            bar.inc(bytes.len() as u64);
+        }
+        chunk
+    });
+    let request = client
+        .request(Method::POST, "/api/v1/images/import")
+        .query(&query)
+        .header("content-type", "application/octet-stream")
+        .header("content-length", size)
+        .body(reqwest::Body::wrap_stream(stream));
+    if let Some(bar) = &bar {
+        bar.set_message("importing");
+    }
+    let result = client.json::<Value>(request).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let image = result?;
+    print(format, &image, || {
+        Table::new(vec!["NAME", "DIGEST", "SIZE"]).row(vec![
+            text(&image["name"]),
+            text(&image["digest"]),
+            human_size(image["size"].as_u64().unwrap_or(0)),
+        ])
+    });
+    Ok(())
+}
+
+/// The file to upload: the archive itself, or a tar made from an OCI layout directory.
+fn archive_for(path: &Path) -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok((path.to_path_buf(), None));
+    }
+    if !path.join("oci-layout").is_file() {
+        anyhow::bail!(
+            "{} is a directory but not an OCI image layout (it has no oci-layout file)",
+            path.display()
+        );
+    }
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let tar_path = scratch.path().join("layout.tar");
+    let file = std::fs::File::create(&tar_path)?;
+    let mut builder = tar::Builder::new(file);
+    builder.follow_symlinks(false);
+    builder
+        .append_dir_all(".", path)
+        .with_context(|| format!("packing {}", path.display()))?;
+    builder.finish()?;
+    Ok((tar_path, Some(scratch)))
+}

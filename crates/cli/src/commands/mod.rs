@@ -1,0 +1,7 @@
+//! One module per command group; each turns parsed arguments into API calls and prints.
+
+pub mod functions;
+pub mod images;
+pub mod invocations;
+pub mod namespaces;
+pub mod server;

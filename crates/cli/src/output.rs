@@ -1,0 +1,98 @@
+//! Printing results: aligned tables for people, JSON for scripts.
+
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+
+/// Prints `value` as JSON, or the table built from it.
+pub fn print<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> Table) {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        OutputFormat::Text => print!("{}", table().render()),
+    }
+}
+
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(header: Vec<&'static str>) -> Self {
+        Table { header, rows: Vec::new() }
+    }
+
+    pub fn row(mut self, cells: Vec<String>) -> Self {
+        self.rows.push(cells);
+        self
+    }
+
+    pub fn rows(mut self, rows: impl IntoIterator<Item = Vec<String>>) -> Self {
+        self.rows.extend(rows);
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.len()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i < widths.len() {
+                    widths[i] = widths[i].max(cell.chars().count());
+                }
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: Vec<&str>, out: &mut String| {
+            let last = cells.len().saturating_sub(1);
+            for (i, cell) in cells.iter().enumerate() {
+                out.push_str(cell);
+                if i < last {
+                    let pad = widths[i] + 2 - cell.chars().count();
+                    out.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push('\n');
+        };
+        line(self.header.clone(), &mut out);
+        for row in &self.rows {
+            line(row.iter().map(String::as_str).collect(), &mut out);
+        }
+        out
+    }
+}
+
+/// Bytes as people read them (1.5 MiB).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = Table::new(vec!["NAME", "SIZE"])
+            .row(vec!["a".into(), "1".into()])
+            .row(vec!["longer".into(), "2".into()]);
+        assert_eq!(t.render(), "NAME    SIZE\na       1\nlonger  2\n");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(12), "12 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

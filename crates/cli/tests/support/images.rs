@@ -1,0 +1,151 @@
+//! Function images for tests, built from Debian's busybox-static: a root filesystem tarball
+//! (like `docker export`), an OCI image layout made with umoci, and a `docker save` archive
+//! converted from it with skopeo.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The entrypoint of every test image: busybox httpd serving the CGI function on 8080.
+pub const HTTPD: [&str; 6] = ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h"];
+pub const WWW: &str = "/www";
+
+/// The test function: one CGI script whose behaviour the `MODE` environment variable picks.
+pub const TEST_FUNCTION: &str = r#"#!/bin/sh
+aid="$HTTP_DIREKTIV_ACTIONID"
+input_file="$HTTP_DIREKTIV_TEMPDIR/input.json"
+cat > "$input_file"
+case "$MODE" in
+echo)
+  wget -q -O /dev/null "http://127.0.0.1:8889/log?aid=$aid&log=endpoint-get+$aid"
+  wget -q -O /dev/null --post-data "endpoint-post $aid" "http://127.0.0.1:8889/log?aid=$aid"
+  echo "stderr-line $aid" >&2
+  echo "stdout-line $aid" > /proc/$PPID/fd/1
+  printf 'Content-Type: application/json\r\n\r\n'
+  cat "$input_file"
+  ;;
+headers)
+  printf 'Content-Type: application/json\r\n\r\n'
+  printf '{"action":"%s","tempdir":"%s","deadline":"%s","tempdir_exists":"%s"}' \
+    "$aid" "$HTTP_DIREKTIV_TEMPDIR" "$HTTP_DIREKTIV_DEADLINE" "$(test -d "$HTTP_DIREKTIV_TEMPDIR" && echo yes)"
+  ;;
+error)
+  printf 'Direktiv-ErrorCode: myapp.input\r\nDirektiv-ErrorMessage: Missing customerId property in JSON input.\r\nContent-Type: application/json\r\n\r\n{"ignored":true}'
+  ;;
+crash)
+  printf 'Direktiv-ErrorMessage: something broke\r\nContent-Type: application/json\r\n\r\n{}'
+  ;;
+status500)
+  printf 'Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nbad things'
+  ;;
+text)
+  printf 'Content-Type: text/plain\r\n\r\nhello, not json'
+  ;;
+sleep)
+  sleep 30
+  printf 'Content-Type: application/json\r\n\r\n{"slept":true}'
+  ;;
+fetch)
+  gw=$(ip route | awk '/^default/ {print $3; exit}')
+  body=$(wget -q -O- "http://$gw:$TARGET_PORT/hello" 2>&1)
+  printf 'Content-Type: application/json\r\n\r\n{"fetched":"%s"}' "$body"
+  ;;
+oom)
+  x=$(head -c 400000000 /dev/zero | tr '\0' x)
+  printf 'Content-Type: application/json\r\n\r\n{"size":%s}' "${#x}"
+  ;;
+*)
+  printf 'Direktiv-ErrorCode: test.mode\r\nDirektiv-ErrorMessage: unknown MODE %s\r\n\r\n' "$MODE"
+  ;;
+esac
+"#;
+
+/// Writes the busybox root filesystem with `script` as the CGI function into `root`.
+pub fn write_rootfs(root: &Path, script: &str) {
+    let mkdir = |p: &str| std::fs::create_dir_all(root.join(p)).expect("mkdir");
+    mkdir("bin");
+    mkdir("www/cgi-bin");
+    mkdir("etc");
+    mkdir("tmp");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copying /bin/busybox (apt-get install busybox-static)");
+    for applet in ["sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+    std::fs::write(root.join("etc/group"), "root:x:0:\n").expect("group");
+    let cgi = root.join("www/cgi-bin/index.cgi");
+    std::fs::write(&cgi, script).expect("cgi");
+    run("chmod", &["0755", cgi.to_str().expect("utf8")]);
+    run("chmod", &["1777", root.join("tmp").to_str().expect("utf8")]);
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The three archives of one function image.
+pub struct TestImages {
+    pub rootfs_tar: PathBuf,
+    pub oci_dir: PathBuf,
+    pub oci_tar: PathBuf,
+    pub docker_tar: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Builds the test function image in every format.
+pub fn build(script: &str) -> TestImages {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs");
+    write_rootfs(&root, script);
+    let rootfs_tar = dir.path().join("rootfs.tar");
+    run("tar", &["-C", root.to_str().unwrap(), "--numeric-owner", "-cf", rootfs_tar.to_str().unwrap(), "."]);
+
+    // An OCI layout made by umoci: one layer holding the root filesystem, httpd as entrypoint.
+    let oci_dir = dir.path().join("oci");
+    let image = format!("{}:latest", oci_dir.display());
+    let bundle = dir.path().join("bundle");
+    run("umoci", &["init", "--layout", oci_dir.to_str().unwrap()]);
+    run("umoci", &["new", "--image", &image]);
+    run("umoci", &["unpack", "--image", &image, bundle.to_str().unwrap()]);
+    run("tar", &["-C", bundle.join("rootfs").to_str().unwrap(), "-xf", rootfs_tar.to_str().unwrap()]);
+    run("umoci", &["repack", "--image", &image, bundle.to_str().unwrap()]);
+    let mut config = vec!["config".to_string(), "--image".into(), image.clone()];
+    for part in HTTPD {
+        config.push("--config.entrypoint".into());
+        config.push(part.into());
+    }
+    config.push("--config.cmd".into());
+    config.push(WWW.into());
+    config.push("--config.env".into());
+    config.push("FROM_IMAGE=yes".into());
+    run("umoci", &config.iter().map(String::as_str).collect::<Vec<_>>());
+    run("umoci", &["gc", "--layout", oci_dir.to_str().unwrap()]);
+
+    let oci_tar = dir.path().join("oci.tar");
+    run("tar", &["-C", oci_dir.to_str().unwrap(), "-cf", oci_tar.to_str().unwrap(), "."]);
+
+    let docker_tar = dir.path().join("docker.tar");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            &format!("oci:{image}"),
+            &format!("docker-archive:{}:test/function:latest", docker_tar.display()),
+        ],
+    );
+    TestImages { rootfs_tar, oci_dir, oci_tar, docker_tar, _dir: dir }
+}
+
+/// The query for importing the rootfs tarball with httpd as its entrypoint.
+pub fn rootfs_query() -> Vec<(&'static str, String)> {
+    vec![
+        ("entrypoint", serde_json::to_string(&HTTPD).expect("json")),
+        ("cmd", serde_json::to_string(&[WWW]).expect("json")),
+    ]
+}

@@ -1,0 +1,243 @@
+//! Test support: a real `faasbox server` on a free port with its own data directory, the CLI
+//! run as a process, and function images built from Debian's busybox-static.
+#![allow(dead_code)]
+
+pub mod images;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
+
+/// A running server; stopped with SIGTERM (and waited for) on drop.
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+    pub http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let dir = tempfile::Builder::new().prefix("faasbox-test-").tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let mut server = Server::start_in(&data_dir).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing data directory (to test restarts).
+    pub async fn start_in(data_dir: &Path) -> Server {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("server.log"))
+            .expect("server log file");
+        let child = Command::new(FAASBOX)
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "info,faasbox=debug"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting faasbox server");
+        let server = Server {
+            url,
+            data_dir: data_dir.to_path_buf(),
+            child: Some(child),
+            _dir: None,
+            http: reqwest::Client::new(),
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.http.get(format!("{}/api/v1/health", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not become healthy; its log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("server.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Stops with SIGTERM and waits; returns the exit status success.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Kills with SIGKILL (no cleanup by the server).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// Runs the CLI against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(FAASBOX)
+            .args(args)
+            .env("FAASBOX_URL", &self.url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running the faasbox CLI");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input).expect("writing stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("waiting for the CLI")
+    }
+
+    /// Runs the CLI and asserts success; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "faasbox {args:?} failed:\nstdout: {}\nstderr: {}\nserver log tail:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            tail(&self.log(), 30)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.expect("POST")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.put(self.url(path)).json(body).send().await.expect("PUT")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn create_namespace(&self, name: &str) {
+        let r = self.post_json("/api/v1/namespaces", &serde_json::json!({ "name": name })).await;
+        assert_eq!(r.status(), 201, "creating namespace {name}");
+    }
+
+    /// Imports an archive through the API.
+    pub async fn import(&self, archive: &Path, name: &str, query: &[(&str, &str)]) -> reqwest::Response {
+        let body = std::fs::read(archive).expect("reading archive");
+        let mut q: Vec<(&str, &str)> = vec![("name", name)];
+        q.extend_from_slice(query);
+        self.http
+            .post(self.url("/api/v1/images/import"))
+            .query(&q)
+            .body(body)
+            .send()
+            .await
+            .expect("import")
+    }
+
+    /// Deploys a function through the API and asserts it was accepted.
+    pub async fn deploy(&self, ns: &str, name: &str, spec: Value) {
+        let r = self.put_json(&format!("/api/v1/namespaces/{ns}/functions/{name}"), &spec).await;
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        assert!(status.is_success(), "deploying {ns}/{name}: {status} {text}");
+    }
+
+    /// Invokes through the API: (status, invocation id, body).
+    pub async fn invoke(&self, ns: &str, name: &str, body: impl Into<reqwest::Body>) -> (u16, String, Vec<u8>) {
+        let r = self
+            .http
+            .post(self.url(&format!("/api/v1/namespaces/{ns}/functions/{name}/invoke")))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("invoke");
+        let status = r.status().as_u16();
+        let id = r
+            .headers()
+            .get("faasbox-invocation-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = r.bytes().await.expect("invoke body").to_vec();
+        (status, id, bytes)
+    }
+
+    /// The lines of an invocation's logs.
+    pub async fn log_lines(&self, id: &str) -> Vec<String> {
+        let logs = self.get_json(&format!("/api/v1/invocations/{id}/logs")).await;
+        logs["logs"]
+            .as_array()
+            .expect("logs array")
+            .iter()
+            .map(|l| l["line"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Parses a JSON body, with the raw text in the panic message when it is not JSON.
+pub fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}

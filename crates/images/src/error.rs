@@ -1,0 +1,115 @@
+//! The error type of the image store. Every message says what is wrong and,
+//! where there is something to do about it, what to do.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while importing, reading or removing images.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// An image reference that faasbox cannot use as a name.
+    #[error("invalid image reference '{reference}': {reason}")]
+    InvalidReference { reference: String, reason: String },
+
+    /// Options for a root filesystem import that make no sense.
+    #[error("invalid image option: {0}")]
+    InvalidOptions(String),
+
+    /// No image has that name or digest.
+    #[error("image '{0}' not found; list images to see what is imported, or import it first")]
+    NotFound(String),
+
+    /// A file operation failed.
+    #[error("cannot {action} '{}': {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The file is none of the archive formats faasbox understands.
+    #[error(
+        "'{}' is not a docker archive, OCI layout or root filesystem tarball: {reason}",
+        path.display()
+    )]
+    UnknownFormat { path: PathBuf, reason: String },
+
+    /// An archive entry that would write outside the image or through a link.
+    #[error("image archive entry '{entry}' {reason}; refusing to import")]
+    UnsafeEntry { entry: String, reason: String },
+
+    /// A character or block device in a layer.
+    #[error(
+        "image layer contains device node '{entry}'; faasbox does not import device nodes \
+         (remove it from the image, e.g. /dev is provided by the runtime)"
+    )]
+    DeviceNode { entry: String },
+
+    /// Content whose digest is not the one it was announced with.
+    #[error(
+        "{what} has digest {actual}, expected {expected}; the image is corrupt or was modified \
+         after export — export it again"
+    )]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A well-formed but unsupported feature (zstd layers, sha512 digests, ...).
+    #[error("unsupported image: {0}")]
+    Unsupported(String),
+
+    /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
+    /// layer that is not a tar archive.
+    #[error("invalid image: {0}")]
+    InvalidImage(String),
+
+    /// The store's own files are damaged.
+    #[error("image store file '{}' is damaged: {reason}; restore it from a backup or remove the store directory to start empty", path.display())]
+    CorruptStore { path: PathBuf, reason: String },
+}
+
+impl ImageError {
+    /// Whether the error is about what the caller asked for or sent (a bad
+    /// name, a bad or hostile archive, a missing image) rather than a failure
+    /// of the store itself (I/O, a damaged store). Servers map the first kind
+    /// to 4xx and the second to 5xx.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            ImageError::Io { .. } | ImageError::CorruptStore { .. }
+        )
+    }
+
+    /// Wraps an I/O error with what was being done to which path.
+    pub(crate) fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Self {
+        ImageError::Io {
+            action,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`ImageError::UnsafeEntry`].
+    pub(crate) fn unsafe_entry(entry: impl Into<String>, reason: impl Into<String>) -> Self {
+        ImageError::UnsafeEntry {
+            entry: entry.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`ImageError::InvalidImage`].
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        ImageError::InvalidImage(reason.into())
+    }
+}
+
+/// `map_err` helper: `.map_err(io_err("open", &path))`.
+pub(crate) fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> ImageError + 'a {
+    move |source| ImageError::io(action, path, source)
+}

@@ -1,0 +1,196 @@
+//! Client for the agent's HTTP/1.1-over-Unix-socket protocol (see [`faasbox_proto`]).
+//!
+//! One connection per request: connecting to a Unix socket costs microseconds, and separate
+//! connections let a caller run calls and cancels of one instance concurrently.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use faasbox_proto::{CancelReport, InvokeOutcome, ReadyReport, HEADER_ACTION_ID, HEADER_DEADLINE};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+use crate::error::AgentError;
+
+/// `sun_path` holds 108 bytes including the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Talks to the agent of one instance.
+#[derive(Debug, Clone)]
+pub struct AgentClient {
+    socket: PathBuf,
+}
+
+impl AgentClient {
+    pub fn new(socket: PathBuf) -> Self {
+        AgentClient { socket }
+    }
+
+    /// The socket this client connects to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// `GET /v1/ready`: 200 and 503 both carry a [`ReadyReport`]; any other status is an error.
+    pub async fn ready(&self) -> Result<ReadyReport, AgentError> {
+        const PATH: &str = "/v1/ready";
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(PATH)
+            .header(hyper::header::HOST, "agent")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| AgentError::Request(e.to_string()))?;
+        let (status, body) = self.exchange(request).await?;
+        match status {
+            StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE => decode(PATH, &body),
+            _ => Err(status_error(PATH, status, &body)),
+        }
+    }
+
+    /// `POST /v1/invoke`: run one call. A function failure is an `Ok` outcome; `Err` means the
+    /// agent itself failed or could not be reached.
+    pub async fn invoke(
+        &self,
+        action_id: &str,
+        deadline_rfc3339: &str,
+        input: Bytes,
+    ) -> Result<InvokeOutcome, AgentError> {
+        const PATH: &str = "/v1/invoke";
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(PATH)
+            .header(hyper::header::HOST, "agent")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(HEADER_ACTION_ID, action_id)
+            .header(HEADER_DEADLINE, deadline_rfc3339)
+            .body(Full::new(input))
+            .map_err(|e| AgentError::Request(e.to_string()))?;
+        let (status, body) = self.exchange(request).await?;
+        if status != StatusCode::OK {
+            return Err(status_error(PATH, status, &body));
+        }
+        decode(PATH, &body)
+    }
+
+    /// `POST /v1/cancel?aid=ID`: cancel a running call.
+    pub async fn cancel(&self, action_id: &str) -> Result<CancelReport, AgentError> {
+        const PATH: &str = "/v1/cancel";
+        let uri = format!("{PATH}?aid={}", percent_encode(action_id));
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(hyper::header::HOST, "agent")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| AgentError::Request(e.to_string()))?;
+        let (status, body) = self.exchange(request).await?;
+        if status != StatusCode::OK {
+            return Err(status_error(PATH, status, &body));
+        }
+        decode(PATH, &body)
+    }
+
+    /// Sends one request on a fresh connection and reads the whole answer.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), AgentError> {
+        let stream = connect(&self.socket).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        // The connection task ends when the exchange is over (or the agent hangs up).
+        let driver = tokio::spawn(connection);
+        let result = async {
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        }
+        .await;
+        drop(sender);
+        driver.abort();
+        Ok(result?)
+    }
+}
+
+/// Connects to a Unix socket, also when its path is longer than `sun_path` allows: then the
+/// socket's directory is opened and the socket addressed through `/proc/self/fd/N/<name>`.
+async fn connect(socket: &Path) -> Result<UnixStream, AgentError> {
+    let connect_error = |source| AgentError::Connect {
+        socket: socket.to_path_buf(),
+        source,
+    };
+    if socket.as_os_str().len() <= MAX_SOCKET_PATH {
+        return UnixStream::connect(socket).await.map_err(connect_error);
+    }
+    let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) else {
+        return Err(connect_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "socket path has no directory",
+        )));
+    };
+    let dir_handle = std::fs::File::open(dir).map_err(connect_error)?;
+    let short = Path::new("/proc/self/fd")
+        .join(dir_handle.as_raw_fd().to_string())
+        .join(name);
+    let stream = UnixStream::connect(&short).await.map_err(connect_error);
+    drop(dir_handle);
+    stream
+}
+
+fn decode<T: DeserializeOwned>(path: &'static str, body: &[u8]) -> Result<T, AgentError> {
+    serde_json::from_slice(body).map_err(|source| AgentError::Decode { path, source })
+}
+
+fn status_error(path: &'static str, status: StatusCode, body: &[u8]) -> AgentError {
+    const MAX_BODY: usize = 2000;
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if text.len() > MAX_BODY {
+        let mut cut = MAX_BODY;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    AgentError::Status {
+        path,
+        status: status.as_u16(),
+        body: text,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_unreserved() {
+        assert_eq!(percent_encode("abc-1.2_~"), "abc-1.2_~");
+        assert_eq!(percent_encode("a b&c/ü"), "a%20b%26c%2F%C3%BC");
+    }
+
+    #[tokio::test]
+    async fn connect_error_names_the_socket() {
+        let client = AgentClient::new(PathBuf::from("/nonexistent/faasbox/agent.sock"));
+        let err = client.ready().await.unwrap_err();
+        assert!(err.is_connect());
+        assert!(err.to_string().contains("/nonexistent/faasbox/agent.sock"));
+    }
+}

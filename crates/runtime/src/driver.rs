@@ -1,0 +1,202 @@
+//! The [`Driver`] trait the server runs function instances through, and the plain data types it
+//! takes and returns.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::DriverError;
+
+/// Runs function instances. One implementation per way of running containers (runc/runsc today).
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// Create and start one instance; returns once the agent answered `GET /v1/ready` with 200.
+    async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError>;
+    /// Stop and remove everything of the instance (container, overlay mount, upper dir, cgroup,
+    /// netns, pasta, control dir). Idempotent: stopping an unknown or already stopped instance
+    /// is not an error.
+    async fn stop(&self, id: &str) -> Result<(), DriverError>;
+    /// True when the instance's memory cgroup recorded an out-of-memory kill. Only meaningful
+    /// before [`Driver::stop`] removed the cgroup.
+    async fn oom_killed(&self, id: &str) -> bool;
+    /// Remove every leftover of this driver's previous runs (after a crash or SIGKILL of the
+    /// server): containers, overlay mounts, cgroups, network namespaces, pasta processes and
+    /// instance directories.
+    async fn cleanup_leftovers(&self) -> Result<CleanupReport, DriverError>;
+    /// Stop every instance of this driver (at shutdown).
+    async fn stop_all(&self) -> Result<(), DriverError>;
+}
+
+/// How a [`crate::RuncDriver`] is set up.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// The driver's own directory, e.g. `<data-dir>/run`. Everything the driver creates on disk
+    /// lives below it, and its canonical path names the driver's resources elsewhere (cgroups,
+    /// network namespaces) so that several servers on one machine never touch each other's.
+    pub state_dir: PathBuf,
+    /// The static `faasbox-agent` binary on the host, bind-mounted read-only into every instance.
+    pub agent_binary: PathBuf,
+    /// The `runc` binary (a bare name is looked up in `PATH`).
+    pub runc_path: PathBuf,
+    /// The `runsc` (gVisor) binary (a bare name is looked up in `PATH`).
+    pub runsc_path: PathBuf,
+    /// The `pasta` binary (package `passt`; a bare name is looked up in `PATH`).
+    pub pasta_path: PathBuf,
+    /// Overall bound for [`Driver::start`], readiness included. The agent has its own
+    /// `ready_timeout_ms` for the function; this one also covers the container start.
+    pub start_timeout: Duration,
+}
+
+impl DriverConfig {
+    /// A configuration with the default tool names and a start timeout of 130 s (the agent's
+    /// default readiness bound of 120 s plus room for the container start).
+    pub fn new(state_dir: impl Into<PathBuf>, agent_binary: impl Into<PathBuf>) -> Self {
+        DriverConfig {
+            state_dir: state_dir.into(),
+            agent_binary: agent_binary.into(),
+            runc_path: PathBuf::from("runc"),
+            runsc_path: PathBuf::from("runsc"),
+            pasta_path: PathBuf::from("pasta"),
+            start_timeout: Duration::from_secs(130),
+        }
+    }
+}
+
+/// What to start: one instance of one function.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// `"ns/fn"`: used in annotations and error messages.
+    pub function: String,
+    /// Extracted image layer directories, bottom first. They become the overlayfs lower
+    /// directories and are never written to.
+    pub layers: Vec<PathBuf>,
+    /// `KEY=VALUE` environment of the container process (the agent, which passes it on to the
+    /// function). A default `PATH` is added when missing.
+    pub env: Vec<String>,
+    /// Written to `agent.json` in the instance's control directory.
+    pub agent: faasbox_proto::AgentConfig,
+    pub limits: Limits,
+    pub runtime: OciRuntime,
+    /// Outbound network through pasta; without it the instance has only a loopback interface.
+    pub network: bool,
+}
+
+/// Resource limits of one instance. Zero (or a negative pid count) means "no limit".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory limit in bytes (swap is not granted on top of it).
+    pub memory_bytes: u64,
+    /// CPU time in thousandths of a core: 1000 is one full core, 250 a quarter.
+    pub cpu_millis: u64,
+    /// Maximum number of processes and threads.
+    pub pids: i64,
+}
+
+/// Which OCI runtime runs an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OciRuntime {
+    /// runc: namespaces + cgroups, the runtime under Docker and Kubernetes.
+    #[default]
+    Runc,
+    /// gVisor's runsc: the function runs on a user-space kernel (stronger isolation).
+    Runsc,
+}
+
+impl OciRuntime {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OciRuntime::Runc => "runc",
+            OciRuntime::Runsc => "runsc",
+        }
+    }
+
+    /// Every runtime, for sweeping all runtime roots.
+    pub const ALL: [OciRuntime; 2] = [OciRuntime::Runc, OciRuntime::Runsc];
+}
+
+impl fmt::Display for OciRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an [`OciRuntime`] from text.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown OCI runtime {0:?}: expected \"runc\" or \"runsc\"")]
+pub struct ParseOciRuntimeError(String);
+
+impl FromStr for OciRuntime {
+    type Err = ParseOciRuntimeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "runc" => Ok(OciRuntime::Runc),
+            "runsc" | "gvisor" => Ok(OciRuntime::Runsc),
+            _ => Err(ParseOciRuntimeError(s.to_string())),
+        }
+    }
+}
+
+/// A started instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The container id, also the key for [`Driver::stop`] and [`Driver::oom_killed`].
+    pub id: String,
+    /// Host path of the agent's Unix socket (for [`crate::AgentClient::new`]).
+    pub socket: PathBuf,
+    pub runtime: OciRuntime,
+}
+
+/// What [`Driver::cleanup_leftovers`] found and removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupReport {
+    /// Containers deleted from the runtime roots.
+    pub containers: usize,
+    /// Overlay mounts unmounted.
+    pub mounts: usize,
+    /// Instance cgroups removed (one per instance, whatever the number of controllers).
+    pub cgroups: usize,
+    /// Network namespaces deleted.
+    pub netns: usize,
+    /// Stray processes (pasta) killed.
+    pub processes: usize,
+}
+
+impl CleanupReport {
+    /// True when nothing was left over.
+    pub fn is_empty(&self) -> bool {
+        *self == CleanupReport::default()
+    }
+}
+
+impl fmt::Display for CleanupReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} containers, {} mounts, {} cgroups, {} network namespaces, {} processes",
+            self.containers, self.mounts, self.cgroups, self.netns, self.processes
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_parses_and_serializes_lowercase() {
+        assert_eq!("runc".parse::<OciRuntime>().unwrap(), OciRuntime::Runc);
+        assert_eq!("RunSC".parse::<OciRuntime>().unwrap(), OciRuntime::Runsc);
+        assert!("crun".parse::<OciRuntime>().is_err());
+        assert_eq!(serde_json::to_string(&OciRuntime::Runsc).unwrap(), "\"runsc\"");
+        assert_eq!(
+            serde_json::from_str::<OciRuntime>("\"runc\"").unwrap(),
+            OciRuntime::Runc
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The instances' cgroups: where they are, whether one recorded an OOM kill, and removing
+//! what the runtime left behind.
+//!
+//! The OCI spec gets the absolute `cgroupsPath` `/faasbox/<prefix>/<id>`; the runtime
+//! creates that directory in every hierarchy it uses (each v1 controller mount, and the
+//! unified hierarchy in hybrid or v2 mode). This module finds the hierarchies from
+//! `/proc/self/mountinfo`, so it works on v1, hybrid and v2 hosts alike.
+//!
+//! OOM detection reads the `oom_kill` counter: `memory.oom_control` on v1 (kernel ≥ 4.13),
+//! `memory.events` on v2. It counts the processes the kernel's OOM killer killed in this very
+//! cgroup, whether the cgroup's own limit or a host-wide shortage triggered it. `memory.failcnt`
+//! is not used: it counts every time usage touched the limit, which page-cache reclaim makes
+//! routine without anything being killed.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::layout::{Layout, CGROUP_ROOT};
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone)]
+pub(crate) struct Hierarchy {
+    pub mount_point: PathBuf,
+    /// `cgroup2` (unified) rather than a v1 hierarchy.
+    pub unified: bool,
+    /// v1 controllers bound to this hierarchy (`memory`, `cpu`, …; `name=…` for named ones).
+    pub controllers: Vec<String>,
+}
+
+/// Every cgroup hierarchy mounted in this mount namespace (one entry per mount point).
+pub(crate) fn hierarchies() -> Vec<Hierarchy> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut found: Vec<Hierarchy> = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut right = right.split(' ');
+        let (Some(fstype), Some(_source), Some(super_options)) =
+            (right.next(), right.next(), right.next())
+        else {
+            continue;
+        };
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let unified = match fstype {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => continue,
+        };
+        let controllers = if unified {
+            Vec::new()
+        } else {
+            super_options
+                .split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
+                .map(str::to_string)
+                .collect()
+        };
+        let mount_point = PathBuf::from(mount_point);
+        if found.iter().any(|h| h.mount_point == mount_point) {
+            continue;
+        }
+        found.push(Hierarchy {
+            mount_point,
+            unified,
+            controllers,
+        });
+    }
+    found
+}
+
+fn relative(path: &str) -> &str {
+    path.trim_start_matches('/')
+}
+
+/// The directory of this driver's cgroups in one hierarchy.
+fn parent_in(hierarchy: &Hierarchy, layout: &Layout) -> PathBuf {
+    hierarchy
+        .mount_point
+        .join(relative(&layout.cgroup_parent()))
+}
+
+/// The instance's cgroup directories that exist.
+pub(crate) fn instance_dirs(layout: &Layout, id: &str) -> Vec<PathBuf> {
+    hierarchies()
+        .iter()
+        .map(|h| h.mount_point.join(relative(&layout.cgroups_path(id))))
+        .filter(|dir| dir.is_dir())
+        .collect()
+}
+
+/// The instance's memory cgroup (v1 memory hierarchy, else the unified one).
+pub(crate) fn memory_dir(layout: &Layout, id: &str) -> Option<PathBuf> {
+    let all = hierarchies();
+    let pick = all
+        .iter()
+        .find(|h| h.controllers.iter().any(|c| c == "memory"))
+        .or_else(|| all.iter().find(|h| h.unified))?;
+    let dir = pick.mount_point.join(relative(&layout.cgroups_path(id)));
+    dir.is_dir().then_some(dir)
+}
+
+/// True when the cgroup's `oom_kill` counter is above zero.
+pub(crate) fn oom_killed(memory_dir: &Path) -> bool {
+    ["memory.oom_control", "memory.events"]
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(memory_dir.join(file)).ok())
+        .any(|text| counter(&text, "oom_kill").is_some_and(|n| n > 0))
+}
+
+fn counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once(' ')?;
+        (name == key).then(|| value.trim().parse().ok())?
+    })
+}
+
+/// True when the host accounts swap (v1 `memory.memsw.*`): only then may a spec set
+/// `memory.swap`, which runc refuses otherwise.
+pub(crate) fn swap_accounting() -> bool {
+    let all = hierarchies();
+    if let Some(memory) = all
+        .iter()
+        .find(|h| h.controllers.iter().any(|c| c == "memory"))
+    {
+        return memory
+            .mount_point
+            .join("memory.memsw.limit_in_bytes")
+            .exists();
+    }
+    // v2: runc translates the OCI memory+swap value into memory.swap.max when it exists.
+    all.iter().any(|h| h.unified)
+}
+
+/// Removes the instance's cgroup directories, killing any process still in them.
+/// Returns whether any existed.
+pub(crate) async fn remove_instance(layout: &Layout, id: &str) -> Result<bool, String> {
+    let dirs = instance_dirs(layout, id);
+    if dirs.is_empty() {
+        return Ok(false);
+    }
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        if let Err(e) = remove_dir(dir).await {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(true)
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+async fn remove_dir(dir: &Path) -> Result<(), String> {
+    let mut last_error = String::new();
+    for attempt in 0..50 {
+        kill_members(dir);
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(10 * (attempt + 1).min(10))).await;
+    }
+    Err(format!(
+        "cannot remove cgroup {}: {last_error}",
+        dir.display()
+    ))
+}
+
+/// SIGKILLs every process in the cgroup.
+fn kill_members(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else {
+        return;
+    };
+    for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+        if pid > 1 {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// Ids with a cgroup directory of this driver in any hierarchy.
+pub(crate) fn list_instances(layout: &Layout) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for hierarchy in hierarchies() {
+        let Ok(entries) = std::fs::read_dir(parent_in(&hierarchy, layout)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_dir() {
+                if let Some(name) = entry.file_name().to_str() {
+                    ids.insert(name.to_string());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Removes this driver's parent cgroup directories (when empty), and the shared top one when
+/// no other server uses it any more.
+pub(crate) fn remove_parents(layout: &Layout) {
+    for hierarchy in hierarchies() {
+        let parent = parent_in(&hierarchy, layout);
+        let _ = std::fs::remove_dir(&parent);
+        let _ = std::fs::remove_dir(hierarchy.mount_point.join(CGROUP_ROOT));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_read_by_name() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(counter(v1, "oom_kill"), Some(2));
+        assert_eq!(counter(v1, "under_oom"), Some(0));
+        assert_eq!(counter("low 0\nhigh 0\n", "oom_kill"), None);
+    }
+
+    #[test]
+    fn hierarchies_are_found_on_this_host() {
+        let all = hierarchies();
+        if std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists() {
+            assert!(all
+                .iter()
+                .any(|h| h.controllers.iter().any(|c| c == "memory")));
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Names and places: the driver's prefix, instance ids, and the on-disk layout of the state
+//! directory.
+//!
+//! ```text
+//! <state_dir>/
+//!   runc/  runsc/                 --root of each OCI runtime (its container state)
+//!   instances/<id>/
+//!     instance.json               what was started (function, runtime, network)
+//!     bundle/config.json          the OCI runtime spec
+//!     rootfs/                     overlay mountpoint (lower = image layers)
+//!     upper/  work/               overlay upper and work directories
+//!     empty/                      lower directory for an image without layers
+//!     ctl/agent.json ctl/agent.sock   the control directory, bind-mounted at /.faasbox
+//!     agent.log                   stdout/stderr of the agent (and of the runtime's start)
+//!     hosts  resolv.conf          bind-mounted over /etc/hosts and /etc/resolv.conf
+//!     pasta.pid  pasta.log        the instance's pasta process (network only)
+//! ```
+//!
+//! The prefix (`fbx` + 8 hex digits of the SHA-256 of the canonical state directory) starts
+//! every container id, and so every network namespace name (`/run/netns/<id>`) and cgroup path
+//! (`/faasbox/<prefix>/<id>`): servers with different state directories never touch each
+//! other's resources.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::driver::OciRuntime;
+use crate::error::DriverError;
+
+/// Hex digits of the random part of an instance id.
+const ID_RANDOM_LEN: usize = 12;
+
+/// Where everything of one driver lives, and how its resources are named.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    state_dir: PathBuf,
+    prefix: String,
+}
+
+impl Layout {
+    /// Creates the state directory if needed and derives the prefix from its canonical path.
+    pub(crate) fn new(state_dir: &Path) -> Result<Self, DriverError> {
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            DriverError::io(
+                format!("cannot create state directory {}", state_dir.display()),
+                e,
+            )
+        })?;
+        let state_dir = state_dir.canonicalize().map_err(|e| {
+            DriverError::io(
+                format!("cannot resolve state directory {}", state_dir.display()),
+                e,
+            )
+        })?;
+        let digest = Sha256::digest(state_dir.as_os_str().as_encoded_bytes());
+        let prefix = format!("fbx{}", &hex::encode(digest)[..8]);
+        Ok(Layout { state_dir, prefix })
+    }
+
+    pub(crate) fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A fresh instance id: `<prefix>-<12 hex digits>`.
+    pub(crate) fn new_id(&self) -> String {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}-{}", self.prefix, &random[..ID_RANDOM_LEN])
+    }
+
+    /// True when `id` has exactly the shape of an id this driver makes. Everything that builds
+    /// paths or names from an id checks this first (no `..`, no slashes).
+    pub(crate) fn owns(&self, id: &str) -> bool {
+        let Some(rest) = id
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|r| r.strip_prefix('-'))
+        else {
+            return false;
+        };
+        rest.len() == ID_RANDOM_LEN
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    /// The short, per-instance part of an id (used as the container's hostname).
+    pub(crate) fn short_id(id: &str) -> &str {
+        id.rsplit('-').next().unwrap_or(id)
+    }
+
+    /// `--root` of an OCI runtime.
+    pub(crate) fn runtime_root(&self, runtime: OciRuntime) -> PathBuf {
+        self.state_dir.join(runtime.as_str())
+    }
+
+    pub(crate) fn instances_dir(&self) -> PathBuf {
+        self.state_dir.join("instances")
+    }
+
+    pub(crate) fn instance(&self, id: &str) -> InstanceDir {
+        InstanceDir {
+            root: self.instances_dir().join(id),
+        }
+    }
+
+    /// The OCI `cgroupsPath`: absolute, so it is the same for every controller hierarchy.
+    pub(crate) fn cgroups_path(&self, id: &str) -> String {
+        format!("/{}/{id}", self.cgroup_parent())
+    }
+
+    /// The cgroup directory (relative to a hierarchy's root) holding all of this driver's
+    /// instance cgroups.
+    pub(crate) fn cgroup_parent(&self) -> String {
+        format!("{CGROUP_ROOT}/{}", self.prefix)
+    }
+
+    /// Network namespace name (a file in `/run/netns`): the id itself, already prefixed.
+    pub(crate) fn netns_name(id: &str) -> &str {
+        id
+    }
+}
+
+/// Top cgroup directory shared by all faasbox servers of a machine.
+pub(crate) const CGROUP_ROOT: &str = "faasbox";
+
+/// The directory of one instance and the files in it.
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceDir {
+    root: PathBuf,
+}
+
+impl InstanceDir {
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+    pub(crate) fn meta(&self) -> PathBuf {
+        self.root.join("instance.json")
+    }
+    pub(crate) fn bundle(&self) -> PathBuf {
+        self.root.join("bundle")
+    }
+    pub(crate) fn config_json(&self) -> PathBuf {
+        self.bundle().join("config.json")
+    }
+    pub(crate) fn rootfs(&self) -> PathBuf {
+        self.root.join("rootfs")
+    }
+    pub(crate) fn upper(&self) -> PathBuf {
+        self.root.join("upper")
+    }
+    pub(crate) fn work(&self) -> PathBuf {
+        self.root.join("work")
+    }
+    pub(crate) fn empty_lower(&self) -> PathBuf {
+        self.root.join("empty")
+    }
+    pub(crate) fn ctl(&self) -> PathBuf {
+        self.root.join("ctl")
+    }
+    pub(crate) fn agent_config(&self) -> PathBuf {
+        self.ctl().join(faasbox_proto::AGENT_CONFIG_NAME)
+    }
+    pub(crate) fn socket(&self) -> PathBuf {
+        self.ctl().join(faasbox_proto::AGENT_SOCKET_NAME)
+    }
+    pub(crate) fn agent_log(&self) -> PathBuf {
+        self.root.join("agent.log")
+    }
+    pub(crate) fn hosts(&self) -> PathBuf {
+        self.root.join("hosts")
+    }
+    pub(crate) fn resolv_conf(&self) -> PathBuf {
+        self.root.join("resolv.conf")
+    }
+    pub(crate) fn pasta_pid(&self) -> PathBuf {
+        self.root.join("pasta.pid")
+    }
+    pub(crate) fn pasta_log(&self) -> PathBuf {
+        self.root.join("pasta.log")
+    }
+}
+
+/// `instance.json`: what the driver needs to know about an instance after a restart.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InstanceMeta {
+    pub function: String,
+    pub runtime: OciRuntime,
+    pub network: bool,
+}
+
+impl InstanceMeta {
+    pub(crate) fn read(dir: &InstanceDir) -> Option<InstanceMeta> {
+        let text = std::fs::read(dir.meta()).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_stable_and_ids_are_owned() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Layout::new(dir.path()).unwrap();
+        let b = Layout::new(&dir.path().join(".")).unwrap();
+        assert_eq!(a.prefix(), b.prefix());
+        assert_eq!(a.prefix().len(), 11);
+        let id = a.new_id();
+        assert!(a.owns(&id), "{id}");
+        assert_eq!(Layout::short_id(&id).len(), ID_RANDOM_LEN);
+        assert!(!a.owns("../../etc"));
+        assert!(!a.owns(&format!("{}-../../etc/x", a.prefix())));
+        assert!(!a.owns(&format!("{}-ABCDEF012345", a.prefix())));
+        let other = tempfile::tempdir().unwrap();
+        let c = Layout::new(other.path()).unwrap();
+        assert_ne!(a.prefix(), c.prefix());
+        assert!(!c.owns(&id));
+        assert_eq!(
+            a.cgroups_path(&id),
+            format!("/faasbox/{}/{id}", a.prefix())
+        );
+    }
+}

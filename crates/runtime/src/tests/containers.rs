@@ -1,0 +1,371 @@
+//! The runc driver with real containers: start/ready/invoke through the fake agent, outbound
+//! network, cgroup limits, OOM detection, failed starts, and cleanup after a crash.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use faasbox_proto::InvokeStatus;
+
+use super::fixtures::{fixture, pasta_available, reopen, running, spec, with_fake_agent};
+use super::fake_agent;
+use crate::agent_client::AgentClient;
+use crate::driver::{Driver, Limits, OciRuntime};
+use crate::error::DriverError;
+
+const DEADLINE: &str = "2099-01-01T00:00:00Z";
+
+/// A one-response-per-connection HTTP server on the host's loopback. Returns its port.
+pub(crate) async fn loopback_server(body: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// Runs a shell command in the instance through the fake agent; returns its JSON result.
+pub(crate) async fn sh(client: &AgentClient, command: &str) -> serde_json::Value {
+    let input = serde_json::json!({ "sh": command }).to_string();
+    let outcome = client
+        .invoke("sh-call", DEADLINE, Bytes::from(input))
+        .await
+        .expect("invoke");
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    serde_json::from_str(outcome.output.expect("output").get()).expect("json output")
+}
+
+/// The shell command that fetches `http://<default gateway>:<port>/` (the host's loopback).
+/// (Not `wget -T`: Debian 12's static busybox segfaults with it on a refused connection.)
+pub(crate) fn fetch_from_host(port: u16) -> String {
+    format!(
+        "gw=$(ip -4 route | awk '/^default/ {{print $3}}' | head -n 1); \
+         wget -q -O - http://$gw:{port}/"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_ready_invoke_and_stop() {
+    let Some(fx) = fixture() else { return };
+    let instance = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, false), with_fake_agent())
+        .await
+        .expect("start");
+    assert!(instance.id.starts_with(fx.driver.prefix()));
+    assert_eq!(instance.runtime, OciRuntime::Runc);
+    let client = AgentClient::new(instance.socket.clone());
+    assert!(client.ready().await.unwrap().ready);
+
+    let outcome = client
+        .invoke("action-1", DEADLINE, Bytes::from_static(br#"{"a": [1, 2]}"#))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    assert_eq!(outcome.output.unwrap().get(), r#"{"a": [1, 2]}"#);
+    assert!(outcome.logs[0].line.contains("aid=action-1"));
+    assert!(outcome.logs[0].line.contains(DEADLINE));
+    client.cancel("action 1/ü").await.unwrap();
+
+    // The container's view: hostname, hosts file, the agent mounted twice, no network.
+    let view = sh(
+        &client,
+        "hostname; cat /etc/hosts | tail -n1; test -x /usr/share/direktiv/direktiv-cmd && echo cmd; \
+         cat /proc/self/status | grep CapBnd; ip -o link | wc -l",
+    )
+    .await;
+    let stdout = view["stdout"].as_str().unwrap();
+    let short = instance.id.rsplit('-').next().unwrap();
+    assert!(stdout.starts_with(short), "{stdout}");
+    assert!(stdout.contains("cmd\n"), "{stdout}");
+    // CHOWN..SETPCAP, KILL, NET_BIND_SERVICE, SYS_CHROOT: no CAP_SYS_ADMIN (bit 21).
+    let bounding = stdout
+        .lines()
+        .find(|l| l.starts_with("CapBnd"))
+        .and_then(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .unwrap();
+    assert_eq!(bounding & (1 << 21), 0, "{stdout}");
+    assert_ne!(bounding & (1 << 6), 0, "CAP_SETGID missing: {stdout}");
+    assert!(stdout.trim_end().ends_with('1'), "only loopback: {stdout}");
+
+    assert!(!fx.driver.oom_killed(&instance.id).await);
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+    // Idempotent.
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert!(client.ready().await.unwrap_err().is_connect());
+    assert!(matches!(
+        fx.driver.stop("../../etc").await,
+        Err(DriverError::InvalidId(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_network_reaches_host_loopback() {
+    let Some(fx) = fixture() else { return };
+    if !pasta_available() {
+        return;
+    }
+    let port = loopback_server("hello from the host").await;
+    let instance = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, true), with_fake_agent())
+        .await
+        .expect("start");
+    let client = AgentClient::new(instance.socket.clone());
+    let result = sh(&client, &fetch_from_host(port)).await;
+    assert_eq!(result["stdout"], "hello from the host", "{result}");
+    let resolv = sh(&client, "cat /etc/resolv.conf").await;
+    assert!(resolv["stdout"]
+        .as_str()
+        .unwrap()
+        .starts_with("nameserver 169.254.0.53"));
+    let traces = fx.driver.traces(&instance.id).await;
+    assert!(traces.iter().any(|t| t.starts_with("netns")), "{traces:?}");
+    assert!(traces.iter().any(|t| t.starts_with("pasta")), "{traces:?}");
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_applied_to_cgroups() {
+    let Some(fx) = fixture() else { return };
+    let mut spec = spec(&fx, OciRuntime::Runc, false);
+    spec.limits = Limits {
+        memory_bytes: 64 << 20,
+        cpu_millis: 250,
+        pids: 42,
+    };
+    let instance = fx
+        .driver
+        .start_with(spec, running(&["/bin/sleep", "1000"]))
+        .await
+        .expect("start");
+    let read = |controller: &str, file: &str| {
+        let dir = fx
+            .driver
+            .cgroup_dir(controller, &instance.id)
+            .expect("hierarchy");
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
+            .trim()
+            .to_string()
+    };
+    if fx.driver.cgroup_dir("memory", &instance.id).is_some() {
+        assert_eq!(read("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(read("pids", "pids.max"), "42");
+        let memsw = fx
+            .driver
+            .cgroup_dir("memory", &instance.id)
+            .unwrap()
+            .join("memory.memsw.limit_in_bytes");
+        if memsw.exists() {
+            assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), (64u64 << 20).to_string());
+        }
+    } else {
+        eprintln!("cgroup v1 memory hierarchy not found: limits not checked");
+    }
+    assert!(!fx.driver.oom_killed(&instance.id).await);
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kill_is_detected() {
+    let Some(fx) = fixture() else { return };
+    let mut spec = spec(&fx, OciRuntime::Runc, false);
+    spec.limits.memory_bytes = 16 << 20;
+    // dd's 64 MiB buffer is filled from /dev/zero: the OOM killer kills dd; sh lives on.
+    let instance = fx
+        .driver
+        .start_with(
+            spec,
+            running(&[
+                "/bin/sh",
+                "-c",
+                "dd if=/dev/zero of=/dev/null bs=64M count=4; sleep 1000",
+            ]),
+        )
+        .await
+        .expect("start");
+    let mut killed = false;
+    for _ in 0..100 {
+        if fx.driver.oom_killed(&instance.id).await {
+            killed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(killed, "no OOM kill recorded");
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert!(!fx.driver.oom_killed(&instance.id).await);
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_starts_leave_nothing_behind() {
+    let Some(fx) = fixture() else { return };
+
+    // The agent exits at once.
+    let mut options = with_fake_agent();
+    options.args = Some(vec!["/bin/sh".into(), "-c".into(), "echo agent dies >&2; exit 3".into()]);
+    let err = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, false), options)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DriverError::NotReady { .. }), "{text}");
+    assert!(text.contains("exited"), "{text}");
+    assert!(text.contains("agent dies"), "{text}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
+    // The agent reports that the function failed to start.
+    let mut failing = spec(&fx, OciRuntime::Runc, true);
+    failing.env.push(fake_agent::fail_ready_env("port 8080 never opened"));
+    let err = fx
+        .driver
+        .start_with(failing, with_fake_agent())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("test/echo"), "{text}");
+    assert!(text.contains("port 8080 never opened"), "{text}");
+    assert!(text.contains("fake function: cannot start"), "{text}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
+    // The agent never answers: the start timeout.
+    let quick = reopen(&fx, Duration::from_millis(1500));
+    let mut options = with_fake_agent();
+    options.args = Some(vec!["/bin/sleep".into(), "1000".into()]);
+    let err = quick
+        .start_with(spec(&fx, OciRuntime::Runc, true), options)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("within 1.5s"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
+    // A missing image layer.
+    let mut broken = spec(&fx, OciRuntime::Runc, false);
+    broken.layers.push(fx.layer.join("no-such-layer"));
+    let err = fx
+        .driver
+        .start_with(broken, with_fake_agent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Mount { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-layer"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
+    // A command that does not exist in the image: runc itself fails.
+    let err = fx
+        .driver
+        .start_with(
+            spec(&fx, OciRuntime::Runc, false),
+            running(&["/no/such/binary"]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Runtime { .. }), "{err}");
+    assert!(err.to_string().contains("no such file"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_start_is_torn_down() {
+    let Some(fx) = fixture() else { return };
+    let start = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, false), {
+            let mut o = with_fake_agent();
+            o.args = Some(vec!["/bin/sleep".into(), "1000".into()]);
+            o
+        });
+    // Dropped while waiting for readiness.
+    assert!(tokio::time::timeout(Duration::from_millis(800), start)
+        .await
+        .is_err());
+    for _ in 0..100 {
+        if fx.driver.all_traces().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_crashed_server_are_removed() {
+    let Some(mut fx) = fixture() else { return };
+    let network = pasta_available();
+    let first = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, network), running(&["/bin/sleep", "1000"]))
+        .await
+        .expect("start");
+    let second = fx
+        .driver
+        .start_with(spec(&fx, OciRuntime::Runc, false), running(&["/bin/sleep", "1000"]))
+        .await
+        .expect("start");
+    // The server "crashes": the driver goes away without stopping anything.
+    let restarted = reopen(&fx, Duration::from_secs(30));
+    drop(std::mem::replace(&mut fx.driver, restarted));
+    let driver = &fx.driver;
+    assert!(!driver.traces(&first.id).await.is_empty());
+
+    let report = driver.cleanup_leftovers().await.expect("cleanup");
+    assert_eq!(report.containers, 2, "{report:?}");
+    assert_eq!(report.mounts, 2, "{report:?}");
+    assert_eq!(report.cgroups, 2, "{report:?}");
+    assert_eq!(report.netns, usize::from(network), "{report:?}");
+    assert_eq!(report.processes, usize::from(network), "{report:?}");
+    assert_eq!(driver.all_traces().await, Vec::<String>::new());
+    assert!(driver.cleanup_leftovers().await.unwrap().is_empty());
+    let _ = second;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_all_stops_everything() {
+    let Some(fx) = fixture() else { return };
+    for _ in 0..3 {
+        fx.driver
+            .start_with(spec(&fx, OciRuntime::Runc, false), running(&["/bin/sleep", "1000"]))
+            .await
+            .expect("start");
+    }
+    fx.driver.stop_all().await.unwrap();
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_agent_binary_is_explained() {
+    let Some(fx) = super::fixtures::fixture_with_agent("/nonexistent/faasbox-agent".into()) else {
+        return;
+    };
+    let err = fx
+        .driver
+        .start(spec(&fx, OciRuntime::Runc, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::AgentMissing(_)));
+    assert!(err.to_string().contains("cargo build -p faasbox-agent"));
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}

@@ -1,0 +1,103 @@
+//! Invoking functions and reading back what calls did: status and logs.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use faasbox_proto::LogLine;
+use faasbox_store::InvocationRecord;
+use serde::{Deserialize, Serialize};
+
+use super::{require_namespace, valid_name};
+use crate::error::{ApiError, ApiResult};
+use crate::invoker;
+use crate::state::AppState;
+
+pub const INVOCATION_ID_HEADER: &str = "faasbox-invocation-id";
+
+pub async fn invoke(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
+        return e.into_response();
+    }
+    let invocation = invoker::invoke(state, ns, name, body).await;
+    let mut response = match invocation.result {
+        Ok(output) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from(output)).into_response(),
+        Err(e) => e.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&invocation.id) {
+        response.headers_mut().insert(INVOCATION_ID_HEADER, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    function: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<InvocationRecord>>> {
+    require_namespace(&state, &ns).await?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
+    let records = state
+        .blocking(move |s| Ok(s.store.list_invocations(&ns, query.function.as_deref(), limit)?))
+        .await?;
+    Ok(Json(records))
+}
+
+async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {
+    let shown = id.clone();
+    let record = state.blocking(move |s| Ok(s.store.invocation(&id)?)).await?;
+    match record {
+        Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r),
+        _ => Err(ApiError::not_found(format!("invocation '{shown}' does not exist"))),
+    }
+}
+
+pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<InvocationRecord>> {
+    Ok(Json(find(&state, None, id).await?))
+}
+
+pub async fn get_in_namespace(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Json<InvocationRecord>> {
+    require_namespace(&state, &ns).await?;
+    Ok(Json(find(&state, Some(&ns), id).await?))
+}
+
+#[derive(Serialize)]
+pub struct LogsView {
+    pub invocation: String,
+    pub logs: Vec<LogLine>,
+}
+
+async fn logs_of(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<Json<LogsView>> {
+    let record = find(state, ns, id).await?;
+    let invocation = record.id.clone();
+    let logs = state.blocking(move |s| Ok(s.store.logs(&record.id)?)).await?;
+    Ok(Json(LogsView { invocation, logs }))
+}
+
+pub async fn logs(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<LogsView>> {
+    logs_of(&state, None, id).await
+}
+
+pub async fn logs_in_namespace(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Json<LogsView>> {
+    require_namespace(&state, &ns).await?;
+    logs_of(&state, Some(&ns), id).await
+}

@@ -1,0 +1,84 @@
+//! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
+
+mod functions;
+mod images;
+mod invocations;
+mod namespaces;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The OpenAPI document describing every route below.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_input = state.config.max_input_bytes;
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/namespaces", post(namespaces::create).get(namespaces::list))
+        .route("/api/v1/namespaces/{ns}", get(namespaces::get).delete(namespaces::delete))
+        .route(
+            "/api/v1/images/import",
+            post(images::import).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/images", get(images::list).delete(images::remove))
+        .route("/api/v1/namespaces/{ns}/functions", get(functions::list))
+        .route(
+            "/api/v1/namespaces/{ns}/functions/{name}",
+            get(functions::get).put(functions::put).delete(functions::delete),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/functions/{name}/invoke",
+            post(invocations::invoke).layer(DefaultBodyLimit::max(max_input)),
+        )
+        .route("/api/v1/namespaces/{ns}/invocations", get(invocations::list))
+        .route("/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace))
+        .route("/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace))
+        .route("/api/v1/invocations/{id}", get(invocations::get))
+        .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json for the routes")
+}
+
+/// Checks a name taken from a path or body.
+fn valid_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    crate::model::check_name(kind, name).map_err(ApiError::bad_request)
+}
+
+/// Checks that a namespace exists (404 with the fix otherwise).
+async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiError> {
+    valid_name("namespace", ns)?;
+    let name = ns.to_string();
+    let exists = state
+        .blocking(move |s| Ok(s.store.namespace(&name)?.is_some()))
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
+        )))
+    }
+}

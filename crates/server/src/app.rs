@@ -1,0 +1,117 @@
+//! Starting and stopping the server: open the store and image store, clean up what a killed
+//! server left behind, put the deployed functions back into service, serve the API, and on
+//! shutdown stop every instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use faasbox_images::ImageStore;
+use faasbox_runtime::{Driver, DriverConfig, RuncDriver};
+use faasbox_store::Store;
+use tokio::net::TcpListener;
+
+use crate::config::ServerConfig;
+use crate::state::AppState;
+use crate::{api, clock};
+
+/// Builds the server's state: opens everything and removes leftovers of a previous run.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    if !config.agent_binary.is_file() {
+        anyhow::bail!(
+            "the faasbox agent binary {} does not exist; build it with `cargo build -p faasbox-agent` \
+             (it must sit next to the faasbox binary) or pass --agent PATH",
+            config.agent_binary.display()
+        );
+    }
+    let store = Arc::new(Store::open(&config.database_path())?);
+    let images = Arc::new(
+        ImageStore::open(config.images_dir())
+            .with_context(|| format!("opening the image store in {}", config.images_dir().display()))?,
+    );
+    let _ = std::fs::remove_dir_all(config.uploads_dir());
+    let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
+        state_dir: config.run_dir(),
+        agent_binary: config.agent_binary.clone(),
+        runc_path: config.runc_path.clone(),
+        runsc_path: config.runsc_path.clone(),
+        pasta_path: config.pasta_path.clone(),
+        start_timeout: config.ready_timeout + Duration::from_secs(10),
+    })?);
+    let report = driver.cleanup_leftovers().await?;
+    if report.containers + report.mounts + report.cgroups + report.netns + report.processes > 0 {
+        tracing::info!(
+            containers = report.containers,
+            mounts = report.mounts,
+            cgroups = report.cgroups,
+            netns = report.netns,
+            processes = report.processes,
+            "removed what a previous run of this server left behind"
+        );
+    }
+    let interrupted = store.fail_interrupted_invocations(&clock::now_rfc3339())?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
+    }
+    let state = Arc::new(AppState::new(config, store, images, driver));
+    let functions = state.activate_stored().map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    tracing::info!("{functions} functions in service");
+    Ok(state)
+}
+
+/// Serves the API until `shutdown` resolves, then stops every instance.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let maintenance = tokio::spawn(maintain_pools(state.clone()));
+    let router = api::router(state.clone());
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    maintenance.abort();
+    for pool in state.all_pools() {
+        pool.retire();
+    }
+    state.driver.stop_all().await.context("stopping instances")?;
+    served.context("serving the API")
+}
+
+/// Runs the server on `config.listen` until SIGINT or SIGTERM.
+pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let state = start(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (is another server running there? pick one with --listen)"))?;
+    tracing::info!("faasbox server listening on http://{listen}");
+    serve(state, listener, shutdown_signal()).await
+}
+
+async fn maintain_pools(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for pool in state.all_pools() {
+            pool.maintain();
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGTERM: {e}");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: stopping every instance");
+}

@@ -1,0 +1,20 @@
+//! Timestamps as the API and the store write them (RFC 3339, UTC, milliseconds).
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub fn now_rfc3339() -> String {
+    format_rfc3339(OffsetDateTime::now_utc())
+}
+
+pub fn format_rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// The RFC 3339 time `after` from now.
+pub fn deadline_rfc3339(after: std::time::Duration) -> String {
+    format_rfc3339(OffsetDateTime::now_utc() + after)
+}

@@ -1,0 +1,109 @@
+//! API errors: every failure answers `{"error":{"code","message"}}` with a fitting status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Error codes the platform itself produces (a function's own codes pass through unchanged).
+pub mod codes {
+    pub const BAD_REQUEST: &str = "faasbox.request.invalid";
+    pub const NOT_FOUND: &str = "faasbox.not_found";
+    pub const CONFLICT: &str = "faasbox.conflict";
+    pub const INTERNAL: &str = "faasbox.internal";
+    pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
+    pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
+    pub const FUNCTION_OOM: &str = "faasbox.function.oom";
+    pub const FUNCTION_START: &str = "faasbox.function.start_failed";
+    pub const QUEUE_FULL: &str = "faasbox.function.queue_full";
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    /// For function failures: whether a flow can catch it by its code.
+    pub catchable: Option<bool>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            catchable: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, codes::CONFLICT, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, message)
+    }
+
+    /// A failure of the function (502 unless a more specific status fits).
+    pub fn function(status: StatusCode, code: &str, message: impl Into<String>, catchable: bool) -> Self {
+        ApiError {
+            catchable: Some(catchable),
+            ..Self::new(status, code, message)
+        }
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(catchable) = self.catchable {
+            error["catchable"] = json!(catchable);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() && self.status != StatusCode::BAD_GATEWAY {
+            tracing::error!(code = %self.code, "{}", self.message);
+        }
+        (self.status, Json(self.body())).into_response()
+    }
+}
+
+impl From<faasbox_store::StoreError> for ApiError {
+    fn from(e: faasbox_store::StoreError) -> Self {
+        use faasbox_store::StoreError;
+        match e {
+            StoreError::NoNamespace(ns) => ApiError::not_found(format!(
+                "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
+            )),
+            StoreError::NamespaceExists(ns) => {
+                ApiError::conflict(format!("namespace '{ns}' already exists"))
+            }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("a background task failed: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

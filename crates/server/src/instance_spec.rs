@@ -1,0 +1,187 @@
+//! Turns a deployed function and its image into the spec of one container instance.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use faasbox_images::{ImageRecord, ImageStore};
+use faasbox_proto::{AgentConfig, ProcessUser};
+use faasbox_runtime::InstanceSpec;
+
+use crate::error::ApiError;
+use crate::model::FunctionSpec;
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Resolves the function's image and builds the instance spec.
+pub fn build(
+    key: &str,
+    spec: &FunctionSpec,
+    images: &ImageStore,
+    ready_timeout: Duration,
+) -> Result<InstanceSpec, ApiError> {
+    let image = images
+        .get(&spec.image)
+        .map_err(|e| ApiError::internal(format!("reading image '{}': {e}", spec.image)))?
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "image '{}' of function {key} is not in the local store; import it with `faasbox image import`",
+                spec.image
+            ))
+        })?;
+    let layers = images.layer_dirs(&image);
+    let command = command_for(spec, &image).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "image '{}' has no entrypoint or cmd; deploy {key} with --cmd",
+            spec.image
+        ))
+    })?;
+    let user = resolve_user(&image.config.user, &layers).map_err(ApiError::bad_request)?;
+    let workdir = if image.config.workdir.is_empty() {
+        "/".to_string()
+    } else {
+        image.config.workdir.clone()
+    };
+    Ok(InstanceSpec {
+        function: key.to_string(),
+        layers,
+        env: merge_env(&image.config.env, &spec.envs),
+        agent: AgentConfig {
+            contract: spec.contract,
+            command,
+            workdir,
+            user,
+            ready_timeout_ms: ready_timeout.as_millis() as u64,
+            function_port: 8080,
+            log_port: 8889,
+            temp_root: "/tmp/faasbox-calls".into(),
+        },
+        limits: spec.size.limits(),
+        runtime: spec.runtime,
+        network: spec.network,
+    })
+}
+
+/// The function's `cmd` replaces the image's entrypoint and cmd (as Kubernetes' `command` does).
+fn command_for(spec: &FunctionSpec, image: &ImageRecord) -> Option<Vec<String>> {
+    let command: Vec<String> = if spec.cmd.is_empty() {
+        image
+            .config
+            .entrypoint
+            .iter()
+            .chain(image.config.cmd.iter())
+            .cloned()
+            .collect()
+    } else {
+        spec.cmd.clone()
+    };
+    (!command.is_empty()).then_some(command)
+}
+
+/// Image env, then the function's envs on top (same name wins), with a default PATH.
+pub fn merge_env(image_env: &[String], envs: &BTreeMap<String, String>) -> Vec<String> {
+    let mut merged: Vec<String> = image_env
+        .iter()
+        .filter(|kv| {
+            let name = kv.split('=').next().unwrap_or_default();
+            !envs.contains_key(name)
+        })
+        .cloned()
+        .collect();
+    merged.extend(envs.iter().map(|(k, v)| format!("{k}={v}")));
+    if !merged.iter().any(|kv| kv.starts_with("PATH=")) {
+        merged.insert(0, DEFAULT_PATH.to_string());
+    }
+    merged
+}
+
+/// Resolves an image's `User` ("", "uid", "uid:gid", "name", "name:group") against the
+/// image's own /etc/passwd and /etc/group (top layer first).
+pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser>, String> {
+    let user = user.trim();
+    if user.is_empty() {
+        return Ok(None);
+    }
+    let (name, group) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let (uid, primary_gid) = match name.parse::<u32>() {
+        Ok(uid) => (uid, lookup(layers, "etc/passwd", |f| f.get(2) == Some(&name)).and_then(|f| f.get(3)?.parse().ok()).unwrap_or(uid)),
+        Err(_) => {
+            let fields = lookup(layers, "etc/passwd", |f| f.first() == Some(&name))
+                .ok_or_else(|| format!("the image's user '{name}' is not in its /etc/passwd"))?;
+            let uid = fields.get(2).and_then(|v| v.parse().ok());
+            let gid = fields.get(3).and_then(|v| v.parse().ok());
+            match (uid, gid) {
+                (Some(uid), Some(gid)) => (uid, gid),
+                _ => return Err(format!("the image's /etc/passwd entry for '{name}' is malformed")),
+            }
+        }
+    };
+    let gid = match group {
+        None => primary_gid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => lookup(layers, "etc/group", |f| f.first() == Some(&g))
+                .and_then(|f| f.get(2)?.parse().ok())
+                .ok_or_else(|| format!("the image's group '{g}' is not in its /etc/group"))?,
+        },
+    };
+    Ok(Some(ProcessUser {
+        uid,
+        gid,
+        additional_gids: Vec::new(),
+    }))
+}
+
+/// The first line of `file` (searched from the top layer down) whose `:`-fields match.
+fn lookup(layers: &[PathBuf], file: &str, matches: impl Fn(&Vec<&str>) -> bool) -> Option<Vec<String>> {
+    let text = layers
+        .iter()
+        .rev()
+        .find_map(|layer| read_small(&layer.join(file)))?;
+    text.lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| matches(fields))
+        .map(|fields| fields.into_iter().map(str::to_string).collect())
+}
+
+fn read_small(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 4 * 1024 * 1024 {
+        return None;
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_envs_override_image_env() {
+        let envs = BTreeMap::from([("A".to_string(), "fn".to_string())]);
+        let merged = merge_env(&["A=img".into(), "PATH=/bin".into(), "B=2".into()], &envs);
+        assert_eq!(merged, ["PATH=/bin", "B=2", "A=fn"]);
+        let merged = merge_env(&[], &BTreeMap::new());
+        assert!(merged[0].starts_with("PATH="));
+    }
+
+    #[test]
+    fn users_resolve_from_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nweb:x:33:44::/:/bin/sh\n").unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let layers = vec![dir.path().to_path_buf()];
+        assert_eq!(resolve_user("", &layers).unwrap(), None);
+        let web = resolve_user("web", &layers).unwrap().unwrap();
+        assert_eq!((web.uid, web.gid), (33, 44));
+        let mixed = resolve_user("web:staff", &layers).unwrap().unwrap();
+        assert_eq!((mixed.uid, mixed.gid), (33, 50));
+        let numeric = resolve_user("1000:1000", &layers).unwrap().unwrap();
+        assert_eq!((numeric.uid, numeric.gid), (1000, 1000));
+        assert!(resolve_user("nobody", &layers).is_err());
+    }
+}

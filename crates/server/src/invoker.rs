@@ -1,0 +1,245 @@
+//! One call of a function: record it, lease an instance, send the input through the agent,
+//! turn the outcome into an answer, store its logs, give the instance back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use faasbox_proto::{InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_store::InvocationEnd;
+
+use crate::clock;
+use crate::error::{codes, ApiError};
+use crate::pool::{AcquireError, Lease, Running};
+use crate::state::{function_key, AppState};
+
+/// How long a cancelled call's agent gets to hand over the logs.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// The result of one call: its id, and the output JSON or the error.
+pub struct Invocation {
+    pub id: String,
+    pub result: Result<Bytes, ApiError>,
+}
+
+/// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
+pub async fn invoke(state: Arc<AppState>, namespace: String, name: String, input: Bytes) -> Invocation {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let task_id = id.clone();
+    let handle = tokio::spawn(async move { run(state, task_id, namespace, name, input).await });
+    let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
+    Invocation { id, result }
+}
+
+async fn run(state: Arc<AppState>, id: String, namespace: String, name: String, input: Bytes) -> Result<Bytes, ApiError> {
+    let input = if input.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        input
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input) {
+        return Err(ApiError::bad_request(format!("the request body is not JSON: {e}")));
+    }
+    let Some(mut deployed) = state.deployed(&namespace, &name) else {
+        return Err(missing_function(&state, &namespace, &name).await);
+    };
+    {
+        let (id, ns, f, started) = (id.clone(), namespace.clone(), name.clone(), clock::now_rfc3339());
+        state
+            .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &f, &started)?))
+            .await?;
+    }
+    let mut attempts = 0;
+    let lease = loop {
+        match deployed.pool.acquire().await {
+            Ok(lease) => break Ok(lease),
+            Err(AcquireError::Retired) if attempts < 3 => {
+                attempts += 1;
+                match state.deployed(&namespace, &name) {
+                    Some(next) => deployed = next,
+                    None => break Err(missing_function(&state, &namespace, &name).await),
+                }
+            }
+            Err(AcquireError::Retired) => {
+                break Err(ApiError::conflict(format!(
+                    "function {} keeps being redeployed; retry the call",
+                    function_key(&namespace, &name)
+                )))
+            }
+            Err(AcquireError::Failed(e)) => break Err(e),
+        }
+    };
+    let (result, logs) = match lease {
+        Ok(lease) => call(&state, &id, lease, deployed.spec.timeout.0, deployed.spec.size.as_str(), input).await,
+        Err(e) => (Err(e), Vec::new()),
+    };
+    record_end(&state, &id, &result, logs).await;
+    result
+}
+
+/// Sends the input through the leased instance and maps every way it can end.
+async fn call(
+    state: &Arc<AppState>,
+    id: &str,
+    lease: Lease,
+    timeout: Duration,
+    size: &str,
+    input: Bytes,
+) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+    let running = lease.running.clone();
+    let deadline = clock::deadline_rfc3339(timeout);
+    let answer = tokio::time::timeout(timeout, running.client.invoke(id, &deadline, input)).await;
+    let instance_id = running.instance.id.clone();
+    let (result, logs, broken) = match answer {
+        Ok(Ok(outcome)) => map_outcome(state, &running, outcome, size).await,
+        Ok(Err(agent_error)) => {
+            let error = if state.driver.oom_killed(&instance_id).await {
+                out_of_memory(size)
+            } else {
+                ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    codes::FUNCTION_CRASHED,
+                    format!("the function's instance failed during the call: {agent_error}"),
+                    false,
+                )
+            };
+            (Err(error), Vec::new(), true)
+        }
+        Err(_elapsed) => {
+            let logs = match tokio::time::timeout(CANCEL_GRACE, running.client.cancel(id)).await {
+                Ok(Ok(report)) => report.logs,
+                _ => Vec::new(),
+            };
+            let error = ApiError::function(
+                StatusCode::GATEWAY_TIMEOUT,
+                codes::FUNCTION_TIMEOUT,
+                format!(
+                    "the call ran longer than the function's timeout of {}; it was cancelled and its instance replaced \
+                     (raise the timeout with `faasbox fn deploy … --timeout`)",
+                    humantime::format_duration(timeout)
+                ),
+                true,
+            );
+            (Err(error), logs, true)
+        }
+    };
+    lease.release(broken);
+    (result, logs)
+}
+
+async fn map_outcome(
+    state: &Arc<AppState>,
+    running: &Running,
+    outcome: InvokeOutcome,
+    size: &str,
+) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
+    let InvokeOutcome { status, output, code, message, logs } = outcome;
+    if status == InvokeStatus::Ok {
+        let body = output.map(|raw| Bytes::from(raw.get().to_string())).unwrap_or_else(|| Bytes::from_static(b"null"));
+        return (Ok(body), logs, false);
+    }
+    if state.driver.oom_killed(&running.instance.id).await {
+        return (Err(out_of_memory(size)), logs, true);
+    }
+    let message = message.unwrap_or_default();
+    match (status, code) {
+        (InvokeStatus::Error, Some(code)) if !code.is_empty() => {
+            (Err(ApiError::function(StatusCode::BAD_GATEWAY, &code, message, true)), logs, false)
+        }
+        _ => {
+            let message = if message.is_empty() {
+                "the function crashed".to_string()
+            } else {
+                message
+            };
+            // A crash may mean the function's process died: keep the instance only if its
+            // agent still says it is ready.
+            let broken = !still_ready(running).await;
+            (
+                Err(ApiError::function(StatusCode::BAD_GATEWAY, codes::FUNCTION_CRASHED, message, false)),
+                logs,
+                broken,
+            )
+        }
+    }
+}
+
+async fn still_ready(running: &Running) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), running.client.ready()).await,
+        Ok(Ok(report)) if report.ready
+    )
+}
+
+fn out_of_memory(size: &str) -> ApiError {
+    ApiError::function(
+        StatusCode::BAD_GATEWAY,
+        codes::FUNCTION_OOM,
+        format!(
+            "the function ran out of memory (size {size}) and was killed; deploy it with a larger --size"
+        ),
+        true,
+    )
+}
+
+async fn missing_function(state: &Arc<AppState>, namespace: &str, name: &str) -> ApiError {
+    let ns = namespace.to_string();
+    let exists = state
+        .blocking(move |s| Ok(s.store.namespace(&ns)?.is_some()))
+        .await
+        .unwrap_or(true);
+    if exists {
+        ApiError::not_found(format!(
+            "function {namespace}/{name} does not exist; deploy it with `faasbox fn deploy {namespace}/{name} --image …`"
+        ))
+    } else {
+        ApiError::not_found(format!(
+            "namespace '{namespace}' does not exist; create it with `faasbox ns create {namespace}`"
+        ))
+    }
+}
+
+async fn record_end(state: &Arc<AppState>, id: &str, result: &Result<Bytes, ApiError>, mut logs: Vec<LogLine>) {
+    let (status, code, message) = match result {
+        Ok(_) => ("succeeded", None, None),
+        Err(e) => {
+            let status = match (e.code.as_str(), e.catchable) {
+                (codes::FUNCTION_TIMEOUT, _) => "timeout",
+                (_, Some(false)) => "crashed",
+                _ => "failed",
+            };
+            (status, Some(e.code.clone()), Some(e.message.clone()))
+        }
+    };
+    if let Err(e) = result {
+        logs.push(LogLine {
+            ts_ms: unix_ms(),
+            stream: LogStream::Agent,
+            line: format!("call failed: {}: {}", e.code, e.message),
+        });
+    }
+    let id = id.to_string();
+    let ended = clock::now_rfc3339();
+    let stored = state
+        .blocking(move |s| {
+            let end = InvocationEnd {
+                status,
+                ended: &ended,
+                error_code: code.as_deref(),
+                error_message: message.as_deref(),
+            };
+            Ok(s.store.finish_invocation(&id, &end, &logs)?)
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("recording the end of a call failed: {e}");
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,305 @@
+//! The function spec users deploy, its defaults and validation, and resource names.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use faasbox_proto::Contract;
+use faasbox_runtime::{Limits, OciRuntime};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What a user deploys as a function (`PUT /api/v1/namespaces/{ns}/functions/{fn}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// A local image reference (see `faasbox image ls`).
+    pub image: String,
+    #[serde(default)]
+    pub contract: Contract,
+    /// Replaces the image's entrypoint and cmd; a string is split like a shell splits words.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub envs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub size: Size,
+    /// Per-call timeout: "30s", "2m", or a number of seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_runtime")]
+    pub runtime: OciRuntime,
+    #[serde(default)]
+    pub scale: Scale,
+    /// Outbound network through pasta.
+    #[serde(default = "default_true")]
+    pub network: bool,
+}
+
+/// How many instances a function may have and how they are shared.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    /// Instances kept warm even when idle.
+    #[serde(default)]
+    pub min: u32,
+    /// Instances at most; calls beyond wait in a bounded queue.
+    #[serde(default = "default_max")]
+    pub max: u32,
+    /// Calls one instance takes at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// An idle instance above `min` is stopped after this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for Scale {
+    fn default() -> Self {
+        Scale {
+            min: 0,
+            max: default_max(),
+            concurrency: default_concurrency(),
+            idle_timeout: default_idle_timeout(),
+        }
+    }
+}
+
+/// Direktiv's function sizes, mapped to cgroup limits.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Size {
+    #[default]
+    Small,
+    Medium,
+    Large,
+}
+
+impl Size {
+    pub fn limits(self) -> Limits {
+        const MIB: u64 = 1024 * 1024;
+        match self {
+            Size::Small => Limits {
+                memory_bytes: 256 * MIB,
+                cpu_millis: 500,
+                pids: 256,
+            },
+            Size::Medium => Limits {
+                memory_bytes: 512 * MIB,
+                cpu_millis: 1000,
+                pids: 512,
+            },
+            Size::Large => Limits {
+                memory_bytes: 1024 * MIB,
+                cpu_millis: 2000,
+                pids: 1024,
+            },
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Size::Small => "small",
+            Size::Medium => "medium",
+            Size::Large => "large",
+        }
+    }
+}
+
+/// A duration written as "30s", "5m", "1h 30m" or a plain number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) if s.is_finite() && s >= 0.0 => {
+                Ok(HumanDuration(Duration::from_secs_f64(s)))
+            }
+            Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
+                "{s} is not a duration; use a number of seconds or text like \"30s\""
+            ))),
+            Raw::Text(t) => parse_duration(&t)
+                .map(HumanDuration)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses "30s", "1m30s", "500ms" or "12" (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration ({e}); write it like \"30s\", \"5m\" or \"500ms\""))
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+fn default_runtime() -> OciRuntime {
+    OciRuntime::Runc
+}
+fn default_max() -> u32 {
+    5
+}
+fn default_concurrency() -> u32 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Many(list) => Ok(list),
+        Raw::One(text) => split_command(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Splits a command line like a shell splits words (quotes respected, no expansion).
+pub fn split_command(text: &str) -> Result<Vec<String>, String> {
+    shlex::split(text).ok_or_else(|| format!("cannot split command '{text}': unbalanced quotes"))
+}
+
+impl FunctionSpec {
+    /// Every problem with the spec, one sentence each (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.image.trim().is_empty() {
+            problems.push("`image` is empty; name an image from `faasbox image ls`".to_string());
+        }
+        if self.contract != Contract::Http {
+            problems.push(format!(
+                "contract `{}` is not supported by this faasbox yet; use `http`",
+                self.contract.as_str()
+            ));
+        }
+        for name in self.envs.keys() {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                problems.push(format!(
+                    "environment variable name '{}' is invalid (empty, or holds '=' or NUL)",
+                    name.escape_debug()
+                ));
+            }
+        }
+        if self.envs.values().any(|v| v.contains('\0')) {
+            problems.push("an environment variable value holds a NUL byte".to_string());
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 > Duration::from_secs(24 * 3600) {
+            problems.push("`timeout` must be more than 0 and at most 24h".to_string());
+        }
+        let scale = &self.scale;
+        if scale.max == 0 || scale.max > 100 {
+            problems.push("`scale.max` must be between 1 and 100".to_string());
+        }
+        if scale.min > scale.max {
+            problems.push(format!(
+                "`scale.min` ({}) is larger than `scale.max` ({})",
+                scale.min, scale.max
+            ));
+        }
+        if scale.concurrency == 0 || scale.concurrency > 1000 {
+            problems.push("`scale.concurrency` must be between 1 and 1000".to_string());
+        }
+        if scale.idle_timeout.0 < Duration::from_secs(1) {
+            problems.push("`scale.idle_timeout` must be at least 1s".to_string());
+        }
+        problems
+    }
+}
+
+/// Checks a namespace or function name: 1–63 characters of `a-z 0-9 - _ .`, starting with a
+/// letter or digit.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name '{}' is invalid: use 1-63 characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit",
+            name.escape_debug()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_defaults_and_durations() {
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"echo","timeout":"2m","scale":{"idle_timeout":10}}"#)
+                .unwrap();
+        assert_eq!(spec.timeout.0, Duration::from_secs(120));
+        assert_eq!(spec.scale.idle_timeout.0, Duration::from_secs(10));
+        assert_eq!(spec.scale.max, 5);
+        assert_eq!(spec.scale.concurrency, 1);
+        assert_eq!(spec.contract, Contract::Http);
+        assert!(spec.network);
+        assert!(spec.problems().is_empty());
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["timeout"], "2m");
+    }
+
+    #[test]
+    fn cmd_accepts_string_or_list() {
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","cmd":"sh -c 'echo hi there'"}"#).unwrap();
+        assert_eq!(spec.cmd, ["sh", "-c", "echo hi there"]);
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","cmd":["a","b c"]}"#).unwrap();
+        assert_eq!(spec.cmd, ["a", "b c"]);
+        assert!(split_command("echo 'open").is_err());
+    }
+
+    #[test]
+    fn problems_are_all_listed() {
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"","envs":{"A=B":"x"},"scale":{"min":9,"max":2,"concurrency":0}}"#,
+        )
+        .unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<FunctionSpec>(r#"{"image":"x","imgae":"y"}"#).unwrap_err();
+        assert!(err.to_string().contains("imgae"));
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("namespace", "demo-1").is_ok());
+        for bad in ["", "Demo", "a/b", "..", ".x", "a\nb", &"x".repeat(64)] {
+            assert!(check_name("namespace", bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Warm instances of one function: reuse, scale-up on demand to `max`, a bounded queue of
+//! waiting calls, `min` kept warm, idle instances stopped, broken ones replaced.
+//!
+//! All bookkeeping happens under one mutex per function; instances start and stop in spawned
+//! tasks, so a caller that goes away never leaks a reservation or a half-started instance.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use faasbox_runtime::{AgentClient, Driver, Instance, InstanceSpec};
+use tokio::sync::{oneshot, Notify};
+
+use crate::error::{codes, ApiError};
+
+/// Builds the spec of a new instance (resolved fresh for each start, so a re-imported image
+/// is picked up by new instances).
+pub type SpecBuilder = Box<dyn Fn() -> Result<InstanceSpec, ApiError> + Send + Sync>;
+
+/// Scaling rules of one pool.
+#[derive(Debug, Clone)]
+pub struct PoolRules {
+    pub min: usize,
+    pub max: usize,
+    pub concurrency: usize,
+    pub idle_timeout: Duration,
+    pub queue_limit: usize,
+    pub queue_timeout: Duration,
+}
+
+pub struct Pool {
+    /// "namespace/function", for messages.
+    pub key: String,
+    rules: PoolRules,
+    build_spec: SpecBuilder,
+    driver: Arc<dyn Driver>,
+    inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: Vec<Slot>,
+    starting: usize,
+    waiting: usize,
+    retired: bool,
+    last_start_failure: Option<Instant>,
+}
+
+struct Slot {
+    shared: Arc<Running>,
+    in_flight: usize,
+    last_used: Instant,
+    broken: bool,
+}
+
+/// A started instance and the client that talks to its agent.
+pub struct Running {
+    pub instance: Instance,
+    pub client: AgentClient,
+}
+
+/// Why a call could not get an instance.
+#[derive(Debug)]
+pub enum AcquireError {
+    /// The function was redeployed or removed meanwhile: look the pool up again.
+    Retired,
+    Failed(ApiError),
+}
+
+/// The right to send calls to one instance; give it back with [`Lease::release`].
+pub struct Lease {
+    pool: Arc<Pool>,
+    pub running: Arc<Running>,
+    released: bool,
+}
+
+impl Lease {
+    /// Returns the instance to the pool; a broken one is stopped and replaced on demand.
+    pub fn release(mut self, broken: bool) {
+        self.released = true;
+        self.pool.give_back(&self.running, broken);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.released {
+            // The call was abandoned midway: the instance's state is unknown, replace it.
+            self.pool.give_back(&self.running, true);
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(key: String, rules: PoolRules, build_spec: SpecBuilder, driver: Arc<dyn Driver>) -> Arc<Pool> {
+        Arc::new(Pool {
+            key,
+            rules,
+            build_spec,
+            driver,
+            inner: Mutex::new(Inner::default()),
+            changed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for an instance with room for one more call, starting one when allowed.
+    pub async fn acquire(self: &Arc<Self>) -> Result<Lease, AcquireError> {
+        let deadline = tokio::time::Instant::now() + self.rules.queue_timeout;
+        let mut queued = false;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let start_one = {
+                let mut inner = self.lock();
+                if inner.retired {
+                    if queued {
+                        inner.waiting -= 1;
+                    }
+                    return Err(AcquireError::Retired);
+                }
+                let concurrency = self.rules.concurrency;
+                let free = inner
+                    .slots
+                    .iter_mut()
+                    .filter(|s| !s.broken && s.in_flight < concurrency)
+                    .max_by_key(|s| s.last_used);
+                if let Some(slot) = free {
+                    slot.in_flight += 1;
+                    let running = slot.shared.clone();
+                    if queued {
+                        inner.waiting -= 1;
+                    }
+                    return Ok(self.lease(running));
+                }
+                if inner.slots.len() + inner.starting < self.rules.max {
+                    inner.starting += 1;
+                    if queued {
+                        inner.waiting -= 1;
+                        queued = false;
+                    }
+                    true
+                } else {
+                    if !queued {
+                        if inner.waiting >= self.rules.queue_limit {
+                            return Err(AcquireError::Failed(ApiError::function(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                codes::QUEUE_FULL,
+                                format!(
+                                    "function {} is busy: {} instances are in use and {} calls already wait; \
+                                     raise scale.max or scale.concurrency, or retry later",
+                                    self.key, self.rules.max, inner.waiting
+                                ),
+                                true,
+                            )));
+                        }
+                        inner.waiting += 1;
+                        queued = true;
+                    }
+                    false
+                }
+            };
+            if start_one {
+                return self.start_for_caller().await;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let mut inner = self.lock();
+                inner.waiting -= 1;
+                return Err(AcquireError::Failed(ApiError::function(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::QUEUE_FULL,
+                    format!(
+                        "function {} had no free instance within {}s (all {} busy); raise scale.max or scale.concurrency",
+                        self.key,
+                        self.rules.queue_timeout.as_secs(),
+                        self.rules.max
+                    ),
+                    true,
+                )));
+            }
+        }
+    }
+
+    fn lease(self: &Arc<Self>, running: Arc<Running>) -> Lease {
+        Lease {
+            pool: self.clone(),
+            running,
+            released: false,
+        }
+    }
+
+    /// Starts an instance in a task of its own (reserved for this caller with one call in
+    /// flight); if the caller is gone by then, the reservation is given back.
+    async fn start_for_caller(self: &Arc<Self>) -> Result<Lease, AcquireError> {
+        let (tx, rx) = oneshot::channel();
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let result = pool.start_instance(1).await;
+            if let Err(Ok(running)) = tx.send(result) {
+                pool.give_back(&running, false);
+            }
+        });
+        match rx.await {
+            Ok(Ok(running)) => Ok(self.lease(running)),
+            Ok(Err(e)) => Err(AcquireError::Failed(e)),
+            Err(_) => Err(AcquireError::Failed(ApiError::internal(
+                "the task starting an instance ended unexpectedly",
+            ))),
+        }
+    }
+
+    /// Starts one instance and registers it with `in_flight` calls reserved. The caller must
+    /// have counted it in `starting`.
+    async fn start_instance(self: &Arc<Self>, in_flight: usize) -> Result<Arc<Running>, ApiError> {
+        let result = match (self.build_spec)() {
+            Ok(spec) => self.driver.start(spec).await.map_err(|e| {
+                ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    codes::FUNCTION_START,
+                    format!("function {} could not start: {e}", self.key),
+                    true,
+                )
+            }),
+            Err(e) => Err(e),
+        };
+        let mut inner = self.lock();
+        inner.starting -= 1;
+        let outcome = match result {
+            Ok(instance) if !inner.retired => {
+                let running = Arc::new(Running {
+                    client: AgentClient::new(instance.socket.clone()),
+                    instance,
+                });
+                inner.slots.push(Slot {
+                    shared: running.clone(),
+                    in_flight,
+                    last_used: Instant::now(),
+                    broken: false,
+                });
+                Ok(running)
+            }
+            Ok(instance) => {
+                self.stop_later(instance.id);
+                Err(ApiError::conflict(format!(
+                    "function {} was redeployed or removed while an instance started; retry",
+                    self.key
+                )))
+            }
+            Err(e) => {
+                inner.last_start_failure = Some(Instant::now());
+                Err(e)
+            }
+        };
+        drop(inner);
+        self.changed.notify_waiters();
+        outcome
+    }
+
+    fn give_back(&self, running: &Arc<Running>, broken: bool) {
+        let mut stop = None;
+        {
+            let mut inner = self.lock();
+            let retired = inner.retired;
+            if let Some(index) = inner
+                .slots
+                .iter()
+                .position(|s| Arc::ptr_eq(&s.shared, running))
+            {
+                let slot = &mut inner.slots[index];
+                slot.in_flight = slot.in_flight.saturating_sub(1);
+                slot.last_used = Instant::now();
+                slot.broken |= broken;
+                if (slot.broken || retired) && slot.in_flight == 0 {
+                    stop = Some(inner.slots.swap_remove(index).shared.instance.id.clone());
+                }
+            }
+        }
+        if let Some(id) = stop {
+            self.stop_later(id);
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn stop_later(&self, id: String) {
+        let driver = self.driver.clone();
+        tokio::spawn(async move {
+            if let Err(e) = driver.stop(&id).await {
+                tracing::warn!(instance = %id, "stopping instance failed: {e}");
+            }
+        });
+    }
+
+    /// Periodic upkeep: stop idle instances above `min`, start instances up to `min`.
+    pub fn maintain(self: &Arc<Self>) {
+        let now = Instant::now();
+        let mut to_stop = Vec::new();
+        let mut to_start = 0;
+        {
+            let mut inner = self.lock();
+            if inner.retired {
+                return;
+            }
+            let mut index = 0;
+            while index < inner.slots.len() {
+                let slot = &inner.slots[index];
+                let idle = slot.in_flight == 0
+                    && now.duration_since(slot.last_used) >= self.rules.idle_timeout;
+                if slot.in_flight == 0 && (slot.broken || (idle && inner.slots.len() > self.rules.min)) {
+                    to_stop.push(inner.slots.swap_remove(index).shared.instance.id.clone());
+                } else {
+                    index += 1;
+                }
+            }
+            let recently_failed = inner
+                .last_start_failure
+                .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10));
+            let have = inner.slots.len() + inner.starting;
+            if have < self.rules.min && !recently_failed {
+                to_start = self.rules.min - have;
+                inner.starting += to_start;
+            }
+        }
+        for id in to_stop {
+            self.stop_later(id);
+        }
+        for _ in 0..to_start {
+            let pool = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = pool.start_instance(0).await {
+                    tracing::warn!(function = %pool.key, "keeping a warm instance failed: {}", e.message);
+                }
+            });
+        }
+    }
+
+    /// Takes the pool out of service: idle instances stop now, busy ones when their call ends;
+    /// queued calls are told to look again.
+    pub fn retire(&self) {
+        let idle: Vec<String> = {
+            let mut inner = self.lock();
+            inner.retired = true;
+            let (idle, busy): (Vec<Slot>, Vec<Slot>) =
+                inner.slots.drain(..).partition(|s| s.in_flight == 0);
+            inner.slots = busy;
+            idle.into_iter().map(|s| s.shared.instance.id.clone()).collect()
+        };
+        for id in idle {
+            self.stop_later(id);
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Instances now running (for the API).
+    pub fn stats(&self) -> PoolStats {
+        let inner = self.lock();
+        PoolStats {
+            instances: inner.slots.len(),
+            starting: inner.starting,
+            busy_calls: inner.slots.iter().map(|s| s.in_flight).sum(),
+            waiting: inner.waiting,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct PoolStats {
+    pub instances: usize,
+    pub starting: usize,
+    pub busy_calls: usize,
+    pub waiting: usize,
+}

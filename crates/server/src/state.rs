@@ -1,0 +1,156 @@
+//! The server's shared state: store, images, driver, and one pool per deployed function.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use faasbox_images::ImageStore;
+use faasbox_runtime::Driver;
+use faasbox_store::Store;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::model::FunctionSpec;
+use crate::pool::{Pool, PoolRules};
+
+pub struct AppState {
+    pub config: ServerConfig,
+    pub store: Arc<Store>,
+    pub images: Arc<ImageStore>,
+    pub driver: Arc<dyn Driver>,
+    pools: RwLock<HashMap<String, Deployed>>,
+}
+
+/// A deployed function as the invoker sees it.
+#[derive(Clone)]
+pub struct Deployed {
+    pub spec: Arc<FunctionSpec>,
+    pub pool: Arc<Pool>,
+}
+
+pub fn function_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+impl AppState {
+    pub fn new(
+        config: ServerConfig,
+        store: Arc<Store>,
+        images: Arc<ImageStore>,
+        driver: Arc<dyn Driver>,
+    ) -> Self {
+        AppState {
+            config,
+            store,
+            images,
+            driver,
+            pools: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn deployed(&self, namespace: &str, name: &str) -> Option<Deployed> {
+        self.pools
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&function_key(namespace, name))
+            .cloned()
+    }
+
+    /// Puts a (new or changed) function into service; the previous version's instances
+    /// finish their calls and stop.
+    pub fn activate(&self, namespace: &str, name: &str, spec: FunctionSpec) {
+        let key = function_key(namespace, name);
+        let spec = Arc::new(spec);
+        let rules = PoolRules {
+            min: spec.scale.min as usize,
+            max: spec.scale.max as usize,
+            concurrency: spec.scale.concurrency as usize,
+            idle_timeout: spec.scale.idle_timeout.0,
+            queue_limit: self.config.queue_limit,
+            queue_timeout: self.config.queue_timeout,
+        };
+        let images = self.images.clone();
+        let ready_timeout = self.config.ready_timeout;
+        let builder_spec = spec.clone();
+        let builder_key = key.clone();
+        let pool = Pool::new(
+            key.clone(),
+            rules,
+            Box::new(move || {
+                crate::instance_spec::build(&builder_key, &builder_spec, &images, ready_timeout)
+            }),
+            self.driver.clone(),
+        );
+        let previous = self
+            .pools
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Deployed { spec, pool: pool.clone() });
+        if let Some(previous) = previous {
+            previous.pool.retire();
+        }
+        pool.maintain();
+    }
+
+    /// Takes a function out of service.
+    pub fn deactivate(&self, namespace: &str, name: &str) {
+        let removed = self
+            .pools
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&function_key(namespace, name));
+        if let Some(removed) = removed {
+            removed.pool.retire();
+        }
+    }
+
+    /// Takes every function of a namespace out of service.
+    pub fn deactivate_namespace(&self, namespace: &str) {
+        let prefix = format!("{namespace}/");
+        let removed: Vec<Deployed> = {
+            let mut pools = self.pools.write().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<String> = pools.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+            keys.iter().filter_map(|k| pools.remove(k)).collect()
+        };
+        for deployed in removed {
+            deployed.pool.retire();
+        }
+    }
+
+    pub fn all_pools(&self) -> Vec<Arc<Pool>> {
+        self.pools
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|d| d.pool.clone())
+            .collect()
+    }
+
+    /// Loads every stored function into service (at server start).
+    pub fn activate_stored(&self) -> Result<usize, ApiError> {
+        let records = self.store.all_functions()?;
+        let mut count = 0;
+        for record in records {
+            match serde_json::from_str::<FunctionSpec>(&record.spec) {
+                Ok(spec) => {
+                    self.activate(&record.namespace, &record.name, spec);
+                    count += 1;
+                }
+                Err(e) => tracing::error!(
+                    function = %function_key(&record.namespace, &record.name),
+                    "stored function spec cannot be read, skipping it: {e}"
+                ),
+            }
+        }
+        Ok(count)
+    }
+
+    /// Runs blocking store or image work off the async threads.
+    pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || work(&state)).await?
+    }
+}

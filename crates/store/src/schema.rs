@@ -1,0 +1,61 @@
+//! The database schema and its migrations, applied in order on open.
+
+use rusqlite::Connection;
+
+use crate::{Result, StoreError};
+
+/// The newest schema this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: namespaces, functions, invocations, logs.
+    "CREATE TABLE namespaces (
+         name TEXT PRIMARY KEY,
+         created TEXT NOT NULL
+     );
+     CREATE TABLE functions (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         spec TEXT NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );
+     CREATE TABLE invocations (
+         id TEXT PRIMARY KEY,
+         namespace TEXT NOT NULL,
+         function TEXT NOT NULL,
+         status TEXT NOT NULL,
+         started TEXT NOT NULL,
+         ended TEXT,
+         error_code TEXT,
+         error_message TEXT
+     );
+     CREATE INDEX invocations_by_namespace ON invocations (namespace, started);
+     CREATE TABLE invocation_logs (
+         invocation_id TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         ts_ms INTEGER NOT NULL,
+         stream TEXT NOT NULL,
+         line TEXT NOT NULL,
+         PRIMARY KEY (invocation_id, seq)
+     );",
+];
+
+pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::TooNew {
+            found: current,
+            known,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what faasbox needs on Debian 12 (run as root): the OCI runtimes, user-mode
+# networking, busybox for the example and test images, and the image tools the tests use.
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2
+  exit 1
+fi
+packages=(runc runsc passt iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# docker-registry's own service is not wanted: tests start their own registries.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+pkill -x docker-registry 2>/dev/null || true
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo (Rust 1.85 or newer) is needed to build faasbox: install it with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
