@@ -92,6 +92,8 @@ fn footprint(data_dir: &Path) -> Footprint {
             }
         }
     }
+    pasta_pids.sort_unstable();
+    pasta_pids.dedup();
     Footprint {
         container_ids: running.into_iter().map(|(id, _)| id).collect(),
         cgroup_dirs,
@@ -99,6 +101,14 @@ fn footprint(data_dir: &Path) -> Footprint {
         mountpoints: mounts_under(data_dir),
         pasta_pids,
     }
+}
+
+/// A process that still runs (a zombie waiting for its parent to reap it holds nothing).
+fn process_runs(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 fn assert_gone(before: &Footprint, data_dir: &Path) {
@@ -111,7 +121,7 @@ fn assert_gone(before: &Footprint, data_dir: &Path) {
     }
     assert!(mounts_under(data_dir).is_empty(), "mounts remain: {:?}", mounts_under(data_dir));
     for pid in &before.pasta_pids {
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pasta {pid} still runs");
+        assert!(!process_runs(*pid), "pasta {pid} still runs");
     }
 }
 
@@ -170,7 +180,7 @@ async fn a_killed_server_cleans_up_when_it_starts_again() {
         assert!(!netns.exists(), "network namespace {} remains", netns.display());
     }
     for pid in &before.pasta_pids {
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pasta {pid} still runs");
+        assert!(!process_runs(*pid), "pasta {pid} still runs");
     }
     let (status, _, _) = restarted.invoke("demo", "echo", "{}").await;
     assert_eq!(status, 200);

@@ -19,7 +19,8 @@ echo)
   wget -q -O /dev/null "http://127.0.0.1:8889/log?aid=$aid&log=endpoint-get+$aid"
   wget -q -O /dev/null --post-data "endpoint-post $aid" "http://127.0.0.1:8889/log?aid=$aid"
   echo "stderr-line $aid" >&2
-  echo "stdout-line $aid" > /proc/$PPID/fd/1
+  httpd_pid=$(awk '{print $4}' /proc/$PPID/stat)
+  echo "stdout-line $aid" > /proc/$httpd_pid/fd/1
   printf 'Content-Type: application/json\r\n\r\n'
   cat "$input_file"
   ;;

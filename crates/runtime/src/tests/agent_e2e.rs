@@ -4,6 +4,7 @@
 //! binary has not been built.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
@@ -39,14 +40,23 @@ async fn echo_round_trip(runtime: OciRuntime) {
     let instance = fx.driver.start(spec).await.expect("start with the real agent");
     let client = AgentClient::new(instance.socket.clone());
     assert!(client.ready().await.unwrap().ready);
-    let outcome = client
-        .invoke(
-            "e2e-1",
-            "2099-01-01T00:00:00Z",
-            Bytes::from_static(br#"{"hello":"world"}"#),
-        )
-        .await
-        .expect("invoke");
+    let call = client.invoke(
+        "e2e-1",
+        "2099-01-01T00:00:00Z",
+        Bytes::from_static(br#"{"hello":"world"}"#),
+    );
+    let Ok(outcome) = tokio::time::timeout(Duration::from_secs(30), call).await else {
+        let log = fx
+            .state_dir
+            .join("instances")
+            .join(&instance.id)
+            .join("agent.log");
+        panic!(
+            "no answer to invoke within 30s; agent log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    };
+    let outcome = outcome.expect("invoke");
     assert_eq!(outcome.status, InvokeStatus::Ok, "{outcome:?}");
     let output: serde_json::Value =
         serde_json::from_str(outcome.output.expect("output").get()).unwrap();
