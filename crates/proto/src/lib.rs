@@ -35,6 +35,10 @@ pub const HEADER_DEADLINE: &str = "faasbox-deadline";
 
 /// The catchable error code of a function that answered non-2xx without an error code.
 pub const CODE_CONTAINER_FAILED: &str = "container failed";
+/// direktiv-cmd: a command with `stop: true` failed.
+pub const CODE_CMD_EXECUTION: &str = "io.direktiv.error.execution";
+/// file contract: the call filled its bounded data directory.
+pub const CODE_DISK_FULL: &str = "faasbox.function.disk_full";
 
 /// Which function contract the agent speaks to the function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -97,6 +101,46 @@ pub struct AgentConfig {
     /// Parent of the per-call temp directories (`Direktiv-TempDir`).
     #[serde(default = "default_temp_root")]
     pub temp_root: String,
+    /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
+    #[serde(default)]
+    pub function: String,
+    /// openwhisk contract: the code the agent initialises the action proxy with at start
+    /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openwhisk: Option<OpenWhiskInit>,
+    /// file contract: where the call's data lives and how much it may write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileContractConfig>,
+}
+
+/// The `value` of an OpenWhisk `/init`, as the platform sends it at instance start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenWhiskInit {
+    /// Text code, or base64 of a zip when `binary`.
+    pub code: String,
+    #[serde(default)]
+    pub binary: bool,
+    #[serde(default)]
+    pub main: String,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Settings of the file contract (Direktiv isolates).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileContractConfig {
+    /// The data directory (`/direktiv-data`); the platform mounts a size-bounded tmpfs there.
+    #[serde(default = "default_file_data_dir")]
+    pub data_dir: String,
+    /// The bound of that tmpfs, for error messages.
+    #[serde(default)]
+    pub disk_limit_bytes: u64,
+}
+
+fn default_file_data_dir() -> String {
+    "/direktiv-data".into()
 }
 
 fn default_workdir() -> String {

@@ -186,6 +186,35 @@ mod tests {
         assert_eq!(percent_encode("a b&c/ü"), "a%20b%26c%2F%C3%BC");
     }
 
+    /// A socket path longer than `sun_path` still connects (through /proc/self/fd), and a
+    /// 503 answer to ready is a report, not an error.
+    #[tokio::test]
+    async fn long_socket_paths_connect() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d".repeat(120));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("agent.sock");
+        assert!(socket.as_os_str().len() > MAX_SOCKET_PATH);
+        let handle = std::fs::File::open(&dir).unwrap();
+        let short = format!("/proc/self/fd/{}/agent.sock", handle.as_raw_fd());
+        let listener = tokio::net::UnixListener::bind(&short).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = stream.read(&mut buf).await.unwrap();
+            let body = r#"{"ready":false,"error":"port 8080 closed"}"#;
+            let reply = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).await.unwrap();
+        });
+        let report = AgentClient::new(socket).ready().await.unwrap();
+        assert!(!report.ready);
+        assert_eq!(report.error.as_deref(), Some("port 8080 closed"));
+    }
+
     #[tokio::test]
     async fn connect_error_names_the_socket() {
         let client = AgentClient::new(PathBuf::from("/nonexistent/faasbox/agent.sock"));

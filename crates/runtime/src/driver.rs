@@ -20,8 +20,9 @@ pub trait Driver: Send + Sync {
     /// netns, pasta, control dir). Idempotent: stopping an unknown or already stopped instance
     /// is not an error.
     async fn stop(&self, id: &str) -> Result<(), DriverError>;
-    /// True when the instance's memory cgroup recorded an out-of-memory kill. Only meaningful
-    /// before [`Driver::stop`] removed the cgroup.
+    /// True when the instance's memory cgroup recorded an out-of-memory kill (the cgroup's
+    /// `oom_kill` counter: `memory.oom_control` on cgroup v1, `memory.events` on v2). Only
+    /// meaningful before [`Driver::stop`] removed the cgroup; false for unknown ids.
     async fn oom_killed(&self, id: &str) -> bool;
     /// Remove every leftover of this driver's previous runs (after a crash or SIGKILL of the
     /// server): containers, overlay mounts, cgroups, network namespaces, pasta processes and
@@ -193,7 +194,10 @@ mod tests {
         assert_eq!("runc".parse::<OciRuntime>().unwrap(), OciRuntime::Runc);
         assert_eq!("RunSC".parse::<OciRuntime>().unwrap(), OciRuntime::Runsc);
         assert!("crun".parse::<OciRuntime>().is_err());
-        assert_eq!(serde_json::to_string(&OciRuntime::Runsc).unwrap(), "\"runsc\"");
+        assert_eq!(
+            serde_json::to_string(&OciRuntime::Runsc).unwrap(),
+            "\"runsc\""
+        );
         assert_eq!(
             serde_json::from_str::<OciRuntime>("\"runc\"").unwrap(),
             OciRuntime::Runc

@@ -24,6 +24,10 @@ echo)
   printf 'Content-Type: application/json\r\n\r\n'
   cat "$input_file"
   ;;
+plain)
+  printf 'Content-Type: application/json\r\n\r\n'
+  cat "$input_file"
+  ;;
 headers)
   printf 'Content-Type: application/json\r\n\r\n'
   printf '{"action":"%s","tempdir":"%s","deadline":"%s","tempdir_exists":"%s"}' \

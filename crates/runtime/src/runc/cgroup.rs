@@ -19,7 +19,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::layout::{Layout, CGROUP_ROOT};
+use super::layout::Layout;
 
 /// One mounted cgroup hierarchy.
 #[derive(Debug, Clone)]
@@ -207,13 +207,11 @@ pub(crate) fn list_instances(layout: &Layout) -> BTreeSet<String> {
     ids
 }
 
-/// Removes this driver's parent cgroup directories (when empty), and the shared top one when
-/// no other server uses it any more.
+/// Removes this driver's parent cgroup directories (when empty). The shared top directory
+/// (`faasbox`) stays: removing it could race with another server creating its first cgroup.
 pub(crate) fn remove_parents(layout: &Layout) {
     for hierarchy in hierarchies() {
-        let parent = parent_in(&hierarchy, layout);
-        let _ = std::fs::remove_dir(&parent);
-        let _ = std::fs::remove_dir(hierarchy.mount_point.join(CGROUP_ROOT));
+        let _ = std::fs::remove_dir(parent_in(&hierarchy, layout));
     }
 }
 

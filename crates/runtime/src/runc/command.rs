@@ -175,12 +175,11 @@ impl RuntimeCli {
                 Err(failure(&display, &output))
             };
         }
-        let state: StateJson = serde_json::from_slice(&output.stdout).map_err(|e| {
-            DriverError::Runtime {
+        let state: StateJson =
+            serde_json::from_slice(&output.stdout).map_err(|e| DriverError::Runtime {
                 command: display,
                 message: format!("unexpected output: {e}"),
-            }
-        })?;
+            })?;
         Ok(Some(state.status))
     }
 
@@ -245,10 +244,7 @@ impl RuntimeCli {
 }
 
 fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {
-    DriverError::io(
-        format!("cannot run `{display}` ({})", binary.display()),
-        e,
-    )
+    DriverError::io(format!("cannot run `{display}` ({})", binary.display()), e)
 }
 
 fn not_found(output: &Output) -> bool {

@@ -126,7 +126,7 @@ impl Layout {
 }
 
 /// Top cgroup directory shared by all faasbox servers of a machine.
-pub(crate) const CGROUP_ROOT: &str = "faasbox";
+const CGROUP_ROOT: &str = "faasbox";
 
 /// The directory of one instance and the files in it.
 #[derive(Debug, Clone)]
@@ -221,9 +221,6 @@ mod tests {
         let c = Layout::new(other.path()).unwrap();
         assert_ne!(a.prefix(), c.prefix());
         assert!(!c.owns(&id));
-        assert_eq!(
-            a.cgroups_path(&id),
-            format!("/faasbox/{}/{id}", a.prefix())
-        );
+        assert_eq!(a.cgroups_path(&id), format!("/faasbox/{}/{id}", a.prefix()));
     }
 }

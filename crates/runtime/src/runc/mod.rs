@@ -78,9 +78,8 @@ impl RuncDriver {
             layout.runtime_root(OciRuntime::Runc),
             layout.runtime_root(OciRuntime::Runsc),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                DriverError::io(format!("cannot create {}", dir.display()), e)
-            })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
         }
         Ok(RuncDriver {
             inner: Arc::new(Inner {
@@ -112,7 +111,6 @@ impl RuncDriver {
     ) -> Result<Instance, DriverError> {
         Inner::start(&self.inner, spec, options).await
     }
-
 }
 
 /// True when a host tool can be found (tests skip what needs a missing one).
@@ -357,7 +355,11 @@ impl Inner {
         };
         overlay::mount(layers, dir.upper(), dir.work(), dir.rootfs()).await?;
 
-        write_json(&dir.agent_config(), &spec.agent)?;
+        let mut agent = spec.agent.clone();
+        if agent.function.is_empty() {
+            agent.function = spec.function.clone();
+        }
+        write_json(&dir.agent_config(), &agent)?;
         let hostname = Layout::short_id(id).to_string();
         write_file(
             &dir.hosts(),
@@ -452,8 +454,7 @@ impl Inner {
                         }
                         last_report = Some(report);
                     }
-                    Ok(Err(e)) if matches!(e, crate::AgentError::Connect { .. }) => {}
-                    Ok(Err(crate::AgentError::Http(_))) => {}
+                    Ok(Err(crate::AgentError::Connect { .. } | crate::AgentError::Http(_))) => {}
                     Ok(Err(e)) => {
                         return Err(not_ready(
                             format!(": the agent answered wrongly: {e}"),
@@ -534,7 +535,9 @@ impl Inner {
 
     fn live_instances(&self) -> std::sync::MutexGuard<'_, HashMap<String, OciRuntime>> {
         // A panic while holding the lock leaves a map that is still consistent.
-        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn runtime_cli(&self, runtime: OciRuntime) -> Result<RuntimeCli, DriverError> {

@@ -137,7 +137,9 @@ fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
     let mut text = format!("nameserver {DNS_ADDRESS}\n");
     for line in host.lines() {
         let line = line.trim();
-        if line.starts_with("search ") || line.starts_with("domain ") || line.starts_with("options ")
+        if line.starts_with("search ")
+            || line.starts_with("domain ")
+            || line.starts_with("options ")
         {
             text.push_str(line);
             text.push('\n');

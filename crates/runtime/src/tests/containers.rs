@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
 
-use super::fixtures::{fixture, pasta_available, reopen, running, spec, with_fake_agent};
 use super::fake_agent;
+use super::fixtures::{fixture, pasta_available, reopen, running, spec, with_fake_agent};
 use crate::agent_client::AgentClient;
 use crate::driver::{Driver, Limits, OciRuntime};
 use crate::error::DriverError;
@@ -73,7 +73,11 @@ async fn start_ready_invoke_and_stop() {
     assert!(client.ready().await.unwrap().ready);
 
     let outcome = client
-        .invoke("action-1", DEADLINE, Bytes::from_static(br#"{"a": [1, 2]}"#))
+        .invoke(
+            "action-1",
+            DEADLINE,
+            Bytes::from_static(br#"{"a": [1, 2]}"#),
+        )
         .await
         .unwrap();
     assert_eq!(outcome.status, InvokeStatus::Ok);
@@ -167,7 +171,10 @@ async fn limits_are_applied_to_cgroups() {
             .to_string()
     };
     if fx.driver.cgroup_dir("memory", &instance.id).is_some() {
-        assert_eq!(read("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+        assert_eq!(
+            read("memory", "memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
         assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
         assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
         assert_eq!(read("pids", "pids.max"), "42");
@@ -177,7 +184,10 @@ async fn limits_are_applied_to_cgroups() {
             .unwrap()
             .join("memory.memsw.limit_in_bytes");
         if memsw.exists() {
-            assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), (64u64 << 20).to_string());
+            assert_eq!(
+                read("memory", "memory.memsw.limit_in_bytes"),
+                (64u64 << 20).to_string()
+            );
         }
     } else {
         eprintln!("cgroup v1 memory hierarchy not found: limits not checked");
@@ -225,7 +235,11 @@ async fn failed_starts_leave_nothing_behind() {
 
     // The agent exits at once.
     let mut options = with_fake_agent();
-    options.args = Some(vec!["/bin/sh".into(), "-c".into(), "echo agent dies >&2; exit 3".into()]);
+    options.args = Some(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "echo agent dies >&2; exit 3".into(),
+    ]);
     let err = fx
         .driver
         .start_with(spec(&fx, OciRuntime::Runc, false), options)
@@ -239,7 +253,9 @@ async fn failed_starts_leave_nothing_behind() {
 
     // The agent reports that the function failed to start.
     let mut failing = spec(&fx, OciRuntime::Runc, true);
-    failing.env.push(fake_agent::fail_ready_env("port 8080 never opened"));
+    failing
+        .env
+        .push(fake_agent::fail_ready_env("port 8080 never opened"));
     let err = fx
         .driver
         .start_with(failing, with_fake_agent())
@@ -291,13 +307,11 @@ async fn failed_starts_leave_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_start_is_torn_down() {
     let Some(fx) = fixture() else { return };
-    let start = fx
-        .driver
-        .start_with(spec(&fx, OciRuntime::Runc, false), {
-            let mut o = with_fake_agent();
-            o.args = Some(vec!["/bin/sleep".into(), "1000".into()]);
-            o
-        });
+    let start = fx.driver.start_with(spec(&fx, OciRuntime::Runc, false), {
+        let mut o = with_fake_agent();
+        o.args = Some(vec!["/bin/sleep".into(), "1000".into()]);
+        o
+    });
     // Dropped while waiting for readiness.
     assert!(tokio::time::timeout(Duration::from_millis(800), start)
         .await
@@ -317,14 +331,31 @@ async fn leftovers_of_a_crashed_server_are_removed() {
     let network = pasta_available();
     let first = fx
         .driver
-        .start_with(spec(&fx, OciRuntime::Runc, network), running(&["/bin/sleep", "1000"]))
+        .start_with(
+            spec(&fx, OciRuntime::Runc, network),
+            running(&["/bin/sleep", "1000"]),
+        )
         .await
         .expect("start");
     let second = fx
         .driver
-        .start_with(spec(&fx, OciRuntime::Runc, false), running(&["/bin/sleep", "1000"]))
+        .start_with(
+            spec(&fx, OciRuntime::Runc, false),
+            running(&["/bin/sleep", "1000"]),
+        )
         .await
         .expect("start");
+    let sandboxed = super::fixtures::runsc_available();
+    if sandboxed {
+        fx.driver
+            .start_with(
+                spec(&fx, OciRuntime::Runsc, network),
+                running(&["/bin/sleep", "1000"]),
+            )
+            .await
+            .expect("start under runsc");
+    }
+    let (containers, with_network) = (2 + usize::from(sandboxed), 1 + usize::from(sandboxed));
     // The server "crashes": the driver goes away without stopping anything.
     let restarted = reopen(&fx, Duration::from_secs(30));
     drop(std::mem::replace(&mut fx.driver, restarted));
@@ -332,11 +363,12 @@ async fn leftovers_of_a_crashed_server_are_removed() {
     assert!(!driver.traces(&first.id).await.is_empty());
 
     let report = driver.cleanup_leftovers().await.expect("cleanup");
-    assert_eq!(report.containers, 2, "{report:?}");
-    assert_eq!(report.mounts, 2, "{report:?}");
-    assert_eq!(report.cgroups, 2, "{report:?}");
-    assert_eq!(report.netns, usize::from(network), "{report:?}");
-    assert_eq!(report.processes, usize::from(network), "{report:?}");
+    assert_eq!(report.containers, containers, "{report:?}");
+    assert_eq!(report.mounts, containers, "{report:?}");
+    assert_eq!(report.cgroups, containers, "{report:?}");
+    let networked = if network { with_network } else { 0 };
+    assert_eq!(report.netns, networked, "{report:?}");
+    assert_eq!(report.processes, networked, "{report:?}");
     assert_eq!(driver.all_traces().await, Vec::<String>::new());
     assert!(driver.cleanup_leftovers().await.unwrap().is_empty());
     let _ = second;
@@ -347,7 +379,10 @@ async fn stop_all_stops_everything() {
     let Some(fx) = fixture() else { return };
     for _ in 0..3 {
         fx.driver
-            .start_with(spec(&fx, OciRuntime::Runc, false), running(&["/bin/sleep", "1000"]))
+            .start_with(
+                spec(&fx, OciRuntime::Runc, false),
+                running(&["/bin/sleep", "1000"]),
+            )
             .await
             .expect("start");
     }
@@ -368,4 +403,30 @@ async fn missing_agent_binary_is_explained() {
     assert!(matches!(err, DriverError::AgentMissing(_)));
     assert!(err.to_string().contains("cargo build -p faasbox-agent"));
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+/// Prints how long starts take here (not an assertion: machines differ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_latency_report() {
+    let Some(fx) = fixture() else { return };
+    let mut variants = vec![(OciRuntime::Runc, false)];
+    if pasta_available() {
+        variants.push((OciRuntime::Runc, true));
+    }
+    for (runtime, network) in variants {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let begin = std::time::Instant::now();
+            let instance = fx
+                .driver
+                .start_with(spec(&fx, runtime, network), with_fake_agent())
+                .await
+                .expect("start");
+            let started = begin.elapsed();
+            let begin = std::time::Instant::now();
+            fx.driver.stop(&instance.id).await.unwrap();
+            times.push(format!("start {started:?} stop {:?}", begin.elapsed()));
+        }
+        eprintln!("{runtime} network={network}: {}", times.join(", "));
+    }
 }

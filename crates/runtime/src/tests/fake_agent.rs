@@ -17,8 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use faasbox_proto::{
     AgentConfig, CancelReport, InvokeOutcome, InvokeStatus, LogLine, LogStream, ReadyReport,
-    AGENT_CONFIG_NAME, AGENT_SOCKET_NAME, CONTAINER_CONTROL_DIR, HEADER_ACTION_ID,
-    HEADER_DEADLINE,
+    AGENT_CONFIG_NAME, AGENT_SOCKET_NAME, CONTAINER_CONTROL_DIR, HEADER_ACTION_ID, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -160,7 +159,10 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
             json_response(StatusCode::OK, &invoke(&action, &deadline, &input))
         }
         (Method::POST, "/v1/cancel") => json_response(StatusCode::OK, &CancelReport::default()),
-        _ => json_response(StatusCode::NOT_FOUND, &serde_json::json!({"error": "no route"})),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "no route"}),
+        ),
     };
     Ok(response)
 }
@@ -191,8 +193,7 @@ fn invoke(action: &str, deadline: &str, input: &[u8]) -> InvokeOutcome {
         None => match parsed {
             Some(_) => RawValue::from_string(String::from_utf8_lossy(input).into_owned()).ok(),
             None => RawValue::from_string(
-                serde_json::Value::String(String::from_utf8_lossy(input).into_owned())
-                    .to_string(),
+                serde_json::Value::String(String::from_utf8_lossy(input).into_owned()).to_string(),
             )
             .ok(),
         },

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faasbox_proto::{AgentConfig, Contract};
+use faasbox_proto::AgentConfig;
 use tempfile::TempDir;
 
 use super::fake_agent;
@@ -117,7 +117,15 @@ pub(crate) fn busybox_layer(dir: &Path) -> PathBuf {
         }
         let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
     }
-    for sub in ["etc", "root", "proc", "sys", "dev", "www/cgi-bin", "usr/bin"] {
+    for sub in [
+        "etc",
+        "root",
+        "proc",
+        "sys",
+        "dev",
+        "www/cgi-bin",
+        "usr/bin",
+    ] {
         std::fs::create_dir_all(layer.join(sub)).unwrap();
     }
     let tmp = layer.join("tmp");
@@ -142,16 +150,14 @@ pub(crate) fn spec(fixture: &Fixture, runtime: OciRuntime, network: bool) -> Ins
         function: "test/echo".into(),
         layers: vec![fixture.layer.clone()],
         env: fake_agent::env(),
-        agent: AgentConfig {
-            contract: Contract::Http,
-            command: vec!["/bin/httpd".into(), "-f".into(), "-p".into(), "8080".into()],
-            workdir: "/".into(),
-            user: None,
-            ready_timeout_ms: 20_000,
-            function_port: 8080,
-            log_port: 8889,
-            temp_root: "/tmp/faasbox-calls".into(),
-        },
+        // From JSON, so fields the protocol gains later take their defaults.
+        agent: serde_json::from_value::<AgentConfig>(serde_json::json!({
+            "contract": "http",
+            "command": ["/bin/httpd", "-f", "-p", "8080"],
+            "ready_timeout_ms": 20_000,
+            "function": "test/echo",
+        }))
+        .expect("agent config"),
         limits: Limits {
             memory_bytes: 256 << 20,
             cpu_millis: 1000,

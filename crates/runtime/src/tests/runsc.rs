@@ -24,7 +24,11 @@ async fn runsc_start_ready_invoke_and_stop() {
     let client = AgentClient::new(instance.socket.clone());
     assert!(client.ready().await.unwrap().ready);
     let outcome = client
-        .invoke("a1", "2099-01-01T00:00:00Z", Bytes::from_static(b"not json"))
+        .invoke(
+            "a1",
+            "2099-01-01T00:00:00Z",
+            Bytes::from_static(b"not json"),
+        )
         .await
         .unwrap();
     assert_eq!(outcome.status, InvokeStatus::Ok);

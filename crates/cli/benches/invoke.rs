@@ -1,0 +1,214 @@
+//! Cold-start and warm-invoke latency of an echo function, next to the floors measured in the
+//! same run: `runc run` of the same image, and a direct HTTP call to the function's own server
+//! inside the same container (from a thread that joined the container's network namespace).
+//!
+//! Run as root: `cargo bench -p faasbox --bench invoke` (FAASBOX_BENCH_N sets the iterations).
+//! Figures are printed, never asserted.
+
+#[path = "../tests/support/images.rs"]
+#[allow(dead_code)]
+mod images;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
+
+fn main() {
+    let n: usize = std::env::var("FAASBOX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let cold_n = (n / 10).max(5);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    let built = images::build(images::TEST_FUNCTION);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(FAASBOX)
+        .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the server");
+    let http = reqwest::Client::new();
+    let input = r#"{"hello":"world"}"#;
+
+    let (cold, warm) = runtime.block_on(async {
+        wait_healthy(&http, &url).await;
+        http.post(format!("{url}/api/v1/namespaces")).json(&json!({"name": "bench"})).send().await.expect("ns");
+        let body = std::fs::read(&built.oci_tar).expect("image");
+        let r = http
+            .post(format!("{url}/api/v1/images/import"))
+            .query(&[("name", "bench/echo")])
+            .body(body)
+            .send()
+            .await
+            .expect("import");
+        assert!(r.status().is_success(), "import failed");
+        let spec = json!({"image": "bench/echo", "envs": {"MODE": "plain"}, "network": true});
+        let mut cold = Vec::new();
+        for i in 0..cold_n {
+            let name = format!("cold{i}");
+            put(&http, &url, &name, &spec).await;
+            let started = Instant::now();
+            invoke(&http, &url, &name, input).await;
+            cold.push(started.elapsed());
+            http.delete(format!("{url}/api/v1/namespaces/bench/functions/{name}")).send().await.expect("delete");
+        }
+        put(&http, &url, "warm", &spec).await;
+        invoke(&http, &url, "warm", input).await;
+        let mut warm = Vec::new();
+        for _ in 0..n {
+            let started = Instant::now();
+            invoke(&http, &url, "warm", input).await;
+            warm.push(started.elapsed());
+        }
+        (cold, warm)
+    });
+
+    let direct = direct_http_in_container(&data_dir, input, n);
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let runc_run = runc_run_floor(&built.rootfs_tar, cold_n);
+
+    println!();
+    println!("faasbox invoke benchmark ({} warm calls, {} cold starts, echo function on busybox httpd)", n, cold_n);
+    println!("{:<52} {:>10} {:>10}", "", "p50", "p99");
+    let row = |label: &str, samples: &[Duration]| {
+        let (p50, p99) = percentiles(samples);
+        println!("{label:<52} {:>8.2}ms {:>8.2}ms", ms(p50), ms(p99));
+        (p50, p99)
+    };
+    let runc = row("floor: `runc run` of the same image (busybox true)", &runc_run);
+    let cold = row("faasbox cold start: invoke with no instance", &cold);
+    let direct = row("floor: direct HTTP call to the function in its netns", &direct);
+    let warm = row("faasbox warm invoke (API → agent → function)", &warm);
+    println!();
+    println!("cold start / runc run:   {:.1}x (p50), {:.1}x (p99)", ratio(cold.0, runc.0), ratio(cold.1, runc.1));
+    println!("warm invoke / direct:    {:.1}x (p50), {:.1}x (p99)", ratio(warm.0, direct.0), ratio(warm.1, direct.1));
+    println!("warm invoke overhead:    {:.2}ms (p50)", ms(warm.0.saturating_sub(direct.0)));
+}
+
+async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{url}/api/v1/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server did not start");
+}
+
+async fn put(http: &reqwest::Client, url: &str, name: &str, spec: &Value) {
+    let r = http
+        .put(format!("{url}/api/v1/namespaces/bench/functions/{name}"))
+        .json(spec)
+        .send()
+        .await
+        .expect("deploy");
+    assert!(r.status().is_success(), "deploy failed: {}", r.text().await.unwrap_or_default());
+}
+
+async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
+    let r = http
+        .post(format!("{url}/api/v1/namespaces/bench/functions/{name}/invoke"))
+        .body(input.to_string())
+        .send()
+        .await
+        .expect("invoke");
+    let status = r.status();
+    let body = r.bytes().await.expect("body");
+    assert!(status.is_success() && body.as_ref() == input.as_bytes(), "invoke failed: {status}");
+}
+
+/// Calls busybox httpd inside the warm instance directly: a thread joins the container's
+/// network namespace and speaks HTTP to 127.0.0.1:8080 as the agent does.
+fn direct_http_in_container(data_dir: &Path, input: &str, n: usize) -> Vec<Duration> {
+    let root = data_dir.join("run/runc");
+    let out = Command::new("runc").arg("--root").arg(&root).args(["list", "--format", "json"]).output().expect("runc list");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("runc list json");
+    let pid = list.as_array().and_then(|l| l.first()).and_then(|c| c["pid"].as_u64()).expect("a running instance");
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("netns");
+    let input = input.to_string();
+    std::thread::spawn(move || {
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n + 1 {
+            let started = Instant::now();
+            let mut stream = std::net::TcpStream::connect("127.0.0.1:8080").expect("connect");
+            let request = format!(
+                "POST / HTTP/1.0\r\nContent-Type: application/json\r\nDirektiv-ActionID: bench{i}\r\n\
+                 Direktiv-TempDir: /tmp\r\nContent-Length: {}\r\n\r\n{input}",
+                input.len()
+            );
+            stream.write_all(request.as_bytes()).expect("write");
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).expect("read");
+            assert!(answer.ends_with(input.as_bytes()), "direct call failed");
+            if i > 0 {
+                samples.push(started.elapsed());
+            }
+        }
+        samples
+    })
+    .join()
+    .expect("direct-call thread")
+}
+
+/// `runc run` of a bundle holding the same root filesystem, running `busybox true`.
+fn runc_run_floor(rootfs_tar: &Path, n: usize) -> Vec<Duration> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(bundle.join("rootfs")).expect("rootfs");
+    let status = Command::new("tar").arg("-C").arg(bundle.join("rootfs")).arg("-xf").arg(rootfs_tar).status().expect("tar");
+    assert!(status.success());
+    let status = Command::new("runc").arg("spec").current_dir(&bundle).status().expect("runc spec");
+    assert!(status.success());
+    let config_path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(["/bin/busybox", "true"]);
+    std::fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("write config");
+    let root = dir.path().join("runc-root");
+    (0..n)
+        .map(|i| {
+            let started = Instant::now();
+            let status = Command::new("runc")
+                .arg("--root")
+                .arg(&root)
+                .args(["run", "--bundle"])
+                .arg(&bundle)
+                .arg(format!("bench-floor-{}-{i}", std::process::id()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+                .expect("runc run");
+            assert!(status.success(), "runc run failed");
+            started.elapsed()
+        })
+        .collect()
+}
+
+fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}

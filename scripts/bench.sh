@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the benchmarks (as root) and prints their figures: cold start and warm invoke next to
+# `runc run` and a direct call to the function in its container.
+#   FAASBOX_BENCH_N=300 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cargo build --release --locked -p faasbox-agent
+cargo bench --locked -p faasbox --bench invoke
