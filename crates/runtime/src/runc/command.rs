@@ -72,6 +72,17 @@ pub(crate) struct RuntimeCli {
 #[derive(Debug, Deserialize)]
 struct StateJson {
     status: String,
+    #[serde(default)]
+    pid: i32,
+}
+
+/// What `state` tells about a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerState {
+    /// `created`, `running`, `paused`, `stopped`.
+    pub status: String,
+    /// Host pid of the container's init (runc) or sandbox (runsc); 0 when stopped.
+    pub pid: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,7 +176,7 @@ impl RuntimeCli {
 
     /// The container's status (`created`, `running`, `stopped`, …), `None` when it does not
     /// exist.
-    pub(crate) async fn state(&self, id: &str) -> Result<Option<String>, DriverError> {
+    pub(crate) async fn state(&self, id: &str) -> Result<Option<ContainerState>, DriverError> {
         let display = format!("{} state {id}", self.name());
         let output = self.output(&display, &["state", id]).await?;
         if !output.status.success() {
@@ -180,11 +191,30 @@ impl RuntimeCli {
                 command: display,
                 message: format!("unexpected output: {e}"),
             })?;
-        Ok(Some(state.status))
+        Ok(Some(ContainerState {
+            status: state.status,
+            pid: state.pid,
+        }))
     }
 
     /// Kills (SIGKILL) and deletes the container. Returns whether it existed.
+    ///
+    /// `delete --force` of a running container sleeps 100 ms after its SIGKILL before it looks
+    /// again (runc 1.1), so the container is killed first and awaited here, which makes a stop
+    /// take tens of milliseconds instead of over a hundred.
     pub(crate) async fn force_delete(&self, id: &str) -> Result<bool, DriverError> {
+        match self.state(id).await {
+            Ok(None) => return Ok(false),
+            Ok(Some(state)) if state.status == "running" && state.pid > 0 => {
+                let kill = format!("{} kill {id} KILL", self.name());
+                if let Ok(output) = self.output(&kill, &["kill", id, "KILL"]).await {
+                    if output.status.success() {
+                        wait_for_exit(state.pid, Duration::from_secs(2)).await;
+                    }
+                }
+            }
+            _ => {}
+        }
         let display = format!("{} delete --force {id}", self.name());
         let output = self.output(&display, &["delete", "--force", id]).await?;
         if output.status.success() {
@@ -240,6 +270,25 @@ impl RuntimeCli {
                 message: format!("no answer within {}s", COMMAND_TIMEOUT.as_secs()),
             }),
         }
+    }
+}
+
+/// Waits until process `pid` is gone or a zombie, at most `bound`.
+async fn wait_for_exit(pid: i32, bound: Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    let stat = format!("/proc/{pid}/stat");
+    while std::time::Instant::now() < deadline {
+        let Ok(text) = std::fs::read_to_string(&stat) else {
+            return;
+        };
+        // The state letter follows the parenthesised command name.
+        let state = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('Z') | Some('X') | None) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 

@@ -278,6 +278,18 @@ async fn failed_starts_leave_nothing_behind() {
     assert!(err.to_string().contains("within 1.5s"), "{err}");
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 
+    // pasta fails: the namespace it was meant for goes again.
+    let mut config = crate::driver::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.pasta_path = "/bin/false".into();
+    let broken_pasta = crate::runc::RuncDriver::new(config).unwrap();
+    let err = broken_pasta
+        .start_with(spec(&fx, OciRuntime::Runc, true), with_fake_agent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Network(_)), "{err}");
+    assert!(err.to_string().contains("pasta failed to start"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
     // A missing image layer.
     let mut broken = spec(&fx, OciRuntime::Runc, false);
     broken.layers.push(fx.layer.join("no-such-layer"));
@@ -412,6 +424,9 @@ async fn start_latency_report() {
     let mut variants = vec![(OciRuntime::Runc, false)];
     if pasta_available() {
         variants.push((OciRuntime::Runc, true));
+    }
+    if super::fixtures::runsc_available() {
+        variants.push((OciRuntime::Runsc, false));
     }
     for (runtime, network) in variants {
         let mut times = Vec::new();
