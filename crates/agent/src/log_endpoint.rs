@@ -33,6 +33,15 @@ pub async fn bind(port: u16) -> io::Result<TcpListener> {
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on 127.0.0.1:{port}: {e}")))
 }
 
+/// Serves the endpoint with blocking accepts and reads (see [`crate::tcp_bridge`]).
+pub fn serve_blocking(listener: TcpListener, logs: Arc<LogHub>) -> io::Result<()> {
+    let listener = listener.into_std()?;
+    crate::tcp_bridge::serve_blocking(listener, move |pipe| {
+        let logs = Arc::clone(&logs);
+        http_util::spawn_connection(pipe, move |req| handle(Arc::clone(&logs), req));
+    })
+}
+
 /// Serves the endpoint until the listener fails.
 pub async fn serve(listener: TcpListener, logs: Arc<LogHub>) {
     loop {

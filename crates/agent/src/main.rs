@@ -16,6 +16,7 @@ mod platform_api;
 mod process;
 mod query;
 mod reaper;
+mod tcp_bridge;
 
 use std::path::Path;
 use std::process::ExitCode;

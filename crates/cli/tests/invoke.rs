@@ -242,3 +242,29 @@ async fn running_out_of_memory_is_a_clear_error_and_the_server_goes_on() {
     let (status, _, _) = server.invoke("demo", "hog", "{}").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_function_deployed_with_runsc_runs_under_gvisor() {
+    let server = server_with_image().await;
+    deploy_mode(&server, "native", "kernel", json!({})).await;
+    deploy_mode(&server, "sandboxed", "kernel", json!({"runtime": "runsc"})).await;
+    let (status, _, native) = server.invoke("demo", "native", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&native));
+    let (status, _, sandboxed) = server.invoke("demo", "sandboxed", "{}").await;
+    assert_eq!(status, 200, "{}\n{}", String::from_utf8_lossy(&sandboxed), support::tail(&server.log(), 20));
+    let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(parse(&native)["release"], host_release.trim(), "runc shares the host kernel");
+    assert_ne!(parse(&sandboxed)["release"], host_release.trim(), "gVisor's own kernel answers uname");
+    // Calls keep working on the warm gVisor instance.
+    deploy_mode(&server, "sandboxed-echo", "echo", json!({"runtime": "runsc"})).await;
+    for _ in 0..3 {
+        let (status, id, body) = server.invoke("demo", "sandboxed-echo", r#"{"in":"gvisor ❄"}"#).await;
+        assert_eq!(status, 200);
+        assert_eq!(parse(&body), json!({"in": "gvisor ❄"}));
+        let lines = server.log_lines(&id).await;
+        for expected in ["endpoint-get", "endpoint-post", "stderr-line"] {
+            assert!(lines.contains(&format!("{expected} {id}")), "{expected} missing: {lines:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    }
+}

@@ -108,6 +108,11 @@ pub struct AgentConfig {
     /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openwhisk: Option<OpenWhiskInit>,
+    /// Move loopback TCP bytes (to the function, from its log calls) through blocking threads
+    /// instead of the async reactor. Set for runsc: the gVisor release Debian ships loses
+    /// readiness wakeups on its loopback TCP sockets, which stalls an async exchange forever.
+    #[serde(default)]
+    pub blocking_tcp: bool,
     /// file contract: where the call's data lives and how much it may write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileContractConfig>,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faasbox_images::{ImageRecord, ImageStore};
 use faasbox_proto::{AgentConfig, ProcessUser};
-use faasbox_runtime::InstanceSpec;
+use faasbox_runtime::{InstanceSpec, OciRuntime};
 
 use crate::error::ApiError;
 use crate::model::FunctionSpec;
@@ -58,6 +58,7 @@ pub fn build(
             function: key.to_string(),
             openwhisk: None,
             file: None,
+            blocking_tcp: spec.runtime == OciRuntime::Runsc,
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,

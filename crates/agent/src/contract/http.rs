@@ -25,8 +25,8 @@ use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
 use crate::lines::{char_boundary_before, lossy};
-use crate::log_endpoint;
 use crate::process::{FunctionProcess, SpawnSpec};
+use crate::{log_endpoint, tcp_bridge};
 use faasbox_proto::CODE_CONTAINER_FAILED;
 
 /// The largest answer body the agent takes from the function.
@@ -56,6 +56,8 @@ pub struct HttpContract {
     ready_timeout: Duration,
     ready_deadline: Instant,
     ready: OnceCell<Result<(), String>>,
+    /// Under runsc: TCP through blocking threads (see [`crate::tcp_bridge`]).
+    blocking_tcp: bool,
 }
 
 impl HttpContract {
@@ -63,7 +65,11 @@ impl HttpContract {
     pub async fn start(shared: Shared) -> io::Result<HttpContract> {
         let config = &shared.config;
         let listener = log_endpoint::bind(config.log_port).await?;
-        tokio::spawn(log_endpoint::serve(listener, shared.logs.clone()));
+        if config.blocking_tcp {
+            log_endpoint::serve_blocking(listener, shared.logs.clone())?;
+        } else {
+            tokio::spawn(log_endpoint::serve(listener, shared.logs.clone()));
+        }
 
         let process = FunctionProcess::spawn(
             SpawnSpec {
@@ -86,6 +92,7 @@ impl HttpContract {
             ready_timeout,
             ready_deadline,
             ready: OnceCell::new(),
+            blocking_tcp: config.blocking_tcp,
         })
     }
 
@@ -114,9 +121,7 @@ impl HttpContract {
             let mut delay = Duration::from_millis(5);
             let mut attempts = 0u32;
             loop {
-                let attempt =
-                    tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr));
-                if let Ok(Ok(_stream)) = attempt.await {
+                if accepts(addr, Duration::from_secs(1), self.blocking_tcp).await {
                     return;
                 }
                 tokio::time::sleep(delay).await;
@@ -133,10 +138,9 @@ impl HttpContract {
             exit = self.process.wait_exit() => Err(exit.description.clone()),
             () = tokio::time::sleep_until(deadline) => {
                 // One last try, for a first ready request that comes after the deadline.
-                let last = tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr));
-                match last.await {
-                    Ok(Ok(_stream)) => Ok(()),
-                    _ => Err(format!(
+                match accepts(addr, Duration::from_millis(100), self.blocking_tcp).await {
+                    true => Ok(()),
+                    false => Err(format!(
                         "the function did not accept connections on {addr} within {} ms",
                         self.ready_timeout.as_millis()
                     )),
@@ -193,7 +197,7 @@ impl HttpContract {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(call.input.clone()))
             .map_err(|e| ForwardError::Request(e.to_string()))?;
-        exchange(self.addr, request, MAX_OUTPUT_BYTES).await
+        exchange(self.addr, request, MAX_OUTPUT_BYTES, self.blocking_tcp).await
     }
 
     /// Explains a failed exchange, preferring "the process died" when that is what happened.
@@ -221,7 +225,11 @@ impl HttpContract {
             .header(DIREKTIV_ACTION_ID, aid)
             .body(Full::new(Bytes::new()));
         let Ok(request) = request else { return };
-        let _ = tokio::time::timeout(CANCEL_TIMEOUT, exchange(self.addr, request, 64 * 1024)).await;
+        let _ = tokio::time::timeout(
+            CANCEL_TIMEOUT,
+            exchange(self.addr, request, 64 * 1024, self.blocking_tcp),
+        )
+        .await;
     }
 }
 
@@ -262,15 +270,46 @@ async fn exchange(
     addr: SocketAddr,
     request: Request<Full<Bytes>>,
     limit: usize,
+    blocking_tcp: bool,
 ) -> Result<Answer, ForwardError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| ForwardError::Connect { addr, source })?;
-    let _ = stream.set_nodelay(true);
+    if blocking_tcp {
+        let pipe = tcp_bridge::connect(addr)
+            .await
+            .map_err(|source| ForwardError::Connect { addr, source })?;
+        exchange_over(pipe, request, limit).await
+    } else {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ForwardError::Connect { addr, source })?;
+        let _ = stream.set_nodelay(true);
+        exchange_over(stream, request, limit).await
+    }
+}
+
+/// True when something accepts TCP connections on `addr` within `timeout`.
+async fn accepts(addr: SocketAddr, timeout: Duration, blocking_tcp: bool) -> bool {
+    if blocking_tcp {
+        tcp_bridge::accepts(addr, timeout).await
+    } else {
+        matches!(
+            tokio::time::timeout(timeout, TcpStream::connect(addr)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+async fn exchange_over<IO>(
+    io: IO,
+    request: Request<Full<Bytes>>,
+    limit: usize,
+) -> Result<Answer, ForwardError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         // Canonical header case, as Direktiv's Go client sends them.
         .title_case_headers(true)
-        .handshake(TokioIo::new(stream))
+        .handshake(TokioIo::new(io))
         .await
         .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
     let _connection = AbortOnDrop(tokio::spawn(async move {

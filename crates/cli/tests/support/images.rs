@@ -28,6 +28,9 @@ plain)
   printf 'Content-Type: application/json\r\n\r\n'
   cat "$input_file"
   ;;
+kernel)
+  printf 'Content-Type: application/json\r\n\r\n{"release":"%s"}' "$(uname -r)"
+  ;;
 headers)
   printf 'Content-Type: application/json\r\n\r\n'
   printf '{"action":"%s","tempdir":"%s","deadline":"%s","tempdir_exists":"%s"}' \
@@ -72,7 +75,7 @@ pub fn write_rootfs(root: &Path, script: &str) {
     mkdir("etc");
     mkdir("tmp");
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copying /bin/busybox (apt-get install busybox-static)");
-    for applet in ["sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls"] {
+    for applet in ["sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls", "uname"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
