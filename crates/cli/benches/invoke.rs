@@ -19,7 +19,10 @@ use serde_json::{json, Value};
 const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
 fn main() {
-    let n: usize = std::env::var("FAASBOX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let n: usize = std::env::var("FAASBOX_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let cold_n = (n / 10).max(5);
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let built = images::build(images::TEST_FUNCTION);
@@ -31,7 +34,13 @@ fn main() {
     };
     let url = format!("http://127.0.0.1:{port}");
     let mut server = Command::new(FAASBOX)
-        .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(&data_dir)
         .stdout(Stdio::null())
@@ -42,7 +51,11 @@ fn main() {
 
     let (cold, warm) = runtime.block_on(async {
         wait_healthy(&http, &url).await;
-        http.post(format!("{url}/api/v1/namespaces")).json(&json!({"name": "bench"})).send().await.expect("ns");
+        http.post(format!("{url}/api/v1/namespaces"))
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await
+            .expect("ns");
         let body = std::fs::read(&built.oci_tar).expect("image");
         let r = http
             .post(format!("{url}/api/v1/images/import"))
@@ -60,7 +73,10 @@ fn main() {
             let started = Instant::now();
             invoke(&http, &url, &name, input).await;
             cold.push(started.elapsed());
-            http.delete(format!("{url}/api/v1/namespaces/bench/functions/{name}")).send().await.expect("delete");
+            http.delete(format!("{url}/api/v1/namespaces/bench/functions/{name}"))
+                .send()
+                .await
+                .expect("delete");
         }
         put(&http, &url, "warm", &spec).await;
         invoke(&http, &url, "warm", input).await;
@@ -74,26 +90,48 @@ fn main() {
     });
 
     let direct = direct_http_in_container(&data_dir, input, n);
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let _ = server.wait();
     let runc_run = runc_run_floor(&built.rootfs_tar, cold_n);
 
     println!();
-    println!("faasbox invoke benchmark ({} warm calls, {} cold starts, echo function on busybox httpd)", n, cold_n);
+    println!(
+        "faasbox invoke benchmark ({} warm calls, {} cold starts, echo function on busybox httpd)",
+        n, cold_n
+    );
     println!("{:<52} {:>10} {:>10}", "", "p50", "p99");
     let row = |label: &str, samples: &[Duration]| {
         let (p50, p99) = percentiles(samples);
         println!("{label:<52} {:>8.2}ms {:>8.2}ms", ms(p50), ms(p99));
         (p50, p99)
     };
-    let runc = row("floor: `runc run` of the same image (busybox true)", &runc_run);
+    let runc = row(
+        "floor: `runc run` of the same image (busybox true)",
+        &runc_run,
+    );
     let cold = row("faasbox cold start: invoke with no instance", &cold);
-    let direct = row("floor: direct HTTP call to the function in its netns", &direct);
+    let direct = row(
+        "floor: direct HTTP call to the function in its netns",
+        &direct,
+    );
     let warm = row("faasbox warm invoke (API → agent → function)", &warm);
     println!();
-    println!("cold start / runc run:   {:.1}x (p50), {:.1}x (p99)", ratio(cold.0, runc.0), ratio(cold.1, runc.1));
-    println!("warm invoke / direct:    {:.1}x (p50), {:.1}x (p99)", ratio(warm.0, direct.0), ratio(warm.1, direct.1));
-    println!("warm invoke overhead:    {:.2}ms (p50)", ms(warm.0.saturating_sub(direct.0)));
+    println!(
+        "cold start / runc run:   {:.1}x (p50), {:.1}x (p99)",
+        ratio(cold.0, runc.0),
+        ratio(cold.1, runc.1)
+    );
+    println!(
+        "warm invoke / direct:    {:.1}x (p50), {:.1}x (p99)",
+        ratio(warm.0, direct.0),
+        ratio(warm.1, direct.1)
+    );
+    println!(
+        "warm invoke overhead:    {:.2}ms (p50)",
+        ms(warm.0.saturating_sub(direct.0))
+    );
 }
 
 async fn wait_healthy(http: &reqwest::Client, url: &str) {
@@ -115,28 +153,46 @@ async fn put(http: &reqwest::Client, url: &str, name: &str, spec: &Value) {
         .send()
         .await
         .expect("deploy");
-    assert!(r.status().is_success(), "deploy failed: {}", r.text().await.unwrap_or_default());
+    assert!(
+        r.status().is_success(),
+        "deploy failed: {}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
     let r = http
-        .post(format!("{url}/api/v1/namespaces/bench/functions/{name}/invoke"))
+        .post(format!(
+            "{url}/api/v1/namespaces/bench/functions/{name}/invoke"
+        ))
         .body(input.to_string())
         .send()
         .await
         .expect("invoke");
     let status = r.status();
     let body = r.bytes().await.expect("body");
-    assert!(status.is_success() && body.as_ref() == input.as_bytes(), "invoke failed: {status}");
+    assert!(
+        status.is_success() && body.as_ref() == input.as_bytes(),
+        "invoke failed: {status}"
+    );
 }
 
 /// Calls busybox httpd inside the warm instance directly: a thread joins the container's
 /// network namespace and speaks HTTP to 127.0.0.1:8080 as the agent does.
 fn direct_http_in_container(data_dir: &Path, input: &str, n: usize) -> Vec<Duration> {
     let root = data_dir.join("run/runc");
-    let out = Command::new("runc").arg("--root").arg(&root).args(["list", "--format", "json"]).output().expect("runc list");
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(&root)
+        .args(["list", "--format", "json"])
+        .output()
+        .expect("runc list");
     let list: Value = serde_json::from_slice(&out.stdout).expect("runc list json");
-    let pid = list.as_array().and_then(|l| l.first()).and_then(|c| c["pid"].as_u64()).expect("a running instance");
+    let pid = list
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|c| c["pid"].as_u64())
+        .expect("a running instance");
     let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("netns");
     let input = input.to_string();
     std::thread::spawn(move || {
@@ -169,12 +225,23 @@ fn runc_run_floor(rootfs_tar: &Path, n: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir().expect("tempdir");
     let bundle = dir.path().join("bundle");
     std::fs::create_dir_all(bundle.join("rootfs")).expect("rootfs");
-    let status = Command::new("tar").arg("-C").arg(bundle.join("rootfs")).arg("-xf").arg(rootfs_tar).status().expect("tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(bundle.join("rootfs"))
+        .arg("-xf")
+        .arg(rootfs_tar)
+        .status()
+        .expect("tar");
     assert!(status.success());
-    let status = Command::new("runc").arg("spec").current_dir(&bundle).status().expect("runc spec");
+    let status = Command::new("runc")
+        .arg("spec")
+        .current_dir(&bundle)
+        .status()
+        .expect("runc spec");
     assert!(status.success());
     let config_path = bundle.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
     config["process"]["terminal"] = json!(false);
     config["process"]["args"] = json!(["/bin/busybox", "true"]);
     std::fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("write config");

@@ -20,7 +20,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// The server to talk to.
-    #[arg(long, global = true, env = "FAASBOX_URL", default_value = "http://127.0.0.1:8470")]
+    #[arg(
+        long,
+        global = true,
+        env = "FAASBOX_URL",
+        default_value = "http://127.0.0.1:8470"
+    )]
     pub url: String,
     /// How to print results: text for people, json for scripts.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -148,7 +153,7 @@ pub struct ImportArgs {
 #[derive(Subcommand)]
 pub enum FnCommand {
     /// Deploy (create or replace) a function from a local image.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// List a namespace's functions.
     Ls { namespace: String },
     /// Show a function's spec and instances.

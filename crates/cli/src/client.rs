@@ -22,7 +22,13 @@ pub struct ApiFailure {
 
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}, HTTP {})", self.message, self.code, self.status.as_u16())
+        write!(
+            f,
+            "{} ({}, HTTP {})",
+            self.message,
+            self.code,
+            self.status.as_u16()
+        )
     }
 }
 
@@ -89,7 +95,9 @@ pub async fn failure(response: Response) -> ApiFailure {
 /// Splits "namespace/name".
 pub fn split_function(text: &str) -> anyhow::Result<(&str, &str)> {
     match text.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => Ok((ns, name)),
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns, name))
+        }
         _ => anyhow::bail!("'{text}' is not NAMESPACE/FUNCTION (for example demo/echo)"),
     }
 }

@@ -38,11 +38,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
         Command::Image(c) => commands::images::run(&client()?, format, c).await?,
         Command::Function(c) => commands::functions::run(&client()?, format, c).await?,
-        Command::Invoke(args) => return commands::invocations::invoke(&client()?, format, args).await,
+        Command::Invoke(args) => {
+            return commands::invocations::invoke(&client()?, format, args).await
+        }
         Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "faasbox", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "faasbox",
+                &mut std::io::stdout(),
+            );
         }
     }
     Ok(true)

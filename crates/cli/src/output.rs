@@ -7,7 +7,10 @@ use crate::cli::OutputFormat;
 /// Prints `value` as JSON, or the table built from it.
 pub fn print<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> Table) {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
         OutputFormat::Text => print!("{}", table().render()),
     }
 }
@@ -19,7 +22,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: Vec<&'static str>) -> Self {
-        Table { header, rows: Vec::new() }
+        Table {
+            header,
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(mut self, cells: Vec<String>) -> Self {

@@ -33,13 +33,23 @@ async fn health_and_openapi_document_every_route() {
 async fn namespaces_crud_and_bad_names() {
     let server = Server::start().await;
     server.create_namespace("demo").await;
-    let dup = server.post_json("/api/v1/namespaces", &json!({"name": "demo"})).await;
+    let dup = server
+        .post_json("/api/v1/namespaces", &json!({"name": "demo"}))
+        .await;
     assert_eq!(dup.status(), 409);
     for bad in ["a/b", "..", "UPPER", "with space", "ctl\u{7}", ""] {
-        let r = server.post_json("/api/v1/namespaces", &json!({ "name": bad })).await;
+        let r = server
+            .post_json("/api/v1/namespaces", &json!({ "name": bad }))
+            .await;
         assert_eq!(r.status(), 400, "name {bad:?}");
         let body: Value = r.json().await.unwrap();
-        assert!(body["error"]["message"].as_str().unwrap().contains("invalid"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("invalid"),
+            "{body}"
+        );
     }
     let malformed = server
         .http
@@ -51,14 +61,27 @@ async fn namespaces_crud_and_bad_names() {
         .unwrap();
     assert_eq!(malformed.status(), 400);
     let list = server.get_json("/api/v1/namespaces").await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["demo"]);
-    let deleted = server.http.delete(server.url("/api/v1/namespaces/demo")).send().await.unwrap();
+    let deleted = server
+        .http
+        .delete(server.url("/api/v1/namespaces/demo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     let gone = server.get("/api/v1/namespaces/demo").await;
     assert_eq!(gone.status(), 404);
     let body: Value = gone.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("faasbox ns create demo"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("faasbox ns create demo"));
 }
 
 #[tokio::test]
@@ -66,24 +89,39 @@ async fn function_specs_are_validated_and_nothing_is_stored_on_error() {
     let server = Server::start().await;
     server.create_namespace("demo").await;
     // Unknown namespace.
-    let r = server.put_json("/api/v1/namespaces/nope/functions/f", &json!({"image": "x"})).await;
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/nope/functions/f",
+            &json!({"image": "x"}),
+        )
+        .await;
     assert_eq!(r.status(), 404);
     // Unknown image, typo'd field, bad scale: each a 400 naming the problem.
     let cases = [
         (json!({"image": "missing:latest"}), "not in the local store"),
         (json!({"image": "x", "imgae": "y"}), "imgae"),
-        (json!({"image": "x", "scale": {"min": 3, "max": 1}}), "scale.min"),
+        (
+            json!({"image": "x", "scale": {"min": 3, "max": 1}}),
+            "scale.min",
+        ),
         (json!({"image": "x", "timeout": "soon"}), "duration"),
         (json!({"image": "x", "size": "huge"}), "huge"),
     ];
     for (spec, needle) in cases {
-        let r = server.put_json("/api/v1/namespaces/demo/functions/f", &spec).await;
+        let r = server
+            .put_json("/api/v1/namespaces/demo/functions/f", &spec)
+            .await;
         assert_eq!(r.status(), 400, "{spec}");
         let body: Value = r.json().await.unwrap();
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{spec}: {message}");
     }
-    let bad_name = server.put_json("/api/v1/namespaces/demo/functions/..", &json!({"image": "x"})).await;
+    let bad_name = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/..",
+            &json!({"image": "x"}),
+        )
+        .await;
     assert!(bad_name.status().is_client_error());
     let list = server.get_json("/api/v1/namespaces/demo/functions").await;
     assert_eq!(list.as_array().unwrap().len(), 0, "nothing stored: {list}");

@@ -16,10 +16,19 @@ async fn every_archive_format_imports_and_runs() {
     let built = images::build(images::TEST_FUNCTION);
     let entrypoint = serde_json::to_string(&images::HTTPD).unwrap();
     let cmd = serde_json::to_string(&[images::WWW]).unwrap();
-    let imports: Vec<(&str, &Path, Vec<(&str, &str)>)> = vec![
+    type Import<'a> = (&'a str, &'a Path, Vec<(&'a str, &'a str)>);
+    let imports: Vec<Import> = vec![
         ("from/docker:latest", &built.docker_tar, vec![]),
         ("from/oci:latest", &built.oci_tar, vec![]),
-        ("from/rootfs:latest", &built.rootfs_tar, vec![("entrypoint", &entrypoint), ("cmd", &cmd), ("env", r#"["FROM_IMAGE=rootfs"]"#)]),
+        (
+            "from/rootfs:latest",
+            &built.rootfs_tar,
+            vec![
+                ("entrypoint", &entrypoint),
+                ("cmd", &cmd),
+                ("env", r#"["FROM_IMAGE=rootfs"]"#),
+            ],
+        ),
     ];
     for (name, archive, query) in &imports {
         let r = server.import(archive, name, query).await;
@@ -31,30 +40,65 @@ async fn every_archive_format_imports_and_runs() {
         assert_eq!(body["config"]["entrypoint"], json!(images::HTTPD));
     }
     // The OCI layout directory, through the CLI (which packs it).
-    server.cli_ok(&["image", "import", built.oci_dir.to_str().unwrap(), "--name", "from/oci-dir"]);
+    server.cli_ok(&[
+        "image",
+        "import",
+        built.oci_dir.to_str().unwrap(),
+        "--name",
+        "from/oci-dir",
+    ]);
     let list = server.get_json("/api/v1/images").await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    for name in ["from/docker:latest", "from/oci:latest", "from/rootfs:latest", "from/oci-dir:latest"] {
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "from/docker:latest",
+        "from/oci:latest",
+        "from/rootfs:latest",
+        "from/oci-dir:latest",
+    ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     // Docker archive and OCI layout hold the same layer: stored once.
     let layer_of = |name: &str| {
-        list.as_array().unwrap().iter().find(|i| i["name"] == name).unwrap()["layers"][0]["diff_id"].clone()
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap()["layers"][0]["diff_id"]
+            .clone()
     };
     assert_eq!(layer_of("from/docker:latest"), layer_of("from/oci:latest"));
-    let layer_dirs = std::fs::read_dir(server.data_dir.join("images/layers")).unwrap().count();
-    assert!(layer_dirs <= 2, "{layer_dirs} layer directories for two distinct layers");
+    let layer_dirs = std::fs::read_dir(server.data_dir.join("images/layers"))
+        .unwrap()
+        .count();
+    assert!(
+        layer_dirs <= 2,
+        "{layer_dirs} layer directories for two distinct layers"
+    );
     for (i, (name, _, _)) in imports.iter().enumerate() {
         let fname = format!("f{i}");
-        server.deploy("demo", &fname, json!({"image": name, "envs": {"MODE": "echo"}})).await;
+        server
+            .deploy(
+                "demo",
+                &fname,
+                json!({"image": name, "envs": {"MODE": "echo"}}),
+            )
+            .await;
         let (status, _, body) = server.invoke("demo", &fname, r#"{"via":"import"}"#).await;
         assert_eq!(status, 200, "{name}: {}", String::from_utf8_lossy(&body));
         assert_eq!(parse(&body), json!({"via": "import"}));
     }
 }
 
-/// Writes a tar whose entries are given raw (name, kind, link target, data).
-fn evil_tar(path: &Path, entries: &[(&str, tar::EntryType, &str, &[u8])]) {
+/// One raw tar entry: name, kind, link target, data.
+type Entry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
+/// Writes a tar whose entries are given raw.
+fn evil_tar(path: &Path, entries: &[Entry]) {
     let file = std::fs::File::create(path).unwrap();
     let mut builder = tar::Builder::new(file);
     for (name, kind, link, data) in entries {
@@ -87,36 +131,89 @@ async fn malicious_archives_are_refused_and_write_nothing() {
     let outside = scratch.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     let outside_str = outside.to_str().unwrap().to_string();
-    let escape_via_symlink = format!("{outside_str}");
+    let escape_via_symlink = outside_str.clone();
     use tar::EntryType::{Block, Char, Directory, Link, Regular, Symlink};
-    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &str, &[u8])>, &str)> = vec![
-        ("dotdot", vec![("bin/", Directory, "", b""), ("../../../../../../tmp/faasbox-evil", Regular, "", b"x")], "escapes"),
-        ("symlink", vec![("evil", Symlink, &escape_via_symlink, b""), ("evil/planted", Regular, "", b"x")], "symlink"),
-        ("dotdot-symlink", vec![("up", Symlink, "../../../../../..", b""), ("up/tmp/faasbox-evil2", Regular, "", b"x")], "symlink"),
-        ("hardlink", vec![("passwd", Link, "../../../../etc/passwd", b"")], "escapes"),
-        ("chardev", vec![("dev/", Directory, "", b""), ("dev/evil", Char, "", b"")], "device"),
+    type Case<'a> = (&'a str, Vec<Entry<'a>>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "dotdot",
+            vec![
+                ("bin/", Directory, "", b""),
+                ("../../../../../../tmp/faasbox-evil", Regular, "", b"x"),
+            ],
+            "escapes",
+        ),
+        (
+            "symlink",
+            vec![
+                ("evil", Symlink, &escape_via_symlink, b""),
+                ("evil/planted", Regular, "", b"x"),
+            ],
+            "symlink",
+        ),
+        (
+            "dotdot-symlink",
+            vec![
+                ("up", Symlink, "../../../../../..", b""),
+                ("up/tmp/faasbox-evil2", Regular, "", b"x"),
+            ],
+            "symlink",
+        ),
+        (
+            "hardlink",
+            vec![("passwd", Link, "../../../../etc/passwd", b"")],
+            "escapes",
+        ),
+        (
+            "chardev",
+            vec![("dev/", Directory, "", b""), ("dev/evil", Char, "", b"")],
+            "device",
+        ),
         ("blockdev", vec![("sda", Block, "", b"")], "device"),
     ];
-    let layers_before = std::fs::read_dir(server.data_dir.join("images/layers")).map(|d| d.count()).unwrap_or(0);
+    let layers_before = std::fs::read_dir(server.data_dir.join("images/layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     for (name, entries, needle) in &cases {
         let archive = scratch.path().join(format!("{name}.tar"));
         evil_tar(&archive, entries);
-        let r = server.import(&archive, &format!("evil/{name}"), &[("entrypoint", r#"["/bin/sh"]"#)]).await;
+        let r = server
+            .import(
+                &archive,
+                &format!("evil/{name}"),
+                &[("entrypoint", r#"["/bin/sh"]"#)],
+            )
+            .await;
         let status = r.status();
         let body: Value = r.json().await.unwrap();
         assert_eq!(status, 400, "{name}: {body}");
         let message = body["error"]["message"].as_str().unwrap().to_lowercase();
         assert!(message.contains(needle), "{name}: {message}");
     }
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "something was written outside");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something was written outside"
+    );
     assert!(!Path::new("/tmp/faasbox-evil").exists() && !Path::new("/tmp/faasbox-evil2").exists());
     assert!(!Path::new("/etc/passwd.faasbox").exists());
     let list = server.get_json("/api/v1/images").await;
-    assert_eq!(list.as_array().unwrap().len(), 0, "nothing recorded: {list}");
-    let layers_after = std::fs::read_dir(server.data_dir.join("images/layers")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        0,
+        "nothing recorded: {list}"
+    );
+    let layers_after = std::fs::read_dir(server.data_dir.join("images/layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert_eq!(layers_before, layers_after, "no layer stored");
     let tmp = server.data_dir.join("images/tmp");
-    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "scratch left in {}", tmp.display());
+    assert_eq!(
+        std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0),
+        0,
+        "scratch left in {}",
+        tmp.display()
+    );
 }
 
 #[tokio::test]
@@ -133,5 +230,13 @@ async fn garbage_and_empty_uploads_are_clear_errors() {
     assert_eq!(r.status(), 400);
     let r = server.import(&garbage, "Bad Name!", &[]).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(server.get_json("/api/v1/images").await.as_array().unwrap().len(), 0);
+    assert_eq!(
+        server
+            .get_json("/api/v1/images")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }

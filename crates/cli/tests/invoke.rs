@@ -18,7 +18,9 @@ fn test_images() -> &'static TestImages {
 async fn server_with_image() -> Server {
     let server = Server::start().await;
     server.create_namespace("demo").await;
-    let r = server.import(&test_images().oci_tar, "test/function:latest", &[]).await;
+    let r = server
+        .import(&test_images().oci_tar, "test/function:latest", &[])
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     server
 }
@@ -37,12 +39,15 @@ async fn deploy_mode(server: &Server, name: &str, mode: &str, extra: Value) {
 async fn echo_round_trip_through_the_api() {
     let server = server_with_image().await;
     deploy_mode(&server, "echo", "echo", json!({})).await;
-    let input = json!({"a": 1, "text": "❄ ☃ ❄ — ünïcödé 漢字", "nested": {"list": [1, 2.5, null, true]}});
+    let input =
+        json!({"a": 1, "text": "❄ ☃ ❄ — ünïcödé 漢字", "nested": {"list": [1, 2.5, null, true]}});
     let (status, id, body) = server.invoke("demo", "echo", input.to_string()).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(parse(&body), input);
     assert!(!id.is_empty());
-    let record = server.get_json(&format!("/api/v1/namespaces/demo/invocations/{id}")).await;
+    let record = server
+        .get_json(&format!("/api/v1/namespaces/demo/invocations/{id}"))
+        .await;
     assert_eq!(record["status"], "succeeded");
     assert_eq!(record["function"], "echo");
     assert!(record["ended"].is_string());
@@ -54,7 +59,10 @@ async fn echo_round_trip_through_the_api() {
     assert_eq!(seen["action"], id.as_str());
     assert_eq!(seen["tempdir_exists"], "yes");
     assert!(seen["tempdir"].as_str().unwrap().contains(&id));
-    assert!(seen["deadline"].as_str().unwrap().contains('T'), "RFC 3339: {seen}");
+    assert!(
+        seen["deadline"].as_str().unwrap().contains('T'),
+        "RFC 3339: {seen}"
+    );
 }
 
 #[tokio::test]
@@ -74,12 +82,35 @@ async fn echo_round_trip_through_the_cli() {
     let server = Server::start().await;
     server.cli_ok(&["ns", "create", "demo"]);
     let images = test_images();
-    server.cli_ok(&["image", "import", images.docker_tar.to_str().unwrap(), "--name", "test/function:latest"]);
+    server.cli_ok(&[
+        "image",
+        "import",
+        images.docker_tar.to_str().unwrap(),
+        "--name",
+        "test/function:latest",
+    ]);
     let listed = server.cli_ok(&["image", "ls"]);
-    assert!(listed.contains("test/function:latest") && listed.contains("sha256:"), "{listed}");
-    server.cli_ok(&["fn", "deploy", "demo/echo", "--image", "test/function:latest", "--env", "MODE=echo", "--timeout", "20s"]);
+    assert!(
+        listed.contains("test/function:latest") && listed.contains("sha256:"),
+        "{listed}"
+    );
+    server.cli_ok(&[
+        "fn",
+        "deploy",
+        "demo/echo",
+        "--image",
+        "test/function:latest",
+        "--env",
+        "MODE=echo",
+        "--timeout",
+        "20s",
+    ]);
     let out = server.cli(&["invoke", "demo/echo", "--data", r#"{"hello":"wörld ❄"}"#]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(parse(&out.stdout), json!({"hello": "wörld ❄"}));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let id = stderr
@@ -90,10 +121,14 @@ async fn echo_round_trip_through_the_cli() {
     let logs = server.cli_ok(&["logs", &id]);
     assert!(logs.contains(&format!("endpoint-get {id}")), "{logs}");
     // --output json everywhere, stdin input.
-    let out = server.cli_with_stdin(&["invoke", "demo/echo", "--data", "-", "-o", "json"], Some(br#"{"n":42}"#));
+    let out = server.cli_with_stdin(
+        &["invoke", "demo/echo", "--data", "-", "-o", "json"],
+        Some(br#"{"n":42}"#),
+    );
     let wrapped = parse(&out.stdout);
     assert_eq!(wrapped["output"], json!({"n": 42}));
-    let fns: Value = serde_json::from_str(&server.cli_ok(&["fn", "ls", "demo", "-o", "json"])).unwrap();
+    let fns: Value =
+        serde_json::from_str(&server.cli_ok(&["fn", "ls", "demo", "-o", "json"])).unwrap();
     assert_eq!(fns[0]["spec"]["envs"]["MODE"], "echo");
     assert_eq!(fns[0]["spec"]["timeout"], "20s");
     let logs: Value = serde_json::from_str(&server.cli_ok(&["logs", &id, "-o", "json"])).unwrap();
@@ -115,7 +150,10 @@ async fn function_errors_map_to_the_direktiv_contract() {
     assert_eq!(status, 502);
     let error = &parse(&body)["error"];
     assert_eq!(error["code"], "myapp.input");
-    assert_eq!(error["message"], "Missing customerId property in JSON input.");
+    assert_eq!(
+        error["message"],
+        "Missing customerId property in JSON input."
+    );
     assert_eq!(error["catchable"], true);
     let record = server.get_json(&format!("/api/v1/invocations/{id}")).await;
     assert_eq!(record["status"], "failed");
@@ -127,19 +165,27 @@ async fn function_errors_map_to_the_direktiv_contract() {
     assert_eq!(error["code"], "faasbox.function.crashed");
     assert_eq!(error["message"], "something broke");
     assert_eq!(error["catchable"], false);
-    assert_eq!(server.get_json(&format!("/api/v1/invocations/{id}")).await["status"], "crashed");
+    assert_eq!(
+        server.get_json(&format!("/api/v1/invocations/{id}")).await["status"],
+        "crashed"
+    );
     // Non-2xx without a code: "container failed".
     let (status, _, body) = server.invoke("demo", "status500", "{}").await;
     assert_eq!(status, 502);
     let error = &parse(&body)["error"];
     assert_eq!(error["code"], "container failed");
-    assert!(error["message"].as_str().unwrap().contains("500"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("500"),
+        "{error}"
+    );
     // A body that is not JSON comes back base64.
     let (status, _, body) = server.invoke("demo", "text", "{}").await;
     assert_eq!(status, 200);
     use base64::Engine;
     let encoded = parse(&body);
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap()).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_str().unwrap())
+        .unwrap();
     assert_eq!(decoded, b"hello, not json");
     // Input that is not JSON never reaches the function.
     let (status, _, body) = server.invoke("demo", "text", "not json").await;
@@ -150,22 +196,45 @@ async fn function_errors_map_to_the_direktiv_contract() {
 #[tokio::test]
 async fn timeout_kills_the_call_and_the_next_call_gets_a_fresh_instance() {
     let server = server_with_image().await;
-    deploy_mode(&server, "slow", "sleep", json!({"timeout": "2s", "scale": {"max": 1}})).await;
+    deploy_mode(
+        &server,
+        "slow",
+        "sleep",
+        json!({"timeout": "2s", "scale": {"max": 1}}),
+    )
+    .await;
     let started = std::time::Instant::now();
     let (status, id, body) = server.invoke("demo", "slow", "{}").await;
     assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(parse(&body)["error"]["code"], "faasbox.function.timeout");
-    assert_eq!(server.get_json(&format!("/api/v1/invocations/{id}")).await["status"], "timeout");
+    assert_eq!(
+        server.get_json(&format!("/api/v1/invocations/{id}")).await["status"],
+        "timeout"
+    );
     // Same function, now answering quickly: the timed-out instance was replaced.
-    deploy_mode(&server, "slow", "headers", json!({"timeout": "10s", "scale": {"max": 1}})).await;
+    deploy_mode(
+        &server,
+        "slow",
+        "headers",
+        json!({"timeout": "10s", "scale": {"max": 1}}),
+    )
+    .await;
     let (status, _, body) = server.invoke("demo", "slow", "{}").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     // And a timed-out call on a function that stays the same is followed by a working one.
-    deploy_mode(&server, "flaky", "sleep", json!({"timeout": "1s", "scale": {"max": 1}})).await;
+    deploy_mode(
+        &server,
+        "flaky",
+        "sleep",
+        json!({"timeout": "1s", "scale": {"max": 1}}),
+    )
+    .await;
     let (status, _, _) = server.invoke("demo", "flaky", "{}").await;
     assert_eq!(status, 504);
-    let f = server.get_json("/api/v1/namespaces/demo/functions/flaky").await;
+    let f = server
+        .get_json("/api/v1/namespaces/demo/functions/flaky")
+        .await;
     assert_eq!(f["instances"]["busy_calls"], 0, "{f}");
 }
 
@@ -175,7 +244,11 @@ async fn logs_attach_to_the_right_call_under_concurrency() {
     deploy_mode(&server, "echo", "echo", json!({"scale": {"max": 8}})).await;
     let calls = (0..8).map(|i| {
         let server = &server;
-        async move { server.invoke("demo", "echo", json!({"call": i}).to_string()).await }
+        async move {
+            server
+                .invoke("demo", "echo", json!({"call": i}).to_string())
+                .await
+        }
     });
     let results = futures_util::future::join_all(calls).await;
     let ids: Vec<String> = results.iter().map(|(_, id, _)| id.clone()).collect();
@@ -183,7 +256,12 @@ async fn logs_attach_to_the_right_call_under_concurrency() {
         assert_eq!(*status, 200);
         assert_eq!(parse(body), json!({"call": i}));
         let lines = server.log_lines(id).await;
-        for expected in ["endpoint-get", "endpoint-post", "stderr-line", "stdout-line"] {
+        for expected in [
+            "endpoint-get",
+            "endpoint-post",
+            "stderr-line",
+            "stdout-line",
+        ] {
             assert!(
                 lines.iter().any(|l| l == &format!("{expected} {id}")),
                 "call {id} lacks its {expected} line: {lines:?}"
@@ -215,30 +293,54 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
         request
     });
     let server = server_with_image().await;
-    deploy_mode(&server, "fetch", "fetch", json!({"envs": {"MODE": "fetch", "TARGET_PORT": port.to_string()}})).await;
+    deploy_mode(
+        &server,
+        "fetch",
+        "fetch",
+        json!({"envs": {"MODE": "fetch", "TARGET_PORT": port.to_string()}}),
+    )
+    .await;
     let (status, _, body) = server.invoke("demo", "fetch", "{}").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(parse(&body)["fetched"], "hello-from-host");
-    let request = tokio::time::timeout(std::time::Duration::from_secs(5), host).await.unwrap().unwrap();
+    let request = tokio::time::timeout(std::time::Duration::from_secs(5), host)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(request.starts_with("GET /hello"), "{request}");
 }
 
 #[tokio::test]
 async fn running_out_of_memory_is_a_clear_error_and_the_server_goes_on() {
     let server = server_with_image().await;
-    deploy_mode(&server, "hog", "oom", json!({"size": "small", "scale": {"max": 1}})).await;
+    deploy_mode(
+        &server,
+        "hog",
+        "oom",
+        json!({"size": "small", "scale": {"max": 1}}),
+    )
+    .await;
     let (status, id, body) = server.invoke("demo", "hog", "{}").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
     let error = &parse(&body)["error"];
     assert_eq!(error["code"], "faasbox.function.oom", "{error}");
     assert!(error["message"].as_str().unwrap().contains("--size"));
-    assert_eq!(server.get_json(&format!("/api/v1/invocations/{id}")).await["status"], "failed");
+    assert_eq!(
+        server.get_json(&format!("/api/v1/invocations/{id}")).await["status"],
+        "failed"
+    );
     deploy_mode(&server, "echo", "echo", json!({})).await;
     let (status, _, body) = server.invoke("demo", "echo", r#"{"after":"oom"}"#).await;
     assert_eq!(status, 200);
     assert_eq!(parse(&body), json!({"after": "oom"}));
     // The same function serves again on a fresh instance.
-    deploy_mode(&server, "hog", "headers", json!({"size": "small", "scale": {"max": 1}})).await;
+    deploy_mode(
+        &server,
+        "hog",
+        "headers",
+        json!({"size": "small", "scale": {"max": 1}}),
+    )
+    .await;
     let (status, _, _) = server.invoke("demo", "hog", "{}").await;
     assert_eq!(status, 200);
 }
@@ -251,19 +353,44 @@ async fn a_function_deployed_with_runsc_runs_under_gvisor() {
     let (status, _, native) = server.invoke("demo", "native", "{}").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&native));
     let (status, _, sandboxed) = server.invoke("demo", "sandboxed", "{}").await;
-    assert_eq!(status, 200, "{}\n{}", String::from_utf8_lossy(&sandboxed), support::tail(&server.log(), 20));
+    assert_eq!(
+        status,
+        200,
+        "{}\n{}",
+        String::from_utf8_lossy(&sandboxed),
+        support::tail(&server.log(), 20)
+    );
     let host_release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    assert_eq!(parse(&native)["release"], host_release.trim(), "runc shares the host kernel");
-    assert_ne!(parse(&sandboxed)["release"], host_release.trim(), "gVisor's own kernel answers uname");
+    assert_eq!(
+        parse(&native)["release"],
+        host_release.trim(),
+        "runc shares the host kernel"
+    );
+    assert_ne!(
+        parse(&sandboxed)["release"],
+        host_release.trim(),
+        "gVisor's own kernel answers uname"
+    );
     // Calls keep working on the warm gVisor instance.
-    deploy_mode(&server, "sandboxed-echo", "echo", json!({"runtime": "runsc"})).await;
+    deploy_mode(
+        &server,
+        "sandboxed-echo",
+        "echo",
+        json!({"runtime": "runsc"}),
+    )
+    .await;
     for _ in 0..3 {
-        let (status, id, body) = server.invoke("demo", "sandboxed-echo", r#"{"in":"gvisor ❄"}"#).await;
+        let (status, id, body) = server
+            .invoke("demo", "sandboxed-echo", r#"{"in":"gvisor ❄"}"#)
+            .await;
         assert_eq!(status, 200);
         assert_eq!(parse(&body), json!({"in": "gvisor ❄"}));
         let lines = server.log_lines(&id).await;
         for expected in ["endpoint-get", "endpoint-post", "stderr-line"] {
-            assert!(lines.contains(&format!("{expected} {id}")), "{expected} missing: {lines:?}");
+            assert!(
+                lines.contains(&format!("{expected} {id}")),
+                "{expected} missing: {lines:?}"
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     }

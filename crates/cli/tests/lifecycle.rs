@@ -30,7 +30,11 @@ fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
             entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("run")) && p.is_dir())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("run"))
+                        && p.is_dir()
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -39,10 +43,19 @@ fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
 fn containers(data_dir: &Path) -> Vec<(String, u32)> {
     let mut found = Vec::new();
     for root in runc_roots(data_dir) {
-        let out = Command::new("runc").arg("--root").arg(&root).args(["list", "--format", "json"]).output().unwrap();
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "--format", "json"])
+            .output()
+            .unwrap();
+        let list: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         for c in list.as_array().into_iter().flatten() {
-            found.push((c["id"].as_str().unwrap_or_default().to_string(), c["pid"].as_u64().unwrap_or(0) as u32));
+            found.push((
+                c["id"].as_str().unwrap_or_default().to_string(),
+                c["pid"].as_u64().unwrap_or(0) as u32,
+            ));
         }
     }
     found
@@ -68,27 +81,42 @@ fn footprint(data_dir: &Path) -> Footprint {
         let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
         for line in cgroups.lines() {
             let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (_, controllers, path) = (
+                parts.next(),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
             for controller in ["memory", "pids", "cpu"] {
                 if controllers.split(',').any(|c| c == controller) && path.len() > 1 {
                     cgroup_dirs.push(PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}")));
                 }
             }
         }
-        let netns_inode = std::fs::metadata(format!("/proc/{pid}/ns/net")).map(|m| m.ino()).ok();
-        for entry in std::fs::read_dir("/run/netns").into_iter().flatten().flatten() {
+        let netns_inode = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+            .map(|m| m.ino())
+            .ok();
+        for entry in std::fs::read_dir("/run/netns")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if std::fs::metadata(entry.path()).map(|m| m.ino()).ok() == netns_inode {
                 netns_files.push(entry.path());
             }
         }
         for proc in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(other) = proc.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(other) = proc.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             let cmdline = std::fs::read(format!("/proc/{other}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.starts_with("pasta") || cmdline.contains("/pasta ") {
-                if netns_files.iter().any(|n| cmdline.contains(n.to_string_lossy().as_ref())) {
-                    pasta_pids.push(other);
-                }
+            let is_pasta = cmdline.starts_with("pasta") || cmdline.contains("/pasta ");
+            if is_pasta
+                && netns_files
+                    .iter()
+                    .any(|n| cmdline.contains(n.to_string_lossy().as_ref()))
+            {
+                pasta_pids.push(other);
             }
         }
     }
@@ -112,14 +140,26 @@ fn process_runs(pid: u32) -> bool {
 }
 
 fn assert_gone(before: &Footprint, data_dir: &Path) {
-    assert!(containers(data_dir).is_empty(), "containers remain: {:?}", containers(data_dir));
+    assert!(
+        containers(data_dir).is_empty(),
+        "containers remain: {:?}",
+        containers(data_dir)
+    );
     for dir in &before.cgroup_dirs {
         assert!(!dir.exists(), "cgroup {} remains", dir.display());
     }
     for netns in &before.netns_files {
-        assert!(!netns.exists(), "network namespace {} remains", netns.display());
+        assert!(
+            !netns.exists(),
+            "network namespace {} remains",
+            netns.display()
+        );
     }
-    assert!(mounts_under(data_dir).is_empty(), "mounts remain: {:?}", mounts_under(data_dir));
+    assert!(
+        mounts_under(data_dir).is_empty(),
+        "mounts remain: {:?}",
+        mounts_under(data_dir)
+    );
     for pid in &before.pasta_pids {
         assert!(!process_runs(*pid), "pasta {pid} still runs");
     }
@@ -128,13 +168,28 @@ fn assert_gone(before: &Footprint, data_dir: &Path) {
 async fn server_running_two_instances(server: &Server) {
     let images = images::build(images::TEST_FUNCTION);
     server.create_namespace("demo").await;
-    let r = server.import(&images.rootfs_tar, "test/function:latest", &[
-        ("entrypoint", &serde_json::to_string(&images::HTTPD).unwrap()),
-        ("cmd", &serde_json::to_string(&[images::WWW]).unwrap()),
-    ]).await;
+    let r = server
+        .import(
+            &images.rootfs_tar,
+            "test/function:latest",
+            &[
+                (
+                    "entrypoint",
+                    &serde_json::to_string(&images::HTTPD).unwrap(),
+                ),
+                ("cmd", &serde_json::to_string(&[images::WWW]).unwrap()),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 201);
     server.deploy("demo", "warm", json!({"image": "test/function:latest", "envs": {"MODE": "headers"}, "scale": {"min": 1}})).await;
-    server.deploy("demo", "echo", json!({"image": "test/function:latest", "envs": {"MODE": "echo"}})).await;
+    server
+        .deploy(
+            "demo",
+            "echo",
+            json!({"image": "test/function:latest", "envs": {"MODE": "echo"}}),
+        )
+        .await;
     let (status, _, _) = server.invoke("demo", "echo", "{}").await;
     assert_eq!(status, 200);
     // The warm instance of `warm` (min 1) comes up in the background.
@@ -152,7 +207,12 @@ async fn a_stopped_server_leaves_nothing_behind() {
     server_running_two_instances(&server).await;
     let before = footprint(&server.data_dir);
     assert_eq!(before.container_ids.len(), 2, "{before:?}");
-    assert!(!before.cgroup_dirs.is_empty() && !before.netns_files.is_empty() && !before.mountpoints.is_empty(), "{before:?}");
+    assert!(
+        !before.cgroup_dirs.is_empty()
+            && !before.netns_files.is_empty()
+            && !before.mountpoints.is_empty(),
+        "{before:?}"
+    );
     assert_eq!(before.pasta_pids.len(), 2, "{before:?}");
     assert!(server.stop(), "server exits 0 on SIGTERM");
     assert_gone(&before, &server.data_dir);
@@ -171,13 +231,20 @@ async fn a_killed_server_cleans_up_when_it_starts_again() {
     // …and gone once a server starts on the same data directory (which then serves again).
     let mut restarted = Server::start_in(&data_dir).await;
     for id in &before.container_ids {
-        assert!(!containers(&data_dir).iter().any(|(c, _)| c == id), "old container {id} remains");
+        assert!(
+            !containers(&data_dir).iter().any(|(c, _)| c == id),
+            "old container {id} remains"
+        );
     }
     for dir in &before.cgroup_dirs {
         assert!(!dir.exists(), "cgroup {} remains", dir.display());
     }
     for netns in &before.netns_files {
-        assert!(!netns.exists(), "network namespace {} remains", netns.display());
+        assert!(
+            !netns.exists(),
+            "network namespace {} remains",
+            netns.display()
+        );
     }
     for pid in &before.pasta_pids {
         assert!(!process_runs(*pid), "pasta {pid} still runs");

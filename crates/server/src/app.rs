@@ -27,10 +27,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         );
     }
     let store = Arc::new(Store::open(&config.database_path())?);
-    let images = Arc::new(
-        ImageStore::open(config.images_dir())
-            .with_context(|| format!("opening the image store in {}", config.images_dir().display()))?,
-    );
+    let images = Arc::new(ImageStore::open(config.images_dir()).with_context(|| {
+        format!(
+            "opening the image store in {}",
+            config.images_dir().display()
+        )
+    })?);
     let _ = std::fs::remove_dir_all(config.uploads_dir());
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),
@@ -56,7 +58,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
     }
     let state = Arc::new(AppState::new(config, store, images, driver));
-    let functions = state.activate_stored().map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let functions = state
+        .activate_stored()
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     tracing::info!("{functions} functions in service");
     Ok(state)
 }
@@ -69,12 +73,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let router = api::router(state.clone());
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
     maintenance.abort();
     for pool in state.all_pools() {
         pool.retire();
     }
-    state.driver.stop_all().await.context("stopping instances")?;
+    state
+        .driver
+        .stop_all()
+        .await
+        .context("stopping instances")?;
     served.context("serving the API")
 }
 
@@ -82,9 +92,9 @@ pub async fn serve(
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let listen = config.listen;
     let state = start(config).await?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen} (is another server running there? pick one with --listen)"))?;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("listening on {listen} (is another server running there? pick one with --listen)")
+    })?;
     tracing::info!("faasbox server listening on http://{listen}");
     serve(state, listener, shutdown_signal()).await
 }

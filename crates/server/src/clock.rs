@@ -11,7 +11,8 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     let t = t
         .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
         .unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// The RFC 3339 time `after` from now.

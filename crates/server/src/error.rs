@@ -54,7 +54,12 @@ impl ApiError {
     }
 
     /// A failure of the function (502 unless a more specific status fits).
-    pub fn function(status: StatusCode, code: &str, message: impl Into<String>, catchable: bool) -> Self {
+    pub fn function(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        catchable: bool,
+    ) -> Self {
         ApiError {
             catchable: Some(catchable),
             ..Self::new(status, code, message)

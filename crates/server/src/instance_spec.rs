@@ -111,7 +111,12 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
         None => (user, None),
     };
     let (uid, primary_gid) = match name.parse::<u32>() {
-        Ok(uid) => (uid, lookup(layers, "etc/passwd", |f| f.get(2) == Some(&name)).and_then(|f| f.get(3)?.parse().ok()).unwrap_or(uid)),
+        Ok(uid) => (
+            uid,
+            lookup(layers, "etc/passwd", |f| f.get(2) == Some(&name))
+                .and_then(|f| f.get(3)?.parse().ok())
+                .unwrap_or(uid),
+        ),
         Err(_) => {
             let fields = lookup(layers, "etc/passwd", |f| f.first() == Some(&name))
                 .ok_or_else(|| format!("the image's user '{name}' is not in its /etc/passwd"))?;
@@ -119,7 +124,11 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
             let gid = fields.get(3).and_then(|v| v.parse().ok());
             match (uid, gid) {
                 (Some(uid), Some(gid)) => (uid, gid),
-                _ => return Err(format!("the image's /etc/passwd entry for '{name}' is malformed")),
+                _ => {
+                    return Err(format!(
+                        "the image's /etc/passwd entry for '{name}' is malformed"
+                    ))
+                }
             }
         }
     };
@@ -140,7 +149,11 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
 }
 
 /// The first line of `file` (searched from the top layer down) whose `:`-fields match.
-fn lookup(layers: &[PathBuf], file: &str, matches: impl Fn(&Vec<&str>) -> bool) -> Option<Vec<String>> {
+fn lookup(
+    layers: &[PathBuf],
+    file: &str,
+    matches: impl Fn(&Vec<&str>) -> bool,
+) -> Option<Vec<String>> {
     let text = layers
         .iter()
         .rev()
@@ -176,7 +189,11 @@ mod tests {
     fn users_resolve_from_the_image() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nweb:x:33:44::/:/bin/sh\n").unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nweb:x:33:44::/:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         let layers = vec![dir.path().to_path_buf()];
         assert_eq!(resolve_user("", &layers).unwrap(), None);

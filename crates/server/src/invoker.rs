@@ -24,7 +24,12 @@ pub struct Invocation {
 }
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
-pub async fn invoke(state: Arc<AppState>, namespace: String, name: String, input: Bytes) -> Invocation {
+pub async fn invoke(
+    state: Arc<AppState>,
+    namespace: String,
+    name: String,
+    input: Bytes,
+) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
     let handle = tokio::spawn(async move { run(state, task_id, namespace, name, input).await });
@@ -32,20 +37,33 @@ pub async fn invoke(state: Arc<AppState>, namespace: String, name: String, input
     Invocation { id, result }
 }
 
-async fn run(state: Arc<AppState>, id: String, namespace: String, name: String, input: Bytes) -> Result<Bytes, ApiError> {
+async fn run(
+    state: Arc<AppState>,
+    id: String,
+    namespace: String,
+    name: String,
+    input: Bytes,
+) -> Result<Bytes, ApiError> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
     } else {
         input
     };
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input) {
-        return Err(ApiError::bad_request(format!("the request body is not JSON: {e}")));
+        return Err(ApiError::bad_request(format!(
+            "the request body is not JSON: {e}"
+        )));
     }
     let Some(mut deployed) = state.deployed(&namespace, &name) else {
         return Err(missing_function(&state, &namespace, &name).await);
     };
     {
-        let (id, ns, f, started) = (id.clone(), namespace.clone(), name.clone(), clock::now_rfc3339());
+        let (id, ns, f, started) = (
+            id.clone(),
+            namespace.clone(),
+            name.clone(),
+            clock::now_rfc3339(),
+        );
         state
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &f, &started)?))
             .await?;
@@ -71,7 +89,17 @@ async fn run(state: Arc<AppState>, id: String, namespace: String, name: String, 
         }
     };
     let (result, logs) = match lease {
-        Ok(lease) => call(&state, &id, lease, deployed.spec.timeout.0, deployed.spec.size.as_str(), input).await,
+        Ok(lease) => {
+            call(
+                &state,
+                &id,
+                lease,
+                deployed.spec.timeout.0,
+                deployed.spec.size.as_str(),
+                input,
+            )
+            .await
+        }
         Err(e) => (Err(e), Vec::new()),
     };
     record_end(&state, &id, &result, logs).await;
@@ -134,9 +162,17 @@ async fn map_outcome(
     outcome: InvokeOutcome,
     size: &str,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
-    let InvokeOutcome { status, output, code, message, logs } = outcome;
+    let InvokeOutcome {
+        status,
+        output,
+        code,
+        message,
+        logs,
+    } = outcome;
     if status == InvokeStatus::Ok {
-        let body = output.map(|raw| Bytes::from(raw.get().to_string())).unwrap_or_else(|| Bytes::from_static(b"null"));
+        let body = output
+            .map(|raw| Bytes::from(raw.get().to_string()))
+            .unwrap_or_else(|| Bytes::from_static(b"null"));
         return (Ok(body), logs, false);
     }
     if state.driver.oom_killed(&running.instance.id).await {
@@ -144,9 +180,16 @@ async fn map_outcome(
     }
     let message = message.unwrap_or_default();
     match (status, code) {
-        (InvokeStatus::Error, Some(code)) if !code.is_empty() => {
-            (Err(ApiError::function(StatusCode::BAD_GATEWAY, &code, message, true)), logs, false)
-        }
+        (InvokeStatus::Error, Some(code)) if !code.is_empty() => (
+            Err(ApiError::function(
+                StatusCode::BAD_GATEWAY,
+                &code,
+                message,
+                true,
+            )),
+            logs,
+            false,
+        ),
         _ => {
             let message = if message.is_empty() {
                 "the function crashed".to_string()
@@ -157,7 +200,12 @@ async fn map_outcome(
             // agent still says it is ready.
             let broken = !still_ready(running).await;
             (
-                Err(ApiError::function(StatusCode::BAD_GATEWAY, codes::FUNCTION_CRASHED, message, false)),
+                Err(ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    codes::FUNCTION_CRASHED,
+                    message,
+                    false,
+                )),
                 logs,
                 broken,
             )
@@ -200,7 +248,12 @@ async fn missing_function(state: &Arc<AppState>, namespace: &str, name: &str) ->
     }
 }
 
-async fn record_end(state: &Arc<AppState>, id: &str, result: &Result<Bytes, ApiError>, mut logs: Vec<LogLine>) {
+async fn record_end(
+    state: &Arc<AppState>,
+    id: &str,
+    result: &Result<Bytes, ApiError>,
+    mut logs: Vec<LogLine>,
+) {
     let (status, code, message) = match result {
         Ok(_) => ("succeeded", None, None),
         Err(e) => {

@@ -142,8 +142,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("'{text}' is not a duration ({e}); write it like \"30s\", \"5m\" or \"500ms\""))
+    humantime::parse_duration(text).map_err(|e| {
+        format!("'{text}' is not a duration ({e}); write it like \"30s\", \"5m\" or \"500ms\"")
+    })
 }
 
 fn default_timeout() -> HumanDuration {
@@ -274,7 +275,8 @@ mod tests {
         let spec: FunctionSpec =
             serde_json::from_str(r#"{"image":"x","cmd":"sh -c 'echo hi there'"}"#).unwrap();
         assert_eq!(spec.cmd, ["sh", "-c", "echo hi there"]);
-        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","cmd":["a","b c"]}"#).unwrap();
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","cmd":["a","b c"]}"#).unwrap();
         assert_eq!(spec.cmd, ["a", "b c"]);
         assert!(split_command("echo 'open").is_err());
     }

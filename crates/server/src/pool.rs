@@ -93,7 +93,12 @@ impl Drop for Lease {
 }
 
 impl Pool {
-    pub fn new(key: String, rules: PoolRules, build_spec: SpecBuilder, driver: Arc<dyn Driver>) -> Arc<Pool> {
+    pub fn new(
+        key: String,
+        rules: PoolRules,
+        build_spec: SpecBuilder,
+        driver: Arc<dyn Driver>,
+    ) -> Arc<Pool> {
         Arc::new(Pool {
             key,
             rules,
@@ -310,7 +315,9 @@ impl Pool {
                 let slot = &inner.slots[index];
                 let idle = slot.in_flight == 0
                     && now.duration_since(slot.last_used) >= self.rules.idle_timeout;
-                if slot.in_flight == 0 && (slot.broken || (idle && inner.slots.len() > self.rules.min)) {
+                if slot.in_flight == 0
+                    && (slot.broken || (idle && inner.slots.len() > self.rules.min))
+                {
                     to_stop.push(inner.slots.swap_remove(index).shared.instance.id.clone());
                 } else {
                     index += 1;
@@ -347,7 +354,9 @@ impl Pool {
             let (idle, busy): (Vec<Slot>, Vec<Slot>) =
                 inner.slots.drain(..).partition(|s| s.in_flight == 0);
             inner.slots = busy;
-            idle.into_iter().map(|s| s.shared.instance.id.clone()).collect()
+            idle.into_iter()
+                .map(|s| s.shared.instance.id.clone())
+                .collect()
         };
         for id in idle {
             self.stop_later(id);

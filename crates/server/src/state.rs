@@ -84,7 +84,13 @@ impl AppState {
             .pools
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Deployed { spec, pool: pool.clone() });
+            .insert(
+                key,
+                Deployed {
+                    spec,
+                    pool: pool.clone(),
+                },
+            );
         if let Some(previous) = previous {
             previous.pool.retire();
         }
@@ -108,7 +114,11 @@ impl AppState {
         let prefix = format!("{namespace}/");
         let removed: Vec<Deployed> = {
             let mut pools = self.pools.write().unwrap_or_else(|p| p.into_inner());
-            let keys: Vec<String> = pools.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+            let keys: Vec<String> = pools
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
             keys.iter().filter_map(|k| pools.remove(k)).collect()
         };
         for deployed in removed {

@@ -106,7 +106,9 @@ impl Store {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite itself consistent (every write is one
         // statement or one transaction), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     // --- namespaces ---------------------------------------------------------------------
@@ -256,7 +258,12 @@ impl Store {
     }
 
     /// Records how a call ended together with its logs, in one transaction.
-    pub fn finish_invocation(&self, id: &str, end: &InvocationEnd<'_>, logs: &[LogLine]) -> Result<()> {
+    pub fn finish_invocation(
+        &self,
+        id: &str,
+        end: &InvocationEnd<'_>,
+        logs: &[LogLine],
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -336,12 +343,20 @@ impl Store {
 
 fn namespace_exists(conn: &Connection, namespace: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM namespaces WHERE name = ?1", [namespace], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM namespaces WHERE name = ?1",
+            [namespace],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
 
-fn append_logs_in(tx: &rusqlite::Transaction<'_>, invocation_id: &str, logs: &[LogLine]) -> Result<()> {
+fn append_logs_in(
+    tx: &rusqlite::Transaction<'_>,
+    invocation_id: &str,
+    logs: &[LogLine],
+) -> Result<()> {
     if logs.is_empty() {
         return Ok(());
     }

@@ -62,7 +62,12 @@ fn logs_keep_their_order_across_appends() {
             &[log("three")],
         )
         .unwrap();
-    let lines: Vec<_> = store.logs("i1").unwrap().into_iter().map(|l| l.line).collect();
+    let lines: Vec<_> = store
+        .logs("i1")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
     assert_eq!(lines, ["one", "two", "three"]);
     let inv = store.invocation("i1").unwrap().unwrap();
     assert_eq!(inv.status, "failed");

@@ -12,17 +12,29 @@ use crate::output::{print, Table};
 
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
-        FnCommand::Deploy(args) => deploy(client, format, args).await,
+        FnCommand::Deploy(args) => deploy(client, format, *args).await,
         FnCommand::Ls { namespace } => {
-            let list: Vec<Value> = client.get(&format!("/api/v1/namespaces/{namespace}/functions")).await?;
+            let list: Vec<Value> = client
+                .get(&format!("/api/v1/namespaces/{namespace}/functions"))
+                .await?;
             print(format, &list, || {
-                Table::new(vec!["FUNCTION", "IMAGE", "CONTRACT", "SIZE", "INSTANCES", "UPDATED"]).rows(list.iter().map(row))
+                Table::new(vec![
+                    "FUNCTION",
+                    "IMAGE",
+                    "CONTRACT",
+                    "SIZE",
+                    "INSTANCES",
+                    "UPDATED",
+                ])
+                .rows(list.iter().map(row))
             });
             Ok(())
         }
         FnCommand::Get { function } => {
             let (ns, name) = split_function(&function)?;
-            let f: Value = client.get(&format!("/api/v1/namespaces/{ns}/functions/{name}")).await?;
+            let f: Value = client
+                .get(&format!("/api/v1/namespaces/{ns}/functions/{name}"))
+                .await?;
             match format {
                 OutputFormat::Json => print(format, &f, || Table::new(vec![])),
                 OutputFormat::Text => println!("{}", serde_json::to_string_pretty(&f)?),
@@ -32,7 +44,10 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
         FnCommand::Rm { function } => {
             let (ns, name) = split_function(&function)?;
             client
-                .send(client.request(Method::DELETE, &format!("/api/v1/namespaces/{ns}/functions/{name}")))
+                .send(client.request(
+                    Method::DELETE,
+                    &format!("/api/v1/namespaces/{ns}/functions/{name}"),
+                ))
                 .await?;
             print(format, &json!({ "deleted": function }), || {
                 Table::new(vec!["DELETED"]).row(vec![function.clone()])
@@ -88,12 +103,23 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
     let deployed: Value = client
         .json(
             client
-                .request(Method::PUT, &format!("/api/v1/namespaces/{ns}/functions/{name}"))
+                .request(
+                    Method::PUT,
+                    &format!("/api/v1/namespaces/{ns}/functions/{name}"),
+                )
                 .json(&spec),
         )
         .await?;
     print(format, &deployed, || {
-        Table::new(vec!["FUNCTION", "IMAGE", "CONTRACT", "SIZE", "INSTANCES", "UPDATED"]).row(row(&deployed))
+        Table::new(vec![
+            "FUNCTION",
+            "IMAGE",
+            "CONTRACT",
+            "SIZE",
+            "INSTANCES",
+            "UPDATED",
+        ])
+        .row(row(&deployed))
     });
     Ok(())
 }

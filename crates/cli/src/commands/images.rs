@@ -13,7 +13,11 @@ use crate::cli::{ImageCommand, ImportArgs, OutputFormat};
 use crate::client::Client;
 use crate::output::{human_size, print, Table};
 
-pub async fn run(client: &Client, format: OutputFormat, command: ImageCommand) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    command: ImageCommand,
+) -> anyhow::Result<()> {
     match command {
         ImageCommand::Import(args) => import(client, format, args).await,
         ImageCommand::Ls => {
@@ -32,7 +36,11 @@ pub async fn run(client: &Client, format: OutputFormat, command: ImageCommand) -
         }
         ImageCommand::Rm { name } => {
             client
-                .send(client.request(Method::DELETE, "/api/v1/images").query(&[("name", &name)]))
+                .send(
+                    client
+                        .request(Method::DELETE, "/api/v1/images")
+                        .query(&[("name", &name)]),
+                )
                 .await?;
             print(format, &json!({ "removed": name }), || {
                 Table::new(vec!["REMOVED"]).row(vec![name.clone()])
@@ -47,7 +55,8 @@ fn command_list(text: &str) -> anyhow::Result<String> {
     let list: Vec<String> = if text.trim_start().starts_with('[') {
         serde_json::from_str(text).context("parsing the JSON array")?
     } else {
-        shlex::split(text).ok_or_else(|| anyhow::anyhow!("cannot split '{text}': unbalanced quotes"))?
+        shlex::split(text)
+            .ok_or_else(|| anyhow::anyhow!("cannot split '{text}': unbalanced quotes"))?
     };
     Ok(serde_json::to_string(&list)?)
 }
@@ -76,8 +85,10 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
     let bar = if format == OutputFormat::Text && size > 4 * 1024 * 1024 {
         let bar = ProgressBar::new(size);
         bar.set_style(
-            ProgressStyle::with_template("uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Some(bar)
     } else {
@@ -119,7 +130,8 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
 
 /// The file to upload: the archive itself, or a tar made from an OCI layout directory.
 fn archive_for(path: &Path) -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_dir() {
         return Ok((path.to_path_buf(), None));
     }

@@ -17,7 +17,9 @@ fn input(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
         None => Ok(b"{}".to_vec()),
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading standard input")?;
             Ok(buf)
         }
         Some(path) if path.starts_with('@') => {
@@ -28,14 +30,21 @@ fn input(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Calls the function; prints the output (or the error) and returns whether it succeeded.
-pub async fn invoke(client: &Client, format: OutputFormat, args: InvokeArgs) -> anyhow::Result<bool> {
+pub async fn invoke(
+    client: &Client,
+    format: OutputFormat,
+    args: InvokeArgs,
+) -> anyhow::Result<bool> {
     let (ns, name) = split_function(&args.function)?;
     let body = input(args.data.as_deref())?;
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
         anyhow::bail!("the input is not JSON: {e}");
     }
     let request = client
-        .request(Method::POST, &format!("/api/v1/namespaces/{ns}/functions/{name}/invoke"))
+        .request(
+            Method::POST,
+            &format!("/api/v1/namespaces/{ns}/functions/{name}/invoke"),
+        )
         .header("content-type", "application/json")
         .body(body);
     let response = request.send().await.map_err(|e| {
@@ -51,7 +60,10 @@ pub async fn invoke(client: &Client, format: OutputFormat, args: InvokeArgs) -> 
         match format {
             OutputFormat::Json => {
                 let output: Value = serde_json::from_slice(&output).unwrap_or(Value::Null);
-                println!("{}", serde_json::to_string_pretty(&json!({ "invocation": id, "output": output }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "invocation": id, "output": output }))?
+                );
             }
             OutputFormat::Text => {
                 println!("{}", String::from_utf8_lossy(&output));
@@ -66,7 +78,9 @@ pub async fn invoke(client: &Client, format: OutputFormat, args: InvokeArgs) -> 
     match format {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&json!({ "invocation": id, "error": failure.body["error"] }))?
+            serde_json::to_string_pretty(
+                &json!({ "invocation": id, "error": failure.body["error"] })
+            )?
         ),
         OutputFormat::Text => {
             eprintln!("error: {failure}");
@@ -79,7 +93,9 @@ pub async fn invoke(client: &Client, format: OutputFormat, args: InvokeArgs) -> 
 }
 
 pub async fn logs(client: &Client, format: OutputFormat, args: LogsArgs) -> anyhow::Result<()> {
-    let logs: Value = client.get(&format!("/api/v1/invocations/{}/logs", args.invocation)).await?;
+    let logs: Value = client
+        .get(&format!("/api/v1/invocations/{}/logs", args.invocation))
+        .await?;
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&logs)?),
         OutputFormat::Text => {
@@ -98,28 +114,62 @@ pub async fn logs(client: &Client, format: OutputFormat, args: LogsArgs) -> anyh
 
 fn format_ms(ms: u64) -> String {
     let secs = (ms / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02}.{:03}", secs / 3600, secs / 60 % 60, secs % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms % 1000
+    )
 }
 
-pub async fn invocation(client: &Client, format: OutputFormat, command: InvocationCommand) -> anyhow::Result<()> {
+pub async fn invocation(
+    client: &Client,
+    format: OutputFormat,
+    command: InvocationCommand,
+) -> anyhow::Result<()> {
     match command {
         InvocationCommand::Get { invocation } => {
-            let record: Value = client.get(&format!("/api/v1/invocations/{invocation}")).await?;
+            let record: Value = client
+                .get(&format!("/api/v1/invocations/{invocation}"))
+                .await?;
             print(format, &record, || {
-                Table::new(vec!["INVOCATION", "FUNCTION", "STATUS", "STARTED", "ENDED", "ERROR"]).row(row(&record))
+                Table::new(vec![
+                    "INVOCATION",
+                    "FUNCTION",
+                    "STATUS",
+                    "STARTED",
+                    "ENDED",
+                    "ERROR",
+                ])
+                .row(row(&record))
             });
         }
-        InvocationCommand::Ls { namespace, function, limit } => {
+        InvocationCommand::Ls {
+            namespace,
+            function,
+            limit,
+        } => {
             let mut request = client
-                .request(Method::GET, &format!("/api/v1/namespaces/{namespace}/invocations"))
+                .request(
+                    Method::GET,
+                    &format!("/api/v1/namespaces/{namespace}/invocations"),
+                )
                 .query(&[("limit", limit.to_string())]);
             if let Some(f) = &function {
                 request = request.query(&[("function", f)]);
             }
             let list: Vec<Value> = client.json(request).await?;
             print(format, &list, || {
-                Table::new(vec!["INVOCATION", "FUNCTION", "STATUS", "STARTED", "ENDED", "ERROR"])
-                    .rows(list.iter().map(row))
+                Table::new(vec![
+                    "INVOCATION",
+                    "FUNCTION",
+                    "STATUS",
+                    "STARTED",
+                    "ENDED",
+                    "ERROR",
+                ])
+                .rows(list.iter().map(row))
             });
         }
     }

@@ -11,17 +11,24 @@ pub async fn run(client: &Client, format: OutputFormat, command: NsCommand) -> a
     match command {
         NsCommand::Create { name } => {
             let created: Value = client
-                .json(client.request(Method::POST, "/api/v1/namespaces").json(&json!({ "name": name })))
+                .json(
+                    client
+                        .request(Method::POST, "/api/v1/namespaces")
+                        .json(&json!({ "name": name })),
+                )
                 .await?;
             print(format, &created, || {
-                Table::new(vec!["NAMESPACE", "CREATED"]).row(vec![name.clone(), text(&created["created"])])
+                Table::new(vec!["NAMESPACE", "CREATED"])
+                    .row(vec![name.clone(), text(&created["created"])])
             });
         }
         NsCommand::Ls => {
             let list: Vec<Value> = client.get("/api/v1/namespaces").await?;
             print(format, &list, || {
-                Table::new(vec!["NAMESPACE", "CREATED"])
-                    .rows(list.iter().map(|n| vec![text(&n["name"]), text(&n["created"])]))
+                Table::new(vec!["NAMESPACE", "CREATED"]).rows(
+                    list.iter()
+                        .map(|n| vec![text(&n["name"]), text(&n["created"])]),
+                )
             });
         }
         NsCommand::Rm { name } => {

@@ -74,8 +74,12 @@ pub fn write_rootfs(root: &Path, script: &str) {
     mkdir("www/cgi-bin");
     mkdir("etc");
     mkdir("tmp");
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copying /bin/busybox (apt-get install busybox-static)");
-    for applet in ["sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls", "uname"] {
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copying /bin/busybox (apt-get install busybox-static)");
+    for applet in [
+        "sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls",
+        "uname",
+    ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
     std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
@@ -87,7 +91,10 @@ pub fn write_rootfs(root: &Path, script: &str) {
 }
 
 fn run(program: &str, args: &[&str]) {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}{}",
@@ -111,7 +118,17 @@ pub fn build(script: &str) -> TestImages {
     let root = dir.path().join("rootfs");
     write_rootfs(&root, script);
     let rootfs_tar = dir.path().join("rootfs.tar");
-    run("tar", &["-C", root.to_str().unwrap(), "--numeric-owner", "-cf", rootfs_tar.to_str().unwrap(), "."]);
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "--numeric-owner",
+            "-cf",
+            rootfs_tar.to_str().unwrap(),
+            ".",
+        ],
+    );
 
     // An OCI layout made by umoci: one layer holding the root filesystem, httpd as entrypoint.
     let oci_dir = dir.path().join("oci");
@@ -119,9 +136,23 @@ pub fn build(script: &str) -> TestImages {
     let bundle = dir.path().join("bundle");
     run("umoci", &["init", "--layout", oci_dir.to_str().unwrap()]);
     run("umoci", &["new", "--image", &image]);
-    run("umoci", &["unpack", "--image", &image, bundle.to_str().unwrap()]);
-    run("tar", &["-C", bundle.join("rootfs").to_str().unwrap(), "-xf", rootfs_tar.to_str().unwrap()]);
-    run("umoci", &["repack", "--image", &image, bundle.to_str().unwrap()]);
+    run(
+        "umoci",
+        &["unpack", "--image", &image, bundle.to_str().unwrap()],
+    );
+    run(
+        "tar",
+        &[
+            "-C",
+            bundle.join("rootfs").to_str().unwrap(),
+            "-xf",
+            rootfs_tar.to_str().unwrap(),
+        ],
+    );
+    run(
+        "umoci",
+        &["repack", "--image", &image, bundle.to_str().unwrap()],
+    );
     let mut config = vec!["config".to_string(), "--image".into(), image.clone()];
     for part in HTTPD {
         config.push("--config.entrypoint".into());
@@ -131,11 +162,23 @@ pub fn build(script: &str) -> TestImages {
     config.push(WWW.into());
     config.push("--config.env".into());
     config.push("FROM_IMAGE=yes".into());
-    run("umoci", &config.iter().map(String::as_str).collect::<Vec<_>>());
+    run(
+        "umoci",
+        &config.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     run("umoci", &["gc", "--layout", oci_dir.to_str().unwrap()]);
 
     let oci_tar = dir.path().join("oci.tar");
-    run("tar", &["-C", oci_dir.to_str().unwrap(), "-cf", oci_tar.to_str().unwrap(), "."]);
+    run(
+        "tar",
+        &[
+            "-C",
+            oci_dir.to_str().unwrap(),
+            "-cf",
+            oci_tar.to_str().unwrap(),
+            ".",
+        ],
+    );
 
     let docker_tar = dir.path().join("docker.tar");
     run(
@@ -144,10 +187,19 @@ pub fn build(script: &str) -> TestImages {
             "copy",
             "--quiet",
             &format!("oci:{image}"),
-            &format!("docker-archive:{}:test/function:latest", docker_tar.display()),
+            &format!(
+                "docker-archive:{}:test/function:latest",
+                docker_tar.display()
+            ),
         ],
     );
-    TestImages { rootfs_tar, oci_dir, oci_tar, docker_tar, _dir: dir }
+    TestImages {
+        rootfs_tar,
+        oci_dir,
+        oci_tar,
+        docker_tar,
+        _dir: dir,
+    }
 }
 
 /// The query for importing the rootfs tarball with httpd as its entrypoint.

@@ -28,7 +28,10 @@ fn free_port() -> u16 {
 
 impl Server {
     pub async fn start() -> Server {
-        let dir = tempfile::Builder::new().prefix("faasbox-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("faasbox-test-")
+            .tempdir()
+            .expect("tempdir");
         let data_dir = dir.path().join("data");
         let mut server = Server::start_in(&data_dir).await;
         server._dir = Some(dir);
@@ -45,7 +48,13 @@ impl Server {
             .open(data_dir.with_extension("server.log"))
             .expect("server log file");
         let child = Command::new(FAASBOX)
-            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "info,faasbox=debug"])
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--log",
+                "info,faasbox=debug",
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .stdout(Stdio::null())
@@ -66,7 +75,12 @@ impl Server {
     async fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = self.http.get(format!("{}/api/v1/health", self.url)).send().await {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/api/v1/health", self.url))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
@@ -86,8 +100,12 @@ impl Server {
 
     /// Stops with SIGTERM and waits; returns the exit status success.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -128,7 +146,12 @@ impl Server {
             .spawn()
             .expect("running the faasbox CLI");
         if let Some(input) = stdin {
-            child.stdin.take().expect("stdin").write_all(input).expect("writing stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input)
+                .expect("writing stdin");
         }
         drop(child.stdin.take());
         child.wait_with_output().expect("waiting for the CLI")
@@ -148,11 +171,21 @@ impl Server {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(body).send().await.expect("POST")
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.put(self.url(path)).json(body).send().await.expect("PUT")
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -161,17 +194,28 @@ impl Server {
 
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().await.expect("JSON body")
     }
 
     pub async fn create_namespace(&self, name: &str) {
-        let r = self.post_json("/api/v1/namespaces", &serde_json::json!({ "name": name })).await;
+        let r = self
+            .post_json("/api/v1/namespaces", &serde_json::json!({ "name": name }))
+            .await;
         assert_eq!(r.status(), 201, "creating namespace {name}");
     }
 
     /// Imports an archive through the API.
-    pub async fn import(&self, archive: &Path, name: &str, query: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn import(
+        &self,
+        archive: &Path,
+        name: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
         let body = std::fs::read(archive).expect("reading archive");
         let mut q: Vec<(&str, &str)> = vec![("name", name)];
         q.extend_from_slice(query);
@@ -186,14 +230,24 @@ impl Server {
 
     /// Deploys a function through the API and asserts it was accepted.
     pub async fn deploy(&self, ns: &str, name: &str, spec: Value) {
-        let r = self.put_json(&format!("/api/v1/namespaces/{ns}/functions/{name}"), &spec).await;
+        let r = self
+            .put_json(&format!("/api/v1/namespaces/{ns}/functions/{name}"), &spec)
+            .await;
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
-        assert!(status.is_success(), "deploying {ns}/{name}: {status} {text}");
+        assert!(
+            status.is_success(),
+            "deploying {ns}/{name}: {status} {text}"
+        );
     }
 
     /// Invokes through the API: (status, invocation id, body).
-    pub async fn invoke(&self, ns: &str, name: &str, body: impl Into<reqwest::Body>) -> (u16, String, Vec<u8>) {
+    pub async fn invoke(
+        &self,
+        ns: &str,
+        name: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, String, Vec<u8>) {
         let r = self
             .http
             .post(self.url(&format!("/api/v1/namespaces/{ns}/functions/{name}/invoke")))
@@ -215,7 +269,9 @@ impl Server {
 
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
-        let logs = self.get_json(&format!("/api/v1/invocations/{id}/logs")).await;
+        let logs = self
+            .get_json(&format!("/api/v1/invocations/{id}/logs"))
+            .await;
         logs["logs"]
             .as_array()
             .expect("logs array")

@@ -28,9 +28,15 @@ pub struct FunctionView {
 }
 
 fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<FunctionView> {
-    let spec: FunctionSpec = serde_json::from_str(&record.spec)
-        .map_err(|e| ApiError::internal(format!("stored spec of {}/{} is unreadable: {e}", record.namespace, record.name)))?;
-    let instances = state.deployed(&record.namespace, &record.name).map(|d| d.pool.stats());
+    let spec: FunctionSpec = serde_json::from_str(&record.spec).map_err(|e| {
+        ApiError::internal(format!(
+            "stored spec of {}/{} is unreadable: {e}",
+            record.namespace, record.name
+        ))
+    })?;
+    let instances = state
+        .deployed(&record.namespace, &record.name)
+        .map(|d| d.pool.stats());
     Ok(FunctionView {
         namespace: record.namespace,
         name: record.name,
@@ -53,7 +59,11 @@ pub async fn put(
     let mut problems = spec.problems();
     let image = spec.image.clone();
     let known = state
-        .blocking(move |s| s.images.get(&image).map_err(|e| ApiError::internal(e.to_string())))
+        .blocking(move |s| {
+            s.images
+                .get(&image)
+                .map_err(|e| ApiError::internal(e.to_string()))
+        })
         .await?;
     if known.is_none() && !spec.image.trim().is_empty() {
         problems.push(format!(
@@ -72,11 +82,19 @@ pub async fn put(
     let (record, existed) = state
         .blocking(move |s| {
             let existed = s.store.function(&ns2, &name2)?.is_some();
-            Ok((s.store.put_function(&ns2, &name2, &text, &clock::now_rfc3339())?, existed))
+            Ok((
+                s.store
+                    .put_function(&ns2, &name2, &text, &clock::now_rfc3339())?,
+                existed,
+            ))
         })
         .await?;
     state.activate(&ns, &name, spec);
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(view(&state, record)?)))
 }
 
@@ -86,14 +104,22 @@ pub async fn get(
 ) -> ApiResult<Json<FunctionView>> {
     require_namespace(&state, &ns).await?;
     let (ns2, name2) = (ns.clone(), name.clone());
-    let record = state.blocking(move |s| Ok(s.store.function(&ns2, &name2)?)).await?;
-    let record = record.ok_or_else(|| ApiError::not_found(format!("function {ns}/{name} does not exist")))?;
+    let record = state
+        .blocking(move |s| Ok(s.store.function(&ns2, &name2)?))
+        .await?;
+    let record = record
+        .ok_or_else(|| ApiError::not_found(format!("function {ns}/{name} does not exist")))?;
     Ok(Json(view(&state, record)?))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>, Path(ns): Path<String>) -> ApiResult<Json<Vec<FunctionView>>> {
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<Vec<FunctionView>>> {
     require_namespace(&state, &ns).await?;
-    let records = state.blocking(move |s| Ok(s.store.list_functions(&ns)?)).await?;
+    let records = state
+        .blocking(move |s| Ok(s.store.list_functions(&ns)?))
+        .await?;
     let views = records
         .into_iter()
         .map(|r| view(&state, r))
@@ -107,9 +133,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
     let (ns2, name2) = (ns.clone(), name.clone());
-    let deleted = state.blocking(move |s| Ok(s.store.delete_function(&ns2, &name2)?)).await?;
+    let deleted = state
+        .blocking(move |s| Ok(s.store.delete_function(&ns2, &name2)?))
+        .await?;
     if !deleted {
-        return Err(ApiError::not_found(format!("function {ns}/{name} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "function {ns}/{name} does not exist"
+        )));
     }
     state.deactivate(&ns, &name);
     Ok(StatusCode::NO_CONTENT)

@@ -30,7 +30,9 @@ fn string_list(field: &str, value: Option<&str>) -> ApiResult<Vec<String>> {
     match value {
         None => Ok(Vec::new()),
         Some(text) => serde_json::from_str(text).map_err(|_| {
-            ApiError::bad_request(format!("`{field}` must be a JSON array of strings, like [\"/bin/sh\",\"-c\"]"))
+            ApiError::bad_request(format!(
+                "`{field}` must be a JSON array of strings, like [\"/bin/sh\",\"-c\"]"
+            ))
         }),
     }
 }
@@ -40,8 +42,10 @@ pub async fn import(
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("{}; `name` is required", e.body_text())))?;
-    let name = faasbox_images::normalize_reference(&query.name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Query(query) = query
+        .map_err(|e| ApiError::bad_request(format!("{}; `name` is required", e.body_text())))?;
+    let name = faasbox_images::normalize_reference(&query.name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let options = RootfsOptions {
         entrypoint: string_list("entrypoint", query.entrypoint.as_deref())?,
         cmd: string_list("cmd", query.cmd.as_deref())?,
@@ -49,8 +53,14 @@ pub async fn import(
         workdir: query.workdir.filter(|w| !w.is_empty()),
         user: query.user.filter(|u| !u.is_empty()),
     };
-    if let Some(bad) = options.env.iter().find(|kv| !kv.contains('=') || kv.starts_with('=')) {
-        return Err(ApiError::bad_request(format!("env entry '{bad}' is not KEY=VALUE")));
+    if let Some(bad) = options
+        .env
+        .iter()
+        .find(|kv| !kv.contains('=') || kv.starts_with('='))
+    {
+        return Err(ApiError::bad_request(format!(
+            "env entry '{bad}' is not KEY=VALUE"
+        )));
     }
     let uploads = state.config.uploads_dir();
     tokio::fs::create_dir_all(&uploads)
@@ -64,16 +74,21 @@ pub async fn import(
     let mut stream = body.into_data_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         received += chunk.len() as u64;
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
     }
-    file.flush().await.map_err(|e| ApiError::internal(e.to_string()))?;
+    file.flush()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     drop(file);
     if received == 0 {
-        return Err(ApiError::bad_request("the request body is empty; send the image archive as the body"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send the image archive as the body",
+        ));
     }
     let record = state
         .blocking(move |s| {
@@ -108,7 +123,10 @@ pub async fn remove(
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("image '{}' is not in the store", query.name)))
+        Err(ApiError::not_found(format!(
+            "image '{}' is not in the store",
+            query.name
+        )))
     }
 }
 

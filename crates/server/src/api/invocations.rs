@@ -28,7 +28,12 @@ pub async fn invoke(
     }
     let invocation = invoker::invoke(state, ns, name, body).await;
     let mut response = match invocation.result {
-        Ok(output) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from(output)).into_response(),
+        Ok(output) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from(output),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&invocation.id) {
@@ -51,21 +56,31 @@ pub async fn list(
     require_namespace(&state, &ns).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
     let records = state
-        .blocking(move |s| Ok(s.store.list_invocations(&ns, query.function.as_deref(), limit)?))
+        .blocking(move |s| {
+            Ok(s.store
+                .list_invocations(&ns, query.function.as_deref(), limit)?)
+        })
         .await?;
     Ok(Json(records))
 }
 
 async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {
     let shown = id.clone();
-    let record = state.blocking(move |s| Ok(s.store.invocation(&id)?)).await?;
+    let record = state
+        .blocking(move |s| Ok(s.store.invocation(&id)?))
+        .await?;
     match record {
         Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r),
-        _ => Err(ApiError::not_found(format!("invocation '{shown}' does not exist"))),
+        _ => Err(ApiError::not_found(format!(
+            "invocation '{shown}' does not exist"
+        ))),
     }
 }
 
-pub async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<InvocationRecord>> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvocationRecord>> {
     Ok(Json(find(&state, None, id).await?))
 }
 
@@ -86,11 +101,16 @@ pub struct LogsView {
 async fn logs_of(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<Json<LogsView>> {
     let record = find(state, ns, id).await?;
     let invocation = record.id.clone();
-    let logs = state.blocking(move |s| Ok(s.store.logs(&record.id)?)).await?;
+    let logs = state
+        .blocking(move |s| Ok(s.store.logs(&record.id)?))
+        .await?;
     Ok(Json(LogsView { invocation, logs }))
 }
 
-pub async fn logs(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<LogsView>> {
+pub async fn logs(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LogsView>> {
     logs_of(&state, None, id).await
 }
 

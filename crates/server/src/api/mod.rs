@@ -25,8 +25,14 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/namespaces", post(namespaces::create).get(namespaces::list))
-        .route("/api/v1/namespaces/{ns}", get(namespaces::get).delete(namespaces::delete))
+        .route(
+            "/api/v1/namespaces",
+            post(namespaces::create).get(namespaces::list),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}",
+            get(namespaces::get).delete(namespaces::delete),
+        )
         .route(
             "/api/v1/images/import",
             post(images::import).layer(DefaultBodyLimit::disable()),
@@ -35,15 +41,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/namespaces/{ns}/functions", get(functions::list))
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}",
-            get(functions::get).put(functions::put).delete(functions::delete),
+            get(functions::get)
+                .put(functions::put)
+                .delete(functions::delete),
         )
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/invoke",
             post(invocations::invoke).layer(DefaultBodyLimit::max(max_input)),
         )
-        .route("/api/v1/namespaces/{ns}/invocations", get(invocations::list))
-        .route("/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace))
-        .route("/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace))
+        .route(
+            "/api/v1/namespaces/{ns}/invocations",
+            get(invocations::list),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/invocations/{id}",
+            get(invocations::get_in_namespace),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/invocations/{id}/logs",
+            get(invocations::logs_in_namespace),
+        )
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
         .fallback(not_found)
@@ -55,7 +72,11 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn openapi() -> impl IntoResponse {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 async fn not_found() -> ApiError {

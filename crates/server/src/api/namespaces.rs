@@ -5,8 +5,8 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use faasbox_store::NamespaceRecord;
+use serde::Deserialize;
 
 use super::{require_namespace, valid_name};
 use crate::clock;
@@ -23,19 +23,29 @@ pub async fn create(
     State(state): State<Arc<AppState>>,
     body: Result<Json<CreateNamespace>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<NamespaceRecord>)> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("expected {{\"name\": \"…\"}}: {}", e.body_text())))?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!("expected {{\"name\": \"…\"}}: {}", e.body_text()))
+    })?;
     valid_name("namespace", &body.name)?;
     let record = state
-        .blocking(move |s| Ok(s.store.create_namespace(&body.name, &clock::now_rfc3339())?))
+        .blocking(move |s| {
+            Ok(s.store
+                .create_namespace(&body.name, &clock::now_rfc3339())?)
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<NamespaceRecord>>> {
-    Ok(Json(state.blocking(|s| Ok(s.store.list_namespaces()?)).await?))
+    Ok(Json(
+        state.blocking(|s| Ok(s.store.list_namespaces()?)).await?,
+    ))
 }
 
-pub async fn get(State(state): State<Arc<AppState>>, Path(ns): Path<String>) -> ApiResult<Json<NamespaceRecord>> {
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<NamespaceRecord>> {
     require_namespace(&state, &ns).await?;
     let record = state.blocking(move |s| Ok(s.store.namespace(&ns)?)).await?;
     record
@@ -43,9 +53,14 @@ pub async fn get(State(state): State<Arc<AppState>>, Path(ns): Path<String>) -> 
         .ok_or_else(|| ApiError::not_found("namespace was deleted meanwhile"))
 }
 
-pub async fn delete(State(state): State<Arc<AppState>>, Path(ns): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
-    state.blocking(move |s| Ok(s.store.delete_namespace(&ns)?)).await?;
+    state
+        .blocking(move |s| Ok(s.store.delete_namespace(&ns)?))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
