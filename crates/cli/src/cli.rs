@@ -169,9 +169,22 @@ pub struct DeployArgs {
     /// The image to run (see `faasbox image ls`).
     #[arg(long)]
     pub image: String,
-    /// How faasbox talks to the function.
+    /// How faasbox talks to the function: http (Direktiv functions: a server on port 8080),
+    /// cmd (Direktiv generic containers: the input's commands run in the image), file
+    /// (Direktiv isolates: /direktiv-data/data.in → entrypoint → data.out) or openwhisk
+    /// (docker actions: /action/exec prints its JSON result as the last line).
     #[arg(long, default_value = "http")]
     pub contract: String,
+    /// openwhisk: the action's code, a script or binary (sent as text) or a .zip with an `exec`
+    /// at its root (sent as base64 with binary: true). Without it the image's /action/exec runs.
+    #[arg(long, value_name = "FILE")]
+    pub code: Option<std::path::PathBuf>,
+    /// openwhisk: the entry point name passed to /init.
+    #[arg(long)]
+    pub main: Option<String>,
+    /// file: the size of each call's writable /direktiv-data (e.g. 64MiB).
+    #[arg(long)]
+    pub disk: Option<String>,
     /// Replace the image's entrypoint and cmd (a command line).
     #[arg(long)]
     pub cmd: Option<String>,

@@ -84,6 +84,16 @@ pub struct InstanceSpec {
     pub runtime: OciRuntime,
     /// Outbound network through pasta; without it the instance has only a loopback interface.
     pub network: bool,
+    /// Size-bounded tmpfs mounts (e.g. the file contract's `/direktiv-data`).
+    pub scratch: Vec<ScratchMount>,
+}
+
+/// A tmpfs of bounded size mounted into the container (writable, `nosuid,nodev`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScratchMount {
+    /// Absolute path inside the container.
+    pub path: String,
+    pub size_bytes: u64,
 }
 
 /// Resource limits of one instance. Zero (or a negative pid count) means "no limit".

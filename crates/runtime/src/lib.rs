@@ -19,7 +19,7 @@ mod tests;
 pub use agent_client::AgentClient;
 pub use driver::{
     CleanupReport, Driver, DriverConfig, Instance, InstanceSpec, Limits, OciRuntime,
-    ParseOciRuntimeError,
+    ParseOciRuntimeError, ScratchMount,
 };
 pub use error::{AgentError, DriverError};
 pub use runc::RuncDriver;

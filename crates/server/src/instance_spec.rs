@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faasbox_images::{ImageRecord, ImageStore};
-use faasbox_proto::{AgentConfig, ProcessUser};
-use faasbox_runtime::{InstanceSpec, OciRuntime};
+use faasbox_proto::{AgentConfig, Contract, FileContractConfig, OpenWhiskInit, ProcessUser};
+use faasbox_runtime::{InstanceSpec, OciRuntime, ScratchMount};
 
 use crate::error::ApiError;
 use crate::model::FunctionSpec;
+
+/// Where the file contract's per-call data lives (Direktiv isolates' path).
+const FILE_DATA_DIR: &str = "/direktiv-data";
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -30,12 +33,37 @@ pub fn build(
             ))
         })?;
     let layers = images.layer_dirs(&image);
-    let command = command_for(spec, &image).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "image '{}' has no entrypoint or cmd; deploy {key} with --cmd",
-            spec.image
-        ))
-    })?;
+    let contract = spec.effective_contract();
+    // cmd and openwhisk run their commands per call; http and file need the image's process.
+    let command = match contract {
+        Contract::Cmd | Contract::Openwhisk => Vec::new(),
+        Contract::Http | Contract::File => command_for(spec, &image).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "image '{}' has no entrypoint or cmd; deploy {key} with --cmd",
+                spec.image
+            ))
+        })?,
+    };
+    let openwhisk = spec.code.as_ref().map(|code| OpenWhiskInit {
+        code: code.clone(),
+        binary: spec.binary,
+        main: spec.main.clone().unwrap_or_else(|| "main".to_string()),
+        env: Default::default(),
+        name: key.to_string(),
+    });
+    let (file, scratch) = if contract == Contract::File {
+        let config = FileContractConfig {
+            data_dir: FILE_DATA_DIR.to_string(),
+            disk_limit_bytes: spec.disk_bytes(),
+        };
+        let mount = ScratchMount {
+            path: FILE_DATA_DIR.to_string(),
+            size_bytes: spec.disk_bytes(),
+        };
+        (Some(config), vec![mount])
+    } else {
+        (None, Vec::new())
+    };
     let user = resolve_user(&image.config.user, &layers).map_err(ApiError::bad_request)?;
     let workdir = if image.config.workdir.is_empty() {
         "/".to_string()
@@ -47,7 +75,7 @@ pub fn build(
         layers,
         env: merge_env(&image.config.env, &spec.envs),
         agent: AgentConfig {
-            contract: spec.contract,
+            contract,
             command,
             workdir,
             user,
@@ -56,13 +84,14 @@ pub fn build(
             log_port: 8889,
             temp_root: "/tmp/faasbox-calls".into(),
             function: key.to_string(),
-            openwhisk: None,
-            file: None,
+            openwhisk,
+            file,
             blocking_tcp: spec.runtime == OciRuntime::Runsc,
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,
         network: spec.network,
+        scratch,
     })
 }
 

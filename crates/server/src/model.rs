@@ -32,6 +32,67 @@ pub struct FunctionSpec {
     /// Outbound network through pasta.
     #[serde(default = "default_true")]
     pub network: bool,
+    /// openwhisk contract: the action's code — text, or base64 of a zip with `binary: true`
+    /// (as OpenWhisk's `/init` takes it). Absent for an image that has `/action/exec` already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// openwhisk contract: `code` is a base64 zip archive with an `exec` at its root.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
+    /// openwhisk contract: the action's entry point name, passed to `/init` as `main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<String>,
+    /// file contract: the size of the call's writable `/direktiv-data` ("64MiB", or bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<ByteSize>,
+}
+
+/// The default bound of the file contract's data directory.
+pub const DEFAULT_FILE_DISK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A size written as "64MiB", "512k", "1G" or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(b) => Ok(ByteSize(b)),
+            Raw::Text(t) => parse_size(&t).map(ByteSize).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses "64MiB", "64M", "512k", "1GiB" or "1048576" (binary units either way).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write it like \"64MiB\" or a number of bytes"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit '{other}' in '{text}'; use KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("size '{text}' is too large"))
 }
 
 /// How many instances a function may have and how they are shared.
@@ -185,17 +246,55 @@ pub fn split_command(text: &str) -> Result<Vec<String>, String> {
 }
 
 impl FunctionSpec {
+    /// The contract the function speaks: `cmd: /usr/share/direktiv/direktiv-cmd` on any image
+    /// makes it a generic container, as in Direktiv.
+    pub fn effective_contract(&self) -> Contract {
+        let direktiv_cmd =
+            self.cmd.len() == 1 && self.cmd[0] == faasbox_proto::DIREKTIV_CMD_PATH;
+        if self.contract == Contract::Http && direktiv_cmd {
+            Contract::Cmd
+        } else {
+            self.contract
+        }
+    }
+
+    /// The bound of the file contract's data directory.
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk.map(|d| d.0).unwrap_or(DEFAULT_FILE_DISK_BYTES)
+    }
+
     /// Every problem with the spec, one sentence each (empty when valid).
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.image.trim().is_empty() {
             problems.push("`image` is empty; name an image from `faasbox image ls`".to_string());
         }
-        if self.contract != Contract::Http {
-            problems.push(format!(
-                "contract `{}` is not supported by this faasbox yet; use `http`",
-                self.contract.as_str()
-            ));
+        let contract = self.effective_contract();
+        if contract != Contract::Openwhisk && (self.code.is_some() || self.binary || self.main.is_some()) {
+            problems.push("`code`, `binary` and `main` belong to the openwhisk contract; deploy with contract `openwhisk`".to_string());
+        }
+        if self.binary {
+            use base64::Engine;
+            let decoded = self
+                .code
+                .as_deref()
+                .map(|c| base64::engine::general_purpose::STANDARD.decode(c.trim()));
+            match decoded {
+                None => problems.push("`binary: true` needs `code`: the base64 of a zip archive".to_string()),
+                Some(Err(e)) => problems.push(format!("`code` is not base64 ({e}); with `binary: true` it holds a base64 zip archive")),
+                Some(Ok(bytes)) if !bytes.starts_with(b"PK") => {
+                    problems.push("`code` does not decode to a zip archive".to_string())
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        if self.disk.is_some() && contract != Contract::File {
+            problems.push("`disk` bounds the file contract's /direktiv-data; other contracts use the image's filesystem".to_string());
+        }
+        if let Some(disk) = self.disk {
+            if disk.0 < 64 * 1024 || disk.0 > 64 * 1024 * 1024 * 1024 {
+                problems.push("`disk` must be between 64KiB and 64GiB".to_string());
+            }
         }
         for name in self.envs.keys() {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
@@ -295,6 +394,27 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = serde_json::from_str::<FunctionSpec>(r#"{"image":"x","imgae":"y"}"#).unwrap_err();
         assert!(err.to_string().contains("imgae"));
+    }
+
+    #[test]
+    fn contracts_sizes_and_code() {
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","cmd":"/usr/share/direktiv/direktiv-cmd"}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.effective_contract(), Contract::Cmd);
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","contract":"file","disk":"2MiB"}"#).unwrap();
+        assert_eq!(spec.disk_bytes(), 2 << 20);
+        assert!(spec.problems().is_empty());
+        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
+        assert!(parse_size("12 parsecs").is_err());
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","contract":"openwhisk","binary":true,"code":"bm90IGEgemlw"}"#)
+                .unwrap();
+        assert_eq!(spec.problems().len(), 1, "{:?}", spec.problems());
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","code":"echo"}"#).unwrap();
+        assert_eq!(spec.problems().len(), 1);
     }
 
     #[test]

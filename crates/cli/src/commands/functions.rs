@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -73,6 +75,14 @@ fn row(f: &Value) -> Vec<String> {
     ]
 }
 
+/// A zip archive goes as base64 with `binary: true`, as OpenWhisk's `/init` takes it.
+fn with_binary(mut spec: Value, bytes: Vec<u8>) -> Value {
+    use base64::Engine;
+    spec["code"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+    spec["binary"] = json!(true);
+    spec
+}
+
 async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyhow::Result<()> {
     let (ns, name) = split_function(&args.function)?;
     let mut envs = BTreeMap::new();
@@ -99,6 +109,28 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
     });
     if let Some(cmd) = &args.cmd {
         spec["cmd"] = json!(cmd);
+    }
+    if let Some(path) = &args.code {
+        let bytes = std::fs::read(path).with_context(|| format!("reading --code {}", path.display()))?;
+        let is_zip = bytes.starts_with(b"PK\x03\x04") || path.extension().is_some_and(|e| e == "zip");
+        if is_zip {
+            spec = with_binary(spec, bytes);
+        } else {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "--code {} is neither text nor a zip archive; put a compiled action into a zip \
+                     with the executable named `exec` at its root",
+                    path.display()
+                )
+            })?;
+            spec["code"] = json!(text);
+        }
+    }
+    if let Some(main) = &args.main {
+        spec["main"] = json!(main);
+    }
+    if let Some(disk) = &args.disk {
+        spec["disk"] = json!(disk);
     }
     let deployed: Value = client
         .json(

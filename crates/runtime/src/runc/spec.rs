@@ -82,6 +82,8 @@ pub(crate) struct SpecParams {
     pub oom_score_adj: Option<i32>,
     /// `RLIMIT_NOFILE` of the agent ([`nofile_limit`]).
     pub nofile: u64,
+    /// Size-bounded tmpfs mounts.
+    pub scratch: Vec<crate::driver::ScratchMount>,
 }
 
 /// 65536 open files, or this process's own hard limit when that is lower: raising a hard
@@ -274,6 +276,15 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
             &["bind", "ro", "nosuid", "nodev", "noexec"],
         )?);
     }
+    for scratch in &params.scratch {
+        let size = format!("size={}", scratch.size_bytes.max(4096));
+        mounts.push(mount(
+            &scratch.path,
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777", &size],
+        )?);
+    }
     Ok(mounts)
 }
 
@@ -376,6 +387,10 @@ mod tests {
             swap_accounting: true,
             oom_score_adj: Some(-999),
             nofile: 65_536,
+            scratch: vec![crate::driver::ScratchMount {
+                path: "/direktiv-data".into(),
+                size_bytes: 1 << 20,
+            }],
         }
     }
 
@@ -430,6 +445,9 @@ mod tests {
 
         let mounts = json["mounts"].as_array().unwrap();
         let dest = |d: &str| mounts.iter().find(|m| m["destination"] == d).cloned();
+        let scratch = dest("/direktiv-data").expect("scratch tmpfs");
+        assert_eq!(scratch["type"], "tmpfs");
+        assert!(scratch["options"].as_array().unwrap().contains(&serde_json::json!("size=1048576")));
         let agent = dest("/.faasbox-agent").unwrap();
         assert_eq!(agent["source"], "/usr/lib/faasbox/faasbox-agent");
         assert!(agent["options"]

@@ -174,6 +174,7 @@ impl Inner {
             swap_accounting: cgroup::swap_accounting(),
             oom_score_adj: spec::agent_oom_score_adj(),
             nofile: spec::nofile_limit(),
+            scratch: spec.scratch.clone(),
         };
         let oci = spec::build(&params).map_err(|e| DriverError::InvalidSpec {
             function: spec.function.clone(),

@@ -165,6 +165,7 @@ pub(crate) fn spec(fixture: &Fixture, runtime: OciRuntime, network: bool) -> Ins
         },
         runtime,
         network,
+        scratch: Vec::new(),
     }
 }
 
