@@ -3,7 +3,7 @@
 //! exit once it has.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,7 +21,12 @@ use crate::reaper::Reaper;
 ///
 /// Must be the future the runtime blocks on (it runs on the main thread; see
 /// [`crate::process::FunctionProcess::spawn`]).
-pub async fn run(config: AgentConfig, socket: &Path, started: Instant) -> io::Result<i32> {
+pub async fn run(
+    config: AgentConfig,
+    socket: &Path,
+    action_dir: PathBuf,
+    started: Instant,
+) -> io::Result<i32> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let reaper = Reaper::start()?;
@@ -33,6 +38,7 @@ pub async fn run(config: AgentConfig, socket: &Path, started: Instant) -> io::Re
         logs: Arc::clone(&logs),
         reaper,
         started,
+        action_dir,
     })
     .await?;
     let api = Arc::new(PlatformApi {

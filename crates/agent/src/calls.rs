@@ -48,6 +48,12 @@ type CancelMap = Arc<Mutex<HashMap<String, watch::Sender<CancelState>>>>;
 pub struct Cancelled(watch::Receiver<CancelState>);
 
 impl Cancelled {
+    /// A call that can never be cancelled (OpenWhisk's own `/run`, which has no action id).
+    pub fn never() -> Cancelled {
+        let (_tx, rx) = watch::channel(CancelState::Running);
+        Cancelled(rx)
+    }
+
     /// Resolves when the call is to be dropped (never, if it never is).
     pub async fn aborted(&mut self) {
         if self

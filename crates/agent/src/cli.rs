@@ -1,21 +1,31 @@
-//! Command-line parsing: `faasbox-agent serve --config PATH [--socket PATH]`.
+//! Command-line parsing: `faasbox-agent serve --config PATH [--socket PATH] [--action-dir PATH]`.
 //!
-//! Started as `direktiv-cmd` (the agent is mounted at `/usr/share/direktiv/direktiv-cmd` too)
-//! without `serve`, it only explains itself.
+//! `--action-dir` moves the openwhisk contract's action directory away from `/action` (for
+//! running the agent outside a container, as the tests do). Started as `direktiv-cmd` (the agent
+//! is mounted at `/usr/share/direktiv/direktiv-cmd` too) without `serve`, it only explains
+//! itself.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use faasbox_proto::AGENT_SOCKET_NAME;
 
-pub const USAGE: &str = "usage: faasbox-agent serve --config PATH [--socket PATH]";
+pub const USAGE: &str =
+    "usage: faasbox-agent serve --config PATH [--socket PATH] [--action-dir PATH]";
+
+/// The openwhisk contract's action directory inside a container.
+pub const DEFAULT_ACTION_DIR: &str = "/action";
 
 /// What the agent was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cli {
     /// Run as the container's PID 1.
-    Serve { config: PathBuf, socket: PathBuf },
-    /// Run as `direktiv-cmd` (not a program of its own yet).
+    Serve {
+        config: PathBuf,
+        socket: PathBuf,
+        action_dir: PathBuf,
+    },
+    /// Run as `direktiv-cmd` (not a program of its own: the agent serves the cmd contract).
     DirektivCmd,
     /// Print the usage.
     Help,
@@ -48,6 +58,7 @@ pub fn parse(args: &[OsString]) -> Result<Cli, String> {
 fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
     let mut config = None;
     let mut socket = None;
+    let mut action_dir = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let text = arg.to_string_lossy();
@@ -58,6 +69,7 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
         let slot = match flag.as_str() {
             "--config" => &mut config,
             "--socket" => &mut socket,
+            "--action-dir" => &mut action_dir,
             "-h" | "--help" => return Ok(Cli::Help),
             other => return Err(format!("unknown option `{other}`")),
         };
@@ -74,7 +86,12 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
             .unwrap_or_else(|| Path::new("."))
             .join(AGENT_SOCKET_NAME)
     });
-    Ok(Cli::Serve { config, socket })
+    let action_dir = action_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_ACTION_DIR));
+    Ok(Cli::Serve {
+        config,
+        socket,
+        action_dir,
+    })
 }
 
 #[cfg(test)]
@@ -96,14 +113,23 @@ mod tests {
             ])),
             Ok(Cli::Serve {
                 config: "/.faasbox/agent.json".into(),
-                socket: "/.faasbox/agent.sock".into()
+                socket: "/.faasbox/agent.sock".into(),
+                action_dir: "/action".into()
             })
         );
         assert_eq!(
-            parse(&args(&["a", "serve", "--config=c.json", "--socket", "/s"])),
+            parse(&args(&[
+                "a",
+                "serve",
+                "--config=c.json",
+                "--socket",
+                "/s",
+                "--action-dir=/tmp/a"
+            ])),
             Ok(Cli::Serve {
                 config: "c.json".into(),
-                socket: "/s".into()
+                socket: "/s".into(),
+                action_dir: "/tmp/a".into()
             })
         );
     }

@@ -17,8 +17,10 @@ mod process;
 mod query;
 mod reaper;
 mod tcp_bridge;
+#[cfg(test)]
+mod test_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -30,12 +32,15 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let args: Vec<_> = std::env::args_os().collect();
     match cli::parse(&args) {
-        Ok(Cli::Serve { config, socket }) => serve(&config, &socket, started),
+        Ok(Cli::Serve {
+            config,
+            socket,
+            action_dir,
+        }) => serve(&config, &socket, action_dir, started),
         Ok(Cli::DirektivCmd) => {
             eprintln!(
                 "direktiv-cmd runs under faasbox's agent: set `cmd: /usr/share/direktiv/direktiv-cmd` \
-                 on the function and faasbox serves it (the cmd contract is not supported by this \
-                 agent yet)"
+                 on the function and faasbox's agent runs the commands of each call itself"
             );
             ExitCode::from(2)
         }
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config_path: &Path, socket: &Path, started: Instant) -> ExitCode {
+fn serve(config_path: &Path, socket: &Path, action_dir: PathBuf, started: Instant) -> ExitCode {
     let config = match read_config(config_path) {
         Ok(config) => config,
         Err(err) => {
@@ -72,7 +77,7 @@ fn serve(config_path: &Path, socket: &Path, started: Instant) -> ExitCode {
     };
     // `block_on` runs `agent::run` on this (the main) thread, which the function process relies
     // on for its parent-death signal.
-    let status = match runtime.block_on(agent::run(config, socket, started)) {
+    let status = match runtime.block_on(agent::run(config, socket, action_dir, started)) {
         Ok(status) => status,
         Err(err) => {
             eprintln!("faasbox-agent: {err}");

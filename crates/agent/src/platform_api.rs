@@ -6,7 +6,9 @@
 //! | `POST /v1/invoke` | 200 `InvokeOutcome` (400 for a malformed request) |
 //! | `POST /v1/cancel?aid=ID` | 200 `CancelReport` |
 //!
-//! Anything else is 404 (405 for a known path with the wrong method).
+//! The openwhisk contract also serves OpenWhisk's own `POST /init` and `POST /run` here (see
+//! [`crate::contract::openwhisk`]). Anything else is 404 (405 for a known path with the wrong
+//! method).
 
 use std::fs;
 use std::io;
@@ -26,7 +28,7 @@ use time::OffsetDateTime;
 use tokio::net::UnixListener;
 
 use crate::calls::{valid_action_id, Calls};
-use crate::contract::{AgentContract, Call, CallResult, CANCELLED};
+use crate::contract::{openwhisk, AgentContract, Call, CallResult, CANCELLED};
 use crate::http_util::{self, Body};
 use crate::logs::LogHub;
 use crate::query;
@@ -76,7 +78,12 @@ async fn handle(api: Arc<PlatformApi>, req: Request<Incoming>) -> Response<Body>
         ("/v1/cancel", Method::POST) => cancel(&api, req).await,
         ("/v1/ready", _) => not_allowed("GET"),
         ("/v1/invoke" | "/v1/cancel", _) => not_allowed("POST"),
-        _ => http_util::text(StatusCode::NOT_FOUND, "not found"),
+        (path, _) => match &api.contract {
+            AgentContract::Openwhisk(openwhisk) if openwhisk::routes::serves(path) => {
+                openwhisk::routes::handle(openwhisk, req).await
+            }
+            _ => http_util::text(StatusCode::NOT_FOUND, "not found"),
+        },
     }
 }
 

@@ -9,7 +9,9 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -186,7 +188,7 @@ fn start(spec: SpawnSpec<'_>, reaper: &Reaper, logs: &Arc<LogHub>) -> io::Result
         .stderr(Stdio::piped())
         // Its own process group, so whatever it leaves behind can be stopped with it.
         .process_group(0);
-    prepare_child(&mut command, spec)?;
+    prepare_child(&mut command, Path::new(spec.workdir), spec.user)?;
 
     let (mut child, exited) = reaper
         .spawn(&mut command)
@@ -233,12 +235,19 @@ fn start(spec: SpawnSpec<'_>, reaper: &Reaper, logs: &Arc<LogHub>) -> io::Result
     })
 }
 
-/// Sets up what happens in the child between fork and exec.
-fn prepare_child(command: &mut Command, spec: SpawnSpec<'_>) -> io::Result<()> {
+/// Sets up what happens in the child between fork and exec: it gives up the agent's OOM
+/// protection, becomes `user` (when given), asks for `SIGKILL` when the spawning thread dies, and
+/// changes to `workdir`. Used for the long-running function process and for the per-call
+/// processes of the cmd, file and openwhisk contracts.
+pub fn prepare_child(
+    command: &mut Command,
+    workdir: &Path,
+    user: Option<&ProcessUser>,
+) -> io::Result<()> {
     // Everything the child needs is prepared here: after fork it must not allocate.
-    let workdir = CString::new(spec.workdir)
+    let workdir = CString::new(workdir.as_os_str().as_bytes())
         .map_err(|_| io::Error::other("the working directory contains a NUL byte"))?;
-    let user = spec.user.map(|user| {
+    let user = user.map(|user| {
         let groups: Vec<Gid> = std::iter::once(user.gid)
             .chain(user.additional_gids.iter().copied())
             .map(Gid::from_raw)

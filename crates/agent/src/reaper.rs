@@ -110,9 +110,12 @@ impl Reaper {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn reaps_registered_children_and_orphans() {
-        let reaper = Reaper::start().unwrap();
+    #[test]
+    fn reaps_registered_children_and_orphans() {
+        crate::test_support::with_reaper(|reaper| async move { reaps(&reaper).await });
+    }
+
+    async fn reaps(reaper: &Reaper) {
         let (_child, rx) = reaper
             .spawn(Command::new("/bin/busybox").args(["sh", "-c", "exit 7"]))
             .unwrap();

@@ -372,27 +372,6 @@ async fn log_endpoint_and_protocol_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unsupported_contract_says_so() {
-    let agent = TestAgent::start_with(Options {
-        contract: "openwhisk",
-        ..Options::default()
-    })
-    .await;
-    let (status, report) = agent.ready().await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        report.error.as_deref(),
-        Some("contract openwhisk is not supported by this agent yet")
-    );
-    let outcome = agent.invoke("x-1", "{}").await;
-    assert_eq!(outcome.status, InvokeStatus::Crash);
-    assert_eq!(
-        outcome.message.as_deref(),
-        Some("contract openwhisk is not supported by this agent yet")
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_is_forwarded_and_the_agent_follows() {
     let mut agent = TestAgent::start().await;
     assert_eq!(agent.ready().await.0, StatusCode::OK);

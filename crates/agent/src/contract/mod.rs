@@ -1,12 +1,26 @@
 //! The function contracts the agent speaks, behind one interface the platform API uses.
 //!
-//! Each contract lives in its own module and is one variant of [`AgentContract`]; adding the
-//! `cmd`, `file` or `openwhisk` contract means adding a module and a variant. Until then those
-//! contracts answer every ready and invoke with a clear "not supported yet" failure.
+//! Each contract lives in its own module and is one variant of [`AgentContract`]:
+//!
+//! | contract | module | the function is |
+//! |---|---|---|
+//! | http | [`http`] | a long-running server on 127.0.0.1:8080 |
+//! | cmd | [`cmd`] | the command lines each call brings (direktiv-cmd) |
+//! | file | [`file`] | the image's entrypoint, run to completion per call (`/direktiv-data`) |
+//! | openwhisk | [`openwhisk`] | `/action/exec`, run per call by the action proxy |
+//!
+//! Shared helpers: [`child`] runs one process to completion for a call, [`deadline`] reads the
+//! call's deadline, [`temp_dir`] makes the per-call directory.
 
+pub mod child;
+pub mod cmd;
+pub mod deadline;
+pub mod file;
 pub mod http;
+pub mod openwhisk;
 pub mod temp_dir;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -105,18 +119,22 @@ pub struct Shared {
     pub reaper: Arc<Reaper>,
     /// When the agent started (the ready timeout counts from here).
     pub started: Instant,
+    /// The openwhisk contract's action directory (`/action`).
+    pub action_dir: PathBuf,
 }
 
 /// The contract this agent speaks.
 #[derive(Debug)]
 pub enum AgentContract {
     Http(Box<http::HttpContract>),
-    /// A contract this agent cannot speak yet.
-    Unsupported(Contract),
+    Cmd(cmd::CmdContract),
+    File(Box<file::FileContract>),
+    Openwhisk(Box<openwhisk::OpenWhiskContract>),
 }
 
 impl AgentContract {
-    /// Starts the contract (for http: the log endpoint and the function process).
+    /// Starts the contract (for http: the log endpoint and the function process; for openwhisk:
+    /// the init of the config's code).
     ///
     /// Must be awaited on the main thread, not in a spawned task (see [`FunctionProcess::spawn`]).
     pub async fn start(shared: Shared) -> std::io::Result<AgentContract> {
@@ -124,7 +142,11 @@ impl AgentContract {
             Contract::Http => {
                 AgentContract::Http(Box::new(http::HttpContract::start(shared).await?))
             }
-            other => AgentContract::Unsupported(other),
+            Contract::Cmd => AgentContract::Cmd(cmd::CmdContract::start(&shared)),
+            Contract::File => AgentContract::File(Box::new(file::FileContract::start(&shared))),
+            Contract::Openwhisk => AgentContract::Openwhisk(Box::new(
+                openwhisk::OpenWhiskContract::start(&shared).await,
+            )),
         })
     }
 
@@ -132,7 +154,9 @@ impl AgentContract {
     pub async fn ready(&self) -> Result<(), String> {
         match self {
             AgentContract::Http(http) => http.ready().await,
-            AgentContract::Unsupported(contract) => Err(unsupported(*contract)),
+            AgentContract::Cmd(_) => Ok(()),
+            AgentContract::File(file) => file.ready(),
+            AgentContract::Openwhisk(openwhisk) => openwhisk.ready(),
         }
     }
 
@@ -141,15 +165,18 @@ impl AgentContract {
     pub async fn invoke(&self, call: &Call, cancelled: Cancelled) -> CallResult {
         match self {
             AgentContract::Http(http) => http.invoke(call, cancelled).await,
-            AgentContract::Unsupported(contract) => CallResult::crash(unsupported(*contract)),
+            AgentContract::Cmd(cmd) => cmd.invoke(call, cancelled).await,
+            AgentContract::File(file) => file.invoke(call, cancelled).await,
+            AgentContract::Openwhisk(openwhisk) => openwhisk.invoke(call, cancelled).await,
         }
     }
 
-    /// Tells the function a call is cancelled (best effort; the caller aborts the call).
+    /// Tells the function a call is cancelled (best effort; the caller aborts the call). The
+    /// contracts that run a process per call kill it when the call is aborted.
     pub async fn cancel(&self, aid: &str) {
         match self {
             AgentContract::Http(http) => http.cancel(aid).await,
-            AgentContract::Unsupported(_) => {}
+            AgentContract::Cmd(_) | AgentContract::File(_) | AgentContract::Openwhisk(_) => {}
         }
     }
 
@@ -164,16 +191,9 @@ impl AgentContract {
     pub fn function_process(&self) -> Option<&FunctionProcess> {
         match self {
             AgentContract::Http(http) => Some(http.process()),
-            AgentContract::Unsupported(_) => None,
+            AgentContract::Cmd(_) | AgentContract::File(_) | AgentContract::Openwhisk(_) => None,
         }
     }
-}
-
-fn unsupported(contract: Contract) -> String {
-    format!(
-        "contract {} is not supported by this agent yet",
-        contract.as_str()
-    )
 }
 
 #[cfg(test)]
@@ -215,14 +235,6 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&crash).unwrap(),
             r#"{"status":"crash","message":"boom","logs":[]}"#
-        );
-    }
-
-    #[test]
-    fn unsupported_message() {
-        assert_eq!(
-            unsupported(Contract::Openwhisk),
-            "contract openwhisk is not supported by this agent yet"
         );
     }
 }

@@ -21,6 +21,13 @@ use tokio::net::UnixStream;
 
 pub const DEADLINE: &str = "2030-01-01T00:00:00Z";
 
+/// A deadline `after` from now, as the platform writes it (RFC 3339).
+pub fn deadline_in(after: Duration) -> String {
+    let at = time::OffsetDateTime::now_utc() + after;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .expect("format deadline")
+}
+
 /// The CGI function: what it does depends on the prefix of the action id.
 const CGI: &str = r#"#!/bin/busybox sh
 bb=/bin/busybox
@@ -110,6 +117,14 @@ pub struct Options {
     pub ready_timeout_ms: u64,
     pub user: Option<serde_json::Value>,
     pub workdir: Option<String>,
+    /// More config keys (`function`, `file`, `openwhisk`, …), merged in last.
+    pub config: serde_json::Value,
+    /// More arguments after `serve --config PATH`.
+    pub args: Vec<String>,
+    /// Environment variables of the agent (and so of the function).
+    pub env: Vec<(String, String)>,
+    /// Send the agent's stdout and stderr to `agent.stdout` and `agent.stderr` in its directory.
+    pub capture_stdio: bool,
 }
 
 impl Default for Options {
@@ -120,6 +135,10 @@ impl Default for Options {
             ready_timeout_ms: 10_000,
             user: None,
             workdir: None,
+            config: json!({}),
+            args: Vec::new(),
+            env: Vec::new(),
+            capture_stdio: false,
         }
     }
 }
@@ -169,24 +188,37 @@ impl TestAgent {
         if let Some(workdir) = options.workdir {
             config["workdir"] = json!(workdir);
         }
+        if let serde_json::Value::Object(extra) = options.config {
+            for (key, value) in extra {
+                config[key] = value;
+            }
+        }
         let config_path = control.join("agent.json");
         fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
 
         // Started through a shell that first lowers its OOM score, as the platform does, so the
         // function's score reset is observable.
         let agent = env!("CARGO_BIN_EXE_faasbox-agent");
-        let child = Command::new("/bin/busybox")
+        let mut command = Command::new("/bin/busybox");
+        command
             .args([
                 "sh",
                 "-c",
-                "echo -500 > /proc/self/oom_score_adj 2>/dev/null; exec \"$0\" serve --config \"$1\"",
+                "echo -500 > /proc/self/oom_score_adj 2>/dev/null; exec \"$0\" serve --config \"$@\"",
             ])
             .arg(agent)
             .arg(&config_path)
+            .args(&options.args)
             .env("FAASBOX_TEST_MARK", "xyz")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start agent");
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        if options.capture_stdio {
+            let file = |name: &str| fs::File::create(dir.path().join(name)).expect("stdio file");
+            command
+                .stdout(file("agent.stdout"))
+                .stderr(file("agent.stderr"));
+        }
+        let child = command.spawn().expect("start agent");
         let socket = control.join("agent.sock");
         let agent = TestAgent {
             dir,
@@ -245,9 +277,19 @@ impl TestAgent {
     }
 
     pub async fn invoke(&self, aid: &str, input: impl Into<Bytes>) -> InvokeOutcome {
+        self.invoke_until(aid, DEADLINE, input).await
+    }
+
+    /// An invoke with its own deadline (RFC 3339).
+    pub async fn invoke_until(
+        &self,
+        aid: &str,
+        deadline: &str,
+        input: impl Into<Bytes>,
+    ) -> InvokeOutcome {
         let request = Request::post("http://agent/v1/invoke")
             .header("faasbox-action-id", aid)
-            .header("faasbox-deadline", DEADLINE)
+            .header("faasbox-deadline", deadline)
             .body(Full::new(input.into()))
             .unwrap();
         let (status, body) = self.request(request).await;
@@ -270,6 +312,20 @@ impl TestAgent {
         let (status, body) = self.request(request).await;
         assert_eq!(status, StatusCode::OK);
         serde_json::from_slice(&body).unwrap()
+    }
+
+    /// `POST path` with a body (OpenWhisk's `/init` and `/run`).
+    pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> (StatusCode, String) {
+        let request = Request::post(format!("http://agent{path}"))
+            .body(Full::new(body.into()))
+            .unwrap();
+        let (status, body) = self.request(request).await;
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// What the agent wrote to its stdout or stderr so far (with `capture_stdio`).
+    pub fn stdio(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.path().join(format!("agent.{name}"))).unwrap_or_default()
     }
 
     /// Lines of a state file the CGI writes.

@@ -78,7 +78,7 @@ pub fn write_rootfs(root: &Path, script: &str) {
         .expect("copying /bin/busybox (apt-get install busybox-static)");
     for applet in [
         "sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls",
-        "uname",
+        "uname", "env", "pwd", "touch", "grep", "false", "true",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
@@ -208,4 +208,62 @@ pub fn rootfs_query() -> Vec<(&'static str, String)> {
         ("entrypoint", serde_json::to_string(&HTTPD).expect("json")),
         ("cmd", serde_json::to_string(&[WWW]).expect("json")),
     ]
+}
+
+/// A Direktiv isolate (file contract): the entrypoint runs once per call on /direktiv-data.
+pub const ISOLATE: &str = r#"#!/bin/sh
+d=/direktiv-data
+case "$MODE" in
+echo)
+  cat $d/data.in > $d/data.out
+  echo "stdout $(cat $d/data.in)"
+  echo "stderr $(cat $d/data.in)" >&2
+  echo "log-file line" > $d/log.log
+  echo "error-file line" > $d/error.log
+  ;;
+error)
+  echo '{"errorCode":"isolate.bad","errorMessage":"bad input"}' > $d/error.json
+  echo '{"ignored":1}' > $d/data.out
+  ;;
+crash)
+  echo '{"errorMessage":"no code given"}' > $d/error.json
+  ;;
+text)
+  printf 'plain text' > $d/data.out
+  ;;
+sleep)
+  sleep 30
+  ;;
+fill)
+  head -c 3000000 /dev/zero > $d/big
+  echo '{}' > $d/data.out
+  ;;
+leak)
+  if [ -e $d/marker ]; then echo '{"leaked":true}' > $d/data.out; else echo '{"leaked":false}' > $d/data.out; fi
+  touch $d/marker /tmp/marker-in-tmp
+  ;;
+esac
+"#;
+
+/// An OpenWhisk docker action in shell: the last stdout line is the result.
+pub const OPENWHISK_ACTION: &str = r#"#!/bin/sh
+echo "log line for $1"
+echo "stderr line" >&2
+echo "$1"
+"#;
+
+/// Builds a root filesystem tarball of busybox plus `files` (path, content, mode).
+pub fn rootfs_tar_with(files: &[(&str, &str, u32)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("rootfs");
+    write_rootfs(&root, "#!/bin/sh\n");
+    for (path, content, mode) in files {
+        let target = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&target, content).expect("write");
+        run("chmod", &[&format!("{mode:o}"), target.to_str().expect("utf8")]);
+    }
+    let tar = dir.path().join("rootfs.tar");
+    run("tar", &["-C", root.to_str().unwrap(), "--numeric-owner", "-cf", tar.to_str().unwrap(), "."]);
+    (dir, tar)
 }
