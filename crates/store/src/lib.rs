@@ -2,9 +2,12 @@
 //!
 //! SQLite (one file in the data directory, WAL mode) is the embedded default. The store is
 //! synchronous; the server calls it from `spawn_blocking`. Function specs are kept as JSON text:
-//! their shape belongs to the server, the store only persists them.
+//! their shape belongs to the server, the store only persists them. Secrets and registry
+//! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
+//! `faasbox-secrets`.
 
 mod schema;
+pub mod secrets;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -14,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub use schema::SCHEMA_VERSION;
+pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,6 +32,8 @@ pub enum StoreError {
     NoNamespace(String),
     #[error("namespace '{0}' already exists")]
     NamespaceExists(String),
+    #[error("'{0}' has no data key (its namespace was deleted meanwhile?)")]
+    NoDataKey(String),
     #[error("the database was written by a newer faasbox (schema {found}, this build knows {known}); upgrade faasbox")]
     TooNew { found: i64, known: i64 },
 }
@@ -156,7 +162,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Deletes the namespace with its functions, invocations and logs. False when absent.
+    /// Deletes the namespace with its functions, invocations, logs, secrets, registry
+    /// credentials and data key. False when absent.
     pub fn delete_namespace(&self, name: &str) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -167,6 +174,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
+        secrets::delete_namespace_secrets(&tx, name)?;
         let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -39,6 +39,36 @@ const MIGRATIONS: &[&str] = &[
          stream TEXT NOT NULL,
          line TEXT NOT NULL,
          PRIMARY KEY (invocation_id, seq)
+     );",
+    // 2: secrets and registry credentials. The store keeps only blobs: values and passwords are
+    // encrypted by faasbox-secrets before they get here. `data_keys.namespace` and
+    // `registries.namespace` also hold the pseudo-namespaces of global scopes, which start with
+    // '*' (real namespace names cannot), so these two tables have no foreign key.
+    "CREATE TABLE data_keys (
+         namespace TEXT PRIMARY KEY,
+         key_id TEXT NOT NULL,
+         wrapped BLOB NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL
+     );
+     CREATE TABLE secrets (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         ciphertext BLOB NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );
+     CREATE TABLE registries (
+         id TEXT PRIMARY KEY,
+         namespace TEXT NOT NULL,
+         url TEXT NOT NULL,
+         host TEXT NOT NULL,
+         username TEXT NOT NULL,
+         ciphertext BLOB NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         UNIQUE (namespace, host)
      );",
 ];
 

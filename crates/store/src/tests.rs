@@ -100,3 +100,212 @@ fn newer_schema_is_refused() {
         .unwrap();
     assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
 }
+
+// --- secrets, data keys and registries (migration 2) ---------------------------------------
+
+fn data_key(namespace: &str, key_id: &str, wrapped: &[u8]) -> DataKeyRecord {
+    DataKeyRecord {
+        namespace: namespace.into(),
+        key_id: key_id.into(),
+        wrapped: wrapped.to_vec(),
+        created: "t0".into(),
+        updated: "t0".into(),
+    }
+}
+
+fn registry(id: &str, namespace: &str, host: &str, username: &str, now: &str) -> RegistryRecord {
+    RegistryRecord {
+        id: id.into(),
+        namespace: namespace.into(),
+        url: format!("https://{host}/v2/"),
+        host: host.into(),
+        username: username.into(),
+        ciphertext: vec![1, 2, 3],
+        created: now.into(),
+        updated: now.into(),
+    }
+}
+
+#[test]
+fn first_data_key_wins() {
+    let store = Store::open_in_memory().unwrap();
+    let first = store
+        .insert_data_key(&data_key("demo", "k1", b"a"))
+        .unwrap();
+    let second = store
+        .insert_data_key(&data_key("demo", "k1", b"b"))
+        .unwrap();
+    assert_eq!(first.wrapped, b"a");
+    assert_eq!(second.wrapped, b"a");
+    assert_eq!(store.data_key("demo").unwrap().unwrap().wrapped, b"a");
+    assert!(store.data_key("other").unwrap().is_none());
+}
+
+#[test]
+fn secrets_need_namespace_and_data_key_and_keep_created() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(matches!(
+        store.put_secret("demo", "token", b"x", "t0"),
+        Err(StoreError::NoNamespace(_))
+    ));
+    store.create_namespace("demo", "t0").unwrap();
+    assert!(matches!(
+        store.put_secret("demo", "token", b"x", "t0"),
+        Err(StoreError::NoDataKey(_))
+    ));
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .unwrap();
+    store.put_secret("demo", "token", b"x", "t1").unwrap();
+    let updated = store.put_secret("demo", "token", b"y", "t2").unwrap();
+    assert_eq!(
+        (updated.created.as_str(), updated.updated.as_str()),
+        ("t1", "t2")
+    );
+    assert_eq!(
+        store.secret("demo", "token").unwrap().unwrap().ciphertext,
+        b"y"
+    );
+    store.put_secret("demo", "a-first", b"z", "t3").unwrap();
+    let names: Vec<_> = store
+        .list_secrets("demo")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["a-first", "token"]);
+    assert!(store.delete_secret("demo", "token").unwrap());
+    assert!(!store.delete_secret("demo", "token").unwrap());
+    assert!(store.secret("demo", "token").unwrap().is_none());
+}
+
+#[test]
+fn registries_are_unique_per_namespace_and_host() {
+    let store = Store::open_in_memory().unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .unwrap();
+    store
+        .insert_data_key(&data_key("*global", "k1", b"g"))
+        .unwrap();
+    let first = store
+        .put_registry(&registry("r1", "demo", "ghcr.io", "alice", "t1"))
+        .unwrap();
+    let replaced = store
+        .put_registry(&registry("r2", "demo", "ghcr.io", "bob", "t2"))
+        .unwrap();
+    assert_eq!(replaced.id, first.id);
+    assert_eq!(replaced.created, "t1");
+    assert_eq!(replaced.updated, "t2");
+    assert_eq!(replaced.username, "bob");
+    store
+        .put_registry(&registry("r3", "*global", "ghcr.io", "carol", "t3"))
+        .unwrap();
+    assert_eq!(store.list_registries("demo").unwrap().len(), 1);
+    assert_eq!(
+        store
+            .registry("*global", "ghcr.io")
+            .unwrap()
+            .unwrap()
+            .username,
+        "carol"
+    );
+    assert!(matches!(
+        store.put_registry(&registry("r4", "nope", "ghcr.io", "x", "t4")),
+        Err(StoreError::NoNamespace(_))
+    ));
+    assert!(store.delete_registry("demo", "ghcr.io").unwrap());
+    assert!(!store.delete_registry("demo", "ghcr.io").unwrap());
+}
+
+#[test]
+fn deleting_a_namespace_deletes_its_secrets_but_not_global_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("faasbox.db")).unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .unwrap();
+    store
+        .insert_data_key(&data_key("*global", "k1", b"g"))
+        .unwrap();
+    store.put_secret("demo", "token", b"x", "t1").unwrap();
+    store
+        .put_registry(&registry("r1", "demo", "ghcr.io", "alice", "t1"))
+        .unwrap();
+    store
+        .put_registry(&registry("r2", "*global", "ghcr.io", "bob", "t1"))
+        .unwrap();
+    assert!(store.delete_namespace("demo").unwrap());
+    assert!(store.secret("demo", "token").unwrap().is_none());
+    assert!(store.list_registries("demo").unwrap().is_empty());
+    assert!(store.data_key("demo").unwrap().is_none());
+    assert!(store.data_key("*global").unwrap().is_some());
+    assert_eq!(store.list_registries("*global").unwrap().len(), 1);
+    // A namespace created again under the same name starts empty.
+    store.create_namespace("demo", "t2").unwrap();
+    assert!(store.list_secrets("demo").unwrap().is_empty());
+}
+
+#[test]
+fn rewrap_changes_every_key_or_none() {
+    let store = Store::open_in_memory().unwrap();
+    store.insert_data_key(&data_key("a", "old", b"1")).unwrap();
+    store.insert_data_key(&data_key("b", "old", b"2")).unwrap();
+    let failed: std::result::Result<usize, StoreError> = store.rewrap_data_keys("t1", |r| {
+        if r.namespace == "b" {
+            Err(StoreError::NoDataKey("b".into()))
+        } else {
+            Ok(("new".into(), b"x".to_vec()))
+        }
+    });
+    assert!(failed.is_err());
+    assert!(store
+        .list_data_keys()
+        .unwrap()
+        .iter()
+        .all(|k| k.key_id == "old"));
+    let count = store
+        .rewrap_data_keys::<StoreError, _>("t2", |r| {
+            let mut wrapped = r.wrapped.clone();
+            wrapped.push(b'!');
+            Ok(("new".into(), wrapped))
+        })
+        .unwrap();
+    assert_eq!(count, 2);
+    let keys = store.list_data_keys().unwrap();
+    assert!(keys.iter().all(|k| k.key_id == "new" && k.updated == "t2"));
+    assert_eq!(keys[0].wrapped, b"1!");
+    assert_eq!(keys[0].created, "t0");
+}
+
+#[test]
+fn schema_1_database_is_migrated_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store.create_namespace("demo", "t0").unwrap();
+        store.put_function("demo", "f", "{}", "t0").unwrap();
+    }
+    // Turn it back into a schema-1 database.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE data_keys; DROP TABLE secrets; DROP TABLE registries;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let version: i64 = store
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert!(store.function("demo", "f").unwrap().is_some());
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .unwrap();
+    store.put_secret("demo", "token", b"x", "t1").unwrap();
+}

@@ -1,0 +1,199 @@
+//! [`Vault`]: the facade the server uses for secrets and registry credentials.
+//!
+//! The vault holds the master key (behind a lock, so a rotation can swap it in place) and a
+//! handle on the store. Each operation unwraps the data key it needs, uses it and drops it
+//! (wiped); no data key stays in memory. Every operation holds the master key's read lock
+//! from the data key's unwrapping (or creation) to the store write, and a rotation holds the
+//! write lock from its read of the data keys to the in-memory swap, so no data key can be
+//! wrapped under a key that is being retired.
+
+mod registries;
+mod rotate;
+mod secrets;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use faasbox_store::{DataKeyRecord, Store, StoreError};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cipher::{self, CryptoError, Kind};
+use crate::error::{KeyError, VaultError};
+use crate::keys::{DataKey, MasterKey};
+use crate::registry::RegistryScope;
+
+pub use secrets::SecretInfo;
+
+/// Largest secret value accepted, in bytes.
+pub const MAX_SECRET_BYTES: usize = 256 * 1024;
+/// Largest registry password accepted, in bytes (service-account keys in base64 fit).
+pub const MAX_PASSWORD_BYTES: usize = 64 * 1024;
+
+pub struct Vault {
+    master: RwLock<MasterKey>,
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    pub fn new(master: MasterKey, store: Arc<Store>) -> Vault {
+        Vault {
+            master: RwLock::new(master),
+            store,
+        }
+    }
+
+    /// The id of the master key in use.
+    pub fn key_id(&self) -> String {
+        self.master().key_id().to_string()
+    }
+
+    /// Checks that every data key in the store is wrapped by the master key in use; returns
+    /// how many there are. Call it at start to fail early with the wrong key.
+    pub fn check_master_key(&self) -> Result<usize, VaultError> {
+        let master = self.master();
+        let keys = self.store.list_data_keys()?;
+        let foreign: Vec<&DataKeyRecord> = keys
+            .iter()
+            .filter(|k| k.key_id != master.key_id())
+            .collect();
+        match foreign.first() {
+            None => Ok(keys.len()),
+            Some(first) => {
+                let mut owner = describe_owner(&first.namespace);
+                if foreign.len() > 1 {
+                    owner.push_str(&format!(" (and {} more)", foreign.len() - 1));
+                }
+                Err(VaultError::WrongMasterKey {
+                    what: "stored secrets and registry credentials".into(),
+                    owner,
+                    stored: first.key_id.clone(),
+                    current: master.key_id().to_string(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn master(&self) -> RwLockReadGuard<'_, MasterKey> {
+        // The key is only ever replaced whole, so a poisoned lock still holds a valid key.
+        self.master
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The data key of `owner`, or `None` if it has none yet.
+    fn data_key(
+        &self,
+        master: &MasterKey,
+        owner: &str,
+        what: &str,
+    ) -> Result<Option<DataKey>, VaultError> {
+        match self.store.data_key(owner)? {
+            Some(record) => unwrap_data_key(master, &record, what).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The data key of `owner`, created (and stored wrapped) on first use.
+    fn data_key_or_create(
+        &self,
+        master: &MasterKey,
+        owner: &str,
+        what: &str,
+    ) -> Result<DataKey, VaultError> {
+        if let Some(key) = self.data_key(master, owner, what)? {
+            return Ok(key);
+        }
+        let key = DataKey::generate()?;
+        let wrapped = wrap_data_key(master, owner, &key)?;
+        let now = now_rfc3339();
+        let stored = self.store.insert_data_key(&DataKeyRecord {
+            namespace: owner.to_string(),
+            key_id: master.key_id().to_string(),
+            wrapped: wrapped.clone(),
+            created: now.clone(),
+            updated: now,
+        })?;
+        if stored.wrapped == wrapped {
+            Ok(key)
+        } else {
+            // Another writer created it first: use theirs.
+            unwrap_data_key(master, &stored, what)
+        }
+    }
+
+    fn require_namespace(&self, namespace: &str) -> Result<(), VaultError> {
+        if self.store.namespace(namespace)?.is_none() {
+            return Err(StoreError::NoNamespace(namespace.to_string()).into());
+        }
+        Ok(())
+    }
+}
+
+/// Encrypts a data key under the master key, bound to its owner and the master key's id.
+fn wrap_data_key(master: &MasterKey, owner: &str, key: &DataKey) -> Result<Vec<u8>, VaultError> {
+    let what = || format!("the data key of {}", describe_owner(owner));
+    let aad =
+        cipher::aad(Kind::DataKey, &[owner, master.key_id()]).map_err(|e| seal_error(e, what()))?;
+    cipher::seal(master.bytes(), &aad, key.bytes()).map_err(|e| seal_error(e, what()))
+}
+
+/// Decrypts a stored data key; `what` names the item it was needed for, in errors.
+pub(crate) fn unwrap_data_key(
+    master: &MasterKey,
+    record: &DataKeyRecord,
+    what: &str,
+) -> Result<DataKey, VaultError> {
+    if record.key_id != master.key_id() {
+        return Err(VaultError::WrongMasterKey {
+            what: what.to_string(),
+            owner: describe_owner(&record.namespace),
+            stored: record.key_id.clone(),
+            current: master.key_id().to_string(),
+        });
+    }
+    let undecryptable = || VaultError::Undecryptable {
+        what: what.to_string(),
+    };
+    let aad = cipher::aad(Kind::DataKey, &[&record.namespace, &record.key_id])
+        .map_err(|_| undecryptable())?;
+    let plain = cipher::open(master.bytes(), &aad, &record.wrapped).map_err(|_| undecryptable())?;
+    DataKey::from_slice(&plain).ok_or_else(undecryptable)
+}
+
+/// The error for a failed encryption of `what`.
+fn seal_error(error: CryptoError, what: String) -> VaultError {
+    match error {
+        CryptoError::Random(e) => VaultError::Key(KeyError::Random(e)),
+        CryptoError::BadAad => VaultError::Encrypt {
+            what,
+            reason: "a name contains a NUL character",
+        },
+        CryptoError::Seal | CryptoError::Open => VaultError::Encrypt {
+            what,
+            reason: "it is too long for AES-GCM",
+        },
+    }
+}
+
+/// "namespace demo", "global scope", "global-private scope".
+fn describe_owner(owner: &str) -> String {
+    RegistryScope::from_owner(owner).to_string()
+}
+
+/// Timestamps as the server writes them: RFC 3339, UTC, milliseconds.
+fn now_rfc3339() -> String {
+    let t = OffsetDateTime::now_utc();
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
