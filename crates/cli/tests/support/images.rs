@@ -247,9 +247,13 @@ esac
 
 /// An OpenWhisk docker action in shell: the last stdout line is the result.
 pub const OPENWHISK_ACTION: &str = r#"#!/bin/sh
-echo "log line for $1"
+# The input is argv[1] when small enough, and always standard input.
+input="$1"
+[ -n "$input" ] || input=$(cat)
+echo "log line for $input" | head -c 200
+echo
 echo "stderr line" >&2
-echo "$1"
+echo "$input"
 "#;
 
 /// Builds a root filesystem tarball of busybox plus `files` (path, content, mode).
