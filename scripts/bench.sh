@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --locked -p faasbox-agent
 cargo bench --locked -p faasbox --bench invoke
+cargo bench --locked -p faasbox --bench contracts

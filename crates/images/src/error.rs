@@ -66,6 +66,69 @@ pub enum ImageError {
     #[error("invalid image: {0}")]
     InvalidImage(String),
 
+    /// The registry refused the request: wrong or missing credentials (401)
+    /// or no access to the repository (403). Never carries the password.
+    #[error("{}", unauthorized_message(registry, user.as_deref(), *status))]
+    Unauthorized {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// The user whose credentials were sent; `None` when none were.
+        user: Option<String>,
+        status: u16,
+    },
+
+    /// The registry does not have the image (manifest or repository unknown).
+    #[error(
+        "image '{reference}' was not found in registry {registry} (manifest unknown); \
+         check the repository name and tag"
+    )]
+    ManifestUnknown { registry: String, reference: String },
+
+    /// An image index that has no image for this machine's platform.
+    #[error(
+        "image '{reference}' has no linux/{wanted} image (it has: {available}); \
+         pull the digest of a variant that runs here, or build the image for linux/{wanted}"
+    )]
+    PlatformNotFound {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
+
+    /// The registry could not be reached at all.
+    #[error(
+        "cannot reach registry {registry}: {reason}; check the address and that the registry \
+         is running (a registry without TLS must be listed as an insecure registry)"
+    )]
+    RegistryUnreachable { registry: String, reason: String },
+
+    /// A download or upload broke off midway. Downloaded bytes are kept:
+    /// pulling again resumes.
+    #[error("transfer of {what} from/to registry {registry} broke off: {reason}; run it again (a pull resumes where it stopped)")]
+    TransferInterrupted {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+
+    /// Content from a registry whose digest is not the one announced.
+    #[error(
+        "registry {registry} sent {what} with digest {actual}, expected {expected}; the \
+         download was corrupted or the registry's copy is damaged — pull again, and if it \
+         repeats, push the image to the registry again"
+    )]
+    RemoteDigestMismatch {
+        registry: String,
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// Any other failure reported by a registry (5xx, protocol violations,
+    /// rate limits).
+    #[error("registry {registry} failed: {message}")]
+    Registry { registry: String, message: String },
+
     /// The store's own files are damaged.
     #[error("image store file '{}' is damaged: {reason}; restore it from a backup or remove the store directory to start empty", path.display())]
     CorruptStore { path: PathBuf, reason: String },
@@ -80,6 +143,19 @@ impl ImageError {
         !matches!(
             self,
             ImageError::Io { .. } | ImageError::CorruptStore { .. }
+        )
+    }
+
+    /// Whether the error comes from a remote registry (unreachable,
+    /// interrupted, refused, failing) rather than from the request or the
+    /// store. Servers map these to 502.
+    pub fn is_registry_error(&self) -> bool {
+        matches!(
+            self,
+            ImageError::RegistryUnreachable { .. }
+                | ImageError::TransferInterrupted { .. }
+                | ImageError::RemoteDigestMismatch { .. }
+                | ImageError::Registry { .. }
         )
     }
 
@@ -112,4 +188,21 @@ pub(crate) fn io_err<'a>(
     path: &'a Path,
 ) -> impl FnOnce(io::Error) -> ImageError + 'a {
     move |source| ImageError::io(action, path, source)
+}
+
+fn unauthorized_message(registry: &str, user: Option<&str>, status: u16) -> String {
+    match (user, status) {
+        (Some(user), 403) => format!(
+            "registry {registry} denied user '{user}' access (403); check that the user may \
+             use this repository, and the credentials with `faasbox registry ls`"
+        ),
+        (Some(user), _) => format!(
+            "registry {registry} refused the credentials for user '{user}' ({status}); \
+             check them with `faasbox registry ls`"
+        ),
+        (None, _) => format!(
+            "registry {registry} requires credentials ({status}) and none are configured for \
+             it; add them for this registry (`faasbox registry ls` lists the configured ones)"
+        ),
+    }
 }

@@ -311,7 +311,7 @@ fn uncompressed_digest(blob: &Path, what: &str) -> Result<String, ImageError> {
     Ok(reader.finish().0)
 }
 
-fn sniff_file(path: &Path) -> Result<Compression, ImageError> {
+pub(crate) fn sniff_file(path: &Path) -> Result<Compression, ImageError> {
     let file = File::open(path).map_err(io_err("open", path))?;
     let mut head = Vec::with_capacity(6);
     file.take(6)

@@ -2,9 +2,11 @@
 //!
 //! An [`ImageStore`] owns one directory and imports images from files — a
 //! `docker save` archive, an OCI image layout (tar or directory), or a plain
-//! root filesystem tarball — extracting every layer once into a directory that
-//! the runtime stacks with overlayfs. All calls block; the server runs them in
-//! `spawn_blocking`.
+//! root filesystem tarball — or pulls them from a registry, extracting every
+//! layer once into a directory that the runtime stacks with overlayfs. It
+//! also pushes stored images to registries. The import calls block (the
+//! server runs them in `spawn_blocking`); [`ImageStore::pull`] and
+//! [`ImageStore::push`] are async and need a tokio runtime.
 //!
 //! # Store layout
 //!
@@ -18,7 +20,10 @@
 //!                           character devices, opaque directories carry
 //!                           `trusted.overlay.opaque=y`); used as an overlayfs lowerdir
 //!                           and shared by every image that has that layer
-//!   tmp/                    scratch space of running imports; emptied by `open`
+//!   tmp/                    scratch space of running imports and pulls; emptied by `open`
+//!   downloads/              registry downloads: `<hex>.partial` (unverified, resumable)
+//!                           and `<hex>` (verified, until its image is imported); kept
+//!                           by `open`, which prunes only week-old files
 //! ```
 //!
 //! # Crash safety
@@ -49,6 +54,8 @@
 //! with `archive` (outer archive detection and extraction), `extract` (safe
 //! layer extraction), `config` and `manifest` (JSON documents), `index`
 //! (`images.json`), `reference`, `digest`, `compress`, `paths`, `copy`.
+//! `registry` pulls (into an OCI layout in `tmp/`, then the same import)
+//! and pushes over the OCI distribution protocol.
 //!
 //! # Layer extraction rules
 //!
@@ -71,10 +78,14 @@ mod index;
 mod manifest;
 mod paths;
 mod reference;
+mod registry;
 mod store;
 
 pub use error::ImageError;
 pub use reference::normalize_reference;
+pub use registry::{
+    CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth, STALE_DOWNLOAD,
+};
 pub use store::ImageStore;
 
 use serde::{Deserialize, Serialize};

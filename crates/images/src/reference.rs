@@ -118,7 +118,7 @@ fn validate_repository(repo: &str) -> Result<(), String> {
 
 /// Like docker: the first component is a registry host when it has a '.' or
 /// a ':' or is `localhost`.
-fn is_host(component: &str) -> bool {
+pub(crate) fn is_host(component: &str) -> bool {
     component.contains('.') || component.contains(':') || component == "localhost"
 }
 

@@ -20,6 +20,7 @@ use crate::formats::{docker, oci, rootfs, LayoutDir};
 use crate::import::Session;
 use crate::index::{self, Images, StoredImage};
 use crate::reference::normalize_reference;
+use crate::registry::{self, DownloadLocks};
 use crate::{ImageRecord, RootfsOptions};
 
 const INDEX_FILE: &str = "images.json";
@@ -30,6 +31,8 @@ const INDEX_FILE: &str = "images.json";
 pub struct ImageStore {
     root: PathBuf,
     state: Mutex<State>,
+    /// One lock per blob being downloaded from a registry.
+    pub(crate) downloads: DownloadLocks,
 }
 
 #[derive(Debug, Default)]
@@ -55,18 +58,26 @@ pub(crate) fn pin_key(kind: PinKind, hex: &str) -> String {
 
 impl ImageStore {
     /// Opens (creating if needed) the store at `root`, removes whatever an
-    /// interrupted import left in `tmp/`, and deletes blobs and layers no
-    /// image refers to.
+    /// interrupted import left in `tmp/` and registry downloads untouched
+    /// for a week, and deletes blobs and layers no image refers to.
+    /// Recent partial downloads in `downloads/` are kept so a pull resumes.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
         let root = root.into();
         let store = ImageStore {
             root,
             state: Mutex::new(State::default()),
+            downloads: DownloadLocks::default(),
         };
-        for dir in [store.blobs_dir(), store.layers_dir(), store.tmp_dir()] {
+        for dir in [
+            store.blobs_dir(),
+            store.layers_dir(),
+            store.tmp_dir(),
+            store.downloads_dir(),
+        ] {
             fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
         }
         store.clear_tmp()?;
+        registry::prune_downloads(&store.downloads_dir())?;
         let images = index::load(&store.index_path())?;
         store.lock().images = images;
         store.collect_garbage()?;
@@ -110,6 +121,21 @@ impl ImageStore {
         self.run_import(|session| {
             let plan = oci::plan(&layout, &name)?;
             session.import(plan, &name)
+        })
+    }
+
+    /// Imports an OCI image layout directory that the store itself wrote
+    /// into its `tmp/` (a pulled image): its blobs are hard-linked into the
+    /// store rather than copied. `name` is already normalised.
+    pub(crate) fn import_own_layout(
+        &self,
+        dir: &Path,
+        name: &str,
+    ) -> Result<ImageRecord, ImageError> {
+        let layout = LayoutDir::own(dir)?;
+        self.run_import(|session| {
+            let plan = oci::plan(&layout, name)?;
+            session.import(plan, name)
         })
     }
 
@@ -214,10 +240,27 @@ impl ImageStore {
         &self.root
     }
 
-    // ---- crate-internal API used by import sessions ----
+    // ---- crate-internal API used by import sessions and registries ----
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
+    }
+
+    /// Where registry downloads live until their image is imported:
+    /// `<hex>.partial` while incomplete, `<hex>` once verified.
+    pub(crate) fn downloads_dir(&self) -> PathBuf {
+        self.root.join("downloads")
+    }
+
+    /// The store's own record of an image (name or manifest digest), with
+    /// its config digest.
+    pub(crate) fn stored(&self, name_or_digest: &str) -> Result<StoredImage, ImageError> {
+        let record = self.require(name_or_digest)?;
+        self.lock()
+            .images
+            .get(&record.name)
+            .cloned()
+            .ok_or_else(|| ImageError::NotFound(name_or_digest.to_string()))
     }
 
     pub(crate) fn blob_file(&self, hex: &str) -> PathBuf {

@@ -31,9 +31,20 @@ pub(crate) trait FileSource {
 #[derive(Debug)]
 pub(crate) struct LayoutDir {
     root: PathBuf,
+    /// The store wrote this layout into its own scratch space.
+    own: bool,
 }
 
 impl LayoutDir {
+    /// A layout the store itself wrote into its `tmp/` (a pulled image):
+    /// its files may be hard-linked into the store.
+    pub(crate) fn own(root: &Path) -> Result<LayoutDir, ImageError> {
+        Ok(LayoutDir {
+            own: true,
+            ..LayoutDir::new(root)?
+        })
+    }
+
     pub(crate) fn new(root: &Path) -> Result<LayoutDir, ImageError> {
         let meta = fs::metadata(root).map_err(io_err("open", root))?;
         if !meta.is_dir() {
@@ -44,6 +55,7 @@ impl LayoutDir {
         }
         Ok(LayoutDir {
             root: root.to_path_buf(),
+            own: false,
         })
     }
 }
@@ -62,7 +74,7 @@ impl FileSource for LayoutDir {
     }
 
     fn is_scratch(&self) -> bool {
-        false
+        self.own
     }
 }
 

@@ -112,7 +112,7 @@ fn plan_manifest(
 
 /// Refuses layer media types faasbox cannot unpack. The actual compression
 /// is recognised from the blob's first bytes.
-fn check_layer_media_type(layer: &Descriptor) -> Result<(), ImageError> {
+pub(crate) fn check_layer_media_type(layer: &Descriptor) -> Result<(), ImageError> {
     let Some(media) = layer.media_type.as_deref() else {
         return Ok(());
     };

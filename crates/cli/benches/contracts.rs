@@ -1,0 +1,212 @@
+//! Warm invoke latency of each contract's echo function (http, cmd, file, openwhisk), next to
+//! running the same executable directly inside the same container with `runc exec`, in the
+//! same run.
+//!
+//! Run as root: `scripts/bench.sh` (FAASBOX_BENCH_N sets the iterations). Figures are printed,
+//! never asserted.
+
+#[path = "../tests/support/images.rs"]
+#[allow(dead_code)]
+mod images;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
+const INPUT: &str = r#"{"hello":"world"}"#;
+
+/// One contract's echo function and the executable behind it.
+struct Case {
+    contract: &'static str,
+    spec: Value,
+    /// What `runc exec` runs in the container, with the input on stdin.
+    exec: Vec<&'static str>,
+    env: Vec<&'static str>,
+}
+
+fn main() {
+    let n: usize = std::env::var("FAASBOX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let (_http_dir, http_tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", images::TEST_FUNCTION, 0o755)]);
+    let (_isolate_dir, isolate_tar) = images::rootfs_tar_with(&[("bin/isolate.sh", images::ISOLATE, 0o755)]);
+    let (_action_dir, action_tar) = images::rootfs_tar_with(&[("action/exec", images::OPENWHISK_ACTION, 0o755)]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(FAASBOX)
+        .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting the server");
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    let http = reqwest::Client::new();
+    let cases = vec![
+        Case {
+            contract: "http",
+            spec: json!({"image": "bench/http", "envs": {"MODE": "plain"}}),
+            exec: vec!["/www/cgi-bin/index.cgi"],
+            env: vec!["MODE=plain", "REQUEST_METHOD=POST", "HTTP_DIREKTIV_TEMPDIR=/tmp"],
+        },
+        Case {
+            contract: "cmd",
+            spec: json!({"image": "bench/plain", "contract": "cmd"}),
+            exec: vec!["/bin/busybox", "echo", "-n", "hello"],
+            env: vec![],
+        },
+        Case {
+            contract: "file",
+            spec: json!({"image": "bench/isolate", "contract": "file", "envs": {"MODE": "echo"}}),
+            exec: vec!["/bin/isolate.sh"],
+            env: vec!["MODE=echo"],
+        },
+        Case {
+            contract: "openwhisk",
+            spec: json!({"image": "bench/action", "contract": "openwhisk"}),
+            exec: vec!["/action/exec", INPUT],
+            env: vec![],
+        },
+    ];
+    let results = runtime.block_on(async {
+        wait_healthy(&http, &url).await;
+        http.post(format!("{url}/api/v1/namespaces")).json(&json!({"name": "bench"})).send().await.expect("ns");
+        let sh = serde_json::to_string(&["/bin/sh"]).expect("json");
+        for (name, tar, entrypoint) in [
+            ("bench/http", &http_tar, serde_json::to_string(&images::HTTPD.iter().chain([images::WWW].iter()).collect::<Vec<_>>()).expect("json")),
+            ("bench/plain", &http_tar, sh.clone()),
+            ("bench/isolate", &isolate_tar, serde_json::to_string(&["/bin/isolate.sh"]).expect("json")),
+            ("bench/action", &action_tar, sh.clone()),
+        ] {
+            let body = std::fs::read(tar).expect("image");
+            let r = http
+                .post(format!("{url}/api/v1/images/import"))
+                .query(&[("name", name), ("entrypoint", entrypoint.as_str())])
+                .body(body)
+                .send()
+                .await
+                .expect("import");
+            assert!(r.status().is_success(), "import {name}: {}", r.text().await.unwrap_or_default());
+        }
+        let mut results = Vec::new();
+        for case in &cases {
+            let name = case.contract;
+            let r = http
+                .put(format!("{url}/api/v1/namespaces/bench/functions/{name}"))
+                .json(&case.spec)
+                .send()
+                .await
+                .expect("deploy");
+            assert!(r.status().is_success(), "deploy {name}: {}", r.text().await.unwrap_or_default());
+            let input = if name == "cmd" {
+                json!({"commands": [{"command": "echo -n hello"}]}).to_string()
+            } else {
+                INPUT.to_string()
+            };
+            invoke(&http, &url, name, &input).await;
+            let mut warm = Vec::with_capacity(n);
+            for _ in 0..n {
+                let started = Instant::now();
+                invoke(&http, &url, name, &input).await;
+                warm.push(started.elapsed());
+            }
+            let container = container_of(&data_dir, &format!("bench/{name}"));
+            let exec = (0..(n / 4).max(10)).map(|_| runc_exec(&data_dir, &container, case)).collect::<Vec<_>>();
+            results.push((name, warm, exec));
+        }
+        results
+    });
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+
+    println!();
+    println!("faasbox contract benchmark: warm invoke of each contract's echo vs `runc exec` of the same executable");
+    println!("{:<11} {:>12} {:>12} {:>14} {:>14} {:>9}", "contract", "invoke p50", "invoke p99", "runc exec p50", "runc exec p99", "p50 ratio");
+    for (name, warm, exec) in results {
+        let (w50, w99) = percentiles(&warm);
+        let (e50, e99) = percentiles(&exec);
+        println!(
+            "{name:<11} {:>10.2}ms {:>10.2}ms {:>12.2}ms {:>12.2}ms {:>8.2}x",
+            ms(w50),
+            ms(w99),
+            ms(e50),
+            ms(e99),
+            w50.as_secs_f64() / e50.as_secs_f64().max(1e-9)
+        );
+    }
+}
+
+async fn wait_healthy(http: &reqwest::Client, url: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{url}/api/v1/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server did not start");
+}
+
+async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
+    let r = http
+        .post(format!("{url}/api/v1/namespaces/bench/functions/{name}/invoke"))
+        .body(input.to_string())
+        .send()
+        .await
+        .expect("invoke");
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{name} failed: {status} {body}");
+}
+
+/// The id of the running container of `function`, from the driver's instance records.
+fn container_of(data_dir: &Path, function: &str) -> String {
+    let instances = data_dir.join("run/instances");
+    for entry in std::fs::read_dir(&instances).expect("instances").flatten() {
+        let meta: Value = std::fs::read(entry.path().join("instance.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        if meta["function"] == function {
+            return entry.file_name().to_string_lossy().into_owned();
+        }
+    }
+    panic!("no instance of {function}");
+}
+
+fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
+    let started = Instant::now();
+    let mut command = Command::new("runc");
+    command.arg("--root").arg(data_dir.join("run/runc")).arg("exec");
+    for env in &case.env {
+        command.args(["--env", env]);
+    }
+    let mut child = command
+        .arg(container)
+        .args(&case.exec)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runc exec");
+    let _ = child.stdin.take().expect("stdin").write_all(INPUT.as_bytes());
+    let status = child.wait().expect("runc exec");
+    assert!(status.success(), "runc exec of {} failed", case.contract);
+    started.elapsed()
+}
+
+fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
