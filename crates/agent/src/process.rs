@@ -2,8 +2,8 @@
 //! and noticing when it exits.
 //!
 //! The process gets the agent's environment unchanged, runs in its working directory as the
-//! configured user, and starts with `oom_score_adj` 0 (the agent runs at -999 so the memory
-//! cgroup's OOM killer picks the function). Its stdout and stderr are pipes read by
+//! configured user, and starts with `oom_score_adj` 500, above the agent's own (-999 where the
+//! server may lower it, else 0), so the memory cgroup's OOM killer picks the function. Its stdout and stderr are pipes read by
 //! [`crate::pipes`].
 
 use std::ffi::CString;
@@ -25,6 +25,10 @@ use tokio::sync::watch;
 use crate::logs::LogHub;
 use crate::pipes::Drainer;
 use crate::reaper::{Exit, Reaper};
+
+/// The function's `oom_score_adj`: well above the agent's, so an out-of-memory kill in the
+/// instance's memory cgroup takes the function and leaves the agent to report it.
+const FUNCTION_OOM_SCORE_ADJ: &[u8] = b"500";
 
 /// How to start the function process.
 #[derive(Debug, Clone, Copy)]
@@ -255,14 +259,14 @@ pub fn prepare_child(
         (Uid::from_raw(user.uid), Gid::from_raw(user.gid), groups)
     });
     let child_setup = move || -> io::Result<()> {
-        // Give up the agent's OOM protection (best effort: fails without /proc, or when
-        // the agent's own score is above 0 and lowering it is not permitted).
+        // Make the function the OOM killer's choice over the agent (raising one's own score
+        // needs no privilege; best effort: fails only without /proc).
         if let Ok(fd) = nix::fcntl::open(
             "/proc/self/oom_score_adj",
             OFlag::O_WRONLY | OFlag::O_CLOEXEC,
             Mode::empty(),
         ) {
-            let _ = nix::unistd::write(&fd, b"0");
+            let _ = nix::unistd::write(&fd, FUNCTION_OOM_SCORE_ADJ);
         }
         if let Some((uid, gid, groups)) = &user {
             nix::unistd::setgroups(groups)?;

@@ -29,16 +29,32 @@ struct Case {
 }
 
 fn main() {
-    let n: usize = std::env::var("FAASBOX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let (_http_dir, http_tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", images::TEST_FUNCTION, 0o755)]);
-    let (_isolate_dir, isolate_tar) = images::rootfs_tar_with(&[("bin/isolate.sh", images::ISOLATE, 0o755)]);
-    let (_action_dir, action_tar) = images::rootfs_tar_with(&[("action/exec", images::OPENWHISK_ACTION, 0o755)]);
+    let n: usize = std::env::var("FAASBOX_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let (_http_dir, http_tar) =
+        images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", images::TEST_FUNCTION, 0o755)]);
+    let (_isolate_dir, isolate_tar) =
+        images::rootfs_tar_with(&[("bin/isolate.sh", images::ISOLATE, 0o755)]);
+    let (_action_dir, action_tar) =
+        images::rootfs_tar_with(&[("action/exec", images::OPENWHISK_ACTION, 0o755)]);
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let url = format!("http://127.0.0.1:{port}");
     let mut server = Command::new(FAASBOX)
-        .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log",
+            "warn",
+        ])
         .arg("--data-dir")
         .arg(&data_dir)
         .stdout(Stdio::null())
@@ -51,7 +67,11 @@ fn main() {
             contract: "http",
             spec: json!({"image": "bench/http", "envs": {"MODE": "plain"}}),
             exec: vec!["/www/cgi-bin/index.cgi"],
-            env: vec!["MODE=plain", "REQUEST_METHOD=POST", "HTTP_DIREKTIV_TEMPDIR=/tmp"],
+            env: vec![
+                "MODE=plain",
+                "REQUEST_METHOD=POST",
+                "HTTP_DIREKTIV_TEMPDIR=/tmp",
+            ],
         },
         Case {
             contract: "cmd",
@@ -74,12 +94,30 @@ fn main() {
     ];
     let results = runtime.block_on(async {
         wait_healthy(&http, &url).await;
-        http.post(format!("{url}/api/v1/namespaces")).json(&json!({"name": "bench"})).send().await.expect("ns");
+        http.post(format!("{url}/api/v1/namespaces"))
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await
+            .expect("ns");
         let sh = serde_json::to_string(&["/bin/sh"]).expect("json");
         for (name, tar, entrypoint) in [
-            ("bench/http", &http_tar, serde_json::to_string(&images::HTTPD.iter().chain([images::WWW].iter()).collect::<Vec<_>>()).expect("json")),
+            (
+                "bench/http",
+                &http_tar,
+                serde_json::to_string(
+                    &images::HTTPD
+                        .iter()
+                        .chain([images::WWW].iter())
+                        .collect::<Vec<_>>(),
+                )
+                .expect("json"),
+            ),
             ("bench/plain", &http_tar, sh.clone()),
-            ("bench/isolate", &isolate_tar, serde_json::to_string(&["/bin/isolate.sh"]).expect("json")),
+            (
+                "bench/isolate",
+                &isolate_tar,
+                serde_json::to_string(&["/bin/isolate.sh"]).expect("json"),
+            ),
             ("bench/action", &action_tar, sh.clone()),
         ] {
             let body = std::fs::read(tar).expect("image");
@@ -90,7 +128,11 @@ fn main() {
                 .send()
                 .await
                 .expect("import");
-            assert!(r.status().is_success(), "import {name}: {}", r.text().await.unwrap_or_default());
+            assert!(
+                r.status().is_success(),
+                "import {name}: {}",
+                r.text().await.unwrap_or_default()
+            );
         }
         let mut results = Vec::new();
         for case in &cases {
@@ -101,7 +143,11 @@ fn main() {
                 .send()
                 .await
                 .expect("deploy");
-            assert!(r.status().is_success(), "deploy {name}: {}", r.text().await.unwrap_or_default());
+            assert!(
+                r.status().is_success(),
+                "deploy {name}: {}",
+                r.text().await.unwrap_or_default()
+            );
             let input = if name == "cmd" {
                 json!({"commands": [{"command": "echo -n hello"}]}).to_string()
             } else {
@@ -115,17 +161,24 @@ fn main() {
                 warm.push(started.elapsed());
             }
             let container = container_of(&data_dir, &format!("bench/{name}"));
-            let exec = (0..(n / 4).max(10)).map(|_| runc_exec(&data_dir, &container, case)).collect::<Vec<_>>();
+            let exec = (0..(n / 4).max(10))
+                .map(|_| runc_exec(&data_dir, &container, case))
+                .collect::<Vec<_>>();
             results.push((name, warm, exec));
         }
         results
     });
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
     let _ = server.wait();
 
     println!();
     println!("faasbox contract benchmark: warm invoke of each contract's echo vs `runc exec` of the same executable");
-    println!("{:<11} {:>12} {:>12} {:>14} {:>14} {:>9}", "contract", "invoke p50", "invoke p99", "runc exec p50", "runc exec p99", "p50 ratio");
+    println!(
+        "{:<11} {:>12} {:>12} {:>14} {:>14} {:>9}",
+        "contract", "invoke p50", "invoke p99", "runc exec p50", "runc exec p99", "p50 ratio"
+    );
     for (name, warm, exec) in results {
         let (w50, w99) = percentiles(&warm);
         let (e50, e99) = percentiles(&exec);
@@ -154,7 +207,9 @@ async fn wait_healthy(http: &reqwest::Client, url: &str) {
 
 async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
     let r = http
-        .post(format!("{url}/api/v1/namespaces/bench/functions/{name}/invoke"))
+        .post(format!(
+            "{url}/api/v1/namespaces/bench/functions/{name}/invoke"
+        ))
         .body(input.to_string())
         .send()
         .await
@@ -182,7 +237,10 @@ fn container_of(data_dir: &Path, function: &str) -> String {
 fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
     let started = Instant::now();
     let mut command = Command::new("runc");
-    command.arg("--root").arg(data_dir.join("run/runc")).arg("exec");
+    command
+        .arg("--root")
+        .arg(data_dir.join("run/runc"))
+        .arg("exec");
     for env in &case.env {
         command.args(["--env", env]);
     }
@@ -194,7 +252,11 @@ fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
         .stderr(Stdio::null())
         .spawn()
         .expect("runc exec");
-    let _ = child.stdin.take().expect("stdin").write_all(INPUT.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(INPUT.as_bytes());
     let status = child.wait().expect("runc exec");
     assert!(status.success(), "runc exec of {} failed", case.contract);
     started.elapsed()

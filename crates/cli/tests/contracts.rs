@@ -28,7 +28,11 @@ async fn cmd_server() -> (Server, tempfile::TempDir) {
     let (dir, tar) = images::rootfs_tar_with(&[]);
     let server = server_with(&[("test/plain:latest", &tar, entrypoint(&["/bin/sh"]))]).await;
     server
-        .deploy("demo", "sh", json!({"image": "test/plain:latest", "cmd": "/usr/share/direktiv/direktiv-cmd"}))
+        .deploy(
+            "demo",
+            "sh",
+            json!({"image": "test/plain:latest", "cmd": "/usr/share/direktiv/direktiv-cmd"}),
+        )
         .await;
     (server, dir)
 }
@@ -66,10 +70,16 @@ async fn cmd_runs_the_seed_examples_as_written() {
     let out = parse(&body);
     assert_eq!(out[0]["Output"], json!({"a": [1, 2]}));
     assert_eq!(out[1]["Output"], "");
-    assert_ne!(out[2]["Error"], "", "a failing command records its error: {out}");
+    assert_ne!(
+        out[2]["Error"], "",
+        "a failing command records its error: {out}"
+    );
     assert_eq!(out[3]["Output"].as_str().unwrap().trim(), "after");
     let logs = server.log_lines(&id).await.join("\n");
-    assert!(!logs.contains("hidden-42"), "suppressed output is not logged: {logs}");
+    assert!(
+        !logs.contains("hidden-42"),
+        "suppressed output is not logged: {logs}"
+    );
     // suppress_command hides the command text in the logs; stop: true fails the call.
     let input = json!({"commands": [
         {"command": "echo token-in-command", "suppress_command": true},
@@ -102,11 +112,18 @@ async fn cmd_calls_run_concurrently_with_their_own_logs_and_dirs() {
         let output = parse(&body)[0]["Output"].as_str().unwrap().to_string();
         assert!(output.contains(&format!("marker-{i}")));
         // Each call has a directory of its own: only its own file is there.
-        assert_eq!(output.lines().filter(|l| *l == "mine").count(), 1, "{output}");
+        assert_eq!(
+            output.lines().filter(|l| *l == "mine").count(),
+            1,
+            "{output}"
+        );
         let logs = server.log_lines(&id).await.join("\n");
         assert!(logs.contains(&format!("marker-{i}")), "{logs}");
         for other in (0..8).filter(|o| *o != i) {
-            assert!(!logs.contains(&format!("marker-{other}")), "call {i} has {other}'s line: {logs}");
+            assert!(
+                !logs.contains(&format!("marker-{other}")),
+                "call {i} has {other}'s line: {logs}"
+            );
         }
     }
 }
@@ -115,12 +132,18 @@ async fn cmd_calls_run_concurrently_with_their_own_logs_and_dirs() {
 
 async fn isolate_server() -> (Server, tempfile::TempDir) {
     let (dir, tar) = images::rootfs_tar_with(&[("bin/isolate.sh", ISOLATE, 0o755)]);
-    let server = server_with(&[("test/isolate:latest", &tar, entrypoint(&["/bin/isolate.sh"]))]).await;
+    let server = server_with(&[(
+        "test/isolate:latest",
+        &tar,
+        entrypoint(&["/bin/isolate.sh"]),
+    )])
+    .await;
     (server, dir)
 }
 
 async fn deploy_isolate(server: &Server, name: &str, mode: &str, extra: Value) {
-    let mut spec = json!({"image": "test/isolate:latest", "contract": "file", "envs": {"MODE": mode}});
+    let mut spec =
+        json!({"image": "test/isolate:latest", "contract": "file", "envs": {"MODE": mode}});
     for (k, v) in extra.as_object().cloned().unwrap_or_default() {
         spec[k] = v;
     }
@@ -138,7 +161,12 @@ async fn file_contract_round_trip_errors_and_logs() {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(parse(&body), input);
     let logs = server.log_lines(&id).await.join("\n");
-    for expected in ["stdout {\"customer\"", "stderr {\"customer\"", "log-file line", "error-file line"] {
+    for expected in [
+        "stdout {\"customer\"",
+        "stderr {\"customer\"",
+        "log-file line",
+        "error-file line",
+    ] {
         assert!(logs.contains(expected), "{expected} missing from {logs}");
     }
     let (status, _, body) = server.invoke("demo", "error", "{}").await;
@@ -159,7 +187,11 @@ async fn file_contract_timeout_disk_bound_and_clean_calls() {
     let (server, _dir) = isolate_server().await;
     deploy_isolate(&server, "slow", "sleep", json!({"timeout": "2s"})).await;
     let (status, _, body) = server.invoke("demo", "slow", "{}").await;
-    assert!(status == 504 || status == 502, "{status} {}", String::from_utf8_lossy(&body));
+    assert!(
+        status == 504 || status == 502,
+        "{status} {}",
+        String::from_utf8_lossy(&body)
+    );
     deploy_isolate(&server, "fill", "fill", json!({"disk": "1MiB"})).await;
     let (status, _, body) = server.invoke("demo", "fill", "{}").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
@@ -172,8 +204,13 @@ async fn file_contract_timeout_disk_bound_and_clean_calls() {
         assert_eq!(status, 200);
         assert_eq!(parse(&body), json!({"leaked": false}));
     }
-    let f = server.get_json("/api/v1/namespaces/demo/functions/leak").await;
-    assert_eq!(f["instances"]["instances"], 1, "one warm instance served every call: {f}");
+    let f = server
+        .get_json("/api/v1/namespaces/demo/functions/leak")
+        .await;
+    assert_eq!(
+        f["instances"]["instances"], 1,
+        "one warm instance served every call: {f}"
+    );
 }
 
 #[tokio::test]
@@ -182,7 +219,14 @@ async fn file_contract_concurrent_calls_keep_their_logs() {
     deploy_isolate(&server, "echo", "echo", json!({"scale": {"max": 8}})).await;
     let calls = (0..8).map(|i| {
         let server = &server;
-        async move { (i, server.invoke("demo", "echo", json!({"call": i}).to_string()).await) }
+        async move {
+            (
+                i,
+                server
+                    .invoke("demo", "echo", json!({"call": i}).to_string())
+                    .await,
+            )
+        }
     });
     for (i, (status, id, body)) in futures_util::future::join_all(calls).await {
         assert_eq!(status, 200);
@@ -215,7 +259,13 @@ async fn openwhisk_actions_text_zip_and_blackbox() {
     server
         .deploy("demo", "text", json!({"image": "test/plain:latest", "contract": "openwhisk", "code": OPENWHISK_ACTION}))
         .await;
-    server.deploy("demo", "blackbox", json!({"image": "test/blackbox:latest", "contract": "openwhisk"})).await;
+    server
+        .deploy(
+            "demo",
+            "blackbox",
+            json!({"image": "test/blackbox:latest", "contract": "openwhisk"}),
+        )
+        .await;
     let zip = {
         let mut cursor = std::io::Cursor::new(Vec::new());
         let mut writer = zip::ZipWriter::new(&mut cursor);
@@ -248,7 +298,13 @@ async fn openwhisk_actions_text_zip_and_blackbox() {
         }
     }
     let (status, id, body) = server.invoke("demo", "zipped", "{}").await;
-    assert_eq!(status, 200, "{}\n{:?}", String::from_utf8_lossy(&body), server.log_lines(&id).await);
+    assert_eq!(
+        status,
+        200,
+        "{}\n{:?}",
+        String::from_utf8_lossy(&body),
+        server.log_lines(&id).await
+    );
     let out = parse(&body);
     assert_eq!(out["zipped"], true);
     assert_eq!(out["pwd"], "/action");
@@ -269,10 +325,22 @@ async fn openwhisk_result_that_is_not_json_is_the_exact_error() {
         .await;
     let (status, _, body) = server.invoke("demo", "bad", "{}").await;
     assert_eq!(status, 502);
-    let message = parse(&body)["error"]["message"].as_str().unwrap().to_string();
-    assert!(message.contains("The action did not return a dictionary or array."), "{message}");
+    let message = parse(&body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("The action did not return a dictionary or array."),
+        "{message}"
+    );
     // No code and no /action/exec in the image: the instance cannot start, with OpenWhisk's words.
-    server.deploy("demo", "empty", json!({"image": "test/plain:latest", "contract": "openwhisk"})).await;
+    server
+        .deploy(
+            "demo",
+            "empty",
+            json!({"image": "test/plain:latest", "contract": "openwhisk"}),
+        )
+        .await;
     let (status, _, body) = server.invoke("demo", "empty", "{}").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
 }
@@ -285,13 +353,23 @@ async fn openwhisk_concurrent_calls_keep_their_logs() {
         .await;
     let calls = (0..8).map(|i| {
         let server = &server;
-        async move { (i, server.invoke("demo", "echo", json!({"call": i}).to_string()).await) }
+        async move {
+            (
+                i,
+                server
+                    .invoke("demo", "echo", json!({"call": i}).to_string())
+                    .await,
+            )
+        }
     });
     for (i, (status, id, body)) in futures_util::future::join_all(calls).await {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         assert_eq!(parse(&body), json!({"call": i}));
         let logs = server.log_lines(&id).await.join("\n");
-        assert!(logs.contains(&format!("log line for {{\"call\":{i}}}")), "{logs}");
+        assert!(
+            logs.contains(&format!("log line for {{\"call\":{i}}}")),
+            "{logs}"
+        );
         for other in (0..8).filter(|o| *o != i) {
             assert!(!logs.contains(&format!("{{\"call\":{other}}}")), "{logs}");
         }

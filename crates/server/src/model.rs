@@ -70,7 +70,9 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(d)? {
             Raw::Bytes(b) => Ok(ByteSize(b)),
-            Raw::Text(t) => parse_size(&t).map(ByteSize).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse_size(&t)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -78,17 +80,23 @@ impl<'de> Deserialize<'de> for ByteSize {
 /// Parses "64MiB", "64M", "512k", "1GiB" or "1048576" (binary units either way).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size; write it like \"64MiB\" or a number of bytes"))?;
+    let number: u64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a size; write it like \"64MiB\" or a number of bytes")
+    })?;
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit '{other}' in '{text}'; use KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}'; use KiB, MiB or GiB"
+            ))
+        }
     };
     number
         .checked_mul(factor)
@@ -249,8 +257,7 @@ impl FunctionSpec {
     /// The contract the function speaks: `cmd: /usr/share/direktiv/direktiv-cmd` on any image
     /// makes it a generic container, as in Direktiv.
     pub fn effective_contract(&self) -> Contract {
-        let direktiv_cmd =
-            self.cmd.len() == 1 && self.cmd[0] == faasbox_proto::DIREKTIV_CMD_PATH;
+        let direktiv_cmd = self.cmd.len() == 1 && self.cmd[0] == faasbox_proto::DIREKTIV_CMD_PATH;
         if self.contract == Contract::Http && direktiv_cmd {
             Contract::Cmd
         } else {
@@ -270,7 +277,9 @@ impl FunctionSpec {
             problems.push("`image` is empty; name an image from `faasbox image ls`".to_string());
         }
         let contract = self.effective_contract();
-        if contract != Contract::Openwhisk && (self.code.is_some() || self.binary || self.main.is_some()) {
+        if contract != Contract::Openwhisk
+            && (self.code.is_some() || self.binary || self.main.is_some())
+        {
             problems.push("`code`, `binary` and `main` belong to the openwhisk contract; deploy with contract `openwhisk`".to_string());
         }
         if self.binary {
@@ -280,8 +289,11 @@ impl FunctionSpec {
                 .as_deref()
                 .map(|c| base64::engine::general_purpose::STANDARD.decode(c.trim()));
             match decoded {
-                None => problems.push("`binary: true` needs `code`: the base64 of a zip archive".to_string()),
-                Some(Err(e)) => problems.push(format!("`code` is not base64 ({e}); with `binary: true` it holds a base64 zip archive")),
+                None => problems
+                    .push("`binary: true` needs `code`: the base64 of a zip archive".to_string()),
+                Some(Err(e)) => problems.push(format!(
+                    "`code` is not base64 ({e}); with `binary: true` it holds a base64 zip archive"
+                )),
                 Some(Ok(bytes)) if !bytes.starts_with(b"PK") => {
                     problems.push("`code` does not decode to a zip archive".to_string())
                 }
@@ -398,10 +410,9 @@ mod tests {
 
     #[test]
     fn contracts_sizes_and_code() {
-        let spec: FunctionSpec = serde_json::from_str(
-            r#"{"image":"x","cmd":"/usr/share/direktiv/direktiv-cmd"}"#,
-        )
-        .unwrap();
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","cmd":"/usr/share/direktiv/direktiv-cmd"}"#)
+                .unwrap();
         assert_eq!(spec.effective_contract(), Contract::Cmd);
         let spec: FunctionSpec =
             serde_json::from_str(r#"{"image":"x","contract":"file","disk":"2MiB"}"#).unwrap();
@@ -409,9 +420,10 @@ mod tests {
         assert!(spec.problems().is_empty());
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert!(parse_size("12 parsecs").is_err());
-        let spec: FunctionSpec =
-            serde_json::from_str(r#"{"image":"x","contract":"openwhisk","binary":true,"code":"bm90IGEgemlw"}"#)
-                .unwrap();
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"openwhisk","binary":true,"code":"bm90IGEgemlw"}"#,
+        )
+        .unwrap();
         assert_eq!(spec.problems().len(), 1, "{:?}", spec.problems());
         let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","code":"echo"}"#).unwrap();
         assert_eq!(spec.problems().len(), 1);

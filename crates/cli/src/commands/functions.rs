@@ -111,8 +111,10 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
         spec["cmd"] = json!(cmd);
     }
     if let Some(path) = &args.code {
-        let bytes = std::fs::read(path).with_context(|| format!("reading --code {}", path.display()))?;
-        let is_zip = bytes.starts_with(b"PK\x03\x04") || path.extension().is_some_and(|e| e == "zip");
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading --code {}", path.display()))?;
+        let is_zip =
+            bytes.starts_with(b"PK\x03\x04") || path.extension().is_some_and(|e| e == "zip");
         if is_zip {
             spec = with_binary(spec, bytes);
         } else {

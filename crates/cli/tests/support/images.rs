@@ -265,9 +265,22 @@ pub fn rootfs_tar_with(files: &[(&str, &str, u32)]) -> (tempfile::TempDir, PathB
         let target = root.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
         std::fs::write(&target, content).expect("write");
-        run("chmod", &[&format!("{mode:o}"), target.to_str().expect("utf8")]);
+        run(
+            "chmod",
+            &[&format!("{mode:o}"), target.to_str().expect("utf8")],
+        );
     }
     let tar = dir.path().join("rootfs.tar");
-    run("tar", &["-C", root.to_str().unwrap(), "--numeric-owner", "-cf", tar.to_str().unwrap(), "."]);
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "--numeric-owner",
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
     (dir, tar)
 }

@@ -447,7 +447,10 @@ mod tests {
         let dest = |d: &str| mounts.iter().find(|m| m["destination"] == d).cloned();
         let scratch = dest("/direktiv-data").expect("scratch tmpfs");
         assert_eq!(scratch["type"], "tmpfs");
-        assert!(scratch["options"].as_array().unwrap().contains(&serde_json::json!("size=1048576")));
+        assert!(scratch["options"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("size=1048576")));
         let agent = dest("/.faasbox-agent").unwrap();
         assert_eq!(agent["source"], "/usr/lib/faasbox/faasbox-agent");
         assert!(agent["options"]
