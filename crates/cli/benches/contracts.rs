@@ -5,9 +5,13 @@
 //! Run as root: `scripts/bench.sh` (FAASBOX_BENCH_N sets the iterations). Figures are printed,
 //! never asserted.
 
+#[path = "bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/images.rs"]
 #[allow(dead_code)]
 mod images;
+
+use bench_support::{ms, percentiles, BenchServer};
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 const INPUT: &str = r#"{"hello":"world"}"#;
 
 /// One contract's echo function and the executable behind it.
@@ -39,27 +42,9 @@ fn main() {
         images::rootfs_tar_with(&[("bin/isolate.sh", images::ISOLATE, 0o755)]);
     let (_action_dir, action_tar) =
         images::rootfs_tar_with(&[("action/exec", images::OPENWHISK_ACTION, 0o755)]);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(FAASBOX)
-        .args([
-            "server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting the server");
+    let server = BenchServer::start();
+    let url = server.url.clone();
+    let data_dir = server.data_dir().to_path_buf();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let http = reqwest::Client::new();
     let cases = vec![
@@ -93,12 +78,7 @@ fn main() {
         },
     ];
     let results = runtime.block_on(async {
-        wait_healthy(&http, &url).await;
-        http.post(format!("{url}/api/v1/namespaces"))
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await
-            .expect("ns");
+        server.ready(&http).await;
         let sh = serde_json::to_string(&["/bin/sh"]).expect("json");
         for (name, tar, entrypoint) in [
             (
@@ -168,10 +148,7 @@ fn main() {
         }
         results
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    drop(server);
 
     println!();
     println!("faasbox contract benchmark: warm invoke of each contract's echo vs `runc exec` of the same executable");
@@ -191,18 +168,6 @@ fn main() {
             w50.as_secs_f64() / e50.as_secs_f64().max(1e-9)
         );
     }
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{url}/api/v1/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server did not start");
 }
 
 async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
@@ -260,15 +225,4 @@ fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
     let status = child.wait().expect("runc exec");
     assert!(status.success(), "runc exec of {} failed", case.contract);
     started.elapsed()
-}
-
-fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.50), at(0.99))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }

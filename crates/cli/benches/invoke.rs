@@ -5,9 +5,13 @@
 //! Run as root: `cargo bench -p faasbox --bench invoke` (FAASBOX_BENCH_N sets the iterations).
 //! Figures are printed, never asserted.
 
+#[path = "bench_support.rs"]
+mod bench_support;
 #[path = "../tests/support/images.rs"]
 #[allow(dead_code)]
 mod images;
+
+use bench_support::{ms, percentiles, BenchServer};
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -15,8 +19,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
 fn main() {
     let n: usize = std::env::var("FAASBOX_BENCH_N")
@@ -26,36 +28,13 @@ fn main() {
     let cold_n = (n / 10).max(5);
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
     let built = images::build(images::TEST_FUNCTION);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data_dir = dir.path().join("data");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        l.local_addr().expect("addr").port()
-    };
-    let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(FAASBOX)
-        .args([
-            "server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-        ])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting the server");
+    let server = BenchServer::start();
+    let url = server.url.clone();
     let http = reqwest::Client::new();
     let input = r#"{"hello":"world"}"#;
 
     let (cold, warm) = runtime.block_on(async {
-        wait_healthy(&http, &url).await;
-        http.post(format!("{url}/api/v1/namespaces"))
-            .json(&json!({"name": "bench"}))
-            .send()
-            .await
-            .expect("ns");
+        server.ready(&http).await;
         let body = std::fs::read(&built.oci_tar).expect("image");
         let r = http
             .post(format!("{url}/api/v1/images/import"))
@@ -89,11 +68,8 @@ fn main() {
         (cold, warm)
     });
 
-    let direct = direct_http_in_container(&data_dir, input, n);
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    let direct = direct_http_in_container(server.data_dir(), input, n);
+    drop(server);
     let runc_run = runc_run_floor(&built.rootfs_tar, cold_n);
 
     println!();
@@ -132,18 +108,6 @@ fn main() {
         "warm invoke overhead:    {:.2}ms (p50)",
         ms(warm.0.saturating_sub(direct.0))
     );
-}
-
-async fn wait_healthy(http: &reqwest::Client, url: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{url}/api/v1/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server did not start");
 }
 
 async fn put(http: &reqwest::Client, url: &str, name: &str, spec: &Value) {
@@ -263,17 +227,6 @@ fn runc_run_floor(rootfs_tar: &Path, n: usize) -> Vec<Duration> {
             started.elapsed()
         })
         .collect()
-}
-
-fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
-    (at(0.50), at(0.99))
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

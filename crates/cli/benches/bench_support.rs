@@ -1,0 +1,88 @@
+//! What both benchmarks share: a `faasbox server` of their own, waiting for it, percentiles.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
+
+/// A server on a free port with a data directory of its own; stopped with SIGTERM on drop.
+pub struct BenchServer {
+    pub url: String,
+    pub data_dir: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchServer {
+    pub fn start() -> BenchServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(FAASBOX)
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--log",
+                "warn",
+            ])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting the server");
+        BenchServer {
+            url: format!("http://127.0.0.1:{port}"),
+            data_dir,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Waits for health, then creates the namespace `bench`.
+    pub async fn ready(&self, http: &reqwest::Client) {
+        for _ in 0..300 {
+            if let Ok(r) = http.get(format!("{}/api/v1/health", self.url)).send().await {
+                if r.status().is_success() {
+                    http.post(format!("{}/api/v1/namespaces", self.url))
+                        .json(&serde_json::json!({"name": "bench"}))
+                        .send()
+                        .await
+                        .expect("creating namespace bench");
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server did not start");
+    }
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// p50 and p99 of the samples.
+pub fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
