@@ -38,8 +38,24 @@ impl Server {
         server
     }
 
+    /// Starts a server with extra `faasbox server` flags.
+    pub async fn start_with(args: &[&str]) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("faasbox-test-")
+            .tempdir()
+            .expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let mut server = Server::spawn(&data_dir, args).await;
+        server._dir = Some(dir);
+        server
+    }
+
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path) -> Server {
+        Server::spawn(data_dir, &[]).await
+    }
+
+    async fn spawn(data_dir: &Path, extra: &[&str]) -> Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
@@ -57,6 +73,7 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
