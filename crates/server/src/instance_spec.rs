@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faasbox_images::{ImageRecord, ImageStore};
 use faasbox_proto::{AgentConfig, Contract, FileContractConfig, OpenWhiskInit, ProcessUser};
-use faasbox_runtime::{InstanceSpec, OciRuntime, ScratchMount};
+use faasbox_runtime::{InstanceSpec, ScratchMount};
 
 use crate::error::ApiError;
 use crate::model::FunctionSpec;
@@ -86,7 +86,8 @@ pub fn build(
             function: key.to_string(),
             openwhisk,
             file,
-            blocking_tcp: spec.runtime == OciRuntime::Runsc,
+            // The driver sets it for runsc.
+            blocking_tcp: false,
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,

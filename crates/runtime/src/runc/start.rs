@@ -11,7 +11,7 @@ use super::layout::{InstanceMeta, Layout};
 use super::network::NetworkTools;
 use super::report::{seconds, tail_of_file};
 use super::{cgroup, network, overlay, spec, Inner};
-use crate::driver::{Instance, InstanceSpec};
+use crate::driver::{Instance, InstanceSpec, OciRuntime};
 use crate::error::DriverError;
 
 /// Test hooks for `RuncDriver::start_with`.
@@ -142,6 +142,8 @@ impl Inner {
         if agent.function.is_empty() {
             agent.function = spec.function.clone();
         }
+        // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
+        agent.blocking_tcp |= spec.runtime == OciRuntime::Runsc;
         write_json(&dir.agent_config(), &agent)?;
         let hostname = Layout::short_id(id).to_string();
         write_file(
