@@ -174,6 +174,10 @@ pub(crate) async fn delete_netns(tools: &NetworkTools, name: &str) -> bool {
         return false;
     }
     if let Err(e) = ip(tools, &["netns", "delete", name]).await {
+        if std::fs::symlink_metadata(&path).is_err() {
+            // Removed meanwhile by a concurrent teardown of the same instance: nothing to do.
+            return true;
+        }
         tracing::warn!(netns = name, error = %e, "ip netns delete failed; removing the file");
         let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
         let _ = std::fs::remove_file(&path);
