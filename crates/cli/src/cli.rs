@@ -60,6 +60,12 @@ pub enum Command {
     /// Show one call (status, times, error), or list a namespace's recent calls.
     #[command(subcommand)]
     Invocation(InvocationCommand),
+    /// Set, list and delete a namespace's secrets (values are never shown).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Administration: master-key rotation.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -246,4 +252,37 @@ pub enum InvocationCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Create or replace a secret. The value comes from --value, --from-file, or standard
+    /// input (one trailing newline removed, so `echo TOKEN | faasbox secret set demo/token`
+    /// stores TOKEN).
+    Set(SecretSetArgs),
+    /// List a namespace's secrets: names and times, never values.
+    Ls { namespace: String },
+    /// Delete a secret.
+    Rm {
+        /// NAMESPACE/NAME of the secret.
+        secret: String,
+    },
+}
+
+#[derive(Args)]
+pub struct SecretSetArgs {
+    /// NAMESPACE/NAME of the secret.
+    pub secret: String,
+    /// The value (visible in the shell history and process list; prefer standard input).
+    #[arg(long, conflicts_with = "from_file")]
+    pub value: Option<String>,
+    /// Read the value from this file, byte for byte.
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Generate a new master key and re-wrap every data key with it, without downtime.
+    RotateMasterKey,
 }

@@ -24,6 +24,9 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces/{ns}/invocations/{id}",
         "/api/v1/namespaces/{ns}/invocations/{id}/logs",
         "/api/v1/health",
+        "/api/v1/namespaces/{ns}/secrets",
+        "/api/v1/namespaces/{ns}/secrets/{name}",
+        "/api/v1/admin/rotate-master-key",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

@@ -12,6 +12,7 @@ pub mod invoker;
 pub mod model;
 pub mod pool;
 pub mod state;
+mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use model::FunctionSpec;

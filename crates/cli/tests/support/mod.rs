@@ -40,6 +40,11 @@ impl Server {
 
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path) -> Server {
+        Server::start_in_with_env(data_dir, &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra environment variables.
+    pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
@@ -57,6 +62,7 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -188,6 +194,14 @@ impl Server {
             .expect("PUT")
     }
 
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("GET")
     }
@@ -267,6 +281,13 @@ impl Server {
         (status, id, bytes)
     }
 
+    /// The raw bytes of the database file and its write-ahead log.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.data_dir.join("faasbox.db")).unwrap_or_default();
+        bytes.extend(std::fs::read(self.data_dir.join("faasbox.db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
         let logs = self
@@ -285,6 +306,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 pub fn tail(text: &str, lines: usize) -> String {
