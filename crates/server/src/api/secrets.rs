@@ -54,17 +54,6 @@ fn value_of(headers: &HeaderMap, body: &[u8]) -> ApiResult<Zeroizing<Vec<u8>>> {
     Ok(value)
 }
 
-/// Names the vault accepts, without `..` (which reads like a path in URLs and files).
-fn check_name(name: &str) -> ApiResult<()> {
-    if name.contains("..") {
-        return Err(ApiError::bad_request(format!(
-            "secret name '{}' is invalid: it must not contain '..'",
-            name.escape_debug()
-        )));
-    }
-    Ok(())
-}
-
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
@@ -72,7 +61,7 @@ pub async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<SecretInfo>)> {
     require_namespace(&state, &ns).await?;
-    check_name(&name)?;
+    crate::model::check_secret_name(&name).map_err(ApiError::bad_request)?;
     let value = value_of(&headers, &body?)?;
     let (info, existed) = state
         .blocking(move |s| {
