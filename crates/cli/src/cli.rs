@@ -221,6 +221,14 @@ pub struct DeployArgs {
     /// No outbound network for the function.
     #[arg(long)]
     pub no_network: bool,
+    /// A namespace secret the --input template may use as `.secrets.NAME` (repeatable); its
+    /// value is masked in the function's logs and errors.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// A JSON template (or @FILE) the call's input is built from, e.g.
+    /// '{"auth": "bearer jq(.secrets.token)", "data": "jq(.input)"}'.
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
 }
 
 #[derive(Args)]

@@ -214,6 +214,33 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
     assert_eq!(status, 404);
     assert_eq!(error["code"], "faasbox.secret.missing");
     assert!(error["message"].as_str().unwrap().contains("'nothere'"));
+    // The CLI deploys with --secret and --input.
+    server.cli_ok(&[
+        "fn",
+        "deploy",
+        "demo/cli",
+        "--image",
+        "test/secrets:latest",
+        "--env",
+        "MODE=reveal",
+        "--secret",
+        "token",
+        "--input",
+        r#"{"auth": "bearer jq(.secrets.token)"}"#,
+    ]);
+    let out = server.cli_ok(&["invoke", "demo/cli", "-d", "{}"]);
+    assert_eq!(parse(out.as_bytes())["auth"], format!("bearer {TOKEN}"));
+    let bad = server.cli(&[
+        "fn",
+        "deploy",
+        "demo/cli2",
+        "--image",
+        "test/secrets:latest",
+        "--input",
+        r#"{"a": "jq(.x | nosuch)"}"#,
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("direktiv.jq.badCommand"));
     // Bad secret names in a spec are refused at deploy.
     let r = server
         .put_json(
