@@ -63,6 +63,9 @@ pub enum Command {
     /// Set, list and delete a namespace's secrets (values are never shown).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Add, list and remove container registry credentials (passwords are never shown).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Administration: master-key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -293,4 +296,52 @@ pub struct SecretSetArgs {
 pub enum AdminCommand {
     /// Generate a new master key and re-wrap every data key with it, without downtime.
     RotateMasterKey,
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Store credentials for a registry: `registry add demo URL …` for a namespace,
+    /// `registry add --global URL …` for every namespace (--global-private: global services).
+    Add(RegistryAddArgs),
+    /// List a namespace's registries, or the global ones with --global.
+    Ls {
+        namespace: Option<String>,
+        #[command(flatten)]
+        scope: GlobalScope,
+    },
+    /// Remove a registry: `registry rm demo URL` or `registry rm --global URL`.
+    Rm {
+        /// [NAMESPACE] URL
+        #[arg(num_args = 1..=2, required = true, value_name = "NAMESPACE URL")]
+        target: Vec<String>,
+        #[command(flatten)]
+        scope: GlobalScope,
+    },
+}
+
+#[derive(Args)]
+pub struct RegistryAddArgs {
+    /// [NAMESPACE] URL (no namespace with --global or --global-private).
+    #[arg(num_args = 1..=2, required = true, value_name = "NAMESPACE URL")]
+    pub target: Vec<String>,
+    #[arg(long, short = 'u')]
+    pub username: String,
+    /// The password (visible in the shell history and process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input (one trailing newline removed).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub scope: GlobalScope,
+}
+
+#[derive(Args)]
+pub struct GlobalScope {
+    /// The global registries (used by every namespace's functions).
+    #[arg(long, conflicts_with = "global_private")]
+    pub global: bool,
+    /// The global-private registries (used by global services only).
+    #[arg(long)]
+    pub global_private: bool,
 }

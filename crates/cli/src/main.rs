@@ -50,6 +50,7 @@ async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyh
         Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
+        Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -5,5 +5,6 @@ pub mod functions;
 pub mod images;
 pub mod invocations;
 pub mod namespaces;
+pub mod registries;
 pub mod secrets;
 pub mod server;

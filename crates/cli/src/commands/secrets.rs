@@ -96,10 +96,15 @@ fn read_value(args: &SecretSetArgs) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         eprintln!("Type the secret's value, then press Enter and Ctrl-D:");
     }
+    read_stdin_value()
+}
+
+/// Standard input, with one trailing newline (`\n` or `\r\n`) removed.
+pub fn read_stdin_value() -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(Vec::new());
     std::io::stdin()
         .read_to_end(&mut buf)
-        .context("reading the secret's value from standard input")?;
+        .context("reading standard input")?;
     let trailing = if buf.ends_with(b"\r\n") {
         2
     } else {

@@ -5,6 +5,7 @@ mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod registries;
 mod secrets;
 
 use std::sync::Arc;
@@ -69,6 +70,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             put(secrets::put)
                 .delete(secrets::delete)
                 .layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/registries",
+            post(registries::create)
+                .get(registries::list)
+                .delete(registries::delete),
+        )
+        .route(
+            "/api/v1/registries",
+            post(registries::create_global)
+                .get(registries::list_global)
+                .delete(registries::delete_global),
+        )
+        .route(
+            "/api/functions/registries/namespaces/{ns}",
+            post(registries::create),
         )
         .route(
             "/api/v1/admin/rotate-master-key",
