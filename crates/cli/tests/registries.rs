@@ -66,12 +66,15 @@ async fn scopes_forms_and_bad_input() {
     let server = Server::start().await;
     server.create_namespace("demo").await;
     // Direktiv's form splits at the first colon: the password keeps its own colons.
+    // (sent like `curl -d`, with a form Content-Type)
     let r = server
-        .post_json(
-            "/api/v1/namespaces/demo/registries",
-            &json!({"data": "robot:pa:ss%$*-word", "reg": "ghcr.io"}),
-        )
-        .await;
+        .http
+        .post(server.url("/api/v1/namespaces/demo/registries"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(json!({"data": "robot:pa:ss%$*-word", "reg": "ghcr.io"}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let r = server
         .post_json(

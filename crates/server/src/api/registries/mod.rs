@@ -7,7 +7,8 @@ mod body;
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -58,16 +59,12 @@ pub struct RegistryQuery {
     scope: Option<String>,
 }
 
-fn parse_body(body: Result<Json<RegistryBody>, JsonRejection>) -> ApiResult<RegistryBody> {
-    body.map(|Json(b)| b).map_err(|e| {
-        ApiError::new(
-            e.status(),
-            crate::error::codes::BAD_REQUEST,
-            format!(
-                "expected {{\"url\", \"username\", \"password\"}} or {{\"data\": \"user:password\", \"reg\": \"URL\"}}: {}",
-                e.body_text()
-            ),
-        )
+/// Parses the JSON body whatever its Content-Type (`curl -d` sends a form type).
+fn parse_body(body: Result<Bytes, BytesRejection>) -> ApiResult<RegistryBody> {
+    serde_json::from_slice(&body?).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"url\", \"username\", \"password\"}} or {{\"data\": \"user:password\", \"reg\": \"URL\"}}: {e}"
+        ))
     })
 }
 
@@ -133,7 +130,7 @@ async fn remove(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
-    body: Result<Json<RegistryBody>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<RegistryView>)> {
     require_namespace(&state, &ns).await?;
     let body = parse_body(body)?;
@@ -166,7 +163,7 @@ pub async fn delete(
 
 pub async fn create_global(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<RegistryBody>, JsonRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<RegistryView>)> {
     let body = parse_body(body)?;
     let scope = global_scope(body.scope.as_deref())?;
