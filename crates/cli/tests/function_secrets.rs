@@ -26,6 +26,9 @@ reveal)
   printf 'Content-Type: application/json\r\n\r\n'
   cat "$input_file"
   ;;
+env)
+  printf 'Content-Type: application/json\r\n\r\n{"count":%s}' "$(env | grep -c FAASBOX_MASTER)"
+  ;;
 fail)
   printf 'Direktiv-ErrorCode: app.failed\r\nDirektiv-ErrorMessage: could not use %s\r\nContent-Type: application/json\r\n\r\n{}' "$input"
   ;;
@@ -249,4 +252,53 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
         )
         .await;
     assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn no_child_process_inherits_the_master_key_variables() {
+    use std::os::unix::fs::PermissionsExt;
+    let image = images::build(SCRIPT);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("outside.key");
+    std::fs::write(&key_file, "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key_path = key_file.to_str().unwrap().to_string();
+    let server = Server::start_in_with_env(
+        &dir.path().join("data"),
+        &[("FAASBOX_MASTER_KEY_FILE", &key_path)],
+    )
+    .await;
+    server.create_namespace("demo").await;
+    let r = server
+        .import(&image.oci_tar, "test/secrets:latest", &[])
+        .await;
+    assert_eq!(r.status(), 201);
+    server.cli_ok(&["secret", "set", "demo/token", "--value", TOKEN]);
+    server
+        .deploy(
+            "demo",
+            "env",
+            spec("env", json!({"secrets": ["token"], "input": template()})),
+        )
+        .await;
+    let (status, _, body) = server.invoke("demo", "env", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!({"count": 0}));
+    // While the instance is warm, no process but the server itself (whose initial environment
+    // block the kernel keeps) has the variable: not runc, pasta, the agent or the function.
+    let mut holders = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if pid != server.pid() && contains_bytes(&environ, key_path.as_bytes()) {
+            holders.push(pid);
+        }
+    }
+    assert!(
+        holders.is_empty(),
+        "processes with the key variable: {holders:?}"
+    );
+    assert!(!server.data_dir.join("keys/master.key").exists());
 }
