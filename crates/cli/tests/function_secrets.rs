@@ -132,11 +132,26 @@ async fn secrets_reach_the_function_only_where_asked_and_are_masked_elsewhere() 
     // Nothing faasbox stored holds the value.
     assert!(!contains_bytes(&server.database_bytes(), TOKEN.as_bytes()));
 
-    // Rotation through the CLI, then a restart: the secret still reaches the function.
-    let rotated: Value =
-        serde_json::from_str(&server.cli_ok(&["admin", "rotate-master-key", "-o", "json"]))
-            .unwrap();
-    assert_eq!(rotated["rewrapped"], 1);
+    // Rotation through the CLI while calls run (none fails), then a restart: the secret still
+    // reaches the function.
+    let url = server.url("/api/v1/namespaces/demo/functions/reveal/invoke");
+    let calls = tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..15 {
+            let r = http.post(&url).body("{}").send().await.expect("invoke");
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    for _ in 0..3 {
+        let rotated: Value =
+            serde_json::from_str(&server.cli_ok(&["admin", "rotate-master-key", "-o", "json"]))
+                .unwrap();
+        assert_eq!(rotated["rewrapped"], 1);
+    }
+    let statuses = calls.await.unwrap();
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     let (status, _, body) = server.invoke("demo", "reveal", "{}").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(parse(&body)["auth"], format!("bearer {TOKEN}"));
