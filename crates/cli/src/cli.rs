@@ -60,6 +60,15 @@ pub enum Command {
     /// Show one call (status, times, error), or list a namespace's recent calls.
     #[command(subcommand)]
     Invocation(InvocationCommand),
+    /// Set, list and delete a namespace's secrets (values are never shown).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Add, list and remove container registry credentials (passwords are never shown).
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Administration: master-key rotation.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -215,6 +224,14 @@ pub struct DeployArgs {
     /// No outbound network for the function.
     #[arg(long)]
     pub no_network: bool,
+    /// A namespace secret the --input template may use as `.secrets.NAME` (repeatable); its
+    /// value is masked in the function's logs and errors.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// A JSON template (or @FILE) the call's input is built from, e.g.
+    /// '{"auth": "bearer jq(.secrets.token)", "data": "jq(.input)"}'.
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
 }
 
 #[derive(Args)]
@@ -246,4 +263,85 @@ pub enum InvocationCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Create or replace a secret. The value comes from --value, --from-file, or standard
+    /// input (one trailing newline removed, so `echo TOKEN | faasbox secret set demo/token`
+    /// stores TOKEN).
+    Set(SecretSetArgs),
+    /// List a namespace's secrets: names and times, never values.
+    Ls { namespace: String },
+    /// Delete a secret.
+    Rm {
+        /// NAMESPACE/NAME of the secret.
+        secret: String,
+    },
+}
+
+#[derive(Args)]
+pub struct SecretSetArgs {
+    /// NAMESPACE/NAME of the secret.
+    pub secret: String,
+    /// The value (visible in the shell history and process list; prefer standard input).
+    #[arg(long, conflicts_with = "from_file")]
+    pub value: Option<String>,
+    /// Read the value from this file, byte for byte.
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Generate a new master key and re-wrap every data key with it, without downtime.
+    RotateMasterKey,
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Store credentials for a registry: `registry add demo URL …` for a namespace,
+    /// `registry add --global URL …` for every namespace (--global-private: global services).
+    Add(RegistryAddArgs),
+    /// List a namespace's registries, or the global ones with --global.
+    Ls {
+        namespace: Option<String>,
+        #[command(flatten)]
+        scope: GlobalScope,
+    },
+    /// Remove a registry: `registry rm demo URL` or `registry rm --global URL`.
+    Rm {
+        /// [NAMESPACE] URL
+        #[arg(num_args = 1..=2, required = true, value_name = "NAMESPACE URL")]
+        target: Vec<String>,
+        #[command(flatten)]
+        scope: GlobalScope,
+    },
+}
+
+#[derive(Args)]
+pub struct RegistryAddArgs {
+    /// [NAMESPACE] URL (no namespace with --global or --global-private).
+    #[arg(num_args = 1..=2, required = true, value_name = "NAMESPACE URL")]
+    pub target: Vec<String>,
+    #[arg(long, short = 'u')]
+    pub username: String,
+    /// The password (visible in the shell history and process list; prefer --password-stdin).
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input (one trailing newline removed).
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub scope: GlobalScope,
+}
+
+#[derive(Args)]
+pub struct GlobalScope {
+    /// The global registries (used by every namespace's functions).
+    #[arg(long, conflicts_with = "global_private")]
+    pub global: bool,
+    /// The global-private registries (used by global services only).
+    #[arg(long)]
+    pub global_private: bool,
 }

@@ -13,6 +13,12 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists: read the master key variables and drop them from the
+    // environment, so no child process of the server inherits the key.
+    let master_key = match &cli.command {
+        Command::Server(_) => faasbox_server::config::MasterKeyEnv::take(),
+        _ => faasbox_server::config::MasterKeyEnv::default(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -20,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, master_key)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -30,11 +36,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyhow::Result<bool> {
     let format = cli.output;
     let client = || client::Client::new(&cli.url);
     match cli.command {
-        Command::Server(args) => commands::server::run(args).await?,
+        Command::Server(args) => commands::server::run(args, master_key).await?,
         Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
         Command::Image(c) => commands::images::run(&client()?, format, c).await?,
         Command::Function(c) => commands::functions::run(&client()?, format, c).await?,
@@ -43,6 +49,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
+        Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
+        Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
+        Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -24,6 +24,12 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces/{ns}/invocations/{id}",
         "/api/v1/namespaces/{ns}/invocations/{id}/logs",
         "/api/v1/health",
+        "/api/v1/namespaces/{ns}/secrets",
+        "/api/v1/namespaces/{ns}/secrets/{name}",
+        "/api/v1/admin/rotate-master-key",
+        "/api/v1/namespaces/{ns}/registries",
+        "/api/v1/registries",
+        "/api/functions/registries/namespaces/{ns}",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use support::images::{self, ISOLATE, OPENWHISK_ACTION};
 use support::{json as parse, Server};
 
-/// An image to import: name, archive, import query.
+/// An image to import: its name, its archive, and the import's query parameters.
 type ImageImport<'a> = (&'a str, &'a std::path::Path, Vec<(&'a str, String)>);
 
 async fn server_with(images: &[ImageImport<'_>]) -> Server {

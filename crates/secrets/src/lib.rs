@@ -26,6 +26,7 @@ pub(crate) mod vault;
 pub use error::{KeyError, VaultError};
 pub use keyfile::{staged_key_path, write_key_file, KeySource, ENV_KEY, ENV_KEY_FILE};
 pub use keys::MasterKey;
+pub use names::check_secret_name;
 pub use registry::{normalize_registry_host, RegistryCredentials, RegistryInfo, RegistryScope};
 pub use vault::{SecretInfo, Vault, MAX_PASSWORD_BYTES, MAX_SECRET_BYTES};
 pub use zeroize::Zeroizing;

@@ -30,7 +30,7 @@ pub(crate) fn check_namespace(name: &str) -> Result<(), VaultError> {
 }
 
 /// A secret name (case kept: workflows refer to them as `.secrets.secretToken`).
-pub(crate) fn check_secret_name(name: &str) -> Result<(), VaultError> {
+pub fn check_secret_name(name: &str) -> Result<(), VaultError> {
     let valid = name.len() <= 128
         && name
             .as_bytes()

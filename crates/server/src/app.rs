@@ -1,5 +1,5 @@
-//! Starting and stopping the server: open the store and image store, clean up what a killed
-//! server left behind, put the deployed functions back into service, serve the API, and on
+//! Starting and stopping the server: open the store, the secrets vault and the image store,
+//! clean up what a killed server left behind, put the deployed functions back into service, serve the API, and on
 //! shutdown stop every instance.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use faasbox_images::ImageStore;
 use faasbox_runtime::{Driver, DriverConfig, RuncDriver};
+use faasbox_secrets::Vault;
 use faasbox_store::Store;
 use tokio::net::TcpListener;
 
@@ -27,6 +28,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         );
     }
     let store = Arc::new(Store::open(&config.database_path())?);
+    let key_source = config.master_key.source(config.master_key_path())?;
+    let vault = Arc::new(
+        Vault::open(&key_source, store.clone())
+            .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
+    );
     let images = Arc::new(ImageStore::open(config.images_dir()).with_context(|| {
         format!(
             "opening the image store in {}",
@@ -57,7 +63,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
     }
-    let state = Arc::new(AppState::new(config, store, images, driver));
+    let state = Arc::new(AppState::new(
+        config, store, images, driver, vault, key_source,
+    ));
     let functions = state
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use faasbox_secrets::{KeyError, KeySource, Zeroizing, ENV_KEY, ENV_KEY_FILE};
+
 /// The address `faasbox server` listens on and clients call by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The data directory used when none is given.
@@ -27,6 +29,44 @@ pub struct ServerConfig {
     pub queue_timeout: Duration,
     /// The largest invoke body accepted.
     pub max_input_bytes: usize,
+    /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
+    pub master_key: MasterKeyEnv,
+}
+
+/// `FAASBOX_MASTER_KEY` / `FAASBOX_MASTER_KEY_FILE` as read at start. `Debug` hides the key.
+#[derive(Clone, Default)]
+pub struct MasterKeyEnv {
+    pub key: Option<Zeroizing<String>>,
+    pub file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for MasterKeyEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKeyEnv")
+            .field("key", &self.key.as_ref().map(|_| "…"))
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl MasterKeyEnv {
+    /// Reads the two variables and removes them from this process's environment, so that no
+    /// child process (runc, pasta, agents, functions) inherits the key.
+    ///
+    /// Call it before any other thread is started (first thing in `main`): changing the
+    /// environment while other threads may read it is a data race.
+    pub fn take() -> MasterKeyEnv {
+        let key = std::env::var(ENV_KEY).ok().map(Zeroizing::new);
+        let file = std::env::var_os(ENV_KEY_FILE).map(PathBuf::from);
+        std::env::remove_var(ENV_KEY);
+        std::env::remove_var(ENV_KEY_FILE);
+        MasterKeyEnv { key, file }
+    }
+
+    /// Where the master key comes from: the variables, else `<data-dir>/keys/master.key`.
+    pub fn source(&self, default_file: PathBuf) -> Result<KeySource, KeyError> {
+        KeySource::from_values(self.key.clone(), self.file.clone(), default_file)
+    }
 }
 
 impl ServerConfig {
@@ -43,6 +83,7 @@ impl ServerConfig {
             queue_limit: 100,
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
+            master_key: MasterKeyEnv::default(),
         }
     }
 
@@ -58,6 +99,10 @@ impl ServerConfig {
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
+    /// The default master key file (mode 0600, created on first start).
+    pub fn master_key_path(&self) -> PathBuf {
+        self.data_dir.join("keys").join("master.key")
+    }
 }
 
 /// `faasbox-agent` next to the running executable (where `cargo build` and the installer put it).
@@ -66,4 +111,21 @@ pub fn default_agent_binary() -> PathBuf {
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("faasbox-agent")))
         .unwrap_or_else(|| PathBuf::from("faasbox-agent"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_key_variables_are_taken_out_of_the_environment() {
+        std::env::set_var(ENV_KEY_FILE, "/tmp/some.key");
+        let taken = MasterKeyEnv::take();
+        assert_eq!(
+            taken.file.as_deref(),
+            Some(std::path::Path::new("/tmp/some.key"))
+        );
+        assert!(std::env::var_os(ENV_KEY_FILE).is_none());
+        assert!(std::env::var_os(ENV_KEY).is_none());
+    }
 }

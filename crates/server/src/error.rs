@@ -10,6 +10,7 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "faasbox.request.invalid";
     pub const NOT_FOUND: &str = "faasbox.not_found";
     pub const CONFLICT: &str = "faasbox.conflict";
+    pub const TOO_LARGE: &str = "faasbox.request.too_large";
     pub const INTERNAL: &str = "faasbox.internal";
     pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
     pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
@@ -102,6 +103,22 @@ impl From<faasbox_store::StoreError> for ApiError {
             }
             other => ApiError::internal(other.to_string()),
         }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            codes::TOO_LARGE
+        } else {
+            codes::BAD_REQUEST
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("the request body cannot be read: {}", e.body_text()),
+        )
     }
 }
 

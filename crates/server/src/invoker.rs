@@ -1,5 +1,6 @@
-//! One call of a function: record it, lease an instance, send the input through the agent,
-//! turn the outcome into an answer, store its logs, give the instance back.
+//! One call of a function: record it, build its input (secrets and template, see
+//! `call_input`), lease an instance, send the input through the agent, turn the outcome into
+//! an answer, mask secret values in its logs and error, store the logs, give the instance back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,10 @@ use bytes::Bytes;
 use faasbox_proto::{InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 
+use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
+use crate::mask::Masker;
 use crate::pool::{AcquireError, Lease, Running};
 use crate::state::{function_key, AppState};
 
@@ -68,6 +71,16 @@ async fn run(
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &f, &started)?))
             .await?;
     }
+    let prepared =
+        crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
+    let CallInput { input, masker } = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let result = Err(e);
+            record_end(&state, &id, &result, Vec::new()).await;
+            return result;
+        }
+    };
     let mut attempts = 0;
     let lease = loop {
         match deployed.pool.acquire().await {
@@ -102,8 +115,28 @@ async fn run(
         }
         Err(e) => (Err(e), Vec::new()),
     };
+    let (result, logs) = mask(&masker, result, logs);
     record_end(&state, &id, &result, logs).await;
     result
+}
+
+/// Masks secret values in the error and the log lines (not in the function's output).
+fn mask(
+    masker: &Masker,
+    result: Result<Bytes, ApiError>,
+    mut logs: Vec<LogLine>,
+) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+    if masker.is_empty() {
+        return (result, logs);
+    }
+    for line in &mut logs {
+        line.line = masker.mask(&line.line);
+    }
+    let result = result.map_err(|mut e| {
+        e.message = masker.mask(&e.message);
+        e
+    });
+    (result, logs)
 }
 
 /// Sends the input through the leased instance and maps every way it can end.

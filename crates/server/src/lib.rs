@@ -4,14 +4,18 @@
 
 pub mod api;
 pub mod app;
+pub mod call_input;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod instance_spec;
 pub mod invoker;
+pub mod mask;
 pub mod model;
 pub mod pool;
 pub mod state;
+pub mod template;
+mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 pub use model::FunctionSpec;

@@ -45,6 +45,13 @@ pub struct FunctionSpec {
     /// file contract: the size of the call's writable `/direktiv-data` ("64MiB", or bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<ByteSize>,
+    /// The namespace secrets this function's `input` template may use as `.secrets.NAME`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// A JSON template the call's input is built from (see `crate::template`), against
+    /// `{"input": <request>, "secrets": {…}}`. Without it the request passes unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
 }
 
 /// The default bound of the file contract's data directory.
@@ -308,6 +315,11 @@ impl FunctionSpec {
                 problems.push("`disk` must be between 64KiB and 64GiB".to_string());
             }
         }
+        for name in &self.secrets {
+            if let Err(problem) = check_secret_name(name) {
+                problems.push(problem);
+            }
+        }
         for name in self.envs.keys() {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 problems.push(format!(
@@ -359,6 +371,17 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
             name.escape_debug()
         ))
     }
+}
+
+/// A secret name as the vault accepts it (case kept), without `..`.
+pub fn check_secret_name(name: &str) -> Result<(), String> {
+    faasbox_secrets::check_secret_name(name).map_err(|e| e.to_string())?;
+    if name.contains("..") {
+        return Err(format!(
+            "secret name '{name}' is invalid: it must not contain '..'"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
-//! The server's shared state: store, images, driver, and one pool per deployed function.
+//! The server's shared state: store, vault, images, driver, and one pool per deployed function.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use faasbox_images::ImageStore;
 use faasbox_runtime::Driver;
+use faasbox_secrets::{KeySource, Vault};
 use faasbox_store::Store;
 
 use crate::config::ServerConfig;
@@ -17,6 +18,10 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub images: Arc<ImageStore>,
     pub driver: Arc<dyn Driver>,
+    /// Secrets and registry credentials (encrypted in the store).
+    pub vault: Arc<Vault>,
+    /// Where the master key came from (a rotation writes the new key there).
+    pub key_source: KeySource,
     pools: RwLock<HashMap<String, Deployed>>,
 }
 
@@ -37,12 +42,16 @@ impl AppState {
         store: Arc<Store>,
         images: Arc<ImageStore>,
         driver: Arc<dyn Driver>,
+        vault: Arc<Vault>,
+        key_source: KeySource,
     ) -> Self {
         AppState {
             config,
             store,
             images,
             driver,
+            vault,
+            key_source,
             pools: RwLock::new(HashMap::new()),
         }
     }

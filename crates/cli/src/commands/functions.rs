@@ -134,6 +134,19 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
     if let Some(disk) = &args.disk {
         spec["disk"] = json!(disk);
     }
+    if !args.secrets.is_empty() {
+        spec["secrets"] = json!(args.secrets);
+    }
+    if let Some(input) = &args.input {
+        let text = match input.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading the --input template from {path}"))?,
+            None => input.clone(),
+        };
+        let template: Value = serde_json::from_str(&text)
+            .with_context(|| "the --input template is not JSON".to_string())?;
+        spec["input"] = template;
+    }
     let deployed: Value = client
         .json(
             client

@@ -1,11 +1,12 @@
 //! `faasbox server`: runs the server in this process.
 
+use faasbox_server::config::MasterKeyEnv;
 use faasbox_server::ServerConfig;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServerArgs;
 
-pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+pub async fn run(args: ServerArgs, master_key: MasterKeyEnv) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -21,5 +22,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
+    config.master_key = master_key;
     faasbox_server::app::run(config).await
 }

@@ -45,17 +45,22 @@ impl Server {
             .tempdir()
             .expect("tempdir");
         let data_dir = dir.path().join("data");
-        let mut server = Server::spawn(&data_dir, args).await;
+        let mut server = Server::spawn(&data_dir, args, &[]).await;
         server._dir = Some(dir);
         server
     }
 
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path) -> Server {
-        Server::spawn(data_dir, &[]).await
+        Server::spawn(data_dir, &[], &[]).await
     }
 
-    async fn spawn(data_dir: &Path, extra: &[&str]) -> Server {
+    /// Starts a server on an existing data directory with extra environment variables.
+    pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn(data_dir, &[], env).await
+    }
+
+    async fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
@@ -74,6 +79,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -205,6 +211,14 @@ impl Server {
             .expect("PUT")
     }
 
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).send().await.expect("GET")
     }
@@ -284,6 +298,13 @@ impl Server {
         (status, id, bytes)
     }
 
+    /// The raw bytes of the database file and its write-ahead log.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(self.data_dir.join("faasbox.db")).unwrap_or_default();
+        bytes.extend(std::fs::read(self.data_dir.join("faasbox.db-wal")).unwrap_or_default());
+        bytes
+    }
+
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
         let logs = self
@@ -302,6 +323,11 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 pub fn tail(text: &str, lines: usize) -> String {

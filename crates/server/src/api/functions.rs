@@ -77,6 +77,17 @@ pub async fn put(
             problems.join("; ")
         )));
     }
+    if let Some(template) = &spec.input {
+        crate::template::check(template).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                crate::template::BAD_COMMAND,
+                format!(
+                    "function {ns}/{name} was not deployed: its input template is invalid: {e}"
+                ),
+            )
+        })?;
+    }
     let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let (ns2, name2) = (ns.clone(), name.clone());
     let (record, existed) = state

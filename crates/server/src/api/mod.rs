@@ -1,16 +1,19 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
+mod admin;
 mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod registries;
+mod secrets;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -60,6 +63,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/invocations/{id}/logs",
             get(invocations::logs_in_namespace),
+        )
+        .route("/api/v1/namespaces/{ns}/secrets", get(secrets::list))
+        .route(
+            "/api/v1/namespaces/{ns}/secrets/{name}",
+            put(secrets::put)
+                .delete(secrets::delete)
+                .layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/registries",
+            post(registries::create)
+                .get(registries::list)
+                .delete(registries::delete),
+        )
+        .route(
+            "/api/v1/registries",
+            post(registries::create_global)
+                .get(registries::list_global)
+                .delete(registries::delete_global),
+        )
+        .route(
+            "/api/functions/registries/namespaces/{ns}",
+            post(registries::create),
+        )
+        .route(
+            "/api/v1/admin/rotate-master-key",
+            post(admin::rotate_master_key),
         )
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))

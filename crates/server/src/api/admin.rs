@@ -1,0 +1,44 @@
+//! `/api/v1/admin`: master-key rotation. Calls keep working throughout: the vault swaps the
+//! key in place once every data key is re-wrapped.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use faasbox_secrets::MasterKey;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+pub struct Rotated {
+    /// How many data keys (one per namespace or global scope) were re-wrapped.
+    pub rewrapped: usize,
+    /// The id of the new master key (a fingerprint, not the key).
+    pub key_id: String,
+}
+
+pub async fn rotate_master_key(State(state): State<Arc<AppState>>) -> ApiResult<Json<Rotated>> {
+    let rotated = state
+        .blocking(|s| {
+            let Some(path) = s.key_source.key_file() else {
+                return Err(ApiError::conflict(
+                    "the master key was given in FAASBOX_MASTER_KEY, so the server cannot store \
+                     a new one; start it with a key file (FAASBOX_MASTER_KEY_FILE or the default \
+                     <data-dir>/keys/master.key) to rotate through the API",
+                ));
+            };
+            let new = MasterKey::generate().map_err(|e| ApiError::internal(e.to_string()))?;
+            let key_id = new.key_id().to_string();
+            let rewrapped = s.vault.rotate_key_file(path, new)?;
+            Ok(Rotated { rewrapped, key_id })
+        })
+        .await?;
+    tracing::info!(
+        rewrapped = rotated.rewrapped,
+        key_id = %rotated.key_id,
+        "master key rotated"
+    );
+    Ok(Json(rotated))
+}

@@ -1,0 +1,97 @@
+//! Input templates, the Direktiv way: a JSON value in which every string that is exactly
+//! `jq(EXPR)` becomes EXPR's result, and strings holding `jq(EXPR)` among other text get each
+//! result spliced in as text (strings as they are, other values as JSON).
+//!
+//! Expressions run with jaq against the data the caller gives (for function calls:
+//! `{"input": <request>, "secrets": {name: value}}`); each must give exactly one result.
+//! Every failure is a [`TemplateError`], answered with code `direktiv.jq.badCommand`. The
+//! invoker (and later the workflow engine) builds the data, renders, and drops the data.
+
+mod eval;
+mod scan;
+
+use serde_json::Value;
+
+pub use eval::Program;
+pub use scan::{split, Piece};
+
+/// The error code Direktiv uses for jq expressions that cannot be run.
+pub const BAD_COMMAND: &str = "direktiv.jq.badCommand";
+
+/// A template that cannot be parsed or evaluated. The message may quote data the expression
+/// saw: callers mask secret values in it before showing or storing it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+/// Checks that every `jq(...)` in `template` is balanced and compiles (at deploy time).
+pub fn check(template: &Value) -> Result<(), TemplateError> {
+    visit_strings(template, &mut |text| {
+        for piece in split(text)? {
+            if let Piece::Expr(expr) = piece {
+                Program::compile(expr)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Renders `template` against `data`.
+pub fn render(template: &Value, data: &Value) -> Result<Value, TemplateError> {
+    let input = eval::to_jaq(data)?;
+    render_value(template, &input)
+}
+
+fn render_value(template: &Value, data: &jaq_json::Val) -> Result<Value, TemplateError> {
+    Ok(match template {
+        Value::String(text) => render_string(text, data)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| render_value(item, data))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(v, data)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn render_string(text: &str, data: &jaq_json::Val) -> Result<Value, TemplateError> {
+    let pieces = split(text)?;
+    if let [Piece::Expr(expr)] = pieces.as_slice() {
+        return Program::compile(expr)?.run_one(data);
+    }
+    if pieces.iter().all(|p| matches!(p, Piece::Text(_))) {
+        return Ok(Value::String(text.to_string()));
+    }
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Expr(expr) => match Program::compile(expr)?.run_one(data)? {
+                Value::String(s) => out.push_str(&s),
+                other => out.push_str(&other.to_string()),
+            },
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn visit_strings(
+    value: &Value,
+    f: &mut impl FnMut(&str) -> Result<(), TemplateError>,
+) -> Result<(), TemplateError> {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().try_for_each(|v| visit_strings(v, f)),
+        Value::Object(map) => map.values().try_for_each(|v| visit_strings(v, f)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
