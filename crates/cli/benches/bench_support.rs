@@ -75,6 +75,26 @@ impl Drop for BenchServer {
     }
 }
 
+/// Invokes `bench/<name>` and returns its output; panics when the call fails.
+pub async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) -> Vec<u8> {
+    let r = http
+        .post(format!(
+            "{url}/api/v1/namespaces/bench/functions/{name}/invoke"
+        ))
+        .body(input.to_string())
+        .send()
+        .await
+        .expect("invoke");
+    let status = r.status();
+    let body = r.bytes().await.expect("body").to_vec();
+    assert!(
+        status.is_success(),
+        "{name} failed: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    body
+}
+
 /// p50 and p99 of the samples.
 pub fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
     let mut sorted = samples.to_vec();

@@ -11,7 +11,7 @@ mod bench_support;
 #[allow(dead_code)]
 mod images;
 
-use bench_support::{ms, percentiles, BenchServer};
+use bench_support::{invoke, ms, percentiles, BenchServer};
 
 use std::io::Write;
 use std::path::Path;
@@ -168,20 +168,6 @@ fn main() {
             w50.as_secs_f64() / e50.as_secs_f64().max(1e-9)
         );
     }
-}
-
-async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
-    let r = http
-        .post(format!(
-            "{url}/api/v1/namespaces/bench/functions/{name}/invoke"
-        ))
-        .body(input.to_string())
-        .send()
-        .await
-        .expect("invoke");
-    let status = r.status();
-    let body = r.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{name} failed: {status} {body}");
 }
 
 /// The id of the running container of `function`, from the driver's instance records.

@@ -13,6 +13,12 @@ mod images;
 
 use bench_support::{ms, percentiles, BenchServer};
 
+/// Invokes the echo function and checks the echo.
+async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
+    let body = bench_support::invoke(http, url, name, input).await;
+    assert_eq!(body, input.as_bytes(), "the echo came back changed");
+}
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -121,23 +127,6 @@ async fn put(http: &reqwest::Client, url: &str, name: &str, spec: &Value) {
         r.status().is_success(),
         "deploy failed: {}",
         r.text().await.unwrap_or_default()
-    );
-}
-
-async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
-    let r = http
-        .post(format!(
-            "{url}/api/v1/namespaces/bench/functions/{name}/invoke"
-        ))
-        .body(input.to_string())
-        .send()
-        .await
-        .expect("invoke");
-    let status = r.status();
-    let body = r.bytes().await.expect("body");
-    assert!(
-        status.is_success() && body.as_ref() == input.as_bytes(),
-        "invoke failed: {status}"
     );
 }
 
