@@ -133,6 +133,23 @@ pub enum ImageCommand {
     Ls,
     /// Remove an image name; layers no other image uses are deleted.
     Rm { name: String },
+    /// Pull an image from a registry, with the credentials of the namespace's registries, then
+    /// the global ones (without --namespace, the global ones only).
+    Pull {
+        /// The image reference, e.g. 127.0.0.1:5000/demo/echo:latest.
+        reference: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Push a local image to a registry, with credentials picked like `image pull` does.
+    Push {
+        /// The local image name or digest.
+        name: String,
+        /// The registry reference to push to, e.g. 127.0.0.1:5000/demo/echo:latest.
+        target: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
 }
 
 #[derive(Args)]

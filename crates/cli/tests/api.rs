@@ -17,6 +17,8 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces",
         "/api/v1/namespaces/{ns}",
         "/api/v1/images/import",
+        "/api/v1/images/pull",
+        "/api/v1/images/push",
         "/api/v1/images",
         "/api/v1/namespaces/{ns}/functions",
         "/api/v1/namespaces/{ns}/functions/{fn}",

@@ -1,4 +1,5 @@
-//! `faasbox image import|ls|rm`: uploads archives (with a progress bar), lists the store.
+//! `faasbox image import|ls|rm|pull|push`: uploads archives and transfers images from and to
+//! registries (with progress bars), lists the store.
 
 use std::path::Path;
 
@@ -20,6 +21,41 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         ImageCommand::Import(args) => import(client, format, args).await,
+        ImageCommand::Pull {
+            reference,
+            namespace,
+        } => {
+            let mut query = vec![("ref", reference)];
+            query.extend(namespace.map(|ns| ("namespace", ns)));
+            let done = transfer(client, format, "/api/v1/images/pull", &query, "pulling").await?;
+            let image = &done["image"];
+            print(format, image, || {
+                Table::new(vec!["NAME", "DIGEST", "SIZE"]).row(vec![
+                    text(&image["name"]),
+                    text(&image["digest"]),
+                    human_size(image["size"].as_u64().unwrap_or(0)),
+                ])
+            });
+            Ok(())
+        }
+        ImageCommand::Push {
+            name,
+            target,
+            namespace,
+        } => {
+            let mut query = vec![("name", name.clone()), ("target", target.clone())];
+            query.extend(namespace.map(|ns| ("namespace", ns)));
+            let done = transfer(client, format, "/api/v1/images/push", &query, "pushing").await?;
+            let pushed = json!({ "name": name, "target": target, "digest": done["digest"] });
+            print(format, &pushed, || {
+                Table::new(vec!["PUSHED", "TO", "DIGEST"]).row(vec![
+                    name.clone(),
+                    target.clone(),
+                    text(&pushed["digest"]),
+                ])
+            });
+            Ok(())
+        }
         ImageCommand::Ls => {
             let list: Vec<Value> = client.get("/api/v1/images").await?;
             print(format, &list, || {
@@ -47,6 +83,85 @@ pub async fn run(
             });
             Ok(())
         }
+    }
+}
+
+/// Sends a pull or push and follows its newline-delimited JSON events with a progress bar of
+/// bytes and layers; returns the final `done` event, or fails with the `error` event's message.
+async fn transfer(
+    client: &Client,
+    format: OutputFormat,
+    path: &str,
+    query: &[(&str, String)],
+    verb: &str,
+) -> anyhow::Result<Value> {
+    let response = client
+        .send(client.request(Method::POST, path).query(query))
+        .await?;
+    let bar = (format == OutputFormat::Text).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{verb} {{bar:30}} {{bytes}}/{{total_bytes}} {{msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut layers = 0u64;
+    let mut layers_done = 0u64;
+    let mut done_bytes: std::collections::HashMap<String, u64> = Default::default();
+    let mut stream = response.bytes_stream();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut last: Option<Value> = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.context("the server's answer broke off")?;
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let Ok(event) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            match event["event"].as_str() {
+                Some("resolved") => {
+                    layers = event["layers"].as_u64().unwrap_or(0);
+                    if let Some(bar) = &bar {
+                        bar.set_length(event["total_bytes"].as_u64().unwrap_or(0));
+                        bar.set_message(format!("layers {layers_done}/{layers}"));
+                    }
+                }
+                Some("bytes") => {
+                    let digest = text(&event["digest"]);
+                    let now = event["done"].as_u64().unwrap_or(0);
+                    let before = done_bytes.insert(digest, now).unwrap_or(0);
+                    if let Some(bar) = &bar {
+                        bar.inc(now.saturating_sub(before));
+                    }
+                }
+                Some("layer_done") => {
+                    layers_done += 1;
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("layers {layers_done}/{layers}"));
+                    }
+                }
+                Some("done") | Some("error") => last = Some(event),
+                _ => {}
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    match last {
+        Some(event) if event["event"] == "done" => Ok(event),
+        Some(event) => anyhow::bail!(
+            "{} ({})",
+            event["error"]["message"]
+                .as_str()
+                .unwrap_or("the transfer failed"),
+            event["error"]["code"].as_str().unwrap_or("error")
+        ),
+        None => anyhow::bail!("the server's answer ended before the transfer finished"),
     }
 }
 

@@ -5,6 +5,7 @@ mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod pulls;
 mod registries;
 mod secrets;
 
@@ -40,6 +41,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/images/import",
             post(images::import).layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/v1/images/pull", post(pulls::pull))
+        .route("/api/v1/images/push", post(pulls::push))
         .route("/api/v1/images", get(images::list).delete(images::remove))
         .route("/api/v1/namespaces/{ns}/functions", get(functions::list))
         .route(
