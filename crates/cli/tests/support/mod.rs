@@ -89,7 +89,12 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             child: Some(child),
             _dir: None,
-            http: reqwest::Client::new(),
+            // No idle connections kept: a server that answers an oversized body early (413)
+            // closes the connection, and a pooled client could send the next request into it.
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("HTTP client"),
         };
         server.wait_healthy().await;
         server
