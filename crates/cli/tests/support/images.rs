@@ -117,18 +117,7 @@ pub fn build(script: &str) -> TestImages {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("rootfs");
     write_rootfs(&root, script);
-    let rootfs_tar = dir.path().join("rootfs.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "--numeric-owner",
-            "-cf",
-            rootfs_tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    let rootfs_tar = tar_rootfs(&root, &dir.path().join("rootfs.tar"));
 
     // An OCI layout made by umoci: one layer holding the root filesystem, httpd as entrypoint.
     let oci_dir = dir.path().join("oci");
@@ -270,17 +259,13 @@ pub fn rootfs_tar_with(files: &[(&str, &str, u32)]) -> (tempfile::TempDir, PathB
             &[&format!("{mode:o}"), target.to_str().expect("utf8")],
         );
     }
-    let tar = dir.path().join("rootfs.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "--numeric-owner",
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    let tar = tar_rootfs(&root, &dir.path().join("rootfs.tar"));
     (dir, tar)
+}
+
+/// Packs `root` into the tarball `out` (numeric owners, like `docker export`); returns `out`.
+fn tar_rootfs(root: &Path, out: &Path) -> PathBuf {
+    let (root, out_str) = (root.to_str().expect("utf8"), out.to_str().expect("utf8"));
+    run("tar", &["-C", root, "--numeric-owner", "-cf", out_str, "."]);
+    out.to_path_buf()
 }
