@@ -47,17 +47,36 @@ impl BenchServer {
         &self.data_dir
     }
 
-    /// Waits for health, then creates the namespace `bench`.
-    pub async fn ready(&self, http: &reqwest::Client) {
+    /// Waits for health, then creates the namespace `bench`; returns a client that sends the
+    /// server's admin token.
+    pub async fn ready(&self) -> reqwest::Client {
+        let anonymous = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{}/api/v1/health", self.url)).send().await {
+            if let Ok(r) = anonymous
+                .get(format!("{}/api/v1/health", self.url))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
+                    let token = std::fs::read_to_string(self.data_dir.join("admin.token"))
+                        .expect("the server wrote its admin token");
+                    let mut headers = reqwest::header::HeaderMap::new();
+                    headers.insert(
+                        reqwest::header::AUTHORIZATION,
+                        format!("Bearer {}", token.trim())
+                            .parse()
+                            .expect("header value"),
+                    );
+                    let http = reqwest::Client::builder()
+                        .default_headers(headers)
+                        .build()
+                        .expect("HTTP client");
                     http.post(format!("{}/api/v1/namespaces", self.url))
                         .json(&serde_json::json!({"name": "bench"}))
                         .send()
                         .await
                         .expect("creating namespace bench");
-                    return;
+                    return http;
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -46,7 +46,6 @@ fn main() {
     let url = server.url.clone();
     let data_dir = server.data_dir().to_path_buf();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
-    let http = reqwest::Client::new();
     let cases = vec![
         Case {
             contract: "http",
@@ -78,7 +77,7 @@ fn main() {
         },
     ];
     let results = runtime.block_on(async {
-        server.ready(&http).await;
+        let http = server.ready().await;
         let sh = serde_json::to_string(&["/bin/sh"]).expect("json");
         for (name, tar, entrypoint) in [
             (

@@ -36,11 +36,10 @@ fn main() {
     let built = images::build(images::TEST_FUNCTION);
     let server = BenchServer::start();
     let url = server.url.clone();
-    let http = reqwest::Client::new();
     let input = r#"{"hello":"world"}"#;
 
     let (cold, warm) = runtime.block_on(async {
-        server.ready(&http).await;
+        let http = server.ready().await;
         let body = std::fs::read(&built.oci_tar).expect("image");
         let r = http
             .post(format!("{url}/api/v1/images/import"))

@@ -16,7 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         \n  faasbox fn deploy demo/echo --image demo/echo\
         \n  faasbox invoke demo/echo --data '{\"hello\":\"world\"}'\
         \n  faasbox logs <invocation-id>\n\n\
-        Client commands find the server through FAASBOX_URL (default http://127.0.0.1:8470)."
+        Client commands find the server through FAASBOX_URL (default http://127.0.0.1:8470) and\n\
+        send the API token of --token or FAASBOX_TOKEN; without either, the admin token file\n\
+        $FAASBOX_DATA_DIR/admin.token (default /var/lib/faasbox/admin.token) if it is readable."
 )]
 pub struct Cli {
     /// The server to talk to.
@@ -27,6 +29,9 @@ pub struct Cli {
         default_value = "http://127.0.0.1:8470"
     )]
     pub url: String,
+    /// The API token (default: the server's admin.token file, when this user can read it).
+    #[arg(long, global = true, env = "FAASBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// How to print results: text for people, json for scripts.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -69,6 +74,9 @@ pub enum Command {
     /// Administration: master-key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Create, list and delete API tokens (needs the admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -361,4 +369,24 @@ pub struct GlobalScope {
     /// The global-private registries (used by global services only).
     #[arg(long)]
     pub global_private: bool,
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        /// The namespace the token is limited to; without it, a server-wide admin token.
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// admin: everything in the namespace; invoke: call functions, read calls and logs.
+        #[arg(long, default_value = "admin", value_parser = ["admin", "invoke"])]
+        role: String,
+        /// A name to recognise it by in `token ls`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (ids, names, namespaces, roles; never the tokens).
+    Ls,
+    /// Delete a token by its id.
+    Rm { id: String },
 }

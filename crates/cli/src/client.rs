@@ -2,6 +2,7 @@
 //! messages with the server's explanation.
 
 use anyhow::{anyhow, Context};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -35,12 +36,22 @@ impl std::fmt::Display for ApiFailure {
 impl std::error::Error for ApiFailure {}
 
 impl Client {
-    pub fn new(url: &str) -> anyhow::Result<Client> {
+    /// A client for `url` that sends `token`, or else the admin token file's (see
+    /// [`default_token`]).
+    pub fn new(url: &str, token: Option<String>) -> anyhow::Result<Client> {
         let base = url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") && !base.starts_with("https://") {
             anyhow::bail!("FAASBOX_URL '{url}' must start with http:// or https://");
         }
+        let mut headers = HeaderMap::new();
+        if let Some(token) = token.or_else(default_token) {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                .context("the API token holds characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .build()
             .context("building the HTTP client")?;
         Ok(Client { base, http })
@@ -73,6 +84,17 @@ impl Client {
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.json(self.request(Method::GET, path)).await
     }
+}
+
+/// The admin token of the server on this machine: `$FAASBOX_DATA_DIR/admin.token` (default
+/// data directory /var/lib/faasbox), when it exists and this user may read it.
+fn default_token() -> Option<String> {
+    let dir = std::env::var_os("FAASBOX_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| faasbox_server::DEFAULT_DATA_DIR.into());
+    let text = std::fs::read_to_string(dir.join("admin.token")).ok()?;
+    let token = text.trim();
+    (!token.is_empty()).then(|| token.to_string())
 }
 
 pub async fn failure(response: Response) -> ApiFailure {

@@ -38,7 +38,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyhow::Result<bool> {
     let format = cli.output;
-    let client = || client::Client::new(&cli.url);
+    let token = cli.token.clone();
+    let client = || client::Client::new(&cli.url, token.clone());
     match cli.command {
         Command::Server(args) => commands::server::run(args, master_key).await?,
         Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
@@ -52,6 +53,7 @@ async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyh
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
+        Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -135,8 +135,8 @@ async fn secrets_reach_the_function_only_where_asked_and_are_masked_elsewhere() 
     // Rotation through the CLI while calls run (none fails), then a restart: the secret still
     // reaches the function.
     let url = server.url("/api/v1/namespaces/demo/functions/reveal/invoke");
+    let http = server.http.clone();
     let calls = tokio::spawn(async move {
-        let http = reqwest::Client::new();
         let mut statuses = Vec::new();
         for _ in 0..15 {
             let r = http.post(&url).body("{}").send().await.expect("invoke");

@@ -214,7 +214,7 @@ async fn the_api_streams_progress_events_and_checks_arguments() {
     let (registry, reference) = registry_with_image().await;
     let server = Server::start().await;
     add_registry(&server, &["--global"], &registry.addr, PASS);
-    let http = reqwest::Client::new();
+    let http = server.http.clone();
     let r = http
         .post(server.url("/api/v1/images/pull"))
         .query(&[("ref", reference.as_str())])

@@ -63,9 +63,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
     }
+    crate::auth::tokens::bootstrap_admin(&store, &config.data_dir)
+        .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
     ));
+    state
+        .tokens
+        .reload(&state.store)
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let functions = state
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

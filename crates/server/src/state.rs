@@ -8,6 +8,7 @@ use faasbox_runtime::Driver;
 use faasbox_secrets::{KeySource, Vault};
 use faasbox_store::Store;
 
+use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::model::FunctionSpec;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// Where the master key came from (a rotation writes the new key there).
     pub key_source: KeySource,
+    /// The API tokens (their hashes), as the auth middleware checks them.
+    pub tokens: TokenBook,
     pools: RwLock<HashMap<String, Deployed>>,
 }
 
@@ -52,6 +55,7 @@ impl AppState {
             driver,
             vault,
             key_source,
+            tokens: TokenBook::default(),
             pools: RwLock::new(HashMap::new()),
         }
     }

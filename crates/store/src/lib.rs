@@ -8,6 +8,7 @@
 
 mod schema;
 pub mod secrets;
+pub mod tokens;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub use schema::SCHEMA_VERSION;
+pub use tokens::TokenRecord;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 
 #[derive(Debug, thiserror::Error)]

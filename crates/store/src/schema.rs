@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -69,6 +69,16 @@ const MIGRATIONS: &[&str] = &[
          created TEXT NOT NULL,
          updated TEXT NOT NULL,
          UNIQUE (namespace, host)
+     );",
+    // 3: API tokens, stored as the SHA-256 of the token (never the token). `namespace` is NULL
+    // for server-wide admin tokens; a namespace's tokens go with it.
+    "CREATE TABLE tokens (
+         id TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         namespace TEXT REFERENCES namespaces(name) ON DELETE CASCADE,
+         role TEXT NOT NULL,
+         hash TEXT NOT NULL UNIQUE,
+         created TEXT NOT NULL
      );",
 ];
 

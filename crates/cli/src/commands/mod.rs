@@ -8,3 +8,4 @@ pub mod namespaces;
 pub mod registries;
 pub mod secrets;
 pub mod server;
+pub mod tokens;

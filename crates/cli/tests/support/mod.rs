@@ -18,7 +18,10 @@ pub struct Server {
     pub data_dir: PathBuf,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// A client that sends the server's admin token.
     pub http: reqwest::Client,
+    /// The server's admin token (read from `<data-dir>/admin.token` once it is up).
+    pub token: String,
 }
 
 fn free_port() -> u16 {
@@ -84,19 +87,20 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("starting faasbox server");
-        let server = Server {
+        let mut server = Server {
             url,
             data_dir: data_dir.to_path_buf(),
             child: Some(child),
             _dir: None,
-            // No idle connections kept: a server that answers an oversized body early (413)
-            // closes the connection, and a pooled client could send the next request into it.
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()
-                .expect("HTTP client"),
+            http: client_with_token(None),
+            token: String::new(),
         };
         server.wait_healthy().await;
+        server.token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("the server wrote its admin token")
+            .trim()
+            .to_string();
+        server.http = client_with_token(Some(&server.token));
         server
     }
 
@@ -168,6 +172,7 @@ impl Server {
         let mut child = Command::new(FAASBOX)
             .args(args)
             .env("FAASBOX_URL", &self.url)
+            .env("FAASBOX_TOKEN", &self.token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -328,6 +333,24 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An HTTP client that sends `token` as a bearer token (none: no Authorization header).
+/// No idle connections kept: a server that answers an oversized body early (413) closes the
+/// connection, and a pooled client could send the next request into it.
+pub fn client_with_token(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 /// Whether `needle` occurs in `haystack`.

@@ -8,13 +8,14 @@ mod namespaces;
 mod pulls;
 mod registries;
 mod secrets;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -27,7 +28,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub fn router(state: Arc<AppState>) -> Router {
     let max_input = state.config.max_input_bytes;
     Router::new()
-        .route("/api/v1/health", get(health))
+        .route(crate::auth::HEALTH_PATH, get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route(
             "/api/v1/namespaces",
@@ -94,9 +95,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/rotate-master-key",
             post(admin::rotate_master_key),
         )
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/tokens/{id}", delete(tokens::delete))
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_token,
+        ))
         .with_state(state)
 }
 
@@ -131,8 +138,13 @@ async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiErr
     if exists {
         Ok(())
     } else {
-        Err(ApiError::not_found(format!(
-            "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
-        )))
+        Err(no_such_namespace(ns))
     }
+}
+
+/// The answer for a namespace that does not exist (or that the caller's token cannot see).
+pub fn no_such_namespace(ns: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
+    ))
 }

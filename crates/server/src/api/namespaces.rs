@@ -9,6 +9,7 @@ use faasbox_store::NamespaceRecord;
 use serde::Deserialize;
 
 use super::{require_namespace, valid_name};
+use crate::auth::Access;
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -36,10 +37,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<NamespaceRecord>>> {
-    Ok(Json(
-        state.blocking(|s| Ok(s.store.list_namespaces()?)).await?,
-    ))
+/// Every namespace for the admin token; a namespace token sees only its own.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Access(caller): Access,
+) -> ApiResult<Json<Vec<NamespaceRecord>>> {
+    let mut all = state.blocking(|s| Ok(s.store.list_namespaces()?)).await?;
+    all.retain(|ns| caller.sees_namespace(&ns.name));
+    Ok(Json(all))
 }
 
 pub async fn get(
@@ -60,7 +65,11 @@ pub async fn delete(
     require_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
     state
-        .blocking(move |s| Ok(s.store.delete_namespace(&ns)?))
+        .blocking(move |s| {
+            s.store.delete_namespace(&ns)?;
+            // Its tokens went with it.
+            s.tokens.reload(&s.store)
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,98 @@
+//! `/api/v1/tokens`: create (the token is answered once), list and delete API tokens. Only the
+//! admin token reaches these routes (see `auth::rules`).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use faasbox_store::TokenRecord;
+use serde::{Deserialize, Serialize};
+
+use super::{require_namespace, valid_name};
+use crate::auth::tokens::{issue, Role};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Without it, a server-wide admin token.
+    namespace: Option<String>,
+    role: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CreatedToken {
+    /// The token itself: shown only in this answer.
+    token: String,
+    #[serde(flatten)]
+    record: TokenRecord,
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<CreateToken>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"namespace\": \"…\", \"role\": \"admin|invoke\", \"name\": \"…\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let role = Role::parse(body.role.as_deref().unwrap_or("admin"))?;
+    if let Some(ns) = &body.namespace {
+        require_namespace(&state, ns).await?;
+    } else if role != Role::Admin {
+        return Err(ApiError::bad_request(
+            "a token without a namespace is a server-wide admin token; give --namespace for an invoke token",
+        ));
+    }
+    let name = body
+        .name
+        .unwrap_or_else(|| body.namespace.clone().unwrap_or_else(|| "admin".into()));
+    valid_name("token name", &name)?;
+    let issued = issue(&name, body.namespace, role)?;
+    let record = issued.record.clone();
+    state
+        .blocking(move |s| {
+            s.store.insert_token(&record)?;
+            s.tokens.reload(&s.store)
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: issued.token,
+            record: issued.record,
+        }),
+    ))
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<TokenRecord>>> {
+    Ok(Json(state.blocking(|s| Ok(s.store.list_tokens()?)).await?))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let shown = id.clone();
+    let deleted = state
+        .blocking(move |s| {
+            let deleted = s.store.delete_token(&id)?;
+            s.tokens.reload(&s.store)?;
+            Ok(deleted)
+        })
+        .await?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "no token has id '{}'; see `faasbox token ls`",
+            shown.escape_debug()
+        )))
+    }
+}

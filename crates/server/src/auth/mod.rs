@@ -1,0 +1,153 @@
+//! API authentication and authorisation: one middleware in front of every route but health.
+//! It reads `Authorization: Bearer <token>`, finds whose token it is, applies the rules of
+//! [`rules`] and leaves the caller's [`Access`] in the request for handlers that filter lists.
+
+pub mod rules;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use self::rules::{Target, Verdict};
+use self::tokens::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The one route that needs no token.
+pub const HEALTH_PATH: &str = "/api/v1/health";
+
+/// Whose token a request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The server-wide admin.
+    Admin,
+    Namespace { namespace: String, role: Role },
+}
+
+/// The caller, for handlers whose answer depends on it (e.g. the namespace list).
+#[derive(Debug, Clone)]
+pub struct Access(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Access {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Access>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the route is not behind the token check"))
+    }
+}
+
+pub mod codes {
+    pub const MISSING: &str = "faasbox.auth.missing";
+    pub const INVALID: &str = "faasbox.auth.invalid";
+    pub const FORBIDDEN: &str = "faasbox.auth.forbidden";
+}
+
+/// The middleware: 401 without a valid token, 404/403 outside what the token may see.
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() == HEALTH_PATH {
+        return next.run(request).await;
+    }
+    let principal = match bearer(request.headers()) {
+        None => return unauthorized(&state, codes::MISSING, "this API needs a token"),
+        Some(token) => match state.tokens.check(token) {
+            Some(p) => p,
+            None => {
+                return unauthorized(
+                    &state,
+                    codes::INVALID,
+                    "the token is not valid (unknown, deleted, or its namespace was deleted)",
+                )
+            }
+        },
+    };
+    if let Principal::Namespace { namespace, role } = &principal {
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        if let Err(e) = authorize(&state, namespace, *role, &method, &uri).await {
+            return e.into_response();
+        }
+    }
+    request.extensions_mut().insert(Access(principal));
+    next.run(request).await
+}
+
+async fn authorize(
+    state: &Arc<AppState>,
+    own: &str,
+    role: Role,
+    method: &Method,
+    uri: &Uri,
+) -> Result<(), ApiError> {
+    let query: HashMap<String, String> = Query::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .unwrap_or_default();
+    let mut target = rules::classify(
+        method,
+        uri.path(),
+        query.get("namespace").map(String::as_str),
+    );
+    if let Target::Invocation { id } = &target {
+        let lookup = id.clone();
+        let owner = state
+            .blocking(move |s| Ok(s.store.invocation(&lookup)?.map(|r| r.namespace)))
+            .await?;
+        match owner {
+            // The handler answers a call that does not exist with 404 anyway.
+            None => return Ok(()),
+            // Another namespace's call is answered like one that does not exist.
+            Some(ns) if ns != own => {
+                return Err(ApiError::not_found(format!(
+                    "invocation '{id}' does not exist"
+                )))
+            }
+            Some(ns) => {
+                target = Target::Namespace {
+                    ns,
+                    rest: vec!["invocations".to_string()],
+                }
+            }
+        }
+    }
+    match rules::judge(own, role, method, &target) {
+        Verdict::Allow => Ok(()),
+        Verdict::HiddenNamespace(ns) => Err(crate::api::no_such_namespace(&ns)),
+        Verdict::Forbidden(why) => Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, why)),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn unauthorized(state: &AppState, code: &str, what: &str) -> Response {
+    let message = format!(
+        "{what}: send `Authorization: Bearer <token>` (the CLI reads FAASBOX_TOKEN or --token). \
+         The admin token is in {} on the server machine; `faasbox token create --namespace NS` \
+         makes namespace tokens",
+        tokens::admin_token_path(&state.config.data_dir).display()
+    );
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, code, message).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}

@@ -1,0 +1,203 @@
+//! API tokens: making them (random, high entropy), hashing them for storage, the in-memory
+//! book the middleware checks against, and the admin token the first start creates.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use faasbox_store::{Store, TokenRecord};
+use sha2::{Digest, Sha256};
+
+use super::Principal;
+use crate::clock;
+use crate::error::ApiError;
+
+/// Every token starts with this, so a leaked one is easy to recognise (and grep for).
+pub const TOKEN_PREFIX: &str = "fbx_";
+/// The admin token's file in the data directory.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+/// A token's role within its namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything in the namespace.
+    Admin,
+    /// Call functions and read calls and their logs.
+    Invoke,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Result<Role, ApiError> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "invoke" => Ok(Role::Invoke),
+            other => Err(ApiError::bad_request(format!(
+                "role '{}' is invalid: use admin or invoke",
+                other.escape_debug()
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Invoke => "invoke",
+        }
+    }
+}
+
+/// A new token: the one time the token itself exists outside the client.
+pub struct Issued {
+    pub token: String,
+    pub record: TokenRecord,
+}
+
+/// 32 random bytes, hex: 256 bits, so a SHA-256 without salt or stretching is enough.
+fn random_hex(bytes: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| ApiError::internal(format!("no randomness for a token: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Makes a token and its record (not stored yet).
+pub fn issue(name: &str, namespace: Option<String>, role: Role) -> Result<Issued, ApiError> {
+    let token = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
+    let record = TokenRecord {
+        id: random_hex(6)?,
+        name: name.to_string(),
+        namespace,
+        role: role.as_str().to_string(),
+        hash: hash(&token),
+        created: clock::now_rfc3339(),
+    };
+    Ok(Issued { token, record })
+}
+
+/// The stored tokens by hash, kept in memory so checking a request costs no database read.
+#[derive(Default)]
+pub struct TokenBook {
+    by_hash: RwLock<HashMap<String, Principal>>,
+}
+
+impl TokenBook {
+    /// Re-reads every token from the store (after a change).
+    pub fn reload(&self, store: &Store) -> Result<(), ApiError> {
+        let mut map = HashMap::new();
+        for record in store.list_tokens()? {
+            let principal = match (&record.namespace, Role::parse(&record.role)) {
+                (None, _) => Principal::Admin,
+                (Some(ns), Ok(role)) => Principal::Namespace {
+                    namespace: ns.clone(),
+                    role,
+                },
+                (Some(_), Err(_)) => {
+                    tracing::error!(token = %record.id, "stored token has an unknown role; it is ignored");
+                    continue;
+                }
+            };
+            map.insert(record.hash, principal);
+        }
+        *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = map;
+        Ok(())
+    }
+
+    /// Who a presented token belongs to. Looked up by its hash: how long a look-up of a
+    /// SHA-256 takes says nothing usable about a 256-bit random token.
+    pub fn check(&self, token: &str) -> Option<Principal> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash(token))
+            .cloned()
+    }
+}
+
+/// On a server's first start (no admin token stored), creates the admin token, writes it to
+/// `<data-dir>/admin.token` (0600) and prints it once. The file is written before the hash is
+/// stored, so a crash in between only means the next start makes a new one.
+pub fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+    let has_admin = store.list_tokens()?.iter().any(|t| t.namespace.is_none());
+    if has_admin {
+        return Ok(());
+    }
+    let issued = issue("admin", None, Role::Admin).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let path = admin_token_path(data_dir);
+    write_private(&path, &issued.token)?;
+    store.insert_token(&issued.record)?;
+    eprintln!(
+        "faasbox: created the admin API token (shown only this once): {}\n\
+         faasbox: it is saved in {} (mode 0600); clients send it as `Authorization: Bearer <token>`, \
+         the CLI reads it from FAASBOX_TOKEN, --token, or that file",
+        issued.token,
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn admin_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(ADMIN_TOKEN_FILE)
+}
+
+/// Writes `text` to `path` with mode 0600 through a temporary file and a rename.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let tmp = path.with_extension("token.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    file.write_all(format!("{text}\n").as_bytes())
+        .and_then(|_| file.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("saving {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_only_their_hash_is_kept() {
+        let a = issue("a", None, Role::Admin).unwrap();
+        let b = issue("b", None, Role::Admin).unwrap();
+        assert_ne!(a.token, b.token);
+        assert!(a.token.starts_with(TOKEN_PREFIX) && a.token.len() == 4 + 64);
+        assert_eq!(a.record.hash, hash(&a.token));
+        assert!(!a.record.hash.contains(&a.token[4..]));
+    }
+
+    #[test]
+    fn the_book_knows_stored_tokens_only() {
+        let store = Store::open_in_memory().unwrap();
+        store.create_namespace("demo", "t").unwrap();
+        let admin = issue("admin", None, Role::Admin).unwrap();
+        let invoke = issue("ci", Some("demo".into()), Role::Invoke).unwrap();
+        store.insert_token(&admin.record).unwrap();
+        store.insert_token(&invoke.record).unwrap();
+        let book = TokenBook::default();
+        book.reload(&store).unwrap();
+        assert_eq!(book.check(&admin.token), Some(Principal::Admin));
+        assert_eq!(
+            book.check(&invoke.token),
+            Some(Principal::Namespace {
+                namespace: "demo".into(),
+                role: Role::Invoke
+            })
+        );
+        assert_eq!(book.check("fbx_nope"), None);
+        store.delete_namespace("demo").unwrap();
+        book.reload(&store).unwrap();
+        assert_eq!(book.check(&invoke.token), None, "a namespace's tokens go with it");
+    }
+}
