@@ -10,6 +10,8 @@ bin=target/x86_64-unknown-linux-gnu/release
 install -m 0755 "$bin/faasbox" "$bin/faasbox-agent" /usr/local/bin/
 export FAASBOX_URL=${FAASBOX_URL:-http://127.0.0.1:8470}
 data_dir=${FAASBOX_DATA_DIR:-/var/lib/faasbox}
+# The CLI reads the server's admin token from $FAASBOX_DATA_DIR/admin.token (root can read it).
+export FAASBOX_DATA_DIR=$data_dir
 if ! curl -sf "$FAASBOX_URL/api/v1/health" >/dev/null; then
   echo "starting faasbox server (data in $data_dir, log in /var/log/faasbox.log)…"
   nohup faasbox server --data-dir "$data_dir" >>/var/log/faasbox.log 2>&1 &
@@ -37,7 +39,8 @@ echo "try:"
 echo "  faasbox invoke examples/echo --data '{\"hello\":\"world\"}'"
 echo "  faasbox invoke examples/greet --data '{\"name\":\"Ada\"}'"
 echo "  faasbox invoke examples/greet --data '{}'        # a catchable error: greet.input"
-echo "  curl -s -XPOST $FAASBOX_URL/api/v1/namespaces/examples/functions/greet/invoke -d '{\"name\":\"Ada\"}'"
+echo "  curl -s -XPOST $FAASBOX_URL/api/v1/namespaces/examples/functions/greet/invoke \\"
+echo "       -H \"Authorization: Bearer \$(cat $data_dir/admin.token)\" -d '{\"name\":\"Ada\"}'"
 echo "  faasbox logs <invocation id printed by invoke>"
 echo
 echo "first call (starts an instance):"

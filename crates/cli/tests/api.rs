@@ -32,6 +32,8 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces/{ns}/registries",
         "/api/v1/registries",
         "/api/functions/registries/namespaces/{ns}",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

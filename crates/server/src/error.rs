@@ -122,6 +122,24 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A JSON body that cannot be read: 413 when too large, 400 otherwise, saying what was
+    /// `expected`.
+    pub fn json_rejection(e: axum::extract::rejection::JsonRejection, expected: &str) -> Self {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            codes::TOO_LARGE
+        } else {
+            codes::BAD_REQUEST
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("expected {expected}: {}", e.body_text()),
+        )
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("a background task failed: {e}"))

@@ -18,8 +18,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub use schema::SCHEMA_VERSION;
-pub use tokens::TokenRecord;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
+pub use tokens::TokenRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -8,7 +8,11 @@ use crate::client::Client;
 use crate::commands::namespaces::text;
 use crate::output::{print, Table};
 
-pub async fn run(client: &Client, format: OutputFormat, command: TokenCommand) -> anyhow::Result<()> {
+pub async fn run(
+    client: &Client,
+    format: OutputFormat,
+    command: TokenCommand,
+) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             namespace,
@@ -40,8 +44,8 @@ pub async fn run(client: &Client, format: OutputFormat, command: TokenCommand) -
         TokenCommand::Ls => {
             let list: Vec<Value> = client.get("/api/v1/tokens").await?;
             print(format, &list, || {
-                Table::new(vec!["ID", "NAME", "NAMESPACE", "ROLE", "CREATED"]).rows(list.iter().map(
-                    |t| {
+                Table::new(vec!["ID", "NAME", "NAMESPACE", "ROLE", "CREATED"]).rows(
+                    list.iter().map(|t| {
                         vec![
                             text(&t["id"]),
                             text(&t["name"]),
@@ -52,8 +56,8 @@ pub async fn run(client: &Client, format: OutputFormat, command: TokenCommand) -
                             text(&t["role"]),
                             text(&t["created"]),
                         ]
-                    },
-                ))
+                    }),
+                )
             });
         }
         TokenCommand::Rm { id } => {

@@ -37,10 +37,10 @@ pub async fn create(
     body: Result<Json<CreateToken>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected {{\"namespace\": \"…\", \"role\": \"admin|invoke\", \"name\": \"…\"}}: {}",
-            e.body_text()
-        ))
+        ApiError::json_rejection(
+            e,
+            r#"{"namespace": "…", "role": "admin|invoke", "name": "…"}"#,
+        )
     })?;
     let role = Role::parse(body.role.as_deref().unwrap_or("admin"))?;
     if let Some(ns) = &body.namespace {

@@ -27,7 +27,10 @@ pub const HEALTH_PATH: &str = "/api/v1/health";
 pub enum Principal {
     /// The server-wide admin.
     Admin,
-    Namespace { namespace: String, role: Role },
+    Namespace {
+        namespace: String,
+        role: Role,
+    },
 }
 
 /// The caller, for handlers whose answer depends on it (e.g. the namespace list).

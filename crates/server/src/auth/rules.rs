@@ -85,7 +85,8 @@ pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> T
 /// The verdict for a namespace token (`own`, `role`) on `target`; `Invocation` targets must be
 /// resolved to their namespace first.
 pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict {
-    const ADMIN_ONLY: &str = "this needs the server's admin token (a namespace token cannot use it)";
+    const ADMIN_ONLY: &str =
+        "this needs the server's admin token (a namespace token cannot use it)";
     match target {
         Target::Namespace { ns, rest } => {
             if ns != own {
@@ -162,7 +163,10 @@ mod tests {
         let allow = [
             (Method::GET, "/api/v1/namespaces/a/invocations"),
             (Method::POST, "/api/v1/namespaces/a/functions/f/invoke"),
-            (Method::POST, "/api/v1/namespaces/a/global-functions/g/invoke"),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/global-functions/g/invoke",
+            ),
         ];
         for (m, p) in allow {
             assert_eq!(verdict(Role::Invoke, m, p, None), Verdict::Allow, "{p}");

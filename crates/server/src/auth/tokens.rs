@@ -198,6 +198,10 @@ mod tests {
         assert_eq!(book.check("fbx_nope"), None);
         store.delete_namespace("demo").unwrap();
         book.reload(&store).unwrap();
-        assert_eq!(book.check(&invoke.token), None, "a namespace's tokens go with it");
+        assert_eq!(
+            book.check(&invoke.token),
+            None,
+            "a namespace's tokens go with it"
+        );
     }
 }
