@@ -188,18 +188,36 @@ pub struct ImportArgs {
 pub enum FnCommand {
     /// Deploy (create or replace) a function from a local image.
     Deploy(Box<DeployArgs>),
-    /// List a namespace's functions.
-    Ls { namespace: String },
-    /// Show a function's spec and instances.
-    Get { function: String },
-    /// Delete a function; its instances stop.
-    Rm { function: String },
+    /// List a namespace's functions, or the global services with --global.
+    Ls {
+        #[arg(required_unless_present = "global")]
+        namespace: Option<String>,
+        #[arg(long, conflicts_with = "namespace")]
+        global: bool,
+    },
+    /// Show a function's spec, image state and instances (NAMESPACE/NAME, or --global NAME).
+    Get {
+        function: String,
+        #[arg(long)]
+        global: bool,
+    },
+    /// Delete a function; its instances stop (NAMESPACE/NAME, or --global NAME).
+    Rm {
+        function: String,
+        #[arg(long)]
+        global: bool,
+    },
 }
 
 #[derive(Args)]
 pub struct DeployArgs {
-    /// NAMESPACE/NAME of the function.
+    /// NAMESPACE/NAME of the function, or NAME with --global.
     pub function: String,
+    /// Deploy a global service (admin token): one function every namespace can call with
+    /// `faasbox invoke --global NAME --namespace NS`; its image pulls may use the
+    /// global-private registries.
+    #[arg(long)]
+    pub global: bool,
     /// The image to run (see `faasbox image ls`).
     #[arg(long)]
     pub image: String,
@@ -261,8 +279,15 @@ pub struct DeployArgs {
 
 #[derive(Args)]
 pub struct InvokeArgs {
-    /// NAMESPACE/NAME of the function.
+    /// NAMESPACE/NAME of the function, or NAME of a global service with --global.
     pub function: String,
+    /// Call a global service on behalf of --namespace (the call and its logs are that
+    /// namespace's).
+    #[arg(long, requires = "namespace")]
+    pub global: bool,
+    /// With --global: the namespace the call belongs to.
+    #[arg(long, short = 'n', requires = "global")]
+    pub namespace: Option<String>,
     /// The input JSON; `@FILE` reads a file, `-` reads standard input. Default: {}.
     #[arg(long, short = 'd')]
     pub data: Option<String>,

@@ -13,12 +13,17 @@ use faasbox_store::InvocationEnd;
 use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
+use crate::image_pull;
 use crate::mask::Masker;
+use crate::owner::Owner;
 use crate::pool::{AcquireError, Lease, Running};
-use crate::state::{function_key, AppState};
+use crate::state::AppState;
 
 /// How long a cancelled call's agent gets to hand over the logs.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+/// How a call of a global service is named in its namespace's invocation records.
+pub const GLOBAL_CALL_PREFIX: &str = "global:";
 
 /// The result of one call: its id, and the output JSON or the error.
 pub struct Invocation {
@@ -33,9 +38,32 @@ pub async fn invoke(
     name: String,
     input: Bytes,
 ) -> Invocation {
+    let owner = Owner::Namespace(namespace.clone());
+    invoke_as(state, namespace, owner, name, input).await
+}
+
+/// Invokes global service `name` on behalf of `namespace` (the entry point for flows'
+/// `knative-global` functions too): the call, its record and its logs belong to `namespace`,
+/// and the secrets the service's spec lists are read from `namespace`.
+pub async fn invoke_global(
+    state: Arc<AppState>,
+    namespace: String,
+    name: String,
+    input: Bytes,
+) -> Invocation {
+    invoke_as(state, namespace, Owner::Global, name, input).await
+}
+
+async fn invoke_as(
+    state: Arc<AppState>,
+    caller: String,
+    owner: Owner,
+    name: String,
+    input: Bytes,
+) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
-    let handle = tokio::spawn(async move { run(state, task_id, namespace, name, input).await });
+    let handle = tokio::spawn(async move { run(state, task_id, caller, owner, name, input).await });
     let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
     Invocation { id, result }
 }
@@ -44,6 +72,7 @@ async fn run(
     state: Arc<AppState>,
     id: String,
     namespace: String,
+    owner: Owner,
     name: String,
     input: Bytes,
 ) -> Result<Bytes, ApiError> {
@@ -57,19 +86,27 @@ async fn run(
             "the request body is not JSON: {e}"
         )));
     }
-    let Some(mut deployed) = state.deployed(&namespace, &name) else {
-        return Err(missing_function(&state, &namespace, &name).await);
+    if owner == Owner::Global && !namespace_exists(&state, &namespace).await {
+        return Err(crate::api::no_such_namespace(&namespace));
+    }
+    let Some(mut deployed) = state.deployed(owner.key(), &name) else {
+        return Err(missing_function(&state, &owner, &name).await);
     };
     {
-        let (id, ns, f, started) = (
-            id.clone(),
-            namespace.clone(),
-            name.clone(),
-            clock::now_rfc3339(),
-        );
+        let label = match owner {
+            Owner::Namespace(_) => name.clone(),
+            Owner::Global => format!("{GLOBAL_CALL_PREFIX}{name}"),
+        };
+        let (id, ns, started) = (id.clone(), namespace.clone(), clock::now_rfc3339());
         state
-            .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &f, &started)?))
+            .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
+    }
+    // A missing image is pulled now, with the credentials stored at this moment.
+    if let Err(e) = image_pull::ensure(&state, &owner, &name, &deployed.spec.image).await {
+        let result = Err(e);
+        record_end(&state, &id, &result, Vec::new()).await;
+        return result;
     }
     let prepared =
         crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
@@ -87,15 +124,15 @@ async fn run(
             Ok(lease) => break Ok(lease),
             Err(AcquireError::Retired) if attempts < 3 => {
                 attempts += 1;
-                match state.deployed(&namespace, &name) {
+                match state.deployed(owner.key(), &name) {
                     Some(next) => deployed = next,
-                    None => break Err(missing_function(&state, &namespace, &name).await),
+                    None => break Err(missing_function(&state, &owner, &name).await),
                 }
             }
             Err(AcquireError::Retired) => {
                 break Err(ApiError::conflict(format!(
-                    "function {} keeps being redeployed; retry the call",
-                    function_key(&namespace, &name)
+                    "{} keeps being redeployed; retry the call",
+                    owner.describe(&name)
                 )))
             }
             Err(AcquireError::Failed(e)) => break Err(e),
@@ -264,20 +301,20 @@ fn out_of_memory(size: &str) -> ApiError {
     )
 }
 
-async fn missing_function(state: &Arc<AppState>, namespace: &str, name: &str) -> ApiError {
+async fn namespace_exists(state: &Arc<AppState>, namespace: &str) -> bool {
     let ns = namespace.to_string();
-    let exists = state
+    state
         .blocking(move |s| Ok(s.store.namespace(&ns)?.is_some()))
         .await
-        .unwrap_or(true);
-    if exists {
-        ApiError::not_found(format!(
-            "function {namespace}/{name} does not exist; deploy it with `faasbox fn deploy {namespace}/{name} --image …`"
-        ))
-    } else {
-        ApiError::not_found(format!(
-            "namespace '{namespace}' does not exist; create it with `faasbox ns create {namespace}`"
-        ))
+        .unwrap_or(true)
+}
+
+async fn missing_function(state: &Arc<AppState>, owner: &Owner, name: &str) -> ApiError {
+    match owner {
+        Owner::Namespace(ns) if !namespace_exists(state, ns).await => {
+            crate::api::no_such_namespace(ns)
+        }
+        _ => owner.missing(name),
     }
 }
 

@@ -11,6 +11,7 @@ use faasbox_store::Store;
 use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::image_pull::ImagePulls;
 use crate::model::FunctionSpec;
 use crate::pool::{Pool, PoolRules};
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub key_source: KeySource,
     /// The API tokens (their hashes), as the auth middleware checks them.
     pub tokens: TokenBook,
+    /// Image pulls of functions whose image is missing (deploy and call time).
+    pub image_pulls: ImagePulls,
     pools: RwLock<HashMap<String, Deployed>>,
 }
 
@@ -56,6 +59,7 @@ impl AppState {
             vault,
             key_source,
             tokens: TokenBook::default(),
+            image_pulls: ImagePulls::default(),
             pools: RwLock::new(HashMap::new()),
         }
     }
@@ -148,9 +152,10 @@ impl AppState {
             .collect()
     }
 
-    /// Loads every stored function into service (at server start).
+    /// Loads every stored function and global service into service (at server start).
     pub fn activate_stored(&self) -> Result<usize, ApiError> {
-        let records = self.store.all_functions()?;
+        let mut records = self.store.all_functions()?;
+        records.extend(self.store.list_global_functions()?);
         let mut count = 0;
         for record in records {
             match serde_json::from_str::<FunctionSpec>(&record.spec) {

@@ -6,6 +6,7 @@
 //! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
 //! `faasbox-secrets`.
 
+pub mod global_functions;
 mod schema;
 pub mod secrets;
 pub mod tokens;
@@ -17,6 +18,7 @@ use faasbox_proto::{LogLine, LogStream};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use global_functions::GLOBAL_OWNER;
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 pub use tokens::TokenRecord;
@@ -408,7 +410,7 @@ fn stream_from_str(s: &str) -> LogStream {
     }
 }
 
-fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FunctionRecord> {
+pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FunctionRecord> {
     Ok(FunctionRecord {
         namespace: r.get(0)?,
         name: r.get(1)?,

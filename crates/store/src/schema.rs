@@ -71,7 +71,8 @@ const MIGRATIONS: &[&str] = &[
          UNIQUE (namespace, host)
      );",
     // 3: API tokens, stored as the SHA-256 of the token (never the token). `namespace` is NULL
-    // for server-wide admin tokens; a namespace's tokens go with it.
+    // for server-wide admin tokens; a namespace's tokens go with it. Global services: functions
+    // an admin deploys once for every namespace.
     "CREATE TABLE tokens (
          id TEXT PRIMARY KEY,
          name TEXT NOT NULL,
@@ -79,6 +80,12 @@ const MIGRATIONS: &[&str] = &[
          role TEXT NOT NULL,
          hash TEXT NOT NULL UNIQUE,
          created TEXT NOT NULL
+     );
+     CREATE TABLE global_functions (
+         name TEXT PRIMARY KEY,
+         spec TEXT NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL
      );",
 ];
 

@@ -293,7 +293,7 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
     Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP TABLE data_keys; DROP TABLE secrets; DROP TABLE registries; DROP TABLE tokens;
+            "DROP TABLE data_keys; DROP TABLE secrets; DROP TABLE registries; DROP TABLE tokens; DROP TABLE global_functions;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -15,10 +15,12 @@ use crate::output::{print, Table};
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
         FnCommand::Deploy(args) => deploy(client, format, *args).await,
-        FnCommand::Ls { namespace } => {
-            let list: Vec<Value> = client
-                .get(&format!("/api/v1/namespaces/{namespace}/functions"))
-                .await?;
+        FnCommand::Ls { namespace, global } => {
+            let path = match (namespace, global) {
+                (Some(ns), false) => format!("/api/v1/namespaces/{ns}/functions"),
+                _ => "/api/v1/functions".to_string(),
+            };
+            let list: Vec<Value> = client.get(&path).await?;
             print(format, &list, || {
                 Table::new(vec![
                     "FUNCTION",
@@ -32,24 +34,17 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
             });
             Ok(())
         }
-        FnCommand::Get { function } => {
-            let (ns, name) = split_function(&function)?;
-            let f: Value = client
-                .get(&format!("/api/v1/namespaces/{ns}/functions/{name}"))
-                .await?;
+        FnCommand::Get { function, global } => {
+            let f: Value = client.get(&function_path(&function, global)?).await?;
             match format {
                 OutputFormat::Json => print(format, &f, || Table::new(vec![])),
                 OutputFormat::Text => println!("{}", serde_json::to_string_pretty(&f)?),
             }
             Ok(())
         }
-        FnCommand::Rm { function } => {
-            let (ns, name) = split_function(&function)?;
+        FnCommand::Rm { function, global } => {
             client
-                .send(client.request(
-                    Method::DELETE,
-                    &format!("/api/v1/namespaces/{ns}/functions/{name}"),
-                ))
+                .send(client.request(Method::DELETE, &function_path(&function, global)?))
                 .await?;
             print(format, &json!({ "deleted": function }), || {
                 Table::new(vec!["DELETED"]).row(vec![function.clone()])
@@ -59,11 +54,30 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
     }
 }
 
+/// The API path of `NAMESPACE/NAME`, or of global service `NAME`.
+fn function_path(function: &str, global: bool) -> anyhow::Result<String> {
+    if global {
+        if function.contains('/') {
+            anyhow::bail!("a global service is named without a namespace: --global NAME");
+        }
+        return Ok(format!("/api/v1/functions/{function}"));
+    }
+    let (ns, name) = split_function(function)?;
+    Ok(format!("/api/v1/namespaces/{ns}/functions/{name}"))
+}
+
 fn row(f: &Value) -> Vec<String> {
     let instances = &f["instances"];
+    let image = match f["image"]["status"].as_str() {
+        Some("missing") => format!("{} (missing)", text(&f["spec"]["image"])),
+        _ => text(&f["spec"]["image"]),
+    };
     vec![
-        format!("{}/{}", text(&f["namespace"]), text(&f["name"])),
-        text(&f["spec"]["image"]),
+        match f["namespace"].as_str() {
+            Some(ns) => format!("{ns}/{}", text(&f["name"])),
+            None => format!("(global) {}", text(&f["name"])),
+        },
+        image,
         text(&f["spec"]["contract"]),
         text(&f["spec"]["size"]),
         format!(
@@ -84,7 +98,7 @@ fn with_binary(mut spec: Value, bytes: Vec<u8>) -> Value {
 }
 
 async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyhow::Result<()> {
-    let (ns, name) = split_function(&args.function)?;
+    let path = function_path(&args.function, args.global)?;
     let mut envs = BTreeMap::new();
     for kv in &args.env {
         let (k, v) = kv
@@ -148,15 +162,11 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
         spec["input"] = template;
     }
     let deployed: Value = client
-        .json(
-            client
-                .request(
-                    Method::PUT,
-                    &format!("/api/v1/namespaces/{ns}/functions/{name}"),
-                )
-                .json(&spec),
-        )
+        .json(client.request(Method::PUT, &path).json(&spec))
         .await?;
+    if let Some(error) = deployed["image"]["last_pull_error"].as_str() {
+        eprintln!("warning: the function is saved but its image is missing: {error}");
+    }
     print(format, &deployed, || {
         Table::new(vec![
             "FUNCTION",

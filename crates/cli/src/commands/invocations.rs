@@ -35,16 +35,22 @@ pub async fn invoke(
     format: OutputFormat,
     args: InvokeArgs,
 ) -> anyhow::Result<bool> {
-    let (ns, name) = split_function(&args.function)?;
+    let path = match (&args.namespace, args.global) {
+        (Some(ns), true) => format!(
+            "/api/v1/namespaces/{ns}/global-functions/{}/invoke",
+            args.function
+        ),
+        _ => {
+            let (ns, name) = split_function(&args.function)?;
+            format!("/api/v1/namespaces/{ns}/functions/{name}/invoke")
+        }
+    };
     let body = input(args.data.as_deref())?;
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
         anyhow::bail!("the input is not JSON: {e}");
     }
     let request = client
-        .request(
-            Method::POST,
-            &format!("/api/v1/namespaces/{ns}/functions/{name}/invoke"),
-        )
+        .request(Method::POST, &path)
         .header("content-type", "application/json")
         .body(body);
     let response = request.send().await.map_err(|e| {

@@ -1,4 +1,7 @@
-//! `/api/v1/namespaces/{ns}/functions`: deploy (PUT), show, list, delete.
+//! Functions: a namespace's under `/api/v1/namespaces/{ns}/functions`, global services under
+//! `/api/v1/functions` (deploy with PUT, show, list, delete). Deploying a function whose image
+//! is not local pulls it; if that fails the function is still saved, its `image` state says why,
+//! and the next call pulls again.
 
 use std::sync::Arc;
 
@@ -11,49 +14,66 @@ use serde::Serialize;
 use super::{require_namespace, valid_name};
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
+use crate::image_pull::{self, ImageState};
 use crate::model::FunctionSpec;
+use crate::owner::Owner;
 use crate::pool::PoolStats;
-use crate::state::AppState;
+use crate::state::{function_key, AppState};
 
 /// A function as the API shows it.
 #[derive(Serialize)]
 pub struct FunctionView {
-    pub namespace: String,
+    /// Absent for a global service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub global: bool,
     pub name: String,
     pub spec: FunctionSpec,
     pub created: String,
     pub updated: String,
+    pub image: ImageState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<PoolStats>,
 }
 
 fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<FunctionView> {
+    let owner = Owner::from_key(&record.namespace);
     let spec: FunctionSpec = serde_json::from_str(&record.spec).map_err(|e| {
         ApiError::internal(format!(
-            "stored spec of {}/{} is unreadable: {e}",
-            record.namespace, record.name
+            "stored spec of {} is unreadable: {e}",
+            owner.describe(&record.name)
         ))
     })?;
     let instances = state
         .deployed(&record.namespace, &record.name)
         .map(|d| d.pool.stats());
+    let image = state.image_pulls.state(
+        state,
+        &function_key(&record.namespace, &record.name),
+        &spec.image,
+    );
     Ok(FunctionView {
-        namespace: record.namespace,
+        namespace: match owner {
+            Owner::Namespace(ns) => Some(ns),
+            Owner::Global => None,
+        },
+        global: record.namespace == faasbox_store::GLOBAL_OWNER,
         name: record.name,
         spec,
         created: record.created,
         updated: record.updated,
+        image,
         instances,
     })
 }
 
-pub async fn put(
-    State(state): State<Arc<AppState>>,
-    Path((ns, name)): Path<(String, String)>,
+async fn deploy(
+    state: &Arc<AppState>,
+    owner: Owner,
+    name: String,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    valid_name("function", &name)?;
-    require_namespace(&state, &ns).await?;
+    let what = owner.describe(&name);
     let spec: FunctionSpec = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
     let mut problems = spec.problems();
@@ -65,15 +85,17 @@ pub async fn put(
                 .map_err(|e| ApiError::internal(e.to_string()))
         })
         .await?;
-    if known.is_none() && !spec.image.trim().is_empty() {
+    let pull = known.is_none() && image_pull::names_a_registry(&spec.image);
+    if known.is_none() && !pull && !spec.image.trim().is_empty() {
         problems.push(format!(
-            "image '{}' is not in the local store; import it first with `faasbox image import FILE --name {}` (see `faasbox image ls`)",
+            "image '{}' is not in the local store; import it first with `faasbox image import FILE --name {}` \
+             (see `faasbox image ls`), or give a reference with its registry host to pull it",
             spec.image, spec.image
         ));
     }
     if !problems.is_empty() {
         return Err(ApiError::bad_request(format!(
-            "function {ns}/{name} was not deployed: {}",
+            "{what} was not deployed: {}",
             problems.join("; ")
         )));
     }
@@ -82,31 +104,78 @@ pub async fn put(
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 crate::template::BAD_COMMAND,
-                format!(
-                    "function {ns}/{name} was not deployed: its input template is invalid: {e}"
-                ),
+                format!("{what} was not deployed: its input template is invalid: {e}"),
             )
         })?;
     }
+    if pull {
+        // A failure is remembered and shown in the answer's `image`; the function is saved.
+        if let Err(e) = image_pull::ensure(state, &owner, &name, &spec.image).await {
+            tracing::warn!("{}", e.message);
+        }
+    } else {
+        state.image_pulls.forget(&function_key(owner.key(), &name));
+    }
     let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (ns2, name2) = (ns.clone(), name.clone());
+    let (saved_owner, saved_name) = (owner.clone(), name.clone());
     let (record, existed) = state
         .blocking(move |s| {
-            let existed = s.store.function(&ns2, &name2)?.is_some();
-            Ok((
-                s.store
-                    .put_function(&ns2, &name2, &text, &clock::now_rfc3339())?,
-                existed,
-            ))
+            let existed = saved_owner.load_function(&s.store, &saved_name)?.is_some();
+            let record =
+                saved_owner.store_function(&s.store, &saved_name, &text, &clock::now_rfc3339())?;
+            Ok((record, existed))
         })
         .await?;
-    state.activate(&ns, &name, spec);
+    state.activate(owner.key(), &name, spec);
     let status = if existed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(view(&state, record)?)))
+    Ok((status, Json(view(state, record)?)))
+}
+
+async fn show(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<Json<FunctionView>> {
+    let (o, n) = (owner.clone(), name.clone());
+    let record = state
+        .blocking(move |s| Ok(o.load_function(&s.store, &n)?))
+        .await?;
+    let record = record.ok_or_else(|| owner.missing(&name))?;
+    Ok(Json(view(state, record)?))
+}
+
+async fn list_of(state: &Arc<AppState>, owner: Owner) -> ApiResult<Json<Vec<FunctionView>>> {
+    let records = state
+        .blocking(move |s| Ok(owner.list_functions(&s.store)?))
+        .await?;
+    let views = records
+        .into_iter()
+        .map(|r| view(state, r))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(views))
+}
+
+async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<StatusCode> {
+    let (o, n) = (owner.clone(), name.clone());
+    let deleted = state
+        .blocking(move |s| Ok(o.delete_function(&s.store, &n)?))
+        .await?;
+    if !deleted {
+        return Err(owner.missing(&name));
+    }
+    state.deactivate(owner.key(), &name);
+    state.image_pulls.forget(&function_key(owner.key(), &name));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    valid_name("function", &name)?;
+    require_namespace(&state, &ns).await?;
+    deploy(&state, Owner::Namespace(ns), name, body).await
 }
 
 pub async fn get(
@@ -114,13 +183,7 @@ pub async fn get(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<FunctionView>> {
     require_namespace(&state, &ns).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
-    let record = state
-        .blocking(move |s| Ok(s.store.function(&ns2, &name2)?))
-        .await?;
-    let record = record
-        .ok_or_else(|| ApiError::not_found(format!("function {ns}/{name} does not exist")))?;
-    Ok(Json(view(&state, record)?))
+    show(&state, Owner::Namespace(ns), name).await
 }
 
 pub async fn list(
@@ -128,14 +191,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<FunctionView>>> {
     require_namespace(&state, &ns).await?;
-    let records = state
-        .blocking(move |s| Ok(s.store.list_functions(&ns)?))
-        .await?;
-    let views = records
-        .into_iter()
-        .map(|r| view(&state, r))
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(views))
+    list_of(&state, Owner::Namespace(ns)).await
 }
 
 pub async fn delete(
@@ -143,15 +199,32 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
-    let deleted = state
-        .blocking(move |s| Ok(s.store.delete_function(&ns2, &name2)?))
-        .await?;
-    if !deleted {
-        return Err(ApiError::not_found(format!(
-            "function {ns}/{name} does not exist"
-        )));
-    }
-    state.deactivate(&ns, &name);
-    Ok(StatusCode::NO_CONTENT)
+    remove(&state, Owner::Namespace(ns), name).await
+}
+
+pub async fn put_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    valid_name("global service", &name)?;
+    deploy(&state, Owner::Global, name, body).await
+}
+
+pub async fn get_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<FunctionView>> {
+    show(&state, Owner::Global, name).await
+}
+
+pub async fn list_global(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<FunctionView>>> {
+    list_of(&state, Owner::Global).await
+}
+
+pub async fn delete_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    remove(&state, Owner::Global, name).await
 }

@@ -26,7 +26,24 @@ pub async fn invoke(
     if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
         return e.into_response();
     }
-    let invocation = invoker::invoke(state, ns, name, body).await;
+    answer(invoker::invoke(state, ns, name, body).await)
+}
+
+/// `POST /api/v1/namespaces/{ns}/global-functions/{name}/invoke`: a global service called on
+/// behalf of `ns` (the call and its logs are `ns`'s).
+pub async fn invoke_global(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
+        return e.into_response();
+    }
+    answer(invoker::invoke_global(state, ns, name, body).await)
+}
+
+/// The output (200) or the error, with the invocation id header.
+fn answer(invocation: invoker::Invocation) -> Response {
     let mut response = match invocation.result {
         Ok(output) => (
             StatusCode::OK,

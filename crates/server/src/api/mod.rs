@@ -57,6 +57,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(invocations::invoke).layer(DefaultBodyLimit::max(max_input)),
         )
         .route(
+            "/api/v1/namespaces/{ns}/global-functions/{name}/invoke",
+            post(invocations::invoke_global).layer(DefaultBodyLimit::max(max_input)),
+        )
+        .route("/api/v1/functions", get(functions::list_global))
+        .route(
+            "/api/v1/functions/{name}",
+            get(functions::get_global)
+                .put(functions::put_global)
+                .delete(functions::delete_global),
+        )
+        .route(
             "/api/v1/namespaces/{ns}/invocations",
             get(invocations::list),
         )

@@ -12,14 +12,14 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use faasbox_images::{CredentialSource, ImageError, Progress, PullOptions, RegistryAuth};
-use faasbox_secrets::{RegistryScope, Vault};
+use faasbox_images::{ImageError, Progress, PullOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::require_namespace;
 use crate::error::{codes, ApiError, ApiResult};
+use crate::image_pull::{CredentialScope, VaultCredentials};
 use crate::state::AppState;
 
 /// At most one `bytes` event per layer in this interval (the last bytes of a layer always go).
@@ -39,35 +39,6 @@ pub struct PushQuery {
     name: String,
     target: String,
     namespace: Option<String>,
-}
-
-/// Registry credentials from the vault, read when the transfer asks for them.
-struct VaultCredentials {
-    vault: Arc<Vault>,
-    namespace: Option<String>,
-}
-
-impl CredentialSource for VaultCredentials {
-    fn credentials(&self, registry_host: &str) -> Option<RegistryAuth> {
-        let found = match &self.namespace {
-            Some(ns) => self
-                .vault
-                .resolve_registry_credentials(Some(ns), registry_host),
-            None => self
-                .vault
-                .registry_credentials(&RegistryScope::Global, registry_host),
-        };
-        match found {
-            Ok(creds) => creds.map(|c| RegistryAuth {
-                username: c.username.clone(),
-                password: c.password.to_string(),
-            }),
-            Err(e) => {
-                tracing::warn!("reading the credentials of registry {registry_host}: {e}");
-                None
-            }
-        }
-    }
 }
 
 pub async fn pull(
@@ -125,12 +96,16 @@ async fn credentials(
     state: &Arc<AppState>,
     namespace: Option<String>,
 ) -> ApiResult<VaultCredentials> {
-    if let Some(ns) = &namespace {
-        require_namespace(state, ns).await?;
-    }
+    let scope = match namespace {
+        Some(ns) => {
+            require_namespace(state, &ns).await?;
+            CredentialScope::Namespace(ns)
+        }
+        None => CredentialScope::Global,
+    };
     Ok(VaultCredentials {
         vault: state.vault.clone(),
-        namespace,
+        scope,
     })
 }
 

@@ -1,0 +1,205 @@
+//! Pulling a function's image when it is not in the local store: at deploy, and again at a call
+//! while it is still missing, with the credentials stored at that moment (so a registry added
+//! after a failed deploy works without redeploying). One pull per image at a time; the last
+//! failure per function is kept for `GET …/functions/{fn}`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::http::StatusCode;
+use faasbox_images::{CredentialSource, ImageError, PullOptions, RegistryAuth};
+use faasbox_secrets::{RegistryScope, Vault};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::owner::Owner;
+use crate::state::AppState;
+
+/// Error code of a call or deploy whose image is missing and could not be pulled.
+pub const IMAGE_MISSING: &str = "faasbox.image.missing";
+
+/// Which stored registry credentials a pull may use.
+#[derive(Debug, Clone)]
+pub enum CredentialScope {
+    /// A namespace's function: the namespace's registries, then the global ones.
+    Namespace(String),
+    /// The global registries only (a pull named by no namespace).
+    Global,
+    /// A global service: the global-private registries, then the global ones.
+    GlobalService,
+}
+
+impl From<&Owner> for CredentialScope {
+    fn from(owner: &Owner) -> Self {
+        match owner {
+            Owner::Namespace(ns) => CredentialScope::Namespace(ns.clone()),
+            Owner::Global => CredentialScope::GlobalService,
+        }
+    }
+}
+
+/// Registry credentials from the vault, read when the transfer asks for them.
+pub struct VaultCredentials {
+    pub vault: Arc<Vault>,
+    pub scope: CredentialScope,
+}
+
+impl CredentialSource for VaultCredentials {
+    fn credentials(&self, registry_host: &str) -> Option<RegistryAuth> {
+        let found = match &self.scope {
+            CredentialScope::Namespace(ns) => self
+                .vault
+                .resolve_registry_credentials(Some(ns), registry_host),
+            CredentialScope::GlobalService => {
+                self.vault.resolve_registry_credentials(None, registry_host)
+            }
+            CredentialScope::Global => self
+                .vault
+                .registry_credentials(&RegistryScope::Global, registry_host),
+        };
+        match found {
+            Ok(creds) => creds.map(|c| RegistryAuth {
+                username: c.username.clone(),
+                password: c.password.to_string(),
+            }),
+            Err(e) => {
+                tracing::warn!("reading the credentials of registry {registry_host}: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Whether a function's image is local, and why the last pull failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageState {
+    /// `present` or `missing`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_pull_error: Option<String>,
+}
+
+/// The pulls in flight (one lock per image) and the last failure per function.
+#[derive(Default)]
+pub struct ImagePulls {
+    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    failures: Mutex<HashMap<String, String>>,
+}
+
+/// Only references that name a registry host (`host.name/…`, `host:port/…`, `localhost/…`)
+/// are pulled; a bare `demo/echo` is a local name (never fetched from Docker Hub).
+pub fn names_a_registry(reference: &str) -> bool {
+    match reference.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+impl ImagePulls {
+    pub fn state(&self, state: &AppState, function_key: &str, image: &str) -> ImageState {
+        let present = matches!(state.images.get(image), Ok(Some(_)));
+        ImageState {
+            status: if present { "present" } else { "missing" },
+            last_pull_error: if present {
+                None
+            } else {
+                self.failures
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(function_key)
+                    .cloned()
+            },
+        }
+    }
+
+    pub fn forget(&self, function_key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(function_key);
+    }
+
+    fn remember(&self, function_key: &str, error: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(function_key.to_string(), error.to_string());
+    }
+
+    fn lock_for(&self, image: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(image.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Makes sure `owner`'s function `name` has its image locally, pulling it if it names a
+/// registry. A failure is remembered for the function and answered with how to fix it.
+pub async fn ensure(
+    state: &Arc<AppState>,
+    owner: &Owner,
+    name: &str,
+    image: &str,
+) -> Result<(), ApiError> {
+    let key = crate::state::function_key(owner.key(), name);
+    if matches!(state.images.get(image), Ok(Some(_))) {
+        return Ok(());
+    }
+    if !names_a_registry(image) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IMAGE_MISSING,
+            format!(
+                "image '{image}' of {} is not in the local store and names no registry to pull it from; \
+                 import it with `faasbox image import FILE --name {image}`",
+                owner.describe(name)
+            ),
+        ));
+    }
+    let lock = state.image_pulls.lock_for(image);
+    let _pulling = lock.lock().await;
+    // Another call may have pulled it while this one waited.
+    if matches!(state.images.get(image), Ok(Some(_))) {
+        state.image_pulls.forget(&key);
+        return Ok(());
+    }
+    let creds = VaultCredentials {
+        vault: state.vault.clone(),
+        scope: owner.into(),
+    };
+    match state
+        .images
+        .pull(image, &creds, &PullOptions::default(), &|_| {})
+        .await
+    {
+        Ok(_) => {
+            tracing::info!("pulled image {image} for {}", owner.describe(name));
+            state.image_pulls.forget(&key);
+            Ok(())
+        }
+        Err(e) => {
+            let message = pull_failure(owner, image, &e);
+            state.image_pulls.remember(&key, &message);
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IMAGE_MISSING,
+                format!("{}: {message}", owner.describe(name)),
+            ))
+        }
+    }
+}
+
+fn pull_failure(owner: &Owner, image: &str, e: &ImageError) -> String {
+    let fix = match e {
+        ImageError::Unauthorized { .. } => format!(
+            "add or correct the registry's credentials with `{}`; the next call pulls again",
+            owner.registry_hint()
+        ),
+        _ => "check the reference and that the registry is reachable; the next call pulls again"
+            .to_string(),
+    };
+    format!("image '{image}' is not in the local store and pulling it failed: {e}; {fix}")
+}

@@ -1,0 +1,52 @@
+//! Persistence for global services: functions an admin deploys once for every namespace. They
+//! come back as [`FunctionRecord`]s whose namespace is the pseudo-namespace [`GLOBAL_OWNER`].
+
+use rusqlite::{params, OptionalExtension};
+
+use crate::{function_from_row, FunctionRecord, Result, Store};
+
+/// The owner of global services where a namespace would be (no real namespace starts with `*`).
+pub const GLOBAL_OWNER: &str = "*global";
+
+const SELECT: &str = "SELECT '*global', name, spec, created, updated FROM global_functions";
+
+impl Store {
+    pub fn put_global_function(&self, name: &str, spec: &str, now: &str) -> Result<FunctionRecord> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO global_functions (name, spec, created, updated) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+            params![name, spec, now],
+        )?;
+        Ok(conn.query_row(
+            &format!("{SELECT} WHERE name = ?1"),
+            params![name],
+            function_from_row,
+        )?)
+    }
+
+    pub fn global_function(&self, name: &str) -> Result<Option<FunctionRecord>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("{SELECT} WHERE name = ?1"),
+                params![name],
+                function_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_global_functions(&self) -> Result<Vec<FunctionRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY name"))?;
+        let rows = stmt.query_map([], function_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn delete_global_function(&self, name: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "DELETE FROM global_functions WHERE name = ?1",
+            params![name],
+        )? > 0)
+    }
+}
