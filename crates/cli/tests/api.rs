@@ -34,6 +34,9 @@ async fn health_and_openapi_document_every_route() {
         "/api/functions/registries/namespaces/{ns}",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",
+        "/api/v1/functions",
+        "/api/v1/functions/{fn}",
+        "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

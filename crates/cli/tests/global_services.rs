@@ -29,25 +29,11 @@ async fn put(server: &Server, path: &str, spec: Value) -> (u16, Value) {
 }
 
 async fn post(server: &Server, path: &str, body: &str) -> (u16, String, Value) {
-    let r = server
-        .http
-        .post(server.url(path))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("POST");
-    let status = r.status().as_u16();
-    let id = r
-        .headers()
-        .get("faasbox-invocation-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let text = r.text().await.unwrap_or_default();
+    let (status, id, bytes) = server.call(path, body.to_string()).await;
     (
         status,
         id,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
 
@@ -294,20 +280,17 @@ async fn global_services_pull_through_global_private_registries_and_serve_every_
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = a
-        .post(server.url("/api/v1/namespaces/a/global-functions/shared/invoke"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = a
-        .post(server.url("/api/v1/namespaces/b/global-functions/shared/invoke"))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    for (ns, status) in [("a", 200), ("b", 404)] {
+        let r = a
+            .post(server.url(&format!(
+                "/api/v1/namespaces/{ns}/global-functions/shared/invoke"
+            )))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{ns}");
+    }
 
     // A restart puts the global service back into service.
     let mut server = server;

@@ -22,20 +22,13 @@ async fn listed(server: &Server, path: &str) -> Vec<Value> {
 async fn the_seeds_curl_command_stores_the_registry() {
     let server = Server::start().await;
     server.create_namespace("demo").await;
-    // The seed's command, as written (URL and NAMESPACE filled in, the token header added), run
-    // by a shell.
-    let command = format!(
-        r#"curl -X 'POST' \
-  '{url}/api/functions/registries/namespaces/demo' \
-  -H 'Authorization: Bearer {token}' \
-  -H 'accept: application/json' \
-  -H 'Content-Type: application/json' \
-  -d '{{
-  "data": "admin:8QwFLg%D$qg*",
-  "reg": "https://registry.example.com:5000"
-}}'"#,
-        url = server.url,
-        token = server.token
+    // The seed's command, as written (URL and NAMESPACE filled in, the token header added).
+    let command = support::seed_curl_command(
+        &server.url,
+        "demo",
+        &server.token,
+        "admin:8QwFLg%D$qg*",
+        "https://registry.example.com:5000",
     );
     let out = std::process::Command::new("sh")
         .args(["-c", &command])

@@ -605,19 +605,12 @@ async fn the_seeds_curl_command_with_a_token_stores_credentials_that_pulls_use()
     server.create_namespace("other").await;
     let other_token = create_token(&server, &["--namespace", "other"]);
     let curl = |token: &str| {
-        // The seed's command as written (URL and NAMESPACE filled in), the token header added.
-        let command = format!(
-            r#"curl -X 'POST' \
-  '{url}/api/functions/registries/namespaces/demo' \
-  -H 'Authorization: Bearer {token}' \
-  -H 'accept: application/json' \
-  -H 'Content-Type: application/json' \
-  -d '{{
-  "data": "user:8QwFLg%D$qg*",
-  "reg": "http://{reg}"
-}}'"#,
-            url = server.url,
-            reg = registry.addr
+        let command = support::seed_curl_command(
+            &server.url,
+            "demo",
+            token,
+            "user:8QwFLg%D$qg*",
+            &format!("http://{}", registry.addr),
         );
         Command::new("sh")
             .args(["-c", &command])

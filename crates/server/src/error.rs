@@ -108,15 +108,8 @@ impl From<faasbox_store::StoreError> for ApiError {
 
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(e: axum::extract::rejection::BytesRejection) -> Self {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            codes::TOO_LARGE
-        } else {
-            codes::BAD_REQUEST
-        };
-        ApiError::new(
-            status,
-            code,
+        ApiError::unreadable_body(
+            e.status(),
             format!("the request body cannot be read: {}", e.body_text()),
         )
     }
@@ -126,17 +119,19 @@ impl ApiError {
     /// A JSON body that cannot be read: 413 when too large, 400 otherwise, saying what was
     /// `expected`.
     pub fn json_rejection(e: axum::extract::rejection::JsonRejection, expected: &str) -> Self {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            codes::TOO_LARGE
-        } else {
-            codes::BAD_REQUEST
-        };
-        ApiError::new(
-            status,
-            code,
+        ApiError::unreadable_body(
+            e.status(),
             format!("expected {expected}: {}", e.body_text()),
         )
+    }
+
+    /// A body its extractor refused with `status`: 413 when too large, else 400.
+    fn unreadable_body(status: StatusCode, message: String) -> Self {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, codes::TOO_LARGE, message)
+        } else {
+            ApiError::bad_request(message)
+        }
     }
 }
 

@@ -290,9 +290,18 @@ impl Server {
         name: &str,
         body: impl Into<reqwest::Body>,
     ) -> (u16, String, Vec<u8>) {
+        self.call(
+            &format!("/api/v1/namespaces/{ns}/functions/{name}/invoke"),
+            body,
+        )
+        .await
+    }
+
+    /// POSTs a JSON body to a call route: (status, invocation id, body).
+    pub async fn call(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, String, Vec<u8>) {
         let r = self
             .http
-            .post(self.url(&format!("/api/v1/namespaces/{ns}/functions/{name}/invoke")))
+            .post(self.url(path))
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -334,6 +343,22 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The seed's registry command as written (URL and NAMESPACE filled in), with only an
+/// `Authorization` header added, for `sh -c`.
+pub fn seed_curl_command(url: &str, ns: &str, token: &str, data: &str, reg: &str) -> String {
+    format!(
+        r#"curl -X 'POST' \
+  '{url}/api/functions/registries/namespaces/{ns}' \
+  -H 'Authorization: Bearer {token}' \
+  -H 'accept: application/json' \
+  -H 'Content-Type: application/json' \
+  -d '{{
+  "data": "{data}",
+  "reg": "{reg}"
+}}'"#
+    )
 }
 
 /// An HTTP client that sends `token` as a bearer token (none: no Authorization header).

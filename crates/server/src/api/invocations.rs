@@ -23,10 +23,7 @@ pub async fn invoke(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
-        return e.into_response();
-    }
-    answer(invoker::invoke(state, ns, name, body).await)
+    call(state, ns, name, body, false).await
 }
 
 /// `POST /api/v1/namespaces/{ns}/global-functions/{name}/invoke`: a global service called on
@@ -36,14 +33,25 @@ pub async fn invoke_global(
     Path((ns, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
+    call(state, ns, name, body, true).await
+}
+
+/// Runs the call; answers the output (200) or the error, with the invocation id header.
+async fn call(
+    state: Arc<AppState>,
+    ns: String,
+    name: String,
+    body: Bytes,
+    global: bool,
+) -> Response {
     if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
         return e.into_response();
     }
-    answer(invoker::invoke_global(state, ns, name, body).await)
-}
-
-/// The output (200) or the error, with the invocation id header.
-fn answer(invocation: invoker::Invocation) -> Response {
+    let invocation = if global {
+        invoker::invoke_global(state, ns, name, body).await
+    } else {
+        invoker::invoke(state, ns, name, body).await
+    };
     let mut response = match invocation.result {
         Ok(output) => (
             StatusCode::OK,
