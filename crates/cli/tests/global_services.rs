@@ -334,3 +334,54 @@ async fn global_services_pull_through_global_private_registries_and_serve_every_
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn global_service_bad_input_is_refused_and_stores_nothing() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let r = server
+        .import(&test_images().oci_tar, "test/function:latest", &[])
+        .await;
+    assert_eq!(r.status(), 201);
+    let good = json!({"image": "test/function:latest"}).to_string();
+    for (path, body, status) in [
+        ("/api/v1/functions/..x", good.clone(), 400),
+        ("/api/v1/functions/bell%07", good.clone(), 400),
+        ("/api/v1/functions/new%0Aline", good.clone(), 400),
+        ("/api/v1/functions/a%2Fb", good.clone(), 400),
+        ("/api/v1/functions/ok", "{\"image\": ".to_string(), 400),
+        (
+            "/api/v1/functions/ok",
+            json!({"image": "test/function:latest", "bogus": 1}).to_string(),
+            400,
+        ),
+        (
+            "/api/v1/functions/ok",
+            json!({"image": "nowhere/x:1"}).to_string(),
+            400,
+        ),
+        ("/api/v1/functions/ok", " ".repeat(2 * 1024 * 1024 + 1), 413),
+    ] {
+        let r = server
+            .http
+            .put(server.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = r.status().as_u16();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{path}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{path}: {answer}");
+    }
+    assert_eq!(server.get_json("/api/v1/functions").await, json!([]));
+    // Calling a global service from a namespace name that cannot exist is a clear 400.
+    let (status, _, _) = post(
+        &server,
+        "/api/v1/namespaces/Bad%07/global-functions/x/invoke",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400);
+}

@@ -572,7 +572,7 @@ async fn token_requests_with_bad_input_are_refused_and_store_nothing() {
         .http
         .post(server.url("/api/v1/tokens"))
         .header("content-type", "application/json")
-        .body(vec![b' '; 8 << 20])
+        .body(vec![b' '; 2 * 1024 * 1024 + 1])
         .send()
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -171,11 +172,11 @@ async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("function", &name)?;
     require_namespace(&state, &ns).await?;
-    deploy(&state, Owner::Namespace(ns), name, body).await
+    deploy(&state, Owner::Namespace(ns), name, body?).await
 }
 
 pub async fn get(
@@ -205,10 +206,10 @@ pub async fn delete(
 pub async fn put_global(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("global service", &name)?;
-    deploy(&state, Owner::Global, name, body).await
+    deploy(&state, Owner::Global, name, body?).await
 }
 
 pub async fn get_global(
