@@ -274,6 +274,26 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
             format!("invocation '{b_call}' does not exist")
         );
     }
+    // Percent escapes do not get around the check (the handler decodes, the check must too).
+    let escaped = format!("%{:02X}{}", b_call.as_bytes()[0], &b_call[1..]);
+    let (status, _) = call(
+        &server.http,
+        &server,
+        Method::GET,
+        &format!("/api/v1/invocations/{escaped}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "the admin reads the escaped id");
+    let (status, _) = call(
+        &a,
+        &server,
+        Method::GET,
+        &format!("/api/v1/invocations/{escaped}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
 
     // Changing b is just as absent, and changes nothing.
     for (method, path, body) in [

@@ -94,9 +94,13 @@ async fn authorize(
     method: &Method,
     uri: &Uri,
 ) -> Result<(), ApiError> {
-    let query: HashMap<String, String> = Query::try_from_uri(uri)
-        .map(|Query(q)| q)
-        .unwrap_or_default();
+    // A query the rules cannot read is refused rather than guessed at.
+    let query: HashMap<String, String> = match uri.query() {
+        None => HashMap::new(),
+        Some(_) => Query::try_from_uri(uri)
+            .map(|Query(q)| q)
+            .map_err(|e| ApiError::bad_request(format!("the query string cannot be read: {e}")))?,
+    };
     let mut target = rules::classify(
         method,
         uri.path(),
@@ -108,9 +112,13 @@ async fn authorize(
             .blocking(move |s| Ok(s.store.invocation(&lookup)?.map(|r| r.namespace)))
             .await?;
         match owner {
-            // The handler answers a call that does not exist with 404 anyway.
-            None => return Ok(()),
-            // Another namespace's call is answered like one that does not exist.
+            // Unknown (also an id written with percent escapes, which the handler would
+            // decode) or another namespace's call: answered like one that does not exist.
+            None => {
+                return Err(ApiError::not_found(format!(
+                    "invocation '{id}' does not exist"
+                )))
+            }
             Some(ns) if ns != own => {
                 return Err(ApiError::not_found(format!(
                     "invocation '{id}' does not exist"
