@@ -86,7 +86,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
-    let router = api::router(state.clone());
+    // The token check wraps everything served, whatever routes the API adds.
+    let router = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::require_token,
+    ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

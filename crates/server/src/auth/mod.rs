@@ -1,4 +1,5 @@
-//! API authentication and authorisation: one middleware in front of every route but health.
+//! API authentication and authorisation: one middleware (`app::serve` wraps the whole router
+//! in it) in front of every route but health.
 //! It reads `Authorization: Bearer <token>`, finds whose token it is, applies the rules of
 //! [`rules`] and leaves the caller's [`Access`] in the request for handlers that filter lists.
 
