@@ -112,26 +112,17 @@ async fn authorize(
         let owner = state
             .blocking(move |s| Ok(s.store.invocation(&lookup)?.map(|r| r.namespace)))
             .await?;
-        match owner {
-            // Unknown (also an id written with percent escapes, which the handler would
-            // decode) or another namespace's call: answered like one that does not exist.
-            None => {
-                return Err(ApiError::not_found(format!(
-                    "invocation '{id}' does not exist"
-                )))
-            }
-            Some(ns) if ns != own => {
-                return Err(ApiError::not_found(format!(
-                    "invocation '{id}' does not exist"
-                )))
-            }
-            Some(ns) => {
-                target = Target::Namespace {
-                    ns,
-                    rest: vec!["invocations".to_string()],
-                }
-            }
-        }
+        // Unknown (also an id written with percent escapes, which the handler would decode)
+        // or another namespace's call: answered like one that does not exist.
+        let Some(ns) = owner.filter(|ns| ns == own) else {
+            return Err(ApiError::not_found(format!(
+                "invocation '{id}' does not exist"
+            )));
+        };
+        target = Target::Namespace {
+            ns,
+            rest: vec!["invocations".to_string()],
+        };
     }
     match rules::judge(own, role, method, &target) {
         Verdict::Allow => Ok(()),
