@@ -44,7 +44,8 @@ impl Client {
             anyhow::bail!("FAASBOX_URL '{url}' must start with http:// or https://");
         }
         let mut headers = HeaderMap::new();
-        if let Some(token) = token.or_else(default_token) {
+        let given = token.filter(|t| !t.trim().is_empty());
+        if let Some(token) = given.or_else(default_token) {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
                 .context("the API token holds characters a header cannot carry")?;
             value.set_sensitive(true);
