@@ -98,13 +98,18 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                     "creating or deleting a namespace needs the server's admin token",
                 );
             }
-            let call = *method == Method::POST && rest.last().is_some_and(|s| s == "invoke");
+            // Calls: invoking a function, running a flow, sending an event into the namespace.
+            let call = *method == Method::POST
+                && (rest.last().is_some_and(|s| s == "invoke")
+                    || (rest.first().is_some_and(|s| s == "flows")
+                        && rest.last().is_some_and(|s| s == "run"))
+                    || rest.len() == 1 && rest[0] == "events");
             match role {
                 Role::Admin => Verdict::Allow,
                 Role::Invoke if read || call => Verdict::Allow,
                 Role::Invoke => Verdict::Forbidden(
-                    "an invoke token may call functions and read calls and logs; changing \
-                     anything needs a namespace admin token (`faasbox token create --role admin`)",
+                    "an invoke token may call functions, run flows, send events and read calls \
+                     and logs; changing anything needs a namespace admin token (`faasbox token create --role admin`)",
                 ),
             }
         }
@@ -167,6 +172,8 @@ mod tests {
                 Method::POST,
                 "/api/v1/namespaces/a/global-functions/g/invoke",
             ),
+            (Method::POST, "/api/v1/namespaces/a/flows/dir/hello/run"),
+            (Method::POST, "/api/v1/namespaces/a/events"),
         ];
         for (m, p) in allow {
             assert_eq!(verdict(Role::Invoke, m, p, None), Verdict::Allow, "{p}");
@@ -176,6 +183,8 @@ mod tests {
             (Method::DELETE, "/api/v1/namespaces/a/secrets/s"),
             (Method::POST, "/api/v1/namespaces/a/registries"),
             (Method::POST, "/api/v1/images/import"),
+            (Method::PUT, "/api/v1/namespaces/a/flows/run"),
+            (Method::DELETE, "/api/v1/namespaces/a/flows/x/run"),
         ];
         for (m, p) in deny {
             assert!(
