@@ -6,6 +6,7 @@
 //! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
 //! `faasbox-secrets`.
 
+pub mod events;
 mod schema;
 pub mod secrets;
 
@@ -16,6 +17,10 @@ use faasbox_proto::{LogLine, LogStream};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use events::{
+    Delivery, EventInsert, GatheredRecord, ListenerAction, ListenerKind, ListenerRecord,
+    NewListener, ScheduleRecord, StoredEvent,
+};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 
@@ -429,5 +434,7 @@ fn invocation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationReco
     })
 }
 
+#[cfg(test)]
+mod events_tests;
 #[cfg(test)]
 mod tests;

@@ -292,10 +292,7 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
     // Turn it back into a schema-1 database.
     Connection::open(&path)
         .unwrap()
-        .execute_batch(
-            "DROP TABLE data_keys; DROP TABLE secrets; DROP TABLE registries;
-             PRAGMA user_version = 1;",
-        )
+        .execute_batch(&schema_1_downgrade(&path))
         .unwrap();
     let store = Store::open(&path).unwrap();
     let version: i64 = store
@@ -308,4 +305,24 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
         .insert_data_key(&data_key("demo", "k1", b"w"))
         .unwrap();
     store.put_secret("demo", "token", b"x", "t1").unwrap();
+}
+
+/// SQL that drops every table the migrations after the first added.
+fn schema_1_downgrade(path: &std::path::Path) -> String {
+    const SCHEMA_1: [&str; 4] = ["namespaces", "functions", "invocations", "invocation_logs"];
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut sql = String::from("PRAGMA foreign_keys = OFF;");
+    for table in tables.iter().filter(|t| !SCHEMA_1.contains(&t.as_str())) {
+        sql.push_str(&format!("DROP TABLE {table};"));
+    }
+    sql.push_str("PRAGMA user_version = 1;");
+    sql
 }
