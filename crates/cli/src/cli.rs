@@ -69,6 +69,9 @@ pub enum Command {
     /// Administration: master-key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Send CloudEvents into a namespace (they start and resume flows), list received ones.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -361,4 +364,47 @@ pub struct GlobalScope {
     /// The global-private registries (used by global services only).
     #[arg(long)]
     pub global_private: bool,
+}
+
+#[derive(Subcommand)]
+pub enum EventCommand {
+    /// Send one CloudEvent to a namespace: `event send demo --type order.created --source
+    /// /shop --data '{"id": 7}'`. Its id is generated unless given.
+    Send(EventSendArgs),
+    /// List the latest events a namespace received.
+    Ls {
+        namespace: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Args)]
+pub struct EventSendArgs {
+    pub namespace: String,
+    /// The event type (what flows listen for).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// The event source (a URI reference).
+    #[arg(long, default_value = "faasbox-cli")]
+    pub source: String,
+    /// The event id (default: a new UUID). Sending an id again from the same source is a no-op.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The data, as JSON.
+    #[arg(long, conflicts_with = "file")]
+    pub data: Option<String>,
+    /// Read the data (JSON unless --content-type says otherwise) from this file; with
+    /// --structured, the file is a whole CloudEvent in JSON.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The data's content type.
+    #[arg(long, default_value = "application/json")]
+    pub content_type: String,
+    /// An extension attribute NAME=VALUE (repeatable), matched by flows' `context` filters.
+    #[arg(long = "context", value_name = "NAME=VALUE")]
+    pub context: Vec<String>,
+    /// Send the event in structured mode (one JSON document) instead of binary mode (headers).
+    #[arg(long)]
+    pub structured: bool,
 }

@@ -80,11 +80,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
+    let event_tasks = crate::events::spawn(&state);
     let router = api::router(state.clone());
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
+    for task in event_tasks {
+        task.abort();
+    }
     for pool in state.all_pools() {
         pool.retire();
     }

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
 mod admin;
+mod events;
 mod functions;
 mod images;
 mod invocations;
@@ -66,6 +67,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/invocations/{id}/logs",
             get(invocations::logs_in_namespace),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/events",
+            post(events::post).get(events::list),
         )
         .route("/api/v1/namespaces/{ns}/secrets", get(secrets::list))
         .route(
