@@ -32,6 +32,7 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces/{ns}/registries",
         "/api/v1/registries",
         "/api/functions/registries/namespaces/{ns}",
+        "/api/v1/namespaces/{ns}/events",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

@@ -32,6 +32,13 @@ async fn stored_events(server: &Server, ns: &str) -> Vec<Value> {
 
 const STRUCTURED: &str = "application/cloudevents+json";
 
+/// Request headers, body, and what the error message must say.
+type BadCase = (
+    Vec<(&'static str, &'static str)>,
+    &'static [u8],
+    &'static str,
+);
+
 #[tokio::test]
 async fn structured_and_binary_events_are_stored_in_structured_form() {
     let server = Server::start().await;
@@ -107,7 +114,7 @@ async fn a_resent_event_is_accepted_once() {
 async fn bad_cloudevents_get_a_clear_400_and_nothing_is_stored() {
     let server = Server::start().await;
     server.create_namespace("demo").await;
-    let cases: Vec<(Vec<(&str, &str)>, &[u8], &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             vec![("content-type", STRUCTURED)],
             br#"{"specversion":"1.0","id":"1","source":"/s"}"#,
