@@ -58,9 +58,9 @@ impl ListenerKind {
     }
 }
 
-/// A listener as stored, with the events an eventsAnd listener gathered so far.
+/// An event listener: what it listens for and what fires when it does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListenerRecord {
+pub struct Listener {
     pub id: String,
     pub namespace: String,
     pub kind: ListenerKind,
@@ -78,6 +78,13 @@ pub struct ListenerRecord {
     /// Only events with a larger seq concern this listener.
     pub after_seq: i64,
     pub created_ms: i64,
+}
+
+/// A listener as stored, with the events an eventsAnd listener gathered so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerRecord {
+    #[serde(flatten)]
+    pub listener: Listener,
     pub gathered: Vec<GatheredRecord>,
 }
 
@@ -118,22 +125,6 @@ pub struct Delivery {
     pub instance_id: String,
     /// The events as a JSON array of structured events.
     pub events: String,
-    pub created_ms: i64,
-}
-
-/// A listener to add.
-#[derive(Debug, Clone)]
-pub struct NewListener {
-    pub id: String,
-    pub namespace: String,
-    pub kind: ListenerKind,
-    pub flow: String,
-    pub instance_id: Option<String>,
-    pub mode: String,
-    pub filters: String,
-    pub lifespan_ms: Option<i64>,
-    pub deadline_ms: Option<i64>,
-    pub after_seq: i64,
     pub created_ms: i64,
 }
 
@@ -241,7 +232,7 @@ impl Store {
         let mut deliveries = Vec::new();
         for listener in &listeners {
             let action = decide(&event, listener);
-            if let Some(delivery) = apply(&tx, listener, &event, action)? {
+            if let Some(delivery) = apply(&tx, &listener.listener, &event, action)? {
                 deliveries.push(delivery);
             }
         }
@@ -255,7 +246,7 @@ impl Store {
     /// oldest first, through `decide`; the delivery is returned if it fired.
     pub fn add_listener(
         &self,
-        listener: &NewListener,
+        listener: &Listener,
         mut decide: impl FnMut(&StoredEvent, &ListenerRecord) -> ListenerAction,
     ) -> Result<Option<Delivery>> {
         let mut conn = self.conn();
@@ -276,9 +267,9 @@ impl Store {
                 break;
             };
             let action = decide(&event, &record);
-            if let Some(delivery) = apply(&tx, &record, &event, action)? {
+            if let Some(delivery) = apply(&tx, &record.listener, &event, action)? {
                 fired = Some(delivery);
-                if record.kind == ListenerKind::Wait {
+                if record.listener.kind == ListenerKind::Wait {
                     break;
                 }
             }
@@ -292,7 +283,7 @@ impl Store {
         &self,
         namespace: &str,
         flow: &str,
-        listeners: &[NewListener],
+        listeners: &[Listener],
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -422,7 +413,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-fn insert_listener(tx: &Transaction<'_>, l: &NewListener) -> Result<()> {
+fn insert_listener(tx: &Transaction<'_>, l: &Listener) -> Result<()> {
     if !namespace_exists(tx, &l.namespace)? {
         return Err(StoreError::NoNamespace(l.namespace.clone()));
     }
@@ -454,7 +445,7 @@ fn listeners_where(
         "SELECT {LISTENER_COLUMNS} FROM event_listeners WHERE {condition} ORDER BY created_ms, id"
     ))?;
     let rows = stmt.query_map(params, |r| {
-        Ok(ListenerRecord {
+        let listener = Listener {
             id: r.get(0)?,
             namespace: r.get(1)?,
             kind: ListenerKind::parse(&r.get::<_, String>(2)?),
@@ -466,6 +457,9 @@ fn listeners_where(
             deadline_ms: r.get(8)?,
             after_seq: r.get(9)?,
             created_ms: r.get(10)?,
+        };
+        Ok(ListenerRecord {
+            listener,
             gathered: Vec::new(),
         })
     })?;
@@ -476,7 +470,7 @@ fn listeners_where(
          WHERE g.listener_id = ?1 ORDER BY g.filter_index",
     )?;
     for listener in &mut listeners {
-        let rows = gathered.query_map([&listener.id], |r| {
+        let rows = gathered.query_map([&listener.listener.id], |r| {
             Ok(GatheredRecord {
                 filter_index: r.get(0)?,
                 event_seq: r.get(1)?,
@@ -492,7 +486,7 @@ fn listeners_where(
 /// Applies one answer of `decide` inside the dispatch transaction.
 fn apply(
     tx: &Transaction<'_>,
-    listener: &ListenerRecord,
+    listener: &Listener,
     event: &StoredEvent,
     action: ListenerAction,
 ) -> Result<Option<Delivery>> {

@@ -9,8 +9,8 @@ fn store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn listener(id: &str, kind: ListenerKind, after_seq: i64) -> NewListener {
-    NewListener {
+fn listener(id: &str, kind: ListenerKind, after_seq: i64) -> Listener {
+    Listener {
         id: id.into(),
         namespace: "demo".into(),
         kind,
@@ -30,6 +30,7 @@ fn by_type(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAction {
     match event.event_type.as_str() {
         "a" => ListenerAction::Fire {
             instance_id: listener
+                .listener
                 .instance_id
                 .clone()
                 .unwrap_or_else(|| format!("new-{}", event.seq)),
@@ -172,7 +173,7 @@ fn redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything()
         .list_listeners("demo")
         .unwrap()
         .into_iter()
-        .map(|l| l.id)
+        .map(|l| l.listener.id)
         .collect();
     assert_eq!(ids, ["s2"]);
     store

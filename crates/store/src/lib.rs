@@ -18,8 +18,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 pub use events::{
-    Delivery, EventInsert, GatheredRecord, ListenerAction, ListenerKind, ListenerRecord,
-    NewListener, ScheduleRecord, StoredEvent,
+    Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
+    ScheduleRecord, StoredEvent,
 };
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};

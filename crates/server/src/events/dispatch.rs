@@ -50,18 +50,19 @@ pub fn decide_for(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAct
     match try_decide(event, listener) {
         Ok(action) => action,
         Err(e) => {
-            tracing::error!(listener = %listener.id, event = event.seq, "cannot offer the event: {e}");
+            tracing::error!(listener = %listener.listener.id, event = event.seq, "cannot offer the event: {e}");
             ListenerAction::Ignore
         }
     }
 }
 
-fn try_decide(event: &StoredEvent, listener: &ListenerRecord) -> anyhow::Result<ListenerAction> {
+fn try_decide(event: &StoredEvent, record: &ListenerRecord) -> anyhow::Result<ListenerAction> {
+    let listener = &record.listener;
     let mode = ListenMode::parse(&listener.mode)
         .ok_or_else(|| anyhow::anyhow!("unknown listen mode '{}'", listener.mode))?;
     let filters: Vec<EventFilter> = serde_json::from_str(&listener.filters)?;
     let offered_event = parse_event(&event.event)?;
-    let gathered = listener
+    let gathered = record
         .gathered
         .iter()
         .map(|g| {

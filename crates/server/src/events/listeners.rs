@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use faasbox_events::{CronSchedule, EventFilter, ListenMode};
-use faasbox_store::{Delivery, ListenerKind, NewListener, Store};
+use faasbox_store::{Delivery, Listener, ListenerKind, Store};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -53,7 +53,7 @@ pub fn set_flow_start(
             mode,
             filters,
             lifespan,
-        } => vec![NewListener {
+        } => vec![Listener {
             id: uuid::Uuid::new_v4().to_string(),
             namespace: namespace.to_string(),
             kind: ListenerKind::Start,
@@ -117,7 +117,7 @@ pub fn register_wait(
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let listener = NewListener {
+    let listener = Listener {
         id: id.clone(),
         namespace: wait.namespace.clone(),
         kind: ListenerKind::Wait,
@@ -195,8 +195,8 @@ mod tests {
         set_flow_start(&store, "demo", "/f", &start, 1).unwrap();
         let listeners = store.list_listeners("demo").unwrap();
         assert_eq!(listeners.len(), 1);
-        assert_eq!(listeners[0].mode, "and");
-        assert_eq!(listeners[0].lifespan_ms, Some(60_000));
+        assert_eq!(listeners[0].listener.mode, "and");
+        assert_eq!(listeners[0].listener.lifespan_ms, Some(60_000));
         let cron = FlowStart::Scheduled {
             cron: "* * * * * *".into(),
         };
