@@ -8,6 +8,7 @@
 //! restart fires no slot twice.
 
 mod dispatch;
+mod emit;
 mod listeners;
 mod scheduler;
 
@@ -18,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use dispatch::decide_for;
+pub use emit::{emit, event_filter, generated_event, GeneratedFields};
 pub use listeners::{
     check_flow_start, instance_input, on_flow_removed, register_wait, set_flow_start, FlowStart,
     WaitRequest,
