@@ -222,3 +222,509 @@ async fn cli_sends_binary_and_structured_events() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--type is required"));
 }
+
+// --- flows started and resumed by events ------------------------------------------------
+
+/// How long a test waits for something the server does in the background.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn deploy_flow(server: &Server, ns: &str, path: &str, yaml: &str) {
+    let r = server
+        .http
+        .put(server.url(&format!("/api/v1/namespaces/{ns}/flows/{path}")))
+        .header("content-type", "application/yaml")
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("PUT flow");
+    let status = r.status();
+    let body = r.text().await.unwrap_or_default();
+    assert!(status.is_success(), "deploying {path}: {status} {body}");
+}
+
+async fn run_flow(server: &Server, ns: &str, path: &str, input: &Value) -> String {
+    let r = server
+        .post_json(&format!("/api/v1/namespaces/{ns}/flows/{path}/run"), input)
+        .await;
+    let status = r.status();
+    let body: Value = r.json().await.expect("run answer");
+    assert!(status.is_success(), "running {path}: {status} {body}");
+    body["id"].as_str().expect("instance id").to_string()
+}
+
+async fn instances(server: &Server, ns: &str) -> Vec<Value> {
+    let list = server
+        .get_json(&format!("/api/v1/namespaces/{ns}/instances"))
+        .await;
+    match list {
+        Value::Array(items) => items,
+        other => other["instances"].as_array().cloned().unwrap_or_default(),
+    }
+}
+
+/// The instances of one flow (by its path, with or without a leading '/').
+async fn instances_of(server: &Server, ns: &str, flow: &str) -> Vec<Value> {
+    let flow = flow.trim_start_matches('/');
+    instances(server, ns)
+        .await
+        .into_iter()
+        .filter(|i| {
+            ["flow", "path", "workflow"].iter().any(|key| {
+                i[*key]
+                    .as_str()
+                    .is_some_and(|p| p.trim_start_matches('/') == flow)
+            })
+        })
+        .collect()
+}
+
+fn is_finished(instance: &Value) -> bool {
+    !matches!(
+        instance["status"].as_str(),
+        Some("pending" | "running" | "waiting") | None
+    )
+}
+
+async fn instance(server: &Server, ns: &str, id: &str) -> Value {
+    server
+        .get_json(&format!("/api/v1/namespaces/{ns}/instances/{id}"))
+        .await
+}
+
+/// Polls until the instance has finished; returns it.
+async fn finished(server: &Server, ns: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let current = instance(server, ns, id).await;
+        if is_finished(&current) {
+            return current;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance {id} did not finish: {current}\nserver log:\n{}",
+            support::tail(&server.log(), 40)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls until `flow` has at least `count` finished instances; returns them.
+async fn finished_instances_of(server: &Server, ns: &str, flow: &str, count: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let done: Vec<Value> = instances_of(server, ns, flow)
+            .await
+            .into_iter()
+            .filter(is_finished)
+            .collect();
+        if done.len() >= count {
+            let mut full = Vec::new();
+            for i in done {
+                let id = i["id"].as_str().expect("id").to_string();
+                full.push(instance(server, ns, &id).await);
+            }
+            return full;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{flow} has {} finished instances, not {count}\nserver log:\n{}",
+            done.len(),
+            support::tail(&server.log(), 40)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends an event in binary mode with JSON data and extension attributes.
+async fn send(
+    server: &Server,
+    ns: &str,
+    event_type: &str,
+    source: &str,
+    data: Value,
+    ext: &[(&str, &str)],
+) {
+    let id = uuid_like();
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("ce-specversion", "1.0".to_string()),
+        ("ce-id", id),
+        ("ce-source", source.to_string()),
+        ("ce-type", event_type.to_string()),
+    ];
+    let ext_headers: Vec<(String, String)> = ext
+        .iter()
+        .map(|(n, v)| (format!("ce-{n}"), v.to_string()))
+        .collect();
+    let mut request = server
+        .http
+        .post(server.url(&format!("/api/v1/namespaces/{ns}/events")))
+        .body(data.to_string());
+    for (name, value) in headers.drain(..) {
+        request = request.header(name, value);
+    }
+    for (name, value) in ext_headers {
+        request = request.header(name, value);
+    }
+    let r = request.send().await.expect("POST event");
+    assert_eq!(r.status(), 202);
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "ev-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn output(instance: &Value) -> Value {
+    let out = &instance["output"];
+    match out {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(out.clone()),
+        other => other.clone(),
+    }
+}
+
+/// Waits a little for what must not happen (no assertion on timing: the check after it is
+/// what counts, and a slow machine only makes it weaker, never wrong).
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+}
+
+const EVENT_START: &str = r#"direktiv_api: workflow/v1
+start:
+  type: event
+  event:
+    type: order.created
+    context:
+      source: "/shop/*"
+states:
+- id: done
+  type: noop
+  transform:
+    order: jq(."order.created".data.order)
+    source: jq(."order.created".source)
+"#;
+
+#[tokio::test]
+async fn an_event_start_begins_an_instance_with_the_event_under_its_type() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(&server, "demo", "on-order", EVENT_START).await;
+    // Its context filter refuses this one.
+    send(
+        &server,
+        "demo",
+        "order.created",
+        "/elsewhere",
+        json!({"order": 1}),
+        &[],
+    )
+    .await;
+    send(
+        &server,
+        "demo",
+        "order.created",
+        "/shop/eu",
+        json!({"order": 7}),
+        &[],
+    )
+    .await;
+    let done = finished_instances_of(&server, "demo", "on-order", 1).await;
+    assert_eq!(output(&done[0]), json!({"order": 7, "source": "/shop/eu"}));
+    settle().await;
+    assert_eq!(instances_of(&server, "demo", "on-order").await.len(), 1);
+}
+
+#[tokio::test]
+async fn events_xor_start_takes_either_event_and_events_and_waits_for_both() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "xor",
+        r#"direktiv_api: workflow/v1
+start:
+  type: eventsXor
+  events:
+  - type: a.happened
+  - type: b.happened
+states:
+- id: done
+  type: noop
+  transform:
+    got: jq(keys)
+"#,
+    )
+    .await;
+    deploy_flow(
+        &server,
+        "demo",
+        "and",
+        r#"direktiv_api: workflow/v1
+start:
+  type: eventsAnd
+  lifespan: PT10M
+  events:
+  - type: a.happened
+  - type: b.happened
+states:
+- id: done
+  type: noop
+  transform:
+    a: jq(."a.happened".data.n)
+    b: jq(."b.happened".data.n)
+"#,
+    )
+    .await;
+    send(&server, "demo", "a.happened", "/t", json!({"n": 1}), &[]).await;
+    let xor = finished_instances_of(&server, "demo", "xor", 1).await;
+    assert_eq!(output(&xor[0]), json!({"got": ["a.happened"]}));
+    settle().await;
+    assert!(instances_of(&server, "demo", "and").await.is_empty());
+    send(&server, "demo", "b.happened", "/t", json!({"n": 2}), &[]).await;
+    let and = finished_instances_of(&server, "demo", "and", 1).await;
+    assert_eq!(output(&and[0]), json!({"a": 1, "b": 2}));
+    finished_instances_of(&server, "demo", "xor", 2).await;
+}
+
+#[tokio::test]
+async fn a_scheduled_flow_runs_on_its_cron_and_stops_when_removed() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let bad = server
+        .http
+        .put(server.url("/api/v1/namespaces/demo/flows/tick"))
+        .body("direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"every second\"\nstates:\n- id: a\n  type: noop\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let message = bad.text().await.unwrap();
+    assert!(message.contains("cron"), "{message}");
+    deploy_flow(
+        &server,
+        "demo",
+        "tick",
+        "direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"* * * * * *\"\nstates:\n- id: a\n  type: noop\n  transform:\n    ticked: true\n",
+    )
+    .await;
+    let done = finished_instances_of(&server, "demo", "tick", 2).await;
+    assert_eq!(output(&done[0]), json!({"ticked": true}));
+    let r = server.delete("/api/v1/namespaces/demo/flows/tick").await;
+    assert!(r.status().is_success());
+    settle().await;
+    let count = instances_of(&server, "demo", "tick").await.len();
+    settle().await;
+    assert_eq!(instances_of(&server, "demo", "tick").await.len(), count);
+}
+
+const CONSUME: &str = r#"direktiv_api: workflow/v1
+states:
+- id: wait
+  type: consumeEvent
+  timeout: PT5M
+  event:
+    type: approval.given
+    context:
+      orderid: jq(.order)
+  transform:
+    order: jq(.order)
+    approved: jq(."approval.given".data.ok)
+"#;
+
+#[tokio::test]
+async fn consume_event_waits_for_the_event_its_context_names() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(&server, "demo", "approve", CONSUME).await;
+    let id = run_flow(&server, "demo", "approve", &json!({"order": "42"})).await;
+    settle().await;
+    send(
+        &server,
+        "demo",
+        "approval.given",
+        "/ui",
+        json!({"ok": false}),
+        &[("orderid", "41")],
+    )
+    .await;
+    settle().await;
+    assert!(!is_finished(&instance(&server, "demo", &id).await));
+    send(
+        &server,
+        "demo",
+        "approval.given",
+        "/ui",
+        json!({"ok": true}),
+        &[("orderid", "42")],
+    )
+    .await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(output(&done), json!({"order": "42", "approved": true}));
+}
+
+#[tokio::test]
+async fn events_and_state_waits_for_both_and_events_xor_state_takes_the_first() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "both",
+        r#"direktiv_api: workflow/v1
+states:
+- id: wait
+  type: eventsAnd
+  timeout: PT5M
+  events:
+  - type: left.ready
+  - type: right.ready
+  transform:
+    left: jq(."left.ready".data.v)
+    right: jq(."right.ready".data.v)
+"#,
+    )
+    .await;
+    deploy_flow(
+        &server,
+        "demo",
+        "first",
+        r#"direktiv_api: workflow/v1
+states:
+- id: wait
+  type: eventsXor
+  timeout: PT5M
+  events:
+  - event:
+      type: left.ready
+    transition: went-left
+  - event:
+      type: right.ready
+    transition: went-right
+- id: went-left
+  type: noop
+  transform:
+    way: left
+- id: went-right
+  type: noop
+  transform:
+    way: right
+"#,
+    )
+    .await;
+    let both = run_flow(&server, "demo", "both", &json!({})).await;
+    let first = run_flow(&server, "demo", "first", &json!({})).await;
+    settle().await;
+    send(&server, "demo", "right.ready", "/t", json!({"v": "R"}), &[]).await;
+    let took = finished(&server, "demo", &first).await;
+    assert_eq!(output(&took), json!({"way": "right"}));
+    settle().await;
+    assert!(!is_finished(&instance(&server, "demo", &both).await));
+    send(&server, "demo", "left.ready", "/t", json!({"v": "L"}), &[]).await;
+    let done = finished(&server, "demo", &both).await;
+    assert_eq!(output(&done), json!({"left": "L", "right": "R"}));
+}
+
+#[tokio::test]
+async fn generate_event_starts_another_flow() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "listener",
+        r#"direktiv_api: workflow/v1
+start:
+  type: event
+  event:
+    type: greeting.sent
+states:
+- id: got
+  type: noop
+  transform:
+    heard: jq(."greeting.sent".data.text)
+    region: jq(."greeting.sent".region)
+"#,
+    )
+    .await;
+    deploy_flow(
+        &server,
+        "demo",
+        "speaker",
+        r#"direktiv_api: workflow/v1
+states:
+- id: say
+  type: generateEvent
+  event:
+    type: greeting.sent
+    source: /speaker
+    data:
+      text: jq("hello " + .name)
+    context:
+      region: jq(.region)
+"#,
+    )
+    .await;
+    let id = run_flow(
+        &server,
+        "demo",
+        "speaker",
+        &json!({"name": "ada", "region": "eu"}),
+    )
+    .await;
+    finished(&server, "demo", &id).await;
+    let heard = finished_instances_of(&server, "demo", "listener", 1).await;
+    assert_eq!(
+        output(&heard[0]),
+        json!({"heard": "hello ada", "region": "eu"})
+    );
+}
+
+#[tokio::test]
+async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut server = Server::start_in(&data_dir).await;
+    server.create_namespace("demo").await;
+    deploy_flow(&server, "demo", "approve", CONSUME).await;
+    deploy_flow(&server, "demo", "on-order", EVENT_START).await;
+    let id = run_flow(&server, "demo", "approve", &json!({"order": "7"})).await;
+    settle().await;
+    server.kill();
+
+    let server = Server::start_in(&data_dir).await;
+    send(
+        &server,
+        "demo",
+        "approval.given",
+        "/ui",
+        json!({"ok": true}),
+        &[("orderid", "7")],
+    )
+    .await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(output(&done), json!({"order": "7", "approved": true}));
+
+    // An accepted event is not lost to a kill right after it was accepted.
+    let mut server = server;
+    send(
+        &server,
+        "demo",
+        "order.created",
+        "/shop/x",
+        json!({"order": 9}),
+        &[],
+    )
+    .await;
+    server.kill();
+    let server = Server::start_in(&data_dir).await;
+    let started = finished_instances_of(&server, "demo", "on-order", 1).await;
+    assert_eq!(output(&started[0])["order"], json!(9));
+    settle().await;
+    assert_eq!(instances_of(&server, "demo", "on-order").await.len(), 1);
+}
