@@ -14,7 +14,7 @@ pub mod mask;
 pub mod model;
 pub mod pool;
 pub mod state;
-pub mod template;
+pub use faasbox_expr as template;
 mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
