@@ -4,6 +4,7 @@
 //! state by state over traits for its effects ([`engine`]).
 
 pub mod duration;
+pub mod engine;
 pub mod model;
 mod parse;
 mod reader;
