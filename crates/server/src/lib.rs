@@ -8,6 +8,7 @@ pub mod call_input;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod flows;
 pub mod instance_spec;
 pub mod invoker;
 pub mod mask;

@@ -23,6 +23,8 @@ pub struct AppState {
     /// Where the master key came from (a rotation writes the new key there).
     pub key_source: KeySource,
     pools: RwLock<HashMap<String, Deployed>>,
+    /// The workflow instances running in this server.
+    pub flow_runs: crate::flows::Runs,
 }
 
 /// A deployed function as the invoker sees it.
@@ -53,6 +55,7 @@ impl AppState {
             vault,
             key_source,
             pools: RwLock::new(HashMap::new()),
+            flow_runs: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
 //! `faasbox-secrets`.
 
+pub mod flows;
 mod schema;
 pub mod secrets;
 
@@ -16,6 +17,7 @@ use faasbox_proto::{LogLine, LogStream};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 
@@ -175,6 +177,7 @@ impl Store {
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
+        flows::delete_namespace_flows(&tx, name)?;
         let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)

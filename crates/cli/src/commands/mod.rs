@@ -1,6 +1,7 @@
 //! One module per command group; each turns parsed arguments into API calls and prints.
 
 pub mod admin;
+pub mod flows;
 pub mod functions;
 pub mod images;
 pub mod invocations;
