@@ -66,6 +66,9 @@ pub enum Command {
     /// Add, list and remove container registry credentials (passwords are never shown).
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Deploy and run Direktiv workflows; list, follow and cancel their instances.
+    #[command(subcommand)]
+    Flow(FlowCommand),
     /// Administration: master-key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -310,6 +313,57 @@ pub struct SecretSetArgs {
     /// Read the value from this file, byte for byte.
     #[arg(long, value_name = "PATH")]
     pub from_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum FlowCommand {
+    /// Deploy (create or replace) a flow from a workflow/v1 YAML file; an invalid flow is
+    /// refused with every problem and its line and column.
+    Deploy {
+        /// NAMESPACE/PATH of the flow (the path may hold '/').
+        flow: String,
+        /// The YAML file.
+        file: PathBuf,
+    },
+    /// Start an instance; prints its id, or with --wait its output.
+    Run {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+        /// The input (JSON).
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Wait for the instance to end and print its output.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List a namespace's flows.
+    Ls { namespace: String },
+    /// Print a flow's YAML.
+    Get {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+    },
+    /// Delete a flow.
+    Rm {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+    },
+    /// List a namespace's instances, newest first.
+    Instances {
+        namespace: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one instance: status, output or error, the states it finished.
+    Instance { id: String },
+    /// Print an instance's logs; --follow prints new lines until it ends.
+    Logs {
+        id: String,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Cancel a running or waiting instance (its running calls get their cancel).
+    Cancel { id: String },
 }
 
 #[derive(Subcommand)]

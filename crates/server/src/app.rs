@@ -70,6 +70,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     tracing::info!("{functions} functions in service");
+    let resumed = crate::flows::runner::resume_unfinished(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    if resumed > 0 {
+        tracing::info!(
+            "{resumed} workflow instances were running when the server stopped; resuming them"
+        );
+    }
     Ok(state)
 }
 

@@ -9,13 +9,14 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod flows;
 pub mod instance_spec;
 pub mod invoker;
 pub mod mask;
 pub mod model;
 pub mod pool;
 pub mod state;
-pub mod template;
+pub use faasbox_expr as template;
 mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};

@@ -25,6 +25,8 @@ pub struct AppState {
     pools: RwLock<HashMap<String, Deployed>>,
     /// Flow events and schedules (see `crate::events`).
     pub events: crate::events::EventBus,
+    /// The workflow instances running in this server.
+    pub flow_runs: crate::flows::Runs,
 }
 
 /// A deployed function as the invoker sees it.
@@ -56,6 +58,7 @@ impl AppState {
             key_source,
             pools: RwLock::new(HashMap::new()),
             events: crate::events::EventBus::default(),
+            flow_runs: Default::default(),
         }
     }
 

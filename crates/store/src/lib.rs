@@ -7,6 +7,7 @@
 //! `faasbox-secrets`.
 
 pub mod events;
+pub mod flows;
 mod schema;
 pub mod secrets;
 
@@ -21,6 +22,7 @@ pub use events::{
     Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
     ScheduleRecord, StoredEvent,
 };
+pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 
@@ -180,6 +182,7 @@ impl Store {
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
+        flows::delete_namespace_flows(&tx, name)?;
         let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -70,7 +70,57 @@ const MIGRATIONS: &[&str] = &[
          updated TEXT NOT NULL,
          UNIQUE (namespace, host)
      );",
-    // 3: events and schedules of flows. `events` keeps every accepted CloudEvent (its
+    // 3: workflows: flow sources, instances with their checkpoint (saved state by state),
+    // the states each finished, instance logs, and variables of three scopes.
+    "CREATE TABLE flows (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         path TEXT NOT NULL,
+         source TEXT NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, path)
+     );
+     CREATE TABLE flow_instances (
+         id TEXT PRIMARY KEY,
+         namespace TEXT NOT NULL,
+         flow TEXT NOT NULL,
+         source TEXT NOT NULL,
+         status TEXT NOT NULL,
+         input TEXT NOT NULL,
+         output TEXT,
+         error_code TEXT,
+         error_message TEXT,
+         checkpoint TEXT NOT NULL,
+         parent TEXT,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL
+     );
+     CREATE INDEX flow_instances_by_namespace ON flow_instances (namespace, created);
+     CREATE INDEX flow_instances_by_status ON flow_instances (status);
+     CREATE TABLE flow_instance_states (
+         instance TEXT NOT NULL,
+         step INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         finished TEXT NOT NULL,
+         PRIMARY KEY (instance, step)
+     );
+     CREATE TABLE flow_instance_logs (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance TEXT NOT NULL,
+         ts_ms INTEGER NOT NULL,
+         message TEXT NOT NULL
+     );
+     CREATE INDEX flow_instance_logs_by_instance ON flow_instance_logs (instance, seq);
+     CREATE TABLE flow_variables (
+         namespace TEXT NOT NULL,
+         scope TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         key TEXT NOT NULL,
+         value TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, scope, owner, key)
+     );",
+    // 4: events and schedules of flows. `events` keeps every accepted CloudEvent (its
     // structured JSON) until dispatched and after, so a wait registered late still sees what
     // arrived while it was being set up; `(namespace, source, id)` makes a resent event a
     // duplicate. `event_listeners` are flow event starts ('start') and instances waiting in an

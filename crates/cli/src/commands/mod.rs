@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod events;
+pub mod flows;
 pub mod functions;
 pub mod images;
 pub mod invocations;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod events;
+mod flows;
 mod functions;
 mod images;
 mod invocations;
@@ -99,6 +100,31 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/admin/rotate-master-key",
             post(admin::rotate_master_key),
         )
+        .route("/api/v1/namespaces/{ns}/flows", get(flows::list))
+        .route(
+            "/api/v1/namespaces/{ns}/flows/{*path}",
+            put(flows::put)
+                .get(flows::get)
+                .delete(flows::delete)
+                .post(flows::post)
+                .layer(DefaultBodyLimit::max(max_input)),
+        )
+        .route("/api/v1/namespaces/{ns}/instances", get(flows::instances))
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}",
+            get(flows::instance),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}/logs",
+            get(flows::logs),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}/cancel",
+            post(flows::cancel),
+        )
+        .route("/api/v1/instances/{id}", get(flows::instance_by_id))
+        .route("/api/v1/instances/{id}/logs", get(flows::logs_by_id))
+        .route("/api/v1/instances/{id}/cancel", post(flows::cancel_by_id))
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
         .fallback(not_found)
