@@ -70,6 +70,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     tracing::info!("{functions} functions in service");
+    crate::events::engine::install(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let resumed = crate::flows::runner::resume_unfinished(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

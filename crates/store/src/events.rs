@@ -306,6 +306,15 @@ impl Store {
         )?)
     }
 
+    /// Every stored instance wait (to re-arm their timeouts at start-up).
+    pub fn wait_listeners(&self) -> Result<Vec<Listener>> {
+        let conn = self.conn();
+        Ok(listeners_where(&conn, "kind = 'wait'", [])?
+            .into_iter()
+            .map(|r| r.listener)
+            .collect())
+    }
+
     /// All listeners of a namespace (starts and waits), with their progress.
     pub fn list_listeners(&self, namespace: &str) -> Result<Vec<ListenerRecord>> {
         let conn = self.conn();

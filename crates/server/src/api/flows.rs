@@ -82,7 +82,8 @@ async fn deploy(
     require_namespace(&state, &ns).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
-    if let Err(problems) = faasbox_flow::load(&source) {
+    let flow = faasbox_flow::load(&source);
+    if let Err(problems) = flow {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let body = json!({
             "error": {
@@ -93,15 +94,21 @@ async fn deploy(
         });
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
+    let start = flow
+        .as_ref()
+        .map(crate::events::engine::flow_start)
+        .unwrap_or(crate::events::FlowStart::Default);
+    crate::events::check_flow_start(&start)
+        .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
     let (ns2, path2) = (ns.clone(), path.clone());
     let (record, existed) = state
         .blocking(move |s| {
             let existed = s.store.flow(&ns2, &path2)?.is_some();
-            Ok((
-                s.store
-                    .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())?,
-                existed,
-            ))
+            let record = s
+                .store
+                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())?;
+            crate::events::set_flow_start(&s.store, &ns2, &path2, &start, crate::events::now_ms())?;
+            Ok((record, existed))
         })
         .await?;
     let status = if existed {
@@ -146,7 +153,10 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     stored(&state, &ns, &path).await?;
     state
-        .blocking(move |s| Ok(s.store.delete_flow(&ns, &path)?))
+        .blocking(move |s| {
+            s.store.delete_flow(&ns, &path)?;
+            crate::events::on_flow_removed(&s.store, &ns, &path)
+        })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

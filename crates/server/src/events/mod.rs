@@ -9,6 +9,7 @@
 
 mod dispatch;
 mod emit;
+pub mod engine;
 mod listeners;
 mod scheduler;
 
@@ -87,6 +88,15 @@ impl EventBus {
     fn runner(&self) -> Option<Arc<dyn FlowRunner>> {
         self.runner.get().cloned()
     }
+}
+
+/// The newest accepted event's seq (0 when unknown): a wait stored with it counts every
+/// event accepted after this moment.
+pub async fn watermark(state: &Arc<AppState>) -> i64 {
+    state
+        .blocking(|s| Ok(s.store.event_watermark()?))
+        .await
+        .unwrap_or(0)
 }
 
 /// Starts the dispatcher and the scheduler; they run until the returned handles are aborted.

@@ -155,6 +155,14 @@ impl Effects for ServerEffects {
             .map_err(store_error)
     }
 
+    async fn generate_event(&self, instance: &InstanceRef, event: Value) -> Result<(), FlowError> {
+        let id = crate::events::engine::generate(&self.state, instance, event)
+            .await
+            .map_err(|e| FlowError::catchable("direktiv.events.invalid", e))?;
+        self.log(instance, format!("generated event {id}")).await;
+        Ok(())
+    }
+
     async fn log(&self, instance: &InstanceRef, message: String) {
         let id = instance.id.clone();
         let ts = self.now_ms() as i64;

@@ -111,12 +111,16 @@ pub async fn drive(
             let flow = Arc::new(flow);
             let effects = Arc::new(ServerEffects::new(state.clone(), flow.clone(), &cp));
             state.flow_runs.register(id, cancel.clone());
+            let watermark = crate::events::watermark(state).await;
             let engine = Engine::new(effects);
             let outcome = match resolution {
                 Some(r) => engine.resume(&inst, &flow, cp, r, &cancel).await,
                 None => engine.run(&inst, &flow, cp, &cancel).await,
             };
             state.flow_runs.remove(id);
+            if let Outcome::Waiting(wait) = &outcome {
+                crate::events::engine::on_waiting(state, &inst, wait, watermark).await;
+            }
             outcome
         }
         (Err(problems), _) => Outcome::Failed(FlowError::fatal(
