@@ -728,3 +728,40 @@ async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
     settle().await;
     assert_eq!(instances_of(&server, "demo", "on-order").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_wait_times_out_catchably_and_a_late_event_changes_nothing() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "impatient",
+        r#"direktiv_api: workflow/v1
+states:
+- id: wait
+  type: consumeEvent
+  timeout: PT1S
+  event:
+    type: never.comes
+  catch:
+  - error: "direktiv.cancels.timeout.*"
+    transition: gave-up
+- id: gave-up
+  type: noop
+  transform:
+    timed_out: jq(.error.code)
+"#,
+    )
+    .await;
+    let id = run_flow(&server, "demo", "impatient", &json!({})).await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(
+        output(&done),
+        json!({"timed_out": "direktiv.cancels.timeout.soft"})
+    );
+    send(&server, "demo", "never.comes", "/t", json!({}), &[]).await;
+    settle().await;
+    assert_eq!(instance(&server, "demo", &id).await, done);
+}
