@@ -120,26 +120,37 @@ async fn deliver_pending(state: &Arc<AppState>) {
         }
     };
     for delivery in pending {
-        let outcome = deliver(runner.as_ref(), &delivery).await;
-        let done = match outcome {
-            Ok(()) => true,
-            Err(RunnerError::Gone(why)) => {
-                tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery dropped: {why}");
-                true
-            }
-            Err(RunnerError::Retry(why)) => {
-                tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery will be retried: {why}");
-                false
-            }
-        };
-        if done {
-            let id = delivery.id;
-            if let Err(e) = state
-                .blocking(move |s| s.store.finish_delivery(id).map_err(Into::into))
-                .await
-            {
-                tracing::error!("finishing event delivery {id}: {e}");
-            }
+        if !state.events.take(delivery.id) {
+            continue;
+        }
+        let (state, runner) = (state.clone(), runner.clone());
+        tokio::spawn(async move {
+            hand_over(&state, runner.as_ref(), &delivery).await;
+            state.events.release(delivery.id);
+        });
+    }
+}
+
+/// Hands one delivery to the runner; removes it once taken (or when it can never be).
+async fn hand_over(state: &Arc<AppState>, runner: &dyn super::FlowRunner, delivery: &Delivery) {
+    let done = match deliver(runner, delivery).await {
+        Ok(()) => true,
+        Err(RunnerError::Gone(why)) => {
+            tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery dropped: {why}");
+            true
+        }
+        Err(RunnerError::Retry(why)) => {
+            tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery will be retried: {why}");
+            false
+        }
+    };
+    if done {
+        let id = delivery.id;
+        if let Err(e) = state
+            .blocking(move |s| s.store.finish_delivery(id).map_err(Into::into))
+            .await
+        {
+            tracing::error!("finishing event delivery {id}: {e}");
         }
     }
 }

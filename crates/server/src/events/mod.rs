@@ -13,7 +13,8 @@ pub mod engine;
 mod listeners;
 mod scheduler;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -69,6 +70,8 @@ pub trait FlowRunner: Send + Sync {
 pub struct EventBus {
     wake: Notify,
     runner: OnceLock<Arc<dyn FlowRunner>>,
+    /// Deliveries being handed over now (a resume runs until its instance moves on).
+    in_flight: Mutex<HashSet<i64>>,
 }
 
 impl EventBus {
@@ -83,6 +86,21 @@ impl EventBus {
             tracing::warn!("the flow runner was installed twice; keeping the first");
         }
         self.wake();
+    }
+
+    /// Marks a delivery as being handed over; false if it is already.
+    fn take(&self, delivery: i64) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(delivery)
+    }
+
+    fn release(&self, delivery: i64) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&delivery);
     }
 
     fn runner(&self) -> Option<Arc<dyn FlowRunner>> {
