@@ -765,3 +765,32 @@ states:
     settle().await;
     assert_eq!(instance(&server, "demo", &id).await, done);
 }
+
+#[tokio::test]
+async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(&server, "demo", "approve", CONSUME).await;
+    let id = run_flow(&server, "demo", "approve", &json!({"order": "5"})).await;
+    settle().await;
+    let r = server
+        .post_json(
+            &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert!(r.status().is_success(), "cancel: {}", r.status());
+    let cancelled = finished(&server, "demo", &id).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    send(
+        &server,
+        "demo",
+        "approval.given",
+        "/ui",
+        json!({"ok": true}),
+        &[("orderid", "5")],
+    )
+    .await;
+    settle().await;
+    assert_eq!(instance(&server, "demo", &id).await["status"], "cancelled");
+}

@@ -52,12 +52,21 @@ impl FlowRunner for EngineRunner {
         &self,
         namespace: &str,
         flow: &str,
-        _instance_id: &str,
+        instance_id: &str,
         input: Value,
         _invoker: &str,
     ) -> Result<(), RunnerError> {
         let state = self.state()?;
-        let id = runner::create(&state, namespace, flow, input, None)
+        let existing = instance_id.to_string();
+        let started = state
+            .blocking(move |s| Ok(s.store.instance(&existing)?.is_some()))
+            .await
+            .map_err(|e| RunnerError::Retry(e.message))?;
+        if started {
+            // An earlier hand-over created it; the server drives it (again) at start-up.
+            return Ok(());
+        }
+        let id = runner::create_as(&state, instance_id, namespace, flow, input, None)
             .await
             .map_err(|e| {
                 if e.status.is_client_error() {
@@ -203,7 +212,14 @@ fn arm_timeout(state: &Arc<AppState>, instance: String, deadline_ms: i64) {
             .blocking(move |s| Ok(s.store.delete_instance_listeners(&id)?))
             .await
             .unwrap_or(0);
-        if removed > 0 {
+        let id = instance.clone();
+        let waiting = state
+            .blocking(move |s| Ok(s.store.instance(&id)?))
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|r| r.status == "waiting");
+        if removed > 0 && waiting {
             runner::resume_waiting(&state, instance, WaitResolution::TimedOut);
         }
     });

@@ -28,6 +28,20 @@ pub async fn create(
     input: Value,
     parent: Option<&str>,
 ) -> Result<String, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    create_as(state, &id, namespace, path, input, parent).await
+}
+
+/// [`create`] with the instance id chosen by the caller (an event delivery's, so that
+/// handing it over again after a crash finds the instance instead of making another).
+pub async fn create_as(
+    state: &Arc<AppState>,
+    id: &str,
+    namespace: &str,
+    path: &str,
+    input: Value,
+    parent: Option<&str>,
+) -> Result<String, ApiError> {
     let (ns, p) = (namespace.to_string(), path.to_string());
     let record = state.blocking(move |s| Ok(s.store.flow(&ns, &p)?)).await?;
     let Some(record) = record else {
@@ -44,7 +58,7 @@ pub async fn create(
     })?;
     let now_ms = clock_ms();
     let cp = Checkpoint::start(flow.first_state(), input.clone(), now_ms);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = id.to_string();
     let (cp_text, input_text) = (json_text(&cp)?, input.to_string());
     let (id2, ns, p, parent) = (
         id.clone(),
@@ -283,6 +297,7 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Ap
     let id = id.to_string();
     state
         .blocking(move |s| {
+            s.store.delete_instance_listeners(&id)?;
             Ok(s.store.finish_instance(
                 &id,
                 "cancelled",
