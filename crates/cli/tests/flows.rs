@@ -253,9 +253,7 @@ async fn invalid_flows_are_refused_with_line_and_column() {
         body["error"]["problems"][0]["line"].as_u64().unwrap() >= 2,
         "{body}"
     );
-    let r = server
-        .get(&"/api/v1/namespaces/demo/flows/bad".to_string())
-        .await;
+    let r = server.get("/api/v1/namespaces/demo/flows/bad").await;
     assert_eq!(r.status(), 404, "a refused flow is not stored");
 }
 

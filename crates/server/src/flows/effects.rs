@@ -38,7 +38,7 @@ pub fn store_error(e: ApiError) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 
-fn owner<'a>(instance: &'a InstanceRef, scope: VarScope) -> &'a str {
+fn owner(instance: &InstanceRef, scope: VarScope) -> &str {
     match scope {
         VarScope::Namespace => "",
         VarScope::Workflow => &instance.flow,
