@@ -505,7 +505,10 @@ async fn a_scheduled_flow_runs_on_its_cron_and_stops_when_removed() {
         .unwrap();
     assert_eq!(bad.status(), 400);
     let message = bad.text().await.unwrap();
-    assert!(message.contains("cron"), "{message}");
+    assert!(
+        message.contains("line 4, column 9: invalid cron expression 'every second'"),
+        "{message}"
+    );
     deploy_flow(
         &server,
         "demo",

@@ -218,9 +218,13 @@ fn start(node: &Node, p: &mut Problems) -> Option<Start> {
     let o = Obj::new(node, "start", allowed, p)?;
     let kind = match ty.as_str() {
         "default" => StartKind::Default,
-        "scheduled" => StartKind::Scheduled {
-            cron: o.req_str("cron", p)?,
-        },
+        "scheduled" => {
+            let cron = o.req_str("cron", p)?;
+            if let Err(e) = faasbox_events::CronSchedule::parse(&cron) {
+                p.add(o.get("cron").map_or(o.pos, |n| n.pos), e.to_string());
+            }
+            StartKind::Scheduled { cron }
+        }
         "event" => StartKind::Event {
             event: event_filter(o.get("event"), &o, p)?,
         },

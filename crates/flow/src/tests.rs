@@ -254,3 +254,15 @@ states:
     has(&p, 9, 3, "unknown field 'action' in state 'b'");
     has(&p, 10, 3, "state 'c' needs 'action'");
 }
+
+#[test]
+fn a_bad_cron_expression_is_refused_at_its_line_and_column() {
+    let source = "direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"61 * * * *\"\nstates:\n- id: a\n  type: noop\n";
+    let problems = crate::load(source).unwrap_err();
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("line 4, column 9:") && t.contains("invalid cron expression")),
+        "{text:?}"
+    );
+}
