@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
-use crate::events::now_ms;
 use crate::state::AppState;
 
 pub async fn post(
@@ -31,25 +30,9 @@ pub async fn post(
     let body = body?;
     let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
     let event = from_http(pairs, &body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let answer = accepted(&event);
-    let inserted = state
-        .blocking(move |s| {
-            Ok(s.store.insert_event(
-                &ns,
-                &event.id,
-                &event.source,
-                &event.event_type,
-                &event.to_json().to_string(),
-                now_ms(),
-            )?)
-        })
-        .await?;
-    let duplicate = matches!(inserted, EventInsert::Duplicate(_));
-    if !duplicate {
-        state.events.wake();
-    }
-    let mut answer = answer;
-    answer["duplicate"] = json!(duplicate);
+    let mut answer = accepted(&event);
+    let inserted = crate::events::emit(&state, &ns, event).await?;
+    answer["duplicate"] = json!(matches!(inserted, EventInsert::Duplicate(_)));
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 

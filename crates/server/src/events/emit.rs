@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use faasbox_events::{is_json_content_type, AttributeValue, CloudEvent, EventData, EventFilter};
+use faasbox_store::EventInsert;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -60,15 +61,14 @@ pub fn generated_event(fields: &GeneratedFields) -> Result<CloudEvent, String> {
     CloudEvent::from_json(event.to_json()).map_err(|e| e.to_string())
 }
 
-/// Stores the event in the namespace and wakes the dispatcher; returns its id.
+/// Stores the event in the namespace and, unless it is a duplicate, wakes the dispatcher.
 pub async fn emit(
     state: &Arc<AppState>,
     namespace: &str,
     event: CloudEvent,
-) -> Result<String, ApiError> {
+) -> Result<EventInsert, ApiError> {
     let ns = namespace.to_string();
-    let id = event.id.clone();
-    state
+    let inserted = state
         .blocking(move |s| {
             Ok(s.store.insert_event(
                 &ns,
@@ -80,8 +80,10 @@ pub async fn emit(
             )?)
         })
         .await?;
-    state.events.wake();
-    Ok(id)
+    if matches!(inserted, EventInsert::New(_)) {
+        state.events.wake();
+    }
+    Ok(inserted)
 }
 
 /// A flow's event filter from its YAML `type` and `context`: context values become text

@@ -278,7 +278,9 @@ pub async fn generate(
         context: members.into_iter().collect::<Map<String, Value>>(),
     };
     let event = super::generated_event(&fields)?;
+    let id = event.id.clone();
     super::emit(state, &instance.namespace, event)
         .await
-        .map_err(|e| e.message)
+        .map_err(|e| e.message)?;
+    Ok(id)
 }
