@@ -308,6 +308,18 @@ async fn finished(server: &Server, ns: &str, id: &str) -> Value {
     }
 }
 
+/// Polls until the instance waits for events.
+async fn waiting(server: &Server, ns: &str, id: &str) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while instance(server, ns, id).await["status"] != "waiting" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "instance {id} never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls until `flow` has at least `count` finished instances; returns them.
 async fn finished_instances_of(server: &Server, ns: &str, flow: &str, count: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -546,7 +558,7 @@ async fn consume_event_waits_for_the_event_its_context_names() {
     server.create_namespace("demo").await;
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "42"})).await;
-    settle().await;
+    waiting(&server, "demo", &id).await;
     send(
         &server,
         "demo",
@@ -622,7 +634,8 @@ states:
     .await;
     let both = run_flow(&server, "demo", "both", &json!({})).await;
     let first = run_flow(&server, "demo", "first", &json!({})).await;
-    settle().await;
+    waiting(&server, "demo", &both).await;
+    waiting(&server, "demo", &first).await;
     send(&server, "demo", "right.ready", "/t", json!({"v": "R"}), &[]).await;
     let took = finished(&server, "demo", &first).await;
     assert_eq!(output(&took), json!({"way": "right"}));
@@ -697,7 +710,7 @@ async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     deploy_flow(&server, "demo", "on-order", EVENT_START).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "7"})).await;
-    settle().await;
+    waiting(&server, "demo", &id).await;
     server.kill();
 
     let server = Server::start_in(&data_dir).await;
@@ -775,7 +788,7 @@ async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
     server.create_namespace("demo").await;
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "5"})).await;
-    settle().await;
+    waiting(&server, "demo", &id).await;
     let r = server
         .post_json(
             &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
@@ -796,4 +809,43 @@ async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
     .await;
     settle().await;
     assert_eq!(instance(&server, "demo", &id).await["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_former_wait_s_timeout_does_not_end_the_next_wait() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "two-steps",
+        r#"direktiv_api: workflow/v1
+states:
+- id: first
+  type: consumeEvent
+  timeout: PT3S
+  event:
+    type: step.one
+  transition: second
+- id: second
+  type: consumeEvent
+  timeout: PT5M
+  event:
+    type: step.two
+  transform:
+    steps: jq([."step.one".data.n, ."step.two".data.n])
+"#,
+    )
+    .await;
+    let id = run_flow(&server, "demo", "two-steps", &json!({})).await;
+    waiting(&server, "demo", &id).await;
+    send(&server, "demo", "step.one", "/t", json!({"n": 1}), &[]).await;
+    // Past the first wait's deadline, the instance still waits in the second state.
+    for _ in 0..3 {
+        settle().await;
+    }
+    assert_eq!(instance(&server, "demo", &id).await["status"], "waiting");
+    send(&server, "demo", "step.two", "/t", json!({"n": 2}), &[]).await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(output(&done), json!({"steps": [1, 2]}));
 }

@@ -32,7 +32,7 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
     let waits = state.blocking(|s| Ok(s.store.wait_listeners()?)).await?;
     for wait in waits {
         if let (Some(instance), Some(deadline)) = (wait.instance_id, wait.deadline_ms) {
-            arm_timeout(state, instance, deadline);
+            arm_timeout(state, instance, wait.id, deadline);
         }
     }
     Ok(())
@@ -183,12 +183,12 @@ pub async fn on_waiting(
         })
         .await;
     match stored {
-        Ok(Some((_, fired))) => {
+        Ok(Some((listener, fired))) => {
             if fired.is_some() {
                 state.events.wake();
             }
             if let Some(deadline) = wait.deadline_ms {
-                arm_timeout(state, instance.id.clone(), deadline as i64);
+                arm_timeout(state, instance.id.clone(), listener, deadline as i64);
             }
         }
         Ok(None) => {}
@@ -198,20 +198,20 @@ pub async fn on_waiting(
     }
 }
 
-/// At the deadline, a wait that is still stored is removed and its instance resumed with a
-/// timeout. The store decides who wins against an event: the listener row goes only once.
-fn arm_timeout(state: &Arc<AppState>, instance: String, deadline_ms: i64) {
+/// At the deadline, the wait (`listener`) if still stored is removed and its instance resumed
+/// with a timeout. The store decides who wins against an event: the listener row goes only
+/// once; a later wait of the same instance is another listener, untouched.
+fn arm_timeout(state: &Arc<AppState>, instance: String, listener: String, deadline_ms: i64) {
     let state = state.clone();
     tokio::spawn(async move {
         let left = deadline_ms - super::now_ms();
         if left > 0 {
             tokio::time::sleep(Duration::from_millis(left as u64)).await;
         }
-        let id = instance.clone();
         let removed = state
-            .blocking(move |s| Ok(s.store.delete_instance_listeners(&id)?))
+            .blocking(move |s| Ok(s.store.delete_listener(&listener)?))
             .await
-            .unwrap_or(0);
+            .unwrap_or(false);
         let id = instance.clone();
         let waiting = state
             .blocking(move |s| Ok(s.store.instance(&id)?))
@@ -219,7 +219,7 @@ fn arm_timeout(state: &Arc<AppState>, instance: String, deadline_ms: i64) {
             .ok()
             .flatten()
             .is_some_and(|r| r.status == "waiting");
-        if removed > 0 && waiting {
+        if removed && waiting {
             runner::resume_waiting(&state, instance, WaitResolution::TimedOut);
         }
     });
