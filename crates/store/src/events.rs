@@ -204,6 +204,15 @@ impl Store {
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
     }
 
+    /// The seq of the newest event accepted before `received_ms` (0 when none).
+    pub fn event_watermark_before(&self, received_ms: i64) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE received_ms < ?1",
+            [received_ms],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Dispatches one event to its namespace's listeners in one transaction: `decide` answers
     /// for each listener that may see it; then the event is marked dispatched. Returns the
     /// deliveries queued. An event already dispatched (or gone) gives none.

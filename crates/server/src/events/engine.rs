@@ -35,6 +35,38 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
             arm_timeout(state, instance, wait.id, deadline);
         }
     }
+    restore_lost_waits(state).await
+}
+
+/// An instance saved as waiting whose wait was not stored yet when the server died gets it
+/// now, counting the events accepted since its checkpoint was saved.
+async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), ApiError> {
+    let waiting = state
+        .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
+        .await?;
+    for record in waiting {
+        let Some(wait) = serde_json::from_str::<Checkpoint>(&record.checkpoint)
+            .ok()
+            .and_then(|cp| cp.wait)
+        else {
+            continue;
+        };
+        let saved_ms = time::OffsetDateTime::parse(
+            &record.updated,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or(0);
+        let after_seq = state
+            .blocking(move |s| Ok(s.store.event_watermark_before(saved_ms)?))
+            .await?;
+        let instance = InstanceRef {
+            id: record.id,
+            namespace: record.namespace,
+            flow: record.flow,
+        };
+        on_waiting(state, &instance, &wait, after_seq).await;
+    }
     Ok(())
 }
 
