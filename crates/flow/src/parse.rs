@@ -314,22 +314,19 @@ fn state(node: &Node, p: &mut Problems) -> Option<State> {
     let o = Obj::new(node, &what, &allowed, p)?;
     let id = o.req_str("id", p);
     let kind = state_kind(ty, &o, p);
-    let catch = o
-        .list("catch", p)
-        .iter()
-        .filter_map(|n| {
-            let c = Obj::new(
-                n,
-                &format!("a catch of {what}"),
-                &["error", "transition"],
-                p,
-            )?;
+    let catch = o.each(
+        "catch",
+        false,
+        "a catch",
+        &["error", "transition"],
+        p,
+        |c, p| {
             Some(Catch {
                 error: c.req_str("error", p)?,
                 transition: c.str("transition", p),
             })
-        })
-        .collect();
+        },
+    );
     Some(State {
         id: id?,
         pos: o.pos,
@@ -351,16 +348,13 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
         },
         "noop" => StateKind::Noop,
         "switch" => StateKind::Switch {
-            conditions: o
-                .req_list("conditions", p)
-                .iter()
-                .filter_map(|n| {
-                    let c = Obj::new(
-                        n,
-                        &format!("a condition of {}", o.what),
-                        &["condition", "transition", "transform"],
-                        p,
-                    )?;
+            conditions: o.each(
+                "conditions",
+                true,
+                "a condition",
+                &["condition", "transition", "transform"],
+                p,
+                |c, p| {
                     if let Some(n) = c.get("condition") {
                         raw_expr(n, p);
                     }
@@ -376,8 +370,8 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
                         transition: c.str("transition", p),
                         transform: c.json("transform"),
                     })
-                })
-                .collect(),
+                },
+            ),
             default_transition: o.str("defaultTransition", p),
             default_transform: o.json("defaultTransform"),
         },
@@ -455,45 +449,39 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
             }
         }
         "getter" => StateKind::Getter {
-            variables: o
-                .req_list("variables", p)
-                .iter()
-                .filter_map(|n| {
-                    let v = Obj::new(
-                        n,
-                        &format!("a variable of {}", o.what),
-                        &["key", "scope", "as"],
-                        p,
-                    )?;
+            variables: o.each(
+                "variables",
+                true,
+                "a variable",
+                &["key", "scope", "as"],
+                p,
+                |v, p| {
                     Some(VarGet {
                         key: v.req_str("key", p)?,
-                        scope: scope(&v, p)?,
+                        scope: scope(v, p)?,
                         as_name: v.str("as", p),
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         "setter" => StateKind::Setter {
-            variables: o
-                .req_list("variables", p)
-                .iter()
-                .filter_map(|n| {
-                    let v = Obj::new(
-                        n,
-                        &format!("a variable of {}", o.what),
-                        &["key", "scope", "value", "mimeType"],
-                        p,
-                    )?;
+            variables: o.each(
+                "variables",
+                true,
+                "a variable",
+                &["key", "scope", "value", "mimeType"],
+                p,
+                |v, p| {
                     if v.get("value").is_none() {
-                        p.add(v.pos, format!("a variable of {} needs 'value'", o.what));
+                        p.add(v.pos, format!("{} needs 'value'", v.what));
                     }
                     Some(VarSet {
                         key: v.req_str("key", p)?,
-                        scope: scope(&v, p)?,
+                        scope: scope(v, p)?,
                         value: v.json("value")?,
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         "consumeEvent" => StateKind::ConsumeEvent {
             event: event_filter(o.get("event"), o, p)?,
@@ -531,23 +519,20 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
                 .collect(),
         },
         "eventsXor" => StateKind::EventsXor {
-            events: o
-                .req_list("events", p)
-                .iter()
-                .filter_map(|n| {
-                    let b = Obj::new(
-                        n,
-                        &format!("an event of {}", o.what),
-                        &["event", "transition", "transform"],
-                        p,
-                    )?;
+            events: o.each(
+                "events",
+                true,
+                "an event",
+                &["event", "transition", "transform"],
+                p,
+                |b, p| {
                     Some(XorBranch {
-                        event: event_filter(b.get("event"), &b, p)?,
+                        event: event_filter(b.get("event"), b, p)?,
                         transition: b.str("transition", p),
                         transform: b.json("transform"),
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         _ => return None,
     })
@@ -629,24 +614,21 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
             codes,
         })
     });
-    let files = o
-        .list("files", p)
-        .iter()
-        .filter_map(|n| {
-            let f = Obj::new(
-                n,
-                &format!("a file of {}", parent.what),
-                &["key", "scope", "as", "type"],
-                p,
-            )?;
+    let files = o.each(
+        "files",
+        false,
+        "a file",
+        &["key", "scope", "as", "type"],
+        p,
+        |f, p| {
             Some(ActionFile {
                 key: f.req_str("key", p)?,
-                scope: scope(&f, p)?,
+                scope: scope(f, p)?,
                 as_name: f.str("as", p),
                 file_type: f.str("type", p),
             })
-        })
-        .collect();
+        },
+    );
     Some(Action {
         function: o.req_str("function", p)?,
         pos: o.pos,
