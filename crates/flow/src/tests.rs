@@ -254,3 +254,9 @@ states:
     has(&p, 9, 3, "unknown field 'action' in state 'b'");
     has(&p, 10, 3, "state 'c' needs 'action'");
 }
+
+#[test]
+fn a_start_state_that_does_not_exist_is_reported_at_start() {
+    let p = problems("start:\n  type: default\n  state: ghost\nstates:\n- {id: a, type: noop}\n");
+    has(&p, 2, 3, "start.state names 'ghost'");
+}
