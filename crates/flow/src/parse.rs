@@ -355,16 +355,7 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
                 &["condition", "transition", "transform"],
                 p,
                 |c, p| {
-                    if let Some(n) = c.get("condition") {
-                        raw_expr(n, p);
-                    }
-                    let condition = c.json("condition");
-                    if condition.is_none() {
-                        p.add(
-                            c.pos,
-                            format!("a condition of {} needs 'condition'", o.what),
-                        );
-                    }
+                    let condition = req_expr(c, "condition", "a jq expression", p);
                     Some(Condition {
                         condition: condition?,
                         transition: c.str("transition", p),
@@ -395,16 +386,7 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
             args: o.list("args", p).iter().map(Node::to_json).collect(),
         },
         "foreach" => {
-            if let Some(n) = o.get("array") {
-                raw_expr(n, p);
-            }
-            let array = o.json("array");
-            if array.is_none() {
-                p.add(
-                    o.pos,
-                    format!("{} needs 'array' (a jq expression giving a list)", o.what),
-                );
-            }
+            let array = req_expr(o, "array", "a jq expression giving a list", p);
             let action = action(o.get("action"), o, p);
             StateKind::Foreach {
                 array: array?,
@@ -637,6 +619,20 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
         retries,
         files,
     })
+}
+
+/// A required field that is a jq expression (bare or as `jq(…)`), checked for syntax.
+fn req_expr(o: &Obj, name: &str, hint: &str, p: &mut Problems) -> Option<Value> {
+    match o.get(name) {
+        Some(node) => {
+            raw_expr(node, p);
+            Some(node.to_json())
+        }
+        None => {
+            p.add(o.pos, format!("{} needs '{name}' ({hint})", o.what));
+            None
+        }
+    }
 }
 
 /// A field that may be a bare jq expression (switch conditions, foreach arrays): a string
