@@ -708,3 +708,30 @@ states:
     assert!(recorder.count("/second") >= 1);
     drop(again);
 }
+
+#[tokio::test]
+async fn a_server_stopped_with_sigterm_mid_delay_resumes_the_instance() {
+    let mut server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+        .deploy_flow("nap", "states:\n- {id: a, type: noop, transform: {a: 1}, transition: nap}\n- {id: nap, type: delay, duration: PT2S, transition: b}\n- {id: b, type: noop, transform: {a: 'jq(.a)', b: 2}}\n")
+        .await;
+    let id = server.start_flow("nap", &json!({})).await;
+    server
+        .wait_log(&id, "running state 'nap'", Duration::from_secs(20))
+        .await;
+    assert!(server.stop(), "the server stopped cleanly");
+    let data_dir = server.data_dir.clone();
+    let restarted = Server::start_in(&data_dir).await;
+    let instance = restarted
+        .wait_instance(
+            &id,
+            &["complete", "failed", "cancelled"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(instance["status"], "complete", "{instance}");
+    assert_eq!(instance["output"], json!({"a": 1, "b": 2}));
+    assert_eq!(instance["states"], json!(["a", "nap", "b"]));
+    drop(restarted);
+}

@@ -136,6 +136,9 @@ pub async fn drive(
             "the instance's checkpoint is unreadable: {e}"
         ))),
     };
+    if state.flow_runs.is_shutting_down() && !matches!(outcome, Outcome::Waiting(_)) {
+        return outcome;
+    }
     record_end(state, &inst, &outcome).await;
     if let Outcome::Waiting(Wait {
         deadline_ms: Some(deadline),
