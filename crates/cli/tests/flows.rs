@@ -140,6 +140,56 @@ states:
     let instance = s.server.instance(&id).await;
     assert_eq!(instance["status"], "complete");
     assert_eq!(instance["states"], json!(["getter"]));
+
+    // An action's `files`: a workflow variable placed in the call's directory.
+    s.server
+        .deploy_flow(
+            "varfiles",
+            r#"functions:
+- {id: get, image: alpine, type: reusable, cmd: /usr/share/direktiv/direktiv-cmd}
+states:
+- id: keep
+  type: setter
+  variables: [{key: script, scope: workflow, value: "echo -n from-a-variable"}]
+  transition: run
+- id: run
+  type: action
+  action:
+    function: get
+    files: [{key: script, scope: workflow, as: script.sh}]
+    input: {commands: [{command: sh script.sh}]}
+"#,
+        )
+        .await;
+    let (status, id, out) = s.server.run_flow("varfiles", &json!({})).await;
+    assert_eq!(status, 200, "{out}\n{}", s.server.instance_log(&id).await);
+    assert_eq!(out["return"][0]["Output"], "from-a-variable", "{out}");
+}
+
+#[tokio::test]
+async fn a_wait_for_events_is_saved_and_times_out_into_catch() {
+    let s = setup().await;
+    s.server
+        .deploy_flow(
+            "wait",
+            "states:\n- id: w\n  type: consumeEvent\n  timeout: PT1S\n  event: {type: never.sent, context: {who: 'jq(.who)'}}\n  catch: [{error: direktiv.cancels.timeout.soft, transition: late}]\n- {id: late, type: noop, transform: {timedOut: 'jq(.error.code)'}}\n",
+        )
+        .await;
+    let id = s.server.start_flow("wait", &json!({"who": "me"})).await;
+    let instance = s
+        .server
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(20))
+        .await;
+    assert_eq!(
+        instance["output"],
+        json!({"timedOut": "direktiv.cancels.timeout.soft"}),
+        "{instance}"
+    );
+    assert!(s
+        .server
+        .instance_log(&id)
+        .await
+        .contains("state 'w' waits for events"));
 }
 
 #[tokio::test]
@@ -657,4 +707,31 @@ states:
     );
     assert!(recorder.count("/second") >= 1);
     drop(again);
+}
+
+#[tokio::test]
+async fn a_server_stopped_with_sigterm_mid_delay_resumes_the_instance() {
+    let mut server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+        .deploy_flow("nap", "states:\n- {id: a, type: noop, transform: {a: 1}, transition: nap}\n- {id: nap, type: delay, duration: PT2S, transition: b}\n- {id: b, type: noop, transform: {a: 'jq(.a)', b: 2}}\n")
+        .await;
+    let id = server.start_flow("nap", &json!({})).await;
+    server
+        .wait_log(&id, "running state 'nap'", Duration::from_secs(20))
+        .await;
+    assert!(server.stop(), "the server stopped cleanly");
+    let data_dir = server.data_dir.clone();
+    let restarted = Server::start_in(&data_dir).await;
+    let instance = restarted
+        .wait_instance(
+            &id,
+            &["complete", "failed", "cancelled"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(instance["status"], "complete", "{instance}");
+    assert_eq!(instance["output"], json!({"a": 1, "b": 2}));
+    assert_eq!(instance["states"], json!(["a", "nap", "b"]));
+    drop(restarted);
 }

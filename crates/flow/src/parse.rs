@@ -318,22 +318,19 @@ fn state(node: &Node, p: &mut Problems) -> Option<State> {
     let o = Obj::new(node, &what, &allowed, p)?;
     let id = o.req_str("id", p);
     let kind = state_kind(ty, &o, p);
-    let catch = o
-        .list("catch", p)
-        .iter()
-        .filter_map(|n| {
-            let c = Obj::new(
-                n,
-                &format!("a catch of {what}"),
-                &["error", "transition"],
-                p,
-            )?;
+    let catch = o.each(
+        "catch",
+        false,
+        "a catch",
+        &["error", "transition"],
+        p,
+        |c, p| {
             Some(Catch {
                 error: c.req_str("error", p)?,
                 transition: c.str("transition", p),
             })
-        })
-        .collect();
+        },
+    );
     Some(State {
         id: id?,
         pos: o.pos,
@@ -355,33 +352,21 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
         },
         "noop" => StateKind::Noop,
         "switch" => StateKind::Switch {
-            conditions: o
-                .req_list("conditions", p)
-                .iter()
-                .filter_map(|n| {
-                    let c = Obj::new(
-                        n,
-                        &format!("a condition of {}", o.what),
-                        &["condition", "transition", "transform"],
-                        p,
-                    )?;
-                    if let Some(n) = c.get("condition") {
-                        raw_expr(n, p);
-                    }
-                    let condition = c.json("condition");
-                    if condition.is_none() {
-                        p.add(
-                            c.pos,
-                            format!("a condition of {} needs 'condition'", o.what),
-                        );
-                    }
+            conditions: o.each(
+                "conditions",
+                true,
+                "a condition",
+                &["condition", "transition", "transform"],
+                p,
+                |c, p| {
+                    let condition = req_expr(c, "condition", "a jq expression", p);
                     Some(Condition {
                         condition: condition?,
                         transition: c.str("transition", p),
                         transform: c.json("transform"),
                     })
-                })
-                .collect(),
+                },
+            ),
             default_transition: o.str("defaultTransition", p),
             default_transform: o.json("defaultTransform"),
         },
@@ -405,16 +390,7 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
             args: o.list("args", p).iter().map(Node::to_json).collect(),
         },
         "foreach" => {
-            if let Some(n) = o.get("array") {
-                raw_expr(n, p);
-            }
-            let array = o.json("array");
-            if array.is_none() {
-                p.add(
-                    o.pos,
-                    format!("{} needs 'array' (a jq expression giving a list)", o.what),
-                );
-            }
+            let array = req_expr(o, "array", "a jq expression giving a list", p);
             let action = action(o.get("action"), o, p);
             StateKind::Foreach {
                 array: array?,
@@ -459,45 +435,39 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
             }
         }
         "getter" => StateKind::Getter {
-            variables: o
-                .req_list("variables", p)
-                .iter()
-                .filter_map(|n| {
-                    let v = Obj::new(
-                        n,
-                        &format!("a variable of {}", o.what),
-                        &["key", "scope", "as"],
-                        p,
-                    )?;
+            variables: o.each(
+                "variables",
+                true,
+                "a variable",
+                &["key", "scope", "as"],
+                p,
+                |v, p| {
                     Some(VarGet {
                         key: v.req_str("key", p)?,
-                        scope: scope(&v, p)?,
+                        scope: scope(v, p)?,
                         as_name: v.str("as", p),
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         "setter" => StateKind::Setter {
-            variables: o
-                .req_list("variables", p)
-                .iter()
-                .filter_map(|n| {
-                    let v = Obj::new(
-                        n,
-                        &format!("a variable of {}", o.what),
-                        &["key", "scope", "value", "mimeType"],
-                        p,
-                    )?;
+            variables: o.each(
+                "variables",
+                true,
+                "a variable",
+                &["key", "scope", "value", "mimeType"],
+                p,
+                |v, p| {
                     if v.get("value").is_none() {
-                        p.add(v.pos, format!("a variable of {} needs 'value'", o.what));
+                        p.add(v.pos, format!("{} needs 'value'", v.what));
                     }
                     Some(VarSet {
                         key: v.req_str("key", p)?,
-                        scope: scope(&v, p)?,
+                        scope: scope(v, p)?,
                         value: v.json("value")?,
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         "consumeEvent" => StateKind::ConsumeEvent {
             event: event_filter(o.get("event"), o, p)?,
@@ -535,23 +505,20 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
                 .collect(),
         },
         "eventsXor" => StateKind::EventsXor {
-            events: o
-                .req_list("events", p)
-                .iter()
-                .filter_map(|n| {
-                    let b = Obj::new(
-                        n,
-                        &format!("an event of {}", o.what),
-                        &["event", "transition", "transform"],
-                        p,
-                    )?;
+            events: o.each(
+                "events",
+                true,
+                "an event",
+                &["event", "transition", "transform"],
+                p,
+                |b, p| {
                     Some(XorBranch {
-                        event: event_filter(b.get("event"), &b, p)?,
+                        event: event_filter(b.get("event"), b, p)?,
                         transition: b.str("transition", p),
                         transform: b.json("transform"),
                     })
-                })
-                .collect(),
+                },
+            ),
         },
         _ => return None,
     })
@@ -633,24 +600,21 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
             codes,
         })
     });
-    let files = o
-        .list("files", p)
-        .iter()
-        .filter_map(|n| {
-            let f = Obj::new(
-                n,
-                &format!("a file of {}", parent.what),
-                &["key", "scope", "as", "type"],
-                p,
-            )?;
+    let files = o.each(
+        "files",
+        false,
+        "a file",
+        &["key", "scope", "as", "type"],
+        p,
+        |f, p| {
             Some(ActionFile {
                 key: f.req_str("key", p)?,
-                scope: scope(&f, p)?,
+                scope: scope(f, p)?,
                 as_name: f.str("as", p),
                 file_type: f.str("type", p),
             })
-        })
-        .collect();
+        },
+    );
     Some(Action {
         function: o.req_str("function", p)?,
         pos: o.pos,
@@ -659,6 +623,20 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
         retries,
         files,
     })
+}
+
+/// A required field that is a jq expression (bare or as `jq(…)`), checked for syntax.
+fn req_expr(o: &Obj, name: &str, hint: &str, p: &mut Problems) -> Option<Value> {
+    match o.get(name) {
+        Some(node) => {
+            raw_expr(node, p);
+            Some(node.to_json())
+        }
+        None => {
+            p.add(o.pos, format!("{} needs '{name}' ({hint})", o.what));
+            None
+        }
+    }
 }
 
 /// A field that may be a bare jq expression (switch conditions, foreach arrays): a string

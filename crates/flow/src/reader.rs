@@ -178,4 +178,30 @@ impl<'a> Obj<'a> {
         }
         items
     }
+
+    /// Reads each mapping of list field `name` (`item` names one in messages, fields among
+    /// `allowed`) with `read`; items with problems are left out (the problems are recorded).
+    pub fn each<T>(
+        &self,
+        name: &str,
+        required: bool,
+        item: &str,
+        allowed: &[&str],
+        p: &mut Problems,
+        mut read: impl FnMut(&Obj<'a>, &mut Problems) -> Option<T>,
+    ) -> Vec<T> {
+        let nodes = if required {
+            self.req_list(name, p)
+        } else {
+            self.list(name, p)
+        };
+        let what = format!("{item} of {}", self.what);
+        nodes
+            .iter()
+            .filter_map(|n| {
+                let o = Obj::new(n, &what, allowed, p)?;
+                read(&o, p)
+            })
+            .collect()
+    }
 }

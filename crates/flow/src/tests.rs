@@ -266,3 +266,9 @@ fn a_bad_cron_expression_is_refused_at_its_line_and_column() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_start_state_that_does_not_exist_is_reported_at_start() {
+    let p = problems("start:\n  type: default\n  state: ghost\nstates:\n- {id: a, type: noop}\n");
+    has(&p, 2, 3, "start.state names 'ghost'");
+}

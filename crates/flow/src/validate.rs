@@ -36,7 +36,7 @@ pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
     if let Some(first) = &flow.start.state {
         if !seen.contains_key(first.as_str()) {
             p.add(
-                crate::yaml::Pos { line: 1, column: 1 },
+                start_pos(root),
                 format!("start.state names '{first}', which is not a state of this flow"),
             );
         }
@@ -63,6 +63,17 @@ pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
         }
     }
     unreachable_states(flow, p);
+}
+
+/// Where `start` is written (the document's start when it is not).
+fn start_pos(root: &Node) -> crate::yaml::Pos {
+    match &root.kind {
+        crate::yaml::NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.name == "start")
+            .map_or(root.pos, |(_, v)| v.pos),
+        _ => root.pos,
+    }
 }
 
 fn unreachable_states(flow: &Workflow, p: &mut Problems) {

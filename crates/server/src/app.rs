@@ -1,6 +1,7 @@
 //! Starting and stopping the server: open the store, the secrets vault and the image store,
-//! clean up what a killed server left behind, put the deployed functions back into service, serve the API, and on
-//! shutdown stop every instance.
+//! clean up what a killed server left behind, put the deployed functions back into service, resume
+//! workflow instances, serve the API, and on shutdown stop every instance (workflow instances
+//! stay `running` and resume at the next start).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,7 @@ pub async fn serve(
     for task in event_tasks {
         task.abort();
     }
+    state.flow_runs.shut_down();
     for pool in state.all_pools() {
         pool.retire();
     }

@@ -315,15 +315,7 @@ impl Store {
         )?)
     }
 
-    /// Removes one listener; false if it was gone (fired, or removed before).
-    pub fn delete_listener(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM event_listeners WHERE id = ?1", [id])?
-            > 0)
-    }
-
-    /// Every stored instance wait (to re-arm their timeouts at start-up).
+    /// Every stored instance wait.
     pub fn wait_listeners(&self) -> Result<Vec<Listener>> {
         let conn = self.conn();
         Ok(listeners_where(&conn, "kind = 'wait'", [])?

@@ -520,3 +520,24 @@ async fn event_states_wait_and_resume() {
     assert_eq!(out, Outcome::Completed(json!({"who": "me", "a": {"x": 1}})));
     assert_eq!(m.events.lock().unwrap()[0]["data"], json!({"x": 1}));
 }
+
+#[tokio::test]
+async fn an_async_action_does_not_wait_and_leaves_the_data() {
+    let (out, m) = run(
+        "states:\n- {id: a, type: action, async: true, action: {function: echo, input: {x: 1}}}\n",
+        json!({"keep": true}),
+    )
+    .await;
+    assert_eq!(out, Outcome::Completed(json!({"keep": true})));
+    for _ in 0..100 {
+        if !m.calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        m.calls.lock().unwrap()[0].1,
+        json!({"x": 1}),
+        "the call still ran"
+    );
+}

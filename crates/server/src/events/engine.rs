@@ -4,7 +4,6 @@
 //! `generateEvent`'s events emitted into the namespace.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use faasbox_events::{EventFilter, ListenMode};
@@ -24,17 +23,13 @@ pub struct EngineRunner {
     state: Weak<AppState>,
 }
 
-/// Installs the engine as the events' runner and re-arms the timeouts of stored waits.
+/// Installs the engine as the events' runner and restores waits lost to a kill. (Wait
+/// timeouts are `flows::runner::schedule_wait_timeout`'s: it takes the wait's listener, so
+/// either the timeout or an event resumes the instance, never both.)
 pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
     state.events.set_runner(Arc::new(EngineRunner {
         state: Arc::downgrade(state),
     }));
-    let waits = state.blocking(|s| Ok(s.store.wait_listeners()?)).await?;
-    for wait in waits {
-        if let (Some(instance), Some(deadline)) = (wait.instance_id, wait.deadline_ms) {
-            arm_timeout(state, instance, wait.id, deadline);
-        }
-    }
     restore_lost_waits(state).await
 }
 
@@ -215,12 +210,9 @@ pub async fn on_waiting(
         })
         .await;
     match stored {
-        Ok(Some((listener, fired))) => {
+        Ok(Some((_, fired))) => {
             if fired.is_some() {
                 state.events.wake();
-            }
-            if let Some(deadline) = wait.deadline_ms {
-                arm_timeout(state, instance.id.clone(), listener, deadline as i64);
             }
         }
         Ok(None) => {}
@@ -228,33 +220,6 @@ pub async fn on_waiting(
             tracing::error!(instance = %instance.id, "storing the instance's event wait failed: {e}")
         }
     }
-}
-
-/// At the deadline, the wait (`listener`) if still stored is removed and its instance resumed
-/// with a timeout. The store decides who wins against an event: the listener row goes only
-/// once; a later wait of the same instance is another listener, untouched.
-fn arm_timeout(state: &Arc<AppState>, instance: String, listener: String, deadline_ms: i64) {
-    let state = state.clone();
-    tokio::spawn(async move {
-        let left = deadline_ms - super::now_ms();
-        if left > 0 {
-            tokio::time::sleep(Duration::from_millis(left as u64)).await;
-        }
-        let removed = state
-            .blocking(move |s| Ok(s.store.delete_listener(&listener)?))
-            .await
-            .unwrap_or(false);
-        let id = instance.clone();
-        let waiting = state
-            .blocking(move |s| Ok(s.store.instance(&id)?))
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.status == "waiting");
-        if removed && waiting {
-            runner::resume_waiting(&state, instance, WaitResolution::TimedOut);
-        }
-    });
 }
 
 /// A flow's start as the events machinery sees it.

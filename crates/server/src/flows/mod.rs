@@ -7,6 +7,7 @@ pub mod functions;
 pub mod runner;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
@@ -15,9 +16,23 @@ use tokio_util::sync::CancellationToken;
 #[derive(Default)]
 pub struct Runs {
     running: Mutex<HashMap<String, CancellationToken>>,
+    shutting_down: AtomicBool,
 }
 
 impl Runs {
+    /// The server is stopping: stops every running instance without recording an end, so
+    /// they stay `running` and resume from their last checkpoint at the next start.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for token in self.lock().values() {
+            token.cancel();
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
     /// Registers a running instance; cancelling `token` cancels it.
     pub fn register(&self, id: &str, token: CancellationToken) {
         self.lock().insert(id.to_string(), token);

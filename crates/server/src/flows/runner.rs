@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faasbox_flow::engine::{
-    codes, Checkpoint, Engine, FlowError, InstanceRef, Outcome, WaitResolution,
+    codes, Checkpoint, Engine, FlowError, InstanceRef, Outcome, Wait, WaitResolution,
 };
 use faasbox_store::NewInstance;
 use serde_json::Value;
@@ -113,6 +113,15 @@ pub async fn drive(
             "instance {id} is already running"
         )));
     }
+    let waiting = record.status == "waiting";
+    if !matches!(record.status.as_str(), "running" | "waiting")
+        || (resolution.is_some() && !waiting)
+    {
+        return Outcome::Failed(FlowError::internal(format!(
+            "instance {id} is {}; only a waiting instance can be resumed",
+            record.status
+        )));
+    }
     let inst = InstanceRef {
         id: id.to_string(),
         namespace: record.namespace.clone(),
@@ -145,8 +154,53 @@ pub async fn drive(
             "the instance's checkpoint is unreadable: {e}"
         ))),
     };
+    if state.flow_runs.is_shutting_down() && !matches!(outcome, Outcome::Waiting(_)) {
+        return outcome;
+    }
     record_end(state, &inst, &outcome).await;
+    if let Outcome::Waiting(Wait {
+        deadline_ms: Some(deadline),
+        ..
+    }) = &outcome
+    {
+        schedule_wait_timeout(state, id.to_string(), *deadline);
+    }
     outcome
+}
+
+/// Resumes a waiting instance with [`WaitResolution::TimedOut`] at `deadline` (ms since the
+/// epoch), if it still waits for the same wait then.
+pub fn schedule_wait_timeout(state: &Arc<AppState>, id: String, deadline: u64) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(clock_ms()))).await;
+        let id2 = id.clone();
+        let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await;
+        let Ok(Some(record)) = record else { return };
+        let same_wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
+            .ok()
+            .and_then(|cp| cp.wait)
+            .is_some_and(|w| w.deadline_ms == Some(deadline));
+        if record.status != "waiting" || !same_wait {
+            return;
+        }
+        // The wait's event listener goes with the timeout; if an event took it first, the
+        // event resumes the instance and the timeout does nothing.
+        let id3 = id.clone();
+        let took_wait = state
+            .blocking(move |s| Ok(s.store.delete_instance_listeners(&id3)?))
+            .await
+            .is_ok_and(|removed| removed > 0);
+        if took_wait {
+            drive(
+                &state,
+                &id,
+                Some(WaitResolution::TimedOut),
+                CancellationToken::new(),
+            )
+            .await;
+        }
+    });
 }
 
 async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome) {
@@ -271,6 +325,18 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, ApiError>
             continue;
         }
         spawn(state, record.id);
+    }
+    let waiting = state
+        .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
+        .await?;
+    for record in waiting {
+        let deadline = serde_json::from_str::<Checkpoint>(&record.checkpoint)
+            .ok()
+            .and_then(|cp| cp.wait)
+            .and_then(|w| w.deadline_ms);
+        if let Some(deadline) = deadline {
+            schedule_wait_timeout(state, record.id, deadline);
+        }
     }
     Ok(count)
 }
