@@ -7,6 +7,13 @@ mod support;
 use serde_json::{json, Value};
 use support::Server;
 
+/// A server with the namespace "demo".
+async fn demo() -> Server {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+}
+
 async fn post_event(
     server: &Server,
     ns: &str,
@@ -41,8 +48,7 @@ type BadCase = (
 
 #[tokio::test]
 async fn structured_and_binary_events_are_stored_in_structured_form() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
 
     let structured = json!({
         "specversion": "1.0", "id": "s-1", "source": "/shop", "type": "order.created",
@@ -92,8 +98,7 @@ async fn structured_and_binary_events_are_stored_in_structured_form() {
 
 #[tokio::test]
 async fn a_resent_event_is_accepted_once() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     let event = json!({"specversion": "1.0", "id": "dup", "source": "/s", "type": "t"});
     for expected_duplicate in [false, true] {
         let r = post_event(
@@ -112,8 +117,7 @@ async fn a_resent_event_is_accepted_once() {
 
 #[tokio::test]
 async fn bad_cloudevents_get_a_clear_400_and_nothing_is_stored() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     let cases: Vec<BadCase> = vec![
         (
             vec![("content-type", STRUCTURED)],
@@ -170,8 +174,7 @@ async fn bad_cloudevents_get_a_clear_400_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn cli_sends_binary_and_structured_events() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     server.cli_ok(&[
         "event",
         "send",
@@ -423,8 +426,7 @@ states:
 
 #[tokio::test]
 async fn an_event_start_begins_an_instance_with_the_event_under_its_type() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(&server, "demo", "on-order", EVENT_START).await;
     // Its context filter refuses this one.
     send(
@@ -453,8 +455,7 @@ async fn an_event_start_begins_an_instance_with_the_event_under_its_type() {
 
 #[tokio::test]
 async fn events_xor_start_takes_either_event_and_events_and_waits_for_both() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(
         &server,
         "demo",
@@ -506,8 +507,7 @@ states:
 
 #[tokio::test]
 async fn a_scheduled_flow_runs_on_its_cron_and_stops_when_removed() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     let bad = server
         .http
         .put(server.url("/api/v1/namespaces/demo/flows/tick"))
@@ -554,8 +554,7 @@ states:
 
 #[tokio::test]
 async fn consume_event_waits_for_the_event_its_context_names() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "42"})).await;
     waiting(&server, "demo", &id).await;
@@ -585,8 +584,7 @@ async fn consume_event_waits_for_the_event_its_context_names() {
 
 #[tokio::test]
 async fn events_and_state_waits_for_both_and_events_xor_state_takes_the_first() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(
         &server,
         "demo",
@@ -648,8 +646,7 @@ states:
 
 #[tokio::test]
 async fn generate_event_starts_another_flow() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(
         &server,
         "demo",
@@ -747,8 +744,7 @@ async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
 
 #[tokio::test]
 async fn a_wait_times_out_catchably_and_a_late_event_changes_nothing() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(
         &server,
         "demo",
@@ -784,8 +780,7 @@ states:
 
 #[tokio::test]
 async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "5"})).await;
     waiting(&server, "demo", &id).await;
@@ -813,8 +808,7 @@ async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
 
 #[tokio::test]
 async fn a_former_wait_s_timeout_does_not_end_the_next_wait() {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
+    let server = demo().await;
     deploy_flow(
         &server,
         "demo",
