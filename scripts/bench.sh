@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (as root) and prints their figures: cold start and warm invoke next to
-# `runc run` and a direct call to the function in its container.
+# `runc run` and a direct call to the function in its container; workflow overhead.
 #   FAASBOX_BENCH_N=300 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,3 +8,4 @@ scripts/install-deps.sh
 cargo build --release --locked -p faasbox-agent
 cargo bench --locked -p faasbox --bench invoke
 cargo bench --locked -p faasbox --bench contracts
+cargo bench --locked -p faasbox --bench flows

@@ -71,12 +71,18 @@ pub enum Command {
     /// Add, list and remove container registry credentials (passwords are never shown).
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Deploy and run Direktiv workflows; list, follow and cancel their instances.
+    #[command(subcommand)]
+    Flow(FlowCommand),
     /// Administration: master-key rotation.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Create, list and delete API tokens (needs the admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Send CloudEvents into a namespace (they start and resume flows), list received ones.
+    #[command(subcommand)]
+    Event(EventCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -343,6 +349,57 @@ pub struct SecretSetArgs {
 }
 
 #[derive(Subcommand)]
+pub enum FlowCommand {
+    /// Deploy (create or replace) a flow from a workflow/v1 YAML file; an invalid flow is
+    /// refused with every problem and its line and column.
+    Deploy {
+        /// NAMESPACE/PATH of the flow (the path may hold '/').
+        flow: String,
+        /// The YAML file.
+        file: PathBuf,
+    },
+    /// Start an instance; prints its id, or with --wait its output.
+    Run {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+        /// The input (JSON).
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Wait for the instance to end and print its output.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List a namespace's flows.
+    Ls { namespace: String },
+    /// Print a flow's YAML.
+    Get {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+    },
+    /// Delete a flow.
+    Rm {
+        /// NAMESPACE/PATH of the flow.
+        flow: String,
+    },
+    /// List a namespace's instances, newest first.
+    Instances {
+        namespace: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show one instance: status, output or error, the states it finished.
+    Instance { id: String },
+    /// Print an instance's logs; --follow prints new lines until it ends.
+    Logs {
+        id: String,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Cancel a running or waiting instance (its running calls get their cancel).
+    Cancel { id: String },
+}
+
+#[derive(Subcommand)]
 pub enum AdminCommand {
     /// Generate a new master key and re-wrap every data key with it, without downtime.
     RotateMasterKey,
@@ -414,4 +471,47 @@ pub enum TokenCommand {
     Ls,
     /// Delete a token by its id.
     Rm { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum EventCommand {
+    /// Send one CloudEvent to a namespace: `event send demo --type order.created --source
+    /// /shop --data '{"id": 7}'`. Its id is generated unless given.
+    Send(EventSendArgs),
+    /// List the latest events a namespace received.
+    Ls {
+        namespace: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Args)]
+pub struct EventSendArgs {
+    pub namespace: String,
+    /// The event type (what flows listen for).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+    /// The event source (a URI reference).
+    #[arg(long, default_value = "faasbox-cli")]
+    pub source: String,
+    /// The event id (default: a new UUID). Sending an id again from the same source is a no-op.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The data, as JSON.
+    #[arg(long, conflicts_with = "file")]
+    pub data: Option<String>,
+    /// Read the data (JSON unless --content-type says otherwise) from this file; with
+    /// --structured, the file is a whole CloudEvent in JSON.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// The data's content type.
+    #[arg(long, default_value = "application/json")]
+    pub content_type: String,
+    /// An extension attribute NAME=VALUE (repeatable), matched by flows' `context` filters.
+    #[arg(long = "context", value_name = "NAME=VALUE")]
+    pub context: Vec<String>,
+    /// Send the event in structured mode (one JSON document) instead of binary mode (headers).
+    #[arg(long)]
+    pub structured: bool,
 }

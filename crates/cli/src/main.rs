@@ -52,8 +52,10 @@ async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyh
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
+        Command::Flow(c) => return commands::flows::run(&client()?, format, c).await,
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
+        Command::Event(c) => commands::events::run(&client()?, format, c).await?,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -37,6 +37,7 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/functions",
         "/api/v1/functions/{fn}",
         "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke",
+        "/api/v1/namespaces/{ns}/events",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

@@ -1,6 +1,7 @@
 //! Starting and stopping the server: open the store, the secrets vault and the image store,
-//! clean up what a killed server left behind, put the deployed functions back into service, serve the API, and on
-//! shutdown stop every instance.
+//! clean up what a killed server left behind, put the deployed functions back into service, resume
+//! workflow instances, serve the API, and on shutdown stop every instance (workflow instances
+//! stay `running` and resume at the next start).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +77,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     tracing::info!("{functions} functions in service");
+    crate::events::engine::install(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let resumed = crate::flows::runner::resume_unfinished(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    if resumed > 0 {
+        tracing::info!(
+            "{resumed} workflow instances were running when the server stopped; resuming them"
+        );
+    }
     Ok(state)
 }
 
@@ -86,6 +98,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
+    let event_tasks = crate::events::spawn(&state);
     // The token check wraps everything served, whatever routes the API adds.
     let router = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -95,6 +108,10 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     maintenance.abort();
+    for task in event_tasks {
+        task.abort();
+    }
+    state.flow_runs.shut_down();
     for pool in state.all_pools() {
         pool.retire();
     }

@@ -60,9 +60,9 @@ pub async fn prepare(
     })
 }
 
-type Secrets = Vec<(String, Zeroizing<Vec<u8>>)>;
+pub(crate) type Secrets = Vec<(String, Zeroizing<Vec<u8>>)>;
 
-async fn read_secrets(
+pub(crate) async fn read_secrets(
     state: &Arc<AppState>,
     namespace: &str,
     function: &str,

@@ -19,3 +19,11 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
 pub fn deadline_rfc3339(after: std::time::Duration) -> String {
     format_rfc3339(OffsetDateTime::now_utc() + after)
 }
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -14,6 +14,7 @@ pub mod codes {
     pub const INTERNAL: &str = "faasbox.internal";
     pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
     pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
+    pub const FUNCTION_CANCELLED: &str = "faasbox.function.cancelled";
     pub const FUNCTION_OOM: &str = "faasbox.function.oom";
     pub const FUNCTION_START: &str = "faasbox.function.start_failed";
     pub const QUEUE_FULL: &str = "faasbox.function.queue_full";

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use faasbox_proto::{InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
+use tokio_util::sync::CancellationToken;
 
 use crate::call_input::CallInput;
 use crate::clock;
@@ -31,6 +32,15 @@ pub struct Invocation {
     pub result: Result<Bytes, ApiError>,
 }
 
+/// What a caller inside the platform (the workflow engine) adds to a call.
+#[derive(Default)]
+pub struct CallOptions {
+    /// Cancelling it stops the call: the function gets its cancel (`DELETE`).
+    pub cancel: CancellationToken,
+    /// Masks values the caller put into the input (a flow's secrets) in what is stored.
+    pub masker: Masker,
+}
+
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
 pub async fn invoke(
     state: Arc<AppState>,
@@ -38,8 +48,19 @@ pub async fn invoke(
     name: String,
     input: Bytes,
 ) -> Invocation {
+    invoke_with(state, namespace, name, input, CallOptions::default()).await
+}
+
+/// [`invoke`] with a cancel token and extra values to mask.
+pub async fn invoke_with(
+    state: Arc<AppState>,
+    namespace: String,
+    name: String,
+    input: Bytes,
+    options: CallOptions,
+) -> Invocation {
     let owner = Owner::Namespace(namespace.clone());
-    invoke_as(state, namespace, owner, name, input).await
+    invoke_as(state, namespace, owner, name, input, options).await
 }
 
 /// Invokes global service `name` on behalf of `namespace` (the entry point for flows'
@@ -50,8 +71,9 @@ pub async fn invoke_global(
     namespace: String,
     name: String,
     input: Bytes,
+    options: CallOptions,
 ) -> Invocation {
-    invoke_as(state, namespace, Owner::Global, name, input).await
+    invoke_as(state, namespace, Owner::Global, name, input, options).await
 }
 
 async fn invoke_as(
@@ -60,10 +82,12 @@ async fn invoke_as(
     owner: Owner,
     name: String,
     input: Bytes,
+    options: CallOptions,
 ) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
-    let handle = tokio::spawn(async move { run(state, task_id, caller, owner, name, input).await });
+    let handle =
+        tokio::spawn(async move { run(state, task_id, caller, owner, name, input, options).await });
     let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
     Invocation { id, result }
 }
@@ -75,6 +99,7 @@ async fn run(
     owner: Owner,
     name: String,
     input: Bytes,
+    options: CallOptions,
 ) -> Result<Bytes, ApiError> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
@@ -111,7 +136,10 @@ async fn run(
     let prepared =
         crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
     let CallInput { input, masker } = match prepared {
-        Ok(prepared) => prepared,
+        Ok(prepared) => CallInput {
+            input: prepared.input,
+            masker: prepared.masker.merged(options.masker),
+        },
         Err(e) => {
             let result = Err(e);
             record_end(&state, &id, &result, Vec::new()).await;
@@ -147,6 +175,7 @@ async fn run(
                 deployed.spec.timeout.0,
                 deployed.spec.size.as_str(),
                 input,
+                &options.cancel,
             )
             .await
         }
@@ -184,10 +213,24 @@ async fn call(
     timeout: Duration,
     size: &str,
     input: Bytes,
+    cancel: &CancellationToken,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
-    let answer = tokio::time::timeout(timeout, running.client.invoke(id, &deadline, input)).await;
+    let answer = tokio::select! {
+        answer = tokio::time::timeout(timeout, running.client.invoke(id, &deadline, input)) => answer,
+        _ = cancel.cancelled() => {
+            let logs = cancel_call(&running, id).await;
+            let error = ApiError::function(
+                StatusCode::CONFLICT,
+                codes::FUNCTION_CANCELLED,
+                "the call was cancelled by its caller; the function got its cancel",
+                false,
+            );
+            lease.release(true);
+            return (Err(error), logs);
+        }
+    };
     let instance_id = running.instance.id.clone();
     let (result, logs, broken) = match answer {
         Ok(Ok(outcome)) => map_outcome(state, &running, outcome, size).await,
@@ -205,10 +248,7 @@ async fn call(
             (Err(error), Vec::new(), true)
         }
         Err(_elapsed) => {
-            let logs = match tokio::time::timeout(CANCEL_GRACE, running.client.cancel(id)).await {
-                Ok(Ok(report)) => report.logs,
-                _ => Vec::new(),
-            };
+            let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
                 StatusCode::GATEWAY_TIMEOUT,
                 codes::FUNCTION_TIMEOUT,
@@ -224,6 +264,14 @@ async fn call(
     };
     lease.release(broken);
     (result, logs)
+}
+
+/// Delivers the cancel to the function (its `DELETE`) and collects the call's logs.
+async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
+    match tokio::time::timeout(CANCEL_GRACE, running.client.cancel(id)).await {
+        Ok(Ok(report)) => report.logs,
+        _ => Vec::new(),
+    }
 }
 
 async fn map_outcome(
@@ -329,6 +377,7 @@ async fn record_end(
         Err(e) => {
             let status = match (e.code.as_str(), e.catchable) {
                 (codes::FUNCTION_TIMEOUT, _) => "timeout",
+                (codes::FUNCTION_CANCELLED, _) => "cancelled",
                 (_, Some(false)) => "crashed",
                 _ => "failed",
             };

@@ -9,6 +9,8 @@ pub mod call_input;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod flows;
 pub mod image_pull;
 pub mod instance_spec;
 pub mod invoker;
@@ -17,7 +19,7 @@ pub mod model;
 pub mod owner;
 pub mod pool;
 pub mod state;
-pub mod template;
+pub use faasbox_expr as template;
 mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};

@@ -50,6 +50,14 @@ impl Masker {
         Masker { needles }
     }
 
+    /// This masker and `other`'s values together.
+    pub fn merged(mut self, other: Masker) -> Masker {
+        self.needles.extend(other.needles);
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        self.needles.dedup();
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }

@@ -29,6 +29,10 @@ pub struct AppState {
     /// Image pulls of functions whose image is missing (deploy and call time).
     pub image_pulls: ImagePulls,
     pools: RwLock<HashMap<String, Deployed>>,
+    /// Flow events and schedules (see `crate::events`).
+    pub events: crate::events::EventBus,
+    /// The workflow instances running in this server.
+    pub flow_runs: crate::flows::Runs,
 }
 
 /// A deployed function as the invoker sees it.
@@ -61,6 +65,8 @@ impl AppState {
             tokens: TokenBook::default(),
             image_pulls: ImagePulls::default(),
             pools: RwLock::new(HashMap::new()),
+            events: crate::events::EventBus::default(),
+            flow_runs: Default::default(),
         }
     }
 

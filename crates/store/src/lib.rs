@@ -6,6 +6,8 @@
 //! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
 //! `faasbox-secrets`.
 
+pub mod events;
+pub mod flows;
 pub mod global_functions;
 mod schema;
 pub mod secrets;
@@ -18,6 +20,11 @@ use faasbox_proto::{LogLine, LogStream};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use events::{
+    Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
+    ScheduleRecord, StoredEvent,
+};
+pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use global_functions::GLOBAL_OWNER;
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
@@ -179,6 +186,7 @@ impl Store {
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
+        flows::delete_namespace_flows(&tx, name)?;
         let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
         tx.commit()?;
         Ok(deleted > 0)
@@ -433,5 +441,7 @@ fn invocation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationReco
     })
 }
 
+#[cfg(test)]
+mod events_tests;
 #[cfg(test)]
 mod tests;

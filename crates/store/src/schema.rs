@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -86,6 +86,115 @@ const MIGRATIONS: &[&str] = &[
          spec TEXT NOT NULL,
          created TEXT NOT NULL,
          updated TEXT NOT NULL
+     );",
+    // 4: workflows: flow sources, instances with their checkpoint (saved state by state),
+    // the states each finished, instance logs, and variables of three scopes.
+    "CREATE TABLE flows (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         path TEXT NOT NULL,
+         source TEXT NOT NULL,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, path)
+     );
+     CREATE TABLE flow_instances (
+         id TEXT PRIMARY KEY,
+         namespace TEXT NOT NULL,
+         flow TEXT NOT NULL,
+         source TEXT NOT NULL,
+         status TEXT NOT NULL,
+         input TEXT NOT NULL,
+         output TEXT,
+         error_code TEXT,
+         error_message TEXT,
+         checkpoint TEXT NOT NULL,
+         parent TEXT,
+         created TEXT NOT NULL,
+         updated TEXT NOT NULL
+     );
+     CREATE INDEX flow_instances_by_namespace ON flow_instances (namespace, created);
+     CREATE INDEX flow_instances_by_status ON flow_instances (status);
+     CREATE TABLE flow_instance_states (
+         instance TEXT NOT NULL,
+         step INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         finished TEXT NOT NULL,
+         PRIMARY KEY (instance, step)
+     );
+     CREATE TABLE flow_instance_logs (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance TEXT NOT NULL,
+         ts_ms INTEGER NOT NULL,
+         message TEXT NOT NULL
+     );
+     CREATE INDEX flow_instance_logs_by_instance ON flow_instance_logs (instance, seq);
+     CREATE TABLE flow_variables (
+         namespace TEXT NOT NULL,
+         scope TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         key TEXT NOT NULL,
+         value TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (namespace, scope, owner, key)
+     );",
+    // 5: events and schedules of flows. `events` keeps every accepted CloudEvent (its
+    // structured JSON) until dispatched and after, so a wait registered late still sees what
+    // arrived while it was being set up; `(namespace, source, id)` makes a resent event a
+    // duplicate. `event_listeners` are flow event starts ('start') and instances waiting in an
+    // event state ('wait'); `event_gathered` is an eventsAnd listener's partial progress;
+    // `event_deliveries` is the outbox of listeners that fired, consumed by the engine.
+    // `schedules` remembers the cron slot last fired per scheduled flow.
+    "CREATE TABLE events (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         id TEXT NOT NULL,
+         source TEXT NOT NULL,
+         type TEXT NOT NULL,
+         event TEXT NOT NULL,
+         received_ms INTEGER NOT NULL,
+         dispatched INTEGER NOT NULL DEFAULT 0,
+         UNIQUE (namespace, source, id)
+     );
+     CREATE INDEX events_undispatched ON events (dispatched, seq);
+     CREATE INDEX events_by_namespace ON events (namespace, seq);
+     CREATE TABLE event_listeners (
+         id TEXT PRIMARY KEY,
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         kind TEXT NOT NULL,
+         flow TEXT NOT NULL,
+         instance_id TEXT,
+         mode TEXT NOT NULL,
+         filters TEXT NOT NULL,
+         lifespan_ms INTEGER,
+         deadline_ms INTEGER,
+         after_seq INTEGER NOT NULL,
+         created_ms INTEGER NOT NULL
+     );
+     CREATE INDEX event_listeners_by_namespace ON event_listeners (namespace);
+     CREATE INDEX event_listeners_by_instance ON event_listeners (instance_id);
+     CREATE TABLE event_gathered (
+         listener_id TEXT NOT NULL REFERENCES event_listeners(id) ON DELETE CASCADE,
+         filter_index INTEGER NOT NULL,
+         event_seq INTEGER NOT NULL,
+         received_ms INTEGER NOT NULL,
+         PRIMARY KEY (listener_id, filter_index)
+     );
+     CREATE TABLE event_deliveries (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         listener_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         flow TEXT NOT NULL,
+         instance_id TEXT NOT NULL,
+         events TEXT NOT NULL,
+         created_ms INTEGER NOT NULL
+     );
+     CREATE TABLE schedules (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         flow TEXT NOT NULL,
+         cron TEXT NOT NULL,
+         last_fired_ms INTEGER NOT NULL,
+         PRIMARY KEY (namespace, flow)
      );",
 ];
 

@@ -292,10 +292,7 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
     // Turn it back into a schema-1 database.
     Connection::open(&path)
         .unwrap()
-        .execute_batch(
-            "DROP TABLE data_keys; DROP TABLE secrets; DROP TABLE registries; DROP TABLE tokens; DROP TABLE global_functions;
-             PRAGMA user_version = 1;",
-        )
+        .execute_batch(&schema_1_downgrade(&path))
         .unwrap();
     let store = Store::open(&path).unwrap();
     let version: i64 = store
@@ -308,4 +305,89 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
         .insert_data_key(&data_key("demo", "k1", b"w"))
         .unwrap();
     store.put_secret("demo", "token", b"x", "t1").unwrap();
+    store.put_flow("demo", "hello", "states: []", "t1").unwrap();
+    assert!(store.flow("demo", "hello").unwrap().is_some());
+}
+
+#[test]
+fn flow_instances_keep_checkpoints_finished_states_logs_and_variables() {
+    let store = Store::open_in_memory().unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    store.put_flow("demo", "a/b", "source", "t0").unwrap();
+    store
+        .create_instance(&crate::NewInstance {
+            id: "i1",
+            namespace: "demo",
+            flow: "a/b",
+            source: "source",
+            input: "{}",
+            checkpoint: "cp0",
+            parent: None,
+            now: "t0",
+        })
+        .unwrap();
+    store
+        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1")
+        .unwrap();
+    store
+        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1")
+        .unwrap();
+    assert_eq!(
+        store.finished_states("i1").unwrap(),
+        vec![(1, "first".to_string())]
+    );
+    assert_eq!(store.instances_with_status("running").unwrap().len(), 1);
+    store.append_instance_log("i1", 5, "hello").unwrap();
+    assert_eq!(store.instance_logs("i1", 0).unwrap()[0].message, "hello");
+    assert!(store
+        .finish_instance("i1", "complete", Some("{}"), None, "t2")
+        .unwrap());
+    assert!(
+        !store
+            .finish_instance("i1", "failed", None, Some(("x", "y")), "t3")
+            .unwrap(),
+        "an ended instance keeps its end"
+    );
+    let record = store.instance("i1").unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.checkpoint.as_str()),
+        ("complete", "cp1")
+    );
+    store
+        .set_variable("demo", "workflow", "a/b", "k", Some("1"), "t1")
+        .unwrap();
+    assert_eq!(
+        store
+            .variable("demo", "workflow", "a/b", "k")
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    store.delete_flow("demo", "a/b").unwrap();
+    assert_eq!(
+        store.variable("demo", "workflow", "a/b", "k").unwrap(),
+        None
+    );
+    store.delete_namespace("demo").unwrap();
+    assert!(store.instance("i1").unwrap().is_none());
+}
+
+/// SQL that drops every table the migrations after the first added.
+fn schema_1_downgrade(path: &std::path::Path) -> String {
+    const SCHEMA_1: [&str; 4] = ["namespaces", "functions", "invocations", "invocation_logs"];
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut sql = String::from("PRAGMA foreign_keys = OFF;");
+    for table in tables.iter().filter(|t| !SCHEMA_1.contains(&t.as_str())) {
+        sql.push_str(&format!("DROP TABLE {table};"));
+    }
+    sql.push_str("PRAGMA user_version = 1;");
+    sql
 }

@@ -1,6 +1,8 @@
 //! One module per command group; each turns parsed arguments into API calls and prints.
 
 pub mod admin;
+pub mod events;
+pub mod flows;
 pub mod functions;
 pub mod images;
 pub mod invocations;

@@ -2,6 +2,7 @@
 //! run as a process, and function images built from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod flows;
 pub mod images;
 pub mod registry;
 

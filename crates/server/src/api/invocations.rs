@@ -48,7 +48,7 @@ async fn call(
         return e.into_response();
     }
     let invocation = if global {
-        invoker::invoke_global(state, ns, name, body).await
+        invoker::invoke_global(state, ns, name, body, Default::default()).await
     } else {
         invoker::invoke(state, ns, name, body).await
     };

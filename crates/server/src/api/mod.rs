@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
 mod admin;
+mod events;
+mod flows;
 mod functions;
 mod images;
 mod invocations;
@@ -81,6 +83,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/namespaces/{ns}/invocations/{id}/logs",
             get(invocations::logs_in_namespace),
         )
+        .route(
+            "/api/v1/namespaces/{ns}/events",
+            post(events::post).get(events::list),
+        )
         .route("/api/v1/namespaces/{ns}/secrets", get(secrets::list))
         .route(
             "/api/v1/namespaces/{ns}/secrets/{name}",
@@ -110,6 +116,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", delete(tokens::delete))
+        .route("/api/v1/namespaces/{ns}/flows", get(flows::list))
+        .route(
+            "/api/v1/namespaces/{ns}/flows/{*path}",
+            put(flows::put)
+                .get(flows::get)
+                .delete(flows::delete)
+                .post(flows::post)
+                .layer(DefaultBodyLimit::max(max_input)),
+        )
+        .route("/api/v1/namespaces/{ns}/instances", get(flows::instances))
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}",
+            get(flows::instance),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}/logs",
+            get(flows::logs),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/instances/{id}/cancel",
+            post(flows::cancel),
+        )
+        .route("/api/v1/instances/{id}", get(flows::instance_by_id))
+        .route("/api/v1/instances/{id}/logs", get(flows::logs_by_id))
+        .route("/api/v1/instances/{id}/cancel", post(flows::cancel_by_id))
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
         .fallback(not_found)

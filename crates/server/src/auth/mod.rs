@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use self::rules::{Target, Verdict};
+use self::rules::{ByIdKind, Target, Verdict};
 use self::tokens::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -107,22 +107,26 @@ async fn authorize(
         uri.path(),
         query.get("namespace").map(String::as_str),
     );
-    if let Target::Invocation { id } = &target {
-        let lookup = id.clone();
+    if let Target::ById { kind, id, rest } = &target {
+        let (kind, lookup, rest) = (*kind, id.clone(), rest.clone());
         let owner = state
-            .blocking(move |s| Ok(s.store.invocation(&lookup)?.map(|r| r.namespace)))
+            .blocking(move |s| {
+                Ok(match kind {
+                    ByIdKind::Invocation => s.store.invocation(&lookup)?.map(|r| r.namespace),
+                    ByIdKind::FlowInstance => s.store.instance(&lookup)?.map(|r| r.namespace),
+                })
+            })
             .await?;
         // Unknown (also an id written with percent escapes, which the handler would decode)
-        // or another namespace's call: answered like one that does not exist.
+        // or another namespace's: answered like one that does not exist.
         let Some(ns) = owner.filter(|ns| ns == own) else {
-            return Err(ApiError::not_found(format!(
-                "invocation '{id}' does not exist"
-            )));
+            let what = match kind {
+                ByIdKind::Invocation => "invocation",
+                ByIdKind::FlowInstance => "instance",
+            };
+            return Err(ApiError::not_found(format!("{what} '{id}' does not exist")));
         };
-        target = Target::Namespace {
-            ns,
-            rest: vec!["invocations".to_string()],
-        };
+        target = Target::Namespace { ns, rest };
     }
     match rules::judge(own, role, method, &target) {
         Verdict::Allow => Ok(()),

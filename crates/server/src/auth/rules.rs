@@ -24,12 +24,24 @@ use super::Principal;
 pub enum Target {
     /// Something inside namespace `ns`; `rest` are the path segments after it.
     Namespace { ns: String, rest: Vec<String> },
-    /// `/api/v1/invocations/{id}…`: the call's namespace is looked up by id.
-    Invocation { id: String },
+    /// `/api/v1/invocations/{id}…` or `/api/v1/instances/{id}…`: the call's or the flow
+    /// instance's namespace is looked up by id; `rest` is the path from the kind on.
+    ById {
+        kind: ByIdKind,
+        id: String,
+        rest: Vec<String>,
+    },
     /// A server-wide endpoint that namespace tokens may use (with the role it needs).
     Shared { needs_admin_role: bool },
     /// A server-wide endpoint for the admin token only.
     AdminOnly,
+}
+
+/// What a [`Target::ById`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByIdKind {
+    Invocation,
+    FlowInstance,
 }
 
 /// The outcome for a namespace token.
@@ -54,7 +66,18 @@ pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> T
             ns: ns.to_string(),
             rest: vec!["registries".to_string()],
         },
-        ["api", "v1", "invocations", id, ..] => Target::Invocation { id: id.to_string() },
+        ["api", "v1", kind @ ("invocations" | "instances"), id, more @ ..] => Target::ById {
+            kind: if *kind == "invocations" {
+                ByIdKind::Invocation
+            } else {
+                ByIdKind::FlowInstance
+            },
+            id: id.to_string(),
+            rest: std::iter::once(*kind)
+                .chain(more.iter().copied())
+                .map(str::to_string)
+                .collect(),
+        },
         ["api", "v1", "images", action @ ("pull" | "push")] => match query_namespace {
             Some(ns) => Target::Namespace {
                 ns: ns.to_string(),
@@ -82,7 +105,7 @@ pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> T
     }
 }
 
-/// The verdict for a namespace token (`own`, `role`) on `target`; `Invocation` targets must be
+/// The verdict for a namespace token (`own`, `role`) on `target`; `ById` targets must be
 /// resolved to their namespace first.
 pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict {
     const ADMIN_ONLY: &str =
@@ -120,7 +143,7 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                 Verdict::Allow
             }
         }
-        Target::Invocation { .. } | Target::AdminOnly => Verdict::Forbidden(ADMIN_ONLY),
+        Target::ById { .. } | Target::AdminOnly => Verdict::Forbidden(ADMIN_ONLY),
     }
 }
 

@@ -1,11 +1,10 @@
-//! Input templates, the Direktiv way: a JSON value in which every string that is exactly
-//! `jq(EXPR)` becomes EXPR's result, and strings holding `jq(EXPR)` among other text get each
-//! result spliced in as text (strings as they are, other values as JSON).
+//! Direktiv expressions and input templates, shared by the server (function input templates)
+//! and the workflow engine: a JSON value in which every string that is exactly `jq(EXPR)`
+//! becomes EXPR's result, and strings holding `jq(EXPR)` among other text get each result
+//! spliced in as text (strings as they are, other values as JSON).
 //!
-//! Expressions run with jaq against the data the caller gives (for function calls:
-//! `{"input": <request>, "secrets": {name: value}}`); each must give exactly one result.
-//! Every failure is a [`TemplateError`], answered with code `direktiv.jq.badCommand`. The
-//! invoker (and later the workflow engine) builds the data, renders, and drops the data.
+//! Expressions run with jaq; each must give exactly one result. Every failure is a
+//! [`TemplateError`], answered with code `direktiv.jq.badCommand`.
 
 mod eval;
 mod scan;
@@ -17,6 +16,20 @@ pub use scan::{split, Piece};
 
 /// The error code Direktiv uses for jq expressions that cannot be run.
 pub const BAD_COMMAND: &str = "direktiv.jq.badCommand";
+
+/// The error code Direktiv uses when state data stops being a JSON object.
+pub const NOT_OBJECT: &str = "direktiv.jq.notObject";
+
+/// Evaluates a field that is either a bare jq expression (a string without `jq(`, as switch
+/// conditions and foreach arrays may be written) or a template.
+pub fn evaluate(value: &Value, data: &Value) -> Result<Value, TemplateError> {
+    match value {
+        Value::String(expr) if !expr.contains("jq(") => {
+            Program::compile(expr)?.run_one(&eval::to_jaq(data)?)
+        }
+        other => render(other, data),
+    }
+}
 
 /// A template that cannot be parsed or evaluated. The message may quote data the expression
 /// saw: callers mask secret values in it before showing or storing it.

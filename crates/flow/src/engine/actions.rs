@@ -1,0 +1,196 @@
+//! Actions: building a call's input (with secrets visible only then), calling with
+//! retries, and the `foreach` and `parallel` fan-outs.
+
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{codes, matches, Engine, FlowError, FunctionCall, InstanceRef};
+use crate::model::{Action, ParallelMode, State, StateKind, Workflow};
+
+impl Engine {
+    /// Calls `action` with input built from `data`, retrying as its `retries` say.
+    pub(super) async fn call_action(
+        &self,
+        inst: &InstanceRef,
+        flow: &Workflow,
+        state: &str,
+        action: &Action,
+        data: &Value,
+        cancel: &CancellationToken,
+    ) -> Result<Value, FlowError> {
+        let function = flow.function(&action.function).ok_or_else(|| {
+            FlowError::internal(format!("function '{}' is not defined", action.function))
+        })?;
+        let mut attempt = 0u32;
+        let mut delay = action.retries.as_ref().map(|r| r.delay).unwrap_or_default();
+        loop {
+            attempt += 1;
+            let (input, secret_values) = self.action_input(inst, action, data).await?;
+            let files = self.action_files(inst, action).await?;
+            let call = FunctionCall {
+                function,
+                input,
+                files,
+                secret_values: secret_values.clone(),
+                state,
+                attempt,
+                cancel: cancel.clone(),
+            };
+            let error = match self.effects.call(inst, call).await {
+                Ok(output) => return Ok(output),
+                Err(e) => e.masked(&secret_values),
+            };
+            let Some(retries) = &action.retries else {
+                return Err(error);
+            };
+            if !error.catchable || !retries.codes.iter().any(|c| matches(c, &error.code)) {
+                return Err(error);
+            }
+            if attempt > retries.max_attempts {
+                return Err(FlowError::catchable(
+                    codes::RETRIES_EXCEEDED,
+                    format!(
+                        "function '{}' still failed after {attempt} attempts: {}: {}",
+                        action.function, error.code, error.message
+                    ),
+                ));
+            }
+            self.effects
+                .log(
+                    inst,
+                    format!(
+                        "state '{state}': {} failed with {}, retry {attempt} of {} in {:?}",
+                        action.function, error.code, retries.max_attempts, delay
+                    ),
+                )
+                .await;
+            tokio::select! {
+                _ = self.effects.sleep(delay) => {}
+                _ = cancel.cancelled() => return Err(error),
+            }
+            delay = delay.mul_f64(retries.multiplier);
+        }
+    }
+
+    /// The call's input: the action's `input` template (the whole data without one), rendered
+    /// against the data plus `.secrets`; that enriched copy is dropped right after.
+    async fn action_input(
+        &self,
+        inst: &InstanceRef,
+        action: &Action,
+        data: &Value,
+    ) -> Result<(Value, Vec<String>), FlowError> {
+        if action.secrets.is_empty() {
+            let input = match &action.input {
+                Some(template) => {
+                    faasbox_expr::render(template, data).map_err(FlowError::from_expr)?
+                }
+                None => data.clone(),
+            };
+            return Ok((input, Vec::new()));
+        }
+        let secrets = self.effects.secrets(inst, &action.secrets).await?;
+        let values: Vec<String> = secrets.iter().map(|(_, v)| v.clone()).collect();
+        let mut scope = match data {
+            Value::Object(map) => map.clone(),
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".to_string(), other.clone());
+                map
+            }
+        };
+        let secret_map: serde_json::Map<String, Value> = secrets
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        scope.insert("secrets".to_string(), Value::Object(secret_map));
+        let scope = Value::Object(scope);
+        let input = match &action.input {
+            Some(template) => faasbox_expr::render(template, &scope)
+                .map_err(|e| FlowError::from_expr(e).masked(&values))?,
+            None => data.clone(),
+        };
+        drop(scope);
+        Ok((input, values))
+    }
+
+    async fn action_files(
+        &self,
+        inst: &InstanceRef,
+        action: &Action,
+    ) -> Result<Vec<(String, Value)>, FlowError> {
+        let mut files = Vec::new();
+        for file in &action.files {
+            let value = self
+                .effects
+                .get_var(inst, file.scope, &file.key)
+                .await?
+                .unwrap_or(Value::Null);
+            files.push((
+                file.as_name.clone().unwrap_or_else(|| file.key.clone()),
+                value,
+            ));
+        }
+        Ok(files)
+    }
+
+    /// Runs the action once per item of `items`, at most `foreach_concurrency` at once; the
+    /// results in the items' order.
+    pub(super) async fn foreach(
+        &self,
+        inst: &InstanceRef,
+        flow: &Workflow,
+        state: &str,
+        action: &Action,
+        items: Vec<Value>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Value>, FlowError> {
+        futures_util::stream::iter(items)
+            .map(|item| async move {
+                self.call_action(inst, flow, state, action, &item, cancel)
+                    .await
+            })
+            .buffered(self.foreach_concurrency)
+            .try_collect()
+            .await
+    }
+
+    /// Runs all actions at once: `and` waits for all (the first failure fails the state),
+    /// `or` for the first success (the state fails only if all fail). Calls still running
+    /// when the state ends are cancelled.
+    pub(super) async fn parallel(
+        &self,
+        inst: &InstanceRef,
+        flow: &Arc<Workflow>,
+        state: &State,
+        data: &Value,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Value>, FlowError> {
+        let StateKind::Parallel { actions, mode } = &state.kind else {
+            return Ok(Vec::new());
+        };
+        let state = state.id.as_str();
+        let calls = actions.iter().enumerate().map(|(i, action)| {
+            Box::pin(async move {
+                self.call_action(inst, flow, state, action, data, cancel)
+                    .await
+                    .map(|v| (i, v))
+            })
+        });
+        match mode {
+            ParallelMode::And => {
+                let results = futures_util::future::try_join_all(calls).await?;
+                Ok(results.into_iter().map(|(_, v)| v).collect())
+            }
+            ParallelMode::Or => {
+                let ((index, value), _rest) = futures_util::future::select_ok(calls).await?;
+                let mut out = vec![Value::Null; actions.len()];
+                out[index] = value;
+                Ok(out)
+            }
+        }
+    }
+}

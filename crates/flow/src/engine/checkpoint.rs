@@ -1,0 +1,85 @@
+//! An instance's persisted progress: the next state to run, the instance data, and what a
+//! state in progress needs to resume (a delay's end, an event wait).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::FlowError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The state to run next; `None` once the flow has ended.
+    pub state: Option<String>,
+    pub data: Value,
+    /// How many states have finished.
+    pub step: u64,
+    /// When the instance started (ms since the epoch), for the flow-wide timeouts.
+    pub started_ms: u64,
+    /// A `delay` state in progress ends at this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_at_ms: Option<u64>,
+    /// The state waits for events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Wait>,
+    /// An `error` state's error, raised when the flow ends (after its cleanup transition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_error: Option<FlowError>,
+}
+
+impl Checkpoint {
+    /// The checkpoint of a new instance. Input that is not an object is put at `.input`.
+    pub fn start(first_state: Option<&str>, input: Value, now_ms: u64) -> Checkpoint {
+        let data = match input {
+            Value::Object(_) => input,
+            Value::Null => Value::Object(Default::default()),
+            other => serde_json::json!({ "input": other }),
+        };
+        Checkpoint {
+            state: first_state.map(str::to_string),
+            data,
+            step: 0,
+            started_ms: now_ms,
+            wake_at_ms: None,
+            wait: None,
+            pending_error: None,
+        }
+    }
+}
+
+/// What a waiting state waits for. Its event filters' context values are already evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wait {
+    pub mode: WaitMode,
+    pub events: Vec<WaitEvent>,
+    /// When the wait times out (ms since the epoch): the state fails with a soft timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum WaitMode {
+    /// `consumeEvent`: the one event.
+    Consume,
+    /// `eventsAnd`: every event.
+    And,
+    /// `eventsXor`: the first of the events.
+    Xor,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitEvent {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default)]
+    pub context: serde_json::Map<String, Value>,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WaitResolution {
+    /// The events received, each with the index of the wait's event it matched.
+    Events(Vec<(usize, Value)>),
+    /// The deadline passed.
+    TimedOut,
+}

@@ -1,0 +1,99 @@
+//! What the engine needs from the world, as traits: calling functions (and subflows), secrets,
+//! variables, persistence, logs, events and time. The server implements them over its store
+//! and invoker; tests implement them in memory.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{Checkpoint, FlowError};
+use crate::model::{FunctionDef, VarScope};
+
+/// Which instance an effect is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRef {
+    pub id: String,
+    pub namespace: String,
+    /// The flow's path in its namespace.
+    pub flow: String,
+}
+
+/// One function call an action makes.
+pub struct FunctionCall<'a> {
+    pub function: &'a FunctionDef,
+    pub input: Value,
+    /// Variables placed as files in the call's temp dir: (file name, content).
+    pub files: Vec<(String, Value)>,
+    /// Secret values the call's input may hold: masked in whatever is stored about the call.
+    pub secret_values: Vec<String>,
+    /// The state's id and the call's attempt (from 1), for logs and call ids.
+    pub state: &'a str,
+    pub attempt: u32,
+    /// Cancelled when the call must stop (instance cancel, timeout): the callee's function
+    /// must get its cancel and the call return soon after.
+    pub cancel: CancellationToken,
+}
+
+#[async_trait]
+pub trait Effects: Send + Sync + 'static {
+    /// Calls a function (of any of the four kinds; `subflow` runs the child flow to its end
+    /// and gives its output). A function's error with a code is catchable, without one a crash.
+    async fn call(
+        &self,
+        instance: &InstanceRef,
+        call: FunctionCall<'_>,
+    ) -> Result<Value, FlowError>;
+
+    /// The values of the namespace's secrets `names`; a missing one is an error naming it.
+    async fn secrets(
+        &self,
+        instance: &InstanceRef,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, FlowError>;
+
+    async fn get_var(
+        &self,
+        instance: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+    ) -> Result<Option<Value>, FlowError>;
+
+    /// Sets a variable; `None` deletes it.
+    async fn set_var(
+        &self,
+        instance: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<(), FlowError>;
+
+    /// Persists the instance's progress. The engine calls it before a state starts waiting
+    /// and after every state that finished, so a restarted server resumes where it was.
+    async fn save(&self, instance: &InstanceRef, checkpoint: &Checkpoint) -> Result<(), FlowError>;
+
+    /// Appends a line to the instance's log.
+    async fn log(&self, instance: &InstanceRef, message: String);
+
+    /// Emits a CloudEvent (`generateEvent`).
+    async fn generate_event(&self, instance: &InstanceRef, event: Value) -> Result<(), FlowError> {
+        let _ = (instance, event);
+        Err(FlowError::catchable(
+            "direktiv.events.unavailable",
+            "generating events is not available on this server",
+        ))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await
+    }
+}

@@ -1,0 +1,310 @@
+//! What each state type does, given the instance data; and how received events resume a
+//! waiting state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::data::{require_object, transform, truthy, with};
+use super::{codes, Checkpoint, Done, Engine, FlowError, InstanceRef, Wait, WaitEvent, WaitMode};
+use crate::model::{EventFilter, State, StateKind, Workflow};
+
+pub(super) async fn execute(
+    engine: &Engine,
+    inst: &InstanceRef,
+    flow: &Arc<Workflow>,
+    state: &State,
+    cp: &Checkpoint,
+    cancel: &CancellationToken,
+) -> Result<Done, FlowError> {
+    let data = cp.data.clone();
+    let next = |data: Value| -> Result<Done, FlowError> {
+        Ok(Done::Next {
+            data: transform(state.transform.as_ref(), data)?,
+            next: state.transition.clone(),
+            pending_error: None,
+        })
+    };
+    match &state.kind {
+        StateKind::Noop => next(data),
+        StateKind::Action {
+            action,
+            run_async: false,
+        } => {
+            let output = engine
+                .call_action(inst, flow, &state.id, action, &data, cancel)
+                .await?;
+            next(with(data, "return", output))
+        }
+        StateKind::Action {
+            action,
+            run_async: true,
+        } => {
+            let (engine, inst, flow, action, input, id) = (
+                engine.clone(),
+                inst.clone(),
+                flow.clone(),
+                action.clone(),
+                data.clone(),
+                state.id.clone(),
+            );
+            tokio::spawn(async move {
+                let detached = CancellationToken::new();
+                if let Err(e) = engine
+                    .call_action(&inst, &flow, &id, &action, &input, &detached)
+                    .await
+                {
+                    engine
+                        .effects
+                        .log(
+                            &inst,
+                            format!(
+                                "the async action of state '{id}' failed: {}: {}",
+                                e.code, e.message
+                            ),
+                        )
+                        .await;
+                }
+            });
+            next(data)
+        }
+        StateKind::Switch {
+            conditions,
+            default_transition,
+            default_transform,
+        } => {
+            for condition in conditions {
+                let value = faasbox_expr::evaluate(&condition.condition, &data)
+                    .map_err(FlowError::from_expr)?;
+                if truthy(&value) {
+                    let t = condition.transform.as_ref().or(state.transform.as_ref());
+                    return Ok(Done::Next {
+                        data: transform(t, data)?,
+                        next: condition.transition.clone(),
+                        pending_error: None,
+                    });
+                }
+            }
+            let t = default_transform.as_ref().or(state.transform.as_ref());
+            Ok(Done::Next {
+                data: transform(t, data)?,
+                next: default_transition.clone(),
+                pending_error: None,
+            })
+        }
+        StateKind::Delay { duration } => {
+            let now = engine.effects.now_ms();
+            let wake = cp.wake_at_ms.unwrap_or(now + duration.as_millis() as u64);
+            engine
+                .effects
+                .sleep(Duration::from_millis(wake.saturating_sub(now)))
+                .await;
+            next(data)
+        }
+        StateKind::Error {
+            error,
+            message,
+            args,
+        } => {
+            let mut text = message.clone();
+            for arg in args {
+                let value = faasbox_expr::render(arg, &data).map_err(FlowError::from_expr)?;
+                let shown = match value {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                if let Some(at) = text.find("%s").or_else(|| text.find("%v")) {
+                    text.replace_range(at..at + 2, &shown);
+                }
+            }
+            let raised = FlowError::catchable(error, text);
+            Ok(Done::Next {
+                data,
+                next: state.transition.clone(),
+                pending_error: Some(raised),
+            })
+        }
+        StateKind::Foreach { array, action } => {
+            let items = match faasbox_expr::evaluate(array, &data).map_err(FlowError::from_expr)? {
+                Value::Array(items) => items,
+                other => {
+                    return Err(FlowError::catchable(
+                        codes::FOREACH_INPUT,
+                        format!("the array of state '{}' gave {other}, not a list", state.id),
+                    ))
+                }
+            };
+            let results = engine
+                .foreach(inst, flow, &state.id, action, items, cancel)
+                .await?;
+            next(with(data, "return", Value::Array(results)))
+        }
+        StateKind::Parallel { .. } => {
+            let results = engine.parallel(inst, flow, state, &data, cancel).await?;
+            next(with(data, "return", Value::Array(results)))
+        }
+        StateKind::Validate { subject, schema } => {
+            let subject = match subject {
+                Some(s) => faasbox_expr::evaluate(s, &data).map_err(FlowError::from_expr)?,
+                None => data.clone(),
+            };
+            let validator = jsonschema::validator_for(schema).map_err(|e| {
+                FlowError::internal(format!(
+                    "the schema of state '{}' is invalid: {e}",
+                    state.id
+                ))
+            })?;
+            let problems: Vec<String> = validator
+                .iter_errors(&subject)
+                .map(|e| format!("{} (at '{}')", e, e.instance_path))
+                .collect();
+            if !problems.is_empty() {
+                return Err(FlowError::catchable(
+                    codes::SCHEMA_FAILED,
+                    format!(
+                        "the data does not match the schema of state '{}': {}",
+                        state.id,
+                        problems.join("; ")
+                    ),
+                ));
+            }
+            next(data)
+        }
+        StateKind::Getter { variables } => {
+            let mut vars = match data.get("var") {
+                Some(Value::Object(map)) => map.clone(),
+                _ => serde_json::Map::new(),
+            };
+            for v in variables {
+                let value = engine
+                    .effects
+                    .get_var(inst, v.scope, &v.key)
+                    .await?
+                    .unwrap_or(Value::Null);
+                vars.insert(v.as_name.clone().unwrap_or_else(|| v.key.clone()), value);
+            }
+            next(with(data, "var", Value::Object(vars)))
+        }
+        StateKind::Setter { variables } => {
+            for v in variables {
+                let value = faasbox_expr::render(&v.value, &data).map_err(FlowError::from_expr)?;
+                let value = (!value.is_null()).then_some(value);
+                engine.effects.set_var(inst, v.scope, &v.key, value).await?;
+            }
+            next(data)
+        }
+        StateKind::GenerateEvent { event } => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in &event.context {
+                out.insert(
+                    k.clone(),
+                    faasbox_expr::render(v, &data).map_err(FlowError::from_expr)?,
+                );
+            }
+            out.insert("specversion".into(), "1.0".into());
+            out.insert(
+                "type".into(),
+                faasbox_expr::render(&Value::String(event.event_type.clone()), &data)
+                    .map_err(FlowError::from_expr)?,
+            );
+            out.insert(
+                "source".into(),
+                faasbox_expr::render(&Value::String(event.source.clone()), &data)
+                    .map_err(FlowError::from_expr)?,
+            );
+            if let Some(d) = &event.data {
+                out.insert(
+                    "data".into(),
+                    faasbox_expr::render(d, &data).map_err(FlowError::from_expr)?,
+                );
+            }
+            if let Some(ct) = &event.data_content_type {
+                out.insert("datacontenttype".into(), Value::String(ct.clone()));
+            }
+            engine
+                .effects
+                .generate_event(inst, Value::Object(out))
+                .await?;
+            next(data)
+        }
+        StateKind::ConsumeEvent { event } => wait(
+            engine,
+            state,
+            WaitMode::Consume,
+            std::slice::from_ref(event),
+            &data,
+        ),
+        StateKind::EventsAnd { events } => wait(engine, state, WaitMode::And, events, &data),
+        StateKind::EventsXor { events } => {
+            let filters: Vec<EventFilter> = events.iter().map(|b| b.event.clone()).collect();
+            wait(engine, state, WaitMode::Xor, &filters, &data)
+        }
+    }
+}
+
+/// A wait for events, their context filters evaluated against the data now.
+fn wait(
+    engine: &Engine,
+    state: &State,
+    mode: WaitMode,
+    filters: &[EventFilter],
+    data: &Value,
+) -> Result<Done, FlowError> {
+    let mut events = Vec::new();
+    for filter in filters {
+        let mut context = serde_json::Map::new();
+        for (k, v) in &filter.context {
+            context.insert(
+                k.clone(),
+                faasbox_expr::render(v, data).map_err(FlowError::from_expr)?,
+            );
+        }
+        events.push(WaitEvent {
+            event_type: filter.event_type.clone(),
+            context,
+        });
+    }
+    let deadline_ms = state
+        .timeout
+        .map(|t| engine.effects.now_ms() + t.as_millis() as u64);
+    Ok(Done::Wait(Wait {
+        mode,
+        events,
+        deadline_ms,
+    }))
+}
+
+/// A waiting state finished: each received event goes into the data under its type; an
+/// `eventsXor` state moves on by the branch whose event came.
+pub(super) fn received_events(
+    state: &State,
+    wait: &Wait,
+    data: Value,
+    events: Vec<(usize, Value)>,
+) -> Result<Done, FlowError> {
+    let mut data = require_object(data)?;
+    let mut next = state.transition.clone();
+    let mut t = state.transform.as_ref();
+    for (index, event) in events {
+        let Some(expected) = wait.events.get(index) else {
+            return Err(FlowError::internal(format!(
+                "state '{}' got an event for wait {index}, which it does not have",
+                state.id
+            )));
+        };
+        data = with(data, &expected.event_type, event);
+        if let StateKind::EventsXor { events: branches } = &state.kind {
+            if let Some(branch) = branches.get(index) {
+                next = branch.transition.clone();
+                t = branch.transform.as_ref().or(t);
+            }
+        }
+    }
+    Ok(Done::Next {
+        data: transform(t, data)?,
+        next,
+        pending_error: None,
+    })
+}

@@ -1,0 +1,543 @@
+//! The engine over in-memory effects: every state type, catch, retries, timeouts, cancel,
+//! secrets kept out of data, checkpoints and resuming.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::model::{FunctionKind, VarScope};
+
+type Behaviour = Box<dyn Fn(&Value, u32) -> Result<Value, FlowError> + Send + Sync>;
+
+#[derive(Default)]
+struct Memory {
+    functions: HashMap<String, Behaviour>,
+    calls: Mutex<Vec<(String, Value)>>,
+    vars: Mutex<HashMap<(VarScope, String), Value>>,
+    saves: Mutex<Vec<Checkpoint>>,
+    logs: Mutex<Vec<String>>,
+    events: Mutex<Vec<Value>>,
+    cancelled_calls: Mutex<u32>,
+}
+
+#[async_trait]
+impl Effects for Memory {
+    async fn call(&self, _: &InstanceRef, call: FunctionCall<'_>) -> Result<Value, FlowError> {
+        let name = match &call.function.kind {
+            FunctionKind::Workflow { image, .. } => image.clone(),
+            FunctionKind::Namespace { service } | FunctionKind::Global { service } => {
+                service.clone()
+            }
+            FunctionKind::Subflow { workflow } => workflow.clone(),
+        };
+        self.calls
+            .lock()
+            .unwrap()
+            .push((name.clone(), call.input.clone()));
+        if name == "slow" {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = call.cancel.cancelled() => {
+                    *self.cancelled_calls.lock().unwrap() += 1;
+                    return Err(FlowError::crash("cancelled"));
+                }
+            }
+        }
+        let f = self.functions.get(&name).expect("unknown test function");
+        f(&call.input, call.attempt)
+    }
+    async fn secrets(
+        &self,
+        _: &InstanceRef,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, FlowError> {
+        Ok(names
+            .iter()
+            .map(|n| (n.clone(), format!("s3cret-{n}")))
+            .collect())
+    }
+    async fn get_var(
+        &self,
+        _: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+    ) -> Result<Option<Value>, FlowError> {
+        Ok(self
+            .vars
+            .lock()
+            .unwrap()
+            .get(&(scope, key.to_string()))
+            .cloned())
+    }
+    async fn set_var(
+        &self,
+        _: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<(), FlowError> {
+        let mut vars = self.vars.lock().unwrap();
+        match value {
+            Some(v) => vars.insert((scope, key.to_string()), v),
+            None => vars.remove(&(scope, key.to_string())),
+        };
+        Ok(())
+    }
+    async fn save(&self, _: &InstanceRef, cp: &Checkpoint) -> Result<(), FlowError> {
+        self.saves.lock().unwrap().push(cp.clone());
+        Ok(())
+    }
+    async fn log(&self, _: &InstanceRef, message: String) {
+        self.logs.lock().unwrap().push(message);
+    }
+    async fn generate_event(&self, _: &InstanceRef, event: Value) -> Result<(), FlowError> {
+        self.events.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+fn memory() -> Memory {
+    let mut m = Memory::default();
+    let f = |name: &str, b: Behaviour, m: &mut Memory| {
+        m.functions.insert(name.to_string(), b);
+    };
+    f("echo", Box::new(|input, _| Ok(input.clone())), &mut m);
+    f(
+        "double",
+        Box::new(|input, _| Ok(json!(input["n"].as_i64().unwrap_or(0) * 2))),
+        &mut m,
+    );
+    f(
+        "fails",
+        Box::new(|_, _| Err(FlowError::catchable("app.broken", "it broke"))),
+        &mut m,
+    );
+    f(
+        "crashes",
+        Box::new(|_, _| Err(FlowError::crash("boom"))),
+        &mut m,
+    );
+    f(
+        "flaky",
+        Box::new(|_, attempt| {
+            if attempt < 3 {
+                Err(FlowError::catchable("app.flaky", "not yet"))
+            } else {
+                Ok(json!("finally"))
+            }
+        }),
+        &mut m,
+    );
+    m
+}
+
+fn inst() -> InstanceRef {
+    InstanceRef {
+        id: "i1".into(),
+        namespace: "demo".into(),
+        flow: "f".into(),
+    }
+}
+
+const FUNCTIONS: &str = r#"direktiv_api: workflow/v1
+functions:
+- {id: echo, type: knative-workflow, image: echo}
+- {id: double, type: knative-namespace, service: double}
+- {id: fails, type: knative-workflow, image: fails}
+- {id: crashes, type: knative-workflow, image: crashes}
+- {id: flaky, type: knative-workflow, image: flaky}
+- {id: slow, type: knative-workflow, image: slow}
+- {id: child, type: subflow, workflow: echo}
+"#;
+
+async fn run_with(m: Arc<Memory>, states: &str, input: Value) -> Outcome {
+    let flow =
+        Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap_or_else(|p| panic!("{p:#?}")));
+    let engine = Engine::new(m);
+    let cp = Checkpoint::start(flow.first_state(), input, 0);
+    engine
+        .run(&inst(), &flow, cp, &CancellationToken::new())
+        .await
+}
+
+async fn run(states: &str, input: Value) -> (Outcome, Arc<Memory>) {
+    let m = Arc::new(memory());
+    (run_with(m.clone(), states, input).await, m)
+}
+
+#[tokio::test]
+async fn action_result_lands_at_return_and_secrets_stay_out() {
+    let (out, m) = run(
+        r#"states:
+- id: a
+  type: action
+  action:
+    function: echo
+    secrets: [token]
+    input: {auth: "bearer jq(.secrets.token)", who: "jq(.name)"}
+  transform: {got: "jq(.return)", name: "jq(.name)"}
+"#,
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(
+        out,
+        Outcome::Completed(
+            json!({"got": {"auth": "bearer s3cret-token", "who": "x"}, "name": "x"})
+        )
+    );
+    assert_eq!(m.calls.lock().unwrap()[0].1["auth"], "bearer s3cret-token");
+    let saved = serde_json::to_string(&*m.saves.lock().unwrap()).unwrap();
+    assert!(
+        !saved.contains("s3cret") || saved.contains("bearer s3cret-token"),
+        "only the function's own output may hold it"
+    );
+    let saves = m.saves.lock().unwrap();
+    assert!(saves.iter().all(|cp| cp.data.get("secrets").is_none()));
+}
+
+#[tokio::test]
+async fn catch_by_pattern_puts_the_error_at_dot_error() {
+    let (out, _) = run(
+        r#"states:
+- id: a
+  type: action
+  action: {function: fails}
+  catch:
+  - {error: "other.*", transition: wrong}
+  - {error: "app.*", transition: handled}
+- {id: wrong, type: noop}
+- {id: handled, type: noop, transform: {error: "jq(.error)"}}
+"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        out,
+        Outcome::Completed(json!({"error": {"code": "app.broken", "msg": "it broke"}}))
+    );
+}
+
+#[tokio::test]
+async fn uncaught_errors_and_crashes_fail_the_instance() {
+    let (out, _) = run(
+        "states:\n- {id: a, type: action, action: {function: fails}}\n",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == "app.broken" && e.message == "it broke"),
+        "{out:?}"
+    );
+    let (out, _) = run("states:\n- id: a\n  type: action\n  action: {function: crashes}\n  catch: [{error: '*', transition: b}]\n- {id: b, type: noop}\n", json!({})).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::CRASHED && !e.catchable),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_and_give_up() {
+    let (out, m) = run(
+        "states:\n- id: a\n  type: action\n  action:\n    function: flaky\n    retries: {max_attempts: 3, delay: PT1S, multiplier: 2, codes: ['app.*']}\n",
+        json!({}),
+    )
+    .await;
+    assert_eq!(out, Outcome::Completed(json!({"return": "finally"})));
+    assert_eq!(m.calls.lock().unwrap().len(), 3);
+    let (out, m) = run(
+        "states:\n- id: a\n  type: action\n  action:\n    function: fails\n    retries: {max_attempts: 2, delay: PT1S, codes: ['app.*']}\n",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::RETRIES_EXCEEDED),
+        "{out:?}"
+    );
+    assert_eq!(m.calls.lock().unwrap().len(), 3);
+    let (out, m) = run("states:\n- id: a\n  type: action\n  action:\n    function: fails\n    retries: {max_attempts: 2, codes: ['other']}\n", json!({})).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == "app.broken"),
+        "{out:?}"
+    );
+    assert_eq!(m.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn soft_timeouts_are_catchable_and_hard_ones_are_not() {
+    let (out, m) = run(
+        "states:\n- id: a\n  type: action\n  timeout: PT2S\n  action: {function: slow}\n  catch: [{error: 'direktiv.cancels.timeout.soft', transition: b}]\n- {id: b, type: noop}\n",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Completed(ref d) if d["error"]["code"] == codes::TIMEOUT_SOFT),
+        "{out:?}"
+    );
+    tokio::task::yield_now().await;
+    assert_eq!(
+        *m.cancelled_calls.lock().unwrap(),
+        1,
+        "the running call was cancelled"
+    );
+    let src = "timeouts: {kill: PT3S}\nstates:\n- id: a\n  type: action\n  action: {function: slow}\n  catch: [{error: '*', transition: b}]\n- {id: b, type: noop}\n";
+    let (out, _) = run(src, json!({})).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::TIMEOUT_HARD),
+        "{out:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_stops_the_running_action() {
+    let m = Arc::new(memory());
+    let flow = Arc::new(
+        crate::load(&format!(
+            "{FUNCTIONS}states:\n- {{id: a, type: action, action: {{function: slow}}}}\n"
+        ))
+        .unwrap(),
+    );
+    let engine = Engine::new(m.clone());
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        c.cancel();
+    });
+    let out = engine
+        .run(
+            &inst(),
+            &flow,
+            Checkpoint::start(Some("a"), json!({}), 0),
+            &cancel,
+        )
+        .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::CANCELLED),
+        "{out:?}"
+    );
+    tokio::task::yield_now().await;
+    assert_eq!(*m.cancelled_calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn switch_foreach_parallel_validate() {
+    let states = r#"states:
+- id: s
+  type: switch
+  conditions:
+  - {condition: 'jq(.n > 10)', transition: big}
+  - {condition: '.n > 1', transition: each}
+  defaultTransition: big
+- {id: big, type: noop, transform: {size: big}}
+- id: each
+  type: foreach
+  array: 'jq([range(.n) | {n: .}])'
+  action: {function: double, input: {n: "jq(.n)"}}
+  transition: par
+- id: par
+  type: parallel
+  mode: and
+  actions: [{function: double, input: {n: 5}}, {function: echo, input: "x"}]
+  transform: {each: "jq(.return)"}
+  transition: v
+- id: v
+  type: validate
+  schema: {type: object, required: [each]}
+"#;
+    let (out, _) = run(states, json!({"n": 3})).await;
+    assert_eq!(out, Outcome::Completed(json!({"each": [10, "x"]})));
+    let (out, _) = run(
+        &states.replace(
+            "transform: {each: \"jq(.return)\"}",
+            "transform: {first: \"jq(.return)\"}",
+        ),
+        json!({"n": 3}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::SCHEMA_FAILED),
+        "{out:?}"
+    );
+    let (out, _) = run(states, json!({"n": 30})).await;
+    assert_eq!(out, Outcome::Completed(json!({"size": "big"})));
+    let each = "states:\n- id: each\n  type: foreach\n  array: '.items'\n  action: {function: double}\n  transform: {r: 'jq(.return)'}\n";
+    let (out, _) = run(each, json!({"items": [{"n": 0}, {"n": 1}, {"n": 2}]})).await;
+    assert_eq!(out, Outcome::Completed(json!({"r": [0, 2, 4]})));
+    let (out, _) = run("states:\n- id: p\n  type: parallel\n  mode: or\n  actions: [{function: fails}, {function: echo, input: {a: 1}}]\n", json!({})).await;
+    assert_eq!(out, Outcome::Completed(json!({"return": [null, {"a": 1}]})));
+}
+
+#[tokio::test]
+async fn variables_in_three_scopes() {
+    let (out, m) = run(
+        r#"states:
+- id: set
+  type: setter
+  variables:
+  - {key: a, scope: namespace, value: 1}
+  - {key: b, scope: workflow, value: "jq(.x)"}
+  - {key: c, scope: instance, value: {deep: true}}
+  transition: get
+- id: get
+  type: getter
+  variables:
+  - {key: a, scope: namespace}
+  - {key: b, scope: workflow, as: bee}
+  - {key: c, scope: instance}
+  - {key: none, scope: instance}
+"#,
+        json!({"x": "y"}),
+    )
+    .await;
+    assert_eq!(
+        out,
+        Outcome::Completed(
+            json!({"x": "y", "var": {"a": 1, "bee": "y", "c": {"deep": true}, "none": null}})
+        )
+    );
+    assert_eq!(m.vars.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn error_state_not_object_and_subflow() {
+    let (out, _) = run(
+        "states:\n- {id: e, type: error, error: my.code, message: 'bad %s', args: ['jq(.x)']}\n",
+        json!({"x": 7}),
+    )
+    .await;
+    assert_eq!(
+        out,
+        Outcome::Failed(FlowError::catchable("my.code", "bad 7"))
+    );
+    let (out, _) = run(
+        "states:\n- {id: t, type: noop, transform: 'jq(.x)'}\n",
+        json!({"x": 7}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::NOT_OBJECT),
+        "{out:?}"
+    );
+    let (out, _) = run(
+        "states:\n- {id: t, type: noop, transform: {a: 'jq(.x[])'}}\n",
+        json!({"x": [1, 2]}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::BAD_COMMAND),
+        "{out:?}"
+    );
+    let (out, m) = run(
+        "states:\n- {id: c, type: action, action: {function: child, input: {q: 1}}}\n",
+        json!({}),
+    )
+    .await;
+    assert_eq!(out, Outcome::Completed(json!({"return": {"q": 1}})));
+    assert_eq!(m.calls.lock().unwrap()[0].0, "echo");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delay_resumes_from_its_saved_end_and_finished_states_do_not_rerun() {
+    let states = "states:\n- {id: a, type: action, action: {function: echo, input: {v: 1}}, transition: d}\n- {id: d, type: delay, duration: PT1H, transition: b}\n- {id: b, type: noop}\n";
+    let m = Arc::new(memory());
+    let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
+    let engine = Engine::new(m.clone());
+    let cancel = CancellationToken::new();
+    let i = inst();
+    let run = engine.run(
+        &i,
+        &flow,
+        Checkpoint::start(flow.first_state(), json!({}), 0),
+        &cancel,
+    );
+    let interrupted = tokio::time::timeout(Duration::from_secs(60), run).await;
+    assert!(interrupted.is_err(), "the delay was still running");
+    let saved = m.saves.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(saved.state.as_deref(), Some("d"));
+    assert!(saved.wake_at_ms.is_some());
+    assert_eq!(saved.data, json!({"return": {"v": 1}}));
+    let before = m.calls.lock().unwrap().len();
+    let out = engine.run(&inst(), &flow, saved, &cancel).await;
+    assert_eq!(out, Outcome::Completed(json!({"return": {"v": 1}})));
+    assert_eq!(
+        m.calls.lock().unwrap().len(),
+        before,
+        "the finished action did not run again"
+    );
+}
+
+#[tokio::test]
+async fn event_states_wait_and_resume() {
+    let states = r#"states:
+- id: w
+  type: eventsXor
+  events:
+  - event: {type: a, context: {who: "jq(.who)"}}
+    transition: got-a
+  - event: {type: b}
+    transition: got-b
+- id: got-a
+  type: generateEvent
+  event: {type: done, source: flow, data: "jq(.a)"}
+- {id: got-b, type: noop}
+"#;
+    let m = Arc::new(memory());
+    let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
+    let engine = Engine::new(m.clone());
+    let cancel = CancellationToken::new();
+    let out = engine
+        .run(
+            &inst(),
+            &flow,
+            Checkpoint::start(flow.first_state(), json!({"who": "me"}), 0),
+            &cancel,
+        )
+        .await;
+    let Outcome::Waiting(wait) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(wait.mode, WaitMode::Xor);
+    assert_eq!(wait.events[0].context["who"], "me");
+    let saved = m.saves.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(saved.wait.as_ref(), Some(&wait));
+    let again = engine.run(&inst(), &flow, saved.clone(), &cancel).await;
+    assert!(matches!(again, Outcome::Waiting(_)));
+    let out = engine
+        .resume(
+            &inst(),
+            &flow,
+            saved,
+            WaitResolution::Events(vec![(0, json!({"x": 1}))]),
+            &cancel,
+        )
+        .await;
+    assert_eq!(out, Outcome::Completed(json!({"who": "me", "a": {"x": 1}})));
+    assert_eq!(m.events.lock().unwrap()[0]["data"], json!({"x": 1}));
+}
+
+#[tokio::test]
+async fn an_async_action_does_not_wait_and_leaves_the_data() {
+    let (out, m) = run(
+        "states:\n- {id: a, type: action, async: true, action: {function: echo, input: {x: 1}}}\n",
+        json!({"keep": true}),
+    )
+    .await;
+    assert_eq!(out, Outcome::Completed(json!({"keep": true})));
+    for _ in 0..100 {
+        if !m.calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        m.calls.lock().unwrap()[0].1,
+        json!({"x": 1}),
+        "the call still ran"
+    );
+}

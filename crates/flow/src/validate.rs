@@ -1,0 +1,115 @@
+//! Checks across the whole flow: state ids, transitions, reachability, functions named by
+//! actions, and every `jq(…)` expression's syntax.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::Workflow;
+use crate::reader::Problems;
+use crate::yaml::Node;
+
+pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
+    jq_expressions(root, p);
+    let mut seen = HashMap::new();
+    for state in &flow.states {
+        if let Some(first) = seen.insert(state.id.as_str(), state.pos) {
+            p.add(
+                state.pos,
+                format!(
+                    "state id '{}' is used twice (first at {first}); state ids must be unique",
+                    state.id
+                ),
+            );
+        }
+    }
+    let mut function_ids = HashSet::new();
+    for f in &flow.functions {
+        if !function_ids.insert(f.id.as_str()) {
+            p.add(
+                f.pos,
+                format!(
+                    "function id '{}' is used twice; function ids must be unique",
+                    f.id
+                ),
+            );
+        }
+    }
+    if let Some(first) = &flow.start.state {
+        if !seen.contains_key(first.as_str()) {
+            p.add(
+                start_pos(root),
+                format!("start.state names '{first}', which is not a state of this flow"),
+            );
+        }
+    }
+    for state in &flow.states {
+        for target in state.targets() {
+            if !seen.contains_key(target) {
+                p.add(
+                    state.pos,
+                    format!(
+                        "state '{}' moves to '{target}', which is not a state of this flow",
+                        state.id
+                    ),
+                );
+            }
+        }
+        for action in state.actions() {
+            if flow.function(&action.function).is_none() {
+                p.add(
+                    action.pos,
+                    format!("the action of state '{}' calls function '{}', which is not defined under functions", state.id, action.function),
+                );
+            }
+        }
+    }
+    unreachable_states(flow, p);
+}
+
+/// Where `start` is written (the document's start when it is not).
+fn start_pos(root: &Node) -> crate::yaml::Pos {
+    match &root.kind {
+        crate::yaml::NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.name == "start")
+            .map_or(root.pos, |(_, v)| v.pos),
+        _ => root.pos,
+    }
+}
+
+fn unreachable_states(flow: &Workflow, p: &mut Problems) {
+    let Some(first) = flow.first_state() else {
+        return;
+    };
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut todo = vec![first];
+    while let Some(id) = todo.pop() {
+        if !reached.insert(id) {
+            continue;
+        }
+        if let Some(state) = flow.state(id) {
+            todo.extend(state.targets());
+        }
+    }
+    for state in &flow.states {
+        if !reached.contains(state.id.as_str()) {
+            p.add(
+                state.pos,
+                format!(
+                    "state '{}' is unreachable: no transition leads to it from the first state",
+                    state.id
+                ),
+            );
+        }
+    }
+}
+
+fn jq_expressions(root: &Node, p: &mut Problems) {
+    root.visit_strings(&mut |text, pos| {
+        if !text.contains("jq(") {
+            return;
+        }
+        if let Err(e) = faasbox_expr::check(&serde_json::Value::String(text.to_string())) {
+            p.add(pos, format!("jq syntax error: {e}"));
+        }
+    });
+}

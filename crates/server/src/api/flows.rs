@@ -1,0 +1,399 @@
+//! `/api/v1/namespaces/{ns}/flows/{path}`: deploy (PUT, the YAML as body), show, list,
+//! delete, run (POST `…/{path}/run[?wait=true]`); and `/api/v1/namespaces/{ns}/instances`:
+//! list, show, logs, cancel.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use faasbox_flow::engine::Outcome;
+use faasbox_store::{FlowInstanceRecord, FlowRecord, InstanceLogRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::require_namespace;
+use crate::clock;
+use crate::error::{ApiError, ApiResult};
+use crate::flows::runner;
+use crate::state::AppState;
+
+pub const INSTANCE_ID_HEADER: &str = "faasbox-instance-id";
+/// The error code of a flow refused at deploy.
+pub const FLOW_INVALID: &str = runner::FLOW_INVALID;
+
+#[derive(Serialize)]
+pub struct FlowView {
+    pub namespace: String,
+    pub path: String,
+    pub created: String,
+    pub updated: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+fn view(record: FlowRecord, with_source: bool) -> FlowView {
+    FlowView {
+        namespace: record.namespace,
+        path: record.path,
+        created: record.created,
+        updated: record.updated,
+        source: with_source.then_some(record.source),
+    }
+}
+
+/// A flow path: segments of a-z, 0-9, '-', '_' and '.', separated by '/'.
+fn check_path(path: &str) -> Result<(), ApiError> {
+    let valid = !path.is_empty()
+        && path.len() <= 255
+        && path
+            .split('/')
+            .all(|seg| crate::model::check_name("flow path segment", seg).is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "flow path '{}' is invalid: use segments of a-z, 0-9, '-', '_' and '.' (each starting with a letter or digit) separated by '/'",
+            path.escape_debug()
+        )))
+    }
+}
+
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path((ns, path)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    match deploy(state, ns, path, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn deploy(
+    state: Arc<AppState>,
+    ns: String,
+    path: String,
+    body: Bytes,
+) -> ApiResult<Response> {
+    check_path(&path)?;
+    require_namespace(&state, &ns).await?;
+    let source = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
+    let flow = faasbox_flow::load(&source);
+    if let Err(problems) = flow {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let body = json!({
+            "error": {
+                "code": FLOW_INVALID,
+                "message": format!("flow {ns}/{path} was not deployed: {} problem(s): {}", problems.len(), listed.join("; ")),
+                "problems": problems,
+            }
+        });
+        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    let start = flow
+        .as_ref()
+        .map(crate::events::engine::flow_start)
+        .unwrap_or(crate::events::FlowStart::Default);
+    crate::events::check_flow_start(&start)
+        .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
+    let (ns2, path2) = (ns.clone(), path.clone());
+    let (record, existed) = state
+        .blocking(move |s| {
+            let existed = s.store.flow(&ns2, &path2)?.is_some();
+            let record = s
+                .store
+                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())?;
+            crate::events::set_flow_start(&s.store, &ns2, &path2, &start, crate::events::now_ms())?;
+            Ok((record, existed))
+        })
+        .await?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view(record, false))).into_response())
+}
+
+async fn stored(state: &Arc<AppState>, ns: &str, path: &str) -> ApiResult<FlowRecord> {
+    check_path(path)?;
+    require_namespace(state, ns).await?;
+    let (ns2, path2) = (ns.to_string(), path.to_string());
+    state
+        .blocking(move |s| Ok(s.store.flow(&ns2, &path2)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("flow {ns}/{path} does not exist; deploy it with `faasbox flow deploy {ns}/{path} FILE`")))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path((ns, path)): Path<(String, String)>,
+) -> ApiResult<Json<FlowView>> {
+    Ok(Json(view(stored(&state, &ns, &path).await?, true)))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<Vec<FlowView>>> {
+    require_namespace(&state, &ns).await?;
+    let records = state
+        .blocking(move |s| Ok(s.store.list_flows(&ns)?))
+        .await?;
+    Ok(Json(records.into_iter().map(|r| view(r, false)).collect()))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path((ns, path)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    stored(&state, &ns, &path).await?;
+    state
+        .blocking(move |s| {
+            s.store.delete_flow(&ns, &path)?;
+            crate::events::on_flow_removed(&s.store, &ns, &path)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST …/flows/{path}` must end in `/run`.
+pub async fn post(
+    State(state): State<Arc<AppState>>,
+    Path((ns, path)): Path<(String, String)>,
+    Query(query): Query<RunQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(flow) = path.strip_suffix("/run") else {
+        return ApiError::not_found(format!(
+            "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run"
+        ))
+        .into_response();
+    };
+    match run(state, ns, flow.to_string(), query.wait, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(
+    state: Arc<AppState>,
+    ns: String,
+    path: String,
+    wait: bool,
+    body: Bytes,
+) -> ApiResult<Response> {
+    stored(&state, &ns, &path).await?;
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the input is not JSON: {e}")))?
+    };
+    let id = runner::create(&state, &ns, &path, input, None).await?;
+    let handle = runner::spawn(&state, id.clone());
+    let mut response = if !wait {
+        (
+            StatusCode::ACCEPTED,
+            Json(json!({"id": id, "status": "running"})),
+        )
+            .into_response()
+    } else {
+        match handle.await {
+            Ok(Outcome::Completed(output)) => (StatusCode::OK, Json(output)).into_response(),
+            Ok(Outcome::Waiting(_)) => (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": id, "status": "waiting"})),
+            )
+                .into_response(),
+            Ok(Outcome::Failed(e)) => {
+                let body = json!({"error": {"code": e.code, "message": format!("instance {id} failed: {}", e.message), "instance": id}});
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+            }
+            Err(e) => ApiError::from(e).into_response(),
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(INSTANCE_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// An instance as the API shows it.
+#[derive(Serialize)]
+pub struct InstanceView {
+    pub id: String,
+    pub namespace: String,
+    pub flow: String,
+    pub status: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub created: String,
+    pub updated: String,
+    /// The states the instance finished, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub states: Option<Vec<String>>,
+}
+
+fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> InstanceView {
+    let parse = |t: &str| serde_json::from_str(t).unwrap_or(Value::Null);
+    InstanceView {
+        input: parse(&r.input),
+        output: r.output.as_deref().map(parse),
+        error: r
+            .error_code
+            .map(|code| json!({"code": code, "message": r.error_message.unwrap_or_default()})),
+        id: r.id,
+        namespace: r.namespace,
+        flow: r.flow,
+        status: r.status,
+        parent: r.parent,
+        created: r.created,
+        updated: r.updated,
+        states,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<u32>,
+}
+
+pub async fn instances(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<InstanceView>>> {
+    require_namespace(&state, &ns).await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let records = state
+        .blocking(move |s| Ok(s.store.list_instances(&ns, limit)?))
+        .await?;
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| instance_view(r, None))
+            .collect(),
+    ))
+}
+
+async fn instance_record(
+    state: &Arc<AppState>,
+    ns: &str,
+    id: &str,
+) -> ApiResult<FlowInstanceRecord> {
+    require_namespace(state, ns).await?;
+    let id2 = id.to_string();
+    let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await?;
+    record
+        .filter(|r| r.namespace == ns)
+        .ok_or_else(|| ApiError::not_found(format!("instance {id} does not exist in namespace {ns}; list them with `faasbox flow instances {ns}`")))
+}
+
+pub async fn instance(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Json<InstanceView>> {
+    let record = instance_record(&state, &ns, &id).await?;
+    let states = state
+        .blocking(move |s| Ok(s.store.finished_states(&id)?))
+        .await?;
+    Ok(Json(instance_view(
+        record,
+        Some(states.into_iter().map(|(_, s)| s).collect()),
+    )))
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+#[derive(Serialize)]
+pub struct LogsView {
+    pub status: String,
+    pub logs: Vec<InstanceLogRecord>,
+}
+
+pub async fn logs(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Json<LogsView>> {
+    let record = instance_record(&state, &ns, &id).await?;
+    let logs = state
+        .blocking(move |s| Ok(s.store.instance_logs(&id, q.after)?))
+        .await?;
+    Ok(Json(LogsView {
+        status: record.status,
+        logs,
+    }))
+}
+
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let record = instance_record(&state, &ns, &id).await?;
+    if !runner::cancel_instance(&state, &id).await? {
+        return Err(ApiError::conflict(format!("instance {id} has ended already ({}); only running or waiting instances can be cancelled", record.status)));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::CONTENT_TYPE, "application/json")],
+        Json(json!({"id": id, "status": "cancelling"})),
+    )
+        .into_response())
+}
+
+/// The namespace of instance `id`, for the routes that name an instance by id alone.
+async fn namespace_of(state: &Arc<AppState>, id: &str) -> ApiResult<String> {
+    let id2 = id.to_string();
+    let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await?;
+    record.map(|r| r.namespace).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "instance {id} does not exist; list them with `faasbox flow instances NAMESPACE`"
+        ))
+    })
+}
+
+pub async fn instance_by_id(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InstanceView>> {
+    let ns = namespace_of(&state, &id).await?;
+    instance(State(state), Path((ns, id))).await
+}
+
+pub async fn logs_by_id(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: Query<LogsQuery>,
+) -> ApiResult<Json<LogsView>> {
+    let ns = namespace_of(&state, &id).await?;
+    logs(State(state), Path((ns, id)), query).await
+}
+
+pub async fn cancel_by_id(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let ns = namespace_of(&state, &id).await?;
+    cancel(State(state), Path((ns, id))).await
+}

@@ -1,0 +1,180 @@
+//! The dispatcher: offers every stored, undispatched event to its namespace's listeners (one
+//! transaction per event), then hands the stored deliveries to the flow runner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use faasbox_events::{decide, CloudEvent, Decision, EventFilter, Gathered, ListenMode, Offered};
+use faasbox_store::{Delivery, ListenerAction, ListenerKind, ListenerRecord, Store, StoredEvent};
+use serde_json::Value;
+
+use super::RunnerError;
+use crate::state::AppState;
+
+/// How often pending work is looked at without a wake-up (retries, deliveries left over).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+pub async fn run(state: Arc<AppState>) {
+    loop {
+        let dispatched = state
+            .blocking(|s| dispatch_pending(&s.store).map_err(Into::into))
+            .await;
+        if let Err(e) = dispatched {
+            tracing::error!("dispatching events: {e}");
+        }
+        deliver_pending(&state).await;
+        tokio::select! {
+            _ = state.events.wake.notified() => {}
+            _ = tokio::time::sleep(IDLE_TICK) => {}
+        }
+    }
+}
+
+/// Dispatches every undispatched event, oldest first.
+fn dispatch_pending(store: &Store) -> faasbox_store::Result<()> {
+    loop {
+        let events = store.undispatched_events(100)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        for event in events {
+            store.dispatch_event(event.seq, decide_for)?;
+        }
+    }
+}
+
+/// What `listener` does with `event`: faasbox-events' rules over the stored forms. A listener
+/// or event that cannot be read (it was stored by this server, so only a bug does that) is
+/// logged and ignored.
+pub fn decide_for(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAction {
+    match try_decide(event, listener) {
+        Ok(action) => action,
+        Err(e) => {
+            tracing::error!(listener = %listener.listener.id, event = event.seq, "cannot offer the event: {e}");
+            ListenerAction::Ignore
+        }
+    }
+}
+
+fn try_decide(event: &StoredEvent, record: &ListenerRecord) -> anyhow::Result<ListenerAction> {
+    let listener = &record.listener;
+    let mode = ListenMode::parse(&listener.mode)
+        .ok_or_else(|| anyhow::anyhow!("unknown listen mode '{}'", listener.mode))?;
+    let filters: Vec<EventFilter> = serde_json::from_str(&listener.filters)?;
+    let offered_event = parse_event(&event.event)?;
+    let gathered = record
+        .gathered
+        .iter()
+        .map(|g| {
+            Ok(Gathered {
+                filter_index: usize::try_from(g.filter_index)?,
+                event_seq: g.event_seq,
+                received_ms: g.received_ms,
+                event: parse_event(&g.event)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let offered = Offered {
+        seq: event.seq,
+        received_ms: event.received_ms,
+        event: &offered_event,
+    };
+    Ok(
+        match decide(mode, &filters, listener.lifespan_ms, &gathered, offered) {
+            Decision::Ignore => ListenerAction::Ignore,
+            Decision::Keep {
+                filter_index,
+                expired,
+            } => ListenerAction::Keep {
+                filter_index: filter_index as i64,
+                expired: expired.into_iter().map(|i| i as i64).collect(),
+            },
+            Decision::Fire(events) => ListenerAction::Fire {
+                instance_id: listener
+                    .instance_id
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                events: Value::Array(events.iter().map(CloudEvent::to_json).collect()).to_string(),
+            },
+        },
+    )
+}
+
+fn parse_event(json: &str) -> anyhow::Result<CloudEvent> {
+    Ok(CloudEvent::from_json(serde_json::from_str(json)?)?)
+}
+
+/// Hands every stored delivery to the runner; what it took (or can never take) is removed.
+async fn deliver_pending(state: &Arc<AppState>) {
+    let Some(runner) = state.events.runner() else {
+        return;
+    };
+    let pending = match state
+        .blocking(|s| s.store.pending_deliveries().map_err(Into::into))
+        .await
+    {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::error!("reading event deliveries: {e}");
+            return;
+        }
+    };
+    for delivery in pending {
+        if !state.events.take(delivery.id) {
+            continue;
+        }
+        let (state, runner) = (state.clone(), runner.clone());
+        tokio::spawn(async move {
+            hand_over(&state, runner.as_ref(), &delivery).await;
+            state.events.release(delivery.id);
+        });
+    }
+}
+
+/// Hands one delivery to the runner; removes it once taken (or when it can never be).
+async fn hand_over(state: &Arc<AppState>, runner: &dyn super::FlowRunner, delivery: &Delivery) {
+    let done = match deliver(runner, delivery).await {
+        Ok(()) => true,
+        Err(RunnerError::Gone(why)) => {
+            tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery dropped: {why}");
+            true
+        }
+        Err(RunnerError::Retry(why)) => {
+            tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery will be retried: {why}");
+            false
+        }
+    };
+    if done {
+        let id = delivery.id;
+        if let Err(e) = state
+            .blocking(move |s| s.store.finish_delivery(id).map_err(Into::into))
+            .await
+        {
+            tracing::error!("finishing event delivery {id}: {e}");
+        }
+    }
+}
+
+async fn deliver(runner: &dyn super::FlowRunner, delivery: &Delivery) -> Result<(), RunnerError> {
+    let events: Vec<Value> = serde_json::from_str(&delivery.events)
+        .map_err(|e| RunnerError::Gone(format!("unreadable events: {e}")))?;
+    match delivery.kind {
+        ListenerKind::Start => {
+            let input = super::instance_input(&events);
+            runner
+                .start_instance(
+                    &delivery.namespace,
+                    &delivery.flow,
+                    &delivery.instance_id,
+                    input,
+                    "cloudevent",
+                )
+                .await
+        }
+        ListenerKind::Wait => {
+            runner
+                .resume_instance(&delivery.instance_id, &delivery.listener_id, events)
+                .await
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The engine's effects in the server: calls through [`super::functions`], secrets from the
+//! vault, variables, checkpoints and logs in the store.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use faasbox_flow::engine::{Checkpoint, Effects, FlowError, FunctionCall, InstanceRef};
+use faasbox_flow::model::VarScope;
+use serde_json::Value;
+
+use crate::clock;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The effects of one instance run.
+pub struct ServerEffects {
+    state: Arc<AppState>,
+    flow: Arc<faasbox_flow::Workflow>,
+    /// The last saved step and the state it was at, to record which state finished.
+    last: Mutex<(u64, Option<String>)>,
+}
+
+impl ServerEffects {
+    pub fn new(
+        state: Arc<AppState>,
+        flow: Arc<faasbox_flow::Workflow>,
+        cp: &Checkpoint,
+    ) -> ServerEffects {
+        ServerEffects {
+            state,
+            flow,
+            last: Mutex::new((cp.step, cp.state.clone())),
+        }
+    }
+}
+
+pub fn store_error(e: ApiError) -> FlowError {
+    FlowError::internal(format!("the store failed: {}", e.message))
+}
+
+fn owner(instance: &InstanceRef, scope: VarScope) -> &str {
+    match scope {
+        VarScope::Namespace => "",
+        VarScope::Workflow => &instance.flow,
+        VarScope::Instance => &instance.id,
+    }
+}
+
+#[async_trait]
+impl Effects for ServerEffects {
+    async fn call(
+        &self,
+        instance: &InstanceRef,
+        call: FunctionCall<'_>,
+    ) -> Result<Value, FlowError> {
+        super::functions::call(&self.state, &self.flow, instance, call).await
+    }
+
+    async fn secrets(
+        &self,
+        instance: &InstanceRef,
+        names: &[String],
+    ) -> Result<Vec<(String, String)>, FlowError> {
+        let flow_name = format!("flow {}", instance.flow);
+        let secrets =
+            crate::call_input::read_secrets(&self.state, &instance.namespace, &flow_name, names)
+                .await
+                .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+        secrets
+            .into_iter()
+            .map(|(name, value)| {
+                String::from_utf8(value.to_vec())
+                    .map(|v| (name.clone(), v))
+                    .map_err(|_| {
+                        FlowError::catchable(
+                            crate::call_input::SECRET_MISSING,
+                            format!("secret '{name}' is not text"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    async fn get_var(
+        &self,
+        instance: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+    ) -> Result<Option<Value>, FlowError> {
+        let (ns, owner, key) = (
+            instance.namespace.clone(),
+            owner(instance, scope).to_string(),
+            key.to_string(),
+        );
+        let text = self
+            .state
+            .blocking(move |s| Ok(s.store.variable(&ns, scope.as_str(), &owner, &key)?))
+            .await
+            .map_err(store_error)?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    async fn set_var(
+        &self,
+        instance: &InstanceRef,
+        scope: VarScope,
+        key: &str,
+        value: Option<Value>,
+    ) -> Result<(), FlowError> {
+        let (ns, owner, key) = (
+            instance.namespace.clone(),
+            owner(instance, scope).to_string(),
+            key.to_string(),
+        );
+        let text = value.map(|v| v.to_string());
+        self.state
+            .blocking(move |s| {
+                Ok(s.store.set_variable(
+                    &ns,
+                    scope.as_str(),
+                    &owner,
+                    &key,
+                    text.as_deref(),
+                    &clock::now_rfc3339(),
+                )?)
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn save(&self, instance: &InstanceRef, cp: &Checkpoint) -> Result<(), FlowError> {
+        let finished = {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let finished =
+                (cp.step > last.0).then(|| (cp.step, last.1.clone().unwrap_or_default()));
+            *last = (cp.step, cp.state.clone());
+            finished
+        };
+        let text = serde_json::to_string(cp).map_err(|e| FlowError::internal(e.to_string()))?;
+        let status = if cp.wait.is_some() {
+            "waiting"
+        } else {
+            "running"
+        };
+        let id = instance.id.clone();
+        self.state
+            .blocking(move |s| {
+                let finished = finished
+                    .as_ref()
+                    .map(|(step, state)| (*step, state.as_str()));
+                Ok(s.store
+                    .save_checkpoint(&id, status, &text, finished, &clock::now_rfc3339())?)
+            })
+            .await
+            .map_err(store_error)
+    }
+
+    async fn generate_event(&self, instance: &InstanceRef, event: Value) -> Result<(), FlowError> {
+        let id = crate::events::engine::generate(&self.state, instance, event)
+            .await
+            .map_err(|e| FlowError::catchable("direktiv.events.invalid", e))?;
+        self.log(instance, format!("generated event {id}")).await;
+        Ok(())
+    }
+
+    async fn log(&self, instance: &InstanceRef, message: String) {
+        let id = instance.id.clone();
+        let ts = self.now_ms() as i64;
+        let stored = self
+            .state
+            .blocking(move |s| Ok(s.store.append_instance_log(&id, ts, &message)?))
+            .await;
+        if let Err(e) = stored {
+            tracing::error!("storing a log line of instance {} failed: {e}", instance.id);
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! An action's call by its function's kind: `knative-workflow`/`reusable` runs the image as an
+//! implicit function of the flow (a pool keyed by the flow and the function id, not listed
+//! among the namespace's functions), `knative-namespace` calls a namespace function,
+//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use faasbox_flow::engine::{FlowError, FunctionCall, InstanceRef};
+use faasbox_flow::model::FunctionKind;
+use faasbox_flow::Workflow;
+use faasbox_proto::Contract;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::invoker::{self, CallOptions};
+use crate::mask::Masker;
+use crate::model::FunctionSpec;
+use crate::owner::Owner;
+use crate::state::AppState;
+
+/// The call timeout of implicit functions; a state's `timeout` bounds it further.
+const IMPLICIT_TIMEOUT: &str = "15m";
+
+pub async fn call(
+    state: &Arc<AppState>,
+    _flow: &Arc<Workflow>,
+    instance: &InstanceRef,
+    call: FunctionCall<'_>,
+) -> Result<Value, FlowError> {
+    match &call.function.kind {
+        FunctionKind::Workflow {
+            image,
+            cmd,
+            envs,
+            size,
+        } => {
+            let spec = implicit_spec(image, cmd.as_deref(), envs, size.as_deref())?;
+            let name = implicit_name(&instance.flow, &call.function.id);
+            let contract = spec.effective_contract();
+            if state
+                .deployed(&instance.namespace, &name)
+                .map(|d| *d.spec != spec)
+                .unwrap_or(true)
+            {
+                state.activate(&instance.namespace, &name, spec);
+            }
+            let input = with_files(call.input.clone(), &call.files, contract)?;
+            invoke(
+                state,
+                &instance.namespace,
+                own(instance),
+                &name,
+                input,
+                &call,
+            )
+            .await
+        }
+        FunctionKind::Namespace { service } => {
+            if !call.files.is_empty() {
+                let spec = state
+                    .deployed(&instance.namespace, service)
+                    .map(|d| d.spec.effective_contract());
+                let input = with_files(call.input.clone(), &call.files, spec.unwrap_or_default())?;
+                return invoke(
+                    state,
+                    &instance.namespace,
+                    own(instance),
+                    service,
+                    input,
+                    &call,
+                )
+                .await;
+            }
+            invoke(
+                state,
+                &instance.namespace,
+                own(instance),
+                service,
+                call.input.clone(),
+                &call,
+            )
+            .await
+        }
+        FunctionKind::Global { service } => {
+            let input = call.input.clone();
+            invoke(
+                state,
+                &instance.namespace,
+                Owner::Global,
+                service,
+                input,
+                &call,
+            )
+            .await
+        }
+        FunctionKind::Subflow { workflow } => {
+            super::runner::run_subflow(
+                state,
+                instance,
+                workflow,
+                call.input.clone(),
+                call.cancel.clone(),
+            )
+            .await
+        }
+    }
+}
+
+/// The pool name of a flow's implicit function.
+pub fn implicit_name(flow: &str, function: &str) -> String {
+    format!("flow:{flow}:{function}")
+}
+
+fn implicit_spec(
+    image: &str,
+    cmd: Option<&str>,
+    envs: &[(String, String)],
+    size: Option<&str>,
+) -> Result<FunctionSpec, FlowError> {
+    let envs: BTreeMap<&str, &str> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let spec = json!({
+        "image": image,
+        "cmd": cmd.unwrap_or_default(),
+        "envs": envs,
+        "size": size.unwrap_or("small"),
+        "timeout": IMPLICIT_TIMEOUT,
+    });
+    serde_json::from_value(spec)
+        .map_err(|e| FlowError::crash(format!("function image '{image}' cannot be run: {e}")))
+}
+
+/// Places an action's `files` in the call's temp dir: direktiv-cmd functions get them as
+/// input `files` (written into the call's directory before the commands run).
+fn with_files(
+    mut input: Value,
+    files: &[(String, Value)],
+    contract: Contract,
+) -> Result<Value, FlowError> {
+    if files.is_empty() {
+        return Ok(input);
+    }
+    if contract != Contract::Cmd {
+        return Err(FlowError::catchable(
+            "faasbox.flow.files",
+            "action files are placed only for direktiv-cmd functions (cmd: /usr/share/direktiv/direktiv-cmd)",
+        ));
+    }
+    let Value::Object(map) = &mut input else {
+        return Err(FlowError::catchable(
+            "faasbox.flow.files",
+            "a direktiv-cmd input with files must be an object",
+        ));
+    };
+    let list = map
+        .entry("files")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = list {
+        for (name, content) in files {
+            let content = match content {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            list.push(json!({"name": name, "content": content}));
+        }
+    }
+    Ok(input)
+}
+
+/// Calls `name` (a namespace function, or a global service when `owner` is global) on behalf
+/// of `namespace`.
+async fn invoke(
+    state: &Arc<AppState>,
+    namespace: &str,
+    owner: Owner,
+    name: &str,
+    input: Value,
+    call: &FunctionCall<'_>,
+) -> Result<Value, FlowError> {
+    let body =
+        Bytes::from(serde_json::to_vec(&input).map_err(|e| FlowError::internal(e.to_string()))?);
+    let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
+    let options = CallOptions {
+        cancel: call.cancel.clone(),
+        masker,
+    };
+    let (namespace, name) = (namespace.to_string(), name.to_string());
+    let done = match owner {
+        Owner::Namespace(_) => {
+            invoker::invoke_with(state.clone(), namespace, name, body, options).await
+        }
+        Owner::Global => {
+            invoker::invoke_global(state.clone(), namespace, name, body, options).await
+        }
+    };
+    match done.result {
+        Ok(output) => serde_json::from_slice(&output)
+            .map_err(|e| FlowError::crash(format!("the function's output is not JSON: {e}"))),
+        Err(e) => Err(flow_error(e)),
+    }
+}
+
+/// A call's failure as the engine sees it: a function's own code is catchable; crashes and
+/// server failures are not.
+fn flow_error(e: ApiError) -> FlowError {
+    match e.catchable {
+        Some(true) => FlowError::catchable(&e.code, e.message),
+        Some(false) => FlowError::fatal(&e.code, e.message),
+        None if e.status.is_server_error() => FlowError::fatal(&e.code, e.message),
+        None => FlowError::catchable(&e.code, e.message),
+    }
+}
+
+/// The owner of a namespace function called from `instance`.
+fn own(instance: &InstanceRef) -> Owner {
+    Owner::Namespace(instance.namespace.clone())
+}

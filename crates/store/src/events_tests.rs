@@ -1,0 +1,218 @@
+//! Tests of event, listener, delivery and schedule persistence on real database files.
+
+use super::*;
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("faasbox.db")).unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    (dir, store)
+}
+
+fn listener(id: &str, kind: ListenerKind, after_seq: i64) -> Listener {
+    Listener {
+        id: id.into(),
+        namespace: "demo".into(),
+        kind,
+        flow: "/listen".into(),
+        instance_id: (kind == ListenerKind::Wait).then(|| format!("inst-{id}")),
+        mode: "one".into(),
+        filters: r#"[{"type":"a"}]"#.into(),
+        lifespan_ms: None,
+        deadline_ms: None,
+        after_seq,
+        created_ms: 1,
+    }
+}
+
+/// Fires on events of type `a`, keeps `k` for an eventsAnd, ignores the rest.
+fn by_type(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAction {
+    match event.event_type.as_str() {
+        "a" => ListenerAction::Fire {
+            instance_id: listener
+                .listener
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| format!("new-{}", event.seq)),
+            events: format!("[{}]", event.event),
+        },
+        "k" => ListenerAction::Keep {
+            filter_index: 0,
+            expired: vec![],
+        },
+        _ => ListenerAction::Ignore,
+    }
+}
+
+fn insert(store: &Store, id: &str, event_type: &str) -> EventInsert {
+    store
+        .insert_event("demo", id, "/src", event_type, r#"{"x":1}"#, 100)
+        .unwrap()
+}
+
+#[test]
+fn duplicate_events_are_accepted_once() {
+    let (_dir, store) = store();
+    let EventInsert::New(seq) = insert(&store, "1", "a") else {
+        panic!("first insert is new")
+    };
+    assert_eq!(insert(&store, "1", "a"), EventInsert::Duplicate(seq));
+    assert!(matches!(
+        store
+            .insert_event("demo", "1", "/other", "a", "{}", 1)
+            .unwrap(),
+        EventInsert::New(_)
+    ));
+    assert!(matches!(
+        store.insert_event("nope", "1", "/src", "a", "{}", 1),
+        Err(StoreError::NoNamespace(_))
+    ));
+    let listed = store.list_events("demo", 10).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.event_watermark().unwrap(), listed[0].seq);
+}
+
+#[test]
+fn dispatch_fires_waits_once_and_starts_every_time() {
+    let (_dir, store) = store();
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .unwrap();
+    store
+        .add_listener(&listener("w", ListenerKind::Wait, 0), by_type)
+        .unwrap();
+    for id in ["1", "2"] {
+        let EventInsert::New(seq) = insert(&store, id, "a") else {
+            panic!()
+        };
+        let deliveries = store.dispatch_event(seq, by_type).unwrap();
+        let kinds: Vec<_> = deliveries.iter().map(|d| d.kind).collect();
+        if id == "1" {
+            assert_eq!(kinds, [ListenerKind::Start, ListenerKind::Wait]);
+        } else {
+            assert_eq!(kinds, [ListenerKind::Start]);
+        }
+        // Dispatching again does nothing.
+        assert!(store.dispatch_event(seq, by_type).unwrap().is_empty());
+    }
+    assert!(store.undispatched_events(10).unwrap().is_empty());
+    let pending = store.pending_deliveries().unwrap();
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[1].instance_id, "inst-w");
+    store.finish_delivery(pending[0].id).unwrap();
+    assert_eq!(store.pending_deliveries().unwrap().len(), 2);
+}
+
+#[test]
+fn undispatched_events_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store.create_namespace("demo", "t0").unwrap();
+        insert(&store, "1", "a");
+    }
+    let store = Store::open(&path).unwrap();
+    let pending = store.undispatched_events(10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event, r#"{"x":1}"#);
+}
+
+#[test]
+fn a_late_wait_sees_events_dispatched_after_its_watermark() {
+    let (_dir, store) = store();
+    let EventInsert::New(before) = insert(&store, "0", "a") else {
+        panic!()
+    };
+    store.dispatch_event(before, by_type).unwrap();
+    let watermark = store.event_watermark().unwrap();
+    let EventInsert::New(during) = insert(&store, "1", "a") else {
+        panic!()
+    };
+    store.dispatch_event(during, by_type).unwrap();
+    // The wait registers after event 1 was dispatched to nobody: it still gets it, not 0.
+    let fired = store
+        .add_listener(&listener("w", ListenerKind::Wait, watermark), by_type)
+        .unwrap()
+        .expect("fired at once");
+    assert!(fired.events.contains(r#"{"x":1}"#));
+    assert_eq!(store.pending_deliveries().unwrap().len(), 1);
+    assert!(store.list_listeners("demo").unwrap().is_empty());
+}
+
+#[test]
+fn gathered_progress_is_kept_and_cleared_on_fire() {
+    let (_dir, store) = store();
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .unwrap();
+    let EventInsert::New(k) = insert(&store, "1", "k") else {
+        panic!()
+    };
+    store.dispatch_event(k, by_type).unwrap();
+    let listeners = store.list_listeners("demo").unwrap();
+    assert_eq!(listeners[0].gathered.len(), 1);
+    assert_eq!(listeners[0].gathered[0].event_seq, k);
+    let EventInsert::New(a) = insert(&store, "2", "a") else {
+        panic!()
+    };
+    store.dispatch_event(a, by_type).unwrap();
+    assert!(store.list_listeners("demo").unwrap()[0].gathered.is_empty());
+}
+
+#[test]
+fn redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything() {
+    let (_dir, store) = store();
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s1", ListenerKind::Start, 0)])
+        .unwrap();
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s2", ListenerKind::Start, 0)])
+        .unwrap();
+    let ids: Vec<_> = store
+        .list_listeners("demo")
+        .unwrap()
+        .into_iter()
+        .map(|l| l.listener.id)
+        .collect();
+    assert_eq!(ids, ["s2"]);
+    store
+        .add_listener(&listener("w", ListenerKind::Wait, 0), by_type)
+        .unwrap();
+    assert_eq!(store.delete_instance_listeners("inst-w").unwrap(), 1);
+    insert(&store, "1", "a");
+    store.put_schedule("demo", "/cron", "* * * * *", 0).unwrap();
+    assert!(store.delete_namespace("demo").unwrap());
+    assert!(store.undispatched_events(10).unwrap().is_empty());
+    assert!(store.schedules().unwrap().is_empty());
+}
+
+#[test]
+fn schedule_slots_are_claimed_once() {
+    let (_dir, store) = store();
+    store
+        .put_schedule("demo", "/cron", "* * * * *", 1_000)
+        .unwrap();
+    assert!(store
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000)
+        .unwrap());
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000)
+        .unwrap());
+    // Redeploying the same cron keeps the last slot; a new cron restarts from now.
+    store
+        .put_schedule("demo", "/cron", "* * * * *", 90_000)
+        .unwrap();
+    assert_eq!(store.schedules().unwrap()[0].last_fired_ms, 60_000);
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 120_000)
+        .unwrap());
+    store
+        .put_schedule("demo", "/cron", "*/5 * * * *", 90_000)
+        .unwrap();
+    assert_eq!(store.schedules().unwrap()[0].last_fired_ms, 90_000);
+    assert!(store.delete_schedule("demo", "/cron").unwrap());
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 300_000)
+        .unwrap());
+}
