@@ -6,7 +6,8 @@
 //!   exactly like a namespace that does not exist. Server-wide endpoints answer 403, except the
 //!   shared ones below.
 //! - Within its namespace, role `admin` may do everything but delete the namespace; role
-//!   `invoke` may read (GET) and call (POST to a path ending in `/invoke`), nothing else.
+//!   `invoke` may read (GET) and call (POST to a path ending in `/invoke`, a flow's `…/run`,
+//!   the namespace's `events`), nothing else.
 //! - Shared with namespace tokens: listing namespaces (the handler shows only the token's),
 //!   the OpenAPI document, listing the image store and the global services, and, for role
 //!   `admin`, importing, pulling and pushing images (a pull or push names a namespace with
