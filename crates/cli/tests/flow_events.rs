@@ -14,6 +14,14 @@ async fn demo() -> Server {
     server
 }
 
+/// A server with the namespace "demo" in a data directory below `dir`, to restart it on.
+async fn restartable_demo(dir: &tempfile::TempDir) -> (Server, std::path::PathBuf) {
+    let data_dir = dir.path().join("data");
+    let server = Server::start_in(&data_dir).await;
+    server.create_namespace("demo").await;
+    (server, data_dir)
+}
+
 async fn post_event(
     server: &Server,
     ns: &str,
@@ -243,6 +251,20 @@ async fn deploy_flow(server: &Server, ns: &str, path: &str, yaml: &str) {
     let status = r.status();
     let body = r.text().await.unwrap_or_default();
     assert!(status.is_success(), "deploying {path}: {status} {body}");
+}
+
+/// Deploys a flow to namespace demo that must be refused with a 400 saying `says`.
+async fn deploy_refused(server: &Server, path: &str, yaml: &str, says: &str) {
+    let r = server
+        .http
+        .put(server.url(&format!("/api/v1/namespaces/demo/flows/{path}")))
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("PUT flow");
+    assert_eq!(r.status(), 400);
+    let message = r.text().await.unwrap_or_default();
+    assert!(message.contains(says), "{message}");
 }
 
 async fn run_flow(server: &Server, ns: &str, path: &str, input: &Value) -> String {
@@ -508,19 +530,13 @@ states:
 #[tokio::test]
 async fn a_scheduled_flow_runs_on_its_cron_and_stops_when_removed() {
     let server = demo().await;
-    let bad = server
-        .http
-        .put(server.url("/api/v1/namespaces/demo/flows/tick"))
-        .body("direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"every second\"\nstates:\n- id: a\n  type: noop\n")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
-    let message = bad.text().await.unwrap();
-    assert!(
-        message.contains("line 4, column 9: invalid cron expression 'every second'"),
-        "{message}"
-    );
+    deploy_refused(
+        &server,
+        "tick",
+        "direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"every second\"\nstates:\n- id: a\n  type: noop\n",
+        "line 4, column 9: invalid cron expression 'every second'",
+    )
+    .await;
     deploy_flow(
         &server,
         "demo",
@@ -701,9 +717,7 @@ states:
 #[tokio::test]
 async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut server = Server::start_in(&data_dir).await;
-    server.create_namespace("demo").await;
+    let (mut server, data_dir) = restartable_demo(&dir).await;
     deploy_flow(&server, "demo", "approve", CONSUME).await;
     deploy_flow(&server, "demo", "on-order", EVENT_START).await;
     let id = run_flow(&server, "demo", "approve", &json!({"order": "7"})).await;
@@ -842,4 +856,191 @@ states:
     send(&server, "demo", "step.two", "/t", json!({"n": 2}), &[]).await;
     let done = finished(&server, "demo", &id).await;
     assert_eq!(output(&done), json!({"steps": [1, 2]}));
+}
+
+/// Announces `go.ahead` itself (n = 1) before it waits for one: its own event was accepted
+/// before the wait's state started, so only the one sent later (n = 2) may resume it.
+const ANNOUNCE_THEN_WAIT: &str = r#"direktiv_api: workflow/v1
+states:
+- id: announce
+  type: generateEvent
+  event:
+    type: go.ahead
+    source: /self
+    data:
+      n: 1
+  transition: wait
+- id: wait
+  type: consumeEvent
+  timeout: PT5M
+  event:
+    type: go.ahead
+  transform:
+    n: jq(."go.ahead".data.n)
+"#;
+
+#[tokio::test]
+async fn a_wait_counts_only_events_accepted_after_its_state_started() {
+    let server = demo().await;
+    deploy_flow(&server, "demo", "announce", ANNOUNCE_THEN_WAIT).await;
+    let id = run_flow(&server, "demo", "announce", &json!({})).await;
+    waiting(&server, "demo", &id).await;
+    // The instance's own event (accepted in this run, before the state) is dispatched and
+    // ignored by the wait.
+    settle().await;
+    assert_eq!(instance(&server, "demo", &id).await["status"], "waiting");
+    send(&server, "demo", "go.ahead", "/ui", json!({"n": 2}), &[]).await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(output(&done), json!({"n": 2}), "{done}");
+}
+
+#[tokio::test]
+async fn a_wait_lost_to_a_kill_is_restored_at_start_and_the_instance_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, data_dir) = restartable_demo(&dir).await;
+    deploy_flow(&server, "demo", "announce", ANNOUNCE_THEN_WAIT).await;
+    let id = run_flow(&server, "demo", "announce", &json!({})).await;
+    waiting(&server, "demo", &id).await;
+    // Put the database where a kill between saving the waiting checkpoint and storing its
+    // wait leaves it: the instance is `waiting`, its wait listener is not there.
+    let store = server.open_store();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if store.delete_instance_listeners(&id).unwrap() == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wait was never stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(store);
+    // Accepted between the state's start and the kill: the restored wait must count it.
+    send(&server, "demo", "go.ahead", "/ui", json!({"n": 2}), &[]).await;
+    server.kill();
+
+    let server = Server::start_in(&data_dir).await;
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(output(&done), json!({"n": 2}), "{done}");
+}
+
+#[tokio::test]
+async fn a_delayed_generated_event_is_sent_later_even_across_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, data_dir) = restartable_demo(&dir).await;
+    deploy_refused(
+        &server,
+        "bad-delay",
+        "direktiv_api: workflow/v1\nstates:\n- id: a\n  type: generateEvent\n  delay: 2 seconds\n  event:\n    type: t\n    source: /s\n",
+        "line 5, column 10: 'delay' in state 'a' is '2 seconds', not an ISO 8601 duration",
+    )
+    .await;
+    deploy_flow(
+        &server,
+        "demo",
+        "listener",
+        r#"direktiv_api: workflow/v1
+start:
+  type: event
+  event:
+    type: reminder.due
+states:
+- id: got
+  type: noop
+  transform:
+    about: jq(."reminder.due".data.about)
+"#,
+    )
+    .await;
+    deploy_flow(
+        &server,
+        "demo",
+        "reminder",
+        r#"direktiv_api: workflow/v1
+states:
+- id: someday
+  type: generateEvent
+  delay: PT1H
+  event:
+    type: reminder.someday
+    source: /reminder
+  transition: soon
+- id: soon
+  type: generateEvent
+  delay: PT2S
+  event:
+    type: reminder.due
+    source: /reminder
+    data:
+      about: jq(.about)
+  transform:
+    sent: true
+"#,
+    )
+    .await;
+    let id = run_flow(&server, "demo", "reminder", &json!({"about": "tea"})).await;
+    // The instance does not wait for its events (one is an hour away).
+    let done = finished(&server, "demo", &id).await;
+    assert_eq!(output(&done), json!({"sent": true}), "{done}");
+    server.kill();
+    // The events are held in the store, not in the killed process.
+    let store = server.open_store();
+    assert!(
+        store.next_delayed_event_due().unwrap().is_some(),
+        "the delayed events were not stored"
+    );
+    drop(store);
+
+    let server = Server::start_in(&data_dir).await;
+    let heard = finished_instances_of(&server, "demo", "listener", 1).await;
+    assert_eq!(output(&heard[0]), json!({"about": "tea"}));
+    settle().await;
+    assert_eq!(instances_of(&server, "demo", "listener").await.len(), 1);
+    let sent: Vec<String> = stored_events(&server, "demo")
+        .await
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !sent.contains(&"reminder.someday".to_string()),
+        "an hour-delayed event was sent early: {sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cron_slot_claimed_just_before_a_crash_still_runs_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    // The test hook makes the server exit right after it stored a slot's claim, before it
+    // drives the slot's instance.
+    let mut server =
+        Server::start_in_with_env(&data_dir, &[("FAASBOX_TEST_CRASH_AFTER_CRON_CLAIM", "1")]).await;
+    server.create_namespace("demo").await;
+    deploy_flow(
+        &server,
+        "demo",
+        "tick",
+        "direktiv_api: workflow/v1\nstart:\n  type: scheduled\n  cron: \"* * * * * *\"\nstates:\n- id: a\n  type: noop\n  transform:\n    ticked: true\n",
+    )
+    .await;
+    assert_eq!(server.wait_exit(PATIENCE), Some(86));
+    let store = server.open_store();
+    let claimed: Vec<String> = store
+        .instances_with_status("running")
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.flow.trim_start_matches('/') == "tick")
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(claimed.len(), 1, "the claimed slot has its instance");
+    assert!(store.schedules().unwrap()[0].last_fired_ms > 0);
+    drop(store);
+
+    let server = Server::start_in(&data_dir).await;
+    let done = finished(&server, "demo", &claimed[0]).await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(output(&done), json!({"ticked": true}));
 }

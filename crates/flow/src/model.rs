@@ -143,6 +143,8 @@ pub enum StateKind {
     },
     GenerateEvent {
         event: GeneratedEvent,
+        /// Send the event this long after the state ran (the instance does not wait).
+        delay: Option<Duration>,
     },
     EventsAnd {
         events: Vec<EventFilter>,

@@ -304,7 +304,7 @@ fn state(node: &Node, p: &mut Problems) -> Option<State> {
         "validate" => &["subject", "schema"],
         "getter" | "setter" => &["variables"],
         "consumeEvent" => &["event"],
-        "generateEvent" => &["event"],
+        "generateEvent" => &["event", "delay"],
         "eventsAnd" | "eventsXor" => &["events"],
         other => {
             p.add(
@@ -473,6 +473,9 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
             event: event_filter(o.get("event"), o, p)?,
         },
         "generateEvent" => {
+            // Checked first, so a bad delay is reported even when the event has problems.
+            let delay = o.duration("delay", p);
+            let bad_delay = o.get("delay").is_some() && delay.is_none();
             let Some(node) = o.get("event") else {
                 p.add(o.pos, format!("{} needs 'event'", o.what));
                 return None;
@@ -487,15 +490,17 @@ fn state_kind(ty: &str, o: &Obj, p: &mut Problems) -> Option<StateKind> {
                 Some(Value::Object(map)) => map,
                 _ => Default::default(),
             };
-            StateKind::GenerateEvent {
-                event: GeneratedEvent {
-                    event_type: e.req_str("type", p)?,
-                    source: e.req_str("source", p)?,
-                    data: e.json("data"),
-                    data_content_type: e.str("datacontenttype", p),
-                    context,
-                },
+            let event = GeneratedEvent {
+                event_type: e.req_str("type", p)?,
+                source: e.req_str("source", p)?,
+                data: e.json("data"),
+                data_content_type: e.str("datacontenttype", p),
+                context,
+            };
+            if bad_delay {
+                return None;
             }
+            StateKind::GenerateEvent { event, delay }
         }
         "eventsAnd" => StateKind::EventsAnd {
             events: o

@@ -125,7 +125,7 @@ states:
 - {id: get, type: getter, variables: [{key: a, scope: namespace}], transition: set}
 - {id: set, type: setter, variables: [{key: a, scope: instance, value: 1}], transition: ce}
 - {id: ce, type: consumeEvent, event: {type: t, context: {a: b}}, timeout: PT1H, transition: ge}
-- {id: ge, type: generateEvent, event: {type: t, source: s, data: 'jq(.)'}, transition: ea}
+- {id: ge, type: generateEvent, delay: PT2S, event: {type: t, source: s, data: 'jq(.)'}, transition: ea}
 - {id: ea, type: eventsAnd, events: [{type: t1}, {type: t2}], transition: ex}
 - id: ex
   type: eventsXor
@@ -170,6 +170,10 @@ states:
     assert_eq!((retries.max_attempts, retries.multiplier), (3, 2.0));
     assert_eq!(action.files[0].scope, VarScope::Workflow);
     assert_eq!(flow.states[0].catch[0].error, "*");
+    let StateKind::GenerateEvent { delay, .. } = &flow.states[10].kind else {
+        panic!("{:?}", flow.states[10].kind)
+    };
+    assert_eq!(*delay, Some(std::time::Duration::from_secs(2)));
     for start in [
         "type: scheduled\n  cron: '* * * * *'",
         "type: event\n  event: {type: a}",
@@ -253,6 +257,32 @@ states:
     has(&p, 5, 13, "not an ISO 8601 duration");
     has(&p, 9, 3, "unknown field 'action' in state 'b'");
     has(&p, 10, 3, "state 'c' needs 'action'");
+}
+
+#[test]
+fn a_generated_event_s_bad_delay_is_reported_at_its_place() {
+    let source = r#"direktiv_api: workflow/v1
+states:
+- id: a
+  type: generateEvent
+  delay: soon
+  event:
+    type: t
+    source: s
+"#;
+    let p = problems(source);
+    has(
+        &p,
+        5,
+        10,
+        "'delay' in state 'a' is 'soon', not an ISO 8601 duration",
+    );
+    let no_delay = load("states:\n- {id: a, type: generateEvent, event: {type: t, source: s}}\n")
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(matches!(
+        no_delay.states[0].kind,
+        StateKind::GenerateEvent { delay: None, .. }
+    ));
 }
 
 #[test]

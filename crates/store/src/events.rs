@@ -159,21 +159,7 @@ impl Store {
         if !namespace_exists(&conn, namespace)? {
             return Err(StoreError::NoNamespace(namespace.to_string()));
         }
-        let inserted = conn.execute(
-            "INSERT OR IGNORE INTO events (namespace, id, source, type, event, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![namespace, id, source, event_type, event, received_ms],
-        )?;
-        let seq: i64 = conn.query_row(
-            "SELECT seq FROM events WHERE namespace = ?1 AND source = ?2 AND id = ?3",
-            params![namespace, source, id],
-            |r| r.get(0),
-        )?;
-        Ok(if inserted > 0 {
-            EventInsert::New(seq)
-        } else {
-            EventInsert::Duplicate(seq)
-        })
+        insert_event_row(&conn, namespace, id, source, event_type, event, received_ms)
     }
 
     /// Events not dispatched yet, oldest first.
@@ -402,21 +388,62 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Claims a slot for firing: true once per slot (the caller then starts the instance),
-    /// false if this or a later slot was claimed already or the schedule is gone or changed.
+    /// Claims a slot for firing: true once per slot, false if this or a later slot was
+    /// claimed already or the schedule is gone or changed. `instance`, the slot's instance, is
+    /// created in the same transaction (as `running`, so the start-up resume drives it if the
+    /// server dies before the caller does): a claimed slot always has its instance. `None`
+    /// only claims (the flow cannot run, and the slot is skipped).
     pub fn claim_schedule_slot(
         &self,
         namespace: &str,
         flow: &str,
         cron: &str,
         slot_ms: i64,
+        instance: Option<&crate::NewInstance<'_>>,
     ) -> Result<bool> {
-        Ok(self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let claimed = tx.execute(
             "UPDATE schedules SET last_fired_ms = ?4
              WHERE namespace = ?1 AND flow = ?2 AND cron = ?3 AND last_fired_ms < ?4",
             params![namespace, flow, cron, slot_ms],
-        )? > 0)
+        )? > 0;
+        if claimed {
+            if let Some(instance) = instance {
+                crate::flows::insert_instance(&tx, instance)?;
+            }
+        }
+        tx.commit()?;
+        Ok(claimed)
     }
+}
+
+/// Inserts an event of an existing namespace; a resent one (same source and id) is a
+/// duplicate.
+pub(crate) fn insert_event_row(
+    conn: &Connection,
+    namespace: &str,
+    id: &str,
+    source: &str,
+    event_type: &str,
+    event: &str,
+    received_ms: i64,
+) -> Result<EventInsert> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO events (namespace, id, source, type, event, received_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![namespace, id, source, event_type, event, received_ms],
+    )?;
+    let seq: i64 = conn.query_row(
+        "SELECT seq FROM events WHERE namespace = ?1 AND source = ?2 AND id = ?3",
+        params![namespace, source, id],
+        |r| r.get(0),
+    )?;
+    Ok(if inserted > 0 {
+        EventInsert::New(seq)
+    } else {
+        EventInsert::Duplicate(seq)
+    })
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {

@@ -194,10 +194,10 @@ fn schedule_slots_are_claimed_once() {
         .put_schedule("demo", "/cron", "* * * * *", 1_000)
         .unwrap();
     assert!(store
-        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000)
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000, None)
         .unwrap());
     assert!(!store
-        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000)
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000, None)
         .unwrap());
     // Redeploying the same cron keeps the last slot; a new cron restarts from now.
     store
@@ -205,7 +205,7 @@ fn schedule_slots_are_claimed_once() {
         .unwrap();
     assert_eq!(store.schedules().unwrap()[0].last_fired_ms, 60_000);
     assert!(!store
-        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 120_000)
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 120_000, None)
         .unwrap());
     store
         .put_schedule("demo", "/cron", "*/5 * * * *", 90_000)
@@ -213,6 +213,105 @@ fn schedule_slots_are_claimed_once() {
     assert_eq!(store.schedules().unwrap()[0].last_fired_ms, 90_000);
     assert!(store.delete_schedule("demo", "/cron").unwrap());
     assert!(!store
-        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 300_000)
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 300_000, None)
         .unwrap());
+}
+
+fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
+    NewInstance {
+        id,
+        namespace: "demo",
+        flow: "/cron",
+        source: "states: []",
+        input: "{}",
+        checkpoint: "{}",
+        parent: None,
+        now: "2026-01-01T00:00:00Z",
+    }
+}
+
+#[test]
+fn a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store.create_namespace("demo", "t0").unwrap();
+        store
+            .put_schedule("demo", "/cron", "* * * * *", 1_000)
+            .unwrap();
+        assert!(store
+            .claim_schedule_slot(
+                "demo",
+                "/cron",
+                "* * * * *",
+                60_000,
+                Some(&cron_instance("i-1"))
+            )
+            .unwrap());
+        // A slot claimed already makes no second instance.
+        assert!(!store
+            .claim_schedule_slot(
+                "demo",
+                "/cron",
+                "* * * * *",
+                60_000,
+                Some(&cron_instance("i-2"))
+            )
+            .unwrap());
+        assert!(store.instance("i-2").unwrap().is_none());
+        // The server "dies" here, before it started the instance.
+    }
+    let store = Store::open(&path).unwrap();
+    let running: Vec<String> = store
+        .instances_with_status("running")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        running,
+        ["i-1"],
+        "the start-up resume finds the slot's instance"
+    );
+    assert_eq!(store.schedules().unwrap()[0].last_fired_ms, 60_000);
+}
+
+#[test]
+fn delayed_events_are_accepted_when_due_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    let held = |id: &str, due_ms| DelayedEvent {
+        namespace: "demo".into(),
+        id: id.into(),
+        source: "/flow".into(),
+        event_type: "a".into(),
+        event: format!(r#"{{"id":"{id}"}}"#),
+        due_ms,
+    };
+    {
+        let store = Store::open(&path).unwrap();
+        store.create_namespace("demo", "t0").unwrap();
+        store.insert_delayed_event(&held("late", 5_000)).unwrap();
+        store.insert_delayed_event(&held("soon", 2_000)).unwrap();
+        assert_eq!(store.next_delayed_event_due().unwrap(), Some(2_000));
+        assert_eq!(store.release_due_events(1_999).unwrap(), 0);
+        assert!(store.undispatched_events(10).unwrap().is_empty());
+    }
+    let store = Store::open(&path).unwrap();
+    let watermark = store.event_watermark().unwrap();
+    assert_eq!(store.release_due_events(2_500).unwrap(), 1);
+    let accepted = store.undispatched_events(10).unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].id, "soon");
+    assert_eq!(accepted[0].received_ms, 2_500, "received when it was due");
+    assert!(
+        accepted[0].seq > watermark,
+        "a wait begun before it counts it"
+    );
+    assert_eq!(store.next_delayed_event_due().unwrap(), Some(5_000));
+    assert_eq!(store.release_due_events(9_000).unwrap(), 1);
+    assert_eq!(store.next_delayed_event_due().unwrap(), None);
+    assert_eq!(store.release_due_events(9_000).unwrap(), 0);
+    assert_eq!(store.undispatched_events(10).unwrap().len(), 2);
 }

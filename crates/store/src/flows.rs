@@ -144,12 +144,7 @@ impl Store {
     }
 
     pub fn create_instance(&self, new: &NewInstance<'_>) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated)
-             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8)",
-            params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now],
-        )?;
-        Ok(())
+        insert_instance(&self.conn(), new)
     }
 
     /// Saves an instance's checkpoint and status; with `finished`, records (in the same
@@ -315,5 +310,16 @@ pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Resu
         [namespace],
     )?;
     conn.execute("DELETE FROM flows WHERE namespace = ?1", [namespace])?;
+    Ok(())
+}
+
+/// Stores a new instance as `running` (also inside another transaction, such as a cron
+/// slot's claim).
+pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8)",
+        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now],
+    )?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! credentials are stored as opaque encrypted blobs (see [`secrets`]); the crypto lives in
 //! `faasbox-secrets`.
 
+pub mod delayed_events;
 pub mod events;
 pub mod flows;
 pub mod global_functions;
@@ -20,6 +21,7 @@ use faasbox_proto::{LogLine, LogStream};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+pub use delayed_events::DelayedEvent;
 pub use events::{
     Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
     ScheduleRecord, StoredEvent,

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -196,6 +196,18 @@ const MIGRATIONS: &[&str] = &[
          last_fired_ms INTEGER NOT NULL,
          PRIMARY KEY (namespace, flow)
      );",
+    // 6: events a flow generated with a `delay`, held until `due_ms`; then they move into
+    // `events` (as if received then) in one transaction.
+    "CREATE TABLE delayed_events (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         event_id TEXT NOT NULL,
+         source TEXT NOT NULL,
+         type TEXT NOT NULL,
+         event TEXT NOT NULL,
+         due_ms INTEGER NOT NULL
+     );
+     CREATE INDEX delayed_events_by_due ON delayed_events (due_ms);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

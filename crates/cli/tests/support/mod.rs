@@ -152,6 +152,26 @@ impl Server {
         false
     }
 
+    /// Waits for the server to exit by itself (a test hook made it); its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the server did not exit; its log:\n{}", self.log());
+    }
+
+    /// Opens the server's database directly (to inspect it while the server is down, or to
+    /// put it in a state a crash would leave).
+    pub fn open_store(&self) -> faasbox_store::Store {
+        faasbox_store::Store::open(&self.data_dir.join("faasbox.db")).expect("opening the store")
+    }
+
     /// Kills with SIGKILL (no cleanup by the server).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -54,6 +54,10 @@ pub struct Wait {
     /// When the wait times out (ms since the epoch): the state fails with a soft timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// The event watermark taken when the state started (`Effects::event_watermark`): only
+    /// events accepted after it count, also for a wait restored after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

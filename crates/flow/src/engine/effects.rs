@@ -76,13 +76,26 @@ pub trait Effects: Send + Sync + 'static {
     /// Appends a line to the instance's log.
     async fn log(&self, instance: &InstanceRef, message: String);
 
-    /// Emits a CloudEvent (`generateEvent`).
-    async fn generate_event(&self, instance: &InstanceRef, event: Value) -> Result<(), FlowError> {
-        let _ = (instance, event);
+    /// Emits a CloudEvent (`generateEvent`), at once or `delay` from now. A delayed event must
+    /// be sent even if the process dies in between; the instance does not wait for it.
+    async fn generate_event(
+        &self,
+        instance: &InstanceRef,
+        event: Value,
+        delay: Option<Duration>,
+    ) -> Result<(), FlowError> {
+        let _ = (instance, event, delay);
         Err(FlowError::catchable(
             "direktiv.events.unavailable",
             "generating events is not available on this server",
         ))
+    }
+
+    /// A mark of the events accepted so far: a state that starts waiting keeps it in its
+    /// [`super::Wait`], and only events accepted after it count for that wait. `None` where
+    /// events are not counted that way.
+    async fn event_watermark(&self) -> Result<Option<i64>, FlowError> {
+        Ok(None)
     }
 
     /// Milliseconds since the Unix epoch.

@@ -195,7 +195,7 @@ pub(super) async fn execute(
             }
             next(data)
         }
-        StateKind::GenerateEvent { event } => {
+        StateKind::GenerateEvent { event, delay } => {
             let mut out = serde_json::Map::new();
             for (k, v) in &event.context {
                 out.insert(
@@ -225,33 +225,38 @@ pub(super) async fn execute(
             }
             engine
                 .effects
-                .generate_event(inst, Value::Object(out))
+                .generate_event(inst, Value::Object(out), *delay)
                 .await?;
             next(data)
         }
-        StateKind::ConsumeEvent { event } => wait(
-            engine,
-            state,
-            WaitMode::Consume,
-            std::slice::from_ref(event),
-            &data,
-        ),
-        StateKind::EventsAnd { events } => wait(engine, state, WaitMode::And, events, &data),
+        StateKind::ConsumeEvent { event } => {
+            wait(
+                engine,
+                state,
+                WaitMode::Consume,
+                std::slice::from_ref(event),
+                &data,
+            )
+            .await
+        }
+        StateKind::EventsAnd { events } => wait(engine, state, WaitMode::And, events, &data).await,
         StateKind::EventsXor { events } => {
             let filters: Vec<EventFilter> = events.iter().map(|b| b.event.clone()).collect();
-            wait(engine, state, WaitMode::Xor, &filters, &data)
+            wait(engine, state, WaitMode::Xor, &filters, &data).await
         }
     }
 }
 
-/// A wait for events, their context filters evaluated against the data now.
-fn wait(
+/// A wait for events, their context filters evaluated against the data now; events
+/// accepted from now on count for it.
+async fn wait(
     engine: &Engine,
     state: &State,
     mode: WaitMode,
     filters: &[EventFilter],
     data: &Value,
 ) -> Result<Done, FlowError> {
+    let watermark = engine.effects.event_watermark().await?;
     let mut events = Vec::new();
     for filter in filters {
         let mut context = serde_json::Map::new();
@@ -273,6 +278,7 @@ fn wait(
         mode,
         events,
         deadline_ms,
+        watermark,
     }))
 }
 

@@ -21,7 +21,9 @@ struct Memory {
     vars: Mutex<HashMap<(VarScope, String), Value>>,
     saves: Mutex<Vec<Checkpoint>>,
     logs: Mutex<Vec<String>>,
-    events: Mutex<Vec<Value>>,
+    events: Mutex<Vec<(Value, Option<Duration>)>>,
+    /// What `event_watermark` answers.
+    watermark: Option<i64>,
     cancelled_calls: Mutex<u32>,
 }
 
@@ -95,9 +97,17 @@ impl Effects for Memory {
     async fn log(&self, _: &InstanceRef, message: String) {
         self.logs.lock().unwrap().push(message);
     }
-    async fn generate_event(&self, _: &InstanceRef, event: Value) -> Result<(), FlowError> {
-        self.events.lock().unwrap().push(event);
+    async fn generate_event(
+        &self,
+        _: &InstanceRef,
+        event: Value,
+        delay: Option<Duration>,
+    ) -> Result<(), FlowError> {
+        self.events.lock().unwrap().push((event, delay));
         Ok(())
+    }
+    async fn event_watermark(&self) -> Result<Option<i64>, FlowError> {
+        Ok(self.watermark)
     }
 }
 
@@ -484,10 +494,13 @@ async fn event_states_wait_and_resume() {
     transition: got-b
 - id: got-a
   type: generateEvent
+  delay: PT3S
   event: {type: done, source: flow, data: "jq(.a)"}
 - {id: got-b, type: noop}
 "#;
-    let m = Arc::new(memory());
+    let mut m = memory();
+    m.watermark = Some(41);
+    let m = Arc::new(m);
     let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
     let engine = Engine::new(m.clone());
     let cancel = CancellationToken::new();
@@ -504,6 +517,11 @@ async fn event_states_wait_and_resume() {
     };
     assert_eq!(wait.mode, WaitMode::Xor);
     assert_eq!(wait.events[0].context["who"], "me");
+    assert_eq!(
+        wait.watermark,
+        Some(41),
+        "the wait keeps the mark of its start"
+    );
     let saved = m.saves.lock().unwrap().last().cloned().unwrap();
     assert_eq!(saved.wait.as_ref(), Some(&wait));
     let again = engine.run(&inst(), &flow, saved.clone(), &cancel).await;
@@ -518,7 +536,9 @@ async fn event_states_wait_and_resume() {
         )
         .await;
     assert_eq!(out, Outcome::Completed(json!({"who": "me", "a": {"x": 1}})));
-    assert_eq!(m.events.lock().unwrap()[0]["data"], json!({"x": 1}));
+    let events = m.events.lock().unwrap();
+    assert_eq!(events[0].0["data"], json!({"x": 1}));
+    assert_eq!(events[0].1, Some(Duration::from_secs(3)));
 }
 
 #[tokio::test]

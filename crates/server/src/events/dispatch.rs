@@ -1,5 +1,6 @@
-//! The dispatcher: offers every stored, undispatched event to its namespace's listeners (one
-//! transaction per event), then hands the stored deliveries to the flow runner.
+//! The dispatcher: accepts delayed events that are due, offers every stored, undispatched
+//! event to its namespace's listeners (one transaction per event), then hands the stored
+//! deliveries to the flow runner.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,16 +18,33 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 pub async fn run(state: Arc<AppState>) {
     loop {
         let dispatched = state
-            .blocking(|s| dispatch_pending(&s.store).map_err(Into::into))
+            .blocking(|s| {
+                s.store.release_due_events(super::now_ms())?;
+                dispatch_pending(&s.store)?;
+                Ok(s.store.next_delayed_event_due()?)
+            })
             .await;
-        if let Err(e) = dispatched {
-            tracing::error!("dispatching events: {e}");
-        }
+        let next_due = match dispatched {
+            Ok(next_due) => next_due,
+            Err(e) => {
+                tracing::error!("dispatching events: {e}");
+                None
+            }
+        };
         deliver_pending(&state).await;
         tokio::select! {
             _ = state.events.wake.notified() => {}
-            _ = tokio::time::sleep(IDLE_TICK) => {}
+            _ = tokio::time::sleep(idle_for(next_due, super::now_ms())) => {}
         }
+    }
+}
+
+/// How long to sleep without a wake-up: until the next delayed event is due, at most
+/// [`IDLE_TICK`].
+fn idle_for(next_due_ms: Option<i64>, now_ms: i64) -> Duration {
+    match next_due_ms {
+        Some(due) => Duration::from_millis(u64::try_from(due - now_ms).unwrap_or(0)).min(IDLE_TICK),
+        None => IDLE_TICK,
     }
 }
 
@@ -176,5 +194,18 @@ async fn deliver(runner: &dyn super::FlowRunner, delivery: &Delivery) -> Result<
                 .resume_instance(&delivery.instance_id, &delivery.listener_id, events)
                 .await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sleeps_until_the_next_delayed_event_at_most_a_tick() {
+        assert_eq!(idle_for(None, 1_000), IDLE_TICK);
+        assert_eq!(idle_for(Some(1_250), 1_000), Duration::from_millis(250));
+        assert_eq!(idle_for(Some(900), 1_000), Duration::ZERO, "overdue");
+        assert_eq!(idle_for(Some(60_000), 1_000), IDLE_TICK);
     }
 }

@@ -1,11 +1,13 @@
 //! Events that flows make: `generateEvent` builds a CloudEvent from its evaluated fields and
-//! emits it into the namespace, where it starts and resumes flows like any received event.
+//! emits it into the namespace (at once, or held in the store until its `delay` passed), where
+//! it starts and resumes flows like any received event.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use faasbox_events::{is_json_content_type, AttributeValue, CloudEvent, EventData, EventFilter};
-use faasbox_store::EventInsert;
+use faasbox_store::{DelayedEvent, EventInsert};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -84,6 +86,32 @@ pub async fn emit(
         state.events.wake();
     }
     Ok(inserted)
+}
+
+/// Holds the event in the store until `delay` from now, when the dispatcher accepts it into
+/// the namespace (see `Store::release_due_events`); stored before this returns, so a crash
+/// does not lose it.
+pub async fn emit_later(
+    state: &Arc<AppState>,
+    namespace: &str,
+    event: CloudEvent,
+    delay: Duration,
+) -> Result<(), ApiError> {
+    let held = DelayedEvent {
+        namespace: namespace.to_string(),
+        id: event.id.clone(),
+        source: event.source.clone(),
+        event_type: event.event_type.clone(),
+        event: event.to_json().to_string(),
+        due_ms: super::now_ms()
+            .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+    };
+    state
+        .blocking(move |s| Ok(s.store.insert_delayed_event(&held)?))
+        .await?;
+    // The dispatcher sleeps until the earliest due event; this one may be earlier.
+    state.events.wake();
+    Ok(())
 }
 
 /// A flow's event filter from its YAML `type` and `context`: context values become text

@@ -1,16 +1,19 @@
 //! The glue between events and the workflow engine (`crate::flows`): the [`FlowRunner`] that
-//! starts and resumes instances for deliveries, a deployed flow's start as a [`FlowStart`],
-//! instance waits stored as listeners (with their timeout timers, re-armed at start-up), and
-//! `generateEvent`'s events emitted into the namespace.
+//! starts and resumes instances for deliveries, cron slots claimed with their instance, a
+//! deployed flow's start as a [`FlowStart`], instance waits stored as listeners (with their
+//! timeout timers, re-armed at start-up), and `generateEvent`'s events emitted into the
+//! namespace.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use faasbox_events::{EventFilter, ListenMode};
 use faasbox_flow::engine::{Checkpoint, InstanceRef, Wait, WaitMode, WaitResolution};
 use faasbox_flow::model::StartKind;
 use faasbox_flow::Workflow;
-use serde_json::{Map, Value};
+use faasbox_store::ScheduleRecord;
+use serde_json::{json, Map, Value};
 
 use super::{FlowRunner, FlowStart, GeneratedFields, RunnerError, WaitRequest};
 use crate::error::ApiError;
@@ -34,7 +37,8 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
 }
 
 /// An instance saved as waiting whose wait was not stored yet when the server died gets it
-/// now, counting the events accepted since its checkpoint was saved.
+/// now, counting the events accepted since its state started (the wait's watermark; a wait
+/// saved without one counts those accepted since its checkpoint was saved).
 async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), ApiError> {
     let waiting = state
         .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
@@ -46,15 +50,20 @@ async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), ApiError> {
         else {
             continue;
         };
-        let saved_ms = time::OffsetDateTime::parse(
-            &record.updated,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .unwrap_or(0);
-        let after_seq = state
-            .blocking(move |s| Ok(s.store.event_watermark_before(saved_ms)?))
-            .await?;
+        let after_seq = match wait.watermark {
+            Some(mark) => mark,
+            None => {
+                let saved_ms = time::OffsetDateTime::parse(
+                    &record.updated,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .unwrap_or(0);
+                state
+                    .blocking(move |s| Ok(s.store.event_watermark_before(saved_ms)?))
+                    .await?
+            }
+        };
         let instance = InstanceRef {
             id: record.id,
             namespace: record.namespace,
@@ -174,13 +183,14 @@ fn wait_filters(wait: &Wait) -> Vec<EventFilter> {
         .collect()
 }
 
-/// Stores the wait of an instance the engine left waiting. `after_seq` is the event
-/// watermark taken when this run of the instance began: events accepted since then count.
+/// Stores the wait of an instance the engine left waiting: events accepted since its state
+/// started (its watermark) count. `fallback_after_seq` stands in for a wait saved without a
+/// watermark (by an older version): the mark taken when this run of the instance began.
 pub async fn on_waiting(
     state: &Arc<AppState>,
     instance: &InstanceRef,
     wait: &Wait,
-    after_seq: i64,
+    fallback_after_seq: i64,
 ) {
     let request = WaitRequest {
         namespace: instance.namespace.clone(),
@@ -193,7 +203,7 @@ pub async fn on_waiting(
         },
         filters: wait_filters(wait),
         deadline_ms: wait.deadline_ms.map(|d| d as i64),
-        after_seq,
+        after_seq: wait.watermark.unwrap_or(fallback_after_seq),
         now_ms: super::now_ms(),
     };
     let stored = state
@@ -220,6 +230,55 @@ pub async fn on_waiting(
             tracing::error!(instance = %instance.id, "storing the instance's event wait failed: {e}")
         }
     }
+}
+
+/// Claims a cron slot of `schedule` together with its instance, in one store transaction,
+/// so a claimed slot always has its instance (a crash before it is driven leaves it
+/// `running`, and the start-up resume drives it). The instance id if this call claimed it;
+/// a flow that cannot run (gone, invalid) has its slot claimed without one and skipped.
+pub async fn claim_slot(
+    state: &Arc<AppState>,
+    schedule: &ScheduleRecord,
+    slot_ms: i64,
+) -> Result<Option<String>, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let prepared = match runner::prepare(
+        state,
+        &id,
+        &schedule.namespace,
+        &schedule.flow,
+        json!({}),
+        None,
+    )
+    .await
+    {
+        Ok(prepared) => Some(prepared),
+        Err(e) if e.status.is_client_error() => {
+            tracing::warn!(flow = %schedule.flow, namespace = %schedule.namespace, "scheduled start skipped: {}", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let s = schedule.clone();
+    state
+        .blocking(move |st| {
+            let now = crate::clock::now_rfc3339();
+            let record = prepared.as_ref().map(|p| p.record(&now));
+            let claimed = st.store.claim_schedule_slot(
+                &s.namespace,
+                &s.flow,
+                &s.cron,
+                slot_ms,
+                record.as_ref(),
+            )?;
+            Ok(prepared.filter(|_| claimed).map(|p| p.id().to_string()))
+        })
+        .await
+}
+
+/// Drives an instance that was created already (a claimed cron slot's).
+pub fn drive_created(state: &Arc<AppState>, id: String) {
+    runner::spawn(state, id);
 }
 
 /// A flow's start as the events machinery sees it.
@@ -252,11 +311,12 @@ pub fn flow_start(flow: &Workflow) -> FlowStart {
 }
 
 /// `generateEvent`: the engine's evaluated event (attributes, `data`, and the context as
-/// further members) emitted into the instance's namespace.
+/// further members) emitted into the instance's namespace, at once or after `delay`.
 pub async fn generate(
     state: &Arc<AppState>,
     instance: &InstanceRef,
     event: Value,
+    delay: Option<Duration>,
 ) -> Result<String, String> {
     let Value::Object(mut members) = event else {
         return Err("the generated event is not an object".into());
@@ -276,8 +336,12 @@ pub async fn generate(
     };
     let event = super::generated_event(&fields)?;
     let id = event.id.clone();
-    super::emit(state, &instance.namespace, event)
-        .await
-        .map_err(|e| e.message)?;
+    match delay {
+        Some(delay) => super::emit_later(state, &instance.namespace, event, delay).await,
+        None => super::emit(state, &instance.namespace, event)
+            .await
+            .map(|_| ()),
+    }
+    .map_err(|e| e.message)?;
     Ok(id)
 }

@@ -98,8 +98,8 @@ pub struct WaitRequest {
     /// When the wait times out (the engine enforces it and then calls
     /// `Store::delete_instance_listeners`).
     pub deadline_ms: Option<i64>,
-    /// `Store::event_watermark()` taken when the instance entered the state: events accepted
-    /// since then count, even those dispatched before this wait was stored.
+    /// `Store::event_watermark()` taken when the state started (kept in its `Wait`): events
+    /// accepted since then count, even those dispatched before this wait was stored.
     pub after_seq: i64,
     pub now_ms: i64,
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 
 pub use dispatch::decide_for;
-pub use emit::{emit, event_filter, generated_event, GeneratedFields};
+pub use emit::{emit, emit_later, event_filter, generated_event, GeneratedFields};
 pub use listeners::{
     check_flow_start, instance_input, on_flow_removed, register_wait, set_flow_start, FlowStart,
     WaitRequest,

@@ -1,6 +1,8 @@
-//! The scheduler: starts scheduled flows on their cron. A slot is claimed in the store before
-//! its instance starts, so a restarted server never fires a slot again; slots missed while it
-//! was down collapse into one firing.
+//! The scheduler: starts scheduled flows on their cron. A slot is claimed in the store in the
+//! same transaction that creates its instance, so every slot fires exactly once: a restarted
+//! server never fires a slot again, and an instance whose claim committed just before a crash
+//! is driven by the start-up resume. Slots missed while the server was down collapse into one
+//! firing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +10,7 @@ use std::time::Duration;
 
 use faasbox_events::CronSchedule;
 use faasbox_store::ScheduleRecord;
-use serde_json::json;
 
-use super::RunnerError;
 use crate::state::AppState;
 
 /// Fine enough for every-second schedules.
@@ -22,9 +22,10 @@ pub async fn run(state: Arc<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(runner) = state.events.runner() else {
+        if state.events.runner().is_none() {
+            // The engine is not installed yet.
             continue;
-        };
+        }
         let schedules = match state
             .blocking(|s| s.store.schedules().map_err(Into::into))
             .await
@@ -40,23 +41,28 @@ pub async fn run(state: Arc<AppState>) {
             let Some(slot) = due_slot(&mut parsed, &schedule, now_ms) else {
                 continue;
             };
-            if !claim(&state, &schedule, slot).await {
-                continue;
-            }
-            let instance_id = uuid::Uuid::new_v4().to_string();
-            let started = runner
-                .start_instance(
-                    &schedule.namespace,
-                    &schedule.flow,
-                    &instance_id,
-                    json!({}),
-                    "cron",
-                )
-                .await;
-            if let Err(RunnerError::Gone(why) | RunnerError::Retry(why)) = started {
-                tracing::warn!(flow = %schedule.flow, namespace = %schedule.namespace, "scheduled start failed: {why}");
+            match super::engine::claim_slot(&state, &schedule, slot).await {
+                Ok(Some(instance_id)) => {
+                    crash_after_claim_if_asked();
+                    super::engine::drive_created(&state, instance_id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(flow = %schedule.flow, namespace = %schedule.namespace, "scheduled start failed, retried at the next tick: {}", e.message);
+                }
             }
         }
+    }
+}
+
+/// Test hook (`crates/cli/tests/flow_events.rs`): with this variable set, the server exits
+/// right after a slot and its instance were stored, before driving it — where a crash would.
+const CRASH_AFTER_CLAIM: &str = "FAASBOX_TEST_CRASH_AFTER_CRON_CLAIM";
+
+fn crash_after_claim_if_asked() {
+    if std::env::var_os(CRASH_AFTER_CLAIM).is_some() {
+        tracing::warn!("{CRASH_AFTER_CLAIM} is set: exiting after a cron claim");
+        std::process::exit(86);
     }
 }
 
@@ -79,21 +85,6 @@ fn due_slot(
     parsed
         .get(&schedule.cron)?
         .due(schedule.last_fired_ms, now_ms)
-}
-
-async fn claim(state: &Arc<AppState>, schedule: &ScheduleRecord, slot: i64) -> bool {
-    let s = schedule.clone();
-    state
-        .blocking(move |st| {
-            st.store
-                .claim_schedule_slot(&s.namespace, &s.flow, &s.cron, slot)
-                .map_err(Into::into)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!("claiming a schedule slot: {e}");
-            false
-        })
 }
 
 /// Now, in milliseconds since the Unix epoch (the store's clock for events and schedules).

@@ -2,6 +2,7 @@
 //! vault, variables, checkpoints and logs in the store.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use faasbox_flow::engine::{Checkpoint, Effects, FlowError, FunctionCall, InstanceRef};
@@ -155,12 +156,30 @@ impl Effects for ServerEffects {
             .map_err(store_error)
     }
 
-    async fn generate_event(&self, instance: &InstanceRef, event: Value) -> Result<(), FlowError> {
-        let id = crate::events::engine::generate(&self.state, instance, event)
+    async fn generate_event(
+        &self,
+        instance: &InstanceRef,
+        event: Value,
+        delay: Option<Duration>,
+    ) -> Result<(), FlowError> {
+        let id = crate::events::engine::generate(&self.state, instance, event, delay)
             .await
             .map_err(|e| FlowError::catchable("direktiv.events.invalid", e))?;
-        self.log(instance, format!("generated event {id}")).await;
+        let line = match delay {
+            Some(d) => format!("generated event {id}, sent in {} ms", d.as_millis()),
+            None => format!("generated event {id}"),
+        };
+        self.log(instance, line).await;
         Ok(())
+    }
+
+    async fn event_watermark(&self) -> Result<Option<i64>, FlowError> {
+        let mark = self
+            .state
+            .blocking(|s| Ok(s.store.event_watermark()?))
+            .await
+            .map_err(store_error)?;
+        Ok(Some(mark))
     }
 
     async fn log(&self, instance: &InstanceRef, message: String) {

@@ -42,6 +42,57 @@ pub async fn create_as(
     input: Value,
     parent: Option<&str>,
 ) -> Result<String, ApiError> {
+    let new = prepare(state, id, namespace, path, input, parent).await?;
+    state
+        .blocking(move |s| {
+            Ok(s.store
+                .create_instance(&new.record(&clock::now_rfc3339()))?)
+        })
+        .await?;
+    Ok(id.to_string())
+}
+
+/// An instance ready to be stored: its flow read and checked, its first checkpoint made.
+pub struct PreparedInstance {
+    id: String,
+    namespace: String,
+    flow: String,
+    source: String,
+    input: String,
+    checkpoint: String,
+    parent: Option<String>,
+}
+
+impl PreparedInstance {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The store's record of it, created at `now`.
+    pub fn record<'a>(&'a self, now: &'a str) -> NewInstance<'a> {
+        NewInstance {
+            id: &self.id,
+            namespace: &self.namespace,
+            flow: &self.flow,
+            source: &self.source,
+            input: &self.input,
+            checkpoint: &self.checkpoint,
+            parent: self.parent.as_deref(),
+            now,
+        }
+    }
+}
+
+/// Reads and checks `namespace/path` and makes the first checkpoint of an instance `id` of
+/// it (stored by [`create_as`], or by a caller that stores it with more in one transaction).
+pub async fn prepare(
+    state: &Arc<AppState>,
+    id: &str,
+    namespace: &str,
+    path: &str,
+    input: Value,
+    parent: Option<&str>,
+) -> Result<PreparedInstance, ApiError> {
     let (ns, p) = (namespace.to_string(), path.to_string());
     let record = state.blocking(move |s| Ok(s.store.flow(&ns, &p)?)).await?;
     let Some(record) = record else {
@@ -56,31 +107,16 @@ pub async fn create_as(
             format!("flow {namespace}/{path} is invalid: {}", problems[0]),
         )
     })?;
-    let now_ms = clock_ms();
-    let cp = Checkpoint::start(flow.first_state(), input.clone(), now_ms);
-    let id = id.to_string();
-    let (cp_text, input_text) = (json_text(&cp)?, input.to_string());
-    let (id2, ns, p, parent) = (
-        id.clone(),
-        namespace.to_string(),
-        path.to_string(),
-        parent.map(str::to_string),
-    );
-    state
-        .blocking(move |s| {
-            Ok(s.store.create_instance(&NewInstance {
-                id: &id2,
-                namespace: &ns,
-                flow: &p,
-                source: &record.source,
-                input: &input_text,
-                checkpoint: &cp_text,
-                parent: parent.as_deref(),
-                now: &clock::now_rfc3339(),
-            })?)
-        })
-        .await?;
-    Ok(id)
+    let cp = Checkpoint::start(flow.first_state(), input.clone(), clock_ms());
+    Ok(PreparedInstance {
+        id: id.to_string(),
+        namespace: namespace.to_string(),
+        flow: path.to_string(),
+        source: record.source,
+        input: input.to_string(),
+        checkpoint: json_text(&cp)?,
+        parent: parent.map(str::to_string),
+    })
 }
 
 /// Runs an instance in a task of its own.
