@@ -216,7 +216,7 @@ async fn reports_unknown_images_and_unreachable_registries() {
         "{err}"
     );
 
-    let closed = format!("127.0.0.1:{}/test/x", registry_support::free_port());
+    let closed = format!("127.0.0.1:{}/test/x", faasbox_test_registry::free_port());
     let err = pull(&t.store, &closed, &user()).await.unwrap_err();
     assert!(
         matches!(err, ImageError::RegistryUnreachable { .. }),

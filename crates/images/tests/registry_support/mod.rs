@@ -1,5 +1,6 @@
 //! What the registry tests run against: a real `docker-registry` (the
-//! Debian package of distribution/registry 2.x) on a free loopback port with
+//! Debian package of distribution/registry 2.x, started by the shared
+//! `faasbox-test-registry` crate) on a free loopback port with
 //! htpasswd users, images built as OCI layouts and copied into it with
 //! `skopeo`, and a loopback TCP proxy that counts — and can cut — the bytes
 //! the registry sends.
@@ -8,13 +9,10 @@
 pub mod token;
 
 use std::fs;
-use std::io::Write as _;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use faasbox_images::{ImageStore, RegistryAuth};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,9 +28,7 @@ pub const PASS: &str = "pass";
 pub const ADMIN: &str = "admin";
 pub const ADMIN_PASS: &str = "8QwFLg%D$qg*:x";
 
-/// The `service` and `issuer` of the token-auth registry.
-pub const TOKEN_SERVICE: &str = "faasbox-test";
-pub const TOKEN_ISSUER: &str = "faasbox-test-issuer";
+pub use faasbox_test_registry::{TOKEN_ISSUER, TOKEN_SERVICE};
 
 pub fn user() -> RegistryAuth {
     RegistryAuth {
@@ -41,93 +37,22 @@ pub fn user() -> RegistryAuth {
     }
 }
 
-/// A running `docker-registry` with basic (htpasswd) auth; killed on drop.
-pub struct Registry {
-    child: Child,
-    /// `127.0.0.1:<port>`.
-    pub addr: String,
-    pub dir: tempfile::TempDir,
-}
+/// A running `docker-registry` (from the shared test-support crate).
+pub struct Registry(faasbox_test_registry::Registry);
 
 impl Registry {
     /// A registry with basic auth for [`USER`] and [`ADMIN`].
     pub fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let htpasswd = dir.path().join("htpasswd");
-        let mut users = String::new();
-        for (user, pass) in [(USER, PASS), (ADMIN, ADMIN_PASS)] {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", user, pass])
-                .output()
-                .expect("htpasswd (apt-get install apache2-utils)");
-            assert!(out.status.success(), "htpasswd failed");
-            users.push_str(String::from_utf8(out.stdout).unwrap().trim());
-            users.push('\n');
-        }
-        fs::write(&htpasswd, users).unwrap();
-        let auth = format!(
-            "auth:\n  htpasswd:\n    realm: faasbox-test\n    path: {}\n",
-            htpasswd.display()
-        );
-        Registry::start_with(dir, &auth)
+        Registry(faasbox_test_registry::Registry::start_htpasswd(&[
+            (USER, PASS),
+            (ADMIN, ADMIN_PASS),
+        ]))
     }
 
     /// A registry that wants bearer tokens from `realm`, signed by the
     /// certificate in the PEM file `cert`.
     pub fn start_token(realm: &str, cert: &Path) -> Registry {
-        let auth = format!(
-            "auth:\n  token:\n    realm: {realm}\n    service: {TOKEN_SERVICE}\n    \
-             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
-            cert.display()
-        );
-        Registry::start_with(tempfile::tempdir().unwrap(), &auth)
-    }
-
-    /// Starts the registry on a free port; tries another port when the
-    /// chosen one was taken in the meantime.
-    fn start_with(dir: tempfile::TempDir, auth: &str) -> Registry {
-        let storage = dir.path().join("storage");
-        fs::create_dir(&storage).unwrap();
-        let config = dir.path().join("config.yml");
-        let log_path = dir.path().join("registry.log");
-        for _ in 0..3 {
-            let addr = format!("127.0.0.1:{}", free_port());
-            fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}",
-                    storage.display(),
-                ),
-            )
-            .unwrap();
-            let log = fs::File::create(&log_path).unwrap();
-            let mut child = Command::new("/usr/bin/docker-registry")
-                .arg("serve")
-                .arg(&config)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("/usr/bin/docker-registry (apt-get install docker-registry)");
-            if wait_ready(&mut child, &addr) {
-                return Registry { child, addr, dir };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!(
-            "docker-registry did not start: {}",
-            fs::read_to_string(&log_path).unwrap_or_default()
-        );
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// `127.0.0.1:<port>/<path>`.
-    pub fn reference(&self, path: &str) -> String {
-        format!("{}/{path}", self.addr)
+        Registry(faasbox_test_registry::Registry::start_token(realm, cert))
     }
 
     /// Copies an image into the registry with skopeo as [`USER`].
@@ -136,35 +61,11 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Registry {
+    type Target = faasbox_test_registry::Registry;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-}
-
-/// Waits until the registry at `addr` answers `GET /v2/` as a registry
-/// (not some other server that took the port); `false` if it exits or
-/// does not answer within 15 s.
-fn wait_ready(child: &mut Child, addr: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if let Ok(mut conn) = TcpStream::connect(addr) {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut answer = String::new();
-            let asked = conn.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok();
-            if asked && std::io::Read::read_to_string(&mut conn, &mut answer).is_ok() {
-                return answer
-                    .to_ascii_lowercase()
-                    .contains("docker-distribution-api-version");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// `skopeo copy` of `source` to `docker://<dest>` as [`USER`]. Digests
@@ -194,12 +95,6 @@ pub fn skopeo_push(source: &str, dest: &str, extra: &[&str]) {
         "skopeo copy {source} {dest} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// A store in a temporary directory.
