@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::Workflow;
+use crate::model::{Action, FileType, Workflow};
 use crate::reader::Problems;
 use crate::yaml::Node;
 
@@ -60,9 +60,36 @@ pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
                     format!("the action of state '{}' calls function '{}', which is not defined under functions", state.id, action.function),
                 );
             }
+            action_files(&state.id, action, p);
         }
     }
     unreachable_states(flow, p);
+}
+
+/// An action's `files`: known types, names that stay inside the call's directory.
+fn action_files(state: &str, action: &Action, p: &mut Problems) {
+    for file in &action.files {
+        if FileType::parse(file.file_type.as_deref()).is_none() {
+            p.add(
+                file.pos,
+                format!(
+                    "state '{state}': file '{}' has type '{}'; use one of {}",
+                    file.name(),
+                    file.file_type.as_deref().unwrap_or_default(),
+                    FileType::NAMES
+                ),
+            );
+        }
+        if let Some(problem) = faasbox_proto::file_name_problem(file.name()) {
+            p.add(
+                file.pos,
+                format!(
+                    "state '{state}': file name '{}' cannot be used: {problem} (set `as` to a plain relative name)",
+                    file.name().escape_default()
+                ),
+            );
+        }
+    }
 }
 
 /// Where `start` is written (the document's start when it is not).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use faasbox_proto::{InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{CallFile, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +39,8 @@ pub struct CallOptions {
     pub cancel: CancellationToken,
     /// Masks values the caller put into the input (a flow's secrets) in what is stored.
     pub masker: Masker,
+    /// Files the agent places where the function finds them (a flow action's `files`).
+    pub files: Vec<CallFile>,
 }
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
@@ -175,6 +177,7 @@ async fn run(
                 deployed.spec.timeout.0,
                 deployed.spec.size.as_str(),
                 input,
+                options.files,
                 &options.cancel,
             )
             .await
@@ -213,12 +216,13 @@ async fn call(
     timeout: Duration,
     size: &str,
     input: Bytes,
+    files: Vec<CallFile>,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let answer = tokio::select! {
-        answer = tokio::time::timeout(timeout, running.client.invoke(id, &deadline, input)) => answer,
+        answer = tokio::time::timeout(timeout, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
