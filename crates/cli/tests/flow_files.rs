@@ -1,8 +1,9 @@
 //! A flow action's `files` end to end, against the real server and real runc containers:
 //! variables of every scope placed as `plain`, `base64`, `tar` and `tar.gz` files in the call's
 //! temp dir of an http-contract function (`Direktiv-TempDir`), of a direktiv-cmd function (its
-//! working directory) and of an isolate (`DIREKTIV_TEMPDIR`); a missing variable is an empty
-//! file; a bad name is refused at deploy with its line and column; a bad value is catchable.
+//! working directory), of an isolate and of an OpenWhisk action (`DIREKTIV_TEMPDIR`); a missing
+//! variable is an empty file; a bad name is refused at deploy with its line and column; a bad
+//! value is catchable.
 
 mod support;
 
@@ -23,6 +24,11 @@ printf '{"plain":"%s","decoded":"%s","tool":"%s","tool_executable":"%s","note":"
   "$(test -x "$d/bundle/bin/tool.sh" && echo yes)" "$(cat "$d/bundle/data/note.txt")" \
   "$(cat "$d/raw/data/note.txt")" "$(cat "$d/config.json")" \
   "$(test -f "$d/missing.txt" && echo present)" "$(wc -c < "$d/missing.txt")"
+"#;
+
+/// An OpenWhisk action answering the file it finds in `$DIREKTIV_TEMPDIR`.
+const OPENWHISK_READER: &str = r#"#!/bin/sh
+printf '{"plain":"%s","dir_is_call_dir":"%s"}\n' "$(cat "$DIREKTIV_TEMPDIR/plain.txt")" "$(test "$DIREKTIV_TEMPDIR" = "/tmp/faasbox-calls/$__OW_ACTIVATION_ID" && echo yes)"
 "#;
 
 /// An isolate (file contract) answering the file it finds in `$DIREKTIV_TEMPDIR`.
@@ -185,7 +191,7 @@ async fn action_files_reach_http_and_cmd_functions_in_every_type_and_scope() {
 }
 
 #[tokio::test]
-async fn action_files_reach_an_isolate_and_bad_ones_are_refused() {
+async fn action_files_reach_isolates_and_openwhisk_actions_and_bad_ones_are_refused() {
     let (server, _dirs) = setup().await;
     server
         .deploy(
@@ -195,10 +201,18 @@ async fn action_files_reach_an_isolate_and_bad_ones_are_refused() {
         )
         .await;
     server
+        .deploy(
+            "demo",
+            "action",
+            json!({"image": "alpine", "contract": "openwhisk", "code": OPENWHISK_READER}),
+        )
+        .await;
+    server
         .deploy_flow(
             "isolate",
             r#"functions:
 - {id: iso, service: isolate, type: knative-namespace}
+- {id: ow, service: action, type: knative-namespace}
 states:
 - id: set
   type: setter
@@ -209,14 +223,27 @@ states:
   action:
     function: iso
     files: [{key: greeting, scope: namespace, as: plain.txt}]
+  transform: 'jq({isolate: .return})'
+  transition: openwhisk
+- id: openwhisk
+  type: action
+  action:
+    function: ow
+    input: {}
+    files: [{key: greeting, scope: namespace, as: plain.txt}]
 "#,
         )
         .await;
     let (status, id, out) = server.run_flow("isolate", &json!({})).await;
     assert_eq!(status, 200, "{out}\n{}", server.instance_log(&id).await);
     assert_eq!(
-        out["return"],
+        out["isolate"],
         json!({"plain": "hello-isolate", "dir": "/direktiv-data/files"}),
+        "{out}"
+    );
+    assert_eq!(
+        out["return"],
+        json!({"plain": "hello-isolate", "dir_is_call_dir": "yes"}),
         "{out}"
     );
 
