@@ -286,6 +286,15 @@ fn action_files_with_unknown_types_or_unsafe_names_are_refused_where_written() {
     );
     has(&p, 10, 8, "file name '../up' cannot be used");
     has(&p, 11, 7, "file name '/abs' cannot be used");
+    let p = problems(
+        "functions:\n- {id: sub, type: subflow, workflow: other}\nstates:\n- id: a\n  type: action\n  action:\n    function: sub\n    files: [{key: k, scope: instance}]\n",
+    );
+    has(
+        &p,
+        8,
+        14,
+        "function 'sub' is a subflow, which takes no files",
+    );
     let flow = crate::load(
         "functions:\n- {id: f, image: alpine, type: knative-workflow}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    files:\n    - {key: a, scope: instance}\n    - {key: b, scope: workflow, type: base64, as: sub/b.bin}\n    - {key: c, scope: namespace, type: tar}\n    - {key: d, scope: namespace, type: tar.gz}\n",
     )

@@ -16,6 +16,7 @@ use crate::clock;
 use crate::error::{codes, ApiError};
 use crate::image_pull;
 use crate::mask::Masker;
+use crate::model::FunctionSpec;
 use crate::owner::Owner;
 use crate::pool::{AcquireError, Lease, Running};
 use crate::state::AppState;
@@ -174,8 +175,7 @@ async fn run(
                 &state,
                 &id,
                 lease,
-                deployed.spec.timeout.0,
-                deployed.spec.size.as_str(),
+                &deployed.spec,
                 input,
                 options.files,
                 &options.cancel,
@@ -213,12 +213,12 @@ async fn call(
     state: &Arc<AppState>,
     id: &str,
     lease: Lease,
-    timeout: Duration,
-    size: &str,
+    spec: &FunctionSpec,
     input: Bytes,
     files: Vec<CallFile>,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+    let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let answer = tokio::select! {
