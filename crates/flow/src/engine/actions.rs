@@ -125,8 +125,17 @@ impl Engine {
     ) -> Result<Vec<FileOfCall>, FlowError> {
         let mut files = Vec::with_capacity(action.files.len());
         for file in &action.files {
+            // Validation refuses unknown types; a flow stored before that rule still fails
+            // clearly.
             let file_type = FileType::parse(file.file_type.as_deref()).ok_or_else(|| {
-                FlowError::internal(format!("file '{}' has an unknown type", file.name()))
+                FlowError::catchable(
+                    faasbox_proto::CODE_CALL_FILES,
+                    format!(
+                        "file '{}' has an unknown type; use one of {}",
+                        file.name(),
+                        FileType::NAMES
+                    ),
+                )
             })?;
             files.push(FileOfCall {
                 name: file.name().to_string(),
