@@ -3,7 +3,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /v1/ready` | 200 / 503 `ReadyReport` |
-//! | `POST /v1/invoke` | 200 `InvokeOutcome` (400 for a malformed request) |
+//! | `POST /v1/invoke` | 200 `InvokeOutcome` (400 for a malformed request); with `faasbox-call-files: 1` the body is a `CallEnvelope` |
 //! | `POST /v1/cancel?aid=ID` | 200 `CancelReport` |
 //!
 //! The openwhisk contract also serves OpenWhisk's own `POST /init` and `POST /run` here (see
@@ -17,7 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faasbox_proto::{CancelReport, ReadyReport, HEADER_ACTION_ID, HEADER_DEADLINE};
+use faasbox_proto::{
+    CallEnvelope, CallFile, CancelReport, ReadyReport, HEADER_ACTION_ID, HEADER_CALL_FILES,
+    HEADER_DEADLINE,
+};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -120,8 +123,9 @@ async fn ready(api: &PlatformApi) -> Response<Body> {
     }
 }
 
-/// The call the platform asked for, or why the request is malformed.
-fn parse_call_headers(req: &Request<Incoming>) -> Result<(String, String), String> {
+/// The call the platform asked for: (action id, deadline, whether the body is a
+/// [`CallEnvelope`]), or why the request is malformed.
+fn parse_call_headers(req: &Request<Incoming>) -> Result<(String, String, bool), String> {
     let header = |name: &str| -> Result<String, String> {
         let value = req
             .headers()
@@ -142,11 +146,24 @@ fn parse_call_headers(req: &Request<Incoming>) -> Result<(String, String), Strin
     if OffsetDateTime::parse(&deadline, &Rfc3339).is_err() {
         return Err(format!("header {HEADER_DEADLINE} is not an RFC 3339 time"));
     }
-    Ok((aid, deadline))
+    let envelope = match req.headers().get(HEADER_CALL_FILES) {
+        None => false,
+        Some(value) if value == "1" => true,
+        Some(_) => return Err(format!("header {HEADER_CALL_FILES} must be 1")),
+    };
+    Ok((aid, deadline, envelope))
+}
+
+/// A [`CallEnvelope`] body as (files, input bytes).
+fn open_envelope(body: &[u8]) -> Result<(Vec<CallFile>, Bytes), String> {
+    let envelope: CallEnvelope = serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not a call envelope: {e}"))?;
+    let input = Bytes::copy_from_slice(envelope.input.get().as_bytes());
+    Ok((envelope.files, input))
 }
 
 async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
-    let (aid, deadline) = match parse_call_headers(&req) {
+    let (aid, deadline, envelope) = match parse_call_headers(&req) {
         Ok(parsed) => parsed,
         Err(message) => return http_util::text(StatusCode::BAD_REQUEST, message),
     };
@@ -159,6 +176,14 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
             )
         }
     };
+    let (files, input) = if envelope {
+        match open_envelope(&input) {
+            Ok(opened) => opened,
+            Err(message) => return http_util::text(StatusCode::BAD_REQUEST, message),
+        }
+    } else {
+        (Vec::new(), input)
+    };
     let Some((guard, cancelled)) = api.calls.begin(&aid) else {
         return http_util::text(
             StatusCode::BAD_REQUEST,
@@ -169,6 +194,7 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
         aid,
         deadline,
         input,
+        files,
     };
     let mut result = api.contract.invoke(&call, cancelled.clone()).await;
     if cancelled.is_cancelled() {

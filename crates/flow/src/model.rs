@@ -189,10 +189,47 @@ pub struct Action {
 /// A variable placed as a file in the call's temp dir.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionFile {
+    pub pos: Pos,
     pub key: String,
     pub scope: VarScope,
     pub as_name: Option<String>,
+    /// As written; validation refuses what [`FileType::parse`] does not know.
     pub file_type: Option<String>,
+}
+
+impl ActionFile {
+    /// The file's name in the call's directory: `as`, else the key.
+    pub fn name(&self) -> &str {
+        self.as_name.as_deref().unwrap_or(&self.key)
+    }
+}
+
+/// How an action file's variable becomes the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// A string as is; any other JSON value as JSON text.
+    Plain,
+    /// A string holding base64, decoded.
+    Base64,
+    /// A string holding the base64 of a tar archive, unpacked into the directory of the name.
+    Tar,
+    /// The same for a gzip-compressed tar archive.
+    TarGz,
+}
+
+impl FileType {
+    /// The names a flow may write (none is `plain`).
+    pub const NAMES: &'static str = "plain, base64, tar, tar.gz";
+
+    pub fn parse(name: Option<&str>) -> Option<FileType> {
+        match name {
+            None | Some("plain") => Some(FileType::Plain),
+            Some("base64") => Some(FileType::Base64),
+            Some("tar") => Some(FileType::Tar),
+            Some("tar.gz") => Some(FileType::TarGz),
+            Some(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

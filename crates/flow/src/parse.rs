@@ -613,6 +613,7 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
         p,
         |f, p| {
             Some(ActionFile {
+                pos: f.pos,
                 key: f.req_str("key", p)?,
                 scope: scope(f, p)?,
                 as_name: f.str("as", p),

@@ -302,3 +302,48 @@ fn a_start_state_that_does_not_exist_is_reported_at_start() {
     let p = problems("start:\n  type: default\n  state: ghost\nstates:\n- {id: a, type: noop}\n");
     has(&p, 2, 3, "start.state names 'ghost'");
 }
+
+#[test]
+fn action_files_with_unknown_types_or_unsafe_names_are_refused_where_written() {
+    let p = problems(
+        "functions:\n- {id: f, image: alpine, type: knative-workflow}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    files:\n    - {key: k, scope: instance, type: zip}\n    - {key: k, scope: instance, as: ../up}\n    - key: /abs\n      scope: namespace\n",
+    );
+    has(
+        &p,
+        9,
+        8,
+        "file 'k' has type 'zip'; use one of plain, base64, tar, tar.gz",
+    );
+    has(&p, 10, 8, "file name '../up' cannot be used");
+    has(&p, 11, 7, "file name '/abs' cannot be used");
+    let p = problems(
+        "functions:\n- {id: sub, type: subflow, workflow: other}\nstates:\n- id: a\n  type: action\n  action:\n    function: sub\n    files: [{key: k, scope: instance}]\n",
+    );
+    has(
+        &p,
+        8,
+        14,
+        "function 'sub' is a subflow, which takes no files",
+    );
+    let flow = crate::load(
+        "functions:\n- {id: f, image: alpine, type: knative-workflow}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    files:\n    - {key: a, scope: instance}\n    - {key: b, scope: workflow, type: base64, as: sub/b.bin}\n    - {key: c, scope: namespace, type: tar}\n    - {key: d, scope: namespace, type: tar.gz}\n",
+    )
+    .unwrap();
+    let StateKind::Action { action, .. } = &flow.states[0].kind else {
+        panic!()
+    };
+    let types: Vec<_> = action
+        .files
+        .iter()
+        .map(|f| (f.name(), FileType::parse(f.file_type.as_deref())))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("a", Some(FileType::Plain)),
+            ("sub/b.bin", Some(FileType::Base64)),
+            ("c", Some(FileType::Tar)),
+            ("d", Some(FileType::TarGz)),
+        ]
+    );
+}

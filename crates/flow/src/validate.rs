@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::Workflow;
+use crate::model::{Action, FileType, FunctionKind, Workflow};
 use crate::reader::Problems;
 use crate::yaml::Node;
 
@@ -60,9 +60,51 @@ pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
                     format!("the action of state '{}' calls function '{}', which is not defined under functions", state.id, action.function),
                 );
             }
+            action_files(flow, &state.id, action, p);
         }
     }
     unreachable_states(flow, p);
+}
+
+/// An action's `files`: known types, names that stay inside the call's directory, and a
+/// function that runs in a container (a subflow has no directory to put them in).
+fn action_files(flow: &Workflow, state: &str, action: &Action, p: &mut Problems) {
+    let subflow = flow
+        .function(&action.function)
+        .is_some_and(|f| matches!(f.kind, FunctionKind::Subflow { .. }));
+    if subflow {
+        if let Some(file) = action.files.first() {
+            p.add(
+                file.pos,
+                format!(
+                    "state '{state}': function '{}' is a subflow, which takes no files; pass the values in the input instead",
+                    action.function
+                ),
+            );
+        }
+    }
+    for file in &action.files {
+        if FileType::parse(file.file_type.as_deref()).is_none() {
+            p.add(
+                file.pos,
+                format!(
+                    "state '{state}': file '{}' has type '{}'; use one of {}",
+                    file.name(),
+                    file.file_type.as_deref().unwrap_or_default(),
+                    FileType::NAMES
+                ),
+            );
+        }
+        if let Some(problem) = faasbox_proto::file_name_problem(file.name()) {
+            p.add(
+                file.pos,
+                format!(
+                    "state '{state}': file name '{}' cannot be used: {problem} (set `as` to a plain relative name)",
+                    file.name().escape_default()
+                ),
+            );
+        }
+    }
 }
 
 /// Where `start` is written (the document's start when it is not).

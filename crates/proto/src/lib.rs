@@ -9,10 +9,26 @@
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
 //! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
 //! Every contract (http, cmd, file, openwhisk) is served behind this one protocol; what differs
 //! lives in the agent.
+//!
+//! ## Files of a call
+//!
+//! A call may bring files (a flow action's `files`). They travel inside the invoke request, not
+//! through the control directory: the platform never writes into a directory the container can
+//! also write (no symlink games), and nothing is left to clean up when a call dies half-way.
+//! The agent writes them as root, owned by the function's user ([`AgentConfig::user`]), before
+//! the function runs, refusing names that are not [`safe_file_name`]s. Where they land:
+//!
+//! | contract | directory | how the function finds it |
+//! |---|---|---|
+//! | http | the call's temp dir `<temp_root>/<aid>` | header `Direktiv-TempDir` |
+//! | cmd | the same directory | it is the commands' working directory (and `HOME`) |
+//! | file | `<data_dir>/files` (`/direktiv-data/files`), emptied with the data dir | environment `DIREKTIV_TEMPDIR` |
+//! | openwhisk | the call's temp dir `<temp_root>/<aid>` (made only when there are files) | environment `DIREKTIV_TEMPDIR` of the activation |
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -32,6 +48,12 @@ pub const DIREKTIV_CMD_PATH: &str = "/usr/share/direktiv/direktiv-cmd";
 pub const HEADER_ACTION_ID: &str = "faasbox-action-id";
 /// Header carrying the call's deadline as RFC 3339 (becomes `Direktiv-Deadline`).
 pub const HEADER_DEADLINE: &str = "faasbox-deadline";
+
+/// Header of a `POST /v1/invoke` whose body is a [`CallEnvelope`] (value `1`).
+pub const HEADER_CALL_FILES: &str = "faasbox-call-files";
+
+/// The catchable error code of a call whose files could not be placed (bad name, bad archive).
+pub const CODE_CALL_FILES: &str = "faasbox.flow.files";
 
 /// The catchable error code of a function that answered non-2xx without an error code.
 pub const CODE_CONTAINER_FAILED: &str = "container failed";
@@ -164,6 +186,65 @@ fn default_temp_root() -> String {
     "/tmp/faasbox-calls".into()
 }
 
+/// The body of a `POST /v1/invoke` sent with [`HEADER_CALL_FILES`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallEnvelope {
+    pub files: Vec<CallFile>,
+    /// The call's input JSON, unparsed.
+    pub input: Box<RawValue>,
+}
+
+/// One file of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallFile {
+    /// A [`safe_file_name`], relative to the call's directory.
+    pub name: String,
+    pub kind: CallFileKind,
+    /// The bytes, base64 (standard alphabet, padded). May hold secrets: never log them.
+    pub data: String,
+}
+
+/// What the agent does with a [`CallFile`]'s bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallFileKind {
+    /// Written as the file `name` (mode 0644).
+    #[serde(rename = "file")]
+    File,
+    /// A tar archive unpacked into the directory `name`.
+    #[serde(rename = "tar")]
+    Tar,
+    /// A gzip-compressed tar archive unpacked into the directory `name`.
+    #[serde(rename = "tar.gz")]
+    TarGz,
+}
+
+/// Why `name` cannot name a file inside a call's directory, or `None` when it can: it must be
+/// a non-empty relative path (`sub/dir/name` is fine) without NUL bytes and without `.` or `..`
+/// components.
+pub fn file_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("a file name must not be empty");
+    }
+    if name.contains('\0') {
+        return Some("a file name must not contain NUL bytes");
+    }
+    if name.starts_with('/') {
+        return Some("a file name must be relative (no leading `/`)");
+    }
+    if name.split('/').any(|part| part == ".." || part == ".") {
+        return Some("a file name must not contain `.` or `..` components");
+    }
+    if name.split('/').all(str::is_empty) {
+        return Some("a file name must name a file");
+    }
+    None
+}
+
+/// Whether `name` can name a file inside a call's directory (see [`file_name_problem`]).
+pub fn safe_file_name(name: &str) -> bool {
+    file_name_problem(name).is_none()
+}
+
 /// Where a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -245,6 +326,35 @@ mod tests {
         let outcome: InvokeOutcome = serde_json::from_str(text).unwrap();
         assert_eq!(outcome.status, InvokeStatus::Ok);
         assert_eq!(outcome.output.unwrap().get(), r#"{"a": [1, 2]}"#);
+    }
+
+    #[test]
+    fn file_names_stay_inside_the_directory() {
+        for good in ["a", "a.txt", "sub/dir/f", "..a", "a..", ".hidden"] {
+            assert!(safe_file_name(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "..",
+            "a/../b",
+            "./a",
+            "a/.",
+            "a\0b",
+            "/",
+            "//",
+        ] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn call_file_kinds_have_their_wire_names() {
+        let file: CallFile =
+            serde_json::from_str(r#"{"name":"x","kind":"tar.gz","data":""}"#).unwrap();
+        assert_eq!(file.kind, CallFileKind::TarGz);
+        let json = serde_json::to_string(&CallFileKind::File).unwrap();
+        assert_eq!(json, r#""file""#);
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use faasbox_proto::{CancelReport, InvokeOutcome, ReadyReport, HEADER_ACTION_ID, HEADER_DEADLINE};
+use faasbox_proto::{
+    CallEnvelope, CallFile, CancelReport, InvokeOutcome, ReadyReport, HEADER_ACTION_ID,
+    HEADER_CALL_FILES, HEADER_DEADLINE,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -59,15 +62,42 @@ impl AgentClient {
         deadline_rfc3339: &str,
         input: Bytes,
     ) -> Result<InvokeOutcome, AgentError> {
+        self.invoke_with_files(action_id, deadline_rfc3339, input, Vec::new())
+            .await
+    }
+
+    /// [`AgentClient::invoke`] with files the agent places where the function finds them (the
+    /// body becomes a [`CallEnvelope`]); `input` must be JSON then.
+    pub async fn invoke_with_files(
+        &self,
+        action_id: &str,
+        deadline_rfc3339: &str,
+        input: Bytes,
+        files: Vec<CallFile>,
+    ) -> Result<InvokeOutcome, AgentError> {
         const PATH: &str = "/v1/invoke";
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(PATH)
             .header(hyper::header::HOST, "agent")
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(HEADER_ACTION_ID, action_id)
-            .header(HEADER_DEADLINE, deadline_rfc3339)
-            .body(Full::new(input))
+            .header(HEADER_DEADLINE, deadline_rfc3339);
+        let body = if files.is_empty() {
+            input
+        } else {
+            request = request.header(HEADER_CALL_FILES, "1");
+            let input = serde_json::from_slice::<&serde_json::value::RawValue>(&input)
+                .map_err(|e| {
+                    AgentError::Request(format!("a call with files needs JSON input: {e}"))
+                })?
+                .to_owned();
+            let envelope = serde_json::to_vec(&CallEnvelope { files, input })
+                .map_err(|e| AgentError::Request(e.to_string()))?;
+            Bytes::from(envelope)
+        };
+        let request = request
+            .body(Full::new(body))
             .map_err(|e| AgentError::Request(e.to_string()))?;
         let (status, body) = self.exchange(request).await?;
         if status != StatusCode::OK {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use faasbox_proto::{InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{CallFile, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +16,7 @@ use crate::clock;
 use crate::error::{codes, ApiError};
 use crate::image_pull;
 use crate::mask::Masker;
+use crate::model::FunctionSpec;
 use crate::owner::Owner;
 use crate::pool::{AcquireError, Lease, Running};
 use crate::state::AppState;
@@ -39,6 +40,8 @@ pub struct CallOptions {
     pub cancel: CancellationToken,
     /// Masks values the caller put into the input (a flow's secrets) in what is stored.
     pub masker: Masker,
+    /// Files the agent places where the function finds them (a flow action's `files`).
+    pub files: Vec<CallFile>,
 }
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
@@ -172,9 +175,9 @@ async fn run(
                 &state,
                 &id,
                 lease,
-                deployed.spec.timeout.0,
-                deployed.spec.size.as_str(),
+                &deployed.spec,
                 input,
+                options.files,
                 &options.cancel,
             )
             .await
@@ -210,15 +213,16 @@ async fn call(
     state: &Arc<AppState>,
     id: &str,
     lease: Lease,
-    timeout: Duration,
-    size: &str,
+    spec: &FunctionSpec,
     input: Bytes,
+    files: Vec<CallFile>,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+    let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let answer = tokio::select! {
-        answer = tokio::time::timeout(timeout, running.client.invoke(id, &deadline, input)) => answer,
+        answer = tokio::time::timeout(timeout, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(

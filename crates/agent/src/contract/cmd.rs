@@ -3,8 +3,9 @@
 //!
 //! Per call ([`input`] describes the input):
 //!
-//! 1. the call's directory `<temp_root>/<aid>` is created (owned by the function's user) and the
-//!    call's `files` are written into it ([`files`]);
+//! 1. the call's directory `<temp_root>/<aid>` is created (owned by the function's user), the
+//!    call's own files (a flow action's `files`, see `call_files`) are placed in it, and the
+//!    input's `files` are written into it ([`files`]);
 //! 2. each command line is split into words as a shell would (quotes and backslashes respected;
 //!    no shell runs, so no pipes, globs or `$VAR` expansion — use `sh -c '…'` for those) and run
 //!    in that directory, as the function's user, with the container's environment plus
@@ -96,12 +97,13 @@ impl CmdContract {
                 )
             }
         };
-        let dir = match CallDir::create(&self.temp_root, &call.aid) {
-            Ok(dir) => dir,
-            Err(err) => {
-                return CallResult::crash(format!("cannot create the call's temp dir {err}"))
-            }
-        };
+        let dir =
+            match CallDir::prepare(&self.temp_root, &call.aid, &call.files, self.user.as_ref())
+                .await
+            {
+                Ok(dir) => dir,
+                Err(failed) => return failed,
+            };
         if let Err(err) = files::chown(dir.path(), self.user.as_ref()) {
             return CallResult::crash(format!(
                 "cannot give the call's temp dir to its user: {err}"

@@ -6,7 +6,9 @@
 //! at a time (later calls wait their turn):
 //!
 //! 1. the directory is emptied completely, so nothing of an earlier call is left;
-//! 2. `data.in` is written with the call's input bytes;
+//! 2. `data.in` is written with the call's input bytes, and the call's files (a flow action's
+//!    `files`), if it has any, are placed in `files/` (the process gets its path as
+//!    `DIREKTIV_TEMPDIR`);
 //! 3. the command runs in the configured working directory, as the function's user, with the
 //!    container's environment; its stdout and stderr are the call's log lines as it runs;
 //! 4. the outcome is read from the directory ([`results`] says how), and `log.log` and
@@ -29,10 +31,13 @@ use tokio::sync::Mutex;
 
 use super::child::{self, ChildSpec, Ended, LineSink};
 use super::deadline::Deadline;
-use super::{Call, CallResult, Shared, CANCELLED};
+use super::{call_files, temp_dir, Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
 use crate::logs::LogHub;
 use crate::reaper::{Exit, Reaper};
+
+/// The directory of a call's files, inside the data directory.
+const FILES_DIR: &str = "files";
 
 /// Where the data directory is when the config does not say.
 const DEFAULT_DATA_DIR: &str = "/direktiv-data";
@@ -153,8 +158,22 @@ impl FileContract {
                 return CallResult::crash(format!("cannot empty the data directory: {err}"))
             }
         }
+        let files_dir = self.data_dir.join(FILES_DIR);
+        if !call.files.is_empty() {
+            if let Err(err) = std::fs::create_dir(&files_dir)
+                .and_then(|()| call_files::chown(&files_dir, self.user.as_ref()))
+            {
+                return CallResult::crash(format!("cannot create {}: {err}", files_dir.display()));
+            }
+            if let Err(failed) =
+                temp_dir::place_files(&files_dir, &call.files, self.user.as_ref()).await
+            {
+                return failed;
+            }
+        }
 
-        let exit = match self.run_command(call, deadline, cancelled).await {
+        let files_dir = (!call.files.is_empty()).then_some(files_dir.as_path());
+        let exit = match self.run_command(call, files_dir, deadline, cancelled).await {
             Ok(exit) => exit,
             Err(result) => return result,
         };
@@ -177,15 +196,17 @@ impl FileContract {
     async fn run_command(
         &self,
         call: &Call,
+        files_dir: Option<&Path>,
         deadline: Deadline,
         cancelled: Cancelled,
     ) -> Result<Exit, CallResult> {
         let logs = Arc::clone(&self.logs);
         let aid = call.aid.clone();
         let sink: LineSink = Arc::new(move |stream, line| logs.call_line(Some(&aid), stream, line));
+        let files_env = files_dir.map(|dir| (TEMP_DIR_ENV.into(), dir.as_os_str().to_owned()));
         let spec = ChildSpec {
             argv: &self.command,
-            env: child::container_env(),
+            env: child::merge_env(child::container_env(), files_env),
             cwd: Path::new(&self.workdir),
             user: self.user.as_ref(),
             stdin: None,

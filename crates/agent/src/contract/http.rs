@@ -1,8 +1,8 @@
 //! The Direktiv HTTP contract: the function is a server on `127.0.0.1:<function_port>`.
 //!
 //! Ready means the port accepts connections. A call is `POST /` with the input as body and the
-//! headers `Direktiv-ActionID`, `Direktiv-TempDir`, `Direktiv-Deadline` and
-//! `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
+//! headers `Direktiv-ActionID`, `Direktiv-TempDir` (the call's directory, holding its files),
+//! `Direktiv-Deadline` and `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
 //! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
 //! this contract serves on `127.0.0.1:<log_port>`.
 
@@ -27,7 +27,7 @@ use crate::calls::Cancelled;
 use crate::lines::{char_boundary_before, lossy};
 use crate::process::{FunctionProcess, SpawnSpec};
 use crate::{log_endpoint, tcp_bridge};
-use faasbox_proto::CODE_CONTAINER_FAILED;
+use faasbox_proto::{ProcessUser, CODE_CONTAINER_FAILED};
 
 /// The largest answer body the agent takes from the function.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
@@ -53,6 +53,8 @@ pub struct HttpContract {
     process: FunctionProcess,
     addr: SocketAddr,
     temp_root: PathBuf,
+    /// Who the function runs as: the call's files are theirs.
+    user: Option<ProcessUser>,
     ready_timeout: Duration,
     ready_deadline: Instant,
     ready: OnceCell<Result<(), String>>,
@@ -89,6 +91,7 @@ impl HttpContract {
             process,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, config.function_port)),
             temp_root: PathBuf::from(&config.temp_root),
+            user: config.user.clone(),
             ready_timeout,
             ready_deadline,
             ready: OnceCell::new(),
@@ -157,12 +160,13 @@ impl HttpContract {
             },
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
         }
-        let dir = match CallDir::create(&self.temp_root, &call.aid) {
-            Ok(dir) => dir,
-            Err(err) => {
-                return CallResult::crash(format!("cannot create the call's temp dir {err}"))
-            }
-        };
+        let dir =
+            match CallDir::prepare(&self.temp_root, &call.aid, &call.files, self.user.as_ref())
+                .await
+            {
+                Ok(dir) => dir,
+                Err(failed) => return failed,
+            };
         let result = tokio::select! {
             answer = self.forward(call, dir.path()) => match answer {
                 Ok(answer) => map_answer(

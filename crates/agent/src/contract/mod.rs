@@ -10,8 +10,10 @@
 //! | openwhisk | [`openwhisk`] | `/action/exec`, run per call by the action proxy |
 //!
 //! Shared helpers: [`child`] runs one process to completion for a call, [`deadline`] reads the
-//! call's deadline, [`temp_dir`] makes the per-call directory.
+//! call's deadline, [`temp_dir`] makes the per-call directory, [`call_files`] places a call's
+//! files in it.
 
+pub mod call_files;
 pub mod child;
 pub mod cmd;
 pub mod deadline;
@@ -26,7 +28,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use faasbox_proto::{AgentConfig, Contract, InvokeOutcome, InvokeStatus, LogLine};
+use faasbox_proto::{AgentConfig, CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine};
 use serde_json::value::RawValue;
 
 use crate::calls::Cancelled;
@@ -43,7 +45,13 @@ pub struct Call {
     pub deadline: String,
     /// The input bytes.
     pub input: Bytes,
+    /// Files to place where the function finds them (see `faasbox_proto`'s "Files of a call").
+    pub files: Vec<CallFile>,
 }
+
+/// The environment variable naming the directory of a call's files, for the contracts that run
+/// a process per call (file, openwhisk).
+pub const TEMP_DIR_ENV: &str = "DIREKTIV_TEMPDIR";
 
 /// How a call ended, before its logs are attached.
 #[derive(Debug)]

@@ -28,7 +28,9 @@
 //! (milliseconds since the epoch) and an empty `api_key`. A result is the output; any other
 //! answer is the catchable [`CODE_CONTAINER_FAILED`] with the message
 //! `action answered HTTP <status>: <OpenWhisk's error>`. The action's log lines and the sentinels
-//! are attached to the call too. Past the call's deadline the action's process group is killed
+//! are attached to the call too. A call that brings files (a flow action's `files`) gets them
+//! in its own directory `<temp_root>/<aid>`, named by the activation's `DIREKTIV_TEMPDIR`, and
+//! removed after the run. Past the call's deadline the action's process group is killed
 //! and the call crashes ("timed out"); a cancel kills it the same way.
 //!
 //! Like OpenWhisk's proxy, one thing happens at a time: inits and runs wait for each other.
@@ -52,7 +54,8 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::child;
 use super::deadline::Deadline;
-use super::{Call, CallResult, Shared, CANCELLED};
+use super::temp_dir::CallDir;
+use super::{Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
 use crate::logs::LogHub;
 use crate::reaper::Reaper;
@@ -144,6 +147,8 @@ struct ProxyState {
 #[derive(Debug)]
 pub struct OpenWhiskContract {
     action_dir: PathBuf,
+    /// Parent of the directories of calls that bring files.
+    temp_root: PathBuf,
     user: Option<ProcessUser>,
     function: String,
     logs: Arc<LogHub>,
@@ -160,6 +165,7 @@ impl OpenWhiskContract {
     pub async fn start(shared: &Shared) -> OpenWhiskContract {
         let mut contract = OpenWhiskContract {
             action_dir: shared.action_dir.clone(),
+            temp_root: PathBuf::from(&shared.config.temp_root),
             user: shared.config.user.clone(),
             function: shared.config.function.clone(),
             logs: Arc::clone(&shared.logs),
@@ -269,8 +275,22 @@ impl OpenWhiskContract {
                 ))
             }
         };
+        let files_dir = if call.files.is_empty() {
+            None
+        } else {
+            match CallDir::prepare(&self.temp_root, &call.aid, &call.files, self.user.as_ref())
+                .await
+            {
+                Ok(dir) => Some(dir),
+                Err(failed) => return failed,
+            }
+        };
         let (answer, interrupted) = match self.platform_request(call, deadline) {
-            Some(request) => {
+            Some(mut request) => {
+                if let Some(dir) = &files_dir {
+                    let path = dir.path().to_string_lossy().into_owned();
+                    request.env.push((TEMP_DIR_ENV.to_owned(), path));
+                }
                 let ran = self
                     .activate(&state, &request, deadline.instant(), cancelled)
                     .await;
@@ -292,6 +312,9 @@ impl OpenWhiskContract {
             }
         }
         drop(state);
+        if let Some(dir) = files_dir {
+            dir.remove().await;
+        }
         match interrupted {
             Some(Interrupted::TimedOut) => CallResult::crash(format!(
                 "timed out: the action was still running at the call's deadline ({}); it was killed",

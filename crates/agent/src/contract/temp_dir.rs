@@ -1,10 +1,14 @@
 //! The per-call temporary directory (`<temp_root>/<aid>`, handed to the function as
-//! `Direktiv-TempDir`), removed when the call ends.
+//! `Direktiv-TempDir`), holding the call's files, removed when the call ends.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use faasbox_proto::{CallFile, ProcessUser, CODE_CALL_FILES};
+
+use super::{call_files, CallResult};
 
 /// A call's temp dir; removed by [`CallDir::remove`], or in the background when dropped.
 #[derive(Debug)]
@@ -14,17 +18,39 @@ pub struct CallDir {
 }
 
 impl CallDir {
-    /// Creates `<root>/<aid>` with mode 0777, so a function running as any user can write there.
-    /// `aid` must already be a safe file name.
-    pub fn create(root: &Path, aid: &str) -> io::Result<CallDir> {
+    /// Creates `<root>/<aid>` with the call's `files` in it (owned by `user`), and then makes it
+    /// world-writable (0777), so a function running as any user can write there. `aid` must
+    /// already be a safe file name. A file that cannot be placed is the catchable
+    /// `CODE_CALL_FILES`, a directory that cannot be made a crash.
+    pub async fn prepare(
+        root: &Path,
+        aid: &str,
+        files: &[CallFile],
+        user: Option<&ProcessUser>,
+    ) -> Result<CallDir, CallResult> {
+        let crash =
+            |e: io::Error| CallResult::crash(format!("cannot create the call's temp dir {e}"));
+        let dir = Self::create_private(root, aid).map_err(crash)?;
+        place_files(dir.path(), files, user).await?;
+        dir.open_to_all().map_err(crash)?;
+        Ok(dir)
+    }
+
+    /// `<root>/<aid>`, accessible to root only for now.
+    fn create_private(root: &Path, aid: &str) -> io::Result<CallDir> {
         let path = root.join(aid);
         fs::create_dir_all(&path)
-            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o777)))
+            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(0o700)))
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(CallDir {
             path,
             removed: false,
         })
+    }
+
+    fn open_to_all(&self) -> io::Result<()> {
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o777))
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
     }
 
     pub fn path(&self) -> &Path {
@@ -59,6 +85,28 @@ impl Drop for CallDir {
     }
 }
 
+/// Places the call's `files` in `dir` off the async threads (an archive may be large); a
+/// failure is the catchable `CODE_CALL_FILES`.
+pub async fn place_files(
+    dir: &Path,
+    files: &[CallFile],
+    user: Option<&ProcessUser>,
+) -> Result<(), CallResult> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let (dir, files, user) = (dir.to_owned(), files.to_vec(), user.cloned());
+    tokio::task::spawn_blocking(move || call_files::place_all(&dir, &files, user.as_ref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("placing the files failed: {e}")))
+        .map_err(|e| {
+            CallResult::error(
+                CODE_CALL_FILES,
+                format!("the call's files cannot be placed: {e}"),
+            )
+        })
+}
+
 fn report(path: &Path, err: &io::Error) {
     if err.kind() != io::ErrorKind::NotFound {
         eprintln!(
@@ -75,7 +123,9 @@ mod tests {
     #[tokio::test]
     async fn created_world_writable_and_removed() {
         let root = tempfile::tempdir().unwrap();
-        let dir = CallDir::create(&root.path().join("calls"), "aid-1").unwrap();
+        let dir = CallDir::prepare(&root.path().join("calls"), "aid-1", &[], None)
+            .await
+            .unwrap();
         let path = dir.path().to_owned();
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -84,5 +134,34 @@ mod tests {
         fs::write(path.join("f"), b"x").unwrap();
         dir.remove().await;
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn prepared_with_files_or_a_catchable_error() {
+        use base64::Engine as _;
+        let root = tempfile::tempdir().unwrap();
+        let file = |name: &str| CallFile {
+            name: name.into(),
+            kind: faasbox_proto::CallFileKind::File,
+            data: base64::engine::general_purpose::STANDARD.encode("content"),
+        };
+        let dir = CallDir::prepare(root.path(), "aid-2", &[file("in.txt")], None)
+            .await
+            .unwrap();
+        assert_eq!(fs::read(dir.path().join("in.txt")).unwrap(), b"content");
+        assert_eq!(
+            fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
+            0o777
+        );
+        dir.remove().await;
+        let Err(failed) = CallDir::prepare(root.path(), "aid-3", &[file("../x")], None).await
+        else {
+            panic!("a name with .. was placed");
+        };
+        assert_eq!(failed.code.as_deref(), Some(CODE_CALL_FILES));
+        assert!(
+            failed.message.as_deref().unwrap().contains("file '../x'"),
+            "{failed:?}"
+        );
     }
 }

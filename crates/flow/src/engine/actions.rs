@@ -7,8 +7,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{codes, matches, Engine, FlowError, FunctionCall, InstanceRef};
-use crate::model::{Action, ParallelMode, State, StateKind, Workflow};
+use super::{codes, matches, Engine, FileOfCall, FlowError, FunctionCall, InstanceRef};
+use crate::model::{Action, FileType, ParallelMode, State, StateKind, Workflow};
 
 impl Engine {
     /// Calls `action` with input built from `data`, retrying as its `retries` say.
@@ -117,22 +117,31 @@ impl Engine {
         Ok((input, values))
     }
 
+    /// The variables the action's `files` name, with the files' names and types.
     async fn action_files(
         &self,
         inst: &InstanceRef,
         action: &Action,
-    ) -> Result<Vec<(String, Value)>, FlowError> {
-        let mut files = Vec::new();
+    ) -> Result<Vec<FileOfCall>, FlowError> {
+        let mut files = Vec::with_capacity(action.files.len());
         for file in &action.files {
-            let value = self
-                .effects
-                .get_var(inst, file.scope, &file.key)
-                .await?
-                .unwrap_or(Value::Null);
-            files.push((
-                file.as_name.clone().unwrap_or_else(|| file.key.clone()),
-                value,
-            ));
+            // Validation refuses unknown types; a flow stored before that rule still fails
+            // clearly.
+            let file_type = FileType::parse(file.file_type.as_deref()).ok_or_else(|| {
+                FlowError::catchable(
+                    faasbox_proto::CODE_CALL_FILES,
+                    format!(
+                        "file '{}' has an unknown type; use one of {}",
+                        file.name(),
+                        FileType::NAMES
+                    ),
+                )
+            })?;
+            files.push(FileOfCall {
+                name: file.name().to_string(),
+                file_type,
+                value: self.effects.get_var(inst, file.scope, &file.key).await?,
+            });
         }
         Ok(files)
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{Checkpoint, FlowError};
-use crate::model::{FunctionDef, VarScope};
+use crate::model::{FileType, FunctionDef, VarScope};
 
 /// Which instance an effect is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub struct InstanceRef {
 pub struct FunctionCall<'a> {
     pub function: &'a FunctionDef,
     pub input: Value,
-    /// Variables placed as files in the call's temp dir: (file name, content).
-    pub files: Vec<(String, Value)>,
+    /// Variables placed as files in the call's temp dir.
+    pub files: Vec<FileOfCall>,
     /// Secret values the call's input may hold: masked in whatever is stored about the call.
     pub secret_values: Vec<String>,
     /// The state's id and the call's attempt (from 1), for logs and call ids.
@@ -34,6 +34,16 @@ pub struct FunctionCall<'a> {
     /// Cancelled when the call must stop (instance cancel, timeout): the callee's function
     /// must get its cancel and the call return soon after.
     pub cancel: CancellationToken,
+}
+
+/// A variable an action places as a file in the call's temp dir.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileOfCall {
+    /// The file's name (a relative path, checked when the flow was validated).
+    pub name: String,
+    pub file_type: FileType,
+    /// The variable's value; `None` when it does not exist.
+    pub value: Option<Value>,
 }
 
 #[async_trait]

@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 pub use checkpoint::{Checkpoint, Wait, WaitEvent, WaitMode, WaitResolution};
-pub use effects::{Effects, FunctionCall, InstanceRef};
+pub use effects::{Effects, FileOfCall, FunctionCall, InstanceRef};
 pub use error::{codes, matches, FlowError};
 
 use crate::model::{State, StateKind, Workflow};

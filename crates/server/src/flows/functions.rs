@@ -2,6 +2,8 @@
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
 //! among the namespace's functions), `knative-namespace` calls a namespace function,
 //! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
+//! An action's `files` travel with the call to the agent, whatever the function's contract
+//! ([`call_files`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,9 +12,9 @@ use bytes::Bytes;
 use faasbox_flow::engine::{FlowError, FunctionCall, InstanceRef};
 use faasbox_flow::model::FunctionKind;
 use faasbox_flow::Workflow;
-use faasbox_proto::Contract;
 use serde_json::{json, Value};
 
+use super::call_files;
 use crate::error::ApiError;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
@@ -38,7 +40,6 @@ pub async fn call(
         } => {
             let spec = implicit_spec(image, cmd.as_deref(), envs, size.as_deref())?;
             let name = implicit_name(&instance.flow, &call.function.id);
-            let contract = spec.effective_contract();
             if state
                 .deployed(&instance.namespace, &name)
                 .map(|d| *d.spec != spec)
@@ -46,54 +47,13 @@ pub async fn call(
             {
                 state.activate(&instance.namespace, &name, spec);
             }
-            let input = with_files(call.input.clone(), &call.files, contract)?;
-            invoke(
-                state,
-                &instance.namespace,
-                own(instance),
-                &name,
-                input,
-                &call,
-            )
-            .await
+            invoke(state, &instance.namespace, own(instance), &name, &call).await
         }
         FunctionKind::Namespace { service } => {
-            if !call.files.is_empty() {
-                let spec = state
-                    .deployed(&instance.namespace, service)
-                    .map(|d| d.spec.effective_contract());
-                let input = with_files(call.input.clone(), &call.files, spec.unwrap_or_default())?;
-                return invoke(
-                    state,
-                    &instance.namespace,
-                    own(instance),
-                    service,
-                    input,
-                    &call,
-                )
-                .await;
-            }
-            invoke(
-                state,
-                &instance.namespace,
-                own(instance),
-                service,
-                call.input.clone(),
-                &call,
-            )
-            .await
+            invoke(state, &instance.namespace, own(instance), service, &call).await
         }
         FunctionKind::Global { service } => {
-            let input = call.input.clone();
-            invoke(
-                state,
-                &instance.namespace,
-                Owner::Global,
-                service,
-                input,
-                &call,
-            )
-            .await
+            invoke(state, &instance.namespace, Owner::Global, service, &call).await
         }
         FunctionKind::Subflow { workflow } => {
             super::runner::run_subflow(
@@ -131,43 +91,6 @@ fn implicit_spec(
         .map_err(|e| FlowError::crash(format!("function image '{image}' cannot be run: {e}")))
 }
 
-/// Places an action's `files` in the call's temp dir: direktiv-cmd functions get them as
-/// input `files` (written into the call's directory before the commands run).
-fn with_files(
-    mut input: Value,
-    files: &[(String, Value)],
-    contract: Contract,
-) -> Result<Value, FlowError> {
-    if files.is_empty() {
-        return Ok(input);
-    }
-    if contract != Contract::Cmd {
-        return Err(FlowError::catchable(
-            "faasbox.flow.files",
-            "action files are placed only for direktiv-cmd functions (cmd: /usr/share/direktiv/direktiv-cmd)",
-        ));
-    }
-    let Value::Object(map) = &mut input else {
-        return Err(FlowError::catchable(
-            "faasbox.flow.files",
-            "a direktiv-cmd input with files must be an object",
-        ));
-    };
-    let list = map
-        .entry("files")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if let Value::Array(list) = list {
-        for (name, content) in files {
-            let content = match content {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            list.push(json!({"name": name, "content": content}));
-        }
-    }
-    Ok(input)
-}
-
 /// Calls `name` (a namespace function, or a global service when `owner` is global) on behalf
 /// of `namespace`.
 async fn invoke(
@@ -175,15 +98,17 @@ async fn invoke(
     namespace: &str,
     owner: Owner,
     name: &str,
-    input: Value,
     call: &FunctionCall<'_>,
 ) -> Result<Value, FlowError> {
-    let body =
-        Bytes::from(serde_json::to_vec(&input).map_err(|e| FlowError::internal(e.to_string()))?);
+    let files = call_files::to_call_files(&call.files)?;
+    let body = Bytes::from(
+        serde_json::to_vec(&call.input).map_err(|e| FlowError::internal(e.to_string()))?,
+    );
     let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
     let options = CallOptions {
         cancel: call.cancel.clone(),
         masker,
+        files,
     };
     let (namespace, name) = (namespace.to_string(), name.to_string());
     let done = match owner {

@@ -2,6 +2,7 @@
 //! invoker. [`runner`] starts, drives, resumes and cancels instances; [`effects`] is the
 //! engine's view of the server; [`functions`] calls an action's function by its kind.
 
+pub mod call_files;
 pub mod effects;
 pub mod functions;
 pub mod runner;

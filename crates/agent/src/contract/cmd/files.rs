@@ -4,89 +4,29 @@
 //! names and `..` are refused. The content is written as text with the file's mode, and the file
 //! (with any directory created for it) belongs to the function's user.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use faasbox_proto::ProcessUser;
-use nix::unistd::{Gid, Uid};
 
 use super::input::FileSpec;
+use crate::contract::call_files;
+
+pub use crate::contract::call_files::chown;
 
 /// Writes every file; `Err` names the file that could not be written and why.
 pub fn write_all(dir: &Path, files: &[FileSpec], user: Option<&ProcessUser>) -> Result<(), String> {
     for file in files {
-        write_one(dir, file, user).map_err(|e| format!("{}: {e}", file.name))?;
+        call_files::write_file(dir, &file.name, file.content.as_bytes(), file.mode, user)
+            .map_err(|e| format!("{}: {e}", file.name))?;
     }
     Ok(())
-}
-
-fn write_one(dir: &Path, file: &FileSpec, user: Option<&ProcessUser>) -> io::Result<()> {
-    let relative = safe_relative(&file.name)?;
-    let path = dir.join(&relative);
-    // Directories the name needs, each owned by the user.
-    let mut current = dir.to_path_buf();
-    if let Some(parent) = relative.parent() {
-        for component in parent.components() {
-            current.push(component);
-            match fs::create_dir(&current) {
-                Ok(()) => chown(&current, user)?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&path)?;
-    out.write_all(file.content.as_bytes())?;
-    drop(out);
-    chown(&path, user)?;
-    // After the chown, which clears set-id bits.
-    fs::set_permissions(&path, fs::Permissions::from_mode(file.mode))
-}
-
-/// Gives `path` to the function's user (nothing to do when it runs as root).
-pub fn chown(path: &Path, user: Option<&ProcessUser>) -> io::Result<()> {
-    if let Some(user) = user {
-        nix::unistd::chown(
-            path,
-            Some(Uid::from_raw(user.uid)),
-            Some(Gid::from_raw(user.gid)),
-        )?;
-    }
-    Ok(())
-}
-
-/// `name` as a path that stays inside the directory it is joined to.
-fn safe_relative(name: &str) -> io::Result<PathBuf> {
-    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, why.to_string());
-    let path = Path::new(name);
-    let mut relative = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => relative.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => return Err(invalid("the name must not contain `..`")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(invalid("the name must be relative to the call's directory"))
-            }
-        }
-    }
-    if relative.as_os_str().is_empty() {
-        return Err(invalid("the name is empty"));
-    }
-    Ok(relative)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
 
     fn spec(name: &str, content: &str, mode: u32) -> FileSpec {
         FileSpec {
