@@ -90,8 +90,13 @@ pub enum Command {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Debug)]
 pub struct ServerArgs {
+    /// A TOML file with any of these settings under the flags' names (`data-dir = "/srv/faasbox"`,
+    /// `ready-timeout = "30s"`); flags and environment variables win over it.
+    /// Default: /etc/faasbox/faasbox.toml when it exists.
+    #[arg(long, env = "FAASBOX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where the database, images and instance state live.
     #[arg(long, env = "FAASBOX_DATA_DIR", default_value = faasbox_server::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
@@ -124,7 +129,7 @@ pub struct ServerArgs {
     pub log: String,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     faasbox_server::model::parse_duration(text)
 }
 

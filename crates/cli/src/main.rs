@@ -3,16 +3,30 @@
 mod cli;
 mod client;
 mod commands;
+mod config_file;
 mod output;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut config_file = None;
+    if let (Command::Server(args), Some(server)) =
+        (&mut cli.command, matches.subcommand_matches("server"))
+    {
+        match config_file::apply(args, server) {
+            Ok(path) => config_file = path,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     // Before any thread exists: read the master key variables and drop them from the
     // environment, so no child process of the server inherits the key.
     let master_key = match &cli.command {
@@ -26,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli, master_key)) {
+    match runtime.block_on(run(cli, master_key, config_file)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -36,12 +50,16 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, master_key: faasbox_server::config::MasterKeyEnv) -> anyhow::Result<bool> {
+async fn run(
+    cli: Cli,
+    master_key: faasbox_server::config::MasterKeyEnv,
+    config_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<bool> {
     let format = cli.output;
     let token = cli.token.clone();
     let client = || client::Client::new(&cli.url, token.clone());
     match cli.command {
-        Command::Server(args) => commands::server::run(args, master_key).await?,
+        Command::Server(args) => commands::server::run(args, master_key, config_file).await?,
         Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
         Command::Image(c) => commands::images::run(&client()?, format, c).await?,
         Command::Function(c) => commands::functions::run(&client()?, format, c).await?,

@@ -6,12 +6,20 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServerArgs;
 
-pub async fn run(args: ServerArgs, master_key: MasterKeyEnv) -> anyhow::Result<()> {
+/// Runs the server with `args` (already merged with `config_file`, named in the log).
+pub async fn run(
+    args: ServerArgs,
+    master_key: MasterKeyEnv,
+    config_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(path) = config_file {
+        tracing::info!("configuration read from {}", path.display());
+    }
     let mut config = ServerConfig::new(args.data_dir, args.listen);
     if let Some(agent) = args.agent {
         config.agent_binary = agent;

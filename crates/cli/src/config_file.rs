@@ -1,0 +1,190 @@
+//! The server's configuration file (`faasbox.toml`): any `faasbox server` flag, under the
+//! flag's own name. A flag or its environment variable wins over the file; the file wins over
+//! the built-in default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde::Deserialize;
+
+use crate::cli::{parse_duration, ServerArgs};
+
+/// Read when it exists and no other file is named.
+pub const DEFAULT_PATH: &str = "/etc/faasbox/faasbox.toml";
+
+/// What the file may hold. Unknown keys are refused, so a typo never goes unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServerFile {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    agent: Option<PathBuf>,
+    runc: Option<PathBuf>,
+    runsc: Option<PathBuf>,
+    pasta: Option<PathBuf>,
+    ready_timeout: Option<String>,
+    queue_limit: Option<usize>,
+    queue_timeout: Option<String>,
+    log: Option<String>,
+}
+
+/// Fills the settings of `args` that neither a flag nor an environment variable gave from the
+/// configuration file: `--config` (or `FAASBOX_CONFIG`), else [`DEFAULT_PATH`] when it
+/// exists. Returns the file read, if any.
+pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Option<PathBuf>> {
+    let path = match &args.config {
+        Some(path) => path.clone(),
+        None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
+        None => return Ok(None),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the configuration file {} (fix the path given by --config or FAASBOX_CONFIG)",
+            path.display()
+        )
+    })?;
+    let file: ServerFile = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
+             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })?;
+    merge(args, matches, file, &path)?;
+    Ok(Some(path))
+}
+
+fn merge(
+    args: &mut ServerArgs,
+    matches: &ArgMatches,
+    file: ServerFile,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let unset = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let duration = |key: &str, text: &str| {
+        parse_duration(text).or_else(|e| bail!("{}: {key}: {e}", path.display()))
+    };
+    if let Some(v) = file.data_dir.filter(|_| unset("data_dir")) {
+        args.data_dir = v;
+    }
+    if let Some(v) = file.listen.filter(|_| unset("listen")) {
+        args.listen = v;
+    }
+    if let Some(v) = file.agent.filter(|_| unset("agent")) {
+        args.agent = Some(v);
+    }
+    if let Some(v) = file.runc.filter(|_| unset("runc")) {
+        args.runc = v;
+    }
+    if let Some(v) = file.runsc.filter(|_| unset("runsc")) {
+        args.runsc = v;
+    }
+    if let Some(v) = file.pasta.filter(|_| unset("pasta")) {
+        args.pasta = v;
+    }
+    if let Some(v) = file.ready_timeout.filter(|_| unset("ready_timeout")) {
+        args.ready_timeout = duration("ready-timeout", &v)?;
+    }
+    if let Some(v) = file.queue_limit.filter(|_| unset("queue_limit")) {
+        args.queue_limit = v;
+    }
+    if let Some(v) = file.queue_timeout.filter(|_| unset("queue_timeout")) {
+        args.queue_timeout = duration("queue-timeout", &v)?;
+    }
+    if let Some(v) = file.log.filter(|_| unset("log")) {
+        args.log = v;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, FromArgMatches};
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// Parses `faasbox server <flags>` and applies `toml` as its configuration file.
+    fn server_args(flags: &[&str], toml: &str) -> anyhow::Result<ServerArgs> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faasbox.toml");
+        std::fs::write(&path, toml).unwrap();
+        let config = format!("--config={}", path.display());
+        let argv = ["faasbox", "server", config.as_str()]
+            .into_iter()
+            .chain(flags.iter().copied());
+        let matches = Cli::command().try_get_matches_from(argv).unwrap();
+        let Command::Server(mut args) = Cli::from_arg_matches(&matches).unwrap().command else {
+            panic!("not the server command");
+        };
+        let server = matches.subcommand_matches("server").unwrap();
+        assert_eq!(apply(&mut args, server)?, Some(path));
+        Ok(args)
+    }
+
+    #[test]
+    fn the_file_fills_what_no_flag_gave_and_flags_win() {
+        let args = server_args(
+            &["--queue-limit", "7"],
+            "data-dir = \"/srv/faasbox\"\nlisten = \"0.0.0.0:9000\"\nready-timeout = \"30s\"\n\
+             queue-limit = 3\nqueue-timeout = \"5m\"\nlog = \"debug\"\nagent = \"/opt/agent\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.data_dir, PathBuf::from("/srv/faasbox"));
+        assert_eq!(args.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(args.ready_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(args.queue_timeout, std::time::Duration::from_secs(300));
+        assert_eq!(args.queue_limit, 7, "the flag wins over the file");
+        assert_eq!(args.log, "debug");
+        assert_eq!(args.agent, Some(PathBuf::from("/opt/agent")));
+        assert_eq!(args.runc, PathBuf::from("runc"), "the default stays");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_where_and_what() {
+        let err = server_args(&[], "data_dir = \"/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `data_dir`"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("data-dir"),
+            "the message lists the keys: {err}"
+        );
+
+        let err = server_args(&[], "ready-timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ready-timeout"), "{err}");
+
+        let err = server_args(&[], "listen = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn a_named_file_that_is_missing_is_an_error() {
+        let matches = Cli::command()
+            .try_get_matches_from(["faasbox", "server", "--config", "/nonexistent/faasbox.toml"])
+            .unwrap();
+        let Command::Server(mut args) = Cli::from_arg_matches(&matches).unwrap().command else {
+            panic!("not the server command");
+        };
+        let server = matches.subcommand_matches("server").unwrap();
+        let err = apply(&mut args, server).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/faasbox.toml"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! `faasbox server --config FILE`: a real server takes its settings from a TOML file, flags
+//! win over it, and a bad file stops the start before anything is created.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::FAASBOX;
+
+fn free_port() -> u16 {
+    faasbox_test_registry::free_port()
+}
+
+#[tokio::test]
+async fn the_server_runs_with_the_settings_of_its_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("from-file");
+    let (file_port, flag_port) = (free_port(), free_port());
+    let config = dir.path().join("faasbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# faasbox server settings\ndata-dir = \"{}\"\nlisten = \"127.0.0.1:{file_port}\"\n\
+             queue-limit = 5\nlog = \"info\"\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+
+    // The file gives the data dir; the flag's listen address wins over the file's.
+    let mut child = Command::new(FAASBOX)
+        .args(["server", "--listen", &format!("127.0.0.1:{flag_port}")])
+        .env("FAASBOX_CONFIG", &config)
+        .env_remove("FAASBOX_DATA_DIR")
+        .env_remove("FAASBOX_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{flag_port}/api/v1/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut healthy = false;
+    while Instant::now() < deadline && !healthy {
+        healthy = matches!(http.get(&health).send().await, Ok(r) if r.status().is_success());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let server_log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(
+        healthy,
+        "server did not answer on the flag's address:\n{}",
+        server_log()
+    );
+    assert!(status.success(), "{}", server_log());
+    assert!(
+        data_dir.join("admin.token").exists(),
+        "the data dir of the file was used"
+    );
+    assert!(
+        server_log().contains(&format!("configuration read from {}", config.display())),
+        "{}",
+        server_log()
+    );
+}
+
+#[test]
+fn a_bad_config_file_stops_the_start_with_where_and_what() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("never");
+    let config = dir.path().join("faasbox.toml");
+    std::fs::write(
+        &config,
+        format!("data-dir = \"{}\"\nqueue_limit = 5\n", data_dir.display()),
+    )
+    .unwrap();
+    let out = Command::new(FAASBOX)
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("unknown field `queue_limit`"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(stderr.contains("queue-limit"), "the fix is named: {stderr}");
+    assert!(!data_dir.exists(), "nothing was created");
+}
