@@ -303,4 +303,44 @@ states:
     );
     assert!(!message.contains("s3cr3t"), "{out}");
     assert!(!server.instance_log(&id).await.contains("s3cr3t"));
+
+    // Files larger than an isolate's bounded data dir: the isolate's disk-full code.
+    server
+        .deploy(
+            "demo",
+            "tiny",
+            json!({"image": "files/isolate", "contract": "file", "disk": "1MiB"}),
+        )
+        .await;
+    server
+        .deploy_flow(
+            "toobig",
+            r#"functions:
+- {id: tiny, service: tiny, type: knative-namespace}
+states:
+- id: set
+  type: setter
+  variables: [{key: blob, scope: instance, value: 'jq(.blob)'}]
+  transition: read
+- id: read
+  type: action
+  action:
+    function: tiny
+    input: {}
+    files: [{key: blob, scope: instance, as: blob.txt}]
+"#,
+        )
+        .await;
+    let blob = "x".repeat(2 * 1024 * 1024);
+    let (status, id, out) = server.run_flow("toobig", &json!({ "blob": blob })).await;
+    assert_ne!(status, 200, "{out}");
+    let instance = server
+        .get_json(&format!("/api/v1/namespaces/demo/instances/{id}"))
+        .await;
+    assert_eq!(
+        instance["error"]["code"],
+        "faasbox.function.disk_full",
+        "{instance}\n{}",
+        server.instance_log(&id).await
+    );
 }

@@ -168,6 +168,10 @@ impl FileContract {
             if let Err(failed) =
                 temp_dir::place_files(&files_dir, &call.files, self.user.as_ref()).await
             {
+                // Files larger than the bounded data dir: the same code as a full disk at run.
+                if data_dir::is_full(&self.data_dir) {
+                    return results::disk_full(&self.data_dir, self.disk_limit_bytes);
+                }
                 return failed;
             }
         }
