@@ -822,3 +822,94 @@ async fn knative_global_actions_call_global_services_and_instances_stay_in_their
         .expect("put");
     assert_eq!(r.status(), 403);
 }
+
+/// The instances of flow `flow` in namespace demo.
+async fn instances_of(server: &Server, flow: &str) -> Vec<Value> {
+    let all = server.get_json("/api/v1/namespaces/demo/instances").await;
+    all.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["flow"] == flow)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn sigkill_inside_a_subflow_then_restart_continues_the_same_child() {
+    let mut s = setup().await;
+    let recorder = Recorder::start().await;
+    let base = format!("http://{}:{}", host_gateway(), recorder.port);
+    let inner = format!(
+        r#"functions:
+- id: sh
+  image: alpine
+  type: knative-workflow
+  cmd: /usr/share/direktiv/direktiv-cmd
+states:
+- id: count
+  type: action
+  action:
+    function: sh
+    input: {{commands: [{{command: "wget -q -O- {base}/count", stop: true}}]}}
+  transform: {{n: 'jq(.n)', counted: 'jq(.return[0].Output)'}}
+  transition: nap
+- id: nap
+  type: delay
+  duration: PT3S
+  transition: done
+- id: done
+  type: noop
+  transform: {{n: 'jq(.n)', counted: 'jq(.counted)', done: true}}
+"#
+    );
+    s.server.deploy_flow("inner", &inner).await;
+    s.server
+        .deploy_flow(
+            "outer",
+            "functions:\n- {id: inner, type: subflow, workflow: inner}\nstates:\n- {id: call, type: action, action: {function: inner, input: {n: 7}}, transform: {child: 'jq(.return)'}}\n",
+        )
+        .await;
+    let id = s.server.start_flow("outer", &json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let child = loop {
+        if let Some(child) = instances_of(&s.server, "inner").await.first() {
+            break child["id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no child started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    s.server
+        .wait_log(&child, "running state 'nap'", Duration::from_secs(60))
+        .await;
+    s.server.kill();
+    let restarted = Server::start_in(&s.server.data_dir).await;
+    let instance = restarted
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        instance["status"],
+        "complete",
+        "{instance}\n{}",
+        restarted.instance_log(&id).await
+    );
+    assert_eq!(
+        instance["output"],
+        json!({"child": {"n": 7, "counted": "pong", "done": true}})
+    );
+    assert_eq!(
+        recorder.count("/count"),
+        1,
+        "the child's finished action did not run again: {}",
+        recorder.all()
+    );
+    let children = instances_of(&restarted, "inner").await;
+    assert_eq!(children.len(), 1, "one child, continued: {children:?}");
+    let child_instance = restarted.instance(&child).await;
+    assert_eq!(child_instance["status"], "complete", "{child_instance}");
+    assert_eq!(child_instance["parent"], id.as_str());
+    assert_eq!(child_instance["states"], json!(["count", "nap", "done"]));
+    assert!(restarted
+        .instance_log(&id)
+        .await
+        .contains(&format!("continuing subflow instance {child}")));
+}
