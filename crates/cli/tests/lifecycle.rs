@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::json;
 use support::images;
-use support::Server;
+use support::{runc_roots, Server};
 
 /// What one running container holds on the host.
 #[derive(Debug)]
@@ -21,23 +21,6 @@ struct Footprint {
     netns_files: Vec<PathBuf>,
     mountpoints: Vec<String>,
     pasta_pids: Vec<u32>,
-}
-
-fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
-    let run = data_dir.join("run");
-    std::fs::read_dir(&run)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("run"))
-                        && p.is_dir()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn containers(data_dir: &Path) -> Vec<(String, u32)> {
