@@ -1084,3 +1084,50 @@ async fn redeploying_a_flow_with_a_changed_function_retires_its_old_instances() 
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_resumed_parent_that_times_out_cancels_its_subflow() {
+    let mut server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+        .deploy_flow(
+            "sleepy",
+            "states:\n- {id: a, type: noop, transition: nap}\n- {id: nap, type: delay, duration: PT60S}\n",
+        )
+        .await;
+    server
+        .deploy_flow(
+            "impatient",
+            "timeouts: {interrupt: PT4S}\nfunctions:\n- {id: sleepy, type: subflow, workflow: sleepy}\nstates:\n- {id: call, type: action, action: {function: sleepy}}\n",
+        )
+        .await;
+    let id = server.start_flow("impatient", &json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        if let Some(child) = instances_of(&server, "sleepy").await.first() {
+            break child["id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no child started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    server
+        .wait_log(&child, "running state 'nap'", Duration::from_secs(30))
+        .await;
+    server.kill();
+    // Down past the parent's interrupt timeout: resumed, it times out before its call.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let restarted = Server::start_in(&server.data_dir).await;
+    let parent = restarted
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(30))
+        .await;
+    assert_eq!(parent["status"], "failed", "{parent}");
+    assert_eq!(parent["error"]["code"], "direktiv.cancels.timeout.soft");
+    let child = restarted
+        .wait_instance(
+            &child,
+            &["complete", "failed", "cancelled"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(child["status"], "cancelled", "{child}");
+}

@@ -414,10 +414,9 @@ pub fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// The function (`ns/name`) of every container the server under `data_dir` runs, from the
-/// annotation of its bundle.
-pub fn container_functions(data_dir: &Path) -> Vec<String> {
-    let mut functions = Vec::new();
+/// `runc list` of every runc state directory under `data_dir`: the containers running now.
+pub fn runc_containers(data_dir: &Path) -> Vec<Value> {
+    let mut found = Vec::new();
     for root in runc_roots(data_dir) {
         let out = Command::new("runc")
             .arg("--root")
@@ -425,16 +424,25 @@ pub fn container_functions(data_dir: &Path) -> Vec<String> {
             .args(["list", "--format", "json"])
             .output()
             .expect("runc list");
-        let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        for container in list.as_array().into_iter().flatten() {
-            let bundle = PathBuf::from(container["bundle"].as_str().unwrap_or_default());
-            let Ok(config) = std::fs::read(bundle.join("config.json")) else {
-                continue; // stopped meanwhile
-            };
-            let config: Value = serde_json::from_slice(&config).unwrap_or(Value::Null);
-            if let Some(function) = config["annotations"]["io.faasbox.function"].as_str() {
-                functions.push(function.to_string());
-            }
+        if let Ok(Value::Array(list)) = serde_json::from_slice(&out.stdout) {
+            found.extend(list);
+        }
+    }
+    found
+}
+
+/// The function (`ns/name`) of every container the server under `data_dir` runs, from the
+/// annotation of its bundle.
+pub fn container_functions(data_dir: &Path) -> Vec<String> {
+    let mut functions = Vec::new();
+    for container in runc_containers(data_dir) {
+        let bundle = PathBuf::from(container["bundle"].as_str().unwrap_or_default());
+        let Ok(config) = std::fs::read(bundle.join("config.json")) else {
+            continue; // stopped meanwhile
+        };
+        let config: Value = serde_json::from_slice(&config).unwrap_or(Value::Null);
+        if let Some(function) = config["annotations"]["io.faasbox.function"].as_str() {
+            functions.push(function.to_string());
         }
     }
     functions

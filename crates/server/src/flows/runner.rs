@@ -2,6 +2,7 @@
 //! with its first checkpoint before it runs, so an accepted run survives a crash; at start the
 //! server drives every instance that was `running` again from its last checkpoint.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -363,21 +364,45 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, ApiError>
         .blocking(|s| Ok(s.store.instances_with_status("running")?))
         .await?;
     let count = records.len();
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut top = Vec::new();
     for record in records {
-        if let Some(parent) = &record.parent {
-            // A subflow is driven by its parent's action, which runs again on resume and
-            // finds it (see `run_subflow`); one whose parent ended is cancelled.
-            let parent = parent.clone();
-            let parent_runs = state
-                .blocking(move |s| Ok(s.store.instance(&parent)?))
-                .await?
-                .is_some_and(|p| p.status == "running");
-            if !parent_runs {
-                cancel_instance(state, &record.id).await?;
-            }
+        let Some(parent) = record.parent else {
+            top.push(record.id);
             continue;
+        };
+        // A subflow is driven by its parent's action, which runs again on resume and finds
+        // it (see `run_subflow`); one whose parent ended is cancelled.
+        let parent2 = parent.clone();
+        let parent_runs = state
+            .blocking(move |s| Ok(s.store.instance(&parent2)?))
+            .await?
+            .is_some_and(|p| p.status == "running");
+        if parent_runs {
+            children.entry(parent).or_default().push(record.id);
+        } else {
+            cancel_instance(state, &record.id).await?;
         }
-        spawn(state, record.id);
+    }
+    for id in top {
+        let run = spawn(state, id.clone());
+        let Some(children) = children.remove(&id) else {
+            continue;
+        };
+        // A resumed parent that did not come back to its child (its state timed out
+        // meanwhile, say) leaves it behind: cancelled once the parent has run.
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = run.await;
+            if state.flow_runs.is_shutting_down() {
+                return;
+            }
+            for child in children {
+                if let Err(e) = cancel_instance(&state, &child).await {
+                    tracing::error!("cancelling the left-behind subflow {child} failed: {e}");
+                }
+            }
+        });
     }
     let waiting = state
         .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
