@@ -951,10 +951,6 @@ async fn deleting_a_namespace_cancels_its_instances_and_none_resumes() {
     let nap = cmd_flow("{}", Some("PT3S"), &[fetch("after-nap")]);
     s.server.deploy_flow("nap", &nap).await;
     let slow_id = s.server.start_flow("slow", &json!({})).await;
-    let nap_id = s.server.start_flow("nap", &json!({})).await;
-    s.server
-        .wait_log(&nap_id, "running state 'nap'", Duration::from_secs(30))
-        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while recorder.count("/started") == 0 {
         assert!(
@@ -964,6 +960,11 @@ async fn deleting_a_namespace_cancels_its_instances_and_none_resumes() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Deleted at once after its delay began: well before the delay ends.
+    let nap_id = s.server.start_flow("nap", &json!({})).await;
+    s.server
+        .wait_log(&nap_id, "running state 'nap'", Duration::from_secs(30))
+        .await;
 
     let r = s.server.delete("/api/v1/namespaces/demo").await;
     assert_eq!(r.status(), 204);
@@ -1011,7 +1012,7 @@ async fn deleting_a_flow_retires_its_functions_and_its_running_instance_finishes
 - {{id: sh, image: alpine, type: knative-workflow, cmd: /usr/share/direktiv/direktiv-cmd}}
 states:
 - {{id: one, type: action, action: {{function: sh, input: {{commands: [{{command: "wget -q -O- {base}/one", stop: true}}]}}}}, transform: {{one: 'jq(.return[0].Output)'}}, transition: nap}}
-- {{id: nap, type: delay, duration: PT8S, transition: two}}
+- {{id: nap, type: delay, duration: PT12S, transition: two}}
 - {{id: two, type: action, action: {{function: sh, input: {{commands: [{{command: "wget -q -O- {base}/two", stop: true}}]}}}}, transform: {{one: 'jq(.one)', two: 'jq(.return[0].Output)'}}}}
 "#
     );
