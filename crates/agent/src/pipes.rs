@@ -45,12 +45,17 @@ impl Drainer {
         for reader in &self.readers {
             let (tx, rx) = oneshot::channel();
             if reader.send(tx).await.is_ok() {
-                acks.push(rx);
+                acks.push((reader, rx));
             }
         }
-        for ack in acks {
-            // An error means the reader has ended: nothing left to read.
-            let _ = ack.await;
+        for (reader, ack) in acks {
+            // A reader that ends (at the pipe's end) closes its channel. A request sent just
+            // as it ended may stay in the channel, never answered nor dropped (the senders
+            // keep the channel alive), so the channel's closing ends the wait too.
+            tokio::select! {
+                _ = ack => {}
+                () = reader.closed() => {}
+            }
         }
     }
 }
@@ -156,5 +161,24 @@ mod tests {
         }
         drop(tx);
         drainer.drain().await;
+    }
+
+    /// A drain asked for just as the pipe ends (the function exited) returns: the request may
+    /// reach the channel after the reader's last look at it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drain_racing_the_pipes_end_returns() {
+        let logs = Arc::new(LogHub::new());
+        for round in 0..20_000u32 {
+            let (rx, tx) = std::io::pipe().unwrap();
+            let drainer = Drainer::start(vec![(rx.into(), LogStream::Stdout)], &logs).unwrap();
+            drop(tx);
+            // Vary the moment of the drain around the reader's end.
+            for _ in 0..(round % 4000) {
+                std::hint::spin_loop();
+            }
+            let drained =
+                tokio::time::timeout(std::time::Duration::from_secs(20), drainer.drain()).await;
+            assert!(drained.is_ok(), "round {round}: the drain never returned");
+        }
     }
 }

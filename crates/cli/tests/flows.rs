@@ -822,3 +822,313 @@ async fn knative_global_actions_call_global_services_and_instances_stay_in_their
         .expect("put");
     assert_eq!(r.status(), 403);
 }
+
+/// The instances of flow `flow` in namespace demo.
+async fn instances_of(server: &Server, flow: &str) -> Vec<Value> {
+    let all = server.get_json("/api/v1/namespaces/demo/instances").await;
+    all.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["flow"] == flow)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn sigkill_inside_a_subflow_then_restart_continues_the_same_child() {
+    let mut s = setup().await;
+    let recorder = Recorder::start().await;
+    let base = format!("http://{}:{}", host_gateway(), recorder.port);
+    let inner = format!(
+        r#"functions:
+- id: sh
+  image: alpine
+  type: knative-workflow
+  cmd: /usr/share/direktiv/direktiv-cmd
+states:
+- id: count
+  type: action
+  action:
+    function: sh
+    input: {{commands: [{{command: "wget -q -O- {base}/count", stop: true}}]}}
+  transform: {{n: 'jq(.n)', counted: 'jq(.return[0].Output)'}}
+  transition: nap
+- id: nap
+  type: delay
+  duration: PT3S
+  transition: done
+- id: done
+  type: noop
+  transform: {{n: 'jq(.n)', counted: 'jq(.counted)', done: true}}
+"#
+    );
+    s.server.deploy_flow("inner", &inner).await;
+    s.server
+        .deploy_flow(
+            "outer",
+            "functions:\n- {id: inner, type: subflow, workflow: inner}\nstates:\n- {id: call, type: action, action: {function: inner, input: {n: 7}}, transform: {child: 'jq(.return)'}}\n",
+        )
+        .await;
+    let id = s.server.start_flow("outer", &json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let child = loop {
+        if let Some(child) = instances_of(&s.server, "inner").await.first() {
+            break child["id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no child started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    s.server
+        .wait_log(&child, "running state 'nap'", Duration::from_secs(60))
+        .await;
+    s.server.kill();
+    let restarted = Server::start_in(&s.server.data_dir).await;
+    let instance = restarted
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        instance["status"],
+        "complete",
+        "{instance}\n{}",
+        restarted.instance_log(&id).await
+    );
+    assert_eq!(
+        instance["output"],
+        json!({"child": {"n": 7, "counted": "pong", "done": true}})
+    );
+    assert_eq!(
+        recorder.count("/count"),
+        1,
+        "the child's finished action did not run again: {}",
+        recorder.all()
+    );
+    let children = instances_of(&restarted, "inner").await;
+    assert_eq!(children.len(), 1, "one child, continued: {children:?}");
+    let child_instance = restarted.instance(&child).await;
+    assert_eq!(child_instance["status"], "complete", "{child_instance}");
+    assert_eq!(child_instance["parent"], id.as_str());
+    assert_eq!(child_instance["states"], json!(["count", "nap", "done"]));
+    assert!(restarted
+        .instance_log(&id)
+        .await
+        .contains(&format!("continuing subflow instance {child}")));
+}
+
+/// A flow whose implicit direktiv-cmd function `sh` runs `commands` in state `work`, after
+/// an optional delay.
+fn cmd_flow(envs: &str, delay: Option<&str>, commands: &[String]) -> String {
+    let commands: Vec<String> = commands
+        .iter()
+        .map(|c| format!("{{command: \"{c}\", stop: true}}"))
+        .collect();
+    let mut flow = format!(
+        "functions:\n- {{id: sh, image: alpine, type: knative-workflow, cmd: /usr/share/direktiv/direktiv-cmd, envs: {envs}}}\nstates:\n"
+    );
+    if let Some(delay) = delay {
+        flow.push_str(&format!(
+            "- {{id: nap, type: delay, duration: {delay}, transition: work}}\n"
+        ));
+    }
+    flow.push_str(&format!(
+        "- {{id: work, type: action, action: {{function: sh, input: {{commands: [{}]}}}}}}\n",
+        commands.join(", ")
+    ));
+    flow
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_cancels_its_instances_and_none_resumes() {
+    let mut s = setup().await;
+    let recorder = Recorder::start().await;
+    let base = format!("http://{}:{}", host_gateway(), recorder.port);
+    let fetch = |path: &str| format!("wget -q -O- {base}/{path}");
+    let slow = cmd_flow(
+        "{}",
+        None,
+        &[fetch("started"), "sleep 300".into(), fetch("finished")],
+    );
+    s.server.deploy_flow("slow", &slow).await;
+    let nap = cmd_flow("{}", Some("PT3S"), &[fetch("after-nap")]);
+    s.server.deploy_flow("nap", &nap).await;
+    let slow_id = s.server.start_flow("slow", &json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while recorder.count("/started") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow action never started:\n{}",
+            s.server.instance_log(&slow_id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Deleted at once after its delay began: well before the delay ends.
+    let nap_id = s.server.start_flow("nap", &json!({})).await;
+    s.server
+        .wait_log(&nap_id, "running state 'nap'", Duration::from_secs(30))
+        .await;
+
+    let r = s.server.delete("/api/v1/namespaces/demo").await;
+    assert_eq!(r.status(), 204);
+    // The running command got its cancel: its container is done long before `sleep 300`.
+    support::wait_containers_gone(
+        &s.server.data_dir,
+        "demo/flow:slow:sh",
+        Duration::from_secs(30),
+    )
+    .await;
+
+    s.server.kill();
+    let restarted = Server::start_in(&s.server.data_dir).await;
+    for id in [&slow_id, &nap_id] {
+        let r = restarted.get(&format!("/api/v1/instances/{id}")).await;
+        assert_eq!(r.status(), 404, "instance {id} is gone");
+    }
+    restarted.create_namespace("demo").await;
+    let instances = restarted
+        .get_json("/api/v1/namespaces/demo/instances")
+        .await;
+    assert_eq!(instances, json!([]));
+    // Well past the nap's end: neither instance went on, before or after the restart.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(recorder.count("/finished"), 0, "{}", recorder.all());
+    assert_eq!(recorder.count("/after-nap"), 0, "{}", recorder.all());
+    assert!(container_functions_of(&restarted, "demo/").is_empty());
+}
+
+/// The functions of `prefix` that have containers now.
+fn container_functions_of(server: &Server, prefix: &str) -> Vec<String> {
+    support::container_functions(&server.data_dir)
+        .into_iter()
+        .filter(|f| f.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test]
+async fn deleting_a_flow_retires_its_functions_and_its_running_instance_finishes() {
+    let s = setup().await;
+    let recorder = Recorder::start().await;
+    let base = format!("http://{}:{}", host_gateway(), recorder.port);
+    let flow = format!(
+        r#"functions:
+- {{id: sh, image: alpine, type: knative-workflow, cmd: /usr/share/direktiv/direktiv-cmd}}
+states:
+- {{id: one, type: action, action: {{function: sh, input: {{commands: [{{command: "wget -q -O- {base}/one", stop: true}}]}}}}, transform: {{one: 'jq(.return[0].Output)'}}, transition: nap}}
+- {{id: nap, type: delay, duration: PT12S, transition: two}}
+- {{id: two, type: action, action: {{function: sh, input: {{commands: [{{command: "wget -q -O- {base}/two", stop: true}}]}}}}, transform: {{one: 'jq(.one)', two: 'jq(.return[0].Output)'}}}}
+"#
+    );
+    s.server.deploy_flow("twice", &flow).await;
+    let id = s.server.start_flow("twice", &json!({})).await;
+    s.server
+        .wait_log(&id, "running state 'nap'", Duration::from_secs(60))
+        .await;
+    let warm = container_functions_of(&s.server, "demo/flow:twice:");
+    assert_eq!(
+        warm,
+        ["demo/flow:twice:sh"],
+        "the first action's instance is warm"
+    );
+
+    let r = s.server.delete("/api/v1/namespaces/demo/flows/twice").await;
+    assert_eq!(r.status(), 204);
+    // Its idle instance stops now, not after the 5 minutes of idle timeout.
+    support::wait_containers_gone(
+        &s.server.data_dir,
+        "demo/flow:twice:sh",
+        Duration::from_secs(20),
+    )
+    .await;
+    let r = s.server.get("/api/v1/namespaces/demo/flows/twice").await;
+    assert_eq!(r.status(), 404);
+    // The running instance goes on with the flow it started with.
+    let instance = s
+        .server
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(60))
+        .await;
+    assert_eq!(instance["status"], "complete", "{instance}");
+    assert_eq!(instance["output"], json!({"one": "pong", "two": "pong"}));
+    assert_eq!(recorder.count("/one"), 1);
+    assert_eq!(recorder.count("/two"), 1);
+}
+
+#[tokio::test]
+async fn redeploying_a_flow_with_a_changed_function_retires_its_old_instances() {
+    let s = setup().await;
+    let env = |v: &str| cmd_flow(&format!("{{V: {v}}}"), None, &["env".to_string()]);
+    s.server.deploy_flow("re", &env("one")).await;
+    let (status, _, out) = s.server.run_flow("re", &json!({})).await;
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        out["return"][0]["Output"]
+            .as_str()
+            .unwrap()
+            .contains("V=one"),
+        "{out}"
+    );
+    assert_eq!(
+        container_functions_of(&s.server, "demo/flow:re:"),
+        ["demo/flow:re:sh"]
+    );
+    s.server.deploy_flow("re", &env("two")).await;
+    support::wait_containers_gone(
+        &s.server.data_dir,
+        "demo/flow:re:sh",
+        Duration::from_secs(20),
+    )
+    .await;
+    let (status, _, out) = s.server.run_flow("re", &json!({})).await;
+    assert_eq!(status, 200, "{out}");
+    assert!(
+        out["return"][0]["Output"]
+            .as_str()
+            .unwrap()
+            .contains("V=two"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_resumed_parent_that_times_out_cancels_its_subflow() {
+    let mut server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+        .deploy_flow(
+            "sleepy",
+            "states:\n- {id: a, type: noop, transition: nap}\n- {id: nap, type: delay, duration: PT60S}\n",
+        )
+        .await;
+    server
+        .deploy_flow(
+            "impatient",
+            "timeouts: {interrupt: PT4S}\nfunctions:\n- {id: sleepy, type: subflow, workflow: sleepy}\nstates:\n- {id: call, type: action, action: {function: sleepy}}\n",
+        )
+        .await;
+    let id = server.start_flow("impatient", &json!({})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        if let Some(child) = instances_of(&server, "sleepy").await.first() {
+            break child["id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no child started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    server
+        .wait_log(&child, "running state 'nap'", Duration::from_secs(30))
+        .await;
+    server.kill();
+    // Down past the parent's interrupt timeout: resumed, it times out before its call.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let restarted = Server::start_in(&server.data_dir).await;
+    let parent = restarted
+        .wait_instance(&id, &["complete", "failed"], Duration::from_secs(30))
+        .await;
+    assert_eq!(parent["status"], "failed", "{parent}");
+    assert_eq!(parent["error"]["code"], "direktiv.cancels.timeout.soft");
+    let child = restarted
+        .wait_instance(
+            &child,
+            &["complete", "failed", "cancelled"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(child["status"], "cancelled", "{child}");
+}

@@ -7,11 +7,10 @@ mod support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::json;
 use support::images;
-use support::Server;
+use support::{runc_containers, Server};
 
 /// What one running container holds on the host.
 #[derive(Debug)]
@@ -23,42 +22,16 @@ struct Footprint {
     pasta_pids: Vec<u32>,
 }
 
-fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
-    let run = data_dir.join("run");
-    std::fs::read_dir(&run)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("run"))
-                        && p.is_dir()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn containers(data_dir: &Path) -> Vec<(String, u32)> {
-    let mut found = Vec::new();
-    for root in runc_roots(data_dir) {
-        let out = Command::new("runc")
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "--format", "json"])
-            .output()
-            .unwrap();
-        let list: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
-        for c in list.as_array().into_iter().flatten() {
-            found.push((
+    runc_containers(data_dir)
+        .iter()
+        .map(|c| {
+            (
                 c["id"].as_str().unwrap_or_default().to_string(),
                 c["pid"].as_u64().unwrap_or(0) as u32,
-            ));
-        }
-    }
-    found
+            )
+        })
+        .collect()
 }
 
 fn mounts_under(dir: &Path) -> Vec<String> {

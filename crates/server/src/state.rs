@@ -134,19 +134,33 @@ impl AppState {
 
     /// Takes every function of a namespace out of service.
     pub fn deactivate_namespace(&self, namespace: &str) {
+        self.deactivate_matching(namespace, |_, _| true);
+    }
+
+    /// Takes the functions of `namespace` that `retire` picks (by name and spec) out of
+    /// service; returns how many.
+    pub fn deactivate_matching(
+        &self,
+        namespace: &str,
+        retire: impl Fn(&str, &FunctionSpec) -> bool,
+    ) -> usize {
         let prefix = format!("{namespace}/");
         let removed: Vec<Deployed> = {
             let mut pools = self.pools.write().unwrap_or_else(|p| p.into_inner());
             let keys: Vec<String> = pools
-                .keys()
-                .filter(|k| k.starts_with(&prefix))
-                .cloned()
+                .iter()
+                .filter(|(key, deployed)| {
+                    key.strip_prefix(&prefix)
+                        .is_some_and(|name| retire(name, &deployed.spec))
+                })
+                .map(|(key, _)| key.clone())
                 .collect();
             keys.iter().filter_map(|k| pools.remove(k)).collect()
         };
-        for deployed in removed {
+        for deployed in &removed {
             deployed.pool.retire();
         }
+        removed.len()
     }
 
     pub fn all_pools(&self) -> Vec<Arc<Pool>> {

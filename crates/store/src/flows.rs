@@ -220,6 +220,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The ids of a namespace's instances that have not ended (`running` or `waiting`).
+    pub fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id FROM flow_instances WHERE namespace = ?1 AND status IN ('running', 'waiting') ORDER BY created",
+        )?;
+        let rows = stmt.query_map([namespace], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The states an instance finished, in order: (step, state id).
     pub fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>> {
         let conn = self.conn();
@@ -230,9 +240,12 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Appends a line to an instance's log; nothing for an instance that is gone (a run that
+    /// ends after its namespace was deleted leaves no lines behind).
     pub fn append_instance_log(&self, id: &str, ts_ms: i64, message: &str) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO flow_instance_logs (instance, ts_ms, message) VALUES (?1, ?2, ?3)",
+            "INSERT INTO flow_instance_logs (instance, ts_ms, message)
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
             params![id, ts_ms, message],
         )?;
         Ok(())

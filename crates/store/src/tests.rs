@@ -337,7 +337,14 @@ fn flow_instances_keep_checkpoints_finished_states_logs_and_variables() {
         vec![(1, "first".to_string())]
     );
     assert_eq!(store.instances_with_status("running").unwrap().len(), 1);
+    assert_eq!(store.unfinished_instances("demo").unwrap(), ["i1"]);
+    assert!(store.unfinished_instances("other").unwrap().is_empty());
     store.append_instance_log("i1", 5, "hello").unwrap();
+    store.append_instance_log("gone", 5, "nobody's").unwrap();
+    assert!(
+        store.instance_logs("gone", 0).unwrap().is_empty(),
+        "no lines for an instance that does not exist"
+    );
     assert_eq!(store.instance_logs("i1", 0).unwrap()[0].message, "hello");
     assert!(store
         .finish_instance("i1", "complete", Some("{}"), None, "t2")
@@ -348,6 +355,7 @@ fn flow_instances_keep_checkpoints_finished_states_logs_and_variables() {
             .unwrap(),
         "an ended instance keeps its end"
     );
+    assert!(store.unfinished_instances("demo").unwrap().is_empty());
     let record = store.instance("i1").unwrap().unwrap();
     assert_eq!(
         (record.status.as_str(), record.checkpoint.as_str()),

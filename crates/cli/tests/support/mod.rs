@@ -415,3 +415,71 @@ pub fn json(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
+
+/// The runc state directories under a server's data directory (one per OCI runtime).
+pub fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
+    let run = data_dir.join("run");
+    std::fs::read_dir(&run)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("run"))
+                        && p.is_dir()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `runc list` of every runc state directory under `data_dir`: the containers running now.
+pub fn runc_containers(data_dir: &Path) -> Vec<Value> {
+    let mut found = Vec::new();
+    for root in runc_roots(data_dir) {
+        let out = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "--format", "json"])
+            .output()
+            .expect("runc list");
+        if let Ok(Value::Array(list)) = serde_json::from_slice(&out.stdout) {
+            found.extend(list);
+        }
+    }
+    found
+}
+
+/// The function (`ns/name`) of every container the server under `data_dir` runs, from the
+/// annotation of its bundle.
+pub fn container_functions(data_dir: &Path) -> Vec<String> {
+    let mut functions = Vec::new();
+    for container in runc_containers(data_dir) {
+        let bundle = PathBuf::from(container["bundle"].as_str().unwrap_or_default());
+        let Ok(config) = std::fs::read(bundle.join("config.json")) else {
+            continue; // stopped meanwhile
+        };
+        let config: Value = serde_json::from_slice(&config).unwrap_or(Value::Null);
+        if let Some(function) = config["annotations"]["io.faasbox.function"].as_str() {
+            functions.push(function.to_string());
+        }
+    }
+    functions
+}
+
+/// Polls until the server under `data_dir` runs no container of `function`.
+pub async fn wait_containers_gone(data_dir: &Path, function: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let running = container_functions(data_dir);
+        if !running.iter().any(|f| f == function) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "containers of {function} still run: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

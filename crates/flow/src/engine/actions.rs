@@ -10,13 +10,36 @@ use tokio_util::sync::CancellationToken;
 use super::{codes, matches, Engine, FileOfCall, FlowError, FunctionCall, InstanceRef};
 use crate::model::{Action, FileType, ParallelMode, State, StateKind, Workflow};
 
+/// Where a call is made: the state, the step of its run and the branch (see
+/// [`FunctionCall::key`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct CallSite<'a> {
+    pub state: &'a str,
+    pub step: u64,
+    pub branch: usize,
+}
+
+impl<'a> CallSite<'a> {
+    pub fn new(state: &'a str, step: u64) -> CallSite<'a> {
+        CallSite {
+            state,
+            step,
+            branch: 0,
+        }
+    }
+
+    fn branch(self, branch: usize) -> CallSite<'a> {
+        CallSite { branch, ..self }
+    }
+}
+
 impl Engine {
     /// Calls `action` with input built from `data`, retrying as its `retries` say.
     pub(super) async fn call_action(
         &self,
         inst: &InstanceRef,
         flow: &Workflow,
-        state: &str,
+        site: CallSite<'_>,
         action: &Action,
         data: &Value,
         cancel: &CancellationToken,
@@ -35,8 +58,10 @@ impl Engine {
                 input,
                 files,
                 secret_values: secret_values.clone(),
-                state,
+                state: site.state,
                 attempt,
+                step: site.step,
+                branch: site.branch,
                 cancel: cancel.clone(),
             };
             let error = match self.effects.call(inst, call).await {
@@ -62,8 +87,8 @@ impl Engine {
                 .log(
                     inst,
                     format!(
-                        "state '{state}': {} failed with {}, retry {attempt} of {} in {:?}",
-                        action.function, error.code, retries.max_attempts, delay
+                        "state '{}': {} failed with {}, retry {attempt} of {} in {:?}",
+                        site.state, action.function, error.code, retries.max_attempts, delay
                     ),
                 )
                 .await;
@@ -152,14 +177,14 @@ impl Engine {
         &self,
         inst: &InstanceRef,
         flow: &Workflow,
-        state: &str,
+        site: CallSite<'_>,
         action: &Action,
         items: Vec<Value>,
         cancel: &CancellationToken,
     ) -> Result<Vec<Value>, FlowError> {
-        futures_util::stream::iter(items)
-            .map(|item| async move {
-                self.call_action(inst, flow, state, action, &item, cancel)
+        futures_util::stream::iter(items.into_iter().enumerate())
+            .map(|(i, item)| async move {
+                self.call_action(inst, flow, site.branch(i), action, &item, cancel)
                     .await
             })
             .buffered(self.foreach_concurrency)
@@ -175,16 +200,17 @@ impl Engine {
         inst: &InstanceRef,
         flow: &Arc<Workflow>,
         state: &State,
+        step: u64,
         data: &Value,
         cancel: &CancellationToken,
     ) -> Result<Vec<Value>, FlowError> {
         let StateKind::Parallel { actions, mode } = &state.kind else {
             return Ok(Vec::new());
         };
-        let state = state.id.as_str();
+        let site = CallSite::new(&state.id, step);
         let calls = actions.iter().enumerate().map(|(i, action)| {
             Box::pin(async move {
-                self.call_action(inst, flow, state, action, data, cancel)
+                self.call_action(inst, flow, site.branch(i), action, data, cancel)
                     .await
                     .map(|v| (i, v))
             })

@@ -31,9 +31,25 @@ pub struct FunctionCall<'a> {
     /// The state's id and the call's attempt (from 1), for logs and call ids.
     pub state: &'a str,
     pub attempt: u32,
+    /// The step of the state's run (`Checkpoint::step`) and the call's branch (the item of a
+    /// `foreach`, the action of a `parallel`; 0 otherwise). See [`FunctionCall::key`].
+    pub step: u64,
+    pub branch: usize,
     /// Cancelled when the call must stop (instance cancel, timeout): the callee's function
     /// must get its cancel and the call return soon after.
     pub cancel: CancellationToken,
+}
+
+impl FunctionCall<'_> {
+    /// Names the call within its instance: a resumed instance that makes the same call again
+    /// (the state that was running when the server stopped) gives it the same key, so an
+    /// effect that must not happen twice (a subflow) can find what the first one started.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.step, self.state, self.branch, self.attempt
+        )
+    }
 }
 
 /// A variable an action places as a file in the call's temp dir.

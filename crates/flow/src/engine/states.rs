@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::actions::CallSite;
 use super::data::{require_object, transform, truthy, with};
 use super::{codes, Checkpoint, Done, Engine, FlowError, InstanceRef, Wait, WaitEvent, WaitMode};
 use crate::model::{EventFilter, State, StateKind, Workflow};
@@ -34,7 +35,14 @@ pub(super) async fn execute(
             run_async: false,
         } => {
             let output = engine
-                .call_action(inst, flow, &state.id, action, &data, cancel)
+                .call_action(
+                    inst,
+                    flow,
+                    CallSite::new(&state.id, cp.step),
+                    action,
+                    &data,
+                    cancel,
+                )
                 .await?;
             next(with(data, "return", output))
         }
@@ -50,10 +58,12 @@ pub(super) async fn execute(
                 data.clone(),
                 state.id.clone(),
             );
+            let step = cp.step;
             tokio::spawn(async move {
                 let detached = CancellationToken::new();
+                let site = CallSite::new(&id, step);
                 if let Err(e) = engine
-                    .call_action(&inst, &flow, &id, &action, &input, &detached)
+                    .call_action(&inst, &flow, site, &action, &input, &detached)
                     .await
                 {
                     engine
@@ -137,12 +147,21 @@ pub(super) async fn execute(
                 }
             };
             let results = engine
-                .foreach(inst, flow, &state.id, action, items, cancel)
+                .foreach(
+                    inst,
+                    flow,
+                    CallSite::new(&state.id, cp.step),
+                    action,
+                    items,
+                    cancel,
+                )
                 .await?;
             next(with(data, "return", Value::Array(results)))
         }
         StateKind::Parallel { .. } => {
-            let results = engine.parallel(inst, flow, state, &data, cancel).await?;
+            let results = engine
+                .parallel(inst, flow, state, cp.step, &data, cancel)
+                .await?;
             next(with(data, "return", Value::Array(results)))
         }
         StateKind::Validate { subject, schema } => {

@@ -18,6 +18,7 @@ type Behaviour = Box<dyn Fn(&Value, u32) -> Result<Value, FlowError> + Send + Sy
 struct Memory {
     functions: HashMap<String, Behaviour>,
     calls: Mutex<Vec<(String, Value)>>,
+    keys: Mutex<Vec<String>>,
     vars: Mutex<HashMap<(VarScope, String), Value>>,
     saves: Mutex<Vec<Checkpoint>>,
     logs: Mutex<Vec<String>>,
@@ -41,6 +42,7 @@ impl Effects for Memory {
             .lock()
             .unwrap()
             .push((name.clone(), call.input.clone()));
+        self.keys.lock().unwrap().push(call.key());
         if name == "slow" {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
@@ -560,4 +562,58 @@ async fn an_async_action_does_not_wait_and_leaves_the_data() {
         json!({"x": 1}),
         "the call still ran"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn call_keys_name_each_call_and_repeat_when_resumed() {
+    let states = "states:
+- {id: a, type: action, action: {function: echo}, transition: each}
+- {id: each, type: foreach, array: 'jq([1, 2, 3])', action: {function: echo}, transition: both}
+- {id: both, type: parallel, mode: and, actions: [{function: echo}, {function: echo}], transition: again}
+- id: again
+  type: action
+  action: {function: flaky, retries: {max_attempts: 3, delay: PT1S, codes: ['app.*']}}
+  transition: a2
+- {id: a2, type: switch, conditions: [{condition: 'jq(.loop != true)', transition: a, transform: {loop: true}}]}
+";
+    let (out, m) = run(states, json!({})).await;
+    assert!(matches!(out, Outcome::Completed(_)), "{out:?}");
+    let mut keys = m.keys.lock().unwrap().clone();
+    assert_eq!(
+        keys[..9],
+        [
+            "0/a/0/1",
+            "1/each/0/1",
+            "1/each/1/1",
+            "1/each/2/1",
+            "2/both/0/1",
+            "2/both/1/1",
+            "3/again/0/1",
+            "3/again/0/2",
+            "3/again/0/3",
+        ]
+    );
+    // The second lap through the same states (after the switch) gets keys of its own.
+    assert_eq!(keys[9], "5/a/0/1");
+    let calls = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), calls, "every call has its own key");
+
+    // Resumed from the checkpoint saved before `each`, the same calls get the same keys.
+    let saved = m
+        .saves
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|cp| cp.state.as_deref() == Some("each"))
+        .cloned()
+        .unwrap();
+    let again = Arc::new(memory());
+    let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
+    Engine::new(again.clone())
+        .run(&inst(), &flow, saved, &CancellationToken::new())
+        .await;
+    let resumed = again.keys.lock().unwrap().clone();
+    assert_eq!(resumed[..3], ["1/each/0/1", "1/each/1/1", "1/each/2/1"]);
 }

@@ -111,6 +111,9 @@ async fn deploy(
             Ok((record, existed))
         })
         .await?;
+    if let Ok(flow) = &flow {
+        crate::flows::functions::retire_implicit(&state, &ns, &path, Some(flow));
+    }
     let status = if existed {
         StatusCode::OK
     } else {
@@ -152,12 +155,16 @@ pub async fn delete(
     Path((ns, path)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     stored(&state, &ns, &path).await?;
+    let (ns2, path2) = (ns.clone(), path.clone());
     state
         .blocking(move |s| {
-            s.store.delete_flow(&ns, &path)?;
-            crate::events::on_flow_removed(&s.store, &ns, &path)
+            s.store.delete_flow(&ns2, &path2)?;
+            crate::events::on_flow_removed(&s.store, &ns2, &path2)
         })
         .await?;
+    // Its running instances go on with the source they started with (their implicit
+    // functions start again if they call them); idle implicit instances stop now.
+    crate::flows::functions::retire_implicit(&state, &ns, &path, None);
     Ok(StatusCode::NO_CONTENT)
 }
 

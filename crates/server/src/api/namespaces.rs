@@ -63,6 +63,9 @@ pub async fn delete(
     Path(ns): Path<String>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
+    // Its instances stop first, so their running calls get their cancel before the pools
+    // go; the store then removes them with the namespace, so none resumes at the next start.
+    crate::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
     state
         .blocking(move |s| {

@@ -39,6 +39,8 @@ pub async fn call(
             size,
         } => {
             let spec = implicit_spec(image, cmd.as_deref(), envs, size.as_deref())?;
+            // Retired when the flow was deleted or changed: an instance of the old version
+            // that still calls it starts it again.
             let name = implicit_name(&instance.flow, &call.function.id);
             if state
                 .deployed(&instance.namespace, &name)
@@ -61,6 +63,7 @@ pub async fn call(
                 instance,
                 workflow,
                 call.input.clone(),
+                &call.key(),
                 call.cancel.clone(),
             )
             .await
@@ -71,6 +74,38 @@ pub async fn call(
 /// The pool name of a flow's implicit function.
 pub fn implicit_name(flow: &str, function: &str) -> String {
     format!("flow:{flow}:{function}")
+}
+
+/// Retires the implicit pools of flow `path` that its new version (`None`: the flow was
+/// deleted) does not run with the same image, cmd, envs and size; returns how many.
+pub fn retire_implicit(
+    state: &AppState,
+    namespace: &str,
+    path: &str,
+    flow: Option<&Workflow>,
+) -> usize {
+    let prefix = implicit_name(path, "");
+    let kept: Vec<(String, FunctionSpec)> = flow
+        .map(|flow| {
+            flow.functions
+                .iter()
+                .filter_map(|def| match &def.kind {
+                    FunctionKind::Workflow {
+                        image,
+                        cmd,
+                        envs,
+                        size,
+                    } => implicit_spec(image, cmd.as_deref(), envs, size.as_deref())
+                        .ok()
+                        .map(|spec| (implicit_name(path, &def.id), spec)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    state.deactivate_matching(namespace, |name, spec| {
+        name.starts_with(&prefix) && !kept.iter().any(|(n, s)| n == name && s == spec)
+    })
 }
 
 fn implicit_spec(

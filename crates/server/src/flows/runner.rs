@@ -2,6 +2,7 @@
 //! with its first checkpoint before it runs, so an accepted run survives a crash; at start the
 //! server drives every instance that was `running` again from its last checkpoint.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -272,20 +273,84 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
 }
 
 /// Runs flow `path` as a child of `parent` and gives its output (its error if it fails).
+///
+/// The child's id is derived from the parent's and the call's `key`, so when a resumed parent
+/// makes the same call again it finds the child it started before the restart: an ended
+/// child gives its end, an unfinished one is driven on from its own last checkpoint — its
+/// finished states do not run again.
 pub async fn run_subflow(
     state: &Arc<AppState>,
     parent: &InstanceRef,
     path: &str,
     input: Value,
+    key: &str,
     cancel: CancellationToken,
 ) -> Result<Value, FlowError> {
-    let id = create(state, &parent.namespace, path, input, Some(&parent.id))
+    let id = child_id(&parent.id, key);
+    let id_owned = id.clone();
+    let existing = state
+        .blocking(move |s| Ok(s.store.instance(&id_owned)?))
         .await
-        .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+        .map_err(store_error)?;
+    let waiting = match existing {
+        None => {
+            create_as(state, &id, &parent.namespace, path, input, Some(&parent.id))
+                .await
+                .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+            false
+        }
+        Some(child) => {
+            if let Some(end) = ended(&child) {
+                return end;
+            }
+            append_log(
+                state,
+                &parent.id,
+                format!("continuing subflow instance {id}, started before the restart"),
+            )
+            .await;
+            child.status == "waiting"
+        }
+    };
+    if waiting {
+        return wait_for_end(state, &id, &cancel).await;
+    }
     match drive(state, &id, None, cancel.child_token()).await {
         Outcome::Completed(output) => Ok(output),
         Outcome::Failed(e) => Err(e),
         Outcome::Waiting(_) => wait_for_end(state, &id, &cancel).await,
+    }
+}
+
+/// The id of the child instance a parent's call (by its key) starts: a UUID made from a
+/// SHA-256 of both, the same every time.
+fn child_id(parent: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("subflow\n{parent}\n{key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// An ended instance's output, or its error (catchable for the caller); `None` while it runs
+/// or waits.
+fn ended(record: &faasbox_store::FlowInstanceRecord) -> Option<Result<Value, FlowError>> {
+    match record.status.as_str() {
+        "complete" => Some(Ok(record
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .unwrap_or(Value::Null))),
+        "failed" | "cancelled" => {
+            let code = record.error_code.as_deref().unwrap_or(codes::CRASHED);
+            Some(Err(FlowError::catchable(
+                code,
+                record.error_message.clone().unwrap_or_default(),
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -306,23 +371,8 @@ async fn wait_for_end(
                 "subflow instance {id} vanished"
             )));
         };
-        match record.status.as_str() {
-            "complete" => {
-                return Ok(record
-                    .output
-                    .and_then(|o| serde_json::from_str(&o).ok())
-                    .unwrap_or(Value::Null))
-            }
-            "failed" | "cancelled" => {
-                let code = record
-                    .error_code
-                    .unwrap_or_else(|| codes::CRASHED.to_string());
-                return Err(FlowError::catchable(
-                    &code,
-                    record.error_message.unwrap_or_default(),
-                ));
-            }
-            _ => {}
+        if let Some(end) = ended(&record) {
+            return end;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -334,33 +384,61 @@ async fn wait_for_end(
     }
 }
 
+async fn append_log(state: &Arc<AppState>, id: &str, line: String) {
+    let id = id.to_string();
+    let stored = state
+        .blocking(move |s| Ok(s.store.append_instance_log(&id, clock_ms() as i64, &line)?))
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("storing a log line failed: {e}");
+    }
+}
+
 /// Drives every instance that was running when the server stopped (called at start).
 pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, ApiError> {
     let records = state
         .blocking(|s| Ok(s.store.instances_with_status("running")?))
         .await?;
     let count = records.len();
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut top = Vec::new();
     for record in records {
-        if record.parent.is_some() {
-            // A subflow is driven by its parent's action, which runs again on resume.
-            let id = record.id.clone();
-            let _ = state
-                .blocking(move |s| {
-                    Ok(s.store.finish_instance(
-                        &id,
-                        "failed",
-                        None,
-                        Some((
-                            codes::CANCELLED,
-                            "its parent was interrupted and runs the subflow again",
-                        )),
-                        &clock::now_rfc3339(),
-                    )?)
-                })
-                .await;
+        let Some(parent) = record.parent else {
+            top.push(record.id);
             continue;
+        };
+        // A subflow is driven by its parent's action, which runs again on resume and finds
+        // it (see `run_subflow`); one whose parent ended is cancelled.
+        let parent2 = parent.clone();
+        let parent_runs = state
+            .blocking(move |s| Ok(s.store.instance(&parent2)?))
+            .await?
+            .is_some_and(|p| p.status == "running");
+        if parent_runs {
+            children.entry(parent).or_default().push(record.id);
+        } else {
+            cancel_instance(state, &record.id).await?;
         }
-        spawn(state, record.id);
+    }
+    for id in top {
+        let run = spawn(state, id.clone());
+        let Some(children) = children.remove(&id) else {
+            continue;
+        };
+        // A resumed parent that did not come back to its child (its state timed out
+        // meanwhile, say) leaves it behind: cancelled once the parent has run.
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = run.await;
+            if state.flow_runs.is_shutting_down() {
+                return;
+            }
+            for child in children {
+                if let Err(e) = cancel_instance(&state, &child).await {
+                    tracing::error!("cancelling the left-behind subflow {child} failed: {e}");
+                }
+            }
+        });
     }
     let waiting = state
         .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
@@ -409,6 +487,31 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Ap
             )?)
         })
         .await
+}
+
+/// How long deleting a namespace waits for its running instances to stop (their running
+/// calls get their cancel meanwhile).
+const NAMESPACE_CANCEL_WAIT: Duration = Duration::from_secs(15);
+
+/// Cancels every instance of `namespace` that has not ended and waits (bounded) until those
+/// running here stopped. For deleting the namespace.
+pub async fn cancel_namespace(state: &Arc<AppState>, namespace: &str) -> Result<(), ApiError> {
+    let ns = namespace.to_string();
+    let ids = state
+        .blocking(move |s| Ok(s.store.unfinished_instances(&ns)?))
+        .await?;
+    for id in &ids {
+        cancel_instance(state, id).await?;
+    }
+    let until = tokio::time::Instant::now() + NAMESPACE_CANCEL_WAIT;
+    while ids.iter().any(|id| state.flow_runs.is_running(id)) {
+        if tokio::time::Instant::now() >= until {
+            tracing::warn!("instances of namespace {namespace} still stopping; deleting it anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }
 
 fn clock_ms() -> u64 {
