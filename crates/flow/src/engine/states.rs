@@ -107,11 +107,12 @@ pub(super) async fn execute(
         StateKind::Delay { duration } => {
             let now = engine.effects.now_ms();
             let wake = cp.wake_at_ms.unwrap_or(now + duration.as_millis() as u64);
-            engine
-                .effects
-                .sleep(Duration::from_millis(wake.saturating_sub(now)))
-                .await;
-            next(data)
+            // Ends at a cancel at once: the state's guard only gives a stopped state a grace
+            // period, and a parent waiting on this instance as its subflow may wait less.
+            tokio::select! {
+                () = engine.effects.sleep(Duration::from_millis(wake.saturating_sub(now))) => next(data),
+                () = cancel.cancelled() => Err(super::cancelled()),
+            }
         }
         StateKind::Error {
             error,

@@ -337,6 +337,36 @@ async fn cancel_stops_the_running_action() {
     assert_eq!(*m.cancelled_calls.lock().unwrap(), 1);
 }
 
+/// A cancelled delay ends at the cancel, not after the guard's grace period: a parent that
+/// stops waiting for its subflow must find the child already ended. Time is the paused
+/// test clock, so the comparison is exact.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_delay_ends_at_once() {
+    let m = Arc::new(memory());
+    let flow = Arc::new(crate::load("states:\n- {id: a, type: delay, duration: PT60S}\n").unwrap());
+    let engine = Engine::new(m.clone());
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        c.cancel();
+    });
+    let started = tokio::time::Instant::now();
+    let out = engine
+        .run(
+            &inst(),
+            &flow,
+            Checkpoint::start(Some("a"), json!({}), 0),
+            &cancel,
+        )
+        .await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::CANCELLED),
+        "{out:?}"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
+
 #[tokio::test]
 async fn switch_foreach_parallel_validate() {
     let states = r#"states:

@@ -34,13 +34,20 @@ impl Runs {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Registers a running instance; cancelling `token` cancels it.
-    pub fn register(&self, id: &str, token: CancellationToken) {
-        self.lock().insert(id.to_string(), token);
-    }
-
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+    /// Registers a running instance (cancelling `token` cancels it) until the guard drops;
+    /// `None` if it is running already. A guard rather than a call at the end: a run whose
+    /// future is dropped (a parent's state that stopped waiting for its subflow) must not
+    /// leave its instance looking driven, or cancelling it later would change nothing.
+    pub fn register<'a>(&'a self, id: &str, token: CancellationToken) -> Option<RunGuard<'a>> {
+        let mut running = self.lock();
+        if running.contains_key(id) {
+            return None;
+        }
+        running.insert(id.to_string(), token);
+        Some(RunGuard {
+            runs: self,
+            id: id.to_string(),
+        })
     }
 
     /// Cancels a running instance; false if it is not running here.
@@ -60,5 +67,36 @@ impl Runs {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An instance registered as running in [`Runs`]; unregistered on drop.
+pub struct RunGuard<'a> {
+    runs: &'a Runs,
+    id: String,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.runs.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_is_registered_once_and_until_its_guard_drops() {
+        let runs = Runs::default();
+        let token = CancellationToken::new();
+        let guard = runs.register("i1", token.clone()).expect("registered");
+        assert!(runs.register("i1", CancellationToken::new()).is_none());
+        assert!(runs.cancel("i1"));
+        assert!(token.is_cancelled());
+        // A run whose future is dropped mid-way is no longer counted as running.
+        drop(guard);
+        assert!(!runs.is_running("i1"));
+        assert!(!runs.cancel("i1"));
     }
 }

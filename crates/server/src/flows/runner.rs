@@ -145,11 +145,11 @@ pub async fn drive(
         }
         Err(e) => return Outcome::Failed(store_error(e)),
     };
-    if state.flow_runs.is_running(id) {
+    let Some(registered) = state.flow_runs.register(id, cancel.clone()) else {
         return Outcome::Failed(FlowError::internal(format!(
             "instance {id} is already running"
         )));
-    }
+    };
     let waiting = record.status == "waiting";
     if !matches!(record.status.as_str(), "running" | "waiting")
         || (resolution.is_some() && !waiting)
@@ -170,14 +170,14 @@ pub async fn drive(
         (Ok(flow), Ok(cp)) => {
             let flow = Arc::new(flow);
             let effects = Arc::new(ServerEffects::new(state.clone(), flow.clone(), &cp));
-            state.flow_runs.register(id, cancel.clone());
             let watermark = crate::events::watermark(state).await;
             let engine = Engine::new(effects);
             let outcome = match resolution {
                 Some(r) => engine.resume(&inst, &flow, cp, r, &cancel).await,
                 None => engine.run(&inst, &flow, cp, &cancel).await,
             };
-            state.flow_runs.remove(id);
+            // No longer driven: an event that arrives once its wait is stored resumes it.
+            drop(registered);
             if let Outcome::Waiting(wait) = &outcome {
                 crate::events::engine::on_waiting(state, &inst, wait, watermark).await;
             }
