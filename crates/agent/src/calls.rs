@@ -6,13 +6,15 @@
 //!
 //! A cancel has two steps: [`Calls::start_cancel`] marks the call (from then on its outcome is
 //! "cancelled", whatever the function answers) while the function is told; [`Calls::abort`] then
-//! makes the contract drop the call.
+//! makes the contract drop the call. A contract that runs a process per call only hands over
+//! that process's last output once the process is gone, so its cancel report is taken with
+//! [`Calls::abort_for_report`]: the lines the ended call collected, all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use faasbox_proto::LogLine;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::logs::LogHub;
 
@@ -41,7 +43,15 @@ enum CancelState {
     Aborted,
 }
 
-type CancelMap = Arc<Mutex<HashMap<String, watch::Sender<CancelState>>>>;
+type CancelMap = Arc<Mutex<HashMap<String, CallEntry>>>;
+
+/// A call in flight, as its cancel sees it.
+#[derive(Debug)]
+struct CallEntry {
+    state: watch::Sender<CancelState>,
+    /// A cancel waiting for the call's lines once it has ended.
+    report: Option<oneshot::Sender<Vec<LogLine>>>,
+}
 
 /// A call's view of its cancellation.
 #[derive(Debug, Clone)]
@@ -87,7 +97,7 @@ impl Calls {
         }
     }
 
-    fn cancels(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<CancelState>>> {
+    fn cancels(&self) -> MutexGuard<'_, HashMap<String, CallEntry>> {
         lock(&self.cancels)
     }
 
@@ -98,7 +108,13 @@ impl Calls {
             return None;
         }
         let (tx, rx) = watch::channel(CancelState::Running);
-        cancels.insert(aid.to_owned(), tx);
+        cancels.insert(
+            aid.to_owned(),
+            CallEntry {
+                state: tx,
+                report: None,
+            },
+        );
         let guard = CallGuard {
             aid: aid.to_owned(),
             logs: Arc::clone(&self.logs),
@@ -118,7 +134,7 @@ impl Calls {
     /// cancel of the call.
     pub fn start_cancel(&self, aid: &str) -> Option<bool> {
         let cancels = self.cancels();
-        let tx = cancels.get(aid)?;
+        let tx = &cancels.get(aid)?.state;
         let first = *tx.borrow() == CancelState::Running;
         if first {
             tx.send_replace(CancelState::Cancelling);
@@ -128,9 +144,20 @@ impl Calls {
 
     /// Makes the contract drop call `aid` (marking it cancelled, if it was not yet).
     pub fn abort(&self, aid: &str) {
-        if let Some(tx) = self.cancels().get(aid) {
-            tx.send_replace(CancelState::Aborted);
+        if let Some(entry) = self.cancels().get(aid) {
+            entry.state.send_replace(CancelState::Aborted);
         }
+    }
+
+    /// [`Calls::abort`], and a receiver of all the call's lines once it has ended; `None` when
+    /// it is not in flight.
+    pub fn abort_for_report(&self, aid: &str) -> Option<oneshot::Receiver<Vec<LogLine>>> {
+        let mut cancels = self.cancels();
+        let entry = cancels.get_mut(aid)?;
+        let (tx, rx) = oneshot::channel();
+        entry.report = Some(tx);
+        entry.state.send_replace(CancelState::Aborted);
+        Some(rx)
     }
 }
 
@@ -156,8 +183,16 @@ impl CallGuard {
 
     fn end(&self) -> Vec<LogLine> {
         // Remove the cancel entry first: once the logs end, the id may be reused.
-        lock(&self.cancels).remove(&self.aid);
-        self.logs.end_call(&self.aid)
+        let entry = lock(&self.cancels).remove(&self.aid);
+        let logs = self.logs.end_call(&self.aid);
+        if let Some(CallEntry {
+            report: Some(report),
+            ..
+        }) = entry
+        {
+            let _ = report.send(logs.clone());
+        }
+        logs
     }
 }
 
@@ -204,6 +239,25 @@ mod tests {
         assert_eq!(guard.finish()[0].line, "hi");
         assert!(!logs.in_flight("a"));
         assert!(!calls.in_flight("a"));
+    }
+
+    /// A cancel that waits for the report gets the lines the call collected up to its end,
+    /// including those read after the abort (a per-call process's last output).
+    #[tokio::test]
+    async fn an_abort_for_report_gets_every_line_of_the_ended_call() {
+        let logs = Arc::new(LogHub::new());
+        let calls = Calls::new(Arc::clone(&logs));
+        let (guard, mut cancelled) = calls.begin("a").unwrap();
+        logs.call_line(Some("a"), LogStream::Stdout, "before".into());
+        let report = calls.abort_for_report("a").expect("in flight");
+        cancelled.aborted().await;
+        logs.call_line(Some("a"), LogStream::Stdout, "read after the abort".into());
+        let outcome_lines = guard.finish();
+        let report_lines = report.await.expect("sent when the call ended");
+        assert_eq!(report_lines, outcome_lines);
+        let lines: Vec<&str> = report_lines.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(lines, ["before", "read after the abort"]);
+        assert!(calls.abort_for_report("a").is_none(), "ended");
     }
 
     #[test]

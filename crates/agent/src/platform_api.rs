@@ -36,6 +36,10 @@ use crate::http_util::{self, Body};
 use crate::logs::LogHub;
 use crate::query;
 
+/// How long a cancel of a per-call process waits for the call to end and hand over its last
+/// lines: well under the platform's own wait for the report (2 s).
+const PER_CALL_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the handlers share.
 #[derive(Debug)]
 pub struct PlatformApi {
@@ -221,6 +225,19 @@ async fn cancel(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
     if first {
         // The function hears of it while the call's connection is still open.
         api.contract.cancel(&aid).await;
+    }
+    if api.contract.function_process().is_none() {
+        // A process per call: its last lines are read once it is killed, so the report holds
+        // what the ended call collected (or, if it takes too long, what it had so far).
+        let so_far = api.logs.call_logs(&aid).unwrap_or_default();
+        let logs = match api.calls.abort_for_report(&aid) {
+            Some(ended) => match tokio::time::timeout(PER_CALL_REPORT_WAIT, ended).await {
+                Ok(Ok(logs)) => logs,
+                _ => so_far,
+            },
+            None => so_far,
+        };
+        return http_util::json(StatusCode::OK, &CancelReport { logs });
     }
     api.contract.flush_output().await;
     // Read the logs before aborting: the aborted call ends its log collection.
