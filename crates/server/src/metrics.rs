@@ -21,7 +21,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::error::{codes, ApiError};
 use crate::state::AppState;
@@ -88,95 +88,99 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("faasbox");
-        let build_info = Family::<VersionLabels, Gauge>::default();
+        let r = &mut registry;
+        let build_info: Family<VersionLabels, Gauge> = registered(
+            r,
+            "build_info",
+            "The faasbox server's version (always 1)",
+            Family::default(),
+        );
         build_info
             .get_or_create(&VersionLabels {
                 version: env!("CARGO_PKG_VERSION"),
             })
             .set(1);
-        registry.register(
-            "build_info",
-            "The faasbox server's version (always 1)",
-            build_info,
-        );
-        let metrics = Metrics {
-            invocations: Family::default(),
-            durations: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
-            cold_starts: Family::default(),
-            queued: Family::default(),
-            queue_rejections: Family::default(),
-            instances: Family::default(),
-            in_flight: Family::default(),
-            waiting: Family::default(),
-            flows_started: Family::default(),
-            flows_finished: Family::default(),
-            events_accepted: Family::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "invocations",
-            "Function calls that ended, by outcome: ok, error (the function's own error code), \
-             crash, timeout, oom, cancelled, or rejected (the call never reached the function: \
-             queue full, image pull, secrets, instance start)",
-            metrics.invocations.clone(),
-        );
-        registry.register(
-            "invocation_duration_seconds",
-            "How long function calls took, from being accepted to their end (queueing and cold \
-             starts included)",
-            metrics.durations.clone(),
-        );
-        registry.register(
-            "cold_starts",
-            "Instances started because a call found no free warm one",
-            metrics.cold_starts.clone(),
-        );
-        registry.register(
-            "queued_calls",
-            "Calls that had to wait in the function's queue for a free instance",
-            metrics.queued.clone(),
-        );
-        registry.register(
-            "queue_rejections",
-            "Calls refused because the function's queue was full or the wait for an instance \
-             timed out (faasbox.function.queue_full)",
-            metrics.queue_rejections.clone(),
-        );
-        registry.register(
-            "instances",
-            "Instances of the function running now",
-            metrics.instances.clone(),
-        );
-        registry.register(
-            "calls_in_flight",
-            "Calls the function's instances are handling now",
-            metrics.in_flight.clone(),
-        );
-        registry.register(
-            "calls_waiting",
-            "Calls waiting in the function's queue now",
-            metrics.waiting.clone(),
-        );
-        registry.register(
-            "flow_instances_started",
-            "Workflow instances created (run, event start, cron slot, subflow)",
-            metrics.flows_started.clone(),
-        );
-        registry.register(
-            "flow_instances_finished",
-            "Workflow instances that ended, by status: complete, failed or cancelled",
-            metrics.flows_finished.clone(),
-        );
-        registry.register(
-            "events_accepted",
-            "CloudEvents accepted into a namespace through the API (duplicates not counted)",
-            metrics.events_accepted.clone(),
-        );
         Metrics {
+            invocations: registered(
+                r,
+                "invocations",
+                "Function calls that ended, by outcome: ok, error (the function's own error \
+                 code), crash, timeout, oom, cancelled, or rejected (the call never reached the \
+                 function: queue full, image pull, secrets, instance start)",
+                Family::default(),
+            ),
+            durations: registered(
+                r,
+                "invocation_duration_seconds",
+                "How long function calls took, from being accepted to their end (queueing and \
+                 cold starts included)",
+                Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
+            ),
+            cold_starts: registered(
+                r,
+                "cold_starts",
+                "Instances started because a call found no free warm one",
+                Family::default(),
+            ),
+            queued: registered(
+                r,
+                "queued_calls",
+                "Calls that had to wait in the function's queue for a free instance",
+                Family::default(),
+            ),
+            queue_rejections: registered(
+                r,
+                "queue_rejections",
+                "Calls refused because the function's queue was full or the wait for an \
+                 instance timed out (faasbox.function.queue_full)",
+                Family::default(),
+            ),
+            instances: registered(
+                r,
+                "instances",
+                "Instances of the function running now",
+                Family::default(),
+            ),
+            in_flight: registered(
+                r,
+                "calls_in_flight",
+                "Calls the function's instances are handling now",
+                Family::default(),
+            ),
+            waiting: registered(
+                r,
+                "calls_waiting",
+                "Calls waiting in the function's queue now",
+                Family::default(),
+            ),
+            flows_started: registered(
+                r,
+                "flow_instances_started",
+                "Workflow instances created (run, event start, cron slot, subflow)",
+                Family::default(),
+            ),
+            flows_finished: registered(
+                r,
+                "flow_instances_finished",
+                "Workflow instances that ended, by status: complete, failed or cancelled",
+                Family::default(),
+            ),
+            events_accepted: registered(
+                r,
+                "events_accepted",
+                "CloudEvents accepted into a namespace through the API (duplicates not counted)",
+                Family::default(),
+            ),
             registry,
-            ..metrics
         }
     }
+}
+
+/// Registers `metric` under `name` and gives back a handle to it (metrics share their values
+/// with their clones).
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// How a call ended, as the `outcome` label says it.
@@ -217,7 +221,10 @@ pub fn call_ended(namespace: &str, function: &str, outcome: &'static str, took: 
 
 /// The pool `pool_key` ("namespace/function") started an instance for a waiting call.
 pub fn cold_start(pool_key: &str) {
-    METRICS.cold_starts.get_or_create(&pool_labels(pool_key)).inc();
+    METRICS
+        .cold_starts
+        .get_or_create(&pool_labels(pool_key))
+        .inc();
 }
 
 /// A call of pool `pool_key` joined its queue.
@@ -347,8 +354,14 @@ mod tests {
     #[test]
     fn pool_keys_become_namespace_and_function() {
         let l = pool_labels("demo/flow:dir/hello:fn1");
-        assert_eq!((l.namespace.as_str(), l.function.as_str()), ("demo", "flow:dir/hello:fn1"));
+        assert_eq!(
+            (l.namespace.as_str(), l.function.as_str()),
+            ("demo", "flow:dir/hello:fn1")
+        );
         let l = pool_labels("*global/resize");
-        assert_eq!((l.namespace.as_str(), l.function.as_str()), ("*global", "resize"));
+        assert_eq!(
+            (l.namespace.as_str(), l.function.as_str()),
+            ("*global", "resize")
+        );
     }
 }
