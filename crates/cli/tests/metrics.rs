@@ -286,3 +286,108 @@ async fn metrics_count_flow_instances_by_status_and_accepted_events() {
     // The duplicate e-1 is accepted but not counted again.
     assert_eq!(m.value("faasbox_events_accepted_total", &ns), 2.0);
 }
+
+#[tokio::test]
+async fn metrics_count_cron_started_and_cancelled_flow_instances() {
+    let server = Server::start().await;
+    server.create_namespace(NS).await;
+    server
+        .deploy_flow(
+            "waiter",
+            "states:\n- id: w\n  type: consumeEvent\n  timeout: PT5M\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let id = server.start_flow("waiter", &json!({})).await;
+    server
+        .wait_instance(&id, &["waiting"], Duration::from_secs(60))
+        .await;
+    let r = server
+        .post_json(
+            &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let m = scrape(&server).await;
+    let cancelled = [("namespace", NS), ("status", "cancelled")];
+    assert_eq!(
+        m.value("faasbox_flow_instances_finished_total", &cancelled),
+        1.0
+    );
+
+    server
+        .deploy_flow(
+            "ticker",
+            "start:\n  type: scheduled\n  cron: \"* * * * * *\"\nstates:\n- {id: a, type: noop}\n",
+        )
+        .await;
+    let ns = [("namespace", NS)];
+    let since = Instant::now();
+    while scrape(&server)
+        .await
+        .value("faasbox_flow_instances_started_total", &ns)
+        < 3.0
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "no cron slot fired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = server.delete("/api/v1/namespaces/demo/flows/ticker").await;
+    assert!(r.status().is_success());
+    // Every stored instance was counted once as started, each complete one as finished.
+    let since = Instant::now();
+    loop {
+        let before = server
+            .get_json("/api/v1/namespaces/demo/instances?limit=10000")
+            .await;
+        let m = scrape(&server).await;
+        let after = server
+            .get_json("/api/v1/namespaces/demo/instances?limit=10000")
+            .await;
+        let all = after.as_array().expect("instances");
+        let complete = all.iter().filter(|i| i["status"] == "complete").count();
+        let still_running = all.iter().any(|i| i["status"] == "running");
+        if before == after && !still_running {
+            assert_eq!(
+                m.value("faasbox_flow_instances_started_total", &ns),
+                all.len() as f64
+            );
+            let finished = m.matching(
+                "faasbox_flow_instances_finished_total",
+                &[("namespace", NS), ("status", "complete")],
+            );
+            assert_eq!(finished.len(), 1, "{finished:?}");
+            assert_eq!(finished[0].value, complete as f64);
+            assert_eq!(all.len(), complete + 1, "the waiter and the ticks");
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(60),
+            "instances kept changing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The reader the tests above rely on refuses what is not the format, so their parses mean
+/// something.
+#[test]
+fn the_openmetrics_reader_refuses_what_is_not_the_format() {
+    let good = "# TYPE x counter\nx_total{a=\"q\\\"\"} 2\n# EOF\n";
+    let m = Exposition::parse(good);
+    assert_eq!(m.value("x_total", &[("a", "q\"")]), 2.0);
+    for bad in [
+        "# TYPE x counter\nx_total 2\n",                  // no # EOF
+        "x_total 2\n# EOF\n",                             // undeclared family
+        "# TYPE x counter\nx 2\n# EOF\n",                 // a counter's sample needs _total
+        "# TYPE x gauge\nx{a=b} 2\n# EOF\n",              // unquoted label value
+        "# TYPE x gauge\nx{a=\"b\"} two\n# EOF\n",        // not a number
+        "# TYPE x gauge\nx 1\n# EOF\nx 2\n",              // text after # EOF
+        "# TYPE x gauge\n# TYPE x counter\nx 1\n# EOF\n", // declared twice
+    ] {
+        let result = std::panic::catch_unwind(|| Exposition::parse(bad));
+        assert!(result.is_err(), "accepted {bad:?}");
+    }
+}
