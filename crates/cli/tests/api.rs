@@ -38,6 +38,7 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/functions/{fn}",
         "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke",
         "/api/v1/namespaces/{ns}/events",
+        "/metrics",
     ] {
         assert!(paths.contains_key(route), "openapi lacks {route}");
     }

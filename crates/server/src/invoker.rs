@@ -3,7 +3,7 @@
 //! an answer, mask secret values in its logs and error, store the logs, give the instance back.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
@@ -120,12 +120,22 @@ async fn run(
     let Some(mut deployed) = state.deployed(owner.key(), &name) else {
         return Err(missing_function(&state, &owner, &name).await);
     };
-    {
-        let label = match owner {
+    let record = CallRecord {
+        id,
+        namespace: namespace.clone(),
+        function: match owner {
             Owner::Namespace(_) => name.clone(),
             Owner::Global => format!("{GLOBAL_CALL_PREFIX}{name}"),
-        };
-        let (id, ns, started) = (id.clone(), namespace.clone(), clock::now_rfc3339());
+        },
+        started: Instant::now(),
+    };
+    {
+        let (id, ns, label) = (
+            record.id.clone(),
+            record.namespace.clone(),
+            record.function.clone(),
+        );
+        let started = clock::now_rfc3339();
         state
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
@@ -133,7 +143,7 @@ async fn run(
     // A missing image is pulled now, with the credentials stored at this moment.
     if let Err(e) = image_pull::ensure(&state, &owner, &name, &deployed.spec.image).await {
         let result = Err(e);
-        record_end(&state, &id, &result, Vec::new()).await;
+        record_end(&state, &record, &result, Vec::new()).await;
         return result;
     }
     let prepared =
@@ -145,7 +155,7 @@ async fn run(
         },
         Err(e) => {
             let result = Err(e);
-            record_end(&state, &id, &result, Vec::new()).await;
+            record_end(&state, &record, &result, Vec::new()).await;
             return result;
         }
     };
@@ -173,7 +183,7 @@ async fn run(
         Ok(lease) => {
             call(
                 &state,
-                &id,
+                &record.id,
                 lease,
                 &deployed.spec,
                 input,
@@ -185,7 +195,7 @@ async fn run(
         Err(e) => (Err(e), Vec::new()),
     };
     let (result, logs) = mask(&masker, result, logs);
-    record_end(&state, &id, &result, logs).await;
+    record_end(&state, &record, &result, logs).await;
     result
 }
 
@@ -370,12 +380,27 @@ async fn missing_function(state: &Arc<AppState>, owner: &Owner, name: &str) -> A
     }
 }
 
+/// A call once it is recorded: what its end is stored and counted under.
+struct CallRecord {
+    id: String,
+    namespace: String,
+    /// The function as the invocation record names it (`global:NAME` for a global service).
+    function: String,
+    started: Instant,
+}
+
 async fn record_end(
     state: &Arc<AppState>,
-    id: &str,
+    record: &CallRecord,
     result: &Result<Bytes, ApiError>,
     mut logs: Vec<LogLine>,
 ) {
+    crate::metrics::call_ended(
+        &record.namespace,
+        &record.function,
+        crate::metrics::outcome_of(result),
+        record.started.elapsed(),
+    );
     let (status, code, message) = match result {
         Ok(_) => ("succeeded", None, None),
         Err(e) => {
@@ -395,7 +420,7 @@ async fn record_end(
             line: format!("call failed: {}: {}", e.code, e.message),
         });
     }
-    let id = id.to_string();
+    let id = record.id.clone();
     let ended = clock::now_rfc3339();
     let stored = state
         .blocking(move |s| {

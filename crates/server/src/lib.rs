@@ -15,6 +15,7 @@ pub mod image_pull;
 pub mod instance_spec;
 pub mod invoker;
 pub mod mask;
+pub mod metrics;
 pub mod model;
 pub mod owner;
 pub mod pool;

@@ -153,6 +153,7 @@ impl Pool {
                 } else {
                     if !queued {
                         if inner.waiting >= self.rules.queue_limit {
+                            crate::metrics::queue_rejected(&self.key);
                             return Err(AcquireError::Failed(ApiError::function(
                                 StatusCode::SERVICE_UNAVAILABLE,
                                 codes::QUEUE_FULL,
@@ -166,6 +167,7 @@ impl Pool {
                         }
                         inner.waiting += 1;
                         queued = true;
+                        crate::metrics::call_queued(&self.key);
                     }
                     false
                 }
@@ -176,6 +178,7 @@ impl Pool {
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let mut inner = self.lock();
                 inner.waiting -= 1;
+                crate::metrics::queue_rejected(&self.key);
                 return Err(AcquireError::Failed(ApiError::function(
                     StatusCode::SERVICE_UNAVAILABLE,
                     codes::QUEUE_FULL,
@@ -211,7 +214,10 @@ impl Pool {
             }
         });
         match rx.await {
-            Ok(Ok(running)) => Ok(self.lease(running)),
+            Ok(Ok(running)) => {
+                crate::metrics::cold_start(&self.key);
+                Ok(self.lease(running))
+            }
             Ok(Err(e)) => Err(AcquireError::Failed(e)),
             Err(_) => Err(AcquireError::Failed(ApiError::internal(
                 "the task starting an instance ended unexpectedly",

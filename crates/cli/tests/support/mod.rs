@@ -4,6 +4,7 @@
 
 pub mod flows;
 pub mod images;
+pub mod metrics;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

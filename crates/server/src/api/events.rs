@@ -32,7 +32,11 @@ pub async fn post(
     let event = from_http(pairs, &body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut answer = accepted(&event);
     let inserted = crate::events::emit(&state, &ns, event).await?;
-    answer["duplicate"] = json!(matches!(inserted, EventInsert::Duplicate(_)));
+    let duplicate = matches!(inserted, EventInsert::Duplicate(_));
+    if !duplicate {
+        crate::metrics::event_accepted(&ns);
+    }
+    answer["duplicate"] = json!(duplicate);
     Ok((StatusCode::ACCEPTED, Json(answer)))
 }
 

@@ -34,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route(crate::auth::HEALTH_PATH, get(health))
         .route("/api/v1/openapi.json", get(openapi))
+        .route(crate::metrics::PATH, get(crate::metrics::serve))
         .route(
             "/api/v1/namespaces",
             post(namespaces::create).get(namespaces::list),

@@ -13,7 +13,8 @@
 //!   `admin`, importing, pulling and pushing images (a pull or push names a namespace with
 //!   `?namespace=`, checked like a path; without it only global registry credentials are used).
 //!   Removing images, namespaces, tokens, global registries, global services and master-key
-//!   rotation need the admin token.
+//!   rotation need the admin token, and so does `/metrics` (it names every namespace's
+//!   functions and flows).
 
 use axum::http::Method;
 
@@ -229,6 +230,7 @@ mod tests {
             (Method::POST, "/api/v1/admin/rotate-master-key"),
             (Method::PUT, "/api/v1/functions/g"),
             (Method::DELETE, "/api/v1/images"),
+            (Method::GET, "/metrics"),
         ] {
             assert!(
                 matches!(verdict(Role::Admin, m, p, None), Verdict::Forbidden(_)),

@@ -274,6 +274,11 @@ pub async fn claim_slot(
             Ok(prepared.filter(|_| claimed).map(|p| p.id().to_string()))
         })
         .await
+        .inspect(|created| {
+            if created.is_some() {
+                crate::metrics::flow_started(&schedule.namespace);
+            }
+        })
 }
 
 /// Drives an instance that was created already (a claimed cron slot's).

@@ -50,6 +50,7 @@ pub async fn create_as(
                 .create_instance(&new.record(&clock::now_rfc3339()))?)
         })
         .await?;
+    crate::metrics::flow_started(namespace);
     Ok(id.to_string())
 }
 
@@ -267,8 +268,10 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
             )?)
         })
         .await;
-    if let Err(e) = stored {
-        tracing::error!("recording the end of instance {} failed: {e}", inst.id);
+    match stored {
+        Ok(true) => crate::metrics::flow_finished(&inst.namespace, status),
+        Ok(false) => {}
+        Err(e) => tracing::error!("recording the end of instance {} failed: {e}", inst.id),
     }
 }
 
@@ -475,18 +478,24 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Ap
         return Ok(true);
     }
     let id = id.to_string();
-    state
+    let cancelled = state
         .blocking(move |s| {
             s.store.delete_instance_listeners(&id)?;
-            Ok(s.store.finish_instance(
+            let namespace = s.store.instance(&id)?.map(|r| r.namespace);
+            let done = s.store.finish_instance(
                 &id,
                 "cancelled",
                 None,
                 Some((codes::CANCELLED, "the instance was cancelled")),
                 &clock::now_rfc3339(),
-            )?)
+            )?;
+            Ok(namespace.filter(|_| done))
         })
-        .await
+        .await?;
+    if let Some(namespace) = &cancelled {
+        crate::metrics::flow_finished(namespace, "cancelled");
+    }
+    Ok(cancelled.is_some())
 }
 
 /// How long deleting a namespace waits for its running instances to stop (their running
