@@ -31,8 +31,15 @@ impl CallDir {
         let crash =
             |e: io::Error| CallResult::crash(format!("cannot create the call's temp dir {e}"));
         let dir = Self::create_private(root, aid).map_err(crash)?;
-        place_files(dir.path(), files, user).await?;
-        dir.open_to_all().map_err(crash)?;
+        // A failed call answers only once its directory is gone, as one that ran does.
+        if let Err(failed) = place_files(dir.path(), files, user).await {
+            dir.remove().await;
+            return Err(failed);
+        }
+        if let Err(e) = dir.open_to_all() {
+            dir.remove().await;
+            return Err(crash(e));
+        }
         Ok(dir)
     }
 
