@@ -97,6 +97,23 @@ async fn a_missing_image_is_pulled_at_deploy_or_at_the_next_call_once() {
     let record = server.get_json(&format!("/api/v1/invocations/{id}")).await;
     assert_eq!(record["status"], "failed", "{record}");
 
+    // The reason is kept across a restart of the server.
+    let mut server = server;
+    server.kill();
+    let before_restart = server;
+    let server = Server::start_in(&before_restart.data_dir).await;
+    let shown = server
+        .get_json("/api/v1/namespaces/demo/functions/echo")
+        .await;
+    assert_eq!(shown["image"]["status"], "missing", "{shown}");
+    let kept = shown["image"]["last_pull_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        kept.contains("faasbox registry add") && !kept.contains(WRONG),
+        "{shown}"
+    );
+
     // The right credentials, added after deploy: concurrent calls work without a redeploy and
     // the image is pulled once.
     add_registry(&server, &["demo"], &registry.addr, PASS);

@@ -73,6 +73,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .tokens
         .reload(&state.store)
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    state.image_pulls.load(
+        state
+            .store
+            .pull_failures()
+            .context("reading the stored image pull failures")?,
+    );
     let functions = state
         .activate_stored()
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

@@ -1,7 +1,8 @@
 //! Pulling a function's image when it is not in the local store: at deploy, and again at a call
 //! while it is still missing, with the credentials stored at that moment (so a registry added
 //! after a failed deploy works without redeploying). One pull per image at a time; the last
-//! failure per function is kept for `GET …/functions/{fn}`.
+//! failure per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it
+//! is still there after a restart).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -112,18 +113,23 @@ impl ImagePulls {
         }
     }
 
-    pub fn forget(&self, function_key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(function_key);
+    /// Takes the failures the store kept from before a restart.
+    pub fn load(&self, stored: Vec<faasbox_store::PullFailure>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        for failure in stored {
+            failures.insert(
+                crate::state::function_key(&failure.owner, &failure.function),
+                failure.message,
+            );
+        }
     }
 
-    fn remember(&self, function_key: &str, error: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(function_key.to_string(), error.to_string());
+    fn set(&self, function_key: &str, error: Option<&str>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        match error {
+            Some(error) => failures.insert(function_key.to_string(), error.to_string()),
+            None => failures.remove(function_key),
+        };
     }
 
     fn lock_for(&self, image: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -144,7 +150,6 @@ pub async fn ensure(
     name: &str,
     image: &str,
 ) -> Result<(), ApiError> {
-    let key = crate::state::function_key(owner.key(), name);
     if matches!(state.images.get(image), Ok(Some(_))) {
         return Ok(());
     }
@@ -163,7 +168,7 @@ pub async fn ensure(
     let _pulling = lock.lock().await;
     // Another call may have pulled it while this one waited.
     if matches!(state.images.get(image), Ok(Some(_))) {
-        state.image_pulls.forget(&key);
+        forget(state, owner, name).await;
         return Ok(());
     }
     let creds = VaultCredentials {
@@ -177,18 +182,54 @@ pub async fn ensure(
     {
         Ok(_) => {
             tracing::info!("pulled image {image} for {}", owner.describe(name));
-            state.image_pulls.forget(&key);
+            forget(state, owner, name).await;
             Ok(())
         }
         Err(e) => {
             let message = pull_failure(owner, image, &e);
-            state.image_pulls.remember(&key, &message);
+            remember(state, owner, name, Some(&message)).await;
             Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 IMAGE_MISSING,
                 format!("{}: {message}", owner.describe(name)),
             ))
         }
+    }
+}
+
+/// Forgets the last pull failure of `owner`'s function `name` (its image is there, or it was
+/// redeployed or deleted).
+pub async fn forget(state: &Arc<AppState>, owner: &Owner, name: &str) {
+    remember(state, owner, name, None).await;
+}
+
+/// Sets (or with `None` clears) the failure of `owner`'s function `name`, in memory and in the
+/// store. A store error is logged: the failure still shows until the next restart.
+async fn remember(state: &Arc<AppState>, owner: &Owner, name: &str, message: Option<&str>) {
+    let key = crate::state::function_key(owner.key(), name);
+    state.image_pulls.set(&key, message);
+    let (owner, name, message) = (
+        owner.key().to_string(),
+        name.to_string(),
+        message.map(str::to_string),
+    );
+    let stored = state
+        .blocking(move |s| {
+            match &message {
+                Some(m) => {
+                    s.store
+                        .record_pull_failure(&owner, &name, m, &crate::clock::now_rfc3339())?
+                }
+                None => s.store.clear_pull_failure(&owner, &name)?,
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::warn!(
+            "keeping the pull failure of {key} in the store: {}",
+            e.message
+        );
     }
 }
 

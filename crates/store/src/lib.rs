@@ -10,6 +10,7 @@ pub mod delayed_events;
 pub mod events;
 pub mod flows;
 pub mod global_functions;
+pub mod pull_failures;
 mod schema;
 pub mod secrets;
 pub mod tokens;
@@ -28,6 +29,7 @@ pub use events::{
 };
 pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use global_functions::GLOBAL_OWNER;
+pub use pull_failures::PullFailure;
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 pub use tokens::TokenRecord;
@@ -187,6 +189,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
+        tx.execute("DELETE FROM image_pull_failures WHERE owner = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
         flows::delete_namespace_flows(&tx, name)?;
         let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -208,6 +208,15 @@ const MIGRATIONS: &[&str] = &[
          due_ms INTEGER NOT NULL
      );
      CREATE INDEX delayed_events_by_due ON delayed_events (due_ms);",
+    // 7: why a function's image could not be pulled, kept across restarts. `owner` is the
+    // namespace or `*global`; rows go with the namespace (see `delete_namespace`).
+    "CREATE TABLE image_pull_failures (
+         owner TEXT NOT NULL,
+         function TEXT NOT NULL,
+         message TEXT NOT NULL,
+         failed TEXT NOT NULL,
+         PRIMARY KEY (owner, function)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -115,7 +115,7 @@ async fn deploy(
             tracing::warn!("{}", e.message);
         }
     } else {
-        state.image_pulls.forget(&function_key(owner.key(), &name));
+        image_pull::forget(state, &owner, &name).await;
     }
     let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let (saved_owner, saved_name) = (owner.clone(), name.clone());
@@ -165,7 +165,7 @@ async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<
         return Err(owner.missing(&name));
     }
     state.deactivate(owner.key(), &name);
-    state.image_pulls.forget(&function_key(owner.key(), &name));
+    image_pull::forget(state, &owner, &name).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
