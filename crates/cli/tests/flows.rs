@@ -587,7 +587,7 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
     let s = setup().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hello.yaml");
-    std::fs::write(&file, "direktiv_api: workflow/v1\nstates:\n- id: hello\n  type: noop\n  log: 'hello jq(.name)'\n  transform: {greeting: 'Hello jq(.name)'}\n").unwrap();
+    std::fs::write(&file, "direktiv_api: workflow/v1\nstates:\n- id: hello\n  type: noop\n  log: 'hello jq(.name)'\n  metadata: {greeting: 'jq(.name)'}\n  transform: {greeting: 'Hello jq(.name)'}\n").unwrap();
     let out = s
         .server
         .cli_ok(&["flow", "deploy", "demo/hello", file.to_str().unwrap()]);
@@ -620,6 +620,13 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
     assert!(s.server.cli_ok(&["flow", "ls", "demo"]).contains("hello"));
     let out = s.server.cli_ok(&["flow", "instances", "demo"]);
     assert!(out.contains(&id) && out.contains("complete"), "{out}");
+    let out = s.server.cli_ok(&["flow", "instance", &id]);
+    assert!(
+        out.contains("METADATA") && out.contains(r#"{"greeting":"again"}"#),
+        "{out}"
+    );
+    let shown = s.server.get_json(&format!("/api/v1/instances/{id}")).await;
+    assert_eq!(shown["metadata"], json!({"greeting": "again"}), "{shown}");
     assert!(s
         .server
         .cli_ok(&["flow", "get", "demo/hello"])

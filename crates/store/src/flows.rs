@@ -34,6 +34,8 @@ pub struct FlowInstanceRecord {
     pub parent: Option<String>,
     pub created: String,
     pub updated: String,
+    /// The JSON a state's `metadata` last set, if any.
+    pub metadata: Option<String>,
 }
 
 /// A new instance, for [`Store::create_instance`].
@@ -55,7 +57,7 @@ pub struct InstanceLogRecord {
     pub message: String,
 }
 
-const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated";
+const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata";
 
 fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<FlowInstanceRecord> {
     Ok(FlowInstanceRecord {
@@ -72,6 +74,7 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<FlowInstanceRecord> {
         parent: row.get(10)?,
         created: row.get(11)?,
         updated: row.get(12)?,
+        metadata: row.get(13)?,
     })
 }
 
@@ -149,6 +152,15 @@ impl Store {
 
     /// Saves an instance's checkpoint and status; with `finished`, records (in the same
     /// transaction) that state `finished.1` was the instance's step `finished.0`.
+    /// Sets the instance's metadata (a state's `metadata`, as JSON text).
+    pub fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE flow_instances SET metadata = ?2, updated = ?3 WHERE id = ?1",
+            params![id, metadata, now],
+        )?;
+        Ok(())
+    }
+
     pub fn save_checkpoint(
         &self,
         id: &str,

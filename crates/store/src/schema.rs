@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -217,6 +217,8 @@ const MIGRATIONS: &[&str] = &[
          failed TEXT NOT NULL,
          PRIMARY KEY (owner, function)
      );",
+    // 8: what a workflow state's `metadata` last set on its instance.
+    "ALTER TABLE flow_instances ADD COLUMN metadata TEXT;",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -119,13 +119,16 @@ pub async fn run(
         FlowCommand::Instance { id } => {
             let info: Value = client.get(&format!("/api/v1/instances/{id}")).await?;
             print(format, &info, || {
-                Table::new(vec!["ID", "FLOW", "STATUS", "OUTPUT", "ERROR"]).row(vec![
+                Table::new(vec!["ID", "FLOW", "STATUS", "OUTPUT", "ERROR", "METADATA"]).row(vec![
                     text(&info["id"]),
                     text(&info["flow"]),
                     text(&info["status"]),
                     info.get("output").map(Value::to_string).unwrap_or_default(),
                     info.get("error")
                         .map(|e| format!("{}: {}", text(&e["code"]), text(&e["message"])))
+                        .unwrap_or_default(),
+                    info.get("metadata")
+                        .map(Value::to_string)
                         .unwrap_or_default(),
                 ])
             });

@@ -102,6 +102,9 @@ pub trait Effects: Send + Sync + 'static {
     /// Appends a line to the instance's log.
     async fn log(&self, instance: &InstanceRef, message: String);
 
+    /// Sets the instance's metadata (a state's `metadata`), shown with the instance.
+    async fn set_metadata(&self, instance: &InstanceRef, metadata: Value) -> Result<(), FlowError>;
+
     /// Emits a CloudEvent (`generateEvent`), at once or `delay` from now. A delayed event must
     /// be sent even if the process dies in between; the instance does not wait for it.
     async fn generate_event(

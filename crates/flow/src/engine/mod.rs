@@ -149,7 +149,10 @@ impl Engine {
                     if let Err(e) = self.prepare(inst, state, &mut cp).await {
                         return Outcome::Failed(e);
                     }
-                    self.guarded(inst, flow, state, &cp, cancel).await
+                    match self.set_metadata(inst, state, &cp).await {
+                        Ok(()) => self.guarded(inst, flow, state, &cp, cancel).await,
+                        Err(e) => Err(e),
+                    }
                 }
             };
             match result {
@@ -212,6 +215,21 @@ impl Engine {
                 return Outcome::Failed(e);
             }
         }
+    }
+
+    /// Sets the instance's metadata from the state's `metadata` (evaluated against the state's
+    /// data as it starts); an expression that fails fails the state, catchably.
+    async fn set_metadata(
+        &self,
+        inst: &InstanceRef,
+        state: &State,
+        cp: &Checkpoint,
+    ) -> Result<(), FlowError> {
+        let Some(template) = &state.metadata else {
+            return Ok(());
+        };
+        let metadata = faasbox_expr::render(template, &cp.data).map_err(FlowError::from_expr)?;
+        self.effects.set_metadata(inst, metadata).await
     }
 
     /// Logs the state's start and its `log`, and fixes a delay's end before it starts waiting.

@@ -22,6 +22,7 @@ struct Memory {
     vars: Mutex<HashMap<(VarScope, String), Value>>,
     saves: Mutex<Vec<Checkpoint>>,
     logs: Mutex<Vec<String>>,
+    metadata: Mutex<Vec<Value>>,
     events: Mutex<Vec<(Value, Option<Duration>)>>,
     /// What `event_watermark` answers.
     watermark: Option<i64>,
@@ -98,6 +99,10 @@ impl Effects for Memory {
     }
     async fn log(&self, _: &InstanceRef, message: String) {
         self.logs.lock().unwrap().push(message);
+    }
+    async fn set_metadata(&self, _: &InstanceRef, metadata: Value) -> Result<(), FlowError> {
+        self.metadata.lock().unwrap().push(metadata);
+        Ok(())
     }
     async fn generate_event(
         &self,
@@ -180,6 +185,41 @@ async fn run_with(m: Arc<Memory>, states: &str, input: Value) -> Outcome {
 async fn run(states: &str, input: Value) -> (Outcome, Arc<Memory>) {
     let m = Arc::new(memory());
     (run_with(m.clone(), states, input).await, m)
+}
+
+#[tokio::test]
+async fn metadata_is_set_as_each_state_starts_and_a_bad_one_is_caught() {
+    let (out, m) = run(
+        r#"states:
+- id: a
+  type: noop
+  metadata: {stage: one, order: 'jq(.order)'}
+  transform: {order: 'jq(.order + 1)'}
+  transition: b
+- id: b
+  type: noop
+  metadata: 'jq(.order)'
+  transition: c
+- id: c
+  type: noop
+  metadata: 'jq(.order | error("no"))'
+  catch: [{error: 'direktiv.jq.*', transition: d}]
+- id: d
+  type: noop
+  transform: {caught: 'jq(.error.code)'}
+"#,
+        json!({"order": 7}),
+    )
+    .await;
+    assert!(
+        matches!(out, Outcome::Completed(ref v) if v["caught"] == codes::BAD_COMMAND),
+        "{out:?}"
+    );
+    assert_eq!(
+        *m.metadata.lock().unwrap(),
+        [json!({"stage": "one", "order": 7}), json!(8)],
+        "set when each state starts, from the data it starts with"
+    );
 }
 
 #[tokio::test]

@@ -250,6 +250,9 @@ pub struct InstanceView {
     pub error: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// What a state's `metadata` last set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
     pub created: String,
     pub updated: String,
     /// The states the instance finished, in order.
@@ -262,6 +265,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
     InstanceView {
         input: parse(&r.input),
         output: r.output.as_deref().map(parse),
+        metadata: r.metadata.as_deref().map(parse),
         error: r
             .error_code
             .map(|code| json!({"code": code, "message": r.error_message.unwrap_or_default()})),

@@ -182,6 +182,18 @@ impl Effects for ServerEffects {
         Ok(Some(mark))
     }
 
+    async fn set_metadata(&self, instance: &InstanceRef, metadata: Value) -> Result<(), FlowError> {
+        let id = instance.id.clone();
+        let text = metadata.to_string();
+        self.state
+            .blocking(move |s| {
+                Ok(s.store
+                    .set_instance_metadata(&id, &text, &crate::clock::now_rfc3339())?)
+            })
+            .await
+            .map_err(store_error)
+    }
+
     async fn log(&self, instance: &InstanceRef, message: String) {
         let id = instance.id.clone();
         let ts = self.now_ms() as i64;
