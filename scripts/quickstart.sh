@@ -31,9 +31,11 @@ done
 faasbox ns create examples >/dev/null 2>&1 || true
 faasbox fn deploy examples/echo --image examples/echo:latest >/dev/null
 faasbox fn deploy examples/greet --image examples/greet:latest >/dev/null
+faasbox flow deploy examples/greet-team examples/flows/greet-team.yaml >/dev/null
 echo
-echo "faasbox is running at $FAASBOX_URL with two example functions:"
+echo "faasbox is running at $FAASBOX_URL with two example functions and a workflow:"
 faasbox fn ls examples
+faasbox flow ls examples
 echo
 echo "try:"
 echo "  faasbox invoke examples/echo --data '{\"hello\":\"world\"}'"
@@ -42,6 +44,7 @@ echo "  faasbox invoke examples/greet --data '{}'        # a catchable error: gr
 echo "  curl -s -XPOST $FAASBOX_URL/api/v1/namespaces/examples/functions/greet/invoke \\"
 echo "       -H \"Authorization: Bearer \$(cat $data_dir/admin.token)\" -d '{\"name\":\"Ada\"}'"
 echo "  faasbox logs <invocation id printed by invoke>"
+echo "  faasbox flow run examples/greet-team --data '{\"members\":[\"Ada\",\"Grace\"]}' --wait"
 echo
 echo "first call (starts an instance):"
 faasbox invoke examples/greet --data '{"name":"Ada"}'
