@@ -1094,6 +1094,51 @@ async fn redeploying_a_flow_with_a_changed_function_retires_its_old_instances() 
 }
 
 #[tokio::test]
+async fn an_async_subflow_interrupted_by_a_kill_is_resumed_on_its_own() {
+    let mut server = Server::start().await;
+    server.create_namespace("demo").await;
+    server
+        .deploy_flow(
+            "later",
+            "states:\n- {id: a, type: noop, transition: nap}\n- {id: nap, type: delay, duration: PT3S, transition: done}\n- {id: done, type: noop, transform: {finished: true}}\n",
+        )
+        .await;
+    server
+        .deploy_flow(
+            "fire-and-forget",
+            "functions:\n- {id: later, type: subflow, workflow: later}\nstates:\n- {id: go, type: action, async: true, action: {function: later}}\n",
+        )
+        .await;
+    let (status, parent, out) = server.run_flow("fire-and-forget", &json!({})).await;
+    assert_eq!(status, 200, "the parent does not wait: {out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let child = loop {
+        if let Some(child) = instances_of(&server, "later").await.first() {
+            break child.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no subflow started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(child.get("parent").is_none(), "on its own: {child}");
+    let child = child["id"].as_str().unwrap().to_string();
+    assert!(server.instance_log(&parent).await.contains(&child));
+    server
+        .wait_log(&child, "running state 'nap'", Duration::from_secs(30))
+        .await;
+    server.kill();
+    let restarted = Server::start_in(&server.data_dir).await;
+    let child = restarted
+        .wait_instance(
+            &child,
+            &["complete", "failed", "cancelled"],
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(child["status"], "complete", "{child}");
+    assert_eq!(child["output"]["finished"], true, "{child}");
+}
+
+#[tokio::test]
 async fn a_resumed_parent_that_times_out_cancels_its_subflow() {
     let mut server = Server::start().await;
     server.create_namespace("demo").await;

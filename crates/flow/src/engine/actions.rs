@@ -17,6 +17,8 @@ pub(super) struct CallSite<'a> {
     pub state: &'a str,
     pub step: u64,
     pub branch: usize,
+    /// The call of an `async` action: nobody waits for it.
+    pub detached: bool,
 }
 
 impl<'a> CallSite<'a> {
@@ -25,6 +27,15 @@ impl<'a> CallSite<'a> {
             state,
             step,
             branch: 0,
+            detached: false,
+        }
+    }
+
+    /// The site of an `async` action's call.
+    pub fn detached(self) -> CallSite<'a> {
+        CallSite {
+            detached: true,
+            ..self
         }
     }
 
@@ -62,6 +73,7 @@ impl Engine {
                 attempt,
                 step: site.step,
                 branch: site.branch,
+                detached: site.detached,
                 cancel: cancel.clone(),
             };
             let error = match self.effects.call(inst, call).await {

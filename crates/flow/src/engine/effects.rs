@@ -35,6 +35,9 @@ pub struct FunctionCall<'a> {
     /// `foreach`, the action of a `parallel`; 0 otherwise). See [`FunctionCall::key`].
     pub step: u64,
     pub branch: usize,
+    /// The call of an `async` action: nobody waits for its result, so a subflow it starts is
+    /// an instance of its own (resumed on its own after a restart), not a child.
+    pub detached: bool,
     /// Cancelled when the call must stop (instance cancel, timeout): the callee's function
     /// must get its cancel and the call return soon after.
     pub cancel: CancellationToken,

@@ -61,7 +61,7 @@ pub(super) async fn execute(
             let step = cp.step;
             tokio::spawn(async move {
                 let detached = CancellationToken::new();
-                let site = CallSite::new(&id, step);
+                let site = CallSite::new(&id, step).detached();
                 if let Err(e) = engine
                     .call_action(&inst, &flow, site, &action, &input, &detached)
                     .await

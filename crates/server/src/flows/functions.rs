@@ -64,6 +64,7 @@ pub async fn call(
                 workflow,
                 call.input.clone(),
                 &call.key(),
+                call.detached,
                 call.cancel.clone(),
             )
             .await

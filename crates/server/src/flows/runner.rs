@@ -287,6 +287,7 @@ pub async fn run_subflow(
     path: &str,
     input: Value,
     key: &str,
+    detached: bool,
     cancel: CancellationToken,
 ) -> Result<Value, FlowError> {
     let id = child_id(&parent.id, key);
@@ -297,9 +298,20 @@ pub async fn run_subflow(
         .map_err(store_error)?;
     let waiting = match existing {
         None => {
-            create_as(state, &id, &parent.namespace, path, input, Some(&parent.id))
+            // An `async` action's subflow has no parent to come back for it: it is resumed
+            // on its own after a restart, like any instance started from outside.
+            let recorded_parent = (!detached).then_some(parent.id.as_str());
+            create_as(state, &id, &parent.namespace, path, input, recorded_parent)
                 .await
                 .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+            if detached {
+                append_log(
+                    state,
+                    &parent.id,
+                    format!("started subflow instance {id} of an async action"),
+                )
+                .await;
+            }
             false
         }
         Some(child) => {
