@@ -65,6 +65,8 @@ pub async fn delete(
     require_namespace(&state, &ns).await?;
     // Its instances stop first, so their running calls get their cancel before the pools
     // go; the store then removes them with the namespace, so none resumes at the next start.
+    // Meanwhile none starts running (an event or a schedule may be creating one right now).
+    let _deleting = state.flow_runs.deleting(&ns);
     crate::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
     state

@@ -7,7 +7,7 @@ pub mod effects;
 pub mod functions;
 pub mod runner;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Runs {
     running: Mutex<HashMap<String, CancellationToken>>,
     shutting_down: AtomicBool,
+    /// Namespaces being deleted: no instance of theirs starts running meanwhile.
+    deleting: Mutex<HashSet<String>>,
 }
 
 impl Runs {
@@ -61,12 +63,43 @@ impl Runs {
         }
     }
 
+    /// Marks `namespace` as being deleted until the guard drops: from now on no instance of
+    /// it starts to run (see [`Runs::is_deleting`]), so cancelling its instances leaves none
+    /// behind, even one an event or a schedule was starting just then.
+    pub fn deleting<'a>(&'a self, namespace: &str) -> DeletingGuard<'a> {
+        self.deleting_set().insert(namespace.to_string());
+        DeletingGuard {
+            runs: self,
+            namespace: namespace.to_string(),
+        }
+    }
+
+    pub fn is_deleting(&self, namespace: &str) -> bool {
+        self.deleting_set().contains(namespace)
+    }
+
+    fn deleting_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.deleting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn is_running(&self, id: &str) -> bool {
         self.lock().contains_key(id)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A namespace marked as being deleted in [`Runs`]; unmarked on drop.
+pub struct DeletingGuard<'a> {
+    runs: &'a Runs,
+    namespace: String,
+}
+
+impl Drop for DeletingGuard<'_> {
+    fn drop(&mut self) {
+        self.runs.deleting_set().remove(&self.namespace);
     }
 }
 
@@ -98,5 +131,15 @@ mod tests {
         drop(guard);
         assert!(!runs.is_running("i1"));
         assert!(!runs.cancel("i1"));
+    }
+
+    #[test]
+    fn a_namespace_is_marked_deleting_while_its_guard_lives() {
+        let runs = Runs::default();
+        let guard = runs.deleting("demo");
+        assert!(runs.is_deleting("demo"));
+        assert!(!runs.is_deleting("other"));
+        drop(guard);
+        assert!(!runs.is_deleting("demo"));
     }
 }

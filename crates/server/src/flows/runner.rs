@@ -146,6 +146,13 @@ pub async fn drive(
         }
         Err(e) => return Outcome::Failed(store_error(e)),
     };
+    if state.flow_runs.is_deleting(&record.namespace) {
+        // Its namespace goes with everything in it; nothing to record.
+        return Outcome::Failed(FlowError::fatal(
+            codes::CANCELLED,
+            "the instance's namespace is being deleted",
+        ));
+    }
     let Some(registered) = state.flow_runs.register(id, cancel.clone()) else {
         return Outcome::Failed(FlowError::internal(format!(
             "instance {id} is already running"
