@@ -72,7 +72,23 @@ pub enum Command {
     #[command(subcommand)]
     Registry(RegistryCommand),
     /// Deploy and run Direktiv workflows; list, follow and cancel their instances.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        long_about = "Deploy and run Direktiv workflows (direktiv_api: workflow/v1); list, follow \
+            and cancel their instances.\n\n\
+            A flow whose action calls the namespace function `greet`:\n\
+            \n  functions:\
+            \n  - {id: greet, type: knative-namespace, service: greet}\
+            \n  states:\
+            \n  - id: hello\
+            \n    type: action\
+            \n    action: {function: greet, input: {name: 'jq(.name)'}}\
+            \n    transform: {greeting: 'jq(.return.greeting)'}\n\
+            \n  faasbox flow deploy demo/hello hello.yaml\
+            \n  faasbox flow run demo/hello --data '{\"name\":\"Ada\"}' --wait\
+            \n  faasbox flow logs <instance id> --follow\n\n\
+            More in examples/flows/ and the README's Workflows section."
+    )]
     Flow(FlowCommand),
     /// Administration: master-key rotation.
     #[command(subcommand)]
