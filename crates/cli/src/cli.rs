@@ -383,9 +383,9 @@ pub enum FlowCommand {
     Run {
         /// NAMESPACE/PATH of the flow.
         flow: String,
-        /// The input (JSON).
-        #[arg(long, default_value = "{}")]
-        data: String,
+        /// The input JSON; `@FILE` reads a file, `-` reads standard input. Default: {}.
+        #[arg(long, short = 'd')]
+        data: Option<String>,
         /// Wait for the instance to end and print its output.
         #[arg(long)]
         wait: bool,

@@ -617,6 +617,17 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
         .await;
     let out = s.server.cli_ok(&["flow", "logs", &id, "--follow"]);
     assert!(out.contains("hello again"), "{out}");
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"name":"from a file"}"#).unwrap();
+    let out = s.server.cli_ok(&[
+        "flow",
+        "run",
+        "demo/hello",
+        "--data",
+        &format!("@{}", input.display()),
+        "--wait",
+    ]);
+    assert!(out.contains("Hello from a file"), "{out}");
     assert!(s.server.cli_ok(&["flow", "ls", "demo"]).contains("hello"));
     let out = s.server.cli_ok(&["flow", "instances", "demo"]);
     assert!(out.contains(&id) && out.contains("complete"), "{out}");

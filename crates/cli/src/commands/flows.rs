@@ -36,7 +36,8 @@ pub async fn run(
         }
         FlowCommand::Run { flow, data, wait } => {
             let (ns, path) = split_flow(&flow)?;
-            let input: Value = serde_json::from_str(&data).context("--data is not JSON")?;
+            let input: Value = serde_json::from_slice(&super::read_data(data.as_deref())?)
+                .context("--data is not JSON")?;
             let url = format!(
                 "{}/run{}",
                 flow_path(ns, path),

@@ -1,7 +1,5 @@
 //! `faasbox invoke`, `faasbox logs` and `faasbox invocation get|ls`.
 
-use std::io::Read;
-
 use anyhow::Context;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -10,24 +8,6 @@ use super::namespaces::text;
 use crate::cli::{InvocationCommand, InvokeArgs, LogsArgs, OutputFormat};
 use crate::client::{failure, split_function, Client};
 use crate::output::{print, Table};
-
-/// Reads `--data`: inline JSON, `@FILE`, or `-` for standard input.
-fn input(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    match data {
-        None => Ok(b"{}".to_vec()),
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("reading standard input")?;
-            Ok(buf)
-        }
-        Some(path) if path.starts_with('@') => {
-            std::fs::read(&path[1..]).with_context(|| format!("reading {}", &path[1..]))
-        }
-        Some(text) => Ok(text.as_bytes().to_vec()),
-    }
-}
 
 /// Calls the function; prints the output (or the error) and returns whether it succeeded.
 pub async fn invoke(
@@ -45,7 +25,7 @@ pub async fn invoke(
             format!("/api/v1/namespaces/{ns}/functions/{name}/invoke")
         }
     };
-    let body = input(args.data.as_deref())?;
+    let body = super::read_data(args.data.as_deref())?;
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
         anyhow::bail!("the input is not JSON: {e}");
     }
