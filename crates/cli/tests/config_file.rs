@@ -6,11 +6,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::FAASBOX;
-
-fn free_port() -> u16 {
-    faasbox_test_registry::free_port()
-}
+use support::{free_port, FAASBOX};
 
 #[tokio::test]
 async fn the_server_runs_with_the_settings_of_its_config_file() {

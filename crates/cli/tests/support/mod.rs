@@ -27,10 +27,7 @@ pub struct Server {
     pub token: String,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    listener.local_addr().expect("local addr").port()
-}
+pub use faasbox_test_registry::free_port;
 
 impl Server {
     pub async fn start() -> Server {
