@@ -104,12 +104,19 @@ fn footprint(data_dir: &Path) -> Footprint {
     }
 }
 
-/// A process that still runs (a zombie waiting for its parent to reap it holds nothing).
-fn process_runs(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+/// Whether the pasta of one of `netns_files` still runs as `pid`: the process runs (a zombie
+/// waiting for its parent to reap it holds nothing) and is that pasta still, not another
+/// process that got the pid once pasta was gone.
+fn pasta_runs(pid: u32, netns_files: &[PathBuf]) -> bool {
+    let runs = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    runs && netns_files
+        .iter()
+        .any(|n| cmdline.contains(n.to_string_lossy().as_ref()))
 }
 
 fn assert_gone(before: &Footprint, data_dir: &Path) {
@@ -134,7 +141,10 @@ fn assert_gone(before: &Footprint, data_dir: &Path) {
         mounts_under(data_dir)
     );
     for pid in &before.pasta_pids {
-        assert!(!process_runs(*pid), "pasta {pid} still runs");
+        assert!(
+            !pasta_runs(*pid, &before.netns_files),
+            "pasta {pid} still runs"
+        );
     }
 }
 
@@ -220,7 +230,10 @@ async fn a_killed_server_cleans_up_when_it_starts_again() {
         );
     }
     for pid in &before.pasta_pids {
-        assert!(!process_runs(*pid), "pasta {pid} still runs");
+        assert!(
+            !pasta_runs(*pid, &before.netns_files),
+            "pasta {pid} still runs"
+        );
     }
     let (status, _, _) = restarted.invoke("demo", "echo", "{}").await;
     assert_eq!(status, 200);
