@@ -190,11 +190,8 @@ async fn file_contract_timeout_disk_bound_and_clean_calls() {
     let (server, _dir) = isolate_server().await;
     deploy_isolate(&server, "slow", "sleep", json!({"timeout": "2s"})).await;
     let (status, _, body) = server.invoke("demo", "slow", "{}").await;
-    assert!(
-        status == 504 || status == 502,
-        "{status} {}",
-        String::from_utf8_lossy(&body)
-    );
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body)["error"]["code"], "faasbox.function.timeout");
     deploy_isolate(&server, "fill", "fill", json!({"disk": "1MiB"})).await;
     let (status, _, body) = server.invoke("demo", "fill", "{}").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));

@@ -8,7 +8,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
-//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
@@ -278,6 +278,10 @@ pub enum InvokeStatus {
     Error,
     /// An uncatchable failure: `message` only.
     Crash,
+    /// The call's deadline passed first: the agent stopped it (a per-call process's group is
+    /// killed; an http function gets its `DELETE`). `message` says what was still running. The
+    /// agent owns the deadline, so a call past its timeout is always this, never a crash.
+    Timeout,
 }
 
 /// The agent's answer to `POST /v1/invoke`.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use faasbox_proto::{CallFile, InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +23,11 @@ use crate::state::AppState;
 
 /// How long a cancelled call's agent gets to hand over the logs.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// How long past the call's deadline the server waits for the agent's answer. The agent owns
+/// the deadline (it stops the call then and answers `timeout` with the call's logs); the
+/// server's own timer is only the backstop for an agent that does not answer at all. Were the
+/// two timers equal, whichever fired first would decide how the call is reported.
+const AGENT_DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// How a call of a global service is named in its namespace's invocation records.
 pub const GLOBAL_CALL_PREFIX: &str = "global:";
@@ -231,8 +236,9 @@ async fn call(
     let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
+    let backstop = timeout + AGENT_DEADLINE_GRACE;
     let answer = tokio::select! {
-        answer = tokio::time::timeout(timeout, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
+        answer = tokio::time::timeout(backstop, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
@@ -247,7 +253,7 @@ async fn call(
     };
     let instance_id = running.instance.id.clone();
     let (result, logs, broken) = match answer {
-        Ok(Ok(outcome)) => map_outcome(state, &running, outcome, size).await,
+        Ok(Ok(outcome)) => map_outcome(state, &running, outcome, spec).await,
         Ok(Err(agent_error)) => {
             let error = if state.driver.oom_killed(&instance_id).await {
                 out_of_memory(size)
@@ -263,15 +269,9 @@ async fn call(
         }
         Err(_elapsed) => {
             let logs = cancel_call(&running, id).await;
-            let error = ApiError::function(
-                StatusCode::GATEWAY_TIMEOUT,
-                codes::FUNCTION_TIMEOUT,
-                format!(
-                    "the call ran longer than the function's timeout of {}; it was cancelled and its instance replaced \
-                     (raise the timeout with `faasbox fn deploy … --timeout`)",
-                    humantime::format_duration(timeout)
-                ),
-                true,
+            let error = timed_out(
+                timeout,
+                "the agent did not stop it; it was cancelled and its instance replaced",
             );
             (Err(error), logs, true)
         }
@@ -288,12 +288,27 @@ async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
     }
 }
 
+/// The 504 of a call that ran past the function's timeout; `how` says how it was stopped.
+fn timed_out(timeout: Duration, how: &str) -> ApiError {
+    ApiError::function(
+        StatusCode::GATEWAY_TIMEOUT,
+        codes::FUNCTION_TIMEOUT,
+        format!(
+            "the call ran longer than the function's timeout of {}: {how} \
+             (raise the timeout with `faasbox fn deploy … --timeout`)",
+            humantime::format_duration(timeout)
+        ),
+        true,
+    )
+}
+
 async fn map_outcome(
     state: &Arc<AppState>,
     running: &Running,
     outcome: InvokeOutcome,
-    size: &str,
+    spec: &FunctionSpec,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
+    let size = spec.size.as_str();
     let InvokeOutcome {
         status,
         output,
@@ -311,6 +326,18 @@ async fn map_outcome(
         return (Err(out_of_memory(size)), logs, true);
     }
     let message = message.unwrap_or_default();
+    if status == InvokeStatus::Timeout {
+        // The agent stopped the call at its deadline. A per-call process (cmd, file, openwhisk)
+        // is gone with its process group and the instance is as good as new; an http function
+        // may still be working on the abandoned request, so its instance is replaced.
+        let replaced = spec.effective_contract() == Contract::Http;
+        let how = if replaced {
+            format!("{message}; its instance is replaced")
+        } else {
+            message
+        };
+        return (Err(timed_out(spec.timeout.0, &how)), logs, replaced);
+    }
     match (status, code) {
         (InvokeStatus::Error, Some(code)) if !code.is_empty() => (
             Err(ApiError::function(

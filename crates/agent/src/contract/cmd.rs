@@ -149,8 +149,8 @@ impl CmdContract {
             {
                 Ran::Done(result) => result,
                 Ran::TimedOut => {
-                    return CallResult::crash(format!(
-                        "timed out: {label} was still running at the call's deadline ({}); it was killed",
+                    return CallResult::timeout(format!(
+                        "{label} was still running at the call's deadline ({}); it was killed",
                         call.deadline
                     ))
                 }

@@ -31,7 +31,8 @@
 //! are attached to the call too. A call that brings files (a flow action's `files`) gets them
 //! in its own directory `<temp_root>/<aid>`, named by the activation's `DIREKTIV_TEMPDIR`, and
 //! removed after the run. Past the call's deadline the action's process group is killed
-//! and the call crashes ("timed out"); a cancel kills it the same way.
+//! and the call ends as a timeout ([`CallResult::timeout`]); a cancel kills it the same way (a
+//! crash "cancelled").
 //!
 //! Like OpenWhisk's proxy, one thing happens at a time: inits and runs wait for each other.
 
@@ -269,8 +270,8 @@ impl OpenWhiskContract {
             state = self.proxy.lock() => state,
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
             () = tokio::time::sleep_until(deadline.instant()) => {
-                return CallResult::crash(format!(
-                    "timed out: the call was still waiting for the previous activation to finish at its deadline ({})",
+                return CallResult::timeout(format!(
+                    "the call was still waiting for the previous activation to finish at its deadline ({})",
                     call.deadline
                 ))
             }
@@ -316,8 +317,8 @@ impl OpenWhiskContract {
             dir.remove().await;
         }
         match interrupted {
-            Some(Interrupted::TimedOut) => CallResult::crash(format!(
-                "timed out: the action was still running at the call's deadline ({}); it was killed",
+            Some(Interrupted::TimedOut) => CallResult::timeout(format!(
+                "the action was still running at the call's deadline ({}); it was killed",
                 call.deadline
             )),
             Some(Interrupted::Aborted) => CallResult::crash(CANCELLED),
