@@ -335,16 +335,7 @@ async fn openwhisk_result_that_is_not_json_is_the_exact_error() {
         message.contains("The action did not return a dictionary or array."),
         "{message}"
     );
-    // No code and no /action/exec in the image: the instance cannot start, with OpenWhisk's words.
-    server
-        .deploy(
-            "demo",
-            "empty",
-            json!({"image": "test/plain:latest", "contract": "openwhisk"}),
-        )
-        .await;
-    let (status, _, body) = server.invoke("demo", "empty", "{}").await;
-    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    // No code and no /action/exec: conformance_openwhisk.rs.
 }
 
 #[tokio::test]

@@ -126,6 +126,10 @@ pub struct AgentConfig {
     /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
     #[serde(default)]
     pub function: String,
+    /// How many times the function was deployed (1 when created); OpenWhisk actions see
+    /// `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers an action's updates.
+    #[serde(default = "default_function_version")]
+    pub function_version: u64,
     /// openwhisk contract: the code the agent initialises the action proxy with at start
     /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +174,9 @@ fn default_file_data_dir() -> String {
     "/direktiv-data".into()
 }
 
+fn default_function_version() -> u64 {
+    1
+}
 fn default_workdir() -> String {
     "/".into()
 }

@@ -20,6 +20,7 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 pub fn build(
     key: &str,
     spec: &FunctionSpec,
+    version: u64,
     images: &ImageStore,
     ready_timeout: Duration,
 ) -> Result<InstanceSpec, ApiError> {
@@ -84,6 +85,7 @@ pub fn build(
             log_port: 8889,
             temp_root: "/tmp/faasbox-calls".into(),
             function: key.to_string(),
+            function_version: version,
             openwhisk,
             file,
             // The driver sets it for runsc.

@@ -79,8 +79,8 @@ impl AppState {
     }
 
     /// Puts a (new or changed) function into service; the previous version's instances
-    /// finish their calls and stop.
-    pub fn activate(&self, namespace: &str, name: &str, spec: FunctionSpec) {
+    /// finish their calls and stop. `version` counts its deploys (the store's record).
+    pub fn activate(&self, namespace: &str, name: &str, spec: FunctionSpec, version: u64) {
         let key = function_key(namespace, name);
         let spec = Arc::new(spec);
         let rules = PoolRules {
@@ -99,7 +99,13 @@ impl AppState {
             key.clone(),
             rules,
             Box::new(move || {
-                crate::instance_spec::build(&builder_key, &builder_spec, &images, ready_timeout)
+                crate::instance_spec::build(
+                    &builder_key,
+                    &builder_spec,
+                    version,
+                    &images,
+                    ready_timeout,
+                )
             }),
             self.driver.clone(),
         );
@@ -180,7 +186,7 @@ impl AppState {
         for record in records {
             match serde_json::from_str::<FunctionSpec>(&record.spec) {
                 Ok(spec) => {
-                    self.activate(&record.namespace, &record.name, spec);
+                    self.activate(&record.namespace, &record.name, spec, record.version);
                     count += 1;
                 }
                 Err(e) => tracing::error!(

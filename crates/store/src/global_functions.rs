@@ -8,14 +8,16 @@ use crate::{function_from_row, FunctionRecord, Result, Store};
 /// The owner of global services where a namespace would be (no real namespace starts with `*`).
 pub const GLOBAL_OWNER: &str = "*global";
 
-const SELECT: &str = "SELECT '*global', name, spec, created, updated FROM global_functions";
+const SELECT: &str =
+    "SELECT '*global', name, spec, created, updated, version FROM global_functions";
 
 impl Store {
     pub fn put_global_function(&self, name: &str, spec: &str, now: &str) -> Result<FunctionRecord> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO global_functions (name, spec, created, updated) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated,
+                 version = global_functions.version + 1",
             params![name, spec, now],
         )?;
         Ok(conn.query_row(

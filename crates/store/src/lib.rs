@@ -69,6 +69,8 @@ pub struct FunctionRecord {
     pub spec: String,
     pub created: String,
     pub updated: String,
+    /// How many times it was deployed: 1 when created, one more on every redeploy.
+    pub version: u64,
 }
 
 /// The life of one call, as stored.
@@ -214,11 +216,12 @@ impl Store {
         conn.execute(
             "INSERT INTO functions (namespace, name, spec, created, updated)
              VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (namespace, name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated",
+             ON CONFLICT (namespace, name) DO UPDATE SET spec = excluded.spec, updated = excluded.updated,
+                 version = functions.version + 1",
             params![namespace, name, spec, now],
         )?;
         let record = conn.query_row(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, version FROM functions
              WHERE namespace = ?1 AND name = ?2",
             params![namespace, name],
             function_from_row,
@@ -230,7 +233,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT namespace, name, spec, created, updated FROM functions
+                "SELECT namespace, name, spec, created, updated, version FROM functions
                  WHERE namespace = ?1 AND name = ?2",
                 params![namespace, name],
                 function_from_row,
@@ -241,7 +244,7 @@ impl Store {
     pub fn list_functions(&self, namespace: &str) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, version FROM functions
              WHERE namespace = ?1 ORDER BY name",
         )?;
         let rows = stmt.query_map([namespace], function_from_row)?;
@@ -252,7 +255,7 @@ impl Store {
     pub fn all_functions(&self) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions ORDER BY namespace, name",
+            "SELECT namespace, name, spec, created, updated, version FROM functions ORDER BY namespace, name",
         )?;
         let rows = stmt.query_map([], function_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -430,6 +433,7 @@ pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Funct
         spec: r.get(2)?,
         created: r.get(3)?,
         updated: r.get(4)?,
+        version: r.get(5)?,
     })
 }
 

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -219,6 +219,10 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 8: what a workflow state's `metadata` last set on its instance.
     "ALTER TABLE flow_instances ADD COLUMN metadata TEXT;",
+    // 9: how many times a function was deployed (1 on create, +1 on every redeploy; OpenWhisk
+    // actions see it as their version `0.0.N`). Functions deployed before count as 1.
+    "ALTER TABLE functions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE global_functions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -127,7 +127,7 @@ async fn deploy(
             Ok((record, existed))
         })
         .await?;
-    state.activate(owner.key(), &name, spec);
+    state.activate(owner.key(), &name, spec, record.version);
     let status = if existed {
         StatusCode::OK
     } else {

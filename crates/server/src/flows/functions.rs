@@ -47,7 +47,8 @@ pub async fn call(
                 .map(|d| *d.spec != spec)
                 .unwrap_or(true)
             {
-                state.activate(&instance.namespace, &name, spec);
+                // A flow's own function is not deployed on its own: always its first version.
+                state.activate(&instance.namespace, &name, spec, 1);
             }
             invoke(state, &instance.namespace, own(instance), &name, &call).await
         }
