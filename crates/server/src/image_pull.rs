@@ -98,7 +98,10 @@ pub fn names_a_registry(reference: &str) -> bool {
 
 impl ImagePulls {
     pub fn state(&self, state: &AppState, function_key: &str, image: &str) -> ImageState {
-        let present = matches!(state.images.get(image), Ok(Some(_)));
+        let present = matches!(
+            state.images.get(&faasbox_images::Scope::Global, image),
+            Ok(Some(_))
+        );
         ImageState {
             status: if present { "present" } else { "missing" },
             last_pull_error: if present {
@@ -150,7 +153,10 @@ pub async fn ensure(
     name: &str,
     image: &str,
 ) -> Result<(), ApiError> {
-    if matches!(state.images.get(image), Ok(Some(_))) {
+    if matches!(
+        state.images.get(&faasbox_images::Scope::Global, image),
+        Ok(Some(_))
+    ) {
         return Ok(());
     }
     if !names_a_registry(image) {
@@ -167,7 +173,10 @@ pub async fn ensure(
     let lock = state.image_pulls.lock_for(image);
     let _pulling = lock.lock().await;
     // Another call may have pulled it while this one waited.
-    if matches!(state.images.get(image), Ok(Some(_))) {
+    if matches!(
+        state.images.get(&faasbox_images::Scope::Global, image),
+        Ok(Some(_))
+    ) {
         forget(state, owner, name).await;
         return Ok(());
     }
@@ -177,7 +186,13 @@ pub async fn ensure(
     };
     match state
         .images
-        .pull(image, &creds, &PullOptions::default(), &|_| {})
+        .pull(
+            &faasbox_images::Scope::Global,
+            image,
+            &creds,
+            &PullOptions::default(),
+            &|_| {},
+        )
         .await
     {
         Ok(_) => {

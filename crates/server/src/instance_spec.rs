@@ -24,7 +24,7 @@ pub fn build(
     ready_timeout: Duration,
 ) -> Result<InstanceSpec, ApiError> {
     let image = images
-        .get(&spec.image)
+        .get(&faasbox_images::Scope::Global, &spec.image)
         .map_err(|e| ApiError::internal(format!("reading image '{}': {e}", spec.image)))?
         .ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -32,7 +32,7 @@ pub fn build(
                 spec.image
             ))
         })?;
-    let layers = images.layer_dirs(&image);
+    let layers = images.layer_dirs(&image.layers);
     let contract = spec.effective_contract();
     // cmd and openwhisk run their commands per call; http and file need the image's process.
     let command = match contract {

@@ -82,7 +82,7 @@ async fn deploy(
     let known = state
         .blocking(move |s| {
             s.images
-                .get(&image)
+                .get(&faasbox_images::Scope::Global, &image)
                 .map_err(|e| ApiError::internal(e.to_string()))
         })
         .await?;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use faasbox_images::{ImageRecord, RootfsOptions};
+use faasbox_images::{ImageRecord, RootfsOptions, Scope};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -92,7 +92,9 @@ pub async fn import(
     }
     let record = state
         .blocking(move |s| {
-            let result = s.images.import_archive(&upload, &name, &options);
+            let result = s
+                .images
+                .import_archive(&Scope::Global, &upload, &name, &options);
             drop(guard);
             result.map_err(image_error)
         })
@@ -102,7 +104,7 @@ pub async fn import(
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<ImageRecord>>> {
     let images = state
-        .blocking(|s| s.images.list().map_err(image_error))
+        .blocking(|s| s.images.list(&Scope::Global).map_err(image_error))
         .await?;
     Ok(Json(images))
 }
@@ -118,9 +120,13 @@ pub async fn remove(
 ) -> ApiResult<StatusCode> {
     let name = query.name.clone();
     let removed = state
-        .blocking(move |s| s.images.remove(&name).map_err(image_error))
+        .blocking(move |s| {
+            s.images
+                .remove(&Scope::Global, &name, false)
+                .map_err(image_error)
+        })
         .await?;
-    if removed {
+    if removed.is_some() {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

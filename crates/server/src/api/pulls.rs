@@ -54,6 +54,7 @@ pub async fn pull(
         let record = state
             .images
             .pull(
+                &faasbox_images::Scope::Global,
                 &query.reference,
                 &creds,
                 &PullOptions::default(),
@@ -81,6 +82,7 @@ pub async fn push(
         let digest = state
             .images
             .push(
+                &faasbox_images::Scope::Global,
                 &query.name,
                 &query.target,
                 &creds,
