@@ -170,8 +170,13 @@ async fn a_missing_image_is_pulled_at_deploy_or_at_the_next_call_once() {
         json!({"status": "present"}),
         "{deployed}"
     );
-    let images = fresh.get_json("/api/v1/images").await.to_string();
+    // The deploy pulled into the namespace's own images.
+    let images = fresh
+        .get_json("/api/v1/namespaces/demo/images")
+        .await
+        .to_string();
     assert!(images.contains(&reference), "{images}");
+    assert_eq!(fresh.get_json("/api/v1/images").await, json!([]));
     // A local name that is not in the store is still refused at deploy (nothing is fetched
     // from a default registry).
     let (status, answer) = put(

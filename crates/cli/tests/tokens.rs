@@ -330,7 +330,27 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         ),
         (
             Method::POST,
-            "/api/v1/images/pull?ref=r.example.com/x:1&namespace=b",
+            "/api/v1/namespaces/b/images/pull?ref=r.example.com/x:1",
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/b/images/import?name=b/victim",
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/namespaces/b/images?name=test/function:latest",
+            json!({}),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/b/functions/echo",
+            json!({"envs": {"MODE": "x"}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/b/functions/echo/rollback",
             json!({}),
         ),
     ] {
@@ -394,6 +414,16 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         (Method::GET, "/api/v1/tokens"),
         (Method::POST, "/api/v1/admin/rotate-master-key"),
         (Method::DELETE, "/api/v1/images?name=test/function:latest"),
+        (
+            Method::POST,
+            "/api/v1/images/import?name=test/function:latest",
+        ),
+        (Method::POST, "/api/v1/images/pull?ref=r.example.com/x:1"),
+        (
+            Method::POST,
+            "/api/v1/images/push?name=x&target=r.example.com/x:1",
+        ),
+        (Method::POST, "/api/v1/images/prune"),
     ] {
         let (status, body) = call(&a, &server, method, path, Some(json!({"name": "c"}))).await;
         assert_eq!(status, 403, "{path}: {body}");

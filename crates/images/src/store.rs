@@ -257,22 +257,7 @@ impl ImageStore {
         scope: &Scope,
         name_or_digest: &str,
     ) -> Result<Option<ImageRecord>, ImageError> {
-        let state = self.lock();
-        if let Some(digest) = as_digest(name_or_digest) {
-            return Ok(state
-                .table
-                .names_in(scope)
-                .find(|e| e.digest == digest)
-                .and_then(|e| state.table.record(e)));
-        }
-        let Ok(name) = normalize_reference(name_or_digest) else {
-            return Ok(None);
-        };
-        Ok(state
-            .table
-            .names
-            .get(&key(scope, &name))
-            .and_then(|e| state.table.record(e)))
+        Ok(find(&self.lock(), scope, name_or_digest))
     }
 
     /// What a reference means to `namespace`: its own table first, then the server-wide one
@@ -282,13 +267,20 @@ impl ImageStore {
         namespace: Option<&str>,
         name_or_digest: &str,
     ) -> Result<Option<ImageRecord>, ImageError> {
-        if let Some(ns) = namespace {
-            let own = self.get(&Scope::Namespace(ns.to_string()), name_or_digest)?;
-            if own.is_some() {
-                return Ok(own);
-            }
-        }
-        self.get(&Scope::Global, name_or_digest)
+        Ok(resolve_in(&self.lock(), namespace, name_or_digest))
+    }
+
+    /// [`resolve`](Self::resolve) and [`hold`](Self::hold) at once, so the content found is
+    /// still there when the caller comes to use it.
+    pub fn resolve_held(
+        self: &Arc<Self>,
+        namespace: Option<&str>,
+        name_or_digest: &str,
+    ) -> Option<(ImageRecord, ImageHold)> {
+        let mut state = self.lock();
+        let record = resolve_in(&state, namespace, name_or_digest)?;
+        let hold = self.hold_locked(&mut state, &record.digest)?;
+        Some((record, hold))
     }
 
     /// Like [`get`](Self::get), but a missing image is [`ImageError::NotFound`].
@@ -333,6 +325,10 @@ impl ImageStore {
     /// force — until the returned hold is dropped. `None` when there is no such content.
     pub fn hold(self: &Arc<Self>, digest: &str) -> Option<ImageHold> {
         let mut state = self.lock();
+        self.hold_locked(&mut state, digest)
+    }
+
+    fn hold_locked(self: &Arc<Self>, state: &mut State, digest: &str) -> Option<ImageHold> {
         let content = state.table.contents.get(digest).cloned();
         match (state.holds.get_mut(digest), content) {
             (Some(held), _) => held.count += 1,
@@ -591,6 +587,30 @@ impl ImageStore {
         }
         Ok(())
     }
+}
+
+/// The image a name or digest means in `scope`'s table.
+fn find(state: &State, scope: &Scope, name_or_digest: &str) -> Option<ImageRecord> {
+    if let Some(digest) = as_digest(name_or_digest) {
+        return state
+            .table
+            .names_in(scope)
+            .find(|e| e.digest == digest)
+            .and_then(|e| state.table.record(e));
+    }
+    let name = normalize_reference(name_or_digest).ok()?;
+    state
+        .table
+        .names
+        .get(&key(scope, &name))
+        .and_then(|e| state.table.record(e))
+}
+
+/// The image a name or digest means to `namespace` (its table, then the server-wide one).
+fn resolve_in(state: &State, namespace: Option<&str>, name_or_digest: &str) -> Option<ImageRecord> {
+    namespace
+        .and_then(|ns| find(state, &Scope::Namespace(ns.to_string()), name_or_digest))
+        .or_else(|| find(state, &Scope::Global, name_or_digest))
 }
 
 /// The hex part of a digest recorded by the store (validated on import).

@@ -152,7 +152,9 @@ fn contents_in_use_or_held_outlive_their_names() {
     assert!(store.content(&first.digest).is_none());
 
     // A hold keeps a content whose name is removed.
-    let hold = store.hold(&second.digest).expect("a hold");
+    let (found, hold) = store.resolve_held(Some("a"), "app").expect("a hold");
+    assert_eq!(found.digest, second.digest);
+    assert!(store.resolve_held(Some("b"), "app").is_none());
     assert!(store.remove(&ns("a"), "app", false).unwrap().is_some());
     assert!(store.content(&second.digest).is_some());
     drop(hold);

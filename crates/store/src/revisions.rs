@@ -280,6 +280,18 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every digest a kept revision pins whose image name was found in the table of
+    /// `image_namespace` (`None`: the server-wide one).
+    pub fn digests_pinned_from(&self, image_namespace: Option<&str>) -> Result<HashSet<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT digest FROM function_revisions
+             WHERE digest IS NOT NULL AND image_namespace IS ?1",
+        )?;
+        let rows = stmt.query_map(params![image_namespace], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The kept revisions that pin `digest`, by owner, function and revision.
     pub fn revisions_pinning(&self, digest: &str) -> Result<Vec<RevisionRecord>> {
         let conn = self.conn();
@@ -352,7 +364,12 @@ mod tests {
         assert_eq!(back.revision, 3);
         assert!(store.make_current("demo", "f", 1, "t9").unwrap().is_none());
         assert!(store.make_current("demo", "g", 3, "t9").unwrap().is_none());
-        // With revision 3 current and keep 1, the current one survives the pruning.
+        assert_eq!(
+            store.digests_pinned_from(Some("demo")).unwrap(),
+            HashSet::from(["sha256:2".to_string()])
+        );
+        assert!(store.digests_pinned_from(None).unwrap().is_empty());
+        // Keeping one: the new revision (current now) is all that stays.
         let six = store
             .add_revision("demo", "f", &new("{}", None), 1)
             .unwrap();
@@ -368,6 +385,14 @@ mod tests {
         assert_eq!(pinned.digest.as_deref(), Some("sha256:6"));
         assert_eq!(pinned.image_namespace, None);
         assert_eq!(store.revisions_pinning("sha256:6").unwrap().len(), 1);
+        assert_eq!(
+            store.digests_pinned_from(None).unwrap(),
+            HashSet::from(["sha256:6".to_string()])
+        );
+        assert!(
+            store.digests_pinned_from(Some("demo")).unwrap().is_empty(),
+            "keeping one, revision 3 went"
+        );
 
         // Global services have revisions too.
         let g = store

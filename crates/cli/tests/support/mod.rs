@@ -270,9 +270,22 @@ impl Server {
         assert_eq!(r.status(), 201, "creating namespace {name}");
     }
 
-    /// Imports an archive through the API.
+    /// Imports an archive through the API into the server-wide images.
     pub async fn import(
         &self,
+        archive: &Path,
+        name: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.import_as(&self.http, None, archive, name, query).await
+    }
+
+    /// Imports an archive with `http`'s token into namespace `ns`'s images (`None`: the
+    /// server-wide ones).
+    pub async fn import_as(
+        &self,
+        http: &reqwest::Client,
+        ns: Option<&str>,
         archive: &Path,
         name: &str,
         query: &[(&str, &str)],
@@ -280,8 +293,11 @@ impl Server {
         let body = std::fs::read(archive).expect("reading archive");
         let mut q: Vec<(&str, &str)> = vec![("name", name)];
         q.extend_from_slice(query);
-        self.http
-            .post(self.url("/api/v1/images/import"))
+        let path = match ns {
+            Some(ns) => format!("/api/v1/namespaces/{ns}/images/import"),
+            None => "/api/v1/images/import".to_string(),
+        };
+        http.post(self.url(&path))
             .query(&q)
             .body(body)
             .send()

@@ -16,11 +16,12 @@ use serde_json::{json, Value};
 
 use super::call_files;
 use crate::error::ApiError;
+use crate::image_pin::PullPolicy;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
-use crate::state::AppState;
+use crate::state::{AppState, Deployment};
 
 /// The call timeout of implicit functions; a state's `timeout` bounds it further.
 const IMPLICIT_TIMEOUT: &str = "15m";
@@ -47,7 +48,18 @@ pub async fn call(
                 .map(|d| *d.spec != spec)
                 .unwrap_or(true)
             {
-                state.activate(&instance.namespace, &name, spec);
+                // Its image is resolved in the flow's namespace, then the server-wide images,
+                // at the first call (and pinned while this pool lives).
+                state.activate(
+                    &instance.namespace,
+                    &name,
+                    Deployment {
+                        spec,
+                        digest: None,
+                        revision: None,
+                        pull: PullPolicy::Missing,
+                    },
+                );
             }
             invoke(state, &instance.namespace, own(instance), &name, &call).await
         }
