@@ -13,31 +13,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::images::{self, TestImages};
 use support::registry;
-use support::{client_with_token, contains_bytes, json as parse, Server, FAASBOX};
+use support::{client_with_token, contains_bytes, json as parse, send as call, Server, FAASBOX};
 
 const SEED_PASSWORD: &str = "8QwFLg%D$qg*";
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
     IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
-}
-
-/// Sends a request and returns its status and JSON body (Null when not JSON).
-async fn call(
-    http: &reqwest::Client,
-    server: &Server,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, server.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// `faasbox token create …` through the CLI (admin token); returns the token.

@@ -4,6 +4,7 @@
 
 pub mod flows;
 pub mod images;
+pub mod marked;
 pub mod metrics;
 pub mod registry;
 
@@ -378,6 +379,25 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Sends a request with `http` (whatever its token) and returns its status and JSON body (Null
+/// when not JSON).
+pub async fn send(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The seed's registry command as written (URL and NAMESPACE filled in), with only an
