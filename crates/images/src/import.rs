@@ -28,6 +28,8 @@ pub(crate) struct Session<'a> {
     scratch: PathBuf,
     pins: Vec<String>,
     counter: usize,
+    /// Record the name for global services only (see `NameEntry::services_only`).
+    pub(crate) services_only: bool,
 }
 
 impl<'a> Session<'a> {
@@ -41,6 +43,7 @@ impl<'a> Session<'a> {
             scratch,
             pins: Vec::new(),
             counter: 0,
+            services_only: false,
         })
     }
 
@@ -111,7 +114,9 @@ impl<'a> Session<'a> {
             layers,
             config_digest,
         };
-        let record = self.store.record(scope, name, content)?;
+        let record = self
+            .store
+            .record(scope, name, content, self.services_only)?;
         tracing::info!(name = %record.name, digest = %record.digest, %scope, "image imported");
         Ok(record)
     }

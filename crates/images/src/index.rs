@@ -59,6 +59,10 @@ pub(crate) struct NameEntry {
     pub(crate) digest: String,
     /// RFC 3339 time the name was recorded.
     pub(crate) created: String,
+    /// A server-wide name pulled with global-private registry credentials: global services
+    /// use it, namespaces do not see it (they pull with their own credentials).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) services_only: bool,
 }
 
 /// A name's key: its table and the name.
@@ -83,6 +87,7 @@ impl Table {
             layers: content.layers.clone(),
             size: content.size,
             created: entry.created.clone(),
+            services_only: entry.services_only,
         })
     }
 
@@ -154,6 +159,7 @@ pub(crate) fn load(path: &Path) -> Result<Table, ImageError> {
                     name: image.name,
                     digest: image.digest.clone(),
                     created: image.created,
+                    services_only: false,
                 };
                 table.contents.insert(
                     image.digest.clone(),
@@ -266,6 +272,7 @@ mod tests {
                 name: "a:latest".into(),
                 digest: digest('1'),
                 created: "2024-01-01T00:00:00Z".into(),
+                services_only: ns.is_none(),
             };
             table.names.insert((ns, entry.name.clone()), entry);
         }

@@ -137,6 +137,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// RFC 3339 time of the import.
     pub created: String,
+    /// A server-wide image pulled with global-private credentials: only global services use
+    /// it (a namespace's reference does not find it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub services_only: bool,
 }
 
 impl ImageRecord {

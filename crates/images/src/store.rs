@@ -223,9 +223,11 @@ impl ImageStore {
         scope: &Scope,
         dir: &Path,
         name: &str,
+        services_only: bool,
     ) -> Result<ImageRecord, ImageError> {
         let layout = LayoutDir::own(dir)?;
         self.run_import(|session| {
+            session.services_only = services_only;
             let plan = oci::plan(&layout, name)?;
             session.import(plan, scope, name)
         })
@@ -260,8 +262,9 @@ impl ImageStore {
         Ok(find(&self.lock(), scope, name_or_digest))
     }
 
-    /// What a reference means to `namespace`: its own table first, then the server-wide one
-    /// (`None`: the server-wide table only).
+    /// What a reference means to `namespace`: its own table first, then the server-wide one,
+    /// but not its names kept for global services only (`None`: a global service's view, the
+    /// whole server-wide table).
     pub fn resolve(
         &self,
         namespace: Option<&str>,
@@ -516,6 +519,7 @@ impl ImageStore {
         scope: &Scope,
         name: &str,
         content: StoredContent,
+        services_only: bool,
     ) -> Result<ImageRecord, ImageError> {
         let (record, replaced) = {
             let mut state = self.lock();
@@ -527,6 +531,7 @@ impl ImageStore {
                 name: name.to_string(),
                 digest: digest.clone(),
                 created: now_rfc3339(),
+                services_only: services_only && scope == &Scope::Global,
             };
             let replaced = table
                 .names
@@ -606,11 +611,32 @@ fn find(state: &State, scope: &Scope, name_or_digest: &str) -> Option<ImageRecor
         .and_then(|e| state.table.record(e))
 }
 
-/// The image a name or digest means to `namespace` (its table, then the server-wide one).
+/// The image a name or digest means to `namespace` (its table, then the server-wide one but
+/// for names kept for global services only); to global services (`None`): the server-wide
+/// table.
 fn resolve_in(state: &State, namespace: Option<&str>, name_or_digest: &str) -> Option<ImageRecord> {
-    namespace
-        .and_then(|ns| find(state, &Scope::Namespace(ns.to_string()), name_or_digest))
-        .or_else(|| find(state, &Scope::Global, name_or_digest))
+    let Some(ns) = namespace else {
+        return find(state, &Scope::Global, name_or_digest);
+    };
+    find(state, &Scope::Namespace(ns.to_string()), name_or_digest).or_else(|| {
+        let shared = |e: &&NameEntry| !e.services_only;
+        let entry = match as_digest(name_or_digest) {
+            Some(digest) => state
+                .table
+                .names_in(&Scope::Global)
+                .filter(shared)
+                .find(|e| e.digest == digest),
+            None => {
+                let name = normalize_reference(name_or_digest).ok()?;
+                state
+                    .table
+                    .names
+                    .get(&key(&Scope::Global, &name))
+                    .filter(|e| !e.services_only)
+            }
+        };
+        entry.and_then(|e| state.table.record(e))
+    })
 }
 
 /// The hex part of a digest recorded by the store (validated on import).

@@ -189,9 +189,13 @@ pub async fn pull_for(
         vault: state.vault.clone(),
         scope: owner.into(),
     };
+    let options = PullOptions {
+        services_only: *owner == Owner::Global && uses_private_credentials(state, image),
+        ..PullOptions::default()
+    };
     match state
         .images
-        .pull(&scope, image, &creds, &PullOptions::default(), &|_| {})
+        .pull(&scope, image, &creds, &options, &|_| {})
         .await
     {
         Ok(record) => {
@@ -208,6 +212,22 @@ pub async fn pull_for(
                 format!("{}: {message}", owner.describe(name)),
             ))
         }
+    }
+}
+
+/// Whether a global service's pull of `image` goes with global-private credentials (which
+/// namespaces' functions never get: the image is then kept for global services only).
+fn uses_private_credentials(state: &AppState, image: &str) -> bool {
+    let Some((host, _)) = image.split_once('/') else {
+        return false;
+    };
+    match state
+        .vault
+        .registry_credentials(&RegistryScope::GlobalPrivate, host)
+    {
+        Ok(found) => found.is_some(),
+        // Unknown: keep it from namespaces.
+        Err(_) => true,
     }
 }
 

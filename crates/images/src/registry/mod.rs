@@ -112,12 +112,15 @@ impl CredentialSource for HashMap<String, RegistryAuth> {
     }
 }
 
-/// How to talk to registries.
+/// How to talk to registries, and how to record a pulled image.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
     /// Registry hosts (`host[:port]`) spoken to over plain HTTP. Loopback
     /// hosts (`127.0.0.0/8`, `localhost`, `[::1]`) always are.
     pub insecure_registries: Vec<String>,
+    /// A pull into the server-wide table with global-private credentials:
+    /// record the name for global services only.
+    pub services_only: bool,
 }
 
 /// Progress of a pull or push, for a CLI progress bar. Layers may be

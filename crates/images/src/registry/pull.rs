@@ -112,8 +112,9 @@ pub(crate) async fn pull(
     let name = conn.remote.name.clone();
     let importer = Arc::clone(store);
     let scope = scope.clone();
+    let services_only = options.services_only;
     let record = tokio::task::spawn_blocking(move || {
-        let result = importer.import_own_layout(&scope, &staging.dir, &name);
+        let result = importer.import_own_layout(&scope, &staging.dir, &name, services_only);
         drop(staging);
         result
     })
