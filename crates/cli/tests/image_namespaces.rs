@@ -536,3 +536,38 @@ async fn a_flows_implicit_function_runs_its_namespaces_image_then_a_server_wide_
     let pruned: Value = r.json().await.unwrap();
     assert_eq!(pruned["removed"], json!([]), "{pruned}");
 }
+
+#[tokio::test]
+async fn a_deleted_namespaces_images_go_with_it_and_a_new_one_of_its_name_starts_empty() {
+    let server = Server::start().await;
+    server.create_namespace("z").await;
+    let record = marked::import_ok(&server, Some("z"), &marked::image("z"), "z/app").await;
+    server.cli_ok(&["fn", "deploy", "z/f", "--image", "z/app"]);
+    let layer = record["layers"][0]["diff_id"].as_str().unwrap().to_string();
+    let layer = server
+        .data_dir
+        .join("images/layers")
+        .join(layer.trim_start_matches("sha256:"));
+    assert!(layer.is_dir());
+    server.cli_ok(&["ns", "rm", "z"]);
+    server.create_namespace("z").await;
+    assert_eq!(
+        server.get_json("/api/v1/namespaces/z/images").await,
+        json!([])
+    );
+    let (status, answer) = send(
+        &server.http,
+        &server,
+        Method::PUT,
+        "/api/v1/namespaces/z/functions/f",
+        Some(json!({"image": "z/app"})),
+    )
+    .await;
+    assert_eq!(status, 400, "the old namespace's image is gone: {answer}");
+    // Its layer went with it (the collection runs in the background).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while layer.exists() {
+        assert!(std::time::Instant::now() < deadline, "the layer stays");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

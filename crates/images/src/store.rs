@@ -378,6 +378,33 @@ impl ImageStore {
         self.collect_garbage().map(Some)
     }
 
+    /// Removes every name of namespace `namespace`'s table (the namespace is gone, or is new and
+    /// must not find what an earlier namespace of its name left), then collects garbage.
+    pub fn remove_namespace(&self, namespace: &str) -> Result<Freed, ImageError> {
+        let scope = Scope::Namespace(namespace.to_string());
+        let removed = {
+            let mut state = self.lock();
+            let doomed: Vec<_> = state
+                .table
+                .names_in(&scope)
+                .map(|e| key(&scope, &e.name))
+                .collect();
+            if !doomed.is_empty() {
+                let mut table = state.table.clone();
+                for k in &doomed {
+                    table.names.remove(k);
+                }
+                self.save_index(&table)?;
+                state.table = table;
+            }
+            doomed.len()
+        };
+        if removed > 0 {
+            tracing::info!(%scope, removed, "removed a namespace's images");
+        }
+        self.collect_garbage()
+    }
+
     /// Removes every name of `scope`'s table that `keep` does not keep and no hold uses,
     /// then collects garbage.
     pub fn prune(

@@ -89,6 +89,13 @@ fn each_namespace_has_its_own_names() {
         "nothing uses b's image"
     );
 
+    // A namespace's table goes with the namespace; the others stay.
+    let freed = t.store.remove_namespace("a").unwrap();
+    assert!(freed.layers >= 1, "{freed:?}");
+    assert!(t.store.list(&ns("a")).unwrap().is_empty());
+    assert_eq!(t.store.list_all().len(), 1, "the server-wide image stays");
+    assert_eq!(t.store.remove_namespace("a").unwrap().contents, 0);
+
     // Pushing looks in the caller's table only (the push fails before any connection).
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = Arc::new(ImageStore::open(t.tmp.path().join("push")).unwrap());

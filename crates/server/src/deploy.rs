@@ -48,7 +48,7 @@ pub async fn deploy(
 ) -> ApiResult<Outcome> {
     check(owner, name, &spec)?;
     let policy = PullPolicy::parse(pull, &spec.image)?;
-    let lock = change_lock(state, owner, name);
+    let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let resolved = image_pin::resolve(state, owner, name, &spec.image, policy).await?;
     store_and_activate(state, owner, name, spec, resolved, policy, by).await
@@ -71,7 +71,7 @@ pub async fn update(
              {\"envs\": {\"A\": \"2\"}, \"timeout\": \"1m\"}",
         ));
     }
-    let lock = change_lock(state, owner, name);
+    let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let current = current_revision(state, owner, name).await?;
     let mut merged: Value = serde_json::from_str(&current.spec)
@@ -121,7 +121,7 @@ pub async fn rollback(
     name: &str,
     to: Option<u32>,
 ) -> ApiResult<(FunctionRecord, RevisionRecord, RevisionRecord)> {
-    let lock = change_lock(state, owner, name);
+    let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let current = current_revision(state, owner, name).await?;
     let (o, n) = (owner.key().to_string(), name.to_string());
@@ -306,13 +306,6 @@ async fn current_revision(
         })
         .await?;
     found.ok_or_else(|| owner.missing(name))
-}
-
-fn change_lock(state: &AppState, owner: &Owner, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-    state.image_pulls.lock_for(&format!(
-        "change\n{}",
-        crate::state::function_key(owner.key(), name)
-    ))
 }
 
 fn removed(owner: &Owner, name: &str, digest: &str) -> ApiError {

@@ -12,7 +12,7 @@ use faasbox_images::ImageHold;
 use crate::error::ApiError;
 use crate::image_pull::{self, names_a_registry};
 use crate::owner::Owner;
-use crate::state::{function_key, AppState, Deployed, Deployment};
+use crate::state::{AppState, Deployed, Deployment};
 
 /// When a deploy pulls its image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,21 +144,21 @@ pub async fn resolve(
 }
 
 /// Pins the image of a deployed function that has none yet (its deploy could not get it): the
-/// owner's tables first, else a pull (unless its policy is `never`). Calls that wait meanwhile
-/// find it pinned. Returns the deployment now in service.
+/// owner's tables first, else a pull (unless its policy is `never`). Under the function's
+/// change lock, so calls that wait meanwhile find it pinned and a deploy meanwhile is not
+/// undone. Returns the deployment now in service.
 pub async fn pin_at_call(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
-    deployed: Deployed,
 ) -> Result<Deployed, ApiError> {
-    let key = function_key(owner.key(), name);
-    let lock = state.image_pulls.lock_for(&format!("pin\n{key}"));
+    let lock = state.change_lock(owner.key(), name);
     let _pinning = lock.lock().await;
-    if let Some(now) = state.deployed(owner.key(), name) {
-        if now.digest.is_some() {
-            return Ok(now);
-        }
+    let deployed = state
+        .deployed(owner.key(), name)
+        .ok_or_else(|| owner.missing(name))?;
+    if deployed.digest.is_some() {
+        return Ok(deployed);
     }
     let image = deployed.spec.image.clone();
     let found = match local_held(state, owner, &image) {

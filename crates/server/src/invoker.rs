@@ -143,7 +143,7 @@ async fn run(
     // An image the deploy could not get is pulled now, with the credentials stored at this
     // moment, and pinned.
     if deployed.digest.is_none() {
-        match image_pin::pin_at_call(&state, &owner, &name, deployed).await {
+        match image_pin::pin_at_call(&state, &owner, &name).await {
             Ok(pinned) => deployed = pinned,
             Err(e) => {
                 let result = Err(e);

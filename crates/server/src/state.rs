@@ -87,6 +87,13 @@ impl AppState {
         }
     }
 
+    /// The lock that makes changes of one function (deploy, update, rollback, pinning its
+    /// image at a call) happen one at a time, so what runs is what the store says is current.
+    pub fn change_lock(&self, namespace: &str, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.image_pulls
+            .lock_for(&format!("change\n{}", function_key(namespace, name)))
+    }
+
     pub fn deployed(&self, namespace: &str, name: &str) -> Option<Deployed> {
         self.pools
             .read()
