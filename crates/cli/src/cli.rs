@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Run any OCI image as a serverless function, in one binary.\n\n\
         Start a server with `faasbox server`, then use the other commands to talk to it:\n\
         \n  faasbox ns create demo\
-        \n  faasbox image import echo.tar --name demo/echo\
+        \n  faasbox image import echo.tar --name demo/echo -n demo\
         \n  faasbox fn deploy demo/echo --image demo/echo\
         \n  faasbox invoke demo/echo --data '{\"hello\":\"world\"}'\
         \n  faasbox logs <invocation-id>\n\n\
@@ -52,10 +52,11 @@ pub enum Command {
     /// Create, list and delete namespaces.
     #[command(subcommand, alias = "namespace")]
     Ns(NsCommand),
-    /// Import, list and remove images.
+    /// Import, pull, push, list, remove and prune images: a namespace's (-n) or the
+    /// server-wide ones.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Deploy, show, list and delete functions.
+    /// Deploy, update, show, list and delete functions; their revisions and rollback.
     #[command(subcommand, name = "fn", alias = "function")]
     Function(FnCommand),
     /// Call a function and print its JSON output.
