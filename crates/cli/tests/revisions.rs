@@ -133,6 +133,16 @@ async fn a_moved_tag_changes_nothing_that_runs_until_a_redeploy() {
         ],
     );
     assert_eq!(deployed["digest"], function(&server, "g").await["digest"]);
+    // With the registry gone, an always-pull fails: the local copy is pinned, with a warning.
+    drop(registry);
+    let out = server.cli(&args(&slow_deploy("g", &reference)));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("pinned instead"),
+        "{err}"
+    );
+    assert_eq!(codes_at_once(&server, "g", 1).await, ["v2"]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! An action's call by its function's kind: `knative-workflow`/`reusable` runs the image as an
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
-//! among the namespace's functions), `knative-namespace` calls a namespace function,
+//! among the namespace's functions; its image is found in the flow's namespace's images, then
+//! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
 //! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
