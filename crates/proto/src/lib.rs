@@ -126,8 +126,8 @@ pub struct AgentConfig {
     /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
     #[serde(default)]
     pub function: String,
-    /// How many times the function was deployed (1 when created); OpenWhisk actions see
-    /// `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers an action's updates.
+    /// The function's revision in service (1 when created, one more per deploy or update);
+    /// OpenWhisk actions see `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers updates.
     #[serde(default = "default_function_version")]
     pub function_version: u64,
     /// openwhisk contract: the code the agent initialises the action proxy with at start

@@ -34,12 +34,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         Vault::open(&key_source, store.clone())
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
-    let images = Arc::new(ImageStore::open(config.images_dir()).with_context(|| {
-        format!(
-            "opening the image store in {}",
-            config.images_dir().display()
-        )
-    })?);
+    // Image contents that revisions pin stay although no name points at them any more.
+    let pinned = store.clone();
+    let in_use: faasbox_images::InUse =
+        Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
+    let images = Arc::new(
+        ImageStore::open_with(config.images_dir(), in_use).with_context(|| {
+            format!(
+                "opening the image store in {}",
+                config.images_dir().display()
+            )
+        })?,
+    );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),
@@ -79,9 +85,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             .pull_failures()
             .context("reading the stored image pull failures")?,
     );
-    let functions = state
-        .activate_stored()
-        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let functions =
+        crate::deploy::activate_stored(&state).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
     crate::events::engine::install(&state)
         .await

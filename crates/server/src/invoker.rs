@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
-use crate::image_pull;
+use crate::image_pin;
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
@@ -145,11 +145,17 @@ async fn run(
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
     }
-    // A missing image is pulled now, with the credentials stored at this moment.
-    if let Err(e) = image_pull::ensure(&state, &owner, &name, &deployed.spec.image).await {
-        let result = Err(e);
-        record_end(&state, &record, &result, Vec::new()).await;
-        return result;
+    // An image the deploy could not get is pulled now, with the credentials stored at this
+    // moment, and pinned.
+    if deployed.digest.is_none() {
+        match image_pin::pin_at_call(&state, &owner, &name).await {
+            Ok(pinned) => deployed = pinned,
+            Err(e) => {
+                let result = Err(e);
+                record_end(&state, &record, &result, Vec::new()).await;
+                return result;
+            }
+        }
     }
     let prepared =
         crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;

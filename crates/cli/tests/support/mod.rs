@@ -4,6 +4,7 @@
 
 pub mod flows;
 pub mod images;
+pub mod marked;
 pub mod metrics;
 pub mod registry;
 
@@ -270,9 +271,22 @@ impl Server {
         assert_eq!(r.status(), 201, "creating namespace {name}");
     }
 
-    /// Imports an archive through the API.
+    /// Imports an archive through the API into the server-wide images.
     pub async fn import(
         &self,
+        archive: &Path,
+        name: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.import_as(&self.http, None, archive, name, query).await
+    }
+
+    /// Imports an archive with `http`'s token into namespace `ns`'s images (`None`: the
+    /// server-wide ones).
+    pub async fn import_as(
+        &self,
+        http: &reqwest::Client,
+        ns: Option<&str>,
         archive: &Path,
         name: &str,
         query: &[(&str, &str)],
@@ -280,8 +294,11 @@ impl Server {
         let body = std::fs::read(archive).expect("reading archive");
         let mut q: Vec<(&str, &str)> = vec![("name", name)];
         q.extend_from_slice(query);
-        self.http
-            .post(self.url("/api/v1/images/import"))
+        let path = match ns {
+            Some(ns) => format!("/api/v1/namespaces/{ns}/images/import"),
+            None => "/api/v1/images/import".to_string(),
+        };
+        http.post(self.url(&path))
             .query(&q)
             .body(body)
             .send()
@@ -362,6 +379,25 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Sends a request with `http` (whatever its token) and returns its status and JSON body (Null
+/// when not JSON).
+pub async fn send(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The seed's registry command as written (URL and NAMESPACE filled in), with only an
