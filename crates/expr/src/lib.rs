@@ -6,6 +6,7 @@
 //! Expressions run with jaq; each must give exactly one result. Every failure is a
 //! [`TemplateError`], answered with code `direktiv.jq.badCommand`.
 
+pub mod bounds;
 mod eval;
 mod scan;
 
@@ -13,6 +14,27 @@ use serde_json::Value;
 
 pub use eval::Program;
 pub use scan::{split, Piece};
+
+/// The stack a thread compiling expressions gets ([`on_compile_stack`]): ample for any
+/// expression within the [bounds](bounds).
+pub const COMPILE_STACK: usize = 16 * 1024 * 1024;
+
+/// Runs `f` (checking or compiling expressions, loading a flow) on a thread of its own with
+/// [`COMPILE_STACK`] of stack, and waits for it. A blocking call: from async code, call it
+/// inside `spawn_blocking`.
+pub fn on_compile_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("faasbox-compile".into())
+            .stack_size(COMPILE_STACK)
+            .spawn_scoped(scope, f)
+            .expect("the system cannot start a thread to compile expressions");
+        match handle.join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
 
 /// The error code Direktiv uses for jq expressions that cannot be run.
 pub const BAD_COMMAND: &str = "direktiv.jq.badCommand";
