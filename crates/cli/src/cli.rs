@@ -104,6 +104,23 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Internal: evaluates jq expressions for the server, which starts it (see the
+    /// architecture document); speaks a binary protocol on stdin and stdout.
+    #[command(name = "expr-worker", hide = true)]
+    ExprWorker(ExprWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExprWorkerArgs {
+    /// Bytes the worker may allocate beyond what it holds at start.
+    #[arg(long)]
+    pub memory: u64,
+    /// CPU time per job, in milliseconds.
+    #[arg(long)]
+    pub cpu_ms: u64,
+    /// The largest result, in bytes.
+    #[arg(long)]
+    pub max_output: usize,
 }
 
 #[derive(Args, Debug)]

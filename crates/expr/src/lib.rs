@@ -4,10 +4,15 @@
 //! spliced in as text (strings as they are, other values as JSON).
 //!
 //! Expressions run with jaq; each must give exactly one result. Every failure is a
-//! [`TemplateError`], answered with code `direktiv.jq.badCommand`.
+//! [`TemplateError`], answered with code `direktiv.jq.badCommand`. Expressions are
+//! [bounded](bounds) in length and nesting before jaq parses them; the server runs them in
+//! worker processes bounded in CPU time, memory and output ([`sandbox`]), except plain paths
+//! such as `.input.name`, which [`fast`] resolves in place.
 
 pub mod bounds;
 mod eval;
+pub mod fast;
+pub mod sandbox;
 mod scan;
 
 use serde_json::Value;
@@ -43,14 +48,10 @@ pub const BAD_COMMAND: &str = "direktiv.jq.badCommand";
 pub const NOT_OBJECT: &str = "direktiv.jq.notObject";
 
 /// Evaluates a field that is either a bare jq expression (a string without `jq(`, as switch
-/// conditions and foreach arrays may be written) or a template.
+/// conditions and foreach arrays may be written) or a template. In this thread and without
+/// bounds on time or memory: the server evaluates through a [`sandbox::Evaluator`].
 pub fn evaluate(value: &Value, data: &Value) -> Result<Value, TemplateError> {
-    match value {
-        Value::String(expr) if !expr.contains("jq(") => {
-            Program::compile(expr)?.run_one(&eval::to_jaq(data)?)
-        }
-        other => render(other, data),
-    }
+    evaluate_val(value, &eval::to_jaq(data)?, &mut Programs::default())
 }
 
 /// A template that cannot be parsed or evaluated. The message may quote data the expression
@@ -59,7 +60,8 @@ pub fn evaluate(value: &Value, data: &Value) -> Result<Value, TemplateError> {
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
-/// Checks that every `jq(...)` in `template` is balanced and compiles (at deploy time).
+/// Checks that every `jq(...)` in `template` is balanced, within the [bounds](bounds) and
+/// compiles (at deploy time). Call it on [`on_compile_stack`].
 pub fn check(template: &Value) -> Result<(), TemplateError> {
     visit_strings(template, &mut |text| {
         for piece in split(text)? {
@@ -71,34 +73,78 @@ pub fn check(template: &Value) -> Result<(), TemplateError> {
     })
 }
 
-/// Renders `template` against `data`.
+/// Renders `template` against `data`, in this thread and without bounds on time or memory
+/// (see [`evaluate`]).
 pub fn render(template: &Value, data: &Value) -> Result<Value, TemplateError> {
-    let input = eval::to_jaq(data)?;
-    render_value(template, &input)
+    render_val(template, &eval::to_jaq(data)?, &mut Programs::default())
 }
 
-fn render_value(template: &Value, data: &jaq_json::Val) -> Result<Value, TemplateError> {
+/// Compiled programs by their text, so that an expression used again is compiled once.
+#[derive(Default)]
+pub struct Programs {
+    compiled: std::collections::HashMap<String, std::rc::Rc<Program>>,
+}
+
+impl Programs {
+    /// The most programs kept; past it the cache starts over.
+    const MAX: usize = 512;
+
+    fn get(&mut self, expr: &str) -> Result<std::rc::Rc<Program>, TemplateError> {
+        if let Some(program) = self.compiled.get(expr) {
+            return Ok(program.clone());
+        }
+        let program = std::rc::Rc::new(Program::compile(expr)?);
+        if self.compiled.len() >= Self::MAX {
+            self.compiled.clear();
+        }
+        self.compiled.insert(expr.to_string(), program.clone());
+        Ok(program)
+    }
+}
+
+/// [`evaluate`] on data already in jaq's form, with compiled programs kept in `programs`.
+pub fn evaluate_val(
+    value: &Value,
+    data: &jaq_json::Val,
+    programs: &mut Programs,
+) -> Result<Value, TemplateError> {
+    match value {
+        Value::String(expr) if !expr.contains("jq(") => programs.get(expr)?.run_one(data),
+        other => render_val(other, data, programs),
+    }
+}
+
+/// [`render`] on data already in jaq's form, with compiled programs kept in `programs`.
+pub fn render_val(
+    template: &Value,
+    data: &jaq_json::Val,
+    programs: &mut Programs,
+) -> Result<Value, TemplateError> {
     Ok(match template {
-        Value::String(text) => render_string(text, data)?,
+        Value::String(text) => render_string(text, data, programs)?,
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|item| render_value(item, data))
+                .map(|item| render_val(item, data, programs))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(v, data)?)))
+                .map(|(k, v)| Ok((k.clone(), render_val(v, data, programs)?)))
                 .collect::<Result<_, TemplateError>>()?,
         ),
         other => other.clone(),
     })
 }
 
-fn render_string(text: &str, data: &jaq_json::Val) -> Result<Value, TemplateError> {
+fn render_string(
+    text: &str,
+    data: &jaq_json::Val,
+    programs: &mut Programs,
+) -> Result<Value, TemplateError> {
     let pieces = split(text)?;
     if let [Piece::Expr(expr)] = pieces.as_slice() {
-        return Program::compile(expr)?.run_one(data);
+        return programs.get(expr)?.run_one(data);
     }
     if pieces.iter().all(|p| matches!(p, Piece::Text(_))) {
         return Ok(Value::String(text.to_string()));
@@ -107,7 +153,7 @@ fn render_string(text: &str, data: &jaq_json::Val) -> Result<Value, TemplateErro
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
-            Piece::Expr(expr) => match Program::compile(expr)?.run_one(data)? {
+            Piece::Expr(expr) => match programs.get(expr)?.run_one(data)? {
                 Value::String(s) => out.push_str(&s),
                 other => out.push_str(&other.to_string()),
             },
