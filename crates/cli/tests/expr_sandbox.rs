@@ -33,30 +33,7 @@ fn small_limits() -> Limits {
 
 /// The `faasbox expr-worker` processes that are children of this test process.
 fn workers() -> Vec<u32> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let ppid: u32 = after
-            .split(' ')
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == me
-            && cmdline.windows(11).any(|w| w == b"expr-worker")
-            && after.starts_with(|c| c != 'Z')
-        {
-            found.push(pid);
-        }
-    }
-    found
+    support::expr_workers(std::process::id())
 }
 
 fn expr_error(result: Result<Value, EvalError>) -> String {

@@ -61,16 +61,43 @@ pub fn evaluate(value: &Value, data: &Value) -> Result<Value, TemplateError> {
 pub struct TemplateError(pub String);
 
 /// Checks that every `jq(...)` in `template` is balanced, within the [bounds](bounds) and
-/// compiles (at deploy time). Call it on [`on_compile_stack`].
+/// compiles (at deploy time); an error names where in the template (`at .a.b[2]: …`). Call
+/// it on [`on_compile_stack`].
 pub fn check(template: &Value) -> Result<(), TemplateError> {
-    visit_strings(template, &mut |text| {
-        for piece in split(text)? {
-            if let Piece::Expr(expr) = piece {
-                Program::compile(expr)?;
+    check_at(template, &mut String::new())
+}
+
+fn check_at(value: &Value, at: &mut String) -> Result<(), TemplateError> {
+    let named = |e: TemplateError, at: &str| match at {
+        "" => e,
+        at => TemplateError(format!("at {at}: {}", e.0)),
+    };
+    match value {
+        Value::String(text) => {
+            for piece in split(text).map_err(|e| named(e, at))? {
+                if let Piece::Expr(expr) = piece {
+                    Program::compile(expr).map_err(|e| named(e, at))?;
+                }
             }
+            Ok(())
         }
-        Ok(())
-    })
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+            let len = at.len();
+            at.push_str(&format!("[{i}]"));
+            let checked = check_at(item, at);
+            at.truncate(len);
+            checked
+        }),
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            let len = at.len();
+            at.push('.');
+            at.push_str(key);
+            let checked = check_at(item, at);
+            at.truncate(len);
+            checked
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Renders `template` against `data`, in this thread and without bounds on time or memory
@@ -160,18 +187,6 @@ fn render_string(
         }
     }
     Ok(Value::String(out))
-}
-
-fn visit_strings(
-    value: &Value,
-    f: &mut impl FnMut(&str) -> Result<(), TemplateError>,
-) -> Result<(), TemplateError> {
-    match value {
-        Value::String(s) => f(s),
-        Value::Array(items) => items.iter().try_for_each(|v| visit_strings(v, f)),
-        Value::Object(map) => map.values().try_for_each(|v| visit_strings(v, f)),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

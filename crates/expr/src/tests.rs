@@ -96,3 +96,16 @@ fn expressions_at_the_nesting_bound_compile_on_a_small_stack() {
         assert!(crate::bounds::check(&shape(deepest + 1)).is_err());
     }
 }
+
+#[test]
+fn check_names_the_place_in_the_template() {
+    let deep = format!("jq({}1{})", "(".repeat(200), ")".repeat(200));
+    let err = check(&json!({"a": {"b": ["ok", deep]}})).unwrap_err().0;
+    assert!(err.starts_with("at .a.b[1]: jq("), "{err}");
+    assert!(err.contains("nests too deeply at character 129"), "{err}");
+    let err = check(&json!("jq(.a | )")).unwrap_err().0;
+    assert!(
+        err.starts_with("jq(.a | ) cannot be parsed: expected term"),
+        "{err}"
+    );
+}

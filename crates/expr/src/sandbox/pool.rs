@@ -383,10 +383,11 @@ fn cpu_ns_of(pid: u32) -> Option<u64> {
     Some((utime + stime) * TICK_NS)
 }
 
-/// How long a job may take by the clock: ten times its CPU bound and five seconds more (a
-/// worker waiting for a CPU is not using its CPU time; one that takes far longer is stuck).
+/// How long a job may take by the clock: thirty times its CPU bound and thirty seconds more
+/// (a worker waiting for a busy CPU is not using its CPU time, and workers run at a lower
+/// priority than the server; one that takes far longer is stuck).
 fn wall_bound(limits: &Limits) -> Duration {
-    limits.cpu_time * 10 + Duration::from_secs(5)
+    limits.cpu_time * 30 + Duration::from_secs(30)
 }
 
 /// Names a job's expression in messages: `jq(…)` when it has one, else "the template's

@@ -10,7 +10,8 @@
 //!   backstop that ends the worker even if the server is gone,
 //! - a lower scheduling priority than the server's, so the server stays responsive.
 //!
-//! It answers each job (see [`super::protocol`]) and exits when stdin closes.
+//! It answers each job (see [`super::protocol`]) and exits when stdin closes or its server
+//! is gone.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -59,6 +60,7 @@ impl WorkerArgs {
 
 /// Runs the worker until stdin closes; the process's exit code.
 pub fn run(args: WorkerArgs) -> i32 {
+    watch_parent();
     let thread = std::thread::Builder::new()
         .name("faasbox-expr".into())
         .stack_size(EVAL_STACK)
@@ -70,6 +72,24 @@ pub fn run(args: WorkerArgs) -> i32 {
             eprintln!("faasbox expr-worker: cannot start its thread: {e}");
             EXIT_SETUP
         }
+    }
+}
+
+/// Ends the worker as soon as the server that started it is gone (killed, say, while a job
+/// runs: stdin closing is only seen between jobs). A small thread polls the parent pid.
+fn watch_parent() {
+    let parent = nix::unistd::getppid();
+    let watcher = std::thread::Builder::new()
+        .name("faasbox-expr-parent".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(100));
+            if nix::unistd::getppid() != parent {
+                std::process::exit(0);
+            }
+        });
+    if watcher.is_err() {
+        eprintln!("faasbox expr-worker: cannot watch its server; it ends when its stdin closes");
     }
 }
 

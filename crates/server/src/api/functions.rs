@@ -101,7 +101,13 @@ async fn deploy(
         )));
     }
     if let Some(template) = &spec.input {
-        crate::template::check(template).map_err(|e| {
+        let template = template.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::template::on_compile_stack(|| crate::template::check(&template))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("checking the input template failed: {e}")))?;
+        checked.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 crate::template::BAD_COMMAND,
