@@ -190,4 +190,6 @@ fn render_string(
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

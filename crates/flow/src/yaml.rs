@@ -473,3 +473,65 @@ mod tests {
         assert_eq!(err.pos, Pos { line: 2, column: 1 });
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn depth(node: &Node) -> usize {
+        match &node.kind {
+            NodeKind::Scalar { .. } => 0,
+            NodeKind::Seq(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            NodeKind::Map(entries) => 1 + entries.iter().map(|(_, n)| depth(n)).max().unwrap_or(0),
+        }
+    }
+
+    fn count(node: &Node) -> usize {
+        match &node.kind {
+            NodeKind::Scalar { .. } => 1,
+            NodeKind::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
+            NodeKind::Map(entries) => 1 + entries.iter().map(|(_, n)| 1 + count(n)).sum::<usize>(),
+        }
+    }
+
+    const PIECES: &[&str] = &[
+        "- ", "a: ", "b: ", "&x ", "&y ", "*x", "*y", "[", "]", "{", "}", ", ", "\n", "  ", "1",
+        "'q'", "\"d\"", "? ", "--- ", "|\n  t", "!!str ", "#c",
+    ];
+
+    /// Ten levels of anchors, each listing the previous one `fan` times.
+    fn anchors(levels: usize, fan: usize) -> String {
+        let mut text = String::from("l0: &a0 [x]\n");
+        for i in 1..levels {
+            let items = vec![format!("*a{}", i - 1); fan].join(", ");
+            text.push_str(&format!("l{i}: &a{i} [{items}]\n"));
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn whatever_parses_is_within_the_bounds(
+            pieces in prop::collection::vec(prop::sample::select(PIECES), 0..300)
+        ) {
+            if let Ok(node) = parse(&pieces.concat()) {
+                prop_assert!(depth(&node) <= MAX_DEPTH);
+                prop_assert!(count(&node) <= MAX_NODES);
+            }
+        }
+
+        #[test]
+        fn anchors_of_anchors_stop_at_the_alias_bound(levels in 1usize..14, fan in 1usize..14) {
+            let started = std::time::Instant::now();
+            match parse(&anchors(levels, fan)) {
+                Ok(node) => prop_assert!(count(&node) <= MAX_NODES),
+                Err(e) => prop_assert!(e.message.contains("aliases copy more than"), "{:?}", e),
+            }
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+    }
+}
