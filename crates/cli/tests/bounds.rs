@@ -225,79 +225,87 @@ async fn a_runaway_input_template_fails_its_call_at_the_bound() {
 }
 
 #[tokio::test]
-async fn cancel_stops_an_instance_while_it_evaluates() {
-    let server = Server::start_with(&["--jq-cpu-time", "10m"]).await;
-    let (id, busy) = start_spinning(&server).await;
+async fn cancel_stops_instances_while_they_evaluate_or_wait_for_a_worker() {
+    let server = Server::start_with(&["--jq-cpu-time", "10m", "--jq-workers", "2"]).await;
+    // Three runaways, two workers: two evaluate, the third waits for a worker.
+    let (ids, busy) = start_spinning(&server).await;
     healthy(&server).await;
-    let r = server
-        .post_json(
-            &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(r.status(), 202);
-    let instance = server
-        .wait_instance(&id, &["cancelled"], Duration::from_secs(10))
-        .await;
-    assert_eq!(instance["error"]["code"], "direktiv.cancels.api");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(busy) {
-        assert!(
-            Instant::now() < deadline,
-            "the busy worker {busy} was not stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for id in &ids {
+        let r = server
+            .post_json(
+                &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
     }
+    for id in &ids {
+        let instance = server
+            .wait_instance(id, &["cancelled"], Duration::from_secs(10))
+            .await;
+        assert_eq!(instance["error"]["code"], "direktiv.cancels.api");
+    }
+    wait_gone(&busy, "the busy workers were not stopped").await;
+    healthy(&server).await;
 }
 
 #[tokio::test]
-async fn a_kill_and_restart_during_a_runaway_does_not_hang() {
+async fn a_kill_and_restart_during_runaways_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut server = Server::start_in(&data_dir).await;
-    let (id, busy) = start_spinning(&server).await;
+    let mut server = Server::spawn_with(&data_dir, &["--jq-workers", "2"]).await;
+    let (ids, busy) = start_spinning(&server).await;
     server.kill();
-    // The worker notices its server is gone and ends, whatever it was doing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while alive(busy) {
-        assert!(
-            Instant::now() < deadline,
-            "worker {busy} outlived its server"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // The restarted server resumes the instance under the same bound.
-    let server = Server::start_in(&data_dir).await;
+    // The workers notice their server is gone and end, whatever they were doing.
+    wait_gone(&busy, "workers outlived their server").await;
+    // The restarted server resumes the instances under the same bound.
+    let server = Server::spawn_with(&data_dir, &["--jq-workers", "2"]).await;
     healthy(&server).await;
-    let instance = server
-        .wait_instance(&id, &["failed"], Duration::from_secs(90))
-        .await;
-    let (code, message) = error_of(&instance);
-    assert_eq!(code, BAD_COMMAND);
-    assert!(message.contains("CPU time bound"), "{message}");
+    for id in &ids {
+        let instance = server
+            .wait_instance(id, &["failed"], Duration::from_secs(120))
+            .await;
+        let (code, message) = error_of(&instance);
+        assert_eq!(code, BAD_COMMAND);
+        assert!(message.contains("CPU time bound"), "{message}");
+    }
     healthy(&server).await;
 }
 
-/// Starts an instance whose transform never ends, in namespace demo; its id and the pid of
-/// the worker evaluating it (once that worker has used some CPU time).
-async fn start_spinning(server: &Server) -> (String, u32) {
+/// The runaways that spin on the CPU without growing.
+const SPINNING: [&str; 3] = ["def f: f; f", "until(false; .)", "last(range(1e12))"];
+
+/// Starts an instance of each [`SPINNING`] transform in namespace demo; their ids, and the
+/// pids of the two workers evaluating (once both have used some CPU time).
+async fn start_spinning(server: &Server) -> (Vec<String>, Vec<u32>) {
     server.create_namespace("demo").await;
-    server
-        .deploy_flow(
-            "spin",
-            "direktiv_api: workflow/v1\nstates:\n- id: a\n  type: noop\n  transform: 'jq(def f: f; f)'\n",
-        )
-        .await;
-    let id = server.start_flow("spin", &json!({})).await;
+    let mut ids = Vec::new();
+    for (i, expr) in SPINNING.iter().enumerate() {
+        let flow = format!(
+            "direktiv_api: workflow/v1\nstates:\n- id: a\n  type: noop\n  transform: 'jq({expr})'\n"
+        );
+        server.deploy_flow(&format!("spin{i}"), &flow).await;
+        ids.push(server.start_flow(&format!("spin{i}"), &json!({})).await);
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(pid) = expr_workers(server.pid())
+        let busy: Vec<u32> = expr_workers(server.pid())
             .into_iter()
-            .find(|&pid| cpu_ticks(pid) >= 20)
-        {
-            return (id, pid);
+            .filter(|&pid| cpu_ticks(pid) >= 20)
+            .collect();
+        if busy.len() == 2 {
+            return (ids, busy);
         }
-        assert!(Instant::now() < deadline, "no worker got busy");
+        assert!(Instant::now() < deadline, "the workers did not get busy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until none of `pids` runs.
+async fn wait_gone(pids: &[u32], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&pid| alive(pid)) {
+        assert!(Instant::now() < deadline, "{what}: {pids:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

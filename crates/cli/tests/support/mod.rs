@@ -58,6 +58,11 @@ impl Server {
         Server::spawn(data_dir, &[], &[]).await
     }
 
+    /// Starts a server on an existing data directory with extra `faasbox server` flags.
+    pub async fn spawn_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn(data_dir, args, &[]).await
+    }
+
     /// Starts a server on an existing data directory with extra environment variables.
     pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         Server::spawn(data_dir, &[], env).await
