@@ -531,7 +531,8 @@ mod proptests {
                 Ok(node) => prop_assert!(count(&node) <= MAX_NODES),
                 Err(e) => prop_assert!(e.message.contains("aliases copy more than"), "{:?}", e),
             }
-            prop_assert!(started.elapsed() < std::time::Duration::from_secs(1));
+            // Milliseconds of work; the margin is for a loaded machine.
+            prop_assert!(started.elapsed() < std::time::Duration::from_secs(5));
         }
     }
 }

@@ -110,8 +110,7 @@ impl Pool {
             permit = self.permits.acquire() => permit.map_err(closed)?,
             () = cancel.cancelled() => return Err(EvalError::Cancelled),
         };
-        let idle = self.lock().pop();
-        let mut worker = match idle {
+        let mut worker = match self.idle_worker() {
             Some(worker) => worker,
             None => self.start(cancel).await?,
         };
@@ -142,6 +141,17 @@ impl Pool {
                 "an expression worker answered wrongly ({what}); it was replaced"
             ))),
             Exchange::Died => Err(worker.death(describe(op, template), &self.limits).await),
+        }
+    }
+
+    /// An idle worker that is still alive (one that ended meanwhile is dropped, so a job is
+    /// never sent to a dead worker and blamed for it).
+    fn idle_worker(&self) -> Option<Worker> {
+        loop {
+            let mut worker = self.lock().pop()?;
+            if matches!(worker.child.try_wait(), Ok(None)) {
+                return Some(worker);
+            }
         }
     }
 

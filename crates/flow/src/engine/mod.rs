@@ -171,6 +171,9 @@ impl Engine {
         cancel: &CancellationToken,
         mut first: Option<Result<Done, FlowError>>,
     ) -> Outcome {
+        // The data's size is checked after every state; before the first, it is what the
+        // instance started or resumed with.
+        let mut first_round = true;
         loop {
             if cancel.is_cancelled() {
                 return Outcome::Failed(cancelled());
@@ -186,9 +189,10 @@ impl Engine {
                     "the flow has no state '{id}'"
                 )));
             };
-            if let Err(e) = self.within_limits(&cp, &id) {
+            if let Err(e) = self.within_limits(&cp, &id, first_round) {
                 return self.fail(inst, &id, "not run", e).await;
             }
+            first_round = false;
             let result = match first.take() {
                 Some(result) => result,
                 None => {
@@ -272,9 +276,9 @@ impl Engine {
         Outcome::Failed(e)
     }
 
-    /// Whether the instance may run state `id` next: it has not run too many states, and its
-    /// data (also data a restart brought back) is within its bound.
-    fn within_limits(&self, cp: &Checkpoint, id: &str) -> Result<(), FlowError> {
+    /// Whether the instance may run state `id` next: it has not run too many states, and (when
+    /// `check_data`: the data it started or resumed with) its data is within its bound.
+    fn within_limits(&self, cp: &Checkpoint, id: &str, check_data: bool) -> Result<(), FlowError> {
         if cp.step >= self.limits.max_transitions {
             return Err(FlowError::fatal(
                 codes::TOO_MANY_TRANSITIONS,
@@ -286,7 +290,10 @@ impl Engine {
                 ),
             ));
         }
-        data::require_size(&cp.data, self.limits.max_data, id)
+        if check_data {
+            data::require_size(&cp.data, self.limits.max_data, id)?;
+        }
+        Ok(())
     }
 
     /// Sets the instance's metadata from the state's `metadata` (evaluated against the state's
