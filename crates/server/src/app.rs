@@ -75,6 +75,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
     ));
+    state.evaluator.warm_up().await.map_err(|e| {
+        anyhow::anyhow!("{e} (jq expressions run in worker processes of this binary)")
+    })?;
     state
         .tokens
         .reload(&state.store)

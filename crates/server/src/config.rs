@@ -31,6 +31,12 @@ pub struct ServerConfig {
     pub max_input_bytes: usize,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
+
+    // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
+    /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
+    pub expr_limits: faasbox_expr::sandbox::Limits,
+    /// Every flow instance's bounds: states run and data size.
+    pub flow_limits: faasbox_flow::engine::Limits,
 }
 
 /// `FAASBOX_MASTER_KEY` / `FAASBOX_MASTER_KEY_FILE` as read at start. `Debug` hides the key.
@@ -84,6 +90,8 @@ impl ServerConfig {
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
             master_key: MasterKeyEnv::default(),
+            expr_limits: faasbox_expr::sandbox::Limits::default(),
+            flow_limits: faasbox_flow::engine::Limits::default(),
         }
     }
 

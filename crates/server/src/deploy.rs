@@ -46,7 +46,7 @@ pub async fn deploy(
     pull: Option<&str>,
     by: &str,
 ) -> ApiResult<Outcome> {
-    check(owner, name, &spec)?;
+    check(owner, name, &spec).await?;
     let policy = PullPolicy::parse(pull, &spec.image)?;
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
@@ -83,7 +83,7 @@ pub async fn update(
             owner.describe(name)
         ))
     })?;
-    check(owner, name, &spec)?;
+    check(owner, name, &spec).await?;
     let before: FunctionSpec = serde_json::from_str(&current.spec)
         .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
     let keep_digest = spec.image == before.image && pull.is_none();
@@ -197,8 +197,9 @@ pub async fn rollback(
     Ok((record, target, current))
 }
 
-/// The spec's problems and its input template, as a 400 naming all of them.
-fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
+/// The spec's problems and its input template, as a 400 naming all of them. The template is
+/// compiled off the async threads, on a stack big enough for any expression within bounds.
+async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
     let problems = spec.problems();
     if !problems.is_empty() {
         return Err(ApiError::bad_request(format!(
@@ -208,7 +209,13 @@ fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
         )));
     }
     if let Some(template) = &spec.input {
-        crate::template::check(template).map_err(|e| {
+        let template = template.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::template::on_compile_stack(|| crate::template::check(&template))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("checking the input template failed: {e}")))?;
+        checked.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 crate::template::BAD_COMMAND,

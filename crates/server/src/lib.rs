@@ -27,4 +27,5 @@ pub use faasbox_expr as template;
 mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+pub use faasbox_flow::engine::Limits as FlowLimits;
 pub use model::FunctionSpec;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The workflow instances running in this server.
     pub flow_runs: crate::flows::Runs,
+    /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
+    pub evaluator: faasbox_expr::sandbox::Evaluator,
 }
 
 /// A deployed function as the invoker sees it.
@@ -72,6 +74,7 @@ impl AppState {
         vault: Arc<Vault>,
         key_source: KeySource,
     ) -> Self {
+        let expr_limits = config.expr_limits;
         AppState {
             config,
             store,
@@ -84,6 +87,10 @@ impl AppState {
             pools: RwLock::new(HashMap::new()),
             events: crate::events::EventBus::default(),
             flow_runs: Default::default(),
+            evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
+                faasbox_expr::sandbox::WorkerCommand::this_executable(),
+                expr_limits,
+            ),
         }
     }
 

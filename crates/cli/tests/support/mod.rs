@@ -59,6 +59,11 @@ impl Server {
         Server::spawn(data_dir, &[], &[]).await
     }
 
+    /// Starts a server on an existing data directory with extra `faasbox server` flags.
+    pub async fn spawn_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn(data_dir, args, &[]).await
+    }
+
     /// Starts a server on an existing data directory with extra environment variables.
     pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         Server::spawn(data_dir, &[], env).await
@@ -516,4 +521,50 @@ pub async fn wait_containers_gone(data_dir: &Path, function: &str, within: Durat
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The `faasbox expr-worker` processes whose parent is `parent` (a server, or this test
+/// process), zombies left out.
+pub fn expr_workers(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Some(fields) = proc_stat(pid) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            && fields[0] != "Z"
+            && contains_bytes(&cmdline, b"expr-worker")
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` runs (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|fields| fields[0] != "Z")
+}
+
+/// The CPU time (user + system) process `pid` used, in clock ticks of 1/100 s.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let fields = proc_stat(pid).unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// The fields of `/proc/<pid>/stat` from the state on (field 3 of the file is index 0).
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split(' ').map(str::to_string).collect())
 }
