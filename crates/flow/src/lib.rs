@@ -1,13 +1,16 @@
 //! Direktiv workflows (`direktiv_api: workflow/v1`): the language ([`model`]), parsing YAML
 //! with the position of every node ([`yaml`], [`parse`]), validation that reports every
 //! problem with its line and column ([`validate`]), and the engine that runs instances
-//! state by state over traits for its effects ([`engine`]).
+//! state by state over traits for its effects ([`engine`]); error patterns ([`pattern`]) and
+//! subflow references ([`subflow`]) as Direktiv reads them.
 
 pub mod duration;
 pub mod engine;
 pub mod model;
 mod parse;
+pub mod pattern;
 mod reader;
+pub mod subflow;
 pub mod validate;
 pub mod yaml;
 
@@ -28,8 +31,28 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// Parses and validates a flow. On failure, every problem found, in source order.
+/// A flow checked for deploying, with what deserves a warning but does not stop it (states
+/// no transition reaches, which Direktiv accepts too).
+#[derive(Debug)]
+pub struct Checked {
+    pub flow: Workflow,
+    pub warnings: Vec<Problem>,
+}
+
+/// Parses and validates a stored flow (one deployed before, or an instance's source). On
+/// failure, every problem found, in source order.
 pub fn load(source: &str) -> Result<Workflow, Vec<Problem>> {
+    read(source, false).map(|checked| checked.flow)
+}
+
+/// Parses and validates a flow being deployed: as [`load`], and also refuses what a stored
+/// flow is forgiven (error patterns that are not regular expressions, which earlier versions
+/// read as globs), and collects warnings.
+pub fn check_new(source: &str) -> Result<Checked, Vec<Problem>> {
+    read(source, true)
+}
+
+fn read(source: &str, new: bool) -> Result<Checked, Vec<Problem>> {
     let root = yaml::parse(source).map_err(|e| {
         vec![Problem {
             pos: e.pos,
@@ -37,15 +60,25 @@ pub fn load(source: &str) -> Result<Workflow, Vec<Problem>> {
         }]
     })?;
     let mut problems = reader::Problems::default();
+    let mut warnings = reader::Problems::default();
     let flow = parse::workflow(&root, &mut problems);
     if let Some(flow) = &flow {
         validate::check(&root, flow, &mut problems);
+        if new {
+            validate::new_flow(flow, &mut problems, &mut warnings);
+        }
     }
-    let mut problems = problems.0;
-    problems.sort_by_key(|p| (p.pos.line, p.pos.column));
-    problems.dedup();
+    let sorted = |mut list: Vec<Problem>| {
+        list.sort_by_key(|p| (p.pos.line, p.pos.column));
+        list.dedup();
+        list
+    };
+    let problems = sorted(problems.0);
     match flow {
-        Some(flow) if problems.is_empty() => Ok(flow),
+        Some(flow) if problems.is_empty() => Ok(Checked {
+            flow,
+            warnings: sorted(warnings.0),
+        }),
         _ if problems.is_empty() => Err(vec![Problem {
             pos: root.pos,
             message: "the flow could not be read".into(),

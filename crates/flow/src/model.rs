@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use crate::pattern::ErrorPattern;
 use crate::yaml::Pos;
 
 /// A whole flow.
@@ -95,8 +96,8 @@ pub struct State {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catch {
-    /// A pattern with `*` wildcards matched against the error code.
-    pub error: String,
+    /// Matched against the error code (see [`ErrorPattern`]).
+    pub error: ErrorPattern,
     pub transition: Option<String>,
 }
 
@@ -237,8 +238,8 @@ pub struct Retries {
     pub max_attempts: u32,
     pub delay: Duration,
     pub multiplier: f64,
-    /// Error code patterns that are retried (`*` wildcards).
-    pub codes: Vec<String>,
+    /// The error codes that are retried (see [`ErrorPattern`]).
+    pub codes: Vec<ErrorPattern>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

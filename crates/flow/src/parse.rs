@@ -325,8 +325,10 @@ fn state(node: &Node, p: &mut Problems) -> Option<State> {
         &["error", "transition"],
         p,
         |c, p| {
+            let error = c.req_str("error", p)?;
+            let pos = c.get("error").map_or(c.pos, |n| n.pos);
             Some(Catch {
-                error: c.req_str("error", p)?,
+                error: ErrorPattern::new(&error, pos),
                 transition: c.str("transition", p),
             })
         },
@@ -593,10 +595,16 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
                 1.0
             }
         };
-        let codes: Vec<String> = r
+        let codes: Vec<ErrorPattern> = r
             .req_list("codes", p)
             .iter()
-            .filter_map(|n| n.as_str().map(str::to_string))
+            .filter_map(|n| match n.as_str() {
+                Some(code) => Some(ErrorPattern::new(code, n.pos)),
+                None => {
+                    p.add(n.pos, "a retry code must be a pattern (a value such as \".*\" or \"myapp.error\")");
+                    None
+                }
+            })
             .collect();
         Some(Retries {
             max_attempts,

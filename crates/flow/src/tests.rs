@@ -1,10 +1,10 @@
 //! Parsing flows and every validation problem with its line and column.
 
 use crate::model::*;
-use crate::{load, Pos, Problem};
+use crate::{check_new, load, Pos, Problem};
 
 fn problems(source: &str) -> Vec<Problem> {
-    load(source).expect_err("the flow was accepted")
+    check_new(source).expect_err("the flow was accepted")
 }
 
 fn has(problems: &[Problem], line: usize, column: usize, words: &str) {
@@ -169,7 +169,7 @@ states:
     let retries = action.retries.as_ref().unwrap();
     assert_eq!((retries.max_attempts, retries.multiplier), (3, 2.0));
     assert_eq!(action.files[0].scope, VarScope::Workflow);
-    assert_eq!(flow.states[0].catch[0].error, "*");
+    assert_eq!(flow.states[0].catch[0].error.as_str(), "*");
     let StateKind::GenerateEvent { delay, .. } = &flow.states[10].kind else {
         panic!("{:?}", flow.states[10].kind)
     };
@@ -229,8 +229,6 @@ states:
     has(&p, 14, 9, "unknown type 'teleport'");
     has(&p, 17, 8, "jq syntax error");
     has(&p, 18, 3, "used twice");
-    has(&p, 15, 3, "state 'c' is unreachable");
-    has(&p, 20, 3, "state 'd' is unreachable");
     has(&p, 23, 16, "jq syntax error");
     has(&p, 20, 3, "moves to 'ghost'");
     let lines: Vec<usize> = p.iter().map(|p| p.pos.line).collect();
@@ -346,4 +344,54 @@ fn action_files_with_unknown_types_or_unsafe_names_are_refused_where_written() {
             ("d", Some(FileType::TarGz)),
         ]
     );
+}
+
+#[test]
+fn unreachable_states_are_a_warning_as_direktiv_accepts_them() {
+    // Direktiv's own engine/simple-events test flow has a state no transition reaches.
+    let source = "states:\n- {id: a, type: noop, transition: c}\n- {id: b, type: noop}\n- {id: c, type: noop}\n";
+    let checked = check_new(source).expect("deploys");
+    assert_eq!(checked.warnings.len(), 1, "{:?}", checked.warnings);
+    let warning = &checked.warnings[0];
+    assert_eq!(warning.pos.line, 3);
+    assert!(
+        warning.message.contains("state 'b' is unreachable"),
+        "{warning}"
+    );
+    assert!(load(source).is_ok());
+}
+
+#[test]
+fn error_patterns_are_regular_expressions_and_an_invalid_one_is_refused_where_written() {
+    let source = r#"functions:
+- {id: f, type: knative-namespace, service: f}
+states:
+- id: a
+  type: action
+  action:
+    function: f
+    retries: {max_attempts: 1, codes: [".*", "*.timeout"]}
+  catch:
+  - error: "*"
+  - error: "a(b"
+"#;
+    let p = problems(source);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    has(
+        &p,
+        8,
+        46,
+        "error pattern '*.timeout' is not a valid regular expression",
+    );
+    has(&p, 8, 46, r"write '^.*\.timeout$'");
+    has(&p, 11, 12, "error pattern 'a(b'");
+    // A stored flow (from before patterns were regular expressions) still loads; such a
+    // pattern keeps its glob meaning.
+    let flow = load(source).expect("a stored flow loads");
+    let StateKind::Action { action, .. } = &flow.states[0].kind else {
+        panic!("not an action")
+    };
+    let codes = &action.retries.as_ref().expect("retries").codes;
+    assert!(codes[1].matches("direktiv.cancels.timeout"));
+    assert!(flow.states[0].catch[0].error.matches("anything"));
 }

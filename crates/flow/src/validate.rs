@@ -1,5 +1,6 @@
-//! Checks across the whole flow: state ids, transitions, reachability, functions named by
-//! actions, and every `jq(…)` expression's syntax.
+//! Checks across the whole flow: state ids, transitions, functions named by actions, and
+//! every `jq(…)` expression's syntax; for a flow being deployed also its error patterns, and
+//! warnings (states no transition reaches).
 
 use std::collections::{HashMap, HashSet};
 
@@ -63,7 +64,25 @@ pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
             action_files(flow, &state.id, action, p);
         }
     }
-    unreachable_states(flow, p);
+}
+
+/// What only a flow being deployed is held to: error patterns must be regular expressions
+/// (problems), and states no transition reaches are reported (warnings; Direktiv accepts
+/// them, and flows written for it have them).
+pub fn new_flow(flow: &Workflow, p: &mut Problems, warnings: &mut Problems) {
+    for state in &flow.states {
+        let codes = state
+            .actions()
+            .into_iter()
+            .filter_map(|a| a.retries.as_ref())
+            .flat_map(|r| r.codes.iter());
+        for pattern in state.catch.iter().map(|c| &c.error).chain(codes) {
+            if let Some(problem) = pattern.problem() {
+                p.add(pattern.pos(), format!("state '{}': {problem}", state.id));
+            }
+        }
+    }
+    unreachable_states(flow, warnings);
 }
 
 /// An action's `files`: known types, names that stay inside the call's directory, and a
@@ -137,7 +156,8 @@ fn unreachable_states(flow: &Workflow, p: &mut Problems) {
             p.add(
                 state.pos,
                 format!(
-                    "state '{}' is unreachable: no transition leads to it from the first state",
+                    "state '{}' is unreachable: no transition leads to it from the first state \
+                     (it never runs)",
                     state.id
                 ),
             );

@@ -7,7 +7,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{codes, matches, Engine, FileOfCall, FlowError, FunctionCall, InstanceRef};
+use super::{codes, Engine, FileOfCall, FlowError, FunctionCall, InstanceRef};
 use crate::model::{Action, FileType, ParallelMode, State, StateKind, Workflow};
 
 /// Where a call is made: the state, the step of its run and the branch (see
@@ -83,14 +83,15 @@ impl Engine {
             let Some(retries) = &action.retries else {
                 return Err(error);
             };
-            if !error.catchable || !retries.codes.iter().any(|c| matches(c, &error.code)) {
+            if !error.catchable || !retries.codes.iter().any(|c| c.matches(&error.code)) {
                 return Err(error);
             }
             if attempt > retries.max_attempts {
                 return Err(FlowError::catchable(
                     codes::RETRIES_EXCEEDED,
                     format!(
-                        "function '{}' still failed after {attempt} attempts: {}: {}",
+                        "maximum retries exceeded: function '{}' failed {attempt} times, last \
+                         with {}: {}",
                         action.function, error.code, error.message
                     ),
                 ));
@@ -233,12 +234,22 @@ impl Engine {
                 let results = futures_util::future::try_join_all(calls).await?;
                 Ok(results.into_iter().map(|(_, v)| v).collect())
             }
-            ParallelMode::Or => {
-                let ((index, value), _rest) = futures_util::future::select_ok(calls).await?;
-                let mut out = vec![Value::Null; actions.len()];
-                out[index] = value;
-                Ok(out)
-            }
+            ParallelMode::Or => match futures_util::future::select_ok(calls).await {
+                Ok(((index, value), _rest)) => {
+                    let mut out = vec![Value::Null; actions.len()];
+                    out[index] = value;
+                    Ok(out)
+                }
+                // The last failure: a crash or cancel ends the instance as it is.
+                Err(e) if !e.catchable => Err(e),
+                Err(e) => Err(FlowError::catchable(
+                    codes::PARALLEL_ALL_FAILED,
+                    format!(
+                        "all branches failed (state '{}'; the last with {}: {})",
+                        state.id, e.code, e.message
+                    ),
+                )),
+            },
         }
     }
 }

@@ -102,8 +102,19 @@ pub fn with(mut data: Value, key: &str, value: Value) -> Value {
     data
 }
 
-pub fn truthy(value: &Value) -> bool {
-    !matches!(value, Value::Null | Value::Bool(false))
+/// Whether a switch condition's value means "met", as Direktiv's `truth()` decides: `null`,
+/// `false`, `0`, `""`, `[]` and `{}` do not; everything else does (also the strings
+/// `"false"` and `"0"`). jq's own truthiness (only `null` and `false` are false) would make
+/// Direktiv's counting loops, which stop at 0, run forever.
+pub fn truth(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+    }
 }
 
 fn kind(value: &Value) -> &'static str {

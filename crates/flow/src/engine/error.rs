@@ -1,5 +1,5 @@
-//! The errors an instance can meet, Direktiv's error codes, and matching codes against
-//! `catch` and `retries` patterns.
+//! The errors an instance can meet and Direktiv's error codes (patterns that match codes are
+//! [`crate::pattern`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +12,11 @@ pub mod codes {
     pub const TIMEOUT_HARD: &str = "direktiv.cancels.timeout.hard";
     pub const CANCELLED: &str = "direktiv.cancels.api";
     pub const SCHEMA_FAILED: &str = "direktiv.schema.failed";
-    pub const FOREACH_INPUT: &str = "direktiv.foreach.input";
+    pub const FOREACH_BAD_ARRAY: &str = "direktiv.foreach.badArray";
+    /// A `parallel` state in mode `or` whose actions all failed.
+    pub const PARALLEL_ALL_FAILED: &str = "direktiv.parallel.allFailed";
+    /// A second `error` state raised while one's error is pending.
+    pub const MULTIPLE_ERRORS: &str = "direktiv.workflow.multipleErrors";
     pub const CRASHED: &str = "direktiv.crashed";
     pub const INTERNAL: &str = "faasbox.flow.internal";
     /// The instance ran more states than the server allows one instance.
@@ -53,6 +57,11 @@ impl FlowError {
         FlowError::fatal(codes::CRASHED, message)
     }
 
+    /// The error of an instance cancelled through the API (Direktiv's code and message).
+    pub fn cancelled() -> FlowError {
+        FlowError::fatal(codes::CANCELLED, "cancelled by api request")
+    }
+
     pub fn internal(message: impl Into<String>) -> FlowError {
         FlowError::fatal(codes::INTERNAL, message)
     }
@@ -83,41 +92,5 @@ impl FlowError {
     /// The error as Direktiv puts it at `.error` when it is caught.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"code": self.code, "msg": self.message})
-    }
-}
-
-/// Whether `code` matches `pattern`, in which `*` stands for any run of characters.
-pub fn matches(pattern: &str, code: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == code;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !code.starts_with(first) || code.len() < first.len() + last.len() || !code.ends_with(last) {
-        return false;
-    }
-    let mut rest = &code[first.len()..code.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::matches;
-
-    #[test]
-    fn patterns() {
-        assert!(matches("*", "a.b"));
-        assert!(matches("app.*", "app.input"));
-        assert!(!matches("app.*", "other.input"));
-        assert!(matches("*.timeout.*", "direktiv.cancels.timeout.soft"));
-        assert!(matches("a.b", "a.b"));
-        assert!(!matches("a.b", "a.bc"));
-        assert!(!matches("a*a", "a"));
     }
 }

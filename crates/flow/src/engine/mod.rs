@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use checkpoint::{Checkpoint, Wait, WaitEvent, WaitMode, WaitResolution};
 pub use effects::{Effects, FileOfCall, FunctionCall, InstanceRef};
-pub use error::{codes, matches, FlowError};
+pub use error::{codes, FlowError};
 
 use crate::model::{State, StateKind, Workflow};
 
@@ -234,7 +234,7 @@ impl Engine {
                     let catch = state
                         .catch
                         .iter()
-                        .find(|c| e.catchable && matches(&c.error, &e.code));
+                        .find(|c| e.catchable && c.error.matches(&e.code));
                     let Some(catch) = catch else {
                         return self.fail(inst, &id, "failed", e).await;
                     };
@@ -243,7 +243,8 @@ impl Engine {
                             inst,
                             format!(
                                 "state '{id}' failed with {}, caught by '{}'",
-                                e.code, catch.error
+                                e.code,
+                                catch.error.as_str()
                             ),
                         )
                         .await;
@@ -397,7 +398,7 @@ impl Engine {
 }
 
 fn cancelled() -> FlowError {
-    FlowError::fatal(codes::CANCELLED, "the instance was cancelled")
+    FlowError::cancelled()
 }
 
 /// A log line cut to [`MAX_LOG_LINE`] bytes.

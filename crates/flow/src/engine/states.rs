@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::actions::CallSite;
-use super::data::{require_object, truthy, with};
+use super::data::{require_object, truth, with};
 use super::{codes, Checkpoint, Done, Engine, FlowError, InstanceRef, Wait, WaitEvent, WaitMode};
 use crate::model::{EventFilter, State, StateKind, Workflow};
 
@@ -87,9 +87,22 @@ pub(super) async fn execute(
             default_transition,
             default_transform,
         } => {
-            for condition in conditions {
+            for (index, condition) in conditions.iter().enumerate() {
                 let value = engine.evaluate(&condition.condition, &data, cancel).await?;
-                if truthy(&value) {
+                if let (Value::Null, Value::String(expr)) = (&value, &condition.condition) {
+                    // Direktiv's jq gives an error, not null, for a query whose result is
+                    // null; only a condition written as a literal null is "not met".
+                    return Err(FlowError::catchable(
+                        codes::BAD_COMMAND,
+                        format!(
+                            "failed to evaluate jq/js: condition {index} of state '{}' ({expr}) \
+                             gave null, which is an error as in Direktiv; to treat a missing \
+                             value as not met, give a default, as in jq(.x // false)",
+                            state.id
+                        ),
+                    ));
+                }
+                if truth(&value) {
                     let t = condition.transform.as_ref().or(state.transform.as_ref());
                     return Ok(Done::Next {
                         data: engine.transform(t, data, cancel).await?,
@@ -121,6 +134,17 @@ pub(super) async fn execute(
             message,
             args,
         } => {
+            if let Some(first) = &cp.pending_error {
+                // As in Direktiv: the second raise is an error of its own, catchable.
+                return Err(FlowError::catchable(
+                    codes::MULTIPLE_ERRORS,
+                    format!(
+                        "the workflow instance tried to throw multiple errors (state '{}' \
+                         raised {error} while {} was pending)",
+                        state.id, first.code
+                    ),
+                ));
+            }
             let mut text = message.clone();
             for arg in args {
                 let value = engine.render(arg, &data, cancel).await?;
@@ -144,8 +168,12 @@ pub(super) async fn execute(
                 Value::Array(items) => items,
                 other => {
                     return Err(FlowError::catchable(
-                        codes::FOREACH_INPUT,
-                        format!("the array of state '{}' gave {other}, not a list", state.id),
+                        codes::FOREACH_BAD_ARRAY,
+                        format!(
+                            "jq produced non-array output: the array of state '{}' gave {}",
+                            state.id,
+                            shorten(&other.to_string())
+                        ),
                     ))
                 }
             };
@@ -186,7 +214,7 @@ pub(super) async fn execute(
                 return Err(FlowError::catchable(
                     codes::SCHEMA_FAILED,
                     format!(
-                        "the data does not match the schema of state '{}': {}",
+                        "subject failed its JSONSchema validation (state '{}'): {}",
                         state.id,
                         problems.join("; ")
                     ),
@@ -235,9 +263,13 @@ pub(super) async fn execute(
                     .render(&Value::String(event.source.clone()), &data, cancel)
                     .await?,
             );
-            if let Some(d) = &event.data {
-                out.insert("data".into(), engine.render(d, &data, cancel).await?);
-            }
+            // Without `data`, Direktiv sends the instance data (its template of nothing is
+            // the whole input), and receivers of its events rely on that.
+            let event_data = match &event.data {
+                Some(d) => engine.render(d, &data, cancel).await?,
+                None => data.clone(),
+            };
+            out.insert("data".into(), event_data);
             if let Some(ct) = &event.data_content_type {
                 out.insert("datacontenttype".into(), Value::String(ct.clone()));
             }
@@ -334,4 +366,12 @@ pub(super) async fn received_events(
         next,
         pending_error: None,
     })
+}
+
+/// A value's JSON text for a message, cut to 200 characters.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }

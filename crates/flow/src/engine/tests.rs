@@ -785,3 +785,187 @@ async fn long_log_lines_are_cut() {
         &line[line.len() - 40..]
     );
 }
+
+/// Direktiv's `truth()`: `null`, `false`, `0`, `""`, `[]` and `{}` are not met; a condition
+/// expression that gives null is `direktiv.jq.badCommand` (catchable); a literal null is not
+/// met.
+#[tokio::test]
+async fn switch_conditions_are_met_as_direktiv_s_truth_decides() {
+    let states = r#"states:
+- id: s
+  type: switch
+  conditions:
+  - {condition: 'jq(.v)', transition: met}
+  defaultTransition: not
+- {id: met, type: noop, transform: {met: true}}
+- {id: not, type: noop, transform: {met: false}}
+"#;
+    for (value, met) in [
+        (json!(false), false),
+        (json!(0), false),
+        (json!(0.0), false),
+        (json!(""), false),
+        (json!([]), false),
+        (json!({}), false),
+        (json!(true), true),
+        (json!(1), true),
+        (json!(-0.5), true),
+        (json!("false"), true),
+        (json!("0"), true),
+        (json!([0]), true),
+        (json!({"a": null}), true),
+    ] {
+        let (out, _) = run(states, json!({ "v": value })).await;
+        assert_eq!(
+            out,
+            Outcome::Completed(json!({ "met": met })),
+            "condition value {value}"
+        );
+    }
+    let (out, _) = run(states, json!({})).await;
+    let Outcome::Failed(e) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.code, codes::BAD_COMMAND);
+    assert!(e.catchable);
+    assert!(
+        e.message.contains("jq(.v)") && e.message.contains("null"),
+        "{e}"
+    );
+    let caught = format!(
+        "{}- {{id: caught, type: noop, transform: {{caught: 'jq(.error.code)'}}}}\n",
+        states.replace(
+            "  defaultTransition: not\n",
+            "  defaultTransition: not\n  catch: [{error: direktiv.jq.badCommand, transition: caught}]\n",
+        )
+    );
+    let (out, _) = run(&caught, json!({"v": null})).await;
+    assert_eq!(
+        out,
+        Outcome::Completed(json!({"caught": codes::BAD_COMMAND}))
+    );
+    let literal = states.replace("condition: 'jq(.v)'", "condition: null");
+    let (out, _) = run(&literal, json!({})).await;
+    assert_eq!(out, Outcome::Completed(json!({ "met": false })));
+    let literal = states.replace("condition: 'jq(.v)'", "condition: true");
+    let (out, _) = run(&literal, json!({})).await;
+    assert_eq!(out, Outcome::Completed(json!({ "met": true })));
+}
+
+/// Direktiv's v0.8 `tests/engine/simple-loop.test.js`: a loop that counts down to 0 ends
+/// (with jq's truthiness 0 would be true and it would never end).
+#[tokio::test]
+async fn direktiv_s_simple_loop_ends_at_zero() {
+    let states = r#"states:
+- id: init
+  type: noop
+  transform: {i: 5, result: []}
+  transition: check
+- id: check
+  type: switch
+  conditions:
+  - condition: 'jq(.i)'
+    transform: 'jq(.result += [.i] | .i -= 1)'
+    transition: check
+"#;
+    let (out, _) = run(states, json!({})).await;
+    assert_eq!(
+        out,
+        Outcome::Completed(json!({"i": 0, "result": [5, 4, 3, 2, 1]}))
+    );
+}
+
+#[tokio::test]
+async fn catch_and_retry_patterns_are_unanchored_regular_expressions() {
+    // `broken` is found inside `app.broken`; `.` is any character.
+    let states = r#"states:
+- id: a
+  type: action
+  action: {function: fails}
+  catch:
+  - {error: '^broken', transition: wrong}
+  - {error: 'broken', transition: handled}
+- {id: wrong, type: noop, transform: {wrong: true}}
+- {id: handled, type: noop, transform: {handled: 'jq(.error.code)'}}
+"#;
+    let (out, _) = run(states, json!({})).await;
+    assert_eq!(out, Outcome::Completed(json!({"handled": "app.broken"})));
+    let retried = "states:\n- id: a\n  type: action\n  action:\n    function: flaky\n    retries: {max_attempts: 3, delay: PT0S, codes: ['flak']}\n";
+    let (out, m) = run(retried, json!({})).await;
+    assert_eq!(out, Outcome::Completed(json!({"return": "finally"})));
+    assert_eq!(m.calls.lock().unwrap().len(), 3);
+    // Not retried: the pattern does not occur in the code.
+    let (out, m) = run(&retried.replace("'flak'", "'^flak'"), json!({})).await;
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.code == "app.flaky"),
+        "{out:?}"
+    );
+    assert_eq!(m.calls.lock().unwrap().len(), 1);
+    // Retries run out: Direktiv's code and message.
+    let (out, m) = run(
+        &retried.replace("max_attempts: 3", "max_attempts: 1"),
+        json!({}),
+    )
+    .await;
+    let Outcome::Failed(e) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.code, codes::RETRIES_EXCEEDED);
+    assert!(e.message.starts_with("maximum retries exceeded"), "{e}");
+    assert_eq!(
+        m.calls.lock().unwrap().len(),
+        2,
+        "max_attempts 1: one retry"
+    );
+}
+
+#[tokio::test]
+async fn direktiv_s_error_codes_for_foreach_parallel_and_a_second_error() {
+    let (out, _) = run(
+        "states:\n- {id: e, type: foreach, array: 'jq(.x)', action: {function: echo}}\n",
+        json!({"x": {"not": "a list"}}),
+    )
+    .await;
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.code == "direktiv.foreach.badArray" && e.catchable && e.message.starts_with("jq produced non-array output")),
+        "{out:?}"
+    );
+    let (out, _) = run(
+        "states:\n- {id: p, type: parallel, mode: or, actions: [{function: fails}, {function: fails}]}\n",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.code == "direktiv.parallel.allFailed" && e.catchable && e.message.starts_with("all branches failed")),
+        "{out:?}"
+    );
+    // A crash in the last branch is not turned into a catchable error.
+    let (out, _) = run(
+        "states:\n- {id: p, type: parallel, mode: or, actions: [{function: crashes}]}\n",
+        json!({}),
+    )
+    .await;
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.code == codes::CRASHED),
+        "{out:?}"
+    );
+    // Two error states in a row: the second raise is its own, catchable error.
+    let double = "states:\n- {id: a, type: error, error: first, message: one, transition: b}\n- {id: b, type: error, error: second, message: two}\n";
+    let (out, _) = run(double, json!({})).await;
+    assert!(
+        matches!(&out, Outcome::Failed(e) if e.code == "direktiv.workflow.multipleErrors" && e.catchable && e.message.starts_with("the workflow instance tried to throw multiple errors")),
+        "{out:?}"
+    );
+}
+
+/// Without `data`, a generated event carries the instance data (as in Direktiv).
+#[tokio::test]
+async fn a_generated_event_without_data_carries_the_instance_data() {
+    let (out, m) = run(
+        "states:\n- {id: g, type: generateEvent, event: {type: t, source: s}}\n",
+        json!({"x": 1}),
+    )
+    .await;
+    assert_eq!(out, Outcome::Completed(json!({"x": 1})));
+    assert_eq!(m.events.lock().unwrap()[0].0["data"], json!({"x": 1}));
+}
