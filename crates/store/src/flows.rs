@@ -55,6 +55,36 @@ pub struct InstanceLogRecord {
     pub seq: i64,
     pub ts_ms: i64,
     pub message: String,
+    /// The state the line belongs to (set for the lines a state's function logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The invocation the line came from (a function's own line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<String>,
+}
+
+/// A line for [`Store::append_instance_logs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInstanceLog<'a> {
+    pub ts_ms: i64,
+    pub message: &'a str,
+    pub state: Option<&'a str>,
+    pub invocation: Option<&'a str>,
+}
+
+/// A call an instance's action made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceCallRecord {
+    /// The invocation's id (`kind` "invocation") or the subflow's instance id ("instance").
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    /// The flow's function id.
+    pub function: String,
+    pub started: String,
+    /// The invocation's status (`running`, `succeeded`, …) or the subflow instance's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata";
@@ -263,15 +293,77 @@ impl Store {
         Ok(())
     }
 
+    /// Appends lines to an instance's log in one transaction (nothing for an instance that is
+    /// gone).
+    pub fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
+            )?;
+            for line in lines {
+                stmt.execute(params![
+                    id,
+                    line.ts_ms,
+                    line.message,
+                    line.state,
+                    line.invocation
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// An instance's log lines after `after_seq` (0: all).
     pub fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT seq, ts_ms, message FROM flow_instance_logs WHERE instance = ?1 AND seq > ?2 ORDER BY seq")?;
+        let mut stmt = conn.prepare("SELECT seq, ts_ms, message, state, invocation FROM flow_instance_logs WHERE instance = ?1 AND seq > ?2 ORDER BY seq")?;
         let rows = stmt.query_map(params![id, after_seq], |r| {
             Ok(InstanceLogRecord {
                 seq: r.get(0)?,
                 ts_ms: r.get(1)?,
                 message: r.get(2)?,
+                state: r.get(3)?,
+                invocation: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a call instance `id`'s state made (`kind`: "invocation" or "instance"); nothing
+    /// for an instance that is gone.
+    pub fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
+            params![id, call.id, call.kind, call.state, call.function, call.started],
+        )?;
+        Ok(())
+    }
+
+    /// The calls instance `id` made, in order, each with its invocation's or subflow
+    /// instance's status now.
+    pub fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT c.call_id, c.kind, c.state, c.function, c.started,
+                    CASE c.kind WHEN 'invocation' THEN i.status ELSE f.status END
+             FROM flow_instance_calls c
+             LEFT JOIN invocations i ON c.kind = 'invocation' AND i.id = c.call_id
+             LEFT JOIN flow_instances f ON c.kind = 'instance' AND f.id = c.call_id
+             WHERE c.instance = ?1 ORDER BY c.seq",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(InstanceCallRecord {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                state: r.get(2)?,
+                function: r.get(3)?,
+                started: r.get(4)?,
+                status: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -326,6 +418,7 @@ impl Store {
 pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Result<()> {
     conn.execute("DELETE FROM flow_instance_logs WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
     conn.execute("DELETE FROM flow_instance_states WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
+    conn.execute("DELETE FROM flow_instance_calls WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
     conn.execute(
         "DELETE FROM flow_instances WHERE namespace = ?1",
         [namespace],

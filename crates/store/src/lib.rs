@@ -28,7 +28,10 @@ pub use events::{
     Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
     ScheduleRecord, StoredEvent,
 };
-pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
+pub use flows::{
+    FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceLogRecord, NewInstance,
+    NewInstanceLog,
+};
 pub use global_functions::GLOBAL_OWNER;
 pub use pull_failures::PullFailure;
 pub use revisions::{NewRevision, Revised, RevisionRecord};

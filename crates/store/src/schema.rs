@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -240,6 +240,21 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX function_revisions_by_digest ON function_revisions (digest);
      ALTER TABLE functions ADD COLUMN revision INTEGER;
      ALTER TABLE global_functions ADD COLUMN revision INTEGER;",
+    // 10: what an instance's actions called: each call (`kind` 'invocation': a function's
+    // invocation record; 'instance': a subflow's instance) with the state that made it, and
+    // log lines attributed to a state and an invocation (the function's own lines).
+    "ALTER TABLE flow_instance_logs ADD COLUMN state TEXT;
+     ALTER TABLE flow_instance_logs ADD COLUMN invocation TEXT;
+     CREATE TABLE flow_instance_calls (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         instance TEXT NOT NULL,
+         call_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         state TEXT NOT NULL,
+         function TEXT NOT NULL,
+         started TEXT NOT NULL
+     );
+     CREATE INDEX flow_instance_calls_by_instance ON flow_instance_calls (instance, seq);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -388,6 +388,82 @@ fn flow_instances_keep_checkpoints_finished_states_logs_and_variables() {
 }
 
 /// SQL that drops every table the migrations after the first added.
+#[test]
+fn an_instance_keeps_its_calls_and_its_functions_lines_by_state() {
+    let store = Store::open_in_memory().unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    store.create_namespace("other", "t0").unwrap();
+    for (id, ns) in [("i1", "demo"), ("child", "demo"), ("o1", "other")] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: ns,
+                flow: "f",
+                source: "source",
+                input: "{}",
+                checkpoint: "cp0",
+                parent: None,
+                now: "t0",
+            })
+            .unwrap();
+    }
+    store
+        .start_invocation("inv1", "demo", "flow:f:get", "t1")
+        .unwrap();
+    let call = |id: &str, kind: &str| InstanceCallRecord {
+        id: id.into(),
+        kind: kind.into(),
+        state: "getter".into(),
+        function: "get".into(),
+        started: "t1".into(),
+        status: None,
+    };
+    store
+        .record_instance_call("i1", &call("inv1", "invocation"))
+        .unwrap();
+    store
+        .record_instance_call("i1", &call("child", "instance"))
+        .unwrap();
+    store
+        .record_instance_call("gone", &call("inv1", "invocation"))
+        .unwrap();
+    let line = |message| NewInstanceLog {
+        ts_ms: 7,
+        message,
+        state: Some("getter"),
+        invocation: Some("inv1"),
+    };
+    store
+        .append_instance_log("i1", 6, "running state 'getter'")
+        .unwrap();
+    store
+        .append_instance_logs("i1", &[line("hello1"), line("hello2")])
+        .unwrap();
+    store
+        .append_instance_logs("gone", &[line("nobody's")])
+        .unwrap();
+    let logs = store.instance_logs("i1", 0).unwrap();
+    assert_eq!(logs.len(), 3);
+    assert_eq!(
+        (logs[0].state.as_deref(), logs[0].invocation.as_deref()),
+        (None, None)
+    );
+    assert_eq!(logs[1].message, "hello1");
+    assert_eq!(logs[2].state.as_deref(), Some("getter"));
+    assert_eq!(logs[2].invocation.as_deref(), Some("inv1"));
+    assert!(store.instance_logs("gone", 0).unwrap().is_empty());
+    let calls = store.instance_calls("i1").unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].id, "inv1");
+    assert_eq!(calls[0].status.as_deref(), Some("running"));
+    assert_eq!(calls[1].kind, "instance");
+    assert_eq!(calls[1].status.as_deref(), Some("running"));
+    assert!(store.instance_calls("gone").unwrap().is_empty());
+    store.delete_namespace("demo").unwrap();
+    assert!(store.instance_calls("i1").unwrap().is_empty());
+    assert!(store.instance_logs("i1", 0).unwrap().is_empty());
+}
+
 fn schema_1_downgrade(path: &std::path::Path) -> String {
     const SCHEMA_1: [&str; 4] = ["namespaces", "functions", "invocations", "invocation_logs"];
     let conn = Connection::open(path).unwrap();
