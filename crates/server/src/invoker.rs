@@ -32,10 +32,12 @@ const AGENT_DEADLINE_GRACE: Duration = Duration::from_secs(5);
 /// How a call of a global service is named in its namespace's invocation records.
 pub const GLOBAL_CALL_PREFIX: &str = "global:";
 
-/// The result of one call: its id, and the output JSON or the error.
+/// The result of one call: its id, the output JSON or the error, and the log lines the call
+/// stored (secret values masked).
 pub struct Invocation {
     pub id: String,
     pub result: Result<Bytes, ApiError>,
+    pub logs: Vec<LogLine>,
 }
 
 /// What a caller inside the platform (the workflow engine) adds to a call.
@@ -47,6 +49,9 @@ pub struct CallOptions {
     pub masker: Masker,
     /// Files the agent places where the function finds them (a flow action's `files`).
     pub files: Vec<CallFile>,
+    /// The invocation's id, chosen by the caller so it can name the call before it ends (a
+    /// flow links it from its instance); a new one when `None`.
+    pub id: Option<String>,
 }
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
@@ -92,14 +97,24 @@ async fn invoke_as(
     input: Bytes,
     options: CallOptions,
 ) -> Invocation {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = options
+        .id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let task_id = id.clone();
-    let handle =
-        tokio::spawn(async move { run(state, task_id, caller, owner, name, input, options).await });
-    let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
-    Invocation { id, result }
+    let handle = tokio::spawn(async move {
+        run(state, task_id, caller, owner, name, input, options)
+            .await
+            .unwrap_or_else(|refused| (Err(refused), Vec::new()))
+    });
+    let (result, logs) = handle
+        .await
+        .unwrap_or_else(|e| (Err(ApiError::from(e)), Vec::new()));
+    Invocation { id, result, logs }
 }
 
+/// One call: `Err` for a call refused before it was recorded; once recorded, the call's end
+/// and its logs.
 async fn run(
     state: Arc<AppState>,
     id: String,
@@ -108,7 +123,7 @@ async fn run(
     name: String,
     input: Bytes,
     options: CallOptions,
-) -> Result<Bytes, ApiError> {
+) -> Result<(Result<Bytes, ApiError>, Vec<LogLine>), ApiError> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
     } else {
@@ -152,8 +167,8 @@ async fn run(
             Ok(pinned) => deployed = pinned,
             Err(e) => {
                 let result = Err(e);
-                record_end(&state, &record, &result, Vec::new()).await;
-                return result;
+                record_end(&state, &record, &result, &[]).await;
+                return Ok((result, Vec::new()));
             }
         }
     }
@@ -166,8 +181,8 @@ async fn run(
         },
         Err(e) => {
             let result = Err(e);
-            record_end(&state, &record, &result, Vec::new()).await;
-            return result;
+            record_end(&state, &record, &result, &[]).await;
+            return Ok((result, Vec::new()));
         }
     };
     let mut attempts = 0;
@@ -206,8 +221,8 @@ async fn run(
         Err(e) => (Err(e), Vec::new()),
     };
     let (result, logs) = mask(&masker, result, logs);
-    record_end(&state, &record, &result, logs).await;
-    result
+    record_end(&state, &record, &result, &logs).await;
+    Ok((result, logs))
 }
 
 /// Masks secret values in the error and the log lines (not in the function's output).
@@ -426,7 +441,7 @@ async fn record_end(
     state: &Arc<AppState>,
     record: &CallRecord,
     result: &Result<Bytes, ApiError>,
-    mut logs: Vec<LogLine>,
+    logs: &[LogLine],
 ) {
     crate::metrics::call_ended(
         &record.namespace,
@@ -446,6 +461,7 @@ async fn record_end(
             (status, Some(e.code.clone()), Some(e.message.clone()))
         }
     };
+    let mut logs = logs.to_vec();
     if let Err(e) = result {
         logs.push(LogLine {
             ts_ms: unix_ms(),

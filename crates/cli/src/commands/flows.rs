@@ -30,6 +30,14 @@ pub async fn run(
                         .body(source),
                 )
                 .await?;
+            for warning in info["warnings"].as_array().into_iter().flatten() {
+                eprintln!(
+                    "warning: line {}, column {}: {}",
+                    warning["line"],
+                    warning["column"],
+                    text(&warning["message"])
+                );
+            }
             print(format, &info, || {
                 Table::new(vec!["FLOW", "UPDATED"]).row(vec![flow.clone(), text(&info["updated"])])
             });
@@ -50,8 +58,17 @@ pub async fn run(
                 .await
                 .context("cannot reach the faasbox server")?;
             if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+                let id = response
+                    .headers()
+                    .get("faasbox-instance-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
                 let failed = failure(response).await;
-                eprintln!("error: {} ({})", failed.message, failed.code);
+                eprintln!(
+                    "error: instance {id} failed: {} ({})",
+                    failed.message, failed.code
+                );
                 return Ok(false);
             }
             if !response.status().is_success() {
@@ -133,6 +150,24 @@ pub async fn run(
                         .unwrap_or_default(),
                 ])
             });
+            let calls = info["calls"].as_array().cloned().unwrap_or_default();
+            if format == OutputFormat::Text && !calls.is_empty() {
+                let table = Table::new(vec!["STATE", "FUNCTION", "CALL", "STATUS"]).rows(
+                    calls.iter().map(|c| {
+                        let call = match c["kind"].as_str() {
+                            Some("instance") => format!("instance {}", text(&c["id"])),
+                            _ => format!("invocation {}", text(&c["id"])),
+                        };
+                        vec![
+                            text(&c["state"]),
+                            text(&c["function"]),
+                            call,
+                            text(&c["status"]),
+                        ]
+                    }),
+                );
+                print!("\n{}", table.render());
+            }
         }
         FlowCommand::Logs { id, follow } => {
             let mut after = 0i64;
@@ -144,11 +179,19 @@ pub async fn run(
                     after = line["seq"].as_i64().unwrap_or(after);
                     match format {
                         OutputFormat::Json => println!("{line}"),
-                        OutputFormat::Text => println!(
-                            "{} {}",
-                            ts(line["ts_ms"].as_i64().unwrap_or(0)),
-                            text(&line["message"])
-                        ),
+                        OutputFormat::Text => match line["state"].as_str() {
+                            // A function's own line: which state's call logged it.
+                            Some(state) if line["invocation"].is_string() => println!(
+                                "{} [{state}] {}",
+                                ts(line["ts_ms"].as_i64().unwrap_or(0)),
+                                text(&line["message"])
+                            ),
+                            _ => println!(
+                                "{} {}",
+                                ts(line["ts_ms"].as_i64().unwrap_or(0)),
+                                text(&line["message"])
+                            ),
+                        },
                     }
                 }
                 let status = page["status"].as_str().unwrap_or("");

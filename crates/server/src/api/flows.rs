@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::Engine as _;
 use faasbox_flow::engine::Outcome;
-use faasbox_store::{FlowInstanceRecord, FlowRecord, InstanceLogRecord};
+use faasbox_store::{FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceLogRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -21,6 +22,13 @@ use crate::flows::runner;
 use crate::state::AppState;
 
 pub const INSTANCE_ID_HEADER: &str = "faasbox-instance-id";
+/// How long `?wait=true` waits for an instance that waits for events; then it answers 202
+/// with the instance id.
+const RUN_WAIT_BOUND: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Direktiv's headers of a failed instance's `?wait=true` answer (left out when the text is
+/// not a valid header value).
+pub const ERROR_CODE_HEADER: &str = "direktiv-instance-error-code";
+pub const ERROR_MESSAGE_HEADER: &str = "direktiv-instance-error-message";
 /// The error code of a flow refused at deploy.
 pub const FLOW_INVALID: &str = runner::FLOW_INVALID;
 
@@ -32,6 +40,10 @@ pub struct FlowView {
     pub updated: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// What a deploy accepted but reports (states no transition reaches), with line and
+    /// column.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<faasbox_flow::Problem>,
 }
 
 fn view(record: FlowRecord, with_source: bool) -> FlowView {
@@ -41,6 +53,16 @@ fn view(record: FlowRecord, with_source: bool) -> FlowView {
         created: record.created,
         updated: record.updated,
         source: with_source.then_some(record.source),
+        warnings: Vec::new(),
+    }
+}
+
+/// A flow path as given, written from the namespace's root (`/a/b.yaml`, `%2Fa%2Fb.yaml`, as
+/// Direktiv accepts it) or not (`a/b.yaml`): without the leading slashes.
+fn from_root(path: String) -> String {
+    match path.strip_prefix('/') {
+        Some(rest) => rest.trim_start_matches('/').to_string(),
+        None => path,
     }
 }
 
@@ -66,7 +88,7 @@ pub async fn put(
     Path((ns, path)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    match deploy(state, ns, path, body).await {
+    match deploy(state, ns, from_root(path), body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -82,22 +104,21 @@ async fn deploy(
     require_namespace(&state, &ns).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
-    let flow = crate::flows::load(&source).await;
-    if let Err(problems) = flow {
-        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        let body = json!({
-            "error": {
-                "code": FLOW_INVALID,
-                "message": format!("flow {ns}/{path} was not deployed: {} problem(s): {}", problems.len(), listed.join("; ")),
-                "problems": problems,
-            }
-        });
-        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
-    }
-    let start = flow
-        .as_ref()
-        .map(crate::events::engine::flow_start)
-        .unwrap_or(crate::events::FlowStart::Default);
+    let faasbox_flow::Checked { flow, warnings } = match crate::flows::check_new(&source).await {
+        Ok(checked) => checked,
+        Err(problems) => {
+            let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            let body = json!({
+                "error": {
+                    "code": FLOW_INVALID,
+                    "message": format!("flow {ns}/{path} was not deployed: {} problem(s): {}", problems.len(), listed.join("; ")),
+                    "problems": problems,
+                }
+            });
+            return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        }
+    };
+    let start = crate::events::engine::flow_start(&flow);
     crate::events::check_flow_start(&start)
         .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
     let (ns2, path2) = (ns.clone(), path.clone());
@@ -111,15 +132,15 @@ async fn deploy(
             Ok((record, existed))
         })
         .await?;
-    if let Ok(flow) = &flow {
-        crate::flows::functions::retire_implicit(&state, &ns, &path, Some(flow));
-    }
+    crate::flows::functions::retire_implicit(&state, &ns, &path, Some(&flow));
     let status = if existed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(view(record, false))).into_response())
+    let mut shown = view(record, false);
+    shown.warnings = warnings;
+    Ok((status, Json(shown)).into_response())
 }
 
 async fn stored(state: &Arc<AppState>, ns: &str, path: &str) -> ApiResult<FlowRecord> {
@@ -136,6 +157,7 @@ pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
 ) -> ApiResult<Json<FlowView>> {
+    let path = from_root(path);
     Ok(Json(view(stored(&state, &ns, &path).await?, true)))
 }
 
@@ -154,6 +176,7 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let path = from_root(path);
     stored(&state, &ns, &path).await?;
     let (ns2, path2) = (ns.clone(), path.clone());
     state
@@ -179,17 +202,46 @@ pub async fn post(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
     Query(query): Query<RunQuery>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let path = from_root(path);
     let Some(flow) = path.strip_suffix("/run") else {
         return ApiError::not_found(format!(
             "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run"
         ))
         .into_response();
     };
-    match run(state, ns, flow.to_string(), query.wait, body).await {
+    let declared_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
+    let input = match run_input(&body, declared_json) {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
+    };
+    match run(state, ns, flow.to_string(), query.wait, input).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    }
+}
+
+/// A run's input, as Direktiv reads it: no body is `{}`; a body that is not JSON is kept as
+/// base64 text (the instance sees it at `.input`), unless it was sent as JSON, which gets a
+/// 400 naming the mistake.
+fn run_input(body: &[u8], declared_json: bool) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    match serde_json::from_slice(body) {
+        Ok(input) => Ok(input),
+        Err(e) if declared_json => Err(ApiError::bad_request(format!(
+            "the input is not JSON: {e} (a body sent without Content-Type: application/json \
+             that is not JSON is passed to the flow as base64 at .input)"
+        ))),
+        Err(_) => Ok(Value::String(
+            base64::engine::general_purpose::STANDARD.encode(body),
+        )),
     }
 }
 
@@ -198,16 +250,10 @@ async fn run(
     ns: String,
     path: String,
     wait: bool,
-    body: Bytes,
+    input: Value,
 ) -> ApiResult<Response> {
     stored(&state, &ns, &path).await?;
-    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("the input is not JSON: {e}")))?
-    };
-    let id = runner::create(&state, &ns, &path, input, None).await?;
+    let id = runner::create(&state, &ns, &path, input, runner::StartedBy::Api).await?;
     let handle = runner::spawn(&state, id.clone());
     let mut response = if !wait {
         (
@@ -216,18 +262,38 @@ async fn run(
         )
             .into_response()
     } else {
-        match handle.await {
-            Ok(Outcome::Completed(output)) => (StatusCode::OK, Json(output)).into_response(),
-            Ok(Outcome::Waiting(_)) => (
+        let ended = match handle.await {
+            Ok(Outcome::Completed(output)) => Ok(Some(Ok(output))),
+            Ok(Outcome::Failed(e)) => Ok(Some(Err(e))),
+            // As in Direktiv, waiting for events is part of the run being waited for.
+            Ok(Outcome::Waiting(_)) => {
+                Ok(runner::wait_until_ended(&state, &id, RUN_WAIT_BOUND).await)
+            }
+            Err(e) => Err(ApiError::from(e)),
+        };
+        match ended {
+            Ok(Some(Ok(output))) => (StatusCode::OK, Json(output)).into_response(),
+            Ok(Some(Err(e))) => {
+                // The instance's own message, as Direktiv answers it; the instance id is in
+                // `instance` (and the header below).
+                let body = json!({"error": {"code": e.code, "message": e.message, "instance": id}});
+                let mut r = (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+                for (name, value) in [
+                    (ERROR_CODE_HEADER, &e.code),
+                    (ERROR_MESSAGE_HEADER, &e.message),
+                ] {
+                    if let Ok(value) = HeaderValue::from_str(value) {
+                        r.headers_mut().insert(name, value);
+                    }
+                }
+                r
+            }
+            Ok(None) => (
                 StatusCode::ACCEPTED,
                 Json(json!({"id": id, "status": "waiting"})),
             )
                 .into_response(),
-            Ok(Outcome::Failed(e)) => {
-                let body = json!({"error": {"code": e.code, "message": format!("instance {id} failed: {}", e.message), "instance": id}});
-                (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
-            }
-            Err(e) => ApiError::from(e).into_response(),
+            Err(e) => e.into_response(),
         }
     };
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -258,6 +324,10 @@ pub struct InstanceView {
     /// The states the instance finished, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub states: Option<Vec<String>>,
+    /// What its actions called, in order: function invocations (`faasbox logs ID`) and
+    /// subflow instances, each with the state that made the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Vec<InstanceCallRecord>>,
 }
 
 fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> InstanceView {
@@ -277,6 +347,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
         created: r.created,
         updated: r.updated,
         states,
+        calls: None,
     }
 }
 
@@ -321,13 +392,12 @@ pub async fn instance(
     Path((ns, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceView>> {
     let record = instance_record(&state, &ns, &id).await?;
-    let states = state
-        .blocking(move |s| Ok(s.store.finished_states(&id)?))
+    let (states, calls) = state
+        .blocking(move |s| Ok((s.store.finished_states(&id)?, s.store.instance_calls(&id)?)))
         .await?;
-    Ok(Json(instance_view(
-        record,
-        Some(states.into_iter().map(|(_, s)| s).collect()),
-    )))
+    let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
+    view.calls = Some(calls);
+    Ok(Json(view))
 }
 
 #[derive(Deserialize)]

@@ -102,7 +102,8 @@ impl FlowRunner for EngineRunner {
             // An earlier hand-over created it; the server drives it (again) at start-up.
             return Ok(());
         }
-        let id = runner::create_as(&state, instance_id, namespace, flow, input, None)
+        let by = runner::StartedBy::Trigger;
+        let id = runner::create_as(&state, instance_id, namespace, flow, input, None, by)
             .await
             .map_err(|e| {
                 if e.status.is_client_error() {
@@ -249,6 +250,7 @@ pub async fn claim_slot(
         &schedule.flow,
         json!({}),
         None,
+        runner::StartedBy::Trigger,
     )
     .await
     {

@@ -62,25 +62,16 @@ pub async fn call(
                     },
                 );
             }
-            invoke(state, &instance.namespace, own(instance), &name, &call).await
+            invoke(state, instance, own(instance), &name, &call).await
         }
         FunctionKind::Namespace { service } => {
-            invoke(state, &instance.namespace, own(instance), service, &call).await
+            invoke(state, instance, own(instance), service, &call).await
         }
         FunctionKind::Global { service } => {
-            invoke(state, &instance.namespace, Owner::Global, service, &call).await
+            invoke(state, instance, Owner::Global, service, &call).await
         }
         FunctionKind::Subflow { workflow } => {
-            super::runner::run_subflow(
-                state,
-                instance,
-                workflow,
-                call.input.clone(),
-                &call.key(),
-                call.detached,
-                call.cancel.clone(),
-            )
-            .await
+            super::runner::run_subflow(state, instance, workflow, &call).await
         }
     }
 }
@@ -141,10 +132,12 @@ fn implicit_spec(
 }
 
 /// Calls `name` (a namespace function, or a global service when `owner` is global) on behalf
-/// of `namespace`.
+/// of the instance's namespace. The invocation is linked from the instance before it starts
+/// (see [`super::call_log`]) and the lines the function logged go into the instance's log,
+/// attributed to the state.
 async fn invoke(
     state: &Arc<AppState>,
-    namespace: &str,
+    instance: &InstanceRef,
     owner: Owner,
     name: &str,
     call: &FunctionCall<'_>,
@@ -154,12 +147,22 @@ async fn invoke(
         serde_json::to_vec(&call.input).map_err(|e| FlowError::internal(e.to_string()))?,
     );
     let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    super::call_log::started(
+        state,
+        instance,
+        call,
+        &id,
+        super::call_log::Kind::Invocation,
+    )
+    .await;
     let options = CallOptions {
         cancel: call.cancel.clone(),
         masker,
         files,
+        id: Some(id),
     };
-    let (namespace, name) = (namespace.to_string(), name.to_string());
+    let (namespace, name) = (instance.namespace.clone(), name.to_string());
     let done = match owner {
         Owner::Namespace(_) => {
             invoker::invoke_with(state.clone(), namespace, name, body, options).await
@@ -168,6 +171,7 @@ async fn invoke(
             invoker::invoke_global(state.clone(), namespace, name, body, options).await
         }
     };
+    super::call_log::function_lines(state, instance, call.state, &done.id, &done.logs).await;
     match done.result {
         Ok(output) => serde_json::from_slice(&output)
             .map_err(|e| FlowError::crash(format!("the function's output is not JSON: {e}"))),

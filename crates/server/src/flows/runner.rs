@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faasbox_flow::engine::{
-    codes, Checkpoint, Engine, FlowError, InstanceRef, Outcome, Wait, WaitResolution,
+    codes, Checkpoint, Engine, FlowError, FunctionCall, InstanceRef, Outcome, Wait, WaitResolution,
 };
+use faasbox_flow::model::StartKind;
 use faasbox_store::NewInstance;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,23 @@ use crate::state::AppState;
 
 /// The error code of a stored flow that no longer parses (it was stored by another version).
 pub const FLOW_INVALID: &str = "faasbox.flow.invalid";
+/// Direktiv's code for a flow that cannot be started this way (an event-started flow run by
+/// hand or as a subflow).
+pub const CANNOT_INVOKE: &str = "direktiv.workflow.invoke";
+/// Direktiv's code for a subflow that does not exist (catchable in faasbox).
+pub const SUBFLOW_NOT_FOUND: &str = "direktiv.workflow.notfound";
+
+/// Who starts an instance. A flow that starts on events is started by its events only, as
+/// in Direktiv: its input is the events, which a run by hand or a parent does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartedBy {
+    /// `POST …/flows/{path}/run`.
+    Api,
+    /// A parent's `subflow` action.
+    Subflow,
+    /// Its events or its schedule.
+    Trigger,
+}
 
 /// Creates an instance of `namespace/path` with `input`; it does not run yet (see [`spawn`]).
 pub async fn create(
@@ -27,14 +45,15 @@ pub async fn create(
     namespace: &str,
     path: &str,
     input: Value,
-    parent: Option<&str>,
+    by: StartedBy,
 ) -> Result<String, ApiError> {
     let id = uuid::Uuid::new_v4().to_string();
-    create_as(state, &id, namespace, path, input, parent).await
+    create_as(state, &id, namespace, path, input, None, by).await
 }
 
 /// [`create`] with the instance id chosen by the caller (an event delivery's, so that
-/// handing it over again after a crash finds the instance instead of making another).
+/// handing it over again after a crash finds the instance instead of making another), and
+/// the parent of a subflow.
 pub async fn create_as(
     state: &Arc<AppState>,
     id: &str,
@@ -42,8 +61,9 @@ pub async fn create_as(
     path: &str,
     input: Value,
     parent: Option<&str>,
+    by: StartedBy,
 ) -> Result<String, ApiError> {
-    let new = prepare(state, id, namespace, path, input, parent).await?;
+    let new = prepare(state, id, namespace, path, input, parent, by).await?;
     state
         .blocking(move |s| {
             Ok(s.store
@@ -94,6 +114,7 @@ pub async fn prepare(
     path: &str,
     input: Value,
     parent: Option<&str>,
+    by: StartedBy,
 ) -> Result<PreparedInstance, ApiError> {
     let (ns, p) = (namespace.to_string(), path.to_string());
     let record = state.blocking(move |s| Ok(s.store.flow(&ns, &p)?)).await?;
@@ -109,6 +130,34 @@ pub async fn prepare(
             format!("flow {namespace}/{path} is invalid: {}", problems[0]),
         )
     })?;
+    let on_events = matches!(
+        flow.start.kind,
+        StartKind::Event { .. } | StartKind::EventsXor { .. } | StartKind::EventsAnd { .. }
+    );
+    match by {
+        StartedBy::Api if on_events => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                CANNOT_INVOKE,
+                format!(
+                    "cannot manually invoke event-based workflow: flow {namespace}/{path} \
+                     starts when its events arrive; send one with `faasbox event send \
+                     {namespace} --type TYPE --source SOURCE`"
+                ),
+            ))
+        }
+        StartedBy::Subflow if on_events => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                CANNOT_INVOKE,
+                format!(
+                    "cannot invoke event-based workflow as a subflow: flow {namespace}/{path} \
+                     starts when its events arrive"
+                ),
+            ))
+        }
+        _ => {}
+    }
     let cp = Checkpoint::start(flow.first_state(), input.clone(), clock_ms());
     Ok(PreparedInstance {
         id: id.to_string(),
@@ -283,7 +332,8 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
     }
 }
 
-/// Runs flow `path` as a child of `parent` and gives its output (its error if it fails).
+/// Runs the flow a `subflow` function's `reference` names (see [`faasbox_flow::subflow`]) as
+/// a child of `parent` and gives its output (its error if it fails).
 ///
 /// The child's id is derived from the parent's and the call's `key`, so when a resumed parent
 /// makes the same call again it finds the child it started before the restart: an ended
@@ -292,13 +342,11 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
 pub async fn run_subflow(
     state: &Arc<AppState>,
     parent: &InstanceRef,
-    path: &str,
-    input: Value,
-    key: &str,
-    detached: bool,
-    cancel: CancellationToken,
+    reference: &str,
+    call: &FunctionCall<'_>,
 ) -> Result<Value, FlowError> {
-    let id = child_id(&parent.id, key);
+    let (input, detached, cancel) = (call.input.clone(), call.detached, call.cancel.clone());
+    let id = child_id(&parent.id, &call.key());
     let id_owned = id.clone();
     let existing = state
         .blocking(move |s| Ok(s.store.instance(&id_owned)?))
@@ -306,12 +354,27 @@ pub async fn run_subflow(
         .map_err(store_error)?;
     let waiting = match existing {
         None => {
+            let path = find_subflow(state, parent, reference).await?;
             // An `async` action's subflow has no parent to come back for it: it is resumed
             // on its own after a restart, like any instance started from outside.
             let recorded_parent = (!detached).then_some(parent.id.as_str());
-            create_as(state, &id, &parent.namespace, path, input, recorded_parent)
-                .await
-                .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+            let by = StartedBy::Subflow;
+            create_as(
+                state,
+                &id,
+                &parent.namespace,
+                &path,
+                input,
+                recorded_parent,
+                by,
+            )
+            .await
+            .map_err(|e| match e.code.as_str() {
+                CANNOT_INVOKE => FlowError::fatal(&e.code, e.message),
+                _ => FlowError::catchable(&e.code, e.message),
+            })?;
+            super::call_log::started(state, parent, call, &id, super::call_log::Kind::Subflow)
+                .await;
             if detached {
                 append_log(
                     state,
@@ -343,6 +406,49 @@ pub async fn run_subflow(
         Outcome::Failed(e) => Err(e),
         Outcome::Waiting(_) => wait_for_end(state, &id, &cancel).await,
     }
+}
+
+/// The stored flow a subflow reference names: the first of its candidates that exists; a
+/// catchable `direktiv.workflow.notfound` naming where it looked when none does.
+async fn find_subflow(
+    state: &Arc<AppState>,
+    parent: &InstanceRef,
+    reference: &str,
+) -> Result<String, FlowError> {
+    let candidates = faasbox_flow::subflow::candidates(&parent.flow, reference);
+    let (ns, looked) = (parent.namespace.clone(), candidates.clone());
+    let found = state
+        .blocking(move |s| {
+            for path in looked {
+                if s.store.flow(&ns, &path)?.is_some() {
+                    return Ok(Some(path));
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(store_error)?;
+    found.ok_or_else(|| {
+        let ns = &parent.namespace;
+        let message = match candidates.first() {
+            Some(first) => format!(
+                "subflow '{reference}' not found: flow {} has none of {}; deploy it with \
+                 `faasbox flow deploy {ns}/{first} FILE`",
+                parent.flow,
+                candidates
+                    .iter()
+                    .map(|c| format!("{ns}/{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!(
+                "subflow '{reference}' not found: it names no flow (a reference is a flow's \
+                 path, absolute from the namespace's root or relative to the calling flow's \
+                 folder)"
+            ),
+        };
+        FlowError::catchable(SUBFLOW_NOT_FOUND, message)
+    })
 }
 
 /// The id of the child instance a parent's call (by its key) starts: a UUID made from a
@@ -401,9 +507,35 @@ async fn wait_for_end(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = cancel.cancelled() => {
                 cancel_instance(state, id).await.map_err(store_error)?;
-                return Err(FlowError::fatal(codes::CANCELLED, "the instance was cancelled"));
+                return Err(FlowError::cancelled());
             }
         }
+    }
+}
+
+/// Waits (polling the store) until instance `id` ended, at most `bound`: its output or
+/// error; `None` if it still runs or waits then (or is gone).
+pub async fn wait_until_ended(
+    state: &Arc<AppState>,
+    id: &str,
+    bound: Duration,
+) -> Option<Result<Value, FlowError>> {
+    let until = tokio::time::Instant::now() + bound;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let id_owned = id.to_string();
+        let record = state
+            .blocking(move |s| Ok(s.store.instance(&id_owned)?))
+            .await
+            .ok()??;
+        if let Some(end) = ended(&record) {
+            return Some(end);
+        }
+        if tokio::time::Instant::now() + pause > until {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -506,7 +638,7 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Ap
                 &id,
                 "cancelled",
                 None,
-                Some((codes::CANCELLED, "the instance was cancelled")),
+                Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
                 &clock::now_rfc3339(),
             )?;
             Ok(namespace.filter(|_| done))

@@ -1,0 +1,162 @@
+//! What an instance's actions called, kept with the instance: each call is linked (its
+//! invocation's id, or its subflow instance's id) with the state that made it before it
+//! starts, and the lines a function logged (its stdout and stderr, what it sent to the log
+//! endpoint, direktiv-cmd's command output) are copied into the instance's log attributed to
+//! the state and the invocation, as Direktiv's instance log holds what its actions logged.
+//! The lines arrive when the call ends; `faasbox logs INVOCATION` has the whole call.
+
+use std::sync::Arc;
+
+use faasbox_flow::engine::{FunctionCall, InstanceRef};
+use faasbox_proto::LogLine;
+use faasbox_store::{InstanceCallRecord, NewInstanceLog};
+
+use crate::clock;
+use crate::state::AppState;
+
+/// The most lines of one call copied into the instance's log; the rest stay in the
+/// invocation's own log.
+pub const MAX_LINES_PER_CALL: usize = 1000;
+/// The longest line copied; longer ones are cut.
+const MAX_LINE: usize = 16 * 1024;
+
+/// What a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A function's invocation (`faasbox logs ID`).
+    Invocation,
+    /// A subflow's instance (`faasbox flow instance ID`).
+    Subflow,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Invocation => "invocation",
+            Kind::Subflow => "instance",
+        }
+    }
+}
+
+/// Links call `id` from the instance and logs that the state made it.
+pub async fn started(
+    state: &Arc<AppState>,
+    instance: &InstanceRef,
+    call: &FunctionCall<'_>,
+    id: &str,
+    kind: Kind,
+) {
+    let record = InstanceCallRecord {
+        id: id.to_string(),
+        kind: kind.as_str().to_string(),
+        state: call.state.to_string(),
+        function: call.function.id.clone(),
+        started: clock::now_rfc3339(),
+        status: None,
+    };
+    let message = match kind {
+        Kind::Invocation => format!(
+            "state '{}' calls function '{}': invocation {id}",
+            call.state, call.function.id
+        ),
+        Kind::Subflow => format!(
+            "state '{}' runs subflow '{}': instance {id}",
+            call.state, call.function.id
+        ),
+    };
+    let instance_id = instance.id.clone();
+    let (state_id, ts_ms) = (call.state.to_string(), clock::now_ms() as i64);
+    let (id, invocation) = (id.to_string(), kind == Kind::Invocation);
+    let stored = state
+        .blocking(move |s| {
+            s.store.record_instance_call(&instance_id, &record)?;
+            let line = NewInstanceLog {
+                ts_ms,
+                message: &message,
+                state: Some(&state_id),
+                invocation: invocation.then_some(id.as_str()),
+            };
+            Ok(s.store.append_instance_logs(&instance_id, &[line])?)
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!("linking a call of instance {} failed: {e}", instance.id);
+    }
+}
+
+/// Copies the lines invocation `id` logged into the instance's log (at most
+/// [`MAX_LINES_PER_CALL`], each cut to 16 KiB), attributed to state `state_id`.
+pub async fn function_lines(
+    state: &Arc<AppState>,
+    instance: &InstanceRef,
+    state_id: &str,
+    id: &str,
+    logs: &[LogLine],
+) {
+    if logs.is_empty() {
+        return;
+    }
+    let mut lines: Vec<(i64, String)> = logs
+        .iter()
+        .take(MAX_LINES_PER_CALL)
+        .map(|l| (l.ts_ms as i64, cut(&l.line)))
+        .collect();
+    if logs.len() > MAX_LINES_PER_CALL {
+        let ts = lines.last().map_or(0, |(ts, _)| *ts);
+        lines.push((
+            ts,
+            format!(
+                "{} more lines of invocation {id} are not copied here; see them with \
+                 `faasbox logs {id}`",
+                logs.len() - MAX_LINES_PER_CALL
+            ),
+        ));
+    }
+    let (instance_id, state_id, id) = (instance.id.clone(), state_id.to_string(), id.to_string());
+    let stored = state
+        .blocking(move |s| {
+            let rows: Vec<NewInstanceLog<'_>> = lines
+                .iter()
+                .map(|(ts_ms, message)| NewInstanceLog {
+                    ts_ms: *ts_ms,
+                    message,
+                    state: Some(&state_id),
+                    invocation: Some(&id),
+                })
+                .collect();
+            Ok(s.store.append_instance_logs(&instance_id, &rows)?)
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::error!(
+            "copying a call's log into instance {} failed: {e}",
+            instance.id
+        );
+    }
+}
+
+/// `line` cut to [`MAX_LINE`] bytes (at a character boundary).
+fn cut(line: &str) -> String {
+    if line.len() <= MAX_LINE {
+        return line.to_string();
+    }
+    let mut end = MAX_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} of {} bytes shown)", &line[..end], end, line.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short"), "short");
+        let long = "é".repeat(MAX_LINE);
+        let shown = cut(&long);
+        assert!(shown.len() < MAX_LINE + 64);
+        assert!(shown.ends_with(&format!("of {} bytes shown)", long.len())));
+    }
+}
