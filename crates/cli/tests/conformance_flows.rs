@@ -1153,6 +1153,25 @@ states:
         }
     }
 
+    // A call refused before it became an invocation (no such function) links nothing.
+    server
+        .deploy_flow(
+            "ghost.yaml",
+            "direktiv_api: workflow/v1\nfunctions:\n- {id: ghost, type: knative-namespace, service: ghost}\nstates:\n- {id: a, type: action, action: {function: ghost}}\n",
+        )
+        .await;
+    let (status, id, out) = server.run_flow("ghost.yaml", &json!({})).await;
+    assert_eq!(status, 422, "{out}");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ghost"),
+        "{out}"
+    );
+    assert_eq!(server.instance(&id).await["calls"], json!([]));
+    assert!(!server.instance_log(&id).await.contains("invocation "));
+
     // A call's lines are copied up to a bound; the invocation keeps them all.
     server
         .deploy_flow(

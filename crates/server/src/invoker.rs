@@ -49,10 +49,14 @@ pub struct CallOptions {
     pub masker: Masker,
     /// Files the agent places where the function finds them (a flow action's `files`).
     pub files: Vec<CallFile>,
-    /// The invocation's id, chosen by the caller so it can name the call before it ends (a
-    /// flow links it from its instance); a new one when `None`.
-    pub id: Option<String>,
+    /// Run with the invocation's id once the call is recorded, before it starts (a flow links
+    /// the invocation from its instance); not run for a call refused before that.
+    pub on_recorded: Option<OnRecorded>,
 }
+
+/// See [`CallOptions::on_recorded`].
+pub type OnRecorded =
+    Box<dyn FnOnce(String) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
 pub async fn invoke(
@@ -97,10 +101,7 @@ async fn invoke_as(
     input: Bytes,
     options: CallOptions,
 ) -> Invocation {
-    let id = options
-        .id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
     let handle = tokio::spawn(async move {
         run(state, task_id, caller, owner, name, input, options)
@@ -159,6 +160,10 @@ async fn run(
         state
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
+    }
+    let mut options = options;
+    if let Some(on_recorded) = options.on_recorded.take() {
+        on_recorded(record.id.clone()).await;
     }
     // An image the deploy could not get is pulled now, with the credentials stored at this
     // moment, and pinned.

@@ -38,49 +38,68 @@ impl Kind {
     }
 }
 
-/// Links call `id` from the instance and logs that the state made it.
-pub async fn started(
-    state: &Arc<AppState>,
-    instance: &InstanceRef,
-    call: &FunctionCall<'_>,
-    id: &str,
-    kind: Kind,
-) {
-    let record = InstanceCallRecord {
-        id: id.to_string(),
-        kind: kind.as_str().to_string(),
-        state: call.state.to_string(),
-        function: call.function.id.clone(),
-        started: clock::now_rfc3339(),
-        status: None,
-    };
-    let message = match kind {
-        Kind::Invocation => format!(
-            "state '{}' calls function '{}': invocation {id}",
-            call.state, call.function.id
-        ),
-        Kind::Subflow => format!(
-            "state '{}' runs subflow '{}': instance {id}",
-            call.state, call.function.id
-        ),
-    };
-    let instance_id = instance.id.clone();
-    let (state_id, ts_ms) = (call.state.to_string(), clock::now_ms() as i64);
-    let (id, invocation) = (id.to_string(), kind == Kind::Invocation);
-    let stored = state
-        .blocking(move |s| {
-            s.store.record_instance_call(&instance_id, &record)?;
-            let line = NewInstanceLog {
-                ts_ms,
-                message: &message,
-                state: Some(&state_id),
-                invocation: invocation.then_some(id.as_str()),
-            };
-            Ok(s.store.append_instance_logs(&instance_id, &[line])?)
-        })
-        .await;
-    if let Err(e) = stored {
-        tracing::error!("linking a call of instance {} failed: {e}", instance.id);
+/// Who makes a call: the instance, its state and the flow's function id.
+pub struct Link {
+    state: Arc<AppState>,
+    instance: String,
+    state_id: String,
+    function: String,
+}
+
+impl Link {
+    pub fn new(state: &Arc<AppState>, instance: &InstanceRef, call: &FunctionCall<'_>) -> Link {
+        Link {
+            state: state.clone(),
+            instance: instance.id.clone(),
+            state_id: call.state.to_string(),
+            function: call.function.id.clone(),
+        }
+    }
+
+    /// Links call `id` from the instance and logs that the state made it.
+    pub async fn started(self, id: &str, kind: Kind) {
+        let message = match kind {
+            Kind::Invocation => format!(
+                "state '{}' calls function '{}': invocation {id}",
+                self.state_id, self.function
+            ),
+            Kind::Subflow => format!(
+                "state '{}' runs subflow '{}': instance {id}",
+                self.state_id, self.function
+            ),
+        };
+        let Link {
+            state,
+            instance,
+            state_id,
+            function,
+        } = self;
+        let record = InstanceCallRecord {
+            id: id.to_string(),
+            kind: kind.as_str().to_string(),
+            state: state_id.clone(),
+            function,
+            started: clock::now_rfc3339(),
+            status: None,
+        };
+        let ts_ms = clock::now_ms() as i64;
+        let (id, invocation) = (id.to_string(), kind == Kind::Invocation);
+        let instance_id = instance.clone();
+        let stored = state
+            .blocking(move |s| {
+                s.store.record_instance_call(&instance_id, &record)?;
+                let line = NewInstanceLog {
+                    ts_ms,
+                    message: &message,
+                    state: Some(&state_id),
+                    invocation: invocation.then_some(id.as_str()),
+                };
+                Ok(s.store.append_instance_logs(&instance_id, &[line])?)
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!("linking a call of instance {instance} failed: {e}");
+        }
     }
 }
 

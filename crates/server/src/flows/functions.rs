@@ -132,8 +132,8 @@ fn implicit_spec(
 }
 
 /// Calls `name` (a namespace function, or a global service when `owner` is global) on behalf
-/// of the instance's namespace. The invocation is linked from the instance before it starts
-/// (see [`super::call_log`]) and the lines the function logged go into the instance's log,
+/// of the instance's namespace. The invocation is linked from the instance once it is
+/// recorded, before it starts (see [`super::call_log`]) and the lines the function logged go into the instance's log,
 /// attributed to the state.
 async fn invoke(
     state: &Arc<AppState>,
@@ -147,20 +147,14 @@ async fn invoke(
         serde_json::to_vec(&call.input).map_err(|e| FlowError::internal(e.to_string()))?,
     );
     let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    super::call_log::started(
-        state,
-        instance,
-        call,
-        &id,
-        super::call_log::Kind::Invocation,
-    )
-    .await;
+    let link = super::call_log::Link::new(state, instance, call);
     let options = CallOptions {
         cancel: call.cancel.clone(),
         masker,
         files,
-        id: Some(id),
+        on_recorded: Some(Box::new(move |id| {
+            Box::pin(async move { link.started(&id, super::call_log::Kind::Invocation).await })
+        })),
     };
     let (namespace, name) = (instance.namespace.clone(), name.to_string());
     let done = match owner {

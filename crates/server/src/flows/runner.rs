@@ -373,7 +373,8 @@ pub async fn run_subflow(
                 CANNOT_INVOKE => FlowError::fatal(&e.code, e.message),
                 _ => FlowError::catchable(&e.code, e.message),
             })?;
-            super::call_log::started(state, parent, call, &id, super::call_log::Kind::Subflow)
+            super::call_log::Link::new(state, parent, call)
+                .started(&id, super::call_log::Kind::Subflow)
                 .await;
             if detached {
                 append_log(
