@@ -17,6 +17,9 @@ const COMMON: &[&str] = &[
     "metadata",
 ];
 
+/// The delay between retries when `retries` gives none (Direktiv's).
+const DEFAULT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub fn workflow(root: &Node, p: &mut Problems) -> Option<Workflow> {
     let top = Obj::new(
         root,
@@ -585,13 +588,18 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
                 1
             }
         };
+        // As in Direktiv: a multiplier of 0 (or none) means the delay does not grow.
         let multiplier = match r.json("multiplier") {
             None => 1.0,
+            Some(Value::Number(n)) if n.as_f64() == Some(0.0) => 1.0,
             Some(Value::Number(n)) if n.as_f64().is_some_and(|m| m > 0.0) => {
                 n.as_f64().unwrap_or(1.0)
             }
             Some(_) => {
-                p.add(r.pos, "retries' multiplier must be a number above 0");
+                p.add(
+                    r.pos,
+                    "retries' multiplier must be a number, 0 (the delay does not grow) or above",
+                );
                 1.0
             }
         };
@@ -608,7 +616,8 @@ fn action(node: Option<&Node>, parent: &Obj, p: &mut Problems) -> Option<Action>
             .collect();
         Some(Retries {
             max_attempts,
-            delay: r.duration("delay", p).unwrap_or_default(),
+            // Direktiv waits 5 s between attempts when no delay is given.
+            delay: r.duration("delay", p).unwrap_or(DEFAULT_RETRY_DELAY),
             multiplier,
             codes,
         })

@@ -395,3 +395,17 @@ states:
     assert!(codes[1].matches("direktiv.cancels.timeout"));
     assert!(flow.states[0].catch[0].error.matches("anything"));
 }
+
+#[test]
+fn retries_default_to_direktiv_s_five_second_delay_and_a_zero_multiplier_does_not_scale() {
+    let flow = load("functions:\n- {id: f, type: knative-namespace, service: f}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    retries: {max_attempts: 1, multiplier: 0, codes: ['.*']}\n")
+        .expect("loads");
+    let StateKind::Action { action, .. } = &flow.states[0].kind else {
+        panic!("not an action")
+    };
+    let retries = action.retries.as_ref().expect("retries");
+    assert_eq!(retries.delay, std::time::Duration::from_secs(5));
+    assert_eq!(retries.multiplier, 1.0);
+    let p = problems("functions:\n- {id: f, type: knative-namespace, service: f}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    retries: {max_attempts: 1, multiplier: -1, codes: ['.*']}\n");
+    has(&p, 8, 15, "multiplier must be a number, 0");
+}
