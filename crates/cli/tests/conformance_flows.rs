@@ -1091,6 +1091,7 @@ states:
         .iter()
         .filter_map(|l| l["message"].as_str())
         .collect();
+    // Direktiv's entry is the write as it came (`hello1\n`); faasbox keeps lines.
     assert!(messages.contains(&"hello1"), "{messages:?}");
     assert!(
         messages.contains(&"running command 'echo hello2'"),
