@@ -45,11 +45,12 @@ fn images_json_to_version_1(data: &std::path::Path) {
     std::fs::write(&path, serde_json::to_vec_pretty(&v1).unwrap()).unwrap();
 }
 
-/// Takes the database back to schema 8: no revisions.
+/// Takes the database back to schema 8: no revisions (and no index of later migrations).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE function_revisions;
+        "DROP INDEX invocations_by_function;
+         DROP TABLE function_revisions;
          ALTER TABLE functions DROP COLUMN revision;
          ALTER TABLE global_functions DROP COLUMN revision;
          PRAGMA user_version = 8;",

@@ -9,6 +9,7 @@
 pub mod delayed_events;
 pub mod events;
 pub mod flows;
+pub mod function_logs;
 pub mod global_functions;
 pub mod pull_failures;
 pub mod revisions;
@@ -29,6 +30,7 @@ pub use events::{
     ScheduleRecord, StoredEvent,
 };
 pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
+pub use function_logs::{FunctionLogLine, FunctionLogs};
 pub use global_functions::GLOBAL_OWNER;
 pub use pull_failures::PullFailure;
 pub use revisions::{NewRevision, Revised, RevisionRecord};
@@ -426,7 +428,7 @@ fn stream_name(stream: LogStream) -> &'static str {
     }
 }
 
-fn stream_from_str(s: &str) -> LogStream {
+pub(crate) fn stream_from_str(s: &str) -> LogStream {
     match s {
         "stdout" => LogStream::Stdout,
         "stderr" => LogStream::Stderr,

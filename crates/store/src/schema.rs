@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -240,6 +240,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX function_revisions_by_digest ON function_revisions (digest);
      ALTER TABLE functions ADD COLUMN revision INTEGER;
      ALTER TABLE global_functions ADD COLUMN revision INTEGER;",
+    // 10: a function's newest calls, for its recent logs (`Store::function_logs`).
+    "CREATE INDEX invocations_by_function ON invocations (namespace, function, started);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {
