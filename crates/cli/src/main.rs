@@ -1,5 +1,9 @@
 //! `faasbox`: the server and the client commands in one binary.
 
+// Standard output is written through `output::write_out` only, which ends quietly when the
+// reader is gone instead of panicking as `println!` does.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod client;
 mod commands;
@@ -75,12 +79,10 @@ async fn run(
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "faasbox",
-                &mut std::io::stdout(),
-            );
+            // Generated into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "faasbox", &mut script);
+            output::write_out(&script);
         }
     }
     Ok(true)

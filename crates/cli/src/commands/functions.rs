@@ -11,7 +11,7 @@ use super::images::short_digest;
 use super::namespaces::text;
 use crate::cli::{DeployArgs, FnCommand, OutputFormat, UpdateArgs};
 use crate::client::{split_function, Client};
-use crate::output::{print, Table};
+use crate::output::{outln, print, print_json, Table};
 
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
@@ -77,10 +77,8 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
         }
         FnCommand::Get { function, global } => {
             let f: Value = client.get(&function_path(&function, global)?).await?;
-            match format {
-                OutputFormat::Json => print(format, &f, || Table::new(vec![])),
-                OutputFormat::Text => println!("{}", serde_json::to_string_pretty(&f)?),
-            }
+            // The whole function is JSON either way: a table would hide most of it.
+            print_json(&f);
             Ok(())
         }
         FnCommand::Rm { function, global } => {
@@ -226,7 +224,7 @@ fn show_change(format: OutputFormat, deployed: &Value) {
         Table::new(HEADER.to_vec()).row(row(deployed))
     });
     if format == OutputFormat::Text && deployed["changes"].is_array() {
-        println!(
+        outln!(
             "changed from revision {}: {}",
             deployed["previous_revision"],
             changes_text(deployed)
