@@ -34,7 +34,9 @@ pub const GLOBAL_CALL_PREFIX: &str = "global:";
 
 /// The result of one call: its id, and the output JSON or the error.
 pub struct Invocation {
-    pub id: String,
+    /// `None` when the request was refused before it became a call (not JSON, no such
+    /// function or namespace): nothing was recorded, so there is no id to show or look up.
+    pub id: Option<String>,
     pub result: Result<Bytes, ApiError>,
 }
 
@@ -94,12 +96,34 @@ async fn invoke_as(
 ) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
-    let handle =
-        tokio::spawn(async move { run(state, task_id, caller, owner, name, input, options).await });
-    let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
-    Invocation { id, result }
+    let handle = tokio::spawn(async move {
+        let mut recorded = false;
+        let result = run(
+            state,
+            task_id,
+            caller,
+            owner,
+            name,
+            input,
+            options,
+            &mut recorded,
+        )
+        .await;
+        (result, recorded)
+    });
+    // A task that died cannot say whether it recorded the call: no id rather than a wrong one.
+    let (result, recorded) = handle
+        .await
+        .unwrap_or_else(|e| (Err(ApiError::from(e)), false));
+    Invocation {
+        id: recorded.then_some(id),
+        result,
+    }
 }
 
+/// Runs one call; sets `recorded` once the call is in the store (before that, a refusal is
+/// not a call).
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: Arc<AppState>,
     id: String,
@@ -108,6 +132,7 @@ async fn run(
     name: String,
     input: Bytes,
     options: CallOptions,
+    recorded: &mut bool,
 ) -> Result<Bytes, ApiError> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
@@ -144,6 +169,7 @@ async fn run(
         state
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
+        *recorded = true;
     }
     // An image the deploy could not get is pulled now, with the credentials stored at this
     // moment, and pinned.

@@ -61,7 +61,8 @@ async fn call(
             .into_response(),
         Err(e) => e.into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&invocation.id) {
+    // Only a request that became a call has an id (and a record and logs to look up).
+    if let Some(Ok(value)) = invocation.id.as_deref().map(HeaderValue::from_str) {
         response.headers_mut().insert(INVOCATION_ID_HEADER, value);
     }
     response
