@@ -117,17 +117,22 @@ async fn secrets_reach_the_function_only_where_asked_and_are_masked_elsewhere() 
         .iter()
         .any(|l| l.contains(TOKEN)));
 
-    // Without a template the input passes unchanged: the secret is sent nowhere.
-    server
-        .deploy(
-            "demo",
-            "plain",
-            spec("reveal", json!({"secrets": ["token"]})),
+    // Without a template a secret would reach nothing: refused at deploy, saying so.
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/plain",
+            &spec("reveal", json!({"secrets": ["token"]})),
         )
         .await;
-    let (status, _, body) = server.invoke("demo", "plain", r#"{"y":2}"#).await;
-    assert_eq!(status, 200);
-    assert_eq!(parse(&body), json!({"y": 2}));
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no `input` template"),
+        "{body}"
+    );
 
     // Nothing faasbox stored holds the value.
     assert!(!contains_bytes(&server.database_bytes(), TOKEN.as_bytes()));
@@ -189,7 +194,7 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
             "many",
             spec(
                 "reveal",
-                json!({"secrets": ["token"], "input": {"a": "jq(.input.list[])"}}),
+                json!({"secrets": ["token"], "input": {"a": "jq(.input.list[])", "t": "jq(.secrets.token)"}}),
             ),
         )
         .await;
@@ -224,7 +229,7 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
             "absent",
             spec(
                 "reveal",
-                json!({"secrets": ["nothere"], "input": template()}),
+                json!({"secrets": ["nothere"], "input": {"a": "jq(.secrets.nothere)"}}),
             ),
         )
         .await;

@@ -51,7 +51,30 @@ pub async fn deploy(
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let resolved = image_pin::resolve(state, owner, name, &spec.image, policy).await?;
+    runnable(state, owner, name, &spec, &resolved)?;
     store_and_activate(state, owner, name, spec, resolved, policy, by).await
+}
+
+/// Refuses a spec whose pinned image it cannot run (an http function on an image without an
+/// entrypoint, and no `cmd`). An image that is not local yet is checked when it is pinned.
+fn runnable(
+    state: &AppState,
+    owner: &Owner,
+    name: &str,
+    spec: &FunctionSpec,
+    resolved: &Resolved,
+) -> ApiResult<()> {
+    let content = resolved
+        .digest
+        .as_deref()
+        .and_then(|d| state.images.content(d));
+    match content.and_then(|c| crate::instance_spec::command_problem(spec, &c)) {
+        Some(problem) => Err(ApiError::bad_request(format!(
+            "{} was not deployed: {problem}",
+            owner.describe(name)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Applies a JSON merge patch (RFC 7396) to the current spec of `owner`'s function `name`.
@@ -110,6 +133,7 @@ pub async fn update(
             (resolved, policy)
         }
     };
+    runnable(state, owner, name, &spec, &resolved)?;
     store_and_activate(state, owner, name, spec, resolved, policy, by).await
 }
 
@@ -197,9 +221,11 @@ pub async fn rollback(
     Ok((record, target, current))
 }
 
-/// The spec's problems and its input template, as a 400 naming all of them.
+/// The spec's problems, its input template, and whether its secrets and template fit, as a
+/// 400 naming all of them.
 fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
-    let problems = spec.problems();
+    let mut problems = spec.problems();
+    problems.extend(crate::secret_use::problems(spec));
     if !problems.is_empty() {
         return Err(ApiError::bad_request(format!(
             "{} was not deployed: {}",

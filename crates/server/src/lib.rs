@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod owner;
 pub mod pool;
+pub mod secret_use;
 pub mod spec_changes;
 pub mod state;
 pub use faasbox_expr as template;

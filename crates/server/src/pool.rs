@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use faasbox_runtime::{AgentClient, Driver, Instance, InstanceSpec};
+use faasbox_runtime::{AgentClient, Driver, DriverError, Instance, InstanceSpec};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{codes, ApiError};
@@ -229,14 +229,17 @@ impl Pool {
     /// have counted it in `starting`.
     async fn start_instance(self: &Arc<Self>, in_flight: usize) -> Result<Arc<Running>, ApiError> {
         let result = match (self.build_spec)() {
-            Ok(spec) => self.driver.start(spec).await.map_err(|e| {
-                ApiError::function(
-                    StatusCode::BAD_GATEWAY,
-                    codes::FUNCTION_START,
-                    format!("function {} could not start: {e}", self.key),
-                    true,
-                )
-            }),
+            Ok(spec) => {
+                let ready_bound = Duration::from_millis(spec.agent.ready_timeout_ms);
+                self.driver.start(spec).await.map_err(|e| {
+                    ApiError::function(
+                        StatusCode::BAD_GATEWAY,
+                        codes::FUNCTION_START,
+                        start_failure(&self.key, ready_bound, e),
+                        true,
+                    )
+                })
+            }
             Err(e) => Err(e),
         };
         let mut inner = self.lock();
@@ -379,6 +382,22 @@ impl Pool {
             busy_calls: inner.slots.iter().map(|s| s.in_flight).sum(),
             waiting: inner.waiting,
         }
+    }
+}
+
+/// Why an instance of function `key` could not start. One that never became ready says so,
+/// with the bound it had and what its process printed (the driver's details).
+fn start_failure(key: &str, ready_bound: Duration, e: DriverError) -> String {
+    match e {
+        DriverError::NotReady {
+            reason, details, ..
+        } => format!(
+            "function {key}: its instance never became ready{reason}. An instance has {} to \
+             accept calls (the function's timeout, or the server's --ready-timeout if shorter): \
+             make it listen on port 8080 sooner, or deploy it with a longer --timeout{details}",
+            humantime::format_duration(ready_bound)
+        ),
+        other => format!("function {key} could not start: {other}"),
     }
 }
 
