@@ -190,19 +190,20 @@ pub(crate) fn io_err<'a>(
     move |source| ImageError::io(action, path, source)
 }
 
+/// Names no command: which credentials were used (a namespace's, the global ones) and who may
+/// change them is the caller's to say.
 fn unauthorized_message(registry: &str, user: Option<&str>, status: u16) -> String {
     match (user, status) {
         (Some(user), 403) => format!(
             "registry {registry} denied user '{user}' access (403); check that the user may \
-             use this repository, and the credentials with `faasbox registry ls`"
+             use this repository"
         ),
         (Some(user), _) => format!(
             "registry {registry} refused the credentials for user '{user}' ({status}); \
-             check them with `faasbox registry ls`"
+             check the stored ones"
         ),
         (None, _) => format!(
-            "registry {registry} requires credentials ({status}) and none are configured for \
-             it; add them for this registry (`faasbox registry ls` lists the configured ones)"
+            "registry {registry} requires credentials ({status}) and none are configured for it"
         ),
     }
 }
