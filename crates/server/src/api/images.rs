@@ -131,10 +131,32 @@ async fn import_into(
         .blocking(move |s| {
             let result = s.images.import_archive(&scope, &upload, &name, &options);
             drop(guard);
-            Ok(result?)
+            result.map_err(|e| upload_error(e, &upload))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// The formats an import takes, for the answer to anything else.
+pub const ACCEPTED_FORMATS: &str = "a `docker save` archive, an OCI image layout (a tar of the \
+    layout directory; the CLI packs a directory itself) or a root filesystem tarball (tar, or \
+    tar.gz; give its entrypoint with --entrypoint)";
+
+/// An import's error as the uploader sees it: never the server's path of the upload, and for a
+/// file that is no image, what is accepted rather than what the file holds.
+fn upload_error(e: faasbox_images::ImageError, upload: &std::path::Path) -> ApiError {
+    if let faasbox_images::ImageError::UnknownFormat { .. } = e {
+        return ApiError::bad_request(format!(
+            "the upload is not an image faasbox can import; send {ACCEPTED_FORMATS}"
+        ));
+    }
+    let mut error = ApiError::from(e);
+    let shown = upload.display().to_string();
+    error.message = error
+        .message
+        .replace(&format!("'{shown}'"), "the upload")
+        .replace(&shown, "the upload");
+    error
 }
 
 async fn list_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<Vec<ImageRecord>>> {
