@@ -135,13 +135,15 @@ pub async fn serve(
     served.context("serving the API")
 }
 
-/// Runs the server on `config.listen` until SIGINT or SIGTERM.
+/// Runs the server on `config.listen` until SIGINT or SIGTERM. The address is bound first:
+/// a server that cannot listen changes nothing (no admin token made and printed, no leftovers
+/// of another server on the same data directory cleaned away).
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let listen = config.listen;
-    let state = start(config).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| {
         format!("listening on {listen} (is another server running there? pick one with --listen)")
     })?;
+    let state = start(config).await?;
     tracing::info!("faasbox server listening on http://{listen}");
     serve(state, listener, shutdown_signal()).await
 }
