@@ -3,6 +3,7 @@
 mod admin;
 mod events;
 mod flows;
+mod function_logs;
 mod functions;
 mod images;
 mod invocations;
@@ -80,6 +81,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/rollback",
             post(functions::rollback),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/functions/{name}/logs",
+            get(function_logs::logs),
         )
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/invoke",
