@@ -70,7 +70,7 @@ async fn run(
         Command::Invoke(args) => {
             return commands::invocations::invoke(&client()?, format, args).await
         }
-        Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
+        Command::Logs(args) => commands::logs::run(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,

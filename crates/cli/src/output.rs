@@ -36,6 +36,24 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) {
     outln!("{text}");
 }
 
+/// Prints one page of log lines (`page["logs"]`) and returns them: in JSON the whole page as
+/// one document, or with `follow` each line as a JSON object of its own (a stream has no end
+/// to close a document with); in text each line as `text` renders it.
+pub fn print_log_page(
+    format: OutputFormat,
+    follow: bool,
+    page: &serde_json::Value,
+    text: impl Fn(&serde_json::Value) -> String,
+) -> Vec<serde_json::Value> {
+    let lines = page["logs"].as_array().cloned().unwrap_or_default();
+    match format {
+        OutputFormat::Json if !follow => print_json(page),
+        OutputFormat::Json => lines.iter().for_each(|line| outln!("{line}")),
+        OutputFormat::Text => lines.iter().for_each(|line| outln!("{}", text(line))),
+    }
+    lines
+}
+
 /// Prints `value` as JSON, or the table built from it.
 pub fn print<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> Table) {
     match format {

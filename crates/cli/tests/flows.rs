@@ -612,7 +612,7 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
         "--data",
         "{\"name\":\"again\"}",
     ]);
-    let id = out.lines().nth(1).unwrap().trim().to_string();
+    let id = out.trim().to_string();
     s.server
         .wait_instance(&id, &["complete"], Duration::from_secs(20))
         .await;
