@@ -188,12 +188,20 @@ impl Server {
         self.cli_with_stdin(args, None)
     }
 
-    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(FAASBOX)
+    /// The CLI with `args`, set to talk to this server with its admin token.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(FAASBOX);
+        command
             .args(args)
             .env("FAASBOX_URL", &self.url)
-            .env("FAASBOX_TOKEN", &self.token)
+            .env("FAASBOX_TOKEN", &self.token);
+        command
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cli_command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
