@@ -336,6 +336,68 @@ async fn flag_errors_name_the_flag_not_the_json_built_from_it() {
     }
     let out = server.cli(&["invoke", "demo/f", "--data", "{nope"]);
     assert!(stderr(&out).contains("--data"), "{}", stderr(&out));
+    let out = server.cli(&["event", "send", "demo", "--type", "t", "--data", "{nope"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--data") && !err.contains("HTTP"), "{err}");
+}
+
+// --- help teaches ------------------------------------------------------------------------------
+
+#[test]
+fn help_lists_every_subcommand_keeps_global_options_apart_and_shows_examples() {
+    let help = |args: &[&str]| {
+        let out = Command::new(FAASBOX)
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        stdout(&out)
+    };
+    let image = help(&["image"]);
+    for sub in ["import", "ls", "rm", "prune", "pull", "push"] {
+        assert!(
+            image
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{sub} "))),
+            "image --help lacks {sub}:\n{image}"
+        );
+    }
+    let deploy = help(&["fn", "deploy"]);
+    assert!(!deploy.contains("local image"), "{deploy}");
+    assert!(deploy.contains("registry reference"), "{deploy}");
+    for args in [
+        &["invoke"][..],
+        &["fn", "deploy"],
+        &["fn", "update"],
+        &["image", "import"],
+        &["image", "pull"],
+        &["flow", "run"],
+        &["logs"],
+        &["secret", "set"],
+        &["registry", "add"],
+        &["event", "send"],
+        &["token", "create"],
+    ] {
+        let text = help(args);
+        let (own, global) = text
+            .split_once("Global options:")
+            .unwrap_or_else(|| panic!("{args:?} has no Global options heading:\n{text}"));
+        assert!(
+            !own.contains("--url"),
+            "{args:?}: --url among its own options"
+        );
+        assert!(
+            global.contains("--url") && global.contains("--output"),
+            "{args:?}"
+        );
+        let examples = text.split_once("\nExamples:\n").map(|(_, e)| e);
+        assert!(
+            examples.is_some_and(|e| e.contains(&format!("faasbox {}", args.join(" ")))),
+            "{args:?} has no examples"
+        );
+    }
 }
 
 // --- a file that is no image -----------------------------------------------------------------
