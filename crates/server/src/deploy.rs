@@ -56,7 +56,8 @@ pub async fn deploy(
 }
 
 /// Refuses a spec whose pinned image it cannot run (an http function on an image without an
-/// entrypoint, and no `cmd`). An image that is not local yet is checked when it is pinned.
+/// entrypoint, and no `cmd`). An image that is not local yet (its pull failed) is checked at
+/// its first call, when `instance_spec::build` starts an instance from it.
 fn runnable(
     state: &AppState,
     owner: &Owner,
