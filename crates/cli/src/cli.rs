@@ -140,6 +140,11 @@ pub struct ServerArgs {
     /// How long a call waits for a free instance.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub queue_timeout: std::time::Duration,
+    /// Let functions reach this host's loopback services (127.0.0.1, ::1) through their
+    /// gateway address. RISK: every function can then talk to whatever listens there —
+    /// databases, registries, this server's API. For development and tests only.
+    #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_host_loopback: bool,
     /// Log filter (e.g. info, debug, faasbox_server=debug).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
@@ -261,7 +266,9 @@ pub struct DeployArgs {
     /// openwhisk: the entry point name passed to /init.
     #[arg(long)]
     pub main: Option<String>,
-    /// file: the size of each call's writable /direktiv-data (e.g. 64MiB).
+    /// The size of an instance's writable space (e.g. 256MiB; default 64MiB): everything it
+    /// writes (root filesystem, /tmp, the file contract's /direktiv-data). It is memory (a
+    /// tmpfs), counted on top of --size's.
     #[arg(long)]
     pub disk: Option<String>,
     /// Replace the image's entrypoint and cmd (a command line).

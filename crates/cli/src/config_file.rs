@@ -28,6 +28,7 @@ struct ServerFile {
     ready_timeout: Option<String>,
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
+    allow_host_loopback: Option<bool>,
     log: Option<String>,
 }
 
@@ -49,7 +50,8 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
-             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log",
+             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, allow-host-loopback, \
+             log",
             path.display(),
             e.to_string().trim_end()
         )
@@ -100,6 +102,12 @@ fn merge(
     if let Some(v) = file.queue_timeout.filter(|_| unset("queue_timeout")) {
         args.queue_timeout = duration("queue-timeout", &v)?;
     }
+    if let Some(v) = file
+        .allow_host_loopback
+        .filter(|_| unset("allow_host_loopback"))
+    {
+        args.allow_host_loopback = v;
+    }
     if let Some(v) = file.log.filter(|_| unset("log")) {
         args.log = v;
     }
@@ -147,6 +155,14 @@ mod tests {
         assert_eq!(args.log, "debug");
         assert_eq!(args.agent, Some(PathBuf::from("/opt/agent")));
         assert_eq!(args.runc, PathBuf::from("runc"), "the default stays");
+        assert!(!args.allow_host_loopback, "host loopback is off by default");
+
+        let args = server_args(&[], "allow-host-loopback = true\n").unwrap();
+        assert!(args.allow_host_loopback);
+        let err = server_args(&[], "allow-host-loopback = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow-host-loopback"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use faasbox_images::ImageStore;
-use faasbox_runtime::{Driver, DriverConfig, RuncDriver};
+use faasbox_runtime::{Driver, DriverConfig, IdMap, RuncDriver};
 use faasbox_secrets::Vault;
 use faasbox_store::Store;
 use tokio::net::TcpListener;
@@ -41,6 +41,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         )
     })?);
     let _ = std::fs::remove_dir_all(config.uploads_dir());
+    if config.allow_host_loopback {
+        tracing::warn!(
+            "allow-host-loopback is on: every function can reach the services on this host's \
+             loopback (127.0.0.1, ::1), this server's API included; use it for development only"
+        );
+    }
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),
         agent_binary: config.agent_binary.clone(),
@@ -48,6 +54,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         runsc_path: config.runsc_path.clone(),
         pasta_path: config.pasta_path.clone(),
         start_timeout: config.ready_timeout + Duration::from_secs(10),
+        allow_host_loopback: config.allow_host_loopback,
+        id_map: Some(IdMap::DEFAULT),
     })?);
     let report = driver.cleanup_leftovers().await?;
     if report.containers + report.mounts + report.cgroups + report.netns + report.processes > 0 {

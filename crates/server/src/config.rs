@@ -29,6 +29,11 @@ pub struct ServerConfig {
     pub queue_timeout: Duration,
     /// The largest invoke body accepted.
     pub max_input_bytes: usize,
+    /// Let functions reach the host's loopback services (through their network namespace's
+    /// gateway address). Off by default: with it, any function can talk to whatever listens
+    /// on the host's `127.0.0.1` — databases, registries, this server's own API. For
+    /// development and tests.
+    pub allow_host_loopback: bool,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
 }
@@ -83,6 +88,7 @@ impl ServerConfig {
             queue_limit: 100,
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
+            allow_host_loopback: false,
             master_key: MasterKeyEnv::default(),
         }
     }

@@ -312,16 +312,20 @@ async fn map_outcome(
     }
     let message = message.unwrap_or_default();
     match (status, code) {
-        (InvokeStatus::Error, Some(code)) if !code.is_empty() => (
-            Err(ApiError::function(
-                StatusCode::BAD_GATEWAY,
-                &code,
-                message,
-                true,
-            )),
-            logs,
-            false,
-        ),
+        (InvokeStatus::Error, Some(code)) if !code.is_empty() => {
+            // A full disk stays full for the instance's next calls: replace it.
+            let broken = code == faasbox_proto::CODE_DISK_FULL;
+            (
+                Err(ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    &code,
+                    message,
+                    true,
+                )),
+                logs,
+                broken,
+            )
+        }
         _ => {
             let message = if message.is_empty() {
                 "the function crashed".to_string()

@@ -42,7 +42,10 @@ pub struct FunctionSpec {
     /// openwhisk contract: the action's entry point name, passed to `/init` as `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main: Option<String>,
-    /// file contract: the size of the call's writable `/direktiv-data` ("64MiB", or bytes).
+    /// The size of an instance's writable space ("64MiB", or bytes), for every contract: the
+    /// root filesystem's changes, temp dirs, and the file contract's `/direktiv-data`. It is
+    /// memory (a tmpfs), counted on top of the size's memory. Default
+    /// [`DEFAULT_DISK_BYTES`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<ByteSize>,
     /// The namespace secrets this function's `input` template may use as `.secrets.NAME`.
@@ -54,8 +57,8 @@ pub struct FunctionSpec {
     pub input: Option<serde_json::Value>,
 }
 
-/// The default bound of the file contract's data directory.
-pub const DEFAULT_FILE_DISK_BYTES: u64 = 64 * 1024 * 1024;
+/// The default size of an instance's writable space.
+pub const DEFAULT_DISK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A size written as "64MiB", "512k", "1G" or a plain number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,9 +275,9 @@ impl FunctionSpec {
         }
     }
 
-    /// The bound of the file contract's data directory.
+    /// The size of an instance's writable space.
     pub fn disk_bytes(&self) -> u64 {
-        self.disk.map(|d| d.0).unwrap_or(DEFAULT_FILE_DISK_BYTES)
+        self.disk.map(|d| d.0).unwrap_or(DEFAULT_DISK_BYTES)
     }
 
     /// Every problem with the spec, one sentence each (empty when valid).
@@ -306,9 +309,6 @@ impl FunctionSpec {
                 }
                 Some(Ok(_)) => {}
             }
-        }
-        if self.disk.is_some() && contract != Contract::File {
-            problems.push("`disk` bounds the file contract's /direktiv-data; other contracts use the image's filesystem".to_string());
         }
         if let Some(disk) = self.disk {
             if disk.0 < 64 * 1024 || disk.0 > 64 * 1024 * 1024 * 1024 {
@@ -441,6 +441,12 @@ mod tests {
             serde_json::from_str(r#"{"image":"x","contract":"file","disk":"2MiB"}"#).unwrap();
         assert_eq!(spec.disk_bytes(), 2 << 20);
         assert!(spec.problems().is_empty());
+        // Every contract has a bounded disk.
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","disk":"1GiB"}"#).unwrap();
+        assert_eq!(spec.disk_bytes(), 1 << 30);
+        assert!(spec.problems().is_empty());
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x"}"#).unwrap();
+        assert_eq!(spec.disk_bytes(), DEFAULT_DISK_BYTES);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert!(parse_size("12 parsecs").is_err());
         let spec: FunctionSpec = serde_json::from_str(

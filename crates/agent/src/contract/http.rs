@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
+use super::disk::Disk;
 use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
@@ -60,6 +61,8 @@ pub struct HttpContract {
     ready: OnceCell<Result<(), String>>,
     /// Under runsc: TCP through blocking threads (see [`crate::tcp_bridge`]).
     blocking_tcp: bool,
+    /// The instance's disk (the temp dirs are on it).
+    disk: Disk,
 }
 
 impl HttpContract {
@@ -96,6 +99,7 @@ impl HttpContract {
             ready_deadline,
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
+            disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
         })
     }
 
@@ -165,7 +169,7 @@ impl HttpContract {
                 .await
             {
                 Ok(dir) => dir,
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             };
         let result = tokio::select! {
             answer = self.forward(call, dir.path()) => match answer {
@@ -183,6 +187,8 @@ impl HttpContract {
             // Dropping the exchange closes the connection to the function.
             () = cancelled.aborted() => CallResult::crash(CANCELLED),
         };
+        // Before the temp dir goes: what filled the disk may be in it.
+        let result = self.disk.verdict(result);
         dir.remove().await;
         result
     }

@@ -30,6 +30,7 @@ pub async fn run(
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
+    config.allow_host_loopback = args.allow_host_loopback;
     config.master_key = master_key;
     faasbox_server::app::run(config).await
 }

@@ -8,9 +8,13 @@
 //!     instance.json               what was started (function, runtime, network)
 //!     bundle/config.json          the OCI runtime spec
 //!     rootfs/                     overlay mountpoint (lower = image layers)
-//!     upper/  work/               overlay upper and work directories
+//!     disk/                       a tmpfs of the instance's `disk` size: all it may write
+//!       upper/  work/             overlay upper and work directories
+//!       sock/agent.sock           the agent's socket; bind-mounted at /.faasbox/sock
+//!       scratch/<n>/              the spec's scratch directories (e.g. /direktiv-data)
+//!     lower/<n>/                  idmapped views of the image layers (only while starting)
 //!     empty/                      lower directory for an image without layers
-//!     ctl/agent.json ctl/agent.sock   the control directory, bind-mounted at /.faasbox
+//!     ctl/agent.json  ctl/sock/   the control directory, bind-mounted read-only at /.faasbox
 //!     agent.log                   stdout/stderr of the agent (and of the runtime's start)
 //!     hosts  resolv.conf          bind-mounted over /etc/hosts and /etc/resolv.conf
 //!     pasta.pid  pasta.log        the instance's pasta process (network only)
@@ -150,11 +154,29 @@ impl InstanceDir {
     pub(crate) fn rootfs(&self) -> PathBuf {
         self.root.join("rootfs")
     }
+    /// The mount point of the instance's bounded writable space (a tmpfs).
+    pub(crate) fn disk(&self) -> PathBuf {
+        self.root.join("disk")
+    }
     pub(crate) fn upper(&self) -> PathBuf {
-        self.root.join("upper")
+        self.disk().join("upper")
     }
     pub(crate) fn work(&self) -> PathBuf {
-        self.root.join("work")
+        self.disk().join("work")
+    }
+    /// The directory holding the agent's socket, mounted at [`CONTAINER_SOCKET_DIR`].
+    ///
+    /// [`CONTAINER_SOCKET_DIR`]: faasbox_proto::CONTAINER_SOCKET_DIR
+    pub(crate) fn socket_dir(&self) -> PathBuf {
+        self.disk().join("sock")
+    }
+    /// The `index`-th scratch directory of the spec.
+    pub(crate) fn scratch(&self, index: usize) -> PathBuf {
+        self.disk().join("scratch").join(index.to_string())
+    }
+    /// Where the idmapped views of the image layers are mounted while the overlay is made.
+    pub(crate) fn lower_mounts(&self) -> PathBuf {
+        self.root.join("lower")
     }
     pub(crate) fn empty_lower(&self) -> PathBuf {
         self.root.join("empty")
@@ -162,11 +184,15 @@ impl InstanceDir {
     pub(crate) fn ctl(&self) -> PathBuf {
         self.root.join("ctl")
     }
+    /// The (empty) directory in the control directory the socket directory is mounted on.
+    pub(crate) fn socket_mount_point(&self) -> PathBuf {
+        self.ctl().join("sock")
+    }
     pub(crate) fn agent_config(&self) -> PathBuf {
         self.ctl().join(faasbox_proto::AGENT_CONFIG_NAME)
     }
     pub(crate) fn socket(&self) -> PathBuf {
-        self.ctl().join(faasbox_proto::AGENT_SOCKET_NAME)
+        self.socket_dir().join(faasbox_proto::AGENT_SOCKET_NAME)
     }
     pub(crate) fn agent_log(&self) -> PathBuf {
         self.root.join("agent.log")

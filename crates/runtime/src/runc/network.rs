@@ -11,9 +11,13 @@
 //! Port forwarding is off in both directions (`-t none -u none -T none -U none`): pasta's
 //! default "auto" would bind every port a function listens on also on the host (clashing
 //! between instances), and bind the host's listening ports into the namespace's loopback
-//! (taking ports such as 8080 from the function). The host's own loopback services stay
-//! reachable at the namespace's gateway address (pasta maps it to the host), which is how
-//! tests reach servers they start.
+//! (taking ports such as 8080 from the function).
+//!
+//! The host's loopback is out of reach (`--no-map-gw`): pasta would otherwise map connections
+//! to the namespace's gateway address to the host's `127.0.0.1`/`::1`, where databases,
+//! registries and the faasbox API itself listen without expecting strangers. The driver's
+//! `allow_host_loopback` setting keeps that mapping, for development and tests. The outside
+//! world (any address that is not the host's loopback) is reachable either way.
 //!
 //! DNS: queries to [`DNS_ADDRESS`] are forwarded by pasta to the host's resolver
 //! (`--dns-forward`), which works whatever the host's resolv.conf names, a loopback resolver
@@ -48,6 +52,8 @@ pub(crate) fn netns_path(name: &str) -> PathBuf {
 pub(crate) struct NetworkTools {
     pub ip: PathBuf,
     pub pasta: PathBuf,
+    /// Map the gateway address to the host's loopback.
+    pub host_loopback: bool,
 }
 
 /// Creates the namespace `name`, starts pasta for it and writes the instance's resolv.conf.
@@ -91,7 +97,11 @@ async fn start_pasta(
         // As root, pasta otherwise drops to `nobody` and then cannot open the namespace.
         .args(["--runas", "0", "--quiet"])
         .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
-        .args(["--dns-forward", DNS_ADDRESS])
+        .args(["--dns-forward", DNS_ADDRESS]);
+    if !tools.host_loopback {
+        command.arg("--no-map-gw");
+    }
+    command
         .arg("--pid")
         .arg(dir.pasta_pid())
         .arg("--log-file")
