@@ -28,6 +28,12 @@ pub struct Server {
 }
 
 pub use faasbox_test_registry::free_port;
+#[allow(unused_imports)]
+pub use faasbox_test_registry::OutsideAddress;
+
+/// The `faasbox server` flag that lets functions reach services on the host's loopback (off by
+/// default). A test whose function calls back to a server the test runs opts in with it.
+pub const ALLOW_HOST_LOOPBACK: &str = "--allow-host-loopback";
 
 impl Server {
     pub async fn start() -> Server {
@@ -56,6 +62,11 @@ impl Server {
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path) -> Server {
         Server::spawn(data_dir, &[], &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra `faasbox server` flags.
+    pub async fn start_in_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn(data_dir, args, &[]).await
     }
 
     /// Starts a server on an existing data directory with extra environment variables.

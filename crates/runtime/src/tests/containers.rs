@@ -8,6 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
 
+pub(crate) use faasbox_test_registry::OutsideAddress;
+
 use super::fake_agent;
 use super::fixtures::{
     fixture, fixture_with_host_loopback, pasta_available, reopen, running, spec, with_fake_agent,
@@ -84,37 +86,6 @@ pub(crate) fn fetch_from_host(port: u16) -> String {
 /// The shell command that fetches `http://<ip>:<port>/`, giving up after 5 s.
 pub(crate) fn fetch(ip: std::net::Ipv4Addr, port: u16) -> String {
     format!("timeout 5 wget -q -O - http://{ip}:{port}/")
-}
-
-/// An address of the host that is not a loopback address (198.18.0.0/15, the benchmarking
-/// range), added to `lo` for the test and removed again: "the outside world" as a function
-/// sees it. (The host's own eth0 address is no use: pasta gives the namespace that very
-/// address, so it would reach the namespace itself.)
-pub(crate) struct OutsideAddress {
-    pub ip: std::net::Ipv4Addr,
-}
-
-impl OutsideAddress {
-    pub(crate) fn add() -> OutsideAddress {
-        use std::sync::atomic::{AtomicU16, Ordering};
-        static NEXT: AtomicU16 = AtomicU16::new(0);
-        let n = (std::process::id() as u16).wrapping_mul(31) ^ NEXT.fetch_add(1, Ordering::SeqCst);
-        let ip = std::net::Ipv4Addr::new(198, 18, (n >> 8) as u8, (n & 0xff).max(1) as u8);
-        let status = std::process::Command::new("ip")
-            .args(["addr", "add", &format!("{ip}/32"), "dev", "lo"])
-            .status()
-            .expect("ip addr add");
-        assert!(status.success(), "cannot add {ip} to lo");
-        OutsideAddress { ip }
-    }
-}
-
-impl Drop for OutsideAddress {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["addr", "del", &format!("{}/32", self.ip), "dev", "lo"])
-            .status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
