@@ -468,31 +468,56 @@ async fn missing_agent_binary_is_explained() {
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 }
 
-/// Prints how long starts take here (not an assertion: machines differ).
+/// Prints how long starts take here (not an assertion: machines differ): the median of
+/// `FAASBOX_LATENCY_N` starts (default 3) per variant, runc with and without its user
+/// namespace included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_latency_report() {
     let Some(fx) = fixture() else { return };
-    let mut variants = vec![(OciRuntime::Runc, false)];
+    let Some(plain) =
+        super::fixtures::fixture_configured(fx.agent.clone(), |config| config.id_map = None)
+    else {
+        return;
+    };
+    let n: usize = std::env::var("FAASBOX_LATENCY_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut variants = vec![
+        ("runc", &fx, OciRuntime::Runc, false),
+        (
+            "runc without user namespace",
+            &plain,
+            OciRuntime::Runc,
+            false,
+        ),
+    ];
     if pasta_available() {
-        variants.push((OciRuntime::Runc, true));
+        variants.push(("runc", &fx, OciRuntime::Runc, true));
     }
     if super::fixtures::runsc_available() {
-        variants.push((OciRuntime::Runsc, false));
+        variants.push(("runsc", &fx, OciRuntime::Runsc, false));
     }
-    for (runtime, network) in variants {
-        let mut times = Vec::new();
-        for _ in 0..3 {
+    for (label, fixture, runtime, network) in variants {
+        let (mut starts, mut stops) = (Vec::new(), Vec::new());
+        for _ in 0..n {
             let begin = std::time::Instant::now();
-            let instance = fx
+            let instance = fixture
                 .driver
-                .start_with(spec(&fx, runtime, network), with_fake_agent())
+                .start_with(spec(fixture, runtime, network), with_fake_agent())
                 .await
                 .expect("start");
-            let started = begin.elapsed();
+            starts.push(begin.elapsed());
             let begin = std::time::Instant::now();
-            fx.driver.stop(&instance.id).await.unwrap();
-            times.push(format!("start {started:?} stop {:?}", begin.elapsed()));
+            fixture.driver.stop(&instance.id).await.unwrap();
+            stops.push(begin.elapsed());
         }
-        eprintln!("{runtime} network={network}: {}", times.join(", "));
+        starts.sort();
+        stops.sort();
+        eprintln!(
+            "{label} network={network}: median start {:?}, stop {:?} ({n} runs)",
+            starts[n / 2],
+            stops[n / 2]
+        );
     }
 }
