@@ -67,6 +67,10 @@ pub(crate) async fn setup(
     ip(tools, &["netns", "add", name]).await.map_err(|e| {
         DriverError::Network(format!("cannot create network namespace {name}: {e}"))
     })?;
+    if let Err(e) = allow_low_ports(&path).await {
+        teardown(tools, name, dir).await;
+        return Err(e);
+    }
     if let Err(e) = start_pasta(tools, &path, dir).await {
         teardown(tools, name, dir).await;
         return Err(e);
@@ -76,6 +80,33 @@ pub(crate) async fn setup(
         return Err(e);
     }
     Ok(path)
+}
+
+/// Lets every user in the namespace bind ports below 1024 (`net.ipv4.ip_unprivileged_port_start
+/// = 0`, as Docker sets it for its containers): the namespace belongs to the host's user
+/// namespace, in which container root of a user-namespaced instance has no
+/// `CAP_NET_BIND_SERVICE`. Written from a thread of its own that joins the namespace (a
+/// thread's network namespace is its own; the thread ends right after).
+async fn allow_low_ports(netns: &Path) -> Result<(), DriverError> {
+    let file = std::fs::File::open(netns)
+        .map_err(|e| DriverError::io(format!("cannot open {}", netns.display()), e))?;
+    let write = move || -> Result<(), String> {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+            .map_err(|e| format!("cannot set net.ipv4.ip_unprivileged_port_start: {e}"))
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name("netns-sysctl".into())
+            .spawn(write)
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .unwrap_or_else(|_| Err("the thread panicked".into()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    joined.map_err(DriverError::Network)
 }
 
 async fn start_pasta(

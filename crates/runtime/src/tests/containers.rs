@@ -162,6 +162,14 @@ async fn network_reaches_outside_addresses_but_not_host_loopback() {
     assert_eq!(result["stdout"], "hello from outside", "{result}");
     let refused = sh(&client, &fetch_from_host(on_loopback)).await;
     assert_ne!(refused["status"], 0, "{refused}");
+    // Ports below 1024 are for everyone in the namespace (as in Docker), container root of the
+    // user namespace included.
+    let low = sh(
+        &client,
+        "httpd -p 127.0.0.1:80 -h / 2>&1 && echo bound; killall httpd",
+    )
+    .await;
+    assert!(low["stdout"].as_str().unwrap().contains("bound"), "{low}");
     assert_eq!(refused["stdout"], "", "{refused}");
     // Nor through the address of the loopback itself (that is the namespace's own).
     let own = sh(&client, &fetch(std::net::Ipv4Addr::LOCALHOST, on_loopback)).await;
