@@ -11,6 +11,12 @@
 //! ends in `ENOSPC` (the agent reports `faasbox.function.disk_full`) and not in an OOM kill.
 //! The number of files is bounded too (one per 4 KiB, at least [`MIN_INODES`]), since every
 //! inode costs kernel memory.
+//!
+//! The container's stdout and stderr (the agent's log, which a function can also write through
+//! `/proc/1/fd/1`) go to a file on a second, small tmpfs ([`LOG_BYTES`]): on the host's disk it
+//! would be unbounded, and on the instance's disk it would slowly fill the function's space
+//! with what the agent echoes (the OpenWhisk contract's activation logs). A full log only
+//! loses later lines; the platform reads it for the reason of a failed start.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -26,6 +32,9 @@ pub(crate) const MIN_DISK_BYTES: u64 = 64 * 1024;
 const MIN_INODES: u64 = 1024;
 /// One file or directory per this many bytes of disk.
 const BYTES_PER_INODE: u64 = 4096;
+
+/// The size of the tmpfs holding the agent's log.
+pub(crate) const LOG_BYTES: u64 = 1024 * 1024;
 
 /// Who owns what the container writes: container root as seen on the host.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +76,25 @@ pub(crate) fn prepare(
         make_dir(&dir.scratch(index), 0o755, Some(owner))?;
     }
     Ok(())
+}
+
+/// Mounts the small tmpfs the agent's log goes to.
+pub(crate) fn prepare_log(dir: &InstanceDir) -> Result<(), DriverError> {
+    let target = dir.log_dir();
+    std::fs::create_dir_all(&target)
+        .map_err(|e| DriverError::io(format!("cannot create {}", target.display()), e))?;
+    let options = format!("size={LOG_BYTES},nr_inodes=16,mode=0700");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(options.as_str()),
+    )
+    .map_err(|errno| DriverError::Mount {
+        target,
+        message: format!("cannot mount the instance's log (tmpfs {options}): {errno}"),
+    })
 }
 
 fn make_dir(path: &Path, mode: u32, owner: Option<Owner>) -> Result<(), DriverError> {

@@ -85,13 +85,14 @@ impl RuncDriver {
     }
 
     /// The instance's directory of one kind: `upper` (the overlay's upper directory), `disk`
-    /// (the mount point of its bounded disk), `ctl` (the control directory).
+    /// (the mount point of its bounded disk), `ctl` (the control directory), `agent.log`.
     pub(crate) fn instance_path(&self, id: &str, kind: &str) -> PathBuf {
         let dir = self.inner.layout.instance(id);
         match kind {
             "upper" => dir.upper(),
             "disk" => dir.disk(),
             "ctl" => dir.ctl(),
+            "agent.log" => dir.agent_log(),
             other => panic!("no instance path {other}"),
         }
     }

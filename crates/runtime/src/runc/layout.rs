@@ -15,7 +15,8 @@
 //!     lower/<n>/                  idmapped views of the image layers (only while starting)
 //!     empty/                      lower directory for an image without layers
 //!     ctl/agent.json  ctl/sock/   the control directory, bind-mounted read-only at /.faasbox
-//!     agent.log                   stdout/stderr of the agent (and of the runtime's start)
+//!     log/agent.log               stdout/stderr of the agent (and of the runtime's start), on a
+//!                                 tmpfs of its own (1 MiB: the container can write to it)
 //!     hosts  resolv.conf          bind-mounted over /etc/hosts and /etc/resolv.conf
 //!     pasta.pid  pasta.log        the instance's pasta process (network only)
 //! ```
@@ -194,8 +195,12 @@ impl InstanceDir {
     pub(crate) fn socket(&self) -> PathBuf {
         self.socket_dir().join(faasbox_proto::AGENT_SOCKET_NAME)
     }
+    /// The mount point of the small tmpfs holding the agent's log.
+    pub(crate) fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
+    }
     pub(crate) fn agent_log(&self) -> PathBuf {
-        self.root.join("agent.log")
+        self.log_dir().join("agent.log")
     }
     pub(crate) fn hosts(&self) -> PathBuf {
         self.root.join("hosts")

@@ -280,6 +280,7 @@ impl RootfsPlan {
             },
             None => Owner { uid: 0, gid: 0 },
         };
+        disk::prepare_log(&self.dir)?;
         disk::prepare(&self.dir, self.disk_bytes, owner, self.scratch)?;
         let Some(userns) = &self.userns else {
             return overlay::mount_blocking(

@@ -59,11 +59,7 @@ async fn echo_round_trip(runtime: OciRuntime) {
         Bytes::from_static(br#"{"hello":"world"}"#),
     );
     let Ok(outcome) = tokio::time::timeout(Duration::from_secs(30), call).await else {
-        let log = fx
-            .state_dir
-            .join("instances")
-            .join(&instance.id)
-            .join("agent.log");
+        let log = fx.driver.instance_path(&instance.id, "agent.log");
         panic!(
             "no answer to invoke within 30s; agent log:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
@@ -210,11 +206,7 @@ async fn real_agent_openwhisk_proxy_in_a_container() {
     // does, each ends with one sentinel per stream; the /init answers add none.
     // The sentinels may reach the file just after the answer: give them a moment, then make
     // sure no extra one follows.
-    let log = fx
-        .state_dir
-        .join("instances")
-        .join(&instance.id)
-        .join("agent.log");
+    let log = fx.driver.instance_path(&instance.id, "agent.log");
     let count = || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         (

@@ -10,7 +10,7 @@ use faasbox_proto::InvokeStatus;
 
 use super::containers::sh;
 use super::containers::start_fake;
-use super::fixtures::{fixture, spec};
+use super::fixtures::{fixture, fixture_configured, spec};
 use crate::agent_client::AgentClient;
 use crate::driver::{Driver, IdMap, OciRuntime};
 
@@ -93,6 +93,44 @@ async fn the_control_mount_is_read_only() {
     assert!(!ctl.join("dir").exists());
     let config = std::fs::read_to_string(ctl.join("agent.json")).unwrap();
     assert!(config.trim_end().ends_with('}'), "agent.json unchanged");
+    // Container root cannot reopen the agent's log (it belongs to host root)...
+    let log = sh(&client, "sh -c 'echo x > /proc/1/fd/1' 2>&1; echo done").await;
+    assert!(
+        log["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{log}"
+    );
+    fx.driver.stop(&instance.id).await.unwrap();
+}
+
+/// ...and where it could (container root as host root), the log is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_container_output_is_bounded() {
+    let Some(agent) = std::env::current_exe().ok() else {
+        return;
+    };
+    let Some(fx) = fixture_configured(agent, |config| config.id_map = None) else {
+        return;
+    };
+    let (instance, client) = start_fake(&fx, spec(&fx, OciRuntime::Runc, false)).await;
+    let log = sh(
+        &client,
+        "dd if=/dev/zero of=/proc/1/fd/1 bs=1M count=20 2>&1; echo done",
+    )
+    .await;
+    assert!(
+        log["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{log}"
+    );
+    let agent_log = fx.driver.instance_path(&instance.id, "agent.log");
+    assert!(std::fs::metadata(&agent_log).unwrap().len() <= 1 << 20);
+    // The agent lives on.
+    assert_eq!(sh(&client, "echo ok").await["stdout"], "ok\n");
     fx.driver.stop(&instance.id).await.unwrap();
 }
 
