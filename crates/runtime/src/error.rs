@@ -20,6 +20,12 @@ pub enum DriverError {
          (it must be a static binary) or set the agent path in the server configuration"
     )]
     AgentMissing(PathBuf),
+    /// Container root of a user namespace cannot run the agent binary (it is host root's).
+    #[error(
+        "the agent binary {0} is not readable and executable by others: container root (an \
+         unprivileged host uid in its user namespace) must run it; `chmod 0755` it"
+    )]
+    AgentNotExecutable(PathBuf),
     /// The OCI runtime (runc/runsc) refused or failed a command.
     #[error("`{command}` failed: {message}")]
     Runtime { command: String, message: String },

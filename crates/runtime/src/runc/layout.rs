@@ -216,6 +216,39 @@ impl InstanceDir {
     }
 }
 
+/// Sets a directory of the driver's to 0711: others may pass through it to a path they know,
+/// not list it. runc sets a user-namespaced container up as its (unprivileged) root, which
+/// must reach the instance's root filesystem by its path.
+pub(crate) fn make_traversable(dir: &Path) -> Result<(), DriverError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+        .map_err(|e| DriverError::io(format!("cannot set the mode of {}", dir.display()), e))
+}
+
+/// The first directory above `dir` that others may not pass through, if any.
+pub(crate) fn untraversable_ancestor(dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors()
+        .skip(1)
+        .find(|a| {
+            std::fs::metadata(a)
+                .map(|m| m.permissions().mode() & 0o001 == 0)
+                .unwrap_or(true)
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Makes a file or directory the container reads through a bind mount (the control directory,
+/// `agent.json`, `hosts`, `resolv.conf`) readable by everyone (0644, directories 0755),
+/// whatever the umask: container root of a user namespace is not its owner (host root). The
+/// instance directory's own mode keeps other host users from listing it.
+pub(crate) fn make_container_readable(path: &Path) -> Result<(), DriverError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| DriverError::io(format!("cannot make {} readable", path.display()), e))
+}
+
 /// `instance.json`: what the driver needs to know about an instance after a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InstanceMeta {

@@ -64,6 +64,8 @@ struct Inner {
     /// The user namespace runc instances' layers are idmapped with; `None`: container root is
     /// host root (not configured, or the kernel refused).
     userns: Option<Arc<Userns>>,
+    /// Why runc instances get no user namespace, when they do not.
+    userns_problem: Option<String>,
     /// Instances started by this driver object and not stopped yet.
     live: Mutex<HashMap<String, OciRuntime>>,
 }
@@ -92,13 +94,20 @@ impl RuncDriver {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
         }
-        let userns = user_namespace(&config, &layout);
+        for dir in [layout.state_dir().to_path_buf(), layout.instances_dir()] {
+            layout::make_traversable(&dir)?;
+        }
+        let (userns, userns_problem) = match user_namespace(&config, &layout) {
+            Ok(userns) => (Some(userns), None),
+            Err(problem) => (None, Some(problem)),
+        };
         Ok(RuncDriver {
             inner: Arc::new(Inner {
                 config,
                 layout,
                 runc,
                 userns,
+                userns_problem,
                 live: Mutex::new(HashMap::new()),
             }),
         })
@@ -108,6 +117,11 @@ impl RuncDriver {
     /// root.
     pub fn id_map(&self) -> Option<crate::driver::IdMap> {
         self.inner.userns.as_ref().map(|u| u.map())
+    }
+
+    /// Why runc instances get no user namespace (`None` when they get one).
+    pub fn user_namespace_problem(&self) -> Option<&str> {
+        self.inner.userns_problem.as_deref()
     }
 
     /// The prefix of every container id, netns name and cgroup of this driver.
@@ -165,17 +179,23 @@ impl Driver for RuncDriver {
     }
 }
 
-/// The user namespace for runc instances, if configured and the kernel allows it; says which
-/// in the log.
-fn user_namespace(config: &DriverConfig, layout: &Layout) -> Option<Arc<Userns>> {
+/// The user namespace for runc instances, if configured and the kernel allows it, else why
+/// not; says which in the log.
+fn user_namespace(config: &DriverConfig, layout: &Layout) -> Result<Arc<Userns>, String> {
     let Some(map) = config.id_map else {
-        tracing::warn!(
-            "user namespaces are off in the configuration: container root is host root \
-             (runc instances)"
-        );
-        return None;
+        let problem = "user namespaces are off in the configuration".to_string();
+        tracing::warn!("{problem}: container root of runc instances is host root");
+        return Err(problem);
     };
     let made = Userns::create(map).and_then(|userns| {
+        if let Some(dir) = layout::untraversable_ancestor(layout.state_dir()) {
+            return Err(format!(
+                "container root (host uid {}) may not pass through {} to the instances' root \
+                 filesystems; `chmod 0711` it (others may pass, not list)",
+                map.host_base,
+                dir.display()
+            ));
+        }
         userns.probe(layout.state_dir())?;
         Ok(userns)
     });
@@ -187,14 +207,14 @@ fn user_namespace(config: &DriverConfig, layout: &Layout) -> Option<Arc<Userns>>
                  (gVisor instances run on gVisor's own kernel instead)",
                 map.host_base
             );
-            Some(Arc::new(userns))
+            Ok(Arc::new(userns))
         }
         Err(reason) => {
             tracing::warn!(
                 "user namespaces are not in use: {reason}; container root of runc instances \
                  is host root (seccomp, capabilities and no-new-privileges still apply)"
             );
-            None
+            Err(reason)
         }
     }
 }

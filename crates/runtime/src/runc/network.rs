@@ -187,7 +187,8 @@ fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
         }
     }
     std::fs::write(target, text)
-        .map_err(|e| DriverError::io(format!("cannot write {}", target.display()), e))
+        .map_err(|e| DriverError::io(format!("cannot write {}", target.display()), e))?;
+    super::layout::make_container_readable(target)
 }
 
 /// Kills the instance's pasta and deletes its namespace. Best effort, never fails.

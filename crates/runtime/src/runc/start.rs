@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::command::{RuntimeCli, SandboxNetwork};
 use super::disk::{self, Owner};
-use super::layout::{InstanceDir, InstanceMeta, Layout};
+use super::layout::{self, make_container_readable, InstanceDir, InstanceMeta, Layout};
 use super::network::NetworkTools;
 use super::report::{seconds, tail_of_file};
 use super::userns::{self, Userns};
@@ -61,6 +61,17 @@ impl Inner {
     ) -> Result<Instance, DriverError> {
         if !self.config.agent_binary.is_file() {
             return Err(DriverError::AgentMissing(self.config.agent_binary.clone()));
+        }
+        if spec.runtime == OciRuntime::Runc && self.userns.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.config.agent_binary)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o005 != 0o005 {
+                return Err(DriverError::AgentNotExecutable(
+                    self.config.agent_binary.clone(),
+                ));
+            }
         }
         let cli = self.runtime_cli(spec.runtime)?;
         let network_tools = if spec.network {
@@ -121,6 +132,10 @@ impl Inner {
             std::fs::create_dir_all(&sub)
                 .map_err(|e| DriverError::io(format!("cannot create {}", sub.display()), e))?;
         }
+        layout::make_traversable(dir.root())?;
+        for shared in [dir.ctl(), dir.socket_mount_point()] {
+            make_container_readable(&shared)?;
+        }
         let meta = InstanceMeta {
             function: spec.function.clone(),
             runtime: spec.runtime,
@@ -165,6 +180,7 @@ impl Inner {
         // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
         agent.blocking_tcp |= spec.runtime == OciRuntime::Runsc;
         write_json(&dir.agent_config(), &agent)?;
+        make_container_readable(&dir.agent_config())?;
         let hostname = Layout::short_id(id).to_string();
         write_file(
             &dir.hosts(),
@@ -172,6 +188,7 @@ impl Inner {
                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
             ),
         )?;
+        make_container_readable(&dir.hosts())?;
 
         let sandbox_tmp = match spec.runtime {
             OciRuntime::Runsc => sandbox_tmp(&dir.rootfs()),

@@ -476,6 +476,32 @@ async fn missing_agent_binary_is_explained() {
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 }
 
+/// Container root of a user namespace runs the agent as "others": a binary only host root may
+/// run is refused with the fix, before anything is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_only_root_may_run_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("faasbox-agent");
+    std::fs::write(&agent, b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let Some(fx) = super::fixtures::fixture_with_agent(agent) else {
+        return;
+    };
+    if fx.driver.id_map().is_none() {
+        eprintln!("skipped: no user namespace here");
+        return;
+    }
+    let err = fx
+        .driver
+        .start(spec(&fx, OciRuntime::Runc, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::AgentNotExecutable(_)), "{err}");
+    assert!(err.to_string().contains("chmod 0755"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
 /// Prints how long starts take here (not an assertion: machines differ): the median of
 /// `FAASBOX_LATENCY_N` starts (default 3) per variant, runc with and without its user
 /// namespace included.

@@ -86,6 +86,9 @@ pub(crate) fn fixture_configured(
         .prefix("fbxt")
         .tempdir()
         .expect("temp dir");
+    // 0711: container root of a user namespace must pass through it (whatever the umask).
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod temp dir");
     let layer = busybox_layer(&tmp.path().join("layers"));
     let state_dir = tmp.path().join("run");
     let mut config = DriverConfig::new(&state_dir, &agent);

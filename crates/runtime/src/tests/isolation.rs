@@ -169,7 +169,10 @@ async fn seccomp_filters_the_container() {
 async fn container_root_is_an_unprivileged_host_uid() {
     let Some(fx) = fixture() else { return };
     let Some(map) = fx.driver.id_map() else {
-        panic!("this kernel (6.x) supports user namespaces and idmapped layers; see the log");
+        panic!(
+            "this kernel (6.x) supports user namespaces and idmapped layers: {:?}",
+            fx.driver.user_namespace_problem()
+        );
     };
     assert_eq!(map, IdMap::DEFAULT);
     let (instance, client) = start_fake(&fx, spec(&fx, OciRuntime::Runc, false)).await;
@@ -281,4 +284,23 @@ async fn the_oom_killer_takes_the_function_not_the_agent() {
         "the agent is the same process"
     );
     fx.driver.stop(&instance.id).await.unwrap();
+}
+
+/// A data directory container root may not pass through: the driver runs without user
+/// namespaces and says why, with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untraversable_state_directory_turns_user_namespaces_off_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(fx) = fixture() else { return };
+    let closed = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = crate::driver::DriverConfig::new(closed.path().join("run"), &fx.agent);
+    let driver = crate::runc::RuncDriver::new(config).unwrap();
+    assert_eq!(driver.id_map(), None);
+    let problem = driver.user_namespace_problem().unwrap();
+    assert!(problem.contains("chmod 0711"), "{problem}");
+    assert!(
+        problem.contains(&closed.path().display().to_string()),
+        "{problem}"
+    );
 }
