@@ -19,6 +19,11 @@
 //! `allow_host_loopback` setting keeps that mapping, for development and tests. The outside
 //! world (any address that is not the host's loopback) is reachable either way.
 //!
+//! Ports below 1024 are open to every user of the namespace
+//! (`net.ipv4.ip_unprivileged_port_start = 0`, as Docker sets it): the namespace belongs to the
+//! host's user namespace, where container root of a user-namespaced instance has no
+//! `CAP_NET_BIND_SERVICE`.
+//!
 //! DNS: queries to [`DNS_ADDRESS`] are forwarded by pasta to the host's resolver
 //! (`--dns-forward`), which works whatever the host's resolv.conf names, a loopback resolver
 //! such as systemd-resolved's included; the instance's `/etc/resolv.conf` names that address.
