@@ -105,10 +105,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let event_tasks = crate::events::spawn(&state);
-    // The token check wraps everything served, whatever routes the API adds.
-    let router = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::require_token,
+    // The token check wraps everything served, whatever routes the API adds; the guard
+    // (panics, JSON rejections) wraps the token check.
+    let router = api::guard::wrap(api::router(state.clone()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_token),
     ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

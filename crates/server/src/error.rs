@@ -12,6 +12,8 @@ pub mod codes {
     pub const CONFLICT: &str = "faasbox.conflict";
     pub const TOO_LARGE: &str = "faasbox.request.too_large";
     pub const INTERNAL: &str = "faasbox.internal";
+    /// A request handler panicked (a bug); the server goes on serving.
+    pub const PANIC: &str = "faasbox.internal.panic";
     pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
     pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
     pub const FUNCTION_CANCELLED: &str = "faasbox.function.cancelled";

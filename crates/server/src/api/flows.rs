@@ -282,7 +282,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    limit: Option<u32>,
+    limit: Option<u64>,
 }
 
 pub async fn instances(
@@ -291,7 +291,7 @@ pub async fn instances(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<InstanceView>>> {
     require_namespace(&state, &ns).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = super::list_limit(q.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
         .blocking(move |s| Ok(s.store.list_instances(&ns, limit)?))
         .await?;
@@ -332,8 +332,9 @@ pub async fn instance(
 
 #[derive(Deserialize)]
 pub struct LogsQuery {
+    /// Only lines after this sequence number (0: all).
     #[serde(default)]
-    after: i64,
+    after: u64,
 }
 
 #[derive(Serialize)]
@@ -349,7 +350,10 @@ pub async fn logs(
 ) -> ApiResult<Json<LogsView>> {
     let record = instance_record(&state, &ns, &id).await?;
     let logs = state
-        .blocking(move |s| Ok(s.store.instance_logs(&id, q.after)?))
+        .blocking(move |s| {
+            Ok(s.store
+                .instance_logs(&id, i64::try_from(q.after).unwrap_or(i64::MAX))?)
+        })
         .await?;
     Ok(Json(LogsView {
         status: record.status,

@@ -75,7 +75,7 @@ async fn deploy(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     let what = owner.describe(&name);
-    let spec: FunctionSpec = serde_json::from_slice(&body)
+    let spec = FunctionSpec::from_json(&body)
         .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
     let mut problems = spec.problems();
     let image = spec.image.clone();

@@ -70,7 +70,7 @@ async fn call(
 #[derive(Deserialize)]
 pub struct ListQuery {
     function: Option<String>,
-    limit: Option<u32>,
+    limit: Option<u64>,
 }
 
 pub async fn list(
@@ -79,7 +79,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<InvocationRecord>>> {
     require_namespace(&state, &ns).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = super::list_limit(query.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
         .blocking(move |s| {
             Ok(s.store

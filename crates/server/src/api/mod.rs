@@ -4,6 +4,7 @@ mod admin;
 mod events;
 mod flows;
 mod functions;
+pub mod guard;
 mod images;
 mod invocations;
 mod namespaces;
@@ -31,7 +32,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// whole router (so routes merged in anywhere are covered).
 pub fn router(state: Arc<AppState>) -> Router {
     let max_input = state.config.max_input_bytes;
-    Router::new()
+    let router = Router::new()
         .route(crate::auth::HEALTH_PATH, get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route(crate::metrics::PATH, get(crate::metrics::serve))
@@ -144,8 +145,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/instances/{id}/cancel", post(flows::cancel_by_id))
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
-        .fallback(not_found)
-        .with_state(state)
+        .fallback(not_found);
+    guard::with_test_hook(router).with_state(state)
 }
 
 async fn health() -> impl IntoResponse {
@@ -162,6 +163,17 @@ async fn openapi() -> impl IntoResponse {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such API route; see /api/v1/openapi.json for the routes")
+}
+
+/// A list's `?limit=`: `default` when absent, else checked against `range` (400 naming it).
+fn list_limit<T: TryFrom<u64>>(
+    given: Option<u64>,
+    default: u64,
+    range: &crate::bounds::CountRange,
+) -> Result<T, ApiError> {
+    let limit = given.unwrap_or(default);
+    range.check(limit).map_err(ApiError::bad_request)?;
+    T::try_from(limit).map_err(|_| ApiError::bad_request(format!("`{}` is too large", range.field)))
 }
 
 /// Checks a name taken from a path or body.
