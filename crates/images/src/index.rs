@@ -84,7 +84,7 @@ pub(crate) fn save(images: &Images, path: &Path, scratch: &Path) -> Result<(), I
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let mut file = File::create(path).map_err(io_err("create", path))?;
+    let mut file = crate::private::create_file(path).map_err(io_err("create", path))?;
     file.write_all(bytes).map_err(io_err("write", path))?;
     file.sync_all().map_err(io_err("sync", path))
 }

@@ -10,6 +10,9 @@
 //!
 //! # Store layout
 //!
+//! The store's directories are 0700 and the files it writes 0600 (see `private.rs`); only
+//! extracted layers keep the modes their image gives them.
+//!
 //! ```text
 //! <root>/
 //!   images.json             name → image record (manifest digest, run config, layers);
@@ -77,6 +80,7 @@ mod import;
 mod index;
 mod manifest;
 mod paths;
+mod private;
 mod reference;
 mod registry;
 mod store;

@@ -19,6 +19,7 @@ use crate::error::{io_err, ImageError};
 use crate::formats::{docker, oci, rootfs, LayoutDir};
 use crate::import::Session;
 use crate::index::{self, Images, StoredImage};
+use crate::private;
 use crate::reference::normalize_reference;
 use crate::registry::{self, DownloadLocks};
 use crate::{ImageRecord, RootfsOptions};
@@ -69,12 +70,21 @@ impl ImageStore {
             downloads: DownloadLocks::default(),
         };
         for dir in [
+            store.root.clone(),
+            store.root.join("blobs"),
             store.blobs_dir(),
             store.layers_dir(),
             store.tmp_dir(),
             store.downloads_dir(),
         ] {
-            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            private::create_dir(&dir).map_err(io_err("create directory", &dir))?;
+        }
+        for dir in [store.blobs_dir(), store.downloads_dir()] {
+            private::restrict_tree(&dir).map_err(io_err("restrict the modes under", &dir))?;
+        }
+        if store.index_path().exists() {
+            private::seal(&store.index_path())
+                .map_err(io_err("restrict the mode of", &store.index_path()))?;
         }
         store.clear_tmp()?;
         registry::prune_downloads(&store.downloads_dir())?;

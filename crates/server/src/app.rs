@@ -21,6 +21,14 @@ use crate::{api, clock};
 pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    // Only the server's user may enter it: the database, keys, token, images and instances
+    // are all inside.
+    std::fs::set_permissions(&config.data_dir, private_dir()).with_context(|| {
+        format!(
+            "making the data directory {} private (mode 0700)",
+            config.data_dir.display()
+        )
+    })?;
     if !config.agent_binary.is_file() {
         anyhow::bail!(
             "the faasbox agent binary {} does not exist; build it with `cargo build -p faasbox-agent` \
@@ -95,6 +103,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         );
     }
     Ok(state)
+}
+
+/// The mode of the directories the server itself makes in the data directory.
+pub fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
 }
 
 /// Serves the API until `shutdown` resolves, then stops every instance.

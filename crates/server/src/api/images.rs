@@ -66,9 +66,16 @@ pub async fn import(
     tokio::fs::create_dir_all(&uploads)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", uploads.display())))?;
+    tokio::fs::set_permissions(&uploads, crate::app::private_dir())
+        .await
+        .map_err(|e| ApiError::internal(format!("restricting {}: {e}", uploads.display())))?;
     let upload = uploads.join(uuid::Uuid::new_v4().simple().to_string());
     let guard = RemoveOnDrop(upload.clone());
-    let mut file = tokio::fs::File::create(&upload)
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&upload)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", upload.display())))?;
     let mut stream = body.into_data_stream();
