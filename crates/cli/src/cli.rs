@@ -143,6 +143,18 @@ pub struct ServerArgs {
     /// Log filter (e.g. info, debug, faasbox_server=debug).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
+    // --- limits: uploads, memory, namespace quotas ---
+    /// The largest image archive an import accepts (larger: 413).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+    /// The most one image layer's files may add up to, each at its apparent size (a sparse
+    /// file counts at its full length).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_layer_size: u64,
+}
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    faasbox_server::model::parse_size(text)
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -10,7 +10,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 
-use crate::cli::{parse_duration, ServerArgs};
+use crate::cli::{parse_duration, parse_size, ServerArgs};
 
 /// Read when it exists and no other file is named.
 pub const DEFAULT_PATH: &str = "/etc/faasbox/faasbox.toml";
@@ -29,6 +29,17 @@ struct ServerFile {
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
     log: Option<String>,
+    // --- limits: uploads, memory, namespace quotas ---
+    max_upload_size: Option<SizeValue>,
+    max_layer_size: Option<SizeValue>,
+}
+
+/// A size in the file: "16GiB" or a number of bytes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
 }
 
 /// Fills the settings of `args` that neither a flag nor an environment variable gave from the
@@ -49,7 +60,8 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
-             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log",
+             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log, max-upload-size, \
+             max-layer-size",
             path.display(),
             e.to_string().trim_end()
         )
@@ -103,6 +115,16 @@ fn merge(
     if let Some(v) = file.log.filter(|_| unset("log")) {
         args.log = v;
     }
+    let size = |key: &str, value: SizeValue| match value {
+        SizeValue::Bytes(n) => Ok(n),
+        SizeValue::Text(t) => parse_size(&t).or_else(|e| bail!("{}: {key}: {e}", path.display())),
+    };
+    if let Some(v) = file.max_upload_size.filter(|_| unset("max_upload_size")) {
+        args.max_upload_size = size("max-upload-size", v)?;
+    }
+    if let Some(v) = file.max_layer_size.filter(|_| unset("max_layer_size")) {
+        args.max_layer_size = size("max-layer-size", v)?;
+    }
     Ok(())
 }
 
@@ -147,6 +169,21 @@ mod tests {
         assert_eq!(args.log, "debug");
         assert_eq!(args.agent, Some(PathBuf::from("/opt/agent")));
         assert_eq!(args.runc, PathBuf::from("runc"), "the default stays");
+    }
+
+    #[test]
+    fn limits_take_sizes_as_text_or_bytes() {
+        let args = server_args(
+            &["--max-layer-size", "1GiB"],
+            "max-upload-size = \"2GiB\"\nmax-layer-size = 5\n",
+        )
+        .unwrap();
+        assert_eq!(args.max_upload_size, 2 << 30);
+        assert_eq!(args.max_layer_size, 1 << 30, "the flag wins over the file");
+        let err = server_args(&[], "max-upload-size = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max-upload-size"), "{err}");
     }
 
     #[test]

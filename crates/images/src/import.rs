@@ -213,7 +213,7 @@ impl<'a> Session<'a> {
             }
         }
         let staged = self.scratch_path("layer");
-        let extracted = extract_layer(blob, &staged, &source.what)?;
+        let extracted = extract_layer(blob, &staged, &source.what, &self.store.limits)?;
         if let Some(expected) = &source.diff_id {
             if *expected != extracted.diff_id {
                 return Err(ImageError::DigestMismatch {

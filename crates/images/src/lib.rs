@@ -86,6 +86,7 @@ mod registry;
 mod store;
 
 pub use error::ImageError;
+pub use extract::ImportLimits;
 pub use reference::normalize_reference;
 pub use registry::{
     CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth, STALE_DOWNLOAD,

@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::archive::{self, ArchiveDir, ArchiveKind};
 use crate::digest::{is_sha256_hex, sha256_hex};
 use crate::error::{io_err, ImageError};
+use crate::extract::ImportLimits;
 use crate::formats::{docker, oci, rootfs, LayoutDir};
 use crate::import::Session;
 use crate::index::{self, Images, StoredImage};
@@ -31,6 +32,8 @@ const INDEX_FILE: &str = "images.json";
 #[derive(Debug)]
 pub struct ImageStore {
     root: PathBuf,
+    /// What one import may unpack.
+    pub(crate) limits: ImportLimits,
     state: Mutex<State>,
     /// One lock per blob being downloaded from a registry.
     pub(crate) downloads: DownloadLocks,
@@ -63,9 +66,18 @@ impl ImageStore {
     /// for a week, and deletes blobs and layers no image refers to.
     /// Recent partial downloads in `downloads/` are kept so a pull resumes.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
+        Self::open_with(root, ImportLimits::default())
+    }
+
+    /// [`ImageStore::open`] with bounds on what an import may unpack.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        limits: ImportLimits,
+    ) -> Result<ImageStore, ImageError> {
         let root = root.into();
         let store = ImageStore {
             root,
+            limits,
             state: Mutex::new(State::default()),
             downloads: DownloadLocks::default(),
         };
@@ -110,11 +122,19 @@ impl ImageStore {
         self.run_import(|session| {
             let plan = match kind {
                 ArchiveKind::Docker => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     docker::plan(&dir)?
                 }
                 ArchiveKind::OciLayout => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     oci::plan(&dir, &name)?
                 }
                 ArchiveKind::Rootfs => rootfs::plan(archive, rootfs)?,

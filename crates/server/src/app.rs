@@ -42,12 +42,17 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         Vault::open(&key_source, store.clone())
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
-    let images = Arc::new(ImageStore::open(config.images_dir()).with_context(|| {
-        format!(
-            "opening the image store in {}",
-            config.images_dir().display()
-        )
-    })?);
+    let import_limits = faasbox_images::ImportLimits {
+        max_layer_bytes: config.limits.max_layer_bytes,
+    };
+    let images = Arc::new(
+        ImageStore::open_with(config.images_dir(), import_limits).with_context(|| {
+            format!(
+                "opening the image store in {}",
+                config.images_dir().display()
+            )
+        })?,
+    );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),

@@ -31,6 +31,27 @@ pub struct ServerConfig {
     pub max_input_bytes: usize,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
+    /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
+    pub limits: Limits,
+}
+
+/// What one request, one import and one namespace may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest image archive an import accepts (413 above it).
+    pub max_upload_bytes: u64,
+    /// The most a layer's files may add up to, each at its apparent size (a sparse file at
+    /// its full length); also the most one entry of an image archive may unpack to.
+    pub max_layer_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_upload_bytes: 16 << 30,
+            max_layer_bytes: faasbox_images::ImportLimits::DEFAULT_MAX_LAYER_BYTES,
+        }
+    }
 }
 
 /// `FAASBOX_MASTER_KEY` / `FAASBOX_MASTER_KEY_FILE` as read at start. `Debug` hides the key.
@@ -84,6 +105,7 @@ impl ServerConfig {
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
             master_key: MasterKeyEnv::default(),
+            limits: Limits::default(),
         }
     }
 

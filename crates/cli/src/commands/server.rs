@@ -31,5 +31,7 @@ pub async fn run(
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
     config.master_key = master_key;
+    config.limits.max_upload_bytes = args.max_upload_size;
+    config.limits.max_layer_bytes = args.max_layer_size;
     faasbox_server::app::run(config).await
 }

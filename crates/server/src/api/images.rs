@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use faasbox_images::{ImageRecord, RootfsOptions};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{codes, ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Query of `POST /api/v1/images/import`. List values are JSON arrays of strings.
@@ -40,8 +40,17 @@ fn string_list(field: &str, value: Option<&str>) -> ApiResult<Vec<String>> {
 pub async fn import(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    let max = state.config.limits.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(upload_too_large(max));
+    }
     let Query(query) = query
         .map_err(|e| ApiError::bad_request(format!("{}; `name` is required", e.body_text())))?;
     let name = faasbox_images::normalize_reference(&query.name)
@@ -84,6 +93,9 @@ pub async fn import(
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         received += chunk.len() as u64;
+        if received > max {
+            return Err(upload_too_large(max));
+        }
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
@@ -137,9 +149,28 @@ pub async fn remove(
     }
 }
 
+/// The answer to an archive over the upload bound (413; nothing is kept of it).
+fn upload_too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::TOO_LARGE,
+        format!(
+            "the image archive is larger than the server's upload limit of {}; \
+             raise it with the server's `max-upload-size` setting",
+            crate::bounds::show_size(max)
+        ),
+    )
+}
+
 /// Problems with what the user sent are 400s; the store's own failures are 500s.
 fn image_error(e: faasbox_images::ImageError) -> ApiError {
-    if e.is_user_error() {
+    if matches!(e, faasbox_images::ImageError::TooLarge { .. }) {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::TOO_LARGE,
+            e.to_string(),
+        )
+    } else if e.is_user_error() {
         ApiError::bad_request(e.to_string())
     } else {
         ApiError::internal(e.to_string())
