@@ -151,6 +151,15 @@ pub struct ServerArgs {
     /// file counts at its full length).
     #[arg(long, default_value = "16GiB", value_parser = parse_size)]
     pub max_layer_size: u64,
+    /// Functions one namespace may have (global services not counted).
+    #[arg(long, default_value_t = 200)]
+    pub quota_functions: u32,
+    /// The most `scale.min` (warm instances) one namespace's functions may add up to.
+    #[arg(long, default_value_t = 20)]
+    pub quota_min_scale: u32,
+    /// Instances one namespace's functions (and flows) may run at once.
+    #[arg(long, default_value_t = 50)]
+    pub quota_instances: u32,
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -32,6 +32,9 @@ struct ServerFile {
     // --- limits: uploads, memory, namespace quotas ---
     max_upload_size: Option<SizeValue>,
     max_layer_size: Option<SizeValue>,
+    quota_functions: Option<u32>,
+    quota_min_scale: Option<u32>,
+    quota_instances: Option<u32>,
 }
 
 /// A size in the file: "16GiB" or a number of bytes.
@@ -61,7 +64,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
              runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log, max-upload-size, \
-             max-layer-size",
+             max-layer-size, quota-functions, quota-min-scale, quota-instances",
             path.display(),
             e.to_string().trim_end()
         )
@@ -125,6 +128,15 @@ fn merge(
     if let Some(v) = file.max_layer_size.filter(|_| unset("max_layer_size")) {
         args.max_layer_size = size("max-layer-size", v)?;
     }
+    if let Some(v) = file.quota_functions.filter(|_| unset("quota_functions")) {
+        args.quota_functions = v;
+    }
+    if let Some(v) = file.quota_min_scale.filter(|_| unset("quota_min_scale")) {
+        args.quota_min_scale = v;
+    }
+    if let Some(v) = file.quota_instances.filter(|_| unset("quota_instances")) {
+        args.quota_instances = v;
+    }
     Ok(())
 }
 
@@ -180,6 +192,19 @@ mod tests {
         .unwrap();
         assert_eq!(args.max_upload_size, 2 << 30);
         assert_eq!(args.max_layer_size, 1 << 30, "the flag wins over the file");
+        let args = server_args(
+            &[],
+            "quota-functions = 3\nquota-min-scale = 0\nquota-instances = 7\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                args.quota_functions,
+                args.quota_min_scale,
+                args.quota_instances
+            ),
+            (3, 0, 7)
+        );
         let err = server_args(&[], "max-upload-size = \"lots\"\n")
             .unwrap_err()
             .to_string();

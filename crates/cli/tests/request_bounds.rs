@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use support::{images, Server};
 
 /// A server with namespace `demo` and a busybox image `bounds/img` (so that only the numbers
-/// are wrong in the specs below).
+/// are wrong in the specs below), whose instance quota allows the largest `scale.max`.
 async fn server_with_image() -> (Server, tempfile::TempDir) {
-    let server = Server::start().await;
+    let server = Server::start_with(&["--quota-instances", "100"]).await;
     server.create_namespace("demo").await;
     let (dir, tar) = images::rootfs_tar_with(&[]);
     let r = server.import(&tar, "bounds/img", &[]).await;

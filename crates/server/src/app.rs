@@ -29,6 +29,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.data_dir.display()
         )
     })?;
+    if let Some(problem) = config.limits.quotas.problem() {
+        anyhow::bail!("the namespace quotas do not fit together: {problem}");
+    }
     if !config.agent_binary.is_file() {
         anyhow::bail!(
             "the faasbox agent binary {} does not exist; build it with `cargo build -p faasbox-agent` \

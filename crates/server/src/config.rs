@@ -43,6 +43,8 @@ pub struct Limits {
     /// The most a layer's files may add up to, each at its apparent size (a sparse file at
     /// its full length); also the most one entry of an image archive may unpack to.
     pub max_layer_bytes: u64,
+    /// What each namespace may deploy and run.
+    pub quotas: crate::quota::Quotas,
 }
 
 impl Default for Limits {
@@ -50,6 +52,7 @@ impl Default for Limits {
         Limits {
             max_upload_bytes: 16 << 30,
             max_layer_bytes: faasbox_images::ImportLimits::DEFAULT_MAX_LAYER_BYTES,
+            quotas: crate::quota::Quotas::default(),
         }
     }
 }

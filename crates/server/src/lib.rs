@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod owner;
 pub mod pool;
+pub mod quota;
 pub mod state;
 pub use faasbox_expr as template;
 mod vault_error;

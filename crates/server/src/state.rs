@@ -33,6 +33,8 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The workflow instances running in this server.
     pub flow_runs: crate::flows::Runs,
+    /// Per-namespace quotas and the instance slots they give.
+    pub quotas: crate::quota::QuotaBook,
 }
 
 /// A deployed function as the invoker sees it.
@@ -56,6 +58,7 @@ impl AppState {
         key_source: KeySource,
     ) -> Self {
         AppState {
+            quotas: crate::quota::QuotaBook::new(config.limits.quotas),
             config,
             store,
             images,
@@ -102,6 +105,7 @@ impl AppState {
                 crate::instance_spec::build(&builder_key, &builder_spec, &images, ready_timeout)
             }),
             self.driver.clone(),
+            self.quotas.slots(namespace),
         );
         let previous = self
             .pools

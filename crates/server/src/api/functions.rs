@@ -118,10 +118,13 @@ async fn deploy(
         image_pull::forget(state, &owner, &name).await;
     }
     let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (saved_owner, saved_name) = (owner.clone(), name.clone());
+    let (saved_owner, saved_name, checked) = (owner.clone(), name.clone(), spec.clone());
+    // The namespace's quotas are checked and the function stored as one step.
+    let _deploys = state.quotas.lock_deploys().await;
     let (record, existed) = state
         .blocking(move |s| {
             let existed = saved_owner.load_function(&s.store, &saved_name)?.is_some();
+            check_quotas(s, &saved_owner, &saved_name, &checked, existed)?;
             let record =
                 saved_owner.store_function(&s.store, &saved_name, &text, &clock::now_rfc3339())?;
             Ok((record, existed))
@@ -134,6 +137,35 @@ async fn deploy(
         StatusCode::CREATED
     };
     Ok((status, Json(view(state, record)?)))
+}
+
+/// Checks a namespace function against its namespace's quotas (global services have none).
+fn check_quotas(
+    state: &AppState,
+    owner: &Owner,
+    name: &str,
+    spec: &FunctionSpec,
+    existed: bool,
+) -> ApiResult<()> {
+    let Owner::Namespace(namespace) = owner else {
+        return Ok(());
+    };
+    // The `scale.min` of the namespace's other functions (a stored spec that cannot be read
+    // runs nowhere: it counts as a function only).
+    let others: Vec<u32> = owner
+        .list_functions(&state.store)?
+        .into_iter()
+        .filter(|r| r.name != name)
+        .map(|r| {
+            serde_json::from_str::<FunctionSpec>(&r.spec)
+                .map(|s| s.scale.min)
+                .unwrap_or(0)
+        })
+        .collect();
+    state
+        .quotas
+        .quotas
+        .check_deploy(namespace, name, spec, &others, existed)
 }
 
 async fn show(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<Json<FunctionView>> {
