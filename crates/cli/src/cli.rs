@@ -160,6 +160,10 @@ pub struct ServerArgs {
     /// Instances one namespace's functions (and flows) may run at once.
     #[arg(long, default_value_t = 50)]
     pub quota_instances: u32,
+    /// Request bodies (invoke and flow-run inputs) and the outputs of their calls held in
+    /// memory at once; calls beyond it wait up to --queue-timeout, then get 503.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub body_budget: u64,
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -35,6 +35,7 @@ struct ServerFile {
     quota_functions: Option<u32>,
     quota_min_scale: Option<u32>,
     quota_instances: Option<u32>,
+    body_budget: Option<SizeValue>,
 }
 
 /// A size in the file: "16GiB" or a number of bytes.
@@ -64,7 +65,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
              runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log, max-upload-size, \
-             max-layer-size, quota-functions, quota-min-scale, quota-instances",
+             max-layer-size, quota-functions, quota-min-scale, quota-instances, body-budget",
             path.display(),
             e.to_string().trim_end()
         )
@@ -128,6 +129,9 @@ fn merge(
     if let Some(v) = file.max_layer_size.filter(|_| unset("max_layer_size")) {
         args.max_layer_size = size("max-layer-size", v)?;
     }
+    if let Some(v) = file.body_budget.filter(|_| unset("body_budget")) {
+        args.body_budget = size("body-budget", v)?;
+    }
     if let Some(v) = file.quota_functions.filter(|_| unset("quota_functions")) {
         args.quota_functions = v;
     }
@@ -187,10 +191,11 @@ mod tests {
     fn limits_take_sizes_as_text_or_bytes() {
         let args = server_args(
             &["--max-layer-size", "1GiB"],
-            "max-upload-size = \"2GiB\"\nmax-layer-size = 5\n",
+            "max-upload-size = \"2GiB\"\nmax-layer-size = 5\nbody-budget = \"512MiB\"\n",
         )
         .unwrap();
         assert_eq!(args.max_upload_size, 2 << 30);
+        assert_eq!(args.body_budget, 512 << 20);
         assert_eq!(args.max_layer_size, 1 << 30, "the flag wins over the file");
         let args = server_args(
             &[],

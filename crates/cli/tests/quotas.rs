@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{images, Server};
@@ -144,17 +143,7 @@ async fn a_namespace_shares_its_instance_quota_and_others_are_not_affected() {
 
     // Two calls of `slow` take the namespace's two instances for a while.
     let slow: Vec<_> = (0..2).map(|_| spawn_call(&server, "slow")).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let stats = server
-            .get_json("/api/v1/namespaces/demo/functions/slow")
-            .await;
-        if stats["instances"]["busy_calls"] == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "slow never got busy: {stats}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.wait_busy_calls("demo", "slow", 2).await;
     // Meanwhile `quick` in the same namespace finds no slot and fails with the quota named...
     let (status, _, body) = server.invoke("demo", "quick", "{}").await;
     let body: Value = serde_json::from_slice(&body).unwrap();

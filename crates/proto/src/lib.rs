@@ -280,13 +280,19 @@ pub enum InvokeStatus {
     Crash,
 }
 
-/// The agent's answer to `POST /v1/invoke`.
+/// The agent's answer to `POST /v1/invoke`. `Output` is how the output JSON is held: boxed
+/// (the default), borrowed from the answer's bytes while it is read, or those bytes sliced
+/// (what the platform keeps, so that a large output is never copied).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct InvokeOutcome {
+#[serde(bound(
+    serialize = "Output: Serialize",
+    deserialize = "Output: Deserialize<'de>"
+))]
+pub struct InvokeOutcome<Output = Box<RawValue>> {
     pub status: InvokeStatus,
     /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Box<RawValue>>,
+    pub output: Option<Output>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,6 +301,25 @@ pub struct InvokeOutcome {
     /// stderr while the call ran (plus anything printed while no call was running before it).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+}
+
+impl<Output> InvokeOutcome<Output> {
+    /// The same outcome with its output held another way.
+    pub fn map_output<Other>(mut self, f: impl FnOnce(Output) -> Other) -> InvokeOutcome<Other> {
+        let output = self.output.take().map(f);
+        self.with_output(output)
+    }
+
+    /// The same outcome with `output` instead of its own.
+    pub fn with_output<Other>(self, output: Option<Other>) -> InvokeOutcome<Other> {
+        InvokeOutcome {
+            status: self.status,
+            output,
+            code: self.code,
+            message: self.message,
+            logs: self.logs,
+        }
+    }
 }
 
 /// The agent's answer to `GET /v1/ready`.

@@ -45,6 +45,9 @@ pub struct Limits {
     pub max_layer_bytes: u64,
     /// What each namespace may deploy and run.
     pub quotas: crate::quota::Quotas,
+    /// The bytes of request bodies (invokes, flow runs) and their outputs held in memory at
+    /// once; calls beyond it wait, then get 503. At least `max_input_bytes`.
+    pub body_budget_bytes: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             max_upload_bytes: 16 << 30,
             max_layer_bytes: faasbox_images::ImportLimits::DEFAULT_MAX_LAYER_BYTES,
             quotas: crate::quota::Quotas::default(),
+            body_budget_bytes: 1 << 30,
         }
     }
 }

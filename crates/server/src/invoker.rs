@@ -1,6 +1,10 @@
 //! One call of a function: record it, build its input (secrets and template, see
 //! `call_input`), lease an instance, send the input through the agent, turn the outcome into
 //! an answer, mask secret values in its logs and error, store the logs, give the instance back.
+//!
+//! Memory: the input is held once (the caller's buffer goes to the agent as it is) and the
+//! output is a slice of the agent's answer; both count against the server's body budget
+//! (`crate::bodies`) until the caller has sent the output on ([`Invocation::held`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +15,7 @@ use faasbox_proto::{CallFile, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
+use crate::bodies::BodyPermit;
 use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
@@ -31,6 +36,8 @@ pub const GLOBAL_CALL_PREFIX: &str = "global:";
 pub struct Invocation {
     pub id: String,
     pub result: Result<Bytes, ApiError>,
+    /// The call's input and output in the body budget: keep it until the output is sent.
+    pub held: Option<BodyPermit>,
 }
 
 /// What a caller inside the platform (the workflow engine) adds to a call.
@@ -42,6 +49,9 @@ pub struct CallOptions {
     pub masker: Masker,
     /// Files the agent places where the function finds them (a flow action's `files`).
     pub files: Vec<CallFile>,
+    /// The input's place in the body budget, when the caller read it (else the call takes
+    /// its own).
+    pub permit: Option<BodyPermit>,
 }
 
 /// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
@@ -89,10 +99,29 @@ async fn invoke_as(
 ) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
-    let handle =
-        tokio::spawn(async move { run(state, task_id, caller, owner, name, input, options).await });
-    let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
-    Invocation { id, result }
+    let handle = tokio::spawn(async move {
+        let mut options = options;
+        let held = match options.permit.take() {
+            Some(permit) => permit,
+            None => {
+                let wait = state.config.queue_timeout;
+                match state.bodies.reserve(input.len() as u64, wait).await {
+                    Ok(permit) => permit,
+                    Err(e) => return (Err(e), None),
+                }
+            }
+        };
+        let mut held = Some(held);
+        let result = run(state, task_id, caller, owner, name, input, options).await;
+        if let (Ok(output), Some(held)) = (&result, held.as_mut()) {
+            held.hold(output.len() as u64);
+        }
+        (result, held.take())
+    });
+    let (result, held) = handle
+        .await
+        .unwrap_or_else(|e| (Err(ApiError::from(e)), None));
+    Invocation { id, result, held }
 }
 
 async fn run(
@@ -232,7 +261,7 @@ async fn call(
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let answer = tokio::select! {
-        answer = tokio::time::timeout(timeout, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
+        answer = tokio::time::timeout(timeout, running.client.call(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
@@ -291,7 +320,7 @@ async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
 async fn map_outcome(
     state: &Arc<AppState>,
     running: &Running,
-    outcome: InvokeOutcome,
+    outcome: InvokeOutcome<Bytes>,
     size: &str,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
     let InvokeOutcome {
@@ -302,9 +331,7 @@ async fn map_outcome(
         logs,
     } = outcome;
     if status == InvokeStatus::Ok {
-        let body = output
-            .map(|raw| Bytes::from(raw.get().to_string()))
-            .unwrap_or_else(|| Bytes::from_static(b"null"));
+        let body = output.unwrap_or_else(|| Bytes::from_static(b"null"));
         return (Ok(body), logs, false);
     }
     if state.driver.oom_killed(&running.instance.id).await {

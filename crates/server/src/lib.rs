@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bodies;
 pub mod bounds;
 pub mod call_input;
 pub mod clock;

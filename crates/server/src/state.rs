@@ -35,6 +35,8 @@ pub struct AppState {
     pub flow_runs: crate::flows::Runs,
     /// Per-namespace quotas and the instance slots they give.
     pub quotas: crate::quota::QuotaBook,
+    /// The request bodies (and outputs) held in memory at once.
+    pub bodies: Arc<crate::bodies::BodyBudget>,
 }
 
 /// A deployed function as the invoker sees it.
@@ -59,6 +61,7 @@ impl AppState {
     ) -> Self {
         AppState {
             quotas: crate::quota::QuotaBook::new(config.limits.quotas),
+            bodies: crate::bodies::BodyBudget::new(config.limits.body_budget_bytes),
             config,
             store,
             images,

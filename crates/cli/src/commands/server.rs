@@ -33,6 +33,7 @@ pub async fn run(
     config.master_key = master_key;
     config.limits.max_upload_bytes = args.max_upload_size;
     config.limits.max_layer_bytes = args.max_layer_size;
+    config.limits.body_budget_bytes = args.body_budget;
     config.limits.quotas = faasbox_server::quota::Quotas {
         max_functions: args.quota_functions,
         max_min_scale: args.quota_min_scale,

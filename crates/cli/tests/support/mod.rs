@@ -344,6 +344,24 @@ impl Server {
         bytes
     }
 
+    /// Polls until `ns/function` has `calls` calls in flight (within a minute).
+    pub async fn wait_busy_calls(&self, ns: &str, function: &str, calls: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let shown = self
+                .get_json(&format!("/api/v1/namespaces/{ns}/functions/{function}"))
+                .await;
+            if shown["instances"]["busy_calls"] == calls {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ns}/{function} never had {calls} calls in flight: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
         let logs = self

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faasbox_flow::engine::Outcome;
@@ -179,7 +179,8 @@ pub async fn post(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
     Query(query): Query<RunQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let Some(flow) = path.strip_suffix("/run") else {
         return ApiError::not_found(format!(
@@ -187,7 +188,16 @@ pub async fn post(
         ))
         .into_response();
     };
-    match run(state, ns, flow.to_string(), query.wait, body).await {
+    // The input is held (within the body budget) until the instance has stored it.
+    let (max, wait) = (
+        state.config.max_input_bytes as u64,
+        state.config.queue_timeout,
+    );
+    let held = match crate::bodies::read(body, &headers, max, &state.bodies, wait).await {
+        Ok(held) => held,
+        Err(e) => return e.into_response(),
+    };
+    match run(state, ns, flow.to_string(), query.wait, held).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -198,16 +208,19 @@ async fn run(
     ns: String,
     path: String,
     wait: bool,
-    body: Bytes,
+    held: crate::bodies::HeldBody,
 ) -> ApiResult<Response> {
     stored(&state, &ns, &path).await?;
+    let body = held.bytes;
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the input is not JSON: {e}")))?
     };
+    drop(body);
     let id = runner::create(&state, &ns, &path, input, None).await?;
+    drop(held.permit);
     let handle = runner::spawn(&state, id.clone());
     let mut response = if !wait {
         (

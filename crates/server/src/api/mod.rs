@@ -58,13 +58,15 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .put(functions::put)
                 .delete(functions::delete),
         )
+        // Invoke bodies are read by `crate::bodies` (bounded by max_input_bytes and the
+        // body budget), not by an extractor.
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/invoke",
-            post(invocations::invoke).layer(DefaultBodyLimit::max(max_input)),
+            post(invocations::invoke),
         )
         .route(
             "/api/v1/namespaces/{ns}/global-functions/{name}/invoke",
-            post(invocations::invoke_global).layer(DefaultBodyLimit::max(max_input)),
+            post(invocations::invoke_global),
         )
         .route("/api/v1/functions", get(functions::list_global))
         .route(
