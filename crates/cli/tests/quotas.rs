@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use serde_json::{json, Value};
 use support::{images, Server};
 

@@ -235,6 +235,24 @@ async fn query_numbers_are_checked_and_every_rejection_is_a_json_error() {
         .unwrap();
     let (status, body) = error_of(r).await;
     assert_eq!(status, 400, "{body}");
+    // A method a route does not take.
+    let r = server
+        .http
+        .patch(server.url("/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap();
+    let allow = r.headers().get("allow").cloned();
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, 405, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not take that method"),
+        "{body}"
+    );
+    assert!(allow.is_some(), "the Allow header is kept");
 }
 
 #[tokio::test]

@@ -29,15 +29,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.data_dir.display()
         )
     })?;
-    if config.limits.body_budget_bytes < config.max_input_bytes as u64 {
-        anyhow::bail!(
-            "body-budget ({} bytes) must hold at least one largest request body ({} bytes)",
-            config.limits.body_budget_bytes,
-            config.max_input_bytes
-        );
-    }
-    if let Some(problem) = config.limits.quotas.problem() {
-        anyhow::bail!("the namespace quotas do not fit together: {problem}");
+    let problems = config.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the server's settings cannot work: {}", problems.join("; "));
     }
     if !config.agent_binary.is_file() {
         anyhow::bail!(

@@ -116,6 +116,31 @@ impl ServerConfig {
         }
     }
 
+    /// Why these settings cannot work, one sentence each (empty when they can).
+    pub fn problems(&self) -> Vec<String> {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("ready-timeout", self.ready_timeout),
+            ("queue-timeout", self.queue_timeout),
+        ] {
+            if value.is_zero() || value > DAY {
+                problems.push(format!("{key} must be more than 0 and at most 24h"));
+            }
+        }
+        if self.limits.body_budget_bytes < self.max_input_bytes as u64 {
+            problems.push(format!(
+                "body-budget ({} bytes) must hold at least one largest request body ({} bytes)",
+                self.limits.body_budget_bytes, self.max_input_bytes
+            ));
+        }
+        if self.limits.max_upload_bytes == 0 || self.limits.max_layer_bytes == 0 {
+            problems.push("max-upload-size and max-layer-size must be more than 0".into());
+        }
+        problems.extend(self.limits.quotas.problem());
+        problems
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("faasbox.db")
     }
@@ -145,6 +170,19 @@ pub fn default_agent_binary() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_named() {
+        let mut config = ServerConfig::new("/x".into(), DEFAULT_LISTEN.parse().unwrap());
+        assert!(config.problems().is_empty());
+        config.queue_timeout = Duration::from_secs(u64::MAX);
+        config.limits.body_budget_bytes = 1;
+        config.limits.quotas.max_instances = 0;
+        let problems = config.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("queue-timeout"));
+        assert!(problems[1].contains("body-budget"));
+    }
 
     #[test]
     fn master_key_variables_are_taken_out_of_the_environment() {

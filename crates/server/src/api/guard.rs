@@ -66,14 +66,15 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
     .into_response()
 }
 
-/// A plain-text error answer (what axum's extractors reject with) as the API's JSON error.
+/// A plain-text or empty error answer (what axum's extractors and router answer with, e.g.
+/// 405 for a method a route does not take) as the API's JSON error.
 async fn json_rejection(response: Response<Body>) -> Response<Body> {
+    use http_body::Body as _;
     let status = response.status();
-    let text = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"text/plain"));
-    if !text || !(status.is_client_error() || status.is_server_error()) {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let text = content_type.is_some_and(|t| t.as_bytes().starts_with(b"text/plain"));
+    let bare = content_type.is_none() && response.body().size_hint().exact() == Some(0);
+    if !(text || bare) || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -81,7 +82,15 @@ async fn json_rejection(response: Response<Body>) -> Response<Body> {
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
-    let message = String::from_utf8_lossy(&bytes).trim().to_string();
+    let mut message = String::from_utf8_lossy(&bytes).trim().to_string();
+    if message.is_empty() {
+        message = match status {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                "this route does not take that method; see /api/v1/openapi.json".to_string()
+            }
+            other => other.canonical_reason().unwrap_or("error").to_string(),
+        };
+    }
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => codes::TOO_LARGE,
         StatusCode::NOT_FOUND => codes::NOT_FOUND,
