@@ -139,8 +139,19 @@ impl ApiError {
 }
 
 impl From<tokio::task::JoinError> for ApiError {
+    /// A task that panicked is a bug like a panicking handler: 500 with [`codes::PANIC`]
+    /// (logged when answered).
     fn from(e: tokio::task::JoinError) -> Self {
-        ApiError::internal(format!("a background task failed: {e}"))
+        let code = if e.is_panic() {
+            codes::PANIC
+        } else {
+            codes::INTERNAL
+        };
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            format!("a background task failed: {e}"),
+        )
     }
 }
 

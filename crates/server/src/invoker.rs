@@ -54,17 +54,8 @@ pub struct CallOptions {
     pub permit: Option<BodyPermit>,
 }
 
-/// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
-pub async fn invoke(
-    state: Arc<AppState>,
-    namespace: String,
-    name: String,
-    input: Bytes,
-) -> Invocation {
-    invoke_with(state, namespace, name, input, CallOptions::default()).await
-}
-
-/// [`invoke`] with a cancel token and extra values to mask.
+/// Invokes `namespace/name` with `input`, with a cancel token, extra values to mask and the
+/// input's place in the body budget. Runs to the end even if the caller goes away.
 pub async fn invoke_with(
     state: Arc<AppState>,
     namespace: String,

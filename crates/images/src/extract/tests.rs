@@ -577,3 +577,41 @@ fn the_bound_adds_up_every_file_of_the_layer() {
     );
     assert_refused(over, "layer t unpacks to more than 10 bytes (at 'b'");
 }
+
+proptest::proptest! {
+    /// Whatever mix of data and zero runs, read in whatever pieces, the copy has exactly the
+    /// input's bytes and length.
+    #[test]
+    fn sparse_copies_are_exact(
+        pieces in proptest::collection::vec((0usize..3, 1usize..20_000), 0..12),
+        piece_reads in 1usize..70_000,
+    ) {
+        let mut data = Vec::new();
+        for (i, (kind, len)) in pieces.iter().enumerate() {
+            match kind {
+                0 => data.resize(data.len() + len * 8, 0),
+                _ => data.extend((0..*len).map(|j| (i + j) as u8 | 1)),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = File::create(&path).unwrap();
+        /// A reader that returns at most `n` bytes per read.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(self.1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut buf = vec![0u8; COPY_BUF_SIZE];
+        let len = copy_sparse(&mut Trickle(&data, piece_reads), &mut file, &path, &mut buf)
+            .map_err(|_| "copy failed")
+            .unwrap();
+        drop(file);
+        proptest::prop_assert_eq!(len, data.len() as u64);
+        proptest::prop_assert_eq!(fs::read(&path).unwrap(), data);
+    }
+}
