@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -324,17 +324,12 @@ where
         .await
         .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
     let (parts, body) = response.into_parts();
-    let body = Limited::new(body, limit)
-        .collect()
+    let body = crate::http_util::read_whole(body, &parts.headers, limit)
         .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                ForwardError::TooLarge
-            } else {
-                ForwardError::Body(error_chain(&*e))
-            }
-        })?
-        .to_bytes();
+        .map_err(|e| match e {
+            crate::http_util::ReadError::TooLarge => ForwardError::TooLarge,
+            crate::http_util::ReadError::Broken(e) => ForwardError::Body(error_chain(&e)),
+        })?;
     Ok(Answer {
         status: parts.status,
         error_code: header_text(&parts.headers, DIREKTIV_ERROR_CODE),
