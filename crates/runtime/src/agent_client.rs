@@ -323,6 +323,61 @@ mod tests {
         assert_eq!(report.error.as_deref(), Some("port 8080 closed"));
     }
 
+    /// Serves one canned HTTP answer with `body` on a fresh socket; returns a client for it.
+    fn canned(dir: &Path, body: String, declared: usize) -> AgentClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = dir.join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = stream.read(&mut buf).await.unwrap();
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+        AgentClient::new(socket)
+    }
+
+    #[tokio::test]
+    async fn the_output_is_the_answer_s_own_bytes_and_answers_are_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let output = r#"{"a": [1, 2.50, "x\u00e9"]}"#;
+        let body = format!(r#"{{"status":"ok","output":{output},"logs":[]}}"#);
+        let client = canned(tmp.path(), body.clone(), body.len());
+        let outcome = client
+            .call(
+                "aid",
+                "2030-01-01T00:00:00Z",
+                Bytes::from_static(b"{}"),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        // Exactly the JSON text the agent sent (not re-encoded).
+        assert_eq!(outcome.output.as_deref(), Some(output.as_bytes()));
+        // An answer declared larger than the bound is refused before it is read.
+        let tmp = tempfile::tempdir().unwrap();
+        let client = canned(tmp.path(), String::new(), MAX_ANSWER_BYTES + 1);
+        let err = client
+            .call("aid", "2030-01-01T00:00:00Z", Bytes::new(), Vec::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AgentError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn slices_share_the_buffer_and_strangers_are_copied() {
+        let whole = Bytes::from_static(b"0123456789");
+        let part = slice_of(&whole, &whole[3..6]);
+        assert_eq!(&part[..], b"345");
+        assert_eq!(part.as_ptr(), whole[3..].as_ptr());
+        let other = b"345".to_vec();
+        let copied = slice_of(&whole, &other);
+        assert_eq!(&copied[..], b"345");
+        assert_ne!(copied.as_ptr(), whole[3..].as_ptr());
+    }
+
     #[tokio::test]
     async fn connect_error_names_the_socket() {
         let client = AgentClient::new(PathBuf::from("/nonexistent/faasbox/agent.sock"));
