@@ -79,8 +79,9 @@ impl BodyBudget {
         Ok(permit)
     }
 
+    /// Catchable, like a full queue: a flow may retry it.
     fn busy(&self, bytes: u64, wait: Duration) -> ApiError {
-        ApiError::new(
+        ApiError::function(
             StatusCode::SERVICE_UNAVAILABLE,
             BUDGET_EXHAUSTED,
             format!(
@@ -90,6 +91,7 @@ impl BodyBudget {
                 show_size(bytes),
                 wait.as_secs()
             ),
+            true,
         )
     }
 }
