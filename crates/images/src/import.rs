@@ -10,9 +10,6 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
 use crate::compress::{decompress, Compression};
 use crate::config::{self, rootfs_config};
 use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
@@ -20,10 +17,10 @@ use crate::digest::{sha256_hex, sha256_of, HashingReader, HashingWriter};
 use crate::error::{io_err, ImageError};
 use crate::extract::extract_layer;
 use crate::formats::{ConfigSource, ImportPlan, LayerSource};
-use crate::index::StoredImage;
+use crate::index::StoredContent;
 use crate::manifest::{synthesize, LayerRef};
 use crate::store::{pin_key, remove_any, ImageStore, PinKind};
-use crate::{ImageRecord, LayerInfo};
+use crate::{ImageRecord, LayerInfo, Scope};
 
 /// One running import.
 pub(crate) struct Session<'a> {
@@ -31,6 +28,8 @@ pub(crate) struct Session<'a> {
     scratch: PathBuf,
     pins: Vec<String>,
     counter: usize,
+    /// Record the name for global services only (see `NameEntry::services_only`).
+    pub(crate) services_only: bool,
 }
 
 impl<'a> Session<'a> {
@@ -44,6 +43,7 @@ impl<'a> Session<'a> {
             scratch,
             pins: Vec::new(),
             counter: 0,
+            services_only: false,
         })
     }
 
@@ -59,10 +59,11 @@ impl<'a> Session<'a> {
         self.pins.push(key);
     }
 
-    /// Stores everything the plan names and records the image as `name`.
+    /// Stores everything the plan names and records the image as `name` in `scope`'s table.
     pub(crate) fn import(
         &mut self,
         plan: ImportPlan,
+        scope: &Scope,
         name: &str,
     ) -> Result<ImageRecord, ImageError> {
         let mut layers = Vec::with_capacity(plan.layers.len());
@@ -106,19 +107,17 @@ impl<'a> Session<'a> {
         };
         self.store_json(&manifest_bytes)?;
 
-        let record = ImageRecord {
-            name: name.to_string(),
+        let content = StoredContent {
             digest,
             config: run,
             size: layers.iter().map(|l| l.size).sum(),
             layers,
-            created: now_rfc3339(),
-        };
-        self.store.record(StoredImage {
-            record: record.clone(),
             config_digest,
-        })?;
-        tracing::info!(name = %record.name, digest = %record.digest, "image imported");
+        };
+        let record = self
+            .store
+            .record(scope, name, content, self.services_only)?;
+        tracing::info!(name = %record.name, digest = %record.digest, %scope, "image imported");
         Ok(record)
     }
 
@@ -321,10 +320,4 @@ pub(crate) fn sniff_file(path: &Path) -> Result<Compression, ImageError> {
         .read_to_end(&mut head)
         .map_err(io_err("read", path))?;
     Ok(Compression::sniff(&head))
-}
-
-fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }

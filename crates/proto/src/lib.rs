@@ -8,7 +8,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
-//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
@@ -126,6 +126,10 @@ pub struct AgentConfig {
     /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
     #[serde(default)]
     pub function: String,
+    /// The function's revision in service (1 when created, one more per deploy or update);
+    /// OpenWhisk actions see `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers updates.
+    #[serde(default = "default_function_version")]
+    pub function_version: u64,
     /// openwhisk contract: the code the agent initialises the action proxy with at start
     /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +174,9 @@ fn default_file_data_dir() -> String {
     "/direktiv-data".into()
 }
 
+fn default_function_version() -> u64 {
+    1
+}
 fn default_workdir() -> String {
     "/".into()
 }
@@ -278,6 +285,10 @@ pub enum InvokeStatus {
     Error,
     /// An uncatchable failure: `message` only.
     Crash,
+    /// The call's deadline passed first: the agent stopped it (a per-call process's group is
+    /// killed; an http function gets its `DELETE`). `message` says what was still running. The
+    /// agent owns the deadline, so a call past its timeout is always this, never a crash.
+    Timeout,
 }
 
 /// The agent's answer to `POST /v1/invoke`. `Output` is how the output JSON is held: boxed

@@ -49,8 +49,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let import_limits = faasbox_images::ImportLimits {
         max_layer_bytes: config.limits.max_layer_bytes,
     };
+    // Image contents that revisions pin stay although no name points at them any more.
+    let pinned = store.clone();
+    let in_use: faasbox_images::InUse =
+        Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
     let images = Arc::new(
-        ImageStore::open_with(config.images_dir(), import_limits).with_context(|| {
+        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(|| {
             format!(
                 "opening the image store in {}",
                 config.images_dir().display()
@@ -86,6 +90,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
     ));
+    state.evaluator.warm_up().await.map_err(|e| {
+        anyhow::anyhow!("{e} (jq expressions run in worker processes of this binary)")
+    })?;
     state
         .tokens
         .reload(&state.store)
@@ -96,9 +103,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             .pull_failures()
             .context("reading the stored image pull failures")?,
     );
-    let functions = state
-        .activate_stored()
-        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let functions =
+        crate::deploy::activate_stored(&state).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
     crate::events::engine::install(&state)
         .await

@@ -33,6 +33,12 @@ pub struct ServerConfig {
     pub master_key: MasterKeyEnv,
     /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
     pub limits: Limits,
+
+    // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
+    /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
+    pub expr_limits: faasbox_expr::sandbox::Limits,
+    /// Every flow instance's bounds: states run and data size.
+    pub flow_limits: faasbox_flow::engine::Limits,
 }
 
 /// What one request, one import and one namespace may use.
@@ -113,6 +119,8 @@ impl ServerConfig {
             max_input_bytes: 64 * 1024 * 1024,
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),
+            expr_limits: faasbox_expr::sandbox::Limits::default(),
+            flow_limits: faasbox_flow::engine::Limits::default(),
         }
     }
 

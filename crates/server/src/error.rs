@@ -109,6 +109,23 @@ impl From<faasbox_store::StoreError> for ApiError {
     }
 }
 
+/// Problems with what the user sent (a bad name, a bad archive, a missing image) are 4xx;
+/// the image store's own failures are 500s.
+impl From<faasbox_images::ImageError> for ApiError {
+    fn from(e: faasbox_images::ImageError) -> Self {
+        match &e {
+            faasbox_images::ImageError::NotFound(_) => ApiError::not_found(e.to_string()),
+            faasbox_images::ImageError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                e.to_string(),
+            ),
+            _ if e.is_user_error() => ApiError::bad_request(e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(e: axum::extract::rejection::BytesRejection) -> Self {
         ApiError::unreadable_body(

@@ -11,6 +11,7 @@ pub mod events;
 pub mod flows;
 pub mod global_functions;
 pub mod pull_failures;
+pub mod revisions;
 mod schema;
 pub mod secrets;
 pub mod tokens;
@@ -30,6 +31,7 @@ pub use events::{
 pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use global_functions::GLOBAL_OWNER;
 pub use pull_failures::PullFailure;
+pub use revisions::{NewRevision, Revised, RevisionRecord};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 pub use tokens::TokenRecord;
@@ -70,10 +72,13 @@ pub struct NamespaceRecord {
 pub struct FunctionRecord {
     pub namespace: String,
     pub name: String,
-    /// The function spec as JSON text.
+    /// The function spec as JSON text (the current revision's).
     pub spec: String,
     pub created: String,
     pub updated: String,
+    /// The current revision; `None` for a function stored before revisions existed (it
+    /// gets revision 1 at the server's next start).
+    pub revision: Option<u32>,
 }
 
 /// The life of one call, as stored.
@@ -227,6 +232,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
+        tx.execute("DELETE FROM function_revisions WHERE owner = ?1", [name])?;
         tx.execute("DELETE FROM image_pull_failures WHERE owner = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
         flows::delete_namespace_flows(&tx, name)?;
@@ -256,7 +262,7 @@ impl Store {
             params![namespace, name, spec, now],
         )?;
         let record = conn.query_row(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, revision FROM functions
              WHERE namespace = ?1 AND name = ?2",
             params![namespace, name],
             function_from_row,
@@ -268,7 +274,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT namespace, name, spec, created, updated FROM functions
+                "SELECT namespace, name, spec, created, updated, revision FROM functions
                  WHERE namespace = ?1 AND name = ?2",
                 params![namespace, name],
                 function_from_row,
@@ -279,7 +285,7 @@ impl Store {
     pub fn list_functions(&self, namespace: &str) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, revision FROM functions
              WHERE namespace = ?1 ORDER BY name",
         )?;
         let rows = stmt.query_map([namespace], function_from_row)?;
@@ -290,17 +296,23 @@ impl Store {
     pub fn all_functions(&self) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions ORDER BY namespace, name",
+            "SELECT namespace, name, spec, created, updated, revision FROM functions ORDER BY namespace, name",
         )?;
         let rows = stmt.query_map([], function_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Deletes a function with its revisions. False when absent.
     pub fn delete_function(&self, namespace: &str, name: &str) -> Result<bool> {
-        Ok(self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let deleted = tx.execute(
             "DELETE FROM functions WHERE namespace = ?1 AND name = ?2",
             params![namespace, name],
-        )? > 0)
+        )?;
+        revisions::delete_all(&tx, namespace, name)?;
+        tx.commit()?;
+        Ok(deleted > 0)
     }
 
     // --- invocations --------------------------------------------------------------------
@@ -404,7 +416,7 @@ impl Store {
     }
 }
 
-fn namespace_exists(conn: &Connection, namespace: &str) -> Result<bool> {
+pub(crate) fn namespace_exists(conn: &Connection, namespace: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM namespaces WHERE name = ?1",
@@ -468,6 +480,7 @@ pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Funct
         spec: r.get(2)?,
         created: r.get(3)?,
         updated: r.get(4)?,
+        revision: r.get(5)?,
     })
 }
 

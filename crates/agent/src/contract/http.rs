@@ -5,6 +5,10 @@
 //! `Direktiv-Deadline` and `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
 //! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
 //! this contract serves on `127.0.0.1:<log_port>`.
+//!
+//! The agent owns the call's deadline, as for every contract: a call still unanswered then gets
+//! its `DELETE` (while its connection is still open), the connection is closed, and the call
+//! ends as a timeout ([`CallResult::timeout`]).
 
 use std::error::Error as StdError;
 use std::io;
@@ -21,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
+use super::deadline::Deadline;
 use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
@@ -154,11 +159,20 @@ impl HttpContract {
 
     /// Forwards one call to the function and maps its answer.
     pub async fn invoke(&self, call: &Call, mut cancelled: Cancelled) -> CallResult {
+        let deadline = Deadline::parse(&call.deadline).instant();
         tokio::select! {
+            // A ready function is never reported as "not ready" for a deadline that has passed.
+            biased;
             ready = self.ready() => if let Err(reason) = ready {
                 return CallResult::crash(reason);
             },
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
+            () = tokio::time::sleep_until(deadline) => {
+                return CallResult::timeout(format!(
+                    "the function was not ready yet at the call's deadline ({})",
+                    call.deadline
+                ));
+            }
         }
         let dir =
             match CallDir::prepare(&self.temp_root, &call.aid, &call.files, self.user.as_ref())
@@ -167,21 +181,33 @@ impl HttpContract {
                 Ok(dir) => dir,
                 Err(failed) => return failed,
             };
-        let result = tokio::select! {
-            answer = self.forward(call, dir.path()) => match answer {
-                Ok(answer) => map_answer(
-                    answer.status,
-                    answer.error_code.as_deref(),
-                    answer.error_message.as_deref(),
-                    &answer.body,
-                ),
-                Err(err) => CallResult::crash(self.explain(err).await),
-            },
-            exit = self.process.wait_exit() => {
-                CallResult::crash(format!("call aborted: {}", exit.description))
+        let result = {
+            let forward = self.forward(call, dir.path());
+            tokio::pin!(forward);
+            tokio::select! {
+                answer = &mut forward => match answer {
+                    Ok(answer) => map_answer(
+                        answer.status,
+                        answer.error_code.as_deref(),
+                        answer.error_message.as_deref(),
+                        &answer.body,
+                    ),
+                    Err(err) => CallResult::crash(self.explain(err).await),
+                },
+                exit = self.process.wait_exit() => {
+                    CallResult::crash(format!("call aborted: {}", exit.description))
+                }
+                // Dropping the exchange closes the connection to the function.
+                () = cancelled.aborted() => CallResult::crash(CANCELLED),
+                () = tokio::time::sleep_until(deadline) => {
+                    // The exchange is still open while the function gets its DELETE.
+                    self.cancel(&call.aid).await;
+                    CallResult::timeout(format!(
+                        "the function had not answered at the call's deadline ({}); it got its DELETE",
+                        call.deadline
+                    ))
+                }
             }
-            // Dropping the exchange closes the connection to the function.
-            () = cancelled.aborted() => CallResult::crash(CANCELLED),
         };
         dir.remove().await;
         result

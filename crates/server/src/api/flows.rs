@@ -82,7 +82,7 @@ async fn deploy(
     require_namespace(&state, &ns).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
-    let flow = faasbox_flow::load(&source);
+    let flow = crate::flows::load(&source).await;
     if let Err(problems) = flow {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let body = json!({

@@ -50,16 +50,40 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/images/pull", post(pulls::pull))
         .route("/api/v1/images/push", post(pulls::push))
+        .route("/api/v1/images/prune", post(images::prune))
         .route("/api/v1/images", get(images::list).delete(images::remove))
+        .route(
+            "/api/v1/namespaces/{ns}/images/import",
+            post(images::import_ns).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/namespaces/{ns}/images/pull", post(pulls::pull_ns))
+        .route("/api/v1/namespaces/{ns}/images/push", post(pulls::push_ns))
+        .route(
+            "/api/v1/namespaces/{ns}/images/prune",
+            post(images::prune_ns),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/images",
+            get(images::list_ns).delete(images::remove_ns),
+        )
         .route("/api/v1/namespaces/{ns}/functions", get(functions::list))
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}",
             get(functions::get)
                 .put(functions::put)
+                .patch(functions::patch)
                 .delete(functions::delete),
         )
         // Invoke bodies are read by `crate::bodies` (bounded by max_input_bytes and the
         // body budget), not by an extractor.
+        .route(
+            "/api/v1/namespaces/{ns}/functions/{name}/revisions",
+            get(functions::revisions),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/functions/{name}/rollback",
+            post(functions::rollback),
+        )
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/invoke",
             post(invocations::invoke),
@@ -73,7 +97,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/functions/{name}",
             get(functions::get_global)
                 .put(functions::put_global)
+                .patch(functions::patch_global)
                 .delete(functions::delete_global),
+        )
+        .route(
+            "/api/v1/functions/{name}/revisions",
+            get(functions::revisions_global),
+        )
+        .route(
+            "/api/v1/functions/{name}/rollback",
+            post(functions::rollback_global),
         )
         .route(
             "/api/v1/namespaces/{ns}/invocations",
