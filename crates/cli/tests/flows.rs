@@ -103,7 +103,8 @@ states:
       data:
         commands:
         - command: echo -n "hello"
-        - command: sh -c 'echo -n $MYENV'
+        # `\$`: Direktiv's parser itself expands `$MYENV`, from the container's environment
+        - command: sh -c 'echo -n \$MYENV'
           envs: 
           - name: MYENV
             value: MYVALUE

@@ -10,7 +10,7 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
-//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
@@ -133,6 +133,10 @@ pub struct AgentConfig {
     /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
     #[serde(default)]
     pub function: String,
+    /// The function's revision in service (1 when created, one more per deploy or update);
+    /// OpenWhisk actions see `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers updates.
+    #[serde(default = "default_function_version")]
+    pub function_version: u64,
     /// openwhisk contract: the code the agent initialises the action proxy with at start
     /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +186,9 @@ fn default_file_data_dir() -> String {
     "/direktiv-data".into()
 }
 
+fn default_function_version() -> u64 {
+    1
+}
 fn default_workdir() -> String {
     "/".into()
 }
@@ -290,15 +297,25 @@ pub enum InvokeStatus {
     Error,
     /// An uncatchable failure: `message` only.
     Crash,
+    /// The call's deadline passed first: the agent stopped it (a per-call process's group is
+    /// killed; an http function gets its `DELETE`). `message` says what was still running. The
+    /// agent owns the deadline, so a call past its timeout is always this, never a crash.
+    Timeout,
 }
 
-/// The agent's answer to `POST /v1/invoke`.
+/// The agent's answer to `POST /v1/invoke`. `Output` is how the output JSON is held: boxed
+/// (the default), borrowed from the answer's bytes while it is read, or those bytes sliced
+/// (what the platform keeps, so that a large output is never copied).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct InvokeOutcome {
+#[serde(bound(
+    serialize = "Output: Serialize",
+    deserialize = "Output: Deserialize<'de>"
+))]
+pub struct InvokeOutcome<Output = Box<RawValue>> {
     pub status: InvokeStatus,
     /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Box<RawValue>>,
+    pub output: Option<Output>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -307,6 +324,25 @@ pub struct InvokeOutcome {
     /// stderr while the call ran (plus anything printed while no call was running before it).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+}
+
+impl<Output> InvokeOutcome<Output> {
+    /// The same outcome with its output held another way.
+    pub fn map_output<Other>(mut self, f: impl FnOnce(Output) -> Other) -> InvokeOutcome<Other> {
+        let output = self.output.take().map(f);
+        self.with_output(output)
+    }
+
+    /// The same outcome with `output` instead of its own.
+    pub fn with_output<Other>(self, output: Option<Other>) -> InvokeOutcome<Other> {
+        InvokeOutcome {
+            status: self.status,
+            output,
+            code: self.code,
+            message: self.message,
+            logs: self.logs,
+        }
+    }
 }
 
 /// The agent's answer to `GET /v1/ready`.

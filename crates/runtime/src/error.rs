@@ -98,6 +98,9 @@ pub enum AgentError {
         #[source]
         source: serde_json::Error,
     },
+    /// The agent's answer is larger than the platform takes.
+    #[error("the agent's answer to {path} is larger than {limit} bytes; the call's output and logs must stay under it")]
+    TooLarge { path: &'static str, limit: usize },
     /// The request could not be built (e.g. a header value with control characters).
     #[error("invalid request to the agent: {0}")]
     Request(String),

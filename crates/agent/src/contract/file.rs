@@ -18,8 +18,9 @@
 //! A full directory (writing `data.in` failed for lack of space, or no space is left after the
 //! run) fails the call with the catchable [`faasbox_proto::CODE_DISK_FULL`], naming the bound
 //! (`file.disk_limit_bytes`). The directory is on the instance's one bounded disk, so a
-//! function that filled `/tmp` instead gets the same error. When the call's deadline passes, the process group is killed and the
-//! call crashes ("timed out"); a cancel kills it the same way.
+//! function that filled `/tmp` instead gets the same error. When the call's deadline passes, the
+//! process group is killed and the call ends as a timeout ([`CallResult::timeout`]); a cancel
+//! kills it the same way (a crash "cancelled").
 
 mod data_dir;
 mod results;
@@ -113,8 +114,8 @@ impl FileContract {
             turn = self.turn.lock() => turn,
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
             () = tokio::time::sleep_until(deadline.instant()) => {
-                return CallResult::crash(format!(
-                    "timed out: the call was still waiting for the previous call to finish at its deadline ({})",
+                return CallResult::timeout(format!(
+                    "the call was still waiting for the previous call to finish at its deadline ({})",
                     call.deadline
                 ))
             }
@@ -236,8 +237,8 @@ impl FileContract {
         };
         match finished.ended {
             Ended::Exited(exit) => Ok(exit),
-            Ended::TimedOut => Err(CallResult::crash(format!(
-                "timed out: the function was still running at the call's deadline ({}); it was killed",
+            Ended::TimedOut => Err(CallResult::timeout(format!(
+                "the function was still running at the call's deadline ({}); it was killed",
                 call.deadline
             ))),
             Ended::Aborted => Err(CallResult::crash(CANCELLED)),

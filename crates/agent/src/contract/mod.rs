@@ -91,6 +91,17 @@ impl CallResult {
         }
     }
 
+    /// The call's deadline passed first and the agent stopped it; `message` says what was
+    /// still running (the platform reports it as the function's timeout).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            status: InvokeStatus::Timeout,
+            output: None,
+            code: None,
+            message: Some(message.into()),
+        }
+    }
+
     pub fn into_outcome(self, logs: Vec<LogLine>) -> InvokeOutcome {
         InvokeOutcome {
             status: self.status,
