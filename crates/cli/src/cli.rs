@@ -130,6 +130,23 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Internal: evaluates jq expressions for the server, which starts it (see the
+    /// architecture document); speaks a binary protocol on stdin and stdout.
+    #[command(name = "expr-worker", hide = true)]
+    ExprWorker(ExprWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExprWorkerArgs {
+    /// Bytes the worker may allocate beyond what it holds at start.
+    #[arg(long)]
+    pub memory: u64,
+    /// CPU time per job, in milliseconds.
+    #[arg(long)]
+    pub cpu_ms: u64,
+    /// The largest result, in bytes.
+    #[arg(long)]
+    pub max_output: usize,
 }
 
 #[derive(Args, Debug)]
@@ -166,9 +183,94 @@ pub struct ServerArgs {
     /// How long a call waits for a free instance.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub queue_timeout: std::time::Duration,
+    /// Let functions reach this host's loopback services (127.0.0.1, ::1) through their
+    /// gateway address. RISK: every function can then talk to whatever listens there —
+    /// databases, registries, this server's API. For development and tests only.
+    #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_host_loopback: bool,
     /// Log filter (e.g. info, debug, faasbox_server=debug).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
+    // --- limits: uploads, memory, namespace quotas ---
+    /// The largest image archive an import accepts (larger: 413).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+    /// The most one image layer's files may add up to, each at its apparent size (a sparse
+    /// file counts at its full length).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_layer_size: u64,
+    /// Functions one namespace may have (global services not counted).
+    #[arg(long, default_value_t = 200)]
+    pub quota_functions: u32,
+    /// The most `scale.min` (warm instances) one namespace's functions may add up to.
+    #[arg(long, default_value_t = 20)]
+    pub quota_min_scale: u32,
+    /// Instances one namespace's functions (and flows) may run at once.
+    #[arg(long, default_value_t = 50)]
+    pub quota_instances: u32,
+    /// Request bodies (invoke and flow-run inputs) and the outputs of their calls held in
+    /// memory at once; calls beyond it wait up to --queue-timeout, then get 503.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub body_budget: u64,
+
+    // Bounds of expressions and flow instances.
+    /// CPU time one jq evaluation may use (a template's expressions together), 10ms to 10m.
+    #[arg(long, default_value = "1s", value_parser = parse_jq_cpu_time)]
+    pub jq_cpu_time: std::time::Duration,
+    /// Memory one jq evaluation may allocate (its data included), 16MiB to 64GiB.
+    #[arg(long, default_value = "512MiB", value_parser = parse_jq_memory)]
+    pub jq_memory: u64,
+    /// The largest result of one jq evaluation, as JSON, 1KiB to 1GiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_jq_max_output)]
+    pub jq_max_output: u64,
+    /// jq evaluations running at once, each in a worker process (default: one per CPU, at
+    /// least 2), 1 to 256.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jq_workers: Option<u16>,
+    /// The most states one flow instance may run (a loop ends there), 1 to 100000000.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub flow_max_transitions: u64,
+    /// The largest instance data of a flow, as JSON, 1KiB to 1GiB.
+    #[arg(long, default_value = "8MiB", value_parser = parse_flow_max_data)]
+    pub flow_max_data: u64,
+}
+
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    faasbox_server::model::parse_size(text)
+}
+
+
+pub fn parse_jq_cpu_time(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    let (min, max) = (
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(600),
+    );
+    if d < min || d > max {
+        return Err(format!("{text} is outside 10ms to 10m"));
+    }
+    Ok(d)
+}
+
+fn parse_size_within(text: &str, min: u64, max: u64, range: &str) -> Result<u64, String> {
+    let n = faasbox_server::model::parse_size(text)?;
+    if n < min || n > max {
+        return Err(format!("{text} is outside {range}"));
+    }
+    Ok(n)
+}
+
+pub fn parse_jq_memory(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 16 << 20, 64 << 30, "16MiB to 64GiB")
+}
+
+pub fn parse_jq_max_output(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 1 << 10, 1 << 30, "1KiB to 1GiB")
+}
+
+pub fn parse_flow_max_data(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 1 << 10, 1 << 30, "1KiB to 1GiB")
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -412,7 +514,9 @@ pub struct DeployArgs {
     /// openwhisk: the entry point name passed to /init.
     #[arg(long)]
     pub main: Option<String>,
-    /// file: the size of each call's writable /direktiv-data (e.g. 64MiB).
+    /// The size of an instance's writable space (e.g. 256MiB; default 64MiB): everything it
+    /// writes (root filesystem, /tmp, the file contract's /direktiv-data). It is memory (a
+    /// tmpfs), counted on top of --size's.
     #[arg(long, value_parser = size_text)]
     pub disk: Option<String>,
     /// Replace the image's entrypoint and cmd (a command line, split like a shell splits it).

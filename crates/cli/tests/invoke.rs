@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 use support::images::{self, TestImages};
-use support::{json as parse, Server};
+use support::{json as parse, Server, ALLOW_HOST_LOOPBACK};
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
@@ -16,7 +16,12 @@ fn test_images() -> &'static TestImages {
 
 /// A server with namespace `demo` and the test image imported as `test/function:latest`.
 async fn server_with_image() -> Server {
-    let server = Server::start().await;
+    server_with_image_and(&[]).await
+}
+
+/// [`server_with_image`] with extra `faasbox server` flags.
+async fn server_with_image_and(args: &[&str]) -> Server {
+    let server = Server::start_with(args).await;
     server.create_namespace("demo").await;
     let r = server
         .import(&test_images().oci_tar, "test/function:latest", &[])
@@ -292,7 +297,8 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
             .unwrap();
         request
     });
-    let server = server_with_image().await;
+    // Opted in: by default the host's loopback is out of reach (isolation.rs).
+    let server = server_with_image_and(&[ALLOW_HOST_LOOPBACK]).await;
     deploy_mode(
         &server,
         "fetch",

@@ -46,7 +46,7 @@ pub async fn deploy(
     pull: Option<&str>,
     by: &str,
 ) -> ApiResult<Outcome> {
-    check(owner, name, &spec)?;
+    check(owner, name, &spec).await?;
     let policy = PullPolicy::parse(pull, &spec.image)?;
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
@@ -101,13 +101,14 @@ pub async fn update(
     let mut merged: Value = serde_json::from_str(&current.spec)
         .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
     json_patch::merge(&mut merged, &patch);
-    let spec: FunctionSpec = serde_json::from_value(merged).map_err(|e| {
+    let merged = serde_json::to_vec(&merged).map_err(|e| ApiError::internal(e.to_string()))?;
+    let spec = FunctionSpec::from_json(&merged).map_err(|e| {
         ApiError::bad_request(format!(
             "{} was not updated: the patched spec is not valid: {e}",
             owner.describe(name)
         ))
     })?;
-    check(owner, name, &spec)?;
+    check(owner, name, &spec).await?;
     let before: FunctionSpec = serde_json::from_str(&current.spec)
         .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
     let keep_digest = spec.image == before.image && pull.is_none();
@@ -195,8 +196,11 @@ pub async fn rollback(
         None => None,
     };
     let (o, n, number) = (owner.key().to_string(), name.to_string(), target.revision);
+    let _deploys = state.quotas.lock_deploys().await;
+    let (quota_owner, checked) = (owner.clone(), spec.clone());
     let made = state
         .blocking(move |s| {
+            check_quotas(s, &quota_owner, &n, &checked, true)?;
             Ok(s.store
                 .make_current(&o, &n, number, &clock::now_rfc3339())?)
         })
@@ -223,8 +227,9 @@ pub async fn rollback(
 }
 
 /// The spec's problems, its input template, and whether its secrets and template fit, as a
-/// 400 naming all of them.
-fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
+/// 400 naming all of them. The template is compiled off the async threads, on a stack big
+/// enough for any expression within bounds.
+async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
     let mut problems = spec.problems();
     problems.extend(crate::secret_use::problems(spec));
     if !problems.is_empty() {
@@ -235,7 +240,13 @@ fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
         )));
     }
     if let Some(template) = &spec.input {
-        crate::template::check(template).map_err(|e| {
+        let template = template.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            crate::template::on_compile_stack(|| crate::template::check(&template))
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("checking the input template failed: {e}")))?;
+        checked.map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 crate::template::BAD_COMMAND,
@@ -247,6 +258,35 @@ fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
         })?;
     }
     Ok(())
+}
+
+/// Checks a namespace function against its namespace's quotas (global services have none).
+fn check_quotas(
+    state: &AppState,
+    owner: &Owner,
+    name: &str,
+    spec: &FunctionSpec,
+    existed: bool,
+) -> ApiResult<()> {
+    let Owner::Namespace(namespace) = owner else {
+        return Ok(());
+    };
+    // The `scale.min` of the namespace's other functions (a stored spec that cannot be read
+    // runs nowhere: it counts as a function only).
+    let others: Vec<u32> = owner
+        .list_functions(&state.store)?
+        .into_iter()
+        .filter(|r| r.name != name)
+        .map(|r| {
+            serde_json::from_str::<FunctionSpec>(&r.spec)
+                .map(|s| s.scale.min)
+                .unwrap_or(0)
+        })
+        .collect();
+    state
+        .quotas
+        .quotas
+        .check_deploy(namespace, name, spec, &others, existed)
 }
 
 async fn store_and_activate(
@@ -266,8 +306,13 @@ async fn store_and_activate(
         resolved.image_namespace.clone(),
         by.to_string(),
     );
+    // The namespace's quotas are checked and the revision stored as one step.
+    let _deploys = state.quotas.lock_deploys().await;
+    let (quota_owner, checked) = (owner.clone(), spec.clone());
     let revised = state
         .blocking(move |s| {
+            let existed = quota_owner.load_function(&s.store, &n)?.is_some();
+            check_quotas(s, &quota_owner, &n, &checked, existed)?;
             let new = NewRevision {
                 spec: &text,
                 digest: digest.as_deref(),

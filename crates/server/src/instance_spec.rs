@@ -44,6 +44,7 @@ pub fn build(
         env: Default::default(),
         name: key.to_string(),
     });
+    // The file contract's data directory is a directory of the instance's bounded disk.
     let (file, scratch) = if contract == Contract::File {
         let config = FileContractConfig {
             data_dir: FILE_DATA_DIR.to_string(),
@@ -51,7 +52,6 @@ pub fn build(
         };
         let mount = ScratchMount {
             path: FILE_DATA_DIR.to_string(),
-            size_bytes: spec.disk_bytes(),
         };
         (Some(config), vec![mount])
     } else {
@@ -83,10 +83,12 @@ pub fn build(
             file,
             // The driver sets it for runsc.
             blocking_tcp: false,
+            disk_limit_bytes: spec.disk_bytes(),
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,
         network: spec.network,
+        disk_bytes: spec.disk_bytes(),
         scratch,
     })
 }

@@ -5,6 +5,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bodies;
+pub mod bounds;
 pub mod call_input;
 pub mod clock;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod metrics;
 pub mod model;
 pub mod owner;
 pub mod pool;
+pub mod quota;
 pub mod secret_use;
 pub mod spec_changes;
 pub mod state;
@@ -28,4 +31,5 @@ pub use faasbox_expr as template;
 mod vault_error;
 
 pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+pub use faasbox_flow::engine::Limits as FlowLimits;
 pub use model::FunctionSpec;

@@ -35,6 +35,12 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The workflow instances running in this server.
     pub flow_runs: crate::flows::Runs,
+    /// Per-namespace quotas and the instance slots they give.
+    pub quotas: crate::quota::QuotaBook,
+    /// The request bodies (and outputs) held in memory at once.
+    pub bodies: Arc<crate::bodies::BodyBudget>,
+    /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
+    pub evaluator: faasbox_expr::sandbox::Evaluator,
 }
 
 /// A deployed function as the invoker sees it.
@@ -72,7 +78,10 @@ impl AppState {
         vault: Arc<Vault>,
         key_source: KeySource,
     ) -> Self {
+        let expr_limits = config.expr_limits;
         AppState {
+            quotas: crate::quota::QuotaBook::new(config.limits.quotas),
+            bodies: crate::bodies::BodyBudget::new(config.limits.body_budget_bytes),
             config,
             store,
             images,
@@ -84,6 +93,10 @@ impl AppState {
             pools: RwLock::new(HashMap::new()),
             events: crate::events::EventBus::default(),
             flow_runs: Default::default(),
+            evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
+                faasbox_expr::sandbox::WorkerCommand::this_executable(),
+                expr_limits,
+            ),
         }
     }
 
@@ -151,6 +164,7 @@ impl AppState {
                 )
             }),
             self.driver.clone(),
+            self.quotas.slots(namespace),
         );
         let previous = self
             .pools

@@ -155,7 +155,7 @@ async fn put_as(
     by: String,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    let spec: FunctionSpec = serde_json::from_slice(&body)
+    let spec = FunctionSpec::from_json(&body)
         .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
     let outcome = deploy::deploy(state, &owner, &name, spec, pull.as_deref(), &by).await?;
     changed(state, outcome)

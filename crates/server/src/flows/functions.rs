@@ -158,6 +158,7 @@ async fn invoke(
         cancel: call.cancel.clone(),
         masker,
         files,
+        permit: None,
     };
     let (namespace, name) = (namespace.to_string(), name.to_string());
     let done = match owner {
