@@ -58,8 +58,27 @@ fetch)
   printf 'Content-Type: application/json\r\n\r\n{"fetched":"%s"}' "$body"
   ;;
 oom)
-  x=$(head -c 400000000 /dev/zero | tr '\0' x)
-  printf 'Content-Type: application/json\r\n\r\n{"size":%s}' "${#x}"
+  # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's.
+  exec busybox dd if=/dev/zero of=/dev/null bs=400M count=1
+  ;;
+forks)
+  # Starts sleepers until a fork fails (the subshell dies there), then kills them with
+  # builtins only: no fork is possible before they are gone.
+  list="$HTTP_DIREKTIV_TEMPDIR/forked"
+  ( i=0; while [ $i -lt 5000 ]; do sleep 60 & echo $! >> "$list"; i=$((i+1)); done ) 2>/dev/null
+  n=0
+  while read -r pid; do kill "$pid"; n=$((n+1)); done < "$list"
+  printf 'Content-Type: application/json\r\n\r\n{"started":%s}' "$n"
+  ;;
+spin)
+  # Two busy processes for SPIN_SECONDS: they want two CPUs.
+  busybox yes > /dev/null &
+  a=$!
+  busybox yes > /dev/null &
+  b=$!
+  sleep "${SPIN_SECONDS:-3}"
+  kill $a $b
+  printf 'Content-Type: application/json\r\n\r\n{"spun":%s}' "${SPIN_SECONDS:-3}"
   ;;
 *)
   printf 'Direktiv-ErrorCode: test.mode\r\nDirektiv-ErrorMessage: unknown MODE %s\r\n\r\n' "$MODE"
