@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::cgroups::{self, Limits, ProcessCgroups};
-use support::{deploy_mode, json as parse, server_with_test_function, wait_container_pid, Server};
+use support::{
+    deploy_mode, json as parse, server_with_test_function, tail, wait_container_pid, Server,
+};
 
 const MIB: u64 = 1 << 20;
 
@@ -75,7 +77,13 @@ async fn running_out_of_memory_is_a_clear_error_and_the_server_goes_on() {
     let (status, id, body) = server.invoke("demo", "hog", "{}").await;
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
     let error = &parse(&body)["error"];
-    assert_eq!(error["code"], "faasbox.function.oom", "{error}");
+    if error["code"] != "faasbox.function.oom" {
+        panic!(
+            "{error}\nthe call's logs: {:?}\nthe server's log:\n{}",
+            server.log_lines(&id).await,
+            tail(&server.log(), 40)
+        );
+    }
     assert!(error["message"].as_str().unwrap().contains("--size"));
     assert_eq!(
         server.get_json(&format!("/api/v1/invocations/{id}")).await["status"],
@@ -141,29 +149,48 @@ async fn a_busy_function_is_held_to_its_cpu_quota() {
     )
     .await;
     let cgroups = instance_cgroups(&server, "spinner").await;
-    let before = cgroups.cpu_usage();
-    let began = Instant::now();
-    let (status, _, body) = server.invoke("demo", "spinner", "{}").await;
-    let wall = began.elapsed();
-    let after = cgroups.cpu_usage();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let used = after.used.saturating_sub(before.used);
-    let throttled = after.throttled - before.throttled;
-    eprintln!(
-        "{} host: {used:?} of CPU in {wall:?}, throttled {throttled} times",
-        hierarchy()
-    );
-    assert!(throttled > 0, "the quota never throttled the function");
-    assert!(
-        used >= Duration::from_millis(200),
-        "it did not spin: {used:?}"
-    );
-    // 0.5 CPU over the call, with room for the kernel's accounting at the periods' edges
-    // (it throttles at slice granularity, per CPU): without the quota, two busy processes
-    // on an idle machine take up to twice the wall time.
-    let allowed = wall.mul_f64(0.55) + Duration::from_millis(100);
-    assert!(
-        used <= allowed,
-        "{used:?} of CPU in {wall:?} is more than the 0.5 CPU quota allows ({allowed:?})"
-    );
+    // The kernel throttles only a group that got more than its quota in a period: on a busy
+    // machine a call may not. Each call must stay within the quota; one must be throttled.
+    let mut shares = Vec::new();
+    for _ in 0..5 {
+        let before = cgroups.cpu_usage();
+        let began = Instant::now();
+        let (status, _, body) = server.invoke("demo", "spinner", "{}").await;
+        let wall = began.elapsed();
+        let after = cgroups.cpu_usage();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let used = after.used.saturating_sub(before.used);
+        let throttled = after.throttled - before.throttled;
+        eprintln!(
+            "{} host: {used:?} of CPU in {wall:?}, throttled {throttled} times",
+            hierarchy()
+        );
+        assert!(
+            used >= Duration::from_millis(200),
+            "it did not spin: {used:?}"
+        );
+        // 0.5 CPU over the call, with room for the kernel's accounting at the periods' edges
+        // (it throttles at slice granularity, per CPU): without the quota, two busy processes
+        // on an idle machine take up to twice the wall time.
+        let allowed = wall.mul_f64(0.55) + Duration::from_millis(100);
+        assert!(
+            used <= allowed,
+            "{used:?} of CPU in {wall:?} is more than the 0.5 CPU quota allows ({allowed:?})"
+        );
+        if throttled > 0 {
+            return;
+        }
+        shares.push(used.as_secs_f64() / wall.as_secs_f64());
+    }
+    let most = shares.iter().copied().fold(0.0, f64::max);
+    if most < 0.45 {
+        // Below its quota every time: the machine's other work took the CPU, so the quota
+        // never had anything to stop. That shows nothing either way.
+        support::cannot_run(&format!(
+            "the machine was too busy for a function to exceed 0.5 CPU (its CPU shares: \
+             {shares:.2?}); the quota could not be shown"
+        ));
+        return;
+    }
+    panic!("the quota never throttled the function; its CPU shares were {shares:.2?}");
 }

@@ -58,8 +58,10 @@ fetch)
   printf 'Content-Type: application/json\r\n\r\n{"fetched":"%s"}' "$body"
   ;;
 oom)
-  # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's.
-  exec busybox dd if=/dev/zero of=/dev/null bs=400M count=1
+  # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's. The
+  # OOM killer takes dd; the call ends without an answer.
+  busybox dd if=/dev/zero of=/dev/null bs=400M count=1 || exit 1
+  printf 'Content-Type: application/json\r\n\r\n{"filled":true}'
   ;;
 forks)
   # Starts sleepers until a fork fails (the subshell dies there), then kills them with
