@@ -15,7 +15,7 @@ mod support;
 mod vm;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vm::binaries::Target;
 use vm::disk::Suite;
@@ -106,8 +106,10 @@ fn the_container_suites_pass_on_a_cgroup_v2_host() {
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let targets: Vec<Target> = SUITES.iter().map(|(_, target, _)| *target).collect();
+    let began = Instant::now();
     let executables = vm::binaries::executables(&workspace, &targets)
         .unwrap_or_else(|e| panic!("finding the test executables: {e:#}"));
+    eprintln!("cgroup v2 VM: test executables found in {:.0?}", began.elapsed());
     let suites: Vec<Suite> = SUITES
         .iter()
         .zip(&executables)
@@ -123,8 +125,10 @@ fn the_container_suites_pass_on_a_cgroup_v2_host() {
     let disk = work.join("disk.img");
     let mut files = vec![faasbox.clone(), agent];
     files.extend(executables);
+    let began = Instant::now();
     vm::disk::build(&rootfs.dir, &work, &files, &suites, &disk)
         .unwrap_or_else(|e| panic!("making the machine's disk: {e:#}"));
+    eprintln!("cgroup v2 VM: disk made in {:.0?}", began.elapsed());
 
     let machine = Machine {
         kernel: rootfs.kernel,
