@@ -107,9 +107,12 @@ fn the_container_suites_pass_on_a_cgroup_v2_host() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let targets: Vec<Target> = SUITES.iter().map(|(_, target, _)| *target).collect();
     let began = Instant::now();
-    let executables = vm::binaries::executables(&workspace, &targets)
+    let executables = vm::binaries::executables(&workspace, &bin_dir.join("deps"), &targets)
         .unwrap_or_else(|e| panic!("finding the test executables: {e:#}"));
-    eprintln!("cgroup v2 VM: test executables found in {:.0?}", began.elapsed());
+    eprintln!(
+        "cgroup v2 VM: test executables found in {:.0?}",
+        began.elapsed()
+    );
     let suites: Vec<Suite> = SUITES
         .iter()
         .zip(&executables)

@@ -1,6 +1,8 @@
-//! Where cargo put the test executables to run in the machine: `cargo test --no-run
-//! --workspace` lists every test target's executable (nothing is rebuilt when the suite was
-//! just built by `cargo nextest run --workspace` or `cargo test --workspace`).
+//! Where cargo put the test executables to run in the machine. Under nextest, `cargo test
+//! --no-run --workspace` lists every test target's executable (nothing is rebuilt after
+//! `cargo nextest run --workspace`; a stale one is rebuilt). Under `cargo test`, which holds
+//! the build directory's lock while tests run, the newest `<name>-<hash>` executable in the
+//! `deps` directory is taken instead (`cargo test --workspace` has just built them all).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,8 +19,11 @@ pub struct Target {
     pub name: &'static str,
 }
 
-/// The executable of each of `targets`, in order.
-pub fn executables(workspace: &Path, targets: &[Target]) -> Result<Vec<PathBuf>> {
+/// The executable of each of `targets`, in order; `deps` is cargo's directory of them.
+pub fn executables(workspace: &Path, deps: &Path, targets: &[Target]) -> Result<Vec<PathBuf>> {
+    if std::env::var_os("NEXTEST").is_none() {
+        return targets.iter().map(|t| newest_in(deps, t)).collect();
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(&cargo)
         .current_dir(workspace)
@@ -66,4 +71,31 @@ fn package_name(id: &Value) -> Option<&str> {
         Some((name, _)) => Some(name),
         None => location.rsplit('/').next(),
     }
+}
+
+/// The newest executable `<target name>-<hash>` in `deps`.
+fn newest_in(deps: &Path, target: &Target) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let prefix = format!("{}-", target.name);
+    std::fs::read_dir(deps)
+        .with_context(|| format!("reading {}", deps.display()))?
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix(&prefix)
+                .is_some_and(|hash| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                .then(|| (meta.modified().ok(), e.path()))
+        })
+        .max()
+        .map(|(_, path)| path)
+        .with_context(|| {
+            format!(
+                "no test executable {prefix}<hash> in {} for {target:?}",
+                deps.display()
+            )
+        })
 }
