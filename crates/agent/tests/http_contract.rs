@@ -190,6 +190,40 @@ async fn cancel_sends_delete_and_aborts_the_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn deadline_sends_delete_and_ends_as_a_timeout() {
+    let agent = TestAgent::start().await;
+    assert_eq!(agent.ready().await.0, StatusCode::OK);
+    let started = std::time::Instant::now();
+    let outcome = agent
+        .invoke_until(
+            "slow-late",
+            &support::deadline_in(Duration::from_millis(1500)),
+            "{}",
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(outcome.status, InvokeStatus::Timeout, "{outcome:?}");
+    let message = outcome.message.unwrap();
+    assert!(
+        message.starts_with("the function had not answered at the call's deadline"),
+        "{message}"
+    );
+    // The function got its DELETE, and what it printed is the call's log.
+    assert_eq!(agent.state_lines("deleted"), ["slow-late"]);
+    assert!(
+        lines_of(&outcome.logs, LogStream::Stderr).contains(&"slow call waiting"),
+        "{:?}",
+        outcome.logs
+    );
+    assert_path_gone(&agent.temp_root.join("slow-late"));
+    // A call whose deadline has passed already ends at once, the same way.
+    let outcome = agent
+        .invoke_until("slow-past", "2001-01-01T00:00:00Z", "{}")
+        .await;
+    assert_eq!(outcome.status, InvokeStatus::Timeout, "{outcome:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn function_killed_mid_call() {
     let agent = TestAgent::start().await;
     assert_eq!(agent.ready().await.0, StatusCode::OK);
@@ -300,7 +334,7 @@ async fn function_runs_as_user_in_workdir_with_oom_score_reset() {
     let (_, report) = agent.ready().await;
     assert_eq!(
         lines_of(&report.logs, LogStream::Stdout),
-        ["uid=65534 groups=65533 4242 cwd=/usr oom=500"],
+        ["uid=65534 groups=65533 4242 cwd=/usr oom=1000"],
         "{report:?}"
     );
 }

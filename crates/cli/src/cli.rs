@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "Run any OCI image as a serverless function, in one binary.\n\n\
         Start a server with `faasbox server`, then use the other commands to talk to it:\n\
         \n  faasbox ns create demo\
-        \n  faasbox image import echo.tar --name demo/echo\
+        \n  faasbox image import echo.tar --name demo/echo -n demo\
         \n  faasbox fn deploy demo/echo --image demo/echo\
         \n  faasbox invoke demo/echo --data '{\"hello\":\"world\"}'\
         \n  faasbox logs <invocation-id>\n\n\
@@ -52,10 +52,11 @@ pub enum Command {
     /// Create, list and delete namespaces.
     #[command(subcommand, alias = "namespace")]
     Ns(NsCommand),
-    /// Import, list and remove images.
+    /// Import, pull, push, list, remove and prune images: a namespace's (-n) or the
+    /// server-wide ones.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Deploy, show, list and delete functions.
+    /// Deploy, update, show, list and delete functions; their revisions and rollback.
     #[command(subcommand, name = "fn", alias = "function")]
     Function(FnCommand),
     /// Call a function and print its JSON output.
@@ -104,6 +105,23 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Internal: evaluates jq expressions for the server, which starts it (see the
+    /// architecture document); speaks a binary protocol on stdin and stdout.
+    #[command(name = "expr-worker", hide = true)]
+    ExprWorker(ExprWorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExprWorkerArgs {
+    /// Bytes the worker may allocate beyond what it holds at start.
+    #[arg(long)]
+    pub memory: u64,
+    /// CPU time per job, in milliseconds.
+    #[arg(long)]
+    pub cpu_ms: u64,
+    /// The largest result, in bytes.
+    #[arg(long)]
+    pub max_output: usize,
 }
 
 #[derive(Args, Debug)]
@@ -140,9 +158,94 @@ pub struct ServerArgs {
     /// How long a call waits for a free instance.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub queue_timeout: std::time::Duration,
+    /// Let functions reach this host's loopback services (127.0.0.1, ::1) through their
+    /// gateway address. RISK: every function can then talk to whatever listens there —
+    /// databases, registries, this server's API. For development and tests only.
+    #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_host_loopback: bool,
     /// Log filter (e.g. info, debug, faasbox_server=debug).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
+    // --- limits: uploads, memory, namespace quotas ---
+    /// The largest image archive an import accepts (larger: 413).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+    /// The most one image layer's files may add up to, each at its apparent size (a sparse
+    /// file counts at its full length).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_layer_size: u64,
+    /// Functions one namespace may have (global services not counted).
+    #[arg(long, default_value_t = 200)]
+    pub quota_functions: u32,
+    /// The most `scale.min` (warm instances) one namespace's functions may add up to.
+    #[arg(long, default_value_t = 20)]
+    pub quota_min_scale: u32,
+    /// Instances one namespace's functions (and flows) may run at once.
+    #[arg(long, default_value_t = 50)]
+    pub quota_instances: u32,
+    /// Request bodies (invoke and flow-run inputs) and the outputs of their calls held in
+    /// memory at once; calls beyond it wait up to --queue-timeout, then get 503.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub body_budget: u64,
+
+    // Bounds of expressions and flow instances.
+    /// CPU time one jq evaluation may use (a template's expressions together), 10ms to 10m.
+    #[arg(long, default_value = "1s", value_parser = parse_jq_cpu_time)]
+    pub jq_cpu_time: std::time::Duration,
+    /// Memory one jq evaluation may allocate (its data included), 16MiB to 64GiB.
+    #[arg(long, default_value = "512MiB", value_parser = parse_jq_memory)]
+    pub jq_memory: u64,
+    /// The largest result of one jq evaluation, as JSON, 1KiB to 1GiB.
+    #[arg(long, default_value = "16MiB", value_parser = parse_jq_max_output)]
+    pub jq_max_output: u64,
+    /// jq evaluations running at once, each in a worker process (default: one per CPU, at
+    /// least 2), 1 to 256.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jq_workers: Option<u16>,
+    /// The most states one flow instance may run (a loop ends there), 1 to 100000000.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub flow_max_transitions: u64,
+    /// The largest instance data of a flow, as JSON, 1KiB to 1GiB.
+    #[arg(long, default_value = "8MiB", value_parser = parse_flow_max_data)]
+    pub flow_max_data: u64,
+}
+
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    faasbox_server::model::parse_size(text)
+}
+
+
+pub fn parse_jq_cpu_time(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    let (min, max) = (
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(600),
+    );
+    if d < min || d > max {
+        return Err(format!("{text} is outside 10ms to 10m"));
+    }
+    Ok(d)
+}
+
+fn parse_size_within(text: &str, min: u64, max: u64, range: &str) -> Result<u64, String> {
+    let n = faasbox_server::model::parse_size(text)?;
+    if n < min || n > max {
+        return Err(format!("{text} is outside {range}"));
+    }
+    Ok(n)
+}
+
+pub fn parse_jq_memory(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 16 << 20, 64 << 30, "16MiB to 64GiB")
+}
+
+pub fn parse_jq_max_output(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 1 << 10, 1 << 30, "1KiB to 1GiB")
+}
+
+pub fn parse_flow_max_data(text: &str) -> Result<u64, String> {
+    parse_size_within(text, 1 << 10, 1 << 30, "1KiB to 1GiB")
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -163,22 +266,50 @@ pub enum NsCommand {
 pub enum ImageCommand {
     /// Import an image: a `docker save` archive, an OCI image layout (directory or tar), or a
     /// plain root filesystem tarball (give it --entrypoint/--cmd, like `docker import --change`).
+    /// With -n it goes into that namespace's images; without, into the server-wide images
+    /// (admin token).
     Import(ImportArgs),
-    /// List images with their digest and size.
-    Ls,
-    /// Remove an image name; layers no other image uses are deleted.
-    Rm { name: String },
-    /// Pull an image from a registry, with the credentials of the namespace's registries, then
-    /// the global ones (without --namespace, the global ones only).
+    /// List images: a namespace's, the server-wide ones (--global), or without either every
+    /// table the token sees (a NAMESPACE column says which).
+    Ls {
+        /// The namespace whose images to list.
+        #[arg(conflicts_with = "global")]
+        namespace: Option<String>,
+        /// The server-wide images.
+        #[arg(long)]
+        global: bool,
+    },
+    /// Remove an image name; layers no other image uses are deleted. An image a function's
+    /// revision uses is refused unless --force (those functions fail at their next start).
+    Rm {
+        name: String,
+        /// The namespace whose image it is (without: a server-wide image, admin token).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// Remove it although functions use it, and say which will fail.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove the images no function revision or flow uses, and the layers only they had;
+    /// prints what it removed and the space freed.
+    Prune {
+        /// The namespace whose images to prune (without: the server-wide ones, admin token).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Pull an image from a registry. With -n into that namespace's images, with the
+    /// namespace's registry credentials, then the global ones; without, into the server-wide
+    /// images with the global credentials (admin token).
     Pull {
         /// The image reference, e.g. 127.0.0.1:5000/demo/echo:latest.
         reference: String,
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
-    /// Push a local image to a registry, with credentials picked like `image pull` does.
+    /// Push an image to a registry: one of the namespace's images with -n (its credentials,
+    /// then the global ones), else a server-wide image (admin token).
     Push {
-        /// The local image name or digest.
+        /// The image name or digest.
         name: String,
         /// The registry reference to push to, e.g. 127.0.0.1:5000/demo/echo:latest.
         target: String,
@@ -194,6 +325,9 @@ pub struct ImportArgs {
     /// The reference to store it under, e.g. demo/echo:latest.
     #[arg(long)]
     pub name: String,
+    /// The namespace whose images it joins (without: the server-wide images, admin token).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// Root filesystem tarballs: the entrypoint, as a command line or a JSON array.
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -213,8 +347,28 @@ pub struct ImportArgs {
 
 #[derive(Subcommand)]
 pub enum FnCommand {
-    /// Deploy (create or replace) a function from a local image.
+    /// Deploy (create or replace) a function: the whole spec, with its image pinned to a
+    /// digest; over an existing function it prints which fields changed.
     Deploy(Box<DeployArgs>),
+    /// Change only the given settings of a function (a new revision; the image stays pinned
+    /// unless --image or --pull is given).
+    Update(Box<UpdateArgs>),
+    /// List a function's revisions (NAMESPACE/NAME, or --global NAME).
+    History {
+        function: String,
+        #[arg(long)]
+        global: bool,
+    },
+    /// Make an earlier revision current again (default: the one before the current); calls in
+    /// flight finish on the old instances.
+    Rollback {
+        function: String,
+        #[arg(long)]
+        global: bool,
+        /// The revision to go back to (see `fn history`).
+        #[arg(long, value_name = "REVISION")]
+        to: Option<u32>,
+    },
     /// List a namespace's functions, or the global services with --global.
     Ls {
         #[arg(required_unless_present = "global")]
@@ -222,7 +376,8 @@ pub enum FnCommand {
         #[arg(long, conflicts_with = "namespace")]
         global: bool,
     },
-    /// Show a function's spec, image state and instances (NAMESPACE/NAME, or --global NAME).
+    /// Show a function's spec, revision, image digest and state, and instances (NAMESPACE/NAME,
+    /// or --global NAME).
     Get {
         function: String,
         #[arg(long)]
@@ -236,6 +391,27 @@ pub enum FnCommand {
     },
 }
 
+/// When a deploy pulls the image.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicyArg {
+    /// Pull at every deploy (default for references with a registry host).
+    Always,
+    /// Pull only if the image is not local (default for local names).
+    Missing,
+    /// Never pull.
+    Never,
+}
+
+impl PullPolicyArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicyArg::Always => "always",
+            PullPolicyArg::Missing => "missing",
+            PullPolicyArg::Never => "never",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct DeployArgs {
     /// NAMESPACE/NAME of the function, or NAME with --global.
@@ -245,9 +421,14 @@ pub struct DeployArgs {
     /// global-private registries.
     #[arg(long)]
     pub global: bool,
-    /// The image to run (see `faasbox image ls`).
+    /// The image to run: a name in the namespace's images or the server-wide ones (see
+    /// `faasbox image ls`), or a registry reference. It is pinned to its digest now.
     #[arg(long)]
     pub image: String,
+    /// When to pull the image: always (default for references naming a registry host, so a
+    /// moved tag is picked up), missing, or never.
+    #[arg(long, value_enum)]
+    pub pull: Option<PullPolicyArg>,
     /// How faasbox talks to the function: http (Direktiv functions: a server on port 8080),
     /// cmd (Direktiv generic containers: the input's commands run in the image), file
     /// (Direktiv isolates: /direktiv-data/data.in → entrypoint → data.out) or openwhisk
@@ -261,7 +442,9 @@ pub struct DeployArgs {
     /// openwhisk: the entry point name passed to /init.
     #[arg(long)]
     pub main: Option<String>,
-    /// file: the size of each call's writable /direktiv-data (e.g. 64MiB).
+    /// The size of an instance's writable space (e.g. 256MiB; default 64MiB): everything it
+    /// writes (root filesystem, /tmp, the file contract's /direktiv-data). It is memory (a
+    /// tmpfs), counted on top of --size's.
     #[arg(long)]
     pub disk: Option<String>,
     /// Replace the image's entrypoint and cmd (a command line).
@@ -300,6 +483,59 @@ pub struct DeployArgs {
     pub secrets: Vec<String>,
     /// A JSON template (or @FILE) the call's input is built from, e.g.
     /// '{"auth": "bearer jq(.secrets.token)", "data": "jq(.input)"}'.
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// NAMESPACE/NAME of the function, or NAME with --global.
+    pub function: String,
+    #[arg(long)]
+    pub global: bool,
+    /// Another image (pinned to its digest now).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Resolve and pull the image again: always, missing or never.
+    #[arg(long, value_enum)]
+    pub pull: Option<PullPolicyArg>,
+    /// Set an environment variable (repeatable); the others stay.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Remove an environment variable (repeatable).
+    #[arg(long = "unset-env", value_name = "KEY")]
+    pub unset_env: Vec<String>,
+    /// Per-call timeout, e.g. 30s or 5m.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// small, medium or large.
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Replace the image's entrypoint and cmd (a command line).
+    #[arg(long)]
+    pub cmd: Option<String>,
+    /// Instances kept warm when idle.
+    #[arg(long)]
+    pub min_scale: Option<u32>,
+    /// Instances at most.
+    #[arg(long)]
+    pub max_scale: Option<u32>,
+    /// Calls one instance takes at once.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Idle instances above --min-scale stop after this long.
+    #[arg(long)]
+    pub idle_timeout: Option<String>,
+    /// OCI runtime: runc, or runsc for gVisor isolation.
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Outbound network on (true) or off (false).
+    #[arg(long, value_name = "BOOL")]
+    pub network: Option<bool>,
+    /// The namespace secrets the input template may use (repeatable; replaces the list).
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// A new input template (JSON, or @FILE).
     #[arg(long, value_name = "JSON")]
     pub input: Option<String>,
 }

@@ -15,6 +15,16 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::ExprWorker(args) = &cli.command {
+        // A worker the server started: no runtime, no threads but its own.
+        use faasbox_server::template::sandbox::worker;
+        let code = worker::run(worker::WorkerArgs {
+            memory: args.memory,
+            cpu_time: std::time::Duration::from_millis(args.cpu_ms),
+            max_output: args.max_output,
+        });
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let mut config_file = None;
     if let (Command::Server(args), Some(server)) =
         (&mut cli.command, matches.subcommand_matches("server"))
@@ -74,6 +84,7 @@ async fn run(
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,
+        Command::ExprWorker(_) => unreachable!("handled in main before the runtime starts"),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

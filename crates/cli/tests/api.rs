@@ -13,6 +13,10 @@ async fn health_and_openapi_document_every_route() {
     let doc = server.get_json("/api/v1/openapi.json").await;
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().expect("paths");
+    assert!(
+        paths["/api/v1/namespaces/{ns}/functions/{fn}"]["patch"].is_object(),
+        "openapi lacks PATCH of a function"
+    );
     for route in [
         "/api/v1/namespaces",
         "/api/v1/namespaces/{ns}",
@@ -20,8 +24,18 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/images/pull",
         "/api/v1/images/push",
         "/api/v1/images",
+        "/api/v1/images/prune",
+        "/api/v1/namespaces/{ns}/images",
+        "/api/v1/namespaces/{ns}/images/import",
+        "/api/v1/namespaces/{ns}/images/pull",
+        "/api/v1/namespaces/{ns}/images/push",
+        "/api/v1/namespaces/{ns}/images/prune",
         "/api/v1/namespaces/{ns}/functions",
         "/api/v1/namespaces/{ns}/functions/{fn}",
+        "/api/v1/namespaces/{ns}/functions/{fn}/revisions",
+        "/api/v1/namespaces/{ns}/functions/{fn}/rollback",
+        "/api/v1/functions/{fn}/revisions",
+        "/api/v1/functions/{fn}/rollback",
         "/api/v1/namespaces/{ns}/functions/{fn}/invoke",
         "/api/v1/namespaces/{ns}/invocations/{id}",
         "/api/v1/namespaces/{ns}/invocations/{id}/logs",

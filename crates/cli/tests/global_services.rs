@@ -170,8 +170,13 @@ async fn a_missing_image_is_pulled_at_deploy_or_at_the_next_call_once() {
         json!({"status": "present"}),
         "{deployed}"
     );
-    let images = fresh.get_json("/api/v1/images").await.to_string();
+    // The deploy pulled into the namespace's own images.
+    let images = fresh
+        .get_json("/api/v1/namespaces/demo/images")
+        .await
+        .to_string();
     assert!(images.contains(&reference), "{images}");
+    assert_eq!(fresh.get_json("/api/v1/images").await, json!([]));
     // A local name that is not in the store is still refused at deploy (nothing is fetched
     // from a default registry).
     let (status, answer) = put(
@@ -232,6 +237,22 @@ async fn global_services_pull_through_global_private_registries_and_serve_every_
     );
     let listed = server.cli_ok(&["fn", "ls", "--global"]);
     assert!(listed.contains("(global) shared"), "{listed}");
+    // The image it pulled with global-private credentials is server-wide, for global services
+    // only: a namespace's function still does not get it (it pulls with its own credentials).
+    let images = server.get_json("/api/v1/images").await;
+    assert_eq!(images[0]["name"], reference.as_str(), "{images}");
+    assert_eq!(images[0]["services_only"], true, "{images}");
+    let (status, answer) = put(
+        &server,
+        "/api/v1/namespaces/a/functions/priv2?pull=never",
+        json!({"image": reference}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _, answer) =
+        post(&server, "/api/v1/namespaces/a/functions/priv/invoke", "{}").await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "faasbox.image.missing");
     let shown = server.cli_ok(&["fn", "get", "--global", "shared"]);
     assert!(shown.contains(&reference), "{shown}");
     assert_eq!(

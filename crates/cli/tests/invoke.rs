@@ -4,7 +4,10 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{deploy_mode, json as parse, server_with_test_function, test_images, Server};
+use support::{
+    deploy_mode, json as parse, server_with_test_function, server_with_test_function_and,
+    test_images, Server, ALLOW_HOST_LOOPBACK,
+};
 
 #[tokio::test]
 async fn echo_round_trip_through_the_api() {
@@ -263,7 +266,8 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
             .unwrap();
         request
     });
-    let server = server_with_test_function().await;
+    // Opted in: by default the host's loopback is out of reach (isolation.rs).
+    let server = server_with_test_function_and(&[ALLOW_HOST_LOOPBACK]).await;
     deploy_mode(
         &server,
         "fetch",

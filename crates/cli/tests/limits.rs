@@ -35,19 +35,19 @@ fn hierarchy() -> &'static str {
 #[tokio::test]
 async fn sizes_set_the_instance_cgroup_limits() {
     let server = server_with_test_function().await;
-    // (size, memory, CPU quota per 100 ms period, pids): the README's table.
+    // (size, disk, memory, CPU quota per 100 ms period, pids): the README's table. The
+    // memory limit is the size's memory plus the instance's disk (default 64 MiB), a tmpfs
+    // whose pages count there.
     let sizes = [
-        ("small", 256 * MIB, 50_000, 256),
-        ("large", 1024 * MIB, 200_000, 1024),
+        ("small", None, (256 + 64) * MIB, 50_000, 256),
+        ("large", Some("128MiB"), (1024 + 128) * MIB, 200_000, 1024),
     ];
-    for (size, memory, quota, pids) in sizes {
-        deploy_mode(
-            &server,
-            size,
-            "headers",
-            json!({"size": size, "scale": {"min": 1}}),
-        )
-        .await;
+    for (size, disk, memory, quota, pids) in sizes {
+        let mut extra = json!({"size": size, "scale": {"min": 1}});
+        if let Some(disk) = disk {
+            extra["disk"] = json!(disk);
+        }
+        deploy_mode(&server, size, "headers", extra).await;
         let limits = instance_cgroups(&server, size).await.limits();
         eprintln!("{size} on a {} host: {limits:?}", hierarchy());
         assert_eq!(

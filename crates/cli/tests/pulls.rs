@@ -39,9 +39,14 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-async fn image_names(server: &Server) -> Vec<String> {
+/// The image names of namespace `ns`'s table (`None`: the server-wide one).
+async fn image_names(server: &Server, ns: Option<&str>) -> Vec<String> {
+    let path = match ns {
+        Some(ns) => format!("/api/v1/namespaces/{ns}/images"),
+        None => "/api/v1/images".to_string(),
+    };
     server
-        .get_json("/api/v1/images")
+        .get_json(&path)
         .await
         .as_array()
         .expect("image list")
@@ -73,7 +78,14 @@ async fn pushed_image_pulls_with_namespace_credentials_deploys_and_answers() {
     assert!(record["digest"]
         .as_str()
         .is_some_and(|d| d.starts_with("sha256:")));
-    assert!(image_names(&server).await.contains(&reference));
+    assert_eq!(record["namespace"], "demo", "{record}");
+    assert!(image_names(&server, Some("demo"))
+        .await
+        .contains(&reference));
+    assert!(
+        image_names(&server, None).await.is_empty(),
+        "not server-wide"
+    );
     // Text output names the image; pulling again is fine.
     let text = server.cli_ok(&["image", "pull", &reference, "--namespace", "demo"]);
     assert!(text.contains("NAME") && text.contains(&reference), "{text}");
@@ -129,12 +141,26 @@ async fn the_api_streams_progress_events_and_checks_arguments() {
         .expect("pull");
     assert_eq!(r.status(), 400);
     let r = http
-        .post(server.url("/api/v1/images/pull"))
-        .query(&[("ref", reference.as_str()), ("namespace", "nope")])
+        .post(server.url("/api/v1/namespaces/nope/images/pull"))
+        .query(&[("ref", reference.as_str())])
         .send()
         .await
         .expect("pull");
     assert_eq!(r.status(), 404);
+    // The server-wide route no longer takes a namespace: its own route is the way.
+    let r = http
+        .post(server.url("/api/v1/images/pull"))
+        .query(&[("ref", reference.as_str()), ("namespace", "demo")])
+        .send()
+        .await
+        .expect("pull");
+    assert_eq!(r.status(), 400);
+    let answer: Value = r.json().await.expect("an error");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("/api/v1/namespaces/demo/images/pull"),
+        "{message}"
+    );
     let r = http
         .post(server.url("/api/v1/images/push"))
         .query(&[("name", "x"), ("target", "Bad Ref!")])
@@ -166,20 +192,23 @@ async fn missing_then_wrong_credentials_fail_and_a_registry_added_later_works() 
     let out = server.cli(&["image", "pull", &reference, "-n", "demo"]);
     assert_refused(&out, "faasbox.registry.unauthorized");
     assert!(stderr(&out).contains("401"), "{}", stderr(&out));
-    assert!(image_names(&server).await.is_empty());
+    assert!(image_names(&server, Some("demo")).await.is_empty());
 
     add_registry(&server, &["demo"], &registry.addr, WRONG);
     let out = server.cli(&["image", "pull", &reference, "-n", "demo"]);
     assert_refused(&out, "faasbox.registry.unauthorized");
     assert!(stderr(&out).contains(USER), "{}", stderr(&out));
-    assert!(image_names(&server).await.is_empty());
+    assert!(image_names(&server, Some("demo")).await.is_empty());
     assert!(!server.log().contains(WRONG));
 
     // The right credentials, added now, are used by the next pull: no restart.
     server.cli_ok(&["registry", "rm", "demo", &registry.addr]);
     add_registry(&server, &["demo"], &registry.addr, PASS);
     server.cli_ok(&["image", "pull", &reference, "-n", "demo"]);
-    assert_eq!(image_names(&server).await, vec![reference.clone()]);
+    assert_eq!(
+        image_names(&server, Some("demo")).await,
+        vec![reference.clone()]
+    );
     assert!(!server.log().contains(PASS));
 }
 
@@ -207,5 +236,11 @@ async fn global_credentials_work_for_every_namespace() {
         &server.cli(&["image", "pull", &missing, "-n", "b"]),
         "faasbox.registry.not_found",
     );
-    assert_eq!(image_names(&server).await, vec![reference]);
+    // Each pull went into its own table.
+    assert_eq!(
+        image_names(&server, Some("b")).await,
+        vec![reference.clone()]
+    );
+    assert_eq!(image_names(&server, None).await, vec![reference]);
+    assert!(image_names(&server, Some("a")).await.is_empty());
 }

@@ -13,31 +13,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::images::{self, TestImages};
 use support::registry;
-use support::{client_with_token, contains_bytes, json as parse, Server, FAASBOX};
+use support::{client_with_token, contains_bytes, json as parse, send as call, Server, FAASBOX};
 
 const SEED_PASSWORD: &str = "8QwFLg%D$qg*";
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
     IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
-}
-
-/// Sends a request and returns its status and JSON body (Null when not JSON).
-async fn call(
-    http: &reqwest::Client,
-    server: &Server,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = http.request(method, server.url(path));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let r = request.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// `faasbox token create …` through the CLI (admin token); returns the token.
@@ -330,7 +312,27 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         ),
         (
             Method::POST,
-            "/api/v1/images/pull?ref=r.example.com/x:1&namespace=b",
+            "/api/v1/namespaces/b/images/pull?ref=r.example.com/x:1",
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/b/images/import?name=b/victim",
+            json!({}),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/namespaces/b/images?name=test/function:latest",
+            json!({}),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/b/functions/echo",
+            json!({"envs": {"MODE": "x"}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/b/functions/echo/rollback",
             json!({}),
         ),
     ] {
@@ -394,6 +396,16 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         (Method::GET, "/api/v1/tokens"),
         (Method::POST, "/api/v1/admin/rotate-master-key"),
         (Method::DELETE, "/api/v1/images?name=test/function:latest"),
+        (
+            Method::POST,
+            "/api/v1/images/import?name=test/function:latest",
+        ),
+        (Method::POST, "/api/v1/images/pull?ref=r.example.com/x:1"),
+        (
+            Method::POST,
+            "/api/v1/images/push?name=x&target=r.example.com/x:1",
+        ),
+        (Method::POST, "/api/v1/images/prune"),
     ] {
         let (status, body) = call(&a, &server, method, path, Some(json!({"name": "c"}))).await;
         assert_eq!(status, 403, "{path}: {body}");

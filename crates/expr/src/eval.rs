@@ -1,6 +1,11 @@
 //! Compiling and running one jq expression with jaq, on JSON converted to jaq's values.
+//! Compiling first checks the expression's [bounds](crate::bounds); a parse error names the
+//! character where jaq stopped.
 
-use jaq_core::load::{Arena, File, Loader};
+use std::sync::LazyLock;
+
+use jaq_core::load::parse::Def;
+use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
 use serde_json::Value;
@@ -8,21 +13,29 @@ use zeroize::Zeroizing;
 
 use super::TemplateError;
 
+/// jq's standard definitions, parsed once (parsing them is most of a compile's cost).
+static PRELUDE: LazyLock<Vec<Def<&'static str>>> = LazyLock::new(|| {
+    jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs())
+        .collect()
+});
+
+type Filter = jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>;
+
 /// A compiled expression.
 pub struct Program {
     expr: String,
-    filter: jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>,
+    filter: Filter,
 }
 
 impl Program {
     pub fn compile(expr: &str) -> Result<Program, TemplateError> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+        crate::bounds::check(expr)?;
         let funs = jaq_core::funs()
             .chain(jaq_std::funs())
             .chain(jaq_json::funs());
-        let loader = Loader::new(defs);
+        let loader = Loader::new(PRELUDE.iter().cloned());
         let arena = Arena::default();
         let modules = loader
             .load(
@@ -33,7 +46,10 @@ impl Program {
                 },
             )
             .map_err(|errors| {
-                let details: Vec<String> = errors.iter().map(|(_, e)| format!("{e:?}")).collect();
+                let details: Vec<String> = errors
+                    .iter()
+                    .flat_map(|(_, e)| load_error(expr, e))
+                    .collect();
                 TemplateError(format!(
                     "jq({expr}) cannot be parsed: {}",
                     details.join("; ")
@@ -81,6 +97,36 @@ impl Program {
         }
         from_jaq(&first)
     }
+}
+
+/// What jaq could not read, each with the character (from 1) where it stopped.
+fn load_error(expr: &str, error: &load::Error<&str>) -> Vec<String> {
+    let at = |found: &str| match offset_in(expr, found) {
+        Some(offset) if offset < expr.len() => {
+            format!("at character {}", expr[..offset].chars().count() + 1)
+        }
+        _ => "at the end".to_string(),
+    };
+    match error {
+        load::Error::Lex(errors) => errors
+            .iter()
+            .map(|(expect, found)| format!("expected {} {}", expect.as_str(), at(found)))
+            .collect(),
+        load::Error::Parse(errors) => errors
+            .iter()
+            .map(|(expect, found)| format!("expected {} {}", expect.as_str(), at(found)))
+            .collect(),
+        load::Error::Io(errors) => errors
+            .iter()
+            .map(|(path, _)| format!("module '{path}' cannot be loaded: modules are not available"))
+            .collect(),
+    }
+}
+
+/// Where `part` (a slice of `whole`) starts in `whole`.
+fn offset_in(whole: &str, part: &str) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start <= whole.len()).then_some(start)
 }
 
 /// JSON to jaq's value, through text held in a wiped buffer (it may hold secrets).

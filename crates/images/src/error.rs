@@ -63,6 +63,17 @@ pub enum ImageError {
 
     /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
     /// layer that is not a tar archive.
+    /// A layer (or an archive entry) unpacks to more than the import bound.
+    #[error(
+        "{what} unpacks to more than {} (at '{entry}'; files count at their apparent size, a sparse file at its full length); \
+         refusing to import it. The server's `max-layer-size` setting raises the bound",
+        show_bytes(*limit)
+    )]
+    TooLarge {
+        what: String,
+        entry: String,
+        limit: u64,
+    },
     #[error("invalid image: {0}")]
     InvalidImage(String),
 
@@ -205,4 +216,14 @@ fn unauthorized_message(registry: &str, user: Option<&str>, status: u16) -> Stri
              it; add them for this registry (`faasbox registry ls` lists the configured ones)"
         ),
     }
+}
+
+/// A byte count for messages: "16 GiB", "512 MiB", "1234 bytes".
+fn show_bytes(bytes: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
 }

@@ -10,9 +10,6 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
 use crate::compress::{decompress, Compression};
 use crate::config::{self, rootfs_config};
 use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
@@ -20,10 +17,10 @@ use crate::digest::{sha256_hex, sha256_of, HashingReader, HashingWriter};
 use crate::error::{io_err, ImageError};
 use crate::extract::extract_layer;
 use crate::formats::{ConfigSource, ImportPlan, LayerSource};
-use crate::index::StoredImage;
+use crate::index::StoredContent;
 use crate::manifest::{synthesize, LayerRef};
 use crate::store::{pin_key, remove_any, ImageStore, PinKind};
-use crate::{ImageRecord, LayerInfo};
+use crate::{ImageRecord, LayerInfo, Scope};
 
 /// One running import.
 pub(crate) struct Session<'a> {
@@ -31,6 +28,8 @@ pub(crate) struct Session<'a> {
     scratch: PathBuf,
     pins: Vec<String>,
     counter: usize,
+    /// Record the name for global services only (see `NameEntry::services_only`).
+    pub(crate) services_only: bool,
 }
 
 impl<'a> Session<'a> {
@@ -44,6 +43,7 @@ impl<'a> Session<'a> {
             scratch,
             pins: Vec::new(),
             counter: 0,
+            services_only: false,
         })
     }
 
@@ -59,10 +59,11 @@ impl<'a> Session<'a> {
         self.pins.push(key);
     }
 
-    /// Stores everything the plan names and records the image as `name`.
+    /// Stores everything the plan names and records the image as `name` in `scope`'s table.
     pub(crate) fn import(
         &mut self,
         plan: ImportPlan,
+        scope: &Scope,
         name: &str,
     ) -> Result<ImageRecord, ImageError> {
         let mut layers = Vec::with_capacity(plan.layers.len());
@@ -106,19 +107,17 @@ impl<'a> Session<'a> {
         };
         self.store_json(&manifest_bytes)?;
 
-        let record = ImageRecord {
-            name: name.to_string(),
+        let content = StoredContent {
             digest,
             config: run,
             size: layers.iter().map(|l| l.size).sum(),
             layers,
-            created: now_rfc3339(),
-        };
-        self.store.record(StoredImage {
-            record: record.clone(),
             config_digest,
-        })?;
-        tracing::info!(name = %record.name, digest = %record.digest, "image imported");
+        };
+        let record = self
+            .store
+            .record(scope, name, content, self.services_only)?;
+        tracing::info!(name = %record.name, digest = %record.digest, %scope, "image imported");
         Ok(record)
     }
 
@@ -162,7 +161,9 @@ impl<'a> Session<'a> {
         match staged {
             Some(staged) => place(&staged, &dest)?,
             None => match fs::hard_link(&source.path, &dest) {
-                Ok(()) => {}
+                Ok(()) => {
+                    crate::private::seal(&dest).map_err(io_err("restrict the mode of", &dest))?
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "hard link into the store failed; copying");
@@ -211,7 +212,7 @@ impl<'a> Session<'a> {
             }
         }
         let staged = self.scratch_path("layer");
-        let extracted = extract_layer(blob, &staged, &source.what)?;
+        let extracted = extract_layer(blob, &staged, &source.what, &self.store.limits)?;
         if let Some(expected) = &source.diff_id {
             if *expected != extracted.diff_id {
                 return Err(ImageError::DigestMismatch {
@@ -243,7 +244,7 @@ impl<'a> Session<'a> {
         let dest = self.store.blob_file(&hex);
         if !exists(&dest)? {
             let staged = self.scratch_path("json");
-            fs::write(&staged, bytes).map_err(io_err("write", &staged))?;
+            crate::private::write(&staged, bytes).map_err(io_err("write", &staged))?;
             place(&staged, &dest)?;
         }
         Ok(digest)
@@ -270,6 +271,7 @@ fn exists(path: &Path) -> Result<bool, ImageError> {
 /// Renames a staged file into the store; losing a race to an identical
 /// file is fine.
 fn place(staged: &Path, dest: &Path) -> Result<(), ImageError> {
+    crate::private::seal(staged).map_err(io_err("restrict the mode of", staged))?;
     fs::rename(staged, dest).map_err(io_err("move blob into", dest))
 }
 
@@ -286,7 +288,7 @@ fn hash_file(path: &Path) -> Result<(String, u64), ImageError> {
 
 fn copy_hashing(src: &Path, dest: &Path) -> Result<(String, u64), ImageError> {
     let mut input = File::open(src).map_err(io_err("open", src))?;
-    let out = File::create(dest).map_err(io_err("create", dest))?;
+    let out = crate::private::create_file(dest).map_err(io_err("create", dest))?;
     let mut writer = HashingWriter::new(out);
     let mut buf = vec![0u8; COPY_BUF_SIZE];
     copy_to_file(&mut input, &mut writer, dest, &mut buf).map_err(|e| match e {
@@ -318,10 +320,4 @@ pub(crate) fn sniff_file(path: &Path) -> Result<Compression, ImageError> {
         .read_to_end(&mut head)
         .map_err(io_err("read", path))?;
     Ok(Compression::sniff(&head))
-}
-
-fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }

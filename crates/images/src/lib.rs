@@ -10,10 +10,15 @@
 //!
 //! # Store layout
 //!
+//! The store's directories are 0700 and the files it writes 0600 (see `private.rs`); only
+//! extracted layers keep the modes their image gives them.
+//!
 //! ```text
 //! <root>/
-//!   images.json             name → image record (manifest digest, run config, layers);
-//!                           rewritten atomically (tmp file + fsync + rename)
+//!   images.json             the name tables (server-wide, and one per namespace: name →
+//!                           manifest digest) and the image contents by manifest digest
+//!                           (run config, layers); rewritten atomically (tmp file + fsync
+//!                           + rename)
 //!   blobs/sha256/<hex>      raw blobs: manifests, configs and layer blobs exactly as
 //!                           received (compressed or not), named by their verified digest
 //!   layers/<diff-id-hex>/   one extracted layer, in overlayfs form (whiteouts are 0:0
@@ -25,6 +30,18 @@
 //!                           and `<hex>` (verified, until its image is imported); kept
 //!                           by `open`, which prunes only week-old files
 //! ```
+//!
+//! # Names, scopes and contents
+//!
+//! Every name lives in one [`Scope`]: the server-wide table or one namespace's
+//! table, so the same name in two namespaces is two images and no namespace
+//! can change what another's name means. A name points at a manifest digest;
+//! the image *content* (run config and layers) is kept once per digest and
+//! shared. Content stays while a name points at it, while something holds it
+//! ([`ImageStore::hold`]: a running function), or while the owner of the store
+//! says it is in use ([`ImageStore::open_with`]: a pinned deploy), so a tag
+//! that moves does not take the old digest away from a function that pinned
+//! it. Blobs and layers stay while a kept content refers to them.
 //!
 //! # Crash safety
 //!
@@ -49,11 +66,11 @@
 //!
 //! # Modules
 //!
-//! `store` (the API, name table, garbage collection) → `import` (storing a
-//! plan) ← `formats::{docker, oci, rootfs}` (reading inputs into a plan),
+//! `store` (the API, name tables, holds) and `gc` (garbage collection) →
+//! `import` (storing a plan) ← `formats::{docker, oci, rootfs}` (reading inputs into a plan),
 //! with `archive` (outer archive detection and extraction), `extract` (safe
 //! layer extraction), `config` and `manifest` (JSON documents), `index`
-//! (`images.json`), `reference`, `digest`, `compress`, `paths`, `copy`.
+//! (`images.json`), `scope`, `reference`, `digest`, `compress`, `paths`, `copy`.
 //! `registry` pulls (into an OCI layout in `tmp/`, then the same import)
 //! and pushes over the OCI distribution protocol.
 //!
@@ -73,20 +90,25 @@ mod digest;
 mod error;
 mod extract;
 mod formats;
+mod gc;
 mod import;
 mod index;
 mod manifest;
 mod paths;
+mod private;
 mod reference;
 mod registry;
+mod scope;
 mod store;
 
 pub use error::ImageError;
+pub use extract::ImportLimits;
 pub use reference::normalize_reference;
 pub use registry::{
     CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth, STALE_DOWNLOAD,
 };
-pub use store::ImageStore;
+pub use scope::Scope;
+pub use store::{Freed, ImageHold, ImageStore, InUse, Pruned};
 
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +128,8 @@ pub struct RootfsOptions {
 /// One named image in the store.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ImageRecord {
+    /// The namespace whose table holds the name; `None` for the server-wide table.
+    pub namespace: Option<String>,
     /// The normalised reference, e.g. `demo/echo:latest`.
     pub name: String,
     /// `sha256:<hex>` of the image manifest (an OCI manifest synthesised by
@@ -118,6 +142,29 @@ pub struct ImageRecord {
     pub size: u64,
     /// RFC 3339 time of the import.
     pub created: String,
+    /// A server-wide image pulled with global-private credentials: only global services use
+    /// it (a namespace's reference does not find it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub services_only: bool,
+}
+
+impl ImageRecord {
+    /// The table the name is in.
+    pub fn scope(&self) -> Scope {
+        Scope::of(self.namespace.as_deref())
+    }
+}
+
+/// An image's content, by manifest digest, whatever names point at it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageContent {
+    /// `sha256:<hex>` of the image manifest.
+    pub digest: String,
+    pub config: RunConfig,
+    /// Layers, bottom first.
+    pub layers: Vec<LayerInfo>,
+    /// Sum of the layer blob sizes, in bytes.
+    pub size: u64,
 }
 
 /// How to run an image, taken from its image config.

@@ -1,45 +1,73 @@
-//! [`ImageStore`]: the store directory, its name table, and garbage
-//! collection of blobs and layers no name refers to.
+//! [`ImageStore`]: the store directory, its name tables, and what keeps an image's content.
 //!
-//! Concurrency: one mutex guards the name table and a set of *pins* — the
-//! blobs and layers that running imports have stored or are about to store.
-//! Garbage collection runs under the mutex and spares pinned items, so an
-//! import and a `remove` can run at the same time. Doomed items are first
-//! renamed into `tmp/` under the mutex and deleted after it is released.
+//! Concurrency: one mutex guards the tables, a set of *pins* — the blobs and layers that
+//! running imports have stored or are about to store — and the *holds* on contents (see
+//! [`ImageStore::hold`]). Garbage collection (`gc.rs`) runs under the mutex and spares pinned
+//! and held items, so an import and a `remove` can run at the same time.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::archive::{self, ArchiveDir, ArchiveKind};
 use crate::digest::{is_sha256_hex, sha256_hex};
 use crate::error::{io_err, ImageError};
+use crate::extract::ImportLimits;
 use crate::formats::{docker, oci, rootfs, LayoutDir};
 use crate::import::Session;
-use crate::index::{self, Images, StoredImage};
+use crate::index::{self, key, NameEntry, StoredContent, StoredImage, Table};
+use crate::private;
 use crate::reference::normalize_reference;
 use crate::registry::{self, DownloadLocks};
-use crate::{ImageRecord, RootfsOptions};
+use crate::{ImageContent, ImageRecord, LayerInfo, RootfsOptions, Scope};
 
 const INDEX_FILE: &str = "images.json";
 
-/// A content-addressed image store in one directory. `Send + Sync`; all
-/// methods block.
-#[derive(Debug)]
+/// Says which image contents (manifest digests) the store's owner still uses although no
+/// name may point at them any more (a function pinned to a digest). An error keeps every
+/// content.
+pub type InUse = Box<dyn Fn() -> Result<HashSet<String>, String> + Send + Sync>;
+
+/// A content-addressed image store in one directory. `Send + Sync`; all methods block
+/// (except `pull` and `push`).
 pub struct ImageStore {
     root: PathBuf,
+    /// What one import may unpack.
+    pub(crate) limits: ImportLimits,
     state: Mutex<State>,
     /// One lock per blob being downloaded from a registry.
     pub(crate) downloads: DownloadLocks,
+    in_use: Option<InUse>,
+}
+
+impl fmt::Debug for ImageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
-struct State {
-    images: Images,
+pub(crate) struct State {
+    pub(crate) table: Table,
     /// Pin key → number of running imports holding it.
-    pins: HashMap<String, usize>,
+    pub(crate) pins: HashMap<String, usize>,
+    /// Manifest digest → the holds on it and its content (kept here so its blobs and layers
+    /// stay even when the content is removed by force while held).
+    pub(crate) holds: HashMap<String, Held>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Held {
+    count: usize,
+    pub(crate) content: StoredContent,
 }
 
 /// What a pin protects from garbage collection.
@@ -56,86 +84,182 @@ pub(crate) fn pin_key(kind: PinKind, hex: &str) -> String {
     }
 }
 
+/// What a garbage collection deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Freed {
+    /// Image contents (manifest digests) no longer kept.
+    pub contents: usize,
+    pub blobs: usize,
+    pub layers: usize,
+    /// Bytes of the deleted files (their apparent size).
+    pub bytes: u64,
+}
+
+/// What a prune removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pruned {
+    pub removed: Vec<ImageRecord>,
+    pub freed: Freed,
+}
+
+/// Keeps an image content (and its blobs and layers) while it lives; see
+/// [`ImageStore::hold`].
+pub struct ImageHold {
+    store: Arc<ImageStore>,
+    digest: String,
+}
+
+impl ImageHold {
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+impl fmt::Debug for ImageHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageHold")
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl Drop for ImageHold {
+    fn drop(&mut self) {
+        let mut state = self.store.lock();
+        if let Some(held) = state.holds.get_mut(&self.digest) {
+            held.count -= 1;
+            if held.count == 0 {
+                state.holds.remove(&self.digest);
+            }
+        }
+    }
+}
+
 impl ImageStore {
-    /// Opens (creating if needed) the store at `root`, removes whatever an
-    /// interrupted import left in `tmp/` and registry downloads untouched
-    /// for a week, and deletes blobs and layers no image refers to.
-    /// Recent partial downloads in `downloads/` are kept so a pull resumes.
+    /// Opens (creating if needed) the store at `root`, removes whatever an interrupted import
+    /// left in `tmp/` and registry downloads untouched for a week, and deletes contents no
+    /// name refers to, and blobs and layers no content refers to. Recent partial downloads in
+    /// `downloads/` are kept so a pull resumes.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
-        let root = root.into();
+        ImageStore::open_inner(root.into(), None, ImportLimits::default())
+    }
+
+    /// Like [`open`](Self::open), but contents that `in_use` names are kept without a name
+    /// too (from this first collection on), and imports are bounded by `limits`.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        in_use: Option<InUse>,
+        limits: ImportLimits,
+    ) -> Result<ImageStore, ImageError> {
+        ImageStore::open_inner(root.into(), in_use, limits)
+    }
+
+    fn open_inner(
+        root: PathBuf,
+        in_use: Option<InUse>,
+        limits: ImportLimits,
+    ) -> Result<ImageStore, ImageError> {
         let store = ImageStore {
             root,
+            limits,
             state: Mutex::new(State::default()),
             downloads: DownloadLocks::default(),
+            in_use,
         };
         for dir in [
+            store.root.clone(),
+            store.root.join("blobs"),
             store.blobs_dir(),
             store.layers_dir(),
             store.tmp_dir(),
             store.downloads_dir(),
         ] {
-            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            private::create_dir(&dir).map_err(io_err("create directory", &dir))?;
+        }
+        for dir in [store.blobs_dir(), store.downloads_dir()] {
+            private::restrict_tree(&dir).map_err(io_err("restrict the modes under", &dir))?;
+        }
+        if store.index_path().exists() {
+            private::seal(&store.index_path())
+                .map_err(io_err("restrict the mode of", &store.index_path()))?;
         }
         store.clear_tmp()?;
         registry::prune_downloads(&store.downloads_dir())?;
-        let images = index::load(&store.index_path())?;
-        store.lock().images = images;
+        let table = index::load(&store.index_path())?;
+        store.lock().table = table;
         store.collect_garbage()?;
         Ok(store)
     }
 
-    /// Imports an archive file: a `docker save` tar, an OCI image layout tar,
-    /// or else a root filesystem tarball (configured by `rootfs`), each
-    /// optionally gzip-compressed. The image is recorded as `name`
-    /// (normalised), replacing any image of that name.
+    /// Imports an archive file: a `docker save` tar, an OCI image layout tar, or else a root
+    /// filesystem tarball (configured by `rootfs`), each optionally gzip-compressed. The
+    /// image is recorded as `name` (normalised) in `scope`'s table, replacing any image of
+    /// that name there.
     pub fn import_archive(
         &self,
+        scope: &Scope,
         archive: &Path,
         name: &str,
         rootfs: &RootfsOptions,
     ) -> Result<ImageRecord, ImageError> {
         let name = normalize_reference(name)?;
         let kind = archive::detect(archive)?;
-        tracing::info!(archive = %archive.display(), %name, ?kind, "importing image archive");
+        tracing::info!(archive = %archive.display(), %name, %scope, ?kind, "importing image archive");
         self.run_import(|session| {
             let plan = match kind {
                 ArchiveKind::Docker => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     docker::plan(&dir)?
                 }
                 ArchiveKind::OciLayout => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     oci::plan(&dir, &name)?
                 }
                 ArchiveKind::Rootfs => rootfs::plan(archive, rootfs)?,
             };
-            session.import(plan, &name)
+            session.import(plan, scope, &name)
         })
     }
 
-    /// Imports an OCI image layout directory as `name` (normalised).
-    pub fn import_oci_dir(&self, dir: &Path, name: &str) -> Result<ImageRecord, ImageError> {
-        let name = normalize_reference(name)?;
-        let layout = LayoutDir::new(dir)?;
-        tracing::info!(dir = %dir.display(), %name, "importing OCI layout directory");
-        self.run_import(|session| {
-            let plan = oci::plan(&layout, &name)?;
-            session.import(plan, &name)
-        })
-    }
-
-    /// Imports an OCI image layout directory that the store itself wrote
-    /// into its `tmp/` (a pulled image): its blobs are hard-linked into the
-    /// store rather than copied. `name` is already normalised.
-    pub(crate) fn import_own_layout(
+    /// Imports an OCI image layout directory as `name` (normalised) in `scope`'s table.
+    pub fn import_oci_dir(
         &self,
+        scope: &Scope,
         dir: &Path,
         name: &str,
     ) -> Result<ImageRecord, ImageError> {
+        let name = normalize_reference(name)?;
+        let layout = LayoutDir::new(dir)?;
+        tracing::info!(dir = %dir.display(), %name, %scope, "importing OCI layout directory");
+        self.run_import(|session| {
+            let plan = oci::plan(&layout, &name)?;
+            session.import(plan, scope, &name)
+        })
+    }
+
+    /// Imports an OCI image layout directory that the store itself wrote into its `tmp/` (a
+    /// pulled image): its blobs are hard-linked into the store rather than copied. `name` is
+    /// already normalised.
+    pub(crate) fn import_own_layout(
+        &self,
+        scope: &Scope,
+        dir: &Path,
+        name: &str,
+        services_only: bool,
+    ) -> Result<ImageRecord, ImageError> {
         let layout = LayoutDir::own(dir)?;
         self.run_import(|session| {
+            session.services_only = services_only;
             let plan = oci::plan(&layout, name)?;
-            session.import(plan, name)
+            session.import(plan, scope, name)
         })
     }
 
@@ -147,9 +271,8 @@ impl ImageStore {
             let mut session = Session::new(self)?;
             work(&mut session)
         };
-        // The session is gone: its scratch space is removed and its pins
-        // released. A failed import may have stored blobs and layers before
-        // failing; nothing refers to them.
+        // The session is gone: its scratch space is removed and its pins released. A failed
+        // import may have stored blobs and layers before failing; nothing refers to them.
         if result.is_err() {
             if let Err(e) = self.collect_garbage() {
                 tracing::warn!(error = %e, "cleaning up after a failed import failed");
@@ -158,69 +281,199 @@ impl ImageStore {
         result
     }
 
-    /// The image with this name (normalised) or manifest digest
-    /// (`sha256:<hex>` or bare hex). When several names share a digest, the
-    /// first by name is returned. A string that is not a valid reference
-    /// names no image: `Ok(None)`.
-    pub fn get(&self, name_or_digest: &str) -> Result<Option<ImageRecord>, ImageError> {
-        if let Some(digest) = as_digest(name_or_digest) {
-            let state = self.lock();
-            return Ok(state
-                .images
-                .values()
-                .find(|i| i.record.digest == digest)
-                .map(|i| i.record.clone()));
-        }
-        let Ok(name) = normalize_reference(name_or_digest) else {
-            return Ok(None);
-        };
-        Ok(self.lock().images.get(&name).map(|i| i.record.clone()))
+    /// The image with this name (normalised) or manifest digest (`sha256:<hex>` or bare hex)
+    /// in `scope`'s table only. When several names there share a digest, the first by name is
+    /// returned. A string that is not a valid reference names no image: `Ok(None)`.
+    pub fn get(
+        &self,
+        scope: &Scope,
+        name_or_digest: &str,
+    ) -> Result<Option<ImageRecord>, ImageError> {
+        Ok(find(&self.lock(), scope, name_or_digest))
     }
 
-    /// Like [`get`](Self::get), but a missing image is
-    /// [`ImageError::NotFound`].
-    pub fn require(&self, name_or_digest: &str) -> Result<ImageRecord, ImageError> {
-        self.get(name_or_digest)?
+    /// What a reference means to `namespace`: its own table first, then the server-wide one,
+    /// but not its names kept for global services only (`None`: a global service's view, the
+    /// whole server-wide table).
+    pub fn resolve(
+        &self,
+        namespace: Option<&str>,
+        name_or_digest: &str,
+    ) -> Result<Option<ImageRecord>, ImageError> {
+        Ok(resolve_in(&self.lock(), namespace, name_or_digest))
+    }
+
+    /// [`resolve`](Self::resolve) and [`hold`](Self::hold) at once, so the content found is
+    /// still there when the caller comes to use it.
+    pub fn resolve_held(
+        self: &Arc<Self>,
+        namespace: Option<&str>,
+        name_or_digest: &str,
+    ) -> Option<(ImageRecord, ImageHold)> {
+        let mut state = self.lock();
+        let record = resolve_in(&state, namespace, name_or_digest)?;
+        let hold = self.hold_locked(&mut state, &record.digest)?;
+        Some((record, hold))
+    }
+
+    /// Like [`get`](Self::get), but a missing image is [`ImageError::NotFound`].
+    pub fn require(&self, scope: &Scope, name_or_digest: &str) -> Result<ImageRecord, ImageError> {
+        self.get(scope, name_or_digest)?
             .ok_or_else(|| ImageError::NotFound(name_or_digest.to_string()))
     }
 
-    /// All images, sorted by name.
-    pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
-        Ok(self
-            .lock()
-            .images
-            .values()
-            .map(|i| i.record.clone())
+    /// The images of `scope`'s table, sorted by name.
+    pub fn list(&self, scope: &Scope) -> Result<Vec<ImageRecord>, ImageError> {
+        let state = self.lock();
+        Ok(state
+            .table
+            .names_in(scope)
+            .filter_map(|e| state.table.record(e))
             .collect())
     }
 
-    /// Removes the name (normalised); blobs and layers that no other name
-    /// refers to are deleted. Returns whether the name existed.
-    pub fn remove(&self, name: &str) -> Result<bool, ImageError> {
+    /// The images of every table: server-wide first, then by namespace and name.
+    pub fn list_all(&self) -> Vec<ImageRecord> {
+        let state = self.lock();
+        state
+            .table
+            .names
+            .values()
+            .filter_map(|e| state.table.record(e))
+            .collect()
+    }
+
+    /// An image's content by manifest digest, whatever table names it (or none: a content
+    /// kept because it is in use). For running what a function pinned; callers that take a
+    /// digest from a user must look it up in the user's tables instead.
+    pub fn content(&self, digest: &str) -> Option<ImageContent> {
+        self.lock()
+            .table
+            .contents
+            .get(digest)
+            .map(StoredContent::public)
+    }
+
+    /// Keeps the content of `digest` — and its blobs and layers, even when it is removed by
+    /// force — until the returned hold is dropped. `None` when there is no such content.
+    pub fn hold(self: &Arc<Self>, digest: &str) -> Option<ImageHold> {
+        let mut state = self.lock();
+        self.hold_locked(&mut state, digest)
+    }
+
+    fn hold_locked(self: &Arc<Self>, state: &mut State, digest: &str) -> Option<ImageHold> {
+        let content = state.table.contents.get(digest).cloned();
+        match (state.holds.get_mut(digest), content) {
+            (Some(held), _) => held.count += 1,
+            (None, Some(content)) => {
+                state
+                    .holds
+                    .insert(digest.to_string(), Held { count: 1, content });
+            }
+            (None, None) => return None,
+        }
+        Some(ImageHold {
+            store: Arc::clone(self),
+            digest: digest.to_string(),
+        })
+    }
+
+    /// Removes the name (normalised) from `scope`'s table. Without `force` its content stays
+    /// while it is in use (held, or named by the owner's `InUse`); with `force` the content
+    /// goes too unless another name points at it (what holds it keeps only its files, for the
+    /// instances that run it). Returns `None` when the name did not exist, else what was
+    /// freed.
+    pub fn remove(
+        &self,
+        scope: &Scope,
+        name: &str,
+        force: bool,
+    ) -> Result<Option<Freed>, ImageError> {
         let name = normalize_reference(name)?;
         {
             let mut state = self.lock();
-            if !state.images.contains_key(&name) {
-                return Ok(false);
+            let k = key(scope, &name);
+            let Some(entry) = state.table.names.get(&k).cloned() else {
+                return Ok(None);
+            };
+            let mut table = state.table.clone();
+            table.names.remove(&k);
+            if force && !table.is_named(&entry.digest) {
+                table.contents.remove(&entry.digest);
             }
-            let mut images = state.images.clone();
-            images.remove(&name);
-            self.save_index(&images)?;
-            state.images = images;
+            self.save_index(&table)?;
+            state.table = table;
         }
-        tracing::info!(%name, "removed image");
-        self.collect_garbage()?;
-        Ok(true)
+        tracing::info!(%name, %scope, force, "removed image");
+        self.collect_garbage().map(Some)
     }
 
-    /// The extracted layer directories of `image`, bottom layer first, for
-    /// overlayfs `lowerdir` (which lists them top first: reverse this).
-    /// A layer that occurs more than once is listed only at its topmost
-    /// position, which gives the same merged view.
-    pub fn layer_dirs(&self, image: &ImageRecord) -> Vec<PathBuf> {
+    /// Removes every name of namespace `namespace`'s table (the namespace is gone, or is new and
+    /// must not find what an earlier namespace of its name left), then collects garbage.
+    pub fn remove_namespace(&self, namespace: &str) -> Result<Freed, ImageError> {
+        let scope = Scope::Namespace(namespace.to_string());
+        let removed = {
+            let mut state = self.lock();
+            let doomed: Vec<_> = state
+                .table
+                .names_in(&scope)
+                .map(|e| key(&scope, &e.name))
+                .collect();
+            if !doomed.is_empty() {
+                let mut table = state.table.clone();
+                for k in &doomed {
+                    table.names.remove(k);
+                }
+                self.save_index(&table)?;
+                state.table = table;
+            }
+            doomed.len()
+        };
+        if removed > 0 {
+            tracing::info!(%scope, removed, "removed a namespace's images");
+        }
+        self.collect_garbage()
+    }
+
+    /// Removes every name of `scope`'s table that `keep` does not keep and no hold uses,
+    /// then collects garbage.
+    pub fn prune(
+        &self,
+        scope: &Scope,
+        keep: impl Fn(&ImageRecord) -> bool,
+    ) -> Result<Pruned, ImageError> {
+        let removed = {
+            let mut state = self.lock();
+            let doomed: Vec<ImageRecord> = state
+                .table
+                .names_in(scope)
+                .filter(|e| !state.holds.contains_key(&e.digest))
+                .filter_map(|e| state.table.record(e))
+                .filter(|r| !keep(r))
+                .collect();
+            if !doomed.is_empty() {
+                let mut table = state.table.clone();
+                for record in &doomed {
+                    table.names.remove(&key(scope, &record.name));
+                }
+                self.save_index(&table)?;
+                state.table = table;
+            }
+            doomed
+        };
+        for record in &removed {
+            tracing::info!(name = %record.name, %scope, "pruned unused image");
+        }
+        let freed = self.collect_garbage()?;
+        Ok(Pruned { removed, freed })
+    }
+
+    /// The extracted layer directories of `layers` (an image's, bottom first), for overlayfs
+    /// `lowerdir` (which lists them top first: reverse this). A layer that occurs more than
+    /// once is listed only at its topmost position, which gives the same merged view.
+    pub fn layer_dirs(&self, layers: &[LayerInfo]) -> Vec<PathBuf> {
         let mut seen = HashSet::new();
-        let mut dirs: Vec<PathBuf> = image
-            .layers
+        let mut dirs: Vec<PathBuf> = layers
             .iter()
             .rev()
             .filter(|l| seen.insert(l.diff_id.as_str()))
@@ -240,27 +493,36 @@ impl ImageStore {
         &self.root
     }
 
-    // ---- crate-internal API used by import sessions and registries ----
+    // ---- crate-internal API used by import sessions, registries and gc ----
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
-    /// Where registry downloads live until their image is imported:
-    /// `<hex>.partial` while incomplete, `<hex>` once verified.
+    /// Where registry downloads live until their image is imported: `<hex>.partial` while
+    /// incomplete, `<hex>` once verified.
     pub(crate) fn downloads_dir(&self) -> PathBuf {
         self.root.join("downloads")
     }
 
-    /// The store's own record of an image (name or manifest digest), with
+    /// The store's own record of an image in `scope`'s table (name or manifest digest), with
     /// its config digest.
-    pub(crate) fn stored(&self, name_or_digest: &str) -> Result<StoredImage, ImageError> {
-        let record = self.require(name_or_digest)?;
-        self.lock()
-            .images
-            .get(&record.name)
-            .cloned()
-            .ok_or_else(|| ImageError::NotFound(name_or_digest.to_string()))
+    pub(crate) fn stored(
+        &self,
+        scope: &Scope,
+        name_or_digest: &str,
+    ) -> Result<StoredImage, ImageError> {
+        let record = self.require(scope, name_or_digest)?;
+        let state = self.lock();
+        let content = state
+            .table
+            .contents
+            .get(&record.digest)
+            .ok_or_else(|| ImageError::NotFound(name_or_digest.to_string()))?;
+        Ok(StoredImage {
+            config_digest: content.config_digest.clone(),
+            record,
+        })
     }
 
     pub(crate) fn blob_file(&self, hex: &str) -> PathBuf {
@@ -269,6 +531,14 @@ impl ImageStore {
 
     pub(crate) fn layer_path(&self, hex: &str) -> PathBuf {
         self.layers_dir().join(hex)
+    }
+
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    pub(crate) fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
     }
 
     /// Protects a blob or layer from garbage collection until unpinned.
@@ -288,60 +558,86 @@ impl ImageStore {
         }
     }
 
-    /// Whether a recorded image has a layer with this blob digest and diff
-    /// ID (a pairing verified when that image was imported).
+    /// Whether a stored content has a layer with this blob digest and diff ID (a pairing
+    /// verified when that image was imported).
     pub(crate) fn knows_layer(&self, digest: &str, diff_id: &str) -> bool {
-        self.lock().images.values().any(|image| {
-            image
-                .record
+        self.lock().table.contents.values().any(|content| {
+            content
                 .layers
                 .iter()
                 .any(|l| l.digest == digest && l.diff_id == diff_id)
         })
     }
 
-    /// Records an image under its name, replacing (and garbage-collecting)
-    /// any previous image of that name.
-    pub(crate) fn record(&self, image: StoredImage) -> Result<(), ImageError> {
-        let replaced = {
+    /// Records `content` under `name` in `scope`'s table, replacing (and garbage-collecting)
+    /// any previous image of that name there.
+    pub(crate) fn record(
+        &self,
+        scope: &Scope,
+        name: &str,
+        content: StoredContent,
+        services_only: bool,
+    ) -> Result<ImageRecord, ImageError> {
+        let (record, replaced) = {
             let mut state = self.lock();
-            let mut images = state.images.clone();
-            let replaced = images.insert(image.record.name.clone(), image);
-            self.save_index(&images)?;
-            state.images = images;
-            replaced
+            let mut table = state.table.clone();
+            let digest = content.digest.clone();
+            table.contents.entry(digest.clone()).or_insert(content);
+            let entry = NameEntry {
+                namespace: scope.namespace().map(str::to_string),
+                name: name.to_string(),
+                digest: digest.clone(),
+                created: now_rfc3339(),
+                services_only: services_only && scope == &Scope::Global,
+            };
+            let replaced = table
+                .names
+                .insert(key(scope, name), entry.clone())
+                .is_some_and(|old| old.digest != digest);
+            let record = table
+                .record(&entry)
+                .ok_or_else(|| ImageError::NotFound(name.to_string()))?;
+            self.save_index(&table)?;
+            state.table = table;
+            (record, replaced)
         };
-        if replaced.is_some() {
+        if replaced {
             if let Err(e) = self.collect_garbage() {
                 tracing::warn!(error = %e, "removing the replaced image's unused layers failed");
             }
         }
-        Ok(())
+        Ok(record)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The digests the owner uses, or `None` when it cannot say (keep everything then).
+    pub(crate) fn owner_uses(&self) -> Option<HashSet<String>> {
+        match &self.in_use {
+            None => Some(HashSet::new()),
+            Some(in_use) => match in_use() {
+                Ok(used) => Some(used),
+                Err(e) => {
+                    tracing::warn!("cannot tell which images are in use, keeping them all: {e}");
+                    None
+                }
+            },
+        }
+    }
+
+    pub(crate) fn save_index(&self, table: &Table) -> Result<(), ImageError> {
+        let scratch = self
+            .tmp_dir()
+            .join(format!("images-{}.json", uuid::Uuid::new_v4().simple()));
+        index::save(table, &self.index_path(), &scratch)
     }
 
     // ---- private ----
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn blobs_dir(&self) -> PathBuf {
-        self.root.join("blobs").join("sha256")
-    }
-
-    fn layers_dir(&self) -> PathBuf {
-        self.root.join("layers")
-    }
-
     fn index_path(&self) -> PathBuf {
         self.root.join(INDEX_FILE)
-    }
-
-    fn save_index(&self, images: &Images) -> Result<(), ImageError> {
-        let scratch = self
-            .tmp_dir()
-            .join(format!("images-{}.json", uuid::Uuid::new_v4().simple()));
-        index::save(images, &self.index_path(), &scratch)
     }
 
     fn clear_tmp(&self) -> Result<(), ImageError> {
@@ -353,59 +649,55 @@ impl ImageStore {
         }
         Ok(())
     }
+}
 
-    /// Deletes blobs and layers that no image refers to and no running
-    /// import has pinned.
-    pub(crate) fn collect_garbage(&self) -> Result<(), ImageError> {
-        let trash = self
-            .tmp_dir()
-            .join(format!("gc-{}", uuid::Uuid::new_v4().simple()));
-        let mut moved = 0usize;
-        {
-            let state = self.lock();
-            let mut blobs = HashSet::new();
-            let mut layers = HashSet::new();
-            for image in state.images.values() {
-                blobs.insert(hex_of(&image.record.digest));
-                blobs.insert(hex_of(&image.config_digest));
-                for layer in &image.record.layers {
-                    blobs.insert(hex_of(&layer.digest));
-                    layers.insert(hex_of(&layer.diff_id));
-                }
-            }
-            for (dir, kind, keep) in [
-                (self.blobs_dir(), PinKind::Blob, &blobs),
-                (self.layers_dir(), PinKind::Layer, &layers),
-            ] {
-                for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
-                    let entry = entry.map_err(io_err("list", &dir))?;
-                    let name = entry.file_name();
-                    let name = name.to_string_lossy();
-                    if keep.contains(name.as_ref())
-                        || state.pins.contains_key(&pin_key(kind, &name))
-                    {
-                        continue;
-                    }
-                    if moved == 0 {
-                        fs::create_dir(&trash).map_err(io_err("create directory", &trash))?;
-                    }
-                    moved += 1;
-                    let to = trash.join(format!("{moved}"));
-                    let from = entry.path();
-                    fs::rename(&from, &to).map_err(io_err("move", &from))?;
-                    tracing::debug!(item = %name, ?kind, "garbage-collecting unreferenced item");
-                }
-            }
-        }
-        if moved > 0 {
-            fs::remove_dir_all(&trash).map_err(io_err("remove", &trash))?;
-        }
-        Ok(())
+/// The image a name or digest means in `scope`'s table.
+fn find(state: &State, scope: &Scope, name_or_digest: &str) -> Option<ImageRecord> {
+    if let Some(digest) = as_digest(name_or_digest) {
+        return state
+            .table
+            .names_in(scope)
+            .find(|e| e.digest == digest)
+            .and_then(|e| state.table.record(e));
     }
+    let name = normalize_reference(name_or_digest).ok()?;
+    state
+        .table
+        .names
+        .get(&key(scope, &name))
+        .and_then(|e| state.table.record(e))
+}
+
+/// The image a name or digest means to `namespace` (its table, then the server-wide one but
+/// for names kept for global services only); to global services (`None`): the server-wide
+/// table.
+fn resolve_in(state: &State, namespace: Option<&str>, name_or_digest: &str) -> Option<ImageRecord> {
+    let Some(ns) = namespace else {
+        return find(state, &Scope::Global, name_or_digest);
+    };
+    find(state, &Scope::Namespace(ns.to_string()), name_or_digest).or_else(|| {
+        let shared = |e: &&NameEntry| !e.services_only;
+        let entry = match as_digest(name_or_digest) {
+            Some(digest) => state
+                .table
+                .names_in(&Scope::Global)
+                .filter(shared)
+                .find(|e| e.digest == digest),
+            None => {
+                let name = normalize_reference(name_or_digest).ok()?;
+                state
+                    .table
+                    .names
+                    .get(&key(&Scope::Global, &name))
+                    .filter(|e| !e.services_only)
+            }
+        };
+        entry.and_then(|e| state.table.record(e))
+    })
 }
 
 /// The hex part of a digest recorded by the store (validated on import).
-fn hex_of(digest: &str) -> &str {
+pub(crate) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
@@ -425,4 +717,10 @@ pub(crate) fn remove_any(path: &Path) -> Result<(), ImageError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(ImageError::io("inspect", path, e)),
     }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }

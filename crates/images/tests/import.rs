@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use common::*;
-use faasbox_images::{ImageError, RootfsOptions, RunConfig};
+use faasbox_images::{ImageError, RootfsOptions, RunConfig, Scope};
 
 #[test]
 fn imports_a_docker_archive() {
@@ -33,7 +33,12 @@ fn imports_a_docker_archive() {
 
     let image = t
         .store
-        .import_archive(&archive, "demo/echo", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "demo/echo",
+            &RootfsOptions::default(),
+        )
         .unwrap();
     assert_eq!(image.name, "demo/echo:latest");
     assert_eq!(
@@ -81,7 +86,7 @@ fn imports_a_docker_archive() {
         "layer blobs are kept as received"
     );
 
-    let dirs = t.store.layer_dirs(&image);
+    let dirs = t.store.layer_dirs(&image.layers);
     assert_eq!(dirs.len(), 2);
     assert_eq!(
         fs::read(dirs[0].join("bin/busybox")).unwrap(),
@@ -100,9 +105,18 @@ fn imports_a_docker_archive() {
     assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0);
     assert!(t.tmp_names().is_empty());
 
-    assert_eq!(t.store.get("demo/echo").unwrap(), Some(image.clone()));
-    assert_eq!(t.store.get(&image.digest).unwrap(), Some(image.clone()));
-    assert_eq!(t.store.get(hex_of(&image.digest)).unwrap(), Some(image));
+    assert_eq!(
+        t.store.get(&Scope::Global, "demo/echo").unwrap(),
+        Some(image.clone())
+    );
+    assert_eq!(
+        t.store.get(&Scope::Global, &image.digest).unwrap(),
+        Some(image.clone())
+    );
+    assert_eq!(
+        t.store.get(&Scope::Global, hex_of(&image.digest)).unwrap(),
+        Some(image)
+    );
 }
 
 fn time_is_rfc3339(s: &str) -> bool {
@@ -122,11 +136,16 @@ fn imports_docker_archives_with_linked_and_blob_named_layers() {
     );
     let image = t
         .store
-        .import_archive(&archive, "linked", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "linked",
+            &RootfsOptions::default(),
+        )
         .unwrap();
     assert_eq!(image.layers.len(), 3);
     assert_eq!(image.layers[2].diff_id, base.diff_id());
-    let dirs = t.store.layer_dirs(&image);
+    let dirs = t.store.layer_dirs(&image.layers);
     assert_eq!(
         dirs.len(),
         2,
@@ -144,7 +163,12 @@ fn imports_docker_archives_with_linked_and_blob_named_layers() {
     );
     let image = t
         .store
-        .import_archive(&archive, "blobs:v1", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "blobs:v1",
+            &RootfsOptions::default(),
+        )
         .unwrap();
     assert_eq!(image.config.cmd, ["run"]);
     assert_eq!(image.layers[0].digest, app.digest());
@@ -160,7 +184,10 @@ fn imports_an_oci_layout_directory_with_a_nested_index() {
     let layout = t.tmp.path().join("layout");
     let manifest_digest = oci_layout(&layout, &[&base, &app], &config, true);
 
-    let image = t.store.import_oci_dir(&layout, "oci/demo:1").unwrap();
+    let image = t
+        .store
+        .import_oci_dir(&Scope::Global, &layout, "oci/demo:1")
+        .unwrap();
     assert_eq!(image.name, "oci/demo:1");
     assert_eq!(
         image.digest, manifest_digest,
@@ -172,7 +199,7 @@ fn imports_an_oci_layout_directory_with_a_nested_index() {
     assert_eq!(image.layers[0].digest, base.digest());
     assert_eq!(image.layers[0].diff_id, base.diff_id());
     assert_eq!(image.size, (base.blob.len() + app.blob.len()) as u64);
-    let dirs = t.store.layer_dirs(&image);
+    let dirs = t.store.layer_dirs(&image.layers);
     assert!(dirs[0].join("bin/busybox").is_file());
     assert_eq!(fs::read(dirs[1].join("app/run.sh")).unwrap(), b"echo oci");
     assert!(
@@ -184,12 +211,17 @@ fn imports_an_oci_layout_directory_with_a_nested_index() {
     let archive = t.file("layout.tar.gz", &gzip(&tar_dir(&layout)));
     let again = t
         .store
-        .import_archive(&archive, "oci/demo:tar", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "oci/demo:tar",
+            &RootfsOptions::default(),
+        )
         .unwrap();
     assert_eq!(again.digest, image.digest);
     assert_eq!(again.layers, image.layers);
     assert_eq!(t.layer_names().len(), 2);
-    assert_eq!(t.store.list().unwrap().len(), 2);
+    assert_eq!(t.store.list(&Scope::Global).unwrap().len(), 2);
     assert!(t.tmp_names().is_empty());
 }
 
@@ -203,7 +235,7 @@ fn imports_an_uncompressed_oci_layout_tar() {
     let archive = t.file("layout.tar", &tar_dir(&layout));
     let image = t
         .store
-        .import_archive(&archive, "plain", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "plain", &RootfsOptions::default())
         .unwrap();
     assert_eq!(image.config.cmd, ["x"]);
     assert_eq!(
@@ -225,7 +257,10 @@ fn imports_root_filesystem_tarballs() {
         user: Some("1000:1000".into()),
     };
     let plain = t.file("rootfs.tar", &rootfs);
-    let image = t.store.import_archive(&plain, "fs/plain", &opts).unwrap();
+    let image = t
+        .store
+        .import_archive(&Scope::Global, &plain, "fs/plain", &opts)
+        .unwrap();
     assert_eq!(
         image.config,
         RunConfig {
@@ -240,7 +275,7 @@ fn imports_root_filesystem_tarballs() {
     assert_eq!(image.layers[0].diff_id, sha256(&rootfs));
     assert_eq!(image.layers[0].digest, sha256(&rootfs));
     assert_eq!(image.size, rootfs.len() as u64);
-    let dir = &t.store.layer_dirs(&image)[0];
+    let dir = &t.store.layer_dirs(&image.layers)[0];
     assert!(dir.join("bin/busybox").is_file());
 
     // The stored config is an OCI image config for this machine.
@@ -255,7 +290,10 @@ fn imports_root_filesystem_tarballs() {
     assert_eq!(config["rootfs"]["diff_ids"][0], sha256(&rootfs));
 
     // Same tarball, same options: same digest (no timestamps in the config).
-    let again = t.store.import_archive(&plain, "fs/again", &opts).unwrap();
+    let again = t
+        .store
+        .import_archive(&Scope::Global, &plain, "fs/again", &opts)
+        .unwrap();
     assert_eq!(again.digest, image.digest);
 
     // The gzip version is another blob but the same layer, extracted once.
@@ -263,7 +301,7 @@ fn imports_root_filesystem_tarballs() {
     let inode = fs::metadata(dir).unwrap().ino();
     let zipped = t
         .store
-        .import_archive(&gz, "fs/gz", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &gz, "fs/gz", &RootfsOptions::default())
         .unwrap();
     assert_eq!(zipped.layers[0].diff_id, image.layers[0].diff_id);
     assert_ne!(zipped.layers[0].digest, image.layers[0].digest);
@@ -285,15 +323,15 @@ fn shares_layers_between_images() {
 
     let first = t
         .store
-        .import_archive(&a1, "one", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &a1, "one", &RootfsOptions::default())
         .unwrap();
-    let base_dir = t.store.layer_dirs(&first)[0].clone();
+    let base_dir = t.store.layer_dirs(&first.layers)[0].clone();
     let inode = fs::metadata(&base_dir).unwrap().ino();
     let second = t
         .store
-        .import_archive(&a2, "two", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &a2, "two", &RootfsOptions::default())
         .unwrap();
-    assert_eq!(t.store.layer_dirs(&second)[0], base_dir);
+    assert_eq!(t.store.layer_dirs(&second.layers)[0], base_dir);
     assert_eq!(
         fs::metadata(&base_dir).unwrap().ino(),
         inode,
@@ -332,7 +370,10 @@ fn refuses_zstd_layers() {
     )
     .unwrap();
 
-    let err = t.store.import_oci_dir(&layout, "z").unwrap_err();
+    let err = t
+        .store
+        .import_oci_dir(&Scope::Global, &layout, "z")
+        .unwrap_err();
     assert!(matches!(err, ImageError::Unsupported(_)), "{err}");
     assert!(err.to_string().contains("zstd"), "{err}");
     t.assert_empty();
@@ -352,7 +393,10 @@ fn refuses_digest_mismatches() {
     let last = tampered.len() - 2000;
     tampered[last] ^= 1;
     fs::write(&blob, &tampered).unwrap();
-    let err = t.store.import_oci_dir(&layout, "tampered").unwrap_err();
+    let err = t
+        .store
+        .import_oci_dir(&Scope::Global, &layout, "tampered")
+        .unwrap_err();
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
     assert!(err.to_string().contains(&app.digest()), "{err}");
     t.assert_empty();
@@ -361,7 +405,12 @@ fn refuses_digest_mismatches() {
     let archive = t.file("tampered.tar", &tar_dir(&layout));
     let err = t
         .store
-        .import_archive(&archive, "tampered", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "tampered",
+            &RootfsOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
     t.assert_empty();
@@ -372,7 +421,7 @@ fn refuses_digest_mismatches() {
     let archive = t.file("wrong.tar", &docker_archive(&[&base, &app], &wrong, "w"));
     let err = t
         .store
-        .import_archive(&archive, "wrong", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "wrong", &RootfsOptions::default())
         .unwrap_err();
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
     assert!(err.to_string().contains("uncompressed"), "{err}");
@@ -385,7 +434,7 @@ fn refuses_what_is_not_an_image() {
     let junk = t.file("junk.bin", &[0x42; 4096]);
     let err = t
         .store
-        .import_archive(&junk, "junk", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &junk, "junk", &RootfsOptions::default())
         .unwrap_err();
     assert!(matches!(err, ImageError::UnknownFormat { .. }), "{err}");
     assert!(err.is_user_error());
@@ -396,14 +445,19 @@ fn refuses_what_is_not_an_image() {
     let empty = t.file("empty.tar", &[0; 1024]);
     let err = t
         .store
-        .import_archive(&empty, "empty", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &empty, "empty", &RootfsOptions::default())
         .unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 
     let missing = t.tmp.path().join("missing.tar");
     let err = t
         .store
-        .import_archive(&missing, "missing", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &missing,
+            "missing",
+            &RootfsOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(err, ImageError::Io { .. }), "{err}");
     assert!(!err.is_user_error());
@@ -411,13 +465,13 @@ fn refuses_what_is_not_an_image() {
 
     let err = t
         .store
-        .import_oci_dir(t.tmp.path(), "nolayout")
+        .import_oci_dir(&Scope::Global, t.tmp.path(), "nolayout")
         .unwrap_err();
     assert!(err.to_string().contains("oci-layout"), "{err}");
 
     let err = t
         .store
-        .import_archive(&junk, "Bad Name", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &junk, "Bad Name", &RootfsOptions::default())
         .unwrap_err();
     assert!(matches!(err, ImageError::InvalidReference { .. }), "{err}");
 
@@ -426,7 +480,10 @@ fn refuses_what_is_not_an_image() {
         env: vec!["NOVALUE".into()],
         ..RootfsOptions::default()
     };
-    let err = t.store.import_archive(&rootfs, "r", &bad_env).unwrap_err();
+    let err = t
+        .store
+        .import_archive(&Scope::Global, &rootfs, "r", &bad_env)
+        .unwrap_err();
     assert!(matches!(err, ImageError::InvalidOptions(_)), "{err}");
     t.assert_empty();
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::TestStore;
-use faasbox_images::RootfsOptions;
+use faasbox_images::{RootfsOptions, Scope};
 
 fn have(tool: &str) -> bool {
     Command::new(tool)
@@ -110,15 +110,20 @@ fn imports_images_built_by_umoci_and_skopeo() {
     let opts = RootfsOptions::default();
     let from_dir = t
         .store
-        .import_oci_dir(&work.join("oci"), "real/dir")
+        .import_oci_dir(&Scope::Global, &work.join("oci"), "real/dir")
         .unwrap();
     let from_oci_tar = t
         .store
-        .import_archive(&work.join("oci.tar"), "real/oci", &opts)
+        .import_archive(&Scope::Global, &work.join("oci.tar"), "real/oci", &opts)
         .unwrap();
     let from_docker = t
         .store
-        .import_archive(&work.join("docker.tar"), "real/docker", &opts)
+        .import_archive(
+            &Scope::Global,
+            &work.join("docker.tar"),
+            "real/docker",
+            &opts,
+        )
         .unwrap();
 
     for image in [&from_dir, &from_oci_tar, &from_docker] {
@@ -135,7 +140,7 @@ fn imports_images_built_by_umoci_and_skopeo() {
     assert_eq!(diff_ids(&from_docker), diff_ids(&from_dir));
     assert_eq!(t.layer_names().len(), 2, "all three share the two layers");
 
-    let dirs = t.store.layer_dirs(&from_docker);
+    let dirs = t.store.layer_dirs(&from_docker.layers);
     assert!(dirs[0].join("bin/busybox").is_file());
     assert_overlay_view(&dirs);
 }

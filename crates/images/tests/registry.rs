@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use common::{app_layer, busybox_layer};
 use faasbox_images::{
-    ImageError, ImageRecord, ImageStore, NoCredentials, Progress, PullOptions, RegistryAuth,
+    ImageError, ImageRecord, ImageStore, NoCredentials, Progress, PullOptions, RegistryAuth, Scope,
 };
 use registry_support::token::TokenServer;
 use registry_support::{
@@ -40,7 +40,13 @@ async fn pull(
     creds: &dyn faasbox_images::CredentialSource,
 ) -> Result<ImageRecord, ImageError> {
     store
-        .pull(reference, creds, &PullOptions::default(), &|_| {})
+        .pull(
+            &Scope::Global,
+            reference,
+            creds,
+            &PullOptions::default(),
+            &|_| {},
+        )
         .await
 }
 
@@ -70,6 +76,7 @@ async fn pulls_an_oci_image_with_credentials() {
     let record = t
         .store
         .pull(
+            &Scope::Global,
             &reference,
             &user(),
             &PullOptions::default(),
@@ -88,14 +95,20 @@ async fn pulls_an_oci_image_with_credentials() {
     assert_eq!(record.config.cmd, ["echo amd64"]);
     assert_eq!(record.config.env, ["PATH=/bin", "ARCH=amd64"]);
     assert_eq!(record.config.workdir, "/app");
-    let dirs = t.store.layer_dirs(&record);
+    let dirs = t.store.layer_dirs(&record.layers);
     assert!(dirs[0].join("bin/busybox").is_file());
     assert_eq!(
         fs::read_to_string(dirs[1].join("app/run.sh")).unwrap(),
         "echo hello"
     );
-    assert_eq!(t.store.get(&reference).unwrap(), Some(record.clone()));
-    assert_eq!(t.store.list().unwrap(), std::slice::from_ref(&record));
+    assert_eq!(
+        t.store.get(&Scope::Global, &reference).unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        t.store.list(&Scope::Global).unwrap(),
+        std::slice::from_ref(&record)
+    );
     assert_eq!(
         manifest_media_type(&t.store, &record),
         "application/vnd.oci.image.manifest.v1+json"
@@ -127,7 +140,7 @@ async fn pulls_an_oci_image_with_credentials() {
     let by_digest = pull(&t.store, &pinned, &user()).await.unwrap();
     assert_eq!(by_digest.name, pinned);
     assert_eq!(by_digest.digest, record.digest);
-    assert_eq!(t.store.list().unwrap().len(), 2);
+    assert_eq!(t.store.list(&Scope::Global).unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +273,7 @@ async fn pulls_docker_schema_2_and_pushes_it_back_as_oci() {
     let pushed = t
         .store
         .push(
+            &Scope::Global,
             &record.name,
             &target,
             &user(),
@@ -327,7 +341,7 @@ async fn picks_amd64_from_an_image_index() {
         "test/riscv:latest",
         &["--all"],
     );
-    let before = t.store.list().unwrap();
+    let before = t.store.list(&Scope::Global).unwrap();
     let err = pull(&t.store, &registry.reference("test/riscv"), &user())
         .await
         .unwrap_err();
@@ -340,7 +354,7 @@ async fn picks_amd64_from_an_image_index() {
             .contains("(it has: linux/riscv64, linux/arm64)"),
         "{err}"
     );
-    assert_eq!(t.store.list().unwrap(), before);
+    assert_eq!(t.store.list(&Scope::Global).unwrap(), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,6 +402,7 @@ async fn an_interrupted_pull_stores_nothing_and_resumes() {
     let record = t
         .store
         .pull(
+            &Scope::Global,
             &reference,
             &user(),
             &PullOptions::default(),
@@ -403,7 +418,7 @@ async fn an_interrupted_pull_stores_nothing_and_resumes() {
     assert_eq!(record.digest, image.manifest_digest);
     assert_eq!(diff_ids(&record), image.diff_ids());
     assert_eq!(
-        fs::metadata(t.store.layer_dirs(&record)[0].join("big.bin"))
+        fs::metadata(t.store.layer_dirs(&record.layers)[0].join("big.bin"))
             .unwrap()
             .len(),
         BIG as u64
@@ -461,13 +476,17 @@ async fn pushes_a_local_image_and_pulls_it_back() {
         vec![busybox_layer(), app_layer("pushed")],
     );
     let t = Store::new();
-    let local = t.store.import_oci_dir(&image.dir, "local/app:1").unwrap();
+    let local = t
+        .store
+        .import_oci_dir(&Scope::Global, &image.dir, "local/app:1")
+        .unwrap();
 
     let target = registry.reference("test/pushed:v1");
     let events = Events::default();
     let pushed = t
         .store
         .push(
+            &Scope::Global,
             "local/app:1",
             &target,
             &user(),
@@ -505,6 +524,7 @@ async fn pushes_a_local_image_and_pulls_it_back() {
     let again = t
         .store
         .push(
+            &Scope::Global,
             &local.digest,
             &registry.reference("test/pushed:v2"),
             &user(),
@@ -523,6 +543,7 @@ async fn pushes_a_local_image_and_pulls_it_back() {
     let err = t
         .store
         .push(
+            &Scope::Global,
             "local/app:1",
             &registry.reference("test/pushed:v3"),
             &wrong,
@@ -538,6 +559,7 @@ async fn pushes_a_local_image_and_pulls_it_back() {
     let err = t
         .store
         .push(
+            &Scope::Global,
             "local/app:1",
             &format!("{target}@{}", local.digest),
             &user(),
@@ -613,14 +635,24 @@ async fn bearer_tokens_from_a_token_server() {
         vec![busybox_layer(), app_layer("token")],
     );
     let t = Store::new();
-    let local = t.store.import_oci_dir(&image.dir, "local/token:1").unwrap();
+    let local = t
+        .store
+        .import_oci_dir(&Scope::Global, &image.dir, "local/token:1")
+        .unwrap();
 
     // Push and pull with tokens for the right user.
     let target = registry.reference("test/token:v1");
     let options = PullOptions::default();
     let pushed = t
         .store
-        .push(&local.name, &target, &admin, &options, &|_| {})
+        .push(
+            &Scope::Global,
+            &local.name,
+            &target,
+            &admin,
+            &options,
+            &|_| {},
+        )
         .await
         .unwrap();
     assert_eq!(pushed, local.digest);

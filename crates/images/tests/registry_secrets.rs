@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use common::app_layer;
-use faasbox_images::{ImageError, PullOptions, RegistryAuth};
+use faasbox_images::{ImageError, PullOptions, RegistryAuth, Scope};
 use registry_support::{layout, Registry, Store, ADMIN, ADMIN_PASS};
 
 /// Everything logged in this process.
@@ -56,11 +56,12 @@ async fn passwords_appear_in_no_log_line_error_or_debug_output() {
 
     let record = t
         .store
-        .pull(&reference, &admin, &options, &|_| {})
+        .pull(&Scope::Global, &reference, &admin, &options, &|_| {})
         .await
         .unwrap();
     t.store
         .push(
+            &Scope::Global,
             &record.name,
             &registry.reference("test/secret:copy"),
             &admin,
@@ -72,13 +73,14 @@ async fn passwords_appear_in_no_log_line_error_or_debug_output() {
     let mut errors: Vec<ImageError> = Vec::new();
     errors.push(
         t.store
-            .pull(&reference, &wrong, &options, &|_| {})
+            .pull(&Scope::Global, &reference, &wrong, &options, &|_| {})
             .await
             .unwrap_err(),
     );
     errors.push(
         t.store
             .push(
+                &Scope::Global,
                 &record.name,
                 &registry.reference("test/secret:other"),
                 &wrong,

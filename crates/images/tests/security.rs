@@ -7,12 +7,12 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use faasbox_images::{ImageError, RootfsOptions};
+use faasbox_images::{ImageError, RootfsOptions, Scope};
 
 fn import_rootfs(t: &TestStore, tar: &[u8]) -> Result<faasbox_images::ImageRecord, ImageError> {
     let path = t.file("rootfs.tar", tar);
     t.store
-        .import_archive(&path, "evil", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &path, "evil", &RootfsOptions::default())
 }
 
 fn refused(t: &TestStore, tar: &[u8], needle: &str) -> String {
@@ -55,7 +55,7 @@ fn refuses_parent_directory_entries() {
 fn keeps_absolute_entries_inside() {
     let t = TestStore::new();
     let image = import_rootfs(&t, &TarBuilder::new().file("/etc/x", b"inside").finish()).unwrap();
-    let dir = &t.store.layer_dirs(&image)[0];
+    let dir = &t.store.layer_dirs(&image.layers)[0];
     assert_eq!(fs::read(dir.join("etc/x")).unwrap(), b"inside");
 }
 
@@ -147,7 +147,7 @@ fn refuses_bad_names_in_the_outer_archive() {
     let archive = t.file("outer.tar", &tar.finish());
     let err = t
         .store
-        .import_archive(&archive, "outer", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "outer", &RootfsOptions::default())
         .unwrap_err();
     assert!(
         err.to_string()
@@ -163,7 +163,7 @@ fn refuses_bad_names_in_the_outer_archive() {
     let archive = t.file("outer.tar", &tar.finish());
     let err = t
         .store
-        .import_archive(&archive, "outer", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "outer", &RootfsOptions::default())
         .unwrap_err();
     assert!(
         err.to_string().contains("'/etc/evil' is an absolute path"),
@@ -180,7 +180,7 @@ fn refuses_bad_names_in_the_outer_archive() {
     let archive = t.file("outer.tar", &tar.finish());
     let err = t
         .store
-        .import_archive(&archive, "outer", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "outer", &RootfsOptions::default())
         .unwrap_err();
     assert!(err.to_string().contains("escapes the archive"), "{err}");
     t.assert_empty();
@@ -203,7 +203,7 @@ fn a_bad_upper_layer_leaves_no_lower_layer_behind() {
     );
     let err = t
         .store
-        .import_archive(&archive, "mixed", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &archive, "mixed", &RootfsOptions::default())
         .unwrap_err();
     assert!(matches!(err, ImageError::UnsafeEntry { .. }), "{err}");
     assert!(err.to_string().contains("symlink 'lib'"), "{err}");
@@ -225,7 +225,10 @@ fn refuses_digests_that_are_paths() {
         br#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../../etc/passwd","size":1}]}"#,
     )
     .unwrap();
-    let err = t.store.import_oci_dir(&layout, "evil").unwrap_err();
+    let err = t
+        .store
+        .import_oci_dir(&Scope::Global, &layout, "evil")
+        .unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
     t.assert_empty();
 }
@@ -238,7 +241,12 @@ fn cannot_claim_another_images_layer_by_its_diff_id() {
     let archive = t.file("private.tar", &docker_archive(&[&private], &config, "p"));
     let victim = t
         .store
-        .import_archive(&archive, "tenant-a/private", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "tenant-a/private",
+            &RootfsOptions::default(),
+        )
         .unwrap();
 
     // The attacker ships other content but names the private diff ID.
@@ -249,10 +257,15 @@ fn cannot_claim_another_images_layer_by_its_diff_id() {
     let archive = t.file("claim.tar", &docker_archive(&[&other], &config, "c"));
     let err = t
         .store
-        .import_archive(&archive, "tenant-b/claim", &RootfsOptions::default())
+        .import_archive(
+            &Scope::Global,
+            &archive,
+            "tenant-b/claim",
+            &RootfsOptions::default(),
+        )
         .unwrap_err();
     assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
-    assert_eq!(t.store.list().unwrap(), vec![victim]);
+    assert_eq!(t.store.list(&Scope::Global).unwrap(), vec![victim]);
     assert_eq!(t.layer_names().len(), 1);
     assert!(t.tmp_names().is_empty());
 }

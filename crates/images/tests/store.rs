@@ -7,7 +7,7 @@ use std::fs;
 use std::sync::Arc;
 
 use common::*;
-use faasbox_images::{ImageError, ImageStore, RootfsOptions};
+use faasbox_images::{ImageError, ImageStore, RootfsOptions, Scope};
 
 fn two_images(t: &TestStore) -> (faasbox_images::ImageRecord, faasbox_images::ImageRecord) {
     let base = busybox_layer();
@@ -19,8 +19,12 @@ fn two_images(t: &TestStore) -> (faasbox_images::ImageRecord, faasbox_images::Im
     let a2 = t.file("two.tar", &docker_archive(&[&base, &two], &c2, "two"));
     let opts = RootfsOptions::default();
     (
-        t.store.import_archive(&a1, "fn/one", &opts).unwrap(),
-        t.store.import_archive(&a2, "fn/two:v2", &opts).unwrap(),
+        t.store
+            .import_archive(&Scope::Global, &a1, "fn/one", &opts)
+            .unwrap(),
+        t.store
+            .import_archive(&Scope::Global, &a2, "fn/two:v2", &opts)
+            .unwrap(),
     )
 }
 
@@ -34,48 +38,73 @@ fn gets_lists_and_removes() {
 
     let names: Vec<String> = t
         .store
-        .list()
+        .list(&Scope::Global)
         .unwrap()
         .into_iter()
         .map(|i| i.name)
         .collect();
     assert_eq!(names, ["fn/one:latest", "fn/two:v2"]);
-    assert_eq!(t.store.get("fn/one:latest").unwrap(), Some(one.clone()));
-    assert_eq!(t.store.get("fn/two:v2").unwrap(), Some(two.clone()));
-    assert_eq!(t.store.get(&two.digest).unwrap(), Some(two.clone()));
     assert_eq!(
-        t.store.get("fn/two").unwrap(),
+        t.store.get(&Scope::Global, "fn/one:latest").unwrap(),
+        Some(one.clone())
+    );
+    assert_eq!(
+        t.store.get(&Scope::Global, "fn/two:v2").unwrap(),
+        Some(two.clone())
+    );
+    assert_eq!(
+        t.store.get(&Scope::Global, &two.digest).unwrap(),
+        Some(two.clone())
+    );
+    assert_eq!(
+        t.store.get(&Scope::Global, "fn/two").unwrap(),
         None,
         "fn/two means fn/two:latest"
     );
     assert_eq!(
-        t.store.get(&format!("sha256:{}", "f".repeat(64))).unwrap(),
+        t.store
+            .get(&Scope::Global, &format!("sha256:{}", "f".repeat(64)))
+            .unwrap(),
         None
     );
-    assert_eq!(t.store.get("BAD NAME").unwrap(), None);
+    assert_eq!(t.store.get(&Scope::Global, "BAD NAME").unwrap(), None);
     assert!(matches!(
-        t.store.remove("BAD NAME"),
+        t.store.remove(&Scope::Global, "BAD NAME", false),
         Err(ImageError::InvalidReference { .. })
     ));
-    let err = t.store.require("nope").unwrap_err();
+    let err = t.store.require(&Scope::Global, "nope").unwrap_err();
     assert!(
         matches!(err, ImageError::NotFound(_)) && err.is_user_error(),
         "{err}"
     );
 
-    let shared = t.store.layer_dirs(&one)[0].clone();
-    let only_one = t.store.layer_dirs(&one)[1].clone();
-    assert!(t.store.remove("fn/one").unwrap());
-    assert!(!t.store.remove("fn/one").unwrap(), "already gone");
+    let shared = t.store.layer_dirs(&one.layers)[0].clone();
+    let only_one = t.store.layer_dirs(&one.layers)[1].clone();
+    assert!(t
+        .store
+        .remove(&Scope::Global, "fn/one", false)
+        .unwrap()
+        .is_some());
+    assert!(
+        t.store
+            .remove(&Scope::Global, "fn/one", false)
+            .unwrap()
+            .is_none(),
+        "already gone"
+    );
     assert!(shared.join("bin/busybox").is_file(), "shared layer kept");
     assert!(!only_one.exists(), "unreferenced layer deleted");
     assert_eq!(t.layer_names().len(), 2);
     assert_eq!(t.blob_names().len(), 4);
     assert!(!t.store.blob_path(&one.digest).unwrap().exists());
     assert!(t.store.blob_path(&two.digest).unwrap().exists());
-    assert_eq!(t.store.list().unwrap(), vec![two.clone()]);
+    assert_eq!(t.store.list(&Scope::Global).unwrap(), vec![two.clone()]);
 
-    assert!(t.store.remove("fn/two:v2").unwrap());
+    assert!(t
+        .store
+        .remove(&Scope::Global, "fn/two:v2", false)
+        .unwrap()
+        .is_some());
     t.assert_empty();
 }
 
@@ -85,10 +114,16 @@ fn reimporting_a_name_replaces_it() {
     let v1 = t.file("v1.tar", &app_layer("v1").tar);
     let v2 = t.file("v2.tar", &app_layer("v2").tar);
     let opts = RootfsOptions::default();
-    let old = t.store.import_archive(&v1, "app", &opts).unwrap();
-    let new = t.store.import_archive(&v2, "app", &opts).unwrap();
+    let old = t
+        .store
+        .import_archive(&Scope::Global, &v1, "app", &opts)
+        .unwrap();
+    let new = t
+        .store
+        .import_archive(&Scope::Global, &v2, "app", &opts)
+        .unwrap();
     assert_ne!(old.digest, new.digest);
-    assert_eq!(t.store.list().unwrap(), vec![new.clone()]);
+    assert_eq!(t.store.list(&Scope::Global).unwrap(), vec![new.clone()]);
     assert_eq!(t.layer_names(), [hex_of(&new.layers[0].diff_id)]);
     assert!(!t.store.blob_path(&old.digest).unwrap().exists());
 }
@@ -117,8 +152,8 @@ fn reopening_keeps_images_and_clears_leftovers() {
     );
     assert!(!orphan_layer.exists());
     assert!(!orphan_blob.exists());
-    assert_eq!(store.list().unwrap(), vec![one.clone(), two]);
-    for dir in store.layer_dirs(&one) {
+    assert_eq!(store.list(&Scope::Global).unwrap(), vec![one.clone(), two]);
+    for dir in store.layer_dirs(&one.layers) {
         assert!(dir.is_dir());
     }
     assert_eq!(store.root(), root);
@@ -152,7 +187,7 @@ fn imports_and_removes_concurrently() {
     // A name to remove while the others import.
     let victim = t.file("victim.tar", &app_layer("victim").tar);
     store
-        .import_archive(&victim, "victim", &RootfsOptions::default())
+        .import_archive(&Scope::Global, &victim, "victim", &RootfsOptions::default())
         .unwrap();
 
     let mut threads = Vec::new();
@@ -160,20 +195,30 @@ fn imports_and_removes_concurrently() {
         let store = Arc::clone(&store);
         threads.push(std::thread::spawn(move || {
             store
-                .import_archive(&archive, &format!("img{i}"), &RootfsOptions::default())
+                .import_archive(
+                    &Scope::Global,
+                    &archive,
+                    &format!("img{i}"),
+                    &RootfsOptions::default(),
+                )
                 .unwrap()
         }));
     }
     let remover = {
         let store = Arc::clone(&store);
-        std::thread::spawn(move || store.remove("victim").unwrap())
+        std::thread::spawn(move || {
+            store
+                .remove(&Scope::Global, "victim", false)
+                .unwrap()
+                .is_some()
+        })
     };
     let images: Vec<_> = threads.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(remover.join().unwrap());
 
-    assert_eq!(store.list().unwrap().len(), 4);
+    assert_eq!(store.list(&Scope::Global).unwrap().len(), 4);
     for image in &images {
-        for dir in store.layer_dirs(image) {
+        for dir in store.layer_dirs(&image.layers) {
             assert!(dir.is_dir(), "{}", dir.display());
         }
         assert!(store.blob_path(&image.digest).unwrap().is_file());

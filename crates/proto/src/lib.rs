@@ -2,13 +2,15 @@
 //! function container.
 //!
 //! The platform writes an [`AgentConfig`] to `<control dir>/agent.json` before the container
-//! starts, bind-mounts the control directory at [`CONTAINER_CONTROL_DIR`], and then speaks
-//! HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] in that directory:
+//! starts, bind-mounts the control directory read-only at [`CONTAINER_CONTROL_DIR`], and then
+//! speaks HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] the agent creates in
+//! [`CONTAINER_SOCKET_DIR`] (a directory of the instance's size-bounded writable space, the
+//! only writable mount below the control directory):
 //!
 //! | request | answer |
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
-//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too; a non-200 answer means the agent itself failed) |
+//! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
@@ -33,9 +35,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Where the platform's per-instance control directory is mounted inside the container.
+/// Where the platform's per-instance control directory is mounted (read-only) inside the
+/// container.
 pub const CONTAINER_CONTROL_DIR: &str = "/.faasbox";
-/// The agent's Unix socket, relative to the control directory.
+/// Where the directory of the agent's socket is mounted inside the container (writable, part of
+/// the instance's bounded disk).
+pub const CONTAINER_SOCKET_DIR: &str = "/.faasbox/sock";
+/// The agent's Unix socket, relative to [`CONTAINER_SOCKET_DIR`].
 pub const AGENT_SOCKET_NAME: &str = "agent.sock";
 /// The agent's configuration file, relative to the control directory.
 pub const AGENT_CONFIG_NAME: &str = "agent.json";
@@ -59,7 +65,8 @@ pub const CODE_CALL_FILES: &str = "faasbox.flow.files";
 pub const CODE_CONTAINER_FAILED: &str = "container failed";
 /// direktiv-cmd: a command with `stop: true` failed.
 pub const CODE_CMD_EXECUTION: &str = "io.direktiv.error.execution";
-/// file contract: the call filled its bounded data directory.
+/// The call filled the instance's bounded disk (its writable root, temp dirs, or the file
+/// contract's data directory).
 pub const CODE_DISK_FULL: &str = "faasbox.function.disk_full";
 
 /// Which function contract the agent speaks to the function.
@@ -126,6 +133,10 @@ pub struct AgentConfig {
     /// "namespace/function", for messages and OpenWhisk's `__OW_NAMESPACE`/`__OW_ACTION_NAME`.
     #[serde(default)]
     pub function: String,
+    /// The function's revision in service (1 when created, one more per deploy or update);
+    /// OpenWhisk actions see `__OW_ACTION_VERSION=0.0.<this>`, as OpenWhisk numbers updates.
+    #[serde(default = "default_function_version")]
+    pub function_version: u64,
     /// openwhisk contract: the code the agent initialises the action proxy with at start
     /// (`None`: a blackbox image that already has `/action/exec`, or an explicit `/init` later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +149,10 @@ pub struct AgentConfig {
     /// file contract: where the call's data lives and how much it may write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileContractConfig>,
+    /// The size of the instance's writable space (root filesystem changes, temp dirs, the file
+    /// contract's data directory), for the `disk_full` error's message. 0: not known.
+    #[serde(default)]
+    pub disk_limit_bytes: u64,
 }
 
 /// The `value` of an OpenWhisk `/init`, as the platform sends it at instance start.
@@ -158,10 +173,11 @@ pub struct OpenWhiskInit {
 /// Settings of the file contract (Direktiv isolates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileContractConfig {
-    /// The data directory (`/direktiv-data`); the platform mounts a size-bounded tmpfs there.
+    /// The data directory (`/direktiv-data`); the platform mounts a directory of the instance's
+    /// size-bounded writable space there.
     #[serde(default = "default_file_data_dir")]
     pub data_dir: String,
-    /// The bound of that tmpfs, for error messages.
+    /// The bound of that space, for error messages.
     #[serde(default)]
     pub disk_limit_bytes: u64,
 }
@@ -170,6 +186,9 @@ fn default_file_data_dir() -> String {
     "/direktiv-data".into()
 }
 
+fn default_function_version() -> u64 {
+    1
+}
 fn default_workdir() -> String {
     "/".into()
 }
@@ -278,15 +297,25 @@ pub enum InvokeStatus {
     Error,
     /// An uncatchable failure: `message` only.
     Crash,
+    /// The call's deadline passed first: the agent stopped it (a per-call process's group is
+    /// killed; an http function gets its `DELETE`). `message` says what was still running. The
+    /// agent owns the deadline, so a call past its timeout is always this, never a crash.
+    Timeout,
 }
 
-/// The agent's answer to `POST /v1/invoke`.
+/// The agent's answer to `POST /v1/invoke`. `Output` is how the output JSON is held: boxed
+/// (the default), borrowed from the answer's bytes while it is read, or those bytes sliced
+/// (what the platform keeps, so that a large output is never copied).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct InvokeOutcome {
+#[serde(bound(
+    serialize = "Output: Serialize",
+    deserialize = "Output: Deserialize<'de>"
+))]
+pub struct InvokeOutcome<Output = Box<RawValue>> {
     pub status: InvokeStatus,
     /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Box<RawValue>>,
+    pub output: Option<Output>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,6 +324,25 @@ pub struct InvokeOutcome {
     /// stderr while the call ran (plus anything printed while no call was running before it).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+}
+
+impl<Output> InvokeOutcome<Output> {
+    /// The same outcome with its output held another way.
+    pub fn map_output<Other>(mut self, f: impl FnOnce(Output) -> Other) -> InvokeOutcome<Other> {
+        let output = self.output.take().map(f);
+        self.with_output(output)
+    }
+
+    /// The same outcome with `output` instead of its own.
+    pub fn with_output<Other>(self, output: Option<Other>) -> InvokeOutcome<Other> {
+        InvokeOutcome {
+            status: self.status,
+            output,
+            code: self.code,
+            message: self.message,
+            logs: self.logs,
+        }
+    }
 }
 
 /// The agent's answer to `GET /v1/ready`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use faasbox_images::ImageStore;
-use faasbox_runtime::{Driver, DriverConfig, RuncDriver};
+use faasbox_runtime::{Driver, DriverConfig, IdMap, RuncDriver};
 use faasbox_secrets::Vault;
 use faasbox_store::Store;
 use tokio::net::TcpListener;
@@ -21,6 +21,20 @@ use crate::{api, clock};
 pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    // Nobody but the server's user may list or read it: the database, keys, token and images
+    // are inside, each 0600 in 0700 directories. Others may only pass through (0711, as
+    // /var/lib/docker does): a container's root, mapped to an unprivileged host uid by its user
+    // namespace, must reach its instance's root filesystem under `run/`.
+    std::fs::set_permissions(&config.data_dir, data_dir_mode()).with_context(|| {
+        format!(
+            "setting the mode of the data directory {} to 0711",
+            config.data_dir.display()
+        )
+    })?;
+    let problems = config.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the server's settings cannot work: {}", problems.join("; "));
+    }
     if !config.agent_binary.is_file() {
         anyhow::bail!(
             "the faasbox agent binary {} does not exist; build it with `cargo build -p faasbox-agent` \
@@ -34,13 +48,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         Vault::open(&key_source, store.clone())
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
-    let images = Arc::new(ImageStore::open(config.images_dir()).with_context(|| {
-        format!(
-            "opening the image store in {}",
-            config.images_dir().display()
-        )
-    })?);
+    let import_limits = faasbox_images::ImportLimits {
+        max_layer_bytes: config.limits.max_layer_bytes,
+    };
+    // Image contents that revisions pin stay although no name points at them any more.
+    let pinned = store.clone();
+    let in_use: faasbox_images::InUse =
+        Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
+    let images = Arc::new(
+        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(|| {
+            format!(
+                "opening the image store in {}",
+                config.images_dir().display()
+            )
+        })?,
+    );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
+    if config.allow_host_loopback {
+        tracing::warn!(
+            "allow-host-loopback is on: every function can reach the services on this host's \
+             loopback (127.0.0.1, ::1), this server's API included; use it for development only"
+        );
+    }
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),
         agent_binary: config.agent_binary.clone(),
@@ -48,6 +77,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         runsc_path: config.runsc_path.clone(),
         pasta_path: config.pasta_path.clone(),
         start_timeout: config.ready_timeout + Duration::from_secs(10),
+        allow_host_loopback: config.allow_host_loopback,
+        id_map: Some(IdMap::DEFAULT),
     })?);
     let report = driver.cleanup_leftovers().await?;
     if report.containers + report.mounts + report.cgroups + report.netns + report.processes > 0 {
@@ -69,6 +100,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
     ));
+    state.evaluator.warm_up().await.map_err(|e| {
+        anyhow::anyhow!("{e} (jq expressions run in worker processes of this binary)")
+    })?;
     state
         .tokens
         .reload(&state.store)
@@ -79,9 +113,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             .pull_failures()
             .context("reading the stored image pull failures")?,
     );
-    let functions = state
-        .activate_stored()
-        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let functions =
+        crate::deploy::activate_stored(&state).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
     crate::events::engine::install(&state)
         .await
@@ -97,6 +131,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     Ok(state)
 }
 
+/// The data directory's mode: only its owner lists or reads it; others may pass through.
+pub fn data_dir_mode() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o711)
+}
+
+/// The mode of the directories the server itself makes in the data directory.
+pub fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
+}
+
 /// Serves the API until `shutdown` resolves, then stops every instance.
 pub async fn serve(
     state: Arc<AppState>,
@@ -105,10 +151,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let event_tasks = crate::events::spawn(&state);
-    // The token check wraps everything served, whatever routes the API adds.
-    let router = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::require_token,
+    // The token check wraps everything served, whatever routes the API adds; the guard
+    // (panics, JSON rejections) wraps the token check.
+    let router = api::guard::wrap(api::router(state.clone()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_token),
     ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

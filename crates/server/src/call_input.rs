@@ -2,7 +2,8 @@
 //! input is built from the spec's `input` template (if any) against
 //! `{"input": <request>, "secrets": {name: value}}`, and that secret-enriched data is dropped
 //! right after. Without a template the request passes unchanged and secrets go nowhere.
-//! The secret values also make the call's [`Masker`].
+//! The secret values also make the call's [`Masker`]. Templates whose expressions are plain
+//! paths are rendered in place; others run in the server's bounded expression workers.
 
 use std::sync::Arc;
 
@@ -10,6 +11,9 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
+
+use faasbox_expr::sandbox::EvalError;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::mask::Masker;
@@ -19,6 +23,9 @@ use crate::template;
 
 /// Error code of a call whose function names a secret its namespace lacks.
 pub const SECRET_MISSING: &str = "faasbox.secret.missing";
+
+/// Error code of a call whose input template could not be evaluated for want of a worker.
+pub const EXPR_UNAVAILABLE: &str = "faasbox.expr.unavailable";
 
 /// The input to send, and the masker for what the call leaves behind.
 pub struct CallInput {
@@ -45,15 +52,25 @@ pub async fn prepare(
     let Some(template) = &spec.input else {
         return Ok(CallInput { input, masker });
     };
-    let rendered = render(template, &input, &secrets).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            template::BAD_COMMAND,
-            masker.mask(&format!(
-                "the input template of function {namespace}/{name} cannot be evaluated: {e}"
-            )),
-        )
-    })?;
+    let rendered = render(state, template, &input, &secrets)
+        .await
+        .map_err(|e| match e {
+            EvalError::Unavailable(message) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                EXPR_UNAVAILABLE,
+                format!(
+                    "the input template of function {namespace}/{name} could not be \
+                     evaluated now: {message}"
+                ),
+            ),
+            e => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                template::BAD_COMMAND,
+                masker.mask(&format!(
+                    "the input template of function {namespace}/{name} cannot be evaluated: {e}"
+                )),
+            ),
+        })?;
     Ok(CallInput {
         input: rendered,
         masker,
@@ -93,12 +110,15 @@ pub(crate) async fn read_secrets(
         .collect()
 }
 
-/// Renders the template; the data holding the secrets is dropped before returning.
-fn render(
+/// Renders the template; the data holding the secrets is wiped and dropped before returning.
+/// Plain paths are resolved here; anything else goes to an expression worker with the data as
+/// text: the request as it came, spliced into `{"input": …, "secrets": …}`.
+async fn render(
+    state: &Arc<AppState>,
     template: &Value,
     input: &[u8],
     secrets: &Secrets,
-) -> Result<Bytes, template::TemplateError> {
+) -> Result<Bytes, EvalError> {
     let request: Value = serde_json::from_slice(input)
         .map_err(|e| template::TemplateError(format!("the request is not JSON: {e}")))?;
     let mut values = Map::new();
@@ -114,12 +134,32 @@ fn render(
         ("input".to_string(), request),
         ("secrets".to_string(), Value::Object(values)),
     ]));
-    let rendered = template::render(template, &data);
+    let rendered = match template::fast::render(template, &data) {
+        Some(value) => Ok(value),
+        None => {
+            let text = spliced(input, &data["secrets"]);
+            state
+                .evaluator
+                .render_text(template, &text, &CancellationToken::new())
+                .await
+        }
+    };
     wipe(&mut data);
-    let rendered = rendered?;
-    serde_json::to_vec(&rendered)
+    serde_json::to_vec(&rendered?)
         .map(Bytes::from)
-        .map_err(|e| template::TemplateError(format!("the rendered input is not JSON: {e}")))
+        .map_err(|e| template::TemplateError(format!("the rendered input is not JSON: {e}")).into())
+}
+
+/// `{"input": <the request's own text>, "secrets": {…}}`, in a buffer wiped when dropped.
+fn spliced(input: &[u8], secrets: &Value) -> Zeroizing<Vec<u8>> {
+    let secrets = Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_else(|_| b"{}".to_vec()));
+    let mut text = Zeroizing::new(Vec::with_capacity(input.len() + secrets.len() + 24));
+    text.extend_from_slice(b"{\"input\":");
+    text.extend_from_slice(input);
+    text.extend_from_slice(b",\"secrets\":");
+    text.extend_from_slice(&secrets);
+    text.push(b'}');
+    text
 }
 
 /// Overwrites the secret strings of the template data before it is dropped.

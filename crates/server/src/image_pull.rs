@@ -1,14 +1,15 @@
-//! Pulling a function's image when it is not in the local store: at deploy, and again at a call
-//! while it is still missing, with the credentials stored at that moment (so a registry added
-//! after a failed deploy works without redeploying). One pull per image at a time; the last
-//! failure per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it
-//! is still there after a restart).
+//! Pulling a function's image into its owner's image table (a namespace's own, or the
+//! server-wide one for a global service), at deploy and again at a call while it is still not
+//! local, with the credentials stored at that moment (so a registry added after a failed
+//! deploy works without redeploying). One pull per table and image at a time; the last failure
+//! per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it is still
+//! there after a restart).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::StatusCode;
-use faasbox_images::{CredentialSource, ImageError, PullOptions, RegistryAuth};
+use faasbox_images::{CredentialSource, ImageError, ImageRecord, PullOptions, RegistryAuth};
 use faasbox_secrets::{RegistryScope, Vault};
 use serde::Serialize;
 
@@ -74,13 +75,14 @@ impl CredentialSource for VaultCredentials {
 /// Whether a function's image is local, and why the last pull failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageState {
-    /// `present` or `missing`.
+    /// `present` (pinned and local), `missing` (not local yet: pulled at the next call) or
+    /// `removed` (pinned, but removed with `image rm --force`: deploy again).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_pull_error: Option<String>,
 }
 
-/// The pulls in flight (one lock per image) and the last failure per function.
+/// The pulls and pins in flight (one lock per key) and the last failure per function.
 #[derive(Default)]
 pub struct ImagePulls {
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -97,18 +99,25 @@ pub fn names_a_registry(reference: &str) -> bool {
 }
 
 impl ImagePulls {
-    pub fn state(&self, state: &AppState, function_key: &str, image: &str) -> ImageState {
-        let present = matches!(state.images.get(image), Ok(Some(_)));
-        ImageState {
-            status: if present { "present" } else { "missing" },
-            last_pull_error: if present {
-                None
-            } else {
-                self.failures
+    /// The image state of function `function_key` pinned to `digest` (`None`: not yet).
+    pub fn state(&self, state: &AppState, function_key: &str, digest: Option<&str>) -> ImageState {
+        match digest {
+            Some(digest) if state.images.content(digest).is_some() => ImageState {
+                status: "present",
+                last_pull_error: None,
+            },
+            Some(_) => ImageState {
+                status: "removed",
+                last_pull_error: None,
+            },
+            None => ImageState {
+                status: "missing",
+                last_pull_error: self
+                    .failures
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .get(function_key)
-                    .cloned()
+                    .cloned(),
             },
         }
     }
@@ -132,27 +141,28 @@ impl ImagePulls {
         };
     }
 
-    fn lock_for(&self, image: &str) -> Arc<tokio::sync::Mutex<()>> {
+    /// The lock of `key` (entries stay: there is one per function and image pulled).
+    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(image.to_string())
+            .entry(key.to_string())
             .or_default()
             .clone()
     }
 }
 
-/// Makes sure `owner`'s function `name` has its image locally, pulling it if it names a
-/// registry. A failure is remembered for the function and answered with how to fix it.
-pub async fn ensure(
+/// Pulls `image` into the image table of `owner` for its function `name` (`None` for a pull
+/// no function asked for), with the owner's credentials. With `only_if_missing`, an image
+/// already in the owner's tables (looked at again once this pull has the lock) is taken as it
+/// is. A failure is remembered for the function and answered with how to fix it.
+pub async fn pull_for(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
     image: &str,
-) -> Result<(), ApiError> {
-    if matches!(state.images.get(image), Ok(Some(_))) {
-        return Ok(());
-    }
+    only_if_missing: bool,
+) -> Result<ImageRecord, ApiError> {
     if !names_a_registry(image) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -164,26 +174,34 @@ pub async fn ensure(
             ),
         ));
     }
-    let lock = state.image_pulls.lock_for(image);
+    let scope = owner.image_scope();
+    let lock = state
+        .image_pulls
+        .lock_for(&format!("pull\n{scope}\n{image}"));
     let _pulling = lock.lock().await;
-    // Another call may have pulled it while this one waited.
-    if matches!(state.images.get(image), Ok(Some(_))) {
-        forget(state, owner, name).await;
-        return Ok(());
+    if only_if_missing {
+        // Another call may have pulled it while this one waited.
+        if let Ok(Some(record)) = state.images.resolve(owner.image_namespace(), image) {
+            return Ok(record);
+        }
     }
     let creds = VaultCredentials {
         vault: state.vault.clone(),
         scope: owner.into(),
     };
+    let options = PullOptions {
+        services_only: *owner == Owner::Global && uses_private_credentials(state, image),
+        ..PullOptions::default()
+    };
     match state
         .images
-        .pull(image, &creds, &PullOptions::default(), &|_| {})
+        .pull(&scope, image, &creds, &options, &|_| {})
         .await
     {
-        Ok(_) => {
+        Ok(record) => {
             tracing::info!("pulled image {image} for {}", owner.describe(name));
             forget(state, owner, name).await;
-            Ok(())
+            Ok(record)
         }
         Err(e) => {
             let message = pull_failure(owner, image, &e);
@@ -194,6 +212,22 @@ pub async fn ensure(
                 format!("{}: {message}", owner.describe(name)),
             ))
         }
+    }
+}
+
+/// Whether a global service's pull of `image` goes with global-private credentials (which
+/// namespaces' functions never get: the image is then kept for global services only).
+fn uses_private_credentials(state: &AppState, image: &str) -> bool {
+    let Some((host, _)) = image.split_once('/') else {
+        return false;
+    };
+    match state
+        .vault
+        .registry_credentials(&RegistryScope::GlobalPrivate, host)
+    {
+        Ok(found) => found.is_some(),
+        // Unknown: keep it from namespaces.
+        Err(_) => true,
     }
 }
 
@@ -242,5 +276,5 @@ fn pull_failure(owner: &Owner, image: &str, e: &ImageError) -> String {
         _ => "check the reference and that the registry is reachable; the next call pulls again"
             .to_string(),
     };
-    format!("image '{image}' is not in the local store and pulling it failed: {e}; {fix}")
+    format!("pulling image '{image}' failed: {e}; {fix}")
 }

@@ -1,10 +1,11 @@
-//! Turns a deployed function and its image into the spec of one container instance.
+//! Turns a deployed function and its pinned image content into the spec of one container
+//! instance.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faasbox_images::{ImageRecord, ImageStore};
+use faasbox_images::ImageContent;
 use faasbox_proto::{AgentConfig, Contract, FileContractConfig, OpenWhiskInit, ProcessUser};
 use faasbox_runtime::{InstanceSpec, ScratchMount};
 
@@ -16,28 +17,22 @@ const FILE_DATA_DIR: &str = "/direktiv-data";
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Resolves the function's image and builds the instance spec.
+/// Builds the instance spec of function `key` from its image content (whose extracted layer
+/// directories are `layers`, bottom first). `version` is the revision in service (OpenWhisk
+/// actions see it as `0.0.N`).
 pub fn build(
     key: &str,
     spec: &FunctionSpec,
-    images: &ImageStore,
+    version: u64,
+    image: &ImageContent,
+    layers: Vec<PathBuf>,
     ready_timeout: Duration,
 ) -> Result<InstanceSpec, ApiError> {
-    let image = images
-        .get(&spec.image)
-        .map_err(|e| ApiError::internal(format!("reading image '{}': {e}", spec.image)))?
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "image '{}' of function {key} is not in the local store; import it with `faasbox image import`",
-                spec.image
-            ))
-        })?;
-    let layers = images.layer_dirs(&image);
     let contract = spec.effective_contract();
     // cmd and openwhisk run their commands per call; http and file need the image's process.
     let command = match contract {
         Contract::Cmd | Contract::Openwhisk => Vec::new(),
-        Contract::Http | Contract::File => command_for(spec, &image).ok_or_else(|| {
+        Contract::Http | Contract::File => command_for(spec, image).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "image '{}' has no entrypoint or cmd; deploy {key} with --cmd",
                 spec.image
@@ -51,6 +46,7 @@ pub fn build(
         env: Default::default(),
         name: key.to_string(),
     });
+    // The file contract's data directory is a directory of the instance's bounded disk.
     let (file, scratch) = if contract == Contract::File {
         let config = FileContractConfig {
             data_dir: FILE_DATA_DIR.to_string(),
@@ -58,7 +54,6 @@ pub fn build(
         };
         let mount = ScratchMount {
             path: FILE_DATA_DIR.to_string(),
-            size_bytes: spec.disk_bytes(),
         };
         (Some(config), vec![mount])
     } else {
@@ -84,20 +79,23 @@ pub fn build(
             log_port: 8889,
             temp_root: "/tmp/faasbox-calls".into(),
             function: key.to_string(),
+            function_version: version,
             openwhisk,
             file,
             // The driver sets it for runsc.
             blocking_tcp: false,
+            disk_limit_bytes: spec.disk_bytes(),
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,
         network: spec.network,
+        disk_bytes: spec.disk_bytes(),
         scratch,
     })
 }
 
 /// The function's `cmd` replaces the image's entrypoint and cmd (as Kubernetes' `command` does).
-fn command_for(spec: &FunctionSpec, image: &ImageRecord) -> Option<Vec<String>> {
+fn command_for(spec: &FunctionSpec, image: &ImageContent) -> Option<Vec<String>> {
     let command: Vec<String> = if spec.cmd.is_empty() {
         image
             .config

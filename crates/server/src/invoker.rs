@@ -1,20 +1,25 @@
 //! One call of a function: record it, build its input (secrets and template, see
 //! `call_input`), lease an instance, send the input through the agent, turn the outcome into
 //! an answer, mask secret values in its logs and error, store the logs, give the instance back.
+//!
+//! Memory: the input is held once (the caller's buffer goes to the agent as it is) and the
+//! output is a slice of the agent's answer; both count against the server's body budget
+//! (`crate::bodies`) until the caller has sent the output on ([`Invocation::held`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bytes::Bytes;
-use faasbox_proto::{CallFile, InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
+use crate::bodies::BodyPermit;
 use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
-use crate::image_pull;
+use crate::image_pin;
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
@@ -23,6 +28,11 @@ use crate::state::AppState;
 
 /// How long a cancelled call's agent gets to hand over the logs.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
+/// How long past the call's deadline the server waits for the agent's answer. The agent owns
+/// the deadline (it stops the call then and answers `timeout` with the call's logs); the
+/// server's own timer is only the backstop for an agent that does not answer at all. Were the
+/// two timers equal, whichever fired first would decide how the call is reported.
+const AGENT_DEADLINE_GRACE: Duration = Duration::from_secs(5);
 
 /// How a call of a global service is named in its namespace's invocation records.
 pub const GLOBAL_CALL_PREFIX: &str = "global:";
@@ -31,6 +41,8 @@ pub const GLOBAL_CALL_PREFIX: &str = "global:";
 pub struct Invocation {
     pub id: String,
     pub result: Result<Bytes, ApiError>,
+    /// The call's input and output in the body budget: keep it until the output is sent.
+    pub held: Option<BodyPermit>,
 }
 
 /// What a caller inside the platform (the workflow engine) adds to a call.
@@ -42,19 +54,13 @@ pub struct CallOptions {
     pub masker: Masker,
     /// Files the agent places where the function finds them (a flow action's `files`).
     pub files: Vec<CallFile>,
+    /// The input's place in the body budget, when the caller read it (else the call takes
+    /// its own).
+    pub permit: Option<BodyPermit>,
 }
 
-/// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
-pub async fn invoke(
-    state: Arc<AppState>,
-    namespace: String,
-    name: String,
-    input: Bytes,
-) -> Invocation {
-    invoke_with(state, namespace, name, input, CallOptions::default()).await
-}
-
-/// [`invoke`] with a cancel token and extra values to mask.
+/// Invokes `namespace/name` with `input`, with a cancel token, extra values to mask and the
+/// input's place in the body budget. Runs to the end even if the caller goes away.
 pub async fn invoke_with(
     state: Arc<AppState>,
     namespace: String,
@@ -89,10 +95,29 @@ async fn invoke_as(
 ) -> Invocation {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
-    let handle =
-        tokio::spawn(async move { run(state, task_id, caller, owner, name, input, options).await });
-    let result = handle.await.unwrap_or_else(|e| Err(ApiError::from(e)));
-    Invocation { id, result }
+    let handle = tokio::spawn(async move {
+        let mut options = options;
+        let held = match options.permit.take() {
+            Some(permit) => permit,
+            None => {
+                let wait = state.config.queue_timeout;
+                match state.bodies.reserve(input.len() as u64, wait).await {
+                    Ok(permit) => permit,
+                    Err(e) => return (Err(e), None),
+                }
+            }
+        };
+        let mut held = Some(held);
+        let result = run(state, task_id, caller, owner, name, input, options).await;
+        if let (Ok(output), Some(held)) = (&result, held.as_mut()) {
+            held.hold(output.len() as u64);
+        }
+        (result, held.take())
+    });
+    let (result, held) = handle
+        .await
+        .unwrap_or_else(|e| (Err(ApiError::from(e)), None));
+    Invocation { id, result, held }
 }
 
 async fn run(
@@ -140,11 +165,17 @@ async fn run(
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
     }
-    // A missing image is pulled now, with the credentials stored at this moment.
-    if let Err(e) = image_pull::ensure(&state, &owner, &name, &deployed.spec.image).await {
-        let result = Err(e);
-        record_end(&state, &record, &result, Vec::new()).await;
-        return result;
+    // An image the deploy could not get is pulled now, with the credentials stored at this
+    // moment, and pinned.
+    if deployed.digest.is_none() {
+        match image_pin::pin_at_call(&state, &owner, &name).await {
+            Ok(pinned) => deployed = pinned,
+            Err(e) => {
+                let result = Err(e);
+                record_end(&state, &record, &result, Vec::new()).await;
+                return result;
+            }
+        }
     }
     let prepared =
         crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
@@ -231,8 +262,9 @@ async fn call(
     let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
+    let backstop = timeout + AGENT_DEADLINE_GRACE;
     let answer = tokio::select! {
-        answer = tokio::time::timeout(timeout, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
+        answer = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
@@ -247,7 +279,7 @@ async fn call(
     };
     let instance_id = running.instance.id.clone();
     let (result, logs, broken) = match answer {
-        Ok(Ok(outcome)) => map_outcome(state, &running, outcome, size).await,
+        Ok(Ok(outcome)) => map_outcome(state, &running, outcome, spec).await,
         Ok(Err(agent_error)) => {
             let error = if state.driver.oom_killed(&instance_id).await {
                 out_of_memory(size)
@@ -263,15 +295,9 @@ async fn call(
         }
         Err(_elapsed) => {
             let logs = cancel_call(&running, id).await;
-            let error = ApiError::function(
-                StatusCode::GATEWAY_TIMEOUT,
-                codes::FUNCTION_TIMEOUT,
-                format!(
-                    "the call ran longer than the function's timeout of {}; it was cancelled and its instance replaced \
-                     (raise the timeout with `faasbox fn deploy … --timeout`)",
-                    humantime::format_duration(timeout)
-                ),
-                true,
+            let error = timed_out(
+                timeout,
+                "the agent did not stop it; it was cancelled and its instance replaced",
             );
             (Err(error), logs, true)
         }
@@ -288,12 +314,27 @@ async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
     }
 }
 
+/// The 504 of a call that ran past the function's timeout; `how` says how it was stopped.
+fn timed_out(timeout: Duration, how: &str) -> ApiError {
+    ApiError::function(
+        StatusCode::GATEWAY_TIMEOUT,
+        codes::FUNCTION_TIMEOUT,
+        format!(
+            "the call ran longer than the function's timeout of {}: {how} \
+             (raise the timeout with `faasbox fn deploy … --timeout`)",
+            humantime::format_duration(timeout)
+        ),
+        true,
+    )
+}
+
 async fn map_outcome(
     state: &Arc<AppState>,
     running: &Running,
-    outcome: InvokeOutcome,
-    size: &str,
+    outcome: InvokeOutcome<Bytes>,
+    spec: &FunctionSpec,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
+    let size = spec.size.as_str();
     let InvokeOutcome {
         status,
         output,
@@ -302,26 +343,40 @@ async fn map_outcome(
         logs,
     } = outcome;
     if status == InvokeStatus::Ok {
-        let body = output
-            .map(|raw| Bytes::from(raw.get().to_string()))
-            .unwrap_or_else(|| Bytes::from_static(b"null"));
+        let body = output.unwrap_or_else(|| Bytes::from_static(b"null"));
         return (Ok(body), logs, false);
     }
     if state.driver.oom_killed(&running.instance.id).await {
         return (Err(out_of_memory(size)), logs, true);
     }
     let message = message.unwrap_or_default();
+    if status == InvokeStatus::Timeout {
+        // The agent stopped the call at its deadline. A per-call process (cmd, file, openwhisk)
+        // is gone with its process group and the instance is as good as new; an http function
+        // may still be working on the abandoned request, so its instance is replaced.
+        let replaced = spec.effective_contract() == Contract::Http;
+        let how = if replaced {
+            format!("{message}; its instance is replaced")
+        } else {
+            message
+        };
+        return (Err(timed_out(spec.timeout.0, &how)), logs, replaced);
+    }
     match (status, code) {
-        (InvokeStatus::Error, Some(code)) if !code.is_empty() => (
-            Err(ApiError::function(
-                StatusCode::BAD_GATEWAY,
-                &code,
-                message,
-                true,
-            )),
-            logs,
-            false,
-        ),
+        (InvokeStatus::Error, Some(code)) if !code.is_empty() => {
+            // A full disk stays full for the instance's next calls: replace it.
+            let broken = code == faasbox_proto::CODE_DISK_FULL;
+            (
+                Err(ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    &code,
+                    message,
+                    true,
+                )),
+                logs,
+                broken,
+            )
+        }
         _ => {
             let message = if message.is_empty() {
                 "the function crashed".to_string()

@@ -1,7 +1,9 @@
 //! Who a function belongs to: a namespace, or everyone (a global service, deployed by an admin
-//! and called from any namespace). The owner decides where the function is stored, which
-//! registry credentials pull its image, and how messages name it.
+//! and called from any namespace). The owner decides where the function is stored, which image
+//! tables its image reference is looked up in and pulled into, which registry credentials pull
+//! it, and how messages name it.
 
+use faasbox_images::Scope;
 use faasbox_store::{Store, StoreError, GLOBAL_OWNER};
 
 use crate::error::ApiError;
@@ -59,17 +61,18 @@ impl Owner {
         }
     }
 
-    pub fn store_function(
-        &self,
-        store: &Store,
-        name: &str,
-        spec: &str,
-        now: &str,
-    ) -> Result<faasbox_store::FunctionRecord, StoreError> {
+    /// The namespace whose image table is searched first (then the server-wide one); `None`
+    /// for a global service, which uses server-wide images only.
+    pub fn image_namespace(&self) -> Option<&str> {
         match self {
-            Owner::Namespace(ns) => store.put_function(ns, name, spec, now),
-            Owner::Global => store.put_global_function(name, spec, now),
+            Owner::Namespace(ns) => Some(ns),
+            Owner::Global => None,
         }
+    }
+
+    /// The image table the owner's pulls go into.
+    pub fn image_scope(&self) -> Scope {
+        Scope::of(self.image_namespace())
     }
 
     pub fn load_function(

@@ -1,4 +1,5 @@
-//! The server's shared state: store, vault, images, driver, and one pool per deployed function.
+//! The server's shared state: store, vault, images, driver, and one pool per deployed function
+//! (its spec, the image digest it is pinned to, its revision).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,7 +12,8 @@ use faasbox_store::Store;
 use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
-use crate::image_pull::ImagePulls;
+use crate::image_pin::PullPolicy;
+use crate::image_pull::{ImagePulls, IMAGE_MISSING};
 use crate::model::FunctionSpec;
 use crate::pool::{Pool, PoolRules};
 
@@ -33,13 +35,34 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The workflow instances running in this server.
     pub flow_runs: crate::flows::Runs,
+    /// Per-namespace quotas and the instance slots they give.
+    pub quotas: crate::quota::QuotaBook,
+    /// The request bodies (and outputs) held in memory at once.
+    pub bodies: Arc<crate::bodies::BodyBudget>,
+    /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
+    pub evaluator: faasbox_expr::sandbox::Evaluator,
 }
 
 /// A deployed function as the invoker sees it.
 #[derive(Clone)]
 pub struct Deployed {
     pub spec: Arc<FunctionSpec>,
+    /// The manifest digest every instance starts from; `None` until the image is local (the
+    /// first call that gets it pins it).
+    pub digest: Option<String>,
+    /// The revision in service; `None` for a flow's implicit function.
+    pub revision: Option<u32>,
+    /// How an image that is not pinned yet is got.
+    pub pull: PullPolicy,
     pub pool: Arc<Pool>,
+}
+
+/// What [`AppState::activate`] puts into service.
+pub struct Deployment {
+    pub spec: FunctionSpec,
+    pub digest: Option<String>,
+    pub revision: Option<u32>,
+    pub pull: PullPolicy,
 }
 
 pub fn function_key(namespace: &str, name: &str) -> String {
@@ -55,7 +78,10 @@ impl AppState {
         vault: Arc<Vault>,
         key_source: KeySource,
     ) -> Self {
+        let expr_limits = config.expr_limits;
         AppState {
+            quotas: crate::quota::QuotaBook::new(config.limits.quotas),
+            bodies: crate::bodies::BodyBudget::new(config.limits.body_budget_bytes),
             config,
             store,
             images,
@@ -67,7 +93,18 @@ impl AppState {
             pools: RwLock::new(HashMap::new()),
             events: crate::events::EventBus::default(),
             flow_runs: Default::default(),
+            evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
+                faasbox_expr::sandbox::WorkerCommand::this_executable(),
+                expr_limits,
+            ),
         }
+    }
+
+    /// The lock that makes changes of one function (deploy, update, rollback, pinning its
+    /// image at a call) happen one at a time, so what runs is what the store says is current.
+    pub fn change_lock(&self, namespace: &str, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.image_pulls
+            .lock_for(&format!("change\n{}", function_key(namespace, name)))
     }
 
     pub fn deployed(&self, namespace: &str, name: &str) -> Option<Deployed> {
@@ -79,9 +116,15 @@ impl AppState {
     }
 
     /// Puts a (new or changed) function into service; the previous version's instances
-    /// finish their calls and stop.
-    pub fn activate(&self, namespace: &str, name: &str, spec: FunctionSpec) {
+    /// finish their calls and stop. The pool holds its image's content while it lives.
+    pub fn activate(&self, namespace: &str, name: &str, deployment: Deployment) {
         let key = function_key(namespace, name);
+        let Deployment {
+            spec,
+            digest,
+            revision,
+            pull,
+        } = deployment;
         let spec = Arc::new(spec);
         let rules = PoolRules {
             min: spec.scale.min as usize,
@@ -92,16 +135,36 @@ impl AppState {
             queue_timeout: self.config.queue_timeout,
         };
         let images = self.images.clone();
+        let hold = digest.as_deref().and_then(|d| images.hold(d));
         let ready_timeout = self.config.ready_timeout;
         let builder_spec = spec.clone();
         let builder_key = key.clone();
+        let builder_digest = digest.clone();
+        // A flow's implicit function has no revisions: it is always version 1.
+        let builder_version = u64::from(revision.unwrap_or(1));
         let pool = Pool::new(
             key.clone(),
             rules,
             Box::new(move || {
-                crate::instance_spec::build(&builder_key, &builder_spec, &images, ready_timeout)
+                let _kept = &hold;
+                let content = pinned_content(
+                    &images,
+                    &builder_key,
+                    &builder_spec,
+                    builder_digest.as_deref(),
+                )?;
+                let layers = images.layer_dirs(&content.layers);
+                crate::instance_spec::build(
+                    &builder_key,
+                    &builder_spec,
+                    builder_version,
+                    &content,
+                    layers,
+                    ready_timeout,
+                )
             }),
             self.driver.clone(),
+            self.quotas.slots(namespace),
         );
         let previous = self
             .pools
@@ -111,6 +174,9 @@ impl AppState {
                 key,
                 Deployed {
                     spec,
+                    digest,
+                    revision,
+                    pull,
                     pool: pool.clone(),
                 },
             );
@@ -172,26 +238,6 @@ impl AppState {
             .collect()
     }
 
-    /// Loads every stored function and global service into service (at server start).
-    pub fn activate_stored(&self) -> Result<usize, ApiError> {
-        let mut records = self.store.all_functions()?;
-        records.extend(self.store.list_global_functions()?);
-        let mut count = 0;
-        for record in records {
-            match serde_json::from_str::<FunctionSpec>(&record.spec) {
-                Ok(spec) => {
-                    self.activate(&record.namespace, &record.name, spec);
-                    count += 1;
-                }
-                Err(e) => tracing::error!(
-                    function = %function_key(&record.namespace, &record.name),
-                    "stored function spec cannot be read, skipping it: {e}"
-                ),
-            }
-        }
-        Ok(count)
-    }
-
     /// Runs blocking store or image work off the async threads.
     pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, ApiError>
     where
@@ -201,4 +247,44 @@ impl AppState {
         let state = self.clone();
         tokio::task::spawn_blocking(move || work(&state)).await?
     }
+
+    /// Collects image garbage in the background (after a change of what is in use).
+    pub fn collect_image_garbage(self: &Arc<Self>) {
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = images.collect_garbage() {
+                tracing::warn!("collecting image garbage failed: {e}");
+            }
+        });
+    }
+}
+
+/// The content an instance of function `key` starts from: its pinned digest's.
+fn pinned_content(
+    images: &faasbox_images::ImageStore,
+    key: &str,
+    spec: &FunctionSpec,
+    digest: Option<&str>,
+) -> Result<faasbox_images::ImageContent, ApiError> {
+    let Some(digest) = digest else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            IMAGE_MISSING,
+            format!(
+                "image '{}' of {key} is not local yet; the next call pulls it",
+                spec.image
+            ),
+        ));
+    };
+    images.content(digest).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            IMAGE_MISSING,
+            format!(
+                "image '{}' ({digest}) of {key} was removed from the store (image rm --force); \
+                 deploy the function again",
+                spec.image
+            ),
+        )
+    })
 }

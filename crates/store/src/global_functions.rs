@@ -8,7 +8,8 @@ use crate::{function_from_row, FunctionRecord, Result, Store};
 /// The owner of global services where a namespace would be (no real namespace starts with `*`).
 pub const GLOBAL_OWNER: &str = "*global";
 
-const SELECT: &str = "SELECT '*global', name, spec, created, updated FROM global_functions";
+pub(crate) const SELECT: &str =
+    "SELECT '*global', name, spec, created, updated, revision FROM global_functions";
 
 impl Store {
     pub fn put_global_function(&self, name: &str, spec: &str, now: &str) -> Result<FunctionRecord> {
@@ -43,10 +44,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Deletes a global service with its revisions. False when absent.
     pub fn delete_global_function(&self, name: &str) -> Result<bool> {
-        Ok(self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let deleted = tx.execute(
             "DELETE FROM global_functions WHERE name = ?1",
             params![name],
-        )? > 0)
+        )?;
+        crate::revisions::delete_all(&tx, GLOBAL_OWNER, name)?;
+        tx.commit()?;
+        Ok(deleted > 0)
     }
 }

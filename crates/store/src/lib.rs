@@ -11,6 +11,7 @@ pub mod events;
 pub mod flows;
 pub mod global_functions;
 pub mod pull_failures;
+pub mod revisions;
 mod schema;
 pub mod secrets;
 pub mod tokens;
@@ -30,6 +31,7 @@ pub use events::{
 pub use flows::{FlowInstanceRecord, FlowRecord, InstanceLogRecord, NewInstance};
 pub use global_functions::GLOBAL_OWNER;
 pub use pull_failures::PullFailure;
+pub use revisions::{NewRevision, Revised, RevisionRecord};
 pub use schema::SCHEMA_VERSION;
 pub use secrets::{is_pseudo_namespace, DataKeyRecord, RegistryRecord, SecretEntry, SecretRecord};
 pub use tokens::TokenRecord;
@@ -42,6 +44,11 @@ pub enum StoreError {
     Open {
         path: String,
         source: rusqlite::Error,
+    },
+    #[error("cannot make the database {path} private (mode 0600): {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
     },
     #[error("namespace '{0}' does not exist")]
     NoNamespace(String),
@@ -65,10 +72,13 @@ pub struct NamespaceRecord {
 pub struct FunctionRecord {
     pub namespace: String,
     pub name: String,
-    /// The function spec as JSON text.
+    /// The function spec as JSON text (the current revision's).
     pub spec: String,
     pub created: String,
     pub updated: String,
+    /// The current revision; `None` for a function stored before revisions existed (it
+    /// gets revision 1 at the server's next start).
+    pub revision: Option<u32>,
 }
 
 /// The life of one call, as stored.
@@ -98,9 +108,42 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+/// The database file's companions that SQLite creates with the database file's mode.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates the database file 0600 if it is missing, and makes it and its companions 0600
+/// (a database an older version left readable to everyone).
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?
+        .set_permissions(private.clone())?;
+    for suffix in COMPANIONS {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        match std::fs::set_permissions(&companion, private.clone()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating or migrating) the database at `path`.
+    /// Opens (creating or migrating) the database at `path`. The database file and the
+    /// files SQLite keeps next to it (`-wal`, `-shm`, `-journal`) are readable by their owner
+    /// only: the file is made 0600 before SQLite opens it, and SQLite creates the others with
+    /// the database file's mode.
     pub fn open(path: &Path) -> Result<Store> {
+        private_files(path).map_err(|source| StoreError::Private {
+            path: path.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -189,6 +232,7 @@ impl Store {
         )?;
         tx.execute("DELETE FROM invocations WHERE namespace = ?1", [name])?;
         tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
+        tx.execute("DELETE FROM function_revisions WHERE owner = ?1", [name])?;
         tx.execute("DELETE FROM image_pull_failures WHERE owner = ?1", [name])?;
         secrets::delete_namespace_secrets(&tx, name)?;
         flows::delete_namespace_flows(&tx, name)?;
@@ -218,7 +262,7 @@ impl Store {
             params![namespace, name, spec, now],
         )?;
         let record = conn.query_row(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, revision FROM functions
              WHERE namespace = ?1 AND name = ?2",
             params![namespace, name],
             function_from_row,
@@ -230,7 +274,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT namespace, name, spec, created, updated FROM functions
+                "SELECT namespace, name, spec, created, updated, revision FROM functions
                  WHERE namespace = ?1 AND name = ?2",
                 params![namespace, name],
                 function_from_row,
@@ -241,7 +285,7 @@ impl Store {
     pub fn list_functions(&self, namespace: &str) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions
+            "SELECT namespace, name, spec, created, updated, revision FROM functions
              WHERE namespace = ?1 ORDER BY name",
         )?;
         let rows = stmt.query_map([namespace], function_from_row)?;
@@ -252,17 +296,23 @@ impl Store {
     pub fn all_functions(&self) -> Result<Vec<FunctionRecord>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT namespace, name, spec, created, updated FROM functions ORDER BY namespace, name",
+            "SELECT namespace, name, spec, created, updated, revision FROM functions ORDER BY namespace, name",
         )?;
         let rows = stmt.query_map([], function_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Deletes a function with its revisions. False when absent.
     pub fn delete_function(&self, namespace: &str, name: &str) -> Result<bool> {
-        Ok(self.conn().execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let deleted = tx.execute(
             "DELETE FROM functions WHERE namespace = ?1 AND name = ?2",
             params![namespace, name],
-        )? > 0)
+        )?;
+        revisions::delete_all(&tx, namespace, name)?;
+        tx.commit()?;
+        Ok(deleted > 0)
     }
 
     // --- invocations --------------------------------------------------------------------
@@ -366,7 +416,7 @@ impl Store {
     }
 }
 
-fn namespace_exists(conn: &Connection, namespace: &str) -> Result<bool> {
+pub(crate) fn namespace_exists(conn: &Connection, namespace: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM namespaces WHERE name = ?1",
@@ -430,6 +480,7 @@ pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Funct
         spec: r.get(2)?,
         created: r.get(3)?,
         updated: r.get(4)?,
+        revision: r.get(5)?,
     })
 }
 

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -219,6 +219,27 @@ const MIGRATIONS: &[&str] = &[
      );",
     // 8: what a workflow state's `metadata` last set on its instance.
     "ALTER TABLE flow_instances ADD COLUMN metadata TEXT;",
+    // 9: revisions of functions and global services (`owner` is the namespace or `*global`):
+    // each deploy or update stores the whole spec, the image's pinned manifest digest (NULL
+    // until the image is local) and the table its name was found in (`image_namespace`,
+    // NULL: server-wide), the pull policy, when and by which token. `revision` on the
+    // function rows is the current one (NULL for rows from before: the server gives them
+    // revision 1 at its next start).
+    "CREATE TABLE function_revisions (
+         owner TEXT NOT NULL,
+         function TEXT NOT NULL,
+         revision INTEGER NOT NULL,
+         spec TEXT NOT NULL,
+         digest TEXT,
+         image_namespace TEXT,
+         pull TEXT NOT NULL,
+         created TEXT NOT NULL,
+         created_by TEXT NOT NULL,
+         PRIMARY KEY (owner, function, revision)
+     );
+     CREATE INDEX function_revisions_by_digest ON function_revisions (digest);
+     ALTER TABLE functions ADD COLUMN revision INTEGER;
+     ALTER TABLE global_functions ADD COLUMN revision INTEGER;",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -300,7 +300,14 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert!(store.function("demo", "f").unwrap().is_some());
+    let old = store
+        .function("demo", "f")
+        .unwrap()
+        .expect("the function is kept");
+    assert_eq!(
+        old.revision, None,
+        "revision 1 is made by the server at its next start"
+    );
     store
         .insert_data_key(&data_key("demo", "k1", b"w"))
         .unwrap();
@@ -396,6 +403,8 @@ fn schema_1_downgrade(path: &std::path::Path) -> String {
     for table in tables.iter().filter(|t| !SCHEMA_1.contains(&t.as_str())) {
         sql.push_str(&format!("DROP TABLE {table};"));
     }
+    // Columns later migrations added to schema 1's tables.
+    sql.push_str("ALTER TABLE functions DROP COLUMN revision;");
     sql.push_str("PRAGMA user_version = 1;");
     sql
 }

@@ -5,6 +5,10 @@
 //! `Direktiv-Deadline` and `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
 //! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
 //! this contract serves on `127.0.0.1:<log_port>`.
+//!
+//! The agent owns the call's deadline, as for every contract: a call still unanswered then gets
+//! its `DELETE` (while its connection is still open), the connection is closed, and the call
+//! ends as a timeout ([`CallResult::timeout`]).
 
 use std::error::Error as StdError;
 use std::io;
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -21,6 +25,8 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
+use super::disk::Disk;
+use super::deadline::Deadline;
 use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
@@ -60,6 +66,8 @@ pub struct HttpContract {
     ready: OnceCell<Result<(), String>>,
     /// Under runsc: TCP through blocking threads (see [`crate::tcp_bridge`]).
     blocking_tcp: bool,
+    /// The instance's disk (the temp dirs are on it).
+    disk: Disk,
 }
 
 impl HttpContract {
@@ -96,6 +104,7 @@ impl HttpContract {
             ready_deadline,
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
+            disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
         })
     }
 
@@ -154,35 +163,58 @@ impl HttpContract {
 
     /// Forwards one call to the function and maps its answer.
     pub async fn invoke(&self, call: &Call, mut cancelled: Cancelled) -> CallResult {
+        let deadline = Deadline::parse(&call.deadline).instant();
         tokio::select! {
+            // A ready function is never reported as "not ready" for a deadline that has passed.
+            biased;
             ready = self.ready() => if let Err(reason) = ready {
                 return CallResult::crash(reason);
             },
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
+            () = tokio::time::sleep_until(deadline) => {
+                return CallResult::timeout(format!(
+                    "the function was not ready yet at the call's deadline ({})",
+                    call.deadline
+                ));
+            }
         }
         let dir =
             match CallDir::prepare(&self.temp_root, &call.aid, &call.files, self.user.as_ref())
                 .await
             {
                 Ok(dir) => dir,
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             };
-        let result = tokio::select! {
-            answer = self.forward(call, dir.path()) => match answer {
-                Ok(answer) => map_answer(
-                    answer.status,
-                    answer.error_code.as_deref(),
-                    answer.error_message.as_deref(),
-                    &answer.body,
-                ),
-                Err(err) => CallResult::crash(self.explain(err).await),
-            },
-            exit = self.process.wait_exit() => {
-                CallResult::crash(format!("call aborted: {}", exit.description))
+        let result = {
+            let forward = self.forward(call, dir.path());
+            tokio::pin!(forward);
+            tokio::select! {
+                answer = &mut forward => match answer {
+                    Ok(answer) => map_answer(
+                        answer.status,
+                        answer.error_code.as_deref(),
+                        answer.error_message.as_deref(),
+                        &answer.body,
+                    ),
+                    Err(err) => CallResult::crash(self.explain(err).await),
+                },
+                exit = self.process.wait_exit() => {
+                    CallResult::crash(format!("call aborted: {}", exit.description))
+                }
+                // Dropping the exchange closes the connection to the function.
+                () = cancelled.aborted() => CallResult::crash(CANCELLED),
+                () = tokio::time::sleep_until(deadline) => {
+                    // The exchange is still open while the function gets its DELETE.
+                    self.cancel(&call.aid).await;
+                    CallResult::timeout(format!(
+                        "the function had not answered at the call's deadline ({}); it got its DELETE",
+                        call.deadline
+                    ))
+                }
             }
-            // Dropping the exchange closes the connection to the function.
-            () = cancelled.aborted() => CallResult::crash(CANCELLED),
         };
+        // Before the temp dir goes: what filled the disk may be in it.
+        let result = self.disk.verdict(result);
         dir.remove().await;
         result
     }
@@ -324,17 +356,12 @@ where
         .await
         .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
     let (parts, body) = response.into_parts();
-    let body = Limited::new(body, limit)
-        .collect()
+    let body = crate::http_util::read_whole(body, &parts.headers, limit)
         .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                ForwardError::TooLarge
-            } else {
-                ForwardError::Body(error_chain(&*e))
-            }
-        })?
-        .to_bytes();
+        .map_err(|e| match e {
+            crate::http_util::ReadError::TooLarge => ForwardError::TooLarge,
+            crate::http_util::ReadError::Broken(e) => ForwardError::Body(error_chain(&e)),
+        })?;
     Ok(Answer {
         status: parts.status,
         error_code: header_text(&parts.headers, DIREKTIV_ERROR_CODE),

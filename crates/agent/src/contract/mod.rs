@@ -11,12 +11,13 @@
 //!
 //! Shared helpers: [`child`] runs one process to completion for a call, [`deadline`] reads the
 //! call's deadline, [`temp_dir`] makes the per-call directory, [`call_files`] places a call's
-//! files in it.
+//! files in it, [`disk`] turns a call that filled the instance's disk into `disk_full`.
 
 pub mod call_files;
 pub mod child;
 pub mod cmd;
 pub mod deadline;
+pub mod disk;
 pub mod file;
 pub mod http;
 pub mod openwhisk;
@@ -84,6 +85,17 @@ impl CallResult {
     pub fn crash(message: impl Into<String>) -> Self {
         Self {
             status: InvokeStatus::Crash,
+            output: None,
+            code: None,
+            message: Some(message.into()),
+        }
+    }
+
+    /// The call's deadline passed first and the agent stopped it; `message` says what was
+    /// still running (the platform reports it as the function's timeout).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self {
+            status: InvokeStatus::Timeout,
             output: None,
             code: None,
             message: Some(message.into()),

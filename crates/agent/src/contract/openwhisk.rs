@@ -19,19 +19,28 @@
 //! stderr, after the action's log lines, exactly as OpenWhisk's proxy prints them; the platform
 //! keeps the agent's stdio as the instance's log.
 //!
-//! When the config has `openwhisk` code, the agent runs that `/init` itself at start; ready fails
-//! (with the init's error) while there is no executable `<action dir>/exec`. A blackbox image
-//! that ships its own `exec` needs no init.
+//! When the config has `openwhisk` code, the agent runs that `/init` itself at start, as
+//! OpenWhisk's invoker does before an action's first run; ready fails (with the init's error)
+//! while there is no executable `<action dir>/exec`. With no code and no `exec` there is nothing
+//! an init could install: ready fails with the proxy's init error [`ERR_INIT_FAILED`] ("The
+//! action failed to generate or locate a binary. See logs for details."), while the proxy's own
+//! routes stay uninitialised. A blackbox image that ships its own `exec` needs no init (and may
+//! still get one through `/init`).
 //!
-//! `/v1/invoke` is a `/run` with the input as `value` and `namespace`, `action_name`
-//! (`/<namespace>/<function>`), `activation_id` and `transaction_id` (the action id), `deadline`
-//! (milliseconds since the epoch) and an empty `api_key`. A result is the output; any other
+//! `/v1/invoke` is a `/run` with the input as `value` and the keys OpenWhisk's invoker sends:
+//! `namespace`, `action_name` (`/<namespace>/<function>`), `action_version` (`0.0.<deploys>`:
+//! OpenWhisk creates an action as 0.0.1 and bumps the patch on each update), `activation_id`
+//! and `transaction_id` (the action id, 32 hex digits), `deadline` (milliseconds since the
+//! epoch). No `api_key`: OpenWhisk sends one only to actions annotated `provide-api-key`, and
+//! faasbox has no OpenWhisk API to give a key for, so `__OW_API_KEY` is not set (nor
+//! `__OW_API_HOST`, a container variable OpenWhisk points at its API). A result is the output; any other
 //! answer is the catchable [`CODE_CONTAINER_FAILED`] with the message
 //! `action answered HTTP <status>: <OpenWhisk's error>`. The action's log lines and the sentinels
 //! are attached to the call too. A call that brings files (a flow action's `files`) gets them
 //! in its own directory `<temp_root>/<aid>`, named by the activation's `DIREKTIV_TEMPDIR`, and
 //! removed after the run. Past the call's deadline the action's process group is killed
-//! and the call crashes ("timed out"); a cancel kills it the same way.
+//! and the call ends as a timeout ([`CallResult::timeout`]); a cancel kills it the same way (a
+//! crash "cancelled").
 //!
 //! Like OpenWhisk's proxy, one thing happens at a time: inits and runs wait for each other.
 
@@ -54,6 +63,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::child;
 use super::deadline::Deadline;
+use super::disk::Disk;
 use super::temp_dir::CallDir;
 use super::{Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
@@ -151,6 +161,8 @@ pub struct OpenWhiskContract {
     temp_root: PathBuf,
     user: Option<ProcessUser>,
     function: String,
+    /// OpenWhisk's `action_version` of this function.
+    action_version: String,
     logs: Arc<LogHub>,
     reaper: Arc<Reaper>,
     reject_reinit: bool,
@@ -158,6 +170,8 @@ pub struct OpenWhiskContract {
     startup_failure: Option<String>,
     /// One init or run at a time.
     proxy: Mutex<ProxyState>,
+    /// The instance's disk (the action and the temp dirs are on it).
+    disk: Disk,
 }
 
 impl OpenWhiskContract {
@@ -168,42 +182,45 @@ impl OpenWhiskContract {
             temp_root: PathBuf::from(&shared.config.temp_root),
             user: shared.config.user.clone(),
             function: shared.config.function.clone(),
+            action_version: format!("0.0.{}", shared.config.function_version),
             logs: Arc::clone(&shared.logs),
             reaper: Arc::clone(&shared.reaper),
             reject_reinit: std::env::var(ALLOW_REINIT_ENV).map_or(true, |v| v != "1"),
             startup_failure: None,
             proxy: Mutex::new(ProxyState::default()),
+            disk: Disk::new(&shared.config.temp_root, shared.config.disk_limit_bytes),
         };
-        let exec = contract.action_dir.join(install::EXEC);
-        match &shared.config.openwhisk {
-            Some(init) => {
-                let value = match serde_json::to_value(init) {
-                    Ok(Value::Object(value)) => value,
-                    _ => Map::new(),
-                };
-                let answer = {
-                    let mut state = contract.proxy.lock().await;
-                    contract.init_value(&mut state, value).await
-                };
-                print(&answer);
-                for (stream, line) in &answer.lines {
-                    contract.logs.instance_line(*stream, line.clone());
-                }
-                if answer.status != StatusCode::OK {
-                    let error = answer.error_text();
-                    contract
-                        .logs
-                        .agent_line(format!("the OpenWhisk init at start failed: {error}"));
-                    contract.startup_failure = Some(error);
-                }
-            }
-            None if !install::verify(&contract.action_dir) => {
+        let Some(init) = &shared.config.openwhisk else {
+            if !install::verify(&contract.action_dir) {
+                // OpenWhisk's invoker initialises every action before its first run; with no
+                // code and no executable the proxy fails that init with these words. The
+                // proxy's own routes stay uninitialised (an `/init` with code still works).
                 contract.logs.agent_line(format!(
-                    "no OpenWhisk code was given and {} is not an executable file",
-                    exec.display()
+                    "no OpenWhisk code was given and {} is not an executable file: {ERR_INIT_FAILED}",
+                    contract.action_dir.join(install::EXEC).display()
                 ));
+                contract.startup_failure = Some(ERR_INIT_FAILED.to_owned());
             }
-            None => {}
+            return contract;
+        };
+        let value = match serde_json::to_value(init) {
+            Ok(Value::Object(value)) => value,
+            _ => Map::new(),
+        };
+        let answer = {
+            let mut state = contract.proxy.lock().await;
+            contract.init_value(&mut state, value).await
+        };
+        print(&answer);
+        for (stream, line) in &answer.lines {
+            contract.logs.instance_line(*stream, line.clone());
+        }
+        if answer.status != StatusCode::OK {
+            let error = answer.error_text();
+            contract
+                .logs
+                .agent_line(format!("the OpenWhisk init at start failed: {error}"));
+            contract.startup_failure = Some(error);
         }
         contract
     }
@@ -269,8 +286,8 @@ impl OpenWhiskContract {
             state = self.proxy.lock() => state,
             () = cancelled.aborted() => return CallResult::crash(CANCELLED),
             () = tokio::time::sleep_until(deadline.instant()) => {
-                return CallResult::crash(format!(
-                    "timed out: the call was still waiting for the previous activation to finish at its deadline ({})",
+                return CallResult::timeout(format!(
+                    "the call was still waiting for the previous activation to finish at its deadline ({})",
                     call.deadline
                 ))
             }
@@ -282,7 +299,7 @@ impl OpenWhiskContract {
                 .await
             {
                 Ok(dir) => Some(dir),
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             }
         };
         let (answer, interrupted) = match self.platform_request(call, deadline) {
@@ -312,12 +329,17 @@ impl OpenWhiskContract {
             }
         }
         drop(state);
+        // Before the temp dir goes: what filled the disk may be in it.
+        let full = self.disk.is_full();
         if let Some(dir) = files_dir {
             dir.remove().await;
         }
+        if full && !matches!(interrupted, Some(Interrupted::Aborted)) {
+            return self.disk.full_error();
+        }
         match interrupted {
-            Some(Interrupted::TimedOut) => CallResult::crash(format!(
-                "timed out: the action was still running at the call's deadline ({}); it was killed",
+            Some(Interrupted::TimedOut) => CallResult::timeout(format!(
+                "the action was still running at the call's deadline ({}); it was killed",
                 call.deadline
             )),
             Some(Interrupted::Aborted) => CallResult::crash(CANCELLED),
@@ -359,10 +381,10 @@ impl OpenWhiskContract {
         let env = [
             ("namespace", namespace.to_owned()),
             ("action_name", action_name),
+            ("action_version", self.action_version.clone()),
             ("activation_id", call.aid.clone()),
             ("transaction_id", call.aid.clone()),
             ("deadline", deadline.epoch_ms().to_string()),
-            ("api_key", String::new()),
         ]
         .into_iter()
         .map(|(key, value)| (format!("__OW_{}", key.to_uppercase()), value))

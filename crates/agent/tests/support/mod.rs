@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use faasbox_proto::{CancelReport, InvokeOutcome, LogLine, LogStream, ReadyReport};
+use faasbox_proto::{CancelReport, InvokeOutcome, InvokeStatus, LogLine, LogStream, ReadyReport};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -208,6 +208,8 @@ impl TestAgent {
             ])
             .arg(agent)
             .arg(&config_path)
+            .arg("--socket")
+            .arg(control.join("agent.sock"))
             .args(&options.args)
             .env("FAASBOX_TEST_MARK", "xyz")
             .envs(options.env.iter().map(|(k, v)| (k, v)))
@@ -359,6 +361,25 @@ impl Drop for TestAgent {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An agent speaking the cmd contract (no function process), checked ready.
+pub async fn cmd_agent(options: Options) -> TestAgent {
+    let agent = TestAgent::start_with(Options {
+        contract: "cmd",
+        command: Some(vec![]),
+        ..options
+    })
+    .await;
+    let (status, report) = agent.ready().await;
+    assert_eq!(status, StatusCode::OK, "{report:?}");
+    agent
+}
+
+/// The output of a call that must have succeeded.
+pub fn ok_output(outcome: &InvokeOutcome) -> serde_json::Value {
+    assert_eq!(outcome.status, InvokeStatus::Ok, "{outcome:?}");
+    serde_json::from_str(outcome.output.as_ref().expect("output").get()).expect("output JSON")
 }
 
 /// The texts of the lines of one stream.

@@ -1,4 +1,4 @@
-//! `faasbox fn deploy|ls|get|rm`.
+//! `faasbox fn deploy|update|history|rollback|ls|get|rm`.
 
 use std::collections::BTreeMap;
 
@@ -7,14 +7,63 @@ use anyhow::Context;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use super::images::short_digest;
 use super::namespaces::text;
-use crate::cli::{DeployArgs, FnCommand, OutputFormat};
+use crate::cli::{DeployArgs, FnCommand, OutputFormat, UpdateArgs};
 use crate::client::{split_function, Client};
 use crate::output::{print, Table};
 
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
         FnCommand::Deploy(args) => deploy(client, format, *args).await,
+        FnCommand::Update(args) => update(client, format, *args).await,
+        FnCommand::History { function, global } => {
+            let path = format!("{}/revisions", function_path(&function, global)?);
+            let list: Vec<Value> = client.get(&path).await?;
+            print(format, &list, || {
+                Table::new(vec!["REVISION", "IMAGE", "DIGEST", "CREATED", "BY"]).rows(
+                    list.iter().map(|r| {
+                        let current = if r["current"] == true {
+                            " (current)"
+                        } else {
+                            ""
+                        };
+                        vec![
+                            format!("{}{current}", r["revision"]),
+                            text(&r["spec"]["image"]),
+                            short_digest(&r["digest"]),
+                            text(&r["created"]),
+                            text(&r["created_by"]),
+                        ]
+                    }),
+                )
+            });
+            Ok(())
+        }
+        FnCommand::Rollback {
+            function,
+            global,
+            to,
+        } => {
+            let path = format!("{}/rollback", function_path(&function, global)?);
+            let body = match to {
+                Some(n) => json!({ "revision": n }),
+                None => json!({}),
+            };
+            let done: Value = client
+                .json(client.request(Method::POST, &path).json(&body))
+                .await?;
+            print(format, &done, || {
+                Table::new(vec!["FUNCTION", "FROM", "TO", "DIGEST", "CHANGED"]).row(vec![
+                    function.clone(),
+                    done["previous_revision"].to_string(),
+                    done["revision"].to_string(),
+                    short_digest(&done["digest"]),
+                    changes_text(&done),
+                ])
+            });
+            Ok(())
+        }
         FnCommand::Ls { namespace, global } => {
             let path = match (namespace, global) {
                 (Some(ns), false) => format!("/api/v1/namespaces/{ns}/functions"),
@@ -22,15 +71,7 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
             };
             let list: Vec<Value> = client.get(&path).await?;
             print(format, &list, || {
-                Table::new(vec![
-                    "FUNCTION",
-                    "IMAGE",
-                    "CONTRACT",
-                    "SIZE",
-                    "INSTANCES",
-                    "UPDATED",
-                ])
-                .rows(list.iter().map(row))
+                Table::new(HEADER.to_vec()).rows(list.iter().map(row))
             });
             Ok(())
         }
@@ -66,10 +107,24 @@ fn function_path(function: &str, global: bool) -> anyhow::Result<String> {
     Ok(format!("/api/v1/namespaces/{ns}/functions/{name}"))
 }
 
+/// The columns of `fn ls` and of a deploy's answer.
+const HEADER: [&str; 8] = [
+    "FUNCTION",
+    "REVISION",
+    "IMAGE",
+    "DIGEST",
+    "CONTRACT",
+    "SIZE",
+    "INSTANCES",
+    "UPDATED",
+];
+
 fn row(f: &Value) -> Vec<String> {
     let instances = &f["instances"];
     let image = match f["image"]["status"].as_str() {
-        Some("missing") => format!("{} (missing)", text(&f["spec"]["image"])),
+        Some(status @ ("missing" | "removed")) => {
+            format!("{} ({status})", text(&f["spec"]["image"]))
+        }
         _ => text(&f["spec"]["image"]),
     };
     vec![
@@ -77,7 +132,9 @@ fn row(f: &Value) -> Vec<String> {
             Some(ns) => format!("{ns}/{}", text(&f["name"])),
             None => format!("(global) {}", text(&f["name"])),
         },
+        f["revision"].to_string(),
         image,
+        short_digest(&f["digest"]),
         text(&f["spec"]["contract"]),
         text(&f["spec"]["size"]),
         format!(
@@ -99,13 +156,7 @@ fn with_binary(mut spec: Value, bytes: Vec<u8>) -> Value {
 
 async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyhow::Result<()> {
     let path = function_path(&args.function, args.global)?;
-    let mut envs = BTreeMap::new();
-    for kv in &args.env {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--env '{kv}' is not KEY=VALUE"))?;
-        envs.insert(k.to_string(), v.to_string());
-    }
+    let envs = env_pairs(&args.env)?;
     let mut spec = json!({
         "image": args.image,
         "contract": args.contract,
@@ -152,31 +203,125 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
         spec["secrets"] = json!(args.secrets);
     }
     if let Some(input) = &args.input {
-        let text = match input.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading the --input template from {path}"))?,
-            None => input.clone(),
-        };
-        let template: Value = serde_json::from_str(&text)
-            .with_context(|| "the --input template is not JSON".to_string())?;
-        spec["input"] = template;
+        spec["input"] = input_template(input)?;
     }
-    let deployed: Value = client
-        .json(client.request(Method::PUT, &path).json(&spec))
-        .await?;
+    let mut request = client.request(Method::PUT, &path).json(&spec);
+    if let Some(pull) = args.pull {
+        request = request.query(&[("pull", pull.as_str())]);
+    }
+    let deployed: Value = client.json(request).await?;
+    show_change(format, &deployed);
+    Ok(())
+}
+
+/// Prints a deploy's or update's answer: warnings, the function, and what changed.
+fn show_change(format: OutputFormat, deployed: &Value) {
     if let Some(error) = deployed["image"]["last_pull_error"].as_str() {
         eprintln!("warning: the function is saved but its image is missing: {error}");
     }
-    print(format, &deployed, || {
-        Table::new(vec![
-            "FUNCTION",
-            "IMAGE",
-            "CONTRACT",
-            "SIZE",
-            "INSTANCES",
-            "UPDATED",
-        ])
-        .row(row(&deployed))
+    for warning in deployed["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", text(warning));
+    }
+    print(format, deployed, || {
+        Table::new(HEADER.to_vec()).row(row(deployed))
     });
+    if format == OutputFormat::Text && deployed["changes"].is_array() {
+        println!(
+            "changed from revision {}: {}",
+            deployed["previous_revision"],
+            changes_text(deployed)
+        );
+    }
+}
+
+/// The `changes` of an answer, for people.
+fn changes_text(answer: &Value) -> String {
+    let changes: Vec<String> = answer["changes"]
+        .as_array()
+        .map(|a| a.iter().map(text).collect())
+        .unwrap_or_default();
+    if changes.is_empty() {
+        "nothing".to_string()
+    } else {
+        changes.join(", ")
+    }
+}
+
+/// Reads `--input`: JSON, or `@FILE`.
+fn input_template(input: &str) -> anyhow::Result<Value> {
+    let text = match input.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the --input template from {path}"))?,
+        None => input.to_string(),
+    };
+    serde_json::from_str(&text).with_context(|| "the --input template is not JSON".to_string())
+}
+
+/// `KEY=VALUE` pairs of `--env`.
+fn env_pairs(env: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
+    let mut envs = BTreeMap::new();
+    for kv in env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--env '{kv}' is not KEY=VALUE"))?;
+        envs.insert(k.to_string(), json!(v));
+    }
+    Ok(envs)
+}
+
+/// `fn update`: the given settings as a JSON merge patch of the spec.
+async fn update(client: &Client, format: OutputFormat, args: UpdateArgs) -> anyhow::Result<()> {
+    let path = function_path(&args.function, args.global)?;
+    let mut patch = json!({});
+    let mut envs = env_pairs(&args.env)?;
+    for key in &args.unset_env {
+        if envs.insert(key.clone(), Value::Null).is_some() {
+            anyhow::bail!("--env and --unset-env both name '{key}'");
+        }
+    }
+    if !envs.is_empty() {
+        patch["envs"] = json!(envs);
+    }
+    let settings = [
+        ("image", args.image.map(Value::from)),
+        ("timeout", args.timeout.map(Value::from)),
+        ("size", args.size.map(Value::from)),
+        ("cmd", args.cmd.map(Value::from)),
+        ("runtime", args.runtime.map(Value::from)),
+        ("network", args.network.map(Value::from)),
+    ];
+    for (field, value) in settings {
+        if let Some(value) = value {
+            patch[field] = value;
+        }
+    }
+    let scale = [
+        ("min", args.min_scale.map(Value::from)),
+        ("max", args.max_scale.map(Value::from)),
+        ("concurrency", args.concurrency.map(Value::from)),
+        ("idle_timeout", args.idle_timeout.map(Value::from)),
+    ];
+    for (field, value) in scale {
+        if let Some(value) = value {
+            patch["scale"][field] = value;
+        }
+    }
+    if !args.secrets.is_empty() {
+        patch["secrets"] = json!(args.secrets);
+    }
+    if let Some(input) = &args.input {
+        patch["input"] = input_template(input)?;
+    }
+    if patch.as_object().is_some_and(|o| o.is_empty()) && args.pull.is_none() {
+        anyhow::bail!(
+            "nothing to update: give the settings to change (see `faasbox fn update --help`)"
+        );
+    }
+    let mut request = client.request(Method::PATCH, &path).json(&patch);
+    if let Some(pull) = args.pull {
+        request = request.query(&[("pull", pull.as_str())]);
+    }
+    let updated: Value = client.json(request).await?;
+    show_change(format, &updated);
     Ok(())
 }

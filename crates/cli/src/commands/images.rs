@@ -1,5 +1,6 @@
-//! `faasbox image import|ls|rm|pull|push`: uploads archives and transfers images from and to
-//! registries (with progress bars), lists the store.
+//! `faasbox image import|ls|rm|prune|pull|push`: uploads archives and transfers images from
+//! and to registries (with progress bars), lists, removes and prunes image tables — a
+//! namespace's (`-n NS`) or the server-wide one.
 
 use std::path::Path;
 
@@ -14,6 +15,30 @@ use crate::cli::{ImageCommand, ImportArgs, OutputFormat};
 use crate::client::Client;
 use crate::output::{human_size, print, Table};
 
+/// The API path of an image route: the namespace's, or the server-wide one.
+fn images_path(namespace: Option<&str>, rest: &str) -> String {
+    match namespace {
+        Some(ns) => format!("/api/v1/namespaces/{ns}/images{rest}"),
+        None => format!("/api/v1/images{rest}"),
+    }
+}
+
+/// Where an image's name lives, for tables.
+fn table_of(image: &Value) -> String {
+    match image["namespace"].as_str() {
+        Some(ns) => ns.to_string(),
+        None => "(global)".to_string(),
+    }
+}
+
+/// `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &Value) -> String {
+    match digest.as_str() {
+        Some(d) => d.chars().take("sha256:".len() + 12).collect(),
+        None => "-".to_string(),
+    }
+}
+
 pub async fn run(
     client: &Client,
     format: OutputFormat,
@@ -25,12 +50,12 @@ pub async fn run(
             reference,
             namespace,
         } => {
-            let mut query = vec![("ref", reference)];
-            query.extend(namespace.map(|ns| ("namespace", ns)));
-            let done = transfer(client, format, "/api/v1/images/pull", &query, "pulling").await?;
+            let path = images_path(namespace.as_deref(), "/pull");
+            let done = transfer(client, format, &path, &[("ref", reference)], "pulling").await?;
             let image = &done["image"];
             print(format, image, || {
-                Table::new(vec!["NAME", "DIGEST", "SIZE"]).row(vec![
+                Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE"]).row(vec![
+                    table_of(image),
                     text(&image["name"]),
                     text(&image["digest"]),
                     human_size(image["size"].as_u64().unwrap_or(0)),
@@ -43,9 +68,9 @@ pub async fn run(
             target,
             namespace,
         } => {
-            let mut query = vec![("name", name.clone()), ("target", target.clone())];
-            query.extend(namespace.map(|ns| ("namespace", ns)));
-            let done = transfer(client, format, "/api/v1/images/push", &query, "pushing").await?;
+            let path = images_path(namespace.as_deref(), "/push");
+            let query = vec![("name", name.clone()), ("target", target.clone())];
+            let done = transfer(client, format, &path, &query, "pushing").await?;
             let pushed = json!({ "name": name, "target": target, "digest": done["digest"] });
             print(format, &pushed, || {
                 Table::new(vec!["PUSHED", "TO", "DIGEST"]).row(vec![
@@ -56,34 +81,90 @@ pub async fn run(
             });
             Ok(())
         }
-        ImageCommand::Ls => {
-            let list: Vec<Value> = client.get("/api/v1/images").await?;
+        ImageCommand::Ls { namespace, global } => {
+            let list = match (namespace, global) {
+                (Some(ns), _) => client.get(&images_path(Some(&ns), "")).await?,
+                (None, true) => client.get(&images_path(None, "")).await?,
+                (None, false) => every_table(client).await?,
+            };
             print(format, &list, || {
-                Table::new(vec!["NAME", "DIGEST", "SIZE", "LAYERS"]).rows(list.iter().map(|i| {
-                    vec![
-                        text(&i["name"]),
-                        text(&i["digest"]),
-                        human_size(i["size"].as_u64().unwrap_or(0)),
-                        i["layers"].as_array().map_or(0, Vec::len).to_string(),
-                    ]
-                }))
+                Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE", "LAYERS"]).rows(
+                    list.iter().map(|i| {
+                        vec![
+                            table_of(i),
+                            text(&i["name"]),
+                            short_digest(&i["digest"]),
+                            human_size(i["size"].as_u64().unwrap_or(0)),
+                            i["layers"].as_array().map_or(0, Vec::len).to_string(),
+                        ]
+                    }),
+                )
             });
             Ok(())
         }
-        ImageCommand::Rm { name } => {
-            client
-                .send(
+        ImageCommand::Rm {
+            name,
+            namespace,
+            force,
+        } => {
+            let mut query = vec![("name", name.clone())];
+            if force {
+                query.push(("force", "true".to_string()));
+            }
+            let removed: Value = client
+                .json(
                     client
-                        .request(Method::DELETE, "/api/v1/images")
-                        .query(&[("name", &name)]),
+                        .request(Method::DELETE, &images_path(namespace.as_deref(), ""))
+                        .query(&query),
                 )
                 .await?;
-            print(format, &json!({ "removed": name }), || {
-                Table::new(vec!["REMOVED"]).row(vec![name.clone()])
+            let will_fail: Vec<String> = removed["will_fail"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default();
+            if !will_fail.is_empty() {
+                eprintln!(
+                    "warning: removed although in use; these fail at their next start until \
+                     deployed again: {}",
+                    will_fail.join(", ")
+                );
+            }
+            print(format, &removed, || {
+                Table::new(vec!["REMOVED", "FREED"]).row(vec![
+                    text(&removed["removed"]),
+                    human_size(removed["freed_bytes"].as_u64().unwrap_or(0)),
+                ])
+            });
+            Ok(())
+        }
+        ImageCommand::Prune { namespace } => {
+            let pruned: Value = client
+                .json(client.request(Method::POST, &images_path(namespace.as_deref(), "/prune")))
+                .await?;
+            print(format, &pruned, || {
+                let removed = pruned["removed"].as_array().cloned().unwrap_or_default();
+                Table::new(vec!["REMOVED"])
+                    .rows(removed.iter().map(|n| vec![text(n)]))
+                    .row(vec![format!(
+                        "freed {} ({} layers)",
+                        human_size(pruned["freed_bytes"].as_u64().unwrap_or(0)),
+                        pruned["freed_layers"].as_u64().unwrap_or(0)
+                    )])
             });
             Ok(())
         }
     }
+}
+
+/// The images of every table the token sees: the server-wide ones, then each namespace's.
+async fn every_table(client: &Client) -> anyhow::Result<Vec<Value>> {
+    let mut all: Vec<Value> = client.get(&images_path(None, "")).await?;
+    let namespaces: Vec<Value> = client.get("/api/v1/namespaces").await?;
+    for ns in namespaces.iter().filter_map(|n| n["name"].as_str()) {
+        let images: Vec<Value> = client.get(&images_path(Some(ns), "")).await?;
+        all.extend(images);
+    }
+    Ok(all)
 }
 
 /// Sends a pull or push and follows its newline-delimited JSON events with a progress bar of
@@ -220,7 +301,10 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
         chunk
     });
     let request = client
-        .request(Method::POST, "/api/v1/images/import")
+        .request(
+            Method::POST,
+            &images_path(args.namespace.as_deref(), "/import"),
+        )
         .query(&query)
         .header("content-type", "application/octet-stream")
         .header("content-length", size)
@@ -234,7 +318,8 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
     }
     let image = result?;
     print(format, &image, || {
-        Table::new(vec!["NAME", "DIGEST", "SIZE"]).row(vec![
+        Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE"]).row(vec![
+            table_of(&image),
             text(&image["name"]),
             text(&image["digest"]),
             human_size(image["size"].as_u64().unwrap_or(0)),

@@ -30,6 +30,32 @@ pub async fn run(
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
+    config.allow_host_loopback = args.allow_host_loopback;
     config.master_key = master_key;
+    config.limits.max_upload_bytes = args.max_upload_size;
+    config.limits.max_layer_bytes = args.max_layer_size;
+    config.limits.body_budget_bytes = args.body_budget;
+    config.limits.quotas = faasbox_server::quota::Quotas {
+        max_functions: args.quota_functions,
+        max_min_scale: args.quota_min_scale,
+        max_instances: args.quota_instances,
+    };
+    config.expr_limits = faasbox_server::template::sandbox::Limits {
+        cpu_time: args.jq_cpu_time,
+        memory: args.jq_memory,
+        max_output: usize::try_from(args.jq_max_output).unwrap_or(usize::MAX),
+        workers: args.jq_workers.map_or_else(
+            faasbox_server::template::sandbox::default_workers,
+            usize::from,
+        ),
+    };
+    config.flow_limits = faasbox_flow_limits(args.flow_max_transitions, args.flow_max_data);
     faasbox_server::app::run(config).await
+}
+
+fn faasbox_flow_limits(max_transitions: u64, max_data: u64) -> faasbox_server::FlowLimits {
+    faasbox_server::FlowLimits {
+        max_transitions,
+        max_data: usize::try_from(max_data).unwrap_or(usize::MAX),
+    }
 }

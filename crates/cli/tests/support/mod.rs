@@ -5,6 +5,7 @@
 pub mod cgroups;
 pub mod flows;
 pub mod images;
+pub mod marked;
 pub mod metrics;
 pub mod registry;
 
@@ -33,7 +34,12 @@ pub fn test_images() -> &'static images::TestImages {
 
 /// A server with namespace `demo` and the test function imported as `test/function:latest`.
 pub async fn server_with_test_function() -> Server {
-    let server = Server::start().await;
+    server_with_test_function_and(&[]).await
+}
+
+/// [`server_with_test_function`] with extra `faasbox server` flags.
+pub async fn server_with_test_function_and(args: &[&str]) -> Server {
+    let server = Server::start_with(args).await;
     server.create_namespace("demo").await;
     let r = server
         .import(&test_images().oci_tar, "test/function:latest", &[])
@@ -64,6 +70,12 @@ pub struct Server {
 }
 
 pub use faasbox_test_registry::free_port;
+#[allow(unused_imports)]
+pub use faasbox_test_registry::OutsideAddress;
+
+/// The `faasbox server` flag that lets functions reach services on the host's loopback (off by
+/// default). A test whose function calls back to a server the test runs opts in with it.
+pub const ALLOW_HOST_LOOPBACK: &str = "--allow-host-loopback";
 
 impl Server {
     pub async fn start() -> Server {
@@ -92,6 +104,11 @@ impl Server {
     /// Starts a server on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path) -> Server {
         Server::spawn(data_dir, &[], &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra `faasbox server` flags.
+    pub async fn start_in_with(data_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn(data_dir, args, &[]).await
     }
 
     /// Starts a server on an existing data directory with extra environment variables.
@@ -306,9 +323,22 @@ impl Server {
         assert_eq!(r.status(), 201, "creating namespace {name}");
     }
 
-    /// Imports an archive through the API.
+    /// Imports an archive through the API into the server-wide images.
     pub async fn import(
         &self,
+        archive: &Path,
+        name: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.import_as(&self.http, None, archive, name, query).await
+    }
+
+    /// Imports an archive with `http`'s token into namespace `ns`'s images (`None`: the
+    /// server-wide ones).
+    pub async fn import_as(
+        &self,
+        http: &reqwest::Client,
+        ns: Option<&str>,
         archive: &Path,
         name: &str,
         query: &[(&str, &str)],
@@ -316,8 +346,11 @@ impl Server {
         let body = std::fs::read(archive).expect("reading archive");
         let mut q: Vec<(&str, &str)> = vec![("name", name)];
         q.extend_from_slice(query);
-        self.http
-            .post(self.url("/api/v1/images/import"))
+        let path = match ns {
+            Some(ns) => format!("/api/v1/namespaces/{ns}/images/import"),
+            None => "/api/v1/images/import".to_string(),
+        };
+        http.post(self.url(&path))
             .query(&q)
             .body(body)
             .send()
@@ -380,6 +413,24 @@ impl Server {
         bytes
     }
 
+    /// Polls until `ns/function` has `calls` calls in flight (within a minute).
+    pub async fn wait_busy_calls(&self, ns: &str, function: &str, calls: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let shown = self
+                .get_json(&format!("/api/v1/namespaces/{ns}/functions/{function}"))
+                .await;
+            if shown["instances"]["busy_calls"] == calls {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ns}/{function} never had {calls} calls in flight: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
         let logs = self
@@ -398,6 +449,25 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Sends a request with `http` (whatever its token) and returns its status and JSON body (Null
+/// when not JSON).
+pub async fn send(
+    http: &reqwest::Client,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, server.url(path));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The seed's registry command as written (URL and NAMESPACE filled in), with only an
@@ -547,4 +617,50 @@ pub async fn wait_container_pid(data_dir: &Path, function: &str, within: Duratio
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The `faasbox expr-worker` processes whose parent is `parent` (a server, or this test
+/// process), zombies left out.
+pub fn expr_workers(parent: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Some(fields) = proc_stat(pid) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent)
+            && fields[0] != "Z"
+            && contains_bytes(&cmdline, b"expr-worker")
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether process `pid` runs (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|fields| fields[0] != "Z")
+}
+
+/// The CPU time (user + system) process `pid` used, in clock ticks of 1/100 s.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let fields = proc_stat(pid).unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// The fields of `/proc/<pid>/stat` from the state on (field 3 of the file is index 0).
+fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    Some(after.split(' ').map(str::to_string).collect())
 }

@@ -19,7 +19,15 @@ pub async fn with_image(
     let reference = registry.reference(path);
     let server = Server::start().await;
     server.create_namespace("demo").await;
-    let r = server.import(oci_tar, "local/function:latest", &[]).await;
+    let r = server
+        .import_as(
+            &server.http,
+            Some("demo"),
+            oci_tar,
+            "local/function:latest",
+            &[],
+        )
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     server.cli_ok(&[
         "registry",

@@ -62,7 +62,7 @@ impl Engine {
         let mut delay = action.retries.as_ref().map(|r| r.delay).unwrap_or_default();
         loop {
             attempt += 1;
-            let (input, secret_values) = self.action_input(inst, action, data).await?;
+            let (input, secret_values) = self.action_input(inst, action, data, cancel).await?;
             let files = self.action_files(inst, action).await?;
             let call = FunctionCall {
                 function,
@@ -119,12 +119,11 @@ impl Engine {
         inst: &InstanceRef,
         action: &Action,
         data: &Value,
+        cancel: &CancellationToken,
     ) -> Result<(Value, Vec<String>), FlowError> {
         if action.secrets.is_empty() {
             let input = match &action.input {
-                Some(template) => {
-                    faasbox_expr::render(template, data).map_err(FlowError::from_expr)?
-                }
+                Some(template) => self.render(template, data, cancel).await?,
                 None => data.clone(),
             };
             return Ok((input, Vec::new()));
@@ -146,8 +145,10 @@ impl Engine {
         scope.insert("secrets".to_string(), Value::Object(secret_map));
         let scope = Value::Object(scope);
         let input = match &action.input {
-            Some(template) => faasbox_expr::render(template, &scope)
-                .map_err(|e| FlowError::from_expr(e).masked(&values))?,
+            Some(template) => self
+                .render(template, &scope, cancel)
+                .await
+                .map_err(|e| e.masked(&values))?,
             None => data.clone(),
         };
         drop(scope);

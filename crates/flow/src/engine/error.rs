@@ -15,6 +15,10 @@ pub mod codes {
     pub const FOREACH_INPUT: &str = "direktiv.foreach.input";
     pub const CRASHED: &str = "direktiv.crashed";
     pub const INTERNAL: &str = "faasbox.flow.internal";
+    /// The instance ran more states than the server allows one instance.
+    pub const TOO_MANY_TRANSITIONS: &str = "faasbox.flow.too_many_transitions";
+    /// The instance data grew past the server's bound.
+    pub const DATA_TOO_LARGE: &str = "faasbox.flow.data_too_large";
 }
 
 /// An error in an instance. Catchable errors can be caught by `catch` and retried by
@@ -55,6 +59,17 @@ impl FlowError {
 
     pub fn from_expr(e: faasbox_expr::TemplateError) -> FlowError {
         FlowError::catchable(codes::BAD_COMMAND, e.0)
+    }
+
+    /// An evaluation's failure: the expression's (catchable `direktiv.jq.badCommand`, also
+    /// past a bound), a cancel, or the platform's.
+    pub fn from_eval(e: faasbox_expr::sandbox::EvalError) -> FlowError {
+        use faasbox_expr::sandbox::EvalError;
+        match e {
+            EvalError::Expr(e) => FlowError::from_expr(e),
+            EvalError::Cancelled => super::cancelled(),
+            EvalError::Unavailable(message) => FlowError::internal(message),
+        }
     }
 
     /// Replaces every secret value in the message by `***`.

@@ -5,6 +5,10 @@
 //! A state either moves on (to its transition, or the end), waits for events ([`Wait`],
 //! saved and later resumed with [`Engine::resume`]), or fails. A catchable failure is matched
 //! against the state's `catch` patterns; anything else ends the instance.
+//!
+//! Every expression runs through the engine's [`Evaluator`] (bounded, and stopped by the
+//! instance's cancel), and an instance is bounded by [`Limits`]: the states it may run and the
+//! size of its data, each ending it with its own error code when it goes past.
 
 mod actions;
 mod checkpoint;
@@ -18,6 +22,7 @@ mod tests;
 use std::sync::Arc;
 use std::time::Duration;
 
+use faasbox_expr::sandbox::Evaluator;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -51,20 +56,58 @@ enum Done {
     Wait(Wait),
 }
 
+/// The bounds of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most states one instance may run (each finished or caught state counts, also
+    /// across restarts).
+    pub max_transitions: u64,
+    /// The largest instance data, as JSON text (bytes).
+    pub max_data: usize,
+}
+
+/// The default bound on states run by one instance.
+pub const DEFAULT_MAX_TRANSITIONS: u64 = 10_000;
+/// The default bound on instance data (8 MiB).
+pub const DEFAULT_MAX_DATA: usize = 8 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_transitions: DEFAULT_MAX_TRANSITIONS,
+            max_data: DEFAULT_MAX_DATA,
+        }
+    }
+}
+
+/// The longest `log` line a state writes; longer ones are cut.
+const MAX_LOG_LINE: usize = 16 * 1024;
+
 /// Runs instances.
 #[derive(Clone)]
 pub struct Engine {
     effects: Arc<dyn Effects>,
+    evaluator: Evaluator,
+    limits: Limits,
     /// How many calls of one `foreach` state run at once.
     foreach_concurrency: usize,
 }
 
 impl Engine {
-    pub fn new(effects: Arc<dyn Effects>) -> Engine {
+    /// An engine over `effects` whose expressions run through `evaluator`, with the default
+    /// [`Limits`].
+    pub fn new(effects: Arc<dyn Effects>, evaluator: Evaluator) -> Engine {
         Engine {
             effects,
+            evaluator,
+            limits: Limits::default(),
             foreach_concurrency: 10,
         }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Engine {
+        self.limits = limits;
+        self
     }
 
     pub fn with_foreach_concurrency(mut self, n: usize) -> Engine {
@@ -114,7 +157,7 @@ impl Engine {
                 format!("state '{}' timed out waiting for events", state.id),
             )),
             WaitResolution::Events(events) => {
-                states::received_events(state, &wait, cp.data.clone(), events)
+                states::received_events(self, state, &wait, cp.data.clone(), events, cancel).await
             }
         };
         self.run_from(inst, flow, cp, cancel, Some(first)).await
@@ -128,6 +171,9 @@ impl Engine {
         cancel: &CancellationToken,
         mut first: Option<Result<Done, FlowError>>,
     ) -> Outcome {
+        // The data's size is checked after every state; before the first, it is what the
+        // instance started or resumed with.
+        let mut first_round = true;
         loop {
             if cancel.is_cancelled() {
                 return Outcome::Failed(cancelled());
@@ -143,13 +189,17 @@ impl Engine {
                     "the flow has no state '{id}'"
                 )));
             };
+            if let Err(e) = self.within_limits(&cp, &id, first_round) {
+                return self.fail(inst, &id, "not run", e).await;
+            }
+            first_round = false;
             let result = match first.take() {
                 Some(result) => result,
                 None => {
-                    if let Err(e) = self.prepare(inst, state, &mut cp).await {
+                    if let Err(e) = self.prepare(inst, state, &mut cp, cancel).await {
                         return Outcome::Failed(e);
                     }
-                    match self.set_metadata(inst, state, &cp).await {
+                    match self.set_metadata(inst, state, &cp, cancel).await {
                         Ok(()) => self.guarded(inst, flow, state, &cp, cancel).await,
                         Err(e) => Err(e),
                     }
@@ -186,13 +236,7 @@ impl Engine {
                         .iter()
                         .find(|c| e.catchable && matches(&c.error, &e.code));
                     let Some(catch) = catch else {
-                        self.effects
-                            .log(
-                                inst,
-                                format!("state '{id}' failed: {}: {}", e.code, e.message),
-                            )
-                            .await;
-                        return Outcome::Failed(e);
+                        return self.fail(inst, &id, "failed", e).await;
                     };
                     self.effects
                         .log(
@@ -211,10 +255,45 @@ impl Engine {
                     cp.wake_at_ms = None;
                 }
             }
+            // Data past its bound is never saved: the instance ends with the last good one.
+            if let Err(e) = data::require_size(&cp.data, self.limits.max_data, &id) {
+                return self.fail(inst, &id, "failed", e).await;
+            }
             if let Err(e) = self.effects.save(inst, &cp).await {
                 return Outcome::Failed(e);
             }
         }
+    }
+
+    /// Logs that state `id` failed (or was not run, `what`) and ends the instance with `e`.
+    async fn fail(&self, inst: &InstanceRef, id: &str, what: &str, e: FlowError) -> Outcome {
+        self.effects
+            .log(
+                inst,
+                format!("state '{id}' {what}: {}: {}", e.code, e.message),
+            )
+            .await;
+        Outcome::Failed(e)
+    }
+
+    /// Whether the instance may run state `id` next: it has not run too many states, and (when
+    /// `check_data`: the data it started or resumed with) its data is within its bound.
+    fn within_limits(&self, cp: &Checkpoint, id: &str, check_data: bool) -> Result<(), FlowError> {
+        if cp.step >= self.limits.max_transitions {
+            return Err(FlowError::fatal(
+                codes::TOO_MANY_TRANSITIONS,
+                format!(
+                    "the instance ran {} states; an instance may run at most {} (the server's \
+                     flow-max-transitions setting): end loops sooner, or split the work over \
+                     several instances",
+                    cp.step, self.limits.max_transitions
+                ),
+            ));
+        }
+        if check_data {
+            data::require_size(&cp.data, self.limits.max_data, id)?;
+        }
+        Ok(())
     }
 
     /// Sets the instance's metadata from the state's `metadata` (evaluated against the state's
@@ -224,11 +303,12 @@ impl Engine {
         inst: &InstanceRef,
         state: &State,
         cp: &Checkpoint,
+        cancel: &CancellationToken,
     ) -> Result<(), FlowError> {
         let Some(template) = &state.metadata else {
             return Ok(());
         };
-        let metadata = faasbox_expr::render(template, &cp.data).map_err(FlowError::from_expr)?;
+        let metadata = self.render(template, &cp.data, cancel).await?;
         self.effects.set_metadata(inst, metadata).await
     }
 
@@ -238,6 +318,7 @@ impl Engine {
         inst: &InstanceRef,
         state: &State,
         cp: &mut Checkpoint,
+        cancel: &CancellationToken,
     ) -> Result<(), FlowError> {
         self.effects
             .log(
@@ -246,12 +327,16 @@ impl Engine {
             )
             .await;
         if let Some(log) = &state.log {
-            match faasbox_expr::render(log, &cp.data) {
-                Ok(Value::String(text)) => self.effects.log(inst, text).await,
-                Ok(other) => self.effects.log(inst, other.to_string()).await,
+            match self.render(log, &cp.data, cancel).await {
+                Ok(Value::String(text)) => self.effects.log(inst, cut(text)).await,
+                Ok(other) => self.effects.log(inst, cut(other.to_string())).await,
+                Err(e) if e.code == codes::CANCELLED => return Err(e),
                 Err(e) => {
                     self.effects
-                        .log(inst, format!("the log of state '{}' failed: {e}", state.id))
+                        .log(
+                            inst,
+                            format!("the log of state '{}' failed: {}", state.id, e.message),
+                        )
                         .await
                 }
             }
@@ -313,4 +398,18 @@ impl Engine {
 
 fn cancelled() -> FlowError {
     FlowError::fatal(codes::CANCELLED, "the instance was cancelled")
+}
+
+/// A log line cut to [`MAX_LOG_LINE`] bytes.
+fn cut(mut line: String) -> String {
+    if line.len() > MAX_LOG_LINE {
+        let total = line.len();
+        let mut end = MAX_LOG_LINE;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.truncate(end);
+        line.push_str(&format!("… ({} of {total} bytes shown)", end));
+    }
+    line
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::actions::CallSite;
-use super::data::{require_object, transform, truthy, with};
+use super::data::{require_object, truthy, with};
 use super::{codes, Checkpoint, Done, Engine, FlowError, InstanceRef, Wait, WaitEvent, WaitMode};
 use crate::model::{EventFilter, State, StateKind, Workflow};
 
@@ -21,15 +21,17 @@ pub(super) async fn execute(
     cancel: &CancellationToken,
 ) -> Result<Done, FlowError> {
     let data = cp.data.clone();
-    let next = |data: Value| -> Result<Done, FlowError> {
+    let next = |data: Value| async move {
         Ok(Done::Next {
-            data: transform(state.transform.as_ref(), data)?,
+            data: engine
+                .transform(state.transform.as_ref(), data, cancel)
+                .await?,
             next: state.transition.clone(),
             pending_error: None,
         })
     };
     match &state.kind {
-        StateKind::Noop => next(data),
+        StateKind::Noop => next(data).await,
         StateKind::Action {
             action,
             run_async: false,
@@ -44,7 +46,7 @@ pub(super) async fn execute(
                     cancel,
                 )
                 .await?;
-            next(with(data, "return", output))
+            next(with(data, "return", output)).await
         }
         StateKind::Action {
             action,
@@ -78,7 +80,7 @@ pub(super) async fn execute(
                         .await;
                 }
             });
-            next(data)
+            next(data).await
         }
         StateKind::Switch {
             conditions,
@@ -86,12 +88,11 @@ pub(super) async fn execute(
             default_transform,
         } => {
             for condition in conditions {
-                let value = faasbox_expr::evaluate(&condition.condition, &data)
-                    .map_err(FlowError::from_expr)?;
+                let value = engine.evaluate(&condition.condition, &data, cancel).await?;
                 if truthy(&value) {
                     let t = condition.transform.as_ref().or(state.transform.as_ref());
                     return Ok(Done::Next {
-                        data: transform(t, data)?,
+                        data: engine.transform(t, data, cancel).await?,
                         next: condition.transition.clone(),
                         pending_error: None,
                     });
@@ -99,7 +100,7 @@ pub(super) async fn execute(
             }
             let t = default_transform.as_ref().or(state.transform.as_ref());
             Ok(Done::Next {
-                data: transform(t, data)?,
+                data: engine.transform(t, data, cancel).await?,
                 next: default_transition.clone(),
                 pending_error: None,
             })
@@ -110,9 +111,10 @@ pub(super) async fn execute(
             // Ends at a cancel at once: the state's guard only gives a stopped state a grace
             // period, and a parent waiting on this instance as its subflow may wait less.
             tokio::select! {
-                () = engine.effects.sleep(Duration::from_millis(wake.saturating_sub(now))) => next(data),
-                () = cancel.cancelled() => Err(super::cancelled()),
+                () = engine.effects.sleep(Duration::from_millis(wake.saturating_sub(now))) => {}
+                () = cancel.cancelled() => return Err(super::cancelled()),
             }
+            next(data).await
         }
         StateKind::Error {
             error,
@@ -121,7 +123,7 @@ pub(super) async fn execute(
         } => {
             let mut text = message.clone();
             for arg in args {
-                let value = faasbox_expr::render(arg, &data).map_err(FlowError::from_expr)?;
+                let value = engine.render(arg, &data, cancel).await?;
                 let shown = match value {
                     Value::String(s) => s,
                     other => other.to_string(),
@@ -138,7 +140,7 @@ pub(super) async fn execute(
             })
         }
         StateKind::Foreach { array, action } => {
-            let items = match faasbox_expr::evaluate(array, &data).map_err(FlowError::from_expr)? {
+            let items = match engine.evaluate(array, &data, cancel).await? {
                 Value::Array(items) => items,
                 other => {
                     return Err(FlowError::catchable(
@@ -157,17 +159,17 @@ pub(super) async fn execute(
                     cancel,
                 )
                 .await?;
-            next(with(data, "return", Value::Array(results)))
+            next(with(data, "return", Value::Array(results))).await
         }
         StateKind::Parallel { .. } => {
             let results = engine
                 .parallel(inst, flow, state, cp.step, &data, cancel)
                 .await?;
-            next(with(data, "return", Value::Array(results)))
+            next(with(data, "return", Value::Array(results))).await
         }
         StateKind::Validate { subject, schema } => {
             let subject = match subject {
-                Some(s) => faasbox_expr::evaluate(s, &data).map_err(FlowError::from_expr)?,
+                Some(s) => engine.evaluate(s, &data, cancel).await?,
                 None => data.clone(),
             };
             let validator = jsonschema::validator_for(schema).map_err(|e| {
@@ -190,7 +192,7 @@ pub(super) async fn execute(
                     ),
                 ));
             }
-            next(data)
+            next(data).await
         }
         StateKind::Getter { variables } => {
             let mut vars = match data.get("var") {
@@ -205,40 +207,36 @@ pub(super) async fn execute(
                     .unwrap_or(Value::Null);
                 vars.insert(v.as_name.clone().unwrap_or_else(|| v.key.clone()), value);
             }
-            next(with(data, "var", Value::Object(vars)))
+            next(with(data, "var", Value::Object(vars))).await
         }
         StateKind::Setter { variables } => {
             for v in variables {
-                let value = faasbox_expr::render(&v.value, &data).map_err(FlowError::from_expr)?;
+                let value = engine.render(&v.value, &data, cancel).await?;
                 let value = (!value.is_null()).then_some(value);
                 engine.effects.set_var(inst, v.scope, &v.key, value).await?;
             }
-            next(data)
+            next(data).await
         }
         StateKind::GenerateEvent { event, delay } => {
             let mut out = serde_json::Map::new();
             for (k, v) in &event.context {
-                out.insert(
-                    k.clone(),
-                    faasbox_expr::render(v, &data).map_err(FlowError::from_expr)?,
-                );
+                out.insert(k.clone(), engine.render(v, &data, cancel).await?);
             }
             out.insert("specversion".into(), "1.0".into());
             out.insert(
                 "type".into(),
-                faasbox_expr::render(&Value::String(event.event_type.clone()), &data)
-                    .map_err(FlowError::from_expr)?,
+                engine
+                    .render(&Value::String(event.event_type.clone()), &data, cancel)
+                    .await?,
             );
             out.insert(
                 "source".into(),
-                faasbox_expr::render(&Value::String(event.source.clone()), &data)
-                    .map_err(FlowError::from_expr)?,
+                engine
+                    .render(&Value::String(event.source.clone()), &data, cancel)
+                    .await?,
             );
             if let Some(d) = &event.data {
-                out.insert(
-                    "data".into(),
-                    faasbox_expr::render(d, &data).map_err(FlowError::from_expr)?,
-                );
+                out.insert("data".into(), engine.render(d, &data, cancel).await?);
             }
             if let Some(ct) = &event.data_content_type {
                 out.insert("datacontenttype".into(), Value::String(ct.clone()));
@@ -247,7 +245,7 @@ pub(super) async fn execute(
                 .effects
                 .generate_event(inst, Value::Object(out), *delay)
                 .await?;
-            next(data)
+            next(data).await
         }
         StateKind::ConsumeEvent { event } => {
             wait(
@@ -256,13 +254,16 @@ pub(super) async fn execute(
                 WaitMode::Consume,
                 std::slice::from_ref(event),
                 &data,
+                cancel,
             )
             .await
         }
-        StateKind::EventsAnd { events } => wait(engine, state, WaitMode::And, events, &data).await,
+        StateKind::EventsAnd { events } => {
+            wait(engine, state, WaitMode::And, events, &data, cancel).await
+        }
         StateKind::EventsXor { events } => {
             let filters: Vec<EventFilter> = events.iter().map(|b| b.event.clone()).collect();
-            wait(engine, state, WaitMode::Xor, &filters, &data).await
+            wait(engine, state, WaitMode::Xor, &filters, &data, cancel).await
         }
     }
 }
@@ -275,16 +276,14 @@ async fn wait(
     mode: WaitMode,
     filters: &[EventFilter],
     data: &Value,
+    cancel: &CancellationToken,
 ) -> Result<Done, FlowError> {
     let watermark = engine.effects.event_watermark().await?;
     let mut events = Vec::new();
     for filter in filters {
         let mut context = serde_json::Map::new();
         for (k, v) in &filter.context {
-            context.insert(
-                k.clone(),
-                faasbox_expr::render(v, data).map_err(FlowError::from_expr)?,
-            );
+            context.insert(k.clone(), engine.render(v, data, cancel).await?);
         }
         events.push(WaitEvent {
             event_type: filter.event_type.clone(),
@@ -304,11 +303,13 @@ async fn wait(
 
 /// A waiting state finished: each received event goes into the data under its type; an
 /// `eventsXor` state moves on by the branch whose event came.
-pub(super) fn received_events(
+pub(super) async fn received_events(
+    engine: &Engine,
     state: &State,
     wait: &Wait,
     data: Value,
     events: Vec<(usize, Value)>,
+    cancel: &CancellationToken,
 ) -> Result<Done, FlowError> {
     let mut data = require_object(data)?;
     let mut next = state.transition.clone();
@@ -329,7 +330,7 @@ pub(super) fn received_events(
         }
     }
     Ok(Done::Next {
-        data: transform(t, data)?,
+        data: engine.transform(t, data, cancel).await?,
         next,
         pending_error: None,
     })

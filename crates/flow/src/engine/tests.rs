@@ -175,7 +175,7 @@ functions:
 async fn run_with(m: Arc<Memory>, states: &str, input: Value) -> Outcome {
     let flow =
         Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap_or_else(|p| panic!("{p:#?}")));
-    let engine = Engine::new(m);
+    let engine = Engine::new(m, Evaluator::in_process());
     let cp = Checkpoint::start(flow.first_state(), input, 0);
     engine
         .run(&inst(), &flow, cp, &CancellationToken::new())
@@ -354,7 +354,7 @@ async fn cancel_stops_the_running_action() {
         ))
         .unwrap(),
     );
-    let engine = Engine::new(m.clone());
+    let engine = Engine::new(m.clone(), Evaluator::in_process());
     let cancel = CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
@@ -384,7 +384,7 @@ async fn cancel_stops_the_running_action() {
 async fn a_cancelled_delay_ends_at_once() {
     let m = Arc::new(memory());
     let flow = Arc::new(crate::load("states:\n- {id: a, type: delay, duration: PT60S}\n").unwrap());
-    let engine = Engine::new(m.clone());
+    let engine = Engine::new(m.clone(), Evaluator::in_process());
     let cancel = CancellationToken::new();
     let c = cancel.clone();
     tokio::spawn(async move {
@@ -529,7 +529,7 @@ async fn a_delay_resumes_from_its_saved_end_and_finished_states_do_not_rerun() {
     let states = "states:\n- {id: a, type: action, action: {function: echo, input: {v: 1}}, transition: d}\n- {id: d, type: delay, duration: PT1H, transition: b}\n- {id: b, type: noop}\n";
     let m = Arc::new(memory());
     let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
-    let engine = Engine::new(m.clone());
+    let engine = Engine::new(m.clone(), Evaluator::in_process());
     let cancel = CancellationToken::new();
     let i = inst();
     let run = engine.run(
@@ -574,7 +574,7 @@ async fn event_states_wait_and_resume() {
     m.watermark = Some(41);
     let m = Arc::new(m);
     let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
-    let engine = Engine::new(m.clone());
+    let engine = Engine::new(m.clone(), Evaluator::in_process());
     let cancel = CancellationToken::new();
     let out = engine
         .run(
@@ -681,9 +681,107 @@ async fn call_keys_name_each_call_and_repeat_when_resumed() {
         .unwrap();
     let again = Arc::new(memory());
     let flow = Arc::new(crate::load(&format!("{FUNCTIONS}{states}")).unwrap());
-    Engine::new(again.clone())
+    Engine::new(again.clone(), Evaluator::in_process())
         .run(&inst(), &flow, saved, &CancellationToken::new())
         .await;
     let resumed = again.keys.lock().unwrap().clone();
     assert_eq!(resumed[..3], ["1/each/0/1", "1/each/1/1", "1/each/2/1"]);
+}
+
+async fn run_limited(
+    states: &str,
+    limits: Limits,
+    cp: Option<Checkpoint>,
+) -> (Outcome, Arc<Memory>) {
+    let m = Arc::new(memory());
+    let flow = Arc::new(crate::load(states).unwrap_or_else(|p| panic!("{p:#?}")));
+    let cp = cp.unwrap_or_else(|| Checkpoint::start(flow.first_state(), json!({}), 0));
+    let out = Engine::new(m.clone(), Evaluator::in_process())
+        .with_limits(limits)
+        .run(&inst(), &flow, cp, &CancellationToken::new())
+        .await;
+    (out, m)
+}
+
+#[tokio::test]
+async fn an_endless_loop_ends_at_the_transition_bound_also_after_a_restart() {
+    let looping =
+        "states:\n- {id: a, type: noop, transition: b}\n- {id: b, type: noop, transition: a}\n";
+    let limits = Limits {
+        max_transitions: 50,
+        ..Limits::default()
+    };
+    let (out, m) = run_limited(looping, limits, None).await;
+    let Outcome::Failed(e) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.code, codes::TOO_MANY_TRANSITIONS);
+    assert!(!e.catchable);
+    assert!(e.message.contains("at most 50"), "{}", e.message);
+    assert_eq!(m.saves.lock().unwrap().last().unwrap().step, 50);
+    // A loop that catches its own failure counts each caught state too.
+    let catching = format!(
+        "{FUNCTIONS}states:\n- id: a\n  type: action\n  action: {{function: fails}}\n  catch: [{{error: '*', transition: a}}]\n"
+    );
+    let (out, _) = run_limited(&catching, limits, None).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::TOO_MANY_TRANSITIONS),
+        "{out:?}"
+    );
+    // An instance resumed with its count used up does not run another state.
+    let mut cp = Checkpoint::start(Some("a"), json!({}), 0);
+    cp.step = 50;
+    let (out, m) = run_limited(looping, limits, Some(cp)).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::TOO_MANY_TRANSITIONS),
+        "{out:?}"
+    );
+    assert!(m.saves.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn data_past_its_bound_ends_the_instance_and_is_never_saved() {
+    let growing = "states:\n- {id: a, type: noop, transform: {small: 1}, transition: b}\n- {id: b, type: noop, transform: 'jq({big: (\"x\" * 2000)})'}\n";
+    let limits = Limits {
+        max_data: 1000,
+        ..Limits::default()
+    };
+    let (out, m) = run_limited(growing, limits, None).await;
+    let Outcome::Failed(e) = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.code, codes::DATA_TOO_LARGE);
+    assert!(!e.catchable);
+    assert!(
+        e.message.contains("1000 bytes") && e.message.contains("state 'b'"),
+        "{}",
+        e.message
+    );
+    let saves = m.saves.lock().unwrap().clone();
+    assert!(saves.iter().all(|cp| cp.data.to_string().len() <= 1000));
+    assert_eq!(saves.last().unwrap().data, json!({"small": 1}));
+    // Input already past the bound does not start running.
+    let big = Checkpoint::start(Some("a"), json!({"x": "y".repeat(2000)}), 0);
+    let (out, _) = run_limited(growing, limits, Some(big)).await;
+    assert!(
+        matches!(out, Outcome::Failed(ref e) if e.code == codes::DATA_TOO_LARGE),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn long_log_lines_are_cut() {
+    let src = "states:\n- {id: a, type: noop, log: 'jq(\"y\" * 100000)'}\n";
+    let (out, m) = run_limited(src, Limits::default(), None).await;
+    assert!(matches!(out, Outcome::Completed(_)), "{out:?}");
+    let logs = m.logs.lock().unwrap();
+    let line = logs
+        .iter()
+        .find(|l| l.starts_with("yyy"))
+        .expect("the log line");
+    assert!(
+        line.len() < 17 * 1024 && line.ends_with("(16384 of 100000 bytes shown)"),
+        "{}",
+        &line[line.len() - 40..]
+    );
 }

@@ -330,6 +330,7 @@ mod tests {
     fn plain_http_for_loopback_and_insecure_registries_only() {
         let insecure = PullOptions {
             insecure_registries: vec!["registry.lan:5000".into()],
+            ..PullOptions::default()
         };
         let hosts = |r: &str, o: &PullOptions| plain_http_hosts(&RemoteRef::parse(r).unwrap(), o);
         assert_eq!(

@@ -57,7 +57,7 @@ use std::time::Duration;
 
 use crate::error::ImageError;
 use crate::store::ImageStore;
-use crate::ImageRecord;
+use crate::{ImageRecord, Scope};
 
 pub(crate) use download::prune_downloads;
 
@@ -112,12 +112,15 @@ impl CredentialSource for HashMap<String, RegistryAuth> {
     }
 }
 
-/// How to talk to registries.
+/// How to talk to registries, and how to record a pulled image.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
     /// Registry hosts (`host[:port]`) spoken to over plain HTTP. Loopback
     /// hosts (`127.0.0.0/8`, `localhost`, `[::1]`) always are.
     pub insecure_registries: Vec<String>,
+    /// A pull into the server-wide table with global-private credentials:
+    /// record the name for global services only.
+    pub services_only: bool,
 }
 
 /// Progress of a pull or push, for a CLI progress bar. Layers may be
@@ -143,34 +146,38 @@ pub enum Progress {
 
 impl ImageStore {
     /// Pulls `reference` (`[host[:port]/]repo[:tag][@sha256:…]`; no host
-    /// means Docker Hub) and stores it under the reference as
-    /// [`normalize_reference`](crate::normalize_reference) writes it,
-    /// replacing any image of that name.
+    /// means Docker Hub) and stores it in `scope`'s table under the reference
+    /// as [`normalize_reference`](crate::normalize_reference) writes it,
+    /// replacing any image of that name there. The manifest is always
+    /// fetched from the registry with `creds`, also when every blob is local
+    /// already, so a pull shows that these credentials may read the image.
     ///
     /// Takes `self: &Arc<Self>` because the import runs in
     /// `spawn_blocking`. Must run inside a tokio runtime.
     pub async fn pull(
         self: &Arc<Self>,
+        scope: &Scope,
         reference: &str,
         creds: &dyn CredentialSource,
         options: &PullOptions,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<ImageRecord, ImageError> {
-        pull::pull(self, reference, creds, options, progress).await
+        pull::pull(self, scope, reference, creds, options, progress).await
     }
 
-    /// Pushes the local image `local_name` (name or manifest digest) to
-    /// `target` (`host[:port]/repo[:tag]`); returns the digest of the
-    /// pushed manifest.
+    /// Pushes the image `local_name` (name or manifest digest) of `scope`'s
+    /// table to `target` (`host[:port]/repo[:tag]`); returns the digest of
+    /// the pushed manifest.
     pub async fn push(
         self: &Arc<Self>,
+        scope: &Scope,
         local_name: &str,
         target: &str,
         creds: &dyn CredentialSource,
         options: &PullOptions,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<String, ImageError> {
-        push::push(self, local_name, target, creds, options, progress).await
+        push::push(self, scope, local_name, target, creds, options, progress).await
     }
 }
 
@@ -262,9 +269,16 @@ mod tests {
     fn pull_and_push_futures_are_send(store: Arc<ImageStore>) {
         let progress = |_: Progress| {};
         let options = PullOptions::default();
-        let pull = store.pull("x", &NoCredentials, &options, &progress);
+        let pull = store.pull(&Scope::Global, "x", &NoCredentials, &options, &progress);
         assert_send(&pull);
-        let push = store.push("x", "y", &NoCredentials, &options, &progress);
+        let push = store.push(
+            &Scope::Global,
+            "x",
+            "y",
+            &NoCredentials,
+            &options,
+            &progress,
+        );
         assert_send(&push);
     }
 }

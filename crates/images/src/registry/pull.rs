@@ -27,7 +27,7 @@ use crate::manifest::{
     OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::store::{remove_any, ImageStore};
-use crate::ImageRecord;
+use crate::{ImageRecord, Scope};
 
 /// Manifest media types asked for (schema 1 is not among them).
 const ACCEPT: [&str; 4] = [
@@ -42,6 +42,7 @@ const PARALLEL_DOWNLOADS: usize = 3;
 
 pub(crate) async fn pull(
     store: &Arc<ImageStore>,
+    scope: &Scope,
     reference: &str,
     creds: &dyn CredentialSource,
     options: &PullOptions,
@@ -110,8 +111,10 @@ pub(crate) async fn pull(
     staging.finish(&resolved)?;
     let name = conn.remote.name.clone();
     let importer = Arc::clone(store);
+    let scope = scope.clone();
+    let services_only = options.services_only;
     let record = tokio::task::spawn_blocking(move || {
-        let result = importer.import_own_layout(&staging.dir, &name);
+        let result = importer.import_own_layout(&scope, &staging.dir, &name, services_only);
         drop(staging);
         result
     })

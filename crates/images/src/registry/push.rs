@@ -22,19 +22,21 @@ use crate::import::sniff_file;
 use crate::index::StoredImage;
 use crate::manifest::{parse_document, synthesize, Document, LayerRef, OCI_MANIFEST};
 use crate::store::ImageStore;
+use crate::Scope;
 
 /// Bytes read from disk per upload chunk.
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
 pub(crate) async fn push(
     store: &Arc<ImageStore>,
+    scope: &Scope,
     local_name: &str,
     target: &str,
     creds: &dyn CredentialSource,
     options: &PullOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<String, ImageError> {
-    let stored = store.stored(local_name)?;
+    let stored = store.stored(scope, local_name)?;
     let remote = RemoteRef::parse(target)?;
     if remote.digest.is_some() {
         return Err(ImageError::InvalidReference {

@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use faasbox_images::ImageStore;
+use faasbox_images::{ImageStore, Scope};
 use sha2::{Digest, Sha256};
 
 pub const MTIME: u64 = 1_700_000_000;
@@ -377,7 +377,10 @@ impl TestStore {
 
     /// Asserts the store holds nothing at all.
     pub fn assert_empty(&self) {
-        assert!(self.store.list().unwrap().is_empty(), "no names recorded");
+        assert!(
+            self.store.list(&Scope::Global).unwrap().is_empty(),
+            "no names recorded"
+        );
         assert_eq!(self.tmp_names(), Vec::<String>::new(), "tmp/ is empty");
         assert_eq!(self.layer_names(), Vec::<String>::new(), "no layer dirs");
         assert_eq!(self.blob_names(), Vec::<String>::new(), "no blobs");

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use faasbox_images::{ImageStore, RegistryAuth};
+use faasbox_images::{ImageStore, RegistryAuth, Scope};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream as AsyncTcpStream};
 
@@ -132,7 +132,10 @@ impl Store {
 
     /// Asserts that no image, blob, layer or scratch file is stored.
     pub fn assert_nothing_stored(&self) {
-        assert!(self.store.list().unwrap().is_empty(), "no names recorded");
+        assert!(
+            self.store.list(&Scope::Global).unwrap().is_empty(),
+            "no names recorded"
+        );
         assert!(self.names_in("blobs/sha256").is_empty(), "no blobs");
         assert!(self.names_in("layers").is_empty(), "no layers");
         assert!(self.names_in("tmp").is_empty(), "no scratch left");

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faasbox_flow::engine::Outcome;
@@ -82,7 +82,7 @@ async fn deploy(
     require_namespace(&state, &ns).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
-    let flow = faasbox_flow::load(&source);
+    let flow = crate::flows::load(&source).await;
     if let Err(problems) = flow {
         let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
         let body = json!({
@@ -179,7 +179,8 @@ pub async fn post(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
     Query(query): Query<RunQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let Some(flow) = path.strip_suffix("/run") else {
         return ApiError::not_found(format!(
@@ -187,7 +188,16 @@ pub async fn post(
         ))
         .into_response();
     };
-    match run(state, ns, flow.to_string(), query.wait, body).await {
+    // The input is held (within the body budget) until the instance has stored it.
+    let (max, wait) = (
+        state.config.max_input_bytes as u64,
+        state.config.queue_timeout,
+    );
+    let held = match crate::bodies::read(body, &headers, max, &state.bodies, wait).await {
+        Ok(held) => held,
+        Err(e) => return e.into_response(),
+    };
+    match run(state, ns, flow.to_string(), query.wait, held).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -198,16 +208,19 @@ async fn run(
     ns: String,
     path: String,
     wait: bool,
-    body: Bytes,
+    held: crate::bodies::HeldBody,
 ) -> ApiResult<Response> {
     stored(&state, &ns, &path).await?;
+    let body = held.bytes;
     let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("the input is not JSON: {e}")))?
     };
+    drop(body);
     let id = runner::create(&state, &ns, &path, input, None).await?;
+    drop(held.permit);
     let handle = runner::spawn(&state, id.clone());
     let mut response = if !wait {
         (
@@ -282,7 +295,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    limit: Option<u32>,
+    limit: Option<u64>,
 }
 
 pub async fn instances(
@@ -291,7 +304,7 @@ pub async fn instances(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<InstanceView>>> {
     require_namespace(&state, &ns).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = super::list_limit(q.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
         .blocking(move |s| Ok(s.store.list_instances(&ns, limit)?))
         .await?;
@@ -332,8 +345,9 @@ pub async fn instance(
 
 #[derive(Deserialize)]
 pub struct LogsQuery {
+    /// Only lines after this sequence number (0: all).
     #[serde(default)]
-    after: i64,
+    after: u64,
 }
 
 #[derive(Serialize)]
@@ -349,7 +363,10 @@ pub async fn logs(
 ) -> ApiResult<Json<LogsView>> {
     let record = instance_record(&state, &ns, &id).await?;
     let logs = state
-        .blocking(move |s| Ok(s.store.instance_logs(&id, q.after)?))
+        .blocking(move |s| {
+            Ok(s.store
+                .instance_logs(&id, i64::try_from(q.after).unwrap_or(i64::MAX))?)
+        })
         .await?;
     Ok(Json(LogsView {
         status: record.status,

@@ -1,19 +1,22 @@
 //! Functions: a namespace's under `/api/v1/namespaces/{ns}/functions`, global services under
-//! `/api/v1/functions` (deploy with PUT, show, list, delete). Deploying a function whose image
-//! is not local pulls it; if that fails the function is still saved, its `image` state says why,
-//! and the next call pulls again.
+//! `/api/v1/functions`: deploy with PUT (the whole spec; `?pull=always|missing|never`), update
+//! with PATCH (a JSON merge patch of the spec), show, list, delete, list revisions and roll
+//! back. The work is in [`crate::deploy`]; a deploy whose image cannot be pulled still saves
+//! the function, its `image` state says why, and the next call pulls again.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{require_namespace, valid_name};
-use crate::clock;
+use crate::auth::TokenName;
+use crate::deploy::{self, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::image_pull::{self, ImageState};
 use crate::model::FunctionSpec;
@@ -30,11 +33,54 @@ pub struct FunctionView {
     pub global: bool,
     pub name: String,
     pub spec: FunctionSpec,
+    /// The current revision.
+    pub revision: Option<u32>,
+    /// The manifest digest the current revision runs (`null` until its image is local).
+    pub digest: Option<String>,
     pub created: String,
     pub updated: String,
     pub image: ImageState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<PoolStats>,
+    /// After a deploy, update or rollback of an existing function: the revision before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<u32>,
+    /// After a deploy, update or rollback: the spec fields (and `digest`) that changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<String>>,
+    /// Things the deploy did that the caller should know (a failed pull of a local image).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One revision as the API shows it.
+#[derive(Serialize)]
+pub struct RevisionView {
+    pub revision: u32,
+    pub current: bool,
+    pub digest: Option<String>,
+    /// The image table the name was found in: a namespace, or `null` for the server-wide one.
+    pub image_namespace: Option<String>,
+    pub pull: String,
+    pub created: String,
+    /// The name of the token that made it.
+    pub created_by: String,
+    pub spec: Value,
+}
+
+/// Query of PUT and PATCH.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeQuery {
+    /// `always`, `missing` or `never`.
+    pull: Option<String>,
+}
+
+/// Body of a rollback.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    revision: Option<u32>,
 }
 
 fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<FunctionView> {
@@ -45,13 +91,12 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
             owner.describe(&record.name)
         ))
     })?;
-    let instances = state
-        .deployed(&record.namespace, &record.name)
-        .map(|d| d.pool.stats());
+    let deployed = state.deployed(&record.namespace, &record.name);
+    let digest = deployed.as_ref().and_then(|d| d.digest.clone());
     let image = state.image_pulls.state(
         state,
         &function_key(&record.namespace, &record.name),
-        &spec.image,
+        digest.as_deref(),
     );
     Ok(FunctionView {
         namespace: match owner {
@@ -61,79 +106,72 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
         global: record.namespace == faasbox_store::GLOBAL_OWNER,
         name: record.name,
         spec,
+        revision: record.revision,
+        digest,
         created: record.created,
         updated: record.updated,
         image,
-        instances,
+        instances: deployed.map(|d| d.pool.stats()),
+        previous_revision: None,
+        changes: None,
+        warnings: Vec::new(),
     })
 }
 
-async fn deploy(
+/// The answer to a deploy or update: 201 for a new function, 200 for a changed one.
+fn changed(state: &AppState, outcome: Outcome) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    let mut shown = view(state, outcome.record)?;
+    shown.warnings = outcome.warnings;
+    let status = match &outcome.previous {
+        Some(previous) => {
+            shown.previous_revision = Some(previous.revision);
+            shown.changes = Some(outcome.changes);
+            StatusCode::OK
+        }
+        None => StatusCode::CREATED,
+    };
+    Ok((status, Json(shown)))
+}
+
+fn pull_query(query: Result<Query<ChangeQuery>, QueryRejection>) -> ApiResult<Option<String>> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}; the only query parameter is pull=always|missing|never",
+            e.body_text()
+        ))
+    })?;
+    Ok(query.pull)
+}
+
+async fn put_as(
     state: &Arc<AppState>,
     owner: Owner,
     name: String,
+    pull: Option<String>,
+    by: String,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    let what = owner.describe(&name);
-    let spec: FunctionSpec = serde_json::from_slice(&body)
+    let spec = FunctionSpec::from_json(&body)
         .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
-    let mut problems = spec.problems();
-    let image = spec.image.clone();
-    let known = state
-        .blocking(move |s| {
-            s.images
-                .get(&image)
-                .map_err(|e| ApiError::internal(e.to_string()))
-        })
-        .await?;
-    let pull = known.is_none() && image_pull::names_a_registry(&spec.image);
-    if known.is_none() && !pull && !spec.image.trim().is_empty() {
-        problems.push(format!(
-            "image '{}' is not in the local store; import it first with `faasbox image import FILE --name {}` \
-             (see `faasbox image ls`), or give a reference with its registry host to pull it",
-            spec.image, spec.image
-        ));
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{what} was not deployed: {}",
-            problems.join("; ")
-        )));
-    }
-    if let Some(template) = &spec.input {
-        crate::template::check(template).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                crate::template::BAD_COMMAND,
-                format!("{what} was not deployed: its input template is invalid: {e}"),
-            )
-        })?;
-    }
-    if pull {
-        // A failure is remembered and shown in the answer's `image`; the function is saved.
-        if let Err(e) = image_pull::ensure(state, &owner, &name, &spec.image).await {
-            tracing::warn!("{}", e.message);
-        }
-    } else {
-        image_pull::forget(state, &owner, &name).await;
-    }
-    let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
-    let (saved_owner, saved_name) = (owner.clone(), name.clone());
-    let (record, existed) = state
-        .blocking(move |s| {
-            let existed = saved_owner.load_function(&s.store, &saved_name)?.is_some();
-            let record =
-                saved_owner.store_function(&s.store, &saved_name, &text, &clock::now_rfc3339())?;
-            Ok((record, existed))
-        })
-        .await?;
-    state.activate(owner.key(), &name, spec);
-    let status = if existed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(view(state, record)?)))
+    let outcome = deploy::deploy(state, &owner, &name, spec, pull.as_deref(), &by).await?;
+    changed(state, outcome)
+}
+
+async fn patch_as(
+    state: &Arc<AppState>,
+    owner: Owner,
+    name: String,
+    pull: Option<String>,
+    by: String,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    let patch: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the update is not JSON (a merge patch of the spec): {e}"
+        ))
+    })?;
+    let outcome = deploy::update(state, &owner, &name, patch, pull.as_deref(), &by).await?;
+    changed(state, outcome)
 }
 
 async fn show(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<Json<FunctionView>> {
@@ -166,17 +204,90 @@ async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<
     }
     state.deactivate(owner.key(), &name);
     image_pull::forget(state, &owner, &name).await;
+    state.collect_image_garbage();
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revisions_of(
+    state: &Arc<AppState>,
+    owner: Owner,
+    name: String,
+) -> ApiResult<Json<Vec<RevisionView>>> {
+    let (o, n) = (owner.clone(), name.clone());
+    let found = state
+        .blocking(move |s| {
+            let Some(record) = o.load_function(&s.store, &n)? else {
+                return Ok(None);
+            };
+            Ok(Some((record.revision, s.store.revisions(o.key(), &n)?)))
+        })
+        .await?;
+    let (current, revisions) = found.ok_or_else(|| owner.missing(&name))?;
+    Ok(Json(
+        revisions
+            .into_iter()
+            .map(|r| RevisionView {
+                current: Some(r.revision) == current,
+                revision: r.revision,
+                spec: serde_json::from_str(&r.spec).unwrap_or(Value::Null),
+                digest: r.digest,
+                image_namespace: r.image_namespace,
+                pull: r.pull,
+                created: r.created,
+                created_by: r.created_by,
+            })
+            .collect(),
+    ))
+}
+
+async fn rollback_as(
+    state: &Arc<AppState>,
+    owner: Owner,
+    name: String,
+    body: Bytes,
+) -> ApiResult<Json<FunctionView>> {
+    let to = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RollbackBody>(&body)
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the rollback body must be {{\"revision\": N}} (or empty for the previous \
+                     revision): {e}"
+                ))
+            })?
+            .revision
+    };
+    let (record, target, from) = deploy::rollback(state, &owner, &name, to).await?;
+    let mut shown = view(state, record)?;
+    shown.previous_revision = Some(from.revision);
+    shown.changes = Some(deploy::changes(&from, &target));
+    Ok(Json(shown))
 }
 
 pub async fn put(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
+    query: Result<Query<ChangeQuery>, QueryRejection>,
+    TokenName(by): TokenName,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("function", &name)?;
     require_namespace(&state, &ns).await?;
-    deploy(&state, Owner::Namespace(ns), name, body?).await
+    let pull = pull_query(query)?;
+    put_as(&state, Owner::Namespace(ns), name, pull, by, body?).await
+}
+
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    query: Result<Query<ChangeQuery>, QueryRejection>,
+    TokenName(by): TokenName,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    require_namespace(&state, &ns).await?;
+    let pull = pull_query(query)?;
+    patch_as(&state, Owner::Namespace(ns), name, pull, by, body?).await
 }
 
 pub async fn get(
@@ -203,13 +314,44 @@ pub async fn delete(
     remove(&state, Owner::Namespace(ns), name).await
 }
 
+pub async fn revisions(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<RevisionView>>> {
+    require_namespace(&state, &ns).await?;
+    revisions_of(&state, Owner::Namespace(ns), name).await
+}
+
+pub async fn rollback(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<FunctionView>> {
+    require_namespace(&state, &ns).await?;
+    rollback_as(&state, Owner::Namespace(ns), name, body?).await
+}
+
 pub async fn put_global(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    query: Result<Query<ChangeQuery>, QueryRejection>,
+    TokenName(by): TokenName,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("global service", &name)?;
-    deploy(&state, Owner::Global, name, body?).await
+    let pull = pull_query(query)?;
+    put_as(&state, Owner::Global, name, pull, by, body?).await
+}
+
+pub async fn patch_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    query: Result<Query<ChangeQuery>, QueryRejection>,
+    TokenName(by): TokenName,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<FunctionView>)> {
+    let pull = pull_query(query)?;
+    patch_as(&state, Owner::Global, name, pull, by, body?).await
 }
 
 pub async fn get_global(
@@ -228,4 +370,19 @@ pub async fn delete_global(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     remove(&state, Owner::Global, name).await
+}
+
+pub async fn revisions_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<RevisionView>>> {
+    revisions_of(&state, Owner::Global, name).await
+}
+
+pub async fn rollback_global(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<FunctionView>> {
+    rollback_as(&state, Owner::Global, name, body?).await
 }

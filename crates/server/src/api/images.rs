@@ -1,20 +1,27 @@
-//! `/api/v1/images`: import an archive (streamed to disk, then unpacked), list, remove.
+//! Image tables: a namespace's at `/api/v1/namespaces/{ns}/images`, the server-wide one at
+//! `/api/v1/images` (written with the admin token only). Import an archive (streamed to disk,
+//! then unpacked), list, remove (refused while a function's revision uses the image, unless
+//! forced) and prune what no revision uses.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use faasbox_images::{ImageRecord, RootfsOptions};
+use faasbox_images::{ImageRecord, RootfsOptions, Scope};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{ApiError, ApiResult};
+use super::require_namespace;
+use crate::error::{codes, ApiError, ApiResult};
+use crate::owner::Owner;
 use crate::state::AppState;
 
-/// Query of `POST /api/v1/images/import`. List values are JSON arrays of strings.
+/// Query of `POST …/images/import`. List values are JSON arrays of strings.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
@@ -24,6 +31,35 @@ pub struct ImportQuery {
     env: Option<String>,
     workdir: Option<String>,
     user: Option<String>,
+}
+
+/// Query of `DELETE …/images`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    name: String,
+    /// Remove it although revisions use it (they fail at their next start).
+    #[serde(default)]
+    force: bool,
+}
+
+/// The answer to a removal.
+#[derive(Serialize)]
+pub struct Removed {
+    pub removed: String,
+    pub namespace: Option<String>,
+    pub digest: String,
+    pub freed_bytes: u64,
+    /// Functions whose current revision ran the removed image: they fail at their next start.
+    pub will_fail: Vec<String>,
+}
+
+/// The answer to a prune.
+#[derive(Serialize)]
+pub struct PruneView {
+    pub removed: Vec<String>,
+    pub freed_bytes: u64,
+    pub freed_layers: usize,
 }
 
 fn string_list(field: &str, value: Option<&str>) -> ApiResult<Vec<String>> {
@@ -37,11 +73,21 @@ fn string_list(field: &str, value: Option<&str>) -> ApiResult<Vec<String>> {
     }
 }
 
-pub async fn import(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+async fn import_into(
+    state: Arc<AppState>,
+    scope: Scope,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    let max = state.config.limits.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(upload_too_large(max));
+    }
     let Query(query) = query
         .map_err(|e| ApiError::bad_request(format!("{}; `name` is required", e.body_text())))?;
     let name = faasbox_images::normalize_reference(&query.name)
@@ -66,9 +112,16 @@ pub async fn import(
     tokio::fs::create_dir_all(&uploads)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", uploads.display())))?;
+    tokio::fs::set_permissions(&uploads, crate::app::private_dir())
+        .await
+        .map_err(|e| ApiError::internal(format!("restricting {}: {e}", uploads.display())))?;
     let upload = uploads.join(uuid::Uuid::new_v4().simple().to_string());
     let guard = RemoveOnDrop(upload.clone());
-    let mut file = tokio::fs::File::create(&upload)
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&upload)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", upload.display())))?;
     let mut stream = body.into_data_stream();
@@ -77,6 +130,9 @@ pub async fn import(
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         received += chunk.len() as u64;
+        if received > max {
+            return Err(upload_too_large(max));
+        }
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
@@ -92,51 +148,226 @@ pub async fn import(
     }
     let record = state
         .blocking(move |s| {
-            let result = s.images.import_archive(&upload, &name, &options);
+            let result = s.images.import_archive(&scope, &upload, &name, &options);
             drop(guard);
-            result.map_err(image_error)
+            Ok(result?)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
-pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<ImageRecord>>> {
-    let images = state
-        .blocking(|s| s.images.list().map_err(image_error))
-        .await?;
+async fn list_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<Vec<ImageRecord>>> {
+    let images = state.blocking(move |s| Ok(s.images.list(&scope)?)).await?;
     Ok(Json(images))
 }
 
-#[derive(Deserialize)]
-pub struct RemoveQuery {
-    name: String,
+async fn remove_in(
+    state: Arc<AppState>,
+    scope: Scope,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<Json<Removed>> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{}; `name` is required (and `force=true` optionally)",
+            e.body_text()
+        ))
+    })?;
+    let removed = state
+        .blocking(move |s| {
+            let record = s.images.get(&scope, &query.name)?.ok_or_else(|| {
+                ApiError::not_found(format!("image '{}' is not in {scope}", query.name))
+            })?;
+            let users = users_of(s, &scope, &record.digest)?;
+            if !users.is_empty() && !query.force {
+                let named: Vec<&str> = users.iter().map(|u| u.text.as_str()).collect();
+                return Err(ApiError::conflict(format!(
+                    "image '{}' is used by {}; deploy those functions with another image (or \
+                     delete them) first, or remove it anyway with --force (they fail when they \
+                     next start an instance)",
+                    record.name,
+                    named.join(", ")
+                )));
+            }
+            let freed = s.images.remove(&scope, &record.name, query.force)?;
+            let gone = s.images.content(&record.digest).is_none();
+            let mut will_fail: Vec<String> = users
+                .into_iter()
+                .filter(|u| u.current && gone)
+                .map(|u| u.function)
+                .collect();
+            will_fail.dedup();
+            Ok(Removed {
+                removed: record.name,
+                namespace: record.namespace,
+                digest: record.digest,
+                freed_bytes: freed.map_or(0, |f| f.bytes),
+                will_fail,
+            })
+        })
+        .await?;
+    if !removed.will_fail.is_empty() {
+        tracing::warn!(
+            "image {} was removed by force; {} fail at their next start",
+            removed.removed,
+            removed.will_fail.join(", ")
+        );
+    }
+    Ok(Json(removed))
+}
+
+/// A kept revision that pins an image through one table.
+struct User {
+    /// "function a/f" or "global service g".
+    function: String,
+    /// The function and its revision, for messages.
+    text: String,
+    current: bool,
+}
+
+/// The kept revisions that run `digest` found through `scope`'s table.
+fn users_of(state: &AppState, scope: &Scope, digest: &str) -> ApiResult<Vec<User>> {
+    let mut users = Vec::new();
+    for revision in state.store.revisions_pinning(digest)? {
+        if revision.image_namespace.as_deref() != scope.namespace() {
+            continue;
+        }
+        let owner = Owner::from_key(&revision.owner);
+        let current = owner
+            .load_function(&state.store, &revision.function)?
+            .is_some_and(|f| f.revision == Some(revision.revision));
+        let function = owner.describe(&revision.function);
+        users.push(User {
+            text: format!(
+                "{function} (revision {}{})",
+                revision.revision,
+                if current { ", current" } else { "" }
+            ),
+            function,
+            current,
+        });
+    }
+    Ok(users)
+}
+
+async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneView>> {
+    let pruned = state
+        .blocking(move |s| {
+            let pinned = s.store.digests_pinned_from(scope.namespace())?;
+            let named = flow_images(s, &scope)?;
+            let pruned = s.images.prune(&scope, |r| {
+                pinned.contains(&r.digest) || named.contains(&r.name)
+            })?;
+            Ok(pruned)
+        })
+        .await?;
+    Ok(Json(PruneView {
+        removed: pruned.removed.into_iter().map(|r| r.name).collect(),
+        freed_bytes: pruned.freed.bytes,
+        freed_layers: pruned.freed.layers,
+    }))
+}
+
+/// The image names that deployed flows run (their `knative-workflow` functions): a
+/// namespace's flows for its table, every namespace's for the server-wide one.
+fn flow_images(state: &AppState, scope: &Scope) -> ApiResult<HashSet<String>> {
+    let namespaces = match scope.namespace() {
+        Some(ns) => vec![ns.to_string()],
+        None => state
+            .store
+            .list_namespaces()?
+            .into_iter()
+            .map(|n| n.name)
+            .collect(),
+    };
+    let mut names = HashSet::new();
+    for ns in namespaces {
+        for flow in state.store.list_flows(&ns)? {
+            let Ok(workflow) = faasbox_flow::load(&flow.source) else {
+                continue;
+            };
+            for function in &workflow.functions {
+                if let faasbox_flow::model::FunctionKind::Workflow { image, .. } = &function.kind {
+                    if let Ok(name) = faasbox_images::normalize_reference(image) {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+pub async fn import(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    import_into(state, Scope::Global, query, headers, body).await
+}
+
+pub async fn import_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    require_namespace(&state, &ns).await?;
+    import_into(state, Scope::Namespace(ns), query, headers, body).await
+}
+
+pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<ImageRecord>>> {
+    list_in(state, Scope::Global).await
+}
+
+pub async fn list_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<Vec<ImageRecord>>> {
+    require_namespace(&state, &ns).await?;
+    list_in(state, Scope::Namespace(ns)).await
 }
 
 pub async fn remove(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<RemoveQuery>,
-) -> ApiResult<StatusCode> {
-    let name = query.name.clone();
-    let removed = state
-        .blocking(move |s| s.images.remove(&name).map_err(image_error))
-        .await?;
-    if removed {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
-            "image '{}' is not in the store",
-            query.name
-        )))
-    }
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<Json<Removed>> {
+    remove_in(state, Scope::Global, query).await
 }
 
-/// Problems with what the user sent are 400s; the store's own failures are 500s.
-fn image_error(e: faasbox_images::ImageError) -> ApiError {
-    if e.is_user_error() {
-        ApiError::bad_request(e.to_string())
-    } else {
-        ApiError::internal(e.to_string())
-    }
+pub async fn remove_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    query: Result<Query<RemoveQuery>, QueryRejection>,
+) -> ApiResult<Json<Removed>> {
+    require_namespace(&state, &ns).await?;
+    remove_in(state, Scope::Namespace(ns), query).await
+}
+
+pub async fn prune(State(state): State<Arc<AppState>>) -> ApiResult<Json<PruneView>> {
+    prune_in(state, Scope::Global).await
+}
+
+pub async fn prune_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<PruneView>> {
+    require_namespace(&state, &ns).await?;
+    prune_in(state, Scope::Namespace(ns)).await
+}
+
+/// The answer to an archive over the upload bound (413; nothing is kept of it).
+fn upload_too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::TOO_LARGE,
+        format!(
+            "the image archive is larger than the server's upload limit of {}; \
+             raise it with the server's `max-upload-size` setting",
+            crate::bounds::show_size(max)
+        ),
+    )
 }
 
 /// Deletes an uploaded archive however the import ends.

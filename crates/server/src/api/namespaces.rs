@@ -1,4 +1,5 @@
-//! `/api/v1/namespaces`: create, list, show, delete.
+//! `/api/v1/namespaces`: create, list, show, delete (with everything of the namespace: its
+//! functions, flows, secrets, tokens and images).
 
 use std::sync::Arc;
 
@@ -30,8 +31,12 @@ pub async fn create(
     valid_name("namespace", &body.name)?;
     let record = state
         .blocking(move |s| {
-            Ok(s.store
-                .create_namespace(&body.name, &clock::now_rfc3339())?)
+            let record = s
+                .store
+                .create_namespace(&body.name, &clock::now_rfc3339())?;
+            // A new namespace starts without images, whatever one of its name left.
+            s.images.remove_namespace(&body.name)?;
+            Ok(record)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
@@ -72,6 +77,8 @@ pub async fn delete(
     state
         .blocking(move |s| {
             s.store.delete_namespace(&ns)?;
+            // Its images go too (layers other images use stay).
+            s.images.remove_namespace(&ns)?;
             // Its tokens went with it.
             s.tokens.reload(&s.store)
         })

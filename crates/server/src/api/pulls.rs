@@ -1,18 +1,21 @@
-//! `POST /api/v1/images/pull` and `/api/v1/images/push`: transfers between the local store and
-//! a registry, answered as a stream of newline-delimited JSON progress events that ends with a
-//! `done` or an `error` event. Credentials are picked by registry host from the namespace's
-//! registries, then the global ones (without a namespace, the global ones only); they are
-//! looked up at each transfer, so a registry added after a failed pull is used by the next.
+//! `POST …/images/pull` and `…/images/push`: transfers between an image table and a registry,
+//! answered as a stream of newline-delimited JSON progress events that ends with a `done` or an
+//! `error` event. A namespace's routes (`/api/v1/namespaces/{ns}/images/…`) pull into and push
+//! from its own table with its registries' credentials, then the global ones; the server-wide
+//! routes (`/api/v1/images/…`, admin token) use the server-wide table and the global
+//! credentials only. Credentials are looked up at each transfer, so a registry added after a
+//! failed pull is used by the next.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use faasbox_images::{ImageError, Progress, PullOptions};
+use faasbox_images::{ImageError, Progress, PullOptions, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -30,6 +33,7 @@ const BYTES_INTERVAL: Duration = Duration::from_millis(100);
 pub struct PullQuery {
     #[serde(rename = "ref")]
     reference: String,
+    /// No longer taken: a namespace pulls through its own route.
     namespace: Option<String>,
 }
 
@@ -38,36 +42,30 @@ pub struct PullQuery {
 pub struct PushQuery {
     name: String,
     target: String,
+    /// No longer taken: a namespace pushes through its own route.
     namespace: Option<String>,
 }
 
-pub async fn pull(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
+/// `?namespace=` on a server-wide route: the namespace's own route is the way now.
+fn namespace_moved(namespace: &Option<String>, what: &str) -> ApiResult<()> {
+    match namespace {
+        None => Ok(()),
+        Some(ns) => Err(ApiError::bad_request(format!(
+            "a namespace's images have their own routes: {what} with POST \
+             /api/v1/namespaces/{ns}/images/{what} (CLI: `faasbox image {what} … -n {ns}`)"
+        ))),
+    }
+}
+
+fn pull_query(query: Result<Query<PullQuery>, QueryRejection>) -> ApiResult<PullQuery> {
     let Query(query) = query
         .map_err(|e| ApiError::bad_request(format!("{}; `ref` is required", e.body_text())))?;
     faasbox_images::normalize_reference(&query.reference)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let creds = credentials(&state, query.namespace).await?;
-    Ok(stream(move |progress| async move {
-        let record = state
-            .images
-            .pull(
-                &query.reference,
-                &creds,
-                &PullOptions::default(),
-                &*progress,
-            )
-            .await?;
-        Ok(json!({ "event": "done", "image": record }))
-    }))
+    Ok(query)
 }
 
-pub async fn push(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
+fn push_query(query: Result<Query<PushQuery>, QueryRejection>) -> ApiResult<PushQuery> {
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request(format!(
             "{}; `name` and `target` are required",
@@ -76,11 +74,101 @@ pub async fn push(
     })?;
     faasbox_images::normalize_reference(&query.target)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let creds = credentials(&state, query.namespace).await?;
-    Ok(stream(move |progress| async move {
+    Ok(query)
+}
+
+pub async fn pull(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<PullQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let query = pull_query(query)?;
+    namespace_moved(&query.namespace, "pull")?;
+    Ok(pull_into(
+        state,
+        Scope::Global,
+        CredentialScope::Global,
+        query,
+    ))
+}
+
+pub async fn pull_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    query: Result<Query<PullQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let query = pull_query(query)?;
+    namespace_moved(&query.namespace, "pull")?;
+    require_namespace(&state, &ns).await?;
+    let creds = CredentialScope::Namespace(ns.clone());
+    Ok(pull_into(state, Scope::Namespace(ns), creds, query))
+}
+
+pub async fn push(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let query = push_query(query)?;
+    namespace_moved(&query.namespace, "push")?;
+    Ok(push_from(
+        state,
+        Scope::Global,
+        CredentialScope::Global,
+        query,
+    ))
+}
+
+pub async fn push_ns(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    let query = push_query(query)?;
+    namespace_moved(&query.namespace, "push")?;
+    require_namespace(&state, &ns).await?;
+    let creds = CredentialScope::Namespace(ns.clone());
+    Ok(push_from(state, Scope::Namespace(ns), creds, query))
+}
+
+fn pull_into(
+    state: Arc<AppState>,
+    scope: Scope,
+    creds: CredentialScope,
+    query: PullQuery,
+) -> Response {
+    let creds = VaultCredentials {
+        vault: state.vault.clone(),
+        scope: creds,
+    };
+    stream(move |progress| async move {
+        let record = state
+            .images
+            .pull(
+                &scope,
+                &query.reference,
+                &creds,
+                &PullOptions::default(),
+                &*progress,
+            )
+            .await?;
+        Ok(json!({ "event": "done", "image": record }))
+    })
+}
+
+fn push_from(
+    state: Arc<AppState>,
+    scope: Scope,
+    creds: CredentialScope,
+    query: PushQuery,
+) -> Response {
+    let creds = VaultCredentials {
+        vault: state.vault.clone(),
+        scope: creds,
+    };
+    stream(move |progress| async move {
         let digest = state
             .images
             .push(
+                &scope,
                 &query.name,
                 &query.target,
                 &creds,
@@ -89,23 +177,6 @@ pub async fn push(
             )
             .await?;
         Ok(json!({ "event": "done", "digest": digest }))
-    }))
-}
-
-async fn credentials(
-    state: &Arc<AppState>,
-    namespace: Option<String>,
-) -> ApiResult<VaultCredentials> {
-    let scope = match namespace {
-        Some(ns) => {
-            require_namespace(state, &ns).await?;
-            CredentialScope::Namespace(ns)
-        }
-        None => CredentialScope::Global,
-    };
-    Ok(VaultCredentials {
-        vault: state.vault.clone(),
-        scope,
     })
 }
 

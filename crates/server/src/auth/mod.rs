@@ -6,10 +6,9 @@
 pub mod rules;
 pub mod tokens;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
@@ -38,6 +37,22 @@ pub enum Principal {
 #[derive(Debug, Clone)]
 pub struct Access(pub Principal);
 
+/// The name of the caller's token, for what records who did it (function revisions).
+#[derive(Debug, Clone)]
+pub struct TokenName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<TokenName>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the route is not behind the token check"))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Access {
     type Rejection = ApiError;
 
@@ -65,9 +80,9 @@ pub async fn require_token(
     if request.uri().path() == HEALTH_PATH {
         return next.run(request).await;
     }
-    let principal = match bearer(request.headers()) {
+    let (principal, name) = match bearer(request.headers()) {
         None => return unauthorized(&state, codes::MISSING, "this API needs a token"),
-        Some(token) => match state.tokens.check(token) {
+        Some(token) => match state.tokens.check_named(token) {
             Some(p) => p,
             None => {
                 return unauthorized(
@@ -85,6 +100,7 @@ pub async fn require_token(
         }
     }
     request.extensions_mut().insert(Access(principal));
+    request.extensions_mut().insert(TokenName(name));
     next.run(request).await
 }
 
@@ -95,18 +111,7 @@ async fn authorize(
     method: &Method,
     uri: &Uri,
 ) -> Result<(), ApiError> {
-    // A query the rules cannot read is refused rather than guessed at.
-    let query: HashMap<String, String> = match uri.query() {
-        None => HashMap::new(),
-        Some(_) => Query::try_from_uri(uri)
-            .map(|Query(q)| q)
-            .map_err(|e| ApiError::bad_request(format!("the query string cannot be read: {e}")))?,
-    };
-    let mut target = rules::classify(
-        method,
-        uri.path(),
-        query.get("namespace").map(String::as_str),
-    );
+    let mut target = rules::classify(method, uri.path());
     if let Target::ById { kind, id, rest } = &target {
         let (kind, lookup, rest) = (*kind, id.clone(), rest.clone());
         let owner = state

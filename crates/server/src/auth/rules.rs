@@ -1,5 +1,5 @@
-//! Who may do what, decided from a request's method, path and `?namespace=` alone, so routes
-//! added later under `/api/v1/namespaces/{ns}/…` are covered without naming them here.
+//! Who may do what, decided from a request's method and path alone, so routes added later under
+//! `/api/v1/namespaces/{ns}/…` are covered without naming them here.
 //!
 //! - An admin token (server-wide) may do everything.
 //! - A namespace token sees its namespace only: any path under another namespace answers 404,
@@ -9,12 +9,12 @@
 //!   `invoke` may read (GET) and call (POST to a path ending in `/invoke`, a flow's `…/run`,
 //!   the namespace's `events`), nothing else.
 //! - Shared with namespace tokens: listing namespaces (the handler shows only the token's),
-//!   the OpenAPI document, listing the image store and the global services, and, for role
-//!   `admin`, importing, pulling and pushing images (a pull or push names a namespace with
-//!   `?namespace=`, checked like a path; without it only global registry credentials are used).
-//!   Removing images, namespaces, tokens, global registries, global services and master-key
-//!   rotation need the admin token, and so does `/metrics` (it names every namespace's
-//!   functions and flows).
+//!   the OpenAPI document, listing the server-wide images and the global services. A
+//!   namespace's own images are under `/api/v1/namespaces/{ns}/images` like everything else of
+//!   it; writing the server-wide image table (`/api/v1/images…`: import, pull, push, remove,
+//!   prune), namespaces, tokens, global registries, global services and master-key rotation
+//!   need the admin token, and so does `/metrics` (it names every namespace's functions and
+//!   flows).
 
 use axum::http::Method;
 
@@ -33,8 +33,10 @@ pub enum Target {
         id: String,
         rest: Vec<String>,
     },
-    /// A server-wide endpoint that namespace tokens may use (with the role it needs).
-    Shared { needs_admin_role: bool },
+    /// A server-wide endpoint that namespace tokens may read.
+    SharedRead,
+    /// A change of the server-wide image table (admin token only).
+    ServerImages,
     /// A server-wide endpoint for the admin token only.
     AdminOnly,
 }
@@ -55,7 +57,7 @@ pub enum Verdict {
     Forbidden(&'static str),
 }
 
-pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> Target {
+pub fn classify(method: &Method, path: &str) -> Target {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let read = *method == Method::GET || *method == Method::HEAD;
     match segments.as_slice() {
@@ -80,18 +82,6 @@ pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> T
                 .map(str::to_string)
                 .collect(),
         },
-        ["api", "v1", "images", action @ ("pull" | "push")] => match query_namespace {
-            Some(ns) => Target::Namespace {
-                ns: ns.to_string(),
-                rest: vec!["images".to_string(), action.to_string()],
-            },
-            None => Target::Shared {
-                needs_admin_role: true,
-            },
-        },
-        ["api", "v1", "images", "import"] if *method == Method::POST => Target::Shared {
-            needs_admin_role: true,
-        },
         ["api", "v1", "namespaces"]
         | ["api", "v1", "openapi.json"]
         | ["api", "v1", "images"]
@@ -99,10 +89,9 @@ pub fn classify(method: &Method, path: &str, query_namespace: Option<&str>) -> T
         | ["api", "v1", "functions", _]
             if read =>
         {
-            Target::Shared {
-                needs_admin_role: false,
-            }
+            Target::SharedRead
         }
+        ["api", "v1", "images", ..] => Target::ServerImages,
         _ => Target::AdminOnly,
     }
 }
@@ -138,13 +127,12 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                 ),
             }
         }
-        Target::Shared { needs_admin_role } => {
-            if *needs_admin_role && role != Role::Admin {
-                Verdict::Forbidden("an invoke token cannot change the image store")
-            } else {
-                Verdict::Allow
-            }
-        }
+        Target::SharedRead => Verdict::Allow,
+        Target::ServerImages => Verdict::Forbidden(
+            "the server-wide images are changed with the server's admin token; a namespace \
+             token imports, pulls, pushes and removes its namespace's own images \
+             (/api/v1/namespaces/{ns}/images…; CLI: `faasbox image … -n NS`)",
+        ),
         Target::ById { .. } | Target::AdminOnly => Verdict::Forbidden(ADMIN_ONLY),
     }
 }
@@ -162,8 +150,8 @@ impl Principal {
 mod tests {
     use super::*;
 
-    fn verdict(role: Role, method: Method, path: &str, query_ns: Option<&str>) -> Verdict {
-        judge("a", role, &method, &classify(&method, path, query_ns))
+    fn verdict(role: Role, method: Method, path: &str) -> Verdict {
+        judge("a", role, &method, &classify(&method, path))
     }
 
     #[test]
@@ -175,17 +163,25 @@ mod tests {
             "/api/v1/namespaces/b/flows/x/instances",
             "/api/v1/namespaces/b/some/future/route",
             "/api/functions/registries/namespaces/b",
+            "/api/v1/namespaces/b/images",
         ] {
             assert_eq!(
-                verdict(Role::Admin, Method::GET, path, None),
+                verdict(Role::Admin, Method::GET, path),
                 Verdict::HiddenNamespace("b".into()),
                 "{path}"
             );
         }
-        assert_eq!(
-            verdict(Role::Admin, Method::POST, "/api/v1/images/pull", Some("b")),
-            Verdict::HiddenNamespace("b".into())
-        );
+        for path in [
+            "/api/v1/namespaces/b/images/pull",
+            "/api/v1/namespaces/b/images/import",
+            "/api/v1/namespaces/b/images/push",
+        ] {
+            assert_eq!(
+                verdict(Role::Admin, Method::POST, path),
+                Verdict::HiddenNamespace("b".into()),
+                "{path}"
+            );
+        }
     }
 
     #[test]
@@ -199,9 +195,11 @@ mod tests {
             ),
             (Method::POST, "/api/v1/namespaces/a/flows/dir/hello/run"),
             (Method::POST, "/api/v1/namespaces/a/events"),
+            (Method::GET, "/api/v1/namespaces/a/images"),
+            (Method::GET, "/api/v1/namespaces/a/functions/f/revisions"),
         ];
         for (m, p) in allow {
-            assert_eq!(verdict(Role::Invoke, m, p, None), Verdict::Allow, "{p}");
+            assert_eq!(verdict(Role::Invoke, m, p), Verdict::Allow, "{p}");
         }
         let deny = [
             (Method::PUT, "/api/v1/namespaces/a/functions/f"),
@@ -210,10 +208,15 @@ mod tests {
             (Method::POST, "/api/v1/images/import"),
             (Method::PUT, "/api/v1/namespaces/a/flows/run"),
             (Method::DELETE, "/api/v1/namespaces/a/flows/x/run"),
+            (Method::POST, "/api/v1/namespaces/a/images/import"),
+            (Method::POST, "/api/v1/namespaces/a/images/pull"),
+            (Method::DELETE, "/api/v1/namespaces/a/images"),
+            (Method::PATCH, "/api/v1/namespaces/a/functions/f"),
+            (Method::POST, "/api/v1/namespaces/a/functions/f/rollback"),
         ];
         for (m, p) in deny {
             assert!(
-                matches!(verdict(Role::Invoke, m, p, None), Verdict::Forbidden(_)),
+                matches!(verdict(Role::Invoke, m, p), Verdict::Forbidden(_)),
                 "{p}"
             );
         }
@@ -231,9 +234,16 @@ mod tests {
             (Method::PUT, "/api/v1/functions/g"),
             (Method::DELETE, "/api/v1/images"),
             (Method::GET, "/metrics"),
+            (Method::POST, "/api/v1/images/import"),
+            (Method::POST, "/api/v1/images/pull"),
+            (Method::POST, "/api/v1/images/push"),
+            (Method::POST, "/api/v1/images/prune"),
+            (Method::PATCH, "/api/v1/functions/g"),
+            (Method::POST, "/api/v1/functions/g/rollback"),
+            (Method::GET, "/api/v1/functions/g/revisions"),
         ] {
             assert!(
-                matches!(verdict(Role::Admin, m, p, None), Verdict::Forbidden(_)),
+                matches!(verdict(Role::Admin, m, p), Verdict::Forbidden(_)),
                 "{p}"
             );
         }
@@ -241,9 +251,11 @@ mod tests {
             (Method::GET, "/api/v1/namespaces"),
             (Method::GET, "/api/v1/images"),
             (Method::GET, "/api/v1/functions"),
-            (Method::POST, "/api/v1/images/import"),
+            (Method::POST, "/api/v1/namespaces/a/images/import"),
+            (Method::POST, "/api/v1/namespaces/a/images/prune"),
+            (Method::PATCH, "/api/v1/namespaces/a/functions/f"),
         ] {
-            assert_eq!(verdict(Role::Admin, m, p, None), Verdict::Allow, "{p}");
+            assert_eq!(verdict(Role::Admin, m, p), Verdict::Allow, "{p}");
         }
     }
 }

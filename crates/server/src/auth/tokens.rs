@@ -80,10 +80,11 @@ pub fn issue(name: &str, namespace: Option<String>, role: Role) -> Result<Issued
     Ok(Issued { token, record })
 }
 
-/// The stored tokens by hash, kept in memory so checking a request costs no database read.
+/// The stored tokens by hash (whose, and their names), kept in memory so checking a request
+/// costs no database read.
 #[derive(Default)]
 pub struct TokenBook {
-    by_hash: RwLock<HashMap<String, Principal>>,
+    by_hash: RwLock<HashMap<String, (Principal, String)>>,
 }
 
 impl TokenBook {
@@ -102,7 +103,7 @@ impl TokenBook {
                     continue;
                 }
             };
-            map.insert(record.hash, principal);
+            map.insert(record.hash, (principal, record.name));
         }
         *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = map;
         Ok(())
@@ -111,6 +112,11 @@ impl TokenBook {
     /// Who a presented token belongs to. Looked up by its hash: how long a look-up of a
     /// SHA-256 takes says nothing usable about a 256-bit random token.
     pub fn check(&self, token: &str) -> Option<Principal> {
+        self.check_named(token).map(|(principal, _)| principal)
+    }
+
+    /// Like [`check`](Self::check), with the token's name.
+    pub fn check_named(&self, token: &str) -> Option<(Principal, String)> {
         self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -196,6 +202,7 @@ mod tests {
             })
         );
         assert_eq!(book.check("fbx_nope"), None);
+        assert_eq!(book.check_named(&invoke.token).unwrap().1, "ci");
         store.delete_namespace("demo").unwrap();
         book.reload(&store).unwrap();
         assert_eq!(

@@ -1,6 +1,7 @@
 //! An action's call by its function's kind: `knative-workflow`/`reusable` runs the image as an
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
-//! among the namespace's functions), `knative-namespace` calls a namespace function,
+//! among the namespace's functions; its image is found in the flow's namespace's images, then
+//! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
 //! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
@@ -16,11 +17,12 @@ use serde_json::{json, Value};
 
 use super::call_files;
 use crate::error::ApiError;
+use crate::image_pin::PullPolicy;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
-use crate::state::AppState;
+use crate::state::{AppState, Deployment};
 
 /// The call timeout of implicit functions; a state's `timeout` bounds it further.
 const IMPLICIT_TIMEOUT: &str = "15m";
@@ -47,7 +49,18 @@ pub async fn call(
                 .map(|d| *d.spec != spec)
                 .unwrap_or(true)
             {
-                state.activate(&instance.namespace, &name, spec);
+                // Its image is resolved in the flow's namespace, then the server-wide images,
+                // at the first call (and pinned while this pool lives).
+                state.activate(
+                    &instance.namespace,
+                    &name,
+                    Deployment {
+                        spec,
+                        digest: None,
+                        revision: None,
+                        pull: PullPolicy::Missing,
+                    },
+                );
             }
             invoke(state, &instance.namespace, own(instance), &name, &call).await
         }
@@ -145,6 +158,7 @@ async fn invoke(
         cancel: call.cancel.clone(),
         masker,
         files,
+        permit: None,
     };
     let (namespace, name) = (namespace.to_string(), name.to_string());
     let done = match owner {

@@ -13,6 +13,22 @@ use std::sync::Mutex;
 
 use tokio_util::sync::CancellationToken;
 
+/// Parses and checks a flow (YAML and every jq expression in it) on a blocking thread with
+/// the stack compiling expressions gets, never on an async worker.
+pub async fn load(source: &str) -> Result<faasbox_flow::Workflow, Vec<faasbox_flow::Problem>> {
+    let source = source.to_string();
+    tokio::task::spawn_blocking(move || {
+        faasbox_expr::on_compile_stack(|| faasbox_flow::load(&source))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(vec![faasbox_flow::Problem {
+            pos: faasbox_flow::Pos { line: 1, column: 1 },
+            message: format!("the flow could not be checked: {e}"),
+        }])
+    })
+}
+
 /// The instances running in this server, each with the token that cancels it.
 #[derive(Default)]
 pub struct Runs {

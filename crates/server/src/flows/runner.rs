@@ -102,7 +102,7 @@ pub async fn prepare(
             "flow {namespace}/{path} does not exist; deploy it with `faasbox flow deploy {namespace}/{path} FILE`"
         )));
     };
-    let flow = faasbox_flow::load(&record.source).map_err(|problems| {
+    let flow = super::load(&record.source).await.map_err(|problems| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,
             FLOW_INVALID,
@@ -172,14 +172,15 @@ pub async fn drive(
         namespace: record.namespace.clone(),
         flow: record.flow.clone(),
     };
-    let parsed = faasbox_flow::load(&record.source);
+    let parsed = super::load(&record.source).await;
     let cp = serde_json::from_str::<Checkpoint>(&record.checkpoint);
     let outcome = match (parsed, cp) {
         (Ok(flow), Ok(cp)) => {
             let flow = Arc::new(flow);
             let effects = Arc::new(ServerEffects::new(state.clone(), flow.clone(), &cp));
             let watermark = crate::events::watermark(state).await;
-            let engine = Engine::new(effects);
+            let engine =
+                Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
             let outcome = match resolution {
                 Some(r) => engine.resume(&inst, &flow, cp, r, &cancel).await,
                 None => engine.run(&inst, &flow, cp, &cancel).await,

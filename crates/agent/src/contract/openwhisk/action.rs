@@ -7,9 +7,12 @@
 //! the result and must be a JSON object or array, else the answer is 502
 //! [`ERR_NOT_DICT_RESULT`] and that line is printed as a log; everything on stdout before it and
 //! everything on stderr are log lines. An action that cannot be started gets the same 502, the
-//! reason printed on stdout.
+//! reason printed on stdout. That includes an `exec` that is empty or text without a `#!` line:
+//! the proxy's `execve` refuses it ("exec format error"), where the C library's `execvp`, which
+//! starts processes here, would quietly run it with `/bin/sh`.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -62,6 +65,17 @@ pub async fn run(
     cancelled: Cancelled,
 ) -> Ran {
     let exec = activation.dir.join(EXEC).to_string_lossy().into_owned();
+    if !has_executable_format(Path::new(&exec)) {
+        let refused = std::io::Error::from_raw_os_error(nix::libc::ENOEXEC);
+        return Ran {
+            answer: Answer::error(
+                StatusCode::BAD_GATEWAY,
+                ERR_NOT_DICT_RESULT,
+                vec![(LogStream::Stdout, child::spawn_error_text(&exec, &refused))],
+            ),
+            interrupted: None,
+        };
+    }
     let mut argv = vec![exec.clone()];
     if activation.args.len() <= MAX_ARG_BYTES {
         argv.push(activation.args.to_owned());
@@ -106,6 +120,20 @@ pub async fn run(
         answer,
         interrupted,
     }
+}
+
+/// Whether the kernel would take `path` as a program: not empty, and not text without a `#!`
+/// line (binary formats are left to the kernel). A file that cannot be read is left to the
+/// spawn to report.
+fn has_executable_format(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let read = match std::fs::File::open(path).and_then(|mut file| file.read(&mut head)) {
+        Ok(read) => read,
+        Err(_) => return true,
+    };
+    let head = &head[..read];
+    let text = !head.contains(&0);
+    !head.is_empty() && (head.starts_with(b"#!") || !text)
 }
 
 /// The proxy's answer from what the action wrote.
@@ -154,6 +182,21 @@ mod tests {
         assert_eq!(split_last_line(b"log\n{}\n"), (&b"log\n"[..], &b"{}\n"[..]));
         assert_eq!(split_last_line(b"a\nb\n\n"), (&b"a\nb\n"[..], &b"\n"[..]));
         assert_eq!(split_last_line(b"a\n{}"), (&b"a\n"[..], &b"{}"[..]));
+    }
+
+    #[test]
+    fn executable_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, content: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).unwrap();
+            has_executable_format(&path)
+        };
+        assert!(file("script", b"#!/bin/sh\necho '{}'\n"));
+        assert!(file("elf", b"\x7fELF\x02\x01\x01\0\0\0"));
+        assert!(!file("empty", b""));
+        assert!(!file("text", b"echo '{}'\n"));
+        assert!(has_executable_format(&dir.path().join("missing")));
     }
 
     #[test]

@@ -1,0 +1,1 @@
+.items | map(select(.x > 1) | {a: .a, b: "x\(.b)y"}) | sort_by(.a) | reduce .[] as $i (0; . + 1)
