@@ -79,8 +79,29 @@ box)
     "$seccomp" "$unshare" "$control" "$uid_map" "$(cat /proc/self/oom_score_adj)" "$(cat /proc/1/oom_score_adj)" "$(id -u)"
   ;;
 oom)
-  x=$(head -c 400000000 /dev/zero | tr '\0' x)
-  printf 'Content-Type: application/json\r\n\r\n{"size":%s}' "${#x}"
+  # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's. The
+  # OOM killer takes dd; the call ends without an answer.
+  busybox dd if=/dev/zero of=/dev/null bs=400M count=1 || exit 1
+  printf 'Content-Type: application/json\r\n\r\n{"filled":true}'
+  ;;
+forks)
+  # Starts sleepers until a fork fails (the subshell dies there), then kills them with
+  # builtins only: no fork is possible before they are gone.
+  list="$HTTP_DIREKTIV_TEMPDIR/forked"
+  ( i=0; while [ $i -lt 5000 ]; do sleep 60 & echo $! >> "$list"; i=$((i+1)); done ) 2>/dev/null
+  n=0
+  while read -r pid; do kill "$pid"; n=$((n+1)); done < "$list"
+  printf 'Content-Type: application/json\r\n\r\n{"started":%s}' "$n"
+  ;;
+spin)
+  # Two busy processes for SPIN_SECONDS: they want two CPUs.
+  busybox yes > /dev/null &
+  a=$!
+  busybox yes > /dev/null &
+  b=$!
+  sleep "${SPIN_SECONDS:-3}"
+  kill $a $b
+  printf 'Content-Type: application/json\r\n\r\n{"spun":%s}' "${SPIN_SECONDS:-3}"
   ;;
 *)
   printf 'Direktiv-ErrorCode: test.mode\r\nDirektiv-ErrorMessage: unknown MODE %s\r\n\r\n' "$MODE"

@@ -97,14 +97,17 @@ impl RuncDriver {
         }
     }
 
-    /// The instance's cgroup directory in the hierarchy of `controller` (v1).
-    pub(crate) fn cgroup_dir(&self, controller: &str, id: &str) -> Option<PathBuf> {
-        cgroup::hierarchies()
-            .into_iter()
+    /// The instance's cgroup directory that holds `controller`: the v1 hierarchy with it,
+    /// else the unified one (a cgroup v2 host). `true` with it when it is the unified one.
+    pub(crate) fn cgroup_dir(&self, controller: &str, id: &str) -> Option<(PathBuf, bool)> {
+        let all = cgroup::hierarchies();
+        let hierarchy = all
+            .iter()
             .find(|h| h.controllers.iter().any(|c| c == controller))
-            .map(|h| {
-                h.mount_point
-                    .join(self.inner.layout.cgroups_path(id).trim_start_matches('/'))
-            })
+            .or_else(|| all.iter().find(|h| h.unified))?;
+        let dir = hierarchy
+            .mount_point
+            .join(self.inner.layout.cgroups_path(id).trim_start_matches('/'));
+        Some((dir, hierarchy.unified))
     }
 }

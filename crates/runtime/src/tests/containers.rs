@@ -216,39 +216,38 @@ async fn limits_are_applied_to_cgroups() {
         .start_with(spec, running(&["/bin/sleep", "1000"]))
         .await
         .expect("start");
-    let read = |controller: &str, file: &str| {
-        let dir = fx
-            .driver
+    let dir = |controller: &str| {
+        fx.driver
             .cgroup_dir(controller, &instance.id)
-            .expect("hierarchy");
+            .unwrap_or_else(|| panic!("no cgroup hierarchy has {controller}"))
+    };
+    let read = |controller: &str, file: &str| {
+        let (dir, _) = dir(controller);
         std::fs::read_to_string(dir.join(file))
             .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
             .trim()
             .to_string()
     };
-    if fx.driver.cgroup_dir("memory", &instance.id).is_some() {
-        // The memory plus the disk (64 MiB in the fixture), whose tmpfs pages count here.
-        assert_eq!(
-            read("memory", "memory.limit_in_bytes"),
-            (128u64 << 20).to_string()
-        );
-        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
-        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
-        assert_eq!(read("pids", "pids.max"), "42");
-        let memsw = fx
-            .driver
-            .cgroup_dir("memory", &instance.id)
-            .unwrap()
-            .join("memory.memsw.limit_in_bytes");
-        if memsw.exists() {
-            assert_eq!(
-                read("memory", "memory.memsw.limit_in_bytes"),
-                (128u64 << 20).to_string()
-            );
+    // The memory plus the disk (64 MiB in the fixture), whose tmpfs pages count here.
+    let limit = (128u64 << 20).to_string();
+    let (memory_dir, unified) = dir("memory");
+    if unified {
+        // cgroup v2: one directory; swap on top of memory is its own limit.
+        assert_eq!(read("memory", "memory.max"), limit);
+        assert_eq!(read("cpu", "cpu.max"), "25000 100000");
+        if memory_dir.join("memory.swap.max").exists() {
+            assert_eq!(read("memory", "memory.swap.max"), "0");
         }
     } else {
-        eprintln!("cgroup v1 memory hierarchy not found: limits not checked");
+        assert_eq!(read("memory", "memory.limit_in_bytes"), limit);
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        // v1 limits memory+swap together: equal to memory means no swap.
+        if memory_dir.join("memory.memsw.limit_in_bytes").exists() {
+            assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), limit);
+        }
     }
+    assert_eq!(read("pids", "pids.max"), "42");
     assert!(!fx.driver.oom_killed(&instance.id).await);
     fx.driver.stop(&instance.id).await.unwrap();
     assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
