@@ -13,6 +13,9 @@ use faasbox_proto::AGENT_SOCKET_NAME;
 pub const USAGE: &str =
     "usage: faasbox-agent serve --config PATH [--socket PATH] [--action-dir PATH]";
 
+/// The socket's directory below the config file's (see `faasbox_proto::CONTAINER_SOCKET_DIR`).
+const SOCKET_SUBDIR: &str = "sock";
+
 /// The openwhisk contract's action directory inside a container.
 pub const DEFAULT_ACTION_DIR: &str = "/action";
 
@@ -80,10 +83,13 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
         *slot = Some(value);
     }
     let config: PathBuf = config.ok_or("--config is required")?;
+    // `<config dir>/sock/agent.sock`: in a container, the control directory is read-only and
+    // `sock/` (faasbox_proto::CONTAINER_SOCKET_DIR) is the writable directory mounted in it.
     let socket = socket.unwrap_or_else(|| {
         config
             .parent()
             .unwrap_or_else(|| Path::new("."))
+            .join(SOCKET_SUBDIR)
             .join(AGENT_SOCKET_NAME)
     });
     let action_dir = action_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_ACTION_DIR));
@@ -113,7 +119,7 @@ mod tests {
             ])),
             Ok(Cli::Serve {
                 config: "/.faasbox/agent.json".into(),
-                socket: "/.faasbox/agent.sock".into(),
+                socket: "/.faasbox/sock/agent.sock".into(),
                 action_dir: "/action".into()
             })
         );

@@ -49,6 +49,42 @@ pub fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     response
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// More than the limit.
+    TooLarge,
+    /// The connection broke off.
+    Broken(hyper::Error),
+}
+
+/// Reads a body into one buffer of its declared length (`Content-Length` in `headers`), not a
+/// list of chunks concatenated afterwards: a large body is held once. At most `limit` bytes.
+pub async fn read_whole(
+    mut body: Incoming,
+    headers: &hyper::HeaderMap,
+    limit: usize,
+) -> Result<Bytes, ReadError> {
+    use http_body_util::BodyExt;
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut buffer = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.map_err(ReadError::Broken)?.into_data() {
+            if buffer.len() + data.len() > limit {
+                return Err(ReadError::TooLarge);
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
 /// Serves HTTP/1.1 on one accepted connection in its own task.
 pub fn spawn_connection<IO, H, F>(io: IO, handler: H)
 where

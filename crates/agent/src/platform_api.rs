@@ -21,7 +21,6 @@ use faasbox_proto::{
     CallEnvelope, CallFile, CancelReport, ReadyReport, HEADER_ACTION_ID, HEADER_CALL_FILES,
     HEADER_DEADLINE,
 };
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::header::ALLOW;
@@ -39,6 +38,10 @@ use crate::query;
 /// How long a cancel of a per-call process waits for the call to end and hand over its last
 /// lines: well under the platform's own wait for the report (2 s).
 const PER_CALL_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The largest invoke body taken from the platform (its own bound is 64 MiB of input; a call
+/// envelope adds the call's files).
+const MAX_INPUT_BYTES: usize = 512 << 20;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -171,9 +174,16 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
         Ok(parsed) => parsed,
         Err(message) => return http_util::text(StatusCode::BAD_REQUEST, message),
     };
-    let input: Bytes = match req.into_body().collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) => {
+    let (parts, body) = req.into_parts();
+    let input = match http_util::read_whole(body, &parts.headers, MAX_INPUT_BYTES).await {
+        Ok(input) => input,
+        Err(http_util::ReadError::TooLarge) => {
+            return http_util::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the input is larger than {MAX_INPUT_BYTES} bytes"),
+            )
+        }
+        Err(http_util::ReadError::Broken(err)) => {
             return http_util::text(
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the input: {err}"),

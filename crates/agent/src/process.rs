@@ -2,9 +2,10 @@
 //! and noticing when it exits.
 //!
 //! The process gets the agent's environment unchanged, runs in its working directory as the
-//! configured user, and starts with `oom_score_adj` 500, above the agent's own (-999 where the
-//! server may lower it, else 0), so the memory cgroup's OOM killer picks the function. Its stdout and stderr are pipes read by
-//! [`crate::pipes`].
+//! configured user, and starts with `oom_score_adj` 1000, the most, so the memory cgroup's OOM
+//! killer picks a function process before the agent whatever their sizes (the agent keeps its
+//! own: -999 where the server may lower it, else the server's). Its stdout and stderr are
+//! pipes read by [`crate::pipes`].
 
 use std::ffi::CString;
 use std::io;
@@ -26,9 +27,12 @@ use crate::logs::LogHub;
 use crate::pipes::Drainer;
 use crate::reaper::{Exit, Reaper};
 
-/// The function's `oom_score_adj`: well above the agent's, so an out-of-memory kill in the
-/// instance's memory cgroup takes the function and leaves the agent to report it.
-const FUNCTION_OOM_SCORE_ADJ: &[u8] = b"500";
+/// The function's `oom_score_adj`: the most there is. The kernel adds `adj / 1000` of the
+/// cgroup's limit to a process's size when it picks a victim, so any function process (at least
+/// the whole limit) outranks the agent (at most its own size, as long as its score is below
+/// 1000), and an out-of-memory kill in the instance's memory cgroup takes the function and
+/// leaves the agent to report it. Raising one's own score needs no privilege.
+const FUNCTION_OOM_SCORE_ADJ: &[u8] = b"1000";
 
 /// How to start the function process.
 #[derive(Debug, Clone, Copy)]

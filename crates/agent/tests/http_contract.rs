@@ -334,7 +334,7 @@ async fn function_runs_as_user_in_workdir_with_oom_score_reset() {
     let (_, report) = agent.ready().await;
     assert_eq!(
         lines_of(&report.logs, LogStream::Stdout),
-        ["uid=65534 groups=65533 4242 cwd=/usr oom=500"],
+        ["uid=65534 groups=65533 4242 cwd=/usr oom=1000"],
         "{report:?}"
     );
 }

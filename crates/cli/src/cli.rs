@@ -26,18 +26,36 @@ pub struct Cli {
         long,
         global = true,
         env = "FAASBOX_URL",
-        default_value = "http://127.0.0.1:8470"
+        default_value = "http://127.0.0.1:8470",
+        help_heading = GLOBAL
     )]
     pub url: String,
     /// The API token (default: the server's admin.token file, when this user can read it).
-    #[arg(long, global = true, env = "FAASBOX_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "FAASBOX_TOKEN",
+        hide_env_values = true,
+        help_heading = GLOBAL
+    )]
     pub token: Option<String>,
-    /// How to print results: text for people, json for scripts.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// How to print results: text for people; json for scripts (one JSON document, or one
+    /// object per line for followed logs).
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        value_enum,
+        default_value_t = OutputFormat::Text,
+        help_heading = GLOBAL
+    )]
     pub output: OutputFormat,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The help heading of the flags every command takes.
+const GLOBAL: &str = "Global options";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -60,8 +78,15 @@ pub enum Command {
     #[command(subcommand, name = "fn", alias = "function")]
     Function(FnCommand),
     /// Call a function and print its JSON output.
+    #[command(after_help = "Examples:\n  \
+        faasbox invoke demo/echo --data '{\"a\":1}'     prints the output; the call's id on stderr\n  \
+        faasbox invoke demo/echo --data @input.json\n  \
+        echo '{}' | faasbox invoke demo/echo --data -\n  \
+        faasbox invoke demo/echo -o json              {\"invocation\": ID, \"output\": …}\n  \
+        faasbox invoke --global resize -n demo --data '{\"width\":200}'")]
     Invoke(InvokeArgs),
-    /// Print the logs of one call.
+    /// Print one call's log lines, or a function's recent lines across its calls (NS/FN);
+    /// --follow keeps printing.
     Logs(LogsArgs),
     /// Show one call (status, times, error), or list a namespace's recent calls.
     #[command(subcommand)]
@@ -158,9 +183,35 @@ pub struct ServerArgs {
     /// How long a call waits for a free instance.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub queue_timeout: std::time::Duration,
+    /// Let functions reach this host's loopback services (127.0.0.1, ::1) through their
+    /// gateway address. RISK: every function can then talk to whatever listens there —
+    /// databases, registries, this server's API. For development and tests only.
+    #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
+    pub allow_host_loopback: bool,
     /// Log filter (e.g. info, debug, faasbox_server=debug).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
+    // --- limits: uploads, memory, namespace quotas ---
+    /// The largest image archive an import accepts (larger: 413).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_upload_size: u64,
+    /// The most one image layer's files may add up to, each at its apparent size (a sparse
+    /// file counts at its full length).
+    #[arg(long, default_value = "16GiB", value_parser = parse_size)]
+    pub max_layer_size: u64,
+    /// Functions one namespace may have (global services not counted).
+    #[arg(long, default_value_t = 200)]
+    pub quota_functions: u32,
+    /// The most `scale.min` (warm instances) one namespace's functions may add up to.
+    #[arg(long, default_value_t = 20)]
+    pub quota_min_scale: u32,
+    /// Instances one namespace's functions (and flows) may run at once.
+    #[arg(long, default_value_t = 50)]
+    pub quota_instances: u32,
+    /// Request bodies (invoke and flow-run inputs) and the outputs of their calls held in
+    /// memory at once; calls beyond it wait up to --queue-timeout, then get 503.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub body_budget: u64,
 
     // Bounds of expressions and flow instances.
     /// CPU time one jq evaluation may use (a template's expressions together), 10ms to 10m.
@@ -183,6 +234,12 @@ pub struct ServerArgs {
     #[arg(long, default_value = "8MiB", value_parser = parse_flow_max_data)]
     pub flow_max_data: u64,
 }
+
+
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    faasbox_server::model::parse_size(text)
+}
+
 
 pub fn parse_jq_cpu_time(text: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(text)?;
@@ -220,6 +277,31 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     faasbox_server::model::parse_duration(text)
 }
 
+/// The function sizes `--size` takes.
+const SIZES: [&str; 3] = ["small", "medium", "large"];
+/// The OCI runtimes `--runtime` takes.
+const RUNTIMES: [&str; 2] = ["runc", "runsc"];
+
+/// A duration flag, checked here and sent as written (so errors name the flag, not the JSON
+/// the CLI builds from it).
+fn duration_text(text: &str) -> Result<String, String> {
+    parse_duration(text).map(|_| text.to_string())
+}
+
+/// A size flag ("64MiB"), checked here and sent as written.
+fn size_text(text: &str) -> Result<String, String> {
+    faasbox_server::model::parse_size(text).map(|_| text.to_string())
+}
+
+/// A command line, checked to split like a shell splits it, sent as written.
+fn command_text(text: &str) -> Result<String, String> {
+    match faasbox_server::model::split_command(text) {
+        Ok(words) if words.is_empty() => Err("the command line is empty".to_string()),
+        Ok(_) => Ok(text.to_string()),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Subcommand)]
 pub enum NsCommand {
     /// Create a namespace.
@@ -236,6 +318,11 @@ pub enum ImageCommand {
     /// plain root filesystem tarball (give it --entrypoint/--cmd, like `docker import --change`).
     /// With -n it goes into that namespace's images; without, into the server-wide images
     /// (admin token).
+    #[command(after_help = "Examples:\n  \
+        faasbox image import echo.docker.tar --name demo/echo -n demo\n  \
+        faasbox image import ./oci-layout-dir --name demo/echo:v2 -n demo\n  \
+        faasbox image import rootfs.tar --name demo/raw -n demo --entrypoint '/bin/server --port 8080'\n  \
+        faasbox image import base.tar --name base/python       server-wide (admin token)")]
     Import(ImportArgs),
     /// List images: a namespace's, the server-wide ones (--global), or without either every
     /// table the token sees (a NAMESPACE column says which).
@@ -268,6 +355,9 @@ pub enum ImageCommand {
     /// Pull an image from a registry. With -n into that namespace's images, with the
     /// namespace's registry credentials, then the global ones; without, into the server-wide
     /// images with the global credentials (admin token).
+    #[command(after_help = "Examples:\n  \
+        faasbox image pull registry.example.com/demo/echo:1 -n demo\n  \
+        faasbox image pull 127.0.0.1:5000/tools/resize:1       server-wide (admin token)")]
     Pull {
         /// The image reference, e.g. 127.0.0.1:5000/demo/echo:latest.
         reference: String,
@@ -276,6 +366,8 @@ pub enum ImageCommand {
     },
     /// Push an image to a registry: one of the namespace's images with -n (its credentials,
     /// then the global ones), else a server-wide image (admin token).
+    #[command(after_help = "Examples:\n  \
+        faasbox image push demo/echo:latest registry.example.com/demo/echo:v2 -n demo")]
     Push {
         /// The image name or digest.
         name: String,
@@ -315,11 +407,23 @@ pub struct ImportArgs {
 
 #[derive(Subcommand)]
 pub enum FnCommand {
-    /// Deploy (create or replace) a function: the whole spec, with its image pinned to a
-    /// digest; over an existing function it prints which fields changed.
+    /// Deploy (create or replace) a function: the whole spec, with its image (a name from
+    /// `faasbox image ls`, or a registry reference, pulled as --pull says) pinned to a digest;
+    /// over an existing function it prints which fields changed.
+    #[command(after_help = "Examples:\n  \
+        faasbox fn deploy demo/echo --image demo/echo --env MODE=echo --timeout 30s\n  \
+        faasbox fn deploy demo/sh --image demo/tools --cmd /usr/share/direktiv/direktiv-cmd\n  \
+        faasbox fn deploy demo/act --image demo/tools --contract openwhisk --code ./action.sh\n  \
+        faasbox fn deploy demo/api --image registry.example.com/team/api:1 --pull always\n  \
+        faasbox fn deploy demo/getter --image demo/request --secret token --input @template.json\n  \
+        (template.json: {\"auth\": \"bearer jq(.secrets.token)\", \"data\": \"jq(.input)\"})")]
     Deploy(Box<DeployArgs>),
     /// Change only the given settings of a function (a new revision; the image stays pinned
     /// unless --image or --pull is given).
+    #[command(after_help = "Examples:\n  \
+        faasbox fn update demo/echo --env MODE=plain --timeout 1m\n  \
+        faasbox fn update demo/echo --unset-env MODE --max-scale 3\n  \
+        faasbox fn update demo/echo --pull always          resolve the image's tag again")]
     Update(Box<UpdateArgs>),
     /// List a function's revisions (NAMESPACE/NAME, or --global NAME).
     History {
@@ -401,7 +505,7 @@ pub struct DeployArgs {
     /// cmd (Direktiv generic containers: the input's commands run in the image), file
     /// (Direktiv isolates: /direktiv-data/data.in → entrypoint → data.out) or openwhisk
     /// (docker actions: /action/exec prints its JSON result as the last line).
-    #[arg(long, default_value = "http")]
+    #[arg(long, default_value = "http", value_parser = ["http", "cmd", "file", "openwhisk"])]
     pub contract: String,
     /// openwhisk: the action's code, a script or binary (sent as text) or a .zip with an `exec`
     /// at its root (sent as base64 with binary: true). Without it the image's /action/exec runs.
@@ -410,20 +514,22 @@ pub struct DeployArgs {
     /// openwhisk: the entry point name passed to /init.
     #[arg(long)]
     pub main: Option<String>,
-    /// file: the size of each call's writable /direktiv-data (e.g. 64MiB).
-    #[arg(long)]
+    /// The size of an instance's writable space (e.g. 256MiB; default 64MiB): everything it
+    /// writes (root filesystem, /tmp, the file contract's /direktiv-data). It is memory (a
+    /// tmpfs), counted on top of --size's.
+    #[arg(long, value_parser = size_text)]
     pub disk: Option<String>,
-    /// Replace the image's entrypoint and cmd (a command line).
-    #[arg(long)]
+    /// Replace the image's entrypoint and cmd (a command line, split like a shell splits it).
+    #[arg(long, value_parser = command_text)]
     pub cmd: Option<String>,
     /// An environment variable for the function (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// small (256 MiB, 0.5 CPU), medium (512 MiB, 1 CPU) or large (1 GiB, 2 CPUs).
-    #[arg(long, default_value = "small")]
+    #[arg(long, default_value = "small", value_parser = SIZES)]
     pub size: String,
-    /// Per-call timeout, e.g. 30s or 5m.
-    #[arg(long, default_value = "30s")]
+    /// Per-call timeout, e.g. 30s or 5m; a new instance must also become ready within it.
+    #[arg(long, default_value = "30s", value_parser = duration_text)]
     pub timeout: String,
     /// Instances kept warm when idle.
     #[arg(long, default_value_t = 0)]
@@ -435,10 +541,10 @@ pub struct DeployArgs {
     #[arg(long, default_value_t = 1)]
     pub concurrency: u32,
     /// Idle instances above --min-scale stop after this long.
-    #[arg(long, default_value = "5m")]
+    #[arg(long, default_value = "5m", value_parser = duration_text)]
     pub idle_timeout: String,
     /// OCI runtime: runc, or runsc for gVisor isolation.
-    #[arg(long, default_value = "runc")]
+    #[arg(long, default_value = "runc", value_parser = RUNTIMES)]
     pub runtime: String,
     /// No outbound network for the function.
     #[arg(long)]
@@ -472,13 +578,13 @@ pub struct UpdateArgs {
     #[arg(long = "unset-env", value_name = "KEY")]
     pub unset_env: Vec<String>,
     /// Per-call timeout, e.g. 30s or 5m.
-    #[arg(long)]
+    #[arg(long, value_parser = duration_text)]
     pub timeout: Option<String>,
     /// small, medium or large.
-    #[arg(long)]
+    #[arg(long, value_parser = SIZES)]
     pub size: Option<String>,
     /// Replace the image's entrypoint and cmd (a command line).
-    #[arg(long)]
+    #[arg(long, value_parser = command_text)]
     pub cmd: Option<String>,
     /// Instances kept warm when idle.
     #[arg(long)]
@@ -490,10 +596,10 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub concurrency: Option<u32>,
     /// Idle instances above --min-scale stop after this long.
-    #[arg(long)]
+    #[arg(long, value_parser = duration_text)]
     pub idle_timeout: Option<String>,
     /// OCI runtime: runc, or runsc for gVisor isolation.
-    #[arg(long)]
+    #[arg(long, value_parser = RUNTIMES)]
     pub runtime: Option<String>,
     /// Outbound network on (true) or off (false).
     #[arg(long, value_name = "BOOL")]
@@ -523,10 +629,24 @@ pub struct InvokeArgs {
 }
 
 #[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    faasbox logs 3f2a…            one call's lines (the id `faasbox invoke` printed)\n  \
+    faasbox logs 3f2a… --follow   a running call's lines, once it ends\n  \
+    faasbox logs demo/echo        the function's newest 100 lines, each with its call's id\n  \
+    faasbox logs demo/echo -f     then its new lines as its calls end, until Ctrl-C")]
 pub struct LogsArgs {
-    /// The invocation id (printed by `faasbox invoke` on standard error, and in the
-    /// Faasbox-Invocation-Id header).
-    pub invocation: String,
+    /// An invocation id (printed by `faasbox invoke` on standard error, and in the
+    /// Faasbox-Invocation-Id header), or NAMESPACE/FUNCTION for the function's recent lines.
+    #[arg(value_name = "INVOCATION|NAMESPACE/FUNCTION")]
+    pub target: String,
+    /// Keep going: for a call, wait until it ends (its lines are stored then) and print them;
+    /// for a function, print its new lines as its calls end (asked for every second) until
+    /// interrupted. With -o json, followed lines of a function are one JSON object per line.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// For a function: how many of its newest lines to print first (1-1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
 }
 
 #[derive(Subcommand)]
@@ -549,6 +669,9 @@ pub enum SecretCommand {
     /// Create or replace a secret. The value comes from --value, --from-file, or standard
     /// input (one trailing newline removed, so `echo TOKEN | faasbox secret set demo/token`
     /// stores TOKEN).
+    #[command(after_help = "Examples:\n  \
+        echo \"$TOKEN\" | faasbox secret set demo/token       from standard input\n  \
+        faasbox secret set demo/cert --from-file ./cert.pem")]
     Set(SecretSetArgs),
     /// List a namespace's secrets: names and times, never values.
     Ls { namespace: String },
@@ -582,6 +705,10 @@ pub enum FlowCommand {
         file: PathBuf,
     },
     /// Start an instance; prints its id, or with --wait its output.
+    #[command(after_help = "Examples:\n  \
+        faasbox flow run demo/hello --data '{\"name\":\"Ada\"}'          prints the instance id\n  \
+        faasbox flow run demo/hello --data @input.json --wait      prints the output\n  \
+        faasbox flow run demo/hello -o json                        {\"instance\": ID, \"status\": \"running\"}")]
     Run {
         /// NAMESPACE/PATH of the flow.
         flow: String,
@@ -632,6 +759,9 @@ pub enum AdminCommand {
 pub enum RegistryCommand {
     /// Store credentials for a registry: `registry add demo URL …` for a namespace,
     /// `registry add --global URL …` for every namespace (--global-private: global services).
+    #[command(after_help = "Examples:\n  \
+        faasbox registry add demo https://ghcr.io -u robot --password-stdin < pw.txt\n  \
+        faasbox registry add --global quay.io -u me --password-stdin < pw.txt    admin token")]
     Add(RegistryAddArgs),
     /// List a namespace's registries, or the global ones with --global.
     Ls {
@@ -679,6 +809,9 @@ pub struct GlobalScope {
 #[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it (it is shown only this once).
+    #[command(after_help = "Examples:\n  \
+        export FAASBOX_TOKEN=$(faasbox token create --namespace demo --role invoke --name ci)\n  \
+        faasbox token create                        another server-wide admin token")]
     Create {
         /// The namespace the token is limited to; without it, a server-wide admin token.
         #[arg(long, short = 'n')]
@@ -700,6 +833,10 @@ pub enum TokenCommand {
 pub enum EventCommand {
     /// Send one CloudEvent to a namespace: `event send demo --type order.created --source
     /// /shop --data '{"id": 7}'`. Its id is generated unless given.
+    #[command(after_help = "Examples:\n  \
+        faasbox event send demo --type order.created --source /shop/web --data '{\"order\": 7}'\n  \
+        faasbox event send demo --type approval.given --context orderid=7\n  \
+        faasbox event send demo --structured --file event.json")]
     Send(EventSendArgs),
     /// List the latest events a namespace received.
     Ls {

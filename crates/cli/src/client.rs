@@ -62,15 +62,21 @@ impl Client {
         self.http.request(method, format!("{}{}", self.base, path))
     }
 
-    /// Sends the request; a non-2xx answer becomes an [`ApiFailure`].
-    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
-        let response = request.send().await.map_err(|e| {
+    /// Sends the request and returns the answer whatever its status; only a server that
+    /// cannot be reached is an error.
+    pub async fn send_raw(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        request.send().await.map_err(|e| {
             anyhow!(
                 "cannot reach the faasbox server at {}: {e}\n\
                  Start one with `faasbox server`, or point FAASBOX_URL at it.",
                 self.base
             )
-        })?;
+        })
+    }
+
+    /// Sends the request; a non-2xx answer becomes an [`ApiFailure`].
+    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
+        let response = self.send_raw(request).await?;
         if response.status().is_success() {
             return Ok(response);
         }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::cli::{
     parse_duration, parse_flow_max_data, parse_jq_cpu_time, parse_jq_max_output, parse_jq_memory,
-    ServerArgs,
+    parse_size, ServerArgs,
 };
 
 /// Read when it exists and no other file is named.
@@ -31,7 +31,15 @@ struct ServerFile {
     ready_timeout: Option<String>,
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
+    allow_host_loopback: Option<bool>,
     log: Option<String>,
+    // --- limits: uploads, memory, namespace quotas ---
+    max_upload_size: Option<SizeValue>,
+    max_layer_size: Option<SizeValue>,
+    quota_functions: Option<u32>,
+    quota_min_scale: Option<u32>,
+    quota_instances: Option<u32>,
+    body_budget: Option<SizeValue>,
 
     // Bounds of expressions and flow instances.
     jq_cpu_time: Option<String>,
@@ -40,6 +48,14 @@ struct ServerFile {
     jq_workers: Option<u16>,
     flow_max_transitions: Option<u64>,
     flow_max_data: Option<String>,
+}
+
+/// A size in the file: "16GiB" or a number of bytes.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
 }
 
 /// Fills the settings of `args` that neither a flag nor an environment variable gave from the
@@ -60,8 +76,10 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
-             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, log, jq-cpu-time, \
-             jq-memory, jq-max-output, jq-workers, flow-max-transitions, flow-max-data",
+             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, allow-host-loopback, \
+             log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
+             quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
+             flow-max-transitions, flow-max-data",
             path.display(),
             e.to_string().trim_end()
         )
@@ -113,8 +131,36 @@ fn merge(
     if let Some(v) = file.queue_timeout.filter(|_| unset("queue_timeout")) {
         args.queue_timeout = duration("queue-timeout", &v)?;
     }
+    if let Some(v) = file
+        .allow_host_loopback
+        .filter(|_| unset("allow_host_loopback"))
+    {
+        args.allow_host_loopback = v;
+    }
     if let Some(v) = file.log.filter(|_| unset("log")) {
         args.log = v;
+    }
+    let size = |key: &str, value: SizeValue| match value {
+        SizeValue::Bytes(n) => Ok(n),
+        SizeValue::Text(t) => parse_size(&t).or_else(|e| bail!("{}: {key}: {e}", path.display())),
+    };
+    if let Some(v) = file.max_upload_size.filter(|_| unset("max_upload_size")) {
+        args.max_upload_size = size("max-upload-size", v)?;
+    }
+    if let Some(v) = file.max_layer_size.filter(|_| unset("max_layer_size")) {
+        args.max_layer_size = size("max-layer-size", v)?;
+    }
+    if let Some(v) = file.body_budget.filter(|_| unset("body_budget")) {
+        args.body_budget = size("body-budget", v)?;
+    }
+    if let Some(v) = file.quota_functions.filter(|_| unset("quota_functions")) {
+        args.quota_functions = v;
+    }
+    if let Some(v) = file.quota_min_scale.filter(|_| unset("quota_min_scale")) {
+        args.quota_min_scale = v;
+    }
+    if let Some(v) = file.quota_instances.filter(|_| unset("quota_instances")) {
+        args.quota_instances = v;
     }
     Ok(())
 }
@@ -212,6 +258,43 @@ mod tests {
         assert_eq!(args.log, "debug");
         assert_eq!(args.agent, Some(PathBuf::from("/opt/agent")));
         assert_eq!(args.runc, PathBuf::from("runc"), "the default stays");
+        assert!(!args.allow_host_loopback, "host loopback is off by default");
+
+        let args = server_args(&[], "allow-host-loopback = true\n").unwrap();
+        assert!(args.allow_host_loopback);
+        let err = server_args(&[], "allow-host-loopback = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow-host-loopback"), "{err}");
+    }
+
+    #[test]
+    fn limits_take_sizes_as_text_or_bytes() {
+        let args = server_args(
+            &["--max-layer-size", "1GiB"],
+            "max-upload-size = \"2GiB\"\nmax-layer-size = 5\nbody-budget = \"512MiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.max_upload_size, 2 << 30);
+        assert_eq!(args.body_budget, 512 << 20);
+        assert_eq!(args.max_layer_size, 1 << 30, "the flag wins over the file");
+        let args = server_args(
+            &[],
+            "quota-functions = 3\nquota-min-scale = 0\nquota-instances = 7\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                args.quota_functions,
+                args.quota_min_scale,
+                args.quota_instances
+            ),
+            (3, 0, 7)
+        );
+        let err = server_args(&[], "max-upload-size = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max-upload-size"), "{err}");
     }
 
     #[test]

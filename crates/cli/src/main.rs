@@ -1,5 +1,9 @@
 //! `faasbox`: the server and the client commands in one binary.
 
+// Standard output is written through `output::write_out` only, which ends quietly when the
+// reader is gone instead of panicking as `println!` does.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod client;
 mod commands;
@@ -76,7 +80,7 @@ async fn run(
         Command::Invoke(args) => {
             return commands::invocations::invoke(&client()?, format, args).await
         }
-        Command::Logs(args) => commands::invocations::logs(&client()?, format, args).await?,
+        Command::Logs(args) => commands::logs::run(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
@@ -86,12 +90,10 @@ async fn run(
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,
         Command::ExprWorker(_) => unreachable!("handled in main before the runtime starts"),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "faasbox",
-                &mut std::io::stdout(),
-            );
+            // Generated into memory first: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "faasbox", &mut script);
+            output::write_out(&script);
         }
     }
     Ok(true)

@@ -1,17 +1,64 @@
-//! Printing results: aligned tables for people, JSON for scripts.
+//! Printing results: aligned tables for people, JSON for scripts, and every write to standard
+//! output through [`write_out`], so a reader that goes away (`faasbox … | head`) ends the
+//! command quietly instead of a panic.
+
+use std::io::Write as _;
 
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
 
+/// Prints a line to standard output through [`write_out`] (use it instead of `println!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+pub(crate) use outln;
+
+/// Writes `bytes` to standard output and flushes. A closed pipe (the reader is gone, as with
+/// `| head`) ends the program at once with status 0, as other command-line tools do: there is
+/// no one left to tell. Any other write error ends it with a message and status 1.
+pub fn write_out(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints a JSON value, pretty, on its own line.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    outln!("{text}");
+}
+
+/// Prints one page of log lines (`page["logs"]`) and returns them: in JSON the whole page as
+/// one document, or with `follow` each line as a JSON object of its own (a stream has no end
+/// to close a document with); in text each line as `text` renders it.
+pub fn print_log_page(
+    format: OutputFormat,
+    follow: bool,
+    page: &serde_json::Value,
+    text: impl Fn(&serde_json::Value) -> String,
+) -> Vec<serde_json::Value> {
+    let lines = page["logs"].as_array().cloned().unwrap_or_default();
+    match format {
+        OutputFormat::Json if !follow => print_json(page),
+        OutputFormat::Json => lines.iter().for_each(|line| outln!("{line}")),
+        OutputFormat::Text => lines.iter().for_each(|line| outln!("{}", text(line))),
+    }
+    lines
+}
+
 /// Prints `value` as JSON, or the table built from it.
 pub fn print<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce() -> Table) {
     match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        ),
-        OutputFormat::Text => print!("{}", table().render()),
+        OutputFormat::Json => print_json(value),
+        OutputFormat::Text => write_out(table().render().as_bytes()),
     }
 }
 

@@ -34,6 +34,7 @@ async fn health_and_openapi_document_every_route() {
         "/api/v1/namespaces/{ns}/functions/{fn}",
         "/api/v1/namespaces/{ns}/functions/{fn}/revisions",
         "/api/v1/namespaces/{ns}/functions/{fn}/rollback",
+        "/api/v1/namespaces/{ns}/functions/{fn}/logs",
         "/api/v1/functions/{fn}/revisions",
         "/api/v1/functions/{fn}/rollback",
         "/api/v1/namespaces/{ns}/functions/{fn}/invoke",

@@ -253,13 +253,13 @@ async fn cancel_stops_instances_while_they_evaluate_or_wait_for_a_worker() {
 async fn a_kill_and_restart_during_runaways_does_not_hang() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut server = Server::spawn_with(&data_dir, &["--jq-workers", "2"]).await;
+    let mut server = Server::start_in_with(&data_dir, &["--jq-workers", "2"]).await;
     let (ids, busy) = start_spinning(&server).await;
     server.kill();
     // The workers notice their server is gone and end, whatever they were doing.
     wait_gone(&busy, "workers outlived their server").await;
     // The restarted server resumes the instances under the same bound.
-    let server = Server::spawn_with(&data_dir, &["--jq-workers", "2"]).await;
+    let server = Server::start_in_with(&data_dir, &["--jq-workers", "2"]).await;
     healthy(&server).await;
     for id in &ids {
         let instance = server

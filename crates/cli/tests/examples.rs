@@ -63,7 +63,7 @@ async fn the_example_workflow_greets_a_team_and_reports_a_member_without_a_name(
     ]);
     let out: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(
-        out["greetings"],
+        out["output"]["greetings"],
         json!(["Hello, Ada!", "Hello, Grace!"]),
         "{out}"
     );
@@ -80,7 +80,7 @@ async fn the_example_workflow_greets_a_team_and_reports_a_member_without_a_name(
     ]);
     let out: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     assert_eq!(
-        out["problem"], r#"the input needs a "name", like {"name":"Ada"}"#,
+        out["output"]["problem"], r#"the input needs a "name", like {"name":"Ada"}"#,
         "{out}"
     );
 }

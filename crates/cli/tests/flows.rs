@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::flows::{host_gateway, Recorder};
 use support::images::{self, rootfs_query, TEST_FUNCTION};
-use support::Server;
+use support::{Server, ALLOW_HOST_LOOPBACK};
 
 const SECRET: &str = "s3cr3t-token-4711";
 
@@ -33,7 +33,17 @@ struct Setup {
 /// `test/function` (the test function), `direktiv/request:v1`, and namespace functions
 /// echo, fails, crash, sleep.
 async fn setup() -> Setup {
-    let server = Server::start().await;
+    setup_with(&[]).await
+}
+
+/// [`setup`] with a server whose functions may reach the test's [`Recorder`] on the host's
+/// loopback (restarts must pass [`ALLOW_HOST_LOOPBACK`] again).
+async fn setup_with_host_loopback() -> Setup {
+    setup_with(&[ALLOW_HOST_LOOPBACK]).await
+}
+
+async fn setup_with(args: &[&str]) -> Setup {
+    let server = Server::start_with(args).await;
     server.create_namespace("demo").await;
     let (plain_dir, plain) = images::rootfs_tar_with(&[]);
     let r = server
@@ -195,7 +205,7 @@ async fn a_wait_for_events_is_saved_and_times_out_into_catch() {
 
 #[tokio::test]
 async fn seed_request_flow_sends_the_secret_and_keeps_it_out_of_the_instance() {
-    let s = setup().await;
+    let s = setup_with_host_loopback().await;
     let recorder = Recorder::start().await;
     let r = s
         .server
@@ -616,7 +626,7 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
         "--data",
         "{\"name\":\"again\"}",
     ]);
-    let id = out.lines().nth(1).unwrap().trim().to_string();
+    let id = out.trim().to_string();
     s.server
         .wait_instance(&id, &["complete"], Duration::from_secs(20))
         .await;
@@ -664,7 +674,7 @@ async fn the_cli_deploys_runs_lists_and_shows_logs() {
 #[tokio::test]
 async fn sigkill_mid_delay_and_mid_action_then_restart_finishes_without_rerunning_finished_states()
 {
-    let mut s = setup().await;
+    let mut s = setup_with_host_loopback().await;
     let recorder = Recorder::start().await;
     let base = format!("http://{}:{}", host_gateway(), recorder.port);
     let flow = format!(
@@ -700,14 +710,14 @@ states:
         .await;
     s.server.kill();
     let data_dir = s.server.data_dir.clone();
-    let restarted = Server::start_in(&data_dir).await;
+    let restarted = Server::start_in_with(&data_dir, &[ALLOW_HOST_LOOPBACK]).await;
     restarted
         .wait_log(&id, "running state 'second'", Duration::from_secs(30))
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut restarted = restarted;
     restarted.kill();
-    let again = Server::start_in(&data_dir).await;
+    let again = Server::start_in_with(&data_dir, &[ALLOW_HOST_LOOPBACK]).await;
     let instance = again
         .wait_instance(&id, &["complete", "failed"], Duration::from_secs(60))
         .await;
@@ -859,7 +869,7 @@ async fn instances_of(server: &Server, flow: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn sigkill_inside_a_subflow_then_restart_continues_the_same_child() {
-    let mut s = setup().await;
+    let mut s = setup_with_host_loopback().await;
     let recorder = Recorder::start().await;
     let base = format!("http://{}:{}", host_gateway(), recorder.port);
     let inner = format!(
@@ -905,7 +915,7 @@ states:
         .wait_log(&child, "running state 'nap'", Duration::from_secs(60))
         .await;
     s.server.kill();
-    let restarted = Server::start_in(&s.server.data_dir).await;
+    let restarted = Server::start_in_with(&s.server.data_dir, &[ALLOW_HOST_LOOPBACK]).await;
     let instance = restarted
         .wait_instance(&id, &["complete", "failed"], Duration::from_secs(60))
         .await;
@@ -961,7 +971,7 @@ fn cmd_flow(envs: &str, delay: Option<&str>, commands: &[String]) -> String {
 
 #[tokio::test]
 async fn deleting_a_namespace_cancels_its_instances_and_none_resumes() {
-    let mut s = setup().await;
+    let mut s = setup_with_host_loopback().await;
     let recorder = Recorder::start().await;
     let base = format!("http://{}:{}", host_gateway(), recorder.port);
     let fetch = |path: &str| format!("wget -q -O- {base}/{path}");
@@ -1000,7 +1010,7 @@ async fn deleting_a_namespace_cancels_its_instances_and_none_resumes() {
     .await;
 
     s.server.kill();
-    let restarted = Server::start_in(&s.server.data_dir).await;
+    let restarted = Server::start_in_with(&s.server.data_dir, &[ALLOW_HOST_LOOPBACK]).await;
     for id in [&slow_id, &nap_id] {
         let r = restarted.get(&format!("/api/v1/instances/{id}")).await;
         assert_eq!(r.status(), 404, "instance {id} is gone");
@@ -1027,7 +1037,7 @@ fn container_functions_of(server: &Server, prefix: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn deleting_a_flow_retires_its_functions_and_its_running_instance_finishes() {
-    let s = setup().await;
+    let s = setup_with_host_loopback().await;
     let recorder = Recorder::start().await;
     let base = format!("http://{}:{}", host_gateway(), recorder.port);
     let flow = format!(

@@ -29,6 +29,15 @@ reveal)
 env)
   printf 'Content-Type: application/json\r\n\r\n{"count":%s}' "$(env | grep -c FAASBOX_MASTER)"
   ;;
+encoded)
+  s=$(sed -n 's/.*"secret":"\([^"]*\)".*/\1/p' "$input_file")
+  b64=$(printf '%s' "$s" | /bin/busybox base64 | tr -d '\n')
+  echo "b64 $b64" >&2
+  echo "b64url $(printf '%s' "$b64" | tr '+/' '-_' | tr -d '=')" >&2
+  echo "pct $(printf '%s' "$s" | /bin/busybox od -An -tx1 | tr -d ' \n' | sed 's/\(..\)/%\1/g')" >&2
+  echo "basic $(printf 'user:%s' "$s" | /bin/busybox base64 | tr -d '\n')" >&2
+  printf 'Content-Type: application/json\r\n\r\n{}'
+  ;;
 fail)
   printf 'Direktiv-ErrorCode: app.failed\r\nDirektiv-ErrorMessage: could not use %s\r\nContent-Type: application/json\r\n\r\n{}' "$input"
   ;;
@@ -117,17 +126,22 @@ async fn secrets_reach_the_function_only_where_asked_and_are_masked_elsewhere() 
         .iter()
         .any(|l| l.contains(TOKEN)));
 
-    // Without a template the input passes unchanged: the secret is sent nowhere.
-    server
-        .deploy(
-            "demo",
-            "plain",
-            spec("reveal", json!({"secrets": ["token"]})),
+    // Without a template a secret would reach nothing: refused at deploy, saying so.
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/plain",
+            &spec("reveal", json!({"secrets": ["token"]})),
         )
         .await;
-    let (status, _, body) = server.invoke("demo", "plain", r#"{"y":2}"#).await;
-    assert_eq!(status, 200);
-    assert_eq!(parse(&body), json!({"y": 2}));
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no `input` template"),
+        "{body}"
+    );
 
     // Nothing faasbox stored holds the value.
     assert!(!contains_bytes(&server.database_bytes(), TOKEN.as_bytes()));
@@ -163,6 +177,62 @@ async fn secrets_reach_the_function_only_where_asked_and_are_masked_elsewhere() 
     assert_eq!(parse(&body)["auth"], format!("bearer {TOKEN}"));
 }
 
+/// A secret whose base64 holds `+` and `/`, and whose URL encoding changes its space and `&`.
+const ENCODED_SECRET: &str = "p?w>~ &s3cr=t~~?";
+
+#[tokio::test]
+async fn base64_and_url_encoded_forms_of_a_secret_are_masked_in_the_logs() {
+    use base64::Engine;
+    let image = images::build(SCRIPT);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&dir.path().join("data"), &image.oci_tar, true).await;
+    server.cli_ok(&["secret", "set", "demo/enc", "--value", ENCODED_SECRET]);
+    server
+        .deploy(
+            "demo",
+            "encoded",
+            spec(
+                "encoded",
+                json!({"secrets": ["enc"], "input": {"secret": "jq(.secrets.enc)"}}),
+            ),
+        )
+        .await;
+    let (status, id, body) = server.invoke("demo", "encoded", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let lines = server.log_lines(&id).await;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    let b64 = engines[0].encode(ENCODED_SECRET);
+    assert!(b64.contains('+') || b64.contains('/'), "{b64}");
+    let b64url = engines[1].encode(ENCODED_SECRET);
+    let pct: String = ENCODED_SECRET
+        .bytes()
+        .map(|b| format!("%{b:02x}"))
+        .collect();
+    let basic = engines[0].encode(format!("user:{ENCODED_SECRET}"));
+    for (prefix, form) in [("b64", &b64), ("b64url", &b64url), ("pct", &pct)] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{prefix} ")))
+            .unwrap_or_else(|| panic!("no {prefix} line in {lines:?}"));
+        assert_eq!(line, &format!("{prefix} ***"), "the {prefix} form {form}");
+    }
+    let basic_line = lines.iter().find(|l| l.starts_with("basic ")).unwrap();
+    assert!(
+        basic_line.contains("***") && !basic_line.contains(&basic),
+        "{basic_line}"
+    );
+    for form in [ENCODED_SECRET, &b64, &b64url, &pct, &basic] {
+        assert!(
+            !lines.iter().any(|l| l.contains(form)),
+            "{form} in {lines:?}"
+        );
+    }
+    assert!(!contains_bytes(&server.database_bytes(), b64.as_bytes()));
+}
+
 #[tokio::test]
 async fn bad_templates_and_missing_secrets_are_clear_errors() {
     let image = images::build(SCRIPT);
@@ -189,7 +259,7 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
             "many",
             spec(
                 "reveal",
-                json!({"secrets": ["token"], "input": {"a": "jq(.input.list[])"}}),
+                json!({"secrets": ["token"], "input": {"a": "jq(.input.list[])", "t": "jq(.secrets.token)"}}),
             ),
         )
         .await;
@@ -224,7 +294,7 @@ async fn bad_templates_and_missing_secrets_are_clear_errors() {
             "absent",
             spec(
                 "reveal",
-                json!({"secrets": ["nothere"], "input": template()}),
+                json!({"secrets": ["nothere"], "input": {"a": "jq(.secrets.nothere)"}}),
             ),
         )
         .await;

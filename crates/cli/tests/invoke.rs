@@ -3,41 +3,15 @@
 
 mod support;
 
-use std::sync::OnceLock;
-
 use serde_json::{json, Value};
-use support::images::{self, TestImages};
-use support::{json as parse, Server};
-
-fn test_images() -> &'static TestImages {
-    static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
-}
-
-/// A server with namespace `demo` and the test image imported as `test/function:latest`.
-async fn server_with_image() -> Server {
-    let server = Server::start().await;
-    server.create_namespace("demo").await;
-    let r = server
-        .import(&test_images().oci_tar, "test/function:latest", &[])
-        .await;
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-    server
-}
-
-async fn deploy_mode(server: &Server, name: &str, mode: &str, extra: Value) {
-    let mut spec = json!({"image": "test/function:latest", "envs": {"MODE": mode}});
-    if let Value::Object(extra) = extra {
-        for (k, v) in extra {
-            spec[k] = v;
-        }
-    }
-    server.deploy("demo", name, spec).await;
-}
+use support::{
+    deploy_mode, json as parse, server_with_test_function, server_with_test_function_and,
+    test_images, Server, ALLOW_HOST_LOOPBACK,
+};
 
 #[tokio::test]
 async fn echo_round_trip_through_the_api() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     deploy_mode(&server, "echo", "echo", json!({})).await;
     let input =
         json!({"a": 1, "text": "❄ ☃ ❄ — ünïcödé 漢字", "nested": {"list": [1, 2.5, null, true]}});
@@ -67,7 +41,7 @@ async fn echo_round_trip_through_the_api() {
 
 #[tokio::test]
 async fn five_mib_input_comes_back_intact() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     deploy_mode(&server, "echo", "echo", json!({})).await;
     let big = "x".repeat(5 * 1024 * 1024);
     let input = json!({ "big": big });
@@ -141,7 +115,7 @@ async fn echo_round_trip_through_the_cli() {
 
 #[tokio::test]
 async fn function_errors_map_to_the_direktiv_contract() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     for mode in ["error", "crash", "status500", "text"] {
         deploy_mode(&server, mode, mode, json!({})).await;
     }
@@ -195,7 +169,7 @@ async fn function_errors_map_to_the_direktiv_contract() {
 
 #[tokio::test]
 async fn timeout_kills_the_call_and_the_next_call_gets_a_fresh_instance() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     deploy_mode(
         &server,
         "slow",
@@ -240,7 +214,7 @@ async fn timeout_kills_the_call_and_the_next_call_gets_a_fresh_instance() {
 
 #[tokio::test]
 async fn logs_attach_to_the_right_call_under_concurrency() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     deploy_mode(&server, "echo", "echo", json!({"scale": {"max": 8}})).await;
     let calls = (0..8).map(|i| {
         let server = &server;
@@ -292,7 +266,8 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
             .unwrap();
         request
     });
-    let server = server_with_image().await;
+    // Opted in: by default the host's loopback is out of reach (isolation.rs).
+    let server = server_with_test_function_and(&[ALLOW_HOST_LOOPBACK]).await;
     deploy_mode(
         &server,
         "fetch",
@@ -311,43 +286,8 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
 }
 
 #[tokio::test]
-async fn running_out_of_memory_is_a_clear_error_and_the_server_goes_on() {
-    let server = server_with_image().await;
-    deploy_mode(
-        &server,
-        "hog",
-        "oom",
-        json!({"size": "small", "scale": {"max": 1}}),
-    )
-    .await;
-    let (status, id, body) = server.invoke("demo", "hog", "{}").await;
-    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
-    let error = &parse(&body)["error"];
-    assert_eq!(error["code"], "faasbox.function.oom", "{error}");
-    assert!(error["message"].as_str().unwrap().contains("--size"));
-    assert_eq!(
-        server.get_json(&format!("/api/v1/invocations/{id}")).await["status"],
-        "failed"
-    );
-    deploy_mode(&server, "echo", "echo", json!({})).await;
-    let (status, _, body) = server.invoke("demo", "echo", r#"{"after":"oom"}"#).await;
-    assert_eq!(status, 200);
-    assert_eq!(parse(&body), json!({"after": "oom"}));
-    // The same function serves again on a fresh instance.
-    deploy_mode(
-        &server,
-        "hog",
-        "headers",
-        json!({"size": "small", "scale": {"max": 1}}),
-    )
-    .await;
-    let (status, _, _) = server.invoke("demo", "hog", "{}").await;
-    assert_eq!(status, 200);
-}
-
-#[tokio::test]
 async fn a_function_deployed_with_runsc_runs_under_gvisor() {
-    let server = server_with_image().await;
+    let server = server_with_test_function().await;
     deploy_mode(&server, "native", "kernel", json!({})).await;
     deploy_mode(&server, "sandboxed", "kernel", json!({"runtime": "runsc"})).await;
     let (status, _, native) = server.invoke("demo", "native", "{}").await;

@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use support::cgroups::ProcessCgroups;
 use support::images;
 use support::{runc_containers, Server};
 
@@ -51,19 +52,9 @@ fn footprint(data_dir: &Path) -> Footprint {
     let mut netns_files = Vec::new();
     let mut pasta_pids = Vec::new();
     for (_, pid) in &running {
-        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        for line in cgroups.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (
-                parts.next(),
-                parts.next().unwrap_or(""),
-                parts.next().unwrap_or(""),
-            );
-            for controller in ["memory", "pids", "cpu"] {
-                if controllers.split(',').any(|c| c == controller) && path.len() > 1 {
-                    cgroup_dirs.push(PathBuf::from(format!("/sys/fs/cgroup/{controller}{path}")));
-                }
-            }
+        // The container's limit cgroups (v1 controllers, or the one unified directory).
+        if let Some(cgroups) = ProcessCgroups::of(*pid) {
+            cgroup_dirs.extend(cgroups.limit_dirs());
         }
         let netns_inode = std::fs::metadata(format!("/proc/{pid}/ns/net"))
             .map(|m| m.ino())

@@ -45,12 +45,13 @@ fn images_json_to_version_1(data: &std::path::Path) {
     std::fs::write(&path, serde_json::to_vec_pretty(&v1).unwrap()).unwrap();
 }
 
-/// Takes the database back to schema 8: no revisions (9), no instance calls and no state or
-/// invocation on instance log lines (10).
+/// Takes the database back to schema 8: no revisions (9), no index of a function's calls (10),
+/// no instance calls and no state or invocation on instance log lines (11).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE flow_instance_calls;
+        "DROP INDEX invocations_by_function;
+         DROP TABLE flow_instance_calls;
          ALTER TABLE flow_instance_logs DROP COLUMN state;
          ALTER TABLE flow_instance_logs DROP COLUMN invocation;
          DROP TABLE function_revisions;

@@ -216,8 +216,10 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
     let token = create_token(&server, &["--namespace", "a"]);
     let a = client_with_token(Some(&token));
 
-    // Reading b answers exactly what a namespace that does not exist answers.
-    let hidden = "namespace 'b' does not exist; create it with `faasbox ns create b`";
+    // Reading b answers exactly what a namespace that does not exist answers, and tells the
+    // token nothing it could not do (only the admin token creates namespaces).
+    let hidden = "namespace 'b' does not exist or is not this token's (the token belongs to \
+                  namespace 'a')";
     for path in [
         "/api/v1/namespaces/b",
         "/api/v1/namespaces/b/functions",
@@ -231,6 +233,10 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         let (status, body) = call(&a, &server, Method::GET, path, None).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(body["error"]["message"], hidden, "{path}");
+        let (status, body) = call(&a, &server, Method::GET, &path.replace("/b", "/zz"), None).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["error"]["message"], hidden.replace("'b'", "'zz'"));
+        // The admin token is told how to make one.
         let (status, body) = call(
             &server.http,
             &server,
@@ -242,7 +248,7 @@ async fn namespace_tokens_see_nothing_of_other_namespaces() {
         assert_eq!(status, 404, "{path}");
         assert_eq!(
             body["error"]["message"],
-            hidden.replace("'b'", "'zz'").replace(" b`", " zz`")
+            "namespace 'zz' does not exist; create it with `faasbox ns create zz`"
         );
     }
     for path in [

@@ -18,8 +18,9 @@ use flate2::read::MultiGzDecoder;
 use tar::EntryType;
 
 use crate::compress::{decompress, unsupported, Compression};
-use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
+use crate::copy::{CopyError, COPY_BUF_SIZE};
 use crate::error::{io_err, ImageError};
+use crate::extract::{copy_sparse, ImportLimits};
 use crate::formats::FileSource;
 use crate::paths::{self, components};
 
@@ -118,7 +119,11 @@ const MAX_LINK_HOPS: usize = 40;
 impl ArchiveDir {
     /// Extracts the regular files of the archive at `archive` into `dest`
     /// (which must not exist).
-    pub(crate) fn extract(archive: &Path, dest: &Path) -> Result<ArchiveDir, ImageError> {
+    pub(crate) fn extract(
+        archive: &Path,
+        dest: &Path,
+        limits: &ImportLimits,
+    ) -> Result<ArchiveDir, ImageError> {
         let file = File::open(archive).map_err(io_err("open", archive))?;
         let what = format!("'{}'", archive.display());
         let stream = decompress(file, &what, |e| ImageError::io("read", archive, e))?;
@@ -154,8 +159,16 @@ impl ArchiveDir {
                         fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
                     }
                     dir.aliases.remove(&comps);
-                    let mut out = File::create(&path).map_err(io_err("create", &path))?;
-                    copy_to_file(&mut entry, &mut out, &path, &mut buf).map_err(|e| match e {
+                    if entry.size() > limits.max_layer_bytes {
+                        return Err(ImageError::TooLarge {
+                            what: what.clone(),
+                            entry: name,
+                            limit: limits.max_layer_bytes,
+                        });
+                    }
+                    let mut out =
+                        crate::private::create_file(&path).map_err(io_err("create", &path))?;
+                    copy_sparse(&mut entry, &mut out, &path, &mut buf).map_err(|e| match e {
                         CopyError::Read(e) => damaged(e),
                         CopyError::Write(e) => e,
                     })?;

@@ -63,6 +63,17 @@ pub enum ImageError {
 
     /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
     /// layer that is not a tar archive.
+    /// A layer (or an archive entry) unpacks to more than the import bound.
+    #[error(
+        "{what} unpacks to more than {} (at '{entry}'; files count at their apparent size, a sparse file at its full length); \
+         refusing to import it. The server's `max-layer-size` setting raises the bound",
+        show_bytes(*limit)
+    )]
+    TooLarge {
+        what: String,
+        entry: String,
+        limit: u64,
+    },
     #[error("invalid image: {0}")]
     InvalidImage(String),
 
@@ -190,19 +201,30 @@ pub(crate) fn io_err<'a>(
     move |source| ImageError::io(action, path, source)
 }
 
+/// Names no command: which credentials were used (a namespace's, the global ones) and who may
+/// change them is the caller's to say.
 fn unauthorized_message(registry: &str, user: Option<&str>, status: u16) -> String {
     match (user, status) {
         (Some(user), 403) => format!(
             "registry {registry} denied user '{user}' access (403); check that the user may \
-             use this repository, and the credentials with `faasbox registry ls`"
+             use this repository"
         ),
         (Some(user), _) => format!(
             "registry {registry} refused the credentials for user '{user}' ({status}); \
-             check them with `faasbox registry ls`"
+             check the stored ones"
         ),
         (None, _) => format!(
-            "registry {registry} requires credentials ({status}) and none are configured for \
-             it; add them for this registry (`faasbox registry ls` lists the configured ones)"
+            "registry {registry} requires credentials ({status}) and none are configured for it"
         ),
     }
+}
+
+/// A byte count for messages: "16 GiB", "512 MiB", "1234 bytes".
+fn show_bytes(bytes: u64) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
 }

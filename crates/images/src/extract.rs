@@ -21,6 +21,12 @@
 //!   sticky (needed for `/tmp`). Modification times are kept.
 //! - Extended attributes stored in the archive (PAX `SCHILY.xattr.*`) are not
 //!   applied, so an image cannot set `trusted.overlay.*` itself.
+//! - The files of a layer count at their apparent size (a sparse file at its
+//!   full length) against [`ImportLimits::max_layer_bytes`]; over it, the
+//!   layer is refused before that file's data is read. Runs of zeros
+//!   ([`ZERO_RUN`] bytes, aligned) are not written but skipped, so sparse
+//!   files (GNU sparse entries, or plain runs of zeros a compressed layer
+//!   expands to) stay sparse on disk.
 //! - OCI whiteouts become overlayfs whiteouts: `dir/.wh.name` is a 0:0
 //!   character device at `dir/name` (unless this layer itself has put
 //!   something there: whiteouts only hide lower layers); `dir/.wh..wh..opq` sets
@@ -41,7 +47,7 @@ use nix::sys::time::TimeSpec;
 use tar::EntryType;
 
 use crate::compress::decompress;
-use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
+use crate::copy::{CopyError, COPY_BUF_SIZE};
 use crate::digest::HashingReader;
 use crate::error::{io_err, ImageError};
 use crate::paths::{self, components};
@@ -52,6 +58,32 @@ const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 const FILE_MODE_MASK: u32 = 0o777;
 const DIR_MODE_MASK: u32 = 0o3777;
 const IMPLICIT_DIR_MODE: u32 = 0o755;
+
+/// Bounds of what one import may unpack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportLimits {
+    /// The most bytes a layer's files may add up to, each counted at its
+    /// apparent size (a sparse file at its full length). Also the most an
+    /// entry of an image archive (a blob) may unpack to.
+    pub max_layer_bytes: u64,
+}
+
+impl ImportLimits {
+    /// The default layer bound: 16 GiB.
+    pub const DEFAULT_MAX_LAYER_BYTES: u64 = 16 << 30;
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        ImportLimits {
+            max_layer_bytes: Self::DEFAULT_MAX_LAYER_BYTES,
+        }
+    }
+}
+
+/// A run of zeros this long (at this alignment in the file) is skipped, not
+/// written: a hole in the file.
+pub(crate) const ZERO_RUN: usize = 4096;
 
 /// What extracting a layer found out about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,11 +96,16 @@ pub(crate) struct Extracted {
 
 /// Extracts the layer blob at `blob` (plain or gzip tar) into `dest`, which
 /// must not exist yet. `what` names the layer in errors.
-pub(crate) fn extract_layer(blob: &Path, dest: &Path, what: &str) -> Result<Extracted, ImageError> {
+pub(crate) fn extract_layer(
+    blob: &Path,
+    dest: &Path,
+    what: &str,
+    limits: &ImportLimits,
+) -> Result<Extracted, ImageError> {
     let file = File::open(blob).map_err(io_err("open", blob))?;
     let blob_owned = blob.to_path_buf();
     let stream = decompress(file, what, move |e| ImageError::io("read", blob_owned, e))?;
-    extract_stream(stream, dest, what)
+    extract_stream(stream, dest, what, limits)
 }
 
 /// Extracts an uncompressed tar stream into `dest`, which must not exist yet.
@@ -76,6 +113,7 @@ pub(crate) fn extract_stream<R: Read>(
     reader: R,
     dest: &Path,
     what: &str,
+    limits: &ImportLimits,
 ) -> Result<Extracted, ImageError> {
     DirBuilder::new()
         .mode(IMPLICIT_DIR_MODE)
@@ -91,6 +129,8 @@ pub(crate) fn extract_stream<R: Read>(
         what,
         dir_times: Vec::new(),
         buf: vec![0; COPY_BUF_SIZE],
+        apparent: 0,
+        max_apparent: limits.max_layer_bytes,
     };
     {
         let entries = archive.entries().map_err(corrupt)?;
@@ -123,6 +163,9 @@ struct Extractor<'a> {
     /// Directory mtimes, applied at the end (creating children changes them).
     dir_times: Vec<(PathBuf, i64)>,
     buf: Vec<u8>,
+    /// The apparent size of the files so far.
+    apparent: u64,
+    max_apparent: u64,
 }
 
 impl Extractor<'_> {
@@ -182,6 +225,7 @@ impl Extractor<'_> {
                 self.directory(parent.join(last), meta)
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.count_apparent(&name, entry.size())?;
                 let parent = self.parent_dir(parents, &name)?;
                 self.regular(entry, &name, parent.join(last), meta)
             }
@@ -222,6 +266,20 @@ impl Extractor<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Adds a file's apparent size to the layer's; refuses the layer over
+    /// the bound (before the file's data is read).
+    fn count_apparent(&mut self, entry: &str, size: u64) -> Result<(), ImageError> {
+        self.apparent = self.apparent.saturating_add(size);
+        if self.apparent > self.max_apparent {
+            return Err(ImageError::TooLarge {
+                what: self.what.to_string(),
+                entry: entry.to_string(),
+                limit: self.max_apparent,
+            });
+        }
+        Ok(())
     }
 
     /// Returns the directory for an entry's parent components, creating
@@ -346,7 +404,7 @@ impl Extractor<'_> {
             .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
             .open(&path)
             .map_err(io_err("create", &path))?;
-        copy_to_file(entry, &mut file, &path, &mut self.buf).map_err(|e| match e {
+        copy_sparse(entry, &mut file, &path, &mut self.buf).map_err(|e| match e {
             CopyError::Read(e) => self.corrupt_entry(name, e),
             CopyError::Write(e) => e,
         })?;
@@ -447,6 +505,57 @@ impl Extractor<'_> {
                 tracing::debug!(error = %e, "could not set directory time");
             }
         }
+    }
+}
+
+/// Copies `input` into the new, empty `file`, leaving a hole wherever a
+/// [`ZERO_RUN`]-aligned run of zeros would be written (the file's length is
+/// still every byte's). Returns the length.
+pub(crate) fn copy_sparse<R: Read>(
+    input: &mut R,
+    file: &mut File,
+    path: &Path,
+    buf: &mut [u8],
+) -> Result<u64, CopyError> {
+    use std::io::{Seek, SeekFrom, Write};
+    static ZEROS: [u8; ZERO_RUN] = [0; ZERO_RUN];
+    let write_err = |e| CopyError::Write(ImageError::io("write", path, e));
+    let mut total = 0u64;
+    // Zeros read but not written yet: skipped over before the next write.
+    let mut hole = 0u64;
+    let mut filled = 0usize;
+    loop {
+        // Fill whole buffers (a reader may return less), so runs stay aligned.
+        let n = match input.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        filled += n;
+        if n != 0 && filled < buf.len() {
+            continue;
+        }
+        for run in buf[..filled].chunks(ZERO_RUN) {
+            // Slice comparison is a memcmp: fast in every build profile.
+            if run == &ZEROS[..run.len()] {
+                hole += run.len() as u64;
+                continue;
+            }
+            if hole > 0 {
+                let skip = i64::try_from(hole)
+                    .map_err(|_| write_err(io::ErrorKind::InvalidInput.into()))?;
+                file.seek(SeekFrom::Current(skip)).map_err(write_err)?;
+                hole = 0;
+            }
+            file.write_all(run).map_err(write_err)?;
+        }
+        total += filled as u64;
+        if n == 0 {
+            // A trailing hole still counts towards the length.
+            file.set_len(total).map_err(write_err)?;
+            return Ok(total);
+        }
+        filled = 0;
     }
 }
 

@@ -161,7 +161,9 @@ impl<'a> Session<'a> {
         match staged {
             Some(staged) => place(&staged, &dest)?,
             None => match fs::hard_link(&source.path, &dest) {
-                Ok(()) => {}
+                Ok(()) => {
+                    crate::private::seal(&dest).map_err(io_err("restrict the mode of", &dest))?
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "hard link into the store failed; copying");
@@ -210,7 +212,7 @@ impl<'a> Session<'a> {
             }
         }
         let staged = self.scratch_path("layer");
-        let extracted = extract_layer(blob, &staged, &source.what)?;
+        let extracted = extract_layer(blob, &staged, &source.what, &self.store.limits)?;
         if let Some(expected) = &source.diff_id {
             if *expected != extracted.diff_id {
                 return Err(ImageError::DigestMismatch {
@@ -242,7 +244,7 @@ impl<'a> Session<'a> {
         let dest = self.store.blob_file(&hex);
         if !exists(&dest)? {
             let staged = self.scratch_path("json");
-            fs::write(&staged, bytes).map_err(io_err("write", &staged))?;
+            crate::private::write(&staged, bytes).map_err(io_err("write", &staged))?;
             place(&staged, &dest)?;
         }
         Ok(digest)
@@ -269,6 +271,7 @@ fn exists(path: &Path) -> Result<bool, ImageError> {
 /// Renames a staged file into the store; losing a race to an identical
 /// file is fine.
 fn place(staged: &Path, dest: &Path) -> Result<(), ImageError> {
+    crate::private::seal(staged).map_err(io_err("restrict the mode of", staged))?;
     fs::rename(staged, dest).map_err(io_err("move blob into", dest))
 }
 
@@ -285,7 +288,7 @@ fn hash_file(path: &Path) -> Result<(String, u64), ImageError> {
 
 fn copy_hashing(src: &Path, dest: &Path) -> Result<(String, u64), ImageError> {
     let mut input = File::open(src).map_err(io_err("open", src))?;
-    let out = File::create(dest).map_err(io_err("create", dest))?;
+    let out = crate::private::create_file(dest).map_err(io_err("create", dest))?;
     let mut writer = HashingWriter::new(out);
     let mut buf = vec![0u8; COPY_BUF_SIZE];
     copy_to_file(&mut input, &mut writer, dest, &mut buf).map_err(|e| match e {

@@ -228,7 +228,7 @@ pub(crate) fn save(table: &Table, path: &Path, scratch: &Path) -> Result<(), Ima
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let mut file = File::create(path).map_err(io_err("create", path))?;
+    let mut file = crate::private::create_file(path).map_err(io_err("create", path))?;
     file.write_all(bytes).map_err(io_err("write", path))?;
     file.sync_all().map_err(io_err("sync", path))
 }

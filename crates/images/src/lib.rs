@@ -10,6 +10,9 @@
 //!
 //! # Store layout
 //!
+//! The store's directories are 0700 and the files it writes 0600 (see `private.rs`); only
+//! extracted layers keep the modes their image gives them.
+//!
 //! ```text
 //! <root>/
 //!   images.json             the name tables (server-wide, and one per namespace: name →
@@ -92,12 +95,14 @@ mod import;
 mod index;
 mod manifest;
 mod paths;
+mod private;
 mod reference;
 mod registry;
 mod scope;
 mod store;
 
 pub use error::ImageError;
+pub use extract::ImportLimits;
 pub use reference::normalize_reference;
 pub use registry::{
     CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth, STALE_DOWNLOAD,

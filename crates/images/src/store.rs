@@ -18,9 +18,11 @@ use time::OffsetDateTime;
 use crate::archive::{self, ArchiveDir, ArchiveKind};
 use crate::digest::{is_sha256_hex, sha256_hex};
 use crate::error::{io_err, ImageError};
+use crate::extract::ImportLimits;
 use crate::formats::{docker, oci, rootfs, LayoutDir};
 use crate::import::Session;
 use crate::index::{self, key, NameEntry, StoredContent, StoredImage, Table};
+use crate::private;
 use crate::reference::normalize_reference;
 use crate::registry::{self, DownloadLocks};
 use crate::{ImageContent, ImageRecord, LayerInfo, RootfsOptions, Scope};
@@ -36,6 +38,8 @@ pub type InUse = Box<dyn Fn() -> Result<HashSet<String>, String> + Send + Sync>;
 /// (except `pull` and `push`).
 pub struct ImageStore {
     root: PathBuf,
+    /// What one import may unpack.
+    pub(crate) limits: ImportLimits,
     state: Mutex<State>,
     /// One lock per blob being downloaded from a registry.
     pub(crate) downloads: DownloadLocks,
@@ -137,29 +141,47 @@ impl ImageStore {
     /// name refers to, and blobs and layers no content refers to. Recent partial downloads in
     /// `downloads/` are kept so a pull resumes.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
-        ImageStore::open_inner(root.into(), None)
+        ImageStore::open_inner(root.into(), None, ImportLimits::default())
     }
 
     /// Like [`open`](Self::open), but contents that `in_use` names are kept without a name
-    /// too (from this first collection on).
-    pub fn open_with(root: impl Into<PathBuf>, in_use: InUse) -> Result<ImageStore, ImageError> {
-        ImageStore::open_inner(root.into(), Some(in_use))
+    /// too (from this first collection on), and imports are bounded by `limits`.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        in_use: Option<InUse>,
+        limits: ImportLimits,
+    ) -> Result<ImageStore, ImageError> {
+        ImageStore::open_inner(root.into(), in_use, limits)
     }
 
-    fn open_inner(root: PathBuf, in_use: Option<InUse>) -> Result<ImageStore, ImageError> {
+    fn open_inner(
+        root: PathBuf,
+        in_use: Option<InUse>,
+        limits: ImportLimits,
+    ) -> Result<ImageStore, ImageError> {
         let store = ImageStore {
             root,
+            limits,
             state: Mutex::new(State::default()),
             downloads: DownloadLocks::default(),
             in_use,
         };
         for dir in [
+            store.root.clone(),
+            store.root.join("blobs"),
             store.blobs_dir(),
             store.layers_dir(),
             store.tmp_dir(),
             store.downloads_dir(),
         ] {
-            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+            private::create_dir(&dir).map_err(io_err("create directory", &dir))?;
+        }
+        for dir in [store.blobs_dir(), store.downloads_dir()] {
+            private::restrict_tree(&dir).map_err(io_err("restrict the modes under", &dir))?;
+        }
+        if store.index_path().exists() {
+            private::seal(&store.index_path())
+                .map_err(io_err("restrict the mode of", &store.index_path()))?;
         }
         store.clear_tmp()?;
         registry::prune_downloads(&store.downloads_dir())?;
@@ -186,11 +208,19 @@ impl ImageStore {
         self.run_import(|session| {
             let plan = match kind {
                 ArchiveKind::Docker => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     docker::plan(&dir)?
                 }
                 ArchiveKind::OciLayout => {
-                    let dir = ArchiveDir::extract(archive, &session.scratch_path("archive"))?;
+                    let dir = ArchiveDir::extract(
+                        archive,
+                        &session.scratch_path("archive"),
+                        &self.limits,
+                    )?;
                     oci::plan(&dir, &name)?
                 }
                 ArchiveKind::Rootfs => rootfs::plan(archive, rootfs)?,

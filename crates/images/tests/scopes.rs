@@ -124,8 +124,12 @@ fn contents_in_use_or_held_outlive_their_names() {
     let open = || {
         let used = Arc::clone(&used);
         Arc::new(
-            ImageStore::open_with(&root, Box::new(move || Ok(used.lock().unwrap().clone())))
-                .unwrap(),
+            ImageStore::open_with(
+                &root,
+                Some(Box::new(move || Ok(used.lock().unwrap().clone()))),
+                Default::default(),
+            )
+            .unwrap(),
         )
     };
     let store = open();
@@ -178,7 +182,8 @@ fn a_forced_removal_takes_the_content_but_not_the_files_a_hold_needs() {
     let store = Arc::new(
         ImageStore::open_with(
             tmp.path().join("store"),
-            Box::new(move || Ok(used.lock().unwrap().clone())),
+            Some(Box::new(move || Ok(used.lock().unwrap().clone()))),
+            Default::default(),
         )
         .unwrap(),
     );

@@ -2,8 +2,10 @@
 //! function container.
 //!
 //! The platform writes an [`AgentConfig`] to `<control dir>/agent.json` before the container
-//! starts, bind-mounts the control directory at [`CONTAINER_CONTROL_DIR`], and then speaks
-//! HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] in that directory:
+//! starts, bind-mounts the control directory read-only at [`CONTAINER_CONTROL_DIR`], and then
+//! speaks HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] the agent creates in
+//! [`CONTAINER_SOCKET_DIR`] (a directory of the instance's size-bounded writable space, the
+//! only writable mount below the control directory):
 //!
 //! | request | answer |
 //! |---|---|
@@ -33,9 +35,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Where the platform's per-instance control directory is mounted inside the container.
+/// Where the platform's per-instance control directory is mounted (read-only) inside the
+/// container.
 pub const CONTAINER_CONTROL_DIR: &str = "/.faasbox";
-/// The agent's Unix socket, relative to the control directory.
+/// Where the directory of the agent's socket is mounted inside the container (writable, part of
+/// the instance's bounded disk).
+pub const CONTAINER_SOCKET_DIR: &str = "/.faasbox/sock";
+/// The agent's Unix socket, relative to [`CONTAINER_SOCKET_DIR`].
 pub const AGENT_SOCKET_NAME: &str = "agent.sock";
 /// The agent's configuration file, relative to the control directory.
 pub const AGENT_CONFIG_NAME: &str = "agent.json";
@@ -59,7 +65,8 @@ pub const CODE_CALL_FILES: &str = "faasbox.flow.files";
 pub const CODE_CONTAINER_FAILED: &str = "container failed";
 /// direktiv-cmd: a command with `stop: true` failed.
 pub const CODE_CMD_EXECUTION: &str = "io.direktiv.error.execution";
-/// file contract: the call filled its bounded data directory.
+/// The call filled the instance's bounded disk (its writable root, temp dirs, or the file
+/// contract's data directory).
 pub const CODE_DISK_FULL: &str = "faasbox.function.disk_full";
 
 /// Which function contract the agent speaks to the function.
@@ -142,6 +149,10 @@ pub struct AgentConfig {
     /// file contract: where the call's data lives and how much it may write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileContractConfig>,
+    /// The size of the instance's writable space (root filesystem changes, temp dirs, the file
+    /// contract's data directory), for the `disk_full` error's message. 0: not known.
+    #[serde(default)]
+    pub disk_limit_bytes: u64,
 }
 
 /// The `value` of an OpenWhisk `/init`, as the platform sends it at instance start.
@@ -162,10 +173,11 @@ pub struct OpenWhiskInit {
 /// Settings of the file contract (Direktiv isolates).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileContractConfig {
-    /// The data directory (`/direktiv-data`); the platform mounts a size-bounded tmpfs there.
+    /// The data directory (`/direktiv-data`); the platform mounts a directory of the instance's
+    /// size-bounded writable space there.
     #[serde(default = "default_file_data_dir")]
     pub data_dir: String,
-    /// The bound of that tmpfs, for error messages.
+    /// The bound of that space, for error messages.
     #[serde(default)]
     pub disk_limit_bytes: u64,
 }
@@ -291,13 +303,19 @@ pub enum InvokeStatus {
     Timeout,
 }
 
-/// The agent's answer to `POST /v1/invoke`.
+/// The agent's answer to `POST /v1/invoke`. `Output` is how the output JSON is held: boxed
+/// (the default), borrowed from the answer's bytes while it is read, or those bytes sliced
+/// (what the platform keeps, so that a large output is never copied).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct InvokeOutcome {
+#[serde(bound(
+    serialize = "Output: Serialize",
+    deserialize = "Output: Deserialize<'de>"
+))]
+pub struct InvokeOutcome<Output = Box<RawValue>> {
     pub status: InvokeStatus,
     /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Box<RawValue>>,
+    pub output: Option<Output>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,6 +324,25 @@ pub struct InvokeOutcome {
     /// stderr while the call ran (plus anything printed while no call was running before it).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+}
+
+impl<Output> InvokeOutcome<Output> {
+    /// The same outcome with its output held another way.
+    pub fn map_output<Other>(mut self, f: impl FnOnce(Output) -> Other) -> InvokeOutcome<Other> {
+        let output = self.output.take().map(f);
+        self.with_output(output)
+    }
+
+    /// The same outcome with `output` instead of its own.
+    pub fn with_output<Other>(self, output: Option<Other>) -> InvokeOutcome<Other> {
+        InvokeOutcome {
+            status: self.status,
+            output,
+            code: self.code,
+            message: self.message,
+            logs: self.logs,
+        }
+    }
 }
 
 /// The agent's answer to `GET /v1/ready`.

@@ -2,11 +2,15 @@
 //!
 //! One connection per request: connecting to a Unix socket costs microseconds, and separate
 //! connections let a caller run calls and cancels of one instance concurrently.
+//!
+//! Bodies are held once: the input is sent from the caller's buffer as it is, and an answer
+//! is read into one buffer of its declared length (at most [`MAX_ANSWER_BYTES`]), out of which
+//! [`AgentClient::call`] slices the output without copying it.
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use faasbox_proto::{
     CallEnvelope, CallFile, CancelReport, InvokeOutcome, ReadyReport, HEADER_ACTION_ID,
     HEADER_CALL_FILES, HEADER_DEADLINE,
@@ -14,13 +18,20 @@ use faasbox_proto::{
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::net::UnixStream;
 
 use crate::error::AgentError;
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
+
+/// The largest answer taken from an agent: an output (the agent takes at most 64 MiB from a
+/// function) and the call's log lines.
+pub const MAX_ANSWER_BYTES: usize = 256 << 20;
+/// The largest answer to the small requests (ready, cancel).
+const MAX_REPORT_BYTES: usize = 64 << 20;
 
 /// Talks to the agent of one instance.
 #[derive(Debug, Clone)]
@@ -47,7 +58,7 @@ impl AgentClient {
             .header(hyper::header::HOST, "agent")
             .body(Full::new(Bytes::new()))
             .map_err(|e| AgentError::Request(e.to_string()))?;
-        let (status, body) = self.exchange(request).await?;
+        let (status, body) = self.exchange(request, PATH, MAX_REPORT_BYTES).await?;
         match status {
             StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE => decode(PATH, &body),
             _ => Err(status_error(PATH, status, &body)),
@@ -75,7 +86,29 @@ impl AgentClient {
         input: Bytes,
         files: Vec<CallFile>,
     ) -> Result<InvokeOutcome, AgentError> {
-        const PATH: &str = "/v1/invoke";
+        let outcome = self.call(action_id, deadline_rfc3339, input, files).await?;
+        let output = outcome
+            .output
+            .as_ref()
+            .map(|bytes| RawValue::from_string(String::from_utf8_lossy(bytes).into_owned()))
+            .transpose()
+            .map_err(|source| AgentError::Decode {
+                path: INVOKE,
+                source,
+            })?;
+        Ok(outcome.with_output(output))
+    }
+
+    /// [`AgentClient::invoke_with_files`] with the output as a slice of the answer's bytes:
+    /// the JSON the agent sent, never copied (what the platform keeps of a call).
+    pub async fn call(
+        &self,
+        action_id: &str,
+        deadline_rfc3339: &str,
+        input: Bytes,
+        files: Vec<CallFile>,
+    ) -> Result<InvokeOutcome<Bytes>, AgentError> {
+        const PATH: &str = INVOKE;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(PATH)
@@ -99,11 +132,12 @@ impl AgentClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| AgentError::Request(e.to_string()))?;
-        let (status, body) = self.exchange(request).await?;
+        let (status, body) = self.exchange(request, PATH, MAX_ANSWER_BYTES).await?;
         if status != StatusCode::OK {
             return Err(status_error(PATH, status, &body));
         }
-        decode(PATH, &body)
+        let outcome: InvokeOutcome<&RawValue> = decode(PATH, &body)?;
+        Ok(outcome.map_output(|raw| slice_of(&body, raw.get().as_bytes())))
     }
 
     /// `POST /v1/cancel?aid=ID`: cancel a running call.
@@ -116,17 +150,20 @@ impl AgentClient {
             .header(hyper::header::HOST, "agent")
             .body(Full::new(Bytes::new()))
             .map_err(|e| AgentError::Request(e.to_string()))?;
-        let (status, body) = self.exchange(request).await?;
+        let (status, body) = self.exchange(request, PATH, MAX_REPORT_BYTES).await?;
         if status != StatusCode::OK {
             return Err(status_error(PATH, status, &body));
         }
         decode(PATH, &body)
     }
 
-    /// Sends one request on a fresh connection and reads the whole answer.
+    /// Sends one request on a fresh connection and reads the whole answer, at most `max`
+    /// bytes, into one buffer.
     async fn exchange(
         &self,
         request: Request<Full<Bytes>>,
+        path: &'static str,
+        max: usize,
     ) -> Result<(StatusCode, Bytes), AgentError> {
         let stream = connect(&self.socket).await?;
         let (mut sender, connection) =
@@ -136,13 +173,54 @@ impl AgentClient {
         let result = async {
             let response = sender.send_request(request).await?;
             let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
+            let body = read_body(response, path, max).await?;
+            Ok::<_, AgentError>((status, body))
         }
         .await;
         drop(sender);
         driver.abort();
-        Ok(result?)
+        result
+    }
+}
+
+const INVOKE: &str = "/v1/invoke";
+
+/// Reads an answer's body into one buffer of its declared length (no chunk list that is
+/// concatenated afterwards), refusing more than `max` bytes.
+async fn read_body(
+    response: hyper::Response<hyper::body::Incoming>,
+    path: &'static str,
+    max: usize,
+) -> Result<Bytes, AgentError> {
+    let too_large = || AgentError::TooLarge { path, limit: max };
+    let declared = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(too_large());
+    }
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0));
+    let mut body = response.into_body();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if buffer.len() + data.len() > max {
+                return Err(too_large());
+            }
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// `part`, a slice of `whole`'s bytes, as a `Bytes` sharing `whole`'s buffer (a copy if it
+/// is not inside `whole`, which a borrowed JSON value always is).
+fn slice_of(whole: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= whole.len() => whole.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
     }
 }
 
@@ -171,7 +249,7 @@ async fn connect(socket: &Path) -> Result<UnixStream, AgentError> {
     stream
 }
 
-fn decode<T: DeserializeOwned>(path: &'static str, body: &[u8]) -> Result<T, AgentError> {
+fn decode<'a, T: Deserialize<'a>>(path: &'static str, body: &'a [u8]) -> Result<T, AgentError> {
     serde_json::from_slice(body).map_err(|source| AgentError::Decode { path, source })
 }
 
@@ -243,6 +321,61 @@ mod tests {
         let report = AgentClient::new(socket).ready().await.unwrap();
         assert!(!report.ready);
         assert_eq!(report.error.as_deref(), Some("port 8080 closed"));
+    }
+
+    /// Serves one canned HTTP answer with `body` on a fresh socket; returns a client for it.
+    fn canned(dir: &Path, body: String, declared: usize) -> AgentClient {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = dir.join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = stream.read(&mut buf).await.unwrap();
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+        AgentClient::new(socket)
+    }
+
+    #[tokio::test]
+    async fn the_output_is_the_answer_s_own_bytes_and_answers_are_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let output = r#"{"a": [1, 2.50, "x\u00e9"]}"#;
+        let body = format!(r#"{{"status":"ok","output":{output},"logs":[]}}"#);
+        let client = canned(tmp.path(), body.clone(), body.len());
+        let outcome = client
+            .call(
+                "aid",
+                "2030-01-01T00:00:00Z",
+                Bytes::from_static(b"{}"),
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        // Exactly the JSON text the agent sent (not re-encoded).
+        assert_eq!(outcome.output.as_deref(), Some(output.as_bytes()));
+        // An answer declared larger than the bound is refused before it is read.
+        let tmp = tempfile::tempdir().unwrap();
+        let client = canned(tmp.path(), String::new(), MAX_ANSWER_BYTES + 1);
+        let err = client
+            .call("aid", "2030-01-01T00:00:00Z", Bytes::new(), Vec::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AgentError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn slices_share_the_buffer_and_strangers_are_copied() {
+        let whole = Bytes::from_static(b"0123456789");
+        let part = slice_of(&whole, &whole[3..6]);
+        assert_eq!(&part[..], b"345");
+        assert_eq!(part.as_ptr(), whole[3..].as_ptr());
+        let other = b"345".to_vec();
+        let copied = slice_of(&whole, &other);
+        assert_eq!(&copied[..], b"345");
+        assert_ne!(copied.as_ptr(), whole[3..].as_ptr());
     }
 
     #[tokio::test]

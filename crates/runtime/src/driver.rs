@@ -50,6 +50,39 @@ pub struct DriverConfig {
     /// Overall bound for [`Driver::start`], readiness included. The agent has its own
     /// `ready_timeout_ms` for the function; this one also covers the container start.
     pub start_timeout: Duration,
+    /// Let functions reach the host's loopback services through the network namespace's
+    /// gateway address (pasta maps it to the host's `127.0.0.1`/`::1`). Off by default: with
+    /// it, every function can talk to whatever listens on the host's loopback (databases,
+    /// registries, the faasbox API itself). For development and tests only.
+    pub allow_host_loopback: bool,
+    /// Map container root to an unprivileged host uid/gid range through a user namespace
+    /// (runc only; gVisor isolates with its own kernel). `None` runs container root as host
+    /// root. When the kernel refuses (no user namespaces, no idmapped mounts), the driver runs
+    /// without and says so in its log at start.
+    pub id_map: Option<IdMap>,
+}
+
+/// Container ids `0..size` appear on the host as `host_base..host_base + size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub host_base: u32,
+    pub size: u32,
+}
+
+impl IdMap {
+    /// Host uids and gids 1879048192 (`0x70000000`) to 1879113727: above the ranges
+    /// `useradd` hands out in `/etc/subuid` (100000 up to 600100000 by default) and
+    /// systemd-nspawn picks from (524288 up to 1879048191), below 2^31 (tools that treat ids as
+    /// signed). 65536 ids: container uids and gids 0 to 65535.
+    pub const DEFAULT: IdMap = IdMap {
+        host_base: 0x7000_0000,
+        size: 65_536,
+    };
+
+    /// The host id of container id `id`, if it is mapped.
+    pub fn host_id(&self, id: u32) -> Option<u32> {
+        (id < self.size).then(|| self.host_base + id)
+    }
 }
 
 impl DriverConfig {
@@ -63,6 +96,8 @@ impl DriverConfig {
             runsc_path: PathBuf::from("runsc"),
             pasta_path: PathBuf::from("pasta"),
             start_timeout: Duration::from_secs(130),
+            allow_host_loopback: false,
+            id_map: Some(IdMap::DEFAULT),
         }
     }
 }
@@ -84,22 +119,31 @@ pub struct InstanceSpec {
     pub runtime: OciRuntime,
     /// Outbound network through pasta; without it the instance has only a loopback interface.
     pub network: bool,
-    /// Size-bounded tmpfs mounts (e.g. the file contract's `/direktiv-data`).
+    /// The size of the instance's writable space: a tmpfs holding the root filesystem's
+    /// writable layer (so `/tmp` and every file the function writes or changes), the
+    /// directories of [`InstanceSpec::scratch`] and the agent's socket directory. Filling it
+    /// fails writes with `ENOSPC`; it also bounds its number of files (one per 4 KiB). Its
+    /// pages are memory: the memory cgroup's limit is `limits.memory_bytes + disk_bytes`, so
+    /// that a full disk is a full disk and not an out-of-memory kill.
+    pub disk_bytes: u64,
+    /// Directories of the instance's writable space mounted into the container (e.g. the file
+    /// contract's `/direktiv-data`).
     pub scratch: Vec<ScratchMount>,
 }
 
-/// A tmpfs of bounded size mounted into the container (writable, `nosuid,nodev`).
+/// A directory of the instance's bounded writable space, mounted into the container at `path`
+/// (writable, `nosuid,nodev`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScratchMount {
     /// Absolute path inside the container.
     pub path: String,
-    pub size_bytes: u64,
 }
 
 /// Resource limits of one instance. Zero (or a negative pid count) means "no limit".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Limits {
-    /// Memory limit in bytes (swap is not granted on top of it).
+    /// Memory limit in bytes (swap is not granted on top of it). The instance's disk is added
+    /// to it in the memory cgroup (see [`InstanceSpec::disk_bytes`]).
     pub memory_bytes: u64,
     /// CPU time in thousandths of a core: 1000 is one full core, 250 a quarter.
     pub cpu_millis: u64,

@@ -20,6 +20,12 @@ pub enum DriverError {
          (it must be a static binary) or set the agent path in the server configuration"
     )]
     AgentMissing(PathBuf),
+    /// Container root of a user namespace cannot run the agent binary (it is host root's).
+    #[error(
+        "the agent binary {0} is not readable and executable by others: container root (an \
+         unprivileged host uid in its user namespace) must run it; `chmod 0755` it"
+    )]
+    AgentNotExecutable(PathBuf),
     /// The OCI runtime (runc/runsc) refused or failed a command.
     #[error("`{command}` failed: {message}")]
     Runtime { command: String, message: String },
@@ -92,6 +98,9 @@ pub enum AgentError {
         #[source]
         source: serde_json::Error,
     },
+    /// The agent's answer is larger than the platform takes.
+    #[error("the agent's answer to {path} is larger than {limit} bytes; the call's output and logs must stay under it")]
+    TooLarge { path: &'static str, limit: usize },
     /// The request could not be built (e.g. a header value with control characters).
     #[error("invalid request to the agent: {0}")]
     Request(String),

@@ -18,7 +18,7 @@ mod tests;
 
 pub use agent_client::AgentClient;
 pub use driver::{
-    CleanupReport, Driver, DriverConfig, Instance, InstanceSpec, Limits, OciRuntime,
+    CleanupReport, Driver, DriverConfig, IdMap, Instance, InstanceSpec, Limits, OciRuntime,
     ParseOciRuntimeError, ScratchMount,
 };
 pub use error::{AgentError, DriverError};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use faasbox_images::ImageStore;
-use faasbox_runtime::{Driver, DriverConfig, RuncDriver};
+use faasbox_runtime::{Driver, DriverConfig, IdMap, RuncDriver};
 use faasbox_secrets::Vault;
 use faasbox_store::Store;
 use tokio::net::TcpListener;
@@ -21,6 +21,20 @@ use crate::{api, clock};
 pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    // Nobody but the server's user may list or read it: the database, keys, token and images
+    // are inside, each 0600 in 0700 directories. Others may only pass through (0711, as
+    // /var/lib/docker does): a container's root, mapped to an unprivileged host uid by its user
+    // namespace, must reach its instance's root filesystem under `run/`.
+    std::fs::set_permissions(&config.data_dir, data_dir_mode()).with_context(|| {
+        format!(
+            "setting the mode of the data directory {} to 0711",
+            config.data_dir.display()
+        )
+    })?;
+    let problems = config.problems();
+    if !problems.is_empty() {
+        anyhow::bail!("the server's settings cannot work: {}", problems.join("; "));
+    }
     if !config.agent_binary.is_file() {
         anyhow::bail!(
             "the faasbox agent binary {} does not exist; build it with `cargo build -p faasbox-agent` \
@@ -34,12 +48,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         Vault::open(&key_source, store.clone())
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
+    let import_limits = faasbox_images::ImportLimits {
+        max_layer_bytes: config.limits.max_layer_bytes,
+    };
     // Image contents that revisions pin stay although no name points at them any more.
     let pinned = store.clone();
     let in_use: faasbox_images::InUse =
         Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
     let images = Arc::new(
-        ImageStore::open_with(config.images_dir(), in_use).with_context(|| {
+        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(|| {
             format!(
                 "opening the image store in {}",
                 config.images_dir().display()
@@ -47,6 +64,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         })?,
     );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
+    if config.allow_host_loopback {
+        tracing::warn!(
+            "allow-host-loopback is on: every function can reach the services on this host's \
+             loopback (127.0.0.1, ::1), this server's API included; use it for development only"
+        );
+    }
     let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
         state_dir: config.run_dir(),
         agent_binary: config.agent_binary.clone(),
@@ -54,6 +77,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         runsc_path: config.runsc_path.clone(),
         pasta_path: config.pasta_path.clone(),
         start_timeout: config.ready_timeout + Duration::from_secs(10),
+        allow_host_loopback: config.allow_host_loopback,
+        id_map: Some(IdMap::DEFAULT),
     })?);
     let report = driver.cleanup_leftovers().await?;
     if report.containers + report.mounts + report.cgroups + report.netns + report.processes > 0 {
@@ -106,6 +131,18 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     Ok(state)
 }
 
+/// The data directory's mode: only its owner lists or reads it; others may pass through.
+pub fn data_dir_mode() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o711)
+}
+
+/// The mode of the directories the server itself makes in the data directory.
+pub fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
+}
+
 /// Serves the API until `shutdown` resolves, then stops every instance.
 pub async fn serve(
     state: Arc<AppState>,
@@ -114,10 +151,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let event_tasks = crate::events::spawn(&state);
-    // The token check wraps everything served, whatever routes the API adds.
-    let router = api::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::auth::require_token,
+    // The token check wraps everything served, whatever routes the API adds; the guard
+    // (panics, JSON rejections) wraps the token check.
+    let router = api::guard::wrap(api::router(state.clone()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_token),
     ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -138,13 +175,15 @@ pub async fn serve(
     served.context("serving the API")
 }
 
-/// Runs the server on `config.listen` until SIGINT or SIGTERM.
+/// Runs the server on `config.listen` until SIGINT or SIGTERM. The address is bound first:
+/// a server that cannot listen changes nothing (no admin token made and printed, no leftovers
+/// of another server on the same data directory cleaned away).
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let listen = config.listen;
-    let state = start(config).await?;
     let listener = TcpListener::bind(listen).await.with_context(|| {
         format!("listening on {listen} (is another server running there? pick one with --listen)")
     })?;
+    let state = start(config).await?;
     tracing::info!("faasbox server listening on http://{listen}");
     serve(state, listener, shutdown_signal()).await
 }

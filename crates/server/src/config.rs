@@ -29,14 +29,47 @@ pub struct ServerConfig {
     pub queue_timeout: Duration,
     /// The largest invoke body accepted.
     pub max_input_bytes: usize,
+    /// Let functions reach the host's loopback services (through their network namespace's
+    /// gateway address). Off by default: with it, any function can talk to whatever listens
+    /// on the host's `127.0.0.1` — databases, registries, this server's own API. For
+    /// development and tests.
+    pub allow_host_loopback: bool,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
+    /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
+    pub limits: Limits,
 
     // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
     /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
     pub expr_limits: faasbox_expr::sandbox::Limits,
     /// Every flow instance's bounds: states run and data size.
     pub flow_limits: faasbox_flow::engine::Limits,
+}
+
+/// What one request, one import and one namespace may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest image archive an import accepts (413 above it).
+    pub max_upload_bytes: u64,
+    /// The most a layer's files may add up to, each at its apparent size (a sparse file at
+    /// its full length); also the most one entry of an image archive may unpack to.
+    pub max_layer_bytes: u64,
+    /// What each namespace may deploy and run.
+    pub quotas: crate::quota::Quotas,
+    /// The bytes of request bodies (invokes, flow runs) and their outputs held in memory at
+    /// once; calls beyond it wait, then get 503. At least `max_input_bytes`.
+    pub body_budget_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_upload_bytes: 16 << 30,
+            max_layer_bytes: faasbox_images::ImportLimits::DEFAULT_MAX_LAYER_BYTES,
+            quotas: crate::quota::Quotas::default(),
+            body_budget_bytes: 1 << 30,
+        }
+    }
 }
 
 /// `FAASBOX_MASTER_KEY` / `FAASBOX_MASTER_KEY_FILE` as read at start. `Debug` hides the key.
@@ -89,10 +122,37 @@ impl ServerConfig {
             queue_limit: 100,
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
+            allow_host_loopback: false,
             master_key: MasterKeyEnv::default(),
+            limits: Limits::default(),
             expr_limits: faasbox_expr::sandbox::Limits::default(),
             flow_limits: faasbox_flow::engine::Limits::default(),
         }
+    }
+
+    /// Why these settings cannot work, one sentence each (empty when they can).
+    pub fn problems(&self) -> Vec<String> {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        let mut problems = Vec::new();
+        for (key, value) in [
+            ("ready-timeout", self.ready_timeout),
+            ("queue-timeout", self.queue_timeout),
+        ] {
+            if value.is_zero() || value > DAY {
+                problems.push(format!("{key} must be more than 0 and at most 24h"));
+            }
+        }
+        if self.limits.body_budget_bytes < self.max_input_bytes as u64 {
+            problems.push(format!(
+                "body-budget ({} bytes) must hold at least one largest request body ({} bytes)",
+                self.limits.body_budget_bytes, self.max_input_bytes
+            ));
+        }
+        if self.limits.max_upload_bytes == 0 || self.limits.max_layer_bytes == 0 {
+            problems.push("max-upload-size and max-layer-size must be more than 0".into());
+        }
+        problems.extend(self.limits.quotas.problem());
+        problems
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -124,6 +184,19 @@ pub fn default_agent_binary() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_that_cannot_work_are_named() {
+        let mut config = ServerConfig::new("/x".into(), DEFAULT_LISTEN.parse().unwrap());
+        assert!(config.problems().is_empty());
+        config.queue_timeout = Duration::from_secs(u64::MAX);
+        config.limits.body_budget_bytes = 1;
+        config.limits.quotas.max_instances = 0;
+        let problems = config.problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("queue-timeout"));
+        assert!(problems[1].contains("body-budget"));
+    }
 
     #[test]
     fn master_key_variables_are_taken_out_of_the_environment() {

@@ -51,7 +51,31 @@ pub async fn deploy(
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let resolved = image_pin::resolve(state, owner, name, &spec.image, policy).await?;
+    runnable(state, owner, name, &spec, &resolved)?;
     store_and_activate(state, owner, name, spec, resolved, policy, by).await
+}
+
+/// Refuses a spec whose pinned image it cannot run (an http function on an image without an
+/// entrypoint, and no `cmd`). An image that is not local yet (its pull failed) is checked at
+/// its first call, when `instance_spec::build` starts an instance from it.
+fn runnable(
+    state: &AppState,
+    owner: &Owner,
+    name: &str,
+    spec: &FunctionSpec,
+    resolved: &Resolved,
+) -> ApiResult<()> {
+    let content = resolved
+        .digest
+        .as_deref()
+        .and_then(|d| state.images.content(d));
+    match content.and_then(|c| crate::instance_spec::command_problem(spec, &c)) {
+        Some(problem) => Err(ApiError::bad_request(format!(
+            "{} was not deployed: {problem}",
+            owner.describe(name)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Applies a JSON merge patch (RFC 7396) to the current spec of `owner`'s function `name`.
@@ -77,7 +101,8 @@ pub async fn update(
     let mut merged: Value = serde_json::from_str(&current.spec)
         .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
     json_patch::merge(&mut merged, &patch);
-    let spec: FunctionSpec = serde_json::from_value(merged).map_err(|e| {
+    let merged = serde_json::to_vec(&merged).map_err(|e| ApiError::internal(e.to_string()))?;
+    let spec = FunctionSpec::from_json(&merged).map_err(|e| {
         ApiError::bad_request(format!(
             "{} was not updated: the patched spec is not valid: {e}",
             owner.describe(name)
@@ -110,6 +135,7 @@ pub async fn update(
             (resolved, policy)
         }
     };
+    runnable(state, owner, name, &spec, &resolved)?;
     store_and_activate(state, owner, name, spec, resolved, policy, by).await
 }
 
@@ -170,8 +196,11 @@ pub async fn rollback(
         None => None,
     };
     let (o, n, number) = (owner.key().to_string(), name.to_string(), target.revision);
+    let _deploys = state.quotas.lock_deploys().await;
+    let (quota_owner, checked) = (owner.clone(), spec.clone());
     let made = state
         .blocking(move |s| {
+            check_quotas(s, &quota_owner, &n, &checked, true)?;
             Ok(s.store
                 .make_current(&o, &n, number, &clock::now_rfc3339())?)
         })
@@ -197,10 +226,12 @@ pub async fn rollback(
     Ok((record, target, current))
 }
 
-/// The spec's problems and its input template, as a 400 naming all of them. The template is
-/// compiled off the async threads, on a stack big enough for any expression within bounds.
+/// The spec's problems, its input template, and whether its secrets and template fit, as a
+/// 400 naming all of them. The template is compiled off the async threads, on a stack big
+/// enough for any expression within bounds.
 async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
-    let problems = spec.problems();
+    let mut problems = spec.problems();
+    problems.extend(crate::secret_use::problems(spec));
     if !problems.is_empty() {
         return Err(ApiError::bad_request(format!(
             "{} was not deployed: {}",
@@ -229,6 +260,35 @@ async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> 
     Ok(())
 }
 
+/// Checks a namespace function against its namespace's quotas (global services have none).
+fn check_quotas(
+    state: &AppState,
+    owner: &Owner,
+    name: &str,
+    spec: &FunctionSpec,
+    existed: bool,
+) -> ApiResult<()> {
+    let Owner::Namespace(namespace) = owner else {
+        return Ok(());
+    };
+    // The `scale.min` of the namespace's other functions (a stored spec that cannot be read
+    // runs nowhere: it counts as a function only).
+    let others: Vec<u32> = owner
+        .list_functions(&state.store)?
+        .into_iter()
+        .filter(|r| r.name != name)
+        .map(|r| {
+            serde_json::from_str::<FunctionSpec>(&r.spec)
+                .map(|s| s.scale.min)
+                .unwrap_or(0)
+        })
+        .collect();
+    state
+        .quotas
+        .quotas
+        .check_deploy(namespace, name, spec, &others, existed)
+}
+
 async fn store_and_activate(
     state: &Arc<AppState>,
     owner: &Owner,
@@ -246,8 +306,13 @@ async fn store_and_activate(
         resolved.image_namespace.clone(),
         by.to_string(),
     );
+    // The namespace's quotas are checked and the revision stored as one step.
+    let _deploys = state.quotas.lock_deploys().await;
+    let (quota_owner, checked) = (owner.clone(), spec.clone());
     let revised = state
         .blocking(move |s| {
+            let existed = quota_owner.load_function(&s.store, &n)?.is_some();
+            check_quotas(s, &quota_owner, &n, &checked, existed)?;
             let new = NewRevision {
                 spec: &text,
                 digest: digest.as_deref(),

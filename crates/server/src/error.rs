@@ -12,6 +12,8 @@ pub mod codes {
     pub const CONFLICT: &str = "faasbox.conflict";
     pub const TOO_LARGE: &str = "faasbox.request.too_large";
     pub const INTERNAL: &str = "faasbox.internal";
+    /// A request handler panicked (a bug); the server goes on serving.
+    pub const PANIC: &str = "faasbox.internal.panic";
     pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
     pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
     pub const FUNCTION_CANCELLED: &str = "faasbox.function.cancelled";
@@ -113,6 +115,11 @@ impl From<faasbox_images::ImageError> for ApiError {
     fn from(e: faasbox_images::ImageError) -> Self {
         match &e {
             faasbox_images::ImageError::NotFound(_) => ApiError::not_found(e.to_string()),
+            faasbox_images::ImageError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                e.to_string(),
+            ),
             _ if e.is_user_error() => ApiError::bad_request(e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
@@ -149,8 +156,19 @@ impl ApiError {
 }
 
 impl From<tokio::task::JoinError> for ApiError {
+    /// A task that panicked is a bug like a panicking handler: 500 with [`codes::PANIC`]
+    /// (logged when answered).
     fn from(e: tokio::task::JoinError) -> Self {
-        ApiError::internal(format!("a background task failed: {e}"))
+        let code = if e.is_panic() {
+            codes::PANIC
+        } else {
+            codes::INTERNAL
+        };
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            format!("a background task failed: {e}"),
+        )
     }
 }
 

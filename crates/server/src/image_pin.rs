@@ -110,9 +110,10 @@ pub async fn resolve(
         if policy == PullPolicy::Never || !names_a_registry(image) {
             let mut message = format!(
                 "{} was not deployed: image '{image}' is not in the local store ({}); import it \
-                 first with `faasbox image import FILE --name {image}` (see `faasbox image ls`)",
+                 first with `{}` (see `faasbox image ls`)",
                 owner.describe(name),
-                tables(owner)
+                tables(owner),
+                owner.import_hint(image)
             );
             if names_a_registry(image) {
                 message.push_str(", or deploy with --pull missing to pull it");

@@ -169,8 +169,9 @@ pub async fn pull_for(
             IMAGE_MISSING,
             format!(
                 "image '{image}' of {} is not in the local store and names no registry to pull it from; \
-                 import it with `faasbox image import FILE --name {image}`",
-                owner.describe(name)
+                 import it with `{}`",
+                owner.describe(name),
+                owner.import_hint(image)
             ),
         ));
     }
@@ -269,10 +270,9 @@ async fn remember(state: &Arc<AppState>, owner: &Owner, name: &str, message: Opt
 
 fn pull_failure(owner: &Owner, image: &str, e: &ImageError) -> String {
     let fix = match e {
-        ImageError::Unauthorized { .. } => format!(
-            "add or correct the registry's credentials with `{}`; the next call pulls again",
-            owner.registry_hint()
-        ),
+        ImageError::Unauthorized { .. } => {
+            format!("{}; the next call pulls again", owner.credentials_fix())
+        }
         _ => "check the reference and that the registry is reachable; the next call pulls again"
             .to_string(),
     };

@@ -19,7 +19,8 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 /// Builds the instance spec of function `key` from its image content (whose extracted layer
 /// directories are `layers`, bottom first). `version` is the revision in service (OpenWhisk
-/// actions see it as `0.0.N`).
+/// actions see it as `0.0.N`). The instance must become ready within `ready_timeout` (the
+/// server's) or the function's timeout, whichever is shorter.
 pub fn build(
     key: &str,
     spec: &FunctionSpec,
@@ -29,15 +30,12 @@ pub fn build(
     ready_timeout: Duration,
 ) -> Result<InstanceSpec, ApiError> {
     let contract = spec.effective_contract();
-    // cmd and openwhisk run their commands per call; http and file need the image's process.
+    if let Some(problem) = command_problem(spec, image) {
+        return Err(ApiError::bad_request(format!("{key}: {problem}")));
+    }
     let command = match contract {
         Contract::Cmd | Contract::Openwhisk => Vec::new(),
-        Contract::Http | Contract::File => command_for(spec, image).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "image '{}' has no entrypoint or cmd; deploy {key} with --cmd",
-                spec.image
-            ))
-        })?,
+        Contract::Http | Contract::File => command_for(spec, image).unwrap_or_default(),
     };
     let openwhisk = spec.code.as_ref().map(|code| OpenWhiskInit {
         code: code.clone(),
@@ -46,6 +44,7 @@ pub fn build(
         env: Default::default(),
         name: key.to_string(),
     });
+    // The file contract's data directory is a directory of the instance's bounded disk.
     let (file, scratch) = if contract == Contract::File {
         let config = FileContractConfig {
             data_dir: FILE_DATA_DIR.to_string(),
@@ -53,7 +52,6 @@ pub fn build(
         };
         let mount = ScratchMount {
             path: FILE_DATA_DIR.to_string(),
-            size_bytes: spec.disk_bytes(),
         };
         (Some(config), vec![mount])
     } else {
@@ -74,7 +72,8 @@ pub fn build(
             command,
             workdir,
             user,
-            ready_timeout_ms: ready_timeout.as_millis() as u64,
+            // A call waits for a new instance no longer than the function's own timeout.
+            ready_timeout_ms: ready_timeout.min(spec.timeout.0).as_millis() as u64,
             function_port: 8080,
             log_port: 8889,
             temp_root: "/tmp/faasbox-calls".into(),
@@ -84,11 +83,31 @@ pub fn build(
             file,
             // The driver sets it for runsc.
             blocking_tcp: false,
+            disk_limit_bytes: spec.disk_bytes(),
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,
         network: spec.network,
+        disk_bytes: spec.disk_bytes(),
         scratch,
+    })
+}
+
+/// Why `spec` cannot run `image`, if it cannot: the http and file contracts run the image's
+/// own process, so without the spec's `cmd` the image needs an entrypoint or cmd (cmd and
+/// openwhisk run their commands per call and need neither). Checked at deploy, so a root
+/// filesystem imported without `--entrypoint` is refused then rather than at the first call.
+pub fn command_problem(spec: &FunctionSpec, image: &ImageContent) -> Option<String> {
+    let contract = spec.effective_contract();
+    let needs_process = matches!(contract, Contract::Http | Contract::File);
+    (needs_process && command_for(spec, image).is_none()).then(|| {
+        format!(
+            "image '{}' has no entrypoint or cmd, and the {} contract runs the image's own \
+             process: deploy with --cmd 'PROGRAM ARGS…' (what to run), or import the image again \
+             with --entrypoint",
+            spec.image,
+            contract.as_str()
+        )
     })
 }
 

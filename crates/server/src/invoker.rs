@@ -1,6 +1,10 @@
 //! One call of a function: record it, build its input (secrets and template, see
 //! `call_input`), lease an instance, send the input through the agent, turn the outcome into
 //! an answer, mask secret values in its logs and error, store the logs, give the instance back.
+//!
+//! Memory: the input is held once (the caller's buffer goes to the agent as it is) and the
+//! output is a slice of the agent's answer; both count against the server's body budget
+//! (`crate::bodies`) until the caller has sent the output on ([`Invocation::held`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +15,7 @@ use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, Lo
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
+use crate::bodies::BodyPermit;
 use crate::call_input::CallInput;
 use crate::clock;
 use crate::error::{codes, ApiError};
@@ -35,8 +40,13 @@ pub const GLOBAL_CALL_PREFIX: &str = "global:";
 /// The result of one call: its id, the output JSON or the error, and the log lines the call
 /// stored (secret values masked).
 pub struct Invocation {
-    pub id: String,
+    /// `None` when the request was refused before it became a call (not JSON, no such
+    /// function or namespace): nothing was recorded, so there is no id to show or look up.
+    pub id: Option<String>,
     pub result: Result<Bytes, ApiError>,
+    /// The call's input and output in the body budget: keep it until the output is sent.
+    pub held: Option<BodyPermit>,
+    /// The log lines the call stored (secret values masked).
     pub logs: Vec<LogLine>,
 }
 
@@ -49,6 +59,9 @@ pub struct CallOptions {
     pub masker: Masker,
     /// Files the agent places where the function finds them (a flow action's `files`).
     pub files: Vec<CallFile>,
+    /// The input's place in the body budget, when the caller read it (else the call takes
+    /// its own).
+    pub permit: Option<BodyPermit>,
     /// Run with the invocation's id once the call is recorded, before it starts (a flow links
     /// the invocation from its instance); not run for a call refused before that.
     pub on_recorded: Option<OnRecorded>,
@@ -58,17 +71,8 @@ pub struct CallOptions {
 pub type OnRecorded =
     Box<dyn FnOnce(String) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
-/// Invokes `namespace/name` with `input`. Runs to the end even if the caller goes away.
-pub async fn invoke(
-    state: Arc<AppState>,
-    namespace: String,
-    name: String,
-    input: Bytes,
-) -> Invocation {
-    invoke_with(state, namespace, name, input, CallOptions::default()).await
-}
-
-/// [`invoke`] with a cancel token and extra values to mask.
+/// Invokes `namespace/name` with `input`, with a cancel token, extra values to mask and the
+/// input's place in the body budget. Runs to the end even if the caller goes away.
 pub async fn invoke_with(
     state: Arc<AppState>,
     namespace: String,
@@ -104,18 +108,52 @@ async fn invoke_as(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let task_id = id.clone();
     let handle = tokio::spawn(async move {
-        run(state, task_id, caller, owner, name, input, options)
-            .await
-            .unwrap_or_else(|refused| (Err(refused), Vec::new()))
-    });
-    let (result, logs) = handle
+        let mut options = options;
+        let held = match options.permit.take() {
+            Some(permit) => permit,
+            None => {
+                let wait = state.config.queue_timeout;
+                match state.bodies.reserve(input.len() as u64, wait).await {
+                    Ok(permit) => permit,
+                    // Refused before it became a call: nothing was recorded.
+                    Err(e) => return (Err(e), Vec::new(), None, false),
+                }
+            }
+        };
+        let mut held = Some(held);
+        let mut recorded = false;
+        let (result, logs) = run(
+            state,
+            task_id,
+            caller,
+            owner,
+            name,
+            input,
+            options,
+            &mut recorded,
+        )
         .await
-        .unwrap_or_else(|e| (Err(ApiError::from(e)), Vec::new()));
-    Invocation { id, result, logs }
+        .unwrap_or_else(|refused| (Err(refused), Vec::new()));
+        if let (Ok(output), Some(held)) = (&result, held.as_mut()) {
+            held.hold(output.len() as u64);
+        }
+        (result, logs, held.take(), recorded)
+    });
+    // A task that died cannot say whether it recorded the call: no id rather than a wrong one.
+    let (result, logs, held, recorded) = handle
+        .await
+        .unwrap_or_else(|e| (Err(ApiError::from(e)), Vec::new(), None, false));
+    Invocation {
+        id: recorded.then_some(id),
+        result,
+        held,
+        logs,
+    }
 }
 
-/// One call: `Err` for a call refused before it was recorded; once recorded, the call's end
-/// and its logs.
+/// Runs one call: `Err` for a call refused before it was recorded; once recorded, the call's
+/// end and its logs. Sets `recorded` once the call is in the store.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: Arc<AppState>,
     id: String,
@@ -124,6 +162,7 @@ async fn run(
     name: String,
     input: Bytes,
     options: CallOptions,
+    recorded: &mut bool,
 ) -> Result<(Result<Bytes, ApiError>, Vec<LogLine>), ApiError> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
@@ -160,6 +199,7 @@ async fn run(
         state
             .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
             .await?;
+        *recorded = true;
     }
     let mut options = options;
     if let Some(on_recorded) = options.on_recorded.take() {
@@ -264,7 +304,7 @@ async fn call(
     let deadline = clock::deadline_rfc3339(timeout);
     let backstop = timeout + AGENT_DEADLINE_GRACE;
     let answer = tokio::select! {
-        answer = tokio::time::timeout(backstop, running.client.invoke_with_files(id, &deadline, input, files)) => answer,
+        answer = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
             let error = ApiError::function(
@@ -331,7 +371,7 @@ fn timed_out(timeout: Duration, how: &str) -> ApiError {
 async fn map_outcome(
     state: &Arc<AppState>,
     running: &Running,
-    outcome: InvokeOutcome,
+    outcome: InvokeOutcome<Bytes>,
     spec: &FunctionSpec,
 ) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
     let size = spec.size.as_str();
@@ -343,9 +383,7 @@ async fn map_outcome(
         logs,
     } = outcome;
     if status == InvokeStatus::Ok {
-        let body = output
-            .map(|raw| Bytes::from(raw.get().to_string()))
-            .unwrap_or_else(|| Bytes::from_static(b"null"));
+        let body = output.unwrap_or_else(|| Bytes::from_static(b"null"));
         return (Ok(body), logs, false);
     }
     if state.driver.oom_killed(&running.instance.id).await {
@@ -365,16 +403,20 @@ async fn map_outcome(
         return (Err(timed_out(spec.timeout.0, &how)), logs, replaced);
     }
     match (status, code) {
-        (InvokeStatus::Error, Some(code)) if !code.is_empty() => (
-            Err(ApiError::function(
-                StatusCode::BAD_GATEWAY,
-                &code,
-                message,
-                true,
-            )),
-            logs,
-            false,
-        ),
+        (InvokeStatus::Error, Some(code)) if !code.is_empty() => {
+            // A full disk stays full for the instance's next calls: replace it.
+            let broken = code == faasbox_proto::CODE_DISK_FULL;
+            (
+                Err(ApiError::function(
+                    StatusCode::BAD_GATEWAY,
+                    &code,
+                    message,
+                    true,
+                )),
+                logs,
+                broken,
+            )
+        }
         _ => {
             let message = if message.is_empty() {
                 "the function crashed".to_string()

@@ -5,6 +5,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod bodies;
+pub mod bounds;
 pub mod call_input;
 pub mod clock;
 pub mod config;
@@ -21,6 +23,8 @@ pub mod metrics;
 pub mod model;
 pub mod owner;
 pub mod pool;
+pub mod quota;
+pub mod secret_use;
 pub mod spec_changes;
 pub mod state;
 pub use faasbox_expr as template;

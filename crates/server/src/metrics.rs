@@ -191,7 +191,13 @@ pub fn outcome_of<T>(result: &Result<T, ApiError>) -> &'static str {
             (codes::FUNCTION_TIMEOUT, _) => "timeout",
             (codes::FUNCTION_CANCELLED, _) => "cancelled",
             (codes::FUNCTION_OOM, _) => "oom",
-            (codes::QUEUE_FULL | codes::FUNCTION_START, _) => "rejected",
+            (
+                codes::QUEUE_FULL
+                | codes::FUNCTION_START
+                | crate::quota::INSTANCES
+                | crate::bodies::BUDGET_EXHAUSTED,
+                _,
+            ) => "rejected",
             (_, Some(true)) => "error",
             (_, Some(false)) => "crash",
             (_, None) => "rejected",

@@ -7,6 +7,8 @@ use faasbox_proto::Contract;
 use faasbox_runtime::{Limits, OciRuntime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::bounds;
+
 /// What a user deploys as a function (`PUT /api/v1/namespaces/{ns}/functions/{fn}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +44,10 @@ pub struct FunctionSpec {
     /// openwhisk contract: the action's entry point name, passed to `/init` as `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub main: Option<String>,
-    /// file contract: the size of the call's writable `/direktiv-data` ("64MiB", or bytes).
+    /// The size of an instance's writable space ("64MiB", or bytes), for every contract: the
+    /// root filesystem's changes, temp dirs, and the file contract's `/direktiv-data`. It is
+    /// memory (a tmpfs), counted on top of the size's memory. Default
+    /// [`DEFAULT_DISK_BYTES`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<ByteSize>,
     /// The namespace secrets this function's `input` template may use as `.secrets.NAME`.
@@ -54,8 +59,8 @@ pub struct FunctionSpec {
     pub input: Option<serde_json::Value>,
 }
 
-/// The default bound of the file contract's data directory.
-pub const DEFAULT_FILE_DISK_BYTES: u64 = 64 * 1024 * 1024;
+/// The default size of an instance's writable space.
+pub const DEFAULT_DISK_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A size written as "64MiB", "512k", "1G" or a plain number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,18 +74,7 @@ impl Serialize for ByteSize {
 
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bytes(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Bytes(b) => Ok(ByteSize(b)),
-            Raw::Text(t) => parse_size(&t)
-                .map(ByteSize)
-                .map_err(serde::de::Error::custom),
-        }
+        crate::bounds::size(d).map(ByteSize)
     }
 }
 
@@ -115,13 +109,16 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[serde(deny_unknown_fields)]
 pub struct Scale {
     /// Instances kept warm even when idle.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::count_u32")]
     pub min: u32,
     /// Instances at most; calls beyond wait in a bounded queue.
-    #[serde(default = "default_max")]
+    #[serde(default = "default_max", deserialize_with = "crate::bounds::count_u32")]
     pub max: u32,
     /// Calls one instance takes at once.
-    #[serde(default = "default_concurrency")]
+    #[serde(
+        default = "default_concurrency",
+        deserialize_with = "crate::bounds::count_u32"
+    )]
     pub concurrency: u32,
     /// An idle instance above `min` is stopped after this long.
     #[serde(default = "default_idle_timeout")]
@@ -191,24 +188,10 @@ impl Serialize for HumanDuration {
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
+    /// Never panics: a value too large to represent saturates, and the range check of the
+    /// field refuses it (see `crate::bounds`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(f64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(s) if s.is_finite() && s >= 0.0 => {
-                Ok(HumanDuration(Duration::from_secs_f64(s)))
-            }
-            Raw::Seconds(s) => Err(serde::de::Error::custom(format!(
-                "{s} is not a duration; use a number of seconds or text like \"30s\""
-            ))),
-            Raw::Text(t) => parse_duration(&t)
-                .map(HumanDuration)
-                .map_err(serde::de::Error::custom),
-        }
+        crate::bounds::duration(d).map(HumanDuration)
     }
 }
 
@@ -261,6 +244,21 @@ pub fn split_command(text: &str) -> Result<Vec<String>, String> {
 }
 
 impl FunctionSpec {
+    /// Reads a spec from a request body; an error names the field (`scale.max: …`).
+    pub fn from_json(body: &[u8]) -> Result<FunctionSpec, String> {
+        let mut reader = serde_json::Deserializer::from_slice(body);
+        let spec = serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.into_inner().to_string()
+            } else {
+                format!("`{path}`: {}", e.into_inner())
+            }
+        })?;
+        reader.end().map_err(|e| e.to_string())?;
+        Ok(spec)
+    }
+
     /// The contract the function speaks: `cmd: /usr/share/direktiv/direktiv-cmd` on any image
     /// makes it a generic container, as in Direktiv.
     pub fn effective_contract(&self) -> Contract {
@@ -272,9 +270,9 @@ impl FunctionSpec {
         }
     }
 
-    /// The bound of the file contract's data directory.
+    /// The size of an instance's writable space.
     pub fn disk_bytes(&self) -> u64 {
-        self.disk.map(|d| d.0).unwrap_or(DEFAULT_FILE_DISK_BYTES)
+        self.disk.map(|d| d.0).unwrap_or(DEFAULT_DISK_BYTES)
     }
 
     /// Every problem with the spec, one sentence each (empty when valid).
@@ -307,13 +305,8 @@ impl FunctionSpec {
                 Some(Ok(_)) => {}
             }
         }
-        if self.disk.is_some() && contract != Contract::File {
-            problems.push("`disk` bounds the file contract's /direktiv-data; other contracts use the image's filesystem".to_string());
-        }
         if let Some(disk) = self.disk {
-            if disk.0 < 64 * 1024 || disk.0 > 64 * 1024 * 1024 * 1024 {
-                problems.push("`disk` must be between 64KiB and 64GiB".to_string());
-            }
+            problems.extend(bounds::DISK.check(disk.0).err());
         }
         for name in &self.secrets {
             if let Err(problem) = check_secret_name(name) {
@@ -331,25 +324,18 @@ impl FunctionSpec {
         if self.envs.values().any(|v| v.contains('\0')) {
             problems.push("an environment variable value holds a NUL byte".to_string());
         }
-        if self.timeout.0.is_zero() || self.timeout.0 > Duration::from_secs(24 * 3600) {
-            problems.push("`timeout` must be more than 0 and at most 24h".to_string());
-        }
+        problems.extend(bounds::TIMEOUT.check(self.timeout.0).err());
         let scale = &self.scale;
-        if scale.max == 0 || scale.max > 100 {
-            problems.push("`scale.max` must be between 1 and 100".to_string());
-        }
+        problems.extend(bounds::SCALE_MIN.check(scale.min.into()).err());
+        problems.extend(bounds::SCALE_MAX.check(scale.max.into()).err());
         if scale.min > scale.max {
             problems.push(format!(
                 "`scale.min` ({}) is larger than `scale.max` ({})",
                 scale.min, scale.max
             ));
         }
-        if scale.concurrency == 0 || scale.concurrency > 1000 {
-            problems.push("`scale.concurrency` must be between 1 and 1000".to_string());
-        }
-        if scale.idle_timeout.0 < Duration::from_secs(1) {
-            problems.push("`scale.idle_timeout` must be at least 1s".to_string());
-        }
+        problems.extend(bounds::CONCURRENCY.check(scale.concurrency.into()).err());
+        problems.extend(bounds::IDLE_TIMEOUT.check(scale.idle_timeout.0).err());
         problems
     }
 }
@@ -441,6 +427,12 @@ mod tests {
             serde_json::from_str(r#"{"image":"x","contract":"file","disk":"2MiB"}"#).unwrap();
         assert_eq!(spec.disk_bytes(), 2 << 20);
         assert!(spec.problems().is_empty());
+        // Every contract has a bounded disk.
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","disk":"1GiB"}"#).unwrap();
+        assert_eq!(spec.disk_bytes(), 1 << 30);
+        assert!(spec.problems().is_empty());
+        let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x"}"#).unwrap();
+        assert_eq!(spec.disk_bytes(), DEFAULT_DISK_BYTES);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert!(parse_size("12 parsecs").is_err());
         let spec: FunctionSpec = serde_json::from_str(

@@ -48,16 +48,27 @@ impl Owner {
         }
     }
 
-    /// The `registry add` arguments that store credentials this owner's pulls use.
-    pub fn registry_hint(&self) -> String {
+    /// Who stores the credentials this owner's pulls use, and how (for pull failures, which
+    /// anyone who may see the function reads).
+    pub fn credentials_fix(&self) -> String {
         match self {
-            Owner::Namespace(ns) => {
-                format!("faasbox registry add {ns} HOST -u USER --password-stdin (or --global)")
-            }
-            Owner::Global => {
-                "faasbox registry add --global-private HOST -u USER --password-stdin (or --global)"
-                    .into()
-            }
+            Owner::Namespace(ns) => format!(
+                "an admin of namespace {ns} adds or corrects them with `faasbox registry add \
+                 {ns} HOST -u USER --password-stdin` (`faasbox registry ls {ns}` lists them), or \
+                 the server admin for every namespace with `--global` instead of {ns}"
+            ),
+            Owner::Global => "the server admin adds or corrects them with `faasbox registry \
+                 add --global-private HOST -u USER --password-stdin` (or --global; `faasbox \
+                 registry ls --global-private` lists them)"
+                .to_string(),
+        }
+    }
+
+    /// The command that imports `image` into this owner's images.
+    pub fn import_hint(&self, image: &str) -> String {
+        match self {
+            Owner::Namespace(ns) => format!("faasbox image import FILE --name {image} -n {ns}"),
+            Owner::Global => format!("faasbox image import FILE --name {image}"),
         }
     }
 

@@ -1,5 +1,7 @@
 //! Warm instances of one function: reuse, scale-up on demand to `max`, a bounded queue of
-//! waiting calls, `min` kept warm, idle instances stopped, broken ones replaced.
+//! waiting calls, `min` kept warm, idle instances stopped, broken ones replaced. A pool of a
+//! namespace's function also takes each instance from the namespace's slots
+//! ([`NamespaceSlots`], the `quota-instances` quota) and gives it back when it stopped.
 //!
 //! All bookkeeping happens under one mutex per function; instances start and stop in spawned
 //! tasks, so a caller that goes away never leaks a reservation or a half-started instance.
@@ -8,10 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use faasbox_runtime::{AgentClient, Driver, Instance, InstanceSpec};
+use faasbox_runtime::{AgentClient, Driver, DriverError, Instance, InstanceSpec};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{codes, ApiError};
+use crate::quota::NamespaceSlots;
 
 /// Builds the spec of a new instance (resolved fresh for each start, so a re-imported image
 /// is picked up by new instances).
@@ -36,6 +39,8 @@ pub struct Pool {
     driver: Arc<dyn Driver>,
     inner: Mutex<Inner>,
     changed: Notify,
+    /// The namespace's instance slots (none for a global service).
+    slots: Option<Arc<NamespaceSlots>>,
 }
 
 #[derive(Default)]
@@ -98,15 +103,34 @@ impl Pool {
         rules: PoolRules,
         build_spec: SpecBuilder,
         driver: Arc<dyn Driver>,
+        slots: Option<Arc<NamespaceSlots>>,
     ) -> Arc<Pool> {
-        Arc::new(Pool {
+        let pool = Arc::new(Pool {
             key,
             rules,
             build_spec,
             driver,
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
-        })
+            slots,
+        });
+        if let Some(slots) = &pool.slots {
+            slots.register(&pool);
+        }
+        pool
+    }
+
+    /// Takes a namespace slot for an instance about to start (always there for a global
+    /// service).
+    fn take_slot(&self) -> bool {
+        self.slots.as_ref().is_none_or(|s| s.try_take())
+    }
+
+    /// Gives back the slot of an instance that stopped or never started.
+    fn release_slot(&self) {
+        if let Some(slots) = &self.slots {
+            slots.release();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -121,6 +145,13 @@ impl Pool {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            // Another function of the namespace giving back its slot also wakes this call.
+            let freed = self.slots.as_ref().map(|s| s.freed.notified());
+            tokio::pin!(freed);
+            if let Some(freed) = freed.as_mut().as_pin_mut() {
+                freed.enable();
+            }
+            let mut quota_blocked = false;
             let start_one = {
                 let mut inner = self.lock();
                 if inner.retired {
@@ -143,7 +174,8 @@ impl Pool {
                     }
                     return Ok(self.lease(running));
                 }
-                if inner.slots.len() + inner.starting < self.rules.max {
+                let below_max = inner.slots.len() + inner.starting < self.rules.max;
+                if below_max && self.take_slot() {
                     inner.starting += 1;
                     if queued {
                         inner.waiting -= 1;
@@ -151,6 +183,7 @@ impl Pool {
                     }
                     true
                 } else {
+                    quota_blocked = below_max;
                     if !queued {
                         if inner.waiting >= self.rules.queue_limit {
                             crate::metrics::queue_rejected(&self.key);
@@ -175,10 +208,30 @@ impl Pool {
             if start_one {
                 return self.start_for_caller().await;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if quota_blocked {
+                if let Some(slots) = &self.slots {
+                    slots.make_room(self);
+                }
+            }
+            let woken = async {
+                match freed.as_mut().as_pin_mut() {
+                    Some(freed) => tokio::select! {
+                        () = notified => {}
+                        () = freed => {}
+                    },
+                    None => notified.await,
+                }
+            };
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
                 let mut inner = self.lock();
                 inner.waiting -= 1;
                 crate::metrics::queue_rejected(&self.key);
+                let below_max = inner.slots.len() + inner.starting < self.rules.max;
+                if let (true, Some(slots)) = (below_max, &self.slots) {
+                    return Err(AcquireError::Failed(
+                        slots.exhausted(self.rules.queue_timeout),
+                    ));
+                }
                 return Err(AcquireError::Failed(ApiError::function(
                     StatusCode::SERVICE_UNAVAILABLE,
                     codes::QUEUE_FULL,
@@ -229,14 +282,17 @@ impl Pool {
     /// have counted it in `starting`.
     async fn start_instance(self: &Arc<Self>, in_flight: usize) -> Result<Arc<Running>, ApiError> {
         let result = match (self.build_spec)() {
-            Ok(spec) => self.driver.start(spec).await.map_err(|e| {
-                ApiError::function(
-                    StatusCode::BAD_GATEWAY,
-                    codes::FUNCTION_START,
-                    format!("function {} could not start: {e}", self.key),
-                    true,
-                )
-            }),
+            Ok(spec) => {
+                let ready_bound = Duration::from_millis(spec.agent.ready_timeout_ms);
+                self.driver.start(spec).await.map_err(|e| {
+                    ApiError::function(
+                        StatusCode::BAD_GATEWAY,
+                        codes::FUNCTION_START,
+                        start_failure(&self.key, ready_bound, e),
+                        true,
+                    )
+                })
+            }
             Err(e) => Err(e),
         };
         let mut inner = self.lock();
@@ -264,6 +320,7 @@ impl Pool {
             }
             Err(e) => {
                 inner.last_start_failure = Some(Instant::now());
+                self.release_slot();
                 Err(e)
             }
         };
@@ -295,15 +352,52 @@ impl Pool {
             self.stop_later(id);
         }
         self.changed.notify_waiters();
+        if let Some(slots) = &self.slots {
+            // An instance may be idle now: calls of the namespace waiting for a slot look
+            // again (and may stop it to make room).
+            slots.freed.notify_waiters();
+        }
     }
 
+    /// Stops an instance in a task of its own; its namespace slot is given back once it
+    /// stopped.
     fn stop_later(&self, id: String) {
         let driver = self.driver.clone();
+        let slots = self.slots.clone();
         tokio::spawn(async move {
             if let Err(e) = driver.stop(&id).await {
                 tracing::warn!(instance = %id, "stopping instance failed: {e}");
             }
+            if let Some(slots) = slots {
+                slots.release();
+            }
         });
+    }
+
+    /// Stops one idle instance above `min` (a call of another function of the namespace needs
+    /// its slot); whether there was one.
+    pub fn evict_idle(&self) -> bool {
+        let id = {
+            let mut inner = self.lock();
+            let keep = if inner.retired { 0 } else { self.rules.min };
+            if inner.slots.len() <= keep {
+                return false;
+            }
+            let Some(index) = inner
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.in_flight == 0)
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i)
+            else {
+                return false;
+            };
+            inner.slots.swap_remove(index).shared.instance.id.clone()
+        };
+        tracing::info!(function = %self.key, instance = %id, "stopping an idle instance: its namespace needs the slot");
+        self.stop_later(id);
+        true
     }
 
     /// Periodic upkeep: stop idle instances above `min`, start instances up to `min`.
@@ -334,7 +428,10 @@ impl Pool {
                 .is_some_and(|t| now.duration_since(t) < Duration::from_secs(10));
             let have = inner.slots.len() + inner.starting;
             if have < self.rules.min && !recently_failed {
-                to_start = self.rules.min - have;
+                // Only as many as the namespace has slots for; the rest at a later upkeep.
+                to_start = (have..self.rules.min)
+                    .take_while(|_| self.take_slot())
+                    .count();
                 inner.starting += to_start;
             }
         }
@@ -379,6 +476,22 @@ impl Pool {
             busy_calls: inner.slots.iter().map(|s| s.in_flight).sum(),
             waiting: inner.waiting,
         }
+    }
+}
+
+/// Why an instance of function `key` could not start. One that never became ready says so,
+/// with the bound it had and what its process printed (the driver's details).
+fn start_failure(key: &str, ready_bound: Duration, e: DriverError) -> String {
+    match e {
+        DriverError::NotReady {
+            reason, details, ..
+        } => format!(
+            "function {key}: its instance never became ready{reason}. An instance has {} to \
+             accept calls (the function's timeout, or the server's --ready-timeout if shorter): \
+             make it listen on port 8080 sooner, or deploy it with a longer --timeout{details}",
+            humantime::format_duration(ready_bound)
+        ),
+        other => format!("function {key} could not start: {other}"),
     }
 }
 

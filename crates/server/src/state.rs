@@ -35,6 +35,10 @@ pub struct AppState {
     pub events: crate::events::EventBus,
     /// The workflow instances running in this server.
     pub flow_runs: crate::flows::Runs,
+    /// Per-namespace quotas and the instance slots they give.
+    pub quotas: crate::quota::QuotaBook,
+    /// The request bodies (and outputs) held in memory at once.
+    pub bodies: Arc<crate::bodies::BodyBudget>,
     /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
     pub evaluator: faasbox_expr::sandbox::Evaluator,
 }
@@ -76,6 +80,8 @@ impl AppState {
     ) -> Self {
         let expr_limits = config.expr_limits;
         AppState {
+            quotas: crate::quota::QuotaBook::new(config.limits.quotas),
+            bodies: crate::bodies::BodyBudget::new(config.limits.body_budget_bytes),
             config,
             store,
             images,
@@ -158,6 +164,7 @@ impl AppState {
                 )
             }),
             self.driver.clone(),
+            self.quotas.slots(namespace),
         );
         let previous = self
             .pools

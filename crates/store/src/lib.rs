@@ -9,6 +9,7 @@
 pub mod delayed_events;
 pub mod events;
 pub mod flows;
+pub mod function_logs;
 pub mod global_functions;
 pub mod pull_failures;
 pub mod revisions;
@@ -32,6 +33,7 @@ pub use flows::{
     FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceLogRecord, NewInstance,
     NewInstanceLog,
 };
+pub use function_logs::{FunctionLogLine, FunctionLogs};
 pub use global_functions::GLOBAL_OWNER;
 pub use pull_failures::PullFailure;
 pub use revisions::{NewRevision, Revised, RevisionRecord};
@@ -47,6 +49,11 @@ pub enum StoreError {
     Open {
         path: String,
         source: rusqlite::Error,
+    },
+    #[error("cannot make the database {path} private (mode 0600): {source}")]
+    Private {
+        path: String,
+        source: std::io::Error,
     },
     #[error("namespace '{0}' does not exist")]
     NoNamespace(String),
@@ -106,9 +113,42 @@ pub struct Store {
     conn: Mutex<Connection>,
 }
 
+/// The database file's companions that SQLite creates with the database file's mode.
+const COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates the database file 0600 if it is missing, and makes it and its companions 0600
+/// (a database an older version left readable to everyone).
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?
+        .set_permissions(private.clone())?;
+    for suffix in COMPANIONS {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        match std::fs::set_permissions(&companion, private.clone()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating or migrating) the database at `path`.
+    /// Opens (creating or migrating) the database at `path`. The database file and the
+    /// files SQLite keeps next to it (`-wal`, `-shm`, `-journal`) are readable by their owner
+    /// only: the file is made 0600 before SQLite opens it, and SQLite creates the others with
+    /// the database file's mode.
     pub fn open(path: &Path) -> Result<Store> {
+        private_files(path).map_err(|source| StoreError::Private {
+            path: path.display().to_string(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -429,7 +469,7 @@ fn stream_name(stream: LogStream) -> &'static str {
     }
 }
 
-fn stream_from_str(s: &str) -> LogStream {
+pub(crate) fn stream_from_str(s: &str) -> LogStream {
     match s {
         "stdout" => LogStream::Stdout,
         "stderr" => LogStream::Stderr,

@@ -240,7 +240,9 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX function_revisions_by_digest ON function_revisions (digest);
      ALTER TABLE functions ADD COLUMN revision INTEGER;
      ALTER TABLE global_functions ADD COLUMN revision INTEGER;",
-    // 10: what an instance's actions called: each call (`kind` 'invocation': a function's
+    // 10: a function's newest calls, for its recent logs (`Store::function_logs`).
+    "CREATE INDEX invocations_by_function ON invocations (namespace, function, started);",
+    // 11: what an instance's actions called: each call (`kind` 'invocation': a function's
     // invocation record; 'instance': a subflow's instance) with the state that made it, and
     // log lines attributed to a state and an invocation (the function's own lines).
     "ALTER TABLE flow_instance_logs ADD COLUMN state TEXT;

@@ -481,6 +481,8 @@ fn schema_1_downgrade(path: &std::path::Path) -> String {
     }
     // Columns later migrations added to schema 1's tables.
     sql.push_str("ALTER TABLE functions DROP COLUMN revision;");
+    // Indexes later migrations added to schema 1's tables.
+    sql.push_str("DROP INDEX invocations_by_function;");
     sql.push_str("PRAGMA user_version = 1;");
     sql
 }

@@ -1,6 +1,12 @@
 //! Test support shared by the image store's and the CLI's registry tests: a real
 //! `docker-registry` (Debian's package of distribution/registry 2.x) on a free loopback port,
-//! with htpasswd users or bearer-token auth. Only used as a dev-dependency.
+//! with htpasswd users or bearer-token auth. Only used as a dev-dependency. Also the small
+//! network helpers the runtime's and the CLI's tests share: [`free_port`] and
+//! [`OutsideAddress`].
+
+mod outside;
+
+pub use outside::OutsideAddress;
 
 use std::fs;
 use std::io::{Read as _, Write as _};

@@ -55,6 +55,7 @@ use serde_json::value::RawValue;
 
 use super::child::{self, ChildSpec, Ended, LineSink};
 use super::deadline::Deadline;
+use super::disk::Disk;
 use super::temp_dir::CallDir;
 use super::{Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
@@ -76,6 +77,8 @@ pub struct CmdContract {
     user: Option<ProcessUser>,
     logs: Arc<LogHub>,
     reaper: Arc<Reaper>,
+    /// The instance's disk (the temp dirs are on it).
+    disk: Disk,
 }
 
 /// One element of the output array (Direktiv's field names and order).
@@ -110,6 +113,7 @@ impl CmdContract {
             user: shared.config.user.clone(),
             logs: Arc::clone(&shared.logs),
             reaper: Arc::clone(&shared.reaper),
+            disk: Disk::new(&shared.config.temp_root, shared.config.disk_limit_bytes),
         }
     }
 
@@ -129,7 +133,7 @@ impl CmdContract {
                 .await
             {
                 Ok(dir) => dir,
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             };
         if let Err(err) = files::chown(dir.path(), self.user.as_ref()) {
             return CallResult::crash(format!(
@@ -152,6 +156,8 @@ impl CmdContract {
                 CallResult::error(CODE_CMD_EXECUTION, format!("failed to prepare file: {err}"))
             }
         };
+        // Before the temp dir goes: what filled the disk may be in it.
+        let result = self.disk.verdict(result);
         dir.remove().await;
         result
     }

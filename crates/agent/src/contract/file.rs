@@ -17,9 +17,10 @@
 //!
 //! A full directory (writing `data.in` failed for lack of space, or no space is left after the
 //! run) fails the call with the catchable [`faasbox_proto::CODE_DISK_FULL`], naming the bound
-//! (`file.disk_limit_bytes`). When the call's deadline passes, the process group is killed and the
-//! call ends as a timeout ([`CallResult::timeout`]); a cancel kills it the same way (a crash
-//! "cancelled").
+//! (`file.disk_limit_bytes`). The directory is on the instance's one bounded disk, so a
+//! function that filled `/tmp` instead gets the same error. When the call's deadline passes, the
+//! process group is killed and the call ends as a timeout ([`CallResult::timeout`]); a cancel
+//! kills it the same way (a crash "cancelled").
 
 mod data_dir;
 mod results;
@@ -32,7 +33,7 @@ use tokio::sync::Mutex;
 
 use super::child::{self, ChildSpec, Ended, LineSink};
 use super::deadline::Deadline;
-use super::{call_files, temp_dir, Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
+use super::{call_files, disk, temp_dir, Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
 use crate::logs::LogHub;
 use crate::reaper::{Exit, Reaper};
@@ -149,7 +150,7 @@ impl FileContract {
         .unwrap_or_else(|e| Err(PrepareError::Empty(std::io::Error::other(e.to_string()))));
         match prepared {
             Ok(()) => {}
-            Err(PrepareError::Input(err)) if data_dir::is_no_space(&err) => {
+            Err(PrepareError::Input(err)) if disk::is_no_space(&err) => {
                 return results::disk_full(&self.data_dir, self.disk_limit_bytes)
             }
             Err(PrepareError::Input(err)) => {
@@ -170,7 +171,7 @@ impl FileContract {
                 temp_dir::place_files(&files_dir, &call.files, self.user.as_ref()).await
             {
                 // Files larger than the bounded data dir: the same code as a full disk at run.
-                if data_dir::is_full(&self.data_dir) {
+                if disk::is_full(&self.data_dir) {
                     return results::disk_full(&self.data_dir, self.disk_limit_bytes);
                 }
                 return failed;

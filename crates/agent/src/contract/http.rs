@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
+use super::disk::Disk;
 use super::deadline::Deadline;
 use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
@@ -65,6 +66,8 @@ pub struct HttpContract {
     ready: OnceCell<Result<(), String>>,
     /// Under runsc: TCP through blocking threads (see [`crate::tcp_bridge`]).
     blocking_tcp: bool,
+    /// The instance's disk (the temp dirs are on it).
+    disk: Disk,
 }
 
 impl HttpContract {
@@ -101,6 +104,7 @@ impl HttpContract {
             ready_deadline,
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
+            disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
         })
     }
 
@@ -179,7 +183,7 @@ impl HttpContract {
                 .await
             {
                 Ok(dir) => dir,
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             };
         let result = {
             let forward = self.forward(call, dir.path());
@@ -209,6 +213,8 @@ impl HttpContract {
                 }
             }
         };
+        // Before the temp dir goes: what filled the disk may be in it.
+        let result = self.disk.verdict(result);
         dir.remove().await;
         result
     }
@@ -350,17 +356,12 @@ where
         .await
         .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
     let (parts, body) = response.into_parts();
-    let body = Limited::new(body, limit)
-        .collect()
+    let body = crate::http_util::read_whole(body, &parts.headers, limit)
         .await
-        .map_err(|e| {
-            if e.is::<LengthLimitError>() {
-                ForwardError::TooLarge
-            } else {
-                ForwardError::Body(error_chain(&*e))
-            }
-        })?
-        .to_bytes();
+        .map_err(|e| match e {
+            crate::http_util::ReadError::TooLarge => ForwardError::TooLarge,
+            crate::http_util::ReadError::Broken(e) => ForwardError::Body(error_chain(&e)),
+        })?;
     Ok(Answer {
         status: parts.status,
         error_code: header_text(&parts.headers, DIREKTIV_ERROR_CODE),

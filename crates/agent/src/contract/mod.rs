@@ -11,12 +11,13 @@
 //!
 //! Shared helpers: [`child`] runs one process to completion for a call, [`deadline`] reads the
 //! call's deadline, [`temp_dir`] makes the per-call directory, [`call_files`] places a call's
-//! files in it.
+//! files in it, [`disk`] turns a call that filled the instance's disk into `disk_full`.
 
 pub mod call_files;
 pub mod child;
 pub mod cmd;
 pub mod deadline;
+pub mod disk;
 pub mod file;
 pub mod http;
 pub mod openwhisk;

@@ -63,6 +63,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use super::child;
 use super::deadline::Deadline;
+use super::disk::Disk;
 use super::temp_dir::CallDir;
 use super::{Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
@@ -169,6 +170,8 @@ pub struct OpenWhiskContract {
     startup_failure: Option<String>,
     /// One init or run at a time.
     proxy: Mutex<ProxyState>,
+    /// The instance's disk (the action and the temp dirs are on it).
+    disk: Disk,
 }
 
 impl OpenWhiskContract {
@@ -185,6 +188,7 @@ impl OpenWhiskContract {
             reject_reinit: std::env::var(ALLOW_REINIT_ENV).map_or(true, |v| v != "1"),
             startup_failure: None,
             proxy: Mutex::new(ProxyState::default()),
+            disk: Disk::new(&shared.config.temp_root, shared.config.disk_limit_bytes),
         };
         let Some(init) = &shared.config.openwhisk else {
             if !install::verify(&contract.action_dir) {
@@ -295,7 +299,7 @@ impl OpenWhiskContract {
                 .await
             {
                 Ok(dir) => Some(dir),
-                Err(failed) => return failed,
+                Err(failed) => return self.disk.verdict(failed),
             }
         };
         let (answer, interrupted) = match self.platform_request(call, deadline) {
@@ -325,8 +329,13 @@ impl OpenWhiskContract {
             }
         }
         drop(state);
+        // Before the temp dir goes: what filled the disk may be in it.
+        let full = self.disk.is_full();
         if let Some(dir) = files_dir {
             dir.remove().await;
+        }
+        if full && !matches!(interrupted, Some(Interrupted::Aborted)) {
+            return self.disk.full_error();
         }
         match interrupted {
             Some(Interrupted::TimedOut) => CallResult::timeout(format!(

@@ -208,6 +208,8 @@ impl TestAgent {
             ])
             .arg(agent)
             .arg(&config_path)
+            .arg("--socket")
+            .arg(control.join("agent.sock"))
             .args(&options.args)
             .env("FAASBOX_TEST_MARK", "xyz")
             .envs(options.env.iter().map(|(k, v)| (k, v)))

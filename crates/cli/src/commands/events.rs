@@ -54,9 +54,17 @@ pub async fn run(
     Ok(())
 }
 
-/// The event's data as bytes: --data, the --file's content, or nothing.
+/// The event's data as bytes: --data (checked to be JSON when the content type says so, so
+/// the error names the flag), the --file's content, or nothing.
 fn data_bytes(args: &EventSendArgs) -> anyhow::Result<Option<Vec<u8>>> {
     if let Some(data) = &args.data {
+        if args.content_type.contains("json") {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(data) {
+                anyhow::bail!(
+                    "--data is not JSON ({e}); send other text with --content-type, e.g. text/plain"
+                );
+            }
+        }
         return Ok(Some(data.as_bytes().to_vec()));
     }
     match &args.file {

@@ -1,5 +1,8 @@
 //! `faasbox flow deploy|run|ls|get|rm|instances|instance|logs|cancel`.
 
+/// The header the server names a started instance in.
+const INSTANCE_ID_HEADER: &str = "faasbox-instance-id";
+
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,8 +11,9 @@ use serde_json::{json, Value};
 
 use crate::cli::{FlowCommand, OutputFormat};
 use crate::client::{failure, Client};
+use crate::commands::invocations::called;
 use crate::commands::namespaces::text;
-use crate::output::{print, Table};
+use crate::output::{outln, print, print_json, print_log_page, write_out, Table};
 
 /// Runs a flow command; false when a waited-for instance failed.
 pub async fn run(
@@ -46,45 +50,7 @@ pub async fn run(
             let (ns, path) = split_flow(&flow)?;
             let input: Value = serde_json::from_slice(&super::read_data(data.as_deref())?)
                 .context("--data is not JSON")?;
-            let url = format!(
-                "{}/run{}",
-                flow_path(ns, path),
-                if wait { "?wait=true" } else { "" }
-            );
-            let response = client
-                .request(Method::POST, &url)
-                .json(&input)
-                .send()
-                .await
-                .context("cannot reach the faasbox server")?;
-            if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
-                let id = response
-                    .headers()
-                    .get("faasbox-instance-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let failed = failure(response).await;
-                eprintln!(
-                    "error: instance {id} failed: {} ({})",
-                    failed.message, failed.code
-                );
-                return Ok(false);
-            }
-            if !response.status().is_success() {
-                return Err(failure(response).await.into());
-            }
-            let body: Value = response
-                .json()
-                .await
-                .context("reading the server's answer")?;
-            if wait {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-            } else {
-                print(format, &body, || {
-                    Table::new(vec!["INSTANCE"]).row(vec![text(&body["id"])])
-                });
-            }
+            return run_flow(client, format, ns, path, input, wait).await;
         }
         FlowCommand::Ls { namespace } => {
             let list: Vec<Value> = client
@@ -101,8 +67,10 @@ pub async fn run(
             let (ns, path) = split_flow(&flow)?;
             let info: Value = client.get(&flow_path(ns, path)).await?;
             match format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&info)?),
-                OutputFormat::Text => print!("{}", info["source"].as_str().unwrap_or_default()),
+                OutputFormat::Json => print_json(&info),
+                OutputFormat::Text => {
+                    write_out(info["source"].as_str().unwrap_or_default().as_bytes())
+                }
             }
         }
         FlowCommand::Rm { flow } => {
@@ -175,24 +143,18 @@ pub async fn run(
                 let page: Value = client
                     .get(&format!("/api/v1/instances/{id}/logs?after={after}"))
                     .await?;
-                for line in page["logs"].as_array().into_iter().flatten() {
-                    after = line["seq"].as_i64().unwrap_or(after);
-                    match format {
-                        OutputFormat::Json => println!("{line}"),
-                        OutputFormat::Text => match line["state"].as_str() {
-                            // A function's own line: which state's call logged it.
-                            Some(state) if line["invocation"].is_string() => println!(
-                                "{} [{state}] {}",
-                                ts(line["ts_ms"].as_i64().unwrap_or(0)),
-                                text(&line["message"])
-                            ),
-                            _ => println!(
-                                "{} {}",
-                                ts(line["ts_ms"].as_i64().unwrap_or(0)),
-                                text(&line["message"])
-                            ),
-                        },
+                let lines = print_log_page(format, follow, &page, |line| {
+                    let at = ts(line["ts_ms"].as_i64().unwrap_or(0));
+                    match line["state"].as_str() {
+                        // A function's own line: which state's call logged it.
+                        Some(state) if line["invocation"].is_string() => {
+                            format!("{at} [{state}] {}", text(&line["message"]))
+                        }
+                        _ => format!("{at} {}", text(&line["message"])),
                     }
+                });
+                if let Some(last) = lines.last() {
+                    after = last["seq"].as_i64().unwrap_or(after);
                 }
                 let status = page["status"].as_str().unwrap_or("");
                 if !follow || !matches!(status, "running" | "waiting") {
@@ -212,6 +174,91 @@ pub async fn run(
         }
     }
     Ok(true)
+}
+
+/// `flow run`: starts an instance. Text: the bare id on stdout (`ID=$(faasbox flow run …)`),
+/// or with `--wait` the output (the id on stderr). JSON: `{"instance": ID, "status": …}`, or
+/// with `--wait` `{"instance": ID, "output": …}` / `{"instance": ID, "error": …}`. False when
+/// a waited-for instance failed.
+async fn run_flow(
+    client: &Client,
+    format: OutputFormat,
+    ns: &str,
+    path: &str,
+    input: Value,
+    wait: bool,
+) -> anyhow::Result<bool> {
+    let url = format!(
+        "{}/run{}",
+        flow_path(ns, path),
+        if wait { "?wait=true" } else { "" }
+    );
+    let response = client
+        .send_raw(client.request(Method::POST, &url).json(&input))
+        .await?;
+    let id = response
+        .headers()
+        .get(INSTANCE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let status = response.status();
+    if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        let failed = failure(response).await;
+        match format {
+            OutputFormat::Json => print_json(&called(
+                "instance",
+                id.as_deref(),
+                "error",
+                failed.body["error"].clone(),
+            )),
+            OutputFormat::Text => match &id {
+                Some(id) => eprintln!(
+                    "error: instance {id} failed: {} ({})",
+                    failed.message, failed.code
+                ),
+                None => eprintln!("error: {} ({})", failed.message, failed.code),
+            },
+        }
+        return Ok(false);
+    }
+    if !status.is_success() {
+        return Err(failure(response).await.into());
+    }
+    let body: Value = response
+        .json()
+        .await
+        .context("reading the server's answer")?;
+    // 202: started (or, with --wait, waiting for an event); 200: ended with this output.
+    let ended = wait && status == reqwest::StatusCode::OK;
+    match (format, ended) {
+        (OutputFormat::Json, true) => {
+            print_json(&called("instance", id.as_deref(), "output", body))
+        }
+        (OutputFormat::Json, false) => print_json(&body_with_instance(body)),
+        (OutputFormat::Text, true) => {
+            print_json(&body);
+            if let Some(id) = &id {
+                eprintln!("instance: {id}");
+            }
+        }
+        (OutputFormat::Text, false) => {
+            outln!("{}", text(&body["id"]));
+            if body["status"] == "waiting" {
+                eprintln!(
+                    "instance {} is waiting for an event; follow it with `faasbox flow logs {} --follow`",
+                    text(&body["id"]),
+                    text(&body["id"])
+                );
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The API's `{"id", "status"}` of a started instance, with `instance` for `id` as the other
+/// JSON answers name it.
+fn body_with_instance(body: Value) -> Value {
+    json!({ "instance": body["id"], "status": body["status"] })
 }
 
 fn ts(ms: i64) -> String {

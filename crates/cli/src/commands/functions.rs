@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use super::images::short_digest;
 use super::namespaces::text;
 use crate::cli::{DeployArgs, FnCommand, OutputFormat, UpdateArgs};
-use crate::client::{split_function, Client};
-use crate::output::{print, Table};
+use crate::client::{split_function, ApiFailure, Client};
+use crate::output::{outln, print, print_json, Table};
 
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
@@ -77,10 +77,8 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
         }
         FnCommand::Get { function, global } => {
             let f: Value = client.get(&function_path(&function, global)?).await?;
-            match format {
-                OutputFormat::Json => print(format, &f, || Table::new(vec![])),
-                OutputFormat::Text => println!("{}", serde_json::to_string_pretty(&f)?),
-            }
+            // The whole function is JSON either way: a table would hide most of it.
+            print_json(&f);
             Ok(())
         }
         FnCommand::Rm { function, global } => {
@@ -135,7 +133,8 @@ fn row(f: &Value) -> Vec<String> {
         f["revision"].to_string(),
         image,
         short_digest(&f["digest"]),
-        text(&f["spec"]["contract"]),
+        // The contract it runs under (a `--cmd` of direktiv-cmd makes an http spec `cmd`).
+        text(&f["contract"]),
         text(&f["spec"]["size"]),
         format!(
             "{} ({} busy)",
@@ -209,9 +208,50 @@ async fn deploy(client: &Client, format: OutputFormat, args: DeployArgs) -> anyh
     if let Some(pull) = args.pull {
         request = request.query(&[("pull", pull.as_str())]);
     }
-    let deployed: Value = client.json(request).await?;
+    let deployed: Value = client.json(request).await.map_err(speak_of_flags)?;
     show_change(format, &deployed);
     Ok(())
+}
+
+/// The flags of `fn deploy` and `fn update` and the spec fields they set.
+const FLAGS: [(&str, &str); 17] = [
+    ("scale.min", "--min-scale"),
+    ("scale.max", "--max-scale"),
+    ("scale.concurrency", "--concurrency"),
+    ("scale.idle_timeout", "--idle-timeout"),
+    ("timeout", "--timeout"),
+    ("size", "--size"),
+    ("disk", "--disk"),
+    ("secrets", "--secret"),
+    ("input", "--input"),
+    ("envs", "--env"),
+    ("image", "--image"),
+    ("cmd", "--cmd"),
+    ("contract", "--contract"),
+    ("code", "--code"),
+    ("main", "--main"),
+    ("runtime", "--runtime"),
+    ("network", "--no-network"),
+];
+
+/// A refused deploy or update names spec fields (`` `scale.max` must be …``): name the flags
+/// that set them too, since the user wrote flags, not the JSON the CLI built from them.
+fn speak_of_flags(error: anyhow::Error) -> anyhow::Error {
+    let Some(failure) = error.downcast_ref::<ApiFailure>() else {
+        return error;
+    };
+    let mut failure = ApiFailure {
+        status: failure.status,
+        code: failure.code.clone(),
+        message: failure.message.clone(),
+        body: failure.body.clone(),
+    };
+    for (field, flag) in FLAGS {
+        failure.message = failure
+            .message
+            .replace(&format!("`{field}`"), &format!("{flag} (`{field}`)"));
+    }
+    failure.into()
 }
 
 /// Prints a deploy's or update's answer: warnings, the function, and what changed.
@@ -226,7 +266,7 @@ fn show_change(format: OutputFormat, deployed: &Value) {
         Table::new(HEADER.to_vec()).row(row(deployed))
     });
     if format == OutputFormat::Text && deployed["changes"].is_array() {
-        println!(
+        outln!(
             "changed from revision {}: {}",
             deployed["previous_revision"],
             changes_text(deployed)
@@ -321,7 +361,7 @@ async fn update(client: &Client, format: OutputFormat, args: UpdateArgs) -> anyh
     if let Some(pull) = args.pull {
         request = request.query(&[("pull", pull.as_str())]);
     }
-    let updated: Value = client.json(request).await?;
+    let updated: Value = client.json(request).await.map_err(speak_of_flags)?;
     show_change(format, &updated);
     Ok(())
 }

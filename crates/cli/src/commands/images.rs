@@ -246,14 +246,19 @@ async fn transfer(
     }
 }
 
-/// A command line or a JSON array, as a JSON array for the API.
-fn command_list(text: &str) -> anyhow::Result<String> {
+/// `flag`'s command line or JSON array, as a JSON array for the API.
+fn command_list(flag: &str, text: &str) -> anyhow::Result<String> {
     let list: Vec<String> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).context("parsing the JSON array")?
+        serde_json::from_str(text).with_context(|| {
+            format!("{flag} '{text}' is not a JSON array of strings like [\"/bin/sh\", \"-c\"]")
+        })?
     } else {
         shlex::split(text)
-            .ok_or_else(|| anyhow::anyhow!("cannot split '{text}': unbalanced quotes"))?
+            .ok_or_else(|| anyhow::anyhow!("{flag} '{text}' cannot be split: unbalanced quotes"))?
     };
+    if list.is_empty() {
+        anyhow::bail!("{flag} is empty; give the program to run");
+    }
     Ok(serde_json::to_string(&list)?)
 }
 
@@ -264,10 +269,17 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
         .len();
     let mut query: Vec<(&str, String)> = vec![("name", args.name.clone())];
     if let Some(e) = &args.entrypoint {
-        query.push(("entrypoint", command_list(e)?));
+        query.push(("entrypoint", command_list("--entrypoint", e)?));
     }
     if let Some(c) = &args.cmd {
-        query.push(("cmd", command_list(c)?));
+        query.push(("cmd", command_list("--cmd", c)?));
+    }
+    if let Some(bad) = args
+        .env
+        .iter()
+        .find(|kv| !kv.contains('=') || kv.starts_with('='))
+    {
+        anyhow::bail!("--env '{bad}' is not KEY=VALUE");
     }
     if !args.env.is_empty() {
         query.push(("env", serde_json::to_string(&args.env)?));
@@ -316,7 +328,7 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let image = result?;
+    let image = result.with_context(|| format!("importing {}", args.file.display()))?;
     print(format, &image, || {
         Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE"]).row(vec![
             table_of(&image),

@@ -1,13 +1,13 @@
-//! `faasbox invoke`, `faasbox logs` and `faasbox invocation get|ls`.
+//! `faasbox invoke` and `faasbox invocation get|ls`.
 
 use anyhow::Context;
 use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::namespaces::text;
-use crate::cli::{InvocationCommand, InvokeArgs, LogsArgs, OutputFormat};
+use crate::cli::{InvocationCommand, InvokeArgs, OutputFormat};
 use crate::client::{failure, split_function, Client};
-use crate::output::{print, Table};
+use crate::output::{print, print_json, write_out, Table};
 
 /// Calls the function; prints the output (or the error) and returns whether it succeeded.
 pub async fn invoke(
@@ -27,15 +27,13 @@ pub async fn invoke(
     };
     let body = super::read_data(args.data.as_deref())?;
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        anyhow::bail!("the input is not JSON: {e}");
+        anyhow::bail!("--data is not JSON: {e}");
     }
     let request = client
         .request(Method::POST, &path)
         .header("content-type", "application/json")
         .body(body);
-    let response = request.send().await.map_err(|e| {
-        anyhow::anyhow!("cannot reach the faasbox server: {e}\nStart one with `faasbox server`, or point FAASBOX_URL at it.")
-    })?;
+    let response = client.send_raw(request).await?;
     let id = response
         .headers()
         .get("faasbox-invocation-id")
@@ -46,13 +44,12 @@ pub async fn invoke(
         match format {
             OutputFormat::Json => {
                 let output: Value = serde_json::from_slice(&output).unwrap_or(Value::Null);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "invocation": id, "output": output }))?
-                );
+                print_json(&called("invocation", id.as_deref(), "output", output));
             }
             OutputFormat::Text => {
-                println!("{}", String::from_utf8_lossy(&output));
+                let mut line = output.to_vec();
+                line.push(b'\n');
+                write_out(&line);
                 if let Some(id) = &id {
                     eprintln!("invocation: {id}");
                 }
@@ -62,14 +59,15 @@ pub async fn invoke(
     }
     let failure = failure(response).await;
     match format {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "invocation": id, "error": failure.body["error"] })
-            )?
-        ),
+        OutputFormat::Json => print_json(&called(
+            "invocation",
+            id.as_deref(),
+            "error",
+            failure.body["error"].clone(),
+        )),
         OutputFormat::Text => {
             eprintln!("error: {failure}");
+            // A request refused before it became a call has no id (and no logs).
             if let Some(id) = &id {
                 eprintln!("invocation: {id} (see `faasbox logs {id}`)");
             }
@@ -78,35 +76,15 @@ pub async fn invoke(
     Ok(false)
 }
 
-pub async fn logs(client: &Client, format: OutputFormat, args: LogsArgs) -> anyhow::Result<()> {
-    let logs: Value = client
-        .get(&format!("/api/v1/invocations/{}/logs", args.invocation))
-        .await?;
-    match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&logs)?),
-        OutputFormat::Text => {
-            for line in logs["logs"].as_array().into_iter().flatten() {
-                println!(
-                    "{} {:<8} {}",
-                    format_ms(line["ts_ms"].as_u64().unwrap_or(0)),
-                    text(&line["stream"]),
-                    text(&line["line"])
-                );
-            }
-        }
+/// The `-o json` answer of a command that ran something: `{"<kind>": id, "<what>": value}`,
+/// the id left out when the request was refused before anything ran.
+pub fn called(kind: &str, id: Option<&str>, what: &str, value: Value) -> Value {
+    let mut answer = serde_json::Map::new();
+    if let Some(id) = id {
+        answer.insert(kind.to_string(), json!(id));
     }
-    Ok(())
-}
-
-fn format_ms(ms: u64) -> String {
-    let secs = (ms / 1000) % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        ms % 1000
-    )
+    answer.insert(what.to_string(), value);
+    Value::Object(answer)
 }
 
 pub async fn invocation(

@@ -10,6 +10,7 @@ pub mod flows;
 pub mod functions;
 pub mod images;
 pub mod invocations;
+pub mod logs;
 pub mod namespaces;
 pub mod registries;
 pub mod secrets;

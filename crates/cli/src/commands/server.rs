@@ -30,7 +30,16 @@ pub async fn run(
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
+    config.allow_host_loopback = args.allow_host_loopback;
     config.master_key = master_key;
+    config.limits.max_upload_bytes = args.max_upload_size;
+    config.limits.max_layer_bytes = args.max_layer_size;
+    config.limits.body_budget_bytes = args.body_budget;
+    config.limits.quotas = faasbox_server::quota::Quotas {
+        max_functions: args.quota_functions,
+        max_min_scale: args.quota_min_scale,
+        max_instances: args.quota_instances,
+    };
     config.expr_limits = faasbox_server::template::sandbox::Limits {
         cpu_time: args.jq_cpu_time,
         memory: args.jq_memory,

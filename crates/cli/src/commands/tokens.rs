@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::cli::{OutputFormat, TokenCommand};
 use crate::client::Client;
 use crate::commands::namespaces::text;
-use crate::output::{print, Table};
+use crate::output::{outln, print, print_json, Table};
 
 pub async fn run(
     client: &Client,
@@ -24,10 +24,10 @@ pub async fn run(
                 .json(client.request(Method::POST, "/api/v1/tokens").json(&body))
                 .await?;
             match format {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&created)?),
+                OutputFormat::Json => print_json(&created),
                 OutputFormat::Text => {
                     // The token alone on stdout, so `$(faasbox token create …)` captures it.
-                    println!("{}", text(&created["token"]));
+                    outln!("{}", text(&created["token"]));
                     eprintln!(
                         "token {} ({} of {}): shown only this once; clients send it as \
                          `Authorization: Bearer <token>` or in FAASBOX_TOKEN",

@@ -54,12 +54,54 @@ sleep)
   ;;
 fetch)
   gw=$(ip route | awk '/^default/ {print $3; exit}')
-  body=$(wget -q -O- "http://$gw:$TARGET_PORT/hello" 2>&1)
+  body=$(timeout 5 wget -q -O- "http://${TARGET_HOST:-$gw}:$TARGET_PORT/hello" 2>&1 | head -c 200 | tr -d '"\\\n')
   printf 'Content-Type: application/json\r\n\r\n{"fetched":"%s"}' "$body"
   ;;
+disk)
+  case "$(cat "$input_file")" in
+  *tempdir*) head -c 200000000 /dev/zero > "$HTTP_DIREKTIV_TEMPDIR/fill" && failed=no || failed=yes ;;
+  *fill*) head -c 200000000 /dev/zero > /tmp/fill && failed=no || failed=yes ;;
+  esac
+  if [ -n "$failed" ]; then
+    printf 'Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\nwriting failed: %s' "$failed"
+  else
+    printf 'Content-Type: application/json\r\n\r\n{"leftover":"%s"}' "$(test -e /tmp/fill && echo yes || echo no)"
+  fi
+  ;;
+box)
+  seccomp=$(awk '/^Seccomp:/ {print $2}' /proc/self/status)
+  unshare=$(unshare -U true 2>&1 | head -c 200 | tr -d '"\\\n')
+  touch /.faasbox/x 2>/dev/null && control=writable || control=read-only
+  uid_map=$(awk '{print $1" "$2" "$3}' /proc/self/uid_map)
+  touch /tmp/made-by-function
+  printf 'Content-Type: application/json\r\n\r\n'
+  printf '{"seccomp":"%s","unshare":"%s","control":"%s","uid_map":"%s","oom":"%s","agent_oom":"%s","uid":"%s"}' \
+    "$seccomp" "$unshare" "$control" "$uid_map" "$(cat /proc/self/oom_score_adj)" "$(cat /proc/1/oom_score_adj)" "$(id -u)"
+  ;;
 oom)
-  x=$(head -c 400000000 /dev/zero | tr '\0' x)
-  printf 'Content-Type: application/json\r\n\r\n{"size":%s}' "${#x}"
+  # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's. The
+  # OOM killer takes dd; the call ends without an answer.
+  busybox dd if=/dev/zero of=/dev/null bs=400M count=1 || exit 1
+  printf 'Content-Type: application/json\r\n\r\n{"filled":true}'
+  ;;
+forks)
+  # Starts sleepers until a fork fails (the subshell dies there), then kills them with
+  # builtins only: no fork is possible before they are gone.
+  list="$HTTP_DIREKTIV_TEMPDIR/forked"
+  ( i=0; while [ $i -lt 5000 ]; do sleep 60 & echo $! >> "$list"; i=$((i+1)); done ) 2>/dev/null
+  n=0
+  while read -r pid; do kill "$pid"; n=$((n+1)); done < "$list"
+  printf 'Content-Type: application/json\r\n\r\n{"started":%s}' "$n"
+  ;;
+spin)
+  # Two busy processes for SPIN_SECONDS: they want two CPUs.
+  busybox yes > /dev/null &
+  a=$!
+  busybox yes > /dev/null &
+  b=$!
+  sleep "${SPIN_SECONDS:-3}"
+  kill $a $b
+  printf 'Content-Type: application/json\r\n\r\n{"spun":%s}' "${SPIN_SECONDS:-3}"
   ;;
 *)
   printf 'Direktiv-ErrorCode: test.mode\r\nDirektiv-ErrorMessage: unknown MODE %s\r\n\r\n' "$MODE"
@@ -78,7 +120,7 @@ pub fn write_rootfs(root: &Path, script: &str) {
         .expect("copying /bin/busybox (apt-get install busybox-static)");
     for applet in [
         "sh", "cat", "echo", "printf", "wget", "sleep", "head", "tr", "ip", "awk", "test", "ls",
-        "uname", "env", "pwd", "touch", "grep", "false", "true",
+        "uname", "env", "pwd", "touch", "grep", "false", "true", "timeout", "unshare", "id",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("symlink");
     }
@@ -225,6 +267,10 @@ sleep)
   ;;
 fill)
   head -c 3000000 /dev/zero > $d/big
+  echo '{}' > $d/data.out
+  ;;
+filltmp)
+  head -c 100000000 /dev/zero > /tmp/fill
   echo '{}' > $d/data.out
   ;;
 leak)

@@ -2,6 +2,7 @@
 //! run as a process, and function images built from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod cgroups;
 pub mod flows;
 pub mod images;
 pub mod marked;
@@ -16,6 +17,46 @@ use serde_json::Value;
 
 pub const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
+/// A test that cannot do what it says here: fails with `reason` when `CI` is set (a CI run
+/// must not pass without it), else says it is skipped and why.
+pub fn cannot_run(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("this test cannot run here: {reason}");
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// The test function's images ([`images::TEST_FUNCTION`]), built once per test binary.
+pub fn test_images() -> &'static images::TestImages {
+    static IMAGES: std::sync::OnceLock<images::TestImages> = std::sync::OnceLock::new();
+    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+}
+
+/// A server with namespace `demo` and the test function imported as `test/function:latest`.
+pub async fn server_with_test_function() -> Server {
+    server_with_test_function_and(&[]).await
+}
+
+/// [`server_with_test_function`] with extra `faasbox server` flags.
+pub async fn server_with_test_function_and(args: &[&str]) -> Server {
+    let server = Server::start_with(args).await;
+    server.create_namespace("demo").await;
+    let r = server
+        .import(&test_images().oci_tar, "test/function:latest", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    server
+}
+
+/// Deploys `demo/<name>`: the test function in `mode` (its `MODE`), plus `extra`'s fields.
+pub async fn deploy_mode(server: &Server, name: &str, mode: &str, extra: Value) {
+    let mut spec = serde_json::json!({"image": "test/function:latest", "envs": {"MODE": mode}});
+    if let (Some(spec), Value::Object(extra)) = (spec.as_object_mut(), extra) {
+        spec.extend(extra);
+    }
+    server.deploy("demo", name, spec).await;
+}
+
 /// A running server; stopped with SIGTERM (and waited for) on drop.
 pub struct Server {
     pub url: String,
@@ -29,6 +70,12 @@ pub struct Server {
 }
 
 pub use faasbox_test_registry::free_port;
+#[allow(unused_imports)]
+pub use faasbox_test_registry::OutsideAddress;
+
+/// The `faasbox server` flag that lets functions reach services on the host's loopback (off by
+/// default). A test whose function calls back to a server the test runs opts in with it.
+pub const ALLOW_HOST_LOOPBACK: &str = "--allow-host-loopback";
 
 impl Server {
     pub async fn start() -> Server {
@@ -60,7 +107,7 @@ impl Server {
     }
 
     /// Starts a server on an existing data directory with extra `faasbox server` flags.
-    pub async fn spawn_with(data_dir: &Path, args: &[&str]) -> Server {
+    pub async fn start_in_with(data_dir: &Path, args: &[&str]) -> Server {
         Server::spawn(data_dir, args, &[]).await
     }
 
@@ -193,12 +240,20 @@ impl Server {
         self.cli_with_stdin(args, None)
     }
 
-    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(FAASBOX)
+    /// The CLI with `args`, set to talk to this server with its admin token.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(FAASBOX);
+        command
             .args(args)
             .env("FAASBOX_URL", &self.url)
-            .env("FAASBOX_TOKEN", &self.token)
+            .env("FAASBOX_TOKEN", &self.token);
+        command
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cli_command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -366,6 +421,24 @@ impl Server {
         bytes
     }
 
+    /// Polls until `ns/function` has `calls` calls in flight (within a minute).
+    pub async fn wait_busy_calls(&self, ns: &str, function: &str, calls: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let shown = self
+                .get_json(&format!("/api/v1/namespaces/{ns}/functions/{function}"))
+                .await;
+            if shown["instances"]["busy_calls"] == calls {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ns}/{function} never had {calls} calls in flight: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The lines of an invocation's logs.
     pub async fn log_lines(&self, id: &str) -> Vec<String> {
         let logs = self
@@ -518,6 +591,37 @@ pub async fn wait_containers_gone(data_dir: &Path, function: &str, within: Durat
         assert!(
             Instant::now() < deadline,
             "containers of {function} still run: {running:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The host pid of the container process of `function` (`ns/name`) that the server under
+/// `data_dir` runs, if one runs.
+pub fn container_pid(data_dir: &Path, function: &str) -> Option<u32> {
+    runc_containers(data_dir).into_iter().find_map(|container| {
+        let bundle = PathBuf::from(container["bundle"].as_str()?);
+        let config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+        (config["annotations"]["io.faasbox.function"].as_str() == Some(function))
+            .then(|| container["pid"].as_u64())
+            .flatten()
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|pid| *pid > 0)
+    })
+}
+
+/// Polls until the server under `data_dir` runs a container of `function`; its host pid.
+pub async fn wait_container_pid(data_dir: &Path, function: &str, within: Duration) -> u32 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(pid) = container_pid(data_dir, function) {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no container of {function} within {within:?}: {:?}",
+            container_functions(data_dir)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -102,7 +102,12 @@ fn dirs() -> Dirs {
 }
 
 fn extract(entries: &[E<'_>], dest: &Path) -> Result<Extracted, ImageError> {
-    extract_stream(&tar_of(entries)[..], dest, "test layer")
+    extract_stream(
+        &tar_of(entries)[..],
+        dest,
+        "test layer",
+        &ImportLimits::default(),
+    )
 }
 
 fn assert_refused(result: Result<Extracted, ImageError>, needle: &str) -> String {
@@ -144,7 +149,7 @@ fn extracts_files_dirs_links_and_metadata() {
         file("etc/hostname", b"new"),
     ];
     let tar = tar_of(&entries);
-    let out = extract_stream(&tar[..], &d.dest, "layer").unwrap();
+    let out = extract_stream(&tar[..], &d.dest, "layer", &ImportLimits::default()).unwrap();
     assert_eq!(out.diff_id, sha256_of(&tar));
     assert_eq!(out.tar_size, tar.len() as u64);
 
@@ -389,7 +394,7 @@ fn reads_gzip_layers_and_hashes_the_uncompressed_stream() {
     gz.write_all(&tar).unwrap();
     let blob = d.outside.join("blob");
     fs::write(&blob, gz.finish().unwrap()).unwrap();
-    let out = extract_layer(&blob, &d.dest, "layer").unwrap();
+    let out = extract_layer(&blob, &d.dest, "layer", &ImportLimits::default()).unwrap();
     assert_eq!(out.diff_id, sha256_of(&tar));
     assert_eq!(fs::read(d.dest.join("hello")).unwrap(), b"world");
 }
@@ -399,10 +404,18 @@ fn refuses_damaged_archives() {
     let d = dirs();
     let mut tar = tar_of(&[file("hello", &[7u8; 2000])]);
     tar.truncate(1000);
-    assert_refused(extract_stream(&tar[..], &d.dest, "layer x"), "layer x");
+    assert_refused(
+        extract_stream(&tar[..], &d.dest, "layer x", &ImportLimits::default()),
+        "layer x",
+    );
     let d = dirs();
     assert_refused(
-        extract_stream(&[1u8; 1024][..], &d.dest, "layer y"),
+        extract_stream(
+            &[1u8; 1024][..],
+            &d.dest,
+            "layer y",
+            &ImportLimits::default(),
+        ),
         "not a valid tar archive",
     );
 }
@@ -418,7 +431,7 @@ fn handles_long_names_and_refuses_long_escapes() {
     builder.append_data(&mut header, &long, &b"ok"[..]).unwrap();
     let tar = builder.into_inner().unwrap();
     let d = dirs();
-    extract_stream(&tar[..], &d.dest, "layer").unwrap();
+    extract_stream(&tar[..], &d.dest, "layer", &ImportLimits::default()).unwrap();
     assert_eq!(fs::read(d.dest.join(&long)).unwrap(), b"ok");
 
     // A GNU long-name record carrying `..`, which the builder would refuse.
@@ -442,7 +455,163 @@ fn handles_long_names_and_refuses_long_escapes() {
     builder.append(&header, &b"x"[..]).unwrap();
     let tar = builder.into_inner().unwrap();
     let d = dirs();
-    let result = extract_stream(&tar[..], &d.dest, "layer");
+    let result = extract_stream(&tar[..], &d.dest, "layer", &ImportLimits::default());
     let msg = assert_refused(result, "escapes the root filesystem");
     assert!(msg.contains("escaped"), "{msg}");
+}
+
+/// Blocks actually allocated to a file, in bytes.
+fn allocated(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn runs_of_zeros_become_holes_and_the_length_is_kept() {
+    let d = dirs();
+    let mut data = vec![0u8; 3 << 20];
+    data[..5].copy_from_slice(b"start");
+    data[(1 << 20) + 7] = 1;
+    let n = data.len();
+    data[n - 3..].copy_from_slice(b"end");
+    let trailing_hole = vec![0u8; 2 << 20];
+    extract(
+        &[
+            file("mostly-zero", &data),
+            file("only-zero", &trailing_hole),
+        ],
+        &d.dest,
+    )
+    .unwrap();
+    let path = d.dest.join("mostly-zero");
+    assert_eq!(fs::read(&path).unwrap(), data);
+    assert!(
+        allocated(&path) <= 64 << 10,
+        "{} bytes allocated",
+        allocated(&path)
+    );
+    let zeros = d.dest.join("only-zero");
+    assert_eq!(fs::metadata(&zeros).unwrap().len(), 2 << 20);
+    assert_eq!(allocated(&zeros), 0);
+}
+
+/// GNU tar's own sparse format (`tar --sparse`): a 4 GiB file of which a few bytes are data.
+#[test]
+fn gnu_sparse_files_stay_sparse_and_count_at_their_apparent_size() {
+    let d = dirs();
+    let src = d.outside.join("src");
+    fs::create_dir(&src).unwrap();
+    let big = src.join("big");
+    let file = File::create(&big).unwrap();
+    file.set_len(4 << 30).unwrap();
+    std::os::unix::fs::FileExt::write_at(&file, b"middle", 2 << 30).unwrap();
+    drop(file);
+    let tar = d.outside.join("sparse.tar");
+    let status = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-C"])
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("big")
+        .status()
+        .expect("GNU tar");
+    assert!(status.success());
+    assert!(
+        fs::metadata(&tar).unwrap().len() < 1 << 20,
+        "a small archive"
+    );
+
+    // Under a bound smaller than its apparent size: refused, nothing of it written.
+    let small = ImportLimits {
+        max_layer_bytes: 1 << 30,
+    };
+    let err = extract_stream(File::open(&tar).unwrap(), &d.dest, "layer s", &small)
+        .expect_err("over the bound");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("layer s unpacks to more than 1 GiB") && msg.contains("'big'"),
+        "{msg}"
+    );
+    assert!(msg.contains("max-layer-size"), "{msg}");
+    assert!(!d.dest.join("big").exists());
+
+    // Within the bound: extracted with its holes.
+    let dest = d.outside.join("layer-ok");
+    extract_stream(
+        File::open(&tar).unwrap(),
+        &dest,
+        "layer",
+        &ImportLimits::default(),
+    )
+    .unwrap();
+    let out = dest.join("big");
+    assert_eq!(fs::metadata(&out).unwrap().len(), 4 << 30);
+    assert!(
+        allocated(&out) <= 64 << 10,
+        "{} bytes allocated",
+        allocated(&out)
+    );
+    let mut middle = [0u8; 6];
+    std::os::unix::fs::FileExt::read_exact_at(&File::open(&out).unwrap(), &mut middle, 2 << 30)
+        .unwrap();
+    assert_eq!(&middle, b"middle");
+}
+
+#[test]
+fn the_bound_adds_up_every_file_of_the_layer() {
+    let d = dirs();
+    let limits = ImportLimits {
+        max_layer_bytes: 10,
+    };
+    let ok = extract_stream(
+        &tar_of(&[file("a", b"12345"), file("b", b"12345")])[..],
+        &d.dest,
+        "layer",
+        &limits,
+    );
+    assert!(ok.is_ok());
+    let over = extract_stream(
+        &tar_of(&[file("a", b"12345"), file("b", b"123456")])[..],
+        &d.outside.join("l2"),
+        "layer t",
+        &limits,
+    );
+    assert_refused(over, "layer t unpacks to more than 10 bytes (at 'b'");
+}
+
+proptest::proptest! {
+    /// Whatever mix of data and zero runs, read in whatever pieces, the copy has exactly the
+    /// input's bytes and length.
+    #[test]
+    fn sparse_copies_are_exact(
+        pieces in proptest::collection::vec((0usize..3, 1usize..20_000), 0..12),
+        piece_reads in 1usize..70_000,
+    ) {
+        let mut data = Vec::new();
+        for (i, (kind, len)) in pieces.iter().enumerate() {
+            match kind {
+                0 => data.resize(data.len() + len * 8, 0),
+                _ => data.extend((0..*len).map(|j| (i + j) as u8 | 1)),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut file = File::create(&path).unwrap();
+        /// A reader that returns at most `n` bytes per read.
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(self.1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut buf = vec![0u8; COPY_BUF_SIZE];
+        let len = copy_sparse(&mut Trickle(&data, piece_reads), &mut file, &path, &mut buf)
+            .map_err(|_| "copy failed")
+            .unwrap();
+        drop(file);
+        proptest::prop_assert_eq!(len, data.len() as u64);
+        proptest::prop_assert_eq!(fs::read(&path).unwrap(), data);
+    }
 }

@@ -236,7 +236,7 @@ async fn attempt(
         )
         .await?;
     } else if size == 0 {
-        fs::File::create(partial).map_err(io_err("create", partial))?;
+        crate::private::create_file(partial).map_err(io_err("create", partial))?;
     }
     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
     if actual != blob.digest {
@@ -288,6 +288,7 @@ async fn receive(
         .write(true)
         .append(append)
         .truncate(!append)
+        .mode(crate::private::FILE_MODE)
         .open(partial)
         .await
         .map_err(io_err("create", partial))?;

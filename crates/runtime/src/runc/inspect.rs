@@ -77,14 +77,37 @@ impl RuncDriver {
         found
     }
 
-    /// The instance's cgroup directory in the hierarchy of `controller` (v1).
-    pub(crate) fn cgroup_dir(&self, controller: &str, id: &str) -> Option<PathBuf> {
-        cgroup::hierarchies()
-            .into_iter()
+    /// The host pid of the instance's container process (the agent under runc), if it runs.
+    pub(crate) async fn container_pid(&self, id: &str, runtime: OciRuntime) -> Option<i32> {
+        let cli = self.inner.runtime_cli(runtime).ok()?;
+        let state = cli.state(id).await.ok()??;
+        (state.pid > 0).then_some(state.pid)
+    }
+
+    /// The instance's directory of one kind: `upper` (the overlay's upper directory), `disk`
+    /// (the mount point of its bounded disk), `ctl` (the control directory), `agent.log`.
+    pub(crate) fn instance_path(&self, id: &str, kind: &str) -> PathBuf {
+        let dir = self.inner.layout.instance(id);
+        match kind {
+            "upper" => dir.upper(),
+            "disk" => dir.disk(),
+            "ctl" => dir.ctl(),
+            "agent.log" => dir.agent_log(),
+            other => panic!("no instance path {other}"),
+        }
+    }
+
+    /// The instance's cgroup directory that holds `controller`: the v1 hierarchy with it,
+    /// else the unified one (a cgroup v2 host). `true` with it when it is the unified one.
+    pub(crate) fn cgroup_dir(&self, controller: &str, id: &str) -> Option<(PathBuf, bool)> {
+        let all = cgroup::hierarchies();
+        let hierarchy = all
+            .iter()
             .find(|h| h.controllers.iter().any(|c| c == controller))
-            .map(|h| {
-                h.mount_point
-                    .join(self.inner.layout.cgroups_path(id).trim_start_matches('/'))
-            })
+            .or_else(|| all.iter().find(|h| h.unified))?;
+        let dir = hierarchy
+            .mount_point
+            .join(self.inner.layout.cgroups_path(id).trim_start_matches('/'));
+        Some((dir, hierarchy.unified))
     }
 }

@@ -8,10 +8,15 @@
 //!     instance.json               what was started (function, runtime, network)
 //!     bundle/config.json          the OCI runtime spec
 //!     rootfs/                     overlay mountpoint (lower = image layers)
-//!     upper/  work/               overlay upper and work directories
+//!     disk/                       a tmpfs of the instance's `disk` size: all it may write
+//!       upper/  work/             overlay upper and work directories
+//!       sock/agent.sock           the agent's socket; bind-mounted at /.faasbox/sock
+//!       scratch/<n>/              the spec's scratch directories (e.g. /direktiv-data)
+//!     lower/<n>/                  idmapped views of the image layers (only while starting)
 //!     empty/                      lower directory for an image without layers
-//!     ctl/agent.json ctl/agent.sock   the control directory, bind-mounted at /.faasbox
-//!     agent.log                   stdout/stderr of the agent (and of the runtime's start)
+//!     ctl/agent.json  ctl/sock/   the control directory, bind-mounted read-only at /.faasbox
+//!     log/agent.log               stdout/stderr of the agent (and of the runtime's start), on a
+//!                                 tmpfs of its own (1 MiB: the container can write to it)
 //!     hosts  resolv.conf          bind-mounted over /etc/hosts and /etc/resolv.conf
 //!     pasta.pid  pasta.log        the instance's pasta process (network only)
 //! ```
@@ -150,11 +155,29 @@ impl InstanceDir {
     pub(crate) fn rootfs(&self) -> PathBuf {
         self.root.join("rootfs")
     }
+    /// The mount point of the instance's bounded writable space (a tmpfs).
+    pub(crate) fn disk(&self) -> PathBuf {
+        self.root.join("disk")
+    }
     pub(crate) fn upper(&self) -> PathBuf {
-        self.root.join("upper")
+        self.disk().join("upper")
     }
     pub(crate) fn work(&self) -> PathBuf {
-        self.root.join("work")
+        self.disk().join("work")
+    }
+    /// The directory holding the agent's socket, mounted at [`CONTAINER_SOCKET_DIR`].
+    ///
+    /// [`CONTAINER_SOCKET_DIR`]: faasbox_proto::CONTAINER_SOCKET_DIR
+    pub(crate) fn socket_dir(&self) -> PathBuf {
+        self.disk().join("sock")
+    }
+    /// The `index`-th scratch directory of the spec.
+    pub(crate) fn scratch(&self, index: usize) -> PathBuf {
+        self.disk().join("scratch").join(index.to_string())
+    }
+    /// Where the idmapped views of the image layers are mounted while the overlay is made.
+    pub(crate) fn lower_mounts(&self) -> PathBuf {
+        self.root.join("lower")
     }
     pub(crate) fn empty_lower(&self) -> PathBuf {
         self.root.join("empty")
@@ -162,14 +185,22 @@ impl InstanceDir {
     pub(crate) fn ctl(&self) -> PathBuf {
         self.root.join("ctl")
     }
+    /// The (empty) directory in the control directory the socket directory is mounted on.
+    pub(crate) fn socket_mount_point(&self) -> PathBuf {
+        self.ctl().join("sock")
+    }
     pub(crate) fn agent_config(&self) -> PathBuf {
         self.ctl().join(faasbox_proto::AGENT_CONFIG_NAME)
     }
     pub(crate) fn socket(&self) -> PathBuf {
-        self.ctl().join(faasbox_proto::AGENT_SOCKET_NAME)
+        self.socket_dir().join(faasbox_proto::AGENT_SOCKET_NAME)
+    }
+    /// The mount point of the small tmpfs holding the agent's log.
+    pub(crate) fn log_dir(&self) -> PathBuf {
+        self.root.join("log")
     }
     pub(crate) fn agent_log(&self) -> PathBuf {
-        self.root.join("agent.log")
+        self.log_dir().join("agent.log")
     }
     pub(crate) fn hosts(&self) -> PathBuf {
         self.root.join("hosts")
@@ -183,6 +214,39 @@ impl InstanceDir {
     pub(crate) fn pasta_log(&self) -> PathBuf {
         self.root.join("pasta.log")
     }
+}
+
+/// Sets a directory of the driver's to 0711: others may pass through it to a path they know,
+/// not list it. runc sets a user-namespaced container up as its (unprivileged) root, which
+/// must reach the instance's root filesystem by its path.
+pub(crate) fn make_traversable(dir: &Path) -> Result<(), DriverError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+        .map_err(|e| DriverError::io(format!("cannot set the mode of {}", dir.display()), e))
+}
+
+/// The first directory above `dir` that others may not pass through, if any.
+pub(crate) fn untraversable_ancestor(dir: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors()
+        .skip(1)
+        .find(|a| {
+            std::fs::metadata(a)
+                .map(|m| m.permissions().mode() & 0o001 == 0)
+                .unwrap_or(true)
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Makes a file or directory the container reads through a bind mount (the control directory,
+/// `agent.json`, `hosts`, `resolv.conf`) readable by everyone (0644, directories 0755),
+/// whatever the umask: container root of a user namespace is not its owner (host root). The
+/// instance directory's own mode keeps other host users from listing it.
+pub(crate) fn make_container_readable(path: &Path) -> Result<(), DriverError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| DriverError::io(format!("cannot make {} readable", path.display()), e))
 }
 
 /// `instance.json`: what the driver needs to know about an instance after a restart.

@@ -1,11 +1,13 @@
 //! [`RuncDriver`]: function instances as containers of an OCI runtime CLI (`runc`, or gVisor's
 //! `runsc`). One module per job:
 //!
-//! - [`start`]: make the instance directory ([`layout`]), mount the overlay root filesystem
-//!   ([`overlay`]), write `agent.json`, set up the network ([`network`]) when asked for, write
-//!   the OCI spec ([`spec`]), `run --detach` the container ([`command`], [`runsc`] for what
-//!   gVisor needs on top), then wait for the agent ([`ready`]). Any failure, timeout, or the
-//!   caller dropping the start future tears down everything made so far.
+//! - [`start`]: make the instance directory ([`layout`]), mount its bounded disk ([`disk`])
+//!   and the overlay root filesystem ([`overlay`], through idmapped layer views with a user
+//!   namespace: [`userns`]), write `agent.json`, set up the network ([`network`]) when asked
+//!   for, write the OCI spec ([`spec`], with the seccomp filter of [`seccomp`]), `run --detach`
+//!   the container ([`command`], [`runsc`] for what gVisor needs on top), then wait for the
+//!   agent ([`ready`]). Any failure, timeout, or the caller dropping the start future tears
+//!   down everything made so far.
 //! - [`teardown`]: what stop, failed starts and cleanup share; [`cgroup`] finds and removes
 //!   the instance's cgroups and reads its OOM counter.
 //! - [`cleanup`]: finds what a crashed server left behind.
@@ -14,6 +16,7 @@
 mod cgroup;
 mod cleanup;
 mod command;
+mod disk;
 #[cfg(test)]
 mod inspect;
 mod layout;
@@ -22,9 +25,11 @@ mod overlay;
 mod ready;
 mod report;
 mod runsc;
+mod seccomp;
 mod spec;
 mod start;
 mod teardown;
+mod userns;
 
 #[cfg(test)]
 pub(crate) use inspect::command_available;
@@ -40,6 +45,7 @@ use async_trait::async_trait;
 use self::command::{resolve_tool, RuntimeCli};
 use self::layout::Layout;
 use self::network::NetworkTools;
+use self::userns::Userns;
 use crate::driver::{CleanupReport, Driver, DriverConfig, Instance, InstanceSpec, OciRuntime};
 use crate::error::DriverError;
 
@@ -55,13 +61,19 @@ struct Inner {
     config: DriverConfig,
     layout: Layout,
     runc: RuntimeCli,
+    /// The user namespace runc instances' layers are idmapped with; `None`: container root is
+    /// host root (not configured, or the kernel refused).
+    userns: Option<Arc<Userns>>,
+    /// Why runc instances get no user namespace, when they do not.
+    userns_problem: Option<String>,
     /// Instances started by this driver object and not stopped yet.
     live: Mutex<HashMap<String, OciRuntime>>,
 }
 
 impl RuncDriver {
     /// Prepares the state directory and checks that runc is installed (runsc and pasta are
-    /// checked when an instance needs them).
+    /// checked when an instance needs them). Logs whether runc instances get a user namespace
+    /// and, when they cannot, why.
     pub fn new(config: DriverConfig) -> Result<Self, DriverError> {
         let layout = Layout::new(&config.state_dir)?;
         let runc_binary = resolve_tool(
@@ -82,14 +94,34 @@ impl RuncDriver {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
         }
+        for dir in [layout.state_dir().to_path_buf(), layout.instances_dir()] {
+            layout::make_traversable(&dir)?;
+        }
+        let (userns, userns_problem) = match user_namespace(&config, &layout) {
+            Ok(userns) => (Some(userns), None),
+            Err(problem) => (None, Some(problem)),
+        };
         Ok(RuncDriver {
             inner: Arc::new(Inner {
                 config,
                 layout,
                 runc,
+                userns,
+                userns_problem,
                 live: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The id mapping of runc instances' user namespaces; `None` when container root is host
+    /// root.
+    pub fn id_map(&self) -> Option<crate::driver::IdMap> {
+        self.inner.userns.as_ref().map(|u| u.map())
+    }
+
+    /// Why runc instances get no user namespace (`None` when they get one).
+    pub fn user_namespace_problem(&self) -> Option<&str> {
+        self.inner.userns_problem.as_deref()
     }
 
     /// The prefix of every container id, netns name and cgroup of this driver.
@@ -147,6 +179,46 @@ impl Driver for RuncDriver {
     }
 }
 
+/// The user namespace for runc instances, if configured and the kernel allows it, else why
+/// not; says which in the log.
+fn user_namespace(config: &DriverConfig, layout: &Layout) -> Result<Arc<Userns>, String> {
+    let Some(map) = config.id_map else {
+        let problem = "user namespaces are off in the configuration".to_string();
+        tracing::warn!("{problem}: container root of runc instances is host root");
+        return Err(problem);
+    };
+    let made = Userns::create(map).and_then(|userns| {
+        if let Some(dir) = layout::untraversable_ancestor(layout.state_dir()) {
+            return Err(format!(
+                "container root (host uid {}) may not pass through {} to the instances' root \
+                 filesystems; `chmod 0711` it (others may pass, not list)",
+                map.host_base,
+                dir.display()
+            ));
+        }
+        userns.probe(layout.state_dir())?;
+        Ok(userns)
+    });
+    match made {
+        Ok(userns) => {
+            tracing::info!(
+                host_uids = %format!("{}-{}", map.host_base, map.host_base + (map.size - 1)),
+                "user namespaces in use: container root of runc instances is host uid {} \
+                 (gVisor instances run on gVisor's own kernel instead)",
+                map.host_base
+            );
+            Ok(Arc::new(userns))
+        }
+        Err(reason) => {
+            tracing::warn!(
+                "user namespaces are not in use: {reason}; container root of runc instances \
+                 is host root (seccomp, capabilities and no-new-privileges still apply)"
+            );
+            Err(reason)
+        }
+    }
+}
+
 impl Inner {
     fn live_instances(&self) -> std::sync::MutexGuard<'_, HashMap<String, OciRuntime>> {
         // A panic while holding the lock leaves a map that is still consistent.
@@ -186,6 +258,7 @@ impl Inner {
                 "pasta",
                 "install it with `apt-get install passt`, or run functions without network",
             )?,
+            host_loopback: self.config.allow_host_loopback,
         })
     }
 
@@ -193,6 +266,7 @@ impl Inner {
         self.network_tools().unwrap_or_else(|_| NetworkTools {
             ip: PathBuf::from("ip"),
             pasta: self.config.pasta_path.clone(),
+            host_loopback: self.config.allow_host_loopback,
         })
     }
 }

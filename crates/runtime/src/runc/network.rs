@@ -11,9 +11,18 @@
 //! Port forwarding is off in both directions (`-t none -u none -T none -U none`): pasta's
 //! default "auto" would bind every port a function listens on also on the host (clashing
 //! between instances), and bind the host's listening ports into the namespace's loopback
-//! (taking ports such as 8080 from the function). The host's own loopback services stay
-//! reachable at the namespace's gateway address (pasta maps it to the host), which is how
-//! tests reach servers they start.
+//! (taking ports such as 8080 from the function).
+//!
+//! The host's loopback is out of reach (`--no-map-gw`): pasta would otherwise map connections
+//! to the namespace's gateway address to the host's `127.0.0.1`/`::1`, where databases,
+//! registries and the faasbox API itself listen without expecting strangers. The driver's
+//! `allow_host_loopback` setting keeps that mapping, for development and tests. The outside
+//! world (any address that is not the host's loopback) is reachable either way.
+//!
+//! Ports below 1024 are open to every user of the namespace
+//! (`net.ipv4.ip_unprivileged_port_start = 0`, as Docker sets it): the namespace belongs to the
+//! host's user namespace, where container root of a user-namespaced instance has no
+//! `CAP_NET_BIND_SERVICE`.
 //!
 //! DNS: queries to [`DNS_ADDRESS`] are forwarded by pasta to the host's resolver
 //! (`--dns-forward`), which works whatever the host's resolv.conf names, a loopback resolver
@@ -48,6 +57,8 @@ pub(crate) fn netns_path(name: &str) -> PathBuf {
 pub(crate) struct NetworkTools {
     pub ip: PathBuf,
     pub pasta: PathBuf,
+    /// Map the gateway address to the host's loopback.
+    pub host_loopback: bool,
 }
 
 /// Creates the namespace `name`, starts pasta for it and writes the instance's resolv.conf.
@@ -61,6 +72,10 @@ pub(crate) async fn setup(
     ip(tools, &["netns", "add", name]).await.map_err(|e| {
         DriverError::Network(format!("cannot create network namespace {name}: {e}"))
     })?;
+    if let Err(e) = allow_low_ports(&path).await {
+        teardown(tools, name, dir).await;
+        return Err(e);
+    }
     if let Err(e) = start_pasta(tools, &path, dir).await {
         teardown(tools, name, dir).await;
         return Err(e);
@@ -70,6 +85,33 @@ pub(crate) async fn setup(
         return Err(e);
     }
     Ok(path)
+}
+
+/// Lets every user in the namespace bind ports below 1024 (`net.ipv4.ip_unprivileged_port_start
+/// = 0`, as Docker sets it for its containers): the namespace belongs to the host's user
+/// namespace, in which container root of a user-namespaced instance has no
+/// `CAP_NET_BIND_SERVICE`. Written from a thread of its own that joins the namespace (a
+/// thread's network namespace is its own; the thread ends right after).
+async fn allow_low_ports(netns: &Path) -> Result<(), DriverError> {
+    let file = std::fs::File::open(netns)
+        .map_err(|e| DriverError::io(format!("cannot open {}", netns.display()), e))?;
+    let write = move || -> Result<(), String> {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+            .map_err(|e| format!("cannot set net.ipv4.ip_unprivileged_port_start: {e}"))
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name("netns-sysctl".into())
+            .spawn(write)
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .unwrap_or_else(|_| Err("the thread panicked".into()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    joined.map_err(DriverError::Network)
 }
 
 async fn start_pasta(
@@ -91,7 +133,11 @@ async fn start_pasta(
         // As root, pasta otherwise drops to `nobody` and then cannot open the namespace.
         .args(["--runas", "0", "--quiet"])
         .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
-        .args(["--dns-forward", DNS_ADDRESS])
+        .args(["--dns-forward", DNS_ADDRESS]);
+    if !tools.host_loopback {
+        command.arg("--no-map-gw");
+    }
+    command
         .arg("--pid")
         .arg(dir.pasta_pid())
         .arg("--log-file")
@@ -146,7 +192,8 @@ fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
         }
     }
     std::fs::write(target, text)
-        .map_err(|e| DriverError::io(format!("cannot write {}", target.display()), e))
+        .map_err(|e| DriverError::io(format!("cannot write {}", target.display()), e))?;
+    super::layout::make_container_readable(target)
 }
 
 /// Kills the instance's pasta and deletes its namespace. Best effort, never fails.

@@ -19,22 +19,8 @@ use crate::error::DriverError;
 /// The kernel copies at most one page of mount data, terminating NUL included.
 const MAX_OPTIONS: usize = 4095;
 
-/// Mounts `layers` (bottom first) with `upper` and `work` at `target`.
-pub(crate) async fn mount(
-    layers: Vec<PathBuf>,
-    upper: PathBuf,
-    work: PathBuf,
-    target: PathBuf,
-) -> Result<(), DriverError> {
-    tokio::task::spawn_blocking(move || mount_blocking(&layers, &upper, &work, &target))
-        .await
-        .map_err(|e| DriverError::Mount {
-            target: PathBuf::new(),
-            message: format!("mount task failed: {e}"),
-        })?
-}
-
-fn mount_blocking(
+/// Mounts `layers` (bottom first) with `upper` and `work` at `target`. Blocking.
+pub(crate) fn mount_blocking(
     layers: &[PathBuf],
     upper: &Path,
     work: &Path,
@@ -230,8 +216,8 @@ mod tests {
     /// Real overlay mounts (root only): plain paths and /proc/self/fd names for 120 layers
     /// with long paths; files of every layer are visible, the top layer wins, writes go to the
     /// upper directory only.
-    #[tokio::test]
-    async fn overlay_composes_many_long_layers() {
+    #[test]
+    fn overlay_composes_many_long_layers() {
         if !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root");
             return;
@@ -258,9 +244,7 @@ mod tests {
                 plain_options(&used, &upper, &work).is_none(),
                 expect_fd_names
             );
-            mount(used, upper.clone(), work.clone(), target.clone())
-                .await
-                .unwrap();
+            mount_blocking(&used, &upper, &work, &target).unwrap();
             assert!(is_mount_point(&target));
             assert_eq!(std::fs::read_to_string(target.join("f0")).unwrap(), "0");
             assert_eq!(

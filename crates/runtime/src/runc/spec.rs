@@ -1,26 +1,44 @@
 //! The OCI runtime spec (`config.json`) of an instance.
 //!
 //! The container process is the agent (bind-mounted read-only from the host), root in the
-//! container with a reduced capability set, no new privileges, and an OOM score adjustment of
-//! -999 so the kernel kills the function (the agent resets its child to 0) rather than the
-//! agent. Lowering a score needs `CAP_SYS_RESOURCE`; a server without it (e.g. itself in a
-//! restricted container) leaves the score unset, i.e. inherited from the server, and the runtime
-//! would otherwise refuse to start the container. The mounts, masked and read-only paths follow
-//! `runc spec`'s defaults.
+//! container with a reduced capability set, no new privileges, and under runc a seccomp filter
+//! equivalent to the runtime default ([`super::seccomp`]) and, when the driver has one, a user
+//! namespace mapping container root to an unprivileged host range ([`super::userns`]). gVisor
+//! (runsc) gets neither: its own kernel answers the function's system calls and its sandbox
+//! runs the function without host root's privileges.
+//!
+//! OOM order: the agent starts the function at `oom_score_adj` 1000, the most, so the kernel
+//! kills a function process before the agent. The agent itself asks for -999 when this
+//! process may lower scores (`CAP_SYS_RESOURCE`, which runc uses before it enters the user
+//! namespace); a server without it leaves the agent at the server's own score (a runtime asked
+//! for -999 without the capability would refuse to start the container).
+//!
+//! Mounts: the control directory read-only at `/.faasbox` (the agent's configuration), the
+//! agent's socket directory at `/.faasbox/sock` and the scratch directories, both from the
+//! instance's bounded disk ([`super::disk`]); under runsc also the root filesystem's `/tmp`
+//! over `/tmp`, where gVisor would otherwise mount a tmpfs of its own. The memory cgroup's limit is the spec's memory
+//! plus its disk, whose tmpfs pages it is charged with. The other mounts, masked and read-only
+//! paths follow `runc spec`'s defaults, except that `/sys` is a read-only bind of the host's
+//! (as rootless containers have it) when the container has a user namespace and joins a
+//! network namespace made outside it: the kernel mounts sysfs only for the owner of the
+//! network namespace. The container then sees the host's network interfaces in
+//! `/sys/class/net`, read-only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use faasbox_proto::{CONTAINER_AGENT_PATH, CONTAINER_CONTROL_DIR, DIREKTIV_CMD_PATH};
+use faasbox_proto::{
+    CONTAINER_AGENT_PATH, CONTAINER_CONTROL_DIR, CONTAINER_SOCKET_DIR, DIREKTIV_CMD_PATH,
+};
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
-    LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use super::runsc::PIDS_ALLOWANCE;
-use crate::driver::{Limits, OciRuntime};
+use crate::driver::{IdMap, Limits, OciRuntime};
 
 /// The CFS period the CPU quota is expressed in (100 ms, the kernel default).
 const CPU_PERIOD_US: u64 = 100_000;
@@ -68,7 +86,10 @@ pub(crate) struct SpecParams {
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub agent_binary: PathBuf,
+    /// Mounted read-only at `/.faasbox`.
     pub control_dir: PathBuf,
+    /// Mounted writable at `/.faasbox/sock`.
+    pub socket_dir: PathBuf,
     pub hosts_file: PathBuf,
     /// Bound over `/etc/resolv.conf` when the instance has network.
     pub resolv_conf: Option<PathBuf>,
@@ -76,14 +97,21 @@ pub(crate) struct SpecParams {
     pub netns: Option<PathBuf>,
     pub cgroups_path: String,
     pub limits: Limits,
+    /// The size of the instance's disk (added to the memory limit).
+    pub disk_bytes: u64,
+    /// The user namespace's mapping (runc only).
+    pub id_map: Option<IdMap>,
     /// Whether the host accounts swap (only then is `memory.swap` set).
     pub swap_accounting: bool,
     /// `oomScoreAdj` of the agent ([`agent_oom_score_adj`]).
     pub oom_score_adj: Option<i32>,
     /// `RLIMIT_NOFILE` of the agent ([`nofile_limit`]).
     pub nofile: u64,
-    /// Size-bounded tmpfs mounts.
-    pub scratch: Vec<crate::driver::ScratchMount>,
+    /// Directories of the instance's disk: (path in the container, host directory).
+    pub scratch: Vec<(String, PathBuf)>,
+    /// runsc: the root filesystem's own `/tmp` (a real directory on the host), bound over
+    /// `/tmp` so that gVisor does not put a tmpfs of its own, unbounded but by memory, there.
+    pub sandbox_tmp: Option<PathBuf>,
 }
 
 /// 65536 open files, or this process's own hard limit when that is lower: raising a hard
@@ -159,6 +187,11 @@ pub(crate) fn build(params: &SpecParams) -> Result<Spec, oci_spec::OciSpecError>
     }
     let process = process.build()?;
 
+    if params.runtime == OciRuntime::Runsc && params.id_map.is_some() {
+        return Err(oci_spec::OciSpecError::Other(
+            "gVisor (runsc) instances get no user namespace".into(),
+        ));
+    }
     let mut annotations = HashMap::new();
     annotations.insert("io.faasbox.function".to_string(), params.function.clone());
     annotations.insert("io.faasbox.instance".to_string(), params.id.clone());
@@ -227,13 +260,25 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         )?,
-        mount(
+    ];
+    if params.id_map.is_some() && params.netns.is_some() {
+        // Not the network namespace's owner: sysfs cannot be mounted fresh. Recursive, as the
+        // kernel binds a tree with mounts locked in it only whole; what is below the read-only
+        // top belongs to host root, whom the container's root is not.
+        mounts.push(mount(
+            "/sys",
+            "bind",
+            "/sys",
+            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+        )?);
+    } else {
+        mounts.push(mount(
             "/sys",
             "sysfs",
             "sysfs",
             &["nosuid", "noexec", "nodev", "ro"],
-        )?,
-    ];
+        )?);
+    }
     if params.runtime == OciRuntime::Runc {
         // gVisor brings its own cgroupfs; runc mounts the container's (namespaced) view.
         mounts.push(mount(
@@ -260,6 +305,12 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
         CONTAINER_CONTROL_DIR,
         "bind",
         &params.control_dir,
+        &["bind", "ro", "nosuid", "nodev", "noexec"],
+    )?);
+    mounts.push(mount(
+        CONTAINER_SOCKET_DIR,
+        "bind",
+        &params.socket_dir,
         &["bind", "rw", "nosuid", "nodev", "noexec"],
     )?);
     mounts.push(mount(
@@ -276,13 +327,20 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
             &["bind", "ro", "nosuid", "nodev", "noexec"],
         )?);
     }
-    for scratch in &params.scratch {
-        let size = format!("size={}", scratch.size_bytes.max(4096));
+    if let Some(tmp) = &params.sandbox_tmp {
         mounts.push(mount(
-            &scratch.path,
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "nodev", "mode=1777", &size],
+            "/tmp",
+            "bind",
+            tmp,
+            &["bind", "rw", "nosuid", "nodev"],
+        )?);
+    }
+    for (path, source) in &params.scratch {
+        mounts.push(mount(
+            path,
+            "bind",
+            source,
+            &["bind", "rw", "nosuid", "nodev"],
         )?);
     }
     Ok(mounts)
@@ -305,19 +363,39 @@ fn linux(params: &SpecParams) -> Result<oci_spec::runtime::Linux, oci_spec::OciS
                 .build()?,
         );
     }
+    if params.id_map.is_some() {
+        namespaces.push(
+            LinuxNamespaceBuilder::default()
+                .typ(LinuxNamespaceType::User)
+                .build()?,
+        );
+    }
     let mut network = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network);
     if let Some(path) = &params.netns {
         network = network.path(path.clone());
     }
     namespaces.push(network.build()?);
 
-    LinuxBuilder::default()
+    let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .cgroups_path(PathBuf::from(&params.cgroups_path))
         .resources(resources(params)?)
         .masked_paths(oci_spec::runtime::get_default_maskedpaths())
-        .readonly_paths(oci_spec::runtime::get_default_readonly_paths())
-        .build()
+        .readonly_paths(oci_spec::runtime::get_default_readonly_paths());
+    if let Some(map) = params.id_map {
+        let mapping = LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(map.host_base)
+            .size(map.size)
+            .build()?;
+        linux = linux
+            .uid_mappings(vec![mapping])
+            .gid_mappings(vec![mapping]);
+    }
+    if params.runtime == OciRuntime::Runc {
+        linux = linux.seccomp(super::seccomp::profile()?);
+    }
+    linux.build()
 }
 
 fn resources(
@@ -331,7 +409,9 @@ fn resources(
             .access("rwm")
             .build()?]);
     if limits.memory_bytes > 0 {
-        let bytes = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+        // The disk's tmpfs pages are charged here too.
+        let total = limits.memory_bytes.saturating_add(params.disk_bytes);
+        let bytes = i64::try_from(total).unwrap_or(i64::MAX);
         let mut memory = LinuxMemoryBuilder::default().limit(bytes);
         if params.swap_accounting {
             // memory+swap = memory: no swap on top of the limit.
@@ -375,6 +455,7 @@ mod tests {
             env: vec!["A=1".into()],
             agent_binary: "/usr/lib/faasbox/faasbox-agent".into(),
             control_dir: "/state/instances/x/ctl".into(),
+            socket_dir: "/state/instances/x/disk/sock".into(),
             hosts_file: "/state/instances/x/hosts".into(),
             resolv_conf: network.then(|| "/state/instances/x/resolv.conf".into()),
             netns: network.then(|| "/run/netns/fbx00000000-0123456789ab".into()),
@@ -384,13 +465,17 @@ mod tests {
                 cpu_millis: 500,
                 pids: 64,
             },
+            disk_bytes: 32 << 20,
+            id_map: (runtime == OciRuntime::Runc).then_some(IdMap::DEFAULT),
             swap_accounting: true,
             oom_score_adj: Some(-999),
             nofile: 65_536,
-            scratch: vec![crate::driver::ScratchMount {
-                path: "/direktiv-data".into(),
-                size_bytes: 1 << 20,
-            }],
+            scratch: vec![(
+                "/direktiv-data".into(),
+                "/state/instances/x/disk/scratch/0".into(),
+            )],
+            sandbox_tmp: (runtime == OciRuntime::Runsc)
+                .then(|| "/state/instances/x/rootfs/tmp".into()),
         }
     }
 
@@ -425,8 +510,9 @@ mod tests {
         assert_eq!(process["rlimits"][0]["hard"], 65536);
 
         let resources = &json["linux"]["resources"];
-        assert_eq!(resources["memory"]["limit"], 128 << 20);
-        assert_eq!(resources["memory"]["swap"], 128 << 20);
+        // Memory plus the disk's tmpfs pages.
+        assert_eq!(resources["memory"]["limit"], 160 << 20);
+        assert_eq!(resources["memory"]["swap"], 160 << 20);
         assert_eq!(resources["cpu"]["quota"], 50_000);
         assert_eq!(resources["cpu"]["period"], 100_000);
         assert_eq!(resources["pids"]["limit"], 64);
@@ -445,12 +531,16 @@ mod tests {
 
         let mounts = json["mounts"].as_array().unwrap();
         let dest = |d: &str| mounts.iter().find(|m| m["destination"] == d).cloned();
-        let scratch = dest("/direktiv-data").expect("scratch tmpfs");
-        assert_eq!(scratch["type"], "tmpfs");
-        assert!(scratch["options"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("size=1048576")));
+        let has = |m: &serde_json::Value, option: &str| {
+            m["options"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(option))
+        };
+        let scratch = dest("/direktiv-data").expect("scratch directory");
+        assert_eq!(scratch["type"], "bind");
+        assert_eq!(scratch["source"], "/state/instances/x/disk/scratch/0");
+        assert!(has(&scratch, "rw"));
         let agent = dest("/.faasbox-agent").unwrap();
         assert_eq!(agent["source"], "/usr/lib/faasbox/faasbox-agent");
         assert!(agent["options"]
@@ -459,14 +549,47 @@ mod tests {
             .iter()
             .any(|o| o == "ro"));
         assert!(dest("/usr/share/direktiv/direktiv-cmd").is_some());
-        assert_eq!(
-            dest("/.faasbox").unwrap()["source"],
-            "/state/instances/x/ctl"
-        );
+        let control = dest("/.faasbox").unwrap();
+        assert_eq!(control["source"], "/state/instances/x/ctl");
+        assert!(has(&control, "ro"), "the control mount is read-only");
+        let socket = dest("/.faasbox/sock").unwrap();
+        assert_eq!(socket["source"], "/state/instances/x/disk/sock");
+        assert!(has(&socket, "rw") && has(&socket, "noexec"));
         assert!(dest("/etc/resolv.conf").is_some());
         assert!(dest("/sys/fs/cgroup").is_some());
+        // A user namespace joining an outside network namespace: /sys is the host's, read-only.
+        let sys = dest("/sys").unwrap();
+        assert_eq!(
+            (&sys["type"], &sys["source"]),
+            (&"bind".into(), &"/sys".into())
+        );
+        assert!(has(&sys, "ro"));
         assert_eq!(json["hostname"], "0123456789ab");
         assert_eq!(json["annotations"]["io.faasbox.function"], "ns/fn");
+
+        let linux = &json["linux"];
+        assert!(linux["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "user"));
+        let mapping = serde_json::json!([{
+            "containerID": 0, "hostID": IdMap::DEFAULT.host_base, "size": 65536
+        }]);
+        assert_eq!(linux["uidMappings"], mapping);
+        assert_eq!(linux["gidMappings"], mapping);
+        assert_eq!(linux["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+
+        // Without network the container owns its network namespace: a fresh sysfs.
+        let json = serde_json::to_value(build(&params(OciRuntime::Runc, false)).unwrap()).unwrap();
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap()
+            .clone();
+        assert_eq!(sys["type"], "sysfs");
     }
 
     #[test]
@@ -483,6 +606,16 @@ mod tests {
             .iter()
             .any(|m| m["destination"] == "/etc/resolv.conf"));
         assert!(!mounts.iter().any(|m| m["destination"] == "/sys/fs/cgroup"));
+        // gVisor: /tmp is the root filesystem's (on the bounded disk), not gVisor's own tmpfs.
+        let tmp = mounts.iter().find(|m| m["destination"] == "/tmp").unwrap();
+        assert_eq!(tmp["source"], "/state/instances/x/rootfs/tmp");
+        // gVisor: no user namespace, no seccomp filter in the spec.
+        assert!(json["linux"].get("seccomp").is_none());
+        assert!(json["linux"].get("uidMappings").is_none());
+        assert!(!namespaces.iter().any(|n| n["type"] == "user"));
+        let mut mapped = p.clone();
+        mapped.id_map = Some(IdMap::DEFAULT);
+        assert!(build(&mapped).is_err());
         let resources = &json["linux"]["resources"];
         assert!(resources.get("memory").is_none());
         assert!(resources.get("cpu").is_none());

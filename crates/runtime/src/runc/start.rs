@@ -2,14 +2,16 @@
 //! spec and container, in that order; torn down again on any failure, on timeout, and when
 //! the caller drops the start half-way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::command::{RuntimeCli, SandboxNetwork};
-use super::layout::{InstanceMeta, Layout};
+use super::disk::{self, Owner};
+use super::layout::{self, make_container_readable, InstanceDir, InstanceMeta, Layout};
 use super::network::NetworkTools;
 use super::report::{seconds, tail_of_file};
+use super::userns::{self, Userns};
 use super::{cgroup, network, overlay, spec, Inner};
 use crate::driver::{Instance, InstanceSpec, OciRuntime};
 use crate::error::DriverError;
@@ -59,6 +61,17 @@ impl Inner {
     ) -> Result<Instance, DriverError> {
         if !self.config.agent_binary.is_file() {
             return Err(DriverError::AgentMissing(self.config.agent_binary.clone()));
+        }
+        if spec.runtime == OciRuntime::Runc && self.userns.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.config.agent_binary)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o005 != 0o005 {
+                return Err(DriverError::AgentNotExecutable(
+                    self.config.agent_binary.clone(),
+                ));
+            }
         }
         let cli = self.runtime_cli(spec.runtime)?;
         let network_tools = if spec.network {
@@ -114,12 +127,14 @@ impl Inner {
             dir.root().to_path_buf(),
             dir.bundle(),
             dir.rootfs(),
-            dir.upper(),
-            dir.work(),
-            dir.ctl(),
+            dir.socket_mount_point(),
         ] {
             std::fs::create_dir_all(&sub)
                 .map_err(|e| DriverError::io(format!("cannot create {}", sub.display()), e))?;
+        }
+        layout::make_traversable(dir.root())?;
+        for shared in [dir.ctl(), dir.socket_mount_point()] {
+            make_container_readable(&shared)?;
         }
         let meta = InstanceMeta {
             function: spec.function.clone(),
@@ -136,15 +151,36 @@ impl Inner {
         } else {
             spec.layers.clone()
         };
-        overlay::mount(layers, dir.upper(), dir.work(), dir.rootfs()).await?;
+        // User namespaces are runc's; gVisor runs the function on its own kernel.
+        let userns = match spec.runtime {
+            OciRuntime::Runc => self.userns.clone(),
+            OciRuntime::Runsc => None,
+        };
+        let rootfs = RootfsPlan {
+            dir: dir.clone(),
+            layers,
+            disk_bytes: spec.disk_bytes,
+            scratch: spec.scratch.len(),
+            userns: userns.clone(),
+        };
+        tokio::task::spawn_blocking(move || rootfs.compose())
+            .await
+            .map_err(|e| DriverError::Mount {
+                target: PathBuf::new(),
+                message: format!("the root filesystem task failed: {e}"),
+            })??;
 
         let mut agent = spec.agent.clone();
         if agent.function.is_empty() {
             agent.function = spec.function.clone();
         }
+        if agent.disk_limit_bytes == 0 {
+            agent.disk_limit_bytes = spec.disk_bytes.max(disk::MIN_DISK_BYTES);
+        }
         // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
         agent.blocking_tcp |= spec.runtime == OciRuntime::Runsc;
         write_json(&dir.agent_config(), &agent)?;
+        make_container_readable(&dir.agent_config())?;
         let hostname = Layout::short_id(id).to_string();
         write_file(
             &dir.hosts(),
@@ -152,7 +188,12 @@ impl Inner {
                 "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
             ),
         )?;
+        make_container_readable(&dir.hosts())?;
 
+        let sandbox_tmp = match spec.runtime {
+            OciRuntime::Runsc => sandbox_tmp(&dir.rootfs()),
+            OciRuntime::Runc => None,
+        };
         let netns = match network_tools {
             Some(tools) => Some(network::setup(tools, Layout::netns_name(id), &dir).await?),
             None => None,
@@ -168,15 +209,24 @@ impl Inner {
             env: spec.env.clone(),
             agent_binary: self.config.agent_binary.clone(),
             control_dir: dir.ctl(),
+            socket_dir: dir.socket_dir(),
             hosts_file: dir.hosts(),
             resolv_conf: netns.as_ref().map(|_| dir.resolv_conf()),
             netns: netns.clone(),
             cgroups_path: self.layout.cgroups_path(id),
             limits: spec.limits,
+            disk_bytes: spec.disk_bytes.max(disk::MIN_DISK_BYTES),
+            id_map: userns.as_ref().map(|u| u.map()),
             swap_accounting: cgroup::swap_accounting(),
             oom_score_adj: spec::agent_oom_score_adj(),
             nofile: spec::nofile_limit(),
-            scratch: spec.scratch.clone(),
+            scratch: spec
+                .scratch
+                .iter()
+                .enumerate()
+                .map(|(index, mount)| (mount.path.clone(), dir.scratch(index)))
+                .collect(),
+            sandbox_tmp,
         };
         let oci = spec::build(&params).map_err(|e| DriverError::InvalidSpec {
             function: spec.function.clone(),
@@ -201,6 +251,75 @@ impl Inner {
             socket: dir.socket(),
             runtime: spec.runtime,
         })
+    }
+}
+
+/// The root filesystem's `/tmp` for gVisor to use as it is (made, mode 1777, when the image
+/// has none). `None` when it is not a plain directory: a symbolic link would be followed on
+/// the host, so gVisor keeps its own `/tmp` then.
+fn sandbox_tmp(rootfs: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = rootfs.join("tmp");
+    match std::fs::symlink_metadata(&tmp) {
+        Ok(meta) if meta.is_dir() => Some(tmp),
+        Ok(_) => {
+            tracing::warn!(
+                path = %tmp.display(),
+                "the image's /tmp is not a directory; gVisor keeps its own /tmp (bounded by memory only)"
+            );
+            None
+        }
+        Err(_) => {
+            std::fs::create_dir(&tmp).ok()?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).ok()?;
+            Some(tmp)
+        }
+    }
+}
+
+/// What the root filesystem is made of: the disk, the layers, and the id mapping.
+struct RootfsPlan {
+    dir: InstanceDir,
+    layers: Vec<PathBuf>,
+    disk_bytes: u64,
+    scratch: usize,
+    userns: Option<Arc<Userns>>,
+}
+
+impl RootfsPlan {
+    /// Mounts the instance's disk, then the overlay of the layers (through idmapped views of
+    /// them with a user namespace) with its upper directory on that disk. Blocking.
+    fn compose(self) -> Result<(), DriverError> {
+        let owner = match &self.userns {
+            Some(userns) => Owner {
+                uid: userns.map().host_base,
+                gid: userns.map().host_base,
+            },
+            None => Owner { uid: 0, gid: 0 },
+        };
+        disk::prepare_log(&self.dir)?;
+        disk::prepare(&self.dir, self.disk_bytes, owner, self.scratch)?;
+        let Some(userns) = &self.userns else {
+            return overlay::mount_blocking(
+                &self.layers,
+                &self.dir.upper(),
+                &self.dir.work(),
+                &self.dir.rootfs(),
+            );
+        };
+        let views = self.dir.lower_mounts();
+        let mounted = userns
+            .attach_layers(&self.layers, &views)
+            .and_then(|lower| {
+                overlay::mount_blocking(
+                    &lower,
+                    &self.dir.upper(),
+                    &self.dir.work(),
+                    &self.dir.rootfs(),
+                )
+            });
+        userns::detach_layers(&views);
+        mounted
     }
 }
 

@@ -1,4 +1,4 @@
-//! Removing everything of one instance: container, network, overlay mount, cgroups and
+//! Removing everything of one instance: container, network, overlay mount, disk, cgroups and
 //! directory. Shared by stop, failed starts and cleanup.
 
 use super::layout::{InstanceDir, InstanceMeta, Layout};
@@ -49,9 +49,17 @@ impl Inner {
             removed.pasta = pasta;
             removed.netns = netns;
         }
+        // The root filesystem first (it uses the disk), then the disk and any idmapped layer
+        // view a failed start left.
         match overlay::unmount(&dir.rootfs()) {
             Ok(was_mounted) => removed.mount = was_mounted,
             Err(e) => failures.push(e.to_string()),
+        }
+        for mount_point in overlay::mounts_under(dir.root()) {
+            match overlay::unmount(&mount_point) {
+                Ok(was_mounted) => removed.mount |= was_mounted,
+                Err(e) => failures.push(e.to_string()),
+            }
         }
         match cgroup::remove_instance(&self.layout, id).await {
             Ok(existed) => removed.cgroup |= existed,

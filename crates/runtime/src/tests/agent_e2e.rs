@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
 
-use super::fixtures::{fixture_with_agent, runsc_available, spec};
+use super::fixtures::{fixture_with_agent, runsc_available, spec, Fixture};
 use crate::agent_client::AgentClient;
 use crate::driver::{Driver, OciRuntime};
 
@@ -23,15 +23,21 @@ fn agent_binary() -> Option<PathBuf> {
     candidate.is_file().then_some(candidate)
 }
 
-async fn echo_round_trip(runtime: OciRuntime) {
+/// A fixture whose driver runs the real agent; `None` (with a notice) when it is not built
+/// or containers cannot run here.
+pub(crate) fn real_agent_fixture() -> Option<Fixture> {
     let Some(agent) = agent_binary() else {
         eprintln!(
             "skipped: the agent binary is not built (run `cargo build -p faasbox-agent` or set \
              FAASBOX_AGENT_BINARY)"
         );
-        return;
+        return None;
     };
-    let Some(fx) = fixture_with_agent(agent) else {
+    fixture_with_agent(agent)
+}
+
+async fn echo_round_trip(runtime: OciRuntime) {
+    let Some(fx) = real_agent_fixture() else {
         return;
     };
     let mut spec = spec(&fx, runtime, false);
@@ -53,11 +59,7 @@ async fn echo_round_trip(runtime: OciRuntime) {
         Bytes::from_static(br#"{"hello":"world"}"#),
     );
     let Ok(outcome) = tokio::time::timeout(Duration::from_secs(30), call).await else {
-        let log = fx
-            .state_dir
-            .join("instances")
-            .join(&instance.id)
-            .join("agent.log");
+        let log = fx.driver.instance_path(&instance.id, "agent.log");
         panic!(
             "no answer to invoke within 30s; agent log:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
@@ -118,11 +120,7 @@ fn raw_request(socket: &std::path::Path, method: &str, path: &str, body: &str) -
 /// sentinel per stream per activation in the container's output.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_agent_openwhisk_proxy_in_a_container() {
-    let Some(agent) = agent_binary() else {
-        eprintln!("skipped: the agent binary is not built (run `cargo build -p faasbox-agent`)");
-        return;
-    };
-    let Some(fx) = fixture_with_agent(agent) else {
+    let Some(fx) = real_agent_fixture() else {
         return;
     };
     let mut spec = spec(&fx, OciRuntime::Runc, false);
@@ -208,11 +206,7 @@ async fn real_agent_openwhisk_proxy_in_a_container() {
     // does, each ends with one sentinel per stream; the /init answers add none.
     // The sentinels may reach the file just after the answer: give them a moment, then make
     // sure no extra one follows.
-    let log = fx
-        .state_dir
-        .join("instances")
-        .join(&instance.id)
-        .join("agent.log");
+    let log = fx.driver.instance_path(&instance.id, "agent.log");
     let count = || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         (

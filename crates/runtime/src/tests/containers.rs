@@ -1,23 +1,35 @@
 //! The runc driver with real containers: start/ready/invoke through the fake agent, outbound
-//! network, cgroup limits, OOM detection, failed starts, and cleanup after a crash.
+//! network (and the host's loopback out of reach), cgroup limits, OOM detection, failed starts,
+//! and cleanup after a crash. The boxing-in (disk, seccomp, user namespace, OOM order) is in
+//! `isolation.rs`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
 
+pub(crate) use faasbox_test_registry::OutsideAddress;
+
 use super::fake_agent;
-use super::fixtures::{fixture, pasta_available, reopen, running, spec, with_fake_agent};
+use super::fixtures::{
+    fixture, fixture_with_host_loopback, pasta_available, reopen, running, spec, with_fake_agent,
+    Fixture,
+};
 use crate::agent_client::AgentClient;
-use crate::driver::{Driver, Limits, OciRuntime};
+use crate::driver::{Driver, Instance, InstanceSpec, Limits, OciRuntime};
 use crate::error::DriverError;
 
 const DEADLINE: &str = "2099-01-01T00:00:00Z";
 
 /// A one-response-per-connection HTTP server on the host's loopback. Returns its port.
 pub(crate) async fn loopback_server(body: &'static str) -> u16 {
+    http_server(std::net::Ipv4Addr::LOCALHOST, body).await
+}
+
+/// A one-response-per-connection HTTP server on `ip`. Returns its port.
+pub(crate) async fn http_server(ip: std::net::Ipv4Addr, body: &'static str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
@@ -39,6 +51,17 @@ pub(crate) async fn loopback_server(body: &'static str) -> u16 {
     port
 }
 
+/// Starts `spec` with the fake agent and waits for it; returns the instance and its client.
+pub(crate) async fn start_fake(fx: &Fixture, spec: InstanceSpec) -> (Instance, AgentClient) {
+    let instance = fx
+        .driver
+        .start_with(spec, with_fake_agent())
+        .await
+        .expect("start");
+    let client = AgentClient::new(instance.socket.clone());
+    (instance, client)
+}
+
 /// Runs a shell command in the instance through the fake agent; returns its JSON result.
 pub(crate) async fn sh(client: &AgentClient, command: &str) -> serde_json::Value {
     let input = serde_json::json!({ "sh": command }).to_string();
@@ -50,13 +73,19 @@ pub(crate) async fn sh(client: &AgentClient, command: &str) -> serde_json::Value
     serde_json::from_str(outcome.output.expect("output").get()).expect("json output")
 }
 
-/// The shell command that fetches `http://<default gateway>:<port>/` (the host's loopback).
+/// The shell command that fetches `http://<default gateway>:<port>/` (the host's loopback
+/// when the driver allows it), giving up after 5 s.
 /// (Not `wget -T`: Debian 12's static busybox segfaults with it on a refused connection.)
 pub(crate) fn fetch_from_host(port: u16) -> String {
     format!(
         "gw=$(ip -4 route | awk '/^default/ {{print $3}}' | head -n 1); \
-         wget -q -O - http://$gw:{port}/"
+         timeout 5 wget -q -O - http://$gw:{port}/"
     )
+}
+
+/// The shell command that fetches `http://<ip>:<port>/`, giving up after 5 s.
+pub(crate) fn fetch(ip: std::net::Ipv4Addr, port: u16) -> String {
+    format!("timeout 5 wget -q -O - http://{ip}:{port}/")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,18 +149,45 @@ async fn start_ready_invoke_and_stop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbound_network_reaches_host_loopback() {
+async fn network_reaches_outside_addresses_but_not_host_loopback() {
     let Some(fx) = fixture() else { return };
     if !pasta_available() {
         return;
     }
+    let on_loopback = loopback_server("the host's loopback").await;
+    let outside = OutsideAddress::add();
+    let on_outside = http_server(outside.ip, "hello from outside").await;
+    let (instance, client) = start_fake(&fx, spec(&fx, OciRuntime::Runc, true)).await;
+    let result = sh(&client, &fetch(outside.ip, on_outside)).await;
+    assert_eq!(result["stdout"], "hello from outside", "{result}");
+    let refused = sh(&client, &fetch_from_host(on_loopback)).await;
+    assert_ne!(refused["status"], 0, "{refused}");
+    // Ports below 1024 are for everyone in the namespace (as in Docker), container root of the
+    // user namespace included.
+    let low = sh(
+        &client,
+        "httpd -p 127.0.0.1:80 -h / 2>&1 && echo bound; killall httpd",
+    )
+    .await;
+    assert!(low["stdout"].as_str().unwrap().contains("bound"), "{low}");
+    assert_eq!(refused["stdout"], "", "{refused}");
+    // Nor through the address of the loopback itself (that is the namespace's own).
+    let own = sh(&client, &fetch(std::net::Ipv4Addr::LOCALHOST, on_loopback)).await;
+    assert_eq!(own["stdout"], "", "{own}");
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_loopback_is_reachable_when_allowed() {
+    let Some(fx) = fixture_with_host_loopback() else {
+        return;
+    };
+    if !pasta_available() {
+        return;
+    }
     let port = loopback_server("hello from the host").await;
-    let instance = fx
-        .driver
-        .start_with(spec(&fx, OciRuntime::Runc, true), with_fake_agent())
-        .await
-        .expect("start");
-    let client = AgentClient::new(instance.socket.clone());
+    let (instance, client) = start_fake(&fx, spec(&fx, OciRuntime::Runc, true)).await;
     let result = sh(&client, &fetch_from_host(port)).await;
     assert_eq!(result["stdout"], "hello from the host", "{result}");
     let resolv = sh(&client, "cat /etc/resolv.conf").await;
@@ -160,38 +216,38 @@ async fn limits_are_applied_to_cgroups() {
         .start_with(spec, running(&["/bin/sleep", "1000"]))
         .await
         .expect("start");
-    let read = |controller: &str, file: &str| {
-        let dir = fx
-            .driver
+    let dir = |controller: &str| {
+        fx.driver
             .cgroup_dir(controller, &instance.id)
-            .expect("hierarchy");
+            .unwrap_or_else(|| panic!("no cgroup hierarchy has {controller}"))
+    };
+    let read = |controller: &str, file: &str| {
+        let (dir, _) = dir(controller);
         std::fs::read_to_string(dir.join(file))
             .unwrap_or_else(|e| panic!("{}/{file}: {e}", dir.display()))
             .trim()
             .to_string()
     };
-    if fx.driver.cgroup_dir("memory", &instance.id).is_some() {
-        assert_eq!(
-            read("memory", "memory.limit_in_bytes"),
-            (64u64 << 20).to_string()
-        );
-        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
-        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
-        assert_eq!(read("pids", "pids.max"), "42");
-        let memsw = fx
-            .driver
-            .cgroup_dir("memory", &instance.id)
-            .unwrap()
-            .join("memory.memsw.limit_in_bytes");
-        if memsw.exists() {
-            assert_eq!(
-                read("memory", "memory.memsw.limit_in_bytes"),
-                (64u64 << 20).to_string()
-            );
+    // The memory plus the disk (64 MiB in the fixture), whose tmpfs pages count here.
+    let limit = (128u64 << 20).to_string();
+    let (memory_dir, unified) = dir("memory");
+    if unified {
+        // cgroup v2: one directory; swap on top of memory is its own limit.
+        assert_eq!(read("memory", "memory.max"), limit);
+        assert_eq!(read("cpu", "cpu.max"), "25000 100000");
+        if memory_dir.join("memory.swap.max").exists() {
+            assert_eq!(read("memory", "memory.swap.max"), "0");
         }
     } else {
-        eprintln!("cgroup v1 memory hierarchy not found: limits not checked");
+        assert_eq!(read("memory", "memory.limit_in_bytes"), limit);
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "25000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us"), "100000");
+        // v1 limits memory+swap together: equal to memory means no swap.
+        if memory_dir.join("memory.memsw.limit_in_bytes").exists() {
+            assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), limit);
+        }
     }
+    assert_eq!(read("pids", "pids.max"), "42");
     assert!(!fx.driver.oom_killed(&instance.id).await);
     fx.driver.stop(&instance.id).await.unwrap();
     assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
@@ -202,6 +258,8 @@ async fn oom_kill_is_detected() {
     let Some(fx) = fixture() else { return };
     let mut spec = spec(&fx, OciRuntime::Runc, false);
     spec.limits.memory_bytes = 16 << 20;
+    // The cgroup's limit is memory + disk: 20 MiB.
+    spec.disk_bytes = 4 << 20;
     // dd's 64 MiB buffer is filled from /dev/zero: the OOM killer kills dd; sh lives on.
     let instance = fx
         .driver
@@ -417,31 +475,82 @@ async fn missing_agent_binary_is_explained() {
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 }
 
-/// Prints how long starts take here (not an assertion: machines differ).
+/// Container root of a user namespace runs the agent as "others": a binary only host root may
+/// run is refused with the fix, before anything is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_only_root_may_run_is_explained() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = dir.path().join("faasbox-agent");
+    std::fs::write(&agent, b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let Some(fx) = super::fixtures::fixture_with_agent(agent) else {
+        return;
+    };
+    if fx.driver.id_map().is_none() {
+        eprintln!("skipped: no user namespace here");
+        return;
+    }
+    let err = fx
+        .driver
+        .start(spec(&fx, OciRuntime::Runc, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::AgentNotExecutable(_)), "{err}");
+    assert!(err.to_string().contains("chmod 0755"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+/// Prints how long starts take here (not an assertion: machines differ): the median of
+/// `FAASBOX_LATENCY_N` starts (default 3) per variant, runc with and without its user
+/// namespace included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_latency_report() {
     let Some(fx) = fixture() else { return };
-    let mut variants = vec![(OciRuntime::Runc, false)];
+    let Some(plain) =
+        super::fixtures::fixture_configured(fx.agent.clone(), |config| config.id_map = None)
+    else {
+        return;
+    };
+    let n: usize = std::env::var("FAASBOX_LATENCY_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut variants = vec![
+        ("runc", &fx, OciRuntime::Runc, false),
+        (
+            "runc without user namespace",
+            &plain,
+            OciRuntime::Runc,
+            false,
+        ),
+    ];
     if pasta_available() {
-        variants.push((OciRuntime::Runc, true));
+        variants.push(("runc", &fx, OciRuntime::Runc, true));
     }
     if super::fixtures::runsc_available() {
-        variants.push((OciRuntime::Runsc, false));
+        variants.push(("runsc", &fx, OciRuntime::Runsc, false));
     }
-    for (runtime, network) in variants {
-        let mut times = Vec::new();
-        for _ in 0..3 {
+    for (label, fixture, runtime, network) in variants {
+        let (mut starts, mut stops) = (Vec::new(), Vec::new());
+        for _ in 0..n {
             let begin = std::time::Instant::now();
-            let instance = fx
+            let instance = fixture
                 .driver
-                .start_with(spec(&fx, runtime, network), with_fake_agent())
+                .start_with(spec(fixture, runtime, network), with_fake_agent())
                 .await
                 .expect("start");
-            let started = begin.elapsed();
+            starts.push(begin.elapsed());
             let begin = std::time::Instant::now();
-            fx.driver.stop(&instance.id).await.unwrap();
-            times.push(format!("start {started:?} stop {:?}", begin.elapsed()));
+            fixture.driver.stop(&instance.id).await.unwrap();
+            stops.push(begin.elapsed());
         }
-        eprintln!("{runtime} network={network}: {}", times.join(", "));
+        starts.sort();
+        stops.sort();
+        eprintln!(
+            "{label} network={network}: median start {:?}, stop {:?} ({n} runs)",
+            starts[n / 2],
+            stops[n / 2]
+        );
     }
 }

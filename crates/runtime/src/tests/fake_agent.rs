@@ -4,7 +4,7 @@
 //! The unit test executable is a static binary; a test bind-mounts it as the "agent" and runs
 //! it with [`args`], which make libtest run only [`fake_agent_main`] (an ignored test that does
 //! nothing unless `FAASBOX_FAKE_AGENT=1`). It then serves the agent protocol on
-//! `/.faasbox/agent.sock`:
+//! `/.faasbox/sock/agent.sock`:
 //!
 //! - `GET /v1/ready`: 200 ready, or 503 with the error in `FAKE_AGENT_FAIL_READY`.
 //! - `POST /v1/invoke`: echoes the input as output; an input `{"sh": "..."}` runs that shell
@@ -17,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use faasbox_proto::{
     AgentConfig, CancelReport, InvokeOutcome, InvokeStatus, LogLine, LogStream, ReadyReport,
-    AGENT_CONFIG_NAME, AGENT_SOCKET_NAME, CONTAINER_CONTROL_DIR, HEADER_ACTION_ID, HEADER_DEADLINE,
+    AGENT_CONFIG_NAME, AGENT_SOCKET_NAME, CONTAINER_CONTROL_DIR, CONTAINER_SOCKET_DIR,
+    HEADER_ACTION_ID, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -73,7 +74,7 @@ async fn serve() {
     )
     .expect("agent.json valid");
     println!("fake agent: contract {}", config.contract.as_str());
-    let socket = dir.join(AGENT_SOCKET_NAME);
+    let socket = std::path::Path::new(CONTAINER_SOCKET_DIR).join(AGENT_SOCKET_NAME);
     let _ = std::fs::remove_file(&socket);
     let listener = tokio::net::UnixListener::bind(&socket).expect("bind agent.sock");
     println!("fake agent: listening on {}", socket.display());

@@ -59,7 +59,21 @@ pub(crate) fn fixture() -> Option<Fixture> {
     fixture_with_agent(std::env::current_exe().ok()?)
 }
 
+/// A fixture whose driver lets functions reach the host's loopback.
+pub(crate) fn fixture_with_host_loopback() -> Option<Fixture> {
+    fixture_configured(std::env::current_exe().ok()?, |config| {
+        config.allow_host_loopback = true
+    })
+}
+
 pub(crate) fn fixture_with_agent(agent: PathBuf) -> Option<Fixture> {
+    fixture_configured(agent, |_| {})
+}
+
+pub(crate) fn fixture_configured(
+    agent: PathBuf,
+    configure: impl FnOnce(&mut DriverConfig),
+) -> Option<Fixture> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: container tests need root");
         return None;
@@ -72,10 +86,14 @@ pub(crate) fn fixture_with_agent(agent: PathBuf) -> Option<Fixture> {
         .prefix("fbxt")
         .tempdir()
         .expect("temp dir");
+    // 0711: container root of a user namespace must pass through it (whatever the umask).
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("chmod temp dir");
     let layer = busybox_layer(&tmp.path().join("layers"));
     let state_dir = tmp.path().join("run");
     let mut config = DriverConfig::new(&state_dir, &agent);
     config.start_timeout = Duration::from_secs(30);
+    configure(&mut config);
     let driver = match RuncDriver::new(config) {
         Ok(driver) => driver,
         Err(e) => {
@@ -165,6 +183,7 @@ pub(crate) fn spec(fixture: &Fixture, runtime: OciRuntime, network: bool) -> Ins
         },
         runtime,
         network,
+        disk_bytes: 64 << 20,
         scratch: Vec::new(),
     }
 }

@@ -5,4 +5,5 @@ mod agent_e2e;
 mod containers;
 mod fake_agent;
 mod fixtures;
+mod isolation;
 mod runsc;

@@ -46,7 +46,7 @@ fn accepted(event: &CloudEvent) -> Value {
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    limit: Option<usize>,
+    limit: Option<u64>,
 }
 
 pub async fn list(
@@ -55,7 +55,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     require_namespace(&state, &ns).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = super::list_limit(query.limit, 100, &crate::bounds::EVENT_LIST_LIMIT)?;
     let events = state
         .blocking(move |s| Ok(s.store.list_events(&ns, limit)?))
         .await?;

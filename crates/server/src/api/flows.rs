@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -203,7 +203,7 @@ pub async fn post(
     Path((ns, path)): Path<(String, String)>,
     Query(query): Query<RunQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let path = from_root(path);
     let Some(flow) = path.strip_suffix("/run") else {
@@ -216,11 +216,16 @@ pub async fn post(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
-    let input = match run_input(&body, declared_json) {
-        Ok(input) => input,
+    // The input is held (within the body budget) until the instance has stored it.
+    let (max, wait) = (
+        state.config.max_input_bytes as u64,
+        state.config.queue_timeout,
+    );
+    let held = match crate::bodies::read(body, &headers, max, &state.bodies, wait).await {
+        Ok(held) => held,
         Err(e) => return e.into_response(),
     };
-    match run(state, ns, flow.to_string(), query.wait, input).await {
+    match run(state, ns, flow.to_string(), query.wait, held, declared_json).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -250,10 +255,13 @@ async fn run(
     ns: String,
     path: String,
     wait: bool,
-    input: Value,
+    held: crate::bodies::HeldBody,
+    declared_json: bool,
 ) -> ApiResult<Response> {
     stored(&state, &ns, &path).await?;
+    let input = run_input(&held.bytes, declared_json)?;
     let id = runner::create(&state, &ns, &path, input, runner::StartedBy::Api).await?;
+    drop(held);
     let handle = runner::spawn(&state, id.clone());
     let mut response = if !wait {
         (
@@ -353,7 +361,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
 
 #[derive(Deserialize)]
 pub struct ListQuery {
-    limit: Option<u32>,
+    limit: Option<u64>,
 }
 
 pub async fn instances(
@@ -362,7 +370,7 @@ pub async fn instances(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<InstanceView>>> {
     require_namespace(&state, &ns).await?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = super::list_limit(q.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
         .blocking(move |s| Ok(s.store.list_instances(&ns, limit)?))
         .await?;
@@ -402,8 +410,9 @@ pub async fn instance(
 
 #[derive(Deserialize)]
 pub struct LogsQuery {
+    /// Only lines after this sequence number (0: all).
     #[serde(default)]
-    after: i64,
+    after: u64,
 }
 
 #[derive(Serialize)]
@@ -419,7 +428,10 @@ pub async fn logs(
 ) -> ApiResult<Json<LogsView>> {
     let record = instance_record(&state, &ns, &id).await?;
     let logs = state
-        .blocking(move |s| Ok(s.store.instance_logs(&id, q.after)?))
+        .blocking(move |s| {
+            Ok(s.store
+                .instance_logs(&id, i64::try_from(q.after).unwrap_or(i64::MAX))?)
+        })
         .await?;
     Ok(Json(LogsView {
         status: record.status,

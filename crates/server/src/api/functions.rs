@@ -32,6 +32,9 @@ pub struct FunctionView {
     pub namespace: Option<String>,
     pub global: bool,
     pub name: String,
+    /// The contract it runs under: the spec's, or `cmd` for an http spec whose `cmd` is
+    /// Direktiv's `/usr/share/direktiv/direktiv-cmd`.
+    pub contract: faasbox_proto::Contract,
     pub spec: FunctionSpec,
     /// The current revision.
     pub revision: Option<u32>,
@@ -105,6 +108,7 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
         },
         global: record.namespace == faasbox_store::GLOBAL_OWNER,
         name: record.name,
+        contract: spec.effective_contract(),
         spec,
         revision: record.revision,
         digest,
@@ -151,7 +155,7 @@ async fn put_as(
     by: String,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    let spec: FunctionSpec = serde_json::from_slice(&body)
+    let spec = FunctionSpec::from_json(&body)
         .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
     let outcome = deploy::deploy(state, &owner, &name, spec, pull.as_deref(), &by).await?;
     changed(state, outcome)

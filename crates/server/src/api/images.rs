@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use faasbox_images::{ImageRecord, RootfsOptions, Scope};
 use futures_util::StreamExt;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::require_namespace;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{codes, ApiError, ApiResult};
 use crate::owner::Owner;
 use crate::state::AppState;
 
@@ -77,8 +77,17 @@ async fn import_into(
     state: Arc<AppState>,
     scope: Scope,
     query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
+    let max = state.config.limits.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Err(upload_too_large(max));
+    }
     let Query(query) = query
         .map_err(|e| ApiError::bad_request(format!("{}; `name` is required", e.body_text())))?;
     let name = faasbox_images::normalize_reference(&query.name)
@@ -103,9 +112,16 @@ async fn import_into(
     tokio::fs::create_dir_all(&uploads)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", uploads.display())))?;
+    tokio::fs::set_permissions(&uploads, crate::app::private_dir())
+        .await
+        .map_err(|e| ApiError::internal(format!("restricting {}: {e}", uploads.display())))?;
     let upload = uploads.join(uuid::Uuid::new_v4().simple().to_string());
     let guard = RemoveOnDrop(upload.clone());
-    let mut file = tokio::fs::File::create(&upload)
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&upload)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", upload.display())))?;
     let mut stream = body.into_data_stream();
@@ -114,6 +130,9 @@ async fn import_into(
         let chunk =
             chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
         received += chunk.len() as u64;
+        if received > max {
+            return Err(upload_too_large(max));
+        }
         file.write_all(&chunk)
             .await
             .map_err(|e| ApiError::internal(format!("writing the upload: {e}")))?;
@@ -131,10 +150,32 @@ async fn import_into(
         .blocking(move |s| {
             let result = s.images.import_archive(&scope, &upload, &name, &options);
             drop(guard);
-            Ok(result?)
+            result.map_err(|e| upload_error(e, &upload))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(record)))
+}
+
+/// The formats an import takes, for the answer to anything else.
+pub const ACCEPTED_FORMATS: &str = "a `docker save` archive, an OCI image layout (a tar of the \
+    layout directory; the CLI packs a directory itself) or a root filesystem tarball (tar, or \
+    tar.gz; give its entrypoint with --entrypoint)";
+
+/// An import's error as the uploader sees it: never the server's path of the upload, and for a
+/// file that is no image, what is accepted rather than what the file holds.
+fn upload_error(e: faasbox_images::ImageError, upload: &std::path::Path) -> ApiError {
+    if let faasbox_images::ImageError::UnknownFormat { .. } = e {
+        return ApiError::bad_request(format!(
+            "the upload is not an image faasbox can import; send {ACCEPTED_FORMATS}"
+        ));
+    }
+    let mut error = ApiError::from(e);
+    let shown = upload.display().to_string();
+    error.message = error
+        .message
+        .replace(&format!("'{shown}'"), "the upload")
+        .replace(&shown, "the upload");
+    error
 }
 
 async fn list_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<Vec<ImageRecord>>> {
@@ -281,19 +322,21 @@ fn flow_images(state: &AppState, scope: &Scope) -> ApiResult<HashSet<String>> {
 pub async fn import(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
-    import_into(state, Scope::Global, query, body).await
+    import_into(state, Scope::Global, query, headers, body).await
 }
 
 pub async fn import_ns(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     query: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImageRecord>)> {
     require_namespace(&state, &ns).await?;
-    import_into(state, Scope::Namespace(ns), query, body).await
+    import_into(state, Scope::Namespace(ns), query, headers, body).await
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<ImageRecord>>> {
@@ -334,6 +377,19 @@ pub async fn prune_ns(
 ) -> ApiResult<Json<PruneView>> {
     require_namespace(&state, &ns).await?;
     prune_in(state, Scope::Namespace(ns)).await
+}
+
+/// The answer to an archive over the upload bound (413; nothing is kept of it).
+fn upload_too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::TOO_LARGE,
+        format!(
+            "the image archive is larger than the server's upload limit of {}; \
+             raise it with the server's `max-upload-size` setting",
+            crate::bounds::show_size(max)
+        ),
+    )
 }
 
 /// Deletes an uploaded archive however the import ends.

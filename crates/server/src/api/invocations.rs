@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faasbox_proto::LogLine;
@@ -12,8 +12,9 @@ use faasbox_store::InvocationRecord;
 use serde::{Deserialize, Serialize};
 
 use super::{require_namespace, valid_name};
+use crate::bodies;
 use crate::error::{ApiError, ApiResult};
-use crate::invoker;
+use crate::invoker::{self, CallOptions};
 use crate::state::AppState;
 
 pub const INVOCATION_ID_HEADER: &str = "faasbox-invocation-id";
@@ -21,9 +22,10 @@ pub const INVOCATION_ID_HEADER: &str = "faasbox-invocation-id";
 pub async fn invoke(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    call(state, ns, name, body, false).await
+    call(state, ns, name, &headers, body, false).await
 }
 
 /// `POST /api/v1/namespaces/{ns}/global-functions/{name}/invoke`: a global service called on
@@ -31,37 +33,53 @@ pub async fn invoke(
 pub async fn invoke_global(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    call(state, ns, name, body, true).await
+    call(state, ns, name, &headers, body, true).await
 }
 
-/// Runs the call; answers the output (200) or the error, with the invocation id header.
+/// Reads the body (within the body budget), runs the call, and answers the output (200) or
+/// the error, with the invocation id header.
 async fn call(
     state: Arc<AppState>,
     ns: String,
     name: String,
-    body: Bytes,
+    headers: &HeaderMap,
+    body: Body,
     global: bool,
 ) -> Response {
     if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
         return e.into_response();
     }
+    let (max, wait) = (
+        state.config.max_input_bytes as u64,
+        state.config.queue_timeout,
+    );
+    let held = match bodies::read(body, headers, max, &state.bodies, wait).await {
+        Ok(held) => held,
+        Err(e) => return e.into_response(),
+    };
+    let options = CallOptions {
+        permit: Some(held.permit),
+        ..CallOptions::default()
+    };
     let invocation = if global {
-        invoker::invoke_global(state, ns, name, body, Default::default()).await
+        invoker::invoke_global(state, ns, name, held.bytes, options).await
     } else {
-        invoker::invoke(state, ns, name, body).await
+        invoker::invoke_with(state, ns, name, held.bytes, options).await
     };
     let mut response = match invocation.result {
         Ok(output) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
-            Body::from(output),
+            bodies::response_body(output, invocation.held),
         )
             .into_response(),
         Err(e) => e.into_response(),
     };
-    if let Ok(value) = HeaderValue::from_str(&invocation.id) {
+    // Only a request that became a call has an id (and a record and logs to look up).
+    if let Some(Ok(value)) = invocation.id.as_deref().map(HeaderValue::from_str) {
         response.headers_mut().insert(INVOCATION_ID_HEADER, value);
     }
     response
@@ -70,7 +88,7 @@ async fn call(
 #[derive(Deserialize)]
 pub struct ListQuery {
     function: Option<String>,
-    limit: Option<u32>,
+    limit: Option<u64>,
 }
 
 pub async fn list(
@@ -79,7 +97,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<InvocationRecord>>> {
     require_namespace(&state, &ns).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = super::list_limit(query.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
         .blocking(move |s| {
             Ok(s.store

@@ -3,7 +3,9 @@
 mod admin;
 mod events;
 mod flows;
+mod function_logs;
 mod functions;
+pub mod guard;
 mod images;
 mod invocations;
 mod namespaces;
@@ -31,7 +33,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 /// whole router (so routes merged in anywhere are covered).
 pub fn router(state: Arc<AppState>) -> Router {
     let max_input = state.config.max_input_bytes;
-    Router::new()
+    let router = Router::new()
         .route(crate::auth::HEALTH_PATH, get(health))
         .route("/api/v1/openapi.json", get(openapi))
         .route(crate::metrics::PATH, get(crate::metrics::serve))
@@ -73,6 +75,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .patch(functions::patch)
                 .delete(functions::delete),
         )
+        // Invoke bodies are read by `crate::bodies` (bounded by max_input_bytes and the
+        // body budget), not by an extractor.
         .route(
             "/api/v1/namespaces/{ns}/functions/{name}/revisions",
             get(functions::revisions),
@@ -82,12 +86,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(functions::rollback),
         )
         .route(
+            "/api/v1/namespaces/{ns}/functions/{name}/logs",
+            get(function_logs::logs),
+        )
+        .route(
             "/api/v1/namespaces/{ns}/functions/{name}/invoke",
-            post(invocations::invoke).layer(DefaultBodyLimit::max(max_input)),
+            post(invocations::invoke),
         )
         .route(
             "/api/v1/namespaces/{ns}/global-functions/{name}/invoke",
-            post(invocations::invoke_global).layer(DefaultBodyLimit::max(max_input)),
+            post(invocations::invoke_global),
         )
         .route("/api/v1/functions", get(functions::list_global))
         .route(
@@ -177,8 +185,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/instances/{id}/cancel", post(flows::cancel_by_id))
         .route("/api/v1/invocations/{id}", get(invocations::get))
         .route("/api/v1/invocations/{id}/logs", get(invocations::logs))
-        .fallback(not_found)
-        .with_state(state)
+        .fallback(not_found);
+    guard::with_test_hook(router).with_state(state)
 }
 
 async fn health() -> impl IntoResponse {
@@ -195,6 +203,17 @@ async fn openapi() -> impl IntoResponse {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such API route; see /api/v1/openapi.json for the routes")
+}
+
+/// A list's `?limit=`: `default` when absent, else checked against `range` (400 naming it).
+fn list_limit<T: TryFrom<u64>>(
+    given: Option<u64>,
+    default: u64,
+    range: &crate::bounds::CountRange,
+) -> Result<T, ApiError> {
+    let limit = given.unwrap_or(default);
+    range.check(limit).map_err(ApiError::bad_request)?;
+    T::try_from(limit).map_err(|_| ApiError::bad_request(format!("`{}` is too large", range.field)))
 }
 
 /// Checks a name taken from a path or body.

@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use super::require_namespace;
 use crate::error::{codes, ApiError, ApiResult};
 use crate::image_pull::{CredentialScope, VaultCredentials};
+use crate::owner::Owner;
 use crate::state::AppState;
 
 /// At most one `bytes` event per layer in this interval (the last bytes of a layer always go).
@@ -139,7 +140,8 @@ fn pull_into(
         vault: state.vault.clone(),
         scope: creds,
     };
-    stream(move |progress| async move {
+    let namespace = scope.namespace().map(str::to_string);
+    stream(namespace, move |progress| async move {
         let record = state
             .images
             .pull(
@@ -164,7 +166,8 @@ fn push_from(
         vault: state.vault.clone(),
         scope: creds,
     };
-    stream(move |progress| async move {
+    let namespace = scope.namespace().map(str::to_string);
+    stream(namespace, move |progress| async move {
         let digest = state
             .images
             .push(
@@ -182,8 +185,9 @@ fn push_from(
 
 type Reporter = Arc<dyn Fn(Progress) + Send + Sync>;
 
-/// Runs `transfer` in its own task and answers with its events as they come.
-fn stream<F, Fut>(transfer: F) -> Response
+/// Runs `transfer` (of `namespace`'s images, `None`: the server-wide ones) in its own task and
+/// answers with its events as they come.
+fn stream<F, Fut>(namespace: Option<String>, transfer: F) -> Response
 where
     F: FnOnce(Reporter) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<Value, ImageError>> + Send + 'static,
@@ -200,7 +204,7 @@ where
         let last = match transfer(reporter).await {
             Ok(done) => done,
             Err(e) => {
-                let (code, message) = error_code(&e);
+                let (code, message) = error_code(&e, namespace.as_deref());
                 json!({ "event": "error", "error": { "code": code, "message": message } })
             }
         };
@@ -247,8 +251,24 @@ fn progress_event(p: Progress, last_bytes: &Mutex<HashMap<String, Instant>>) -> 
     }
 }
 
-/// The error code and message of a failed transfer.
-fn error_code(e: &ImageError) -> (&'static str, String) {
+/// The error code and message of a failed transfer, with which credentials were used and
+/// how to change them for a refusal (`namespace`: the table's; `None`: the server-wide one).
+fn error_code(e: &ImageError, namespace: Option<&str>) -> (&'static str, String) {
+    let (code, message) = error_code_of(e);
+    if !matches!(e, ImageError::Unauthorized { .. }) {
+        return (code, message);
+    }
+    let fix = match namespace {
+        Some(ns) => Owner::Namespace(ns.to_string()).credentials_fix(),
+        None => "the server admin adds or corrects the global credentials with `faasbox \
+                 registry add --global HOST -u USER --password-stdin` (`faasbox registry ls \
+                 --global` lists them)"
+            .to_string(),
+    };
+    (code, format!("{message}; {fix}"))
+}
+
+fn error_code_of(e: &ImageError) -> (&'static str, String) {
     let code = match e {
         ImageError::Unauthorized { .. } => "faasbox.registry.unauthorized",
         ImageError::ManifestUnknown { .. } => "faasbox.registry.not_found",

@@ -135,9 +135,18 @@ async fn authorize(
     }
     match rules::judge(own, role, method, &target) {
         Verdict::Allow => Ok(()),
-        Verdict::HiddenNamespace(ns) => Err(crate::api::no_such_namespace(&ns)),
+        Verdict::HiddenNamespace(ns) => Err(hidden_namespace(&ns, own)),
         Verdict::Forbidden(why) => Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, why)),
     }
+}
+
+/// What a namespace token hears of any namespace but its own: the same whether it exists or
+/// not, and no fix it could not carry out (creating namespaces takes the admin token).
+fn hidden_namespace(ns: &str, own: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "namespace '{ns}' does not exist or is not this token's (the token belongs to namespace \
+         '{own}')"
+    ))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -152,6 +152,7 @@ async fn invoke(
         cancel: call.cancel.clone(),
         masker,
         files,
+        permit: None,
         on_recorded: Some(Box::new(move |id| {
             Box::pin(async move { link.started(&id, super::call_log::Kind::Invocation).await })
         })),
@@ -165,7 +166,9 @@ async fn invoke(
             invoker::invoke_global(state.clone(), namespace, name, body, options).await
         }
     };
-    super::call_log::function_lines(state, instance, call.state, &done.id, &done.logs).await;
+    if let Some(id) = &done.id {
+        super::call_log::function_lines(state, instance, call.state, id, &done.logs).await;
+    }
     match done.result {
         Ok(output) => serde_json::from_slice(&output)
             .map_err(|e| FlowError::crash(format!("the function's output is not JSON: {e}"))),

@@ -114,27 +114,10 @@ pub fn read_file(dir: &Path, name: &str, limit: usize) -> io::Result<Content> {
     Ok(Content::Bytes(bytes))
 }
 
-/// Whether the directory's filesystem has no block (or, where it counts them, no inode) left.
-pub fn is_full(dir: &Path) -> bool {
-    match nix::sys::statvfs::statvfs(dir) {
-        Ok(stats) => {
-            stats.blocks_available() == 0 || (stats.files() > 0 && stats.files_available() == 0)
-        }
-        Err(_) => false,
-    }
-}
-
-/// Whether an error means the disk is full.
-pub fn is_no_space(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::disk::is_full;
 
     #[test]
     fn empty_removes_everything_but_the_directory() {

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::data_dir::{self, Content, DATA_OUT, ERROR_JSON, ERROR_LOG, LOG_LOG};
+use crate::contract::disk::{self, human_bytes};
 use crate::contract::http::MAX_OUTPUT_BYTES;
 use crate::contract::{output_json, CallResult};
 use crate::lines::{char_boundary_before, lossy, split_all};
@@ -54,7 +55,7 @@ pub fn collect(dir: &Path, exit: Exit, disk_limit_bytes: u64) -> Collected {
 }
 
 fn outcome(dir: &Path, exit: Exit, disk_limit_bytes: u64) -> CallResult {
-    if data_dir::is_full(dir) {
+    if disk::is_full(dir) {
         return disk_full(dir, disk_limit_bytes);
     }
     if let Some(result) = error_file(dir) {
@@ -77,17 +78,14 @@ fn outcome(dir: &Path, exit: Exit, disk_limit_bytes: u64) -> CallResult {
     }
 }
 
-/// The error of a call that filled its data directory.
+/// The error of a call that filled its disk (the data directory is on it).
 pub fn disk_full(dir: &Path, disk_limit_bytes: u64) -> CallResult {
-    let bound = if disk_limit_bytes > 0 {
-        format!("its limit is {}", human_bytes(disk_limit_bytes))
-    } else {
-        "its filesystem is full".to_owned()
-    };
     CallResult::error(
         CODE_DISK_FULL,
         format!(
-            "the function filled its data directory {} ({bound}); write less there, or give the function more disk",
+            "the function filled its disk ({}), which holds its data directory {} and everything \
+             else it writes; write less, or deploy it with a larger disk (--disk, `disk` in the spec)",
+            disk::bound(disk_limit_bytes),
             dir.display()
         ),
     )
@@ -164,18 +162,6 @@ fn log_file(dir: &Path, name: &str, stream: LogStream, lines: &mut Vec<(LogStrea
         )),
         Err(err) => lines.push((LogStream::Agent, format!("cannot read {name}: {err}"))),
     }
-}
-
-/// "1 MiB", "512 KiB", "1000 bytes".
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [(u32, &str); 3] = [(30, "GiB"), (20, "MiB"), (10, "KiB")];
-    for (shift, unit) in UNITS {
-        // A whole number of units: at least one, and no bits below the unit.
-        if n >> shift > 0 && n.trailing_zeros() >= shift {
-            return format!("{} {unit}", n >> shift);
-        }
-    }
-    format!("{n} bytes")
 }
 
 #[cfg(test)]
@@ -263,13 +249,5 @@ mod tests {
                 (LogStream::Stderr, "bad".to_string())
             ]
         );
-    }
-
-    #[test]
-    fn sizes_for_people() {
-        assert_eq!(human_bytes(1 << 20), "1 MiB");
-        assert_eq!(human_bytes(512 * 1024), "512 KiB");
-        assert_eq!(human_bytes(3 << 30), "3 GiB");
-        assert_eq!(human_bytes(1000), "1000 bytes");
     }
 }

@@ -1,0 +1,169 @@
+//! The driver on a cgroup v2 host. This project's machines (and CI) run Debian 12 with the
+//! cgroup v1 hybrid layout, while stock Debian 12 and most current distributions run the
+//! unified hierarchy only; this test boots a small Debian 12 virtual machine on the unified
+//! hierarchy (`systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all`) and runs there, as they
+//! were built here: the runtime crate's tests (real runc and runsc containers: limits, OOM
+//! detection, networking through pasta, cleanup), the CLI's `limits` suite (a real `faasbox
+//! server` whose functions hit their memory limit, pids limit and CPU quota) and its
+//! `lifecycle` suite (nothing left behind after a stop or a kill). See `vm/` for how.
+//!
+//! It needs root, qemu-system-x86_64, mmdebstrap and mke2fs (`scripts/install-deps.sh`) and
+//! Debian's archive. Without them it is skipped with the reason, or fails with it when `CI`
+//! is set. `FAASBOX_VM_TEST=skip` skips it on purpose (also failing under `CI`).
+
+mod support;
+mod vm;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use vm::binaries::Target;
+use vm::disk::Suite;
+use vm::machine::{Accel, Machine};
+
+/// The suites run in the machine: (name, target, arguments of the test harness).
+const SUITES: &[(&str, Target, &[&str])] = &[
+    (
+        "runtime",
+        Target {
+            package: "faasbox-runtime",
+            kind: "lib",
+            name: "faasbox_runtime",
+        },
+        // start_latency_report only prints start times (no assertion); emulated, it takes
+        // a minute.
+        &["--test-threads=2", "--skip", "start_latency_report"],
+    ),
+    (
+        "limits",
+        Target {
+            package: "faasbox",
+            kind: "test",
+            name: "limits",
+        },
+        // One at a time: the CPU quota test needs a CPU to itself to exceed its quota.
+        &["--test-threads=1"],
+    ),
+    (
+        "lifecycle",
+        Target {
+            package: "faasbox",
+            kind: "test",
+            name: "lifecycle",
+        },
+        &["--test-threads=2"],
+    ),
+];
+
+/// Emulated (TCG) on this project's 2-core machines the boot takes 30–60 s and the suites
+/// about 4 minutes; the deadlines leave room for a loaded machine.
+const BOOT_WITHIN: Duration = Duration::from_secs(300);
+const RUN_WITHIN: Duration = Duration::from_secs(25 * 60);
+
+fn missing_tool() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("it needs root (mmdebstrap, and runc inside)".into());
+    }
+    for (tool, package) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("mmdebstrap", "mmdebstrap"),
+        ("mke2fs", "e2fsprogs"),
+    ] {
+        let found = std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+            .unwrap_or(false)
+            || Path::new("/usr/sbin").join(tool).is_file()
+            || Path::new("/sbin").join(tool).is_file();
+        if !found {
+            return Some(format!(
+                "{tool} is missing (apt-get install {package}, or scripts/install-deps.sh)"
+            ));
+        }
+    }
+    None
+}
+
+#[test]
+fn the_container_suites_pass_on_a_cgroup_v2_host() {
+    if std::env::var("FAASBOX_VM_TEST").as_deref() == Ok("skip") {
+        support::cannot_run("the cgroup v2 VM test: FAASBOX_VM_TEST=skip");
+        return;
+    }
+    if let Some(reason) = missing_tool() {
+        support::cannot_run(&format!("the cgroup v2 VM test: {reason}"));
+        return;
+    }
+    let faasbox = PathBuf::from(support::FAASBOX);
+    let bin_dir = faasbox.parent().expect("the binary's directory");
+    let agent = bin_dir.join("faasbox-agent");
+    assert!(
+        agent.is_file(),
+        "{} is missing: build it with `cargo build --workspace --bins`",
+        agent.display()
+    );
+    let work = bin_dir.join("cgroup-v2-vm");
+    std::fs::create_dir_all(&work).expect("the work directory");
+
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let targets: Vec<Target> = SUITES.iter().map(|(_, target, _)| *target).collect();
+    let began = Instant::now();
+    let executables = vm::binaries::executables(&workspace, &bin_dir.join("deps"), &targets)
+        .unwrap_or_else(|e| panic!("finding the test executables: {e:#}"));
+    eprintln!(
+        "cgroup v2 VM: test executables found in {:.0?}",
+        began.elapsed()
+    );
+    let suites: Vec<Suite> = SUITES
+        .iter()
+        .zip(&executables)
+        .map(|((name, _, arguments), executable)| Suite {
+            name: name.to_string(),
+            executable: executable.clone(),
+            arguments: arguments.iter().map(|a| a.to_string()).collect(),
+        })
+        .collect();
+
+    let rootfs = vm::rootfs::ensure(&work)
+        .unwrap_or_else(|e| panic!("making the machine's root filesystem: {e:#}"));
+    let disk = work.join("disk.img");
+    let mut files = vec![faasbox.clone(), agent];
+    files.extend(executables);
+    let began = Instant::now();
+    vm::disk::build(&rootfs.dir, &work, &files, &suites, &disk)
+        .unwrap_or_else(|e| panic!("making the machine's disk: {e:#}"));
+    eprintln!("cgroup v2 VM: disk made in {:.0?}", began.elapsed());
+
+    let machine = Machine {
+        kernel: rootfs.kernel,
+        initrd: rootfs.initrd,
+        disk: disk.clone(),
+        accel: Accel::choose(),
+        cpus: 2,
+        memory_mib: 2048,
+    };
+    let report = machine
+        .run(&work, BOOT_WITHIN, RUN_WITHIN)
+        .unwrap_or_else(|e| panic!("the cgroup v2 VM ({:?}): {e:#}", machine.accel));
+    eprintln!("cgroup v2 VM ({:?}): {}", machine.accel, report.host);
+    for (name, passed, seconds) in &report.suites {
+        let outcome = if *passed { "passed" } else { "FAILED" };
+        eprintln!("cgroup v2 VM: suite {name} {outcome} in {seconds} s");
+    }
+    let reported: Vec<&str> = report.suites.iter().map(|(n, _, _)| n.as_str()).collect();
+    let expected: Vec<&str> = SUITES.iter().map(|(n, _, _)| *n).collect();
+    let failed = report.failed();
+    if !failed.is_empty() || reported != expected {
+        for name in &failed {
+            eprintln!(
+                "---- suite {name} in the cgroup v2 VM ----\n{}",
+                report.suite_output(name)
+            );
+        }
+        panic!(
+            "on the cgroup v2 host, suites failed: {failed:?} (ran {reported:?} of {expected:?}); \
+             their output is above, the machine's files in {}",
+            work.display()
+        );
+    }
+    let _ = std::fs::remove_file(&disk);
+}
