@@ -533,7 +533,7 @@ async fn invalid_and_empty_command_lines() {
 #[tokio::test(flavor = "multi_thread")]
 async fn substitutions_run_as_the_function_user_within_the_deadline() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to switch users");
+        faasbox_test_registry::cannot_run("switching users needs root");
         return;
     }
     let agent = support::cmd_agent(Options {

@@ -236,7 +236,7 @@ async fn temp_dir_is_home_and_removed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn runs_as_the_configured_user() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to switch users");
+        faasbox_test_registry::cannot_run("switching users needs root");
         return;
     }
     let agent = support::cmd_agent(Options {

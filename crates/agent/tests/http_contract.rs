@@ -315,7 +315,7 @@ async fn ready_times_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn function_runs_as_user_in_workdir_with_oom_score_reset() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to switch users");
+        faasbox_test_registry::cannot_run("switching users needs root");
         return;
     }
     let agent = TestAgent::start_with(Options {

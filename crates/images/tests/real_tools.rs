@@ -99,7 +99,9 @@ fn build_images(dir: &Path) {
 #[test]
 fn imports_images_built_by_umoci_and_skopeo() {
     if !have("umoci") || !have("skopeo") {
-        eprintln!("umoci or skopeo missing; skipping");
+        faasbox_test_registry::cannot_run(
+            "umoci or skopeo is missing (install the packages umoci and skopeo)",
+        );
         return;
     }
     let t = TestStore::new();
@@ -156,7 +158,9 @@ fn assert_overlay_view(dirs: &[std::path::PathBuf]) {
         .arg(mnt.path())
         .status();
     if !status.is_ok_and(|s| s.success()) {
-        eprintln!("cannot mount overlayfs here; skipping the merged-view check");
+        faasbox_test_registry::cannot_run(
+            "cannot mount overlayfs here, so the merged view is not checked",
+        );
         return;
     }
     let root = mnt.path();

@@ -2,11 +2,13 @@
 //! `docker-registry` (Debian's package of distribution/registry 2.x) on a free loopback port,
 //! with htpasswd users or bearer-token auth. Only used as a dev-dependency. Also the small
 //! network helpers the runtime's and the CLI's tests share: [`free_port`] and
-//! [`OutsideAddress`].
+//! [`OutsideAddress`]. And the one skip policy every crate's tests follow: [`cannot_run`].
 
 mod outside;
+mod skip;
 
 pub use outside::OutsideAddress;
+pub use skip::{cannot_run, SKIP_LOG_ENV};
 
 use std::fs;
 use std::io::{Read as _, Write as _};

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn files_belong_to_the_functions_user() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: chown needs root");
+            faasbox_test_registry::cannot_run("chown needs root");
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn a_full_disk_wins_over_the_result_but_not_over_a_cancel() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: needs root to mount a tmpfs");
+            faasbox_test_registry::cannot_run("mounting a tmpfs needs root");
             return;
         }
         let dir = tempfile::tempdir().unwrap();

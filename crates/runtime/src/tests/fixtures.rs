@@ -53,8 +53,8 @@ impl Drop for Fixture {
     }
 }
 
-/// `None` (with a printed notice) when this machine cannot run containers: not root, or no
-/// runc or busybox.
+/// `None` when this machine cannot run containers (not root, or no runc or busybox), after
+/// [`faasbox_test_registry::cannot_run`] has failed the test under `CI` or reported it skipped.
 pub(crate) fn fixture() -> Option<Fixture> {
     fixture_with_agent(std::env::current_exe().ok()?)
 }
@@ -75,11 +75,13 @@ pub(crate) fn fixture_configured(
     configure: impl FnOnce(&mut DriverConfig),
 ) -> Option<Fixture> {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: container tests need root");
+        faasbox_test_registry::cannot_run("container tests need root");
         return None;
     }
     if !Path::new(BUSYBOX).exists() {
-        eprintln!("skipped: {BUSYBOX} (package busybox-static) is missing");
+        faasbox_test_registry::cannot_run(&format!(
+            "{BUSYBOX} is missing (install the package busybox-static)"
+        ));
         return None;
     }
     let tmp = tempfile::Builder::new()
@@ -97,7 +99,7 @@ pub(crate) fn fixture_configured(
     let driver = match RuncDriver::new(config) {
         Ok(driver) => driver,
         Err(e) => {
-            eprintln!("skipped: {e}");
+            faasbox_test_registry::cannot_run(&format!("the driver cannot start here: {e}"));
             return None;
         }
     };
@@ -208,7 +210,7 @@ pub(crate) fn running(args: &[&str]) -> StartOptions {
 pub(crate) fn runsc_available() -> bool {
     let found = crate::runc::command_available("runsc");
     if !found {
-        eprintln!("skipped: runsc (package runsc) is not installed");
+        faasbox_test_registry::cannot_run("runsc is not installed (install the package runsc)");
     }
     found
 }
@@ -217,7 +219,7 @@ pub(crate) fn runsc_available() -> bool {
 pub(crate) fn pasta_available() -> bool {
     let found = crate::runc::command_available("pasta");
     if !found {
-        eprintln!("skipped: pasta (package passt) is not installed");
+        faasbox_test_registry::cannot_run("pasta is not installed (install the package passt)");
     }
     found
 }
