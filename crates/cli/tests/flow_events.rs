@@ -998,11 +998,22 @@ states:
     assert_eq!(output(&heard[0]), json!({"about": "tea"}));
     settle().await;
     assert_eq!(instances_of(&server, "demo", "listener").await.len(), 1);
+    // Entries are `{seq, received, event}`: the CloudEvent's type is under `event`. The
+    // two-second one was sent (which shows the list is read right), the hour-delayed one not.
     let sent: Vec<String> = stored_events(&server, "demo")
         .await
         .iter()
-        .filter_map(|e| e["type"].as_str().map(str::to_string))
+        .map(|e| {
+            e["event"]["type"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a stored event without event.type: {e}"))
+                .to_string()
+        })
         .collect();
+    assert!(
+        sent.contains(&"reminder.due".to_string()),
+        "the two-second event is not among the stored ones: {sent:?}"
+    );
     assert!(
         !sent.contains(&"reminder.someday".to_string()),
         "an hour-delayed event was sent early: {sent:?}"

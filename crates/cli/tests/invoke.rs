@@ -200,16 +200,19 @@ async fn timeout_kills_the_call_and_the_next_call_gets_a_fresh_instance() {
     deploy_mode(
         &server,
         "flaky",
-        "sleep",
+        "sleep-if-asked",
         json!({"timeout": "1s", "scale": {"max": 1}}),
     )
     .await;
-    let (status, _, _) = server.invoke("demo", "flaky", "{}").await;
-    assert_eq!(status, 504);
+    let (status, _, body) = server.invoke("demo", "flaky", r#"{"sleep":true}"#).await;
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
     let f = server
         .get_json("/api/v1/namespaces/demo/functions/flaky")
         .await;
     assert_eq!(f["instances"]["busy_calls"], 0, "{f}");
+    let (status, _, body) = server.invoke("demo", "flaky", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!({"slept": false}));
 }
 
 #[tokio::test]

@@ -208,6 +208,28 @@ async fn the_admin_token_is_made_once_kept_0600_and_stored_hashed() {
         assert!(!contains_bytes(&bytes, &t.as_bytes()[4..]));
         assert!(!contains_bytes(&bytes, &t.as_bytes()[4..36]));
     }
+    // And that hash is SHA-256 of the whole token, hex, computed here independently of the
+    // server's own hash function.
+    let db = rusqlite::Connection::open_with_flags(
+        data.join("faasbox.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stored: Vec<String> = db
+        .prepare("SELECT hash FROM tokens")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    stored.sort();
+    let sha256 = |t: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(t.as_bytes()));
+    let mut expected = vec![sha256(&token), sha256(&namespace_token)];
+    expected.sort();
+    assert_eq!(
+        stored, expected,
+        "the tokens table holds SHA-256(token), hex"
+    );
 }
 
 #[tokio::test]

@@ -52,6 +52,11 @@ sleep)
   sleep 30
   printf 'Content-Type: application/json\r\n\r\n{"slept":true}'
   ;;
+sleep-if-asked)
+  # Sleeps 30 s when the input mentions "sleep", else answers at once.
+  grep -q sleep "$input_file" && sleep 30
+  printf 'Content-Type: application/json\r\n\r\n{"slept":false}'
+  ;;
 fetch)
   gw=$(ip route | awk '/^default/ {print $3; exit}')
   body=$(timeout 5 wget -q -O- "http://${TARGET_HOST:-$gw}:$TARGET_PORT/hello" 2>&1 | head -c 200 | tr -d '"\\\n')

@@ -184,6 +184,15 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_is_sha256_hex() {
+        // FIPS 180-2's test vector for "abc".
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
     fn the_book_knows_stored_tokens_only() {
         let store = Store::open_in_memory().unwrap();
         store.create_namespace("demo", "t").unwrap();
