@@ -1,11 +1,13 @@
 //! Warm instances of one function: reuse, scale-up on demand to `max`, a bounded queue of
-//! waiting calls, `min` kept warm, idle instances stopped, broken ones replaced. A pool of a
+//! waiting calls served first come first served (a call that finds others waiting queues
+//! behind them, and only the oldest waiting call may take a free instance), `min` kept warm, idle instances stopped, broken ones replaced. A pool of a
 //! namespace's function also takes each instance from the namespace's slots
 //! ([`NamespaceSlots`], the `quota-instances` quota) and gives it back when it stopped.
 //!
 //! All bookkeeping happens under one mutex per function; instances start and stop in spawned
 //! tasks, so a caller that goes away never leaks a reservation or a half-started instance.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,7 +49,9 @@ pub struct Pool {
 struct Inner {
     slots: Vec<Slot>,
     starting: usize,
-    waiting: usize,
+    /// The tickets of the calls waiting for an instance, oldest first.
+    queue: VecDeque<u64>,
+    next_ticket: u64,
     retired: bool,
     last_start_failure: Option<Instant>,
 }
@@ -137,10 +141,16 @@ impl Pool {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits for an instance with room for one more call, starting one when allowed.
+    /// Waits for an instance with room for one more call, starting one when allowed. Calls
+    /// that have to wait are served in the order they came.
     pub async fn acquire(self: &Arc<Self>) -> Result<Lease, AcquireError> {
         let deadline = tokio::time::Instant::now() + self.rules.queue_timeout;
-        let mut queued = false;
+        // This call's place in the queue once it waits; leaves it however the call ends
+        // (also when its caller goes away).
+        let mut ticket = Ticket {
+            pool: self,
+            id: None,
+        };
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -155,37 +165,35 @@ impl Pool {
             let start_one = {
                 let mut inner = self.lock();
                 if inner.retired {
-                    if queued {
-                        inner.waiting -= 1;
-                    }
+                    ticket.leave(&mut inner);
                     return Err(AcquireError::Retired);
                 }
+                // Only the oldest waiting call (or a new one when none waits) may go ahead.
+                let my_turn = match ticket.id {
+                    Some(id) => inner.queue.front() == Some(&id),
+                    None => inner.queue.is_empty(),
+                };
+                let below_max = inner.slots.len() + inner.starting < self.rules.max;
                 let concurrency = self.rules.concurrency;
                 let free = inner
                     .slots
                     .iter_mut()
                     .filter(|s| !s.broken && s.in_flight < concurrency)
                     .max_by_key(|s| s.last_used);
-                if let Some(slot) = free {
+                if let (true, Some(slot)) = (my_turn, free) {
                     slot.in_flight += 1;
                     let running = slot.shared.clone();
-                    if queued {
-                        inner.waiting -= 1;
-                    }
+                    ticket.leave(&mut inner);
                     return Ok(self.lease(running));
                 }
-                let below_max = inner.slots.len() + inner.starting < self.rules.max;
-                if below_max && self.take_slot() {
+                if my_turn && below_max && self.take_slot() {
                     inner.starting += 1;
-                    if queued {
-                        inner.waiting -= 1;
-                        queued = false;
-                    }
+                    ticket.leave(&mut inner);
                     true
                 } else {
-                    quota_blocked = below_max;
-                    if !queued {
-                        if inner.waiting >= self.rules.queue_limit {
+                    quota_blocked = my_turn && below_max;
+                    if ticket.id.is_none() {
+                        if inner.queue.len() >= self.rules.queue_limit {
                             crate::metrics::queue_rejected(&self.key);
                             return Err(AcquireError::Failed(ApiError::function(
                                 StatusCode::SERVICE_UNAVAILABLE,
@@ -193,13 +201,15 @@ impl Pool {
                                 format!(
                                     "function {} is busy: {} instances are in use and {} calls already wait; \
                                      raise scale.max or scale.concurrency, or retry later",
-                                    self.key, self.rules.max, inner.waiting
+                                    self.key, self.rules.max, inner.queue.len()
                                 ),
                                 true,
                             )));
                         }
-                        inner.waiting += 1;
-                        queued = true;
+                        let id = inner.next_ticket;
+                        inner.next_ticket += 1;
+                        inner.queue.push_back(id);
+                        ticket.id = Some(id);
                         crate::metrics::call_queued(&self.key);
                     }
                     false
@@ -224,7 +234,7 @@ impl Pool {
             };
             if tokio::time::timeout_at(deadline, woken).await.is_err() {
                 let mut inner = self.lock();
-                inner.waiting -= 1;
+                ticket.leave(&mut inner);
                 crate::metrics::queue_rejected(&self.key);
                 let below_max = inner.slots.len() + inner.starting < self.rules.max;
                 if let (true, Some(slots)) = (below_max, &self.slots) {
@@ -474,7 +484,7 @@ impl Pool {
             instances: inner.slots.len(),
             starting: inner.starting,
             busy_calls: inner.slots.iter().map(|s| s.in_flight).sum(),
-            waiting: inner.waiting,
+            waiting: inner.queue.len(),
         }
     }
 }
@@ -492,6 +502,33 @@ fn start_failure(key: &str, ready_bound: Duration, e: DriverError) -> String {
             humantime::format_duration(ready_bound)
         ),
         other => format!("function {key} could not start: {other}"),
+    }
+}
+
+/// A call's place in its pool's queue ([`Pool::acquire`]); leaving it (or dropping it while
+/// still queued) wakes the calls behind, one of which is now the oldest.
+struct Ticket<'a> {
+    pool: &'a Pool,
+    id: Option<u64>,
+}
+
+impl Ticket<'_> {
+    /// Takes this call out of the queue (`inner` is the pool's, locked).
+    fn leave(&mut self, inner: &mut Inner) {
+        if let Some(id) = self.id.take() {
+            inner.queue.retain(|t| *t != id);
+            self.pool.changed.notify_waiters();
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if self.id.is_some() {
+            let pool = self.pool;
+            let mut inner = pool.lock();
+            self.leave(&mut inner);
+        }
     }
 }
 

@@ -52,6 +52,14 @@ sleep)
   sleep 30
   printf 'Content-Type: application/json\r\n\r\n{"slept":true}'
   ;;
+gate)
+  # Held at the test's gate (support::gate) until released; says which instance it ran in.
+  gw=$(ip route | awk '/^default/ {print $3; exit}')
+  host=$(cat /proc/sys/kernel/hostname)
+  tag=$(tr -cd 'a-zA-Z0-9' < "$input_file")
+  passed=$(wget -q -O- "http://${TARGET_HOST:-$gw}:$TARGET_PORT/enter?host=$host&tag=$tag" 2>&1 | head -c 200 | tr -d '"\\\n')
+  printf 'Content-Type: application/json\r\n\r\n{"host":"%s","tag":"%s","gate":"%s"}' "$host" "$tag" "$passed"
+  ;;
 sleep-if-asked)
   # Sleeps 30 s when the input mentions "sleep", else answers at once.
   grep -q sleep "$input_file" && sleep 30

@@ -4,6 +4,7 @@
 
 pub mod cgroups;
 pub mod flows;
+pub mod gate;
 pub mod images;
 pub mod marked;
 pub mod metrics;
@@ -22,6 +23,41 @@ pub const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 /// The workspace's one skip policy, [`faasbox_test_registry::cannot_run`].
 #[allow(unused_imports)]
 pub use faasbox_test_registry::cannot_run;
+
+/// Polls `condition` every 50 ms until it holds; fails with `what` if it does not within
+/// `within`. The way to wait for an event instead of sleeping a fixed time.
+pub async fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {what}, in vain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`wait_until`] for a condition that has to be fetched (the server's state): polls every
+/// 100 ms, returns the first value `done` accepts, fails with `what` and the last value.
+pub async fn wait_for<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    within: Duration,
+    what: &str,
+    mut fetch: impl FnMut() -> F,
+    mut done: impl FnMut(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let value = fetch().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {within:?} for {what}, in vain; last seen: {value:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// The test function's images ([`images::TEST_FUNCTION`]), built once per test binary.
 pub fn test_images() -> &'static images::TestImages {
