@@ -338,3 +338,36 @@ async fn a_function_deployed_with_runsc_runs_under_gvisor() {
         tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     }
 }
+
+#[tokio::test]
+async fn a_timed_out_call_reaches_the_function_as_delete_with_its_action_id() {
+    let gate = support::gate::Gate::start().await;
+    let server = server_with_test_function_and(&[ALLOW_HOST_LOOPBACK]).await;
+    deploy_mode(
+        &server,
+        "held",
+        "gate",
+        json!({
+            "envs": {"MODE": "gate", "TARGET_PORT": gate.port.to_string()},
+            "timeout": "2s",
+            "scale": {"max": 1},
+        }),
+    )
+    .await;
+    let (status, id, body) = server.invoke("demo", "held", r#""first""#).await;
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    // The function itself got `DELETE /` (its CGI reports it to the gate) with the call's id.
+    support::wait_until(
+        std::time::Duration::from_secs(30),
+        "the function's DELETE",
+        || gate.arrivals().iter().any(|a| a.host == "deleted"),
+    )
+    .await;
+    let arrivals = gate.arrivals();
+    let deleted: Vec<_> = arrivals.iter().filter(|a| a.host == "deleted").collect();
+    let aid: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+    assert_eq!(deleted.len(), 1, "{arrivals:?}");
+    assert_eq!(deleted[0].tag, aid, "{arrivals:?}");
+    assert_eq!(arrivals[0].tag, "first", "{arrivals:?}");
+    gate.open();
+}

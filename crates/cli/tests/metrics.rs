@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics` on a real server: calls of real functions (ok, the
-//! function's error, a crash, a timeout, a full queue) counted by namespace, function and
+//! function's error, a crash, a timeout, a full queue, out of memory, cancelled) counted by namespace, function and
 //! outcome with their durations and cold starts; flow instances and events counted by
 //! namespace; the admin token required (401 without one, 403 for namespace tokens); and the
 //! answer read by a strict OpenMetrics parser, so values are asserted, not just names.
@@ -233,6 +233,56 @@ async fn metrics_count_timeouts_and_calls_refused_by_a_full_queue() {
         m.value("faasbox_invocation_duration_seconds_count", &slow),
         2.0
     );
+}
+
+#[tokio::test]
+async fn metrics_count_calls_out_of_memory_and_cancelled() {
+    let server = server_with_image(&[]).await;
+    // Over the small size's memory limit: the kernel's OOM killer ends the call.
+    deploy_mode(
+        &server,
+        "hog",
+        "oom",
+        json!({"size": "small", "scale": {"max": 1}}),
+    )
+    .await;
+    let (status, _, body) = server.invoke(NS, "hog", "{}").await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        support::json(&body)["error"]["code"],
+        "faasbox.function.oom"
+    );
+    assert_eq!(calls(&scrape(&server).await, "hog", "oom"), 1.0);
+
+    // A flow's call cancelled with its instance.
+    deploy_mode(&server, "slow", "sleep", json!({"timeout": "60s"})).await;
+    server
+        .deploy_flow(
+            "caller",
+            "functions:\n- {id: slow, type: knative-namespace, service: slow}\nstates:\n- {id: a, type: action, action: {function: slow}}\n",
+        )
+        .await;
+    let id = server.start_flow("caller", &json!({})).await;
+    server.wait_busy_calls(NS, "slow", 1).await;
+    let r = server
+        .post_json(
+            &format!("/api/v1/namespaces/demo/instances/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let m = support::wait_for(
+        Duration::from_secs(60),
+        "the cancelled call counted",
+        || scrape(&server),
+        |m| {
+            !m.matching("faasbox_invocations_total", &[("function", "slow")])
+                .is_empty()
+        },
+    )
+    .await;
+    assert_eq!(calls(&m, "slow", "cancelled"), 1.0);
+    assert_eq!(calls(&m, "hog", "oom"), 1.0);
 }
 
 #[tokio::test]

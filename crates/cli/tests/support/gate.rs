@@ -25,7 +25,8 @@ struct State {
     open: bool,
 }
 
-/// The gate: a loopback HTTP server whose `GET /enter?host=H&tag=T` answers only when released.
+/// The gate: a loopback HTTP server whose `GET /enter?host=H&tag=T` answers only when released;
+/// `GET /seen?host=H&tag=T` is recorded as an arrival too but answered at once.
 pub struct Gate {
     pub port: u16,
     state: Arc<Mutex<State>>,
@@ -71,7 +72,7 @@ impl Gate {
                     let wait = {
                         let mut state = state.lock().unwrap();
                         state.arrivals.push(arrival.clone());
-                        if state.open {
+                        if state.open || target.starts_with("/seen") {
                             None
                         } else {
                             state.held.push_back((arrival, tx));

@@ -12,6 +12,15 @@ pub const WWW: &str = "/www";
 /// The test function: one CGI script whose behaviour the `MODE` environment variable picks.
 pub const TEST_FUNCTION: &str = r#"#!/bin/sh
 aid="$HTTP_DIREKTIV_ACTIONID"
+if [ "$REQUEST_METHOD" = DELETE ]; then
+  # A call's cancel: told to the test's gate (support::gate) when there is one.
+  if [ -n "$TARGET_PORT" ]; then
+    gw=$(ip route | awk '/^default/ {print $3; exit}')
+    wget -q -O /dev/null "http://${TARGET_HOST:-$gw}:$TARGET_PORT/seen?host=deleted&tag=$(echo "$aid" | tr -cd 'a-zA-Z0-9')"
+  fi
+  printf 'Content-Type: text/plain\r\n\r\n'
+  exit 0
+fi
 input_file="$HTTP_DIREKTIV_TEMPDIR/input.json"
 cat > "$input_file"
 case "$MODE" in
