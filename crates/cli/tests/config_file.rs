@@ -1,5 +1,6 @@
 //! `faasbox server --config FILE`: a real server takes its settings from a TOML file, flags
-//! win over it, and a bad file stops the start before anything is created.
+//! and their environment variables win over it, and a bad file stops the start before
+//! anything is created.
 
 mod support;
 
@@ -63,6 +64,62 @@ async fn the_server_runs_with_the_settings_of_its_config_file() {
         "{}",
         server_log()
     );
+}
+
+#[tokio::test]
+async fn environment_variables_win_over_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file_dir, env_dir) = (dir.path().join("from-file"), dir.path().join("from-env"));
+    let (file_port, env_port) = (free_port(), free_port());
+    let config = dir.path().join("faasbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data-dir = \"{}\"\nlisten = \"127.0.0.1:{file_port}\"\n",
+            file_dir.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut child = Command::new(FAASBOX)
+        .arg("server")
+        .env("FAASBOX_CONFIG", &config)
+        .env("FAASBOX_DATA_DIR", &env_dir)
+        .env("FAASBOX_LISTEN", format!("127.0.0.1:{env_port}"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{env_port}/api/v1/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut healthy = false;
+    while Instant::now() < deadline && !healthy {
+        healthy = matches!(http.get(&health).send().await, Ok(r) if r.status().is_success());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let file_port_answers = http
+        .get(format!("http://127.0.0.1:{file_port}/api/v1/health"))
+        .send()
+        .await
+        .is_ok();
+    let server_log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(
+        healthy,
+        "server did not answer on FAASBOX_LISTEN's address:\n{}",
+        server_log()
+    );
+    assert!(status.success(), "{}", server_log());
+    assert!(!file_port_answers, "the file's listen address was used");
+    assert!(
+        env_dir.join("admin.token").exists(),
+        "FAASBOX_DATA_DIR's directory was not used"
+    );
+    assert!(!file_dir.exists(), "the file's data dir was used");
 }
 
 #[test]

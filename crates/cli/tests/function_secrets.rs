@@ -387,3 +387,60 @@ async fn no_child_process_inherits_the_master_key_variables() {
     );
     assert!(!server.data_dir.join("keys/master.key").exists());
 }
+
+#[tokio::test]
+async fn a_global_service_uses_the_secrets_of_the_namespace_that_calls_it() {
+    let image = images::build(SCRIPT);
+    let server = Server::start().await;
+    let r = server
+        .import_as(
+            &server.http,
+            None,
+            &image.oci_tar,
+            "test/secrets:latest",
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    for ns in ["demo", "other", "bare"] {
+        server.create_namespace(ns).await;
+    }
+    server.cli_ok(&["secret", "set", "demo/token", "--value", "demo-value-1"]);
+    server.cli_ok(&["secret", "set", "other/token", "--value", "other-value-2"]);
+    let r = server
+        .put_json(
+            "/api/v1/functions/reveal",
+            &spec("reveal", json!({"secrets": ["token"], "input": template()})),
+        )
+        .await;
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    for (ns, value) in [("demo", "demo-value-1"), ("other", "other-value-2")] {
+        let (status, _, body) = server
+            .call(
+                &format!("/api/v1/namespaces/{ns}/global-functions/reveal/invoke"),
+                r#"{"x":1}"#,
+            )
+            .await;
+        assert_eq!(status, 200, "{ns}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            parse(&body),
+            json!({"auth": format!("bearer {value}"), "data": {"x": 1}}),
+            "{ns}"
+        );
+    }
+    // A namespace without the secret gets an error naming it, not another namespace's value.
+    let (status, _, body) = server
+        .call(
+            "/api/v1/namespaces/bare/global-functions/reveal/invoke",
+            r#"{"x":1}"#,
+        )
+        .await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(status >= 400, "{status}: {text}");
+    assert!(text.contains("token"), "{text}");
+    assert!(!text.contains("value-"), "{text}");
+}
