@@ -187,3 +187,58 @@ async fn nothing_to_run_fails_with_the_proxys_init_error() {
         "{logs:?}"
     );
 }
+
+/// Reports how many arguments it got and how many bytes came on stdin.
+const COUNT_ACTION: &[u8] =
+    b"#!/bin/sh\nn=$(/bin/busybox wc -c)\necho \"{\\\"argc\\\": $#, \\\"stdin\\\": $n}\"\n";
+
+#[tokio::test]
+async fn a_zip_from_the_cli_runs_and_argv_carries_the_input_only_under_128_kib() {
+    use std::io::Write as _;
+    let (server, _dirs) = setup().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("action.zip");
+    {
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
+        writer.start_file("exec", options).unwrap();
+        writer.write_all(COUNT_ACTION).unwrap();
+        writer.finish().unwrap();
+    }
+    // `--code ./action.zip`, as the README writes it (relative to the working directory).
+    let out = server
+        .cli_command(&[
+            "fn",
+            "deploy",
+            "demo/counted",
+            "--contract",
+            "openwhisk",
+            "--image",
+            "test/plain:latest",
+            "--code",
+            "./action.zip",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = server.cli_ok(&["invoke", "demo/counted", "--data", r#"{"a":1}"#]);
+    assert_eq!(
+        serde_json::from_str::<Value>(shown.trim()).unwrap(),
+        json!({"argc": 1, "stdin": 7}),
+        "{shown}"
+    );
+    // Arguments of 131071 bytes (Linux's longest argument) still come as argv[1]; one byte
+    // more come on stdin only.
+    for (len, argc) in [(131_071usize, 1), (131_072, 0)] {
+        let input = json!({"p": "x".repeat(len - 8)}).to_string();
+        assert_eq!(input.len(), len);
+        let (status, _, body) = server.invoke("demo", "counted", input).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(parse(&body), json!({"argc": argc, "stdin": len}), "{len}");
+    }
+}
