@@ -1030,3 +1030,81 @@ async fn a_functions_logs_and_following_them() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--limit"));
 }
+
+// --- invocation ls and completions (README's first commands) ----------------------------------
+
+#[tokio::test]
+async fn invocation_ls_lists_the_namespaces_calls_newest_first() {
+    let server = server_with_function().await;
+    deploy_mode(&server, "echo", "echo", json!({})).await;
+    deploy_mode(&server, "fails", "error", json!({})).await;
+    let (_, ok, _) = server.invoke("demo", "echo", "{}").await;
+    let (_, failed, _) = server.invoke("demo", "fails", "{}").await;
+    let listed: Value =
+        serde_json::from_str(&server.cli_ok(&["invocation", "ls", "demo", "-o", "json"])).unwrap();
+    let rows: Vec<(&str, &str, &str)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap_or_default(),
+                r["function"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (failed.as_str(), "fails", "failed"),
+            (ok.as_str(), "echo", "succeeded")
+        ],
+        "{listed}"
+    );
+    // The table: a header, then one row per call with its id, function and status.
+    let table = server.cli_ok(&["invocation", "ls", "demo", "--function", "fails"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("INVOCATION"), "{table}");
+    assert_eq!(lines.len(), 2, "{table}");
+    let cells: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cells[..3],
+        [failed.as_str(), "demo/fails", "failed"],
+        "{table}"
+    );
+}
+
+#[test]
+fn completions_are_scripts_the_shells_accept() {
+    let script = |shell: &str| {
+        let out = Command::new(FAASBOX)
+            .args(["completions", shell])
+            .output()
+            .expect("faasbox completions");
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        stdout(&out)
+    };
+    // bash loads it and then completes faasbox's subcommands.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("faasbox.bash");
+    std::fs::write(&file, script("bash")).unwrap();
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "source \"$FBX_COMPLETION\" && complete -p faasbox && \
+             COMP_WORDS=(faasbox inv); COMP_CWORD=1; COMP_LINE='faasbox inv'; COMP_POINT=11; \
+             $(complete -p faasbox | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p') faasbox inv faasbox; \
+             printf '%s\\n' \"${COMPREPLY[@]}\"",
+        ])
+        .env("FBX_COMPLETION", &file)
+        .output()
+        .expect("bash");
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(said.lines().any(|l| l == "invocation"), "{said}");
+    assert!(said.lines().any(|l| l == "invoke"), "{said}");
+    // zsh's is a compdef function (zsh is not installed here to load it).
+    let zsh = script("zsh");
+    assert!(zsh.starts_with("#compdef faasbox"), "{zsh}");
+}
