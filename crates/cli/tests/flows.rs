@@ -1210,3 +1210,70 @@ async fn a_resumed_parent_that_times_out_cancels_its_subflow() {
         .await;
     assert_eq!(child["status"], "cancelled", "{child}");
 }
+
+#[tokio::test]
+async fn redeploying_a_flow_stops_instances_whose_image_cmd_or_size_changed_only() {
+    let s = setup().await;
+    let query = rootfs_query();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let copy = images::build(TEST_FUNCTION);
+    let r = s
+        .server
+        .import(&copy.rootfs_tar, "test/copy:latest", &query)
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let flow = |function: &str, note: &str| {
+        format!(
+            "functions:\n- {{id: f, type: knative-workflow, envs: {{MODE: plain}}, {function}}}\nstates:\n- {{id: a, type: action, action: {{function: f, input: {{n: 1}}}}, transform: {{out: 'jq(.return)', note: {note}}}}}\n"
+        )
+    };
+    let run = |note: &'static str| {
+        let server = &s.server;
+        async move {
+            let (status, _, out) = server.run_flow("re", &json!({})).await;
+            assert_eq!(status, 200, "{out}");
+            assert_eq!(out, json!({"out": {"n": 1}, "note": note}));
+        }
+    };
+    let name = "demo/flow:re:f";
+    let pid = || support::container_pid(&s.server.data_dir, name);
+    s.server
+        .deploy_flow("re", &flow("image: test/function:latest", "first"))
+        .await;
+    run("first").await;
+    let first = pid().expect("the flow's function runs");
+
+    // A state changed, the function not: its instance goes on serving.
+    s.server
+        .deploy_flow("re", &flow("image: test/function:latest", "second"))
+        .await;
+    run("second").await;
+    assert_eq!(
+        pid(),
+        Some(first),
+        "an unchanged function's instance was replaced"
+    );
+
+    // Its size, its image, its cmd changed: each time the old instance stops.
+    let mut old = first;
+    for (function, note) in [
+        ("image: test/function:latest, size: medium", "sized"),
+        ("image: test/copy:latest, size: medium", "copied"),
+        (
+            "image: test/copy:latest, size: medium, cmd: /bin/busybox httpd -f -p 8080 -h /www",
+            "commanded",
+        ),
+    ] {
+        s.server.deploy_flow("re", &flow(function, note)).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pid() == Some(old) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{function}: the old instance still runs"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        run(note).await;
+        old = pid().expect("the changed function runs");
+    }
+}
