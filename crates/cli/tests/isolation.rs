@@ -192,6 +192,26 @@ async fn functions_are_boxed_in() {
         "{seen}"
     );
     assert_eq!(seen["control"], "read-only", "{seen}");
+    // No new privileges, and the README's small capability set as the bounding set: Docker's
+    // default minus MKNOD, NET_RAW, AUDIT_WRITE and SETFCAP (bit numbers from
+    // linux/capability.h, computed here, not taken from the driver).
+    assert_eq!(seen["no_new_privs"], "1", "{seen}");
+    let kept: u64 = [
+        0,  // CHOWN
+        1,  // DAC_OVERRIDE
+        3,  // FOWNER
+        4,  // FSETID
+        5,  // KILL
+        6,  // SETGID
+        7,  // SETUID
+        8,  // SETPCAP
+        10, // NET_BIND_SERVICE
+        18, // SYS_CHROOT
+    ]
+    .iter()
+    .map(|bit| 1u64 << bit)
+    .sum();
+    assert_eq!(seen["cap_bounding"], format!("{kept:016x}"), "{seen}");
     // Root inside, an unprivileged uid on the host.
     assert_eq!(seen["uid"], "0", "{seen}");
     assert_eq!(

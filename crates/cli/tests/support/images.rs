@@ -96,9 +96,11 @@ box)
   touch /.faasbox/x 2>/dev/null && control=writable || control=read-only
   uid_map=$(awk '{print $1" "$2" "$3}' /proc/self/uid_map)
   touch /tmp/made-by-function
+  nnp=$(awk '/^NoNewPrivs:/ {print $2}' /proc/self/status)
+  capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
   printf 'Content-Type: application/json\r\n\r\n'
-  printf '{"seccomp":"%s","unshare":"%s","control":"%s","uid_map":"%s","oom":"%s","agent_oom":"%s","uid":"%s"}' \
-    "$seccomp" "$unshare" "$control" "$uid_map" "$(cat /proc/self/oom_score_adj)" "$(cat /proc/1/oom_score_adj)" "$(id -u)"
+  printf '{"seccomp":"%s","unshare":"%s","control":"%s","uid_map":"%s","oom":"%s","agent_oom":"%s","uid":"%s","no_new_privs":"%s","cap_bounding":"%s"}' \
+    "$seccomp" "$unshare" "$control" "$uid_map" "$(cat /proc/self/oom_score_adj)" "$(cat /proc/1/oom_score_adj)" "$(id -u)" "$nnp" "$capbnd"
   ;;
 oom)
   # A 400 MB buffer filled from /dev/zero: over any size's memory limit but large's. The
