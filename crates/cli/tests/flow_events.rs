@@ -425,10 +425,24 @@ fn output(instance: &Value) -> Value {
     }
 }
 
-/// Waits a little for what must not happen (no assertion on timing: the check after it is
-/// what counts, and a slow machine only makes it weaker, never wrong).
-async fn settle() {
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+/// How long a check that something must not happen watches for it. An accepted event is
+/// dispatched to its listeners within milliseconds; three seconds are hundreds of times that.
+const NOT_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Asserts that `flow` has exactly `n` instances for all of [`NOT_WITHIN`].
+async fn stays_with_instances(server: &Server, flow: &str, n: usize) {
+    support::assert_stays(
+        NOT_WITHIN,
+        &format!("{n} instances of {flow}"),
+        || instances_of(server, "demo", flow),
+        |list| list.len() == n,
+    )
+    .await;
+}
+
+/// Asserts that instance `id` stays as `holds` says for all of [`NOT_WITHIN`].
+async fn instance_stays(server: &Server, id: &str, what: &str, holds: impl FnMut(&Value) -> bool) {
+    support::assert_stays(NOT_WITHIN, what, || instance(server, "demo", id), holds).await;
 }
 
 const EVENT_START: &str = r#"direktiv_api: workflow/v1
@@ -471,8 +485,7 @@ async fn an_event_start_begins_an_instance_with_the_event_under_its_type() {
     .await;
     let done = finished_instances_of(&server, "demo", "on-order", 1).await;
     assert_eq!(output(&done[0]), json!({"order": 7, "source": "/shop/eu"}));
-    settle().await;
-    assert_eq!(instances_of(&server, "demo", "on-order").await.len(), 1);
+    stays_with_instances(&server, "on-order", 1).await;
 }
 
 #[tokio::test]
@@ -519,8 +532,7 @@ states:
     send(&server, "demo", "a.happened", "/t", json!({"n": 1}), &[]).await;
     let xor = finished_instances_of(&server, "demo", "xor", 1).await;
     assert_eq!(output(&xor[0]), json!({"got": ["a.happened"]}));
-    settle().await;
-    assert!(instances_of(&server, "demo", "and").await.is_empty());
+    stays_with_instances(&server, "and", 0).await;
     send(&server, "demo", "b.happened", "/t", json!({"n": 2}), &[]).await;
     let and = finished_instances_of(&server, "demo", "and", 1).await;
     assert_eq!(output(&and[0]), json!({"a": 1, "b": 2}));
@@ -548,10 +560,10 @@ async fn a_scheduled_flow_runs_on_its_cron_and_stops_when_removed() {
     assert_eq!(output(&done[0]), json!({"ticked": true}));
     let r = server.delete("/api/v1/namespaces/demo/flows/tick").await;
     assert!(r.status().is_success());
-    settle().await;
+    // A slot claimed just before the delete may still start; after a second none does.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let count = instances_of(&server, "demo", "tick").await.len();
-    settle().await;
-    assert_eq!(instances_of(&server, "demo", "tick").await.len(), count);
+    stays_with_instances(&server, "tick", count).await;
 }
 
 const CONSUME: &str = r#"direktiv_api: workflow/v1
@@ -583,8 +595,7 @@ async fn consume_event_waits_for_the_event_its_context_names() {
         &[("orderid", "41")],
     )
     .await;
-    settle().await;
-    assert!(!is_finished(&instance(&server, "demo", &id).await));
+    instance_stays(&server, &id, "the instance waiting", |i| !is_finished(i)).await;
     send(
         &server,
         "demo",
@@ -653,8 +664,7 @@ states:
     send(&server, "demo", "right.ready", "/t", json!({"v": "R"}), &[]).await;
     let took = finished(&server, "demo", &first).await;
     assert_eq!(output(&took), json!({"way": "right"}));
-    settle().await;
-    assert!(!is_finished(&instance(&server, "demo", &both).await));
+    instance_stays(&server, &both, "the instance waiting", |i| !is_finished(i)).await;
     send(&server, "demo", "left.ready", "/t", json!({"v": "L"}), &[]).await;
     let done = finished(&server, "demo", &both).await;
     assert_eq!(output(&done), json!({"left": "L", "right": "R"}));
@@ -752,8 +762,7 @@ async fn a_waiting_instance_survives_a_server_kill_and_resumes_on_its_event() {
     let server = Server::start_in(&data_dir).await;
     let started = finished_instances_of(&server, "demo", "on-order", 1).await;
     assert_eq!(output(&started[0])["order"], json!(9));
-    settle().await;
-    assert_eq!(instances_of(&server, "demo", "on-order").await.len(), 1);
+    stays_with_instances(&server, "on-order", 1).await;
 }
 
 #[tokio::test]
@@ -788,8 +797,10 @@ states:
         json!({"timed_out": "direktiv.cancels.timeout.soft"})
     );
     send(&server, "demo", "never.comes", "/t", json!({}), &[]).await;
-    settle().await;
-    assert_eq!(instance(&server, "demo", &id).await, done);
+    instance_stays(&server, &id, "the finished instance unchanged", |i| {
+        *i == done
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -816,8 +827,10 @@ async fn a_cancelled_waiting_instance_is_not_resumed_by_its_event() {
         &[("orderid", "5")],
     )
     .await;
-    settle().await;
-    assert_eq!(instance(&server, "demo", &id).await["status"], "cancelled");
+    instance_stays(&server, &id, "the instance cancelled", |i| {
+        i["status"] == "cancelled"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -848,11 +861,15 @@ states:
     let id = run_flow(&server, "demo", "two-steps", &json!({})).await;
     waiting(&server, "demo", &id).await;
     send(&server, "demo", "step.one", "/t", json!({"n": 1}), &[]).await;
-    // Past the first wait's deadline, the instance still waits in the second state.
-    for _ in 0..3 {
-        settle().await;
-    }
-    assert_eq!(instance(&server, "demo", &id).await["status"], "waiting");
+    // Past the first wait's deadline (3 s after it began, so inside these 5 s), the instance
+    // still waits in the second state.
+    support::assert_stays(
+        std::time::Duration::from_secs(5),
+        "the instance waiting",
+        || instance(&server, "demo", &id),
+        |i| i["status"] == "waiting",
+    )
+    .await;
     send(&server, "demo", "step.two", "/t", json!({"n": 2}), &[]).await;
     let done = finished(&server, "demo", &id).await;
     assert_eq!(output(&done), json!({"steps": [1, 2]}));
@@ -887,8 +904,10 @@ async fn a_wait_counts_only_events_accepted_after_its_state_started() {
     waiting(&server, "demo", &id).await;
     // The instance's own event (accepted in this run, before the state) is dispatched and
     // ignored by the wait.
-    settle().await;
-    assert_eq!(instance(&server, "demo", &id).await["status"], "waiting");
+    instance_stays(&server, &id, "the instance waiting", |i| {
+        i["status"] == "waiting"
+    })
+    .await;
     send(&server, "demo", "go.ahead", "/ui", json!({"n": 2}), &[]).await;
     let done = finished(&server, "demo", &id).await;
     assert_eq!(output(&done), json!({"n": 2}), "{done}");
@@ -996,8 +1015,7 @@ states:
     let server = Server::start_in(&data_dir).await;
     let heard = finished_instances_of(&server, "demo", "listener", 1).await;
     assert_eq!(output(&heard[0]), json!({"about": "tea"}));
-    settle().await;
-    assert_eq!(instances_of(&server, "demo", "listener").await.len(), 1);
+    stays_with_instances(&server, "listener", 1).await;
     // Entries are `{seq, received, event}`: the CloudEvent's type is under `event`. The
     // two-second one was sent (which shows the list is read right), the hour-delayed one not.
     let sent: Vec<String> = stored_events(&server, "demo")

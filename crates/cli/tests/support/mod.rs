@@ -59,6 +59,30 @@ pub async fn wait_for<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
     }
 }
 
+/// For "this must not happen": fetches the state every 100 ms for the whole `window` (and
+/// once at its end) and fails as soon as `holds` is false. The window is the caller's stated
+/// claim of how long is long enough.
+pub async fn assert_stays<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    window: Duration,
+    what: &str,
+    mut fetch: impl FnMut() -> F,
+    mut holds: impl FnMut(&T) -> bool,
+) {
+    let end = Instant::now() + window;
+    loop {
+        let done = Instant::now() >= end;
+        let value = fetch().await;
+        assert!(
+            holds(&value),
+            "{what} stopped holding within {window:?}: {value:?}"
+        );
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The test function's images ([`images::TEST_FUNCTION`]), built once per test binary.
 pub fn test_images() -> &'static images::TestImages {
     static IMAGES: std::sync::OnceLock<images::TestImages> = std::sync::OnceLock::new();
