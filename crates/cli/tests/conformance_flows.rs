@@ -860,8 +860,15 @@ states:
     let id = first_instance_of(&server, "hello.yaml").await;
     wait_status(&server, &id, &["waiting"]).await;
     send_event(&server, "hellowait", "w1", json!({}), &[("hello", "other")]).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(server.instance(&id).await["status"], "waiting");
+    // The event whose context does not match must not resume it: watched for 3 s (events
+    // are dispatched within milliseconds).
+    support::assert_stays(
+        Duration::from_secs(3),
+        "the instance waiting",
+        || server.instance(&id),
+        |i| i["status"] == "waiting",
+    )
+    .await;
     send_event(&server, "hellowait", "w2", json!({}), &[("hello", "world")]).await;
     let done = wait_status(&server, &id, &["complete", "failed"]).await;
     assert_eq!(done["status"], "complete", "{done}");
