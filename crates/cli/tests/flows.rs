@@ -699,8 +699,8 @@ states:
   type: action
   action:
     function: sh
-    input: {{commands: [{{command: "sleep 4", stop: true}}, {{command: "wget -q -O- {base}/second", stop: true}}]}}
-  transform: {{first: 'jq(.first)', second: 'jq(.return[1].Output)'}}
+    input: {{commands: [{{command: "wget -q -O- {base}/second-started", stop: true}}, {{command: "sleep 4", stop: true}}, {{command: "wget -q -O- {base}/second", stop: true}}]}}
+  transform: {{first: 'jq(.first)', second: 'jq(.return[2].Output)'}}
 "#
     );
     s.server.deploy_flow("resume", &flow).await;
@@ -714,7 +714,11 @@ states:
     restarted
         .wait_log(&id, "running state 'second'", Duration::from_secs(30))
         .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Killed while the second action's call runs (it has told the recorder it started).
+    support::wait_until(Duration::from_secs(60), "the second action's call", || {
+        recorder.count("/second-started") >= 1
+    })
+    .await;
     let mut restarted = restarted;
     restarted.kill();
     let again = Server::start_in_with(&data_dir, &[ALLOW_HOST_LOOPBACK]).await;
