@@ -239,17 +239,30 @@ async fn calls_beyond_the_queue_are_refused_and_waiting_is_bounded() {
         &["--queue-limit", "1", "--queue-timeout", "1s"],
     )
     .await;
-    let delayed = |ms: u64| {
-        let server = &server;
-        async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            server.invoke("demo", "f", "{}").await
-        }
-    };
     // The first call holds the only instance; the second waits in the queue of one; the third
-    // finds the queue full.
-    let ((s1, _, _), (s2, _, b2), (s3, _, b3)) =
-        tokio::join!(delayed(0), delayed(600), delayed(1000));
+    // finds the queue full. Each is sent once the pool shows the one before it in place.
+    let first = server.invoke("demo", "f", "{}");
+    let second = async {
+        wait_for(
+            WITHIN,
+            "the first call running",
+            || instances(&server),
+            |s| s["busy_calls"] == 1,
+        )
+        .await;
+        server.invoke("demo", "f", "{}").await
+    };
+    let third = async {
+        wait_for(
+            WITHIN,
+            "the second call queued",
+            || instances(&server),
+            |s| s["busy_calls"] == 1 && s["waiting"] == 1,
+        )
+        .await;
+        server.invoke("demo", "f", "{}").await
+    };
+    let ((s1, _, _), (s2, _, b2), (s3, _, b3)) = tokio::join!(first, second, third);
     assert_eq!(s1, 504, "the first call sleeps past its timeout");
     assert_eq!(s3, 503, "{}", String::from_utf8_lossy(&b3));
     let error = &parse(&b3)["error"];
