@@ -221,7 +221,9 @@ async fn real_agent_openwhisk_proxy_in_a_container() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No seventh sentinel may follow: watched for a stated second (each one is written
+    // within milliseconds of its activation's end).
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let (sentinels, text) = count();
     fx.driver.stop(&instance.id).await.unwrap();
     // stdout and stderr both land in agent.log.
