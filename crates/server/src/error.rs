@@ -136,15 +136,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 }
 
 impl ApiError {
-    /// A JSON body that cannot be read: 413 when too large, 400 otherwise, saying what was
-    /// `expected`.
-    pub fn json_rejection(e: axum::extract::rejection::JsonRejection, expected: &str) -> Self {
-        ApiError::unreadable_body(
-            e.status(),
-            format!("expected {expected}: {}", e.body_text()),
-        )
-    }
-
     /// A body its extractor refused with `status`: 413 when too large, else 400.
     fn unreadable_body(status: StatusCode, message: String) -> Self {
         if status == StatusCode::PAYLOAD_TOO_LARGE {

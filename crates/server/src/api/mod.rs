@@ -8,6 +8,7 @@ mod functions;
 pub mod guard;
 mod images;
 mod invocations;
+pub mod json_body;
 mod namespaces;
 mod pulls;
 mod registries;

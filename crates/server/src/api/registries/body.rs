@@ -5,6 +5,7 @@
 use faasbox_secrets::Zeroizing;
 use serde::Deserialize;
 
+use crate::api::json_body::JsonShape;
 use crate::error::ApiError;
 
 /// Either form; which one is decided by the fields present.
@@ -24,6 +25,12 @@ pub struct NewRegistry {
     pub url: String,
     pub username: String,
     pub password: Zeroizing<String>,
+}
+
+impl JsonShape for RegistryBody {
+    fn problem(detail: &str) -> String {
+        format!("expected {{\"url\", \"username\", \"password\"}} or {{\"data\": \"user:password\", \"reg\": \"URL\"}}: {detail}")
+    }
 }
 
 impl std::fmt::Debug for RegistryBody {
