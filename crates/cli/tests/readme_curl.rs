@@ -1,7 +1,8 @@
 //! The README's `curl` examples run as written (read from README.md at test time, only the
-//! host and `$AUTH` filled in) against a real server with real runc containers, and a JSON
-//! body sent without a Content-Type (or with the one `curl -d` sends) to every kind of route
-//! that takes JSON.
+//! host and `$AUTH` filled in) against a real server with real runc containers; their JSON
+//! bodies valid against the served OpenAPI document's schema for their route; and a JSON body
+//! sent without a Content-Type (or with the one `curl -d` sends) to every kind of route that
+//! takes JSON.
 
 mod support;
 
@@ -432,4 +433,117 @@ async fn a_json_route_says_what_is_wrong_with_a_body_or_its_content_type() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["spec"]["envs"]["A"], "1", "{answer}");
+}
+
+/// The method, path and JSON body (`-d '…'`) of a README example, `None` without a body or
+/// with a body the shell builds.
+fn example_body(command: &str) -> Option<(String, String, String, Option<String>)> {
+    let start = command.find("-d '")? + 4;
+    let body = &command[start..];
+    let body = &body[..body.find('\'')?];
+    if command[start + body.len()..].starts_with("'\"") {
+        return None; // the shell splices something in
+    }
+    let method = ["POST", "PUT", "PATCH", "DELETE"]
+        .into_iter()
+        .find(|m| command.contains(&format!("-X{m}")) || command.contains(&format!("-X '{m}'")))
+        .unwrap_or("POST");
+    let after_host = &command[command.find(README_HOST)? + README_HOST.len()..];
+    let path: String = after_host
+        .chars()
+        .take_while(|c| !matches!(c, ' ' | '\'' | '?'))
+        .collect();
+    let content_type = command
+        .split("-H '")
+        .skip(1)
+        .filter_map(|h| h.split('\'').next())
+        .find_map(|h| h.strip_prefix("Content-Type: ").map(str::to_string));
+    Some((method.to_lowercase(), path, body.to_string(), content_type))
+}
+
+/// The documented path template a concrete path matches.
+fn template_for<'a>(doc: &'a Value, path: &str) -> Option<&'a str> {
+    let wanted: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .keys()
+        .map(String::as_str)
+        .find(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == wanted.len()
+                && parts
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')))
+        })
+}
+
+/// Checks `body` against the document's schema for the request (`None`: no JSON schema).
+fn check_body(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    body: &Value,
+    content_type: &str,
+) -> Option<Result<(), String>> {
+    let template = template_for(doc, path).unwrap_or_else(|| panic!("{path} is not documented"));
+    let operation = &doc["paths"][template][method];
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not documented"
+    );
+    let schema = operation["requestBody"]["content"][content_type].get("schema")?;
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "allOf": [schema],
+        "components": doc["components"],
+    });
+    let validator = jsonschema::validator_for(&root).expect("the document's schema compiles");
+    let problems: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+    Some(if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    })
+}
+
+#[tokio::test]
+async fn the_readmes_json_bodies_match_the_openapi_document() {
+    let server = Server::start().await;
+    let doc = server.get_json("/api/v1/openapi.json").await;
+    let mut checked = Vec::new();
+    for command in readme_curls() {
+        let Some((method, path, body, content_type)) = example_body(&command) else {
+            continue;
+        };
+        let content_type = content_type.unwrap_or_else(|| "application/json".into());
+        let body: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{command}: the body is not JSON: {e}"));
+        match check_body(&doc, &method, &path, &body, &content_type) {
+            Some(Ok(())) => checked.push(format!("{method} {path}")),
+            Some(Err(problems)) => panic!("{command}: not valid against the document: {problems}"),
+            None => {}
+        }
+    }
+    // The namespace, the deploys, the rollback, the registries and the global service.
+    assert!(checked.len() >= 8, "{checked:#?}");
+
+    // The document refuses what the server refuses.
+    let spec = "/api/v1/namespaces/demo/functions/echo";
+    let wrong = json!({"image": "demo/echo", "sise": "small"});
+    assert!(matches!(
+        check_body(&doc, "put", spec, &wrong, "application/json"),
+        Some(Err(_))
+    ));
+    let wrong = json!({"image": "demo/echo", "contract": "soap"});
+    assert!(matches!(
+        check_body(&doc, "put", spec, &wrong, "application/json"),
+        Some(Err(_))
+    ));
+    let right = json!({"image": "demo/echo", "contract": "openwhisk", "code": "def main(a): return a",
+        "main": "main", "disk": "128MiB", "cmd": "/bin/run --fast", "timeout": 30});
+    assert!(matches!(
+        check_body(&doc, "put", spec, &right, "application/json"),
+        Some(Ok(()))
+    ));
 }

@@ -127,7 +127,7 @@ pub struct RootfsOptions {
 }
 
 /// One named image in the store.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ImageRecord {
     /// The namespace whose table holds the name; `None` for the server-wide table.
     pub namespace: Option<String>,
@@ -173,7 +173,7 @@ pub struct ImageContent {
 }
 
 /// How to run an image, taken from its image config.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RunConfig {
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
@@ -186,7 +186,7 @@ pub struct RunConfig {
 }
 
 /// One layer of an image.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LayerInfo {
     /// `sha256:<hex>` of the layer blob as stored (possibly compressed).
     pub digest: String,

@@ -22,6 +22,23 @@ pub mod codes {
     pub const QUEUE_FULL: &str = "faasbox.function.queue_full";
 }
 
+/// The body of every error answer, as the OpenAPI document shows it (see [`ApiError::body`]).
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code, e.g. `faasbox.request.invalid`.
+    pub code: String,
+    /// What is wrong, with the fix.
+    pub message: String,
+    /// For function failures: whether a flow can catch it by its code.
+    pub catchable: Option<bool>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,

@@ -495,7 +495,7 @@ fn start_failure(key: &str, ready_bound: Duration, e: DriverError) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
     pub instances: usize,
     pub starting: usize,

@@ -25,7 +25,7 @@ use crate::pool::PoolStats;
 use crate::state::{function_key, AppState};
 
 /// A function as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FunctionView {
     /// Absent for a global service.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,7 @@ pub struct FunctionView {
 }
 
 /// One revision as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RevisionView {
     pub revision: u32,
     pub current: bool,
@@ -80,7 +80,7 @@ pub struct ChangeQuery {
 }
 
 /// Body of a rollback.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     revision: Option<u32>,
@@ -102,7 +102,7 @@ impl JsonShape for FunctionSpec {
 }
 
 /// The body of a PATCH: a JSON merge patch (RFC 7396) of the spec.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct MergePatch(Value);
 

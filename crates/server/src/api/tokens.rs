@@ -15,7 +15,7 @@ use crate::auth::tokens::{issue, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Without it, a server-wide admin token.
@@ -30,7 +30,7 @@ impl JsonShape for CreateToken {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token itself: shown only in this answer.
     token: String,

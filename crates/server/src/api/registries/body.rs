@@ -9,7 +9,7 @@ use crate::api::json_body::JsonShape;
 use crate::error::ApiError;
 
 /// Either form; which one is decided by the fields present.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryBody {
     url: Option<String>,

@@ -13,14 +13,14 @@ use axum::Json;
 use faasbox_secrets::{RegistryInfo, RegistryScope};
 use serde::{Deserialize, Serialize};
 
-use self::body::RegistryBody;
+pub use self::body::RegistryBody;
 use super::json_body::JsonBody;
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A registry as listed: never its password.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegistryView {
     /// `namespace`, `global` or `global-private`.
     pub scope: &'static str,
