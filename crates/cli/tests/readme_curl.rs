@@ -547,3 +547,119 @@ async fn the_readmes_json_bodies_match_the_openapi_document() {
         Some(Ok(()))
     ));
 }
+
+/// The README's `faasbox fn deploy` commands, continuation lines joined (fenced blocks in
+/// lists included).
+fn readme_deploys() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_sh = trimmed == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let joined = match current.take() {
+            Some(so_far) => format!("{so_far} {trimmed}"),
+            None if trimmed.starts_with("faasbox fn deploy ") => trimmed.to_string(),
+            None => continue,
+        };
+        match joined.strip_suffix('\\') {
+            Some(open) => current = Some(open.trim_end().to_string()),
+            None => commands.push(joined),
+        }
+    }
+    commands
+}
+
+/// A stand-in server that keeps the body of every PUT it is sent and answers 500 to all.
+fn capture_server() -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            if request_line.starts_with("PUT ") {
+                let _ = tx.send(body);
+            }
+            let answer = r#"{"error":{"code":"test.capture","message":"captured"}}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn the_specs_the_clis_readme_deploys_send_match_the_openapi_document() {
+    let server = Server::start().await;
+    let doc = server.get_json("/api/v1/openapi.json").await;
+    let (url, bodies) = capture_server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("action.sh"), "#!/bin/sh\necho '{}'\n").expect("action.sh");
+    let deploys = readme_deploys();
+    assert!(deploys.len() >= 5, "{deploys:#?}");
+    for command in &deploys {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "faasbox() {{ \"$FAASBOX_BIN\" \"$@\"; }}\n{command}"
+            ))
+            .current_dir(dir.path())
+            .env("FAASBOX_BIN", support::FAASBOX)
+            .env("FAASBOX_URL", &url)
+            .env("FAASBOX_TOKEN", "fbx_test")
+            .output()
+            .expect("bash");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("captured"),
+            "{command}: the CLI sent no deploy: {stderr}"
+        );
+        let body = bodies
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the deploy's body");
+        let spec: Value = serde_json::from_slice(&body).expect("the CLI sends JSON");
+        let path = if command.contains("--global") {
+            "/api/v1/functions/f"
+        } else {
+            "/api/v1/namespaces/demo/functions/f"
+        };
+        match check_body(&doc, "put", path, &spec, "application/json") {
+            Some(Ok(())) => {}
+            Some(Err(problems)) => panic!("{command} sends {spec}, not valid: {problems}"),
+            None => panic!("the document has no schema for a deploy"),
+        }
+    }
+}
