@@ -88,6 +88,8 @@ pub struct Doc {
     pub query: &'static [(&'static str, bool, &'static str)],
     pub body: Body,
     pub answer: Answer,
+    /// Reached without a token.
+    pub open: bool,
 }
 
 impl Doc {
@@ -98,7 +100,14 @@ impl Doc {
             query: &[],
             body: Body::None,
             answer,
+            open: false,
         }
+    }
+
+    /// A route reached without a token.
+    pub const fn open(mut self) -> Doc {
+        self.open = true;
+        self
     }
 
     pub const fn query(mut self, query: &'static [(&'static str, bool, &'static str)]) -> Doc {
@@ -156,6 +165,9 @@ pub fn document<'a>(
                 method.as_str().to_ascii_lowercase(),
                 documented_path(path)
             )));
+        if doc.open {
+            operation = operation.securities(Some(Vec::new()));
+        }
         for name in path_params(path) {
             operation = operation.parameter(
                 ParameterBuilder::new()
@@ -358,6 +370,8 @@ mod tests {
         served.sort();
         documented.sort();
         assert_eq!(served, documented);
+        let health = &doc["paths"]["/api/v1/health"]["get"];
+        assert_eq!(health["security"], serde_json::json!([]), "{health}");
         // Every reference resolves.
         let text = json();
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");

@@ -147,7 +147,7 @@ pub fn routes(max_input: usize) -> Vec<Route> {
     let function = || Answer::Json(200, one::<functions::FunctionView>);
     let changed = || Answer::Json(201, one::<functions::FunctionView>);
     vec![
-        route(M::GET, crate::auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json))),
+        route(M::GET, crate::auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
         route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
         route(M::GET, crate::metrics::PATH, get(crate::metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
