@@ -235,11 +235,9 @@ pub struct ServerArgs {
     pub flow_max_data: u64,
 }
 
-
 pub fn parse_size(text: &str) -> Result<u64, String> {
     faasbox_server::model::parse_size(text)
 }
-
 
 pub fn parse_jq_cpu_time(text: &str) -> Result<std::time::Duration, String> {
     let d = parse_duration(text)?;

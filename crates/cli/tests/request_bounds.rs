@@ -13,7 +13,9 @@ async fn server_with_image() -> (Server, tempfile::TempDir) {
     let server = Server::start_with(&["--quota-instances", "100"]).await;
     server.create_namespace("demo").await;
     let (dir, tar) = images::rootfs_tar_with(&[]);
-    let r = server.import(&tar, "bounds/img", &[]).await;
+    let r = server
+        .import(&tar, "bounds/img", &[("entrypoint", "[\"/bin/httpd\"]")])
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     (server, dir)
 }

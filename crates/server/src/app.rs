@@ -56,12 +56,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let in_use: faasbox_images::InUse =
         Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
     let images = Arc::new(
-        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(|| {
-            format!(
-                "opening the image store in {}",
-                config.images_dir().display()
-            )
-        })?,
+        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(
+            || {
+                format!(
+                    "opening the image store in {}",
+                    config.images_dir().display()
+                )
+            },
+        )?,
     );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
     if config.allow_host_loopback {

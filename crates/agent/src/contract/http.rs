@@ -25,8 +25,8 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
-use super::disk::Disk;
 use super::deadline::Deadline;
+use super::disk::Disk;
 use super::temp_dir::CallDir;
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;

@@ -134,7 +134,7 @@ pub async fn run(
                         ]
                     }),
                 );
-                print!("\n{}", table.render());
+                write_out(format!("\n{}", table.render()).as_bytes());
             }
         }
         FlowCommand::Logs { id, follow } => {
