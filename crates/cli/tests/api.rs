@@ -11,52 +11,47 @@ async fn health_and_openapi_document_every_route() {
     let health = server.get_json("/api/v1/health").await;
     assert_eq!(health["status"], "ok");
     let doc = server.get_json("/api/v1/openapi.json").await;
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     assert!(
         paths["/api/v1/namespaces/{ns}/functions/{fn}"]["patch"].is_object(),
         "openapi lacks PATCH of a function"
     );
-    for route in [
-        "/api/v1/namespaces",
-        "/api/v1/namespaces/{ns}",
-        "/api/v1/images/import",
-        "/api/v1/images/pull",
-        "/api/v1/images/push",
-        "/api/v1/images",
-        "/api/v1/images/prune",
-        "/api/v1/namespaces/{ns}/images",
-        "/api/v1/namespaces/{ns}/images/import",
-        "/api/v1/namespaces/{ns}/images/pull",
-        "/api/v1/namespaces/{ns}/images/push",
-        "/api/v1/namespaces/{ns}/images/prune",
-        "/api/v1/namespaces/{ns}/functions",
-        "/api/v1/namespaces/{ns}/functions/{fn}",
-        "/api/v1/namespaces/{ns}/functions/{fn}/revisions",
-        "/api/v1/namespaces/{ns}/functions/{fn}/rollback",
-        "/api/v1/namespaces/{ns}/functions/{fn}/logs",
-        "/api/v1/functions/{fn}/revisions",
-        "/api/v1/functions/{fn}/rollback",
-        "/api/v1/namespaces/{ns}/functions/{fn}/invoke",
-        "/api/v1/namespaces/{ns}/invocations/{id}",
-        "/api/v1/namespaces/{ns}/invocations/{id}/logs",
-        "/api/v1/health",
-        "/api/v1/namespaces/{ns}/secrets",
-        "/api/v1/namespaces/{ns}/secrets/{name}",
-        "/api/v1/admin/rotate-master-key",
-        "/api/v1/namespaces/{ns}/registries",
-        "/api/v1/registries",
-        "/api/functions/registries/namespaces/{ns}",
-        "/api/v1/tokens",
-        "/api/v1/tokens/{id}",
-        "/api/v1/functions",
-        "/api/v1/functions/{fn}",
-        "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke",
-        "/api/v1/namespaces/{ns}/events",
-        "/metrics",
-    ] {
-        assert!(paths.contains_key(route), "openapi lacks {route}");
+    assert!(paths.len() >= 45, "{} paths", paths.len());
+
+    // Every documented route is served: asked with made-up names, it is answered by its
+    // handler (a 404 of the resource at most), never by the router's fallback or a 405.
+    server.create_namespace("demo").await;
+    let mut asked = 0;
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{ns}", "demo")
+            .replace("{fn}", "nosuch")
+            .replace("{id}", "nosuch")
+            .replace("{name}", "nosuch")
+            .replace("{path}", "nosuch/run");
+        for method in item.as_object().expect("a path item").keys() {
+            if method == "post" && path.ends_with("/rotate-master-key") {
+                continue; // it would rotate the key: served, as the tokens tests show
+            }
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = server
+                .http
+                .request(method.clone(), server.url(&concrete))
+                .send()
+                .await
+                .expect("request");
+            let status = r.status().as_u16();
+            let body = r.text().await.unwrap_or_default();
+            assert_ne!(status, 405, "{method} {path}: {body}");
+            assert!(
+                !body.contains("no such API route"),
+                "{method} {path} is documented but not served: {body}"
+            );
+            asked += 1;
+        }
     }
+    assert!(asked >= 65, "{asked} routes asked");
 }
 
 #[tokio::test]

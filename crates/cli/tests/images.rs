@@ -1,5 +1,6 @@
 //! Importing images through the API: every archive format runs, malicious archives are
-//! refused and write nothing.
+//! refused and write nothing, a root filesystem with device nodes in /dev (as debootstrap
+//! makes) imports without them and runs.
 
 mod support;
 
@@ -166,7 +167,7 @@ async fn malicious_archives_are_refused_and_write_nothing() {
         ),
         (
             "chardev",
-            vec![("dev/", Directory, "", b""), ("dev/evil", Char, "", b"")],
+            vec![("usr/", Directory, "", b""), ("usr/evil", Char, "", b"")],
             "device",
         ),
         ("blockdev", vec![("sda", Block, "", b"")], "device"),
@@ -239,4 +240,107 @@ async fn garbage_and_empty_uploads_are_clear_errors() {
             .len(),
         0
     );
+}
+
+/// A root filesystem tarball as debootstrap or mmdebstrap leave it: the busybox function plus
+/// device nodes in `/dev` (and a hard link to one), built with the `tar` crate.
+fn rootfs_with_dev(dir: &Path, extra: &[(&str, tar::EntryType, u32, u32)]) -> std::path::PathBuf {
+    const SCRIPT: &str = "#!/bin/sh\ncat > /dev/null\nprintf 'Content-Type: application/json\\r\\n\\r\\n'\nprintf '{\"null\":\"%s\"}' \"$(test -c /dev/null && echo char)\"\n";
+    let root = dir.join("rootfs");
+    images::write_rootfs(&root, SCRIPT);
+    let path = dir.join("debootstrap.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&path).unwrap());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &root).unwrap();
+    let mut dev = tar::Header::new_gnu();
+    dev.set_entry_type(tar::EntryType::Directory);
+    dev.set_mode(0o755);
+    dev.set_size(0);
+    builder.append_data(&mut dev, "./dev/", &[][..]).unwrap();
+    let nodes = [
+        ("./dev/null", tar::EntryType::Char, 1, 3),
+        ("./dev/zero", tar::EntryType::Char, 1, 5),
+        ("./dev/console", tar::EntryType::Char, 5, 1),
+        ("./dev/loop0", tar::EntryType::Block, 7, 0),
+    ];
+    for (name, kind, major, minor) in nodes.iter().chain(extra) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(*kind);
+        header.set_mode(0o666);
+        header.set_size(0);
+        header.set_device_major(*major).unwrap();
+        header.set_device_minor(*minor).unwrap();
+        builder.append_data(&mut header, name, &[][..]).unwrap();
+    }
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Link);
+    link.set_mode(0o666);
+    link.set_size(0);
+    builder
+        .append_link(&mut link, "./dev/null-too", "./dev/null")
+        .unwrap();
+    builder.finish().unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_debootstrap_rootfs_imports_without_its_dev_nodes_and_runs() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let dir = tempfile::tempdir().unwrap();
+    let tar = rootfs_with_dev(dir.path(), &[]);
+
+    // The CLI says what it skipped; the answer holds the note.
+    let out = server.cli(&[
+        "image",
+        "import",
+        tar.to_str().unwrap(),
+        "--name",
+        "demo/deb",
+        "-n",
+        "demo",
+        "--entrypoint",
+        "/bin/busybox httpd -f -p 8080 -h /www",
+        "-o",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: skipped 5 device nodes under /dev"),
+        "{stderr}"
+    );
+    let answer = parse(&out.stdout);
+    let notes = answer["notes"].as_array().expect("notes in the answer");
+    assert_eq!(notes.len(), 1, "{answer}");
+    assert!(
+        notes[0]
+            .as_str()
+            .unwrap()
+            .contains("the runtime provides /dev"),
+        "{answer}"
+    );
+    // A listing is the stored record: no notes.
+    let list = server.get_json("/api/v1/namespaces/demo/images").await;
+    assert!(list[0].get("notes").is_none(), "{list}");
+
+    // It runs, with the runtime's /dev/null.
+    server
+        .deploy("demo", "deb", json!({"image": "demo/deb"}))
+        .await;
+    let (status, _, body) = server.invoke("demo", "deb", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!({"null": "char"}));
+
+    // A device node outside /dev is still refused, by name.
+    let dir = tempfile::tempdir().unwrap();
+    let tar = rootfs_with_dev(dir.path(), &[("./usr/sda", tar::EntryType::Block, 8, 0)]);
+    let r = server
+        .import(&tar, "demo/bad", &[("entrypoint", r#"["/bin/sh"]"#)])
+        .await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("'usr/sda' outside /dev"), "{message}");
 }

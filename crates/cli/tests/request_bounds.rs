@@ -13,7 +13,10 @@ async fn server_with_image() -> (Server, tempfile::TempDir) {
     let server = Server::start_with(&["--quota-instances", "100"]).await;
     server.create_namespace("demo").await;
     let (dir, tar) = images::rootfs_tar_with(&[]);
-    let r = server.import(&tar, "bounds/img", &[]).await;
+    // With an entrypoint: a deploy refuses an image without one (and without `cmd`).
+    let query = images::rootfs_query();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = server.import(&tar, "bounds/img", &query).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
     (server, dir)
 }

@@ -39,10 +39,11 @@ pub enum ImageError {
     #[error("image archive entry '{entry}' {reason}; refusing to import")]
     UnsafeEntry { entry: String, reason: String },
 
-    /// A character or block device in a layer.
+    /// A character or block device in a layer, outside `/dev` (those under it are skipped).
     #[error(
-        "image layer contains device node '{entry}'; faasbox does not import device nodes \
-         (remove it from the image, e.g. /dev is provided by the runtime)"
+        "image layer contains device node '{entry}' outside /dev; faasbox does not import \
+         device nodes there (those under /dev are skipped, as the runtime provides /dev): \
+         remove it from the image"
     )]
     DeviceNode { entry: String },
 

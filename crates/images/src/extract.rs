@@ -14,8 +14,11 @@
 //!   followed.
 //! - Hard links must name an existing non-directory inside the layer,
 //!   reached without symlinks.
-//! - Character and block devices are refused (except 0:0 character devices,
-//!   which are overlayfs whiteouts already); FIFOs are created.
+//! - Character and block devices under the top-level `dev/` are skipped and
+//!   counted (root filesystems made by debootstrap or mmdebstrap have
+//!   `/dev/null` and friends; the runtime provides `/dev`), as are hard links
+//!   to them; elsewhere they are refused (except 0:0 character devices, which
+//!   are overlayfs whiteouts already). FIFOs are created.
 //! - Owners come from the header (numeric uid/gid; we run as root). Files
 //!   lose their setuid, setgid and sticky bits; directories keep setgid and
 //!   sticky (needed for `/tmp`). Modification times are kept.
@@ -92,6 +95,8 @@ pub(crate) struct Extracted {
     pub(crate) diff_id: String,
     /// Length of the uncompressed tar stream.
     pub(crate) tar_size: u64,
+    /// Device nodes (and hard links to them) under `dev/` that were skipped.
+    pub(crate) skipped_devices: u64,
 }
 
 /// Extracts the layer blob at `blob` (plain or gzip tar) into `dest`, which
@@ -131,6 +136,7 @@ pub(crate) fn extract_stream<R: Read>(
         buf: vec![0; COPY_BUF_SIZE],
         apparent: 0,
         max_apparent: limits.max_layer_bytes,
+        skipped_devices: Vec::new(),
     };
     {
         let entries = archive.entries().map_err(corrupt)?;
@@ -144,8 +150,13 @@ pub(crate) fn extract_stream<R: Read>(
     let mut rest = archive.into_inner();
     io::copy(&mut rest, &mut io::sink()).map_err(corrupt)?;
     extractor.finish();
+    let skipped_devices = extractor.skipped_devices.len() as u64;
     let (diff_id, tar_size) = rest.finish();
-    Ok(Extracted { diff_id, tar_size })
+    Ok(Extracted {
+        diff_id,
+        tar_size,
+        skipped_devices,
+    })
 }
 
 /// Ownership, permissions and time from an entry header.
@@ -166,6 +177,14 @@ struct Extractor<'a> {
     /// The apparent size of the files so far.
     apparent: u64,
     max_apparent: u64,
+    /// The paths (as in the archive, normalised) of the device nodes skipped under `dev/`.
+    skipped_devices: Vec<Vec<OsString>>,
+}
+
+/// Whether normalised path components lie under the top-level `dev/` (which the runtime
+/// provides, so an image's device nodes there are not needed).
+fn under_dev(comps: &[OsString]) -> bool {
+    comps.len() > 1 && comps[0] == "dev"
 }
 
 impl Extractor<'_> {
@@ -243,6 +262,14 @@ impl Extractor<'_> {
                     .link_name_bytes()
                     .map(|t| t.into_owned())
                     .ok_or_else(|| self.corrupt_entry(&name, "hard link without a target"))?;
+                if under_dev(&comps) {
+                    let linked = components(&target).ok();
+                    if linked.is_some_and(|t| self.skipped_devices.contains(&t)) {
+                        // A link to a device node skipped above: skipped as well.
+                        self.skipped_devices.push(comps);
+                        return Ok(());
+                    }
+                }
                 let target = self.hard_link_target(&name, &target)?;
                 let parent = self.parent_dir(parents, &name)?;
                 self.hard_link(&target, parent.join(last))
@@ -254,6 +281,11 @@ impl Extractor<'_> {
                     // Already an overlayfs whiteout.
                     let parent = self.parent_dir(parents, &name)?;
                     return self.make_whiteout(parent.join(last), meta);
+                }
+                if under_dev(&comps) {
+                    tracing::debug!(entry = %name, "skipping a device node under /dev");
+                    self.skipped_devices.push(comps);
+                    return Ok(());
                 }
                 Err(ImageError::DeviceNode { entry: name })
             }

@@ -30,6 +30,8 @@ pub(crate) struct Session<'a> {
     counter: usize,
     /// Record the name for global services only (see `NameEntry::services_only`).
     pub(crate) services_only: bool,
+    /// Device nodes under `/dev` skipped in the layers this import extracted.
+    skipped_devices: u64,
 }
 
 impl<'a> Session<'a> {
@@ -44,6 +46,7 @@ impl<'a> Session<'a> {
             pins: Vec::new(),
             counter: 0,
             services_only: false,
+            skipped_devices: 0,
         })
     }
 
@@ -114,10 +117,15 @@ impl<'a> Session<'a> {
             layers,
             config_digest,
         };
-        let record = self
+        let mut record = self
             .store
             .record(scope, name, content, self.services_only)?;
         tracing::info!(name = %record.name, digest = %record.digest, %scope, "image imported");
+        if self.skipped_devices > 0 {
+            record
+                .notes
+                .push(skipped_devices_note(self.skipped_devices));
+        }
         Ok(record)
     }
 
@@ -213,6 +221,7 @@ impl<'a> Session<'a> {
         }
         let staged = self.scratch_path("layer");
         let extracted = extract_layer(blob, &staged, &source.what, &self.store.limits)?;
+        self.skipped_devices += extracted.skipped_devices;
         if let Some(expected) = &source.diff_id {
             if *expected != extracted.diff_id {
                 return Err(ImageError::DigestMismatch {
@@ -258,6 +267,15 @@ impl Drop for Session<'_> {
         }
         self.store.unpin(&self.pins);
     }
+}
+
+/// The import's note for `count` device nodes skipped under `/dev`.
+pub(crate) fn skipped_devices_note(count: u64) -> String {
+    let nodes = if count == 1 { "node" } else { "nodes" };
+    format!(
+        "skipped {count} device {nodes} under /dev (the runtime provides /dev; device nodes \
+         elsewhere are refused)"
+    )
 }
 
 fn exists(path: &Path) -> Result<bool, ImageError> {

@@ -88,6 +88,7 @@ impl Table {
             size: content.size,
             created: entry.created.clone(),
             services_only: entry.services_only,
+            notes: Vec::new(),
         })
     }
 

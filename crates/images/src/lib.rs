@@ -78,7 +78,8 @@
 //!
 //! Enforced by the crate-private `extract` module: entry paths are
 //! normalised and may not contain `..`; nothing is ever written through a
-//! symlink; hard links must point inside the layer; device nodes are refused;
+//! symlink; hard links must point inside the layer; device nodes are refused,
+//! but skipped (and counted in the import's notes) under `/dev`;
 //! setuid/setgid bits on files are dropped; extended attributes from the
 //! archive are not applied.
 
@@ -126,7 +127,7 @@ pub struct RootfsOptions {
 }
 
 /// One named image in the store.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ImageRecord {
     /// The namespace whose table holds the name; `None` for the server-wide table.
     pub namespace: Option<String>,
@@ -146,6 +147,10 @@ pub struct ImageRecord {
     /// it (a namespace's reference does not find it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub services_only: bool,
+    /// What the import that answers with this record did that its caller should know (device
+    /// nodes skipped under `/dev`); empty, and absent from JSON, anywhere else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl ImageRecord {
@@ -168,7 +173,7 @@ pub struct ImageContent {
 }
 
 /// How to run an image, taken from its image config.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RunConfig {
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
@@ -181,7 +186,7 @@ pub struct RunConfig {
 }
 
 /// One layer of an image.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct LayerInfo {
     /// `sha256:<hex>` of the layer blob as stored (possibly compressed).
     pub digest: String,

@@ -113,25 +113,49 @@ fn refuses_hard_links_out_of_the_layer() {
 }
 
 #[test]
-fn refuses_device_nodes() {
+fn refuses_device_nodes_outside_dev() {
     let t = TestStore::new();
     let msg = refused(
         &t,
         &TarBuilder::new()
             .dir("dev/")
-            .device("dev/sda", tar::EntryType::Block, 8, 0)
+            .device("dev/null", tar::EntryType::Char, 1, 3)
+            .dir("usr/")
+            .device("usr/sda", tar::EntryType::Block, 8, 0)
             .finish(),
-        "image layer contains device node 'dev/sda'; faasbox does not import device nodes",
+        "image layer contains device node 'usr/sda' outside /dev; faasbox does not import",
     );
-    assert!(msg.contains("dev/sda"));
+    assert!(msg.contains("remove it from the image"), "{msg}");
     let t = TestStore::new();
     refused(
         &t,
         &TarBuilder::new()
-            .device("dev/mem", tar::EntryType::Char, 1, 1)
+            .device("mem", tar::EntryType::Char, 1, 1)
             .finish(),
-        "device node 'dev/mem'",
+        "device node 'mem'",
     );
+}
+
+#[test]
+fn skips_device_nodes_under_dev_with_a_note() {
+    let t = TestStore::new();
+    let tar = TarBuilder::new()
+        .dir("dev/")
+        .device("dev/null", tar::EntryType::Char, 1, 3)
+        .device("dev/zero", tar::EntryType::Char, 1, 5)
+        .device("dev/loop0", tar::EntryType::Block, 7, 0)
+        .finish();
+    let record = import_rootfs(&t, &tar).expect("a /dev with device nodes imports");
+    assert_eq!(record.notes.len(), 1, "{:?}", record.notes);
+    assert!(
+        record.notes[0].starts_with("skipped 3 device nodes under /dev"),
+        "{:?}",
+        record.notes
+    );
+    // The note is the import's answer only: the stored record has none.
+    let stored = t.store.require(&Scope::Global, "evil").unwrap();
+    assert!(stored.notes.is_empty());
+    assert_eq!(stored.digest, record.digest);
 }
 
 #[test]

@@ -70,7 +70,7 @@ pub const CODE_CMD_EXECUTION: &str = "io.direktiv.error.execution";
 pub const CODE_DISK_FULL: &str = "faasbox.function.disk_full";
 
 /// Which function contract the agent speaks to the function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Contract {
     /// Direktiv HTTP functions: `POST` to 127.0.0.1:8080 with `Direktiv-*` headers.
@@ -265,7 +265,7 @@ pub fn safe_file_name(name: &str) -> bool {
 }
 
 /// Where a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// The function process's standard output.
@@ -279,7 +279,7 @@ pub enum LogStream {
 }
 
 /// One log line attached to a call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// Milliseconds since the Unix epoch.
     pub ts_ms: u64,

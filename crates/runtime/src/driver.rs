@@ -152,7 +152,9 @@ pub struct Limits {
 }
 
 /// Which OCI runtime runs an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OciRuntime {
     /// runc: namespaces + cgroups, the runtime under Docker and Kubernetes.

@@ -22,6 +22,23 @@ pub mod codes {
     pub const QUEUE_FULL: &str = "faasbox.function.queue_full";
 }
 
+/// The body of every error answer, as the OpenAPI document shows it (see [`ApiError::body`]).
+#[derive(utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code, e.g. `faasbox.request.invalid`.
+    pub code: String,
+    /// What is wrong, with the fix.
+    pub message: String,
+    /// For function failures: whether a flow can catch it by its code.
+    pub catchable: Option<bool>,
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -136,15 +153,6 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 }
 
 impl ApiError {
-    /// A JSON body that cannot be read: 413 when too large, 400 otherwise, saying what was
-    /// `expected`.
-    pub fn json_rejection(e: axum::extract::rejection::JsonRejection, expected: &str) -> Self {
-        ApiError::unreadable_body(
-            e.status(),
-            format!("expected {expected}: {}", e.body_text()),
-        )
-    }
-
     /// A body its extractor refused with `status`: 413 when too large, else 400.
     fn unreadable_body(status: StatusCode, message: String) -> Self {
         if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -73,7 +73,7 @@ impl CredentialSource for VaultCredentials {
 }
 
 /// Whether a function's image is local, and why the last pull failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImageState {
     /// `present` (pinned and local), `missing` (not local yet: pulled at the next call) or
     /// `removed` (pinned, but removed with `image rm --force`: deploy again).

@@ -21,6 +21,7 @@ pub mod invoker;
 pub mod mask;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod owner;
 pub mod pool;
 pub mod quota;

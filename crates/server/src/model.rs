@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::bounds;
 
 /// What a user deploys as a function (`PUT /api/v1/namespaces/{ns}/functions/{fn}`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSpec {
     /// A local image reference (see `faasbox image ls`).
@@ -19,6 +19,7 @@ pub struct FunctionSpec {
     pub contract: Contract,
     /// Replaces the image's entrypoint and cmd; a string is split like a shell splits words.
     #[serde(default, deserialize_with = "string_or_list")]
+    #[schema(schema_with = command_schema)]
     pub cmd: Vec<String>,
     #[serde(default)]
     pub envs: BTreeMap<String, String>,
@@ -66,6 +67,56 @@ pub const DEFAULT_DISK_BYTES: u64 = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
+/// `cmd`: a list of arguments, or one string split as a shell would.
+fn command_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("one string, split into arguments as a shell would")),
+        )
+        .into()
+}
+
+/// A schema that is a string or a non-negative integer, described by `text`.
+fn string_or_count(
+    text: &str,
+    number: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(text)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .description(Some(number)),
+        )
+        .into()
+}
+
+impl utoipa::PartialSchema for ByteSize {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_or_count("a size like \"64MiB\" (KiB, MiB, GiB)", "bytes")
+    }
+}
+
+impl utoipa::ToSchema for ByteSize {}
+
+impl utoipa::PartialSchema for HumanDuration {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_or_count("a duration like \"30s\", \"5m\" or \"500ms\"", "seconds")
+    }
+}
+
+impl utoipa::ToSchema for HumanDuration {}
+
 impl Serialize for ByteSize {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(self.0)
@@ -105,7 +156,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// How many instances a function may have and how they are shared.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scale {
     /// Instances kept warm even when idle.
@@ -137,7 +188,7 @@ impl Default for Scale {
 }
 
 /// Direktiv's function sizes, mapped to cgroup limits.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
     #[default]

@@ -532,7 +532,7 @@ impl Drop for Ticket<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
     pub instances: usize,
     pub starting: usize,

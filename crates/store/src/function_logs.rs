@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::{stream_from_str, Result, Store};
 
 /// One line of one of the function's calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FunctionLogLine {
     /// The cursor: lines stored later have larger ones.
     pub seq: i64,
@@ -25,7 +25,7 @@ pub struct FunctionLogLine {
 }
 
 /// Lines of a function, oldest first, and the cursor to ask for newer ones with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FunctionLogs {
     pub logs: Vec<FunctionLogLine>,
     /// Pass as `after` to get only lines stored after these.

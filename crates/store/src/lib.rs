@@ -67,7 +67,7 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NamespaceRecord {
     pub name: String,
     pub created: String,
@@ -87,7 +87,7 @@ pub struct FunctionRecord {
 }
 
 /// The life of one call, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvocationRecord {
     pub id: String,
     pub namespace: String,

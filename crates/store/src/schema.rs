@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Result, Store};
 
 /// One API token, without the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
@@ -17,6 +17,7 @@ pub struct TokenRecord {
     pub role: String,
     /// Hex SHA-256 of the token.
     #[serde(skip_serializing)]
+    #[schema(ignore)]
     pub hash: String,
     pub created: String,
 }

@@ -31,6 +31,13 @@ fn table_of(image: &Value) -> String {
     }
 }
 
+/// The notes of an import's answer (device nodes skipped under /dev), on standard error.
+fn print_notes(image: &Value) {
+    for note in image["notes"].as_array().into_iter().flatten() {
+        eprintln!("note: {}", text(note));
+    }
+}
+
 /// `sha256:` and the first 12 hex digits.
 pub fn short_digest(digest: &Value) -> String {
     match digest.as_str() {
@@ -53,6 +60,7 @@ pub async fn run(
             let path = images_path(namespace.as_deref(), "/pull");
             let done = transfer(client, format, &path, &[("ref", reference)], "pulling").await?;
             let image = &done["image"];
+            print_notes(image);
             print(format, image, || {
                 Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE"]).row(vec![
                     table_of(image),
@@ -329,6 +337,7 @@ async fn import(client: &Client, format: OutputFormat, args: ImportArgs) -> anyh
         bar.finish_and_clear();
     }
     let image = result.with_context(|| format!("importing {}", args.file.display()))?;
+    print_notes(&image);
     print(format, &image, || {
         Table::new(vec!["NAMESPACE", "NAME", "DIGEST", "SIZE"]).row(vec![
             table_of(&image),

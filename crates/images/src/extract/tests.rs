@@ -356,8 +356,13 @@ fn refuses_hard_links_outside_or_through_symlinks() {
 }
 
 #[test]
-fn refuses_device_nodes() {
-    for (kind, name) in [(EntryType::Char, "dev/null"), (EntryType::Block, "dev/sda")] {
+fn refuses_device_nodes_outside_dev() {
+    for (kind, name) in [
+        (EntryType::Char, "usr/null"),
+        (EntryType::Block, "sda"),
+        (EntryType::Char, "./var/dev/tty"),
+        (EntryType::Block, "devices/sda"),
+    ] {
         let d = dirs();
         let result = extract(
             &[E {
@@ -368,8 +373,76 @@ fn refuses_device_nodes() {
         );
         let msg = assert_refused(result, "device node");
         assert!(msg.contains(&format!("'{name}'")), "{msg}");
+        assert!(msg.contains("outside /dev"), "{msg}");
         assert!(!d.dest.join(name).exists());
     }
+}
+
+#[test]
+fn skips_and_counts_device_nodes_under_dev() {
+    // What mmdebstrap leaves in /dev: character devices, a block device, a hard link to a
+    // device, symlinks and a directory (kept).
+    let d = dirs();
+    let out = extract(
+        &[
+            dir("./"),
+            dir("./dev/"),
+            E {
+                device: Some((1, 3)),
+                ..e(EntryType::Char, "./dev/null")
+            },
+            E {
+                device: Some((1, 5)),
+                ..e(EntryType::Char, "/dev/zero")
+            },
+            E {
+                device: Some((8, 0)),
+                ..e(EntryType::Block, "dev/sda")
+            },
+            hardlink("dev/null2", "dev/null"),
+            symlink("dev/fd", "/proc/self/fd"),
+            dir("dev/pts/"),
+            E {
+                device: Some((5, 2)),
+                ..e(EntryType::Char, "dev/pts/ptmx")
+            },
+            file("etc/hostname", b"box\n"),
+        ],
+        &d.dest,
+    )
+    .unwrap();
+    assert_eq!(out.skipped_devices, 5);
+    for skipped in [
+        "dev/null",
+        "dev/zero",
+        "dev/sda",
+        "dev/null2",
+        "dev/pts/ptmx",
+    ] {
+        assert!(
+            fs::symlink_metadata(d.dest.join(skipped)).is_err(),
+            "{skipped} was created"
+        );
+    }
+    assert!(fs::symlink_metadata(d.dest.join("dev/fd"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(d.dest.join("dev/pts").is_dir());
+    assert_eq!(fs::read(d.dest.join("etc/hostname")).unwrap(), b"box\n");
+
+    // A layer without device nodes skips none; a hard link under dev/ to a file is kept.
+    let d = dirs();
+    let out = extract(
+        &[
+            file("dev/readme", b"x"),
+            hardlink("dev/readme2", "dev/readme"),
+        ],
+        &d.dest,
+    )
+    .unwrap();
+    assert_eq!(out.skipped_devices, 0);
+    assert_eq!(fs::read(d.dest.join("dev/readme2")).unwrap(), b"x");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::error::VaultError;
 use crate::names::{check_namespace, check_secret_name};
 
 /// A secret as listed: never its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecretInfo {
     pub namespace: String,
     pub name: String,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Rotated {
     /// How many data keys (one per namespace or global scope) were re-wrapped.
     pub rewrapped: usize,

@@ -32,7 +32,7 @@ pub const ERROR_MESSAGE_HEADER: &str = "direktiv-instance-error-message";
 /// The error code of a flow refused at deploy.
 pub const FLOW_INVALID: &str = runner::FLOW_INVALID;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FlowView {
     pub namespace: String,
     pub path: String,
@@ -43,6 +43,7 @@ pub struct FlowView {
     /// What a deploy accepted but reports (states no transition reaches), with line and
     /// column.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<faasbox_flow::Problem>,
 }
 
@@ -311,7 +312,7 @@ async fn run(
 }
 
 /// An instance as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InstanceView {
     pub id: String,
     pub namespace: String,
@@ -415,7 +416,8 @@ pub struct LogsQuery {
     after: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = InstanceLogs)]
 pub struct LogsView {
     pub status: String,
     pub logs: Vec<InstanceLogRecord>,

@@ -29,7 +29,7 @@ pub struct LogsQuery {
 }
 
 /// The answer: the function, its lines, and the cursor for newer ones.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FunctionLogsView {
     pub namespace: String,
     pub function: String,

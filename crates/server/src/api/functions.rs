@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::json_body::{JsonBody, JsonShape, OptionalJsonBody};
 use super::{require_namespace, valid_name};
 use crate::auth::TokenName;
 use crate::deploy::{self, Outcome};
@@ -25,7 +25,7 @@ use crate::pool::PoolStats;
 use crate::state::{function_key, AppState};
 
 /// A function as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FunctionView {
     /// Absent for a global service.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,7 @@ pub struct FunctionView {
 }
 
 /// One revision as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RevisionView {
     pub revision: u32,
     pub current: bool,
@@ -80,10 +80,36 @@ pub struct ChangeQuery {
 }
 
 /// Body of a rollback.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RollbackBody {
+pub struct RollbackBody {
     revision: Option<u32>,
+}
+
+impl JsonShape for RollbackBody {
+    fn problem(detail: &str) -> String {
+        format!(
+            "the rollback body must be {{\"revision\": N}} (or empty for the previous revision): \
+             {detail}"
+        )
+    }
+}
+
+impl JsonShape for FunctionSpec {
+    fn problem(detail: &str) -> String {
+        format!("the function spec is not valid: {detail}")
+    }
+}
+
+/// The body of a PATCH: a JSON merge patch (RFC 7396) of the spec.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+pub struct MergePatch(Value);
+
+impl JsonShape for MergePatch {
+    fn problem(detail: &str) -> String {
+        format!("the update is not JSON (a merge patch of the spec): {detail}")
+    }
 }
 
 fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<FunctionView> {
@@ -153,10 +179,8 @@ async fn put_as(
     name: String,
     pull: Option<String>,
     by: String,
-    body: Bytes,
+    spec: FunctionSpec,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    let spec = FunctionSpec::from_json(&body)
-        .map_err(|e| ApiError::bad_request(format!("the function spec is not valid: {e}")))?;
     let outcome = deploy::deploy(state, &owner, &name, spec, pull.as_deref(), &by).await?;
     changed(state, outcome)
 }
@@ -167,13 +191,8 @@ async fn patch_as(
     name: String,
     pull: Option<String>,
     by: String,
-    body: Bytes,
+    MergePatch(patch): MergePatch,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
-    let patch: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the update is not JSON (a merge patch of the spec): {e}"
-        ))
-    })?;
     let outcome = deploy::update(state, &owner, &name, patch, pull.as_deref(), &by).await?;
     changed(state, outcome)
 }
@@ -248,20 +267,9 @@ async fn rollback_as(
     state: &Arc<AppState>,
     owner: Owner,
     name: String,
-    body: Bytes,
+    body: Option<RollbackBody>,
 ) -> ApiResult<Json<FunctionView>> {
-    let to = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<RollbackBody>(&body)
-            .map_err(|e| {
-                ApiError::bad_request(format!(
-                    "the rollback body must be {{\"revision\": N}} (or empty for the previous \
-                     revision): {e}"
-                ))
-            })?
-            .revision
-    };
+    let to = body.and_then(|b| b.revision);
     let (record, target, from) = deploy::rollback(state, &owner, &name, to).await?;
     let mut shown = view(state, record)?;
     shown.previous_revision = Some(from.revision);
@@ -274,12 +282,13 @@ pub async fn put(
     Path((ns, name)): Path<(String, String)>,
     query: Result<Query<ChangeQuery>, QueryRejection>,
     TokenName(by): TokenName,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBody<FunctionSpec>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("function", &name)?;
     require_namespace(&state, &ns).await?;
     let pull = pull_query(query)?;
-    put_as(&state, Owner::Namespace(ns), name, pull, by, body?).await
+    let JsonBody(spec) = body?;
+    put_as(&state, Owner::Namespace(ns), name, pull, by, spec).await
 }
 
 pub async fn patch(
@@ -287,11 +296,12 @@ pub async fn patch(
     Path((ns, name)): Path<(String, String)>,
     query: Result<Query<ChangeQuery>, QueryRejection>,
     TokenName(by): TokenName,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBody<MergePatch>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     require_namespace(&state, &ns).await?;
     let pull = pull_query(query)?;
-    patch_as(&state, Owner::Namespace(ns), name, pull, by, body?).await
+    let JsonBody(patch) = body?;
+    patch_as(&state, Owner::Namespace(ns), name, pull, by, patch).await
 }
 
 pub async fn get(
@@ -329,10 +339,11 @@ pub async fn revisions(
 pub async fn rollback(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<OptionalJsonBody<RollbackBody>, ApiError>,
 ) -> ApiResult<Json<FunctionView>> {
     require_namespace(&state, &ns).await?;
-    rollback_as(&state, Owner::Namespace(ns), name, body?).await
+    let OptionalJsonBody(body) = body?;
+    rollback_as(&state, Owner::Namespace(ns), name, body).await
 }
 
 pub async fn put_global(
@@ -340,11 +351,12 @@ pub async fn put_global(
     Path(name): Path<String>,
     query: Result<Query<ChangeQuery>, QueryRejection>,
     TokenName(by): TokenName,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBody<FunctionSpec>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     valid_name("global service", &name)?;
     let pull = pull_query(query)?;
-    put_as(&state, Owner::Global, name, pull, by, body?).await
+    let JsonBody(spec) = body?;
+    put_as(&state, Owner::Global, name, pull, by, spec).await
 }
 
 pub async fn patch_global(
@@ -352,10 +364,11 @@ pub async fn patch_global(
     Path(name): Path<String>,
     query: Result<Query<ChangeQuery>, QueryRejection>,
     TokenName(by): TokenName,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBody<MergePatch>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<FunctionView>)> {
     let pull = pull_query(query)?;
-    patch_as(&state, Owner::Global, name, pull, by, body?).await
+    let JsonBody(patch) = body?;
+    patch_as(&state, Owner::Global, name, pull, by, patch).await
 }
 
 pub async fn get_global(
@@ -386,7 +399,8 @@ pub async fn revisions_global(
 pub async fn rollback_global(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<OptionalJsonBody<RollbackBody>, ApiError>,
 ) -> ApiResult<Json<FunctionView>> {
-    rollback_as(&state, Owner::Global, name, body?).await
+    let OptionalJsonBody(body) = body?;
+    rollback_as(&state, Owner::Global, name, body).await
 }

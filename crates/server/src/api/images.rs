@@ -44,7 +44,7 @@ pub struct RemoveQuery {
 }
 
 /// The answer to a removal.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Removed {
     pub removed: String,
     pub namespace: Option<String>,
@@ -55,7 +55,7 @@ pub struct Removed {
 }
 
 /// The answer to a prune.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PruneView {
     pub removed: Vec<String>,
     pub freed_bytes: u64,

@@ -135,7 +135,8 @@ pub async fn get_in_namespace(
     Ok(Json(find(&state, Some(&ns), id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = InvocationLogs)]
 pub struct LogsView {
     pub invocation: String,
     pub logs: Vec<LogLine>,

@@ -9,25 +9,29 @@ use axum::Json;
 use faasbox_store::NamespaceRecord;
 use serde::Deserialize;
 
+use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
 use crate::auth::Access;
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateNamespace {
     name: String,
 }
 
+impl JsonShape for CreateNamespace {
+    fn problem(detail: &str) -> String {
+        format!("expected {{\"name\": \"…\"}}: {detail}")
+    }
+}
+
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<CreateNamespace>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<CreateNamespace>,
 ) -> ApiResult<(StatusCode, Json<NamespaceRecord>)> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(format!("expected {{\"name\": \"…\"}}: {}", e.body_text()))
-    })?;
     valid_name("namespace", &body.name)?;
     let record = state
         .blocking(move |s| {

@@ -3,19 +3,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use faasbox_store::TokenRecord;
 use serde::{Deserialize, Serialize};
 
+use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
 use crate::auth::tokens::{issue, Role};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Without it, a server-wide admin token.
@@ -24,7 +24,13 @@ pub struct CreateToken {
     name: Option<String>,
 }
 
-#[derive(Serialize)]
+impl JsonShape for CreateToken {
+    fn problem(detail: &str) -> String {
+        format!(r#"expected {{"namespace": "…", "role": "admin|invoke", "name": "…"}}: {detail}"#)
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// The token itself: shown only in this answer.
     token: String,
@@ -34,14 +40,8 @@ pub struct CreatedToken {
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<CreateToken>, JsonRejection>,
+    JsonBody(body): JsonBody<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let Json(body) = body.map_err(|e| {
-        ApiError::json_rejection(
-            e,
-            r#"{"namespace": "…", "role": "admin|invoke", "name": "…"}"#,
-        )
-    })?;
     let role = Role::parse(body.role.as_deref().unwrap_or("admin"))?;
     if let Some(ns) = &body.namespace {
         require_namespace(&state, ns).await?;

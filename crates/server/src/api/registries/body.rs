@@ -5,10 +5,11 @@
 use faasbox_secrets::Zeroizing;
 use serde::Deserialize;
 
+use crate::api::json_body::JsonShape;
 use crate::error::ApiError;
 
 /// Either form; which one is decided by the fields present.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryBody {
     url: Option<String>,
@@ -24,6 +25,12 @@ pub struct NewRegistry {
     pub url: String,
     pub username: String,
     pub password: Zeroizing<String>,
+}
+
+impl JsonShape for RegistryBody {
+    fn problem(detail: &str) -> String {
+        format!("expected {{\"url\", \"username\", \"password\"}} or {{\"data\": \"user:password\", \"reg\": \"URL\"}}: {detail}")
+    }
 }
 
 impl std::fmt::Debug for RegistryBody {

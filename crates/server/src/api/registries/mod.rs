@@ -7,21 +7,20 @@ mod body;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use faasbox_secrets::{RegistryInfo, RegistryScope};
 use serde::{Deserialize, Serialize};
 
-use self::body::RegistryBody;
+pub use self::body::RegistryBody;
+use super::json_body::JsonBody;
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A registry as listed: never its password.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RegistryView {
     /// `namespace`, `global` or `global-private`.
     pub scope: &'static str,
@@ -57,15 +56,6 @@ impl From<RegistryInfo> for RegistryView {
 pub struct RegistryQuery {
     url: Option<String>,
     scope: Option<String>,
-}
-
-/// Parses the JSON body whatever its Content-Type (`curl -d` sends a form type).
-fn parse_body(body: Result<Bytes, BytesRejection>) -> ApiResult<RegistryBody> {
-    serde_json::from_slice(&body?).map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected {{\"url\", \"username\", \"password\"}} or {{\"data\": \"user:password\", \"reg\": \"URL\"}}: {e}"
-        ))
-    })
 }
 
 /// `global` or `global-private`.
@@ -130,10 +120,10 @@ async fn remove(
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<JsonBody<RegistryBody>, ApiError>,
 ) -> ApiResult<(StatusCode, Json<RegistryView>)> {
     require_namespace(&state, &ns).await?;
-    let body = parse_body(body)?;
+    let JsonBody(body) = body?;
     if body.scope.as_deref().is_some_and(|s| s != "namespace") {
         return Err(ApiError::bad_request(
             "a namespace's registries have scope namespace; add global ones under /api/v1/registries",
@@ -163,9 +153,8 @@ pub async fn delete(
 
 pub async fn create_global(
     State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
+    JsonBody(body): JsonBody<RegistryBody>,
 ) -> ApiResult<(StatusCode, Json<RegistryView>)> {
-    let body = parse_body(body)?;
     let scope = global_scope(body.scope.as_deref())?;
     store(&state, scope, body).await
 }
