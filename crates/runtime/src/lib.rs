@@ -7,10 +7,14 @@
 //!   through `pasta` in a per-instance network namespace.
 //! - [`AgentClient`] speaks the platform↔agent protocol of [`faasbox_proto`] over the
 //!   instance's Unix socket.
+//! - [`fake::FakeDriver`] (feature `fake`) runs no containers: in-process agent stand-ins for
+//!   fast tests of what sits on top of a driver.
 
 mod agent_client;
 mod driver;
 mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 mod runc;
 
 #[cfg(test)]

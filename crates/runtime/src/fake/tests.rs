@@ -1,0 +1,113 @@
+//! Tests of the fake driver through the real agent client: what each programmed reply answers,
+//! cancels, readiness failures and what the record shows.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use faasbox_proto::InvokeStatus;
+
+use super::{spec, FakeBehaviour, FakeDriver, FakeReply};
+use crate::{AgentClient, Driver, DriverError};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn echoes_and_records_start_call_and_stop() {
+    let driver = FakeDriver::new(FakeBehaviour::echo()).unwrap();
+    let instance = driver.start(spec("ns/echo")).await.unwrap();
+    let client = AgentClient::new(instance.socket.clone());
+    let outcome = client
+        .invoke(
+            "a1",
+            "2030-01-01T00:00:00Z",
+            Bytes::from_static(br#"{"x":1}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    assert_eq!(outcome.output.unwrap().get(), r#"{"x":1}"#);
+    let record = driver.record();
+    assert_eq!(record.started, vec![instance.id.clone()]);
+    assert_eq!(record.invokes.len(), 1);
+    assert_eq!(record.invokes[0].action_id, "a1");
+    assert_eq!(record.invokes[0].deadline, "2030-01-01T00:00:00Z");
+    assert_eq!(record.answered, 1);
+
+    driver.stop(&instance.id).await.unwrap();
+    driver.stop(&instance.id).await.unwrap();
+    assert_eq!(driver.record().stopped, vec![instance.id.clone()]);
+    assert!(driver.record().running().is_empty());
+    assert!(
+        client.ready().await.is_err(),
+        "a stopped instance answers nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_held_call_answers_once_released_or_cancelled() {
+    let driver = FakeDriver::new(FakeBehaviour::replying(FakeReply::Hold)).unwrap();
+    let instance = driver.start(spec("ns/hold")).await.unwrap();
+    let client = AgentClient::new(instance.socket.clone());
+    let held = tokio::spawn({
+        let client = client.clone();
+        async move { client.invoke("held", "", Bytes::from_static(b"1")).await }
+    });
+    let cancelled = tokio::spawn({
+        let client = client.clone();
+        async move { client.invoke("gone", "", Bytes::from_static(b"2")).await }
+    });
+    driver
+        .wait_until(WAIT, "two calls in flight", |r| r.in_flight == 2)
+        .await;
+    client.cancel("gone").await.unwrap();
+    let outcome = cancelled.await.unwrap().unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Crash);
+    assert_eq!(outcome.message.as_deref(), Some("cancelled"));
+    assert!(!held.is_finished(), "the other call is still held");
+
+    driver.release(1);
+    let outcome = held.await.unwrap().unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    let record = driver.record();
+    assert_eq!(record.cancels.len(), 1);
+    assert_eq!(record.cancels[0].action_id, "gone");
+    assert_eq!(record.in_flight, 0);
+}
+
+#[tokio::test]
+async fn fail_crash_and_not_ready() {
+    let behaviour = FakeBehaviour::replying(FakeReply::Fail {
+        code: "my.code".into(),
+        message: "nope".into(),
+    });
+    let driver = FakeDriver::new(behaviour.clone()).unwrap();
+    let instance = driver.start(spec("ns/f")).await.unwrap();
+    let client = AgentClient::new(instance.socket.clone());
+    let outcome = client.invoke("a", "", Bytes::new()).await.unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Error);
+    assert_eq!(outcome.code.as_deref(), Some("my.code"));
+
+    behaviour.set_reply(FakeReply::Crash);
+    assert!(client.invoke("b", "", Bytes::new()).await.is_err());
+    behaviour.set_reply(FakeReply::Echo);
+    assert!(
+        client.invoke("c", "", Bytes::new()).await.is_err(),
+        "a crashed agent stays dead"
+    );
+
+    behaviour.set_fail_ready(Some("port 8080 never opened"));
+    match driver.start(spec("ns/f")).await {
+        Err(DriverError::NotReady { reason, .. }) => {
+            assert!(reason.contains("port 8080 never opened"), "{reason}")
+        }
+        other => panic!("expected NotReady, got {other:?}"),
+    }
+    behaviour.set_fail_ready(None);
+    behaviour.set_fail_start(Some("no room"));
+    assert!(driver.start(spec("ns/f")).await.is_err());
+    let record = driver.record();
+    assert_eq!(record.start_attempts, 3);
+    assert_eq!(record.started, vec![instance.id.clone()]);
+    driver.stop_all().await.unwrap();
+    assert!(driver.record().running().is_empty());
+}
