@@ -539,3 +539,7 @@ pub struct PoolStats {
     pub busy_calls: usize,
     pub waiting: usize,
 }
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
