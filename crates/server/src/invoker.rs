@@ -540,3 +540,7 @@ fn unix_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[path = "invoker_tests.rs"]
+mod tests;

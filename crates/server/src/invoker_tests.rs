@@ -1,0 +1,207 @@
+//! Fast tests of the invoker against the fake driver and a SQLite store in a temporary
+//! directory (no root, no containers): a call's answer and record, a timeout and a cancel
+//! reaching the agent, and a refused call recording nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use faasbox_images::{ImageStore, RootfsOptions, Scope};
+use faasbox_runtime::fake::{FakeBehaviour, FakeDriver, FakeReply};
+use faasbox_secrets::{KeySource, Vault};
+use faasbox_store::Store;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+use super::{invoke_with, CallOptions, Invocation};
+use crate::config::{ServerConfig, DEFAULT_LISTEN};
+use crate::error::codes;
+use crate::image_pin::PullPolicy;
+use crate::model::FunctionSpec;
+use crate::state::{AppState, Deployment};
+
+/// The bound of every wait for an event (generous: the machine may be busy).
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A server state with the fake driver, and function `ns/fn` deployed from a one-file image.
+struct Harness {
+    state: Arc<AppState>,
+    driver: Arc<FakeDriver>,
+    _dir: TempDir,
+}
+
+fn harness(reply: FakeReply, spec: serde_json::Value) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig::new(dir.path().join("data"), DEFAULT_LISTEN.parse().unwrap());
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let store = Arc::new(Store::open(&config.database_path()).unwrap());
+    let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
+    let vault = Arc::new(Vault::open(&key_source, store.clone()).unwrap());
+    let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
+    let driver = Arc::new(FakeDriver::new(FakeBehaviour::replying(reply)).unwrap());
+    store
+        .create_namespace("ns", &crate::clock::now_rfc3339())
+        .unwrap();
+
+    // A root filesystem tarball with one file: the fake driver never looks inside.
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("hello.txt"), "hello\n").unwrap();
+    let archive = dir.path().join("rootfs.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&rootfs)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar failed");
+    let image = images
+        .import_archive(
+            &Scope::Namespace("ns".into()),
+            &archive,
+            "hello",
+            &RootfsOptions {
+                cmd: vec!["/hello".into()],
+                ..RootfsOptions::default()
+            },
+        )
+        .unwrap();
+
+    let dyn_driver: Arc<dyn faasbox_runtime::Driver> = driver.clone();
+    let state = Arc::new(AppState::new(
+        config, store, images, dyn_driver, vault, key_source,
+    ));
+    let spec: FunctionSpec = serde_json::from_value(spec).unwrap();
+    state.activate(
+        "ns",
+        "fn",
+        Deployment {
+            spec,
+            digest: Some(image.digest),
+            revision: Some(1),
+            pull: PullPolicy::Never,
+        },
+    );
+    Harness {
+        state,
+        driver,
+        _dir: dir,
+    }
+}
+
+fn spec() -> serde_json::Value {
+    serde_json::json!({"image": "hello", "timeout": "1s", "network": false})
+}
+
+async fn call(h: &Harness, name: &str, input: &'static [u8], options: CallOptions) -> Invocation {
+    invoke_with(
+        h.state.clone(),
+        "ns".into(),
+        name.into(),
+        Bytes::from_static(input),
+        options,
+    )
+    .await
+}
+
+fn stored_status(h: &Harness, id: &str) -> String {
+    h.state.store.invocation(id).unwrap().unwrap().status
+}
+
+#[tokio::test]
+async fn a_call_answers_and_is_recorded() {
+    let h = harness(FakeReply::Echo, spec());
+    let invocation = call(&h, "fn", br#"{"x":1}"#, CallOptions::default()).await;
+    let output = invocation.result.unwrap();
+    assert_eq!(&output[..], br#"{"x":1}"#);
+    let id = invocation.id.expect("the call was recorded");
+    assert_eq!(stored_status(&h, &id), "succeeded");
+    let record = h.driver.record();
+    assert_eq!(record.invokes.len(), 1);
+    assert_eq!(
+        record.invokes[0].action_id, id,
+        "the agent got the call's id"
+    );
+    assert!(!record.invokes[0].deadline.is_empty(), "and its deadline");
+}
+
+#[tokio::test]
+async fn a_timeout_reaches_the_agent_as_a_cancel() {
+    // The stand-in never answers: the invoker's backstop fires and cancels the call.
+    let h = harness(FakeReply::Hang, spec());
+    let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
+    let error = invocation.result.unwrap_err();
+    assert_eq!(error.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
+    let id = invocation.id.expect("the call was recorded");
+    assert_eq!(stored_status(&h, &id), "timeout");
+    let record = h
+        .driver
+        .wait_until(WAIT, "the timed-out instance replaced", |r| {
+            r.stopped.len() == 1
+        })
+        .await;
+    assert_eq!(record.cancels.len(), 1);
+    assert_eq!(record.cancels[0].action_id, id);
+}
+
+#[tokio::test]
+async fn a_cancel_reaches_the_agent() {
+    let h = harness(FakeReply::Hold, spec());
+    let token = CancellationToken::new();
+    let options = CallOptions {
+        cancel: token.clone(),
+        ..CallOptions::default()
+    };
+    let running = tokio::spawn({
+        let state = h.state.clone();
+        async move {
+            invoke_with(
+                state,
+                "ns".into(),
+                "fn".into(),
+                Bytes::from_static(b"{}"),
+                options,
+            )
+            .await
+        }
+    });
+    h.driver
+        .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
+        .await;
+    token.cancel();
+    let invocation = tokio::time::timeout(WAIT, running)
+        .await
+        .expect("the cancelled call ended")
+        .unwrap();
+    let error = invocation.result.unwrap_err();
+    assert_eq!(error.status, StatusCode::CONFLICT);
+    assert_eq!(error.code, codes::FUNCTION_CANCELLED);
+    let id = invocation.id.expect("the call was recorded");
+    let record = h
+        .driver
+        .wait_until(WAIT, "the cancelled call's instance replaced", |r| {
+            r.stopped.len() == 1
+        })
+        .await;
+    assert_eq!(record.cancels.len(), 1);
+    assert_eq!(record.cancels[0].action_id, id);
+    assert_eq!(record.in_flight, 0, "the held call ended with its cancel");
+}
+
+#[tokio::test]
+async fn a_refused_call_records_nothing_and_starts_nothing() {
+    let h = harness(FakeReply::Echo, spec());
+    let not_json = call(&h, "fn", b"not json", CallOptions::default()).await;
+    assert_eq!(not_json.result.unwrap_err().status, StatusCode::BAD_REQUEST);
+    assert!(not_json.id.is_none());
+    let missing = call(&h, "nope", b"{}", CallOptions::default()).await;
+    assert_eq!(missing.result.unwrap_err().status, StatusCode::NOT_FOUND);
+    assert!(missing.id.is_none());
+    let stored = h.state.store.list_invocations("ns", None, 10).unwrap();
+    assert!(stored.is_empty(), "{stored:?}");
+    assert_eq!(h.driver.record().start_attempts, 0);
+}
