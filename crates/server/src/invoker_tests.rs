@@ -129,7 +129,31 @@ async fn a_call_answers_and_is_recorded() {
 }
 
 #[tokio::test]
-async fn a_timeout_reaches_the_agent_as_a_cancel() {
+async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
+    // The stand-in holds the call until the deadline it was sent, then answers `timeout`, as
+    // the agent does; an http function's instance is replaced then.
+    let h = harness(FakeReply::Hold, spec());
+    let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
+    let error = invocation.result.unwrap_err();
+    assert_eq!(error.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
+    assert!(error.message.contains("replaced"), "{}", error.message);
+    let id = invocation.id.expect("the call was recorded");
+    assert_eq!(stored_status(&h, &id), "timeout");
+    let record = h
+        .driver
+        .wait_until(WAIT, "the timed-out instance replaced", |r| {
+            r.stopped.len() == 1
+        })
+        .await;
+    assert!(
+        record.cancels.is_empty(),
+        "the agent stopped the call itself"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
     // The stand-in never answers: the invoker's backstop fires and cancels the call.
     let h = harness(FakeReply::Hang, spec());
     let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;

@@ -33,10 +33,10 @@ pub enum FakeReply {
     /// The input back as output (a non-JSON input as a JSON string).
     #[default]
     Echo,
-    /// Echo once [`FakeDriver::release`] let the call go; a cancel of the call ends it first
-    /// (as a crash "cancelled", like the real agent).
+    /// Echo once [`FakeDriver::release`] let the call go. A cancel of the call ends it first
+    /// (as a crash "cancelled"), and so does its deadline (as a timeout), like the real agent.
     Hold,
-    /// Echo after this long; a cancel ends it first.
+    /// Echo after this long; a cancel or the call's deadline ends it first, as for `Hold`.
     Sleep(Duration),
     /// A catchable error with this code and message.
     Fail { code: String, message: String },
@@ -98,7 +98,7 @@ impl FakeBehaviour {
 pub struct FakeInvoke {
     pub instance: String,
     pub action_id: String,
-    /// The deadline header as sent (the stand-ins do not enforce it).
+    /// The deadline header as sent (`Hold` and `Sleep` calls end with a timeout there).
     pub deadline: String,
 }
 
@@ -435,6 +435,15 @@ impl AgentHandler for StandIn {
                 Some("cancelled".to_string()),
             )
         };
+        let timed_out = || {
+            outcome(
+                InvokeStatus::Timeout,
+                None,
+                None,
+                Some("the call's deadline passed".to_string()),
+            )
+        };
+        let deadline = until_deadline(&call.deadline);
         let answer = match reply {
             FakeReply::Echo => Some(outcome(InvokeStatus::Ok, echo(&call.input), None, None)),
             FakeReply::Hold => tokio::select! {
@@ -445,12 +454,14 @@ impl AgentHandler for StandIn {
                     Some(outcome(InvokeStatus::Ok, echo(&call.input), None, None))
                 }
                 () = &mut cancelled => Some(cancelled_outcome()),
+                () = deadline => Some(timed_out()),
             },
             FakeReply::Sleep(time) => tokio::select! {
                 () = tokio::time::sleep(time) => {
                     Some(outcome(InvokeStatus::Ok, echo(&call.input), None, None))
                 }
                 () = &mut cancelled => Some(cancelled_outcome()),
+                () = deadline => Some(timed_out()),
             },
             FakeReply::Fail { code, message } => Some(outcome(
                 InvokeStatus::Error,
@@ -495,6 +506,20 @@ impl AgentHandler for StandIn {
             signal.notify_one();
         }
         Some(CancelReport::default())
+    }
+}
+
+/// Ends when the RFC 3339 `deadline` passes; never when there is none (or it does not parse).
+async fn until_deadline(deadline: &str) {
+    let parsed =
+        time::OffsetDateTime::parse(deadline, &time::format_description::well_known::Rfc3339);
+    match parsed {
+        Ok(at) => {
+            let left = at - time::OffsetDateTime::now_utc();
+            let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+            tokio::time::sleep(left).await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -111,3 +111,16 @@ async fn fail_crash_and_not_ready() {
     driver.stop_all().await.unwrap();
     assert!(driver.record().running().is_empty());
 }
+
+#[tokio::test]
+async fn a_held_call_ends_at_its_deadline() {
+    let driver = FakeDriver::new(FakeBehaviour::replying(FakeReply::Hold)).unwrap();
+    let instance = driver.start(spec("ns/hold")).await.unwrap();
+    let client = AgentClient::new(instance.socket.clone());
+    let outcome = client
+        .invoke("late", "2001-01-01T00:00:00Z", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Timeout);
+    assert_eq!(driver.record().in_flight, 0);
+}
