@@ -1,6 +1,7 @@
 //! Fast tests of the invoker against the fake driver and a SQLite store in a temporary
 //! directory (no root, no containers): a call's answer and record, a timeout and a cancel
-//! reaching the agent, and a refused call recording nothing.
+//! reaching the agent, a refused call recording nothing, and a redeploy retiring the old
+//! revision's instances.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,4 +229,42 @@ async fn a_refused_call_records_nothing_and_starts_nothing() {
     let stored = h.state.store.list_invocations("ns", None, 10).unwrap();
     assert!(stored.is_empty(), "{stored:?}");
     assert_eq!(h.driver.record().start_attempts, 0);
+}
+
+#[tokio::test]
+async fn a_redeploy_retires_the_old_instances_and_calls_go_to_new_ones() {
+    let h = harness(FakeReply::Echo, spec());
+    let first = call(&h, "fn", b"{}", CallOptions::default()).await;
+    assert!(first.result.is_ok());
+    let old = h.driver.record().started;
+    assert_eq!(old.len(), 1);
+
+    let deployed = h.state.deployed("ns", "fn").unwrap();
+    let mut changed = (*deployed.spec).clone();
+    changed.envs.insert("REVISION".into(), "2".into());
+    h.state.activate(
+        "ns",
+        "fn",
+        Deployment {
+            spec: changed,
+            digest: deployed.digest.clone(),
+            revision: Some(2),
+            pull: PullPolicy::Never,
+        },
+    );
+    h.driver
+        .wait_until(WAIT, "the old revision's idle instance stopped", |r| {
+            r.stopped == old
+        })
+        .await;
+
+    let second = call(&h, "fn", b"{}", CallOptions::default()).await;
+    assert!(second.result.is_ok());
+    let record = h.driver.record();
+    assert_eq!(
+        record.started.len(),
+        2,
+        "a new instance for the new revision"
+    );
+    assert_eq!(record.invokes[1].instance, record.started[1]);
 }
