@@ -69,6 +69,15 @@ pub fn build(
         "/etc/systemd/system/faasbox-vm.service",
         wants.join("faasbox-vm.service"),
     )?;
+    // Debian empties /tmp at boot (`D /tmp` in tmpfiles.d), which would remove executables
+    // built under /tmp (a checkout there, as CI's may be): keep /tmp as it is on the disk.
+    let tmpfiles = stage.join("etc/tmpfiles.d");
+    std::fs::create_dir_all(&tmpfiles)?;
+    write(
+        &tmpfiles.join("tmp.conf"),
+        "d /tmp 1777 root root -\n",
+        0o644,
+    )?;
     let _ = std::fs::remove_file(image);
     run(Command::new("mke2fs")
         .args(["-q", "-t", "ext4", "-L", "faasbox-vm", "-d"])
