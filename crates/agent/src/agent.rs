@@ -1,5 +1,5 @@
 //! Wiring the agent together and living as PID 1: start the reaper, the contract (and with it
-//! the function process), the platform socket; forward `SIGTERM`/`SIGINT` to the function and
+//! the function process), the platform socket (and TCP listener, when configured); forward `SIGTERM`/`SIGINT` to the function and
 //! exit once it has.
 
 use std::io;
@@ -32,6 +32,10 @@ pub async fn run(
     let reaper = Reaper::start()?;
     let logs = Arc::new(LogHub::new());
     let listener = platform_api::bind(socket)?;
+    let tcp = match (config.tcp_listen, config.tcp_secret.clone()) {
+        (Some(addr), Some(secret)) => Some((platform_api::bind_tcp(addr).await?, secret)),
+        _ => None,
+    };
 
     let contract = AgentContract::start(Shared {
         config: Arc::new(config),
@@ -47,6 +51,9 @@ pub async fn run(
         logs,
     });
     tokio::spawn(platform_api::serve(listener, Arc::clone(&api)));
+    if let Some((listener, secret)) = tcp {
+        tokio::spawn(platform_api::serve_tcp(listener, secret, Arc::clone(&api)));
+    }
 
     // Wait for the first stop signal, then pass every stop signal on until the function is gone.
     let mut received = tokio::select! {

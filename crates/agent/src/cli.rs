@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use faasbox_proto::AGENT_SOCKET_NAME;
 
 pub const USAGE: &str =
-    "usage: faasbox-agent serve --config PATH [--socket PATH] [--action-dir PATH]";
+    "usage: faasbox-agent serve --config PATH [--socket PATH] [--tcp ADDR] [--action-dir PATH]";
 
 /// The socket's directory below the config file's (see `faasbox_proto::CONTAINER_SOCKET_DIR`).
 const SOCKET_SUBDIR: &str = "sock";
@@ -26,6 +26,8 @@ pub enum Cli {
     Serve {
         config: PathBuf,
         socket: PathBuf,
+        /// Also serve the platform on this TCP address (the secret comes from the config file).
+        tcp: Option<std::net::SocketAddr>,
         action_dir: PathBuf,
     },
     /// Run as `direktiv-cmd` (not a program of its own: the agent serves the cmd contract).
@@ -62,6 +64,7 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
     let mut config = None;
     let mut socket = None;
     let mut action_dir = None;
+    let mut tcp = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         let text = arg.to_string_lossy();
@@ -73,6 +76,7 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
             "--config" => &mut config,
             "--socket" => &mut socket,
             "--action-dir" => &mut action_dir,
+            "--tcp" => &mut tcp,
             "-h" | "--help" => return Ok(Cli::Help),
             other => return Err(format!("unknown option `{other}`")),
         };
@@ -93,9 +97,19 @@ fn parse_serve(args: &[OsString]) -> Result<Cli, String> {
             .join(AGENT_SOCKET_NAME)
     });
     let action_dir = action_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_ACTION_DIR));
+    let tcp = match tcp {
+        Some(addr) => Some(addr.to_string_lossy().parse().map_err(|_| {
+            format!(
+                "--tcp needs an IP address and port such as 0.0.0.0:7000, not `{}`",
+                addr.display()
+            )
+        })?),
+        None => None,
+    };
     Ok(Cli::Serve {
         config,
         socket,
+        tcp,
         action_dir,
     })
 }
@@ -120,6 +134,7 @@ mod tests {
             Ok(Cli::Serve {
                 config: "/.faasbox/agent.json".into(),
                 socket: "/.faasbox/sock/agent.sock".into(),
+                tcp: None,
                 action_dir: "/action".into()
             })
         );
@@ -130,11 +145,14 @@ mod tests {
                 "--config=c.json",
                 "--socket",
                 "/s",
-                "--action-dir=/tmp/a"
+                "--action-dir=/tmp/a",
+                "--tcp",
+                "0.0.0.0:7000"
             ])),
             Ok(Cli::Serve {
                 config: "c.json".into(),
                 socket: "/s".into(),
+                tcp: Some("0.0.0.0:7000".parse().unwrap()),
                 action_dir: "/tmp/a".into()
             })
         );
@@ -159,5 +177,7 @@ mod tests {
         assert!(parse(&args(&["a", "serve"])).is_err());
         assert!(parse(&args(&["a", "serve", "--config"])).is_err());
         assert!(parse(&args(&["a", "serve", "--bogus", "x"])).is_err());
+        let err = parse(&args(&["a", "serve", "--config", "c", "--tcp", "nope"])).unwrap_err();
+        assert!(err.contains("0.0.0.0:7000"), "{err}");
     }
 }

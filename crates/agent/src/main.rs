@@ -1,7 +1,8 @@
 //! faasbox-agent: PID 1 inside every faasbox function container.
 //!
 //! It starts the function, reaps zombies, speaks the function's contract, attributes the
-//! function's output to calls, and serves the platform over a Unix socket (see `faasbox-proto`).
+//! function's output to calls, and serves the platform over a Unix socket, and on TCP with a per-instance secret when configured
+//! (see `faasbox-proto`).
 
 mod agent;
 mod calls;
@@ -20,11 +21,12 @@ mod tcp_bridge;
 #[cfg(test)]
 mod test_support;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use faasbox_proto::AgentConfig;
+use faasbox_proto::{AgentConfig, MIN_AGENT_SECRET_LEN};
 
 use crate::cli::Cli;
 
@@ -35,8 +37,9 @@ fn main() -> ExitCode {
         Ok(Cli::Serve {
             config,
             socket,
+            tcp,
             action_dir,
-        }) => serve(&config, &socket, action_dir, started),
+        }) => serve(&config, &socket, tcp, action_dir, started),
         Ok(Cli::DirektivCmd) => {
             eprintln!(
                 "direktiv-cmd runs under faasbox's agent: set `cmd: /usr/share/direktiv/direktiv-cmd` \
@@ -55,8 +58,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config_path: &Path, socket: &Path, action_dir: PathBuf, started: Instant) -> ExitCode {
-    let config = match read_config(config_path) {
+fn serve(
+    config_path: &Path,
+    socket: &Path,
+    tcp: Option<SocketAddr>,
+    action_dir: PathBuf,
+    started: Instant,
+) -> ExitCode {
+    let config = match read_config(config_path).and_then(|config| with_tcp(config, tcp)) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("faasbox-agent: {err}");
@@ -92,4 +101,30 @@ fn serve(config_path: &Path, socket: &Path, action_dir: PathBuf, started: Instan
 fn read_config(path: &Path) -> Result<AgentConfig, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))
+}
+
+/// `config` listening on `tcp` if given (overriding its `tcp_listen`), checked: TCP needs a
+/// secret of at least [`MIN_AGENT_SECRET_LEN`] bytes in the config file.
+fn with_tcp(mut config: AgentConfig, tcp: Option<SocketAddr>) -> Result<AgentConfig, String> {
+    if tcp.is_some() {
+        config.tcp_listen = tcp;
+    }
+    if let Some(addr) = config.tcp_listen {
+        match &config.tcp_secret {
+            None => {
+                return Err(format!(
+                    "listening on TCP ({addr}) needs `tcp_secret` in the config file: \
+                     put a random secret of at least {MIN_AGENT_SECRET_LEN} bytes there"
+                ))
+            }
+            Some(secret) if secret.expose().len() < MIN_AGENT_SECRET_LEN => {
+                return Err(format!(
+                    "`tcp_secret` in the config file is too short: use a random secret of at \
+                     least {MIN_AGENT_SECRET_LEN} bytes"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(config)
 }

@@ -1,4 +1,7 @@
-//! The platform's side: HTTP/1.1 over the agent's Unix socket.
+//! The platform's side: HTTP/1.1 over the agent's Unix socket, and over TCP when the config
+//! asks for it. On TCP every request must carry `Authorization: Bearer <tcp_secret>` (compared
+//! in constant time); without it the answer is 401 with a JSON error. The socket needs none: its
+//! file permissions keep others out.
 //!
 //! | request | answer |
 //! |---|---|
@@ -18,16 +21,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faasbox_proto::{
-    CallEnvelope, CallFile, CancelReport, ReadyReport, HEADER_ACTION_ID, HEADER_CALL_FILES,
-    HEADER_DEADLINE,
+    AgentSecret, CallEnvelope, CallFile, CancelReport, ReadyReport, HEADER_ACTION_ID,
+    HEADER_CALL_FILES, HEADER_DEADLINE,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
-use hyper::header::ALLOW;
+use hyper::header::{ALLOW, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 
 use crate::calls::{valid_action_id, Calls};
 use crate::contract::{openwhisk, AgentContract, Call, CallResult, CANCELLED};
@@ -78,6 +81,59 @@ pub async fn serve(listener: UnixListener, api: Arc<PlatformApi>) {
             }
         }
     }
+}
+
+/// Binds the TCP listener at `addr`.
+pub async fn bind_tcp(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("TCP {addr}: {e}")))
+}
+
+/// Serves the platform over TCP until the listener fails; only requests that present `secret`
+/// get past [`handle_authorized`].
+pub async fn serve_tcp(listener: TcpListener, secret: AgentSecret, api: Arc<PlatformApi>) {
+    let secret = Arc::new(secret);
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                let api = Arc::clone(&api);
+                let secret = Arc::clone(&secret);
+                http_util::spawn_connection(stream, move |req| {
+                    handle_authorized(Arc::clone(&api), Arc::clone(&secret), req)
+                });
+            }
+            Err(err) => {
+                eprintln!("faasbox-agent: platform TCP accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// [`handle`], for a request that presents the secret; 401 for any other.
+async fn handle_authorized(
+    api: Arc<PlatformApi>,
+    secret: Arc<AgentSecret>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let presented = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if !secret.authorizes(presented) {
+        let mut response = http_util::json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({
+                "error": "unauthorized",
+                "message": "this agent's TCP endpoint needs `Authorization: Bearer <secret>` \
+                            with the instance's secret (from `tcp_secret` in its config file)",
+            }),
+        );
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    handle(api, req).await
 }
 
 async fn handle(api: Arc<PlatformApi>, req: Request<Incoming>) -> Response<Body> {

@@ -153,6 +153,91 @@ pub struct AgentConfig {
     /// contract's data directory), for the `disk_full` error's message. 0: not known.
     #[serde(default)]
     pub disk_limit_bytes: u64,
+    /// Also serve the platform on this TCP address (besides the Unix socket), for drivers whose
+    /// agent the platform cannot reach through a socket file. Needs [`Self::tcp_secret`]. The
+    /// agent's `--tcp ADDR` option overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_listen: Option<std::net::SocketAddr>,
+    /// The per-instance secret every request over TCP must present as
+    /// `Authorization: Bearer <secret>`. It lives only here, in the read-only control
+    /// directory, never in the agent's arguments or environment (which the function can read in
+    /// `/proc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_secret: Option<AgentSecret>,
+}
+
+/// The shortest [`AgentSecret`] the agent accepts, in bytes.
+pub const MIN_AGENT_SECRET_LEN: usize = 16;
+
+/// A per-instance secret the platform presents to an agent it reaches over TCP. Its `Debug`
+/// never shows it, and its bytes are wiped when it is dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AgentSecret(String);
+
+impl AgentSecret {
+    /// Wraps `secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the `Authorization` header. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is the secret, in time that depends only on the lengths (every byte
+    /// is compared, with no early exit).
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let own = self.0.as_bytes();
+        let mut difference = u8::from(own.len() != presented.len());
+        for (index, byte) in own.iter().enumerate() {
+            let other = presented.get(index).copied().unwrap_or(!byte);
+            difference |= byte ^ other;
+        }
+        difference == 0
+    }
+
+    /// Whether the `Authorization` header value `header` presents the secret as a bearer token.
+    pub fn authorizes(&self, header: Option<&[u8]>) -> bool {
+        match header.and_then(|value| value.strip_prefix(b"Bearer ")) {
+            Some(token) => self.matches(token),
+            None => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentSecret(<redacted>)")
+    }
+}
+
+impl Drop for AgentSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// Where the platform reaches an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEndpoint {
+    /// A Unix socket on the host (the runc driver's); file permissions protect it.
+    Unix(std::path::PathBuf),
+    /// A TCP address; every request carries the instance's secret.
+    Tcp {
+        addr: std::net::SocketAddr,
+        secret: AgentSecret,
+    },
+}
+
+impl std::fmt::Display for AgentEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentEndpoint::Unix(path) => write!(f, "unix:{}", path.display()),
+            AgentEndpoint::Tcp { addr, .. } => write!(f, "tcp:{addr}"),
+        }
+    }
 }
 
 /// The `value` of an OpenWhisk `/init`, as the platform sends it at instance start.
@@ -413,5 +498,50 @@ mod tests {
         assert_eq!(cfg.log_port, 8889);
         assert_eq!(cfg.workdir, "/");
         assert_eq!(cfg.ready_timeout_ms, 120_000);
+    }
+
+    #[test]
+    fn agent_secret_matches_only_itself_and_never_shows() {
+        let secret = AgentSecret::new("s3cret-s3cret-s3cret");
+        assert!(secret.matches(b"s3cret-s3cret-s3cret"));
+        for wrong in [
+            &b""[..],
+            b"s3cret-s3cret-s3cre",
+            b"s3cret-s3cret-s3cret!",
+            b"S3cret-s3cret-s3cret",
+            b"s3cret-s3cret-s3creT",
+        ] {
+            assert!(!secret.matches(wrong), "{wrong:?}");
+        }
+        assert!(secret.authorizes(Some(b"Bearer s3cret-s3cret-s3cret")));
+        assert!(!secret.authorizes(Some(b"bearer s3cret-s3cret-s3cret")));
+        assert!(!secret.authorizes(Some(b"s3cret-s3cret-s3cret")));
+        assert!(!secret.authorizes(None));
+
+        let endpoint = AgentEndpoint::Tcp {
+            addr: "127.0.0.1:9000".parse().unwrap(),
+            secret: secret.clone(),
+        };
+        for shown in [
+            format!("{secret:?}"),
+            format!("{endpoint:?}"),
+            format!("{endpoint:#?}"),
+            endpoint.to_string(),
+        ] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        assert_eq!(endpoint.to_string(), "tcp:127.0.0.1:9000");
+    }
+
+    #[test]
+    fn agent_config_reads_the_tcp_listener() {
+        let cfg: AgentConfig = serde_json::from_str(
+            r#"{"contract":"http","command":[],"tcp_listen":"0.0.0.0:7000","tcp_secret":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.tcp_listen, Some("0.0.0.0:7000".parse().unwrap()));
+        assert!(cfg.tcp_secret.unwrap().matches(b"abc"));
+        let cfg: AgentConfig = serde_json::from_str(r#"{"contract":"http","command":[]}"#).unwrap();
+        assert!(cfg.tcp_listen.is_none() && cfg.tcp_secret.is_none());
     }
 }

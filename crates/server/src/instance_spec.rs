@@ -84,6 +84,8 @@ pub fn build(
             // The driver sets it for runsc.
             blocking_tcp: false,
             disk_limit_bytes: spec.disk_bytes(),
+            tcp_listen: None,
+            tcp_secret: None,
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,

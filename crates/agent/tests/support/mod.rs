@@ -316,6 +316,31 @@ impl TestAgent {
         serde_json::from_slice(&body).unwrap()
     }
 
+    /// One request to the agent's TCP listener at `port` on 127.0.0.1 (the socket stays the
+    /// agent's own; see `tcp_endpoint.rs`).
+    pub async fn request_tcp(
+        &self,
+        port: u16,
+        request: Request<Full<Bytes>>,
+    ) -> (StatusCode, Bytes) {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect TCP");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.expect("send");
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, body)
+    }
+
     /// `POST path` with a body (OpenWhisk's `/init` and `/run`).
     pub async fn post(&self, path: &str, body: impl Into<Bytes>) -> (StatusCode, String) {
         let request = Request::post(format!("http://agent{path}"))

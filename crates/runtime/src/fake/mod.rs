@@ -555,6 +555,8 @@ pub fn spec(function: &str) -> InstanceSpec {
             blocking_tcp: false,
             file: None,
             disk_limit_bytes: 0,
+            tcp_listen: None,
+            tcp_secret: None,
         },
         limits: crate::driver::Limits::default(),
         runtime: OciRuntime::Runc,
