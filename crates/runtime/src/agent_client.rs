@@ -1,4 +1,6 @@
-//! Client for the agent's HTTP/1.1-over-Unix-socket protocol (see [`faasbox_proto`]).
+//! Client for the agent's HTTP/1.1 protocol (see [`faasbox_proto`]), over its Unix socket or
+//! over TCP ([`AgentEndpoint`]); on TCP every request carries the instance's secret as
+//! `Authorization: Bearer`.
 //!
 //! One connection per request: connecting to a Unix socket costs microseconds, and separate
 //! connections let a caller run calls and cancels of one instance concurrently.
@@ -12,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use faasbox_proto::{
-    CallEnvelope, CallFile, CancelReport, InvokeOutcome, ReadyReport, HEADER_ACTION_ID,
-    HEADER_CALL_FILES, HEADER_DEADLINE,
+    AgentEndpoint, CallEnvelope, CallFile, CancelReport, InvokeOutcome, ReadyReport,
+    HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -36,17 +38,23 @@ const MAX_REPORT_BYTES: usize = 64 << 20;
 /// Talks to the agent of one instance.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
-    socket: PathBuf,
+    endpoint: AgentEndpoint,
 }
 
 impl AgentClient {
+    /// A client for the agent listening on the Unix socket `socket`.
     pub fn new(socket: PathBuf) -> Self {
-        AgentClient { socket }
+        Self::at(AgentEndpoint::Unix(socket))
     }
 
-    /// The socket this client connects to.
-    pub fn socket(&self) -> &Path {
-        &self.socket
+    /// A client for the agent at `endpoint`.
+    pub fn at(endpoint: AgentEndpoint) -> Self {
+        AgentClient { endpoint }
+    }
+
+    /// Where this client connects to.
+    pub fn endpoint(&self) -> &AgentEndpoint {
+        &self.endpoint
     }
 
     /// `GET /v1/ready`: 200 and 503 both carry a [`ReadyReport`]; any other status is an error.
@@ -161,11 +169,52 @@ impl AgentClient {
     /// bytes, into one buffer.
     async fn exchange(
         &self,
-        request: Request<Full<Bytes>>,
+        mut request: Request<Full<Bytes>>,
         path: &'static str,
         max: usize,
     ) -> Result<(StatusCode, Bytes), AgentError> {
-        let stream = connect(&self.socket).await?;
+        match &self.endpoint {
+            AgentEndpoint::Unix(socket) => {
+                let stream = connect(socket).await?;
+                exchange_on(stream, request, path, max).await
+            }
+            AgentEndpoint::Tcp { addr, secret } => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|source| AgentError::Connect {
+                        endpoint: self.endpoint.to_string(),
+                        source,
+                    })?;
+                let _ = stream.set_nodelay(true);
+                let mut bearer =
+                    hyper::header::HeaderValue::try_from(format!("Bearer {}", secret.expose()))
+                        .map_err(|_| {
+                            AgentError::Request(
+                                "the agent's secret is not a valid header value".into(),
+                            )
+                        })?;
+                bearer.set_sensitive(true);
+                request
+                    .headers_mut()
+                    .insert(hyper::header::AUTHORIZATION, bearer);
+                exchange_on(stream, request, path, max).await
+            }
+        }
+    }
+}
+
+/// Sends `request` on the fresh connection `stream` and reads the whole answer, at most `max`
+/// bytes, into one buffer.
+async fn exchange_on<IO>(
+    stream: IO,
+    request: Request<Full<Bytes>>,
+    path: &'static str,
+    max: usize,
+) -> Result<(StatusCode, Bytes), AgentError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         // The connection task ends when the exchange is over (or the agent hangs up).
@@ -228,7 +277,7 @@ fn slice_of(whole: &Bytes, part: &[u8]) -> Bytes {
 /// socket's directory is opened and the socket addressed through `/proc/self/fd/N/<name>`.
 async fn connect(socket: &Path) -> Result<UnixStream, AgentError> {
     let connect_error = |source| AgentError::Connect {
-        socket: socket.to_path_buf(),
+        endpoint: socket.display().to_string(),
         source,
     };
     if socket.as_os_str().len() <= MAX_SOCKET_PATH {

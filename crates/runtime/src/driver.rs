@@ -204,9 +204,20 @@ impl FromStr for OciRuntime {
 pub struct Instance {
     /// The container id, also the key for [`Driver::stop`] and [`Driver::oom_killed`].
     pub id: String,
-    /// Host path of the agent's Unix socket (for [`crate::AgentClient::new`]).
-    pub socket: PathBuf,
+    /// Where the platform reaches the instance's agent (for [`crate::AgentClient::at`]): a Unix
+    /// socket on the host (runc), or a TCP address with the instance's secret.
+    pub endpoint: faasbox_proto::AgentEndpoint,
     pub runtime: OciRuntime,
+}
+
+impl Instance {
+    /// The host path of the agent's Unix socket, when it is reached through one.
+    pub fn socket_path(&self) -> Option<&std::path::Path> {
+        match &self.endpoint {
+            faasbox_proto::AgentEndpoint::Unix(path) => Some(path),
+            faasbox_proto::AgentEndpoint::Tcp { .. } => None,
+        }
+    }
 }
 
 /// What [`Driver::cleanup_leftovers`] found and removed.

@@ -75,9 +75,10 @@ impl DriverError {
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
     /// The socket does not exist or nobody listens on it (the instance is gone or not up yet).
-    #[error("cannot connect to the agent at {socket}: {source}")]
+    #[error("cannot connect to the agent at {endpoint}: {source}")]
     Connect {
-        socket: PathBuf,
+        /// The socket path, or `tcp:ADDR` (never the secret).
+        endpoint: String,
         #[source]
         source: io::Error,
     },

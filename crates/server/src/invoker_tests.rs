@@ -33,6 +33,21 @@ struct Harness {
 }
 
 fn harness(reply: FakeReply, spec: serde_json::Value) -> Harness {
+    harness_on(
+        FakeDriver::new(FakeBehaviour::replying(reply)).unwrap(),
+        spec,
+    )
+}
+
+/// A harness whose agents are reached over TCP, with their secrets.
+fn harness_tcp(reply: FakeReply, spec: serde_json::Value) -> Harness {
+    harness_on(
+        FakeDriver::over_tcp(FakeBehaviour::replying(reply)).unwrap(),
+        spec,
+    )
+}
+
+fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig::new(dir.path().join("data"), DEFAULT_LISTEN.parse().unwrap());
     std::fs::create_dir_all(&config.data_dir).unwrap();
@@ -40,7 +55,7 @@ fn harness(reply: FakeReply, spec: serde_json::Value) -> Harness {
     let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
     let vault = Arc::new(Vault::open(&key_source, store.clone()).unwrap());
     let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
-    let driver = Arc::new(FakeDriver::new(FakeBehaviour::replying(reply)).unwrap());
+    let driver = Arc::new(driver);
     store
         .create_namespace("ns", &crate::clock::now_rfc3339())
         .unwrap();
@@ -114,7 +129,15 @@ fn stored_status(h: &Harness, id: &str) -> String {
 
 #[tokio::test]
 async fn a_call_answers_and_is_recorded() {
-    let h = harness(FakeReply::Echo, spec());
+    answers_and_records(harness(FakeReply::Echo, spec())).await;
+}
+
+#[tokio::test]
+async fn over_tcp_a_call_answers_and_is_recorded() {
+    answers_and_records(harness_tcp(FakeReply::Echo, spec())).await;
+}
+
+async fn answers_and_records(h: Harness) {
     let invocation = call(&h, "fn", br#"{"x":1}"#, CallOptions::default()).await;
     let output = invocation.result.unwrap();
     assert_eq!(&output[..], br#"{"x":1}"#);
@@ -175,7 +198,15 @@ async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
 
 #[tokio::test]
 async fn a_cancel_reaches_the_agent() {
-    let h = harness(FakeReply::Hold, spec());
+    cancel_reaches_the_agent(harness(FakeReply::Hold, spec())).await;
+}
+
+#[tokio::test]
+async fn over_tcp_a_cancel_reaches_the_agent() {
+    cancel_reaches_the_agent(harness_tcp(FakeReply::Hold, spec())).await;
+}
+
+async fn cancel_reaches_the_agent(h: Harness) {
     let token = CancellationToken::new();
     let options = CallOptions {
         cancel: token.clone(),

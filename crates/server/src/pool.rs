@@ -310,7 +310,7 @@ impl Pool {
         let outcome = match result {
             Ok(instance) if !inner.retired => {
                 let running = Arc::new(Running {
-                    client: AgentClient::new(instance.socket.clone()),
+                    client: AgentClient::at(instance.endpoint.clone()),
                     instance,
                 });
                 inner.slots.push(Slot {

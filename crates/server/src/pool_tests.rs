@@ -32,7 +32,12 @@ fn rules(min: usize, max: usize, concurrency: usize, queue_limit: usize) -> Pool
 }
 
 fn pool_with(rules: PoolRules) -> (Arc<Pool>, Arc<FakeDriver>) {
-    let driver = Arc::new(FakeDriver::new(FakeBehaviour::echo()).unwrap());
+    pool_on(rules, FakeDriver::new(FakeBehaviour::echo()).unwrap())
+}
+
+/// A pool on `driver` (for the tests run once with agents on TCP).
+fn pool_on(rules: PoolRules, driver: FakeDriver) -> (Arc<Pool>, Arc<FakeDriver>) {
+    let driver = Arc::new(driver);
     let dyn_driver: Arc<dyn Driver> = driver.clone();
     let pool = Pool::new(
         "ns/fn".into(),
@@ -78,7 +83,16 @@ fn instance_of(lease: &Lease) -> String {
 
 #[tokio::test]
 async fn calls_share_instances_up_to_concurrency_and_scale_up_to_max() {
-    let (pool, driver) = pool_with(rules(0, 2, 2, 1));
+    share_and_scale(pool_with(rules(0, 2, 2, 1))).await;
+}
+
+#[tokio::test]
+async fn over_tcp_calls_share_instances_up_to_concurrency_and_scale_up_to_max() {
+    let driver = FakeDriver::over_tcp(FakeBehaviour::echo()).unwrap();
+    share_and_scale(pool_on(rules(0, 2, 2, 1), driver)).await;
+}
+
+async fn share_and_scale((pool, driver): (Arc<Pool>, Arc<FakeDriver>)) {
     let mut leases = Vec::new();
     for _ in 0..4 {
         leases.push(acquire(&pool).await);

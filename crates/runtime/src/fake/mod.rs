@@ -1,5 +1,6 @@
 //! A [`Driver`] that runs no containers: each "instance" is an in-process agent stand-in
-//! serving the agent protocol on a Unix socket in a temporary directory, so that the real
+//! serving the agent protocol on a Unix socket in a temporary directory (or, made with
+//! [`FakeDriver::over_tcp`], on a loopback TCP port behind a per-instance secret), so that the real
 //! [`crate::AgentClient`] talks to it. For fast tests of what sits on top of a driver (the
 //! server's pool and invoker) without root, runc or images.
 //!
@@ -17,7 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use faasbox_proto::{CancelReport, InvokeOutcome, InvokeStatus, LogStream, ReadyReport};
+use faasbox_proto::{
+    AgentEndpoint, CancelReport, InvokeOutcome, InvokeStatus, LogStream, ReadyReport,
+};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -162,7 +165,8 @@ impl Shared {
 
 struct Running {
     task: JoinHandle<()>,
-    socket: PathBuf,
+    /// `None` for a stand-in on TCP.
+    socket: Option<PathBuf>,
 }
 
 /// The fake driver; see the module documentation.
@@ -171,6 +175,8 @@ pub struct FakeDriver {
     instances: Mutex<HashMap<String, Running>>,
     next_id: AtomicU64,
     dir: tempfile::TempDir,
+    /// Serve on TCP with a secret instead of on a Unix socket.
+    tcp: bool,
 }
 
 impl FakeDriver {
@@ -192,7 +198,16 @@ impl FakeDriver {
             instances: Mutex::default(),
             next_id: AtomicU64::new(1),
             dir,
+            tcp: false,
         })
+    }
+
+    /// A driver like [`FakeDriver::new`] whose stand-ins serve on `127.0.0.1` TCP ports, each
+    /// behind its own secret (401 without it), as an agent a non-runc driver starts would.
+    pub fn over_tcp(behaviour: FakeBehaviour) -> Result<Self, DriverError> {
+        let mut driver = Self::new(behaviour)?;
+        driver.tcp = true;
+        Ok(driver)
     }
 
     /// The behaviour the stand-ins follow (a handle to change it).
@@ -256,7 +271,9 @@ impl FakeDriver {
             return false;
         };
         running.task.abort();
-        let _ = std::fs::remove_file(&running.socket);
+        if let Some(socket) = &running.socket {
+            let _ = std::fs::remove_file(socket);
+        }
         true
     }
 }
@@ -280,24 +297,36 @@ impl Driver for FakeDriver {
             });
         }
         let id = format!("fake-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        let socket = self.dir.path().join(format!("{id}.sock"));
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(|e| DriverError::io(format!("binding {}", socket.display()), e))?;
         let stand_in = Arc::new(StandIn {
             id: id.clone(),
             shared: self.shared.clone(),
             crashed: AtomicBool::new(false),
             cancelled: Mutex::default(),
         });
-        let task = tokio::spawn(protocol::serve(listener, stand_in));
-        self.lock_instances().insert(
-            id.clone(),
-            Running {
-                task,
-                socket: socket.clone(),
-            },
-        );
-        let report = AgentClient::new(socket.clone()).ready().await;
+        let (endpoint, task, socket) = if self.tcp {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .map_err(|e| DriverError::io("binding a loopback TCP port", e))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| DriverError::io("reading the bound TCP address", e))?;
+            let secret = faasbox_proto::AgentSecret::new(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let task = tokio::spawn(protocol::serve_tcp(listener, secret.clone(), stand_in));
+            (AgentEndpoint::Tcp { addr, secret }, task, None)
+        } else {
+            let socket = self.dir.path().join(format!("{id}.sock"));
+            let listener = tokio::net::UnixListener::bind(&socket)
+                .map_err(|e| DriverError::io(format!("binding {}", socket.display()), e))?;
+            let task = tokio::spawn(protocol::serve(listener, stand_in));
+            (AgentEndpoint::Unix(socket.clone()), task, Some(socket))
+        };
+        self.lock_instances()
+            .insert(id.clone(), Running { task, socket });
+        let report = AgentClient::at(endpoint.clone()).ready().await;
         match report {
             Ok(report) if report.ready => {}
             other => {
@@ -316,7 +345,7 @@ impl Driver for FakeDriver {
         self.shared.update(|r| r.started.push(id.clone()));
         Ok(Instance {
             id,
-            socket,
+            endpoint,
             runtime: OciRuntime::Runc,
         })
     }

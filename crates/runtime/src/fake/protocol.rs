@@ -1,5 +1,6 @@
 //! Serving the agent protocol of [`faasbox_proto`] (`GET /v1/ready`, `POST /v1/invoke`,
-//! `POST /v1/cancel`) on a Unix socket, with what each request answers left to an
+//! `POST /v1/cancel`) on a Unix socket, or on TCP behind a bearer secret as the real agent does,
+//! with what each request answers left to an
 //! [`AgentHandler`]. Shared by the [`super::FakeDriver`]'s in-process agent stand-in and by the
 //! fake agent the runtime's own tests run inside real containers.
 
@@ -10,13 +11,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use faasbox_proto::{
-    CancelReport, InvokeOutcome, LogLine, LogStream, ReadyReport, HEADER_ACTION_ID, HEADER_DEADLINE,
+    AgentSecret, CancelReport, InvokeOutcome, LogLine, LogStream, ReadyReport, HEADER_ACTION_ID,
+    HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinSet;
 
 /// One `POST /v1/invoke` as the agent receives it.
@@ -50,20 +52,59 @@ pub async fn serve(listener: UnixListener, handler: Arc<dyn AgentHandler>) {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let handler = handler.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let handler = handler.clone();
-                        async move { handle(handler.as_ref(), request).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                connections.spawn(serve_connection(stream, handler.clone(), None));
             }
             Some(_) = connections.join_next() => {}
         }
     }
+}
+
+/// [`serve`] on TCP: every request must carry `Authorization: Bearer <secret>`, or is answered
+/// 401 (as the real agent does on TCP).
+pub async fn serve_tcp(listener: TcpListener, secret: AgentSecret, handler: Arc<dyn AgentHandler>) {
+    let secret = Arc::new(secret);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                connections.spawn(serve_connection(stream, handler.clone(), Some(secret.clone())));
+            }
+            Some(_) = connections.join_next() => {}
+        }
+    }
+}
+
+async fn serve_connection<IO>(
+    stream: IO,
+    handler: Arc<dyn AgentHandler>,
+    secret: Option<Arc<AgentSecret>>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let handler = handler.clone();
+        let authorized = secret.as_ref().is_none_or(|secret| {
+            secret.authorizes(
+                request
+                    .headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+            )
+        });
+        async move {
+            if !authorized {
+                return Ok(json_response(
+                    StatusCode::UNAUTHORIZED,
+                    &serde_json::json!({"error": "unauthorized"}),
+                ));
+            }
+            handle(handler.as_ref(), request).await
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// The error that makes hyper close a connection without answering.

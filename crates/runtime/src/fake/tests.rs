@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn echoes_and_records_start_call_and_stop() {
     let driver = FakeDriver::new(FakeBehaviour::echo()).unwrap();
     let instance = driver.start(spec("ns/echo")).await.unwrap();
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let outcome = client
         .invoke(
             "a1",
@@ -47,7 +47,7 @@ async fn echoes_and_records_start_call_and_stop() {
 async fn a_held_call_answers_once_released_or_cancelled() {
     let driver = FakeDriver::new(FakeBehaviour::replying(FakeReply::Hold)).unwrap();
     let instance = driver.start(spec("ns/hold")).await.unwrap();
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let held = tokio::spawn({
         let client = client.clone();
         async move { client.invoke("held", "", Bytes::from_static(b"1")).await }
@@ -82,7 +82,7 @@ async fn fail_crash_and_not_ready() {
     });
     let driver = FakeDriver::new(behaviour.clone()).unwrap();
     let instance = driver.start(spec("ns/f")).await.unwrap();
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let outcome = client.invoke("a", "", Bytes::new()).await.unwrap();
     assert_eq!(outcome.status, InvokeStatus::Error);
     assert_eq!(outcome.code.as_deref(), Some("my.code"));
@@ -116,11 +116,59 @@ async fn fail_crash_and_not_ready() {
 async fn a_held_call_ends_at_its_deadline() {
     let driver = FakeDriver::new(FakeBehaviour::replying(FakeReply::Hold)).unwrap();
     let instance = driver.start(spec("ns/hold")).await.unwrap();
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let outcome = client
         .invoke("late", "2001-01-01T00:00:00Z", Bytes::from_static(b"1"))
         .await
         .unwrap();
     assert_eq!(outcome.status, InvokeStatus::Timeout);
     assert_eq!(driver.record().in_flight, 0);
+}
+
+/// A stand-in on TCP: the client presents the instance's secret and gets answers; a client with
+/// another secret gets 401, and no error message shows either secret.
+#[tokio::test]
+async fn over_tcp_the_client_presents_the_secret() {
+    let driver = FakeDriver::over_tcp(FakeBehaviour::echo()).unwrap();
+    let instance = driver.start(spec("ns/echo")).await.unwrap();
+    let faasbox_proto::AgentEndpoint::Tcp { addr, secret } = instance.endpoint.clone() else {
+        panic!("a TCP driver gave {:?}", instance.endpoint);
+    };
+    assert!(instance.socket_path().is_none());
+    assert!(addr.ip().is_loopback());
+    assert!(!format!("{instance:?}").contains(secret.expose()));
+
+    let client = AgentClient::at(instance.endpoint.clone());
+    assert!(client.ready().await.unwrap().ready);
+    let outcome = client
+        .invoke("t1", "2030-01-01T00:00:00Z", Bytes::from_static(b"[7]"))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    assert_eq!(outcome.output.unwrap().get(), "[7]");
+
+    let wrong = faasbox_proto::AgentSecret::new("not-the-secret-of-this-instance");
+    let intruder = AgentClient::at(faasbox_proto::AgentEndpoint::Tcp {
+        addr,
+        secret: wrong.clone(),
+    });
+    let err = intruder.ready().await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("401"), "{message}");
+    assert!(!message.contains(wrong.expose()), "{message}");
+    assert!(!message.contains(secret.expose()), "{message}");
+    let err = intruder
+        .invoke("t2", "2030-01-01T00:00:00Z", Bytes::from_static(b"{}"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    // Only the call with the secret reached the stand-in.
+    assert_eq!(driver.record().invokes.len(), 1, "{:?}", driver.record());
+
+    driver.stop(&instance.id).await.unwrap();
+    let err = client.ready().await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&format!("tcp:{addr}")), "{message}");
+    assert!(!message.contains(secret.expose()), "{message}");
 }

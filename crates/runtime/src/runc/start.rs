@@ -248,7 +248,7 @@ impl Inner {
         }
         Ok(Instance {
             id: id.to_string(),
-            socket: dir.socket(),
+            endpoint: faasbox_proto::AgentEndpoint::Unix(dir.socket()),
             runtime: spec.runtime,
         })
     }

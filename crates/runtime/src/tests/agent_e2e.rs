@@ -50,7 +50,7 @@ async fn echo_round_trip(runtime: OciRuntime) {
         .start(spec)
         .await
         .expect("start with the real agent");
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     assert!(client.ready().await.unwrap().ready);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let call = client.invoke(
@@ -135,7 +135,10 @@ async fn real_agent_openwhisk_proxy_in_a_container() {
         wait_ready: false,
     };
     let instance = fx.driver.start_with(spec, options).await.expect("start");
-    let socket = instance.socket.clone();
+    let socket = instance
+        .socket_path()
+        .expect("the runc driver reaches its agent over a Unix socket")
+        .to_path_buf();
     for _ in 0..200 {
         if socket.exists() {
             break;

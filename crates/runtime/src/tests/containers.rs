@@ -58,7 +58,7 @@ pub(crate) async fn start_fake(fx: &Fixture, spec: InstanceSpec) -> (Instance, A
         .start_with(spec, with_fake_agent())
         .await
         .expect("start");
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     (instance, client)
 }
 
@@ -98,7 +98,7 @@ async fn start_ready_invoke_and_stop() {
         .expect("start");
     assert!(instance.id.starts_with(fx.driver.prefix()));
     assert_eq!(instance.runtime, OciRuntime::Runc);
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     assert!(client.ready().await.unwrap().ready);
 
     let outcome = client

@@ -238,7 +238,7 @@ async fn the_oom_killer_takes_the_function_not_the_agent() {
     spec.limits.memory_bytes = 32 * MIB;
     spec.disk_bytes = 8 * MIB;
     let instance = fx.driver.start(spec).await.expect("start");
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let agent_pid = fx
         .driver
         .container_pid(&instance.id, OciRuntime::Runc)

@@ -23,7 +23,7 @@ async fn runsc_start_ready_invoke_and_stop() {
         .await
         .expect("start under runsc");
     assert_eq!(instance.runtime, OciRuntime::Runsc);
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     assert!(client.ready().await.unwrap().ready);
     let outcome = client
         .invoke(
@@ -91,7 +91,7 @@ async fn runsc_network_reaches_outside_addresses_but_not_host_loopback() {
         .start_with(spec(&fx, OciRuntime::Runsc, true), with_fake_agent())
         .await
         .expect("start under runsc with network");
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let result = sh(&client, &fetch(outside.ip, on_outside)).await;
     assert_eq!(result["stdout"], "hello gVisor, from outside", "{result}");
     let refused = sh(&client, &fetch_from_host(on_loopback)).await;
@@ -114,7 +114,7 @@ async fn runsc_host_loopback_is_reachable_when_allowed() {
         .start_with(spec(&fx, OciRuntime::Runsc, true), with_fake_agent())
         .await
         .expect("start under runsc with network");
-    let client = AgentClient::new(instance.socket.clone());
+    let client = AgentClient::at(instance.endpoint.clone());
     let result = sh(&client, &fetch_from_host(port)).await;
     assert_eq!(result["stdout"], "hello gVisor", "{result}");
     fx.driver.stop(&instance.id).await.unwrap();
