@@ -5,7 +5,10 @@
 //! starts, bind-mounts the control directory read-only at [`CONTAINER_CONTROL_DIR`], and then
 //! speaks HTTP/1.1 to the agent over the Unix socket [`AGENT_SOCKET_NAME`] the agent creates in
 //! [`CONTAINER_SOCKET_DIR`] (a directory of the instance's size-bounded writable space, the
-//! only writable mount below the control directory):
+//! only writable mount below the control directory). With [`AgentConfig::tcp_listen`] the agent
+//! serves the same routes on TCP as well, where every request must carry
+//! `Authorization: Bearer <`[`AgentConfig::tcp_secret`]`>` (401 otherwise); [`AgentEndpoint`]
+//! says which way the platform reaches an agent:
 //!
 //! | request | answer |
 //! |---|---|
@@ -171,9 +174,18 @@ pub const MIN_AGENT_SECRET_LEN: usize = 16;
 
 /// A per-instance secret the platform presents to an agent it reaches over TCP. Its `Debug`
 /// never shows it, and its bytes are wiped when it is dropped.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AgentSecret(String);
+
+/// Equality is [`AgentSecret::matches`], in constant time too.
+impl PartialEq for AgentSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.0.as_bytes())
+    }
+}
+
+impl Eq for AgentSecret {}
 
 impl AgentSecret {
     /// Wraps `secret`.
@@ -517,6 +529,8 @@ mod tests {
         assert!(!secret.authorizes(Some(b"bearer s3cret-s3cret-s3cret")));
         assert!(!secret.authorizes(Some(b"s3cret-s3cret-s3cret")));
         assert!(!secret.authorizes(None));
+        assert_eq!(secret, AgentSecret::new("s3cret-s3cret-s3cret"));
+        assert_ne!(secret, AgentSecret::new("s3cret-s3cret-s3creT"));
 
         let endpoint = AgentEndpoint::Tcp {
             addr: "127.0.0.1:9000".parse().unwrap(),
