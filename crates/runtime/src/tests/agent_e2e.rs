@@ -14,7 +14,7 @@ use crate::agent_client::AgentClient;
 use crate::driver::{Driver, OciRuntime};
 
 /// `FAASBOX_AGENT_BINARY`, else `faasbox-agent` next to this test's `deps` directory.
-fn agent_binary() -> Option<PathBuf> {
+pub(crate) fn agent_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("FAASBOX_AGENT_BINARY") {
         return Some(PathBuf::from(path));
     }

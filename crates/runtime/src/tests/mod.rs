@@ -3,6 +3,7 @@
 //! `CI` is set and is reported `SKIPPED:` elsewhere ([`faasbox_test_registry::cannot_run`]).
 
 mod agent_e2e;
+mod agent_tcp;
 mod containers;
 mod fake_agent;
 mod fixtures;
