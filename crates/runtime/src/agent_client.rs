@@ -214,22 +214,20 @@ async fn exchange_on<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    {
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        // The connection task ends when the exchange is over (or the agent hangs up).
-        let driver = tokio::spawn(connection);
-        let result = async {
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let body = read_body(response, path, max).await?;
-            Ok::<_, AgentError>((status, body))
-        }
-        .await;
-        drop(sender);
-        driver.abort();
-        result
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    // The connection task ends when the exchange is over (or the agent hangs up).
+    let driver = tokio::spawn(connection);
+    let result = async {
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = read_body(response, path, max).await?;
+        Ok::<_, AgentError>((status, body))
     }
+    .await;
+    drop(sender);
+    driver.abort();
+    result
 }
 
 const INVOKE: &str = "/v1/invoke";
