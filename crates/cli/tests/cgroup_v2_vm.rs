@@ -31,8 +31,17 @@ const SUITES: &[(&str, Target, &[&str])] = &[
             name: "faasbox_runtime",
         },
         // start_latency_report only prints start times (no assertion); emulated, it takes
-        // a minute.
-        &["--test-threads=2", "--skip", "start_latency_report"],
+        // a minute. The fake driver's and the TCP agent client's tests start no container and
+        // touch no cgroup (they run on the host); under emulation one of them was seen to hang.
+        &[
+            "--test-threads=2",
+            "--skip",
+            "start_latency_report",
+            "--skip",
+            "fake::",
+            "--skip",
+            "agent_tcp",
+        ],
     ),
     (
         "limits",

@@ -44,6 +44,15 @@ while IFS="$tab" read -r name executable arguments; do
   # shellcheck disable=SC2086 # the arguments are words without spaces
   "$executable" $arguments </dev/null
   rc=$?
+  if [ "$rc" != 0 ]; then
+    # Once more, said in the report: under qemu's emulated CPU a suite has been seen to fail
+    # one run in five (a server's stop reporting an instance it could not stop). A suite that
+    # fails twice fails the test; the first run's output stays above.
+    say suite "$name" retried-after "$rc"
+    # shellcheck disable=SC2086
+    "$executable" $arguments </dev/null
+    rc=$?
+  fi
   seconds=$(( $(date +%s) - started ))
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1))
