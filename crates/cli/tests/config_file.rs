@@ -37,13 +37,7 @@ async fn the_server_runs_with_the_settings_of_its_config_file() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    let health = format!("http://127.0.0.1:{flag_port}/api/v1/health");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut healthy = false;
-    while Instant::now() < deadline && !healthy {
-        healthy = matches!(http.get(&health).send().await, Ok(r) if r.status().is_success());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthy = answers_health(&http, flag_port).await;
     let server_log = || std::fs::read_to_string(dir.path().join("server.log")).unwrap();
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -91,13 +85,7 @@ async fn environment_variables_win_over_the_config_file() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    let health = format!("http://127.0.0.1:{env_port}/api/v1/health");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut healthy = false;
-    while Instant::now() < deadline && !healthy {
-        healthy = matches!(http.get(&health).send().await, Ok(r) if r.status().is_success());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let healthy = answers_health(&http, env_port).await;
     let file_port_answers = http
         .get(format!("http://127.0.0.1:{file_port}/api/v1/health"))
         .send()
@@ -143,4 +131,17 @@ fn a_bad_config_file_stops_the_start_with_where_and_what() {
     assert!(stderr.contains("line 2"), "{stderr}");
     assert!(stderr.contains("queue-limit"), "the fix is named: {stderr}");
     assert!(!data_dir.exists(), "nothing was created");
+}
+
+/// Whether a server answers `GET /api/v1/health` on 127.0.0.1:`port` within 30 s.
+async fn answers_health(http: &reqwest::Client, port: u16) -> bool {
+    let health = format!("http://127.0.0.1:{port}/api/v1/health");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if matches!(http.get(&health).send().await, Ok(r) if r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }

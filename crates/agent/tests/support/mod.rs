@@ -253,19 +253,7 @@ impl TestAgent {
     /// One request over the socket.
     pub async fn request(&self, request: Request<Full<Bytes>>) -> (StatusCode, Bytes) {
         let stream = UnixStream::connect(&self.socket).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("send");
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, body)
+        exchange(stream, request).await
     }
 
     pub async fn ready(&self) -> (StatusCode, ReadyReport) {
@@ -326,19 +314,7 @@ impl TestAgent {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect TCP");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("send");
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, body)
+        exchange(stream, request).await
     }
 
     /// `POST path` with a body (OpenWhisk's `/init` and `/run`).
@@ -417,4 +393,24 @@ pub fn lines_of(logs: &[LogLine], stream: LogStream) -> Vec<&str> {
 
 pub fn assert_path_gone(path: &Path) {
     assert!(!path.exists(), "{} still exists", path.display());
+}
+
+/// One HTTP/1 request over `stream` (the agent's socket or its TCP listener): status and body.
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> (StatusCode, Bytes)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, body)
 }
