@@ -483,6 +483,42 @@ impl ImageStore {
         dirs
     }
 
+    /// The text of a small regular file of an image, from the topmost of `layers` (an image's,
+    /// bottom first) that has it: e.g. `etc/passwd`, to resolve the user its config names.
+    /// `path` is relative to the image's root and has no `..`. `None` when no layer has it as a
+    /// regular file of at most `max_bytes`; a layer where a directory on the way is a symbolic
+    /// link does not count (it is not followed on the host).
+    pub fn read_small_file(
+        &self,
+        layers: &[LayerInfo],
+        path: &str,
+        max_bytes: u64,
+    ) -> Option<String> {
+        let relative = Path::new(path);
+        let plain = relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || relative.as_os_str().is_empty() {
+            return None;
+        }
+        self.layer_dirs(layers).iter().rev().find_map(|layer| {
+            let mut dir = layer.clone();
+            let parents: Vec<_> = relative.parent()?.components().collect();
+            for part in parents {
+                dir.push(part);
+                if !fs::symlink_metadata(&dir).ok()?.is_dir() {
+                    return None;
+                }
+            }
+            let file = layer.join(relative);
+            let meta = fs::symlink_metadata(&file).ok()?;
+            if !meta.is_file() || meta.len() > max_bytes {
+                return None;
+            }
+            fs::read_to_string(&file).ok()
+        })
+    }
+
     /// Path of a stored blob (`sha256:<hex>`), e.g. a manifest or config.
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, ImageError> {
         Ok(self.blob_file(sha256_hex(digest)?))
@@ -723,4 +759,50 @@ pub(crate) fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `etc/passwd` is read from the topmost layer that has it as a regular file; a layer
+    /// whose `etc` is a symbolic link is passed over, as are paths that leave the root.
+    #[test]
+    fn small_files_come_from_the_topmost_layer_that_has_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path().join("images")).unwrap();
+        let layer = |n: u8| {
+            let hex = format!("{n:02x}").repeat(32);
+            std::fs::create_dir_all(store.layer_path(&hex)).unwrap();
+            LayerInfo {
+                digest: format!("sha256:{hex}"),
+                diff_id: format!("sha256:{hex}"),
+                size: 0,
+            }
+        };
+        let (bottom, middle, top) = (layer(1), layer(2), layer(3));
+        let dir = |l: &LayerInfo| store.layer_path(hex_of(&l.diff_id));
+        std::fs::create_dir_all(dir(&bottom).join("etc")).unwrap();
+        std::fs::write(dir(&bottom).join("etc/passwd"), "bottom\n").unwrap();
+        std::fs::create_dir_all(dir(&middle).join("etc")).unwrap();
+        std::fs::write(dir(&middle).join("etc/passwd"), "middle\n").unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("passwd"), "host\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir(&top).join("etc")).unwrap();
+
+        let layers = [bottom.clone(), middle, top];
+        let read = |path: &str, max: u64| store.read_small_file(&layers, path, max);
+        assert_eq!(read("etc/passwd", 100).as_deref(), Some("middle\n"));
+        assert_eq!(
+            store
+                .read_small_file(std::slice::from_ref(&bottom), "etc/passwd", 100)
+                .as_deref(),
+            Some("bottom\n")
+        );
+        assert_eq!(read("etc/passwd", 3), None);
+        assert_eq!(read("etc/group", 100), None);
+        assert_eq!(read("/etc/passwd", 100), None);
+        assert_eq!(read("etc/../etc/passwd", 100), None);
+    }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use faasbox_driver::{Driver, ImageRef};
+use faasbox_driver_runc::{DriverConfig, IdMap, LayerSource, RuncDriver};
 use faasbox_images::ImageStore;
-use faasbox_runtime::{Driver, DriverConfig, IdMap, RuncDriver};
 use faasbox_secrets::Vault;
 use faasbox_store::Store;
 use tokio::net::TcpListener;
@@ -72,26 +73,22 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
              loopback (127.0.0.1, ::1), this server's API included; use it for development only"
         );
     }
-    let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(DriverConfig {
-        state_dir: config.run_dir(),
-        agent_binary: config.agent_binary.clone(),
-        runc_path: config.runc_path.clone(),
-        runsc_path: config.runsc_path.clone(),
-        pasta_path: config.pasta_path.clone(),
-        start_timeout: config.ready_timeout + Duration::from_secs(10),
-        allow_host_loopback: config.allow_host_loopback,
-        id_map: Some(IdMap::DEFAULT),
-    })?);
+    let driver: Arc<dyn Driver> = Arc::new(RuncDriver::new(
+        DriverConfig {
+            state_dir: config.run_dir(),
+            agent_binary: config.agent_binary.clone(),
+            runc_path: config.runc_path.clone(),
+            runsc_path: Some(config.runsc_path.clone()),
+            pasta_path: config.pasta_path.clone(),
+            start_timeout: config.ready_timeout + Duration::from_secs(10),
+            allow_host_loopback: config.allow_host_loopback,
+            id_map: Some(IdMap::DEFAULT),
+        },
+        Arc::new(StoreLayers(images.clone())),
+    )?);
     let report = driver.cleanup_leftovers().await?;
-    if report.containers + report.mounts + report.cgroups + report.netns + report.processes > 0 {
-        tracing::info!(
-            containers = report.containers,
-            mounts = report.mounts,
-            cgroups = report.cgroups,
-            netns = report.netns,
-            processes = report.processes,
-            "removed what a previous run of this server left behind"
-        );
+    if !report.is_empty() {
+        tracing::info!(%report, "removed what a previous run of this server left behind");
     }
     let interrupted = store.fail_interrupted_invocations(&clock::now_rfc3339())?;
     if interrupted > 0 {
@@ -131,6 +128,20 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         );
     }
     Ok(state)
+}
+
+/// The runc driver's way to the image store: a digest's extracted layer directories.
+struct StoreLayers(Arc<ImageStore>);
+
+impl LayerSource for StoreLayers {
+    fn layer_dirs(&self, image: &ImageRef) -> Result<Vec<std::path::PathBuf>, String> {
+        let content = self.0.content(&image.digest).ok_or_else(|| {
+            "it is no longer in the image store (removed with image rm --force); deploy the \
+             function again"
+                .to_string()
+        })?;
+        Ok(self.0.layer_dirs(&content.layers))
+    }
 }
 
 /// The data directory's mode: only its owner lists or reads it; others may pass through.

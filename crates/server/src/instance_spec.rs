@@ -2,12 +2,11 @@
 //! instance.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use faasbox_driver::{ImageRef, InstanceSpec, ScratchMount};
 use faasbox_images::ImageContent;
 use faasbox_proto::{AgentConfig, Contract, FileContractConfig, OpenWhiskInit, ProcessUser};
-use faasbox_runtime::{InstanceSpec, ScratchMount};
 
 use crate::error::ApiError;
 use crate::model::FunctionSpec;
@@ -17,16 +16,23 @@ const FILE_DATA_DIR: &str = "/direktiv-data";
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Builds the instance spec of function `key` from its image content (whose extracted layer
-/// directories are `layers`, bottom first). `version` is the revision in service (OpenWhisk
-/// actions see it as `0.0.N`). The instance must become ready within `ready_timeout` (the
-/// server's) or the function's timeout, whichever is shorter.
+/// The largest `/etc/passwd` or `/etc/group` of an image read to resolve its user.
+pub const MAX_ACCOUNT_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a small file of the image (a path relative to its root, e.g. `etc/passwd`); `None`
+/// when the image has none.
+pub type ImageFiles<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Builds the instance spec of function `key` from its image content, whose files
+/// `image_files` reads (for the user's `/etc/passwd` entry). `version` is the revision in
+/// service (OpenWhisk actions see it as `0.0.N`). The instance must become ready within
+/// `ready_timeout` (the server's) or the function's timeout, whichever is shorter.
 pub fn build(
     key: &str,
     spec: &FunctionSpec,
     version: u64,
     image: &ImageContent,
-    layers: Vec<PathBuf>,
+    image_files: ImageFiles<'_>,
     ready_timeout: Duration,
 ) -> Result<InstanceSpec, ApiError> {
     let contract = spec.effective_contract();
@@ -57,7 +63,7 @@ pub fn build(
     } else {
         (None, Vec::new())
     };
-    let user = resolve_user(&image.config.user, &layers).map_err(ApiError::bad_request)?;
+    let user = resolve_user(&image.config.user, image_files).map_err(ApiError::bad_request)?;
     let workdir = if image.config.workdir.is_empty() {
         "/".to_string()
     } else {
@@ -65,7 +71,10 @@ pub fn build(
     };
     Ok(InstanceSpec {
         function: key.to_string(),
-        layers,
+        image: ImageRef {
+            name: spec.image.clone(),
+            digest: image.digest.clone(),
+        },
         env: merge_env(&image.config.env, &spec.envs),
         agent: AgentConfig {
             contract,
@@ -147,8 +156,11 @@ pub fn merge_env(image_env: &[String], envs: &BTreeMap<String, String>) -> Vec<S
 }
 
 /// Resolves an image's `User` ("", "uid", "uid:gid", "name", "name:group") against the
-/// image's own /etc/passwd and /etc/group (top layer first).
-pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser>, String> {
+/// image's own /etc/passwd and /etc/group (read through `image_files`).
+pub fn resolve_user(
+    user: &str,
+    image_files: ImageFiles<'_>,
+) -> Result<Option<ProcessUser>, String> {
     let user = user.trim();
     if user.is_empty() {
         return Ok(None);
@@ -160,12 +172,12 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
     let (uid, primary_gid) = match name.parse::<u32>() {
         Ok(uid) => (
             uid,
-            lookup(layers, "etc/passwd", |f| f.get(2) == Some(&name))
+            lookup(image_files, "etc/passwd", |f| f.get(2) == Some(&name))
                 .and_then(|f| f.get(3)?.parse().ok())
                 .unwrap_or(uid),
         ),
         Err(_) => {
-            let fields = lookup(layers, "etc/passwd", |f| f.first() == Some(&name))
+            let fields = lookup(image_files, "etc/passwd", |f| f.first() == Some(&name))
                 .ok_or_else(|| format!("the image's user '{name}' is not in its /etc/passwd"))?;
             let uid = fields.get(2).and_then(|v| v.parse().ok());
             let gid = fields.get(3).and_then(|v| v.parse().ok());
@@ -183,7 +195,7 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
         None => primary_gid,
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => lookup(layers, "etc/group", |f| f.first() == Some(&g))
+            Err(_) => lookup(image_files, "etc/group", |f| f.first() == Some(&g))
                 .and_then(|f| f.get(2)?.parse().ok())
                 .ok_or_else(|| format!("the image's group '{g}' is not in its /etc/group"))?,
         },
@@ -195,28 +207,17 @@ pub fn resolve_user(user: &str, layers: &[PathBuf]) -> Result<Option<ProcessUser
     }))
 }
 
-/// The first line of `file` (searched from the top layer down) whose `:`-fields match.
+/// The first line of the image's `file` whose `:`-fields match.
 fn lookup(
-    layers: &[PathBuf],
+    image_files: ImageFiles<'_>,
     file: &str,
     matches: impl Fn(&Vec<&str>) -> bool,
 ) -> Option<Vec<String>> {
-    let text = layers
-        .iter()
-        .rev()
-        .find_map(|layer| read_small(&layer.join(file)))?;
+    let text = image_files(file)?;
     text.lines()
         .map(|line| line.split(':').collect::<Vec<_>>())
         .find(|fields| matches(fields))
         .map(|fields| fields.into_iter().map(str::to_string).collect())
-}
-
-fn read_small(path: &Path) -> Option<String> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > 4 * 1024 * 1024 {
-        return None;
-    }
-    std::fs::read_to_string(path).ok()
 }
 
 #[cfg(test)]
@@ -242,14 +243,14 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        let layers = vec![dir.path().to_path_buf()];
-        assert_eq!(resolve_user("", &layers).unwrap(), None);
-        let web = resolve_user("web", &layers).unwrap().unwrap();
+        let files = |file: &str| std::fs::read_to_string(dir.path().join(file)).ok();
+        assert_eq!(resolve_user("", &files).unwrap(), None);
+        let web = resolve_user("web", &files).unwrap().unwrap();
         assert_eq!((web.uid, web.gid), (33, 44));
-        let mixed = resolve_user("web:staff", &layers).unwrap().unwrap();
+        let mixed = resolve_user("web:staff", &files).unwrap().unwrap();
         assert_eq!((mixed.uid, mixed.gid), (33, 50));
-        let numeric = resolve_user("1000:1000", &layers).unwrap().unwrap();
+        let numeric = resolve_user("1000:1000", &files).unwrap().unwrap();
         assert_eq!((numeric.uid, numeric.gid), (1000, 1000));
-        assert!(resolve_user("nobody", &layers).is_err());
+        assert!(resolve_user("nobody", &files).is_err());
     }
 }

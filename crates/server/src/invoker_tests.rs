@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
+use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_images::{ImageStore, RootfsOptions, Scope};
-use faasbox_runtime::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_secrets::{KeySource, Vault};
 use faasbox_store::Store;
 use tempfile::TempDir;
@@ -86,7 +86,7 @@ fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
         )
         .unwrap();
 
-    let dyn_driver: Arc<dyn faasbox_runtime::Driver> = driver.clone();
+    let dyn_driver: Arc<dyn faasbox_driver::Driver> = driver.clone();
     let state = Arc::new(AppState::new(
         config, store, images, dyn_driver, vault, key_source,
     ));

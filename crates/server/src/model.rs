@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use faasbox_driver::{Limits, RuntimeClass};
 use faasbox_proto::Contract;
-use faasbox_runtime::{Limits, OciRuntime};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bounds;
@@ -29,7 +29,7 @@ pub struct FunctionSpec {
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     #[serde(default = "default_runtime")]
-    pub runtime: OciRuntime,
+    pub runtime: RuntimeClass,
     #[serde(default)]
     pub scale: Scale,
     /// Outbound network through pasta.
@@ -263,8 +263,8 @@ fn default_timeout() -> HumanDuration {
 fn default_idle_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(300))
 }
-fn default_runtime() -> OciRuntime {
-    OciRuntime::Runc
+fn default_runtime() -> RuntimeClass {
+    RuntimeClass::Standard
 }
 fn default_max() -> u32 {
     5

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use faasbox_runtime::{AgentClient, Driver, DriverError, Instance, InstanceSpec};
+use faasbox_driver::{AgentClient, Driver, DriverError, Instance, InstanceSpec};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::{codes, ApiError};

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use faasbox_runtime::fake::{self, FakeBehaviour, FakeDriver};
-use faasbox_runtime::Driver;
+use faasbox_driver::fake::{self, FakeBehaviour, FakeDriver};
+use faasbox_driver::Driver;
 use futures_util::FutureExt;
 use tokio::task::JoinHandle;
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use faasbox_driver::Driver;
 use faasbox_images::ImageStore;
-use faasbox_runtime::Driver;
 use faasbox_secrets::{KeySource, Vault};
 use faasbox_store::Store;
 
@@ -153,13 +153,19 @@ impl AppState {
                     &builder_spec,
                     builder_digest.as_deref(),
                 )?;
-                let layers = images.layer_dirs(&content.layers);
+                let image_files = |path: &str| {
+                    images.read_small_file(
+                        &content.layers,
+                        path,
+                        crate::instance_spec::MAX_ACCOUNT_FILE_BYTES,
+                    )
+                };
                 crate::instance_spec::build(
                     &builder_key,
                     &builder_spec,
                     builder_version,
                     &content,
-                    layers,
+                    &image_files,
                     ready_timeout,
                 )
             }),

@@ -1,8 +1,9 @@
 //! Test support shared by the image store's and the CLI's registry tests: a real
 //! `docker-registry` (Debian's package of distribution/registry 2.x) on a free loopback port,
 //! with htpasswd users or bearer-token auth. Only used as a dev-dependency. Also the small
-//! network helpers the runtime's and the CLI's tests share: [`free_port`] and
-//! [`OutsideAddress`]. And the one skip policy every crate's tests follow: [`cannot_run`].
+//! network helpers the runc driver's and the CLI's tests share: [`free_port`] and
+//! [`OutsideAddress`]. And the one skip policy every crate's tests follow: [`cannot_run`];
+//! and where the driver crates' tests find the built agent: [`agent_binary`].
 
 mod outside;
 mod skip;
@@ -119,6 +120,18 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The agent binary for tests that run the real one: `FAASBOX_AGENT_BINARY`, else
+/// `faasbox-agent` next to the calling test executable's `deps` directory (where
+/// `cargo build -p faasbox-agent` puts it). `None` when it is not built.
+pub fn agent_binary() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("FAASBOX_AGENT_BINARY") {
+        return Some(path.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.parent()?.join("faasbox-agent");
+    candidate.is_file().then_some(candidate)
 }
 
 /// A loopback port nobody listens on right now.

@@ -63,7 +63,7 @@ pub fn executables(workspace: &Path, deps: &Path, targets: &[Target]) -> Result<
 }
 
 /// The package name in a cargo package id: `path+file:///…/crates/cli#faasbox@0.1.0` (a
-/// directory whose name differs from the package's) or `…/crates/runtime#0.1.0`.
+/// directory whose name differs from the package's) or `…/faasbox-x#0.1.0` (one named like it).
 fn package_name(id: &Value) -> Option<&str> {
     let id = id.as_str()?;
     let (location, fragment) = id.rsplit_once('#')?;

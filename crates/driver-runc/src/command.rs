@@ -1,0 +1,325 @@
+//! The OCI runtime command line (`runc` and `runsc` share it: `run --detach`, `state`,
+//! `kill`, `delete --force`, `list`) and looking up host tools.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use faasbox_driver::{DriverError, RuntimeClass};
+
+/// Bound for one runtime command that is not `run` (those are quick; a hang is a bug).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Finds a tool: a path with a slash is taken as is; a bare name is looked up in `PATH` and
+/// then in the sbin directories (Debian installs runc in `/usr/sbin`, which the `PATH` of a
+/// service or a non-login shell often lacks).
+pub(crate) fn resolve_tool(
+    path: &Path,
+    tool: &'static str,
+    hint: &'static str,
+) -> Result<PathBuf, DriverError> {
+    let missing = || DriverError::ToolMissing {
+        tool,
+        path: path.to_path_buf(),
+        hint,
+    };
+    if path.as_os_str().is_empty() {
+        return Err(missing());
+    }
+    if path.components().count() > 1 || path.is_absolute() {
+        return if is_executable(path) {
+            Ok(path.to_path_buf())
+        } else {
+            Err(missing())
+        };
+    }
+    let search = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&search)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(path))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(missing)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// How a runsc sandbox gets its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SandboxNetwork {
+    /// gVisor's own network stack on the interfaces of the container's network namespace.
+    Sandbox,
+    /// Loopback only.
+    None,
+}
+
+/// One OCI runtime binary with its state root.
+#[derive(Debug, Clone)]
+pub(crate) struct RuntimeCli {
+    kind: RuntimeClass,
+    binary: PathBuf,
+    root: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct StateJson {
+    status: String,
+    #[serde(default)]
+    pid: i32,
+}
+
+/// What `state` tells about a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerState {
+    /// `created`, `running`, `paused`, `stopped`.
+    pub status: String,
+    /// Host pid of the container's init (runc) or sandbox (runsc); 0 when stopped.
+    pub pid: i32,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListEntry {
+    id: String,
+}
+
+impl RuntimeCli {
+    pub(crate) fn new(kind: RuntimeClass, binary: PathBuf, root: PathBuf) -> Self {
+        RuntimeCli { kind, binary, root }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command.arg("--root").arg(&self.root);
+        if self.kind == RuntimeClass::Sandboxed {
+            // Lets the agent inside the sandbox create its Unix socket in the bind-mounted
+            // control directory as a real host socket the platform can connect to. `all`
+            // rather than `create`: with `create` alone, this runsc refuses stat and chmod of
+            // the socket inside the sandbox (EPERM). The "open" half only lets the sandbox
+            // connect to sockets in its own mounts (the overlay root and the control
+            // directory); no host service socket is mounted in.
+            command.arg("--host-uds=all");
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    fn name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    /// `run --detach`: creates and starts the container. The container process inherits the
+    /// runtime's stdout and stderr, so both go to `log` (and so does the runtime's own error
+    /// message, which is why a failure reports the end of that file).
+    pub(crate) async fn run_detached(
+        &self,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        network: SandboxNetwork,
+    ) -> Result<(), DriverError> {
+        let open_log = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| DriverError::io(format!("cannot open {}", log.display()), e))
+        };
+        let mut command = self.command();
+        if self.kind == RuntimeClass::Sandboxed {
+            match network {
+                SandboxNetwork::Sandbox => {
+                    command.arg("--network=sandbox");
+                    super::runsc::hide_root_netns_marker(&mut command);
+                }
+                SandboxNetwork::None => {
+                    command.arg("--network=none");
+                }
+            }
+        }
+        command
+            .arg("run")
+            .arg("--detach")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(id)
+            .stdout(open_log()?)
+            .stderr(open_log()?);
+        let display = format!("{} run --detach {id}", self.name());
+        let status = command
+            .status()
+            .await
+            .map_err(|e| spawn_error(&self.binary, &display, e))?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(DriverError::Runtime {
+            command: display,
+            message: format!("{status}; {}", super::tail_of_file(log, 15)),
+        })
+    }
+
+    /// The container's status (`created`, `running`, `stopped`, …), `None` when it does not
+    /// exist.
+    pub(crate) async fn state(&self, id: &str) -> Result<Option<ContainerState>, DriverError> {
+        let display = format!("{} state {id}", self.name());
+        let output = self.output(&display, &["state", id]).await?;
+        if !output.status.success() {
+            return if not_found(&output) {
+                Ok(None)
+            } else {
+                Err(failure(&display, &output))
+            };
+        }
+        let state: StateJson =
+            serde_json::from_slice(&output.stdout).map_err(|e| DriverError::Runtime {
+                command: display,
+                message: format!("unexpected output: {e}"),
+            })?;
+        Ok(Some(ContainerState {
+            status: state.status,
+            pid: state.pid,
+        }))
+    }
+
+    /// Kills (SIGKILL) and deletes the container. Returns whether it existed.
+    ///
+    /// `delete --force` of a running container sleeps 100 ms after its SIGKILL before it looks
+    /// again (runc 1.1), so the container is killed first and awaited here, which makes a stop
+    /// take tens of milliseconds instead of over a hundred.
+    pub(crate) async fn force_delete(&self, id: &str) -> Result<bool, DriverError> {
+        match self.state(id).await {
+            Ok(None) => return Ok(false),
+            Ok(Some(state)) if state.status == "running" && state.pid > 0 => {
+                let kill = format!("{} kill {id} KILL", self.name());
+                if let Ok(output) = self.output(&kill, &["kill", id, "KILL"]).await {
+                    if output.status.success() {
+                        wait_for_exit(state.pid, Duration::from_secs(2)).await;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let display = format!("{} delete --force {id}", self.name());
+        let output = self.output(&display, &["delete", "--force", id]).await?;
+        if output.status.success() {
+            return Ok(true);
+        }
+        if not_found(&output) {
+            return Ok(false);
+        }
+        // A container stuck between states: kill it explicitly, then delete once more.
+        let kill = format!("{} kill {id} KILL", self.name());
+        let _ = self.output(&kill, &["kill", id, "KILL"]).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let retry = self.output(&display, &["delete", "--force", id]).await?;
+        if retry.status.success() {
+            Ok(true)
+        } else if not_found(&retry) {
+            Ok(false)
+        } else {
+            Err(failure(&display, &retry))
+        }
+    }
+
+    /// Ids of all containers in this runtime's root.
+    pub(crate) async fn list(&self) -> Result<Vec<String>, DriverError> {
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        let display = format!("{} list", self.name());
+        let output = self.output(&display, &["list", "--format", "json"]).await?;
+        if !output.status.success() {
+            return Err(failure(&display, &output));
+        }
+        // runc prints `null` for an empty root.
+        let entries: Option<Vec<ListEntry>> =
+            serde_json::from_slice(&output.stdout).map_err(|e| DriverError::Runtime {
+                command: display,
+                message: format!("unexpected output: {e}"),
+            })?;
+        Ok(entries
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.id)
+            .collect())
+    }
+
+    async fn output(&self, display: &str, args: &[&str]) -> Result<Output, DriverError> {
+        let mut command = self.command();
+        command.args(args);
+        match tokio::time::timeout(COMMAND_TIMEOUT, command.output()).await {
+            Ok(result) => result.map_err(|e| spawn_error(&self.binary, display, e)),
+            Err(_) => Err(DriverError::Runtime {
+                command: display.to_string(),
+                message: format!("no answer within {}s", COMMAND_TIMEOUT.as_secs()),
+            }),
+        }
+    }
+}
+
+/// Waits until process `pid` is gone or a zombie, at most `bound`.
+async fn wait_for_exit(pid: i32, bound: Duration) {
+    let deadline = std::time::Instant::now() + bound;
+    let stat = format!("/proc/{pid}/stat");
+    while std::time::Instant::now() < deadline {
+        let Ok(text) = std::fs::read_to_string(&stat) else {
+            return;
+        };
+        // The state letter follows the parenthesised command name.
+        let state = text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if matches!(state, Some('Z') | Some('X') | None) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {
+    DriverError::io(format!("cannot run `{display}` ({})", binary.display()), e)
+}
+
+fn not_found(output: &Output) -> bool {
+    let text = String::from_utf8_lossy(&output.stderr).to_ascii_lowercase();
+    text.contains("does not exist") || text.contains("not exist") || text.contains("no such")
+}
+
+fn failure(display: &str, output: &Output) -> DriverError {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    DriverError::Runtime {
+        command: display.to_string(),
+        message: format!("{}; {}", output.status, stderr.trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_are_found_in_path_and_sbin() {
+        assert!(resolve_tool(Path::new("sh"), "sh", "").is_ok());
+        let err = resolve_tool(Path::new("no-such-tool-xyz"), "xyz", "install xyz").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "xyz not found (no-such-tool-xyz): install xyz"
+        );
+        assert!(resolve_tool(Path::new("/nonexistent/runc"), "runc", "").is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! [`RuncDriver`]: the [`faasbox_driver::Driver`] that runs function instances as containers
+//! of an OCI runtime CLI on this host: `runc` for [`RuntimeClass::Standard`], gVisor's `runsc`
+//! for [`RuntimeClass::Sandboxed`] ([`DriverConfig`] names the binaries). Root filesystems are
+//! overlayfs mounts of the image's extracted layers, which a [`LayerSource`] (the server's
+//! image store) gives for the spec's image reference; the agent is reached on a Unix socket.
+//! One module per job:
+//!
+//! - [`start`]: make the instance directory ([`layout`]), mount its bounded disk ([`disk`])
+//!   and the overlay root filesystem ([`overlay`], through idmapped layer views with a user
+//!   namespace: [`userns`]), write `agent.json`, set up the network ([`network`]) when asked
+//!   for, write the OCI spec ([`spec`], with the seccomp filter of [`seccomp`]), `run --detach`
+//!   the container ([`command`], [`runsc`] for what gVisor needs on top), then wait for the
+//!   agent ([`ready`]). Any failure, timeout, or the caller dropping the start future tears
+//!   down everything made so far.
+//! - [`teardown`]: what stop, failed starts and cleanup share; [`cgroup`] finds and removes
+//!   the instance's cgroups and reads its OOM counter.
+//! - [`cleanup`]: finds what a crashed server left behind.
+//! - [`report`]: log tails and durations for error messages.
+
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+mod cgroup;
+mod cleanup;
+mod command;
+mod config;
+mod disk;
+mod image;
+#[cfg(test)]
+mod inspect;
+mod layout;
+mod network;
+mod overlay;
+mod ready;
+mod report;
+mod runsc;
+mod seccomp;
+mod spec;
+mod start;
+mod teardown;
+mod userns;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{DriverConfig, IdMap};
+pub use image::LayerSource;
+
+/// The kinds of leftovers the runc driver's [`CleanupReport`] counts (its
+/// [`CleanupReport::count`] keys).
+pub mod leftovers {
+    pub use crate::cleanup::{CGROUPS, CONTAINERS, MOUNTS, NETNS, PROCESSES};
+}
+
+#[cfg(test)]
+pub(crate) use inspect::command_available;
+pub(crate) use report::tail_of_file;
+pub(crate) use start::StartOptions;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use self::command::{resolve_tool, RuntimeCli};
+use self::layout::Layout;
+use self::network::NetworkTools;
+use self::userns::Userns;
+use faasbox_driver::{CleanupReport, Driver, DriverError, Instance, InstanceSpec, RuntimeClass};
+
+/// Runs instances with runc or runsc. Cheap to share: clones of the inner state are `Arc`s.
+///
+/// Dropping the driver leaves running instances alone (a restarted server finds them with
+/// [`Driver::cleanup_leftovers`]); call [`Driver::stop_all`] at shutdown.
+pub struct RuncDriver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: DriverConfig,
+    /// Where images' layer directories come from.
+    layers: Arc<dyn LayerSource>,
+    layout: Layout,
+    runc: RuntimeCli,
+    /// The user namespace runc instances' layers are idmapped with; `None`: container root is
+    /// host root (not configured, or the kernel refused).
+    userns: Option<Arc<Userns>>,
+    /// Why runc instances get no user namespace, when they do not.
+    userns_problem: Option<String>,
+    /// Instances started by this driver object and not stopped yet.
+    live: Mutex<HashMap<String, RuntimeClass>>,
+}
+
+impl RuncDriver {
+    /// Prepares the state directory and checks that runc is installed (runsc and pasta are
+    /// checked when an instance needs them). Logs whether runc instances get a user namespace
+    /// and, when they cannot, why. Instances' images are resolved through `layers`.
+    pub fn new(config: DriverConfig, layers: Arc<dyn LayerSource>) -> Result<Self, DriverError> {
+        let layout = Layout::new(&config.state_dir)?;
+        let runc_binary = resolve_tool(
+            &config.runc_path,
+            "runc",
+            "install it with `apt-get install runc` or set the runc path in the configuration",
+        )?;
+        let runc = RuntimeCli::new(
+            RuntimeClass::Standard,
+            runc_binary,
+            layout.runtime_root(RuntimeClass::Standard),
+        );
+        for dir in [
+            layout.instances_dir(),
+            layout.runtime_root(RuntimeClass::Standard),
+            layout.runtime_root(RuntimeClass::Sandboxed),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        for dir in [layout.state_dir().to_path_buf(), layout.instances_dir()] {
+            layout::make_traversable(&dir)?;
+        }
+        let (userns, userns_problem) = match user_namespace(&config, &layout) {
+            Ok(userns) => (Some(userns), None),
+            Err(problem) => (None, Some(problem)),
+        };
+        Ok(RuncDriver {
+            inner: Arc::new(Inner {
+                config,
+                layers,
+                layout,
+                runc,
+                userns,
+                userns_problem,
+                live: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The id mapping of runc instances' user namespaces; `None` when container root is host
+    /// root.
+    pub fn id_map(&self) -> Option<IdMap> {
+        self.inner.userns.as_ref().map(|u| u.map())
+    }
+
+    /// Why runc instances get no user namespace (`None` when they get one).
+    pub fn user_namespace_problem(&self) -> Option<&str> {
+        self.inner.userns_problem.as_deref()
+    }
+
+    /// The prefix of every container id, netns name and cgroup of this driver.
+    pub fn prefix(&self) -> &str {
+        self.inner.layout.prefix()
+    }
+
+    /// The canonical state directory.
+    pub fn state_dir(&self) -> &Path {
+        self.inner.layout.state_dir()
+    }
+
+    /// [`Driver::start`] with test hooks: another container process, and optionally not
+    /// waiting for readiness.
+    #[cfg(test)]
+    pub(crate) async fn start_with(
+        &self,
+        spec: InstanceSpec,
+        options: StartOptions,
+    ) -> Result<Instance, DriverError> {
+        Inner::start(&self.inner, spec, options).await
+    }
+}
+
+#[async_trait]
+impl Driver for RuncDriver {
+    async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError> {
+        let options = StartOptions {
+            args: None,
+            wait_ready: true,
+        };
+        Inner::start(&self.inner, spec, options).await
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), DriverError> {
+        if !self.inner.layout.owns(id) {
+            return Err(DriverError::InvalidId(id.to_string()));
+        }
+        self.inner.teardown(id).await.map(|_| ())
+    }
+
+    async fn oom_killed(&self, id: &str) -> bool {
+        if !self.inner.layout.owns(id) {
+            return false;
+        }
+        cgroup::memory_dir(&self.inner.layout, id).is_some_and(|dir| cgroup::oom_killed(&dir))
+    }
+
+    async fn cleanup_leftovers(&self) -> Result<CleanupReport, DriverError> {
+        self.inner.cleanup().await
+    }
+
+    async fn stop_all(&self) -> Result<(), DriverError> {
+        self.inner.cleanup().await.map(|_| ())
+    }
+}
+
+/// The user namespace for runc instances, if configured and the kernel allows it, else why
+/// not; says which in the log.
+fn user_namespace(config: &DriverConfig, layout: &Layout) -> Result<Arc<Userns>, String> {
+    let Some(map) = config.id_map else {
+        let problem = "user namespaces are off in the configuration".to_string();
+        tracing::warn!("{problem}: container root of runc instances is host root");
+        return Err(problem);
+    };
+    let made = Userns::create(map).and_then(|userns| {
+        if let Some(dir) = layout::untraversable_ancestor(layout.state_dir()) {
+            return Err(format!(
+                "container root (host uid {}) may not pass through {} to the instances' root \
+                 filesystems; `chmod 0711` it (others may pass, not list)",
+                map.host_base,
+                dir.display()
+            ));
+        }
+        userns.probe(layout.state_dir())?;
+        Ok(userns)
+    });
+    match made {
+        Ok(userns) => {
+            tracing::info!(
+                host_uids = %format!("{}-{}", map.host_base, map.host_base + (map.size - 1)),
+                "user namespaces in use: container root of runc instances is host uid {} \
+                 (gVisor instances run on gVisor's own kernel instead)",
+                map.host_base
+            );
+            Ok(Arc::new(userns))
+        }
+        Err(reason) => {
+            tracing::warn!(
+                "user namespaces are not in use: {reason}; container root of runc instances \
+                 is host root (seccomp, capabilities and no-new-privileges still apply)"
+            );
+            Err(reason)
+        }
+    }
+}
+
+impl Inner {
+    fn live_instances(&self) -> std::sync::MutexGuard<'_, HashMap<String, RuntimeClass>> {
+        // A panic while holding the lock leaves a map that is still consistent.
+        self.live
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn runtime_cli(&self, runtime: RuntimeClass) -> Result<RuntimeCli, DriverError> {
+        match runtime {
+            RuntimeClass::Standard => Ok(self.runc.clone()),
+            RuntimeClass::Sandboxed => {
+                let Some(runsc) = self.config.runtime_binary(runtime) else {
+                    return Err(DriverError::UnsupportedClass {
+                        class: runtime.to_string(),
+                        driver: "runc",
+                        hint: "this server runs no gVisor: set the runsc path in its \
+                               configuration, or deploy the function with runtime runc"
+                            .to_string(),
+                    });
+                };
+                let binary = resolve_tool(
+                    runsc,
+                    "runsc",
+                    "install gVisor with `apt-get install runsc` or set the runsc path in the \
+                     configuration",
+                )?;
+                Ok(RuntimeCli::new(
+                    RuntimeClass::Sandboxed,
+                    binary,
+                    self.layout.runtime_root(RuntimeClass::Sandboxed),
+                ))
+            }
+        }
+    }
+
+    fn network_tools(&self) -> Result<NetworkTools, DriverError> {
+        Ok(NetworkTools {
+            ip: resolve_tool(
+                Path::new("ip"),
+                "ip",
+                "install it with `apt-get install iproute2`",
+            )?,
+            pasta: resolve_tool(
+                &self.config.pasta_path,
+                "pasta",
+                "install it with `apt-get install passt`, or run functions without network",
+            )?,
+            host_loopback: self.config.allow_host_loopback,
+        })
+    }
+
+    fn network_tools_or_defaults(&self) -> NetworkTools {
+        self.network_tools().unwrap_or_else(|_| NetworkTools {
+            ip: PathBuf::from("ip"),
+            pasta: self.config.pasta_path.clone(),
+            host_loopback: self.config.allow_host_loopback,
+        })
+    }
+}

@@ -1,0 +1,326 @@
+//! Outbound network for an instance: a named network namespace (`ip netns add`, so it is a
+//! file in `/run/netns` that survives us and can be found after a crash) connected by
+//! `pasta` (user-mode networking, package `passt`).
+//!
+//! pasta is started without `--foreground`: it configures the namespace (`--config-net`:
+//! address, routes, the tap device `eth0`), then forks into the background and its foreground
+//! process exits 0. That exit is the readiness signal; the daemon's pid lands in
+//! `pasta.pid` (`-P`) so stop and cleanup can kill it, after checking `/proc/<pid>/cmdline`.
+//! pasta also quits by itself once its namespace file is deleted.
+//!
+//! Port forwarding is off in both directions (`-t none -u none -T none -U none`): pasta's
+//! default "auto" would bind every port a function listens on also on the host (clashing
+//! between instances), and bind the host's listening ports into the namespace's loopback
+//! (taking ports such as 8080 from the function).
+//!
+//! The host's loopback is out of reach (`--no-map-gw`): pasta would otherwise map connections
+//! to the namespace's gateway address to the host's `127.0.0.1`/`::1`, where databases,
+//! registries and the faasbox API itself listen without expecting strangers. The driver's
+//! `allow_host_loopback` setting keeps that mapping, for development and tests. The outside
+//! world (any address that is not the host's loopback) is reachable either way.
+//!
+//! Ports below 1024 are open to every user of the namespace
+//! (`net.ipv4.ip_unprivileged_port_start = 0`, as Docker sets it): the namespace belongs to the
+//! host's user namespace, where container root of a user-namespaced instance has no
+//! `CAP_NET_BIND_SERVICE`.
+//!
+//! DNS: queries to [`DNS_ADDRESS`] are forwarded by pasta to the host's resolver
+//! (`--dns-forward`), which works whatever the host's resolv.conf names, a loopback resolver
+//! such as systemd-resolved's included; the instance's `/etc/resolv.conf` names that address.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::Command;
+
+use super::layout::InstanceDir;
+use faasbox_driver::DriverError;
+
+/// Where `ip netns` keeps its namespace files.
+pub(crate) const NETNS_DIR: &str = "/run/netns";
+
+/// The address the instance's resolv.conf points at; pasta answers it with the host resolver.
+pub(crate) const DNS_ADDRESS: &str = "169.254.0.53";
+
+/// Bound for pasta's setup and each `ip` call.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub(crate) fn netns_path(name: &str) -> PathBuf {
+    Path::new(NETNS_DIR).join(name)
+}
+
+/// The tools network setup needs.
+#[derive(Debug, Clone)]
+pub(crate) struct NetworkTools {
+    pub ip: PathBuf,
+    pub pasta: PathBuf,
+    /// Map the gateway address to the host's loopback.
+    pub host_loopback: bool,
+}
+
+/// Creates the namespace `name`, starts pasta for it and writes the instance's resolv.conf.
+/// Returns the namespace path. Leaves nothing behind when it fails.
+pub(crate) async fn setup(
+    tools: &NetworkTools,
+    name: &str,
+    dir: &InstanceDir,
+) -> Result<PathBuf, DriverError> {
+    let path = netns_path(name);
+    ip(tools, &["netns", "add", name]).await.map_err(|e| {
+        DriverError::Network(format!("cannot create network namespace {name}: {e}"))
+    })?;
+    if let Err(e) = allow_low_ports(&path).await {
+        teardown(tools, name, dir).await;
+        return Err(e);
+    }
+    if let Err(e) = start_pasta(tools, &path, dir).await {
+        teardown(tools, name, dir).await;
+        return Err(e);
+    }
+    if let Err(e) = write_resolv_conf(&dir.resolv_conf()) {
+        teardown(tools, name, dir).await;
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// Lets every user in the namespace bind ports below 1024 (`net.ipv4.ip_unprivileged_port_start
+/// = 0`, as Docker sets it for its containers): the namespace belongs to the host's user
+/// namespace, in which container root of a user-namespaced instance has no
+/// `CAP_NET_BIND_SERVICE`. Written from a thread of its own that joins the namespace (a
+/// thread's network namespace is its own; the thread ends right after).
+async fn allow_low_ports(netns: &Path) -> Result<(), DriverError> {
+    let file = std::fs::File::open(netns)
+        .map_err(|e| DriverError::io(format!("cannot open {}", netns.display()), e))?;
+    let write = move || -> Result<(), String> {
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
+        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+            .map_err(|e| format!("cannot set net.ipv4.ip_unprivileged_port_start: {e}"))
+    };
+    let joined = tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name("netns-sysctl".into())
+            .spawn(write)
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .unwrap_or_else(|_| Err("the thread panicked".into()))
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    joined.map_err(DriverError::Network)
+}
+
+async fn start_pasta(
+    tools: &NetworkTools,
+    netns: &Path,
+    dir: &InstanceDir,
+) -> Result<(), DriverError> {
+    let log = dir.pasta_log();
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .map_err(|e| DriverError::io(format!("cannot open {}", log.display()), e))?;
+    let mut command = Command::new(&tools.pasta);
+    command
+        .arg("--config-net")
+        .arg("--netns")
+        .arg(netns)
+        // As root, pasta otherwise drops to `nobody` and then cannot open the namespace.
+        .args(["--runas", "0", "--quiet"])
+        .args(["-t", "none", "-u", "none", "-T", "none", "-U", "none"])
+        .args(["--dns-forward", DNS_ADDRESS]);
+    if !tools.host_loopback {
+        command.arg("--no-map-gw");
+    }
+    command
+        .arg("--pid")
+        .arg(dir.pasta_pid())
+        .arg("--log-file")
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true);
+    let status = match tokio::time::timeout(SETUP_TIMEOUT, command.status()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            return Err(DriverError::Network(format!(
+                "pasta failed to start ({}): {e}",
+                tools.pasta.display()
+            )))
+        }
+        Err(_) => {
+            return Err(DriverError::Network(format!(
+                "pasta did not configure the network namespace within {}s: {}",
+                SETUP_TIMEOUT.as_secs(),
+                super::tail_of_file(&log, 5)
+            )))
+        }
+    };
+    if !status.success() {
+        return Err(DriverError::Network(format!(
+            "pasta failed to start ({status}): {}",
+            super::tail_of_file(&log, 5)
+        )));
+    }
+    match read_pid(&dir.pasta_pid()) {
+        Some(pid) if is_pasta_for(pid, netns) => Ok(()),
+        _ => Err(DriverError::Network(format!(
+            "pasta exited right after configuring the network namespace: {}",
+            super::tail_of_file(&log, 5)
+        ))),
+    }
+}
+
+/// The host's search domains and options, with pasta's DNS forwarder as the nameserver.
+fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut text = format!("nameserver {DNS_ADDRESS}\n");
+    for line in host.lines() {
+        let line = line.trim();
+        if line.starts_with("search ")
+            || line.starts_with("domain ")
+            || line.starts_with("options ")
+        {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    std::fs::write(target, text)
+        .map_err(|e| DriverError::io(format!("cannot write {}", target.display()), e))?;
+    super::layout::make_container_readable(target)
+}
+
+/// Kills the instance's pasta and deletes its namespace. Best effort, never fails.
+/// Returns (pasta killed, namespace deleted).
+pub(crate) async fn teardown(tools: &NetworkTools, name: &str, dir: &InstanceDir) -> (bool, bool) {
+    let path = netns_path(name);
+    let mut killed = false;
+    if let Some(pid) = read_pid(&dir.pasta_pid()) {
+        killed = kill_pasta(pid, &path);
+    }
+    // pasta may have been started but not (yet) written its pid file: find it by its argv.
+    for (pid, netns) in stray_pastas(name) {
+        if netns == path {
+            killed |= kill_pasta(pid, &path);
+        }
+    }
+    let deleted = delete_netns(tools, name).await;
+    (killed, deleted)
+}
+
+/// Deletes the namespace `name` if it exists. Returns whether it existed.
+pub(crate) async fn delete_netns(tools: &NetworkTools, name: &str) -> bool {
+    let path = netns_path(name);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return false;
+    }
+    if let Err(e) = ip(tools, &["netns", "delete", name]).await {
+        if std::fs::symlink_metadata(&path).is_err() {
+            // Removed meanwhile by a concurrent teardown of the same instance: nothing to do.
+            return true;
+        }
+        tracing::warn!(netns = name, error = %e, "ip netns delete failed; removing the file");
+        let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&path);
+    }
+    true
+}
+
+/// Names in `/run/netns` starting with `prefix`.
+pub(crate) fn list_netns(prefix: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+/// pasta processes whose `--netns` is a namespace file whose name starts with `prefix`, with
+/// that path.
+pub(crate) fn stray_pastas(prefix: &str) -> Vec<(i32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let wanted = netns_path(prefix);
+    let wanted = wanted.to_string_lossy();
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, pasta_netns(pid)?)))
+        .filter(|(_, netns)| netns.to_string_lossy().starts_with(wanted.as_ref()))
+        .collect()
+}
+
+/// SIGKILLs `pid` if it is a pasta for `netns`. Returns whether it was killed.
+pub(crate) fn kill_pasta(pid: i32, netns: &Path) -> bool {
+    if !is_pasta_for(pid, netns) {
+        return false;
+    }
+    kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
+}
+
+fn is_pasta_for(pid: i32, netns: &Path) -> bool {
+    pasta_netns(pid).is_some_and(|p| p == netns)
+}
+
+/// The `--netns` argument of process `pid` if it is a pasta process.
+fn pasta_netns(pid: i32) -> Option<PathBuf> {
+    if pid <= 1 {
+        return None;
+    }
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    let program = Path::new(std::str::from_utf8(args.first()?).ok()?).file_name()?;
+    let program = program.to_str()?;
+    if !(program.starts_with("pasta") || program.starts_with("passt")) {
+        return None;
+    }
+    let mut iter = args.iter().map(|a| String::from_utf8_lossy(a));
+    while let Some(arg) = iter.next() {
+        if arg == "--netns" {
+            return iter.next().map(|p| PathBuf::from(p.as_ref()));
+        }
+        if let Some(path) = arg.strip_prefix("--netns=") {
+            return Some(PathBuf::from(path));
+        }
+    }
+    None
+}
+
+fn read_pid(file: &Path) -> Option<i32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+async fn ip(tools: &NetworkTools, args: &[&str]) -> Result<(), String> {
+    let mut command = Command::new(&tools.ip);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = match tokio::time::timeout(SETUP_TIMEOUT, command.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("cannot run {}: {e}", tools.ip.display())),
+        Err(_) => return Err(format!("`ip {}` did not finish", args.join(" "))),
+    };
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}

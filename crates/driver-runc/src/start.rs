@@ -1,0 +1,347 @@
+//! Starting an instance: its directory, root filesystem, agent configuration, network, OCI
+//! spec and container, in that order; torn down again on any failure, on timeout, and when
+//! the caller drops the start half-way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::command::{RuntimeCli, SandboxNetwork};
+use super::disk::{self, Owner};
+use super::layout::{self, make_container_readable, InstanceDir, InstanceMeta, Layout};
+use super::network::NetworkTools;
+use super::report::{seconds, tail_of_file};
+use super::userns::{self, Userns};
+use super::{cgroup, network, overlay, spec, Inner};
+use faasbox_driver::{DriverError, Instance, InstanceSpec, RuntimeClass};
+
+/// Test hooks for `RuncDriver::start_with`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StartOptions {
+    /// Replaces the agent's argv as the container process.
+    pub args: Option<Vec<String>>,
+    /// Wait for the agent's readiness (what `Driver::start` does).
+    pub wait_ready: bool,
+}
+
+/// Tears an instance down if a start is abandoned half-way (its future dropped).
+struct TeardownGuard {
+    inner: Option<Arc<Inner>>,
+    id: String,
+}
+
+impl TeardownGuard {
+    fn disarm(mut self) {
+        self.inner = None;
+    }
+}
+
+impl Drop for TeardownGuard {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        let id = std::mem::take(&mut self.id);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = inner.teardown(&id).await {
+                    tracing::warn!(instance = %id, error = %e, "teardown of an abandoned start failed");
+                }
+            });
+        }
+    }
+}
+
+impl Inner {
+    pub(super) async fn start(
+        self: &Arc<Self>,
+        spec: InstanceSpec,
+        options: StartOptions,
+    ) -> Result<Instance, DriverError> {
+        if !self.config.agent_binary.is_file() {
+            return Err(DriverError::AgentMissing(self.config.agent_binary.clone()));
+        }
+        if spec.runtime == RuntimeClass::Standard && self.userns.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.config.agent_binary)
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0);
+            if mode & 0o005 != 0o005 {
+                return Err(DriverError::AgentNotExecutable(
+                    self.config.agent_binary.clone(),
+                ));
+            }
+        }
+        let cli = self.runtime_cli(spec.runtime)?;
+        let network_tools = if spec.network {
+            Some(self.network_tools()?)
+        } else {
+            None
+        };
+        let id = self.layout.new_id();
+        self.live_instances().insert(id.clone(), spec.runtime);
+        let guard = TeardownGuard {
+            inner: Some(self.clone()),
+            id: id.clone(),
+        };
+        let deadline = Instant::now() + self.config.start_timeout;
+        // The readiness loop reports its own timeout with details; this outer bound (a little
+        // later) only catches a step that hangs.
+        let bound = self.config.start_timeout + Duration::from_secs(5);
+        let started = tokio::time::timeout(
+            bound,
+            self.create_and_start(&id, &spec, &options, &cli, network_tools.as_ref(), deadline),
+        )
+        .await;
+        guard.disarm();
+        let error = match started {
+            Ok(Ok(instance)) => return Ok(instance),
+            Ok(Err(e)) => e,
+            Err(_) => DriverError::NotReady {
+                function: spec.function.clone(),
+                reason: format!(" within {}", seconds(self.config.start_timeout)),
+                details: format!(
+                    "\nagent log:\n{}",
+                    tail_of_file(&self.layout.instance(&id).agent_log(), 20)
+                ),
+            },
+        };
+        if let Err(teardown_error) = self.teardown(&id).await {
+            tracing::warn!(instance = %id, error = %teardown_error, "teardown after a failed start failed");
+        }
+        Err(error)
+    }
+
+    async fn create_and_start(
+        &self,
+        id: &str,
+        spec: &InstanceSpec,
+        options: &StartOptions,
+        cli: &RuntimeCli,
+        network_tools: Option<&NetworkTools>,
+        deadline: Instant,
+    ) -> Result<Instance, DriverError> {
+        let dir = self.layout.instance(id);
+        for sub in [
+            dir.root().to_path_buf(),
+            dir.bundle(),
+            dir.rootfs(),
+            dir.socket_mount_point(),
+        ] {
+            std::fs::create_dir_all(&sub)
+                .map_err(|e| DriverError::io(format!("cannot create {}", sub.display()), e))?;
+        }
+        layout::make_traversable(dir.root())?;
+        for shared in [dir.ctl(), dir.socket_mount_point()] {
+            make_container_readable(&shared)?;
+        }
+        let meta = InstanceMeta {
+            function: spec.function.clone(),
+            runtime: spec.runtime,
+            network: spec.network,
+        };
+        write_json(&dir.meta(), &meta)?;
+
+        let layers = self
+            .layers
+            .layer_dirs(&spec.image)
+            .map_err(|message| DriverError::Image {
+                function: spec.function.clone(),
+                image: spec.image.to_string(),
+                message,
+            })?;
+        let layers = if layers.is_empty() {
+            let empty = dir.empty_lower();
+            std::fs::create_dir_all(&empty)
+                .map_err(|e| DriverError::io(format!("cannot create {}", empty.display()), e))?;
+            vec![empty]
+        } else {
+            layers
+        };
+        // User namespaces are runc's; gVisor runs the function on its own kernel.
+        let userns = match spec.runtime {
+            RuntimeClass::Standard => self.userns.clone(),
+            RuntimeClass::Sandboxed => None,
+        };
+        let rootfs = RootfsPlan {
+            dir: dir.clone(),
+            layers,
+            disk_bytes: spec.disk_bytes,
+            scratch: spec.scratch.len(),
+            userns: userns.clone(),
+        };
+        tokio::task::spawn_blocking(move || rootfs.compose())
+            .await
+            .map_err(|e| DriverError::Mount {
+                target: PathBuf::new(),
+                message: format!("the root filesystem task failed: {e}"),
+            })??;
+
+        let mut agent = spec.agent.clone();
+        if agent.function.is_empty() {
+            agent.function = spec.function.clone();
+        }
+        if agent.disk_limit_bytes == 0 {
+            agent.disk_limit_bytes = spec.disk_bytes.max(disk::MIN_DISK_BYTES);
+        }
+        // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
+        agent.blocking_tcp |= spec.runtime == RuntimeClass::Sandboxed;
+        write_json(&dir.agent_config(), &agent)?;
+        make_container_readable(&dir.agent_config())?;
+        let hostname = Layout::short_id(id).to_string();
+        write_file(
+            &dir.hosts(),
+            &format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+            ),
+        )?;
+        make_container_readable(&dir.hosts())?;
+
+        let sandbox_tmp = match spec.runtime {
+            RuntimeClass::Sandboxed => sandbox_tmp(&dir.rootfs()),
+            RuntimeClass::Standard => None,
+        };
+        let netns = match network_tools {
+            Some(tools) => Some(network::setup(tools, Layout::netns_name(id), &dir).await?),
+            None => None,
+        };
+
+        let params = spec::SpecParams {
+            id: id.to_string(),
+            function: spec.function.clone(),
+            hostname,
+            runtime: spec.runtime,
+            rootfs: dir.rootfs(),
+            args: options.args.clone().unwrap_or_else(spec::agent_args),
+            env: spec.env.clone(),
+            agent_binary: self.config.agent_binary.clone(),
+            control_dir: dir.ctl(),
+            socket_dir: dir.socket_dir(),
+            hosts_file: dir.hosts(),
+            resolv_conf: netns.as_ref().map(|_| dir.resolv_conf()),
+            netns: netns.clone(),
+            cgroups_path: self.layout.cgroups_path(id),
+            limits: spec.limits,
+            disk_bytes: spec.disk_bytes.max(disk::MIN_DISK_BYTES),
+            id_map: userns.as_ref().map(|u| u.map()),
+            swap_accounting: cgroup::swap_accounting(),
+            oom_score_adj: spec::agent_oom_score_adj(),
+            nofile: spec::nofile_limit(),
+            scratch: spec
+                .scratch
+                .iter()
+                .enumerate()
+                .map(|(index, mount)| (mount.path.clone(), dir.scratch(index)))
+                .collect(),
+            sandbox_tmp,
+        };
+        let oci = spec::build(&params).map_err(|e| DriverError::InvalidSpec {
+            function: spec.function.clone(),
+            message: e.to_string(),
+        })?;
+        write_json(&dir.config_json(), &oci)?;
+
+        let sandbox_network = if netns.is_some() {
+            SandboxNetwork::Sandbox
+        } else {
+            SandboxNetwork::None
+        };
+        cli.run_detached(&dir.bundle(), id, &dir.agent_log(), sandbox_network)
+            .await?;
+
+        if options.wait_ready {
+            self.wait_ready(id, &dir, &spec.function, cli, deadline)
+                .await?;
+        }
+        Ok(Instance {
+            id: id.to_string(),
+            endpoint: faasbox_proto::AgentEndpoint::Unix(dir.socket()),
+            runtime: spec.runtime,
+        })
+    }
+}
+
+/// The root filesystem's `/tmp` for gVisor to use as it is (made, mode 1777, when the image
+/// has none). `None` when it is not a plain directory: a symbolic link would be followed on
+/// the host, so gVisor keeps its own `/tmp` then.
+fn sandbox_tmp(rootfs: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = rootfs.join("tmp");
+    match std::fs::symlink_metadata(&tmp) {
+        Ok(meta) if meta.is_dir() => Some(tmp),
+        Ok(_) => {
+            tracing::warn!(
+                path = %tmp.display(),
+                "the image's /tmp is not a directory; gVisor keeps its own /tmp (bounded by memory only)"
+            );
+            None
+        }
+        Err(_) => {
+            std::fs::create_dir(&tmp).ok()?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).ok()?;
+            Some(tmp)
+        }
+    }
+}
+
+/// What the root filesystem is made of: the disk, the layers, and the id mapping.
+struct RootfsPlan {
+    dir: InstanceDir,
+    layers: Vec<PathBuf>,
+    disk_bytes: u64,
+    scratch: usize,
+    userns: Option<Arc<Userns>>,
+}
+
+impl RootfsPlan {
+    /// Mounts the instance's disk, then the overlay of the layers (through idmapped views of
+    /// them with a user namespace) with its upper directory on that disk. Blocking.
+    fn compose(self) -> Result<(), DriverError> {
+        let owner = match &self.userns {
+            Some(userns) => Owner {
+                uid: userns.map().host_base,
+                gid: userns.map().host_base,
+            },
+            None => Owner { uid: 0, gid: 0 },
+        };
+        disk::prepare_log(&self.dir)?;
+        disk::prepare(&self.dir, self.disk_bytes, owner, self.scratch)?;
+        let Some(userns) = &self.userns else {
+            return overlay::mount_blocking(
+                &self.layers,
+                &self.dir.upper(),
+                &self.dir.work(),
+                &self.dir.rootfs(),
+            );
+        };
+        let views = self.dir.lower_mounts();
+        let mounted = userns
+            .attach_layers(&self.layers, &views)
+            .and_then(|lower| {
+                overlay::mount_blocking(
+                    &lower,
+                    &self.dir.upper(),
+                    &self.dir.work(),
+                    &self.dir.rootfs(),
+                )
+            });
+        userns::detach_layers(&views);
+        mounted
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DriverError> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| {
+        DriverError::io(
+            format!("cannot encode {}", path.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    std::fs::write(path, text)
+        .map_err(|e| DriverError::io(format!("cannot write {}", path.display()), e))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), DriverError> {
+    std::fs::write(path, text)
+        .map_err(|e| DriverError::io(format!("cannot write {}", path.display()), e))
+}
