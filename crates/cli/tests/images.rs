@@ -1,6 +1,6 @@
 //! Importing images through the API: every archive format runs, malicious archives are
 //! refused and write nothing, a root filesystem with device nodes in /dev (as debootstrap
-//! makes) imports without them and runs.
+//! makes) imports without them and runs, and the image's user is looked up in the image.
 
 mod support;
 
@@ -343,4 +343,61 @@ async fn a_debootstrap_rootfs_imports_without_its_dev_nodes_and_runs() {
     assert_eq!(status, 400, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("'usr/sda' outside /dev"), "{message}");
+}
+
+/// A CGI function that answers the uid and gid it runs as.
+const WHO_AM_I: &str = "#!/bin/sh\nprintf 'Content-Type: application/json\\r\\n\\r\\n{\"uid\":%s,\"gid\":%s}' \"$(id -u)\" \"$(id -g)\"\n";
+
+/// The image's user (`user` of a root filesystem import) runs the function: a name is looked up
+/// in the image's own /etc/passwd and /etc/group (read from its layers in the image store, not
+/// the host's files), and a name the image lacks fails the call with the reason.
+#[tokio::test]
+async fn the_images_user_is_looked_up_in_the_image() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let (_dir, tar) = images::rootfs_tar_with(&[
+        ("www/cgi-bin/index.cgi", WHO_AM_I, 0o755),
+        (
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/sh\nweb:x:4033:4044::/:/bin/sh\n",
+            0o644,
+        ),
+        ("etc/group", "root:x:0:\nstaff:x:4050:\n", 0o644),
+    ]);
+    let query = images::rootfs_query();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (name, user) in [
+        ("user/web", "web"),
+        ("user/mixed", "web:staff"),
+        ("user/ghost", "ghost"),
+    ] {
+        let mut query = query.clone();
+        query.push(("user", user));
+        let r = server.import(&tar, name, &query).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        let function = name.trim_start_matches("user/");
+        server
+            .deploy("demo", function, json!({"image": name}))
+            .await;
+    }
+    for (function, expected) in [
+        ("web", json!({"uid": 4033, "gid": 4044})),
+        ("mixed", json!({"uid": 4033, "gid": 4050})),
+    ] {
+        let (status, _, body) = server.invoke("demo", function, "{}").await;
+        assert_eq!(
+            status,
+            200,
+            "{function}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(parse(&body), expected, "{function}");
+    }
+    let (status, _, body) = server.invoke("demo", "ghost", "{}").await;
+    let text = String::from_utf8_lossy(&body);
+    assert_ne!(status, 200, "{text}");
+    assert!(
+        text.contains("the image's user 'ghost' is not in its /etc/passwd"),
+        "{status}: {text}"
+    );
 }
