@@ -70,7 +70,9 @@ pub fn default_workers() -> usize {
 /// added by the pool). The server uses its own binary: `/proc/self/exe expr-worker`.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
+    /// The executable.
     pub program: PathBuf,
+    /// The arguments that make it a worker (`expr-worker`).
     pub args: Vec<OsString>,
 }
 

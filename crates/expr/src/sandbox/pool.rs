@@ -36,6 +36,8 @@ const STDERR_TAIL: usize = 4096;
 /// architecture the kernel exports it for).
 const TICK_NS: u64 = 10_000_000;
 
+/// At most [`Limits::workers`] worker processes, started on demand and kept while idle, that
+/// run jobs one at a time each within the limits.
 pub struct Pool {
     command: WorkerCommand,
     limits: Limits,
@@ -70,6 +72,7 @@ enum Exchange {
 }
 
 impl Pool {
+    /// A pool starting `command` as its workers (none started yet).
     pub fn new(command: WorkerCommand, limits: Limits) -> Pool {
         let limits = Limits {
             workers: limits.workers.max(1),
@@ -83,6 +86,7 @@ impl Pool {
         }
     }
 
+    /// The limits every job runs within.
     pub fn limits(&self) -> Limits {
         self.limits
     }

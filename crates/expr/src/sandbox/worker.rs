@@ -39,8 +39,11 @@ const EXIT_PROTOCOL: i32 = 3;
 /// The worker's limits, as given on its command line.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerArgs {
+    /// The memory a job may allocate beyond what the idle worker holds (`--memory`).
     pub memory: u64,
+    /// The CPU time a job may use (`--cpu-ms`); the worker's own backstop is twice this.
     pub cpu_time: Duration,
+    /// The largest result in bytes (`--max-output`).
     pub max_output: usize,
 }
 
