@@ -44,7 +44,6 @@ const KNOWN_CYCLES: &[(&str, &str, &[&str])] = &[
         "crate::flows",
         &["effects", "functions", "runner"],
     ),
-    ("faasbox-expr", "crate::sandbox", &["pool", "worker"]),
     ("faasbox-images", "crate", &["import", "registry", "store"]),
     ("faasbox-store", "crate", &["global_functions", "revisions"]),
 ];

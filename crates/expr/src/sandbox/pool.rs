@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use super::describe_bytes;
 use super::protocol::{self, Answer, Op};
 use super::worker::{WorkerArgs, EVAL_STACK, MAX_MESSAGE};
 use super::{EvalError, Limits, WorkerCommand};
@@ -449,15 +450,4 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-/// "512 MiB", "16 KiB", "100 bytes".
-pub fn describe_bytes(n: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (size, unit) in UNITS {
-        if n >= size && n & (size - 1) == 0 {
-            return format!("{} {unit}", n / size);
-        }
-    }
-    format!("{n} bytes")
 }

@@ -210,7 +210,7 @@ pub fn to_json_bounded(value: &Value, max: usize) -> Result<Vec<u8>, TemplateErr
     serde_json::to_writer(&mut writer, value).map_err(|_| {
         TemplateError(format!(
             "the result is larger than the output bound of {}; make the expression give less",
-            crate::sandbox::pool::describe_bytes(max as u64)
+            super::describe_bytes(max as u64)
         ))
     })?;
     Ok(writer.out)
