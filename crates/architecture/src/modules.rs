@@ -640,6 +640,32 @@ mod tests {
     }
 
     #[test]
+    fn path_attributes_and_inline_modules_are_followed_as_rustc_does() {
+        // A file named by `#[path]` keeps its children beside it (like a `mod.rs`); an inline
+        // module's children are in a directory of its name.
+        let graph = graph_of(&[
+            (
+                "lib.rs",
+                "#[path = \"elsewhere/imp.rs\"] mod a; mod b { pub mod c; }",
+            ),
+            ("elsewhere/imp.rs", "mod child;"),
+            ("elsewhere/child.rs", "fn f() { crate::b::c::g(); }"),
+            (
+                "b/c.rs",
+                "pub fn g() {} fn h() { super::super::a::child::f(); }",
+            ),
+        ]);
+        assert_eq!(
+            graph.edges(),
+            vec![
+                "crate: a -> b (elsewhere/child.rs:1)",
+                "crate: b -> a (b/c.rs:1)"
+            ]
+        );
+        assert_eq!(graph.cycles().len(), 1);
+    }
+
+    #[test]
     fn a_missing_module_file_is_an_error_naming_it() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("lib.rs"), "mod gone;").expect("write");

@@ -35,7 +35,7 @@ pub enum KeyError {
         /// The key file.
         path: PathBuf,
     },
-    /// The key file is readable or writable by others than its owner.
+    /// The key file grants its group or other users any access.
     #[error(
         "the master key file {path} can be read by other users (mode {mode:04o}); \
          restrict it with `chmod 600 {path}`"
