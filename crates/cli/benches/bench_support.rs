@@ -8,13 +8,16 @@ const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
 /// A server on a free port with a data directory of its own; stopped with SIGTERM on drop.
 pub struct BenchServer {
+    /// The server's base URL (`http://127.0.0.1:PORT`).
     pub url: String,
+    /// The server's data directory.
     pub data_dir: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl BenchServer {
+    /// Starts the server (without waiting for it).
     pub fn start() -> BenchServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
@@ -43,6 +46,7 @@ impl BenchServer {
         }
     }
 
+    /// The server's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -122,6 +126,7 @@ pub fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
     (at(0.50), at(0.99))
 }
 
+/// A duration in milliseconds, with fractions.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -17,8 +17,6 @@
 //! - [`cleanup`]: finds what a crashed server left behind.
 //! - [`report`]: log tails and durations for error messages.
 
-#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
-
 mod cgroup;
 mod cleanup;
 mod command;

@@ -24,36 +24,48 @@ pub(crate) const PIDS_ALLOWANCE: i64 = 128;
 /// Makes `command` (a `runsc run`) start in a private mount namespace with `/proc/sys/net`
 /// covered by an empty tmpfs. See the module documentation for why.
 pub(crate) fn hide_root_netns_marker(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe operations are allowed. It makes three raw system calls with
-    // pointers to static C strings: no allocation, no locks, no access to the parent's state.
+    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
+    // operations are allowed; `cover_proc_sys_net` makes three raw system calls with pointers
+    // to static C strings: no allocation, no locks, no access to the parent's state.
     unsafe {
-        command.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // Keep our mounts from propagating back to the host.
-            if libc::mount(
-                c"none".as_ptr(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::mount(
-                c"tmpfs".as_ptr(),
-                c"/proc/sys/net".as_ptr(),
-                c"tmpfs".as_ptr(),
-                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(cover_proc_sys_net);
     }
+}
+
+/// In a `runsc run` child before exec: a private mount namespace, mounts that do not propagate
+/// back to the host, and an empty read-only tmpfs over `/proc/sys/net`.
+fn cover_proc_sys_net() -> std::io::Result<()> {
+    // SAFETY: unshare takes a flag and no pointers.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // Keep our mounts from propagating back to the host.
+    // SAFETY: the pointers are static NUL-terminated strings or null, which mount(2) accepts
+    // for the file system type and data of a propagation change.
+    let slave = unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    if slave != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above: static NUL-terminated strings and a null data pointer.
+    let covered = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c"/proc/sys/net".as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if covered != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -50,12 +50,16 @@ impl Userns {
         }
         let mut stack = vec![0u8; 64 * 1024];
         let child = Box::new(|| -> isize {
-            // SAFETY: runs in the cloned child (a copy of this process without other threads),
-            // where only async-signal-safe calls are allowed: prctl and pause are system calls
+            // Runs in the cloned child (a copy of this process without other threads), where
+            // only async-signal-safe calls are allowed: prctl and pause are system calls
             // without allocation or locks.
+            // SAFETY: prctl with integer arguments only.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                loop {
+            }
+            loop {
+                // SAFETY: pause takes no arguments.
+                unsafe {
                     libc::pause();
                 }
             }

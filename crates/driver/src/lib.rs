@@ -10,8 +10,6 @@
 //! - [`fake::FakeDriver`] (feature `fake`) runs no containers: in-process agent stand-ins for
 //!   fast tests of what sits on top of a driver.
 
-#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
-
 mod agent_client;
 mod driver;
 mod error;

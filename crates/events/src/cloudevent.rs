@@ -17,8 +17,11 @@ pub const SPEC_VERSION: &str = "1.0";
 /// An extension attribute's value: the JSON types the structured format allows for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeValue {
+    /// A JSON string (every binary-mode header is one).
     String(String),
+    /// A JSON boolean.
     Bool(bool),
+    /// A JSON integer.
     Integer(i64),
 }
 
@@ -55,14 +58,23 @@ pub enum EventData {
 /// One CloudEvent 1.0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudEvent {
+    /// `id`: unique per `source`.
     pub id: String,
+    /// `source`: the context the event happened in (a URI reference).
     pub source: String,
+    /// `type`: what happened; filters match it exactly.
     pub event_type: String,
+    /// `datacontenttype`: the media type of `data`.
     pub datacontenttype: Option<String>,
+    /// `dataschema`: the schema `data` adheres to.
     pub dataschema: Option<String>,
+    /// `subject`: what in the source the event is about.
     pub subject: Option<String>,
+    /// `time`: when it happened, RFC 3339.
     pub time: Option<String>,
+    /// Extension attributes, by name.
     pub extensions: BTreeMap<String, AttributeValue>,
+    /// The payload.
     pub data: Option<EventData>,
 }
 

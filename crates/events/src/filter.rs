@@ -16,13 +16,16 @@ use crate::cloudevent::CloudEvent;
 /// evaluated (`jq(…)` in a `consumeEvent` context is the engine's job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventFilter {
+    /// The event `type`, matched exactly.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// Attribute name → pattern (`*` is any run of characters); each attribute must exist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub context: BTreeMap<String, String>,
 }
 
 impl EventFilter {
+    /// A filter on the type alone.
     pub fn new(event_type: &str) -> EventFilter {
         EventFilter {
             event_type: event_type.to_string(),
@@ -37,6 +40,7 @@ impl EventFilter {
         self
     }
 
+    /// Whether the event has the type and every context attribute matches its pattern.
     pub fn matches(&self, event: &CloudEvent) -> bool {
         event.event_type == self.event_type
             && self.context.iter().all(|(name, pattern)| {

@@ -17,12 +17,16 @@ use crate::filter::EventFilter;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenMode {
+    /// One filter (`event` start, `consumeEvent`): fires on the first match.
     One,
+    /// Any of the filters (`eventsXor`): fires on the first match of any.
     Xor,
+    /// All filters (`eventsAnd`): fires once each has a kept event.
     And,
 }
 
 impl ListenMode {
+    /// The mode's name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
             ListenMode::One => "one",
@@ -31,6 +35,7 @@ impl ListenMode {
         }
     }
 
+    /// The mode a stored name stands for; `None` for an unknown one.
     pub fn parse(s: &str) -> Option<ListenMode> {
         match s {
             "one" => Some(ListenMode::One),
@@ -44,28 +49,38 @@ impl ListenMode {
 /// An event an `And` listener has kept, by the index of the filter it satisfied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gathered {
+    /// The filter it satisfied.
     pub filter_index: usize,
+    /// The event's sequence number in the store.
     pub event_seq: i64,
+    /// When the event was received (milliseconds since the Unix epoch).
     pub received_ms: i64,
+    /// The event.
     pub event: CloudEvent,
 }
 
 /// The event being offered, with where and when it was stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Offered<'a> {
+    /// The event's sequence number in the store.
     pub seq: i64,
+    /// When it was received (milliseconds since the Unix epoch).
     pub received_ms: i64,
+    /// The event.
     pub event: &'a CloudEvent,
 }
 
 /// What the listener does with an offered event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
+    /// The event matches no filter still waiting for one: nothing changes.
     Ignore,
     /// `And` only: keep this event for the filter at this index; `expired` gathered entries
     /// (by filter index) no longer count and are to be forgotten.
     Keep {
+        /// The filter the event satisfied.
         filter_index: usize,
+        /// Filter indexes whose gathered events passed the lifespan.
         expired: Vec<usize>,
     },
     /// The listener fires with these events (in filter order for `And`).

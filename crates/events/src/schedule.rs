@@ -17,6 +17,8 @@ pub struct CronSchedule {
 }
 
 impl CronSchedule {
+    /// Reads a cron expression of 5 fields, or 6 with seconds first; one that never fires
+    /// (`0 0 30 2 *`) is refused too.
     pub fn parse(expr: &str) -> Result<CronSchedule, ScheduleError> {
         let error = |reason: String| ScheduleError {
             expr: expr.to_string(),
@@ -42,6 +44,7 @@ impl CronSchedule {
         Ok(schedule)
     }
 
+    /// The expression as written.
     pub fn expr(&self) -> &str {
         &self.expr
     }

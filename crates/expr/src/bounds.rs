@@ -57,7 +57,9 @@ fn preview(expr: &str) -> String {
 /// [`MAX_NESTING`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Nesting {
+    /// The deepest nesting along any path (blocks and the tokens jaq's parser recurses on).
     pub max: usize,
+    /// The byte offset where it first went past [`MAX_NESTING`] (0 if it never did).
     pub over_at: usize,
     /// The deepest nesting of blocks and strings alone (what jaq's lexer recurses on).
     pub blocks: usize,

@@ -30,6 +30,7 @@ pub struct Program {
 }
 
 impl Program {
+    /// Checks the expression's bounds, then parses and compiles it with jq's prelude.
     pub fn compile(expr: &str) -> Result<Program, TemplateError> {
         crate::bounds::check(expr)?;
         let funs = jaq_core::funs()

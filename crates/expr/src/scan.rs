@@ -6,6 +6,7 @@ use super::TemplateError;
 /// A part of a template string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece<'a> {
+    /// Text outside any `jq(…)`, kept as it is.
     Text(&'a str),
     /// The expression between `jq(` and its closing `)`.
     Expr(&'a str),

@@ -20,8 +20,10 @@ pub use yaml::Pos;
 /// One thing wrong with a flow, and where.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
+    /// Where in the source.
     #[serde(flatten)]
     pub pos: Pos,
+    /// What is wrong, and what to write instead where that is known.
     pub message: String,
 }
 
@@ -35,7 +37,9 @@ impl std::fmt::Display for Problem {
 /// no transition reaches, which Direktiv accepts too).
 #[derive(Debug)]
 pub struct Checked {
+    /// The flow.
     pub flow: Workflow,
+    /// What to tell the deployer without refusing the flow.
     pub warnings: Vec<Problem>,
 }
 

@@ -34,6 +34,8 @@ pub struct ErrorPattern {
 }
 
 impl ErrorPattern {
+    /// Compiles `text` as Direktiv reads it (written at `pos`); a pattern that does not
+    /// compile is kept with its error, which validation reports.
     pub fn new(text: &str, pos: Pos) -> ErrorPattern {
         ErrorPattern {
             text: text.to_string(),

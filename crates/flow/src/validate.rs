@@ -8,6 +8,7 @@ use crate::model::{Action, FileType, FunctionKind, Workflow};
 use crate::reader::Problems;
 use crate::yaml::Node;
 
+/// Records in `p` every problem across the flow `root` was parsed into.
 pub fn check(root: &Node, flow: &Workflow, p: &mut Problems) {
     jq_expressions(root, p);
     let mut seen = HashMap::new();

@@ -9,7 +9,9 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 /// A place in the source: line and column, both counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Pos {
+    /// The line, from 1.
     pub line: usize,
+    /// The column, from 1.
     pub column: usize,
 }
 
@@ -22,32 +24,43 @@ impl std::fmt::Display for Pos {
 /// A YAML node with its position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// Where the node starts.
     pub pos: Pos,
+    /// What it is.
     pub kind: NodeKind,
 }
 
+/// The three kinds of YAML node (aliases are resolved into copies).
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// A scalar; `plain` is false when it was quoted or a block scalar (always a string).
     Scalar {
+        /// The scalar's text.
         text: String,
+        /// Whether it was unquoted (so `true`, `3` or `null` are not strings).
         plain: bool,
     },
+    /// A sequence.
     Seq(Vec<Node>),
     /// Keys keep their own positions.
     Map(Vec<(Key, Node)>),
 }
 
+/// A mapping's key (always a scalar's text) with its own position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
+    /// The key's text.
     pub name: String,
+    /// Where it is written.
     pub pos: Pos,
 }
 
 /// Why a source is not YAML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct YamlError {
+    /// Where the parser stopped.
     pub pos: Pos,
+    /// What it found there.
     pub message: String,
 }
 

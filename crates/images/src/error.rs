@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 pub enum ImageError {
     /// An image reference that faasbox cannot use as a name.
     #[error("invalid image reference '{reference}': {reason}")]
-    InvalidReference { reference: String, reason: String },
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// Options for a root filesystem import that make no sense.
     #[error("invalid image option: {0}")]
@@ -22,8 +27,11 @@ pub enum ImageError {
     /// A file operation failed.
     #[error("cannot {action} '{}': {source}", path.display())]
     Io {
+        /// What was being done (`open`, `rename`, …).
         action: &'static str,
+        /// The file or directory.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: io::Error,
     },
@@ -33,11 +41,21 @@ pub enum ImageError {
         "'{}' is not a docker archive, OCI layout or root filesystem tarball: {reason}",
         path.display()
     )]
-    UnknownFormat { path: PathBuf, reason: String },
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What was looked for and not found.
+        reason: String,
+    },
 
     /// An archive entry that would write outside the image or through a link.
     #[error("image archive entry '{entry}' {reason}; refusing to import")]
-    UnsafeEntry { entry: String, reason: String },
+    UnsafeEntry {
+        /// The entry's path in the archive.
+        entry: String,
+        /// Why it is refused.
+        reason: String,
+    },
 
     /// A character or block device in a layer, outside `/dev` (those under it are skipped).
     #[error(
@@ -45,7 +63,10 @@ pub enum ImageError {
          device nodes there (those under /dev are skipped, as the runtime provides /dev): \
          remove it from the image"
     )]
-    DeviceNode { entry: String },
+    DeviceNode {
+        /// The device's path in the layer.
+        entry: String,
+    },
 
     /// Content whose digest is not the one it was announced with.
     #[error(
@@ -53,8 +74,11 @@ pub enum ImageError {
          after export — export it again"
     )]
     DigestMismatch {
+        /// The blob or layer checked.
         what: String,
+        /// The digest it was announced with.
         expected: String,
+        /// The digest of what was read.
         actual: String,
     },
 
@@ -62,8 +86,6 @@ pub enum ImageError {
     #[error("unsupported image: {0}")]
     Unsupported(String),
 
-    /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
-    /// layer that is not a tar archive.
     /// A layer (or an archive entry) unpacks to more than the import bound.
     #[error(
         "{what} unpacks to more than {} (at '{entry}'; files count at their apparent size, a sparse file at its full length); \
@@ -71,10 +93,16 @@ pub enum ImageError {
         show_bytes(*limit)
     )]
     TooLarge {
+        /// The layer or archive.
         what: String,
+        /// The entry at which the bound was passed.
         entry: String,
+        /// The bound in bytes.
         limit: u64,
     },
+
+    /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
+    /// layer that is not a tar archive.
     #[error("invalid image: {0}")]
     InvalidImage(String),
 
@@ -86,6 +114,7 @@ pub enum ImageError {
         registry: String,
         /// The user whose credentials were sent; `None` when none were.
         user: Option<String>,
+        /// The registry's HTTP status (401 or 403).
         status: u16,
     },
 
@@ -94,7 +123,12 @@ pub enum ImageError {
         "image '{reference}' was not found in registry {registry} (manifest unknown); \
          check the repository name and tag"
     )]
-    ManifestUnknown { registry: String, reference: String },
+    ManifestUnknown {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// The reference asked for.
+        reference: String,
+    },
 
     /// An image index that has no image for this machine's platform.
     #[error(
@@ -102,8 +136,11 @@ pub enum ImageError {
          pull the digest of a variant that runs here, or build the image for linux/{wanted}"
     )]
     PlatformNotFound {
+        /// The reference asked for.
         reference: String,
+        /// This machine's architecture (`amd64`, …).
         wanted: String,
+        /// The platforms the index lists.
         available: String,
     },
 
@@ -112,14 +149,22 @@ pub enum ImageError {
         "cannot reach registry {registry}: {reason}; check the address and that the registry \
          is running (a registry without TLS must be listed as an insecure registry)"
     )]
-    RegistryUnreachable { registry: String, reason: String },
+    RegistryUnreachable {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// The connection's error.
+        reason: String,
+    },
 
     /// A download or upload broke off midway. Downloaded bytes are kept:
     /// pulling again resumes.
     #[error("transfer of {what} from/to registry {registry} broke off: {reason}; run it again (a pull resumes where it stopped)")]
     TransferInterrupted {
+        /// `host[:port]` of the registry.
         registry: String,
+        /// The blob or manifest moved.
         what: String,
+        /// How it broke off.
         reason: String,
     },
 
@@ -130,20 +175,34 @@ pub enum ImageError {
          repeats, push the image to the registry again"
     )]
     RemoteDigestMismatch {
+        /// `host[:port]` of the registry.
         registry: String,
+        /// The blob or manifest received.
         what: String,
+        /// The digest it was announced with.
         expected: String,
+        /// The digest of what arrived.
         actual: String,
     },
 
     /// Any other failure reported by a registry (5xx, protocol violations,
     /// rate limits).
     #[error("registry {registry} failed: {message}")]
-    Registry { registry: String, message: String },
+    Registry {
+        /// `host[:port]` of the registry.
+        registry: String,
+        /// What the registry (or the protocol client) said.
+        message: String,
+    },
 
     /// The store's own files are damaged.
     #[error("image store file '{}' is damaged: {reason}; restore it from a backup or remove the store directory to start empty", path.display())]
-    CorruptStore { path: PathBuf, reason: String },
+    CorruptStore {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl ImageError {

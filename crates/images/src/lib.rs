@@ -118,11 +118,15 @@ use serde::{Deserialize, Serialize};
 /// OCI layouts, whose image config already says how to run them.
 #[derive(Debug, Clone, Default)]
 pub struct RootfsOptions {
+    /// The program and its first arguments.
     pub entrypoint: Vec<String>,
+    /// Arguments after the entrypoint (the program itself when there is none).
     pub cmd: Vec<String>,
     /// `KEY=VALUE` entries.
     pub env: Vec<String>,
+    /// The working directory; `/` when absent.
     pub workdir: Option<String>,
+    /// The user to run as (`name`, `uid`, `uid:gid`); root when absent.
     pub user: Option<String>,
 }
 
@@ -136,6 +140,7 @@ pub struct ImageRecord {
     /// `sha256:<hex>` of the image manifest (an OCI manifest synthesised by
     /// faasbox for docker archives and root filesystem tarballs).
     pub digest: String,
+    /// How to run it.
     pub config: RunConfig,
     /// Layers, bottom first.
     pub layers: Vec<LayerInfo>,
@@ -165,6 +170,7 @@ impl ImageRecord {
 pub struct ImageContent {
     /// `sha256:<hex>` of the image manifest.
     pub digest: String,
+    /// How to run it.
     pub config: RunConfig,
     /// Layers, bottom first.
     pub layers: Vec<LayerInfo>,
@@ -175,7 +181,9 @@ pub struct ImageContent {
 /// How to run an image, taken from its image config.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RunConfig {
+    /// The program and its first arguments.
     pub entrypoint: Vec<String>,
+    /// Arguments after the entrypoint (the program itself when there is none).
     pub cmd: Vec<String>,
     /// `KEY=VALUE` entries, as in the image config. No default `PATH` is added.
     pub env: Vec<String>,

@@ -89,7 +89,9 @@ pub(crate) fn pin_key(kind: PinKind, hex: &str) -> String {
 pub struct Freed {
     /// Image contents (manifest digests) no longer kept.
     pub contents: usize,
+    /// Blob files deleted.
     pub blobs: usize,
+    /// Extracted layer directories deleted.
     pub layers: usize,
     /// Bytes of the deleted files (their apparent size).
     pub bytes: u64,
@@ -98,7 +100,9 @@ pub struct Freed {
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pruned {
+    /// The names removed, with what they pointed at.
     pub removed: Vec<ImageRecord>,
+    /// What the garbage collection after it deleted.
     pub freed: Freed,
 }
 
@@ -110,6 +114,7 @@ pub struct ImageHold {
 }
 
 impl ImageHold {
+    /// The manifest digest of the content held.
     pub fn digest(&self) -> &str {
         &self.digest
     }

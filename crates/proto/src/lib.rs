@@ -88,6 +88,7 @@ pub enum Contract {
 }
 
 impl Contract {
+    /// The contract's name, as functions and the API write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Contract::Http => "http",
@@ -102,8 +103,11 @@ impl Contract {
 /// container, with the container's reduced capabilities).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessUser {
+    /// The user id.
     pub uid: u32,
+    /// The primary group id.
     pub gid: u32,
+    /// Supplementary group ids.
     #[serde(default)]
     pub additional_gids: Vec<u32>,
 }
@@ -111,6 +115,7 @@ pub struct ProcessUser {
 /// Everything the agent needs to know, written by the platform to `agent.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentConfig {
+    /// How the function is called.
     pub contract: Contract,
     /// The function process: the image's entrypoint + cmd (or the function's `cmd`).
     /// Empty for contracts that need no long-running process (cmd).
@@ -238,7 +243,9 @@ pub enum AgentEndpoint {
     Unix(std::path::PathBuf),
     /// A TCP address; every request carries the instance's secret.
     Tcp {
+        /// Where the agent listens.
         addr: std::net::SocketAddr,
+        /// What every request must carry as its bearer token.
         secret: AgentSecret,
     },
 }
@@ -257,12 +264,16 @@ impl std::fmt::Display for AgentEndpoint {
 pub struct OpenWhiskInit {
     /// Text code, or base64 of a zip when `binary`.
     pub code: String,
+    /// Whether `code` is the base64 of a zip archive rather than text.
     #[serde(default)]
     pub binary: bool,
+    /// The action's entry function (OpenWhisk's `main`; the runtime's default when empty).
     #[serde(default)]
     pub main: String,
+    /// Environment variables for the action.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// The action's name.
     #[serde(default)]
     pub name: String,
 }
@@ -305,6 +316,7 @@ fn default_temp_root() -> String {
 /// The body of a `POST /v1/invoke` sent with [`HEADER_CALL_FILES`].
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CallEnvelope {
+    /// The files the agent places in the call's directory before the function runs.
     pub files: Vec<CallFile>,
     /// The call's input JSON, unparsed.
     pub input: Box<RawValue>,
@@ -315,6 +327,7 @@ pub struct CallEnvelope {
 pub struct CallFile {
     /// A [`safe_file_name`], relative to the call's directory.
     pub name: String,
+    /// Whether the bytes are a file or an archive to unpack.
     pub kind: CallFileKind,
     /// The bytes, base64 (standard alphabet, padded). May hold secrets: never log them.
     pub data: String,
@@ -380,7 +393,9 @@ pub enum LogStream {
 pub struct LogLine {
     /// Milliseconds since the Unix epoch.
     pub ts_ms: u64,
+    /// Where it came from.
     pub stream: LogStream,
+    /// The text, without its line end.
     pub line: String,
 }
 
@@ -409,12 +424,15 @@ pub enum InvokeStatus {
     deserialize = "Output: Deserialize<'de>"
 ))]
 pub struct InvokeOutcome<Output = Box<RawValue>> {
+    /// How the call ended; it says which of the other fields are set.
     pub status: InvokeStatus,
     /// The output JSON, unparsed (a non-JSON body is already a base64 JSON string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
+    /// The error code of an `error` outcome (the function's own, or `faasbox.function.…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// What went wrong, for every outcome but `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Every line attached to this call: its log endpoint lines, and the process's stdout and
@@ -445,6 +463,7 @@ impl<Output> InvokeOutcome<Output> {
 /// The agent's answer to `GET /v1/ready`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReadyReport {
+    /// Whether the function accepts calls.
     pub ready: bool,
     /// Why not, when not ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -457,6 +476,7 @@ pub struct ReadyReport {
 /// The agent's answer to `POST /v1/cancel`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CancelReport {
+    /// The lines the cancelled call printed up to its cancel.
     #[serde(default)]
     pub logs: Vec<LogLine>,
 }

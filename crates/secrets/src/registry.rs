@@ -57,20 +57,27 @@ impl fmt::Display for RegistryScope {
 /// A registry as listed: never its password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegistryInfo {
+    /// The registry entry's id.
     pub id: String,
+    /// Whose entry it is.
     pub scope: RegistryScope,
     /// The URL as given.
     pub url: String,
     /// The normalised `host[:port]` it is looked up by.
     pub host: String,
+    /// The user name sent to the registry.
     pub username: String,
+    /// When it was added (RFC 3339).
     pub created: String,
+    /// When its credentials were last set (RFC 3339).
     pub updated: String,
 }
 
 /// Decrypted credentials for one registry. `Debug` leaves the password out.
 pub struct RegistryCredentials {
+    /// The user name.
     pub username: String,
+    /// The password, wiped from memory when dropped.
     pub password: Zeroizing<String>,
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 
 /// A host address that is not a loopback address; removed again on drop. Needs root.
 pub struct OutsideAddress {
+    /// The address, on the loopback interface `lo` but outside 127.0.0.0/8.
     pub ip: Ipv4Addr,
 }
 

@@ -70,7 +70,9 @@ pub fn default_workers() -> usize {
 /// added by the pool). The server uses its own binary: `/proc/self/exe expr-worker`.
 #[derive(Debug, Clone)]
 pub struct WorkerCommand {
+    /// The executable.
     pub program: PathBuf,
+    /// The arguments that make it a worker (`expr-worker`).
     pub args: Vec<OsString>,
 }
 
@@ -239,4 +241,16 @@ impl Evaluator {
 enum Data<'a> {
     Value(&'a Value),
     Text(&'a [u8]),
+}
+
+/// A size for messages: "512 MiB", "16 KiB", "100 bytes" (shared by the pool and the worker,
+/// so neither reaches into the other).
+pub fn describe_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if n >= size && n & (size - 1) == 0 {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} bytes")
 }

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use super::describe_bytes;
 use super::protocol::{self, Answer, Op};
 use super::worker::{WorkerArgs, EVAL_STACK, MAX_MESSAGE};
 use super::{EvalError, Limits, WorkerCommand};
@@ -36,6 +37,8 @@ const STDERR_TAIL: usize = 4096;
 /// architecture the kernel exports it for).
 const TICK_NS: u64 = 10_000_000;
 
+/// At most [`Limits::workers`] worker processes, started on demand and kept while idle, that
+/// run jobs one at a time each within the limits.
 pub struct Pool {
     command: WorkerCommand,
     limits: Limits,
@@ -70,6 +73,7 @@ enum Exchange {
 }
 
 impl Pool {
+    /// A pool starting `command` as its workers (none started yet).
     pub fn new(command: WorkerCommand, limits: Limits) -> Pool {
         let limits = Limits {
             workers: limits.workers.max(1),
@@ -83,6 +87,7 @@ impl Pool {
         }
     }
 
+    /// The limits every job runs within.
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -445,15 +450,4 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-/// "512 MiB", "16 KiB", "100 bytes".
-pub fn describe_bytes(n: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (size, unit) in UNITS {
-        if n >= size && n & (size - 1) == 0 {
-            return format!("{} {unit}", n / size);
-        }
-    }
-    format!("{n} bytes")
 }

@@ -33,18 +33,25 @@ pub enum Op {
     Evaluate,
 }
 
+/// A request's header: the job.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header<'a> {
+    /// What to do with the data.
     pub op: Op,
+    /// The template (or expression) to run on the data.
     pub template: std::borrow::Cow<'a, Value>,
 }
 
 /// A decoded answer.
 #[derive(Debug)]
 pub struct Answer {
+    /// [`READY`], [`OK`] or [`FAILED`].
     pub kind: u8,
+    /// The worker's CPU time so far, in nanoseconds.
     pub cpu_ns: u64,
+    /// The worker's resident memory in bytes.
     pub rss: u64,
+    /// The result's JSON or the failure's message.
     pub payload: Vec<u8>,
 }
 

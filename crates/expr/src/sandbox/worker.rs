@@ -39,8 +39,11 @@ const EXIT_PROTOCOL: i32 = 3;
 /// The worker's limits, as given on its command line.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerArgs {
+    /// The memory a job may allocate beyond what the idle worker holds (`--memory`).
     pub memory: u64,
+    /// The CPU time a job may use (`--cpu-ms`); the worker's own backstop is twice this.
     pub cpu_time: Duration,
+    /// The largest result in bytes (`--max-output`).
     pub max_output: usize,
 }
 
@@ -207,7 +210,7 @@ pub fn to_json_bounded(value: &Value, max: usize) -> Result<Vec<u8>, TemplateErr
     serde_json::to_writer(&mut writer, value).map_err(|_| {
         TemplateError(format!(
             "the result is larger than the output bound of {}; make the expression give less",
-            crate::sandbox::pool::describe_bytes(max as u64)
+            super::describe_bytes(max as u64)
         ))
     })?;
     Ok(writer.out)

@@ -6,10 +6,12 @@ use serde_json::Value;
 
 use super::FlowError;
 
+/// What is saved after each state: enough to continue the instance after a restart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// The state to run next; `None` once the flow has ended.
     pub state: Option<String>,
+    /// The instance data (a JSON object).
     pub data: Value,
     /// How many states have finished.
     pub step: u64,
@@ -49,7 +51,9 @@ impl Checkpoint {
 /// What a waiting state waits for. Its event filters' context values are already evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Wait {
+    /// Which of the events end the wait.
     pub mode: WaitMode,
+    /// The events waited for, in the state's order.
     pub events: Vec<WaitEvent>,
     /// When the wait times out (ms since the epoch): the state fails with a soft timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,7 @@ pub struct Wait {
     pub watermark: Option<i64>,
 }
 
+/// Which of a wait's events end it, after the state type that waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum WaitMode {
@@ -71,10 +76,13 @@ pub enum WaitMode {
     Xor,
 }
 
+/// One event a wait is for: a filter with its context values evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitEvent {
+    /// The event `type`, matched exactly.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// Context attribute patterns, each of which must match.
     #[serde(default)]
     pub context: serde_json::Map<String, Value>,
 }

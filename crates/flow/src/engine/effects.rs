@@ -14,7 +14,9 @@ use crate::model::{FileType, FunctionDef, VarScope};
 /// Which instance an effect is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRef {
+    /// The instance's id.
     pub id: String,
+    /// Its namespace.
     pub namespace: String,
     /// The flow's path in its namespace.
     pub flow: String,
@@ -22,7 +24,9 @@ pub struct InstanceRef {
 
 /// One function call an action makes.
 pub struct FunctionCall<'a> {
+    /// What is called.
     pub function: &'a FunctionDef,
+    /// The call's input, rendered (secrets included).
     pub input: Value,
     /// Variables placed as files in the call's temp dir.
     pub files: Vec<FileOfCall>,
@@ -30,10 +34,12 @@ pub struct FunctionCall<'a> {
     pub secret_values: Vec<String>,
     /// The state's id and the call's attempt (from 1), for logs and call ids.
     pub state: &'a str,
+    /// See `state`.
     pub attempt: u32,
     /// The step of the state's run (`Checkpoint::step`) and the call's branch (the item of a
     /// `foreach`, the action of a `parallel`; 0 otherwise). See [`FunctionCall::key`].
     pub step: u64,
+    /// See `step`.
     pub branch: usize,
     /// The call of an `async` action: nobody waits for its result, so a subflow it starts is
     /// an instance of its own (resumed on its own after a restart), not a child.
@@ -60,11 +66,14 @@ impl FunctionCall<'_> {
 pub struct FileOfCall {
     /// The file's name (a relative path, checked when the flow was validated).
     pub name: String,
+    /// How the value becomes the file.
     pub file_type: FileType,
     /// The variable's value; `None` when it does not exist.
     pub value: Option<Value>,
 }
 
+/// Everything an instance does outside the engine: calls, secrets, variables, checkpoints,
+/// logs, events and time. The server implements it; the engine's tests fake it.
 #[async_trait]
 pub trait Effects: Send + Sync + 'static {
     /// Calls a function (of any of the four kinds; `subflow` runs the child flow to its end
@@ -82,6 +91,7 @@ pub trait Effects: Send + Sync + 'static {
         names: &[String],
     ) -> Result<Vec<(String, String)>, FlowError>;
 
+    /// A variable's value; `None` when it does not exist.
     async fn get_var(
         &self,
         instance: &InstanceRef,
@@ -138,6 +148,7 @@ pub trait Effects: Send + Sync + 'static {
             .unwrap_or(0)
     }
 
+    /// Waits `duration` (`delay` states, retry delays); a test's clock may skip it.
     async fn sleep(&self, duration: Duration) {
         tokio::time::sleep(duration).await
     }

@@ -37,6 +37,7 @@ use crate::model::{State, StateKind, Workflow};
 pub enum Outcome {
     /// The flow ended; its output.
     Completed(Value),
+    /// The flow ended with an error nothing caught.
     Failed(FlowError),
     /// The current state waits for events; resume with [`Engine::resume`].
     Waiting(Wait),
@@ -105,16 +106,19 @@ impl Engine {
         }
     }
 
+    /// The same engine holding instances to `limits` instead of the defaults.
     pub fn with_limits(mut self, limits: Limits) -> Engine {
         self.limits = limits;
         self
     }
 
+    /// The same engine running at most `n` calls of one `foreach` at a time (at least 1).
     pub fn with_foreach_concurrency(mut self, n: usize) -> Engine {
         self.foreach_concurrency = n.max(1);
         self
     }
 
+    /// What the engine's instances do their effects through.
     pub fn effects(&self) -> &Arc<dyn Effects> {
         &self.effects
     }

@@ -68,7 +68,9 @@ pub const STALE_DOWNLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Credentials for one registry host.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RegistryAuth {
+    /// The user name.
     pub username: String,
+    /// The password or token; never in a `Debug` or a message.
     pub password: String,
 }
 
@@ -85,6 +87,7 @@ impl fmt::Debug for RegistryAuth {
 /// Docker Hub); the server asks the namespace's registries first, then the
 /// global ones.
 pub trait CredentialSource: Send + Sync {
+    /// The credentials for `registry_host`; `None` to go anonymous.
     fn credentials(&self, registry_host: &str) -> Option<RegistryAuth>;
 }
 
@@ -128,18 +131,34 @@ pub struct PullOptions {
 #[derive(Debug, Clone)]
 pub enum Progress {
     /// The manifest is known: this many layers of this total blob size.
-    Resolved { layers: usize, total_bytes: u64 },
+    Resolved {
+        /// How many layers the image has.
+        layers: usize,
+        /// Their blob sizes added up.
+        total_bytes: u64,
+    },
     /// A layer transfer begins (also reported for layers that need none).
-    LayerStarted { digest: String, size: u64 },
+    LayerStarted {
+        /// The layer blob's digest.
+        digest: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// `done` of `size` bytes of a layer are transferred (resumed bytes
     /// count as done).
     Bytes {
+        /// The layer blob's digest.
         digest: String,
+        /// Bytes transferred so far.
         done: u64,
+        /// The blob's size.
         size: u64,
     },
     /// A layer is complete.
-    LayerDone { digest: String },
+    LayerDone {
+        /// The layer blob's digest.
+        digest: String,
+    },
     /// The image is stored (pull) or its manifest is pushed (push).
     Done,
 }

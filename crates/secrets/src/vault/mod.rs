@@ -29,6 +29,8 @@ pub const MAX_SECRET_BYTES: usize = 256 * 1024;
 /// Largest registry password accepted, in bytes (service-account keys in base64 fit).
 pub const MAX_PASSWORD_BYTES: usize = 64 * 1024;
 
+/// Secrets and registry credentials of every namespace, encrypted in the store under the
+/// namespace's data key, which the master key wraps.
 pub struct Vault {
     master: RwLock<MasterKey>,
     store: Arc<Store>,
@@ -43,6 +45,7 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// A vault over `store` with `master` as the master key in use.
     pub fn new(master: MasterKey, store: Arc<Store>) -> Vault {
         Vault {
             master: RwLock::new(master),

@@ -11,9 +11,13 @@ use crate::names::{check_namespace, check_secret_name};
 /// A secret as listed: never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecretInfo {
+    /// The namespace it belongs to.
     pub namespace: String,
+    /// Its name.
     pub name: String,
+    /// When it was created (RFC 3339).
     pub created: String,
+    /// When its value was last set (RFC 3339).
     pub updated: String,
 }
 

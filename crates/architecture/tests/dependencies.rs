@@ -1,0 +1,237 @@
+//! Which workspace package may depend on what: the rules below, checked against the direct
+//! dependencies `cargo metadata --no-deps` reports. They state today's truth exactly (an
+//! allowed package that no longer has the dependency fails too), so they only tighten; when a
+//! crate is split or a boundary moves, change the rule in the same commit, on purpose.
+
+use faasbox_architecture::dependencies::{violations, OnlyIn, WorkspaceDeps};
+use faasbox_architecture::workspace;
+
+/// Only the listed packages may depend on each of these.
+const ONLY_IN: &[OnlyIn] = &[
+    OnlyIn {
+        dependency: "axum",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "only the HTTP layer knows HTTP",
+    },
+    OnlyIn {
+        dependency: "tower-http",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "only the HTTP layer knows HTTP",
+    },
+    OnlyIn {
+        dependency: "http-body",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "only the HTTP layer knows HTTP",
+    },
+    OnlyIn {
+        dependency: "hyper",
+        normal: &["faasbox-agent", "faasbox-driver"],
+        dev: &[],
+        why: "plain hyper only for the agent protocol: the agent serves it, the agent client speaks it",
+    },
+    OnlyIn {
+        dependency: "hyper-util",
+        normal: &["faasbox-agent", "faasbox-driver"],
+        dev: &[],
+        why: "plain hyper only for the agent protocol: the agent serves it, the agent client speaks it",
+    },
+    OnlyIn {
+        dependency: "reqwest",
+        normal: &["faasbox"],
+        dev: &[],
+        why: "the CLI is the API's only HTTP client",
+    },
+    OnlyIn {
+        dependency: "prometheus-client",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "one place renders /metrics",
+    },
+    OnlyIn {
+        dependency: "utoipa",
+        normal: &[
+            "faasbox-images",
+            "faasbox-proto",
+            "faasbox-driver",
+            "faasbox-secrets",
+            "faasbox-server",
+            "faasbox-store",
+        ],
+        dev: &[],
+        why: "OpenAPI schemas derived on API types; shrinks as API types leave the domain crates",
+    },
+    OnlyIn {
+        dependency: "rusqlite",
+        normal: &["faasbox-store"],
+        dev: &["faasbox", "faasbox-secrets"],
+        why: "only the store knows SQL; tests may open a database to check what was stored",
+    },
+    OnlyIn {
+        dependency: "clap",
+        normal: &["faasbox"],
+        dev: &[],
+        why: "only the CLI parses command lines",
+    },
+    OnlyIn {
+        dependency: "clap_complete",
+        normal: &["faasbox"],
+        dev: &[],
+        why: "only the CLI parses command lines",
+    },
+    OnlyIn {
+        dependency: "indicatif",
+        normal: &["faasbox"],
+        dev: &[],
+        why: "only the CLI draws on a terminal",
+    },
+    OnlyIn {
+        dependency: "anyhow",
+        normal: &["faasbox", "faasbox-server"],
+        dev: &[],
+        why: "thiserror in libraries, anyhow at the edges",
+    },
+    OnlyIn {
+        dependency: "oci-client",
+        normal: &["faasbox-images"],
+        dev: &[],
+        why: "only the image store speaks the registry protocol",
+    },
+    OnlyIn {
+        dependency: "aes-gcm",
+        normal: &["faasbox-secrets"],
+        dev: &[],
+        why: "only the secrets crate sees keys and ciphertexts",
+    },
+    OnlyIn {
+        dependency: "jaq-core",
+        normal: &["faasbox-expr"],
+        dev: &[],
+        why: "jq runs only behind faasbox-expr's bounds and sandbox",
+    },
+    OnlyIn {
+        dependency: "yaml-rust2",
+        normal: &["faasbox-flow"],
+        dev: &[],
+        why: "only the workflow parser reads YAML, within its bounds",
+    },
+    OnlyIn {
+        dependency: "faasbox-driver-runc",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "the runc driver is wired in by the composition layer only",
+    },
+    OnlyIn {
+        dependency: "faasbox-store",
+        normal: &["faasbox-secrets", "faasbox-server"],
+        dev: &["faasbox"],
+        why: "the store is reached through the services, not from the edges",
+    },
+    OnlyIn {
+        dependency: "faasbox-server",
+        normal: &["faasbox"],
+        dev: &[],
+        why: "the server is a library the binary's `server` command runs",
+    },
+    OnlyIn {
+        dependency: "faasbox-test-registry",
+        normal: &[],
+        dev: &[
+            "faasbox",
+            "faasbox-agent",
+            "faasbox-driver",
+            "faasbox-driver-runc",
+            "faasbox-images",
+        ],
+        why: "test support never ships",
+    },
+    OnlyIn {
+        dependency: "faasbox-architecture",
+        normal: &[],
+        dev: &[],
+        why: "the architecture tests are a crate of their own, depended on by none",
+    },
+];
+
+/// Each of these packages depends on no workspace package but the listed ones.
+const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
+    WorkspaceDeps {
+        package: "faasbox-agent",
+        normal: &["faasbox-proto"],
+        dev: &["faasbox-test-registry"],
+        why: "the agent depends on the protocol crate alone",
+    },
+    WorkspaceDeps {
+        package: "faasbox-proto",
+        normal: &[],
+        dev: &[],
+        why: "the protocol is a leaf: both sides depend on it, it on neither",
+    },
+    WorkspaceDeps {
+        package: "faasbox-expr",
+        normal: &[],
+        dev: &[],
+        why: "expressions are a leaf shared by the server and the workflow engine",
+    },
+    WorkspaceDeps {
+        package: "faasbox-events",
+        normal: &[],
+        dev: &[],
+        why: "events and schedules are pure functions",
+    },
+    WorkspaceDeps {
+        package: "faasbox-flow",
+        normal: &["faasbox-events", "faasbox-expr", "faasbox-proto"],
+        dev: &[],
+        why: "the workflow engine reaches the platform through its Effects trait only",
+    },
+    WorkspaceDeps {
+        package: "faasbox-images",
+        normal: &[],
+        dev: &["faasbox-test-registry"],
+        why: "the image store knows nothing of functions",
+    },
+    WorkspaceDeps {
+        package: "faasbox-secrets",
+        normal: &["faasbox-store"],
+        dev: &[],
+        why: "the vault needs the store for its ciphertexts, nothing else",
+    },
+    WorkspaceDeps {
+        package: "faasbox-driver",
+        normal: &["faasbox-proto"],
+        dev: &["faasbox-test-registry"],
+        why: "the driver interface knows the agent protocol, nothing of runc, images or the server",
+    },
+    WorkspaceDeps {
+        package: "faasbox-driver-runc",
+        normal: &["faasbox-driver", "faasbox-proto"],
+        dev: &["faasbox-test-registry"],
+        why: "the runc driver implements the interface; it gets image layers through LayerSource",
+    },
+    WorkspaceDeps {
+        package: "faasbox-test-registry",
+        normal: &[],
+        dev: &[],
+        why: "test support depends on nothing of faasbox",
+    },
+];
+
+#[test]
+fn dependencies() {
+    let packages = workspace::packages().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        packages.iter().any(|p| p.name == "faasbox-server"),
+        "cargo metadata listed no faasbox-server: is the manifest path right? {:?}",
+        packages.iter().map(|p| &p.name).collect::<Vec<_>>()
+    );
+    let found = violations(&packages, ONLY_IN, WORKSPACE_DEPS);
+    assert!(
+        found.is_empty(),
+        "{} dependency rule(s) broken (rules: crates/architecture/tests/dependencies.rs):\n  {}",
+        found.len(),
+        found.join("\n  ")
+    );
+}
