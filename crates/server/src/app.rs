@@ -10,7 +10,7 @@ use anyhow::Context;
 use faasbox_images::ImageStore;
 use faasbox_runtime::{Driver, DriverConfig, IdMap, RuncDriver};
 use faasbox_secrets::Vault;
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
@@ -42,7 +42,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.agent_binary.display()
         );
     }
-    let store = Arc::new(Store::open(&config.database_path())?);
+    let store = Arc::new(SqliteStore::open(&config.database_path())?);
     let key_source = config.master_key.source(config.master_key_path())?;
     let vault = Arc::new(
         Vault::open(&key_source, store.clone())

@@ -7,48 +7,12 @@ use std::collections::HashSet;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::global_functions::{self, GLOBAL_OWNER};
-use crate::{function_from_row, namespace_exists, FunctionRecord, Result, Store, StoreError};
+use faasbox_store::{
+    FunctionRecord, NewRevision, Result, Revised, RevisionRecord, StoreError, GLOBAL_OWNER,
+};
 
-/// One stored revision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevisionRecord {
-    /// The function's namespace, or [`GLOBAL_OWNER`] for a global service.
-    pub owner: String,
-    pub function: String,
-    pub revision: u32,
-    /// The spec as JSON text.
-    pub spec: String,
-    /// The image's manifest digest; `None` until the image is local.
-    pub digest: Option<String>,
-    /// The table the image name was found in: a namespace, or `None` for the server-wide one.
-    pub image_namespace: Option<String>,
-    /// How the deploy pulled: `always`, `missing` or `never`.
-    pub pull: String,
-    pub created: String,
-    /// The name of the token that made it.
-    pub created_by: String,
-}
-
-/// What a deploy or update stores.
-#[derive(Debug, Clone)]
-pub struct NewRevision<'a> {
-    pub spec: &'a str,
-    pub digest: Option<&'a str>,
-    pub image_namespace: Option<&'a str>,
-    pub pull: &'a str,
-    pub created: &'a str,
-    pub created_by: &'a str,
-}
-
-/// The outcome of [`Store::add_revision`].
-#[derive(Debug, Clone)]
-pub struct Revised {
-    pub function: FunctionRecord,
-    pub revision: RevisionRecord,
-    /// The revision that was current before, if the function existed.
-    pub previous: Option<RevisionRecord>,
-}
+use crate::global_functions;
+use crate::{function_from_row, namespace_exists, sql, Sql, SqliteStore};
 
 const COLUMNS: &str = "owner, function, revision, spec, digest, image_namespace, pull, created, \
                        created_by";
@@ -68,11 +32,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
 }
 
 /// The function row of `owner/function` inside a transaction.
-fn function_row(
-    tx: &Transaction<'_>,
-    owner: &str,
-    function: &str,
-) -> Result<Option<FunctionRecord>> {
+fn function_row(tx: &Transaction<'_>, owner: &str, function: &str) -> Sql<Option<FunctionRecord>> {
     let found = if owner == GLOBAL_OWNER {
         tx.query_row(
             &format!("{} WHERE name = ?1", global_functions::SELECT),
@@ -95,7 +55,7 @@ fn revision_row(
     owner: &str,
     function: &str,
     revision: u32,
-) -> Result<Option<RevisionRecord>> {
+) -> Sql<Option<RevisionRecord>> {
     Ok(tx
         .query_row(
             &format!(
@@ -116,7 +76,7 @@ fn set_current(
     spec: &str,
     revision: u32,
     now: &str,
-) -> Result<()> {
+) -> Sql<()> {
     if owner == GLOBAL_OWNER {
         tx.execute(
             "INSERT INTO global_functions (name, spec, created, updated, revision)
@@ -138,7 +98,7 @@ fn set_current(
 }
 
 /// Deletes every revision of `owner/function` (with the function).
-pub(crate) fn delete_all(tx: &Transaction<'_>, owner: &str, function: &str) -> Result<()> {
+pub(crate) fn delete_all(tx: &Transaction<'_>, owner: &str, function: &str) -> Sql<()> {
     tx.execute(
         "DELETE FROM function_revisions WHERE owner = ?1 AND function = ?2",
         params![owner, function],
@@ -146,7 +106,7 @@ pub(crate) fn delete_all(tx: &Transaction<'_>, owner: &str, function: &str) -> R
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a new revision of `owner/function`, numbered one above the highest so far, and
     /// makes it current (creating the function). Keeps the `keep` newest revisions and the
     /// current one. Fails with `NoNamespace` when the owner is a namespace that does not exist.
@@ -157,65 +117,69 @@ impl Store {
         new: &NewRevision<'_>,
         keep: u32,
     ) -> Result<Revised> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if owner != GLOBAL_OWNER && !namespace_exists(&tx, owner)? {
-            return Err(StoreError::NoNamespace(owner.to_string()));
-        }
-        let previous = match function_row(&tx, owner, function)?.and_then(|f| f.revision) {
-            Some(current) => revision_row(&tx, owner, function, current)?,
-            None => None,
-        };
-        let number: u32 = tx.query_row(
-            "SELECT COALESCE(MAX(revision), 0) + 1 FROM function_revisions
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            if owner != GLOBAL_OWNER && !namespace_exists(&tx, owner)? {
+                return Err(StoreError::NoNamespace(owner.to_string()).into());
+            }
+            let previous = match function_row(&tx, owner, function)?.and_then(|f| f.revision) {
+                Some(current) => revision_row(&tx, owner, function, current)?,
+                None => None,
+            };
+            let number: u32 = tx.query_row(
+                "SELECT COALESCE(MAX(revision), 0) + 1 FROM function_revisions
              WHERE owner = ?1 AND function = ?2",
-            params![owner, function],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            &format!(
-                "INSERT INTO function_revisions ({COLUMNS})
+                params![owner, function],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO function_revisions ({COLUMNS})
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ),
-            params![
-                owner,
-                function,
-                number,
-                new.spec,
-                new.digest,
-                new.image_namespace,
-                new.pull,
-                new.created,
-                new.created_by
-            ],
-        )?;
-        set_current(&tx, owner, function, new.spec, number, new.created)?;
-        tx.execute(
-            "DELETE FROM function_revisions
+                ),
+                params![
+                    owner,
+                    function,
+                    number,
+                    new.spec,
+                    new.digest,
+                    new.image_namespace,
+                    new.pull,
+                    new.created,
+                    new.created_by
+                ],
+            )?;
+            set_current(&tx, owner, function, new.spec, number, new.created)?;
+            tx.execute(
+                "DELETE FROM function_revisions
              WHERE owner = ?1 AND function = ?2 AND revision <= ?3 AND revision <> ?4",
-            params![owner, function, number.saturating_sub(keep), number],
-        )?;
-        let function_record = function_row(&tx, owner, function)?
-            .ok_or_else(|| StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
-        let revision = revision_row(&tx, owner, function, number)?
-            .ok_or_else(|| StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
-        tx.commit()?;
-        Ok(Revised {
-            function: function_record,
-            revision,
-            previous,
+                params![owner, function, number.saturating_sub(keep), number],
+            )?;
+            let function_record =
+                function_row(&tx, owner, function)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let revision = revision_row(&tx, owner, function, number)?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            tx.commit()?;
+            Ok(Revised {
+                function: function_record,
+                revision,
+                previous,
+            })
         })
     }
 
     /// The kept revisions of `owner/function`, oldest first.
     pub fn revisions(&self, owner: &str, function: &str) -> Result<Vec<RevisionRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM function_revisions WHERE owner = ?1 AND function = ?2
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM function_revisions WHERE owner = ?1 AND function = ?2
              ORDER BY revision"
-        ))?;
-        let rows = stmt.query_map(params![owner, function], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            ))?;
+            let rows = stmt.query_map(params![owner, function], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// One revision of `owner/function`.
@@ -225,9 +189,11 @@ impl Store {
         function: &str,
         revision: u32,
     ) -> Result<Option<RevisionRecord>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        revision_row(&tx, owner, function, revision)
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            revision_row(&tx, owner, function, revision)
+        })
     }
 
     /// Makes the kept revision `revision` of `owner/function` current again (its spec becomes
@@ -239,19 +205,21 @@ impl Store {
         revision: u32,
         now: &str,
     ) -> Result<Option<(FunctionRecord, RevisionRecord)>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if function_row(&tx, owner, function)?.is_none() {
-            return Ok(None);
-        }
-        let Some(record) = revision_row(&tx, owner, function, revision)? else {
-            return Ok(None);
-        };
-        set_current(&tx, owner, function, &record.spec, revision, now)?;
-        let function_record = function_row(&tx, owner, function)?
-            .ok_or_else(|| StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))?;
-        tx.commit()?;
-        Ok(Some((function_record, record)))
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            if function_row(&tx, owner, function)?.is_none() {
+                return Ok(None);
+            }
+            let Some(record) = revision_row(&tx, owner, function, revision)? else {
+                return Ok(None);
+            };
+            set_current(&tx, owner, function, &record.spec, revision, now)?;
+            let function_record =
+                function_row(&tx, owner, function)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            tx.commit()?;
+            Ok(Some((function_record, record)))
+        })
     }
 
     /// Pins the image of revision `revision` of `owner/function` to `digest` (found in the
@@ -264,49 +232,59 @@ impl Store {
         digest: &str,
         image_namespace: Option<&str>,
     ) -> Result<bool> {
-        Ok(self.conn().execute(
-            "UPDATE function_revisions SET digest = ?4, image_namespace = ?5
+        sql(|| {
+            Ok(self.conn().execute(
+                "UPDATE function_revisions SET digest = ?4, image_namespace = ?5
              WHERE owner = ?1 AND function = ?2 AND revision = ?3 AND digest IS NULL",
-            params![owner, function, revision, digest, image_namespace],
-        )? > 0)
+                params![owner, function, revision, digest, image_namespace],
+            )? > 0)
+        })
     }
 
     /// Every digest a kept revision pins.
     pub fn revision_digests(&self) -> Result<HashSet<String>> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT digest FROM function_revisions WHERE digest IS NOT NULL")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT digest FROM function_revisions WHERE digest IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Every digest a kept revision pins whose image name was found in the table of
     /// `image_namespace` (`None`: the server-wide one).
     pub fn digests_pinned_from(&self, image_namespace: Option<&str>) -> Result<HashSet<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT DISTINCT digest FROM function_revisions
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT digest FROM function_revisions
              WHERE digest IS NOT NULL AND image_namespace IS ?1",
-        )?;
-        let rows = stmt.query_map(params![image_namespace], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            )?;
+            let rows = stmt.query_map(params![image_namespace], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// The kept revisions that pin `digest`, by owner, function and revision.
     pub fn revisions_pinning(&self, digest: &str) -> Result<Vec<RevisionRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM function_revisions WHERE digest = ?1
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM function_revisions WHERE digest = ?1
              ORDER BY owner, function, revision"
-        ))?;
-        let rows = stmt.query_map(params![digest], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            ))?;
+            let rows = stmt.query_map(params![digest], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SqliteStore as Store;
 
     fn new<'a>(spec: &'a str, digest: Option<&'a str>) -> NewRevision<'a> {
         NewRevision {

@@ -3,18 +3,11 @@
 
 use rusqlite::params;
 
-use crate::{Result, Store};
+use faasbox_store::{PullFailure, Result};
 
-/// One remembered failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullFailure {
-    /// The function's namespace, or [`crate::GLOBAL_OWNER`] for a global service.
-    pub owner: String,
-    pub function: String,
-    pub message: String,
-}
+use crate::{sql, SqliteStore};
 
-impl Store {
+impl SqliteStore {
     /// Remembers (or replaces) the failure of `owner/function`'s last pull.
     pub fn record_pull_failure(
         &self,
@@ -23,44 +16,50 @@ impl Store {
         message: &str,
         now: &str,
     ) -> Result<()> {
-        self.conn().execute(
+        sql(|| {
+            self.conn().execute(
             "INSERT INTO image_pull_failures (owner, function, message, failed) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (owner, function) DO UPDATE SET message = excluded.message, failed = excluded.failed",
             params![owner, function, message, now],
         )?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Forgets `owner/function`'s failure (its image is there now, or it was redeployed or
     /// deleted).
     pub fn clear_pull_failure(&self, owner: &str, function: &str) -> Result<()> {
-        self.conn().execute(
-            "DELETE FROM image_pull_failures WHERE owner = ?1 AND function = ?2",
-            params![owner, function],
-        )?;
-        Ok(())
+        sql(|| {
+            self.conn().execute(
+                "DELETE FROM image_pull_failures WHERE owner = ?1 AND function = ?2",
+                params![owner, function],
+            )?;
+            Ok(())
+        })
     }
 
     /// Every remembered failure.
     pub fn pull_failures(&self) -> Result<Vec<PullFailure>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT owner, function, message FROM image_pull_failures ORDER BY owner, function",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(PullFailure {
-                owner: r.get(0)?,
-                function: r.get(1)?,
-                message: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<std::result::Result<_, _>>()?)
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT owner, function, message FROM image_pull_failures ORDER BY owner, function",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(PullFailure {
+                    owner: r.get(0)?,
+                    function: r.get(1)?,
+                    message: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<std::result::Result<_, _>>()?)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::Store;
+    use crate::SqliteStore as Store;
 
     #[test]
     fn failures_are_kept_replaced_cleared_and_go_with_their_namespace() {

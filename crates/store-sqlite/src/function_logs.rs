@@ -10,29 +10,12 @@
 
 use faasbox_proto::LogLine;
 use rusqlite::params;
-use serde::{Deserialize, Serialize};
 
-use crate::{stream_from_str, Result, Store};
+use faasbox_store::{FunctionLogLine, FunctionLogs, Result};
 
-/// One line of one of the function's calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FunctionLogLine {
-    /// The cursor: lines stored later have larger ones.
-    pub seq: i64,
-    pub invocation: String,
-    #[serde(flatten)]
-    pub line: LogLine,
-}
+use crate::{sql, stream_from_str, SqliteStore};
 
-/// Lines of a function, oldest first, and the cursor to ask for newer ones with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct FunctionLogs {
-    pub logs: Vec<FunctionLogLine>,
-    /// Pass as `after` to get only lines stored after these.
-    pub next: i64,
-}
-
-impl Store {
+impl SqliteStore {
     /// The lines of `namespace`'s function `function` (as its invocations name it), from its
     /// `limit` newest calls: without `after` the newest `limit` lines, with it the oldest
     /// `limit` lines stored after that cursor.
@@ -43,56 +26,58 @@ impl Store {
         after: Option<i64>,
         limit: u32,
     ) -> Result<FunctionLogs> {
-        let conn = self.conn();
-        // The newest cursor now: where a follower starts when the function has no lines yet.
-        let newest: i64 = conn.query_row(
-            "SELECT COALESCE(MAX(rowid), 0) FROM invocation_logs",
-            [],
-            |r| r.get(0),
-        )?;
-        let calls = "SELECT id FROM invocations WHERE namespace = ?1 AND function = ?2
+        sql(|| {
+            let conn = self.conn();
+            // The newest cursor now: where a follower starts when the function has no lines yet.
+            let newest: i64 = conn.query_row(
+                "SELECT COALESCE(MAX(rowid), 0) FROM invocation_logs",
+                [],
+                |r| r.get(0),
+            )?;
+            let calls = "SELECT id FROM invocations WHERE namespace = ?1 AND function = ?2
                      ORDER BY started DESC LIMIT ?3";
-        let sql = match after {
-            None => format!(
-                "SELECT rowid, invocation_id, ts_ms, stream, line FROM invocation_logs
+            let sql = match after {
+                None => format!(
+                    "SELECT rowid, invocation_id, ts_ms, stream, line FROM invocation_logs
                  WHERE invocation_id IN ({calls}) ORDER BY rowid DESC LIMIT ?3"
-            ),
-            Some(_) => format!(
-                "SELECT rowid, invocation_id, ts_ms, stream, line FROM invocation_logs
+                ),
+                Some(_) => format!(
+                    "SELECT rowid, invocation_id, ts_ms, stream, line FROM invocation_logs
                  WHERE invocation_id IN ({calls}) AND rowid > ?4 ORDER BY rowid ASC LIMIT ?3"
-            ),
-        };
-        let mut stmt = conn.prepare(&sql)?;
-        let read = |r: &rusqlite::Row<'_>| {
-            let stream: String = r.get(3)?;
-            Ok(FunctionLogLine {
-                seq: r.get(0)?,
-                invocation: r.get(1)?,
-                line: LogLine {
-                    ts_ms: r.get::<_, i64>(2)?.max(0) as u64,
-                    stream: stream_from_str(&stream),
-                    line: r.get(4)?,
-                },
-            })
-        };
-        let mut logs: Vec<FunctionLogLine> = match after {
-            None => stmt
-                .query_map(params![namespace, function, limit], read)?
-                .collect::<rusqlite::Result<_>>()?,
-            Some(after) => stmt
-                .query_map(params![namespace, function, limit, after], read)?
-                .collect::<rusqlite::Result<_>>()?,
-        };
-        if after.is_none() {
-            logs.reverse();
-        }
-        let next = match (logs.last(), after) {
-            (Some(last), _) => last.seq,
-            // Nothing new: keep the caller's place (never move it back).
-            (None, Some(after)) => after.max(0),
-            (None, None) => newest,
-        };
-        Ok(FunctionLogs { logs, next })
+                ),
+            };
+            let mut stmt = conn.prepare(&sql)?;
+            let read = |r: &rusqlite::Row<'_>| {
+                let stream: String = r.get(3)?;
+                Ok(FunctionLogLine {
+                    seq: r.get(0)?,
+                    invocation: r.get(1)?,
+                    line: LogLine {
+                        ts_ms: r.get::<_, i64>(2)?.max(0) as u64,
+                        stream: stream_from_str(&stream),
+                        line: r.get(4)?,
+                    },
+                })
+            };
+            let mut logs: Vec<FunctionLogLine> = match after {
+                None => stmt
+                    .query_map(params![namespace, function, limit], read)?
+                    .collect::<rusqlite::Result<_>>()?,
+                Some(after) => stmt
+                    .query_map(params![namespace, function, limit, after], read)?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            if after.is_none() {
+                logs.reverse();
+            }
+            let next = match (logs.last(), after) {
+                (Some(last), _) => last.seq,
+                // Nothing new: keep the caller's place (never move it back).
+                (None, Some(after)) => after.max(0),
+                (None, None) => newest,
+            };
+            Ok(FunctionLogs { logs, next })
+        })
     }
 }
 
@@ -101,7 +86,8 @@ mod tests {
     use faasbox_proto::LogStream;
 
     use super::*;
-    use crate::InvocationEnd;
+    use crate::SqliteStore as Store;
+    use faasbox_store::InvocationEnd;
 
     fn line(text: &str) -> LogLine {
         LogLine {

@@ -1,6 +1,9 @@
 //! Tests of the SQLite store on real database files.
 
+use faasbox_store::*;
+
 use super::*;
+use crate::SqliteStore as Store;
 
 fn log(line: &str) -> LogLine {
     LogLine {
@@ -322,7 +325,7 @@ fn flow_instances_keep_checkpoints_finished_states_logs_and_variables() {
     store.create_namespace("demo", "t0").unwrap();
     store.put_flow("demo", "a/b", "source", "t0").unwrap();
     store
-        .create_instance(&crate::NewInstance {
+        .create_instance(&NewInstance {
             id: "i1",
             namespace: "demo",
             flow: "a/b",
@@ -395,7 +398,7 @@ fn an_instance_keeps_its_calls_and_its_functions_lines_by_state() {
     store.create_namespace("other", "t0").unwrap();
     for (id, ns) in [("i1", "demo"), ("child", "demo"), ("o1", "other")] {
         store
-            .create_instance(&crate::NewInstance {
+            .create_instance(&NewInstance {
                 id,
                 namespace: ns,
                 flow: "f",

@@ -1,6 +1,8 @@
 //! Tests of event, listener, delivery and schedule persistence on real database files.
 
-use super::*;
+use faasbox_store::*;
+
+use crate::SqliteStore as Store;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
