@@ -504,6 +504,4 @@ fn invocation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationReco
 }
 
 #[cfg(test)]
-mod events_tests;
-#[cfg(test)]
 mod tests;

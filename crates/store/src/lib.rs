@@ -7,7 +7,7 @@
 //! server, a store only persists them. Secrets and registry credentials arrive as opaque
 //! encrypted blobs (the crypto lives in `faasbox-secrets`). Every trait method that changes more
 //! than one thing does it in one transaction of the backend: it either happens entirely or not
-//! at all. With the feature `backend-suite`, [`backend_suite!`] gives a backend crate the test
+//! at all. With the feature `backend-suite`, `backend_suite!` gives a backend crate the test
 //! cases every backend must pass.
 
 pub mod events;
@@ -17,6 +17,8 @@ pub mod images;
 pub mod invocations;
 pub mod namespaces;
 pub mod secrets;
+#[cfg(feature = "backend-suite")]
+pub mod suite;
 pub mod tokens;
 
 pub use events::{
