@@ -50,7 +50,7 @@ pub struct NewInstance<'a> {
     pub now: &'a str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceLogRecord {
     pub seq: i64,
     pub ts_ms: i64,
@@ -73,7 +73,7 @@ pub struct NewInstanceLog<'a> {
 }
 
 /// A call an instance's action made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceCallRecord {
     /// The invocation's id (`kind` "invocation") or the subflow's instance id ("instance").
     pub id: String,

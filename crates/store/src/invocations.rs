@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 
 /// The life of one call, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvocationRecord {
     pub id: String,
     pub namespace: String,
@@ -31,7 +31,7 @@ pub struct InvocationEnd<'a> {
 }
 
 /// One line of one of the function's calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionLogLine {
     /// The cursor: lines stored later have larger ones.
     pub seq: i64,
@@ -41,7 +41,7 @@ pub struct FunctionLogLine {
 }
 
 /// Lines of a function, oldest first, and the cursor to ask for newer ones with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionLogs {
     pub logs: Vec<FunctionLogLine>,
     /// Pass as `after` to get only lines stored after these.

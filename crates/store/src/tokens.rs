@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 
 /// One API token, without the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
@@ -17,7 +17,6 @@ pub struct TokenRecord {
     pub role: String,
     /// Hex SHA-256 of the token.
     #[serde(skip_serializing)]
-    #[schema(ignore)]
     pub hash: String,
     pub created: String,
 }
