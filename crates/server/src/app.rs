@@ -11,7 +11,7 @@ use faasbox_driver::{Driver, ImageRef};
 use faasbox_driver_runc::{DriverConfig, IdMap, LayerSource, RuncDriver};
 use faasbox_images::ImageStore;
 use faasbox_secrets::Vault;
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::config::ServerConfig;
@@ -43,7 +43,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.agent_binary.display()
         );
     }
-    let store = Arc::new(Store::open(&config.database_path())?);
+    let store = Arc::new(SqliteStore::open(&config.database_path())?);
     let key_source = config.master_key.source(config.master_key_path())?;
     let vault = Arc::new(
         Vault::open(&key_source, store.clone())

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_images::{ImageStore, RootfsOptions, Scope};
 use faasbox_secrets::{KeySource, Vault};
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +51,7 @@ fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig::new(dir.path().join("data"), DEFAULT_LISTEN.parse().unwrap());
     std::fs::create_dir_all(&config.data_dir).unwrap();
-    let store = Arc::new(Store::open(&config.database_path()).unwrap());
+    let store = Arc::new(SqliteStore::open(&config.database_path()).unwrap());
     let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
     let vault = Arc::new(Vault::open(&key_source, store.clone()).unwrap());
     let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());

@@ -4,7 +4,8 @@
 //! it, and how messages name it.
 
 use faasbox_images::Scope;
-use faasbox_store::{Store, StoreError, GLOBAL_OWNER};
+use faasbox_store::{StoreError, GLOBAL_OWNER};
+use faasbox_store_sqlite::SqliteStore;
 
 use crate::error::ApiError;
 
@@ -88,7 +89,7 @@ impl Owner {
 
     pub fn load_function(
         &self,
-        store: &Store,
+        store: &SqliteStore,
         name: &str,
     ) -> Result<Option<faasbox_store::FunctionRecord>, StoreError> {
         match self {
@@ -99,7 +100,7 @@ impl Owner {
 
     pub fn list_functions(
         &self,
-        store: &Store,
+        store: &SqliteStore,
     ) -> Result<Vec<faasbox_store::FunctionRecord>, StoreError> {
         match self {
             Owner::Namespace(ns) => store.list_functions(ns),
@@ -107,7 +108,7 @@ impl Owner {
         }
     }
 
-    pub fn delete_function(&self, store: &Store, name: &str) -> Result<bool, StoreError> {
+    pub fn delete_function(&self, store: &SqliteStore, name: &str) -> Result<bool, StoreError> {
         match self {
             Owner::Namespace(ns) => store.delete_function(ns, name),
             Owner::Global => store.delete_global_function(name),

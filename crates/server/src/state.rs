@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use faasbox_driver::Driver;
 use faasbox_images::ImageStore;
 use faasbox_secrets::{KeySource, Vault};
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 
 use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
@@ -19,7 +19,7 @@ use crate::pool::{Pool, PoolRules};
 
 pub struct AppState {
     pub config: ServerConfig,
-    pub store: Arc<Store>,
+    pub store: Arc<SqliteStore>,
     pub images: Arc<ImageStore>,
     pub driver: Arc<dyn Driver>,
     /// Secrets and registry credentials (encrypted in the store).
@@ -72,7 +72,7 @@ pub fn function_key(namespace: &str, name: &str) -> String {
 impl AppState {
     pub fn new(
         config: ServerConfig,
-        store: Arc<Store>,
+        store: Arc<SqliteStore>,
         images: Arc<ImageStore>,
         driver: Arc<dyn Driver>,
         vault: Arc<Vault>,

@@ -1,12 +1,12 @@
-//! Persistence for workflows: flow sources, instances (with the engine's checkpoint as JSON
-//! text, saved after every state), the states each instance finished, instance logs, and
-//! variables of the namespace, workflow and instance scopes. The shapes of sources and
-//! checkpoints belong to faasbox-flow; the store keeps them as text.
+//! Workflows: flow sources, instances (with the engine's checkpoint as JSON text, saved after
+//! every state), the states each instance finished, instance logs, the calls an instance's
+//! actions made, and variables of the namespace, workflow and instance scopes. The shapes of
+//! sources and checkpoints belong to faasbox-flow; the store keeps them as text.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{namespace_exists, Result, Store, StoreError};
+use crate::Result;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowRecord {
@@ -38,7 +38,7 @@ pub struct FlowInstanceRecord {
     pub metadata: Option<String>,
 }
 
-/// A new instance, for [`Store::create_instance`].
+/// A new instance, for [`FlowStore::create_instance`].
 pub struct NewInstance<'a> {
     pub id: &'a str,
     pub namespace: &'a str,
@@ -50,7 +50,7 @@ pub struct NewInstance<'a> {
     pub now: &'a str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceLogRecord {
     pub seq: i64,
     pub ts_ms: i64,
@@ -63,7 +63,7 @@ pub struct InstanceLogRecord {
     pub invocation: Option<String>,
 }
 
-/// A line for [`Store::append_instance_logs`].
+/// A line for [`FlowStore::append_instance_logs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInstanceLog<'a> {
     pub ts_ms: i64,
@@ -73,7 +73,7 @@ pub struct NewInstanceLog<'a> {
 }
 
 /// A call an instance's action made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceCallRecord {
     /// The invocation's id (`kind` "invocation") or the subflow's instance id ("instance").
     pub id: String,
@@ -87,309 +87,109 @@ pub struct InstanceCallRecord {
     pub status: Option<String>,
 }
 
-const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata";
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    // --- flows ------------------------------------------------------------------------------
 
-fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<FlowInstanceRecord> {
-    Ok(FlowInstanceRecord {
-        id: row.get(0)?,
-        namespace: row.get(1)?,
-        flow: row.get(2)?,
-        source: row.get(3)?,
-        status: row.get(4)?,
-        input: row.get(5)?,
-        output: row.get(6)?,
-        error_code: row.get(7)?,
-        error_message: row.get(8)?,
-        checkpoint: row.get(9)?,
-        parent: row.get(10)?,
-        created: row.get(11)?,
-        updated: row.get(12)?,
-        metadata: row.get(13)?,
-    })
-}
-
-fn flow_from_row(row: &Row<'_>) -> rusqlite::Result<FlowRecord> {
-    Ok(FlowRecord {
-        namespace: row.get(0)?,
-        path: row.get(1)?,
-        source: row.get(2)?,
-        created: row.get(3)?,
-        updated: row.get(4)?,
-    })
-}
-
-impl Store {
-    pub fn put_flow(
+    /// Creates or replaces a flow's source (keeping `created` on replace); `NoNamespace` when
+    /// the namespace does not exist.
+    async fn put_flow(
         &self,
         namespace: &str,
         path: &str,
         source: &str,
         now: &str,
-    ) -> Result<FlowRecord> {
-        let conn = self.conn();
-        if !namespace_exists(&conn, namespace)? {
-            return Err(StoreError::NoNamespace(namespace.to_string()));
-        }
-        conn.execute(
-            "INSERT INTO flows (namespace, path, source, created, updated) VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (namespace, path) DO UPDATE SET source = excluded.source, updated = excluded.updated",
-            params![namespace, path, source, now],
-        )?;
-        Ok(conn.query_row(
-            "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
-            params![namespace, path],
-            flow_from_row,
-        )?)
-    }
+    ) -> Result<FlowRecord>;
 
-    pub fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
-                params![namespace, path],
-                flow_from_row,
-            )
-            .optional()?)
-    }
+    async fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>>;
 
-    pub fn list_flows(&self, namespace: &str) -> Result<Vec<FlowRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 ORDER BY path")?;
-        let rows = stmt.query_map([namespace], flow_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// A namespace's flows, by path.
+    async fn list_flows(&self, namespace: &str) -> Result<Vec<FlowRecord>>;
 
-    /// Deletes a flow and its workflow-scoped variables.
-    pub fn delete_flow(&self, namespace: &str, path: &str) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let deleted = tx.execute(
-            "DELETE FROM flows WHERE namespace = ?1 AND path = ?2",
-            params![namespace, path],
-        )?;
-        tx.execute(
-            "DELETE FROM flow_variables WHERE namespace = ?1 AND scope = 'workflow' AND owner = ?2",
-            params![namespace, path],
-        )?;
-        tx.commit()?;
-        Ok(deleted > 0)
-    }
+    /// Deletes a flow and its workflow-scoped variables, in one transaction. False when absent.
+    async fn delete_flow(&self, namespace: &str, path: &str) -> Result<bool>;
 
-    pub fn create_instance(&self, new: &NewInstance<'_>) -> Result<()> {
-        insert_instance(&self.conn(), new)
-    }
+    // --- instances --------------------------------------------------------------------------
+
+    /// Stores a new instance as `running`.
+    async fn create_instance(&self, new: &NewInstance<'_>) -> Result<()>;
+
+    /// Sets the instance's metadata (a state's `metadata`, as JSON text).
+    async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()>;
 
     /// Saves an instance's checkpoint and status; with `finished`, records (in the same
-    /// transaction) that state `finished.1` was the instance's step `finished.0`.
-    /// Sets the instance's metadata (a state's `metadata`, as JSON text).
-    pub fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE flow_instances SET metadata = ?2, updated = ?3 WHERE id = ?1",
-            params![id, metadata, now],
-        )?;
-        Ok(())
-    }
-
-    pub fn save_checkpoint(
+    /// transaction) that state `finished.1` was the instance's step `finished.0` (once: a
+    /// second save of the same step keeps the first).
+    async fn save_checkpoint(
         &self,
         id: &str,
         status: &str,
         checkpoint: &str,
         finished: Option<(u64, &str)>,
         now: &str,
-    ) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE flow_instances SET status = ?2, checkpoint = ?3, updated = ?4 WHERE id = ?1",
-            params![id, status, checkpoint, now],
-        )?;
-        if let Some((step, state)) = finished {
-            tx.execute(
-                "INSERT OR IGNORE INTO flow_instance_states (instance, step, state, finished) VALUES (?1, ?2, ?3, ?4)",
-                params![id, step as i64, state, now],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
+    ) -> Result<()>;
 
-    /// Records how an instance ended. An instance that already ended keeps its end.
-    pub fn finish_instance(
+    /// Records how an instance ended (`error`: code and message). An instance that already
+    /// ended keeps its end; returns whether this one was recorded.
+    async fn finish_instance(
         &self,
         id: &str,
         status: &str,
         output: Option<&str>,
         error: Option<(&str, &str)>,
         now: &str,
-    ) -> Result<bool> {
-        Ok(self.conn().execute(
-            "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5, updated = ?6
-             WHERE id = ?1 AND status IN ('running', 'waiting')",
-            params![id, status, output, error.map(|e| e.0), error.map(|e| e.1), now],
-        )? > 0)
-    }
+    ) -> Result<bool>;
 
-    pub fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE id = ?1"),
-                [id],
-                instance_from_row,
-            )
-            .optional()?)
-    }
+    async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>>;
 
     /// A namespace's instances, newest first.
-    pub fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE namespace = ?1 ORDER BY created DESC, rowid DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![namespace, limit], instance_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>>;
 
-    /// Instances with `status` (the server resumes the `running` ones at start).
-    pub fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE status = ?1 ORDER BY created"
-        ))?;
-        let rows = stmt.query_map([status], instance_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// Instances with `status`, oldest first (the server resumes the `running` ones at start).
+    async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>>;
 
-    /// The ids of a namespace's instances that have not ended (`running` or `waiting`).
-    pub fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id FROM flow_instances WHERE namespace = ?1 AND status IN ('running', 'waiting') ORDER BY created",
-        )?;
-        let rows = stmt.query_map([namespace], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// The ids of a namespace's instances that have not ended (`running` or `waiting`),
+    /// oldest first.
+    async fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>>;
 
     /// The states an instance finished, in order: (step, state id).
-    pub fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT step, state FROM flow_instance_states WHERE instance = ?1 ORDER BY step",
-        )?;
-        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>>;
+
+    // --- instance logs and calls ---------------------------------------------------------
 
     /// Appends a line to an instance's log; nothing for an instance that is gone (a run that
     /// ends after its namespace was deleted leaves no lines behind).
-    pub fn append_instance_log(&self, id: &str, ts_ms: i64, message: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO flow_instance_logs (instance, ts_ms, message)
-             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
-            params![id, ts_ms, message],
-        )?;
-        Ok(())
-    }
+    async fn append_instance_log(&self, id: &str, ts_ms: i64, message: &str) -> Result<()>;
 
     /// Appends lines to an instance's log in one transaction (nothing for an instance that is
     /// gone).
-    pub fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare(
-                "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
-                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
-            )?;
-            for line in lines {
-                stmt.execute(params![
-                    id,
-                    line.ts_ms,
-                    line.message,
-                    line.state,
-                    line.invocation
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
+    async fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()>;
 
-    /// An instance's log lines after `after_seq` (0: all).
-    pub fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT seq, ts_ms, message, state, invocation FROM flow_instance_logs WHERE instance = ?1 AND seq > ?2 ORDER BY seq")?;
-        let rows = stmt.query_map(params![id, after_seq], |r| {
-            Ok(InstanceLogRecord {
-                seq: r.get(0)?,
-                ts_ms: r.get(1)?,
-                message: r.get(2)?,
-                state: r.get(3)?,
-                invocation: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// An instance's log lines after `after_seq` (0: all), in order.
+    async fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>>;
 
-    /// Records a call instance `id`'s state made (`kind`: "invocation" or "instance"); nothing
-    /// for an instance that is gone.
-    pub fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
-            params![id, call.id, call.kind, call.state, call.function, call.started],
-        )?;
-        Ok(())
-    }
+    /// Records a call instance `id`'s state made (`kind`: "invocation" or "instance"; the
+    /// record's `status` is not stored); nothing for an instance that is gone.
+    async fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()>;
 
     /// The calls instance `id` made, in order, each with its invocation's or subflow
     /// instance's status now.
-    pub fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT c.call_id, c.kind, c.state, c.function, c.started,
-                    CASE c.kind WHEN 'invocation' THEN i.status ELSE f.status END
-             FROM flow_instance_calls c
-             LEFT JOIN invocations i ON c.kind = 'invocation' AND i.id = c.call_id
-             LEFT JOIN flow_instances f ON c.kind = 'instance' AND f.id = c.call_id
-             WHERE c.instance = ?1 ORDER BY c.seq",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok(InstanceCallRecord {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                state: r.get(2)?,
-                function: r.get(3)?,
-                started: r.get(4)?,
-                status: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>>;
+
+    // --- variables --------------------------------------------------------------------------
 
     /// A variable's JSON text. `owner` is "" for the namespace scope, the flow's path for the
     /// workflow scope and the instance id for the instance scope.
-    pub fn variable(
+    async fn variable(
         &self,
         namespace: &str,
         scope: &str,
         owner: &str,
         key: &str,
-    ) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT value FROM flow_variables WHERE namespace = ?1 AND scope = ?2 AND owner = ?3 AND key = ?4",
-                params![namespace, scope, owner, key],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
+    ) -> Result<Option<String>>;
 
     /// Sets a variable (JSON text), or deletes it with `None`.
-    pub fn set_variable(
+    async fn set_variable(
         &self,
         namespace: &str,
         scope: &str,
@@ -397,47 +197,5 @@ impl Store {
         key: &str,
         value: Option<&str>,
         now: &str,
-    ) -> Result<()> {
-        let conn = self.conn();
-        match value {
-            Some(value) => conn.execute(
-                "INSERT INTO flow_variables (namespace, scope, owner, key, value, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (namespace, scope, owner, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-                params![namespace, scope, owner, key, value, now],
-            )?,
-            None => conn.execute(
-                "DELETE FROM flow_variables WHERE namespace = ?1 AND scope = ?2 AND owner = ?3 AND key = ?4",
-                params![namespace, scope, owner, key],
-            )?,
-        };
-        Ok(())
-    }
-}
-
-/// Removes a deleted namespace's flows, instances, their logs and states, and variables.
-pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Result<()> {
-    conn.execute("DELETE FROM flow_instance_logs WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
-    conn.execute("DELETE FROM flow_instance_states WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
-    conn.execute("DELETE FROM flow_instance_calls WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
-    conn.execute(
-        "DELETE FROM flow_instances WHERE namespace = ?1",
-        [namespace],
-    )?;
-    conn.execute(
-        "DELETE FROM flow_variables WHERE namespace = ?1",
-        [namespace],
-    )?;
-    conn.execute("DELETE FROM flows WHERE namespace = ?1", [namespace])?;
-    Ok(())
-}
-
-/// Stores a new instance as `running` (also inside another transaction, such as a cron
-/// slot's claim).
-pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Result<()> {
-    conn.execute(
-        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8)",
-        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now],
-    )?;
-    Ok(())
+    ) -> Result<()>;
 }

@@ -1,15 +1,14 @@
-//! Persistence for secrets and registry credentials: wrapped data keys, secret ciphertexts and
-//! registry rows.
+//! Secrets and registry credentials: wrapped data keys, secret ciphertexts and registry rows.
 //!
-//! The store holds no crypto. Values and passwords arrive already encrypted (by
+//! A store holds no crypto. Values and passwords arrive already encrypted (by
 //! `faasbox-secrets`) and leave as the same opaque blobs. Rows belong to a namespace, or to a
 //! pseudo-namespace of a global scope: those start with `*`, which a real namespace name cannot,
 //! so deleting a namespace never touches them.
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{namespace_exists, Result, Store, StoreError};
+use crate::Result;
 
 /// Whether `namespace` names a global scope rather than a real namespace.
 pub fn is_pseudo_namespace(namespace: &str) -> bool {
@@ -64,288 +63,61 @@ pub struct RegistryRecord {
     pub updated: String,
 }
 
-const DATA_KEY_COLUMNS: &str = "namespace, key_id, wrapped, created, updated";
-const SECRET_COLUMNS: &str = "namespace, name, ciphertext, created, updated";
-const REGISTRY_COLUMNS: &str = "id, namespace, url, host, username, ciphertext, created, updated";
+/// Re-wraps one data key: gets the stored key and returns its new `(key_id, wrapped)`. Called
+/// inside the store's transaction; it must not call the store. An error (a caller's own as
+/// [`crate::StoreError::Refused`]) leaves every key as it was.
+pub type Rewrap = Box<dyn FnMut(&DataKeyRecord) -> Result<(String, Vec<u8>)> + Send>;
 
-impl Store {
-    // --- data keys ----------------------------------------------------------------------
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    // --- data keys --------------------------------------------------------------------------
 
-    pub fn data_key(&self, namespace: &str) -> Result<Option<DataKeyRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE namespace = ?1"),
-                [namespace],
-                data_key_from_row,
-            )
-            .optional()?)
-    }
+    async fn data_key(&self, namespace: &str) -> Result<Option<DataKeyRecord>>;
 
     /// Stores a new data key unless the namespace already has one, and returns the one that is
     /// stored: when two callers race, both end up with the winner's key.
-    pub fn insert_data_key(&self, record: &DataKeyRecord) -> Result<DataKeyRecord> {
-        let conn = self.conn();
-        conn.execute(
-            &format!(
-                "INSERT OR IGNORE INTO data_keys ({DATA_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
-            ),
-            params![
-                record.namespace,
-                record.key_id,
-                record.wrapped,
-                record.created,
-                record.updated
-            ],
-        )?;
-        Ok(conn.query_row(
-            &format!("SELECT {DATA_KEY_COLUMNS} FROM data_keys WHERE namespace = ?1"),
-            [&record.namespace],
-            data_key_from_row,
-        )?)
-    }
+    async fn insert_data_key(&self, record: &DataKeyRecord) -> Result<DataKeyRecord>;
 
-    pub fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {DATA_KEY_COLUMNS} FROM data_keys ORDER BY namespace"
-        ))?;
-        let rows = stmt.query_map([], data_key_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// Every data key, by namespace.
+    async fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>>;
 
-    /// Re-wraps every data key in one write transaction: `rewrap` gets each stored key and
-    /// returns its new `(key_id, wrapped)`. If `rewrap` fails for any key nothing is changed.
-    /// No data key can be added or changed by anyone else between the read and the commit.
-    /// Returns how many keys were re-wrapped. `rewrap` runs with the store locked: it must not
-    /// call the store.
-    pub fn rewrap_data_keys<E, F>(&self, now: &str, mut rewrap: F) -> std::result::Result<usize, E>
-    where
-        E: From<StoreError>,
-        F: FnMut(&DataKeyRecord) -> std::result::Result<(String, Vec<u8>), E>,
-    {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let records = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT {DATA_KEY_COLUMNS} FROM data_keys ORDER BY namespace"
-                ))
-                .map_err(StoreError::from)?;
-            let rows = stmt
-                .query_map([], data_key_from_row)
-                .map_err(StoreError::from)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(StoreError::from)?
-        };
-        for record in &records {
-            let (key_id, wrapped) = rewrap(record)?;
-            tx.execute(
-                "UPDATE data_keys SET key_id = ?2, wrapped = ?3, updated = ?4 WHERE namespace = ?1",
-                params![record.namespace, key_id, wrapped, now],
-            )
-            .map_err(StoreError::from)?;
-        }
-        tx.commit().map_err(StoreError::from)?;
-        Ok(records.len())
-    }
+    /// Re-wraps every data key in one write transaction: no data key can be added or changed
+    /// by anyone else between the read and the commit. If `rewrap` fails for any key nothing
+    /// is changed and its error is returned. Returns how many keys were re-wrapped.
+    async fn rewrap_data_keys(&self, now: &str, rewrap: Rewrap) -> Result<usize>;
 
-    // --- secrets ------------------------------------------------------------------------
+    // --- secrets ----------------------------------------------------------------------------
 
-    /// Creates or replaces a secret's ciphertext (keeping `created` on replace). The namespace
-    /// must exist and have a data key.
-    pub fn put_secret(
+    /// Creates or replaces a secret's ciphertext (keeping `created` on replace), in one
+    /// transaction with the checks: the namespace must exist (`NoNamespace`) and have a data key
+    /// (`NoDataKey`).
+    async fn put_secret(
         &self,
         namespace: &str,
         name: &str,
         ciphertext: &[u8],
         now: &str,
-    ) -> Result<SecretRecord> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        require_namespace_with_key(&tx, namespace)?;
-        tx.execute(
-            "INSERT INTO secrets (namespace, name, ciphertext, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (namespace, name)
-             DO UPDATE SET ciphertext = excluded.ciphertext, updated = excluded.updated",
-            params![namespace, name, ciphertext, now],
-        )?;
-        let record = tx.query_row(
-            &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE namespace = ?1 AND name = ?2"),
-            params![namespace, name],
-            secret_from_row,
-        )?;
-        tx.commit()?;
-        Ok(record)
-    }
+    ) -> Result<SecretRecord>;
 
-    pub fn secret(&self, namespace: &str, name: &str) -> Result<Option<SecretRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE namespace = ?1 AND name = ?2"),
-                params![namespace, name],
-                secret_from_row,
-            )
-            .optional()?)
-    }
+    async fn secret(&self, namespace: &str, name: &str) -> Result<Option<SecretRecord>>;
 
     /// The secrets of a namespace by name, without their values.
-    pub fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretEntry>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT namespace, name, created, updated FROM secrets
-             WHERE namespace = ?1 ORDER BY name",
-        )?;
-        let rows = stmt.query_map([namespace], |r| {
-            Ok(SecretEntry {
-                namespace: r.get(0)?,
-                name: r.get(1)?,
-                created: r.get(2)?,
-                updated: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretEntry>>;
 
-    pub fn delete_secret(&self, namespace: &str, name: &str) -> Result<bool> {
-        Ok(self.conn().execute(
-            "DELETE FROM secrets WHERE namespace = ?1 AND name = ?2",
-            params![namespace, name],
-        )? > 0)
-    }
+    async fn delete_secret(&self, namespace: &str, name: &str) -> Result<bool>;
 
-    // --- registries ---------------------------------------------------------------------
+    // --- registries -------------------------------------------------------------------------
 
     /// Creates or replaces the credentials of `record.host` in `record.namespace`. On replace
     /// the stored `id` and `created` are kept and `record.updated` is taken as the time.
-    /// A real namespace must exist; every namespace (real or pseudo) must have a data key.
-    pub fn put_registry(&self, record: &RegistryRecord) -> Result<RegistryRecord> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        require_namespace_with_key(&tx, &record.namespace)?;
-        tx.execute(
-            &format!(
-                "INSERT INTO registries ({REGISTRY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (namespace, host) DO UPDATE SET url = excluded.url,
-                     username = excluded.username, ciphertext = excluded.ciphertext,
-                     updated = excluded.updated"
-            ),
-            params![
-                record.id,
-                record.namespace,
-                record.url,
-                record.host,
-                record.username,
-                record.ciphertext,
-                record.created,
-                record.updated
-            ],
-        )?;
-        let stored = tx.query_row(
-            &format!(
-                "SELECT {REGISTRY_COLUMNS} FROM registries WHERE namespace = ?1 AND host = ?2"
-            ),
-            params![record.namespace, record.host],
-            registry_from_row,
-        )?;
-        tx.commit()?;
-        Ok(stored)
-    }
+    /// A real namespace must exist (`NoNamespace`); every namespace (real or pseudo) must have
+    /// a data key (`NoDataKey`). One transaction.
+    async fn put_registry(&self, record: &RegistryRecord) -> Result<RegistryRecord>;
 
-    pub fn registry(&self, namespace: &str, host: &str) -> Result<Option<RegistryRecord>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!(
-                    "SELECT {REGISTRY_COLUMNS} FROM registries WHERE namespace = ?1 AND host = ?2"
-                ),
-                params![namespace, host],
-                registry_from_row,
-            )
-            .optional()?)
-    }
+    async fn registry(&self, namespace: &str, host: &str) -> Result<Option<RegistryRecord>>;
 
-    pub fn list_registries(&self, namespace: &str) -> Result<Vec<RegistryRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {REGISTRY_COLUMNS} FROM registries WHERE namespace = ?1 ORDER BY host"
-        ))?;
-        let rows = stmt.query_map([namespace], registry_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    /// A namespace's registries, by host.
+    async fn list_registries(&self, namespace: &str) -> Result<Vec<RegistryRecord>>;
 
-    pub fn delete_registry(&self, namespace: &str, host: &str) -> Result<bool> {
-        Ok(self.conn().execute(
-            "DELETE FROM registries WHERE namespace = ?1 AND host = ?2",
-            params![namespace, host],
-        )? > 0)
-    }
-}
-
-/// Deletes a namespace's secrets, registries and data key (part of deleting the namespace).
-pub(crate) fn delete_namespace_secrets(tx: &Connection, namespace: &str) -> Result<()> {
-    if is_pseudo_namespace(namespace) {
-        return Ok(());
-    }
-    tx.execute("DELETE FROM secrets WHERE namespace = ?1", [namespace])?;
-    tx.execute("DELETE FROM registries WHERE namespace = ?1", [namespace])?;
-    tx.execute("DELETE FROM data_keys WHERE namespace = ?1", [namespace])?;
-    Ok(())
-}
-
-/// A real namespace must exist, and every owner of encrypted rows must have a data key (it
-/// can vanish with a namespace deleted while a value was being encrypted).
-fn require_namespace_with_key(conn: &Connection, namespace: &str) -> Result<()> {
-    if !is_pseudo_namespace(namespace) && !namespace_exists(conn, namespace)? {
-        return Err(StoreError::NoNamespace(namespace.to_string()));
-    }
-    let has_key = conn
-        .query_row(
-            "SELECT 1 FROM data_keys WHERE namespace = ?1",
-            [namespace],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if !has_key {
-        return Err(StoreError::NoDataKey(namespace.to_string()));
-    }
-    Ok(())
-}
-
-fn data_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DataKeyRecord> {
-    Ok(DataKeyRecord {
-        namespace: r.get(0)?,
-        key_id: r.get(1)?,
-        wrapped: r.get(2)?,
-        created: r.get(3)?,
-        updated: r.get(4)?,
-    })
-}
-
-fn secret_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SecretRecord> {
-    Ok(SecretRecord {
-        namespace: r.get(0)?,
-        name: r.get(1)?,
-        ciphertext: r.get(2)?,
-        created: r.get(3)?,
-        updated: r.get(4)?,
-    })
-}
-
-fn registry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RegistryRecord> {
-    Ok(RegistryRecord {
-        id: r.get(0)?,
-        namespace: r.get(1)?,
-        url: r.get(2)?,
-        host: r.get(3)?,
-        username: r.get(4)?,
-        ciphertext: r.get(5)?,
-        created: r.get(6)?,
-        updated: r.get(7)?,
-    })
+    async fn delete_registry(&self, namespace: &str, host: &str) -> Result<bool>;
 }

@@ -1,13 +1,13 @@
-//! Persistence for API tokens: only a token's SHA-256 hash is stored, with its id, name,
-//! namespace (none for server-wide admin tokens) and role.
+//! API tokens: only a token's SHA-256 hash is stored, with its id, name, namespace (none for
+//! server-wide admin tokens) and role. A namespace's tokens go with it.
 
-use rusqlite::{params, Row};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, Store};
+use crate::Result;
 
 /// One API token, without the token itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub id: String,
     pub name: String,
@@ -17,62 +17,18 @@ pub struct TokenRecord {
     pub role: String,
     /// Hex SHA-256 of the token.
     #[serde(skip_serializing)]
-    #[schema(ignore)]
     pub hash: String,
     pub created: String,
 }
 
-const COLUMNS: &str = "id, name, namespace, role, hash, created";
-
-fn from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        namespace: row.get(2)?,
-        role: row.get(3)?,
-        hash: row.get(4)?,
-        created: row.get(5)?,
-    })
-}
-
-impl Store {
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores a token; fails with `NoNamespace` when its namespace does not exist.
-    pub fn insert_token(&self, record: &TokenRecord) -> Result<()> {
-        let conn = self.conn();
-        if let Some(ns) = &record.namespace {
-            if !crate::namespace_exists(&conn, ns)? {
-                return Err(crate::StoreError::NoNamespace(ns.clone()));
-            }
-        }
-        conn.execute(
-            &format!("INSERT INTO tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-            params![
-                record.id,
-                record.name,
-                record.namespace,
-                record.role,
-                record.hash,
-                record.created
-            ],
-        )?;
-        Ok(())
-    }
+    async fn insert_token(&self, record: &TokenRecord) -> Result<()>;
 
     /// Every token, oldest first.
-    pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM tokens ORDER BY created, id"
-        ))?;
-        let rows = stmt.query_map([], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
 
     /// Deletes a token by id; whether it existed.
-    pub fn delete_token(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM tokens WHERE id = ?1", params![id])?
-            > 0)
-    }
+    async fn delete_token(&self, id: &str) -> Result<bool>;
 }

@@ -276,8 +276,9 @@ impl Server {
 
     /// Opens the server's database directly (to inspect it while the server is down, or to
     /// put it in a state a crash would leave).
-    pub fn open_store(&self) -> faasbox_store::Store {
-        faasbox_store::Store::open(&self.data_dir.join("faasbox.db")).expect("opening the store")
+    pub fn open_store(&self) -> faasbox_store_sqlite::SqliteStore {
+        faasbox_store_sqlite::SqliteStore::open(&self.data_dir.join("faasbox.db"))
+            .expect("opening the store")
     }
 
     /// Kills with SIGKILL (no cleanup by the server).

@@ -10,7 +10,7 @@ mod vault;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
 use crate::{MasterKey, Vault, VaultError};
@@ -23,7 +23,7 @@ pub(crate) const SECRET_VALUE: &[u8] = b"s3cr3t-VALUE-42";
 pub(crate) struct TestEnv {
     pub dir: TempDir,
     pub db: PathBuf,
-    pub store: Arc<Store>,
+    pub store: Arc<SqliteStore>,
     pub vault: Vault,
 }
 
@@ -31,7 +31,7 @@ pub(crate) struct TestEnv {
 pub(crate) fn env() -> TestEnv {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("faasbox.db");
-    let store = Arc::new(Store::open(&db).unwrap());
+    let store = Arc::new(SqliteStore::open(&db).unwrap());
     store.create_namespace("demo", "t0").unwrap();
     store.create_namespace("other", "t0").unwrap();
     let vault = Vault::new(MasterKey::generate().unwrap(), store.clone());

@@ -132,7 +132,7 @@ fn secrets_survive_reopening_the_database() {
     let env = env();
     env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
     let key = env.key_copy();
-    let store = Arc::new(Store::open(&env.db).unwrap());
+    let store = Arc::new(SqliteStore::open(&env.db).unwrap());
     let vault = Vault::new(key, store);
     assert_eq!(
         vault

@@ -13,7 +13,8 @@ mod secrets;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use faasbox_store::{DataKeyRecord, Store, StoreError};
+use faasbox_store::{DataKeyRecord, StoreError};
+use faasbox_store_sqlite::SqliteStore;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -33,7 +34,7 @@ pub const MAX_PASSWORD_BYTES: usize = 64 * 1024;
 /// namespace's data key, which the master key wraps.
 pub struct Vault {
     master: RwLock<MasterKey>,
-    store: Arc<Store>,
+    store: Arc<SqliteStore>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -46,7 +47,7 @@ impl std::fmt::Debug for Vault {
 
 impl Vault {
     /// A vault over `store` with `master` as the master key in use.
-    pub fn new(master: MasterKey, store: Arc<Store>) -> Vault {
+    pub fn new(master: MasterKey, store: Arc<SqliteStore>) -> Vault {
         Vault {
             master: RwLock::new(master),
             store,

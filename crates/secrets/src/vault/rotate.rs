@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use faasbox_store::Store;
+use faasbox_store_sqlite::SqliteStore;
 
 use super::{describe_owner, now_rfc3339, unwrap_data_key, wrap_data_key, Vault};
 use crate::error::{KeyError, VaultError};
@@ -25,7 +25,7 @@ impl Vault {
     /// For key files, an interrupted [`Vault::rotate_key_file`] is finished or undone first.
     /// A missing default key file is created only while the database holds no data key;
     /// otherwise the error says which key to restore.
-    pub fn open(source: &KeySource, store: Arc<Store>) -> Result<Vault, VaultError> {
+    pub fn open(source: &KeySource, store: Arc<SqliteStore>) -> Result<Vault, VaultError> {
         if let Some(path) = source.key_file() {
             recover_staged_key(path, &store)?;
         }
@@ -102,7 +102,7 @@ impl Vault {
 }
 
 /// Finishes or undoes a rotation interrupted between staging its key and renaming it.
-fn recover_staged_key(path: &Path, store: &Store) -> Result<(), VaultError> {
+fn recover_staged_key(path: &Path, store: &SqliteStore) -> Result<(), VaultError> {
     let staged = staged_key_path(path);
     let new = match MasterKey::from_file(&staged) {
         Ok(key) => key,

@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
 use faasbox_flow::engine::Outcome;
-use faasbox_store::{FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceLogRecord};
+use faasbox_store::{FlowInstanceRecord, FlowRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::records::{self, InstanceCallRecord, InstanceLogRecord};
 use super::require_namespace;
 use crate::clock;
 use crate::error::{ApiError, ApiResult};
@@ -405,7 +406,7 @@ pub async fn instance(
         .blocking(move |s| Ok((s.store.finished_states(&id)?, s.store.instance_calls(&id)?)))
         .await?;
     let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
-    view.calls = Some(calls);
+    view.calls = Some(records::all(calls));
     Ok(Json(view))
 }
 
@@ -437,7 +438,7 @@ pub async fn logs(
         .await?;
     Ok(Json(LogsView {
         status: record.status,
-        logs,
+        logs: records::all(logs),
     }))
 }
 

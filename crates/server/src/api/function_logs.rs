@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
+use super::records::FunctionLogs;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use faasbox_store::FunctionLogs;
 use serde::{Deserialize, Serialize};
 
 use super::{require_namespace, valid_name};
@@ -77,6 +77,6 @@ pub async fn logs(
     Ok(Json(FunctionLogsView {
         namespace: ns,
         function: name,
-        logs,
+        logs: logs.into(),
     }))
 }

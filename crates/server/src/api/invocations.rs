@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use super::records::{self, InvocationRecord};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faasbox_proto::LogLine;
-use faasbox_store::InvocationRecord;
 use serde::{Deserialize, Serialize};
 
 use super::{require_namespace, valid_name};
@@ -104,7 +104,7 @@ pub async fn list(
                 .list_invocations(&ns, query.function.as_deref(), limit)?)
         })
         .await?;
-    Ok(Json(records))
+    Ok(Json(records::all(records)))
 }
 
 async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {
@@ -113,7 +113,7 @@ async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<
         .blocking(move |s| Ok(s.store.invocation(&id)?))
         .await?;
     match record {
-        Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r),
+        Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r.into()),
         _ => Err(ApiError::not_found(format!(
             "invocation '{shown}' does not exist"
         ))),

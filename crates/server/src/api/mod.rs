@@ -11,6 +11,7 @@ mod invocations;
 pub mod json_body;
 mod namespaces;
 mod pulls;
+mod records;
 mod registries;
 mod secrets;
 mod tokens;
@@ -25,7 +26,7 @@ use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::{Json, Router};
 use faasbox_images::ImageRecord;
 use faasbox_secrets::SecretInfo;
-use faasbox_store::{InvocationRecord, NamespaceRecord, TokenRecord};
+use records::{InvocationRecord, NamespaceRecord, TokenRecord};
 use serde_json::json;
 
 use crate::error::ApiError;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::records::{self, NamespaceRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use faasbox_store::NamespaceRecord;
 use serde::Deserialize;
 
 use super::json_body::{JsonBody, JsonShape};
@@ -43,7 +43,7 @@ pub async fn create(
             Ok(record)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(record)))
+    Ok((StatusCode::CREATED, Json(record.into())))
 }
 
 /// Every namespace for the admin token; a namespace token sees only its own.
@@ -53,7 +53,7 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<NamespaceRecord>>> {
     let mut all = state.blocking(|s| Ok(s.store.list_namespaces()?)).await?;
     all.retain(|ns| caller.sees_namespace(&ns.name));
-    Ok(Json(all))
+    Ok(Json(records::all(all)))
 }
 
 pub async fn get(
@@ -63,7 +63,7 @@ pub async fn get(
     require_namespace(&state, &ns).await?;
     let record = state.blocking(move |s| Ok(s.store.namespace(&ns)?)).await?;
     record
-        .map(Json)
+        .map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::not_found("namespace was deleted meanwhile"))
 }
 

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use super::records::{self, TokenRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use faasbox_store::TokenRecord;
 use serde::{Deserialize, Serialize};
 
 use super::json_body::{JsonBody, JsonShape};
@@ -66,13 +66,15 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedToken {
             token: issued.token,
-            record: issued.record,
+            record: issued.record.into(),
         }),
     ))
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<TokenRecord>>> {
-    Ok(Json(state.blocking(|s| Ok(s.store.list_tokens()?)).await?))
+    Ok(Json(records::all(
+        state.blocking(|s| Ok(s.store.list_tokens()?)).await?,
+    )))
 }
 
 pub async fn delete(

@@ -7,7 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use faasbox_store::{Store, TokenRecord};
+use faasbox_store::TokenRecord;
+use faasbox_store_sqlite::SqliteStore;
 use sha2::{Digest, Sha256};
 
 use super::Principal;
@@ -89,7 +90,7 @@ pub struct TokenBook {
 
 impl TokenBook {
     /// Re-reads every token from the store (after a change).
-    pub fn reload(&self, store: &Store) -> Result<(), ApiError> {
+    pub fn reload(&self, store: &SqliteStore) -> Result<(), ApiError> {
         let mut map = HashMap::new();
         for record in store.list_tokens()? {
             let principal = match (&record.namespace, Role::parse(&record.role)) {
@@ -128,7 +129,7 @@ impl TokenBook {
 /// On a server's first start (no admin token stored), creates the admin token, writes it to
 /// `<data-dir>/admin.token` (0600) and prints it once. The file is written before the hash is
 /// stored, so a crash in between only means the next start makes a new one.
-pub fn bootstrap_admin(store: &Store, data_dir: &Path) -> anyhow::Result<()> {
+pub fn bootstrap_admin(store: &SqliteStore, data_dir: &Path) -> anyhow::Result<()> {
     let has_admin = store.list_tokens()?.iter().any(|t| t.namespace.is_none());
     if has_admin {
         return Ok(());
@@ -194,7 +195,7 @@ mod tests {
 
     #[test]
     fn the_book_knows_stored_tokens_only() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         store.create_namespace("demo", "t").unwrap();
         let admin = issue("admin", None, Role::Admin).unwrap();
         let invoke = issue("ci", Some("demo".into()), Role::Invoke).unwrap();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faasbox_events::{decide, CloudEvent, Decision, EventFilter, Gathered, ListenMode, Offered};
-use faasbox_store::{Delivery, ListenerAction, ListenerKind, ListenerRecord, Store, StoredEvent};
+use faasbox_store::{Delivery, ListenerAction, ListenerKind, ListenerRecord, StoredEvent};
+use faasbox_store_sqlite::SqliteStore;
 use serde_json::Value;
 
 use super::RunnerError;
@@ -49,7 +50,7 @@ fn idle_for(next_due_ms: Option<i64>, now_ms: i64) -> Duration {
 }
 
 /// Dispatches every undispatched event, oldest first.
-fn dispatch_pending(store: &Store) -> faasbox_store::Result<()> {
+fn dispatch_pending(store: &SqliteStore) -> faasbox_store::Result<()> {
     loop {
         let events = store.undispatched_events(100)?;
         if events.is_empty() {

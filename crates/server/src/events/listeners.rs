@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use faasbox_events::{CronSchedule, EventFilter, ListenMode};
-use faasbox_store::{Delivery, Listener, ListenerKind, Store};
+use faasbox_store::{Delivery, Listener, ListenerKind};
+use faasbox_store_sqlite::SqliteStore;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -41,7 +42,7 @@ pub fn check_flow_start(start: &FlowStart) -> Result<(), String> {
 /// version's, and its schedule is set or removed. Call it in the deploy, after the flow is
 /// stored.
 pub fn set_flow_start(
-    store: &Store,
+    store: &SqliteStore,
     namespace: &str,
     flow: &str,
     start: &FlowStart,
@@ -79,7 +80,7 @@ pub fn set_flow_start(
 }
 
 /// Removes a deleted flow's event listeners and schedule.
-pub fn on_flow_removed(store: &Store, namespace: &str, flow: &str) -> Result<(), ApiError> {
+pub fn on_flow_removed(store: &SqliteStore, namespace: &str, flow: &str) -> Result<(), ApiError> {
     store.replace_start_listeners(namespace, flow, &[])?;
     store.delete_schedule(namespace, flow)?;
     Ok(())
@@ -108,7 +109,7 @@ pub struct WaitRequest {
 /// while it was being set up fire it at once (the dispatcher hands it to the runner: the
 /// caller only has to wake it, see `EventBus::wake`).
 pub fn register_wait(
-    store: &Store,
+    store: &SqliteStore,
     wait: &WaitRequest,
 ) -> Result<(String, Option<Delivery>), ApiError> {
     if wait.filters.is_empty() {
@@ -185,7 +186,7 @@ mod tests {
 
     #[test]
     fn deploy_sets_and_replaces_listeners_and_schedules() {
-        let store = Store::open_in_memory().unwrap();
+        let store = SqliteStore::open_in_memory().unwrap();
         store.create_namespace("demo", "t").unwrap();
         let start = FlowStart::Events {
             mode: ListenMode::And,

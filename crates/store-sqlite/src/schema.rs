@@ -2,7 +2,9 @@
 
 use rusqlite::Connection;
 
-use crate::{Result, StoreError};
+use faasbox_store::StoreError;
+
+use crate::Sql;
 
 /// The newest schema this build writes.
 pub const SCHEMA_VERSION: i64 = 11;
@@ -259,14 +261,15 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX flow_instance_calls_by_instance ON flow_instance_calls (instance, seq);",
 ];
 
-pub(crate) fn migrate(conn: &Connection) -> Result<()> {
+pub(crate) fn migrate(conn: &Connection) -> Sql<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
         return Err(StoreError::TooNew {
             found: current,
             known,
-        });
+        }
+        .into());
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;

@@ -1,0 +1,125 @@
+//! SQLite-only tests: the schema version and migrations, the file modes and the journal mode.
+//! What every backend must do is `faasbox_store::backend_suite!`, run in
+//! `tests/backend_suite.rs`.
+
+use std::os::unix::fs::PermissionsExt;
+
+use faasbox_store::*;
+
+use super::*;
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::TooNew { .. })
+    ));
+}
+
+fn data_key(namespace: &str, key_id: &str, wrapped: &[u8]) -> DataKeyRecord {
+    DataKeyRecord {
+        namespace: namespace.into(),
+        key_id: key_id.into(),
+        wrapped: wrapped.to_vec(),
+        created: "t0".into(),
+        updated: "t0".into(),
+    }
+}
+
+#[test]
+fn schema_1_database_is_migrated_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_namespace("demo", "t0").unwrap();
+        store.put_function("demo", "f", "{}", "t0").unwrap();
+    }
+    // Turn it back into a schema-1 database.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&schema_1_downgrade(&path))
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let version: i64 = store
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let old = store
+        .function("demo", "f")
+        .unwrap()
+        .expect("the function is kept");
+    assert_eq!(
+        old.revision, None,
+        "revision 1 is made by the server at its next start"
+    );
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .unwrap();
+    store.put_secret("demo", "token", b"x", "t1").unwrap();
+    store.put_flow("demo", "hello", "states: []", "t1").unwrap();
+    assert!(store.flow("demo", "hello").unwrap().is_some());
+}
+
+#[test]
+fn the_database_and_its_companions_are_private_and_written_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faasbox.db");
+    // A database an older version left readable to everyone is made private on open.
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    let mode = |suffix: &str| {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o600);
+    assert_eq!(
+        mode("-wal"),
+        0o600,
+        "SQLite gives the WAL the database's mode"
+    );
+    let journal: String = store
+        .conn()
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let version: i64 = store
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// SQL that drops every table the migrations after the first added.
+fn schema_1_downgrade(path: &std::path::Path) -> String {
+    const SCHEMA_1: [&str; 4] = ["namespaces", "functions", "invocations", "invocation_logs"];
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap();
+    let tables: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut sql = String::from("PRAGMA foreign_keys = OFF;");
+    for table in tables.iter().filter(|t| !SCHEMA_1.contains(&t.as_str())) {
+        sql.push_str(&format!("DROP TABLE {table};"));
+    }
+    // Columns later migrations added to schema 1's tables.
+    sql.push_str("ALTER TABLE functions DROP COLUMN revision;");
+    // Indexes later migrations added to schema 1's tables.
+    sql.push_str("DROP INDEX invocations_by_function;");
+    sql.push_str("PRAGMA user_version = 1;");
+    sql
+}

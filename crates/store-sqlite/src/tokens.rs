@@ -1,0 +1,69 @@
+//! Persistence for API tokens: only a token's SHA-256 hash is stored, with its id, name,
+//! namespace (none for server-wide admin tokens) and role.
+
+use rusqlite::{params, Row};
+
+use faasbox_store::{Result, StoreError, TokenRecord};
+
+use crate::{sql, SqliteStore};
+
+const COLUMNS: &str = "id, name, namespace, role, hash, created";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        namespace: row.get(2)?,
+        role: row.get(3)?,
+        hash: row.get(4)?,
+        created: row.get(5)?,
+    })
+}
+
+impl SqliteStore {
+    /// Stores a token; fails with `NoNamespace` when its namespace does not exist.
+    pub fn insert_token(&self, record: &TokenRecord) -> Result<()> {
+        sql(|| {
+            let conn = self.conn();
+            if let Some(ns) = &record.namespace {
+                if !crate::namespace_exists(&conn, ns)? {
+                    return Err(StoreError::NoNamespace(ns.clone()).into());
+                }
+            }
+            conn.execute(
+                &format!("INSERT INTO tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    record.id,
+                    record.name,
+                    record.namespace,
+                    record.role,
+                    record.hash,
+                    record.created
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every token, oldest first.
+    pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM tokens ORDER BY created, id"
+            ))?;
+            let rows = stmt.query_map([], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Deletes a token by id; whether it existed.
+    pub fn delete_token(&self, id: &str) -> Result<bool> {
+        sql(|| {
+            Ok(self
+                .conn()
+                .execute("DELETE FROM tokens WHERE id = ?1", params![id])?
+                > 0)
+        })
+    }
+}

@@ -1,0 +1,354 @@
+//! Cases of events, listeners, deliveries, schedules and delayed events.
+
+use std::sync::Arc;
+
+use super::Backend;
+use crate::*;
+
+/// The backend's store with the namespace `demo`.
+async fn store(backend: &impl Backend) -> Arc<dyn Store> {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+}
+
+fn listener(id: &str, kind: ListenerKind, after_seq: i64) -> Listener {
+    Listener {
+        id: id.into(),
+        namespace: "demo".into(),
+        kind,
+        flow: "/listen".into(),
+        instance_id: (kind == ListenerKind::Wait).then(|| format!("inst-{id}")),
+        mode: "one".into(),
+        filters: r#"[{"type":"a"}]"#.into(),
+        lifespan_ms: None,
+        deadline_ms: None,
+        after_seq,
+        created_ms: 1,
+    }
+}
+
+/// Fires on events of type `a`, keeps `k` for an eventsAnd, ignores the rest.
+fn by_type(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAction {
+    match event.event_type.as_str() {
+        "a" => ListenerAction::Fire {
+            instance_id: listener
+                .listener
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| format!("new-{}", event.seq)),
+            events: format!("[{}]", event.event),
+        },
+        "k" => ListenerAction::Keep {
+            filter_index: 0,
+            expired: vec![],
+        },
+        _ => ListenerAction::Ignore,
+    }
+}
+
+async fn insert(store: &dyn Store, id: &str, event_type: &str) -> EventInsert {
+    store
+        .insert_event("demo", id, "/src", event_type, r#"{"x":1}"#, 100)
+        .await
+        .unwrap()
+}
+
+pub async fn duplicate_events_are_accepted_once(backend: &impl Backend) {
+    let store = store(backend).await;
+    let EventInsert::New(seq) = insert(&*store, "1", "a").await else {
+        panic!("first insert is new")
+    };
+    assert_eq!(insert(&*store, "1", "a").await, EventInsert::Duplicate(seq));
+    assert!(matches!(
+        store
+            .insert_event("demo", "1", "/other", "a", "{}", 1)
+            .await
+            .unwrap(),
+        EventInsert::New(_)
+    ));
+    assert!(matches!(
+        store.insert_event("nope", "1", "/src", "a", "{}", 1).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    let listed = store.list_events("demo", 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.event_watermark().await.unwrap(), listed[0].seq);
+}
+
+pub async fn dispatch_fires_waits_once_and_starts_every_time(backend: &impl Backend) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    store
+        .add_listener(&listener("w", ListenerKind::Wait, 0), Box::new(by_type))
+        .await
+        .unwrap();
+    for id in ["1", "2"] {
+        let EventInsert::New(seq) = insert(&*store, id, "a").await else {
+            panic!()
+        };
+        let deliveries = store.dispatch_event(seq, Box::new(by_type)).await.unwrap();
+        let kinds: Vec<_> = deliveries.iter().map(|d| d.kind).collect();
+        if id == "1" {
+            assert_eq!(kinds, [ListenerKind::Start, ListenerKind::Wait]);
+        } else {
+            assert_eq!(kinds, [ListenerKind::Start]);
+        }
+        // Dispatching again does nothing.
+        assert!(store
+            .dispatch_event(seq, Box::new(by_type))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert!(store.undispatched_events(10).await.unwrap().is_empty());
+    let pending = store.pending_deliveries().await.unwrap();
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[1].instance_id, "inst-w");
+    store.finish_delivery(pending[0].id).await.unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
+}
+
+pub async fn undispatched_events_survive_a_reopen(backend: &impl Backend) {
+    {
+        let store = backend.open().await;
+        store.create_namespace("demo", "t0").await.unwrap();
+        insert(&*store, "1", "a").await;
+    }
+    let store = backend.open().await;
+    let pending = store.undispatched_events(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event, r#"{"x":1}"#);
+}
+
+pub async fn a_late_wait_sees_events_dispatched_after_its_watermark(backend: &impl Backend) {
+    let store = store(backend).await;
+    let EventInsert::New(before) = insert(&*store, "0", "a").await else {
+        panic!()
+    };
+    store
+        .dispatch_event(before, Box::new(by_type))
+        .await
+        .unwrap();
+    let watermark = store.event_watermark().await.unwrap();
+    let EventInsert::New(during) = insert(&*store, "1", "a").await else {
+        panic!()
+    };
+    store
+        .dispatch_event(during, Box::new(by_type))
+        .await
+        .unwrap();
+    // The wait registers after event 1 was dispatched to nobody: it still gets it, not 0.
+    let fired = store
+        .add_listener(
+            &listener("w", ListenerKind::Wait, watermark),
+            Box::new(by_type),
+        )
+        .await
+        .unwrap()
+        .expect("fired at once");
+    assert!(fired.events.contains(r#"{"x":1}"#));
+    assert_eq!(store.pending_deliveries().await.unwrap().len(), 1);
+    assert!(store.list_listeners("demo").await.unwrap().is_empty());
+}
+
+pub async fn gathered_progress_is_kept_and_cleared_on_fire(backend: &impl Backend) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    let EventInsert::New(k) = insert(&*store, "1", "k").await else {
+        panic!()
+    };
+    store.dispatch_event(k, Box::new(by_type)).await.unwrap();
+    let listeners = store.list_listeners("demo").await.unwrap();
+    assert_eq!(listeners[0].gathered.len(), 1);
+    assert_eq!(listeners[0].gathered[0].event_seq, k);
+    let EventInsert::New(a) = insert(&*store, "2", "a").await else {
+        panic!()
+    };
+    store.dispatch_event(a, Box::new(by_type)).await.unwrap();
+    assert!(store.list_listeners("demo").await.unwrap()[0]
+        .gathered
+        .is_empty());
+}
+
+pub async fn redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything(
+    backend: &impl Backend,
+) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s1", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s2", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .list_listeners("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.listener.id)
+        .collect();
+    assert_eq!(ids, ["s2"]);
+    store
+        .add_listener(&listener("w", ListenerKind::Wait, 0), Box::new(by_type))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_instance_listeners("inst-w").await.unwrap(), 1);
+    insert(&*store, "1", "a").await;
+    store
+        .put_schedule("demo", "/cron", "* * * * *", 0)
+        .await
+        .unwrap();
+    assert!(store.delete_namespace("demo").await.unwrap());
+    assert!(store.undispatched_events(10).await.unwrap().is_empty());
+    assert!(store.schedules().await.unwrap().is_empty());
+}
+
+pub async fn schedule_slots_are_claimed_once(backend: &impl Backend) {
+    let store = store(backend).await;
+    store
+        .put_schedule("demo", "/cron", "* * * * *", 1_000)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000, None)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "* * * * *", 60_000, None)
+        .await
+        .unwrap());
+    // Redeploying the same cron keeps the last slot; a new cron restarts from now.
+    store
+        .put_schedule("demo", "/cron", "* * * * *", 90_000)
+        .await
+        .unwrap();
+    assert_eq!(store.schedules().await.unwrap()[0].last_fired_ms, 60_000);
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 120_000, None)
+        .await
+        .unwrap());
+    store
+        .put_schedule("demo", "/cron", "*/5 * * * *", 90_000)
+        .await
+        .unwrap();
+    assert_eq!(store.schedules().await.unwrap()[0].last_fired_ms, 90_000);
+    assert!(store.delete_schedule("demo", "/cron").await.unwrap());
+    assert!(!store
+        .claim_schedule_slot("demo", "/cron", "*/5 * * * *", 300_000, None)
+        .await
+        .unwrap());
+}
+
+fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
+    NewInstance {
+        id,
+        namespace: "demo",
+        flow: "/cron",
+        source: "states: []",
+        input: "{}",
+        checkpoint: "{}",
+        parent: None,
+        now: "2026-01-01T00:00:00Z",
+    }
+}
+
+pub async fn a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_crash(
+    backend: &impl Backend,
+) {
+    {
+        let store = backend.open().await;
+        store.create_namespace("demo", "t0").await.unwrap();
+        store
+            .put_schedule("demo", "/cron", "* * * * *", 1_000)
+            .await
+            .unwrap();
+        assert!(store
+            .claim_schedule_slot(
+                "demo",
+                "/cron",
+                "* * * * *",
+                60_000,
+                Some(&cron_instance("i-1"))
+            )
+            .await
+            .unwrap());
+        // A slot claimed already makes no second instance.
+        assert!(!store
+            .claim_schedule_slot(
+                "demo",
+                "/cron",
+                "* * * * *",
+                60_000,
+                Some(&cron_instance("i-2"))
+            )
+            .await
+            .unwrap());
+        assert!(store.instance("i-2").await.unwrap().is_none());
+        // The server "dies" here, before it started the instance.
+    }
+    let store = backend.open().await;
+    let running: Vec<String> = store
+        .instances_with_status("running")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        running,
+        ["i-1"],
+        "the start-up resume finds the slot's instance"
+    );
+    assert_eq!(store.schedules().await.unwrap()[0].last_fired_ms, 60_000);
+}
+
+pub async fn delayed_events_are_accepted_when_due_and_survive_a_reopen(backend: &impl Backend) {
+    let held = |id: &str, due_ms| DelayedEvent {
+        namespace: "demo".into(),
+        id: id.into(),
+        source: "/flow".into(),
+        event_type: "a".into(),
+        event: format!(r#"{{"id":"{id}"}}"#),
+        due_ms,
+    };
+    {
+        let store = backend.open().await;
+        store.create_namespace("demo", "t0").await.unwrap();
+        store
+            .insert_delayed_event(&held("late", 5_000))
+            .await
+            .unwrap();
+        store
+            .insert_delayed_event(&held("soon", 2_000))
+            .await
+            .unwrap();
+        assert_eq!(store.next_delayed_event_due().await.unwrap(), Some(2_000));
+        assert_eq!(store.release_due_events(1_999).await.unwrap(), 0);
+        assert!(store.undispatched_events(10).await.unwrap().is_empty());
+    }
+    let store = backend.open().await;
+    let watermark = store.event_watermark().await.unwrap();
+    assert_eq!(store.release_due_events(2_500).await.unwrap(), 1);
+    let accepted = store.undispatched_events(10).await.unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].id, "soon");
+    assert_eq!(accepted[0].received_ms, 2_500, "received when it was due");
+    assert!(
+        accepted[0].seq > watermark,
+        "a wait begun before it counts it"
+    );
+    assert_eq!(store.next_delayed_event_due().await.unwrap(), Some(5_000));
+    assert_eq!(store.release_due_events(9_000).await.unwrap(), 1);
+    assert_eq!(store.next_delayed_event_due().await.unwrap(), None);
+    assert_eq!(store.release_due_events(9_000).await.unwrap(), 0);
+    assert_eq!(store.undispatched_events(10).await.unwrap().len(), 2);
+}

@@ -1,0 +1,169 @@
+//! Cases of functions, global services and revisions.
+
+use std::collections::HashSet;
+
+use super::Backend;
+use crate::*;
+
+pub async fn function_needs_namespace_and_update_keeps_created(backend: &impl Backend) {
+    let store = backend.open().await;
+    assert!(matches!(
+        store.put_function("nope", "f", "{}", "t0").await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+        .put_function("demo", "f", r#"{"v":1}"#, "t1")
+        .await
+        .unwrap();
+    let updated = store
+        .put_function("demo", "f", r#"{"v":2}"#, "t2")
+        .await
+        .unwrap();
+    assert_eq!(updated.created, "t1");
+    assert_eq!(updated.updated, "t2");
+    assert_eq!(updated.spec, r#"{"v":2}"#);
+    assert_eq!(store.list_functions("demo").await.unwrap().len(), 1);
+}
+
+fn new<'a>(spec: &'a str, digest: Option<&'a str>) -> NewRevision<'a> {
+    NewRevision {
+        spec,
+        digest,
+        image_namespace: Some("demo"),
+        pull: "missing",
+        created: "t1",
+        created_by: "admin",
+    }
+}
+
+pub async fn revisions_are_numbered_kept_rolled_back_and_deleted_with_their_function(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    assert!(matches!(
+        store.add_revision("demo", "f", &new("{}", None), 3).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    store.create_namespace("demo", "t0").await.unwrap();
+    let first = store
+        .add_revision("demo", "f", &new(r#"{"v":1}"#, Some("sha256:1")), 3)
+        .await
+        .unwrap();
+    assert_eq!(first.revision.revision, 1);
+    assert!(first.previous.is_none());
+    assert_eq!(first.function.revision, Some(1));
+    for v in 2..=5 {
+        let spec = format!(r#"{{"v":{v}}}"#);
+        let revised = store
+            .add_revision("demo", "f", &new(&spec, Some("sha256:2")), 3)
+            .await
+            .unwrap();
+        assert_eq!(revised.revision.revision, v);
+        assert_eq!(revised.previous.unwrap().revision, v - 1);
+        assert_eq!(revised.function.spec, spec);
+    }
+    let kept: Vec<u32> = store
+        .revisions("demo", "f")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.revision)
+        .collect();
+    assert_eq!(kept, [3, 4, 5], "the newest three are kept");
+    assert_eq!(
+        store.revision_digests().await.unwrap(),
+        HashSet::from(["sha256:2".to_string()])
+    );
+
+    // A rollback points at an older revision; the next deploy numbers on.
+    let (function, back) = store
+        .make_current("demo", "f", 3, "t9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (function.revision, function.spec.as_str()),
+        (Some(3), r#"{"v":3}"#)
+    );
+    assert_eq!(function.updated, "t9");
+    assert_eq!(back.revision, 3);
+    assert!(store
+        .make_current("demo", "f", 1, "t9")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .make_current("demo", "g", 3, "t9")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store.digests_pinned_from(Some("demo")).await.unwrap(),
+        HashSet::from(["sha256:2".to_string()])
+    );
+    assert!(store.digests_pinned_from(None).await.unwrap().is_empty());
+    // Keeping one: the new revision (current now) is all that stays.
+    let six = store
+        .add_revision("demo", "f", &new("{}", None), 1)
+        .await
+        .unwrap();
+    assert_eq!(six.revision.revision, 6);
+    assert_eq!(six.previous.unwrap().revision, 3);
+    assert!(store
+        .pin_revision("demo", "f", 6, "sha256:6", None)
+        .await
+        .unwrap());
+    assert!(!store
+        .pin_revision("demo", "f", 6, "sha256:7", None)
+        .await
+        .unwrap());
+    let pinned = store.revision("demo", "f", 6).await.unwrap().unwrap();
+    assert_eq!(pinned.digest.as_deref(), Some("sha256:6"));
+    assert_eq!(pinned.image_namespace, None);
+    assert_eq!(store.revisions_pinning("sha256:6").await.unwrap().len(), 1);
+    assert_eq!(
+        store.digests_pinned_from(None).await.unwrap(),
+        HashSet::from(["sha256:6".to_string()])
+    );
+    assert!(
+        store
+            .digests_pinned_from(Some("demo"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "keeping one, revision 3 went"
+    );
+
+    // Global services have revisions too.
+    let g = store
+        .add_revision(GLOBAL_OWNER, "svc", &new("{}", Some("sha256:g")), 10)
+        .await
+        .unwrap();
+    assert_eq!(g.function.namespace, GLOBAL_OWNER);
+    assert_eq!(
+        store
+            .global_function("svc")
+            .await
+            .unwrap()
+            .unwrap()
+            .revision,
+        Some(1)
+    );
+    assert!(store.delete_global_function("svc").await.unwrap());
+    assert!(store
+        .revisions(GLOBAL_OWNER, "svc")
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(store.delete_function("demo", "f").await.unwrap());
+    assert!(store.revisions("demo", "f").await.unwrap().is_empty());
+    store
+        .add_revision("demo", "f", &new("{}", None), 3)
+        .await
+        .unwrap();
+    assert!(store.delete_namespace("demo").await.unwrap());
+    assert!(store.revision_digests().await.unwrap().is_empty());
+    assert!(store.revisions("demo", "f").await.unwrap().is_empty());
+}

@@ -1,0 +1,83 @@
+//! The backend suite: the cases every store backend must pass, written against the traits.
+//! A backend crate runs them all with [`backend_suite!`](crate::backend_suite) in its tests,
+//! given an expression that makes a fresh [`Backend`] (an empty database) for each case:
+//!
+//! ```ignore
+//! faasbox_store::backend_suite!(MyTestDatabase::new());
+//! ```
+//!
+//! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
+//! (with `macros` and `rt`) among its dev-dependencies.
+
+mod events;
+mod flows;
+mod functions;
+mod images;
+mod invocations;
+mod namespaces;
+mod secrets;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use events::*;
+pub use flows::*;
+pub use functions::*;
+pub use images::*;
+pub use invocations::*;
+pub use namespaces::*;
+pub use secrets::*;
+
+use crate::Store;
+
+/// One case's database, empty at first.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// A store on this database. Opening it again (after dropping the store) is a restart: the
+    /// new store sees everything the earlier ones wrote.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// Expands to one `#[tokio::test]` per case of the backend suite; `$backend` makes each
+/// case's [`Backend`](crate::suite::Backend) (a fresh, empty database).
+#[macro_export]
+macro_rules! backend_suite {
+    ($backend:expr) => {
+        $crate::backend_suite!(@cases ($backend)
+            namespaces_are_unique_and_deletion_cascades
+            function_needs_namespace_and_update_keeps_created
+            revisions_are_numbered_kept_rolled_back_and_deleted_with_their_function
+            logs_keep_their_order_across_appends
+            interrupted_calls_are_marked_after_reopen
+            newest_lines_of_one_function_then_only_new_ones
+            a_function_without_lines_starts_followers_at_the_newest_line
+            first_data_key_wins
+            secrets_need_namespace_and_data_key_and_keep_created
+            registries_are_unique_per_namespace_and_host
+            deleting_a_namespace_deletes_its_secrets_but_not_global_ones
+            rewrap_changes_every_key_or_none
+            flow_instances_keep_checkpoints_finished_states_logs_and_variables
+            an_instance_keeps_its_calls_and_its_functions_lines_by_state
+            duplicate_events_are_accepted_once
+            dispatch_fires_waits_once_and_starts_every_time
+            undispatched_events_survive_a_reopen
+            a_late_wait_sees_events_dispatched_after_its_watermark
+            gathered_progress_is_kept_and_cleared_on_fire
+            redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything
+            schedule_slots_are_claimed_once
+            a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_crash
+            delayed_events_are_accepted_when_due_and_survive_a_reopen
+            failures_are_kept_replaced_cleared_and_go_with_their_namespace
+        );
+    };
+    (@cases ($backend:expr) $($case:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let backend = $backend;
+                $crate::suite::$case(&backend).await;
+            }
+        )*
+    };
+}
