@@ -58,14 +58,13 @@ const ONLY_IN: &[OnlyIn] = &[
             "faasbox-driver",
             "faasbox-secrets",
             "faasbox-server",
-            "faasbox-store",
         ],
         dev: &[],
         why: "OpenAPI schemas derived on API types; shrinks as API types leave the domain crates",
     },
     OnlyIn {
         dependency: "rusqlite",
-        normal: &["faasbox-store"],
+        normal: &["faasbox-store-sqlite"],
         dev: &["faasbox", "faasbox-secrets"],
         why: "only the store knows SQL; tests may open a database to check what was stored",
     },
@@ -125,9 +124,16 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "faasbox-store",
+        normal: &["faasbox-secrets", "faasbox-server", "faasbox-store-sqlite"],
+        dev: &[],
+        why: "the store is reached through the services, not from the edges",
+    },
+    OnlyIn {
+        dependency: "faasbox-store-sqlite",
         normal: &["faasbox-secrets", "faasbox-server"],
         dev: &["faasbox"],
-        why: "the store is reached through the services, not from the edges",
+        why: "the SQLite backend is chosen where the server is put together (the vault still \
+              takes it by name until it moves to the traits); tests may open a data directory",
     },
     OnlyIn {
         dependency: "faasbox-server",
@@ -195,7 +201,7 @@ const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
     },
     WorkspaceDeps {
         package: "faasbox-secrets",
-        normal: &["faasbox-store"],
+        normal: &["faasbox-store", "faasbox-store-sqlite"],
         dev: &[],
         why: "the vault needs the store for its ciphertexts, nothing else",
     },

@@ -45,7 +45,6 @@ const KNOWN_CYCLES: &[(&str, &str, &[&str])] = &[
         &["effects", "functions", "runner"],
     ),
     ("faasbox-images", "crate", &["import", "registry", "store"]),
-    ("faasbox-store", "crate", &["global_functions", "revisions"]),
 ];
 
 #[test]

@@ -5,10 +5,7 @@ use rusqlite::{params, OptionalExtension};
 
 use faasbox_store::{FunctionRecord, Result, GLOBAL_OWNER};
 
-use crate::{function_from_row, sql, SqliteStore};
-
-pub(crate) const SELECT: &str =
-    "SELECT '*global', name, spec, created, updated, revision FROM global_functions";
+use crate::{function_from_row, sql, SqliteStore, GLOBAL_SELECT};
 
 impl SqliteStore {
     pub fn put_global_function(&self, name: &str, spec: &str, now: &str) -> Result<FunctionRecord> {
@@ -20,7 +17,7 @@ impl SqliteStore {
             params![name, spec, now],
         )?;
             Ok(conn.query_row(
-                &format!("{SELECT} WHERE name = ?1"),
+                &format!("{GLOBAL_SELECT} WHERE name = ?1"),
                 params![name],
                 function_from_row,
             )?)
@@ -32,7 +29,7 @@ impl SqliteStore {
             Ok(self
                 .conn()
                 .query_row(
-                    &format!("{SELECT} WHERE name = ?1"),
+                    &format!("{GLOBAL_SELECT} WHERE name = ?1"),
                     params![name],
                     function_from_row,
                 )
@@ -43,7 +40,7 @@ impl SqliteStore {
     pub fn list_global_functions(&self) -> Result<Vec<FunctionRecord>> {
         sql(|| {
             let conn = self.conn();
-            let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY name"))?;
+            let mut stmt = conn.prepare(&format!("{GLOBAL_SELECT} ORDER BY name"))?;
             let rows = stmt.query_map([], function_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })

@@ -479,6 +479,11 @@ pub(crate) fn stream_from_str(s: &str) -> LogStream {
     }
 }
 
+/// The global services as function records (their namespace is [`GLOBAL_OWNER`]'s text),
+/// shared by `global_functions` and `revisions`.
+pub(crate) const GLOBAL_SELECT: &str =
+    "SELECT '*global', name, spec, created, updated, revision FROM global_functions";
+
 pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FunctionRecord> {
     Ok(FunctionRecord {
         namespace: r.get(0)?,

@@ -11,7 +11,6 @@ use faasbox_store::{
     FunctionRecord, NewRevision, Result, Revised, RevisionRecord, StoreError, GLOBAL_OWNER,
 };
 
-use crate::global_functions;
 use crate::{function_from_row, namespace_exists, sql, Sql, SqliteStore};
 
 const COLUMNS: &str = "owner, function, revision, spec, digest, image_namespace, pull, created, \
@@ -35,7 +34,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
 fn function_row(tx: &Transaction<'_>, owner: &str, function: &str) -> Sql<Option<FunctionRecord>> {
     let found = if owner == GLOBAL_OWNER {
         tx.query_row(
-            &format!("{} WHERE name = ?1", global_functions::SELECT),
+            &format!("{} WHERE name = ?1", crate::GLOBAL_SELECT),
             params![function],
             function_from_row,
         )
