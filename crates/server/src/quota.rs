@@ -12,12 +12,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use axum::http::StatusCode;
 use tokio::sync::Notify;
 
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::model::FunctionSpec;
-use crate::pool::Pool;
 
 /// Deploying would pass `quota-functions`.
 pub const FUNCTIONS: &str = "faasbox.quota.functions";
@@ -64,10 +62,10 @@ impl Quotas {
         spec: &FunctionSpec,
         others_min: &[u32],
         existed: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Failure> {
         let refuse = |code: &str, message: String| {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
+            Err(Failure::new(
+                FailureKind::Forbidden,
                 code,
                 format!("function {namespace}/{name} was not deployed: {message}"),
             ))
@@ -121,7 +119,14 @@ pub struct NamespaceSlots {
     used: Mutex<usize>,
     /// Woken when a slot is freed.
     pub freed: Notify,
-    pools: Mutex<Vec<Weak<Pool>>>,
+    pools: Mutex<Vec<Weak<dyn Evictable>>>,
+}
+
+/// What the slots need of a pool of the namespace (`crate::pool::Pool`): to stop one of its
+/// idle instances to make room.
+pub trait Evictable: Send + Sync {
+    /// Stops one idle instance above its function's `min`; whether there was one.
+    fn evict_idle(&self) -> bool;
 }
 
 impl NamespaceSlots {
@@ -160,16 +165,16 @@ impl NamespaceSlots {
         *self.used.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn register(&self, pool: &Arc<Pool>) {
+    pub fn register(&self, pool: Weak<dyn Evictable>) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.retain(|p| p.strong_count() > 0);
-        pools.push(Arc::downgrade(pool));
+        pools.push(pool);
     }
 
     /// Stops one idle instance (above its function's `min`) of another of the namespace's
     /// pools than `asking`, to make room; whether one was found.
-    pub fn make_room(&self, asking: &Pool) -> bool {
-        let pools: Vec<Arc<Pool>> = self
+    pub fn make_room(&self, asking: &dyn Evictable) -> bool {
+        let pools: Vec<Arc<dyn Evictable>> = self
             .pools
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -178,14 +183,14 @@ impl NamespaceSlots {
             .collect();
         pools
             .iter()
-            .filter(|p| !std::ptr::eq(p.as_ref(), asking))
+            .filter(|p| !std::ptr::addr_eq(Arc::as_ptr(p), asking))
             .any(|p| p.evict_idle())
     }
 
     /// The error of a call that found no slot in time.
-    pub fn exhausted(&self, waited: std::time::Duration) -> ApiError {
-        ApiError::function(
-            StatusCode::SERVICE_UNAVAILABLE,
+    pub fn exhausted(&self, waited: std::time::Duration) -> Failure {
+        Failure::function(
+            FailureKind::Unavailable,
             INSTANCES,
             format!(
                 "namespace {} runs its quota of {} instances (quota-instances) and none became \
@@ -259,7 +264,10 @@ mod tests {
         let err = quotas
             .check_deploy("demo", "f", &spec(0, 1), &two, false)
             .unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (403, FUNCTIONS));
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (FailureKind::Forbidden, FUNCTIONS)
+        );
         assert!(
             err.message.contains("quota-functions = 2"),
             "{}",

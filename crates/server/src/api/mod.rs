@@ -1,15 +1,20 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
 mod admin;
+pub mod auth;
+pub mod error;
 mod events;
 mod flows;
 mod function_logs;
 mod functions;
 pub mod guard;
+mod held_body;
 mod images;
 mod invocations;
 pub mod json_body;
+mod metrics;
 mod namespaces;
+pub mod openapi;
 mod pulls;
 mod registries;
 mod secrets;
@@ -28,9 +33,9 @@ use faasbox_secrets::SecretInfo;
 use faasbox_store::{InvocationRecord, NamespaceRecord, TokenRecord};
 use serde_json::json;
 
-use crate::error::ApiError;
+use self::openapi::{Answer, Body, Doc};
+use crate::api::error::ApiError;
 use crate::model::FunctionSpec;
-use crate::openapi::{Answer, Body, Doc};
 use crate::state::AppState;
 
 /// One route: the method and path the router serves, its handler, and what the OpenAPI
@@ -142,14 +147,14 @@ const INVOKE_BODY: Body = Body::Raw("application/json", "the function's input: J
 /// Every route the server serves (but the test hook of [`guard`]), in the order they are
 /// matched. `max_input` bounds the flow routes' bodies.
 pub fn routes(max_input: usize) -> Vec<Route> {
-    use crate::openapi::{any_json, any_list, many, one};
+    use openapi::{any_json, any_list, many, one};
     use Method as M;
     let function = || Answer::Json(200, one::<functions::FunctionView>);
     let changed = || Answer::Json(201, one::<functions::FunctionView>);
     vec![
-        route(M::GET, crate::auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
+        route(M::GET, auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
         route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
-        route(M::GET, crate::metrics::PATH, get(crate::metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
+        route(M::GET, crate::metrics::PATH, get(metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
         route(M::GET, "/api/v1/namespaces", get(namespaces::list), Doc::new(NS, "List namespaces (a namespace token sees its own)", Answer::Json(200, many::<NamespaceRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}", get(namespaces::get), Doc::new(NS, "Show a namespace", Answer::Json(200, one::<NamespaceRecord>))),
@@ -248,7 +253,7 @@ async fn openapi() -> impl IntoResponse {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::json(),
+        openapi::json(),
     )
 }
 
@@ -282,13 +287,6 @@ async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiErr
     if exists {
         Ok(())
     } else {
-        Err(no_such_namespace(ns))
+        Err(crate::failure::Failure::no_such_namespace(ns).into())
     }
-}
-
-/// The answer for a namespace that does not exist (or that the caller's token cannot see).
-pub fn no_such_namespace(ns: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
-    ))
 }

@@ -33,7 +33,7 @@ pub async fn run(state: Arc<AppState>) {
         };
         deliver_pending(&state).await;
         tokio::select! {
-            _ = state.events.wake.notified() => {}
+            _ = state.events.woken() => {}
             _ = tokio::time::sleep(idle_for(next_due, super::now_ms())) => {}
         }
     }

@@ -10,7 +10,7 @@ use faasbox_events::{is_json_content_type, AttributeValue, CloudEvent, EventData
 use faasbox_store::{DelayedEvent, EventInsert};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::state::AppState;
 
 /// The evaluated fields of a `generateEvent` state (`jq(…)` already applied).
@@ -68,7 +68,7 @@ pub async fn emit(
     state: &Arc<AppState>,
     namespace: &str,
     event: CloudEvent,
-) -> Result<EventInsert, ApiError> {
+) -> Result<EventInsert, Failure> {
     let ns = namespace.to_string();
     let inserted = state
         .blocking(move |s| {
@@ -96,7 +96,7 @@ pub async fn emit_later(
     namespace: &str,
     event: CloudEvent,
     delay: Duration,
-) -> Result<(), ApiError> {
+) -> Result<(), Failure> {
     let held = DelayedEvent {
         namespace: namespace.to_string(),
         id: event.id.clone(),

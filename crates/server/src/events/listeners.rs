@@ -7,7 +7,7 @@ use faasbox_events::{CronSchedule, EventFilter, ListenMode};
 use faasbox_store::{Delivery, Listener, ListenerKind, Store};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 
 /// How a flow starts, as far as events and schedules are concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +46,8 @@ pub fn set_flow_start(
     flow: &str,
     start: &FlowStart,
     now_ms: i64,
-) -> Result<(), ApiError> {
-    check_flow_start(start).map_err(ApiError::bad_request)?;
+) -> Result<(), Failure> {
+    check_flow_start(start).map_err(Failure::invalid)?;
     let listeners = match start {
         FlowStart::Events {
             mode,
@@ -79,7 +79,7 @@ pub fn set_flow_start(
 }
 
 /// Removes a deleted flow's event listeners and schedule.
-pub fn on_flow_removed(store: &Store, namespace: &str, flow: &str) -> Result<(), ApiError> {
+pub fn on_flow_removed(store: &Store, namespace: &str, flow: &str) -> Result<(), Failure> {
     store.replace_start_listeners(namespace, flow, &[])?;
     store.delete_schedule(namespace, flow)?;
     Ok(())
@@ -110,11 +110,9 @@ pub struct WaitRequest {
 pub fn register_wait(
     store: &Store,
     wait: &WaitRequest,
-) -> Result<(String, Option<Delivery>), ApiError> {
+) -> Result<(String, Option<Delivery>), Failure> {
     if wait.filters.is_empty() {
-        return Err(ApiError::bad_request(
-            "an event state needs at least one event",
-        ));
+        return Err(Failure::invalid("an event state needs at least one event"));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let listener = Listener {
@@ -146,8 +144,8 @@ pub fn instance_input(events: &[Value]) -> Value {
     Value::Object(input)
 }
 
-fn filters_json(filters: &[EventFilter]) -> Result<String, ApiError> {
-    serde_json::to_string(filters).map_err(|e| ApiError::internal(e.to_string()))
+fn filters_json(filters: &[EventFilter]) -> Result<String, Failure> {
+    serde_json::to_string(filters).map_err(|e| Failure::internal(e.to_string()))
 }
 
 fn duration_ms(d: Duration) -> i64 {

@@ -22,10 +22,10 @@ pub async fn run(state: Arc<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if state.events.runner().is_none() {
+        let Some(runner) = state.events.runner() else {
             // The engine is not installed yet.
             continue;
-        }
+        };
         let schedules = match state
             .blocking(|s| s.store.schedules().map_err(Into::into))
             .await
@@ -41,10 +41,10 @@ pub async fn run(state: Arc<AppState>) {
             let Some(slot) = due_slot(&mut parsed, &schedule, now_ms) else {
                 continue;
             };
-            match super::engine::claim_slot(&state, &schedule, slot).await {
+            match runner.claim_slot(&schedule, slot).await {
                 Ok(Some(instance_id)) => {
                     crash_after_claim_if_asked();
-                    super::engine::drive_created(&state, instance_id);
+                    runner.drive_created(instance_id);
                 }
                 Ok(None) => {}
                 Err(e) => {

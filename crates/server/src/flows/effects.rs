@@ -10,7 +10,7 @@ use faasbox_flow::model::VarScope;
 use serde_json::Value;
 
 use crate::clock;
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::state::AppState;
 
 /// The effects of one instance run.
@@ -35,7 +35,7 @@ impl ServerEffects {
     }
 }
 
-pub fn store_error(e: ApiError) -> FlowError {
+pub fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 
@@ -162,7 +162,7 @@ impl Effects for ServerEffects {
         event: Value,
         delay: Option<Duration>,
     ) -> Result<(), FlowError> {
-        let id = crate::events::engine::generate(&self.state, instance, event, delay)
+        let id = super::events::generate(&self.state, instance, event, delay)
             .await
             .map_err(|e| FlowError::catchable("direktiv.events.invalid", e))?;
         let line = match delay {

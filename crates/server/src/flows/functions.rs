@@ -16,7 +16,7 @@ use faasbox_flow::Workflow;
 use serde_json::{json, Value};
 
 use super::call_files;
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::image_pin::PullPolicy;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
@@ -178,11 +178,11 @@ async fn invoke(
 
 /// A call's failure as the engine sees it: a function's own code is catchable; crashes and
 /// server failures are not.
-fn flow_error(e: ApiError) -> FlowError {
+fn flow_error(e: Failure) -> FlowError {
     match e.catchable {
         Some(true) => FlowError::catchable(&e.code, e.message),
         Some(false) => FlowError::fatal(&e.code, e.message),
-        None if e.status.is_server_error() => FlowError::fatal(&e.code, e.message),
+        None if !e.is_callers() => FlowError::fatal(&e.code, e.message),
         None => FlowError::catchable(&e.code, e.message),
     }
 }

@@ -1,5 +1,5 @@
-//! The glue between events and the workflow engine (`crate::flows`): the [`FlowRunner`] that
-//! starts and resumes instances for deliveries, cron slots claimed with their instance, a
+//! The glue between events (`crate::events`) and the workflow engine: the [`FlowRunner`] that
+//! starts and resumes instances for deliveries and claims cron slots with their instance, a
 //! deployed flow's start as a [`FlowStart`], instance waits stored as listeners (with their
 //! timeout timers, re-armed at start-up), and `generateEvent`'s events emitted into the
 //! namespace.
@@ -15,21 +15,21 @@ use faasbox_flow::Workflow;
 use faasbox_store::ScheduleRecord;
 use serde_json::{json, Map, Value};
 
-use super::{FlowRunner, FlowStart, GeneratedFields, RunnerError, WaitRequest};
-use crate::error::ApiError;
-use crate::flows::runner;
+use super::runner;
+use crate::events::{FlowRunner, FlowStart, GeneratedFields, RunnerError, WaitRequest};
+use crate::failure::Failure;
 use crate::state::AppState;
 
-/// Starts and resumes instances of `crate::flows` for the dispatcher.
+/// Starts and resumes instances for the dispatcher, claims cron slots for the scheduler.
 pub struct EngineRunner {
     // Weak: the state owns the event bus that owns this runner.
     state: Weak<AppState>,
 }
 
 /// Installs the engine as the events' runner and restores waits lost to a kill. (Wait
-/// timeouts are `flows::runner::schedule_wait_timeout`'s: it takes the wait's listener, so
+/// timeouts are `runner::schedule_wait_timeout`'s: it takes the wait's listener, so
 /// either the timeout or an event resumes the instance, never both.)
-pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
+pub async fn install(state: &Arc<AppState>) -> Result<(), Failure> {
     state.events.set_runner(Arc::new(EngineRunner {
         state: Arc::downgrade(state),
     }));
@@ -39,7 +39,7 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), ApiError> {
 /// An instance saved as waiting whose wait was not stored yet when the server died gets it
 /// now, counting the events accepted since its state started (the wait's watermark; a wait
 /// saved without one counts those accepted since its checkpoint was saved).
-async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), ApiError> {
+async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
     let waiting = state
         .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
         .await?;
@@ -106,7 +106,7 @@ impl FlowRunner for EngineRunner {
         let id = runner::create_as(&state, instance_id, namespace, flow, input, None, by)
             .await
             .map_err(|e| {
-                if e.status.is_client_error() {
+                if e.is_callers() {
                     RunnerError::Gone(e.message)
                 } else {
                     RunnerError::Retry(e.message)
@@ -151,6 +151,24 @@ impl FlowRunner for EngineRunner {
         .map_err(|e| RunnerError::Retry(e.to_string()))?;
         Ok(())
     }
+
+    async fn claim_slot(
+        &self,
+        schedule: &ScheduleRecord,
+        slot_ms: i64,
+    ) -> Result<Option<String>, Failure> {
+        let state = self
+            .state
+            .upgrade()
+            .ok_or_else(|| Failure::internal("the server is stopping"))?;
+        claim_slot(&state, schedule, slot_ms).await
+    }
+
+    fn drive_created(&self, id: String) {
+        if let Some(state) = self.state.upgrade() {
+            runner::spawn(&state, id);
+        }
+    }
 }
 
 /// Pairs each event with the index of the wait's event it answers: in order for eventsAnd
@@ -176,7 +194,7 @@ fn wait_filters(wait: &Wait) -> Vec<EventFilter> {
     wait.events
         .iter()
         .map(|e| {
-            super::event_filter(&e.event_type, &e.context, |v| {
+            crate::events::event_filter(&e.event_type, &e.context, |v| {
                 Ok::<_, std::convert::Infallible>(v.clone())
             })
             .unwrap_or_else(|never| match never {})
@@ -205,7 +223,7 @@ pub async fn on_waiting(
         filters: wait_filters(wait),
         deadline_ms: wait.deadline_ms.map(|d| d as i64),
         after_seq: wait.watermark.unwrap_or(fallback_after_seq),
-        now_ms: super::now_ms(),
+        now_ms: crate::events::now_ms(),
     };
     let stored = state
         .blocking(move |s| {
@@ -217,7 +235,7 @@ pub async fn on_waiting(
             {
                 return Ok(None);
             }
-            Ok(Some(super::register_wait(&s.store, &request)?))
+            Ok(Some(crate::events::register_wait(&s.store, &request)?))
         })
         .await;
     match stored {
@@ -237,11 +255,11 @@ pub async fn on_waiting(
 /// so a claimed slot always has its instance (a crash before it is driven leaves it
 /// `running`, and the start-up resume drives it). The instance id if this call claimed it;
 /// a flow that cannot run (gone, invalid) has its slot claimed without one and skipped.
-pub async fn claim_slot(
+async fn claim_slot(
     state: &Arc<AppState>,
     schedule: &ScheduleRecord,
     slot_ms: i64,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Failure> {
     let id = uuid::Uuid::new_v4().to_string();
     let prepared = match runner::prepare(
         state,
@@ -255,7 +273,7 @@ pub async fn claim_slot(
     .await
     {
         Ok(prepared) => Some(prepared),
-        Err(e) if e.status.is_client_error() => {
+        Err(e) if e.is_callers() => {
             tracing::warn!(flow = %schedule.flow, namespace = %schedule.namespace, "scheduled start skipped: {}", e.message);
             None
         }
@@ -283,15 +301,10 @@ pub async fn claim_slot(
         })
 }
 
-/// Drives an instance that was created already (a claimed cron slot's).
-pub fn drive_created(state: &Arc<AppState>, id: String) {
-    runner::spawn(state, id);
-}
-
 /// A flow's start as the events machinery sees it.
 pub fn flow_start(flow: &Workflow) -> FlowStart {
     let filter = |f: &faasbox_flow::model::EventFilter| {
-        super::event_filter(&f.event_type, &f.context, |v| {
+        crate::events::event_filter(&f.event_type, &f.context, |v| {
             Ok::<_, std::convert::Infallible>(v.clone())
         })
         .unwrap_or_else(|never| match never {})
@@ -341,11 +354,11 @@ pub async fn generate(
         data_content_type: members.remove("datacontenttype").map(|v| text(Some(v))),
         context: members.into_iter().collect::<Map<String, Value>>(),
     };
-    let event = super::generated_event(&fields)?;
+    let event = crate::events::generated_event(&fields)?;
     let id = event.id.clone();
     match delay {
-        Some(delay) => super::emit_later(state, &instance.namespace, event, delay).await,
-        None => super::emit(state, &instance.namespace, event)
+        Some(delay) => crate::events::emit_later(state, &instance.namespace, event, delay).await,
+        None => crate::events::emit(state, &instance.namespace, event)
             .await
             .map(|_| ()),
     }

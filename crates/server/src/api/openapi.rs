@@ -153,7 +153,7 @@ pub fn document<'a>(
     routes: impl IntoIterator<Item = (&'a axum::http::Method, &'a str, &'a Doc)>,
 ) -> OpenApi {
     let mut schemas = Schemas::new();
-    let error = one::<crate::error::ErrorBody>(&mut schemas);
+    let error = one::<crate::api::error::ErrorBody>(&mut schemas);
     let mut items: BTreeMap<String, Vec<(HttpMethod, utoipa::openapi::path::Operation)>> =
         BTreeMap::new();
     for (method, path, doc) in routes {
