@@ -119,7 +119,7 @@ async fn deploy(
             return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
     };
-    let start = crate::flows::events::flow_start(&flow);
+    let start = crate::flows::event_waits::flow_start(&flow);
     crate::events::check_flow_start(&start)
         .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
     let (ns2, path2) = (ns.clone(), path.clone());

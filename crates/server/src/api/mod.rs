@@ -20,7 +20,7 @@ mod registries;
 mod secrets;
 mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
@@ -253,7 +253,7 @@ async fn openapi() -> impl IntoResponse {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        openapi::json(),
+        openapi_json(),
     )
 }
 
@@ -288,5 +288,82 @@ async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiErr
         Ok(())
     } else {
         Err(crate::failure::Failure::no_such_namespace(ns).into())
+    }
+}
+
+/// The served OpenAPI document of [`routes`], as JSON text (made once).
+fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let routes = routes(0);
+        let doc = openapi::document(routes.iter().map(|r| (&r.method, r.path, &r.doc)));
+        doc.to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document failed: {e}\"}}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi::{documented_path, path_params};
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once_with_its_path_parameters() {
+        let routes = routes(0);
+        let doc: serde_json::Value =
+            serde_json::from_str(openapi_json()).expect("the document is JSON");
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+                for name in path_params(path) {
+                    let found = operation["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == name.as_str() && p["in"] == "path");
+                    assert!(found, "{method} {path} lacks path parameter {name}");
+                }
+            }
+        }
+        let mut served: Vec<String> = routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, documented_path(r.path)))
+            .collect();
+        served.sort();
+        documented.sort();
+        assert_eq!(served, documented);
+        let health = &doc["paths"]["/api/v1/health"]["get"];
+        assert_eq!(health["security"], serde_json::json!([]), "{health}");
+        // Every reference resolves.
+        let text = openapi_json();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').expect("a closing quote")];
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but missing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_function_spec_has_every_field_the_server_takes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).expect("JSON");
+        let spec = &doc["components"]["schemas"]["FunctionSpec"];
+        for field in [
+            "image", "contract", "cmd", "envs", "size", "timeout", "runtime", "scale", "network",
+            "code", "binary", "main", "disk", "secrets", "input",
+        ] {
+            assert!(
+                spec["properties"].get(field).is_some(),
+                "FunctionSpec lacks {field}: {spec}"
+            );
+        }
+        let contracts = &doc["components"]["schemas"]["Contract"]["enum"];
+        assert_eq!(
+            contracts,
+            &serde_json::json!(["http", "cmd", "file", "openwhisk"])
+        );
     }
 }

@@ -78,7 +78,7 @@ pub async fn emit(
                 &event.source,
                 &event.event_type,
                 &event.to_json().to_string(),
-                super::now_ms(),
+                crate::clock::store_ms(),
             )?)
         })
         .await?;
@@ -103,7 +103,7 @@ pub async fn emit_later(
         source: event.source.clone(),
         event_type: event.event_type.clone(),
         event: event.to_json().to_string(),
-        due_ms: super::now_ms()
+        due_ms: crate::clock::store_ms()
             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
     };
     state

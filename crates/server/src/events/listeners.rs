@@ -128,7 +128,7 @@ pub fn register_wait(
         after_seq: wait.after_seq,
         created_ms: wait.now_ms,
     };
-    let fired = store.add_listener(&listener, super::decide_for)?;
+    let fired = store.add_listener(&listener, super::decide::decide_for)?;
     Ok((id, fired))
 }
 

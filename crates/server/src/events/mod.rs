@@ -9,6 +9,7 @@
 //! claimed in the store before its instance starts. So a crash loses nothing accepted, and a
 //! restart fires no slot twice.
 
+mod decide;
 mod dispatch;
 mod emit;
 mod listeners;
@@ -16,14 +17,14 @@ mod scheduler;
 
 use std::sync::Arc;
 
+pub use crate::clock::store_ms as now_ms;
 pub use crate::event_bus::{EventBus, FlowRunner, RunnerError};
-pub use dispatch::decide_for;
+pub use decide::decide_for;
 pub use emit::{emit, emit_later, event_filter, generated_event, GeneratedFields};
 pub use listeners::{
     check_flow_start, instance_input, on_flow_removed, register_wait, set_flow_start, FlowStart,
     WaitRequest,
 };
-pub use scheduler::now_ms;
 
 use crate::state::AppState;
 

@@ -36,7 +36,7 @@ pub async fn run(state: Arc<AppState>) {
                 continue;
             }
         };
-        let now_ms = now_ms();
+        let now_ms = crate::clock::store_ms();
         for schedule in schedules {
             let Some(slot) = due_slot(&mut parsed, &schedule, now_ms) else {
                 continue;
@@ -85,9 +85,4 @@ fn due_slot(
     parsed
         .get(&schedule.cron)?
         .due(schedule.last_fired_ms, now_ms)
-}
-
-/// Now, in milliseconds since the Unix epoch (the store's clock for events and schedules).
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }

@@ -2,13 +2,15 @@
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
 //! among the namespace's functions; its image is found in the flow's namespace's images, then
 //! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
-//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
+//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow
+//! through the [`Subflows`] it is handed (the runner's: this module never calls up into it).
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use faasbox_flow::engine::{FlowError, FunctionCall, InstanceRef};
 use faasbox_flow::model::FunctionKind;
@@ -27,9 +29,24 @@ use crate::state::{AppState, Deployment};
 /// The call timeout of implicit functions; a state's `timeout` bounds it further.
 const IMPLICIT_TIMEOUT: &str = "15m";
 
+/// Runs the child flow of a `subflow` action: `super::runner`'s, handed down through the
+/// effects so that calls do not depend on the runner that depends on them.
+#[async_trait]
+pub trait Subflows: Send + Sync {
+    /// Runs (or, resumed, finds) the child instance of `parent` for flow `reference` and
+    /// answers with its output.
+    async fn run(
+        &self,
+        state: &Arc<AppState>,
+        parent: &InstanceRef,
+        reference: &str,
+        call: &FunctionCall<'_>,
+    ) -> Result<Value, FlowError>;
+}
+
 pub async fn call(
     state: &Arc<AppState>,
-    _flow: &Arc<Workflow>,
+    subflows: &dyn Subflows,
     instance: &InstanceRef,
     call: FunctionCall<'_>,
 ) -> Result<Value, FlowError> {
@@ -70,9 +87,7 @@ pub async fn call(
         FunctionKind::Global { service } => {
             invoke(state, instance, Owner::Global, service, &call).await
         }
-        FunctionKind::Subflow { workflow } => {
-            super::runner::run_subflow(state, instance, workflow, &call).await
-        }
+        FunctionKind::Subflow { workflow } => subflows.run(state, instance, workflow, &call).await,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod call_files;
 pub mod call_log;
 pub mod effects;
+pub mod event_waits;
 pub mod events;
 pub mod functions;
 pub mod runner;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::effects::{store_error, ServerEffects};
+use super::functions::Subflows;
 use crate::clock;
 use crate::failure::{Failure, FailureKind};
 use crate::state::AppState;
@@ -226,7 +227,11 @@ pub async fn drive(
     let outcome = match (parsed, cp) {
         (Ok(flow), Ok(cp)) => {
             let flow = Arc::new(flow);
-            let effects = Arc::new(ServerEffects::new(state.clone(), flow.clone(), &cp));
+            let effects = Arc::new(ServerEffects::new(
+                state.clone(),
+                Arc::new(RunSubflows),
+                &cp,
+            ));
             let watermark = crate::events::watermark(state).await;
             let engine =
                 Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
@@ -237,7 +242,7 @@ pub async fn drive(
             // No longer driven: an event that arrives once its wait is stored resumes it.
             drop(registered);
             if let Outcome::Waiting(wait) = &outcome {
-                super::events::on_waiting(state, &inst, wait, watermark).await;
+                super::event_waits::on_waiting(state, &inst, wait, watermark).await;
             }
             outcome
         }
@@ -339,6 +344,22 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
 /// makes the same call again it finds the child it started before the restart: an ended
 /// child gives its end, an unfinished one is driven on from its own last checkpoint — its
 /// finished states do not run again.
+/// The runner as the [`Subflows`] of its instances' effects.
+struct RunSubflows;
+
+#[async_trait::async_trait]
+impl Subflows for RunSubflows {
+    async fn run(
+        &self,
+        state: &Arc<AppState>,
+        parent: &InstanceRef,
+        reference: &str,
+        call: &FunctionCall<'_>,
+    ) -> Result<Value, FlowError> {
+        run_subflow(state, parent, reference, call).await
+    }
+}
+
 pub async fn run_subflow(
     state: &Arc<AppState>,
     parent: &InstanceRef,
