@@ -282,10 +282,10 @@ fn check_quotas(
                 .unwrap_or(0)
         })
         .collect();
-    state
+    Ok(state
         .quotas
         .quotas
-        .check_deploy(namespace, name, spec, &others, existed)
+        .check_deploy(namespace, name, spec, &others, existed)?)
 }
 
 async fn store_and_activate(

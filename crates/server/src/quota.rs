@@ -4,10 +4,10 @@
 //! implicit functions included) may run at once. Global services are the server admin's and
 //! count against no namespace.
 //!
-//! A deploy that would pass a quota is refused (403, the quota named). At run time a call
-//! that needs a new instance while its namespace runs its quota of instances waits — an idle
-//! instance of another of the namespace's functions (above its `min`) is stopped to make room
-//! — and fails with [`INSTANCES`] after the queue timeout.
+//! A deploy that would pass a quota is refused ([`QuotaRefusal`]: forbidden, 403, the quota
+//! named). At run time a call that needs a new instance while its namespace runs its quota of
+//! instances waits — an idle instance of another of the namespace's functions (above its
+//! `min`) is stopped to make room — and fails with [`INSTANCES`] after the queue timeout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -62,34 +62,26 @@ impl Quotas {
         spec: &FunctionSpec,
         others_min: &[u32],
         existed: bool,
-    ) -> Result<(), Failure> {
-        let refuse = |code: &str, message: String| {
-            Err(Failure::new(
-                FailureKind::Forbidden,
-                code,
-                format!("function {namespace}/{name} was not deployed: {message}"),
-            ))
+    ) -> Result<(), QuotaRefusal> {
+        let refuse = |exceeded: Exceeded| {
+            Err(QuotaRefusal {
+                function: format!("{namespace}/{name}"),
+                exceeded,
+            })
         };
         if !existed && others_min.len() >= self.max_functions as usize {
-            return refuse(
-                FUNCTIONS,
-                format!(
-                    "namespace {namespace} has {} functions, its quota (quota-functions = {}); \
-                     delete one, or ask the server's admin to raise quota-functions",
-                    others_min.len(),
-                    self.max_functions
-                ),
-            );
+            return refuse(Exceeded::Functions {
+                namespace: namespace.to_string(),
+                count: others_min.len(),
+                max: self.max_functions,
+            });
         }
         if spec.scale.max > self.max_instances {
-            return refuse(
-                INSTANCES,
-                format!(
-                    "`scale.max` ({}) is more than the instances namespace {namespace} may run \
-                     (quota-instances = {}); lower scale.max",
-                    spec.scale.max, self.max_instances
-                ),
-            );
+            return refuse(Exceeded::Instances {
+                namespace: namespace.to_string(),
+                asked: spec.scale.max,
+                max: self.max_instances,
+            });
         }
         // Warm instances are instances too: the smaller quota binds.
         let (quota, limit) = if self.max_min_scale <= self.max_instances {
@@ -99,16 +91,79 @@ impl Quotas {
         };
         let warm: u64 = others_min.iter().copied().map(u64::from).sum();
         if warm + u64::from(spec.scale.min) > u64::from(limit) {
-            return refuse(
-                MIN_SCALE,
-                format!(
-                    "its `scale.min` ({}) and that of the namespace's other functions ({warm}) \
-                     add up to more than {quota} = {limit}; lower scale.min here or elsewhere",
-                    spec.scale.min
-                ),
-            );
+            return refuse(Exceeded::MinScale {
+                asked: spec.scale.min,
+                others: warm,
+                quota,
+                limit,
+            });
         }
         Ok(())
+    }
+}
+
+/// A deploy refused because it would pass a quota (a [`FailureKind::Forbidden`] failure with
+/// the quota's code when it reaches a caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("function {function} was not deployed: {exceeded}")]
+pub struct QuotaRefusal {
+    /// "namespace/name".
+    pub function: String,
+    pub exceeded: Exceeded,
+}
+
+/// Which quota a deploy would pass, and by how much.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error(
+        "namespace {namespace} has {count} functions, its quota (quota-functions = {max}); \
+         delete one, or ask the server's admin to raise quota-functions"
+    )]
+    Functions {
+        namespace: String,
+        count: usize,
+        max: u32,
+    },
+    #[error(
+        "`scale.max` ({asked}) is more than the instances namespace {namespace} may run \
+         (quota-instances = {max}); lower scale.max"
+    )]
+    Instances {
+        namespace: String,
+        asked: u32,
+        max: u32,
+    },
+    #[error(
+        "its `scale.min` ({asked}) and that of the namespace's other functions ({others}) \
+         add up to more than {quota} = {limit}; lower scale.min here or elsewhere"
+    )]
+    MinScale {
+        asked: u32,
+        others: u64,
+        /// The quota that binds: `quota-min-scale`, or `quota-instances` when it is smaller.
+        quota: &'static str,
+        limit: u32,
+    },
+}
+
+impl Exceeded {
+    /// The error code callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Exceeded::Functions { .. } => FUNCTIONS,
+            Exceeded::Instances { .. } => INSTANCES,
+            Exceeded::MinScale { .. } => MIN_SCALE,
+        }
+    }
+}
+
+impl From<QuotaRefusal> for Failure {
+    fn from(refusal: QuotaRefusal) -> Self {
+        Failure::new(
+            FailureKind::Forbidden,
+            refusal.exceeded.code(),
+            refusal.to_string(),
+        )
     }
 }
 
@@ -261,9 +316,18 @@ mod tests {
             max_instances: 5,
         };
         let two = [1, 1];
-        let err = quotas
+        let refusal = quotas
             .check_deploy("demo", "f", &spec(0, 1), &two, false)
             .unwrap_err();
+        assert_eq!(
+            refusal.exceeded,
+            Exceeded::Functions {
+                namespace: "demo".into(),
+                count: 2,
+                max: 2
+            }
+        );
+        let err = Failure::from(refusal);
         assert_eq!(
             (err.kind, err.code.as_str()),
             (FailureKind::Forbidden, FUNCTIONS)
@@ -277,18 +341,22 @@ mod tests {
         assert!(quotas
             .check_deploy("demo", "f", &spec(1, 1), &two[..1], true)
             .is_ok());
-        let err = quotas
-            .check_deploy("demo", "f", &spec(3, 5), &two[..1], true)
-            .unwrap_err();
+        let err = Failure::from(
+            quotas
+                .check_deploy("demo", "f", &spec(3, 5), &two[..1], true)
+                .unwrap_err(),
+        );
         assert_eq!(err.code, MIN_SCALE);
         assert!(
             err.message.contains("quota-min-scale = 3"),
             "{}",
             err.message
         );
-        let err = quotas
-            .check_deploy("demo", "f", &spec(0, 6), &[], false)
-            .unwrap_err();
+        let err = Failure::from(
+            quotas
+                .check_deploy("demo", "f", &spec(0, 6), &[], false)
+                .unwrap_err(),
+        );
         assert_eq!(err.code, INSTANCES);
         assert!(quotas.problem().is_none());
         assert!(Quotas {
@@ -303,9 +371,11 @@ mod tests {
             max_instances: 2,
             ..quotas
         };
-        let err = tight
-            .check_deploy("demo", "f", &spec(2, 2), &[1], true)
-            .unwrap_err();
+        let err = Failure::from(
+            tight
+                .check_deploy("demo", "f", &spec(2, 2), &[1], true)
+                .unwrap_err(),
+        );
         assert!(
             err.message.contains("quota-instances = 2"),
             "{}",
