@@ -353,7 +353,8 @@ async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
     }
 }
 
-/// The 504 of a call that ran past the function's timeout; `how` says how it was stopped.
+/// The failure of a call that ran past the function's timeout (504 over HTTP); `how` says how
+/// it was stopped.
 fn timed_out(timeout: Duration, how: &str) -> Failure {
     Failure::function(
         FailureKind::FunctionTimeout,

@@ -150,7 +150,7 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
 
 impl ApiError {
     /// A body its extractor refused with `status`: 413 when too large, else 400.
-    pub(crate) fn unreadable_body(status: StatusCode, message: String) -> Self {
+    fn unreadable_body(status: StatusCode, message: String) -> Self {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(status, codes::TOO_LARGE, message)
         } else {
