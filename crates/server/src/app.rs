@@ -116,7 +116,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         crate::deploy::activate_stored(&state).map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
-    crate::events::engine::install(&state)
+    crate::flows::events::install(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let resumed = crate::flows::runner::resume_unfinished(&state)
@@ -150,12 +150,6 @@ pub fn data_dir_mode() -> std::fs::Permissions {
     std::fs::Permissions::from_mode(0o711)
 }
 
-/// The mode of the directories the server itself makes in the data directory.
-pub fn private_dir() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o700)
-}
-
 /// Serves the API until `shutdown` resolves, then stops every instance.
 pub async fn serve(
     state: Arc<AppState>,
@@ -167,7 +161,7 @@ pub async fn serve(
     // The token check wraps everything served, whatever routes the API adds; the guard
     // (panics, JSON rejections) wraps the token check.
     let router = api::guard::wrap(api::router(state.clone()).layer(
-        axum::middleware::from_fn_with_state(state.clone(), crate::auth::require_token),
+        axum::middleware::from_fn_with_state(state.clone(), crate::api::auth::require_token),
     ));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

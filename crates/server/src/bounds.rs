@@ -270,8 +270,34 @@ impl<'de> Visitor<'de> for SizeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        crate::model::parse_size(v).map_err(E::custom)
+        parse_size(v).map_err(E::custom)
     }
+}
+
+/// Parses "64MiB", "64M", "512k", "1GiB" or "1048576" (binary units either way).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a size; write it like \"64MiB\" or a number of bytes")
+    })?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{text}'; use KiB, MiB or GiB"
+            ))
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("size '{text}' is too large"))
 }
 
 #[cfg(test)]
@@ -363,7 +389,7 @@ mod tests {
         #[test]
         fn any_text_is_a_duration_or_an_error(text in ".{0,40}") {
             let _ = parse_duration_saturating(&text);
-            let _ = crate::model::parse_size(&text);
+            let _ = parse_size(&text);
         }
 
         #[test]

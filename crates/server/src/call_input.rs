@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
@@ -15,7 +14,7 @@ use zeroize::Zeroizing;
 use faasbox_expr::sandbox::EvalError;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::state::AppState;
@@ -40,7 +39,7 @@ pub async fn prepare(
     name: &str,
     spec: &FunctionSpec,
     input: Bytes,
-) -> Result<CallInput, ApiError> {
+) -> Result<CallInput, Failure> {
     if spec.secrets.is_empty() && spec.input.is_none() {
         return Ok(CallInput {
             input,
@@ -55,16 +54,16 @@ pub async fn prepare(
     let rendered = render(state, template, &input, &secrets)
         .await
         .map_err(|e| match e {
-            EvalError::Unavailable(message) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            EvalError::Unavailable(message) => Failure::new(
+                FailureKind::Unavailable,
                 EXPR_UNAVAILABLE,
                 format!(
                     "the input template of function {namespace}/{name} could not be \
                      evaluated now: {message}"
                 ),
             ),
-            e => ApiError::new(
-                StatusCode::BAD_REQUEST,
+            e => Failure::new(
+                FailureKind::Invalid,
                 template::BAD_COMMAND,
                 masker.mask(&format!(
                     "the input template of function {namespace}/{name} cannot be evaluated: {e}"
@@ -84,22 +83,22 @@ pub(crate) async fn read_secrets(
     namespace: &str,
     function: &str,
     names: &[String],
-) -> Result<Secrets, ApiError> {
+) -> Result<Secrets, Failure> {
     let (ns, names_owned) = (namespace.to_string(), names.to_vec());
     let found = state
         .blocking(move |s| {
             names_owned
                 .into_iter()
                 .map(|n| Ok((s.vault.get_secret(&ns, &n)?, n)))
-                .collect::<Result<Vec<_>, ApiError>>()
+                .collect::<Result<Vec<_>, Failure>>()
         })
         .await?;
     found
         .into_iter()
         .map(|(value, secret)| match value {
             Some(value) => Ok((secret, value)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
+            None => Err(Failure::new(
+                FailureKind::NotFound,
                 SECRET_MISSING,
                 format!(
                     "function {namespace}/{function} needs secret '{secret}', which namespace \

@@ -181,6 +181,12 @@ pub fn default_agent_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("faasbox-agent"))
 }
 
+/// The mode of the directories the server itself makes in the data directory.
+pub fn private_dir() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o700)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

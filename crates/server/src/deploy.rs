@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use faasbox_store::{FunctionRecord, NewRevision, RevisionRecord};
 use serde_json::Value;
 
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
+use crate::failure::{Failure, FailureKind, Fallible};
 use crate::image_pin::{self, PullPolicy, Resolved};
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
@@ -45,7 +44,7 @@ pub async fn deploy(
     spec: FunctionSpec,
     pull: Option<&str>,
     by: &str,
-) -> ApiResult<Outcome> {
+) -> Fallible<Outcome> {
     check(owner, name, &spec).await?;
     let policy = PullPolicy::parse(pull, &spec.image)?;
     let lock = state.change_lock(owner.key(), name);
@@ -64,13 +63,13 @@ fn runnable(
     name: &str,
     spec: &FunctionSpec,
     resolved: &Resolved,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let content = resolved
         .digest
         .as_deref()
         .and_then(|d| state.images.content(d));
     match content.and_then(|c| crate::instance_spec::command_problem(spec, &c)) {
-        Some(problem) => Err(ApiError::bad_request(format!(
+        Some(problem) => Err(Failure::invalid(format!(
             "{} was not deployed: {problem}",
             owner.describe(name)
         ))),
@@ -88,9 +87,9 @@ pub async fn update(
     patch: Value,
     pull: Option<&str>,
     by: &str,
-) -> ApiResult<Outcome> {
+) -> Fallible<Outcome> {
     if !patch.is_object() {
-        return Err(ApiError::bad_request(
+        return Err(Failure::invalid(
             "the update must be a JSON object: a merge patch of the spec (RFC 7396), like \
              {\"envs\": {\"A\": \"2\"}, \"timeout\": \"1m\"}",
         ));
@@ -99,18 +98,18 @@ pub async fn update(
     let _changing = lock.lock().await;
     let current = current_revision(state, owner, name).await?;
     let mut merged: Value = serde_json::from_str(&current.spec)
-        .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
+        .map_err(|e| Failure::internal(format!("the stored spec is unreadable: {e}")))?;
     json_patch::merge(&mut merged, &patch);
-    let merged = serde_json::to_vec(&merged).map_err(|e| ApiError::internal(e.to_string()))?;
+    let merged = serde_json::to_vec(&merged).map_err(|e| Failure::internal(e.to_string()))?;
     let spec = FunctionSpec::from_json(&merged).map_err(|e| {
-        ApiError::bad_request(format!(
+        Failure::invalid(format!(
             "{} was not updated: the patched spec is not valid: {e}",
             owner.describe(name)
         ))
     })?;
     check(owner, name, &spec).await?;
     let before: FunctionSpec = serde_json::from_str(&current.spec)
-        .map_err(|e| ApiError::internal(format!("the stored spec is unreadable: {e}")))?;
+        .map_err(|e| Failure::internal(format!("the stored spec is unreadable: {e}")))?;
     let keep_digest = spec.image == before.image && pull.is_none();
     let (resolved, policy) = match (&current.digest, keep_digest) {
         (Some(digest), true) => {
@@ -146,7 +145,7 @@ pub async fn rollback(
     owner: &Owner,
     name: &str,
     to: Option<u32>,
-) -> ApiResult<(FunctionRecord, RevisionRecord, RevisionRecord)> {
+) -> Fallible<(FunctionRecord, RevisionRecord, RevisionRecord)> {
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let current = current_revision(state, owner, name).await?;
@@ -157,7 +156,7 @@ pub async fn rollback(
     let numbers: Vec<String> = kept.iter().map(|r| r.revision.to_string()).collect();
     let target = match to {
         Some(n) => kept.iter().find(|r| r.revision == n).ok_or_else(|| {
-            ApiError::not_found(format!(
+            Failure::not_found(format!(
                 "{} has no revision {n}; the kept revisions are {} (see `faasbox fn history`)",
                 owner.describe(name),
                 numbers.join(", ")
@@ -168,7 +167,7 @@ pub async fn rollback(
             .rev()
             .find(|r| r.revision < current.revision)
             .ok_or_else(|| {
-                ApiError::conflict(format!(
+                Failure::conflict(format!(
                     "{} has no revision before its current one ({}); give one with --to",
                     owner.describe(name),
                     current.revision
@@ -176,7 +175,7 @@ pub async fn rollback(
             })?,
     };
     if target.revision == current.revision {
-        return Err(ApiError::conflict(format!(
+        return Err(Failure::conflict(format!(
             "revision {} of {} is current already",
             target.revision,
             owner.describe(name)
@@ -184,7 +183,7 @@ pub async fn rollback(
     }
     let target = target.clone();
     let spec: FunctionSpec = serde_json::from_str(&target.spec).map_err(|e| {
-        ApiError::internal(format!("revision {} is unreadable: {e}", target.revision))
+        Failure::internal(format!("revision {} is unreadable: {e}", target.revision))
     })?;
     let hold = match &target.digest {
         Some(digest) => Some(
@@ -229,11 +228,11 @@ pub async fn rollback(
 /// The spec's problems, its input template, and whether its secrets and template fit, as a
 /// 400 naming all of them. The template is compiled off the async threads, on a stack big
 /// enough for any expression within bounds.
-async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> {
+async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> Fallible<()> {
     let mut problems = spec.problems();
     problems.extend(crate::secret_use::problems(spec));
     if !problems.is_empty() {
-        return Err(ApiError::bad_request(format!(
+        return Err(Failure::invalid(format!(
             "{} was not deployed: {}",
             owner.describe(name),
             problems.join("; ")
@@ -245,10 +244,10 @@ async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> ApiResult<()> 
             crate::template::on_compile_stack(|| crate::template::check(&template))
         })
         .await
-        .map_err(|e| ApiError::internal(format!("checking the input template failed: {e}")))?;
+        .map_err(|e| Failure::internal(format!("checking the input template failed: {e}")))?;
         checked.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
+            Failure::new(
+                FailureKind::Invalid,
                 crate::template::BAD_COMMAND,
                 format!(
                     "{} was not deployed: its input template is invalid: {e}",
@@ -267,7 +266,7 @@ fn check_quotas(
     name: &str,
     spec: &FunctionSpec,
     existed: bool,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let Owner::Namespace(namespace) = owner else {
         return Ok(());
     };
@@ -283,10 +282,10 @@ fn check_quotas(
                 .unwrap_or(0)
         })
         .collect();
-    state
+    Ok(state
         .quotas
         .quotas
-        .check_deploy(namespace, name, spec, &others, existed)
+        .check_deploy(namespace, name, spec, &others, existed)?)
 }
 
 async fn store_and_activate(
@@ -297,8 +296,8 @@ async fn store_and_activate(
     resolved: Resolved,
     policy: PullPolicy,
     by: &str,
-) -> ApiResult<Outcome> {
-    let text = serde_json::to_string(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+) -> Fallible<Outcome> {
+    let text = serde_json::to_string(&spec).map_err(|e| Failure::internal(e.to_string()))?;
     let (o, n, digest, table, who) = (
         owner.key().to_string(),
         name.to_string(),
@@ -364,7 +363,7 @@ async fn current_revision(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
-) -> ApiResult<RevisionRecord> {
+) -> Fallible<RevisionRecord> {
     let (o, n) = (owner.clone(), name.to_string());
     let found = state
         .blocking(move |s| {
@@ -380,8 +379,8 @@ async fn current_revision(
     found.ok_or_else(|| owner.missing(name))
 }
 
-fn removed(owner: &Owner, name: &str, digest: &str) -> ApiError {
-    ApiError::conflict(format!(
+fn removed(owner: &Owner, name: &str, digest: &str) -> Failure {
+    Failure::conflict(format!(
         "the image {digest} of {} was removed from the store (image rm --force); deploy it \
          again with an image that is there",
         owner.describe(name)
@@ -390,7 +389,7 @@ fn removed(owner: &Owner, name: &str, digest: &str) -> ApiError {
 
 /// Puts every stored function and global service into service (at server start); a function
 /// from before revisions gets its revision 1 here. Returns how many.
-pub fn activate_stored(state: &AppState) -> ApiResult<usize> {
+pub fn activate_stored(state: &AppState) -> Fallible<usize> {
     let mut records = state.store.all_functions()?;
     records.extend(state.store.list_global_functions()?);
     let mut count = 0;
@@ -408,15 +407,15 @@ pub fn activate_stored(state: &AppState) -> ApiResult<usize> {
     Ok(count)
 }
 
-fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> ApiResult<()> {
+fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Fallible<()> {
     let revision = match record.revision {
         Some(n) => state
             .store
             .revision(owner.key(), &record.name, n)?
-            .ok_or_else(|| ApiError::internal(format!("its current revision {n} is not stored")))?,
+            .ok_or_else(|| Failure::internal(format!("its current revision {n} is not stored")))?,
         None => {
             let spec: FunctionSpec = serde_json::from_str(&record.spec)
-                .map_err(|e| ApiError::internal(format!("its stored spec is unreadable: {e}")))?;
+                .map_err(|e| Failure::internal(format!("its stored spec is unreadable: {e}")))?;
             let found = state.images.resolve(owner.image_namespace(), &spec.image)?;
             let new = NewRevision {
                 spec: &record.spec,
@@ -443,7 +442,7 @@ fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Api
         }
     };
     let spec: FunctionSpec = serde_json::from_str(&revision.spec)
-        .map_err(|e| ApiError::internal(format!("its stored spec is unreadable: {e}")))?;
+        .map_err(|e| Failure::internal(format!("its stored spec is unreadable: {e}")))?;
     state.activate(
         owner.key(),
         &record.name,

@@ -6,76 +6,14 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use faasbox_images::ImageHold;
 
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::image_pull::{self, names_a_registry};
 use crate::owner::Owner;
 use crate::state::{AppState, Deployed, Deployment};
 
-/// When a deploy pulls its image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullPolicy {
-    /// Pull at every deploy (so a moved tag is picked up). The default for references that
-    /// name a registry host.
-    Always,
-    /// Pull only when the image is not in the owner's tables. The default for local names.
-    Missing,
-    /// Never pull: the image must be local.
-    Never,
-}
-
-impl PullPolicy {
-    /// The policy a deploy asked for (`?pull=`), or the default for `image`.
-    pub fn parse(text: Option<&str>, image: &str) -> Result<PullPolicy, ApiError> {
-        let policy = match text {
-            None | Some("") => return Ok(PullPolicy::default_for(image)),
-            Some("always") => PullPolicy::Always,
-            Some("missing") => PullPolicy::Missing,
-            Some("never") => PullPolicy::Never,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "pull policy '{}' is invalid: use always, missing or never",
-                    other.escape_debug()
-                )))
-            }
-        };
-        if policy == PullPolicy::Always && !names_a_registry(image) {
-            return Err(ApiError::bad_request(format!(
-                "pull policy always pulls from a registry, but image '{image}' names no registry \
-                 host; use --pull missing (or never) for local images"
-            )));
-        }
-        Ok(policy)
-    }
-
-    /// `always` for references that name a registry host, `missing` for local names.
-    pub fn default_for(image: &str) -> PullPolicy {
-        if names_a_registry(image) {
-            PullPolicy::Always
-        } else {
-            PullPolicy::Missing
-        }
-    }
-
-    /// The policy stored with a revision (`missing` for anything unknown).
-    pub fn from_stored(text: &str) -> PullPolicy {
-        match text {
-            "always" => PullPolicy::Always,
-            "never" => PullPolicy::Never,
-            _ => PullPolicy::Missing,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PullPolicy::Always => "always",
-            PullPolicy::Missing => "missing",
-            PullPolicy::Never => "never",
-        }
-    }
-}
+pub use crate::image_book::PullPolicy;
 
 /// A reference resolved for a deploy.
 #[derive(Default)]
@@ -100,7 +38,7 @@ pub async fn resolve(
     name: &str,
     image: &str,
     policy: PullPolicy,
-) -> Result<Resolved, ApiError> {
+) -> Result<Resolved, Failure> {
     let local = || local_held(state, owner, image);
     if policy != PullPolicy::Always {
         if let Some(found) = local() {
@@ -120,7 +58,7 @@ pub async fn resolve(
             } else {
                 message.push_str(", or give a reference with its registry host to pull it");
             }
-            return Err(ApiError::bad_request(message));
+            return Err(Failure::invalid(message));
         }
     }
     match image_pull::pull_for(state, owner, name, image, false).await {
@@ -152,7 +90,7 @@ pub async fn pin_at_call(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
-) -> Result<Deployed, ApiError> {
+) -> Result<Deployed, Failure> {
     let lock = state.change_lock(owner.key(), name);
     let _pinning = lock.lock().await;
     let deployed = state
@@ -165,8 +103,8 @@ pub async fn pin_at_call(
     let found = match local_held(state, owner, &image) {
         Some(found) => found,
         None if deployed.pull == PullPolicy::Never => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return Err(Failure::new(
+                FailureKind::Unavailable,
                 image_pull::IMAGE_MISSING,
                 format!(
                     "image '{image}' of {} is not in the local store ({}) and its pull policy is \
@@ -179,7 +117,7 @@ pub async fn pin_at_call(
         None => {
             let record = image_pull::pull_for(state, owner, name, &image, true).await?;
             held(state, &record.digest, record.namespace).ok_or_else(|| {
-                ApiError::conflict(format!(
+                Failure::conflict(format!(
                     "image '{image}' of {} changed while it was pulled; call again",
                     owner.describe(name)
                 ))

@@ -5,20 +5,16 @@
 //! per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it is still
 //! there after a restart).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use axum::http::StatusCode;
 use faasbox_images::{CredentialSource, ImageError, ImageRecord, PullOptions, RegistryAuth};
 use faasbox_secrets::{RegistryScope, Vault};
-use serde::Serialize;
 
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::owner::Owner;
 use crate::state::AppState;
 
-/// Error code of a call or deploy whose image is missing and could not be pulled.
-pub const IMAGE_MISSING: &str = "faasbox.image.missing";
+pub use crate::image_book::{names_a_registry, ImagePulls, ImageState, IMAGE_MISSING};
 
 /// Which stored registry credentials a pull may use.
 #[derive(Debug, Clone)]
@@ -72,86 +68,6 @@ impl CredentialSource for VaultCredentials {
     }
 }
 
-/// Whether a function's image is local, and why the last pull failed.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ImageState {
-    /// `present` (pinned and local), `missing` (not local yet: pulled at the next call) or
-    /// `removed` (pinned, but removed with `image rm --force`: deploy again).
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_pull_error: Option<String>,
-}
-
-/// The pulls and pins in flight (one lock per key) and the last failure per function.
-#[derive(Default)]
-pub struct ImagePulls {
-    in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    failures: Mutex<HashMap<String, String>>,
-}
-
-/// Only references that name a registry host (`host.name/…`, `host:port/…`, `localhost/…`)
-/// are pulled; a bare `demo/echo` is a local name (never fetched from Docker Hub).
-pub fn names_a_registry(reference: &str) -> bool {
-    match reference.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
-}
-
-impl ImagePulls {
-    /// The image state of function `function_key` pinned to `digest` (`None`: not yet).
-    pub fn state(&self, state: &AppState, function_key: &str, digest: Option<&str>) -> ImageState {
-        match digest {
-            Some(digest) if state.images.content(digest).is_some() => ImageState {
-                status: "present",
-                last_pull_error: None,
-            },
-            Some(_) => ImageState {
-                status: "removed",
-                last_pull_error: None,
-            },
-            None => ImageState {
-                status: "missing",
-                last_pull_error: self
-                    .failures
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(function_key)
-                    .cloned(),
-            },
-        }
-    }
-
-    /// Takes the failures the store kept from before a restart.
-    pub fn load(&self, stored: Vec<faasbox_store::PullFailure>) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        for failure in stored {
-            failures.insert(
-                crate::state::function_key(&failure.owner, &failure.function),
-                failure.message,
-            );
-        }
-    }
-
-    fn set(&self, function_key: &str, error: Option<&str>) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        match error {
-            Some(error) => failures.insert(function_key.to_string(), error.to_string()),
-            None => failures.remove(function_key),
-        };
-    }
-
-    /// The lock of `key` (entries stay: there is one per function and image pulled).
-    pub fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.to_string())
-            .or_default()
-            .clone()
-    }
-}
-
 /// Pulls `image` into the image table of `owner` for its function `name` (`None` for a pull
 /// no function asked for), with the owner's credentials. With `only_if_missing`, an image
 /// already in the owner's tables (looked at again once this pull has the lock) is taken as it
@@ -162,10 +78,10 @@ pub async fn pull_for(
     name: &str,
     image: &str,
     only_if_missing: bool,
-) -> Result<ImageRecord, ApiError> {
+) -> Result<ImageRecord, Failure> {
     if !names_a_registry(image) {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return Err(Failure::new(
+            FailureKind::Unavailable,
             IMAGE_MISSING,
             format!(
                 "image '{image}' of {} is not in the local store and names no registry to pull it from; \
@@ -207,8 +123,8 @@ pub async fn pull_for(
         Err(e) => {
             let message = pull_failure(owner, image, &e);
             remember(state, owner, name, Some(&message)).await;
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            Err(Failure::new(
+                FailureKind::Unavailable,
                 IMAGE_MISSING,
                 format!("{}: {message}", owner.describe(name)),
             ))

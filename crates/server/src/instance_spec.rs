@@ -8,7 +8,7 @@ use faasbox_driver::{ImageRef, InstanceSpec, ScratchMount};
 use faasbox_images::ImageContent;
 use faasbox_proto::{AgentConfig, Contract, FileContractConfig, OpenWhiskInit, ProcessUser};
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::model::FunctionSpec;
 
 /// Where the file contract's per-call data lives (Direktiv isolates' path).
@@ -34,10 +34,10 @@ pub fn build(
     image: &ImageContent,
     image_files: ImageFiles<'_>,
     ready_timeout: Duration,
-) -> Result<InstanceSpec, ApiError> {
+) -> Result<InstanceSpec, Failure> {
     let contract = spec.effective_contract();
     if let Some(problem) = command_problem(spec, image) {
-        return Err(ApiError::bad_request(format!("{key}: {problem}")));
+        return Err(Failure::invalid(format!("{key}: {problem}")));
     }
     let command = match contract {
         Contract::Cmd | Contract::Openwhisk => Vec::new(),
@@ -63,7 +63,7 @@ pub fn build(
     } else {
         (None, Vec::new())
     };
-    let user = resolve_user(&image.config.user, image_files).map_err(ApiError::bad_request)?;
+    let user = resolve_user(&image.config.user, image_files).map_err(Failure::invalid)?;
     let workdir = if image.config.workdir.is_empty() {
         "/".to_string()
     } else {

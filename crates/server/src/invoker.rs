@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, LogStream};
 use faasbox_store::InvocationEnd;
@@ -18,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bodies::BodyPermit;
 use crate::call_input::CallInput;
 use crate::clock;
-use crate::error::{codes, ApiError};
+use crate::failure::{codes, Failure, FailureKind};
 use crate::image_pin;
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
@@ -43,7 +42,7 @@ pub struct Invocation {
     /// `None` when the request was refused before it became a call (not JSON, no such
     /// function or namespace): nothing was recorded, so there is no id to show or look up.
     pub id: Option<String>,
-    pub result: Result<Bytes, ApiError>,
+    pub result: Result<Bytes, Failure>,
     /// The call's input and output in the body budget: keep it until the output is sent.
     pub held: Option<BodyPermit>,
     /// The log lines the call stored (secret values masked).
@@ -142,7 +141,7 @@ async fn invoke_as(
     // A task that died cannot say whether it recorded the call: no id rather than a wrong one.
     let (result, logs, held, recorded) = handle
         .await
-        .unwrap_or_else(|e| (Err(ApiError::from(e)), Vec::new(), None, false));
+        .unwrap_or_else(|e| (Err(Failure::from(e)), Vec::new(), None, false));
     Invocation {
         id: recorded.then_some(id),
         result,
@@ -163,19 +162,19 @@ async fn run(
     input: Bytes,
     options: CallOptions,
     recorded: &mut bool,
-) -> Result<(Result<Bytes, ApiError>, Vec<LogLine>), ApiError> {
+) -> Result<(Result<Bytes, Failure>, Vec<LogLine>), Failure> {
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
     } else {
         input
     };
     if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input) {
-        return Err(ApiError::bad_request(format!(
+        return Err(Failure::invalid(format!(
             "the request body is not JSON: {e}"
         )));
     }
     if owner == Owner::Global && !namespace_exists(&state, &namespace).await {
-        return Err(crate::api::no_such_namespace(&namespace));
+        return Err(Failure::no_such_namespace(&namespace));
     }
     let Some(mut deployed) = state.deployed(owner.key(), &name) else {
         return Err(missing_function(&state, &owner, &name).await);
@@ -242,7 +241,7 @@ async fn run(
                 }
             }
             Err(AcquireError::Retired) => {
-                break Err(ApiError::conflict(format!(
+                break Err(Failure::conflict(format!(
                     "{} keeps being redeployed; retry the call",
                     owner.describe(&name)
                 )))
@@ -273,9 +272,9 @@ async fn run(
 /// Masks secret values in the error and the log lines (not in the function's output).
 fn mask(
     masker: &Masker,
-    result: Result<Bytes, ApiError>,
+    result: Result<Bytes, Failure>,
     mut logs: Vec<LogLine>,
-) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+) -> (Result<Bytes, Failure>, Vec<LogLine>) {
     if masker.is_empty() {
         return (result, logs);
     }
@@ -298,7 +297,7 @@ async fn call(
     input: Bytes,
     files: Vec<CallFile>,
     cancel: &CancellationToken,
-) -> (Result<Bytes, ApiError>, Vec<LogLine>) {
+) -> (Result<Bytes, Failure>, Vec<LogLine>) {
     let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
@@ -307,8 +306,8 @@ async fn call(
         answer = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files)) => answer,
         _ = cancel.cancelled() => {
             let logs = cancel_call(&running, id).await;
-            let error = ApiError::function(
-                StatusCode::CONFLICT,
+            let error = Failure::function(
+                FailureKind::Cancelled,
                 codes::FUNCTION_CANCELLED,
                 "the call was cancelled by its caller; the function got its cancel",
                 false,
@@ -324,8 +323,8 @@ async fn call(
             let error = if state.driver.oom_killed(&instance_id).await {
                 out_of_memory(size)
             } else {
-                ApiError::function(
-                    StatusCode::BAD_GATEWAY,
+                Failure::function(
+                    FailureKind::FunctionFailed,
                     codes::FUNCTION_CRASHED,
                     format!("the function's instance failed during the call: {agent_error}"),
                     false,
@@ -354,10 +353,11 @@ async fn cancel_call(running: &Running, id: &str) -> Vec<LogLine> {
     }
 }
 
-/// The 504 of a call that ran past the function's timeout; `how` says how it was stopped.
-fn timed_out(timeout: Duration, how: &str) -> ApiError {
-    ApiError::function(
-        StatusCode::GATEWAY_TIMEOUT,
+/// The failure of a call that ran past the function's timeout (504 over HTTP); `how` says how
+/// it was stopped.
+fn timed_out(timeout: Duration, how: &str) -> Failure {
+    Failure::function(
+        FailureKind::FunctionTimeout,
         codes::FUNCTION_TIMEOUT,
         format!(
             "the call ran longer than the function's timeout of {}: {how} \
@@ -373,7 +373,7 @@ async fn map_outcome(
     running: &Running,
     outcome: InvokeOutcome<Bytes>,
     spec: &FunctionSpec,
-) -> (Result<Bytes, ApiError>, Vec<LogLine>, bool) {
+) -> (Result<Bytes, Failure>, Vec<LogLine>, bool) {
     let size = spec.size.as_str();
     let InvokeOutcome {
         status,
@@ -407,8 +407,8 @@ async fn map_outcome(
             // A full disk stays full for the instance's next calls: replace it.
             let broken = code == faasbox_proto::CODE_DISK_FULL;
             (
-                Err(ApiError::function(
-                    StatusCode::BAD_GATEWAY,
+                Err(Failure::function(
+                    FailureKind::FunctionFailed,
                     &code,
                     message,
                     true,
@@ -427,8 +427,8 @@ async fn map_outcome(
             // agent still says it is ready.
             let broken = !still_ready(running).await;
             (
-                Err(ApiError::function(
-                    StatusCode::BAD_GATEWAY,
+                Err(Failure::function(
+                    FailureKind::FunctionFailed,
                     codes::FUNCTION_CRASHED,
                     message,
                     false,
@@ -447,9 +447,9 @@ async fn still_ready(running: &Running) -> bool {
     )
 }
 
-fn out_of_memory(size: &str) -> ApiError {
-    ApiError::function(
-        StatusCode::BAD_GATEWAY,
+fn out_of_memory(size: &str) -> Failure {
+    Failure::function(
+        FailureKind::FunctionFailed,
         codes::FUNCTION_OOM,
         format!(
             "the function ran out of memory (size {size}) and was killed; deploy it with a larger --size"
@@ -466,10 +466,10 @@ async fn namespace_exists(state: &Arc<AppState>, namespace: &str) -> bool {
         .unwrap_or(true)
 }
 
-async fn missing_function(state: &Arc<AppState>, owner: &Owner, name: &str) -> ApiError {
+async fn missing_function(state: &Arc<AppState>, owner: &Owner, name: &str) -> Failure {
     match owner {
         Owner::Namespace(ns) if !namespace_exists(state, ns).await => {
-            crate::api::no_such_namespace(ns)
+            Failure::no_such_namespace(ns)
         }
         _ => owner.missing(name),
     }
@@ -487,7 +487,7 @@ struct CallRecord {
 async fn record_end(
     state: &Arc<AppState>,
     record: &CallRecord,
-    result: &Result<Bytes, ApiError>,
+    result: &Result<Bytes, Failure>,
     logs: &[LogLine],
 ) {
     crate::metrics::call_ended(

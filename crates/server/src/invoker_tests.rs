@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use bytes::Bytes;
 use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_images::{ImageStore, RootfsOptions, Scope};
@@ -17,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{invoke_with, CallOptions, Invocation};
 use crate::config::{ServerConfig, DEFAULT_LISTEN};
-use crate::error::codes;
+use crate::failure::{codes, FailureKind};
 use crate::image_pin::PullPolicy;
 use crate::model::FunctionSpec;
 use crate::state::{AppState, Deployment};
@@ -159,7 +158,7 @@ async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
     let h = harness(FakeReply::Hold, spec());
     let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
     let error = invocation.result.unwrap_err();
-    assert_eq!(error.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error.kind, FailureKind::FunctionTimeout);
     assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
     assert!(error.message.contains("replaced"), "{}", error.message);
     let id = invocation.id.expect("the call was recorded");
@@ -182,7 +181,7 @@ async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
     let h = harness(FakeReply::Hang, spec());
     let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
     let error = invocation.result.unwrap_err();
-    assert_eq!(error.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(error.kind, FailureKind::FunctionTimeout);
     assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
     let id = invocation.id.expect("the call was recorded");
     assert_eq!(stored_status(&h, &id), "timeout");
@@ -234,7 +233,7 @@ async fn cancel_reaches_the_agent(h: Harness) {
         .expect("the cancelled call ended")
         .unwrap();
     let error = invocation.result.unwrap_err();
-    assert_eq!(error.status, StatusCode::CONFLICT);
+    assert_eq!(error.kind, FailureKind::Cancelled);
     assert_eq!(error.code, codes::FUNCTION_CANCELLED);
     let id = invocation.id.expect("the call was recorded");
     let record = h
@@ -252,10 +251,10 @@ async fn cancel_reaches_the_agent(h: Harness) {
 async fn a_refused_call_records_nothing_and_starts_nothing() {
     let h = harness(FakeReply::Echo, spec());
     let not_json = call(&h, "fn", b"not json", CallOptions::default()).await;
-    assert_eq!(not_json.result.unwrap_err().status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_json.result.unwrap_err().kind, FailureKind::Invalid);
     assert!(not_json.id.is_none());
     let missing = call(&h, "nope", b"{}", CallOptions::default()).await;
-    assert_eq!(missing.result.unwrap_err().status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.result.unwrap_err().kind, FailureKind::NotFound);
     assert!(missing.id.is_none());
     let stored = h.state.store.list_invocations("ns", None, 10).unwrap();
     assert!(stored.is_empty(), "{stored:?}");

@@ -9,12 +9,9 @@
 //! calls in flight, calls waiting) are read from the pools at scrape time, so they never drift
 //! and a removed function's series go away with it.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -23,14 +20,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
-use crate::error::{codes, ApiError};
-use crate::state::AppState;
+use crate::failure::{codes, Failure};
 
 /// The path Prometheus scrapes.
 pub const PATH: &str = "/metrics";
 
 /// OpenMetrics text, what `prometheus-client` writes and Prometheus negotiates first.
-const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Call durations, in seconds: from a few milliseconds (a warm call) to the longest timeouts.
 const DURATION_BUCKETS: [f64; 14] = [
@@ -184,7 +180,7 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
 }
 
 /// How a call ended, as the `outcome` label says it.
-pub fn outcome_of<T>(result: &Result<T, ApiError>) -> &'static str {
+pub fn outcome_of<T>(result: &Result<T, Failure>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(e) => match (e.code.as_str(), e.catchable) {
@@ -289,15 +285,24 @@ fn pool_labels(pool_key: &str) -> FunctionLabels {
     }
 }
 
-/// The exposition: the pools' gauges read now, then every metric as OpenMetrics text.
-pub fn render(state: &AppState) -> Result<String, std::fmt::Error> {
+/// What a pool has now, read at scrape time for its gauges.
+pub struct PoolGauges {
+    /// The pool's key, "namespace/function".
+    pub key: String,
+    pub instances: usize,
+    pub busy_calls: usize,
+    pub waiting: usize,
+}
+
+/// The exposition: the pools' gauges as given (read now), then every metric as OpenMetrics
+/// text.
+pub fn render(pools: impl IntoIterator<Item = PoolGauges>) -> Result<String, std::fmt::Error> {
     let m = &*METRICS;
     m.instances.clear();
     m.in_flight.clear();
     m.waiting.clear();
-    for pool in state.all_pools() {
-        let stats = pool.stats();
-        let labels = pool_labels(&pool.key);
+    for stats in pools {
+        let labels = pool_labels(&stats.key);
         m.instances
             .get_or_create(&labels)
             .set(i64::try_from(stats.instances).unwrap_or(i64::MAX));
@@ -313,28 +318,20 @@ pub fn render(state: &AppState) -> Result<String, std::fmt::Error> {
     Ok(text)
 }
 
-/// `GET /metrics` (behind the token check: admin token only, see `auth::rules`).
-pub async fn serve(State(state): State<Arc<AppState>>) -> Response {
-    match render(&state) {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        Err(_) => ApiError::internal("the metrics could not be written").into_response(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use crate::failure::FailureKind;
 
     #[test]
     fn outcomes_are_a_small_fixed_set() {
         let function_error = |code: &str, catchable| {
-            let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "x", "m");
+            let mut e = Failure::new(FailureKind::FunctionFailed, "x", "m");
             e.code = code.to_string();
             e.catchable = catchable;
             Err::<(), _>(e)
         };
-        assert_eq!(outcome_of(&Ok::<(), ApiError>(())), "ok");
+        assert_eq!(outcome_of(&Ok::<(), Failure>(())), "ok");
         assert_eq!(
             outcome_of(&function_error("myapp.input", Some(true))),
             "error"

@@ -129,31 +129,7 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-/// Parses "64MiB", "64M", "512k", "1GiB" or "1048576" (binary units either way).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| {
-        format!("'{text}' is not a size; write it like \"64MiB\" or a number of bytes")
-    })?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit '{other}' in '{text}'; use KiB, MiB or GiB"
-            ))
-        }
-    };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("size '{text}' is too large"))
-}
+pub use crate::bounds::parse_size;
 
 /// How many instances a function may have and how they are shared.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]

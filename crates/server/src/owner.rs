@@ -7,7 +7,7 @@ use faasbox_images::Scope;
 use faasbox_store::{StoreError, GLOBAL_OWNER};
 use faasbox_store_sqlite::SqliteStore;
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
@@ -116,11 +116,16 @@ impl Owner {
     }
 
     /// 404 for a function that does not exist.
-    pub fn missing(&self, name: &str) -> ApiError {
-        ApiError::not_found(format!(
+    pub fn missing(&self, name: &str) -> Failure {
+        Failure::not_found(format!(
             "{} does not exist; deploy it with `{}`",
             self.describe(name),
             self.deploy_hint(name)
         ))
     }
+}
+/// The key of function `name` of owner `namespace` (a namespace, or `*global`) in the pools
+/// and the pull book: "namespace/name".
+pub fn function_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
 }

@@ -11,16 +11,15 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use faasbox_driver::{AgentClient, Driver, DriverError, Instance, InstanceSpec};
 use tokio::sync::{oneshot, Notify};
 
-use crate::error::{codes, ApiError};
-use crate::quota::NamespaceSlots;
+use crate::failure::{codes, Failure, FailureKind};
+use crate::quota::{Evictable, NamespaceSlots};
 
 /// Builds the spec of a new instance (resolved fresh for each start, so a re-imported image
 /// is picked up by new instances).
-pub type SpecBuilder = Box<dyn Fn() -> Result<InstanceSpec, ApiError> + Send + Sync>;
+pub type SpecBuilder = Box<dyn Fn() -> Result<InstanceSpec, Failure> + Send + Sync>;
 
 /// Scaling rules of one pool.
 #[derive(Debug, Clone)]
@@ -74,7 +73,7 @@ pub struct Running {
 pub enum AcquireError {
     /// The function was redeployed or removed meanwhile: look the pool up again.
     Retired,
-    Failed(ApiError),
+    Failed(Failure),
 }
 
 /// The right to send calls to one instance; give it back with [`Lease::release`].
@@ -119,7 +118,9 @@ impl Pool {
             slots,
         });
         if let Some(slots) = &pool.slots {
-            slots.register(&pool);
+            let pool: Arc<dyn Evictable> = pool.clone();
+            let evictable = Arc::downgrade(&pool);
+            slots.register(evictable);
         }
         pool
     }
@@ -195,8 +196,8 @@ impl Pool {
                     if ticket.id.is_none() {
                         if inner.queue.len() >= self.rules.queue_limit {
                             crate::metrics::queue_rejected(&self.key);
-                            return Err(AcquireError::Failed(ApiError::function(
-                                StatusCode::SERVICE_UNAVAILABLE,
+                            return Err(AcquireError::Failed(Failure::function(
+                                FailureKind::Unavailable,
                                 codes::QUEUE_FULL,
                                 format!(
                                     "function {} is busy: {} instances are in use and {} calls already wait; \
@@ -220,7 +221,7 @@ impl Pool {
             }
             if quota_blocked {
                 if let Some(slots) = &self.slots {
-                    slots.make_room(self);
+                    slots.make_room(self.as_ref());
                 }
             }
             let woken = async {
@@ -242,8 +243,8 @@ impl Pool {
                         slots.exhausted(self.rules.queue_timeout),
                     ));
                 }
-                return Err(AcquireError::Failed(ApiError::function(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                return Err(AcquireError::Failed(Failure::function(
+                    FailureKind::Unavailable,
                     codes::QUEUE_FULL,
                     format!(
                         "function {} had no free instance within {}s (all {} busy); raise scale.max or scale.concurrency",
@@ -282,7 +283,7 @@ impl Pool {
                 Ok(self.lease(running))
             }
             Ok(Err(e)) => Err(AcquireError::Failed(e)),
-            Err(_) => Err(AcquireError::Failed(ApiError::internal(
+            Err(_) => Err(AcquireError::Failed(Failure::internal(
                 "the task starting an instance ended unexpectedly",
             ))),
         }
@@ -290,13 +291,13 @@ impl Pool {
 
     /// Starts one instance and registers it with `in_flight` calls reserved. The caller must
     /// have counted it in `starting`.
-    async fn start_instance(self: &Arc<Self>, in_flight: usize) -> Result<Arc<Running>, ApiError> {
+    async fn start_instance(self: &Arc<Self>, in_flight: usize) -> Result<Arc<Running>, Failure> {
         let result = match (self.build_spec)() {
             Ok(spec) => {
                 let ready_bound = Duration::from_millis(spec.agent.ready_timeout_ms);
                 self.driver.start(spec).await.map_err(|e| {
-                    ApiError::function(
-                        StatusCode::BAD_GATEWAY,
+                    Failure::function(
+                        FailureKind::FunctionFailed,
                         codes::FUNCTION_START,
                         start_failure(&self.key, ready_bound, e),
                         true,
@@ -323,7 +324,7 @@ impl Pool {
             }
             Ok(instance) => {
                 self.stop_later(instance.id);
-                Err(ApiError::conflict(format!(
+                Err(Failure::conflict(format!(
                     "function {} was redeployed or removed while an instance started; retry",
                     self.key
                 )))
@@ -529,6 +530,12 @@ impl Drop for Ticket<'_> {
             let mut inner = pool.lock();
             self.leave(&mut inner);
         }
+    }
+}
+
+impl Evictable for Pool {
+    fn evict_idle(&self) -> bool {
+        Pool::evict_idle(self)
     }
 }
 

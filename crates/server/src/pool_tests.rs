@@ -8,14 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use faasbox_driver::fake::{self, FakeBehaviour, FakeDriver};
 use faasbox_driver::Driver;
 use futures_util::FutureExt;
 use tokio::task::JoinHandle;
 
 use super::{AcquireError, Lease, Pool, PoolRules};
-use crate::error::codes;
+use crate::failure::{codes, FailureKind};
 
 /// The bound of every wait for an event (generous: the machine may be busy).
 const WAIT: Duration = Duration::from_secs(20);
@@ -111,7 +110,7 @@ async fn share_and_scale((pool, driver): (Arc<Pool>, Arc<FakeDriver>)) {
     wait_stats(&pool, "the fifth call queued", |s| s.waiting == 1).await;
     match pool.acquire().await {
         Err(AcquireError::Failed(e)) => {
-            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.kind, FailureKind::Unavailable);
             assert_eq!(e.code, codes::QUEUE_FULL);
             assert!(e.message.contains("is busy"), "{}", e.message);
         }
@@ -181,7 +180,7 @@ async fn a_call_that_waits_past_the_queue_timeout_is_refused_busy() {
     let _busy = acquire(&pool).await;
     match pool.acquire().await {
         Err(AcquireError::Failed(e)) => {
-            assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.kind, FailureKind::Unavailable);
             assert_eq!(e.code, codes::QUEUE_FULL);
             assert!(e.message.contains("no free instance"), "{}", e.message);
         }
@@ -306,7 +305,7 @@ async fn a_failed_start_is_a_start_error_and_the_next_call_tries_again() {
         .set_fail_ready(Some("port 8080 never opened"));
     match pool.acquire().await {
         Err(AcquireError::Failed(e)) => {
-            assert_eq!(e.status, StatusCode::BAD_GATEWAY);
+            assert_eq!(e.kind, FailureKind::FunctionFailed);
             assert_eq!(e.code, codes::FUNCTION_START);
             assert!(e.message.contains("never became ready"), "{}", e.message);
             assert!(

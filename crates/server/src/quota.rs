@@ -4,20 +4,18 @@
 //! implicit functions included) may run at once. Global services are the server admin's and
 //! count against no namespace.
 //!
-//! A deploy that would pass a quota is refused (403, the quota named). At run time a call
-//! that needs a new instance while its namespace runs its quota of instances waits — an idle
-//! instance of another of the namespace's functions (above its `min`) is stopped to make room
-//! — and fails with [`INSTANCES`] after the queue timeout.
+//! A deploy that would pass a quota is refused ([`QuotaRefusal`]: forbidden, 403, the quota
+//! named). At run time a call that needs a new instance while its namespace runs its quota of
+//! instances waits — an idle instance of another of the namespace's functions (above its
+//! `min`) is stopped to make room — and fails with [`INSTANCES`] after the queue timeout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use axum::http::StatusCode;
 use tokio::sync::Notify;
 
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::model::FunctionSpec;
-use crate::pool::Pool;
 
 /// Deploying would pass `quota-functions`.
 pub const FUNCTIONS: &str = "faasbox.quota.functions";
@@ -64,34 +62,26 @@ impl Quotas {
         spec: &FunctionSpec,
         others_min: &[u32],
         existed: bool,
-    ) -> Result<(), ApiError> {
-        let refuse = |code: &str, message: String| {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                code,
-                format!("function {namespace}/{name} was not deployed: {message}"),
-            ))
+    ) -> Result<(), QuotaRefusal> {
+        let refuse = |exceeded: Exceeded| {
+            Err(QuotaRefusal {
+                function: format!("{namespace}/{name}"),
+                exceeded,
+            })
         };
         if !existed && others_min.len() >= self.max_functions as usize {
-            return refuse(
-                FUNCTIONS,
-                format!(
-                    "namespace {namespace} has {} functions, its quota (quota-functions = {}); \
-                     delete one, or ask the server's admin to raise quota-functions",
-                    others_min.len(),
-                    self.max_functions
-                ),
-            );
+            return refuse(Exceeded::Functions {
+                namespace: namespace.to_string(),
+                count: others_min.len(),
+                max: self.max_functions,
+            });
         }
         if spec.scale.max > self.max_instances {
-            return refuse(
-                INSTANCES,
-                format!(
-                    "`scale.max` ({}) is more than the instances namespace {namespace} may run \
-                     (quota-instances = {}); lower scale.max",
-                    spec.scale.max, self.max_instances
-                ),
-            );
+            return refuse(Exceeded::Instances {
+                namespace: namespace.to_string(),
+                asked: spec.scale.max,
+                max: self.max_instances,
+            });
         }
         // Warm instances are instances too: the smaller quota binds.
         let (quota, limit) = if self.max_min_scale <= self.max_instances {
@@ -101,16 +91,79 @@ impl Quotas {
         };
         let warm: u64 = others_min.iter().copied().map(u64::from).sum();
         if warm + u64::from(spec.scale.min) > u64::from(limit) {
-            return refuse(
-                MIN_SCALE,
-                format!(
-                    "its `scale.min` ({}) and that of the namespace's other functions ({warm}) \
-                     add up to more than {quota} = {limit}; lower scale.min here or elsewhere",
-                    spec.scale.min
-                ),
-            );
+            return refuse(Exceeded::MinScale {
+                asked: spec.scale.min,
+                others: warm,
+                quota,
+                limit,
+            });
         }
         Ok(())
+    }
+}
+
+/// A deploy refused because it would pass a quota (a [`FailureKind::Forbidden`] failure with
+/// the quota's code when it reaches a caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("function {function} was not deployed: {exceeded}")]
+pub struct QuotaRefusal {
+    /// "namespace/name".
+    pub function: String,
+    pub exceeded: Exceeded,
+}
+
+/// Which quota a deploy would pass, and by how much.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Exceeded {
+    #[error(
+        "namespace {namespace} has {count} functions, its quota (quota-functions = {max}); \
+         delete one, or ask the server's admin to raise quota-functions"
+    )]
+    Functions {
+        namespace: String,
+        count: usize,
+        max: u32,
+    },
+    #[error(
+        "`scale.max` ({asked}) is more than the instances namespace {namespace} may run \
+         (quota-instances = {max}); lower scale.max"
+    )]
+    Instances {
+        namespace: String,
+        asked: u32,
+        max: u32,
+    },
+    #[error(
+        "its `scale.min` ({asked}) and that of the namespace's other functions ({others}) \
+         add up to more than {quota} = {limit}; lower scale.min here or elsewhere"
+    )]
+    MinScale {
+        asked: u32,
+        others: u64,
+        /// The quota that binds: `quota-min-scale`, or `quota-instances` when it is smaller.
+        quota: &'static str,
+        limit: u32,
+    },
+}
+
+impl Exceeded {
+    /// The error code callers see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Exceeded::Functions { .. } => FUNCTIONS,
+            Exceeded::Instances { .. } => INSTANCES,
+            Exceeded::MinScale { .. } => MIN_SCALE,
+        }
+    }
+}
+
+impl From<QuotaRefusal> for Failure {
+    fn from(refusal: QuotaRefusal) -> Self {
+        Failure::new(
+            FailureKind::Forbidden,
+            refusal.exceeded.code(),
+            refusal.to_string(),
+        )
     }
 }
 
@@ -121,7 +174,14 @@ pub struct NamespaceSlots {
     used: Mutex<usize>,
     /// Woken when a slot is freed.
     pub freed: Notify,
-    pools: Mutex<Vec<Weak<Pool>>>,
+    pools: Mutex<Vec<Weak<dyn Evictable>>>,
+}
+
+/// What the slots need of a pool of the namespace (`crate::pool::Pool`): to stop one of its
+/// idle instances to make room.
+pub trait Evictable: Send + Sync {
+    /// Stops one idle instance above its function's `min`; whether there was one.
+    fn evict_idle(&self) -> bool;
 }
 
 impl NamespaceSlots {
@@ -160,16 +220,16 @@ impl NamespaceSlots {
         *self.used.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn register(&self, pool: &Arc<Pool>) {
+    pub fn register(&self, pool: Weak<dyn Evictable>) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.retain(|p| p.strong_count() > 0);
-        pools.push(Arc::downgrade(pool));
+        pools.push(pool);
     }
 
     /// Stops one idle instance (above its function's `min`) of another of the namespace's
     /// pools than `asking`, to make room; whether one was found.
-    pub fn make_room(&self, asking: &Pool) -> bool {
-        let pools: Vec<Arc<Pool>> = self
+    pub fn make_room(&self, asking: &dyn Evictable) -> bool {
+        let pools: Vec<Arc<dyn Evictable>> = self
             .pools
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -178,14 +238,14 @@ impl NamespaceSlots {
             .collect();
         pools
             .iter()
-            .filter(|p| !std::ptr::eq(p.as_ref(), asking))
+            .filter(|p| !std::ptr::addr_eq(Arc::as_ptr(p), asking))
             .any(|p| p.evict_idle())
     }
 
     /// The error of a call that found no slot in time.
-    pub fn exhausted(&self, waited: std::time::Duration) -> ApiError {
-        ApiError::function(
-            StatusCode::SERVICE_UNAVAILABLE,
+    pub fn exhausted(&self, waited: std::time::Duration) -> Failure {
+        Failure::function(
+            FailureKind::Unavailable,
             INSTANCES,
             format!(
                 "namespace {} runs its quota of {} instances (quota-instances) and none became \
@@ -256,10 +316,22 @@ mod tests {
             max_instances: 5,
         };
         let two = [1, 1];
-        let err = quotas
+        let refusal = quotas
             .check_deploy("demo", "f", &spec(0, 1), &two, false)
             .unwrap_err();
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (403, FUNCTIONS));
+        assert_eq!(
+            refusal.exceeded,
+            Exceeded::Functions {
+                namespace: "demo".into(),
+                count: 2,
+                max: 2
+            }
+        );
+        let err = Failure::from(refusal);
+        assert_eq!(
+            (err.kind, err.code.as_str()),
+            (FailureKind::Forbidden, FUNCTIONS)
+        );
         assert!(
             err.message.contains("quota-functions = 2"),
             "{}",
@@ -269,18 +341,22 @@ mod tests {
         assert!(quotas
             .check_deploy("demo", "f", &spec(1, 1), &two[..1], true)
             .is_ok());
-        let err = quotas
-            .check_deploy("demo", "f", &spec(3, 5), &two[..1], true)
-            .unwrap_err();
+        let err = Failure::from(
+            quotas
+                .check_deploy("demo", "f", &spec(3, 5), &two[..1], true)
+                .unwrap_err(),
+        );
         assert_eq!(err.code, MIN_SCALE);
         assert!(
             err.message.contains("quota-min-scale = 3"),
             "{}",
             err.message
         );
-        let err = quotas
-            .check_deploy("demo", "f", &spec(0, 6), &[], false)
-            .unwrap_err();
+        let err = Failure::from(
+            quotas
+                .check_deploy("demo", "f", &spec(0, 6), &[], false)
+                .unwrap_err(),
+        );
         assert_eq!(err.code, INSTANCES);
         assert!(quotas.problem().is_none());
         assert!(Quotas {
@@ -295,9 +371,11 @@ mod tests {
             max_instances: 2,
             ..quotas
         };
-        let err = tight
-            .check_deploy("demo", "f", &spec(2, 2), &[1], true)
-            .unwrap_err();
+        let err = Failure::from(
+            tight
+                .check_deploy("demo", "f", &spec(2, 2), &[1], true)
+                .unwrap_err(),
+        );
         assert!(
             err.message.contains("quota-instances = 2"),
             "{}",

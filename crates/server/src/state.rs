@@ -11,9 +11,8 @@ use faasbox_store_sqlite::SqliteStore;
 
 use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
-use crate::error::ApiError;
-use crate::image_pin::PullPolicy;
-use crate::image_pull::{ImagePulls, IMAGE_MISSING};
+use crate::failure::{Failure, FailureKind};
+use crate::image_book::{ImagePulls, PullPolicy, IMAGE_MISSING};
 use crate::model::FunctionSpec;
 use crate::pool::{Pool, PoolRules};
 
@@ -31,10 +30,10 @@ pub struct AppState {
     /// Image pulls of functions whose image is missing (deploy and call time).
     pub image_pulls: ImagePulls,
     pools: RwLock<HashMap<String, Deployed>>,
-    /// Flow events and schedules (see `crate::events`).
-    pub events: crate::events::EventBus,
+    /// Flow events and schedules (see `crate::events`; the bus is `crate::event_bus`).
+    pub events: crate::event_bus::EventBus,
     /// The workflow instances running in this server.
-    pub flow_runs: crate::flows::Runs,
+    pub flow_runs: crate::flow_runs::Runs,
     /// Per-namespace quotas and the instance slots they give.
     pub quotas: crate::quota::QuotaBook,
     /// The request bodies (and outputs) held in memory at once.
@@ -65,9 +64,7 @@ pub struct Deployment {
     pub pull: PullPolicy,
 }
 
-pub fn function_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
-}
+pub use crate::owner::function_key;
 
 impl AppState {
     pub fn new(
@@ -91,7 +88,7 @@ impl AppState {
             tokens: TokenBook::default(),
             image_pulls: ImagePulls::default(),
             pools: RwLock::new(HashMap::new()),
-            events: crate::events::EventBus::default(),
+            events: crate::event_bus::EventBus::default(),
             flow_runs: Default::default(),
             evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
                 faasbox_expr::sandbox::WorkerCommand::this_executable(),
@@ -245,10 +242,10 @@ impl AppState {
     }
 
     /// Runs blocking store or image work off the async threads.
-    pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, ApiError>
+    pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, Failure>
     where
         T: Send + 'static,
-        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, Failure> + Send + 'static,
     {
         let state = self.clone();
         tokio::task::spawn_blocking(move || work(&state)).await?
@@ -271,10 +268,10 @@ fn pinned_content(
     key: &str,
     spec: &FunctionSpec,
     digest: Option<&str>,
-) -> Result<faasbox_images::ImageContent, ApiError> {
+) -> Result<faasbox_images::ImageContent, Failure> {
     let Some(digest) = digest else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        return Err(Failure::new(
+            FailureKind::Unavailable,
             IMAGE_MISSING,
             format!(
                 "image '{}' of {key} is not local yet; the next call pulls it",
@@ -283,8 +280,8 @@ fn pinned_content(
         ));
     };
     images.content(digest).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        Failure::new(
+            FailureKind::Unavailable,
             IMAGE_MISSING,
             format!(
                 "image '{}' ({digest}) of {key} was removed from the store (image rm --force); \

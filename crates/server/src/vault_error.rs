@@ -1,28 +1,23 @@
-//! How the vault's errors answer over the API: bad names and values are the caller's (400,
-//! 413), an unknown namespace is 404, and broken ciphertexts or keys are the server's (500).
-//! No vault error message holds a secret value or key material.
+//! What the vault's errors are in the core's terms: bad names and values are the caller's
+//! (invalid, too large), an unknown namespace is not found, and broken ciphertexts or keys are
+//! the server's (internal). No vault error message holds a secret value or key material.
 
-use axum::http::StatusCode;
 use faasbox_secrets::VaultError;
 
-use crate::error::{codes, ApiError};
+use crate::failure::Failure;
 
-impl From<VaultError> for ApiError {
+impl From<VaultError> for Failure {
     fn from(e: VaultError) -> Self {
         match e {
             VaultError::InvalidName { .. }
             | VaultError::InvalidRegistry(_)
-            | VaultError::InvalidCredentials { .. } => ApiError::bad_request(e.to_string()),
-            VaultError::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::TOO_LARGE,
-                e.to_string(),
-            ),
-            VaultError::Store(store) => ApiError::from(store),
+            | VaultError::InvalidCredentials { .. } => Failure::invalid(e.to_string()),
+            VaultError::TooLarge { .. } => Failure::too_large(e.to_string()),
+            VaultError::Store(store) => Failure::from(store),
             VaultError::Undecryptable { .. }
             | VaultError::WrongMasterKey { .. }
             | VaultError::Encrypt { .. }
-            | VaultError::Key(_) => ApiError::internal(e.to_string()),
+            | VaultError::Key(_) => Failure::internal(e.to_string()),
         }
     }
 }
@@ -30,25 +25,23 @@ impl From<VaultError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::FailureKind;
 
     #[test]
-    fn statuses() {
+    fn kinds() {
         let bad = VaultError::InvalidRegistry("x".into());
-        assert_eq!(ApiError::from(bad).status, StatusCode::BAD_REQUEST);
+        assert_eq!(Failure::from(bad).kind, FailureKind::Invalid);
         let large = VaultError::TooLarge {
             what: "secret demo/x".into(),
             len: 2,
             max: 1,
         };
-        assert_eq!(ApiError::from(large).status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(Failure::from(large).kind, FailureKind::TooLarge);
         let missing = VaultError::Store(faasbox_store::StoreError::NoNamespace("demo".into()));
-        assert_eq!(ApiError::from(missing).status, StatusCode::NOT_FOUND);
+        assert_eq!(Failure::from(missing).kind, FailureKind::NotFound);
         let broken = VaultError::Undecryptable {
             what: "secret demo/x".into(),
         };
-        assert_eq!(
-            ApiError::from(broken).status,
-            StatusCode::INTERNAL_SERVER_ERROR
-        );
+        assert_eq!(Failure::from(broken).kind, FailureKind::Internal);
     }
 }

@@ -8,7 +8,8 @@ use axum::Json;
 use faasbox_secrets::MasterKey;
 use serde::Serialize;
 
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::ApiResult;
+use crate::failure::Failure;
 use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -23,13 +24,13 @@ pub async fn rotate_master_key(State(state): State<Arc<AppState>>) -> ApiResult<
     let rotated = state
         .blocking(|s| {
             let Some(path) = s.key_source.key_file() else {
-                return Err(ApiError::conflict(
+                return Err(Failure::conflict(
                     "the master key was given in FAASBOX_MASTER_KEY, so the server cannot store \
                      a new one; start it with a key file (FAASBOX_MASTER_KEY_FILE or the default \
                      <data-dir>/keys/master.key) to rotate through the API",
                 ));
             };
-            let new = MasterKey::generate().map_err(|e| ApiError::internal(e.to_string()))?;
+            let new = MasterKey::generate().map_err(|e| Failure::internal(e.to_string()))?;
             let key_id = new.key_id().to_string();
             let rewrapped = s.vault.rotate_key_file(path, new)?;
             Ok(Rotated { rewrapped, key_id })

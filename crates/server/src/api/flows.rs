@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 
 use super::records::{self, InstanceCallRecord, InstanceLogRecord};
 use super::require_namespace;
+use crate::api::error::{ApiError, ApiResult};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::flows::runner;
 use crate::state::AppState;
 
@@ -120,7 +120,7 @@ async fn deploy(
             return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
     };
-    let start = crate::events::engine::flow_start(&flow);
+    let start = crate::flows::event_waits::flow_start(&flow);
     crate::events::check_flow_start(&start)
         .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
     let (ns2, path2) = (ns.clone(), path.clone());
@@ -223,7 +223,7 @@ pub async fn post(
         state.config.max_input_bytes as u64,
         state.config.queue_timeout,
     );
-    let held = match crate::bodies::read(body, &headers, max, &state.bodies, wait).await {
+    let held = match super::held_body::read(body, &headers, max, &state.bodies, wait).await {
         Ok(held) => held,
         Err(e) => return e.into_response(),
     };
@@ -257,7 +257,7 @@ async fn run(
     ns: String,
     path: String,
     wait: bool,
-    held: crate::bodies::HeldBody,
+    held: super::held_body::HeldBody,
     declared_json: bool,
 ) -> ApiResult<Response> {
     stored(&state, &ns, &path).await?;

@@ -12,7 +12,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{require_namespace, valid_name};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::owner::Owner;
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ pub async fn logs(
         .blocking(move |s| Ok(lookup.load_function(&s.store, &n)?.is_some()))
         .await?;
     if !exists {
-        return Err(owner.missing(&name));
+        return Err(owner.missing(&name).into());
     }
     let (n, f) = (ns.clone(), name.clone());
     let logs = state

@@ -13,11 +13,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::auth::TokenName;
 use super::json_body::{JsonBody, JsonShape, OptionalJsonBody};
 use super::{require_namespace, valid_name};
-use crate::auth::TokenName;
+use crate::api::error::{ApiError, ApiResult};
 use crate::deploy::{self, Outcome};
-use crate::error::{ApiError, ApiResult};
 use crate::image_pull::{self, ImageState};
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
@@ -123,7 +123,7 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
     let deployed = state.deployed(&record.namespace, &record.name);
     let digest = deployed.as_ref().and_then(|d| d.digest.clone());
     let image = state.image_pulls.state(
-        state,
+        &state.images,
         &function_key(&record.namespace, &record.name),
         digest.as_deref(),
     );
@@ -223,7 +223,7 @@ async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<
         .blocking(move |s| Ok(o.delete_function(&s.store, &n)?))
         .await?;
     if !deleted {
-        return Err(owner.missing(&name));
+        return Err(owner.missing(&name).into());
     }
     state.deactivate(owner.key(), &name);
     image_pull::forget(state, &owner, &name).await;

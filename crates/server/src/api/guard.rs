@@ -16,7 +16,8 @@ use axum::response::IntoResponse;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::error::{codes, ApiError};
+use crate::api::error::ApiError;
+use crate::failure::{codes, Failure, FailureKind};
 
 /// The environment variable that adds the panicking test route.
 pub const TEST_PANIC_ENV: &str = "FAASBOX_TEST_PANIC_ROUTE";
@@ -57,12 +58,12 @@ fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
         "(no message)"
     };
     tracing::error!(code = codes::PANIC, "a request handler panicked: {message}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
+    ApiError::from(Failure::new(
+        FailureKind::Internal,
         codes::PANIC,
         "the server failed while handling this request (a bug: it is logged); the server \
          goes on serving, and the request may be retried",
-    )
+    ))
     .into_response()
 }
 

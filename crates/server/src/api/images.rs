@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::require_namespace;
-use crate::error::{codes, ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
+use crate::failure::{Failure, Fallible};
 use crate::owner::Owner;
 use crate::state::AppState;
 
@@ -112,7 +113,7 @@ async fn import_into(
     tokio::fs::create_dir_all(&uploads)
         .await
         .map_err(|e| ApiError::internal(format!("creating {}: {e}", uploads.display())))?;
-    tokio::fs::set_permissions(&uploads, crate::app::private_dir())
+    tokio::fs::set_permissions(&uploads, crate::config::private_dir())
         .await
         .map_err(|e| ApiError::internal(format!("restricting {}: {e}", uploads.display())))?;
     let upload = uploads.join(uuid::Uuid::new_v4().simple().to_string());
@@ -163,13 +164,13 @@ pub const ACCEPTED_FORMATS: &str = "a `docker save` archive, an OCI image layout
 
 /// An import's error as the uploader sees it: never the server's path of the upload, and for a
 /// file that is no image, what is accepted rather than what the file holds.
-fn upload_error(e: faasbox_images::ImageError, upload: &std::path::Path) -> ApiError {
+fn upload_error(e: faasbox_images::ImageError, upload: &std::path::Path) -> Failure {
     if let faasbox_images::ImageError::UnknownFormat { .. } = e {
-        return ApiError::bad_request(format!(
+        return Failure::invalid(format!(
             "the upload is not an image faasbox can import; send {ACCEPTED_FORMATS}"
         ));
     }
-    let mut error = ApiError::from(e);
+    let mut error = Failure::from(e);
     let shown = upload.display().to_string();
     error.message = error
         .message
@@ -197,12 +198,12 @@ async fn remove_in(
     let removed = state
         .blocking(move |s| {
             let record = s.images.get(&scope, &query.name)?.ok_or_else(|| {
-                ApiError::not_found(format!("image '{}' is not in {scope}", query.name))
+                Failure::not_found(format!("image '{}' is not in {scope}", query.name))
             })?;
             let users = users_of(s, &scope, &record.digest)?;
             if !users.is_empty() && !query.force {
                 let named: Vec<&str> = users.iter().map(|u| u.text.as_str()).collect();
-                return Err(ApiError::conflict(format!(
+                return Err(Failure::conflict(format!(
                     "image '{}' is used by {}; deploy those functions with another image (or \
                      delete them) first, or remove it anyway with --force (they fail when they \
                      next start an instance)",
@@ -247,7 +248,7 @@ struct User {
 }
 
 /// The kept revisions that run `digest` found through `scope`'s table.
-fn users_of(state: &AppState, scope: &Scope, digest: &str) -> ApiResult<Vec<User>> {
+fn users_of(state: &AppState, scope: &Scope, digest: &str) -> Fallible<Vec<User>> {
     let mut users = Vec::new();
     for revision in state.store.revisions_pinning(digest)? {
         if revision.image_namespace.as_deref() != scope.namespace() {
@@ -291,7 +292,7 @@ async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneVie
 
 /// The image names that deployed flows run (their `knative-workflow` functions): a
 /// namespace's flows for its table, every namespace's for the server-wide one.
-fn flow_images(state: &AppState, scope: &Scope) -> ApiResult<HashSet<String>> {
+fn flow_images(state: &AppState, scope: &Scope) -> Fallible<HashSet<String>> {
     let namespaces = match scope.namespace() {
         Some(ns) => vec![ns.to_string()],
         None => state
@@ -381,15 +382,12 @@ pub async fn prune_ns(
 
 /// The answer to an archive over the upload bound (413; nothing is kept of it).
 fn upload_too_large(max: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        codes::TOO_LARGE,
-        format!(
-            "the image archive is larger than the server's upload limit of {}; \
-             raise it with the server's `max-upload-size` setting",
-            crate::bounds::show_size(max)
-        ),
-    )
+    Failure::too_large(format!(
+        "the image archive is larger than the server's upload limit of {}; \
+         raise it with the server's `max-upload-size` setting",
+        crate::bounds::show_size(max)
+    ))
+    .into()
 }
 
 /// Deletes an uploaded archive however the import ends.

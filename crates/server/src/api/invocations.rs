@@ -11,9 +11,9 @@ use axum::Json;
 use faasbox_proto::LogLine;
 use serde::{Deserialize, Serialize};
 
+use super::held_body as bodies;
 use super::{require_namespace, valid_name};
-use crate::bodies;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::invoker::{self, CallOptions};
 use crate::state::AppState;
 
@@ -76,7 +76,7 @@ async fn call(
             bodies::response_body(output, invocation.held),
         )
             .into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     };
     // Only a request that became a call has an id (and a record and logs to look up).
     if let Some(Ok(value)) = invocation.id.as_deref().map(HeaderValue::from_str) {

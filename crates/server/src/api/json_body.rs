@@ -10,7 +10,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::{codes, ApiError};
+use crate::api::error::ApiError;
+use crate::failure::codes;
 
 /// A request body a route takes as JSON: what to say when it is not that.
 pub trait JsonShape: DeserializeOwned {

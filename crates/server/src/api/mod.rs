@@ -1,22 +1,27 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
 mod admin;
+pub mod auth;
+pub mod error;
 mod events;
 mod flows;
 mod function_logs;
 mod functions;
 pub mod guard;
+mod held_body;
 mod images;
 mod invocations;
 pub mod json_body;
+mod metrics;
 mod namespaces;
+pub mod openapi;
 mod pulls;
 mod records;
 mod registries;
 mod secrets;
 mod tokens;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
@@ -29,9 +34,9 @@ use faasbox_secrets::SecretInfo;
 use records::{InvocationRecord, NamespaceRecord, TokenRecord};
 use serde_json::json;
 
-use crate::error::ApiError;
+use self::openapi::{Answer, Body, Doc};
+use crate::api::error::ApiError;
 use crate::model::FunctionSpec;
-use crate::openapi::{Answer, Body, Doc};
 use crate::state::AppState;
 
 /// One route: the method and path the router serves, its handler, and what the OpenAPI
@@ -143,14 +148,14 @@ const INVOKE_BODY: Body = Body::Raw("application/json", "the function's input: J
 /// Every route the server serves (but the test hook of [`guard`]), in the order they are
 /// matched. `max_input` bounds the flow routes' bodies.
 pub fn routes(max_input: usize) -> Vec<Route> {
-    use crate::openapi::{any_json, any_list, many, one};
+    use openapi::{any_json, any_list, many, one};
     use Method as M;
     let function = || Answer::Json(200, one::<functions::FunctionView>);
     let changed = || Answer::Json(201, one::<functions::FunctionView>);
     vec![
-        route(M::GET, crate::auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
+        route(M::GET, auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
         route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
-        route(M::GET, crate::metrics::PATH, get(crate::metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
+        route(M::GET, crate::metrics::PATH, get(metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
         route(M::GET, "/api/v1/namespaces", get(namespaces::list), Doc::new(NS, "List namespaces (a namespace token sees its own)", Answer::Json(200, many::<NamespaceRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}", get(namespaces::get), Doc::new(NS, "Show a namespace", Answer::Json(200, one::<NamespaceRecord>))),
@@ -249,7 +254,7 @@ async fn openapi() -> impl IntoResponse {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::json(),
+        openapi_json(),
     )
 }
 
@@ -283,13 +288,83 @@ async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiErr
     if exists {
         Ok(())
     } else {
-        Err(no_such_namespace(ns))
+        Err(crate::failure::Failure::no_such_namespace(ns).into())
     }
 }
 
-/// The answer for a namespace that does not exist (or that the caller's token cannot see).
-pub fn no_such_namespace(ns: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "namespace '{ns}' does not exist; create it with `faasbox ns create {ns}`"
-    ))
+/// The served OpenAPI document of [`routes`], as JSON text (made once).
+fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let routes = routes(0);
+        let doc = openapi::document(routes.iter().map(|r| (&r.method, r.path, &r.doc)));
+        doc.to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document failed: {e}\"}}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi::{documented_path, path_params};
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once_with_its_path_parameters() {
+        let routes = routes(0);
+        let doc: serde_json::Value =
+            serde_json::from_str(openapi_json()).expect("the document is JSON");
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+                for name in path_params(path) {
+                    let found = operation["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == name.as_str() && p["in"] == "path");
+                    assert!(found, "{method} {path} lacks path parameter {name}");
+                }
+            }
+        }
+        let mut served: Vec<String> = routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, documented_path(r.path)))
+            .collect();
+        served.sort();
+        documented.sort();
+        assert_eq!(served, documented);
+        let health = &doc["paths"]["/api/v1/health"]["get"];
+        assert_eq!(health["security"], serde_json::json!([]), "{health}");
+        // Every reference resolves.
+        let text = openapi_json();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').expect("a closing quote")];
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but missing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_function_spec_has_every_field_the_server_takes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).expect("JSON");
+        let spec = &doc["components"]["schemas"]["FunctionSpec"];
+        for field in [
+            "image", "contract", "cmd", "envs", "size", "timeout", "runtime", "scale", "network",
+            "code", "binary", "main", "disk", "secrets", "input",
+        ] {
+            assert!(
+                spec["properties"].get(field).is_some(),
+                "FunctionSpec lacks {field}: {spec}"
+            );
+        }
+        let contracts = &doc["components"]["schemas"]["Contract"]["enum"];
+        assert_eq!(
+            contracts,
+            &serde_json::json!(["http", "cmd", "file", "openwhisk"])
+        );
+    }
 }

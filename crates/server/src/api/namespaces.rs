@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::Access;
 use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
-use crate::auth::Access;
+use crate::api::error::{ApiError, ApiResult};
 use crate::clock;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]

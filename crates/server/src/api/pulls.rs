@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::require_namespace;
-use crate::error::{codes, ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
+use crate::failure::codes;
 use crate::image_pull::{CredentialScope, VaultCredentials};
 use crate::owner::Owner;
 use crate::state::AppState;

@@ -13,7 +13,7 @@ use faasbox_secrets::{SecretInfo, Zeroizing, MAX_SECRET_BYTES};
 use serde::Deserialize;
 
 use super::require_namespace;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The largest PUT body: a largest value, base64-encoded inside `{"data": …}`, with room.

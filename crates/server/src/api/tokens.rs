@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::tokens::{issue, Role};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]

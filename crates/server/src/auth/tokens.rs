@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::Principal;
 use crate::clock;
-use crate::error::ApiError;
+use crate::failure::Failure;
 
 /// Every token starts with this, so a leaked one is easy to recognise (and grep for).
 pub const TOKEN_PREFIX: &str = "fbx_";
@@ -30,11 +30,11 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(text: &str) -> Result<Role, ApiError> {
+    pub fn parse(text: &str) -> Result<Role, Failure> {
         match text {
             "admin" => Ok(Role::Admin),
             "invoke" => Ok(Role::Invoke),
-            other => Err(ApiError::bad_request(format!(
+            other => Err(Failure::invalid(format!(
                 "role '{}' is invalid: use admin or invoke",
                 other.escape_debug()
             ))),
@@ -56,10 +56,10 @@ pub struct Issued {
 }
 
 /// 32 random bytes, hex: 256 bits, so a SHA-256 without salt or stretching is enough.
-fn random_hex(bytes: usize) -> Result<String, ApiError> {
+fn random_hex(bytes: usize) -> Result<String, Failure> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)
-        .map_err(|e| ApiError::internal(format!("no randomness for a token: {e}")))?;
+        .map_err(|e| Failure::internal(format!("no randomness for a token: {e}")))?;
     Ok(hex::encode(buf))
 }
 
@@ -68,7 +68,7 @@ pub fn hash(token: &str) -> String {
 }
 
 /// Makes a token and its record (not stored yet).
-pub fn issue(name: &str, namespace: Option<String>, role: Role) -> Result<Issued, ApiError> {
+pub fn issue(name: &str, namespace: Option<String>, role: Role) -> Result<Issued, Failure> {
     let token = format!("{TOKEN_PREFIX}{}", random_hex(32)?);
     let record = TokenRecord {
         id: random_hex(6)?,
@@ -90,7 +90,7 @@ pub struct TokenBook {
 
 impl TokenBook {
     /// Re-reads every token from the store (after a change).
-    pub fn reload(&self, store: &SqliteStore) -> Result<(), ApiError> {
+    pub fn reload(&self, store: &SqliteStore) -> Result<(), Failure> {
         let mut map = HashMap::new();
         for record in store.list_tokens()? {
             let principal = match (&record.namespace, Role::parse(&record.role)) {

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use faasbox_events::{decide, CloudEvent, Decision, EventFilter, Gathered, ListenMode, Offered};
-use faasbox_store::{Delivery, ListenerAction, ListenerKind, ListenerRecord, StoredEvent};
+use faasbox_store::{Delivery, ListenerKind};
 use faasbox_store_sqlite::SqliteStore;
 use serde_json::Value;
 
-use super::RunnerError;
+use super::decide::decide_for;
+use crate::event_bus::{FlowRunner, RunnerError};
 use crate::state::AppState;
 
 /// How often pending work is looked at without a wake-up (retries, deliveries left over).
@@ -20,7 +20,7 @@ pub async fn run(state: Arc<AppState>) {
     loop {
         let dispatched = state
             .blocking(|s| {
-                s.store.release_due_events(super::now_ms())?;
+                s.store.release_due_events(crate::clock::store_ms())?;
                 dispatch_pending(&s.store)?;
                 Ok(s.store.next_delayed_event_due()?)
             })
@@ -34,8 +34,8 @@ pub async fn run(state: Arc<AppState>) {
         };
         deliver_pending(&state).await;
         tokio::select! {
-            _ = state.events.wake.notified() => {}
-            _ = tokio::time::sleep(idle_for(next_due, super::now_ms())) => {}
+            _ = state.events.woken() => {}
+            _ = tokio::time::sleep(idle_for(next_due, crate::clock::store_ms())) => {}
         }
     }
 }
@@ -60,67 +60,6 @@ fn dispatch_pending(store: &SqliteStore) -> faasbox_store::Result<()> {
             store.dispatch_event(event.seq, decide_for)?;
         }
     }
-}
-
-/// What `listener` does with `event`: faasbox-events' rules over the stored forms. A listener
-/// or event that cannot be read (it was stored by this server, so only a bug does that) is
-/// logged and ignored.
-pub fn decide_for(event: &StoredEvent, listener: &ListenerRecord) -> ListenerAction {
-    match try_decide(event, listener) {
-        Ok(action) => action,
-        Err(e) => {
-            tracing::error!(listener = %listener.listener.id, event = event.seq, "cannot offer the event: {e}");
-            ListenerAction::Ignore
-        }
-    }
-}
-
-fn try_decide(event: &StoredEvent, record: &ListenerRecord) -> anyhow::Result<ListenerAction> {
-    let listener = &record.listener;
-    let mode = ListenMode::parse(&listener.mode)
-        .ok_or_else(|| anyhow::anyhow!("unknown listen mode '{}'", listener.mode))?;
-    let filters: Vec<EventFilter> = serde_json::from_str(&listener.filters)?;
-    let offered_event = parse_event(&event.event)?;
-    let gathered = record
-        .gathered
-        .iter()
-        .map(|g| {
-            Ok(Gathered {
-                filter_index: usize::try_from(g.filter_index)?,
-                event_seq: g.event_seq,
-                received_ms: g.received_ms,
-                event: parse_event(&g.event)?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let offered = Offered {
-        seq: event.seq,
-        received_ms: event.received_ms,
-        event: &offered_event,
-    };
-    Ok(
-        match decide(mode, &filters, listener.lifespan_ms, &gathered, offered) {
-            Decision::Ignore => ListenerAction::Ignore,
-            Decision::Keep {
-                filter_index,
-                expired,
-            } => ListenerAction::Keep {
-                filter_index: filter_index as i64,
-                expired: expired.into_iter().map(|i| i as i64).collect(),
-            },
-            Decision::Fire(events) => ListenerAction::Fire {
-                instance_id: listener
-                    .instance_id
-                    .clone()
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-                events: Value::Array(events.iter().map(CloudEvent::to_json).collect()).to_string(),
-            },
-        },
-    )
-}
-
-fn parse_event(json: &str) -> anyhow::Result<CloudEvent> {
-    Ok(CloudEvent::from_json(serde_json::from_str(json)?)?)
 }
 
 /// Hands every stored delivery to the runner; what it took (or can never take) is removed.
@@ -151,7 +90,7 @@ async fn deliver_pending(state: &Arc<AppState>) {
 }
 
 /// Hands one delivery to the runner; removes it once taken (or when it can never be).
-async fn hand_over(state: &Arc<AppState>, runner: &dyn super::FlowRunner, delivery: &Delivery) {
+async fn hand_over(state: &Arc<AppState>, runner: &dyn FlowRunner, delivery: &Delivery) {
     let done = match deliver(runner, delivery).await {
         Ok(()) => true,
         Err(RunnerError::Gone(why)) => {
@@ -174,12 +113,12 @@ async fn hand_over(state: &Arc<AppState>, runner: &dyn super::FlowRunner, delive
     }
 }
 
-async fn deliver(runner: &dyn super::FlowRunner, delivery: &Delivery) -> Result<(), RunnerError> {
+async fn deliver(runner: &dyn FlowRunner, delivery: &Delivery) -> Result<(), RunnerError> {
     let events: Vec<Value> = serde_json::from_str(&delivery.events)
         .map_err(|e| RunnerError::Gone(format!("unreadable events: {e}")))?;
     match delivery.kind {
         ListenerKind::Start => {
-            let input = super::instance_input(&events);
+            let input = super::listeners::instance_input(&events);
             runner
                 .start_instance(
                     &delivery.namespace,

@@ -10,7 +10,7 @@ use faasbox_events::{is_json_content_type, AttributeValue, CloudEvent, EventData
 use faasbox_store::{DelayedEvent, EventInsert};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::state::AppState;
 
 /// The evaluated fields of a `generateEvent` state (`jq(…)` already applied).
@@ -68,7 +68,7 @@ pub async fn emit(
     state: &Arc<AppState>,
     namespace: &str,
     event: CloudEvent,
-) -> Result<EventInsert, ApiError> {
+) -> Result<EventInsert, Failure> {
     let ns = namespace.to_string();
     let inserted = state
         .blocking(move |s| {
@@ -78,7 +78,7 @@ pub async fn emit(
                 &event.source,
                 &event.event_type,
                 &event.to_json().to_string(),
-                super::now_ms(),
+                crate::clock::store_ms(),
             )?)
         })
         .await?;
@@ -96,14 +96,14 @@ pub async fn emit_later(
     namespace: &str,
     event: CloudEvent,
     delay: Duration,
-) -> Result<(), ApiError> {
+) -> Result<(), Failure> {
     let held = DelayedEvent {
         namespace: namespace.to_string(),
         id: event.id.clone(),
         source: event.source.clone(),
         event_type: event.event_type.clone(),
         event: event.to_json().to_string(),
-        due_ms: super::now_ms()
+        due_ms: crate::clock::store_ms()
             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
     };
     state

@@ -8,7 +8,7 @@ use faasbox_store::{Delivery, Listener, ListenerKind};
 use faasbox_store_sqlite::SqliteStore;
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::failure::Failure;
 
 /// How a flow starts, as far as events and schedules are concerned.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +47,8 @@ pub fn set_flow_start(
     flow: &str,
     start: &FlowStart,
     now_ms: i64,
-) -> Result<(), ApiError> {
-    check_flow_start(start).map_err(ApiError::bad_request)?;
+) -> Result<(), Failure> {
+    check_flow_start(start).map_err(Failure::invalid)?;
     let listeners = match start {
         FlowStart::Events {
             mode,
@@ -80,7 +80,7 @@ pub fn set_flow_start(
 }
 
 /// Removes a deleted flow's event listeners and schedule.
-pub fn on_flow_removed(store: &SqliteStore, namespace: &str, flow: &str) -> Result<(), ApiError> {
+pub fn on_flow_removed(store: &SqliteStore, namespace: &str, flow: &str) -> Result<(), Failure> {
     store.replace_start_listeners(namespace, flow, &[])?;
     store.delete_schedule(namespace, flow)?;
     Ok(())
@@ -111,11 +111,9 @@ pub struct WaitRequest {
 pub fn register_wait(
     store: &SqliteStore,
     wait: &WaitRequest,
-) -> Result<(String, Option<Delivery>), ApiError> {
+) -> Result<(String, Option<Delivery>), Failure> {
     if wait.filters.is_empty() {
-        return Err(ApiError::bad_request(
-            "an event state needs at least one event",
-        ));
+        return Err(Failure::invalid("an event state needs at least one event"));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let listener = Listener {
@@ -131,7 +129,7 @@ pub fn register_wait(
         after_seq: wait.after_seq,
         created_ms: wait.now_ms,
     };
-    let fired = store.add_listener(&listener, super::decide_for)?;
+    let fired = store.add_listener(&listener, super::decide::decide_for)?;
     Ok((id, fired))
 }
 
@@ -147,8 +145,8 @@ pub fn instance_input(events: &[Value]) -> Value {
     Value::Object(input)
 }
 
-fn filters_json(filters: &[EventFilter]) -> Result<String, ApiError> {
-    serde_json::to_string(filters).map_err(|e| ApiError::internal(e.to_string()))
+fn filters_json(filters: &[EventFilter]) -> Result<String, Failure> {
+    serde_json::to_string(filters).map_err(|e| Failure::internal(e.to_string()))
 }
 
 fn duration_ms(d: Duration) -> i64 {

@@ -22,10 +22,10 @@ pub async fn run(state: Arc<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if state.events.runner().is_none() {
+        let Some(runner) = state.events.runner() else {
             // The engine is not installed yet.
             continue;
-        }
+        };
         let schedules = match state
             .blocking(|s| s.store.schedules().map_err(Into::into))
             .await
@@ -36,15 +36,15 @@ pub async fn run(state: Arc<AppState>) {
                 continue;
             }
         };
-        let now_ms = now_ms();
+        let now_ms = crate::clock::store_ms();
         for schedule in schedules {
             let Some(slot) = due_slot(&mut parsed, &schedule, now_ms) else {
                 continue;
             };
-            match super::engine::claim_slot(&state, &schedule, slot).await {
+            match runner.claim_slot(&schedule, slot).await {
                 Ok(Some(instance_id)) => {
                     crash_after_claim_if_asked();
-                    super::engine::drive_created(&state, instance_id);
+                    runner.drive_created(instance_id);
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -85,9 +85,4 @@ fn due_slot(
     parsed
         .get(&schedule.cron)?
         .due(schedule.last_fired_ms, now_ms)
-}
-
-/// Now, in milliseconds since the Unix epoch (the store's clock for events and schedules).
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }

@@ -1,5 +1,6 @@
-//! The engine's effects in the server: calls through [`super::functions`], secrets from the
-//! vault, variables, checkpoints and logs in the store.
+//! The engine's effects in the server: calls through [`super::functions`] (subflows through
+//! the runner's [`Subflows`]), secrets from the vault, variables, checkpoints and logs in the
+//! store.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,14 +10,15 @@ use faasbox_flow::engine::{Checkpoint, Effects, FlowError, FunctionCall, Instanc
 use faasbox_flow::model::VarScope;
 use serde_json::Value;
 
+use super::functions::Subflows;
 use crate::clock;
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::state::AppState;
 
 /// The effects of one instance run.
 pub struct ServerEffects {
     state: Arc<AppState>,
-    flow: Arc<faasbox_flow::Workflow>,
+    subflows: Arc<dyn Subflows>,
     /// The last saved step and the state it was at, to record which state finished.
     last: Mutex<(u64, Option<String>)>,
 }
@@ -24,18 +26,18 @@ pub struct ServerEffects {
 impl ServerEffects {
     pub fn new(
         state: Arc<AppState>,
-        flow: Arc<faasbox_flow::Workflow>,
+        subflows: Arc<dyn Subflows>,
         cp: &Checkpoint,
     ) -> ServerEffects {
         ServerEffects {
             state,
-            flow,
+            subflows,
             last: Mutex::new((cp.step, cp.state.clone())),
         }
     }
 }
 
-pub fn store_error(e: ApiError) -> FlowError {
+pub fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 
@@ -54,7 +56,7 @@ impl Effects for ServerEffects {
         instance: &InstanceRef,
         call: FunctionCall<'_>,
     ) -> Result<Value, FlowError> {
-        super::functions::call(&self.state, &self.flow, instance, call).await
+        super::functions::call(&self.state, self.subflows.as_ref(), instance, call).await
     }
 
     async fn secrets(
@@ -162,7 +164,7 @@ impl Effects for ServerEffects {
         event: Value,
         delay: Option<Duration>,
     ) -> Result<(), FlowError> {
-        let id = crate::events::engine::generate(&self.state, instance, event, delay)
+        let id = super::event_waits::generate(&self.state, instance, event, delay)
             .await
             .map_err(|e| FlowError::catchable("direktiv.events.invalid", e))?;
         let line = match delay {

@@ -2,13 +2,15 @@
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
 //! among the namespace's functions; its image is found in the flow's namespace's images, then
 //! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
-//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow.
+//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow
+//! through the [`Subflows`] it is handed (the runner's: this module never calls up into it).
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use faasbox_flow::engine::{FlowError, FunctionCall, InstanceRef};
 use faasbox_flow::model::FunctionKind;
@@ -16,7 +18,7 @@ use faasbox_flow::Workflow;
 use serde_json::{json, Value};
 
 use super::call_files;
-use crate::error::ApiError;
+use crate::failure::Failure;
 use crate::image_pin::PullPolicy;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
@@ -27,9 +29,24 @@ use crate::state::{AppState, Deployment};
 /// The call timeout of implicit functions; a state's `timeout` bounds it further.
 const IMPLICIT_TIMEOUT: &str = "15m";
 
+/// Runs the child flow of a `subflow` action: `super::runner`'s, handed down through the
+/// effects so that calls do not depend on the runner that depends on them.
+#[async_trait]
+pub trait Subflows: Send + Sync {
+    /// Runs (or, resumed, finds) the child instance of `parent` for flow `reference` and
+    /// answers with its output.
+    async fn run(
+        &self,
+        state: &Arc<AppState>,
+        parent: &InstanceRef,
+        reference: &str,
+        call: &FunctionCall<'_>,
+    ) -> Result<Value, FlowError>;
+}
+
 pub async fn call(
     state: &Arc<AppState>,
-    _flow: &Arc<Workflow>,
+    subflows: &dyn Subflows,
     instance: &InstanceRef,
     call: FunctionCall<'_>,
 ) -> Result<Value, FlowError> {
@@ -70,9 +87,7 @@ pub async fn call(
         FunctionKind::Global { service } => {
             invoke(state, instance, Owner::Global, service, &call).await
         }
-        FunctionKind::Subflow { workflow } => {
-            super::runner::run_subflow(state, instance, workflow, &call).await
-        }
+        FunctionKind::Subflow { workflow } => subflows.run(state, instance, workflow, &call).await,
     }
 }
 
@@ -178,11 +193,11 @@ async fn invoke(
 
 /// A call's failure as the engine sees it: a function's own code is catchable; crashes and
 /// server failures are not.
-fn flow_error(e: ApiError) -> FlowError {
+fn flow_error(e: Failure) -> FlowError {
     match e.catchable {
         Some(true) => FlowError::catchable(&e.code, e.message),
         Some(false) => FlowError::fatal(&e.code, e.message),
-        None if e.status.is_server_error() => FlowError::fatal(&e.code, e.message),
+        None if !e.is_callers() => FlowError::fatal(&e.code, e.message),
         None => FlowError::catchable(&e.code, e.message),
     }
 }

@@ -15,8 +15,9 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::effects::{store_error, ServerEffects};
+use super::functions::Subflows;
 use crate::clock;
-use crate::error::ApiError;
+use crate::failure::{Failure, FailureKind};
 use crate::state::AppState;
 
 /// The error code of a stored flow that no longer parses (it was stored by another version).
@@ -46,7 +47,7 @@ pub async fn create(
     path: &str,
     input: Value,
     by: StartedBy,
-) -> Result<String, ApiError> {
+) -> Result<String, Failure> {
     let id = uuid::Uuid::new_v4().to_string();
     create_as(state, &id, namespace, path, input, None, by).await
 }
@@ -62,7 +63,7 @@ pub async fn create_as(
     input: Value,
     parent: Option<&str>,
     by: StartedBy,
-) -> Result<String, ApiError> {
+) -> Result<String, Failure> {
     let new = prepare(state, id, namespace, path, input, parent, by).await?;
     state
         .blocking(move |s| {
@@ -115,17 +116,17 @@ pub async fn prepare(
     input: Value,
     parent: Option<&str>,
     by: StartedBy,
-) -> Result<PreparedInstance, ApiError> {
+) -> Result<PreparedInstance, Failure> {
     let (ns, p) = (namespace.to_string(), path.to_string());
     let record = state.blocking(move |s| Ok(s.store.flow(&ns, &p)?)).await?;
     let Some(record) = record else {
-        return Err(ApiError::not_found(format!(
+        return Err(Failure::not_found(format!(
             "flow {namespace}/{path} does not exist; deploy it with `faasbox flow deploy {namespace}/{path} FILE`"
         )));
     };
     let flow = super::load(&record.source).await.map_err(|problems| {
-        ApiError::new(
-            axum::http::StatusCode::CONFLICT,
+        Failure::new(
+            FailureKind::Conflict,
             FLOW_INVALID,
             format!("flow {namespace}/{path} is invalid: {}", problems[0]),
         )
@@ -136,8 +137,8 @@ pub async fn prepare(
     );
     match by {
         StartedBy::Api if on_events => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
+            return Err(Failure::new(
+                FailureKind::Conflict,
                 CANNOT_INVOKE,
                 format!(
                     "cannot manually invoke event-based workflow: flow {namespace}/{path} \
@@ -147,8 +148,8 @@ pub async fn prepare(
             ))
         }
         StartedBy::Subflow if on_events => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
+            return Err(Failure::new(
+                FailureKind::Conflict,
                 CANNOT_INVOKE,
                 format!(
                     "cannot invoke event-based workflow as a subflow: flow {namespace}/{path} \
@@ -226,7 +227,11 @@ pub async fn drive(
     let outcome = match (parsed, cp) {
         (Ok(flow), Ok(cp)) => {
             let flow = Arc::new(flow);
-            let effects = Arc::new(ServerEffects::new(state.clone(), flow.clone(), &cp));
+            let effects = Arc::new(ServerEffects::new(
+                state.clone(),
+                Arc::new(RunSubflows),
+                &cp,
+            ));
             let watermark = crate::events::watermark(state).await;
             let engine =
                 Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
@@ -237,7 +242,7 @@ pub async fn drive(
             // No longer driven: an event that arrives once its wait is stored resumes it.
             drop(registered);
             if let Outcome::Waiting(wait) = &outcome {
-                crate::events::engine::on_waiting(state, &inst, wait, watermark).await;
+                super::event_waits::on_waiting(state, &inst, wait, watermark).await;
             }
             outcome
         }
@@ -339,6 +344,22 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
 /// makes the same call again it finds the child it started before the restart: an ended
 /// child gives its end, an unfinished one is driven on from its own last checkpoint — its
 /// finished states do not run again.
+/// The runner as the [`Subflows`] of its instances' effects.
+struct RunSubflows;
+
+#[async_trait::async_trait]
+impl Subflows for RunSubflows {
+    async fn run(
+        &self,
+        state: &Arc<AppState>,
+        parent: &InstanceRef,
+        reference: &str,
+        call: &FunctionCall<'_>,
+    ) -> Result<Value, FlowError> {
+        run_subflow(state, parent, reference, call).await
+    }
+}
+
 pub async fn run_subflow(
     state: &Arc<AppState>,
     parent: &InstanceRef,
@@ -551,7 +572,7 @@ async fn append_log(state: &Arc<AppState>, id: &str, line: String) {
 }
 
 /// Drives every instance that was running when the server stopped (called at start).
-pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, ApiError> {
+pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> {
     let records = state
         .blocking(|s| Ok(s.store.instances_with_status("running")?))
         .await?;
@@ -626,7 +647,7 @@ pub fn resume_waiting(
 
 /// Cancels an instance: a running one stops (its running calls get their cancel), a waiting
 /// one is marked cancelled. False if it had ended already.
-pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, ApiError> {
+pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Failure> {
     if state.flow_runs.cancel(id) {
         return Ok(true);
     }
@@ -657,7 +678,7 @@ const NAMESPACE_CANCEL_WAIT: Duration = Duration::from_secs(15);
 
 /// Cancels every instance of `namespace` that has not ended and waits (bounded) until those
 /// running here stopped. For deleting the namespace.
-pub async fn cancel_namespace(state: &Arc<AppState>, namespace: &str) -> Result<(), ApiError> {
+pub async fn cancel_namespace(state: &Arc<AppState>, namespace: &str) -> Result<(), Failure> {
     let ns = namespace.to_string();
     let ids = state
         .blocking(move |s| Ok(s.store.unfinished_instances(&ns)?))
@@ -680,6 +701,6 @@ fn clock_ms() -> u64 {
     clock::now_ms()
 }
 
-fn json_text<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|e| ApiError::internal(e.to_string()))
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
+    serde_json::to_string(value).map_err(|e| Failure::internal(e.to_string()))
 }

@@ -5,8 +5,8 @@
 use faasbox_secrets::Zeroizing;
 use serde::Deserialize;
 
+use crate::api::error::ApiError;
 use crate::api::json_body::JsonShape;
-use crate::error::ApiError;
 
 /// Either form; which one is decided by the fields present.
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use self::body::RegistryBody;
 use super::json_body::JsonBody;
 use super::require_namespace;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A registry as listed: never its password.

@@ -1,10 +1,9 @@
-//! The OpenAPI document served at `/api/v1/openapi.json`, generated from the route table in
-//! `api::routes` (the same list the router is built from, so no route is served undocumented
+//! The OpenAPI document served at `/api/v1/openapi.json`, generated from the route table
+//! `api::routes` hands it (the same list the router is built from, so no route is served undocumented
 //! or documented unserved) and the API's own types (`utoipa::ToSchema` derived on the request
 //! and response types, so a field added to one is in the document).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -127,7 +126,7 @@ pub fn documented_path(path: &str) -> String {
 }
 
 /// The path parameters of a route path.
-fn path_params(path: &str) -> Vec<String> {
+pub(crate) fn path_params(path: &str) -> Vec<String> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| name.trim_start_matches('*').to_string())
@@ -153,7 +152,7 @@ pub fn document<'a>(
     routes: impl IntoIterator<Item = (&'a axum::http::Method, &'a str, &'a Doc)>,
 ) -> OpenApi {
     let mut schemas = Schemas::new();
-    let error = one::<crate::error::ErrorBody>(&mut schemas);
+    let error = one::<crate::api::error::ErrorBody>(&mut schemas);
     let mut items: BTreeMap<String, Vec<(HttpMethod, utoipa::openapi::path::Operation)>> =
         BTreeMap::new();
     for (method, path, doc) in routes {
@@ -328,79 +327,4 @@ pub fn document<'a>(
             Vec::<String>::new(),
         )]))
         .build()
-}
-
-/// The served document, as JSON text (made once).
-pub fn json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        let routes = crate::api::routes(0);
-        let doc = document(routes.iter().map(|r| (&r.method, r.path, &r.doc)));
-        doc.to_pretty_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document failed: {e}\"}}"))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_is_documented_once_with_its_path_parameters() {
-        let routes = crate::api::routes(0);
-        let doc: serde_json::Value = serde_json::from_str(json()).expect("the document is JSON");
-        let mut documented = Vec::new();
-        for (path, item) in doc["paths"].as_object().expect("paths") {
-            for (method, operation) in item.as_object().expect("a path item") {
-                documented.push(format!("{} {path}", method.to_uppercase()));
-                for name in path_params(path) {
-                    let found = operation["parameters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|p| p["name"] == name.as_str() && p["in"] == "path");
-                    assert!(found, "{method} {path} lacks path parameter {name}");
-                }
-            }
-        }
-        let mut served: Vec<String> = routes
-            .iter()
-            .map(|r| format!("{} {}", r.method, documented_path(r.path)))
-            .collect();
-        served.sort();
-        documented.sort();
-        assert_eq!(served, documented);
-        let health = &doc["paths"]["/api/v1/health"]["get"];
-        assert_eq!(health["security"], serde_json::json!([]), "{health}");
-        // Every reference resolves.
-        let text = json();
-        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-        for part in text.split("\"#/components/schemas/").skip(1) {
-            let name = &part[..part.find('"').expect("a closing quote")];
-            assert!(
-                schemas.contains_key(name),
-                "{name} is referred to but missing"
-            );
-        }
-    }
-
-    #[test]
-    fn the_function_spec_has_every_field_the_server_takes() {
-        let doc: serde_json::Value = serde_json::from_str(json()).expect("JSON");
-        let spec = &doc["components"]["schemas"]["FunctionSpec"];
-        for field in [
-            "image", "contract", "cmd", "envs", "size", "timeout", "runtime", "scale", "network",
-            "code", "binary", "main", "disk", "secrets", "input",
-        ] {
-            assert!(
-                spec["properties"].get(field).is_some(),
-                "FunctionSpec lacks {field}: {spec}"
-            );
-        }
-        let contracts = &doc["components"]["schemas"]["Contract"]["enum"];
-        assert_eq!(
-            contracts,
-            &serde_json::json!(["http", "cmd", "file", "openwhisk"])
-        );
-    }
 }

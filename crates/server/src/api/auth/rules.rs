@@ -18,8 +18,8 @@
 
 use axum::http::Method;
 
-use super::tokens::Role;
-use super::Principal;
+use crate::auth::tokens::Role;
+use crate::auth::Principal;
 
 /// What a request touches.
 #[derive(Debug, PartialEq, Eq)]
