@@ -275,6 +275,7 @@ impl SqliteStore {
         })
     }
 
+    /// Removes a flow's schedule; whether it had one.
     pub fn delete_schedule(&self, namespace: &str, flow: &str) -> Result<bool> {
         sql(|| {
             Ok(self.conn().execute(
@@ -284,6 +285,7 @@ impl SqliteStore {
         })
     }
 
+    /// Every schedule, ordered by namespace, then flow.
     pub fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
         sql(|| {
             let conn = self.conn();

@@ -44,6 +44,8 @@ fn flow_from_row(row: &Row<'_>) -> rusqlite::Result<FlowRecord> {
 }
 
 impl SqliteStore {
+    /// Creates or replaces a flow's source (keeping `created` on replace); `NoNamespace` when the
+    /// namespace does not exist.
     pub fn put_flow(
         &self,
         namespace: &str,
@@ -69,6 +71,7 @@ impl SqliteStore {
         })
     }
 
+    /// The flow at `path` in `namespace`; `None` when there is none.
     pub fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>> {
         sql(|| {
             Ok(self
@@ -82,6 +85,7 @@ impl SqliteStore {
         })
     }
 
+    /// A namespace's flows, ordered by path.
     pub fn list_flows(&self, namespace: &str) -> Result<Vec<FlowRecord>> {
         sql(|| {
             let conn = self.conn();
@@ -109,12 +113,11 @@ impl SqliteStore {
         })
     }
 
+    /// Stores a new instance as `running`.
     pub fn create_instance(&self, new: &NewInstance<'_>) -> Result<()> {
         sql(|| insert_instance(&self.conn(), new))
     }
 
-    /// Saves an instance's checkpoint and status; with `finished`, records (in the same
-    /// transaction) that state `finished.1` was the instance's step `finished.0`.
     /// Sets the instance's metadata (a state's `metadata`, as JSON text).
     pub fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
         sql(|| {
@@ -126,6 +129,9 @@ impl SqliteStore {
         })
     }
 
+    /// Saves an instance's checkpoint and status; with `finished`, records (in the same
+    /// transaction) that state `finished.1` was the instance's step `finished.0` (a second
+    /// save of the same step keeps the first).
     pub fn save_checkpoint(
         &self,
         id: &str,
@@ -170,6 +176,7 @@ impl SqliteStore {
         })
     }
 
+    /// The instance `id`; `None` when there is none.
     pub fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>> {
         sql(|| {
             Ok(self
@@ -195,7 +202,7 @@ impl SqliteStore {
         })
     }
 
-    /// Instances with `status` (the server resumes the `running` ones at start).
+    /// Instances with `status`, oldest first (the server resumes the `running` ones at start).
     pub fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
         sql(|| {
             let conn = self.conn();

@@ -8,6 +8,7 @@ use faasbox_store::{FunctionRecord, Result, GLOBAL_OWNER};
 use crate::{function_from_row, sql, SqliteStore, GLOBAL_SELECT};
 
 impl SqliteStore {
+    /// Creates or replaces a global service's spec (keeping `created` on replace).
     pub fn put_global_function(&self, name: &str, spec: &str, now: &str) -> Result<FunctionRecord> {
         sql(|| {
             let conn = self.conn();
@@ -24,6 +25,7 @@ impl SqliteStore {
         })
     }
 
+    /// The global service `name`; `None` when it does not exist.
     pub fn global_function(&self, name: &str) -> Result<Option<FunctionRecord>> {
         sql(|| {
             Ok(self
@@ -37,6 +39,7 @@ impl SqliteStore {
         })
     }
 
+    /// Every global service, ordered by name.
     pub fn list_global_functions(&self) -> Result<Vec<FunctionRecord>> {
         sql(|| {
             let conn = self.conn();

@@ -151,6 +151,8 @@ impl SqliteStore {
 
     // --- namespaces ---------------------------------------------------------------------
 
+    /// Creates a namespace; `NamespaceExists` when one of that name exists
+    /// (`faasbox_store::NamespaceStore::create_namespace`).
     pub fn create_namespace(&self, name: &str, created: &str) -> Result<NamespaceRecord> {
         sql(|| {
             let conn = self.conn();
@@ -168,6 +170,7 @@ impl SqliteStore {
         })
     }
 
+    /// The namespace `name`; `None` when it does not exist.
     pub fn namespace(&self, name: &str) -> Result<Option<NamespaceRecord>> {
         sql(|| {
             Ok(self
@@ -186,6 +189,7 @@ impl SqliteStore {
         })
     }
 
+    /// Every namespace, ordered by name.
     pub fn list_namespaces(&self) -> Result<Vec<NamespaceRecord>> {
         sql(|| {
             let conn = self.conn();
@@ -200,8 +204,10 @@ impl SqliteStore {
         })
     }
 
-    /// Deletes the namespace with its functions, invocations, logs, secrets, registry
-    /// credentials and data key. False when absent.
+    /// Deletes the namespace with everything of it, in one transaction (the list is
+    /// `faasbox_store::NamespaceStore::delete_namespace`'s): some rows by the statements here,
+    /// the rest (tokens, events, listeners, deliveries, schedules, delayed events) by the
+    /// schema's `ON DELETE CASCADE`. False when absent.
     pub fn delete_namespace(&self, name: &str) -> Result<bool> {
         sql(|| {
             let mut conn = self.conn();
@@ -254,6 +260,7 @@ impl SqliteStore {
         })
     }
 
+    /// The function `name` of `namespace`; `None` when it does not exist.
     pub fn function(&self, namespace: &str, name: &str) -> Result<Option<FunctionRecord>> {
         sql(|| {
             Ok(self
@@ -268,6 +275,7 @@ impl SqliteStore {
         })
     }
 
+    /// A namespace's functions, ordered by name.
     pub fn list_functions(&self, namespace: &str) -> Result<Vec<FunctionRecord>> {
         sql(|| {
             let conn = self.conn();
@@ -309,6 +317,7 @@ impl SqliteStore {
 
     // --- invocations --------------------------------------------------------------------
 
+    /// Stores a call as `running` (`faasbox_store::InvocationStore::start_invocation`).
     pub fn start_invocation(
         &self,
         id: &str,
@@ -347,6 +356,7 @@ impl SqliteStore {
         })
     }
 
+    /// The call `id`; `None` when there is none.
     pub fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>> {
         sql(|| {
             Ok(self
@@ -380,6 +390,7 @@ impl SqliteStore {
         })
     }
 
+    /// Appends lines to a call's log (after those it has), in one transaction.
     pub fn append_logs(&self, invocation_id: &str, logs: &[LogLine]) -> Result<()> {
         sql(|| {
             let mut conn = self.conn();
@@ -390,6 +401,7 @@ impl SqliteStore {
         })
     }
 
+    /// A call's log lines, in the order they were appended.
     pub fn logs(&self, invocation_id: &str) -> Result<Vec<LogLine>> {
         sql(|| {
             let conn = self.conn();
@@ -408,7 +420,7 @@ impl SqliteStore {
         })
     }
 
-    /// Marks calls that were running when the server stopped as failed. Returns how many.
+    /// Marks calls that were running when the server stopped as `crashed`. Returns how many.
     pub fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize> {
         sql(|| {
             Ok(self.conn().execute(

@@ -38,7 +38,7 @@ impl SqliteStore {
         })
     }
 
-    /// Every remembered failure.
+    /// Every remembered failure, ordered by owner, then function.
     pub fn pull_failures(&self) -> Result<Vec<PullFailure>> {
         sql(|| {
             let conn = self.conn();

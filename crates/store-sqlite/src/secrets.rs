@@ -22,6 +22,7 @@ const REGISTRY_COLUMNS: &str = "id, namespace, url, host, username, ciphertext, 
 impl SqliteStore {
     // --- data keys ----------------------------------------------------------------------
 
+    /// The data key of `namespace` (real or pseudo); `None` when it has none.
     pub fn data_key(&self, namespace: &str) -> Result<Option<DataKeyRecord>> {
         sql(|| {
             Ok(self
@@ -60,6 +61,7 @@ impl SqliteStore {
         })
     }
 
+    /// Every data key, ordered by namespace.
     pub fn list_data_keys(&self) -> Result<Vec<DataKeyRecord>> {
         sql(|| {
             let conn = self.conn();
@@ -138,6 +140,7 @@ impl SqliteStore {
         })
     }
 
+    /// The secret `name` of `namespace`; `None` when there is none.
     pub fn secret(&self, namespace: &str, name: &str) -> Result<Option<SecretRecord>> {
         sql(|| {
             Ok(self
@@ -173,6 +176,7 @@ impl SqliteStore {
         })
     }
 
+    /// Deletes a secret; whether it existed.
     pub fn delete_secret(&self, namespace: &str, name: &str) -> Result<bool> {
         sql(|| {
             Ok(self.conn().execute(
@@ -222,6 +226,7 @@ impl SqliteStore {
         })
     }
 
+    /// The credentials of `host` in `namespace`; `None` when there are none.
     pub fn registry(&self, namespace: &str, host: &str) -> Result<Option<RegistryRecord>> {
         sql(|| {
             Ok(self
@@ -237,6 +242,7 @@ impl SqliteStore {
         })
     }
 
+    /// A namespace's (or pseudo-namespace's) registry credentials, ordered by host.
     pub fn list_registries(&self, namespace: &str) -> Result<Vec<RegistryRecord>> {
         sql(|| {
             let conn = self.conn();
@@ -248,6 +254,7 @@ impl SqliteStore {
         })
     }
 
+    /// Deletes the credentials of `host` in `namespace`; whether they existed.
     pub fn delete_registry(&self, namespace: &str, host: &str) -> Result<bool> {
         sql(|| {
             Ok(self.conn().execute(

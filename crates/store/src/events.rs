@@ -16,19 +16,27 @@ use crate::Result;
 /// One accepted event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
+    /// Its place in the store: unique among the events of all namespaces, larger for every
+    /// event accepted later, always above 0.
     pub seq: i64,
+    /// The namespace it was sent to.
     pub namespace: String,
+    /// The CloudEvent's `id`.
     pub id: String,
+    /// The CloudEvent's `source`.
     pub source: String,
+    /// The CloudEvent's `type`.
     pub event_type: String,
     /// The event in structured-mode JSON.
     pub event: String,
+    /// When it was accepted (ms since the epoch).
     pub received_ms: i64,
 }
 
 /// The outcome of [`EventStore::insert_event`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventInsert {
+    /// The event is new; its seq.
     New(i64),
     /// An event with this namespace, source and id was accepted before (its seq).
     Duplicate(i64),
@@ -38,7 +46,10 @@ pub enum EventInsert {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerKind {
+    /// A flow's event start: each time it fires, a new instance starts. It listens on after
+    /// firing.
     Start,
+    /// An instance waiting in an event state: it fires once, then it is gone.
     Wait,
 }
 
@@ -64,8 +75,12 @@ impl ListenerKind {
 /// An event listener: what it listens for and what fires when it does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
+    /// Its id (unique; chosen by the server); a second listener with the same id is a backend
+    /// error.
     pub id: String,
+    /// The namespace whose events it sees.
     pub namespace: String,
+    /// A start or a wait.
     pub kind: ListenerKind,
     /// The flow that starts (start) or whose instance waits (wait).
     pub flow: String,
@@ -75,44 +90,61 @@ pub struct Listener {
     pub mode: String,
     /// The filters as JSON (`[{"type", "context"}]`).
     pub filters: String,
+    /// How long an eventsAnd listener keeps a gathered event, if limited (the [`Decide`]
+    /// function enforces it).
     pub lifespan_ms: Option<i64>,
     /// When a wait times out (the engine enforces it).
     pub deadline_ms: Option<i64>,
     /// Only events with a larger seq concern this listener.
     pub after_seq: i64,
+    /// When it was registered (ms since the epoch); listeners are offered an event in this
+    /// order.
     pub created_ms: i64,
 }
 
 /// A listener as stored, with the events an eventsAnd listener gathered so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerRecord {
+    /// The listener as registered.
     #[serde(flatten)]
     pub listener: Listener,
+    /// What it gathered, by filter index (at most one event per filter); empty for all but
+    /// eventsAnd listeners part way.
     pub gathered: Vec<GatheredRecord>,
 }
 
 /// An event an eventsAnd listener keeps for one of its filters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatheredRecord {
+    /// The filter (an index into the listener's filters) the event matched.
     pub filter_index: i64,
+    /// The event's seq.
     pub event_seq: i64,
+    /// When the event was accepted (ms since the epoch).
     pub received_ms: i64,
+    /// The event in structured-mode JSON.
     pub event: String,
 }
 
 /// What a listener does with an event, as the [`Decide`] function answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenerAction {
+    /// The event does not concern the listener: nothing changes.
     Ignore,
     /// Keep the event for this filter; forget what was gathered for `expired` filters.
     Keep {
+        /// The filter the event matched; the event replaces what the filter had gathered.
         filter_index: i64,
+        /// Filters whose gathered events outlived the listener's lifespan.
         expired: Vec<i64>,
     },
     /// The listener fires: deliver these events (a JSON array) to `instance_id` (the waiting
     /// instance, or the id of the instance a start is to create).
+    /// A wait is removed with its progress; a start's progress is cleared and it listens on.
     Fire {
+        /// The instance to resume or to create.
         instance_id: String,
+        /// The events to deliver, as a JSON array of structured events.
         events: String,
     },
 }
@@ -124,38 +156,57 @@ pub type Decide = Box<dyn FnMut(&StoredEvent, &ListenerRecord) -> ListenerAction
 /// A fired listener, waiting for the engine to start or resume its instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// Its id: unique, larger for every delivery queued later.
     pub id: i64,
+    /// The listener's namespace.
     pub namespace: String,
+    /// The listener that fired (a wait's is gone by now).
     pub listener_id: String,
+    /// The listener's kind: start a new instance or resume a waiting one.
     pub kind: ListenerKind,
+    /// The listener's flow.
     pub flow: String,
+    /// The instance to resume or to create, as [`ListenerAction::Fire`] gave it.
     pub instance_id: String,
     /// The events as a JSON array of structured events.
     pub events: String,
+    /// When the event that fired it was accepted (ms since the epoch).
     pub created_ms: i64,
 }
 
 /// A scheduled flow and the slot it fired last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleRecord {
+    /// The flow's namespace.
     pub namespace: String,
+    /// The flow's path; one schedule per flow.
     pub flow: String,
+    /// The cron expression, as deployed.
     pub cron: String,
+    /// The last slot claimed (ms since the epoch), or when the schedule was set or changed if
+    /// none was claimed since: only later slots fire.
     pub last_fired_ms: i64,
 }
 
 /// An event to accept at `due_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelayedEvent {
+    /// The namespace it is sent to.
     pub namespace: String,
+    /// The CloudEvent's `id`.
     pub id: String,
+    /// The CloudEvent's `source`.
     pub source: String,
+    /// The CloudEvent's `type`.
     pub event_type: String,
     /// The event in structured-mode JSON.
     pub event: String,
+    /// When it is to be accepted (ms since the epoch).
     pub due_ms: i64,
 }
 
+/// Events, listeners, deliveries, schedules and delayed events. A namespace's rows of all of
+/// these go with the namespace ([`crate::NamespaceStore::delete_namespace`]).
 #[async_trait]
 pub trait EventStore: Send + Sync {
     // --- events -----------------------------------------------------------------------------
@@ -173,10 +224,10 @@ pub trait EventStore: Send + Sync {
         received_ms: i64,
     ) -> Result<EventInsert>;
 
-    /// Events not dispatched yet, oldest first.
+    /// Up to `limit` events of any namespace not dispatched yet, oldest (by seq) first.
     async fn undispatched_events(&self, limit: usize) -> Result<Vec<StoredEvent>>;
 
-    /// A namespace's latest events, newest first.
+    /// A namespace's latest `limit` events, dispatched or not, newest (by seq) first.
     async fn list_events(&self, namespace: &str, limit: usize) -> Result<Vec<StoredEvent>>;
 
     /// The seq of the newest accepted event (0 when none): a listener registered with it as
@@ -186,21 +237,27 @@ pub trait EventStore: Send + Sync {
     /// The seq of the newest event accepted before `received_ms` (0 when none).
     async fn event_watermark_before(&self, received_ms: i64) -> Result<i64>;
 
-    /// Dispatches one event to its namespace's listeners (those registered after an earlier
-    /// seq, in order of creation) in one transaction: `decide` answers for each; then the event
-    /// is marked dispatched. Returns the deliveries queued. An event already dispatched (or
-    /// gone) gives none.
+    /// Dispatches one event to its namespace's listeners (those whose `after_seq` is below the
+    /// event's seq, by `created_ms`, then id) in one transaction: `decide` answers for each,
+    /// its answer is applied (see [`ListenerAction`]) before the next listener is asked; then
+    /// the event is marked dispatched. Returns the deliveries queued, in the order of the
+    /// listeners. An event already dispatched (or gone) gives none and changes nothing. If
+    /// anything fails, nothing changes and the event stays undispatched.
     async fn dispatch_event(&self, seq: i64, decide: Decide) -> Result<Vec<Delivery>>;
 
     /// Adds a listener (`NoNamespace` when its namespace does not exist), in one transaction
     /// with this: events of its namespace accepted after `after_seq` and dispatched already
     /// (they arrived while the listener was being set up) are offered to it at once, oldest
-    /// first, through `decide`; the delivery is returned if it fired (a wait stops at its
-    /// first).
+    /// first, through `decide` (each time with its progress so far); the delivery is queued
+    /// and returned if it fired (a wait stops at its first; a start may fire more than once,
+    /// and its last delivery is returned). Events not dispatched yet are left to
+    /// [`EventStore::dispatch_event`].
     async fn add_listener(&self, listener: &Listener, decide: Decide) -> Result<Option<Delivery>>;
 
     /// Replaces a flow's event-start listeners (on deploy; none to remove them), in one
-    /// transaction.
+    /// transaction: the flow's starts go with their progress, the given ones are added
+    /// (`NoNamespace` when a listener's namespace does not exist; then nothing changes). The
+    /// flow's waits stay.
     async fn replace_start_listeners(
         &self,
         namespace: &str,
@@ -208,19 +265,25 @@ pub trait EventStore: Send + Sync {
         listeners: &[Listener],
     ) -> Result<()>;
 
-    /// Removes an instance's waits (it was cancelled, timed out or moved on); how many.
+    /// Removes an instance's waits with their progress (it was cancelled, timed out or moved
+    /// on); how many.
     async fn delete_instance_listeners(&self, instance_id: &str) -> Result<usize>;
 
-    /// Every stored instance wait.
+    /// Every stored instance wait of every namespace, by `created_ms`, then id (the server
+    /// arms their deadlines at start).
     async fn wait_listeners(&self) -> Result<Vec<Listener>>;
 
-    /// All listeners of a namespace (starts and waits), with their progress.
+    /// All listeners of a namespace (starts and waits), with their progress, by `created_ms`,
+    /// then id.
     async fn list_listeners(&self, namespace: &str) -> Result<Vec<ListenerRecord>>;
 
-    /// Deliveries not taken yet, oldest first.
+    /// Deliveries of every namespace not finished yet, oldest (by id) first. A delivery stays
+    /// until [`EventStore::finish_delivery`], so one the engine had not acted on before a crash
+    /// is found again at start.
     async fn pending_deliveries(&self) -> Result<Vec<Delivery>>;
 
-    /// The engine started or resumed the delivery's instance.
+    /// The engine started or resumed the delivery's instance: the delivery is removed. An
+    /// unknown id is no error.
     async fn finish_delivery(&self, id: i64) -> Result<()>;
 
     // --- schedules --------------------------------------------------------------------------
@@ -239,11 +302,12 @@ pub trait EventStore: Send + Sync {
     /// Removes a flow's schedule; whether it had one.
     async fn delete_schedule(&self, namespace: &str, flow: &str) -> Result<bool>;
 
-    /// Every schedule, by namespace and flow.
+    /// Every schedule, ordered by namespace, then flow.
     async fn schedules(&self) -> Result<Vec<ScheduleRecord>>;
 
     /// Claims a slot for firing: true once per slot, false if this or a later slot was
-    /// claimed already or the schedule is gone or changed. `instance`, the slot's instance, is
+    /// claimed already (or the schedule was set after it), or the schedule is gone or its cron
+    /// is no longer `cron`. `instance`, the slot's instance, is
     /// created in the same transaction (as `running`, so the start-up resume drives it if the
     /// server dies before the caller does): a claimed slot always has its instance. `None`
     /// only claims (the flow cannot run, and the slot is skipped).
@@ -259,12 +323,15 @@ pub trait EventStore: Send + Sync {
     // --- delayed events ---------------------------------------------------------------------
 
     /// Holds an event until its `due_ms` (`NoNamespace` when the namespace does not exist).
+    /// Held events are not checked for duplicates until they are released.
     async fn insert_delayed_event(&self, event: &DelayedEvent) -> Result<()>;
 
     /// Accepts every held event due at `now_ms` (received then, so waits that began before
-    /// it count it), in one transaction; how many became new events.
+    /// it count it), in one transaction, in order of `due_ms`, then of holding; how many became
+    /// new events. A held event that duplicates an accepted one (same namespace, source and
+    /// id) is dropped and not counted. Released events are no longer held.
     async fn release_due_events(&self, now_ms: i64) -> Result<usize>;
 
-    /// When the next held event is due (ms since the epoch), if any is held.
+    /// When the next held event of any namespace is due (ms since the epoch), if any is held.
     async fn next_delayed_event_due(&self) -> Result<Option<i64>>;
 }

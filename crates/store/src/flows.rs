@@ -8,31 +8,49 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
+/// A deployed workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowRecord {
+    /// Its namespace.
     pub namespace: String,
+    /// Its path, unique in its namespace.
     pub path: String,
+    /// Its source (YAML or JSON text, as deployed).
     pub source: String,
+    /// When it was first deployed; kept on redeploy.
     pub created: String,
+    /// When its source last changed.
     pub updated: String,
 }
 
+/// One run of a workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowInstanceRecord {
+    /// Its id (unique; chosen by the server).
     pub id: String,
+    /// The namespace it runs in.
     pub namespace: String,
+    /// The path of its flow.
     pub flow: String,
     /// The flow's source when the instance started (a redeploy does not change it).
     pub source: String,
     /// `running`, `waiting`, `complete`, `failed` or `cancelled`.
     pub status: String,
+    /// Its input (JSON text).
     pub input: String,
+    /// Its output (JSON text) once it completed.
     pub output: Option<String>,
+    /// The error's code once it failed.
     pub error_code: Option<String>,
+    /// The error's message once it failed.
     pub error_message: Option<String>,
+    /// The engine's checkpoint (JSON text), as last saved.
     pub checkpoint: String,
+    /// The instance that started it as a subflow, if one did.
     pub parent: Option<String>,
+    /// When it was created.
     pub created: String,
+    /// When it last changed (checkpoint, metadata or end).
     pub updated: String,
     /// The JSON a state's `metadata` last set, if any.
     pub metadata: Option<String>,
@@ -40,20 +58,33 @@ pub struct FlowInstanceRecord {
 
 /// A new instance, for [`FlowStore::create_instance`].
 pub struct NewInstance<'a> {
+    /// Its id; a second instance with the same id is a backend error.
     pub id: &'a str,
+    /// The namespace it runs in.
     pub namespace: &'a str,
+    /// The path of its flow.
     pub flow: &'a str,
+    /// The flow's source it runs.
     pub source: &'a str,
+    /// Its input (JSON text).
     pub input: &'a str,
+    /// The engine's first checkpoint (JSON text).
     pub checkpoint: &'a str,
+    /// The instance that started it as a subflow, if one did.
     pub parent: Option<&'a str>,
+    /// Its `created` and `updated`.
     pub now: &'a str,
 }
 
+/// One line of an instance's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceLogRecord {
+    /// The cursor: unique among the lines of all instances, and lines stored later have larger
+    /// ones (always above 0).
     pub seq: i64,
+    /// When it was logged (ms since the epoch).
     pub ts_ms: i64,
+    /// The text.
     pub message: String,
     /// The state the line belongs to (set for the lines a state's function logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,9 +97,13 @@ pub struct InstanceLogRecord {
 /// A line for [`FlowStore::append_instance_logs`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInstanceLog<'a> {
+    /// When it was logged (ms since the epoch).
     pub ts_ms: i64,
+    /// The text.
     pub message: &'a str,
+    /// The state it belongs to, if any.
     pub state: Option<&'a str>,
+    /// The invocation it came from, if any.
     pub invocation: Option<&'a str>,
 }
 
@@ -77,22 +112,29 @@ pub struct NewInstanceLog<'a> {
 pub struct InstanceCallRecord {
     /// The invocation's id (`kind` "invocation") or the subflow's instance id ("instance").
     pub id: String,
+    /// `invocation` or `instance`.
     pub kind: String,
+    /// The state whose action made the call.
     pub state: String,
     /// The flow's function id.
     pub function: String,
+    /// When the call started.
     pub started: String,
-    /// The invocation's status (`running`, `succeeded`, …) or the subflow instance's.
+    /// The invocation's status (`running`, `succeeded`, …) or the subflow instance's, read when
+    /// the calls are listed; `None` when that invocation or instance is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 
+/// Flows, their instances with logs and calls, and variables. A namespace's rows of all of
+/// these go with the namespace ([`crate::NamespaceStore::delete_namespace`]).
 #[async_trait]
 pub trait FlowStore: Send + Sync {
     // --- flows ------------------------------------------------------------------------------
 
     /// Creates or replaces a flow's source (keeping `created` on replace); `NoNamespace` when
-    /// the namespace does not exist.
+    /// the namespace does not exist. Instances keep the source they started with. Returns the
+    /// stored record.
     async fn put_flow(
         &self,
         namespace: &str,
@@ -101,25 +143,31 @@ pub trait FlowStore: Send + Sync {
         now: &str,
     ) -> Result<FlowRecord>;
 
+    /// The flow at `path` in `namespace`; `None` when there is none.
     async fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>>;
 
-    /// A namespace's flows, by path.
+    /// A namespace's flows, ordered by path.
     async fn list_flows(&self, namespace: &str) -> Result<Vec<FlowRecord>>;
 
-    /// Deletes a flow and its workflow-scoped variables, in one transaction. False when absent.
+    /// Deletes a flow and its workflow-scoped variables, in one transaction. Its instances,
+    /// listeners and schedule stay (the server removes those it must). False when the flow did
+    /// not exist.
     async fn delete_flow(&self, namespace: &str, path: &str) -> Result<bool>;
 
     // --- instances --------------------------------------------------------------------------
 
-    /// Stores a new instance as `running`.
+    /// Stores a new instance as `running` (no output, error or metadata). The namespace is not
+    /// checked.
     async fn create_instance(&self, new: &NewInstance<'_>) -> Result<()>;
 
-    /// Sets the instance's metadata (a state's `metadata`, as JSON text).
+    /// Sets the instance's metadata (a state's `metadata`, as JSON text) and `updated`, replacing
+    /// what it had. Nothing for an unknown instance.
     async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()>;
 
     /// Saves an instance's checkpoint and status; with `finished`, records (in the same
     /// transaction) that state `finished.1` was the instance's step `finished.0` (once: a
-    /// second save of the same step keeps the first).
+    /// second save of the same step keeps the first). `now` becomes `updated`. The status is
+    /// set as given, whatever the instance's status was.
     async fn save_checkpoint(
         &self,
         id: &str,
@@ -130,7 +178,9 @@ pub trait FlowStore: Send + Sync {
     ) -> Result<()>;
 
     /// Records how an instance ended (`error`: code and message). An instance that already
-    /// ended keeps its end; returns whether this one was recorded.
+    /// ended (status other than `running` or `waiting`) keeps its end, so of two racing ends
+    /// the first wins; returns whether this one was recorded (false too for an unknown id).
+    /// Sets status, output, error and `updated`; the checkpoint stays.
     async fn finish_instance(
         &self,
         id: &str,
@@ -140,19 +190,22 @@ pub trait FlowStore: Send + Sync {
         now: &str,
     ) -> Result<bool>;
 
+    /// The instance `id`; `None` when there is none (never was, or its namespace was deleted).
     async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>>;
 
-    /// A namespace's instances, newest first.
+    /// A namespace's newest `limit` instances, newest first: by `created`, instances created at
+    /// the same time the later stored first.
     async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>>;
 
-    /// Instances with `status`, oldest first (the server resumes the `running` ones at start).
+    /// Instances of every namespace with `status`, oldest (by `created`) first (the server
+    /// resumes the `running` ones at start).
     async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>>;
 
     /// The ids of a namespace's instances that have not ended (`running` or `waiting`),
-    /// oldest first.
+    /// oldest (by `created`) first.
     async fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>>;
 
-    /// The states an instance finished, in order: (step, state id).
+    /// The states an instance finished, by step: (step, state id). Empty for an unknown id.
     async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>>;
 
     // --- instance logs and calls ---------------------------------------------------------
@@ -165,21 +218,24 @@ pub trait FlowStore: Send + Sync {
     /// gone).
     async fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()>;
 
-    /// An instance's log lines after `after_seq` (0: all), in order.
+    /// An instance's log lines with a cursor above `after_seq` (0: all), in the order stored.
+    /// Empty for an unknown instance.
     async fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>>;
 
     /// Records a call instance `id`'s state made (`kind`: "invocation" or "instance"; the
-    /// record's `status` is not stored); nothing for an instance that is gone.
+    /// record's `status` is not stored); nothing for an instance that is gone. A call id may be
+    /// recorded more than once.
     async fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()>;
 
-    /// The calls instance `id` made, in order, each with its invocation's or subflow
-    /// instance's status now.
+    /// The calls instance `id` made, in the order recorded, each with its invocation's or
+    /// subflow instance's status now. Empty for an unknown instance.
     async fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>>;
 
     // --- variables --------------------------------------------------------------------------
 
-    /// A variable's JSON text. `owner` is "" for the namespace scope, the flow's path for the
-    /// workflow scope and the instance id for the instance scope.
+    /// A variable's JSON text; `None` when it is not set. `scope` is `namespace`, `workflow`
+    /// or `instance`; `owner` is "" for the namespace scope, the flow's path for the workflow
+    /// scope and the instance id for the instance scope. The four together name one variable.
     async fn variable(
         &self,
         namespace: &str,
@@ -188,7 +244,8 @@ pub trait FlowStore: Send + Sync {
         key: &str,
     ) -> Result<Option<String>>;
 
-    /// Sets a variable (JSON text), or deletes it with `None`.
+    /// Sets a variable (JSON text), replacing its value, or deletes it with `None` (deleting
+    /// one that is not set is no error). The namespace is not checked.
     async fn set_variable(
         &self,
         namespace: &str,

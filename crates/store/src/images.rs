@@ -10,13 +10,18 @@ use crate::Result;
 pub struct PullFailure {
     /// The function's namespace, or [`crate::GLOBAL_OWNER`] for a global service.
     pub owner: String,
+    /// The function's (or global service's) name.
     pub function: String,
+    /// Why the pull failed, as the server will show it.
     pub message: String,
 }
 
+/// Remembers why functions' images could not be pulled. A namespace's failures go with the
+/// namespace ([`crate::NamespaceStore::delete_namespace`]); [`crate::GLOBAL_OWNER`]'s stay.
 #[async_trait]
 pub trait PullFailureStore: Send + Sync {
-    /// Remembers (or replaces) the failure of `owner/function`'s last pull.
+    /// Remembers (or replaces) the failure of `owner/function`'s last pull; one failure per
+    /// `owner/function`, the newest wins. `now` is when it failed. The owner is not checked.
     async fn record_pull_failure(
         &self,
         owner: &str,
@@ -26,9 +31,9 @@ pub trait PullFailureStore: Send + Sync {
     ) -> Result<()>;
 
     /// Forgets `owner/function`'s failure (its image is there now, or it was redeployed or
-    /// deleted).
+    /// deleted). Nothing to forget is not an error.
     async fn clear_pull_failure(&self, owner: &str, function: &str) -> Result<()>;
 
-    /// Every remembered failure, by owner and function.
+    /// Every remembered failure, ordered by owner, then function.
     async fn pull_failures(&self) -> Result<Vec<PullFailure>>;
 }

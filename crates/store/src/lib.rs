@@ -7,7 +7,21 @@
 //! server, a store only persists them. Secrets and registry credentials arrive as opaque
 //! encrypted blobs (the crypto lives in `faasbox-secrets`). Every trait method that changes more
 //! than one thing does it in one transaction of the backend: it either happens entirely or not
-//! at all. With the feature `backend-suite`, `backend_suite!` gives a backend crate the test
+//! at all.
+//!
+//! What every backend must do alike:
+//! - Times (`created`, `updated`, `now`, `started`, …) are text the caller gives (the server
+//!   writes RFC 3339 in UTC, with milliseconds); a store keeps them verbatim, and where a list is
+//!   ordered by a time it is ordered by that text. Times named `…_ms` are integers (ms since
+//!   the epoch).
+//! - Looking up a row that does not exist gives `Ok(None)` (or an empty list), never an error;
+//!   deleting one gives `Ok(false)` (or `0`).
+//! - A write that needs its namespace to exist fails with [`StoreError::NoNamespace`] when it
+//!   does not; the methods that check say so. Other methods do not check.
+//! - A failure of the backend itself (connection, SQL, a constraint the method does not name,
+//!   such as a second row with the same id) is [`StoreError::Backend`].
+//!
+//! With the feature `backend-suite`, `backend_suite!` gives a backend crate the test
 //! cases every backend must pass.
 
 pub mod events;
@@ -46,30 +60,50 @@ pub use tokens::{TokenRecord, TokenStore};
 /// Any error, boxed: what a backend's own failures are carried as.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// What a store method fails with. Callers match on the variants other than `Backend`, so a
+/// backend must use them where the methods' docs name them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend failed (its database, its connection); the source is the backend's error.
     #[error("database error: {0}")]
     Backend(#[source] BoxError),
+    /// The database could not be opened (or connected to) when the store was made.
     #[error("cannot open the database {path}: {source}")]
     Open {
+        /// Where the database is: a file's path, or whatever names it for the backend.
         path: String,
+        /// The backend's error.
         #[source]
         source: BoxError,
     },
+    /// A file-based backend could not make its database file readable by its owner only.
     #[error("cannot make the database {path} private (mode 0600): {source}")]
     Private {
+        /// The database file.
         path: String,
+        /// Why `chmod` (or the creation of the file) failed.
         source: std::io::Error,
     },
+    /// The namespace a write needs does not exist (the name is the namespace's).
     #[error("namespace '{0}' does not exist")]
     NoNamespace(String),
+    /// [`NamespaceStore::create_namespace`] found a namespace of that name.
     #[error("namespace '{0}' already exists")]
     NamespaceExists(String),
+    /// A secret or registry credential was written for a namespace (or pseudo-namespace)
+    /// without a data key, typically because the namespace was deleted while the value was
+    /// being encrypted. The name is the namespace's.
     #[error("'{0}' has no data key (its namespace was deleted meanwhile?)")]
     NoDataKey(String),
+    /// The database's schema is newer than this build knows; opening it is refused so an older
+    /// faasbox never writes a newer schema.
     #[error("the database was written by a newer faasbox (schema {found}, this build knows {known}); upgrade faasbox")]
-    TooNew { found: i64, known: i64 },
+    TooNew {
+        /// The schema version the database has.
+        found: i64,
+        /// The newest schema version this build knows.
+        known: i64,
+    },
     /// A caller's function run inside a transaction (such as [`Rewrap`]) refused; nothing was
     /// changed. The source is the caller's own error.
     #[error("{0}")]
@@ -83,6 +117,7 @@ impl StoreError {
     }
 }
 
+/// The result of every store method.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Everything the server keeps, as one trait object (`Arc<dyn Store>`). Every type that

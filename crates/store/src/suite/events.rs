@@ -54,6 +54,8 @@ async fn insert(store: &dyn Store, id: &str, event_type: &str) -> EventInsert {
         .unwrap()
 }
 
+/// An event with the namespace, source and id of an accepted one is a duplicate with the first
+/// one's seq; an unknown namespace is `NoNamespace`; the watermark is the newest seq.
 pub async fn duplicate_events_are_accepted_once(backend: &impl Backend) {
     let store = store(backend).await;
     let EventInsert::New(seq) = insert(&*store, "1", "a").await else {
@@ -76,6 +78,8 @@ pub async fn duplicate_events_are_accepted_once(backend: &impl Backend) {
     assert_eq!(store.event_watermark().await.unwrap(), listed[0].seq);
 }
 
+/// Dispatching fires a wait once and a start every time, queues deliveries in listener order,
+/// does nothing the second time, and a finished delivery is gone.
 pub async fn dispatch_fires_waits_once_and_starts_every_time(backend: &impl Backend) {
     let store = store(backend).await;
     store
@@ -112,6 +116,7 @@ pub async fn dispatch_fires_waits_once_and_starts_every_time(backend: &impl Back
     assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
 }
 
+/// Events not dispatched yet are found again after a reopen.
 pub async fn undispatched_events_survive_a_reopen(backend: &impl Backend) {
     {
         let store = backend.open().await;
@@ -124,6 +129,8 @@ pub async fn undispatched_events_survive_a_reopen(backend: &impl Backend) {
     assert_eq!(pending[0].event, r#"{"x":1}"#);
 }
 
+/// A wait registered late is offered the events dispatched after its `after_seq`, not before,
+/// and fires at once.
 pub async fn a_late_wait_sees_events_dispatched_after_its_watermark(backend: &impl Backend) {
     let store = store(backend).await;
     let EventInsert::New(before) = insert(&*store, "0", "a").await else {
@@ -155,6 +162,7 @@ pub async fn a_late_wait_sees_events_dispatched_after_its_watermark(backend: &im
     assert!(store.list_listeners("demo").await.unwrap().is_empty());
 }
 
+/// An eventsAnd listener's gathered events are kept across dispatches and cleared when it fires.
 pub async fn gathered_progress_is_kept_and_cleared_on_fire(backend: &impl Backend) {
     let store = store(backend).await;
     store
@@ -177,6 +185,8 @@ pub async fn gathered_progress_is_kept_and_cleared_on_fire(backend: &impl Backen
         .is_empty());
 }
 
+/// Replacing a flow's start listeners removes the old ones; an instance's waits can be
+/// removed; deleting the namespace removes its events and schedules.
 pub async fn redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything(
     backend: &impl Backend,
 ) {
@@ -212,6 +222,8 @@ pub async fn redeploy_replaces_start_listeners_and_namespace_deletion_removes_ev
     assert!(store.schedules().await.unwrap().is_empty());
 }
 
+/// A slot is claimed once; resetting the same cron keeps the last slot, a new cron counts from
+/// its time, and a changed or deleted schedule claims nothing.
 pub async fn schedule_slots_are_claimed_once(backend: &impl Backend) {
     let store = store(backend).await;
     store
@@ -261,6 +273,8 @@ fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
     }
 }
 
+/// A claimed slot's instance is stored with the claim (a refused claim stores none) and is
+/// found `running` after a reopen.
 pub async fn a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_crash(
     backend: &impl Backend,
 ) {
@@ -311,6 +325,8 @@ pub async fn a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_c
     assert_eq!(store.schedules().await.unwrap()[0].last_fired_ms, 60_000);
 }
 
+/// Held events survive a reopen, are accepted only when due (received then, after the
+/// watermark), in order, once.
 pub async fn delayed_events_are_accepted_when_due_and_survive_a_reopen(backend: &impl Backend) {
     let held = |id: &str, due_ms| DelayedEvent {
         namespace: "demo".into(),

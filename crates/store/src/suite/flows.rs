@@ -3,6 +3,9 @@
 use super::Backend;
 use crate::*;
 
+/// Instances keep their checkpoint, finished states (once per step), logs (none for a missing
+/// instance), a first end only, and variables; deleting the flow deletes its workflow
+/// variables, deleting the namespace its instances.
 pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
     backend: &impl Backend,
 ) {
@@ -98,7 +101,8 @@ pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
     assert!(store.instance("i1").await.unwrap().is_none());
 }
 
-/// SQL that drops every table the migrations after the first added.
+/// An instance keeps its calls with their current status and its lines with their state and
+/// invocation; nothing is kept for a missing instance, and everything goes with the namespace.
 pub async fn an_instance_keeps_its_calls_and_its_functions_lines_by_state(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();

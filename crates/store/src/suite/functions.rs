@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use super::Backend;
 use crate::*;
 
+/// A function needs its namespace (`NoNamespace`); replacing its spec keeps `created` and
+/// sets `updated`.
 pub async fn function_needs_namespace_and_update_keeps_created(backend: &impl Backend) {
     let store = backend.open().await;
     assert!(matches!(
@@ -37,6 +39,9 @@ fn new<'a>(spec: &'a str, digest: Option<&'a str>) -> NewRevision<'a> {
     }
 }
 
+/// Revisions are numbered per function, the `keep` newest and the current one stay, a
+/// rollback makes an older one current, digests are pinned once, global services have
+/// revisions too, and revisions go with their function and namespace.
 pub async fn revisions_are_numbered_kept_rolled_back_and_deleted_with_their_function(
     backend: &impl Backend,
 ) {

@@ -2,6 +2,8 @@
 
 use super::Backend;
 
+/// Pull failures survive a reopen, the newest per function wins, they are listed by owner and
+/// function, cleared one by one, and go with their namespace (global ones stay).
 pub async fn failures_are_kept_replaced_cleared_and_go_with_their_namespace(
     backend: &impl Backend,
 ) {

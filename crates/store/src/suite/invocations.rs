@@ -13,6 +13,8 @@ fn log(line: &str) -> LogLine {
     }
 }
 
+/// A call's lines from `append_logs` and `finish_invocation` keep their order, and the end is
+/// recorded.
 pub async fn logs_keep_their_order_across_appends(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();
@@ -50,6 +52,7 @@ pub async fn logs_keep_their_order_across_appends(backend: &impl Backend) {
     assert_eq!(inv.error_code.as_deref(), Some("x.y"));
 }
 
+/// A call left `running` across a reopen is marked `crashed` with its end time.
 pub async fn interrupted_calls_are_marked_after_reopen(backend: &impl Backend) {
     {
         let store = backend.open().await;
@@ -93,6 +96,8 @@ fn texts(logs: &FunctionLogs) -> Vec<&str> {
     logs.logs.iter().map(|l| l.line.line.as_str()).collect()
 }
 
+/// `function_logs` gives the newest lines of one function only, bounded, and then, from a
+/// cursor, only lines stored after it, oldest first.
 pub async fn newest_lines_of_one_function_then_only_new_ones(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();
@@ -140,6 +145,8 @@ pub async fn newest_lines_of_one_function_then_only_new_ones(backend: &impl Back
     assert!(mine.logs.is_empty(), "{:?}", mine.logs);
 }
 
+/// A function without lines gives the newest cursor of any line, so a follower sees only its
+/// lines stored later.
 pub async fn a_function_without_lines_starts_followers_at_the_newest_line(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();

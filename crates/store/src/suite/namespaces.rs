@@ -13,6 +13,8 @@ fn log(line: &str) -> LogLine {
     }
 }
 
+/// A second namespace of one name is `NamespaceExists`; deleting a namespace deletes its
+/// functions, invocations and logs, and deleting it again gives false.
 pub async fn namespaces_are_unique_and_deletion_cascades(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();

@@ -26,6 +26,7 @@ fn registry(id: &str, namespace: &str, host: &str, username: &str, now: &str) ->
     }
 }
 
+/// A second data key for a namespace is ignored: both callers get the first.
 pub async fn first_data_key_wins(backend: &impl Backend) {
     let store = backend.open().await;
     let first = store
@@ -42,6 +43,8 @@ pub async fn first_data_key_wins(backend: &impl Backend) {
     assert!(store.data_key("other").await.unwrap().is_none());
 }
 
+/// A secret needs its namespace (`NoNamespace`) and a data key (`NoDataKey`); replacing keeps
+/// `created`; secrets are listed by name and deleted once.
 pub async fn secrets_need_namespace_and_data_key_and_keep_created(backend: &impl Backend) {
     let store = backend.open().await;
     assert!(matches!(
@@ -89,6 +92,8 @@ pub async fn secrets_need_namespace_and_data_key_and_keep_created(backend: &impl
     assert!(store.secret("demo", "token").await.unwrap().is_none());
 }
 
+/// Registry credentials are one per namespace and host (a replace keeps id and `created`),
+/// pseudo-namespaces have their own, and a missing real namespace is `NoNamespace`.
 pub async fn registries_are_unique_per_namespace_and_host(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();
@@ -136,6 +141,8 @@ pub async fn registries_are_unique_per_namespace_and_host(backend: &impl Backend
     assert!(!store.delete_registry("demo", "ghcr.io").await.unwrap());
 }
 
+/// Deleting a namespace deletes its secrets, registry credentials and data key, not those of
+/// pseudo-namespaces; the name created again starts empty.
 pub async fn deleting_a_namespace_deletes_its_secrets_but_not_global_ones(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();
@@ -167,6 +174,7 @@ pub async fn deleting_a_namespace_deletes_its_secrets_but_not_global_ones(backen
     assert!(store.list_secrets("demo").await.unwrap().is_empty());
 }
 
+/// A failing re-wrap changes no key; a successful one changes every key and its `updated`.
 pub async fn rewrap_changes_every_key_or_none(backend: &impl Backend) {
     let store = backend.open().await;
     store
