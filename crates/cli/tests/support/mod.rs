@@ -251,12 +251,23 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
+                if !status.success() {
+                    // Shown only when the test fails: why the server did not exit cleanly.
+                    eprintln!(
+                        "the server exited with {status} on SIGTERM; its log:\n{}",
+                        self.log()
+                    );
+                }
                 return status.success();
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
         let _ = child.wait();
+        eprintln!(
+            "the server did not exit within 30 s of SIGTERM; its log:\n{}",
+            self.log()
+        );
         false
     }
 
