@@ -9,9 +9,8 @@ use faasbox_architecture::workspace;
 
 /// Cycles that exist today: (crate, the modules' parent, the modules in the cycle, sorted).
 /// The crate is the package's name (or `package/target` for a package with several
-/// libraries and binaries).
-const KNOWN_CYCLES: &[(&str, &str, &[&str])] =
-    &[("faasbox-images", "crate", &["import", "registry", "store"])];
+/// libraries and binaries). Empty: no crate has a module cycle, and a new one fails.
+const KNOWN_CYCLES: &[(&str, &str, &[&str])] = &[];
 
 #[test]
 fn module_cycles() {

@@ -1,11 +1,13 @@
 //! Recognising compressed streams by their magic bytes and undoing gzip.
 //! Other compressions are recognised only to refuse them with a clear message.
 
+use std::fs::File;
 use std::io::{self, Cursor, Read};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::error::ImageError;
+use crate::error::{io_err, ImageError};
 
 /// The compression of a stream, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,16 @@ fn read_head<R: Read>(reader: &mut R, n: usize) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(n);
     reader.by_ref().take(n as u64).read_to_end(&mut head)?;
     Ok(head)
+}
+
+/// The compression of the file at `path`, from its first bytes.
+pub(crate) fn sniff_file(path: &Path) -> Result<Compression, ImageError> {
+    let file = File::open(path).map_err(io_err("open", path))?;
+    let mut head = Vec::with_capacity(6);
+    file.take(6)
+        .read_to_end(&mut head)
+        .map_err(io_err("read", path))?;
+    Ok(Compression::sniff(&head))
 }
 
 /// The error for a compression faasbox cannot undo.

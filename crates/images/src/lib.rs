@@ -66,13 +66,15 @@
 //!
 //! # Modules
 //!
-//! `store` (the API, name tables, holds) and `gc` (garbage collection) →
-//! `import` (storing a plan) ← `formats::{docker, oci, rootfs}` (reading inputs into a plan),
-//! with `archive` (outer archive detection and extraction), `extract` (safe
-//! layer extraction), `config` and `manifest` (JSON documents), `index`
-//! (`images.json`), `scope`, `reference`, `digest`, `compress`, `paths`, `copy`.
-//! `registry` pulls (into an OCI layout in `tmp/`, then the same import)
-//! and pushes over the OCI distribution protocol.
+//! `store` (the API, name tables, holds; with `downloads`, the locks and pruning of
+//! `downloads/`) is at the bottom and knows nothing of imports or registries; `gc` (garbage
+//! collection) works on it. `ingest` (storing a plan: verified blobs, extracted layers, the
+//! name last) is on top of it and shared by `import` (files, read into a plan by
+//! `formats::{docker, oci, rootfs}`) and `registry` (pulls into an OCI layout in `tmp/`, then
+//! the same ingest; pushes over the OCI distribution protocol), which do not use each other.
+//! Beside them: `archive` (outer archive detection and extraction), `extract` (safe layer
+//! extraction), `config` and `manifest` (JSON documents), `index` (`images.json`), `scope`,
+//! `reference`, `digest`, `compress`, `paths`, `copy`, `private`, `remove`.
 //!
 //! # Layer extraction rules
 //!
@@ -88,26 +90,28 @@ mod compress;
 mod config;
 mod copy;
 mod digest;
+mod downloads;
 mod error;
 mod extract;
 mod formats;
 mod gc;
 mod import;
 mod index;
+mod ingest;
 mod manifest;
 mod paths;
 mod private;
 mod reference;
 mod registry;
+mod remove;
 mod scope;
 mod store;
 
+pub use downloads::STALE_DOWNLOAD;
 pub use error::ImageError;
 pub use extract::ImportLimits;
 pub use reference::normalize_reference;
-pub use registry::{
-    CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth, STALE_DOWNLOAD,
-};
+pub use registry::{CredentialSource, NoCredentials, Progress, PullOptions, RegistryAuth};
 pub use scope::Scope;
 pub use store::{Freed, ImageHold, ImageStore, InUse, Pruned};
 

@@ -4,28 +4,29 @@
 //! running imports have stored or are about to store — and the *holds* on contents (see
 //! [`ImageStore::hold`]). Garbage collection (`gc.rs`) runs under the mutex and spares pinned
 //! and held items, so an import and a `remove` can run at the same time.
+//!
+//! This module is at the bottom: imports (`import.rs` on `ingest.rs`), pulls and
+//! pushes (`registry/`) add their methods to `ImageStore` from their own modules, and it uses
+//! none of them.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::archive::{self, ArchiveDir, ArchiveKind};
 use crate::digest::{is_sha256_hex, sha256_hex};
+use crate::downloads::{self, DownloadLocks};
 use crate::error::{io_err, ImageError};
 use crate::extract::ImportLimits;
-use crate::formats::{docker, oci, rootfs, LayoutDir};
-use crate::import::Session;
 use crate::index::{self, key, NameEntry, StoredContent, StoredImage, Table};
 use crate::private;
 use crate::reference::normalize_reference;
-use crate::registry::{self, DownloadLocks};
-use crate::{ImageContent, ImageRecord, LayerInfo, RootfsOptions, Scope};
+use crate::remove::remove_any;
+use crate::{ImageContent, ImageRecord, LayerInfo, Scope};
 
 const INDEX_FILE: &str = "images.json";
 
@@ -189,101 +190,11 @@ impl ImageStore {
                 .map_err(io_err("restrict the mode of", &store.index_path()))?;
         }
         store.clear_tmp()?;
-        registry::prune_downloads(&store.downloads_dir())?;
+        downloads::prune_downloads(&store.downloads_dir())?;
         let table = index::load(&store.index_path())?;
         store.lock().table = table;
         store.collect_garbage()?;
         Ok(store)
-    }
-
-    /// Imports an archive file: a `docker save` tar, an OCI image layout tar, or else a root
-    /// filesystem tarball (configured by `rootfs`), each optionally gzip-compressed. The
-    /// image is recorded as `name` (normalised) in `scope`'s table, replacing any image of
-    /// that name there.
-    pub fn import_archive(
-        &self,
-        scope: &Scope,
-        archive: &Path,
-        name: &str,
-        rootfs: &RootfsOptions,
-    ) -> Result<ImageRecord, ImageError> {
-        let name = normalize_reference(name)?;
-        let kind = archive::detect(archive)?;
-        tracing::info!(archive = %archive.display(), %name, %scope, ?kind, "importing image archive");
-        self.run_import(|session| {
-            let plan = match kind {
-                ArchiveKind::Docker => {
-                    let dir = ArchiveDir::extract(
-                        archive,
-                        &session.scratch_path("archive"),
-                        &self.limits,
-                    )?;
-                    docker::plan(&dir)?
-                }
-                ArchiveKind::OciLayout => {
-                    let dir = ArchiveDir::extract(
-                        archive,
-                        &session.scratch_path("archive"),
-                        &self.limits,
-                    )?;
-                    oci::plan(&dir, &name)?
-                }
-                ArchiveKind::Rootfs => rootfs::plan(archive, rootfs)?,
-            };
-            session.import(plan, scope, &name)
-        })
-    }
-
-    /// Imports an OCI image layout directory as `name` (normalised) in `scope`'s table.
-    pub fn import_oci_dir(
-        &self,
-        scope: &Scope,
-        dir: &Path,
-        name: &str,
-    ) -> Result<ImageRecord, ImageError> {
-        let name = normalize_reference(name)?;
-        let layout = LayoutDir::new(dir)?;
-        tracing::info!(dir = %dir.display(), %name, %scope, "importing OCI layout directory");
-        self.run_import(|session| {
-            let plan = oci::plan(&layout, &name)?;
-            session.import(plan, scope, &name)
-        })
-    }
-
-    /// Imports an OCI image layout directory that the store itself wrote into its `tmp/` (a
-    /// pulled image): its blobs are hard-linked into the store rather than copied. `name` is
-    /// already normalised.
-    pub(crate) fn import_own_layout(
-        &self,
-        scope: &Scope,
-        dir: &Path,
-        name: &str,
-        services_only: bool,
-    ) -> Result<ImageRecord, ImageError> {
-        let layout = LayoutDir::own(dir)?;
-        self.run_import(|session| {
-            session.services_only = services_only;
-            let plan = oci::plan(&layout, name)?;
-            session.import(plan, scope, name)
-        })
-    }
-
-    fn run_import(
-        &self,
-        work: impl FnOnce(&mut Session<'_>) -> Result<ImageRecord, ImageError>,
-    ) -> Result<ImageRecord, ImageError> {
-        let result = {
-            let mut session = Session::new(self)?;
-            work(&mut session)
-        };
-        // The session is gone: its scratch space is removed and its pins released. A failed
-        // import may have stored blobs and layers before failing; nothing refers to them.
-        if result.is_err() {
-            if let Err(e) = self.collect_garbage() {
-                tracing::warn!(error = %e, "cleaning up after a failed import failed");
-            }
-        }
-        result
     }
 
     /// The image with this name (normalised) or manifest digest (`sha256:<hex>` or bare hex)
@@ -748,16 +659,6 @@ fn as_digest(query: &str) -> Option<String> {
         return is_sha256_hex(hex).then(|| query.to_string());
     }
     is_sha256_hex(query).then(|| format!("sha256:{query}"))
-}
-
-/// Removes a file, symlink or directory tree (never following symlinks).
-pub(crate) fn remove_any(path: &Path) -> Result<(), ImageError> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path).map_err(io_err("remove", path)),
-        Ok(_) => fs::remove_file(path).map_err(io_err("remove", path)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ImageError::io("inspect", path, e)),
-    }
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -8,12 +8,11 @@
 //! on disk first and because a broken connection must leave them in place.
 //! Files: `<hex>.partial` (unverified, growing) and `<hex>` (verified,
 //! waiting for its image to be imported). One download per blob at a time:
-//! the store's [`DownloadLocks`](super::DownloadLocks).
+//! the store's [`DownloadLocks`](crate::downloads::DownloadLocks).
 
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
-use std::time::SystemTime;
 
 use futures_util::StreamExt;
 use oci_client::client::{BlobResponse, SizedStream};
@@ -22,11 +21,12 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::Connection;
-use super::{Progress, STALE_DOWNLOAD};
+use super::Progress;
 use crate::copy::COPY_BUF_SIZE;
 use crate::digest::sha256_hex;
 use crate::error::{io_err, ImageError};
-use crate::store::{remove_any, ImageStore};
+use crate::remove::remove_any;
+use crate::store::ImageStore;
 
 /// Bytes between two [`Progress::Bytes`] reports.
 const PROGRESS_STEP: u64 = 256 * 1024;
@@ -107,31 +107,6 @@ pub(crate) async fn forget(store: &ImageStore, digests: &[String]) {
             }
         }
     }
-}
-
-/// Removes downloads untouched for [`STALE_DOWNLOAD`] and anything in the
-/// directory that is not a download. Called by `ImageStore::open`.
-pub(crate) fn prune_downloads(dir: &Path) -> Result<(), ImageError> {
-    let now = SystemTime::now();
-    for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
-        let entry = entry.map_err(io_err("list", dir))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let hex = name.strip_suffix(".partial").unwrap_or(&name);
-        let meta = entry.metadata().map_err(io_err("inspect", &path))?;
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .unwrap_or_default();
-        let ours = meta.is_file() && crate::digest::is_sha256_hex(hex);
-        if !ours || age > STALE_DOWNLOAD {
-            tracing::info!(path = %path.display(), "removing a stale download");
-            remove_any(&path)?;
-        }
-    }
-    Ok(())
 }
 
 /// Why one download attempt failed.
@@ -402,30 +377,6 @@ async fn link_if_present(src: &Path, dest: &Path) -> Result<bool, ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn prune_keeps_recent_downloads_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let hex = "a".repeat(64);
-        let partial = dir.path().join(format!("{hex}.partial"));
-        let complete = dir.path().join(&hex);
-        let junk = dir.path().join("junk");
-        let old = dir.path().join(format!("{}.partial", "b".repeat(64)));
-        for p in [&partial, &complete, &junk, &old] {
-            fs::write(p, b"x").unwrap();
-        }
-        let long_ago = SystemTime::now() - STALE_DOWNLOAD - Duration::from_secs(60);
-        fs::File::options()
-            .write(true)
-            .open(&old)
-            .unwrap()
-            .set_modified(long_ago)
-            .unwrap();
-        prune_downloads(dir.path()).unwrap();
-        assert!(partial.exists() && complete.exists());
-        assert!(!junk.exists() && !old.exists());
-    }
 
     #[tokio::test]
     async fn hashes_a_prefix() {

@@ -8,7 +8,7 @@
 //! blob are downloaded into `<root>/downloads/` and verified against their
 //! digests. The verified blobs are hard-linked into an OCI image layout in
 //! `tmp/pull-<uuid>/`, which goes through the very import the OCI-layout
-//! import uses (`ImageStore::import_own_layout`): layers are checked
+//! import uses (`ingest.rs`): layers are checked
 //! against the config's diff IDs, extracted into `tmp/` and renamed into
 //! `layers/`, and the name is recorded last. A pull that fails or is
 //! interrupted therefore stores no image.
@@ -16,7 +16,7 @@
 //! # Resume
 //!
 //! `downloads/<hex>.partial` holds the bytes of a blob received so far;
-//! `open` keeps it (only files untouched for [`STALE_DOWNLOAD`] are
+//! `open` keeps it (only files untouched for [`STALE_DOWNLOAD`](crate::STALE_DOWNLOAD) are
 //! pruned). The next pull of that blob hashes the partial file and asks
 //! the registry for the rest with an HTTP `Range` request; a registry that
 //! answers with the whole blob instead (200) starts it over. A complete
@@ -52,18 +52,11 @@ mod reference;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
 use crate::error::ImageError;
 use crate::store::ImageStore;
 use crate::{ImageRecord, Scope};
-
-pub(crate) use download::prune_downloads;
-
-/// How long an unfinished download may sit untouched in `downloads/`
-/// before `open` removes it.
-pub const STALE_DOWNLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Credentials for one registry host.
 #[derive(Clone, PartialEq, Eq)]
@@ -200,53 +193,6 @@ impl ImageStore {
     }
 }
 
-/// One async lock per blob digest, so that two pulls never write the same
-/// download file at once. Entries live only while someone holds or waits
-/// for them.
-#[derive(Debug, Default)]
-pub(crate) struct DownloadLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl DownloadLocks {
-    pub(crate) async fn lock(&self, hex: &str) -> DownloadGuard<'_> {
-        let mutex = {
-            let mut map = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(map.entry(hex.to_string()).or_default())
-        };
-        let guard = Arc::clone(&mutex).lock_owned().await;
-        DownloadGuard {
-            locks: self,
-            hex: hex.to_string(),
-            mutex,
-            guard: Some(guard),
-        }
-    }
-}
-
-/// Holds one blob's download lock.
-pub(crate) struct DownloadGuard<'a> {
-    locks: &'a DownloadLocks,
-    hex: String,
-    mutex: Arc<tokio::sync::Mutex<()>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for DownloadGuard<'_> {
-    fn drop(&mut self) {
-        self.guard.take();
-        let mut map = self
-            .locks
-            .locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // The map's reference and ours: nobody else waits for this blob.
-        if Arc::strong_count(&self.mutex) == 2 {
-            map.remove(&self.hex);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,26 +206,6 @@ mod tests {
         let shown = format!("{auth:?} {:?}", Some(auth.clone()));
         assert!(shown.contains("admin"), "{shown}");
         assert!(!shown.contains("8QwFLg"), "{shown}");
-    }
-
-    #[tokio::test]
-    async fn download_locks_are_exclusive_and_forgotten() {
-        let locks = DownloadLocks::default();
-        let first = locks.lock("a").await;
-        let waiting = async {
-            let _second = locks.lock("a").await;
-        };
-        tokio::pin!(waiting);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), &mut waiting)
-                .await
-                .is_err(),
-            "a second holder waits"
-        );
-        drop(first);
-        waiting.await;
-        let map = locks.locks.lock().unwrap();
-        assert!(map.is_empty(), "no holders, no entries");
     }
 
     fn assert_send<T: Send>(_: &T) {}

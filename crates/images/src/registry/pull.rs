@@ -5,7 +5,7 @@
 //! the store's one import path.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -20,13 +20,15 @@ use super::{CredentialSource, Progress, PullOptions};
 use crate::config;
 use crate::digest::{sha256_hex, sha256_of};
 use crate::error::{io_err, ImageError};
-use crate::formats::oci::check_layer_media_type;
-use crate::formats::{read_json_file, MAX_JSON_SIZE};
+use crate::formats::oci::{self, check_layer_media_type};
+use crate::formats::{read_json_file, LayoutDir, MAX_JSON_SIZE};
+use crate::ingest;
 use crate::manifest::{
     parse_document, Descriptor, Document, Index, Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
     OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
 };
-use crate::store::{remove_any, ImageStore};
+use crate::remove::remove_any;
+use crate::store::ImageStore;
 use crate::{ImageRecord, Scope};
 
 /// Manifest media types asked for (schema 1 is not among them).
@@ -114,7 +116,7 @@ pub(crate) async fn pull(
     let scope = scope.clone();
     let services_only = options.services_only;
     let record = tokio::task::spawn_blocking(move || {
-        let result = importer.import_own_layout(&scope, &staging.dir, &name, services_only);
+        let result = import_staged(&importer, &scope, &staging.dir, &name, services_only);
         drop(staging);
         result
     })
@@ -134,6 +136,23 @@ pub(crate) async fn pull(
     tracing::info!(name = %record.name, digest = %record.digest, "image pulled");
     progress(Progress::Done);
     Ok(record)
+}
+
+/// Imports the OCI layout a pull staged in the store's `tmp/`: its blobs are hard-linked into
+/// the store rather than copied. `name` is already normalised.
+fn import_staged(
+    store: &ImageStore,
+    scope: &Scope,
+    dir: &Path,
+    name: &str,
+    services_only: bool,
+) -> Result<ImageRecord, ImageError> {
+    let layout = LayoutDir::own(dir)?;
+    ingest::run(store, |session| {
+        session.services_only = services_only;
+        let plan = oci::plan(&layout, name)?;
+        session.import(plan, scope, name)
+    })
 }
 
 /// The image manifest a reference leads to.
