@@ -159,28 +159,17 @@ pub async fn forget(state: &Arc<AppState>, owner: &Owner, name: &str) {
 async fn remember(state: &Arc<AppState>, owner: &Owner, name: &str, message: Option<&str>) {
     let key = crate::state::function_key(owner.key(), name);
     state.image_pulls.set(&key, message);
-    let (owner, name, message) = (
-        owner.key().to_string(),
-        name.to_string(),
-        message.map(str::to_string),
-    );
-    let stored = state
-        .blocking(move |s| {
-            match &message {
-                Some(m) => {
-                    s.store
-                        .record_pull_failure(&owner, &name, m, &crate::clock::now_rfc3339())?
-                }
-                None => s.store.clear_pull_failure(&owner, &name)?,
-            }
-            Ok(())
-        })
-        .await;
+    let stored = match message {
+        Some(m) => {
+            state
+                .store
+                .record_pull_failure(owner.key(), name, m, &crate::clock::now_rfc3339())
+                .await
+        }
+        None => state.store.clear_pull_failure(owner.key(), name).await,
+    };
     if let Err(e) = stored {
-        tracing::warn!(
-            "keeping the pull failure of {key} in the store: {}",
-            e.message
-        );
+        tracing::warn!("keeping the pull failure of {key} in the store: {e}");
     }
 }
 

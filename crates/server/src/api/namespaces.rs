@@ -34,14 +34,12 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<NamespaceRecord>)> {
     valid_name("namespace", &body.name)?;
     let record = state
-        .blocking(move |s| {
-            let record = s
-                .store
-                .create_namespace(&body.name, &clock::now_rfc3339())?;
-            // A new namespace starts without images, whatever one of its name left.
-            s.images.remove_namespace(&body.name)?;
-            Ok(record)
-        })
+        .store
+        .create_namespace(&body.name, &clock::now_rfc3339())
+        .await?;
+    // A new namespace starts without images, whatever one of its name left.
+    state
+        .blocking(move |s| Ok(s.images.remove_namespace(&body.name)?))
         .await?;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
@@ -51,7 +49,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Access(caller): Access,
 ) -> ApiResult<Json<Vec<NamespaceRecord>>> {
-    let mut all = state.blocking(|s| Ok(s.store.list_namespaces()?)).await?;
+    let mut all = state.store.list_namespaces().await?;
     all.retain(|ns| caller.sees_namespace(&ns.name));
     Ok(Json(records::all(all)))
 }
@@ -61,7 +59,7 @@ pub async fn get(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<NamespaceRecord>> {
     require_namespace(&state, &ns).await?;
-    let record = state.blocking(move |s| Ok(s.store.namespace(&ns)?)).await?;
+    let record = state.store.namespace(&ns).await?;
     record
         .map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::not_found("namespace was deleted meanwhile"))
@@ -78,14 +76,12 @@ pub async fn delete(
     let _deleting = state.flow_runs.deleting(&ns);
     crate::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
+    state.store.delete_namespace(&ns).await?;
+    // Its images go too (layers other images use stay).
     state
-        .blocking(move |s| {
-            s.store.delete_namespace(&ns)?;
-            // Its images go too (layers other images use stay).
-            s.images.remove_namespace(&ns)?;
-            // Its tokens went with it.
-            s.tokens.reload(&s.store)
-        })
+        .blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
         .await?;
+    // Its tokens went with it.
+    state.tokens.reload(&*state.store).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -63,15 +63,14 @@ pub async fn put(
     require_namespace(&state, &ns).await?;
     crate::model::check_secret_name(&name).map_err(ApiError::bad_request)?;
     let value = value_of(&headers, &body?)?;
-    let (info, existed) = state
-        .blocking(move |s| {
-            let existed = s
-                .store
-                .list_secrets(&ns)?
-                .iter()
-                .any(|secret| secret.name == name);
-            Ok((s.vault.put_secret(&ns, &name, &value)?, existed))
-        })
+    let existed = state
+        .store
+        .list_secrets(&ns)
+        .await?
+        .iter()
+        .any(|secret| secret.name == name);
+    let info = state
+        .blocking(move |s| Ok(s.vault.put_secret(&ns, &name, &value)?))
         .await?;
     let status = if existed {
         StatusCode::OK

@@ -55,13 +55,8 @@ pub async fn create(
         .unwrap_or_else(|| body.namespace.clone().unwrap_or_else(|| "admin".into()));
     valid_name("token name", &name)?;
     let issued = issue(&name, body.namespace, role)?;
-    let record = issued.record.clone();
-    state
-        .blocking(move |s| {
-            s.store.insert_token(&record)?;
-            s.tokens.reload(&s.store)
-        })
-        .await?;
+    state.store.insert_token(&issued.record).await?;
+    state.tokens.reload(&*state.store).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -72,23 +67,16 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<TokenRecord>>> {
-    Ok(Json(records::all(
-        state.blocking(|s| Ok(s.store.list_tokens()?)).await?,
-    )))
+    Ok(Json(records::all(state.store.list_tokens().await?)))
 }
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let shown = id.clone();
-    let deleted = state
-        .blocking(move |s| {
-            let deleted = s.store.delete_token(&id)?;
-            s.tokens.reload(&s.store)?;
-            Ok(deleted)
-        })
-        .await?;
+    let deleted = state.store.delete_token(&id).await?;
+    state.tokens.reload(&*state.store).await?;
+    let shown = id;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
