@@ -53,7 +53,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     let store: Arc<dyn Store> = sqlite.clone();
     let key_source = config.master_key.source(config.master_key_path())?;
     let vault = Arc::new(
-        Vault::open(&key_source, sqlite.clone())
+        Vault::open(&key_source, store.clone())
+            .await
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
     let import_limits = faasbox_images::ImportLimits {

@@ -52,7 +52,8 @@ fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let store = Arc::new(SqliteStore::open(&config.database_path()).unwrap());
     let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
-    let vault = Arc::new(Vault::open(&key_source, store.clone()).unwrap());
+    // A fresh database: nothing to recover or check, so the vault is made directly.
+    let vault = Arc::new(Vault::new(key_source.load().unwrap(), store.clone()));
     let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
     let driver = Arc::new(driver);
     store

@@ -69,9 +69,7 @@ pub async fn put(
         .await?
         .iter()
         .any(|secret| secret.name == name);
-    let info = state
-        .blocking(move |s| Ok(s.vault.put_secret(&ns, &name, &value)?))
-        .await?;
+    let info = state.vault.put_secret(&ns, &name, &value).await?;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -85,9 +83,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<SecretInfo>>> {
     require_namespace(&state, &ns).await?;
-    let list = state
-        .blocking(move |s| Ok(s.vault.list_secrets(&ns)?))
-        .await?;
+    let list = state.vault.list_secrets(&ns).await?;
     Ok(Json(list))
 }
 
@@ -96,10 +92,7 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
-    let deleted = state
-        .blocking(move |s| Ok(s.vault.delete_secret(&ns2, &name2)?))
-        .await?;
+    let deleted = state.vault.delete_secret(&ns, &name).await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
