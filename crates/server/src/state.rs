@@ -242,6 +242,18 @@ impl AppState {
             .collect()
     }
 
+    /// Runs `work` to its end in a task of its own, even if the caller stops waiting: an HTTP
+    /// client that goes away drops its request's future, and a change made of several store
+    /// calls (a token and the token book, a namespace and its images) must not stop halfway.
+    pub async fn to_completion<T, F, W>(self: &Arc<Self>, work: W) -> Result<T, Failure>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, Failure>> + Send + 'static,
+        W: FnOnce(Arc<AppState>) -> F,
+    {
+        tokio::spawn(work(self.clone())).await?
+    }
+
     /// Runs blocking work (the image store, files) off the async threads. The store is async
     /// and needs none of this.
     pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, Failure>

@@ -32,8 +32,12 @@ pub async fn rotate_master_key(State(state): State<Arc<AppState>>) -> ApiResult<
     let new = MasterKey::generate().map_err(|e| Failure::internal(e.to_string()))?;
     let key_id = new.key_id().to_string();
     // One store transaction re-wraps every data key; the key file is written on a blocking
-    // thread (see `Vault::rotate_key_file`).
-    let rewrapped = state.vault.rotate_key_file(path, new).await?;
+    // thread (see `Vault::rotate_key_file`). It runs to the end even if the client goes away:
+    // the store's commit, the in-memory swap and the key file's rename must not be cut apart.
+    let path = path.to_path_buf();
+    let rewrapped = state
+        .to_completion(move |s| async move { Ok(s.vault.rotate_key_file(&path, new).await?) })
+        .await?;
     let rotated = Rotated { rewrapped, key_id };
     tracing::info!(
         rewrapped = rotated.rewrapped,

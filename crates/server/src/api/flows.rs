@@ -123,12 +123,19 @@ async fn deploy(
     let start = crate::flows::event_waits::flow_start(&flow);
     crate::events::check_flow_start(&start)
         .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
-    let existed = state.store.flow(&ns, &path).await?.is_some();
-    let record = state
-        .store
-        .put_flow(&ns, &path, &source, &clock::now_rfc3339())
-        .await?;
-    crate::events::set_flow_start(&*state.store, &ns, &path, &start, crate::events::now_ms())
+    // The flow and its start (listeners, schedule) are stored together, to the end.
+    let (ns2, path2) = (ns.clone(), path.clone());
+    let (record, existed) = state
+        .to_completion(move |s| async move {
+            let existed = s.store.flow(&ns2, &path2).await?.is_some();
+            let record = s
+                .store
+                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())
+                .await?;
+            crate::events::set_flow_start(&*s.store, &ns2, &path2, &start, crate::events::now_ms())
+                .await?;
+            Ok((record, existed))
+        })
         .await?;
     crate::flows::functions::retire_implicit(&state, &ns, &path, Some(&flow));
     let status = if existed {
@@ -174,8 +181,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let path = from_root(path);
     stored(&state, &ns, &path).await?;
-    state.store.delete_flow(&ns, &path).await?;
-    crate::events::on_flow_removed(&*state.store, &ns, &path).await?;
+    let (ns2, path2) = (ns.clone(), path.clone());
+    state
+        .to_completion(move |s| async move {
+            s.store.delete_flow(&ns2, &path2).await?;
+            crate::events::on_flow_removed(&*s.store, &ns2, &path2).await
+        })
+        .await?;
     // Its running instances go on with the source they started with (their implicit
     // functions start again if they call them); idle implicit instances stop now.
     crate::flows::functions::retire_implicit(&state, &ns, &path, None);

@@ -34,12 +34,16 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<NamespaceRecord>)> {
     valid_name("namespace", &body.name)?;
     let record = state
-        .store
-        .create_namespace(&body.name, &clock::now_rfc3339())
-        .await?;
-    // A new namespace starts without images, whatever one of its name left.
-    state
-        .blocking(move |s| Ok(s.images.remove_namespace(&body.name)?))
+        .to_completion(move |s| async move {
+            let record = s
+                .store
+                .create_namespace(&body.name, &clock::now_rfc3339())
+                .await?;
+            // A new namespace starts without images, whatever one of its name left.
+            s.blocking(move |s| Ok(s.images.remove_namespace(&body.name)?))
+                .await?;
+            Ok(record)
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
@@ -76,12 +80,15 @@ pub async fn delete(
     let _deleting = state.flow_runs.deleting(&ns);
     crate::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
-    state.store.delete_namespace(&ns).await?;
-    // Its images go too (layers other images use stay).
     state
-        .blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
+        .to_completion(move |s| async move {
+            s.store.delete_namespace(&ns).await?;
+            // Its images go too (layers other images use stay).
+            s.blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
+                .await?;
+            // Its tokens went with it.
+            s.tokens.reload(&*s.store).await
+        })
         .await?;
-    // Its tokens went with it.
-    state.tokens.reload(&*state.store).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -55,8 +55,13 @@ pub async fn create(
         .unwrap_or_else(|| body.namespace.clone().unwrap_or_else(|| "admin".into()));
     valid_name("token name", &name)?;
     let issued = issue(&name, body.namespace, role)?;
-    state.store.insert_token(&issued.record).await?;
-    state.tokens.reload(&*state.store).await?;
+    let record = issued.record.clone();
+    state
+        .to_completion(move |s| async move {
+            s.store.insert_token(&record).await?;
+            s.tokens.reload(&*s.store).await
+        })
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -74,9 +79,15 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let deleted = state.store.delete_token(&id).await?;
-    state.tokens.reload(&*state.store).await?;
-    let shown = id;
+    let shown = id.clone();
+    // A deleted token stops working with the reload: the two go together.
+    let deleted = state
+        .to_completion(move |s| async move {
+            let deleted = s.store.delete_token(&id).await?;
+            s.tokens.reload(&*s.store).await?;
+            Ok(deleted)
+        })
+        .await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -632,21 +632,27 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
     if state.flow_runs.cancel(id) {
         return Ok(true);
     }
-    // Three store calls, as before: `finish_instance` keeps an end recorded first, so an
-    // instance that ends meanwhile is not marked cancelled.
-    state.store.delete_instance_listeners(id).await?;
-    let namespace = state.store.instance(id).await?.map(|r| r.namespace);
-    let done = state
-        .store
-        .finish_instance(
-            id,
-            "cancelled",
-            None,
-            Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
-            &clock::now_rfc3339(),
-        )
+    // Three store calls, as before (`finish_instance` keeps an end recorded first, so an
+    // instance that ends meanwhile is not marked cancelled), run to the end even if the
+    // caller goes away: a wait's listener is not removed without the instance's end.
+    let id = id.to_string();
+    let cancelled = state
+        .to_completion(move |s| async move {
+            s.store.delete_instance_listeners(&id).await?;
+            let namespace = s.store.instance(&id).await?.map(|r| r.namespace);
+            let done = s
+                .store
+                .finish_instance(
+                    &id,
+                    "cancelled",
+                    None,
+                    Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
+                    &clock::now_rfc3339(),
+                )
+                .await?;
+            Ok(namespace.filter(|_| done))
+        })
         .await?;
-    let cancelled = namespace.filter(|_| done);
     if let Some(namespace) = &cancelled {
         crate::metrics::flow_finished(namespace, "cancelled");
     }
