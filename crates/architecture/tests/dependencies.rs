@@ -130,10 +130,11 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "faasbox-store-sqlite",
-        normal: &["faasbox-secrets", "faasbox-server"],
-        dev: &["faasbox"],
-        why: "the SQLite backend is chosen where the server is put together (the vault still \
-              takes it by name until it moves to the traits); tests may open a data directory",
+        normal: &["faasbox-server"],
+        dev: &["faasbox", "faasbox-secrets"],
+        why: "the SQLite backend is chosen where the server is put together (its app.rs); \
+              everything else reaches the store through faasbox-store's traits; tests may \
+              open a data directory or a temporary store",
     },
     OnlyIn {
         dependency: "faasbox-server",
@@ -201,9 +202,10 @@ const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
     },
     WorkspaceDeps {
         package: "faasbox-secrets",
-        normal: &["faasbox-store", "faasbox-store-sqlite"],
-        dev: &[],
-        why: "the vault needs the store for its ciphertexts, nothing else",
+        normal: &["faasbox-store"],
+        dev: &["faasbox-store-sqlite"],
+        why: "the vault needs the store's traits for its ciphertexts, nothing else; its tests \
+              run it on a real SQLite store",
     },
     WorkspaceDeps {
         package: "faasbox-driver",

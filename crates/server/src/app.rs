@@ -11,6 +11,7 @@ use faasbox_driver::{Driver, ImageRef};
 use faasbox_driver_runc::{DriverConfig, IdMap, LayerSource, RuncDriver};
 use faasbox_images::ImageStore;
 use faasbox_secrets::Vault;
+use faasbox_store::Store;
 use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -43,28 +44,36 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.agent_binary.display()
         );
     }
-    let store = Arc::new(SqliteStore::open(&config.database_path())?);
+    // Opening (and migrating) the database is blocking work, like every SQLite call.
+    let database = config.database_path();
+    let sqlite =
+        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&database)).await??);
+    // The rest of the server reaches the store through its traits only (async: SQLite's work
+    // runs on blocking threads).
+    let store: Arc<dyn Store> = sqlite.clone();
     let key_source = config.master_key.source(config.master_key_path())?;
     let vault = Arc::new(
         Vault::open(&key_source, store.clone())
+            .await
             .with_context(|| format!("opening the secrets vault with the {key_source}"))?,
     );
     let import_limits = faasbox_images::ImportLimits {
         max_layer_bytes: config.limits.max_layer_bytes,
     };
-    // Image contents that revisions pin stay although no name points at them any more.
-    let pinned = store.clone();
+    // Image contents that revisions pin stay although no name points at them any more. The
+    // image store asks from its own blocking work (garbage collection), so the synchronous
+    // method is the one to call here.
+    let pinned = sqlite;
     let in_use: faasbox_images::InUse =
         Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
+    // Opening collects garbage, which asks `in_use` (SQLite): a blocking thread's work.
+    let images_dir = config.images_dir();
     let images = Arc::new(
-        ImageStore::open_with(config.images_dir(), Some(in_use), import_limits).with_context(
-            || {
-                format!(
-                    "opening the image store in {}",
-                    config.images_dir().display()
-                )
-            },
-        )?,
+        tokio::task::spawn_blocking(move || {
+            ImageStore::open_with(images_dir.clone(), Some(in_use), import_limits)
+                .with_context(|| format!("opening the image store in {}", images_dir.display()))
+        })
+        .await??,
     );
     let _ = std::fs::remove_dir_all(config.uploads_dir());
     if config.allow_host_loopback {
@@ -90,11 +99,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     if !report.is_empty() {
         tracing::info!(%report, "removed what a previous run of this server left behind");
     }
-    let interrupted = store.fail_interrupted_invocations(&clock::now_rfc3339())?;
+    let interrupted = store
+        .fail_interrupted_invocations(&clock::now_rfc3339())
+        .await?;
     if interrupted > 0 {
         tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
     }
-    crate::auth::tokens::bootstrap_admin(&store, &config.data_dir)
+    crate::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
+        .await
         .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
@@ -104,16 +116,19 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     })?;
     state
         .tokens
-        .reload(&state.store)
+        .reload(&*state.store)
+        .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state.image_pulls.load(
         state
             .store
             .pull_failures()
+            .await
             .context("reading the stored image pull failures")?,
     );
-    let functions =
-        crate::deploy::activate_stored(&state).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let functions = crate::deploy::activate_stored(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
     crate::flows::events::install(&state)

@@ -84,15 +84,11 @@ pub(crate) async fn read_secrets(
     function: &str,
     names: &[String],
 ) -> Result<Secrets, Failure> {
-    let (ns, names_owned) = (namespace.to_string(), names.to_vec());
-    let found = state
-        .blocking(move |s| {
-            names_owned
-                .into_iter()
-                .map(|n| Ok((s.vault.get_secret(&ns, &n)?, n)))
-                .collect::<Result<Vec<_>, Failure>>()
-        })
-        .await?;
+    let mut found = Vec::with_capacity(names.len());
+    for name in names {
+        let value = state.vault.get_secret(namespace, name).await?;
+        found.push((value, name.clone()));
+    }
     found
         .into_iter()
         .map(|(value, secret)| match value {

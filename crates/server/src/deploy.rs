@@ -149,10 +149,7 @@ pub async fn rollback(
     let lock = state.change_lock(owner.key(), name);
     let _changing = lock.lock().await;
     let current = current_revision(state, owner, name).await?;
-    let (o, n) = (owner.key().to_string(), name.to_string());
-    let kept = state
-        .blocking(move |s| Ok(s.store.revisions(&o, &n)?))
-        .await?;
+    let kept = state.store.revisions(owner.key(), name).await?;
     let numbers: Vec<String> = kept.iter().map(|r| r.revision.to_string()).collect();
     let target = match to {
         Some(n) => kept.iter().find(|r| r.revision == n).ok_or_else(|| {
@@ -194,15 +191,13 @@ pub async fn rollback(
         ),
         None => None,
     };
-    let (o, n, number) = (owner.key().to_string(), name.to_string(), target.revision);
+    // The quota check and the store's change are one step under the deploys lock (no other
+    // deploy, update or rollback can come between them).
     let _deploys = state.quotas.lock_deploys().await;
-    let (quota_owner, checked) = (owner.clone(), spec.clone());
+    check_quotas(state, owner, name, &spec, true).await?;
     let made = state
-        .blocking(move |s| {
-            check_quotas(s, &quota_owner, &n, &checked, true)?;
-            Ok(s.store
-                .make_current(&o, &n, number, &clock::now_rfc3339())?)
-        })
+        .store
+        .make_current(owner.key(), name, target.revision, &clock::now_rfc3339())
         .await?;
     let (record, target) = made.ok_or_else(|| owner.missing(name))?;
     tracing::info!(
@@ -260,7 +255,7 @@ async fn check(owner: &Owner, name: &str, spec: &FunctionSpec) -> Fallible<()> {
 }
 
 /// Checks a namespace function against its namespace's quotas (global services have none).
-fn check_quotas(
+async fn check_quotas(
     state: &AppState,
     owner: &Owner,
     name: &str,
@@ -273,7 +268,8 @@ fn check_quotas(
     // The `scale.min` of the namespace's other functions (a stored spec that cannot be read
     // runs nowhere: it counts as a function only).
     let others: Vec<u32> = owner
-        .list_functions(&state.store)?
+        .list_functions(&*state.store)
+        .await?
         .into_iter()
         .filter(|r| r.name != name)
         .map(|r| {
@@ -298,30 +294,23 @@ async fn store_and_activate(
     by: &str,
 ) -> Fallible<Outcome> {
     let text = serde_json::to_string(&spec).map_err(|e| Failure::internal(e.to_string()))?;
-    let (o, n, digest, table, who) = (
-        owner.key().to_string(),
-        name.to_string(),
-        resolved.digest.clone(),
-        resolved.image_namespace.clone(),
-        by.to_string(),
-    );
-    // The namespace's quotas are checked and the revision stored as one step.
+    // The namespace's quotas are checked and the revision stored as one step: the deploys
+    // lock keeps every other deploy, update and rollback out from the check to the store.
     let _deploys = state.quotas.lock_deploys().await;
-    let (quota_owner, checked) = (owner.clone(), spec.clone());
+    let existed = owner.load_function(&*state.store, name).await?.is_some();
+    check_quotas(state, owner, name, &spec, existed).await?;
+    let created = clock::now_rfc3339();
+    let new = NewRevision {
+        spec: &text,
+        digest: resolved.digest.as_deref(),
+        image_namespace: resolved.image_namespace.as_deref(),
+        pull: policy.as_str(),
+        created: &created,
+        created_by: by,
+    };
     let revised = state
-        .blocking(move |s| {
-            let existed = quota_owner.load_function(&s.store, &n)?.is_some();
-            check_quotas(s, &quota_owner, &n, &checked, existed)?;
-            let new = NewRevision {
-                spec: &text,
-                digest: digest.as_deref(),
-                image_namespace: table.as_deref(),
-                pull: policy.as_str(),
-                created: &clock::now_rfc3339(),
-                created_by: &who,
-            };
-            Ok(s.store.add_revision(&o, &n, &new, REVISIONS_KEPT)?)
-        })
+        .store
+        .add_revision(owner.key(), name, &new, REVISIONS_KEPT)
         .await?;
     let changes = match &revised.previous {
         Some(previous) => changes(previous, &revised.revision),
@@ -364,18 +353,13 @@ async fn current_revision(
     owner: &Owner,
     name: &str,
 ) -> Fallible<RevisionRecord> {
-    let (o, n) = (owner.clone(), name.to_string());
-    let found = state
-        .blocking(move |s| {
-            let Some(record) = o.load_function(&s.store, &n)? else {
-                return Ok(None);
-            };
-            let Some(revision) = record.revision else {
-                return Ok(None);
-            };
-            Ok(s.store.revision(o.key(), &n, revision)?)
-        })
-        .await?;
+    let found = match owner.load_function(&*state.store, name).await? {
+        Some(FunctionRecord {
+            revision: Some(revision),
+            ..
+        }) => state.store.revision(owner.key(), name, revision).await?,
+        _ => None,
+    };
     found.ok_or_else(|| owner.missing(name))
 }
 
@@ -389,13 +373,13 @@ fn removed(owner: &Owner, name: &str, digest: &str) -> Failure {
 
 /// Puts every stored function and global service into service (at server start); a function
 /// from before revisions gets its revision 1 here. Returns how many.
-pub fn activate_stored(state: &AppState) -> Fallible<usize> {
-    let mut records = state.store.all_functions()?;
-    records.extend(state.store.list_global_functions()?);
+pub async fn activate_stored(state: &AppState) -> Fallible<usize> {
+    let mut records = state.store.all_functions().await?;
+    records.extend(state.store.list_global_functions().await?);
     let mut count = 0;
     for record in records {
         let owner = Owner::from_key(&record.namespace);
-        match activate_one(state, &owner, &record) {
+        match activate_one(state, &owner, &record).await {
             Ok(()) => count += 1,
             Err(e) => tracing::error!(
                 "{} cannot be put into service, skipping it: {}",
@@ -407,11 +391,12 @@ pub fn activate_stored(state: &AppState) -> Fallible<usize> {
     Ok(count)
 }
 
-fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Fallible<()> {
+async fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Fallible<()> {
     let revision = match record.revision {
         Some(n) => state
             .store
-            .revision(owner.key(), &record.name, n)?
+            .revision(owner.key(), &record.name, n)
+            .await?
             .ok_or_else(|| Failure::internal(format!("its current revision {n} is not stored")))?,
         None => {
             let spec: FunctionSpec = serde_json::from_str(&record.spec)
@@ -425,10 +410,10 @@ fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Fal
                 created: &record.updated,
                 created_by: MIGRATED_BY,
             };
-            let revised =
-                state
-                    .store
-                    .add_revision(owner.key(), &record.name, &new, REVISIONS_KEPT)?;
+            let revised = state
+                .store
+                .add_revision(owner.key(), &record.name, &new, REVISIONS_KEPT)
+                .await?;
             tracing::info!(
                 "{} from before revisions is revision 1, image {}",
                 owner.describe(&record.name),

@@ -126,18 +126,15 @@ pub async fn pin_at_call(
     };
     let digest = found.digest.clone().unwrap_or_default();
     if let Some(revision) = deployed.revision {
-        let (owner_key, function, pinned, table) = (
-            owner.key().to_string(),
-            name.to_string(),
-            digest.clone(),
-            found.image_namespace.clone(),
-        );
         state
-            .blocking(move |s| {
-                s.store
-                    .pin_revision(&owner_key, &function, revision, &pinned, table.as_deref())?;
-                Ok(())
-            })
+            .store
+            .pin_revision(
+                owner.key(),
+                name,
+                revision,
+                &digest,
+                found.image_namespace.as_deref(),
+            )
             .await?;
     }
     tracing::info!(

@@ -5,10 +5,11 @@
 //! per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it is still
 //! there after a restart).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use faasbox_images::{CredentialSource, ImageError, ImageRecord, PullOptions, RegistryAuth};
-use faasbox_secrets::{RegistryScope, Vault};
+use faasbox_secrets::{normalize_registry_host, RegistryScope, Vault};
 
 use crate::failure::{Failure, FailureKind};
 use crate::owner::Owner;
@@ -36,30 +37,70 @@ impl From<&Owner> for CredentialScope {
     }
 }
 
-/// Registry credentials from the vault, read when the transfer asks for them.
+/// Registry credentials from the vault for one transfer. The image store asks for them
+/// synchronously, in the middle of async work, and the vault is async: so they are read (and
+/// decrypted) before the transfer starts, every registry of the scopes the owner's pulls may
+/// use, and kept only for this transfer.
 pub struct VaultCredentials {
-    pub vault: Arc<Vault>,
-    pub scope: CredentialScope,
+    /// By normalised host, the first scope's first: what the vault gave, or why it could not
+    /// (the transfer then goes anonymous, as it did when a look-up failed).
+    found: HashMap<String, Result<RegistryAuth, String>>,
+}
+
+impl VaultCredentials {
+    /// Reads the credentials `scope`'s pulls may use: a namespace's own registries, then the
+    /// global ones; a global service's global-private ones, then the global ones.
+    pub async fn load(vault: &Vault, scope: &CredentialScope) -> VaultCredentials {
+        let scopes = match scope {
+            CredentialScope::Namespace(ns) => {
+                vec![RegistryScope::Namespace(ns.clone()), RegistryScope::Global]
+            }
+            CredentialScope::GlobalService => {
+                vec![RegistryScope::GlobalPrivate, RegistryScope::Global]
+            }
+            CredentialScope::Global => vec![RegistryScope::Global],
+        };
+        let mut found = HashMap::new();
+        for scope in &scopes {
+            let listed = match vault.list_registries(scope).await {
+                Ok(listed) => listed,
+                Err(e) => {
+                    // Later scopes must not stand in for this one's registries.
+                    tracing::warn!("reading the registry credentials of {scope}: {e}");
+                    break;
+                }
+            };
+            for registry in listed {
+                if found.contains_key(&registry.host) {
+                    continue;
+                }
+                let read = match vault.registry_credentials(scope, &registry.host).await {
+                    Ok(Some(c)) => Ok(RegistryAuth {
+                        username: c.username.clone(),
+                        password: c.password.to_string(),
+                    }),
+                    // Deleted meanwhile.
+                    Ok(None) => continue,
+                    Err(e) => Err(e.to_string()),
+                };
+                found.insert(registry.host, read);
+            }
+        }
+        VaultCredentials { found }
+    }
 }
 
 impl CredentialSource for VaultCredentials {
     fn credentials(&self, registry_host: &str) -> Option<RegistryAuth> {
-        let found = match &self.scope {
-            CredentialScope::Namespace(ns) => self
-                .vault
-                .resolve_registry_credentials(Some(ns), registry_host),
-            CredentialScope::GlobalService => {
-                self.vault.resolve_registry_credentials(None, registry_host)
+        let host = match normalize_registry_host(registry_host) {
+            Ok(host) => host,
+            Err(e) => {
+                tracing::warn!("reading the credentials of registry {registry_host}: {e}");
+                return None;
             }
-            CredentialScope::Global => self
-                .vault
-                .registry_credentials(&RegistryScope::Global, registry_host),
         };
-        match found {
-            Ok(creds) => creds.map(|c| RegistryAuth {
-                username: c.username.clone(),
-                password: c.password.to_string(),
-            }),
+        match self.found.get(&host)? {
+            Ok(auth) => Some(auth.clone()),
             Err(e) => {
                 tracing::warn!("reading the credentials of registry {registry_host}: {e}");
                 None
@@ -102,12 +143,9 @@ pub async fn pull_for(
             return Ok(record);
         }
     }
-    let creds = VaultCredentials {
-        vault: state.vault.clone(),
-        scope: owner.into(),
-    };
+    let creds = VaultCredentials::load(&state.vault, &owner.into()).await;
     let options = PullOptions {
-        services_only: *owner == Owner::Global && uses_private_credentials(state, image),
+        services_only: *owner == Owner::Global && uses_private_credentials(state, image).await,
         ..PullOptions::default()
     };
     match state
@@ -134,13 +172,14 @@ pub async fn pull_for(
 
 /// Whether a global service's pull of `image` goes with global-private credentials (which
 /// namespaces' functions never get: the image is then kept for global services only).
-fn uses_private_credentials(state: &AppState, image: &str) -> bool {
+async fn uses_private_credentials(state: &AppState, image: &str) -> bool {
     let Some((host, _)) = image.split_once('/') else {
         return false;
     };
     match state
         .vault
         .registry_credentials(&RegistryScope::GlobalPrivate, host)
+        .await
     {
         Ok(found) => found.is_some(),
         // Unknown: keep it from namespaces.
@@ -159,28 +198,17 @@ pub async fn forget(state: &Arc<AppState>, owner: &Owner, name: &str) {
 async fn remember(state: &Arc<AppState>, owner: &Owner, name: &str, message: Option<&str>) {
     let key = crate::state::function_key(owner.key(), name);
     state.image_pulls.set(&key, message);
-    let (owner, name, message) = (
-        owner.key().to_string(),
-        name.to_string(),
-        message.map(str::to_string),
-    );
-    let stored = state
-        .blocking(move |s| {
-            match &message {
-                Some(m) => {
-                    s.store
-                        .record_pull_failure(&owner, &name, m, &crate::clock::now_rfc3339())?
-                }
-                None => s.store.clear_pull_failure(&owner, &name)?,
-            }
-            Ok(())
-        })
-        .await;
+    let stored = match message {
+        Some(m) => {
+            state
+                .store
+                .record_pull_failure(owner.key(), name, m, &crate::clock::now_rfc3339())
+                .await
+        }
+        None => state.store.clear_pull_failure(owner.key(), name).await,
+    };
     if let Err(e) = stored {
-        tracing::warn!(
-            "keeping the pull failure of {key} in the store: {}",
-            e.message
-        );
+        tracing::warn!("keeping the pull failure of {key} in the store: {e}");
     }
 }
 
@@ -193,4 +221,68 @@ fn pull_failure(owner: &Owner, image: &str, e: &ImageError) -> String {
             .to_string(),
     };
     format!("pulling image '{image}' failed: {e}; {fix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use faasbox_secrets::MasterKey;
+    use faasbox_store_sqlite::SqliteStore;
+
+    use super::*;
+
+    /// The user a transfer with `creds` would log in to `host` as.
+    fn user(creds: &VaultCredentials, host: &str) -> Option<String> {
+        creds.credentials(host).map(|auth| auth.username)
+    }
+
+    #[tokio::test]
+    async fn credentials_are_read_before_the_transfer_with_the_owners_precedence() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.create_namespace("demo", "t").unwrap();
+        let vault = Vault::new(MasterKey::generate().unwrap(), Arc::new(store));
+        let demo = RegistryScope::Namespace("demo".into());
+        for (scope, url, username) in [
+            (demo.clone(), "ghcr.io", "demo-user"),
+            (RegistryScope::Global, "https://ghcr.io/v2/", "global-user"),
+            (
+                RegistryScope::Global,
+                "https://index.docker.io/v1/",
+                "hub-user",
+            ),
+            (RegistryScope::GlobalPrivate, "GHCR.io", "private-user"),
+        ] {
+            vault
+                .put_registry(scope, url, username, "pw")
+                .await
+                .unwrap();
+        }
+
+        let of_demo =
+            VaultCredentials::load(&vault, &CredentialScope::Namespace("demo".into())).await;
+        assert_eq!(user(&of_demo, "ghcr.io").as_deref(), Some("demo-user"));
+        // Docker Hub's hosts are one registry; the global scope stands in for the namespace.
+        assert_eq!(
+            user(&of_demo, "registry-1.docker.io").as_deref(),
+            Some("hub-user")
+        );
+        assert_eq!(user(&of_demo, "quay.io"), None);
+
+        let of_other =
+            VaultCredentials::load(&vault, &CredentialScope::Namespace("other".into())).await;
+        assert_eq!(user(&of_other, "ghcr.io").as_deref(), Some("global-user"));
+
+        let of_service = VaultCredentials::load(&vault, &CredentialScope::GlobalService).await;
+        assert_eq!(
+            user(&of_service, "ghcr.io").as_deref(),
+            Some("private-user")
+        );
+        assert_eq!(user(&of_service, "docker.io").as_deref(), Some("hub-user"));
+
+        let global = VaultCredentials::load(&vault, &CredentialScope::Global).await;
+        assert_eq!(user(&global, "ghcr.io").as_deref(), Some("global-user"));
+
+        // Read once: a registry deleted afterwards is still used by this transfer.
+        vault.delete_registry(&demo, "ghcr.io").await.unwrap();
+        assert_eq!(user(&of_demo, "ghcr.io").as_deref(), Some("demo-user"));
+    }
 }

@@ -188,18 +188,16 @@ async fn run(
         },
         started: Instant::now(),
     };
-    {
-        let (id, ns, label) = (
-            record.id.clone(),
-            record.namespace.clone(),
-            record.function.clone(),
-        );
-        let started = clock::now_rfc3339();
-        state
-            .blocking(move |s| Ok(s.store.start_invocation(&id, &ns, &label, &started)?))
-            .await?;
-        *recorded = true;
-    }
+    state
+        .store
+        .start_invocation(
+            &record.id,
+            &record.namespace,
+            &record.function,
+            &clock::now_rfc3339(),
+        )
+        .await?;
+    *recorded = true;
     let mut options = options;
     if let Some(on_recorded) = options.on_recorded.take() {
         on_recorded(record.id.clone()).await;
@@ -459,10 +457,11 @@ fn out_of_memory(size: &str) -> Failure {
 }
 
 async fn namespace_exists(state: &Arc<AppState>, namespace: &str) -> bool {
-    let ns = namespace.to_string();
     state
-        .blocking(move |s| Ok(s.store.namespace(&ns)?.is_some()))
+        .store
+        .namespace(namespace)
         .await
+        .map(|found| found.is_some())
         .unwrap_or(true)
 }
 
@@ -516,19 +515,14 @@ async fn record_end(
             line: format!("call failed: {}: {}", e.code, e.message),
         });
     }
-    let id = record.id.clone();
     let ended = clock::now_rfc3339();
-    let stored = state
-        .blocking(move |s| {
-            let end = InvocationEnd {
-                status,
-                ended: &ended,
-                error_code: code.as_deref(),
-                error_message: message.as_deref(),
-            };
-            Ok(s.store.finish_invocation(&id, &end, &logs)?)
-        })
-        .await;
+    let end = InvocationEnd {
+        status,
+        ended: &ended,
+        error_code: code.as_deref(),
+        error_message: message.as_deref(),
+    };
+    let stored = state.store.finish_invocation(&record.id, &end, &logs).await;
     if let Err(e) = stored {
         tracing::error!("recording the end of a call failed: {e}");
     }

@@ -52,7 +52,8 @@ fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let store = Arc::new(SqliteStore::open(&config.database_path()).unwrap());
     let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
-    let vault = Arc::new(Vault::open(&key_source, store.clone()).unwrap());
+    // A fresh database: nothing to recover or check, so the vault is made directly.
+    let vault = Arc::new(Vault::new(key_source.load().unwrap(), store.clone()));
     let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
     let driver = Arc::new(driver);
     store
@@ -122,8 +123,8 @@ async fn call(h: &Harness, name: &str, input: &'static [u8], options: CallOption
     .await
 }
 
-fn stored_status(h: &Harness, id: &str) -> String {
-    h.state.store.invocation(id).unwrap().unwrap().status
+async fn stored_status(h: &Harness, id: &str) -> String {
+    h.state.store.invocation(id).await.unwrap().unwrap().status
 }
 
 #[tokio::test]
@@ -141,7 +142,7 @@ async fn answers_and_records(h: Harness) {
     let output = invocation.result.unwrap();
     assert_eq!(&output[..], br#"{"x":1}"#);
     let id = invocation.id.expect("the call was recorded");
-    assert_eq!(stored_status(&h, &id), "succeeded");
+    assert_eq!(stored_status(&h, &id).await, "succeeded");
     let record = h.driver.record();
     assert_eq!(record.invokes.len(), 1);
     assert_eq!(
@@ -162,7 +163,7 @@ async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
     assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
     assert!(error.message.contains("replaced"), "{}", error.message);
     let id = invocation.id.expect("the call was recorded");
-    assert_eq!(stored_status(&h, &id), "timeout");
+    assert_eq!(stored_status(&h, &id).await, "timeout");
     let record = h
         .driver
         .wait_until(WAIT, "the timed-out instance replaced", |r| {
@@ -184,7 +185,7 @@ async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
     assert_eq!(error.kind, FailureKind::FunctionTimeout);
     assert_eq!(error.code, codes::FUNCTION_TIMEOUT);
     let id = invocation.id.expect("the call was recorded");
-    assert_eq!(stored_status(&h, &id), "timeout");
+    assert_eq!(stored_status(&h, &id).await, "timeout");
     let record = h
         .driver
         .wait_until(WAIT, "the timed-out instance replaced", |r| {
@@ -256,7 +257,12 @@ async fn a_refused_call_records_nothing_and_starts_nothing() {
     let missing = call(&h, "nope", b"{}", CallOptions::default()).await;
     assert_eq!(missing.result.unwrap_err().kind, FailureKind::NotFound);
     assert!(missing.id.is_none());
-    let stored = h.state.store.list_invocations("ns", None, 10).unwrap();
+    let stored = h
+        .state
+        .store
+        .list_invocations("ns", None, 10)
+        .await
+        .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
     assert_eq!(h.driver.record().start_attempts, 0);
 }

@@ -4,8 +4,7 @@
 //! it, and how messages name it.
 
 use faasbox_images::Scope;
-use faasbox_store::{StoreError, GLOBAL_OWNER};
-use faasbox_store_sqlite::SqliteStore;
+use faasbox_store::{Store, StoreError, GLOBAL_OWNER};
 
 use crate::failure::Failure;
 
@@ -87,31 +86,31 @@ impl Owner {
         Scope::of(self.image_namespace())
     }
 
-    pub fn load_function(
+    pub async fn load_function(
         &self,
-        store: &SqliteStore,
+        store: &dyn Store,
         name: &str,
     ) -> Result<Option<faasbox_store::FunctionRecord>, StoreError> {
         match self {
-            Owner::Namespace(ns) => store.function(ns, name),
-            Owner::Global => store.global_function(name),
+            Owner::Namespace(ns) => store.function(ns, name).await,
+            Owner::Global => store.global_function(name).await,
         }
     }
 
-    pub fn list_functions(
+    pub async fn list_functions(
         &self,
-        store: &SqliteStore,
+        store: &dyn Store,
     ) -> Result<Vec<faasbox_store::FunctionRecord>, StoreError> {
         match self {
-            Owner::Namespace(ns) => store.list_functions(ns),
-            Owner::Global => store.list_global_functions(),
+            Owner::Namespace(ns) => store.list_functions(ns).await,
+            Owner::Global => store.list_global_functions().await,
         }
     }
 
-    pub fn delete_function(&self, store: &SqliteStore, name: &str) -> Result<bool, StoreError> {
+    pub async fn delete_function(&self, store: &dyn Store, name: &str) -> Result<bool, StoreError> {
         match self {
-            Owner::Namespace(ns) => store.delete_function(ns, name),
-            Owner::Global => store.delete_global_function(name),
+            Owner::Namespace(ns) => store.delete_function(ns, name).await,
+            Owner::Global => store.delete_global_function(name).await,
         }
     }
 

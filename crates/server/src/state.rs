@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use faasbox_driver::Driver;
 use faasbox_images::ImageStore;
 use faasbox_secrets::{KeySource, Vault};
-use faasbox_store_sqlite::SqliteStore;
+use faasbox_store::Store;
 
 use crate::auth::tokens::TokenBook;
 use crate::config::ServerConfig;
@@ -18,7 +18,8 @@ use crate::pool::{Pool, PoolRules};
 
 pub struct AppState {
     pub config: ServerConfig,
-    pub store: Arc<SqliteStore>,
+    /// The metadata store, through its async traits (whatever backend `app.rs` opened).
+    pub store: Arc<dyn Store>,
     pub images: Arc<ImageStore>,
     pub driver: Arc<dyn Driver>,
     /// Secrets and registry credentials (encrypted in the store).
@@ -69,7 +70,7 @@ pub use crate::owner::function_key;
 impl AppState {
     pub fn new(
         config: ServerConfig,
-        store: Arc<SqliteStore>,
+        store: Arc<dyn Store>,
         images: Arc<ImageStore>,
         driver: Arc<dyn Driver>,
         vault: Arc<Vault>,
@@ -241,7 +242,20 @@ impl AppState {
             .collect()
     }
 
-    /// Runs blocking store or image work off the async threads.
+    /// Runs `work` to its end in a task of its own, even if the caller stops waiting: an HTTP
+    /// client that goes away drops its request's future, and a change made of several store
+    /// calls (a token and the token book, a namespace and its images) must not stop halfway.
+    pub async fn to_completion<T, F, W>(self: &Arc<Self>, work: W) -> Result<T, Failure>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, Failure>> + Send + 'static,
+        W: FnOnce(Arc<AppState>) -> F,
+    {
+        tokio::spawn(work(self.clone())).await?
+    }
+
+    /// Runs blocking work (the image store, files) off the async threads. The store is async
+    /// and needs none of this.
     pub async fn blocking<T, F>(self: &Arc<Self>, work: F) -> Result<T, Failure>
     where
         T: Send + 'static,

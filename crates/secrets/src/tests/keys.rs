@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::{staged_key_path, write_key_file, KeyError, KeySource, Zeroizing};
 
-#[test]
-fn key_file_is_created_once_with_mode_0600() {
+#[tokio::test]
+async fn key_file_is_created_once_with_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys").join("master.key");
     let created = MasterKey::load_or_create(&path).unwrap();
@@ -23,8 +23,8 @@ fn key_file_is_created_once_with_mode_0600() {
     assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
 }
 
-#[test]
-fn readable_key_files_are_refused() {
+#[tokio::test]
+async fn readable_key_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("master.key");
     write_key_file(&path, &MasterKey::generate().unwrap()).unwrap();
@@ -53,8 +53,8 @@ fn readable_key_files_are_refused() {
     ));
 }
 
-#[test]
-fn key_files_hold_base64_or_raw_bytes() {
+#[tokio::test]
+async fn key_files_hold_base64_or_raw_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raw.key");
     fs::write(&path, [9u8; 32]).unwrap();
@@ -69,8 +69,8 @@ fn key_files_hold_base64_or_raw_bytes() {
     );
 }
 
-#[test]
-fn base64_keys() {
+#[tokio::test]
+async fn base64_keys() {
     let key = MasterKey::generate().unwrap();
     let b64 = key.to_base64();
     let padded = MasterKey::from_base64(&format!("  {}\n", b64.as_str())).unwrap();
@@ -85,8 +85,8 @@ fn base64_keys() {
     assert!(!garbage.contains("sec!ret"), "{garbage}");
 }
 
-#[test]
-fn key_id_is_the_first_8_bytes_of_sha256() {
+#[tokio::test]
+async fn key_id_is_the_first_8_bytes_of_sha256() {
     let key = MasterKey::from_bytes(Zeroizing::new([1u8; 32]));
     let digest = Sha256::digest([1u8; 32]);
     assert_eq!(key.key_id(), hex::encode(&digest[..8]));
@@ -94,8 +94,8 @@ fn key_id_is_the_first_8_bytes_of_sha256() {
     assert_eq!(format!("{key:?}"), "MasterKey(…)");
 }
 
-#[test]
-fn key_sources_follow_the_environment() {
+#[tokio::test]
+async fn key_sources_follow_the_environment() {
     let default = PathBuf::from("/data/keys/master.key");
     let b64 = Zeroizing::new(MasterKey::generate().unwrap().to_base64().to_string());
     let source = KeySource::from_values(Some(b64.clone()), None, default.clone()).unwrap();
@@ -119,26 +119,30 @@ fn key_sources_follow_the_environment() {
     ));
 }
 
-#[test]
-fn an_explicit_key_file_must_exist() {
+#[tokio::test]
+async fn an_explicit_key_file_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let source = KeySource::File(dir.path().join("absent.key"));
     assert!(matches!(source.load(), Err(KeyError::NotFound { .. })));
 }
 
-#[test]
-fn open_creates_the_default_key_only_for_an_empty_database() {
+#[tokio::test]
+async fn open_creates_the_default_key_only_for_an_empty_database() {
     let env = env();
     let path = env.dir.path().join("keys").join("master.key");
     let source = KeySource::DefaultFile(path.clone());
-    let vault = Vault::open(&source, env.store.clone()).unwrap();
-    vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    let vault = Vault::open(&source, env.store.clone()).await.unwrap();
+    vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     drop(vault);
     // The same key file opens the same secrets.
-    let vault = Vault::open(&source, env.store.clone()).unwrap();
+    let vault = Vault::open(&source, env.store.clone()).await.unwrap();
     assert_eq!(
         vault
             .get_secret("demo", "token")
+            .await
             .unwrap()
             .unwrap()
             .as_slice(),
@@ -146,7 +150,7 @@ fn open_creates_the_default_key_only_for_an_empty_database() {
     );
     // A lost key file is not silently replaced by a new key.
     fs::remove_file(&path).unwrap();
-    let err = Vault::open(&source, env.store.clone()).unwrap_err();
+    let err = Vault::open(&source, env.store.clone()).await.unwrap_err();
     assert!(
         matches!(err, VaultError::Key(KeyError::Missing { .. })),
         "{err:?}"
@@ -155,13 +159,13 @@ fn open_creates_the_default_key_only_for_an_empty_database() {
     // A different key is refused at open.
     write_key_file(&path, &MasterKey::generate().unwrap()).unwrap();
     assert!(matches!(
-        Vault::open(&source, env.store.clone()),
+        Vault::open(&source, env.store.clone()).await,
         Err(VaultError::WrongMasterKey { .. })
     ));
 }
 
-#[test]
-fn key_file_replacement_is_atomic_and_keeps_0600() {
+#[tokio::test]
+async fn key_file_replacement_is_atomic_and_keeps_0600() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("master.key");
     let first = MasterKey::load_or_create(&path).unwrap();

@@ -55,8 +55,8 @@ impl TestEnv {
     }
 
     /// A copy of the vault's master key, through its base64 form.
-    pub fn key_copy(&self) -> MasterKey {
-        copy(&self.vault.master())
+    pub async fn key_copy(&self) -> MasterKey {
+        copy(&**self.vault.master().await)
     }
 }
 

@@ -6,22 +6,28 @@ use super::*;
 use crate::{staged_key_path, write_key_file, KeySource, RegistryScope};
 
 /// Secrets in two namespaces and credentials in the global scope.
-fn filled() -> TestEnv {
+async fn filled() -> TestEnv {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     env.vault
         .put_secret("other", "token", b"other-value")
+        .await
         .unwrap();
     env.vault
         .put_registry(RegistryScope::Global, "ghcr.io", "admin", SEED_PASSWORD)
+        .await
         .unwrap();
     env
 }
 
-fn assert_readable(vault: &Vault) {
+async fn assert_readable(vault: &Vault) {
     assert_eq!(
         vault
             .get_secret("demo", "token")
+            .await
             .unwrap()
             .unwrap()
             .as_slice(),
@@ -30,6 +36,7 @@ fn assert_readable(vault: &Vault) {
     assert_eq!(
         vault
             .get_secret("other", "token")
+            .await
             .unwrap()
             .unwrap()
             .as_slice(),
@@ -37,26 +44,29 @@ fn assert_readable(vault: &Vault) {
     );
     let creds = vault
         .registry_credentials(&RegistryScope::Global, "ghcr.io")
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(creds.password.as_str(), SEED_PASSWORD);
 }
 
-fn assert_unreadable(vault: &Vault) {
+async fn assert_unreadable(vault: &Vault) {
     assert!(matches!(
-        vault.get_secret("demo", "token"),
+        vault.get_secret("demo", "token").await,
         Err(VaultError::WrongMasterKey { .. })
     ));
     assert!(matches!(
-        vault.registry_credentials(&RegistryScope::Global, "ghcr.io"),
+        vault
+            .registry_credentials(&RegistryScope::Global, "ghcr.io")
+            .await,
         Err(VaultError::WrongMasterKey { .. })
     ));
 }
 
-#[test]
-fn rotation_rewraps_data_keys_and_leaves_secrets_alone() {
-    let env = filled();
-    let old = env.key_copy();
+#[tokio::test]
+async fn rotation_rewraps_data_keys_and_leaves_secrets_alone() {
+    let env = filled().await;
+    let old = env.key_copy().await;
     let new = MasterKey::generate().unwrap();
     let new_id = new.key_id().to_string();
     let secret_before = env
@@ -67,11 +77,11 @@ fn rotation_rewraps_data_keys_and_leaves_secrets_alone() {
         .ciphertext;
     let keys_before = env.store.list_data_keys().unwrap();
 
-    assert_eq!(env.vault.rotate_master_key(copy(&new)).unwrap(), 3);
-    assert_eq!(env.vault.key_id(), new_id);
-    assert_readable(&env.vault);
-    assert_readable(&env.vault_with(new));
-    assert_unreadable(&env.vault_with(old));
+    assert_eq!(env.vault.rotate_master_key(copy(&new)).await.unwrap(), 3);
+    assert_eq!(env.vault.key_id().await, new_id);
+    assert_readable(&env.vault).await;
+    assert_readable(&env.vault_with(new)).await;
+    assert_unreadable(&env.vault_with(old)).await;
 
     let keys_after = env.store.list_data_keys().unwrap();
     for (before, after) in keys_before.iter().zip(&keys_after) {
@@ -89,13 +99,14 @@ fn rotation_rewraps_data_keys_and_leaves_secrets_alone() {
     // New data keys are wrapped by the new key too.
     env.vault
         .put_registry(RegistryScope::GlobalPrivate, "quay.io", "a", "pw")
+        .await
         .unwrap();
-    assert_eq!(env.vault.check_master_key().unwrap(), 4);
+    assert_eq!(env.vault.check_master_key().await.unwrap(), 4);
 }
 
-#[test]
-fn a_failed_rotation_changes_nothing() {
-    let env = filled();
+#[tokio::test]
+async fn a_failed_rotation_changes_nothing() {
+    let env = filled().await;
     let stranger = MasterKey::generate().unwrap();
     // A data key the current master key cannot unwrap.
     env.raw()
@@ -105,94 +116,100 @@ fn a_failed_rotation_changes_nothing() {
         )
         .unwrap();
     let path = env.dir.path().join("master.key");
-    write_key_file(&path, &env.key_copy()).unwrap();
+    write_key_file(&path, &env.key_copy().await).unwrap();
     let err = env
         .vault
         .rotate_key_file(&path, MasterKey::generate().unwrap())
+        .await
         .unwrap_err();
     assert!(matches!(err, VaultError::WrongMasterKey { .. }), "{err:?}");
     assert!(!staged_key_path(&path).exists());
     assert_eq!(
         MasterKey::from_file(&path).unwrap().key_id(),
-        env.vault.key_id()
+        env.vault.key_id().await
     );
-    assert_readable(&env.vault);
+    assert_readable(&env.vault).await;
+    let current = env.vault.key_id().await;
     assert!(env
         .store
         .list_data_keys()
         .unwrap()
         .iter()
         .filter(|k| k.namespace != "*global-private")
-        .all(|k| k.key_id == env.vault.key_id()));
+        .all(|k| k.key_id == current));
 }
 
-#[test]
-fn key_file_rotation_swaps_the_file_with_mode_0600() {
-    let env = filled();
+#[tokio::test]
+async fn key_file_rotation_swaps_the_file_with_mode_0600() {
+    let env = filled().await;
     let path = env.dir.path().join("keys").join("master.key");
     let source = KeySource::DefaultFile(path.clone());
-    let vault = Vault::open(&source, env.store.clone());
+    let vault = Vault::open(&source, env.store.clone()).await;
     // The store already holds data keys under the test key, and there is no key file yet.
     assert!(vault.is_err());
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    write_key_file(&path, &env.key_copy()).unwrap();
-    let vault = Vault::open(&source, env.store.clone()).unwrap();
+    write_key_file(&path, &env.key_copy().await).unwrap();
+    let vault = Vault::open(&source, env.store.clone()).await.unwrap();
 
     let new = MasterKey::generate().unwrap();
     let new_id = new.key_id().to_string();
-    assert_eq!(vault.rotate_key_file(&path, new).unwrap(), 3);
+    assert_eq!(vault.rotate_key_file(&path, new).await.unwrap(), 3);
     assert_eq!(mode(&path), 0o600);
     assert!(!staged_key_path(&path).exists());
     assert_eq!(MasterKey::from_file(&path).unwrap().key_id(), new_id);
-    assert_readable(&vault);
+    assert_readable(&vault).await;
     // A restart finds the new key in the file.
-    let reopened = Vault::open(&source, env.store.clone()).unwrap();
-    assert_eq!(reopened.key_id(), new_id);
-    assert_readable(&reopened);
+    let reopened = Vault::open(&source, env.store.clone()).await.unwrap();
+    assert_eq!(reopened.key_id().await, new_id);
+    assert_readable(&reopened).await;
 }
 
-#[test]
-fn a_crash_after_the_commit_is_finished_at_open() {
-    let env = filled();
+#[tokio::test]
+async fn a_crash_after_the_commit_is_finished_at_open() {
+    let env = filled().await;
     let path = env.dir.path().join("master.key");
-    write_key_file(&path, &env.key_copy()).unwrap();
+    write_key_file(&path, &env.key_copy().await).unwrap();
     let new = MasterKey::generate().unwrap();
     let new_id = new.key_id().to_string();
     // Staged and committed, but the rename never happened.
     write_key_file(&staged_key_path(&path), &new).unwrap();
-    env.vault.rotate_master_key(new).unwrap();
-    let vault = Vault::open(&KeySource::File(path.clone()), env.store.clone()).unwrap();
-    assert_eq!(vault.key_id(), new_id);
+    env.vault.rotate_master_key(new).await.unwrap();
+    let vault = Vault::open(&KeySource::File(path.clone()), env.store.clone())
+        .await
+        .unwrap();
+    assert_eq!(vault.key_id().await, new_id);
     assert_eq!(MasterKey::from_file(&path).unwrap().key_id(), new_id);
     assert!(!staged_key_path(&path).exists());
-    assert_readable(&vault);
+    assert_readable(&vault).await;
 }
 
-#[test]
-fn a_crash_before_the_commit_is_undone_at_open() {
-    let env = filled();
+#[tokio::test]
+async fn a_crash_before_the_commit_is_undone_at_open() {
+    let env = filled().await;
     let path = env.dir.path().join("master.key");
-    let old_id = env.vault.key_id();
-    write_key_file(&path, &env.key_copy()).unwrap();
+    let old_id = env.vault.key_id().await;
+    write_key_file(&path, &env.key_copy().await).unwrap();
     write_key_file(&staged_key_path(&path), &MasterKey::generate().unwrap()).unwrap();
-    let vault = Vault::open(&KeySource::File(path.clone()), env.store.clone()).unwrap();
-    assert_eq!(vault.key_id(), old_id);
+    let vault = Vault::open(&KeySource::File(path.clone()), env.store.clone())
+        .await
+        .unwrap();
+    assert_eq!(vault.key_id().await, old_id);
     assert!(!staged_key_path(&path).exists());
-    assert_readable(&vault);
+    assert_readable(&vault).await;
 }
 
-#[test]
-fn reads_keep_working_during_a_rotation() {
-    let env = filled();
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_keep_working_during_a_rotation() {
+    let env = filled().await;
     let vault = Arc::new(env.vault);
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
         .map(|_| {
             let (vault, stop) = (vault.clone(), stop.clone());
-            std::thread::spawn(move || {
+            tokio::spawn(async move {
                 let mut reads = 0;
                 while !stop.load(Ordering::Relaxed) || reads == 0 {
-                    assert_readable(&vault);
+                    assert_readable(&vault).await;
                     reads += 1;
                 }
                 reads
@@ -203,13 +220,14 @@ fn reads_keep_working_during_a_rotation() {
         assert_eq!(
             vault
                 .rotate_master_key(MasterKey::generate().unwrap())
+                .await
                 .unwrap(),
             3
         );
     }
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
-        assert!(reader.join().unwrap() > 0);
+        assert!(reader.await.unwrap() > 0);
     }
-    assert_eq!(vault.check_master_key().unwrap(), 3);
+    assert_eq!(vault.check_master_key().await.unwrap(), 3);
 }

@@ -28,70 +28,96 @@ fn set_ciphertext(env: &TestEnv, ns: &str, name: &str, blob: &[u8]) {
     assert_eq!(changed, 1);
 }
 
-#[test]
-fn an_altered_byte_is_detected() {
+#[tokio::test]
+async fn an_altered_byte_is_detected() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     let blob = ciphertext(&env, "demo", "token");
     for index in [0, 1, 13, blob.len() - 1] {
         let mut bad = blob.clone();
         bad[index] ^= 0x01;
         set_ciphertext(&env, "demo", "token", &bad);
-        let result = env.vault.get_secret("demo", "token");
+        let result = env.vault.get_secret("demo", "token").await;
         assert_undecryptable(result, "secret demo/token");
     }
     set_ciphertext(&env, "demo", "token", &blob[..10]);
-    assert_undecryptable(env.vault.get_secret("demo", "token"), "secret demo/token");
+    assert_undecryptable(
+        env.vault.get_secret("demo", "token").await,
+        "secret demo/token",
+    );
     set_ciphertext(&env, "demo", "token", &blob);
-    assert!(env.vault.get_secret("demo", "token").unwrap().is_some());
+    assert!(env
+        .vault
+        .get_secret("demo", "token")
+        .await
+        .unwrap()
+        .is_some());
 }
 
-#[test]
-fn swapped_ciphertexts_fail_in_one_namespace_and_across() {
+#[tokio::test]
+async fn swapped_ciphertexts_fail_in_one_namespace_and_across() {
     let env = env();
-    env.vault.put_secret("demo", "a", b"value-a").unwrap();
-    env.vault.put_secret("demo", "b", b"value-b").unwrap();
-    env.vault.put_secret("other", "c", b"value-c").unwrap();
+    env.vault.put_secret("demo", "a", b"value-a").await.unwrap();
+    env.vault.put_secret("demo", "b", b"value-b").await.unwrap();
+    env.vault
+        .put_secret("other", "c", b"value-c")
+        .await
+        .unwrap();
 
     let (a, b) = (ciphertext(&env, "demo", "a"), ciphertext(&env, "demo", "b"));
     set_ciphertext(&env, "demo", "a", &b);
     set_ciphertext(&env, "demo", "b", &a);
-    assert_undecryptable(env.vault.get_secret("demo", "a"), "secret demo/a");
-    assert_undecryptable(env.vault.get_secret("demo", "b"), "secret demo/b");
+    assert_undecryptable(env.vault.get_secret("demo", "a").await, "secret demo/a");
+    assert_undecryptable(env.vault.get_secret("demo", "b").await, "secret demo/b");
     set_ciphertext(&env, "demo", "a", &a);
     set_ciphertext(&env, "demo", "b", &b);
 
     let c = ciphertext(&env, "other", "c");
     set_ciphertext(&env, "demo", "a", &c);
     set_ciphertext(&env, "other", "c", &a);
-    assert_undecryptable(env.vault.get_secret("demo", "a"), "secret demo/a");
-    assert_undecryptable(env.vault.get_secret("other", "c"), "secret other/c");
+    assert_undecryptable(env.vault.get_secret("demo", "a").await, "secret demo/a");
+    assert_undecryptable(env.vault.get_secret("other", "c").await, "secret other/c");
 }
 
-#[test]
-fn a_secret_moved_to_another_name_or_namespace_fails() {
+#[tokio::test]
+async fn a_secret_moved_to_another_name_or_namespace_fails() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
-    env.vault.put_secret("other", "x", b"x").unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
+    env.vault.put_secret("other", "x", b"x").await.unwrap();
     let raw = env.raw();
     raw.execute(
         "UPDATE secrets SET name = 'moved' WHERE namespace = 'demo' AND name = 'token'",
         [],
     )
     .unwrap();
-    assert_undecryptable(env.vault.get_secret("demo", "moved"), "secret demo/moved");
+    assert_undecryptable(
+        env.vault.get_secret("demo", "moved").await,
+        "secret demo/moved",
+    );
     raw.execute(
         "UPDATE secrets SET namespace = 'other', name = 'token' WHERE namespace = 'demo'",
         [],
     )
     .unwrap();
-    assert_undecryptable(env.vault.get_secret("other", "token"), "secret other/token");
+    assert_undecryptable(
+        env.vault.get_secret("other", "token").await,
+        "secret other/token",
+    );
 }
 
-#[test]
-fn a_secret_moved_into_a_registry_row_fails() {
+#[tokio::test]
+async fn a_secret_moved_into_a_registry_row_fails() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     env.vault
         .put_registry(
             RegistryScope::Namespace("demo".into()),
@@ -99,6 +125,7 @@ fn a_secret_moved_into_a_registry_row_fails() {
             "admin",
             "pw",
         )
+        .await
         .unwrap();
     let blob = ciphertext(&env, "demo", "token");
     env.raw()
@@ -106,20 +133,23 @@ fn a_secret_moved_into_a_registry_row_fails() {
         .unwrap();
     assert_undecryptable(
         env.vault
-            .registry_credentials(&RegistryScope::Namespace("demo".into()), "ghcr.io"),
+            .registry_credentials(&RegistryScope::Namespace("demo".into()), "ghcr.io")
+            .await,
         "registry credentials for ghcr.io (namespace demo)",
     );
 }
 
-#[test]
-fn altered_registry_rows_fail() {
+#[tokio::test]
+async fn altered_registry_rows_fail() {
     let env = env();
     let scope = RegistryScope::Namespace("demo".into());
     env.vault
         .put_registry(scope.clone(), "ghcr.io", "admin", SEED_PASSWORD)
+        .await
         .unwrap();
     env.vault
         .put_registry(scope.clone(), "quay.io", "admin", "other-pw")
+        .await
         .unwrap();
     let raw = env.raw();
     // The username is in clear but bound to the password.
@@ -129,7 +159,7 @@ fn altered_registry_rows_fail() {
     )
     .unwrap();
     assert_undecryptable(
-        env.vault.registry_credentials(&scope, "ghcr.io"),
+        env.vault.registry_credentials(&scope, "ghcr.io").await,
         "registry credentials for ghcr.io (namespace demo)",
     );
     // Quay's password moved to ghcr.io's row (usernames equal again).
@@ -145,17 +175,21 @@ fn altered_registry_rows_fail() {
     )
     .unwrap();
     assert_undecryptable(
-        env.vault.registry_credentials(&scope, "ghcr.io"),
+        env.vault.registry_credentials(&scope, "ghcr.io").await,
         "registry credentials for ghcr.io (namespace demo)",
     );
 }
 
-#[test]
-fn swapped_or_altered_data_keys_fail() {
+#[tokio::test]
+async fn swapped_or_altered_data_keys_fail() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     env.vault
         .put_secret("other", "token", SECRET_VALUE)
+        .await
         .unwrap();
     let raw = env.raw();
     raw.execute(
@@ -164,16 +198,25 @@ fn swapped_or_altered_data_keys_fail() {
         [],
     )
     .unwrap();
-    assert_undecryptable(env.vault.get_secret("demo", "token"), "secret demo/token");
+    assert_undecryptable(
+        env.vault.get_secret("demo", "token").await,
+        "secret demo/token",
+    );
     raw.execute("DELETE FROM data_keys WHERE namespace = 'other'", [])
         .unwrap();
-    assert_undecryptable(env.vault.get_secret("other", "token"), "secret other/token");
+    assert_undecryptable(
+        env.vault.get_secret("other", "token").await,
+        "secret other/token",
+    );
 }
 
-#[test]
-fn the_raw_database_holds_no_value_password_or_key() {
+#[tokio::test]
+async fn the_raw_database_holds_no_value_password_or_key() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     env.vault
         .put_registry(
             RegistryScope::Namespace("demo".into()),
@@ -181,11 +224,13 @@ fn the_raw_database_holds_no_value_password_or_key() {
             "admin",
             SEED_PASSWORD,
         )
+        .await
         .unwrap();
     env.vault
         .put_registry(RegistryScope::Global, "docker.io", "admin", SEED_PASSWORD)
+        .await
         .unwrap();
-    let key = env.key_copy();
+    let key = env.key_copy().await;
     let check = |bytes: &[u8]| {
         assert!(
             !contains(bytes, SECRET_VALUE),
@@ -214,17 +259,21 @@ fn the_raw_database_holds_no_value_password_or_key() {
     check(&checkpointed);
 }
 
-#[test]
-fn another_master_key_cannot_decrypt() {
+#[tokio::test]
+async fn another_master_key_cannot_decrypt() {
     let env = env();
-    env.vault.put_secret("demo", "token", SECRET_VALUE).unwrap();
+    env.vault
+        .put_secret("demo", "token", SECRET_VALUE)
+        .await
+        .unwrap();
     env.vault
         .put_registry(RegistryScope::Global, "ghcr.io", "admin", SEED_PASSWORD)
+        .await
         .unwrap();
-    let right = env.vault.key_id();
+    let right = env.vault.key_id().await;
     let stranger = env.vault_with(MasterKey::generate().unwrap());
-    let wrong = stranger.key_id();
-    let err = stranger.get_secret("demo", "token").unwrap_err();
+    let wrong = stranger.key_id().await;
+    let err = stranger.get_secret("demo", "token").await.unwrap_err();
     match &err {
         VaultError::WrongMasterKey {
             stored, current, ..
@@ -242,19 +291,24 @@ fn another_master_key_cannot_decrypt() {
     );
     assert!(!message.contains("s3cr3t"));
     assert!(matches!(
-        stranger.registry_credentials(&RegistryScope::Global, "ghcr.io"),
+        stranger
+            .registry_credentials(&RegistryScope::Global, "ghcr.io")
+            .await,
         Err(VaultError::WrongMasterKey { .. })
     ));
     assert!(matches!(
-        stranger.check_master_key(),
+        stranger.check_master_key().await,
         Err(VaultError::WrongMasterKey { .. })
     ));
     // Writing with the wrong key does not replace the data key either.
-    assert!(stranger.put_secret("demo", "x", b"x").is_err());
+    assert!(stranger.put_secret("demo", "x", b"x").await.is_err());
 
     // A forged key id (the stranger relabels the row) still fails: the id is bound in.
     env.raw()
         .execute("UPDATE data_keys SET key_id = ?1", [&wrong])
         .unwrap();
-    assert_undecryptable(stranger.get_secret("demo", "token"), "secret demo/token");
+    assert_undecryptable(
+        stranger.get_secret("demo", "token").await,
+        "secret demo/token",
+    );
 }

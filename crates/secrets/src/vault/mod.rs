@@ -1,22 +1,24 @@
 //! [`Vault`]: the facade the server uses for secrets and registry credentials.
 //!
-//! The vault holds the master key (behind a lock, so a rotation can swap it in place) and a
-//! handle on the store. Each operation unwraps the data key it needs, uses it and drops it
-//! (wiped); no data key stays in memory. Every operation holds the master key's read lock
-//! from the data key's unwrapping (or creation) to the store write, and a rotation holds the
-//! write lock from its read of the data keys to the in-memory swap, so no data key can be
-//! wrapped under a key that is being retired.
+//! The vault holds the master key (behind an async lock, so a rotation can swap it in place)
+//! and the store, reached through its traits (`Arc<dyn Store>`: any backend). Its operations
+//! are async: the store's work runs wherever the backend runs it, and the crypto here is a few
+//! AES-GCM operations on small buffers. Each operation unwraps the data key it needs, uses it
+//! and drops it (wiped); no data key stays in memory. Every operation holds the master key's
+//! read lock from the data key's unwrapping (or creation) to the store write, and a rotation
+//! holds the write lock from its read of the data keys to the in-memory swap, so no data key
+//! can be wrapped under a key that is being retired.
 
 mod registries;
 mod rotate;
 mod secrets;
 
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 
-use faasbox_store::{DataKeyRecord, StoreError};
-use faasbox_store_sqlite::SqliteStore;
+use faasbox_store::{DataKeyRecord, Store, StoreError};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tokio::sync::{RwLock, RwLockReadGuard};
 
 use crate::cipher::{self, CryptoError, Kind};
 use crate::error::{KeyError, VaultError};
@@ -33,37 +35,42 @@ pub const MAX_PASSWORD_BYTES: usize = 64 * 1024;
 /// Secrets and registry credentials of every namespace, encrypted in the store under the
 /// namespace's data key, which the master key wraps.
 pub struct Vault {
-    master: RwLock<MasterKey>,
-    store: Arc<SqliteStore>,
+    /// Shared with a rotation's re-wrap function, which runs inside the store's transaction.
+    master: RwLock<Arc<MasterKey>>,
+    store: Arc<dyn Store>,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key_id = match self.master.try_read() {
+            Ok(master) => master.key_id().to_string(),
+            Err(_) => "<being rotated>".to_string(),
+        };
         f.debug_struct("Vault")
-            .field("key_id", &self.key_id())
+            .field("key_id", &key_id)
             .finish_non_exhaustive()
     }
 }
 
 impl Vault {
     /// A vault over `store` with `master` as the master key in use.
-    pub fn new(master: MasterKey, store: Arc<SqliteStore>) -> Vault {
+    pub fn new(master: MasterKey, store: Arc<dyn Store>) -> Vault {
         Vault {
-            master: RwLock::new(master),
+            master: RwLock::new(Arc::new(master)),
             store,
         }
     }
 
     /// The id of the master key in use.
-    pub fn key_id(&self) -> String {
-        self.master().key_id().to_string()
+    pub async fn key_id(&self) -> String {
+        self.master().await.key_id().to_string()
     }
 
     /// Checks that every data key in the store is wrapped by the master key in use; returns
     /// how many there are. Call it at start to fail early with the wrong key.
-    pub fn check_master_key(&self) -> Result<usize, VaultError> {
-        let master = self.master();
-        let keys = self.store.list_data_keys()?;
+    pub async fn check_master_key(&self) -> Result<usize, VaultError> {
+        let master = self.master().await;
+        let keys = self.store.list_data_keys().await?;
         let foreign: Vec<&DataKeyRecord> = keys
             .iter()
             .filter(|k| k.key_id != master.key_id())
@@ -85,46 +92,47 @@ impl Vault {
         }
     }
 
-    pub(crate) fn master(&self) -> RwLockReadGuard<'_, MasterKey> {
-        // The key is only ever replaced whole, so a poisoned lock still holds a valid key.
-        self.master
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner())
+    /// The master key in use, read-locked: no rotation ends while the guard lives.
+    pub(crate) async fn master(&self) -> RwLockReadGuard<'_, Arc<MasterKey>> {
+        self.master.read().await
     }
 
     /// The data key of `owner`, or `None` if it has none yet.
-    fn data_key(
+    async fn data_key(
         &self,
         master: &MasterKey,
         owner: &str,
         what: &str,
     ) -> Result<Option<DataKey>, VaultError> {
-        match self.store.data_key(owner)? {
+        match self.store.data_key(owner).await? {
             Some(record) => unwrap_data_key(master, &record, what).map(Some),
             None => Ok(None),
         }
     }
 
     /// The data key of `owner`, created (and stored wrapped) on first use.
-    fn data_key_or_create(
+    async fn data_key_or_create(
         &self,
         master: &MasterKey,
         owner: &str,
         what: &str,
     ) -> Result<DataKey, VaultError> {
-        if let Some(key) = self.data_key(master, owner, what)? {
+        if let Some(key) = self.data_key(master, owner, what).await? {
             return Ok(key);
         }
         let key = DataKey::generate()?;
         let wrapped = wrap_data_key(master, owner, &key)?;
         let now = now_rfc3339();
-        let stored = self.store.insert_data_key(&DataKeyRecord {
-            namespace: owner.to_string(),
-            key_id: master.key_id().to_string(),
-            wrapped: wrapped.clone(),
-            created: now.clone(),
-            updated: now,
-        })?;
+        let stored = self
+            .store
+            .insert_data_key(&DataKeyRecord {
+                namespace: owner.to_string(),
+                key_id: master.key_id().to_string(),
+                wrapped: wrapped.clone(),
+                created: now.clone(),
+                updated: now,
+            })
+            .await?;
         if stored.wrapped == wrapped {
             Ok(key)
         } else {
@@ -133,8 +141,8 @@ impl Vault {
         }
     }
 
-    fn require_namespace(&self, namespace: &str) -> Result<(), VaultError> {
-        if self.store.namespace(namespace)?.is_none() {
+    async fn require_namespace(&self, namespace: &str) -> Result<(), VaultError> {
+        if self.store.namespace(namespace).await?.is_none() {
             return Err(StoreError::NoNamespace(namespace.to_string()).into());
         }
         Ok(())

@@ -14,7 +14,7 @@ use crate::registry::{normalize_registry_host, RegistryCredentials, RegistryInfo
 impl Vault {
     /// Creates or replaces the credentials for a registry in `scope`, keyed by the URL's
     /// normalised host. A namespace scope's namespace must exist.
-    pub fn put_registry(
+    pub async fn put_registry(
         &self,
         scope: RegistryScope,
         url: &str,
@@ -34,35 +34,42 @@ impl Vault {
             });
         }
         let owner = scope.owner();
-        let master = self.master();
+        let master = self.master().await;
         if let RegistryScope::Namespace(ns) = &scope {
-            self.require_namespace(ns)?;
+            self.require_namespace(ns).await?;
         }
-        let key = self.data_key_or_create(&master, owner, &what)?;
+        let key = self.data_key_or_create(&master, owner, &what).await?;
         let aad = cipher::aad(Kind::Registry, &[owner, &host, username])
             .map_err(|e| seal_error(e, what.clone()))?;
         let blob = cipher::seal(key.bytes(), &aad, password.as_bytes())
             .map_err(|e| seal_error(e, what))?;
         let now = now_rfc3339();
-        let record = self.store.put_registry(&RegistryRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            namespace: owner.to_string(),
-            url: url.trim().to_string(),
-            host,
-            username: username.to_string(),
-            ciphertext: blob,
-            created: now.clone(),
-            updated: now,
-        })?;
+        let record = self
+            .store
+            .put_registry(&RegistryRecord {
+                id: uuid::Uuid::new_v4().to_string(),
+                namespace: owner.to_string(),
+                url: url.trim().to_string(),
+                host,
+                username: username.to_string(),
+                ciphertext: blob,
+                created: now.clone(),
+                updated: now,
+            })
+            .await?;
         Ok(info(record))
     }
 
     /// The registries of one scope (only that scope), by host; passwords are never listed.
-    pub fn list_registries(&self, scope: &RegistryScope) -> Result<Vec<RegistryInfo>, VaultError> {
+    pub async fn list_registries(
+        &self,
+        scope: &RegistryScope,
+    ) -> Result<Vec<RegistryInfo>, VaultError> {
         check_scope(scope)?;
         Ok(self
             .store
-            .list_registries(scope.owner())?
+            .list_registries(scope.owner())
+            .await?
             .into_iter()
             .map(info)
             .collect())
@@ -70,20 +77,20 @@ impl Vault {
 
     /// The credentials stored in exactly `scope` for the host of `url_or_host` (a URL, an image
     /// reference or a bare `host[:port]`), or `None`.
-    pub fn registry_credentials(
+    pub async fn registry_credentials(
         &self,
         scope: &RegistryScope,
         url_or_host: &str,
     ) -> Result<Option<RegistryCredentials>, VaultError> {
         check_scope(scope)?;
         let host = normalize_registry_host(url_or_host)?;
-        self.credentials_in(scope, &host)
+        self.credentials_in(scope, &host).await
     }
 
     /// The credentials a function would pull with: for a function of `namespace`, the
     /// namespace's registry, else the global one; for a global service (`None`), the
     /// global-private registry, else the global one.
-    pub fn resolve_registry_credentials(
+    pub async fn resolve_registry_credentials(
         &self,
         namespace: Option<&str>,
         url_or_host: &str,
@@ -94,33 +101,38 @@ impl Vault {
         };
         check_scope(&first)?;
         let host = normalize_registry_host(url_or_host)?;
-        match self.credentials_in(&first, &host)? {
+        match self.credentials_in(&first, &host).await? {
             Some(found) => Ok(Some(found)),
-            None => self.credentials_in(&RegistryScope::Global, &host),
+            None => self.credentials_in(&RegistryScope::Global, &host).await,
         }
     }
 
     /// Deletes the credentials of the URL's host in `scope`; false if there were none.
-    pub fn delete_registry(&self, scope: &RegistryScope, url: &str) -> Result<bool, VaultError> {
+    pub async fn delete_registry(
+        &self,
+        scope: &RegistryScope,
+        url: &str,
+    ) -> Result<bool, VaultError> {
         check_scope(scope)?;
         let host = normalize_registry_host(url)?;
-        Ok(self.store.delete_registry(scope.owner(), &host)?)
+        Ok(self.store.delete_registry(scope.owner(), &host).await?)
     }
 
-    fn credentials_in(
+    async fn credentials_in(
         &self,
         scope: &RegistryScope,
         host: &str,
     ) -> Result<Option<RegistryCredentials>, VaultError> {
         let owner = scope.owner();
-        let master = self.master();
-        let Some(record) = self.store.registry(owner, host)? else {
+        let master = self.master().await;
+        let Some(record) = self.store.registry(owner, host).await? else {
             return Ok(None);
         };
         let what = describe(scope, host);
         let undecryptable = || VaultError::Undecryptable { what: what.clone() };
         let key = self
-            .data_key(&master, owner, &what)?
+            .data_key(&master, owner, &what)
+            .await?
             .ok_or_else(undecryptable)?;
         let aad = cipher::aad(Kind::Registry, &[owner, host, &record.username])
             .map_err(|_| undecryptable())?;

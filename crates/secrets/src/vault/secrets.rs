@@ -24,7 +24,7 @@ pub struct SecretInfo {
 impl Vault {
     /// Creates or replaces a secret. The namespace must exist; its data key is created on
     /// first use.
-    pub fn put_secret(
+    pub async fn put_secret(
         &self,
         namespace: &str,
         name: &str,
@@ -40,15 +40,16 @@ impl Vault {
                 max: MAX_SECRET_BYTES,
             });
         }
-        let master = self.master();
-        self.require_namespace(namespace)?;
-        let key = self.data_key_or_create(&master, namespace, &what)?;
+        let master = self.master().await;
+        self.require_namespace(namespace).await?;
+        let key = self.data_key_or_create(&master, namespace, &what).await?;
         let aad = cipher::aad(Kind::Secret, &[namespace, name])
             .map_err(|e| seal_error(e, what.clone()))?;
         let blob = cipher::seal(key.bytes(), &aad, value).map_err(|e| seal_error(e, what))?;
         let record = self
             .store
-            .put_secret(namespace, name, &blob, &now_rfc3339())?;
+            .put_secret(namespace, name, &blob, &now_rfc3339())
+            .await?;
         Ok(SecretInfo {
             namespace: record.namespace,
             name: record.name,
@@ -58,21 +59,22 @@ impl Vault {
     }
 
     /// A secret's value, or `None` if there is no such secret.
-    pub fn get_secret(
+    pub async fn get_secret(
         &self,
         namespace: &str,
         name: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, VaultError> {
         check_namespace(namespace)?;
         check_secret_name(name)?;
-        let master = self.master();
-        let Some(record) = self.store.secret(namespace, name)? else {
+        let master = self.master().await;
+        let Some(record) = self.store.secret(namespace, name).await? else {
             return Ok(None);
         };
         let what = format!("secret {namespace}/{name}");
         let undecryptable = || VaultError::Undecryptable { what: what.clone() };
         let key = self
-            .data_key(&master, namespace, &what)?
+            .data_key(&master, namespace, &what)
+            .await?
             .ok_or_else(undecryptable)?;
         let aad = cipher::aad(Kind::Secret, &[namespace, name]).map_err(|_| undecryptable())?;
         let value =
@@ -81,18 +83,19 @@ impl Vault {
     }
 
     /// Deletes a secret; false if there was none.
-    pub fn delete_secret(&self, namespace: &str, name: &str) -> Result<bool, VaultError> {
+    pub async fn delete_secret(&self, namespace: &str, name: &str) -> Result<bool, VaultError> {
         check_namespace(namespace)?;
         check_secret_name(name)?;
-        Ok(self.store.delete_secret(namespace, name)?)
+        Ok(self.store.delete_secret(namespace, name).await?)
     }
 
     /// The secrets of a namespace, by name; values are never listed.
-    pub fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretInfo>, VaultError> {
+    pub async fn list_secrets(&self, namespace: &str) -> Result<Vec<SecretInfo>, VaultError> {
         check_namespace(namespace)?;
         Ok(self
             .store
-            .list_secrets(namespace)?
+            .list_secrets(namespace)
+            .await?
             .into_iter()
             .map(|e| SecretInfo {
                 namespace: e.namespace,

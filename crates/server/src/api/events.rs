@@ -56,9 +56,7 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<Value>>> {
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(query.limit, 100, &crate::bounds::EVENT_LIST_LIMIT)?;
-    let events = state
-        .blocking(move |s| Ok(s.store.list_events(&ns, limit)?))
-        .await?;
+    let events = state.store.list_events(&ns, limit).await?;
     Ok(Json(
         events
             .into_iter()

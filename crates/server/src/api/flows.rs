@@ -123,14 +123,17 @@ async fn deploy(
     let start = crate::flows::event_waits::flow_start(&flow);
     crate::events::check_flow_start(&start)
         .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
+    // The flow and its start (listeners, schedule) are stored together, to the end.
     let (ns2, path2) = (ns.clone(), path.clone());
     let (record, existed) = state
-        .blocking(move |s| {
-            let existed = s.store.flow(&ns2, &path2)?.is_some();
+        .to_completion(move |s| async move {
+            let existed = s.store.flow(&ns2, &path2).await?.is_some();
             let record = s
                 .store
-                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())?;
-            crate::events::set_flow_start(&s.store, &ns2, &path2, &start, crate::events::now_ms())?;
+                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())
+                .await?;
+            crate::events::set_flow_start(&*s.store, &ns2, &path2, &start, crate::events::now_ms())
+                .await?;
             Ok((record, existed))
         })
         .await?;
@@ -148,9 +151,9 @@ async fn deploy(
 async fn stored(state: &Arc<AppState>, ns: &str, path: &str) -> ApiResult<FlowRecord> {
     check_path(path)?;
     require_namespace(state, ns).await?;
-    let (ns2, path2) = (ns.to_string(), path.to_string());
     state
-        .blocking(move |s| Ok(s.store.flow(&ns2, &path2)?))
+        .store
+        .flow(ns, path)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("flow {ns}/{path} does not exist; deploy it with `faasbox flow deploy {ns}/{path} FILE`")))
 }
@@ -168,9 +171,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<FlowView>>> {
     require_namespace(&state, &ns).await?;
-    let records = state
-        .blocking(move |s| Ok(s.store.list_flows(&ns)?))
-        .await?;
+    let records = state.store.list_flows(&ns).await?;
     Ok(Json(records.into_iter().map(|r| view(r, false)).collect()))
 }
 
@@ -182,9 +183,9 @@ pub async fn delete(
     stored(&state, &ns, &path).await?;
     let (ns2, path2) = (ns.clone(), path.clone());
     state
-        .blocking(move |s| {
-            s.store.delete_flow(&ns2, &path2)?;
-            crate::events::on_flow_removed(&s.store, &ns2, &path2)
+        .to_completion(move |s| async move {
+            s.store.delete_flow(&ns2, &path2).await?;
+            crate::events::on_flow_removed(&*s.store, &ns2, &path2).await
         })
         .await?;
     // Its running instances go on with the source they started with (their implicit
@@ -373,9 +374,7 @@ pub async fn instances(
 ) -> ApiResult<Json<Vec<InstanceView>>> {
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(q.limit, 100, &crate::bounds::LIST_LIMIT)?;
-    let records = state
-        .blocking(move |s| Ok(s.store.list_instances(&ns, limit)?))
-        .await?;
+    let records = state.store.list_instances(&ns, limit).await?;
     Ok(Json(
         records
             .into_iter()
@@ -390,8 +389,7 @@ async fn instance_record(
     id: &str,
 ) -> ApiResult<FlowInstanceRecord> {
     require_namespace(state, ns).await?;
-    let id2 = id.to_string();
-    let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await?;
+    let record = state.store.instance(id).await?;
     record
         .filter(|r| r.namespace == ns)
         .ok_or_else(|| ApiError::not_found(format!("instance {id} does not exist in namespace {ns}; list them with `faasbox flow instances {ns}`")))
@@ -402,9 +400,8 @@ pub async fn instance(
     Path((ns, id)): Path<(String, String)>,
 ) -> ApiResult<Json<InstanceView>> {
     let record = instance_record(&state, &ns, &id).await?;
-    let (states, calls) = state
-        .blocking(move |s| Ok((s.store.finished_states(&id)?, s.store.instance_calls(&id)?)))
-        .await?;
+    let states = state.store.finished_states(&id).await?;
+    let calls = state.store.instance_calls(&id).await?;
     let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
     view.calls = Some(records::all(calls));
     Ok(Json(view))
@@ -431,10 +428,8 @@ pub async fn logs(
 ) -> ApiResult<Json<LogsView>> {
     let record = instance_record(&state, &ns, &id).await?;
     let logs = state
-        .blocking(move |s| {
-            Ok(s.store
-                .instance_logs(&id, i64::try_from(q.after).unwrap_or(i64::MAX))?)
-        })
+        .store
+        .instance_logs(&id, i64::try_from(q.after).unwrap_or(i64::MAX))
         .await?;
     Ok(Json(LogsView {
         status: record.status,
@@ -460,8 +455,7 @@ pub async fn cancel(
 
 /// The namespace of instance `id`, for the routes that name an instance by id alone.
 async fn namespace_of(state: &Arc<AppState>, id: &str) -> ApiResult<String> {
-    let id2 = id.to_string();
-    let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await?;
+    let record = state.store.instance(id).await?;
     record.map(|r| r.namespace).ok_or_else(|| {
         ApiError::not_found(format!(
             "instance {id} does not exist; list them with `faasbox flow instances NAMESPACE`"

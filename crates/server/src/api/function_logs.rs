@@ -63,16 +63,13 @@ pub async fn logs(
     valid_name("function", &name)?;
     require_namespace(&state, &ns).await?;
     let owner = Owner::Namespace(ns.clone());
-    let (lookup, n) = (owner.clone(), name.clone());
-    let exists = state
-        .blocking(move |s| Ok(lookup.load_function(&s.store, &n)?.is_some()))
-        .await?;
+    let exists = owner.load_function(&*state.store, &name).await?.is_some();
     if !exists {
         return Err(owner.missing(&name).into());
     }
-    let (n, f) = (ns.clone(), name.clone());
     let logs = state
-        .blocking(move |s| Ok(s.store.function_logs(&n, &f, query.after, limit)?))
+        .store
+        .function_logs(&ns, &name, query.after, limit)
         .await?;
     Ok(Json(FunctionLogsView {
         namespace: ns,

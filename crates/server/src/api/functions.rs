@@ -198,18 +198,13 @@ async fn patch_as(
 }
 
 async fn show(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<Json<FunctionView>> {
-    let (o, n) = (owner.clone(), name.clone());
-    let record = state
-        .blocking(move |s| Ok(o.load_function(&s.store, &n)?))
-        .await?;
+    let record = owner.load_function(&*state.store, &name).await?;
     let record = record.ok_or_else(|| owner.missing(&name))?;
     Ok(Json(view(state, record)?))
 }
 
 async fn list_of(state: &Arc<AppState>, owner: Owner) -> ApiResult<Json<Vec<FunctionView>>> {
-    let records = state
-        .blocking(move |s| Ok(owner.list_functions(&s.store)?))
-        .await?;
+    let records = owner.list_functions(&*state.store).await?;
     let views = records
         .into_iter()
         .map(|r| view(state, r))
@@ -218,10 +213,7 @@ async fn list_of(state: &Arc<AppState>, owner: Owner) -> ApiResult<Json<Vec<Func
 }
 
 async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<StatusCode> {
-    let (o, n) = (owner.clone(), name.clone());
-    let deleted = state
-        .blocking(move |s| Ok(o.delete_function(&s.store, &n)?))
-        .await?;
+    let deleted = owner.delete_function(&*state.store, &name).await?;
     if !deleted {
         return Err(owner.missing(&name).into());
     }
@@ -236,15 +228,13 @@ async fn revisions_of(
     owner: Owner,
     name: String,
 ) -> ApiResult<Json<Vec<RevisionView>>> {
-    let (o, n) = (owner.clone(), name.clone());
-    let found = state
-        .blocking(move |s| {
-            let Some(record) = o.load_function(&s.store, &n)? else {
-                return Ok(None);
-            };
-            Ok(Some((record.revision, s.store.revisions(o.key(), &n)?)))
-        })
-        .await?;
+    let found = match owner.load_function(&*state.store, &name).await? {
+        Some(record) => Some((
+            record.revision,
+            state.store.revisions(owner.key(), &name).await?,
+        )),
+        None => None,
+    };
     let (current, revisions) = found.ok_or_else(|| owner.missing(&name))?;
     Ok(Json(
         revisions

@@ -195,22 +195,27 @@ async fn remove_in(
             e.body_text()
         ))
     })?;
+    let (scope_read, name) = (scope.clone(), query.name.clone());
+    let record = state
+        .blocking(move |s| Ok(s.images.get(&scope_read, &name)?))
+        .await?
+        .ok_or_else(|| Failure::not_found(format!("image '{}' is not in {scope}", query.name)))?;
+    // Who uses it is read before the removal, as before (a deploy in between was never kept
+    // out: the removal is checked, not locked against deploys).
+    let users = users_of(&state, &scope, &record.digest).await?;
+    if !users.is_empty() && !query.force {
+        let named: Vec<&str> = users.iter().map(|u| u.text.as_str()).collect();
+        return Err(Failure::conflict(format!(
+            "image '{}' is used by {}; deploy those functions with another image (or \
+             delete them) first, or remove it anyway with --force (they fail when they \
+             next start an instance)",
+            record.name,
+            named.join(", ")
+        ))
+        .into());
+    }
     let removed = state
         .blocking(move |s| {
-            let record = s.images.get(&scope, &query.name)?.ok_or_else(|| {
-                Failure::not_found(format!("image '{}' is not in {scope}", query.name))
-            })?;
-            let users = users_of(s, &scope, &record.digest)?;
-            if !users.is_empty() && !query.force {
-                let named: Vec<&str> = users.iter().map(|u| u.text.as_str()).collect();
-                return Err(Failure::conflict(format!(
-                    "image '{}' is used by {}; deploy those functions with another image (or \
-                     delete them) first, or remove it anyway with --force (they fail when they \
-                     next start an instance)",
-                    record.name,
-                    named.join(", ")
-                )));
-            }
             let freed = s.images.remove(&scope, &record.name, query.force)?;
             let gone = s.images.content(&record.digest).is_none();
             let mut will_fail: Vec<String> = users
@@ -248,15 +253,16 @@ struct User {
 }
 
 /// The kept revisions that run `digest` found through `scope`'s table.
-fn users_of(state: &AppState, scope: &Scope, digest: &str) -> Fallible<Vec<User>> {
+async fn users_of(state: &AppState, scope: &Scope, digest: &str) -> Fallible<Vec<User>> {
     let mut users = Vec::new();
-    for revision in state.store.revisions_pinning(digest)? {
+    for revision in state.store.revisions_pinning(digest).await? {
         if revision.image_namespace.as_deref() != scope.namespace() {
             continue;
         }
         let owner = Owner::from_key(&revision.owner);
         let current = owner
-            .load_function(&state.store, &revision.function)?
+            .load_function(&*state.store, &revision.function)
+            .await?
             .is_some_and(|f| f.revision == Some(revision.revision));
         let function = owner.describe(&revision.function);
         users.push(User {
@@ -273,10 +279,11 @@ fn users_of(state: &AppState, scope: &Scope, digest: &str) -> Fallible<Vec<User>
 }
 
 async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneView>> {
+    let pinned = state.store.digests_pinned_from(scope.namespace()).await?;
+    let sources = flow_sources(&state, &scope).await?;
     let pruned = state
         .blocking(move |s| {
-            let pinned = s.store.digests_pinned_from(scope.namespace())?;
-            let named = flow_images(s, &scope)?;
+            let named = flow_images(&sources);
             let pruned = s.images.prune(&scope, |r| {
                 pinned.contains(&r.digest) || named.contains(&r.name)
             })?;
@@ -290,34 +297,45 @@ async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneVie
     }))
 }
 
-/// The image names that deployed flows run (their `knative-workflow` functions): a
-/// namespace's flows for its table, every namespace's for the server-wide one.
-fn flow_images(state: &AppState, scope: &Scope) -> Fallible<HashSet<String>> {
+/// The sources of the deployed flows whose images count for `scope`'s table: a namespace's
+/// flows for its table, every namespace's for the server-wide one.
+async fn flow_sources(state: &AppState, scope: &Scope) -> Fallible<Vec<String>> {
     let namespaces = match scope.namespace() {
         Some(ns) => vec![ns.to_string()],
         None => state
             .store
-            .list_namespaces()?
+            .list_namespaces()
+            .await?
             .into_iter()
             .map(|n| n.name)
             .collect(),
     };
-    let mut names = HashSet::new();
+    let mut sources = Vec::new();
     for ns in namespaces {
-        for flow in state.store.list_flows(&ns)? {
-            let Ok(workflow) = faasbox_flow::load(&flow.source) else {
-                continue;
-            };
-            for function in &workflow.functions {
-                if let faasbox_flow::model::FunctionKind::Workflow { image, .. } = &function.kind {
-                    if let Ok(name) = faasbox_images::normalize_reference(image) {
-                        names.insert(name);
-                    }
+        for flow in state.store.list_flows(&ns).await? {
+            sources.push(flow.source);
+        }
+    }
+    Ok(sources)
+}
+
+/// The image names that the flows of `sources` run (their `knative-workflow` functions).
+/// Parsing them is work for a blocking thread.
+fn flow_images(sources: &[String]) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for source in sources {
+        let Ok(workflow) = faasbox_flow::load(source) else {
+            continue;
+        };
+        for function in &workflow.functions {
+            if let faasbox_flow::model::FunctionKind::Workflow { image, .. } = &function.kind {
+                if let Ok(name) = faasbox_images::normalize_reference(image) {
+                    names.insert(name);
                 }
             }
         }
     }
-    Ok(names)
+    names
 }
 
 pub async fn import(

@@ -99,19 +99,15 @@ pub async fn list(
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(query.limit, 100, &crate::bounds::LIST_LIMIT)?;
     let records = state
-        .blocking(move |s| {
-            Ok(s.store
-                .list_invocations(&ns, query.function.as_deref(), limit)?)
-        })
+        .store
+        .list_invocations(&ns, query.function.as_deref(), limit)
         .await?;
     Ok(Json(records::all(records)))
 }
 
 async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {
     let shown = id.clone();
-    let record = state
-        .blocking(move |s| Ok(s.store.invocation(&id)?))
-        .await?;
+    let record = state.store.invocation(&id).await?;
     match record {
         Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r.into()),
         _ => Err(ApiError::not_found(format!(
@@ -145,9 +141,7 @@ pub struct LogsView {
 async fn logs_of(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<Json<LogsView>> {
     let record = find(state, ns, id).await?;
     let invocation = record.id.clone();
-    let logs = state
-        .blocking(move |s| Ok(s.store.logs(&record.id)?))
-        .await?;
+    let logs = state.store.logs(&record.id).await?;
     Ok(Json(LogsView { invocation, logs }))
 }
 

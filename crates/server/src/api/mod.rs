@@ -281,10 +281,7 @@ fn valid_name(kind: &str, name: &str) -> Result<(), ApiError> {
 /// Checks that a namespace exists (404 with the fix otherwise).
 async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiError> {
     valid_name("namespace", ns)?;
-    let name = ns.to_string();
-    let exists = state
-        .blocking(move |s| Ok(s.store.namespace(&name)?.is_some()))
-        .await?;
+    let exists = state.store.namespace(ns).await?.is_some();
     if exists {
         Ok(())
     } else {

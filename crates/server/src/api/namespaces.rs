@@ -34,12 +34,14 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<NamespaceRecord>)> {
     valid_name("namespace", &body.name)?;
     let record = state
-        .blocking(move |s| {
+        .to_completion(move |s| async move {
             let record = s
                 .store
-                .create_namespace(&body.name, &clock::now_rfc3339())?;
+                .create_namespace(&body.name, &clock::now_rfc3339())
+                .await?;
             // A new namespace starts without images, whatever one of its name left.
-            s.images.remove_namespace(&body.name)?;
+            s.blocking(move |s| Ok(s.images.remove_namespace(&body.name)?))
+                .await?;
             Ok(record)
         })
         .await?;
@@ -51,7 +53,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Access(caller): Access,
 ) -> ApiResult<Json<Vec<NamespaceRecord>>> {
-    let mut all = state.blocking(|s| Ok(s.store.list_namespaces()?)).await?;
+    let mut all = state.store.list_namespaces().await?;
     all.retain(|ns| caller.sees_namespace(&ns.name));
     Ok(Json(records::all(all)))
 }
@@ -61,7 +63,7 @@ pub async fn get(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<NamespaceRecord>> {
     require_namespace(&state, &ns).await?;
-    let record = state.blocking(move |s| Ok(s.store.namespace(&ns)?)).await?;
+    let record = state.store.namespace(&ns).await?;
     record
         .map(|r| Json(r.into()))
         .ok_or_else(|| ApiError::not_found("namespace was deleted meanwhile"))
@@ -79,12 +81,13 @@ pub async fn delete(
     crate::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deactivate_namespace(&ns);
     state
-        .blocking(move |s| {
-            s.store.delete_namespace(&ns)?;
+        .to_completion(move |s| async move {
+            s.store.delete_namespace(&ns).await?;
             // Its images go too (layers other images use stay).
-            s.images.remove_namespace(&ns)?;
+            s.blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
+                .await?;
             // Its tokens went with it.
-            s.tokens.reload(&s.store)
+            s.tokens.reload(&*s.store).await
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

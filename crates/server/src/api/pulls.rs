@@ -137,12 +137,9 @@ fn pull_into(
     creds: CredentialScope,
     query: PullQuery,
 ) -> Response {
-    let creds = VaultCredentials {
-        vault: state.vault.clone(),
-        scope: creds,
-    };
     let namespace = scope.namespace().map(str::to_string);
     stream(namespace, move |progress| async move {
+        let creds = VaultCredentials::load(&state.vault, &creds).await;
         let record = state
             .images
             .pull(
@@ -163,12 +160,9 @@ fn push_from(
     creds: CredentialScope,
     query: PushQuery,
 ) -> Response {
-    let creds = VaultCredentials {
-        vault: state.vault.clone(),
-        scope: creds,
-    };
     let namespace = scope.namespace().map(str::to_string);
     stream(namespace, move |progress| async move {
+        let creds = VaultCredentials::load(&state.vault, &creds).await;
         let digest = state
             .images
             .push(

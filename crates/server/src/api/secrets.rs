@@ -63,16 +63,13 @@ pub async fn put(
     require_namespace(&state, &ns).await?;
     crate::model::check_secret_name(&name).map_err(ApiError::bad_request)?;
     let value = value_of(&headers, &body?)?;
-    let (info, existed) = state
-        .blocking(move |s| {
-            let existed = s
-                .store
-                .list_secrets(&ns)?
-                .iter()
-                .any(|secret| secret.name == name);
-            Ok((s.vault.put_secret(&ns, &name, &value)?, existed))
-        })
-        .await?;
+    let existed = state
+        .store
+        .list_secrets(&ns)
+        .await?
+        .iter()
+        .any(|secret| secret.name == name);
+    let info = state.vault.put_secret(&ns, &name, &value).await?;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -86,9 +83,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<SecretInfo>>> {
     require_namespace(&state, &ns).await?;
-    let list = state
-        .blocking(move |s| Ok(s.vault.list_secrets(&ns)?))
-        .await?;
+    let list = state.vault.list_secrets(&ns).await?;
     Ok(Json(list))
 }
 
@@ -97,10 +92,7 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    let (ns2, name2) = (ns.clone(), name.clone());
-    let deleted = state
-        .blocking(move |s| Ok(s.vault.delete_secret(&ns2, &name2)?))
-        .await?;
+    let deleted = state.vault.delete_secret(&ns, &name).await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -57,9 +57,9 @@ pub async fn create(
     let issued = issue(&name, body.namespace, role)?;
     let record = issued.record.clone();
     state
-        .blocking(move |s| {
-            s.store.insert_token(&record)?;
-            s.tokens.reload(&s.store)
+        .to_completion(move |s| async move {
+            s.store.insert_token(&record).await?;
+            s.tokens.reload(&*s.store).await
         })
         .await?;
     Ok((
@@ -72,9 +72,7 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<TokenRecord>>> {
-    Ok(Json(records::all(
-        state.blocking(|s| Ok(s.store.list_tokens()?)).await?,
-    )))
+    Ok(Json(records::all(state.store.list_tokens().await?)))
 }
 
 pub async fn delete(
@@ -82,10 +80,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let shown = id.clone();
+    // A deleted token stops working with the reload: the two go together.
     let deleted = state
-        .blocking(move |s| {
-            let deleted = s.store.delete_token(&id)?;
-            s.tokens.reload(&s.store)?;
+        .to_completion(move |s| async move {
+            let deleted = s.store.delete_token(&id).await?;
+            s.tokens.reload(&*s.store).await?;
             Ok(deleted)
         })
         .await?;

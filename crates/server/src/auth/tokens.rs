@@ -7,8 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use faasbox_store::Store;
 use faasbox_store::TokenRecord;
-use faasbox_store_sqlite::SqliteStore;
 use sha2::{Digest, Sha256};
 
 use super::Principal;
@@ -90,9 +90,9 @@ pub struct TokenBook {
 
 impl TokenBook {
     /// Re-reads every token from the store (after a change).
-    pub fn reload(&self, store: &SqliteStore) -> Result<(), Failure> {
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), Failure> {
         let mut map = HashMap::new();
-        for record in store.list_tokens()? {
+        for record in store.list_tokens().await? {
             let principal = match (&record.namespace, Role::parse(&record.role)) {
                 (None, _) => Principal::Admin,
                 (Some(ns), Ok(role)) => Principal::Namespace {
@@ -129,15 +129,19 @@ impl TokenBook {
 /// On a server's first start (no admin token stored), creates the admin token, writes it to
 /// `<data-dir>/admin.token` (0600) and prints it once. The file is written before the hash is
 /// stored, so a crash in between only means the next start makes a new one.
-pub fn bootstrap_admin(store: &SqliteStore, data_dir: &Path) -> anyhow::Result<()> {
-    let has_admin = store.list_tokens()?.iter().any(|t| t.namespace.is_none());
+pub async fn bootstrap_admin(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
+    let has_admin = store
+        .list_tokens()
+        .await?
+        .iter()
+        .any(|t| t.namespace.is_none());
     if has_admin {
         return Ok(());
     }
     let issued = issue("admin", None, Role::Admin).map_err(|e| anyhow::anyhow!("{e}"))?;
     let path = admin_token_path(data_dir);
     write_private(&path, &issued.token)?;
-    store.insert_token(&issued.record)?;
+    store.insert_token(&issued.record).await?;
     eprintln!(
         "faasbox: created the admin API token (shown only this once): {}\n\
          faasbox: it is saved in {} (mode 0600); clients send it as `Authorization: Bearer <token>`, \
@@ -193,16 +197,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_book_knows_stored_tokens_only() {
-        let store = SqliteStore::open_in_memory().unwrap();
+    #[tokio::test]
+    async fn the_book_knows_stored_tokens_only() {
+        let store = faasbox_store_sqlite::SqliteStore::open_in_memory().unwrap();
         store.create_namespace("demo", "t").unwrap();
         let admin = issue("admin", None, Role::Admin).unwrap();
         let invoke = issue("ci", Some("demo".into()), Role::Invoke).unwrap();
         store.insert_token(&admin.record).unwrap();
         store.insert_token(&invoke.record).unwrap();
         let book = TokenBook::default();
-        book.reload(&store).unwrap();
+        book.reload(&store).await.unwrap();
         assert_eq!(book.check(&admin.token), Some(Principal::Admin));
         assert_eq!(
             book.check(&invoke.token),
@@ -214,7 +218,7 @@ mod tests {
         assert_eq!(book.check("fbx_nope"), None);
         assert_eq!(book.check_named(&invoke.token).unwrap().1, "ci");
         store.delete_namespace("demo").unwrap();
-        book.reload(&store).unwrap();
+        book.reload(&store).await.unwrap();
         assert_eq!(
             book.check(&invoke.token),
             None,

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use faasbox_store::Store;
 use faasbox_store::{Delivery, ListenerKind};
-use faasbox_store_sqlite::SqliteStore;
 use serde_json::Value;
 
 use super::decide::decide_for;
@@ -18,13 +18,7 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 
 pub async fn run(state: Arc<AppState>) {
     loop {
-        let dispatched = state
-            .blocking(|s| {
-                s.store.release_due_events(crate::clock::store_ms())?;
-                dispatch_pending(&s.store)?;
-                Ok(s.store.next_delayed_event_due()?)
-            })
-            .await;
+        let dispatched = dispatch_round(&*state.store).await;
         let next_due = match dispatched {
             Ok(next_due) => next_due,
             Err(e) => {
@@ -49,15 +43,25 @@ fn idle_for(next_due_ms: Option<i64>, now_ms: i64) -> Duration {
     }
 }
 
+/// Accepts the delayed events that are due, dispatches every undispatched event, and tells
+/// when the next delayed event is due.
+async fn dispatch_round(store: &dyn Store) -> faasbox_store::Result<Option<i64>> {
+    store.release_due_events(crate::clock::store_ms()).await?;
+    dispatch_pending(store).await?;
+    store.next_delayed_event_due().await
+}
+
 /// Dispatches every undispatched event, oldest first.
-fn dispatch_pending(store: &SqliteStore) -> faasbox_store::Result<()> {
+async fn dispatch_pending(store: &dyn Store) -> faasbox_store::Result<()> {
     loop {
-        let events = store.undispatched_events(100)?;
+        let events = store.undispatched_events(100).await?;
         if events.is_empty() {
             return Ok(());
         }
         for event in events {
-            store.dispatch_event(event.seq, decide_for)?;
+            store
+                .dispatch_event(event.seq, Box::new(decide_for))
+                .await?;
         }
     }
 }
@@ -67,10 +71,7 @@ async fn deliver_pending(state: &Arc<AppState>) {
     let Some(runner) = state.events.runner() else {
         return;
     };
-    let pending = match state
-        .blocking(|s| s.store.pending_deliveries().map_err(Into::into))
-        .await
-    {
+    let pending = match state.store.pending_deliveries().await {
         Ok(pending) => pending,
         Err(e) => {
             tracing::error!("reading event deliveries: {e}");
@@ -104,10 +105,7 @@ async fn hand_over(state: &Arc<AppState>, runner: &dyn FlowRunner, delivery: &De
     };
     if done {
         let id = delivery.id;
-        if let Err(e) = state
-            .blocking(move |s| s.store.finish_delivery(id).map_err(Into::into))
-            .await
-        {
+        if let Err(e) = state.store.finish_delivery(id).await {
             tracing::error!("finishing event delivery {id}: {e}");
         }
     }

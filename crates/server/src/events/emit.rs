@@ -69,18 +69,16 @@ pub async fn emit(
     namespace: &str,
     event: CloudEvent,
 ) -> Result<EventInsert, Failure> {
-    let ns = namespace.to_string();
     let inserted = state
-        .blocking(move |s| {
-            Ok(s.store.insert_event(
-                &ns,
-                &event.id,
-                &event.source,
-                &event.event_type,
-                &event.to_json().to_string(),
-                crate::clock::store_ms(),
-            )?)
-        })
+        .store
+        .insert_event(
+            namespace,
+            &event.id,
+            &event.source,
+            &event.event_type,
+            &event.to_json().to_string(),
+            crate::clock::store_ms(),
+        )
         .await?;
     if matches!(inserted, EventInsert::New(_)) {
         state.events.wake();
@@ -106,9 +104,7 @@ pub async fn emit_later(
         due_ms: crate::clock::store_ms()
             .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
     };
-    state
-        .blocking(move |s| Ok(s.store.insert_delayed_event(&held)?))
-        .await?;
+    state.store.insert_delayed_event(&held).await?;
     // The dispatcher sleeps until the earliest due event; this one may be earlier.
     state.events.wake();
     Ok(())

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use faasbox_events::{CronSchedule, EventFilter, ListenMode};
+use faasbox_store::Store;
 use faasbox_store::{Delivery, Listener, ListenerKind};
-use faasbox_store_sqlite::SqliteStore;
 use serde_json::{Map, Value};
 
 use crate::failure::Failure;
@@ -41,8 +41,8 @@ pub fn check_flow_start(start: &FlowStart) -> Result<(), String> {
 /// Puts a deployed flow's start into effect: its event listeners replace the previous
 /// version's, and its schedule is set or removed. Call it in the deploy, after the flow is
 /// stored.
-pub fn set_flow_start(
-    store: &SqliteStore,
+pub async fn set_flow_start(
+    store: &dyn Store,
     namespace: &str,
     flow: &str,
     start: &FlowStart,
@@ -64,25 +64,31 @@ pub fn set_flow_start(
             filters: filters_json(filters)?,
             lifespan_ms: lifespan.map(duration_ms),
             deadline_ms: None,
-            after_seq: store.event_watermark()?,
+            after_seq: store.event_watermark().await?,
             created_ms: now_ms,
         }],
         _ => Vec::new(),
     };
-    store.replace_start_listeners(namespace, flow, &listeners)?;
+    store
+        .replace_start_listeners(namespace, flow, &listeners)
+        .await?;
     match start {
-        FlowStart::Scheduled { cron } => store.put_schedule(namespace, flow, cron, now_ms)?,
+        FlowStart::Scheduled { cron } => store.put_schedule(namespace, flow, cron, now_ms).await?,
         _ => {
-            store.delete_schedule(namespace, flow)?;
+            store.delete_schedule(namespace, flow).await?;
         }
     }
     Ok(())
 }
 
 /// Removes a deleted flow's event listeners and schedule.
-pub fn on_flow_removed(store: &SqliteStore, namespace: &str, flow: &str) -> Result<(), Failure> {
-    store.replace_start_listeners(namespace, flow, &[])?;
-    store.delete_schedule(namespace, flow)?;
+pub async fn on_flow_removed(
+    store: &dyn Store,
+    namespace: &str,
+    flow: &str,
+) -> Result<(), Failure> {
+    store.replace_start_listeners(namespace, flow, &[]).await?;
+    store.delete_schedule(namespace, flow).await?;
     Ok(())
 }
 
@@ -108,8 +114,8 @@ pub struct WaitRequest {
 /// Stores the wait and returns its listener id, plus the delivery if events that arrived
 /// while it was being set up fire it at once (the dispatcher hands it to the runner: the
 /// caller only has to wake it, see `EventBus::wake`).
-pub fn register_wait(
-    store: &SqliteStore,
+pub async fn register_wait(
+    store: &dyn Store,
     wait: &WaitRequest,
 ) -> Result<(String, Option<Delivery>), Failure> {
     if wait.filters.is_empty() {
@@ -129,7 +135,9 @@ pub fn register_wait(
         after_seq: wait.after_seq,
         created_ms: wait.now_ms,
     };
-    let fired = store.add_listener(&listener, super::decide::decide_for)?;
+    let fired = store
+        .add_listener(&listener, Box::new(super::decide::decide_for))
+        .await?;
     Ok((id, fired))
 }
 
@@ -182,16 +190,18 @@ mod tests {
         .is_ok());
     }
 
-    #[test]
-    fn deploy_sets_and_replaces_listeners_and_schedules() {
-        let store = SqliteStore::open_in_memory().unwrap();
+    #[tokio::test]
+    async fn deploy_sets_and_replaces_listeners_and_schedules() {
+        let store = faasbox_store_sqlite::SqliteStore::open_in_memory().unwrap();
         store.create_namespace("demo", "t").unwrap();
         let start = FlowStart::Events {
             mode: ListenMode::And,
             filters: vec![EventFilter::new("a"), EventFilter::new("b")],
             lifespan: Some(Duration::from_secs(60)),
         };
-        set_flow_start(&store, "demo", "/f", &start, 1).unwrap();
+        set_flow_start(&store, "demo", "/f", &start, 1)
+            .await
+            .unwrap();
         let listeners = store.list_listeners("demo").unwrap();
         assert_eq!(listeners.len(), 1);
         assert_eq!(listeners[0].listener.mode, "and");
@@ -199,10 +209,12 @@ mod tests {
         let cron = FlowStart::Scheduled {
             cron: "* * * * * *".into(),
         };
-        set_flow_start(&store, "demo", "/f", &cron, 2).unwrap();
+        set_flow_start(&store, "demo", "/f", &cron, 2)
+            .await
+            .unwrap();
         assert!(store.list_listeners("demo").unwrap().is_empty());
         assert_eq!(store.schedules().unwrap().len(), 1);
-        on_flow_removed(&store, "demo", "/f").unwrap();
+        on_flow_removed(&store, "demo", "/f").await.unwrap();
         assert!(store.schedules().unwrap().is_empty());
     }
 }

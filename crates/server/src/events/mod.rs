@@ -31,10 +31,7 @@ use crate::state::AppState;
 /// The newest accepted event's seq (0 when unknown): a wait stored with it counts every
 /// event accepted after this moment.
 pub async fn watermark(state: &Arc<AppState>) -> i64 {
-    state
-        .blocking(|s| Ok(s.store.event_watermark()?))
-        .await
-        .unwrap_or(0)
+    state.store.event_watermark().await.unwrap_or(0)
 }
 
 /// Starts the dispatcher and the scheduler; they run until the returned handles are aborted.

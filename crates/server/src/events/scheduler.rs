@@ -26,10 +26,7 @@ pub async fn run(state: Arc<AppState>) {
             // The engine is not installed yet.
             continue;
         };
-        let schedules = match state
-            .blocking(|s| s.store.schedules().map_err(Into::into))
-            .await
-        {
+        let schedules = match state.store.schedules().await {
             Ok(schedules) => schedules,
             Err(e) => {
                 tracing::error!("reading schedules: {e}");

@@ -83,20 +83,19 @@ impl Link {
             status: None,
         };
         let ts_ms = clock::now_ms() as i64;
-        let (id, invocation) = (id.to_string(), kind == Kind::Invocation);
-        let instance_id = instance.clone();
-        let stored = state
-            .blocking(move |s| {
-                s.store.record_instance_call(&instance_id, &record)?;
-                let line = NewInstanceLog {
-                    ts_ms,
-                    message: &message,
-                    state: Some(&state_id),
-                    invocation: invocation.then_some(id.as_str()),
-                };
-                Ok(s.store.append_instance_logs(&instance_id, &[line])?)
-            })
-            .await;
+        let line = NewInstanceLog {
+            ts_ms,
+            message: &message,
+            state: Some(&state_id),
+            invocation: (kind == Kind::Invocation).then_some(id),
+        };
+        // The call's record and its log line are two writes, as before: a crash between them
+        // loses only the line.
+        let stored = async {
+            state.store.record_instance_call(&instance, &record).await?;
+            state.store.append_instance_logs(&instance, &[line]).await
+        }
+        .await;
         if let Err(e) = stored {
             tracing::error!("linking a call of instance {instance} failed: {e}");
         }
@@ -131,21 +130,16 @@ pub async fn function_lines(
             ),
         ));
     }
-    let (instance_id, state_id, id) = (instance.id.clone(), state_id.to_string(), id.to_string());
-    let stored = state
-        .blocking(move |s| {
-            let rows: Vec<NewInstanceLog<'_>> = lines
-                .iter()
-                .map(|(ts_ms, message)| NewInstanceLog {
-                    ts_ms: *ts_ms,
-                    message,
-                    state: Some(&state_id),
-                    invocation: Some(&id),
-                })
-                .collect();
-            Ok(s.store.append_instance_logs(&instance_id, &rows)?)
+    let rows: Vec<NewInstanceLog<'_>> = lines
+        .iter()
+        .map(|(ts_ms, message)| NewInstanceLog {
+            ts_ms: *ts_ms,
+            message,
+            state: Some(state_id),
+            invocation: Some(id),
         })
-        .await;
+        .collect();
+    let stored = state.store.append_instance_logs(&instance.id, &rows).await;
     if let Err(e) = stored {
         tracing::error!(
             "copying a call's log into instance {} failed: {e}",

@@ -41,6 +41,11 @@ pub fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 
+/// [`store_error`] for the store's own error.
+pub fn store_failed(e: faasbox_store::StoreError) -> FlowError {
+    store_error(e.into())
+}
+
 fn owner(instance: &InstanceRef, scope: VarScope) -> &str {
     match scope {
         VarScope::Namespace => "",
@@ -90,16 +95,17 @@ impl Effects for ServerEffects {
         scope: VarScope,
         key: &str,
     ) -> Result<Option<Value>, FlowError> {
-        let (ns, owner, key) = (
-            instance.namespace.clone(),
-            owner(instance, scope).to_string(),
-            key.to_string(),
-        );
         let text = self
             .state
-            .blocking(move |s| Ok(s.store.variable(&ns, scope.as_str(), &owner, &key)?))
+            .store
+            .variable(
+                &instance.namespace,
+                scope.as_str(),
+                owner(instance, scope),
+                key,
+            )
             .await
-            .map_err(store_error)?;
+            .map_err(store_failed)?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
@@ -110,25 +116,19 @@ impl Effects for ServerEffects {
         key: &str,
         value: Option<Value>,
     ) -> Result<(), FlowError> {
-        let (ns, owner, key) = (
-            instance.namespace.clone(),
-            owner(instance, scope).to_string(),
-            key.to_string(),
-        );
         let text = value.map(|v| v.to_string());
         self.state
-            .blocking(move |s| {
-                Ok(s.store.set_variable(
-                    &ns,
-                    scope.as_str(),
-                    &owner,
-                    &key,
-                    text.as_deref(),
-                    &clock::now_rfc3339(),
-                )?)
-            })
+            .store
+            .set_variable(
+                &instance.namespace,
+                scope.as_str(),
+                owner(instance, scope),
+                key,
+                text.as_deref(),
+                &clock::now_rfc3339(),
+            )
             .await
-            .map_err(store_error)
+            .map_err(store_failed)
     }
 
     async fn save(&self, instance: &InstanceRef, cp: &Checkpoint) -> Result<(), FlowError> {
@@ -145,17 +145,14 @@ impl Effects for ServerEffects {
         } else {
             "running"
         };
-        let id = instance.id.clone();
+        let finished = finished
+            .as_ref()
+            .map(|(step, state)| (*step, state.as_str()));
         self.state
-            .blocking(move |s| {
-                let finished = finished
-                    .as_ref()
-                    .map(|(step, state)| (*step, state.as_str()));
-                Ok(s.store
-                    .save_checkpoint(&id, status, &text, finished, &clock::now_rfc3339())?)
-            })
+            .store
+            .save_checkpoint(&instance.id, status, &text, finished, &clock::now_rfc3339())
             .await
-            .map_err(store_error)
+            .map_err(store_failed)
     }
 
     async fn generate_event(
@@ -178,30 +175,31 @@ impl Effects for ServerEffects {
     async fn event_watermark(&self) -> Result<Option<i64>, FlowError> {
         let mark = self
             .state
-            .blocking(|s| Ok(s.store.event_watermark()?))
+            .store
+            .event_watermark()
             .await
-            .map_err(store_error)?;
+            .map_err(store_failed)?;
         Ok(Some(mark))
     }
 
     async fn set_metadata(&self, instance: &InstanceRef, metadata: Value) -> Result<(), FlowError> {
-        let id = instance.id.clone();
-        let text = metadata.to_string();
         self.state
-            .blocking(move |s| {
-                Ok(s.store
-                    .set_instance_metadata(&id, &text, &crate::clock::now_rfc3339())?)
-            })
+            .store
+            .set_instance_metadata(
+                &instance.id,
+                &metadata.to_string(),
+                &crate::clock::now_rfc3339(),
+            )
             .await
-            .map_err(store_error)
+            .map_err(store_failed)
     }
 
     async fn log(&self, instance: &InstanceRef, message: String) {
-        let id = instance.id.clone();
         let ts = self.now_ms() as i64;
         let stored = self
             .state
-            .blocking(move |s| Ok(s.store.append_instance_log(&id, ts, &message)?))
+            .store
+            .append_instance_log(&instance.id, ts, &message)
             .await;
         if let Err(e) = stored {
             tracing::error!("storing a log line of instance {} failed: {e}", instance.id);

@@ -69,19 +69,7 @@ pub async fn on_waiting(
         after_seq: wait.watermark.unwrap_or(fallback_after_seq),
         now_ms: crate::events::now_ms(),
     };
-    let stored = state
-        .blocking(move |s| {
-            // A resumed-after-restart wait is stored already.
-            if s.store
-                .wait_listeners()?
-                .iter()
-                .any(|l| l.instance_id.as_deref() == Some(request.instance_id.as_str()))
-            {
-                return Ok(None);
-            }
-            Ok(Some(crate::events::register_wait(&s.store, &request)?))
-        })
-        .await;
+    let stored = store_wait(state, &request).await;
     match stored {
         Ok(Some((_, fired))) => {
             if fired.is_some() {
@@ -93,6 +81,27 @@ pub async fn on_waiting(
             tracing::error!(instance = %instance.id, "storing the instance's event wait failed: {e}")
         }
     }
+}
+
+/// Stores an instance's wait, unless it is stored already (a wait resumed after a restart);
+/// `None` then. The check and the insert are two store calls: only this instance's own run
+/// stores its wait, so nothing comes between them that matters.
+async fn store_wait(
+    state: &AppState,
+    request: &WaitRequest,
+) -> Result<Option<(String, Option<faasbox_store::Delivery>)>, crate::failure::Failure> {
+    let stored = state
+        .store
+        .wait_listeners()
+        .await?
+        .iter()
+        .any(|l| l.instance_id.as_deref() == Some(request.instance_id.as_str()));
+    if stored {
+        return Ok(None);
+    }
+    Ok(Some(
+        crate::events::register_wait(&*state.store, request).await?,
+    ))
 }
 
 /// A flow's start as the events machinery sees it.

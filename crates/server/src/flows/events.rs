@@ -36,9 +36,7 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), Failure> {
 /// now, counting the events accepted since its state started (the wait's watermark; a wait
 /// saved without one counts those accepted since its checkpoint was saved).
 async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
-    let waiting = state
-        .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
-        .await?;
+    let waiting = state.store.instances_with_status("waiting").await?;
     for record in waiting {
         let Some(wait) = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
@@ -55,9 +53,7 @@ async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
                 )
                 .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
                 .unwrap_or(0);
-                state
-                    .blocking(move |s| Ok(s.store.event_watermark_before(saved_ms)?))
-                    .await?
+                state.store.event_watermark_before(saved_ms).await?
             }
         };
         let instance = InstanceRef {
@@ -89,11 +85,12 @@ impl FlowRunner for EngineRunner {
         _invoker: &str,
     ) -> Result<(), RunnerError> {
         let state = self.state()?;
-        let existing = instance_id.to_string();
         let started = state
-            .blocking(move |s| Ok(s.store.instance(&existing)?.is_some()))
+            .store
+            .instance(instance_id)
             .await
-            .map_err(|e| RunnerError::Retry(e.message))?;
+            .map_err(|e| RunnerError::Retry(e.to_string()))?
+            .is_some();
         if started {
             // An earlier hand-over created it; the server drives it (again) at start-up.
             return Ok(());
@@ -119,11 +116,11 @@ impl FlowRunner for EngineRunner {
         events: Vec<Value>,
     ) -> Result<(), RunnerError> {
         let state = self.state()?;
-        let id = instance_id.to_string();
         let record = state
-            .blocking(move |s| Ok(s.store.instance(&id)?))
+            .store
+            .instance(instance_id)
             .await
-            .map_err(|e| RunnerError::Retry(e.message))?
+            .map_err(|e| RunnerError::Retry(e.to_string()))?
             .ok_or_else(|| RunnerError::Gone(format!("instance {instance_id} is gone")))?;
         let wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
@@ -195,24 +192,21 @@ async fn claim_slot(
         }
         Err(e) => return Err(e),
     };
-    let s = schedule.clone();
-    state
-        .blocking(move |st| {
-            let now = crate::clock::now_rfc3339();
-            let record = prepared.as_ref().map(|p| p.record(&now));
-            let claimed = st.store.claim_schedule_slot(
-                &s.namespace,
-                &s.flow,
-                &s.cron,
-                slot_ms,
-                record.as_ref(),
-            )?;
-            Ok(prepared.filter(|_| claimed).map(|p| p.id().to_string()))
-        })
-        .await
-        .inspect(|created| {
-            if created.is_some() {
-                crate::metrics::flow_started(&schedule.namespace);
-            }
-        })
+    let now = crate::clock::now_rfc3339();
+    let record = prepared.as_ref().map(|p| p.record(&now));
+    let claimed = state
+        .store
+        .claim_schedule_slot(
+            &schedule.namespace,
+            &schedule.flow,
+            &schedule.cron,
+            slot_ms,
+            record.as_ref(),
+        )
+        .await?;
+    let created = prepared.filter(|_| claimed).map(|p| p.id().to_string());
+    if created.is_some() {
+        crate::metrics::flow_started(&schedule.namespace);
+    }
+    Ok(created)
 }

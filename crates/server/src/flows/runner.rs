@@ -14,7 +14,7 @@ use faasbox_store::NewInstance;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::effects::{store_error, ServerEffects};
+use super::effects::{store_error, store_failed, ServerEffects};
 use super::functions::Subflows;
 use crate::clock;
 use crate::failure::{Failure, FailureKind};
@@ -66,10 +66,8 @@ pub async fn create_as(
 ) -> Result<String, Failure> {
     let new = prepare(state, id, namespace, path, input, parent, by).await?;
     state
-        .blocking(move |s| {
-            Ok(s.store
-                .create_instance(&new.record(&clock::now_rfc3339()))?)
-        })
+        .store
+        .create_instance(&new.record(&clock::now_rfc3339()))
         .await?;
     crate::metrics::flow_started(namespace);
     Ok(id.to_string())
@@ -117,8 +115,7 @@ pub async fn prepare(
     parent: Option<&str>,
     by: StartedBy,
 ) -> Result<PreparedInstance, Failure> {
-    let (ns, p) = (namespace.to_string(), path.to_string());
-    let record = state.blocking(move |s| Ok(s.store.flow(&ns, &p)?)).await?;
+    let record = state.store.flow(namespace, path).await?;
     let Some(record) = record else {
         return Err(Failure::not_found(format!(
             "flow {namespace}/{path} does not exist; deploy it with `faasbox flow deploy {namespace}/{path} FILE`"
@@ -185,16 +182,12 @@ pub async fn drive(
     resolution: Option<WaitResolution>,
     cancel: CancellationToken,
 ) -> Outcome {
-    let id_owned = id.to_string();
-    let record = match state
-        .blocking(move |s| Ok(s.store.instance(&id_owned)?))
-        .await
-    {
+    let record = match state.store.instance(id).await {
         Ok(Some(record)) => record,
         Ok(None) => {
             return Outcome::Failed(FlowError::internal(format!("instance {id} does not exist")))
         }
-        Err(e) => return Outcome::Failed(store_error(e)),
+        Err(e) => return Outcome::Failed(store_failed(e)),
     };
     if state.flow_runs.is_deleting(&record.namespace) {
         // Its namespace goes with everything in it; nothing to record.
@@ -274,9 +267,9 @@ pub fn schedule_wait_timeout(state: &Arc<AppState>, id: String, deadline: u64) {
     let state = state.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(clock_ms()))).await;
-        let id2 = id.clone();
-        let record = state.blocking(move |s| Ok(s.store.instance(&id2)?)).await;
-        let Ok(Some(record)) = record else { return };
+        let Ok(Some(record)) = state.store.instance(&id).await else {
+            return;
+        };
         let same_wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
             .and_then(|cp| cp.wait)
@@ -286,9 +279,9 @@ pub fn schedule_wait_timeout(state: &Arc<AppState>, id: String, deadline: u64) {
         }
         // The wait's event listener goes with the timeout; if an event took it first, the
         // event resumes the instance and the timeout does nothing.
-        let id3 = id.clone();
         let took_wait = state
-            .blocking(move |s| Ok(s.store.delete_instance_listeners(&id3)?))
+            .store
+            .delete_instance_listeners(&id)
             .await
             .is_ok_and(|removed| removed > 0);
         if took_wait {
@@ -316,20 +309,24 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
         None => "instance completed".to_string(),
         Some((code, message)) => format!("instance {status}: {code}: {message}"),
     };
-    let id = inst.id.clone();
-    let stored = state
-        .blocking(move |s| {
-            s.store.append_instance_log(&id, clock_ms() as i64, &line)?;
-            let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
-            Ok(s.store.finish_instance(
-                &id,
+    let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+    let stored = async {
+        state
+            .store
+            .append_instance_log(&inst.id, clock_ms() as i64, &line)
+            .await?;
+        state
+            .store
+            .finish_instance(
+                &inst.id,
                 status,
                 output.as_deref(),
                 error,
                 &clock::now_rfc3339(),
-            )?)
-        })
-        .await;
+            )
+            .await
+    }
+    .await;
     match stored {
         Ok(true) => crate::metrics::flow_finished(&inst.namespace, status),
         Ok(false) => {}
@@ -368,11 +365,7 @@ pub async fn run_subflow(
 ) -> Result<Value, FlowError> {
     let (input, detached, cancel) = (call.input.clone(), call.detached, call.cancel.clone());
     let id = child_id(&parent.id, &call.key());
-    let id_owned = id.clone();
-    let existing = state
-        .blocking(move |s| Ok(s.store.instance(&id_owned)?))
-        .await
-        .map_err(store_error)?;
+    let existing = state.store.instance(&id).await.map_err(store_failed)?;
     let waiting = match existing {
         None => {
             let path = find_subflow(state, parent, reference).await?;
@@ -438,18 +431,18 @@ async fn find_subflow(
     reference: &str,
 ) -> Result<String, FlowError> {
     let candidates = faasbox_flow::subflow::candidates(&parent.flow, reference);
-    let (ns, looked) = (parent.namespace.clone(), candidates.clone());
-    let found = state
-        .blocking(move |s| {
-            for path in looked {
-                if s.store.flow(&ns, &path)?.is_some() {
-                    return Ok(Some(path));
-                }
-            }
-            Ok(None)
-        })
-        .await
-        .map_err(store_error)?;
+    let mut found = None;
+    for path in &candidates {
+        let stored = state
+            .store
+            .flow(&parent.namespace, path)
+            .await
+            .map_err(store_failed)?;
+        if stored.is_some() {
+            found = Some(path.clone());
+            break;
+        }
+    }
     found.ok_or_else(|| {
         let ns = &parent.namespace;
         let message = match candidates.first() {
@@ -512,11 +505,7 @@ async fn wait_for_end(
     cancel: &CancellationToken,
 ) -> Result<Value, FlowError> {
     loop {
-        let id_owned = id.to_string();
-        let record = state
-            .blocking(move |s| Ok(s.store.instance(&id_owned)?))
-            .await
-            .map_err(store_error)?;
+        let record = state.store.instance(id).await.map_err(store_failed)?;
         let Some(record) = record else {
             return Err(FlowError::internal(format!(
                 "subflow instance {id} vanished"
@@ -545,11 +534,7 @@ pub async fn wait_until_ended(
     let until = tokio::time::Instant::now() + bound;
     let mut pause = Duration::from_millis(100);
     loop {
-        let id_owned = id.to_string();
-        let record = state
-            .blocking(move |s| Ok(s.store.instance(&id_owned)?))
-            .await
-            .ok()??;
+        let record = state.store.instance(id).await.ok()??;
         if let Some(end) = ended(&record) {
             return Some(end);
         }
@@ -562,9 +547,9 @@ pub async fn wait_until_ended(
 }
 
 async fn append_log(state: &Arc<AppState>, id: &str, line: String) {
-    let id = id.to_string();
     let stored = state
-        .blocking(move |s| Ok(s.store.append_instance_log(&id, clock_ms() as i64, &line)?))
+        .store
+        .append_instance_log(id, clock_ms() as i64, &line)
         .await;
     if let Err(e) = stored {
         tracing::error!("storing a log line failed: {e}");
@@ -573,9 +558,7 @@ async fn append_log(state: &Arc<AppState>, id: &str, line: String) {
 
 /// Drives every instance that was running when the server stopped (called at start).
 pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> {
-    let records = state
-        .blocking(|s| Ok(s.store.instances_with_status("running")?))
-        .await?;
+    let records = state.store.instances_with_status("running").await?;
     let count = records.len();
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
     let mut top = Vec::new();
@@ -586,9 +569,9 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> 
         };
         // A subflow is driven by its parent's action, which runs again on resume and finds
         // it (see `run_subflow`); one whose parent ended is cancelled.
-        let parent2 = parent.clone();
         let parent_runs = state
-            .blocking(move |s| Ok(s.store.instance(&parent2)?))
+            .store
+            .instance(&parent)
             .await?
             .is_some_and(|p| p.status == "running");
         if parent_runs {
@@ -617,9 +600,7 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> 
             }
         });
     }
-    let waiting = state
-        .blocking(|s| Ok(s.store.instances_with_status("waiting")?))
-        .await?;
+    let waiting = state.store.instances_with_status("waiting").await?;
     for record in waiting {
         let deadline = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
@@ -651,18 +632,24 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
     if state.flow_runs.cancel(id) {
         return Ok(true);
     }
+    // Three store calls, as before (`finish_instance` keeps an end recorded first, so an
+    // instance that ends meanwhile is not marked cancelled), run to the end even if the
+    // caller goes away: a wait's listener is not removed without the instance's end.
     let id = id.to_string();
     let cancelled = state
-        .blocking(move |s| {
-            s.store.delete_instance_listeners(&id)?;
-            let namespace = s.store.instance(&id)?.map(|r| r.namespace);
-            let done = s.store.finish_instance(
-                &id,
-                "cancelled",
-                None,
-                Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
-                &clock::now_rfc3339(),
-            )?;
+        .to_completion(move |s| async move {
+            s.store.delete_instance_listeners(&id).await?;
+            let namespace = s.store.instance(&id).await?.map(|r| r.namespace);
+            let done = s
+                .store
+                .finish_instance(
+                    &id,
+                    "cancelled",
+                    None,
+                    Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
+                    &clock::now_rfc3339(),
+                )
+                .await?;
             Ok(namespace.filter(|_| done))
         })
         .await?;
@@ -679,10 +666,7 @@ const NAMESPACE_CANCEL_WAIT: Duration = Duration::from_secs(15);
 /// Cancels every instance of `namespace` that has not ended and waits (bounded) until those
 /// running here stopped. For deleting the namespace.
 pub async fn cancel_namespace(state: &Arc<AppState>, namespace: &str) -> Result<(), Failure> {
-    let ns = namespace.to_string();
-    let ids = state
-        .blocking(move |s| Ok(s.store.unfinished_instances(&ns)?))
-        .await?;
+    let ids = state.store.unfinished_instances(namespace).await?;
     for id in &ids {
         cancel_instance(state, id).await?;
     }

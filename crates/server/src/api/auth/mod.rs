@@ -103,15 +103,11 @@ async fn authorize(
 ) -> Result<(), ApiError> {
     let mut target = rules::classify(method, uri.path());
     if let Target::ById { kind, id, rest } = &target {
-        let (kind, lookup, rest) = (*kind, id.clone(), rest.clone());
-        let owner = state
-            .blocking(move |s| {
-                Ok(match kind {
-                    ByIdKind::Invocation => s.store.invocation(&lookup)?.map(|r| r.namespace),
-                    ByIdKind::FlowInstance => s.store.instance(&lookup)?.map(|r| r.namespace),
-                })
-            })
-            .await?;
+        let (kind, rest) = (*kind, rest.clone());
+        let owner = match kind {
+            ByIdKind::Invocation => state.store.invocation(id).await?.map(|r| r.namespace),
+            ByIdKind::FlowInstance => state.store.instance(id).await?.map(|r| r.namespace),
+        };
         // Unknown (also an id written with percent escapes, which the handler would decode)
         // or another namespace's: answered like one that does not exist.
         let Some(ns) = owner.filter(|ns| ns == own) else {

@@ -77,22 +77,14 @@ async fn store(
 ) -> ApiResult<(StatusCode, Json<RegistryView>)> {
     let registry = body.into_registry()?;
     let info = state
-        .blocking(move |s| {
-            Ok(s.vault.put_registry(
-                scope,
-                &registry.url,
-                &registry.username,
-                &registry.password,
-            )?)
-        })
+        .vault
+        .put_registry(scope, &registry.url, &registry.username, &registry.password)
         .await?;
     Ok((StatusCode::CREATED, Json(info.into())))
 }
 
 async fn list_scope(state: &Arc<AppState>, scope: RegistryScope) -> ApiResult<Vec<RegistryView>> {
-    let list = state
-        .blocking(move |s| Ok(s.vault.list_registries(&scope)?))
-        .await?;
+    let list = state.vault.list_registries(&scope).await?;
     Ok(list.into_iter().map(RegistryView::from).collect())
 }
 
@@ -102,10 +94,8 @@ async fn remove(
     url: Option<String>,
 ) -> ApiResult<StatusCode> {
     let url = url.ok_or_else(|| ApiError::bad_request("give the registry as ?url=URL"))?;
-    let shown = url.clone();
-    let deleted = state
-        .blocking(move |s| Ok(s.vault.delete_registry(&scope, &url)?))
-        .await?;
+    let deleted = state.vault.delete_registry(&scope, &url).await?;
+    let shown = url;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
