@@ -272,7 +272,11 @@ pub async fn instance(h: &Harness, id: &str) -> FlowInstanceRecord {
 pub async fn wait_status(h: &Harness, id: &str, status: &str) -> FlowInstanceRecord {
     wait_for(&format!("instance {id} {status}"), move || async move {
         let record = instance(h, id).await;
-        (record.status == status).then_some(record)
+        if record.status == status {
+            Ok(record)
+        } else {
+            Err(format!("{record:?}"))
+        }
     })
     .await
 }
@@ -281,25 +285,31 @@ pub async fn wait_status(h: &Harness, id: &str, status: &str) -> FlowInstanceRec
 pub async fn wait_ended(h: &Harness, id: &str) -> FlowInstanceRecord {
     wait_for(&format!("instance {id} to end"), move || async move {
         let record = instance(h, id).await;
-        (!matches!(record.status.as_str(), "running" | "waiting")).then_some(record)
+        if matches!(record.status.as_str(), "running" | "waiting") {
+            Err(format!("{record:?}"))
+        } else {
+            Ok(record)
+        }
     })
     .await
 }
 
-/// Polls `probe` every 10 ms until it gives a value; panics with `what` after [`WAIT`].
+/// Polls `probe` every 10 ms until it gives a value; panics with `what` and what `probe` last
+/// saw instead after [`WAIT`].
 pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = Result<T, String>>,
 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
+        let last = match probe().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
         assert!(
             tokio::time::Instant::now() < deadline,
-            "waited {WAIT:?} for {what}, in vain"
+            "waited {WAIT:?} for {what}, in vain; last seen: {last}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -52,7 +52,11 @@ async fn all_dispatched(h: &Harness) {
         let pending = EventStore::pending_deliveries(&*h.state.store)
             .await
             .unwrap();
-        (undispatched.is_empty() && pending.is_empty()).then_some(())
+        if undispatched.is_empty() && pending.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{undispatched:?}, {pending:?}"))
+        }
     })
     .await
 }
@@ -67,7 +71,11 @@ async fn complete_instances(h: &Harness, flow: &str, count: usize) -> Vec<FlowIn
                 .into_iter()
                 .filter(|i| i.status == "complete")
                 .collect();
-            (done.len() >= count).then_some(done)
+            if done.len() >= count {
+                Ok(done)
+            } else {
+                Err(format!("{done:?}"))
+            }
         },
     )
     .await;
