@@ -1,8 +1,8 @@
 //! Fast tests of the event dispatcher with the flow runner against the fake driver and a
 //! SQLite store in a temporary directory (no root, no containers): an event that starts a
 //! flow runs it once and a duplicate id is not delivered again, a `consumeEvent` wait is
-//! resumed by the matching event only, a delayed event is released when due, and deleting a
-//! flow removes its listener.
+//! resumed by the matching event only (also after a restart), a delayed event is released when
+//! due, deleting a flow removes its listener, and a scheduled flow starts once per cron slot.
 
 use std::time::{Duration, Instant};
 
@@ -266,4 +266,63 @@ async fn deleting_a_flow_removes_its_listener() {
     all_dispatched(&h).await;
     assert!(instances_of(&h, "on-order").await.is_empty());
     assert_eq!(h.driver.record().start_attempts, 0, "nothing ran");
+}
+
+#[tokio::test]
+async fn a_wait_survives_a_restart_and_is_resumed_by_its_event() {
+    let h = flow_harness(FakeReply::Echo).await;
+    deploy_flow(&h, "approve", CONSUME).await;
+    let id = run_flow(&h, "approve", json!({"order": "r-1"})).await;
+    wait_status(&h, &id, "waiting").await;
+
+    let h = h
+        .restart(faasbox_driver::fake::FakeDriver::new(Default::default()).unwrap())
+        .await;
+    crate::flows::runner::resume_unfinished(&h.state)
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::test_support::instance(&h, &id).await.status,
+        "waiting"
+    );
+    let matching = event(
+        "r-ok",
+        "approval.given",
+        json!({"ok": true}),
+        &[("orderid", "r-1")],
+    );
+    send(&h, matching).await;
+    let record = wait_status(&h, &id, "complete").await;
+    assert_eq!(output(&record), json!({"order": "r-1", "approved": true}));
+}
+
+const EVERY_SECOND: &str = r#"start:
+  type: scheduled
+  cron: "* * * * * *"
+states:
+- {id: a, type: noop, transform: {ticked: true}}
+"#;
+
+#[tokio::test]
+async fn a_scheduled_flow_starts_once_per_slot_and_stops_with_its_delete() {
+    let h = flow_harness(FakeReply::Echo).await;
+    let deployed = Instant::now();
+    deploy_flow(&h, "tick", EVERY_SECOND).await;
+    let schedules = EventStore::schedules(&*h.state.store).await.unwrap();
+    assert_eq!(schedules.len(), 1, "{schedules:?}");
+
+    let done = complete_instances(&h, "tick", 2).await;
+    assert_eq!(output(&done[0]), json!({"ticked": true}));
+    // The scheduler looks five times a second; each one-second slot starts one instance, so
+    // no more start than second boundaries passed since the deploy.
+    let started = instances_of(&h, "tick").await.len() as u64;
+    let elapsed = deployed.elapsed();
+    assert!(
+        started <= elapsed.as_secs() + 1,
+        "{started} instances in {elapsed:?}"
+    );
+
+    delete_flow(&h, "tick").await;
+    let schedules = EventStore::schedules(&*h.state.store).await.unwrap();
+    assert!(schedules.is_empty(), "{schedules:?}");
 }
