@@ -96,7 +96,8 @@ impl Harness {
     /// Stops this server the way a SIGTERM does (its instances stop without recording an
     /// end, so running flow instances stay `running`), then starts a new one on the same data
     /// directory with `driver`, as `app::start` does: `ns/fn` back in service, the flow
-    /// runner installed, the dispatcher running. Resuming instances is left to the test.
+    /// runner installed, the dispatcher running, interrupted calls marked crashed. Resuming
+    /// instances is left to the test.
     pub async fn restart(mut self, driver: FakeDriver) -> Harness {
         for task in self.tasks.drain(..) {
             task.abort();
@@ -110,7 +111,14 @@ impl Harness {
             .unwrap();
         let (dir, digest) = (self.dir.clone(), self.digest.clone());
         drop(self);
-        open(dir, driver, flow_fn_spec(), Some(digest), true).await
+        let h = open(dir, driver, flow_fn_spec(), Some(digest), true).await;
+        faasbox_store::InvocationStore::fail_interrupted_invocations(
+            &*h.state.store,
+            &crate::clock::now_rfc3339(),
+        )
+        .await
+        .unwrap();
+        h
     }
 }
 
