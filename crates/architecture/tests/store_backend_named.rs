@@ -1,8 +1,8 @@
 //! "The store is reached through its traits": outside the SQLite backend's own crate, only the
 //! composition (`crates/server/src/app.rs`, which opens the database) names `SqliteStore` or
 //! `faasbox_store_sqlite` in shipped code. Tests may name it to make a temporary store: files
-//! under a `tests/` directory, `*_tests.rs` files and everything after a file's first
-//! `#[cfg(test)]` are not looked at. Checked on the source text, so it also catches a name in a
+//! under a `tests/` directory, `*_tests.rs` files, files that are test-only as a whole
+//! (`#![cfg(test)]`) and everything after a file's first `#[cfg(test)]` are not looked at. Checked on the source text, so it also catches a name in a
 //! path or a `use` that the compiler would accept.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +55,9 @@ fn naming_files(root: &Path) -> Vec<(String, &'static str)> {
         }
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        if text.contains("#![cfg(test)]") {
+            continue;
+        }
         let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
         if let Some(name) = NAMES.iter().find(|name| shipped.contains(*name)) {
             naming.push((relative, *name));

@@ -3,109 +3,24 @@
 //! reaching the agent, a refused call recording nothing, and a redeploy retiring the old
 //! revision's instances.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
 use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
-use faasbox_images::{ImageStore, RootfsOptions, Scope};
-use faasbox_secrets::{KeySource, Vault};
-use faasbox_store_sqlite::SqliteStore;
-use tempfile::TempDir;
+use faasbox_store::InvocationStore;
 use tokio_util::sync::CancellationToken;
 
 use super::{invoke_with, CallOptions, Invocation};
-use crate::config::{ServerConfig, DEFAULT_LISTEN};
 use crate::failure::{codes, FailureKind};
 use crate::image_pin::PullPolicy;
-use crate::model::FunctionSpec;
-use crate::state::{AppState, Deployment};
-
-/// The bound of every wait for an event (generous: the machine may be busy).
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A server state with the fake driver, and function `ns/fn` deployed from a one-file image.
-struct Harness {
-    state: Arc<AppState>,
-    driver: Arc<FakeDriver>,
-    _dir: TempDir,
-}
-
-fn harness(reply: FakeReply, spec: serde_json::Value) -> Harness {
-    harness_on(
-        FakeDriver::new(FakeBehaviour::replying(reply)).unwrap(),
-        spec,
-    )
-}
+use crate::state::Deployment;
+use crate::test_support::{harness, harness_on, Harness, WAIT};
 
 /// A harness whose agents are reached over TCP, with their secrets.
-fn harness_tcp(reply: FakeReply, spec: serde_json::Value) -> Harness {
+async fn harness_tcp(reply: FakeReply, spec: serde_json::Value) -> Harness {
     harness_on(
         FakeDriver::over_tcp(FakeBehaviour::replying(reply)).unwrap(),
         spec,
     )
-}
-
-fn harness_on(driver: FakeDriver, spec: serde_json::Value) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig::new(dir.path().join("data"), DEFAULT_LISTEN.parse().unwrap());
-    std::fs::create_dir_all(&config.data_dir).unwrap();
-    let store = Arc::new(SqliteStore::open(&config.database_path()).unwrap());
-    let key_source = KeySource::DefaultFile(dir.path().join("master.key"));
-    // A fresh database: nothing to recover or check, so the vault is made directly.
-    let vault = Arc::new(Vault::new(key_source.load().unwrap(), store.clone()));
-    let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
-    let driver = Arc::new(driver);
-    store
-        .create_namespace("ns", &crate::clock::now_rfc3339())
-        .unwrap();
-
-    // A root filesystem tarball with one file: the fake driver never looks inside.
-    let rootfs = dir.path().join("rootfs");
-    std::fs::create_dir_all(&rootfs).unwrap();
-    std::fs::write(rootfs.join("hello.txt"), "hello\n").unwrap();
-    let archive = dir.path().join("rootfs.tar");
-    let status = std::process::Command::new("tar")
-        .arg("-cf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&rootfs)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success(), "tar failed");
-    let image = images
-        .import_archive(
-            &Scope::Namespace("ns".into()),
-            &archive,
-            "hello",
-            &RootfsOptions {
-                cmd: vec!["/hello".into()],
-                ..RootfsOptions::default()
-            },
-        )
-        .unwrap();
-
-    let dyn_driver: Arc<dyn faasbox_driver::Driver> = driver.clone();
-    let state = Arc::new(AppState::new(
-        config, store, images, dyn_driver, vault, key_source,
-    ));
-    let spec: FunctionSpec = serde_json::from_value(spec).unwrap();
-    state.activate(
-        "ns",
-        "fn",
-        Deployment {
-            spec,
-            digest: Some(image.digest),
-            revision: Some(1),
-            pull: PullPolicy::Never,
-        },
-    );
-    Harness {
-        state,
-        driver,
-        _dir: dir,
-    }
+    .await
 }
 
 fn spec() -> serde_json::Value {
@@ -124,17 +39,21 @@ async fn call(h: &Harness, name: &str, input: &'static [u8], options: CallOption
 }
 
 async fn stored_status(h: &Harness, id: &str) -> String {
-    h.state.store.invocation(id).await.unwrap().unwrap().status
+    InvocationStore::invocation(&*h.state.store, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
 }
 
 #[tokio::test]
 async fn a_call_answers_and_is_recorded() {
-    answers_and_records(harness(FakeReply::Echo, spec())).await;
+    answers_and_records(harness(FakeReply::Echo, spec()).await).await;
 }
 
 #[tokio::test]
 async fn over_tcp_a_call_answers_and_is_recorded() {
-    answers_and_records(harness_tcp(FakeReply::Echo, spec())).await;
+    answers_and_records(harness_tcp(FakeReply::Echo, spec()).await).await;
 }
 
 async fn answers_and_records(h: Harness) {
@@ -156,7 +75,7 @@ async fn answers_and_records(h: Harness) {
 async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
     // The stand-in holds the call until the deadline it was sent, then answers `timeout`, as
     // the agent does; an http function's instance is replaced then.
-    let h = harness(FakeReply::Hold, spec());
+    let h = harness(FakeReply::Hold, spec()).await;
     let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
     let error = invocation.result.unwrap_err();
     assert_eq!(error.kind, FailureKind::FunctionTimeout);
@@ -179,7 +98,7 @@ async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
 #[tokio::test]
 async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
     // The stand-in never answers: the invoker's backstop fires and cancels the call.
-    let h = harness(FakeReply::Hang, spec());
+    let h = harness(FakeReply::Hang, spec()).await;
     let invocation = call(&h, "fn", b"{}", CallOptions::default()).await;
     let error = invocation.result.unwrap_err();
     assert_eq!(error.kind, FailureKind::FunctionTimeout);
@@ -198,12 +117,12 @@ async fn an_agent_that_never_answers_is_cancelled_at_the_backstop() {
 
 #[tokio::test]
 async fn a_cancel_reaches_the_agent() {
-    cancel_reaches_the_agent(harness(FakeReply::Hold, spec())).await;
+    cancel_reaches_the_agent(harness(FakeReply::Hold, spec()).await).await;
 }
 
 #[tokio::test]
 async fn over_tcp_a_cancel_reaches_the_agent() {
-    cancel_reaches_the_agent(harness_tcp(FakeReply::Hold, spec())).await;
+    cancel_reaches_the_agent(harness_tcp(FakeReply::Hold, spec()).await).await;
 }
 
 async fn cancel_reaches_the_agent(h: Harness) {
@@ -250,17 +169,14 @@ async fn cancel_reaches_the_agent(h: Harness) {
 
 #[tokio::test]
 async fn a_refused_call_records_nothing_and_starts_nothing() {
-    let h = harness(FakeReply::Echo, spec());
+    let h = harness(FakeReply::Echo, spec()).await;
     let not_json = call(&h, "fn", b"not json", CallOptions::default()).await;
     assert_eq!(not_json.result.unwrap_err().kind, FailureKind::Invalid);
     assert!(not_json.id.is_none());
     let missing = call(&h, "nope", b"{}", CallOptions::default()).await;
     assert_eq!(missing.result.unwrap_err().kind, FailureKind::NotFound);
     assert!(missing.id.is_none());
-    let stored = h
-        .state
-        .store
-        .list_invocations("ns", None, 10)
+    let stored = InvocationStore::list_invocations(&*h.state.store, "ns", None, 10)
         .await
         .unwrap();
     assert!(stored.is_empty(), "{stored:?}");
@@ -269,7 +185,7 @@ async fn a_refused_call_records_nothing_and_starts_nothing() {
 
 #[tokio::test]
 async fn a_redeploy_retires_the_old_instances_and_calls_go_to_new_ones() {
-    let h = harness(FakeReply::Echo, spec());
+    let h = harness(FakeReply::Echo, spec()).await;
     let first = call(&h, "fn", b"{}", CallOptions::default()).await;
     assert!(first.result.is_ok());
     let old = h.driver.record().started;

@@ -30,6 +30,8 @@ pub mod quota;
 pub mod secret_use;
 pub mod spec_changes;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub use faasbox_expr as template;
 mod vault_error;
 

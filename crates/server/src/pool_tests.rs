@@ -15,9 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::{AcquireError, Lease, Pool, PoolRules};
 use crate::failure::{codes, FailureKind};
-
-/// The bound of every wait for an event (generous: the machine may be busy).
-const WAIT: Duration = Duration::from_secs(20);
+use crate::test_support::WAIT;
 
 fn rules(min: usize, max: usize, concurrency: usize, queue_limit: usize) -> PoolRules {
     PoolRules {

@@ -147,3 +147,7 @@ mod tests {
         assert_eq!(idle_for(Some(60_000), 1_000), IDLE_TICK);
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod flow_tests;

@@ -688,3 +688,7 @@ fn clock_ms() -> u64 {
 fn json_text<T: serde::Serialize>(value: &T) -> Result<String, Failure> {
     serde_json::to_string(value).map_err(|e| Failure::internal(e.to_string()))
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -1,0 +1,339 @@
+//! Fast tests of the flow runner against the fake driver and a SQLite store in a temporary
+//! directory (no root, no containers): an action's call and its record, errors caught by
+//! pattern or failing the instance, retries, a state's timeout and a cancel reaching the
+//! agent, `foreach` and `parallel` calls running at once within the bound, a subflow, and an
+//! instance resumed by a new server on the same data directory.
+
+use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
+use faasbox_store::FlowStore;
+use serde_json::json;
+
+use crate::test_support::{
+    deploy_flow, flow_harness, instance, log_lines, output, run_flow, wait_ended, wait_status,
+    Harness, NS, WAIT,
+};
+
+/// A flow calling namespace function `ns/fn` (as `f`) in state `a`, with more `states`.
+fn calling(action_state: &str, more_states: &str) -> String {
+    format!(
+        "functions:\n- {{id: f, type: knative-namespace, service: fn}}\nstates:\n{action_state}{more_states}"
+    )
+}
+
+fn failing() -> FakeReply {
+    FakeReply::Fail {
+        code: "myapp.input".into(),
+        message: "customerId is missing".into(),
+    }
+}
+
+/// The states an instance finished, in order.
+async fn finished(h: &Harness, id: &str) -> Vec<String> {
+    FlowStore::finished_states(&*h.state.store, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, state)| state)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_action_calls_its_function_and_the_instance_completes_with_its_output() {
+    let h = flow_harness(FakeReply::Echo).await;
+    let flow = calling(
+        "- {id: a, type: action, action: {function: f, input: {x: 'jq(.n * 2)'}}}\n",
+        "",
+    );
+    deploy_flow(&h, "calls", &flow).await;
+    let id = run_flow(&h, "calls", json!({"n": 21})).await;
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(output(&record)["return"], json!({"x": 42}), "{record:?}");
+
+    let calls = FlowStore::instance_calls(&*h.state.store, &id)
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        (calls[0].kind.as_str(), calls[0].state.as_str()),
+        ("invocation", "a")
+    );
+    assert_eq!(calls[0].function, "f");
+    assert_eq!(calls[0].status.as_deref(), Some("succeeded"));
+    let record = h.driver.record();
+    assert_eq!(record.invokes.len(), 1);
+    assert_eq!(
+        record.invokes[0].action_id, calls[0].id,
+        "the call record names the invocation the agent got"
+    );
+    // The function's own log line is copied into the instance's log.
+    let lines = log_lines(&h, &id).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("aid={}", calls[0].id))),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_error_is_caught_by_the_first_matching_pattern() {
+    let h = flow_harness(failing()).await;
+    let flow = calling(
+        "- id: a\n  type: action\n  action: {function: f}\n  catch:\n  - {error: 'other.*', transition: wrong}\n  - {error: 'myapp.*', transition: handled}\n",
+        "- {id: wrong, type: noop}\n- {id: handled, type: noop}\n",
+    );
+    deploy_flow(&h, "catches", &flow).await;
+    let id = run_flow(&h, "catches", json!({})).await;
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    let out = output(&record);
+    assert_eq!(out["error"]["code"], "myapp.input", "{out}");
+    assert_eq!(finished(&h, &id).await, ["a", "handled"]);
+}
+
+#[tokio::test]
+async fn an_uncaught_function_error_fails_the_instance_with_its_code() {
+    let h = flow_harness(failing()).await;
+    let flow = calling(
+        "- id: a\n  type: action\n  action: {function: f}\n  catch: [{error: 'other.*', transition: b}]\n",
+        "- {id: b, type: noop}\n",
+    );
+    deploy_flow(&h, "fails", &flow).await;
+    let id = run_flow(&h, "fails", json!({})).await;
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "failed", "{record:?}");
+    assert_eq!(record.error_code.as_deref(), Some("myapp.input"));
+    assert!(
+        record
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("customerId")),
+        "{record:?}"
+    );
+    assert!(record.output.is_none());
+}
+
+#[tokio::test]
+async fn a_retry_policy_calls_again_until_the_function_succeeds() {
+    let h = flow_harness(failing()).await;
+    let flow = calling(
+        "- id: a\n  type: action\n  action:\n    function: f\n    input: {x: 1}\n    retries: {max_attempts: 3, delay: PT0.2S, codes: ['myapp.*']}\n",
+        "",
+    );
+    deploy_flow(&h, "retries", &flow).await;
+    let id = run_flow(&h, "retries", json!({})).await;
+    // The first two calls fail; the function answers from the third on (the retry delay
+    // leaves time to change the reply).
+    h.driver
+        .wait_until(WAIT, "two failed calls", |r| r.answered == 2)
+        .await;
+    h.driver.behaviour().set_reply(FakeReply::Echo);
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(output(&record)["return"], json!({"x": 1}));
+    assert_eq!(
+        h.driver.record().invokes.len(),
+        3,
+        "one call and two retries"
+    );
+    let calls = FlowStore::instance_calls(&*h.state.store, &id)
+        .await
+        .unwrap();
+    let statuses: Vec<_> = calls.iter().map(|c| c.status.as_deref()).collect();
+    assert_eq!(
+        statuses,
+        [Some("failed"), Some("failed"), Some("succeeded")],
+        "{calls:?}"
+    );
+    let lines = log_lines(&h, &id).await;
+    assert!(
+        lines.iter().any(|l| l.contains("retry 2 of 3")),
+        "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_state_timeout_cancels_the_call_at_the_agent_and_is_catchable() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling(
+        "- id: a\n  type: action\n  timeout: PT0.5S\n  action: {function: f}\n  catch: [{error: direktiv.cancels.timeout.soft, transition: late}]\n",
+        "- {id: late, type: noop}\n",
+    );
+    deploy_flow(&h, "slow", &flow).await;
+    let id = run_flow(&h, "slow", json!({})).await;
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(
+        output(&record)["error"]["code"],
+        "direktiv.cancels.timeout.soft"
+    );
+    assert_eq!(finished(&h, &id).await, ["a", "late"]);
+    let calls = FlowStore::instance_calls(&*h.state.store, &id)
+        .await
+        .unwrap();
+    let record = h
+        .driver
+        .wait_until(WAIT, "the timed-out call cancelled", |r| {
+            r.cancels.len() == 1 && r.in_flight == 0
+        })
+        .await;
+    assert_eq!(record.cancels[0].action_id, calls[0].id);
+}
+
+#[tokio::test]
+async fn cancelling_a_running_instance_cancels_its_call_at_the_agent() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling("- {id: a, type: action, action: {function: f}}\n", "");
+    deploy_flow(&h, "held", &flow).await;
+    let id = run_flow(&h, "held", json!({})).await;
+    h.driver
+        .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
+        .await;
+    assert!(crate::flows::runner::cancel_instance(&h.state, &id)
+        .await
+        .unwrap());
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "cancelled", "{record:?}");
+    assert_eq!(
+        record.error_code.as_deref(),
+        Some(faasbox_flow::engine::codes::CANCELLED)
+    );
+    let calls = FlowStore::instance_calls(&*h.state.store, &id)
+        .await
+        .unwrap();
+    let record = h
+        .driver
+        .wait_until(WAIT, "the cancel at the agent", |r| {
+            r.cancels.len() == 1 && r.in_flight == 0
+        })
+        .await;
+    assert_eq!(record.cancels[0].action_id, calls[0].id);
+}
+
+#[tokio::test]
+async fn foreach_runs_its_calls_at_once_within_the_bound() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling(
+        "- id: each\n  type: foreach\n  array: 'jq([range(12) | {i: .}])'\n  action: {function: f, input: {item: 'jq(.i)'}}\n",
+        "",
+    );
+    deploy_flow(&h, "each", &flow).await;
+    let id = run_flow(&h, "each", json!({})).await;
+    // At most 10 calls of one foreach run at once (the engine's bound).
+    h.driver
+        .wait_until(WAIT, "10 calls at once", |r| r.in_flight == 10)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        h.driver.record().invokes.len(),
+        10,
+        "no call beyond the bound started"
+    );
+    h.driver.release(12);
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    let items: Vec<_> = (0..12).map(|i| json!({"item": i})).collect();
+    assert_eq!(
+        output(&record)["return"],
+        json!(items),
+        "in the array's order"
+    );
+    assert_eq!(h.driver.record().invokes.len(), 12);
+}
+
+#[tokio::test]
+async fn parallel_runs_its_actions_at_once() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling(
+        "- id: all\n  type: parallel\n  mode: and\n  actions:\n  - {function: f, input: {a: 1}}\n  - {function: f, input: {b: 2}}\n  - {function: f, input: {c: 3}}\n",
+        "",
+    );
+    deploy_flow(&h, "all", &flow).await;
+    let id = run_flow(&h, "all", json!({})).await;
+    h.driver
+        .wait_until(WAIT, "the three calls at once", |r| r.in_flight == 3)
+        .await;
+    h.driver.release(3);
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(
+        output(&record)["return"],
+        json!([{"a": 1}, {"b": 2}, {"c": 3}])
+    );
+}
+
+#[tokio::test]
+async fn a_subflow_runs_as_a_child_instance_and_returns_its_output() {
+    let h = flow_harness(FakeReply::Echo).await;
+    let child = calling(
+        "- {id: c, type: action, action: {function: f, input: {doubled: 'jq(.n * 2)'}}, transform: {child: 'jq(.return.doubled)'}}\n",
+        "",
+    );
+    deploy_flow(&h, "child", &child).await;
+    let parent = "functions:\n- {id: sub, type: subflow, workflow: child}\nstates:\n- {id: p, type: action, action: {function: sub, input: {n: 'jq(.n)'}}}\n";
+    deploy_flow(&h, "parent", parent).await;
+    let id = run_flow(&h, "parent", json!({"n": 4})).await;
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(output(&record)["return"], json!({"child": 8}));
+
+    let calls = FlowStore::instance_calls(&*h.state.store, &id)
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].kind, "instance");
+    assert_eq!(calls[0].status.as_deref(), Some("complete"));
+    let child = instance(&h, &calls[0].id).await;
+    assert_eq!(child.flow, "child");
+    assert_eq!(child.parent.as_deref(), Some(id.as_str()));
+    assert_eq!(output(&child)["child"], 8);
+}
+
+#[tokio::test]
+async fn a_new_server_on_the_same_data_resumes_a_running_instance_to_its_end() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling(
+        "- {id: first, type: noop, transform: {n: 1}, transition: a}\n- {id: a, type: action, action: {function: f, input: {x: 'jq(.n)'}}, transition: last}\n",
+        "- {id: last, type: noop, transform: {got: 'jq(.return.x)'}}\n",
+    );
+    deploy_flow(&h, "resumed", &flow).await;
+    let id = run_flow(&h, "resumed", json!({})).await;
+    h.driver
+        .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
+        .await;
+    let old_driver = h.driver.clone();
+
+    let h = h
+        .restart(FakeDriver::new(FakeBehaviour::echo()).unwrap())
+        .await;
+    assert!(
+        old_driver.record().running().is_empty(),
+        "the old server's instances stopped"
+    );
+    assert_eq!(
+        instance(&h, &id).await.status,
+        "running",
+        "a stopped server leaves its instance running"
+    );
+    let resumed = crate::flows::runner::resume_unfinished(&h.state)
+        .await
+        .unwrap();
+    assert_eq!(resumed, 1);
+    let record = wait_status(&h, &id, "complete").await;
+    assert_eq!(output(&record)["got"], 1, "{record:?}");
+    assert_eq!(
+        finished(&h, &id).await,
+        ["first", "a", "last"],
+        "the finished state did not run again"
+    );
+    assert_eq!(
+        h.driver.record().invokes.len(),
+        1,
+        "the new server made the call"
+    );
+    let listed = FlowStore::list_instances(&*h.state.store, NS, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "resumed, not started again: {listed:?}");
+}
