@@ -199,7 +199,7 @@ fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
         .args(&case.exec)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("runc exec");
     let _ = child
@@ -207,7 +207,14 @@ fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
         .take()
         .expect("stdin")
         .write_all(INPUT.as_bytes());
-    let status = child.wait().expect("runc exec");
-    assert!(status.success(), "runc exec of {} failed", case.contract);
-    started.elapsed()
+    let output = child.wait_with_output().expect("runc exec");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "runc exec of {} failed ({}): {}",
+        case.contract,
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    elapsed
 }
