@@ -36,8 +36,41 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// Deploys `spec` as the whole new spec of `owner`'s function `name`.
+/// Deploys `spec` as the whole new spec of `owner`'s function `name`. Like every change here,
+/// it runs to its end even when the caller goes away (a client that hangs up mid-pull), so
+/// what is stored and what is in service never part.
 pub async fn deploy(
+    state: &Arc<AppState>,
+    owner: &Owner,
+    name: &str,
+    spec: FunctionSpec,
+    pull: Option<&str>,
+    by: &str,
+) -> Fallible<Outcome> {
+    let (owner, name, pull, by) = owned(owner, name, pull, by);
+    state
+        .to_completion(move |s| async move {
+            deploy_now(&s, &owner, &name, spec, pull.as_deref(), &by).await
+        })
+        .await
+}
+
+/// The arguments of a change, owned by the task that makes it.
+fn owned(
+    owner: &Owner,
+    name: &str,
+    pull: Option<&str>,
+    by: &str,
+) -> (Owner, String, Option<String>, String) {
+    (
+        owner.clone(),
+        name.to_string(),
+        pull.map(str::to_string),
+        by.to_string(),
+    )
+}
+
+async fn deploy_now(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
@@ -81,6 +114,22 @@ fn runnable(
 /// The image stays pinned to the current digest unless the patch changes the image or a pull
 /// policy is given.
 pub async fn update(
+    state: &Arc<AppState>,
+    owner: &Owner,
+    name: &str,
+    patch: Value,
+    pull: Option<&str>,
+    by: &str,
+) -> Fallible<Outcome> {
+    let (owner, name, pull, by) = owned(owner, name, pull, by);
+    state
+        .to_completion(move |s| async move {
+            update_now(&s, &owner, &name, patch, pull.as_deref(), &by).await
+        })
+        .await
+}
+
+async fn update_now(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,
@@ -141,6 +190,35 @@ pub async fn update(
 /// Makes revision `to` (default: the newest one before the current) of `owner`'s function
 /// `name` current again. Returns the function, the revision now current, and the one before.
 pub async fn rollback(
+    state: &Arc<AppState>,
+    owner: &Owner,
+    name: &str,
+    to: Option<u32>,
+) -> Fallible<(FunctionRecord, RevisionRecord, RevisionRecord)> {
+    let (owner, name) = (owner.clone(), name.to_string());
+    state
+        .to_completion(move |s| async move { rollback_now(&s, &owner, &name, to).await })
+        .await
+}
+
+/// Deletes `owner`'s function `name` and takes it out of service; its image is forgotten and
+/// garbage collected when nothing else uses it.
+pub async fn remove(state: &Arc<AppState>, owner: &Owner, name: &str) -> Fallible<()> {
+    let (owner, name) = (owner.clone(), name.to_string());
+    state
+        .to_completion(move |s| async move {
+            if !owner.delete_function(&*s.store, &name).await? {
+                return Err(owner.missing(&name));
+            }
+            s.deactivate(owner.key(), &name);
+            crate::image_pull::forget(&s, &owner, &name).await;
+            s.collect_image_garbage();
+            Ok(())
+        })
+        .await
+}
+
+async fn rollback_now(
     state: &Arc<AppState>,
     owner: &Owner,
     name: &str,

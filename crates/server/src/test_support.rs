@@ -215,39 +215,18 @@ fn import_image(dir: &Path, images: &ImageStore) -> String {
         .digest
 }
 
-/// Deploys flow `ns/path` as `PUT …/flows/{path}` does (the steps of `api::flows`, which has
-/// no core function for it): checked as a new flow, stored, its start (event listeners,
-/// schedule) put into effect, the implicit functions it no longer runs retired.
+/// Deploys flow `ns/path` as `PUT …/flows/{path}` does.
 pub async fn deploy_flow(h: &Harness, path: &str, source: &str) {
-    let checked = crate::flows::check_new(source)
-        .await
-        .unwrap_or_else(|problems| panic!("flow {path} does not load: {problems:?}"));
-    let start = crate::flows::event_waits::flow_start(&checked.flow);
-    crate::events::check_flow_start(&start).unwrap();
-    FlowStore::put_flow(
-        &*h.state.store,
-        NS,
-        path,
-        source,
-        &crate::clock::now_rfc3339(),
-    )
-    .await
-    .unwrap();
-    crate::events::set_flow_start(&*h.state.store, NS, path, &start, crate::events::now_ms())
-        .await
-        .unwrap();
-    crate::flows::functions::retire_implicit(&h.state, NS, path, Some(&checked.flow));
+    if let Err(e) = crate::flows::deployment::deploy(&h.state, NS, path, source.to_string()).await {
+        panic!("flow {path} was not deployed: {e:?}");
+    }
 }
 
 /// Deletes flow `ns/path` as `DELETE …/flows/{path}` does.
 pub async fn delete_flow(h: &Harness, path: &str) {
-    assert!(FlowStore::delete_flow(&*h.state.store, NS, path)
-        .await
-        .unwrap());
-    crate::events::on_flow_removed(&*h.state.store, NS, path)
+    crate::flows::deployment::remove(&h.state, NS, path)
         .await
         .unwrap();
-    crate::flows::functions::retire_implicit(&h.state, NS, path, None);
 }
 
 /// Starts an instance of `ns/path` with `input` as `POST …/flows/{path}/run` does; its id.

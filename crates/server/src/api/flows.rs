@@ -18,8 +18,7 @@ use serde_json::{json, Value};
 use super::records::{self, InstanceCallRecord, InstanceLogRecord};
 use super::require_namespace;
 use crate::api::error::{ApiError, ApiResult};
-use crate::clock;
-use crate::flows::runner;
+use crate::flows::{deployment, runner};
 use crate::state::AppState;
 
 pub const INSTANCE_ID_HEADER: &str = "faasbox-instance-id";
@@ -68,21 +67,8 @@ fn from_root(path: String) -> String {
     }
 }
 
-/// A flow path: segments of a-z, 0-9, '-', '_' and '.', separated by '/'.
 fn check_path(path: &str) -> Result<(), ApiError> {
-    let valid = !path.is_empty()
-        && path.len() <= 255
-        && path
-            .split('/')
-            .all(|seg| crate::model::check_name("flow path segment", seg).is_ok());
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "flow path '{}' is invalid: use segments of a-z, 0-9, '-', '_' and '.' (each starting with a letter or digit) separated by '/'",
-            path.escape_debug()
-        )))
-    }
+    Ok(deployment::check_path(path)?)
 }
 
 pub async fn put(
@@ -106,9 +92,9 @@ async fn deploy(
     require_namespace(&state, &ns).await?;
     let source = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
-    let faasbox_flow::Checked { flow, warnings } = match crate::flows::check_new(&source).await {
-        Ok(checked) => checked,
-        Err(problems) => {
+    let deployed = match deployment::deploy(&state, &ns, &path, source).await {
+        Ok(deployed) => deployed,
+        Err(deployment::DeployError::Invalid(problems)) => {
             let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
             let body = json!({
                 "error": {
@@ -119,32 +105,15 @@ async fn deploy(
             });
             return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
+        Err(deployment::DeployError::Refused(failure)) => return Err(failure.into()),
     };
-    let start = crate::flows::event_waits::flow_start(&flow);
-    crate::events::check_flow_start(&start)
-        .map_err(|e| ApiError::bad_request(format!("flow {ns}/{path} was not deployed: {e}")))?;
-    // The flow and its start (listeners, schedule) are stored together, to the end.
-    let (ns2, path2) = (ns.clone(), path.clone());
-    let (record, existed) = state
-        .to_completion(move |s| async move {
-            let existed = s.store.flow(&ns2, &path2).await?.is_some();
-            let record = s
-                .store
-                .put_flow(&ns2, &path2, &source, &clock::now_rfc3339())
-                .await?;
-            crate::events::set_flow_start(&*s.store, &ns2, &path2, &start, crate::events::now_ms())
-                .await?;
-            Ok((record, existed))
-        })
-        .await?;
-    crate::flows::functions::retire_implicit(&state, &ns, &path, Some(&flow));
-    let status = if existed {
+    let status = if deployed.existed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    let mut shown = view(record, false);
-    shown.warnings = warnings;
+    let mut shown = view(deployed.record, false);
+    shown.warnings = deployed.warnings;
     Ok((status, Json(shown)).into_response())
 }
 
@@ -181,16 +150,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let path = from_root(path);
     stored(&state, &ns, &path).await?;
-    let (ns2, path2) = (ns.clone(), path.clone());
-    state
-        .to_completion(move |s| async move {
-            s.store.delete_flow(&ns2, &path2).await?;
-            crate::events::on_flow_removed(&*s.store, &ns2, &path2).await
-        })
-        .await?;
-    // Its running instances go on with the source they started with (their implicit
-    // functions start again if they call them); idle implicit instances stop now.
-    crate::flows::functions::retire_implicit(&state, &ns, &path, None);
+    deployment::remove(&state, &ns, &path).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

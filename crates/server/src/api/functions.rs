@@ -18,7 +18,7 @@ use super::json_body::{JsonBody, JsonShape, OptionalJsonBody};
 use super::{require_namespace, valid_name};
 use crate::api::error::{ApiError, ApiResult};
 use crate::deploy::{self, Outcome};
-use crate::image_pull::{self, ImageState};
+use crate::image_pull::ImageState;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
 use crate::pool::PoolStats;
@@ -213,13 +213,7 @@ async fn list_of(state: &Arc<AppState>, owner: Owner) -> ApiResult<Json<Vec<Func
 }
 
 async fn remove(state: &Arc<AppState>, owner: Owner, name: String) -> ApiResult<StatusCode> {
-    let deleted = owner.delete_function(&*state.store, &name).await?;
-    if !deleted {
-        return Err(owner.missing(&name).into());
-    }
-    state.deactivate(owner.key(), &name);
-    image_pull::forget(state, &owner, &name).await;
-    state.collect_image_garbage();
+    deploy::remove(state, &owner, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,10 +1,12 @@
 //! Workflows in the server: the engine of faasbox-flow over the store, the vault and the
 //! invoker. [`runner`] starts, drives, resumes and cancels instances; [`effects`] is the
 //! engine's view of the server; [`functions`] calls an action's function by its kind, and
-//! [`call_log`] links each call from its instance and copies the function's log lines there.
+//! [`call_log`] links each call from its instance and copies the function's log lines there;
+//! [`deployment`] deploys and removes flows.
 
 pub mod call_files;
 pub mod call_log;
+pub mod deployment;
 pub mod effects;
 pub mod event_waits;
 pub mod events;
