@@ -10,21 +10,21 @@ use faasbox_architecture::workspace;
 const ONLY_IN: &[OnlyIn] = &[
     OnlyIn {
         dependency: "axum",
-        normal: &["faasbox-server"],
+        normal: &["faasbox-http"],
         dev: &[],
-        why: "only the HTTP layer knows HTTP",
+        why: "only the HTTP crate knows HTTP",
     },
     OnlyIn {
         dependency: "tower-http",
-        normal: &["faasbox-server"],
+        normal: &["faasbox-http"],
         dev: &[],
-        why: "only the HTTP layer knows HTTP",
+        why: "only the HTTP crate knows HTTP",
     },
     OnlyIn {
         dependency: "http-body",
-        normal: &["faasbox-server"],
+        normal: &["faasbox-http"],
         dev: &[],
-        why: "only the HTTP layer knows HTTP",
+        why: "only the HTTP crate knows HTTP",
     },
     OnlyIn {
         dependency: "hyper",
@@ -46,7 +46,7 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "prometheus-client",
-        normal: &["faasbox-server"],
+        normal: &["faasbox-core"],
         dev: &[],
         why: "one place renders /metrics",
     },
@@ -57,7 +57,8 @@ const ONLY_IN: &[OnlyIn] = &[
             "faasbox-proto",
             "faasbox-driver",
             "faasbox-secrets",
-            "faasbox-server",
+            "faasbox-core",
+            "faasbox-http",
         ],
         dev: &[],
         why: "OpenAPI schemas derived on API types; shrinks as API types leave the domain crates",
@@ -124,14 +125,20 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "faasbox-store",
-        normal: &["faasbox-secrets", "faasbox-server", "faasbox-store-sqlite"],
+        normal: &[
+            "faasbox-secrets",
+            "faasbox-core",
+            "faasbox-http",
+            "faasbox-server",
+            "faasbox-store-sqlite",
+        ],
         dev: &[],
         why: "the store is reached through the services, not from the edges",
     },
     OnlyIn {
         dependency: "faasbox-store-sqlite",
         normal: &["faasbox-server"],
-        dev: &["faasbox", "faasbox-secrets"],
+        dev: &["faasbox", "faasbox-secrets", "faasbox-core"],
         why: "the SQLite backend is chosen where the server is put together (its app.rs); \
               everything else reaches the store through faasbox-store's traits; tests may \
               open a data directory or a temporary store",
@@ -141,6 +148,12 @@ const ONLY_IN: &[OnlyIn] = &[
         normal: &["faasbox"],
         dev: &[],
         why: "the server is a library the binary's `server` command runs",
+    },
+    OnlyIn {
+        dependency: "faasbox-http",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "the composition crate serves the HTTP API over the core it built",
     },
     OnlyIn {
         dependency: "faasbox-test-registry",
@@ -218,6 +231,36 @@ const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
         normal: &["faasbox-driver", "faasbox-proto"],
         dev: &["faasbox-test-registry"],
         why: "the runc driver implements the interface; it gets image layers through LayerSource",
+    },
+    WorkspaceDeps {
+        package: "faasbox-core",
+        normal: &[
+            "faasbox-driver",
+            "faasbox-events",
+            "faasbox-expr",
+            "faasbox-flow",
+            "faasbox-images",
+            "faasbox-proto",
+            "faasbox-secrets",
+            "faasbox-store",
+        ],
+        dev: &["faasbox-driver", "faasbox-store-sqlite"],
+        why: "the core reaches the store and the driver through their interfaces; its fast \
+              tests run on the fake driver and a temporary SQLite store",
+    },
+    WorkspaceDeps {
+        package: "faasbox-http",
+        normal: &[
+            "faasbox-core",
+            "faasbox-events",
+            "faasbox-flow",
+            "faasbox-images",
+            "faasbox-proto",
+            "faasbox-secrets",
+            "faasbox-store",
+        ],
+        dev: &[],
+        why: "the HTTP layer maps requests onto the core; it chooses no store and no driver",
     },
     WorkspaceDeps {
         package: "faasbox-test-registry",

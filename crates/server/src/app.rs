@@ -15,9 +15,9 @@ use faasbox_store::Store;
 use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::ServerConfig;
-use crate::state::AppState;
-use crate::{api, clock};
+use faasbox_core::clock;
+use faasbox_core::config::ServerConfig;
+use faasbox_core::state::AppState;
 
 /// Builds the server's state: opens everything and removes leftovers of a previous run.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
@@ -105,7 +105,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     if interrupted > 0 {
         tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
     }
-    crate::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
+    faasbox_core::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
         .await
         .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
@@ -126,15 +126,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             .await
             .context("reading the stored image pull failures")?,
     );
-    let functions = crate::deploy::activate_stored(&state)
+    let functions = faasbox_core::deploy::activate_stored(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
-    crate::flows::events::install(&state)
+    faasbox_core::flows::events::install(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let resumed = crate::flows::runner::resume_unfinished(&state)
+    let resumed = faasbox_core::flows::runner::resume_unfinished(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     if resumed > 0 {
@@ -172,15 +172,8 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
-    let event_tasks = crate::events::spawn(&state);
-    // The token check wraps everything served, whatever routes the API adds; the guard
-    // (panics, JSON rejections) wraps the token check.
-    let router = api::guard::wrap(api::router(state.clone()).layer(
-        axum::middleware::from_fn_with_state(state.clone(), crate::api::auth::require_token),
-    ));
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let event_tasks = faasbox_core::events::spawn(&state);
+    let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
     for task in event_tasks {
         task.abort();

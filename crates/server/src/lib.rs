@@ -1,40 +1,10 @@
-//! The faasbox server: the REST API, the invoker, and the pools of warm function instances.
+//! The faasbox server, composed: the configuration read, the chosen store (SQLite) and driver
+//! (runc, runsc) opened and wired into the core's services, and the HTTP API served over them.
 //!
-//! Start it with [`app::run`]. The CLI (`faasbox server`) is a thin layer over this crate.
+//! Start it with [`app::run`]. The CLI (`faasbox server`) is a thin layer over this crate; the
+//! settings and spec types it names are the core's, re-exported here.
 
-pub mod api;
 pub mod app;
-pub mod auth;
-pub mod bodies;
-pub mod bounds;
-pub mod call_input;
-pub mod clock;
-pub mod config;
-pub mod deploy;
-pub mod event_bus;
-pub mod events;
-pub mod failure;
-pub mod flow_runs;
-pub mod flows;
-pub mod image_book;
-pub mod image_pin;
-pub mod image_pull;
-pub mod instance_spec;
-pub mod invoker;
-pub mod mask;
-pub mod metrics;
-pub mod model;
-pub mod owner;
-pub mod pool;
-pub mod quota;
-pub mod secret_use;
-pub mod spec_changes;
-pub mod state;
-#[cfg(test)]
-mod test_support;
-pub use faasbox_expr as template;
-mod vault_error;
 
-pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
-pub use faasbox_flow::engine::Limits as FlowLimits;
-pub use model::FunctionSpec;
+pub use faasbox_core::{config, model, quota, template, FlowLimits, FunctionSpec};
+pub use faasbox_core::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};

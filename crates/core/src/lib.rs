@@ -1,0 +1,40 @@
+//! The faasbox core: function specs and their deployments, the pools of warm instances, the
+//! invoker, the flow runner and the event dispatcher, over a store and a driver given to it.
+//!
+//! It knows no HTTP (its errors are [`failure::Failure`]; `faasbox-http` maps them to
+//! statuses) and no SQL (the store is `faasbox_store::Store`). `faasbox-server` composes it.
+
+pub mod auth;
+pub mod bodies;
+pub mod bounds;
+pub mod call_input;
+pub mod clock;
+pub mod config;
+pub mod deploy;
+pub mod event_bus;
+pub mod events;
+pub mod failure;
+pub mod flow_runs;
+pub mod flows;
+pub mod image_book;
+pub mod image_pin;
+pub mod image_pull;
+pub mod instance_spec;
+pub mod invoker;
+pub mod mask;
+pub mod metrics;
+pub mod model;
+pub mod owner;
+pub mod pool;
+pub mod quota;
+pub mod secret_use;
+pub mod spec_changes;
+pub mod state;
+#[cfg(test)]
+mod test_support;
+pub use faasbox_expr as template;
+mod vault_error;
+
+pub use config::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
+pub use faasbox_flow::engine::Limits as FlowLimits;
+pub use model::FunctionSpec;

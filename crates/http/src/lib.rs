@@ -1,0 +1,386 @@
+//! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
+
+mod admin;
+pub mod auth;
+pub mod error;
+mod events;
+mod flows;
+mod function_logs;
+mod functions;
+pub mod guard;
+mod held_body;
+mod images;
+mod invocations;
+pub mod json_body;
+mod metrics;
+mod namespaces;
+pub mod openapi;
+mod pulls;
+mod records;
+mod registries;
+mod secrets;
+mod tokens;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
+use axum::{Json, Router};
+use faasbox_images::ImageRecord;
+use faasbox_secrets::SecretInfo;
+use records::{InvocationRecord, NamespaceRecord, TokenRecord};
+use serde_json::json;
+
+use self::openapi::{Answer, Body, Doc};
+use crate::error::ApiError;
+use faasbox_core::model::FunctionSpec;
+use faasbox_core::state::AppState;
+
+/// One route: the method and path the router serves, its handler, and what the OpenAPI
+/// document says of it. [`routes`] is the one list both are made from.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub doc: Doc,
+    handler: MethodRouter<Arc<AppState>>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    handler: MethodRouter<Arc<AppState>>,
+    doc: Doc,
+) -> Route {
+    Route {
+        method,
+        path,
+        doc,
+        handler,
+    }
+}
+
+const NS: &str = "namespaces";
+const IMAGES: &str = "images";
+const FUNCTIONS: &str = "functions";
+const GLOBAL: &str = "global services";
+const CALLS: &str = "invocations";
+const SECRETS: &str = "secrets";
+const REGISTRIES: &str = "registries";
+const TOKENS: &str = "tokens";
+const FLOWS: &str = "flows";
+const INSTANCES: &str = "instances";
+const EVENTS: &str = "events";
+const SYSTEM: &str = "system";
+
+const IMPORT_QUERY: &[(&str, bool, &str)] = &[
+    ("name", true, "the image's name, e.g. demo/echo:latest"),
+    (
+        "entrypoint",
+        false,
+        "root filesystem only: a JSON list of strings",
+    ),
+    ("cmd", false, "root filesystem only: a JSON list of strings"),
+    (
+        "env",
+        false,
+        "root filesystem only: a JSON list of KEY=VALUE strings",
+    ),
+    ("workdir", false, "root filesystem only"),
+    ("user", false, "root filesystem only"),
+];
+const PULL_QUERY: &[(&str, bool, &str)] = &[("ref", true, "the image reference to pull")];
+const PUSH_QUERY: &[(&str, bool, &str)] = &[
+    ("name", true, "the image to push"),
+    ("target", true, "the reference to push it to"),
+];
+const REMOVE_QUERY: &[(&str, bool, &str)] = &[
+    ("name", true, "the image name to remove"),
+    (
+        "force",
+        false,
+        "true: remove it though a function revision uses it",
+    ),
+];
+const CHANGE_QUERY: &[(&str, bool, &str)] = &[(
+    "pull",
+    false,
+    "always, missing or never: when to pull the image from its registry",
+)];
+const LIMIT_QUERY: &[(&str, bool, &str)] = &[("limit", false, "how many, at most")];
+const AFTER_QUERY: &[(&str, bool, &str)] = &[(
+    "after",
+    false,
+    "only what came after this seq (an earlier answer's last)",
+)];
+const FN_LOGS_QUERY: &[(&str, bool, &str)] = &[
+    (
+        "limit",
+        false,
+        "at most this many lines (default 100, at most 1000)",
+    ),
+    (
+        "after",
+        false,
+        "an earlier answer's next: only lines stored since",
+    ),
+];
+const CALLS_QUERY: &[(&str, bool, &str)] = &[
+    ("function", false, "only this function's calls"),
+    ("limit", false, "how many, at most"),
+];
+const REGISTRY_URL_QUERY: &[(&str, bool, &str)] = &[("url", true, "the registry to remove")];
+const REGISTRY_SCOPE_QUERY: &[(&str, bool, &str)] = &[("scope", false, "global or global-private")];
+const REGISTRY_REMOVE_QUERY: &[(&str, bool, &str)] = &[
+    ("url", true, "the registry to remove"),
+    ("scope", false, "global (default) or global-private"),
+];
+const RUN_QUERY: &[(&str, bool, &str)] = &[(
+    "wait",
+    false,
+    "true: answer the instance's output (200) or error (422) when it ends",
+)];
+
+const INVOKE_BODY: Body = Body::Raw("application/json", "the function's input: JSON (any value)");
+
+/// Every route the server serves (but the test hook of [`guard`]), in the order they are
+/// matched. `max_input` bounds the flow routes' bodies.
+pub fn routes(max_input: usize) -> Vec<Route> {
+    use openapi::{any_json, any_list, many, one};
+    use Method as M;
+    let function = || Answer::Json(200, one::<functions::FunctionView>);
+    let changed = || Answer::Json(201, one::<functions::FunctionView>);
+    vec![
+        route(M::GET, auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
+        route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
+        route(M::GET, faasbox_core::metrics::PATH, get(metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
+        route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
+        route(M::GET, "/api/v1/namespaces", get(namespaces::list), Doc::new(NS, "List namespaces (a namespace token sees its own)", Answer::Json(200, many::<NamespaceRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}", get(namespaces::get), Doc::new(NS, "Show a namespace", Answer::Json(200, one::<NamespaceRecord>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}", delete(namespaces::delete), Doc::new(NS, "Delete a namespace with everything of it", Answer::Empty(204))),
+        route(M::POST, "/api/v1/images/import", post(images::import).layer(DefaultBodyLimit::disable()), Doc::new(IMAGES, "Import an image archive into the server-wide images (admin token): a docker save tar, an OCI image layout tar, or a root filesystem tarball (plain or gzip); device nodes under /dev are skipped (notes)", Answer::Json(201, one::<ImageRecord>)).query(IMPORT_QUERY).body(Body::Raw("application/octet-stream", "the archive"))),
+        route(M::POST, "/api/v1/images/pull", post(pulls::pull), Doc::new(IMAGES, "Pull an image from a registry into the server-wide images (admin token), with the global credentials", Answer::Stream).query(PULL_QUERY)),
+        route(M::POST, "/api/v1/images/push", post(pulls::push), Doc::new(IMAGES, "Push a server-wide image to a registry (admin token)", Answer::Stream).query(PUSH_QUERY)),
+        route(M::POST, "/api/v1/images/prune", post(images::prune), Doc::new(IMAGES, "Remove the server-wide images nothing uses (admin token)", Answer::Json(200, one::<images::PruneView>))),
+        route(M::GET, "/api/v1/images", get(images::list), Doc::new(IMAGES, "List the server-wide images", Answer::Json(200, many::<ImageRecord>))),
+        route(M::DELETE, "/api/v1/images", delete(images::remove), Doc::new(IMAGES, "Remove a server-wide image name (admin token); 409 while a function revision uses it, unless force", Answer::Json(200, one::<images::Removed>)).query(REMOVE_QUERY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/images/import", post(images::import_ns).layer(DefaultBodyLimit::disable()), Doc::new(IMAGES, "Import an image archive into the namespace's images; device nodes under /dev are skipped (notes)", Answer::Json(201, one::<ImageRecord>)).query(IMPORT_QUERY).body(Body::Raw("application/octet-stream", "the archive"))),
+        route(M::POST, "/api/v1/namespaces/{ns}/images/pull", post(pulls::pull_ns), Doc::new(IMAGES, "Pull an image into the namespace's images, with its registry credentials, then the global ones", Answer::Stream).query(PULL_QUERY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/images/push", post(pulls::push_ns), Doc::new(IMAGES, "Push one of the namespace's images to a registry", Answer::Stream).query(PUSH_QUERY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/images/prune", post(images::prune_ns), Doc::new(IMAGES, "Remove the namespace's images nothing uses", Answer::Json(200, one::<images::PruneView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/images", get(images::list_ns), Doc::new(IMAGES, "List the namespace's own images", Answer::Json(200, many::<ImageRecord>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/images", delete(images::remove_ns), Doc::new(IMAGES, "Remove one of the namespace's image names; 409 while a revision uses it, unless force", Answer::Json(200, one::<images::Removed>)).query(REMOVE_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions", get(functions::list), Doc::new(FUNCTIONS, "List functions", Answer::Json(200, many::<functions::FunctionView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/functions/{fn}", put(functions::put), Doc::new(FUNCTIONS, "Deploy (create, 201, or replace, 200) a function: the whole spec, as a new revision with the image pinned to its digest", changed()).query(CHANGE_QUERY).body(Body::Json(one::<FunctionSpec>))),
+        route(M::PATCH, "/api/v1/namespaces/{ns}/functions/{fn}", patch(functions::patch), Doc::new(FUNCTIONS, "Update only the given fields of a function (a new revision)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}", get(functions::get), Doc::new(FUNCTIONS, "Show a function", function())),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/functions/{fn}", delete(functions::delete), Doc::new(FUNCTIONS, "Delete a function; its instances stop", Answer::Empty(204))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/revisions", get(functions::revisions), Doc::new(FUNCTIONS, "The kept revisions of a function, oldest first", Answer::Json(200, many::<functions::RevisionView>))),
+        route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/rollback", post(functions::rollback), Doc::new(FUNCTIONS, "Make a kept revision current again (an empty body: the one before the current)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/logs", get(function_logs::logs), Doc::new(FUNCTIONS, "A function's recent log lines across its calls, oldest first", Answer::Json(200, one::<function_logs::FunctionLogsView>)).query(FN_LOGS_QUERY)),
+        // Invoke bodies are read by `faasbox_core::bodies` (bounded by max_input_bytes and the
+        // body budget), not by an extractor.
+        route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/invoke", post(invocations::invoke), Doc::new(CALLS, "Call a function with a JSON input; answers its JSON output (Faasbox-Invocation-Id header)", Answer::Json(200, any_json)).body(INVOKE_BODY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke", post(invocations::invoke_global), Doc::new(GLOBAL, "Call a global service on behalf of the namespace", Answer::Json(200, any_json)).body(INVOKE_BODY)),
+        route(M::GET, "/api/v1/functions", get(functions::list_global), Doc::new(GLOBAL, "List the global services", Answer::Json(200, many::<functions::FunctionView>))),
+        route(M::PUT, "/api/v1/functions/{fn}", put(functions::put_global), Doc::new(GLOBAL, "Deploy a global service (admin token)", changed()).query(CHANGE_QUERY).body(Body::Json(one::<FunctionSpec>))),
+        route(M::PATCH, "/api/v1/functions/{fn}", patch(functions::patch_global), Doc::new(GLOBAL, "Update only the given fields of a global service (admin token)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
+        route(M::GET, "/api/v1/functions/{fn}", get(functions::get_global), Doc::new(GLOBAL, "Show a global service", function())),
+        route(M::DELETE, "/api/v1/functions/{fn}", delete(functions::delete_global), Doc::new(GLOBAL, "Delete a global service (admin token)", Answer::Empty(204))),
+        route(M::GET, "/api/v1/functions/{fn}/revisions", get(functions::revisions_global), Doc::new(GLOBAL, "The kept revisions of a global service (admin token)", Answer::Json(200, many::<functions::RevisionView>))),
+        route(M::POST, "/api/v1/functions/{fn}/rollback", post(functions::rollback_global), Doc::new(GLOBAL, "Make a kept revision of a global service current again (admin token)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations", get(invocations::list), Doc::new(CALLS, "Recent invocations, newest first", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One invocation", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>))),
+        route(M::POST, "/api/v1/namespaces/{ns}/events", post(events::post), Doc::new(EVENTS, "Send a CloudEvent (structured: application/cloudevents+json; binary: ce-* headers and the data as the body)", Answer::Json(202, any_json)).body(Body::Raw("application/cloudevents+json", "a CloudEvent 1.0"))),
+        route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first", Answer::Json(200, any_list)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/secrets", get(secrets::list), Doc::new(SECRETS, "List a namespace's secrets (names and times, never values)", Answer::Json(200, many::<SecretInfo>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/secrets/{name}", put(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Create (201) or replace (200) a secret", Answer::Json(201, one::<SecretInfo>)).body(Body::Secret)),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/secrets/{name}", delete(secrets::delete).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Delete a secret", Answer::Empty(204))),
+        route(M::POST, "/api/v1/namespaces/{ns}/registries", post(registries::create), Doc::new(REGISTRIES, "Store a namespace's credentials for a registry", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/registries", get(registries::list), Doc::new(REGISTRIES, "List a namespace's registries (never passwords)", Answer::Json(200, many::<registries::RegistryView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/registries", delete(registries::delete), Doc::new(REGISTRIES, "Remove a namespace's registry", Answer::Empty(204)).query(REGISTRY_URL_QUERY)),
+        route(M::POST, "/api/v1/registries", post(registries::create_global), Doc::new(REGISTRIES, "Store global or global-private registry credentials (admin token)", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
+        route(M::GET, "/api/v1/registries", get(registries::list_global), Doc::new(REGISTRIES, "List the global registries of both scopes, or of one", Answer::Json(200, many::<registries::RegistryView>)).query(REGISTRY_SCOPE_QUERY)),
+        route(M::DELETE, "/api/v1/registries", delete(registries::delete_global), Doc::new(REGISTRIES, "Remove a global registry (admin token)", Answer::Empty(204)).query(REGISTRY_REMOVE_QUERY)),
+        route(M::POST, "/api/functions/registries/namespaces/{ns}", post(registries::create), Doc::new(REGISTRIES, "Direktiv's endpoint: store a namespace registry from {\"data\": \"user:password\", \"reg\": URL}", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
+        route(M::POST, "/api/v1/admin/rotate-master-key", post(admin::rotate_master_key), Doc::new(SYSTEM, "New master key, every data key re-wrapped (admin token)", Answer::Json(200, one::<admin::Rotated>))),
+        route(M::POST, "/api/v1/tokens", post(tokens::create), Doc::new(TOKENS, "Create an API token (admin token); the token is in this answer only", Answer::Json(201, one::<tokens::CreatedToken>)).body(Body::Json(one::<tokens::CreateToken>))),
+        route(M::GET, "/api/v1/tokens", get(tokens::list), Doc::new(TOKENS, "List API tokens (never the tokens themselves)", Answer::Json(200, many::<TokenRecord>))),
+        route(M::DELETE, "/api/v1/tokens/{id}", delete(tokens::delete), Doc::new(TOKENS, "Delete an API token", Answer::Empty(204))),
+        route(M::GET, "/api/v1/namespaces/{ns}/flows", get(flows::list), Doc::new(FLOWS, "List a namespace's flows", Answer::Json(200, many::<flows::FlowView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/flows/{*path}", put(flows::put).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Deploy (create, 201, or replace, 200) a flow: the body is its workflow/v1 YAML", Answer::Json(201, one::<flows::FlowView>)).body(Body::Raw("application/yaml", "the workflow"))),
+        route(M::GET, "/api/v1/namespaces/{ns}/flows/{*path}", get(flows::get).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Show a flow with its YAML", Answer::Json(200, one::<flows::FlowView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/flows/{*path}", delete(flows::delete).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Delete a flow", Answer::Empty(204))),
+        route(M::POST, "/api/v1/namespaces/{ns}/flows/{*path}", post(flows::post).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Run a flow: POST to …/flows/{path}/run with the input as the body (JSON; other bodies not sent as JSON reach .input as base64); 202 with the instance id, or with wait=true its output", Answer::Json(202, any_json)).query(RUN_QUERY).body(Body::Raw("application/json", "the instance's input"))),
+        route(M::GET, "/api/v1/namespaces/{ns}/instances", get(flows::instances), Doc::new(INSTANCES, "List a namespace's instances, newest first", Answer::Json(200, many::<flows::InstanceView>)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}", get(flows::instance), Doc::new(INSTANCES, "Show an instance", Answer::Json(200, one::<flows::InstanceView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}/logs", get(flows::logs), Doc::new(INSTANCES, "An instance's log lines", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/instances/{id}/cancel", post(flows::cancel), Doc::new(INSTANCES, "Cancel a running or waiting instance", Answer::Json(202, any_json))),
+        route(M::GET, "/api/v1/instances/{id}", get(flows::instance_by_id), Doc::new(INSTANCES, "Show an instance, whatever its namespace", Answer::Json(200, one::<flows::InstanceView>))),
+        route(M::GET, "/api/v1/instances/{id}/logs", get(flows::logs_by_id), Doc::new(INSTANCES, "An instance's log lines, whatever its namespace", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),
+        route(M::POST, "/api/v1/instances/{id}/cancel", post(flows::cancel_by_id), Doc::new(INSTANCES, "Cancel an instance, whatever its namespace", Answer::Json(202, any_json))),
+        route(M::GET, "/api/v1/invocations/{id}", get(invocations::get), Doc::new(CALLS, "One invocation, whatever its namespace", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>))),
+    ]
+}
+
+/// Every route of [`routes`], without the token check: [`serve`] puts
+/// `auth::require_token` around the whole router (so routes merged in anywhere are covered).
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<AppState>>)> = Vec::new();
+    for r in routes(state.config.max_input_bytes) {
+        match by_path.iter_mut().find(|(path, _)| *path == r.path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).merge(r.handler),
+            None => by_path.push((r.path, r.handler)),
+        }
+    }
+    let router = by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+        .fallback(not_found);
+    guard::with_test_hook(router).with_state(state)
+}
+
+async fn health() -> impl IntoResponse {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json for the routes")
+}
+
+/// A list's `?limit=`: `default` when absent, else checked against `range` (400 naming it).
+fn list_limit<T: TryFrom<u64>>(
+    given: Option<u64>,
+    default: u64,
+    range: &faasbox_core::bounds::CountRange,
+) -> Result<T, ApiError> {
+    let limit = given.unwrap_or(default);
+    range.check(limit).map_err(ApiError::bad_request)?;
+    T::try_from(limit).map_err(|_| ApiError::bad_request(format!("`{}` is too large", range.field)))
+}
+
+/// Checks a name taken from a path or body.
+fn valid_name(kind: &str, name: &str) -> Result<(), ApiError> {
+    faasbox_core::model::check_name(kind, name).map_err(ApiError::bad_request)
+}
+
+/// Checks that a namespace exists (404 with the fix otherwise).
+async fn require_namespace(state: &Arc<AppState>, ns: &str) -> Result<(), ApiError> {
+    valid_name("namespace", ns)?;
+    let exists = state.store.namespace(ns).await?.is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(faasbox_core::failure::Failure::no_such_namespace(ns).into())
+    }
+}
+
+/// The served OpenAPI document of [`routes`], as JSON text (made once).
+fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let routes = routes(0);
+        let doc = openapi::document(routes.iter().map(|r| (&r.method, r.path, &r.doc)));
+        doc.to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document failed: {e}\"}}"))
+    })
+}
+
+/// Serves the API over `state` on `listener` until `shutdown` resolves. The token check wraps
+/// everything served, whatever routes the API adds; the guard (panics, JSON rejections) wraps
+/// the token check.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = guard::wrap(
+        router(state.clone()).layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_token,
+        )),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::openapi::{documented_path, path_params};
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once_with_its_path_parameters() {
+        let routes = routes(0);
+        let doc: serde_json::Value =
+            serde_json::from_str(openapi_json()).expect("the document is JSON");
+        let mut documented = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("a path item") {
+                documented.push(format!("{} {path}", method.to_uppercase()));
+                for name in path_params(path) {
+                    let found = operation["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == name.as_str() && p["in"] == "path");
+                    assert!(found, "{method} {path} lacks path parameter {name}");
+                }
+            }
+        }
+        let mut served: Vec<String> = routes
+            .iter()
+            .map(|r| format!("{} {}", r.method, documented_path(r.path)))
+            .collect();
+        served.sort();
+        documented.sort();
+        assert_eq!(served, documented);
+        let health = &doc["paths"]["/api/v1/health"]["get"];
+        assert_eq!(health["security"], serde_json::json!([]), "{health}");
+        // Every reference resolves.
+        let text = openapi_json();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').expect("a closing quote")];
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referred to but missing"
+            );
+        }
+    }
+
+    #[test]
+    fn the_function_spec_has_every_field_the_server_takes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_json()).expect("JSON");
+        let spec = &doc["components"]["schemas"]["FunctionSpec"];
+        for field in [
+            "image", "contract", "cmd", "envs", "size", "timeout", "runtime", "scale", "network",
+            "code", "binary", "main", "disk", "secrets", "input",
+        ] {
+            assert!(
+                spec["properties"].get(field).is_some(),
+                "FunctionSpec lacks {field}: {spec}"
+            );
+        }
+        let contracts = &doc["components"]["schemas"]["Contract"]["enum"];
+        assert_eq!(
+            contracts,
+            &serde_json::json!(["http", "cmd", "file", "openwhisk"])
+        );
+    }
+}
