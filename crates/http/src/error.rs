@@ -11,12 +11,17 @@ use serde_json::json;
 use faasbox_core::failure::{codes, Failure, FailureKind};
 
 /// The body of every error answer, as the OpenAPI document shows it (see [`ApiError::body`]).
+// Only its schema is used (the answer itself is written by `ApiError::body`), so its fields
+// are never read.
+#[allow(dead_code)]
 #[derive(utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
+#[allow(dead_code)] // only its schema is used, as for `ErrorBody`
 #[derive(utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable code, e.g. `faasbox.request.invalid`.
@@ -27,10 +32,14 @@ pub struct ErrorDetail {
     pub catchable: Option<bool>,
 }
 
+/// A failed request's answer: its status and the `{"error": …}` body it is sent with.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status answered.
     pub status: StatusCode,
+    /// A stable code, e.g. `faasbox.request.invalid`.
     pub code: String,
+    /// What is wrong, with the fix.
     pub message: String,
     /// For function failures: whether a flow can catch it by its code.
     pub catchable: Option<bool>,
@@ -75,22 +84,27 @@ impl ApiError {
         }
     }
 
+    /// A 400 answer (`faasbox.request.invalid`): what the caller sent is wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Failure::invalid(message).into()
     }
 
+    /// A 404 answer (`faasbox.not_found`): what the caller named does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
         Failure::not_found(message).into()
     }
 
+    /// A 409 answer (`faasbox.conflict`): the request clashes with the current state.
     pub fn conflict(message: impl Into<String>) -> Self {
         Failure::conflict(message).into()
     }
 
+    /// A 500 answer (`faasbox.internal`): the server's own fault.
     pub fn internal(message: impl Into<String>) -> Self {
         Failure::internal(message).into()
     }
 
+    /// The JSON body answered: `{"error": {"code", "message", "catchable"?}}`.
     pub fn body(&self) -> serde_json::Value {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(catchable) = self.catchable {

@@ -1,20 +1,20 @@
 //! The REST API under `/api/v1`: routes, and the handlers grouped by resource.
 
 mod admin;
-pub mod auth;
-pub mod error;
+mod auth;
+mod error;
 mod events;
 mod flows;
 mod function_logs;
 mod functions;
-pub mod guard;
+mod guard;
 mod held_body;
 mod images;
 mod invocations;
-pub mod json_body;
+mod json_body;
 mod metrics;
 mod namespaces;
-pub mod openapi;
+mod openapi;
 mod pulls;
 mod records;
 mod registries;
@@ -41,10 +41,10 @@ use faasbox_core::state::AppState;
 
 /// One route: the method and path the router serves, its handler, and what the OpenAPI
 /// document says of it. [`routes`] is the one list both are made from.
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub doc: Doc,
+pub(crate) struct Route {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    pub(crate) doc: Doc,
     handler: MethodRouter<Arc<AppState>>,
 }
 
@@ -147,7 +147,7 @@ const INVOKE_BODY: Body = Body::Raw("application/json", "the function's input: J
 
 /// Every route the server serves (but the test hook of [`guard`]), in the order they are
 /// matched. `max_input` bounds the flow routes' bodies.
-pub fn routes(max_input: usize) -> Vec<Route> {
+pub(crate) fn routes(max_input: usize) -> Vec<Route> {
     use openapi::{any_json, any_list, many, one};
     use Method as M;
     let function = || Answer::Json(200, one::<functions::FunctionView>);
@@ -229,7 +229,7 @@ pub fn routes(max_input: usize) -> Vec<Route> {
 
 /// Every route of [`routes`], without the token check: [`serve`] puts
 /// `auth::require_token` around the whole router (so routes merged in anywhere are covered).
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<Arc<AppState>>)> = Vec::new();
     for r in routes(state.config.max_input_bytes) {
         match by_path.iter_mut().find(|(path, _)| *path == r.path) {
