@@ -22,6 +22,7 @@ pub struct BodyBudget {
 }
 
 impl BodyBudget {
+    /// A budget of `limit` bytes, nothing held yet.
     pub fn new(limit: u64) -> Arc<BodyBudget> {
         Arc::new(BodyBudget {
             limit,
@@ -126,6 +127,7 @@ impl BodyPermit {
         self.bytes += bytes;
     }
 
+    /// The bytes this permit holds against the budget now.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

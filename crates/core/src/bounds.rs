@@ -16,14 +16,18 @@ use serde::de::{self, Deserializer, Visitor};
 /// The allowed range of one numeric field.
 #[derive(Debug, Clone, Copy)]
 pub struct Range<T: 'static> {
+    /// The field as the request names it, e.g. `scale.max`, for messages.
     pub field: &'static str,
+    /// The smallest value allowed.
     pub min: T,
+    /// The largest value allowed.
     pub max: T,
     /// "a duration", "a whole number", "a size".
     what: &'static str,
     show: fn(T) -> String,
 }
 
+/// Durations (timeouts).
 pub type DurationRange = Range<Duration>;
 /// Counts (instances, calls, list lengths).
 pub type CountRange = Range<u64>;
@@ -31,6 +35,7 @@ pub type CountRange = Range<u64>;
 pub type SizeRange = Range<u64>;
 
 impl Range<Duration> {
+    /// A range of durations for `field`, shown as durations in messages.
     pub const fn duration(field: &'static str, min: Duration, max: Duration) -> Self {
         Range {
             field,
@@ -43,6 +48,7 @@ impl Range<Duration> {
 }
 
 impl Range<u64> {
+    /// A range of counts for `field`, shown as whole numbers in messages.
     pub const fn count(field: &'static str, min: u64, max: u64) -> Self {
         Range {
             field,
@@ -53,6 +59,7 @@ impl Range<u64> {
         }
     }
 
+    /// A range of byte sizes for `field`, shown as sizes in messages.
     pub const fn size(field: &'static str, min: u64, max: u64) -> Self {
         Range {
             field,
@@ -105,8 +112,11 @@ pub const IDLE_TIMEOUT: DurationRange = Range::duration(
     Duration::from_secs(1),
     Duration::from_secs(30 * 24 * 3600),
 );
+/// A function's `scale.min`: instances kept warm.
 pub const SCALE_MIN: CountRange = Range::count("scale.min", 0, 100);
+/// A function's `scale.max`: instances at most.
 pub const SCALE_MAX: CountRange = Range::count("scale.max", 1, 100);
+/// A function's `scale.concurrency`: calls one instance takes at once.
 pub const CONCURRENCY: CountRange = Range::count("scale.concurrency", 1, 1000);
 /// The file contract's `/direktiv-data` bound.
 pub const DISK: SizeRange = Range::size("disk", 64 * KIB, 64 * GIB);

@@ -28,7 +28,9 @@ pub const EXPR_UNAVAILABLE: &str = "faasbox.expr.unavailable";
 
 /// The input to send, and the masker for what the call leaves behind.
 pub struct CallInput {
+    /// The bytes the function gets: the request, or what the spec's `input` template made of it.
     pub input: Bytes,
+    /// Hides the values of the secrets this call used in what it leaves behind (logs, errors).
     pub masker: Masker,
 }
 

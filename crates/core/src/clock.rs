@@ -3,10 +3,12 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Now, in RFC 3339 (UTC, milliseconds).
 pub fn now_rfc3339() -> String {
     format_rfc3339(OffsetDateTime::now_utc())
 }
 
+/// `t` in RFC 3339 (UTC, cut to milliseconds); its Unix seconds if it cannot be formatted.
 pub fn format_rfc3339(t: OffsetDateTime) -> String {
     let t = t
         .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)

@@ -11,15 +11,20 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The data directory used when none is given.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/faasbox";
 
+/// The server's settings (from the command line and `faasbox.toml`), read once at start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Holds the database, the image store and the instances' state.
     pub data_dir: PathBuf,
+    /// The address the API listens on.
     pub listen: SocketAddr,
     /// The static `faasbox-agent` binary mounted into every container.
     pub agent_binary: PathBuf,
+    /// The runc binary that runs the `runc` runtime class.
     pub runc_path: PathBuf,
+    /// gVisor's runsc binary that runs the `runsc` runtime class.
     pub runsc_path: PathBuf,
+    /// The pasta binary that gives instances their outbound network.
     pub pasta_path: PathBuf,
     /// How long a function may take to start accepting calls.
     pub ready_timeout: Duration,
@@ -75,7 +80,9 @@ impl Default for Limits {
 /// `FAASBOX_MASTER_KEY` / `FAASBOX_MASTER_KEY_FILE` as read at start. `Debug` hides the key.
 #[derive(Clone, Default)]
 pub struct MasterKeyEnv {
+    /// The key itself (`FAASBOX_MASTER_KEY`), if set.
     pub key: Option<Zeroizing<String>>,
+    /// The file the key is read from (`FAASBOX_MASTER_KEY_FILE`), if set.
     pub file: Option<PathBuf>,
 }
 
@@ -155,15 +162,19 @@ impl ServerConfig {
         problems
     }
 
+    /// The SQLite database in the data directory.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("faasbox.db")
     }
+    /// The image store's directory.
     pub fn images_dir(&self) -> PathBuf {
         self.data_dir.join("images")
     }
+    /// Where the driver keeps the running instances' state.
     pub fn run_dir(&self) -> PathBuf {
         self.data_dir.join("run")
     }
+    /// Where image archives being uploaded are spooled (emptied at start).
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }

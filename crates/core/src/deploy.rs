@@ -27,12 +27,16 @@ pub const MIGRATED_BY: &str = "(before revisions)";
 
 /// A stored and activated change of a function.
 pub struct Outcome {
+    /// The function's stored record, now naming the new revision.
     pub record: FunctionRecord,
+    /// The revision this change made current.
     pub revision: RevisionRecord,
     /// The revision that was current before (`None`: the function is new).
     pub previous: Option<RevisionRecord>,
     /// The spec fields (and `digest`) that differ from the previous revision.
     pub changes: Vec<String>,
+    /// What the deployer should know but that did not stop the deploy (a failed pull that
+    /// pinned the local copy).
     pub warnings: Vec<String>,
 }
 

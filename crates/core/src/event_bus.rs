@@ -103,7 +103,7 @@ impl EventBus {
             .remove(&delivery);
     }
 
-    pub fn runner(&self) -> Option<Arc<dyn FlowRunner>> {
+    pub(crate) fn runner(&self) -> Option<Arc<dyn FlowRunner>> {
         self.runner.get().cloned()
     }
 }

@@ -5,18 +5,29 @@
 /// Error codes the platform itself produces (a function's own codes pass through unchanged).
 /// They are part of the domain: flows catch failures by them and metrics count by them.
 pub mod codes {
+    /// What the caller sent is wrong.
     pub const BAD_REQUEST: &str = "faasbox.request.invalid";
+    /// What the caller named does not exist.
     pub const NOT_FOUND: &str = "faasbox.not_found";
+    /// The request clashes with the current state.
     pub const CONFLICT: &str = "faasbox.conflict";
+    /// What the caller sent is larger than allowed.
     pub const TOO_LARGE: &str = "faasbox.request.too_large";
+    /// The server's own fault.
     pub const INTERNAL: &str = "faasbox.internal";
     /// A request handler panicked (a bug); the server goes on serving.
     pub const PANIC: &str = "faasbox.internal.panic";
+    /// The function crashed, or its instance failed, during the call.
     pub const FUNCTION_CRASHED: &str = "faasbox.function.crashed";
+    /// The function did not answer within its timeout.
     pub const FUNCTION_TIMEOUT: &str = "faasbox.function.timeout";
+    /// The call was cancelled while it ran.
     pub const FUNCTION_CANCELLED: &str = "faasbox.function.cancelled";
+    /// The function's instance ran out of memory.
     pub const FUNCTION_OOM: &str = "faasbox.function.oom";
+    /// No instance of the function could be started.
     pub const FUNCTION_START: &str = "faasbox.function.start_failed";
+    /// The function's queue of waiting calls is full, or no instance came free in time.
     pub const QUEUE_FULL: &str = "faasbox.function.queue_full";
 }
 
@@ -83,6 +94,7 @@ impl FailureKind {
 /// A failure of the call path or of a management operation.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// What kind of thing went wrong (decides the HTTP status).
     pub kind: FailureKind,
     /// A stable code, e.g. `faasbox.request.invalid` or a function's own.
     pub code: String,
@@ -96,6 +108,7 @@ pub struct Failure {
 pub type Fallible<T> = Result<T, Failure>;
 
 impl Failure {
+    /// A failure of `kind` with `code` and `message`; not a function's (`catchable` is `None`).
     pub fn new(kind: FailureKind, code: &str, message: impl Into<String>) -> Self {
         Failure {
             kind,
@@ -105,22 +118,27 @@ impl Failure {
         }
     }
 
+    /// What the caller sent is wrong (`faasbox.request.invalid`).
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(FailureKind::Invalid, codes::BAD_REQUEST, message)
     }
 
+    /// What the caller named does not exist (`faasbox.not_found`).
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(FailureKind::NotFound, codes::NOT_FOUND, message)
     }
 
+    /// The request clashes with the current state (`faasbox.conflict`).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(FailureKind::Conflict, codes::CONFLICT, message)
     }
 
+    /// What the caller sent is larger than allowed (`faasbox.request.too_large`).
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(FailureKind::TooLarge, codes::TOO_LARGE, message)
     }
 
+    /// The server's own fault (`faasbox.internal`).
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(FailureKind::Internal, codes::INTERNAL, message)
     }

@@ -27,7 +27,7 @@ impl Runs {
         }
     }
 
-    pub fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
@@ -69,7 +69,7 @@ impl Runs {
         }
     }
 
-    pub fn is_deleting(&self, namespace: &str) -> bool {
+    pub(crate) fn is_deleting(&self, namespace: &str) -> bool {
         self.deleting_set().contains(namespace)
     }
 
@@ -77,7 +77,7 @@ impl Runs {
         self.deleting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn is_running(&self, id: &str) -> bool {
+    pub(crate) fn is_running(&self, id: &str) -> bool {
         self.lock().contains_key(id)
     }
 

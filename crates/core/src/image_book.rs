@@ -67,6 +67,7 @@ impl PullPolicy {
         }
     }
 
+    /// The policy as the API and the store write it: `always`, `missing` or `never`.
     pub fn as_str(self) -> &'static str {
         match self {
             PullPolicy::Always => "always",
@@ -82,6 +83,7 @@ pub struct ImageState {
     /// `present` (pinned and local), `missing` (not local yet: pulled at the next call) or
     /// `removed` (pinned, but removed with `image rm --force`: deploy again).
     pub status: &'static str,
+    /// Why the last pull of the image failed, while it is `missing` (absent when none failed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_pull_error: Option<String>,
 }

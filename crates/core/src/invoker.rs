@@ -42,6 +42,7 @@ pub struct Invocation {
     /// `None` when the request was refused before it became a call (not JSON, no such
     /// function or namespace): nothing was recorded, so there is no id to show or look up.
     pub id: Option<String>,
+    /// The function's output (JSON), or why the call failed.
     pub result: Result<Bytes, Failure>,
     /// The call's input and output in the body budget: keep it until the output is sent.
     pub held: Option<BodyPermit>,

@@ -87,6 +87,7 @@ impl Masker {
         self
     }
 
+    /// Whether there is nothing to mask.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

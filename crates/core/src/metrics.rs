@@ -289,8 +289,11 @@ fn pool_labels(pool_key: &str) -> FunctionLabels {
 pub struct PoolGauges {
     /// The pool's key, "namespace/function".
     pub key: String,
+    /// Instances running.
     pub instances: usize,
+    /// Calls the instances are serving now.
     pub busy_calls: usize,
+    /// Calls waiting for an instance.
     pub waiting: usize,
 }
 

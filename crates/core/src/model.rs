@@ -15,21 +15,26 @@ use crate::bounds;
 pub struct FunctionSpec {
     /// A local image reference (see `faasbox image ls`).
     pub image: String,
+    /// How the function is called: `http` (default), `cmd`, `file` or `openwhisk`.
     #[serde(default)]
     pub contract: Contract,
     /// Replaces the image's entrypoint and cmd; a string is split like a shell splits words.
     #[serde(default, deserialize_with = "string_or_list")]
     #[schema(schema_with = command_schema)]
     pub cmd: Vec<String>,
+    /// Environment variables set for the function.
     #[serde(default)]
     pub envs: BTreeMap<String, String>,
+    /// The memory, CPU and process limits of each instance: `small` (default), `medium` or `large`.
     #[serde(default)]
     pub size: Size,
     /// Per-call timeout: "30s", "2m", or a number of seconds.
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Which OCI runtime runs the instances: `runc` (default) or `runsc` (gVisor).
     #[serde(default = "default_runtime")]
     pub runtime: RuntimeClass,
+    /// How many instances the function may have and how they are shared.
     #[serde(default)]
     pub scale: Scale,
     /// Outbound network through pasta.
@@ -167,13 +172,17 @@ impl Default for Scale {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Size {
+    /// 256 MiB of memory, half a CPU, 256 processes.
     #[default]
     Small,
+    /// 512 MiB of memory, one CPU, 512 processes.
     Medium,
+    /// 1 GiB of memory, two CPUs, 1024 processes.
     Large,
 }
 
 impl Size {
+    /// The cgroup limits of an instance of this size.
     pub fn limits(self) -> Limits {
         const MIB: u64 = 1024 * 1024;
         match self {
@@ -195,6 +204,7 @@ impl Size {
         }
     }
 
+    /// The size as specs write it: `small`, `medium` or `large`.
     pub fn as_str(self) -> &'static str {
         match self {
             Size::Small => "small",

@@ -8,9 +8,12 @@ use faasbox_store::{Store, StoreError, GLOBAL_OWNER};
 
 use crate::failure::Failure;
 
+/// Who a function belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
+    /// A namespace's function.
     Namespace(String),
+    /// A global service: deployed by an admin, called from any namespace.
     Global,
 }
 
@@ -86,6 +89,7 @@ impl Owner {
         Scope::of(self.image_namespace())
     }
 
+    /// The stored record of this owner's function `name`, if there is one.
     pub async fn load_function(
         &self,
         store: &dyn Store,
@@ -97,6 +101,7 @@ impl Owner {
         }
     }
 
+    /// The stored records of this owner's functions.
     pub async fn list_functions(
         &self,
         store: &dyn Store,
@@ -107,7 +112,11 @@ impl Owner {
         }
     }
 
-    pub async fn delete_function(&self, store: &dyn Store, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_function(
+        &self,
+        store: &dyn Store,
+        name: &str,
+    ) -> Result<bool, StoreError> {
         match self {
             Owner::Namespace(ns) => store.delete_function(ns, name).await,
             Owner::Global => store.delete_global_function(name).await,

@@ -24,14 +24,21 @@ pub type SpecBuilder = Box<dyn Fn() -> Result<InstanceSpec, Failure> + Send + Sy
 /// Scaling rules of one pool.
 #[derive(Debug, Clone)]
 pub struct PoolRules {
+    /// Instances kept warm even when idle.
     pub min: usize,
+    /// Instances at most.
     pub max: usize,
+    /// Calls one instance takes at once.
     pub concurrency: usize,
+    /// An idle instance above `min` is stopped after this long.
     pub idle_timeout: Duration,
+    /// Calls that may wait for an instance; more are refused.
     pub queue_limit: usize,
+    /// How long a call waits for an instance before it fails.
     pub queue_timeout: Duration,
 }
 
+/// The warm instances of one function and the calls waiting for them.
 pub struct Pool {
     /// "namespace/function", for messages.
     pub key: String,
@@ -64,7 +71,9 @@ struct Slot {
 
 /// A started instance and the client that talks to its agent.
 pub struct Running {
+    /// The instance, as the driver started it.
     pub instance: Instance,
+    /// Sends calls to the instance's agent.
     pub client: AgentClient,
 }
 
@@ -73,12 +82,14 @@ pub struct Running {
 pub enum AcquireError {
     /// The function was redeployed or removed meanwhile: look the pool up again.
     Retired,
+    /// No instance: the queue is full, the wait timed out, or one could not start.
     Failed(Failure),
 }
 
 /// The right to send calls to one instance; give it back with [`Lease::release`].
 pub struct Lease {
     pool: Arc<Pool>,
+    /// The instance leased.
     pub running: Arc<Running>,
     released: bool,
 }
@@ -101,6 +112,8 @@ impl Drop for Lease {
 }
 
 impl Pool {
+    /// A pool of function `key` with `rules`, starting instances from `build_spec` with
+    /// `driver`; with `slots`, each instance takes one of its namespace's.
     pub fn new(
         key: String,
         rules: PoolRules,
@@ -539,11 +552,16 @@ impl Evictable for Pool {
     }
 }
 
+/// What a function's pool has now (the API shows it with the function).
 #[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct PoolStats {
+    /// Instances running.
     pub instances: usize,
+    /// Instances being started.
     pub starting: usize,
+    /// Calls the instances are serving now.
     pub busy_calls: usize,
+    /// Calls waiting for an instance.
     pub waiting: usize,
 }
 

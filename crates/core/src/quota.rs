@@ -109,6 +109,7 @@ impl Quotas {
 pub struct QuotaRefusal {
     /// "namespace/name".
     pub function: String,
+    /// Which quota, and by how much.
     pub exceeded: Exceeded,
 }
 
@@ -119,29 +120,41 @@ pub enum Exceeded {
         "namespace {namespace} has {count} functions, its quota (quota-functions = {max}); \
          delete one, or ask the server's admin to raise quota-functions"
     )]
+    /// The namespace has as many functions as `quota-functions` allows.
     Functions {
+        /// The namespace deployed to.
         namespace: String,
+        /// The functions it has.
         count: usize,
+        /// `quota-functions`.
         max: u32,
     },
     #[error(
         "`scale.max` ({asked}) is more than the instances namespace {namespace} may run \
          (quota-instances = {max}); lower scale.max"
     )]
+    /// The function's `scale.max` is more than `quota-instances`.
     Instances {
+        /// The namespace deployed to.
         namespace: String,
+        /// The `scale.max` asked for.
         asked: u32,
+        /// `quota-instances`.
         max: u32,
     },
     #[error(
         "its `scale.min` ({asked}) and that of the namespace's other functions ({others}) \
          add up to more than {quota} = {limit}; lower scale.min here or elsewhere"
     )]
+    /// The namespace's `scale.min`s together would pass `quota-min-scale` (or `quota-instances`).
     MinScale {
+        /// The `scale.min` asked for.
         asked: u32,
+        /// The `scale.min`s of the namespace's other functions, added up.
         others: u64,
         /// The quota that binds: `quota-min-scale`, or `quota-instances` when it is smaller.
         quota: &'static str,
+        /// The binding quota's value.
         limit: u32,
     },
 }
@@ -220,7 +233,7 @@ impl NamespaceSlots {
         *self.used.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn register(&self, pool: Weak<dyn Evictable>) {
+    pub(crate) fn register(&self, pool: Weak<dyn Evictable>) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.retain(|p| p.strong_count() > 0);
         pools.push(pool);
@@ -263,12 +276,14 @@ impl NamespaceSlots {
 /// The instance slots of every namespace, and the lock that makes a deploy's quota check and
 /// its store one step.
 pub struct QuotaBook {
+    /// The quotas every namespace has.
     pub quotas: Quotas,
     slots: Mutex<HashMap<String, Arc<NamespaceSlots>>>,
     deploys: tokio::sync::Mutex<()>,
 }
 
 impl QuotaBook {
+    /// A book with `quotas` and no slots taken yet.
     pub fn new(quotas: Quotas) -> QuotaBook {
         QuotaBook {
             quotas,

@@ -16,11 +16,16 @@ use crate::image_book::{ImagePulls, PullPolicy, IMAGE_MISSING};
 use crate::model::FunctionSpec;
 use crate::pool::{Pool, PoolRules};
 
+/// Everything the server's services share: the settings, the store, images, driver, vault,
+/// tokens, the deployed functions' pools, events, flows and budgets.
 pub struct AppState {
+    /// The server's settings.
     pub config: ServerConfig,
     /// The metadata store, through its async traits (whatever backend `app.rs` opened).
     pub store: Arc<dyn Store>,
+    /// The image store: the server-wide and the namespaces' images.
     pub images: Arc<ImageStore>,
+    /// Starts and stops the functions' instances.
     pub driver: Arc<dyn Driver>,
     /// Secrets and registry credentials (encrypted in the store).
     pub vault: Arc<Vault>,
@@ -46,6 +51,7 @@ pub struct AppState {
 /// A deployed function as the invoker sees it.
 #[derive(Clone)]
 pub struct Deployed {
+    /// The spec of the revision in service.
     pub spec: Arc<FunctionSpec>,
     /// The manifest digest every instance starts from; `None` until the image is local (the
     /// first call that gets it pins it).
@@ -54,20 +60,26 @@ pub struct Deployed {
     pub revision: Option<u32>,
     /// How an image that is not pinned yet is got.
     pub pull: PullPolicy,
+    /// The function's warm instances.
     pub pool: Arc<Pool>,
 }
 
 /// What [`AppState::activate`] puts into service.
 pub struct Deployment {
+    /// The spec to serve.
     pub spec: FunctionSpec,
+    /// The manifest digest to pin the instances to; `None` until the image is local.
     pub digest: Option<String>,
+    /// The revision it is; `None` for a flow's implicit function.
     pub revision: Option<u32>,
+    /// How the image is got while it is not pinned.
     pub pull: PullPolicy,
 }
 
 pub use crate::owner::function_key;
 
 impl AppState {
+    /// The state over the opened store, images, driver and vault; no function in service yet.
     pub fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
@@ -105,6 +117,7 @@ impl AppState {
             .lock_for(&format!("change\n{}", function_key(namespace, name)))
     }
 
+    /// The function `name` of owner `namespace` (a namespace, or `*global`) in service, if it is.
     pub fn deployed(&self, namespace: &str, name: &str) -> Option<Deployed> {
         self.pools
             .read()
@@ -233,6 +246,7 @@ impl AppState {
         removed.len()
     }
 
+    /// The pools of every function in service.
     pub fn all_pools(&self) -> Vec<Arc<Pool>> {
         self.pools
             .read()

@@ -8,8 +8,11 @@ pub mod tokens;
 pub enum Principal {
     /// The server-wide admin.
     Admin,
+    /// A namespace's token, with the role it has there.
     Namespace {
+        /// The namespace the token belongs to (it sees no other).
         namespace: String,
+        /// What the token may do in its namespace.
         role: tokens::Role,
     },
 }

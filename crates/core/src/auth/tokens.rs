@@ -30,6 +30,8 @@ pub enum Role {
 }
 
 impl Role {
+    /// Reads a role as the API and the CLI write it (`admin` or `invoke`); anything else is
+    /// refused with the fix.
     pub fn parse(text: &str) -> Result<Role, Failure> {
         match text {
             "admin" => Ok(Role::Admin),
@@ -41,6 +43,7 @@ impl Role {
         }
     }
 
+    /// The role as the API and the store write it: `admin` or `invoke`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -51,7 +54,9 @@ impl Role {
 
 /// A new token: the one time the token itself exists outside the client.
 pub struct Issued {
+    /// The token itself (`fbx_…`), shown to the client once and never stored.
     pub token: String,
+    /// What the store keeps of it: its id, owner, role and hash.
     pub record: TokenRecord,
 }
 
@@ -63,6 +68,7 @@ fn random_hex(bytes: usize) -> Result<String, Failure> {
     Ok(hex::encode(buf))
 }
 
+/// A token's SHA-256, hex: what the store keeps and requests are looked up by.
 pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -153,6 +159,7 @@ pub async fn bootstrap_admin(store: &dyn Store, data_dir: &Path) -> Result<(), F
     Ok(())
 }
 
+/// The admin token's file in `data_dir` (written at the first start, mode 0600).
 pub fn admin_token_path(data_dir: &Path) -> PathBuf {
     data_dir.join(ADMIN_TOKEN_FILE)
 }

@@ -16,10 +16,15 @@ use crate::state::AppState;
 /// The evaluated fields of a `generateEvent` state (`jq(…)` already applied).
 #[derive(Debug, Clone, Default)]
 pub struct GeneratedFields {
+    /// The event's `type`.
     pub event_type: String,
+    /// The event's `source`.
     pub source: String,
+    /// The event's data, if any.
     pub data: Option<Value>,
+    /// The data's content type (`datacontenttype`); JSON when absent.
     pub data_content_type: Option<String>,
+    /// Extension attributes to set on the event, by name.
     pub context: Map<String, Value>,
 }
 

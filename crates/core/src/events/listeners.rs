@@ -16,11 +16,17 @@ pub enum FlowStart {
     /// `default`: only when run.
     Default,
     /// `scheduled` with its cron expression.
-    Scheduled { cron: String },
+    Scheduled {
+        /// The cron expression its instances start on (UTC; five fields, or six with seconds).
+        cron: String,
+    },
     /// `event` (mode One), `eventsXor` (Xor) or `eventsAnd` (And, with its lifespan).
     Events {
+        /// Whether one event, any one of the filters, or all of them start it.
         mode: ListenMode,
+        /// The events it listens for (type and context).
         filters: Vec<EventFilter>,
+        /// `eventsAnd`: gathered events older than this no longer count (`None`: they always do).
         lifespan: Option<Duration>,
     },
 }
@@ -95,8 +101,11 @@ pub async fn on_flow_removed(
 /// An instance that begins to wait in an event state.
 #[derive(Debug, Clone)]
 pub struct WaitRequest {
+    /// The instance's namespace.
     pub namespace: String,
+    /// The instance's flow (its path).
     pub flow: String,
+    /// The waiting instance.
     pub instance_id: String,
     /// One for `consumeEvent`, Xor for `eventsXor`, And for `eventsAnd`.
     pub mode: ListenMode,
@@ -108,6 +117,7 @@ pub struct WaitRequest {
     /// `Store::event_watermark()` taken when the state started (kept in its `Wait`): events
     /// accepted since then count, even those dispatched before this wait was stored.
     pub after_seq: i64,
+    /// Now, in milliseconds since the Unix epoch: when the wait is stored.
     pub now_ms: i64,
 }
 

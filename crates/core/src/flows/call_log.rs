@@ -47,6 +47,7 @@ pub struct Link {
 }
 
 impl Link {
+    /// The link of `call`, made by `instance` in the call's state.
     pub fn new(state: &Arc<AppState>, instance: &InstanceRef, call: &FunctionCall<'_>) -> Link {
         Link {
             state: state.clone(),

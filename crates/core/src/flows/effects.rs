@@ -24,6 +24,7 @@ pub struct ServerEffects {
 }
 
 impl ServerEffects {
+    /// The effects of the run of an instance resumed from (or started at) checkpoint `cp`.
     pub fn new(
         state: Arc<AppState>,
         subflows: Arc<dyn Subflows>,
@@ -37,7 +38,7 @@ impl ServerEffects {
     }
 }
 
-pub fn store_error(e: Failure) -> FlowError {
+pub(crate) fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 

@@ -44,6 +44,8 @@ pub trait Subflows: Send + Sync {
     ) -> Result<Value, FlowError>;
 }
 
+/// Calls an action's function by its kind (a flow's own function, a namespace's, a global
+/// service, or a subflow) and answers with its output.
 pub async fn call(
     state: &Arc<AppState>,
     subflows: &dyn Subflows,

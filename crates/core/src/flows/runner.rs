@@ -85,6 +85,7 @@ pub struct PreparedInstance {
 }
 
 impl PreparedInstance {
+    /// The instance's id.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -334,13 +335,6 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
     }
 }
 
-/// Runs the flow a `subflow` function's `reference` names (see [`faasbox_flow::subflow`]) as
-/// a child of `parent` and gives its output (its error if it fails).
-///
-/// The child's id is derived from the parent's and the call's `key`, so when a resumed parent
-/// makes the same call again it finds the child it started before the restart: an ended
-/// child gives its end, an unfinished one is driven on from its own last checkpoint — its
-/// finished states do not run again.
 /// The runner as the [`Subflows`] of its instances' effects.
 struct RunSubflows;
 
@@ -357,7 +351,14 @@ impl Subflows for RunSubflows {
     }
 }
 
-pub async fn run_subflow(
+/// Runs the flow a `subflow` function's `reference` names (see [`faasbox_flow::subflow`]) as
+/// a child of `parent` and gives its output (its error if it fails).
+///
+/// The child's id is derived from the parent's and the call's `key`, so when a resumed parent
+/// makes the same call again it finds the child it started before the restart: an ended
+/// child gives its end, an unfinished one is driven on from its own last checkpoint — its
+/// finished states do not run again.
+async fn run_subflow(
     state: &Arc<AppState>,
     parent: &InstanceRef,
     reference: &str,
