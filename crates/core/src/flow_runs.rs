@@ -59,7 +59,7 @@ impl Runs {
     }
 
     /// Marks `namespace` as being deleted until the guard drops: from now on no instance of
-    /// it starts to run (see [`Runs::is_deleting`]), so cancelling its instances leaves none
+    /// it starts to run (see `Runs::is_deleting`), so cancelling its instances leaves none
     /// behind, even one an event or a schedule was starting just then.
     pub fn deleting<'a>(&'a self, namespace: &str) -> DeletingGuard<'a> {
         self.deleting_set().insert(namespace.to_string());

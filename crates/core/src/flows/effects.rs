@@ -42,7 +42,7 @@ pub(crate) fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
 }
 
-/// [`store_error`] for the store's own error.
+/// Like `store_error`, for the store's own error.
 pub fn store_failed(e: faasbox_store::StoreError) -> FlowError {
     store_error(e.into())
 }

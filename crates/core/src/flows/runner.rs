@@ -176,7 +176,7 @@ pub fn spawn(state: &Arc<AppState>, id: String) -> tokio::task::JoinHandle<Outco
 }
 
 /// Runs (or resumes) an instance until it ends or waits, and records how it ended.
-/// `cancel` (with [`cancel`]) stops it.
+/// `cancel` (with [`cancel_instance`]) stops it.
 pub async fn drive(
     state: &Arc<AppState>,
     id: &str,
