@@ -179,9 +179,7 @@ pub async fn serve(
         task.abort();
     }
     state.flow_runs.shut_down();
-    for pool in state.all_pools() {
-        pool.retire();
-    }
+    state.deployments.retire_all();
     state
         .driver
         .stop_all()
@@ -207,9 +205,7 @@ async fn maintain_pools(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for pool in state.all_pools() {
-            pool.maintain();
-        }
+        state.deployments.maintain_all();
     }
 }
 
