@@ -197,8 +197,11 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         format!("listening on {listen} (is another server running there? pick one with --listen)")
     })?;
     let state = start(config).await?;
+    // After start-up (a signal during it still ends the process at once), before the first
+    // request is answered.
+    let shutdown = shutdown_signal()?;
     tracing::info!("faasbox server listening on http://{listen}");
-    serve(state, listener, shutdown_signal()).await
+    serve(state, listener, shutdown).await
 }
 
 async fn maintain_pools(state: Arc<AppState>) {
@@ -209,19 +212,18 @@ async fn maintain_pools(state: Arc<AppState>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: that left a window in which a SIGTERM sent to a server that
+/// already answered killed it outright (no instance stopped, exit by signal).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            std::future::pending::<()>().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: stopping every instance");
+        tracing::info!("shutting down: stopping every instance");
+    })
 }
