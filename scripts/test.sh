@@ -32,6 +32,25 @@ else
     sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed/\1 \2/' | awk '{n += $1 + $2} END {print n + 0}')
 fi
 
+# The core's fast tests (the pool, invoker, flow runner and event dispatcher on the fake driver
+# and a temporary SQLite store) need no root: run them once more as an unprivileged user, so a
+# change that makes them need it fails here.
+if [ "$(id -u)" = 0 ]; then
+  core_tests=$(cargo test --locked -p faasbox-core --lib --no-run --message-format=json 2>/dev/null |
+    grep '"name":"faasbox_core"' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | tail -n 1)
+  unprivileged=$(mktemp -d /tmp/faasbox-unprivileged.XXXXXX)
+  chmod 0755 "$unprivileged"
+  cp "$core_tests" "$unprivileged/core-tests"
+  chown -R 65534:65534 "$unprivileged"
+  echo "test.sh: the core's fast tests once more as uid 65534 (no root)"
+  if ! (cd "$unprivileged" && setpriv --reuid=65534 --regid=65534 --clear-groups \
+    env -i PATH=/usr/bin:/bin HOME="$unprivileged" TMPDIR="$unprivileged" ./core-tests -q); then
+    echo "test.sh: the core's tests failed without root (they must not need it)" >&2
+    status=1
+  fi
+  rm -rf "$unprivileged"
+fi
+
 skipped=$(wc -l <"$FAASBOX_SKIP_LOG")
 echo
 echo "tests run: ${ran:-unknown}; of them skipped (could not run here): $skipped"

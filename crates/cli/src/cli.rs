@@ -188,7 +188,7 @@ pub struct ServerArgs {
     /// databases, registries, this server's API. For development and tests only.
     #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_host_loopback: bool,
-    /// Log filter (e.g. info, debug, faasbox_server=debug).
+    /// Log filter (e.g. info, debug, faasbox_core=debug for the call path, faasbox_http=debug for requests).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
     // --- limits: uploads, memory, namespace quotas ---

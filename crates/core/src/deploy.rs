@@ -12,12 +12,13 @@ use faasbox_store::{FunctionRecord, NewRevision, RevisionRecord};
 use serde_json::Value;
 
 use crate::clock;
+use crate::deployments::Deployment;
 use crate::failure::{Failure, FailureKind, Fallible};
 use crate::image_pin::{self, PullPolicy, Resolved};
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
 use crate::spec_changes::changed_paths;
-use crate::state::{AppState, Deployment};
+use crate::state::AppState;
 
 /// How many revisions of a function are kept (the current one always is).
 pub const REVISIONS_KEPT: u32 = 10;
@@ -214,7 +215,7 @@ pub async fn remove(state: &Arc<AppState>, owner: &Owner, name: &str) -> Fallibl
             if !owner.delete_function(&*s.store, &name).await? {
                 return Err(owner.missing(&name));
             }
-            s.deactivate(owner.key(), &name);
+            s.deployments.deactivate(owner.key(), &name);
             crate::image_pull::forget(&s, &owner, &name).await;
             s.collect_image_garbage();
             Ok(())
@@ -288,7 +289,7 @@ async fn rollback_now(
         current.revision,
         target.revision
     );
-    state.activate(
+    state.deployments.activate(
         owner.key(),
         name,
         Deployment {
@@ -398,7 +399,7 @@ async fn store_and_activate(
         Some(previous) => changes(previous, &revised.revision),
         None => Vec::new(),
     };
-    state.activate(
+    state.deployments.activate(
         owner.key(),
         name,
         Deployment {
@@ -510,7 +511,7 @@ async fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) 
     };
     let spec: FunctionSpec = serde_json::from_str(&revision.spec)
         .map_err(|e| Failure::internal(format!("its stored spec is unreadable: {e}")))?;
-    state.activate(
+    state.deployments.activate(
         owner.key(),
         &record.name,
         Deployment {

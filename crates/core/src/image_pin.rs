@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use faasbox_images::ImageHold;
 
+use crate::deployments::{Deployed, Deployment};
 use crate::failure::{Failure, FailureKind};
 use crate::image_pull::{self, names_a_registry};
 use crate::owner::Owner;
-use crate::state::{AppState, Deployed, Deployment};
+use crate::state::AppState;
 
 pub use crate::image_book::PullPolicy;
 
@@ -94,6 +95,7 @@ pub async fn pin_at_call(
     let lock = state.change_lock(owner.key(), name);
     let _pinning = lock.lock().await;
     let deployed = state
+        .deployments
         .deployed(owner.key(), name)
         .ok_or_else(|| owner.missing(name))?;
     if deployed.digest.is_some() {
@@ -141,7 +143,7 @@ pub async fn pin_at_call(
         "{} runs image {image} pinned to {digest}",
         owner.describe(name)
     );
-    state.activate(
+    state.deployments.activate(
         owner.key(),
         name,
         Deployment {
@@ -153,6 +155,7 @@ pub async fn pin_at_call(
     );
     drop(found.hold);
     state
+        .deployments
         .deployed(owner.key(), name)
         .ok_or_else(|| owner.missing(name))
 }

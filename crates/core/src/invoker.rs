@@ -177,7 +177,7 @@ async fn run(
     if owner == Owner::Global && !namespace_exists(&state, &namespace).await {
         return Err(Failure::no_such_namespace(&namespace));
     }
-    let Some(mut deployed) = state.deployed(owner.key(), &name) else {
+    let Some(mut deployed) = state.deployments.deployed(owner.key(), &name) else {
         return Err(missing_function(&state, &owner, &name).await);
     };
     let record = CallRecord {
@@ -234,7 +234,7 @@ async fn run(
             Ok(lease) => break Ok(lease),
             Err(AcquireError::Retired) if attempts < 3 => {
                 attempts += 1;
-                match state.deployed(owner.key(), &name) {
+                match state.deployments.deployed(owner.key(), &name) {
                     Some(next) => deployed = next,
                     None => break Err(missing_function(&state, &owner, &name).await),
                 }

@@ -9,9 +9,9 @@ use faasbox_store::InvocationStore;
 use tokio_util::sync::CancellationToken;
 
 use super::{invoke_with, CallOptions, Invocation};
+use crate::deployments::Deployment;
 use crate::failure::{codes, FailureKind};
 use crate::image_pin::PullPolicy;
-use crate::state::Deployment;
 use crate::test_support::{harness, harness_on, Harness, WAIT};
 
 /// A harness whose agents are reached over TCP, with their secrets.
@@ -191,10 +191,10 @@ async fn a_redeploy_retires_the_old_instances_and_calls_go_to_new_ones() {
     let old = h.driver.record().started;
     assert_eq!(old.len(), 1);
 
-    let deployed = h.state.deployed("ns", "fn").unwrap();
+    let deployed = h.state.deployments.deployed("ns", "fn").unwrap();
     let mut changed = (*deployed.spec).clone();
     changed.envs.insert("REVISION".into(), "2".into());
-    h.state.activate(
+    h.state.deployments.activate(
         "ns",
         "fn",
         Deployment {

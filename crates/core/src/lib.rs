@@ -11,6 +11,7 @@ pub mod call_input;
 pub mod clock;
 pub mod config;
 pub mod deploy;
+pub mod deployments;
 pub mod event_bus;
 pub mod events;
 pub mod failure;

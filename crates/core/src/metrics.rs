@@ -297,14 +297,20 @@ pub struct PoolGauges {
     pub waiting: usize,
 }
 
-/// The exposition: the pools' gauges as given (read now), then every metric as OpenMetrics
-/// text.
-pub fn render(pools: impl IntoIterator<Item = PoolGauges>) -> Result<String, std::fmt::Error> {
+/// Where the pools' gauges are read from at each scrape (the functions in service), so this
+/// module knows neither the state nor the pools.
+pub trait PoolStatistics {
+    /// Each pool's gauges, read now.
+    fn pool_gauges(&self) -> Vec<PoolGauges>;
+}
+
+/// The exposition: the pools' gauges (read now), then every metric as OpenMetrics text.
+pub fn render(pools: &dyn PoolStatistics) -> Result<String, std::fmt::Error> {
     let m = &*METRICS;
     m.instances.clear();
     m.in_flight.clear();
     m.waiting.clear();
-    for stats in pools {
+    for stats in pools.pool_gauges() {
         let labels = pool_labels(&stats.key);
         m.instances
             .get_or_create(&labels)

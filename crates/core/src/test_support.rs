@@ -23,9 +23,10 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
 use crate::config::{ServerConfig, DEFAULT_LISTEN};
+use crate::deployments::Deployment;
 use crate::image_pin::PullPolicy;
 use crate::model::FunctionSpec;
-use crate::state::{AppState, Deployment};
+use crate::state::AppState;
 
 /// The bound of every wait for an event (generous: the machine may be busy).
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -105,7 +106,7 @@ impl Harness {
             task.abort();
         }
         self.state.flow_runs.shut_down();
-        for pool in self.state.all_pools() {
+        for pool in self.state.deployments.all_pools() {
             pool.retire();
         }
         faasbox_driver::Driver::stop_all(&*self.driver)
@@ -161,7 +162,7 @@ async fn open(
         None => import_image(dir.path(), &state.images),
     };
     let spec: FunctionSpec = serde_json::from_value(spec).unwrap();
-    state.activate(
+    state.deployments.activate(
         NS,
         "fn",
         Deployment {

@@ -120,7 +120,7 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
             owner.describe(&record.name)
         ))
     })?;
-    let deployed = state.deployed(&record.namespace, &record.name);
+    let deployed = state.deployments.deployed(&record.namespace, &record.name);
     let digest = deployed.as_ref().and_then(|d| d.digest.clone());
     let image = state.image_pulls.state(
         &state.images,

@@ -79,7 +79,7 @@ pub async fn delete(
     // Meanwhile none starts running (an event or a schedule may be creating one right now).
     let _deleting = state.flow_runs.deleting(&ns);
     faasbox_core::flows::runner::cancel_namespace(&state, &ns).await?;
-    state.deactivate_namespace(&ns);
+    state.deployments.deactivate_namespace(&ns);
     state
         .to_completion(move |s| async move {
             s.store.delete_namespace(&ns).await?;

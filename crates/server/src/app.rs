@@ -179,9 +179,7 @@ pub async fn serve(
         task.abort();
     }
     state.flow_runs.shut_down();
-    for pool in state.all_pools() {
-        pool.retire();
-    }
+    state.deployments.retire_all();
     state
         .driver
         .stop_all()
@@ -199,33 +197,33 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         format!("listening on {listen} (is another server running there? pick one with --listen)")
     })?;
     let state = start(config).await?;
+    // After start-up (a signal during it still ends the process at once), before the first
+    // request is answered.
+    let shutdown = shutdown_signal()?;
     tracing::info!("faasbox server listening on http://{listen}");
-    serve(state, listener, shutdown_signal()).await
+    serve(state, listener, shutdown).await
 }
 
 async fn maintain_pools(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        for pool in state.all_pools() {
-            pool.maintain();
-        }
+        state.deployments.maintain_all();
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: that left a window in which a SIGTERM sent to a server that
+/// already answered killed it outright (no instance stopped, exit by signal).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            std::future::pending::<()>().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: stopping every instance");
+        tracing::info!("shutting down: stopping every instance");
+    })
 }

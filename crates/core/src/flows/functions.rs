@@ -18,13 +18,14 @@ use faasbox_flow::Workflow;
 use serde_json::{json, Value};
 
 use super::call_files;
+use crate::deployments::Deployment;
 use crate::failure::Failure;
 use crate::image_pin::PullPolicy;
 use crate::invoker::{self, CallOptions};
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
-use crate::state::{AppState, Deployment};
+use crate::state::AppState;
 
 /// The call timeout of implicit functions; a state's `timeout` bounds it further.
 const IMPLICIT_TIMEOUT: &str = "15m";
@@ -64,13 +65,14 @@ pub async fn call(
             // that still calls it starts it again.
             let name = implicit_name(&instance.flow, &call.function.id);
             if state
+                .deployments
                 .deployed(&instance.namespace, &name)
                 .map(|d| *d.spec != spec)
                 .unwrap_or(true)
             {
                 // Its image is resolved in the flow's namespace, then the server-wide images,
                 // at the first call (and pinned while this pool lives).
-                state.activate(
+                state.deployments.activate(
                     &instance.namespace,
                     &name,
                     Deployment {
@@ -125,9 +127,11 @@ pub fn retire_implicit(
                 .collect()
         })
         .unwrap_or_default();
-    state.deactivate_matching(namespace, |name, spec| {
-        name.starts_with(&prefix) && !kept.iter().any(|(n, s)| n == name && s == spec)
-    })
+    state
+        .deployments
+        .deactivate_matching(namespace, |name, spec| {
+            name.starts_with(&prefix) && !kept.iter().any(|(n, s)| n == name && s == spec)
+        })
 }
 
 fn implicit_spec(
