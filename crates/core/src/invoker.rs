@@ -71,30 +71,58 @@ pub struct CallOptions {
 pub type OnRecorded =
     Box<dyn FnOnce(String) -> futures_util::future::BoxFuture<'static, ()> + Send>;
 
-/// Invokes `namespace/name` with `input`, with a cancel token, extra values to mask and the
-/// input's place in the body budget. Runs to the end even if the caller goes away.
-pub async fn invoke_with(
-    state: Arc<AppState>,
-    namespace: String,
-    name: String,
-    input: Bytes,
-    options: CallOptions,
-) -> Invocation {
-    let owner = Owner::Namespace(namespace.clone());
-    invoke_as(state, namespace, owner, name, input, options).await
+/// One call to make: whose function, on whose behalf, with what input and options.
+pub struct CallRequest {
+    /// The namespace the call belongs to: its record, its logs and the secrets it reads.
+    pub namespace: String,
+    /// Whose function it is: the namespace's own, or a global service.
+    pub owner: Owner,
+    /// The function's name.
+    pub function: String,
+    /// The request body (JSON; empty or blank is `{}`).
+    pub input: Bytes,
+    /// What a caller inside the platform adds (cancel, masking, files, budget, a hook).
+    pub options: CallOptions,
 }
 
-/// Invokes global service `name` on behalf of `namespace` (the entry point for flows'
-/// `knative-global` functions too): the call, its record and its logs belong to `namespace`,
-/// and the secrets the service's spec lists are read from `namespace`.
-pub async fn invoke_global(
-    state: Arc<AppState>,
-    namespace: String,
-    name: String,
-    input: Bytes,
-    options: CallOptions,
-) -> Invocation {
-    invoke_as(state, namespace, Owner::Global, name, input, options).await
+impl CallRequest {
+    /// A call of `namespace`'s own function `function`.
+    pub fn function(namespace: &str, function: &str, input: Bytes) -> Self {
+        CallRequest {
+            namespace: namespace.to_string(),
+            owner: Owner::Namespace(namespace.to_string()),
+            function: function.to_string(),
+            input,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// A call of global service `service` on behalf of `namespace` (flows' `knative-global`
+    /// functions too): the call, its record and its logs belong to `namespace`, and the
+    /// secrets the service's spec lists are read from `namespace`.
+    pub fn global(namespace: &str, service: &str, input: Bytes) -> Self {
+        CallRequest {
+            owner: Owner::Global,
+            ..CallRequest::function(namespace, service, input)
+        }
+    }
+
+    /// The same call with `options`.
+    pub fn with(self, options: CallOptions) -> Self {
+        CallRequest { options, ..self }
+    }
+}
+
+/// Makes the call `request` describes. Runs to the end even if the caller goes away.
+pub async fn invoke(state: Arc<AppState>, request: CallRequest) -> Invocation {
+    let CallRequest {
+        namespace,
+        owner,
+        function,
+        input,
+        options,
+    } = request;
+    invoke_as(state, namespace, owner, function, input, options).await
 }
 
 async fn invoke_as(

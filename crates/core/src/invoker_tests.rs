@@ -8,7 +8,7 @@ use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_store::InvocationStore;
 use tokio_util::sync::CancellationToken;
 
-use super::{invoke_with, CallOptions, Invocation};
+use super::{invoke, CallOptions, CallRequest, Invocation};
 use crate::deployments::Deployment;
 use crate::failure::{codes, FailureKind};
 use crate::image_pin::PullPolicy;
@@ -28,14 +28,8 @@ fn spec() -> serde_json::Value {
 }
 
 async fn call(h: &Harness, name: &str, input: &'static [u8], options: CallOptions) -> Invocation {
-    invoke_with(
-        h.state.clone(),
-        "ns".into(),
-        name.into(),
-        Bytes::from_static(input),
-        options,
-    )
-    .await
+    let request = CallRequest::function("ns", name, Bytes::from_static(input));
+    invoke(h.state.clone(), request.with(options)).await
 }
 
 async fn stored_status(h: &Harness, id: &str) -> String {
@@ -134,14 +128,8 @@ async fn cancel_reaches_the_agent(h: Harness) {
     let running = tokio::spawn({
         let state = h.state.clone();
         async move {
-            invoke_with(
-                state,
-                "ns".into(),
-                "fn".into(),
-                Bytes::from_static(b"{}"),
-                options,
-            )
-            .await
+            let request = CallRequest::function("ns", "fn", Bytes::from_static(b"{}"));
+            invoke(state, request.with(options)).await
         }
     });
     h.driver

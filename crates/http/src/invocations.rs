@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::held_body as bodies;
 use super::{require_namespace, valid_name};
 use crate::error::{ApiError, ApiResult};
-use faasbox_core::invoker::{self, CallOptions};
+use faasbox_core::invoker::{self, CallOptions, CallRequest};
 use faasbox_core::state::AppState;
 
 pub const INVOCATION_ID_HEADER: &str = "faasbox-invocation-id";
@@ -64,11 +64,12 @@ async fn call(
         permit: Some(held.permit),
         ..CallOptions::default()
     };
-    let invocation = if global {
-        invoker::invoke_global(state, ns, name, held.bytes, options).await
+    let request = if global {
+        CallRequest::global(&ns, &name, held.bytes)
     } else {
-        invoker::invoke_with(state, ns, name, held.bytes, options).await
+        CallRequest::function(&ns, &name, held.bytes)
     };
+    let invocation = invoker::invoke(state, request.with(options)).await;
     let mut response = match invocation.result {
         Ok(output) => (
             StatusCode::OK,

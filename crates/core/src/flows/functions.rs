@@ -2,7 +2,7 @@
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
 //! among the namespace's functions; its image is found in the flow's namespace's images, then
 //! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
-//! `knative-global` goes through [`invoker::invoke_global`], `subflow` runs the child flow
+//! `knative-global` goes through [`CallRequest::global`], `subflow` runs the child flow
 //! through the [`Subflows`] it is handed (the runner's: this module never calls up into it).
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
@@ -21,7 +21,7 @@ use super::call_files;
 use crate::deployments::Deployment;
 use crate::failure::Failure;
 use crate::image_pin::PullPolicy;
-use crate::invoker::{self, CallOptions};
+use crate::invoker::{self, CallOptions, CallRequest};
 use crate::mask::Masker;
 use crate::model::FunctionSpec;
 use crate::owner::Owner;
@@ -178,15 +178,11 @@ async fn invoke(
             Box::pin(async move { link.started(&id, super::call_log::Kind::Invocation).await })
         })),
     };
-    let (namespace, name) = (instance.namespace.clone(), name.to_string());
-    let done = match owner {
-        Owner::Namespace(_) => {
-            invoker::invoke_with(state.clone(), namespace, name, body, options).await
-        }
-        Owner::Global => {
-            invoker::invoke_global(state.clone(), namespace, name, body, options).await
-        }
+    let request = match owner {
+        Owner::Namespace(_) => CallRequest::function(&instance.namespace, name, body),
+        Owner::Global => CallRequest::global(&instance.namespace, name, body),
     };
+    let done = invoker::invoke(state.clone(), request.with(options)).await;
     if let Some(id) = &done.id {
         super::call_log::function_lines(state, instance, call.state, id, &done.logs).await;
     }
