@@ -212,33 +212,8 @@ async fn calls_beyond_the_body_budget_wait_then_get_a_503_and_oversized_bodies_a
     assert_eq!(answer["error"]["code"], "faasbox.request.too_large");
 }
 
-/// Sends only the head of an invoke declaring a `length`-byte body, and reads the answer the
-/// server gives without having read a byte of the body.
+/// Sends only the head of an invoke of `function` declaring a `length`-byte body.
 async fn headers_only(server: &Server, function: &str, length: usize) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = server.url.trim_start_matches("http://").to_string();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /api/v1/namespaces/demo/functions/{function}/invoke HTTP/1.1\r\nHost: {address}\r\n\
-         Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
-         Content-Length: {length}\r\nConnection: close\r\n\r\n",
-        server.token
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer")
-        .unwrap();
-    let text = String::from_utf8_lossy(&answer);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("an HTTP answer: {text}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let path = format!("/api/v1/namespaces/demo/functions/{function}/invoke");
+    server.post_head_only(&path, length).await
 }
