@@ -12,7 +12,7 @@ use faasbox_store::{
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
 
-const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata";
+const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata, depth";
 
 fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<FlowInstanceRecord> {
     Ok(FlowInstanceRecord {
@@ -30,6 +30,7 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<FlowInstanceRecord> {
         created: row.get(11)?,
         updated: row.get(12)?,
         metadata: row.get(13)?,
+        depth: row.get(14)?,
     })
 }
 
@@ -405,9 +406,9 @@ pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Sql<
 /// slot's claim).
 pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Sql<()> {
     conn.execute(
-        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8)",
-        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now],
+        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth)
+         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8, ?9)",
+        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth],
     )?;
     Ok(())
 }

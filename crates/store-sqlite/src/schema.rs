@@ -7,7 +7,7 @@ use faasbox_store::StoreError;
 use crate::Sql;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -259,6 +259,8 @@ const MIGRATIONS: &[&str] = &[
          started TEXT NOT NULL
      );
      CREATE INDEX flow_instance_calls_by_instance ON flow_instance_calls (instance, seq);",
+    // 12: how many subflow calls deep an instance runs (bounds recursion, async actions too).
+    "ALTER TABLE flow_instances ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

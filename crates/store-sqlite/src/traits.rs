@@ -507,6 +507,7 @@ struct OwnedInstance {
     input: String,
     checkpoint: String,
     parent: Option<String>,
+    depth: u32,
     now: String,
 }
 
@@ -520,6 +521,7 @@ impl OwnedInstance {
             input: new.input.to_owned(),
             checkpoint: new.checkpoint.to_owned(),
             parent: new.parent.map(str::to_owned),
+            depth: new.depth,
             now: new.now.to_owned(),
         }
     }
@@ -533,6 +535,7 @@ impl OwnedInstance {
             input: &self.input,
             checkpoint: &self.checkpoint,
             parent: self.parent.as_deref(),
+            depth: self.depth,
             now: &self.now,
         }
     }

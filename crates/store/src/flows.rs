@@ -48,6 +48,9 @@ pub struct FlowInstanceRecord {
     pub checkpoint: String,
     /// The instance that started it as a subflow, if one did.
     pub parent: Option<String>,
+    /// How many subflow calls deep it runs: 0 for an instance started from outside, its
+    /// caller's depth + 1 for a subflow (an `async` action's too, which records no parent).
+    pub depth: u32,
     /// When it was created.
     pub created: String,
     /// When it last changed (checkpoint, metadata or end).
@@ -72,6 +75,8 @@ pub struct NewInstance<'a> {
     pub checkpoint: &'a str,
     /// The instance that started it as a subflow, if one did.
     pub parent: Option<&'a str>,
+    /// How many subflow calls deep it runs (see [`FlowInstanceRecord::depth`]).
+    pub depth: u32,
     /// Its `created` and `updated`.
     pub now: &'a str,
 }

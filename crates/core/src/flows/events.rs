@@ -96,15 +96,23 @@ impl FlowRunner for EngineRunner {
             return Ok(());
         }
         let by = runner::StartedBy::Trigger;
-        let id = runner::create_as(&state, instance_id, namespace, flow, input, None, by)
-            .await
-            .map_err(|e| {
-                if e.is_callers() {
-                    RunnerError::Gone(e.message)
-                } else {
-                    RunnerError::Retry(e.message)
-                }
-            })?;
+        let id = runner::create_as(
+            &state,
+            instance_id,
+            namespace,
+            flow,
+            input,
+            runner::Lineage::TOP,
+            by,
+        )
+        .await
+        .map_err(|e| {
+            if e.is_callers() {
+                RunnerError::Gone(e.message)
+            } else {
+                RunnerError::Retry(e.message)
+            }
+        })?;
         runner::spawn(&state, id);
         Ok(())
     }
@@ -180,7 +188,7 @@ async fn claim_slot(
         &schedule.namespace,
         &schedule.flow,
         json!({}),
-        None,
+        runner::Lineage::TOP,
         runner::StartedBy::Trigger,
     )
     .await

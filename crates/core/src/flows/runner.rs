@@ -40,6 +40,30 @@ pub enum StartedBy {
     Trigger,
 }
 
+/// How deep subflows may nest: an instance started from outside is depth 0, and a subflow
+/// deeper than this (`async` actions' included) fails its caller, as in Direktiv.
+pub const MAX_SUBFLOW_DEPTH: u32 = 5;
+/// The (uncatchable) error of a subflow call past [`MAX_SUBFLOW_DEPTH`], Direktiv's code.
+pub const SUBFLOW_TOO_DEEP: &str = "direktiv.limits.depth";
+
+/// Where an instance comes from: started from outside, or by a subflow call.
+#[derive(Debug, Clone, Copy)]
+pub struct Lineage<'a> {
+    /// The calling instance, recorded as its parent (`None` when started from outside, and for
+    /// an `async` action's subflow, which nobody waits for).
+    pub parent: Option<&'a str>,
+    /// How many subflow calls deep it runs.
+    pub depth: u32,
+}
+
+impl Lineage<'static> {
+    /// An instance started from outside (the API, an event, a schedule).
+    pub const TOP: Lineage<'static> = Lineage {
+        parent: None,
+        depth: 0,
+    };
+}
+
 /// Creates an instance of `namespace/path` with `input`; it does not run yet (see [`spawn`]).
 pub async fn create(
     state: &Arc<AppState>,
@@ -49,22 +73,22 @@ pub async fn create(
     by: StartedBy,
 ) -> Result<String, Failure> {
     let id = uuid::Uuid::new_v4().to_string();
-    create_as(state, &id, namespace, path, input, None, by).await
+    create_as(state, &id, namespace, path, input, Lineage::TOP, by).await
 }
 
 /// [`create`] with the instance id chosen by the caller (an event delivery's, so that
 /// handing it over again after a crash finds the instance instead of making another), and
-/// the parent of a subflow.
+/// the lineage of a subflow.
 pub async fn create_as(
     state: &Arc<AppState>,
     id: &str,
     namespace: &str,
     path: &str,
     input: Value,
-    parent: Option<&str>,
+    lineage: Lineage<'_>,
     by: StartedBy,
 ) -> Result<String, Failure> {
-    let new = prepare(state, id, namespace, path, input, parent, by).await?;
+    let new = prepare(state, id, namespace, path, input, lineage, by).await?;
     state
         .store
         .create_instance(&new.record(&clock::now_rfc3339()))
@@ -82,6 +106,7 @@ pub struct PreparedInstance {
     input: String,
     checkpoint: String,
     parent: Option<String>,
+    depth: u32,
 }
 
 impl PreparedInstance {
@@ -100,6 +125,7 @@ impl PreparedInstance {
             input: &self.input,
             checkpoint: &self.checkpoint,
             parent: self.parent.as_deref(),
+            depth: self.depth,
             now,
         }
     }
@@ -113,7 +139,7 @@ pub async fn prepare(
     namespace: &str,
     path: &str,
     input: Value,
-    parent: Option<&str>,
+    lineage: Lineage<'_>,
     by: StartedBy,
 ) -> Result<PreparedInstance, Failure> {
     let record = state.store.flow(namespace, path).await?;
@@ -165,7 +191,8 @@ pub async fn prepare(
         source: record.source,
         input: input.to_string(),
         checkpoint: json_text(&cp)?,
-        parent: parent.map(str::to_string),
+        parent: lineage.parent.map(str::to_string),
+        depth: lineage.depth,
     })
 }
 
@@ -370,24 +397,21 @@ async fn run_subflow(
     let waiting = match existing {
         None => {
             let path = find_subflow(state, parent, reference).await?;
+            let depth = subflow_depth(state, parent).await?;
             // An `async` action's subflow has no parent to come back for it: it is resumed
-            // on its own after a restart, like any instance started from outside.
-            let recorded_parent = (!detached).then_some(parent.id.as_str());
+            // on its own after a restart, like any instance started from outside. It still
+            // counts its depth, so `async` recursion is bounded too.
+            let lineage = Lineage {
+                parent: (!detached).then_some(parent.id.as_str()),
+                depth,
+            };
             let by = StartedBy::Subflow;
-            create_as(
-                state,
-                &id,
-                &parent.namespace,
-                &path,
-                input,
-                recorded_parent,
-                by,
-            )
-            .await
-            .map_err(|e| match e.code.as_str() {
-                CANNOT_INVOKE => FlowError::fatal(&e.code, e.message),
-                _ => FlowError::catchable(&e.code, e.message),
-            })?;
+            create_as(state, &id, &parent.namespace, &path, input, lineage, by)
+                .await
+                .map_err(|e| match e.code.as_str() {
+                    CANNOT_INVOKE => FlowError::fatal(&e.code, e.message),
+                    _ => FlowError::catchable(&e.code, e.message),
+                })?;
             super::call_log::Link::new(state, parent, call)
                 .started(&id, super::call_log::Kind::Subflow)
                 .await;
@@ -469,6 +493,28 @@ async fn find_subflow(
 
 /// The id of the child instance a parent's call (by its key) starts: a UUID made from a
 /// SHA-256 of both, the same every time.
+/// The depth a subflow of `parent` runs at, or the uncatchable [`SUBFLOW_TOO_DEEP`] past
+/// [`MAX_SUBFLOW_DEPTH`].
+async fn subflow_depth(state: &Arc<AppState>, parent: &InstanceRef) -> Result<u32, FlowError> {
+    let record = state
+        .store
+        .instance(&parent.id)
+        .await
+        .map_err(store_failed)?;
+    let depth = record.map_or(0, |r| r.depth).saturating_add(1);
+    if depth > MAX_SUBFLOW_DEPTH {
+        return Err(FlowError::fatal(
+            SUBFLOW_TOO_DEEP,
+            format!(
+                "instance aborted for exceeding the maximum subflow depth ({MAX_SUBFLOW_DEPTH}): \
+                 a flow that calls itself, directly, through other flows or in an `async` \
+                 action, needs a condition (a `switch`) that ends the recursion"
+            ),
+        ));
+    }
+    Ok(depth)
+}
+
 fn child_id(parent: &str, key: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("subflow\n{parent}\n{key}").as_bytes());

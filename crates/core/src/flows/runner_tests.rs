@@ -1,8 +1,9 @@
 //! Fast tests of the flow runner against the fake driver and a SQLite store in a temporary
 //! directory (no root, no containers): an action's call and its record, errors caught by
 //! pattern or failing the instance, retries, a state's timeout and a cancel reaching the
-//! agent, `foreach` and `parallel` calls running at once within the bound, a subflow, and an
-//! instance resumed by a new server on the same data directory.
+//! agent, `foreach` and `parallel` calls running at once within the bound, a subflow, subflow
+//! recursion bounded (also through `async` actions), and an instance resumed by a new server
+//! on the same data directory.
 
 use faasbox_driver::fake::{FakeBehaviour, FakeDriver, FakeReply};
 use faasbox_store::FlowStore;
@@ -288,6 +289,102 @@ async fn a_subflow_runs_as_a_child_instance_and_returns_its_output() {
     assert_eq!(child.flow, "child");
     assert_eq!(child.parent.as_deref(), Some(id.as_str()));
     assert_eq!(output(&child)["child"], 8);
+}
+
+/// Every instance of `flow` in the test namespace, each with its depth and status, waiting
+/// until `count` of them ended.
+async fn ended_instances_of(
+    h: &Harness,
+    flow: &str,
+    count: usize,
+) -> Vec<(u32, String, Option<String>)> {
+    crate::test_support::wait_for("the recursion's instances to end", || async {
+        let all = FlowStore::list_instances(&*h.state.store, NS, 100)
+            .await
+            .unwrap();
+        let ended: Vec<_> = all
+            .iter()
+            .filter(|r| r.flow == flow && r.status != "running" && r.status != "waiting")
+            .map(|r| (r.depth, r.status.clone(), r.error_code.clone()))
+            .collect();
+        if ended.len() >= count {
+            Ok(ended)
+        } else {
+            Err(format!("{} of {count} ended: {ended:?}", ended.len()))
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_flow_that_calls_itself_stops_at_the_subflow_depth_bound() {
+    let h = flow_harness(FakeReply::Echo).await;
+    let flow = "functions:\n- {id: again, type: subflow, workflow: again}\nstates:\n- {id: a, type: action, action: {function: again}}\n";
+    deploy_flow(&h, "again", flow).await;
+    let id = run_flow(&h, "again", json!({})).await;
+    let top = wait_ended(&h, &id).await;
+    assert_eq!(top.status, "failed", "{top:?}");
+    assert_eq!(
+        top.error_code.as_deref(),
+        Some(crate::flows::runner::SUBFLOW_TOO_DEEP)
+    );
+    let message = top.error_message.unwrap_or_default();
+    assert!(message.contains("maximum subflow depth (5)"), "{message}");
+    let mut all = ended_instances_of(&h, "again", 6).await;
+    all.sort();
+    let depths: Vec<u32> = all.iter().map(|(d, _, _)| *d).collect();
+    assert_eq!(
+        depths,
+        [0, 1, 2, 3, 4, 5],
+        "one instance per level, no deeper: {all:?}"
+    );
+    assert!(
+        all.iter().all(|(_, status, _)| status == "failed"),
+        "{all:?}"
+    );
+}
+
+#[tokio::test]
+async fn async_recursion_is_bounded_too() {
+    let h = flow_harness(FakeReply::Echo).await;
+    // Each instance starts another without waiting for it: nobody is its parent, and without
+    // a depth each would start one more for ever.
+    let flow = "functions:\n- {id: again, type: subflow, workflow: spawn}\nstates:\n- {id: a, type: action, async: true, action: {function: again}}\n";
+    deploy_flow(&h, "spawn", flow).await;
+    run_flow(&h, "spawn", json!({})).await;
+    let all = ended_instances_of(&h, "spawn", 6).await;
+    // Give a seventh time to appear if the bound did not hold.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stored = FlowStore::list_instances(&*h.state.store, NS, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 6, "{stored:?}");
+    assert!(
+        all.iter().all(|(_, status, _)| status == "complete"),
+        "{all:?}"
+    );
+    // The deepest one's action could not start its subflow: an async action's failure is
+    // logged in its instance, as any async action's is.
+    let deepest = stored
+        .iter()
+        .find(|r| r.depth == 5)
+        .expect("an instance at depth 5");
+    let logs = crate::test_support::wait_for("the refused start in the log", || async {
+        let lines = log_lines(&h, &deepest.id).await;
+        if lines
+            .iter()
+            .any(|l| l.contains(crate::flows::runner::SUBFLOW_TOO_DEEP))
+        {
+            Ok(lines)
+        } else {
+            Err(format!("{lines:?}"))
+        }
+    })
+    .await;
+    assert!(
+        logs.iter().any(|l| l.contains("maximum subflow depth (5)")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]

@@ -269,6 +269,7 @@ fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
         input: "{}",
         checkpoint: "{}",
         parent: None,
+        depth: 0,
         now: "2026-01-01T00:00:00Z",
     }
 }

@@ -21,6 +21,7 @@ pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
             input: "{}",
             checkpoint: "cp0",
             parent: None,
+            depth: 0,
             now: "t0",
         })
         .await
@@ -101,6 +102,34 @@ pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
     assert!(store.instance("i1").await.unwrap().is_none());
 }
 
+/// An instance's subflow depth is stored as given and read back, also after a reopen.
+pub async fn an_instance_keeps_its_subflow_depth_across_a_reopen(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    for (id, depth) in [("top", 0), ("deep", 5)] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: "demo",
+                flow: "f",
+                source: "source",
+                input: "{}",
+                checkpoint: "cp0",
+                parent: None,
+                depth,
+                now: "t0",
+            })
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let store = backend.open().await;
+    for (id, depth) in [("top", 0), ("deep", 5)] {
+        let record = store.instance(id).await.unwrap().unwrap();
+        assert_eq!(record.depth, depth, "{id}");
+    }
+}
+
 /// An instance keeps its calls with their current status and its lines with their state and
 /// invocation; nothing is kept for a missing instance, and everything goes with the namespace.
 pub async fn an_instance_keeps_its_calls_and_its_functions_lines_by_state(backend: &impl Backend) {
@@ -117,6 +146,7 @@ pub async fn an_instance_keeps_its_calls_and_its_functions_lines_by_state(backen
                 input: "{}",
                 checkpoint: "cp0",
                 parent: None,
+                depth: 0,
                 now: "t0",
             })
             .await

@@ -59,6 +59,7 @@ macro_rules! backend_suite {
             rewrap_changes_every_key_or_none
             flow_instances_keep_checkpoints_finished_states_logs_and_variables
             an_instance_keeps_its_calls_and_its_functions_lines_by_state
+            an_instance_keeps_its_subflow_depth_across_a_reopen
             duplicate_events_are_accepted_once
             dispatch_fires_waits_once_and_starts_every_time
             undispatched_events_survive_a_reopen
