@@ -8,6 +8,18 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{codes, Engine, FileOfCall, FlowError, FunctionCall, InstanceRef};
+
+/// The longest wait between two attempts of an action: a retry `delay` (or what its
+/// `multiplier` grows it to) above it waits this long.
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// The delay before the attempt after one that waited `delay`: times `multiplier`, at most
+/// [`MAX_RETRY_DELAY`] (`Duration::mul_f64` panics when the product does not fit, and a flow
+/// may ask for `multiplier: 1e300`).
+fn grown(delay: std::time::Duration, multiplier: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(delay.as_secs_f64() * multiplier)
+        .map_or(MAX_RETRY_DELAY, |next| next.min(MAX_RETRY_DELAY))
+}
 use crate::model::{Action, FileType, ParallelMode, State, StateKind, Workflow};
 
 /// Where a call is made: the state, the step of its run and the branch (see
@@ -59,7 +71,11 @@ impl Engine {
             FlowError::internal(format!("function '{}' is not defined", action.function))
         })?;
         let mut attempt = 0u32;
-        let mut delay = action.retries.as_ref().map(|r| r.delay).unwrap_or_default();
+        let mut delay = action
+            .retries
+            .as_ref()
+            .map(|r| r.delay.min(MAX_RETRY_DELAY))
+            .unwrap_or_default();
         loop {
             attempt += 1;
             let (input, secret_values) = self.action_input(inst, action, data, cancel).await?;
@@ -109,7 +125,7 @@ impl Engine {
                 _ = self.effects.sleep(delay) => {}
                 _ = cancel.cancelled() => return Err(error),
             }
-            delay = delay.mul_f64(retries.multiplier);
+            delay = grown(delay, retries.multiplier);
         }
     }
 

@@ -321,6 +321,31 @@ async fn retries_back_off_and_give_up() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_huge_retry_delay_or_multiplier_waits_at_most_a_day() {
+    for retries in [
+        "{max_attempts: 3, delay: PT1S, multiplier: 1e300, codes: ['app.*']}",
+        "{max_attempts: 2, delay: P100000W, codes: ['app.*']}",
+    ] {
+        let started = tokio::time::Instant::now();
+        let flow = format!(
+            "states:\n- id: a\n  type: action\n  action:\n    function: fails\n    retries: {retries}\n"
+        );
+        let (out, m) = run(&flow, json!({})).await;
+        assert!(
+            matches!(out, Outcome::Failed(ref e) if e.code == codes::RETRIES_EXCEEDED),
+            "{retries}: {out:?}"
+        );
+        assert!(m.calls.lock().unwrap().len() > 1, "{retries}");
+        let waited = started.elapsed();
+        let attempts = m.calls.lock().unwrap().len() as u32;
+        assert!(
+            waited <= super::actions::MAX_RETRY_DELAY * attempts,
+            "{retries}: waited {waited:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn soft_timeouts_are_catchable_and_hard_ones_are_not() {
     let (out, m) = run(
         "states:\n- id: a\n  type: action\n  timeout: PT2S\n  action: {function: slow}\n  catch: [{error: 'direktiv.cancels.timeout.soft', transition: b}]\n- {id: b, type: noop}\n",
