@@ -192,7 +192,8 @@ pub struct ServerArgs {
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,
     // --- limits: uploads, memory, namespace quotas ---
-    /// The largest image archive an import accepts (larger: 413).
+    /// The largest image archive an import accepts, and the most a registry pull downloads
+    /// (its layers together, as the manifest gives them; larger: 413).
     #[arg(long, default_value = "16GiB", value_parser = parse_size)]
     pub max_upload_size: u64,
     /// The most one image layer's files may add up to, each at its apparent size (a sparse

@@ -196,7 +196,10 @@ impl From<faasbox_images::ImageError> for Failure {
     fn from(e: faasbox_images::ImageError) -> Self {
         match &e {
             faasbox_images::ImageError::NotFound(_) => Failure::not_found(e.to_string()),
-            faasbox_images::ImageError::TooLarge { .. } => Failure::too_large(e.to_string()),
+            faasbox_images::ImageError::TooLarge { .. }
+            | faasbox_images::ImageError::DownloadTooLarge { .. } => {
+                Failure::too_large(e.to_string())
+            }
             _ if e.is_user_error() => Failure::invalid(e.to_string()),
             _ => Failure::internal(e.to_string()),
         }

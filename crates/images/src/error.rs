@@ -101,6 +101,23 @@ pub enum ImageError {
         limit: u64,
     },
 
+    /// A pull whose layers (as the manifest gives their sizes) are more than a pull may
+    /// download.
+    #[error(
+        "{reference}'s layers are {} together, more than the {} a pull may download; refusing \
+         to pull it (nothing was downloaded). The server's `max-upload-size` setting raises the bound",
+        show_bytes(*bytes),
+        show_bytes(*limit)
+    )]
+    DownloadTooLarge {
+        /// The image reference pulled.
+        reference: String,
+        /// Its layers' sizes together.
+        bytes: u64,
+        /// The bound in bytes.
+        limit: u64,
+    },
+
     /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
     /// layer that is not a tar archive.
     #[error("invalid image: {0}")]

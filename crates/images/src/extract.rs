@@ -69,17 +69,24 @@ pub struct ImportLimits {
     /// apparent size (a sparse file at its full length). Also the most an
     /// entry of an image archive (a blob) may unpack to.
     pub max_layer_bytes: u64,
+    /// The most a pull may download: its layers' sizes as the manifest gives them, together
+    /// (the server gives its `max-upload-size`, the bound of an image archive, so a pull fills
+    /// the disk no more than an import may).
+    pub max_download_bytes: u64,
 }
 
 impl ImportLimits {
     /// The default layer bound: 16 GiB.
     pub const DEFAULT_MAX_LAYER_BYTES: u64 = 16 << 30;
+    /// The default download bound: 16 GiB.
+    pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 16 << 30;
 }
 
 impl Default for ImportLimits {
     fn default() -> Self {
         ImportLimits {
             max_layer_bytes: Self::DEFAULT_MAX_LAYER_BYTES,
+            max_download_bytes: Self::DEFAULT_MAX_DOWNLOAD_BYTES,
         }
     }
 }

@@ -447,6 +447,45 @@ async fn an_interrupted_pull_stores_nothing_and_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_over_the_download_bound_is_refused_before_downloading() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    let image = layout(
+        &work.path().join("oci"),
+        vec![random_layer(3 << 20), random_layer(1 << 20)],
+    );
+    registry.skopeo_copy(&image.source(), "test/big:latest", &[]);
+    let proxy = Proxy::start(&registry.addr).await;
+    let reference = proxy.reference("test/big");
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = faasbox_images::ImportLimits {
+        max_download_bytes: 2 << 20,
+        ..faasbox_images::ImportLimits::default()
+    };
+    let t = Store {
+        store: std::sync::Arc::new(
+            ImageStore::open_with(tmp.path().join("store"), None, limits).unwrap(),
+        ),
+        tmp,
+    };
+    let err = pull(&t.store, &reference, &user()).await.unwrap_err();
+    assert!(
+        matches!(err, ImageError::DownloadTooLarge { limit, bytes, .. }
+            if limit == 2 << 20 && bytes > 4 << 20),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("max-upload-size") && message.contains("2 MiB"),
+        "{message}"
+    );
+    t.assert_nothing_stored();
+    assert!(t.partials().is_empty(), "{:?}", t.partials());
+    // The manifest was read, no layer: the refusal costs the registry almost nothing.
+    assert!(proxy.served() < 64 * 1024, "served {}", proxy.served());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_that_ignores_range_gets_a_full_download() {
     const BIG: usize = 4 * 1024 * 1024;
     let registry = Registry::start();

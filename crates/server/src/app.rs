@@ -59,6 +59,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     );
     let import_limits = faasbox_images::ImportLimits {
         max_layer_bytes: config.limits.max_layer_bytes,
+        max_download_bytes: config.limits.max_upload_bytes,
     };
     // Image contents that revisions pin stay although no name points at them any more. The
     // image store asks from its own blocking work (garbage collection), so the synchronous

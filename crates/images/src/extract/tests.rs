@@ -596,6 +596,7 @@ fn gnu_sparse_files_stay_sparse_and_count_at_their_apparent_size() {
     // Under a bound smaller than its apparent size: refused, nothing of it written.
     let small = ImportLimits {
         max_layer_bytes: 1 << 30,
+        ..ImportLimits::default()
     };
     let err = extract_stream(File::open(&tar).unwrap(), &d.dest, "layer s", &small)
         .expect_err("over the bound");
@@ -634,6 +635,7 @@ fn the_bound_adds_up_every_file_of_the_layer() {
     let d = dirs();
     let limits = ImportLimits {
         max_layer_bytes: 10,
+        ..ImportLimits::default()
     };
     let ok = extract_stream(
         &tar_of(&[file("a", b"12345"), file("b", b"12345")])[..],

@@ -56,6 +56,16 @@ pub(crate) async fn pull(
     let resolved = resolve(&conn).await?;
     let manifest = &resolved.manifest;
     let layer_sizes = check_manifest(manifest)?;
+    let total = layer_sizes
+        .iter()
+        .fold(0u64, |sum, size| sum.saturating_add(*size));
+    if total > store.limits.max_download_bytes {
+        return Err(ImageError::DownloadTooLarge {
+            reference: reference.to_string(),
+            bytes: total,
+            limit: store.limits.max_download_bytes,
+        });
+    }
 
     let staging = Staging::create(store)?;
     let config_size = descriptor_size(&manifest.config, "the image config")?;
@@ -86,7 +96,7 @@ pub(crate) async fn pull(
 
     progress(Progress::Resolved {
         layers: manifest.layers.len(),
-        total_bytes: layer_sizes.iter().sum(),
+        total_bytes: total,
     });
     let mut layers: Vec<(Blob<'_>, PathBuf)> = Vec::new();
     for (layer, size) in manifest.layers.iter().zip(&layer_sizes) {
