@@ -46,7 +46,8 @@ fn images_json_to_version_1(data: &std::path::Path) {
 }
 
 /// Takes the database back to schema 8: no revisions (9), no index of a function's calls (10),
-/// no instance calls and no state or invocation on instance log lines (11).
+/// no instance calls and no state or invocation on instance log lines (11), no subflow depth of
+/// instances (12).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
@@ -57,6 +58,7 @@ fn database_to_schema_8(data: &std::path::Path) {
          DROP TABLE function_revisions;
          ALTER TABLE functions DROP COLUMN revision;
          ALTER TABLE global_functions DROP COLUMN revision;
+         ALTER TABLE flow_instances DROP COLUMN depth;
          PRAGMA user_version = 8;",
     )
     .unwrap();
