@@ -200,16 +200,22 @@ pub(super) async fn execute(
                 Some(s) => engine.evaluate(s, &data, cancel).await?,
                 None => data.clone(),
             };
-            let validator = jsonschema::validator_for(schema).map_err(|e| {
-                FlowError::internal(format!(
-                    "the schema of state '{}' is invalid: {e}",
-                    state.id
-                ))
-            })?;
-            let problems: Vec<String> = validator
-                .iter_errors(&subject)
-                .map(|e| format!("{} (at '{}')", e, e.instance_path))
-                .collect();
+            // Compiling the schema and checking up to the instance's bound of data is CPU
+            // work: a blocking thread's, never an async worker's.
+            let (schema, state_id) = (schema.clone(), state.id.clone());
+            let problems = tokio::task::spawn_blocking(move || {
+                let validator = jsonschema::validator_for(&schema).map_err(|e| {
+                    FlowError::internal(format!("the schema of state '{state_id}' is invalid: {e}"))
+                })?;
+                Ok::<_, FlowError>(
+                    validator
+                        .iter_errors(&subject)
+                        .map(|e| format!("{} (at '{}')", e, e.instance_path))
+                        .collect::<Vec<String>>(),
+                )
+            })
+            .await
+            .map_err(|e| FlowError::internal(format!("the validation stopped: {e}")))??;
             if !problems.is_empty() {
                 return Err(FlowError::catchable(
                     codes::SCHEMA_FAILED,
