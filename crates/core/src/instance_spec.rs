@@ -40,7 +40,7 @@ pub fn build(
         return Err(Failure::invalid(format!("{key}: {problem}")));
     }
     let command = match contract {
-        Contract::Cmd | Contract::Openwhisk => Vec::new(),
+        Contract::Cmd | Contract::Openwhisk | Contract::Code => Vec::new(),
         Contract::Http | Contract::File => command_for(spec, image).unwrap_or_default(),
     };
     let openwhisk = spec.code.as_ref().map(|code| OpenWhiskInit {
@@ -95,6 +95,7 @@ pub fn build(
             disk_limit_bytes: spec.disk_bytes(),
             tcp_listen: None,
             tcp_secret: None,
+            code: None,
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,

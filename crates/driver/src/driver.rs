@@ -34,6 +34,33 @@ pub trait Driver: Send + Sync {
     async fn cleanup_leftovers(&self) -> Result<CleanupReport, DriverError>;
     /// Stop every instance of this driver (at shutdown).
     async fn stop_all(&self) -> Result<(), DriverError>;
+    /// Write what the instance's processes changed in its root filesystem since it started (the
+    /// files they created or changed, and whiteouts for what they removed) to `dest` as an
+    /// uncompressed OCI layer tar: whiteouts as `.wh.<name>` entries, opaque directories with a
+    /// `.wh..wh..opq` entry, owners as the container sees them. Paths under `exclude`
+    /// (absolute container paths) and the driver's own mount points are left out. The instance
+    /// keeps running; call it while nothing writes. Image builds use it.
+    async fn export_changes(
+        &self,
+        id: &str,
+        dest: &std::path::Path,
+        exclude: &[String],
+    ) -> Result<ExportedChanges, DriverError> {
+        let _ = (id, dest, exclude);
+        Err(DriverError::Unsupported {
+            driver: "this",
+            what: "export an instance's file system changes",
+        })
+    }
+}
+
+/// What [`Driver::export_changes`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExportedChanges {
+    /// Entries in the tar (files, directories, links, whiteouts).
+    pub entries: u64,
+    /// Bytes of the tar.
+    pub bytes: u64,
 }
 
 /// What to start: one instance of one function.

@@ -37,6 +37,14 @@ pub enum DriverError {
         /// What it printed or why it failed.
         message: String,
     },
+    /// The driver cannot do what was asked (e.g. [`crate::Driver::export_changes`]).
+    #[error("the {driver} driver cannot {what}")]
+    Unsupported {
+        /// The driver's name.
+        driver: &'static str,
+        /// What it cannot do.
+        what: &'static str,
+    },
     /// A file-system operation of the driver failed.
     #[error("{context}: {source}")]
     Io {

@@ -21,7 +21,7 @@ mod tests;
 
 pub use agent_client::AgentClient;
 pub use driver::{
-    CleanupReport, Driver, ImageRef, Instance, InstanceSpec, Limits, ParseRuntimeClassError,
-    RuntimeClass, ScratchMount,
+    CleanupReport, Driver, ExportedChanges, ImageRef, Instance, InstanceSpec, Limits,
+    ParseRuntimeClassError, RuntimeClass, ScratchMount,
 };
 pub use error::{AgentError, DriverError};

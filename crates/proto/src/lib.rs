@@ -85,6 +85,10 @@ pub enum Contract {
     File,
     /// OpenWhisk docker actions: `/init` + `/run` action proxy.
     Openwhisk,
+    /// Functions built from code (Dispatch's function manager): the agent keeps a warm worker
+    /// of the language's interpreter running faasbox's own shim, which calls the handler as
+    /// `handle(context, payload)`. Configured by [`AgentConfig::code`].
+    Code,
 }
 
 impl Contract {
@@ -95,6 +99,7 @@ impl Contract {
             Contract::Cmd => "cmd",
             Contract::File => "file",
             Contract::Openwhisk => "openwhisk",
+            Contract::Code => "code",
         }
     }
 }
@@ -172,7 +177,83 @@ pub struct AgentConfig {
     /// `/proc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_secret: Option<AgentSecret>,
+    /// code contract: the language and handler of a function built from code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeConfig>,
 }
+
+/// The language of a function built from code: which interpreter the agent runs its shim with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// `python3` runs `handle(context, payload)` of a module (`module.func`).
+    Python3,
+    /// `node` (or `nodejs`) runs the function a module exports (`module` or `module.func`);
+    /// it may be async or return a Promise.
+    Nodejs,
+    /// `/bin/sh` runs the script per call: the payload on stdin, the JSON result on stdout.
+    Shell,
+}
+
+impl Language {
+    /// The language's name, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Python3 => "python3",
+            Language::Nodejs => "nodejs",
+            Language::Shell => "shell",
+        }
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "python3" | "python" => Ok(Language::Python3),
+            "nodejs" | "node" | "js" => Ok(Language::Nodejs),
+            "shell" | "sh" => Ok(Language::Shell),
+            other => Err(format!(
+                "unknown language '{other}': use python3, nodejs or shell"
+            )),
+        }
+    }
+}
+
+/// The code contract's configuration.
+///
+/// The call's input is always the envelope `{"context": {…}, "payload": <the input>}`, which
+/// the platform builds (`context.secrets`, `serviceBindings`, `event`, `httpContext`); the agent
+/// adds `context.deadline` (RFC 3339) from the call's deadline and passes both to the handler.
+/// A handler's exception of the input class (Python `ValueError`/`TypeError`, Node.js
+/// `TypeError`) ends the call as the error [`CODE_INPUT_ERROR`], any other as
+/// [`CODE_FUNCTION_ERROR`]; the message is the exception's, followed by its stack trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeConfig {
+    /// Which interpreter runs the handler.
+    pub language: Language,
+    /// python3: `module` or `module.func` (default function `handle`), the module a file of
+    /// [`Self::dir`] (`hello` is `hello.py`; `pkg.mod.func` is `pkg/mod.py`'s `func`);
+    /// nodejs: `module` (the function it exports) or `module.func`; shell: the script's path
+    /// relative to [`Self::dir`].
+    pub handler: String,
+    /// The directory the code was placed in (the working directory of the worker).
+    #[serde(default = "default_code_dir")]
+    pub dir: String,
+}
+
+/// Where functions built from code have their code ([`CodeConfig::dir`]).
+pub const CODE_DIR: &str = "/function";
+
+fn default_code_dir() -> String {
+    CODE_DIR.to_owned()
+}
+
+/// code contract: the handler raised an error of the input class (Dispatch's `InputError`).
+pub const CODE_INPUT_ERROR: &str = "InputError";
+/// code contract: the handler raised any other error (Dispatch's `FunctionError`).
+pub const CODE_FUNCTION_ERROR: &str = "FunctionError";
 
 /// The shortest [`AgentSecret`] the agent accepts, in bytes.
 pub const MIN_AGENT_SECRET_LEN: usize = 16;

@@ -167,6 +167,11 @@ impl AgentContract {
             Contract::Openwhisk => AgentContract::Openwhisk(Box::new(
                 openwhisk::OpenWhiskContract::start(&shared).await,
             )),
+            Contract::Code => {
+                return Err(std::io::Error::other(
+                    "the code contract is not in this agent yet",
+                ))
+            }
         })
     }
 

@@ -600,6 +600,7 @@ pub fn spec(function: &str) -> InstanceSpec {
             disk_limit_bytes: 0,
             tcp_listen: None,
             tcp_secret: None,
+            code: None,
         },
         limits: crate::driver::Limits::default(),
         runtime: RuntimeClass::Standard,
