@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod dispatch;
 mod error;
 mod events;
 mod flows;
@@ -74,6 +75,7 @@ const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
 const SYSTEM: &str = "system";
+const DISPATCH: &str = "dispatch";
 
 const IMPORT_QUERY: &[(&str, bool, &str)] = &[
     ("name", true, "the image's name, e.g. demo/echo:latest"),
@@ -137,6 +139,7 @@ const REGISTRY_REMOVE_QUERY: &[(&str, bool, &str)] = &[
     ("url", true, "the registry to remove"),
     ("scope", false, "global (default) or global-private"),
 ];
+const DISPATCH_RUN_QUERY: &[(&str, bool, &str)] = &[("functionName", true, "the function to run")];
 const RUN_QUERY: &[(&str, bool, &str)] = &[(
     "wait",
     false,
@@ -223,6 +226,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/instances/{id}/logs", get(flows::logs_by_id), Doc::new(INSTANCES, "An instance's log lines, whatever its namespace", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),
         route(M::POST, "/api/v1/instances/{id}/cancel", post(flows::cancel_by_id), Doc::new(INSTANCES, "Cancel an instance, whatever its namespace", Answer::Json(202, any_json))),
         route(M::GET, "/api/v1/invocations/{id}", get(invocations::get), Doc::new(CALLS, "One invocation, whatever its namespace", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::POST, "/v1/runs", post(dispatch::runs::run), Doc::new(DISPATCH, "Dispatch: run a function (blocking: true) with header X-Dispatch-Org naming the namespace; 200 with the Run, 422 InputError, 502 FunctionError (the error names the run)", Answer::Json(200, any_json)).query(DISPATCH_RUN_QUERY).body(Body::Raw("application/json", "a Dispatch Run: {\"blocking\": true, \"input\": …}"))),
         route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>))),
     ]
 }

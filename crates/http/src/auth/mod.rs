@@ -85,7 +85,12 @@ pub async fn require_token(
     };
     if let Principal::Namespace { namespace, role } = &principal {
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        if let Err(e) = authorize(&state, namespace, *role, &method, &uri).await {
+        let org = request
+            .headers()
+            .get(rules::DISPATCH_ORG_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if let Err(e) = authorize(&state, namespace, *role, &method, &uri, org.as_deref()).await {
             return e.into_response();
         }
     }
@@ -100,8 +105,9 @@ async fn authorize(
     role: Role,
     method: &Method,
     uri: &Uri,
+    org: Option<&str>,
 ) -> Result<(), ApiError> {
-    let mut target = rules::classify(method, uri.path());
+    let mut target = rules::classify(method, uri.path(), org);
     if let Target::ById { kind, id, rest } = &target {
         let (kind, rest) = (*kind, rest.clone());
         let owner = match kind {

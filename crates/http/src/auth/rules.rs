@@ -56,10 +56,27 @@ pub enum Verdict {
     Forbidden(&'static str),
 }
 
-pub fn classify(method: &Method, path: &str) -> Target {
+/// The header that names the organization of a request to Dispatch's API (`/v1/…`): in faasbox,
+/// the namespace.
+pub const DISPATCH_ORG_HEADER: &str = "x-dispatch-org";
+
+/// What a request to `method path` touches; `org` is its [`DISPATCH_ORG_HEADER`], which places
+/// Dispatch's `/v1/…` routes in that namespace (rest: `dispatch` and the path's segments). A
+/// Dispatch route without the header touches nothing a namespace token may use.
+pub fn classify(method: &Method, path: &str, org: Option<&str>) -> Target {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let read = *method == Method::GET || *method == Method::HEAD;
     match segments.as_slice() {
+        ["v1", rest @ ..] => match org {
+            Some(ns) => Target::Namespace {
+                ns: ns.to_string(),
+                rest: std::iter::once("dispatch")
+                    .chain(rest.iter().copied())
+                    .map(str::to_string)
+                    .collect(),
+            },
+            None => Target::AdminOnly,
+        },
         ["api", "v1", "namespaces", ns, rest @ ..] => Target::Namespace {
             ns: ns.to_string(),
             rest: rest.iter().map(|s| s.to_string()).collect(),
@@ -116,7 +133,8 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                 && (rest.last().is_some_and(|s| s == "invoke")
                     || (rest.first().is_some_and(|s| s == "flows")
                         && rest.last().is_some_and(|s| s == "run"))
-                    || rest.len() == 1 && rest[0] == "events");
+                    || rest.len() == 1 && rest[0] == "events"
+                    || *rest == ["dispatch", "runs"]);
             match role {
                 Role::Admin => Verdict::Allow,
                 Role::Invoke if read || call => Verdict::Allow,
@@ -141,7 +159,7 @@ mod tests {
     use super::*;
 
     fn verdict(role: Role, method: Method, path: &str) -> Verdict {
-        judge("a", role, &method, &classify(&method, path))
+        judge("a", role, &method, &classify(&method, path, None))
     }
 
     #[test]
@@ -207,6 +225,44 @@ mod tests {
         for (m, p) in deny {
             assert!(
                 matches!(verdict(Role::Invoke, m, p), Verdict::Forbidden(_)),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn dispatch_routes_belong_to_the_org_headers_namespace() {
+        let judged = |role, method: Method, path, org| {
+            judge("a", role, &method, &classify(&method, path, org))
+        };
+        assert_eq!(
+            judged(Role::Admin, Method::POST, "/v1/function", Some("a")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            judged(Role::Admin, Method::GET, "/v1/function/f", Some("b")),
+            Verdict::HiddenNamespace("b".into())
+        );
+        assert!(matches!(
+            judged(Role::Admin, Method::GET, "/v1/function", None),
+            Verdict::Forbidden(_)
+        ));
+        assert_eq!(
+            judged(Role::Invoke, Method::POST, "/v1/runs", Some("a")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            judged(Role::Invoke, Method::GET, "/v1/baseimage", Some("a")),
+            Verdict::Allow
+        );
+        for (m, p) in [
+            (Method::POST, "/v1/function"),
+            (Method::PUT, "/v1/function/f"),
+            (Method::DELETE, "/v1/image/i"),
+            (Method::POST, "/v1/baseimage"),
+        ] {
+            assert!(
+                matches!(judged(Role::Invoke, m, p, Some("a")), Verdict::Forbidden(_)),
                 "{p}"
             );
         }
