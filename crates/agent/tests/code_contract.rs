@@ -237,6 +237,48 @@ async fn node_async_echo_with_a_second_module() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn node_worker_runs_as_the_functions_user_in_the_code_dir() {
+    let code = "module.exports = (context, payload) => ({ uid: process.getuid(), gid: process.getgid(), cwd: process.cwd(), mark: process.env.FAASBOX_TEST_MARK, size: payload.length });\n";
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(dir.path().join("who.js"), code).unwrap();
+    let agent = TestAgent::start_with(Options {
+        contract: "code",
+        command: Some(vec![]),
+        user: Some(json!({"uid": 65534, "gid": 65534})),
+        config: json!({"code": {"language": "nodejs", "handler": "who", "dir": dir.path()}}),
+        ..Options::default()
+    })
+    .await;
+    let (status, report) = agent.ready().await;
+    assert_eq!(status, StatusCode::OK, "{report:?}");
+    // A large payload and answer pass through the worker's pipes.
+    let big = "x".repeat(3 * 1024 * 1024);
+    let outcome = agent.invoke("who-1", call_input(json!(big))).await;
+    assert_eq!(
+        ok_output(&outcome),
+        json!({"uid": 65534, "gid": 65534, "cwd": dir.path(), "mark": "xyz", "size": big.len()})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_large_payload_round_trip() {
+    let (agent, _code) = ready_agent(
+        "python3",
+        "echo",
+        &[(
+            "echo.py",
+            "def handle(context, payload):\n    return payload\n",
+        )],
+    )
+    .await;
+    let big =
+        json!({"text": "ü".repeat(2 * 1024 * 1024), "list": (0..10_000).collect::<Vec<u32>>()});
+    let outcome = agent.invoke("big-1", call_input(big.clone())).await;
+    assert_eq!(ok_output(&outcome), big);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn node_named_function_returning_a_promise() {
     let code = "exports.run = (context, payload) => Promise.resolve({ doubled: payload * 2 });\n";
     let (agent, _code) = ready_agent("nodejs", "calc.run", &[("calc.js", code)]).await;
