@@ -385,6 +385,7 @@ module.exports.handle = async (context, payload) => {
   if (payload === 'bigint') return { n: 10n };
   if (payload === 'undefined') return undefined;
   if (payload === 'spin') { console.log('spinning'); for (;;) {} }
+  if (payload === 'later') { setTimeout(() => process.exit(5), 50); return 'leaving soon'; }
   return 'fine';
 };
 "#;
@@ -447,6 +448,17 @@ async fn node_input_and_function_errors_and_a_busy_loop_killed() {
     assert_eq!(lines_of(&outcome.logs, LogStream::Stdout), ["spinning"]);
     let outcome = agent.invoke("fine-1", call_input(json!("ok"))).await;
     assert_eq!(ok_output(&outcome), json!("fine"));
+
+    // A worker that exits between calls is replaced when the next call comes.
+    let outcome = agent.invoke("later-1", call_input(json!("later"))).await;
+    assert_eq!(ok_output(&outcome), json!("leaving soon"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let outcome = agent.invoke("fine-2", call_input(json!("ok"))).await;
+    assert_eq!(ok_output(&outcome), json!("fine"));
+    assert_eq!(
+        lines_of(&outcome.logs, LogStream::Agent),
+        ["the nodejs worker ended between calls (function process exited with status 5); a fresh one takes this call"]
+    );
 }
 
 const PY_SLOW: &str = r#"

@@ -307,6 +307,7 @@ impl Warm {
             // A fresh worker: it may still be loading the handler (it stays if this call ends
             // first, and goes on loading for the next one).
             let greeted = tokio::select! {
+                biased;
                 greeted = worker.greet(language) => greeted,
                 () = cancelled.aborted() => return CallResult::crash(CANCELLED),
                 () = tokio::time::sleep_until(deadline) => return CallResult::timeout(format!(
@@ -322,6 +323,8 @@ impl Warm {
             }
         }
         let ran = tokio::select! {
+            // An answer that is there is taken, even at the deadline.
+            biased;
             outcome = worker.call(&call.aid, |id| split.request_line(id)) => Ran::Done(outcome),
             () = cancelled.aborted() => Ran::Aborted,
             () = tokio::time::sleep_until(deadline) => Ran::TimedOut,

@@ -371,18 +371,12 @@ impl Worker {
 }
 
 impl Drop for Worker {
+    /// Kills the process group. [`Worker::end`] is the orderly way; a worker dropped without
+    /// it (the agent stopping) loses the output still in its pipes.
     fn drop(&mut self) {
         self.kill();
         for reader in &self.readers {
-            // Readers end at the pipes' end; one that a leftover process keeps open goes now.
-            if reader.is_finished() {
-                continue;
-            }
-            let handle = reader.abort_handle();
-            tokio::spawn(async move {
-                tokio::time::sleep(END_WAIT).await;
-                handle.abort();
-            });
+            reader.abort();
         }
     }
 }
@@ -432,6 +426,8 @@ async fn read_line(
             let end = scanned + at;
             let mut line: Vec<u8> = pending.drain(..=end).collect();
             line.pop();
+            // A large answer's buffer is not kept for the worker's life.
+            pending.shrink_to(64 * 1024);
             return Ok(line);
         }
         scanned = pending.len();
