@@ -262,6 +262,14 @@ async fn node_worker_runs_as_the_functions_user_in_the_code_dir() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn python_async_handler_is_awaited() {
+    let code = "import asyncio\n\nasync def handle(context, payload):\n    await asyncio.sleep(0.01)\n    return {'awaited': payload}\n";
+    let (agent, _code) = ready_agent("python3", "coro.handle", &[("coro.py", code)]).await;
+    let outcome = agent.invoke("coro-1", call_input(json!(7))).await;
+    assert_eq!(ok_output(&outcome), json!({"awaited": 7}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn python_large_payload_round_trip() {
     let (agent, _code) = ready_agent(
         "python3",

@@ -13,7 +13,6 @@ and stderr stay the handler's own (they are the call's log lines).
    knows all output of that call has arrived.
 """
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -128,6 +127,8 @@ def call(function, request):
     try:
         result = function(request.get("context") or {}, request.get("payload"))
         if inspect.isawaitable(result):
+            import asyncio  # only for async handlers: it takes a while to import
+
             result = asyncio.run(wait_for(result))
     except INPUT_ERRORS as exc:
         return error(rid, "InputError", describe(exc))
