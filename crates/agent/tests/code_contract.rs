@@ -276,7 +276,7 @@ async fn python_large_payload_round_trip() {
         "echo",
         &[(
             "echo.py",
-            "def handle(context, payload):\n    return payload\n",
+            "def handle(context, payload):\n    if payload == 'huge':\n        return 'x' * (65 * 1024 * 1024)\n    return payload\n",
         )],
     )
     .await;
@@ -284,6 +284,17 @@ async fn python_large_payload_round_trip() {
         json!({"text": "ü".repeat(2 * 1024 * 1024), "list": (0..10_000).collect::<Vec<u32>>()});
     let outcome = agent.invoke("big-1", call_input(big.clone())).await;
     assert_eq!(ok_output(&outcome), big);
+    // Past the output limit of every contract: the function's error, and a fresh worker.
+    let outcome = agent.invoke("huge-1", call_input(json!("huge"))).await;
+    assert_eq!(
+        error_of(&outcome),
+        (
+            CODE_FUNCTION_ERROR,
+            "the handler's result is larger than 67108864 bytes"
+        )
+    );
+    let outcome = agent.invoke("big-2", call_input(json!([1]))).await;
+    assert_eq!(ok_output(&outcome), json!([1]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -744,5 +755,50 @@ async fn a_missing_code_directory_fails_ready() {
     assert_eq!(
         report.error.as_deref(),
         Some("the code directory /nonexistent/code does not exist (the function's code is placed there)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interpreters_are_found_on_the_path() {
+    let code = tempfile::tempdir().unwrap();
+    fs::set_permissions(code.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        code.path().join("hello.js"),
+        "module.exports = () => 'hi';\n",
+    )
+    .unwrap();
+    fs::write(
+        code.path().join("hello.py"),
+        "def handle(c, p):\n    return 'hi'\n",
+    )
+    .unwrap();
+    // Only `nodejs` (Debian's old name) on the PATH: that is the one used.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/usr/bin/node", bin.path().join("nodejs")).unwrap();
+    let start = |language: &'static str, path: String| {
+        let dir = code.path().to_owned();
+        async move {
+            TestAgent::start_with(Options {
+                contract: "code",
+                command: Some(vec![]),
+                config: json!({"code": {"language": language, "handler": "hello", "dir": dir}}),
+                env: vec![("PATH".into(), path)],
+                ..Options::default()
+            })
+            .await
+        }
+    };
+    let agent = start("nodejs", bin.path().display().to_string()).await;
+    let (status, report) = agent.ready().await;
+    assert_eq!(status, StatusCode::OK, "{report:?}");
+    assert_eq!(ok_output(&agent.invoke("hi-1", "{}").await), json!("hi"));
+
+    // No python3 at all: ready says what the image lacks.
+    let agent = start("python3", bin.path().display().to_string()).await;
+    let (status, report) = agent.ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("cannot start the python3 worker: exec: \"python3\": executable file not found in $PATH (the base image must have python3 on its PATH)")
     );
 }

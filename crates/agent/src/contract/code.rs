@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use faasbox_proto::{CodeConfig, Language, ProcessUser};
+use faasbox_proto::{CodeConfig, Language, ProcessUser, CODE_FUNCTION_ERROR};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::child;
@@ -334,6 +334,10 @@ impl Warm {
             Ran::Done(Outcome::Died(how)) => CallResult::crash(format!(
                 "call aborted: the {language} worker died during the call ({how}); a fresh worker takes the next call"
             )),
+            Ran::Done(Outcome::TooLarge(limit)) => CallResult::error(
+                CODE_FUNCTION_ERROR,
+                format!("the handler's result is larger than {limit} bytes"),
+            ),
             Ran::Done(Outcome::Broken(reason)) => CallResult::crash(format!(
                 "the {language} worker failed: {reason}; a fresh worker takes the next call"
             )),

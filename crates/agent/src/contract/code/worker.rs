@@ -118,7 +118,9 @@ pub enum Outcome {
     Answered(Answer),
     /// The worker died (or closed its answers) before answering.
     Died(String),
-    /// The worker broke the protocol (an answer that is no answer, too large, for another call).
+    /// The answer (the handler's result) is larger than this many bytes.
+    TooLarge(usize),
+    /// The worker broke the protocol (an answer that is no answer, or for another call).
     Broken(String),
 }
 
@@ -256,11 +258,11 @@ impl Worker {
             let read = read_line(&mut self.answers, &mut self.pending, MAX_ANSWER_BYTES);
             tokio::pin!(read);
             tokio::select! {
-                line = &mut read => line,
+                line = &mut read => line.map_err(|e| e.to_string()),
                 ended = Self::wait_ended(&self.exit) => {
                     // What it wrote before it exited may still be in the pipe.
                     match tokio::time::timeout(Duration::from_millis(500), &mut read).await {
-                        Ok(line) => line,
+                        Ok(line) => line.map_err(|e| e.to_string()),
                         Err(_) => Err(format!("the {language} worker ended before it loaded the handler: {}", ended.describe())),
                     }
                 }
@@ -309,10 +311,7 @@ impl Worker {
         let pending = &mut self.pending;
         let exit = &self.exit;
         let exchange = async move {
-            requests
-                .write_all(&line)
-                .await
-                .map_err(|e| format!("cannot send the request: {e}"))?;
+            requests.write_all(&line).await.map_err(ReadError::Send)?;
             read_line(answers, pending, MAX_ANSWER_BYTES).await
         };
         tokio::pin!(exchange);
@@ -328,11 +327,13 @@ impl Worker {
         };
         let line = match answered {
             Ok(line) => line,
-            Err(reason) => {
+            Err(ReadError::TooLarge(limit)) => return Outcome::TooLarge(limit),
+            Err(err) => {
+                // A worker that closed its answers or stopped reading is dying.
                 return match tokio::time::timeout(END_WAIT, Self::wait_ended(&self.exit)).await {
                     Ok(ended) => Outcome::Died(ended.describe()),
-                    Err(_) => Outcome::Broken(reason),
-                }
+                    Err(_) => Outcome::Broken(err.to_string()),
+                };
             }
         };
         let answer = match serde_json::from_slice::<Answer>(&line) {
@@ -413,12 +414,25 @@ impl Drop for KillOnError {
     }
 }
 
+/// Why no answer line could be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("the worker closed its answers")]
+    Closed,
+    #[error("the worker's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("reading the worker's answer failed: {0}")]
+    Io(io::Error),
+    #[error("cannot send the request: {0}")]
+    Send(io::Error),
+}
+
 /// Reads one line (without its `\n`) of at most `limit` bytes.
 async fn read_line(
     answers: &mut pipe::Receiver,
     pending: &mut Vec<u8>,
     limit: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReadError> {
     let mut scanned = 0;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -432,13 +446,13 @@ async fn read_line(
         }
         scanned = pending.len();
         if pending.len() > limit {
-            return Err(format!("the worker's answer is larger than {limit} bytes"));
+            return Err(ReadError::TooLarge(limit));
         }
         let n = match answers.read(&mut buf).await {
-            Ok(0) => return Err("the worker closed its answers".to_owned()),
+            Ok(0) => return Err(ReadError::Closed),
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(format!("reading the worker's answer failed: {err}")),
+            Err(err) => return Err(ReadError::Io(err)),
         };
         pending.extend_from_slice(&buf[..n]);
     }
