@@ -21,6 +21,16 @@ async fn code_agent(
     handler: &str,
     files: &[(&str, &str)],
 ) -> (TestAgent, tempfile::TempDir) {
+    code_agent_with_env(language, handler, files, Vec::new()).await
+}
+
+/// The same with more environment variables for the agent (and so the worker).
+async fn code_agent_with_env(
+    language: &str,
+    handler: &str,
+    files: &[(&str, &str)],
+    env: Vec<(String, String)>,
+) -> (TestAgent, tempfile::TempDir) {
     let code = tempfile::tempdir().unwrap();
     fs::set_permissions(code.path(), fs::Permissions::from_mode(0o755)).unwrap();
     for (name, text) in files {
@@ -32,6 +42,7 @@ async fn code_agent(
         contract: "code",
         command: Some(vec![]),
         config: json!({"code": {"language": language, "handler": handler, "dir": code.path()}}),
+        env,
         ..Options::default()
     })
     .await;
@@ -295,6 +306,40 @@ async fn python_large_payload_round_trip() {
     );
     let outcome = agent.invoke("big-2", call_input(json!([1]))).await;
     assert_eq!(ok_output(&outcome), json!([1]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_es_modules_are_imported() {
+    let files = [
+        ("package.json", r#"{"type": "module"}"#),
+        ("hello.js", "import { twice } from './lib.js';\nexport default async (context, payload) => ({ esm: twice(payload) });\nexport function named(context, payload) { return 'named ' + payload; }\n"),
+        ("lib.js", "export const twice = (n) => n * 2;\n"),
+    ];
+    let (agent, _code) = ready_agent("nodejs", "hello", &files).await;
+    let outcome = agent.invoke("esm-1", call_input(json!(4))).await;
+    assert_eq!(ok_output(&outcome), json!({"esm": 8}));
+    let (agent, _code) = ready_agent("nodejs", "hello.named", &files).await;
+    let outcome = agent.invoke("esm-2", call_input(json!(4))).await;
+    assert_eq!(ok_output(&outcome), json!("named 4"));
+    let reason = ready_error("nodejs", "hello.missing", &files).await;
+    assert_eq!(reason, "module 'hello' has no function 'missing'");
+
+    // A node that cannot require an ES module (before 20.19, e.g. Debian 12's 18): imported.
+    let no_require = vec![(
+        "NODE_OPTIONS".to_owned(),
+        "--no-experimental-require-module".to_owned(),
+    )];
+    for (handler, expected) in [
+        ("hello", json!({"esm": 8})),
+        ("hello.named", json!("named 4")),
+    ] {
+        let (agent, _code) =
+            code_agent_with_env("nodejs", handler, &files, no_require.clone()).await;
+        let (status, report) = agent.ready().await;
+        assert_eq!(status, StatusCode::OK, "{report:?}");
+        let outcome = agent.invoke("esm-3", call_input(json!(4))).await;
+        assert_eq!(ok_output(&outcome), expected);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -258,7 +258,8 @@ pub struct CodeConfig {
     /// [`Self::dir`] (`hello` is `hello.py`; `pkg.mod.func` is `pkg/mod.py`'s `func`; a dotted
     /// name that is a module itself, `pkg.mod`, is its `handle`); nodejs: `module` (the
     /// function it exports, or its `handle`) or `module.func`, `module` as `require` finds it in
-    /// [`Self::dir`]; shell: the script's path relative to [`Self::dir`].
+    /// [`Self::dir`] (an ES module's default export, or the named export); shell: the script's
+    /// path relative to [`Self::dir`].
     pub handler: String,
     /// The directory the code was placed in (the working directory of the worker).
     #[serde(default = "default_code_dir")]

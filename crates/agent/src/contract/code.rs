@@ -13,7 +13,8 @@
 //! hello.handle takes 3 arguments; it must take (context, payload)`), which is the platform's
 //! build-time handler check. Python's handler must bind two positional arguments
 //! (`inspect.signature`); a Node.js handler may declare at most two parameters (JavaScript's
-//! `length` stops at a default or rest parameter, so fewer is allowed).
+//! `length` stops at a default or rest parameter, so fewer is allowed). A Node.js module may be
+//! CommonJS or an ES module (`"type": "module"`; its default export, or the named one).
 //!
 //! Per call the input is split into context and payload ([`envelope::split`]), `deadline` is
 //! added to the context, and the worker runs the handler; the module stays loaded, so module

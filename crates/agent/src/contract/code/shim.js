@@ -4,10 +4,10 @@
 // Requests arrive on file descriptor 3 and answers leave on 4, one JSON object per line; stdout
 // and stderr stay the handler's own (they are the call's log lines).
 //
-// 1. It requires the handler's module from DIR and checks the handler is a function of at most
-//    two parameters (JavaScript counts parameters before the first default or rest parameter,
-//    so fewer than two is allowed), then answers {"ready": true}, or {"ready": false,
-//    "error": "..."} and exits.
+// 1. It requires the handler's module from DIR (an ES module that node cannot require is
+//    imported) and checks the handler is a function of at most two parameters (JavaScript
+//    counts parameters before the first default or rest parameter, so fewer than two is
+//    allowed), then answers {"ready": true}, or {"ready": false, "error": "..."} and exits.
 // 2. Per request {"id", "context", "payload"} it calls handler(context, payload) (a Promise is
 //    awaited) and answers {"id", "ok": true, "output": <result>} or {"id", "ok": false,
 //    "code": "InputError"|"FunctionError", "message": "..."}. Before the answer it writes
@@ -81,7 +81,16 @@ function resolveHandler(name) {
   return [name.slice(0, dot), name.slice(dot + 1)];
 }
 
-function load() {
+// An ES module's namespace (from import(), or from require() where node allows it) stands for
+// its default export, unless the handler names one of its exports.
+function fromNamespace(namespace, fnName) {
+  if (!namespace || namespace[Symbol.toStringTag] !== 'Module') return namespace;
+  if (fnName === null) return namespace.default !== undefined ? namespace.default : namespace;
+  if (namespace[fnName] === undefined && namespace.default) return namespace.default;
+  return namespace;
+}
+
+async function load() {
   const [module, fnName] = resolveHandler(handler);
   let exported;
   try {
@@ -90,8 +99,16 @@ function load() {
     if (err && err.code === 'MODULE_NOT_FOUND' && !findable(module)) {
       return { error: `Error: Cannot find module '${module}' in ${directory} (handler '${handler}')` };
     }
-    return { error: describeLoad(err) };
+    if (!err || err.code !== 'ERR_REQUIRE_ESM') return { error: describeLoad(err) };
+    // An ES module (`"type": "module"`) that this node cannot require: imported instead.
+    try {
+      const url = require('url').pathToFileURL(require.resolve(path.join(directory, module)));
+      exported = await import(url.href);
+    } catch (importErr) {
+      return { error: describeLoad(importErr) };
+    }
   }
+  exported = fromNamespace(exported, fnName);
   let fn;
   let name;
   if (fnName === null) {
@@ -159,8 +176,8 @@ async function handle(fn, line) {
   writeAll(ANSWERS_FD, answer + '\n');
 }
 
-function main() {
-  const loaded = load();
+async function main() {
+  const loaded = await load();
   if (loaded.error !== undefined) {
     writeAll(ANSWERS_FD, JSON.stringify({ ready: false, error: loaded.error }) + '\n');
     process.exit(0);
