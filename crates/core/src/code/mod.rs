@@ -153,3 +153,71 @@ pub async fn resume(state: &Arc<AppState>) -> usize {
     }
     resumed
 }
+
+/// At most this many log lines in one answer of [`logs`].
+pub const MAX_LOG_LINES: u32 = 1000;
+
+/// One line of a build's log, as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BuildLogLineView {
+    /// Its place in the log, from 1.
+    pub seq: u64,
+    /// When it was written.
+    pub time: String,
+    /// `stdout`, `stderr` or `build` (the server's own lines).
+    pub stream: String,
+    /// The line.
+    pub text: String,
+}
+
+/// A build's log lines after a seq, and where the build is.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BuildLogsView {
+    /// The lines after `after`, at most [`MAX_LOG_LINES`].
+    pub lines: Vec<BuildLogLineView>,
+    /// The `after` of the next poll: the last line's seq (or `after` when there was none).
+    pub next: u64,
+    /// True once the build ended (READY or ERROR) and every line was given.
+    pub done: bool,
+    /// The record's status.
+    pub status: String,
+    /// Why it is in ERROR (empty otherwise).
+    pub reason: String,
+}
+
+/// The log of record `namespace/kind/name` after line `after`; `None` when there is no such
+/// record.
+pub async fn logs(
+    state: &AppState,
+    namespace: &str,
+    kind: CodeKind,
+    name: &str,
+    after: u64,
+) -> crate::failure::Fallible<Option<BuildLogsView>> {
+    // The status first: a build that ended before the lines were read has all its lines.
+    let Some(record) = state.store.code(namespace, kind, name).await? else {
+        return Ok(None);
+    };
+    let lines = state
+        .store
+        .build_log(namespace, kind, name, after, MAX_LOG_LINES)
+        .await?;
+    let ended = record.status == READY || record.status == ERROR;
+    let done = ended && (lines.len() as u32) < MAX_LOG_LINES;
+    let next = lines.last().map(|l| l.seq).unwrap_or(after);
+    Ok(Some(BuildLogsView {
+        lines: lines
+            .into_iter()
+            .map(|l| BuildLogLineView {
+                seq: l.seq,
+                time: l.time,
+                stream: l.stream,
+                text: l.text,
+            })
+            .collect(),
+        next,
+        done,
+        status: record.status,
+        reason: record.reason,
+    }))
+}
