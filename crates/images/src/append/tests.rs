@@ -2,6 +2,8 @@
 //! new layer extracted as overlayfs expects (a whiteout hides a base file).
 
 use super::*;
+use crate::config::{appended_config, CREATED_BY};
+use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
