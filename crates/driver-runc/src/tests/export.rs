@@ -20,10 +20,11 @@ use faasbox_driver::{AgentClient, Driver, ImageRef, RuntimeClass};
 /// id and each command's (output, error).
 async fn run_commands(
     fx: &Fixture,
+    runtime: RuntimeClass,
     image: &ImageRef,
     commands: &[&str],
 ) -> (String, Vec<(String, String)>) {
-    let mut spec = spec(fx, RuntimeClass::Standard, false);
+    let mut spec = spec(fx, runtime, false);
     spec.image = image.clone();
     spec.env = vec!["PATH=/bin".into()];
     spec.agent.contract = faasbox_proto::Contract::Cmd;
@@ -81,6 +82,19 @@ fn entries(tar: &Path) -> BTreeMap<String, (tar::EntryType, u64, u64, Vec<u8>)> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_changes_become_an_image_layer() {
+    exported_changes_round_trip(RuntimeClass::Standard).await;
+}
+
+/// gVisor writes through the host's overlay too (no user namespace: owners as they are).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_changes_of_a_runsc_instance() {
+    if !super::fixtures::runsc_available() {
+        return;
+    }
+    exported_changes_round_trip(RuntimeClass::Sandboxed).await;
+}
+
+async fn exported_changes_round_trip(runtime: RuntimeClass) {
     let Some(fx) = real_agent_fixture() else {
         return;
     };
@@ -129,6 +143,7 @@ async fn exported_changes_become_an_image_layer() {
 
     let (id, results) = run_commands(
         &fx,
+        runtime,
         &base_ref,
         &[
             "sh -c 'echo created > /created.txt'",
@@ -199,6 +214,7 @@ async fn exported_changes_become_an_image_layer() {
     let built_ref = fx.images.add("built", store.layer_dirs(&built.layers));
     let (id, results) = run_commands(
         &fx,
+        runtime,
         &built_ref,
         &[
             "cat /created.txt",
