@@ -268,3 +268,38 @@ async fn exporting_an_unknown_instance_fails() {
     assert!(err.to_string().contains("is it running"), "{err}");
     assert!(!dest.exists());
 }
+
+/// Files count at their apparent size, hard links once per name: a sparse file or many links
+/// past the instance's disk stop the export with the reason (the tar would be that large).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_past_the_disk_size_fails() {
+    let Some(fx) = real_agent_fixture() else {
+        return;
+    };
+    let fx_image = fx.image.clone();
+    let cases: [&[&str]; 2] = [
+        &["truncate -s 1G /sparse"],
+        // 20 MiB under four names: 80 MiB in the tar.
+        &[
+            "dd if=/dev/zero of=/data bs=1M count=20",
+            "ln /data /link1",
+            "ln /data /link2",
+            "ln /data /link3",
+        ],
+    ];
+    for commands in cases {
+        let (id, results) = run_commands(&fx, RuntimeClass::Standard, &fx_image, commands).await;
+        assert!(results.iter().all(|(_, e)| e.is_empty()), "{results:?}");
+        let dest = fx.state_dir.join("big.tar");
+        let err = fx
+            .driver
+            .export_changes(&id, &dest, &[])
+            .await
+            .expect_err("more than the 64 MiB disk");
+        fx.driver.stop(&id).await.unwrap();
+        assert!(
+            err.to_string().contains("more than the instance's disk"),
+            "{err}"
+        );
+    }
+}
