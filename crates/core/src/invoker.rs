@@ -206,6 +206,12 @@ async fn run(
         return Err(Failure::no_such_namespace(&namespace));
     }
     let Some(mut deployed) = state.deployments.deployed(owner.key(), &name) else {
+        // A function built from code is in service once its build is READY.
+        if let Owner::Namespace(ns) = &owner {
+            if let Some(not_ready) = crate::code::functions::not_ready(&state, ns, &name).await {
+                return Err(not_ready);
+            }
+        }
         return Err(missing_function(&state, &owner, &name).await);
     };
     let record = CallRecord {
@@ -241,6 +247,14 @@ async fn run(
                 record_end(&state, &record, &result, &[]).await;
                 return Ok((result, Vec::new()));
             }
+        }
+    }
+    // A code function's input is checked against its schema before anything else runs.
+    if let Some(schemas) = &deployed.schemas {
+        if let Err(e) = schemas.check_input(&input).await {
+            let result = Err(e);
+            record_end(&state, &record, &result, &[]).await;
+            return Ok((result, Vec::new()));
         }
     }
     let prepared =
@@ -290,6 +304,10 @@ async fn run(
             .await
         }
         Err(e) => (Err(e), Vec::new()),
+    };
+    let result = match (result, &deployed.schemas) {
+        (Ok(output), Some(schemas)) => schemas.check_output(&output).await.map(|()| output),
+        (result, _) => result,
     };
     let (result, logs) = mask(&masker, result, logs);
     record_end(&state, &record, &result, &logs).await;
