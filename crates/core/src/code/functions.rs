@@ -111,6 +111,10 @@ pub struct CodeFunctionView {
     pub secrets: Vec<String>,
     /// Its service bindings.
     pub services: Vec<String>,
+    /// Its per-call timeout, when it sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub timeout: Option<HumanDuration>,
     /// When it was first put.
     pub created: String,
     /// When it last changed.
@@ -140,6 +144,7 @@ impl CodeFunctionView {
             schema: body.schema,
             secrets: body.secrets,
             services: body.services,
+            timeout: body.timeout,
             created: record.created.clone(),
             modified: record.modified.clone(),
         })
@@ -543,3 +548,9 @@ async fn check_instance(
 #[cfg(test)]
 #[path = "functions_tests.rs"]
 mod tests;
+
+/// The namespace's functions built from code, by name.
+pub async fn list(state: &Arc<AppState>, namespace: &str) -> Fallible<Vec<CodeFunctionView>> {
+    let records = state.store.codes(namespace, CodeKind::Function).await?;
+    records.iter().map(CodeFunctionView::of).collect()
+}

@@ -8,6 +8,8 @@
 //! The handlers are adapters: what they do is `faasbox_core::code`'s and the invoker's; this
 //! module only maps shapes ([`models`]) and statuses.
 
+pub(crate) mod base_images;
+pub(crate) mod functions;
 pub(crate) mod models;
 pub(crate) mod runs;
 
@@ -113,3 +115,31 @@ impl IntoResponse for DispatchError {
 }
 
 pub(crate) type DispatchResult<T> = Result<T, DispatchError>;
+
+/// The body as Dispatch's `what`, or a 400 naming the field that is wrong.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> DispatchResult<T> {
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
+        let at = e.path().to_string();
+        let place = if at == "." {
+            String::new()
+        } else {
+            format!(" at `{at}`")
+        };
+        DispatchError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not a Dispatch {what}{place}: {}", e.inner()),
+        )
+    })
+}
+
+/// The namespace must exist (404 with the fix otherwise).
+pub(crate) async fn require_org(
+    state: &std::sync::Arc<faasbox_core::state::AppState>,
+    ns: &str,
+) -> DispatchResult<()> {
+    Ok(crate::require_namespace(state, ns).await?)
+}

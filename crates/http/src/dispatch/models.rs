@@ -37,14 +37,30 @@ impl InvocationError {
             (_, K::FunctionFailed | K::FunctionTimeout) => FUNCTION_ERROR,
             _ => SYSTEM_ERROR,
         };
-        let mut lines = failure.message.lines();
-        let message = lines.next().unwrap_or_default().to_owned();
+        let (message, stack) = split_stack(&failure.message);
         InvocationError {
             kind: kind.to_owned(),
-            message,
-            stacktrace: lines.map(str::to_owned).collect(),
+            message: message.to_owned(),
+            stacktrace: stack.lines().map(str::to_owned).collect(),
         }
     }
+}
+
+/// A handler error's message and its stack trace: Python's trace starts at its `Traceback`
+/// line, Node.js's at the first `    at …` line; a message may span lines itself.
+fn split_stack(text: &str) -> (&str, &str) {
+    const PYTHON: &str = "\nTraceback (most recent call last):";
+    if let Some(at) = text.find(PYTHON) {
+        return (&text[..at], &text[at + 1..]);
+    }
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset > 0 && line.starts_with("    at ") {
+            return (text[..offset].trim_end_matches('\n'), &text[offset..]);
+        }
+        offset += line.len();
+    }
+    (text, "")
 }
 
 /// A run's logs, split by stream (lines the function sent to the log endpoint and the agent's
@@ -146,6 +162,22 @@ mod tests {
             "the instance died",
         );
         assert_eq!(InvocationError::of(&crashed).kind, FUNCTION_ERROR);
+        let node = Failure::new(
+            FailureKind::FunctionFailed,
+            FUNCTION_ERROR,
+            "Error: two\nlines\n    at handle (/function/h.js:2:9)\n    at run (shim.js:1:1)",
+        );
+        let error = InvocationError::of(&node);
+        assert_eq!(error.message, "Error: two\nlines");
+        assert_eq!(error.stacktrace.len(), 2, "{error:?}");
+        let python = Failure::new(
+            FailureKind::FunctionFailed,
+            FUNCTION_ERROR,
+            "KeyError: 'a\nb'\nTraceback (most recent call last):\n  File \"h.py\", line 1",
+        );
+        let error = InvocationError::of(&python);
+        assert_eq!(error.message, "KeyError: 'a\nb'");
+        assert_eq!(error.stacktrace[0], "Traceback (most recent call last):");
         assert_eq!(
             InvocationError::of(&Failure::internal("disk")).kind,
             SYSTEM_ERROR
@@ -171,4 +203,169 @@ mod tests {
         assert_eq!(logs.stdout, ["out", "log"]);
         assert_eq!(logs.stderr, ["err"]);
     }
+}
+
+/// Unix seconds of an RFC 3339 time as faasbox stores them (0 when it cannot be read).
+pub(crate) fn unix_seconds(rfc3339: &str) -> i64 {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .unwrap_or_default()
+}
+
+/// A stable id for `namespace`'s `kind` named `name` (Dispatch's `id` is a UUID; faasbox names
+/// things, so the id is derived from the name and stays the same across updates).
+pub(crate) fn id_of(namespace: &str, kind: &str, name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{namespace}\0{kind}\0{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// A reason as Dispatch lists it: none, or the one sentence.
+pub(crate) fn reasons(reason: &str) -> Vec<String> {
+    if reason.is_empty() {
+        Vec::new()
+    } else {
+        vec![reason.to_owned()]
+    }
+}
+
+/// Dispatch's `BaseImage`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaseImage {
+    pub name: String,
+    pub docker_url: String,
+    pub language: String,
+    pub status: String,
+    pub reason: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub id: String,
+    pub kind: &'static str,
+    pub created_time: i64,
+    pub modified_time: i64,
+}
+
+impl BaseImage {
+    pub(crate) fn of(
+        namespace: &str,
+        view: faasbox_core::code::base_images::BaseImageView,
+    ) -> Self {
+        BaseImage {
+            id: id_of(namespace, "BaseImage", &view.name),
+            name: view.name,
+            docker_url: view.image,
+            language: view.language.as_str().to_owned(),
+            status: view.status,
+            reason: reasons(&view.reason),
+            tags: Vec::new(),
+            kind: "BaseImage",
+            created_time: unix_seconds(&view.created),
+            modified_time: unix_seconds(&view.modified),
+        }
+    }
+}
+
+/// A base image as a client sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaseImageRequest {
+    pub name: String,
+    pub docker_url: String,
+    pub language: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// Dispatch's `Schema`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Schema {
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+}
+
+/// Dispatch's `Function`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Function {
+    pub name: String,
+    pub image: String,
+    pub handler: String,
+    pub schema: Schema,
+    pub secrets: Vec<String>,
+    pub services: Vec<String>,
+    /// Milliseconds; 0 when the function keeps the server's default.
+    pub timeout: u64,
+    pub tags: Vec<Tag>,
+    pub status: String,
+    pub reason: Vec<String>,
+    pub id: String,
+    pub faas_id: String,
+    pub kind: &'static str,
+    /// The built image's digest (Dispatch: the image's URL in its registry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_image_url: Option<String>,
+    pub created_time: i64,
+    pub modified_time: i64,
+}
+
+impl Function {
+    pub(crate) fn of(
+        namespace: &str,
+        view: faasbox_core::code::functions::CodeFunctionView,
+    ) -> Self {
+        let schema = view.schema.unwrap_or_default();
+        let timeout = view
+            .timeout
+            .map(|t| u64::try_from(t.0.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default();
+        Function {
+            id: id_of(namespace, "Function", &view.name),
+            faas_id: id_of(namespace, "faas", &view.name),
+            name: view.name,
+            image: view.image,
+            handler: view.handler,
+            schema: Schema {
+                input: schema.input,
+                output: schema.output,
+            },
+            secrets: view.secrets,
+            services: view.services,
+            timeout,
+            tags: Vec::new(),
+            status: view.status,
+            reason: reasons(&view.reason),
+            kind: "Function",
+            function_image_url: view.digest,
+            created_time: unix_seconds(&view.created),
+            modified_time: unix_seconds(&view.modified),
+        }
+    }
+}
+
+/// A function as a client sends it (`POST /v1/function`, `PUT /v1/function/{name}`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FunctionRequest {
+    pub name: String,
+    pub image: String,
+    pub handler: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub schema: Option<Schema>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Milliseconds.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }

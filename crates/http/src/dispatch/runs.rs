@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::models::{self, InvocationError, Logs, Run, RunRequest};
-use super::{DispatchError, DispatchResult, Org};
+use super::{require_org, DispatchError, DispatchResult, Org};
 use crate::held_body;
 use faasbox_core::invoker::{self, CallOptions, CallRequest};
 use faasbox_core::state::AppState;
@@ -46,6 +46,7 @@ async fn run_blocking(
     headers: HeaderMap,
     body: Body,
 ) -> DispatchResult<Run> {
+    require_org(&state, &ns).await?;
     let (max, wait) = (
         state.config.max_input_bytes as u64,
         state.config.queue_timeout,

@@ -1,0 +1,301 @@
+//! Dispatch's API (`/v1`, header `X-Dispatch-Org`) on a real server with real runc containers:
+//! a base image, a function from code (a `shell` handler on a busybox base image, so no
+//! language image is needed), a blocking run answered as Dispatch's Run, a failing run as 502
+//! naming its run, Dispatch's error shape, and the token rules (another namespace's token does
+//! not reach the org, an invoke token runs but does not create).
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{client_with_token, images, wait_for, Server};
+
+const ORG: &str = "x-dispatch-org";
+
+/// base64 of a tar.gz of `files` (name, content).
+fn source(files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("src");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for (name, content) in files {
+        std::fs::write(tree.join(name), content).expect("write");
+    }
+    let archive = dir.path().join("src.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).expect("read"))
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    org: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url);
+    if let Some(org) = org {
+        request = request.header(ORG, org);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+#[tokio::test]
+async fn dispatch_clients_create_base_images_and_functions_and_run_them() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    server.create_namespace("other").await;
+    let (_dir, tar) = images::rootfs_tar_with(&[]);
+    let r = server
+        .import_as(&server.http, Some("demo"), &tar, "test/busybox:1", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let http = &server.http;
+    let url = |path: &str| server.url(path);
+    use reqwest::Method as M;
+
+    // Without the org header: Dispatch's error shape with the fix.
+    let (status, body) = send(http, M::GET, url("/v1/function"), None, None).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("X-Dispatch-Org"),
+        "{body}"
+    );
+
+    // A base image.
+    let base = json!({"name": "sh-base", "dockerUrl": "test/busybox:1", "language": "shell"});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/baseimage"),
+        Some("demo"),
+        Some(&base),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "READY", "{body}");
+    assert_eq!(body["language"], "shell");
+    assert_eq!(body["dockerUrl"], "test/busybox:1");
+    assert!(
+        body["createdTime"].as_i64().unwrap_or_default() > 0,
+        "{body}"
+    );
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/baseimage"),
+        Some("demo"),
+        Some(&base),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = send(http, M::GET, url("/v1/baseimage"), Some("demo"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
+
+    // A function from code: created INITIALIZED (201), built in the background to READY.
+    let script = "read -r input\necho \"a log line\"\necho \"to stderr\" >&2\nprintf '{\"got\":%s}\\n' \"$input\"\n";
+    let function = json!({"name": "hello", "image": "sh-base", "handler": "run.sh",
+                          "source": source(&[("run.sh", script)]), "timeout": 20000});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/function"),
+        Some("demo"),
+        Some(&function),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["kind"], "Function");
+    assert_eq!(body["timeout"], 20000, "{body}");
+    let id = body["id"].clone();
+    let built = wait_for(
+        Duration::from_secs(120),
+        "function hello to be built",
+        || async {
+            send(http, M::GET, url("/v1/function/hello"), Some("demo"), None)
+                .await
+                .1
+        },
+        |f| f["status"] == "READY" || f["status"] == "ERROR",
+    )
+    .await;
+    assert_eq!(built["status"], "READY", "{built}");
+    assert_eq!(built["id"], id, "the id stays");
+    assert_eq!(built["reason"], json!([]));
+
+    // A blocking run: Dispatch's Run with the output and the call's logs by stream.
+    let run = json!({"blocking": true, "input": {"name": "x"}});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=hello"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"], json!({"got": {"name": "x"}}), "{body}");
+    assert_eq!(body["functionName"], "hello");
+    assert_eq!(body["status"], "READY");
+    assert!(
+        body["logs"]["stdout"].to_string().contains("a log line"),
+        "{body}"
+    );
+    assert!(
+        body["logs"]["stderr"].to_string().contains("to stderr"),
+        "{body}"
+    );
+    // The run's name is the faasbox invocation id.
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let record = server
+        .get_json(&format!("/api/v1/namespaces/demo/invocations/{name}"))
+        .await;
+    assert_eq!(record["status"], "succeeded", "{record}");
+
+    // A function error: 502, the error body names the run and its FunctionError.
+    let failing = json!({"name": "fails", "image": "sh-base", "handler": "fail.sh",
+                         "source": source(&[("fail.sh", "echo 'no good' >&2\nexit 3\n")])});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/function"),
+        Some("demo"),
+        Some(&failing),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    wait_for(
+        Duration::from_secs(120),
+        "function fails to be built",
+        || async {
+            send(http, M::GET, url("/v1/function/fails"), Some("demo"), None)
+                .await
+                .1
+        },
+        |f| f["status"] == "READY",
+    )
+    .await;
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=fails"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["code"], 502);
+    assert_eq!(body["run"]["error"]["type"], "FunctionError", "{body}");
+    assert_eq!(body["run"]["status"], "ERROR");
+
+    // Runs that faasbox does not do say so and change nothing.
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=hello"),
+        Some("demo"),
+        Some(&json!({"blocking": false, "input": {}})),
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=nope"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Tokens: another namespace's token does not reach demo; an invoke token runs, but does
+    // not create.
+    let token = |namespace: &str, role: &str| {
+        server
+            .cli_ok(&["token", "create", "--namespace", namespace, "--role", role])
+            .trim()
+            .to_owned()
+    };
+    let outsider = client_with_token(Some(&token("other", "admin")));
+    let (status, body) = send(
+        &outsider,
+        M::GET,
+        url("/v1/function/hello"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = send(
+        &outsider,
+        M::POST,
+        url("/v1/runs?functionName=hello"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let invoker = client_with_token(Some(&token("demo", "invoke")));
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/runs?functionName=hello"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/function"),
+        Some("demo"),
+        Some(&function),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    // Delete answers the function as it was; it is gone after.
+    let (status, body) = send(
+        http,
+        M::DELETE,
+        url("/v1/function/hello"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "hello");
+    let (status, _) = send(http, M::GET, url("/v1/function/hello"), Some("demo"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=hello"),
+        Some("demo"),
+        Some(&run),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
