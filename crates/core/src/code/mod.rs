@@ -7,6 +7,7 @@
 pub mod base_images;
 pub mod call;
 pub mod functions;
+pub mod image_builds;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,7 +139,12 @@ pub async fn resume(state: &Arc<AppState>) -> usize {
     };
     let mut resumed = 0;
     for record in unfinished {
-        if record.kind == CodeKind::Function {
+        let restart = match record.kind {
+            CodeKind::Function => functions::start_build,
+            CodeKind::ImageBuild => image_builds::start_build,
+            CodeKind::BaseImage => continue,
+        };
+        {
             log_line(
                 state,
                 &record.namespace,
@@ -147,7 +153,7 @@ pub async fn resume(state: &Arc<AppState>) -> usize {
                 "the server restarted during the build; building again",
             )
             .await;
-            functions::start_build(state, record);
+            restart(state, record);
             resumed += 1;
         }
     }
