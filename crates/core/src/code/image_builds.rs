@@ -310,12 +310,7 @@ pub fn cache_key(base_digest: &str, language: Language, body: &ImageBuildBody) -
 /// Where the layer of cache entry `key` of `namespace` is kept.
 fn cached_layer(state: &AppState, namespace: &str, key: &str) -> PathBuf {
     let file = key.trim_start_matches("sha256:");
-    state
-        .config
-        .data_dir
-        .join("code-cache")
-        .join(namespace)
-        .join(format!("{file}.tar"))
+    super::cache_dir(state, namespace).join(format!("{file}.tar"))
 }
 
 async fn build(state: &Arc<AppState>, record: CodeRecord) {
