@@ -113,9 +113,44 @@ async fn dispatch_clients_create_base_images_and_functions_and_run_them() {
     assert_eq!(status, 200);
     assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
 
-    // A function from code: created INITIALIZED (201), built in the background to READY.
+    // An image from the base image (no dependencies to install: an empty layer), built in
+    // the background; one on a base image that does not exist is refused, nothing stored.
+    let image = json!({"name": "sh-deps", "baseImageName": "sh-base",
+                       "systemDependencies": {"packages": []}});
+    let (status, body) = send(http, M::POST, url("/v1/image"), Some("demo"), Some(&image)).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["kind"], "Image");
+    assert_eq!(body["baseImageName"], "sh-base");
+    let built = wait_for(
+        Duration::from_secs(120),
+        "image sh-deps to be built",
+        || async {
+            send(http, M::GET, url("/v1/image/sh-deps"), Some("demo"), None)
+                .await
+                .1
+        },
+        |i| i["status"] == "READY" || i["status"] == "ERROR",
+    )
+    .await;
+    assert_eq!(built["status"], "READY", "{built}");
+    assert_eq!(built["language"], "shell");
+    let orphan = json!({"name": "orphan", "baseImageName": "no-such-base"});
+    let (status, body) = send(http, M::POST, url("/v1/image"), Some("demo"), Some(&orphan)).await;
+    assert!(status == 404 || status == 400, "{status} {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no-such-base"),
+        "{body}"
+    );
+    let (status, _) = send(http, M::GET, url("/v1/image/orphan"), Some("demo"), None).await;
+    assert_eq!(status, 404);
+
+    // A function from code: created INITIALIZED (201), built in the background to READY, on
+    // the image with dependencies.
     let script = "read -r input\necho \"a log line\"\necho \"to stderr\" >&2\nprintf '{\"got\":%s}\\n' \"$input\"\n";
-    let function = json!({"name": "hello", "image": "sh-base", "handler": "run.sh",
+    let function = json!({"name": "hello", "image": "sh-deps", "handler": "run.sh",
                           "source": source(&[("run.sh", script)]), "timeout": 20000});
     let (status, body) = send(
         http,

@@ -10,6 +10,7 @@
 
 pub(crate) mod base_images;
 pub(crate) mod functions;
+pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod runs;
 

@@ -369,3 +369,70 @@ pub(crate) struct FunctionRequest {
     #[serde(default)]
     pub tags: Vec<Tag>,
 }
+
+/// Dispatch's `SystemDependencies`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct SystemDependencies {
+    #[serde(default)]
+    pub packages: Vec<faasbox_core::code::image_builds::SystemPackage>,
+}
+
+/// Dispatch's `Image`: an image with dependencies, built from a base image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Image {
+    pub name: String,
+    pub base_image_name: String,
+    /// The built image among the namespace's images (its name there is the image's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub docker_url: Option<String>,
+    pub language: String,
+    pub runtime_dependencies: faasbox_core::code::image_builds::RuntimeDependencies,
+    pub system_dependencies: SystemDependencies,
+    pub status: String,
+    pub reason: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub id: String,
+    pub kind: &'static str,
+    pub created_time: i64,
+    pub modified_time: i64,
+}
+
+impl Image {
+    pub(crate) fn of(
+        namespace: &str,
+        view: faasbox_core::code::image_builds::ImageBuildView,
+    ) -> Self {
+        Image {
+            id: id_of(namespace, "Image", &view.name),
+            docker_url: view.digest.as_ref().map(|_| view.name.clone()),
+            name: view.name,
+            base_image_name: view.base_image,
+            language: view.language.as_str().to_owned(),
+            runtime_dependencies: view.runtime_dependencies,
+            system_dependencies: SystemDependencies {
+                packages: view.system_packages,
+            },
+            status: view.status,
+            reason: reasons(&view.reason),
+            tags: Vec::new(),
+            kind: "Image",
+            created_time: unix_seconds(&view.created),
+            modified_time: unix_seconds(&view.modified),
+        }
+    }
+}
+
+/// An image as a client sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ImageRequest {
+    pub name: String,
+    pub base_image_name: String,
+    #[serde(default)]
+    pub runtime_dependencies: Option<faasbox_core::code::image_builds::RuntimeDependencies>,
+    #[serde(default)]
+    pub system_dependencies: Option<SystemDependencies>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
