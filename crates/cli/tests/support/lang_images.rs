@@ -40,10 +40,18 @@ pub fn missing() -> Option<String> {
     })
 }
 
-/// Where the tarballs are kept: `target/test-images/`.
+/// Where the tarballs are kept: `target/test-images/` (the target directory is the outermost
+/// one cargo marked with CACHEDIR.TAG above the tests' temporary directory, which sits in the
+/// target triple's directory when a build target is named, as this workspace does).
 pub fn cache_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("test-images")
+    let target = tmp
+        .ancestors()
+        .filter(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .last()
+        .or(tmp.parent())
+        .unwrap_or(tmp);
+    target.join("test-images")
 }
 
 /// The mmdebstrap command line a tarball of `packages` is made with; its hash names the file.
