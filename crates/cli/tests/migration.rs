@@ -47,11 +47,14 @@ fn images_json_to_version_1(data: &std::path::Path) {
 
 /// Takes the database back to schema 8: no revisions (9), no index of a function's calls (10),
 /// no instance calls and no state or invocation on instance log lines (11), no subflow depth of
-/// instances (12).
+/// instances (12), no records of functions from code (13).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP INDEX invocations_by_function;
+        "DROP TABLE code_build_cache;
+         DROP TABLE code_build_logs;
+         DROP TABLE code_records;
+         DROP INDEX invocations_by_function;
          DROP TABLE flow_instance_calls;
          ALTER TABLE flow_instance_logs DROP COLUMN state;
          ALTER TABLE flow_instance_logs DROP COLUMN invocation;

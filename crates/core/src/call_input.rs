@@ -42,6 +42,9 @@ pub async fn prepare(
     spec: &FunctionSpec,
     input: Bytes,
 ) -> Result<CallInput, Failure> {
+    if spec.effective_contract() == faasbox_proto::Contract::Code {
+        return prepare_code(state, namespace, name, spec, input).await;
+    }
     if spec.secrets.is_empty() && spec.input.is_none() {
         return Ok(CallInput {
             input,
@@ -76,6 +79,37 @@ pub async fn prepare(
         input: rendered,
         masker,
     })
+}
+
+/// A code function's call: the input (through the template, if any) as the payload of the
+/// envelope whose `context.secrets` holds the spec's secrets (see `crate::code::call`).
+async fn prepare_code(
+    state: &Arc<AppState>,
+    namespace: &str,
+    name: &str,
+    spec: &FunctionSpec,
+    input: Bytes,
+) -> Result<CallInput, Failure> {
+    let plain = FunctionSpec {
+        secrets: if spec.input.is_some() {
+            spec.secrets.clone()
+        } else {
+            Vec::new()
+        },
+        contract: faasbox_proto::Contract::Http,
+        language: None,
+        handler: None,
+        schema: None,
+        ..spec.clone()
+    };
+    let payload = Box::pin(prepare(state, namespace, name, &plain, input)).await?;
+    let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
+    let masker = Masker::new(secrets.iter().map(|(_, v)| v.as_slice()));
+    let input = crate::code::call::envelope(&secrets, &payload.input).map_err(|mut e| {
+        e.message = masker.mask(&e.message);
+        e
+    })?;
+    Ok(CallInput { input, masker })
 }
 
 pub(crate) type Secrets = Vec<(String, Zeroizing<Vec<u8>>)>;

@@ -43,6 +43,8 @@ pub struct Deployed {
     pub pull: PullPolicy,
     /// Its warm instances.
     pub pool: Arc<Pool>,
+    /// A code function's compiled input and output schemas (compiled once per revision).
+    pub schemas: Option<Arc<crate::code::call::CodeSchemas>>,
 }
 
 /// What [`Deployments::activate`] puts into service.
@@ -157,6 +159,7 @@ impl Deployments {
             .insert(
                 key,
                 Deployed {
+                    schemas: crate::code::call::CodeSchemas::compile(&spec),
                     spec,
                     digest,
                     revision,

@@ -95,7 +95,7 @@ pub fn build(
             disk_limit_bytes: spec.disk_bytes(),
             tcp_listen: None,
             tcp_secret: None,
-            code: None,
+            code: spec.code_config(),
         },
         limits: spec.size.limits(),
         runtime: spec.runtime,

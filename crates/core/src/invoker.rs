@@ -243,6 +243,14 @@ async fn run(
             }
         }
     }
+    // A code function's input is checked against its schema before anything else runs.
+    if let Some(schemas) = &deployed.schemas {
+        if let Err(e) = schemas.check_input(&input).await {
+            let result = Err(e);
+            record_end(&state, &record, &result, &[]).await;
+            return Ok((result, Vec::new()));
+        }
+    }
     let prepared =
         crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
     let CallInput { input, masker } = match prepared {
@@ -290,6 +298,10 @@ async fn run(
             .await
         }
         Err(e) => (Err(e), Vec::new()),
+    };
+    let result = match (result, &deployed.schemas) {
+        (Ok(output), Some(schemas)) => schemas.check_output(&output).await.map(|()| output),
+        (result, _) => result,
     };
     let (result, logs) = mask(&masker, result, logs);
     record_end(&state, &record, &result, &logs).await;

@@ -208,3 +208,68 @@ async fn a_redeploy_retires_the_old_instances_and_calls_go_to_new_ones() {
     );
     assert_eq!(record.invokes[1].instance, record.started[1]);
 }
+
+/// A code function gets its call as the envelope: the spec's secrets merged into
+/// `context.secrets` (an object secret by its keys), the input as `payload`; its input and
+/// output are checked against its schemas (`InputError` before the agent is called,
+/// `FunctionError` after).
+#[tokio::test]
+async fn a_code_function_gets_the_envelope_and_its_schemas_are_checked() {
+    let spec = serde_json::json!({
+        "image": "hello", "timeout": "5s", "network": false,
+        "contract": "code", "language": "python3", "handler": "hello.handle",
+        "secrets": ["db", "token"],
+        "schema": {
+            "in": {"type": "object", "required": ["name"]},
+            "out": {"type": "object", "required": ["payload"]}
+        }
+    });
+    let h = harness(FakeReply::Echo, spec).await;
+    h.state
+        .vault
+        .put_secret("ns", "db", br#"{"user":"u","password":"pw-123456"}"#)
+        .await
+        .unwrap();
+    h.state
+        .vault
+        .put_secret("ns", "token", b"tok-abcdef")
+        .await
+        .unwrap();
+    // The stand-in echoes what it got: the envelope.
+    let invocation = call(&h, "fn", br#"{"name":"x"}"#, CallOptions::default()).await;
+    let output: serde_json::Value = serde_json::from_slice(&invocation.result.unwrap()).unwrap();
+    assert_eq!(
+        output,
+        serde_json::json!({
+            "context": {
+                "secrets": {"user": "u", "password": "pw-123456", "token": "tok-abcdef"},
+                "serviceBindings": {}
+            },
+            "payload": {"name": "x"}
+        })
+    );
+    // An input that does not match schema.in never reaches the agent.
+    let invokes = h.driver.record().invokes.len();
+    let invocation = call(&h, "fn", br#"{"nome":"x"}"#, CallOptions::default()).await;
+    let error = invocation.result.unwrap_err();
+    assert_eq!(error.code, faasbox_proto::CODE_INPUT_ERROR);
+    assert_eq!(error.kind, FailureKind::Invalid);
+    assert_eq!(h.driver.record().invokes.len(), invokes);
+    let id = invocation.id.expect("the refused call is recorded");
+    assert_eq!(stored_status(&h, &id).await, "failed");
+}
+
+#[tokio::test]
+async fn a_code_function_s_output_is_checked_against_schema_out() {
+    let spec = serde_json::json!({
+        "image": "hello", "timeout": "5s", "network": false,
+        "contract": "code", "language": "shell", "handler": "run.sh",
+        "schema": {"out": {"type": "string"}}
+    });
+    let h = harness(FakeReply::Echo, spec).await;
+    let invocation = call(&h, "fn", br#"{"name":"x"}"#, CallOptions::default()).await;
+    let error = invocation.result.unwrap_err();
+    assert_eq!(error.code, faasbox_proto::CODE_FUNCTION_ERROR);
+    assert_eq!(error.kind, FailureKind::FunctionFailed);
+    assert!(error.message.contains("schema.out"), "{}", error.message);
+}

@@ -9,6 +9,7 @@ pub mod bodies;
 pub mod bounds;
 pub mod call_input;
 pub mod clock;
+pub mod code;
 pub mod config;
 pub mod deploy;
 pub mod deployments;

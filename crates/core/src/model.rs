@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use faasbox_driver::{Limits, RuntimeClass};
-use faasbox_proto::Contract;
+use faasbox_proto::{Contract, Language};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::bounds;
@@ -15,7 +15,7 @@ use crate::bounds;
 pub struct FunctionSpec {
     /// A local image reference (see `faasbox image ls`).
     pub image: String,
-    /// How the function is called: `http` (default), `cmd`, `file` or `openwhisk`.
+    /// How the function is called: `http` (default), `cmd`, `file`, `openwhisk` or `code`.
     #[serde(default)]
     pub contract: Contract,
     /// Replaces the image's entrypoint and cmd; a string is split like a shell splits words.
@@ -63,6 +63,28 @@ pub struct FunctionSpec {
     /// `{"input": <request>, "secrets": {…}}`. Without it the request passes unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<serde_json::Value>,
+    /// code contract: the language the function's code is written in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    /// code contract: the handler, e.g. `hello.handle` (see the agent's code contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// code contract: JSON Schemas the input (`in`) and the output (`out`) are checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<CodeSchema>,
+}
+
+/// The JSON Schemas of a code function's input and output (each optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSchema {
+    /// The schema the call's input (the payload) must match, else the call fails with
+    /// `InputError` (422).
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+    /// The schema the handler's output must match, else the call fails with `FunctionError`.
+    #[serde(default, rename = "out", skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
 }
 
 /// The default size of an instance's writable space.
@@ -342,6 +364,7 @@ impl FunctionSpec {
                 Some(Ok(_)) => {}
             }
         }
+        problems.extend(self.code_problems(contract));
         if let Some(disk) = self.disk {
             problems.extend(bounds::DISK.check(disk.0).err());
         }
@@ -374,6 +397,61 @@ impl FunctionSpec {
         problems.extend(bounds::CONCURRENCY.check(scale.concurrency.into()).err());
         problems.extend(bounds::IDLE_TIMEOUT.check(scale.idle_timeout.0).err());
         problems
+    }
+}
+
+impl FunctionSpec {
+    /// The code contract's fields: `language` and `handler` with it and only with it; a
+    /// `schema` that compiles.
+    fn code_problems(&self, contract: Contract) -> Vec<String> {
+        let mut problems = Vec::new();
+        if contract == Contract::Code {
+            if self.language.is_none() {
+                problems.push(
+                    "the code contract needs `language`: python3, nodejs or shell".to_string(),
+                );
+            }
+            match self.handler.as_deref().map(str::trim) {
+                None | Some("") => problems.push(
+                    "the code contract needs `handler`, e.g. \"hello.handle\" (module.function) \
+                     or a script's path for shell"
+                        .to_string(),
+                ),
+                Some(handler) if handler.contains('\0') || handler.len() > 256 => {
+                    problems.push("`handler` is longer than 256 bytes or holds NUL".to_string())
+                }
+                Some(_) => {}
+            }
+            if let Some(schema) = &self.schema {
+                for (field, value) in [("in", &schema.input), ("out", &schema.output)] {
+                    if let Some(value) = value {
+                        if let Err(e) = jsonschema::validator_for(value) {
+                            problems
+                                .push(format!("`schema.{field}` is not a valid JSON Schema: {e}"));
+                        }
+                    }
+                }
+            }
+        } else if self.language.is_some() || self.handler.is_some() || self.schema.is_some() {
+            problems.push(
+                "`language`, `handler` and `schema` belong to the code contract; deploy with \
+                 contract `code` (or leave them out)"
+                    .to_string(),
+            );
+        }
+        problems
+    }
+
+    /// The code contract's configuration for the agent, for a code function.
+    pub fn code_config(&self) -> Option<faasbox_proto::CodeConfig> {
+        if self.effective_contract() != Contract::Code {
+            return None;
+        }
+        Some(faasbox_proto::CodeConfig {
+            language: self.language?,
+            handler: self.handler.clone()?.trim().to_string(),
+            dir: faasbox_proto::CODE_DIR.to_string(),
+        })
     }
 }
 
@@ -479,6 +557,43 @@ mod tests {
         assert_eq!(spec.problems().len(), 1, "{:?}", spec.problems());
         let spec: FunctionSpec = serde_json::from_str(r#"{"image":"x","code":"echo"}"#).unwrap();
         assert_eq!(spec.problems().len(), 1);
+    }
+
+    #[test]
+    fn code_contract_fields() {
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"code","language":"python3","handler":"hello.handle",
+                "schema":{"in":{"type":"object"},"out":{"type":"string"}}}"#,
+        )
+        .unwrap();
+        assert!(spec.problems().is_empty(), "{:?}", spec.problems());
+        let config = spec.code_config().unwrap();
+        assert_eq!(config.handler, "hello.handle");
+        assert_eq!(config.dir, "/function");
+        let back = serde_json::to_value(&spec).unwrap();
+        assert_eq!(back["schema"]["in"]["type"], "object");
+        assert_eq!(back["language"], "python3");
+        // Both are required with the code contract.
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","contract":"code"}"#).unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("language"), "{problems:?}");
+        assert!(problems[1].contains("handler"), "{problems:?}");
+        assert!(spec.code_config().is_none());
+        // A schema that does not compile is refused at deploy.
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"code","language":"shell","handler":"run.sh",
+                "schema":{"in":{"type":"no-such-type"}}}"#,
+        )
+        .unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("schema.in"), "{problems:?}");
+        // And the fields are refused with other contracts.
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","handler":"hello.handle"}"#).unwrap();
+        assert!(spec.problems()[0].contains("code contract"));
     }
 
     #[test]

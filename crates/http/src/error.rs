@@ -63,8 +63,15 @@ pub fn status_of(kind: FailureKind) -> StatusCode {
 
 impl From<Failure> for ApiError {
     fn from(f: Failure) -> Self {
+        // A code function's input error (its schema.in, or the handler's own) is the
+        // caller's: 422, whatever produced it.
+        let status = if f.code == faasbox_proto::CODE_INPUT_ERROR {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            status_of(f.kind)
+        };
         ApiError {
-            status: status_of(f.kind),
+            status,
             code: f.code,
             message: f.message,
             catchable: f.catchable,
@@ -229,6 +236,23 @@ mod tests {
             e.body(),
             json!({"error": {"code": codes::BAD_REQUEST, "message": "bad"}})
         );
+    }
+
+    /// A code function's input error answers 422 whether its schema or its handler found it;
+    /// its other errors answer 502.
+    #[test]
+    fn code_function_errors_answer_422_and_502() {
+        for kind in [FailureKind::Invalid, FailureKind::FunctionFailed] {
+            let f = Failure::function(kind, faasbox_proto::CODE_INPUT_ERROR, "m", true);
+            assert_eq!(ApiError::from(f).status, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        let f = Failure::function(
+            FailureKind::FunctionFailed,
+            faasbox_proto::CODE_FUNCTION_ERROR,
+            "m",
+            true,
+        );
+        assert_eq!(ApiError::from(f).status, StatusCode::BAD_GATEWAY);
     }
 
     /// The statuses the vault's, the store's and the images' errors answered with before

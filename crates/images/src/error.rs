@@ -118,6 +118,11 @@ pub enum ImageError {
         limit: u64,
     },
 
+    /// Source code (a tar or tar.gz of a file tree) that cannot become a code layer: an entry
+    /// that is not a directory or regular file, a path out of the tree, too many entries.
+    #[error("invalid source code: {0}")]
+    InvalidSource(String),
+
     /// A malformed image: bad JSON, missing blobs, inconsistent metadata, a
     /// layer that is not a tar archive.
     #[error("invalid image: {0}")]

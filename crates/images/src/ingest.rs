@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::append::appended_config;
 use crate::compress::{decompress, sniff_file, Compression};
 use crate::config::{self, rootfs_config};
 use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
@@ -21,7 +22,7 @@ use crate::formats::{ConfigSource, ImportPlan, LayerSource};
 use crate::index::StoredContent;
 use crate::manifest::{synthesize, LayerRef};
 use crate::remove::remove_any;
-use crate::store::{pin_key, ImageStore, PinKind};
+use crate::store::{hex_of, pin_key, ImageStore, PinKind};
 use crate::{ImageRecord, LayerInfo, Scope};
 
 /// Runs one import in a fresh [`Session`] of `store`; a failed import's leftovers (blobs and
@@ -83,6 +84,28 @@ impl<'a> Session<'a> {
         self.pins.push(key);
     }
 
+    /// The content stored under manifest digest `digest` (named, or kept by a hold), with its
+    /// config blob, layer blobs and layers pinned for this session — looked up and pinned under
+    /// one lock, so a garbage collection cannot take them between the two. `None` when the
+    /// store has no such content.
+    pub(crate) fn pin_content(&mut self, digest: &str) -> Option<StoredContent> {
+        let mut state = self.store.lock();
+        let content = match state.table.contents.get(digest) {
+            Some(content) => content.clone(),
+            None => state.holds.get(digest)?.content.clone(),
+        };
+        let mut keys = vec![pin_key(PinKind::Blob, hex_of(&content.config_digest))];
+        for layer in &content.layers {
+            keys.push(pin_key(PinKind::Blob, hex_of(&layer.digest)));
+            keys.push(pin_key(PinKind::Layer, hex_of(&layer.diff_id)));
+        }
+        for key in keys {
+            *state.pins.entry(key.clone()).or_insert(0) += 1;
+            self.pins.push(key);
+        }
+        Some(content)
+    }
+
     /// Stores everything the plan names and records the image as `name` in `scope`'s table.
     pub(crate) fn import(
         &mut self,
@@ -116,6 +139,12 @@ impl<'a> Session<'a> {
                 let diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
                 let bytes = rootfs_config(&opts, diff_ids)?;
                 let run = config::parse(&bytes, "the generated image config")?.run;
+                (bytes, run)
+            }
+            ConfigSource::Appended { base, changes } => {
+                let diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+                let bytes = appended_config(&base, &changes, diff_ids)?;
+                let run = config::parse(&bytes, "the appended image's config")?.run;
                 (bytes, run)
             }
         };
@@ -153,6 +182,9 @@ impl<'a> Session<'a> {
     /// Puts a layer blob into `blobs/` after checking its digest and size;
     /// returns its digest and size.
     fn store_layer_blob(&mut self, source: &LayerSource) -> Result<(String, u64), ImageError> {
+        if let Some(found) = self.own_blob(source)? {
+            return Ok(found);
+        }
         let (digest, size, staged) = if source.scratch {
             // Our own copy: hash it in place and hard-link it into the store.
             let (digest, size) = hash_file(&source.path)?;
@@ -209,6 +241,30 @@ impl<'a> Session<'a> {
             },
         }
         Ok((digest, size))
+    }
+
+    /// A layer blob that is already the store's own (a base image's layer in an appended
+    /// image), verified when it was stored: pinned and taken as it is, not hashed again.
+    fn own_blob(&mut self, source: &LayerSource) -> Result<Option<(String, u64)>, ImageError> {
+        let Some(digest) = &source.digest else {
+            return Ok(None);
+        };
+        let hex = sha256_hex(digest)?.to_string();
+        let blob = self.store.blob_file(&hex);
+        if source.path != blob {
+            return Ok(None);
+        }
+        self.pin(PinKind::Blob, &hex);
+        let size = fs::symlink_metadata(&blob)
+            .map_err(io_err("inspect", &blob))?
+            .len();
+        if source.size.is_some_and(|expected| expected != size) {
+            return Err(ImageError::CorruptStore {
+                path: blob,
+                reason: format!("it is {size} bytes, its image says {:?}", source.size),
+            });
+        }
+        Ok(Some((digest.clone(), size)))
     }
 
     /// Makes sure the layer in `blob` (whose digest is `digest`) is

@@ -4,7 +4,9 @@
 //! `docker save` archive, an OCI image layout (tar or directory), or a plain
 //! root filesystem tarball — or pulls them from a registry, extracting every
 //! layer once into a directory that the runtime stacks with overlayfs. It
-//! also pushes stored images to registries. The import calls block (the
+//! also pushes stored images to registries, and makes new images from stored ones by
+//! appending a layer ([`ImageStore::append_layer`], with [`code_layer`] to turn source code
+//! into such a layer). The import calls block (the
 //! server runs them in `spawn_blocking`); [`ImageStore::pull`] and
 //! [`ImageStore::push`] are async and need a tokio runtime.
 //!
@@ -72,7 +74,10 @@
 //! name last) is on top of it and shared by `import` (files, read into a plan by
 //! `formats::{docker, oci, rootfs}`) and `registry` (pulls into an OCI layout in `tmp/`, then
 //! the same ingest; pushes over the OCI distribution protocol), which do not use each other.
-//! Beside them: `archive` (outer archive detection and extraction), `extract` (safe layer
+//! `append` ([`ImageStore::append_layer`]: a held image's content plus one more layer, e.g. a
+//! function's code or a dependency install's changes) plans on top of `ingest` as well, and
+//! `code_layer` ([`code_layer`]: source code re-packed as a canonical layer tar) stands
+//! alone. Beside them: `archive` (outer archive detection and extraction), `extract` (safe layer
 //! extraction), `config` and `manifest` (JSON documents), `index` (`images.json`), `scope`,
 //! `reference`, `digest`, `compress`, `paths`, `copy`, `private`, `remove`.
 //!
@@ -85,7 +90,9 @@
 //! setuid/setgid bits on files are dropped; extended attributes from the
 //! archive are not applied.
 
+mod append;
 mod archive;
+mod code_layer;
 mod compress;
 mod config;
 mod copy;
@@ -107,6 +114,8 @@ mod remove;
 mod scope;
 mod store;
 
+pub use append::ConfigChanges;
+pub use code_layer::{code_layer, CodeLayer, MAX_CODE_ENTRIES, MAX_CODE_PATH};
 pub use downloads::STALE_DOWNLOAD;
 pub use error::ImageError;
 pub use extract::ImportLimits;

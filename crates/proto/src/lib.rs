@@ -17,8 +17,16 @@
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //!
-//! Every contract (http, cmd, file, openwhisk) is served behind this one protocol; what differs
-//! lives in the agent.
+//! Every contract (http, cmd, file, openwhisk, code) is served behind this one protocol; what
+//! differs lives in the agent:
+//!
+//! | contract | the function is | a call |
+//! |---|---|---|
+//! | http | a server on `127.0.0.1:`[`AgentConfig::function_port`] | `POST /` with `Direktiv-*` headers |
+//! | cmd | the command lines each call brings (direktiv-cmd) | the commands run one by one |
+//! | file | the image's entrypoint ([`AgentConfig::command`]) | run to completion, input and output in [`FileContractConfig::data_dir`] |
+//! | openwhisk | `/action/exec` ([`AgentConfig::openwhisk`]) | run per call by the action proxy |
+//! | code | a handler built from code ([`AgentConfig::code`]) | python3, nodejs: `handle(context, payload)` in a warm worker running the agent's own shim, one call at a time; shell: the script per call (payload on stdin, result on the last stdout line) |
 //!
 //! ## Files of a call
 //!
@@ -34,6 +42,7 @@
 //! | cmd | the same directory | it is the commands' working directory (and `HOME`) |
 //! | file | `<data_dir>/files` (`/direktiv-data/files`), emptied with the data dir | environment `DIREKTIV_TEMPDIR` |
 //! | openwhisk | the call's temp dir `<temp_root>/<aid>` (made only when there are files) | environment `DIREKTIV_TEMPDIR` of the activation |
+//! | code | not placed: a code function takes JSON only | — |
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -229,14 +238,28 @@ impl std::str::FromStr for Language {
 /// A handler's exception of the input class (Python `ValueError`/`TypeError`, Node.js
 /// `TypeError`) ends the call as the error [`CODE_INPUT_ERROR`], any other as
 /// [`CODE_FUNCTION_ERROR`]; the message is the exception's, followed by its stack trace.
+///
+/// python3 and nodejs: the agent runs one warm worker per instance (the module stays loaded
+/// between calls; calls take turns) and answers `GET /v1/ready` with 503 and the interpreter's
+/// own message when the module does not load (a syntax error with its file and line), the
+/// handler is missing, or it cannot take `(context, payload)` (Python: the signature must bind
+/// two positional arguments; Node.js: at most two declared parameters). The output is the
+/// handler's return value as JSON (`None`/`undefined` is `null`, a Promise or coroutine is
+/// awaited; a value that is not JSON is a [`CODE_FUNCTION_ERROR`]). shell: the script runs per
+/// call with the payload on stdin and the context (JSON) in `FAASBOX_CONTEXT`; the last
+/// non-blank stdout line is the output and must be JSON (none: `null`); a non-zero exit is a
+/// [`CODE_FUNCTION_ERROR`] with stderr's end; ready checks the script with `sh -n`. In all,
+/// stdout and stderr are the call's log lines.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeConfig {
     /// Which interpreter runs the handler.
     pub language: Language,
     /// python3: `module` or `module.func` (default function `handle`), the module a file of
-    /// [`Self::dir`] (`hello` is `hello.py`; `pkg.mod.func` is `pkg/mod.py`'s `func`);
-    /// nodejs: `module` (the function it exports) or `module.func`; shell: the script's path
-    /// relative to [`Self::dir`].
+    /// [`Self::dir`] (`hello` is `hello.py`; `pkg.mod.func` is `pkg/mod.py`'s `func`; a dotted
+    /// name that is a module itself, `pkg.mod`, is its `handle`); nodejs: `module` (the
+    /// function it exports, or its `handle`) or `module.func`, `module` as `require` finds it in
+    /// [`Self::dir`] (an ES module's default export, or the named export); shell: the script's
+    /// path relative to [`Self::dir`].
     pub handler: String,
     /// The directory the code was placed in (the working directory of the worker).
     #[serde(default = "default_code_dir")]

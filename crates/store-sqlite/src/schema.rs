@@ -7,7 +7,7 @@ use faasbox_store::StoreError;
 use crate::Sql;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -261,6 +261,42 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX flow_instance_calls_by_instance ON flow_instance_calls (instance, seq);",
     // 12: how many subflow calls deep an instance runs (bounds recursion, async actions too).
     "ALTER TABLE flow_instances ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;",
+    // 13: functions from code: base images, image builds and code functions (`kind`), their
+    // build logs (bounded: `log_lines`/`log_bytes` count what is kept, see faasbox_store::code)
+    // and the build cache. All go with their namespace.
+    "CREATE TABLE code_records (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         spec TEXT NOT NULL,
+         status TEXT NOT NULL,
+         reason TEXT NOT NULL DEFAULT '',
+         digest TEXT,
+         created TEXT NOT NULL,
+         modified TEXT NOT NULL,
+         log_lines INTEGER NOT NULL DEFAULT 0,
+         log_bytes INTEGER NOT NULL DEFAULT 0,
+         log_cut INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (namespace, kind, name)
+     );
+     CREATE INDEX code_records_by_status ON code_records (status);
+     CREATE TABLE code_build_logs (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         kind TEXT NOT NULL,
+         name TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         time TEXT NOT NULL,
+         stream TEXT NOT NULL,
+         text TEXT NOT NULL,
+         PRIMARY KEY (namespace, kind, name, seq)
+     );
+     CREATE TABLE code_build_cache (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         key TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         created TEXT NOT NULL,
+         PRIMARY KEY (namespace, key)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

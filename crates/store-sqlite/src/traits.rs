@@ -7,12 +7,13 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use faasbox_proto::LogLine;
 use faasbox_store::{
-    DataKeyRecord, Decide, DelayedEvent, Delivery, EventInsert, EventStore, FlowInstanceRecord,
-    FlowRecord, FlowStore, FunctionLogs, FunctionRecord, FunctionStore, InstanceCallRecord,
-    InstanceLogRecord, InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord,
-    NamespaceRecord, NamespaceStore, NewInstance, NewInstanceLog, NewRevision, PullFailure,
-    PullFailureStore, RegistryRecord, Result, Revised, RevisionRecord, Rewrap, ScheduleRecord,
-    SecretEntry, SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord, TokenStore,
+    BuildLogLine, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent, Delivery,
+    EventInsert, EventStore, FlowInstanceRecord, FlowRecord, FlowStore, FunctionLogs,
+    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceLogRecord, InvocationEnd,
+    InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
+    NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, PullFailure, PullFailureStore,
+    RegistryRecord, Result, Revised, RevisionRecord, Rewrap, ScheduleRecord, SecretEntry,
+    SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -782,5 +783,129 @@ impl PullFailureStore for SqliteStore {
 
     async fn pull_failures(&self) -> Result<Vec<PullFailure>> {
         self.run(|s| s.pull_failures()).await
+    }
+}
+
+#[async_trait]
+impl faasbox_store::CodeStore for SqliteStore {
+    async fn put_code(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+        spec: &str,
+        status: &str,
+        now: &str,
+    ) -> Result<CodeRecord> {
+        own!(namespace, name, spec, status, now);
+        self.run(move |s| s.put_code(&namespace, kind, &name, &spec, &status, &now))
+            .await
+    }
+
+    async fn set_code_status(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+        status: &CodeStatus<'_>,
+        now: &str,
+    ) -> Result<bool> {
+        own!(namespace, name, now);
+        let (state, reason) = (status.status.to_owned(), status.reason.to_owned());
+        let digest: Option<String> = status.digest.map(str::to_owned);
+        self.run(move |s| {
+            let status = CodeStatus {
+                status: &state,
+                reason: &reason,
+                digest: digest.as_deref(),
+            };
+            s.set_code_status(&namespace, kind, &name, &status, &now)
+        })
+        .await
+    }
+
+    async fn set_code_spec(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+        spec: &str,
+    ) -> Result<bool> {
+        own!(namespace, name, spec);
+        self.run(move |s| s.set_code_spec(&namespace, kind, &name, &spec))
+            .await
+    }
+
+    async fn code(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+    ) -> Result<Option<CodeRecord>> {
+        own!(namespace, name);
+        self.run(move |s| s.code(&namespace, kind, &name)).await
+    }
+
+    async fn codes(&self, namespace: &str, kind: CodeKind) -> Result<Vec<CodeRecord>> {
+        own!(namespace);
+        self.run(move |s| s.codes(&namespace, kind)).await
+    }
+
+    async fn codes_with_status(&self, statuses: &[&str]) -> Result<Vec<CodeRecord>> {
+        let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        self.run(move |s| {
+            let statuses: Vec<&str> = statuses.iter().map(String::as_str).collect();
+            s.codes_with_status(&statuses)
+        })
+        .await
+    }
+
+    async fn delete_code(&self, namespace: &str, kind: CodeKind, name: &str) -> Result<bool> {
+        own!(namespace, name);
+        self.run(move |s| s.delete_code(&namespace, kind, &name))
+            .await
+    }
+
+    async fn append_build_log(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+        lines: &[NewBuildLogLine],
+    ) -> Result<()> {
+        own!(namespace, name);
+        let lines = lines.to_vec();
+        self.run(move |s| s.append_build_log(&namespace, kind, &name, &lines))
+            .await
+    }
+
+    async fn build_log(
+        &self,
+        namespace: &str,
+        kind: CodeKind,
+        name: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<BuildLogLine>> {
+        own!(namespace, name);
+        self.run(move |s| s.build_log(&namespace, kind, &name, after, limit))
+            .await
+    }
+
+    async fn build_cache(&self, namespace: &str, key: &str) -> Result<Option<String>> {
+        own!(namespace, key);
+        self.run(move |s| s.build_cache(&namespace, &key)).await
+    }
+
+    async fn put_build_cache(
+        &self,
+        namespace: &str,
+        key: &str,
+        digest: &str,
+        now: &str,
+    ) -> Result<()> {
+        own!(namespace, key, digest, now);
+        self.run(move |s| s.put_build_cache(&namespace, &key, &digest, &now))
+            .await
     }
 }

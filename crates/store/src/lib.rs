@@ -1,6 +1,6 @@
 //! faasbox's metadata store, as an interface: the records it keeps (namespaces, function specs
 //! and their revisions, invocations and their logs, flows, events, secrets, tokens, image pull
-//! failures), its errors, and one async trait per part. A backend crate implements every part
+//! failures, functions from code), its errors, and one async trait per part. A backend crate implements every part
 //! (`faasbox-store-sqlite` is the embedded default); the server holds it as `Arc<dyn Store>`.
 //!
 //! Specs, flow sources and checkpoints are kept as JSON or YAML text: their shape belongs to the
@@ -24,6 +24,7 @@
 //! With the feature `backend-suite`, `backend_suite!` gives a backend crate the test
 //! cases every backend must pass.
 
+pub mod code;
 pub mod events;
 pub mod flows;
 pub mod functions;
@@ -35,6 +36,10 @@ pub mod secrets;
 pub mod suite;
 pub mod tokens;
 
+pub use code::{
+    BuildLogLine, CodeKind, CodeRecord, CodeStatus, CodeStore, NewBuildLogLine, BUILD_LOG_CUT,
+    MAX_BUILD_LOG_BYTES, MAX_BUILD_LOG_LINES,
+};
 pub use events::{
     Decide, DelayedEvent, Delivery, EventInsert, EventStore, GatheredRecord, Listener,
     ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent,
@@ -131,6 +136,7 @@ pub trait Store:
     + SecretStore
     + TokenStore
     + PullFailureStore
+    + CodeStore
 {
 }
 
@@ -143,5 +149,6 @@ impl<T> Store for T where
         + SecretStore
         + TokenStore
         + PullFailureStore
+        + CodeStore
 {
 }

@@ -8,6 +8,7 @@
 //! | cmd | [`cmd`] | the command lines each call brings (direktiv-cmd) |
 //! | file | [`file`] | the image's entrypoint, run to completion per call (`/direktiv-data`) |
 //! | openwhisk | [`openwhisk`] | `/action/exec`, run per call by the action proxy |
+//! | code | [`code`] | a handler built from code, `handle(context, payload)`: a warm python3 or nodejs worker running faasbox's shim, or a shell script run per call |
 //!
 //! Shared helpers: [`child`] runs one process to completion for a call, [`deadline`] reads the
 //! call's deadline, [`temp_dir`] makes the per-call directory, [`call_files`] places a call's
@@ -16,6 +17,7 @@
 pub mod call_files;
 pub mod child;
 pub mod cmd;
+pub mod code;
 pub mod deadline;
 pub mod disk;
 pub mod file;
@@ -150,6 +152,7 @@ pub enum AgentContract {
     Cmd(cmd::CmdContract),
     File(Box<file::FileContract>),
     Openwhisk(Box<openwhisk::OpenWhiskContract>),
+    Code(Box<code::CodeContract>),
 }
 
 impl AgentContract {
@@ -167,11 +170,7 @@ impl AgentContract {
             Contract::Openwhisk => AgentContract::Openwhisk(Box::new(
                 openwhisk::OpenWhiskContract::start(&shared).await,
             )),
-            Contract::Code => {
-                return Err(std::io::Error::other(
-                    "the code contract is not in this agent yet",
-                ))
-            }
+            Contract::Code => AgentContract::Code(Box::new(code::CodeContract::start(&shared))),
         })
     }
 
@@ -182,6 +181,7 @@ impl AgentContract {
             AgentContract::Cmd(_) => Ok(()),
             AgentContract::File(file) => file.ready(),
             AgentContract::Openwhisk(openwhisk) => openwhisk.ready(),
+            AgentContract::Code(code) => code.ready().await,
         }
     }
 
@@ -193,15 +193,20 @@ impl AgentContract {
             AgentContract::Cmd(cmd) => cmd.invoke(call, cancelled).await,
             AgentContract::File(file) => file.invoke(call, cancelled).await,
             AgentContract::Openwhisk(openwhisk) => openwhisk.invoke(call, cancelled).await,
+            AgentContract::Code(code) => code.invoke(call, cancelled).await,
         }
     }
 
     /// Tells the function a call is cancelled (best effort; the caller aborts the call). The
-    /// contracts that run a process per call kill it when the call is aborted.
+    /// contracts that run a process per call (and the code contract's worker) kill it when the
+    /// call is aborted.
     pub async fn cancel(&self, aid: &str) {
         match self {
             AgentContract::Http(http) => http.cancel(aid).await,
-            AgentContract::Cmd(_) | AgentContract::File(_) | AgentContract::Openwhisk(_) => {}
+            AgentContract::Cmd(_)
+            | AgentContract::File(_)
+            | AgentContract::Openwhisk(_)
+            | AgentContract::Code(_) => {}
         }
     }
 
@@ -216,7 +221,10 @@ impl AgentContract {
     pub fn function_process(&self) -> Option<&FunctionProcess> {
         match self {
             AgentContract::Http(http) => Some(http.process()),
-            AgentContract::Cmd(_) | AgentContract::File(_) | AgentContract::Openwhisk(_) => None,
+            AgentContract::Cmd(_)
+            | AgentContract::File(_)
+            | AgentContract::Openwhisk(_)
+            | AgentContract::Code(_) => None,
         }
     }
 }

@@ -116,6 +116,12 @@ pub(crate) enum ConfigSource {
     /// To be written from root filesystem options once the layer's diff ID
     /// is known.
     Rootfs(RootfsOptions),
+    /// A base image's config document, changed and given the full list of diff IDs once the
+    /// appended layer's is known (`append.rs`).
+    Appended {
+        base: Vec<u8>,
+        changes: crate::ConfigChanges,
+    },
 }
 
 /// One layer blob to import.

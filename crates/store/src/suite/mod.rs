@@ -9,6 +9,7 @@
 //! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
 //! (with `macros` and `rt`) among its dev-dependencies.
 
+mod code;
 mod events;
 mod flows;
 mod functions;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use code::*;
 pub use events::*;
 pub use flows::*;
 pub use functions::*;
@@ -70,6 +72,8 @@ macro_rules! backend_suite {
             a_claimed_slot_s_instance_is_stored_with_the_claim_and_survives_a_crash
             delayed_events_are_accepted_when_due_and_survive_a_reopen
             failures_are_kept_replaced_cleared_and_go_with_their_namespace
+            code_records_keep_status_logs_and_cache_and_go_with_their_namespace
+            a_build_log_is_cut_at_its_bound
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
