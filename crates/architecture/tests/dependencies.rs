@@ -229,8 +229,9 @@ const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
     WorkspaceDeps {
         package: "faasbox-driver-runc",
         normal: &["faasbox-driver", "faasbox-proto"],
-        dev: &["faasbox-test-registry"],
-        why: "the runc driver implements the interface; it gets image layers through LayerSource",
+        dev: &["faasbox-images", "faasbox-test-registry"],
+        why: "the runc driver implements the interface; it gets image layers through \
+              LayerSource (its export test appends the exported layer with a real image store)",
     },
     WorkspaceDeps {
         package: "faasbox-core",

@@ -206,6 +206,12 @@ async fn run(
         return Err(Failure::no_such_namespace(&namespace));
     }
     let Some(mut deployed) = state.deployments.deployed(owner.key(), &name) else {
+        // A function built from code is in service once its build is READY.
+        if let Owner::Namespace(ns) = &owner {
+            if let Some(not_ready) = crate::code::functions::not_ready(&state, ns, &name).await {
+                return Err(not_ready);
+            }
+        }
         return Err(missing_function(&state, &owner, &name).await);
     };
     let record = CallRecord {

@@ -46,6 +46,8 @@ pub struct AppState {
     pub bodies: Arc<crate::bodies::BodyBudget>,
     /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
     pub evaluator: faasbox_expr::sandbox::Evaluator,
+    /// The builds of functions from code running in the background.
+    pub code_builds: crate::code::Builds,
 }
 
 pub use crate::owner::function_key;
@@ -86,6 +88,7 @@ impl AppState {
             image_pulls: ImagePulls::default(),
             events: crate::event_bus::EventBus::default(),
             flow_runs: Default::default(),
+            code_builds: Default::default(),
             evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
                 faasbox_expr::sandbox::WorkerCommand::this_executable(),
                 expr_limits,

@@ -40,7 +40,7 @@ pub struct Harness {
     pub state: Arc<AppState>,
     pub driver: Arc<FakeDriver>,
     /// The image digest `ns/fn` runs (kept for a restart on the same data directory).
-    digest: String,
+    pub digest: String,
     /// The dispatcher's and scheduler's tasks, aborted with the harness.
     tasks: Vec<JoinHandle<()>>,
     dir: Arc<TempDir>,

@@ -16,12 +16,15 @@
 //!   the instance's cgroups and reads its OOM counter.
 //! - [`cleanup`]: finds what a crashed server left behind.
 //! - [`report`]: log tails and durations for error messages.
+//! - [`export`]: an instance's file system changes (its overlay upper directory) as an OCI
+//!   layer tar, for image builds ([`Driver::export_changes`]).
 
 mod cgroup;
 mod cleanup;
 mod command;
 mod config;
 mod disk;
+mod export;
 mod image;
 #[cfg(test)]
 mod inspect;
@@ -64,7 +67,9 @@ use self::command::{resolve_tool, RuntimeCli};
 use self::layout::Layout;
 use self::network::NetworkTools;
 use self::userns::Userns;
-use faasbox_driver::{CleanupReport, Driver, DriverError, Instance, InstanceSpec, RuntimeClass};
+use faasbox_driver::{
+    CleanupReport, Driver, DriverError, ExportedChanges, Instance, InstanceSpec, RuntimeClass,
+};
 
 /// Runs instances with runc or runsc. Cheap to share: clones of the inner state are `Arc`s.
 ///
@@ -196,6 +201,15 @@ impl Driver for RuncDriver {
 
     async fn stop_all(&self) -> Result<(), DriverError> {
         self.inner.cleanup().await.map(|_| ())
+    }
+
+    async fn export_changes(
+        &self,
+        id: &str,
+        dest: &Path,
+        exclude: &[String],
+    ) -> Result<ExportedChanges, DriverError> {
+        self.inner.export_changes(id, dest, exclude).await
     }
 }
 

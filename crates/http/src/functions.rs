@@ -309,7 +309,13 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    remove(&state, Owner::Namespace(ns), name).await
+    // A function built from code goes with its record (and its build, if one runs); one
+    // whose build never made it READY has no function to remove.
+    let from_code = faasbox_core::code::functions::forget(&state, &ns, &name).await?;
+    match remove(&state, Owner::Namespace(ns), name).await {
+        Err(e) if from_code && e.status == StatusCode::NOT_FOUND => Ok(StatusCode::NO_CONTENT),
+        other => other,
+    }
 }
 
 pub async fn revisions(

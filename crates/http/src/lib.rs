@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod code;
 mod error;
 mod events;
 mod flows;
@@ -73,6 +74,7 @@ const TOKENS: &str = "tokens";
 const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
+const CODE: &str = "functions from code";
 const SYSTEM: &str = "system";
 
 const IMPORT_QUERY: &[(&str, bool, &str)] = &[
@@ -177,6 +179,13 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::PATCH, "/api/v1/namespaces/{ns}/functions/{fn}", patch(functions::patch), Doc::new(FUNCTIONS, "Update only the given fields of a function (a new revision)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}", get(functions::get), Doc::new(FUNCTIONS, "Show a function", function())),
         route(M::DELETE, "/api/v1/namespaces/{ns}/functions/{fn}", delete(functions::delete), Doc::new(FUNCTIONS, "Delete a function; its instances stop", Answer::Empty(204))),
+        route(M::POST, "/api/v1/namespaces/{ns}/base-images", post(code::create_base_image), Doc::new(CODE, "Create (or replace) a base image: an image of the namespace, else pulled from a registry, with the language of functions built on it", Answer::Json(201, one::<faasbox_core::code::base_images::BaseImageView>)).body(Body::Json(one::<faasbox_core::code::base_images::BaseImageBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/base-images", get(code::list_base_images), Doc::new(CODE, "List the namespace's base images", Answer::Json(200, many::<faasbox_core::code::base_images::BaseImageView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/base-images/{name}", get(code::get_base_image), Doc::new(CODE, "Show a base image", Answer::Json(200, one::<faasbox_core::code::base_images::BaseImageView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/base-images/{name}", delete(code::delete_base_image), Doc::new(CODE, "Delete a base image (its image stays among the namespace's images)", Answer::Empty(204))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/functions/{fn}/code", put(code::put_function).layer(DefaultBodyLimit::max(max_input)), Doc::new(CODE, "Build a function from code (202): the source (base64 of a tar.gz) on a base image or image build; status INITIALIZED, CREATING, then READY (deployed) or ERROR (reason)", Answer::Json(202, one::<faasbox_core::code::functions::CodeFunctionView>)).body(Body::Json(one::<faasbox_core::code::functions::CodeFunctionBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/code", get(code::get_function), Doc::new(CODE, "Show a function built from code: its status and reason", Answer::Json(200, one::<faasbox_core::code::functions::CodeFunctionView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/code/logs", get(code::function_logs), Doc::new(CODE, "The build log of a function from code after line `after`; `done` once the build ended", Answer::Json(200, one::<faasbox_core::code::BuildLogsView>)).query(AFTER_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/revisions", get(functions::revisions), Doc::new(FUNCTIONS, "The kept revisions of a function, oldest first", Answer::Json(200, many::<functions::RevisionView>))),
         route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/rollback", post(functions::rollback), Doc::new(FUNCTIONS, "Make a kept revision current again (an empty body: the one before the current)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/logs", get(function_logs::logs), Doc::new(FUNCTIONS, "A function's recent log lines across its calls, oldest first", Answer::Json(200, one::<function_logs::FunctionLogsView>)).query(FN_LOGS_QUERY)),
@@ -370,7 +379,7 @@ mod tests {
         let spec = &doc["components"]["schemas"]["FunctionSpec"];
         for field in [
             "image", "contract", "cmd", "envs", "size", "timeout", "runtime", "scale", "network",
-            "code", "binary", "main", "disk", "secrets", "input",
+            "code", "binary", "main", "disk", "secrets", "input", "language", "handler", "schema",
         ] {
             assert!(
                 spec["properties"].get(field).is_some(),
@@ -380,7 +389,7 @@ mod tests {
         let contracts = &doc["components"]["schemas"]["Contract"]["enum"];
         assert_eq!(
             contracts,
-            &serde_json::json!(["http", "cmd", "file", "openwhisk"])
+            &serde_json::json!(["http", "cmd", "file", "openwhisk", "code"])
         );
     }
 }

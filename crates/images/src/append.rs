@@ -16,10 +16,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use flate2::{Compression as Level, GzBuilder};
-use serde_json::{Map, Value};
 
 use crate::compress::{sniff_file, unsupported, Compression};
-use crate::config::validate_rootfs_options;
+use crate::config::{validate_rootfs_options, ConfigChanges};
 use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
 use crate::digest::{sha256_hex, HashingReader};
 use crate::error::{io_err, ImageError};
@@ -28,19 +27,6 @@ use crate::ingest;
 use crate::reference::normalize_reference;
 use crate::store::ImageStore;
 use crate::{ImageRecord, RootfsOptions, Scope};
-
-/// What the history entry of an appended layer says created it.
-const CREATED_BY: &str = "faasbox append-layer";
-
-/// Changes to the image config of an appended image.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConfigChanges {
-    /// `KEY=VALUE` entries; each replaces the base's entry of the same `KEY`, or is added
-    /// after the base's entries.
-    pub env: Vec<String>,
-    /// The new working directory (absolute); `None` keeps the base's.
-    pub workdir: Option<String>,
-}
 
 impl ImageStore {
     /// A new image named `name` (normalised) in `scope`: the content `base` (a manifest
@@ -144,74 +130,6 @@ fn gzip_fixed(src: &Path, dest: &Path) -> Result<String, ImageError> {
     };
     finish(gz).map_err(io_err("write", dest))?;
     Ok(reader.finish().0)
-}
-
-/// The config of an appended image: the base's config document (`base`) with `changes`
-/// applied, `rootfs.diff_ids` set to `diff_ids` (the base's and the new layer's) and one
-/// history entry more. Everything else of the base's is kept as it is.
-pub(crate) fn appended_config(
-    base: &[u8],
-    changes: &ConfigChanges,
-    diff_ids: Vec<String>,
-) -> Result<Vec<u8>, ImageError> {
-    let bad = |what: &str| ImageError::invalid(format!("the base image's config {what}"));
-    let mut doc: Value =
-        serde_json::from_slice(base).map_err(|e| bad(&format!("is not JSON: {e}")))?;
-    let root = doc
-        .as_object_mut()
-        .ok_or_else(|| bad("is not a JSON object"))?;
-
-    let config = object_field(root, "config").ok_or_else(|| bad("has a non-object 'config'"))?;
-    if !changes.env.is_empty() {
-        let mut env: Vec<String> = match config.get("Env") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|_| bad("has an 'Env' that is not a list of strings"))?,
-        };
-        for change in &changes.env {
-            let key = change.split_once('=').map_or(change.as_str(), |(k, _)| k);
-            match env
-                .iter_mut()
-                .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
-            {
-                Some(existing) => existing.clone_from(change),
-                None => env.push(change.clone()),
-            }
-        }
-        config.insert("Env".into(), Value::from(env));
-    }
-    if let Some(dir) = &changes.workdir {
-        config.insert("WorkingDir".into(), Value::from(dir.clone()));
-    }
-
-    let rootfs = object_field(root, "rootfs").ok_or_else(|| bad("has a non-object 'rootfs'"))?;
-    rootfs.insert("type".into(), Value::from("layers"));
-    rootfs.insert("diff_ids".into(), Value::from(diff_ids));
-
-    let mut history = match root.get("history") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(entries)) => entries.clone(),
-        Some(_) => return Err(bad("has a 'history' that is not a list")),
-    };
-    let mut entry = Map::new();
-    entry.insert("created_by".into(), Value::from(CREATED_BY));
-    history.push(Value::Object(entry));
-    root.insert("history".into(), Value::Array(history));
-
-    serde_json::to_vec(&doc)
-        .map_err(|e| ImageError::invalid(format!("cannot encode image config: {e}")))
-}
-
-/// The object at `root[key]`, created when absent or null; `None` when it is something else.
-fn object_field<'a>(
-    root: &'a mut Map<String, Value>,
-    key: &str,
-) -> Option<&'a mut Map<String, Value>> {
-    let slot = root.entry(key).or_insert(Value::Null);
-    if slot.is_null() {
-        *slot = Value::Object(Map::new());
-    }
-    slot.as_object_mut()
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ pub struct CodeLayer {
     pub files: u64,
     /// Their sizes together.
     pub bytes: u64,
-    /// The files' paths relative to the prefix, sorted.
+    /// The files' paths relative to the prefix, sorted as in the layer (component by
+    /// component: `a/x` before `a-b`).
     pub paths: Vec<String>,
 }
 

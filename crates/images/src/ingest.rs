@@ -11,9 +11,8 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::append::appended_config;
 use crate::compress::{decompress, sniff_file, Compression};
-use crate::config::{self, rootfs_config};
+use crate::config::{self, appended_config, rootfs_config};
 use crate::copy::{copy_to_file, CopyError, COPY_BUF_SIZE};
 use crate::digest::{sha256_hex, sha256_of, HashingReader, HashingWriter};
 use crate::error::{io_err, ImageError};

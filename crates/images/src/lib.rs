@@ -114,8 +114,8 @@ mod remove;
 mod scope;
 mod store;
 
-pub use append::ConfigChanges;
 pub use code_layer::{code_layer, CodeLayer, MAX_CODE_ENTRIES, MAX_CODE_PATH};
+pub use config::ConfigChanges;
 pub use downloads::STALE_DOWNLOAD;
 pub use error::ImageError;
 pub use extract::ImportLimits;

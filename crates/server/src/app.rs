@@ -132,6 +132,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state.collect_image_garbage();
     tracing::info!("{functions} functions in service");
+    let rebuilding = faasbox_core::code::resume(&state).await;
+    if rebuilding > 0 {
+        tracing::info!(
+            "{rebuilding} functions from code were being built when the server stopped; building them again"
+        );
+    }
     faasbox_core::flows::events::install(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

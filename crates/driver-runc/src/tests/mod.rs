@@ -4,6 +4,7 @@
 
 mod agent_e2e;
 mod containers;
+mod export;
 mod fake_agent;
 mod fixtures;
 mod isolation;

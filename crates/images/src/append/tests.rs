@@ -2,6 +2,8 @@
 //! new layer extracted as overlayfs expects (a whiteout hides a base file).
 
 use super::*;
+use crate::config::{appended_config, CREATED_BY};
+use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
@@ -313,4 +315,40 @@ fn config_changes_keep_the_rest_of_the_base_config() {
 
     assert!(appended_config(b"[]", &changes, vec![]).is_err());
     assert!(appended_config(br#"{"config":{"Env":"A=1"}}"#, &changes, vec![]).is_err());
+}
+
+#[test]
+fn a_code_layer_appends_under_its_directory() {
+    let f = Fixture::new();
+    // A source tree with a path longer than a plain tar header holds.
+    let deep = format!("pkg/{}/mod.py", "d".repeat(120));
+    let src = f.layer(
+        "src.tar",
+        &[("main.py", b"import pkg\n"), (deep.as_str(), b"X = 1\n")],
+    );
+    let layer = f.tmp.path().join("code-layer.tar");
+    let code =
+        crate::code_layer(&src, "/function", &layer, &crate::ImportLimits::default()).unwrap();
+    assert_eq!(code.paths, ["main.py", deep.as_str()]);
+    let image = f
+        .store
+        .append_layer(&Scope::Global, &f.base.digest, &layer, "fn", &changes())
+        .unwrap();
+    let top = f.store.layer_dirs(&image.layers).pop().unwrap();
+    let main = top.join("function/main.py");
+    assert_eq!(fs::read_to_string(&main).unwrap(), "import pkg\n");
+    let meta = fs::metadata(&main).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mtime()), (0, 0, 0));
+    assert_eq!(
+        fs::read_to_string(top.join("function").join(&deep)).unwrap(),
+        "X = 1\n"
+    );
+    // The same source appended again is the same image.
+    let again = f.tmp.path().join("code-layer-2.tar");
+    crate::code_layer(&src, "/function", &again, &crate::ImportLimits::default()).unwrap();
+    let second = f
+        .store
+        .append_layer(&Scope::Global, &f.base.digest, &again, "fn2", &changes())
+        .unwrap();
+    assert_eq!(second.digest, image.digest);
 }

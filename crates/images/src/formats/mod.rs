@@ -120,7 +120,7 @@ pub(crate) enum ConfigSource {
     /// appended layer's is known (`append.rs`).
     Appended {
         base: Vec<u8>,
-        changes: crate::ConfigChanges,
+        changes: crate::config::ConfigChanges,
     },
 }
 

@@ -1,0 +1,134 @@
+//! Functions from code through the server with real runc containers: a base image from a
+//! busybox root filesystem, a `shell` handler built onto it (its code under `/function`, its
+//! ready check run in a real instance), deployed and called; a script that does not parse is
+//! ERROR with the shell's own message, and its calls answer 503 saying so.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use support::{images, json as parse, wait_for, Server};
+
+/// base64 of a tar.gz of `files` (name, content).
+fn source(files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("src");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for (name, content) in files {
+        std::fs::write(tree.join(name), content).expect("write");
+    }
+    let archive = dir.path().join("src.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).expect("read"))
+}
+
+async fn code_of(server: &Server, name: &str) -> Value {
+    server
+        .get_json(&format!("/api/v1/namespaces/demo/functions/{name}/code"))
+        .await
+}
+
+async fn until_built(server: &Server, name: &str) -> Value {
+    wait_for(
+        Duration::from_secs(120),
+        &format!("function {name} to be built"),
+        || code_of(server, name),
+        |view| view["status"] == "READY" || view["status"] == "ERROR",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_shell_function_from_code_builds_and_answers_and_a_broken_one_says_why() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let (_dir, tar) = images::rootfs_tar_with(&[]);
+    let r = server
+        .import_as(&server.http, Some("demo"), &tar, "test/busybox:1", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/base-images",
+            &json!({"name": "sh-base", "image": "test/busybox:1", "language": "shell"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let base: Value = r.json().await.expect("JSON");
+    assert_eq!(base["status"], "READY", "{base}");
+
+    let script = "read -r input\nprintf '{\"hello\":%s,\"cwd\":\"%s\"}\\n' \"$input\" \"$(pwd)\"\n";
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/hello/code",
+            &json!({"image": "sh-base", "handler": "run.sh",
+                    "source": source(&[("run.sh", script)]), "timeout": "20s"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let built = until_built(&server, "hello").await;
+    assert_eq!(built["status"], "READY", "{built}");
+    assert_eq!(built["language"], "shell");
+    let (status, _, body) = server.invoke("demo", "hello", r#"{"name":"x"}"#).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        parse(&body),
+        json!({"hello": {"name": "x"}, "cwd": "/function"})
+    );
+    let function = server
+        .get_json("/api/v1/namespaces/demo/functions/hello")
+        .await;
+    assert_eq!(function["spec"]["contract"], "code", "{function}");
+    assert_eq!(function["spec"]["handler"], "run.sh");
+    let logs = server
+        .get_json("/api/v1/namespaces/demo/functions/hello/code/logs?after=0")
+        .await;
+    assert_eq!(logs["done"], true, "{logs}");
+    assert!(
+        logs["lines"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["text"] == "READY")),
+        "{logs}"
+    );
+
+    // A script that does not parse: ERROR with the shell's message, and calls answer 503.
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/broken/code",
+            &json!({"image": "sh-base", "handler": "run.sh",
+                    "source": source(&[("run.sh", "if then (\n")])}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let failed = until_built(&server, "broken").await;
+    assert_eq!(failed["status"], "ERROR", "{failed}");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("syntax"), "{reason}");
+    let (status, _, body) = server.invoke("demo", "broken", "{}").await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let message = parse(&body)["error"]["message"].to_string();
+    assert!(
+        message.contains("function 'demo/broken' is ERROR"),
+        "{message}"
+    );
+
+    // Deleting removes the record with the function.
+    let r = server
+        .delete("/api/v1/namespaces/demo/functions/broken")
+        .await;
+    assert_eq!(r.status(), 204);
+    let r = server
+        .get("/api/v1/namespaces/demo/functions/broken/code")
+        .await;
+    assert_eq!(r.status(), 404);
+}
