@@ -132,3 +132,104 @@ async fn a_shell_function_from_code_builds_and_answers_and_a_broken_one_says_why
         .await;
     assert_eq!(r.status(), 404);
 }
+
+async fn until_image_built(server: &Server, name: &str) -> Value {
+    let path = format!("/api/v1/namespaces/demo/image-builds/{name}");
+    wait_for(
+        Duration::from_secs(120),
+        &format!("image build {name} to end"),
+        || server.get_json(&path),
+        |view| view["status"] == "READY" || view["status"] == "ERROR",
+    )
+    .await
+}
+
+/// An image build on busybox (nothing to install: the builder starts, its changes are
+/// exported and appended) is READY and among the namespace's images; the same build again
+/// reuses the cached layer (the same digest, no builder); a function built on it answers; system
+/// packages on a base without a package manager are ERROR saying so.
+#[tokio::test]
+async fn an_image_build_is_cached_and_functions_build_on_it() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let (_dir, tar) = images::rootfs_tar_with(&[]);
+    let r = server
+        .import_as(&server.http, Some("demo"), &tar, "test/busybox:1", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/base-images",
+            &json!({"name": "sh-base", "image": "test/busybox:1", "language": "shell"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let build = json!({"name": "sh-deps", "baseImage": "sh-base"});
+    let r = server
+        .post_json("/api/v1/namespaces/demo/image-builds", &build)
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let first = until_image_built(&server, "sh-deps").await;
+    assert_eq!(first["status"], "READY", "{first}");
+    assert_eq!(first["cached"], false);
+    let images = server.get_json("/api/v1/namespaces/demo/images").await;
+    assert!(
+        images
+            .as_array()
+            .is_some_and(|list| list.iter().any(|i| i["name"]
+                .as_str()
+                .is_some_and(|n| n.contains("sh-deps"))
+                && i["digest"] == first["digest"])),
+        "{images}"
+    );
+    let r = server
+        .post_json("/api/v1/namespaces/demo/image-builds", &build)
+        .await;
+    assert_eq!(r.status(), 202);
+    let again = until_image_built(&server, "sh-deps").await;
+    assert_eq!(again["status"], "READY", "{again}");
+    assert_eq!(again["cached"], true, "{again}");
+    assert_eq!(again["digest"], first["digest"]);
+    let logs = server
+        .get_json("/api/v1/namespaces/demo/image-builds/sh-deps/logs")
+        .await;
+    assert!(
+        logs["lines"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("reused cached layer")))),
+        "{logs}"
+    );
+
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/on-deps/code",
+            &json!({"image": "sh-deps", "handler": "run.sh",
+                    "source": source(&[("run.sh", "read -r input\necho \"$input\"\n")])}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let built = until_built(&server, "on-deps").await;
+    assert_eq!(built["status"], "READY", "{built}");
+    let (status, _, body) = server.invoke("demo", "on-deps", "[1,2]").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!([1, 2]));
+
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/image-builds",
+            &json!({"name": "with-curl", "baseImage": "sh-base",
+                    "systemPackages": [{"name": "curl", "version": ""}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let failed = until_image_built(&server, "with-curl").await;
+    assert_eq!(failed["status"], "ERROR", "{failed}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("neither apk nor apt-get")),
+        "{failed}"
+    );
+}

@@ -11,6 +11,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The data directory used when none is given.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/faasbox";
 
+/// The default writable space of an image build's builder instance: 1 GiB.
+pub const DEFAULT_BUILD_DISK_BYTES: u64 = 1 << 30;
+
 /// The server's settings (from the command line and `faasbox.toml`), read once at start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -43,6 +46,9 @@ pub struct ServerConfig {
     pub master_key: MasterKeyEnv,
     /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
     pub limits: Limits,
+    /// The writable space of an image build's builder instance (what the packages it
+    /// installs may take), in bytes.
+    pub build_disk_bytes: u64,
 
     // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
     /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
@@ -132,6 +138,7 @@ impl ServerConfig {
             allow_host_loopback: false,
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),
+            build_disk_bytes: DEFAULT_BUILD_DISK_BYTES,
             expr_limits: faasbox_expr::sandbox::Limits::default(),
             flow_limits: faasbox_flow::engine::Limits::default(),
         }

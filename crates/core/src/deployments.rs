@@ -44,7 +44,7 @@ pub struct Deployed {
     /// Its warm instances.
     pub pool: Arc<Pool>,
     /// A code function's compiled input and output schemas (compiled once per revision).
-    pub schemas: Option<Arc<crate::code::call::CodeSchemas>>,
+    pub schemas: Option<Arc<crate::code_schemas::CodeSchemas>>,
 }
 
 /// What [`Deployments::activate`] puts into service.
@@ -159,7 +159,7 @@ impl Deployments {
             .insert(
                 key,
                 Deployed {
-                    schemas: crate::code::call::CodeSchemas::compile(&spec),
+                    schemas: crate::code_schemas::CodeSchemas::compile(&spec),
                     spec,
                     digest,
                     revision,

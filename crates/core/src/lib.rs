@@ -10,6 +10,8 @@ pub mod bounds;
 pub mod call_input;
 pub mod clock;
 pub mod code;
+pub mod code_builds;
+pub mod code_schemas;
 pub mod config;
 pub mod deploy;
 pub mod deployments;

@@ -47,7 +47,7 @@ pub struct AppState {
     /// Evaluates jq expressions (input templates, flows) in bounded worker processes.
     pub evaluator: faasbox_expr::sandbox::Evaluator,
     /// The builds of functions from code running in the background.
-    pub code_builds: crate::code::Builds,
+    pub code_builds: crate::code_builds::Builds,
 }
 
 pub use crate::owner::function_key;

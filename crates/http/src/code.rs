@@ -15,6 +15,7 @@ use super::{require_namespace, valid_name};
 use crate::error::{ApiError, ApiResult};
 use faasbox_core::code::base_images::{self, BaseImageBody, BaseImageView};
 use faasbox_core::code::functions::{self, CodeFunctionBody, CodeFunctionView};
+use faasbox_core::code::image_builds::{self, ImageBuildBody, ImageBuildView};
 use faasbox_core::code::BuildLogsView;
 use faasbox_core::state::AppState;
 use faasbox_store::CodeKind;
@@ -112,6 +113,16 @@ pub async fn function_logs(
     Path((ns, name)): Path<(String, String)>,
     query: Result<Query<LogsQuery>, QueryRejection>,
 ) -> ApiResult<Json<BuildLogsView>> {
+    build_logs(state, ns, name, CodeKind::Function, query).await
+}
+
+async fn build_logs(
+    state: Arc<AppState>,
+    ns: String,
+    name: String,
+    kind: CodeKind,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<Json<BuildLogsView>> {
     let Query(query) = query.map_err(|e| {
         ApiError::bad_request(format!(
             "{}; the query takes after=N (the `next` of an earlier answer)",
@@ -120,12 +131,70 @@ pub async fn function_logs(
     })?;
     require_namespace(&state, &ns).await?;
     let after = query.after.unwrap_or(0);
-    faasbox_core::code::logs(&state, &ns, CodeKind::Function, &name, after)
+    let what = match kind {
+        CodeKind::ImageBuild => "image build",
+        _ => "function built from code",
+    };
+    faasbox_core::code::logs(&state, &ns, kind, &name, after)
         .await?
         .map(Json)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "namespace {ns} has no function '{name}' built from code"
-            ))
-        })
+        .ok_or_else(|| ApiError::not_found(format!("namespace {ns} has no {what} '{name}'")))
+}
+
+impl JsonShape for ImageBuildBody {
+    fn problem(detail: &str) -> String {
+        format!(
+            "an image build is {{\"name\": NAME, \"baseImage\": BASE-IMAGE, \"systemPackages\": \
+             [{{\"name\", \"version\"}}], \"runtimeDependencies\": {{\"manifest\": TEXT}}}}: {detail}"
+        )
+    }
+}
+
+/// `POST …/image-builds`: 202, the build goes on in the background.
+pub async fn create_image_build(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    body: Result<JsonBody<ImageBuildBody>, ApiError>,
+) -> ApiResult<(StatusCode, Json<ImageBuildView>)> {
+    require_namespace(&state, &ns).await?;
+    let JsonBody(body) = body?;
+    let view = image_builds::create(&state, &ns, body).await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `GET …/image-builds`.
+pub async fn list_image_builds(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+) -> ApiResult<Json<Vec<ImageBuildView>>> {
+    require_namespace(&state, &ns).await?;
+    Ok(Json(image_builds::list(&state, &ns).await?))
+}
+
+/// `GET …/image-builds/{name}`.
+pub async fn get_image_build(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult<Json<ImageBuildView>> {
+    require_namespace(&state, &ns).await?;
+    Ok(Json(image_builds::get(&state, &ns, &name).await?))
+}
+
+/// `DELETE …/image-builds/{name}`.
+pub async fn delete_image_build(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    require_namespace(&state, &ns).await?;
+    image_builds::delete(&state, &ns, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET …/image-builds/{name}/logs?after=N`.
+pub async fn image_build_logs(
+    State(state): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> ApiResult<Json<BuildLogsView>> {
+    build_logs(state, ns, name, CodeKind::ImageBuild, query).await
 }

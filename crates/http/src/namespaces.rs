@@ -80,6 +80,8 @@ pub async fn delete(
     let _deleting = state.flow_runs.deleting(&ns);
     faasbox_core::flows::runner::cancel_namespace(&state, &ns).await?;
     state.deployments.deactivate_namespace(&ns);
+    // Its builds of functions from code stop, and their cached layers go.
+    faasbox_core::code::forget_namespace(&state, &ns).await;
     state
         .to_completion(move |s| async move {
             s.store.delete_namespace(&ns).await?;

@@ -216,7 +216,7 @@ pub async fn put(
             problems.join("; ")
         )));
     }
-    base_of(state, namespace, &body.image).await?;
+    base_of(state, namespace, &body.image, false).await?;
     state
         .code_builds
         .stop(namespace, CodeKind::Function, name)
@@ -304,8 +304,14 @@ pub async fn not_ready(state: &AppState, namespace: &str, name: &str) -> Option<
 }
 
 /// The image a code function is built on: the manifest digest and language of image build or
-/// base image `image` (an image build still building is waited for).
-async fn base_of(state: &AppState, namespace: &str, image: &str) -> Fallible<(String, Language)> {
+/// base image `image`. An image build still building is waited for with `wait`; without, it
+/// is taken as it is (a request is checked before its build waits).
+async fn base_of(
+    state: &AppState,
+    namespace: &str,
+    image: &str,
+    wait: bool,
+) -> Fallible<(String, Language)> {
     let started = tokio::time::Instant::now();
     loop {
         if let Some(build) = state
@@ -318,6 +324,9 @@ async fn base_of(state: &AppState, namespace: &str, image: &str) -> Fallible<(St
                 .and_then(|v| serde_json::from_value::<Language>(v["language"].clone()).ok());
             match (build.status.as_str(), build.digest, language) {
                 (READY, Some(digest), Some(language)) => return Ok((digest, language)),
+                (INITIALIZED | CREATING, _, Some(language)) if !wait => {
+                    return Ok((String::new(), language))
+                }
                 (ERROR, _, _) => {
                     return Err(Failure::invalid(format!(
                         "image build '{image}' is ERROR: {}",
@@ -387,7 +396,7 @@ async fn build_steps(
     let (namespace, name) = (record.namespace.as_str(), record.name.as_str());
     let plain = |e: Failure| (e.message, None);
     let mut stored = read(record).map_err(plain)?;
-    let (base, language) = base_of(state, namespace, &stored.body.image)
+    let (base, language) = base_of(state, namespace, &stored.body.image, true)
         .await
         .map_err(plain)?;
     stored.language = Some(language);

@@ -7,12 +7,11 @@
 pub mod base_images;
 pub mod call;
 pub mod functions;
+pub mod image_builds;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use faasbox_store::{CodeKind, CodeRecord, NewBuildLogLine};
-use tokio::task::JoinHandle;
 
 use crate::clock;
 use crate::state::AppState;
@@ -26,44 +25,21 @@ pub const READY: &str = "READY";
 /// The build failed; the reason says why.
 pub const ERROR: &str = "ERROR";
 
-/// The build tasks running, by namespace, kind and name: a new build of the same record
-/// stops the old one first, and a deletion stops it.
-#[derive(Default)]
-pub struct Builds {
-    running: Mutex<HashMap<String, JoinHandle<()>>>,
+pub use crate::code_builds::Builds;
+
+/// Where the build cache's layers of `namespace` are kept (a checked name: no `/`).
+pub(crate) fn cache_dir(state: &AppState, namespace: &str) -> std::path::PathBuf {
+    state.config.data_dir.join("code-cache").join(namespace)
 }
 
-fn build_key(namespace: &str, kind: CodeKind, name: &str) -> String {
-    format!("{namespace}\n{}\n{name}", kind.as_str())
-}
-
-impl Builds {
-    /// Stops the build of the record, if one runs, and waits until it is gone.
-    pub async fn stop(&self, namespace: &str, kind: CodeKind, name: &str) {
-        let handle = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&build_key(namespace, kind, name));
-        if let Some(handle) = handle {
-            handle.abort();
-            let _ = handle.await;
-        }
-    }
-
-    /// Runs `work` as the record's build task.
-    fn start(
-        &self,
-        namespace: &str,
-        kind: CodeKind,
-        name: &str,
-        work: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.retain(|_, handle| !handle.is_finished());
-        let previous = running.insert(build_key(namespace, kind, name), tokio::spawn(work));
-        if let Some(previous) = previous {
-            previous.abort();
+/// Before a namespace is deleted: its builds stop and its cached build layers are removed
+/// (its records, logs and cache entries go with the namespace in the store).
+pub async fn forget_namespace(state: &AppState, namespace: &str) {
+    state.code_builds.stop_namespace(namespace).await;
+    let dir = cache_dir(state, namespace);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("removing the build cache {}: {e}", dir.display());
         }
     }
 }
@@ -138,7 +114,12 @@ pub async fn resume(state: &Arc<AppState>) -> usize {
     };
     let mut resumed = 0;
     for record in unfinished {
-        if record.kind == CodeKind::Function {
+        let restart = match record.kind {
+            CodeKind::Function => functions::start_build,
+            CodeKind::ImageBuild => image_builds::start_build,
+            CodeKind::BaseImage => continue,
+        };
+        {
             log_line(
                 state,
                 &record.namespace,
@@ -147,7 +128,7 @@ pub async fn resume(state: &Arc<AppState>) -> usize {
                 "the server restarted during the build; building again",
             )
             .await;
-            functions::start_build(state, record);
+            restart(state, record);
             resumed += 1;
         }
     }

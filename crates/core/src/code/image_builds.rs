@@ -1,0 +1,740 @@
+//! Image builds: a base image with system packages and runtime dependencies installed. `POST
+//! …/image-builds` stores the request (INITIALIZED) and builds in the background: a builder
+//! instance of the base image (cmd contract, network on, a disk of the server's
+//! `build_disk_bytes`) runs the package manager it has (`apt-get` or `apk`) and the language's
+//! (`pip install -r requirements.txt`; `npm install --omit=dev` in `/opt/faasbox/node` with
+//! `NODE_PATH` set), then what it changed is exported as a layer, appended to the base image
+//! and named `<name>` among the namespace's images; the builder stops. The build cache maps a
+//! key (the base digest, language, packages, manifest and [`BUILDER_VERSION`]) to the image
+//! made, with the layer kept under the data directory: a hit appends that layer again (the same
+//! digest) without starting a container.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use faasbox_images::{ConfigChanges, Scope};
+use faasbox_proto::{CallFile, CallFileKind, Language};
+use faasbox_store::{CodeKind, CodeRecord, NewBuildLogLine};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use super::{log_line, set_status, CREATING, ERROR, INITIALIZED, READY};
+use crate::clock;
+use crate::failure::{Failure, Fallible};
+use crate::model::{check_name, FunctionSpec};
+use crate::state::AppState;
+
+/// Changes when what a build runs changes, so older cache entries are not reused.
+pub const BUILDER_VERSION: &str = "faasbox-image-build-1";
+
+/// How long a builder may take for all its commands.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The largest manifest (requirements.txt, package.json) taken.
+const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
+
+/// Where Node.js dependencies are installed.
+const NODE_DIR: &str = "/opt/faasbox/node";
+
+/// What the export leaves out: caches and temporary files.
+const EXCLUDED: &[&str] = &[
+    "/tmp",
+    "/var/tmp",
+    "/root/.cache",
+    "/root/.npm",
+    "/var/cache/apt",
+    "/var/lib/apt/lists",
+    "/var/cache/apk",
+];
+
+/// A system package to install, with an optional version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemPackage {
+    /// The package's name in the base image's package manager.
+    pub name: String,
+    /// A version (empty: the newest).
+    #[serde(default)]
+    pub version: String,
+}
+
+/// The language's dependency manifest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeDependencies {
+    /// `requirements.txt` (python3) or `package.json` (nodejs) text.
+    #[serde(default)]
+    pub manifest: String,
+}
+
+/// What `POST …/image-builds` takes.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageBuildBody {
+    /// The image build's name (also the built image's name among the namespace's images).
+    pub name: String,
+    /// The base image it starts from.
+    pub base_image: String,
+    /// System packages to install.
+    #[serde(default)]
+    pub system_packages: Vec<SystemPackage>,
+    /// The language's dependencies.
+    #[serde(default)]
+    pub runtime_dependencies: RuntimeDependencies,
+}
+
+/// An image build as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageBuildView {
+    /// Its name.
+    pub name: String,
+    /// The base image it starts from.
+    pub base_image: String,
+    /// The base image's language.
+    pub language: Language,
+    /// System packages installed.
+    pub system_packages: Vec<SystemPackage>,
+    /// The language's dependencies.
+    pub runtime_dependencies: RuntimeDependencies,
+    /// `INITIALIZED`, `CREATING`, `READY` or `ERROR`.
+    pub status: String,
+    /// Why it is in ERROR (empty otherwise).
+    pub reason: String,
+    /// The built image's manifest digest.
+    pub digest: Option<String>,
+    /// Whether the build reused a cached layer.
+    pub cached: bool,
+    /// When it was first put.
+    pub created: String,
+    /// When it last changed.
+    pub modified: String,
+}
+
+/// What the record keeps (`language` at the top: code functions read it there).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    body: ImageBuildBody,
+    language: Language,
+    #[serde(default)]
+    cached: bool,
+}
+
+fn read(record: &CodeRecord) -> Fallible<Stored> {
+    serde_json::from_str(&record.spec).map_err(|e| {
+        Failure::internal(format!(
+            "the stored image build '{}' is unreadable: {e}",
+            record.name
+        ))
+    })
+}
+
+impl ImageBuildView {
+    fn of(record: &CodeRecord) -> Fallible<ImageBuildView> {
+        let Stored {
+            body,
+            language,
+            cached,
+        } = read(record)?;
+        Ok(ImageBuildView {
+            name: record.name.clone(),
+            base_image: body.base_image,
+            language,
+            system_packages: body.system_packages,
+            runtime_dependencies: body.runtime_dependencies,
+            status: record.status.clone(),
+            reason: record.reason.clone(),
+            digest: record.digest.clone(),
+            cached,
+            created: record.created.clone(),
+            modified: record.modified.clone(),
+        })
+    }
+}
+
+/// A package name or version a package manager takes, and no shell syntax.
+fn check_package_word(what: &str, word: &str) -> Result<(), String> {
+    let fine = word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._+-:~*".contains(&b));
+    if fine && word.len() <= 200 && !word.starts_with('-') {
+        Ok(())
+    } else {
+        Err(format!(
+            "system package {what} '{}' is not valid: use letters, digits and . _ + - : ~ *",
+            word.escape_debug()
+        ))
+    }
+}
+
+/// Accepts image build `body.name` of `namespace` (a rebuild of an existing one stops its
+/// running build first) and starts it in the background.
+pub async fn create(
+    state: &Arc<AppState>,
+    namespace: &str,
+    body: ImageBuildBody,
+) -> Fallible<ImageBuildView> {
+    check_name("image build", &body.name).map_err(Failure::invalid)?;
+    let mut problems = Vec::new();
+    for package in &body.system_packages {
+        problems.extend(check_package_word("name", &package.name).err());
+        if package.name.is_empty() {
+            problems.push("a system package has no name".to_string());
+        }
+        if !package.version.is_empty() {
+            problems.extend(check_package_word("version", &package.version).err());
+        }
+    }
+    let manifest = &body.runtime_dependencies.manifest;
+    if manifest.len() > MAX_MANIFEST_BYTES {
+        problems.push(format!(
+            "the runtime dependencies' manifest is larger than {MAX_MANIFEST_BYTES} bytes"
+        ));
+    }
+    let base = super::base_images::get(state, namespace, &body.base_image).await?;
+    if base.language == Language::Shell && !manifest.trim().is_empty() {
+        problems.push(
+            "a shell base image takes no runtime dependencies; install system packages instead"
+                .to_string(),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(Failure::invalid(format!(
+            "image build '{}' was not accepted: {}",
+            body.name,
+            problems.join("; ")
+        )));
+    }
+    let name = body.name.clone();
+    state
+        .code_builds
+        .stop(namespace, CodeKind::ImageBuild, &name)
+        .await;
+    let spec = serde_json::to_string(&Stored {
+        body,
+        language: base.language,
+        cached: false,
+    })
+    .map_err(|e| Failure::internal(e.to_string()))?;
+    let record = state
+        .store
+        .put_code(
+            namespace,
+            CodeKind::ImageBuild,
+            &name,
+            &spec,
+            INITIALIZED,
+            &clock::now_rfc3339(),
+        )
+        .await?;
+    let view = ImageBuildView::of(&record)?;
+    start_build(state, record);
+    Ok(view)
+}
+
+/// Starts (or restarts) the build of a stored record in the background.
+pub(crate) fn start_build(state: &Arc<AppState>, record: CodeRecord) {
+    let task_state = state.clone();
+    let (namespace, name) = (record.namespace.clone(), record.name.clone());
+    state
+        .code_builds
+        .start(&namespace, CodeKind::ImageBuild, &name, async move {
+            build(&task_state, record).await;
+        });
+}
+
+/// The image build `name` of `namespace`.
+pub async fn get(state: &Arc<AppState>, namespace: &str, name: &str) -> Fallible<ImageBuildView> {
+    let record = state
+        .store
+        .code(namespace, CodeKind::ImageBuild, name)
+        .await?
+        .ok_or_else(|| missing(namespace, name))?;
+    ImageBuildView::of(&record)
+}
+
+/// Every image build of `namespace`, by name.
+pub async fn list(state: &Arc<AppState>, namespace: &str) -> Fallible<Vec<ImageBuildView>> {
+    let records = state.store.codes(namespace, CodeKind::ImageBuild).await?;
+    records.iter().map(ImageBuildView::of).collect()
+}
+
+/// Deletes image build `name` (stopping its build; the built image stays among the
+/// namespace's images).
+pub async fn delete(state: &Arc<AppState>, namespace: &str, name: &str) -> Fallible<()> {
+    state
+        .code_builds
+        .stop(namespace, CodeKind::ImageBuild, name)
+        .await;
+    if state
+        .store
+        .delete_code(namespace, CodeKind::ImageBuild, name)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(missing(namespace, name))
+    }
+}
+
+fn missing(namespace: &str, name: &str) -> Failure {
+    Failure::not_found(format!(
+        "namespace {namespace} has no image build '{name}'; create it with \
+         `POST /api/v1/namespaces/{namespace}/image-builds`"
+    ))
+}
+
+/// The cache key of a build: sha256 of the base digest, the language, the packages, the
+/// manifest and [`BUILDER_VERSION`], each length-prefixed.
+pub fn cache_key(base_digest: &str, language: Language, body: &ImageBuildBody) -> String {
+    let mut hash = sha2::Sha256::new();
+    let mut part = |text: &str| {
+        hash.update((text.len() as u64).to_be_bytes());
+        hash.update(text.as_bytes());
+    };
+    part(BUILDER_VERSION);
+    part(base_digest);
+    part(language.as_str());
+    for package in &body.system_packages {
+        part(&package.name);
+        part(&package.version);
+    }
+    part("");
+    part(&body.runtime_dependencies.manifest);
+    format!("sha256:{}", hex::encode(hash.finalize()))
+}
+
+/// Where the layer of cache entry `key` of `namespace` is kept.
+fn cached_layer(state: &AppState, namespace: &str, key: &str) -> PathBuf {
+    let file = key.trim_start_matches("sha256:");
+    super::cache_dir(state, namespace).join(format!("{file}.tar"))
+}
+
+async fn build(state: &Arc<AppState>, record: CodeRecord) {
+    let (namespace, name) = (record.namespace.clone(), record.name.clone());
+    set_status(state, &record, CREATING, "", None).await;
+    log_line(state, &namespace, CodeKind::ImageBuild, &name, "building").await;
+    match build_steps(state, &record).await {
+        Ok(digest) => {
+            log_line(state, &namespace, CodeKind::ImageBuild, &name, "READY").await;
+            set_status(state, &record, READY, "", Some(&digest)).await;
+        }
+        Err(reason) => {
+            let line = format!("ERROR: {reason}");
+            log_line(state, &namespace, CodeKind::ImageBuild, &name, &line).await;
+            set_status(state, &record, ERROR, &reason, None).await;
+        }
+    }
+}
+
+async fn build_steps(state: &Arc<AppState>, record: &CodeRecord) -> Result<String, String> {
+    let (namespace, name) = (record.namespace.as_str(), record.name.as_str());
+    let mut stored = read(record).map_err(|e| e.message)?;
+    let base = super::base_images::get(state, namespace, &stored.body.base_image)
+        .await
+        .map_err(|e| e.message)?;
+    let base_digest = base
+        .digest
+        .clone()
+        .ok_or_else(|| format!("base image '{}' has no digest", base.name))?;
+    let key = cache_key(&base_digest, stored.language, &stored.body);
+    let layer = cached_layer(state, namespace, &key);
+    let changes = config_changes(stored.language, &stored.body);
+    let cached = state
+        .store
+        .build_cache(namespace, &key)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(digest) = cached {
+        if state.images.content(&digest).is_some() && layer.is_file() {
+            log_line(
+                state,
+                namespace,
+                CodeKind::ImageBuild,
+                name,
+                &format!("reused cached layer {key} (image {digest}); no builder started"),
+            )
+            .await;
+            let record = append(state, namespace, &base_digest, &layer, name, &changes).await?;
+            stored.cached = true;
+            save(state, namespace, name, &stored).await;
+            return Ok(record.digest);
+        }
+    }
+    let builder = Builder::start(state, namespace, name, &base).await?;
+    let built = async {
+        builder.run(state, &stored).await?;
+        if let Some(dir) = layer.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let exclude: Vec<String> = EXCLUDED.iter().map(|p| p.to_string()).collect();
+        let exported = state
+            .driver
+            .export_changes(&builder.id, &layer, &exclude)
+            .await
+            .map_err(|e| format!("exporting what the builder installed failed: {e}"))?;
+        log_line(
+            state,
+            namespace,
+            CodeKind::ImageBuild,
+            name,
+            &format!("exported the changes: {} entries", exported.entries),
+        )
+        .await;
+        append(state, namespace, &base_digest, &layer, name, &changes).await
+    }
+    .await;
+    builder.stop(state).await;
+    let record = built?;
+    if let Err(e) = state
+        .store
+        .put_build_cache(namespace, &key, &record.digest, &clock::now_rfc3339())
+        .await
+    {
+        tracing::warn!("caching the build of {namespace}/{name}: {e}");
+    }
+    stored.cached = false;
+    save(state, namespace, name, &stored).await;
+    Ok(record.digest)
+}
+
+async fn save(state: &AppState, namespace: &str, name: &str, stored: &Stored) {
+    if let Ok(spec) = serde_json::to_string(stored) {
+        let _ = state
+            .store
+            .set_code_spec(namespace, CodeKind::ImageBuild, name, &spec)
+            .await;
+    }
+}
+
+fn config_changes(language: Language, body: &ImageBuildBody) -> ConfigChanges {
+    let node =
+        language == Language::Nodejs && !body.runtime_dependencies.manifest.trim().is_empty();
+    ConfigChanges {
+        env: if node {
+            vec![format!("NODE_PATH={NODE_DIR}/node_modules")]
+        } else {
+            Vec::new()
+        },
+        workdir: None,
+    }
+}
+
+async fn append(
+    state: &Arc<AppState>,
+    namespace: &str,
+    base: &str,
+    layer: &std::path::Path,
+    name: &str,
+    changes: &ConfigChanges,
+) -> Result<faasbox_images::ImageRecord, String> {
+    let (namespace, base, layer, name, changes) = (
+        namespace.to_string(),
+        base.to_string(),
+        layer.to_path_buf(),
+        name.to_string(),
+        changes.clone(),
+    );
+    state
+        .blocking(move |state| {
+            Ok(state.images.append_layer(
+                &Scope::of(Some(&namespace)),
+                &base,
+                &layer,
+                &name,
+                &changes,
+            )?)
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "adding the built layer to the base image failed: {}",
+                e.message
+            )
+        })
+}
+
+/// A running builder instance.
+struct Builder {
+    id: String,
+    client: faasbox_driver::AgentClient,
+    namespace: String,
+    name: String,
+    /// `apk` or `apt-get`, whichever the base has.
+    packager: Option<&'static str>,
+}
+
+impl Builder {
+    async fn start(
+        state: &Arc<AppState>,
+        namespace: &str,
+        name: &str,
+        base: &super::base_images::BaseImageView,
+    ) -> Result<Builder, String> {
+        let digest = base.digest.clone().unwrap_or_default();
+        let content = state.images.content(&digest).ok_or_else(|| {
+            format!("the base image's content {digest} is gone; create the base image again")
+        })?;
+        let files = |path: &str| {
+            state.images.read_small_file(
+                &content.layers,
+                path,
+                crate::instance_spec::MAX_ACCOUNT_FILE_BYTES,
+            )
+        };
+        let packager = if files("sbin/apk").is_some() || files("etc/alpine-release").is_some() {
+            Some("apk")
+        } else if files("usr/bin/apt-get").is_some() || files("etc/debian_version").is_some() {
+            Some("apt-get")
+        } else {
+            None
+        };
+        let mut spec: FunctionSpec = serde_json::from_value(serde_json::json!({
+            "image": base.image, "contract": "cmd", "network": true, "size": "large"
+        }))
+        .map_err(|e| e.to_string())?;
+        spec.timeout = crate::model::HumanDuration(BUILD_TIMEOUT);
+        spec.disk = Some(crate::model::ByteSize(state.config.build_disk_bytes));
+        let key = format!("{namespace}/build.{name}");
+        let instance = crate::instance_spec::build(
+            &key,
+            &spec,
+            1,
+            &content,
+            &files,
+            state.config.ready_timeout,
+        )
+        .map_err(|e| e.message)?;
+        log_line(
+            state,
+            namespace,
+            CodeKind::ImageBuild,
+            name,
+            "starting the builder",
+        )
+        .await;
+        let instance = state
+            .driver
+            .start(instance)
+            .await
+            .map_err(|e| format!("the builder could not start: {e}"))?;
+        Ok(Builder {
+            client: faasbox_driver::AgentClient::at(instance.endpoint.clone()),
+            id: instance.id,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            packager,
+        })
+    }
+
+    /// The commands of the build, in the direktiv-cmd form, and the files they read.
+    fn commands(&self, stored: &Stored) -> Result<(serde_json::Value, Vec<CallFile>), String> {
+        let body = &stored.body;
+        let mut commands = Vec::new();
+        let mut files = Vec::new();
+        if !body.system_packages.is_empty() {
+            let words: Vec<String> = body
+                .system_packages
+                .iter()
+                .map(|p| match (self.packager, p.version.is_empty()) {
+                    (_, true) => p.name.clone(),
+                    (Some("apk"), false) => format!("{}={}", p.name, p.version),
+                    (_, false) => format!("{}={}", p.name, p.version),
+                })
+                .collect();
+            let line = match self.packager {
+                Some("apk") => format!("apk add --no-cache {}", words.join(" ")),
+                Some(_) => format!(
+                    "sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}'",
+                    words.join(" ")
+                ),
+                None => {
+                    return Err(
+                        "the base image has neither apk nor apt-get to install system packages"
+                            .to_string(),
+                    )
+                }
+            };
+            commands.push(serde_json::json!({"command": line, "stop": true}));
+        }
+        let manifest = &body.runtime_dependencies.manifest;
+        if !manifest.trim().is_empty() {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(manifest.as_bytes());
+            match stored.language {
+                Language::Python3 => {
+                    files.push(CallFile {
+                        name: "requirements.txt".into(),
+                        kind: CallFileKind::File,
+                        data: encoded,
+                    });
+                    commands.push(serde_json::json!({
+                        "command": "python3 -m pip install --no-cache-dir -r requirements.txt",
+                        "envs": [
+                            {"name": "PIP_BREAK_SYSTEM_PACKAGES", "value": "1"},
+                            {"name": "PIP_ROOT_USER_ACTION", "value": "ignore"}
+                        ],
+                        "stop": true
+                    }));
+                }
+                Language::Nodejs => {
+                    files.push(CallFile {
+                        name: "package.json".into(),
+                        kind: CallFileKind::File,
+                        data: encoded,
+                    });
+                    commands.push(serde_json::json!({
+                        "command": format!(
+                            "sh -c 'mkdir -p {NODE_DIR} && cp package.json {NODE_DIR}/ && cd {NODE_DIR} && npm install --omit=dev'"
+                        ),
+                        "stop": true
+                    }));
+                }
+                Language::Shell => {}
+            }
+        }
+        Ok((serde_json::json!({"commands": commands}), files))
+    }
+
+    /// Runs the build's commands; their output goes to the build log (the cmd contract gives
+    /// it when the commands end).
+    async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
+        let (input, files) = self.commands(stored)?;
+        let count = input["commands"].as_array().map(Vec::len).unwrap_or(0);
+        if count == 0 {
+            return Ok(());
+        }
+        log_line(
+            state,
+            &self.namespace,
+            CodeKind::ImageBuild,
+            &self.name,
+            &format!("running {count} commands (their output is logged when they end)"),
+        )
+        .await;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
+        let outcome = self
+            .client
+            .call(&id, &deadline, Bytes::from(input.to_string()), files)
+            .await
+            .map_err(|e| format!("the builder failed: {e}"))?;
+        let lines: Vec<NewBuildLogLine> = outcome
+            .logs
+            .iter()
+            .map(|l| NewBuildLogLine {
+                time: clock::now_rfc3339(),
+                stream: match l.stream {
+                    faasbox_proto::LogStream::Stderr => "stderr",
+                    faasbox_proto::LogStream::Agent => "build",
+                    _ => "stdout",
+                }
+                .to_string(),
+                text: l.line.clone(),
+            })
+            .collect();
+        if let Err(e) = state
+            .store
+            .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
+            .await
+        {
+            tracing::warn!(
+                "writing the build log of {}/{}: {e}",
+                self.namespace,
+                self.name
+            );
+        }
+        if outcome.status != faasbox_proto::InvokeStatus::Ok {
+            return Err(format!(
+                "a build command failed: {} (see the build log)",
+                outcome.message.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    async fn stop(&self, state: &AppState) {
+        if let Err(e) = state.driver.stop(&self.id).await {
+            tracing::warn!("stopping the builder {}: {e}", self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(packages: &[(&str, &str)], manifest: &str) -> ImageBuildBody {
+        ImageBuildBody {
+            name: "deps".into(),
+            base_image: "py".into(),
+            system_packages: packages
+                .iter()
+                .map(|(n, v)| SystemPackage {
+                    name: n.to_string(),
+                    version: v.to_string(),
+                })
+                .collect(),
+            runtime_dependencies: RuntimeDependencies {
+                manifest: manifest.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_cache_key_changes_with_every_input() {
+        let key = cache_key(
+            "sha256:a",
+            Language::Python3,
+            &body(&[("curl", "")], "x==1"),
+        );
+        assert_eq!(
+            key,
+            cache_key(
+                "sha256:a",
+                Language::Python3,
+                &body(&[("curl", "")], "x==1")
+            )
+        );
+        for other in [
+            cache_key(
+                "sha256:b",
+                Language::Python3,
+                &body(&[("curl", "")], "x==1"),
+            ),
+            cache_key("sha256:a", Language::Nodejs, &body(&[("curl", "")], "x==1")),
+            cache_key(
+                "sha256:a",
+                Language::Python3,
+                &body(&[("curl", "7")], "x==1"),
+            ),
+            cache_key("sha256:a", Language::Python3, &body(&[], "x==1")),
+            cache_key(
+                "sha256:a",
+                Language::Python3,
+                &body(&[("curl", "")], "x==2"),
+            ),
+            // The boundary between the parts counts.
+            cache_key(
+                "sha256:a",
+                Language::Python3,
+                &body(&[("cur", "l")], "x==1"),
+            ),
+        ] {
+            assert_ne!(key, other);
+        }
+    }
+
+    #[test]
+    fn package_words_refuse_shell_syntax() {
+        assert!(check_package_word("name", "libpq-dev").is_ok());
+        assert!(check_package_word("version", "1:2.3~rc1+dfsg").is_ok());
+        for bad in ["a;rm", "$(x)", "a b", "-o", "a'b", ""] {
+            if !bad.is_empty() {
+                assert!(check_package_word("name", bad).is_err(), "{bad}");
+            }
+        }
+    }
+}
