@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what faasbox needs on Debian 12 (run as root): the OCI runtimes, user-mode
-# networking, busybox for the example and test images, the image tools the tests use, and
-# qemu and mmdebstrap for the test that runs the suites in a cgroup v2 virtual machine, and
-# python3 and nodejs for the agent's tests of the code contract (functions built from code).
+# networking, busybox for the example and test images, the image tools the tests use,
+# mmdebstrap for the tests' Debian root filesystems (the Python 3 and Node.js base images of
+# the functions-from-code tests, and the cgroup v2 virtual machine, run with qemu), and python3
+# and nodejs for the agent's code-contract tests, which run the host's interpreters.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2

@@ -74,7 +74,21 @@ pub enum Command {
     /// server-wide ones.
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Deploy, update, show, list and delete functions; their revisions and rollback.
+    /// Make images with a language interpreter into base images for functions from code.
+    #[command(
+        subcommand,
+        name = "base-image",
+        long_about = "Base images: an image that holds a language interpreter (python3, nodejs, or \
+            a POSIX shell), registered for that language. Functions from code and images with \
+            dependencies are built on them; nothing faasbox-specific needs to be inside.\n\
+            \n  faasbox image import python.tar --name debian/python:12 -n demo\
+            \n  faasbox base-image create python3-base debian/python:12 --language python3 -n demo\
+            \n  faasbox image build python3-deps --base-image python3-base --runtime-deps requirements.txt -n demo\
+            \n  faasbox fn create demo/hello ./src --image python3-deps --handler hello.handle"
+    )]
+    BaseImage(BaseImageCommand),
+    /// Deploy, update, show, list and delete functions; their revisions and rollback;
+    /// create functions from code.
     #[command(subcommand, name = "fn", alias = "function")]
     Function(FnCommand),
     /// Call a function and print its JSON output.
@@ -375,6 +389,133 @@ pub enum ImageCommand {
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
+    /// Build an image with dependencies from a base image: the system packages installed
+    /// with the base's package manager (apt or apk), the runtime dependencies with pip or npm,
+    /// inside a faasbox container; the changes become one more layer. The build log is
+    /// printed as it grows; the exit status is non-zero when the build fails. The same base
+    /// and the same dependency files reuse the layer built before. Building an existing name
+    /// again rebuilds it.
+    #[command(after_help = "Examples:\n  \
+        faasbox image build python3-deps --base-image python3-base --runtime-deps requirements.txt -n demo\n  \
+        faasbox image build node-deps --base-image node-base --runtime-deps package.json -n demo\n  \
+        faasbox image build tools --base-image python3-base --system-packages packages.txt -n demo\n  \
+        (packages.txt: one package a line, `curl` or `curl=7.88.1-10`)\n\n\
+        The built image is also one of the namespace's images (`faasbox image ls demo`); see\n\
+        the builds with `faasbox image builds ls demo`.")]
+    Build(Box<BuildArgs>),
+    /// List, show, print the logs of and delete image builds (`image build` makes them).
+    #[command(subcommand)]
+    Builds(BuildsCommand),
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// The name of the image to build (NAME with -n, or NAMESPACE/NAME).
+    pub name: String,
+    /// The namespace whose image it is.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// The base image to build on (see `faasbox base-image ls`).
+    #[arg(long, value_name = "BASE_IMAGE")]
+    pub base_image: String,
+    /// A file naming system packages, one a line: `name` or `name=version` (blank lines and
+    /// lines starting with # are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub system_packages: Option<PathBuf>,
+    /// The runtime dependencies: a requirements.txt (python3) or package.json (nodejs), sent
+    /// as it is.
+    #[arg(long, value_name = "FILE")]
+    pub runtime_deps: Option<PathBuf>,
+    /// Return once the build is accepted instead of following its log
+    /// (`faasbox image builds logs NAME -n NS -f` follows it later).
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Subcommand)]
+pub enum BuildsCommand {
+    /// List a namespace's image builds.
+    Ls { namespace: String },
+    /// Show one build: base image, dependencies, status and reason, digest.
+    Get {
+        /// NAME with -n, or NAMESPACE/NAME.
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Print a build's log; --follow prints new lines until it is done.
+    Logs {
+        /// NAME with -n, or NAMESPACE/NAME.
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Delete a build (the record and its log).
+    Rm {
+        /// NAME with -n, or NAMESPACE/NAME.
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+}
+
+/// The languages of base images and functions from code.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LanguageArg {
+    /// Python 3: the handler is `module.function` (default function `handle`).
+    Python3,
+    /// Node.js: the handler is a module whose `module.exports` is the function.
+    Nodejs,
+    /// A POSIX shell script: the payload on stdin, the JSON result on stdout.
+    Shell,
+}
+
+impl LanguageArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LanguageArg::Python3 => "python3",
+            LanguageArg::Nodejs => "nodejs",
+            LanguageArg::Shell => "shell",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum BaseImageCommand {
+    /// Register an image as a base image for a language. REF is one of the namespace's
+    /// images (`faasbox image ls NS`) or a registry reference, pulled as `image pull` does.
+    #[command(after_help = "Examples:\n  \
+        faasbox base-image create python3-base debian/python:12 --language python3 -n demo\n  \
+        faasbox base-image create node-base registry.example.com/library/node:20 --language nodejs -n demo")]
+    Create {
+        /// The base image's name (NAME with -n, or NAMESPACE/NAME).
+        name: String,
+        /// The image: a name in the namespace's images or a registry reference.
+        reference: String,
+        /// The language its interpreter runs.
+        #[arg(long, value_enum)]
+        language: LanguageArg,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// List a namespace's base images.
+    Ls { namespace: String },
+    /// Show one base image.
+    Get {
+        /// NAME with -n, or NAMESPACE/NAME.
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
+    /// Delete a base image (the image itself stays in the namespace's images).
+    Rm {
+        /// NAME with -n, or NAMESPACE/NAME.
+        name: String,
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -406,6 +547,28 @@ pub struct ImportArgs {
 
 #[derive(Subcommand)]
 pub enum FnCommand {
+    /// Create (or replace) a function from code: SRC, a file or a directory, is packed as a
+    /// tar.gz and built onto --image (an image build's name or a base image's name) by the
+    /// server, which checks the handler at build time. The build log is printed as it grows;
+    /// the command ends with READY, or fails with the reason.
+    #[command(after_help = "Examples:\n  \
+        faasbox fn create demo/hello ./src --image python3-base --handler hello.handle\n  \
+        faasbox fn create demo/greet greet.js --image node-base --handler greet\n  \
+        faasbox fn create demo/fetch ./src --image python3-deps --handler main.handle \\\n      \
+        --secret api-token --schema-in in.json --timeout 1m\n\n\
+        Python: `hello.handle` is function handle of hello.py, called as handle(context, payload).\n\
+        Node.js: `greet` is greet.js, whose module.exports = (context, payload) => … (async allowed).\n\
+        Shell: `run.sh` gets the payload on stdin and prints the JSON result on stdout.\n\
+        The result is the call's output; ValueError/TypeError (Node.js: TypeError) is an InputError,\n\
+        any other exception a FunctionError. Show it with `faasbox fn get demo/hello`.")]
+    Create(Box<CreateArgs>),
+    /// Print the build log of a function from code; --follow prints new lines until it is done.
+    BuildLogs {
+        /// NAMESPACE/NAME of the function.
+        function: String,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Deploy (create or replace) a function: the whole spec, with its image (a name from
     /// `faasbox image ls`, or a registry reference, pulled as --pull says) pinned to a digest;
     /// over an existing function it prints which fields changed.
@@ -448,7 +611,8 @@ pub enum FnCommand {
         global: bool,
     },
     /// Show a function's spec, revision, image digest and state, and instances (NAMESPACE/NAME,
-    /// or --global NAME).
+    /// or --global NAME); for a function from code also its build under `code`: handler,
+    /// language, the built image's digest, status and reason.
     Get {
         function: String,
         #[arg(long)]
@@ -556,6 +720,51 @@ pub struct DeployArgs {
     /// '{"auth": "bearer jq(.secrets.token)", "data": "jq(.input)"}'.
     #[arg(long, value_name = "JSON")]
     pub input: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// NAMESPACE/NAME of the function.
+    pub function: String,
+    /// The code: a file, or a directory (everything under it is sent; regular files and
+    /// directories only).
+    pub source: PathBuf,
+    /// The image to build on: an image build's name (`faasbox image build`) or a base image's
+    /// name (`faasbox base-image create`).
+    #[arg(long)]
+    pub image: String,
+    /// The handler: python3 `module.function` (e.g. hello.handle), nodejs the module (e.g.
+    /// index), shell the script (e.g. run.sh).
+    #[arg(long)]
+    pub handler: String,
+    /// A JSON Schema file the input must match (else the call is refused as an InputError).
+    #[arg(long, value_name = "FILE")]
+    pub schema_in: Option<PathBuf>,
+    /// A JSON Schema file the output must match.
+    #[arg(long, value_name = "FILE")]
+    pub schema_out: Option<PathBuf>,
+    /// A namespace secret merged into the handler's context.secrets (repeatable).
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
+    /// A service bound into the handler's context.serviceBindings (repeatable).
+    #[arg(long = "service", value_name = "NAME")]
+    pub services: Vec<String>,
+    /// Per-call timeout, e.g. 30s or 5m.
+    #[arg(long, value_parser = duration_text)]
+    pub timeout: Option<String>,
+    /// small (256 MiB, 0.5 CPU), medium (512 MiB, 1 CPU) or large (1 GiB, 2 CPUs).
+    #[arg(long, value_parser = SIZES)]
+    pub size: Option<String>,
+    /// An environment variable for the function (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// No outbound network for the function.
+    #[arg(long)]
+    pub no_network: bool,
+    /// Return once the build is accepted instead of following its log
+    /// (`faasbox fn build-logs NS/NAME -f` follows it later).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Args)]

@@ -76,6 +76,7 @@ async fn run(
         Command::Server(args) => commands::server::run(args, master_key, config_file).await?,
         Command::Ns(c) => commands::namespaces::run(&client()?, format, c).await?,
         Command::Image(c) => commands::images::run(&client()?, format, c).await?,
+        Command::BaseImage(c) => commands::code::base_image(&client()?, format, c).await?,
         Command::Function(c) => commands::functions::run(&client()?, format, c).await?,
         Command::Invoke(args) => {
             return commands::invocations::invoke(&client()?, format, args).await

@@ -1,4 +1,5 @@
-//! `faasbox fn deploy|update|history|rollback|ls|get|rm`.
+//! `faasbox fn deploy|update|history|rollback|ls|get|rm` (`fn create` and `fn build-logs`,
+//! functions from code, are in [`super::code`]).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,10 @@ use crate::output::{outln, print, print_json, Table};
 pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> anyhow::Result<()> {
     match command {
         FnCommand::Deploy(args) => deploy(client, format, *args).await,
+        FnCommand::Create(args) => super::code::create(client, format, *args).await,
+        FnCommand::BuildLogs { function, follow } => {
+            super::code::build_logs(client, format, &function, follow).await
+        }
         FnCommand::Update(args) => update(client, format, *args).await,
         FnCommand::History { function, global } => {
             let path = format!("{}/revisions", function_path(&function, global)?);
@@ -76,7 +81,26 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
             Ok(())
         }
         FnCommand::Get { function, global } => {
-            let f: Value = client.get(&function_path(&function, global)?).await?;
+            let path = function_path(&function, global)?;
+            let answer = client.send_raw(client.request(Method::GET, &path)).await?;
+            if answer.status() == reqwest::StatusCode::NOT_FOUND && !global {
+                if let Some(code) = super::code::code_view(client, &function).await? {
+                    // A function from code that is not built (yet, or its build failed):
+                    // its build is all there is to show.
+                    print_json(&json!({ "name": function, "code": code }));
+                    return Ok(());
+                }
+            }
+            if !answer.status().is_success() {
+                return Err(crate::client::failure(answer).await.into());
+            }
+            let mut f: Value = answer.json().await.context("reading the server's answer")?;
+            if f["contract"] == "code" && !global {
+                // Handler, language, the built image's digest, build status and reason.
+                if let Some(code) = super::code::code_view(client, &function).await? {
+                    f["code"] = code;
+                }
+            }
             // The whole function is JSON either way: a table would hide most of it.
             print_json(&f);
             Ok(())
@@ -298,7 +322,7 @@ fn input_template(input: &str) -> anyhow::Result<Value> {
 }
 
 /// `KEY=VALUE` pairs of `--env`.
-fn env_pairs(env: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
+pub(crate) fn env_pairs(env: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut envs = BTreeMap::new();
     for kv in env {
         let (k, v) = kv

@@ -53,6 +53,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     match command {
         ImageCommand::Import(args) => import(client, format, args).await,
+        ImageCommand::Build(args) => super::code::build(client, format, *args).await,
+        ImageCommand::Builds(c) => super::code::builds(client, format, c).await,
         ImageCommand::Pull {
             reference,
             namespace,

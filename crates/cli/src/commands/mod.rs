@@ -5,6 +5,7 @@ use std::io::Read as _;
 use anyhow::Context as _;
 
 pub mod admin;
+pub mod code;
 pub mod events;
 pub mod flows;
 pub mod functions;

@@ -6,6 +6,7 @@ pub mod cgroups;
 pub mod flows;
 pub mod gate;
 pub mod images;
+pub mod lang_images;
 pub mod marked;
 pub mod metrics;
 pub mod registry;
