@@ -14,7 +14,10 @@
 //! build-time handler check. Python's handler must bind two positional arguments
 //! (`inspect.signature`); a Node.js handler may declare at most two parameters (JavaScript's
 //! `length` stops at a default or rest parameter, so fewer is allowed). A Node.js module may be
-//! CommonJS or an ES module (`"type": "module"`; its default export, or the named one).
+//! CommonJS or an ES module (`"type": "module"`; its default export, or the named one). The
+//! Python shim needs nothing beyond Debian's `python3-minimal`: without the `json` module it
+//! reads and writes JSON itself, and without `asyncio` it still runs a coroutine that awaits
+//! no event loop.
 //!
 //! Per call the input is split into context and payload ([`envelope::split`]), `deadline` is
 //! added to the context, and the worker runs the handler; the module stays loaded, so module
