@@ -764,6 +764,7 @@ case "$payload" in
   *nojson*) echo "not json at all"; exit 0 ;;
   *fail*) echo "about to fail" >&2; echo "it failed" >&2; exit 4 ;;
   *nothing*) exit 0 ;;
+  *sleep*) echo "sleeping"; sleep 30 ;;
 esac
 echo "log line one"
 echo "to stderr" >&2
@@ -813,6 +814,18 @@ async fn shell_echo_logs_and_failures() {
         .invoke("nothing-1", call_input(json!("nothing")))
         .await;
     assert_null(&outcome);
+
+    let started = Instant::now();
+    let outcome = agent
+        .invoke_until(
+            "sleep-1",
+            &deadline_in(Duration::from_millis(1000)),
+            call_input(json!("sleep")),
+        )
+        .await;
+    assert_eq!(outcome.status, InvokeStatus::Timeout, "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(lines_of(&outcome.logs, LogStream::Stdout), ["sleeping"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
