@@ -900,3 +900,36 @@ async fn interpreters_are_found_on_the_path() {
         Some("cannot start the python3 worker: exec: \"python3\": executable file not found in $PATH (the base image must have python3 on its PATH)")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calls_files_are_not_placed_and_its_log_says_so() {
+    let (agent, _code) = ready_agent(
+        "python3",
+        "echo",
+        &[(
+            "echo.py",
+            "def handle(context, payload):\n    return payload\n",
+        )],
+    )
+    .await;
+    let body = json!({
+        "files": [{"name": "a.txt", "kind": "file", "data": "eA=="}],
+        "input": {"context": {}, "payload": {"kept": true}},
+    });
+    let request = hyper::Request::post("http://agent/v1/invoke")
+        .header("faasbox-action-id", "files-1")
+        .header("faasbox-deadline", DEADLINE)
+        .header(faasbox_proto::HEADER_CALL_FILES, "1")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let (status, body) = agent.request(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let outcome: InvokeOutcome = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ok_output(&outcome), json!({"kept": true}));
+    assert_eq!(
+        lines_of(&outcome.logs, LogStream::Agent),
+        ["the call's 1 file(s) are not placed: a function built from code takes its input as JSON only"]
+    );
+}
