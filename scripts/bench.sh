@@ -9,3 +9,4 @@ cargo build --release --locked -p faasbox-agent
 cargo bench --locked -p faasbox --bench invoke
 cargo bench --locked -p faasbox --bench contracts
 cargo bench --locked -p faasbox --bench flows
+cargo bench --locked -p faasbox --bench code

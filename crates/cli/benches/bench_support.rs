@@ -1,4 +1,5 @@
-//! What both benchmarks share: a `faasbox server` of their own, waiting for it, percentiles.
+//! What the benchmarks share: a `faasbox server` of their own, waiting for it, running a
+//! program inside a function's container (`runc exec`, the floor), percentiles.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,4 +130,71 @@ pub fn percentiles(samples: &[Duration]) -> (Duration, Duration) {
 /// A duration in milliseconds, with fractions.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// The id of the running container of `function` (`ns/name`), from the driver's instance
+/// records.
+#[allow(dead_code)] // not every benchmark execs into containers
+pub fn container_of(data_dir: &Path, function: &str) -> String {
+    let instances = data_dir.join("run/instances");
+    for entry in std::fs::read_dir(&instances).expect("instances").flatten() {
+        let meta: serde_json::Value = std::fs::read(entry.path().join("instance.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        if meta["function"] == function {
+            return entry.file_name().to_string_lossy().into_owned();
+        }
+    }
+    panic!("no instance of {function}");
+}
+
+/// Runs `command` inside `container` with `runc exec` (environment `env`, `input` on stdin)
+/// and returns how long it took and what it printed; panics when it fails.
+#[allow(dead_code)] // not every benchmark execs into containers
+pub fn runc_exec(
+    data_dir: &Path,
+    container: &str,
+    command: &[&str],
+    env: &[&str],
+    input: &str,
+) -> (Duration, Vec<u8>) {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let mut runc = Command::new("runc");
+    runc.arg("--root")
+        .arg(data_dir.join("run/runc"))
+        .arg("exec");
+    for env in env {
+        runc.args(["--env", env]);
+    }
+    let mut child = runc
+        .arg(container)
+        .args(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runc exec");
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
+    let output = child.wait_with_output().expect("runc exec");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let hint = if stderr.contains("setns into net namespace") {
+        "\n(this runc cannot exec into a container whose user namespace joined a network \
+         namespace made outside it, runc issue 4390: deploy the bench's functions with \
+         \"network\": false, or install a runc with the fix of runc pull request 4492)"
+    } else {
+        ""
+    };
+    assert!(
+        output.status.success(),
+        "runc exec of {command:?} failed ({}): {stderr}{hint}",
+        output.status,
+    );
+    (elapsed, output.stdout)
 }

@@ -19,12 +19,9 @@ mod bench_support;
 #[allow(dead_code)]
 mod images;
 
-use bench_support::{invoke, ms, percentiles, BenchServer};
+use bench_support::{container_of, invoke, ms, percentiles, runc_exec, BenchServer};
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -154,7 +151,7 @@ fn main() {
             }
             let container = container_of(&data_dir, &format!("bench/{name}"));
             let exec = (0..(n / 4).max(10))
-                .map(|_| runc_exec(&data_dir, &container, case))
+                .map(|_| runc_exec(&data_dir, &container, &case.exec, &case.env, INPUT).0)
                 .collect::<Vec<_>>();
             results.push((name, warm, exec));
         }
@@ -180,61 +177,4 @@ fn main() {
             w50.as_secs_f64() / e50.as_secs_f64().max(1e-9)
         );
     }
-}
-
-/// The id of the running container of `function`, from the driver's instance records.
-fn container_of(data_dir: &Path, function: &str) -> String {
-    let instances = data_dir.join("run/instances");
-    for entry in std::fs::read_dir(&instances).expect("instances").flatten() {
-        let meta: Value = std::fs::read(entry.path().join("instance.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null);
-        if meta["function"] == function {
-            return entry.file_name().to_string_lossy().into_owned();
-        }
-    }
-    panic!("no instance of {function}");
-}
-
-fn runc_exec(data_dir: &Path, container: &str, case: &Case) -> Duration {
-    let started = Instant::now();
-    let mut command = Command::new("runc");
-    command
-        .arg("--root")
-        .arg(data_dir.join("run/runc"))
-        .arg("exec");
-    for env in &case.env {
-        command.args(["--env", env]);
-    }
-    let mut child = command
-        .arg(container)
-        .args(&case.exec)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runc exec");
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(INPUT.as_bytes());
-    let output = child.wait_with_output().expect("runc exec");
-    let elapsed = started.elapsed();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let hint = if stderr.contains("setns into net namespace") {
-        "\n(this runc cannot exec into a container whose user namespace joined a network \
-         namespace made outside it, runc issue 4390: deploy the bench's functions with \
-         \"network\": false, or install a runc with the fix of runc pull request 4492)"
-    } else {
-        ""
-    };
-    assert!(
-        output.status.success(),
-        "runc exec of {} failed ({}): {stderr}{hint}",
-        case.contract,
-        output.status,
-    );
-    elapsed
 }
