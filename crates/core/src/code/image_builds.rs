@@ -563,7 +563,7 @@ fn build_commands(
         let line = match packager {
             Some("apk") => format!("apk add --no-cache {}", words.join(" ")),
             Some(_) => format!(
-                "sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}'",
+                "sh -c 'apt-get -o APT::Sandbox::User=root update && DEBIAN_FRONTEND=noninteractive apt-get -o APT::Sandbox::User=root install -y --no-install-recommends {}'",
                 words.join(" ")
             ),
             None => {
@@ -664,8 +664,9 @@ impl Builder {
         }
         if outcome.status != faasbox_proto::InvokeStatus::Ok {
             return Err(format!(
-                "a build command failed: {} (see the build log)",
-                outcome.message.unwrap_or_default()
+                "a build command failed ({}); its last output:\n{}",
+                outcome.message.unwrap_or_default(),
+                output_tail(&lines)
             ));
         }
         Ok(())
@@ -693,6 +694,24 @@ impl Drop for Builder {
                 }
             });
         }
+    }
+}
+
+/// How much of the end of a failed build's output its reason holds.
+const REASON_TAIL_LINES: usize = 10;
+const REASON_TAIL_BYTES: usize = 2000;
+
+/// The last lines of a build's output (the tool's own words), for a failed build's reason.
+fn output_tail(lines: &[NewBuildLogLine]) -> String {
+    let kept: Vec<&str> = lines
+        .iter()
+        .map(|l| l.text.trim_end())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let tail = kept[kept.len().saturating_sub(REASON_TAIL_LINES)..].join("\n");
+    match tail.char_indices().rev().nth(REASON_TAIL_BYTES) {
+        Some((cut, _)) => format!("…{}", &tail[cut..]),
+        None => tail,
     }
 }
 
@@ -853,7 +872,7 @@ mod tests {
         .unwrap();
         let apt = input["commands"][0]["command"].as_str().unwrap();
         assert!(
-            apt.contains("apt-get update && ")
+            apt.contains(" update && ")
                 && apt.ends_with("install -y --no-install-recommends git'"),
             "{apt}"
         );
@@ -868,6 +887,27 @@ mod tests {
         let (input, files) = build_commands(None, &stored(Language::Shell, &[], "")).unwrap();
         assert_eq!(input["commands"], serde_json::json!([]));
         assert!(files.is_empty());
+    }
+
+    #[test]
+    fn a_failed_build_s_reason_ends_with_the_tool_s_output() {
+        let line = |text: &str| NewBuildLogLine {
+            time: "t".into(),
+            stream: "stdout".into(),
+            text: text.into(),
+        };
+        let lines: Vec<NewBuildLogLine> = (0..20)
+            .map(|i| line(&format!("line {i}")))
+            .chain([
+                line(""),
+                line("ERROR: No matching distribution found for no-such-package"),
+            ])
+            .collect();
+        let tail = output_tail(&lines);
+        assert!(tail.starts_with("line 11\n"), "{tail}");
+        assert!(tail.ends_with("no-such-package"), "{tail}");
+        let long = output_tail(&[line(&"x".repeat(5000))]);
+        assert!(long.starts_with('…') && long.chars().count() <= REASON_TAIL_BYTES + 2);
     }
 
     #[test]
