@@ -140,6 +140,12 @@ async fn a_handler_that_does_not_load_is_error_then_a_fixed_one_is_ready_and_ans
         "{images:?}"
     );
     assert!(not_ready(&h.state, "ns", "coded").await.is_none());
+    let listed = super::list(&h.state, "ns").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].status.as_str()),
+        ("coded", "READY")
+    );
     let output = call(&h.state, br#"{"x":1}"#).await.result.unwrap();
     let output: serde_json::Value = serde_json::from_slice(&output).unwrap();
     assert_eq!(output["payload"], serde_json::json!({"x": 1}));

@@ -872,8 +872,7 @@ mod tests {
         .unwrap();
         let apt = input["commands"][0]["command"].as_str().unwrap();
         assert!(
-            apt.contains(" update && ")
-                && apt.ends_with("install -y --no-install-recommends git'"),
+            apt.contains(" update && ") && apt.ends_with("install -y --no-install-recommends git'"),
             "{apt}"
         );
         assert!(input["commands"][1]["command"]
