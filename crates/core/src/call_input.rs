@@ -104,7 +104,15 @@ async fn prepare_code(
     };
     let payload = Box::pin(prepare(state, namespace, name, &plain, input)).await?;
     let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
-    let masker = Masker::new(secrets.iter().map(|(_, v)| v.as_slice()));
+    // A secret holding a JSON object reaches the handler as its fields: their values are
+    // masked one by one too.
+    let fields = crate::code::call::object_secret_values(&secrets);
+    let masker = Masker::new(
+        secrets
+            .iter()
+            .map(|(_, v)| v.as_slice())
+            .chain(fields.iter().map(|v| v.as_bytes())),
+    );
     let input = crate::code::call::envelope(&secrets, &payload.input).map_err(|mut e| {
         e.message = masker.mask(&e.message);
         e

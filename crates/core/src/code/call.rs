@@ -46,6 +46,25 @@ pub fn envelope(
     Ok(Bytes::from(out))
 }
 
+/// The text of every field of the secrets that hold a JSON object (strings as they are, other
+/// values as JSON), for masking: the handler gets them one by one.
+pub fn object_secret_values(secrets: &[(String, Zeroizing<Vec<u8>>)]) -> Vec<Zeroizing<String>> {
+    let mut found = Vec::new();
+    for (_, value) in secrets {
+        if let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(value) {
+            for field in fields.values_mut() {
+                let text = match &mut *field {
+                    Value::String(text) => std::mem::take(text),
+                    other => other.to_string(),
+                };
+                found.push(Zeroizing::new(text));
+                wipe(field);
+            }
+        }
+    }
+    found
+}
+
 /// Overwrites the strings of a value that held secrets before it is dropped.
 fn wipe(value: &mut Value) {
     match value {
