@@ -197,6 +197,22 @@ async fn a_request_with_a_bad_schema_or_source_or_image_is_refused() {
     assert_eq!(error.kind, FailureKind::Invalid);
     assert!(error.message.contains("schema.in"), "{}", error.message);
     assert!(error.message.contains("base64"), "{}", error.message);
+    // A base image whose image is neither local nor a registry reference is not stored.
+    let error = base_images::create(
+        &h.state,
+        "ns",
+        BaseImageBody {
+            name: "missing".into(),
+            image: "nope".into(),
+            language: Language::Python3,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind, FailureKind::NotFound);
+    assert!(error.message.contains("nope"), "{}", error.message);
+    let bases = base_images::list(&h.state, "ns").await.unwrap();
+    assert_eq!(bases.len(), 1, "{bases:?}");
     let mut elsewhere = body("c291cmNl");
     elsewhere.image = "no-such-base".into();
     let error = put(&h.state, "ns", "coded", elsewhere).await.unwrap_err();
