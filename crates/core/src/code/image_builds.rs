@@ -614,60 +614,66 @@ fn build_commands(
 }
 
 impl Builder {
-    /// Runs the build's commands; their output goes to the build log (the cmd contract gives
-    /// it when the commands end).
+    /// Runs the build's commands one call each, so each one's output reaches the build log
+    /// when it ends (the cmd contract answers with a call's lines at its end); the first that
+    /// fails ends the build.
     async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
         let (input, files) = self.commands(stored)?;
-        let count = input["commands"].as_array().map(Vec::len).unwrap_or(0);
-        if count == 0 {
-            return Ok(());
-        }
-        log_line(
-            state,
-            &self.namespace,
-            CodeKind::ImageBuild,
-            &self.name,
-            &format!("running {count} commands (their output is logged when they end)"),
-        )
-        .await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
-        let outcome = self
-            .client
-            .call(&id, &deadline, Bytes::from(input.to_string()), files)
-            .await
-            .map_err(|e| format!("the builder failed: {e}"))?;
-        let lines: Vec<NewBuildLogLine> = outcome
-            .logs
-            .iter()
-            .map(|l| NewBuildLogLine {
-                time: clock::now_rfc3339(),
-                stream: match l.stream {
-                    faasbox_proto::LogStream::Stderr => "stderr",
-                    faasbox_proto::LogStream::Agent => "build",
-                    _ => "stdout",
-                }
-                .to_string(),
-                text: l.line.clone(),
-            })
-            .collect();
-        if let Err(e) = state
-            .store
-            .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
-            .await
-        {
-            tracing::warn!(
-                "writing the build log of {}/{}: {e}",
-                self.namespace,
-                self.name
-            );
-        }
-        if outcome.status != faasbox_proto::InvokeStatus::Ok {
-            return Err(format!(
-                "a build command failed ({}); its last output:\n{}",
-                outcome.message.unwrap_or_default(),
-                output_tail(&lines)
-            ));
+        let commands = input["commands"].as_array().cloned().unwrap_or_default();
+        for (index, command) in commands.iter().enumerate() {
+            let text = command["command"].as_str().unwrap_or_default();
+            log_line(
+                state,
+                &self.namespace,
+                CodeKind::ImageBuild,
+                &self.name,
+                &format!(
+                    "running command {} of {}: {text} (its output is logged when it ends)",
+                    index + 1,
+                    commands.len()
+                ),
+            )
+            .await;
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
+            let one = serde_json::json!({ "commands": [command] });
+            let outcome = self
+                .client
+                .call(&id, &deadline, Bytes::from(one.to_string()), files.clone())
+                .await
+                .map_err(|e| format!("the builder failed: {e}"))?;
+            let lines: Vec<NewBuildLogLine> = outcome
+                .logs
+                .iter()
+                .map(|l| NewBuildLogLine {
+                    time: clock::now_rfc3339(),
+                    stream: match l.stream {
+                        faasbox_proto::LogStream::Stderr => "stderr",
+                        faasbox_proto::LogStream::Agent => "build",
+                        _ => "stdout",
+                    }
+                    .to_string(),
+                    text: l.line.clone(),
+                })
+                .collect();
+            if let Err(e) = state
+                .store
+                .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
+                .await
+            {
+                tracing::warn!(
+                    "writing the build log of {}/{}: {e}",
+                    self.namespace,
+                    self.name
+                );
+            }
+            if outcome.status != faasbox_proto::InvokeStatus::Ok {
+                return Err(format!(
+                    "`{text}` failed ({}); its last output:\n{}",
+                    outcome.message.unwrap_or_default(),
+                    output_tail(&lines)
+                ));
+            }
         }
         Ok(())
     }
