@@ -488,9 +488,19 @@ impl Builder {
                 crate::instance_spec::MAX_ACCOUNT_FILE_BYTES,
             )
         };
-        let packager = if files("sbin/apk").is_some() || files("etc/alpine-release").is_some() {
+        // By the tool itself, not the distribution's release file: Debian's smallest root
+        // filesystems have /etc/debian_version and no apt. (A tool an upper layer deleted is
+        // taken as there; its command then fails with the shell's "not found".)
+        let has = |path: &str| {
+            state
+                .images
+                .layer_dirs(&content.layers)
+                .iter()
+                .any(|layer| std::fs::symlink_metadata(layer.join(path)).is_ok_and(|m| m.is_file()))
+        };
+        let packager = if has("sbin/apk") {
             Some("apk")
-        } else if files("usr/bin/apt-get").is_some() || files("etc/debian_version").is_some() {
+        } else if has("usr/bin/apt-get") {
             Some("apt-get")
         } else {
             None
@@ -563,7 +573,7 @@ fn build_commands(
         let line = match packager {
             Some("apk") => format!("apk add --no-cache {}", words.join(" ")),
             Some(_) => format!(
-                "sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}'",
+                "sh -c 'apt-get -o APT::Sandbox::User=root update && DEBIAN_FRONTEND=noninteractive apt-get -o APT::Sandbox::User=root install -y --no-install-recommends {}'",
                 words.join(" ")
             ),
             None => {
@@ -614,59 +624,66 @@ fn build_commands(
 }
 
 impl Builder {
-    /// Runs the build's commands; their output goes to the build log (the cmd contract gives
-    /// it when the commands end).
+    /// Runs the build's commands one call each, so each one's output reaches the build log
+    /// when it ends (the cmd contract answers with a call's lines at its end); the first that
+    /// fails ends the build.
     async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
         let (input, files) = self.commands(stored)?;
-        let count = input["commands"].as_array().map(Vec::len).unwrap_or(0);
-        if count == 0 {
-            return Ok(());
-        }
-        log_line(
-            state,
-            &self.namespace,
-            CodeKind::ImageBuild,
-            &self.name,
-            &format!("running {count} commands (their output is logged when they end)"),
-        )
-        .await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
-        let outcome = self
-            .client
-            .call(&id, &deadline, Bytes::from(input.to_string()), files)
-            .await
-            .map_err(|e| format!("the builder failed: {e}"))?;
-        let lines: Vec<NewBuildLogLine> = outcome
-            .logs
-            .iter()
-            .map(|l| NewBuildLogLine {
-                time: clock::now_rfc3339(),
-                stream: match l.stream {
-                    faasbox_proto::LogStream::Stderr => "stderr",
-                    faasbox_proto::LogStream::Agent => "build",
-                    _ => "stdout",
-                }
-                .to_string(),
-                text: l.line.clone(),
-            })
-            .collect();
-        if let Err(e) = state
-            .store
-            .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
-            .await
-        {
-            tracing::warn!(
-                "writing the build log of {}/{}: {e}",
-                self.namespace,
-                self.name
-            );
-        }
-        if outcome.status != faasbox_proto::InvokeStatus::Ok {
-            return Err(format!(
-                "a build command failed: {} (see the build log)",
-                outcome.message.unwrap_or_default()
-            ));
+        let commands = input["commands"].as_array().cloned().unwrap_or_default();
+        for (index, command) in commands.iter().enumerate() {
+            let text = command["command"].as_str().unwrap_or_default();
+            log_line(
+                state,
+                &self.namespace,
+                CodeKind::ImageBuild,
+                &self.name,
+                &format!(
+                    "running command {} of {}: {text} (its output is logged when it ends)",
+                    index + 1,
+                    commands.len()
+                ),
+            )
+            .await;
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
+            let one = serde_json::json!({ "commands": [command] });
+            let outcome = self
+                .client
+                .call(&id, &deadline, Bytes::from(one.to_string()), files.clone())
+                .await
+                .map_err(|e| format!("the builder failed: {e}"))?;
+            let lines: Vec<NewBuildLogLine> = outcome
+                .logs
+                .iter()
+                .map(|l| NewBuildLogLine {
+                    time: clock::now_rfc3339(),
+                    stream: match l.stream {
+                        faasbox_proto::LogStream::Stderr => "stderr",
+                        faasbox_proto::LogStream::Agent => "build",
+                        _ => "stdout",
+                    }
+                    .to_string(),
+                    text: l.line.clone(),
+                })
+                .collect();
+            if let Err(e) = state
+                .store
+                .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
+                .await
+            {
+                tracing::warn!(
+                    "writing the build log of {}/{}: {e}",
+                    self.namespace,
+                    self.name
+                );
+            }
+            if outcome.status != faasbox_proto::InvokeStatus::Ok {
+                return Err(format!(
+                    "`{text}` failed ({}); its last output:\n{}",
+                    outcome.message.unwrap_or_default(),
+                    output_tail(&lines)
+                ));
+            }
         }
         Ok(())
     }
@@ -693,6 +710,24 @@ impl Drop for Builder {
                 }
             });
         }
+    }
+}
+
+/// How much of the end of a failed build's output its reason holds.
+const REASON_TAIL_LINES: usize = 10;
+const REASON_TAIL_BYTES: usize = 2000;
+
+/// The last lines of a build's output (the tool's own words), for a failed build's reason.
+fn output_tail(lines: &[NewBuildLogLine]) -> String {
+    let kept: Vec<&str> = lines
+        .iter()
+        .map(|l| l.text.trim_end())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let tail = kept[kept.len().saturating_sub(REASON_TAIL_LINES)..].join("\n");
+    match tail.char_indices().rev().nth(REASON_TAIL_BYTES) {
+        Some((cut, _)) => format!("…{}", &tail[cut..]),
+        None => tail,
     }
 }
 
@@ -853,8 +888,7 @@ mod tests {
         .unwrap();
         let apt = input["commands"][0]["command"].as_str().unwrap();
         assert!(
-            apt.contains("apt-get update && ")
-                && apt.ends_with("install -y --no-install-recommends git'"),
+            apt.contains(" update && ") && apt.ends_with("install -y --no-install-recommends git'"),
             "{apt}"
         );
         assert!(input["commands"][1]["command"]
@@ -868,6 +902,27 @@ mod tests {
         let (input, files) = build_commands(None, &stored(Language::Shell, &[], "")).unwrap();
         assert_eq!(input["commands"], serde_json::json!([]));
         assert!(files.is_empty());
+    }
+
+    #[test]
+    fn a_failed_build_s_reason_ends_with_the_tool_s_output() {
+        let line = |text: &str| NewBuildLogLine {
+            time: "t".into(),
+            stream: "stdout".into(),
+            text: text.into(),
+        };
+        let lines: Vec<NewBuildLogLine> = (0..20)
+            .map(|i| line(&format!("line {i}")))
+            .chain([
+                line(""),
+                line("ERROR: No matching distribution found for no-such-package"),
+            ])
+            .collect();
+        let tail = output_tail(&lines);
+        assert!(tail.starts_with("line 11\n"), "{tail}");
+        assert!(tail.ends_with("no-such-package"), "{tail}");
+        let long = output_tail(&[line(&"x".repeat(5000))]);
+        assert!(long.starts_with('…') && long.chars().count() <= REASON_TAIL_BYTES + 2);
     }
 
     #[test]
