@@ -13,6 +13,9 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/faasbox";
 
 /// The default writable space of an image build's builder instance: 1 GiB.
 pub const DEFAULT_BUILD_DISK_BYTES: u64 = 1 << 30;
+/// The host's certificate bundle (Debian's `ca-certificates`), which image builds trust by
+/// default (see [`ServerConfig::build_ca_file`]).
+pub const DEFAULT_BUILD_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The server's settings (from the command line and `faasbox.toml`), read once at start.
 #[derive(Debug, Clone)]
@@ -49,6 +52,11 @@ pub struct ServerConfig {
     /// The writable space of an image build's builder instance (what the packages it
     /// installs may take), in bytes.
     pub build_disk_bytes: u64,
+    /// The certificate authorities an image build's package installs (pip, npm) trust, as a
+    /// PEM bundle on this host: by default the host's own ([`DEFAULT_BUILD_CA_FILE`], when it
+    /// exists), so builds pass the same TLS-inspecting proxies the host passes. `None`: the
+    /// base image's own trust store only.
+    pub build_ca_file: Option<PathBuf>,
 
     // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
     /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
@@ -139,6 +147,7 @@ impl ServerConfig {
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),
             build_disk_bytes: DEFAULT_BUILD_DISK_BYTES,
+            build_ca_file: Some(PathBuf::from(DEFAULT_BUILD_CA_FILE)).filter(|path| path.is_file()),
             expr_limits: faasbox_expr::sandbox::Limits::default(),
             flow_limits: faasbox_flow::engine::Limits::default(),
         }

@@ -563,9 +563,3 @@ async fn check_instance(
 #[cfg(test)]
 #[path = "functions_tests.rs"]
 mod tests;
-
-/// The namespace's functions built from code, by name.
-pub async fn list(state: &Arc<AppState>, namespace: &str) -> Fallible<Vec<CodeFunctionView>> {
-    let records = state.store.codes(namespace, CodeKind::Function).await?;
-    records.iter().map(CodeFunctionView::of).collect()
-}

@@ -546,20 +546,45 @@ impl Builder {
     }
 
     /// The commands of the build, in the direktiv-cmd form, and the files they read.
-    fn commands(&self, stored: &Stored) -> Result<(serde_json::Value, Vec<CallFile>), String> {
-        build_commands(self.packager, stored)
+    fn commands(
+        &self,
+        stored: &Stored,
+        ca: Option<&[u8]>,
+    ) -> Result<(serde_json::Value, Vec<CallFile>), String> {
+        build_commands(self.packager, stored, ca)
     }
 }
 
+/// The name of the certificate bundle among a build command's files (see
+/// [`crate::config::ServerConfig::build_ca_file`]).
+const CA_FILE: &str = "faasbox-ca.crt";
+
+/// The largest certificate bundle given to builders; a larger file is not one.
+const MAX_CA_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The commands of a build on a base with `packager` (`apk`, `apt-get` or none), in the
-/// direktiv-cmd form, and the files they read.
+/// direktiv-cmd form, and the files they read. With `ca` (a PEM bundle), pip and npm trust it
+/// instead of the base image's own store.
 fn build_commands(
     packager: Option<&'static str>,
     stored: &Stored,
+    ca: Option<&[u8]>,
 ) -> Result<(serde_json::Value, Vec<CallFile>), String> {
     let body = &stored.body;
     let mut commands = Vec::new();
     let mut files = Vec::new();
+    // The commands run in the call's directory, where the bundle is placed; `$PWD` makes
+    // its path absolute before a command changes directory.
+    let trust = if let Some(ca) = ca {
+        files.push(CallFile {
+            name: CA_FILE.into(),
+            kind: CallFileKind::File,
+            data: base64::engine::general_purpose::STANDARD.encode(ca),
+        });
+        format!("ca=\"$PWD/{CA_FILE}\"; export PIP_CERT=\"$ca\" NODE_EXTRA_CA_CERTS=\"$ca\" npm_config_cafile=\"$ca\"; ")
+    } else {
+        String::new()
+    };
     if !body.system_packages.is_empty() {
         let words: Vec<String> = body
             .system_packages
@@ -596,7 +621,9 @@ fn build_commands(
                     data: encoded,
                 });
                 commands.push(serde_json::json!({
-                    "command": "python3 -m pip install --no-cache-dir -r requirements.txt",
+                    "command": format!(
+                        "sh -c '{trust}python3 -m pip install --no-cache-dir -r requirements.txt'"
+                    ),
                     "envs": [
                         {"name": "PIP_BREAK_SYSTEM_PACKAGES", "value": "1"},
                         {"name": "PIP_ROOT_USER_ACTION", "value": "ignore"}
@@ -612,7 +639,7 @@ fn build_commands(
                 });
                 commands.push(serde_json::json!({
                     "command": format!(
-                        "sh -c 'mkdir -p {NODE_DIR} && cp package.json {NODE_DIR}/ && cd {NODE_DIR} && npm install --omit=dev'"
+                        "sh -c '{trust}mkdir -p {NODE_DIR} && cp package.json {NODE_DIR}/ && cd {NODE_DIR} && npm install --omit=dev'"
                     ),
                     "stop": true
                 }));
@@ -628,7 +655,8 @@ impl Builder {
     /// when it ends (the cmd contract answers with a call's lines at its end); the first that
     /// fails ends the build.
     async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
-        let (input, files) = self.commands(stored)?;
+        let ca = self.trusted_certificates(state).await;
+        let (input, files) = self.commands(stored, ca.as_deref())?;
         let commands = input["commands"].as_array().cloned().unwrap_or_default();
         for (index, command) in commands.iter().enumerate() {
             let text = command["command"].as_str().unwrap_or_default();
@@ -686,6 +714,39 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// The server's certificate bundle for builds, if it has one that can be read.
+    async fn trusted_certificates(&self, state: &Arc<AppState>) -> Option<Vec<u8>> {
+        let path = state.config.build_ca_file.as_ref()?;
+        let read = async {
+            let size = tokio::fs::metadata(path).await?.len();
+            if size > MAX_CA_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "it is larger than {MAX_CA_BYTES} bytes"
+                )));
+            }
+            tokio::fs::read(path).await
+        };
+        match read.await {
+            Ok(bundle) => Some(bundle),
+            Err(e) => {
+                let text = format!(
+                    "not giving the builder the certificate bundle {}: {e}; pip and npm trust \
+                     the base image's own certificates",
+                    path.display()
+                );
+                log_line(
+                    state,
+                    &self.namespace,
+                    CodeKind::ImageBuild,
+                    &self.name,
+                    &text,
+                )
+                .await;
+                None
+            }
+        }
     }
 
     async fn stop(mut self) {
@@ -870,6 +931,7 @@ mod tests {
         let (input, files) = build_commands(
             Some("apk"),
             &stored(Language::Python3, &[("curl", "8.5")], "x==1"),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -884,6 +946,7 @@ mod tests {
         let (input, files) = build_commands(
             Some("apt-get"),
             &stored(Language::Nodejs, &[("git", "")], "{}"),
+            Some(b"PEM"),
         )
         .unwrap();
         let apt = input["commands"][0]["command"].as_str().unwrap();
@@ -895,11 +958,23 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("npm install --omit=dev"));
-        assert_eq!(files[0].name, "package.json");
+        assert_eq!(files[0].name, CA_FILE);
+        assert_eq!(files[1].name, "package.json");
+        let npm = input["commands"][1]["command"].as_str().unwrap();
+        assert!(
+            npm.contains("npm_config_cafile=\"$ca\"") && npm.contains("NODE_EXTRA_CA_CERTS"),
+            "{npm}"
+        );
+        assert_eq!(
+            input["commands"][0]["command"]
+                .as_str()
+                .map(|c| c.contains("faasbox-ca")),
+            Some(false)
+        );
         let error =
-            build_commands(None, &stored(Language::Shell, &[("curl", "")], "")).unwrap_err();
+            build_commands(None, &stored(Language::Shell, &[("curl", "")], ""), None).unwrap_err();
         assert!(error.contains("neither apk nor apt-get"), "{error}");
-        let (input, files) = build_commands(None, &stored(Language::Shell, &[], "")).unwrap();
+        let (input, files) = build_commands(None, &stored(Language::Shell, &[], ""), None).unwrap();
         assert_eq!(input["commands"], serde_json::json!([]));
         assert!(files.is_empty());
     }
