@@ -202,6 +202,15 @@ pub struct ServerArgs {
     /// databases, registries, this server's API. For development and tests only.
     #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_host_loopback: bool,
+    /// The writable space of an image build's builder (what the packages it installs may
+    /// take up). It is memory (a tmpfs) while the build runs.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub build_disk: u64,
+    /// The certificate bundle (PEM) pip and npm trust in image builds: by default this
+    /// host's, so builds pass the TLS-inspecting proxies the host passes; `none`: the base
+    /// image's own certificates only.
+    #[arg(long, default_value = faasbox_server::config::DEFAULT_BUILD_CA_FILE)]
+    pub build_ca_file: String,
     /// Log filter (e.g. info, debug, faasbox_core=debug for the call path, faasbox_http=debug for requests).
     #[arg(long, env = "FAASBOX_LOG", default_value = "info")]
     pub log: String,

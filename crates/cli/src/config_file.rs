@@ -32,6 +32,8 @@ struct ServerFile {
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
     allow_host_loopback: Option<bool>,
+    build_disk: Option<SizeValue>,
+    build_ca_file: Option<String>,
     log: Option<String>,
     // --- limits: uploads, memory, namespace quotas ---
     max_upload_size: Option<SizeValue>,
@@ -149,6 +151,12 @@ fn merge(
     }
     if let Some(v) = file.max_layer_size.filter(|_| unset("max_layer_size")) {
         args.max_layer_size = size("max-layer-size", v)?;
+    }
+    if let Some(v) = file.build_disk.filter(|_| unset("build_disk")) {
+        args.build_disk = size("build-disk", v)?;
+    }
+    if let Some(v) = file.build_ca_file.filter(|_| unset("build_ca_file")) {
+        args.build_ca_file = v;
     }
     if let Some(v) = file.body_budget.filter(|_| unset("body_budget")) {
         args.body_budget = size("body-budget", v)?;

@@ -1,5 +1,7 @@
 //! `faasbox server`: runs the server in this process.
 
+use std::path::PathBuf;
+
 use faasbox_server::config::MasterKeyEnv;
 use faasbox_server::ServerConfig;
 use tracing_subscriber::EnvFilter;
@@ -31,6 +33,8 @@ pub async fn run(
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
     config.allow_host_loopback = args.allow_host_loopback;
+    config.build_disk_bytes = args.build_disk;
+    config.build_ca_file = build_ca_file(&args.build_ca_file)?;
     config.master_key = master_key;
     config.limits.max_upload_bytes = args.max_upload_size;
     config.limits.max_layer_bytes = args.max_layer_size;
@@ -57,5 +61,23 @@ fn faasbox_flow_limits(max_transitions: u64, max_data: u64) -> faasbox_server::F
     faasbox_server::FlowLimits {
         max_transitions,
         max_data: usize::try_from(max_data).unwrap_or(usize::MAX),
+    }
+}
+
+/// `--build-ca-file`: `none`, the default bundle (skipped when this host has none), or a file
+/// that must exist.
+fn build_ca_file(value: &str) -> anyhow::Result<Option<PathBuf>> {
+    let path = PathBuf::from(value);
+    if value == "none" {
+        Ok(None)
+    } else if path.is_file() {
+        Ok(Some(path))
+    } else if value == faasbox_server::config::DEFAULT_BUILD_CA_FILE {
+        Ok(None)
+    } else {
+        anyhow::bail!(
+            "--build-ca-file {value}: no such file; name a PEM certificate bundle, or `none` \
+             for the base images' own certificates"
+        )
     }
 }
