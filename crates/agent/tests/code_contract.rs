@@ -280,6 +280,46 @@ async fn python_async_handler_is_awaited() {
     assert_eq!(ok_output(&outcome), json!({"awaited": 7}));
 }
 
+/// Debian's `python3-minimal` has no `json` module: the shim reads and writes JSON itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_without_the_json_module() {
+    let shadow = tempfile::tempdir().unwrap();
+    fs::set_permissions(shadow.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir(shadow.path().join("json")).unwrap();
+    fs::write(
+        shadow.path().join("json/__init__.py"),
+        "raise ImportError('no json in python3-minimal')\n",
+    )
+    .unwrap();
+    let handler = "import sys\n\ndef handle(context, payload):\n    if payload == 'set':\n        return {1}\n    if payload == 'nan':\n        return float('nan')\n    if payload == 'bad':\n        raise ValueError('bad')\n    return {'payload': payload, 'deadline': context['deadline'], 'tuple': (1, None), 1: True, 'json': 'json' in sys.modules}\n";
+    let (agent, _code) = code_agent_with_env(
+        "python3",
+        "echo",
+        &[("echo.py", handler)],
+        vec![("PYTHONPATH".into(), shadow.path().display().to_string())],
+    )
+    .await;
+    let (status, report) = agent.ready().await;
+    assert_eq!(status, StatusCode::OK, "{report:?}");
+    let payload = json!({"text": "ü \" \\ \n \u{1F600} \u{1}", "big": 12345678901234567890u64, "f": -2.5e-3, "l": [true, false, null, {}, []]});
+    let outcome = agent.invoke("mini-1", call_input(payload.clone())).await;
+    assert_eq!(
+        ok_output(&outcome),
+        json!({"payload": payload, "deadline": DEADLINE, "tuple": [1, null], "1": true, "json": false})
+    );
+    let outcome = agent.invoke("mini-2", call_input(json!("set"))).await;
+    assert_eq!(
+        error_of(&outcome),
+        (CODE_FUNCTION_ERROR, "the handler's result is not JSON: TypeError: Object of type set is not JSON serializable")
+    );
+    let outcome = agent.invoke("mini-3", call_input(json!("nan"))).await;
+    assert_eq!(error_of(&outcome).0, CODE_FUNCTION_ERROR);
+    let outcome = agent.invoke("mini-4", call_input(json!("bad"))).await;
+    assert!(error_of(&outcome)
+        .1
+        .starts_with("ValueError: bad\nTraceback"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn python_large_payload_round_trip() {
     let (agent, _code) = ready_agent(
@@ -724,6 +764,7 @@ case "$payload" in
   *nojson*) echo "not json at all"; exit 0 ;;
   *fail*) echo "about to fail" >&2; echo "it failed" >&2; exit 4 ;;
   *nothing*) exit 0 ;;
+  *sleep*) echo "sleeping"; sleep 30 ;;
 esac
 echo "log line one"
 echo "to stderr" >&2
@@ -773,6 +814,18 @@ async fn shell_echo_logs_and_failures() {
         .invoke("nothing-1", call_input(json!("nothing")))
         .await;
     assert_null(&outcome);
+
+    let started = Instant::now();
+    let outcome = agent
+        .invoke_until(
+            "sleep-1",
+            &deadline_in(Duration::from_millis(1000)),
+            call_input(json!("sleep")),
+        )
+        .await;
+    assert_eq!(outcome.status, InvokeStatus::Timeout, "{outcome:?}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(lines_of(&outcome.logs, LogStream::Stdout), ["sleeping"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -845,5 +898,38 @@ async fn interpreters_are_found_on_the_path() {
     assert_eq!(
         report.error.as_deref(),
         Some("cannot start the python3 worker: exec: \"python3\": executable file not found in $PATH (the base image must have python3 on its PATH)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calls_files_are_not_placed_and_its_log_says_so() {
+    let (agent, _code) = ready_agent(
+        "python3",
+        "echo",
+        &[(
+            "echo.py",
+            "def handle(context, payload):\n    return payload\n",
+        )],
+    )
+    .await;
+    let body = json!({
+        "files": [{"name": "a.txt", "kind": "file", "data": "eA=="}],
+        "input": {"context": {}, "payload": {"kept": true}},
+    });
+    let request = hyper::Request::post("http://agent/v1/invoke")
+        .header("faasbox-action-id", "files-1")
+        .header("faasbox-deadline", DEADLINE)
+        .header(faasbox_proto::HEADER_CALL_FILES, "1")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap();
+    let (status, body) = agent.request(request).await;
+    assert_eq!(status, StatusCode::OK);
+    let outcome: InvokeOutcome = serde_json::from_slice(&body).unwrap();
+    assert_eq!(ok_output(&outcome), json!({"kept": true}));
+    assert_eq!(
+        lines_of(&outcome.logs, LogStream::Agent),
+        ["the call's 1 file(s) are not placed: a function built from code takes its input as JSON only"]
     );
 }

@@ -233,3 +233,44 @@ async fn an_image_build_is_cached_and_functions_build_on_it() {
         "{failed}"
     );
 }
+
+/// A build a stopped server left unfinished (its record CREATING, as a crash mid-build leaves
+/// it) is done at the next start: the function becomes READY and answers.
+#[tokio::test]
+async fn a_restarted_server_builds_what_it_left_unfinished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data).await;
+    server.create_namespace("demo").await;
+    let (_rootfs, tar) = images::rootfs_tar_with(&[]);
+    let r = server
+        .import_as(&server.http, Some("demo"), &tar, "test/busybox:1", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/base-images",
+            &json!({"name": "sh-base", "image": "test/busybox:1", "language": "shell"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    assert!(server.stop());
+    let stored = json!({"body": {
+        "image": "sh-base", "handler": "run.sh",
+        "source": source(&[("run.sh", "read -r input\necho \"$input\"\n")])
+    }});
+    let conn = rusqlite::Connection::open(data.join("faasbox.db")).expect("the database");
+    conn.execute(
+        "INSERT INTO code_records (namespace, kind, name, spec, status, created, modified)
+         VALUES ('demo', 'function', 'later', ?1, 'CREATING', 't0', 't0')",
+        [stored.to_string()],
+    )
+    .expect("storing the unfinished build");
+    drop(conn);
+    let server = Server::start_in(&data).await;
+    let built = until_built(&server, "later").await;
+    assert_eq!(built["status"], "READY", "{built}");
+    let (status, _, body) = server.invoke("demo", "later", r#"{"again":true}"#).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!({"again": true}));
+}

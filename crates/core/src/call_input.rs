@@ -34,16 +34,18 @@ pub struct CallInput {
     pub masker: Masker,
 }
 
-/// Reads the spec's secrets and builds the input. Errors are masked already.
+/// Reads the spec's secrets and builds the input (for a code function, the envelope, whose
+/// `context` gets `code_context` too). Errors are masked already.
 pub async fn prepare(
     state: &Arc<AppState>,
     namespace: &str,
     name: &str,
     spec: &FunctionSpec,
     input: Bytes,
+    code_context: Map<String, Value>,
 ) -> Result<CallInput, Failure> {
     if spec.effective_contract() == faasbox_proto::Contract::Code {
-        return prepare_code(state, namespace, name, spec, input).await;
+        return prepare_code(state, namespace, name, spec, input, code_context).await;
     }
     if spec.secrets.is_empty() && spec.input.is_none() {
         return Ok(CallInput {
@@ -89,6 +91,7 @@ async fn prepare_code(
     name: &str,
     spec: &FunctionSpec,
     input: Bytes,
+    code_context: Map<String, Value>,
 ) -> Result<CallInput, Failure> {
     let plain = FunctionSpec {
         secrets: if spec.input.is_some() {
@@ -102,13 +105,22 @@ async fn prepare_code(
         schema: None,
         ..spec.clone()
     };
-    let payload = Box::pin(prepare(state, namespace, name, &plain, input)).await?;
+    let payload = Box::pin(prepare(state, namespace, name, &plain, input, Map::new())).await?;
     let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
-    let masker = Masker::new(secrets.iter().map(|(_, v)| v.as_slice()));
-    let input = crate::code::call::envelope(&secrets, &payload.input).map_err(|mut e| {
-        e.message = masker.mask(&e.message);
-        e
-    })?;
+    // A secret holding a JSON object reaches the handler as its fields: their values are
+    // masked one by one too.
+    let fields = crate::code::call::object_secret_values(&secrets);
+    let masker = Masker::new(
+        secrets
+            .iter()
+            .map(|(_, v)| v.as_slice())
+            .chain(fields.iter().map(|v| v.as_bytes())),
+    );
+    let input =
+        crate::code::call::envelope(&secrets, &code_context, &payload.input).map_err(|mut e| {
+            e.message = masker.mask(&e.message);
+            e
+        })?;
     Ok(CallInput { input, masker })
 }
 

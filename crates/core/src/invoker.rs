@@ -65,6 +65,10 @@ pub struct CallOptions {
     /// Run with the invocation's id once the call is recorded, before it starts (a flow links
     /// the invocation from its instance); not run for a call refused before that.
     pub on_recorded: Option<OnRecorded>,
+    /// A code function's further context fields (Dispatch's `event`, `httpContext`), put into
+    /// the envelope's `context` beside `secrets` and `serviceBindings` (which they cannot
+    /// replace); other contracts ignore them.
+    pub code_context: serde_json::Map<String, serde_json::Value>,
 }
 
 /// See [`CallOptions::on_recorded`].
@@ -257,8 +261,16 @@ async fn run(
             return Ok((result, Vec::new()));
         }
     }
-    let prepared =
-        crate::call_input::prepare(&state, &namespace, &name, &deployed.spec, input).await;
+    let code_context = std::mem::take(&mut options.code_context);
+    let prepared = crate::call_input::prepare(
+        &state,
+        &namespace,
+        &name,
+        &deployed.spec,
+        input,
+        code_context,
+    )
+    .await;
     let CallInput { input, masker } = match prepared {
         Ok(prepared) => CallInput {
             input: prepared.input,

@@ -248,6 +248,17 @@ async fn a_code_function_gets_the_envelope_and_its_schemas_are_checked() {
             "payload": {"name": "x"}
         })
     );
+    // A value of an object secret is masked in what the call leaves behind on its own.
+    h.driver.behaviour().set_reply(FakeReply::Fail {
+        code: "FunctionError".into(),
+        message: "ValueError: bad password pw-123456".into(),
+    });
+    let error = call(&h, "fn", br#"{"name":"x"}"#, CallOptions::default())
+        .await
+        .result
+        .unwrap_err();
+    assert!(!error.message.contains("pw-123456"), "{}", error.message);
+    h.driver.behaviour().set_reply(FakeReply::Echo);
     // An input that does not match schema.in never reaches the agent.
     let invokes = h.driver.record().invokes.len();
     let invocation = call(&h, "fn", br#"{"nome":"x"}"#, CallOptions::default()).await;

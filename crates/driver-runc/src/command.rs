@@ -196,6 +196,17 @@ impl RuntimeCli {
         }))
     }
 
+    /// `pause` (`paused`) or `resume`: freezes or thaws every process of the container.
+    pub(crate) async fn set_paused(&self, id: &str, paused: bool) -> Result<(), DriverError> {
+        let verb = if paused { "pause" } else { "resume" };
+        let display = format!("{} {verb} {id}", self.name());
+        let output = self.output(&display, &[verb, id]).await?;
+        if !output.status.success() {
+            return Err(failure(&display, &output));
+        }
+        Ok(())
+    }
+
     /// Kills (SIGKILL) and deletes the container. Returns whether it existed.
     ///
     /// `delete --force` of a running container sleeps 100 ms after its SIGKILL before it looks

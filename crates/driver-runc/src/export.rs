@@ -19,22 +19,26 @@
 //!   `exclude` paths likewise, directories on the way to those that hold nothing else that is
 //!   exported (runc made or copied them up to mount on), sockets and device nodes.
 //!
-//! Entries are written sorted by name. The files' sizes together may not pass the size of the
+//! The container is paused (`runc pause`, the cgroup freezer) while its changes are read, so
+//! nothing in it changes them meanwhile — or swaps a file for a link to a host file: files are
+//! opened without following links and checked to be the path walked. Entries are written
+//! sorted by name. The files' sizes together may not pass the size of the
 //! instance's disk (where the upper directory lives), so a tar is never larger than that
 //! plus its headers. The walk and the writing block: they run on a blocking thread.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use faasbox_driver::{DriverError, ExportedChanges};
 use tar::{EntryType, Header};
 
-use crate::layout::InstanceDir;
+use crate::layout::{InstanceDir, InstanceMeta};
 use crate::Inner;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -55,12 +59,33 @@ impl Inner {
             return Err(DriverError::InvalidId(id.to_string()));
         }
         let dir = self.layout.instance(id);
-        let dest = dest.to_path_buf();
-        let exclude = exclude.to_vec();
-        let id = id.to_string();
-        tokio::task::spawn_blocking(move || export_blocking(&id, &dir, &dest, &exclude))
+        let Some(meta) = InstanceMeta::read(&dir) else {
+            return Err(DriverError::io(
+                format!("instance {id} has no changes to export (is it running?)"),
+                io::Error::from(io::ErrorKind::NotFound),
+            ));
+        };
+        // Frozen while it is read: nothing in the container changes the files (or swaps one
+        // for a link to a host file) between the walk and the copy.
+        let cli = self.runtime_cli(meta.runtime)?;
+        cli.set_paused(id, true).await?;
+        let exported = {
+            let (id, dest, exclude) = (id.to_string(), dest.to_path_buf(), exclude.to_vec());
+            tokio::task::spawn_blocking(move || {
+                let result = export_blocking(&id, &dir, &dest, &exclude);
+                if result.is_err() {
+                    let _ = fs::remove_file(&dest);
+                }
+                result
+            })
             .await
-            .map_err(|e| DriverError::io("the export's thread failed", io::Error::other(e)))?
+            .map_err(|e| DriverError::io("the export's thread failed", io::Error::other(e)))
+            .and_then(|r| r)
+        };
+        let resumed = cli.set_paused(id, false).await;
+        let exported = exported?;
+        resumed?;
+        Ok(exported)
     }
 }
 
@@ -440,6 +465,30 @@ impl SplitSlash for Vec<u8> {
     }
 }
 
+/// Opens the regular file at `path` for reading, making sure it is that file: not a symbolic
+/// link, and reached through no link on the way (the path the kernel resolved is `path`).
+fn open_exactly(path: &Path) -> Result<File, DriverError> {
+    let fail = |e: io::Error| DriverError::io(format!("cannot read {}", path.display()), e);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(fail)?;
+    let resolved = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_err(fail)?;
+    let regular = file.metadata().map_err(fail)?.is_file();
+    if resolved != path || !regular {
+        return Err(fail(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it changed while it was exported (it is now {}); export while nothing runs in \
+                 the instance",
+                resolved.display()
+            ),
+        )));
+    }
+    Ok(file)
+}
+
 /// Counts what passes through.
 struct Counting<W> {
     inner: W,
@@ -501,8 +550,7 @@ fn write_tar(items: &[Item], dest: &Path) -> Result<u64, DriverError> {
                     .map_err(fail)?;
             }
             Kind::File { source, size } => {
-                let file = File::open(source)
-                    .map_err(|e| DriverError::io(format!("cannot read {}", source.display()), e))?;
+                let file = open_exactly(source)?;
                 header.set_entry_type(EntryType::Regular);
                 header.set_size(*size);
                 // Exactly the size walked: a file that changed meanwhile cannot break the tar.

@@ -42,7 +42,7 @@
 //! | cmd | the same directory | it is the commands' working directory (and `HOME`) |
 //! | file | `<data_dir>/files` (`/direktiv-data/files`), emptied with the data dir | environment `DIREKTIV_TEMPDIR` |
 //! | openwhisk | the call's temp dir `<temp_root>/<aid>` (made only when there are files) | environment `DIREKTIV_TEMPDIR` of the activation |
-//! | code | not placed: a code function takes JSON only | — |
+//! | code | not placed (a line in the call's log says so): a function built from code takes JSON only | — |
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

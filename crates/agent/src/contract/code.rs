@@ -14,7 +14,10 @@
 //! build-time handler check. Python's handler must bind two positional arguments
 //! (`inspect.signature`); a Node.js handler may declare at most two parameters (JavaScript's
 //! `length` stops at a default or rest parameter, so fewer is allowed). A Node.js module may be
-//! CommonJS or an ES module (`"type": "module"`; its default export, or the named one).
+//! CommonJS or an ES module (`"type": "module"`; its default export, or the named one). The
+//! Python shim needs nothing beyond Debian's `python3-minimal`: without the `json` module it
+//! reads and writes JSON itself, and without `asyncio` it still runs a coroutine that awaits
+//! no event loop.
 //!
 //! Per call the input is split into context and payload ([`envelope::split`]), `deadline` is
 //! added to the context, and the worker runs the handler; the module stays loaded, so module
@@ -35,6 +38,8 @@
 //! is replaced when the next call comes.
 //!
 //! **shell: a process per call**, see [`shell`].
+//!
+//! A call's files (a flow action's `files`) are not placed; the call's log says so.
 
 pub mod envelope;
 pub mod shell;
@@ -46,7 +51,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use faasbox_proto::{CodeConfig, Language, ProcessUser, CODE_FUNCTION_ERROR};
+use faasbox_proto::{CodeConfig, Language, LogStream, ProcessUser, CODE_FUNCTION_ERROR};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::child;
@@ -265,6 +270,7 @@ impl Warm {
 
     async fn invoke(&self, call: &Call, mut cancelled: Cancelled) -> CallResult {
         let language = self.language.as_str();
+        note_files(&self.logs, call);
         let deadline = Deadline::parse(&call.deadline).instant();
         tokio::select! {
             biased;
@@ -358,6 +364,21 @@ impl Warm {
             Err(reason) => self.logs.agent_line(reason),
         }
         result
+    }
+}
+
+/// Says in the call's log that its files (a flow action's `files`) are not placed: a function
+/// built from code takes JSON only.
+fn note_files(logs: &LogHub, call: &Call) {
+    if !call.files.is_empty() {
+        logs.call_line(
+            Some(&call.aid),
+            LogStream::Agent,
+            format!(
+                "the call's {} file(s) are not placed: a function built from code takes its input as JSON only",
+                call.files.len()
+            ),
+        );
     }
 }
 

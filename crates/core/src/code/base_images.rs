@@ -124,8 +124,10 @@ async fn pull(state: &Arc<AppState>, namespace: &str, image: &str) -> Fallible<S
         .await
     {
         Ok(record) => Ok(record.digest),
+        // The registry's failure is an upstream's: 502, as the API promises (the kind that
+        // answers 502 is the one of a failed function, the other upstream the server calls).
         Err(e) if e.is_registry_error() => Err(Failure::new(
-            FailureKind::Unavailable,
+            FailureKind::FunctionFailed,
             IMAGE_MISSING,
             format!("pulling image '{image}' for a base image failed: {e}"),
         )),

@@ -17,6 +17,7 @@ pub use crate::code_schemas::CodeSchemas;
 /// the caller masks the secret values in what the call leaves behind.
 pub fn envelope(
     secrets: &[(String, Zeroizing<Vec<u8>>)],
+    context: &Map<String, Value>,
     payload: &[u8],
 ) -> Result<Bytes, Failure> {
     let mut merged = Map::new();
@@ -40,10 +41,42 @@ pub fn envelope(
     let mut out = Vec::with_capacity(payload.len() + text.len() + 64);
     out.extend_from_slice(b"{\"context\":{\"secrets\":");
     out.extend_from_slice(&text);
-    out.extend_from_slice(b",\"serviceBindings\":{}},\"payload\":");
+    out.extend_from_slice(b",\"serviceBindings\":{}");
+    for (key, value) in context {
+        if key == "secrets" || key == "serviceBindings" {
+            continue;
+        }
+        let (key, value) = (serde_json::to_vec(key), serde_json::to_vec(value));
+        if let (Ok(key), Ok(value)) = (key, value) {
+            out.push(b',');
+            out.extend_from_slice(&key);
+            out.push(b':');
+            out.extend_from_slice(&value);
+        }
+    }
+    out.extend_from_slice(b"},\"payload\":");
     out.extend_from_slice(payload);
     out.push(b'}');
     Ok(Bytes::from(out))
+}
+
+/// The text of every field of the secrets that hold a JSON object (strings as they are, other
+/// values as JSON), for masking: the handler gets them one by one.
+pub fn object_secret_values(secrets: &[(String, Zeroizing<Vec<u8>>)]) -> Vec<Zeroizing<String>> {
+    let mut found = Vec::new();
+    for (_, value) in secrets {
+        if let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(value) {
+            for field in fields.values_mut() {
+                let text = match &mut *field {
+                    Value::String(text) => std::mem::take(text),
+                    other => other.to_string(),
+                };
+                found.push(Zeroizing::new(text));
+                wipe(field);
+            }
+        }
+    }
+    found
 }
 
 /// Overwrites the strings of a value that held secrets before it is dropped.
@@ -74,7 +107,7 @@ mod tests {
             secret("token", "abc"),
             secret("number", "12"),
         ];
-        let body = envelope(&secrets, br#"{"name":"x"}"#).unwrap();
+        let body = envelope(&secrets, &Map::new(), br#"{"name":"x"}"#).unwrap();
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value,
@@ -86,10 +119,13 @@ mod tests {
                 "payload": {"name": "x"}
             })
         );
-        let body = envelope(&[], b"[1,2]").unwrap();
+        // Further context fields go beside them, but do not replace them.
+        let context = serde_json::json!({"event": {"type": "x"}, "secrets": {"forged": 1}});
+        let body = envelope(&[], context.as_object().unwrap(), b"[1,2]").unwrap();
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["payload"], serde_json::json!([1, 2]));
         assert_eq!(value["context"]["secrets"], serde_json::json!({}));
+        assert_eq!(value["context"]["event"], serde_json::json!({"type": "x"}));
     }
 
     #[tokio::test]

@@ -268,6 +268,12 @@ pub async fn get(state: &Arc<AppState>, namespace: &str, name: &str) -> Fallible
     CodeFunctionView::of(&record)
 }
 
+/// Every function of `namespace` built from code, by name.
+pub async fn list(state: &Arc<AppState>, namespace: &str) -> Fallible<Vec<CodeFunctionView>> {
+    let records = state.store.codes(namespace, CodeKind::Function).await?;
+    records.iter().map(CodeFunctionView::of).collect()
+}
+
 /// Forgets function `name` built from code (stopping its build): true when there was one.
 /// The deployed function itself is removed by the normal delete.
 pub async fn forget(state: &Arc<AppState>, namespace: &str, name: &str) -> Fallible<bool> {

@@ -140,6 +140,12 @@ async fn a_handler_that_does_not_load_is_error_then_a_fixed_one_is_ready_and_ans
         "{images:?}"
     );
     assert!(not_ready(&h.state, "ns", "coded").await.is_none());
+    let listed = super::list(&h.state, "ns").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].status.as_str()),
+        ("coded", "READY")
+    );
     let output = call(&h.state, br#"{"x":1}"#).await.result.unwrap();
     let output: serde_json::Value = serde_json::from_slice(&output).unwrap();
     assert_eq!(output["payload"], serde_json::json!({"x": 1}));
@@ -191,6 +197,22 @@ async fn a_request_with_a_bad_schema_or_source_or_image_is_refused() {
     assert_eq!(error.kind, FailureKind::Invalid);
     assert!(error.message.contains("schema.in"), "{}", error.message);
     assert!(error.message.contains("base64"), "{}", error.message);
+    // A base image whose image is neither local nor a registry reference is not stored.
+    let error = base_images::create(
+        &h.state,
+        "ns",
+        BaseImageBody {
+            name: "missing".into(),
+            image: "nope".into(),
+            language: Language::Python3,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind, FailureKind::NotFound);
+    assert!(error.message.contains("nope"), "{}", error.message);
+    let bases = base_images::list(&h.state, "ns").await.unwrap();
+    assert_eq!(bases.len(), 1, "{bases:?}");
     let mut elsewhere = body("c291cmNl");
     elsewhere.image = "no-such-base".into();
     let error = put(&h.state, "ns", "coded", elsewhere).await.unwrap_err();

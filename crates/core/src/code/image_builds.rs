@@ -387,7 +387,7 @@ async fn build_steps(state: &Arc<AppState>, record: &CodeRecord) -> Result<Strin
         append(state, namespace, &base_digest, &layer, name, &changes).await
     }
     .await;
-    builder.stop(state).await;
+    builder.stop().await;
     let record = built?;
     if let Err(e) = state
         .store
@@ -457,9 +457,12 @@ async fn append(
         })
 }
 
-/// A running builder instance.
+/// A running builder instance. Dropped without [`Builder::stop`] (its build was aborted: a
+/// rebuild, a deletion), it is stopped in the background.
 struct Builder {
     id: String,
+    driver: Arc<dyn faasbox_driver::Driver>,
+    stopped: bool,
     client: faasbox_driver::AgentClient,
     namespace: String,
     name: String,
@@ -524,6 +527,8 @@ impl Builder {
         Ok(Builder {
             client: faasbox_driver::AgentClient::at(instance.endpoint.clone()),
             id: instance.id,
+            driver: state.driver.clone(),
+            stopped: false,
             namespace: namespace.to_string(),
             name: name.to_string(),
             packager,
@@ -532,133 +537,187 @@ impl Builder {
 
     /// The commands of the build, in the direktiv-cmd form, and the files they read.
     fn commands(&self, stored: &Stored) -> Result<(serde_json::Value, Vec<CallFile>), String> {
-        let body = &stored.body;
-        let mut commands = Vec::new();
-        let mut files = Vec::new();
-        if !body.system_packages.is_empty() {
-            let words: Vec<String> = body
-                .system_packages
-                .iter()
-                .map(|p| match (self.packager, p.version.is_empty()) {
-                    (_, true) => p.name.clone(),
-                    (Some("apk"), false) => format!("{}={}", p.name, p.version),
-                    (_, false) => format!("{}={}", p.name, p.version),
-                })
-                .collect();
-            let line = match self.packager {
-                Some("apk") => format!("apk add --no-cache {}", words.join(" ")),
-                Some(_) => format!(
-                    "sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}'",
-                    words.join(" ")
-                ),
-                None => {
-                    return Err(
-                        "the base image has neither apk nor apt-get to install system packages"
-                            .to_string(),
-                    )
-                }
-            };
-            commands.push(serde_json::json!({"command": line, "stop": true}));
-        }
-        let manifest = &body.runtime_dependencies.manifest;
-        if !manifest.trim().is_empty() {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(manifest.as_bytes());
-            match stored.language {
-                Language::Python3 => {
-                    files.push(CallFile {
-                        name: "requirements.txt".into(),
-                        kind: CallFileKind::File,
-                        data: encoded,
-                    });
-                    commands.push(serde_json::json!({
-                        "command": "python3 -m pip install --no-cache-dir -r requirements.txt",
-                        "envs": [
-                            {"name": "PIP_BREAK_SYSTEM_PACKAGES", "value": "1"},
-                            {"name": "PIP_ROOT_USER_ACTION", "value": "ignore"}
-                        ],
-                        "stop": true
-                    }));
-                }
-                Language::Nodejs => {
-                    files.push(CallFile {
-                        name: "package.json".into(),
-                        kind: CallFileKind::File,
-                        data: encoded,
-                    });
-                    commands.push(serde_json::json!({
-                        "command": format!(
-                            "sh -c 'mkdir -p {NODE_DIR} && cp package.json {NODE_DIR}/ && cd {NODE_DIR} && npm install --omit=dev'"
-                        ),
-                        "stop": true
-                    }));
-                }
-                Language::Shell => {}
-            }
-        }
-        Ok((serde_json::json!({"commands": commands}), files))
+        build_commands(self.packager, stored)
     }
+}
 
-    /// Runs the build's commands; their output goes to the build log (the cmd contract gives
-    /// it when the commands end).
-    async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
-        let (input, files) = self.commands(stored)?;
-        let count = input["commands"].as_array().map(Vec::len).unwrap_or(0);
-        if count == 0 {
-            return Ok(());
-        }
-        log_line(
-            state,
-            &self.namespace,
-            CodeKind::ImageBuild,
-            &self.name,
-            &format!("running {count} commands (their output is logged when they end)"),
-        )
-        .await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
-        let outcome = self
-            .client
-            .call(&id, &deadline, Bytes::from(input.to_string()), files)
-            .await
-            .map_err(|e| format!("the builder failed: {e}"))?;
-        let lines: Vec<NewBuildLogLine> = outcome
-            .logs
+/// The commands of a build on a base with `packager` (`apk`, `apt-get` or none), in the
+/// direktiv-cmd form, and the files they read.
+fn build_commands(
+    packager: Option<&'static str>,
+    stored: &Stored,
+) -> Result<(serde_json::Value, Vec<CallFile>), String> {
+    let body = &stored.body;
+    let mut commands = Vec::new();
+    let mut files = Vec::new();
+    if !body.system_packages.is_empty() {
+        let words: Vec<String> = body
+            .system_packages
             .iter()
-            .map(|l| NewBuildLogLine {
-                time: clock::now_rfc3339(),
-                stream: match l.stream {
-                    faasbox_proto::LogStream::Stderr => "stderr",
-                    faasbox_proto::LogStream::Agent => "build",
-                    _ => "stdout",
-                }
-                .to_string(),
-                text: l.line.clone(),
+            .map(|p| match (packager, p.version.is_empty()) {
+                (_, true) => p.name.clone(),
+                (Some("apk"), false) => format!("{}={}", p.name, p.version),
+                (_, false) => format!("{}={}", p.name, p.version),
             })
             .collect();
-        if let Err(e) = state
-            .store
-            .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
-            .await
-        {
-            tracing::warn!(
-                "writing the build log of {}/{}: {e}",
-                self.namespace,
-                self.name
-            );
+        let line = match packager {
+            Some("apk") => format!("apk add --no-cache {}", words.join(" ")),
+            Some(_) => format!(
+                "sh -c 'apt-get -o APT::Sandbox::User=root update && DEBIAN_FRONTEND=noninteractive apt-get -o APT::Sandbox::User=root install -y --no-install-recommends {}'",
+                words.join(" ")
+            ),
+            None => {
+                return Err(
+                    "the base image has neither apk nor apt-get to install system packages"
+                        .to_string(),
+                )
+            }
+        };
+        commands.push(serde_json::json!({"command": line, "stop": true}));
+    }
+    let manifest = &body.runtime_dependencies.manifest;
+    if !manifest.trim().is_empty() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(manifest.as_bytes());
+        match stored.language {
+            Language::Python3 => {
+                files.push(CallFile {
+                    name: "requirements.txt".into(),
+                    kind: CallFileKind::File,
+                    data: encoded,
+                });
+                commands.push(serde_json::json!({
+                    "command": "python3 -m pip install --no-cache-dir -r requirements.txt",
+                    "envs": [
+                        {"name": "PIP_BREAK_SYSTEM_PACKAGES", "value": "1"},
+                        {"name": "PIP_ROOT_USER_ACTION", "value": "ignore"}
+                    ],
+                    "stop": true
+                }));
+            }
+            Language::Nodejs => {
+                files.push(CallFile {
+                    name: "package.json".into(),
+                    kind: CallFileKind::File,
+                    data: encoded,
+                });
+                commands.push(serde_json::json!({
+                    "command": format!(
+                        "sh -c 'mkdir -p {NODE_DIR} && cp package.json {NODE_DIR}/ && cd {NODE_DIR} && npm install --omit=dev'"
+                    ),
+                    "stop": true
+                }));
+            }
+            Language::Shell => {}
         }
-        if outcome.status != faasbox_proto::InvokeStatus::Ok {
-            return Err(format!(
-                "a build command failed: {} (see the build log)",
-                outcome.message.unwrap_or_default()
-            ));
+    }
+    Ok((serde_json::json!({"commands": commands}), files))
+}
+
+impl Builder {
+    /// Runs the build's commands one call each, so each one's output reaches the build log
+    /// when it ends (the cmd contract answers with a call's lines at its end); the first that
+    /// fails ends the build.
+    async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
+        let (input, files) = self.commands(stored)?;
+        let commands = input["commands"].as_array().cloned().unwrap_or_default();
+        for (index, command) in commands.iter().enumerate() {
+            let text = command["command"].as_str().unwrap_or_default();
+            log_line(
+                state,
+                &self.namespace,
+                CodeKind::ImageBuild,
+                &self.name,
+                &format!(
+                    "running command {} of {}: {text} (its output is logged when it ends)",
+                    index + 1,
+                    commands.len()
+                ),
+            )
+            .await;
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
+            let one = serde_json::json!({ "commands": [command] });
+            let outcome = self
+                .client
+                .call(&id, &deadline, Bytes::from(one.to_string()), files.clone())
+                .await
+                .map_err(|e| format!("the builder failed: {e}"))?;
+            let lines: Vec<NewBuildLogLine> = outcome
+                .logs
+                .iter()
+                .map(|l| NewBuildLogLine {
+                    time: clock::now_rfc3339(),
+                    stream: match l.stream {
+                        faasbox_proto::LogStream::Stderr => "stderr",
+                        faasbox_proto::LogStream::Agent => "build",
+                        _ => "stdout",
+                    }
+                    .to_string(),
+                    text: l.line.clone(),
+                })
+                .collect();
+            if let Err(e) = state
+                .store
+                .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
+                .await
+            {
+                tracing::warn!(
+                    "writing the build log of {}/{}: {e}",
+                    self.namespace,
+                    self.name
+                );
+            }
+            if outcome.status != faasbox_proto::InvokeStatus::Ok {
+                return Err(format!(
+                    "`{text}` failed ({}); its last output:\n{}",
+                    outcome.message.unwrap_or_default(),
+                    output_tail(&lines)
+                ));
+            }
         }
         Ok(())
     }
 
-    async fn stop(&self, state: &AppState) {
-        if let Err(e) = state.driver.stop(&self.id).await {
+    async fn stop(mut self) {
+        self.stopped = true;
+        if let Err(e) = self.driver.stop(&self.id).await {
             tracing::warn!("stopping the builder {}: {e}", self.id);
         }
+    }
+}
+
+impl Drop for Builder {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        let (driver, id) = (self.driver.clone(), self.id.clone());
+        // No runtime (it is shutting down): the driver's stop-all at shutdown removes it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = driver.stop(&id).await {
+                    tracing::warn!("stopping the builder {id} of an aborted build: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// How much of the end of a failed build's output its reason holds.
+const REASON_TAIL_LINES: usize = 10;
+const REASON_TAIL_BYTES: usize = 2000;
+
+/// The last lines of a build's output (the tool's own words), for a failed build's reason.
+fn output_tail(lines: &[NewBuildLogLine]) -> String {
+    let kept: Vec<&str> = lines
+        .iter()
+        .map(|l| l.text.trim_end())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let tail = kept[kept.len().saturating_sub(REASON_TAIL_LINES)..].join("\n");
+    match tail.char_indices().rev().nth(REASON_TAIL_BYTES) {
+        Some((cut, _)) => format!("…{}", &tail[cut..]),
+        None => tail,
     }
 }
 
@@ -725,6 +784,135 @@ mod tests {
         ] {
             assert_ne!(key, other);
         }
+    }
+
+    /// The builder runs the language's install through the agent; a build deleted while its
+    /// builder works stops the builder; one whose export fails (the fake driver cannot) is
+    /// ERROR saying why, with the builder stopped too.
+    #[tokio::test]
+    async fn a_builder_stops_when_its_build_is_deleted_or_fails() {
+        use faasbox_driver::fake::FakeReply;
+        let h = crate::test_support::harness(
+            FakeReply::Hold,
+            serde_json::json!({"image": "hello", "network": false}),
+        )
+        .await;
+        let state = &h.state;
+        crate::code::base_images::create(
+            state,
+            "ns",
+            crate::code::base_images::BaseImageBody {
+                name: "py".into(),
+                image: "hello".into(),
+                language: Language::Python3,
+            },
+        )
+        .await
+        .unwrap();
+        create(state, "ns", body(&[], "requests==2.0\n"))
+            .await
+            .unwrap();
+        let record = crate::test_support::wait_for("the builder to get its commands", || async {
+            let record = h.driver.record();
+            if record.invokes.is_empty() {
+                Err(format!("{:?}", record.running()))
+            } else {
+                Ok(record)
+            }
+        })
+        .await;
+        assert_eq!(record.running().len(), 1);
+        delete(state, "ns", "deps").await.unwrap();
+        crate::test_support::wait_for("the builder to stop", || async {
+            let running = h.driver.record().running();
+            if running.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{running:?}"))
+            }
+        })
+        .await;
+
+        h.driver.behaviour().set_reply(FakeReply::Echo);
+        create(state, "ns", body(&[], "requests==2.0\n"))
+            .await
+            .unwrap();
+        let failed = crate::test_support::wait_for("the build to end", || async {
+            let view = get(state, "ns", "deps").await.map_err(|e| e.message)?;
+            if view.status == ERROR {
+                Ok(view)
+            } else {
+                Err(view.status)
+            }
+        })
+        .await;
+        assert!(failed.reason.contains("exporting"), "{}", failed.reason);
+        assert!(h.driver.record().running().is_empty());
+    }
+
+    #[test]
+    fn the_commands_fit_the_base_and_the_language() {
+        let stored = |language, packages: &[(&str, &str)], manifest: &str| Stored {
+            body: body(packages, manifest),
+            language,
+            cached: false,
+        };
+        let (input, files) = build_commands(
+            Some("apk"),
+            &stored(Language::Python3, &[("curl", "8.5")], "x==1"),
+        )
+        .unwrap();
+        assert_eq!(
+            input["commands"][0]["command"],
+            "apk add --no-cache curl=8.5"
+        );
+        assert!(input["commands"][1]["command"]
+            .as_str()
+            .unwrap()
+            .contains("pip install --no-cache-dir -r requirements.txt"));
+        assert_eq!(files[0].name, "requirements.txt");
+        let (input, files) = build_commands(
+            Some("apt-get"),
+            &stored(Language::Nodejs, &[("git", "")], "{}"),
+        )
+        .unwrap();
+        let apt = input["commands"][0]["command"].as_str().unwrap();
+        assert!(
+            apt.contains(" update && ") && apt.ends_with("install -y --no-install-recommends git'"),
+            "{apt}"
+        );
+        assert!(input["commands"][1]["command"]
+            .as_str()
+            .unwrap()
+            .contains("npm install --omit=dev"));
+        assert_eq!(files[0].name, "package.json");
+        let error =
+            build_commands(None, &stored(Language::Shell, &[("curl", "")], "")).unwrap_err();
+        assert!(error.contains("neither apk nor apt-get"), "{error}");
+        let (input, files) = build_commands(None, &stored(Language::Shell, &[], "")).unwrap();
+        assert_eq!(input["commands"], serde_json::json!([]));
+        assert!(files.is_empty());
+    }
+
+    #[test]
+    fn a_failed_build_s_reason_ends_with_the_tool_s_output() {
+        let line = |text: &str| NewBuildLogLine {
+            time: "t".into(),
+            stream: "stdout".into(),
+            text: text.into(),
+        };
+        let lines: Vec<NewBuildLogLine> = (0..20)
+            .map(|i| line(&format!("line {i}")))
+            .chain([
+                line(""),
+                line("ERROR: No matching distribution found for no-such-package"),
+            ])
+            .collect();
+        let tail = output_tail(&lines);
+        assert!(tail.starts_with("line 11\n"), "{tail}");
+        assert!(tail.ends_with("no-such-package"), "{tail}");
+        let long = output_tail(&[line(&"x".repeat(5000))]);
+        assert!(long.starts_with('…') && long.chars().count() <= REASON_TAIL_BYTES + 2);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use faasbox_proto::InvokeStatus;
 
 use super::agent_e2e::real_agent_fixture;
 use super::fixtures::{spec, Fixture};
-use faasbox_driver::{AgentClient, Driver, ImageRef, RuntimeClass};
+use faasbox_driver::{AgentClient, Driver, ImageRef, Instance, RuntimeClass};
 
 /// Runs `commands` with the cmd contract in a new instance of `image`; returns the instance
 /// id and each command's (output, error).
@@ -23,7 +23,7 @@ async fn run_commands(
     runtime: RuntimeClass,
     image: &ImageRef,
     commands: &[&str],
-) -> (String, Vec<(String, String)>) {
+) -> (Instance, Vec<(String, String)>) {
     let mut spec = spec(fx, runtime, false);
     spec.image = image.clone();
     spec.env = vec!["PATH=/bin".into()];
@@ -57,7 +57,16 @@ async fn run_commands(
         .iter()
         .map(|r| (text(&r["Output"]), text(&r["Error"])))
         .collect();
-    (instance.id, results)
+    (instance, results)
+}
+
+/// Whether the instance's agent answers (it is not left frozen).
+async fn answers(instance: &Instance) -> bool {
+    let client = AgentClient::at(instance.endpoint.clone());
+    matches!(
+        tokio::time::timeout(Duration::from_secs(10), client.ready()).await,
+        Ok(Ok(ready)) if ready.ready
+    )
 }
 
 /// name → (type, uid, gid, contents) of each entry of a tar.
@@ -141,7 +150,7 @@ async fn exported_changes_round_trip(runtime: RuntimeClass) {
         .unwrap();
     let base_ref = fx.images.add("base", store.layer_dirs(&base.layers));
 
-    let (id, results) = run_commands(
+    let (instance, results) = run_commands(
         &fx,
         runtime,
         &base_ref,
@@ -163,10 +172,14 @@ async fn exported_changes_round_trip(runtime: RuntimeClass) {
     let layer = tmp.path().join("changes.tar");
     let exported = fx
         .driver
-        .export_changes(&id, &layer, &["/cache".to_string()])
+        .export_changes(&instance.id, &layer, &["/cache".to_string()])
         .await
         .expect("export");
-    fx.driver.stop(&id).await.unwrap();
+    assert!(
+        answers(&instance).await,
+        "the instance runs on after the export"
+    );
+    fx.driver.stop(&instance.id).await.unwrap();
     assert_eq!(exported.bytes, std::fs::metadata(&layer).unwrap().len());
     let found = entries(&layer);
     assert_eq!(exported.entries, found.len() as u64);
@@ -212,7 +225,7 @@ async fn exported_changes_round_trip(runtime: RuntimeClass) {
         .expect("append the exported layer");
     assert_eq!(built.layers.len(), 2);
     let built_ref = fx.images.add("built", store.layer_dirs(&built.layers));
-    let (id, results) = run_commands(
+    let (instance, results) = run_commands(
         &fx,
         runtime,
         &built_ref,
@@ -227,7 +240,7 @@ async fn exported_changes_round_trip(runtime: RuntimeClass) {
         ],
     )
     .await;
-    fx.driver.stop(&id).await.unwrap();
+    fx.driver.stop(&instance.id).await.unwrap();
     let outputs: Vec<&str> = results.iter().map(|(o, _)| o.trim()).collect();
     assert_eq!(outputs[0], "created", "{results:?}");
     assert_eq!(outputs[1], "changed", "{results:?}");
@@ -288,7 +301,9 @@ async fn an_export_past_the_disk_size_fails() {
         ],
     ];
     for commands in cases {
-        let (id, results) = run_commands(&fx, RuntimeClass::Standard, &fx_image, commands).await;
+        let (instance, results) =
+            run_commands(&fx, RuntimeClass::Standard, &fx_image, commands).await;
+        let id = instance.id.clone();
         assert!(results.iter().all(|(_, e)| e.is_empty()), "{results:?}");
         let dest = fx.state_dir.join("big.tar");
         let err = fx
@@ -296,6 +311,11 @@ async fn an_export_past_the_disk_size_fails() {
             .export_changes(&id, &dest, &[])
             .await
             .expect_err("more than the 64 MiB disk");
+        assert!(!dest.exists(), "a failed export leaves no tar");
+        assert!(
+            answers(&instance).await,
+            "the instance runs on after the export"
+        );
         fx.driver.stop(&id).await.unwrap();
         assert!(
             err.to_string().contains("more than the instance's disk"),

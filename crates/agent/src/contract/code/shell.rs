@@ -148,6 +148,7 @@ impl ShellContract {
 
     /// Runs the script for one call.
     pub async fn invoke(&self, call: &Call, cancelled: Cancelled) -> CallResult {
+        super::note_files(&self.logs, call);
         if let Err(reason) = self.ready().await {
             return CallResult::crash(reason);
         }

@@ -294,9 +294,10 @@ impl Worker {
         }
     }
 
-    /// Sends one request (`line` without its id) for call `aid` and waits for the answer; the
-    /// call's output lines have all been attributed when this returns an answer. The caller
-    /// bounds it in time (dropping it abandons the worker, which must then be ended).
+    /// Sends the request line `request` makes from the call's id (for call `aid`) and waits for
+    /// the answer; the call's output lines have all been attributed when this returns an
+    /// answer. The caller bounds it in time (dropping it abandons the worker, which must then
+    /// be ended).
     pub async fn call(&mut self, aid: &str, request: impl FnOnce(u64) -> Vec<u8>) -> Outcome {
         let id = self.next_id;
         self.next_id += 1;
