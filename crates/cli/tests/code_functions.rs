@@ -279,10 +279,55 @@ async fn python_and_node_handlers_from_a_directory_run_through_the_api_and_a_flo
     assert_eq!(status, 200, "{out}\n{}", server.instance_log(&id).await);
     assert_eq!(out, json!({"python": "Hello, Cy!", "node": "Hi, Cy!"}));
 
+    // `faasbox invoke` prints exactly the handler's return.
+    let printed = server.cli_ok(&["invoke", "demo/hello", "--data", r#"{"name": "Di"}"#]);
+    let printed: Value = serde_json::from_str(&printed).expect("JSON");
+    assert_eq!(printed["greeting"], "Hello, Di!", "{printed}");
+
     // Deleting the function deletes its build too.
     server.cli_ok(&["fn", "rm", "demo/greet"]);
     let (ok, _, err) = cli(&server, &["fn", "get", "demo/greet"]);
     assert!(!ok && err.contains("greet"), "{err}");
+
+    // A shell script from a single file, created without waiting and followed later.
+    server.cli_ok(&[
+        "base-image",
+        "create",
+        "shell-base",
+        LANG_IMAGE,
+        "--language",
+        "shell",
+        "-n",
+        "demo",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nread -r payload\necho \"log line\"\nprintf '{\"got\": %s}\\n' \"$payload\"\n",
+    )
+    .expect("write");
+    let accepted = server.cli_ok(&[
+        "fn",
+        "create",
+        "demo/script",
+        path(&script),
+        "--image",
+        "shell-base",
+        "--handler",
+        "run.sh",
+        "--no-wait",
+        "-o",
+        "json",
+    ]);
+    let accepted: Value = serde_json::from_str(&accepted).expect("JSON");
+    assert_eq!(accepted["handler"], "run.sh", "{accepted}");
+    let log = server.cli_ok(&["fn", "build-logs", "demo/script", "--follow"]);
+    assert!(log.contains("READY"), "{log}");
+    let (status, id, out) = call(&server, "script", &json!({"n": 1})).await;
+    assert_eq!((status, out), (200, json!({"got": {"n": 1}})));
+    let lines = server.log_lines(&id).await;
+    assert!(lines.iter().any(|l| l.contains("log line")), "{lines:?}");
 }
 
 #[tokio::test]
