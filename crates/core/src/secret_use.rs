@@ -31,8 +31,10 @@ struct Uses {
 /// (empty when they fit). A template that does not parse is left to `template::check`.
 pub fn problems(spec: &FunctionSpec) -> Vec<String> {
     let listed: BTreeSet<&str> = spec.secrets.iter().map(String::as_str).collect();
+    // A code function's handler gets every listed secret in `context.secrets`, template or not.
+    let code = spec.effective_contract() == faasbox_proto::Contract::Code;
     let Some(input) = &spec.input else {
-        if listed.is_empty() {
+        if listed.is_empty() || code {
             return Vec::new();
         }
         return vec![format!(
@@ -67,7 +69,7 @@ pub fn problems(spec: &FunctionSpec) -> Vec<String> {
              {LIST_THEM}"
         ));
     }
-    if !uses.all {
+    if !uses.all && !code {
         let unused: Vec<&str> = listed
             .iter()
             .copied()
@@ -231,6 +233,18 @@ mod tests {
         ] {
             assert_eq!(uses(expr), Uses::default(), "{expr}");
         }
+    }
+
+    #[test]
+    fn a_code_function_s_secrets_need_no_template() {
+        let mut code = spec(&["token", "db"], None);
+        code.contract = faasbox_proto::Contract::Code;
+        assert!(problems(&code).is_empty());
+        // A template may use some of them; one it names unlisted is still refused.
+        code.input = Some(json!({"a": "jq(.secrets.token)"}));
+        assert!(problems(&code).is_empty());
+        code.input = Some(json!({"a": "jq(.secrets.other)"}));
+        assert_eq!(problems(&code).len(), 1);
     }
 
     #[test]

@@ -119,9 +119,17 @@ async fn a_handler_that_does_not_load_is_error_then_a_fixed_one_is_ready_and_ans
         .unwrap();
     assert!(log.iter().any(|l| l.text.starts_with("ERROR: ")), "{log:?}");
 
-    // Fixed: the rebuild is READY, deployed, and its calls get the envelope.
+    // Fixed: the rebuild is READY, deployed (its secrets need no input template: the
+    // handler gets them in its context), and its calls get the envelope.
     h.driver.behaviour().set_fail_ready(None);
-    put(&h.state, "ns", "coded", body(&source)).await.unwrap();
+    h.state
+        .vault
+        .put_secret("ns", "token", b"tok-abcdef")
+        .await
+        .unwrap();
+    let mut with_secret = body(&source);
+    with_secret.secrets = vec!["token".into()];
+    put(&h.state, "ns", "coded", with_secret).await.unwrap();
     let ready = wait_status(&h.state, "READY").await;
     let digest = ready.digest.expect("the built image's digest");
     assert_ne!(
@@ -149,6 +157,10 @@ async fn a_handler_that_does_not_load_is_error_then_a_fixed_one_is_ready_and_ans
     let output = call(&h.state, br#"{"x":1}"#).await.result.unwrap();
     let output: serde_json::Value = serde_json::from_slice(&output).unwrap();
     assert_eq!(output["payload"], serde_json::json!({"x": 1}));
+    assert_eq!(
+        output["context"]["secrets"],
+        serde_json::json!({"token": "tok-abcdef"})
+    );
     let deployed = h.state.deployments.deployed("ns", "coded").unwrap();
     assert_eq!(deployed.spec.handler.as_deref(), Some("run.sh"));
     assert_eq!(

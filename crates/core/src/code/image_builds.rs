@@ -488,9 +488,19 @@ impl Builder {
                 crate::instance_spec::MAX_ACCOUNT_FILE_BYTES,
             )
         };
-        let packager = if files("sbin/apk").is_some() || files("etc/alpine-release").is_some() {
+        // By the tool itself, not the distribution's release file: Debian's smallest root
+        // filesystems have /etc/debian_version and no apt. (A tool an upper layer deleted is
+        // taken as there; its command then fails with the shell's "not found".)
+        let has = |path: &str| {
+            state
+                .images
+                .layer_dirs(&content.layers)
+                .iter()
+                .any(|layer| std::fs::symlink_metadata(layer.join(path)).is_ok_and(|m| m.is_file()))
+        };
+        let packager = if has("sbin/apk") {
             Some("apk")
-        } else if files("usr/bin/apt-get").is_some() || files("etc/debian_version").is_some() {
+        } else if has("usr/bin/apt-get") {
             Some("apt-get")
         } else {
             None
