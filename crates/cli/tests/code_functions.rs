@@ -386,6 +386,60 @@ async fn schemas_check_the_input_of_a_function_from_code() {
     assert_eq!(shown["spec"]["timeout"], "20s", "{shown}");
 }
 
+#[tokio::test]
+async fn secrets_reach_the_handler_in_its_context() {
+    let Some(server) = server_with_base_images(lang_images::SLIM).await else {
+        return;
+    };
+    server.cli_ok(&["secret", "set", "demo/token", "--value", "s3cret"]);
+    server.cli_ok(&[
+        "secret",
+        "set",
+        "demo/db",
+        "--value",
+        r#"{"user": "ada", "password": "pw"}"#,
+    ]);
+    let src = source(&[(
+        "main.py",
+        "def handle(context, payload):\n    s = context['secrets']\n    return {'token': s.get('token') == 's3cret', 'user': s.get('user'), 'keys': sorted(s)}\n",
+    )]);
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "fn",
+            "create",
+            "demo/secretive",
+            path(src.path()),
+            "--image",
+            "python3-base",
+            "--handler",
+            "main.handle",
+            "--secret",
+            "token",
+            "--secret",
+            "db",
+        ],
+    );
+    assert!(
+        ok,
+        "stdout: {out}\nstderr: {err}\n{}",
+        tail(&server.log(), 40)
+    );
+    // A secret holding a JSON object gives its keys (Dispatch merges them into one map).
+    let (status, _, output) = call(&server, "secretive", &json!({})).await;
+    assert_eq!(
+        (status, output),
+        (
+            200,
+            json!({"token": true, "user": "ada", "keys": ["password", "token", "user"]})
+        )
+    );
+    let shown: Value =
+        serde_json::from_str(&server.cli_ok(&["fn", "get", "demo/secretive", "-o", "json"]))
+            .expect("JSON");
+    assert_eq!(shown["code"]["secrets"], json!(["token", "db"]), "{shown}");
+}
+
 /// A Python source whose hello.py is `module`.
 fn py_source(module: &str) -> tempfile::TempDir {
     source(&[("hello.py", module), ("greeting.py", PY_GREETING)])
