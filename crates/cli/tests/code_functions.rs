@@ -703,6 +703,34 @@ async fn runtime_dependencies_come_from_pypi_and_npm_and_a_second_build_reuses_t
             .expect("JSON");
     assert_eq!(shown["code"]["image"], "py-deps", "{shown}");
 
+    // System packages with the base's apt-get: Debian's python3-idna, imported by a handler.
+    let packages = dir.path().join("packages.txt");
+    std::fs::write(&packages, "# for the handler\npython3-idna\n").expect("write");
+    let (ok, out, err) = cli(
+        &server,
+        &[
+            "image",
+            "build",
+            "demo/py-apt",
+            "--base-image",
+            "python3-base",
+            "--system-packages",
+            path(&packages),
+        ],
+    );
+    assert!(ok, "image build py-apt:\nstdout: {out}\nstderr: {err}");
+    assert!(
+        out.contains("python3-idna"),
+        "apt's output is not in the log:\n{out}"
+    );
+    let py = source(&[(
+        "main.py",
+        "import idna\n\ndef handle(context, payload):\n    return idna.encode(payload).decode()\n",
+    )]);
+    create_ok(&server, "demo/usesidna", py.path(), "py-apt", "main.handle");
+    let (status, _, out) = call(&server, "usesidna", &json!("bücher.example")).await;
+    assert_eq!((status, out), (200, json!("xn--bcher-kva.example")));
+
     // A dependency that does not exist: ERROR naming it, pip's own words in the log.
     let missing = dir.path().join("missing.txt");
     std::fs::write(&missing, "faasbox-no-such-package-4f1c2==1.0\n").expect("write");

@@ -23,9 +23,10 @@ const SOURCES: &[&str] = &[
 /// which faasbox's Python shim, as most handlers, imports.
 pub const SLIM: &[&str] = &["python3", "nodejs"];
 
-/// The interpreters with their package managers, for runtime dependencies: `pip` and `npm`
-/// (about 40 s to a few minutes to make, 420 MB). python3-pip brings the whole `python3`.
-pub const DEPS: &[&str] = &["python3-minimal", "nodejs", "python3-pip", "npm"];
+/// The interpreters with their package managers, for runtime dependencies: `pip` and `npm`,
+/// and `apt` for system packages (about 40 s to a few minutes to make, 420 MB). python3-pip
+/// brings the whole `python3`.
+pub const DEPS: &[&str] = &["python3-minimal", "nodejs", "python3-pip", "npm", "apt"];
 
 /// Why this machine cannot make the images, if it cannot (for [`super::cannot_run`]).
 pub fn missing() -> Option<String> {
