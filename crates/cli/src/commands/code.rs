@@ -626,6 +626,21 @@ mod tests {
     }
 
     #[test]
+    fn a_source_over_the_bound_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("main.py"), "").expect("write");
+        // Sparse: counted at its length, as the server counts it, without writing 64 MiB.
+        let big = std::fs::File::create(dir.path().join("weights.bin")).expect("create");
+        big.set_len(MAX_SOURCE_BYTES + 1).expect("set_len");
+        let error = pack_source(dir.path()).expect_err("over the bound");
+        let text = error.to_string();
+        assert!(
+            text.contains("weights.bin") && text.contains("64.0 MiB"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn package_lines_are_name_or_name_equals_version() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("packages.txt");
