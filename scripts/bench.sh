@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (as root) and prints their figures: cold start and warm invoke next to
-# `runc run` and a direct call to the function in its container; workflow overhead.
+# `runc run` and a direct call to the function in its container; workflow overhead; functions
+# from code (build time, cold start, warm call next to the interpreter run directly).
 #   FAASBOX_BENCH_N=300 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

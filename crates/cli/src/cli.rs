@@ -421,7 +421,7 @@ pub enum ImageCommand {
 pub struct BuildArgs {
     /// The name of the image to build (NAME with -n, or NAMESPACE/NAME).
     pub name: String,
-    /// The namespace whose image it is.
+    /// The namespace whose image it is (instead of writing NAMESPACE/NAME).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
     /// The base image to build on (see `faasbox base-image ls`).
@@ -449,6 +449,7 @@ pub enum BuildsCommand {
     Get {
         /// NAME with -n, or NAMESPACE/NAME.
         name: String,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
@@ -456,8 +457,10 @@ pub enum BuildsCommand {
     Logs {
         /// NAME with -n, or NAMESPACE/NAME.
         name: String,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
+        /// Keep printing new lines until the build is done.
         #[arg(long, short = 'f')]
         follow: bool,
     },
@@ -465,6 +468,7 @@ pub enum BuildsCommand {
     Rm {
         /// NAME with -n, or NAMESPACE/NAME.
         name: String,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
@@ -475,7 +479,8 @@ pub enum BuildsCommand {
 pub enum LanguageArg {
     /// Python 3: the handler is `module.function` (default function `handle`).
     Python3,
-    /// Node.js: the handler is a module whose `module.exports` is the function.
+    /// Node.js: the handler is a module whose `module.exports` is the function (or
+    /// `module.name` for one of its exports).
     Nodejs,
     /// A POSIX shell script: the payload on stdin, the JSON result on stdout.
     Shell,
@@ -506,6 +511,7 @@ pub enum BaseImageCommand {
         /// The language its interpreter runs.
         #[arg(long, value_enum)]
         language: LanguageArg,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
@@ -515,6 +521,7 @@ pub enum BaseImageCommand {
     Get {
         /// NAME with -n, or NAMESPACE/NAME.
         name: String,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
@@ -522,6 +529,7 @@ pub enum BaseImageCommand {
     Rm {
         /// NAME with -n, or NAMESPACE/NAME.
         name: String,
+        /// The namespace (instead of writing NAMESPACE/NAME).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
     },
@@ -575,6 +583,7 @@ pub enum FnCommand {
     BuildLogs {
         /// NAMESPACE/NAME of the function.
         function: String,
+        /// Keep printing new lines until the build is done.
         #[arg(long, short = 'f')]
         follow: bool,
     },
@@ -742,8 +751,9 @@ pub struct CreateArgs {
     /// name (`faasbox base-image create`).
     #[arg(long)]
     pub image: String,
-    /// The handler: python3 `module.function` (e.g. hello.handle), nodejs the module (e.g.
-    /// index), shell the script (e.g. run.sh).
+    /// The handler: python3 `module.function` (e.g. hello.handle; `hello` alone means
+    /// hello.handle), nodejs the module whose export is the function (e.g. index, or
+    /// index.name for a named export), shell the script (e.g. run.sh).
     #[arg(long)]
     pub handler: String,
     /// A JSON Schema file the input must match (else the call is refused as an InputError).

@@ -67,12 +67,34 @@ fn base_image_row(b: &Value) -> Vec<String> {
 
 const BASE_IMAGE_HEADER: [&str; 5] = ["NAME", "LANGUAGE", "IMAGE", "DIGEST", "STATUS"];
 
-/// The status, with the reason when there is one.
+/// The most of a reason a table shows (the whole of it is in `get -o json` and the log).
+const REASON_IN_TABLE: usize = 80;
+
+/// The status, with the first line of the reason (shortened) when there is one.
 fn status_text(view: &Value) -> String {
-    match view["reason"].as_str().filter(|r| !r.is_empty()) {
+    let reason = view["reason"].as_str().and_then(|r| r.lines().next());
+    match reason.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(reason) if reason.chars().count() > REASON_IN_TABLE => {
+            let short: String = reason.chars().take(REASON_IN_TABLE).collect();
+            format!("{} ({short}…)", text(&view["status"]))
+        }
         Some(reason) => format!("{} ({reason})", text(&view["status"])),
         None => text(&view["status"]),
     }
+}
+
+/// Prints a finished build's view (in text only when it is READY: a failure's reason is the
+/// error printed next), then fails unless it is READY.
+fn finish(
+    format: OutputFormat,
+    view: &Value,
+    what: &str,
+    table: impl FnOnce() -> Table,
+) -> anyhow::Result<()> {
+    if format == OutputFormat::Json || view["status"] == "READY" {
+        print(format, view, table);
+    }
+    fail_unless_ready(view, what)
 }
 
 pub async fn base_image(
@@ -198,10 +220,12 @@ pub async fn build(client: &Client, format: OutputFormat, args: BuildArgs) -> an
     }
     follow_log(client, format, &format!("{view_path}/logs"), true).await?;
     let done: Value = client.get(&view_path).await?;
-    print(format, &done, || {
-        Table::new(BUILD_HEADER.to_vec()).row(build_row(&done))
-    });
-    fail_unless_ready(&done, &format!("the build of image {ns}/{name}"))
+    finish(
+        format,
+        &done,
+        &format!("the build of image {ns}/{name}"),
+        || Table::new(BUILD_HEADER.to_vec()).row(build_row(&done)),
+    )
 }
 
 /// An error naming `what` and the reason unless `view` is READY.
@@ -373,10 +397,12 @@ pub async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> 
     }
     follow_log(client, format, &format!("{path}/logs"), true).await?;
     let done: Value = client.get(&path).await?;
-    print(format, &done, || {
-        Table::new(CODE_HEADER.to_vec()).row(code_row(&args.function, &done))
-    });
-    fail_unless_ready(&done, &format!("the build of function {}", args.function))
+    finish(
+        format,
+        &done,
+        &format!("the build of function {}", args.function),
+        || Table::new(CODE_HEADER.to_vec()).row(code_row(&args.function, &done)),
+    )
 }
 
 /// `fn build-logs`.
@@ -600,6 +626,21 @@ mod tests {
     }
 
     #[test]
+    fn a_source_over_the_bound_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("main.py"), "").expect("write");
+        // Sparse: counted at its length, as the server counts it, without writing 64 MiB.
+        let big = std::fs::File::create(dir.path().join("weights.bin")).expect("create");
+        big.set_len(MAX_SOURCE_BYTES + 1).expect("set_len");
+        let error = pack_source(dir.path()).expect_err("over the bound");
+        let text = error.to_string();
+        assert!(
+            text.contains("weights.bin") && text.contains("64.0 MiB"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn package_lines_are_name_or_name_equals_version() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("packages.txt");
@@ -614,6 +655,19 @@ mod tests {
         std::fs::write(&file, "curl wget\n").expect("write");
         let error = read_packages(&file).expect_err("two names on a line");
         assert!(error.to_string().contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn tables_show_the_first_line_of_a_reason_shortened() {
+        let view = json!({"status": "ERROR", "reason": "SyntaxError: expected ':'\n  File x"});
+        assert_eq!(status_text(&view), "ERROR (SyntaxError: expected ':')");
+        let long = "x".repeat(200);
+        let shown = status_text(&json!({"status": "ERROR", "reason": long}));
+        assert_eq!(shown, format!("ERROR ({}…)", "x".repeat(REASON_IN_TABLE)));
+        assert_eq!(
+            status_text(&json!({"status": "READY", "reason": ""})),
+            "READY"
+        );
     }
 
     #[test]
