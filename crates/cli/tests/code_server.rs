@@ -7,30 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
-use support::{images, json as parse, wait_for, Server};
-
-/// base64 of a tar.gz of `files` (name, content).
-fn source(files: &[(&str, &str)]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tree = dir.path().join("src");
-    std::fs::create_dir_all(&tree).expect("mkdir");
-    for (name, content) in files {
-        std::fs::write(tree.join(name), content).expect("write");
-    }
-    let archive = dir.path().join("src.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("-czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&tree)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).expect("read"))
-}
+use support::{code_source as source, images, json as parse, wait_for, Server};
 
 async fn code_of(server: &Server, name: &str) -> Value {
     server

@@ -8,32 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
-use support::{client_with_token, images, wait_for, Server};
+use support::{client_with_token, code_source as source, images, wait_for, Server};
 
 const ORG: &str = "x-dispatch-org";
-
-/// base64 of a tar.gz of `files` (name, content).
-fn source(files: &[(&str, &str)]) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tree = dir.path().join("src");
-    std::fs::create_dir_all(&tree).expect("mkdir");
-    for (name, content) in files {
-        std::fs::write(tree.join(name), content).expect("write");
-    }
-    let archive = dir.path().join("src.tar.gz");
-    let status = std::process::Command::new("tar")
-        .arg("-czf")
-        .arg(&archive)
-        .arg("-C")
-        .arg(&tree)
-        .arg(".")
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).expect("read"))
-}
 
 async fn send(
     client: &reqwest::Client,

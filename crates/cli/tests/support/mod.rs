@@ -775,3 +775,25 @@ fn proc_stat(pid: u32) -> Option<Vec<String>> {
     let after = stat.get(stat.rfind(')')? + 2..)?;
     Some(after.split(' ').map(str::to_string).collect())
 }
+
+/// base64 of a tar.gz of `files` (name, content): the `source` of a function from code.
+pub fn code_source(files: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("src");
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for (name, content) in files {
+        std::fs::write(tree.join(name), content).expect("write");
+    }
+    let archive = dir.path().join("src.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(&archive).expect("read"))
+}
