@@ -689,8 +689,8 @@ impl Builder {
     /// Runs one builder call, appending its lines to the build log as they come: while the
     /// call runs, its lines so far are read from the agent every [`LOG_POLL_INTERVAL`]; when it
     /// ends, the outcome's lines after those already appended are. Returns the outcome and all
-    /// the call's lines. An agent that cannot say (an older one, a failing read) stops the
-    /// reading: its lines then all come with the outcome.
+    /// the call's lines. An agent that cannot say (an older one, a failing or slow read) stops
+    /// the reading: the rest of its lines then come with the outcome.
     async fn call_streaming(
         &self,
         state: &Arc<AppState>,
@@ -711,7 +711,15 @@ impl Builder {
                 outcome = &mut call => break outcome,
                 _ = poll.tick(), if streaming => {
                     // The call is not polled meanwhile: its answer waits in its connection.
-                    match self.client.logs(&id, appended.len() as u64).await {
+                    let read = self.client.logs(&id, appended.len() as u64);
+                    match tokio::time::timeout(LOG_POLL_TIMEOUT, read)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(faasbox_driver::AgentError::Request(format!(
+                                "no answer within {LOG_POLL_TIMEOUT:?}"
+                            )))
+                        })
+                    {
                         Ok(report) => {
                             let lines: Vec<NewBuildLogLine> =
                                 report.lines.iter().map(build_log_line).collect();
@@ -821,6 +829,10 @@ impl Drop for Builder {
 
 /// How often a running build command's new lines are read from its builder.
 const LOG_POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+/// How long one read of a running command's lines may take; an agent that does not answer
+/// in time is not asked again during that command (the outcome still brings every line).
+const LOG_POLL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A builder's log line as a build log line: the agent's own lines are the build's.
 fn build_log_line(line: &faasbox_proto::LogLine) -> NewBuildLogLine {
