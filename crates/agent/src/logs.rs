@@ -120,6 +120,23 @@ impl LogHub {
         self.lock().calls.get(aid).map(CallLog::snapshot)
     }
 
+    /// The lines of call `aid` in flight after its first `after`, at most `max` of them, and
+    /// how many it has once those are read; `None` when no such call is in flight. The lines
+    /// are numbered as [`LogHub::end_call`] returns them (a note about dropped lines, which
+    /// only the end has, comes after all of them).
+    pub fn call_lines_after(
+        &self,
+        aid: &str,
+        after: usize,
+        max: usize,
+    ) -> Option<(Vec<LogLine>, usize)> {
+        let inner = self.lock();
+        let lines = &inner.calls.get(aid)?.lines;
+        let start = after.min(lines.len());
+        let end = start.saturating_add(max).min(lines.len());
+        Some((lines[start..end].to_vec(), end))
+    }
+
     /// Whether a call with this id is in flight.
     #[cfg(test)]
     pub fn in_flight(&self, aid: &str) -> bool {
@@ -240,6 +257,26 @@ mod tests {
             .line
             .starts_with("5 earlier log lines were dropped"));
         assert_eq!(lines[1].line, "5");
+    }
+
+    #[test]
+    fn a_running_call_s_lines_are_read_in_bounded_steps() {
+        let hub = LogHub::new();
+        assert!(hub.call_lines_after("a", 0, 10).is_none());
+        hub.instance_line(LogStream::Stdout, "boot".into());
+        assert!(hub.begin_call("a"));
+        for i in 0..5 {
+            hub.call_line(Some("a"), LogStream::Function, i.to_string());
+        }
+        let (lines, next) = hub.call_lines_after("a", 0, 3).unwrap();
+        assert_eq!((texts(&lines), next), (vec!["boot", "0", "1"], 3));
+        let (lines, next) = hub.call_lines_after("a", next, 3).unwrap();
+        assert_eq!((texts(&lines), next), (vec!["2", "3", "4"], 6));
+        let (lines, next) = hub.call_lines_after("a", 99, 3).unwrap();
+        assert_eq!((lines.len(), next), (0, 6));
+        // The end holds the same lines in the same places.
+        assert_eq!(texts(&hub.end_call("a")[3..]), ["2", "3", "4"]);
+        assert!(hub.call_lines_after("a", 0, 3).is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | `GET /v1/ready` | 200 / 503 `ReadyReport` |
 //! | `POST /v1/invoke` | 200 `InvokeOutcome` (400 for a malformed request); with `faasbox-call-files: 1` the body is a `CallEnvelope` |
 //! | `POST /v1/cancel?aid=ID` | 200 `CancelReport` |
+//! | `GET /v1/logs?aid=ID&after=N` | 200 `LogsReport`: a running call's lines after its first N (400 without a valid `aid`) |
 //!
 //! The openwhisk contract also serves OpenWhisk's own `POST /init` and `POST /run` here (see
 //! [`crate::contract::openwhisk`]). Anything else is 404 (405 for a known path with the wrong
@@ -21,8 +22,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faasbox_proto::{
-    AgentSecret, CallEnvelope, CallFile, CancelReport, ReadyReport, HEADER_ACTION_ID,
-    HEADER_CALL_FILES, HEADER_DEADLINE,
+    AgentSecret, CallEnvelope, CallFile, CancelReport, LogsReport, ReadyReport, HEADER_ACTION_ID,
+    HEADER_CALL_FILES, HEADER_DEADLINE, MAX_LOGS_LINES,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -142,7 +143,8 @@ async fn handle(api: Arc<PlatformApi>, req: Request<Incoming>) -> Response<Body>
         ("/v1/ready", Method::GET) => ready(&api).await,
         ("/v1/invoke", Method::POST) => invoke(&api, req).await,
         ("/v1/cancel", Method::POST) => cancel(&api, req).await,
-        ("/v1/ready", _) => not_allowed("GET"),
+        ("/v1/logs", Method::GET) => logs(&api, &req),
+        ("/v1/ready" | "/v1/logs", _) => not_allowed("GET"),
         ("/v1/invoke" | "/v1/cancel", _) => not_allowed("POST"),
         (path, _) => match &api.contract {
             AgentContract::Openwhisk(openwhisk) if openwhisk::routes::serves(path) => {
@@ -275,6 +277,44 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
     api.contract.flush_output().await;
     let logs = guard.finish();
     http_util::json(StatusCode::OK, &result.into_outcome(logs))
+}
+
+/// `GET /v1/logs?aid=ID&after=N`: what call `ID` has logged so far after its first `N` lines
+/// (`after` defaults to 0), while it runs.
+fn logs(api: &PlatformApi, req: &Request<Incoming>) -> Response<Body> {
+    let query = req.uri().query();
+    let Some(aid) = query::param(query, "aid").filter(|aid| valid_action_id(aid)) else {
+        return http_util::text(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid `aid` query parameter",
+        );
+    };
+    let after = match query::param(query, "after") {
+        None => 0,
+        Some(text) => match text.parse::<u64>() {
+            Ok(after) => after,
+            Err(_) => {
+                return http_util::text(
+                    StatusCode::BAD_REQUEST,
+                    "`after` must be a count of lines (0 or more)",
+                )
+            }
+        },
+    };
+    let from = usize::try_from(after).unwrap_or(usize::MAX);
+    let report = match api.logs.call_lines_after(&aid, from, MAX_LOGS_LINES) {
+        Some((lines, next)) => LogsReport {
+            lines,
+            next: u64::try_from(next).unwrap_or(u64::MAX),
+            running: true,
+        },
+        None => LogsReport {
+            lines: Vec::new(),
+            next: after,
+            running: false,
+        },
+    };
+    http_util::json(StatusCode::OK, &report)
 }
 
 async fn cancel(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {

@@ -1,13 +1,13 @@
 //! The agent binary speaking the cmd contract (direktiv-cmd), driven over its Unix socket the way
 //! the platform drives it: the seed's examples, failures, suppression, logs, temp dirs,
-//! deadlines, cancels and concurrent calls.
+//! deadlines, cancels, concurrent calls and a running call's lines read while it runs.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faasbox_proto::{InvokeOutcome, InvokeStatus, LogStream, CODE_CMD_EXECUTION};
+use faasbox_proto::{InvokeOutcome, InvokeStatus, LogStream, LogsReport, CODE_CMD_EXECUTION};
 use serde_json::json;
 use support::{assert_path_gone, deadline_in, lines_of, Options, TestAgent};
 
@@ -321,6 +321,58 @@ async fn cancel_kills_the_running_command() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_path_gone(&agent.temp_root.join("cancel-1"));
+}
+
+/// `GET /v1/logs?aid=…&after=N` of the agent.
+async fn logs_after(agent: &TestAgent, aid: &str, after: u64) -> LogsReport {
+    let request = hyper::Request::get(format!("http://agent/v1/logs?aid={aid}&after={after}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let (status, body) = agent.request(request).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("logs report {e}: {}", String::from_utf8_lossy(&body)))
+}
+
+/// A command's first line is readable through `/v1/logs` while the command still sleeps; the
+/// lines read then are the outcome's first lines, so the rest of the outcome is what is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_call_s_lines_are_readable_before_it_ends() {
+    let agent = Arc::new(cmd_agent().await);
+    let unknown = logs_after(&agent, "nobody", 3).await;
+    assert_eq!(
+        (unknown.lines.len(), unknown.next, unknown.running),
+        (0, 3, false)
+    );
+    let input = json!({"commands": [{"command": "sh -c 'echo one; sleep 2; echo two'"}]});
+    let call = {
+        let agent = Arc::clone(&agent);
+        tokio::spawn(async move { agent.invoke("live-1", input.to_string()).await })
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut read = Vec::new();
+    let mut next = 0;
+    loop {
+        let report = logs_after(&agent, "live-1", next).await;
+        assert!(report.next >= next);
+        next = report.next;
+        read.extend(report.lines);
+        if lines_of(&read, LogStream::Stdout).contains(&"one") {
+            assert!(report.running, "{read:?}");
+            break;
+        }
+        assert!(Instant::now() < until, "`one` never came: {read:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!call.is_finished(), "the call ended before `one` was read");
+    assert!(!lines_of(&read, LogStream::Stdout).contains(&"two"));
+    let outcome = call.await.unwrap();
+    assert_eq!(outcome.status, InvokeStatus::Ok);
+    assert_eq!(&outcome.logs[..read.len()], &read[..]);
+    let rest = &outcome.logs[read.len()..];
+    assert_eq!(lines_of(rest, LogStream::Stdout), ["two"]);
+    let ended = logs_after(&agent, "live-1", 0).await;
+    assert!(!ended.running && ended.lines.is_empty(), "{ended:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

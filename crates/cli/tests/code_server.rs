@@ -212,6 +212,60 @@ async fn an_image_build_is_cached_and_functions_build_on_it() {
     );
 }
 
+/// A build command's output reaches the build log while the command runs: on a base whose
+/// `apk` prints a line, sleeps and prints another, the first line is in the build log while the
+/// build is still CREATING, and once it is READY each line is there exactly once.
+#[tokio::test]
+async fn an_image_build_s_output_streams_while_its_command_runs() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let apk = "#!/bin/sh\necho \"fetching $3\"\nsleep 4\necho \"installed $3\"\n";
+    let (_dir, tar) = images::rootfs_tar_with(&[("sbin/apk", apk, 0o755)]);
+    let r = server
+        .import_as(&server.http, Some("demo"), &tar, "test/slow-apk:1", &[])
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/base-images",
+            &json!({"name": "slow-base", "image": "test/slow-apk:1", "language": "shell"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = server
+        .post_json(
+            "/api/v1/namespaces/demo/image-builds",
+            &json!({"name": "slow", "baseImage": "slow-base",
+                    "systemPackages": [{"name": "pkg", "version": ""}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let count = |logs: &Value, text: &str| {
+        logs["lines"]
+            .as_array()
+            .map_or(0, |l| l.iter().filter(|l| l["text"] == text).count())
+    };
+    let early = wait_for(
+        Duration::from_secs(60),
+        "the build log to hold the command's first line",
+        || server.get_json("/api/v1/namespaces/demo/image-builds/slow/logs"),
+        |logs| count(logs, "fetching pkg") > 0 || logs["done"] == true,
+    )
+    .await;
+    assert_eq!(count(&early, "fetching pkg"), 1, "{early}");
+    assert_eq!(early["status"], "CREATING", "{early}");
+    assert_eq!(count(&early, "installed pkg"), 0, "{early}");
+    let done = until_image_built(&server, "slow").await;
+    assert_eq!(done["status"], "READY", "{done}");
+    let logs = server
+        .get_json("/api/v1/namespaces/demo/image-builds/slow/logs")
+        .await;
+    assert_eq!(count(&logs, "fetching pkg"), 1, "{logs}");
+    assert_eq!(count(&logs, "installed pkg"), 1, "{logs}");
+    // The agent's own lines about the command are there once too.
+    assert_eq!(count(&logs, "running 1 commands"), 1, "{logs}");
+}
+
 /// A build a stopped server left unfinished (its record CREATING, as a crash mid-build leaves
 /// it) is done at the next start: the function becomes READY and answers.
 #[tokio::test]

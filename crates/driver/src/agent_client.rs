@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use faasbox_proto::{
-    AgentEndpoint, CallEnvelope, CallFile, CancelReport, InvokeOutcome, ReadyReport,
+    AgentEndpoint, CallEnvelope, CallFile, CancelReport, InvokeOutcome, LogsReport, ReadyReport,
     HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
@@ -154,6 +154,25 @@ impl AgentClient {
         let uri = format!("{PATH}?aid={}", percent_encode(action_id));
         let request = Request::builder()
             .method(Method::POST)
+            .uri(uri)
+            .header(hyper::header::HOST, "agent")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| AgentError::Request(e.to_string()))?;
+        let (status, body) = self.exchange(request, PATH, MAX_REPORT_BYTES).await?;
+        if status != StatusCode::OK {
+            return Err(status_error(PATH, status, &body));
+        }
+        decode(PATH, &body)
+    }
+
+    /// `GET /v1/logs?aid=ID&after=N`: the lines the running call `action_id` has produced so
+    /// far after its first `after` (a bounded batch; ask again from its `next`). An agent that
+    /// predates the route answers 404, an error here.
+    pub async fn logs(&self, action_id: &str, after: u64) -> Result<LogsReport, AgentError> {
+        const PATH: &str = "/v1/logs";
+        let uri = format!("{PATH}?aid={}&after={after}", percent_encode(action_id));
+        let request = Request::builder()
+            .method(Method::GET)
             .uri(uri)
             .header(hyper::header::HOST, "agent")
             .body(Full::new(Bytes::new()))

@@ -16,6 +16,7 @@
 //! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
 //! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
+//! | `GET /v1/logs?aid=ID&after=N` | `200` [`LogsReport`]: the lines call `ID` has produced so far after its first `N` (at most [`MAX_LOGS_LINES`] per answer), while it runs; for a call not in flight (unknown or ended) no lines and `running: false`. A call's lines are numbered as its [`InvokeOutcome::logs`] numbers them, so a caller that read `N` lines while the call ran takes the outcome's lines after the first `N` |
 //!
 //! Every contract (http, cmd, file, openwhisk, code) is served behind this one protocol; what
 //! differs lives in the agent:
@@ -575,6 +576,22 @@ pub struct ReadyReport {
     /// What the function printed so far (helps explain a start that failed).
     #[serde(default)]
     pub logs: Vec<LogLine>,
+}
+
+/// The most lines one answer to `GET /v1/logs` holds; a caller asks again from its `next`.
+pub const MAX_LOGS_LINES: usize = 1000;
+
+/// The agent's answer to `GET /v1/logs?aid=ID&after=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogsReport {
+    /// The call's lines after its first `N`, in order (at most [`MAX_LOGS_LINES`]).
+    #[serde(default)]
+    pub lines: Vec<LogLine>,
+    /// How many of the call's lines the caller has once it has these: the `after` of the next
+    /// request (`N` when there are no new ones).
+    pub next: u64,
+    /// Whether the call is in flight. Once it is not, its remaining lines are in its outcome.
+    pub running: bool,
 }
 
 /// The agent's answer to `POST /v1/cancel`.

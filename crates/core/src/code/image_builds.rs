@@ -651,9 +651,8 @@ fn build_commands(
 }
 
 impl Builder {
-    /// Runs the build's commands one call each, so each one's output reaches the build log
-    /// when it ends (the cmd contract answers with a call's lines at its end); the first that
-    /// fails ends the build.
+    /// Runs the build's commands one call each; each command's output reaches the build log
+    /// while it runs ([`Builder::call_streaming`]); the first that fails ends the build.
     async fn run(&self, state: &Arc<AppState>, stored: &Stored) -> Result<(), String> {
         let ca = self.trusted_certificates(state).await;
         let (input, files) = self.commands(stored, ca.as_deref())?;
@@ -666,45 +665,16 @@ impl Builder {
                 CodeKind::ImageBuild,
                 &self.name,
                 &format!(
-                    "running command {} of {}: {text} (its output is logged when it ends)",
+                    "running command {} of {}: {text}",
                     index + 1,
                     commands.len()
                 ),
             )
             .await;
-            let id = uuid::Uuid::new_v4().simple().to_string();
-            let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
             let one = serde_json::json!({ "commands": [command] });
-            let outcome = self
-                .client
-                .call(&id, &deadline, Bytes::from(one.to_string()), files.clone())
-                .await
-                .map_err(|e| format!("the builder failed: {e}"))?;
-            let lines: Vec<NewBuildLogLine> = outcome
-                .logs
-                .iter()
-                .map(|l| NewBuildLogLine {
-                    time: clock::now_rfc3339(),
-                    stream: match l.stream {
-                        faasbox_proto::LogStream::Stderr => "stderr",
-                        faasbox_proto::LogStream::Agent => "build",
-                        _ => "stdout",
-                    }
-                    .to_string(),
-                    text: l.line.clone(),
-                })
-                .collect();
-            if let Err(e) = state
-                .store
-                .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, &lines)
-                .await
-            {
-                tracing::warn!(
-                    "writing the build log of {}/{}: {e}",
-                    self.namespace,
-                    self.name
-                );
-            }
+            let (outcome, lines) = self
+                .call_streaming(state, Bytes::from(one.to_string()), files.clone())
+                .await?;
             if outcome.status != faasbox_proto::InvokeStatus::Ok {
                 return Err(format!(
                     "`{text}` failed ({}); its last output:\n{}",
@@ -714,6 +684,89 @@ impl Builder {
             }
         }
         Ok(())
+    }
+
+    /// Runs one builder call, appending its lines to the build log as they come: while the
+    /// call runs, its lines so far are read from the agent every [`LOG_POLL_INTERVAL`]; when it
+    /// ends, the outcome's lines after those already appended are. Returns the outcome and all
+    /// the call's lines. An agent that cannot say (an older one, a failing or slow read) stops
+    /// the reading: the rest of its lines then come with the outcome.
+    async fn call_streaming(
+        &self,
+        state: &Arc<AppState>,
+        input: Bytes,
+        files: Vec<CallFile>,
+    ) -> Result<(faasbox_proto::InvokeOutcome<Bytes>, Vec<NewBuildLogLine>), String> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let deadline = clock::deadline_rfc3339(BUILD_TIMEOUT);
+        let call = self.client.call(&id, &deadline, input, files);
+        tokio::pin!(call);
+        let mut poll = tokio::time::interval(LOG_POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut streaming = true;
+        // The call's lines appended so far (the agent numbers them as the outcome does).
+        let mut appended: Vec<NewBuildLogLine> = Vec::new();
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut call => break outcome,
+                _ = poll.tick(), if streaming => {
+                    // The call is not polled meanwhile: its answer waits in its connection.
+                    let read = self.client.logs(&id, appended.len() as u64);
+                    match tokio::time::timeout(LOG_POLL_TIMEOUT, read)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(faasbox_driver::AgentError::Request(format!(
+                                "no answer within {LOG_POLL_TIMEOUT:?}"
+                            )))
+                        })
+                    {
+                        Ok(report) => {
+                            let lines: Vec<NewBuildLogLine> =
+                                report.lines.iter().map(build_log_line).collect();
+                            self.append_log(state, &lines).await;
+                            appended.extend(lines);
+                        }
+                        Err(e) => {
+                            tracing::debug!(
+                                "reading the running build {}/{}'s lines: {e}; they come when \
+                                 its command ends",
+                                self.namespace,
+                                self.name
+                            );
+                            streaming = false;
+                        }
+                    }
+                }
+            }
+        };
+        let outcome = outcome.map_err(|e| format!("the builder failed: {e}"))?;
+        let rest: Vec<NewBuildLogLine> = outcome
+            .logs
+            .iter()
+            .skip(appended.len())
+            .map(build_log_line)
+            .collect();
+        self.append_log(state, &rest).await;
+        appended.extend(rest);
+        Ok((outcome, appended))
+    }
+
+    /// Appends `lines` to this build's log (a failure to is only reported).
+    async fn append_log(&self, state: &AppState, lines: &[NewBuildLogLine]) {
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(e) = state
+            .store
+            .append_build_log(&self.namespace, CodeKind::ImageBuild, &self.name, lines)
+            .await
+        {
+            tracing::warn!(
+                "writing the build log of {}/{}: {e}",
+                self.namespace,
+                self.name
+            );
+        }
     }
 
     /// The server's certificate bundle for builds, if it has one that can be read.
@@ -771,6 +824,27 @@ impl Drop for Builder {
                 }
             });
         }
+    }
+}
+
+/// How often a running build command's new lines are read from its builder.
+const LOG_POLL_INTERVAL: Duration = Duration::from_millis(300);
+
+/// How long one read of a running command's lines may take; an agent that does not answer
+/// in time is not asked again during that command (the outcome still brings every line).
+const LOG_POLL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A builder's log line as a build log line: the agent's own lines are the build's.
+fn build_log_line(line: &faasbox_proto::LogLine) -> NewBuildLogLine {
+    NewBuildLogLine {
+        time: clock::now_rfc3339(),
+        stream: match line.stream {
+            faasbox_proto::LogStream::Stderr => "stderr",
+            faasbox_proto::LogStream::Agent => "build",
+            _ => "stdout",
+        }
+        .to_string(),
+        text: line.line.clone(),
     }
 }
 
