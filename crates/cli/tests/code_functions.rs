@@ -196,7 +196,7 @@ module.exports = async (context, payload) => {
 const NODE_GREETING: &str = "exports.make = (name) => `Hi, ${name}!`;\n";
 
 #[tokio::test]
-async fn python_and_node_handlers_from_a_directory_run_through_the_api_and_a_flow() {
+async fn python_and_node_handlers_from_a_directory_run_through_the_api_dispatch_and_a_flow() {
     let Some(server) = server_with_base_images(lang_images::SLIM).await else {
         return;
     };
@@ -242,6 +242,37 @@ async fn python_and_node_handlers_from_a_directory_run_through_the_api_and_a_flo
             "the first call's lines in the second's logs: {lines2:?}"
         );
         assert!(lines2.iter().any(|l| l.contains("Bo")), "{lines2:?}");
+
+        // Through Dispatch's API: a blocking run answers the Run with the same output and
+        // that call's lines.
+        let run = server
+            .http
+            .post(server.url(&format!("/v1/runs?functionName={name}")))
+            .header("X-Dispatch-Org", "demo")
+            .json(&json!({"blocking": true, "input": {"name": "Ed"}}))
+            .send()
+            .await
+            .expect("Dispatch run");
+        assert_eq!(run.status(), 200);
+        let run: Value = run.json().await.expect("a Dispatch Run");
+        assert_eq!(
+            run["output"]["greeting"],
+            greeting.replace("Ada", "Ed"),
+            "{run}"
+        );
+        assert_eq!(run["output"]["calls"], 3, "{run}");
+        assert!(
+            run["logs"]["stdout"]
+                .to_string()
+                .contains(&format!("stdout from {language} Ed")),
+            "{run}"
+        );
+        assert!(
+            run["logs"]["stderr"]
+                .to_string()
+                .contains(&format!("stderr from {language} Ed")),
+            "{run}"
+        );
     }
 
     // `fn get` shows the handler, language, built image and status.
