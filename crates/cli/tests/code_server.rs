@@ -79,6 +79,38 @@ async fn a_shell_function_from_code_builds_and_answers_and_a_broken_one_says_why
         "{logs}"
     );
 
+    // A rebuild with other code replaces the function's built image: one `code/hello:…` name
+    // stays among the namespace's images, not one per build.
+    let build_images = |images: Value| -> Vec<String> {
+        images
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .filter_map(|i| i["name"].as_str())
+                    .filter(|n| n.starts_with("code/hello:"))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = build_images(server.get_json("/api/v1/namespaces/demo/images").await);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/hello/code",
+            &json!({"image": "sh-base", "handler": "run.sh",
+                    "source": source(&[("run.sh", &format!("# v2\n{script}"))]), "timeout": "20s"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let rebuilt = until_built(&server, "hello").await;
+    assert_eq!(rebuilt["status"], "READY", "{rebuilt}");
+    let second = build_images(server.get_json("/api/v1/namespaces/demo/images").await);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second);
+    let (status, _, body) = server.invoke("demo", "hello", r#"{"name":"y"}"#).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
     // A script that does not parse: ERROR with the shell's message, and calls answer 503.
     let r = server
         .put_json(
@@ -100,7 +132,13 @@ async fn a_shell_function_from_code_builds_and_answers_and_a_broken_one_says_why
         "{message}"
     );
 
-    // Deleting removes the record with the function.
+    // Deleting removes the record with the function, and its built image's name.
+    let r = server
+        .delete("/api/v1/namespaces/demo/functions/hello")
+        .await;
+    assert_eq!(r.status(), 204);
+    let left = build_images(server.get_json("/api/v1/namespaces/demo/images").await);
+    assert!(left.is_empty(), "{left:?}");
     let r = server
         .delete("/api/v1/namespaces/demo/functions/broken")
         .await;

@@ -286,10 +286,51 @@ pub async fn forget(state: &Arc<AppState>, namespace: &str, name: &str) -> Falli
         .code_builds
         .stop(namespace, CodeKind::Function, name)
         .await;
-    Ok(state
+    let forgotten = state
         .store
         .delete_code(namespace, CodeKind::Function, name)
-        .await?)
+        .await?;
+    if forgotten {
+        remove_build_images(state, namespace, name, None).await;
+    }
+    Ok(forgotten)
+}
+
+/// Removes the names of function `name`'s built images (`code/<name>:…`) among the namespace's
+/// images, but `keep`: each build names its image anew, so without this every rebuild would
+/// leave one more name (and image) behind. What a kept revision runs stays in the store (its
+/// digest is pinned), only the name goes. A failure is logged: the build itself succeeded.
+async fn remove_build_images(
+    state: &Arc<AppState>,
+    namespace: &str,
+    name: &str,
+    keep: Option<&str>,
+) {
+    let prefix = format!("code/{name}:");
+    let keep = keep.map(str::to_owned);
+    let namespace = namespace.to_string();
+    let removed = state
+        .blocking(move |state| {
+            let scope = Scope::of(Some(&namespace));
+            let doomed: Vec<String> = state
+                .images
+                .list(&scope)?
+                .into_iter()
+                .map(|image| image.name)
+                .filter(|image| image.starts_with(&prefix) && Some(image) != keep.as_ref())
+                .collect();
+            for image in &doomed {
+                state.images.remove(&scope, image, false)?;
+            }
+            Ok(doomed.len())
+        })
+        .await;
+    if let Err(e) = removed {
+        tracing::warn!(
+            "removing the earlier images of function {name}: {}",
+            e.message
+        );
+    }
 }
 
 /// Why a call of `namespace/name` cannot run yet: a code function that is not READY (503).
@@ -459,6 +500,7 @@ async fn build_steps(
     )
     .await
     .map_err(|e| (e.message, Some(digest.clone())))?;
+    remove_build_images(state, namespace, name, Some(&built.name)).await;
     Ok(digest)
 }
 
