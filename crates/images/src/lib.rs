@@ -88,7 +88,8 @@
 //! symlink; hard links must point inside the layer; device nodes are refused,
 //! but skipped (and counted in the import's notes) under `/dev`;
 //! setuid/setgid bits on files are dropped; extended attributes from the
-//! archive are not applied.
+//! archive are not applied. Files get the owners the layer gives them when the
+//! process runs as root; a store opened by another user keeps them as its own.
 
 mod append;
 mod archive;

@@ -10,8 +10,8 @@ use anyhow::{bail, Context as _};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::images::short_digest;
 use super::namespaces::text;
+use super::short_digest;
 use crate::cli::{BaseImageCommand, BuildArgs, BuildsCommand, CreateArgs, OutputFormat};
 use crate::client::{split_function, Client};
 use crate::output::{outln, print, print_json, Table};
@@ -381,7 +381,7 @@ pub async fn create(client: &Client, format: OutputFormat, args: CreateArgs) -> 
         body["size"] = json!(size);
     }
     if !args.env.is_empty() {
-        body["envs"] = json!(super::functions::env_pairs(&args.env)?);
+        body["envs"] = json!(super::env_pairs(&args.env)?);
     }
     if args.no_network {
         body["network"] = json!(false);

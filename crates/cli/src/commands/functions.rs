@@ -1,15 +1,13 @@
 //! `faasbox fn deploy|update|history|rollback|ls|get|rm` (`fn create` and `fn build-logs`,
 //! functions from code, are in [`super::code`]).
 
-use std::collections::BTreeMap;
-
 use anyhow::Context;
 
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::images::short_digest;
 use super::namespaces::text;
+use super::{env_pairs, short_digest};
 use crate::cli::{DeployArgs, FnCommand, OutputFormat, UpdateArgs};
 use crate::client::{split_function, ApiFailure, Client};
 use crate::output::{outln, print, print_json, Table};
@@ -319,18 +317,6 @@ fn input_template(input: &str) -> anyhow::Result<Value> {
         None => input.to_string(),
     };
     serde_json::from_str(&text).with_context(|| "the --input template is not JSON".to_string())
-}
-
-/// `KEY=VALUE` pairs of `--env`.
-pub(crate) fn env_pairs(env: &[String]) -> anyhow::Result<BTreeMap<String, Value>> {
-    let mut envs = BTreeMap::new();
-    for kv in env {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--env '{kv}' is not KEY=VALUE"))?;
-        envs.insert(k.to_string(), json!(v));
-    }
-    Ok(envs)
 }
 
 /// `fn update`: the given settings as a JSON merge patch of the spec.

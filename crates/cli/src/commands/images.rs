@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::namespaces::text;
+use super::short_digest;
 use crate::cli::{ImageCommand, ImportArgs, OutputFormat};
 use crate::client::Client;
 use crate::output::{human_size, print, Table};
@@ -35,14 +36,6 @@ fn table_of(image: &Value) -> String {
 fn print_notes(image: &Value) {
     for note in image["notes"].as_array().into_iter().flatten() {
         eprintln!("note: {}", text(note));
-    }
-}
-
-/// `sha256:` and the first 12 hex digits.
-pub fn short_digest(digest: &Value) -> String {
-    match digest.as_str() {
-        Some(d) => d.chars().take("sha256:".len() + 12).collect(),
-        None => "-".to_string(),
     }
 }
 

@@ -18,6 +18,28 @@ pub mod secrets;
 pub mod server;
 pub mod tokens;
 
+/// `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &serde_json::Value) -> String {
+    match digest.as_str() {
+        Some(d) => d.chars().take("sha256:".len() + 12).collect(),
+        None => "-".to_string(),
+    }
+}
+
+/// `KEY=VALUE` pairs of `--env`.
+pub(crate) fn env_pairs(
+    env: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let mut envs = std::collections::BTreeMap::new();
+    for kv in env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--env '{kv}' is not KEY=VALUE"))?;
+        envs.insert(k.to_string(), serde_json::json!(v));
+    }
+    Ok(envs)
+}
+
 /// Reads `--data`: inline JSON, `@FILE`, or `-` for standard input.
 pub fn read_data(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
     match data {
