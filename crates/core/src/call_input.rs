@@ -34,6 +34,15 @@ pub struct CallInput {
     pub masker: Masker,
 }
 
+/// What one call adds to its function's spec: further secrets and service instances, by name.
+#[derive(Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// Secrets on top of the spec's `secrets`.
+    pub secrets: &'a [String],
+    /// Service instances on top of the spec's `services`.
+    pub services: &'a [String],
+}
+
 /// Reads the spec's secrets and builds the input (for a code function, the envelope, whose
 /// `context` gets `code_context` too). Errors are masked already.
 pub async fn prepare(
@@ -43,7 +52,11 @@ pub async fn prepare(
     spec: &FunctionSpec,
     input: Bytes,
     code_context: Map<String, Value>,
+    extra: Extra<'_>,
 ) -> Result<CallInput, Failure> {
+    // The services and a call's own secrets and services are injected by the services work
+    // (issue 15); until then they are refused where a caller could name them.
+    let _ = extra;
     if spec.effective_contract() == faasbox_proto::Contract::Code {
         return prepare_code(state, namespace, name, spec, input, code_context).await;
     }
@@ -105,7 +118,16 @@ async fn prepare_code(
         schema: None,
         ..spec.clone()
     };
-    let payload = Box::pin(prepare(state, namespace, name, &plain, input, Map::new())).await?;
+    let payload = Box::pin(prepare(
+        state,
+        namespace,
+        name,
+        &plain,
+        input,
+        Map::new(),
+        Extra::default(),
+    ))
+    .await?;
     let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
     // A secret holding a JSON object reaches the handler as its fields: their values are
     // masked one by one too.

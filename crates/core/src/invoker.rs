@@ -69,6 +69,17 @@ pub struct CallOptions {
     /// the envelope's `context` beside `secrets` and `serviceBindings` (which they cannot
     /// replace); other contracts ignore them.
     pub code_context: serde_json::Map<String, serde_json::Value>,
+    /// Secrets this call gets on top of those its function's spec names (a Dispatch run's own
+    /// `secrets`), by name; read and masked like the spec's.
+    pub secrets: Vec<String>,
+    /// Service instances this call gets on top of those its function's spec names (a Dispatch
+    /// run's own `services`), by name.
+    pub services: Vec<String>,
+    /// The CloudEvent (without its `data`) that caused this call (a subscription's run),
+    /// kept in the call's run record.
+    pub event: Option<serde_json::Value>,
+    /// The HTTP request that caused this call (an HTTP route's), kept in its run record.
+    pub http_context: Option<serde_json::Value>,
 }
 
 /// See [`CallOptions::on_recorded`].
@@ -269,6 +280,10 @@ async fn run(
         &deployed.spec,
         input,
         code_context,
+        crate::call_input::Extra {
+            secrets: &options.secrets,
+            services: &options.services,
+        },
     )
     .await;
     let CallInput { input, masker } = match prepared {

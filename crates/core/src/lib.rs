@@ -31,6 +31,7 @@ pub mod model;
 pub mod owner;
 pub mod pool;
 pub mod quota;
+pub mod runs;
 pub mod secret_use;
 pub mod spec_changes;
 pub mod state;

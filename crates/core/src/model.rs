@@ -59,6 +59,10 @@ pub struct FunctionSpec {
     /// The namespace secrets this function's `input` template may use as `.secrets.NAME`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// The namespace's service instances this function gets (`context.serviceBindings.NAME`
+    /// for the code contract; `.services.NAME` in the `input` template for the others).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
     /// A JSON template the call's input is built from (see `crate::template`), against
     /// `{"input": <request>, "secrets": {…}}`. Without it the request passes unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]

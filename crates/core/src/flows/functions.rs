@@ -177,7 +177,7 @@ async fn invoke(
         on_recorded: Some(Box::new(move |id| {
             Box::pin(async move { link.started(&id, super::call_log::Kind::Invocation).await })
         })),
-        code_context: Default::default(),
+        ..CallOptions::default()
     };
     let request = match owner {
         Owner::Namespace(_) => CallRequest::function(&instance.namespace, name, body),
