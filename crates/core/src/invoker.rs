@@ -281,7 +281,7 @@ async fn run(
             function: record.function.clone(),
             mode: "sync".into(),
             status: "running".into(),
-            accepted: clock::now_rfc3339(),
+            accepted: crate::run_record::now(),
             input: Some(crate::run_record::kept_json(
                 state.config.max_input_bytes,
                 &options.masker.mask(&String::from_utf8_lossy(&input)),
@@ -749,7 +749,7 @@ async fn record_end(
             line: format!("call failed: {}: {}", e.code, e.message),
         });
     }
-    let ended = clock::now_rfc3339();
+    let ended = crate::run_record::now();
     let end = InvocationEnd {
         status,
         ended: &ended,

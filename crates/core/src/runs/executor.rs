@@ -11,7 +11,6 @@ use bytes::Bytes;
 use faasbox_store::InvocationRecord;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock;
 use crate::invoker::{self, CallOptions, StoredRun};
 use crate::state::AppState;
 
@@ -60,7 +59,7 @@ async fn round(state: &Arc<AppState>) -> Result<(), faasbox_store::StoreError> {
         }
         if !state
             .store
-            .claim_run(&run.id, &clock::now_rfc3339())
+            .claim_run(&run.id, &crate::run_record::now())
             .await?
         {
             // Cancelled (or claimed) meanwhile.

@@ -5,8 +5,6 @@
 
 use faasbox_store::{Requeued, Store, StoreError};
 
-use crate::clock;
-
 /// What [`recover`] did.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -18,7 +16,7 @@ pub struct Recovered {
 
 /// Recovers the runs a stopped server left running (see the module documentation).
 pub async fn recover(store: &dyn Store) -> Result<Recovered, StoreError> {
-    let now = clock::now_rfc3339();
+    let now = crate::run_record::now();
     let sync_crashed = store.fail_interrupted_invocations(&now).await?;
     let requeued = store.requeue_interrupted_runs(&now).await?;
     if sync_crashed > 0 {
