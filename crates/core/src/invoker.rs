@@ -194,7 +194,8 @@ async fn invoke_as(
                 match state.bodies.reserve(input.len() as u64, wait).await {
                     Ok(permit) => permit,
                     Err(e) if is_stored => {
-                        let record = CallRecord::new(task_id, caller, &owner, &name, input);
+                        let mut record = CallRecord::new(task_id, caller, &owner, &name, input);
+                        record.stored = true;
                         let result = Err(e);
                         record_end(&state, &record, &result, &[]).await;
                         return (result, Vec::new(), None, true);
@@ -255,6 +256,7 @@ async fn run(
         input
     };
     let mut record = CallRecord::new(id, namespace.clone(), &owner, &name, input.clone());
+    record.stored = stored;
     if let Err(refused) = callable(&state, &owner, &name, &namespace, &input).await {
         // A stored run was a call already: its refusal is how it ended.
         if stored {
@@ -671,6 +673,8 @@ struct CallRecord {
     input_masked: Option<String>,
     /// The output as it is kept, when secret values had to be masked in it.
     output_masked: Option<String>,
+    /// An asynchronous run, stored before it started (not a call recorded here).
+    stored: bool,
     revision: Option<u32>,
     cold_start: Option<bool>,
     phases: Option<faasbox_store::RunPhases>,
@@ -689,6 +693,7 @@ impl CallRecord {
             input,
             input_masked: None,
             output_masked: None,
+            stored: false,
             revision: None,
             cold_start: None,
             phases: None,
@@ -715,6 +720,12 @@ async fn record_end(
     result: &Result<Bytes, Failure>,
     logs: &[LogLine],
 ) {
+    if record.stored && state.runs.stopping() {
+        // Cut short by the server's stop (its instances are going): left `running`, so the
+        // next start runs it again rather than recording how the stop ended it.
+        tracing::info!(run = %record.id, "the server stops: the run is left to run again at the next start");
+        return;
+    }
     crate::metrics::call_ended(
         &record.namespace,
         &record.function,

@@ -183,6 +183,9 @@ pub async fn serve(
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
+    // No run is claimed from here on, and asynchronous runs that the stop cuts short stay
+    // `running`: the next start runs them again.
+    state.runs.shut_down();
     for task in runs_tasks {
         task.abort();
     }

@@ -398,3 +398,24 @@ async fn a_run_crashed_on_its_second_attempt_still_gets_its_callback() {
     assert_eq!(body["error"]["type"], json!("SystemError"));
     assert_eq!(record(&h, &id).await.status, "crashed");
 }
+
+#[tokio::test]
+async fn an_async_run_cut_short_by_a_server_stop_stays_running_and_runs_again() {
+    let h = harness(FakeReply::Hold, spec()).await;
+    let id = submit(&h.state, submission("{}")).await.unwrap().id;
+    let executor = executor::start(h.state.clone());
+    h.driver
+        .wait_until(WAIT, "the call", |r| r.invokes.len() == 1)
+        .await;
+    executor.abort();
+    h.state.runs.shut_down();
+    // The stop ends the call (here: it is let go); its end is not recorded.
+    h.driver.release(1);
+    h.driver
+        .wait_until(WAIT, "the answer", |r| r.answered == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(record(&h, &id).await.status, "running");
+    let recovered = recovery::recover(&*h.state.store).await.unwrap();
+    assert_eq!(recovered.requeued.requeued, vec![id.clone()]);
+}
