@@ -33,6 +33,7 @@ pub mod pool;
 pub mod quota;
 pub mod runs;
 pub mod secret_use;
+pub mod services;
 pub mod spec_changes;
 pub mod state;
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod pull_failures;
 mod revisions;
 mod schema;
 mod secrets;
+mod services;
 mod tokens;
 mod traits;
 

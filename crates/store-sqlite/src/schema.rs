@@ -297,6 +297,24 @@ const MIGRATIONS: &[&str] = &[
          created TEXT NOT NULL,
          PRIMARY KEY (namespace, key)
      );",
+    // 15 (issue 15, services): a namespace's service instances, their plain parameters as a
+    // JSON object, each secret parameter encrypted apart.
+    "CREATE TABLE services (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         params TEXT NOT NULL,
+         created TEXT NOT NULL,
+         modified TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );
+     CREATE TABLE service_secret_params (
+         namespace TEXT NOT NULL,
+         service TEXT NOT NULL,
+         key TEXT NOT NULL,
+         ciphertext BLOB NOT NULL,
+         PRIMARY KEY (namespace, service, key),
+         FOREIGN KEY (namespace, service) REFERENCES services(namespace, name) ON DELETE CASCADE
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {
