@@ -154,6 +154,27 @@ async fn services_reach_code_and_template_functions_and_their_secrets_stay_maske
     assert!(lines.iter().any(|l| l.contains("***")), "{lines:?}");
     hidden("the template call's logs", &lines.join("\n"));
 
+    // A template that is not plain paths runs in an expression worker: the services are in
+    // its data too.
+    server
+        .deploy(
+            "demo",
+            "computed",
+            json!({"image": "test/echo", "services": ["db"], "input": {
+                "line": "jq(\"host \" + .services.db.host + \" pw \" + .services.db.password)"}}),
+        )
+        .await;
+    let (status, id, body) = server.invoke("demo", "computed", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        parse(&body),
+        json!({"line": format!("host db.local pw {PASSWORD}")})
+    );
+    hidden(
+        "the computed call's logs",
+        &server.log_lines(&id).await.join("\n"),
+    );
+
     // A missing service: 422 InputError naming it and the fix, before the function runs.
     server
         .deploy(

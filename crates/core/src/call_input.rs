@@ -305,3 +305,36 @@ fn wipe_all(value: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_s_own_names_come_after_the_spec_s_once() {
+        let spec = ["a".to_string(), "b".to_string()];
+        let extra = ["b".to_string(), "c".to_string()];
+        assert_eq!(merged(&spec, &extra), ["a", "b", "c"]);
+        assert_eq!(merged(&[], &extra), ["b", "c"]);
+    }
+
+    #[test]
+    fn a_worker_s_data_holds_the_services_beside_the_secrets() {
+        let text = spliced(
+            br#"{"x": 1}"#,
+            &serde_json::json!({"token": "t"}),
+            &serde_json::json!({"db": {"host": "h"}}),
+        );
+        let data: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"input": {"x": 1}, "secrets": {"token": "t"},
+                               "services": {"db": {"host": "h"}}})
+        );
+        let mut data = data;
+        wipe(&mut data);
+        assert_eq!(data["services"]["db"]["host"], "");
+        assert_eq!(data["secrets"]["token"], "");
+        assert_eq!(data["input"]["x"], 1);
+    }
+}
