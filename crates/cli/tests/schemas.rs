@@ -114,6 +114,16 @@ async fn inputs_and_outputs_are_checked_in_both_drafts_and_a_refused_input_never
                 "{function}: no {part:?} in {message}"
             );
         }
+        let details = answer["error"]["details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut pointers: Vec<&str> = details
+            .iter()
+            .filter_map(|d| d["pointer"].as_str())
+            .collect();
+        pointers.sort_unstable();
+        assert_eq!(pointers, ["", "/n", "/tags/1", "/tags/2"], "{answer}");
         let record = server.get_json(&format!("/api/v1/invocations/{id}")).await;
         assert_eq!(record["error_code"], "InputError", "{record}");
         let lines = server.log_lines(&id).await;

@@ -1,7 +1,8 @@
 //! The JSON Schemas a function's input and output are checked against (any contract; draft
 //! 2020-12 unless a schema's `$schema` names another, such as draft 7), compiled once per
 //! revision (kept with the deployment, see `Deployed::schemas`) and run on a blocking thread.
-//! A refusal names every violation (up to [`MAX_PROBLEMS`]) with its JSON pointer. On their
+//! A refusal names every violation (up to [`MAX_PROBLEMS`]) with its JSON pointer, in its
+//! message and (an input's) as the failure's `details`. On their
 //! own so the deployments need nothing of `crate::code`.
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use serde_json::Value;
 
 use faasbox_proto::{CODE_FUNCTION_ERROR, CODE_INPUT_ERROR};
 
-use crate::failure::{Failure, FailureKind};
+use crate::failure::{Failure, FailureDetail, FailureKind};
 use crate::model::FunctionSpec;
 
 /// At most this many schema problems are named in one error.
@@ -91,7 +92,10 @@ impl CodeSchemas {
             let mut more = 0usize;
             for error in validator.iter_errors(&value) {
                 if found.len() < MAX_PROBLEMS {
-                    found.push(format!("at '{}': {error}", error.instance_path));
+                    found.push(FailureDetail {
+                        pointer: error.instance_path.to_string(),
+                        message: error.to_string(),
+                    });
                 } else {
                     more += 1;
                 }
@@ -100,24 +104,31 @@ impl CodeSchemas {
         })
         .await
         .map_err(Failure::from)?;
-        let problems = match problems {
-            Ok((problems, _)) if problems.is_empty() => return Ok(()),
-            Ok((problems, more)) => {
-                let count = problems.len() + more;
+        let (problems, details) = match problems {
+            Ok((details, _)) if details.is_empty() => return Ok(()),
+            Ok((details, more)) => {
+                let count = details.len() + more;
+                let listed: Vec<String> = details
+                    .iter()
+                    .map(|d| format!("at '{}': {}", d.pointer, d.message))
+                    .collect();
                 let mut text = format!(
                     "{count} problem{} ('' is the root): {}",
                     if count == 1 { "" } else { "s" },
-                    problems.join("; ")
+                    listed.join("; ")
                 );
                 if more > 0 {
                     text.push_str(&format!("; and {more} more not shown"));
                 }
-                text
+                (text, details)
             }
-            Err(not_json) => not_json,
+            Err(not_json) => (not_json, Vec::new()),
         };
         Err(if input {
-            Failure::function(
+            // The details quote the caller's own request (checked before any secret is put
+            // into it); an output's are left out, as it may hold secret values the message
+            // has masked.
+            let mut failure = Failure::function(
                 FailureKind::Invalid,
                 CODE_INPUT_ERROR,
                 format!(
@@ -126,7 +137,9 @@ impl CodeSchemas {
                      spec): {problems}"
                 ),
                 true,
-            )
+            );
+            failure.details = details;
+            failure
         } else {
             Failure::function(
                 FailureKind::FunctionFailed,
@@ -168,6 +181,11 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(error.code, CODE_INPUT_ERROR);
+            let pointers: Vec<&str> = error.details.iter().map(|d| d.pointer.as_str()).collect();
+            assert_eq!(pointers.len(), 4, "{draft}: {:?}", error.details);
+            for pointer in ["", "/age", "/tags/1", "/tags/2"] {
+                assert!(pointers.contains(&pointer), "{draft}: {pointers:?}");
+            }
             for part in [
                 "4 problems",
                 "at '/age'",
@@ -193,6 +211,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.code, CODE_FUNCTION_ERROR);
         assert!(error.message.contains("at '/0'"), "{}", error.message);
+        assert!(error.details.is_empty(), "{:?}", error.details);
     }
 
     #[tokio::test]
