@@ -180,7 +180,8 @@ async fn services_reach_code_and_template_functions_and_their_secrets_stay_maske
         .deploy(
             "demo",
             "unbound",
-            json!({"image": "test/echo", "services": ["cache"]}),
+            json!({"image": "test/echo", "services": ["cache"],
+                   "input": {"cache": "jq(.services.cache)"}}),
         )
         .await;
     let (status, id, body) = server.invoke("demo", "unbound", "{}").await;
@@ -212,4 +213,15 @@ async fn services_reach_code_and_template_functions_and_their_secrets_stay_maske
         )
         .await;
     assert_eq!(r.status(), 400, "{}", r.text().await.unwrap_or_default());
+    // Nor are services a template-less function of another contract would never see.
+    let r = server
+        .put_json(
+            "/api/v1/namespaces/demo/functions/unseen",
+            &json!({"image": "test/echo", "services": ["db"]}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("template"), "{text}");
 }

@@ -451,6 +451,14 @@ impl FunctionSpec {
                 problems.push(format!("`services`: {problem}"));
             }
         }
+        if contract != Contract::Code && !self.services.is_empty() && self.input.is_none() {
+            problems.push(
+                "`services` reach a function of this contract only through its `input` \
+                 template (as `.services.NAME`); add a template that uses them, or leave \
+                 `services` out"
+                    .to_string(),
+            );
+        }
         problems
     }
 
@@ -624,11 +632,26 @@ mod tests {
 
     #[test]
     fn services_are_names() {
-        let spec: FunctionSpec =
-            serde_json::from_str(r#"{"image":"x","services":["db","Bad Name"]}"#).unwrap();
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","services":["db","Bad Name"],"input":{"d":"jq(.services.db)"}}"#,
+        )
+        .unwrap();
         let problems = spec.problems();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("services"), "{problems:?}");
+        // Without a template they would reach nothing (a code function gets them in its
+        // context instead).
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","services":["db"]}"#).unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("template"), "{problems:?}");
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"code","language":"shell","handler":"run.sh",
+                "services":["db"]}"#,
+        )
+        .unwrap();
+        assert!(spec.problems().is_empty(), "{:?}", spec.problems());
     }
 
     #[test]
