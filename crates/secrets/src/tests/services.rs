@@ -1,5 +1,5 @@
-//! Service instances' secret parameters: a round trip, and a blob moved to another key,
-//! service or namespace fails to open.
+//! Service instances' secret parameters: a round trip (across a master-key rotation), and a
+//! blob moved to another key, service or namespace fails to open.
 
 use std::collections::BTreeMap;
 
@@ -36,6 +36,17 @@ async fn secret_parameters_round_trip_and_are_bound_to_their_place() {
         .unwrap();
     assert_eq!(opened["password"].as_slice(), b"pw-1");
     assert_eq!(opened["user"].as_slice(), b"u");
+    // A master-key rotation re-wraps the data key only: the parameters still open.
+    env.vault
+        .rotate_master_key(MasterKey::generate().unwrap())
+        .await
+        .unwrap();
+    let opened = env
+        .vault
+        .open_service_params("demo", "db", &sealed)
+        .await
+        .unwrap();
+    assert_eq!(opened["password"].as_slice(), b"pw-1");
     // Moved to another key of the same service.
     let swapped = BTreeMap::from([("user".to_string(), sealed["password"].clone())]);
     assert!(matches!(
