@@ -213,6 +213,8 @@ async fn services_reach_code_and_template_functions_and_their_secrets_stay_maske
         )
         .await;
     assert_eq!(r.status(), 400, "{}", r.text().await.unwrap_or_default());
+    // The server logged none of it either.
+    hidden("the server's log", &server.log());
     // Nor are services a template-less function of another contract would never see.
     let r = server
         .put_json(
