@@ -108,6 +108,10 @@ pub enum Command {
     /// Set, list and delete a namespace's secrets (values are never shown).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Create, list, show and remove a namespace's service instances, which functions bind
+    /// with `services` (secret parameters are never shown).
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Add, list and remove container registry credentials (passwords are never shown).
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -916,6 +920,39 @@ pub enum SecretCommand {
     Rm {
         /// NAMESPACE/NAME of the secret.
         secret: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ServiceCommand {
+    /// Create or replace a service instance (all its parameters). A function gets it when
+    /// its spec's `services` names it: a code function in `context.serviceBindings.NAME`,
+    /// others as `.services.NAME` in their `input` template.
+    #[command(after_help = "Examples:\n  \
+        faasbox service create demo/db --param host=db.local --secret-param password=\"$PW\"\n  \
+        (a --secret-param value is visible in the shell history and process list)")]
+    Create {
+        /// NAMESPACE/NAME of the service.
+        service: String,
+        /// A non-secret parameter KEY=VALUE (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// A secret parameter KEY=VALUE (repeatable): stored encrypted, never shown, masked in
+        /// calls' logs and errors.
+        #[arg(long = "secret-param", value_name = "KEY=VALUE")]
+        secret_params: Vec<String>,
+    },
+    /// List a namespace's services: parameters, and secret parameters by key only.
+    Ls { namespace: String },
+    /// Show a service (secret parameters by key only).
+    Get {
+        /// NAMESPACE/NAME of the service.
+        service: String,
+    },
+    /// Delete a service.
+    Rm {
+        /// NAMESPACE/NAME of the service.
+        service: String,
     },
 }
 

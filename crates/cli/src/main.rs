@@ -84,6 +84,7 @@ async fn run(
         Command::Logs(args) => commands::logs::run(&client()?, format, args).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
+        Command::Service(c) => commands::services::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
         Command::Flow(c) => return commands::flows::run(&client()?, format, c).await,
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,

@@ -90,6 +90,10 @@ const EXPECTED: &[(&str, u16)] = &[
     ("--data-binary @token.txt", 201),
     ("secrets/token -H 'Content-Type: application/json'", 200),
     ("localhost:8470/api/v1/namespaces/demo/secrets\n", 200),
+    ("functions/checked -d", 201),
+    ("/services/db -d", 201),
+    ("localhost:8470/api/v1/namespaces/demo/services\n", 200),
+    ("functions/getter -d", 201),
     (
         "-XPOST localhost:8470/api/v1/namespaces/demo/registries",
         201,

@@ -1,9 +1,14 @@
-//! What a call sends and what it masks: the function's secrets are read from the vault, the
-//! input is built from the spec's `input` template (if any) against
-//! `{"input": <request>, "secrets": {name: value}}`, and that secret-enriched data is dropped
-//! right after. Without a template the request passes unchanged and secrets go nowhere.
-//! The secret values also make the call's [`Masker`]. Templates whose expressions are plain
-//! paths are rendered in place; others run in the server's bounded expression workers.
+//! What a call sends and what it masks, in Dispatch's order after the input's validation:
+//! secret injection, then service injection. The function's secrets (the spec's and the
+//! call's own, [`Extra`]) are read from the vault and its services (likewise) from the store
+//! (see `crate::services`). A code function gets them in its envelope's `context.secrets` and
+//! `context.serviceBindings`; for the other contracts the input is built from the spec's
+//! `input` template (if any) against `{"input": <request>, "secrets": {name: value},
+//! "services": {name: {param: value}}}`, and that enriched data is wiped right after. Without
+//! a template the request passes unchanged and secrets and services go nowhere. The secret
+//! values (secret service parameters too) make the call's [`Masker`]. Templates whose
+//! expressions are plain paths are rendered in place; others run in the server's bounded
+//! expression workers.
 
 use std::sync::Arc;
 
@@ -43,8 +48,9 @@ pub struct Extra<'a> {
     pub services: &'a [String],
 }
 
-/// Reads the spec's secrets and builds the input (for a code function, the envelope, whose
-/// `context` gets `code_context` too). Errors are masked already.
+/// Reads the spec's (and the call's own) secrets and services and builds the input (for a
+/// code function, the envelope, whose `context` gets `code_context` too). Errors are masked
+/// already.
 pub async fn prepare(
     state: &Arc<AppState>,
     namespace: &str,
@@ -54,24 +60,41 @@ pub async fn prepare(
     code_context: Map<String, Value>,
     extra: Extra<'_>,
 ) -> Result<CallInput, Failure> {
-    // The services and a call's own secrets and services are injected by the services work
-    // (issue 15); until then they are refused where a caller could name them.
-    let _ = extra;
+    let secrets = merged(&spec.secrets, extra.secrets);
+    let services = merged(&spec.services, extra.services);
     if spec.effective_contract() == faasbox_proto::Contract::Code {
-        return prepare_code(state, namespace, name, spec, input, code_context).await;
+        return prepare_code(
+            state,
+            namespace,
+            name,
+            spec,
+            (&secrets, &services),
+            input,
+            code_context,
+        )
+        .await;
     }
-    if spec.secrets.is_empty() && spec.input.is_none() {
+    if secrets.is_empty() && services.is_empty() && spec.input.is_none() {
         return Ok(CallInput {
             input,
             masker: Masker::default(),
         });
     }
-    let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
-    let masker = Masker::new(secrets.iter().map(|(_, v)| v.as_slice()));
+    let secrets = read_secrets(state, namespace, name, &secrets).await?;
+    let mut masker = Masker::new(secrets.iter().map(|(_, v)| v.as_slice()));
+    let bound = crate::services::resolve(state, namespace, name, &services)
+        .await
+        .map_err(|mut e| {
+            e.message = masker.mask(&e.message);
+            e
+        })?;
+    masker = masker.merged(Masker::new(
+        bound.secret_values.iter().map(|v| v.as_slice()),
+    ));
     let Some(template) = &spec.input else {
         return Ok(CallInput { input, masker });
     };
-    let rendered = render(state, template, &input, &secrets)
+    let rendered = render(state, template, &input, &secrets, &bound.bindings)
         .await
         .map_err(|e| match e {
             EvalError::Unavailable(message) => Failure::new(
@@ -96,19 +119,38 @@ pub async fn prepare(
     })
 }
 
+/// The spec's names, then the call's own that the spec lacks.
+fn merged(spec: &[String], extra: &[String]) -> Vec<String> {
+    let mut names = spec.to_vec();
+    for name in extra {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
 /// A code function's call: the input (through the template, if any) as the payload of the
-/// envelope whose `context.secrets` holds the spec's secrets (see `crate::code::call`).
+/// envelope whose `context.secrets` holds the secrets and `context.serviceBindings` the
+/// services (see `crate::code::call`).
 async fn prepare_code(
     state: &Arc<AppState>,
     namespace: &str,
     name: &str,
     spec: &FunctionSpec,
+    (secrets, services): (&[String], &[String]),
     input: Bytes,
     code_context: Map<String, Value>,
 ) -> Result<CallInput, Failure> {
+    let templated = spec.input.is_some();
     let plain = FunctionSpec {
-        secrets: if spec.input.is_some() {
-            spec.secrets.clone()
+        secrets: if templated {
+            secrets.to_vec()
+        } else {
+            Vec::new()
+        },
+        services: if templated {
+            services.to_vec()
         } else {
             Vec::new()
         },
@@ -128,7 +170,7 @@ async fn prepare_code(
         Extra::default(),
     ))
     .await?;
-    let secrets = read_secrets(state, namespace, name, &spec.secrets).await?;
+    let secrets = read_secrets(state, namespace, name, secrets).await?;
     // A secret holding a JSON object reaches the handler as its fields: their values are
     // masked one by one too.
     let fields = crate::code::call::object_secret_values(&secrets);
@@ -138,11 +180,21 @@ async fn prepare_code(
             .map(|(_, v)| v.as_slice())
             .chain(fields.iter().map(|v| v.as_bytes())),
     );
-    let input =
-        crate::code::call::envelope(&secrets, &code_context, &payload.input).map_err(|mut e| {
+    let bound = crate::services::resolve(state, namespace, name, services)
+        .await
+        .map_err(|mut e| {
             e.message = masker.mask(&e.message);
             e
         })?;
+    let masker = masker.merged(Masker::new(
+        bound.secret_values.iter().map(|v| v.as_slice()),
+    ));
+    let input =
+        crate::code::call::envelope(&secrets, &bound.bindings, &code_context, &payload.input)
+            .map_err(|mut e| {
+                e.message = masker.mask(&e.message);
+                e
+            })?;
     Ok(CallInput { input, masker })
 }
 
@@ -177,12 +229,13 @@ pub(crate) async fn read_secrets(
 
 /// Renders the template; the data holding the secrets is wiped and dropped before returning.
 /// Plain paths are resolved here; anything else goes to an expression worker with the data as
-/// text: the request as it came, spliced into `{"input": …, "secrets": …}`.
+/// text: the request as it came, spliced into `{"input": …, "secrets": …, "services": …}`.
 async fn render(
     state: &Arc<AppState>,
     template: &Value,
     input: &[u8],
     secrets: &Secrets,
+    services: &Map<String, Value>,
 ) -> Result<Bytes, EvalError> {
     let request: Value = serde_json::from_slice(input)
         .map_err(|e| template::TemplateError(format!("the request is not JSON: {e}")))?;
@@ -198,11 +251,12 @@ async fn render(
     let mut data = Value::Object(Map::from_iter([
         ("input".to_string(), request),
         ("secrets".to_string(), Value::Object(values)),
+        ("services".to_string(), Value::Object(services.clone())),
     ]));
     let rendered = match template::fast::render(template, &data) {
         Some(value) => Ok(value),
         None => {
-            let text = spliced(input, &data["secrets"]);
+            let text = spliced(input, &data["secrets"], &data["services"]);
             state
                 .evaluator
                 .render_text(template, &text, &CancellationToken::new())
@@ -215,25 +269,72 @@ async fn render(
         .map_err(|e| template::TemplateError(format!("the rendered input is not JSON: {e}")).into())
 }
 
-/// `{"input": <the request's own text>, "secrets": {…}}`, in a buffer wiped when dropped.
-fn spliced(input: &[u8], secrets: &Value) -> Zeroizing<Vec<u8>> {
+/// `{"input": <the request's own text>, "secrets": {…}, "services": {…}}`, in a buffer wiped
+/// when dropped.
+fn spliced(input: &[u8], secrets: &Value, services: &Value) -> Zeroizing<Vec<u8>> {
     let secrets = Zeroizing::new(serde_json::to_vec(secrets).unwrap_or_else(|_| b"{}".to_vec()));
-    let mut text = Zeroizing::new(Vec::with_capacity(input.len() + secrets.len() + 24));
+    let services = Zeroizing::new(serde_json::to_vec(services).unwrap_or_else(|_| b"{}".to_vec()));
+    let mut text = Zeroizing::new(Vec::with_capacity(
+        input.len() + secrets.len() + services.len() + 40,
+    ));
     text.extend_from_slice(b"{\"input\":");
     text.extend_from_slice(input);
     text.extend_from_slice(b",\"secrets\":");
     text.extend_from_slice(&secrets);
+    text.extend_from_slice(b",\"services\":");
+    text.extend_from_slice(&services);
     text.push(b'}');
     text
 }
 
-/// Overwrites the secret strings of the template data before it is dropped.
+/// Overwrites the secret strings of the template data (secrets and service parameters) before
+/// it is dropped.
 fn wipe(data: &mut Value) {
-    if let Some(Value::Object(secrets)) = data.get_mut("secrets") {
-        for value in secrets.values_mut() {
-            if let Value::String(text) = value {
-                zeroize::Zeroize::zeroize(text);
-            }
+    for part in ["secrets", "services"] {
+        if let Some(value) = data.get_mut(part) {
+            wipe_all(value);
         }
+    }
+}
+
+fn wipe_all(value: &mut Value) {
+    match value {
+        Value::String(text) => zeroize::Zeroize::zeroize(text),
+        Value::Object(fields) => fields.values_mut().for_each(wipe_all),
+        Value::Array(items) => items.iter_mut().for_each(wipe_all),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_s_own_names_come_after_the_spec_s_once() {
+        let spec = ["a".to_string(), "b".to_string()];
+        let extra = ["b".to_string(), "c".to_string()];
+        assert_eq!(merged(&spec, &extra), ["a", "b", "c"]);
+        assert_eq!(merged(&[], &extra), ["b", "c"]);
+    }
+
+    #[test]
+    fn a_worker_s_data_holds_the_services_beside_the_secrets() {
+        let text = spliced(
+            br#"{"x": 1}"#,
+            &serde_json::json!({"token": "t"}),
+            &serde_json::json!({"db": {"host": "h"}}),
+        );
+        let data: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"input": {"x": 1}, "secrets": {"token": "t"},
+                               "services": {"db": {"host": "h"}}})
+        );
+        let mut data = data;
+        wipe(&mut data);
+        assert_eq!(data["services"]["db"]["host"], "");
+        assert_eq!(data["secrets"]["token"], "");
+        assert_eq!(data["input"]["x"], 1);
     }
 }

@@ -102,6 +102,18 @@ pub struct Failure {
     pub message: String,
     /// For function failures: whether a flow can catch it by its code.
     pub catchable: Option<bool>,
+    /// The single problems the message sums up, each at its JSON pointer (a schema's
+    /// violations); empty for most failures.
+    pub details: Vec<FailureDetail>,
+}
+
+/// One problem of a [`Failure`], at its place in the JSON it is about.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FailureDetail {
+    /// The JSON pointer of the place (`""` is the whole document).
+    pub pointer: String,
+    /// What is wrong there.
+    pub message: String,
 }
 
 /// The result of core operations.
@@ -115,6 +127,7 @@ impl Failure {
             code: code.to_string(),
             message: message.into(),
             catchable: None,
+            details: Vec::new(),
         }
     }
 

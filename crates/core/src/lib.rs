@@ -35,6 +35,7 @@ pub mod run_book;
 pub mod run_record;
 pub mod runs;
 pub mod secret_use;
+pub mod services;
 pub mod spec_changes;
 pub mod state;
 #[cfg(test)]

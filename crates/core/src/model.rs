@@ -73,12 +73,13 @@ pub struct FunctionSpec {
     /// code contract: the handler, e.g. `hello.handle` (see the agent's code contract).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
-    /// code contract: JSON Schemas the input (`in`) and the output (`out`) are checked against.
+    /// JSON Schemas the input (`in`, the request before any template) and the output (`out`)
+    /// are checked against, for every contract.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<CodeSchema>,
 }
 
-/// The JSON Schemas of a code function's input and output (each optional).
+/// The JSON Schemas of a function's input and output (each optional).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeSchema {
@@ -406,7 +407,7 @@ impl FunctionSpec {
 
 impl FunctionSpec {
     /// The code contract's fields: `language` and `handler` with it and only with it; a
-    /// `schema` that compiles.
+    /// `schema` (any contract) that compiles.
     fn code_problems(&self, contract: Contract) -> Vec<String> {
         let mut problems = Vec::new();
         if contract == Contract::Code {
@@ -426,20 +427,35 @@ impl FunctionSpec {
                 }
                 Some(_) => {}
             }
-            if let Some(schema) = &self.schema {
-                for (field, value) in [("in", &schema.input), ("out", &schema.output)] {
-                    if let Some(value) = value {
-                        if let Err(e) = jsonschema::validator_for(value) {
-                            problems
-                                .push(format!("`schema.{field}` is not a valid JSON Schema: {e}"));
-                        }
+        } else if self.language.is_some() || self.handler.is_some() {
+            problems.push(
+                "`language` and `handler` belong to the code contract; deploy with contract \
+                 `code` (or leave them out)"
+                    .to_string(),
+            );
+        }
+        if let Some(schema) = &self.schema {
+            for (field, value) in [("in", &schema.input), ("out", &schema.output)] {
+                if let Some(value) = value {
+                    if let Err(e) = jsonschema::validator_for(value) {
+                        problems.push(format!(
+                            "`schema.{field}` is not a valid JSON Schema (draft 2020-12 unless \
+                             its `$schema` names draft 7 or another): {e}"
+                        ));
                     }
                 }
             }
-        } else if self.language.is_some() || self.handler.is_some() || self.schema.is_some() {
+        }
+        for name in &self.services {
+            if let Err(problem) = check_name("service", name) {
+                problems.push(format!("`services`: {problem}"));
+            }
+        }
+        if contract != Contract::Code && !self.services.is_empty() && self.input.is_none() {
             problems.push(
-                "`language`, `handler` and `schema` belong to the code contract; deploy with \
-                 contract `code` (or leave them out)"
+                "`services` reach a function of this contract only through its `input` \
+                 template (as `.services.NAME`); add a template that uses them, or leave \
+                 `services` out"
                     .to_string(),
             );
         }
@@ -598,6 +614,44 @@ mod tests {
         let spec: FunctionSpec =
             serde_json::from_str(r#"{"image":"x","handler":"hello.handle"}"#).unwrap();
         assert!(spec.problems()[0].contains("code contract"));
+        // A schema is every contract's (draft 7 too), and is checked with every contract.
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"http","schema":{"in":{
+                "$schema":"http://json-schema.org/draft-07/schema#","type":"object"}}}"#,
+        )
+        .unwrap();
+        assert!(spec.problems().is_empty(), "{:?}", spec.problems());
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","schema":{"out":{"minimum":"one"}}}"#).unwrap();
+        assert!(
+            spec.problems()[0].contains("schema.out"),
+            "{:?}",
+            spec.problems()
+        );
+    }
+
+    #[test]
+    fn services_are_names() {
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","services":["db","Bad Name"],"input":{"d":"jq(.services.db)"}}"#,
+        )
+        .unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("services"), "{problems:?}");
+        // Without a template they would reach nothing (a code function gets them in its
+        // context instead).
+        let spec: FunctionSpec =
+            serde_json::from_str(r#"{"image":"x","services":["db"]}"#).unwrap();
+        let problems = spec.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("template"), "{problems:?}");
+        let spec: FunctionSpec = serde_json::from_str(
+            r#"{"image":"x","contract":"code","language":"shell","handler":"run.sh",
+                "services":["db"]}"#,
+        )
+        .unwrap();
+        assert!(spec.problems().is_empty(), "{:?}", spec.problems());
     }
 
     #[test]

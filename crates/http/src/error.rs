@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use faasbox_core::failure::{codes, Failure, FailureKind};
+use faasbox_core::failure::{codes, Failure, FailureDetail, FailureKind};
 
 /// The body of every error answer, as the OpenAPI document shows it (see [`ApiError::body`]).
 // Only its schema is used (the answer itself is written by `ApiError::body`), so its fields
@@ -30,6 +30,9 @@ pub struct ErrorDetail {
     pub message: String,
     /// For function failures: whether a flow can catch it by its code.
     pub catchable: Option<bool>,
+    /// The single problems the message sums up, each at its JSON pointer (an input's schema
+    /// violations); absent when there are none.
+    pub details: Option<Vec<FailureDetail>>,
 }
 
 /// A failed request's answer: its status and the `{"error": …}` body it is sent with.
@@ -43,6 +46,9 @@ pub struct ApiError {
     pub message: String,
     /// For function failures: whether a flow can catch it by its code.
     pub catchable: Option<bool>,
+    /// The single problems the message sums up (a schema's violations, with their JSON
+    /// pointers); sent only when there are some.
+    pub details: Vec<FailureDetail>,
 }
 
 /// The status each kind of failure answers with.
@@ -75,6 +81,7 @@ impl From<Failure> for ApiError {
             code: f.code,
             message: f.message,
             catchable: f.catchable,
+            details: f.details,
         }
     }
 }
@@ -88,6 +95,7 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             catchable: None,
+            details: Vec::new(),
         }
     }
 
@@ -111,11 +119,14 @@ impl ApiError {
         Failure::internal(message).into()
     }
 
-    /// The JSON body answered: `{"error": {"code", "message", "catchable"?}}`.
+    /// The JSON body answered: `{"error": {"code", "message", "catchable"?, "details"?}}`.
     pub fn body(&self) -> serde_json::Value {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(catchable) = self.catchable {
             error["catchable"] = json!(catchable);
+        }
+        if !self.details.is_empty() {
+            error["details"] = json!(self.details);
         }
         json!({ "error": error })
     }

@@ -21,6 +21,7 @@ mod pulls;
 mod records;
 mod registries;
 mod secrets;
+mod services;
 mod tokens;
 
 use std::sync::{Arc, OnceLock};
@@ -70,6 +71,7 @@ const FUNCTIONS: &str = "functions";
 const GLOBAL: &str = "global services";
 const CALLS: &str = "invocations";
 const SECRETS: &str = "secrets";
+const SERVICES: &str = "services";
 const REGISTRIES: &str = "registries";
 const TOKENS: &str = "tokens";
 const FLOWS: &str = "flows";
@@ -232,6 +234,10 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/secrets", get(secrets::list), Doc::new(SECRETS, "List a namespace's secrets (names and times, never values)", Answer::Json(200, many::<SecretInfo>))),
         route(M::PUT, "/api/v1/namespaces/{ns}/secrets/{name}", put(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Create (201) or replace (200) a secret", Answer::Json(201, one::<SecretInfo>)).body(Body::Secret)),
         route(M::DELETE, "/api/v1/namespaces/{ns}/secrets/{name}", delete(secrets::delete).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Delete a secret", Answer::Empty(204))),
+        route(M::GET, "/api/v1/namespaces/{ns}/services", get(services::list), Doc::new(SERVICES, "List a namespace's service instances (secret parameters by key only)", Answer::Json(200, many::<faasbox_core::services::ServiceView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/services/{name}", put(services::put).layer(DefaultBodyLimit::max(services::MAX_BODY_BYTES)), Doc::new(SERVICES, "Create (201) or replace (200) a service instance: {params, secret_params}", Answer::Json(201, one::<faasbox_core::services::ServiceView>)).body(Body::Json(one::<faasbox_core::services::ServiceBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/services/{name}", get(services::get), Doc::new(SERVICES, "Show a service instance (secret parameters by key only)", Answer::Json(200, one::<faasbox_core::services::ServiceView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/services/{name}", delete(services::delete), Doc::new(SERVICES, "Delete a service instance", Answer::Empty(204))),
         route(M::POST, "/api/v1/namespaces/{ns}/registries", post(registries::create), Doc::new(REGISTRIES, "Store a namespace's credentials for a registry", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/registries", get(registries::list), Doc::new(REGISTRIES, "List a namespace's registries (never passwords)", Answer::Json(200, many::<registries::RegistryView>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/registries", delete(registries::delete), Doc::new(REGISTRIES, "Remove a namespace's registry", Answer::Empty(204)).query(REGISTRY_URL_QUERY)),

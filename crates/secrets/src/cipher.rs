@@ -11,7 +11,8 @@
 //!
 //! - `secret`: namespace, secret name;
 //! - `registry`: owner (namespace or `*global` / `*global-private`), host, username;
-//! - `data-key`: owner, master key id.
+//! - `data-key`: owner, master key id;
+//! - `service`: namespace, `service:NAME`, the secret parameter's key.
 //!
 //! A blob moved to another name, namespace, owner, host, username or kind fails to open.
 
@@ -34,6 +35,7 @@ pub(crate) enum Kind {
     Secret,
     Registry,
     DataKey,
+    Service,
 }
 
 impl Kind {
@@ -42,6 +44,7 @@ impl Kind {
             Kind::Secret => b"secret",
             Kind::Registry => b"registry",
             Kind::DataKey => b"data-key",
+            Kind::Service => b"service",
         }
     }
 }

@@ -18,6 +18,7 @@ mod revisions;
 mod runs;
 mod schema;
 mod secrets;
+mod services;
 mod tokens;
 mod traits;
 

@@ -6,8 +6,8 @@ use faasbox_store::StoreError;
 
 use crate::Sql;
 
-/// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 14;
+/// The newest schema this build writes: one version per migration.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -320,6 +320,24 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE invocations ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE invocations ADD COLUMN services TEXT NOT NULL DEFAULT '[]';
      CREATE INDEX invocations_by_status ON invocations (status, started);",
+    // 15 (issue 15, services): a namespace's service instances, their plain parameters as a
+    // JSON object, each secret parameter encrypted apart.
+    "CREATE TABLE services (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         params TEXT NOT NULL,
+         created TEXT NOT NULL,
+         modified TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );
+     CREATE TABLE service_secret_params (
+         namespace TEXT NOT NULL,
+         service TEXT NOT NULL,
+         key TEXT NOT NULL,
+         ciphertext BLOB NOT NULL,
+         PRIMARY KEY (namespace, service, key),
+         FOREIGN KEY (namespace, service) REFERENCES services(namespace, name) ON DELETE CASCADE
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

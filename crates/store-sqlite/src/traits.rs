@@ -13,7 +13,8 @@ use faasbox_store::{
     InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
     NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap, RunFilter,
-    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord,
+    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StoreError,
+    StoredEvent, TokenRecord,
     TokenStore,
 };
 
@@ -794,6 +795,29 @@ impl SecretStore for SqliteStore {
         own!(namespace, host);
         self.run(move |s| s.delete_registry(&namespace, &host))
             .await
+    }
+}
+
+#[async_trait]
+impl ServiceStore for SqliteStore {
+    async fn put_service(&self, record: &ServiceRecord) -> Result<ServiceRecord> {
+        let record = record.clone();
+        self.run(move |s| s.put_service(&record)).await
+    }
+
+    async fn service(&self, namespace: &str, name: &str) -> Result<Option<ServiceRecord>> {
+        own!(namespace, name);
+        self.run(move |s| s.service(&namespace, &name)).await
+    }
+
+    async fn list_services(&self, namespace: &str) -> Result<Vec<ServiceRecord>> {
+        own!(namespace);
+        self.run(move |s| s.list_services(&namespace)).await
+    }
+
+    async fn delete_service(&self, namespace: &str, name: &str) -> Result<bool> {
+        own!(namespace, name);
+        self.run(move |s| s.delete_service(&namespace, &name)).await
     }
 }
 

@@ -1,5 +1,5 @@
 //! faasbox's metadata store, as an interface: the records it keeps (namespaces, function specs
-//! and their revisions, invocations and their logs, flows, events, secrets, tokens, image pull
+//! and their revisions, invocations and their logs, flows, events, secrets, service instances, tokens, image pull
 //! failures, functions from code), its errors, and one async trait per part. A backend crate implements every part
 //! (`faasbox-store-sqlite` is the embedded default); the server holds it as `Arc<dyn Store>`.
 //!
@@ -32,6 +32,7 @@ pub mod images;
 pub mod invocations;
 pub mod namespaces;
 pub mod secrets;
+pub mod services;
 #[cfg(feature = "backend-suite")]
 pub mod suite;
 pub mod tokens;
@@ -61,6 +62,7 @@ pub use secrets::{
     is_pseudo_namespace, DataKeyRecord, RegistryRecord, Rewrap, SecretEntry, SecretRecord,
     SecretStore,
 };
+pub use services::{ServiceRecord, ServiceStore};
 pub use tokens::{TokenRecord, TokenStore};
 
 /// Any error, boxed: what a backend's own failures are carried as.
@@ -135,6 +137,7 @@ pub trait Store:
     + FlowStore
     + EventStore
     + SecretStore
+    + ServiceStore
     + TokenStore
     + PullFailureStore
     + CodeStore
@@ -148,6 +151,7 @@ impl<T> Store for T where
         + FlowStore
         + EventStore
         + SecretStore
+        + ServiceStore
         + TokenStore
         + PullFailureStore
         + CodeStore

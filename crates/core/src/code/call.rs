@@ -1,5 +1,5 @@
 //! A call of a `code` function: the envelope the agent gets (`{"context": {"secrets",
-//! "serviceBindings"}, "payload"}`), and (re-exported from `crate::code_schemas`, which the
+//! "serviceBindings"}, "payload"}`, the bindings being the function's services), and (re-exported from `crate::code_schemas`, which the
 //! deployments need without the rest of `code`) the JSON Schemas its input and output are
 //! checked against, compiled once per revision ([`CodeSchemas`]).
 
@@ -12,11 +12,12 @@ use crate::failure::Failure;
 pub use crate::code_schemas::CodeSchemas;
 
 /// The envelope of a code function's call: `{"context": {"secrets": {…}, "serviceBindings":
-/// {}}, "payload": <payload>}`. A secret whose value is a JSON object contributes its keys to
-/// `secrets`; any other value is `name: value` (its text). The buffer is wiped when dropped;
-/// the caller masks the secret values in what the call leaves behind.
+/// {service: {param: value}}}, "payload": <payload>}`. A secret whose value is a JSON object
+/// contributes its keys to `secrets`; any other value is `name: value` (its text). The caller
+/// wipes the buffer once sent and masks the secret values in what the call leaves behind.
 pub fn envelope(
     secrets: &[(String, Zeroizing<Vec<u8>>)],
+    services: &Map<String, Value>,
     context: &Map<String, Value>,
     payload: &[u8],
 ) -> Result<Bytes, Failure> {
@@ -38,10 +39,12 @@ pub fn envelope(
     let mut secrets = Value::Object(merged);
     let text = Zeroizing::new(serde_json::to_vec(&secrets).unwrap_or_else(|_| b"{}".to_vec()));
     wipe(&mut secrets);
-    let mut out = Vec::with_capacity(payload.len() + text.len() + 64);
+    let mut out = Vec::with_capacity(payload.len() + text.len() + 256);
     out.extend_from_slice(b"{\"context\":{\"secrets\":");
     out.extend_from_slice(&text);
-    out.extend_from_slice(b",\"serviceBindings\":{}");
+    let bindings = Zeroizing::new(serde_json::to_vec(services).unwrap_or_else(|_| b"{}".to_vec()));
+    out.extend_from_slice(b",\"serviceBindings\":");
+    out.extend_from_slice(&bindings);
     for (key, value) in context {
         if key == "secrets" || key == "serviceBindings" {
             continue;
@@ -107,21 +110,28 @@ mod tests {
             secret("token", "abc"),
             secret("number", "12"),
         ];
-        let body = envelope(&secrets, &Map::new(), br#"{"name":"x"}"#).unwrap();
+        let services = serde_json::json!({"db": {"host": "h", "password": "p"}});
+        let body = envelope(
+            &secrets,
+            services.as_object().unwrap(),
+            &Map::new(),
+            br#"{"name":"x"}"#,
+        )
+        .unwrap();
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value,
             serde_json::json!({
                 "context": {
                     "secrets": {"user": "u", "password": "p", "token": "abc", "number": "12"},
-                    "serviceBindings": {}
+                    "serviceBindings": {"db": {"host": "h", "password": "p"}}
                 },
                 "payload": {"name": "x"}
             })
         );
         // Further context fields go beside them, but do not replace them.
         let context = serde_json::json!({"event": {"type": "x"}, "secrets": {"forged": 1}});
-        let body = envelope(&[], context.as_object().unwrap(), b"[1,2]").unwrap();
+        let body = envelope(&[], &Map::new(), context.as_object().unwrap(), b"[1,2]").unwrap();
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["payload"], serde_json::json!([1, 2]));
         assert_eq!(value["context"]["secrets"], serde_json::json!({}));

@@ -46,7 +46,7 @@ pub struct CodeFunctionBody {
     /// Namespace secrets the handler gets in `context.secrets`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
-    /// Service bindings (kept and shown; the context's `serviceBindings` is empty for now).
+    /// The namespace's service instances the handler gets in `context.serviceBindings`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub services: Vec<String>,
     /// Per-call timeout: "30s", or a number of milliseconds.
@@ -169,6 +169,7 @@ pub fn function_spec(body: &CodeFunctionBody, image: &str, language: Language) -
     spec.handler = Some(body.handler.clone());
     spec.schema = body.schema.clone();
     spec.secrets = body.secrets.clone();
+    spec.services = body.services.clone();
     spec.envs = body.envs.clone();
     if let Some(timeout) = body.timeout {
         spec.timeout = timeout;

@@ -4,6 +4,7 @@
 mod keys;
 mod registries;
 mod rotation;
+mod services;
 mod tamper;
 mod vault;
 

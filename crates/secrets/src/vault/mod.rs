@@ -12,6 +12,7 @@
 mod registries;
 mod rotate;
 mod secrets;
+mod services;
 
 use std::sync::Arc;
 
