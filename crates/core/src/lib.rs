@@ -35,6 +35,7 @@ pub mod runs;
 pub mod secret_use;
 pub mod spec_changes;
 pub mod state;
+pub mod subscriptions;
 #[cfg(test)]
 mod test_support;
 pub use faasbox_expr as template;

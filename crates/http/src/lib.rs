@@ -21,6 +21,7 @@ mod pulls;
 mod records;
 mod registries;
 mod secrets;
+mod subscriptions;
 mod tokens;
 
 use std::sync::{Arc, OnceLock};
@@ -75,6 +76,7 @@ const TOKENS: &str = "tokens";
 const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
+const SUBSCRIPTIONS: &str = "subscriptions";
 const CODE: &str = "functions from code";
 const SYSTEM: &str = "system";
 const DISPATCH: &str = "dispatch";
@@ -213,6 +215,10 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>))),
         route(M::POST, "/api/v1/namespaces/{ns}/events", post(events::post), Doc::new(EVENTS, "Send a CloudEvent (structured: application/cloudevents+json; binary: ce-* headers and the data as the body)", Answer::Json(202, any_json)).body(Body::Raw("application/cloudevents+json", "a CloudEvent 1.0"))),
         route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first", Answer::Json(200, any_list)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/subscriptions", get(subscriptions::list), Doc::new(SUBSCRIPTIONS, "List a namespace's event subscriptions", Answer::Json(200, many::<faasbox_core::subscriptions::SubscriptionView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/subscriptions/{name}", put(subscriptions::put), Doc::new(SUBSCRIPTIONS, "Create (201) or replace (200) an event subscription: its function runs asynchronously for each event the namespace accepts from now on with the type, whose source and attributes match the patterns (`*` is any run of characters); the run's input is the event's data, its `event` the event; 404 when the function does not exist", Answer::Json(201, one::<faasbox_core::subscriptions::SubscriptionView>)).body(Body::Json(one::<faasbox_core::subscriptions::SubscriptionBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/subscriptions/{name}", get(subscriptions::get), Doc::new(SUBSCRIPTIONS, "Show an event subscription", Answer::Json(200, one::<faasbox_core::subscriptions::SubscriptionView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/subscriptions/{name}", delete(subscriptions::delete), Doc::new(SUBSCRIPTIONS, "Delete an event subscription: no event runs its function from now on", Answer::Empty(204))),
         route(M::GET, "/api/v1/namespaces/{ns}/secrets", get(secrets::list), Doc::new(SECRETS, "List a namespace's secrets (names and times, never values)", Answer::Json(200, many::<SecretInfo>))),
         route(M::PUT, "/api/v1/namespaces/{ns}/secrets/{name}", put(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Create (201) or replace (200) a secret", Answer::Json(201, one::<SecretInfo>)).body(Body::Secret)),
         route(M::DELETE, "/api/v1/namespaces/{ns}/secrets/{name}", delete(secrets::delete).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Delete a secret", Answer::Empty(204))),

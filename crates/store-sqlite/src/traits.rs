@@ -13,7 +13,8 @@ use faasbox_store::{
     InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
     NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, PullFailure, PullFailureStore,
     RegistryRecord, Result, Revised, RevisionRecord, Rewrap, ScheduleRecord, SecretEntry,
-    SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord, TokenStore,
+    SecretRecord, SecretStore, StoreError, StoredEvent, SubscriptionRecord, TokenRecord,
+    TokenStore,
 };
 
 use crate::SqliteStore;
@@ -619,6 +620,39 @@ impl EventStore for SqliteStore {
 
     async fn finish_delivery(&self, id: i64) -> Result<()> {
         self.run(move |s| s.finish_delivery(id)).await
+    }
+
+    async fn put_subscription(
+        &self,
+        subscription: &SubscriptionRecord,
+        filters: &str,
+        created_ms: i64,
+    ) -> Result<bool> {
+        let subscription = subscription.clone();
+        own!(filters);
+        self.run(move |s| s.put_subscription(&subscription, &filters, created_ms))
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        own!(namespace, name);
+        self.run(move |s| s.get_subscription(&namespace, &name))
+            .await
+    }
+
+    async fn list_subscriptions(&self, namespace: &str) -> Result<Vec<SubscriptionRecord>> {
+        own!(namespace);
+        self.run(move |s| s.list_subscriptions(&namespace)).await
+    }
+
+    async fn delete_subscription(&self, namespace: &str, name: &str) -> Result<bool> {
+        own!(namespace, name);
+        self.run(move |s| s.delete_subscription(&namespace, &name))
+            .await
     }
 
     async fn put_schedule(

@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod registries;
 pub mod secrets;
 pub mod server;
+pub mod subscriptions;
 pub mod tokens;
 
 /// `sha256:` and the first 12 hex digits.
