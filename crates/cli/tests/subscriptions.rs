@@ -92,7 +92,7 @@ async fn subscriptions_run_their_function_for_matching_events_only() {
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert!(
-        body["message"]
+        body["error"]["message"]
             .as_str()
             .unwrap_or_default()
             .contains("deploy it first"),
