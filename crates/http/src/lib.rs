@@ -146,7 +146,7 @@ const REGISTRY_REMOVE_QUERY: &[(&str, bool, &str)] = &[
 const DISPATCH_RUN_QUERY: &[(&str, bool, &str)] = &[("functionName", true, "the function to run")];
 const DISPATCH_RUNS_QUERY: &[(&str, bool, &str)] = &[
     ("functionName", false, "only this function's runs"),
-    ("since", false, "only runs started since (Unix seconds)"),
+    ("since", false, "only runs accepted since (Unix seconds)"),
 ];
 const RUN_QUERY: &[(&str, bool, &str)] = &[(
     "wait",

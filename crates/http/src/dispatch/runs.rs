@@ -208,8 +208,8 @@ pub(crate) struct ListQuery {
     since: Option<i64>,
 }
 
-/// `GET /v1/runs`: the org's runs, newest first, of one function (`functionName`) and since a
-/// time (`since`, Unix seconds) when given; without their logs (`GET /v1/runs/{name}` has them).
+/// `GET /v1/runs`: the org's runs, newest first, of one function (`functionName`) and accepted
+/// since a time (`since`, Unix seconds) when given; without their logs (`GET /v1/runs/{name}` has them).
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     Org(ns): Org,
@@ -231,9 +231,9 @@ pub(crate) async fn list(
     let since = query.since.unwrap_or(i64::MIN);
     Ok(Json(
         records
-            .into_iter()
-            .map(|record| run_of_record(&record, &[]))
-            .filter(|run| run.executed_time >= since || run.executed_time == 0)
+            .iter()
+            .filter(|record| accepted_seconds(record) >= since)
+            .map(|record| run_of_record(record, &[]))
             .collect(),
     ))
 }
@@ -298,6 +298,17 @@ fn run_of_record(record: &impl serde::Serialize, logs: &[faasbox_proto::LogLine]
         event: present("event"),
         http_context: present("http_context"),
     }
+}
+
+/// When a run was accepted (its record's `accepted`; `started` for records without it), in
+/// Unix seconds.
+fn accepted_seconds(record: &impl serde::Serialize) -> i64 {
+    let json = serde_json::to_value(record).unwrap_or_default();
+    json["accepted"]
+        .as_str()
+        .or(json["started"].as_str())
+        .map(models::unix_seconds)
+        .unwrap_or(0)
 }
 
 /// Dispatch's status of a run's: queued → INITIALIZED, running → CREATING, succeeded →
@@ -368,6 +379,7 @@ mod tests {
         assert_eq!(run.http_context, None);
         assert_eq!(run.finished_time - run.executed_time, 2);
         assert_eq!(run.secrets, ["s"]);
+        assert_eq!(accepted_seconds(&record), run.executed_time);
         for (ours, theirs) in [
             ("queued", "INITIALIZED"),
             ("running", "CREATING"),
