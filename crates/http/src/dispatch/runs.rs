@@ -22,9 +22,11 @@ use serde_json::Value;
 use super::models::{self, InvocationError, Logs, Run, RunRequest};
 use super::{require_org, DispatchError, DispatchResult, Org};
 use crate::held_body;
+use crate::records::InvocationRecord as RunRecord;
 use faasbox_core::invoker::{self, CallOptions, CallRequest};
 use faasbox_core::runs::{self, Submission};
 use faasbox_core::state::AppState;
+use faasbox_store::RunFilter;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -220,20 +222,33 @@ pub(crate) async fn list(
         faasbox_core::model::check_name("function", function)
             .map_err(|e| DispatchError::new(StatusCode::BAD_REQUEST, e))?;
     }
+    let since = match query.since {
+        Some(seconds) => Some(
+            time::OffsetDateTime::from_unix_timestamp(seconds)
+                .map(faasbox_core::clock::format_rfc3339)
+                .map_err(|e| {
+                    DispatchError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("`since` is not a time in Unix seconds: {e}"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let records = state
         .store
-        .list_invocations(
-            &ns,
-            query.function_name.as_deref(),
-            u32::try_from(faasbox_core::bounds::LIST_LIMIT.max).unwrap_or(u32::MAX),
-        )
+        .list_runs(&RunFilter {
+            namespace: ns,
+            function: query.function_name,
+            status: None,
+            since,
+            limit: u32::try_from(faasbox_core::bounds::LIST_LIMIT.max).unwrap_or(u32::MAX),
+        })
         .await?;
-    let since = query.since.unwrap_or(i64::MIN);
     Ok(Json(
         records
-            .iter()
-            .filter(|record| accepted_seconds(record) >= since)
-            .map(|record| run_of_record(record, &[]))
+            .into_iter()
+            .map(|record| run_of_record(&RunRecord::from(record), &[]))
             .collect(),
     ))
 }
@@ -253,11 +268,10 @@ pub(crate) async fn get(
         ));
     };
     let logs = state.store.logs(&name).await?;
-    Ok(Json(run_of_record(&record, &logs)))
+    Ok(Json(run_of_record(&RunRecord::from(record), &logs)))
 }
 
-/// Dispatch's Run of a stored run record, read from its JSON (the run record's fields: see
-/// the runs API).
+/// Dispatch's Run of a run record, read from its JSON (the runs API's shape).
 fn run_of_record(record: &impl serde::Serialize, logs: &[faasbox_proto::LogLine]) -> Run {
     let json = serde_json::to_value(record).unwrap_or_default();
     let text = |key: &str| json[key].as_str().unwrap_or_default().to_owned();
@@ -298,17 +312,6 @@ fn run_of_record(record: &impl serde::Serialize, logs: &[faasbox_proto::LogLine]
         event: present("event"),
         http_context: present("http_context"),
     }
-}
-
-/// When a run was accepted (its record's `accepted`; `started` for records without it), in
-/// Unix seconds.
-fn accepted_seconds(record: &impl serde::Serialize) -> i64 {
-    let json = serde_json::to_value(record).unwrap_or_default();
-    json["accepted"]
-        .as_str()
-        .or(json["started"].as_str())
-        .map(models::unix_seconds)
-        .unwrap_or(0)
 }
 
 /// Dispatch's status of a run's: queued → INITIALIZED, running → CREATING, succeeded →
@@ -379,7 +382,6 @@ mod tests {
         assert_eq!(run.http_context, None);
         assert_eq!(run.finished_time - run.executed_time, 2);
         assert_eq!(run.secrets, ["s"]);
-        assert_eq!(accepted_seconds(&record), run.executed_time);
         for (ours, theirs) in [
             ("queued", "INITIALIZED"),
             ("running", "CREATING"),
