@@ -273,22 +273,20 @@ async fn each_event_runs_each_subscription_once_across_a_kill() {
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["input"], json!({"tag": event}), "{run}");
     }
-    // The function's own record: each event's call reached it once, or twice when its run
-    // was running at the kill (and says so: attempt 2).
+    // The function's own record: each event's call reached it once — or, when its run was
+    // running at the kill and ran again (attempt 2, as the runs do), at most twice.
     let arrivals = gate.arrivals();
     for (event, run) in &runs {
         let tag = format!("tag{event}");
         let calls = arrivals.iter().filter(|a| a.tag == tag).count();
         let attempts = run["attempts"].as_u64().unwrap_or(1) as usize;
-        assert_eq!(calls, attempts, "calls of {event}: {arrivals:?}, run {run}");
+        assert!(
+            calls >= 1 && calls <= attempts,
+            "{calls} calls of {event} in {attempts} attempts: {arrivals:?}, run {run}"
+        );
     }
-    assert_eq!(
-        arrivals.len(),
-        runs.values()
-            .map(|r| r["attempts"].as_u64().unwrap_or(1) as usize)
-            .sum::<usize>(),
-        "{arrivals:?}"
-    );
+    let tags: std::collections::BTreeSet<_> = arrivals.iter().map(|a| a.tag.clone()).collect();
+    assert_eq!(tags.len(), EVENTS, "only the events' calls: {arrivals:?}");
     // Nothing more comes.
     assert_stays(
         Duration::from_secs(3),
