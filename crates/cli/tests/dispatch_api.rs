@@ -508,6 +508,42 @@ async fn dispatch_runs_any_function_lists_its_runs_and_runs_subscriptions_on_emi
     assert_eq!(evented["event"]["id"], "2", "{evented}");
     assert_eq!(evented["blocking"], false, "{evented}");
 
+    // An invoke token may emit events (a call, as POST …/events is) and read subscriptions,
+    // but not create them.
+    let invoker = client_with_token(Some(
+        server
+            .cli_ok(&["token", "create", "--namespace", "demo", "--role", "invoke"])
+            .trim(),
+    ));
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/event"),
+        Some("demo"),
+        Some(&emission("tock", "3")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(
+        &invoker,
+        M::GET,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let again = json!({"name": "by-invoker", "eventType": "tick", "function": "other"});
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        Some(&again),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
     let (status, body) = send(
         http,
         M::DELETE,
