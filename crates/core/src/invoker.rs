@@ -281,7 +281,7 @@ async fn run(
             function: record.function.clone(),
             mode: "sync".into(),
             status: "running".into(),
-            accepted: clock::now_rfc3339(),
+            accepted: crate::run_record::now(),
             input: Some(crate::run_record::kept_json(
                 state.config.max_input_bytes,
                 &options.masker.mask(&String::from_utf8_lossy(&input)),
@@ -409,6 +409,12 @@ async fn run(
         (result, _) => result,
     };
     let (result, logs) = mask(&masker, result, logs);
+    // The record keeps no secret value, the output's included (the caller gets it as it is).
+    if let Ok(output) = &result {
+        if !masker.is_empty() {
+            record.output_masked = Some(masker.mask(&String::from_utf8_lossy(output)));
+        }
+    }
     record_end(&state, &record, &result, &logs).await;
     Ok((result, logs))
 }
@@ -663,6 +669,8 @@ struct CallRecord {
     input: Bytes,
     /// The input as it is kept (secret values masked), once the call's secrets are known.
     input_masked: Option<String>,
+    /// The output as it is kept, when secret values had to be masked in it.
+    output_masked: Option<String>,
     revision: Option<u32>,
     cold_start: Option<bool>,
     phases: Option<faasbox_store::RunPhases>,
@@ -680,6 +688,7 @@ impl CallRecord {
             started: Instant::now(),
             input,
             input_masked: None,
+            output_masked: None,
             revision: None,
             cold_start: None,
             phases: None,
@@ -721,12 +730,16 @@ async fn record_end(
             Some(crate::run_record::error_type(e)),
         ),
     };
-    let output = match result {
-        Ok(output) => Some(crate::run_record::kept_json(
+    let output = match (result, &record.output_masked) {
+        (Ok(_), Some(masked)) => Some(crate::run_record::kept_json(
+            state.config.max_input_bytes,
+            masked,
+        )),
+        (Ok(output), None) => Some(crate::run_record::kept_json(
             state.config.max_input_bytes,
             &String::from_utf8_lossy(output),
         )),
-        Err(_) => None,
+        (Err(_), _) => None,
     };
     let mut logs = logs.to_vec();
     if let Err(e) = result {
@@ -736,7 +749,7 @@ async fn record_end(
             line: format!("call failed: {}: {}", e.code, e.message),
         });
     }
-    let ended = clock::now_rfc3339();
+    let ended = crate::run_record::now();
     let end = InvocationEnd {
         status,
         ended: &ended,

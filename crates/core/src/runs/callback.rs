@@ -73,6 +73,23 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The callback's view of a run the server's crash ended (`crashed`, a `SystemError`).
+    pub fn crashed(message: &str) -> Outcome {
+        Outcome {
+            status: "crashed",
+            http_status: 500,
+            output: None,
+            error: Some(json!({
+                "type": "SystemError",
+                "code": "",
+                "message": message,
+                "stacktrace": [],
+            })),
+        }
+    }
+}
+
 /// The HTTP status a synchronous call answers for a failure of `kind` (as the API maps it).
 fn http_status(kind: FailureKind) -> u16 {
     match kind {
