@@ -143,6 +143,23 @@ pub enum Command {
     /// Send CloudEvents into a namespace (they start and resume flows), list received ones.
     #[command(subcommand)]
     Event(EventCommand),
+    /// Run a function for each matching CloudEvent a namespace accepts (event subscriptions).
+    #[command(
+        subcommand,
+        long_about = "Event subscriptions: a namespace's function runs asynchronously (as a run, \
+            `faasbox runs ls`) for each CloudEvent the namespace accepts from now on with the \
+            type, whose source and context attributes match the patterns (`*` is any run of \
+            characters). The run's input is the event's data ({} without data), its `event` the \
+            event without the data; each event runs a subscription's function once, also across \
+            a restart of the server.\n\
+            \n  faasbox subscription create demo/on-order --function ship --type order.created \\\
+            \n      --source '/shop/*' --context region=eu-*\
+            \n  faasbox event send demo --type order.created --source /shop/web --context region=eu-west \\\
+            \n      --data '{\"order\": 7}'      # runs ship with {\"order\": 7}\
+            \n  faasbox subscription ls demo\
+            \n  faasbox subscription rm demo/on-order"
+    )]
+    Subscription(SubscriptionCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -1118,6 +1135,40 @@ pub enum EventCommand {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SubscriptionCommand {
+    /// Create or replace subscription NS/NAME: run --function for each matching event.
+    #[command(after_help = "Examples:\n  \
+        faasbox subscription create demo/on-order --function ship --type order.created\n  \
+        faasbox subscription create demo/eu-orders --function ship --type order.created --source '/shop/*' --context region=eu-*")]
+    Create(SubscriptionCreateArgs),
+    /// Show subscription NS/NAME.
+    Get { subscription: String },
+    /// List a namespace's subscriptions.
+    Ls { namespace: String },
+    /// Delete subscription NS/NAME: no event runs its function from now on.
+    Rm { subscription: String },
+}
+
+#[derive(Args)]
+pub struct SubscriptionCreateArgs {
+    /// NS/NAME of the subscription.
+    pub subscription: String,
+    /// The namespace's function to run for each matching event (it must exist).
+    #[arg(long, value_name = "FN")]
+    pub function: String,
+    /// The event type, matched exactly.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: String,
+    /// A pattern the event's source must match (`*` is any run of characters).
+    #[arg(long, value_name = "PATTERN")]
+    pub source: Option<String>,
+    /// NAME=PATTERN: the event's attribute NAME (an extension, or subject, id, …) must exist
+    /// and match PATTERN (repeatable).
+    #[arg(long = "context", value_name = "NAME=PATTERN")]
+    pub context: Vec<String>,
 }
 
 #[derive(Args)]

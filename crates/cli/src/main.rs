@@ -90,6 +90,7 @@ async fn run(
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,
+        Command::Subscription(c) => commands::subscriptions::run(&client()?, format, c).await?,
         Command::ExprWorker(_) => unreachable!("handled in main before the runtime starts"),
         Command::Completions { shell } => {
             // Generated into memory first: clap_complete panics when its writer fails.

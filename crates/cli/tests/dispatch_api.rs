@@ -1,15 +1,21 @@
 //! Dispatch's API (`/v1`, header `X-Dispatch-Org`) on a real server with real runc containers:
 //! a base image, a function from code (a `shell` handler on a busybox base image, so no
 //! language image is needed), a blocking run answered as Dispatch's Run, a failing run as 502
-//! naming its run, Dispatch's error shape, and the token rules (another namespace's token does
-//! not reach the org, an invoke token runs but does not create).
+//! naming its run, a non-blocking run (202, then READY from `GET /v1/runs/{name}`), Dispatch's
+//! error shape, and the token rules (another namespace's token does not reach the org, an
+//! invoke token runs but does not create). Then any function of the namespace (the test
+//! function's image) through Dispatch: runs listed by function and time, and an event
+//! subscription made through `/v1/event/subscriptions` run by `POST /v1/event`.
 
 mod support;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{client_with_token, code_source as source, images, wait_for, Server};
+use support::{
+    client_with_token, code_source as source, deploy_mode, images, server_with_test_function,
+    wait_for, Server,
+};
 
 const ORG: &str = "x-dispatch-org";
 
@@ -222,16 +228,44 @@ async fn dispatch_clients_create_base_images_and_functions_and_run_them() {
     assert_eq!(body["run"]["error"]["type"], "FunctionError", "{body}");
     assert_eq!(body["run"]["status"], "ERROR");
 
-    // Runs that faasbox does not do say so and change nothing.
+    // A non-blocking run: 202 with the Run at once, READY with its output later.
     let (status, body) = send(
         http,
         M::POST,
         url("/v1/runs?functionName=hello"),
         Some("demo"),
-        Some(&json!({"blocking": false, "input": {}})),
+        Some(&json!({"blocking": false, "input": {"name": "later"}})),
     )
     .await;
-    assert_eq!(status, 501, "{body}");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "INITIALIZED", "{body}");
+    assert_eq!(body["blocking"], false, "{body}");
+    let name = body["name"].as_str().expect("the run's name").to_owned();
+    let done = wait_for(
+        Duration::from_secs(60),
+        "the non-blocking run to end",
+        || async {
+            send(
+                http,
+                M::GET,
+                url(&format!("/v1/runs/{name}")),
+                Some("demo"),
+                None,
+            )
+            .await
+            .1
+        },
+        |r| r["status"] == "READY" || r["status"] == "ERROR",
+    )
+    .await;
+    assert_eq!(done["status"], "READY", "{done}");
+    assert_eq!(done["output"], json!({"got": {"name": "later"}}), "{done}");
+    assert_eq!(done["input"], json!({"name": "later"}), "{done}");
+    assert_eq!(done["blocking"], false, "{done}");
+    assert!(
+        done["logs"]["stdout"].to_string().contains("a log line"),
+        "{done}"
+    );
     let (status, body) = send(
         http,
         M::POST,
@@ -308,6 +342,224 @@ async fn dispatch_clients_create_base_images_and_functions_and_run_them() {
         url("/v1/runs?functionName=hello"),
         Some("demo"),
         Some(&run),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn dispatch_runs_any_function_lists_its_runs_and_runs_subscriptions_on_emitted_events() {
+    let server = server_with_test_function().await;
+    deploy_mode(&server, "echo", "plain", json!({})).await;
+    deploy_mode(&server, "other", "plain", json!({})).await;
+    let http = &server.http;
+    let url = |path: &str| server.url(path);
+    use reqwest::Method as M;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    for n in 0..3 {
+        let (status, body) = send(
+            http,
+            M::POST,
+            url("/v1/runs?functionName=echo"),
+            Some("demo"),
+            Some(&json!({"blocking": n != 1, "input": {"n": n}})),
+        )
+        .await;
+        assert!(status == 200 || status == 202, "{status} {body}");
+    }
+    let (status, _) = send(
+        http,
+        M::POST,
+        url("/v1/runs?functionName=other"),
+        Some("demo"),
+        Some(&json!({"blocking": true, "input": {}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Listed by function, newest first, every one READY in the end.
+    let runs = wait_for(
+        Duration::from_secs(60),
+        "echo's three runs READY",
+        || async {
+            send(
+                http,
+                M::GET,
+                url("/v1/runs?functionName=echo"),
+                Some("demo"),
+                None,
+            )
+            .await
+            .1
+        },
+        |list| {
+            list.as_array()
+                .is_some_and(|l| l.len() == 3 && l.iter().all(|r| r["status"] == "READY"))
+        },
+    )
+    .await;
+    let inputs: Vec<Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["input"]["n"].clone())
+        .collect();
+    assert_eq!(inputs, [json!(2), json!(1), json!(0)], "{runs}");
+    assert!(runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["functionName"] == "echo"));
+    let (_, all) = send(http, M::GET, url("/v1/runs"), Some("demo"), None).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(4), "{all}");
+    let (_, later) = send(
+        http,
+        M::GET,
+        url(&format!(
+            "/v1/runs?functionName=echo&since={}",
+            before + 3600
+        )),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(later, json!([]), "none started an hour from now");
+    let (status, body) = send(http, M::GET, url("/v1/runs/nope"), Some("demo"), None).await;
+    assert_eq!(status, 404, "{body}");
+
+    // A subscription through Dispatch's event manager, an emitted event runs its function.
+    let subscription = json!({"name": "on-tick", "eventType": "tick", "function": "other"});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        Some(&subscription),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["eventType"], "tick");
+    assert_eq!(body["status"], "READY");
+    let missing = json!({"name": "lost", "eventType": "tick", "function": "nope"});
+    let (status, body) = send(
+        http,
+        M::POST,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        Some(&missing),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (_, listed) = send(
+        http,
+        M::GET,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Another type runs nothing; the subscribed one runs `other` with the data.
+    let emission = |event_type: &str, id: &str| {
+        json!({"event": {"eventType": event_type, "eventID": id, "source": "/clock",
+            "cloudEventsVersion": "0.1", "contentType": "application/json", "data": {"at": id}}})
+    };
+    for (event_type, id) in [("tock", "1"), ("tick", "2")] {
+        let (status, body) = send(
+            http,
+            M::POST,
+            url("/v1/event"),
+            Some("demo"),
+            Some(&emission(event_type, id)),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let runs = wait_for(
+        Duration::from_secs(60),
+        "the event's run of other READY",
+        || async {
+            send(
+                http,
+                M::GET,
+                url("/v1/runs?functionName=other"),
+                Some("demo"),
+                None,
+            )
+            .await
+            .1
+        },
+        |list| {
+            list.as_array()
+                .is_some_and(|l| l.len() >= 2 && l.iter().all(|r| r["status"] == "READY"))
+        },
+    )
+    .await;
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let evented = &runs[0];
+    assert_eq!(evented["input"], json!({"at": "2"}), "{evented}");
+    assert_eq!(evented["output"], json!({"at": "2"}), "{evented}");
+    assert_eq!(evented["event"]["type"], "tick", "{evented}");
+    assert_eq!(evented["event"]["id"], "2", "{evented}");
+    assert_eq!(evented["blocking"], false, "{evented}");
+
+    // An invoke token may emit events (a call, as POST …/events is) and read subscriptions,
+    // but not create them.
+    let invoker = client_with_token(Some(
+        server
+            .cli_ok(&["token", "create", "--namespace", "demo", "--role", "invoke"])
+            .trim(),
+    ));
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/event"),
+        Some("demo"),
+        Some(&emission("tock", "3")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = send(
+        &invoker,
+        M::GET,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let again = json!({"name": "by-invoker", "eventType": "tick", "function": "other"});
+    let (status, body) = send(
+        &invoker,
+        M::POST,
+        url("/v1/event/subscriptions"),
+        Some("demo"),
+        Some(&again),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+
+    let (status, body) = send(
+        http,
+        M::DELETE,
+        url("/v1/event/subscriptions/on-tick"),
+        Some("demo"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "on-tick");
+    let (status, _) = send(
+        http,
+        M::GET,
+        url("/v1/event/subscriptions/on-tick"),
+        Some("demo"),
+        None,
     )
     .await;
     assert_eq!(status, 404);

@@ -38,6 +38,7 @@ pub mod secret_use;
 pub mod services;
 pub mod spec_changes;
 pub mod state;
+pub mod subscriptions;
 #[cfg(test)]
 mod test_support;
 pub use faasbox_expr as template;

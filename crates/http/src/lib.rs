@@ -22,6 +22,7 @@ mod records;
 mod registries;
 mod secrets;
 mod services;
+mod subscriptions;
 mod tokens;
 
 use std::sync::{Arc, OnceLock};
@@ -77,6 +78,7 @@ const TOKENS: &str = "tokens";
 const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
+const SUBSCRIPTIONS: &str = "subscriptions";
 const CODE: &str = "functions from code";
 const SYSTEM: &str = "system";
 const DISPATCH: &str = "dispatch";
@@ -156,6 +158,10 @@ const REGISTRY_REMOVE_QUERY: &[(&str, bool, &str)] = &[
     ("scope", false, "global (default) or global-private"),
 ];
 const DISPATCH_RUN_QUERY: &[(&str, bool, &str)] = &[("functionName", true, "the function to run")];
+const DISPATCH_RUNS_QUERY: &[(&str, bool, &str)] = &[
+    ("functionName", false, "only this function's runs"),
+    ("since", false, "only runs accepted since (Unix seconds)"),
+];
 const RUN_QUERY: &[(&str, bool, &str)] = &[(
     "wait",
     false,
@@ -231,6 +237,10 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
         route(M::POST, "/api/v1/namespaces/{ns}/events", post(events::post), Doc::new(EVENTS, "Send a CloudEvent (structured: application/cloudevents+json; binary: ce-* headers and the data as the body)", Answer::Json(202, any_json)).body(Body::Raw("application/cloudevents+json", "a CloudEvent 1.0"))),
         route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first", Answer::Json(200, any_list)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/subscriptions", get(subscriptions::list), Doc::new(SUBSCRIPTIONS, "List a namespace's event subscriptions", Answer::Json(200, many::<faasbox_core::subscriptions::SubscriptionView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/subscriptions/{name}", put(subscriptions::put), Doc::new(SUBSCRIPTIONS, "Create (201) or replace (200) an event subscription: its function runs asynchronously for each event the namespace accepts from now on with the type, whose source and attributes match the patterns (`*` is any run of characters); the run's input is the event's data, its `event` the event; 404 when the function does not exist", Answer::Json(201, one::<faasbox_core::subscriptions::SubscriptionView>)).body(Body::Json(one::<faasbox_core::subscriptions::SubscriptionBody>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/subscriptions/{name}", get(subscriptions::get), Doc::new(SUBSCRIPTIONS, "Show an event subscription", Answer::Json(200, one::<faasbox_core::subscriptions::SubscriptionView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/subscriptions/{name}", delete(subscriptions::delete), Doc::new(SUBSCRIPTIONS, "Delete an event subscription: no event runs its function from now on", Answer::Empty(204))),
         route(M::GET, "/api/v1/namespaces/{ns}/secrets", get(secrets::list), Doc::new(SECRETS, "List a namespace's secrets (names and times, never values)", Answer::Json(200, many::<SecretInfo>))),
         route(M::PUT, "/api/v1/namespaces/{ns}/secrets/{name}", put(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Create (201) or replace (200) a secret", Answer::Json(201, one::<SecretInfo>)).body(Body::Secret)),
         route(M::DELETE, "/api/v1/namespaces/{ns}/secrets/{name}", delete(secrets::delete).layer(DefaultBodyLimit::max(secrets::MAX_BODY_BYTES)), Doc::new(SECRETS, "Delete a secret", Answer::Empty(204))),
@@ -280,7 +290,14 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/v1/function/{name}", get(dispatch::functions::get), Doc::new(DISPATCH, "Dispatch: show a function (status, reason)", Answer::Json(200, any_json))),
         route(M::PUT, "/v1/function/{name}", put(dispatch::functions::update).layer(DefaultBodyLimit::max(max_input)), Doc::new(DISPATCH, "Dispatch: update a function (rebuilt in the background)", Answer::Json(200, any_json)).body(Body::Raw("application/json", "a Dispatch Function"))),
         route(M::DELETE, "/v1/function/{name}", delete(dispatch::functions::delete), Doc::new(DISPATCH, "Dispatch: delete a function (answers it)", Answer::Json(200, any_json))),
-        route(M::POST, "/v1/runs", post(dispatch::runs::run), Doc::new(DISPATCH, "Dispatch: run a function (blocking: true) with header X-Dispatch-Org naming the namespace; 200 with the Run, 422 InputError, 502 FunctionError (the error names the run)", Answer::Json(200, any_json)).query(DISPATCH_RUN_QUERY).body(Body::Raw("application/json", "a Dispatch Run: {\"blocking\": true, \"input\": …}"))),
+        route(M::POST, "/v1/runs", post(dispatch::runs::run), Doc::new(DISPATCH, "Dispatch: run a function with header X-Dispatch-Org naming the namespace; blocking: 200 with the Run, 422 InputError, 502 FunctionError (the error names the run); non-blocking: 202 with the Run (INITIALIZED), stored before the answer; the run's own secrets and services are passed on", Answer::Json(200, any_json)).query(DISPATCH_RUN_QUERY).body(Body::Raw("application/json", "a Dispatch Run: {\"blocking\": true|false, \"input\": …, \"secrets\": […], \"services\": […]}"))),
+        route(M::GET, "/v1/runs", get(dispatch::runs::list), Doc::new(DISPATCH, "Dispatch: the org's runs, newest first (without logs): status INITIALIZED (queued), CREATING (running), READY or ERROR", Answer::Json(200, any_list)).query(DISPATCH_RUNS_QUERY)),
+        route(M::GET, "/v1/runs/{name}", get(dispatch::runs::get), Doc::new(DISPATCH, "Dispatch: one run from its record, with its input, output, logs, error, event and httpContext", Answer::Json(200, any_json))),
+        route(M::POST, "/v1/event/subscriptions", post(dispatch::subscriptions::create), Doc::new(DISPATCH, "Dispatch: create an event subscription {name, eventType, function, source?}: the function runs for each matching event (a faasbox subscription)", Answer::Json(201, any_json)).body(Body::Raw("application/json", "a Dispatch Subscription"))),
+        route(M::GET, "/v1/event/subscriptions", get(dispatch::subscriptions::list), Doc::new(DISPATCH, "Dispatch: list event subscriptions", Answer::Json(200, any_list))),
+        route(M::GET, "/v1/event/subscriptions/{name}", get(dispatch::subscriptions::get), Doc::new(DISPATCH, "Dispatch: show an event subscription", Answer::Json(200, any_json))),
+        route(M::DELETE, "/v1/event/subscriptions/{name}", delete(dispatch::subscriptions::delete), Doc::new(DISPATCH, "Dispatch: delete an event subscription (answers it)", Answer::Json(200, any_json))),
+        route(M::POST, "/v1/event", post(dispatch::subscriptions::emit), Doc::new(DISPATCH, "Dispatch: emit an event (an Emission {\"event\": CloudEvent} or a CloudEvent 1.0) into the org's namespace, as POST /api/v1/namespaces/{ns}/events", Answer::Json(200, any_json)).body(Body::Raw("application/json", "a Dispatch Emission"))),
         route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
     ]
 }

@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use faasbox_store::{
     Delivery, EventInsert, GatheredRecord, Listener, ListenerAction, ListenerKind, ListenerRecord,
-    NewInstance, Result, ScheduleRecord, StoreError, StoredEvent,
+    NewInstance, Result, ScheduleRecord, StoreError, StoredEvent, SubscriptionRecord,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -253,6 +253,125 @@ impl SqliteStore {
         })
     }
 
+    // --- subscriptions ------------------------------------------------------------------
+
+    /// Creates or replaces a subscription with its listener (see
+    /// `EventStore::put_subscription`); true when it was created.
+    pub fn put_subscription(
+        &self,
+        sub: &SubscriptionRecord,
+        filters: &str,
+        created_ms: i64,
+    ) -> Result<bool> {
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT listener_id FROM subscriptions WHERE namespace = ?1 AND name = ?2",
+                    params![sub.namespace, sub.name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(old) = &old {
+                tx.execute("DELETE FROM event_listeners WHERE id = ?1", [old])?;
+            }
+            // Taken inside the transaction: every event accepted after it is dispatched after
+            // the listener exists.
+            let after_seq: i64 =
+                tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+            insert_listener(
+                &tx,
+                &Listener {
+                    id: sub.listener_id.clone(),
+                    namespace: sub.namespace.clone(),
+                    kind: ListenerKind::Subscription,
+                    flow: sub.name.clone(),
+                    instance_id: None,
+                    mode: "one".to_string(),
+                    filters: filters.to_string(),
+                    lifespan_ms: None,
+                    deadline_ms: None,
+                    after_seq,
+                    created_ms,
+                },
+            )?;
+            tx.execute(
+                "INSERT INTO subscriptions
+                   (namespace, name, function, type, source, context, listener_id, created, modified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (namespace, name) DO UPDATE SET
+                   function = excluded.function, type = excluded.type,
+                   source = excluded.source, context = excluded.context,
+                   listener_id = excluded.listener_id, modified = excluded.modified",
+                params![
+                    sub.namespace,
+                    sub.name,
+                    sub.function,
+                    sub.event_type,
+                    sub.source,
+                    sub.context,
+                    sub.listener_id,
+                    sub.created,
+                    sub.modified
+                ],
+            )?;
+            tx.commit()?;
+            Ok(old.is_none())
+        })
+    }
+
+    /// A namespace's subscription by name.
+    pub fn get_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            Ok(subscriptions_where(
+                &conn,
+                "namespace = ?1 AND name = ?2",
+                params![namespace, name],
+            )?
+            .pop())
+        })
+    }
+
+    /// A namespace's subscriptions by name.
+    pub fn list_subscriptions(&self, namespace: &str) -> Result<Vec<SubscriptionRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            subscriptions_where(&conn, "namespace = ?1", params![namespace])
+        })
+    }
+
+    /// Removes a subscription with its listener and pending deliveries.
+    pub fn delete_subscription(&self, namespace: &str, name: &str) -> Result<bool> {
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let removed = tx.execute(
+                "DELETE FROM subscriptions WHERE namespace = ?1 AND name = ?2",
+                params![namespace, name],
+            )? > 0;
+            if removed {
+                tx.execute(
+                    "DELETE FROM event_listeners WHERE namespace = ?1 AND flow = ?2
+                       AND kind = 'subscription'",
+                    params![namespace, name],
+                )?;
+                tx.execute(
+                    "DELETE FROM event_deliveries WHERE namespace = ?1 AND flow = ?2
+                       AND kind = 'subscription'",
+                    params![namespace, name],
+                )?;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+    }
+
     // --- schedules ----------------------------------------------------------------------
 
     /// Sets a flow's cron schedule. A new or changed schedule counts from `now_ms`: slots
@@ -399,6 +518,31 @@ fn insert_listener(tx: &Transaction<'_>, l: &Listener) -> Sql<()> {
     Ok(())
 }
 
+fn subscriptions_where(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> Sql<Vec<SubscriptionRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT namespace, name, function, type, source, context, listener_id, created, modified
+         FROM subscriptions WHERE {condition} ORDER BY name"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
+        Ok(SubscriptionRecord {
+            namespace: r.get(0)?,
+            name: r.get(1)?,
+            function: r.get(2)?,
+            event_type: r.get(3)?,
+            source: r.get(4)?,
+            context: r.get(5)?,
+            listener_id: r.get(6)?,
+            created: r.get(7)?,
+            modified: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 fn listeners_where(
     conn: &Connection,
     condition: &str,
@@ -481,8 +625,8 @@ fn apply(
                 ListenerKind::Wait => {
                     tx.execute("DELETE FROM event_listeners WHERE id = ?1", [&listener.id])?
                 }
-                // A start listens on; its eventsAnd progress starts over.
-                ListenerKind::Start => tx.execute(
+                // A start or a subscription listens on; its eventsAnd progress starts over.
+                ListenerKind::Start | ListenerKind::Subscription => tx.execute(
                     "DELETE FROM event_gathered WHERE listener_id = ?1",
                     [&listener.id],
                 )?,

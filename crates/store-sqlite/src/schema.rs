@@ -338,6 +338,21 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (namespace, service, key),
          FOREIGN KEY (namespace, service) REFERENCES services(namespace, name) ON DELETE CASCADE
      );",
+    // 16: event subscriptions (issue 15): a function run for each matching event of the
+    // namespace. Each has a listener in `event_listeners` (kind 'subscription', `flow` = the
+    // subscription's name, id `listener_id`); `context` is JSON (attribute → pattern).
+    "CREATE TABLE subscriptions (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         function TEXT NOT NULL,
+         type TEXT NOT NULL,
+         source TEXT,
+         context TEXT NOT NULL,
+         listener_id TEXT NOT NULL,
+         created TEXT NOT NULL,
+         modified TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

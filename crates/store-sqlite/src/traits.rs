@@ -14,8 +14,7 @@ use faasbox_store::{
     NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap, RunFilter,
     ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StoreError,
-    StoredEvent, TokenRecord,
-    TokenStore,
+    StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -673,6 +672,39 @@ impl EventStore for SqliteStore {
 
     async fn finish_delivery(&self, id: i64) -> Result<()> {
         self.run(move |s| s.finish_delivery(id)).await
+    }
+
+    async fn put_subscription(
+        &self,
+        subscription: &SubscriptionRecord,
+        filters: &str,
+        created_ms: i64,
+    ) -> Result<bool> {
+        let subscription = subscription.clone();
+        own!(filters);
+        self.run(move |s| s.put_subscription(&subscription, &filters, created_ms))
+            .await
+    }
+
+    async fn get_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SubscriptionRecord>> {
+        own!(namespace, name);
+        self.run(move |s| s.get_subscription(&namespace, &name))
+            .await
+    }
+
+    async fn list_subscriptions(&self, namespace: &str) -> Result<Vec<SubscriptionRecord>> {
+        own!(namespace);
+        self.run(move |s| s.list_subscriptions(&namespace)).await
+    }
+
+    async fn delete_subscription(&self, namespace: &str, name: &str) -> Result<bool> {
+        own!(namespace, name);
+        self.run(move |s| s.delete_subscription(&namespace, &name))
+            .await
     }
 
     async fn put_schedule(

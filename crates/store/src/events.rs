@@ -42,7 +42,8 @@ pub enum EventInsert {
     Duplicate(i64),
 }
 
-/// What listens: a flow's event start, or an instance waiting in an event state.
+/// What listens: a flow's event start, an instance waiting in an event state, or an event
+/// subscription (a function run for each matching event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerKind {
@@ -51,23 +52,27 @@ pub enum ListenerKind {
     Start,
     /// An instance waiting in an event state: it fires once, then it is gone.
     Wait,
+    /// An event subscription: each matching event fires it (one event each time), and the
+    /// delivery runs the subscription's function. Its `flow` is the subscription's name.
+    Subscription,
 }
 
 impl ListenerKind {
-    /// The kind's name: `start` or `wait`.
+    /// The kind's name: `start`, `wait` or `subscription`.
     pub fn as_str(self) -> &'static str {
         match self {
             ListenerKind::Start => "start",
             ListenerKind::Wait => "wait",
+            ListenerKind::Subscription => "subscription",
         }
     }
 
-    /// The kind of a name [`ListenerKind::as_str`] gave (anything but `wait` is a start).
+    /// The kind of a name [`ListenerKind::as_str`] gave (anything else is a start).
     pub fn parse(s: &str) -> ListenerKind {
-        if s == "wait" {
-            ListenerKind::Wait
-        } else {
-            ListenerKind::Start
+        match s {
+            "wait" => ListenerKind::Wait,
+            "subscription" => ListenerKind::Subscription,
+            _ => ListenerKind::Start,
         }
     }
 }
@@ -188,6 +193,31 @@ pub struct ScheduleRecord {
     pub last_fired_ms: i64,
 }
 
+/// An event subscription: the function to run for each event of the namespace that has the
+/// type and whose attributes match the patterns (`*` is any run of characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// The namespace whose events it sees (and whose function runs).
+    pub namespace: String,
+    /// Its name, unique in the namespace.
+    pub name: String,
+    /// The function run for each matching event.
+    pub function: String,
+    /// The event `type`, matched exactly.
+    pub event_type: String,
+    /// A pattern the event's `source` must match, if any.
+    pub source: Option<String>,
+    /// Attribute name → pattern, as a JSON object (`{}` when none); each attribute must
+    /// exist and match.
+    pub context: String,
+    /// Its listener (kind `subscription`, `flow` = the name), replaced on every put.
+    pub listener_id: String,
+    /// When it was created (RFC 3339; kept when it is replaced).
+    pub created: String,
+    /// When it was last put (RFC 3339).
+    pub modified: String,
+}
+
 /// An event to accept at `due_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DelayedEvent {
@@ -285,6 +315,35 @@ pub trait EventStore: Send + Sync {
     /// The engine started or resumed the delivery's instance: the delivery is removed. An
     /// unknown id is no error.
     async fn finish_delivery(&self, id: i64) -> Result<()>;
+
+    // --- subscriptions ----------------------------------------------------------------------
+
+    /// Creates or replaces a subscription (`NoNamespace` when its namespace does not exist)
+    /// with its listener, in one transaction: a replaced one's listener goes (its pending
+    /// deliveries stay and run the subscription as it is now), the new listener (id
+    /// `subscription.listener_id`, mode `one`, `filters` as JSON) sees every event accepted
+    /// after this (its `after_seq` is the newest seq at that moment). A replaced one keeps
+    /// its `created`. True when it was created.
+    async fn put_subscription(
+        &self,
+        subscription: &SubscriptionRecord,
+        filters: &str,
+        created_ms: i64,
+    ) -> Result<bool>;
+
+    /// A namespace's subscription by name.
+    async fn get_subscription(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<SubscriptionRecord>>;
+
+    /// A namespace's subscriptions by name.
+    async fn list_subscriptions(&self, namespace: &str) -> Result<Vec<SubscriptionRecord>>;
+
+    /// Removes a subscription with its listener and its deliveries not handed over yet (no
+    /// event runs its function from now on); whether it existed.
+    async fn delete_subscription(&self, namespace: &str, name: &str) -> Result<bool>;
 
     // --- schedules --------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ pub use code::{
 };
 pub use events::{
     Decide, DelayedEvent, Delivery, EventInsert, EventStore, GatheredRecord, Listener,
-    ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent,
+    ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent, SubscriptionRecord,
 };
 pub use flows::{
     FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceLogRecord, NewInstance,

@@ -17,6 +17,7 @@ pub mod registries;
 pub mod secrets;
 pub mod server;
 pub mod services;
+pub mod subscriptions;
 pub mod tokens;
 
 /// `sha256:` and the first 12 hex digits.

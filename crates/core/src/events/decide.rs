@@ -3,7 +3,7 @@
 //! with events already waiting is offered those.
 
 use faasbox_events::{decide, CloudEvent, Decision, EventFilter, Gathered, ListenMode, Offered};
-use faasbox_store::{ListenerAction, ListenerRecord, StoredEvent};
+use faasbox_store::{ListenerAction, ListenerKind, ListenerRecord, StoredEvent};
 use serde_json::Value;
 
 /// What `listener` does with `event`: faasbox-events' rules over the stored forms. A listener
@@ -57,10 +57,12 @@ fn try_decide(event: &StoredEvent, record: &ListenerRecord) -> Result<ListenerAc
                 expired: expired.into_iter().map(|i| i as i64).collect(),
             },
             Decision::Fire(events) => ListenerAction::Fire {
-                instance_id: listener
-                    .instance_id
-                    .clone()
-                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                instance_id: match (&listener.instance_id, listener.kind) {
+                    (Some(waiting), _) => waiting.clone(),
+                    // A subscription's delivery id is its run's id (32 hex digits).
+                    (None, ListenerKind::Subscription) => uuid::Uuid::new_v4().simple().to_string(),
+                    (None, _) => uuid::Uuid::new_v4().to_string(),
+                },
                 events: Value::Array(events.iter().map(CloudEvent::to_json).collect()).to_string(),
             },
         },

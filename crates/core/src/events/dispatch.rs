@@ -1,6 +1,6 @@
 //! The dispatcher: accepts delayed events that are due, offers every stored, undispatched
 //! event to its namespace's listeners (one transaction per event), then hands the stored
-//! deliveries to the flow runner.
+//! deliveries over: a flow's to the flow runner, a subscription's to the runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::decide::decide_for;
 use crate::event_bus::{FlowRunner, RunnerError};
 use crate::state::AppState;
+use crate::subscriptions::Handed;
 
 /// How often pending work is looked at without a wake-up (retries, deliveries left over).
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -66,11 +67,10 @@ async fn dispatch_pending(store: &dyn Store) -> faasbox_store::Result<()> {
     }
 }
 
-/// Hands every stored delivery to the runner; what it took (or can never take) is removed.
+/// Hands every stored delivery over (a flow's to the runner, a subscription's to the runs);
+/// what was taken (or can never be) is removed.
 async fn deliver_pending(state: &Arc<AppState>) {
-    let Some(runner) = state.events.runner() else {
-        return;
-    };
+    let runner = state.events.runner();
     let pending = match state.store.pending_deliveries().await {
         Ok(pending) => pending,
         Err(e) => {
@@ -79,20 +79,41 @@ async fn deliver_pending(state: &Arc<AppState>) {
         }
     };
     for delivery in pending {
+        let to = match (delivery.kind, &runner) {
+            (ListenerKind::Subscription, _) => To::Runs,
+            (_, Some(runner)) => To::Flows(runner.clone()),
+            // Flows are not running (yet): their deliveries wait.
+            (_, None) => continue,
+        };
         if !state.events.take(delivery.id) {
             continue;
         }
-        let (state, runner) = (state.clone(), runner.clone());
+        let state = state.clone();
         tokio::spawn(async move {
-            hand_over(&state, runner.as_ref(), &delivery).await;
+            let done = match to {
+                To::Flows(runner) => hand_over(runner.as_ref(), &delivery).await,
+                To::Runs => hand_to_runs(&state, &delivery).await,
+            };
+            if done {
+                let id = delivery.id;
+                if let Err(e) = state.store.finish_delivery(id).await {
+                    tracing::error!("finishing event delivery {id}: {e}");
+                }
+            }
             state.events.release(delivery.id);
         });
     }
 }
 
-/// Hands one delivery to the runner; removes it once taken (or when it can never be).
-async fn hand_over(state: &Arc<AppState>, runner: &dyn FlowRunner, delivery: &Delivery) {
-    let done = match deliver(runner, delivery).await {
+/// Who takes a delivery.
+enum To {
+    Flows(Arc<dyn FlowRunner>),
+    Runs,
+}
+
+/// Hands one delivery to the flow runner; whether it is done with (taken, or never can be).
+async fn hand_over(runner: &dyn FlowRunner, delivery: &Delivery) -> bool {
+    match deliver(runner, delivery).await {
         Ok(()) => true,
         Err(RunnerError::Gone(why)) => {
             tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery dropped: {why}");
@@ -102,11 +123,20 @@ async fn hand_over(state: &Arc<AppState>, runner: &dyn FlowRunner, delivery: &De
             tracing::warn!(flow = %delivery.flow, instance = %delivery.instance_id, "event delivery will be retried: {why}");
             false
         }
-    };
-    if done {
-        let id = delivery.id;
-        if let Err(e) = state.store.finish_delivery(id).await {
-            tracing::error!("finishing event delivery {id}: {e}");
+    }
+}
+
+/// Hands a subscription's delivery to the runs; whether it is done with.
+async fn hand_to_runs(state: &Arc<AppState>, delivery: &Delivery) -> bool {
+    match crate::subscriptions::deliver(state, delivery).await {
+        Handed::Done => true,
+        Handed::Gone(why) => {
+            tracing::warn!(subscription = %delivery.flow, run = %delivery.instance_id, "event delivery dropped: {why}");
+            true
+        }
+        Handed::Retry(why) => {
+            tracing::warn!(subscription = %delivery.flow, run = %delivery.instance_id, "event delivery will be retried: {why}");
+            false
         }
     }
 }
@@ -132,6 +162,9 @@ async fn deliver(runner: &dyn FlowRunner, delivery: &Delivery) -> Result<(), Run
                 .resume_instance(&delivery.instance_id, &delivery.listener_id, events)
                 .await
         }
+        ListenerKind::Subscription => Err(RunnerError::Gone(
+            "a subscription's delivery is the runs', not a flow's".into(),
+        )),
     }
 }
 

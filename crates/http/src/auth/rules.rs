@@ -138,7 +138,8 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                     || rest.len() == 1 && rest[0] == "events"
                     || (rest.first().is_some_and(|s| s == "runs")
                         && rest.last().is_some_and(|s| s == "cancel"))
-                    || *rest == ["dispatch", "runs"]);
+                    || *rest == ["dispatch", "runs"]
+                    || *rest == ["dispatch", "event"]);
             match role {
                 Role::Admin => Verdict::Allow,
                 Role::Invoke if read || call => Verdict::Allow,

@@ -1,6 +1,6 @@
 //! Dispatch's API (VMware Dispatch v0.1.24, base path `/v1`) on the same server, so Dispatch's
-//! own clients and scripts work: base images, images, functions and blocking runs, in
-//! Dispatch's JSON shapes. The organization of a request (header `X-Dispatch-Org`) is the
+//! own clients and scripts work: base images, images, functions, runs (blocking or not, and
+//! their records), event subscriptions and emitted events, in Dispatch's JSON shapes. The organization of a request (header `X-Dispatch-Org`) is the
 //! faasbox namespace; the token is faasbox's (`Authorization: Bearer`), checked by the same
 //! middleware and rules as `/api/v1` (see `auth::rules::classify`). Errors answer Dispatch's
 //! `{"code": <HTTP status>, "message"}`.
@@ -13,6 +13,7 @@ pub(crate) mod functions;
 pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod runs;
+pub(crate) mod subscriptions;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -108,6 +108,12 @@ pub(crate) struct Run {
     pub tags: Vec<Tag>,
     pub executed_time: i64,
     pub finished_time: i64,
+    /// The CloudEvent (without its data) that caused the run (a subscription's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<serde_json::Value>,
+    /// The HTTP request that caused the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_context: Option<serde_json::Value>,
 }
 
 /// A run as a client sends it: only what faasbox reads of it.
@@ -136,6 +142,8 @@ pub(crate) struct Tag {
 
 /// Status words of Dispatch's `Status`.
 pub(crate) mod status {
+    pub const INITIALIZED: &str = "INITIALIZED";
+    pub const CREATING: &str = "CREATING";
     pub const READY: &str = "READY";
     pub const ERROR: &str = "ERROR";
 }

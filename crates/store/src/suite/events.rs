@@ -116,6 +116,135 @@ pub async fn dispatch_fires_waits_once_and_starts_every_time(backend: &impl Back
     assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
 }
 
+fn subscription(name: &str, function: &str, listener_id: &str, time: &str) -> SubscriptionRecord {
+    SubscriptionRecord {
+        namespace: "demo".into(),
+        name: name.into(),
+        function: function.into(),
+        event_type: "a".into(),
+        source: Some("/src*".into()),
+        context: r#"{"region":"eu"}"#.into(),
+        listener_id: listener_id.into(),
+        created: time.into(),
+        modified: time.into(),
+    }
+}
+
+/// A subscription is stored with its listener (kind subscription, named after it), sees only
+/// events accepted after it was put, fires on every matching one; replacing it keeps
+/// `created` and swaps the listener; deleting it removes its listener and its deliveries not
+/// finished yet; a missing namespace is `NoNamespace`.
+pub async fn subscriptions_fire_for_later_events_and_their_delete_drops_their_deliveries(
+    backend: &impl Backend,
+) {
+    let store = store(backend).await;
+    let EventInsert::New(early) = insert(&*store, "0", "a").await else {
+        panic!()
+    };
+    let filters = r#"[{"type":"a"}]"#;
+    let first = subscription("sub", "f", "l1", "t1");
+    assert!(store.put_subscription(&first, filters, 5).await.unwrap());
+    let missing = SubscriptionRecord {
+        namespace: "nope".into(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.put_subscription(&missing, filters, 5).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    assert_eq!(
+        store.get_subscription("demo", "sub").await.unwrap(),
+        Some(first.clone())
+    );
+    let listeners = store.list_listeners("demo").await.unwrap();
+    assert_eq!(listeners.len(), 1, "{listeners:?}");
+    let listener = &listeners[0].listener;
+    assert_eq!(
+        (listener.id.as_str(), listener.kind, listener.flow.as_str()),
+        ("l1", ListenerKind::Subscription, "sub")
+    );
+    assert_eq!(listener.after_seq, early, "only later events count");
+    assert_eq!(listener.filters, filters);
+
+    // The event from before it is not offered; every later one fires it.
+    assert!(store
+        .dispatch_event(early, Box::new(by_type))
+        .await
+        .unwrap()
+        .is_empty());
+    for id in ["1", "2"] {
+        let EventInsert::New(seq) = insert(&*store, id, "a").await else {
+            panic!()
+        };
+        let fired = store.dispatch_event(seq, Box::new(by_type)).await.unwrap();
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].kind, ListenerKind::Subscription);
+        assert_eq!(fired[0].flow, "sub");
+    }
+    assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
+
+    // Replaced: created kept, the new listener only.
+    let second = SubscriptionRecord {
+        function: "g".into(),
+        ..subscription("sub", "g", "l2", "t2")
+    };
+    assert!(!store.put_subscription(&second, filters, 6).await.unwrap());
+    let stored = store
+        .get_subscription("demo", "sub")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.function.as_str(),
+            stored.created.as_str(),
+            stored.modified.as_str()
+        ),
+        ("g", "t1", "t2")
+    );
+    let ids: Vec<String> = store
+        .list_listeners("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.listener.id)
+        .collect();
+    assert_eq!(ids, ["l2"]);
+    store
+        .put_subscription(&subscription("other", "f", "l3", "t3"), filters, 7)
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_subscriptions("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["other", "sub"]);
+
+    // Deleted: its listener and undelivered deliveries go; the other one stays.
+    assert!(store.delete_subscription("demo", "sub").await.unwrap());
+    assert!(!store.delete_subscription("demo", "sub").await.unwrap());
+    assert!(store
+        .get_subscription("demo", "sub")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.pending_deliveries().await.unwrap().is_empty());
+    let ids: Vec<String> = store
+        .list_listeners("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.listener.id)
+        .collect();
+    assert_eq!(ids, ["l3"]);
+    // They go with the namespace.
+    store.delete_namespace("demo").await.unwrap();
+    assert!(store.list_subscriptions("demo").await.unwrap().is_empty());
+}
+
 /// Events not dispatched yet are found again after a reopen.
 pub async fn undispatched_events_survive_a_reopen(backend: &impl Backend) {
     {

@@ -68,6 +68,7 @@ macro_rules! backend_suite {
             dispatch_fires_waits_once_and_starts_every_time
             undispatched_events_survive_a_reopen
             a_late_wait_sees_events_dispatched_after_its_watermark
+            subscriptions_fire_for_later_events_and_their_delete_drops_their_deliveries
             gathered_progress_is_kept_and_cleared_on_fire
             redeploy_replaces_start_listeners_and_namespace_deletion_removes_everything
             schedule_slots_are_claimed_once
