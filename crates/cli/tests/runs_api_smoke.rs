@@ -64,6 +64,35 @@ async fn an_async_invoke_runs_later_and_a_long_blocking_call_turns_into_a_run() 
         "{run}"
     );
 
+    // The header asks for the same; a callback that is not http(s) is refused, nothing stored.
+    let refused = server
+        .http
+        .post(server.url("/api/v1/namespaces/demo/functions/echo/invoke"))
+        .header("Prefer", "respond-async")
+        .header("X-Callback-Url", "ftp://example.com/x")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let listed = server
+        .get_json("/api/v1/namespaces/demo/runs?function=echo&status=succeeded")
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let logs = server
+        .get_json(&format!("/api/v1/namespaces/demo/runs/{id}/logs?after=0"))
+        .await;
+    assert_eq!(
+        (&logs["run"], &logs["done"]),
+        (&json!(id), &json!(true)),
+        "{logs}"
+    );
+    let next = logs["next"].as_u64().unwrap();
+    let after = server
+        .get_json(&format!("/api/v1/runs/{id}/logs?after={next}"))
+        .await;
+    assert_eq!(after["logs"], json!([]), "{after}");
+
     let began = Instant::now();
     let answer = server
         .http

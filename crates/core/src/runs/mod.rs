@@ -94,7 +94,7 @@ pub struct Submitted {
 }
 
 /// Accepts a run: validates the request (JSON input, the function exists and is in service,
-/// a callback URL is http(s)), stores it as `queued` (durably, before this returns) and wakes
+/// a callback URL is http), stores it as `queued` (durably, before this returns) and wakes
 /// the executor. A run whose id exists is answered as it is (`existed`), nothing stored.
 pub async fn submit(state: &Arc<AppState>, submission: Submission) -> Result<Submitted, Failure> {
     let Submission {
