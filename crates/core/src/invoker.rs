@@ -320,10 +320,11 @@ async fn run(
             }
         }
     }
-    // A code function's input is checked against its schema before anything else runs.
+    // The input is checked against the function's schema before anything else runs.
     if let Some(schemas) = &deployed.schemas {
         if let Err(e) = schemas.check_input(&input).await {
-            let result = Err(e);
+            // The input may hold values the caller masks (a flow's secrets).
+            let (result, _) = mask(&options.masker, Err(e), Vec::new());
             record_end(&state, &record, &result, &[]).await;
             return Ok((result, Vec::new()));
         }
@@ -435,6 +436,10 @@ fn mask(
     }
     let result = result.map_err(|mut e| {
         e.message = masker.mask(&e.message);
+        for detail in &mut e.details {
+            detail.message = masker.mask(&detail.message);
+            detail.pointer = masker.mask(&detail.pointer);
+        }
         e
     });
     (result, logs)

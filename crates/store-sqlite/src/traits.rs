@@ -13,8 +13,8 @@ use faasbox_store::{
     InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
     NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap, RunFilter,
-    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StoreError,
-    StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
+    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore,
+    StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
