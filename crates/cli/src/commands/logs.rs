@@ -95,7 +95,7 @@ async fn function_logs(
 }
 
 /// `12:00:01.250 stdout   [INVOCATION] the line`.
-fn line_text(line: &Value, invocation: Option<&Value>) -> String {
+pub(crate) fn line_text(line: &Value, invocation: Option<&Value>) -> String {
     let time = format_ms(line["ts_ms"].as_u64().unwrap_or(0));
     let stream = text(&line["stream"]);
     match invocation {
