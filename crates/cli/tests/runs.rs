@@ -798,3 +798,56 @@ async fn retention_keeps_the_newest_runs() {
         assert_eq!(r.status(), 404, "{old}'s logs are gone with it");
     }
 }
+
+#[test]
+fn the_runs_commands_refuse_what_they_cannot_send_and_say_what_they_take() {
+    let faasbox = |args: &[&str]| {
+        std::process::Command::new(support::FAASBOX)
+            .args(args)
+            .env("FAASBOX_URL", "http://127.0.0.1:9")
+            .output()
+            .expect("faasbox")
+    };
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["invoke", "demo/echo", "--callback", "https://x.example/"],
+            "--async",
+        ),
+        (
+            &[
+                "invoke",
+                "demo/echo",
+                "--async",
+                "--callback",
+                "ftp://x.example/",
+            ],
+            "is not an http(s) URL",
+        ),
+        (&["runs", "ls", "demo", "--since", "yesterday"], "RFC 3339"),
+        (&["runs", "ls", "demo", "--status", "done"], "succeeded"),
+        (&["runs", "ls", "a/b/c"], "NAMESPACE/FUNCTION"),
+    ];
+    for (args, says) in cases {
+        let out = faasbox(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // The help teaches by example; the old command name still parses, hidden.
+    let help = String::from_utf8_lossy(&faasbox(&["runs", "ls", "--help"]).stdout).to_string();
+    assert!(
+        help.contains("faasbox runs ls demo/echo --since 10m"),
+        "{help}"
+    );
+    let top = String::from_utf8_lossy(&faasbox(&["--help"]).stdout).to_string();
+    assert!(
+        top.contains("runs") && !top.contains("invocation "),
+        "{top}"
+    );
+    let out = faasbox(&["invocations", "get", "x"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
