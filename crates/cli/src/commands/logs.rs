@@ -40,11 +40,16 @@ async fn call_logs(
         let mut told = false;
         loop {
             let call: Value = client.get(&format!("/api/v1/invocations/{id}")).await?;
-            if call["status"] != "running" {
+            // A queued run (an asynchronous call not started yet) has not ended either.
+            let status = call["status"].as_str().unwrap_or_default();
+            if status != "running" && status != "queued" {
                 break;
             }
             if !told && format == OutputFormat::Text {
-                eprintln!("call {id} is running; its lines are printed when it ends");
+                eprintln!(
+                    "call {id} is {status}; its lines are printed when it ends \
+                     (`faasbox runs logs {id} -f` prints them as they come)"
+                );
                 told = true;
             }
             tokio::time::sleep(POLL / 2).await;

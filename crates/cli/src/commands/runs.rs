@@ -192,7 +192,12 @@ pub fn describe(r: &Value) -> String {
     };
     lines.push(format!("secrets:      {}", list(&r["secrets"])));
     lines.push(format!("services:     {}", list(&r["services"])));
-    lines.push(format!("callback:     {}", or_dash(&r["callback_url"])));
+    let callback = match (&r["callback_url"], r["callback_status"].as_str()) {
+        (Value::Null, _) => "-".to_string(),
+        (url, Some(how)) => format!("{} ({how})", text(url)),
+        (url, None) => text(url),
+    };
+    lines.push(format!("callback:     {callback}"));
     lines.push(format!("input:        {}", json_block(&r["input"])));
     lines.push(format!("output:       {}", json_block(&r["output"])));
     let error = &r["error"];
