@@ -40,9 +40,9 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "reqwest",
-        normal: &["faasbox"],
+        normal: &["faasbox", "faasbox-core"],
         dev: &[],
-        why: "the CLI is the API's only HTTP client",
+        why: "the CLI is the API's only HTTP client; the core only POSTs asynchronous runs' results to their callback URLs (runs::callback)",
     },
     OnlyIn {
         dependency: "prometheus-client",

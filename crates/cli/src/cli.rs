@@ -216,6 +216,16 @@ pub struct ServerArgs {
     /// How long a call waits for a free instance.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub queue_timeout: std::time::Duration,
+    /// How long a blocking invoke waits for its run; past it, the answer is 202 with the run's
+    /// id (`faasbox runs get ID`) and the run goes on.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub blocking_timeout: std::time::Duration,
+    /// Runs (call records with their logs) kept per namespace; older ended ones are removed.
+    #[arg(long, default_value_t = 10_000)]
+    pub runs_keep: u32,
+    /// How long ended runs are kept (e.g. 7d, 12h).
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub runs_max_age: std::time::Duration,
     /// Let functions reach this host's loopback services (127.0.0.1, ::1) through their
     /// gateway address. RISK: every function can then talk to whatever listens there —
     /// databases, registries, this server's API. For development and tests only.

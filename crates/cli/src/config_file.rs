@@ -31,6 +31,12 @@ struct ServerFile {
     ready_timeout: Option<String>,
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
+    #[serde(alias = "blocking_timeout")]
+    blocking_timeout: Option<String>,
+    #[serde(alias = "runs_keep")]
+    runs_keep: Option<u32>,
+    #[serde(alias = "runs_max_age")]
+    runs_max_age: Option<String>,
     allow_host_loopback: Option<bool>,
     build_disk: Option<SizeValue>,
     build_ca_file: Option<String>,
@@ -78,8 +84,8 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
-             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, allow-host-loopback, \
-             log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
+             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
+             runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data",
             path.display(),
@@ -132,6 +138,15 @@ fn merge(
     }
     if let Some(v) = file.queue_timeout.filter(|_| unset("queue_timeout")) {
         args.queue_timeout = duration("queue-timeout", &v)?;
+    }
+    if let Some(v) = file.blocking_timeout.filter(|_| unset("blocking_timeout")) {
+        args.blocking_timeout = duration("blocking-timeout", &v)?;
+    }
+    if let Some(v) = file.runs_keep.filter(|_| unset("runs_keep")) {
+        args.runs_keep = v;
+    }
+    if let Some(v) = file.runs_max_age.filter(|_| unset("runs_max_age")) {
+        args.runs_max_age = duration("runs-max-age", &v)?;
     }
     if let Some(v) = file
         .allow_host_loopback
@@ -248,6 +263,28 @@ mod tests {
         let server = matches.subcommand_matches("server").unwrap();
         assert_eq!(apply(&mut args, server)?, Some(path));
         Ok(args)
+    }
+
+    #[test]
+    fn runs_settings_come_from_the_file_under_either_spelling() {
+        let args = server_args(
+            &["--runs-keep", "5"],
+            "blocking-timeout = \"90s\"\nruns_keep = 3\nruns_max_age = \"2d\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.blocking_timeout, std::time::Duration::from_secs(90));
+        assert_eq!(args.runs_keep, 5, "the flag wins over the file");
+        assert_eq!(args.runs_max_age, std::time::Duration::from_secs(2 * 86400));
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(
+            defaults.blocking_timeout,
+            std::time::Duration::from_secs(60)
+        );
+        assert_eq!(defaults.runs_keep, 10_000);
+        assert_eq!(
+            defaults.runs_max_age,
+            std::time::Duration::from_secs(7 * 86400)
+        );
     }
 
     #[test]

@@ -76,6 +76,12 @@ const EXPECTED: &[(&str, u16)] = &[
     ),
     ("/invocations/<id>\n", 200),
     ("/invocations/<id>/logs", 200),
+    ("invoke?async=true'", 202),
+    ("/runs/<id>\n", 200),
+    ("runs?function=echo&status=failed", 200),
+    ("/runs/<id>/logs?after=0", 200),
+    // The id is the README's blocking call's, which has ended.
+    ("/runs/<id>/cancel", 409),
     ("functions/echo/logs?limit=100", 200),
     ("functions/echo?pull=missing", 200),
     ("-XPATCH", 200),

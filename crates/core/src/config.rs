@@ -17,6 +17,17 @@ pub const DEFAULT_BUILD_DISK_BYTES: u64 = 1 << 30;
 /// default (see [`ServerConfig::build_ca_file`]).
 pub const DEFAULT_BUILD_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// How long a blocking invoke waits before it answers 202 with the run's id.
+pub const DEFAULT_BLOCKING_TIMEOUT: Duration = Duration::from_secs(60);
+/// Runs kept per namespace.
+pub const DEFAULT_RUNS_KEEP: u32 = 10_000;
+/// How long ended runs are kept: 7 days.
+pub const DEFAULT_RUNS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Asynchronous runs of one function running at once.
+pub const DEFAULT_RUNS_PER_FUNCTION: usize = 20;
+/// Asynchronous runs running at once in the server.
+pub const DEFAULT_RUNS_IN_FLIGHT: usize = 200;
+
 /// The server's settings (from the command line and `faasbox.toml`), read once at start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -57,6 +68,18 @@ pub struct ServerConfig {
     /// exists), so builds pass the same TLS-inspecting proxies the host passes. `None`: the
     /// base image's own trust store only.
     pub build_ca_file: Option<PathBuf>,
+
+    /// How long a blocking invoke waits for its run before it answers 202 with the run's id
+    /// (the run goes on; `--blocking-timeout`).
+    pub blocking_timeout: Duration,
+    /// Runs kept per namespace (`--runs-keep`); older ended runs are removed.
+    pub runs_keep: u32,
+    /// How long ended runs are kept (`--runs-max-age`).
+    pub runs_max_age: Duration,
+    /// Asynchronous runs of one function running at once.
+    pub runs_per_function: usize,
+    /// Asynchronous runs running at once, all functions together.
+    pub runs_in_flight: usize,
 
     // Bounds of expressions and flow instances (`--jq-*`, `--flow-max-*`).
     /// Every jq evaluation's bounds: CPU time, memory, output, and how many run at once.
@@ -143,6 +166,11 @@ impl ServerConfig {
             queue_limit: 100,
             queue_timeout: Duration::from_secs(60),
             max_input_bytes: 64 * 1024 * 1024,
+            blocking_timeout: DEFAULT_BLOCKING_TIMEOUT,
+            runs_keep: DEFAULT_RUNS_KEEP,
+            runs_max_age: DEFAULT_RUNS_MAX_AGE,
+            runs_per_function: DEFAULT_RUNS_PER_FUNCTION,
+            runs_in_flight: DEFAULT_RUNS_IN_FLIGHT,
             allow_host_loopback: false,
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),

@@ -137,7 +137,40 @@ pub async fn invoke(state: Arc<AppState>, request: CallRequest) -> Invocation {
         input,
         options,
     } = request;
-    invoke_as(state, namespace, owner, function, input, options).await
+    invoke_as(state, namespace, owner, function, input, options, None).await
+}
+
+/// A run stored already (an asynchronous run the executor claimed): what
+/// [`invoke_stored`] runs.
+pub struct StoredRun {
+    /// Its id (its record exists and is `running`).
+    pub id: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The function as its record names it (`global:NAME` for a global service).
+    pub function: String,
+    /// Its input as stored.
+    pub input: Bytes,
+    /// What the run adds (its cancel, secrets, services, event, HTTP context).
+    pub options: CallOptions,
+}
+
+/// Makes the call of a run that is stored already, without recording it again: every way it
+/// ends (also a refusal: its function is gone, the body budget is exhausted) is recorded as
+/// its end.
+pub async fn invoke_stored(state: Arc<AppState>, run: StoredRun) -> Invocation {
+    let StoredRun {
+        id,
+        namespace,
+        function,
+        input,
+        options,
+    } = run;
+    let (owner, name) = match function.strip_prefix(GLOBAL_CALL_PREFIX) {
+        Some(name) => (Owner::Global, name.to_string()),
+        None => (Owner::Namespace(namespace.clone()), function),
+    };
+    invoke_as(state, namespace, owner, name, input, options, Some(id)).await
 }
 
 async fn invoke_as(
@@ -147,8 +180,10 @@ async fn invoke_as(
     name: String,
     input: Bytes,
     options: CallOptions,
+    stored: Option<String>,
 ) -> Invocation {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let is_stored = stored.is_some();
+    let id = stored.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let task_id = id.clone();
     let handle = tokio::spawn(async move {
         let mut options = options;
@@ -158,13 +193,19 @@ async fn invoke_as(
                 let wait = state.config.queue_timeout;
                 match state.bodies.reserve(input.len() as u64, wait).await {
                     Ok(permit) => permit,
+                    Err(e) if is_stored => {
+                        let record = CallRecord::new(task_id, caller, &owner, &name, input);
+                        let result = Err(e);
+                        record_end(&state, &record, &result, &[]).await;
+                        return (result, Vec::new(), None, true);
+                    }
                     // Refused before it became a call: nothing was recorded.
                     Err(e) => return (Err(e), Vec::new(), None, false),
                 }
             }
         };
         let mut held = Some(held);
-        let mut recorded = false;
+        let mut recorded = is_stored;
         let (result, logs) = run(
             state,
             task_id,
@@ -207,47 +248,60 @@ async fn run(
     options: CallOptions,
     recorded: &mut bool,
 ) -> Result<(Result<Bytes, Failure>, Vec<LogLine>), Failure> {
+    let stored = *recorded;
     let input = if input.iter().all(u8::is_ascii_whitespace) {
         Bytes::from_static(b"{}")
     } else {
         input
     };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&input) {
-        return Err(Failure::invalid(format!(
-            "the request body is not JSON: {e}"
-        )));
-    }
-    if owner == Owner::Global && !namespace_exists(&state, &namespace).await {
-        return Err(Failure::no_such_namespace(&namespace));
+    let mut record = CallRecord::new(id, namespace.clone(), &owner, &name, input.clone());
+    if let Err(refused) = callable(&state, &owner, &name, &namespace, &input).await {
+        // A stored run was a call already: its refusal is how it ended.
+        if stored {
+            let result = Err(refused);
+            record_end(&state, &record, &result, &[]).await;
+            return Ok((result, Vec::new()));
+        }
+        return Err(refused);
     }
     let Some(mut deployed) = state.deployments.deployed(owner.key(), &name) else {
-        // A function built from code is in service once its build is READY.
-        if let Owner::Namespace(ns) = &owner {
-            if let Some(not_ready) = crate::code::functions::not_ready(&state, ns, &name).await {
-                return Err(not_ready);
-            }
+        let refused = missing_function(&state, &owner, &name).await;
+        if stored {
+            let result = Err(refused);
+            record_end(&state, &record, &result, &[]).await;
+            return Ok((result, Vec::new()));
         }
-        return Err(missing_function(&state, &owner, &name).await);
+        return Err(refused);
     };
-    let record = CallRecord {
-        id,
-        namespace: namespace.clone(),
-        function: match owner {
-            Owner::Namespace(_) => name.clone(),
-            Owner::Global => format!("{GLOBAL_CALL_PREFIX}{name}"),
-        },
-        started: Instant::now(),
-    };
-    state
-        .store
-        .start_invocation(
-            &record.id,
-            &record.namespace,
-            &record.function,
-            &clock::now_rfc3339(),
-        )
-        .await?;
-    *recorded = true;
+    record.revision = deployed.revision;
+    if !stored {
+        let run = faasbox_store::NewRun {
+            id: record.id.clone(),
+            namespace: record.namespace.clone(),
+            function: record.function.clone(),
+            mode: "sync".into(),
+            status: "running".into(),
+            accepted: clock::now_rfc3339(),
+            input: Some(crate::run_record::kept_json(
+                state.config.max_input_bytes,
+                &options.masker.mask(&String::from_utf8_lossy(&input)),
+            )),
+            event: options.event.as_ref().map(|e| e.to_string()),
+            http_context: options.http_context.as_ref().map(|c| c.to_string()),
+            callback_url: None,
+            secrets: options.secrets.clone(),
+            services: options.services.clone(),
+        };
+        if !state.store.insert_run(&run).await? {
+            return Err(Failure::internal(format!(
+                "a call with id {} exists already",
+                record.id
+            )));
+        }
+        *recorded = true;
+    }
+    let cancel = options.cancel.clone();
+    let _running = state.runs.running(&record.id, cancel);
     let mut options = options;
     if let Some(on_recorded) = options.on_recorded.take() {
         on_recorded(record.id.clone()).await;
@@ -287,10 +341,17 @@ async fn run(
     )
     .await;
     let CallInput { input, masker } = match prepared {
-        Ok(prepared) => CallInput {
-            input: prepared.input,
-            masker: prepared.masker.merged(options.masker),
-        },
+        Ok(prepared) => {
+            let masker = prepared.masker.merged(options.masker);
+            record.input_masked = Some(crate::run_record::kept_json(
+                state.config.max_input_bytes,
+                &masker.mask(&String::from_utf8_lossy(&record.input)),
+            ));
+            CallInput {
+                input: prepared.input,
+                masker,
+            }
+        }
         Err(e) => {
             let result = Err(e);
             record_end(&state, &record, &result, &[]).await;
@@ -298,6 +359,7 @@ async fn run(
         }
     };
     let mut attempts = 0;
+    let waiting = Instant::now();
     let lease = loop {
         match deployed.pool.acquire().await {
             Ok(lease) => break Ok(lease),
@@ -319,7 +381,11 @@ async fn run(
     };
     let (result, logs) = match lease {
         Ok(lease) => {
-            call(
+            let init = lease.started_new.unwrap_or_default();
+            record.cold_start = Some(lease.started_new.is_some());
+            let wait = waiting.elapsed().saturating_sub(init);
+            let running = Instant::now();
+            let answer = call(
                 &state,
                 &record.id,
                 lease,
@@ -328,7 +394,13 @@ async fn run(
                 options.files,
                 &options.cancel,
             )
-            .await
+            .await;
+            record.phases = Some(faasbox_store::RunPhases {
+                wait_ms: wait.as_millis() as u64,
+                init_ms: init.as_millis() as u64,
+                run_ms: running.elapsed().as_millis() as u64,
+            });
+            answer
         }
         Err(e) => (Err(e), Vec::new()),
     };
@@ -548,6 +620,38 @@ async fn missing_function(state: &Arc<AppState>, owner: &Owner, name: &str) -> F
     }
 }
 
+/// Whether `owner`'s function `name` can be called with `input` now, as a call checks before
+/// it is recorded (and an asynchronous run before it is accepted): the input is JSON, the
+/// namespace exists, the function is in service (a code function once its build is READY).
+pub(crate) async fn callable(
+    state: &Arc<AppState>,
+    owner: &Owner,
+    name: &str,
+    namespace: &str,
+    input: &[u8],
+) -> Result<(), Failure> {
+    if !input.iter().all(u8::is_ascii_whitespace) {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(input) {
+            return Err(Failure::invalid(format!(
+                "the request body is not JSON: {e}"
+            )));
+        }
+    }
+    if *owner == Owner::Global && !namespace_exists(state, namespace).await {
+        return Err(Failure::no_such_namespace(namespace));
+    }
+    if state.deployments.deployed(owner.key(), name).is_none() {
+        // A function built from code is in service once its build is READY.
+        if let Owner::Namespace(ns) = owner {
+            if let Some(not_ready) = crate::code::functions::not_ready(state, ns, name).await {
+                return Err(not_ready);
+            }
+        }
+        return Err(missing_function(state, owner, name).await);
+    }
+    Ok(())
+}
+
 /// A call once it is recorded: what its end is stored and counted under.
 struct CallRecord {
     id: String,
@@ -555,6 +659,45 @@ struct CallRecord {
     /// The function as the invocation record names it (`global:NAME` for a global service).
     function: String,
     started: Instant,
+    /// The request's input as the caller sent it.
+    input: Bytes,
+    /// The input as it is kept (secret values masked), once the call's secrets are known.
+    input_masked: Option<String>,
+    revision: Option<u32>,
+    cold_start: Option<bool>,
+    phases: Option<faasbox_store::RunPhases>,
+}
+
+impl CallRecord {
+    fn new(id: String, namespace: String, owner: &Owner, name: &str, input: Bytes) -> Self {
+        CallRecord {
+            id,
+            namespace,
+            function: match owner {
+                Owner::Namespace(_) => name.to_string(),
+                Owner::Global => format!("{GLOBAL_CALL_PREFIX}{name}"),
+            },
+            started: Instant::now(),
+            input,
+            input_masked: None,
+            revision: None,
+            cold_start: None,
+            phases: None,
+        }
+    }
+}
+
+/// The status a call's end is recorded with.
+pub(crate) fn status_of(result: &Result<Bytes, Failure>) -> &'static str {
+    match result {
+        Ok(_) => "succeeded",
+        Err(e) => match (e.code.as_str(), e.catchable) {
+            (codes::FUNCTION_TIMEOUT, _) => "timeout",
+            (codes::FUNCTION_CANCELLED, _) => "cancelled",
+            (_, Some(false)) => "crashed",
+            _ => "failed",
+        },
+    }
 }
 
 async fn record_end(
@@ -569,17 +712,21 @@ async fn record_end(
         crate::metrics::outcome_of(result),
         record.started.elapsed(),
     );
-    let (status, code, message) = match result {
-        Ok(_) => ("succeeded", None, None),
-        Err(e) => {
-            let status = match (e.code.as_str(), e.catchable) {
-                (codes::FUNCTION_TIMEOUT, _) => "timeout",
-                (codes::FUNCTION_CANCELLED, _) => "cancelled",
-                (_, Some(false)) => "crashed",
-                _ => "failed",
-            };
-            (status, Some(e.code.clone()), Some(e.message.clone()))
-        }
+    let status = status_of(result);
+    let (code, message, kind) = match result {
+        Ok(_) => (None, None, None),
+        Err(e) => (
+            Some(e.code.clone()),
+            Some(e.message.clone()),
+            Some(crate::run_record::error_type(e)),
+        ),
+    };
+    let output = match result {
+        Ok(output) => Some(crate::run_record::kept_json(
+            state.config.max_input_bytes,
+            &String::from_utf8_lossy(output),
+        )),
+        Err(_) => None,
     };
     let mut logs = logs.to_vec();
     if let Err(e) = result {
@@ -595,6 +742,12 @@ async fn record_end(
         ended: &ended,
         error_code: code.as_deref(),
         error_message: message.as_deref(),
+        error_type: kind,
+        output: output.as_deref(),
+        input: record.input_masked.as_deref(),
+        revision: record.revision.map(i64::from),
+        cold_start: record.cold_start,
+        phases: record.phases,
     };
     let stored = state.store.finish_invocation(&record.id, &end, &logs).await;
     if let Err(e) = stored {

@@ -31,6 +31,8 @@ pub mod model;
 pub mod owner;
 pub mod pool;
 pub mod quota;
+pub mod run_book;
+pub mod run_record;
 pub mod runs;
 pub mod secret_use;
 pub mod spec_changes;

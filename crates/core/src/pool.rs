@@ -91,6 +91,9 @@ pub struct Lease {
     pool: Arc<Pool>,
     /// The instance leased.
     pub running: Arc<Running>,
+    /// How long starting the instance took when this lease had to start it (a cold start);
+    /// `None` for a warm instance.
+    pub started_new: Option<Duration>,
     released: bool,
 }
 
@@ -275,6 +278,7 @@ impl Pool {
         Lease {
             pool: self.clone(),
             running,
+            started_new: None,
             released: false,
         }
     }
@@ -284,6 +288,7 @@ impl Pool {
     async fn start_for_caller(self: &Arc<Self>) -> Result<Lease, AcquireError> {
         let (tx, rx) = oneshot::channel();
         let pool = self.clone();
+        let began = Instant::now();
         tokio::spawn(async move {
             let result = pool.start_instance(1).await;
             if let Err(Ok(running)) = tx.send(result) {
@@ -293,7 +298,9 @@ impl Pool {
         match rx.await {
             Ok(Ok(running)) => {
                 crate::metrics::cold_start(&self.key);
-                Ok(self.lease(running))
+                let mut lease = self.lease(running);
+                lease.started_new = Some(began.elapsed());
+                Ok(lease)
             }
             Ok(Err(e)) => Err(AcquireError::Failed(e)),
             Err(_) => Err(AcquireError::Failed(Failure::internal(

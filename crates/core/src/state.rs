@@ -48,6 +48,8 @@ pub struct AppState {
     pub evaluator: faasbox_expr::sandbox::Evaluator,
     /// The builds of functions from code running in the background.
     pub code_builds: crate::code_builds::Builds,
+    /// The runs: the executor's wake-up, running runs' cancels, asynchronous runs in flight.
+    pub runs: crate::run_book::Runs,
 }
 
 pub use crate::owner::function_key;
@@ -89,6 +91,7 @@ impl AppState {
             events: crate::event_bus::EventBus::default(),
             flow_runs: Default::default(),
             code_builds: Default::default(),
+            runs: Default::default(),
             evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
                 faasbox_expr::sandbox::WorkerCommand::this_executable(),
                 expr_limits,

@@ -1,4 +1,6 @@
-//! Invoking functions and reading back what calls did: status and logs.
+//! Invoking functions (blocking, bounded by the server's `--blocking-timeout`, or
+//! asynchronously) and reading back what calls did: status and logs. The runs routes
+//! (`…/runs…`, see `runs.rs`) share the record and logs handlers here.
 
 use std::sync::Arc;
 
@@ -15,17 +17,52 @@ use super::held_body as bodies;
 use super::{require_namespace, valid_name};
 use crate::error::{ApiError, ApiResult};
 use faasbox_core::invoker::{self, CallOptions, CallRequest};
+use faasbox_core::runs::Submission;
 use faasbox_core::state::AppState;
 
 pub const INVOCATION_ID_HEADER: &str = "faasbox-invocation-id";
+/// Where an asynchronous run's result is POSTed when it ends.
+pub const CALLBACK_HEADER: &str = "x-callback-url";
+
+/// `?async=true` on an invoke.
+#[derive(Deserialize, Default)]
+pub struct InvokeQuery {
+    #[serde(rename = "async")]
+    run_async: Option<String>,
+}
+
+/// Whether the caller asks for an asynchronous run (`?async=true` or `Prefer: respond-async`).
+fn wants_async(query: &InvokeQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
+    let by_query = match query.run_async.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") | Some("") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "async={other} is not valid: use async=true or async=false"
+            )))
+        }
+    };
+    let by_header = headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        })
+    });
+    Ok(by_query || by_header)
+}
 
 pub async fn invoke(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<InvokeQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    call(state, ns, name, &headers, body, false).await
+    match wants_async(&query, &headers) {
+        Ok(true) => submit(state, ns, name, &headers, body, false).await,
+        Ok(false) => call(state, ns, name, &headers, body, false).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `POST /api/v1/namespaces/{ns}/global-functions/{name}/invoke`: a global service called on
@@ -33,10 +70,79 @@ pub async fn invoke(
 pub async fn invoke_global(
     State(state): State<Arc<AppState>>,
     Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<InvokeQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    call(state, ns, name, &headers, body, true).await
+    match wants_async(&query, &headers) {
+        Ok(true) => submit(state, ns, name, &headers, body, true).await,
+        Ok(false) => call(state, ns, name, &headers, body, true).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The answer of an accepted run: 202 with its id (also in the header) and status.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub id: String,
+    pub status: String,
+}
+
+fn accepted(id: String, status: &str) -> Response {
+    let header_value = HeaderValue::from_str(&id).ok();
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id,
+            status: status.to_string(),
+        }),
+    )
+        .into_response();
+    if let Some(value) = header_value {
+        response.headers_mut().insert(INVOCATION_ID_HEADER, value);
+    }
+    response
+}
+
+/// Stores an asynchronous run (with its input) and answers 202 with its id.
+async fn submit(
+    state: Arc<AppState>,
+    ns: String,
+    name: String,
+    headers: &HeaderMap,
+    body: Body,
+    global: bool,
+) -> Response {
+    if let Err(e) = valid_name("namespace", &ns).and_then(|_| valid_name("function", &name)) {
+        return e.into_response();
+    }
+    let callback_url = match headers.get(CALLBACK_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(url)) => Some(url.trim().to_string()),
+        Some(Err(_)) => {
+            return ApiError::bad_request("the X-Callback-Url header is not text").into_response()
+        }
+    };
+    let (max, wait) = (
+        state.config.max_input_bytes as u64,
+        state.config.queue_timeout,
+    );
+    let held = match bodies::read(body, headers, max, &state.bodies, wait).await {
+        Ok(held) => held,
+        Err(e) => return e.into_response(),
+    };
+    let submission = Submission {
+        namespace: ns,
+        function: name,
+        input: held.bytes,
+        callback_url,
+        global,
+        ..Submission::default()
+    };
+    match faasbox_core::runs::submit(&state, submission).await {
+        Ok(submitted) => accepted(submitted.id, &submitted.status),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 /// Reads the body (within the body budget), runs the call, and answers the output (200) or
@@ -60,8 +166,15 @@ async fn call(
         Ok(held) => held,
         Err(e) => return e.into_response(),
     };
+    // The run's id once it is recorded: what a call past the blocking bound answers.
+    let (recorded, id) = tokio::sync::oneshot::channel::<String>();
     let options = CallOptions {
         permit: Some(held.permit),
+        on_recorded: Some(Box::new(move |id| {
+            Box::pin(async move {
+                let _ = recorded.send(id);
+            })
+        })),
         ..CallOptions::default()
     };
     let request = if global {
@@ -69,7 +182,21 @@ async fn call(
     } else {
         CallRequest::function(&ns, &name, held.bytes)
     };
-    let invocation = invoker::invoke(state, request.with(options)).await;
+    let bound = state.config.blocking_timeout;
+    // The call runs in a task of its own: past the bound it goes on without this request.
+    let mut task = tokio::spawn(invoker::invoke(state, request.with(options)));
+    let invocation = tokio::select! {
+        done = &mut task => done,
+        _ = tokio::time::sleep(bound) => match id.await {
+            Ok(id) => return accepted(id, "running"),
+            // Refused before it was recorded: its answer is there (or nearly).
+            Err(_) => task.await,
+        },
+    };
+    let invocation = match invocation {
+        Ok(invocation) => invocation,
+        Err(e) => return ApiError::from(faasbox_core::failure::Failure::from(e)).into_response(),
+    };
     let mut response = match invocation.result {
         Ok(output) => (
             StatusCode::OK,
@@ -89,9 +216,12 @@ async fn call(
 #[derive(Deserialize)]
 pub struct ListQuery {
     function: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
     limit: Option<u64>,
 }
 
+/// `GET …/runs` (and its alias `…/invocations`): the namespace's runs, newest first.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
@@ -99,10 +229,21 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<InvocationRecord>>> {
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(query.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
-    let records = state
-        .store
-        .list_invocations(&ns, query.function.as_deref(), limit)
-        .await?;
+    let since = match query.since.as_deref() {
+        Some(since) => Some(faasbox_core::runs::since(since)?),
+        None => None,
+    };
+    if let Some(status) = query.status.as_deref() {
+        faasbox_core::runs::check_status(status)?;
+    }
+    let filter = faasbox_store::RunFilter {
+        namespace: ns,
+        function: query.function,
+        status: query.status,
+        since,
+        limit,
+    };
+    let records = state.store.list_runs(&filter).await?;
     Ok(Json(records::all(records)))
 }
 
@@ -111,9 +252,7 @@ async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<
     let record = state.store.invocation(&id).await?;
     match record {
         Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r.into()),
-        _ => Err(ApiError::not_found(format!(
-            "invocation '{shown}' does not exist"
-        ))),
+        _ => Err(ApiError::not_found(format!("run '{shown}' does not exist"))),
     }
 }
 
@@ -132,31 +271,80 @@ pub async fn get_in_namespace(
     Ok(Json(find(&state, Some(&ns), id).await?))
 }
 
+/// A run's log lines after the first `after`, and where to go on from.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = InvocationLogs)]
 pub struct LogsView {
+    /// The run's id.
+    pub run: String,
+    /// The same id (the name of earlier answers).
     pub invocation: String,
     pub logs: Vec<LogLine>,
+    /// How many lines there are so far: pass it as `after` to get only newer ones.
+    pub next: usize,
+    /// The run has ended: no more lines come.
+    pub done: bool,
 }
 
-async fn logs_of(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<Json<LogsView>> {
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    after: Option<usize>,
+}
+
+async fn logs_of(
+    state: &Arc<AppState>,
+    ns: Option<&str>,
+    id: String,
+    after: Option<usize>,
+) -> ApiResult<Json<LogsView>> {
     let record = find(state, ns, id).await?;
-    let invocation = record.id.clone();
-    let logs = state.store.logs(&record.id).await?;
-    Ok(Json(LogsView { invocation, logs }))
+    // Whether it ended is read before the lines: an ended run's lines are all stored.
+    let done = !matches!(record.status.as_str(), "queued" | "running");
+    let mut logs = state.store.logs(&record.id).await?;
+    let next = logs.len();
+    let after = after.unwrap_or(0).min(next);
+    logs.drain(..after);
+    Ok(Json(LogsView {
+        run: record.id.clone(),
+        invocation: record.id,
+        logs,
+        next,
+        done,
+    }))
 }
 
 pub async fn logs(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
 ) -> ApiResult<Json<LogsView>> {
-    logs_of(&state, None, id).await
+    logs_of(&state, None, id, query.after).await
 }
 
 pub async fn logs_in_namespace(
     State(state): State<Arc<AppState>>,
     Path((ns, id)): Path<(String, String)>,
+    Query(query): Query<LogsQuery>,
 ) -> ApiResult<Json<LogsView>> {
     require_namespace(&state, &ns).await?;
-    logs_of(&state, Some(&ns), id).await
+    logs_of(&state, Some(&ns), id, query.after).await
+}
+
+/// `POST …/runs/{id}/cancel`: a queued run is cancelled at once, a running one gets its
+/// cancel; 409 `faasbox.run.ended` for an ended one.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvocationRecord>> {
+    let record = faasbox_core::runs::cancel::cancel(&state, None, &id).await?;
+    Ok(Json(record.into()))
+}
+
+pub async fn cancel_in_namespace(
+    State(state): State<Arc<AppState>>,
+    Path((ns, id)): Path<(String, String)>,
+) -> ApiResult<Json<InvocationRecord>> {
+    require_namespace(&state, &ns).await?;
+    let record = faasbox_core::runs::cancel::cancel(&state, Some(&ns), &id).await?;
+    Ok(Json(record.into()))
 }

@@ -132,9 +132,21 @@ const FN_LOGS_QUERY: &[(&str, bool, &str)] = &[
     ),
 ];
 const CALLS_QUERY: &[(&str, bool, &str)] = &[
-    ("function", false, "only this function's calls"),
-    ("limit", false, "how many, at most"),
+    ("function", false, "only this function's runs"),
+    ("status", false, "only runs with this status (queued, running, succeeded, failed, crashed, timeout, cancelled)"),
+    ("since", false, "only runs accepted at or after this time (RFC 3339)"),
+    ("limit", false, "how many, at most (default 100)"),
 ];
+const INVOKE_QUERY: &[(&str, bool, &str)] = &[(
+    "async",
+    false,
+    "true: store the run and answer 202 with its id at once (as the header Prefer: respond-async does); X-Callback-Url: where its result is POSTed",
+)];
+const RUN_LOGS_QUERY: &[(&str, bool, &str)] = &[(
+    "after",
+    false,
+    "an earlier answer's next: only the lines after the first `after`",
+)];
 const REGISTRY_URL_QUERY: &[(&str, bool, &str)] = &[("url", true, "the registry to remove")];
 const REGISTRY_SCOPE_QUERY: &[(&str, bool, &str)] = &[("scope", false, "global or global-private")];
 const REGISTRY_REMOVE_QUERY: &[(&str, bool, &str)] = &[
@@ -199,8 +211,8 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/logs", get(function_logs::logs), Doc::new(FUNCTIONS, "A function's recent log lines across its calls, oldest first", Answer::Json(200, one::<function_logs::FunctionLogsView>)).query(FN_LOGS_QUERY)),
         // Invoke bodies are read by `faasbox_core::bodies` (bounded by max_input_bytes and the
         // body budget), not by an extractor.
-        route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/invoke", post(invocations::invoke), Doc::new(CALLS, "Call a function with a JSON input; answers its JSON output (Faasbox-Invocation-Id header)", Answer::Json(200, any_json)).body(INVOKE_BODY)),
-        route(M::POST, "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke", post(invocations::invoke_global), Doc::new(GLOBAL, "Call a global service on behalf of the namespace", Answer::Json(200, any_json)).body(INVOKE_BODY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/invoke", post(invocations::invoke), Doc::new(CALLS, "Call a function with a JSON input; answers its JSON output (Faasbox-Invocation-Id header); past the server's blocking timeout, or asked for asynchronously, 202 with the run's id", Answer::Json(200, any_json)).query(INVOKE_QUERY).body(INVOKE_BODY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/global-functions/{fn}/invoke", post(invocations::invoke_global), Doc::new(GLOBAL, "Call a global service on behalf of the namespace (asynchronously as a function's invoke)", Answer::Json(200, any_json)).query(INVOKE_QUERY).body(INVOKE_BODY)),
         route(M::GET, "/api/v1/functions", get(functions::list_global), Doc::new(GLOBAL, "List the global services", Answer::Json(200, many::<functions::FunctionView>))),
         route(M::PUT, "/api/v1/functions/{fn}", put(functions::put_global), Doc::new(GLOBAL, "Deploy a global service (admin token)", changed()).query(CHANGE_QUERY).body(Body::Json(one::<FunctionSpec>))),
         route(M::PATCH, "/api/v1/functions/{fn}", patch(functions::patch_global), Doc::new(GLOBAL, "Update only the given fields of a global service (admin token)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
@@ -208,9 +220,13 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::DELETE, "/api/v1/functions/{fn}", delete(functions::delete_global), Doc::new(GLOBAL, "Delete a global service (admin token)", Answer::Empty(204))),
         route(M::GET, "/api/v1/functions/{fn}/revisions", get(functions::revisions_global), Doc::new(GLOBAL, "The kept revisions of a global service (admin token)", Answer::Json(200, many::<functions::RevisionView>))),
         route(M::POST, "/api/v1/functions/{fn}/rollback", post(functions::rollback_global), Doc::new(GLOBAL, "Make a kept revision of a global service current again (admin token)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
-        route(M::GET, "/api/v1/namespaces/{ns}/invocations", get(invocations::list), Doc::new(CALLS, "Recent invocations, newest first", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
-        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One invocation", Answer::Json(200, one::<InvocationRecord>))),
-        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/runs", get(invocations::list), Doc::new(CALLS, "A namespace's runs (every call of a function), newest first", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/runs/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One run: input, output, error, times, phases", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/runs/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "A run's log lines after the first `after`; `done` once it ended", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
+        route(M::POST, "/api/v1/namespaces/{ns}/runs/{id}/cancel", post(invocations::cancel_in_namespace), Doc::new(CALLS, "Cancel a queued (at once) or running run (the function gets its cancel); 409 faasbox.run.ended for an ended one", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations", get(invocations::list), Doc::new(CALLS, "Recent invocations, newest first (the runs, by their older name)", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One invocation (a run)", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
         route(M::POST, "/api/v1/namespaces/{ns}/events", post(events::post), Doc::new(EVENTS, "Send a CloudEvent (structured: application/cloudevents+json; binary: ce-* headers and the data as the body)", Answer::Json(202, any_json)).body(Body::Raw("application/cloudevents+json", "a CloudEvent 1.0"))),
         route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first", Answer::Json(200, any_list)).query(LIMIT_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/secrets", get(secrets::list), Doc::new(SECRETS, "List a namespace's secrets (names and times, never values)", Answer::Json(200, many::<SecretInfo>))),
@@ -240,6 +256,9 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/instances/{id}/logs", get(flows::logs_by_id), Doc::new(INSTANCES, "An instance's log lines, whatever its namespace", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),
         route(M::POST, "/api/v1/instances/{id}/cancel", post(flows::cancel_by_id), Doc::new(INSTANCES, "Cancel an instance, whatever its namespace", Answer::Json(202, any_json))),
         route(M::GET, "/api/v1/invocations/{id}", get(invocations::get), Doc::new(CALLS, "One invocation, whatever its namespace", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/runs/{id}", get(invocations::get), Doc::new(CALLS, "One run, whatever its namespace", Answer::Json(200, one::<InvocationRecord>))),
+        route(M::GET, "/api/v1/runs/{id}/logs", get(invocations::logs), Doc::new(CALLS, "A run's log lines, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
+        route(M::POST, "/api/v1/runs/{id}/cancel", post(invocations::cancel), Doc::new(CALLS, "Cancel a run, whatever its namespace", Answer::Json(200, one::<InvocationRecord>))),
         route(M::POST, "/v1/baseimage", post(dispatch::base_images::create).layer(DefaultBodyLimit::max(max_input)), Doc::new(DISPATCH, "Dispatch: create a base image {name, dockerUrl, language} (X-Dispatch-Org names the namespace)", Answer::Json(201, any_json)).body(Body::Raw("application/json", "a Dispatch BaseImage"))),
         route(M::GET, "/v1/baseimage", get(dispatch::base_images::list), Doc::new(DISPATCH, "Dispatch: list base images", Answer::Json(200, any_list))),
         route(M::GET, "/v1/baseimage/{name}", get(dispatch::base_images::get), Doc::new(DISPATCH, "Dispatch: show a base image", Answer::Json(200, any_json))),
@@ -256,7 +275,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::PUT, "/v1/function/{name}", put(dispatch::functions::update).layer(DefaultBodyLimit::max(max_input)), Doc::new(DISPATCH, "Dispatch: update a function (rebuilt in the background)", Answer::Json(200, any_json)).body(Body::Raw("application/json", "a Dispatch Function"))),
         route(M::DELETE, "/v1/function/{name}", delete(dispatch::functions::delete), Doc::new(DISPATCH, "Dispatch: delete a function (answers it)", Answer::Json(200, any_json))),
         route(M::POST, "/v1/runs", post(dispatch::runs::run), Doc::new(DISPATCH, "Dispatch: run a function (blocking: true) with header X-Dispatch-Org naming the namespace; 200 with the Run, 422 InputError, 502 FunctionError (the error names the run)", Answer::Json(200, any_json)).query(DISPATCH_RUN_QUERY).body(Body::Raw("application/json", "a Dispatch Run: {\"blocking\": true, \"input\": …}"))),
-        route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>))),
+        route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
     ]
 }
 

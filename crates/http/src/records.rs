@@ -4,6 +4,7 @@
 
 use faasbox_proto::LogLine;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NamespaceRecord {
@@ -20,31 +21,119 @@ impl From<faasbox_store::NamespaceRecord> for NamespaceRecord {
     }
 }
 
-/// The life of one call, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// The life of one call (a run), as stored: what it was asked with, how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvocationRecord {
     pub id: String,
     pub namespace: String,
     pub function: String,
-    /// `running`, `succeeded`, `failed`, `crashed` or `timeout`.
+    /// The function's revision that ran (`null` until known).
+    pub revision: Option<i64>,
+    /// `sync` (the caller waited) or `async` (accepted, run later).
+    pub mode: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `crashed`, `timeout` or `cancelled`.
     pub status: String,
-    pub started: String,
+    /// When the run was accepted.
+    pub accepted: String,
+    /// When it started running (`null` while queued).
+    pub started: Option<String>,
     pub ended: Option<String>,
+    /// The request's input, secret values masked.
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    /// The function's output, when it succeeded.
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// Why it did not succeed, classified.
+    pub error: Option<RunError>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The CloudEvent (without its data) that caused the run.
+    #[schema(value_type = Option<Object>)]
+    pub event: Option<Value>,
+    /// The HTTP request that caused the run.
+    #[schema(value_type = Option<Object>)]
+    pub http_context: Option<Value>,
+    /// Whether the run had to start a new instance.
+    pub cold_start: Option<bool>,
+    /// How long its phases took.
+    pub phases: Option<RunPhases>,
+    /// How many times it was started (2: it was interrupted by a server crash and ran again).
+    pub attempts: u32,
+    /// Where its result is POSTed when it ends.
+    pub callback_url: Option<String>,
+    /// How that POST went, once tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_status: Option<String>,
+    /// Secrets the run got on top of its function's.
+    pub secrets: Vec<String>,
+    /// Services the run got on top of its function's.
+    pub services: Vec<String>,
+}
+
+/// A run's error: its class (`InputError`, `FunctionError` or `SystemError`), code and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub code: String,
+    pub message: String,
+    pub stacktrace: Vec<String>,
+}
+
+/// How long a run waited for an instance, started one, and ran, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunPhases {
+    pub wait_ms: u64,
+    pub init_ms: u64,
+    pub run_ms: u64,
+}
+
+/// A stored JSON text as JSON (a text that is not JSON, which the server never stores, as a
+/// string).
+fn json(text: Option<String>) -> Option<Value> {
+    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
 }
 
 impl From<faasbox_store::InvocationRecord> for InvocationRecord {
     fn from(r: faasbox_store::InvocationRecord) -> Self {
+        let error = match (&r.error_code, &r.error_message, &r.error_type) {
+            (None, None, None) => None,
+            (code, message, kind) => Some(RunError {
+                kind: kind.clone().unwrap_or_else(|| "SystemError".into()),
+                code: code.clone().unwrap_or_default(),
+                message: message.clone().unwrap_or_default(),
+                stacktrace: Vec::new(),
+            }),
+        };
         InvocationRecord {
             id: r.id,
             namespace: r.namespace,
             function: r.function,
+            revision: r.revision,
+            mode: r.mode,
             status: r.status,
+            accepted: r.accepted,
             started: r.started,
             ended: r.ended,
+            input: json(r.input),
+            output: json(r.output),
+            error,
             error_code: r.error_code,
             error_message: r.error_message,
+            event: json(r.event),
+            http_context: json(r.http_context),
+            cold_start: r.cold_start,
+            phases: r.phases.map(|p| RunPhases {
+                wait_ms: p.wait_ms,
+                init_ms: p.init_ms,
+                run_ms: p.run_ms,
+            }),
+            attempts: r.attempts,
+            callback_url: r.callback_url,
+            callback_status: r.callback_status,
+            secrets: r.secrets,
+            services: r.services,
         }
     }
 }

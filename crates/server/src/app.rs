@@ -15,7 +15,6 @@ use faasbox_store::Store;
 use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use faasbox_core::clock;
 use faasbox_core::config::ServerConfig;
 use faasbox_core::state::AppState;
 
@@ -100,12 +99,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     if !report.is_empty() {
         tracing::info!(%report, "removed what a previous run of this server left behind");
     }
-    let interrupted = store
-        .fail_interrupted_invocations(&clock::now_rfc3339())
-        .await?;
-    if interrupted > 0 {
-        tracing::warn!("{interrupted} calls were running when the server last stopped; they are marked crashed");
-    }
+    // Calls and runs the last server left running: sync ones crashed, async ones queued again
+    // (once); the executor (started with the API, in `serve`) runs what is queued.
+    faasbox_core::runs::recovery::recover(&*store).await?;
     faasbox_core::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
         .await
         .context("creating the admin API token")?;
@@ -180,8 +176,15 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let event_tasks = faasbox_core::events::spawn(&state);
+    let runs_tasks = [
+        faasbox_core::runs::executor::start(state.clone()),
+        faasbox_core::runs::retention::start(state.clone()),
+    ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
+    for task in runs_tasks {
+        task.abort();
+    }
     for task in event_tasks {
         task.abort();
     }

@@ -15,6 +15,7 @@ mod function_logs;
 mod global_functions;
 mod pull_failures;
 mod revisions;
+mod runs;
 mod schema;
 mod secrets;
 mod tokens;
@@ -328,8 +329,8 @@ impl SqliteStore {
     ) -> Result<()> {
         sql(|| {
             self.conn().execute(
-                "INSERT INTO invocations (id, namespace, function, status, started)
-             VALUES (?1, ?2, ?3, 'running', ?4)",
+                "INSERT INTO invocations (id, namespace, function, status, started, began)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?4)",
                 params![id, namespace, function, started],
             )?;
             Ok(())
@@ -346,11 +347,30 @@ impl SqliteStore {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
+            let phases = end.phases;
             tx.execute(
-            "UPDATE invocations SET status = ?2, ended = ?3, error_code = ?4, error_message = ?5
-             WHERE id = ?1",
-            params![id, end.status, end.ended, end.error_code, end.error_message],
-        )?;
+                "UPDATE invocations SET status = ?2, ended = ?3, error_code = ?4,
+                     error_message = ?5, error_type = ?6, output = ?7,
+                     input = COALESCE(?8, input), revision = COALESCE(?9, revision),
+                     cold_start = COALESCE(?10, cold_start), wait_ms = COALESCE(?11, wait_ms),
+                     init_ms = COALESCE(?12, init_ms), run_ms = COALESCE(?13, run_ms)
+                 WHERE id = ?1",
+                params![
+                    id,
+                    end.status,
+                    end.ended,
+                    end.error_code,
+                    end.error_message,
+                    end.error_type,
+                    end.output,
+                    end.input,
+                    end.revision,
+                    end.cold_start,
+                    phases.map(|p| p.wait_ms as i64),
+                    phases.map(|p| p.init_ms as i64),
+                    phases.map(|p| p.run_ms as i64),
+                ],
+            )?;
             append_logs_in(&tx, id, logs)?;
             tx.commit()?;
             Ok(())
@@ -361,14 +381,16 @@ impl SqliteStore {
     pub fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>> {
         sql(|| {
             Ok(self
-            .conn()
-            .query_row(
-                "SELECT id, namespace, function, status, started, ended, error_code, error_message
-                 FROM invocations WHERE id = ?1",
-                [id],
-                invocation_from_row,
-            )
-            .optional()?)
+                .conn()
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM invocations WHERE id = ?1",
+                        runs::RUN_COLUMNS
+                    ),
+                    [id],
+                    runs::run_from_row,
+                )
+                .optional()?)
         })
     }
 
@@ -381,12 +403,12 @@ impl SqliteStore {
     ) -> Result<Vec<InvocationRecord>> {
         sql(|| {
             let conn = self.conn();
-            let mut stmt = conn.prepare(
-                "SELECT id, namespace, function, status, started, ended, error_code, error_message
-             FROM invocations WHERE namespace = ?1 AND (?2 IS NULL OR function = ?2)
-             ORDER BY started DESC, rowid DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![namespace, function, limit], invocation_from_row)?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {} FROM invocations WHERE namespace = ?1 AND (?2 IS NULL OR function = ?2)
+                 ORDER BY started DESC, rowid DESC LIMIT ?3",
+                runs::RUN_COLUMNS
+            ))?;
+            let rows = stmt.query_map(params![namespace, function, limit], runs::run_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -426,9 +448,9 @@ impl SqliteStore {
         sql(|| {
             Ok(self.conn().execute(
                 "UPDATE invocations SET status = 'crashed', ended = ?1,
-                 error_code = NULL,
+                 error_code = NULL, error_type = 'SystemError',
                  error_message = 'the server stopped while this call ran'
-             WHERE status = 'running'",
+             WHERE status = 'running' AND mode = 'sync'",
                 [ended],
             )?)
         })
@@ -446,7 +468,7 @@ pub(crate) fn namespace_exists(conn: &Connection, namespace: &str) -> Sql<bool> 
         .is_some())
 }
 
-fn append_logs_in(
+pub(crate) fn append_logs_in(
     tx: &rusqlite::Transaction<'_>,
     invocation_id: &str,
     logs: &[LogLine],
@@ -505,19 +527,6 @@ pub(crate) fn function_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Funct
         created: r.get(3)?,
         updated: r.get(4)?,
         revision: r.get(5)?,
-    })
-}
-
-fn invocation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationRecord> {
-    Ok(InvocationRecord {
-        id: r.get(0)?,
-        namespace: r.get(1)?,
-        function: r.get(2)?,
-        status: r.get(3)?,
-        started: r.get(4)?,
-        ended: r.get(5)?,
-        error_code: r.get(6)?,
-        error_message: r.get(7)?,
     })
 }
 

@@ -7,7 +7,7 @@ use faasbox_store::StoreError;
 use crate::Sql;
 
 /// The newest schema this build writes.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 const MIGRATIONS: &[&str] = &[
     // 1: namespaces, functions, invocations, logs.
@@ -297,6 +297,29 @@ const MIGRATIONS: &[&str] = &[
          created TEXT NOT NULL,
          PRIMARY KEY (namespace, key)
      );",
+    // 14: runs (issue 15): every call's record keeps its mode, input, output, error class,
+    // causing event or HTTP request, cold start and phases, attempts and callback.
+    // `started` stays the column runs are sorted by and now holds when a run was accepted;
+    // `began` is when it started (NULL while queued). Old rows started when accepted.
+    "ALTER TABLE invocations ADD COLUMN began TEXT;
+     UPDATE invocations SET began = started;
+     ALTER TABLE invocations ADD COLUMN mode TEXT NOT NULL DEFAULT 'sync';
+     ALTER TABLE invocations ADD COLUMN revision INTEGER;
+     ALTER TABLE invocations ADD COLUMN input TEXT;
+     ALTER TABLE invocations ADD COLUMN output TEXT;
+     ALTER TABLE invocations ADD COLUMN error_type TEXT;
+     ALTER TABLE invocations ADD COLUMN event TEXT;
+     ALTER TABLE invocations ADD COLUMN http_context TEXT;
+     ALTER TABLE invocations ADD COLUMN cold_start INTEGER;
+     ALTER TABLE invocations ADD COLUMN wait_ms INTEGER;
+     ALTER TABLE invocations ADD COLUMN init_ms INTEGER;
+     ALTER TABLE invocations ADD COLUMN run_ms INTEGER;
+     ALTER TABLE invocations ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE invocations ADD COLUMN callback_url TEXT;
+     ALTER TABLE invocations ADD COLUMN callback_status TEXT;
+     ALTER TABLE invocations ADD COLUMN secrets TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE invocations ADD COLUMN services TEXT NOT NULL DEFAULT '[]';
+     CREATE INDEX invocations_by_status ON invocations (status, started);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

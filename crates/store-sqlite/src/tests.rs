@@ -40,6 +40,7 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
         let store = SqliteStore::open(&path).unwrap();
         store.create_namespace("demo", "t0").unwrap();
         store.put_function("demo", "f", "{}", "t0").unwrap();
+        store.start_invocation("i1", "demo", "f", "t0").unwrap();
     }
     // Turn it back into a schema-1 database.
     Connection::open(&path)
@@ -60,6 +61,13 @@ fn schema_1_database_is_migrated_and_keeps_its_data() {
         old.revision, None,
         "revision 1 is made by the server at its next start"
     );
+    let call = store.invocation("i1").unwrap().expect("the call is kept");
+    assert_eq!(
+        (call.accepted.as_str(), call.started.as_deref()),
+        ("t0", Some("t0")),
+        "an old call started when it was accepted"
+    );
+    assert_eq!((call.mode.as_str(), call.attempts), ("sync", 1));
     store
         .insert_data_key(&data_key("demo", "k1", b"w"))
         .unwrap();
@@ -120,6 +128,28 @@ fn schema_1_downgrade(path: &std::path::Path) -> String {
     sql.push_str("ALTER TABLE functions DROP COLUMN revision;");
     // Indexes later migrations added to schema 1's tables.
     sql.push_str("DROP INDEX invocations_by_function;");
+    sql.push_str("DROP INDEX invocations_by_status;");
+    for column in [
+        "began",
+        "mode",
+        "revision",
+        "input",
+        "output",
+        "error_type",
+        "event",
+        "http_context",
+        "cold_start",
+        "wait_ms",
+        "init_ms",
+        "run_ms",
+        "attempts",
+        "callback_url",
+        "callback_status",
+        "secrets",
+        "services",
+    ] {
+        sql.push_str(&format!("ALTER TABLE invocations DROP COLUMN {column};"));
+    }
     sql.push_str("PRAGMA user_version = 1;");
     sql
 }

@@ -11,9 +11,10 @@ use faasbox_store::{
     EventInsert, EventStore, FlowInstanceRecord, FlowRecord, FlowStore, FunctionLogs,
     FunctionRecord, FunctionStore, InstanceCallRecord, InstanceLogRecord, InvocationEnd,
     InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
-    NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, PullFailure, PullFailureStore,
-    RegistryRecord, Result, Revised, RevisionRecord, Rewrap, ScheduleRecord, SecretEntry,
-    SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord, TokenStore,
+    NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
+    PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap, RunFilter,
+    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, StoreError, StoredEvent, TokenRecord,
+    TokenStore,
 };
 
 use crate::SqliteStore;
@@ -255,15 +256,27 @@ impl InvocationStore for SqliteStore {
             ended,
             error_code,
             error_message,
+            error_type,
+            output,
+            input,
+            revision,
+            cold_start,
+            phases,
         } = *end;
         own!(status, ended);
-        own_opt!(error_code, error_message);
+        own_opt!(error_code, error_message, error_type, output, input);
         self.run(move |s| {
             let end = InvocationEnd {
                 status: &status,
                 ended: &ended,
                 error_code: error_code.as_deref(),
                 error_message: error_message.as_deref(),
+                error_type: error_type.as_deref(),
+                output: output.as_deref(),
+                input: input.as_deref(),
+                revision,
+                cold_start,
+                phases,
             };
             s.finish_invocation(&id, &end, &logs)
         })
@@ -302,6 +315,45 @@ impl InvocationStore for SqliteStore {
         own!(ended);
         self.run(move |s| s.fail_interrupted_invocations(&ended))
             .await
+    }
+
+    async fn insert_run(&self, run: &NewRun) -> Result<bool> {
+        let run = run.clone();
+        self.run(move |s| s.insert_run(&run)).await
+    }
+
+    async fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>> {
+        self.run(move |s| s.queued_runs(limit)).await
+    }
+
+    async fn claim_run(&self, id: &str, started: &str) -> Result<bool> {
+        own!(id, started);
+        self.run(move |s| s.claim_run(&id, &started)).await
+    }
+
+    async fn cancel_queued_run(&self, id: &str, ended: &str) -> Result<bool> {
+        own!(id, ended);
+        self.run(move |s| s.cancel_queued_run(&id, &ended)).await
+    }
+
+    async fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued> {
+        own!(ended);
+        self.run(move |s| s.requeue_interrupted_runs(&ended)).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>> {
+        let filter = filter.clone();
+        self.run(move |s| s.list_runs(&filter)).await
+    }
+
+    async fn set_callback_status(&self, id: &str, status: &str) -> Result<()> {
+        own!(id, status);
+        self.run(move |s| s.set_callback_status(&id, &status)).await
+    }
+
+    async fn purge_runs(&self, before: &str, keep: u32) -> Result<usize> {
+        own!(before);
+        self.run(move |s| s.purge_runs(&before, keep)).await
     }
 
     async fn function_logs(

@@ -1,5 +1,6 @@
-//! Invocations (the life of each call) with their log lines, and a function's recent lines
-//! across its calls, with a cursor for following new ones.
+//! Invocations (the life of each call, a "run": synchronous or accepted to run later) with
+//! their log lines, and a function's recent lines across its calls, with a cursor for
+//! following new ones.
 
 use async_trait::async_trait;
 use faasbox_proto::LogLine;
@@ -7,31 +8,75 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
-/// The life of one call, as stored.
+/// The life of one call (a run), as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvocationRecord {
-    /// The call's id (unique; chosen by the server).
+    /// The call's id (unique; chosen by the server, or by the caller of an asynchronous run).
     pub id: String,
     /// The namespace of the called function.
     pub namespace: String,
     /// The function as the server names it (a flow's calls use names of their own).
     pub function: String,
-    /// `running`, `succeeded`, `failed`, `crashed` or `timeout`.
+    /// The function's revision that ran; `None` until known (or for a flow's own function).
+    pub revision: Option<i64>,
+    /// `sync` (the caller waits) or `async` (accepted, run later by the executor).
+    pub mode: String,
+    /// `queued`, `running`, `succeeded`, `failed`, `crashed`, `timeout` or `cancelled`.
     pub status: String,
-    /// When it started.
-    pub started: String,
-    /// When it ended; `None` while it runs.
+    /// When it was accepted (a synchronous call: when it started).
+    pub accepted: String,
+    /// When it started running; `None` while queued (or cancelled before it ran).
+    pub started: Option<String>,
+    /// When it ended; `None` while it is queued or runs.
     pub ended: Option<String>,
+    /// The input (JSON text, secret values masked; possibly cut, see the core).
+    pub input: Option<String>,
+    /// The output (JSON text) of a run that succeeded.
+    pub output: Option<String>,
+    /// The error's class when it did not succeed: `InputError`, `FunctionError` or
+    /// `SystemError`.
+    pub error_type: Option<String>,
     /// The error's code when it did not succeed, if it has one.
     pub error_code: Option<String>,
     /// The error's message when it did not succeed.
     pub error_message: Option<String>,
+    /// The CloudEvent (JSON text, without its data) that caused the run.
+    pub event: Option<String>,
+    /// The HTTP request (JSON text) that caused the run.
+    pub http_context: Option<String>,
+    /// Whether the run had to start a new instance; `None` until known.
+    pub cold_start: Option<bool>,
+    /// How long its phases took; `None` until it ended (or when it never got an instance).
+    pub phases: Option<RunPhases>,
+    /// How many times it was started (an asynchronous run interrupted by a crash runs again
+    /// once); 0 while a new asynchronous run is queued.
+    pub attempts: u32,
+    /// Where the result is POSTed when the run ends.
+    pub callback_url: Option<String>,
+    /// How that POST went (`delivered`, or why it failed), once tried.
+    pub callback_status: Option<String>,
+    /// Secrets the run got on top of its function's.
+    pub secrets: Vec<String>,
+    /// Services the run got on top of its function's.
+    pub services: Vec<String>,
 }
 
-/// How a call ended, for [`InvocationStore::finish_invocation`].
-#[derive(Debug, Clone)]
+/// How long a run's phases took, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPhases {
+    /// Waiting for an instance (not counting starting one).
+    pub wait_ms: u64,
+    /// Starting a new instance (0 for a warm one).
+    pub init_ms: u64,
+    /// The function's call itself.
+    pub run_ms: u64,
+}
+
+/// How a call ended, for [`InvocationStore::finish_invocation`]. Fields left `None` keep
+/// what the record has.
+#[derive(Debug, Clone, Default)]
 pub struct InvocationEnd<'a> {
-    /// The final status (`succeeded`, `failed`, `crashed` or `timeout`).
+    /// The final status (`succeeded`, `failed`, `crashed`, `timeout` or `cancelled`).
     pub status: &'a str,
     /// When it ended.
     pub ended: &'a str,
@@ -39,6 +84,71 @@ pub struct InvocationEnd<'a> {
     pub error_code: Option<&'a str>,
     /// The error's message, if any.
     pub error_message: Option<&'a str>,
+    /// The error's class (see [`InvocationRecord::error_type`]), if any.
+    pub error_type: Option<&'a str>,
+    /// The output (JSON text), if it succeeded.
+    pub output: Option<&'a str>,
+    /// The input as it is to be kept (masked); `None` keeps the stored one.
+    pub input: Option<&'a str>,
+    /// The revision that ran; `None` keeps the stored one.
+    pub revision: Option<i64>,
+    /// Whether it started a new instance; `None` keeps the stored one.
+    pub cold_start: Option<bool>,
+    /// Its phases; `None` keeps the stored ones.
+    pub phases: Option<RunPhases>,
+}
+
+/// A run to store before it starts ([`InvocationStore::insert_run`]).
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    /// Its id.
+    pub id: String,
+    /// The namespace it belongs to.
+    pub namespace: String,
+    /// The function as the server names it.
+    pub function: String,
+    /// `sync` or `async`.
+    pub mode: String,
+    /// `queued` (an asynchronous run) or `running` (a call starting now).
+    pub status: String,
+    /// When it was accepted (also its start when it is stored `running`).
+    pub accepted: String,
+    /// The input (JSON text).
+    pub input: Option<String>,
+    /// The causing CloudEvent (JSON text, without data).
+    pub event: Option<String>,
+    /// The causing HTTP request (JSON text).
+    pub http_context: Option<String>,
+    /// Where the result is POSTed.
+    pub callback_url: Option<String>,
+    /// Extra secrets of the run.
+    pub secrets: Vec<String>,
+    /// Extra services of the run.
+    pub services: Vec<String>,
+}
+
+/// Which runs [`InvocationStore::list_runs`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// The namespace.
+    pub namespace: String,
+    /// Only this function's.
+    pub function: Option<String>,
+    /// Only runs with this status.
+    pub status: Option<String>,
+    /// Only runs accepted at or after this time (RFC 3339, compared as text).
+    pub since: Option<String>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
+/// What [`InvocationStore::requeue_interrupted_runs`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Asynchronous runs that were running on their first attempt: queued again.
+    pub requeued: Vec<String>,
+    /// Asynchronous runs that were running on their second attempt: ended `crashed`.
+    pub crashed: Vec<String>,
 }
 
 /// One line of one of the function's calls.
@@ -106,10 +216,39 @@ pub trait InvocationStore: Send + Sync {
     /// A call's log lines, in the order they were appended; empty for an unknown call.
     async fn logs(&self, invocation_id: &str) -> Result<Vec<LogLine>>;
 
-    /// Marks every call still `running` as `crashed`, ended at `ended`, with no error code and
-    /// an error message that says the server stopped while it ran (called at start, when no
-    /// call can be running). Returns how many.
+    /// Marks every synchronous call still `running` as `crashed`, ended at `ended`, with no
+    /// error code and an error message that says the server stopped while it ran (called at
+    /// start, when no call can be running). Asynchronous runs are
+    /// [`InvocationStore::requeue_interrupted_runs`]'s. Returns how many.
     async fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize>;
+
+    /// Stores a run (queued, or a call starting now) with what it was asked with. `false`
+    /// (nothing stored) when a run with its id exists.
+    async fn insert_run(&self, run: &NewRun) -> Result<bool>;
+
+    /// Queued runs, oldest accepted first, at most `limit`.
+    async fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>>;
+
+    /// Moves run `id` from `queued` to `running` (started at `started`, one more attempt).
+    /// `false` when it is not queued (claimed by another, cancelled, unknown).
+    async fn claim_run(&self, id: &str, started: &str) -> Result<bool>;
+
+    /// Ends run `id` as `cancelled` at `ended` if it is still queued; `false` otherwise.
+    async fn cancel_queued_run(&self, id: &str, ended: &str) -> Result<bool>;
+
+    /// At start, for asynchronous runs left `running`: one on its first attempt is queued
+    /// again (with a log line saying so), one on its second ends `crashed` at `ended`.
+    async fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued>;
+
+    /// A namespace's runs as `filter` says, newest first (by acceptance).
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>>;
+
+    /// Records how the POST of run `id`'s result to its callback went.
+    async fn set_callback_status(&self, id: &str, status: &str) -> Result<()>;
+
+    /// Removes ended runs (with their logs) accepted before `before`, and in each namespace
+    /// every ended run beyond its newest `keep` (counting every run). Returns how many.
+    async fn purge_runs(&self, before: &str, keep: u32) -> Result<usize>;
 
     /// The lines of `namespace`'s function `function` (as its invocations name it), from its
     /// `limit` newest calls: without `after` the newest `limit` lines, with it the oldest

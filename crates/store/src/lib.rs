@@ -53,7 +53,8 @@ pub use functions::{
 };
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
-    FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore,
+    FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore, NewRun,
+    Requeued, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
 pub use secrets::{

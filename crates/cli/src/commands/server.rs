@@ -32,6 +32,9 @@ pub async fn run(
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;
+    config.blocking_timeout = args.blocking_timeout;
+    config.runs_keep = args.runs_keep;
+    config.runs_max_age = args.runs_max_age;
     config.allow_host_loopback = args.allow_host_loopback;
     config.build_disk_bytes = args.build_disk;
     config.build_ca_file = build_ca_file(&args.build_ca_file)?;

@@ -25,7 +25,7 @@ use faasbox_core::auth::tokens::Role;
 pub enum Target {
     /// Something inside namespace `ns`; `rest` are the path segments after it.
     Namespace { ns: String, rest: Vec<String> },
-    /// `/api/v1/invocations/{id}…` or `/api/v1/instances/{id}…`: the call's or the flow
+    /// `/api/v1/invocations/{id}…` (or `/api/v1/runs/{id}…`) or `/api/v1/instances/{id}…`: the call's or the flow
     /// instance's namespace is looked up by id; `rest` is the path from the kind on.
     ById {
         kind: ByIdKind,
@@ -86,18 +86,20 @@ pub fn classify(method: &Method, path: &str, org: Option<&str>) -> Target {
             ns: ns.to_string(),
             rest: vec!["registries".to_string()],
         },
-        ["api", "v1", kind @ ("invocations" | "instances"), id, more @ ..] => Target::ById {
-            kind: if *kind == "invocations" {
-                ByIdKind::Invocation
-            } else {
-                ByIdKind::FlowInstance
-            },
-            id: id.to_string(),
-            rest: std::iter::once(*kind)
-                .chain(more.iter().copied())
-                .map(str::to_string)
-                .collect(),
-        },
+        ["api", "v1", kind @ ("invocations" | "runs" | "instances"), id, more @ ..] => {
+            Target::ById {
+                kind: if *kind != "instances" {
+                    ByIdKind::Invocation
+                } else {
+                    ByIdKind::FlowInstance
+                },
+                id: id.to_string(),
+                rest: std::iter::once(*kind)
+                    .chain(more.iter().copied())
+                    .map(str::to_string)
+                    .collect(),
+            }
+        }
         ["api", "v1", "namespaces"]
         | ["api", "v1", "openapi.json"]
         | ["api", "v1", "images"]
@@ -134,6 +136,8 @@ pub fn judge(own: &str, role: Role, method: &Method, target: &Target) -> Verdict
                     || (rest.first().is_some_and(|s| s == "flows")
                         && rest.last().is_some_and(|s| s == "run"))
                     || rest.len() == 1 && rest[0] == "events"
+                    || (rest.first().is_some_and(|s| s == "runs")
+                        && rest.last().is_some_and(|s| s == "cancel"))
                     || *rest == ["dispatch", "runs"]);
             match role {
                 Role::Admin => Verdict::Allow,
@@ -205,6 +209,8 @@ mod tests {
             (Method::POST, "/api/v1/namespaces/a/events"),
             (Method::GET, "/api/v1/namespaces/a/images"),
             (Method::GET, "/api/v1/namespaces/a/functions/f/revisions"),
+            (Method::GET, "/api/v1/namespaces/a/runs"),
+            (Method::POST, "/api/v1/namespaces/a/runs/r1/cancel"),
         ];
         for (m, p) in allow {
             assert_eq!(verdict(Role::Invoke, m, p), Verdict::Allow, "{p}");
@@ -221,6 +227,7 @@ mod tests {
             (Method::DELETE, "/api/v1/namespaces/a/images"),
             (Method::PATCH, "/api/v1/namespaces/a/functions/f"),
             (Method::POST, "/api/v1/namespaces/a/functions/f/rollback"),
+            (Method::DELETE, "/api/v1/namespaces/a/runs/r1"),
         ];
         for (m, p) in deny {
             assert!(

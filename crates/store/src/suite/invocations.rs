@@ -34,6 +34,7 @@ pub async fn logs_keep_their_order_across_appends(backend: &impl Backend) {
                 ended: "t1",
                 error_code: Some("x.y"),
                 error_message: Some("boom"),
+                ..Default::default()
             },
             &[log("three")],
         )
@@ -87,6 +88,7 @@ async fn call(store: &dyn Store, id: &str, function: &str, started: &str, lines:
         ended: started,
         error_code: None,
         error_message: None,
+        ..Default::default()
     };
     let lines: Vec<LogLine> = lines.iter().map(|l| line(l)).collect();
     store.finish_invocation(id, &end, &lines).await.unwrap();

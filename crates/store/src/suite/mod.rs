@@ -16,6 +16,7 @@ mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod runs;
 mod secrets;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use functions::*;
 pub use images::*;
 pub use invocations::*;
 pub use namespaces::*;
+pub use runs::*;
 pub use secrets::*;
 
 use crate::Store;
@@ -74,6 +76,10 @@ macro_rules! backend_suite {
             failures_are_kept_replaced_cleared_and_go_with_their_namespace
             code_records_keep_status_logs_and_cache_and_go_with_their_namespace
             a_build_log_is_cut_at_its_bound
+            runs_keep_what_they_were_asked_with_and_how_they_ended
+            queued_runs_are_claimed_once_and_cancelled_only_while_queued
+            interrupted_async_runs_run_once_more_then_crash
+            purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {

@@ -1,0 +1,81 @@
+//! What a run's record keeps of a call's result: the class of its error and its input or
+//! output, bounded.
+
+use crate::failure::{Failure, FailureKind};
+
+/// The class of a failed run's error: `InputError` (the input was refused: not JSON, the
+/// input schema, a code handler's `InputError`, a missing service), `FunctionError` (the
+/// function failed: its own error codes, crash, timeout, out of memory, the output schema,
+/// a cancel) or `SystemError` (the platform).
+pub fn error_type(e: &Failure) -> &'static str {
+    match e.kind {
+        _ if e.code == "InputError" => "InputError",
+        FailureKind::Invalid => "InputError",
+        FailureKind::FunctionFailed | FailureKind::FunctionTimeout | FailureKind::Cancelled => {
+            "FunctionError"
+        }
+        FailureKind::Unavailable | FailureKind::Internal => "SystemError",
+        _ if e.catchable.is_some() => "FunctionError",
+        _ => "SystemError",
+    }
+}
+
+/// A run's input or output as it is kept in its record: the JSON text itself, or, when it is
+/// larger than the server's largest input, a JSON object that says so and holds its start
+/// (`{"faasbox.truncated": {"bytes": N, "head": "…"}}`): a record is never refused for it.
+pub fn kept_json(max: usize, text: &str) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    // The head is cut at a character boundary, and leaves room for its escaping.
+    let mut end = (max / 2).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({
+        "faasbox.truncated": {"bytes": text.len(), "head": &text[..end]}
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failure::codes;
+
+    #[test]
+    fn a_text_over_the_bound_is_kept_cut_as_json_that_says_so() {
+        assert_eq!(kept_json(10, r#"{"a":1}"#), r#"{"a":1}"#);
+        let long = format!(r#"{{"s":"{}"}}"#, "é".repeat(20));
+        let kept: serde_json::Value = serde_json::from_str(&kept_json(16, &long)).unwrap();
+        let cut = &kept["faasbox.truncated"];
+        assert_eq!(cut["bytes"], serde_json::json!(long.len()));
+        let head = cut["head"].as_str().unwrap();
+        assert!(long.starts_with(head) && head.len() <= 8, "{head}");
+    }
+
+    #[test]
+    fn errors_are_classed_by_who_is_to_blame() {
+        let schema_in = Failure::function(FailureKind::Invalid, "faasbox.schema.in", "x", false);
+        assert_eq!(error_type(&schema_in), "InputError");
+        let handler = Failure::function(FailureKind::FunctionFailed, "InputError", "x", true);
+        assert_eq!(error_type(&handler), "InputError");
+        let crash = Failure::function(
+            FailureKind::FunctionFailed,
+            codes::FUNCTION_CRASHED,
+            "x",
+            false,
+        );
+        assert_eq!(error_type(&crash), "FunctionError");
+        let timeout = Failure::function(
+            FailureKind::FunctionTimeout,
+            codes::FUNCTION_TIMEOUT,
+            "x",
+            true,
+        );
+        assert_eq!(error_type(&timeout), "FunctionError");
+        let busy = Failure::function(FailureKind::Unavailable, codes::QUEUE_FULL, "x", true);
+        assert_eq!(error_type(&busy), "SystemError");
+        assert_eq!(error_type(&Failure::internal("x")), "SystemError");
+    }
+}

@@ -1,0 +1,256 @@
+//! Runs: the extended invocation records (input, output, error class, phases, mode) and what
+//! the asynchronous executor needs (queue, claim, cancel, recovery after a crash, retention).
+//! The `invocations.started` column holds when a run was accepted; `began` when it started.
+
+use rusqlite::params;
+
+use faasbox_proto::{LogLine, LogStream};
+use faasbox_store::{InvocationRecord, NewRun, Requeued, Result, RunFilter, RunPhases};
+
+use crate::{sql, SqliteStore};
+
+/// The columns [`run_from_row`] reads, in its order.
+pub(crate) const RUN_COLUMNS: &str = "id, namespace, function, revision, mode, status, started, \
+     began, ended, input, output, error_type, error_code, error_message, event, http_context, \
+     cold_start, wait_ms, init_ms, run_ms, attempts, callback_url, callback_status, secrets, \
+     services";
+
+/// Runs are removed in batches of this many (one transaction each).
+const PURGE_BATCH: usize = 1000;
+
+pub(crate) fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InvocationRecord> {
+    let wait_ms: Option<i64> = r.get(17)?;
+    let init_ms: Option<i64> = r.get(18)?;
+    let run_ms: Option<i64> = r.get(19)?;
+    let phases = match (wait_ms, init_ms, run_ms) {
+        (Some(wait), Some(init), Some(run)) => Some(RunPhases {
+            wait_ms: wait.max(0) as u64,
+            init_ms: init.max(0) as u64,
+            run_ms: run.max(0) as u64,
+        }),
+        _ => None,
+    };
+    let list = |text: String| serde_json::from_str::<Vec<String>>(&text).unwrap_or_default();
+    Ok(InvocationRecord {
+        id: r.get(0)?,
+        namespace: r.get(1)?,
+        function: r.get(2)?,
+        revision: r.get(3)?,
+        mode: r.get(4)?,
+        status: r.get(5)?,
+        accepted: r.get(6)?,
+        started: r.get(7)?,
+        ended: r.get(8)?,
+        input: r.get(9)?,
+        output: r.get(10)?,
+        error_type: r.get(11)?,
+        error_code: r.get(12)?,
+        error_message: r.get(13)?,
+        event: r.get(14)?,
+        http_context: r.get(15)?,
+        cold_start: r.get(16)?,
+        phases,
+        attempts: r.get::<_, i64>(20)?.max(0) as u32,
+        callback_url: r.get(21)?,
+        callback_status: r.get(22)?,
+        secrets: list(r.get(23)?),
+        services: list(r.get(24)?),
+    })
+}
+
+fn agent_line(line: String) -> LogLine {
+    let ts_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    LogLine {
+        ts_ms,
+        stream: LogStream::Agent,
+        line,
+    }
+}
+
+impl SqliteStore {
+    /// Stores a run before it starts (`faasbox_store::InvocationStore::insert_run`).
+    pub fn insert_run(&self, run: &NewRun) -> Result<bool> {
+        sql(|| {
+            let running = run.status == "running";
+            let began = running.then_some(run.accepted.as_str());
+            let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
+            let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
+            let changed = self.conn().execute(
+                "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
+                     input, event, http_context, callback_url, secrets, services, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (id) DO NOTHING",
+                params![
+                    run.id,
+                    run.namespace,
+                    run.function,
+                    run.status,
+                    run.accepted,
+                    began,
+                    run.mode,
+                    run.input,
+                    run.event,
+                    run.http_context,
+                    run.callback_url,
+                    secrets,
+                    services,
+                    i64::from(running),
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Queued runs, oldest first.
+    pub fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM invocations WHERE status = 'queued'
+                 ORDER BY started, rowid LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit], run_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Moves a queued run to `running`.
+    pub fn claim_run(&self, id: &str, started: &str) -> Result<bool> {
+        sql(|| {
+            let changed = self.conn().execute(
+                "UPDATE invocations SET status = 'running', began = ?2, attempts = attempts + 1
+                 WHERE id = ?1 AND status = 'queued'",
+                params![id, started],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Cancels a run that is still queued.
+    pub fn cancel_queued_run(&self, id: &str, ended: &str) -> Result<bool> {
+        sql(|| {
+            let changed = self.conn().execute(
+                "UPDATE invocations SET status = 'cancelled', ended = ?2,
+                     error_type = 'FunctionError', error_code = 'faasbox.function.cancelled',
+                     error_message = 'the run was cancelled before it started'
+                 WHERE id = ?1 AND status = 'queued'",
+                params![id, ended],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    /// Queues again (or ends) asynchronous runs left `running` by a stopped server.
+    pub fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued> {
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let ids = |attempts: &str| -> rusqlite::Result<Vec<String>> {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id FROM invocations WHERE status = 'running' AND mode = 'async'
+                     AND attempts {attempts} ORDER BY started, rowid"
+                ))?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect()
+            };
+            let requeued = ids("< 2")?;
+            let crashed = ids(">= 2")?;
+            for id in &requeued {
+                tx.execute(
+                    "UPDATE invocations SET status = 'queued', began = NULL WHERE id = ?1",
+                    [id],
+                )?;
+                let line = agent_line(
+                    "the server stopped while this run ran (attempt 1); it runs again \
+                     (attempt 2)"
+                        .into(),
+                );
+                crate::append_logs_in(&tx, id, &[line])?;
+            }
+            for id in &crashed {
+                tx.execute(
+                    "UPDATE invocations SET status = 'crashed', ended = ?2,
+                         error_type = 'SystemError', error_code = NULL,
+                         error_message = 'the server stopped while this run ran its second \
+                         attempt; it is not run again'
+                     WHERE id = ?1",
+                    params![id, ended],
+                )?;
+            }
+            tx.commit()?;
+            Ok(Requeued { requeued, crashed })
+        })
+    }
+
+    /// A namespace's runs, filtered, newest first.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM invocations
+                 WHERE namespace = ?1 AND (?2 IS NULL OR function = ?2)
+                   AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR started >= ?4)
+                 ORDER BY started DESC, rowid DESC LIMIT ?5"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    filter.namespace,
+                    filter.function,
+                    filter.status,
+                    filter.since,
+                    filter.limit
+                ],
+                run_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Records how the callback of run `id` went.
+    pub fn set_callback_status(&self, id: &str, status: &str) -> Result<()> {
+        sql(|| {
+            self.conn().execute(
+                "UPDATE invocations SET callback_status = ?2 WHERE id = ?1",
+                params![id, status],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Removes ended runs older than `before` or beyond the newest `keep` of their namespace.
+    pub fn purge_runs(&self, before: &str, keep: u32) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let batch = sql(|| {
+                let mut conn = self.conn();
+                let tx = conn.transaction()?;
+                let ids: Vec<String> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT id FROM (
+                             SELECT id, status, started, ROW_NUMBER() OVER (
+                                 PARTITION BY namespace ORDER BY started DESC, rowid DESC) AS n
+                             FROM invocations)
+                         WHERE status NOT IN ('queued', 'running') AND (started < ?1 OR n > ?2)
+                         LIMIT ?3",
+                    )?;
+                    let rows =
+                        stmt.query_map(params![before, keep, PURGE_BATCH as i64], |r| r.get(0))?;
+                    rows.collect::<rusqlite::Result<_>>()?
+                };
+                for id in &ids {
+                    tx.execute("DELETE FROM invocation_logs WHERE invocation_id = ?1", [id])?;
+                    tx.execute("DELETE FROM invocations WHERE id = ?1", [id])?;
+                }
+                tx.commit()?;
+                Ok(ids.len())
+            })?;
+            removed += batch;
+            if batch < PURGE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Cases of runs: stored before they start, claimed once, cancelled while queued, queued
+//! again (once) after a crash, listed with filters, and removed by the retention policy.
+
+use faasbox_proto::{LogLine, LogStream};
+
+use super::Backend;
+use crate::*;
+
+fn queued(id: &str, function: &str, accepted: &str) -> NewRun {
+    NewRun {
+        id: id.into(),
+        namespace: "demo".into(),
+        function: function.into(),
+        mode: "async".into(),
+        status: "queued".into(),
+        accepted: accepted.into(),
+        input: Some(r#"{"n":1}"#.into()),
+        ..Default::default()
+    }
+}
+
+fn ended<'a>(status: &'a str, at: &'a str) -> InvocationEnd<'a> {
+    InvocationEnd {
+        status,
+        ended: at,
+        ..Default::default()
+    }
+}
+
+fn line(text: &str) -> LogLine {
+    LogLine {
+        ts_ms: 1,
+        stream: LogStream::Stdout,
+        line: text.into(),
+    }
+}
+
+/// A run keeps what it was submitted with; a second insert of its id stores nothing; its end
+/// keeps output, error class, phases, cold start and revision, and replaces the input (now
+/// masked); lists filter by function, status and acceptance time, newest first.
+pub async fn runs_keep_what_they_were_asked_with_and_how_they_ended(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    let run = NewRun {
+        event: Some(r#"{"type":"t"}"#.into()),
+        http_context: Some(r#"{"method":"POST"}"#.into()),
+        callback_url: Some("http://127.0.0.1:1/cb".into()),
+        secrets: vec!["s1".into()],
+        services: vec!["db".into()],
+        ..queued("r1", "f", "2026-01-01T00:00:01Z")
+    };
+    assert!(store.insert_run(&run).await.unwrap());
+    let again = NewRun {
+        input: Some("{}".into()),
+        ..run.clone()
+    };
+    assert!(
+        !store.insert_run(&again).await.unwrap(),
+        "an id is taken once"
+    );
+    let r = store.invocation("r1").await.unwrap().unwrap();
+    assert_eq!(
+        (r.status.as_str(), r.mode.as_str(), r.attempts),
+        ("queued", "async", 0)
+    );
+    assert_eq!(r.accepted, "2026-01-01T00:00:01Z");
+    assert_eq!(r.started, None);
+    assert_eq!(r.input.as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(r.event.as_deref(), Some(r#"{"type":"t"}"#));
+    assert_eq!(r.http_context.as_deref(), Some(r#"{"method":"POST"}"#));
+    assert_eq!(r.callback_url.as_deref(), Some("http://127.0.0.1:1/cb"));
+    assert_eq!(
+        (r.secrets, r.services),
+        (vec!["s1".into()], vec!["db".into()])
+    );
+
+    assert!(store.claim_run("r1", "2026-01-01T00:00:02Z").await.unwrap());
+    let end = InvocationEnd {
+        output: Some(r#"{"ok":true}"#),
+        input: Some(r#"{"n":"***"}"#),
+        revision: Some(3),
+        cold_start: Some(true),
+        phases: Some(RunPhases {
+            wait_ms: 1,
+            init_ms: 2,
+            run_ms: 3,
+        }),
+        ..ended("succeeded", "2026-01-01T00:00:03Z")
+    };
+    store.finish_invocation("r1", &end, &[]).await.unwrap();
+    store.set_callback_status("r1", "delivered").await.unwrap();
+    let r = store.invocation("r1").await.unwrap().unwrap();
+    assert_eq!((r.status.as_str(), r.attempts), ("succeeded", 1));
+    assert_eq!(r.started.as_deref(), Some("2026-01-01T00:00:02Z"));
+    assert_eq!(r.ended.as_deref(), Some("2026-01-01T00:00:03Z"));
+    assert_eq!(r.output.as_deref(), Some(r#"{"ok":true}"#));
+    assert_eq!(r.input.as_deref(), Some(r#"{"n":"***"}"#));
+    assert_eq!((r.revision, r.cold_start), (Some(3), Some(true)));
+    assert_eq!(
+        r.phases.map(|p| (p.wait_ms, p.init_ms, p.run_ms)),
+        Some((1, 2, 3))
+    );
+    assert_eq!(r.callback_status.as_deref(), Some("delivered"));
+    assert_eq!(r.error_type, None);
+
+    // A synchronous call is a run too: running at once, one attempt.
+    store
+        .start_invocation("s1", "demo", "g", "2026-01-01T00:00:04Z")
+        .await
+        .unwrap();
+    let failed = InvocationEnd {
+        error_type: Some("FunctionError"),
+        error_code: Some("E"),
+        error_message: Some("boom"),
+        ..ended("failed", "2026-01-01T00:00:05Z")
+    };
+    store.finish_invocation("s1", &failed, &[]).await.unwrap();
+    let s = store.invocation("s1").await.unwrap().unwrap();
+    assert_eq!(
+        (s.mode.as_str(), s.attempts, s.started.as_deref()),
+        ("sync", 1, Some("2026-01-01T00:00:04Z"))
+    );
+    assert_eq!(s.error_type.as_deref(), Some("FunctionError"));
+    assert!(store
+        .insert_run(&queued("q1", "f", "2026-01-01T00:00:06Z"))
+        .await
+        .unwrap());
+
+    let ids = |runs: Vec<InvocationRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let filter = RunFilter {
+        namespace: "demo".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_runs(&filter).await.unwrap()),
+        ["q1", "s1", "r1"]
+    );
+    let of_f = RunFilter {
+        function: Some("f".into()),
+        ..filter.clone()
+    };
+    assert_eq!(ids(store.list_runs(&of_f).await.unwrap()), ["q1", "r1"]);
+    let failed_only = RunFilter {
+        status: Some("failed".into()),
+        ..filter.clone()
+    };
+    assert_eq!(ids(store.list_runs(&failed_only).await.unwrap()), ["s1"]);
+    let since = RunFilter {
+        since: Some("2026-01-01T00:00:04Z".into()),
+        ..filter.clone()
+    };
+    assert_eq!(ids(store.list_runs(&since).await.unwrap()), ["q1", "s1"]);
+    let one = RunFilter { limit: 1, ..filter };
+    assert_eq!(ids(store.list_runs(&one).await.unwrap()), ["q1"]);
+}
+
+/// Queued runs come oldest first; each is claimed once; a queued run is cancelled at once,
+/// a running or ended one is not.
+pub async fn queued_runs_are_claimed_once_and_cancelled_only_while_queued(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    for (id, at) in [("b", "t2"), ("a", "t1"), ("c", "t3")] {
+        assert!(store.insert_run(&queued(id, "f", at)).await.unwrap());
+    }
+    let order: Vec<String> = store
+        .queued_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    assert_eq!(store.queued_runs(1).await.unwrap().len(), 1);
+
+    assert!(store.claim_run("a", "t4").await.unwrap());
+    assert!(!store.claim_run("a", "t4").await.unwrap(), "claimed once");
+    assert!(
+        !store.cancel_queued_run("a", "t5").await.unwrap(),
+        "running"
+    );
+
+    assert!(store.cancel_queued_run("b", "t5").await.unwrap());
+    assert!(!store.cancel_queued_run("b", "t6").await.unwrap(), "ended");
+    assert!(
+        !store.claim_run("b", "t6").await.unwrap(),
+        "a cancelled run never runs"
+    );
+    let b = store.invocation("b").await.unwrap().unwrap();
+    assert_eq!(
+        (b.status.as_str(), b.ended.as_deref()),
+        ("cancelled", Some("t5"))
+    );
+    assert_eq!(b.started, None);
+    assert!(!store.cancel_queued_run("nope", "t6").await.unwrap());
+
+    let left: Vec<String> = store
+        .queued_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left, ["c"]);
+}
+
+/// After a crash: synchronous calls that ran end `crashed`; an asynchronous run on its first
+/// attempt is queued again with a log line saying so, and on its second it ends `crashed`.
+pub async fn interrupted_async_runs_run_once_more_then_crash(backend: &impl Backend) {
+    {
+        let store = backend.open().await;
+        store.create_namespace("demo", "t0").await.unwrap();
+        store
+            .start_invocation("sync", "demo", "f", "t1")
+            .await
+            .unwrap();
+        store.insert_run(&queued("async", "f", "t1")).await.unwrap();
+        store
+            .insert_run(&queued("waiting", "f", "t2"))
+            .await
+            .unwrap();
+        assert!(store.claim_run("async", "t2").await.unwrap());
+        store.append_logs("async", &[line("first")]).await.unwrap();
+    }
+    {
+        let store = backend.open().await;
+        assert_eq!(store.fail_interrupted_invocations("t3").await.unwrap(), 1);
+        let done = store.requeue_interrupted_runs("t3").await.unwrap();
+        assert_eq!(done.requeued, ["async"]);
+        assert!(done.crashed.is_empty());
+        assert_eq!(
+            store.invocation("sync").await.unwrap().unwrap().status,
+            "crashed"
+        );
+        let run = store.invocation("async").await.unwrap().unwrap();
+        assert_eq!((run.status.as_str(), run.attempts), ("queued", 1));
+        assert_eq!(run.started, None);
+        let logs = store.logs("async").await.unwrap();
+        assert_eq!(logs.len(), 2);
+        assert_eq!(logs[0].line, "first");
+        assert!(logs[1].line.contains("attempt 2"), "{}", logs[1].line);
+        let waiting = store.invocation("waiting").await.unwrap().unwrap();
+        assert_eq!(waiting.status, "queued", "a queued run just stays queued");
+        assert!(store.claim_run("async", "t4").await.unwrap());
+        assert_eq!(
+            store.invocation("async").await.unwrap().unwrap().attempts,
+            2
+        );
+    }
+    let store = backend.open().await;
+    assert_eq!(store.fail_interrupted_invocations("t5").await.unwrap(), 0);
+    let done = store.requeue_interrupted_runs("t5").await.unwrap();
+    assert!(done.requeued.is_empty());
+    assert_eq!(done.crashed, ["async"]);
+    let run = store.invocation("async").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status.as_str(), run.ended.as_deref()),
+        ("crashed", Some("t5"))
+    );
+    assert_eq!(run.error_type.as_deref(), Some("SystemError"));
+}
+
+/// `purge_runs` removes ended runs accepted before the cut and, per namespace, ended runs
+/// beyond the newest `keep`, with their logs; queued and running runs stay.
+pub async fn purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store.create_namespace("other", "t0").await.unwrap();
+    for (id, at) in [("r1", "t1"), ("r2", "t2"), ("r3", "t3"), ("r4", "t4")] {
+        store.start_invocation(id, "demo", "f", at).await.unwrap();
+        store
+            .finish_invocation(id, &ended("succeeded", at), &[line(id)])
+            .await
+            .unwrap();
+    }
+    store
+        .insert_run(&queued("old-queued", "f", "t0"))
+        .await
+        .unwrap();
+    store
+        .start_invocation("o1", "other", "f", "t1")
+        .await
+        .unwrap();
+    store
+        .finish_invocation("o1", &ended("succeeded", "t1"), &[])
+        .await
+        .unwrap();
+    let all = |ns: &str| RunFilter {
+        namespace: ns.into(),
+        limit: 100,
+        ..Default::default()
+    };
+    let ids = |runs: Vec<InvocationRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+
+    // By age: ended runs accepted before t2 go, in every namespace.
+    assert_eq!(store.purge_runs("t2", 100).await.unwrap(), 2);
+    assert_eq!(
+        ids(store.list_runs(&all("demo")).await.unwrap()),
+        ["r4", "r3", "r2", "old-queued"]
+    );
+    assert!(store.list_runs(&all("other")).await.unwrap().is_empty());
+    assert!(
+        store.logs("r1").await.unwrap().is_empty(),
+        "its logs went with it"
+    );
+    assert_eq!(store.logs("r2").await.unwrap().len(), 1);
+
+    // By count: only the newest 2 of the namespace are kept (the queued one always is).
+    assert_eq!(store.purge_runs("t0", 2).await.unwrap(), 1);
+    assert_eq!(
+        ids(store.list_runs(&all("demo")).await.unwrap()),
+        ["r4", "r3", "old-queued"]
+    );
+    assert!(store.logs("r2").await.unwrap().is_empty());
+    assert_eq!(
+        store.purge_runs("t0", 2).await.unwrap(),
+        0,
+        "nothing more to do"
+    );
+}
