@@ -51,7 +51,25 @@ fn images_json_to_version_1(data: &std::path::Path) {
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE code_build_cache;
+        "DROP INDEX invocations_by_status;
+         ALTER TABLE invocations DROP COLUMN began;
+         ALTER TABLE invocations DROP COLUMN mode;
+         ALTER TABLE invocations DROP COLUMN revision;
+         ALTER TABLE invocations DROP COLUMN input;
+         ALTER TABLE invocations DROP COLUMN output;
+         ALTER TABLE invocations DROP COLUMN error_type;
+         ALTER TABLE invocations DROP COLUMN event;
+         ALTER TABLE invocations DROP COLUMN http_context;
+         ALTER TABLE invocations DROP COLUMN cold_start;
+         ALTER TABLE invocations DROP COLUMN wait_ms;
+         ALTER TABLE invocations DROP COLUMN init_ms;
+         ALTER TABLE invocations DROP COLUMN run_ms;
+         ALTER TABLE invocations DROP COLUMN attempts;
+         ALTER TABLE invocations DROP COLUMN callback_url;
+         ALTER TABLE invocations DROP COLUMN callback_status;
+         ALTER TABLE invocations DROP COLUMN secrets;
+         ALTER TABLE invocations DROP COLUMN services;
+         DROP TABLE code_build_cache;
          DROP TABLE code_build_logs;
          DROP TABLE code_records;
          DROP INDEX invocations_by_function;

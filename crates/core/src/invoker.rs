@@ -194,7 +194,8 @@ async fn invoke_as(
                 match state.bodies.reserve(input.len() as u64, wait).await {
                     Ok(permit) => permit,
                     Err(e) if is_stored => {
-                        let record = CallRecord::new(task_id, caller, &owner, &name, input);
+                        let mut record = CallRecord::new(task_id, caller, &owner, &name, input);
+                        record.stored = true;
                         let result = Err(e);
                         record_end(&state, &record, &result, &[]).await;
                         return (result, Vec::new(), None, true);
@@ -255,6 +256,7 @@ async fn run(
         input
     };
     let mut record = CallRecord::new(id, namespace.clone(), &owner, &name, input.clone());
+    record.stored = stored;
     if let Err(refused) = callable(&state, &owner, &name, &namespace, &input).await {
         // A stored run was a call already: its refusal is how it ended.
         if stored {
@@ -281,7 +283,7 @@ async fn run(
             function: record.function.clone(),
             mode: "sync".into(),
             status: "running".into(),
-            accepted: clock::now_rfc3339(),
+            accepted: crate::run_record::now(),
             input: Some(crate::run_record::kept_json(
                 state.config.max_input_bytes,
                 &options.masker.mask(&String::from_utf8_lossy(&input)),
@@ -409,6 +411,12 @@ async fn run(
         (result, _) => result,
     };
     let (result, logs) = mask(&masker, result, logs);
+    // The record keeps no secret value, the output's included (the caller gets it as it is).
+    if let Ok(output) = &result {
+        if !masker.is_empty() {
+            record.output_masked = Some(masker.mask(&String::from_utf8_lossy(output)));
+        }
+    }
     record_end(&state, &record, &result, &logs).await;
     Ok((result, logs))
 }
@@ -663,6 +671,10 @@ struct CallRecord {
     input: Bytes,
     /// The input as it is kept (secret values masked), once the call's secrets are known.
     input_masked: Option<String>,
+    /// The output as it is kept, when secret values had to be masked in it.
+    output_masked: Option<String>,
+    /// An asynchronous run, stored before it started (not a call recorded here).
+    stored: bool,
     revision: Option<u32>,
     cold_start: Option<bool>,
     phases: Option<faasbox_store::RunPhases>,
@@ -680,6 +692,8 @@ impl CallRecord {
             started: Instant::now(),
             input,
             input_masked: None,
+            output_masked: None,
+            stored: false,
             revision: None,
             cold_start: None,
             phases: None,
@@ -706,6 +720,12 @@ async fn record_end(
     result: &Result<Bytes, Failure>,
     logs: &[LogLine],
 ) {
+    if record.stored && state.runs.stopping() {
+        // Cut short by the server's stop (its instances are going): left `running`, so the
+        // next start runs it again rather than recording how the stop ended it.
+        tracing::info!(run = %record.id, "the server stops: the run is left to run again at the next start");
+        return;
+    }
     crate::metrics::call_ended(
         &record.namespace,
         &record.function,
@@ -721,12 +741,16 @@ async fn record_end(
             Some(crate::run_record::error_type(e)),
         ),
     };
-    let output = match result {
-        Ok(output) => Some(crate::run_record::kept_json(
+    let output = match (result, &record.output_masked) {
+        (Ok(_), Some(masked)) => Some(crate::run_record::kept_json(
+            state.config.max_input_bytes,
+            masked,
+        )),
+        (Ok(output), None) => Some(crate::run_record::kept_json(
             state.config.max_input_bytes,
             &String::from_utf8_lossy(output),
         )),
-        Err(_) => None,
+        (Err(_), _) => None,
     };
     let mut logs = logs.to_vec();
     if let Err(e) = result {
@@ -736,7 +760,7 @@ async fn record_end(
             line: format!("call failed: {}: {}", e.code, e.message),
         });
     }
-    let ended = clock::now_rfc3339();
+    let ended = crate::run_record::now();
     let end = InvocationEnd {
         status,
         ended: &ended,

@@ -3,6 +3,7 @@
 //! asynchronous runs each function has in flight. What is durable is in the store.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -18,6 +19,9 @@ pub struct Runs {
     running: Mutex<HashMap<String, CancellationToken>>,
     /// Asynchronous runs in flight, by function key, and their total.
     pub in_flight: Mutex<InFlight>,
+    /// The server is stopping: an asynchronous run that ends now was cut short by the stop,
+    /// and its end is not recorded (it stays `running`, and runs again after the restart).
+    stopping: AtomicBool,
 }
 
 /// See [`Runs::in_flight`].
@@ -69,6 +73,16 @@ impl Runs {
             }
             None => false,
         }
+    }
+
+    /// Marks the server as stopping (see [`Runs::stopping`]).
+    pub fn shut_down(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the server is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Wakes the executor.

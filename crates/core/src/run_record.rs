@@ -1,7 +1,31 @@
 //! What a run's record keeps of a call's result: the class of its error and its input or
-//! output, bounded.
+//! output, bounded; and the times it is stored with.
+
+use time::OffsetDateTime;
 
 use crate::failure::{Failure, FailureKind};
+
+/// `t` as a run's times are stored: RFC 3339, UTC, always three digits of milliseconds, so
+/// that the store's text order is time order (`clock::format_rfc3339` leaves out trailing
+/// zeros: `…:31.1Z` sorted after `…:31.105Z`).
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Now, as [`timestamp`] writes it.
+pub fn now() -> String {
+    timestamp(OffsetDateTime::now_utc())
+}
 
 /// The class of a failed run's error: `InputError` (the input was refused: not JSON, the
 /// input schema, a code handler's `InputError`, a missing service), `FunctionError` (the
@@ -42,6 +66,17 @@ pub fn kept_json(max: usize, text: &str) -> String {
 mod tests {
     use super::*;
     use crate::failure::codes;
+
+    #[test]
+    fn timestamps_sort_as_text_in_time_order() {
+        let t = time::macros::datetime!(2026-01-02 03:04:05.1 UTC);
+        assert_eq!(timestamp(t), "2026-01-02T03:04:05.100Z");
+        let later = t + time::Duration::milliseconds(5);
+        assert_eq!(timestamp(later), "2026-01-02T03:04:05.105Z");
+        assert!(timestamp(t) < timestamp(later));
+        let whole = time::macros::datetime!(2026-01-02 03:04:06 +02:00);
+        assert_eq!(timestamp(whole), "2026-01-02T01:04:06.000Z");
+    }
 
     #[test]
     fn a_text_over_the_bound_is_kept_cut_as_json_that_says_so() {

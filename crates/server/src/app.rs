@@ -101,13 +101,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     }
     // Calls and runs the last server left running: sync ones crashed, async ones queued again
     // (once); the executor (started with the API, in `serve`) runs what is queued.
-    faasbox_core::runs::recovery::recover(&*store).await?;
+    let recovered = faasbox_core::runs::recovery::recover(&*store).await?;
     faasbox_core::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
         .await
         .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
         config, store, images, driver, vault, key_source,
     ));
+    faasbox_core::runs::recovery::send_callbacks(&state, recovered.requeued.crashed);
     state.evaluator.warm_up().await.map_err(|e| {
         anyhow::anyhow!("{e} (jq expressions run in worker processes of this binary)")
     })?;
@@ -182,6 +183,9 @@ pub async fn serve(
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
+    // No run is claimed from here on, and asynchronous runs that the stop cuts short stay
+    // `running`: the next start runs them again.
+    state.runs.shut_down();
     for task in runs_tasks {
         task.abort();
     }

@@ -104,15 +104,17 @@ impl SqliteStore {
         })
     }
 
-    /// Queued runs, oldest first.
-    pub fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>> {
+    /// Queued runs, oldest first, of functions not in `skip` (`namespace/function`).
+    pub fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>> {
         sql(|| {
             let conn = self.conn();
             let mut stmt = conn.prepare(&format!(
                 "SELECT {RUN_COLUMNS} FROM invocations WHERE status = 'queued'
+                   AND namespace || '/' || function NOT IN (SELECT value FROM json_each(?2))
                  ORDER BY started, rowid LIMIT ?1"
             ))?;
-            let rows = stmt.query_map([limit], run_from_row)?;
+            let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
+            let rows = stmt.query_map(params![limit, skip], run_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

@@ -322,8 +322,9 @@ impl InvocationStore for SqliteStore {
         self.run(move |s| s.insert_run(&run)).await
     }
 
-    async fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>> {
-        self.run(move |s| s.queued_runs(limit)).await
+    async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>> {
+        let skip = skip.to_vec();
+        self.run(move |s| s.queued_runs(limit, &skip)).await
     }
 
     async fn claim_run(&self, id: &str, started: &str) -> Result<bool> {

@@ -226,8 +226,9 @@ pub trait InvocationStore: Send + Sync {
     /// (nothing stored) when a run with its id exists.
     async fn insert_run(&self, run: &NewRun) -> Result<bool>;
 
-    /// Queued runs, oldest accepted first, at most `limit`.
-    async fn queued_runs(&self, limit: u32) -> Result<Vec<InvocationRecord>>;
+    /// Queued runs, oldest accepted first, at most `limit`, but none of the functions in
+    /// `skip` (each `namespace/function` as the record names it: those with no room now).
+    async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>>;
 
     /// Moves run `id` from `queued` to `running` (started at `started`, one more attempt).
     /// `false` when it is not queued (claimed by another, cancelled, unknown).

@@ -1,5 +1,5 @@
-//! The callback of an asynchronous run: when it ends, its result is POSTed to the URL it was
-//! submitted with (`X-Callback-Url`), with `Faasbox-Invocation-Id` and `X-Function-Status`
+//! The callback of an asynchronous run: when it ends, its result is POSTed to the http URL it
+//! was submitted with (`X-Callback-Url`), with `Faasbox-Invocation-Id` and `X-Function-Status`
 //! (the HTTP status the synchronous call would have answered). Each try has 10 s; 5 tries,
 //! 1, 2, 4 and 8 s apart. How it went is kept in the run's `callback_status`.
 
@@ -23,10 +23,15 @@ const BACKOFF: [Duration; 4] = [
     Duration::from_secs(8),
 ];
 
-/// Refuses a callback URL that is not http(s).
+/// Refuses a callback URL that is not http (https too: the client has no TLS).
 pub fn check_url(url: &str) -> Result<(), Failure> {
     match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(parsed) if parsed.scheme() == "http" && parsed.has_host() => Ok(()),
+        Ok(parsed) if parsed.scheme() == "https" => Err(Failure::invalid(format!(
+            "callback URL '{url}': https callbacks are not available in this build (the \
+             server's HTTP client has no TLS); use an http:// URL, e.g. a receiver on this \
+             host or a TLS-terminating proxy in front of the real one"
+        ))),
         Ok(_) => Err(Failure::invalid(format!(
             "callback URL '{url}' is not an http:// or https:// URL"
         ))),
@@ -73,6 +78,23 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The callback's view of a run the server's crash ended (`crashed`, a `SystemError`).
+    pub fn crashed(message: &str) -> Outcome {
+        Outcome {
+            status: "crashed",
+            http_status: 500,
+            output: None,
+            error: Some(json!({
+                "type": "SystemError",
+                "code": "",
+                "message": message,
+                "stacktrace": [],
+            })),
+        }
+    }
+}
+
 /// The HTTP status a synchronous call answers for a failure of `kind` (as the API maps it).
 fn http_status(kind: FailureKind) -> u16 {
     match kind {
@@ -111,9 +133,15 @@ pub async fn send(
     }
 }
 
+/// The client callbacks are sent with (the workspace's reqwest, built without TLS: https
+/// URLs are refused at submit).
+fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().timeout(TRY_TIMEOUT).build()
+}
+
 /// Tries the POST until one is answered 2xx; what to record.
 async fn deliver(url: &str, id: &str, http_status: u16, body: &Value) -> String {
-    let client = match reqwest::Client::builder().timeout(TRY_TIMEOUT).build() {
+    let client = match client() {
         Ok(client) => client,
         Err(e) => return format!("failed: no HTTP client: {e}"),
     };
@@ -140,4 +168,25 @@ async fn deliver(url: &str, id: &str, http_status: u16, body: &Value) -> String 
     }
     tracing::warn!(run = %id, "callback to {url} failed after {} tries: {last}", BACKOFF.len() + 1);
     format!("failed after {} tries: {last}", BACKOFF.len() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_go_to_http_urls_only() {
+        assert!(client().is_ok(), "the client builds");
+        assert!(check_url("http://127.0.0.1:9000/done").is_ok());
+        let https = check_url("https://example.com/hook").unwrap_err();
+        assert!(https.message.contains("http://"), "{https}");
+        for bad in [
+            "ftp://example.com/x",
+            "file:///etc/passwd",
+            "not a url",
+            "http://",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use faasbox_store::InvocationRecord;
 
-use crate::clock;
 use crate::failure::{Failure, FailureKind};
 use crate::state::AppState;
 
@@ -28,7 +27,7 @@ pub async fn cancel(
         "queued" => {
             if state
                 .store
-                .cancel_queued_run(id, &clock::now_rfc3339())
+                .cancel_queued_run(id, &crate::run_record::now())
                 .await?
             {
                 return find(state, namespace, id).await;
@@ -48,7 +47,7 @@ pub async fn cancel(
         if now.status == "queued"
             && state
                 .store
-                .cancel_queued_run(id, &clock::now_rfc3339())
+                .cancel_queued_run(id, &crate::run_record::now())
                 .await?
         {
             return find(state, namespace, id).await;

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use faasbox_store::InvocationRecord;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock;
 use crate::invoker::{self, CallOptions, StoredRun};
 use crate::state::AppState;
 
@@ -44,10 +43,20 @@ async fn round(state: &Arc<AppState>) -> Result<(), faasbox_store::StoreError> {
         state.config.runs_per_function.max(1),
         state.config.runs_in_flight.max(1),
     );
-    if in_flight(state).total >= total {
-        return Ok(());
-    }
-    for run in state.store.queued_runs(BATCH).await? {
+    let full: Vec<String> = {
+        let counts = in_flight(state);
+        if counts.total >= total {
+            return Ok(());
+        }
+        counts
+            .by_function
+            .iter()
+            .filter(|(_, n)| **n >= per_function)
+            .map(|(key, _)| key.clone())
+            .collect()
+    };
+    // Functions without room are left out, so their backlog does not hide other functions'.
+    for run in state.store.queued_runs(BATCH, &full).await? {
         let key = function_key(&run);
         {
             let counts = in_flight(state);
@@ -60,7 +69,7 @@ async fn round(state: &Arc<AppState>) -> Result<(), faasbox_store::StoreError> {
         }
         if !state
             .store
-            .claim_run(&run.id, &clock::now_rfc3339())
+            .claim_run(&run.id, &crate::run_record::now())
             .await?
         {
             // Cancelled (or claimed) meanwhile.

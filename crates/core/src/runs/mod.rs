@@ -15,7 +15,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::clock;
 use crate::failure::Failure;
 use crate::owner::Owner;
 use crate::state::AppState;
@@ -48,7 +47,7 @@ pub fn check_status(status: &str) -> Result<(), Failure> {
 /// A list filter's `since` (RFC 3339) in the form the store compares records' times in.
 pub fn since(text: &str) -> Result<String, Failure> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| clock::format_rfc3339(t.to_offset(time::UtcOffset::UTC)))
+        .map(crate::run_record::timestamp)
         .map_err(|e| {
             Failure::invalid(format!(
                 "since '{text}' is not an RFC 3339 time (like 2026-01-31T12:00:00Z): {e}"
@@ -95,7 +94,7 @@ pub struct Submitted {
 }
 
 /// Accepts a run: validates the request (JSON input, the function exists and is in service,
-/// a callback URL is http(s)), stores it as `queued` (durably, before this returns) and wakes
+/// a callback URL is http), stores it as `queued` (durably, before this returns) and wakes
 /// the executor. A run whose id exists is answered as it is (`existed`), nothing stored.
 pub async fn submit(state: &Arc<AppState>, submission: Submission) -> Result<Submitted, Failure> {
     let Submission {
@@ -162,7 +161,7 @@ pub async fn submit(state: &Arc<AppState>, submission: Submission) -> Result<Sub
         },
         mode: "async".into(),
         status: "queued".into(),
-        accepted: clock::now_rfc3339(),
+        accepted: crate::run_record::now(),
         input: Some(String::from_utf8_lossy(&input).into_owned()),
         event: event.map(|e| e.to_string()),
         http_context: http_context.map(|c| c.to_string()),

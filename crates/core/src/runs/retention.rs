@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock;
 use crate::state::AppState;
 
 /// How often old runs are removed.
@@ -18,7 +17,10 @@ pub async fn purge_once(state: &AppState) -> Result<usize, faasbox_store::StoreE
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let removed = state
         .store
-        .purge_runs(&clock::format_rfc3339(before), state.config.runs_keep)
+        .purge_runs(
+            &crate::run_record::timestamp(before),
+            state.config.runs_keep,
+        )
         .await?;
     if removed > 0 {
         tracing::debug!("removed {removed} old runs");

@@ -372,3 +372,50 @@ async fn a_blocking_call_s_record_keeps_input_output_error_class_and_phases() {
     assert_eq!(failed.error_type.as_deref(), Some("FunctionError"));
     assert_eq!(failed.output, None);
 }
+
+#[tokio::test]
+async fn a_run_crashed_on_its_second_attempt_still_gets_its_callback() {
+    let h = harness(FakeReply::Echo, spec()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/done", listener.local_addr().unwrap());
+    let receiver = tokio::spawn(receive_one(listener));
+    let with_callback = Submission {
+        callback_url: Some(url),
+        ..submission("{}")
+    };
+    let id = submit(&h.state, with_callback).await.unwrap().id;
+    let store = &*h.state.store;
+    // Claimed, interrupted, queued again, claimed again and interrupted again.
+    assert!(InvocationStore::claim_run(store, &id, "t1").await.unwrap());
+    recovery::recover(store).await.unwrap();
+    assert!(InvocationStore::claim_run(store, &id, "t2").await.unwrap());
+    let recovered = recovery::recover(store).await.unwrap();
+    assert_eq!(recovered.requeued.crashed, vec![id.clone()]);
+    recovery::send_callbacks(&h.state, recovered.requeued.crashed);
+    let (head, body) = tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
+    assert!(head.contains("x-function-status: 500"), "{head}");
+    assert_eq!(body["status"], json!("crashed"));
+    assert_eq!(body["error"]["type"], json!("SystemError"));
+    assert_eq!(record(&h, &id).await.status, "crashed");
+}
+
+#[tokio::test]
+async fn an_async_run_cut_short_by_a_server_stop_stays_running_and_runs_again() {
+    let h = harness(FakeReply::Hold, spec()).await;
+    let id = submit(&h.state, submission("{}")).await.unwrap().id;
+    let executor = executor::start(h.state.clone());
+    h.driver
+        .wait_until(WAIT, "the call", |r| r.invokes.len() == 1)
+        .await;
+    executor.abort();
+    h.state.runs.shut_down();
+    // The stop ends the call (here: it is let go); its end is not recorded.
+    h.driver.release(1);
+    h.driver
+        .wait_until(WAIT, "the answer", |r| r.answered == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(record(&h, &id).await.status, "running");
+    let recovered = recovery::recover(&*h.state.store).await.unwrap();
+    assert_eq!(recovered.requeued.requeued, vec![id.clone()]);
+}

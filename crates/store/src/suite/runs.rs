@@ -164,14 +164,24 @@ pub async fn queued_runs_are_claimed_once_and_cancelled_only_while_queued(backen
         assert!(store.insert_run(&queued(id, "f", at)).await.unwrap());
     }
     let order: Vec<String> = store
-        .queued_runs(10)
+        .queued_runs(10, &[])
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.id)
         .collect();
     assert_eq!(order, ["a", "b", "c"]);
-    assert_eq!(store.queued_runs(1).await.unwrap().len(), 1);
+    assert_eq!(store.queued_runs(1, &[]).await.unwrap().len(), 1);
+    // A function with no room is skipped, so the runs of others behind it are found.
+    store.insert_run(&queued("d", "g", "t4")).await.unwrap();
+    let others: Vec<String> = store
+        .queued_runs(1, &["demo/f".to_string()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(others, ["d"]);
 
     assert!(store.claim_run("a", "t4").await.unwrap());
     assert!(!store.claim_run("a", "t4").await.unwrap(), "claimed once");
@@ -195,7 +205,7 @@ pub async fn queued_runs_are_claimed_once_and_cancelled_only_while_queued(backen
     assert!(!store.cancel_queued_run("nope", "t6").await.unwrap());
 
     let left: Vec<String> = store
-        .queued_runs(10)
+        .queued_runs(10, &["demo/g".to_string()])
         .await
         .unwrap()
         .into_iter()
