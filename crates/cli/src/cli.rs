@@ -99,7 +99,7 @@ pub enum Command {
         echo '{}' | faasbox invoke demo/echo --data -\n  \
         faasbox invoke demo/echo -o json              {\"invocation\": ID, \"output\": …}\n  \
         faasbox invoke demo/echo --async              prints the run id; `faasbox runs get ID` shows it\n  \
-        faasbox invoke demo/echo --async --callback https://hooks.example/done\n  \
+        faasbox invoke demo/echo --async --callback http://hooks.internal:8080/done\n  \
         faasbox invoke --global resize -n demo --data '{\"width\":200}'")]
     Invoke(InvokeArgs),
     /// Runs: every call of a function, with its input, output, logs, error and times. List,
@@ -886,8 +886,9 @@ pub struct InvokeArgs {
     /// (`faasbox runs get ID` shows it, `faasbox runs logs ID -f` follows it).
     #[arg(long = "async")]
     pub run_async: bool,
-    /// With --async: an http(s) URL the server POSTs the run's result to when it ends
-    /// (`{"id", "status", "duration_ms", "output", "error", …}`), retried with backoff.
+    /// With --async: an http:// URL the server POSTs the run's result to when it ends
+    /// (`{"id", "status", "duration_ms", "output", "error", …}`), retried with backoff. The
+    /// server sends no TLS: it refuses https:// (put a TLS-terminating proxy in between).
     #[arg(long, value_name = "URL", requires = "run_async", value_parser = callback_url)]
     pub callback: Option<String>,
 }
@@ -901,7 +902,7 @@ fn callback_url(text: &str) -> Result<String, String> {
     match rest {
         Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(text.to_string()),
         _ => Err(format!(
-            "'{text}' is not an http(s) URL (for example https://hooks.example.com/done)"
+            "'{text}' is not an http(s) URL (for example http://hooks.internal:8080/done)"
         )),
     }
 }
