@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (as root) and prints their figures: cold start and warm invoke next to
 # `runc run` and a direct call to the function in its container; workflow overhead; functions
-# from code (build time, cold start, warm call next to the interpreter run directly).
+# from code (build time, cold start, warm call next to the interpreter run directly);
+# asynchronous runs (acceptance rate, end-to-end throughput) next to blocking calls.
 #   FAASBOX_BENCH_N=300 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,4 @@ cargo bench --locked -p faasbox --bench invoke
 cargo bench --locked -p faasbox --bench contracts
 cargo bench --locked -p faasbox --bench flows
 cargo bench --locked -p faasbox --bench code
+cargo bench --locked -p faasbox --bench runs

@@ -91,19 +91,38 @@ pub enum Command {
     /// create functions from code.
     #[command(subcommand, name = "fn", alias = "function")]
     Function(FnCommand),
-    /// Call a function and print its JSON output.
+    /// Call a function and print its JSON output; with --async, queue the call (a run) and
+    /// print its id at once.
     #[command(after_help = "Examples:\n  \
         faasbox invoke demo/echo --data '{\"a\":1}'     prints the output; the call's id on stderr\n  \
         faasbox invoke demo/echo --data @input.json\n  \
         echo '{}' | faasbox invoke demo/echo --data -\n  \
         faasbox invoke demo/echo -o json              {\"invocation\": ID, \"output\": …}\n  \
+        faasbox invoke demo/echo --async              prints the run id; `faasbox runs get ID` shows it\n  \
+        faasbox invoke demo/echo --async --callback http://hooks.internal:8080/done\n  \
         faasbox invoke --global resize -n demo --data '{\"width\":200}'")]
     Invoke(InvokeArgs),
+    /// Runs: every call of a function, with its input, output, logs, error and times. List,
+    /// show, follow and cancel them.
+    #[command(
+        subcommand,
+        alias = "run",
+        long_about = "Runs: every call of a function is a run with a record (input, output, logs, \
+            error, status, times, cold start). Asynchronous calls (`faasbox invoke --async`) are \
+            queued runs that the server executes later, also after a restart.\n\
+            \n  faasbox invoke demo/echo --data '{\"a\":1}' --async     prints the run id\
+            \n  faasbox runs ls demo/echo --since 10m                  the function's runs of the last 10 minutes\
+            \n  faasbox runs get <run id>                              every field of the run\
+            \n  faasbox runs logs <run id> --follow                    its lines until it ends\
+            \n  faasbox runs cancel <run id>                           stops a queued or running run"
+    )]
+    Runs(RunsCommand),
     /// Print one call's log lines, or a function's recent lines across its calls (NS/FN);
     /// --follow keeps printing.
     Logs(LogsArgs),
-    /// Show one call (status, times, error), or list a namespace's recent calls.
-    #[command(subcommand)]
+    /// Show one call (status, times, error), or list a namespace's recent calls (the older
+    /// name of `faasbox runs get|ls`, kept for scripts).
+    #[command(subcommand, hide = true, alias = "invocations")]
     Invocation(InvocationCommand),
     /// Set, list and delete a namespace's secrets (values are never shown).
     #[command(subcommand)]
@@ -884,6 +903,112 @@ pub struct InvokeArgs {
     /// The input JSON; `@FILE` reads a file, `-` reads standard input. Default: {}.
     #[arg(long, short = 'd')]
     pub data: Option<String>,
+    /// Do not wait: the server stores the call as a queued run and answers its id at once
+    /// (`faasbox runs get ID` shows it, `faasbox runs logs ID -f` follows it).
+    #[arg(long = "async")]
+    pub run_async: bool,
+    /// With --async: an http:// URL the server POSTs the run's result to when it ends
+    /// (`{"id", "status", "duration_ms", "output", "error", …}`), retried with backoff. The
+    /// server sends no TLS: it refuses https:// (put a TLS-terminating proxy in between).
+    #[arg(long, value_name = "URL", requires = "run_async", value_parser = callback_url)]
+    pub callback: Option<String>,
+}
+
+/// `--callback`: an absolute http(s) URL.
+fn callback_url(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(text.to_string()),
+        _ => Err(format!(
+            "'{text}' is not an http(s) URL (for example http://hooks.internal:8080/done)"
+        )),
+    }
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// List a namespace's or a function's runs, newest first.
+    #[command(after_help = "Examples:\n  \
+        faasbox runs ls demo                          the namespace's newest 20 runs\n  \
+        faasbox runs ls demo/echo --since 10m         the function's runs of the last 10 minutes\n  \
+        faasbox runs ls demo --status failed --since 2026-01-31T00:00:00Z\n  \
+        faasbox runs ls demo/echo --status queued -o json")]
+    Ls(RunsLsArgs),
+    /// Show every field of one run: status, times, input, output, error, cold start, phases.
+    #[command(after_help = "Examples:\n  \
+        faasbox runs get 3f2a…            the run, for people\n  \
+        faasbox runs get 3f2a… -o json    the run record as the API gives it")]
+    Get {
+        /// The run's id (printed by `faasbox invoke`, and in the Faasbox-Invocation-Id header).
+        run: String,
+    },
+    /// Print a run's log lines (stdout, stderr and the log endpoint, in order); --follow
+    /// prints new lines as they come, until the run ends.
+    #[command(after_help = "Examples:\n  \
+        faasbox runs logs 3f2a…               the lines so far\n  \
+        faasbox runs logs 3f2a… --follow      and then new ones (asked for every 500 ms) until it ends\n  \
+        faasbox runs logs 3f2a… -f -o json    one JSON object per line")]
+    Logs {
+        /// The run's id.
+        run: String,
+        /// Keep printing new lines until the run ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Cancel a queued run (it never starts) or a running one (the function gets its cancel).
+    #[command(after_help = "Examples:\n  \
+        faasbox runs cancel 3f2a…         prints the run's status afterwards (cancelled, or how it ended)")]
+    Cancel {
+        /// The run's id.
+        run: String,
+    },
+}
+
+#[derive(Args)]
+pub struct RunsLsArgs {
+    /// NAMESPACE for all its runs, or NAMESPACE/FUNCTION for one function's.
+    #[arg(value_name = "NAMESPACE[/FUNCTION]")]
+    pub target: String,
+    /// Only runs accepted since then: a duration back from now (30s, 10m, 2h, 7d) or an
+    /// RFC 3339 time (2026-01-31T12:00:00Z).
+    #[arg(long, value_name = "DURATION|TIME", value_parser = since_time)]
+    pub since: Option<String>,
+    /// Only runs with this status.
+    #[arg(long, value_parser = RUN_STATUSES)]
+    pub status: Option<String>,
+    /// How many runs at most (the newest).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+}
+
+/// The statuses a run can have.
+pub const RUN_STATUSES: [&str; 7] = [
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "crashed",
+    "timeout",
+    "cancelled",
+];
+
+/// `--since`: a duration back from now or an RFC 3339 time, as the RFC 3339 time to send.
+pub fn since_time(text: &str) -> Result<String, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return at.format(&Rfc3339).map_err(|e| e.to_string());
+    }
+    let back = parse_duration(text).map_err(|_| {
+        format!("'{text}' is neither a duration (10m, 2h, 7d) nor an RFC 3339 time (2026-01-31T12:00:00Z)")
+    })?;
+    let back = time::Duration::try_from(back).map_err(|e| e.to_string())?;
+    let at = time::OffsetDateTime::now_utc()
+        .checked_sub(back)
+        .ok_or_else(|| format!("{text} ago is before any time there is"))?;
+    at.format(&Rfc3339).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]

@@ -82,6 +82,7 @@ async fn run(
             return commands::invocations::invoke(&client()?, format, args).await
         }
         Command::Logs(args) => commands::logs::run(&client()?, format, args).await?,
+        Command::Runs(c) => commands::runs::run(&client()?, format, c).await?,
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Service(c) => commands::services::run(&client()?, format, c).await?,

@@ -459,10 +459,16 @@ async fn call(
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let backstop = timeout + AGENT_DEADLINE_GRACE;
+    let call = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files));
+    tokio::pin!(call);
     let answer = tokio::select! {
-        answer = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files)) => answer,
+        answer = &mut call => answer,
         _ = cancel.cancelled() => {
+            // The call's request stays open until the agent has the cancel: were it dropped
+            // first, the agent could see its caller go, end the call, and then find no call
+            // to send the function's DELETE for.
             let logs = cancel_call(&running, id).await;
+            drop(call);
             let error = Failure::function(
                 FailureKind::Cancelled,
                 codes::FUNCTION_CANCELLED,

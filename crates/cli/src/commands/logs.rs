@@ -40,11 +40,16 @@ async fn call_logs(
         let mut told = false;
         loop {
             let call: Value = client.get(&format!("/api/v1/invocations/{id}")).await?;
-            if call["status"] != "running" {
+            // A queued run (an asynchronous call not started yet) has not ended either.
+            let status = call["status"].as_str().unwrap_or_default();
+            if status != "running" && status != "queued" {
                 break;
             }
             if !told && format == OutputFormat::Text {
-                eprintln!("call {id} is running; its lines are printed when it ends");
+                eprintln!(
+                    "call {id} is {status}; its lines are printed when it ends \
+                     (`faasbox runs logs {id} -f` prints them as they come)"
+                );
                 told = true;
             }
             tokio::time::sleep(POLL / 2).await;
@@ -95,7 +100,7 @@ async fn function_logs(
 }
 
 /// `12:00:01.250 stdout   [INVOCATION] the line`.
-fn line_text(line: &Value, invocation: Option<&Value>) -> String {
+pub(crate) fn line_text(line: &Value, invocation: Option<&Value>) -> String {
     let time = format_ms(line["ts_ms"].as_u64().unwrap_or(0));
     let stream = text(&line["stream"]);
     match invocation {
