@@ -284,9 +284,10 @@ async fn run(
             mode: "sync".into(),
             status: "running".into(),
             accepted: crate::run_record::now(),
-            input: Some(crate::run_record::kept_json(
-                state.config.max_input_bytes,
-                &options.masker.mask(&String::from_utf8_lossy(&input)),
+            input: Some(crate::run_record::kept(
+                record.kept_bytes(&state),
+                &options.masker,
+                &input,
             )),
             event: options.event.as_ref().map(|e| e.to_string()),
             http_context: options.http_context.as_ref().map(|c| c.to_string()),
@@ -346,9 +347,10 @@ async fn run(
     let CallInput { input, masker } = match prepared {
         Ok(prepared) => {
             let masker = prepared.masker.merged(options.masker);
-            record.input_masked = Some(crate::run_record::kept_json(
-                state.config.max_input_bytes,
-                &masker.mask(&String::from_utf8_lossy(&record.input)),
+            record.input_masked = Some(crate::run_record::kept(
+                record.kept_bytes(&state),
+                &masker,
+                &record.input,
             ));
             CallInput {
                 input: prepared.input,
@@ -414,9 +416,11 @@ async fn run(
     let (result, logs) = mask(&masker, result, logs);
     // The record keeps no secret value, the output's included (the caller gets it as it is).
     if let Ok(output) = &result {
-        if !masker.is_empty() {
-            record.output_masked = Some(masker.mask(&String::from_utf8_lossy(output)));
-        }
+        record.output_masked = Some(crate::run_record::kept(
+            record.kept_bytes(&state),
+            &masker,
+            output,
+        ));
     }
     record_end(&state, &record, &result, &logs).await;
     Ok((result, logs))
@@ -682,7 +686,7 @@ struct CallRecord {
     input: Bytes,
     /// The input as it is kept (secret values masked), once the call's secrets are known.
     input_masked: Option<String>,
-    /// The output as it is kept, when secret values had to be masked in it.
+    /// The output as the record keeps it (secret values masked, bounded by `kept_bytes`).
     output_masked: Option<String>,
     /// An asynchronous run, stored before it started (not a call recorded here).
     stored: bool,
@@ -692,6 +696,16 @@ struct CallRecord {
 }
 
 impl CallRecord {
+    /// How much of the input and output the record keeps: an asynchronous run's output is
+    /// read from its record, a blocking call's caller got it already.
+    fn kept_bytes(&self, state: &AppState) -> usize {
+        if self.stored {
+            state.config.max_input_bytes
+        } else {
+            crate::run_record::SYNC_RECORD_BYTES.min(state.config.max_input_bytes)
+        }
+    }
+
     fn new(id: String, namespace: String, owner: &Owner, name: &str, input: Bytes) -> Self {
         CallRecord {
             id,
@@ -753,15 +767,9 @@ async fn record_end(
         ),
     };
     let output = match (result, &record.output_masked) {
-        (Ok(_), Some(masked)) => Some(crate::run_record::kept_json(
-            state.config.max_input_bytes,
-            masked,
-        )),
-        (Ok(output), None) => Some(crate::run_record::kept_json(
-            state.config.max_input_bytes,
-            &String::from_utf8_lossy(output),
-        )),
-        (Err(_), _) => None,
+        (Ok(_), Some(kept)) => Some(kept.as_str()),
+        // An output the call never got to keep (it ended before): none is stored.
+        (Ok(_), None) | (Err(_), _) => None,
     };
     let mut logs = logs.to_vec();
     if let Err(e) = result {
@@ -778,7 +786,7 @@ async fn record_end(
         error_code: code.as_deref(),
         error_message: message.as_deref(),
         error_type: kind,
-        output: output.as_deref(),
+        output,
         input: record.input_masked.as_deref(),
         revision: record.revision.map(i64::from),
         cold_start: record.cold_start,

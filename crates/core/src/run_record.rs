@@ -4,6 +4,16 @@
 use time::OffsetDateTime;
 
 use crate::failure::{Failure, FailureKind};
+use crate::mask::Masker;
+
+/// How much of a blocking call's input and output its record keeps (its caller got the
+/// output already): more is kept cut (see [`kept`]). An asynchronous run keeps up to the
+/// server's largest input, since its output is fetched from the record.
+pub const SYNC_RECORD_BYTES: usize = 1024 * 1024;
+
+/// How far past the kept head a cut text is masked, so that a secret value across the cut
+/// is masked whole rather than left in part.
+const MASK_MARGIN: usize = 64 * 1024;
 
 /// `t` as a run's times are stored: RFC 3339, UTC, always three digits of milliseconds, so
 /// that the store's text order is time order (`clock::format_rfc3339` leaves out trailing
@@ -45,21 +55,38 @@ pub fn error_type(e: &Failure) -> &'static str {
 }
 
 /// A run's input or output as it is kept in its record: the JSON text itself, or, when it is
-/// larger than the server's largest input, a JSON object that says so and holds its start
+/// larger than `max`, a JSON object that says so and holds its start
 /// (`{"faasbox.truncated": {"bytes": N, "head": "…"}}`): a record is never refused for it.
 pub fn kept_json(max: usize, text: &str) -> String {
     if text.len() <= max {
         return text.to_string();
     }
-    // The head is cut at a character boundary, and leaves room for its escaping.
-    let mut end = (max / 2).min(text.len());
+    truncated(text.len(), head_of(text, max / 2))
+}
+
+/// `raw` (JSON) as a record keeps it: secret values masked and, over `max` bytes, cut as
+/// [`kept_json`] cuts. Only what is kept is copied and masked, so a large body costs the
+/// record about `max` bytes, not its size.
+pub fn kept(max: usize, masker: &Masker, raw: &[u8]) -> String {
+    if raw.len() <= max {
+        return masker.mask(&String::from_utf8_lossy(raw));
+    }
+    let window = (max / 2 + MASK_MARGIN).min(raw.len());
+    let head = masker.mask(&String::from_utf8_lossy(&raw[..window]));
+    truncated(raw.len(), head_of(&head, max / 2))
+}
+
+/// At most `keep` bytes of the start of `text`, cut at a character boundary.
+fn head_of(text: &str, keep: usize) -> &str {
+    let mut end = keep.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    serde_json::json!({
-        "faasbox.truncated": {"bytes": text.len(), "head": &text[..end]}
-    })
-    .to_string()
+    &text[..end]
+}
+
+fn truncated(bytes: usize, head: &str) -> String {
+    serde_json::json!({"faasbox.truncated": {"bytes": bytes, "head": head}}).to_string()
 }
 
 #[cfg(test)]
@@ -87,6 +114,22 @@ mod tests {
         assert_eq!(cut["bytes"], serde_json::json!(long.len()));
         let head = cut["head"].as_str().unwrap();
         assert!(long.starts_with(head) && head.len() <= 8, "{head}");
+    }
+
+    #[test]
+    fn a_large_body_is_masked_and_cut_without_copying_all_of_it() {
+        let masker = Masker::new([b"hunter2".as_slice()]);
+        assert_eq!(
+            kept(100, &masker, br#"{"p":"hunter2"}"#),
+            r#"{"p":"***"}"#.replace("***", &masker.mask("hunter2"))
+        );
+        let big = format!(r#"{{"p":"hunter2","pad":"{}"}}"#, "x".repeat(1000));
+        let kept: serde_json::Value =
+            serde_json::from_str(&kept(64, &masker, big.as_bytes())).unwrap();
+        let cut = &kept["faasbox.truncated"];
+        assert_eq!(cut["bytes"], serde_json::json!(big.len()));
+        let head = cut["head"].as_str().unwrap();
+        assert!(head.len() <= 32 && !head.contains("hunter2"), "{head}");
     }
 
     #[test]
