@@ -468,11 +468,10 @@ async fn call(
     let answer = tokio::select! {
         answer = &mut call => answer,
         _ = cancel.cancelled() => {
-            // The call's request stays open until the agent has the cancel: were it dropped
-            // first, the agent could see its caller go, end the call, and then find no call
-            // to send the function's DELETE for.
+            // The call's request (`call`, dropped when this returns) stays open until the
+            // agent has the cancel: were it dropped first, the agent could see its caller go,
+            // end the call, and then find no call to send the function's DELETE for.
             let logs = cancel_call(&running, id).await;
-            drop(call);
             let error = Failure::function(
                 FailureKind::Cancelled,
                 codes::FUNCTION_CANCELLED,
