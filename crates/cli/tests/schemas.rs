@@ -1,8 +1,8 @@
 //! JSON Schema in and out for functions of every contract (issue 15), against a real server
 //! running real containers: a CGI (http contract) function with draft 7 and draft 2020-12
-//! schemas, valid and invalid input and output through the faasbox API and a flow (which
-//! catches `InputError` and `FunctionError`), and proof from the function's own log lines that
-//! a refused input never reached it.
+//! schemas, valid and invalid input and output through the faasbox API, Dispatch's API and a
+//! flow (which catches `InputError` and `FunctionError`), and proof from the function's own
+//! log lines that a refused input never reached it.
 
 mod support;
 
@@ -204,5 +204,53 @@ states:
     assert_eq!(
         called_with(&server, "d7").await,
         [r#"{"n":2}"#, r#"{"n":300}"#]
+    );
+}
+
+/// Posts a blocking Dispatch run of `function` with `input`: the status and the body.
+async fn dispatch_run(server: &Server, function: &str, input: Value) -> (u16, Value) {
+    let r = server
+        .http
+        .post(server.url(&format!("/v1/runs?functionName={function}")))
+        .header("X-Dispatch-Org", "demo")
+        .json(&json!({"blocking": true, "input": input}))
+        .send()
+        .await
+        .expect("a Dispatch run");
+    let status = r.status().as_u16();
+    let body = r.bytes().await.expect("its body");
+    (status, parse(&body))
+}
+
+#[tokio::test]
+async fn dispatch_runs_are_checked_too_with_swaggers_codes_and_the_run_named() {
+    let server = server().await;
+    // Valid: 200 with the Run and its output.
+    let (status, run) = dispatch_run(&server, "d2020", json!({"n": 3})).await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["output"], json!({"n": 3}), "{run}");
+    assert_eq!(run["status"], "READY", "{run}");
+
+    // Invalid input: 422 `{code, message, run}`; the run's error is an InputError and the
+    // function never got the input.
+    let (status, body) = dispatch_run(&server, "d2020", json!({"n": "three"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], 422, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("at '/n'"), "{body}");
+    assert_eq!(body["run"]["error"]["type"], "InputError", "{body}");
+    let name = body["run"]["name"].as_str().expect("the run's name");
+    let record = server.get_json(&format!("/api/v1/runs/{name}")).await;
+    assert_eq!(record["error"]["type"], "InputError", "{record}");
+
+    // Output failing `out`: 502 with a FunctionError run.
+    let (status, body) = dispatch_run(&server, "d2020", json!({"n": 500})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["run"]["error"]["type"], "FunctionError", "{body}");
+
+    // The function's own record: the valid run and the one whose output failed only.
+    assert_eq!(
+        called_with(&server, "d2020").await,
+        [r#"{"n":3}"#, r#"{"n":500}"#]
     );
 }
