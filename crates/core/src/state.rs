@@ -50,6 +50,10 @@ pub struct AppState {
     pub code_builds: crate::code_builds::Builds,
     /// The runs: the executor's wake-up, running runs' cancels, asynchronous runs in flight.
     pub runs: crate::run_book::Runs,
+    /// The HTTP routes the gateway serves (reloaded from the store when one changes).
+    pub routes: crate::routes::RouteTable,
+    /// Function log lines as calls print them, for the followers of a function's logs.
+    pub live_logs: crate::live_logs::LiveLogs,
 }
 
 pub use crate::owner::function_key;
@@ -92,6 +96,8 @@ impl AppState {
             flow_runs: Default::default(),
             code_builds: Default::default(),
             runs: Default::default(),
+            routes: Default::default(),
+            live_logs: Default::default(),
             evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
                 faasbox_expr::sandbox::WorkerCommand::this_executable(),
                 expr_limits,

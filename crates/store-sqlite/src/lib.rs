@@ -15,6 +15,7 @@ mod function_logs;
 mod global_functions;
 mod pull_failures;
 mod revisions;
+mod routes;
 mod runs;
 mod schema;
 mod secrets;

@@ -353,6 +353,16 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // 17: HTTP routes (issue 16): a namespace's public URLs for its functions and flows; `spec`
+    // is the route's JSON (credentials in it hashed).
+    "CREATE TABLE routes (
+         namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         spec TEXT NOT NULL,
+         created TEXT NOT NULL,
+         modified TEXT NOT NULL,
+         PRIMARY KEY (namespace, name)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

@@ -12,9 +12,10 @@ use faasbox_store::{
     FunctionRecord, FunctionStore, InstanceCallRecord, InstanceLogRecord, InvocationEnd,
     InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
     NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
-    PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap, RunFilter,
-    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore,
-    StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
+    PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap,
+    RouteRecord, RouteStore, RunFilter, ScheduleRecord, SecretEntry, SecretRecord, SecretStore,
+    ServiceRecord, ServiceStore, StoreError, StoredEvent, SubscriptionRecord, TokenRecord,
+    TokenStore,
 };
 
 use crate::SqliteStore;
@@ -850,6 +851,33 @@ impl ServiceStore for SqliteStore {
     async fn delete_service(&self, namespace: &str, name: &str) -> Result<bool> {
         own!(namespace, name);
         self.run(move |s| s.delete_service(&namespace, &name)).await
+    }
+}
+
+#[async_trait]
+impl RouteStore for SqliteStore {
+    async fn put_route(&self, record: &RouteRecord) -> Result<RouteRecord> {
+        let record = record.clone();
+        self.run(move |s| s.put_route(&record)).await
+    }
+
+    async fn route(&self, namespace: &str, name: &str) -> Result<Option<RouteRecord>> {
+        own!(namespace, name);
+        self.run(move |s| s.route(&namespace, &name)).await
+    }
+
+    async fn list_routes(&self, namespace: &str) -> Result<Vec<RouteRecord>> {
+        own!(namespace);
+        self.run(move |s| s.list_routes(&namespace)).await
+    }
+
+    async fn all_routes(&self) -> Result<Vec<RouteRecord>> {
+        self.run(move |s| s.all_routes()).await
+    }
+
+    async fn delete_route(&self, namespace: &str, name: &str) -> Result<bool> {
+        own!(namespace, name);
+        self.run(move |s| s.delete_route(&namespace, &name)).await
     }
 }
 

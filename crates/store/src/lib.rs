@@ -31,6 +31,7 @@ pub mod functions;
 pub mod images;
 pub mod invocations;
 pub mod namespaces;
+pub mod routes;
 pub mod secrets;
 pub mod services;
 #[cfg(feature = "backend-suite")]
@@ -58,6 +59,7 @@ pub use invocations::{
     Requeued, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
+pub use routes::{RouteRecord, RouteStore};
 pub use secrets::{
     is_pseudo_namespace, DataKeyRecord, RegistryRecord, Rewrap, SecretEntry, SecretRecord,
     SecretStore,
@@ -138,6 +140,7 @@ pub trait Store:
     + EventStore
     + SecretStore
     + ServiceStore
+    + RouteStore
     + TokenStore
     + PullFailureStore
     + CodeStore
@@ -152,6 +155,7 @@ impl<T> Store for T where
         + EventStore
         + SecretStore
         + ServiceStore
+        + RouteStore
         + TokenStore
         + PullFailureStore
         + CodeStore
