@@ -75,43 +75,58 @@ pub enum StoredAuth {
     /// A faasbox token of the route's namespace with role invoke or admin (or a server admin's).
     Token,
     /// HTTP basic authentication: user name → password hash ([`credentials::hash_password`]).
-    Basic { users: BTreeMap<String, String> },
+    Basic {
+        /// User name → password hash.
+        users: BTreeMap<String, String>,
+    },
     /// An API key in a header (default `X-API-Key`) or, when `query` is set, that query
     /// parameter: key name → key hash ([`credentials::hash_key`]).
     ApiKey {
+        /// The header that carries the key.
         #[serde(default = "default_key_header")]
         header: String,
+        /// The query parameter that may carry the key instead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         query: Option<String>,
+        /// Key name → key hash.
         keys: BTreeMap<String, String>,
     },
     /// An HMAC-SHA256 of the raw body with the namespace secret `secret`, hex, in `header`
     /// after `prefix` (GitHub's `X-Hub-Signature-256: sha256=…` by default).
     HmacSha256 {
+        /// The namespace secret that signs.
         secret: String,
+        /// The header that carries the signature.
         #[serde(default = "default_hmac_header")]
         header: String,
+        /// What comes before the hex signature in the header.
         #[serde(default = "default_hmac_prefix")]
         prefix: String,
     },
     /// Slack's signed requests: `X-Slack-Signature: v0=hex(HMAC-SHA256(secret,
     /// "v0:{X-Slack-Request-Timestamp}:{body}"))`, the timestamp within `max_age_seconds`.
     Slack {
+        /// The namespace secret that signs (Slack's signing secret).
         secret: String,
+        /// How far the request's timestamp may be from now, seconds.
         #[serde(default = "default_slack_age")]
         max_age_seconds: u64,
     },
 }
 
+/// `X-API-Key`.
 pub fn default_key_header() -> String {
     "X-API-Key".into()
 }
+/// GitHub's `X-Hub-Signature-256`.
 pub fn default_hmac_header() -> String {
     "X-Hub-Signature-256".into()
 }
+/// GitHub's `sha256=`.
 pub fn default_hmac_prefix() -> String {
     "sha256=".into()
 }
+/// Five minutes, as Slack advises.
 pub fn default_slack_age() -> u64 {
     300
 }
