@@ -699,8 +699,10 @@ async fn call_flow(
     public: bool,
 ) -> Response {
     use faasbox_core::flows::runner;
+    // Flows are stored by their path without the leading `/`.
+    let path = path.trim_start_matches('/').to_string();
     let input = json!({"body": body, "http": context});
-    let id = match runner::create(state, namespace, path, input, runner::StartedBy::Api).await {
+    let id = match runner::create(state, namespace, &path, input, runner::StartedBy::Api).await {
         Ok(id) => id,
         Err(e) => return failed(e, None, public),
     };
