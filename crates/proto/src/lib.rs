@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
 //! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
-//! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
+//! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files, the input, and the HTTP request behind a route's call) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //! | `GET /v1/logs?aid=ID&after=N` | `200` [`LogsReport`]: the lines call `ID` has produced so far after its first `N` (at most [`MAX_LOGS_LINES`] per answer), while it runs; for a call not in flight (unknown or ended) no lines and `running: false`. A call's lines are numbered as its [`InvokeOutcome::logs`] numbers them, so a caller that read `N` lines while the call ran takes the outcome's lines after the first `N` |
 //!
@@ -23,7 +23,7 @@
 //!
 //! | contract | the function is | a call |
 //! |---|---|---|
-//! | http | a server on `127.0.0.1:`[`AgentConfig::function_port`] | `POST /` with `Direktiv-*` headers |
+//! | http | a server on `127.0.0.1:`[`AgentConfig::function_port`] | `POST /` with `Direktiv-*` headers (and a route's caller's headers with `Faasbox-Http-*`: [`HttpForward`]) |
 //! | cmd | the command lines each call brings (direktiv-cmd) | the commands run one by one |
 //! | file | the image's entrypoint ([`AgentConfig::command`]) | run to completion, input and output in [`FileContractConfig::data_dir`] |
 //! | openwhisk | `/action/exec` ([`AgentConfig::openwhisk`]) | run per call by the action proxy |
