@@ -20,6 +20,7 @@ mod openapi;
 mod pulls;
 mod records;
 mod registries;
+mod routes;
 mod secrets;
 mod services;
 mod subscriptions;
@@ -79,6 +80,7 @@ const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
 const SUBSCRIPTIONS: &str = "subscriptions";
+const ROUTES: &str = "routes";
 const CODE: &str = "functions from code";
 const SYSTEM: &str = "system";
 const DISPATCH: &str = "dispatch";
@@ -248,6 +250,11 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::PUT, "/api/v1/namespaces/{ns}/services/{name}", put(services::put).layer(DefaultBodyLimit::max(services::MAX_BODY_BYTES)), Doc::new(SERVICES, "Create (201) or replace (200) a service instance: {params, secret_params}", Answer::Json(201, one::<faasbox_core::services::ServiceView>)).body(Body::Json(one::<faasbox_core::services::ServiceBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/services/{name}", get(services::get), Doc::new(SERVICES, "Show a service instance (secret parameters by key only)", Answer::Json(200, one::<faasbox_core::services::ServiceView>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/services/{name}", delete(services::delete), Doc::new(SERVICES, "Delete a service instance", Answer::Empty(204))),
+        route(M::GET, "/api/v1/namespaces/{ns}/routes", get(routes::list), Doc::new(ROUTES, "List a namespace's HTTP routes, by name (users and keys by name only, never a credential)", Answer::Json(200, many::<faasbox_core::routes::manage::RouteView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/routes/{name}", put(routes::put).layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES)), Doc::new(ROUTES, "Create (201) or replace (200) an HTTP route: a public URL /ns/{ns}{path} (and {path} on its hosts) for a function or a flow, with its authentication (credentials in clear here, stored hashed), CORS and limits (docs/ROUTES.md); 409 when an enabled route of the namespace has the same path and a method in common, or a host is another namespace's", Answer::Json(201, one::<faasbox_core::routes::manage::RouteView>)).body(Body::Json(one::<faasbox_core::routes::manage::RouteBody>))),
+        route(M::PATCH, "/api/v1/namespaces/{ns}/routes/{name}", patch(routes::patch).layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES)), Doc::new(ROUTES, "Change the given top-level fields of a route ({\"enabled\": false} disables it); an auth given replaces the whole auth", Answer::Json(200, one::<faasbox_core::routes::manage::RouteView>)).body(Body::Json(one::<faasbox_core::routes::manage::RoutePatch>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/routes/{name}", get(routes::get), Doc::new(ROUTES, "Show an HTTP route and its URLs", Answer::Json(200, one::<faasbox_core::routes::manage::RouteView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/routes/{name}", delete(routes::delete), Doc::new(ROUTES, "Delete an HTTP route: it is not served from now on", Answer::Empty(204))),
         route(M::POST, "/api/v1/namespaces/{ns}/registries", post(registries::create), Doc::new(REGISTRIES, "Store a namespace's credentials for a registry", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/registries", get(registries::list), Doc::new(REGISTRIES, "List a namespace's registries (never passwords)", Answer::Json(200, many::<registries::RegistryView>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/registries", delete(registries::delete), Doc::new(REGISTRIES, "Remove a namespace's registry", Answer::Empty(204)).query(REGISTRY_URL_QUERY)),
