@@ -9,6 +9,7 @@ mod events;
 mod flows;
 mod function_logs;
 mod functions;
+mod gateway;
 mod guard;
 mod held_body;
 mod images;
@@ -384,21 +385,26 @@ fn openapi_json() -> &'static str {
 
 /// Serves the API over `state` on `listener` until `shutdown` resolves. The token check wraps
 /// everything served, whatever routes the API adds; the guard (panics, JSON rejections) wraps
-/// the token check.
+/// the token check. In front of the token check (inside the panic guard), the gateway takes
+/// the requests of HTTP routes (`/ns/…` and route hosts), which have their own
+/// authentication.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = guard::wrap(
-        router(state.clone()).layer(axum::middleware::from_fn_with_state(
-            state,
-            auth::require_token,
-        )),
+    let api = guard::json_rejections(router(state.clone()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
+    ));
+    let router = guard::catch_panics(
+        api.layer(axum::middleware::from_fn_with_state(state, gateway::divert)),
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]
