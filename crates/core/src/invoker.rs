@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{
+    CallFile, Contract, HttpForward, InvokeOutcome, InvokeStatus, LogLine, LogStream,
+};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +82,10 @@ pub struct CallOptions {
     pub event: Option<serde_json::Value>,
     /// The HTTP request that caused this call (an HTTP route's), kept in its run record.
     pub http_context: Option<serde_json::Value>,
+    /// The HTTP request a Direktiv HTTP function sees on its `POST /` (a route's call: the
+    /// caller's headers and `Faasbox-Http-*`; see `routes::context::call_input_for`); other
+    /// contracts ignore it.
+    pub http_forward: Option<HttpForward>,
 }
 
 /// See [`CallOptions::on_recorded`].
@@ -395,8 +401,11 @@ async fn run(
                 &record.id,
                 lease,
                 &deployed.spec,
-                input,
-                options.files,
+                Sent {
+                    input,
+                    files: options.files,
+                    http: options.http_forward,
+                },
                 &options.cancel,
             )
             .await;
@@ -449,21 +458,33 @@ fn mask(
     (result, logs)
 }
 
+/// What a call sends its agent: the input, files to place, the HTTP request behind it.
+struct Sent {
+    input: Bytes,
+    files: Vec<CallFile>,
+    http: Option<HttpForward>,
+}
+
 /// Sends the input through the leased instance and maps every way it can end.
 async fn call(
     state: &Arc<AppState>,
     id: &str,
     lease: Lease,
     spec: &FunctionSpec,
-    input: Bytes,
-    files: Vec<CallFile>,
+    sent: Sent,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, Failure>, Vec<LogLine>) {
+    let Sent { input, files, http } = sent;
     let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let backstop = timeout + AGENT_DEADLINE_GRACE;
-    let call = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files));
+    let call = tokio::time::timeout(
+        backstop,
+        running
+            .client
+            .call_with_http(id, &deadline, input, files, http),
+    );
     tokio::pin!(call);
     let answer = tokio::select! {
         answer = &mut call => answer,
