@@ -1222,7 +1222,7 @@ pub struct RouteArgs {
     /// The function's output {statusCode, headers, body, isBase64Encoded} is the answer.
     #[arg(long)]
     pub raw_response: bool,
-    /// The largest request body, e.g. 1MiB (default the server's --max-input-bytes).
+    /// The largest request body, e.g. 1MiB (default and at most the server's input bound, 64 MiB).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_body: Option<u64>,
     /// Requests per second per client address (a token bucket; 429 beyond it).

@@ -90,7 +90,7 @@ pub async fn delete(
                 .await?;
             // Its tokens and its routes went with it.
             s.tokens.reload(&*s.store).await?;
-            s.routes.reload(&s).await
+            s.routes.reload(&*s.store).await
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

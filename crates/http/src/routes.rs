@@ -12,8 +12,58 @@ use axum::Json;
 use super::json_body::{JsonBody, JsonShape};
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
-use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView};
+use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView, Routes, ServerBounds};
 use faasbox_core::state::AppState;
+
+/// What `manage` works on, of this server.
+pub(crate) fn routes_of(state: &AppState) -> Routes<'_> {
+    Routes {
+        store: &*state.store,
+        table: &state.routes,
+        bounds: ServerBounds::of(&state.config),
+    }
+}
+
+/// `put` of `manage`, to its end even if the client goes away (the store and the gateway's
+/// table change together).
+pub(crate) async fn put_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    body: RouteBody,
+) -> Result<(RouteView, bool), faasbox_core::failure::Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    state
+        .to_completion(move |s| async move { manage::put(&routes_of(&s), &ns, &name, body).await })
+        .await
+}
+
+/// `patch` of `manage`, to its end.
+pub(crate) async fn patch_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    change: RoutePatch,
+) -> Result<RouteView, faasbox_core::failure::Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    state
+        .to_completion(
+            move |s| async move { manage::patch(&routes_of(&s), &ns, &name, change).await },
+        )
+        .await
+}
+
+/// `delete` of `manage`, to its end.
+pub(crate) async fn delete_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+) -> Result<(), faasbox_core::failure::Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    state
+        .to_completion(move |s| async move { manage::delete(&routes_of(&s), &ns, &name).await })
+        .await
+}
 
 /// The largest PUT or PATCH body (100 users with 1 KiB passwords fit).
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -44,7 +94,7 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
     require_namespace(&state, &ns).await?;
     let JsonBody(body) = body?;
-    let (view, existed) = manage::put(&state, &ns, &name, body).await?;
+    let (view, existed) = put_route(&state, &ns, &name, body).await?;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -60,7 +110,7 @@ pub async fn patch(
 ) -> ApiResult<Json<RouteView>> {
     require_namespace(&state, &ns).await?;
     let JsonBody(change) = body?;
-    Ok(Json(manage::patch(&state, &ns, &name, change).await?))
+    Ok(Json(patch_route(&state, &ns, &name, change).await?))
 }
 
 pub async fn list(
@@ -68,7 +118,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<RouteView>>> {
     require_namespace(&state, &ns).await?;
-    Ok(Json(manage::list(&state, &ns).await?))
+    Ok(Json(manage::list(&*state.store, &ns).await?))
 }
 
 pub async fn get(
@@ -76,7 +126,7 @@ pub async fn get(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<RouteView>> {
     require_namespace(&state, &ns).await?;
-    Ok(Json(manage::get(&state, &ns, &name).await?))
+    Ok(Json(manage::get(&*state.store, &ns, &name).await?))
 }
 
 pub async fn delete(
@@ -84,6 +134,6 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    manage::delete(&state, &ns, &name).await?;
+    delete_route(&state, &ns, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

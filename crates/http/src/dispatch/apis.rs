@@ -169,7 +169,7 @@ pub(crate) async fn create(
     let Some(name) = request.name.clone() else {
         return Err(bad("give the API's `name`"));
     };
-    if manage::get(&state, &ns, &name).await.is_ok() {
+    if manage::get(&*state.store, &ns, &name).await.is_ok() {
         return Err(DispatchError::new(
             StatusCode::CONFLICT,
             format!(
@@ -189,7 +189,7 @@ pub(crate) async fn create(
         limits: RouteLimits::default(),
         enabled: request.enabled,
     };
-    let (view, _) = manage::put(&state, &ns, &name, body).await?;
+    let (view, _) = crate::routes::put_route(&state, &ns, &name, body).await?;
     Ok((StatusCode::CREATED, Json(Api::of(view))))
 }
 
@@ -198,7 +198,7 @@ pub(crate) async fn list(
     Org(ns): Org,
 ) -> DispatchResult<Json<Vec<Api>>> {
     require_org(&state, &ns).await?;
-    let views = manage::list(&state, &ns).await?;
+    let views = manage::list(&*state.store, &ns).await?;
     Ok(Json(views.into_iter().map(Api::of).collect()))
 }
 
@@ -208,7 +208,7 @@ pub(crate) async fn get(
     Path(name): Path<String>,
 ) -> DispatchResult<Json<Api>> {
     require_org(&state, &ns).await?;
-    Ok(Json(Api::of(manage::get(&state, &ns, &name).await?)))
+    Ok(Json(Api::of(manage::get(&*state.store, &ns, &name).await?)))
 }
 
 /// Replaces what Dispatch's API says of the route; what it cannot say (credentials, limits,
@@ -227,7 +227,7 @@ pub(crate) async fn update(
              deleting the old"
         )));
     }
-    let current = manage::get(&state, &ns, &name).await?;
+    let current = manage::get(&*state.store, &ns, &name).await?;
     let given = match request.authentication.as_deref() {
         Some("public") => "none",
         Some(kind) => kind,
@@ -253,7 +253,7 @@ pub(crate) async fn update(
         ..RoutePatch::default()
     };
     Ok(Json(Api::of(
-        manage::patch(&state, &ns, &name, change).await?,
+        crate::routes::patch_route(&state, &ns, &name, change).await?,
     )))
 }
 
@@ -264,7 +264,7 @@ pub(crate) async fn delete(
     Path(name): Path<String>,
 ) -> DispatchResult<Json<Api>> {
     require_org(&state, &ns).await?;
-    let view = manage::get(&state, &ns, &name).await?;
-    manage::delete(&state, &ns, &name).await?;
+    let view = manage::get(&*state.store, &ns, &name).await?;
+    crate::routes::delete_route(&state, &ns, &name).await?;
     Ok(Json(Api::of(view)))
 }
