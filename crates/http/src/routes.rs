@@ -12,16 +12,30 @@ use axum::Json;
 use super::json_body::{JsonBody, JsonShape};
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
+use faasbox_core::failure::Failure;
 use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView, Routes, ServerBounds};
 use faasbox_core::state::AppState;
+use futures_util::future::BoxFuture;
 
-/// What `manage` works on, of this server.
-pub(crate) fn routes_of(state: &AppState) -> Routes<'_> {
-    Routes {
-        store: &*state.store,
-        table: &state.routes,
-        bounds: ServerBounds::of(&state.config),
-    }
+/// Runs `change` on what `manage` works on, of this server (the gateway's table is reloaded
+/// after every change), to its end even if the client goes away.
+async fn managed<T, F>(state: &Arc<AppState>, change: F) -> Result<T, Failure>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(Routes<'a>) -> BoxFuture<'a, Result<T, Failure>> + Send + 'static,
+{
+    state
+        .to_completion(move |s| async move {
+            let reload =
+                || -> BoxFuture<'_, Result<(), Failure>> { Box::pin(s.routes.reload(&*s.store)) };
+            change(Routes {
+                store: &*s.store,
+                reload: &reload,
+                bounds: ServerBounds::of(&s.config),
+            })
+            .await
+        })
+        .await
 }
 
 /// `put` of `manage`, to its end even if the client goes away (the store and the gateway's
@@ -31,11 +45,12 @@ pub(crate) async fn put_route(
     ns: &str,
     name: &str,
     body: RouteBody,
-) -> Result<(RouteView, bool), faasbox_core::failure::Failure> {
+) -> Result<(RouteView, bool), Failure> {
     let (ns, name) = (ns.to_string(), name.to_string());
-    state
-        .to_completion(move |s| async move { manage::put(&routes_of(&s), &ns, &name, body).await })
-        .await
+    managed(state, move |r| {
+        Box::pin(async move { manage::put(&r, &ns, &name, body).await })
+    })
+    .await
 }
 
 /// `patch` of `manage`, to its end.
@@ -44,13 +59,12 @@ pub(crate) async fn patch_route(
     ns: &str,
     name: &str,
     change: RoutePatch,
-) -> Result<RouteView, faasbox_core::failure::Failure> {
+) -> Result<RouteView, Failure> {
     let (ns, name) = (ns.to_string(), name.to_string());
-    state
-        .to_completion(
-            move |s| async move { manage::patch(&routes_of(&s), &ns, &name, change).await },
-        )
-        .await
+    managed(state, move |r| {
+        Box::pin(async move { manage::patch(&r, &ns, &name, change).await })
+    })
+    .await
 }
 
 /// `delete` of `manage`, to its end.
@@ -58,11 +72,12 @@ pub(crate) async fn delete_route(
     state: &Arc<AppState>,
     ns: &str,
     name: &str,
-) -> Result<(), faasbox_core::failure::Failure> {
+) -> Result<(), Failure> {
     let (ns, name) = (ns.to_string(), name.to_string());
-    state
-        .to_completion(move |s| async move { manage::delete(&routes_of(&s), &ns, &name).await })
-        .await
+    managed(state, move |r| {
+        Box::pin(async move { manage::delete(&r, &ns, &name).await })
+    })
+    .await
 }
 
 /// The largest PUT or PATCH body (100 users with 1 KiB passwords fit).

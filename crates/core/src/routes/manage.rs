@@ -12,7 +12,7 @@ use faasbox_store::{RouteRecord, Store};
 
 use super::{
     credentials, default_hmac_header, default_hmac_prefix, default_key_header, default_slack_age,
-    Cors, RouteLimits, RouteSpec, RouteTable, RouteTarget, StoredAuth, RESERVED_PREFIXES,
+    Cors, RouteLimits, RouteSpec, RouteTarget, StoredAuth, RESERVED_PREFIXES,
 };
 use crate::clock;
 use crate::config::ServerConfig;
@@ -343,15 +343,21 @@ impl ServerBounds {
     }
 }
 
-/// What managing routes works on, passed in (the server's state holds the table, so this
-/// module does not reach for the state): the store, the gateway's table and the server's
-/// bounds. A caller that must not stop halfway (an HTTP handler whose client may go away)
-/// runs the change in a task of its own.
+/// Reloads the gateway's table from the store (`RouteTable::reload` of the server's state).
+pub type Reload<'a> = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + 'a>>
+    + Send
+    + Sync
+    + 'a;
+
+/// What managing routes works on, passed in (the server's state holds the gateway's table, so
+/// this module does not reach for the state): the store, how to reload the table, and the
+/// server's bounds. A caller that must not stop halfway (an HTTP handler whose client may go
+/// away) runs the change in a task of its own.
 pub struct Routes<'a> {
     /// The metadata store.
     pub store: &'a dyn Store,
-    /// The gateway's table, reloaded after every change.
-    pub table: &'a RouteTable,
+    /// Reloads the gateway's table; called after every change, before the next one starts.
+    pub reload: &'a Reload<'a>,
     /// The server's input bound and blocking timeout.
     pub bounds: ServerBounds,
 }
@@ -455,7 +461,7 @@ pub async fn delete(routes: &Routes<'_>, namespace: &str, name: &str) -> Result<
     if !routes.store.delete_route(namespace, name).await? {
         return Err(no_such(namespace, name));
     }
-    routes.table.reload(routes.store).await
+    (routes.reload)().await
 }
 
 fn no_such(namespace: &str, name: &str) -> Failure {
@@ -512,7 +518,7 @@ async fn save(
         modified: now,
     };
     let stored = store.put_route(&record).await?;
-    routes.table.reload(store).await.map_err(|f| Failure {
+    (routes.reload)().await.map_err(|f| Failure {
         message: format!(
             "route {ns}/{route} is stored but the gateway did not take it: {}",
             f.message
