@@ -179,6 +179,28 @@ pub enum Command {
             \n  faasbox subscription rm demo/on-order"
     )]
     Subscription(SubscriptionCommand),
+    /// Give a function or a flow a public URL: webhooks (GitHub, Slack), web actions, an API
+    /// gateway. Create, update, list, show, enable, disable and remove routes.
+    #[command(
+        subcommand,
+        long_about = "HTTP routes: a route serves a function or a flow of a namespace at \
+            /ns/NAMESPACE/PATH on the server (and at PATH on its --host names), without a \
+            faasbox API call: the caller needs no faasbox token unless the route says --auth \
+            token. Each call is a run (`faasbox runs ls`). docs/ROUTES.md has every field.\n\
+            \nA GitHub webhook, its signature checked with a namespace secret:\
+            \n  faasbox secret set demo/github-hook --from-file hook-secret.txt\
+            \n  faasbox route create demo/github --path /hooks/github --method POST \\\
+            \n      --function on-push --auth hmac-sha256 --secret github-hook\
+            \n  # GitHub: payload URL http://SERVER:8470/ns/demo/hooks/github, content type\
+            \n  # application/json, the same secret\n\
+            \nA form's endpoint with basic authentication and a rate limit:\
+            \n  faasbox route create demo/contact --path /contact --method POST --function contact \\\
+            \n      --auth basic --user alice=@alice.pw --rate 5 --burst 10\n\
+            \n  faasbox route ls demo\
+            \n  faasbox route disable demo/github      # answers 404 until enabled again\
+            \n  faasbox route rm demo/github"
+    )]
+    Route(RouteCommand),
     /// Print a shell completion script (e.g. `faasbox completions bash > /etc/bash_completion.d/faasbox`).
     Completions {
         #[arg(value_enum)]
@@ -1096,6 +1118,123 @@ pub enum ServiceCommand {
         /// NAMESPACE/NAME of the service.
         service: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum RouteCommand {
+    /// Create (or replace) a route: --path and --function or --flow, the rest optional.
+    #[command(after_help = "Examples:\n  \
+        faasbox route create demo/github --path /hooks/github --method POST --function on-push \\\n      \
+        --auth hmac-sha256 --secret github-hook\n  \
+        faasbox route create demo/orders --path '/orders/{id}' --method GET --function orders \\\n      \
+        --auth api-key --key ci=@ci.key --cors-origin https://shop.example.com\n  \
+        faasbox route create demo/site --path '/*' --host www.example.com --function site --raw-response\n\
+        Passwords and keys: NAME=VALUE, or NAME=@FILE to keep them out of the shell history.")]
+    Create {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+        #[command(flatten)]
+        spec: RouteArgs,
+    },
+    /// Change some of a route's settings (the flags given; the rest stays). Any --auth,
+    /// --user, --key, --secret, --header, --prefix or --query replaces the whole
+    /// authentication and needs --auth.
+    Update {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+        #[command(flatten)]
+        spec: RouteArgs,
+    },
+    /// List a namespace's routes.
+    Ls { namespace: String },
+    /// Show a route and its URLs (users and keys by name only).
+    Get {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+    },
+    /// Delete a route: it is not served from now on.
+    Rm {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+    },
+    /// Serve a disabled route again.
+    Enable {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+    },
+    /// Stop serving a route (it answers 404 as if absent) and keep it.
+    Disable {
+        /// NAMESPACE/NAME of the route.
+        route: String,
+    },
+}
+
+/// A route's settings as flags (`route create` and `route update`).
+#[derive(Args, Debug, Default)]
+pub struct RouteArgs {
+    /// The path below /ns/NAMESPACE: literal segments, parameters `{id}`, a final `*` for a
+    /// prefix (e.g. /hooks/github, '/orders/{id}', '/static/*').
+    #[arg(long)]
+    pub path: Option<String>,
+    /// The function it calls.
+    #[arg(long, conflicts_with = "flow")]
+    pub function: Option<String>,
+    /// The flow it starts and waits for (its path, e.g. hooks/push).
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// A method it answers (repeatable; default every method).
+    #[arg(long = "method", value_name = "METHOD")]
+    pub methods: Vec<String>,
+    /// A host name that also serves it at PATH itself (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Who may call it: none (public, the default), token, basic, api-key, hmac-sha256, slack.
+    #[arg(long, value_name = "KIND")]
+    pub auth: Option<String>,
+    /// hmac-sha256, slack: the namespace secret that signs (`faasbox secret set NS/NAME`).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// api-key: the key's header (default X-API-Key); hmac-sha256: the signature's header
+    /// (default X-Hub-Signature-256).
+    #[arg(long)]
+    pub header: Option<String>,
+    /// hmac-sha256: what comes before the hex signature (default sha256=).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// api-key: take the key from this query parameter instead of a header.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// basic: a user NAME=PASSWORD or NAME=@FILE (repeatable; passwords of 8 bytes or more).
+    #[arg(long = "user", value_name = "NAME=PASSWORD")]
+    pub users: Vec<String>,
+    /// api-key: a key NAME=KEY or NAME=@FILE (repeatable; keys of 16 bytes or more).
+    #[arg(long = "key", value_name = "NAME=KEY")]
+    pub keys: Vec<String>,
+    /// CORS: an allowed origin, e.g. https://app.example.com, or * (repeatable).
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// CORS: an allowed method (repeatable; default the route's methods).
+    #[arg(long = "cors-method", value_name = "METHOD")]
+    pub cors_methods: Vec<String>,
+    /// CORS: an allowed request header (repeatable).
+    #[arg(long = "cors-header", value_name = "HEADER")]
+    pub cors_headers: Vec<String>,
+    /// The function's output {statusCode, headers, body, isBase64Encoded} is the answer.
+    #[arg(long)]
+    pub raw_response: bool,
+    /// The largest request body, e.g. 1MiB (default and at most the server's input bound, 64 MiB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_body: Option<u64>,
+    /// Requests per second per client address (a token bucket; 429 beyond it).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// The bucket's size: how many requests may come at once (default the rate, rounded up).
+    #[arg(long, value_name = "N")]
+    pub burst: Option<u32>,
+    /// How long a call may take before the caller gets 202 with the run id, e.g. 30s
+    /// (default the server's --blocking-timeout).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 #[derive(Args)]

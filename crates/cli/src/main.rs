@@ -86,6 +86,7 @@ async fn run(
         Command::Invocation(c) => commands::invocations::invocation(&client()?, format, c).await?,
         Command::Secret(c) => commands::secrets::run(&client()?, format, c).await?,
         Command::Service(c) => commands::services::run(&client()?, format, c).await?,
+        Command::Route(c) => commands::routes::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
         Command::Flow(c) => return commands::flows::run(&client()?, format, c).await,
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,

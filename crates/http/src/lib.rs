@@ -306,6 +306,11 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/v1/event/subscriptions/{name}", get(dispatch::subscriptions::get), Doc::new(DISPATCH, "Dispatch: show an event subscription", Answer::Json(200, any_json))),
         route(M::DELETE, "/v1/event/subscriptions/{name}", delete(dispatch::subscriptions::delete), Doc::new(DISPATCH, "Dispatch: delete an event subscription (answers it)", Answer::Json(200, any_json))),
         route(M::POST, "/v1/event", post(dispatch::subscriptions::emit), Doc::new(DISPATCH, "Dispatch: emit an event (an Emission {\"event\": CloudEvent} or a CloudEvent 1.0) into the org's namespace, as POST /api/v1/namespaces/{ns}/events", Answer::Json(200, any_json)).body(Body::Raw("application/json", "a Dispatch Emission"))),
+        route(M::POST, "/v1/api", post(dispatch::apis::create), Doc::new(DISPATCH, "Dispatch: create an API {name, function, uris: [one URI], methods, hosts, protocols, authentication: public | token, cors, enabled}: a faasbox HTTP route served at /ns/{org}{uri} (and at {uri} on its hosts); 409 when it exists", Answer::Json(201, any_json)).body(Body::Raw("application/json", "a Dispatch API"))),
+        route(M::GET, "/v1/api", get(dispatch::apis::list), Doc::new(DISPATCH, "Dispatch: list the org's APIs (its HTTP routes)", Answer::Json(200, any_list))),
+        route(M::GET, "/v1/api/{name}", get(dispatch::apis::get), Doc::new(DISPATCH, "Dispatch: show an API", Answer::Json(200, any_json))),
+        route(M::PUT, "/v1/api/{name}", put(dispatch::apis::update), Doc::new(DISPATCH, "Dispatch: update an API (what Dispatch's shape cannot say, such as credentials and limits, is kept)", Answer::Json(200, any_json)).body(Body::Raw("application/json", "a Dispatch API"))),
+        route(M::DELETE, "/v1/api/{name}", delete(dispatch::apis::delete), Doc::new(DISPATCH, "Dispatch: delete an API (answers it)", Answer::Json(200, any_json))),
         route(M::GET, "/api/v1/invocations/{id}/logs", get(invocations::logs), Doc::new(CALLS, "An invocation's logs, whatever its namespace", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
     ]
 }

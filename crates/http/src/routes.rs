@@ -12,8 +12,73 @@ use axum::Json;
 use super::json_body::{JsonBody, JsonShape};
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
-use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView};
+use faasbox_core::failure::Failure;
+use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView, Routes, ServerBounds};
 use faasbox_core::state::AppState;
+use futures_util::future::BoxFuture;
+
+/// Runs `change` on what `manage` works on, of this server (the gateway's table is reloaded
+/// after every change), to its end even if the client goes away.
+async fn managed<T, F>(state: &Arc<AppState>, change: F) -> Result<T, Failure>
+where
+    T: Send + 'static,
+    F: for<'a> FnOnce(Routes<'a>) -> BoxFuture<'a, Result<T, Failure>> + Send + 'static,
+{
+    state
+        .to_completion(move |s| async move {
+            let reload =
+                || -> BoxFuture<'_, Result<(), Failure>> { Box::pin(s.routes.reload(&*s.store)) };
+            change(Routes {
+                store: &*s.store,
+                reload: &reload,
+                bounds: ServerBounds::of(&s.config),
+            })
+            .await
+        })
+        .await
+}
+
+/// `put` of `manage`, to its end even if the client goes away (the store and the gateway's
+/// table change together).
+pub(crate) async fn put_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    body: RouteBody,
+) -> Result<(RouteView, bool), Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    managed(state, move |r| {
+        Box::pin(async move { manage::put(&r, &ns, &name, body).await })
+    })
+    .await
+}
+
+/// `patch` of `manage`, to its end.
+pub(crate) async fn patch_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+    change: RoutePatch,
+) -> Result<RouteView, Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    managed(state, move |r| {
+        Box::pin(async move { manage::patch(&r, &ns, &name, change).await })
+    })
+    .await
+}
+
+/// `delete` of `manage`, to its end.
+pub(crate) async fn delete_route(
+    state: &Arc<AppState>,
+    ns: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let (ns, name) = (ns.to_string(), name.to_string());
+    managed(state, move |r| {
+        Box::pin(async move { manage::delete(&r, &ns, &name).await })
+    })
+    .await
+}
 
 /// The largest PUT or PATCH body (100 users with 1 KiB passwords fit).
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -44,7 +109,7 @@ pub async fn put(
 ) -> ApiResult<(StatusCode, Json<RouteView>)> {
     require_namespace(&state, &ns).await?;
     let JsonBody(body) = body?;
-    let (view, existed) = manage::put(&state, &ns, &name, body).await?;
+    let (view, existed) = put_route(&state, &ns, &name, body).await?;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -60,7 +125,7 @@ pub async fn patch(
 ) -> ApiResult<Json<RouteView>> {
     require_namespace(&state, &ns).await?;
     let JsonBody(change) = body?;
-    Ok(Json(manage::patch(&state, &ns, &name, change).await?))
+    Ok(Json(patch_route(&state, &ns, &name, change).await?))
 }
 
 pub async fn list(
@@ -68,7 +133,7 @@ pub async fn list(
     Path(ns): Path<String>,
 ) -> ApiResult<Json<Vec<RouteView>>> {
     require_namespace(&state, &ns).await?;
-    Ok(Json(manage::list(&state, &ns).await?))
+    Ok(Json(manage::list(&*state.store, &ns).await?))
 }
 
 pub async fn get(
@@ -76,7 +141,7 @@ pub async fn get(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<RouteView>> {
     require_namespace(&state, &ns).await?;
-    Ok(Json(manage::get(&state, &ns, &name).await?))
+    Ok(Json(manage::get(&*state.store, &ns, &name).await?))
 }
 
 pub async fn delete(
@@ -84,6 +149,6 @@ pub async fn delete(
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     require_namespace(&state, &ns).await?;
-    manage::delete(&state, &ns, &name).await?;
+    delete_route(&state, &ns, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

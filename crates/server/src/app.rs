@@ -140,7 +140,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
     state
         .routes
-        .reload(&state)
+        .reload(&*state.store)
         .await
         .map_err(|e| anyhow::anyhow!("loading the HTTP routes: {e}"))?;
     let resumed = faasbox_core::flows::runner::resume_unfinished(&state)

@@ -14,6 +14,7 @@ pub mod invocations;
 pub mod logs;
 pub mod namespaces;
 pub mod registries;
+pub mod routes;
 pub mod runs;
 pub mod secrets;
 pub mod server;

@@ -4,21 +4,20 @@
 //! the fix, and never repeats a credential.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use faasbox_store::RouteRecord;
+use faasbox_store::{RouteRecord, Store};
 
 use super::{
     credentials, default_hmac_header, default_hmac_prefix, default_key_header, default_slack_age,
     Cors, RouteLimits, RouteSpec, RouteTarget, StoredAuth, RESERVED_PREFIXES,
 };
 use crate::clock;
+use crate::config::ServerConfig;
 use crate::failure::Failure;
 use crate::model::{check_name, check_secret_name};
-use crate::state::AppState;
 
 /// The longest route path, bytes.
 pub const MAX_PATH_BYTES: usize = 512;
@@ -328,25 +327,44 @@ fn read_spec(record: &RouteRecord) -> Result<RouteSpec, Failure> {
 /// The server's bounds a route's limits are checked against.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerBounds {
-    /// `--max-input-bytes`.
+    /// The largest input the server takes (`ServerConfig::max_input_bytes`, 64 MiB).
     pub max_input_bytes: u64,
     /// `--blocking-timeout`, whole seconds (at least 1).
     pub blocking_timeout_seconds: u64,
 }
 
 impl ServerBounds {
-    /// The bounds of this server.
-    pub fn of(state: &AppState) -> ServerBounds {
+    /// The bounds of a server with these settings.
+    pub fn of(config: &ServerConfig) -> ServerBounds {
         ServerBounds {
-            max_input_bytes: state.config.max_input_bytes as u64,
-            blocking_timeout_seconds: state.config.blocking_timeout.as_secs().max(1),
+            max_input_bytes: config.max_input_bytes as u64,
+            blocking_timeout_seconds: config.blocking_timeout.as_secs().max(1),
         }
     }
 }
 
+/// Reloads the gateway's table from the store (`RouteTable::reload` of the server's state).
+pub type Reload<'a> = dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Failure>> + Send + 'a>>
+    + Send
+    + Sync
+    + 'a;
+
+/// What managing routes works on, passed in (the server's state holds the gateway's table, so
+/// this module does not reach for the state): the store, how to reload the table, and the
+/// server's bounds. A caller that must not stop halfway (an HTTP handler whose client may go
+/// away) runs the change in a task of its own.
+pub struct Routes<'a> {
+    /// The metadata store.
+    pub store: &'a dyn Store,
+    /// Reloads the gateway's table; called after every change, before the next one starts.
+    pub reload: &'a Reload<'a>,
+    /// The server's input bound and blocking timeout.
+    pub bounds: ServerBounds,
+}
+
 /// Creates or replaces route `name` of `namespace`; whether it existed before.
 pub async fn put(
-    state: &Arc<AppState>,
+    routes: &Routes<'_>,
     namespace: &str,
     name: &str,
     body: RouteBody,
@@ -364,21 +382,21 @@ pub async fn put(
         limits: body.limits.clone(),
         enabled: body.enabled,
     };
-    problems.extend(check_spec(&mut spec, ServerBounds::of(state)));
+    problems.extend(check_spec(&mut spec, routes.bounds));
     refuse(namespace, name, problems)?;
-    check_secret(state, namespace, &spec.auth).await?;
+    check_secret(routes.store, namespace, &spec.auth).await?;
     spec.auth = hash(&body.auth).await?;
-    save(state, namespace, name, spec).await
+    save(routes, namespace, name, spec).await
 }
 
 /// Changes the given fields of route `name` of `namespace`.
 pub async fn patch(
-    state: &Arc<AppState>,
+    routes: &Routes<'_>,
     namespace: &str,
     name: &str,
     change: RoutePatch,
 ) -> Result<RouteView, Failure> {
-    let record = state
+    let record = routes
         .store
         .route(namespace, name)
         .await?
@@ -408,21 +426,20 @@ pub async fn patch(
         problems.extend(check_credentials(auth));
         spec.auth = shape_of(auth);
     }
-    problems.extend(check_spec(&mut spec, ServerBounds::of(state)));
+    problems.extend(check_spec(&mut spec, routes.bounds));
     refuse(namespace, name, problems)?;
-    check_secret(state, namespace, &spec.auth).await?;
+    check_secret(routes.store, namespace, &spec.auth).await?;
     if let Some(auth) = &auth {
         spec.auth = hash(auth).await?;
     }
-    save(state, namespace, name, spec)
+    save(routes, namespace, name, spec)
         .await
         .map(|(view, _)| view)
 }
 
 /// The routes of `namespace`, by name.
-pub async fn list(state: &Arc<AppState>, namespace: &str) -> Result<Vec<RouteView>, Failure> {
-    state
-        .store
+pub async fn list(store: &dyn Store, namespace: &str) -> Result<Vec<RouteView>, Failure> {
+    store
         .list_routes(namespace)
         .await?
         .iter()
@@ -431,25 +448,20 @@ pub async fn list(state: &Arc<AppState>, namespace: &str) -> Result<Vec<RouteVie
 }
 
 /// Route `name` of `namespace`.
-pub async fn get(state: &Arc<AppState>, namespace: &str, name: &str) -> Result<RouteView, Failure> {
-    match state.store.route(namespace, name).await? {
+pub async fn get(store: &dyn Store, namespace: &str, name: &str) -> Result<RouteView, Failure> {
+    match store.route(namespace, name).await? {
         Some(record) => RouteView::of(&record),
         None => Err(no_such(namespace, name)),
     }
 }
 
 /// Deletes route `name` of `namespace`; the gateway stops serving it at once.
-pub async fn delete(state: &Arc<AppState>, namespace: &str, name: &str) -> Result<(), Failure> {
-    let (ns, route) = (namespace.to_string(), name.to_string());
-    state
-        .to_completion(move |state| async move {
-            let _changing = CHANGES.lock().await;
-            if !state.store.delete_route(&ns, &route).await? {
-                return Err(no_such(&ns, &route));
-            }
-            state.routes.reload(&state).await
-        })
-        .await
+pub async fn delete(routes: &Routes<'_>, namespace: &str, name: &str) -> Result<(), Failure> {
+    let _changing = CHANGES.lock().await;
+    if !routes.store.delete_route(namespace, name).await? {
+        return Err(no_such(namespace, name));
+    }
+    (routes.reload)().await
 }
 
 fn no_such(namespace: &str, name: &str) -> Failure {
@@ -464,61 +476,56 @@ fn no_such(namespace: &str, name: &str) -> Failure {
 static CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Checks what needs the other routes (the namespace's count, its conflicts, the hosts of other
-/// namespaces), stores `spec` and reloads the gateway's table, to the end even if the caller
-/// goes away.
+/// namespaces), stores `spec` and reloads the gateway's table.
 async fn save(
-    state: &Arc<AppState>,
-    namespace: &str,
-    name: &str,
+    routes: &Routes<'_>,
+    ns: &str,
+    route: &str,
     spec: RouteSpec,
 ) -> Result<(RouteView, bool), Failure> {
-    let (ns, route) = (namespace.to_string(), name.to_string());
-    state
-        .to_completion(move |state| async move {
-            let _changing = CHANGES.lock().await;
-            if state.store.namespace(&ns).await?.is_none() {
-                return Err(Failure::no_such_namespace(&ns));
-            }
-            let all = state.store.all_routes().await?;
-            let existed = all.iter().any(|r| r.namespace == ns && r.name == route);
-            let others: Vec<(&RouteRecord, RouteSpec)> = all
-                .iter()
-                .filter(|r| !(r.namespace == ns && r.name == route))
-                // A stored spec that cannot be read conflicts with nothing (it is not served).
-                .filter_map(|r| serde_json::from_str(&r.spec).ok().map(|s| (r, s)))
-                .collect();
-            if !existed {
-                let count = all.iter().filter(|r| r.namespace == ns).count();
-                if count >= MAX_ROUTES {
-                    return Err(Failure::invalid(format!(
-                        "namespace {ns} has {count} routes, the most it may have \
-                         ({MAX_ROUTES}); delete one (`faasbox route rm {ns}/NAME`) or use a \
-                         route with path parameters or a final `*` for several paths"
-                    )));
-                }
-            }
-            check_conflicts(&ns, &route, &spec, &others)?;
-            let now = clock::now_rfc3339();
-            let text = serde_json::to_string(&spec)
-                .map_err(|e| Failure::internal(format!("the route cannot be encoded: {e}")))?;
-            let record = RouteRecord {
-                namespace: ns.clone(),
-                name: route.clone(),
-                spec: text,
-                created: now.clone(),
-                modified: now,
-            };
-            let stored = state.store.put_route(&record).await?;
-            state.routes.reload(&state).await.map_err(|f| Failure {
-                message: format!(
-                    "route {ns}/{route} is stored but the gateway did not take it: {}",
-                    f.message
-                ),
-                ..f
-            })?;
-            Ok((RouteView::from_spec(&stored, spec), existed))
-        })
-        .await
+    let store = routes.store;
+    let _changing = CHANGES.lock().await;
+    if store.namespace(ns).await?.is_none() {
+        return Err(Failure::no_such_namespace(ns));
+    }
+    let all = store.all_routes().await?;
+    let existed = all.iter().any(|r| r.namespace == ns && r.name == route);
+    let others: Vec<(&RouteRecord, RouteSpec)> = all
+        .iter()
+        .filter(|r| !(r.namespace == ns && r.name == route))
+        // A stored spec that cannot be read conflicts with nothing (it is not served).
+        .filter_map(|r| serde_json::from_str(&r.spec).ok().map(|s| (r, s)))
+        .collect();
+    if !existed {
+        let count = all.iter().filter(|r| r.namespace == ns).count();
+        if count >= MAX_ROUTES {
+            return Err(Failure::invalid(format!(
+                "namespace {ns} has {count} routes, the most it may have ({MAX_ROUTES}); \
+                 delete one (`faasbox route rm {ns}/NAME`) or use a route with path \
+                 parameters or a final `*` for several paths"
+            )));
+        }
+    }
+    check_conflicts(ns, route, &spec, &others)?;
+    let now = clock::now_rfc3339();
+    let text = serde_json::to_string(&spec)
+        .map_err(|e| Failure::internal(format!("the route cannot be encoded: {e}")))?;
+    let record = RouteRecord {
+        namespace: ns.to_string(),
+        name: route.to_string(),
+        spec: text,
+        created: now.clone(),
+        modified: now,
+    };
+    let stored = store.put_route(&record).await?;
+    (routes.reload)().await.map_err(|f| Failure {
+        message: format!(
+            "route {ns}/{route} is stored but the gateway did not take it: {}",
+            f.message
+        ),
+        ..f
+    })?;
+    Ok((RouteView::from_spec(&stored, spec), existed))
 }
 
 /// A 400 naming every problem, or nothing.
@@ -535,7 +542,7 @@ fn refuse(namespace: &str, name: &str, problems: Vec<String>) -> Result<(), Fail
 
 /// The secret an `hmac-sha256` or `slack` route signs with must exist in its namespace.
 async fn check_secret(
-    state: &Arc<AppState>,
+    store: &dyn Store,
     namespace: &str,
     auth: &StoredAuth,
 ) -> Result<(), Failure> {
@@ -543,7 +550,7 @@ async fn check_secret(
         StoredAuth::HmacSha256 { secret, .. } | StoredAuth::Slack { secret, .. } => secret,
         _ => return Ok(()),
     };
-    if state.store.secret(namespace, secret).await?.is_some() {
+    if store.secret(namespace, secret).await?.is_some() {
         return Ok(());
     }
     Err(Failure::invalid(format!(
@@ -805,9 +812,9 @@ pub fn check_spec(spec: &mut RouteSpec, bounds: ServerBounds) -> Vec<String> {
         }
         RouteTarget::Flow(path) => {
             let trimmed = path.trim_start_matches('/').to_string();
-            match crate::flows::deployment::check_path(&trimmed) {
+            match check_flow_path(&trimmed) {
                 Ok(()) => *path = trimmed,
-                Err(e) => problems.push(format!("`target.flow`: {}", e.message)),
+                Err(e) => problems.push(format!("`target.flow`: {e}")),
             }
         }
     }
@@ -834,6 +841,24 @@ fn normalize_methods(problems: &mut Vec<String>, field: &str, given: &[String]) 
         }
     }
     methods
+}
+
+/// A flow's path as flows are deployed: names separated by '/'.
+fn check_flow_path(path: &str) -> Result<(), String> {
+    let valid = !path.is_empty()
+        && path.len() <= 255
+        && path
+            .split('/')
+            .all(|segment| check_name("flow path segment", segment).is_ok());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "flow path '{}' is invalid: use segments of a-z, 0-9, '-', '_' and '.' (each \
+             starting with a letter or digit) separated by '/', e.g. hooks/push",
+            path.escape_debug()
+        ))
+    }
 }
 
 /// A route path: `/` then segments (see `docs/ROUTES.md`).
@@ -1087,7 +1112,7 @@ fn check_limits(problems: &mut Vec<String>, limits: &RouteLimits, bounds: Server
         if !(1..=bounds.max_input_bytes).contains(&bytes) {
             problems.push(format!(
                 "`limits.max_body_bytes`: {bytes} is out of range; give 1 to {} (the server's \
-                 --max-input-bytes)",
+                 input bound)",
                 bounds.max_input_bytes
             ));
         }

@@ -153,7 +153,7 @@ pub struct Cors {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteLimits {
-    /// The largest request body, bytes (at most the server's `--max-input-bytes`).
+    /// The largest request body, bytes (at most the server's input bound, 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<u64>,
     /// Requests per second per client address (token bucket refill rate).

@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
+use faasbox_store::Store;
+
 use super::auth::ReplayGuard;
 use super::limits::RateLimiter;
 use super::{RouteSpec, RESERVED_PREFIXES};
 use crate::failure::Failure;
-use crate::state::AppState;
 
 /// Every route the gateway serves, and the per-route memory the gateway keeps beside it (rate
 /// buckets, Slack signatures seen).
@@ -104,8 +105,8 @@ pub const ALL_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELE
 impl RouteTable {
     /// Reads every namespace's routes from the store and serves the enabled ones from now on.
     /// A stored spec that cannot be read is skipped (logged), not served.
-    pub async fn reload(&self, state: &AppState) -> Result<(), Failure> {
-        let records = state.store.all_routes().await?;
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), Failure> {
+        let records = store.all_routes().await?;
         let mut routes = Vec::with_capacity(records.len());
         for record in records {
             match serde_json::from_str::<RouteSpec>(&record.spec) {

@@ -1,6 +1,7 @@
 //! Dispatch's API (VMware Dispatch v0.1.24, base path `/v1`) on the same server, so Dispatch's
 //! own clients and scripts work: base images, images, functions, runs (blocking or not, and
-//! their records), event subscriptions and emitted events, in Dispatch's JSON shapes. The organization of a request (header `X-Dispatch-Org`) is the
+//! their records), event subscriptions and emitted events, the API gateway (`/v1/api`, faasbox's
+//! HTTP routes), in Dispatch's JSON shapes. The organization of a request (header `X-Dispatch-Org`) is the
 //! faasbox namespace; the token is faasbox's (`Authorization: Bearer`), checked by the same
 //! middleware and rules as `/api/v1` (see `auth::rules::classify`). Errors answer Dispatch's
 //! `{"code": <HTTP status>, "message"}`.
@@ -8,6 +9,7 @@
 //! The handlers are adapters: what they do is `faasbox_core::code`'s and the invoker's; this
 //! module only maps shapes ([`models`]) and statuses.
 
+pub(crate) mod apis;
 pub(crate) mod base_images;
 pub(crate) mod functions;
 pub(crate) mod images;
