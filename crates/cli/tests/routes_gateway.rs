@@ -257,6 +257,36 @@ async fn each_auth_kind_takes_its_credential_and_refuses_others() {
     let http = &record["http_context"];
     assert_eq!(http["rawQuery"], "a=1", "{http}");
     assert_eq!(http["query"], json!({"a": "1"}));
+    // A failing function: a public route says only what kind of failure and the run; a
+    // token route says what the function said.
+    deploy_mode(&server, "broken", "crash", json!({})).await;
+    for (name, auth) in [("broken-public", "none"), ("broken-tok", "token")] {
+        server
+            .create_route(
+                "demo",
+                name,
+                json!({"path": format!("/{name}"), "target": {"function": "broken"},
+                       "auth": {"kind": auth}}),
+            )
+            .await;
+    }
+    let (status, headers, body) = send(post("/ns/demo/broken-public")).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["message"], "the function failed", "{body}");
+    assert_eq!(
+        body["error"]["run"].as_str(),
+        Some(run_id(&headers).as_str())
+    );
+    assert!(!body.to_string().contains("something broke"), "{body}");
+    let (status, _, body) = send(post("/ns/demo/broken-tok").bearer_auth(&invoke_token)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("something broke")),
+        "{body}"
+    );
+
     for wrong in [
         post("/ns/demo/key").header("x-api-key", "0123456789abcdef012X"),
         post("/ns/demo/key?key=short"),
@@ -373,6 +403,29 @@ async fn host_routes_cors_async_limits_and_disabled_routes() {
         assert_eq!(record["http_context"]["params"]["item"], "7");
     }
 
+    // A call longer than the route's timeout: 202 with its run, which goes on.
+    deploy_mode(&server, "slow", "sleep", json!({})).await;
+    server
+        .create_route(
+            "demo",
+            "slow",
+            json!({"path": "/slow", "target": {"function": "slow"},
+                   "limits": {"timeout_seconds": 1}}),
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = send(public.post(server.url("/ns/demo/slow"))).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let record = server
+        .run_record("demo", body["id"].as_str().expect("the run id"))
+        .await;
+    assert_eq!(record["status"], "running", "{record}");
+
     // Rate limit: a burst of 2 at 1 per second, then 429 with Retry-After.
     server
         .create_route(
@@ -478,4 +531,10 @@ async fn a_flow_route_runs_the_flow_with_the_body_and_the_request() {
         .get_json(&format!("/api/v1/namespaces/demo/instances/{id}"))
         .await;
     assert_eq!(instance["input"]["body"], json!({}), "{instance}");
+
+    // A deleted namespace's routes are served no more.
+    let r = server.delete("/api/v1/namespaces/demo").await;
+    assert_eq!(r.status(), 204);
+    let (status, _, body) = send(public.post(server.url("/ns/demo/push"))).await;
+    assert_eq!(status, 404, "{body}");
 }

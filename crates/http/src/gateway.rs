@@ -15,8 +15,6 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode}
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
-use bytes::Bytes;
 use faasbox_flow::engine::Outcome;
 use serde_json::{json, Value};
 
@@ -26,7 +24,7 @@ use crate::error::ApiError;
 use faasbox_core::failure::{Failure, FailureKind};
 use faasbox_core::invoker::{self, CallOptions, CallRequest};
 use faasbox_core::routes::auth::{self as route_auth, Presented};
-use faasbox_core::routes::context::HttpContext;
+use faasbox_core::routes::context::{self, HttpContext};
 use faasbox_core::routes::table::{self, Lookup, Matched};
 use faasbox_core::routes::{limits, Cors, RouteTarget, StoredAuth};
 use faasbox_core::state::AppState;
@@ -39,20 +37,6 @@ pub const RATE_LIMITED: &str = "faasbox.route.rate_limited";
 pub const CORS_REFUSED: &str = "faasbox.route.cors_refused";
 /// The error code of a raw-response route whose function answered something else.
 pub const BAD_RAW_RESPONSE: &str = "faasbox.route.bad_response";
-
-/// Headers the function never sees (hop-by-hop ones, and those the server sets).
-const DROPPED_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-];
 
 /// Where a request goes in the gateway.
 enum Place {
@@ -271,6 +255,7 @@ async fn answer(
     }
     // 6. The call.
     let (cred_header, cred_query) = route_auth::credential_names(&spec.auth);
+    let cred_header: Vec<&str> = cred_header.as_deref().into_iter().collect();
     let context = HttpContext {
         route: route.name.clone(),
         method: method.as_str().to_string(),
@@ -286,7 +271,10 @@ async fn answer(
             }
             query
         },
-        headers: context_headers(&header_list, cred_header.as_deref()),
+        headers: context::context_headers(
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            cred_header.as_slice(),
+        ),
         remote_addr: client.to_string(),
         host: match place {
             Place::Host { host, .. } => Some(host.clone()),
@@ -296,25 +284,25 @@ async fn answer(
                 .map(table::bare_host),
         },
     };
-    let input = match call_input(&headers, &held.bytes) {
-        Ok(input) => input,
-        Err(e) => return e.into_response(),
-    };
     let public = !matches!(spec.auth, StoredAuth::Token);
     match &spec.target {
         RouteTarget::Function(function) => {
-            call_function(
-                state, matched, function, input, held, context, &headers, public,
-            )
-            .await
+            call_function(state, matched, function, held, context, &headers, public).await
         }
         RouteTarget::Flow(path) => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            let body = match context::parse_body(content_type, &held.bytes) {
+                Ok(body) => body,
+                Err(e) => return ApiError::from(e).into_response(),
+            };
             drop(held);
             call_flow(
                 state,
                 &route.namespace,
                 path,
-                input,
+                body,
                 context,
                 &headers,
                 public,
@@ -394,18 +382,6 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
     list
 }
 
-fn context_headers(
-    list: &[(String, String)],
-    credential: Option<&str>,
-) -> BTreeMap<String, String> {
-    list.iter()
-        .filter(|(name, _)| {
-            !DROPPED_HEADERS.contains(&name.as_str()) && Some(name.as_str()) != credential
-        })
-        .cloned()
-        .collect()
-}
-
 /// The raw query without the parameter `credential`.
 fn strip_query(raw: &str, credential: Option<&str>) -> String {
     let Some(credential) = credential else {
@@ -420,53 +396,6 @@ fn strip_query(raw: &str, credential: Option<&str>) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// The call's input from the body: JSON (`application/json` or `+json`: must be JSON), a
-/// form (an object of strings; a repeated field an array), empty (`{}`), else the body as a
-/// JSON string of its base64.
-fn call_input(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if content_type == "application/json" || content_type.ends_with("+json") {
-        return serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is sent as JSON but is not JSON: {e}; fix the body or its Content-Type"
-            ))
-        });
-    }
-    if content_type == "application/x-www-form-urlencoded" {
-        let mut fields = serde_json::Map::new();
-        for (name, value) in form_urlencoded::parse(body) {
-            match fields.get_mut(name.as_ref()) {
-                Some(Value::Array(values)) => values.push(Value::String(value.into_owned())),
-                Some(first) => {
-                    let first = first.take();
-                    fields.insert(
-                        name.into_owned(),
-                        json!([first, Value::String(value.into_owned())]),
-                    );
-                }
-                None => {
-                    fields.insert(name.into_owned(), Value::String(value.into_owned()));
-                }
-            }
-        }
-        return Ok(Value::Object(fields));
-    }
-    Ok(Value::String(
-        base64::engine::general_purpose::STANDARD.encode(body),
-    ))
 }
 
 /// Whether the caller asks for an asynchronous call.
@@ -543,7 +472,6 @@ async fn call_function(
     state: &Arc<AppState>,
     matched: &Matched,
     function: &str,
-    input: Value,
     held: held_body::HeldBody,
     context: HttpContext,
     headers: &HeaderMap,
@@ -551,11 +479,25 @@ async fn call_function(
 ) -> Response {
     let route = &matched.route;
     let namespace = route.namespace.clone();
+    // What the function gets depends on its contract; a function not in service is the
+    // invoker's to refuse (as any call of it).
+    let contract = state
+        .deployments
+        .deployed(&namespace, function)
+        .map(|d| d.spec.contract)
+        .unwrap_or_default();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let call = match context::call_input_for(contract, &context, content_type, &held.bytes) {
+        Ok(call) => call,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let context = match serde_json::to_value(&context) {
         Ok(c) => c,
         Err(e) => return failed(Failure::internal(e.to_string()), None, public),
     };
-    let input = Bytes::from(input.to_string());
+    let input = call.input;
     if wants_async(headers) {
         drop(held);
         let submission = faasbox_core::runs::Submission {
@@ -571,8 +513,6 @@ async fn call_function(
         };
     }
     let (recorded, id) = tokio::sync::oneshot::channel::<String>();
-    let mut code_context = serde_json::Map::new();
-    code_context.insert("httpContext".into(), context.clone());
     let options = CallOptions {
         permit: Some(held.permit),
         on_recorded: Some(Box::new(move |id| {
@@ -580,8 +520,9 @@ async fn call_function(
                 let _ = recorded.send(id);
             })
         })),
-        code_context,
+        code_context: call.code_context,
         http_context: Some(context),
+        http_forward: call.forward,
         ..CallOptions::default()
     };
     let request = CallRequest::function(&namespace, function, input).with(options);
@@ -616,75 +557,29 @@ async fn call_function(
 }
 
 /// The answer a raw-response route makes of the output `{statusCode?, headers?, body?,
-/// isBase64Encoded?}`; 502 for an output of another form.
+/// isBase64Encoded?}` (`routes::context::raw_response`); 502 for an output of another form.
 fn raw_answer(output: &[u8], run: Option<&str>, public: bool) -> Response {
-    let bad = |why: &str| {
-        failed(
-            Failure::new(
-                FailureKind::FunctionFailed,
-                BAD_RAW_RESPONSE,
-                format!(
-                    "the function's output is not a raw response ({why}): a raw-response route \
-                     needs {{\"statusCode\", \"headers\", \"body\", \"isBase64Encoded\"}}"
-                ),
-            ),
-            run,
-            public,
-        )
-    };
-    let Ok(Value::Object(raw)) = serde_json::from_slice::<Value>(output) else {
-        return bad("not a JSON object");
-    };
-    let status = match raw.get("statusCode") {
-        None | Some(Value::Null) => StatusCode::OK,
-        Some(code) => match code
-            .as_u64()
-            .and_then(|c| u16::try_from(c).ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-        {
-            Some(status) => status,
-            None => return bad("statusCode is not an HTTP status"),
-        },
-    };
-    let base64 = raw
-        .get("isBase64Encoded")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let (body, default_type) = match raw.get("body") {
-        None | Some(Value::Null) => (Vec::new(), None),
-        Some(Value::String(text)) if base64 => {
-            match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
-                Ok(bytes) => (bytes, Some("application/octet-stream")),
-                Err(_) => return bad("body is not base64"),
-            }
+    let raw = match context::raw_response(output) {
+        Ok(raw) => raw,
+        Err(why) => {
+            return failed(
+                Failure::new(FailureKind::FunctionFailed, BAD_RAW_RESPONSE, why),
+                run,
+                public,
+            )
         }
-        Some(Value::String(text)) => (text.clone().into_bytes(), Some("text/plain; charset=utf-8")),
-        Some(other) => (other.to_string().into_bytes(), Some("application/json")),
     };
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
+    let mut response = Response::new(Body::from(raw.body));
+    *response.status_mut() = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::OK);
     let h = response.headers_mut();
-    match raw.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(given)) => {
-            for (name, value) in given {
-                let text = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let (Ok(name), Ok(value)) = (
-                    HeaderName::try_from(name.as_str()),
-                    HeaderValue::from_str(&text),
-                ) else {
-                    return bad("a header is not a valid HTTP header");
-                };
-                h.append(name, value);
-            }
+    for (name, value) in raw.headers {
+        // raw_response checked both; a pair that still fails is left out.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(&value),
+        ) {
+            h.append(name, value);
         }
-        Some(_) => return bad("headers is not an object"),
-    }
-    if let (false, Some(t)) = (h.contains_key(header::CONTENT_TYPE), default_type) {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
     }
     response
 }
@@ -746,42 +641,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_become_inputs_by_their_type() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(call_input(&headers, b"  ").unwrap(), json!({}));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        assert_eq!(
-            call_input(&headers, br#"{"a":1}"#).unwrap(),
-            json!({"a": 1})
-        );
-        assert_eq!(call_input(&headers, b"nope").unwrap_err().status, 400);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        assert_eq!(
-            call_input(&headers, b"a=1&b=x+y&a=2").unwrap(),
-            json!({"a": ["1", "2"], "b": "x y"})
-        );
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(call_input(&headers, b"hi").unwrap(), json!("aGk="));
-    }
-
-    #[test]
-    fn the_credential_leaves_the_context() {
+    fn the_credential_leaves_the_query() {
         assert_eq!(strip_query("a=1&key=s&b=2", Some("key")), "a=1&b=2");
         assert_eq!(strip_query("a=1", None), "a=1");
-        let list = vec![
-            ("authorization".to_string(), "Basic x".to_string()),
-            ("x-github-event".to_string(), "push".to_string()),
-            ("connection".to_string(), "close".to_string()),
-            ("host".to_string(), "h".to_string()),
-        ];
-        let kept = context_headers(&list, Some("authorization"));
-        assert_eq!(kept.keys().collect::<Vec<_>>(), ["x-github-event"]);
+        assert_eq!(strip_query("k%65y=s&b=2", Some("key")), "b=2");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub async fn delete(
             // Its images go too (layers other images use stay).
             s.blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
                 .await?;
+            // Its routes went with it: the gateway serves them no more.
+            s.routes.reload(&s).await?;
             // Its tokens went with it.
             s.tokens.reload(&*s.store).await
         })
