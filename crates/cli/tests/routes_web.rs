@@ -331,3 +331,77 @@ async fn a_direktiv_http_function_sees_the_callers_request() {
     assert_eq!(record["status"], "succeeded", "{record}");
     assert_eq!(record["output"], expected(&id), "{record}");
 }
+
+/// A shell function built from code: its payload and its context, as JSON.
+const CONTEXT_SCRIPT: &str = r#"#!/bin/sh
+payload=$(cat)
+printf '{"payload":%s,"context":%s}\n' "$payload" "$FAASBOX_CONTEXT"
+"#;
+
+#[tokio::test]
+async fn a_function_built_from_code_gets_the_http_context() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    // The shell language needs only `/bin/sh`: busybox is enough (no Debian root filesystem).
+    let (_dir, tar) = images::rootfs_tar_with(&[]);
+    let tar = tar.to_str().expect("utf-8 path");
+    server.cli_ok(&["image", "import", tar, "--name", "busybox-sh", "-n", "demo"]);
+    server.cli_ok(&[
+        "base-image",
+        "create",
+        "sh-base",
+        "busybox-sh",
+        "--language",
+        "shell",
+        "-n",
+        "demo",
+    ]);
+    let src = tempfile::tempdir().expect("tempdir");
+    let script = src.path().join("run.sh");
+    std::fs::write(&script, CONTEXT_SCRIPT).expect("write");
+    let made = server.cli_ok(&[
+        "fn",
+        "create",
+        "demo/ctx",
+        script.to_str().expect("utf-8 path"),
+        "--image",
+        "sh-base",
+        "--handler",
+        "run.sh",
+    ]);
+    assert!(made.contains("READY"), "{made}");
+    server
+        .create_route(
+            "demo",
+            "ctx",
+            json!({"path": "/items/{item}", "target": {"function": "ctx"}}),
+        )
+        .await;
+    let (status, headers, body) = send(
+        server
+            .public_client()
+            .post(server.url("/ns/demo/items/42?color=red"))
+            .header("content-type", "application/json")
+            .header("x-request-id", "abc-1")
+            .body(r#"{"want": 2}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let got = json_of(&body);
+    assert_eq!(got["payload"], json!({"want": 2}), "{got}");
+    let http = &got["context"]["httpContext"];
+    assert_eq!(http["route"], "ctx", "{got}");
+    assert_eq!(http["method"], "POST");
+    assert_eq!(http["path"], "/items/42");
+    assert_eq!(http["params"], json!({"item": "42"}));
+    assert_eq!(http["rawQuery"], "color=red");
+    assert_eq!(http["query"], json!({"color": "red"}));
+    assert_eq!(http["headers"]["x-request-id"], "abc-1");
+    assert!(http["remoteAddr"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("127.0.0.1:")));
+    // The run's record keeps the same context.
+    let id = header(&headers, "faasbox-invocation-id").to_string();
+    let record = server.run_record("demo", &id).await;
+    assert_eq!(&record["http_context"], http, "{record}");
+}
