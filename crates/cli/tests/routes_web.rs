@@ -3,7 +3,7 @@
 //! actions (busybox sh) answering HTML with 201 and `Location`, a base64 image, and seeing
 //! form, text and JSON bodies, the query and the path as `__ow_*` parameters; a Direktiv HTTP
 //! function seeing the caller's headers and `Faasbox-Http-*`, blocking and async, never a
-//! forged platform header.
+//! forged platform header; a function built from code getting `context.httpContext`.
 
 mod support;
 
