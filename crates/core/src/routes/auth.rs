@@ -186,8 +186,11 @@ async fn check_basic(
                 .map(|(u, p)| (u.to_string(), p.to_string()))
         })
         .ok_or_else(|| refused.clone())?;
-    let Some(hash) = users.get(&user).cloned() else {
-        return Err(refused);
+    // An unknown user costs the same Argon2 check as a wrong password: the time of a refusal
+    // does not tell which user names exist.
+    let (known, hash) = match users.get(&user) {
+        Some(hash) => (true, hash.clone()),
+        None => (false, unknown_user_hash().to_string()),
     };
     let remembered = VerifiedCache::key(&route.namespace, &route.name, &hash, &user, &password);
     if state.routes.verified.contains(&remembered) {
@@ -196,7 +199,7 @@ async fn check_basic(
     let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash))
         .await
         .unwrap_or(false);
-    if ok {
+    if ok && known {
         state.routes.verified.insert(remembered);
         Ok(())
     } else {
@@ -259,6 +262,12 @@ async fn secret_value(
             Err(refused())
         }
     }
+}
+
+/// A hash no password is checked against but an unknown user's (made once).
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| credentials::hash_password("faasbox: no such user").unwrap_or_default())
 }
 
 /// Whether `hex_sig` is the hex HMAC-SHA256 of the concatenated `parts` with `key` (compared
