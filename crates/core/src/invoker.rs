@@ -404,7 +404,10 @@ async fn run(
                 Sent {
                     input,
                     files: options.files,
-                    http: options.http_forward,
+                    // Only the http contract forwards a request; the others need no envelope.
+                    http: options
+                        .http_forward
+                        .filter(|_| deployed.spec.effective_contract() == Contract::Http),
                 },
                 &options.cancel,
             )

@@ -87,6 +87,20 @@ async fn a_routes_http_request_reaches_the_agent_in_the_call_envelope() {
 }
 
 #[tokio::test]
+async fn only_http_functions_get_the_routes_request() {
+    let spec = serde_json::json!({"image": "hello", "timeout": "1s", "network": false,
+                                  "contract": "cmd"});
+    let h = harness(FakeReply::Echo, spec).await;
+    let options = CallOptions {
+        http_forward: Some(faasbox_proto::HttpForward::default()),
+        ..CallOptions::default()
+    };
+    let invocation = call(&h, "fn", br#"{"commands":[]}"#, options).await;
+    // The stand-in echoes the body it got: the input alone, no envelope.
+    assert_eq!(&invocation.result.unwrap()[..], br#"{"commands":[]}"#);
+}
+
+#[tokio::test]
 async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
     // The stand-in holds the call until the deadline it was sent, then answers `timeout`, as
     // the agent does; an http function's instance is replaced then.

@@ -257,7 +257,7 @@ pub fn call_input_for(
         Contract::Openwhisk => call.input = json_bytes(&openwhisk_params(ctx, &body)?)?,
         Contract::Http => {
             call.input = body.input()?;
-            call.forward = Some(forward_of(ctx));
+            call.forward = Some(http_forward(ctx));
         }
         Contract::Cmd | Contract::File => call.input = body.input()?,
     }
@@ -304,8 +304,10 @@ fn openwhisk_params(ctx: &HttpContext, body: &Body<'_>) -> Result<Value, Failure
     Ok(Value::Object(params))
 }
 
-/// The request a Direktiv HTTP function sees: the context's headers the agent may forward.
-fn forward_of(ctx: &HttpContext) -> HttpForward {
+/// The request a Direktiv HTTP function sees of `ctx` (`CallOptions::http_forward`): its
+/// method, path, raw query and the headers the agent may forward
+/// ([`faasbox_proto::forwardable_header`]).
+pub fn http_forward(ctx: &HttpContext) -> HttpForward {
     HttpForward {
         method: ctx.method.clone(),
         path: ctx.path.clone(),

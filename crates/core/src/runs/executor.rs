@@ -12,6 +12,7 @@ use faasbox_store::InvocationRecord;
 use tokio_util::sync::CancellationToken;
 
 use crate::invoker::{self, CallOptions, StoredRun};
+use crate::routes::context::HttpContext;
 use crate::state::AppState;
 
 /// How often the store is looked at without a wake-up.
@@ -125,6 +126,11 @@ async fn execute(state: &Arc<AppState>, run: InvocationRecord) {
     if let Some(http) = &http_context {
         code_context.insert("httpContext".into(), http.clone());
     }
+    // A route's async call: an http function sees the caller's request as a blocking one does.
+    let http_forward = http_context
+        .as_ref()
+        .and_then(|http| serde_json::from_value::<HttpContext>(http.clone()).ok())
+        .map(|http| crate::routes::context::http_forward(&http));
     let options = CallOptions {
         cancel: CancellationToken::new(),
         code_context,
@@ -132,6 +138,7 @@ async fn execute(state: &Arc<AppState>, run: InvocationRecord) {
         services: run.services.clone(),
         event,
         http_context,
+        http_forward,
         ..CallOptions::default()
     };
     let started = std::time::Instant::now();
