@@ -353,6 +353,7 @@ async fn host_routes_cors_async_limits_and_disabled_routes() {
     assert_eq!(headers["access-control-allow-methods"], "GET, POST");
     assert_eq!(headers["access-control-allow-headers"], "X-Custom");
     assert_eq!(headers["access-control-max-age"], "600");
+    assert_eq!(headers.get_all("vary").iter().count(), 1, "{headers:?}");
     let (status, _, _) = send(preflight("https://evil.example", "POST")).await;
     assert_eq!(status, 403);
     let (status, _, _) = send(preflight("https://app.example", "DELETE")).await;

@@ -106,7 +106,15 @@ async fn serve(state: Arc<AppState>, place: Place, request: Request) -> Response
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&allowed) {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-                headers.append(header::VARY, HeaderValue::from_static("Origin"));
+                let varies = headers.get_all(header::VARY).iter().any(|v| {
+                    v.to_str().is_ok_and(|v| {
+                        v.split(',')
+                            .any(|n| n.trim().eq_ignore_ascii_case("origin"))
+                    })
+                });
+                if !varies {
+                    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+                }
             }
         }
     }
