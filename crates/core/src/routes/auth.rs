@@ -2,29 +2,20 @@
 //! `slack`): a request that fails it is 401 and never reaches the function. Secrets and
 //! credentials never appear in a refusal's message or in the logs.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use super::table::ServedRoute;
+use super::memory::{ReplayGuard, VerifiedCache};
 use super::{credentials, StoredAuth};
 use crate::auth::tokens::Role;
+use crate::auth::tokens::TokenBook;
 use crate::auth::Principal;
-use crate::state::AppState;
 
 /// The error code of a refused request.
 pub const UNAUTHORIZED: &str = "faasbox.route.unauthorized";
-
-/// How many verified basic-auth credentials are remembered.
-const VERIFIED_CAPACITY: usize = 1024;
-/// How long a verified basic-auth credential is remembered.
-const VERIFIED_FOR: Duration = Duration::from_secs(300);
-/// How many Slack signatures are remembered (within their windows).
-const REPLAY_CAPACITY: usize = 100_000;
 
 /// What a request presents: its headers (names lower case), its query parameters (decoded)
 /// and its raw body.
@@ -82,16 +73,39 @@ pub fn credential_names(auth: &StoredAuth) -> (Option<String>, Option<String>) {
     }
 }
 
+/// The route whose credentials are checked.
+pub struct Route<'a> {
+    /// Its namespace (whose tokens and secrets count).
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Its authentication.
+    pub auth: &'a StoredAuth,
+}
+
+/// What the checks read besides the request: the API tokens, the vault (signing secrets),
+/// and the gateway's memories (Slack signatures seen, basic credentials verified).
+pub struct Checks<'a> {
+    /// The API tokens (`token`).
+    pub tokens: &'a TokenBook,
+    /// The namespaces' secrets (`hmac-sha256`, `slack`).
+    pub vault: &'a faasbox_secrets::Vault,
+    /// Slack signatures seen.
+    pub replays: &'a ReplayGuard,
+    /// Basic credentials verified recently.
+    pub verified: &'a VerifiedCache,
+}
+
 /// Checks `presented` against `route`'s authentication.
 pub async fn check(
-    state: &AppState,
-    route: &ServedRoute,
+    checks: &Checks<'_>,
+    route: &Route<'_>,
     presented: &Presented<'_>,
 ) -> Result<(), Denied> {
-    match &route.spec.auth {
+    match route.auth {
         StoredAuth::None => Ok(()),
-        StoredAuth::Token => check_token(state, &route.namespace, presented),
-        StoredAuth::Basic { users } => check_basic(state, route, users, presented).await,
+        StoredAuth::Token => check_token(checks.tokens, route.namespace, presented),
+        StoredAuth::Basic { users } => check_basic(checks, route, users, presented).await,
         StoredAuth::ApiKey {
             header,
             query,
@@ -102,7 +116,7 @@ pub async fn check(
             header,
             prefix,
         } => {
-            let key = secret_value(state, route, secret).await?;
+            let key = secret_value(checks, route, secret).await?;
             let given = presented.header(header).unwrap_or_default();
             let refused = || {
                 denied(format!(
@@ -121,10 +135,10 @@ pub async fn check(
             secret,
             max_age_seconds,
         } => {
-            let key = secret_value(state, route, secret).await?;
+            let key = secret_value(checks, route, secret).await?;
             let now = crate::clock::now_ms() / 1000;
             check_slack(
-                &state.routes.replays,
+                checks.replays,
                 route,
                 &key,
                 *max_age_seconds,
@@ -135,7 +149,11 @@ pub async fn check(
     }
 }
 
-fn check_token(state: &AppState, namespace: &str, presented: &Presented<'_>) -> Result<(), Denied> {
+fn check_token(
+    tokens: &TokenBook,
+    namespace: &str,
+    presented: &Presented<'_>,
+) -> Result<(), Denied> {
     let refused = Denied {
         message: format!(
             "this route needs a faasbox token of namespace {namespace} (role invoke or admin): \
@@ -149,7 +167,7 @@ fn check_token(state: &AppState, namespace: &str, presented: &Presented<'_>) -> 
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| refused.clone())?;
-    match state.tokens.check(token) {
+    match tokens.check(token) {
         Some(Principal::Admin) => Ok(()),
         Some(Principal::Namespace {
             namespace: own,
@@ -160,8 +178,8 @@ fn check_token(state: &AppState, namespace: &str, presented: &Presented<'_>) -> 
 }
 
 async fn check_basic(
-    state: &AppState,
-    route: &ServedRoute,
+    checks: &Checks<'_>,
+    route: &Route<'_>,
     users: &std::collections::BTreeMap<String, String>,
     presented: &Presented<'_>,
 ) -> Result<(), Denied> {
@@ -192,15 +210,15 @@ async fn check_basic(
         Some(hash) => (true, hash.clone()),
         None => (false, unknown_user_hash().to_string()),
     };
-    let remembered = VerifiedCache::key(&route.namespace, &route.name, &hash, &user, &password);
-    if state.routes.verified.contains(&remembered) {
+    let remembered = VerifiedCache::key(route.namespace, route.name, &hash, &user, &password);
+    if checks.verified.contains(&remembered) {
         return Ok(());
     }
     let ok = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash))
         .await
         .unwrap_or(false);
     if ok && known {
-        state.routes.verified.insert(remembered);
+        checks.verified.insert(remembered);
         Ok(())
     } else {
         Err(refused)
@@ -236,12 +254,12 @@ fn check_key(
 /// The value of the route's signing secret; a missing one refuses every request (the server
 /// log says which secret to set, never its value).
 async fn secret_value(
-    state: &AppState,
-    route: &ServedRoute,
+    checks: &Checks<'_>,
+    route: &Route<'_>,
     secret: &str,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, Denied> {
     let refused = || denied("this route cannot check signatures now; its owner is told why");
-    match state.vault.get_secret(&route.namespace, secret).await {
+    match checks.vault.get_secret(route.namespace, secret).await {
         Ok(Some(value)) => Ok(value),
         Ok(None) => {
             tracing::error!(
@@ -287,7 +305,7 @@ fn verify_hmac(key: &[u8], parts: &[&[u8]], hex_sig: &str) -> bool {
 
 fn check_slack(
     replays: &ReplayGuard,
-    route: &ServedRoute,
+    route: &Route<'_>,
     key: &[u8],
     max_age: u64,
     now: u64,
@@ -317,89 +335,12 @@ fn check_slack(
     if !verify_hmac(key, &[base.as_bytes(), presented.body], signature) {
         return Err(refused("the signature does not match"));
     }
-    let seen = ReplayGuard::key(&route.namespace, &route.name, signature);
+    let seen = ReplayGuard::key(route.namespace, route.name, signature);
     let expires = Instant::now() + Duration::from_secs(max_age.saturating_mul(2).max(1));
     if !replays.first_time(seen, expires) {
         return Err(refused("this signed request was sent before (a replay)"));
     }
     Ok(())
-}
-
-/// Slack signatures seen, until their window has passed: one seen again is a replay.
-#[derive(Default)]
-pub struct ReplayGuard {
-    seen: Mutex<HashMap<[u8; 32], Instant>>,
-}
-
-impl ReplayGuard {
-    fn key(namespace: &str, route: &str, signature: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        for part in [namespace, route, signature] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        h.finalize().into()
-    }
-
-    /// Whether `key` is new (then it is remembered until `expires`).
-    fn first_time(&self, key: [u8; 32], expires: Instant) -> bool {
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.get(&key).is_some_and(|until| *until > now) {
-            return false;
-        }
-        if seen.len() >= REPLAY_CAPACITY {
-            seen.retain(|_, until| *until > now);
-            if seen.len() >= REPLAY_CAPACITY {
-                // Still full: the one that expires first goes.
-                if let Some(first) = seen
-                    .iter()
-                    .min_by_key(|(_, until)| **until)
-                    .map(|(k, _)| *k)
-                {
-                    seen.remove(&first);
-                }
-            }
-        }
-        seen.insert(key, expires);
-        true
-    }
-}
-
-/// Basic-auth credentials verified recently, by a digest of (route, stored hash, user,
-/// password): a changed password no longer matches, and no password is kept.
-#[derive(Default)]
-pub struct VerifiedCache {
-    entries: Mutex<HashMap<[u8; 32], Instant>>,
-}
-
-impl VerifiedCache {
-    fn key(namespace: &str, route: &str, hash: &str, user: &str, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        for part in [namespace, route, hash, user, password] {
-            h.update(part.as_bytes());
-            h.update([0]);
-        }
-        h.finalize().into()
-    }
-
-    fn contains(&self, key: &[u8; 32]) -> bool {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(key)
-            .is_some_and(|at| at.elapsed() < VERIFIED_FOR)
-    }
-
-    fn insert(&self, key: [u8; 32]) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= VERIFIED_CAPACITY {
-            entries.retain(|_, at| at.elapsed() < VERIFIED_FOR);
-            if entries.len() >= VERIFIED_CAPACITY {
-                entries.clear();
-            }
-        }
-        entries.insert(key, Instant::now());
-    }
 }
 
 /// The hex HMAC-SHA256 of `parts` with `key` (what a signer sends; used by tests and docs).
@@ -414,25 +355,6 @@ pub fn sign_hex(key: &[u8], parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::{RouteSpec, RouteTarget};
-
-    fn route(auth: StoredAuth) -> ServedRoute {
-        ServedRoute::new(
-            "demo",
-            "hook",
-            RouteSpec {
-                path: "/hook".into(),
-                methods: vec![],
-                hosts: vec![],
-                target: RouteTarget::Function("echo".into()),
-                auth,
-                cors: None,
-                raw_response: false,
-                limits: Default::default(),
-                enabled: true,
-            },
-        )
-    }
 
     fn presented<'a>(
         headers: &'a [(String, String)],
@@ -465,10 +387,15 @@ mod tests {
     #[test]
     fn slack_requests_are_checked_for_age_signature_and_replay() {
         let key = b"slack-secret";
-        let r = route(StoredAuth::Slack {
+        let auth = StoredAuth::Slack {
             secret: "s".into(),
             max_age_seconds: 300,
-        });
+        };
+        let r = Route {
+            namespace: "demo",
+            name: "hook",
+            auth: &auth,
+        };
         let guard = ReplayGuard::default();
         let body = b"token=x&text=hi";
         let now = 1_700_000_000u64;
@@ -530,28 +457,5 @@ mod tests {
             (Some("x-key".into()), Some("k".into()))
         );
         assert_eq!(credential_names(&StoredAuth::None), (None, None));
-    }
-
-    #[test]
-    fn the_replay_memory_is_bounded() {
-        let guard = ReplayGuard::default();
-        let until = Instant::now() + Duration::from_secs(60);
-        for i in 0..(REPLAY_CAPACITY + 5) {
-            assert!(guard.first_time(ReplayGuard::key("d", "r", &i.to_string()), until));
-        }
-        assert!(guard.seen.lock().unwrap().len() <= REPLAY_CAPACITY);
-        let cache = VerifiedCache::default();
-        for i in 0..(VERIFIED_CAPACITY + 5) {
-            cache.insert(VerifiedCache::key("d", "r", "h", "u", &i.to_string()));
-        }
-        assert!(cache.entries.lock().unwrap().len() <= VERIFIED_CAPACITY);
-        assert!(cache.contains(&VerifiedCache::key(
-            "d",
-            "r",
-            "h",
-            "u",
-            &(VERIFIED_CAPACITY + 4).to_string()
-        )));
-        assert!(!cache.contains(&VerifiedCache::key("d", "r", "h2", "u", "1")));
     }
 }

@@ -11,6 +11,7 @@ pub mod context;
 pub mod credentials;
 pub mod limits;
 pub mod manage;
+pub mod memory;
 pub mod table;
 
 use std::collections::BTreeMap;

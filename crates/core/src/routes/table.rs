@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use faasbox_store::Store;
 
-use super::auth::ReplayGuard;
 use super::limits::RateLimiter;
+use super::memory::{ReplayGuard, VerifiedCache};
 use super::{RouteSpec, RESERVED_PREFIXES};
 use crate::failure::Failure;
 
@@ -23,7 +23,7 @@ pub struct RouteTable {
     /// Slack signatures seen within their window (replays are refused).
     pub replays: ReplayGuard,
     /// Basic-auth credentials verified recently (Argon2 is slow on purpose).
-    pub verified: super::auth::VerifiedCache,
+    pub verified: VerifiedCache,
 }
 
 /// One served route.
