@@ -676,5 +676,8 @@ async fn a_namespace_holds_at_most_1000_routes() {
     )
     .await;
     assert_eq!(status, 201, "{e}");
-    assert_eq!(server.get(&format!("{ROUTES}/one-more")).await.status(), 404);
+    assert_eq!(
+        server.get(&format!("{ROUTES}/one-more")).await.status(),
+        404
+    );
 }
