@@ -637,3 +637,47 @@ async fn the_cli_creates_lists_disables_and_removes_routes() {
     assert!(stderr.contains("--secret NAME"), "{stderr}");
     no_credential("the server's log", &server.log());
 }
+
+#[tokio::test]
+async fn a_namespace_holds_at_most_1000_routes() {
+    let server = server().await;
+    for i in 0..1000 {
+        let (status, e) = put(
+            &server,
+            &format!("r{i}"),
+            json!({"path": format!("/r/{i}"), "target": {"function": "echo"}}),
+        )
+        .await;
+        assert_eq!(status, 201, "route {i}: {e}");
+    }
+    let (status, e) = put(
+        &server,
+        "one-more",
+        json!({"path": "/one-more", "target": {"function": "echo"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("(1000)"), "{message}");
+    // Replacing one of them is no new route; another namespace has its own count.
+    let (status, e) = put(
+        &server,
+        "r7",
+        json!({"path": "/seven", "target": {"function": "echo"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let (status, e) = send(
+        &server.http,
+        &server,
+        Method::PUT,
+        "/api/v1/namespaces/other/routes/one-more",
+        Some(json!({"path": "/one-more", "target": {"function": "echo"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(
+        server.get(&format!("{ROUTES}/one-more")).await.status(),
+        404
+    );
+}

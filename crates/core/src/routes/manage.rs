@@ -84,14 +84,15 @@ fn yes() -> bool {
 
 /// A route's authentication as the API takes it: passwords and keys in clear (they are
 /// hashed before they are stored, and wiped from memory when this is dropped).
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+// `None {}` and `Token {}` are struct variants so that a field they do not take (`users` on
+// `none`, say) is refused, not ignored.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum AuthBody {
     /// Public.
-    #[default]
-    None,
+    None {},
     /// A faasbox token of the route's namespace (role invoke or admin) or the admin token.
-    Token,
+    Token {},
     /// HTTP basic authentication.
     Basic {
         /// User name → password (at least 8 bytes).
@@ -127,6 +128,12 @@ pub enum AuthBody {
         #[serde(default = "default_slack_age")]
         max_age_seconds: u64,
     },
+}
+
+impl Default for AuthBody {
+    fn default() -> Self {
+        AuthBody::None {}
+    }
 }
 
 impl Drop for AuthBody {
@@ -617,8 +624,8 @@ fn pattern_of(path: &str) -> String {
 /// The stored auth's shape, with empty hashes, for the checks that run before hashing.
 fn shape_of(auth: &AuthBody) -> StoredAuth {
     match auth {
-        AuthBody::None => StoredAuth::None,
-        AuthBody::Token => StoredAuth::Token,
+        AuthBody::None {} => StoredAuth::None,
+        AuthBody::Token {} => StoredAuth::Token,
         AuthBody::Basic { users } => StoredAuth::Basic {
             users: users.keys().map(|k| (k.clone(), String::new())).collect(),
         },
@@ -1448,6 +1455,15 @@ mod tests {
         .map(|e| e.to_string())
         .unwrap_or_default();
         assert!(e.contains("unknown field `password`"), "{e}");
+        for kind in ["none", "token"] {
+            let e = serde_json::from_value::<AuthBody>(
+                serde_json::json!({"kind": kind, "users": {"a": "password1"}}),
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(e.contains("unknown field `users`"), "{kind}: {e}");
+        }
     }
 
     #[test]

@@ -137,8 +137,8 @@ fn uri_of(request: &ApiRequest) -> DispatchResult<String> {
 /// The auth of `authentication` when faasbox can set it from Dispatch's form alone.
 fn auth_of(authentication: Option<&str>) -> DispatchResult<AuthBody> {
     match authentication.unwrap_or("public") {
-        "public" | "none" | "" => Ok(AuthBody::None),
-        "token" => Ok(AuthBody::Token),
+        "public" | "none" | "" => Ok(AuthBody::None {}),
+        "token" => Ok(AuthBody::Token {}),
         kind @ ("basic" | "api-key" | "hmac-sha256" | "slack") => Err(bad(format!(
             "authentication '{kind}' needs credentials or a secret Dispatch's API cannot carry: \
              create the route with `faasbox route create ORG/NAME --auth {kind} …` (or PUT \
