@@ -390,9 +390,10 @@ async fn run(
             record.cold_start = Some(lease.started_new.is_some());
             let wait = waiting.elapsed().saturating_sub(init);
             let running = Instant::now();
-            let answer = call(
+            let answer = followed_call(
                 &state,
-                &record.id,
+                &record,
+                &masker,
                 lease,
                 &deployed.spec,
                 input,
@@ -447,6 +448,34 @@ fn mask(
         e
     });
     (result, logs)
+}
+
+/// [`call`], with its log lines sent to whoever follows its function's logs as they come
+/// (masked with `masker`; read from the agent only while someone follows: `crate::live_logs`).
+#[allow(clippy::too_many_arguments)]
+async fn followed_call(
+    state: &Arc<AppState>,
+    record: &CallRecord,
+    masker: &Masker,
+    lease: Lease,
+    spec: &FunctionSpec,
+    input: Bytes,
+    files: Vec<CallFile>,
+    cancel: &CancellationToken,
+) -> (Result<Bytes, Failure>, Vec<LogLine>) {
+    let running = lease.running.clone();
+    let call = call(state, &record.id, lease, spec, input, files, cancel);
+    state
+        .live_logs
+        .relay(
+            &record.namespace,
+            &record.function,
+            &record.id,
+            &running.client,
+            masker,
+            call,
+        )
+        .await
 }
 
 /// Sends the input through the leased instance and maps every way it can end.
