@@ -62,7 +62,21 @@ struct VersionLabels {
     version: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    namespace: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatusLabels {
+    namespace: String,
+    route: String,
+    status: String,
+}
+
 type DurationFamily = Family<FunctionLabels, Histogram, fn() -> Histogram>;
+type RouteDurationFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 struct Metrics {
     registry: Registry,
@@ -79,6 +93,8 @@ struct Metrics {
     events_accepted: Family<NamespaceLabels, Counter>,
     log_followers: Gauge,
     live_log_reads: Counter,
+    route_requests: Family<RouteStatusLabels, Counter>,
+    route_durations: RouteDurationFamily,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -182,6 +198,19 @@ impl Metrics {
                  (none while nobody follows)",
                 Counter::default(),
             ),
+            route_requests: registered(
+                r,
+                "route_requests",
+                "Requests an HTTP route answered, by status (refusals included: 401, 413, \
+                 429; not the requests no route matched)",
+                Family::default(),
+            ),
+            route_durations: registered(
+                r,
+                "route_request_seconds",
+                "How long HTTP routes took to answer, from the request to the answer",
+                Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
+            ),
             registry,
         }
     }
@@ -232,6 +261,26 @@ pub fn call_ended(namespace: &str, function: &str, outcome: &'static str, took: 
             namespace: labels.namespace,
             function: labels.function,
             outcome,
+        })
+        .inc();
+}
+
+/// A request through route `route` of `namespace` was answered with `status`.
+pub fn route_answered(namespace: &str, route: &str, status: u16, took: Duration) {
+    let labels = RouteLabels {
+        namespace: namespace.to_string(),
+        route: route.to_string(),
+    };
+    METRICS
+        .route_durations
+        .get_or_create(&labels)
+        .observe(took.as_secs_f64());
+    METRICS
+        .route_requests
+        .get_or_create(&RouteStatusLabels {
+            namespace: labels.namespace,
+            route: labels.route,
+            status: status.to_string(),
         })
         .inc();
 }

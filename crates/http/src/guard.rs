@@ -24,12 +24,16 @@ pub const TEST_PANIC_ENV: &str = "FAASBOX_TEST_PANIC_ROUTE";
 /// The panicking test route.
 pub const TEST_PANIC_PATH: &str = "/api/v1/admin/test-panic";
 
-/// `router` with the JSON rejections and the panic guard around it (the guard outermost, so
-/// that a panic anywhere inside, the token check included, is caught).
-pub fn wrap(router: Router) -> Router {
-    router
-        .layer(axum::middleware::map_response(json_rejection))
-        .layer(CatchPanicLayer::custom(panic_response))
+/// `router` with axum's plain-text rejections turned into the API's JSON errors (not around
+/// the gateway: a route's function may answer plain text on purpose).
+pub fn json_rejections(router: Router) -> Router {
+    router.layer(axum::middleware::map_response(json_rejection))
+}
+
+/// `router` with the panic guard around it (outermost, so that a panic anywhere inside, the
+/// token check and the gateway included, is caught).
+pub fn catch_panics(router: Router) -> Router {
+    router.layer(CatchPanicLayer::custom(panic_response))
 }
 
 /// `router` plus the test route when [`TEST_PANIC_ENV`] is `1`.

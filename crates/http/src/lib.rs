@@ -10,6 +10,7 @@ mod flows;
 mod function_instances;
 mod function_logs;
 mod functions;
+mod gateway;
 mod guard;
 mod held_body;
 mod images;
@@ -21,6 +22,7 @@ mod openapi;
 mod pulls;
 mod records;
 mod registries;
+mod routes;
 mod secrets;
 mod services;
 mod subscriptions;
@@ -80,6 +82,7 @@ const FLOWS: &str = "flows";
 const INSTANCES: &str = "instances";
 const EVENTS: &str = "events";
 const SUBSCRIPTIONS: &str = "subscriptions";
+const ROUTES: &str = "routes";
 const CODE: &str = "functions from code";
 const SYSTEM: &str = "system";
 const DISPATCH: &str = "dispatch";
@@ -255,6 +258,11 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::PUT, "/api/v1/namespaces/{ns}/services/{name}", put(services::put).layer(DefaultBodyLimit::max(services::MAX_BODY_BYTES)), Doc::new(SERVICES, "Create (201) or replace (200) a service instance: {params, secret_params}", Answer::Json(201, one::<faasbox_core::services::ServiceView>)).body(Body::Json(one::<faasbox_core::services::ServiceBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/services/{name}", get(services::get), Doc::new(SERVICES, "Show a service instance (secret parameters by key only)", Answer::Json(200, one::<faasbox_core::services::ServiceView>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/services/{name}", delete(services::delete), Doc::new(SERVICES, "Delete a service instance", Answer::Empty(204))),
+        route(M::GET, "/api/v1/namespaces/{ns}/routes", get(routes::list), Doc::new(ROUTES, "List a namespace's HTTP routes, by name (users and keys by name only, never a credential)", Answer::Json(200, many::<faasbox_core::routes::manage::RouteView>))),
+        route(M::PUT, "/api/v1/namespaces/{ns}/routes/{name}", put(routes::put).layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES)), Doc::new(ROUTES, "Create (201) or replace (200) an HTTP route: a public URL /ns/{ns}{path} (and {path} on its hosts) for a function or a flow, with its authentication (credentials in clear here, stored hashed), CORS and limits (docs/ROUTES.md); 409 when an enabled route of the namespace has the same path and a method in common, or a host is another namespace's", Answer::Json(201, one::<faasbox_core::routes::manage::RouteView>)).body(Body::Json(one::<faasbox_core::routes::manage::RouteBody>))),
+        route(M::PATCH, "/api/v1/namespaces/{ns}/routes/{name}", patch(routes::patch).layer(DefaultBodyLimit::max(routes::MAX_BODY_BYTES)), Doc::new(ROUTES, "Change the given top-level fields of a route ({\"enabled\": false} disables it); an auth given replaces the whole auth", Answer::Json(200, one::<faasbox_core::routes::manage::RouteView>)).body(Body::Json(one::<faasbox_core::routes::manage::RoutePatch>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/routes/{name}", get(routes::get), Doc::new(ROUTES, "Show an HTTP route and its URLs", Answer::Json(200, one::<faasbox_core::routes::manage::RouteView>))),
+        route(M::DELETE, "/api/v1/namespaces/{ns}/routes/{name}", delete(routes::delete), Doc::new(ROUTES, "Delete an HTTP route: it is not served from now on", Answer::Empty(204))),
         route(M::POST, "/api/v1/namespaces/{ns}/registries", post(registries::create), Doc::new(REGISTRIES, "Store a namespace's credentials for a registry", Answer::Json(201, one::<registries::RegistryView>)).body(Body::Json(one::<registries::RegistryBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/registries", get(registries::list), Doc::new(REGISTRIES, "List a namespace's registries (never passwords)", Answer::Json(200, many::<registries::RegistryView>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/registries", delete(registries::delete), Doc::new(REGISTRIES, "Remove a namespace's registry", Answer::Empty(204)).query(REGISTRY_URL_QUERY)),
@@ -384,7 +392,9 @@ fn openapi_json() -> &'static str {
 
 /// Serves the API over `state` on `listener` until `shutdown` resolves. The token check wraps
 /// everything served, whatever routes the API adds; the guard (panics, JSON rejections) wraps
-/// the token check.
+/// the token check. In front of the token check (inside the panic guard), the gateway takes
+/// the requests of HTTP routes (`/ns/…` and route hosts), which have their own
+/// authentication.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
@@ -397,15 +407,18 @@ pub async fn serve(
         shutdown.await;
         live_logs.live_logs.close();
     };
-    let router = guard::wrap(
-        router(state.clone()).layer(axum::middleware::from_fn_with_state(
-            state,
-            auth::require_token,
-        )),
+    let api = guard::json_rejections(router(state.clone()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
+    ));
+    let router = guard::catch_panics(
+        api.layer(axum::middleware::from_fn_with_state(state, gateway::divert)),
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(test)]

@@ -138,6 +138,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     faasbox_core::flows::events::install(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    state
+        .routes
+        .reload(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the HTTP routes: {e}"))?;
     let resumed = faasbox_core::flows::runner::resume_unfinished(&state)
         .await
         .map_err(|e| anyhow::anyhow!(e.to_string()))?;

@@ -10,6 +10,7 @@ pub mod lang_images;
 pub mod marked;
 pub mod metrics;
 pub mod registry;
+pub mod routes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

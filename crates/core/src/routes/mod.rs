@@ -56,7 +56,7 @@ fn enabled_by_default() -> bool {
 }
 
 /// What a route calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum RouteTarget {
     /// A function of the route's namespace, by name.
@@ -75,49 +75,64 @@ pub enum StoredAuth {
     /// A faasbox token of the route's namespace with role invoke or admin (or a server admin's).
     Token,
     /// HTTP basic authentication: user name → password hash ([`credentials::hash_password`]).
-    Basic { users: BTreeMap<String, String> },
+    Basic {
+        /// User name → Argon2id hash.
+        users: BTreeMap<String, String>,
+    },
     /// An API key in a header (default `X-API-Key`) or, when `query` is set, that query
     /// parameter: key name → key hash ([`credentials::hash_key`]).
     ApiKey {
+        /// The header that carries the key.
         #[serde(default = "default_key_header")]
         header: String,
+        /// When set, the query parameter that carries the key instead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         query: Option<String>,
+        /// Key name → SHA-256 hex.
         keys: BTreeMap<String, String>,
     },
     /// An HMAC-SHA256 of the raw body with the namespace secret `secret`, hex, in `header`
     /// after `prefix` (GitHub's `X-Hub-Signature-256: sha256=…` by default).
     HmacSha256 {
+        /// The namespace secret that signs.
         secret: String,
+        /// The header that carries the signature.
         #[serde(default = "default_hmac_header")]
         header: String,
+        /// What comes before the hex signature.
         #[serde(default = "default_hmac_prefix")]
         prefix: String,
     },
     /// Slack's signed requests: `X-Slack-Signature: v0=hex(HMAC-SHA256(secret,
     /// "v0:{X-Slack-Request-Timestamp}:{body}"))`, the timestamp within `max_age_seconds`.
     Slack {
+        /// The namespace secret that signs.
         secret: String,
+        /// How old a request's timestamp may be, seconds.
         #[serde(default = "default_slack_age")]
         max_age_seconds: u64,
     },
 }
 
+/// `api-key`'s default header.
 pub fn default_key_header() -> String {
     "X-API-Key".into()
 }
+/// `hmac-sha256`'s default header (GitHub's).
 pub fn default_hmac_header() -> String {
     "X-Hub-Signature-256".into()
 }
+/// `hmac-sha256`'s default prefix (GitHub's).
 pub fn default_hmac_prefix() -> String {
     "sha256=".into()
 }
+/// `slack`'s default replay window, seconds (Slack's advice).
 pub fn default_slack_age() -> u64 {
     300
 }
 
 /// A route's CORS settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Allowed origins (`*` for any).
@@ -135,7 +150,7 @@ pub struct Cors {
 }
 
 /// A route's limits; `None` takes the default named in `docs/ROUTES.md`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteLimits {
     /// The largest request body, bytes (at most the server's `--max-input-bytes`).

@@ -177,6 +177,8 @@ mod tests {
             "/api/v1/namespaces/b/some/future/route",
             "/api/functions/registries/namespaces/b",
             "/api/v1/namespaces/b/images",
+            "/api/v1/namespaces/b/routes",
+            "/api/v1/namespaces/b/routes/hook",
         ] {
             assert_eq!(
                 verdict(Role::Admin, Method::GET, path),
@@ -212,6 +214,8 @@ mod tests {
             (Method::GET, "/api/v1/namespaces/a/functions/f/revisions"),
             (Method::GET, "/api/v1/namespaces/a/runs"),
             (Method::POST, "/api/v1/namespaces/a/runs/r1/cancel"),
+            (Method::GET, "/api/v1/namespaces/a/routes"),
+            (Method::GET, "/api/v1/namespaces/a/routes/hook"),
         ];
         for (m, p) in allow {
             assert_eq!(verdict(Role::Invoke, m, p), Verdict::Allow, "{p}");
@@ -229,6 +233,9 @@ mod tests {
             (Method::PATCH, "/api/v1/namespaces/a/functions/f"),
             (Method::POST, "/api/v1/namespaces/a/functions/f/rollback"),
             (Method::DELETE, "/api/v1/namespaces/a/runs/r1"),
+            (Method::PUT, "/api/v1/namespaces/a/routes/hook"),
+            (Method::PATCH, "/api/v1/namespaces/a/routes/hook"),
+            (Method::DELETE, "/api/v1/namespaces/a/routes/hook"),
         ];
         for (m, p) in deny {
             assert!(
@@ -263,11 +270,18 @@ mod tests {
             judged(Role::Invoke, Method::GET, "/v1/baseimage", Some("a")),
             Verdict::Allow
         );
+        assert_eq!(
+            judged(Role::Invoke, Method::GET, "/v1/api/a", Some("a")),
+            Verdict::Allow
+        );
         for (m, p) in [
             (Method::POST, "/v1/function"),
             (Method::PUT, "/v1/function/f"),
             (Method::DELETE, "/v1/image/i"),
             (Method::POST, "/v1/baseimage"),
+            (Method::POST, "/v1/api"),
+            (Method::PUT, "/v1/api/a"),
+            (Method::DELETE, "/v1/api/a"),
         ] {
             assert!(
                 matches!(judged(Role::Invoke, m, p, Some("a")), Verdict::Forbidden(_)),
