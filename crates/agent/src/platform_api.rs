@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faasbox_proto::{
-    AgentSecret, CallEnvelope, CallFile, CancelReport, LogsReport, ReadyReport, HEADER_ACTION_ID,
-    HEADER_CALL_FILES, HEADER_DEADLINE, MAX_LOGS_LINES,
+    AgentSecret, CallEnvelope, CallFile, CancelReport, HttpForward, LogsReport, ReadyReport,
+    HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE, MAX_LOGS_LINES,
 };
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -219,12 +219,12 @@ fn parse_call_headers(req: &Request<Incoming>) -> Result<(String, String, bool),
     Ok((aid, deadline, envelope))
 }
 
-/// A [`CallEnvelope`] body as (files, input bytes).
-fn open_envelope(body: &[u8]) -> Result<(Vec<CallFile>, Bytes), String> {
+/// A [`CallEnvelope`] body as (files, input bytes, the HTTP request to forward).
+fn open_envelope(body: &[u8]) -> Result<(Vec<CallFile>, Bytes, Option<HttpForward>), String> {
     let envelope: CallEnvelope = serde_json::from_slice(body)
         .map_err(|e| format!("the body is not a call envelope: {e}"))?;
     let input = Bytes::copy_from_slice(envelope.input.get().as_bytes());
-    Ok((envelope.files, input))
+    Ok((envelope.files, input, envelope.http))
 }
 
 async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
@@ -248,13 +248,13 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
             )
         }
     };
-    let (files, input) = if envelope {
+    let (files, input, http) = if envelope {
         match open_envelope(&input) {
             Ok(opened) => opened,
             Err(message) => return http_util::text(StatusCode::BAD_REQUEST, message),
         }
     } else {
-        (Vec::new(), input)
+        (Vec::new(), input, None)
     };
     let Some((guard, cancelled)) = api.calls.begin(&aid) else {
         return http_util::text(
@@ -267,6 +267,7 @@ async fn invoke(api: &PlatformApi, req: Request<Incoming>) -> Response<Body> {
         deadline,
         input,
         files,
+        http,
     };
     let mut result = api.contract.invoke(&call, cancelled.clone()).await;
     if cancelled.is_cancelled() {

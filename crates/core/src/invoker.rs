@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use faasbox_proto::{CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine, LogStream};
+use faasbox_proto::{
+    CallFile, Contract, HttpForward, InvokeOutcome, InvokeStatus, LogLine, LogStream,
+};
 use faasbox_store::InvocationEnd;
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +82,10 @@ pub struct CallOptions {
     pub event: Option<serde_json::Value>,
     /// The HTTP request that caused this call (an HTTP route's), kept in its run record.
     pub http_context: Option<serde_json::Value>,
+    /// The HTTP request a Direktiv HTTP function sees on its `POST /` (a route's call: the
+    /// caller's headers and `Faasbox-Http-*`; see `routes::context::call_input_for`); other
+    /// contracts ignore it.
+    pub http_forward: Option<HttpForward>,
 }
 
 /// See [`CallOptions::on_recorded`].
@@ -396,8 +402,11 @@ async fn run(
                 &masker,
                 lease,
                 &deployed.spec,
-                input,
-                options.files,
+                Sent {
+                    input,
+                    files: options.files,
+                    http: options.http_forward,
+                },
                 &options.cancel,
             )
             .await;
@@ -452,19 +461,17 @@ fn mask(
 
 /// [`call`], with its log lines sent to whoever follows its function's logs as they come
 /// (masked with `masker`; read from the agent only while someone follows: `crate::live_logs`).
-#[allow(clippy::too_many_arguments)]
 async fn followed_call(
     state: &Arc<AppState>,
     record: &CallRecord,
     masker: &Masker,
     lease: Lease,
     spec: &FunctionSpec,
-    input: Bytes,
-    files: Vec<CallFile>,
+    sent: Sent,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, Failure>, Vec<LogLine>) {
     let running = lease.running.clone();
-    let call = call(state, &record.id, lease, spec, input, files, cancel);
+    let call = call(state, &record.id, lease, spec, sent, cancel);
     state
         .live_logs
         .relay(
@@ -478,21 +485,33 @@ async fn followed_call(
         .await
 }
 
+/// What a call sends its agent: the input, files to place, the HTTP request behind it.
+struct Sent {
+    input: Bytes,
+    files: Vec<CallFile>,
+    http: Option<HttpForward>,
+}
+
 /// Sends the input through the leased instance and maps every way it can end.
 async fn call(
     state: &Arc<AppState>,
     id: &str,
     lease: Lease,
     spec: &FunctionSpec,
-    input: Bytes,
-    files: Vec<CallFile>,
+    sent: Sent,
     cancel: &CancellationToken,
 ) -> (Result<Bytes, Failure>, Vec<LogLine>) {
+    let Sent { input, files, http } = sent;
     let (timeout, size) = (spec.timeout.0, spec.size.as_str());
     let running = lease.running.clone();
     let deadline = clock::deadline_rfc3339(timeout);
     let backstop = timeout + AGENT_DEADLINE_GRACE;
-    let call = tokio::time::timeout(backstop, running.client.call(id, &deadline, input, files));
+    let call = tokio::time::timeout(
+        backstop,
+        running
+            .client
+            .call_with_http(id, &deadline, input, files, http),
+    );
     tokio::pin!(call);
     let answer = tokio::select! {
         answer = &mut call => answer,

@@ -66,6 +66,27 @@ async fn answers_and_records(h: Harness) {
 }
 
 #[tokio::test]
+async fn a_routes_http_request_reaches_the_agent_in_the_call_envelope() {
+    let h = harness(FakeReply::Echo, spec()).await;
+    let forward = faasbox_proto::HttpForward {
+        method: "POST".into(),
+        path: "/hooks/github".into(),
+        query: "a=1".into(),
+        headers: vec![("x-github-event".into(), "push".into())],
+    };
+    let options = CallOptions {
+        http_forward: Some(forward.clone()),
+        ..CallOptions::default()
+    };
+    let invocation = call(&h, "fn", br#"{"ref":"main"}"#, options).await;
+    // The stand-in echoes the body it got: the envelope.
+    let received = invocation.result.unwrap();
+    let envelope: faasbox_proto::CallEnvelope = serde_json::from_slice(&received).unwrap();
+    assert_eq!(envelope.http, Some(forward));
+    assert_eq!(envelope.input.get(), r#"{"ref":"main"}"#);
+}
+
+#[tokio::test]
 async fn the_deadline_reaches_the_agent_and_its_timeout_is_a_504() {
     // The stand-in holds the call until the deadline it was sent, then answers `timeout`, as
     // the agent does; an http function's instance is replaced then.

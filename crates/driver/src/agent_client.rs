@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use faasbox_proto::{
-    AgentEndpoint, CallEnvelope, CallFile, CancelReport, InvokeOutcome, LogsReport, ReadyReport,
-    HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE,
+    AgentEndpoint, CallEnvelope, CallFile, CancelReport, HttpForward, InvokeOutcome, LogsReport,
+    ReadyReport, HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -116,6 +116,21 @@ impl AgentClient {
         input: Bytes,
         files: Vec<CallFile>,
     ) -> Result<InvokeOutcome<Bytes>, AgentError> {
+        self.call_with_http(action_id, deadline_rfc3339, input, files, None)
+            .await
+    }
+
+    /// [`AgentClient::call`] for a call through an HTTP route: with `http`, the body is a
+    /// [`CallEnvelope`] carrying it (the http contract forwards the caller's request to the
+    /// function; the others ignore it), and `input` must be JSON.
+    pub async fn call_with_http(
+        &self,
+        action_id: &str,
+        deadline_rfc3339: &str,
+        input: Bytes,
+        files: Vec<CallFile>,
+        http: Option<HttpForward>,
+    ) -> Result<InvokeOutcome<Bytes>, AgentError> {
         const PATH: &str = INVOKE;
         let mut request = Request::builder()
             .method(Method::POST)
@@ -124,16 +139,18 @@ impl AgentClient {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(HEADER_ACTION_ID, action_id)
             .header(HEADER_DEADLINE, deadline_rfc3339);
-        let body = if files.is_empty() {
+        let body = if files.is_empty() && http.is_none() {
             input
         } else {
             request = request.header(HEADER_CALL_FILES, "1");
             let input = serde_json::from_slice::<&serde_json::value::RawValue>(&input)
                 .map_err(|e| {
-                    AgentError::Request(format!("a call with files needs JSON input: {e}"))
+                    AgentError::Request(format!(
+                        "a call with files or an HTTP request needs JSON input: {e}"
+                    ))
                 })?
                 .to_owned();
-            let envelope = serde_json::to_vec(&CallEnvelope { files, input })
+            let envelope = serde_json::to_vec(&CallEnvelope { files, input, http })
                 .map_err(|e| AgentError::Request(e.to_string()))?;
             Bytes::from(envelope)
         };
@@ -430,6 +447,68 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, AgentError::TooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_call_with_an_http_request_sends_it_in_an_envelope() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let (sent, received) = tokio::sync::oneshot::channel::<String>();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = vec![0u8; 4096];
+            // The whole request: its head, then a body of its content-length.
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length: "))
+                        .and_then(|n| n.trim().parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let body = r#"{"status":"ok","output":1,"logs":[]}"#;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+            stream.write_all(head.as_bytes()).await.unwrap();
+            stream.write_all(body.as_bytes()).await.unwrap();
+            let _ = sent.send(String::from_utf8_lossy(&request).into_owned());
+        });
+        let forward = HttpForward {
+            method: "PUT".into(),
+            path: "/a/b".into(),
+            query: "x=1".into(),
+            headers: vec![("x-event".into(), "push".into())],
+        };
+        let outcome = AgentClient::new(socket)
+            .call_with_http(
+                "aid",
+                "2030-01-01T00:00:00Z",
+                Bytes::from_static(b"{\"n\": 1}"),
+                Vec::new(),
+                Some(forward.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.output.as_deref(), Some(&b"1"[..]));
+        let request = received.await.unwrap();
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.to_lowercase().contains("faasbox-call-files: 1"),
+            "{head}"
+        );
+        let envelope: CallEnvelope = serde_json::from_str(body).unwrap();
+        assert_eq!(envelope.http, Some(forward));
+        assert_eq!(envelope.input.get(), "{\"n\": 1}");
+        assert!(envelope.files.is_empty());
     }
 
     #[test]

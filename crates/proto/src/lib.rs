@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `GET /v1/ready` | `200` [`ReadyReport`] once the function can take calls; `503` [`ReadyReport`] when it never became ready (its process exited, or [`AgentConfig::ready_timeout_ms`] passed) |
 //! | `POST /v1/invoke` with headers [`HEADER_ACTION_ID`], [`HEADER_DEADLINE`]; body: the input | `200` [`InvokeOutcome`] (a function failure is an outcome too, and so is a call stopped at its deadline, [`InvokeStatus::Timeout`]; a non-200 answer means the agent itself failed) |
-//! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files and the input) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
+//! | the same with [`HEADER_CALL_FILES`]` = 1`; body: a [`CallEnvelope`] (the files, the input, and the HTTP request behind a route's call) | the same; a file that cannot be placed is the catchable [`CODE_CALL_FILES`] |
 //! | `POST /v1/cancel?aid=ID` | `200` [`CancelReport`]: the call is cancelled (the function gets its `DELETE`), with the logs it wrote so far |
 //! | `GET /v1/logs?aid=ID&after=N` | `200` [`LogsReport`]: the lines call `ID` has produced so far after its first `N` (at most [`MAX_LOGS_LINES`] per answer), while it runs; for a call not in flight (unknown or ended) no lines and `running: false`. A call's lines are numbered as its [`InvokeOutcome::logs`] numbers them, so a caller that read `N` lines while the call ran takes the outcome's lines after the first `N` |
 //!
@@ -23,7 +23,7 @@
 //!
 //! | contract | the function is | a call |
 //! |---|---|---|
-//! | http | a server on `127.0.0.1:`[`AgentConfig::function_port`] | `POST /` with `Direktiv-*` headers |
+//! | http | a server on `127.0.0.1:`[`AgentConfig::function_port`] | `POST /` with `Direktiv-*` headers (and a route's caller's headers with `Faasbox-Http-*`: [`HttpForward`]) |
 //! | cmd | the command lines each call brings (direktiv-cmd) | the commands run one by one |
 //! | file | the image's entrypoint ([`AgentConfig::command`]) | run to completion, input and output in [`FileContractConfig::data_dir`] |
 //! | openwhisk | `/action/exec` ([`AgentConfig::openwhisk`]) | run per call by the action proxy |
@@ -422,9 +422,66 @@ fn default_temp_root() -> String {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CallEnvelope {
     /// The files the agent places in the call's directory before the function runs.
+    #[serde(default)]
     pub files: Vec<CallFile>,
     /// The call's input JSON, unparsed.
     pub input: Box<RawValue>,
+    /// The HTTP request behind the call (a call through an HTTP route), which the http
+    /// contract forwards to the function; other contracts ignore it. An agent that predates
+    /// it ignores it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpForward>,
+}
+
+/// The request method of a call through an HTTP route, on the http contract's `POST /`.
+pub const HEADER_HTTP_METHOD: &str = "Faasbox-Http-Method";
+/// The path the route matched, on the http contract's `POST /`.
+pub const HEADER_HTTP_PATH: &str = "Faasbox-Http-Path";
+/// The raw query string (without `?`, possibly empty), on the http contract's `POST /`.
+pub const HEADER_HTTP_QUERY: &str = "Faasbox-Http-Query";
+
+/// The HTTP request behind a call of a Direktiv HTTP function through a route: the agent adds
+/// its [`forwardable_header`]s and [`HEADER_HTTP_METHOD`], [`HEADER_HTTP_PATH`],
+/// [`HEADER_HTTP_QUERY`] to its `POST /` to the function.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpForward {
+    /// The request's method, upper case.
+    pub method: String,
+    /// The path the route matched.
+    pub path: String,
+    /// The query string as sent, without `?`.
+    #[serde(default)]
+    pub query: String,
+    /// The caller's headers (names lower case); those that are not [`forwardable_header`]s
+    /// are dropped by the agent.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+}
+
+/// Hop-by-hop headers (RFC 9110 7.6.1, and the old `keep-alive`, `proxy-connection`): they
+/// describe one connection, never a request or an answer passed on.
+pub const HOP_BY_HOP_HEADERS: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether a caller's header `name` (any case) may be forwarded to a Direktiv HTTP function:
+/// not a hop-by-hop one, not `host`, `content-type` or `content-length` (the agent's request
+/// has its own), and not one of the names the platform speaks with (`Direktiv-*`,
+/// `Faasbox-*`), so a caller can never forge them.
+pub fn forwardable_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !(lower.starts_with("direktiv-")
+        || lower.starts_with("faasbox-")
+        || matches!(lower.as_str(), "host" | "content-type" | "content-length")
+        || HOP_BY_HOP_HEADERS.contains(&lower.as_str()))
 }
 
 /// One file of a call.
@@ -641,6 +698,60 @@ mod tests {
         assert_eq!(file.kind, CallFileKind::TarGz);
         let json = serde_json::to_string(&CallFileKind::File).unwrap();
         assert_eq!(json, r#""file""#);
+    }
+
+    #[test]
+    fn envelopes_without_files_or_http_read_and_http_forward_round_trips() {
+        let old: CallEnvelope = serde_json::from_str(r#"{"files":[],"input":{"a":1}}"#).unwrap();
+        assert!(old.http.is_none());
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("http"), "{text}");
+        let forward = HttpForward {
+            method: "POST".into(),
+            path: "/hooks/x".into(),
+            query: "a=1".into(),
+            headers: vec![("x-github-event".into(), "push".into())],
+        };
+        let text = serde_json::to_string(&CallEnvelope {
+            files: Vec::new(),
+            input: RawValue::from_string("[1]".into()).unwrap(),
+            http: Some(forward.clone()),
+        })
+        .unwrap();
+        let read: CallEnvelope = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.http, Some(forward));
+        let no_files: CallEnvelope =
+            serde_json::from_str(r#"{"input":1,"http":{"method":"GET","path":"/"}}"#).unwrap();
+        assert!(no_files.files.is_empty());
+        assert_eq!(no_files.http.unwrap().query, "");
+    }
+
+    #[test]
+    fn only_the_callers_own_headers_are_forwarded() {
+        for kept in [
+            "x-github-event",
+            "X-Hub-Signature-256",
+            "accept",
+            "cookie",
+            "user-agent",
+        ] {
+            assert!(forwardable_header(kept), "{kept}");
+        }
+        for dropped in [
+            "Direktiv-ActionID",
+            "direktiv-tempdir",
+            "Faasbox-Http-Method",
+            "faasbox-anything",
+            "Content-Type",
+            "content-length",
+            "Host",
+            "Connection",
+            "transfer-encoding",
+            "Upgrade",
+            "te",
+        ] {
+            assert!(!forwardable_header(dropped), "{dropped}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! Ready means the port accepts connections. A call is `POST /` with the input as body and the
 //! headers `Direktiv-ActionID`, `Direktiv-TempDir` (the call's directory, holding its files),
-//! `Direktiv-Deadline` and `Content-Type: application/json`; the answer is mapped by [`map_answer`]. A cancel is
+//! `Direktiv-Deadline` and `Content-Type: application/json` (and, for a call through an HTTP
+//! route, the caller's headers and `Faasbox-Http-Method`, `-Path`, `-Query`: see
+//! [`add_forwarded`]); the answer is mapped by [`map_answer`]. A cancel is
 //! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
 //! this contract serves on `127.0.0.1:<log_port>`.
 //!
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -33,7 +35,10 @@ use crate::calls::Cancelled;
 use crate::lines::{char_boundary_before, lossy};
 use crate::process::{FunctionProcess, SpawnSpec};
 use crate::{log_endpoint, tcp_bridge};
-use faasbox_proto::{ProcessUser, CODE_CONTAINER_FAILED};
+use faasbox_proto::{
+    forwardable_header, HttpForward, ProcessUser, CODE_CONTAINER_FAILED, HEADER_HTTP_METHOD,
+    HEADER_HTTP_PATH, HEADER_HTTP_QUERY,
+};
 
 /// The largest answer body the agent takes from the function.
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
@@ -223,7 +228,7 @@ impl HttpContract {
         use std::os::unix::ffi::OsStrExt as _;
         let temp_dir = HeaderValue::from_bytes(temp_dir.as_os_str().as_bytes())
             .map_err(|e| ForwardError::Request(format!("temp dir path: {e}")))?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(HOST, self.addr.to_string())
@@ -233,6 +238,9 @@ impl HttpContract {
             .header(CONTENT_TYPE, "application/json")
             .body(Full::new(call.input.clone()))
             .map_err(|e| ForwardError::Request(e.to_string()))?;
+        if let Some(http) = &call.http {
+            add_forwarded(request.headers_mut(), http);
+        }
         exchange(self.addr, request, MAX_OUTPUT_BYTES, self.blocking_tcp).await
     }
 
@@ -266,6 +274,34 @@ impl HttpContract {
             exchange(self.addr, request, 64 * 1024, self.blocking_tcp),
         )
         .await;
+    }
+}
+
+/// Adds the HTTP request behind a call (a call through a route) to the function's `POST /`:
+/// the caller's headers that are [`forwardable_header`]s (never the `Direktiv-*` and
+/// `Faasbox-*` ones this request carries itself), then `Faasbox-Http-Method`, `-Path` and
+/// `-Query`. A header the HTTP library cannot carry is left out.
+fn add_forwarded(headers: &mut HeaderMap, http: &HttpForward) {
+    for (name, value) in &http.headers {
+        if !forwardable_header(name) {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    for (name, value) in [
+        (HEADER_HTTP_METHOD, &http.method),
+        (HEADER_HTTP_PATH, &http.path),
+        (HEADER_HTTP_QUERY, &http.query),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
     }
 }
 

@@ -31,7 +31,9 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use faasbox_proto::{AgentConfig, CallFile, Contract, InvokeOutcome, InvokeStatus, LogLine};
+use faasbox_proto::{
+    AgentConfig, CallFile, Contract, HttpForward, InvokeOutcome, InvokeStatus, LogLine,
+};
 use serde_json::value::RawValue;
 
 use crate::calls::Cancelled;
@@ -50,6 +52,9 @@ pub struct Call {
     pub input: Bytes,
     /// Files to place where the function finds them (see `faasbox_proto`'s "Files of a call").
     pub files: Vec<CallFile>,
+    /// The HTTP request behind the call (a call through an HTTP route): the http contract
+    /// forwards it to the function; the others ignore it.
+    pub http: Option<HttpForward>,
 }
 
 /// The environment variable naming the directory of a call's files, for the contracts that run
