@@ -700,6 +700,9 @@ pub enum FnCommand {
         #[arg(long, conflicts_with = "namespace")]
         global: bool,
     },
+    /// List a function's running instances: id, revision, when started, calls served, busy or
+    /// idle (NAMESPACE/NAME).
+    Instances { function: String },
     /// Show a function's spec, revision, image digest and state, and instances (NAMESPACE/NAME,
     /// or --global NAME); for a function from code also its build under `code`: handler,
     /// language, the built image's digest, status and reason.
@@ -1038,15 +1041,16 @@ pub fn since_time(text: &str) -> Result<String, String> {
     faasbox logs 3f2a…            one call's lines (the id `faasbox invoke` printed)\n  \
     faasbox logs 3f2a… --follow   a running call's lines, once it ends\n  \
     faasbox logs demo/echo        the function's newest 100 lines, each with its call's id\n  \
-    faasbox logs demo/echo -f     then its new lines as its calls end, until Ctrl-C")]
+    faasbox logs demo/echo -f     then its lines as its calls print them, with their run ids, until Ctrl-C")]
 pub struct LogsArgs {
     /// An invocation id (printed by `faasbox invoke` on standard error, and in the
     /// Faasbox-Invocation-Id header), or NAMESPACE/FUNCTION for the function's recent lines.
     #[arg(value_name = "INVOCATION|NAMESPACE/FUNCTION")]
     pub target: String,
     /// Keep going: for a call, wait until it ends (its lines are stored then) and print them;
-    /// for a function, print its new lines as its calls end (asked for every second) until
-    /// interrupted. With -o json, followed lines of a function are one JSON object per line.
+    /// for a function, print its lines as its calls print them (a live stream from the server)
+    /// until interrupted. With -o json, followed lines of a function are one JSON object per
+    /// line.
     #[arg(long, short = 'f')]
     pub follow: bool,
     /// For a function: how many of its newest lines to print first (1-1000).

@@ -956,7 +956,8 @@ async fn a_functions_logs_and_following_them() {
     let out = server.cli_ok(&["logs", "demo/echo", "--limit", "1"]);
     assert_eq!(out.lines().count(), 1, "{out}");
 
-    // Following: new calls' lines as they come, one JSON object per line.
+    // Following: the stored lines, then new calls' lines as they come (a live stream), one
+    // JSON object per line.
     let (mut follower, rx) = cli_lines(&server, &["logs", "demo/echo", "--follow", "-o", "json"]);
     lines_until(
         &rx,
@@ -975,8 +976,12 @@ async fn a_functions_logs_and_following_them() {
     );
     for line in &seen {
         let line: Value = serde_json::from_str(line).expect("one JSON object per line");
+        // Stored lines (the first call's) have their `seq`; live ones are not stored yet.
+        let stored = line["invocation"] == first.as_str();
         assert!(
-            line["seq"].is_i64() && line["invocation"].is_string(),
+            line["invocation"].is_string()
+                && line["ts_ms"].is_u64()
+                && line["seq"].is_i64() == stored,
             "{line}"
         );
     }

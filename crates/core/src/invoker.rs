@@ -396,9 +396,10 @@ async fn run(
             record.cold_start = Some(lease.started_new.is_some());
             let wait = waiting.elapsed().saturating_sub(init);
             let running = Instant::now();
-            let answer = call(
+            let answer = followed_call(
                 &state,
-                &record.id,
+                &record,
+                &masker,
                 lease,
                 &deployed.spec,
                 Sent {
@@ -459,6 +460,32 @@ fn mask(
         e
     });
     (result, logs)
+}
+
+/// [`call`], with its log lines sent to whoever follows its function's logs as they come
+/// (masked with `masker`; read from the agent only while someone follows: `crate::live_logs`).
+async fn followed_call(
+    state: &Arc<AppState>,
+    record: &CallRecord,
+    masker: &Masker,
+    lease: Lease,
+    spec: &FunctionSpec,
+    sent: Sent,
+    cancel: &CancellationToken,
+) -> (Result<Bytes, Failure>, Vec<LogLine>) {
+    let running = lease.running.clone();
+    let call = call(state, &record.id, lease, spec, sent, cancel);
+    state
+        .live_logs
+        .relay(
+            &record.namespace,
+            &record.function,
+            &record.id,
+            &running.client,
+            masker,
+            call,
+        )
+        .await
 }
 
 /// What a call sends its agent: the input, files to place, the HTTP request behind it.

@@ -91,6 +91,8 @@ struct Metrics {
     flows_started: Family<NamespaceLabels, Counter>,
     flows_finished: Family<FlowLabels, Counter>,
     events_accepted: Family<NamespaceLabels, Counter>,
+    log_followers: Gauge,
+    live_log_reads: Counter,
     route_requests: Family<RouteStatusLabels, Counter>,
     route_durations: RouteDurationFamily,
 }
@@ -182,6 +184,19 @@ impl Metrics {
                 "events_accepted",
                 "CloudEvents accepted into a namespace through the API (duplicates not counted)",
                 Family::default(),
+            ),
+            log_followers: registered(
+                r,
+                "log_followers",
+                "Clients following function logs live now (`logs?follow=true`)",
+                Gauge::default(),
+            ),
+            live_log_reads: registered(
+                r,
+                "live_log_reads",
+                "Reads of a running call's log lines from its agent, made for followers \
+                 (none while nobody follows)",
+                Counter::default(),
             ),
             route_requests: registered(
                 r,
@@ -344,6 +359,18 @@ pub struct PoolGauges {
     pub busy_calls: usize,
     /// Calls waiting for an instance.
     pub waiting: usize,
+}
+
+/// How many clients follow function logs live now.
+pub fn log_followers(followers: usize) {
+    METRICS
+        .log_followers
+        .set(i64::try_from(followers).unwrap_or(i64::MAX));
+}
+
+/// A running call's log lines were read from its agent for its followers.
+pub fn live_log_read() {
+    METRICS.live_log_reads.inc();
 }
 
 /// Where the pools' gauges are read from at each scrape (the functions in service), so this

@@ -67,6 +67,10 @@ struct Slot {
     in_flight: usize,
     last_used: Instant,
     broken: bool,
+    /// When the instance was started (wall clock, for `fn instances`).
+    started: time::OffsetDateTime,
+    /// Calls it has served (ended) so far.
+    calls: u64,
 }
 
 /// A started instance and the client that talks to its agent.
@@ -339,6 +343,8 @@ impl Pool {
                     in_flight,
                     last_used: Instant::now(),
                     broken: false,
+                    started: time::OffsetDateTime::now_utc(),
+                    calls: 0,
                 });
                 Ok(running)
             }
@@ -372,6 +378,7 @@ impl Pool {
             {
                 let slot = &mut inner.slots[index];
                 slot.in_flight = slot.in_flight.saturating_sub(1);
+                slot.calls += 1;
                 slot.last_used = Instant::now();
                 slot.broken |= broken;
                 if (slot.broken || retired) && slot.in_flight == 0 {
@@ -498,6 +505,25 @@ impl Pool {
         self.changed.notify_waiters();
     }
 
+    /// Each instance running now: its id, when it started, the calls it served, whether it
+    /// serves one now (for `fn instances`), oldest first.
+    pub fn instances(&self) -> Vec<InstanceStats> {
+        let inner = self.lock();
+        let mut instances: Vec<InstanceStats> = inner
+            .slots
+            .iter()
+            .map(|s| InstanceStats {
+                id: s.shared.instance.id.clone(),
+                started: s.started,
+                calls: s.calls,
+                in_flight: s.in_flight,
+            })
+            .collect();
+        drop(inner);
+        instances.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.id.cmp(&b.id)));
+        instances
+    }
+
     /// Instances now running (for the API).
     pub fn stats(&self) -> PoolStats {
         let inner = self.lock();
@@ -557,6 +583,19 @@ impl Evictable for Pool {
     fn evict_idle(&self) -> bool {
         Pool::evict_idle(self)
     }
+}
+
+/// One running instance of a pool ([`Pool::instances`]).
+#[derive(Debug, Clone)]
+pub struct InstanceStats {
+    /// The instance's id, as the driver named it.
+    pub id: String,
+    /// When it was started.
+    pub started: time::OffsetDateTime,
+    /// Calls it has served (ended) so far.
+    pub calls: u64,
+    /// Calls it serves now.
+    pub in_flight: usize,
 }
 
 /// What a function's pool has now (the API shows it with the function).

@@ -365,3 +365,34 @@ async fn retirement_sends_waiting_calls_to_look_again() {
     assert_eq!(pool.stats().waiting, 0);
     busy.release(false);
 }
+
+#[tokio::test]
+async fn each_instance_says_when_it_started_how_many_calls_it_served_and_if_busy() {
+    let (pool, _driver) = pool_with(rules(0, 2, 1, 1));
+    assert!(pool.instances().is_empty());
+    let first = acquire(&pool).await;
+    let second = acquire(&pool).await;
+    let listed = pool.instances();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|i| i.in_flight == 1 && i.calls == 0),
+        "{listed:?}"
+    );
+    assert!(listed[0].started <= listed[1].started, "oldest first");
+    let (reused, busy) = (instance_of(&first), instance_of(&second));
+    first.release(false);
+    let again = acquire(&pool).await;
+    assert_eq!(instance_of(&again), reused, "the free instance is reused");
+    again.release(false);
+    let listed = pool.instances();
+    let of = |id: &str| {
+        let i = listed.iter().find(|i| i.id == id).expect("listed");
+        (i.calls, i.in_flight)
+    };
+    assert_eq!(of(&reused), (2, 0), "two calls served, idle");
+    assert_eq!(of(&busy), (0, 1), "busy with its first call");
+    second.release(false);
+    let now = pool.instances();
+    assert!(now.iter().all(|i| i.in_flight == 0), "{now:?}");
+    assert_eq!(now.iter().map(|i| i.calls).sum::<u64>(), 3);
+}

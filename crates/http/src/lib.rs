@@ -7,6 +7,7 @@ mod dispatch;
 mod error;
 mod events;
 mod flows;
+mod function_instances;
 mod function_logs;
 mod functions;
 mod gateway;
@@ -137,6 +138,11 @@ const FN_LOGS_QUERY: &[(&str, bool, &str)] = &[
         false,
         "an earlier answer's next: only lines stored since",
     ),
+    (
+        "follow",
+        false,
+        "true: a text/event-stream of the lines as calls print them, from now on (events `line` {run, ts_ms, stream, line} and `lagged` {missed}); without limit and after",
+    ),
 ];
 const CALLS_QUERY: &[(&str, bool, &str)] = &[
     ("function", false, "only this function's runs"),
@@ -219,7 +225,8 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/code/logs", get(code::function_logs), Doc::new(CODE, "The build log of a function from code after line `after`; `done` once the build ended", Answer::Json(200, one::<faasbox_core::code::BuildLogsView>)).query(AFTER_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/revisions", get(functions::revisions), Doc::new(FUNCTIONS, "The kept revisions of a function, oldest first", Answer::Json(200, many::<functions::RevisionView>))),
         route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/rollback", post(functions::rollback), Doc::new(FUNCTIONS, "Make a kept revision current again (an empty body: the one before the current)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
-        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/logs", get(function_logs::logs), Doc::new(FUNCTIONS, "A function's recent log lines across its calls, oldest first", Answer::Json(200, one::<function_logs::FunctionLogsView>)).query(FN_LOGS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/logs", get(function_logs::logs), Doc::new(FUNCTIONS, "A function's recent log lines across its calls, oldest first; with follow=true, Server-Sent Events of its lines as its calls print them (503 when the server has as many followers as it keeps)", Answer::Json(200, one::<function_logs::FunctionLogsView>)).query(FN_LOGS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}/instances", get(function_instances::list), Doc::new(FUNCTIONS, "A function's running instances: id, revision, started, calls served, busy or idle", Answer::Json(200, many::<function_instances::InstanceView>))),
         // Invoke bodies are read by `faasbox_core::bodies` (bounded by max_input_bytes and the
         // body budget), not by an extractor.
         route(M::POST, "/api/v1/namespaces/{ns}/functions/{fn}/invoke", post(invocations::invoke), Doc::new(CALLS, "Call a function with a JSON input; answers its JSON output (Faasbox-Invocation-Id header); past the server's blocking timeout, or asked for asynchronously, 202 with the run's id", Answer::Json(200, any_json)).query(INVOKE_QUERY).body(INVOKE_BODY)),
@@ -398,6 +405,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Followed log streams never end by themselves: they end when the stop begins, so the
+    // graceful shutdown does not wait for them.
+    let live_logs = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live_logs.live_logs.close();
+    };
     let api = guard::json_rejections(router(state.clone()).layer(
         axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
     ));

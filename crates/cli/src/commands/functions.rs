@@ -1,4 +1,4 @@
-//! `faasbox fn deploy|update|history|rollback|ls|get|rm` (`fn create` and `fn build-logs`,
+//! `faasbox fn deploy|update|history|rollback|ls|get|instances|rm` (`fn create` and `fn build-logs`,
 //! functions from code, are in [`super::code`]).
 
 use anyhow::Context;
@@ -101,6 +101,24 @@ pub async fn run(client: &Client, format: OutputFormat, command: FnCommand) -> a
             }
             // The whole function is JSON either way: a table would hide most of it.
             print_json(&f);
+            Ok(())
+        }
+        FnCommand::Instances { function } => {
+            let path = format!("{}/instances", function_path(&function, false)?);
+            let list: Vec<Value> = client.get(&path).await?;
+            print(format, &list, || {
+                Table::new(vec!["INSTANCE", "REVISION", "STARTED", "CALLS", "STATE"]).rows(
+                    list.iter().map(|i| {
+                        vec![
+                            text(&i["id"]),
+                            text(&i["revision"]),
+                            text(&i["started"]),
+                            text(&i["calls"]),
+                            text(&i["state"]),
+                        ]
+                    }),
+                )
+            });
             Ok(())
         }
         FnCommand::Rm { function, global } => {
