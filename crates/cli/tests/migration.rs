@@ -48,11 +48,12 @@ fn images_json_to_version_1(data: &std::path::Path) {
 /// Takes the database back to schema 8: no revisions (9), no index of a function's calls (10),
 /// no instance calls and no state or invocation on instance log lines (11), no subflow depth of
 /// instances (12), no records of functions from code (13), no run fields (14), no service
-/// instances (15), no event subscriptions (16).
+/// instances (15), no event subscriptions (16), no HTTP routes (17).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE subscriptions;
+        "DROP TABLE routes;
+         DROP TABLE subscriptions;
          DROP TABLE service_secret_params;
          DROP TABLE services;
          DROP INDEX invocations_by_status;
