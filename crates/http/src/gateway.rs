@@ -19,10 +19,10 @@ use faasbox_flow::engine::Outcome;
 use serde_json::{json, Value};
 
 use super::held_body;
-use super::invocations::INVOCATION_ID_HEADER;
+use super::invocations::{self, Bounded, INVOCATION_ID_HEADER};
 use crate::error::ApiError;
 use faasbox_core::failure::{Failure, FailureKind};
-use faasbox_core::invoker::{self, CallOptions, CallRequest};
+use faasbox_core::invoker::{CallOptions, CallRequest};
 use faasbox_core::routes::auth::{self as route_auth, Presented};
 use faasbox_core::routes::context::{self, HttpContext};
 use faasbox_core::routes::table::{self, Lookup, Matched};
@@ -531,14 +531,8 @@ async fn call_function(
             Err(e) => failed(e, None, public),
         };
     }
-    let (recorded, id) = tokio::sync::oneshot::channel::<String>();
     let options = CallOptions {
         permit: Some(held.permit),
-        on_recorded: Some(Box::new(move |id| {
-            Box::pin(async move {
-                let _ = recorded.send(id);
-            })
-        })),
         code_context: call.code_context,
         http_context: Some(context),
         http_forward: call.forward,
@@ -546,17 +540,10 @@ async fn call_function(
     };
     let request = CallRequest::function(&namespace, function, input).with(options);
     let bound = limits::blocking_timeout(&route.spec, &state.config);
-    let mut task = tokio::spawn(invoker::invoke(state.clone(), request));
-    let invocation = tokio::select! {
-        done = &mut task => done,
-        _ = tokio::time::sleep(bound) => match id.await {
-            Ok(id) => return accepted(&id, "running", INVOCATION_ID_HEADER),
-            Err(_) => task.await,
-        },
-    };
-    let invocation = match invocation {
-        Ok(invocation) => invocation,
-        Err(e) => return failed(Failure::from(e), None, public),
+    let invocation = match invocations::call_within(state.clone(), request, bound).await {
+        Ok(Bounded::Ended(invocation)) => invocation,
+        Ok(Bounded::Running(id)) => return accepted(&id, "running", INVOCATION_ID_HEADER),
+        Err(e) => return failed(e, None, public),
     };
     let run = invocation.id.clone();
     let mut response = match invocation.result {

@@ -104,6 +104,39 @@ fn accepted(id: String, status: &str) -> Response {
     response
 }
 
+/// How a blocking call bounded in time ended for its answer.
+pub(crate) enum Bounded {
+    /// It ended within the bound.
+    Ended(invoker::Invocation),
+    /// It outlasted the bound: its run's id (the call goes on without the request).
+    Running(String),
+}
+
+/// Makes `request` (whose `on_recorded` this sets) in a task of its own and waits at most
+/// `bound` for it: past the bound, the run's id once it is recorded. A call refused before it
+/// was recorded has no id: its answer is there, or nearly, and is waited for.
+pub(crate) async fn call_within(
+    state: Arc<AppState>,
+    mut request: CallRequest,
+    bound: std::time::Duration,
+) -> Result<Bounded, faasbox_core::failure::Failure> {
+    let (recorded, id) = tokio::sync::oneshot::channel::<String>();
+    request.options.on_recorded = Some(Box::new(move |id| {
+        Box::pin(async move {
+            let _ = recorded.send(id);
+        })
+    }));
+    let mut task = tokio::spawn(invoker::invoke(state, request));
+    let ended = tokio::select! {
+        done = &mut task => done,
+        _ = tokio::time::sleep(bound) => match id.await {
+            Ok(id) => return Ok(Bounded::Running(id)),
+            Err(_) => task.await,
+        },
+    };
+    Ok(Bounded::Ended(ended?))
+}
+
 /// Stores an asynchronous run (with its input) and answers 202 with its id.
 async fn submit(
     state: Arc<AppState>,
@@ -166,15 +199,8 @@ async fn call(
         Ok(held) => held,
         Err(e) => return e.into_response(),
     };
-    // The run's id once it is recorded: what a call past the blocking bound answers.
-    let (recorded, id) = tokio::sync::oneshot::channel::<String>();
     let options = CallOptions {
         permit: Some(held.permit),
-        on_recorded: Some(Box::new(move |id| {
-            Box::pin(async move {
-                let _ = recorded.send(id);
-            })
-        })),
         ..CallOptions::default()
     };
     let request = if global {
@@ -183,19 +209,10 @@ async fn call(
         CallRequest::function(&ns, &name, held.bytes)
     };
     let bound = state.config.blocking_timeout;
-    // The call runs in a task of its own: past the bound it goes on without this request.
-    let mut task = tokio::spawn(invoker::invoke(state, request.with(options)));
-    let invocation = tokio::select! {
-        done = &mut task => done,
-        _ = tokio::time::sleep(bound) => match id.await {
-            Ok(id) => return accepted(id, "running"),
-            // Refused before it was recorded: its answer is there (or nearly).
-            Err(_) => task.await,
-        },
-    };
-    let invocation = match invocation {
-        Ok(invocation) => invocation,
-        Err(e) => return ApiError::from(faasbox_core::failure::Failure::from(e)).into_response(),
+    let invocation = match call_within(state, request.with(options), bound).await {
+        Ok(Bounded::Ended(invocation)) => invocation,
+        Ok(Bounded::Running(id)) => return accepted(id, "running"),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let mut response = match invocation.result {
         Ok(output) => (
