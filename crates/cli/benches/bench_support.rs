@@ -99,6 +99,39 @@ impl Drop for BenchServer {
     }
 }
 
+/// Imports the OCI archive `tar` as image `name` (with further query pairs, such as an
+/// `entrypoint`); panics when the import fails.
+#[allow(dead_code)] // not every benchmark imports its image this way
+pub async fn import(
+    http: &reqwest::Client,
+    url: &str,
+    name: &str,
+    tar: &Path,
+    query: &[(&str, &str)],
+) {
+    let r = http
+        .post(format!("{url}/api/v1/images/import"))
+        .query(&[("name", name)])
+        .query(query)
+        .body(std::fs::read(tar).expect("image"))
+        .send()
+        .await
+        .expect("import");
+    assert!(r.status().is_success(), "import failed: {}", r.status());
+}
+
+/// Deploys `bench/<name>` from `spec`; panics when the deploy fails.
+#[allow(dead_code)] // not every benchmark deploys this way
+pub async fn deploy(http: &reqwest::Client, url: &str, name: &str, spec: &serde_json::Value) {
+    let r = http
+        .put(format!("{url}/api/v1/namespaces/bench/functions/{name}"))
+        .json(spec)
+        .send()
+        .await
+        .expect("deploy");
+    assert!(r.status().is_success(), "deploy failed: {}", r.status());
+}
+
 /// Invokes `bench/<name>` and returns its output; panics when the call fails.
 pub async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) -> Vec<u8> {
     let r = http

@@ -45,14 +45,7 @@ fn main() {
     let url = server.url.clone();
     let (admin, public) = runtime.block_on(async {
         let admin = server.ready().await;
-        let r = admin
-            .post(format!("{url}/api/v1/images/import"))
-            .query(&[("name", "bench/echo")])
-            .body(std::fs::read(&built.oci_tar).expect("image"))
-            .send()
-            .await
-            .expect("import");
-        assert!(r.status().is_success(), "import failed: {}", r.status());
+        bench_support::import(&admin, &url, "bench/echo", &built.oci_tar, &[]).await;
         // One warm instance serving every way, several calls at once.
         let spec = json!({
             "image": "bench/echo",
@@ -60,13 +53,7 @@ fn main() {
             "network": true,
             "scale": {"min": 1, "max": 1, "concurrency": CONCURRENCY},
         });
-        let r = admin
-            .put(format!("{url}/api/v1/namespaces/bench/functions/echo"))
-            .json(&spec)
-            .send()
-            .await
-            .expect("deploy");
-        assert!(r.status().is_success(), "deploy failed: {}", r.status());
+        bench_support::deploy(&admin, &url, "echo", &spec).await;
         let route = json!({"path": "/echo", "methods": ["POST"], "target": {"function": "echo"}});
         let r = admin
             .put(format!("{url}/api/v1/namespaces/bench/routes/echo"))

@@ -42,26 +42,14 @@ fn main() {
                 .collect::<Vec<_>>(),
         )
         .expect("json");
-        let r = http
-            .post(format!("{url}/api/v1/images/import"))
-            .query(&[("name", "bench/echo"), ("entrypoint", &entrypoint)])
-            .body(std::fs::read(&tar).expect("image"))
-            .send()
-            .await
-            .expect("import");
-        assert!(r.status().is_success(), "import failed: {}", r.status());
+        let query = [("entrypoint", entrypoint.as_str())];
+        bench_support::import(&http, &url, "bench/echo", &tar, &query).await;
         let spec = json!({
             "image": "bench/echo",
             "envs": {"MODE": "plain"},
             "scale": {"min": 1, "max": 4, "concurrency": 10},
         });
-        let r = http
-            .put(format!("{url}/api/v1/namespaces/bench/functions/echo"))
-            .json(&spec)
-            .send()
-            .await
-            .expect("deploy");
-        assert!(r.status().is_success(), "deploy failed: {}", r.status());
+        bench_support::deploy(&http, &url, "echo", &spec).await;
         bench_support::invoke(&http, &url, "echo", r#"{"warm":true}"#).await;
 
         let blocking = blocking_calls(&http, &url, n).await;
