@@ -3,14 +3,15 @@
 # networking, busybox for the example and test images, the image tools the tests use,
 # mmdebstrap for the tests' Debian root filesystems (the Python 3 and Node.js base images of
 # the functions-from-code tests, and the cgroup v2 virtual machine, run with qemu), and python3
-# and nodejs for the agent's code-contract tests, which run the host's interpreters.
+# and nodejs for the agent's code-contract tests, which run the host's interpreters, and
+# chromium with chromium-driver for the web UI's browser tests.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2
   exit 1
 fi
 packages=(runc runsc passt iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
-          qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs)
+          qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

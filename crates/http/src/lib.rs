@@ -27,6 +27,7 @@ mod secrets;
 mod services;
 mod subscriptions;
 mod tokens;
+mod ui;
 
 use std::sync::{Arc, OnceLock};
 
@@ -416,7 +417,11 @@ pub async fn serve(
         axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
     ));
     let router = guard::catch_panics(
-        api.layer(axum::middleware::from_fn_with_state(state, gateway::divert)),
+        api.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gateway::divert,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state, ui::divert)),
     );
     axum::serve(
         listener,

@@ -1,0 +1,2 @@
+// Placeholder module (owner: E ui-flow); see docs/UI.md.
+export {};

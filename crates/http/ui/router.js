@@ -1,0 +1,2 @@
+// Placeholder module (owner: C ui-shell); see docs/UI.md.
+export {};

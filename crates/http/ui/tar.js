@@ -1,0 +1,2 @@
+// Placeholder module (owner: D ui-fn); see docs/UI.md.
+export {};
