@@ -1,5 +1,6 @@
 //! `/api/v1/namespaces/{ns}/flows/{path}`: deploy (PUT, the YAML as body), show, list,
-//! delete, run (POST `…/{path}/run[?wait=true]`); and `/api/v1/namespaces/{ns}/instances`:
+//! delete, run (POST `…/{path}/run[?wait=true]`), validate without deploying (POST
+//! `…/{path}/validate`, the YAML as body), the graph (`GET …/{path}?graph=true`); and `/api/v1/namespaces/{ns}/instances`:
 //! list, show, logs, cancel.
 
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub struct FlowView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<faasbox_flow::Problem>,
+    /// With `?graph=true`: its states and the edges between them, for drawing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub graph: Option<faasbox_flow::graph::Graph>,
 }
 
 fn view(record: FlowRecord, with_source: bool) -> FlowView {
@@ -55,6 +60,7 @@ fn view(record: FlowRecord, with_source: bool) -> FlowView {
         updated: record.updated,
         source: with_source.then_some(record.source),
         warnings: Vec::new(),
+        graph: None,
     }
 }
 
@@ -127,12 +133,77 @@ async fn stored(state: &Arc<AppState>, ns: &str, path: &str) -> ApiResult<FlowRe
         .ok_or_else(|| ApiError::not_found(format!("flow {ns}/{path} does not exist; deploy it with `faasbox flow deploy {ns}/{path} FILE`")))
 }
 
+#[derive(Deserialize)]
+pub struct GetQuery {
+    #[serde(default)]
+    graph: bool,
+}
+
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
+    Query(query): Query<GetQuery>,
 ) -> ApiResult<Json<FlowView>> {
     let path = from_root(path);
-    Ok(Json(view(stored(&state, &ns, &path).await?, true)))
+    let record = stored(&state, &ns, &path).await?;
+    let graph = if query.graph {
+        // A stored flow loads (it was checked at deploy); one that no longer does has no graph.
+        faasbox_core::flows::load(&record.source)
+            .await
+            .ok()
+            .map(|flow| faasbox_flow::graph::of(&flow))
+    } else {
+        None
+    };
+    let mut shown = view(record, true);
+    shown.graph = graph;
+    Ok(Json(shown))
+}
+
+/// The answer of `POST …/flows/{path}/validate`.
+#[derive(Serialize)]
+pub struct ValidationView {
+    /// Whether a deploy would take it.
+    pub valid: bool,
+    /// What a deploy would refuse, with line and column (empty when valid).
+    pub problems: Vec<faasbox_flow::Problem>,
+    /// What a deploy would take but report.
+    pub warnings: Vec<faasbox_flow::Problem>,
+    /// The flow's graph when it is valid, else null.
+    pub graph: Option<faasbox_flow::graph::Graph>,
+}
+
+/// Checks `body` as flow `ns/path` exactly as a deploy does, and stores nothing.
+async fn validate(
+    state: Arc<AppState>,
+    ns: String,
+    path: String,
+    body: Body,
+) -> ApiResult<Json<ValidationView>> {
+    check_path(&path)?;
+    require_namespace(&state, &ns).await?;
+    let max = state.config.max_input_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::bad_request(format!(
+            "the flow is larger than the server's max_input_bytes ({max} bytes), or its body could not be read; send a smaller flow"
+        ))
+    })?;
+    let source = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
+    Ok(Json(match deployment::check(&source).await {
+        Ok(checked) => ValidationView {
+            valid: true,
+            problems: Vec::new(),
+            warnings: checked.warnings,
+            graph: Some(faasbox_flow::graph::of(&checked.flow)),
+        },
+        Err(problems) => ValidationView {
+            valid: false,
+            problems,
+            warnings: Vec::new(),
+            graph: None,
+        },
+    }))
 }
 
 pub async fn list(
@@ -160,7 +231,8 @@ pub struct RunQuery {
     wait: bool,
 }
 
-/// `POST …/flows/{path}` must end in `/run`.
+/// `POST …/flows/{path}` must end in `/run` (run the flow) or `/validate` (check a YAML body
+/// as a deploy would, storing nothing).
 pub async fn post(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
@@ -169,9 +241,15 @@ pub async fn post(
     body: Body,
 ) -> Response {
     let path = from_root(path);
+    if let Some(flow) = path.strip_suffix("/validate") {
+        return match validate(state, ns, flow.to_string(), body).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
     let Some(flow) = path.strip_suffix("/run") else {
         return ApiError::not_found(format!(
-            "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run"
+            "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run (or check it without deploying: POST its YAML to …/flows/{path}/validate)"
         ))
         .into_response();
     };
@@ -299,6 +377,44 @@ pub struct InstanceView {
     /// subflow instances, each with the state that made the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<Vec<InstanceCallRecord>>,
+    /// Each state it ran, in order: when, with its input and output (or error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<StepView>>,
+}
+
+/// One state an instance ran.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StepView {
+    pub step: u64,
+    pub state: String,
+    pub started: String,
+    /// `null` while it runs or waits.
+    pub finished: Option<String>,
+    /// Secret values masked; `null` past 64 KiB (then `truncated`).
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// `{"code", "message"}` when it failed.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub truncated: bool,
+}
+
+fn step_view(r: faasbox_store::StepRecord) -> StepView {
+    let parse = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    StepView {
+        step: r.step,
+        state: r.state,
+        started: r.started,
+        finished: r.finished,
+        input: parse(r.input),
+        output: parse(r.output),
+        error: r
+            .error_code
+            .map(|code| json!({"code": code, "message": r.error_message.unwrap_or_default()})),
+        truncated: r.truncated,
+    }
 }
 
 fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> InstanceView {
@@ -319,28 +435,60 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
         updated: r.updated,
         states,
         calls: None,
+        timeline: None,
     }
 }
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u64>,
+    /// Only this flow's instances.
+    flow: Option<String>,
+    /// Only instances with this status.
+    status: Option<String>,
+    /// The next page: instances older than this one.
+    before: Option<String>,
 }
+
+/// Every status an instance can have.
+const INSTANCE_STATUSES: [&str; 5] = ["running", "waiting", "complete", "failed", "cancelled"];
 
 pub async fn instances(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<InstanceView>>> {
+) -> ApiResult<Response> {
     require_namespace(&state, &ns).await?;
-    let limit = super::list_limit(q.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
-    let records = state.store.list_instances(&ns, limit).await?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| instance_view(r, None))
-            .collect(),
-    ))
+    let limit: u32 = super::list_limit(q.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
+    if let Some(status) = q.status.as_deref() {
+        if !INSTANCE_STATUSES.contains(&status) {
+            return Err(ApiError::bad_request(format!(
+                "status '{status}' is not an instance status: use one of {}",
+                INSTANCE_STATUSES.join(", ")
+            )));
+        }
+    }
+    if let Some(before) = &q.before {
+        let known = state.store.instance(before).await?;
+        if known.is_none_or(|r| r.namespace != ns) {
+            return Err(super::paging::unknown_before("an instance", &ns, before));
+        }
+    }
+    let filter = faasbox_store::InstanceFilter {
+        namespace: ns,
+        flow: q.flow.map(from_root),
+        status: q.status,
+        before: q.before,
+        limit,
+    };
+    let views: Vec<InstanceView> = state
+        .store
+        .list_instances_by(&filter)
+        .await?
+        .into_iter()
+        .map(|r| instance_view(r, None))
+        .collect();
+    Ok(super::paging::page(views, limit as usize, |v| v.id.clone()))
 }
 
 async fn instance_record(
@@ -364,6 +512,8 @@ pub async fn instance(
     let calls = state.store.instance_calls(&id).await?;
     let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
     view.calls = Some(records::all(calls));
+    let steps = state.store.instance_steps(&id).await?;
+    view.timeline = Some(steps.into_iter().map(step_view).collect());
     Ok(Json(view))
 }
 

@@ -66,6 +66,7 @@ macro_rules! backend_suite {
             flow_instances_keep_checkpoints_finished_states_logs_and_variables
             an_instance_keeps_its_calls_and_its_functions_lines_by_state
             an_instance_keeps_its_subflow_depth_across_a_reopen
+            an_instance_keeps_its_steps_in_order
             duplicate_events_are_accepted_once
             dispatch_fires_waits_once_and_starts_every_time
             undispatched_events_survive_a_reopen
@@ -83,6 +84,8 @@ macro_rules! backend_suite {
             queued_runs_are_claimed_once_and_cancelled_only_while_queued
             interrupted_async_runs_run_once_more_then_crash
             purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs
+            runs_and_instances_are_counted_by_status
+            lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
         );
     };
