@@ -21,7 +21,10 @@ const SECTION_OF = {
   function: "functions", deploy: "functions", run: "runs", flow: "flows", instance: "flows",
 };
 
+// The namespace last shown (this tab): the nav keeps its sections on pages without one.
+const NS_KEY = "faasbox.namespace";
 let lastNamespace = null;
+try { lastNamespace = sessionStorage.getItem(NS_KEY); } catch { /* storage off */ }
 
 function whoami(s) {
   if (!s) return "";
@@ -51,8 +54,11 @@ function renderHeader(header, { page, params }) {
   }
   header.hidden = false;
   const p = s.principal || {};
-  const ns = params.ns || lastNamespace || (p.kind === "namespace" ? p.namespace : null);
-  if (params.ns) lastNamespace = params.ns;
+  if (params.ns && params.ns !== lastNamespace) {
+    lastNamespace = params.ns;
+    try { sessionStorage.setItem(NS_KEY, params.ns); } catch { /* storage off: this page only */ }
+  }
+  const ns = params.ns || (p.kind === "namespace" ? p.namespace : lastNamespace);
   const here = SECTION_OF[page] || page;
   const item = (href, text, current) => link(href, text, current ? { "aria-current": "page" } : {});
   replace(header,
