@@ -47,7 +47,9 @@ export default async function render(main) {
     }));
   }
 
-  const ns = h("input", { name: "namespace", placeholder: "demo" });
+  let lastNs = "";
+  try { lastNs = sessionStorage.getItem("faasbox.namespace") || ""; } catch { /* storage off */ }
+  const ns = h("input", { name: "namespace", placeholder: "demo", value: lastNs });
   const role = h("select", { name: "role" }, h("option", { value: "admin" }, "admin"), h("option", { value: "invoke" }, "invoke"));
   const name = h("input", { name: "name", placeholder: "ci" });
   const command = h("pre", { class: "cmd", id: "create-command" });
