@@ -26,8 +26,9 @@ export function parseMetrics(text) {
 }
 
 function total(metrics, name, filter = () => true) {
+  // A series appears with its first count: no sample yet is zero.
   const samples = metrics.get(name);
-  if (!samples) return null;
+  if (!samples) return 0;
   return samples.filter((s) => filter(s.labels)).reduce((a, s) => a + s.value, 0);
 }
 
