@@ -130,7 +130,7 @@ export default async function render(main, params) {
         ["Services", spec.services && spec.services.length ? spec.services.join(", ") : null],
         ["Input template", spec.input !== undefined && spec.input !== null ? h("pre", { class: "block json" }, json(spec.input)) : null],
         ["Schema", spec.schema ? h("pre", { class: "block json" }, json(spec.schema)) : null],
-        ["Instances now", pool ? `${pool.instances} running, ${pool.starting} starting, ${pool.busy_calls} call(s) served, ${pool.waiting} waiting` : "none"],
+        ["Instances now", pool ? `${pool.instances} running, ${pool.starting} starting, ${pool.busy_calls} call(s) in progress, ${pool.waiting} waiting` : "none"],
         ["Created", h("span", { title: view.created }, when(view.created))],
         ["Updated", h("span", { title: view.updated }, when(view.updated), " (", ago(view.updated), ")")],
       ]),
@@ -155,10 +155,10 @@ export default async function render(main, params) {
   function rollbackCell(revision, current) {
     if (current) return h("span", { class: "muted" }, "current");
     const cell = h("span", { class: "actions" });
-    const ask = h("button", { type: "button", "data-action": "rollback" }, "Roll back to this");
+    const ask = h("button", { type: "button", "data-action": "rollback" }, "Roll back");
     ask.addEventListener("click", () => {
       if (cell.querySelector("button[data-action=confirm]")) return;
-      const confirm = h("button", { type: "button", class: "danger", "data-action": "confirm" }, `Yes, make revision ${revision} current`);
+      const confirm = h("button", { type: "button", class: "danger", "data-action": "confirm" }, `Yes, roll back to ${revision}`);
       const dismiss = h("button", { type: "button", "data-action": "dismiss" }, "No");
       confirm.addEventListener("click", () => rollback(revision, cell));
       dismiss.addEventListener("click", () => replace(cell, ask));
@@ -194,9 +194,8 @@ export default async function render(main, params) {
           "tr",
           { "data-key": String(r.revision), class: r.current ? "current" : null },
           h("td", {}, String(r.revision)),
-          h("td", {}, h("code", {}, text(spec.image))),
-          h("td", {}, shortDigest(r.digest)),
-          h("td", { title: r.created }, when(r.created)),
+          h("td", { class: "image-cell" }, h("code", {}, text(spec.image)), h("br", {}), shortDigest(r.digest)),
+          h("td", { title: when(r.created), class: "nowrap" }, ago(r.created)),
           h("td", {}, r.created_by),
           h("td", {}, rollbackCell(r.revision, r.current)),
         );
@@ -204,9 +203,9 @@ export default async function render(main, params) {
       replace(
         revisionsBody,
         rows.length
-          ? h("table", { class: "list", id: "revision-list" },
-            h("thead", {}, h("tr", {}, ["Revision", "Image", "Digest", "Created", "By", ""].map((t) => h("th", {}, t)))),
-            h("tbody", {}, rows))
+          ? h("div", { class: "scroll-x" }, h("table", { class: "list", id: "revision-list" },
+            h("thead", {}, h("tr", {}, ["Revision", "Image and digest", "Created", "By", ""].map((t) => h("th", {}, t)))),
+            h("tbody", {}, rows)))
           : h("p", { class: "muted" }, "No revision kept (a function from code gets its first when its build is ready)."),
       );
     } catch (error) {
@@ -260,11 +259,11 @@ export default async function render(main, params) {
             h("tbody", {}, runs.map((r) => h(
               "tr",
               { "data-key": r.id },
-              h("td", {}, link(runPage(r.id), r.id)),
-              h("td", {}, statusBadge(r.status), r.error ? h("span", { class: "muted" }, ` ${r.error.type}: ${r.error.code}`) : null),
+              h("td", {}, link(runPage(r.id), r.id.length > 12 ? r.id.slice(0, 12) + "…" : r.id, { title: r.id })),
+              h("td", { title: r.error ? `${r.error.type}: ${r.error.code}: ${r.error.message}` : null }, statusBadge(r.status), r.error ? h("span", { class: "muted" }, ` ${r.error.code}`) : null),
               h("td", {}, r.mode),
-              h("td", { title: r.accepted }, ago(r.accepted)),
-              h("td", {}, runDuration(r)),
+              h("td", { title: when(r.accepted), class: "nowrap" }, ago(r.accepted)),
+              h("td", { class: "nowrap" }, runDuration(r)),
               h("td", {}, r.cold_start === true ? "yes" : r.cold_start === false ? "no" : ""),
             ))))
           : h("p", { class: "muted" }, "No run yet: try the playground below."),
