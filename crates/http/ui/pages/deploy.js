@@ -92,9 +92,9 @@ function limitsFields() {
     { class: "limits" },
     h("legend", {}, "Size and scale"),
     field("Size", select("size", SIZES, "small"), "small: 256 MiB, ½ CPU · medium: 512 MiB, 1 CPU · large: 1 GiB, 2 CPUs"),
-    field("Timeout", h("input", { name: "timeout", placeholder: "30s" }), "per call: \"30s\", \"2m\""),
+    field("Timeout", h("input", { name: "timeout", placeholder: "default (30s)" }), "per call: \"30s\", \"2m\""),
     h("div", { class: "row" },
-      field("Min instances", h("input", { name: "scale.min", type: "number", min: "0", placeholder: "0" })),
+      field("Min instances", h("input", { name: "scale.min", type: "number", min: "0", placeholder: "default (0)" })),
       field("Max instances", h("input", { name: "scale.max", type: "number", min: "1", placeholder: "default" })),
       field("Calls per instance", h("input", { name: "scale.concurrency", type: "number", min: "1", placeholder: "default" })),
       field("Idle stop after", h("input", { name: "scale.idle_timeout", placeholder: "default" }))),
@@ -137,9 +137,8 @@ export default async function render(main, params, query) {
   const imageForm = h(
     "form",
     { id: "deploy-image", class: "deploy-form", autocomplete: "off" },
-    h("h2", {}, "From an image"),
-    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "echo" })),
-    field("Image", h("input", { name: "image", required: true, list: "image-choices", value: query.get("image") || "", placeholder: imageNames[0] || "demo/echo:latest" }),
+    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. echo" })),
+    field("Image", h("input", { name: "image", required: true, list: "image-choices", value: query.get("image") || "", placeholder: `e.g. ${imageNames[0] || "demo/echo:latest"}` }),
       imageNames.length ? `${imageNames.length} image(s) of this namespace and the server; or a registry reference` : "an image of the namespace (see Images), or a registry reference"),
     imageChoices,
     field("Contract", select("contract", CONTRACTS, "http"), "http: a server on :8080 · cmd: direktiv-cmd · file: isolates · openwhisk: action proxy"),
@@ -193,13 +192,13 @@ export default async function render(main, params, query) {
     bases.length ? h("optgroup", { label: "Base images" }, bases.map((b) => h("option", { value: b.name }, `${b.name} (${b.language})`))) : null,
     builds.length ? h("optgroup", { label: "Image builds" }, builds.map((b) => h("option", { value: b.name, disabled: !b.ready }, `${b.name} (${b.language}${b.ready ? "" : ", " + b.status})`))) : null,
   );
-  const handlerInput = h("input", { name: "handler", required: true, placeholder: "hello.handle" });
+  const handlerInput = h("input", { name: "handler", required: true, placeholder: "e.g. hello.handle" });
   const handlerHint = h("small", { class: "hint" }, "python3: module.function · nodejs: the module · shell: the script");
   baseSelect.addEventListener("change", () => {
     const hint = HANDLER_HINTS[languageOf.get(baseSelect.value)];
-    if (hint) handlerInput.placeholder = hint;
+    if (hint) handlerInput.placeholder = `e.g. ${hint}`;
   });
-  const filesInput = h("input", { type: "file", name: "files", multiple: true });
+  const filesInput = h("input", { type: "file", name: "files", id: "code-files", multiple: true });
   const folderToggle = h("input", { type: "checkbox", name: "folder" });
   folderToggle.addEventListener("change", () => {
     // A folder is picked with webkitdirectory; its files come with paths inside it.
@@ -219,8 +218,7 @@ export default async function render(main, params, query) {
   const codeForm = h(
     "form",
     { id: "deploy-code", class: "deploy-form", autocomplete: "off" },
-    h("h2", {}, "From code"),
-    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "hello" })),
+    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. hello" })),
     field("Base image or image build", baseSelect, bases.length || builds.length ? "the interpreter the code runs on" : "create one first (Images page or `faasbox base-image create`)"),
     h("div", { class: "field" },
       h("span", {}, "Code"),
