@@ -40,6 +40,17 @@ function select(name, values, chosen) {
   }));
 }
 
+/** Spec fields this page has no field for: a new revision of a deployed function keeps them. */
+const KEPT_FROM_IMAGE_SPEC = ["runtime", "disk", "secrets", "services", "input", "schema", "code", "binary", "main"];
+const KEPT_FROM_CODE_SPEC = ["secrets", "services", "schema"];
+
+/** The fields of `spec` named in `keys` that it has. */
+function kept(spec, keys) {
+  const out = {};
+  for (const key of keys) if (spec && spec[key] !== undefined && spec[key] !== null) out[key] = spec[key];
+  return out;
+}
+
 /** A form problem found before any request (shown like an API error, code `faasbox.ui.form`). */
 class FormProblem extends Error {}
 
@@ -103,6 +114,23 @@ function limitsFields() {
   );
 }
 
+/** A word of a command as a shell would need it written (the server splits `cmd` like a shell). */
+function shellWord(word) {
+  return /^[A-Za-z0-9_@%+=:,.\/-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+/** Fills the fields of `limitsFields` from a deployed spec (so a new revision keeps them). */
+function fillLimits(form, spec) {
+  if (spec.size) form.elements.size.value = spec.size;
+  if (spec.timeout) form.elements.timeout.value = String(spec.timeout);
+  const scale = spec.scale || {};
+  for (const key of ["min", "max", "concurrency", "idle_timeout"]) {
+    if (scale[key] !== undefined && scale[key] !== null) form.elements[`scale.${key}`].value = String(scale[key]);
+  }
+  form.elements.envs.value = Object.entries(spec.envs || {}).map(([k, v]) => `${k}=${v}`).join("\n");
+  form.elements.network.checked = spec.network !== false;
+}
+
 /** The fields of `limitsFields` into `body`. */
 function applyLimits(form, body) {
   body.size = form.elements.size.value;
@@ -122,22 +150,40 @@ export default async function render(main, params, query) {
   const functionPage = (name) => `/ui/ns/${enc(ns)}/functions/${enc(name)}`;
 
   // The first data: what can be deployed from (each list may be refused on its own).
-  const [nsImages, globalImages, baseImages, imageBuilds] = await Promise.all([
+  const [nsImages, globalImages, baseImages, imageBuilds, functions] = await Promise.all([
     api("GET", `/namespaces/${enc(ns)}/images`).catch((error) => ({ error })),
     api("GET", "/images").catch(() => []),
     api("GET", `/namespaces/${enc(ns)}/base-images`).catch((error) => ({ error })),
     api("GET", `/namespaces/${enc(ns)}/image-builds`).catch((error) => ({ error })),
+    api("GET", `/namespaces/${enc(ns)}/functions`).catch(() => []),
   ]);
   const listed = (value) => (Array.isArray(value) ? value : []);
+  const existing = new Map(listed(functions).map((f) => [f.name, f]));
+
+  /** A note under a name field when the name is a deployed function (deploying replaces it). */
+  function nameNote(input) {
+    const note = h("small", { class: "hint name-note" });
+    const update = () => {
+      const name = input.value.trim();
+      note.textContent = existing.has(name)
+        ? `${ns}/${name} exists: deploying makes a new revision with these settings (its secrets, services, schema and other settings not shown here are kept; its page can roll back).`
+        : "";
+    };
+    input.addEventListener("input", update);
+    update();
+    return note;
+  }
 
   // --- from an image ----------------------------------------------------------------------
   const imageNames = [...new Set([...listed(nsImages), ...listed(globalImages)].map((i) => i.name))].sort();
+  const imageName = h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. echo" });
+  const imageNameNote = nameNote(imageName);
   const imageChoices = h("datalist", { id: "image-choices" }, imageNames.map((n) => h("option", { value: n })));
   const imageProblem = h("div", { "aria-live": "polite" });
   const imageForm = h(
     "form",
     { id: "deploy-image", class: "deploy-form", autocomplete: "off" },
-    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. echo" })),
+    field("Name", imageName, imageNameNote),
     field("Image", h("input", { name: "image", required: true, list: "image-choices", value: query.get("image") || "", placeholder: `e.g. ${imageNames[0] || "demo/echo:latest"}` }),
       imageNames.length ? `${imageNames.length} image(s) of this namespace and the server; or a registry reference` : "an image of the namespace (see Images), or a registry reference"),
     imageChoices,
@@ -160,7 +206,9 @@ export default async function render(main, params, query) {
       name = functionName(imageForm);
       const image = imageForm.elements.image.value.trim();
       if (!image) throw new FormProblem("Give the image to run (a name from the list, or a registry reference).");
-      body = { image, contract: imageForm.elements.contract.value };
+      const before = existing.get(name);
+      const keep = before && before.contract !== "code" ? kept(before.spec, KEPT_FROM_IMAGE_SPEC) : {};
+      body = { ...keep, image, contract: imageForm.elements.contract.value };
       const cmd = imageForm.elements.cmd.value.trim();
       if (cmd) body.cmd = cmd;
       applyLimits(imageForm, body);
@@ -212,13 +260,15 @@ export default async function render(main, params, query) {
     const n = filesInput.files ? filesInput.files.length : 0;
     picked.textContent = n ? `${n} file(s) picked` : "";
   });
+  const codeName = h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. hello" });
+  const codeNameNote = nameNote(codeName);
   const codeProblem = h("div", { "aria-live": "polite" });
   const buildLog = logView({ id: "build-log", empty: "The build's log appears here once a deploy starts." });
   const buildState = h("p", { class: "build-state", "data-status": "" });
   const codeForm = h(
     "form",
     { id: "deploy-code", class: "deploy-form", autocomplete: "off" },
-    field("Name", h("input", { name: "name", required: true, value: query.get("name") || "", placeholder: "e.g. hello" })),
+    field("Name", codeName, codeNameNote),
     field("Base image or image build", baseSelect, bases.length || builds.length ? "the interpreter the code runs on" : "create one first (Images page or `faasbox base-image create`)"),
     h("div", { class: "field" },
       h("span", {}, "Code"),
@@ -262,7 +312,9 @@ export default async function render(main, params, query) {
       const handler = handlerInput.value.trim();
       if (!handler) throw new FormProblem(`Give the handler (e.g. ${HANDLER_HINTS[languageOf.get(image)] || "hello.handle"}).`);
       if (!filesInput.files || filesInput.files.length === 0) throw new FormProblem("Pick the code: a file, or a folder (tick \"pick a folder\").");
-      body = applyLimits(codeForm, { image, handler, source: "" });
+      const before = existing.get(name);
+      const keep = before && before.contract === "code" ? kept(before.spec, KEPT_FROM_CODE_SPEC) : {};
+      body = applyLimits(codeForm, { ...keep, image, handler, source: "" });
     } catch (error) {
       showProblem(codeProblem, error);
       return;
@@ -319,7 +371,29 @@ export default async function render(main, params, query) {
     imageForm,
     codeForm,
   );
-  show(query.get("tab") === "code" ? "code" : "image");
+  // A new revision of a deployed function starts from its current settings.
+  const current = existing.get(query.get("name") || "");
+  let tab = query.get("tab") === "code" ? "code" : "image";
+  if (current && current.spec) {
+    const spec = current.spec;
+    if (current.contract === "code") {
+      tab = "code";
+      fillLimits(codeForm, spec);
+      try {
+        const code = await api("GET", `/namespaces/${enc(ns)}/functions/${enc(current.name)}/code`);
+        if ([...baseSelect.options].some((o) => o.value === code.image)) baseSelect.value = code.image;
+        handlerInput.value = code.handler || "";
+      } catch {
+        handlerInput.value = spec.handler || "";
+      }
+    } else {
+      if (!query.get("image")) imageForm.elements.image.value = spec.image || "";
+      if (CONTRACTS.includes(spec.contract)) imageForm.elements.contract.value = spec.contract;
+      if (spec.cmd && spec.cmd.length) imageForm.elements.cmd.value = spec.cmd.map(shellWord).join(" ");
+      fillLimits(imageForm, spec);
+    }
+  }
+  show(tab);
 
   return () => leaving.abort();
 }

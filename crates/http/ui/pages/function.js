@@ -84,7 +84,7 @@ export default async function render(main, params) {
     h("p", { class: "crumbs" }, link(`/ui/ns/${enc(ns)}`, ns), " / ", link(`/ui/ns/${enc(ns)}/functions`, "functions"), " / "),
     title,
     h("p", { class: "page-actions" },
-      link(`/ui/ns/${enc(ns)}/deploy?name=${enc(fn)}&image=${enc(first.spec && first.spec.image ? first.spec.image : "")}`, "Deploy a new revision"),
+      link(`/ui/ns/${enc(ns)}/deploy?name=${enc(fn)}${first.contract === "code" ? "&tab=code" : ""}`, "Deploy a new revision"),
       " · ",
       link(`/ui/ns/${enc(ns)}/runs?function=${enc(fn)}`, "All runs")),
   );
@@ -483,10 +483,9 @@ export default async function render(main, params) {
     showPhases(parts, record);
   }
 
-  /** The id of the newest run of this function accepted since `since` (a failed blocking
-   *  call's answer is an error whose header the client cannot read). */
-  async function newestRunSince(since) {
-    const runs = await api("GET", `/namespaces/${enc(ns)}/runs`, { query: { function: fn, since, limit: 1 }, signal: leaving.signal });
+  /** The id of this function's newest run (`null` when it has none). */
+  async function newestRun() {
+    const runs = await api("GET", `/namespaces/${enc(ns)}/runs`, { query: { function: fn, limit: 1 }, signal: leaving.signal });
     return runs.length ? runs[0].id : null;
   }
 
@@ -494,11 +493,20 @@ export default async function render(main, params) {
     const raw = readInput();
     if (raw === null) return;
     const mine = ++attempt;
-    const started = performance.now();
-    const since = new Date(Date.now() - 1000).toISOString();
     runButton.disabled = true;
     runAsyncButton.disabled = true;
     const parts = resultParts();
+    // A failed blocking call answers an error (api.js gives no header of it): its run is then
+    // the newest one, if it is not the one that was newest before the call.
+    let before = null;
+    if (!asynchronous) {
+      try {
+        before = await newestRun();
+      } catch {
+        before = undefined;
+      }
+    }
+    const started = performance.now();
     try {
       const response = await apiResponse("POST", `${base}/invoke`, {
         body: raw,
@@ -541,7 +549,11 @@ export default async function render(main, params) {
         replace(parts.status, statusBadge("failed"), ` (${error.status})`);
         parts.output.textContent = "(no output)";
         try {
-          const id = (error.headers && error.headers.get && error.headers.get("Faasbox-Invocation-Id")) || (await newestRunSince(since));
+          let id = error.headers && error.headers.get ? error.headers.get("Faasbox-Invocation-Id") : null;
+          if (!id && before !== undefined) {
+            const newest = await newestRun();
+            id = newest !== before ? newest : null;
+          }
           if (id && mine === attempt) {
             showRunId(parts, id);
             const [record] = await Promise.all([
