@@ -321,6 +321,7 @@ export default async function render(main, params, query) {
     }
     button.disabled = true;
     buildLog.clear();
+    buildState.scrollIntoView({ block: "start", behavior: "smooth" });
     try {
       buildState.textContent = "Packing the code…";
       const packed = await packSource(filesInput.files);

@@ -7,7 +7,7 @@
 import { h, replace } from "../dom.js";
 import { api, apiResponse, errorBox, ApiError } from "../api.js";
 import { followSse } from "../stream.js";
-import { link } from "../router.js";
+import { link, navigate } from "../router.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 
@@ -67,6 +67,48 @@ function sleep(ms, signal) {
   });
 }
 
+/**
+ * The page of a function from code that is not in service: its build's status, reason and
+ * log (followed while it builds; the page turns into the function's once it is READY).
+ */
+async function buildOnly(main, ns, fn, base, code, leaving) {
+  const state = h("p", { class: "build-state", "data-status": code.status }, `Build ${code.status}`, code.reason ? `: ${code.reason}` : "");
+  const log = logView({ id: "build-log", empty: "No build line." });
+  replace(
+    main,
+    h("header", { class: "page-head" },
+      h("p", { class: "crumbs" }, link(`/ui/ns/${enc(ns)}`, ns), " / ", link(`/ui/ns/${enc(ns)}/functions`, "functions"), " / "),
+      h("h1", {}, fn),
+      h("p", { class: "page-actions" }, link(`/ui/ns/${enc(ns)}/deploy?tab=code&name=${enc(fn)}`, "Deploy again"))),
+    h("section", { id: "spec", class: "card" },
+      h("h2", {}, "Function from code, not in service"),
+      facts([["Base image", code.image], ["Handler", h("code", {}, code.handler)], ["Language", text(code.language)], ["Status", code.status]]),
+      state,
+      h("h3", {}, "Build log"),
+      log.element),
+  );
+  let after = 0;
+  const poll = async () => {
+    for (;;) {
+      const answer = await api("GET", `${base}/code/logs`, { query: { after }, signal: leaving.signal });
+      for (const line of answer.lines || []) log.append(line);
+      after = answer.next;
+      state.dataset.status = answer.status;
+      state.textContent = `Build ${answer.status}${answer.reason ? `: ${answer.reason}` : ""}`;
+      if (answer.done) {
+        if (answer.status === "READY" && !leaving.signal.aborted) navigate(location.pathname, { replace: true });
+        return;
+      }
+      await sleep(POLL_MS, leaving.signal);
+      if (leaving.signal.aborted) return;
+    }
+  };
+  poll().catch((error) => {
+    if (!leaving.signal.aborted) main.appendChild(errorBox(error));
+  });
+  return () => leaving.abort();
+}
+
 export default async function render(main, params) {
   const { ns, fn } = params;
   const base = `/namespaces/${enc(ns)}/functions/${enc(fn)}`;
@@ -74,8 +116,21 @@ export default async function render(main, params) {
   const leaving = new AbortController();
   const timers = [];
 
-  // The first data: the function itself (a missing function fails the page, with the API's error).
-  const first = await api("GET", base);
+  // The first data: the function itself (a missing function fails the page, with the API's
+  // error), or a function from code whose build has not made it a function (yet).
+  let first;
+  try {
+    first = await api("GET", base);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    let code;
+    try {
+      code = await api("GET", `${base}/code`);
+    } catch {
+      throw error;
+    }
+    return buildOnly(main, ns, fn, base, code, leaving);
+  }
 
   const title = h("h1", {}, fn);
   const header = h(
