@@ -404,7 +404,7 @@ export default async function render(main, params) {
     "section",
     { id: "playground", class: "card" },
     h("h2", {}, "Playground"),
-    h("label", { class: "field" }, h("span", {}, "Input (JSON)"), input),
+    h("label", { class: "field" }, h("span", {}, "Input (JSON) — Ctrl+Enter runs"), input),
     inputProblem,
     h("p", { class: "toolbar" }, runButton, " ", runAsyncButton),
     result,
@@ -639,6 +639,13 @@ export default async function render(main, params) {
   }
 
   runButton.addEventListener("click", () => run(false));
+  input.addEventListener("keydown", (event) => {
+    // Ctrl+Enter (⌘+Enter) runs, as the button does.
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !runButton.disabled) {
+      event.preventDefault();
+      run(false);
+    }
+  });
   runAsyncButton.addEventListener("click", () => run(true));
 
   // --- the page -----------------------------------------------------------------------------
