@@ -625,6 +625,7 @@ export default async function render(main, params) {
       if (!leaving.signal.aborted) {
         loadRuns();
         loadInstances();
+        reloadSpec();
       }
     }
   }
