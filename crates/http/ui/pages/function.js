@@ -11,8 +11,10 @@ import { link, navigate } from "../router.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 
-/** How often the instances table is read again while the page is open. */
-const INSTANCES_EVERY_MS = 5000;
+/** How often the instances table (and the stored log lines) are read again while the page is open. */
+const REFRESH_MS = 5000;
+/** Log line keys remembered to show each line once. */
+const MAX_SEEN = 5000;
 /** How often an async run (and its logs) is polled until it ends. */
 const POLL_MS = 500;
 /** Recent runs shown (the runs page has them all). */
@@ -345,12 +347,47 @@ export default async function render(main, params) {
     followState.textContent = label;
   }
 
+  // The stored lines are read again now and then from a cursor, and the ones the stream did
+  // not bring (printed before it was open, missed while lagging) are added: each line shows
+  // once, whichever way it came first.
+  const seen = new Set();
+  let cursor = null;
+  function appendOnce(line) {
+    const key = `${line.run || line.invocation}|${line.ts_ms}|${line.stream}|${line.line}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (seen.size > 2 * MAX_SEEN) {
+      let drop = seen.size - MAX_SEEN;
+      for (const old of seen) {
+        if (drop-- <= 0) break;
+        seen.delete(old);
+      }
+    }
+    logs.append(line);
+  }
+
   async function loadStoredLines() {
     try {
       const stored = await api("GET", `${base}/logs`, { query: { limit: RECENT_LINES }, signal: leaving.signal });
-      for (const line of stored.lines || stored.logs || []) logs.append(line);
+      for (const line of stored.logs || []) appendOnce(line);
+      cursor = stored.next;
     } catch (error) {
       if (!leaving.signal.aborted) replace(logsProblem, errorBox(error));
+    }
+  }
+
+  let catchingUp = false;
+  async function catchUp() {
+    if (cursor === null || catchingUp) return;
+    catchingUp = true;
+    try {
+      const stored = await api("GET", `${base}/logs`, { query: { after: cursor, limit: 1000 }, signal: leaving.signal });
+      for (const line of stored.logs || []) appendOnce(line);
+      cursor = stored.next;
+    } catch (error) {
+      if (!leaving.signal.aborted) replace(logsProblem, errorBox(error));
+    } finally {
+      catchingUp = false;
     }
   }
 
@@ -360,11 +397,14 @@ export default async function render(main, params) {
     setFollow("following", "following: new lines appear as calls print them");
     followSse(`${base}/logs?follow=true`, ({ event, data }) => {
       if (event === "line") {
+        let line;
         try {
-          logs.append(JSON.parse(data));
+          line = JSON.parse(data);
         } catch {
           logs.append(String(data));
+          return;
         }
+        appendOnce(line);
       } else if (event === "lagged") {
         let missed = "some";
         try { missed = String(JSON.parse(data).missed); } catch { /* keep "some" */ }
@@ -626,6 +666,7 @@ export default async function render(main, params) {
         loadRuns();
         loadInstances();
         reloadSpec();
+        catchUp();
       }
     }
   }
@@ -651,7 +692,11 @@ export default async function render(main, params) {
 
   await Promise.all([showSpec(first), loadRevisions(), loadInstances(), loadRuns(), loadStoredLines()]);
   follow();
-  timers.push(setInterval(() => { if (!document.hidden) loadInstances(); }, INSTANCES_EVERY_MS));
+  timers.push(setInterval(() => {
+    if (document.hidden) return;
+    loadInstances();
+    catchUp();
+  }, REFRESH_MS));
 
   return () => {
     leaving.abort();
