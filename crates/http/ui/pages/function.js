@@ -692,6 +692,8 @@ export default async function render(main, params) {
 
   await Promise.all([showSpec(first), loadRevisions(), loadInstances(), loadRuns(), loadStoredLines()]);
   follow();
+  // Lines printed while the stream was being opened are stored by now: add them soon.
+  const soon = setTimeout(catchUp, 1500);
   timers.push(setInterval(() => {
     if (document.hidden) return;
     loadInstances();
@@ -700,6 +702,7 @@ export default async function render(main, params) {
 
   return () => {
     leaving.abort();
+    clearTimeout(soon);
     for (const timer of timers) clearInterval(timer);
     attempt += 1;
   };
