@@ -560,9 +560,9 @@ export default async function render(main, params) {
     }
   }
 
-  function showEnded(parts, record, started) {
+  function showEnded(parts, record, tookMs) {
     parts.status.dataset.status = record.status;
-    replace(parts.status, statusBadge(record.status), ` in ${duration(performance.now() - started)} (as this page saw it)`);
+    replace(parts.status, statusBadge(record.status), ` in ${duration(tookMs)} (as this page saw it)`);
     if (record.error) replace(parts.problem, runErrorBox(record.error));
     if (record.output !== null && record.output !== undefined) parts.output.textContent = json(record.output);
     else if (!parts.output.textContent) parts.output.textContent = "(no output)";
@@ -593,6 +593,8 @@ export default async function render(main, params) {
       }
     }
     const started = performance.now();
+    let took = null;
+    let answered = false;
     try {
       const response = await apiResponse("POST", `${base}/invoke`, {
         body: raw,
@@ -601,6 +603,8 @@ export default async function render(main, params) {
         signal: leaving.signal,
       });
       const bodyText = await response.text();
+      answered = true;
+      took = performance.now() - started;
       let id = response.headers.get("Faasbox-Invocation-Id");
       if (response.status === 202) {
         // Accepted (asked for, or a blocking call past the server's bound): follow it.
@@ -609,7 +613,7 @@ export default async function render(main, params) {
         showRunId(parts, id);
         parts.status.textContent = asynchronous ? "Accepted; waiting for it to end…" : "Still running past the server's blocking bound; waiting for it to end…";
         const record = await followRun(parts, id, mine);
-        if (record) showEnded(parts, record, started);
+        if (record) showEnded(parts, record, performance.now() - started);
       } else {
         showOutput(parts, bodyText);
         if (id) {
@@ -618,14 +622,19 @@ export default async function render(main, params) {
             api("GET", `/namespaces/${enc(ns)}/runs/${enc(id)}`, { signal: leaving.signal }),
             runLogs(parts, id, mine, true),
           ]);
-          if (mine === attempt) showEnded(parts, record, started);
+          if (mine === attempt) showEnded(parts, record, took);
         } else {
+          parts.status.dataset.status = "succeeded";
           replace(parts.status, statusBadge("succeeded"));
         }
       }
     } catch (error) {
       if (leaving.signal.aborted || mine !== attempt) return;
-      if (!(error instanceof ApiError)) {
+      const failedAfter = took === null ? performance.now() - started : took;
+      if (answered) {
+        // The call's answer is shown; reading its record or logs failed.
+        parts.problem.appendChild(errorBox(error));
+      } else if (!(error instanceof ApiError)) {
         replace(parts.problem, errorBox(error));
         parts.status.textContent = "The run could not be shown.";
       } else {
@@ -647,7 +656,7 @@ export default async function render(main, params) {
               runLogs(parts, id, mine, true),
             ]);
             if (mine === attempt) {
-              showEnded(parts, record, started);
+              showEnded(parts, record, failedAfter);
               if (record.error) replace(parts.problem, runErrorBox(record.error));
             }
           } else if (mine === attempt) {
