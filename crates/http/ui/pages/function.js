@@ -275,7 +275,7 @@ export default async function render(main, params) {
         h("p", { class: "summary", "data-busy": String(busy), "data-idle": String(instances.length - busy) },
           `${instances.length} running: ${busy} busy, ${instances.length - busy} idle.`),
         instances.length
-          ? h("table", { class: "list" },
+          ? h("div", { class: "scroll-x" }, h("table", { class: "list" },
             h("thead", {}, h("tr", {}, ["Instance", "State", "Revision", "Started", "Calls served"].map((t) => h("th", {}, t)))),
             h("tbody", {}, instances.map((i) => h(
               "tr",
@@ -285,7 +285,7 @@ export default async function render(main, params) {
               h("td", {}, text(i.revision)),
               h("td", { title: i.started }, ago(i.started)),
               h("td", {}, String(i.calls)),
-            ))))
+            )))))
           : null,
       );
     } catch (error) {
@@ -303,8 +303,8 @@ export default async function render(main, params) {
       replace(
         runsBody,
         runs.length
-          ? h("table", { class: "list" },
-            h("thead", {}, h("tr", {}, ["Run", "Status", "Mode", "Accepted", "Took", "Cold start"].map((t) => h("th", {}, t)))),
+          ? h("div", { class: "scroll-x" }, h("table", { class: "list" },
+            h("thead", {}, h("tr", {}, ["Run", "Status", "Mode", "Accepted", "Took", "Cold"].map((t) => h("th", {}, t)))),
             h("tbody", {}, runs.map((r) => h(
               "tr",
               { "data-key": r.id },
@@ -314,8 +314,8 @@ export default async function render(main, params) {
               h("td", { title: when(r.accepted), class: "nowrap" }, ago(r.accepted)),
               h("td", { class: "nowrap" }, runDuration(r)),
               h("td", {}, r.cold_start === true ? "yes" : r.cold_start === false ? "no" : ""),
-            ))))
-          : h("p", { class: "muted" }, "No run yet: try the playground below."),
+            )))))
+          : h("p", { class: "muted" }, "No run yet: try the playground."),
         h("p", {}, link(`/ui/ns/${enc(ns)}/runs?function=${enc(fn)}`, "All runs of this function")),
       );
     } catch (error) {
