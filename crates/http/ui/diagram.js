@@ -97,10 +97,10 @@ function marker(kind) {
 export function drawDiagram(target, graph, { onselect = null } = {}) {
   target.classList.remove("stale");
   if (!graph || !Array.isArray(graph.states) || graph.states.length === 0) {
-    target.setAttribute("viewBox", "0 0 320 40");
-    target.setAttribute("width", "320");
+    target.setAttribute("viewBox", "0 0 400 40");
+    target.setAttribute("width", "400");
     target.setAttribute("height", "40");
-    replace(target, svg("text", { x: "8", y: "24", class: "diagram-empty" }, "no states to draw"));
+    replace(target, svg("text", { x: "8", y: "24", class: "diagram-empty" }, "no diagram yet: it is drawn once the flow checks out"));
     return;
   }
   const edges = (graph.edges ?? []).filter(

@@ -3,7 +3,7 @@
 // problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
 // run with a JSON input (→ the instance page), and the flow's instances, paged.
 import { h, svg, replace } from "../dom.js";
-import { api, apiResponse, errorBox, ApiError } from "../api.js";
+import { api, apiResponse, errorBox } from "../api.js";
 import { link, navigate } from "../router.js";
 import { pagedTable } from "../table.js";
 import { when, ago } from "../format.js";
@@ -155,7 +155,7 @@ export default async function render(main, params, query) {
       runButton.disabled = false;
     } catch (e) {
       replace(deployResult, errorBox(e));
-      if (e instanceof ApiError && e.code === "faasbox.flow.invalid") {
+      if (e?.code === "faasbox.flow.invalid") {
         const problems = problemsOf(e);
         if (problems) editor.setProblems(problems, []);
         else validate();
@@ -261,7 +261,7 @@ export default async function render(main, params, query) {
 
   showState();
   if (deployed?.graph) drawDiagram(diagram, deployed.graph, { onselect: selectState });
-  else replace(diagram);
+  else drawDiagram(diagram, null);
   // The first verdict (warnings of the deployed flow, or the template's graph); not awaited
   // beyond its own errors, which it shows.
   await validate();
