@@ -2,9 +2,10 @@
 // (`ol#timeline`, each state's start, end, input, output and error), the calls its actions
 // made, its logs (`pre#log-lines`, polled with `…/logs?after=`), refreshed every second while
 // it runs or waits, and cancel (asked in the page) while it has not ended.
-import { h, replace } from "../dom.js";
+import { h, replace, confirmButton } from "../dom.js";
 import { api, errorBox } from "../api.js";
 import { link } from "../router.js";
+import { statusTag } from "../table.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 import { flowPage } from "./flow.js";
@@ -72,7 +73,7 @@ function callItem(ns, c) {
     h("code", {}, c.function),
     " → ",
     target,
-    c.status ? h("span", { class: "status status-" + c.status }, " ", c.status) : null,
+    c.status ? [" ", statusTag(c.status)] : null,
   );
 }
 
@@ -98,28 +99,23 @@ export default async function render(main, params) {
   const problem = h("div", { class: "refresh-problem" });
   const actions = h("div", { class: "actions" });
 
-  // Cancel, asked in the page: the first click shows the confirm button.
-  let asking = false;
-  function drawActions() {
-    if (!LIVE.has(instance.status)) {
-      replace(actions);
-      return;
-    }
-    const cancel = h("button", { type: "button", "data-action": "cancel", onclick: () => { asking = !asking; drawActions(); } }, asking ? "Keep running" : "Cancel");
-    const confirm = asking
-      ? h("button", { type: "button", "data-action": "confirm", class: "danger", onclick: () => doCancel() }, "Cancel the instance")
-      : null;
-    replace(actions, ...[cancel, confirm].filter(Boolean));
-  }
-  async function doCancel() {
-    asking = false;
-    try {
+  // Cancel, asked in the page (the first click shows the confirm button); one element kept
+  // while the instance runs, so a refresh does not close the question.
+  const cancel = confirmButton({
+    action: "cancel",
+    text: "Cancel",
+    confirmText: "Cancel the instance",
+    act: async () => {
       await api("POST", `${path}/cancel`);
       replace(problem);
-    } catch (e) {
-      replace(problem, errorBox(e));
-    }
-    await refresh();
+      await refresh();
+    },
+    onError: (e) => replace(problem, errorBox(e)),
+  });
+  function drawActions() {
+    const live = LIVE.has(instance.status);
+    if (live && cancel.parentNode !== actions) replace(actions, cancel);
+    if (!live && actions.firstChild) replace(actions);
   }
 
   // Timeline items are kept when unchanged, so open `details` stay open across refreshes.
@@ -127,7 +123,7 @@ export default async function render(main, params) {
   let drawnValues = null;
   function draw() {
     status.textContent = instance.status;
-    status.className = "status status-" + instance.status;
+    status.className = `status ${instance.status}`;
     const ended = !LIVE.has(instance.status);
     replace(
       meta,
@@ -212,24 +208,19 @@ export default async function render(main, params) {
   replace(
     main,
     h(
-      "header",
-      { class: "page-head" },
-      h(
-        "p",
-        { class: "crumbs" },
-        link(`/ui/ns/${encodeURIComponent(ns)}`, ns),
-        " / ",
-        link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows"),
-        " / ",
-        link(flowPage(ns, instance.flow), instance.flow),
-      ),
-      h("h1", {}, "Instance ", h("code", {}, id), " ", status),
-      actions,
-      problem,
+      "p",
+      { class: "crumbs" },
+      link(`/ui/ns/${encodeURIComponent(ns)}`, ns),
+      " / ",
+      link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows"),
+      " / ",
+      link(flowPage(ns, instance.flow), instance.flow),
     ),
-    h("section", { id: "summary" }, meta, values),
-    h("section", { id: "states" }, h("h2", {}, "Timeline"), timeline),
-    h("section", { id: "logs" }, h("h2", {}, "Logs"), logs.element),
+    h("header", { class: "page-head" }, h("h1", {}, "Instance ", h("code", {}, id)), status, actions),
+    problem,
+    h("section", { id: "summary", class: "card" }, meta, values),
+    h("section", { id: "states", class: "card" }, h("h2", {}, "Timeline"), timeline),
+    h("section", { id: "logs", class: "card" }, h("h2", {}, "Logs"), logs.element),
   );
   await pollLogs();
   draw();
