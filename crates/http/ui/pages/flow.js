@@ -2,7 +2,7 @@
 // server as you type (`POST …/flows/{path}/validate`, 300 ms after the last key) with each
 // problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
 // run with a JSON input (→ the instance page), and the flow's instances, paged.
-import { h, svg, replace } from "../dom.js";
+import { h, svg, replace, confirmButton } from "../dom.js";
 import { api, apiResponse, errorBox } from "../api.js";
 import { link, navigate } from "../router.js";
 import { pagedTable, statusTag, PAGE_SIZE } from "../table.js";
@@ -152,6 +152,7 @@ export default async function render(main, params, query) {
       if (fresh.graph) drawDiagram(diagram, fresh.graph, { onselect: selectState });
       showState();
       runButton.disabled = false;
+      remove.hidden = false;
     } catch (e) {
       replace(deployResult, errorBox(e));
       if (e?.code === "faasbox.flow.invalid") {
@@ -165,6 +166,20 @@ export default async function render(main, params, query) {
   }
 
   const deployButton = h("button", { type: "button", "data-action": "deploy", class: "primary", onclick: () => deploy() }, "Deploy");
+
+  // Delete (asked in the page), shown once the flow is deployed.
+  const removeProblem = h("div");
+  const remove = confirmButton({
+    action: "delete",
+    text: "Delete flow",
+    confirmText: "Delete " + path,
+    act: async () => {
+      await api("DELETE", base);
+      navigate(`/ui/ns/${encodeURIComponent(ns)}/flows`);
+    },
+    onError: (e) => replace(removeProblem, errorBox(e)),
+  });
+  remove.hidden = !deployed;
 
   // Run with an input.
   const input = h("textarea", { name: "input", rows: "4", spellcheck: "false", "aria-label": "run input (JSON)" });
@@ -188,6 +203,7 @@ export default async function render(main, params, query) {
     } catch (e) {
       replace(runResult, errorBox(e));
       runButton.disabled = false;
+      remove.hidden = false;
     }
   }
 
@@ -222,7 +238,8 @@ export default async function render(main, params, query) {
   replace(
     main,
     h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / ", link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows")),
-    h("header", { class: "page-head" }, h("h1", {}, "Flow ", h("code", {}, path)), h("span", { class: "flow-meta" }, state)),
+    h("header", { class: "page-head" }, h("h1", {}, "Flow ", h("code", {}, path)), h("span", { class: "flow-meta" }, state), h("div", { class: "actions" }, remove)),
+    removeProblem,
     h(
       "div",
       { class: "flow-layout" },
