@@ -5,9 +5,9 @@
 // curves downwards; edges back to an earlier (or the same) layer go round the right side.
 import { h, svg, replace } from "./dom.js";
 
-const NODE_W = 168;
+const NODE_W = 150;
 const NODE_H = 44;
-const GAP_X = 36;
+const GAP_X = 28;
 const GAP_Y = 84;
 const MARGIN = 16;
 /** Space on the right for the edges that go back up. */
@@ -18,6 +18,13 @@ const KINDS = ["transition", "condition", "default", "catch", "event", "timeout"
 function cut(text, max) {
   const s = String(text ?? "");
   return s.length > max ? s.slice(0, max - 1) + "…" : s;
+}
+
+/** The point at `t` (0..1) of the cubic curve from `p0` to `p3` with controls `p1`, `p2`. */
+function cubicAt(t, p0, p1, p2, p3) {
+  const u = 1 - t;
+  const at = (k) => u * u * u * p0[k] + 3 * u * u * t * p1[k] + 3 * u * t * t * p2[k] + t * t * t * p3[k];
+  return { x: at(0), y: at(1) };
 }
 
 /** Breadth-first depth of each state from `start`; unreached states get one layer after. */
@@ -101,6 +108,7 @@ export function drawDiagram(target, graph, { onselect = null, marks = {} } = {})
     target.setAttribute("viewBox", "0 0 400 40");
     target.setAttribute("width", "400");
     target.setAttribute("height", "40");
+    target.style.minWidth = "";
     replace(target, svg("text", { x: "8", y: "24", class: "diagram-empty" }, "no diagram yet: it is drawn once the flow checks out"));
     return;
   }
@@ -147,8 +155,8 @@ export function drawDiagram(target, graph, { onselect = null, marks = {} } = {})
       const ty = b.y;
       const bend = Math.max(30, (ty - sy) / 2);
       d = `M${sx},${sy} C${sx},${sy + bend} ${tx},${ty - bend} ${tx},${ty}`;
-      // The curve's middle (t = 1/2 of the cubic).
-      mid = { x: (sx + tx) / 2, y: (sy + ty) / 2 };
+      // Past the middle, where edges fanning out of one state are apart.
+      mid = cubicAt(0.62, [sx, sy], [sx, sy + bend], [tx, ty - bend], [tx, ty]);
     } else if (b.row === a.row && Math.abs(b.x - a.x) <= NODE_W + GAP_X + 1) {
       // Neighbours in a layer: straight across the gap between them.
       const right = b.x > a.x;
@@ -237,6 +245,8 @@ export function drawDiagram(target, graph, { onselect = null, marks = {} } = {})
   target.setAttribute("viewBox", `0 0 ${width} ${height}`);
   target.setAttribute("width", String(width));
   target.setAttribute("height", String(height));
+  // Shrinks to fit its box, down to 60 % (then the box scrolls).
+  target.style.minWidth = Math.round(width * 0.6) + "px";
   replace(
     target,
     svg("defs", {}, KINDS.map(marker)),
