@@ -26,7 +26,7 @@ function clock(ms) {
 export function logView(options = {}) {
   const id = options.id || "log-lines";
   const max = options.max || MAX_LINES;
-  const pre = h("pre", { id, class: "log-lines", "aria-live": "polite" });
+  const pre = h("pre", { id, class: "log-lines", role: "log" });
   const placeholder = h("div", { class: "log-empty" }, options.empty || "No lines yet.");
   const dropped = h("div", { class: "log-dropped", hidden: true });
   let droppedCount = 0;
@@ -47,10 +47,34 @@ export function logView(options = {}) {
     );
   }
 
+  // Follow the end only while the reader is there (scrolling up to read older lines stops it;
+  // scrolling back down starts it again). Checked on scroll, not per line: no layout per line.
+  let stick = true;
+  let scrollPending = false;
+  let ownScroll = false;
+  pre.addEventListener("scroll", () => {
+    if (ownScroll) {
+      ownScroll = false;
+      return;
+    }
+    stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  });
+  function scrollToEnd() {
+    if (scrollPending) return;
+    scrollPending = true;
+    requestAnimationFrame(() => {
+      scrollPending = false;
+      if (!stick) return;
+      const end = pre.scrollHeight - pre.clientHeight;
+      if (Math.abs(pre.scrollTop - end) > 1) {
+        ownScroll = true;
+        pre.scrollTop = end;
+      }
+    });
+  }
+
   function append(line) {
     placeholder.hidden = true;
-    // Follow the end only when the reader is already there (reading older lines is not disturbed).
-    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     pre.appendChild(lineNode(line));
     while (pre.childElementCount > max) {
       pre.removeChild(pre.firstElementChild);
@@ -60,7 +84,7 @@ export function logView(options = {}) {
       dropped.hidden = false;
       dropped.textContent = `${droppedCount} older line${droppedCount === 1 ? "" : "s"} dropped (at most ${max} are kept here).`;
     }
-    if (atEnd) pre.scrollTop = pre.scrollHeight;
+    if (stick) scrollToEnd();
   }
 
   function clear() {
