@@ -59,6 +59,7 @@ export default async function render(main, params, query) {
   const validity = h("span", { id: "validity", class: "validity" });
   const validateError = h("div", { class: "validate-error" });
   const deployResult = h("div", { id: "deploy-result" });
+  const diagramNote = h("p", { class: "hint", id: "diagram-note" });
   const diagram = svg("svg", { id: "diagram", role: "img", "aria-label": "the flow's states and transitions" });
 
   const editor = yamlEditor({
@@ -106,8 +107,13 @@ export default async function render(main, params, query) {
       validity.textContent = `${n} problem${n === 1 ? "" : "s"}`;
       validity.className = "validity invalid";
     }
-    if (result.graph) drawDiagram(diagram, result.graph, { onselect: selectState });
-    else diagram.classList.add("stale");
+    if (result.graph) {
+      drawDiagram(diagram, result.graph, { onselect: selectState });
+      diagramNote.textContent = "";
+    } else if (diagram.querySelector("g.node")) {
+      diagram.classList.add("stale");
+      diagramNote.textContent = "The last version that checked out; fix the problems to see this one.";
+    }
   }
 
   async function validate() {
@@ -149,7 +155,10 @@ export default async function render(main, params, query) {
       const w = answer?.warnings?.length ?? 0;
       replace(deployResult, h("span", { class: "ok" }, `deployed${w ? `, with ${w} warning${w === 1 ? "" : "s"}` : ""}`));
       editor.setProblems([], answer?.warnings ?? []);
-      if (fresh.graph) drawDiagram(diagram, fresh.graph, { onselect: selectState });
+      if (fresh.graph) {
+        drawDiagram(diagram, fresh.graph, { onselect: selectState });
+        diagramNote.textContent = "";
+      }
       showState();
       runButton.disabled = false;
       remove.hidden = false;
@@ -259,6 +268,7 @@ export default async function render(main, params, query) {
         { id: "diagram-section", class: "card flow-diagram" },
         h("div", { class: "section-head" }, h("h2", {}, "Diagram")),
         diagramLegend(),
+        diagramNote,
         h("div", { class: "diagram-scroll" }, diagram),
         h("p", { class: "hint" }, "Click a state to go to it in the source."),
       ),
