@@ -3,7 +3,7 @@
 // problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
 // run with a JSON input (→ the instance page), and the flow's instances, paged.
 import { h, svg, replace, confirmButton } from "../dom.js";
-import { api, apiResponse, errorBox } from "../api.js";
+import { api, apiResponse, errorBox, session } from "../api.js";
 import { link, navigate } from "../router.js";
 import { pagedTable, statusTag, PAGE_SIZE } from "../table.js";
 import { when, ago } from "../format.js";
@@ -40,8 +40,18 @@ function problemsOf(error) {
   return null;
 }
 
+/**
+ * Whether the signed-in token may change flows: an invoke token may read and run them only
+ * (the API refuses it validate, deploy, delete and cancel).
+ */
+export function canChange() {
+  const principal = session()?.principal;
+  return !(principal?.kind === "namespace" && principal.role === "invoke");
+}
+
 export default async function render(main, params, query) {
   const { ns, path } = params;
+  const writable = canChange();
   const base = flowApiPath(ns, path);
   const stops = [];
 
@@ -66,9 +76,11 @@ export default async function render(main, params, query) {
     value: deployed?.source ?? TEMPLATE,
     oninput: () => {
       showState();
-      schedule();
+      if (writable) schedule();
     },
-    onsave: () => deploy(),
+    onsave: () => {
+      if (writable) deploy();
+    },
   });
 
   function showState() {
@@ -188,7 +200,12 @@ export default async function render(main, params, query) {
     },
     onError: (e) => replace(removeProblem, errorBox(e)),
   });
-  remove.hidden = !deployed;
+  remove.hidden = !deployed || !writable;
+  if (!writable) {
+    deployButton.hidden = true;
+    editor.textarea.readOnly = true;
+    validity.textContent = "read only: this token may run the flow, not change it";
+  }
 
   // Run with an input.
   const input = h("textarea", { name: "input", rows: "4", spellcheck: "false", "aria-label": "run input (JSON)" });
@@ -290,7 +307,7 @@ export default async function render(main, params, query) {
   else drawDiagram(diagram, null);
   // The first verdict (warnings of the deployed flow, or the template's graph); not awaited
   // beyond its own errors, which it shows.
-  await Promise.all([validate(), instances.ready]);
+  await Promise.all([writable ? validate() : null, instances.ready]);
   nameTable();
   return () => stops.forEach((stop) => stop());
 }

@@ -9,7 +9,7 @@ import { statusTag } from "../table.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 import { drawDiagram } from "../diagram.js";
-import { flowApiPath, flowPage } from "./flow.js";
+import { canChange, flowApiPath, flowPage } from "./flow.js";
 
 const REFRESH_MS = 1000;
 const LIVE = new Set(["running", "waiting"]);
@@ -125,7 +125,7 @@ export default async function render(main, params) {
     onError: (e) => replace(problem, errorBox(e)),
   });
   function drawActions() {
-    const live = LIVE.has(instance.status);
+    const live = LIVE.has(instance.status) && canChange();
     if (live && cancel.parentNode !== actions) replace(actions, cancel);
     if (!live && actions.firstChild) replace(actions);
   }
