@@ -220,3 +220,94 @@ async fn a_flow_graph_has_switch_catch_and_event_edges() {
     assert_eq!(status, 200);
     assert_eq!(&validated["graph"], graph);
 }
+
+#[tokio::test]
+async fn summary_and_stats_count_the_last_hour() {
+    let server = support::server_with_test_function().await;
+    support::deploy_mode(&server, "echo", "plain", json!({})).await;
+    support::deploy_mode(&server, "fails", "error", json!({})).await;
+    for i in 0..3 {
+        let (status, _, body) = server
+            .invoke("demo", "echo", format!("{{\"i\":{i}}}"))
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    for _ in 0..2 {
+        let (status, _, _) = server.invoke("demo", "fails", "{}").await;
+        assert!(status >= 400, "{status}");
+    }
+    // A flow instance that waits for an event.
+    server
+        .deploy_flow(
+            "waits",
+            "states:\n- id: w\n  type: consumeEvent\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let waiting = server.start_flow("waits", &json!({})).await;
+    support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance waits",
+        || async { server.instance(&waiting).await["status"].clone() },
+        |status| status == "waiting",
+    )
+    .await;
+
+    let summary = server.get_json("/api/v1/namespaces/demo/summary").await;
+    assert_eq!(summary["functions"], 2, "{summary}");
+    assert_eq!(summary["flows"], 1, "{summary}");
+    assert_eq!(summary["window"], "1h", "{summary}");
+    assert_eq!(
+        summary["runs"],
+        json!({"ok": 3, "errors": 2, "running": 0}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["instances"],
+        json!({"running": 0, "waiting": 1}),
+        "{summary}"
+    );
+    assert!(
+        summary["function_instances"].as_u64().unwrap_or(0) >= 2,
+        "an instance of each function still runs: {summary}"
+    );
+
+    let plain = server.get_json("/api/v1/namespaces/demo/functions").await;
+    assert!(
+        plain[0].get("stats").is_none(),
+        "no stats unless asked: {plain}"
+    );
+    let listed = server
+        .get_json("/api/v1/namespaces/demo/functions?stats=1h")
+        .await;
+    let of = |name: &str| {
+        listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        of("echo")["stats"],
+        json!({"calls": 3, "errors": 0, "cold_starts": 1}),
+        "{listed}"
+    );
+    assert_eq!(of("fails")["stats"]["calls"], 2, "{listed}");
+    assert_eq!(of("fails")["stats"]["errors"], 2, "{listed}");
+    let pool = &of("echo")["instances"];
+    assert_eq!(pool["instances"], 1, "{pool}");
+    assert_eq!(pool["idle"], 1, "{pool}");
+    let r = server
+        .get("/api/v1/namespaces/demo/functions?stats=1d")
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("JSON");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stats=1h"),
+        "{body}"
+    );
+}

@@ -26,6 +26,7 @@ mod routes;
 mod secrets;
 mod services;
 mod subscriptions;
+mod summary;
 mod tokens;
 mod ui;
 
@@ -172,6 +173,11 @@ const DISPATCH_RUNS_QUERY: &[(&str, bool, &str)] = &[
     ("functionName", false, "only this function's runs"),
     ("since", false, "only runs accepted since (Unix seconds)"),
 ];
+const STATS_QUERY: &[(&str, bool, &str)] = &[(
+    "stats",
+    false,
+    "1h: add each function's runs of the last hour (calls, errors, cold starts)",
+)];
 const FLOW_GET_QUERY: &[(&str, bool, &str)] = &[(
     "graph",
     false,
@@ -199,6 +205,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
         route(M::GET, "/api/v1/namespaces", get(namespaces::list), Doc::new(NS, "List namespaces (a namespace token sees its own)", Answer::Json(200, many::<NamespaceRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}", get(namespaces::get), Doc::new(NS, "Show a namespace", Answer::Json(200, one::<NamespaceRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/summary", get(summary::summary), Doc::new(NS, "A namespace at a glance: functions, flows, function runs of the last hour (ok, errors, running), flow instances running or waiting, function instances", Answer::Json(200, one::<summary::Summary>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}", delete(namespaces::delete), Doc::new(NS, "Delete a namespace with everything of it", Answer::Empty(204))),
         route(M::POST, "/api/v1/images/import", post(images::import).layer(DefaultBodyLimit::disable()), Doc::new(IMAGES, "Import an image archive into the server-wide images (admin token): a docker save tar, an OCI image layout tar, or a root filesystem tarball (plain or gzip); device nodes under /dev are skipped (notes)", Answer::Json(201, one::<ImageRecord>)).query(IMPORT_QUERY).body(Body::Raw("application/octet-stream", "the archive"))),
         route(M::POST, "/api/v1/images/pull", post(pulls::pull), Doc::new(IMAGES, "Pull an image from a registry into the server-wide images (admin token), with the global credentials", Answer::Stream).query(PULL_QUERY)),
@@ -212,7 +219,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::POST, "/api/v1/namespaces/{ns}/images/prune", post(images::prune_ns), Doc::new(IMAGES, "Remove the namespace's images nothing uses", Answer::Json(200, one::<images::PruneView>))),
         route(M::GET, "/api/v1/namespaces/{ns}/images", get(images::list_ns), Doc::new(IMAGES, "List the namespace's own images", Answer::Json(200, many::<ImageRecord>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/images", delete(images::remove_ns), Doc::new(IMAGES, "Remove one of the namespace's image names; 409 while a revision uses it, unless force", Answer::Json(200, one::<images::Removed>)).query(REMOVE_QUERY)),
-        route(M::GET, "/api/v1/namespaces/{ns}/functions", get(functions::list), Doc::new(FUNCTIONS, "List functions", Answer::Json(200, many::<functions::FunctionView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions", get(functions::list), Doc::new(FUNCTIONS, "List functions (stats=1h: each with its runs of the last hour: calls, errors, cold starts)", Answer::Json(200, many::<functions::FunctionView>)).query(STATS_QUERY)),
         route(M::PUT, "/api/v1/namespaces/{ns}/functions/{fn}", put(functions::put), Doc::new(FUNCTIONS, "Deploy (create, 201, or replace, 200) a function: the whole spec, as a new revision with the image pinned to its digest", changed()).query(CHANGE_QUERY).body(Body::Json(one::<FunctionSpec>))),
         route(M::PATCH, "/api/v1/namespaces/{ns}/functions/{fn}", patch(functions::patch), Doc::new(FUNCTIONS, "Update only the given fields of a function (a new revision)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}", get(functions::get), Doc::new(FUNCTIONS, "Show a function", function())),

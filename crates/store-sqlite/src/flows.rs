@@ -203,6 +203,21 @@ impl SqliteStore {
         })
     }
 
+    /// How many instances of a namespace have each status.
+    pub fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT status, count(*) FROM flow_instances WHERE namespace = ?1
+                 GROUP BY status ORDER BY status",
+            )?;
+            let rows = stmt.query_map([namespace], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)?.try_into().unwrap_or(0)))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Instances with `status`, oldest first (the server resumes the `running` ones at start).
     pub fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
         sql(|| {

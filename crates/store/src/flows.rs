@@ -210,6 +210,9 @@ pub trait FlowStore: Send + Sync {
     /// oldest (by `created`) first.
     async fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>>;
 
+    /// How many instances of a namespace have each status, by status.
+    async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>>;
+
     /// The states an instance finished, by step: (step, state id). Empty for an unknown id.
     async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>>;
 

@@ -56,7 +56,7 @@ pub use functions::{
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
     FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore, NewRun,
-    Requeued, RunFilter, RunPhases,
+    Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
 pub use routes::{RouteRecord, RouteStore};

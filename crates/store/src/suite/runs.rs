@@ -330,3 +330,103 @@ pub async fn purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs(
         "nothing more to do"
     );
 }
+
+/// Run counts group a namespace's runs accepted since a time by function, status and cold
+/// start; instance counts group a namespace's instances by status. Other namespaces and older
+/// runs are not counted.
+pub async fn runs_and_instances_are_counted_by_status(backend: &impl Backend) {
+    let store = backend.open().await;
+    for ns in ["demo", "other"] {
+        store.create_namespace(ns, "t0").await.unwrap();
+    }
+    let run = |id: &str, ns: &str, function: &str, at: &str| NewRun {
+        namespace: ns.into(),
+        ..queued(id, function, at)
+    };
+    for (id, ns, function, at, end, cold) in [
+        (
+            "old",
+            "demo",
+            "f",
+            "2026-01-01T00:00:00Z",
+            "succeeded",
+            true,
+        ),
+        ("a", "demo", "f", "2026-01-01T00:01:00Z", "succeeded", true),
+        ("b", "demo", "f", "2026-01-01T00:02:00Z", "succeeded", false),
+        ("c", "demo", "f", "2026-01-01T00:03:00Z", "failed", false),
+        ("d", "demo", "g", "2026-01-01T00:04:00Z", "timeout", true),
+        ("e", "other", "f", "2026-01-01T00:05:00Z", "failed", false),
+    ] {
+        store.insert_run(&run(id, ns, function, at)).await.unwrap();
+        assert!(store.claim_run(id, at).await.unwrap());
+        let end = InvocationEnd {
+            cold_start: Some(cold),
+            ..ended(end, at)
+        };
+        store.finish_invocation(id, &end, &[]).await.unwrap();
+    }
+    store
+        .insert_run(&queued("q", "g", "2026-01-01T00:06:00Z"))
+        .await
+        .unwrap();
+    let counts: Vec<(String, String, bool, u64)> = store
+        .run_counts("demo", "2026-01-01T00:00:30Z")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.function, c.status, c.cold_start, c.count))
+        .collect();
+    let row = |f: &str, s: &str, cold: bool, n: u64| (f.to_string(), s.to_string(), cold, n);
+    assert_eq!(
+        counts,
+        [
+            row("f", "failed", false, 1),
+            row("f", "succeeded", false, 1),
+            row("f", "succeeded", true, 1),
+            row("g", "queued", false, 1),
+            row("g", "timeout", true, 1),
+        ]
+    );
+    assert!(store
+        .run_counts("nobody", "2026-01-01T00:00:00Z")
+        .await
+        .unwrap()
+        .is_empty());
+
+    store.put_flow("demo", "x", "source", "t0").await.unwrap();
+    for id in ["i1", "i2", "i3"] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: "demo",
+                flow: "x",
+                source: "source",
+                input: "{}",
+                checkpoint: "cp",
+                parent: None,
+                depth: 0,
+                now: "t0",
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .save_checkpoint("i2", "waiting", "cp", None, "t1")
+        .await
+        .unwrap();
+    store
+        .finish_instance("i3", "failed", None, Some(("e", "m")), "t1")
+        .await
+        .unwrap();
+    let by_status = |list: Vec<(String, u64)>| {
+        list.into_iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by_status(store.instance_counts("demo").await.unwrap()),
+        ["failed=1", "running=1", "waiting=1"]
+    );
+    assert!(store.instance_counts("other").await.unwrap().is_empty());
+}
