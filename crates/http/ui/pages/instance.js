@@ -13,6 +13,8 @@ import { canChange, flowApiPath, flowPage } from "./flow.js";
 
 const REFRESH_MS = 1000;
 const LIVE = new Set(["running", "waiting"]);
+/** Calls listed under a state at most (a foreach may make thousands). */
+const CALLS_SHOWN = 20;
 
 /** A value shown folded: its one-line start as the summary, the pretty JSON inside. */
 function folded(label, value, truncated = false) {
@@ -58,7 +60,14 @@ function timelineItem(ns, entry, calls) {
     folded("input", entry.input, entry.truncated && entry.input === null),
     folded("output", entry.output, Boolean(entry.truncated && entry.output === null && entry.finished)),
     entry.error ? h("div", { class: "step-error" }, h("code", {}, entry.error.code), ": ", entry.error.message) : null,
-    mine.length ? h("ul", { class: "calls" }, mine.map((c) => callItem(ns, c))) : null,
+    mine.length
+      ? h(
+          "ul",
+          { class: "calls" },
+          mine.slice(0, CALLS_SHOWN).map((c) => callItem(ns, c)),
+          mine.length > CALLS_SHOWN ? h("li", { class: "muted" }, `and ${mine.length - CALLS_SHOWN} more calls (the runs page lists them all)`) : null,
+        )
+      : null,
   );
 }
 
