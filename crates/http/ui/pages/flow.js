@@ -93,9 +93,9 @@ export default async function render(main, params, query) {
     }
   }
 
-  // Validation: one request at a time; a newer text aborts the one in flight.
+  // Validation: the answer for an older text than the last one sent is dropped (requests are
+  // not aborted: an aborted request would be an error in the console).
   let timer = null;
-  let inflight = null;
   let generation = 0;
   function schedule() {
     clearTimeout(timer);
@@ -105,7 +105,7 @@ export default async function render(main, params, query) {
   }
   stops.push(() => {
     clearTimeout(timer);
-    inflight?.abort();
+    generation += 1;
   });
 
   function showVerdict(result) {
@@ -129,21 +129,17 @@ export default async function render(main, params, query) {
   }
 
   async function validate() {
-    inflight?.abort();
-    const controller = new AbortController();
-    inflight = controller;
     const mine = ++generation;
     try {
       const result = await api("POST", `${base}/validate`, {
         body: editor.value(),
         headers: { "Content-Type": "application/yaml" },
-        signal: controller.signal,
       });
       if (mine !== generation) return;
       replace(validateError);
       showVerdict(result);
     } catch (e) {
-      if (controller.signal.aborted || mine !== generation) return;
+      if (mine !== generation) return;
       validity.textContent = "not checked";
       validity.className = "validity unknown";
       replace(validateError, errorBox(e));

@@ -203,7 +203,7 @@ export default async function render(main, params) {
         drawDiagram(diagram, graph, { marks });
       }
     }
-    if (items.length === 0) replace(timeline, h("li", { class: "empty" }, "no state has started yet"));
+    if (items.length === 0) replace(timeline, h("li", { class: "empty" }, LIVE.has(instance.status) ? "no state has finished yet" : "no state finished"));
     else if (items.some((node, i) => timeline.children[i] !== node) || timeline.children.length !== items.length) replace(timeline, ...items);
     drawActions();
   }
