@@ -658,3 +658,64 @@ async fn sessions_end_when_idle_longer_than_the_setting() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"]["code"], "faasbox.auth.session");
 }
+
+/// A web action answering, as a raw response with a policy of its own, the parameters the
+/// route gave it (its `__ow_headers` are the headers it got).
+const POLICY_ACTION: &str = r#"#!/bin/sh
+input="$1"
+[ -n "$input" ] || input=$(cat)
+printf '{"statusCode":200,"headers":{"Content-Security-Policy":"default-src %s"},"body":%s}\n' "'none'" "$input"
+"#;
+
+#[tokio::test]
+async fn a_web_actions_own_policy_stays_beside_the_sandbox_and_it_never_sees_the_session() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    let (_dir, tar) = support::images::rootfs_tar_with(&[]);
+    let r = server
+        .import(
+            &tar,
+            "test/plain:latest",
+            &[("entrypoint", "[\"/bin/sh\"]")],
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let spec = json!({"image": "test/plain:latest", "contract": "openwhisk",
+                      "code": POLICY_ACTION, "timeout": "30s"});
+    server.deploy("demo", "policy", spec).await;
+    server
+        .create_route(
+            "demo",
+            "page",
+            json!({"path": "/page", "target": {"function": "policy"}, "raw_response": true}),
+        )
+        .await;
+    let session = sign_in(&server, &server.token).await;
+    let r = browser()
+        .get(server.url("/ns/demo/page"))
+        .header(
+            "cookie",
+            format!("faasbox_session={}; theme=dark", session.id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut policies: Vec<String> = r
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    policies.sort();
+    assert_eq!(
+        policies,
+        [
+            "default-src 'none'",
+            "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+        ]
+    );
+    let params: Value = r.json().await.unwrap();
+    assert_eq!(params["__ow_headers"]["cookie"], "theme=dark", "{params}");
+    assert!(!params.to_string().contains(&session.id), "{params}");
+}

@@ -195,6 +195,8 @@ impl SqliteStore {
                 "SELECT {RUN_COLUMNS} FROM invocations
                  WHERE namespace = ?1 AND (?2 IS NULL OR function = ?2)
                    AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR started >= ?4)
+                   AND (?6 IS NULL OR (started, rowid) < (
+                       SELECT started, rowid FROM invocations WHERE id = ?6 AND namespace = ?1))
                  ORDER BY started DESC, rowid DESC LIMIT ?5"
             ))?;
             let rows = stmt.query_map(
@@ -203,7 +205,8 @@ impl SqliteStore {
                     filter.function,
                     filter.status,
                     filter.since,
-                    filter.limit
+                    filter.limit,
+                    filter.before
                 ],
                 run_from_row,
             )?;

@@ -9,9 +9,9 @@ use faasbox_proto::LogLine;
 use faasbox_store::{
     BuildLogLine, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent, Delivery,
     EventInsert, EventStore, FlowInstanceRecord, FlowRecord, FlowStore, FunctionLogs,
-    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceLogRecord, InvocationEnd,
-    InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
-    NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
+    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
+    InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord,
+    NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap,
     RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord, SecretEntry, SecretRecord,
     SecretStore, ServiceRecord, ServiceStore, StoreError, StoredEvent, SubscriptionRecord,
@@ -470,6 +470,11 @@ impl FlowStore for SqliteStore {
         self.run(move |s| s.instance_counts(&namespace)).await
     }
 
+    async fn list_instances_by(&self, filter: &InstanceFilter) -> Result<Vec<FlowInstanceRecord>> {
+        let filter = filter.clone();
+        self.run(move |s| s.list_instances_by(&filter)).await
+    }
+
     async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
         own!(status);
         self.run(move |s| s.instances_with_status(&status)).await
@@ -631,6 +636,17 @@ impl EventStore for SqliteStore {
     async fn list_events(&self, namespace: &str, limit: usize) -> Result<Vec<StoredEvent>> {
         own!(namespace);
         self.run(move |s| s.list_events(&namespace, limit)).await
+    }
+
+    async fn list_events_before(
+        &self,
+        namespace: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        own!(namespace);
+        self.run(move |s| s.list_events_before(&namespace, before, limit))
+            .await
     }
 
     async fn event_watermark(&self) -> Result<i64> {

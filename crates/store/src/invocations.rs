@@ -138,6 +138,9 @@ pub struct RunFilter {
     pub status: Option<String>,
     /// Only runs accepted at or after this time (RFC 3339, compared as text).
     pub since: Option<String>,
+    /// Only runs after this run (its id) in the list's order, that is older: the next page.
+    /// A run that is not of the namespace gives no runs.
+    pub before: Option<String>,
     /// At most this many (newest first).
     pub limit: u32,
 }

@@ -47,8 +47,8 @@ pub use events::{
     ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent, SubscriptionRecord,
 };
 pub use flows::{
-    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceLogRecord, NewInstance,
-    NewInstanceLog,
+    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
+    InstanceLogRecord, NewInstance, NewInstanceLog,
 };
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,
