@@ -540,3 +540,133 @@ async fn runs_instances_and_events_page_by_keyset() {
         .await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn server_info_is_for_admins() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    server.create_namespace("other").await;
+    server
+        .deploy_flow("a", "states:\n- id: s\n  type: noop\n")
+        .await;
+    // One web UI session.
+    let r = support::client_with_token(None)
+        .post(server.url("/ui/session"))
+        .json(&json!({"token": server.token}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 201);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let info = server.get_json("/api/v1/server").await;
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{info}");
+    assert_eq!(info["driver"], "runc", "{info}");
+    assert_eq!(info["namespaces"], 2, "{info}");
+    assert_eq!(info["functions"], 0, "{info}");
+    assert_eq!(info["flows"], 1, "{info}");
+    assert_eq!(info["sessions"], 1, "{info}");
+    assert!(info["uptime_seconds"].as_u64().unwrap_or(0) >= 1, "{info}");
+    let started = info["started"].as_str().unwrap_or("");
+    assert!(
+        time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "{info}"
+    );
+
+    let namespace_admin = support::client_with_token(Some(&token(&server, "demo", "admin")));
+    let r = namespace_admin
+        .get(server.url("/api/v1/server"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn an_instance_timeline_has_each_state_with_input_output_and_error() {
+    let server = support::server_with_test_function().await;
+    support::deploy_mode(&server, "echo", "plain", json!({})).await;
+    support::deploy_mode(&server, "fails", "error", json!({})).await;
+    server
+        .deploy_flow(
+            "timeline",
+            "functions:
+- {id: echo, type: knative-namespace, service: echo}
+- {id: fails, type: knative-namespace, service: fails}
+states:
+- id: first
+  type: noop
+  transform: {n: 'jq(.n + 1)'}
+  transition: call
+- id: call
+  type: action
+  action: {function: echo, input: {n: 'jq(.n)'}}
+  transition: boom
+- id: boom
+  type: action
+  action: {function: fails}
+",
+        )
+        .await;
+    // An input past 64 KiB is left out of the timeline (truncated); the first state drops it.
+    let big = "x".repeat(70 * 1024);
+    let (status, id, body) = server
+        .run_flow("timeline", &json!({"n": 1, "big": big}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let instance = server.instance(&id).await;
+    assert_eq!(instance["status"], "failed", "{instance}");
+    assert_eq!(instance["states"], json!(["first", "call"]), "states stays");
+    let timeline = instance["timeline"].as_array().expect("a timeline").clone();
+    let states: Vec<&str> = timeline
+        .iter()
+        .map(|s| s["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["first", "call", "boom"], "{instance}");
+    for (i, step) in timeline.iter().enumerate() {
+        assert_eq!(step["step"], i + 1, "{step}");
+        assert!(step["started"].is_string(), "{step}");
+        assert!(step["finished"].is_string(), "{step}");
+    }
+    let (first, call, boom) = (&timeline[0], &timeline[1], &timeline[2]);
+    assert_eq!(first["input"], Value::Null, "{first}");
+    assert_eq!(first["truncated"], true, "{first}");
+    assert_eq!(first["output"], json!({"n": 2}), "{first}");
+    assert_eq!(first["error"], Value::Null);
+    assert_eq!(call["input"], json!({"n": 2}), "{call}");
+    assert_eq!(call["truncated"], false, "{call}");
+    assert!(call["output"]["return"].is_object(), "{call}");
+    assert_eq!(boom["input"], call["output"], "{boom}");
+    assert_eq!(boom["output"], Value::Null, "{boom}");
+    assert_eq!(boom["error"]["code"], instance["error"]["code"], "{boom}");
+    assert!(boom["error"]["message"].is_string(), "{boom}");
+
+    // A secret an action reads is masked in the timeline, as in run records.
+    const SECRET: &str = "tl-s3cr3t-value-4711";
+    server.cli_ok(&["secret", "set", "demo/tok", "--value", SECRET]);
+    server
+        .deploy_flow(
+            "secretive",
+            "functions:
+- {id: echo, type: knative-namespace, service: echo}
+states:
+- id: call
+  type: action
+  action: {function: echo, secrets: [tok], input: {t: 'jq(.secrets.tok)'}}
+",
+        )
+        .await;
+    let (status, id, body) = server.run_flow("secretive", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let instance = server.instance(&id).await;
+    let timeline = instance["timeline"].to_string();
+    assert_eq!(
+        instance["timeline"][0]["output"]["return"]["t"], "***",
+        "the echoed secret, masked: {timeline}"
+    );
+    assert!(
+        !timeline.contains(SECRET),
+        "the timeline holds the secret: {timeline}"
+    );
+}

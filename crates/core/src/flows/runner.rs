@@ -253,6 +253,7 @@ pub async fn drive(
                 Arc::new(RunSubflows),
                 &cp,
             ));
+            effects.begin(id, &cp).await;
             let watermark = crate::events::watermark(state).await;
             let engine =
                 Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
@@ -338,6 +339,20 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
         Some((code, message)) => format!("instance {status}: {code}: {message}"),
     };
     let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+    if error.is_some() {
+        // The timeline: the state that was running ends with the instance's error.
+        let end = faasbox_store::StepEnd {
+            finished: &clock::now_rfc3339(),
+            error,
+            ..Default::default()
+        };
+        if let Err(e) = state.store.end_step(&inst.id, &end).await {
+            tracing::warn!(
+                "recording the last step of instance {} failed: {e}",
+                inst.id
+            );
+        }
+    }
     let stored = async {
         state
             .store
