@@ -669,4 +669,48 @@ states:
         !timeline.contains(SECRET),
         "the timeline holds the secret: {timeline}"
     );
+
+    // A waiting state is open (not finished) until the instance is cancelled.
+    server
+        .deploy_flow(
+            "waits",
+            "states:\n- id: w\n  type: consumeEvent\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let waiting = server.start_flow("waits", &json!({"k": 1})).await;
+    let instance = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance waits",
+        || async { server.instance(&waiting).await },
+        |i| i["status"] == "waiting",
+    )
+    .await;
+    let step = &instance["timeline"][0];
+    assert_eq!(
+        (&step["state"], &step["input"], &step["finished"]),
+        (&json!("w"), &json!({"k": 1}), &Value::Null),
+        "{instance}"
+    );
+    let r = server
+        .http
+        .post(server.url(&format!(
+            "/api/v1/namespaces/demo/instances/{waiting}/cancel"
+        )))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(r.status(), 202);
+    let instance = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance is cancelled",
+        || async { server.instance(&waiting).await },
+        |i| i["status"] == "cancelled",
+    )
+    .await;
+    let step = &instance["timeline"][0];
+    assert!(step["finished"].is_string(), "{instance}");
+    assert_eq!(
+        step["error"]["code"], instance["error"]["code"],
+        "{instance}"
+    );
 }

@@ -702,16 +702,27 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
         .to_completion(move |s| async move {
             s.store.delete_instance_listeners(&id).await?;
             let namespace = s.store.instance(&id).await?.map(|r| r.namespace);
+            let error = FlowError::cancelled();
+            let now = clock::now_rfc3339();
             let done = s
                 .store
                 .finish_instance(
                     &id,
                     "cancelled",
                     None,
-                    Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
-                    &clock::now_rfc3339(),
+                    Some((codes::CANCELLED, error.message.as_str())),
+                    &now,
                 )
                 .await?;
+            if done {
+                // The timeline: the state it waited in ends cancelled.
+                let end = faasbox_store::StepEnd {
+                    finished: &now,
+                    error: Some((codes::CANCELLED, error.message.as_str())),
+                    ..Default::default()
+                };
+                s.store.end_step(&id, &end).await?;
+            }
             Ok(namespace.filter(|_| done))
         })
         .await?;
