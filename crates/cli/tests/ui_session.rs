@@ -629,14 +629,19 @@ async fn gateway_answers_are_sandboxed_and_functions_never_get_the_session_cooki
 }
 
 #[tokio::test]
-async fn sessions_end_when_idle_longer_than_the_setting() {
-    let server = Server::start_with(&["--ui-idle-minutes", "1", "--ui-session-hours", "1"]).await;
+async fn sessions_end_when_idle_longer_than_the_setting_and_the_settings_apply() {
+    let server = Server::start_with(&[
+        "--ui-idle-minutes",
+        "1",
+        "--ui-session-hours",
+        "1",
+        "--ui-secure-cookie",
+    ])
+    .await;
     let session = sign_in(&server, &server.token).await;
-    assert!(
-        session.set_cookie.contains("Max-Age=3600"),
-        "{}",
-        session.set_cookie
-    );
+    let attributes: Vec<&str> = session.set_cookie.split("; ").collect();
+    assert!(attributes.contains(&"Max-Age=3600"), "{attributes:?}");
+    assert!(attributes.contains(&"Secure"), "{attributes:?}");
     let use_it = || {
         answer(ui_request(
             &server,
