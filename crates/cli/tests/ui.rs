@@ -60,6 +60,10 @@ async fn deploy(server: &Server, ns: &str, name: &str, envs: Value, extra: Value
     server.deploy(ns, name, spec).await;
 }
 
+/// The playground's run status once the run succeeded.
+const SUCCEEDED: &str =
+    "#run-status[data-status=\"succeeded\"], #run-status [data-status=\"succeeded\"]";
+
 /// A browser signed in with `token`; `None` when the browser cannot run here (skipped).
 async fn signed_in(server: &Server, test: &str, token: &str) -> Option<Browser> {
     let mut browser = Browser::start(&server.url, test).await?;
@@ -264,6 +268,8 @@ async fn deploy_and_run_in_the_playground() {
     b.wait_ready("deploy").await;
     b.type_into("form#deploy-image [name=name]", "hello").await;
     b.type_into("form#deploy-image [name=image]", IMAGE).await;
+    b.type_into("form#deploy-image [name=envs]", "GREETING=from-the-ui")
+        .await;
     b.shot("deploy-form").await;
     b.click("form#deploy-image button[data-action=deploy]")
         .await;
@@ -303,9 +309,10 @@ async fn deploy_and_run_in_the_playground() {
         .await;
     let output = b.text("pre#output").await;
     assert!(
-        output.contains("hello"),
-        "the greeting in the output: {output}"
+        output.contains("from-the-ui"),
+        "the greeting set on the deploy page in the output: {output}"
     );
+    b.wait_for(SUCCEEDED).await;
     b.wait_text_within("pre#run-logs", "ui-called", Duration::from_secs(20))
         .await;
     b.wait_for("table#phases tr").await;
@@ -431,7 +438,8 @@ async fn flow_with_a_mistake_fixed_deployed_run_and_followed() {
         message.contains("actoin"),
         "the message names the mistake: {message}"
     );
-    b.wait_for("#gutter .problem-line").await;
+    let marked = b.text("#gutter .problem-line").await;
+    assert_eq!(marked.trim(), "7", "the gutter marks line 7");
     b.shot("mistake").await;
 
     // Fixed: no problems; the diagram has a node per state and the edge between them.
@@ -547,6 +555,7 @@ async fn rollback_to_an_earlier_revision() {
         .await;
     b.wait_for("section#revisions tr.current[data-key=\"1\"]")
         .await;
+    b.wait_for("section#revisions [data-result=rollback]").await;
     b.shot("rolled-back").await;
     let shown = server.get_json("/api/v1/namespaces/demo/functions/f").await;
     assert_eq!(shown["revision"], 1, "{shown}");
@@ -705,8 +714,9 @@ async fn secret_value_never_reaches_the_browser() {
     )
     .await;
     b.click("section#playground button[data-action=run]").await;
-    b.wait_text_within("pre#output", "ok", Duration::from_secs(60))
+    b.wait_text_within("pre#output", "true", Duration::from_secs(60))
         .await;
+    b.wait_for(SUCCEEDED).await;
     b.wait_text_within("pre#run-logs", "ui-called", Duration::from_secs(20))
         .await;
     let run = b
