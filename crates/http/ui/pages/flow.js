@@ -1,4 +1,269 @@
-// Placeholder page (owner: E ui-flow); see docs/UI.md.
-export default async function render(main) {
-  main.textContent = "This page is not written yet.";
+// The flow page, `/ui/ns/{ns}/flows/{path}`: the flow's YAML in the editor, validated on the
+// server as you type (`POST …/flows/{path}/validate`, 300 ms after the last key) with each
+// problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
+// run with a JSON input (→ the instance page), and the flow's instances, paged.
+import { h, svg, replace } from "../dom.js";
+import { api, apiResponse, errorBox, ApiError } from "../api.js";
+import { link, navigate } from "../router.js";
+import { pagedTable } from "../table.js";
+import { when, ago } from "../format.js";
+import { yamlEditor } from "../yaml-editor.js";
+import { drawDiagram, diagramLegend } from "../diagram.js";
+
+/** What a new flow's editor starts with. */
+const TEMPLATE = `direktiv_api: workflow/v1
+description: says hello
+states:
+- id: hello
+  type: noop
+  transform:
+    greeting: 'jq("hello " + (.name // "world"))'
+`;
+
+const VALIDATE_DELAY_MS = 300;
+const PAGE = 50;
+
+/** `/namespaces/{ns}/flows/{path}` with each part escaped (the path keeps its `/`). */
+export function flowApiPath(ns, path) {
+  return `/namespaces/${encodeURIComponent(ns)}/flows/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** The flow page's URL. */
+export function flowPage(ns, path) {
+  return `/ui/ns/${encodeURIComponent(ns)}/flows/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** The problems of a refused deploy, wherever the client put the error body's `problems`. */
+function problemsOf(error) {
+  for (const candidate of [error?.problems, error?.details?.problems, error?.details, error?.body?.error?.problems]) {
+    if (Array.isArray(candidate) && candidate.every((p) => p && typeof p.line === "number")) return candidate;
+  }
+  return null;
+}
+
+export default async function render(main, params, query) {
+  const { ns, path } = params;
+  const base = flowApiPath(ns, path);
+  const stops = [];
+
+  // The flow as deployed (null: not deployed yet). A "new flow" (`?new=1`) looks in the list
+  // first, so that a path not deployed yet is no failed request.
+  let deployed = null;
+  if (query?.has("new")) {
+    const flows = await api("GET", `/namespaces/${encodeURIComponent(ns)}/flows`);
+    if (flows.some((f) => f.path === path)) deployed = await api("GET", base, { query: { graph: "true" } });
+  } else {
+    deployed = await api("GET", base, { query: { graph: "true" } });
+  }
+
+  const state = h("span", { id: "flow-state" });
+  const validity = h("span", { id: "validity", class: "validity" });
+  const validateError = h("div", { class: "validate-error" });
+  const deployResult = h("div", { id: "deploy-result" });
+  const diagram = svg("svg", { id: "diagram", role: "img", "aria-label": "the flow's states and transitions" });
+
+  const editor = yamlEditor({
+    value: deployed?.source ?? TEMPLATE,
+    oninput: () => {
+      showState();
+      schedule();
+    },
+    onsave: () => deploy(),
+  });
+
+  function showState() {
+    if (!deployed) {
+      state.textContent = "not deployed yet";
+    } else {
+      const changed = editor.value() !== deployed.source;
+      state.textContent = `deployed ${ago(deployed.updated)}` + (changed ? " · changed since (not deployed)" : "");
+      state.title = "updated " + when(deployed.updated) + ", created " + when(deployed.created);
+    }
+  }
+
+  // Validation: one request at a time; a newer text aborts the one in flight.
+  let timer = null;
+  let inflight = null;
+  let generation = 0;
+  function schedule() {
+    clearTimeout(timer);
+    validity.textContent = "checking…";
+    validity.className = "validity checking";
+    timer = setTimeout(validate, VALIDATE_DELAY_MS);
+  }
+  stops.push(() => {
+    clearTimeout(timer);
+    inflight?.abort();
+  });
+
+  function showVerdict(result) {
+    editor.setProblems(result.problems ?? [], result.warnings ?? []);
+    const n = result.problems?.length ?? 0;
+    const w = result.warnings?.length ?? 0;
+    if (result.valid) {
+      validity.textContent = w ? `valid, ${w} warning${w === 1 ? "" : "s"}` : "valid";
+      validity.className = "validity valid";
+    } else {
+      validity.textContent = `${n} problem${n === 1 ? "" : "s"}`;
+      validity.className = "validity invalid";
+    }
+    if (result.graph) drawDiagram(diagram, result.graph, { onselect: selectState });
+    else diagram.classList.add("stale");
+  }
+
+  async function validate() {
+    inflight?.abort();
+    const controller = new AbortController();
+    inflight = controller;
+    const mine = ++generation;
+    try {
+      const result = await api("POST", `${base}/validate`, {
+        body: editor.value(),
+        headers: { "Content-Type": "application/yaml" },
+        signal: controller.signal,
+      });
+      if (mine !== generation) return;
+      replace(validateError);
+      showVerdict(result);
+    } catch (e) {
+      if (controller.signal.aborted || mine !== generation) return;
+      validity.textContent = "not checked";
+      validity.className = "validity unknown";
+      replace(validateError, errorBox(e));
+    }
+  }
+
+  function selectState(s) {
+    if (s.line) editor.focusAt(s.line, 1);
+  }
+
+  async function deploy() {
+    deployButton.disabled = true;
+    replace(deployResult, "deploying…");
+    try {
+      const answer = await api("PUT", base, {
+        body: editor.value(),
+        headers: { "Content-Type": "application/yaml" },
+      });
+      const fresh = await api("GET", base, { query: { graph: "true" } });
+      deployed = fresh;
+      const w = answer?.warnings?.length ?? 0;
+      replace(deployResult, h("span", { class: "ok" }, `deployed${w ? `, with ${w} warning${w === 1 ? "" : "s"}` : ""}`));
+      editor.setProblems([], answer?.warnings ?? []);
+      if (fresh.graph) drawDiagram(diagram, fresh.graph, { onselect: selectState });
+      showState();
+      runButton.disabled = false;
+    } catch (e) {
+      replace(deployResult, errorBox(e));
+      if (e instanceof ApiError && e.code === "faasbox.flow.invalid") {
+        const problems = problemsOf(e);
+        if (problems) editor.setProblems(problems, []);
+        else validate();
+      }
+    } finally {
+      deployButton.disabled = false;
+    }
+  }
+
+  const deployButton = h("button", { type: "button", "data-action": "deploy", class: "primary", onclick: () => deploy() }, "Deploy");
+
+  // Run with an input.
+  const input = h("textarea", { name: "input", rows: "4", spellcheck: "false", "aria-label": "run input (JSON)" });
+  input.value = "{}";
+  const runResult = h("div", { id: "run-result" });
+  const runButton = h("button", { type: "button", "data-action": "run", onclick: () => run() }, "Run");
+  runButton.disabled = !deployed;
+  async function run() {
+    const text = input.value.trim() || "{}";
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      replace(runResult, errorBox(new Error(`the input is not JSON: ${e.message}`)));
+      return;
+    }
+    runButton.disabled = true;
+    replace(runResult, "starting…");
+    try {
+      const answer = await api("POST", `${base}/run`, { body: text, headers: { "Content-Type": "application/json" } });
+      navigate(`/ui/ns/${encodeURIComponent(ns)}/instances/${encodeURIComponent(answer.id)}`);
+    } catch (e) {
+      replace(runResult, errorBox(e));
+      runButton.disabled = false;
+    }
+  }
+
+  // The flow's instances, newest first.
+  const instances = pagedTable({
+    id: "instances",
+    columns: [
+      { title: "instance", cell: (r) => link(`/ui/ns/${encodeURIComponent(ns)}/instances/${encodeURIComponent(r.id)}`, r.id) },
+      { title: "status", cell: (r) => h("span", { class: "status status-" + r.status }, r.status) },
+      { title: "started", cell: (r) => h("span", { title: when(r.created) }, ago(r.created)) },
+      { title: "updated", cell: (r) => h("span", { title: when(r.updated) }, ago(r.updated)) },
+      { title: "error", cell: (r) => (r.error ? `${r.error.code}: ${r.error.message}` : "") },
+    ],
+    key: (r) => r.id,
+    load: async (before) => {
+      const q = { flow: path, limit: String(PAGE) };
+      if (before) q.before = before;
+      const response = await apiResponse("GET", `/namespaces/${encodeURIComponent(ns)}/instances`, { query: q });
+      const rows = (await response.json()).filter((r) => r.flow === path);
+      return { rows, next: response.headers.get("Faasbox-Next") };
+    },
+    empty: "No instances yet: run the flow.",
+  });
+  const instancesTable = instances.querySelector?.("table.list");
+  if (instancesTable && !instancesTable.id) instancesTable.id = "instances";
+
+  replace(
+    main,
+    h(
+      "header",
+      { class: "page-head" },
+      h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / ", link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows")),
+      h("h1", {}, "Flow ", h("code", {}, path)),
+      h("p", { class: "flow-meta" }, state),
+    ),
+    h(
+      "div",
+      { class: "flow-layout" },
+      h(
+        "section",
+        { id: "editor", class: "flow-editor" },
+        h("div", { class: "section-head" }, h("h2", {}, "Source"), validity, deployButton),
+        editor.element,
+        validateError,
+        deployResult,
+        editor.problems,
+        editor.warnings,
+        h("p", { class: "hint" }, "Checked on the server as you type. Ctrl+S deploys. Click a problem to go to its line."),
+      ),
+      h(
+        "section",
+        { id: "diagram-section", class: "flow-diagram" },
+        h("div", { class: "section-head" }, h("h2", {}, "Diagram")),
+        diagramLegend(),
+        h("div", { class: "diagram-scroll" }, diagram),
+        h("p", { class: "hint" }, "Click a state to go to it in the source."),
+      ),
+    ),
+    h(
+      "section",
+      { id: "run", class: "flow-run" },
+      h("h2", {}, "Run"),
+      h("p", { class: "hint" }, "Runs the deployed version with this input (JSON)."),
+      input,
+      h("div", { class: "actions" }, runButton),
+      runResult,
+    ),
+    h("section", { id: "instances-section" }, h("h2", {}, "Instances"), instances),
+  );
+
+  showState();
+  if (deployed?.graph) drawDiagram(diagram, deployed.graph, { onselect: selectState });
+  else replace(diagram);
+  // The first verdict (warnings of the deployed flow, or the template's graph); not awaited
+  // beyond its own errors, which it shows.
+  await validate();
+  return () => stops.forEach((stop) => stop());
 }
