@@ -335,8 +335,7 @@ export default async function render(main, params, query) {
         return;
       }
       replace(codeProblem, h("div", { class: "error", "data-code": "faasbox.code.build", role: "alert" },
-        h("span", { class: "error-code" }, `build ${ended.status}`), " ",
-        h("span", { class: "error-message" }, ended.reason || "the build did not end READY: see its log"), " ",
+        h("span", { class: "error-message" }, `The build ended ${ended.status}: ${ended.reason || "see its log below"}`), " ",
         link(functionPage(name), "the function's page")));
     } catch (error) {
       if (leaving.signal.aborted) return;

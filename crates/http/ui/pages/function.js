@@ -4,7 +4,7 @@
 // output, the run's logs and its phases. A failed run is a result shown in the playground,
 // never a failure of the page.
 
-import { h, replace } from "../dom.js";
+import { h, replace, confirmButton } from "../dom.js";
 import { api, apiResponse, errorBox, ApiError } from "../api.js";
 import { followSse } from "../stream.js";
 import { link, navigate } from "../router.js";
@@ -209,23 +209,15 @@ export default async function render(main, params) {
 
   function rollbackCell(revision, current) {
     if (current) return h("span", { class: "muted" }, "current");
-    const cell = h("span", { class: "actions" });
-    const ask = h("button", { type: "button", "data-action": "rollback" }, "Roll back");
-    ask.addEventListener("click", () => {
-      if (cell.querySelector("button[data-action=confirm]")) return;
-      const confirm = h("button", { type: "button", class: "danger", "data-action": "confirm" }, `Yes, roll back to ${revision}`);
-      const dismiss = h("button", { type: "button", "data-action": "dismiss" }, "No");
-      confirm.addEventListener("click", () => rollback(revision, cell));
-      dismiss.addEventListener("click", () => replace(cell, ask));
-      replace(cell, ask, " ", confirm, " ", dismiss);
-      confirm.focus();
+    return confirmButton({
+      action: "rollback",
+      text: "Roll back",
+      confirmText: `Yes, roll back to ${revision}`,
+      act: () => rollback(revision),
     });
-    cell.appendChild(ask);
-    return cell;
   }
 
-  async function rollback(revision, cell) {
-    for (const button of cell.querySelectorAll("button")) button.disabled = true;
+  async function rollback(revision) {
     replace(revisionsNote, h("p", { class: "muted" }, `Rolling back to revision ${revision}…`));
     try {
       const view = await api("POST", `${base}/rollback`, { body: { revision }, signal: leaving.signal });
@@ -435,7 +427,7 @@ export default async function render(main, params) {
   function resultParts() {
     const parts = {
       status: h("p", { class: "run-status", id: "run-status" }, "starting…"),
-      problem: h("div", { class: "run-error" }),
+      problem: h("div", { class: "run-problem" }),
       output: h("pre", { id: "output", class: "block json" }),
       phases: h("table", { id: "phases", class: "phases" }),
       logs: h("pre", { id: "run-logs", class: "log-lines" }),
@@ -484,15 +476,14 @@ export default async function render(main, params) {
     replace(parts.phases, h("tbody", {}, rows.map(([k, v]) => h("tr", { "data-phase": k }, h("th", {}, k), h("td", {}, v)))));
   }
 
-  /** The run's error (class, code, message) as the playground shows it. */
+  /** The run's error (class, code, message) as the playground shows it (the style sheet
+   *  shows `data-code` above the text, as for an API error). */
   function runErrorBox(error) {
     return h(
       "div",
       { class: "error run-failure", "data-code": error.code || "", "data-class": error.type || "", role: "alert" },
       h("span", { class: "error-class" }, error.type || "Error"),
-      " ",
-      h("span", { class: "error-code" }, error.code || ""),
-      " ",
+      ": ",
       h("span", { class: "error-message" }, error.message || ""),
       error.stacktrace && error.stacktrace.length ? h("pre", { class: "stacktrace" }, error.stacktrace.join("\n")) : null,
     );
