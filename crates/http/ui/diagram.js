@@ -92,15 +92,16 @@ function marker(kind) {
 
 /**
  * Draws `graph` into `target` (an `svg#diagram`), replacing what it held. `onselect(state)` is
- * called when a state's box is clicked (the page moves the editor to its line).
+ * called when a state's box is clicked (the page moves the editor to its line); `marks` maps a
+ * state id to a class its box gets (the instance page: `visited`, `current`, `failed`).
  */
-export function drawDiagram(target, graph, { onselect = null } = {}) {
+export function drawDiagram(target, graph, { onselect = null, marks = {} } = {}) {
   target.classList.remove("stale");
   if (!graph || !Array.isArray(graph.states) || graph.states.length === 0) {
-    target.setAttribute("viewBox", "0 0 320 40");
-    target.setAttribute("width", "320");
+    target.setAttribute("viewBox", "0 0 400 40");
+    target.setAttribute("width", "400");
     target.setAttribute("height", "40");
-    replace(target, svg("text", { x: "8", y: "24", class: "diagram-empty" }, "no states to draw"));
+    replace(target, svg("text", { x: "8", y: "24", class: "diagram-empty" }, "no diagram yet: it is drawn once the flow checks out"));
     return;
   }
   const edges = (graph.edges ?? []).filter(
@@ -203,6 +204,7 @@ export function drawDiagram(target, graph, { onselect = null } = {}) {
     const classes = ["node"];
     if (s.id === graph.start) classes.push("start");
     if (!depth.has(s.id)) classes.push("unreached");
+    if (Object.hasOwn(marks, s.id)) classes.push(marks[s.id]);
     const attrs = {
       class: classes.join(" "),
       "data-state": s.id,

@@ -118,6 +118,11 @@ export function yamlEditor({ value = "", oninput = () => {}, onsave = null } = {
   }
 
   textarea.addEventListener("scroll", syncScroll);
+  // The text can be resized (taller): the gutter follows.
+  new ResizeObserver(() => {
+    gutter.style.height = textarea.offsetHeight + "px";
+    syncScroll();
+  }).observe(textarea);
   textarea.addEventListener("input", () => {
     drawGutter();
     oninput(textarea.value);

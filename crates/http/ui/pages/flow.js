@@ -2,10 +2,10 @@
 // server as you type (`POST …/flows/{path}/validate`, 300 ms after the last key) with each
 // problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
 // run with a JSON input (→ the instance page), and the flow's instances, paged.
-import { h, svg, replace } from "../dom.js";
-import { api, apiResponse, errorBox, ApiError } from "../api.js";
+import { h, svg, replace, confirmButton } from "../dom.js";
+import { api, apiResponse, errorBox } from "../api.js";
 import { link, navigate } from "../router.js";
-import { pagedTable } from "../table.js";
+import { pagedTable, statusTag, PAGE_SIZE } from "../table.js";
 import { when, ago } from "../format.js";
 import { yamlEditor } from "../yaml-editor.js";
 import { drawDiagram, diagramLegend } from "../diagram.js";
@@ -21,7 +21,6 @@ states:
 `;
 
 const VALIDATE_DELAY_MS = 300;
-const PAGE = 50;
 
 /** `/namespaces/{ns}/flows/{path}` with each part escaped (the path keeps its `/`). */
 export function flowApiPath(ns, path) {
@@ -153,9 +152,10 @@ export default async function render(main, params, query) {
       if (fresh.graph) drawDiagram(diagram, fresh.graph, { onselect: selectState });
       showState();
       runButton.disabled = false;
+      remove.hidden = false;
     } catch (e) {
       replace(deployResult, errorBox(e));
-      if (e instanceof ApiError && e.code === "faasbox.flow.invalid") {
+      if (e?.code === "faasbox.flow.invalid") {
         const problems = problemsOf(e);
         if (problems) editor.setProblems(problems, []);
         else validate();
@@ -166,6 +166,20 @@ export default async function render(main, params, query) {
   }
 
   const deployButton = h("button", { type: "button", "data-action": "deploy", class: "primary", onclick: () => deploy() }, "Deploy");
+
+  // Delete (asked in the page), shown once the flow is deployed.
+  const removeProblem = h("div");
+  const remove = confirmButton({
+    action: "delete",
+    text: "Delete flow",
+    confirmText: "Delete " + path,
+    act: async () => {
+      await api("DELETE", base);
+      navigate(`/ui/ns/${encodeURIComponent(ns)}/flows`);
+    },
+    onError: (e) => replace(removeProblem, errorBox(e)),
+  });
+  remove.hidden = !deployed;
 
   // Run with an input.
   const input = h("textarea", { name: "input", rows: "4", spellcheck: "false", "aria-label": "run input (JSON)" });
@@ -189,22 +203,22 @@ export default async function render(main, params, query) {
     } catch (e) {
       replace(runResult, errorBox(e));
       runButton.disabled = false;
+      remove.hidden = false;
     }
   }
 
   // The flow's instances, newest first.
   const instances = pagedTable({
-    id: "instances",
     columns: [
       { title: "instance", cell: (r) => link(`/ui/ns/${encodeURIComponent(ns)}/instances/${encodeURIComponent(r.id)}`, r.id) },
-      { title: "status", cell: (r) => h("span", { class: "status status-" + r.status }, r.status) },
+      { title: "status", cell: (r) => statusTag(r.status) },
       { title: "started", cell: (r) => h("span", { title: when(r.created) }, ago(r.created)) },
       { title: "updated", cell: (r) => h("span", { title: when(r.updated) }, ago(r.updated)) },
       { title: "error", cell: (r) => (r.error ? `${r.error.code}: ${r.error.message}` : "") },
     ],
     key: (r) => r.id,
     load: async (before) => {
-      const q = { flow: path, limit: String(PAGE) };
+      const q = { flow: path, limit: PAGE_SIZE };
       if (before) q.before = before;
       const response = await apiResponse("GET", `/namespaces/${encodeURIComponent(ns)}/instances`, { query: q });
       const rows = (await response.json()).filter((r) => r.flow === path);
@@ -212,24 +226,26 @@ export default async function render(main, params, query) {
     },
     empty: "No instances yet: run the flow.",
   });
-  const instancesTable = instances.querySelector?.("table.list");
-  if (instancesTable && !instancesTable.id) instancesTable.id = "instances";
+  // table.js makes a new `table.list` for each page: each gets the id docs/UI.md names.
+  const nameTable = () => {
+    const table = instances.querySelector("table.list");
+    if (table && table.id !== "instances") table.id = "instances";
+  };
+  const observer = new MutationObserver(nameTable);
+  observer.observe(instances, { childList: true, subtree: true });
+  stops.push(() => observer.disconnect());
 
   replace(
     main,
-    h(
-      "header",
-      { class: "page-head" },
-      h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / ", link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows")),
-      h("h1", {}, "Flow ", h("code", {}, path)),
-      h("p", { class: "flow-meta" }, state),
-    ),
+    h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / ", link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows")),
+    h("header", { class: "page-head" }, h("h1", {}, "Flow ", h("code", {}, path)), h("span", { class: "flow-meta" }, state), h("div", { class: "actions" }, remove)),
+    removeProblem,
     h(
       "div",
       { class: "flow-layout" },
       h(
         "section",
-        { id: "editor", class: "flow-editor" },
+        { id: "editor", class: "card flow-editor" },
         h("div", { class: "section-head" }, h("h2", {}, "Source"), validity, deployButton),
         editor.element,
         validateError,
@@ -240,7 +256,7 @@ export default async function render(main, params, query) {
       ),
       h(
         "section",
-        { id: "diagram-section", class: "flow-diagram" },
+        { id: "diagram-section", class: "card flow-diagram" },
         h("div", { class: "section-head" }, h("h2", {}, "Diagram")),
         diagramLegend(),
         h("div", { class: "diagram-scroll" }, diagram),
@@ -249,21 +265,22 @@ export default async function render(main, params, query) {
     ),
     h(
       "section",
-      { id: "run", class: "flow-run" },
+      { id: "run", class: "card flow-run" },
       h("h2", {}, "Run"),
       h("p", { class: "hint" }, "Runs the deployed version with this input (JSON)."),
       input,
       h("div", { class: "actions" }, runButton),
       runResult,
     ),
-    h("section", { id: "instances-section" }, h("h2", {}, "Instances"), instances),
+    h("section", { id: "instances-section", class: "card" }, h("h2", {}, "Instances"), instances),
   );
 
   showState();
   if (deployed?.graph) drawDiagram(diagram, deployed.graph, { onselect: selectState });
-  else replace(diagram);
+  else drawDiagram(diagram, null);
   // The first verdict (warnings of the deployed flow, or the template's graph); not awaited
   // beyond its own errors, which it shows.
-  await validate();
+  await Promise.all([validate(), instances.ready]);
+  nameTable();
   return () => stops.forEach((stop) => stop());
 }

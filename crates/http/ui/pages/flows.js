@@ -4,11 +4,10 @@
 import { h, replace } from "../dom.js";
 import { api, errorBox } from "../api.js";
 import { link, navigate } from "../router.js";
-import { pagedTable } from "../table.js";
+import { pagedTable, PAGE_SIZE } from "../table.js";
 import { when, ago } from "../format.js";
 import { flowApiPath, flowPage } from "./flow.js";
 
-const PAGE = 50;
 /** The server's rule for a flow path (`deployment::check_path`). */
 const SEGMENT = /^[a-z0-9][a-z0-9_.-]*$/;
 
@@ -54,8 +53,8 @@ export default async function render(main, params) {
     // The API answers every flow at once: pages are cut here, `before` being the last path.
     load: async (before) => {
       const from = before === null || before === undefined ? 0 : flows.findIndex((f) => f.path === before) + 1;
-      const rows = flows.slice(from, from + PAGE);
-      const next = from + PAGE < flows.length ? rows[rows.length - 1].path : null;
+      const rows = flows.slice(from, from + PAGE_SIZE);
+      const next = from + PAGE_SIZE < flows.length ? rows[rows.length - 1].path : null;
       return { rows, next };
     },
     empty: "No flows yet: create one with \"New flow\", or `faasbox flow deploy`.",
@@ -87,13 +86,10 @@ export default async function render(main, params) {
 
   replace(
     main,
-    h(
-      "header",
-      { class: "page-head" },
-      h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / flows"),
-      h("h1", {}, "Flows"),
-    ),
-    h("section", { id: "new" }, form, problem),
+    h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / flows"),
+    h("header", { class: "page-head" }, h("h1", {}, "Flows")),
+    h("section", { id: "new", class: "card" }, form, problem),
     h("section", { id: "flows" }, table),
   );
+  await table.ready;
 }

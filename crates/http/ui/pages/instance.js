@@ -2,12 +2,14 @@
 // (`ol#timeline`, each state's start, end, input, output and error), the calls its actions
 // made, its logs (`pre#log-lines`, polled with `…/logs?after=`), refreshed every second while
 // it runs or waits, and cancel (asked in the page) while it has not ended.
-import { h, replace } from "../dom.js";
+import { h, svg, replace, confirmButton } from "../dom.js";
 import { api, errorBox } from "../api.js";
 import { link } from "../router.js";
+import { statusTag } from "../table.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
-import { flowPage } from "./flow.js";
+import { drawDiagram } from "../diagram.js";
+import { flowApiPath, flowPage } from "./flow.js";
 
 const REFRESH_MS = 1000;
 const LIVE = new Set(["running", "waiting"]);
@@ -72,7 +74,7 @@ function callItem(ns, c) {
     h("code", {}, c.function),
     " → ",
     target,
-    c.status ? h("span", { class: "status status-" + c.status }, " ", c.status) : null,
+    c.status ? [" ", statusTag(c.status)] : null,
   );
 }
 
@@ -96,30 +98,36 @@ export default async function render(main, params) {
     runLink: (run) => link(`/ui/ns/${encodeURIComponent(ns)}/runs/${encodeURIComponent(run)}`, run.slice(0, 8)),
   });
   const problem = h("div", { class: "refresh-problem" });
+  const diagram = svg("svg", { id: "diagram", role: "img", "aria-label": "the flow's states, those this instance went through marked" });
+  const diagramSection = h(
+    "section",
+    { id: "diagram-section", class: "card", hidden: true },
+    h("h2", {}, "Path through the flow"),
+    h("p", { class: "hint" }, "As the flow is deployed now: green the states finished, blue the one running, red the one that failed."),
+    h("div", { class: "diagram-scroll" }, diagram),
+  );
+  // The flow's graph (null when the flow is gone or the server gives no graph).
+  let graph = null;
+  let drawnMarks = null;
   const actions = h("div", { class: "actions" });
 
-  // Cancel, asked in the page: the first click shows the confirm button.
-  let asking = false;
-  function drawActions() {
-    if (!LIVE.has(instance.status)) {
-      replace(actions);
-      return;
-    }
-    const cancel = h("button", { type: "button", "data-action": "cancel", onclick: () => { asking = !asking; drawActions(); } }, asking ? "Keep running" : "Cancel");
-    const confirm = asking
-      ? h("button", { type: "button", "data-action": "confirm", class: "danger", onclick: () => doCancel() }, "Cancel the instance")
-      : null;
-    replace(actions, ...[cancel, confirm].filter(Boolean));
-  }
-  async function doCancel() {
-    asking = false;
-    try {
+  // Cancel, asked in the page (the first click shows the confirm button); one element kept
+  // while the instance runs, so a refresh does not close the question.
+  const cancel = confirmButton({
+    action: "cancel",
+    text: "Cancel",
+    confirmText: "Cancel the instance",
+    act: async () => {
       await api("POST", `${path}/cancel`);
       replace(problem);
-    } catch (e) {
-      replace(problem, errorBox(e));
-    }
-    await refresh();
+      await refresh();
+    },
+    onError: (e) => replace(problem, errorBox(e)),
+  });
+  function drawActions() {
+    const live = LIVE.has(instance.status);
+    if (live && cancel.parentNode !== actions) replace(actions, cancel);
+    if (!live && actions.firstChild) replace(actions);
   }
 
   // Timeline items are kept when unchanged, so open `details` stay open across refreshes.
@@ -127,7 +135,7 @@ export default async function render(main, params) {
   let drawnValues = null;
   function draw() {
     status.textContent = instance.status;
-    status.className = "status status-" + instance.status;
+    status.className = `status ${instance.status}`;
     const ended = !LIVE.has(instance.status);
     replace(
       meta,
@@ -175,6 +183,17 @@ export default async function render(main, params) {
       drawn.set(key, { sig, node });
       return node;
     });
+    if (graph) {
+      const marks = {};
+      for (const entry of entriesOf(instance)) {
+        marks[entry.state] = entry.error ? "failed" : entry.finished === null ? "current" : "visited";
+      }
+      const sig = JSON.stringify(marks);
+      if (sig !== drawnMarks) {
+        drawnMarks = sig;
+        drawDiagram(diagram, graph, { marks });
+      }
+    }
     if (items.length === 0) replace(timeline, h("li", { class: "empty" }, "no state has started yet"));
     else if (items.some((node, i) => timeline.children[i] !== node) || timeline.children.length !== items.length) replace(timeline, ...items);
     drawActions();
@@ -212,25 +231,31 @@ export default async function render(main, params) {
   replace(
     main,
     h(
-      "header",
-      { class: "page-head" },
-      h(
-        "p",
-        { class: "crumbs" },
-        link(`/ui/ns/${encodeURIComponent(ns)}`, ns),
-        " / ",
-        link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows"),
-        " / ",
-        link(flowPage(ns, instance.flow), instance.flow),
-      ),
-      h("h1", {}, "Instance ", h("code", {}, id), " ", status),
-      actions,
-      problem,
+      "p",
+      { class: "crumbs" },
+      link(`/ui/ns/${encodeURIComponent(ns)}`, ns),
+      " / ",
+      link(`/ui/ns/${encodeURIComponent(ns)}/flows`, "flows"),
+      " / ",
+      link(flowPage(ns, instance.flow), instance.flow),
     ),
-    h("section", { id: "summary" }, meta, values),
-    h("section", { id: "states" }, h("h2", {}, "Timeline"), timeline),
-    h("section", { id: "logs" }, h("h2", {}, "Logs"), logs.element),
+    h("header", { class: "page-head" }, h("h1", {}, "Instance ", h("code", {}, id)), status, actions),
+    problem,
+    h("section", { id: "summary", class: "card" }, meta, values),
+    h("section", { id: "states", class: "card" }, h("h2", {}, "Timeline"), timeline),
+    diagramSection,
+    h("section", { id: "logs", class: "card" }, h("h2", {}, "Logs"), logs.element),
   );
+  // The flow's diagram, looked up in the list first (a deleted flow is no failed request).
+  try {
+    const flows = await api("GET", `/namespaces/${encodeURIComponent(ns)}/flows`);
+    if (flows.some((f) => f.path === instance.flow)) {
+      graph = (await api("GET", flowApiPath(ns, instance.flow), { query: { graph: "true" } })).graph ?? null;
+    }
+  } catch (e) {
+    replace(problem, errorBox(e));
+  }
+  diagramSection.hidden = !graph;
   await pollLogs();
   draw();
   if (LIVE.has(instance.status)) timer = setTimeout(tick, REFRESH_MS);
