@@ -1,4 +1,78 @@
-// Placeholder page (owner: C ui-shell); see docs/UI.md.
+// pages/server.js (admins): the server's version and uptime (GET /api/v1/server) and a few
+// figures summed from its metrics (GET /ui/metrics, the OpenMetrics text of /metrics).
+
+import { h, replace } from "../dom.js";
+import { api, errorBox, hasApi, metricsText } from "../api.js";
+import { kvTable } from "../table.js";
+import { duration, when } from "../format.js";
+
+/** Sums of the samples of each metric family in an OpenMetrics/Prometheus text, by name and by label. */
+export function parseMetrics(text) {
+  const sums = new Map();
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([^\s]+)/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (!Number.isFinite(value)) continue;
+    const labels = {};
+    if (m[2]) {
+      for (const pair of m[2].slice(1, -1).matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]] = pair[2];
+    }
+    if (!sums.has(m[1])) sums.set(m[1], []);
+    sums.get(m[1]).push({ labels, value });
+  }
+  return sums;
+}
+
+function total(metrics, name, filter = () => true) {
+  const samples = metrics.get(name);
+  if (!samples) return null;
+  return samples.filter((s) => filter(s.labels)).reduce((a, s) => a + s.value, 0);
+}
+
+function figure(value, label) {
+  return h("div", { class: "figure" }, h("span", { class: "value" }, value === null ? "—" : String(value)), h("span", { class: "label" }, label));
+}
+
 export default async function render(main) {
-  main.textContent = "This page is not written yet.";
+  replace(main, h("div", { class: "page-head" }, h("h1", {}, "Server")));
+  const about = h("section", { class: "card", id: "about" }, h("h2", {}, "This server"));
+  const figures = h("section", { class: "card", id: "figures" }, h("h2", {}, "Since it started"));
+  main.append(about, figures);
+
+  const aboutReady = (async () => {
+    if (!(await hasApi("GET", "/api/v1/server"))) {
+      const health = await api("GET", "/health");
+      about.appendChild(kvTable([["Version", health && health.version ? String(health.version) : null]]));
+      about.appendChild(h("p", { class: "muted" }, "This server does not answer GET /api/v1/server (uptime and counts)."));
+      return;
+    }
+    const s = await api("GET", "/server");
+    about.appendChild(kvTable([
+      ["Version", s.version],
+      ["Started", when(s.started)],
+      ["Uptime", duration(Number(s.uptime_seconds) * 1000)],
+      ["Driver", s.driver],
+      ["Namespaces", String(s.namespaces)],
+      ["Functions", String(s.functions)],
+      ["Flows", String(s.flows)],
+      ["UI sessions", String(s.sessions)],
+    ]));
+  })().catch((error) => about.appendChild(errorBox(error)));
+
+  const figuresReady = (async () => {
+    const metrics = parseMetrics(await metricsText());
+    if (metrics.size === 0) throw new Error("The server's /metrics answer had no figure in it.");
+    figures.appendChild(h("div", { class: "figures" },
+      figure(total(metrics, "faasbox_invocations_total"), "calls ended"),
+      figure(total(metrics, "faasbox_invocations_total", (l) => l.outcome && l.outcome !== "ok"), "calls not ok"),
+      figure(total(metrics, "faasbox_cold_starts_total"), "cold starts"),
+      figure(total(metrics, "faasbox_instances"), "function instances now"),
+      figure(total(metrics, "faasbox_calls_in_flight"), "calls in flight now"),
+      figure(total(metrics, "faasbox_events_accepted_total"), "events accepted"),
+      figure(total(metrics, "faasbox_flow_instances_started_total"), "flow instances started")));
+  })().catch((error) => figures.appendChild(errorBox(error)));
+
+  await Promise.all([aboutReady, figuresReady]);
 }
