@@ -329,6 +329,19 @@ pub struct ServerArgs {
     /// The largest instance data of a flow, as JSON, 1KiB to 1GiB.
     #[arg(long, default_value = "8MiB", value_parser = parse_flow_max_data)]
     pub flow_max_data: u64,
+
+    // The web UI (`[ui]` in the file).
+    /// Hours a web UI sign-in lasts at most, however used, 1 to 720 (file: `[ui]
+    /// session_hours`). Sessions are in memory: a restart signs everyone out.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub ui_session_hours: u32,
+    /// Minutes a web UI sign-in lasts unused, 1 to 1440 (file: `[ui] idle_minutes`).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub ui_idle_minutes: u32,
+    /// Mark the web UI's session cookie `Secure` (sent over HTTPS only): set it when the
+    /// server is reached through HTTPS (file: `[ui] secure_cookie`).
+    #[arg(long, env = "FAASBOX_UI_SECURE_COOKIE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub ui_secure_cookie: bool,
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -56,6 +56,24 @@ struct ServerFile {
     jq_workers: Option<u16>,
     flow_max_transitions: Option<u64>,
     flow_max_data: Option<String>,
+
+    // The web UI, as flags (`ui-session-hours`) or as the table `[ui]`.
+    ui_session_hours: Option<u32>,
+    ui_idle_minutes: Option<u32>,
+    ui_secure_cookie: Option<bool>,
+    ui: Option<UiFile>,
+}
+
+/// The `[ui]` table: the web UI's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UiFile {
+    #[serde(alias = "session-hours")]
+    session_hours: Option<u32>,
+    #[serde(alias = "idle-minutes")]
+    idle_minutes: Option<u32>,
+    #[serde(alias = "secure-cookie")]
+    secure_cookie: Option<bool>,
 }
 
 /// A size in the file: "16GiB" or a number of bytes.
@@ -87,7 +105,8 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
              runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
              runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
-             flow-max-transitions, flow-max-data",
+             flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
+             ui-secure-cookie; the table [ui] takes session_hours, idle_minutes, secure_cookie",
             path.display(),
             e.to_string().trim_end()
         )
@@ -237,6 +256,58 @@ fn merge_bounds(
     {
         args.flow_max_data = value("flow-max-data", v, parse_flow_max_data)?;
     }
+    merge_ui(args, unset, file, path)
+}
+
+/// The web UI's settings, from `[ui]` or the flags' names (not both), checked like the flags.
+fn merge_ui(
+    args: &mut ServerArgs,
+    unset: &dyn Fn(&str) -> bool,
+    file: &ServerFile,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let table = file.ui.as_ref();
+    let pick = |flat: Option<u32>, inner: Option<u32>, key: &str| match (flat, inner) {
+        (Some(_), Some(_)) => bail!(
+            "{}: ui-{} and [ui] {} are both set: keep one",
+            path.display(),
+            key.replace('_', "-"),
+            key
+        ),
+        (a, b) => Ok(a.or(b)),
+    };
+    let bounded = |v: u32, max: u32, key: &str, what: &str| {
+        if (1..=max).contains(&v) {
+            Ok(v)
+        } else {
+            bail!(
+                "{}: [ui] {key}: {v} is outside 1 to {max} ({what})",
+                path.display()
+            )
+        }
+    };
+    let hours = pick(
+        file.ui_session_hours,
+        table.and_then(|t| t.session_hours),
+        "session_hours",
+    )?;
+    if let Some(v) = hours.filter(|_| unset("ui_session_hours")) {
+        args.ui_session_hours = bounded(v, 720, "session_hours", "hours a sign-in lasts")?;
+    }
+    let idle = pick(
+        file.ui_idle_minutes,
+        table.and_then(|t| t.idle_minutes),
+        "idle_minutes",
+    )?;
+    if let Some(v) = idle.filter(|_| unset("ui_idle_minutes")) {
+        args.ui_idle_minutes = bounded(v, 1440, "idle_minutes", "minutes a sign-in lasts unused")?;
+    }
+    let secure = file
+        .ui_secure_cookie
+        .or(table.and_then(|t| t.secure_cookie));
+    if let Some(v) = secure.filter(|_| unset("ui_secure_cookie")) {
+        args.ui_secure_cookie = v;
+    }
     Ok(())
 }
 
@@ -311,6 +382,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow-host-loopback"), "{err}");
+    }
+
+    #[test]
+    fn ui_settings_come_from_the_ui_table_or_the_flags_names_bounded() {
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(
+            (
+                defaults.ui_session_hours,
+                defaults.ui_idle_minutes,
+                defaults.ui_secure_cookie
+            ),
+            (8, 60, false)
+        );
+        let args = server_args(
+            &["--ui-idle-minutes", "5"],
+            "log = \"info\"\n[ui]\nsession_hours = 2\nidle_minutes = 30\nsecure_cookie = true\n",
+        )
+        .unwrap();
+        assert_eq!(args.ui_session_hours, 2);
+        assert_eq!(args.ui_idle_minutes, 5, "the flag wins over the file");
+        assert!(args.ui_secure_cookie);
+        let args = server_args(&[], "ui-session-hours = 3\n").unwrap();
+        assert_eq!(args.ui_session_hours, 3);
+        for (toml, named) in [
+            ("[ui]\nsession_hours = 0\n", "session_hours"),
+            ("[ui]\nidle_minutes = 1441\n", "idle_minutes"),
+            ("ui-idle-minutes = 5\n[ui]\nidle_minutes = 6\n", "keep one"),
+            ("[ui]\nidle = 5\n", "idle"),
+        ] {
+            let err = format!("{:#}", server_args(&[], toml).unwrap_err());
+            assert!(err.contains(named), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -86,6 +86,65 @@ pub struct ServerConfig {
     pub expr_limits: faasbox_expr::sandbox::Limits,
     /// Every flow instance's bounds: states run and data size.
     pub flow_limits: faasbox_flow::engine::Limits,
+
+    /// The web UI's settings (`[ui]`).
+    pub ui: UiSettings,
+}
+
+/// The web UI's settings (`[ui]` in `faasbox.toml`, `--ui-*` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UiSettings {
+    /// How long a sign-in session lives at most, in hours (`session_hours`, 1 to 720).
+    pub session_hours: u32,
+    /// How long a session lives unused, in minutes (`idle_minutes`, 1 to 1440).
+    pub idle_minutes: u32,
+    /// Marks the session cookie `Secure` (`secure_cookie`): for servers behind HTTPS.
+    pub secure_cookie: bool,
+}
+
+impl UiSettings {
+    /// The largest `session_hours`: 30 days.
+    pub const MAX_SESSION_HOURS: u32 = 720;
+    /// The largest `idle_minutes`: a day.
+    pub const MAX_IDLE_MINUTES: u32 = 1440;
+
+    /// The sessions' lifetimes these settings give.
+    pub fn session_limits(&self) -> crate::auth::sessions::SessionLimits {
+        crate::auth::sessions::SessionLimits {
+            lifetime: Duration::from_secs(u64::from(self.session_hours) * 3600),
+            idle: Duration::from_secs(u64::from(self.idle_minutes) * 60),
+        }
+    }
+
+    /// Why these settings cannot work, one sentence each.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !(1..=Self::MAX_SESSION_HOURS).contains(&self.session_hours) {
+            problems.push(format!(
+                "ui session_hours is {}: it must be 1 to {} (hours a sign-in lasts)",
+                self.session_hours,
+                Self::MAX_SESSION_HOURS
+            ));
+        }
+        if !(1..=Self::MAX_IDLE_MINUTES).contains(&self.idle_minutes) {
+            problems.push(format!(
+                "ui idle_minutes is {}: it must be 1 to {} (minutes a sign-in lasts unused)",
+                self.idle_minutes,
+                Self::MAX_IDLE_MINUTES
+            ));
+        }
+        problems
+    }
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            session_hours: 8,
+            idle_minutes: 60,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// What one request, one import and one namespace may use.
@@ -178,6 +237,7 @@ impl ServerConfig {
             build_ca_file: Some(PathBuf::from(DEFAULT_BUILD_CA_FILE)).filter(|path| path.is_file()),
             expr_limits: faasbox_expr::sandbox::Limits::default(),
             flow_limits: faasbox_flow::engine::Limits::default(),
+            ui: UiSettings::default(),
         }
     }
 
@@ -203,6 +263,7 @@ impl ServerConfig {
             problems.push("max-upload-size and max-layer-size must be more than 0".into());
         }
         problems.extend(self.limits.quotas.problem());
+        problems.extend(self.ui.problems());
         problems
     }
 

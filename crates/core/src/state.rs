@@ -32,6 +32,8 @@ pub struct AppState {
     pub key_source: KeySource,
     /// The API tokens (their hashes), as the auth middleware checks them.
     pub tokens: TokenBook,
+    /// The web UI's sign-in sessions (in memory).
+    pub sessions: crate::auth::sessions::SessionBook,
     /// Image pulls of functions whose image is missing (deploy and call time).
     pub image_pulls: ImagePulls,
     /// The functions in service and their pools.
@@ -69,6 +71,7 @@ impl AppState {
         key_source: KeySource,
     ) -> Self {
         let expr_limits = config.expr_limits;
+        let sessions = crate::auth::sessions::SessionBook::new(config.ui.session_limits());
         let quotas = Arc::new(crate::quota::QuotaBook::new(config.limits.quotas));
         let deployments = Deployments::new(
             images.clone(),
@@ -91,6 +94,7 @@ impl AppState {
             vault,
             key_source,
             tokens: TokenBook::default(),
+            sessions,
             image_pulls: ImagePulls::default(),
             events: crate::event_bus::EventBus::default(),
             flow_runs: Default::default(),

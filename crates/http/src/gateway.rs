@@ -50,9 +50,24 @@ enum Place {
 /// everything else goes on to the API.
 pub async fn divert(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     match place_of(&state, &request) {
-        Some(place) => serve(state, place, request).await,
+        Some(place) => sandboxed(serve(state, place, request).await),
         None => next.run(request).await,
     }
+}
+
+/// The policy every gateway answer gets: route pages share the web UI's origin, so they run
+/// in an opaque one (no `allow-same-origin`), where a script cannot use the UI's session.
+pub const SANDBOX_POLICY: &str =
+    "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Adds [`SANDBOX_POLICY`] to an answer, as a policy of its own: a web action's own
+/// `Content-Security-Policy` stays, and the browser enforces both.
+fn sandboxed(mut response: Response) -> Response {
+    response.headers_mut().append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SANDBOX_POLICY),
+    );
+    response
 }
 
 fn place_of(state: &AppState, request: &Request) -> Option<Place> {

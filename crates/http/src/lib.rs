@@ -400,7 +400,8 @@ fn openapi_json() -> &'static str {
 /// everything served, whatever routes the API adds; the guard (panics, JSON rejections) wraps
 /// the token check. In front of the token check (inside the panic guard), the gateway takes
 /// the requests of HTTP routes (`/ns/…` and route hosts), which have their own
-/// authentication.
+/// authentication; in front of the gateway, the UI's pages and sign-in. Outside all of it,
+/// `/ui/api/…` is rewritten to `/api/…` (see `ui::rewrite`).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
@@ -416,13 +417,18 @@ pub async fn serve(
     let api = guard::json_rejections(router(state.clone()).layer(
         axum::middleware::from_fn_with_state(state.clone(), auth::require_token),
     ));
-    let router = guard::catch_panics(
+    let app = guard::catch_panics(
         api.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gateway::divert,
         ))
         .layer(axum::middleware::from_fn_with_state(state, ui::divert)),
     );
+    // The UI's `/ui/api/…` is rewritten to `/api/…` before the router above matches it: a
+    // layer of that router would run after its routing.
+    let router = axum::Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(ui::rewrite));
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

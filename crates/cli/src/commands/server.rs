@@ -57,6 +57,11 @@ pub async fn run(
         ),
     };
     config.flow_limits = faasbox_flow_limits(args.flow_max_transitions, args.flow_max_data);
+    config.ui = faasbox_server::config::UiSettings {
+        session_hours: args.ui_session_hours,
+        idle_minutes: args.ui_idle_minutes,
+        secure_cookie: args.ui_secure_cookie,
+    };
     faasbox_server::app::run(config).await
 }
 

@@ -1,6 +1,8 @@
 //! API tokens: who a token belongs to ([`Principal`]), and the token book the server keeps
-//! of them ([`tokens`]). The HTTP side (the middleware and its rules) is `faasbox_http::auth`.
+//! of them ([`tokens`]); the web UI's sign-in sessions ([`sessions`]). The HTTP side (the
+//! middleware and its rules) is `faasbox_http::auth`.
 
+pub mod sessions;
 pub mod tokens;
 
 /// Whose token a request carries.

@@ -61,7 +61,7 @@ pub struct Issued {
 }
 
 /// 32 random bytes, hex: 256 bits, so a SHA-256 without salt or stretching is enough.
-fn random_hex(bytes: usize) -> Result<String, Failure> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, Failure> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)
         .map_err(|e| Failure::internal(format!("no randomness for a token: {e}")))?;
@@ -128,6 +128,16 @@ impl TokenBook {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&hash(token))
+            .cloned()
+    }
+
+    /// Who the token whose SHA-256 is `token_hash` belongs to, with its name: how a UI session
+    /// (which keeps the hash, never the token) finds its caller at each request.
+    pub fn check_hash(&self, token_hash: &str) -> Option<(Principal, String)> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token_hash)
             .cloned()
     }
 }
@@ -227,6 +237,11 @@ mod tests {
         );
         assert_eq!(book.check("fbx_nope"), None);
         assert_eq!(book.check_named(&invoke.token).unwrap().1, "ci");
+        assert_eq!(
+            book.check_hash(&invoke.record.hash),
+            book.check_named(&invoke.token)
+        );
+        assert_eq!(book.check_hash(&invoke.token), None, "by hash only");
         store.delete_namespace("demo").unwrap();
         book.reload(&store).await.unwrap();
         assert_eq!(
@@ -234,5 +249,6 @@ mod tests {
             None,
             "a namespace's tokens go with it"
         );
+        assert_eq!(book.check_hash(&invoke.record.hash), None);
     }
 }

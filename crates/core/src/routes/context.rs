@@ -45,6 +45,9 @@ pub const MAX_FORM_FIELDS: usize = 1000;
 /// The most headers a raw response may set (502 beyond).
 pub const MAX_RESPONSE_HEADERS: usize = 100;
 
+/// The web UI's session cookie, which functions never get (see [`context_headers`]).
+pub const UI_SESSION_COOKIE: &str = "faasbox_session";
+
 /// The request headers an [`HttpContext`] never shows besides the hop-by-hop ones: the
 /// connection's `host` (it is [`HttpContext::host`]) and `content-length`.
 const NOT_CONTEXT_HEADERS: [&str; 2] = ["host", "content-length"];
@@ -53,7 +56,8 @@ const NOT_CONTEXT_HEADERS: [&str; 2] = ["host", "content-length"];
 /// joined with `, ` (`cookie` with `; `), values not UTF-8 made so (`U+FFFD`); without
 /// hop-by-hop headers (and those the request's `Connection` names), `host`, `content-length`
 /// and the `stripped` ones (the route's own credential: `authorization`, an API key's header;
-/// any case).
+/// any case); and without the web UI's session cookie ([`UI_SESSION_COOKIE`]; other cookies
+/// stay).
 pub fn context_headers<'a>(
     headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     stripped: &[&str],
@@ -82,7 +86,13 @@ pub fn context_headers<'a>(
         if dropped {
             continue;
         }
-        let value = String::from_utf8_lossy(value);
+        let mut value = String::from_utf8_lossy(value);
+        if name == "cookie" {
+            match without_session_cookie(&value) {
+                Some(kept) => value = kept.into(),
+                None => continue,
+            }
+        }
         let separator = if name == "cookie" { "; " } else { ", " };
         shown
             .entry(name)
@@ -93,6 +103,19 @@ pub fn context_headers<'a>(
             .or_insert_with(|| value.into_owned());
     }
     shown
+}
+
+/// A `Cookie` header's value without the web UI's session cookie (which the browser sends
+/// only to `/ui`, but an old cookie or a proxy might send here); `None` when nothing is left.
+fn without_session_cookie(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && pair.split('=').next().map(str::trim) != Some(UI_SESSION_COOKIE)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 /// A request body, classified by its content type (see [`parse_body`]).

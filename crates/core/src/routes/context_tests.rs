@@ -373,3 +373,19 @@ fn malformed_raw_responses_say_what_is_wrong() {
         .unwrap_err()
         .contains("more than 100"));
 }
+
+#[test]
+fn context_headers_never_show_the_ui_session_cookie() {
+    let request: Vec<(&str, &[u8])> = vec![
+        ("Cookie", b"a=1; faasbox_session=0123abcd; b=2"),
+        ("cookie", b"faasbox_session=ffff"),
+        ("Cookie", b"faasbox_sessions=kept"),
+    ];
+    let shown = context_headers(request, &[]);
+    assert_eq!(
+        shown.get("cookie").map(String::as_str),
+        Some("a=1; b=2; faasbox_sessions=kept")
+    );
+    let only: Vec<(&str, &[u8])> = vec![("Cookie", b"faasbox_session=0123abcd")];
+    assert_eq!(context_headers(only, &[]).get("cookie"), None);
+}

@@ -2,6 +2,8 @@
 //! in it) in front of every route but health. The tokens themselves are `faasbox_core::auth`'s.
 //! It reads `Authorization: Bearer <token>`, finds whose token it is, applies the rules of
 //! [`rules`] and leaves the caller's [`Access`] in the request for handlers that filter lists.
+//! A request that came in as `/ui/api/…` (marked `ui::ViaUi`) may instead carry the UI's
+//! session cookie with its CSRF header (`ui::session::caller`).
 
 pub mod rules;
 
@@ -59,6 +61,10 @@ pub mod codes {
     pub const MISSING: &str = "faasbox.auth.missing";
     pub const INVALID: &str = "faasbox.auth.invalid";
     pub const FORBIDDEN: &str = "faasbox.auth.forbidden";
+    /// A UI request without a live session (none, signed out, expired, token deleted).
+    pub const SESSION: &str = "faasbox.auth.session";
+    /// A UI request with the session cookie but without its CSRF token.
+    pub const CSRF: &str = "faasbox.auth.csrf";
 }
 
 /// The middleware: 401 without a valid token, 404/403 outside what the token may see.
@@ -70,7 +76,13 @@ pub async fn require_token(
     if request.uri().path() == HEALTH_PATH {
         return next.run(request).await;
     }
+    let via_ui = request.extensions().get::<crate::ui::ViaUi>().is_some();
     let (principal, name) = match bearer(request.headers()) {
+        // `/ui/api/…` without a bearer token: the session cookie and its CSRF header.
+        None if via_ui => match crate::ui::session::caller(&state, request.headers()) {
+            Ok(caller) => caller,
+            Err(refused) => return refused.into_response(),
+        },
         None => return unauthorized(&state, codes::MISSING, "this API needs a token"),
         Some(token) => match state.tokens.check_named(token) {
             Some(p) => p,

@@ -5,14 +5,19 @@
 //!
 //! Every UI answer carries a Content-Security-Policy that allows only the server's own
 //! scripts, styles and connections.
+//!
+//! `/ui/session` is the sign-in ([`session`]). [`rewrite`], in front of the router, turns
+//! `/ui/api/…` into `/api/…` (and `/ui/metrics` into `/metrics`) marked [`ViaUi`], so the
+//! token middleware accepts the session cookie with its CSRF header there.
 
 pub mod assets;
+pub mod session;
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -31,9 +36,48 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'";
 
+/// Where the UI reads the server's metrics (`/metrics`, admins only).
+pub const UI_METRICS_PATH: &str = "/ui/metrics";
+
+/// Marks a request that came in as `/ui/api/…` (or `/ui/metrics`): the token middleware then
+/// also accepts the session cookie with its CSRF header.
+#[derive(Debug, Clone, Copy)]
+pub struct ViaUi;
+
+/// Runs in front of the router (routing happens after it): `/ui/api/…` becomes `/api/…` and
+/// `/ui/metrics` becomes `/metrics`, the query kept, marked [`ViaUi`].
+pub async fn rewrite(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let api_path = match path.strip_prefix(UI_API_PREFIX) {
+        Some(rest) => Some(format!("/api/{rest}")),
+        None if path == UI_METRICS_PATH => Some(faasbox_core::metrics::PATH.to_string()),
+        None => None,
+    };
+    if let Some(api_path) = api_path {
+        let target = match request.uri().query() {
+            Some(query) => format!("{api_path}?{query}"),
+            None => api_path,
+        };
+        let mut parts = request.uri().clone().into_parts();
+        let rewritten = target.parse().ok().and_then(|pq| {
+            parts.path_and_query = Some(pq);
+            Uri::from_parts(parts).ok()
+        });
+        let Some(uri) = rewritten else {
+            return ApiError::bad_request("the request's path cannot be read").into_response();
+        };
+        *request.uri_mut() = uri;
+        request.extensions_mut().insert(ViaUi);
+    }
+    next.run(request).await
+}
+
 /// The middleware in front of the gateway and the API: UI requests are answered here,
 /// everything else goes on.
-pub async fn divert(State(_state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn divert(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if request.uri().path() == session::SESSION_PATH {
+        return secure(session::serve(&state, request).await);
+    }
     match answer(&request) {
         Some(response) => secure(response),
         None => next.run(request).await,
