@@ -22,8 +22,34 @@ export function session() {
 }
 
 /** Set by app.js after GET /ui/session (and by the sign-in page). */
-export function setSession(value) {
+export function setSession(value, { remember = true } = {}) {
   current = value;
+  if (remember) rememberSignedIn(Boolean(value));
+}
+
+// A hint kept in the browser (a boolean, never the session or the token): whether this browser
+// signed in and did not sign out since. Without it the shell goes straight to the sign-in page
+// instead of asking GET /ui/session for an answer known to be 401 (which the browser would log
+// as a failed request).
+const SIGNED_IN_HINT = "faasbox.signed-in";
+
+/** Records whether this browser holds a session (see `maybeSignedIn`). */
+export function rememberSignedIn(yes) {
+  try {
+    if (yes) localStorage.setItem(SIGNED_IN_HINT, "1");
+    else localStorage.removeItem(SIGNED_IN_HINT);
+  } catch {
+    // storage off: the shell always asks the server
+  }
+}
+
+/** False when this browser has not signed in since it last signed out (no need to ask). */
+export function maybeSignedIn() {
+  try {
+    return localStorage.getItem(SIGNED_IN_HINT) === "1";
+  } catch {
+    return true;
+  }
 }
 
 /** True when the session's principal is the server admin. */
@@ -72,6 +98,7 @@ async function errorOf(response) {
 /** Sends the browser to the sign-in page (the session is gone). */
 export function toSignin() {
   current = null;
+  rememberSignedIn(false);
   if (location.pathname !== "/ui/signin") {
     const back = location.pathname + location.search;
     location.assign("/ui/signin?next=" + encodeURIComponent(back));

@@ -2,7 +2,7 @@
 // page), renders the header (navigation, who is signed in, sign out), then starts the router.
 
 import { h, replace } from "./dom.js";
-import { errorBox, isAdmin, session, sessionRequest, setSession } from "./api.js";
+import { errorBox, isAdmin, maybeSignedIn, session, sessionRequest, setSession } from "./api.js";
 import { link, setRouteHook, startRouter } from "./router.js";
 
 const SECTIONS = [
@@ -21,7 +21,10 @@ const SECTION_OF = {
   function: "functions", deploy: "functions", run: "runs", flow: "flows", instance: "flows",
 };
 
+// The namespace last shown (this tab): the nav keeps its sections on pages without one.
+const NS_KEY = "faasbox.namespace";
 let lastNamespace = null;
+try { lastNamespace = sessionStorage.getItem(NS_KEY); } catch { /* storage off */ }
 
 function whoami(s) {
   if (!s) return "";
@@ -51,8 +54,11 @@ function renderHeader(header, { page, params }) {
   }
   header.hidden = false;
   const p = s.principal || {};
-  const ns = params.ns || lastNamespace || (p.kind === "namespace" ? p.namespace : null);
-  if (params.ns) lastNamespace = params.ns;
+  if (params.ns && params.ns !== lastNamespace) {
+    lastNamespace = params.ns;
+    try { sessionStorage.setItem(NS_KEY, params.ns); } catch { /* storage off: this page only */ }
+  }
+  const ns = params.ns || (p.kind === "namespace" ? p.namespace : lastNamespace);
   const here = SECTION_OF[page] || page;
   const item = (href, text, current) => link(href, text, current ? { "aria-current": "page" } : {});
   replace(header,
@@ -75,8 +81,13 @@ async function start() {
   document.body.insertBefore(header, document.body.firstChild);
   setRouteHook((route) => renderHeader(header, route));
   let s = null;
+  let asked = false;
   try {
-    s = await sessionRequest("GET");
+    // The sign-in page needs no session; a browser that signed out (or never signed in) has none.
+    if (location.pathname !== "/ui/signin" && maybeSignedIn()) {
+      asked = true;
+      s = await sessionRequest("GET");
+    }
   } catch (error) {
     const main = document.getElementById("main");
     main.dataset.page = "error";
@@ -84,13 +95,12 @@ async function start() {
     main.dataset.ready = "true";
     return;
   }
-  setSession(s);
+  // Only an answer of the server changes the hint (the sign-in page asks nothing).
+  setSession(s, { remember: asked });
   if (!s && location.pathname !== "/ui/signin") {
     const back = location.pathname + location.search;
     const next = back === "/ui/" ? "" : "?next=" + encodeURIComponent(back);
     history.replaceState(null, "", "/ui/signin" + next);
-  } else if (s && location.pathname === "/ui/signin") {
-    history.replaceState(null, "", "/ui/");
   }
   await startRouter();
 }

@@ -30,7 +30,7 @@ function view(ns, run, logs) {
       link(`/ui/ns/${enc}/runs?function=${encodeURIComponent(run.function)}`, run.function)),
     h("div", { class: "page-head" }, h("h1", {}, "Run ", h("code", { id: "run-id" }, run.id)), h("span", { id: "status" }, statusTag(run.status))),
     kvTable([
-      ["Function", link(`/ui/ns/${enc}/functions/${encodeURIComponent(run.function)}`, run.function)],
+      ["Function", run.function.includes(":") ? run.function : link(`/ui/ns/${enc}/functions/${encodeURIComponent(run.function)}`, run.function)],
       ["Revision", run.revision === null ? null : String(run.revision)],
       ["Mode", run.mode],
       ["Accepted", when(run.accepted)],

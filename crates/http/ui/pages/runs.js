@@ -59,7 +59,8 @@ export default async function render(main, { ns }, query) {
   const table = pagedTable({
     columns: [
       { title: "Run", cell: (r) => link(`/ui/ns/${enc}/runs/${encodeURIComponent(r.id)}`, r.id, { class: "mono" }) },
-      { title: "Function", cell: (r) => link(`/ui/ns/${enc}/functions/${encodeURIComponent(r.function)}`, r.function) },
+      // A flow's own functions (`flow:PATH:ID`) have no function page.
+      { title: "Function", cell: (r) => r.function.includes(":") ? r.function : link(`/ui/ns/${enc}/functions/${encodeURIComponent(r.function)}`, r.function) },
       { title: "Status", cell: (r) => statusTag(r.status) },
       { title: "Mode", cell: (r) => r.mode },
       { title: "Accepted", cell: (r) => h("span", { title: when(r.accepted) }, ago(r.accepted)) },

@@ -2,7 +2,7 @@
 // figures summed from its metrics (GET /ui/metrics, the OpenMetrics text of /metrics).
 
 import { h, replace } from "../dom.js";
-import { api, errorBox, hasApi, metricsText } from "../api.js";
+import { api, errorBox, hasApi, isAdmin, metricsText } from "../api.js";
 import { kvTable } from "../table.js";
 import { duration, when } from "../format.js";
 
@@ -26,8 +26,9 @@ export function parseMetrics(text) {
 }
 
 function total(metrics, name, filter = () => true) {
+  // A series appears with its first count: no sample yet is zero.
   const samples = metrics.get(name);
-  if (!samples) return null;
+  if (!samples) return 0;
   return samples.filter((s) => filter(s.labels)).reduce((a, s) => a + s.value, 0);
 }
 
@@ -36,6 +37,12 @@ function figure(value, label) {
 }
 
 export default async function render(main) {
+  if (!isAdmin()) {
+    // The API refuses a namespace token here: say so rather than make a request bound to fail.
+    replace(main, h("h1", {}, "Server"), h("p", { class: "notice", id: "admins-only" },
+      "This page is for the server's admin token; this session is a namespace token's."));
+    return;
+  }
   replace(main, h("div", { class: "page-head" }, h("h1", {}, "Server")));
   const about = h("section", { class: "card", id: "about" }, h("h2", {}, "This server"));
   const figures = h("section", { class: "card", id: "figures" }, h("h2", {}, "Since it started"));

@@ -3,7 +3,7 @@
 // is never sent to a browser; the page shows the command for the values chosen.
 
 import { confirmButton, h, replace } from "../dom.js";
-import { api, errorBox, session } from "../api.js";
+import { api, errorBox, isAdmin, session } from "../api.js";
 import { listTable } from "../table.js";
 import { ago, when } from "../format.js";
 
@@ -12,6 +12,12 @@ function shellQuote(s) {
 }
 
 export default async function render(main) {
+  if (!isAdmin()) {
+    // The API refuses a namespace token here: say so rather than make a request bound to fail.
+    replace(main, h("h1", {}, "Tokens"), h("p", { class: "notice", id: "admins-only" },
+      "This page is for the server's admin token; this session is a namespace token's."));
+    return;
+  }
   const list = h("div", { id: "token-list" });
   const problem = h("div", {});
   const mine = (session() || {}).token_name;
@@ -41,7 +47,9 @@ export default async function render(main) {
     }));
   }
 
-  const ns = h("input", { name: "namespace", placeholder: "demo" });
+  let lastNs = "";
+  try { lastNs = sessionStorage.getItem("faasbox.namespace") || ""; } catch { /* storage off */ }
+  const ns = h("input", { name: "namespace", placeholder: "demo", value: lastNs });
   const role = h("select", { name: "role" }, h("option", { value: "admin" }, "admin"), h("option", { value: "invoke" }, "invoke"));
   const name = h("input", { name: "name", placeholder: "ci" });
   const command = h("pre", { class: "cmd", id: "create-command" });
