@@ -1,11 +1,13 @@
 //! Direktiv workflows (`direktiv_api: workflow/v1`): the language ([`model`]), parsing YAML
 //! with the position of every node ([`yaml`], [`parse`]), validation that reports every
-//! problem with its line and column ([`validate`]), and the engine that runs instances
+//! problem with its line and column ([`validate`]), the flow as a graph for drawing
+//! ([`graph`]), and the engine that runs instances
 //! state by state over traits for its effects ([`engine`]); error patterns ([`pattern`]) and
 //! subflow references ([`subflow`]) as Direktiv reads them.
 
 pub mod duration;
 pub mod engine;
+pub mod graph;
 pub mod model;
 mod parse;
 pub mod pattern;

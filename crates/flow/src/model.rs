@@ -469,6 +469,36 @@ impl Workflow {
     }
 }
 
+/// How a state moves to another ([`State::edges`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    /// The state's `transition` when it ends normally.
+    Transition,
+    /// One of a switch's conditions.
+    Condition,
+    /// A switch's `defaultTransition`.
+    Default,
+    /// A `catch` entry.
+    Catch,
+    /// An event arrived: an eventsXor branch, or the transition of a state that waits for
+    /// events.
+    Event,
+    /// A `catch` entry that catches the state's soft timeout.
+    Timeout,
+}
+
+/// One way out of a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge<'a> {
+    /// The state it leads to.
+    pub to: &'a str,
+    /// How.
+    pub kind: EdgeKind,
+    /// What picks it: a condition's expression, an event type, an error pattern.
+    pub label: Option<String>,
+}
+
 impl State {
     /// Every state this one can move to.
     pub fn targets(&self) -> Vec<&str> {
@@ -487,6 +517,71 @@ impl State {
                 out.extend(events.iter().filter_map(|e| e.transition.as_deref()));
             }
             _ => {}
+        }
+        out
+    }
+
+    /// Every way out of this state, with its kind and label, in the order written: the
+    /// `transition`, a switch's conditions and default, an eventsXor's events, then the
+    /// catches. [`Self::targets`] is the same list without kinds.
+    pub fn edges(&self) -> Vec<Edge<'_>> {
+        let mut out: Vec<Edge<'_>> = Vec::new();
+        fn add<'a>(
+            out: &mut Vec<Edge<'a>>,
+            to: Option<&'a str>,
+            kind: EdgeKind,
+            label: Option<String>,
+        ) {
+            if let Some(to) = to {
+                out.push(Edge { to, kind, label });
+            }
+        }
+        let mut push = |to, kind, label| add(&mut out, to, kind, label);
+        let kind_of_transition = match &self.kind {
+            StateKind::ConsumeEvent { .. } | StateKind::EventsAnd { .. } => EdgeKind::Event,
+            _ => EdgeKind::Transition,
+        };
+        push(self.transition.as_deref(), kind_of_transition, None);
+        match &self.kind {
+            StateKind::Switch {
+                conditions,
+                default_transition,
+                ..
+            } => {
+                for c in conditions {
+                    let label = match &c.condition {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    push(c.transition.as_deref(), EdgeKind::Condition, Some(label));
+                }
+                push(default_transition.as_deref(), EdgeKind::Default, None);
+            }
+            StateKind::EventsXor { events } => {
+                for e in events {
+                    push(
+                        e.transition.as_deref(),
+                        EdgeKind::Event,
+                        Some(e.event.event_type.clone()),
+                    );
+                }
+            }
+            _ => {}
+        }
+        for c in &self.catch {
+            // A pattern written for timeouts (not a catch-all that also takes them).
+            let kind = if c.error.as_str().contains("timeout")
+                && c.error.matches(crate::engine::codes::TIMEOUT_SOFT)
+            {
+                EdgeKind::Timeout
+            } else {
+                EdgeKind::Catch
+            };
+            push(
+                c.transition.as_deref(),
+                kind,
+                Some(c.error.as_str().to_string()),
+            );
         }
         out
     }

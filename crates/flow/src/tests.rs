@@ -409,3 +409,89 @@ fn retries_default_to_direktiv_s_five_second_delay_and_a_zero_multiplier_does_no
     let p = problems("functions:\n- {id: f, type: knative-namespace, service: f}\nstates:\n- id: a\n  type: action\n  action:\n    function: f\n    retries: {max_attempts: 1, multiplier: -1, codes: ['.*']}\n");
     has(&p, 8, 15, "multiplier must be a number, 0");
 }
+
+#[test]
+fn the_graph_names_every_edge_with_its_kind_and_label() {
+    let source = "\
+states:
+- id: pick
+  type: switch
+  conditions:
+  - condition: 'jq(.n > 1)'
+    transition: big
+  defaultTransition: small
+- id: big
+  type: action
+  action: {function: f}
+  catch:
+  - error: 'direktiv.cancels.timeout.*'
+    transition: slow
+  - error: '.*'
+    transition: failed
+  transition: wait
+- id: wait
+  type: eventsXor
+  events:
+  - event: {type: a.done}
+    transition: small
+  - event: {type: b.done}
+- id: small
+  type: noop
+- id: slow
+  type: noop
+- id: failed
+  type: noop
+functions:
+- id: f
+  type: knative-namespace
+  service: f
+";
+    let flow = check_new(source).expect("valid").flow;
+    let graph = crate::graph::of(&flow);
+    assert_eq!(graph.start, "pick");
+    let states: Vec<(&str, &str, usize)> = graph
+        .states
+        .iter()
+        .map(|n| (n.id.as_str(), n.state_type.as_str(), n.line))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("pick", "switch", 2),
+            ("big", "action", 8),
+            ("wait", "eventsXor", 17),
+            ("small", "noop", 23),
+            ("slow", "noop", 25),
+            ("failed", "noop", 27),
+        ]
+    );
+    let edges: Vec<(&str, &str, EdgeKind, Option<&str>)> = graph
+        .edges
+        .iter()
+        .map(|e| (e.from.as_str(), e.to.as_str(), e.kind, e.label.as_deref()))
+        .collect();
+    assert_eq!(
+        edges,
+        [
+            ("pick", "big", EdgeKind::Condition, Some("jq(.n > 1)")),
+            ("pick", "small", EdgeKind::Default, None),
+            ("big", "wait", EdgeKind::Transition, None),
+            (
+                "big",
+                "slow",
+                EdgeKind::Timeout,
+                Some("direktiv.cancels.timeout.*")
+            ),
+            ("big", "failed", EdgeKind::Catch, Some(".*")),
+            ("wait", "small", EdgeKind::Event, Some("a.done")),
+        ]
+    );
+    // The same targets as `targets()`, as a set.
+    for state in &flow.states {
+        let mut from_edges: Vec<&str> = state.edges().iter().map(|e| e.to).collect();
+        let mut targets = state.targets();
+        from_edges.sort_unstable();
+        targets.sort_unstable();
+        assert_eq!(from_edges, targets, "{}", state.id);
+    }
+}

@@ -1,5 +1,6 @@
 //! `/api/v1/namespaces/{ns}/flows/{path}`: deploy (PUT, the YAML as body), show, list,
-//! delete, run (POST `…/{path}/run[?wait=true]`); and `/api/v1/namespaces/{ns}/instances`:
+//! delete, run (POST `…/{path}/run[?wait=true]`), validate without deploying (POST
+//! `…/{path}/validate`, the YAML as body), the graph (`GET …/{path}?graph=true`); and `/api/v1/namespaces/{ns}/instances`:
 //! list, show, logs, cancel.
 
 use std::sync::Arc;
@@ -45,6 +46,10 @@ pub struct FlowView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<faasbox_flow::Problem>,
+    /// With `?graph=true`: its states and the edges between them, for drawing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub graph: Option<faasbox_flow::graph::Graph>,
 }
 
 fn view(record: FlowRecord, with_source: bool) -> FlowView {
@@ -55,6 +60,7 @@ fn view(record: FlowRecord, with_source: bool) -> FlowView {
         updated: record.updated,
         source: with_source.then_some(record.source),
         warnings: Vec::new(),
+        graph: None,
     }
 }
 
@@ -127,12 +133,77 @@ async fn stored(state: &Arc<AppState>, ns: &str, path: &str) -> ApiResult<FlowRe
         .ok_or_else(|| ApiError::not_found(format!("flow {ns}/{path} does not exist; deploy it with `faasbox flow deploy {ns}/{path} FILE`")))
 }
 
+#[derive(Deserialize)]
+pub struct GetQuery {
+    #[serde(default)]
+    graph: bool,
+}
+
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
+    Query(query): Query<GetQuery>,
 ) -> ApiResult<Json<FlowView>> {
     let path = from_root(path);
-    Ok(Json(view(stored(&state, &ns, &path).await?, true)))
+    let record = stored(&state, &ns, &path).await?;
+    let graph = if query.graph {
+        // A stored flow loads (it was checked at deploy); one that no longer does has no graph.
+        faasbox_core::flows::load(&record.source)
+            .await
+            .ok()
+            .map(|flow| faasbox_flow::graph::of(&flow))
+    } else {
+        None
+    };
+    let mut shown = view(record, true);
+    shown.graph = graph;
+    Ok(Json(shown))
+}
+
+/// The answer of `POST …/flows/{path}/validate`.
+#[derive(Serialize)]
+pub struct ValidationView {
+    /// Whether a deploy would take it.
+    pub valid: bool,
+    /// What a deploy would refuse, with line and column (empty when valid).
+    pub problems: Vec<faasbox_flow::Problem>,
+    /// What a deploy would take but report.
+    pub warnings: Vec<faasbox_flow::Problem>,
+    /// The flow's graph when it is valid, else null.
+    pub graph: Option<faasbox_flow::graph::Graph>,
+}
+
+/// Checks `body` as flow `ns/path` exactly as a deploy does, and stores nothing.
+async fn validate(
+    state: Arc<AppState>,
+    ns: String,
+    path: String,
+    body: Body,
+) -> ApiResult<Json<ValidationView>> {
+    check_path(&path)?;
+    require_namespace(&state, &ns).await?;
+    let max = state.config.max_input_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::bad_request(format!(
+            "the flow is larger than the server's max_input_bytes ({max} bytes), or its body could not be read; send a smaller flow"
+        ))
+    })?;
+    let source = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("the flow is not UTF-8 text"))?;
+    Ok(Json(match deployment::check(&source).await {
+        Ok(checked) => ValidationView {
+            valid: true,
+            problems: Vec::new(),
+            warnings: checked.warnings,
+            graph: Some(faasbox_flow::graph::of(&checked.flow)),
+        },
+        Err(problems) => ValidationView {
+            valid: false,
+            problems,
+            warnings: Vec::new(),
+            graph: None,
+        },
+    }))
 }
 
 pub async fn list(
@@ -160,7 +231,8 @@ pub struct RunQuery {
     wait: bool,
 }
 
-/// `POST …/flows/{path}` must end in `/run`.
+/// `POST …/flows/{path}` must end in `/run` (run the flow) or `/validate` (check a YAML body
+/// as a deploy would, storing nothing).
 pub async fn post(
     State(state): State<Arc<AppState>>,
     Path((ns, path)): Path<(String, String)>,
@@ -169,9 +241,15 @@ pub async fn post(
     body: Body,
 ) -> Response {
     let path = from_root(path);
+    if let Some(flow) = path.strip_suffix("/validate") {
+        return match validate(state, ns, flow.to_string(), body).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
     let Some(flow) = path.strip_suffix("/run") else {
         return ApiError::not_found(format!(
-            "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run"
+            "to run flow {ns}/{path}, POST to /api/v1/namespaces/{ns}/flows/{path}/run (or check it without deploying: POST its YAML to …/flows/{path}/validate)"
         ))
         .into_response();
     };

@@ -172,6 +172,11 @@ const DISPATCH_RUNS_QUERY: &[(&str, bool, &str)] = &[
     ("functionName", false, "only this function's runs"),
     ("since", false, "only runs accepted since (Unix seconds)"),
 ];
+const FLOW_GET_QUERY: &[(&str, bool, &str)] = &[(
+    "graph",
+    false,
+    "true: add the flow's graph (states and edges with their kinds) for drawing",
+)];
 const RUN_QUERY: &[(&str, bool, &str)] = &[(
     "wait",
     false,
@@ -277,9 +282,9 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::DELETE, "/api/v1/tokens/{id}", delete(tokens::delete), Doc::new(TOKENS, "Delete an API token", Answer::Empty(204))),
         route(M::GET, "/api/v1/namespaces/{ns}/flows", get(flows::list), Doc::new(FLOWS, "List a namespace's flows", Answer::Json(200, many::<flows::FlowView>))),
         route(M::PUT, "/api/v1/namespaces/{ns}/flows/{*path}", put(flows::put).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Deploy (create, 201, or replace, 200) a flow: the body is its workflow/v1 YAML", Answer::Json(201, one::<flows::FlowView>)).body(Body::Raw("application/yaml", "the workflow"))),
-        route(M::GET, "/api/v1/namespaces/{ns}/flows/{*path}", get(flows::get).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Show a flow with its YAML", Answer::Json(200, one::<flows::FlowView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/flows/{*path}", get(flows::get).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Show a flow with its YAML (graph=true: also its graph, {start, states: [{id, type, line}], edges: [{from, to, kind, label?}]})", Answer::Json(200, one::<flows::FlowView>)).query(FLOW_GET_QUERY)),
         route(M::DELETE, "/api/v1/namespaces/{ns}/flows/{*path}", delete(flows::delete).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Delete a flow", Answer::Empty(204))),
-        route(M::POST, "/api/v1/namespaces/{ns}/flows/{*path}", post(flows::post).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Run a flow: POST to …/flows/{path}/run with the input as the body (JSON; other bodies not sent as JSON reach .input as base64); 202 with the instance id, or with wait=true its output", Answer::Json(202, any_json)).query(RUN_QUERY).body(Body::Raw("application/json", "the instance's input"))),
+        route(M::POST, "/api/v1/namespaces/{ns}/flows/{*path}", post(flows::post).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Run a flow: POST to …/flows/{path}/run with the input as the body (JSON; other bodies not sent as JSON reach .input as base64); 202 with the instance id, or with wait=true its output. Validate a flow without deploying it: POST its YAML to …/flows/{path}/validate; 200 with {valid, problems: [{line, column, message}], warnings, graph or null} (it checks exactly what a deploy checks and stores nothing)", Answer::Json(202, any_json)).query(RUN_QUERY).body(Body::Raw("application/json", "the instance's input"))),
         route(M::GET, "/api/v1/namespaces/{ns}/instances", get(flows::instances), Doc::new(INSTANCES, "List a namespace's instances, newest first", Answer::Json(200, many::<flows::InstanceView>)).query(LIMIT_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}", get(flows::instance), Doc::new(INSTANCES, "Show an instance", Answer::Json(200, one::<flows::InstanceView>))),
         route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}/logs", get(flows::logs), Doc::new(INSTANCES, "An instance's log lines", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),

@@ -52,6 +52,37 @@ pub fn check_path(path: &str) -> Result<(), Failure> {
     }
 }
 
+/// A flow that passed [`check`]: what deploying it stores and puts into effect.
+#[derive(Debug)]
+pub struct CheckedFlow {
+    /// The flow.
+    pub flow: faasbox_flow::Workflow,
+    /// What a deploy accepts but reports (states no transition reaches).
+    pub warnings: Vec<faasbox_flow::Problem>,
+    /// Its start as the events machinery keeps it.
+    pub start: crate::events::FlowStart,
+}
+
+/// Everything a deploy checks of `source` before storing it, and nothing else: the flow
+/// loads as a new flow, and its start can take effect. Deploy and validate both call it, so
+/// they refuse exactly the same flows. On failure, every problem with line and column.
+pub async fn check(source: &str) -> Result<CheckedFlow, Vec<faasbox_flow::Problem>> {
+    let faasbox_flow::Checked { flow, warnings } = super::check_new(source).await?;
+    let start = super::event_waits::flow_start(&flow);
+    if let Err(e) = crate::events::check_flow_start(&start) {
+        // The start has no position of its own in the model: the flow's first line.
+        return Err(vec![faasbox_flow::Problem {
+            pos: faasbox_flow::Pos { line: 1, column: 1 },
+            message: format!("the flow's start cannot take effect: {e}"),
+        }]);
+    }
+    Ok(CheckedFlow {
+        flow,
+        warnings,
+        start,
+    })
+}
+
 /// Deploys `source` as flow `ns/path` (the namespace exists; the path is checked).
 pub async fn deploy(
     state: &Arc<AppState>,
@@ -59,12 +90,11 @@ pub async fn deploy(
     path: &str,
     source: String,
 ) -> Result<Deployed, DeployError> {
-    let faasbox_flow::Checked { flow, warnings } = super::check_new(&source)
-        .await
-        .map_err(DeployError::Invalid)?;
-    let start = super::event_waits::flow_start(&flow);
-    crate::events::check_flow_start(&start)
-        .map_err(|e| Failure::invalid(format!("flow {ns}/{path} was not deployed: {e}")))?;
+    let CheckedFlow {
+        flow,
+        warnings,
+        start,
+    } = check(&source).await.map_err(DeployError::Invalid)?;
     // The flow and its start (listeners, schedule) are stored together, to the end.
     let (ns2, path2) = (ns.to_string(), path.to_string());
     let (record, existed) = state
