@@ -292,7 +292,7 @@ async fn deploy_and_run_in_the_playground() {
     let short: String = digest
         .trim_start_matches("sha256:")
         .chars()
-        .take(12)
+        .take(8)
         .collect();
     b.wait_text("section#spec", &short).await;
     b.wait_for("section#revisions tr[data-key=\"1\"]").await;
