@@ -318,6 +318,14 @@ mod tests {
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("queue-timeout"));
         assert!(problems[1].contains("body-budget"));
+
+        let mut config = ServerConfig::new("/x".into(), DEFAULT_LISTEN.parse().unwrap());
+        config.ui.session_hours = 0;
+        config.ui.idle_minutes = UiSettings::MAX_IDLE_MINUTES + 1;
+        let problems = config.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("session_hours is 0"), "{problems:?}");
+        assert!(problems[1].contains("idle_minutes is 1441"), "{problems:?}");
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! in it) in front of every route but health. The tokens themselves are `faasbox_core::auth`'s.
 //! It reads `Authorization: Bearer <token>`, finds whose token it is, applies the rules of
 //! [`rules`] and leaves the caller's [`Access`] in the request for handlers that filter lists.
-//! A request that came in as `/ui/api/…` (marked `ui::ViaUi`) may instead carry the UI's
-//! session cookie with its CSRF header (`ui::session::caller`).
+//! A request that came in as `/ui/api/…` (marked [`session::ViaUi`]) may instead carry the
+//! UI's session cookie with its CSRF header ([`session::caller`]).
 
 pub mod rules;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -76,10 +77,10 @@ pub async fn require_token(
     if request.uri().path() == HEALTH_PATH {
         return next.run(request).await;
     }
-    let via_ui = request.extensions().get::<crate::ui::ViaUi>().is_some();
+    let via_ui = request.extensions().get::<session::ViaUi>().is_some();
     let (principal, name) = match bearer(request.headers()) {
         // `/ui/api/…` without a bearer token: the session cookie and its CSRF header.
-        None if via_ui => match crate::ui::session::caller(&state, request.headers()) {
+        None if via_ui => match session::caller(&state, request.headers()) {
             Ok(caller) => caller,
             Err(refused) => return refused.into_response(),
         },

@@ -21,6 +21,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::session::ViaUi;
 use crate::error::ApiError;
 use faasbox_core::state::AppState;
 
@@ -38,11 +39,6 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
 
 /// Where the UI reads the server's metrics (`/metrics`, admins only).
 pub const UI_METRICS_PATH: &str = "/ui/metrics";
-
-/// Marks a request that came in as `/ui/api/…` (or `/ui/metrics`): the token middleware then
-/// also accepts the session cookie with its CSRF header.
-#[derive(Debug, Clone, Copy)]
-pub struct ViaUi;
 
 /// Runs in front of the router (routing happens after it): `/ui/api/…` becomes `/api/…` and
 /// `/ui/metrics` becomes `/metrics`, the query kept, marked [`ViaUi`].

@@ -1,7 +1,7 @@
 //! The web UI's sign-in: `POST /ui/session` (a token in, a session cookie and a CSRF token
 //! out), `GET /ui/session` (who is signed in, the CSRF token again), `DELETE /ui/session`
-//! (sign-out), and [`caller`], how the token middleware finds the caller of a `/ui/api/…`
-//! request from the session cookie and the `X-Faasbox-Csrf` header.
+//! (sign-out). How the token middleware finds the caller of a `/ui/api/…` request from the
+//! session cookie and the `X-Faasbox-Csrf` header is `auth::session`.
 //!
 //! The cookie is `Path=/ui; HttpOnly; SameSite=Strict`: the browser sends it only to `/ui/…`,
 //! never to the API at `/api` or to the routes the gateway serves. A request from another
@@ -16,16 +16,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::codes;
+use crate::auth::session::{csrf_matches, session, COOKIE};
 use crate::error::ApiError;
 use faasbox_core::auth::sessions::SessionInfo;
 use faasbox_core::auth::tokens;
 use faasbox_core::auth::Principal;
 use faasbox_core::state::AppState;
 
-/// The session cookie's name (the gateway never forwards it to functions).
-pub const COOKIE: &str = faasbox_core::routes::context::UI_SESSION_COOKIE;
-/// The header that carries the session's CSRF token on every `/ui/api/…` request.
-pub const CSRF_HEADER: &str = "x-faasbox-csrf";
 /// Where the sign-in is.
 pub const SESSION_PATH: &str = "/ui/session";
 
@@ -164,77 +161,6 @@ fn sign_out(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
     response
 }
 
-/// The caller of a `/ui/api/…` request without a bearer token: the session of its cookie,
-/// if its `X-Faasbox-Csrf` header is that session's CSRF token (on every method: a page that
-/// holds only the cookie can neither read nor change anything), and the session's token
-/// still exists. Its idle time restarts.
-pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Principal, String), ApiError> {
-    let (principal, name, info, _) = session(state, headers)?;
-    csrf_matches(headers, &info)?;
-    Ok((principal, name))
-}
-
-/// The live session of the request's cookie, its caller, and its id; 401 without one.
-fn session(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Principal, String, SessionInfo, String), ApiError> {
-    let id = cookie(headers).ok_or_else(|| signed_out("no session: sign in at /ui/signin"))?;
-    let info = state.sessions.find(&id).ok_or_else(|| {
-        signed_out("the session has ended (signed out, expired, or the server restarted): sign in again at /ui/signin")
-    })?;
-    let Some((principal, name)) = state.tokens.check_hash(&info.token_hash) else {
-        state.sessions.close(&id);
-        return Err(signed_out(
-            "the session's token was deleted (or its namespace): sign in again at /ui/signin \
-             with a valid token",
-        ));
-    };
-    Ok((principal, name, info, id))
-}
-
-fn csrf_matches(headers: &HeaderMap, info: &SessionInfo) -> Result<(), ApiError> {
-    let sent = headers
-        .get(CSRF_HEADER)
-        .map(|v| v.as_bytes())
-        .unwrap_or_default();
-    if same_bytes(sent, info.csrf.as_bytes()) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        codes::CSRF,
-        "the X-Faasbox-Csrf header is missing or wrong: the UI sends the session's CSRF token \
-         (from GET /ui/session) with every request; API clients call /api with \
-         `Authorization: Bearer <token>` instead",
-    ))
-}
-
-/// Compares in time that depends on the length only (the CSRF token's length is public).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-fn signed_out(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, codes::SESSION, message)
-}
-
-/// The session id of the request's `faasbox_session` cookie.
-fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && !value.is_empty())
-        .map(|(_, value)| value.trim_matches('"').to_string())
-}
-
 /// Refuses a request another site made: an `Origin` that is not this server's host (or
 /// `null`, an opaque origin such as a sandboxed route page), or `Sec-Fetch-Site` other than
 /// `same-origin` (or `none`, the user typing the address).
@@ -301,24 +227,6 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cookie_is_found_among_others() {
-        assert_eq!(
-            cookie(&headers(&[("cookie", "a=1; faasbox_session=abc; b=2")])),
-            Some("abc".into())
-        );
-        assert_eq!(
-            cookie(&headers(&[
-                ("cookie", "a=1"),
-                ("cookie", "faasbox_session=x")
-            ])),
-            Some("x".into())
-        );
-        assert_eq!(cookie(&headers(&[("cookie", "faasbox_sessionx=1")])), None);
-        assert_eq!(cookie(&headers(&[("cookie", "faasbox_session=")])), None);
-        assert_eq!(cookie(&HeaderMap::new()), None);
-    }
-
-    #[test]
     fn other_sites_are_refused() {
         let host = ("host", "127.0.0.1:8470");
         assert!(same_origin(&headers(&[host])).is_ok());
@@ -333,13 +241,5 @@ mod tests {
         ] {
             assert!(same_origin(&headers(&[host, bad])).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn csrf_tokens_compare_whole() {
-        assert!(same_bytes(b"abcd", b"abcd"));
-        assert!(!same_bytes(b"abcd", b"abce"));
-        assert!(!same_bytes(b"abc", b"abcd"));
-        assert!(!same_bytes(b"", b"abcd"));
     }
 }
