@@ -1,6 +1,7 @@
 //! The API endpoints the web UI needs, against the real server: validating a flow without
-//! deploying it (the same problems as a deploy, with line and column, nothing stored) and a
-//! flow's graph (states and edges with their kinds).
+//! deploying it (the same problems as a deploy, with line and column, nothing stored), a
+//! flow's graph (states and edges with their kinds), the namespace summary and function
+//! stats of the last hour, and keyset paging of runs, instances and events (Faasbox-Next).
 
 mod support;
 
@@ -219,4 +220,323 @@ async fn a_flow_graph_has_switch_catch_and_event_edges() {
     let (status, validated) = validate(&server, "shop/order", GRAPH_FLOW).await;
     assert_eq!(status, 200);
     assert_eq!(&validated["graph"], graph);
+}
+
+#[tokio::test]
+async fn summary_and_stats_count_the_last_hour() {
+    let server = support::server_with_test_function().await;
+    support::deploy_mode(&server, "echo", "plain", json!({})).await;
+    support::deploy_mode(&server, "fails", "error", json!({})).await;
+    for i in 0..3 {
+        let (status, _, body) = server
+            .invoke("demo", "echo", format!("{{\"i\":{i}}}"))
+            .await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    for _ in 0..2 {
+        let (status, _, _) = server.invoke("demo", "fails", "{}").await;
+        assert!(status >= 400, "{status}");
+    }
+    // A flow instance that waits for an event.
+    server
+        .deploy_flow(
+            "waits",
+            "states:\n- id: w\n  type: consumeEvent\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let waiting = server.start_flow("waits", &json!({})).await;
+    support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance waits",
+        || async { server.instance(&waiting).await["status"].clone() },
+        |status| status == "waiting",
+    )
+    .await;
+
+    let summary = server.get_json("/api/v1/namespaces/demo/summary").await;
+    assert_eq!(summary["functions"], 2, "{summary}");
+    assert_eq!(summary["flows"], 1, "{summary}");
+    assert_eq!(summary["window"], "1h", "{summary}");
+    assert_eq!(
+        summary["runs"],
+        json!({"ok": 3, "errors": 2, "running": 0}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["instances"],
+        json!({"running": 0, "waiting": 1}),
+        "{summary}"
+    );
+    assert!(
+        summary["function_instances"].as_u64().unwrap_or(0) >= 2,
+        "an instance of each function still runs: {summary}"
+    );
+
+    let plain = server.get_json("/api/v1/namespaces/demo/functions").await;
+    assert!(
+        plain[0].get("stats").is_none(),
+        "no stats unless asked: {plain}"
+    );
+    let listed = server
+        .get_json("/api/v1/namespaces/demo/functions?stats=1h")
+        .await;
+    let of = |name: &str| {
+        listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        of("echo")["stats"],
+        json!({"calls": 3, "errors": 0, "cold_starts": 1}),
+        "{listed}"
+    );
+    assert_eq!(of("fails")["stats"]["calls"], 2, "{listed}");
+    assert_eq!(of("fails")["stats"]["errors"], 2, "{listed}");
+    let pool = &of("echo")["instances"];
+    assert_eq!(pool["instances"], 1, "{pool}");
+    assert_eq!(pool["idle"], 1, "{pool}");
+    let r = server
+        .get("/api/v1/namespaces/demo/functions?stats=1d")
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("JSON");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("stats=1h"),
+        "{body}"
+    );
+}
+
+/// GETs `path` (with a query): (the rows' keys by `key`, the Faasbox-Next header).
+async fn page_of(
+    server: &Server,
+    path: &str,
+    key: &str,
+    query: &[(&str, &str)],
+) -> (Vec<String>, Option<String>) {
+    let r = server
+        .http
+        .get(server.url(path))
+        .query(query)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200, "{path} {query:?}");
+    let next = r
+        .headers()
+        .get("faasbox-next")
+        .map(|v| v.to_str().expect("text").to_string());
+    let rows: Value = r.json().await.expect("JSON");
+    let keys = rows
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|row| match &row[key] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    (keys, next)
+}
+
+/// Follows `Faasbox-Next` from the first page to the last: every page's keys.
+async fn all_pages(
+    server: &Server,
+    path: &str,
+    key: &str,
+    query: &[(&str, &str)],
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut q: Vec<(&str, &str)> = query.to_vec();
+        if let Some(b) = &before {
+            q.push(("before", b));
+        }
+        let (keys, next) = page_of(server, path, key, &q).await;
+        assert_eq!(
+            next.as_deref(),
+            keys.last().map(String::as_str).filter(|_| next.is_some()),
+            "Faasbox-Next is the last row's key"
+        );
+        pages.push(keys);
+        match next {
+            Some(next) => before = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "paging does not end");
+    }
+}
+
+#[tokio::test]
+async fn runs_instances_and_events_page_by_keyset() {
+    let server = support::server_with_test_function().await;
+    server.create_namespace("other").await;
+    support::deploy_mode(&server, "echo", "plain", json!({})).await;
+    server
+        .deploy(
+            "other",
+            "echo",
+            json!({"image": "test/function:latest", "envs": {"MODE": "plain"}}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..120 {
+        let (status, id, _) = server
+            .invoke("demo", "echo", format!("{{\"i\":{i}}}"))
+            .await;
+        assert_eq!(status, 200);
+        ids.push(id);
+    }
+    let (status, foreign, _) = server.invoke("other", "echo", "{}").await;
+    assert_eq!(status, 200);
+
+    // 120 runs, 50 a page: 50, 50, 20; disjoint, complete, newest first; no Faasbox-Next on
+    // the last page.
+    let pages = all_pages(
+        &server,
+        "/api/v1/namespaces/demo/runs",
+        "id",
+        &[("limit", "50")],
+    )
+    .await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [50, 50, 20]);
+    let listed: Vec<String> = pages.concat();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        listed, newest_first,
+        "pages in order, disjoint and complete"
+    );
+    // A full last page still names a next one, which is empty.
+    let (keys, next) = page_of(
+        &server,
+        "/api/v1/namespaces/demo/runs",
+        "id",
+        &[("limit", "20"), ("before", &ids[20])],
+    )
+    .await;
+    assert_eq!(keys.len(), 20);
+    assert_eq!(next.as_deref(), Some(ids[0].as_str()));
+    let (keys, next) = page_of(
+        &server,
+        "/api/v1/namespaces/demo/runs",
+        "id",
+        &[("before", &ids[0])],
+    )
+    .await;
+    assert!(keys.is_empty() && next.is_none(), "{keys:?} {next:?}");
+
+    // before= of an unknown run, or of another namespace's run, is the same 400.
+    for before in [foreign.as_str(), "no-such-run"] {
+        let r = server
+            .http
+            .get(server.url("/api/v1/namespaces/demo/runs"))
+            .query(&[("before", before)])
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], "faasbox.request.invalid", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("before"), "{body}");
+        assert!(
+            !message.contains("other"),
+            "it does not name the other namespace: {body}"
+        );
+    }
+
+    // Instances: by flow, by status, paged.
+    server
+        .deploy_flow("a", "states:\n- id: s\n  type: noop\n")
+        .await;
+    server
+        .deploy_flow(
+            "w",
+            "states:\n- id: w\n  type: consumeEvent\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let mut of_a = Vec::new();
+    for _ in 0..5 {
+        let (status, id, _) = server.run_flow("a", &json!({})).await;
+        assert_eq!(status, 200);
+        of_a.push(id);
+    }
+    let waiting = server.start_flow("w", &json!({})).await;
+    support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance waits",
+        || async { server.instance(&waiting).await["status"].clone() },
+        |status| status == "waiting",
+    )
+    .await;
+    let pages = all_pages(
+        &server,
+        "/api/v1/namespaces/demo/instances",
+        "id",
+        &[("limit", "2"), ("flow", "a")],
+    )
+    .await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    let newest_first: Vec<String> = of_a.iter().rev().cloned().collect();
+    assert_eq!(pages.concat(), newest_first);
+    let (keys, _) = page_of(
+        &server,
+        "/api/v1/namespaces/demo/instances",
+        "id",
+        &[("status", "waiting")],
+    )
+    .await;
+    assert_eq!(keys, vec![waiting.to_string()]);
+    let r = server
+        .get("/api/v1/namespaces/demo/instances?status=sleeping")
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = server
+        .get(&format!(
+            "/api/v1/namespaces/other/instances?before={waiting}"
+        ))
+        .await;
+    assert_eq!(r.status(), 400, "another namespace's instance");
+
+    // Events, by seq.
+    for i in 0..5 {
+        let r = server
+            .post_json(
+                "/api/v1/namespaces/demo/events",
+                &json!({"specversion": "1.0", "id": format!("e{i}"), "source": "/test", "type": "page.test"}),
+            )
+            .await;
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let pages = all_pages(
+        &server,
+        "/api/v1/namespaces/demo/events",
+        "seq",
+        &[("limit", "2")],
+    )
+    .await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [2, 2, 1]);
+    let seqs: Vec<i64> = pages
+        .concat()
+        .iter()
+        .map(|s| s.parse().expect("a seq"))
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
+    let r = server
+        .get("/api/v1/namespaces/demo/events?before=abc")
+        .await;
+    assert_eq!(r.status(), 400);
 }

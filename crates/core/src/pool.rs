@@ -531,6 +531,7 @@ impl Pool {
             instances: inner.slots.len(),
             starting: inner.starting,
             busy_calls: inner.slots.iter().map(|s| s.in_flight).sum(),
+            idle: inner.slots.iter().filter(|s| s.in_flight == 0).count(),
             waiting: inner.queue.len(),
         }
     }
@@ -607,6 +608,8 @@ pub struct PoolStats {
     pub starting: usize,
     /// Calls the instances are serving now.
     pub busy_calls: usize,
+    /// Instances serving no call now.
+    pub idle: usize,
     /// Calls waiting for an instance.
     pub waiting: usize,
 }

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use faasbox_events::{from_http, CloudEvent};
 use faasbox_store::EventInsert;
@@ -47,30 +48,44 @@ fn accepted(event: &CloudEvent) -> Value {
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u64>,
+    /// The next page: events accepted before the event with this seq.
+    before: Option<String>,
 }
 
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Response> {
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(query.limit, 100, &faasbox_core::bounds::EVENT_LIST_LIMIT)?;
-    let events = state.store.list_events(&ns, limit).await?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|e| {
-                let event: Value = serde_json::from_str(&e.event).unwrap_or(Value::Null);
-                json!({
-                    "seq": e.seq,
-                    "received": faasbox_core::clock::format_rfc3339(
-                        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.received_ms) * 1_000_000)
-                            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                    ),
-                    "event": event,
-                })
+    let events = match &query.before {
+        None => state.store.list_events(&ns, limit).await?,
+        Some(before) => {
+            let unknown = || super::paging::unknown_before("the seq of an event", &ns, before);
+            let seq: i64 = before.parse().map_err(|_| unknown())?;
+            state
+                .store
+                .list_events_before(&ns, seq, limit)
+                .await?
+                .ok_or_else(unknown)?
+        }
+    };
+    let rows: Vec<Value> = events
+        .into_iter()
+        .map(|e| {
+            let event: Value = serde_json::from_str(&e.event).unwrap_or(Value::Null);
+            json!({
+                "seq": e.seq,
+                "received": faasbox_core::clock::format_rfc3339(
+                    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.received_ms) * 1_000_000)
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                ),
+                "event": event,
             })
-            .collect(),
-    ))
+        })
+        .collect();
+    Ok(super::paging::page(rows, limit, |row| {
+        row["seq"].to_string()
+    }))
 }

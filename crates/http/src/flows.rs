@@ -403,22 +403,53 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u64>,
+    /// Only this flow's instances.
+    flow: Option<String>,
+    /// Only instances with this status.
+    status: Option<String>,
+    /// The next page: instances older than this one.
+    before: Option<String>,
 }
+
+/// Every status an instance can have.
+const INSTANCE_STATUSES: [&str; 5] = ["running", "waiting", "complete", "failed", "cancelled"];
 
 pub async fn instances(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<InstanceView>>> {
+) -> ApiResult<Response> {
     require_namespace(&state, &ns).await?;
-    let limit = super::list_limit(q.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
-    let records = state.store.list_instances(&ns, limit).await?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| instance_view(r, None))
-            .collect(),
-    ))
+    let limit: u32 = super::list_limit(q.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
+    if let Some(status) = q.status.as_deref() {
+        if !INSTANCE_STATUSES.contains(&status) {
+            return Err(ApiError::bad_request(format!(
+                "status '{status}' is not an instance status: use one of {}",
+                INSTANCE_STATUSES.join(", ")
+            )));
+        }
+    }
+    if let Some(before) = &q.before {
+        let known = state.store.instance(before).await?;
+        if known.is_none_or(|r| r.namespace != ns) {
+            return Err(super::paging::unknown_before("an instance", &ns, before));
+        }
+    }
+    let filter = faasbox_store::InstanceFilter {
+        namespace: ns,
+        flow: q.flow.map(from_root),
+        status: q.status,
+        before: q.before,
+        limit,
+    };
+    let views: Vec<InstanceView> = state
+        .store
+        .list_instances_by(&filter)
+        .await?
+        .into_iter()
+        .map(|r| instance_view(r, None))
+        .collect();
+    Ok(super::paging::page(views, limit as usize, |v| v.id.clone()))
 }
 
 async fn instance_record(

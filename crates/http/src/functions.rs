@@ -45,6 +45,9 @@ pub struct FunctionView {
     pub image: ImageState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<PoolStats>,
+    /// With `?stats=1h` on the list: its runs of the last hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<super::summary::FunctionStats>,
     /// After a deploy, update or rollback of an existing function: the revision before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_revision: Option<u32>,
@@ -142,6 +145,7 @@ fn view(state: &AppState, record: faasbox_store::FunctionRecord) -> ApiResult<Fu
         updated: record.updated,
         image,
         instances: deployed.map(|d| d.pool.stats()),
+        stats: None,
         previous_revision: None,
         changes: None,
         warnings: Vec::new(),
@@ -296,12 +300,28 @@ pub async fn get(
     show(&state, Owner::Namespace(ns), name).await
 }
 
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// `1h`: add each function's runs of the last hour.
+    stats: Option<String>,
+}
+
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<FunctionView>>> {
     require_namespace(&state, &ns).await?;
-    list_of(&state, Owner::Namespace(ns)).await
+    let Some(window) = query.stats else {
+        return list_of(&state, Owner::Namespace(ns)).await;
+    };
+    super::summary::check_window(&window)?;
+    let stats = super::summary::function_stats(&state, &ns).await?;
+    let Json(mut views) = list_of(&state, Owner::Namespace(ns)).await?;
+    for view in &mut views {
+        view.stats = Some(stats.get(&view.name).copied().unwrap_or_default());
+    }
+    Ok(Json(views))
 }
 
 pub async fn delete(

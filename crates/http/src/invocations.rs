@@ -236,6 +236,8 @@ pub struct ListQuery {
     status: Option<String>,
     since: Option<String>,
     limit: Option<u64>,
+    /// The next page: runs older than this run (the previous page's `Faasbox-Next`).
+    before: Option<String>,
 }
 
 /// `GET …/runs` (and its alias `…/invocations`): the namespace's runs, newest first.
@@ -243,7 +245,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Vec<InvocationRecord>>> {
+) -> ApiResult<Response> {
     require_namespace(&state, &ns).await?;
     let limit = super::list_limit(query.limit, 100, &faasbox_core::bounds::LIST_LIMIT)?;
     let since = match query.since.as_deref() {
@@ -253,15 +255,24 @@ pub async fn list(
     if let Some(status) = query.status.as_deref() {
         faasbox_core::runs::check_status(status)?;
     }
+    if let Some(before) = &query.before {
+        let known = state.store.invocation(before).await?;
+        if known.is_none_or(|r| r.namespace != ns) {
+            return Err(super::paging::unknown_before("a run", &ns, before));
+        }
+    }
     let filter = faasbox_store::RunFilter {
         namespace: ns,
         function: query.function,
         status: query.status,
         since,
+        before: query.before,
         limit,
     };
-    let records = state.store.list_runs(&filter).await?;
-    Ok(Json(records::all(records)))
+    let records: Vec<InvocationRecord> = records::all(state.store.list_runs(&filter).await?);
+    Ok(super::paging::page(records, limit as usize, |r| {
+        r.id.clone()
+    }))
 }
 
 async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {

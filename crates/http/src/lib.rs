@@ -19,6 +19,7 @@ mod json_body;
 mod metrics;
 mod namespaces;
 mod openapi;
+mod paging;
 mod pulls;
 mod records;
 mod registries;
@@ -26,6 +27,7 @@ mod routes;
 mod secrets;
 mod services;
 mod subscriptions;
+mod summary;
 mod tokens;
 mod ui;
 
@@ -122,7 +124,16 @@ const CHANGE_QUERY: &[(&str, bool, &str)] = &[(
     false,
     "always, missing or never: when to pull the image from its registry",
 )];
-const LIMIT_QUERY: &[(&str, bool, &str)] = &[("limit", false, "how many, at most")];
+const EVENTS_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "how many, at most"),
+    ("before", false, "the next page: events accepted before the event with this seq (the previous page's Faasbox-Next header, sent when a page is full)"),
+];
+const INSTANCES_QUERY: &[(&str, bool, &str)] = &[
+    ("limit", false, "how many, at most"),
+    ("flow", false, "only this flow's instances"),
+    ("status", false, "only instances with this status (running, waiting, complete, failed, cancelled)"),
+    ("before", false, "the next page: instances older than the instance with this id (the previous page's Faasbox-Next header, sent when a page is full)"),
+];
 const AFTER_QUERY: &[(&str, bool, &str)] = &[(
     "after",
     false,
@@ -150,6 +161,7 @@ const CALLS_QUERY: &[(&str, bool, &str)] = &[
     ("status", false, "only runs with this status (queued, running, succeeded, failed, crashed, timeout, cancelled)"),
     ("since", false, "only runs accepted at or after this time (RFC 3339)"),
     ("limit", false, "how many, at most (default 100)"),
+    ("before", false, "the next page: runs older than the run with this id (the previous page's Faasbox-Next header, sent when a page is full)"),
 ];
 const INVOKE_QUERY: &[(&str, bool, &str)] = &[(
     "async",
@@ -172,6 +184,11 @@ const DISPATCH_RUNS_QUERY: &[(&str, bool, &str)] = &[
     ("functionName", false, "only this function's runs"),
     ("since", false, "only runs accepted since (Unix seconds)"),
 ];
+const STATS_QUERY: &[(&str, bool, &str)] = &[(
+    "stats",
+    false,
+    "1h: add each function's runs of the last hour (calls, errors, cold starts)",
+)];
 const FLOW_GET_QUERY: &[(&str, bool, &str)] = &[(
     "graph",
     false,
@@ -199,6 +216,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),
         route(M::GET, "/api/v1/namespaces", get(namespaces::list), Doc::new(NS, "List namespaces (a namespace token sees its own)", Answer::Json(200, many::<NamespaceRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}", get(namespaces::get), Doc::new(NS, "Show a namespace", Answer::Json(200, one::<NamespaceRecord>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/summary", get(summary::summary), Doc::new(NS, "A namespace at a glance: functions, flows, function runs of the last hour (ok, errors, running), flow instances running or waiting, function instances", Answer::Json(200, one::<summary::Summary>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}", delete(namespaces::delete), Doc::new(NS, "Delete a namespace with everything of it", Answer::Empty(204))),
         route(M::POST, "/api/v1/images/import", post(images::import).layer(DefaultBodyLimit::disable()), Doc::new(IMAGES, "Import an image archive into the server-wide images (admin token): a docker save tar, an OCI image layout tar, or a root filesystem tarball (plain or gzip); device nodes under /dev are skipped (notes)", Answer::Json(201, one::<ImageRecord>)).query(IMPORT_QUERY).body(Body::Raw("application/octet-stream", "the archive"))),
         route(M::POST, "/api/v1/images/pull", post(pulls::pull), Doc::new(IMAGES, "Pull an image from a registry into the server-wide images (admin token), with the global credentials", Answer::Stream).query(PULL_QUERY)),
@@ -212,7 +230,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::POST, "/api/v1/namespaces/{ns}/images/prune", post(images::prune_ns), Doc::new(IMAGES, "Remove the namespace's images nothing uses", Answer::Json(200, one::<images::PruneView>))),
         route(M::GET, "/api/v1/namespaces/{ns}/images", get(images::list_ns), Doc::new(IMAGES, "List the namespace's own images", Answer::Json(200, many::<ImageRecord>))),
         route(M::DELETE, "/api/v1/namespaces/{ns}/images", delete(images::remove_ns), Doc::new(IMAGES, "Remove one of the namespace's image names; 409 while a revision uses it, unless force", Answer::Json(200, one::<images::Removed>)).query(REMOVE_QUERY)),
-        route(M::GET, "/api/v1/namespaces/{ns}/functions", get(functions::list), Doc::new(FUNCTIONS, "List functions", Answer::Json(200, many::<functions::FunctionView>))),
+        route(M::GET, "/api/v1/namespaces/{ns}/functions", get(functions::list), Doc::new(FUNCTIONS, "List functions (stats=1h: each with its runs of the last hour: calls, errors, cold starts)", Answer::Json(200, many::<functions::FunctionView>)).query(STATS_QUERY)),
         route(M::PUT, "/api/v1/namespaces/{ns}/functions/{fn}", put(functions::put), Doc::new(FUNCTIONS, "Deploy (create, 201, or replace, 200) a function: the whole spec, as a new revision with the image pinned to its digest", changed()).query(CHANGE_QUERY).body(Body::Json(one::<FunctionSpec>))),
         route(M::PATCH, "/api/v1/namespaces/{ns}/functions/{fn}", patch(functions::patch), Doc::new(FUNCTIONS, "Update only the given fields of a function (a new revision)", function()).query(CHANGE_QUERY).body(Body::MergePatch)),
         route(M::GET, "/api/v1/namespaces/{ns}/functions/{fn}", get(functions::get), Doc::new(FUNCTIONS, "Show a function", function())),
@@ -244,7 +262,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::DELETE, "/api/v1/functions/{fn}", delete(functions::delete_global), Doc::new(GLOBAL, "Delete a global service (admin token)", Answer::Empty(204))),
         route(M::GET, "/api/v1/functions/{fn}/revisions", get(functions::revisions_global), Doc::new(GLOBAL, "The kept revisions of a global service (admin token)", Answer::Json(200, many::<functions::RevisionView>))),
         route(M::POST, "/api/v1/functions/{fn}/rollback", post(functions::rollback_global), Doc::new(GLOBAL, "Make a kept revision of a global service current again (admin token)", function()).body(Body::OptionalJson(one::<functions::RollbackBody>))),
-        route(M::GET, "/api/v1/namespaces/{ns}/runs", get(invocations::list), Doc::new(CALLS, "A namespace's runs (every call of a function), newest first", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/runs", get(invocations::list), Doc::new(CALLS, "A namespace's runs (every call of a function), newest first; a full page answers Faasbox-Next (pass it as before)", Answer::Json(200, many::<InvocationRecord>)).query(CALLS_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/runs/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One run: input, output, error, times, phases", Answer::Json(200, one::<InvocationRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}/runs/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "A run's log lines after the first `after`; `done` once it ended", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
         route(M::POST, "/api/v1/namespaces/{ns}/runs/{id}/cancel", post(invocations::cancel_in_namespace), Doc::new(CALLS, "Cancel a queued (at once) or running run (the function gets its cancel); 409 faasbox.run.ended for an ended one", Answer::Json(200, one::<InvocationRecord>))),
@@ -252,7 +270,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}", get(invocations::get_in_namespace), Doc::new(CALLS, "One invocation (a run)", Answer::Json(200, one::<InvocationRecord>))),
         route(M::GET, "/api/v1/namespaces/{ns}/invocations/{id}/logs", get(invocations::logs_in_namespace), Doc::new(CALLS, "An invocation's logs", Answer::Json(200, one::<invocations::LogsView>)).query(RUN_LOGS_QUERY)),
         route(M::POST, "/api/v1/namespaces/{ns}/events", post(events::post), Doc::new(EVENTS, "Send a CloudEvent (structured: application/cloudevents+json; binary: ce-* headers and the data as the body)", Answer::Json(202, any_json)).body(Body::Raw("application/cloudevents+json", "a CloudEvent 1.0"))),
-        route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first", Answer::Json(200, any_list)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/events", get(events::list), Doc::new(EVENTS, "The latest events a namespace received, newest first; a full page answers Faasbox-Next (pass it as before)", Answer::Json(200, any_list)).query(EVENTS_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/subscriptions", get(subscriptions::list), Doc::new(SUBSCRIPTIONS, "List a namespace's event subscriptions", Answer::Json(200, many::<faasbox_core::subscriptions::SubscriptionView>))),
         route(M::PUT, "/api/v1/namespaces/{ns}/subscriptions/{name}", put(subscriptions::put), Doc::new(SUBSCRIPTIONS, "Create (201) or replace (200) an event subscription: its function runs asynchronously for each event the namespace accepts from now on with the type, whose source and attributes match the patterns (`*` is any run of characters); the run's input is the event's data, its `event` the event; 404 when the function does not exist", Answer::Json(201, one::<faasbox_core::subscriptions::SubscriptionView>)).body(Body::Json(one::<faasbox_core::subscriptions::SubscriptionBody>))),
         route(M::GET, "/api/v1/namespaces/{ns}/subscriptions/{name}", get(subscriptions::get), Doc::new(SUBSCRIPTIONS, "Show an event subscription", Answer::Json(200, one::<faasbox_core::subscriptions::SubscriptionView>))),
@@ -285,7 +303,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
         route(M::GET, "/api/v1/namespaces/{ns}/flows/{*path}", get(flows::get).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Show a flow with its YAML (graph=true: also its graph, {start, states: [{id, type, line}], edges: [{from, to, kind, label?}]})", Answer::Json(200, one::<flows::FlowView>)).query(FLOW_GET_QUERY)),
         route(M::DELETE, "/api/v1/namespaces/{ns}/flows/{*path}", delete(flows::delete).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Delete a flow", Answer::Empty(204))),
         route(M::POST, "/api/v1/namespaces/{ns}/flows/{*path}", post(flows::post).layer(DefaultBodyLimit::max(max_input)), Doc::new(FLOWS, "Run a flow: POST to …/flows/{path}/run with the input as the body (JSON; other bodies not sent as JSON reach .input as base64); 202 with the instance id, or with wait=true its output. Validate a flow without deploying it: POST its YAML to …/flows/{path}/validate; 200 with {valid, problems: [{line, column, message}], warnings, graph or null} (it checks exactly what a deploy checks and stores nothing)", Answer::Json(202, any_json)).query(RUN_QUERY).body(Body::Raw("application/json", "the instance's input"))),
-        route(M::GET, "/api/v1/namespaces/{ns}/instances", get(flows::instances), Doc::new(INSTANCES, "List a namespace's instances, newest first", Answer::Json(200, many::<flows::InstanceView>)).query(LIMIT_QUERY)),
+        route(M::GET, "/api/v1/namespaces/{ns}/instances", get(flows::instances), Doc::new(INSTANCES, "List a namespace's instances, newest first; a full page answers Faasbox-Next (pass it as before)", Answer::Json(200, many::<flows::InstanceView>)).query(INSTANCES_QUERY)),
         route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}", get(flows::instance), Doc::new(INSTANCES, "Show an instance", Answer::Json(200, one::<flows::InstanceView>))),
         route(M::GET, "/api/v1/namespaces/{ns}/instances/{id}/logs", get(flows::logs), Doc::new(INSTANCES, "An instance's log lines", Answer::Json(200, one::<flows::LogsView>)).query(AFTER_QUERY)),
         route(M::POST, "/api/v1/namespaces/{ns}/instances/{id}/cancel", post(flows::cancel), Doc::new(INSTANCES, "Cancel a running or waiting instance", Answer::Json(202, any_json))),

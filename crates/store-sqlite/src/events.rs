@@ -67,6 +67,32 @@ impl SqliteStore {
         })
     }
 
+    /// A namespace's latest `limit` events before seq `before` (`None`: not its event).
+    pub fn list_events_before(
+        &self,
+        namespace: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        sql(|| {
+            let conn = self.conn();
+            let known: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM events WHERE seq = ?1 AND namespace = ?2)",
+                params![before, namespace],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Ok(None);
+            }
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE namespace = ?1 AND seq < ?2
+                 ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![namespace, before, limit as i64], event_row)?;
+            Ok(Some(rows.collect::<rusqlite::Result<_>>()?))
+        })
+    }
+
     /// The seq of the newest accepted event (0 when none): a listener registered with it as
     /// `after_seq` sees every event accepted from now on.
     pub fn event_watermark(&self) -> Result<i64> {

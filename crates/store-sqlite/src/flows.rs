@@ -6,8 +6,8 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use faasbox_store::{
-    FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceLogRecord, NewInstance,
-    NewInstanceLog, Result, StoreError,
+    FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
+    NewInstance, NewInstanceLog, Result, StoreError,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -199,6 +199,47 @@ impl SqliteStore {
             "SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE namespace = ?1 ORDER BY created DESC, rowid DESC LIMIT ?2"
         ))?;
             let rows = stmt.query_map(params![namespace, limit], instance_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// How many instances of a namespace have each status.
+    pub fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT status, count(*) FROM flow_instances WHERE namespace = ?1
+                 GROUP BY status ORDER BY status",
+            )?;
+            let rows = stmt.query_map([namespace], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)?.try_into().unwrap_or(0)))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// A namespace's instances as `filter` says, newest first. In the order stored, not by
+    /// `created`: that text drops trailing zeros of its fraction (`.1Z` sorts after `.12Z`).
+    pub fn list_instances_by(&self, filter: &InstanceFilter) -> Result<Vec<FlowInstanceRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {INSTANCE_COLUMNS} FROM flow_instances
+                 WHERE namespace = ?1 AND (?2 IS NULL OR flow = ?2) AND (?3 IS NULL OR status = ?3)
+                   AND (?4 IS NULL OR rowid < (
+                       SELECT rowid FROM flow_instances WHERE id = ?4 AND namespace = ?1))
+                 ORDER BY rowid DESC LIMIT ?5"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    filter.namespace,
+                    filter.flow,
+                    filter.status,
+                    filter.before,
+                    filter.limit
+                ],
+                instance_from_row,
+            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

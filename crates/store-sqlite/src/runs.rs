@@ -5,7 +5,7 @@
 use rusqlite::params;
 
 use faasbox_proto::{LogLine, LogStream};
-use faasbox_store::{InvocationRecord, NewRun, Requeued, Result, RunFilter, RunPhases};
+use faasbox_store::{InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases};
 
 use crate::{sql, SqliteStore};
 
@@ -195,6 +195,8 @@ impl SqliteStore {
                 "SELECT {RUN_COLUMNS} FROM invocations
                  WHERE namespace = ?1 AND (?2 IS NULL OR function = ?2)
                    AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR started >= ?4)
+                   AND (?6 IS NULL OR (started, rowid) < (
+                       SELECT started, rowid FROM invocations WHERE id = ?6 AND namespace = ?1))
                  ORDER BY started DESC, rowid DESC LIMIT ?5"
             ))?;
             let rows = stmt.query_map(
@@ -203,10 +205,32 @@ impl SqliteStore {
                     filter.function,
                     filter.status,
                     filter.since,
-                    filter.limit
+                    filter.limit,
+                    filter.before
                 ],
                 run_from_row,
             )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// A namespace's runs accepted since `since`, counted by function, status and cold start.
+    pub fn run_counts(&self, namespace: &str, since: &str) -> Result<Vec<RunCount>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT function, status, COALESCE(cold_start, 0) != 0 AS cold, count(*)
+                 FROM invocations WHERE namespace = ?1 AND started >= ?2
+                 GROUP BY function, status, cold ORDER BY function, status, cold",
+            )?;
+            let rows = stmt.query_map(params![namespace, since], |r| {
+                Ok(RunCount {
+                    function: r.get(0)?,
+                    status: r.get(1)?,
+                    cold_start: r.get(2)?,
+                    count: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }

@@ -9,13 +9,13 @@ use faasbox_proto::LogLine;
 use faasbox_store::{
     BuildLogLine, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent, Delivery,
     EventInsert, EventStore, FlowInstanceRecord, FlowRecord, FlowStore, FunctionLogs,
-    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceLogRecord, InvocationEnd,
-    InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord, NamespaceStore,
-    NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
+    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
+    InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord,
+    NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap,
-    RouteRecord, RouteStore, RunFilter, ScheduleRecord, SecretEntry, SecretRecord, SecretStore,
-    ServiceRecord, ServiceStore, StoreError, StoredEvent, SubscriptionRecord, TokenRecord,
-    TokenStore,
+    RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord, SecretEntry, SecretRecord,
+    SecretStore, ServiceRecord, ServiceStore, StoreError, StoredEvent, SubscriptionRecord,
+    TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -348,6 +348,11 @@ impl InvocationStore for SqliteStore {
         self.run(move |s| s.list_runs(&filter)).await
     }
 
+    async fn run_counts(&self, namespace: &str, since: &str) -> Result<Vec<RunCount>> {
+        own!(namespace, since);
+        self.run(move |s| s.run_counts(&namespace, &since)).await
+    }
+
     async fn set_callback_status(&self, id: &str, status: &str) -> Result<()> {
         own!(id, status);
         self.run(move |s| s.set_callback_status(&id, &status)).await
@@ -458,6 +463,16 @@ impl FlowStore for SqliteStore {
     async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>> {
         own!(namespace);
         self.run(move |s| s.list_instances(&namespace, limit)).await
+    }
+
+    async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>> {
+        own!(namespace);
+        self.run(move |s| s.instance_counts(&namespace)).await
+    }
+
+    async fn list_instances_by(&self, filter: &InstanceFilter) -> Result<Vec<FlowInstanceRecord>> {
+        let filter = filter.clone();
+        self.run(move |s| s.list_instances_by(&filter)).await
     }
 
     async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
@@ -621,6 +636,17 @@ impl EventStore for SqliteStore {
     async fn list_events(&self, namespace: &str, limit: usize) -> Result<Vec<StoredEvent>> {
         own!(namespace);
         self.run(move |s| s.list_events(&namespace, limit)).await
+    }
+
+    async fn list_events_before(
+        &self,
+        namespace: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        own!(namespace);
+        self.run(move |s| s.list_events_before(&namespace, before, limit))
+            .await
     }
 
     async fn event_watermark(&self) -> Result<i64> {

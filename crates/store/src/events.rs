@@ -260,6 +260,16 @@ pub trait EventStore: Send + Sync {
     /// A namespace's latest `limit` events, dispatched or not, newest (by seq) first.
     async fn list_events(&self, namespace: &str, limit: usize) -> Result<Vec<StoredEvent>>;
 
+    /// The next page of [`Self::list_events`]: the latest `limit` events of a namespace
+    /// accepted before the event with seq `before`; `None` when that is not an event of the
+    /// namespace.
+    async fn list_events_before(
+        &self,
+        namespace: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredEvent>>>;
+
     /// The seq of the newest accepted event (0 when none): a listener registered with it as
     /// `after_seq` sees every event accepted from now on.
     async fn event_watermark(&self) -> Result<i64>;

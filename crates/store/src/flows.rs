@@ -131,6 +131,22 @@ pub struct InstanceCallRecord {
     pub status: Option<String>,
 }
 
+/// Which instances [`FlowStore::list_instances_by`] lists.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    /// The namespace.
+    pub namespace: String,
+    /// Only this flow's.
+    pub flow: Option<String>,
+    /// Only instances with this status.
+    pub status: Option<String>,
+    /// Only instances after this one (its id) in the list's order, that is older: the next
+    /// page. An instance that is not of the namespace gives none.
+    pub before: Option<String>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
 /// Flows, their instances with logs and calls, and variables. A namespace's rows of all of
 /// these go with the namespace ([`crate::NamespaceStore::delete_namespace`]).
 #[async_trait]
@@ -202,6 +218,9 @@ pub trait FlowStore: Send + Sync {
     /// the same time the later stored first.
     async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>>;
 
+    /// A namespace's instances as `filter` says, newest first: the latest stored first.
+    async fn list_instances_by(&self, filter: &InstanceFilter) -> Result<Vec<FlowInstanceRecord>>;
+
     /// Instances of every namespace with `status`, oldest (by `created`) first (the server
     /// resumes the `running` ones at start).
     async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>>;
@@ -209,6 +228,9 @@ pub trait FlowStore: Send + Sync {
     /// The ids of a namespace's instances that have not ended (`running` or `waiting`),
     /// oldest (by `created`) first.
     async fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>>;
+
+    /// How many instances of a namespace have each status, by status.
+    async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>>;
 
     /// The states an instance finished, by step: (step, state id). Empty for an unknown id.
     async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>>;

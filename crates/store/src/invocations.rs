@@ -138,8 +138,24 @@ pub struct RunFilter {
     pub status: Option<String>,
     /// Only runs accepted at or after this time (RFC 3339, compared as text).
     pub since: Option<String>,
+    /// Only runs after this run (its id) in the list's order, that is older: the next page.
+    /// A run that is not of the namespace gives no runs.
+    pub before: Option<String>,
     /// At most this many (newest first).
     pub limit: u32,
+}
+
+/// How many runs of one function ended one way: a row of [`InvocationStore::run_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCount {
+    /// The function (as its runs name it).
+    pub function: String,
+    /// The runs' status.
+    pub status: String,
+    /// Whether they started an instance (unknown counts as not).
+    pub cold_start: bool,
+    /// How many.
+    pub count: u64,
 }
 
 /// What [`InvocationStore::requeue_interrupted_runs`] did.
@@ -243,6 +259,10 @@ pub trait InvocationStore: Send + Sync {
 
     /// A namespace's runs as `filter` says, newest first (by acceptance).
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>>;
+
+    /// A namespace's runs accepted at or after `since` (RFC 3339, compared as text), counted
+    /// by function, status and cold start, in that order.
+    async fn run_counts(&self, namespace: &str, since: &str) -> Result<Vec<RunCount>>;
 
     /// Records how the POST of run `id`'s result to its callback went.
     async fn set_callback_status(&self, id: &str, status: &str) -> Result<()>;

@@ -47,8 +47,8 @@ pub use events::{
     ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent, SubscriptionRecord,
 };
 pub use flows::{
-    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceLogRecord, NewInstance,
-    NewInstanceLog,
+    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
+    InstanceLogRecord, NewInstance, NewInstanceLog,
 };
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,
@@ -56,7 +56,7 @@ pub use functions::{
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
     FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore, NewRun,
-    Requeued, RunFilter, RunPhases,
+    Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
 pub use routes::{RouteRecord, RouteStore};

@@ -242,6 +242,7 @@ pub(crate) async fn list(
             function: query.function_name,
             status: None,
             since,
+            before: None,
             limit: u32::try_from(faasbox_core::bounds::LIST_LIMIT.max).unwrap_or(u32::MAX),
         })
         .await?;

@@ -83,6 +83,8 @@ macro_rules! backend_suite {
             queued_runs_are_claimed_once_and_cancelled_only_while_queued
             interrupted_async_runs_run_once_more_then_crash
             purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs
+            runs_and_instances_are_counted_by_status
+            lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
         );
     };

@@ -330,3 +330,288 @@ pub async fn purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs(
         "nothing more to do"
     );
 }
+
+/// Run counts group a namespace's runs accepted since a time by function, status and cold
+/// start; instance counts group a namespace's instances by status. Other namespaces and older
+/// runs are not counted.
+pub async fn runs_and_instances_are_counted_by_status(backend: &impl Backend) {
+    let store = backend.open().await;
+    for ns in ["demo", "other"] {
+        store.create_namespace(ns, "t0").await.unwrap();
+    }
+    let run = |id: &str, ns: &str, function: &str, at: &str| NewRun {
+        namespace: ns.into(),
+        ..queued(id, function, at)
+    };
+    for (id, ns, function, at, end, cold) in [
+        (
+            "old",
+            "demo",
+            "f",
+            "2026-01-01T00:00:00Z",
+            "succeeded",
+            true,
+        ),
+        ("a", "demo", "f", "2026-01-01T00:01:00Z", "succeeded", true),
+        ("b", "demo", "f", "2026-01-01T00:02:00Z", "succeeded", false),
+        ("c", "demo", "f", "2026-01-01T00:03:00Z", "failed", false),
+        ("d", "demo", "g", "2026-01-01T00:04:00Z", "timeout", true),
+        ("e", "other", "f", "2026-01-01T00:05:00Z", "failed", false),
+    ] {
+        store.insert_run(&run(id, ns, function, at)).await.unwrap();
+        assert!(store.claim_run(id, at).await.unwrap());
+        let end = InvocationEnd {
+            cold_start: Some(cold),
+            ..ended(end, at)
+        };
+        store.finish_invocation(id, &end, &[]).await.unwrap();
+    }
+    store
+        .insert_run(&queued("q", "g", "2026-01-01T00:06:00Z"))
+        .await
+        .unwrap();
+    let counts: Vec<(String, String, bool, u64)> = store
+        .run_counts("demo", "2026-01-01T00:00:30Z")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.function, c.status, c.cold_start, c.count))
+        .collect();
+    let row = |f: &str, s: &str, cold: bool, n: u64| (f.to_string(), s.to_string(), cold, n);
+    assert_eq!(
+        counts,
+        [
+            row("f", "failed", false, 1),
+            row("f", "succeeded", false, 1),
+            row("f", "succeeded", true, 1),
+            row("g", "queued", false, 1),
+            row("g", "timeout", true, 1),
+        ]
+    );
+    assert!(store
+        .run_counts("nobody", "2026-01-01T00:00:00Z")
+        .await
+        .unwrap()
+        .is_empty());
+
+    store.put_flow("demo", "x", "source", "t0").await.unwrap();
+    for id in ["i1", "i2", "i3"] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: "demo",
+                flow: "x",
+                source: "source",
+                input: "{}",
+                checkpoint: "cp",
+                parent: None,
+                depth: 0,
+                now: "t0",
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .save_checkpoint("i2", "waiting", "cp", None, "t1")
+        .await
+        .unwrap();
+    store
+        .finish_instance("i3", "failed", None, Some(("e", "m")), "t1")
+        .await
+        .unwrap();
+    let by_status = |list: Vec<(String, u64)>| {
+        list.into_iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by_status(store.instance_counts("demo").await.unwrap()),
+        ["failed=1", "running=1", "waiting=1"]
+    );
+    assert!(store.instance_counts("other").await.unwrap().is_empty());
+}
+
+/// Runs, instances and events page by keyset: `before` a row gives the rows after it in the
+/// list's order (ties of time broken by the order stored), pages are disjoint and complete;
+/// a `before` of another namespace gives nothing (events: `None`).
+pub async fn lists_page_by_keyset_within_their_namespace(backend: &impl Backend) {
+    let store = backend.open().await;
+    for ns in ["demo", "other"] {
+        store.create_namespace(ns, "t0").await.unwrap();
+    }
+    // Runs: two accepted at the same time keep the order stored.
+    for (id, at) in [
+        ("r1", "t1"),
+        ("r2", "t2"),
+        ("r3", "t2"),
+        ("r4", "t3"),
+        ("r5", "t4"),
+    ] {
+        store.insert_run(&queued(id, "f", at)).await.unwrap();
+    }
+    store
+        .insert_run(&NewRun {
+            namespace: "other".into(),
+            ..queued("x1", "f", "t5")
+        })
+        .await
+        .unwrap();
+    let page = |before: Option<&str>, limit: u32| RunFilter {
+        namespace: "demo".into(),
+        before: before.map(str::to_string),
+        limit,
+        ..Default::default()
+    };
+    let ids = |runs: Vec<InvocationRecord>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_runs(&page(None, 2)).await.unwrap()),
+        ["r5", "r4"]
+    );
+    assert_eq!(
+        ids(store.list_runs(&page(Some("r4"), 2)).await.unwrap()),
+        ["r3", "r2"]
+    );
+    assert_eq!(
+        ids(store.list_runs(&page(Some("r2"), 2)).await.unwrap()),
+        ["r1"]
+    );
+    assert!(store
+        .list_runs(&page(Some("x1"), 2))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Instances, by flow and status too.
+    for ns in ["demo", "other"] {
+        store.put_flow(ns, "a", "source", "t0").await.unwrap();
+    }
+    store.put_flow("demo", "b", "source", "t0").await.unwrap();
+    for (id, ns, flow, at) in [
+        ("i1", "demo", "a", "t1"),
+        ("i2", "demo", "b", "t2"),
+        ("i3", "demo", "a", "t2"),
+        ("i4", "demo", "a", "t3"),
+        ("o1", "other", "a", "t4"),
+    ] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: ns,
+                flow,
+                source: "source",
+                input: "{}",
+                checkpoint: "cp",
+                parent: None,
+                depth: 0,
+                now: at,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .finish_instance("i3", "failed", None, Some(("e", "m")), "t5")
+        .await
+        .unwrap();
+    let filter =
+        |flow: Option<&str>, status: Option<&str>, before: Option<&str>| crate::InstanceFilter {
+            namespace: "demo".into(),
+            flow: flow.map(str::to_string),
+            status: status.map(str::to_string),
+            before: before.map(str::to_string),
+            limit: 2,
+        };
+    let instances =
+        |list: Vec<FlowInstanceRecord>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        instances(
+            store
+                .list_instances_by(&filter(None, None, None))
+                .await
+                .unwrap()
+        ),
+        ["i4", "i3"]
+    );
+    assert_eq!(
+        instances(
+            store
+                .list_instances_by(&filter(None, None, Some("i3")))
+                .await
+                .unwrap()
+        ),
+        ["i2", "i1"]
+    );
+    assert_eq!(
+        instances(
+            store
+                .list_instances_by(&filter(Some("a"), None, Some("i4")))
+                .await
+                .unwrap()
+        ),
+        ["i3", "i1"]
+    );
+    assert_eq!(
+        instances(
+            store
+                .list_instances_by(&filter(None, Some("running"), None))
+                .await
+                .unwrap()
+        ),
+        ["i4", "i2"]
+    );
+    assert!(store
+        .list_instances_by(&filter(None, None, Some("o1")))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Events, by seq.
+    let mut seqs = Vec::new();
+    for id in ["e1", "e2", "e3"] {
+        match store
+            .insert_event("demo", id, "/src", "t", "{}", 1)
+            .await
+            .unwrap()
+        {
+            crate::EventInsert::New(seq) => seqs.push(seq),
+            other => panic!("{other:?}"),
+        }
+    }
+    let crate::EventInsert::New(foreign) = store
+        .insert_event("other", "e9", "/src", "t", "{}", 1)
+        .await
+        .unwrap()
+    else {
+        panic!("a new event")
+    };
+    let events = |list: Vec<StoredEvent>| list.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        events(
+            store
+                .list_events_before("demo", seqs[2], 10)
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        ["e2", "e1"]
+    );
+    assert_eq!(
+        events(
+            store
+                .list_events_before("demo", seqs[1], 1)
+                .await
+                .unwrap()
+                .unwrap()
+        ),
+        ["e1"]
+    );
+    assert!(store
+        .list_events_before("demo", foreign, 10)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .list_events_before("demo", seqs[2] + 1000, 10)
+        .await
+        .unwrap()
+        .is_none());
+}
