@@ -1,8 +1,8 @@
-// pages/namespace.js: one namespace: its figures of the last hour (…/summary, when the server
-// has it) and a link to each of its sections.
+// pages/namespace.js: one namespace: its figures of the last hour (…/summary) and a link to
+// each of its sections.
 
 import { h, replace } from "../dom.js";
-import { api, errorBox, hasApi } from "../api.js";
+import { api, errorBox } from "../api.js";
 import { link } from "../router.js";
 import { when } from "../format.js";
 
@@ -30,7 +30,7 @@ export default async function render(main, { ns }) {
       h("span", { class: "muted" }, `created ${when(record.created)}`)));
   let summary = null;
   try {
-    if (await hasApi("GET", "/api/v1/namespaces/{ns}/summary")) summary = await api("GET", `${base}/summary`);
+    summary = await api("GET", `${base}/summary`);
   } catch (error) {
     main.appendChild(errorBox(error));
   }
