@@ -11,8 +11,10 @@ import { link, navigate } from "../router.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 
-/** How often the instances table is read again while the page is open. */
-const INSTANCES_EVERY_MS = 5000;
+/** How often the instances table (and the stored log lines) are read again while the page is open. */
+const REFRESH_MS = 5000;
+/** Log line keys remembered to show each line once. */
+const MAX_SEEN = 5000;
 /** How often an async run (and its logs) is polled until it ends. */
 const POLL_MS = 500;
 /** Recent runs shown (the runs page has them all). */
@@ -273,7 +275,7 @@ export default async function render(main, params) {
         h("p", { class: "summary", "data-busy": String(busy), "data-idle": String(instances.length - busy) },
           `${instances.length} running: ${busy} busy, ${instances.length - busy} idle.`),
         instances.length
-          ? h("table", { class: "list" },
+          ? h("div", { class: "scroll-x" }, h("table", { class: "list" },
             h("thead", {}, h("tr", {}, ["Instance", "State", "Revision", "Started", "Calls served"].map((t) => h("th", {}, t)))),
             h("tbody", {}, instances.map((i) => h(
               "tr",
@@ -283,7 +285,7 @@ export default async function render(main, params) {
               h("td", {}, text(i.revision)),
               h("td", { title: i.started }, ago(i.started)),
               h("td", {}, String(i.calls)),
-            ))))
+            )))))
           : null,
       );
     } catch (error) {
@@ -301,8 +303,8 @@ export default async function render(main, params) {
       replace(
         runsBody,
         runs.length
-          ? h("table", { class: "list" },
-            h("thead", {}, h("tr", {}, ["Run", "Status", "Mode", "Accepted", "Took", "Cold start"].map((t) => h("th", {}, t)))),
+          ? h("div", { class: "scroll-x" }, h("table", { class: "list" },
+            h("thead", {}, h("tr", {}, ["Run", "Status", "Mode", "Accepted", "Took", "Cold"].map((t) => h("th", {}, t)))),
             h("tbody", {}, runs.map((r) => h(
               "tr",
               { "data-key": r.id },
@@ -312,8 +314,8 @@ export default async function render(main, params) {
               h("td", { title: when(r.accepted), class: "nowrap" }, ago(r.accepted)),
               h("td", { class: "nowrap" }, runDuration(r)),
               h("td", {}, r.cold_start === true ? "yes" : r.cold_start === false ? "no" : ""),
-            ))))
-          : h("p", { class: "muted" }, "No run yet: try the playground below."),
+            )))))
+          : h("p", { class: "muted" }, "No run yet: try the playground."),
         h("p", {}, link(`/ui/ns/${enc(ns)}/runs?function=${enc(fn)}`, "All runs of this function")),
       );
     } catch (error) {
@@ -345,12 +347,47 @@ export default async function render(main, params) {
     followState.textContent = label;
   }
 
+  // The stored lines are read again now and then from a cursor, and the ones the stream did
+  // not bring (printed before it was open, missed while lagging) are added: each line shows
+  // once, whichever way it came first.
+  const seen = new Set();
+  let cursor = null;
+  function appendOnce(line) {
+    const key = `${line.run || line.invocation}|${line.ts_ms}|${line.stream}|${line.line}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (seen.size > 2 * MAX_SEEN) {
+      let drop = seen.size - MAX_SEEN;
+      for (const old of seen) {
+        if (drop-- <= 0) break;
+        seen.delete(old);
+      }
+    }
+    logs.append(line);
+  }
+
   async function loadStoredLines() {
     try {
       const stored = await api("GET", `${base}/logs`, { query: { limit: RECENT_LINES }, signal: leaving.signal });
-      for (const line of stored.lines || stored.logs || []) logs.append(line);
+      for (const line of stored.logs || []) appendOnce(line);
+      cursor = stored.next;
     } catch (error) {
       if (!leaving.signal.aborted) replace(logsProblem, errorBox(error));
+    }
+  }
+
+  let catchingUp = false;
+  async function catchUp() {
+    if (cursor === null || catchingUp) return;
+    catchingUp = true;
+    try {
+      const stored = await api("GET", `${base}/logs`, { query: { after: cursor, limit: 1000 }, signal: leaving.signal });
+      for (const line of stored.logs || []) appendOnce(line);
+      cursor = stored.next;
+    } catch (error) {
+      if (!leaving.signal.aborted) replace(logsProblem, errorBox(error));
+    } finally {
+      catchingUp = false;
     }
   }
 
@@ -360,11 +397,14 @@ export default async function render(main, params) {
     setFollow("following", "following: new lines appear as calls print them");
     followSse(`${base}/logs?follow=true`, ({ event, data }) => {
       if (event === "line") {
+        let line;
         try {
-          logs.append(JSON.parse(data));
+          line = JSON.parse(data);
         } catch {
           logs.append(String(data));
+          return;
         }
+        appendOnce(line);
       } else if (event === "lagged") {
         let missed = "some";
         try { missed = String(JSON.parse(data).missed); } catch { /* keep "some" */ }
@@ -520,9 +560,9 @@ export default async function render(main, params) {
     }
   }
 
-  function showEnded(parts, record, started) {
+  function showEnded(parts, record, tookMs) {
     parts.status.dataset.status = record.status;
-    replace(parts.status, statusBadge(record.status), ` in ${duration(performance.now() - started)} (as this page saw it)`);
+    replace(parts.status, statusBadge(record.status), ` in ${duration(tookMs)} (as this page saw it)`);
     if (record.error) replace(parts.problem, runErrorBox(record.error));
     if (record.output !== null && record.output !== undefined) parts.output.textContent = json(record.output);
     else if (!parts.output.textContent) parts.output.textContent = "(no output)";
@@ -553,6 +593,8 @@ export default async function render(main, params) {
       }
     }
     const started = performance.now();
+    let took = null;
+    let answered = false;
     try {
       const response = await apiResponse("POST", `${base}/invoke`, {
         body: raw,
@@ -561,6 +603,8 @@ export default async function render(main, params) {
         signal: leaving.signal,
       });
       const bodyText = await response.text();
+      answered = true;
+      took = performance.now() - started;
       let id = response.headers.get("Faasbox-Invocation-Id");
       if (response.status === 202) {
         // Accepted (asked for, or a blocking call past the server's bound): follow it.
@@ -569,7 +613,7 @@ export default async function render(main, params) {
         showRunId(parts, id);
         parts.status.textContent = asynchronous ? "Accepted; waiting for it to end…" : "Still running past the server's blocking bound; waiting for it to end…";
         const record = await followRun(parts, id, mine);
-        if (record) showEnded(parts, record, started);
+        if (record) showEnded(parts, record, performance.now() - started);
       } else {
         showOutput(parts, bodyText);
         if (id) {
@@ -578,14 +622,19 @@ export default async function render(main, params) {
             api("GET", `/namespaces/${enc(ns)}/runs/${enc(id)}`, { signal: leaving.signal }),
             runLogs(parts, id, mine, true),
           ]);
-          if (mine === attempt) showEnded(parts, record, started);
+          if (mine === attempt) showEnded(parts, record, took);
         } else {
+          parts.status.dataset.status = "succeeded";
           replace(parts.status, statusBadge("succeeded"));
         }
       }
     } catch (error) {
       if (leaving.signal.aborted || mine !== attempt) return;
-      if (!(error instanceof ApiError)) {
+      const failedAfter = took === null ? performance.now() - started : took;
+      if (answered) {
+        // The call's answer is shown; reading its record or logs failed.
+        parts.problem.appendChild(errorBox(error));
+      } else if (!(error instanceof ApiError)) {
         replace(parts.problem, errorBox(error));
         parts.status.textContent = "The run could not be shown.";
       } else {
@@ -607,7 +656,7 @@ export default async function render(main, params) {
               runLogs(parts, id, mine, true),
             ]);
             if (mine === attempt) {
-              showEnded(parts, record, started);
+              showEnded(parts, record, failedAfter);
               if (record.error) replace(parts.problem, runErrorBox(record.error));
             }
           } else if (mine === attempt) {
@@ -625,6 +674,8 @@ export default async function render(main, params) {
       if (!leaving.signal.aborted) {
         loadRuns();
         loadInstances();
+        reloadSpec();
+        catchUp();
       }
     }
   }
@@ -650,10 +701,17 @@ export default async function render(main, params) {
 
   await Promise.all([showSpec(first), loadRevisions(), loadInstances(), loadRuns(), loadStoredLines()]);
   follow();
-  timers.push(setInterval(() => { if (!document.hidden) loadInstances(); }, INSTANCES_EVERY_MS));
+  // Lines printed while the stream was being opened are stored by now: add them soon.
+  const soon = setTimeout(catchUp, 1500);
+  timers.push(setInterval(() => {
+    if (document.hidden) return;
+    loadInstances();
+    catchUp();
+  }, REFRESH_MS));
 
   return () => {
     leaving.abort();
+    clearTimeout(soon);
     for (const timer of timers) clearInterval(timer);
     attempt += 1;
   };
