@@ -135,6 +135,19 @@ export function yamlEditor({ value = "", oninput = () => {}, onsave = null } = {
         textarea.setRangeText(INDENT, textarea.selectionStart, textarea.selectionEnd, "end");
         textarea.dispatchEvent(new Event("input"));
       }
+    } else if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
+      // A new line keeps the indentation of the one it breaks (one step more after a `key:`
+      // or a `- ` item's start), as YAML wants.
+      const text = textarea.value;
+      const at = textarea.selectionStart;
+      const line = text.slice(text.lastIndexOf("\n", at - 1) + 1, at);
+      let indent = /^[ ]*(- )?/.exec(line)[0].replace("-", " ");
+      if (/:\s*$/.test(line)) indent += INDENT;
+      e.preventDefault();
+      if (!document.execCommand("insertText", false, "\n" + indent)) {
+        textarea.setRangeText("\n" + indent, at, textarea.selectionEnd, "end");
+        textarea.dispatchEvent(new Event("input"));
+      }
     } else if (onsave && e.key === "s" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
       onsave();

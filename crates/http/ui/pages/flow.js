@@ -3,7 +3,7 @@
 // problem marked at its line and the diagram redrawn from the answer's graph; deploy (`PUT`),
 // run with a JSON input (→ the instance page), and the flow's instances, paged.
 import { h, svg, replace, confirmButton } from "../dom.js";
-import { api, apiResponse, errorBox } from "../api.js";
+import { api, apiResponse, errorBox, session } from "../api.js";
 import { link, navigate } from "../router.js";
 import { pagedTable, statusTag, PAGE_SIZE } from "../table.js";
 import { when, ago } from "../format.js";
@@ -40,8 +40,18 @@ function problemsOf(error) {
   return null;
 }
 
+/**
+ * Whether the signed-in token may change flows: an invoke token may read and run them only
+ * (the API refuses it validate, deploy, delete and cancel).
+ */
+export function canChange() {
+  const principal = session()?.principal;
+  return !(principal?.kind === "namespace" && principal.role === "invoke");
+}
+
 export default async function render(main, params, query) {
   const { ns, path } = params;
+  const writable = canChange();
   const base = flowApiPath(ns, path);
   const stops = [];
 
@@ -59,15 +69,18 @@ export default async function render(main, params, query) {
   const validity = h("span", { id: "validity", class: "validity" });
   const validateError = h("div", { class: "validate-error" });
   const deployResult = h("div", { id: "deploy-result" });
+  const diagramNote = h("p", { class: "hint", id: "diagram-note" });
   const diagram = svg("svg", { id: "diagram", role: "img", "aria-label": "the flow's states and transitions" });
 
   const editor = yamlEditor({
     value: deployed?.source ?? TEMPLATE,
     oninput: () => {
       showState();
-      schedule();
+      if (writable) schedule();
     },
-    onsave: () => deploy(),
+    onsave: () => {
+      if (writable) deploy();
+    },
   });
 
   function showState() {
@@ -80,9 +93,9 @@ export default async function render(main, params, query) {
     }
   }
 
-  // Validation: one request at a time; a newer text aborts the one in flight.
+  // Validation: the answer for an older text than the last one sent is dropped (requests are
+  // not aborted: an aborted request would be an error in the console).
   let timer = null;
-  let inflight = null;
   let generation = 0;
   function schedule() {
     clearTimeout(timer);
@@ -92,7 +105,7 @@ export default async function render(main, params, query) {
   }
   stops.push(() => {
     clearTimeout(timer);
-    inflight?.abort();
+    generation += 1;
   });
 
   function showVerdict(result) {
@@ -106,26 +119,27 @@ export default async function render(main, params, query) {
       validity.textContent = `${n} problem${n === 1 ? "" : "s"}`;
       validity.className = "validity invalid";
     }
-    if (result.graph) drawDiagram(diagram, result.graph, { onselect: selectState });
-    else diagram.classList.add("stale");
+    if (result.graph) {
+      drawDiagram(diagram, result.graph, { onselect: selectState });
+      diagramNote.textContent = "";
+    } else if (diagram.querySelector("g.node")) {
+      diagram.classList.add("stale");
+      diagramNote.textContent = "The last version that checked out; fix the problems to see this one.";
+    }
   }
 
   async function validate() {
-    inflight?.abort();
-    const controller = new AbortController();
-    inflight = controller;
     const mine = ++generation;
     try {
       const result = await api("POST", `${base}/validate`, {
         body: editor.value(),
         headers: { "Content-Type": "application/yaml" },
-        signal: controller.signal,
       });
       if (mine !== generation) return;
       replace(validateError);
       showVerdict(result);
     } catch (e) {
-      if (controller.signal.aborted || mine !== generation) return;
+      if (mine !== generation) return;
       validity.textContent = "not checked";
       validity.className = "validity unknown";
       replace(validateError, errorBox(e));
@@ -149,7 +163,10 @@ export default async function render(main, params, query) {
       const w = answer?.warnings?.length ?? 0;
       replace(deployResult, h("span", { class: "ok" }, `deployed${w ? `, with ${w} warning${w === 1 ? "" : "s"}` : ""}`));
       editor.setProblems([], answer?.warnings ?? []);
-      if (fresh.graph) drawDiagram(diagram, fresh.graph, { onselect: selectState });
+      if (fresh.graph) {
+        drawDiagram(diagram, fresh.graph, { onselect: selectState });
+        diagramNote.textContent = "";
+      }
       showState();
       runButton.disabled = false;
       remove.hidden = false;
@@ -179,7 +196,12 @@ export default async function render(main, params, query) {
     },
     onError: (e) => replace(removeProblem, errorBox(e)),
   });
-  remove.hidden = !deployed;
+  remove.hidden = !deployed || !writable;
+  if (!writable) {
+    deployButton.hidden = true;
+    editor.textarea.readOnly = true;
+    validity.textContent = "read only: this token may run the flow, not change it";
+  }
 
   // Run with an input.
   const input = h("textarea", { name: "input", rows: "4", spellcheck: "false", "aria-label": "run input (JSON)" });
@@ -259,6 +281,7 @@ export default async function render(main, params, query) {
         { id: "diagram-section", class: "card flow-diagram" },
         h("div", { class: "section-head" }, h("h2", {}, "Diagram")),
         diagramLegend(),
+        diagramNote,
         h("div", { class: "diagram-scroll" }, diagram),
         h("p", { class: "hint" }, "Click a state to go to it in the source."),
       ),
@@ -280,7 +303,7 @@ export default async function render(main, params, query) {
   else drawDiagram(diagram, null);
   // The first verdict (warnings of the deployed flow, or the template's graph); not awaited
   // beyond its own errors, which it shows.
-  await Promise.all([validate(), instances.ready]);
+  await Promise.all([writable ? validate() : null, instances.ready]);
   nameTable();
   return () => stops.forEach((stop) => stop());
 }

@@ -9,10 +9,12 @@ import { statusTag } from "../table.js";
 import { when, ago, duration, json } from "../format.js";
 import { logView } from "../logs.js";
 import { drawDiagram } from "../diagram.js";
-import { flowApiPath, flowPage } from "./flow.js";
+import { canChange, flowApiPath, flowPage } from "./flow.js";
 
 const REFRESH_MS = 1000;
 const LIVE = new Set(["running", "waiting"]);
+/** Calls listed under a state at most (a foreach may make thousands). */
+const CALLS_SHOWN = 20;
 
 /** A value shown folded: its one-line start as the summary, the pretty JSON inside. */
 function folded(label, value, truncated = false) {
@@ -58,7 +60,14 @@ function timelineItem(ns, entry, calls) {
     folded("input", entry.input, entry.truncated && entry.input === null),
     folded("output", entry.output, Boolean(entry.truncated && entry.output === null && entry.finished)),
     entry.error ? h("div", { class: "step-error" }, h("code", {}, entry.error.code), ": ", entry.error.message) : null,
-    mine.length ? h("ul", { class: "calls" }, mine.map((c) => callItem(ns, c))) : null,
+    mine.length
+      ? h(
+          "ul",
+          { class: "calls" },
+          mine.slice(0, CALLS_SHOWN).map((c) => callItem(ns, c)),
+          mine.length > CALLS_SHOWN ? h("li", { class: "muted" }, `and ${mine.length - CALLS_SHOWN} more calls (the runs page lists them all)`) : null,
+        )
+      : null,
   );
 }
 
@@ -125,7 +134,7 @@ export default async function render(main, params) {
     onError: (e) => replace(problem, errorBox(e)),
   });
   function drawActions() {
-    const live = LIVE.has(instance.status);
+    const live = LIVE.has(instance.status) && canChange();
     if (live && cancel.parentNode !== actions) replace(actions, cancel);
     if (!live && actions.firstChild) replace(actions);
   }
@@ -194,7 +203,7 @@ export default async function render(main, params) {
         drawDiagram(diagram, graph, { marks });
       }
     }
-    if (items.length === 0) replace(timeline, h("li", { class: "empty" }, "no state has started yet"));
+    if (items.length === 0) replace(timeline, h("li", { class: "empty" }, LIVE.has(instance.status) ? "no state has finished yet" : "no state finished"));
     else if (items.some((node, i) => timeline.children[i] !== node) || timeline.children.length !== items.length) replace(timeline, ...items);
     drawActions();
   }
