@@ -79,6 +79,9 @@ const EXPECTED: &[(&str, u16)] = &[
     ("invoke?async=true'", 202),
     ("/runs/<id>\n", 200),
     ("runs?function=echo&status=failed", 200),
+    ("runs?limit=20&before=<id>", 200),
+    ("/namespaces/demo/summary", 200),
+    ("functions?stats=1h", 200),
     ("/runs/<id>/logs?after=0", 200),
     // The id is the README's blocking call's, which has ended.
     ("/runs/<id>/cancel", 409),

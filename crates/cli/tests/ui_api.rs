@@ -540,3 +540,45 @@ async fn runs_instances_and_events_page_by_keyset() {
         .await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn server_info_is_for_admins() {
+    let server = Server::start().await;
+    server.create_namespace("demo").await;
+    server.create_namespace("other").await;
+    server
+        .deploy_flow("a", "states:\n- id: s\n  type: noop\n")
+        .await;
+    // One web UI session.
+    let r = support::client_with_token(None)
+        .post(server.url("/ui/session"))
+        .json(&json!({"token": server.token}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 201);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let info = server.get_json("/api/v1/server").await;
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"), "{info}");
+    assert_eq!(info["driver"], "runc", "{info}");
+    assert_eq!(info["namespaces"], 2, "{info}");
+    assert_eq!(info["functions"], 0, "{info}");
+    assert_eq!(info["flows"], 1, "{info}");
+    assert_eq!(info["sessions"], 1, "{info}");
+    assert!(info["uptime_seconds"].as_u64().unwrap_or(0) >= 1, "{info}");
+    let started = info["started"].as_str().unwrap_or("");
+    assert!(
+        time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "{info}"
+    );
+
+    let namespace_admin = support::client_with_token(Some(&token(&server, "demo", "admin")));
+    let r = namespace_admin
+        .get(server.url("/api/v1/server"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 403);
+}

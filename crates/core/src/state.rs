@@ -32,6 +32,8 @@ pub struct AppState {
     pub key_source: KeySource,
     /// The API tokens (their hashes), as the auth middleware checks them.
     pub tokens: TokenBook,
+    /// When this server started (the state is made at start-up).
+    pub started: time::OffsetDateTime,
     /// The web UI's sign-in sessions (in memory).
     pub sessions: crate::auth::sessions::SessionBook,
     /// Image pulls of functions whose image is missing (deploy and call time).
@@ -95,6 +97,7 @@ impl AppState {
             key_source,
             tokens: TokenBook::default(),
             sessions,
+            started: time::OffsetDateTime::now_utc(),
             image_pulls: ImagePulls::default(),
             events: crate::event_bus::EventBus::default(),
             flow_runs: Default::default(),

@@ -173,6 +173,10 @@ impl RuncDriver {
 
 #[async_trait]
 impl Driver for RuncDriver {
+    fn name(&self) -> &'static str {
+        "runc"
+    }
+
     async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError> {
         let options = StartOptions {
             args: None,

@@ -21,6 +21,10 @@ pub trait Driver: Send + Sync {
     /// `GET /v1/ready` with 200. A [`RuntimeClass`] the driver does not provide is
     /// [`DriverError::UnsupportedClass`].
     async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError>;
+    /// The driver's name as the server info shows it (`runc`, …).
+    fn name(&self) -> &'static str {
+        "unknown"
+    }
     /// Stop and remove everything of the instance (for runc: container, overlay mount, upper
     /// dir, cgroup, netns, pasta, control dir). Idempotent: stopping an unknown or already
     /// stopped instance is not an error.

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::engine::codes::TIMEOUT_SOFT;
 use crate::model::{EdgeKind, Workflow};
 
 /// The flow's states and the ways between them.
@@ -62,10 +63,24 @@ pub fn of(flow: &Workflow) -> Graph {
                 s.edges().into_iter().map(|e| GraphEdge {
                     from: s.id.clone(),
                     to: e.to.to_string(),
-                    kind: e.kind,
+                    kind: timeout_or(e.kind, e.label.as_deref()),
                     label: e.label,
                 })
             })
             .collect(),
+    }
+}
+
+/// A catch whose pattern is written for the soft timeout (it names a timeout and takes the
+/// timeout's code; not a catch-all that also takes it) is a timeout edge.
+fn timeout_or(kind: EdgeKind, pattern: Option<&str>) -> EdgeKind {
+    let for_timeout = pattern.is_some_and(|p| {
+        p.contains("timeout")
+            && crate::pattern::ErrorPattern::new(p, Default::default()).matches(TIMEOUT_SOFT)
+    });
+    if kind == EdgeKind::Catch && for_timeout {
+        EdgeKind::Timeout
+    } else {
+        kind
     }
 }

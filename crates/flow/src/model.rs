@@ -484,7 +484,8 @@ pub enum EdgeKind {
     /// An event arrived: an eventsXor branch, or the transition of a state that waits for
     /// events.
     Event,
-    /// A `catch` entry that catches the state's soft timeout.
+    /// A `catch` entry written for the state's soft timeout ([`crate::graph`] tells them
+    /// from other catches; [`State::edges`] gives every catch as [`EdgeKind::Catch`]).
     Timeout,
 }
 
@@ -569,17 +570,9 @@ impl State {
             _ => {}
         }
         for c in &self.catch {
-            // A pattern written for timeouts (not a catch-all that also takes them).
-            let kind = if c.error.as_str().contains("timeout")
-                && c.error.matches(crate::engine::codes::TIMEOUT_SOFT)
-            {
-                EdgeKind::Timeout
-            } else {
-                EdgeKind::Catch
-            };
             push(
                 c.transition.as_deref(),
-                kind,
+                EdgeKind::Catch,
                 Some(c.error.as_str().to_string()),
             );
         }

@@ -25,6 +25,7 @@ mod records;
 mod registries;
 mod routes;
 mod secrets;
+mod server_info;
 mod services;
 mod subscriptions;
 mod summary;
@@ -211,6 +212,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
     let changed = || Answer::Json(201, one::<functions::FunctionView>);
     vec![
         route(M::GET, auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
+        route(M::GET, "/api/v1/server", get(server_info::info), Doc::new(SYSTEM, "The server at a glance (admin token only): version, start time and uptime, driver, and how many namespaces, functions, flows and web UI sessions there are", Answer::Json(200, one::<server_info::ServerInfo>))),
         route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
         route(M::GET, faasbox_core::metrics::PATH, get(metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),

@@ -297,6 +297,10 @@ impl Drop for FakeDriver {
 
 #[async_trait]
 impl Driver for FakeDriver {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
     async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError> {
         self.shared.update(|r| r.start_attempts += 1);
         if let Some(message) = self.shared.behaviour.lock().fail_start.clone() {
