@@ -582,3 +582,135 @@ async fn server_info_is_for_admins() {
         .expect("GET");
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn an_instance_timeline_has_each_state_with_input_output_and_error() {
+    let server = support::server_with_test_function().await;
+    support::deploy_mode(&server, "echo", "plain", json!({})).await;
+    support::deploy_mode(&server, "fails", "error", json!({})).await;
+    server
+        .deploy_flow(
+            "timeline",
+            "functions:
+- {id: echo, type: knative-namespace, service: echo}
+- {id: fails, type: knative-namespace, service: fails}
+states:
+- id: first
+  type: noop
+  transform: {n: 'jq(.n + 1)'}
+  transition: call
+- id: call
+  type: action
+  action: {function: echo, input: {n: 'jq(.n)'}}
+  transition: boom
+- id: boom
+  type: action
+  action: {function: fails}
+",
+        )
+        .await;
+    // An input past 64 KiB is left out of the timeline (truncated); the first state drops it.
+    let big = "x".repeat(70 * 1024);
+    let (status, id, body) = server
+        .run_flow("timeline", &json!({"n": 1, "big": big}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let instance = server.instance(&id).await;
+    assert_eq!(instance["status"], "failed", "{instance}");
+    assert_eq!(instance["states"], json!(["first", "call"]), "states stays");
+    let timeline = instance["timeline"].as_array().expect("a timeline").clone();
+    let states: Vec<&str> = timeline
+        .iter()
+        .map(|s| s["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["first", "call", "boom"], "{instance}");
+    for (i, step) in timeline.iter().enumerate() {
+        assert_eq!(step["step"], i + 1, "{step}");
+        assert!(step["started"].is_string(), "{step}");
+        assert!(step["finished"].is_string(), "{step}");
+    }
+    let (first, call, boom) = (&timeline[0], &timeline[1], &timeline[2]);
+    assert_eq!(first["input"], Value::Null, "{first}");
+    assert_eq!(first["truncated"], true, "{first}");
+    assert_eq!(first["output"], json!({"n": 2}), "{first}");
+    assert_eq!(first["error"], Value::Null);
+    assert_eq!(call["input"], json!({"n": 2}), "{call}");
+    assert_eq!(call["truncated"], false, "{call}");
+    assert!(call["output"]["return"].is_object(), "{call}");
+    assert_eq!(boom["input"], call["output"], "{boom}");
+    assert_eq!(boom["output"], Value::Null, "{boom}");
+    assert_eq!(boom["error"]["code"], instance["error"]["code"], "{boom}");
+    assert!(boom["error"]["message"].is_string(), "{boom}");
+
+    // A secret an action reads is masked in the timeline, as in run records.
+    const SECRET: &str = "tl-s3cr3t-value-4711";
+    server.cli_ok(&["secret", "set", "demo/tok", "--value", SECRET]);
+    server
+        .deploy_flow(
+            "secretive",
+            "functions:
+- {id: echo, type: knative-namespace, service: echo}
+states:
+- id: call
+  type: action
+  action: {function: echo, secrets: [tok], input: {t: 'jq(.secrets.tok)'}}
+",
+        )
+        .await;
+    let (status, id, body) = server.run_flow("secretive", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let instance = server.instance(&id).await;
+    let timeline = instance["timeline"].to_string();
+    assert_eq!(
+        instance["timeline"][0]["output"]["return"]["t"], "***",
+        "the echoed secret, masked: {timeline}"
+    );
+    assert!(
+        !timeline.contains(SECRET),
+        "the timeline holds the secret: {timeline}"
+    );
+
+    // A waiting state is open (not finished) until the instance is cancelled.
+    server
+        .deploy_flow(
+            "waits",
+            "states:\n- id: w\n  type: consumeEvent\n  event: {type: never.sent}\n",
+        )
+        .await;
+    let waiting = server.start_flow("waits", &json!({"k": 1})).await;
+    let instance = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance waits",
+        || async { server.instance(&waiting).await },
+        |i| i["status"] == "waiting",
+    )
+    .await;
+    let step = &instance["timeline"][0];
+    assert_eq!(
+        (&step["state"], &step["input"], &step["finished"]),
+        (&json!("w"), &json!({"k": 1}), &Value::Null),
+        "{instance}"
+    );
+    let r = server
+        .http
+        .post(server.url(&format!(
+            "/api/v1/namespaces/demo/instances/{waiting}/cancel"
+        )))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(r.status(), 202);
+    let instance = support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the instance is cancelled",
+        || async { server.instance(&waiting).await },
+        |i| i["status"] == "cancelled",
+    )
+    .await;
+    let step = &instance["timeline"][0];
+    assert!(step["finished"].is_string(), "{instance}");
+    assert_eq!(
+        step["error"]["code"], instance["error"]["code"],
+        "{instance}"
+    );
+}

@@ -377,6 +377,44 @@ pub struct InstanceView {
     /// subflow instances, each with the state that made the call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<Vec<InstanceCallRecord>>,
+    /// Each state it ran, in order: when, with its input and output (or error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<StepView>>,
+}
+
+/// One state an instance ran.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StepView {
+    pub step: u64,
+    pub state: String,
+    pub started: String,
+    /// `null` while it runs or waits.
+    pub finished: Option<String>,
+    /// Secret values masked; `null` past 64 KiB (then `truncated`).
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub output: Option<Value>,
+    /// `{"code", "message"}` when it failed.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    pub truncated: bool,
+}
+
+fn step_view(r: faasbox_store::StepRecord) -> StepView {
+    let parse = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+    StepView {
+        step: r.step,
+        state: r.state,
+        started: r.started,
+        finished: r.finished,
+        input: parse(r.input),
+        output: parse(r.output),
+        error: r
+            .error_code
+            .map(|code| json!({"code": code, "message": r.error_message.unwrap_or_default()})),
+        truncated: r.truncated,
+    }
 }
 
 fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> InstanceView {
@@ -397,6 +435,7 @@ fn instance_view(r: FlowInstanceRecord, states: Option<Vec<String>>) -> Instance
         updated: r.updated,
         states,
         calls: None,
+        timeline: None,
     }
 }
 
@@ -473,6 +512,8 @@ pub async fn instance(
     let calls = state.store.instance_calls(&id).await?;
     let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
     view.calls = Some(records::all(calls));
+    let steps = state.store.instance_steps(&id).await?;
+    view.timeline = Some(steps.into_iter().map(step_view).collect());
     Ok(Json(view))
 }
 

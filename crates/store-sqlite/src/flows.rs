@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use faasbox_store::{
     FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
-    NewInstance, NewInstanceLog, Result, StoreError,
+    NewInstance, NewInstanceLog, Result, StepEnd, StepRecord, StepStart, StoreError,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -156,6 +156,70 @@ impl SqliteStore {
             }
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    /// Records the start of an instance's step (once).
+    pub fn start_step(&self, start: &StepStart<'_>) -> Result<()> {
+        sql(|| {
+            self.conn().execute(
+                "INSERT OR IGNORE INTO flow_instance_steps (instance, step, state, started, input, truncated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    start.instance,
+                    start.step as i64,
+                    start.state,
+                    start.started,
+                    start.input,
+                    start.truncated
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Ends an instance's open step.
+    pub fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()> {
+        sql(|| {
+            self.conn().execute(
+                "UPDATE flow_instance_steps SET finished = ?2, output = ?3, error_code = ?4,
+                     error_message = ?5, truncated = truncated OR ?6
+                 WHERE instance = ?1 AND finished IS NULL",
+                params![
+                    instance,
+                    end.finished,
+                    end.output,
+                    end.error.map(|e| e.0),
+                    end.error.map(|e| e.1),
+                    end.truncated
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// An instance's steps, in order.
+    pub fn instance_steps(&self, instance: &str) -> Result<Vec<StepRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT step, state, started, finished, input, output, error_code, error_message, truncated
+                 FROM flow_instance_steps WHERE instance = ?1 ORDER BY step",
+            )?;
+            let rows = stmt.query_map([instance], |r| {
+                Ok(StepRecord {
+                    step: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
+                    state: r.get(1)?,
+                    started: r.get(2)?,
+                    finished: r.get(3)?,
+                    input: r.get(4)?,
+                    output: r.get(5)?,
+                    error_code: r.get(6)?,
+                    error_message: r.get(7)?,
+                    truncated: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -430,6 +494,7 @@ impl SqliteStore {
 pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Sql<()> {
     conn.execute("DELETE FROM flow_instance_logs WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
     conn.execute("DELETE FROM flow_instance_states WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
+    conn.execute("DELETE FROM flow_instance_steps WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
     conn.execute("DELETE FROM flow_instance_calls WHERE instance IN (SELECT id FROM flow_instances WHERE namespace = ?1)", [namespace])?;
     conn.execute(
         "DELETE FROM flow_instances WHERE namespace = ?1",

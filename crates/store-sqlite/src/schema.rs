@@ -363,6 +363,21 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // 18: an instance's timeline (issue 17): each state it ran, when it started and ended,
+    // its input and output (JSON, masked, null past 64 KiB with `truncated`) or its error.
+    "CREATE TABLE flow_instance_steps (
+         instance TEXT NOT NULL,
+         step INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         started TEXT NOT NULL,
+         finished TEXT,
+         input TEXT,
+         output TEXT,
+         error_code TEXT,
+         error_message TEXT,
+         truncated INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (instance, step)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

@@ -14,8 +14,8 @@ use faasbox_store::{
     NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
     PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap,
     RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord, SecretEntry, SecretRecord,
-    SecretStore, ServiceRecord, ServiceStore, StoreError, StoredEvent, SubscriptionRecord,
-    TokenRecord, TokenStore,
+    SecretStore, ServiceRecord, ServiceStore, StepEnd, StepRecord, StepStart, StoreError,
+    StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -463,6 +463,52 @@ impl FlowStore for SqliteStore {
     async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>> {
         own!(namespace);
         self.run(move |s| s.list_instances(&namespace, limit)).await
+    }
+
+    async fn start_step(&self, start: &StepStart<'_>) -> Result<()> {
+        let (instance, state, started, input) = (
+            start.instance.to_string(),
+            start.state.to_string(),
+            start.started.to_string(),
+            start.input.map(str::to_string),
+        );
+        let (step, truncated) = (start.step, start.truncated);
+        self.run(move |s| {
+            s.start_step(&StepStart {
+                instance: &instance,
+                step,
+                state: &state,
+                started: &started,
+                input: input.as_deref(),
+                truncated,
+            })
+        })
+        .await
+    }
+
+    async fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()> {
+        own!(instance);
+        let finished = end.finished.to_string();
+        let output = end.output.map(str::to_string);
+        let error = end.error.map(|(c, m)| (c.to_string(), m.to_string()));
+        let truncated = end.truncated;
+        self.run(move |s| {
+            s.end_step(
+                &instance,
+                &StepEnd {
+                    finished: &finished,
+                    output: output.as_deref(),
+                    error: error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+                    truncated,
+                },
+            )
+        })
+        .await
+    }
+
+    async fn instance_steps(&self, instance: &str) -> Result<Vec<StepRecord>> {
+        own!(instance);
+        self.run(move |s| s.instance_steps(&instance)).await
     }
 
     async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>> {

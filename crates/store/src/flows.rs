@@ -147,6 +147,59 @@ pub struct InstanceFilter {
     pub limit: u32,
 }
 
+/// The start of one state of an instance ([`FlowStore::start_step`]).
+#[derive(Debug, Clone, Default)]
+pub struct StepStart<'a> {
+    /// The instance's id.
+    pub instance: &'a str,
+    /// From 1: the how manieth state of the instance.
+    pub step: u64,
+    /// The state's id.
+    pub state: &'a str,
+    /// When it started (RFC 3339).
+    pub started: &'a str,
+    /// The state's input (JSON text); `None` when it was too large to keep.
+    pub input: Option<&'a str>,
+    /// Whether the input was left out.
+    pub truncated: bool,
+}
+
+/// The end of an instance's open step ([`FlowStore::end_step`]).
+#[derive(Debug, Clone, Default)]
+pub struct StepEnd<'a> {
+    /// When it ended (RFC 3339).
+    pub finished: &'a str,
+    /// Its output (JSON text); `None` on error or when too large (`truncated`).
+    pub output: Option<&'a str>,
+    /// Its error: code and message.
+    pub error: Option<(&'a str, &'a str)>,
+    /// Whether the output was left out.
+    pub truncated: bool,
+}
+
+/// One state an instance ran: a row of its timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    /// From 1: the how manieth state of the instance.
+    pub step: u64,
+    /// The state's id.
+    pub state: String,
+    /// When it started.
+    pub started: String,
+    /// `None` while it runs (or waits).
+    pub finished: Option<String>,
+    /// Its input (JSON text, masked).
+    pub input: Option<String>,
+    /// Its output (JSON text, masked).
+    pub output: Option<String>,
+    /// Its error's code, when it failed.
+    pub error_code: Option<String>,
+    /// Its error's message.
+    pub error_message: Option<String>,
+    /// Whether its input or output was left out (too large).
+    pub truncated: bool,
+}
+
 /// Flows, their instances with logs and calls, and variables. A namespace's rows of all of
 /// these go with the namespace ([`crate::NamespaceStore::delete_namespace`]).
 #[async_trait]
@@ -231,6 +284,17 @@ pub trait FlowStore: Send + Sync {
 
     /// How many instances of a namespace have each status, by status.
     async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>>;
+
+    /// Records that the instance started its `step`th state (once: a second start of the same
+    /// step keeps the first), with its input (JSON text, `None` when left out: `truncated`).
+    async fn start_step(&self, start: &StepStart<'_>) -> Result<()>;
+
+    /// Ends the instance's open step (the one started and not ended), if any, with its output
+    /// or its error; `truncated` when an output was left out.
+    async fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()>;
+
+    /// The instance's steps (its timeline), in order; empty for an unknown id.
+    async fn instance_steps(&self, instance: &str) -> Result<Vec<StepRecord>>;
 
     /// The states an instance finished, by step: (step, state id). Empty for an unknown id.
     async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>>;

@@ -48,7 +48,7 @@ pub use events::{
 };
 pub use flows::{
     FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
-    InstanceLogRecord, NewInstance, NewInstanceLog,
+    InstanceLogRecord, NewInstance, NewInstanceLog, StepEnd, StepRecord, StepStart,
 };
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,

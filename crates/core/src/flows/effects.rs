@@ -21,6 +21,8 @@ pub struct ServerEffects {
     subflows: Arc<dyn Subflows>,
     /// The last saved step and the state it was at, to record which state finished.
     last: Mutex<(u64, Option<String>)>,
+    /// The secret values this run read: masked in the timeline's inputs and outputs.
+    secret_values: Mutex<Vec<String>>,
 }
 
 impl ServerEffects {
@@ -34,9 +36,65 @@ impl ServerEffects {
             state,
             subflows,
             last: Mutex::new((cp.step, cp.state.clone())),
+            secret_values: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records the start of the state `cp` is at (its input is `cp`'s data), unless that step
+    /// was recorded already (a resumed instance). Call it before the engine runs `cp`.
+    pub async fn begin(&self, instance: &str, cp: &Checkpoint) {
+        self.start_step(instance, cp).await;
+    }
+
+    /// `value` as the timeline keeps it: masked, or `None` past [`STEP_VALUE_LIMIT`].
+    fn kept(&self, value: &Value) -> Option<String> {
+        let secrets = self.secret_values.lock().unwrap_or_else(|p| p.into_inner());
+        let text =
+            crate::mask::Masker::new(secrets.iter().map(|s| s.as_bytes())).mask(&value.to_string());
+        (text.len() <= STEP_VALUE_LIMIT).then_some(text)
+    }
+
+    async fn start_step(&self, instance: &str, cp: &Checkpoint) {
+        let Some(state) = cp.state.as_deref() else {
+            return;
+        };
+        let input = self.kept(&cp.data);
+        let start = faasbox_store::StepStart {
+            instance,
+            step: cp.step + 1,
+            state,
+            started: &clock::now_rfc3339(),
+            truncated: input.is_none(),
+            input: input.as_deref(),
+        };
+        if let Err(e) = self.state.store.start_step(&start).await {
+            tracing::warn!("recording a step of instance {instance} failed: {e}");
+        }
+    }
+
+    /// Ends the instance's open step with `output` (the data it left) or `error`.
+    pub async fn end_step(
+        &self,
+        instance: &str,
+        output: Option<&Value>,
+        error: Option<(&str, &str)>,
+    ) {
+        let kept = output.map(|v| self.kept(v));
+        let end = faasbox_store::StepEnd {
+            finished: &clock::now_rfc3339(),
+            output: kept.as_ref().and_then(|k| k.as_deref()),
+            error,
+            truncated: matches!(kept, Some(None)),
+        };
+        if let Err(e) = self.state.store.end_step(instance, &end).await {
+            tracing::warn!("recording a step of instance {instance} failed: {e}");
         }
     }
 }
+
+/// The largest input or output (JSON text) an instance's timeline keeps per state; a larger
+/// one is left out (`truncated`).
+pub const STEP_VALUE_LIMIT: usize = 64 * 1024;
 
 pub(crate) fn store_error(e: Failure) -> FlowError {
     FlowError::internal(format!("the store failed: {}", e.message))
@@ -75,6 +133,14 @@ impl Effects for ServerEffects {
             crate::call_input::read_secrets(&self.state, &instance.namespace, &flow_name, names)
                 .await
                 .map_err(|e| FlowError::catchable(&e.code, e.message))?;
+        {
+            let mut seen = self.secret_values.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, value) in &secrets {
+                if let Ok(text) = std::str::from_utf8(value) {
+                    seen.push(text.to_string());
+                }
+            }
+        }
         secrets
             .into_iter()
             .map(|(name, value)| {
@@ -146,14 +212,26 @@ impl Effects for ServerEffects {
         } else {
             "running"
         };
-        let finished = finished
+        let finished_state = finished
             .as_ref()
             .map(|(step, state)| (*step, state.as_str()));
         self.state
             .store
-            .save_checkpoint(&instance.id, status, &text, finished, &clock::now_rfc3339())
+            .save_checkpoint(
+                &instance.id,
+                status,
+                &text,
+                finished_state,
+                &clock::now_rfc3339(),
+            )
             .await
-            .map_err(store_failed)
+            .map_err(store_failed)?;
+        // The timeline: the state that finished left this data; the next one starts with it.
+        if finished.is_some() {
+            self.end_step(&instance.id, Some(&cp.data), None).await;
+            self.start_step(&instance.id, cp).await;
+        }
+        Ok(())
     }
 
     async fn generate_event(

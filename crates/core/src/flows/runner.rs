@@ -253,6 +253,7 @@ pub async fn drive(
                 Arc::new(RunSubflows),
                 &cp,
             ));
+            effects.begin(id, &cp).await;
             let watermark = crate::events::watermark(state).await;
             let engine =
                 Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
@@ -338,6 +339,20 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
         Some((code, message)) => format!("instance {status}: {code}: {message}"),
     };
     let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+    if error.is_some() {
+        // The timeline: the state that was running ends with the instance's error.
+        let end = faasbox_store::StepEnd {
+            finished: &clock::now_rfc3339(),
+            error,
+            ..Default::default()
+        };
+        if let Err(e) = state.store.end_step(&inst.id, &end).await {
+            tracing::warn!(
+                "recording the last step of instance {} failed: {e}",
+                inst.id
+            );
+        }
+    }
     let stored = async {
         state
             .store
@@ -687,16 +702,27 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
         .to_completion(move |s| async move {
             s.store.delete_instance_listeners(&id).await?;
             let namespace = s.store.instance(&id).await?.map(|r| r.namespace);
+            let error = FlowError::cancelled();
+            let now = clock::now_rfc3339();
             let done = s
                 .store
                 .finish_instance(
                     &id,
                     "cancelled",
                     None,
-                    Some((codes::CANCELLED, FlowError::cancelled().message.as_str())),
-                    &clock::now_rfc3339(),
+                    Some((codes::CANCELLED, error.message.as_str())),
+                    &now,
                 )
                 .await?;
+            if done {
+                // The timeline: the state it waited in ends cancelled.
+                let end = faasbox_store::StepEnd {
+                    finished: &now,
+                    error: Some((codes::CANCELLED, error.message.as_str())),
+                    ..Default::default()
+                };
+                s.store.end_step(&id, &end).await?;
+            }
             Ok(namespace.filter(|_| done))
         })
         .await?;

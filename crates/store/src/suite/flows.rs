@@ -215,3 +215,84 @@ pub async fn an_instance_keeps_its_calls_and_its_functions_lines_by_state(backen
     assert!(store.instance_calls("i1").await.unwrap().is_empty());
     assert!(store.instance_logs("i1", 0).await.unwrap().is_empty());
 }
+
+/// An instance's steps: each started once, the open one ended with its output or error (a
+/// second end changes nothing), listed in order, gone with the namespace.
+pub async fn an_instance_keeps_its_steps_in_order(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store.put_flow("demo", "f", "source", "t0").await.unwrap();
+    store
+        .create_instance(&crate::NewInstance {
+            id: "i1",
+            namespace: "demo",
+            flow: "f",
+            source: "source",
+            input: "{}",
+            checkpoint: "cp",
+            parent: None,
+            depth: 0,
+            now: "t0",
+        })
+        .await
+        .unwrap();
+    let start = |step: u64, state: &'static str, input: Option<&'static str>| StepStart {
+        instance: "i1",
+        step,
+        state,
+        started: "t1",
+        input,
+        truncated: input.is_none(),
+    };
+    store
+        .start_step(&start(1, "a", Some(r#"{"n":1}"#)))
+        .await
+        .unwrap();
+    store
+        .start_step(&start(1, "again", Some("{}")))
+        .await
+        .unwrap();
+    let done = StepEnd {
+        finished: "t2",
+        output: Some(r#"{"n":2}"#),
+        ..Default::default()
+    };
+    store.end_step("i1", &done).await.unwrap();
+    store.start_step(&start(2, "b", None)).await.unwrap();
+    let failed = StepEnd {
+        finished: "t3",
+        error: Some(("boom", "it broke")),
+        ..Default::default()
+    };
+    store.end_step("i1", &failed).await.unwrap();
+    store.end_step("i1", &done).await.unwrap();
+    let steps = store.instance_steps("i1").await.unwrap();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(
+        (
+            steps[0].step,
+            steps[0].state.as_str(),
+            steps[0].finished.as_deref()
+        ),
+        (1, "a", Some("t2"))
+    );
+    assert_eq!(
+        (steps[0].input.as_deref(), steps[0].output.as_deref()),
+        (Some(r#"{"n":1}"#), Some(r#"{"n":2}"#))
+    );
+    assert!(!steps[0].truncated);
+    assert_eq!(
+        (
+            steps[1].state.as_str(),
+            steps[1].finished.as_deref(),
+            steps[1].error_code.as_deref(),
+            steps[1].error_message.as_deref(),
+            steps[1].output.as_deref(),
+            steps[1].truncated
+        ),
+        ("b", Some("t3"), Some("boom"), Some("it broke"), None, true)
+    );
+    assert!(store.instance_steps("nope").await.unwrap().is_empty());
+    store.delete_namespace("demo").await.unwrap();
+    assert!(store.instance_steps("i1").await.unwrap().is_empty());
+}

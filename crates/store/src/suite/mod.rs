@@ -66,6 +66,7 @@ macro_rules! backend_suite {
             flow_instances_keep_checkpoints_finished_states_logs_and_variables
             an_instance_keeps_its_calls_and_its_functions_lines_by_state
             an_instance_keeps_its_subflow_depth_across_a_reopen
+            an_instance_keeps_its_steps_in_order
             duplicate_events_are_accepted_once
             dispatch_fires_waits_once_and_starts_every_time
             undispatched_events_survive_a_reopen
