@@ -174,25 +174,6 @@ export async function sessionRequest(method, body) {
   return response.json();
 }
 
-let openapi = null;
-
-/**
- * Whether the server has the API endpoint `method pathTemplate` (as its OpenAPI document
- * names it, e.g. `/api/v1/namespaces/{ns}/summary`): lets a page leave out a figure a
- * server without that endpoint cannot give, rather than fail. The document is read once.
- */
-export async function hasApi(method, pathTemplate) {
-  if (!openapi) {
-    openapi = api("GET", "/openapi.json").catch((error) => {
-      openapi = null;
-      throw error;
-    });
-  }
-  const doc = await openapi;
-  const item = doc && doc.paths ? doc.paths[pathTemplate] : null;
-  return Boolean(item && item[method.toLowerCase()]);
-}
-
 /** The text of `GET /ui/metrics` (the server's /metrics for a signed-in admin). */
 export async function metricsText() {
   const headers = { Accept: "text/plain" };

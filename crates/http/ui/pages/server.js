@@ -2,9 +2,9 @@
 // figures summed from its metrics (GET /ui/metrics, the OpenMetrics text of /metrics).
 
 import { h, replace } from "../dom.js";
-import { api, errorBox, hasApi, isAdmin, metricsText } from "../api.js";
+import { api, errorBox, isAdmin, metricsText } from "../api.js";
 import { kvTable } from "../table.js";
-import { duration, when } from "../format.js";
+import { when } from "../format.js";
 
 /** Sums of the samples of each metric family in an OpenMetrics/Prometheus text, by name and by label. */
 export function parseMetrics(text) {
@@ -32,6 +32,19 @@ function total(metrics, name, filter = () => true) {
   return samples.filter((s) => filter(s.labels)).reduce((a, s) => a + s.value, 0);
 }
 
+/** "4 d 3 h", "2 h 5 min", "3 min 12 s", "40 s". */
+function uptime(seconds) {
+  if (!Number.isFinite(seconds)) return "";
+  const d = Math.floor(seconds / 86400);
+  const hr = Math.floor((seconds % 86400) / 3600);
+  const min = Math.floor((seconds % 3600) / 60);
+  const sec = Math.floor(seconds % 60);
+  if (d) return `${d} d ${hr} h`;
+  if (hr) return `${hr} h ${min} min`;
+  if (min) return `${min} min ${sec} s`;
+  return `${sec} s`;
+}
+
 function figure(value, label) {
   return h("div", { class: "figure" }, h("span", { class: "value" }, value === null ? "—" : String(value)), h("span", { class: "label" }, label));
 }
@@ -49,17 +62,11 @@ export default async function render(main) {
   main.append(about, figures);
 
   const aboutReady = (async () => {
-    if (!(await hasApi("GET", "/api/v1/server"))) {
-      const health = await api("GET", "/health");
-      about.appendChild(kvTable([["Version", health && health.version ? String(health.version) : null]]));
-      about.appendChild(h("p", { class: "muted" }, "This server does not answer GET /api/v1/server (uptime and counts)."));
-      return;
-    }
     const s = await api("GET", "/server");
     about.appendChild(kvTable([
       ["Version", s.version],
       ["Started", when(s.started)],
-      ["Uptime", duration(Number(s.uptime_seconds) * 1000)],
+      ["Uptime", uptime(Number(s.uptime_seconds))],
       ["Driver", s.driver],
       ["Namespaces", String(s.namespaces)],
       ["Functions", String(s.functions)],
