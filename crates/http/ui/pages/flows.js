@@ -6,7 +6,7 @@ import { api, errorBox } from "../api.js";
 import { link, navigate } from "../router.js";
 import { pagedTable, PAGE_SIZE } from "../table.js";
 import { when, ago } from "../format.js";
-import { flowApiPath, flowPage } from "./flow.js";
+import { canChange, flowApiPath, flowPage } from "./flow.js";
 
 /** The server's rule for a flow path (`deployment::check_path`). */
 const SEGMENT = /^[a-z0-9][a-z0-9_.-]*$/;
@@ -66,7 +66,7 @@ export default async function render(main, params) {
     "form",
     {
       id: "new-flow",
-      class: "inline-form",
+      class: "inline",
       onsubmit: (e) => {
         e.preventDefault();
         const path = pathInput.value.trim().replace(/^\/+/, "");
@@ -79,8 +79,7 @@ export default async function render(main, params) {
         navigate(flowPage(ns, path) + (exists ? "" : "?new=1"));
       },
     },
-    h("label", {}, "Path ", pathInput),
-    " ",
+    h("label", {}, "Path of a new flow", pathInput),
     h("button", { type: "submit", "data-action": "new-flow" }, "New flow"),
   );
 
@@ -88,7 +87,7 @@ export default async function render(main, params) {
     main,
     h("p", { class: "crumbs" }, link(`/ui/ns/${encodeURIComponent(ns)}`, ns), " / flows"),
     h("header", { class: "page-head" }, h("h1", {}, "Flows")),
-    h("section", { id: "new", class: "card" }, form, problem),
+    canChange() ? h("section", { id: "new", class: "card" }, form, problem) : null,
     h("section", { id: "flows" }, table),
   );
   await table.ready;
