@@ -503,7 +503,12 @@ async fn flow_with_a_mistake_fixed_deployed_run_and_followed() {
         .await;
     b.wait_for("ol#timeline li[data-state=\"greet\"]").await;
     b.wait_for("ol#timeline li[data-state=\"shout\"]").await;
-    b.wait_text("ol#timeline", "hi flow-input").await;
+    // Each state with its input and output: the action's input is the flow's input; the
+    // last state's output is what the flow answered.
+    b.wait_text("ol#timeline li[data-state=\"greet\"]", "flow-input")
+        .await;
+    b.wait_text("ol#timeline li[data-state=\"shout\"]", "hi flow-input")
+        .await;
     // The API agrees.
     let id = b
         .url()
