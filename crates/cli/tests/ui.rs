@@ -2,8 +2,8 @@
 //! signing in and out, deploying a function from an image and running it in the playground,
 //! live logs, a flow edited (a mistake marked at its line, fixed, diagram, deploy, run, the
 //! instance followed to `complete`), rollback, a namespace token seeing nothing of another
-//! namespace, a secret's value never reaching the browser, a stolen cookie without its CSRF
-//! token refused, API errors shown with their message, and how fast every page answers with
+//! namespace, an invoke token's pages asking nothing it may not do, a secret's value never
+//! reaching the browser, a stolen cookie without its CSRF token refused, API errors shown with their message, and how fast every page answers with
 //! 1,000 runs stored. Every test saves screenshots (target/ui-screenshots/<test>/) and fails
 //! on any console error. The page conventions relied on are docs/UI.md's.
 
@@ -916,5 +916,34 @@ async fn pages_answer_quickly_with_1000_runs() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     b.shot("runs-page-2").await;
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn an_invoke_token_sees_every_page_without_a_refused_request() {
+    let server = server().await;
+    deploy(&server, "demo", "hello", json!({}), json!({})).await;
+    server.deploy_flow("calls", &calling("hello")).await;
+    let (status, instance, _) = server.run_flow("calls", &json!({})).await;
+    assert_eq!(status, 200);
+    let (status, run, _) = server.invoke("demo", "hello", "{}").await;
+    assert_eq!(status, 200);
+    let token = server
+        .cli_ok(&["token", "create", "--namespace", "demo", "--role", "invoke"])
+        .trim()
+        .to_string();
+    let Some(mut b) = signed_in(&server, "invoke_token", &token).await else {
+        return;
+    };
+    // Every page of the namespace renders, and none asks for what the token may not do (a
+    // refused request would be a console error, failing `finish`).
+    for (path, page) in every_page("hello", &run, "calls", &instance) {
+        if page == "tokens" || page == "server" {
+            continue;
+        }
+        b.open(&path).await;
+        b.wait_ready(page).await;
+        b.shot(page).await;
+    }
     b.finish().await;
 }
