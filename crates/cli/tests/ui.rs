@@ -3,9 +3,10 @@
 //! live logs, a flow edited (a mistake marked at its line, fixed, diagram, deploy, run, the
 //! instance followed to `complete`), rollback, a namespace token seeing nothing of another
 //! namespace, an invoke token's pages asking nothing it may not do, a secret's value never
-//! reaching the browser, a stolen cookie without its CSRF token refused, API errors shown with their message, and how fast every page answers with
-//! 1,000 runs stored. Every test saves screenshots (target/ui-screenshots/<test>/) and fails
-//! on any console error. The page conventions relied on are docs/UI.md's.
+//! reaching the browser, a stolen cookie without its CSRF token refused, API errors shown with
+//! their message, and how fast every page answers with 1,000 runs stored. Every test saves
+//! screenshots (target/ui-screenshots/<test>/) and fails on any console error. The page
+//! conventions relied on are docs/UI.md's.
 
 mod support;
 
