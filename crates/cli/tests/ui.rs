@@ -1,12 +1,12 @@
 //! The web UI in a real headless Chromium (support::browser) against a real server and runc:
 //! signing in and out, deploying a function from an image and running it in the playground,
 //! live logs, a flow edited (a mistake marked at its line, fixed, diagram, deploy, run, the
-//! instance followed to `complete`), rollback, a namespace token seeing nothing of another
-//! namespace, an invoke token's pages asking nothing it may not do, a secret's value never
-//! reaching the browser, a stolen cookie without its CSRF token refused, API errors shown with
-//! their message, and how fast every page answers with 1,000 runs stored. Every test saves
-//! screenshots (target/ui-screenshots/<test>/) and fails on any console error. The page
-//! conventions relied on are docs/UI.md's.
+//! instance followed to `complete`), rollback, cancelling an instance, a namespace token seeing
+//! nothing of another namespace, an invoke token's pages asking nothing it may not do, a
+//! secret's value never reaching the browser, a stolen cookie without its CSRF token refused,
+//! API errors shown with their message, and how fast every page answers with 1,000 runs stored.
+//! Every test saves screenshots (target/ui-screenshots/<test>/) and fails on any console error.
+//! The page conventions relied on are docs/UI.md's.
 
 mod support;
 
@@ -946,5 +946,34 @@ async fn an_invoke_token_sees_every_page_without_a_refused_request() {
         b.wait_ready(page).await;
         b.shot(page).await;
     }
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn cancel_a_running_instance() {
+    let server = server().await;
+    server
+        .deploy_flow(
+            "slow",
+            "states:\n- id: wait\n  type: delay\n  duration: PT60S\n  transition: after\n- {id: after, type: noop}\n",
+        )
+        .await;
+    let id = server.start_flow("slow", &json!({})).await;
+    let Some(mut b) = signed_in(&server, "cancel_instance", &server.token).await else {
+        return;
+    };
+    b.open(&format!("/ui/ns/demo/instances/{id}")).await;
+    b.wait_ready("instance").await;
+    b.wait_text("#status", "running").await;
+    b.click("button[data-action=cancel]").await;
+    // Asked in the page first: nothing happened yet.
+    b.wait_for("button[data-action=confirm]").await;
+    assert_eq!(server.instance(&id).await["status"], "running");
+    b.shot("confirm").await;
+    b.click("button[data-action=confirm]").await;
+    b.wait_text("#status", "cancelled").await;
+    b.shot("cancelled").await;
+    let instance = server.instance(&id).await;
+    assert_eq!(instance["status"], "cancelled", "{instance}");
     b.finish().await;
 }
