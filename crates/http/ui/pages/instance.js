@@ -124,8 +124,8 @@ export default async function render(main, params) {
   // while the instance runs, so a refresh does not close the question.
   const cancel = confirmButton({
     action: "cancel",
-    text: "Cancel",
-    confirmText: "Cancel the instance",
+    text: "Cancel instance",
+    confirmText: "Yes, cancel the instance",
     act: async () => {
       await api("POST", `${path}/cancel`);
       replace(problem);
