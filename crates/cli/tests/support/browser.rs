@@ -373,8 +373,7 @@ impl Browser {
             let id = self.wait_for(css).await;
             match self.post(&format!("/element/{id}/click"), json!({})).await {
                 Ok(_) => break,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => self.fail(&format!("clicking `{css}`: {e}")).await,
@@ -409,11 +408,6 @@ impl Browser {
             json!([css, text]),
         )
         .await;
-    }
-
-    /// Picks `value` in the `select` matching `css` (fires `change`).
-    pub async fn select(&mut self, css: &str, value: &str) {
-        self.set_value(css, value).await;
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page; its result.
