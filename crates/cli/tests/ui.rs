@@ -1,12 +1,13 @@
 //! The web UI in a real headless Chromium (support::browser) against a real server and runc:
 //! signing in and out, deploying a function from an image and running it in the playground,
-//! live logs, a flow edited (a mistake marked at its line, fixed, diagram, deploy, run, the
-//! instance followed to `complete`), rollback, cancelling an instance, a namespace token seeing
-//! nothing of another namespace, an invoke token's pages asking nothing it may not do, a
-//! secret's value never reaching the browser, a stolen cookie without its CSRF token refused,
-//! API errors shown with their message, and how fast every page answers with 1,000 runs stored.
-//! Every test saves screenshots (target/ui-screenshots/<test>/) and fails on any console error.
-//! The page conventions relied on are docs/UI.md's.
+//! deploying from code (a file picked in the form), live logs, a flow edited (a mistake marked
+//! at its line, fixed, diagram, deploy, run, the instance followed to `complete`), rollback,
+//! cancelling an instance, a namespace token seeing nothing of another namespace, an invoke
+//! token's pages asking nothing it may not do, a secret's value never reaching the browser, a
+//! stolen cookie without its CSRF token refused, API errors shown with their message, and how
+//! fast every page answers with 1,000 runs stored. Every test saves screenshots
+//! (target/ui-screenshots/<test>/) and fails on any console error. The page conventions relied
+//! on are docs/UI.md's.
 
 mod support;
 
@@ -975,5 +976,71 @@ async fn cancel_a_running_instance() {
     b.shot("cancelled").await;
     let instance = server.instance(&id).await;
     assert_eq!(instance["status"], "cancelled", "{instance}");
+    b.finish().await;
+}
+
+#[tokio::test]
+async fn deploy_from_code_and_run() {
+    let server = server().await;
+    // A shell base image made from the test image (busybox's sh runs the handler).
+    server.cli_ok(&[
+        "base-image",
+        "create",
+        "shell-base",
+        IMAGE,
+        "--language",
+        "shell",
+        "-n",
+        "demo",
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("run.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nread -r payload\necho \"code-log-line\"\nprintf '{\"got\": %s}\\n' \"$payload\"\n",
+    )
+    .expect("writing the handler");
+    let Some(mut b) = signed_in(&server, "deploy_from_code", &server.token).await else {
+        return;
+    };
+    b.open("/ui/ns/demo/deploy?tab=code").await;
+    b.wait_ready("deploy").await;
+    b.type_into("form#deploy-code [name=name]", "script").await;
+    b.set_value("form#deploy-code select[name=base]", "shell-base")
+        .await;
+    b.upload("form#deploy-code input[type=file][name=files]", &script)
+        .await;
+    b.type_into("form#deploy-code [name=handler]", "run.sh")
+        .await;
+    b.shot("code-form").await;
+    b.click("form#deploy-code button[data-action=deploy]").await;
+    // Built (the page follows the build's log meanwhile), then the function's page, which
+    // shows the build's status.
+    b.wait_for_within(
+        "main[data-page=\"function\"][data-ready=\"true\"]",
+        Duration::from_secs(180),
+    )
+    .await;
+    b.wait_text("section#spec", "READY").await;
+    b.shot("function").await;
+    b.set_value("section#playground textarea[name=input]", r#"{"n": 1}"#)
+        .await;
+    b.click("section#playground button[data-action=run]").await;
+    b.wait_text_within("pre#output", "got", Duration::from_secs(60))
+        .await;
+    b.wait_for(SUCCEEDED).await;
+    b.wait_text_within("pre#run-logs", "code-log-line", Duration::from_secs(20))
+        .await;
+    b.shot("run").await;
+    let shown = server
+        .get_json("/api/v1/namespaces/demo/functions/script")
+        .await;
+    assert_eq!(
+        shown["spec"]["handler"]
+            .as_str()
+            .or(shown["handler"].as_str()),
+        Some("run.sh"),
+        "{shown}"
+    );
     b.finish().await;
 }

@@ -397,6 +397,22 @@ impl Browser {
         }
     }
 
+    /// Picks the local file `path` in the file input matching `css` (the browser runs on this
+    /// machine, so WebDriver's keys to a file input are its path).
+    pub async fn upload(&mut self, css: &str, path: &std::path::Path) {
+        let id = self.wait_for(css).await;
+        let typed = self
+            .post(
+                &format!("/element/{id}/value"),
+                json!({ "text": path.display().to_string() }),
+            )
+            .await;
+        if let Err(e) = typed {
+            self.fail(&format!("picking {} in `{css}`: {e}", path.display()))
+                .await;
+        }
+    }
+
     /// Sets the value of the field matching `css` at once and fires `input` and `change` (for
     /// editors that act on keys, such as indentation on Enter: the text arrives unchanged).
     pub async fn set_value(&mut self, css: &str, text: &str) {
