@@ -51,6 +51,13 @@ if [ "$(id -u)" = 0 ]; then
   rm -rf "$unprivileged"
 fi
 
+# The browser tests (crates/cli/tests/ui.rs) leave a screenshot of every page they visited, one
+# directory per test: CI has no artifact upload, so say where they are.
+screenshots="${CARGO_TARGET_DIR:-$PWD/target}/ui-screenshots"
+if [ -d "$screenshots" ]; then
+  echo "test.sh: the web UI's screenshots: $screenshots ($(find "$screenshots" -name '*.png' | wc -l) images)"
+fi
+
 skipped=$(wc -l <"$FAASBOX_SKIP_LOG")
 echo
 echo "tests run: ${ran:-unknown}; of them skipped (could not run here): $skipped"

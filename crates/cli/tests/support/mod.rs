@@ -2,6 +2,7 @@
 //! run as a process, and function images built from Debian's busybox-static.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cgroups;
 pub mod flows;
 pub mod gate;
