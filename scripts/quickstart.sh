@@ -46,5 +46,7 @@ echo "       -H \"Authorization: Bearer \$(cat $data_dir/admin.token)\" -d '{\"n
 echo "  faasbox logs <invocation id printed by invoke>"
 echo "  faasbox flow run examples/greet-team --data '{\"members\":[\"Ada\",\"Grace\"]}' --wait"
 echo
+echo "web UI: open $FAASBOX_URL/ in a browser and sign in with the token in $data_dir/admin.token"
+echo
 echo "first call (starts an instance):"
 faasbox invoke examples/greet --data '{"name":"Ada"}'
