@@ -144,7 +144,8 @@ async fn sign_in_and_out() {
     assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
     assert_eq!(cookie["path"], "/ui", "{cookie}");
     let value = cookie["value"].as_str().expect("cookie value").to_string();
-    // The session as the page has it (the cookie alone reads it: same-origin only).
+    // The cookie alone reads who is signed in, never the CSRF token: the page keeps that
+    // from its sign-in.
     let (status, session) = replay(
         &server,
         reqwest::Method::GET,
@@ -155,7 +156,15 @@ async fn sign_in_and_out() {
     )
     .await;
     assert_eq!(status, 200, "{session}");
-    let csrf = session["csrf"].as_str().expect("csrf").to_string();
+    assert!(session.get("csrf").is_none(), "{session}");
+    let kept = b
+        .js("return localStorage.getItem('faasbox.csrf')", json!([]))
+        .await;
+    let csrf = kept
+        .as_str()
+        .expect("the page keeps the CSRF token")
+        .to_string();
+    assert_eq!(csrf.len(), 64, "{kept}");
     let (status, _) = replay(
         &server,
         reqwest::Method::GET,
@@ -210,6 +219,21 @@ async fn stolen_cookie_without_csrf_cannot_read_or_change() {
     let cookie = session_cookie(&mut b).await;
     let value = cookie["value"].as_str().expect("cookie value").to_string();
     let wrong = "0".repeat(64);
+    // Nor can the cookie alone learn its CSRF token.
+    let (status, shown) = replay(
+        &server,
+        reqwest::Method::GET,
+        "/ui/session",
+        &value,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(
+        shown.get("csrf").is_none(),
+        "GET /ui/session gave the CSRF token: {shown}"
+    );
     let attempts: [(reqwest::Method, &str, Option<&str>); 4] = [
         (
             reqwest::Method::GET,

@@ -21,35 +21,52 @@ export function session() {
   return current;
 }
 
-/** Set by app.js after GET /ui/session (and by the sign-in page). */
+/**
+ * Set by the sign-in page (its answer carries the CSRF token, which is kept) and by app.js after
+ * GET /ui/session (whose answer never carries it: the kept one is used).
+ */
 export function setSession(value, { remember = true } = {}) {
+  if (value && value.csrf) {
+    keepCsrf(value.csrf);
+  } else if (value) {
+    value = { ...value, csrf: keptCsrf() };
+  }
   current = value;
-  if (remember) rememberSignedIn(Boolean(value));
+  if (remember && !value) keepCsrf(null);
 }
 
-// A hint kept in the browser (a boolean, never the session or the token): whether this browser
-// signed in and did not sign out since. Without it the shell goes straight to the sign-in page
-// instead of asking GET /ui/session for an answer known to be 401 (which the browser would log
-// as a failed request).
-const SIGNED_IN_HINT = "faasbox.signed-in";
+// The session's CSRF token, kept in this origin's storage from sign-in to sign-out: the server
+// answers it only at sign-in, so the cookie alone (stolen, or sent by a same-origin page) never
+// yields it. Pages the gateway serves on this origin run sandboxed (an opaque origin): they
+// cannot read this storage. Without a kept token the shell goes straight to the sign-in page
+// instead of asking GET /ui/session.
+const CSRF_KEY = "faasbox.csrf";
 
-/** Records whether this browser holds a session (see `maybeSignedIn`). */
-export function rememberSignedIn(yes) {
+function keepCsrf(token) {
   try {
-    if (yes) localStorage.setItem(SIGNED_IN_HINT, "1");
-    else localStorage.removeItem(SIGNED_IN_HINT);
+    if (token) localStorage.setItem(CSRF_KEY, token);
+    else localStorage.removeItem(CSRF_KEY);
   } catch {
-    // storage off: the shell always asks the server
+    // storage off: the session lasts as long as this page
   }
 }
 
-/** False when this browser has not signed in since it last signed out (no need to ask). */
+function keptCsrf() {
+  try {
+    return localStorage.getItem(CSRF_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether this browser holds a CSRF token from a sign-in not yet ended (else: sign in). */
 export function maybeSignedIn() {
-  try {
-    return localStorage.getItem(SIGNED_IN_HINT) === "1";
-  } catch {
-    return true;
-  }
+  return Boolean(keptCsrf());
+}
+
+/** Forgets the session kept in this browser (signed out, or the server said it ended). */
+export function rememberSignedIn(yes) {
+  if (!yes) keepCsrf(null);
 }
 
 /** True when the session's principal is the server admin. */
@@ -95,6 +112,11 @@ async function errorOf(response) {
   return new ApiError(response.status, code, message, details);
 }
 
+/** Whether an answer says this browser's session is over (ended, or its CSRF token lost). */
+function sessionGone(status, code) {
+  return (status === 401 && code === "faasbox.auth.session") || (status === 403 && code === "faasbox.auth.csrf");
+}
+
 /** Sends the browser to the sign-in page (the session is gone). */
 export function toSignin() {
   current = null;
@@ -121,7 +143,7 @@ export async function apiResponse(method, path, { body, query, headers, signal }
   const response = await fetch(url(path, query), init);
   if (!response.ok) {
     const error = await errorOf(response);
-    if (response.status === 401 && (error.code === "faasbox.auth.session" || !current)) toSignin();
+    if (sessionGone(response.status, error.code) || (response.status === 401 && !current)) toSignin();
     throw error;
   }
   return response;
@@ -181,7 +203,7 @@ export async function metricsText() {
   const response = await fetch("/ui/metrics", { headers, credentials: "same-origin" });
   if (!response.ok) {
     const error = await errorOf(response);
-    if (response.status === 401 && error.code === "faasbox.auth.session") toSignin();
+    if (sessionGone(response.status, error.code)) toSignin();
     throw error;
   }
   const type = response.headers.get("Content-Type") || "";

@@ -63,7 +63,7 @@ pub fn csrf_matches(headers: &HeaderMap, info: &SessionInfo) -> Result<(), ApiEr
         StatusCode::FORBIDDEN,
         codes::CSRF,
         "the X-Faasbox-Csrf header is missing or wrong: the UI sends the session's CSRF token \
-         (from GET /ui/session) with every request; API clients call /api with \
+         (answered once, at sign-in) with every request; API clients call /api with \
          `Authorization: Bearer <token>` instead",
     ))
 }

@@ -1,5 +1,5 @@
 //! The web UI's sign-in: `POST /ui/session` (a token in, a session cookie and a CSRF token
-//! out), `GET /ui/session` (who is signed in, the CSRF token again), `DELETE /ui/session`
+//! out), `GET /ui/session` (who is signed in; never the CSRF token), `DELETE /ui/session`
 //! (sign-out). How the token middleware finds the caller of a `/ui/api/…` request from the
 //! session cookie and the `X-Faasbox-Csrf` header is `auth::session`.
 //!
@@ -120,7 +120,7 @@ async fn sign_in(state: &Arc<AppState>, request: Request) -> Response {
     );
     let mut response = (
         StatusCode::CREATED,
-        axum::Json(view(&principal, &name, &opened.info)),
+        axum::Json(view(&principal, &name, &opened.info, Csrf::Shown)),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -132,7 +132,7 @@ async fn sign_in(state: &Arc<AppState>, request: Request) -> Response {
 fn show(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
     match session(state, headers) {
         Ok((principal, name, info, _)) => {
-            axum::Json(view(&principal, &name, &info)).into_response()
+            axum::Json(view(&principal, &name, &info, Csrf::Withheld)).into_response()
         }
         Err(refused) => refused.into_response(),
     }
@@ -198,20 +198,33 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether an answer carries the session's CSRF token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Csrf {
+    /// Only the sign-in answer: the page keeps it (in its own origin's storage).
+    Shown,
+    /// `GET /ui/session`: the cookie alone must never yield the CSRF token, or a stolen
+    /// cookie would be the whole session.
+    Withheld,
+}
+
 /// The session as the page reads it.
-fn view(principal: &Principal, name: &str, info: &SessionInfo) -> serde_json::Value {
+fn view(principal: &Principal, name: &str, info: &SessionInfo, csrf: Csrf) -> serde_json::Value {
     let principal = match principal {
         Principal::Admin => json!({"kind": "admin"}),
         Principal::Namespace { namespace, role } => {
             json!({"kind": "namespace", "namespace": namespace, "role": role.as_str()})
         }
     };
-    json!({
+    let mut view = json!({
         "principal": principal,
         "token_name": name,
         "expires": info.expires,
-        "csrf": info.csrf,
-    })
+    });
+    if csrf == Csrf::Shown {
+        view["csrf"] = json!(info.csrf);
+    }
+    view
 }
 
 #[cfg(test)]
