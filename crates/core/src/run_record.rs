@@ -15,21 +15,9 @@ pub const SYNC_RECORD_BYTES: usize = 1024 * 1024;
 /// is masked whole rather than left in part.
 const MASK_MARGIN: usize = 64 * 1024;
 
-/// `t` as a run's times are stored: RFC 3339, UTC, always three digits of milliseconds, so
-/// that the store's text order is time order (`clock::format_rfc3339` leaves out trailing
-/// zeros: `…:31.1Z` sorted after `…:31.105Z`).
+/// `t` as a run's times are stored (`clock::format_rfc3339`: text order is time order).
 pub fn timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    crate::clock::format_rfc3339(t)
 }
 
 /// Now, as [`timestamp`] writes it.
