@@ -4,14 +4,15 @@
 # mmdebstrap for the tests' Debian root filesystems (the Python 3 and Node.js base images of
 # the functions-from-code tests, and the cgroup v2 virtual machine, run with qemu), and python3
 # and nodejs for the agent's code-contract tests, which run the host's interpreters, and
-# chromium with chromium-driver for the web UI's browser tests.
+# chromium with chromium-driver for the web UI's browser tests, and postgresql for the PostgreSQL
+# store's tests (they run their own throwaway cluster).
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2
   exit 1
 fi
 packages=(runc runsc passt iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
-          qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs chromium chromium-driver)
+          qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs chromium chromium-driver postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -24,6 +25,8 @@ fi
 # docker-registry's own service is not wanted: tests start their own registries.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 pkill -x docker-registry 2>/dev/null || true
+# Nor is PostgreSQL's: tests run their own clusters in temporary directories.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo (Rust 1.85 or newer) is needed to build faasbox: install it with rustup (https://rustup.rs)" >&2
   exit 1

@@ -17,7 +17,12 @@ else
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+chmod 0755 "$work"
+trap 'scripts/test-postgres.sh stop "$work/postgres"; rm -rf "$work"' EXIT
+# One PostgreSQL cluster for the whole run: the PostgreSQL store's tests each make a database
+# in it (faasbox_test_registry::postgres).
+FAASBOX_TEST_POSTGRES=$(scripts/test-postgres.sh start "$work/postgres")
+export FAASBOX_TEST_POSTGRES
 # Every skipped test appends one line here.
 export FAASBOX_SKIP_LOG="$work/skipped"
 : >"$FAASBOX_SKIP_LOG"

@@ -71,6 +71,18 @@ const ONLY_IN: &[OnlyIn] = &[
         why: "only the store knows SQL; tests may open a database to check what was stored",
     },
     OnlyIn {
+        dependency: "tokio-postgres",
+        normal: &["faasbox-store-postgres"],
+        dev: &[],
+        why: "only the store knows SQL",
+    },
+    OnlyIn {
+        dependency: "deadpool-postgres",
+        normal: &["faasbox-store-postgres"],
+        dev: &[],
+        why: "only the store knows SQL",
+    },
+    OnlyIn {
         dependency: "clap",
         normal: &["faasbox"],
         dev: &[],
@@ -132,6 +144,7 @@ const ONLY_IN: &[OnlyIn] = &[
             "faasbox-http",
             "faasbox-server",
             "faasbox-store-sqlite",
+            "faasbox-store-postgres",
         ],
         dev: &[],
         why: "the store is reached through the services, not from the edges",

@@ -3,9 +3,11 @@
 //! with htpasswd users or bearer-token auth. Only used as a dev-dependency. Also the small
 //! network helpers the runc driver's and the CLI's tests share: [`free_port`] and
 //! [`OutsideAddress`]. And the one skip policy every crate's tests follow: [`cannot_run`];
-//! and where the driver crates' tests find the built agent: [`agent_binary`].
+//! and where the driver crates' tests find the built agent: [`agent_binary`]. And a real
+//! PostgreSQL in a temporary directory: [`postgres`].
 
 mod outside;
+pub mod postgres;
 mod skip;
 
 pub use outside::OutsideAddress;
