@@ -3,9 +3,25 @@
 
 use async_trait::async_trait;
 use faasbox_store::{is_pseudo_namespace, NamespaceRecord, NamespaceStore, Result, StoreError};
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Transaction};
 
 use crate::{db, PgStore};
+
+/// Whether namespace `name` exists, read inside `tx` with the row locked `FOR KEY SHARE` until
+/// the transaction ends: a [`NamespaceStore::delete_namespace`] (which locks the row `FOR
+/// UPDATE` first) then waits for the writer, or the writer waits for it and finds no row. So a
+/// write into a table without a foreign key to `namespaces` never leaves a row of a namespace
+/// deleted meanwhile. (SQLite's `namespace_exists`; its one connection needs no lock.)
+pub(crate) async fn namespace_exists(tx: &Transaction<'_>, name: &str) -> Result<bool> {
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM namespaces WHERE name = $1 FOR KEY SHARE",
+            &[&name],
+        )
+        .await
+        .map_err(db)?
+        .is_some())
+}
 
 fn namespace_from_row(row: &Row) -> Result<NamespaceRecord> {
     Ok(NamespaceRecord {
