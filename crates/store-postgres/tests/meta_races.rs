@@ -175,3 +175,72 @@ async fn deploys_racing_a_namespace_deletion_leave_nothing_behind() {
         }
     }
 }
+
+/// Rollbacks racing deploys that prune old revisions: a rollback either finds its revision
+/// and makes it current, or finds it gone (`None`); the function never points at a revision
+/// that is no longer kept (every deploy finds the one current before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollbacks_racing_deploys_never_point_at_a_pruned_revision() {
+    let database = TestDatabase::new();
+    let stores = two_servers(&database).await;
+    stores[0].create_namespace("demo", "t0").await.unwrap();
+    for _ in 0..2 {
+        stores[0]
+            .add_revision("demo", "f", &new_revision("{}"), 2)
+            .await
+            .unwrap();
+    }
+    for round in 0..40 {
+        let mut callers = JoinSet::new();
+        for caller in 0..16usize {
+            let store = stores[caller % 2].clone();
+            callers.spawn(async move {
+                if caller % 2 == 0 {
+                    // What was current when this deploy ran is kept, so the deploy finds it.
+                    let revised = store
+                        .add_revision("demo", "f", &new_revision("{}"), 2)
+                        .await?;
+                    assert!(
+                        revised.previous.is_some(),
+                        "revision {} found the current revision gone",
+                        revised.revision.revision
+                    );
+                    Ok::<(), StoreError>(())
+                } else {
+                    // Roll back to the oldest kept revision, which the next deploy prunes.
+                    let kept = store.revisions("demo", "f").await?;
+                    let Some(oldest) = kept.first() else {
+                        return Ok(());
+                    };
+                    if let Some((function, revision)) = store
+                        .make_current("demo", "f", oldest.revision, "t2")
+                        .await?
+                    {
+                        assert_eq!(function.revision, Some(revision.revision));
+                        assert_eq!(revision.revision, oldest.revision);
+                    }
+                    Ok(())
+                }
+            });
+        }
+        while let Some(joined) = callers.join_next().await {
+            joined
+                .expect("a caller panicked")
+                .unwrap_or_else(|e| panic!("round {round}: a caller failed: {e}"));
+        }
+        let current = stores[0]
+            .function("demo", "f")
+            .await
+            .unwrap()
+            .and_then(|f| f.revision)
+            .expect("the function has a current revision");
+        assert!(
+            stores[1]
+                .revision("demo", "f", current)
+                .await
+                .unwrap()
+                .is_some(),
+            "round {round}: the current revision {current} is not kept"
+        );
+    }
+}
