@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use faasbox_store::{
     CodeKind, CodeStore, DataKeyRecord, NamespaceStore, NewBuildLogLine, RegistryRecord,
-    SecretStore, BUILD_LOG_CUT, MAX_BUILD_LOG_LINES,
+    SecretStore, ServiceRecord, ServiceStore, BUILD_LOG_CUT, MAX_BUILD_LOG_LINES,
 };
 use faasbox_store_postgres::PgStore;
 use faasbox_test_registry::postgres::TestDatabase;
@@ -285,5 +287,46 @@ async fn registries_written_during_a_namespace_delete_go_with_it() {
             a.list_registries("demo").await.unwrap().is_empty(),
             "round {round}: registries outlived their namespace"
         );
+    }
+}
+
+/// Concurrent replaces of one service (from two stores) leave exactly one writer's parameters,
+/// never a mix of several writers' secret parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_service_replaces_leave_one_writers_parameters() {
+    let db = TestDatabase::new();
+    let (a, b) = two_stores(&db).await;
+    a.create_namespace("demo", "t0").await.unwrap();
+    a.insert_data_key(&data_key("demo", "k", b"w"))
+        .await
+        .unwrap();
+    let written = |writer: u8| ServiceRecord {
+        namespace: "demo".into(),
+        name: "db".into(),
+        params: BTreeMap::from([("writer".to_string(), writer.to_string())]),
+        // Each writer its own keys: a mix would show keys of two writers.
+        secret_params: (0..3)
+            .map(|i| (format!("w{writer}-{i}"), vec![writer, i]))
+            .collect(),
+        created: "t1".into(),
+        modified: format!("t{writer}"),
+    };
+    for _round in 0..5 {
+        let mut tasks = JoinSet::new();
+        for writer in 0..16u8 {
+            let store = if writer % 2 == 0 {
+                a.clone()
+            } else {
+                b.clone()
+            };
+            let record = written(writer);
+            tasks.spawn(async move { store.put_service(&record).await.expect("put_service") });
+        }
+        tasks.join_all().await;
+        let stored = a.service("demo", "db").await.unwrap().expect("the service");
+        let writer: u8 = stored.params["writer"].parse().unwrap();
+        let expected = written(writer);
+        assert_eq!(stored.secret_params, expected.secret_params);
+        assert_eq!(stored.modified, expected.modified);
     }
 }
