@@ -87,6 +87,8 @@ macro_rules! backend_suite {
             runs_and_instances_are_counted_by_status
             lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
+            flows_need_their_namespace_keep_created_and_list_by_path
+            instances_list_newest_first_keep_metadata_and_variables_by_scope
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
