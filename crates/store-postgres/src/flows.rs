@@ -105,6 +105,24 @@ pub(crate) async fn insert_instance(
     Ok(())
 }
 
+/// Inside an append's transaction: waits out a deletion of the instance's namespace that is
+/// under way, and keeps one from starting until the append commits. `delete_namespace` locks
+/// the namespace's row FOR UPDATE before it deletes the instances' lines and calls and then the
+/// instances; without this an append could commit between those statements and its rows would
+/// outlive the namespace. FOR KEY SHARE conflicts only with that lock (and the row's delete),
+/// so appends do not wait for each other here. An instance whose namespace row does not exist
+/// (the store does not check it) locks nothing. Taken before the instance's row, in the order
+/// `delete_namespace` takes them, so the two never deadlock.
+async fn hold_namespace_of_instance(tx: &impl GenericClient, id: &str) -> Result<()> {
+    tx.query(
+        "SELECT 1 FROM namespaces WHERE name = (SELECT namespace FROM flow_instances WHERE id = $1) FOR KEY SHARE",
+        &[&id],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl FlowStore for PgStore {
     async fn put_flow(
@@ -474,8 +492,10 @@ impl FlowStore for PgStore {
         // row (FOR NO KEY UPDATE: appends wait for each other, readers and `FOR KEY SHARE` do
         // not wait), and numbers its lines only once it holds the lock: per instance, seq order
         // is commit order. Locking the row is also SQLite's EXISTS: a gone instance locks
-        // nothing and gets no lines (and one deleted while we waited is re-checked and gone).
-        // The lines go in as one INSERT over arrays, numbered in the order given.
+        // nothing and gets no lines (and one deleted while we waited is re-checked and gone);
+        // holding its namespace first keeps a namespace deletion from cutting in between (see
+        // `hold_namespace_of_instance`). The lines go in as one INSERT over arrays, numbered in
+        // the order given.
         if lines.is_empty() {
             return Ok(());
         }
@@ -485,6 +505,7 @@ impl FlowStore for PgStore {
         let invocations: Vec<Option<&str>> = lines.iter().map(|l| l.invocation).collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        hold_namespace_of_instance(&*tx, id).await?;
         let found = tx
             .query_opt(
                 "SELECT 1 FROM flow_instances WHERE id = $1 FOR NO KEY UPDATE",
@@ -531,10 +552,13 @@ impl FlowStore for PgStore {
     }
 
     async fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {
-        // SQLite's EXISTS, as a row lock: FOR KEY SHARE keeps the instance from being deleted
-        // until this call is committed (it does not wait for, nor hold up, checkpoint saves).
-        let c = self.client().await?;
-        c.execute(
+        // SQLite's EXISTS, as row locks: the namespace's (see `hold_namespace_of_instance`),
+        // and the instance's FOR KEY SHARE (it cannot be deleted until this call is committed;
+        // checkpoint saves neither wait for it nor hold it up).
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        hold_namespace_of_instance(&*tx, id).await?;
+        tx.execute(
             "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
              SELECT id, $2::text, $3::text, $4::text, $5::text, $6::text
              FROM flow_instances WHERE id = $1 FOR KEY SHARE",
@@ -549,6 +573,7 @@ impl FlowStore for PgStore {
         )
         .await
         .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 

@@ -259,3 +259,63 @@ async fn racing_variable_sets_all_succeed_and_leave_one_value() {
         assert!(values.contains(&value), "k{key} = {value}");
     }
 }
+
+/// Lines and calls appended on one server while another deletes the namespace: each append
+/// lands before the delete (and goes with it) or after it (and is dropped, its instance being
+/// gone), never in between, where it would outlive its namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_racing_a_namespace_deletion_leave_nothing_behind() {
+    use faasbox_store::{InstanceCallRecord, NamespaceStore};
+    let (_database, a, b) = two_stores().await;
+    const INSTANCES: usize = 4;
+    for round in 0..15 {
+        a.create_namespace("demo", "t0").await.expect("namespace");
+        let ids: Vec<String> = (0..INSTANCES).map(|i| format!("r{round}-{i}")).collect();
+        for id in &ids {
+            create(&a, id).await;
+        }
+        let mut appenders = JoinSet::new();
+        for (n, id) in ids.iter().enumerate() {
+            let id = id.clone();
+            let store = if n % 2 == 0 { b.clone() } else { a.clone() };
+            appenders.spawn(async move {
+                for k in 0..30 {
+                    if k % 2 == 0 {
+                        store
+                            .append_instance_log(&id, 1, "line")
+                            .await
+                            .expect("append");
+                    } else {
+                        let call = InstanceCallRecord {
+                            id: format!("call{k}"),
+                            kind: "invocation".into(),
+                            state: "s".into(),
+                            function: "f".into(),
+                            started: "t1".into(),
+                            status: None,
+                        };
+                        store
+                            .record_instance_call(&id, &call)
+                            .await
+                            .expect("record call");
+                    }
+                }
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2 * (round % 5))).await;
+        assert!(a.delete_namespace("demo").await.expect("deleting"));
+        while let Some(result) = appenders.join_next().await {
+            result.expect("an appender panicked");
+        }
+        for id in &ids {
+            assert!(
+                b.instance_logs(id, 0).await.unwrap().is_empty(),
+                "round {round}: lines of {id} outlived its namespace"
+            );
+            assert!(
+                b.instance_calls(id).await.unwrap().is_empty(),
+                "round {round}: calls of {id} outlived its namespace"
+            );
+        }
+    }
+}
