@@ -87,6 +87,7 @@ macro_rules! backend_suite {
             runs_and_instances_are_counted_by_status
             lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
+            invocations_are_listed_newest_first_within_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
