@@ -511,6 +511,12 @@ impl InvocationStore for PgStore {
         loop {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(db)?;
+            // One purger at a time (servers purge on a timer): a second waits for this batch's
+            // commit and then reads what is left, instead of deleting the same rows in a
+            // possibly different order (a deadlock).
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext('purge_runs'))", &[])
+                .await
+                .map_err(db)?;
             let ids: Vec<String> = tx
                 .query(
                     "SELECT id FROM (
@@ -527,9 +533,8 @@ impl InvocationStore for PgStore {
                 .map(|r| r.try_get::<_, String>(0))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(db)?;
-            // One statement per table for the whole batch (SQLite deletes run by run). Another
-            // server purging at the same time may delete some of them first: what is counted
-            // is what this one deleted.
+            // One statement per table for the whole batch (SQLite deletes run by run). What is
+            // counted is what was deleted (a namespace deleted meanwhile takes its runs too).
             tx.execute(
                 "DELETE FROM invocation_logs WHERE invocation_id = ANY($1)",
                 &[&ids],

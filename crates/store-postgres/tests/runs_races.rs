@@ -1,8 +1,8 @@
 //! Races of the run methods on PostgreSQL, where many connections (and servers) write at once:
 //! two `PgStore`s on one database, many concurrent attempts, and what SQLite's one connection
 //! gave for free must still hold: a queued run is claimed once, a claim and a cancel never both
-//! win, concurrent appends to one call's log keep every line and each append's order, and runs
-//! left running are queued again once.
+//! win, concurrent appends to one call's log keep every line and each append's order, runs
+//! left running are queued again once, and two purgers count each removed run once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,4 +209,51 @@ async fn runs_left_running_are_requeued_once_by_two_stores_at_once() {
             "one \"runs again\" line: {id}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_purging_at_once_count_each_run_once() {
+    let db = TestDatabase::new();
+    let (a, b) = two_stores(&db).await;
+    // More runs than one purge batch (1000), so both purgers go through several batches.
+    let ended = 1500;
+    let mut writers = JoinSet::new();
+    for writer in 0..8 {
+        let store = if writer % 2 == 0 {
+            a.clone()
+        } else {
+            b.clone()
+        };
+        writers.spawn(async move {
+            for n in (writer..ended).step_by(8) {
+                let id = format!("p{n:04}");
+                assert!(store.insert_run(&queued(&id)).await.unwrap());
+                assert!(store
+                    .cancel_queued_run(&id, "2026-01-01T00:00:01.000Z")
+                    .await
+                    .unwrap());
+                store.append_logs(&id, &lines("x", 1)).await.unwrap();
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("a writer panicked");
+    }
+    insert_queued(&a, &["still-queued".to_string()]).await;
+
+    let (by_a, by_b) = tokio::join!(
+        a.purge_runs("2026-01-02T00:00:00.000Z", 0),
+        b.purge_runs("2026-01-02T00:00:00.000Z", 0),
+    );
+    let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
+    assert_eq!(by_a + by_b, ended, "a: {by_a}, b: {by_b}");
+    let left = a
+        .list_invocations("demo", None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>();
+    assert_eq!(left, ["still-queued"]);
+    assert!(b.logs("p0000").await.unwrap().is_empty());
 }
