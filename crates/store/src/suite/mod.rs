@@ -92,6 +92,7 @@ macro_rules! backend_suite {
             services_are_replaced_whole_listed_and_go_with_their_namespace
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
+            invocations_are_listed_newest_first_within_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
