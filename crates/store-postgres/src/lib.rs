@@ -113,11 +113,6 @@ pub(crate) fn db(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// Whether `e` is PostgreSQL refusing a second row with the same key (SQLSTATE 23505).
-pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-}
-
 /// Whether `e` is PostgreSQL refusing a row whose foreign key points nowhere (SQLSTATE 23503).
 pub(crate) fn is_foreign_key_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
