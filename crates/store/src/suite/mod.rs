@@ -87,6 +87,10 @@ macro_rules! backend_suite {
             runs_and_instances_are_counted_by_status
             lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
+            listeners_schedules_and_held_events_need_their_namespace
+            waits_are_listed_with_their_deadlines_and_watermarks_follow_reception
+            a_held_event_repeating_an_accepted_one_is_dropped
+            gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
