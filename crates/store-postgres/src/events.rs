@@ -13,7 +13,11 @@
 //!   wait fires once however many servers dispatch that namespace's events;
 //! - a schedule's slot is claimed by a conditional `UPDATE` (a second concurrent one waits for
 //!   the first's row lock, re-checks its `WHERE` and changes nothing);
-//! - held events are taken `FOR UPDATE SKIP LOCKED`, so each is released by one server.
+//! - held events are taken `FOR UPDATE SKIP LOCKED`, so each is released by one server;
+//! - a transaction that writes rows of a namespace holds the namespace's row `FOR KEY SHARE`
+//!   before any of them (`namespace_exists`), as `delete_namespace` locks that row before it
+//!   deletes the rest: the two never wait for each other's rows (a deadlock), and nothing of a
+//!   namespace being deleted is left behind.
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -149,6 +153,11 @@ impl EventStore for PgStore {
             return Ok(Vec::new());
         };
         lock_namespace(&tx, &namespace).await?;
+        // The namespace's row before the event's (see `namespace_exists`); a namespace deleted
+        // meanwhile took its events along.
+        if !namespace_exists(&tx, &namespace).await? {
+            return Ok(Vec::new());
+        }
         // FOR UPDATE: a second dispatcher of the same event waits here, then finds it
         // dispatched (its row re-checked against `dispatched = 0`) and does nothing.
         let event = tx
@@ -513,6 +522,11 @@ impl EventStore for PgStore {
     ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        // The namespace's row first: a namespace deletion waits for the claim and then removes
+        // its instance too (and a deleted namespace has no schedule to claim).
+        if !namespace_exists(&tx, namespace).await? {
+            return Ok(false);
+        }
         // Once across servers with no further lock: a concurrent claim of the slot waits for
         // this row lock, then re-checks `last_fired_ms < $4` against the committed row and
         // updates nothing.
@@ -561,13 +575,31 @@ impl EventStore for PgStore {
     async fn release_due_events(&self, now_ms: i64) -> Result<usize> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        // The namespaces' rows first, in name order (see `namespace_exists`): a namespace
+        // deletion then waits for this release, or this release finds its held events gone.
+        // Only these namespaces' held events are taken (one held meanwhile in another waits
+        // for the next release).
+        let namespaces = tx
+            .query(
+                "SELECT name FROM namespaces
+                 WHERE name IN (SELECT namespace FROM delayed_events WHERE due_ms <= $1)
+                 ORDER BY name FOR KEY SHARE",
+                &[&now_ms],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db)?;
         // SKIP LOCKED: held events another server is releasing right now are its own; each is
         // moved once.
         let due = tx
             .query(
                 "SELECT id, namespace, event_id, source, type, event FROM delayed_events
-                 WHERE due_ms <= $1 ORDER BY due_ms, id FOR UPDATE SKIP LOCKED",
-                &[&now_ms],
+                 WHERE due_ms <= $1 AND namespace = ANY($2)
+                 ORDER BY due_ms, id FOR UPDATE SKIP LOCKED",
+                &[&now_ms, &namespaces],
             )
             .await
             .map_err(db)?;
@@ -627,9 +659,15 @@ async fn lock_namespace(client: &impl GenericClient, namespace: &str) -> Result<
     Ok(())
 }
 
+/// Whether the namespace exists. `FOR KEY SHARE`: inside a transaction it stays until the
+/// transaction ends, and a namespace deletion (which locks its row first) waits for it; taken
+/// before any row of the namespace, so the two never wait for each other's rows.
 async fn namespace_exists(client: &impl GenericClient, namespace: &str) -> Result<bool> {
     Ok(client
-        .query_opt("SELECT 1 FROM namespaces WHERE name = $1", &[&namespace])
+        .query_opt(
+            "SELECT 1 FROM namespaces WHERE name = $1 FOR KEY SHARE",
+            &[&namespace],
+        )
         .await
         .map_err(db)?
         .is_some())

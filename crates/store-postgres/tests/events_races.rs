@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use faasbox_store::{
     Decide, DelayedEvent, EventInsert, EventStore, Listener, ListenerAction, ListenerKind,
-    NewInstance,
+    NamespaceStore, NewInstance,
 };
 use faasbox_store_postgres::PgStore;
 use faasbox_test_registry::postgres::TestDatabase;
@@ -321,4 +321,101 @@ async fn held_events_are_released_once_by_concurrent_servers() {
         40,
         "no seq was spent on a held event another releaser had taken"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behind() {
+    let servers = Servers::start().await;
+    for round in 0..ROUNDS {
+        let ns = format!("ns{round}");
+        servers.a.create_namespace(&ns, "t0").await.unwrap();
+        let start = Listener {
+            namespace: ns.clone(),
+            ..listener(&format!("s{round}"), ListenerKind::Start, 0)
+        };
+        servers
+            .a
+            .replace_start_listeners(&ns, "/listen", &[start])
+            .await
+            .unwrap();
+        servers
+            .a
+            .put_schedule(&ns, "/cron", "* * * * *", 0)
+            .await
+            .unwrap();
+        let EventInsert::New(seq) = servers
+            .a
+            .insert_event(&ns, "e", "/src", "a", "{}", 1)
+            .await
+            .unwrap()
+        else {
+            panic!("a new event")
+        };
+        servers
+            .a
+            .insert_delayed_event(&DelayedEvent {
+                namespace: ns.clone(),
+                id: "held".into(),
+                source: "/flow".into(),
+                event_type: "a".into(),
+                event: "{}".into(),
+                due_ms: 1,
+            })
+            .await
+            .unwrap();
+        let (a, b, c, d) = (
+            servers.a.clone(),
+            servers.a.clone(),
+            servers.b.clone(),
+            servers.b.clone(),
+        );
+        let dispatched = tokio::spawn(async move { a.dispatch_event(seq, fire()).await });
+        let released = tokio::spawn(async move { b.release_due_events(10).await });
+        let claim_ns = ns.clone();
+        let claimed = tokio::spawn(async move {
+            let id = format!("i-{claim_ns}");
+            let instance = NewInstance {
+                id: &id,
+                namespace: &claim_ns,
+                flow: "/cron",
+                source: "states: []",
+                input: "{}",
+                checkpoint: "{}",
+                parent: None,
+                depth: 0,
+                now: "2026-01-01T00:00:00.000Z",
+            };
+            c.claim_schedule_slot(&claim_ns, "/cron", "* * * * *", 60_000, Some(&instance))
+                .await
+        });
+        let delete_ns = ns.clone();
+        let deleted = tokio::spawn(async move { d.delete_namespace(&delete_ns).await });
+        // A deadlock between the two would fail one of them (SQLSTATE 40P01).
+        dispatched.await.unwrap().expect("dispatch");
+        released.await.unwrap().expect("release");
+        claimed.await.unwrap().expect("claim");
+        assert!(deleted.await.unwrap().expect("delete"));
+        for table in [
+            "events",
+            "event_listeners",
+            "event_deliveries",
+            "delayed_events",
+            "schedules",
+            "flow_instances",
+        ] {
+            let left = servers
+                .sql
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE namespace = $1"),
+                    &[&ns],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0);
+            assert_eq!(
+                left, 0,
+                "round {round}: {left} rows of {ns} left in {table}"
+            );
+        }
+    }
 }
