@@ -19,6 +19,8 @@
 //!   deletes the rest: the two never wait for each other's rows (a deadlock), and nothing of a
 //!   namespace being deleted is left behind.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use faasbox_store::{
@@ -920,31 +922,36 @@ async fn listeners_where(
     if listeners.is_empty() {
         return Ok(listeners);
     }
-    let gathered = client
-        .prepare(
-            "SELECT g.filter_index, g.event_seq, g.received_ms, e.event
+    // One query for every listener's progress (SQLite asks once per listener; here each
+    // query is a round trip, made while dispatch holds the namespace's lock).
+    let ids: Vec<&str> = listeners.iter().map(|l| l.listener.id.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT g.listener_id, g.filter_index, g.event_seq, g.received_ms, e.event
              FROM event_gathered g JOIN events e ON e.seq = g.event_seq
-             WHERE g.listener_id = $1 ORDER BY g.filter_index",
+             WHERE g.listener_id = ANY($1) ORDER BY g.listener_id, g.filter_index",
+            &[&ids],
         )
         .await
         .map_err(db)?;
+    let mut gathered: HashMap<String, Vec<GatheredRecord>> = HashMap::new();
+    for r in &rows {
+        let (listener_id, record) = (|| {
+            Ok::<_, tokio_postgres::Error>((
+                r.try_get::<_, String>(0)?,
+                GatheredRecord {
+                    filter_index: r.try_get(1)?,
+                    event_seq: r.try_get(2)?,
+                    received_ms: r.try_get(3)?,
+                    event: r.try_get(4)?,
+                },
+            ))
+        })()
+        .map_err(db)?;
+        gathered.entry(listener_id).or_default().push(record);
+    }
     for listener in &mut listeners {
-        let rows = client
-            .query(&gathered, &[&listener.listener.id])
-            .await
-            .map_err(db)?;
-        listener.gathered = rows
-            .iter()
-            .map(|r| {
-                Ok(GatheredRecord {
-                    filter_index: r.try_get(0)?,
-                    event_seq: r.try_get(1)?,
-                    received_ms: r.try_get(2)?,
-                    event: r.try_get(3)?,
-                })
-            })
-            .collect::<std::result::Result<_, tokio_postgres::Error>>()
-            .map_err(db)?;
+        listener.gathered = gathered.remove(&listener.listener.id).unwrap_or_default();
     }
     Ok(listeners)
 }
