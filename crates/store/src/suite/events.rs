@@ -651,12 +651,21 @@ pub async fn gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_
 ) {
     let store = store(backend).await;
     store
-        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .replace_start_listeners(
+            "demo",
+            "/listen",
+            &[
+                listener("s", ListenerKind::Start, 0),
+                listener("t", ListenerKind::Start, 0),
+            ],
+        )
         .await
         .unwrap();
-    // `k0` is kept for filter 0, `k1` for filter 1 (and filter 0 has expired by then).
+    // `k0` is kept for filter 0, `k1` for filter 1 (and filter 0 has expired by then); `t`
+    // ignores `k1`, so each listener's progress is its own.
     let gather = || -> Decide {
-        Box::new(|event, _| match event.event_type.as_str() {
+        Box::new(|event, listener| match event.event_type.as_str() {
+            "k1" if listener.listener.id == "t" => ListenerAction::Ignore,
             "k0" => ListenerAction::Keep {
                 filter_index: 0,
                 expired: vec![],
@@ -668,11 +677,15 @@ pub async fn gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_
             _ => ListenerAction::Ignore,
         })
     };
-    let gathered = |listeners: Vec<ListenerRecord>| -> Vec<(i64, i64)> {
-        listeners[0]
-            .gathered
+    let gathered = |listeners: Vec<ListenerRecord>| -> Vec<Vec<(i64, i64)>> {
+        listeners
             .iter()
-            .map(|g| (g.filter_index, g.event_seq))
+            .map(|l| {
+                l.gathered
+                    .iter()
+                    .map(|g| (g.filter_index, g.event_seq))
+                    .collect()
+            })
             .collect()
     };
     let mut seqs = Vec::new();
@@ -685,8 +698,8 @@ pub async fn gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_
         let now = gathered(store.list_listeners("demo").await.unwrap());
         match id {
             // A second event for the same filter replaces the first.
-            "1" | "2" => assert_eq!(now, [(0, seq)]),
-            _ => assert_eq!(now, [(1, seq)], "filter 0 expired"),
+            "1" | "2" => assert_eq!(now, [[(0, seq)], [(0, seq)]]),
+            _ => assert_eq!(now, [[(1, seq)], [(0, seqs[1])]], "s: filter 0 expired"),
         }
     }
 
