@@ -248,6 +248,9 @@ impl EventStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         lock_namespace(&tx, namespace).await?;
+        // The namespace's row before its listeners' rows (see `namespace_exists`); whether it
+        // exists is each new listener's check, as on SQLite (none to add is no error).
+        namespace_exists(&tx, namespace).await?;
         tx.execute(
             "DELETE FROM event_listeners WHERE namespace = $1 AND flow = $2 AND kind = 'start'",
             &[&namespace, &flow],
@@ -280,6 +283,8 @@ impl EventStore for PgStore {
         for row in &namespaces {
             let namespace: String = row.try_get(0).map_err(db)?;
             lock_namespace(&tx, &namespace).await?;
+            // The namespace's row before its listeners' rows (see `namespace_exists`).
+            namespace_exists(&tx, &namespace).await?;
         }
         let removed = tx
             .execute(
@@ -339,6 +344,10 @@ impl EventStore for PgStore {
         // The lock also keeps two puts of one subscription from both finding none and both
         // adding a listener (the loser's would be left behind).
         lock_namespace(&tx, &sub.namespace).await?;
+        // The namespace's row before its listeners' rows (see `namespace_exists`).
+        if !namespace_exists(&tx, &sub.namespace).await? {
+            return Err(StoreError::NoNamespace(sub.namespace.clone()));
+        }
         let old: Option<String> = tx
             .query_opt(
                 "SELECT listener_id FROM subscriptions WHERE namespace = $1 AND name = $2",
@@ -424,6 +433,11 @@ impl EventStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         lock_namespace(&tx, namespace).await?;
+        // The namespace's row before its subscriptions', listeners' and deliveries' rows (see
+        // `namespace_exists`); a deleted namespace took its subscriptions along.
+        if !namespace_exists(&tx, namespace).await? {
+            return Ok(false);
+        }
         let removed = tx
             .execute(
                 "DELETE FROM subscriptions WHERE namespace = $1 AND name = $2",

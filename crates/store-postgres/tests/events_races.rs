@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use faasbox_store::{
     Decide, DelayedEvent, EventInsert, EventStore, Listener, ListenerAction, ListenerKind,
-    NamespaceStore, NewInstance,
+    NamespaceStore, NewInstance, StoreError, SubscriptionRecord,
 };
 use faasbox_store_postgres::PgStore;
 use faasbox_test_registry::postgres::TestDatabase;
@@ -59,6 +59,21 @@ impl Servers {
             .await
             .expect(query)
             .get::<_, i64>(0)
+    }
+}
+
+/// A subscription of `namespace` named `sub` with the listener `listener_id`.
+fn subscription(namespace: &str, listener_id: &str) -> SubscriptionRecord {
+    SubscriptionRecord {
+        namespace: namespace.into(),
+        name: "sub".into(),
+        function: "f".into(),
+        event_type: "a".into(),
+        source: None,
+        context: "{}".into(),
+        listener_id: format!("{listener_id}-{namespace}"),
+        created: "t0".into(),
+        modified: "t0".into(),
     }
 }
 
@@ -343,6 +358,16 @@ async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behi
             .put_schedule(&ns, "/cron", "* * * * *", 0)
             .await
             .unwrap();
+        servers
+            .a
+            .put_subscription(&subscription(&ns, "l1"), "[]", 1)
+            .await
+            .unwrap();
+        let wait = Listener {
+            namespace: ns.clone(),
+            ..listener(&format!("w-{ns}"), ListenerKind::Wait, 0)
+        };
+        servers.a.add_listener(&wait, fire()).await.unwrap();
         let EventInsert::New(seq) = servers
             .a
             .insert_event(&ns, "e", "/src", "a", "{}", 1)
@@ -388,12 +413,46 @@ async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behi
             c.claim_schedule_slot(&claim_ns, "/cron", "* * * * *", 60_000, Some(&instance))
                 .await
         });
+        let (e, f) = (servers.b.clone(), servers.a.clone());
+        let redeploy_ns = ns.clone();
+        let redeployed = tokio::spawn(async move {
+            let start = Listener {
+                namespace: redeploy_ns.clone(),
+                ..listener(&format!("s2-{redeploy_ns}"), ListenerKind::Start, 0)
+            };
+            e.replace_start_listeners(&redeploy_ns, "/listen", &[start])
+                .await
+        });
+        let subscribe_ns = ns.clone();
+        let resubscribed = tokio::spawn(async move {
+            f.put_subscription(&subscription(&subscribe_ns, "l2"), "[]", 2)
+                .await
+        });
+        let (g, h) = (servers.a.clone(), servers.b.clone());
+        let unsubscribe_ns = ns.clone();
+        let unsubscribed =
+            tokio::spawn(async move { g.delete_subscription(&unsubscribe_ns, "sub").await });
+        let wait_instance = format!("inst-w-{ns}");
+        let unwaited =
+            tokio::spawn(async move { h.delete_instance_listeners(&wait_instance).await });
         let delete_ns = ns.clone();
         let deleted = tokio::spawn(async move { d.delete_namespace(&delete_ns).await });
         // A deadlock between the two would fail one of them (SQLSTATE 40P01).
         dispatched.await.unwrap().expect("dispatch");
         released.await.unwrap().expect("release");
         claimed.await.unwrap().expect("claim");
+        unsubscribed.await.unwrap().expect("delete_subscription");
+        unwaited.await.unwrap().expect("delete_instance_listeners");
+        // These two write rows of the namespace: they may come after the deletion.
+        for (what, result) in [
+            ("redeploy", redeployed.await.unwrap().map(|_| ())),
+            ("subscription", resubscribed.await.unwrap().map(|_| ())),
+        ] {
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::NoNamespace(_))),
+                "{what}: {result:?}"
+            );
+        }
         assert!(deleted.await.unwrap().expect("delete"));
         for table in [
             "events",
@@ -402,6 +461,7 @@ async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behi
             "delayed_events",
             "schedules",
             "flow_instances",
+            "subscriptions",
         ] {
             let left = servers
                 .sql
