@@ -557,7 +557,8 @@ impl EventStore for PgStore {
             > 0;
         if claimed {
             if let Some(instance) = instance {
-                insert_instance(&tx, instance).await?;
+                // FlowStore's statement, in this transaction.
+                crate::flows::insert_instance(&*tx, instance).await?;
             }
         }
         tx.commit().await.map_err(db)?;
@@ -777,30 +778,6 @@ async fn event_seq(
         .map(|r| r.try_get(0))
         .transpose()
         .map_err(db)
-}
-
-/// Stores a claimed slot's instance as `running`, as FlowStore's `create_instance` does (the
-/// same statement, here inside the claim's transaction).
-async fn insert_instance(tx: &impl GenericClient, new: &NewInstance<'_>) -> Result<()> {
-    tx.execute(
-        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint,
-                                     parent, created, updated, depth)
-         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $8, $9)",
-        &[
-            &new.id,
-            &new.namespace,
-            &new.flow,
-            &new.source,
-            &new.input,
-            &new.checkpoint,
-            &new.parent,
-            &new.now,
-            &i64::from(new.depth),
-        ],
-    )
-    .await
-    .map_err(db)?;
-    Ok(())
 }
 
 fn event_row(r: &Row) -> Result<StoredEvent> {
