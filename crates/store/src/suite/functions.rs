@@ -172,3 +172,82 @@ pub async fn revisions_are_numbered_kept_rolled_back_and_deleted_with_their_func
     assert!(store.revision_digests().await.unwrap().is_empty());
     assert!(store.revisions("demo", "f").await.unwrap().is_empty());
 }
+
+/// Global services keep `created` when replaced, are listed by name with the namespace
+/// [`GLOBAL_OWNER`], and are not among any namespace's functions; `all_functions` lists every
+/// namespace's functions by namespace, then name; deleting what is not there gives false.
+pub async fn global_services_keep_created_and_stay_out_of_namespaces(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("b", "t0").await.unwrap();
+    store.create_namespace("a", "t0").await.unwrap();
+    store.put_function("b", "f", "{}", "t1").await.unwrap();
+    store.put_function("a", "g", "{}", "t1").await.unwrap();
+    let new = store.put_function("a", "f", "{}", "t1").await.unwrap();
+    assert_eq!(new.revision, None, "put_function leaves the revision alone");
+
+    assert!(store.global_function("svc").await.unwrap().is_none());
+    store
+        .put_global_function("svc", r#"{"v":1}"#, "t1")
+        .await
+        .unwrap();
+    store
+        .put_global_function("db", r#"{"v":1}"#, "t1")
+        .await
+        .unwrap();
+    let replaced = store
+        .put_global_function("svc", r#"{"v":2}"#, "t2")
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced,
+        FunctionRecord {
+            namespace: GLOBAL_OWNER.into(),
+            name: "svc".into(),
+            spec: r#"{"v":2}"#.into(),
+            created: "t1".into(),
+            updated: "t2".into(),
+            revision: None,
+        }
+    );
+    drop(store);
+
+    let store = backend.open().await;
+    assert_eq!(
+        store.global_function("svc").await.unwrap(),
+        Some(replaced.clone())
+    );
+    let globals: Vec<(String, String)> = store
+        .list_global_functions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.namespace, f.name))
+        .collect();
+    assert_eq!(
+        globals,
+        [
+            (GLOBAL_OWNER.to_string(), "db".to_string()),
+            (GLOBAL_OWNER.to_string(), "svc".to_string())
+        ]
+    );
+    let all: Vec<(String, String)> = store
+        .all_functions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.namespace, f.name))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("a".to_string(), "f".to_string()),
+            ("a".to_string(), "g".to_string()),
+            ("b".to_string(), "f".to_string())
+        ]
+    );
+    assert!(store.function(GLOBAL_OWNER, "svc").await.unwrap().is_none());
+    assert!(store.delete_global_function("db").await.unwrap());
+    assert!(!store.delete_global_function("db").await.unwrap());
+    assert!(!store.delete_function("a", "nope").await.unwrap());
+    assert_eq!(store.list_global_functions().await.unwrap().len(), 1);
+}

@@ -87,6 +87,8 @@ macro_rules! backend_suite {
             runs_and_instances_are_counted_by_status
             lists_page_by_keyset_within_their_namespace
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
+            tokens_need_their_namespace_are_listed_oldest_first_and_go_with_it
+            global_services_keep_created_and_stay_out_of_namespaces
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
