@@ -89,6 +89,7 @@ macro_rules! backend_suite {
             routes_keep_created_are_listed_in_order_and_go_with_their_namespace
             tokens_need_their_namespace_are_listed_oldest_first_and_go_with_it
             global_services_keep_created_and_stay_out_of_namespaces
+            services_are_replaced_whole_listed_and_go_with_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {

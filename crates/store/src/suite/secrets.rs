@@ -221,3 +221,71 @@ pub async fn rewrap_changes_every_key_or_none(backend: &impl Backend) {
     assert_eq!(keys[0].wrapped, b"1!");
     assert_eq!(keys[0].created, "t0");
 }
+
+fn service(name: &str, secret: &[(&str, &[u8])], at: &str) -> ServiceRecord {
+    ServiceRecord {
+        namespace: "demo".into(),
+        name: name.into(),
+        params: std::collections::BTreeMap::from([("host".to_string(), format!("{name}.local"))]),
+        secret_params: secret
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_vec()))
+            .collect(),
+        created: at.into(),
+        modified: at.into(),
+    }
+}
+
+/// A service needs its namespace (`NoNamespace`) and, for secret parameters, a data key
+/// (`NoDataKey`); a replace swaps every parameter and keeps `created`; services are listed by
+/// name with their parameters, deleted once, and go with their namespace.
+pub async fn services_are_replaced_whole_listed_and_go_with_their_namespace(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    assert!(matches!(
+        store.put_service(&service("db", &[], "t0")).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+        .put_service(&service("cache", &[], "t0"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .put_service(&service("db", &[("password", b"x")], "t0"))
+            .await,
+        Err(StoreError::NoDataKey(_))
+    ));
+    store
+        .insert_data_key(&data_key("demo", "k1", b"w"))
+        .await
+        .unwrap();
+    let first = service("db", &[("password", b"x"), ("user", b"y")], "t1");
+    assert_eq!(store.put_service(&first).await.unwrap(), first);
+    let second = service("db", &[("password", b"z")], "t2");
+    let stored = store.put_service(&second).await.unwrap();
+    assert_eq!(
+        (stored.created.as_str(), stored.modified.as_str()),
+        ("t1", "t2")
+    );
+    assert_eq!(stored.secret_params, second.secret_params);
+    assert_eq!(
+        store.service("demo", "db").await.unwrap().as_ref(),
+        Some(&stored)
+    );
+    let listed = store.list_services("demo").await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["cache", "db"]);
+    assert!(listed[0].secret_params.is_empty());
+    assert_eq!(listed[1], stored);
+    assert!(store.list_services("other").await.unwrap().is_empty());
+    assert!(store.delete_service("demo", "cache").await.unwrap());
+    assert!(!store.delete_service("demo", "cache").await.unwrap());
+    assert!(store.service("demo", "cache").await.unwrap().is_none());
+    assert!(store.delete_namespace("demo").await.unwrap());
+    store.create_namespace("demo", "t3").await.unwrap();
+    assert!(store.list_services("demo").await.unwrap().is_empty());
+    assert!(store.service("demo", "db").await.unwrap().is_none());
+}
