@@ -1,11 +1,127 @@
-//! FlowStore on PostgreSQL. PLACEHOLDER of the pg-base branch: every method is `todo!()` until
-//! its owner writes it (this file never reaches main like this).
-#![allow(unused_variables, unused_imports)]
+//! FlowStore on PostgreSQL: flow sources, instances (with the engine's checkpoint as JSON text),
+//! the states and steps each instance ran, instance logs and calls, and variables of the
+//! namespace, workflow and instance scopes. The SQL mirrors faasbox-store-sqlite's flows.rs
+//! statement by statement; where PostgreSQL needs something else (many connections instead of
+//! SQLite's one, strict parameter types) a comment says why.
 
 use async_trait::async_trait;
-use faasbox_store::*;
+use faasbox_store::{
+    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
+    InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord, StepStart,
+    StoreError,
+};
+use tokio_postgres::{GenericClient, Row};
 
-use crate::PgStore;
+use crate::{db, is_foreign_key_violation, PgStore};
+
+const INSTANCE_COLUMNS: &str = "id, namespace, flow, source, status, input, output, error_code, error_message, checkpoint, parent, created, updated, metadata, depth";
+
+const FLOW_COLUMNS: &str = "namespace, path, source, created, updated";
+
+fn instance_from_row(row: &Row) -> Result<FlowInstanceRecord> {
+    let depth: i64 = row.try_get(14).map_err(db)?;
+    Ok(FlowInstanceRecord {
+        id: row.try_get(0).map_err(db)?,
+        namespace: row.try_get(1).map_err(db)?,
+        flow: row.try_get(2).map_err(db)?,
+        source: row.try_get(3).map_err(db)?,
+        status: row.try_get(4).map_err(db)?,
+        input: row.try_get(5).map_err(db)?,
+        output: row.try_get(6).map_err(db)?,
+        error_code: row.try_get(7).map_err(db)?,
+        error_message: row.try_get(8).map_err(db)?,
+        checkpoint: row.try_get(9).map_err(db)?,
+        parent: row.try_get(10).map_err(db)?,
+        created: row.try_get(11).map_err(db)?,
+        updated: row.try_get(12).map_err(db)?,
+        metadata: row.try_get(13).map_err(db)?,
+        depth: u32::try_from(depth).map_err(|_| {
+            StoreError::backend(format!(
+                "flow_instances.depth holds {depth}, not a subflow depth (0 to {}); fix the row in the database",
+                u32::MAX
+            ))
+        })?,
+    })
+}
+
+fn instances_from_rows(rows: &[Row]) -> Result<Vec<FlowInstanceRecord>> {
+    rows.iter().map(instance_from_row).collect()
+}
+
+fn flow_from_row(row: &Row) -> Result<FlowRecord> {
+    Ok(FlowRecord {
+        namespace: row.try_get(0).map_err(db)?,
+        path: row.try_get(1).map_err(db)?,
+        source: row.try_get(2).map_err(db)?,
+        created: row.try_get(3).map_err(db)?,
+        updated: row.try_get(4).map_err(db)?,
+    })
+}
+
+/// A step number as the BIGINT column holds it (SQLite's code casts; here a step beyond
+/// `i64::MAX`, which no instance reaches, is an error instead of a wrapped number).
+fn step_param(step: u64) -> Result<i64> {
+    i64::try_from(step).map_err(|_| {
+        StoreError::backend(format!(
+            "step {step} is beyond what the store keeps ({})",
+            i64::MAX
+        ))
+    })
+}
+
+/// A step number read back (never negative when written by this store).
+fn step_read(step: i64) -> Result<u64> {
+    u64::try_from(step).map_err(|_| {
+        StoreError::backend(format!(
+            "a flow step row holds step {step}, below 1; fix the row in the database"
+        ))
+    })
+}
+
+/// Stores a new instance as `running`; also inside another part's transaction (pass the
+/// transaction), such as a cron slot's claim.
+pub(crate) async fn insert_instance(
+    client: &impl GenericClient,
+    new: &NewInstance<'_>,
+) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth)
+             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $8, $9)",
+            &[
+                &new.id,
+                &new.namespace,
+                &new.flow,
+                &new.source,
+                &new.input,
+                &new.checkpoint,
+                &new.parent,
+                &new.now,
+                &i64::from(new.depth),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Inside an append's transaction: waits out a deletion of the instance's namespace that is
+/// under way, and keeps one from starting until the append commits. `delete_namespace` locks
+/// the namespace's row FOR UPDATE before it deletes the instances' lines and calls and then the
+/// instances; without this an append could commit between those statements and its rows would
+/// outlive the namespace. FOR KEY SHARE conflicts only with that lock (and the row's delete),
+/// so appends do not wait for each other here. An instance whose namespace row does not exist
+/// (the store does not check it) locks nothing. Taken before the instance's row, in the order
+/// `delete_namespace` takes them, so the two never deadlock.
+async fn hold_namespace_of_instance(tx: &impl GenericClient, id: &str) -> Result<()> {
+    tx.query(
+        "SELECT 1 FROM namespaces WHERE name = (SELECT namespace FROM flow_instances WHERE id = $1) FOR KEY SHARE",
+        &[&id],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
 
 #[async_trait]
 impl FlowStore for PgStore {
@@ -16,27 +132,91 @@ impl FlowStore for PgStore {
         source: &str,
         now: &str,
     ) -> Result<FlowRecord> {
-        todo!("PostgreSQL: FlowStore")
+        // SQLite checks the namespace first and reads the row back; here the foreign key on
+        // `flows.namespace` does the check within the one statement (a namespace deleted by
+        // another server between a check and the insert cannot slip through), and RETURNING
+        // gives the stored row.
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                &format!(
+                    "INSERT INTO flows (namespace, path, source, created, updated) VALUES ($1, $2, $3, $4, $4)
+                     ON CONFLICT (namespace, path) DO UPDATE SET source = excluded.source, updated = excluded.updated
+                     RETURNING {FLOW_COLUMNS}"
+                ),
+                &[&namespace, &path, &source, &now],
+            )
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NoNamespace(namespace.to_string())
+                } else {
+                    db(e)
+                }
+            })?;
+        flow_from_row(&row)
     }
 
     async fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {FLOW_COLUMNS} FROM flows WHERE namespace = $1 AND path = $2"),
+            &[&namespace, &path],
+        )
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(flow_from_row)
+        .transpose()
     }
 
     async fn list_flows(&self, namespace: &str) -> Result<Vec<FlowRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            &format!("SELECT {FLOW_COLUMNS} FROM flows WHERE namespace = $1 ORDER BY path"),
+            &[&namespace],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(flow_from_row)
+        .collect()
     }
 
     async fn delete_flow(&self, namespace: &str, path: &str) -> Result<bool> {
-        todo!("PostgreSQL: FlowStore")
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM flows WHERE namespace = $1 AND path = $2",
+                &[&namespace, &path],
+            )
+            .await
+            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM flow_variables WHERE namespace = $1 AND scope = 'workflow' AND owner = $2",
+            &[&namespace, &path],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(deleted > 0)
     }
 
     async fn create_instance(&self, new: &NewInstance<'_>) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        insert_instance(&**c, new).await
     }
 
     async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE flow_instances SET metadata = $2, updated = $3 WHERE id = $1",
+            &[&id, &metadata, &now],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn save_checkpoint(
@@ -47,7 +227,30 @@ impl FlowStore for PgStore {
         finished: Option<(u64, &str)>,
         now: &str,
     ) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        let finished = match finished {
+            Some((step, state)) => Some((step_param(step)?, state)),
+            None => None,
+        };
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        tx.execute(
+            "UPDATE flow_instances SET status = $2, checkpoint = $3, updated = $4 WHERE id = $1",
+            &[&id, &status, &checkpoint, &now],
+        )
+        .await
+        .map_err(db)?;
+        if let Some((step, state)) = finished {
+            // Once per step also across servers: the primary key (instance, step) decides.
+            tx.execute(
+                "INSERT INTO flow_instance_states (instance, step, state, finished) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (instance, step) DO NOTHING",
+                &[&id, &step, &state, &now],
+            )
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     async fn finish_instance(
@@ -58,67 +261,347 @@ impl FlowStore for PgStore {
         error: Option<(&str, &str)>,
         now: &str,
     ) -> Result<bool> {
-        todo!("PostgreSQL: FlowStore")
+        // One conditional UPDATE, as on SQLite: of two servers ending the instance at once, the
+        // second waits for the first's row lock, then re-checks the status (READ COMMITTED
+        // re-evaluates the WHERE on the newest row) and changes nothing.
+        let c = self.client().await?;
+        let changed = c
+            .execute(
+                "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5, updated = $6
+                 WHERE id = $1 AND status IN ('running', 'waiting')",
+                &[
+                    &id,
+                    &status,
+                    &output,
+                    &error.map(|e| e.0),
+                    &error.map(|e| e.1),
+                    &now,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(changed > 0)
     }
 
     async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query_opt(
+            &format!("SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(instance_from_row)
+        .transpose()
     }
 
     async fn list_instances(&self, namespace: &str, limit: u32) -> Result<Vec<FlowInstanceRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE namespace = $1 ORDER BY created DESC, rowid DESC LIMIT $2"
+                ),
+                &[&namespace, &i64::from(limit)],
+            )
+            .await
+            .map_err(db)?;
+        instances_from_rows(&rows)
     }
 
     async fn list_instances_by(&self, filter: &InstanceFilter) -> Result<Vec<FlowInstanceRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        // The `::text` casts name the type of parameters PostgreSQL would otherwise meet first in
+        // `IS NULL`, where it cannot infer one.
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {INSTANCE_COLUMNS} FROM flow_instances
+                     WHERE namespace = $1 AND ($2::text IS NULL OR flow = $2::text)
+                       AND ($3::text IS NULL OR status = $3::text)
+                       AND ($4::text IS NULL OR rowid < (
+                           SELECT rowid FROM flow_instances WHERE id = $4::text AND namespace = $1))
+                     ORDER BY rowid DESC LIMIT $5"
+                ),
+                &[
+                    &filter.namespace,
+                    &filter.flow,
+                    &filter.status,
+                    &filter.before,
+                    &i64::from(filter.limit),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        instances_from_rows(&rows)
     }
 
     async fn instances_with_status(&self, status: &str) -> Result<Vec<FlowInstanceRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        // `rowid` breaks ties of `created` (SQLite leaves them in an order of its choosing; this
+        // is the order the instances were stored in).
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {INSTANCE_COLUMNS} FROM flow_instances WHERE status = $1 ORDER BY created, rowid"
+                ),
+                &[&status],
+            )
+            .await
+            .map_err(db)?;
+        instances_from_rows(&rows)
     }
 
     async fn unfinished_instances(&self, namespace: &str) -> Result<Vec<String>> {
-        todo!("PostgreSQL: FlowStore")
+        // `rowid` breaks ties of `created`, as in `instances_with_status`.
+        let c = self.client().await?;
+        c.query(
+            "SELECT id FROM flow_instances WHERE namespace = $1 AND status IN ('running', 'waiting') ORDER BY created, rowid",
+            &[&namespace],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.try_get(0).map_err(db))
+        .collect()
     }
 
     async fn instance_counts(&self, namespace: &str) -> Result<Vec<(String, u64)>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            "SELECT status, count(*) FROM flow_instances WHERE namespace = $1
+             GROUP BY status ORDER BY status",
+            &[&namespace],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            let count: i64 = r.try_get(1).map_err(db)?;
+            Ok((r.try_get(0).map_err(db)?, count.try_into().unwrap_or(0)))
+        })
+        .collect()
     }
 
     async fn start_step(&self, start: &StepStart<'_>) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        // Once per step also across servers: the primary key (instance, step) decides.
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO flow_instance_steps (instance, step, state, started, input, truncated)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (instance, step) DO NOTHING",
+            &[
+                &start.instance,
+                &step_param(start.step)?,
+                &start.state,
+                &start.started,
+                &start.input,
+                &i64::from(start.truncated),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        // `truncated` is a 0/1 BIGINT here, so SQLite's `truncated OR ?6` is GREATEST. Of two
+        // racing ends the second re-checks `finished IS NULL` after the first's commit and
+        // changes nothing.
+        let c = self.client().await?;
+        c.execute(
+            "UPDATE flow_instance_steps SET finished = $2, output = $3, error_code = $4,
+                 error_message = $5, truncated = GREATEST(truncated, $6)
+             WHERE instance = $1 AND finished IS NULL",
+            &[
+                &instance,
+                &end.finished,
+                &end.output,
+                &end.error.map(|e| e.0),
+                &end.error.map(|e| e.1),
+                &i64::from(end.truncated),
+            ],
+        )
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     async fn instance_steps(&self, instance: &str) -> Result<Vec<StepRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            "SELECT step, state, started, finished, input, output, error_code, error_message, truncated
+             FROM flow_instance_steps WHERE instance = $1 ORDER BY step",
+            &[&instance],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(StepRecord {
+                step: step_read(r.try_get(0).map_err(db)?)?,
+                state: r.try_get(1).map_err(db)?,
+                started: r.try_get(2).map_err(db)?,
+                finished: r.try_get(3).map_err(db)?,
+                input: r.try_get(4).map_err(db)?,
+                output: r.try_get(5).map_err(db)?,
+                error_code: r.try_get(6).map_err(db)?,
+                error_message: r.try_get(7).map_err(db)?,
+                truncated: r.try_get::<_, i64>(8).map_err(db)? != 0,
+            })
+        })
+        .collect()
     }
 
     async fn finished_states(&self, id: &str) -> Result<Vec<(u64, String)>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            "SELECT step, state FROM flow_instance_states WHERE instance = $1 ORDER BY step",
+            &[&id],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok((
+                step_read(r.try_get(0).map_err(db)?)?,
+                r.try_get(1).map_err(db)?,
+            ))
+        })
+        .collect()
     }
 
     async fn append_instance_log(&self, id: &str, ts_ms: i64, message: &str) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        self.append_instance_logs(
+            id,
+            &[NewInstanceLog {
+                ts_ms,
+                message,
+                state: None,
+                invocation: None,
+            }],
+        )
+        .await
     }
 
     async fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        // A line's `seq` is an identity, handed out at insert, not at commit: two servers
+        // appending to one instance could commit seq 11 before seq 10, and a reader following
+        // with `after_seq` 11 would never see line 10. So an append first locks the instance's
+        // row (FOR NO KEY UPDATE: appends wait for each other, readers and `FOR KEY SHARE` do
+        // not wait), and numbers its lines only once it holds the lock: per instance, seq order
+        // is commit order. Locking the row is also SQLite's EXISTS: a gone instance locks
+        // nothing and gets no lines (and one deleted while we waited is re-checked and gone);
+        // holding its namespace first keeps a namespace deletion from cutting in between (see
+        // `hold_namespace_of_instance`). The lines go in as one INSERT over arrays, numbered in
+        // the order given.
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let ts: Vec<i64> = lines.iter().map(|l| l.ts_ms).collect();
+        let messages: Vec<&str> = lines.iter().map(|l| l.message).collect();
+        let states: Vec<Option<&str>> = lines.iter().map(|l| l.state).collect();
+        let invocations: Vec<Option<&str>> = lines.iter().map(|l| l.invocation).collect();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        hold_namespace_of_instance(&*tx, id).await?;
+        let found = tx
+            .query_opt(
+                "SELECT 1 FROM flow_instances WHERE id = $1 FOR NO KEY UPDATE",
+                &[&id],
+            )
+            .await
+            .map_err(db)?;
+        if found.is_none() {
+            return Ok(());
+        }
+        tx.execute(
+            "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
+             SELECT $1, l.ts_ms, l.message, l.state, l.invocation
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS l (ts_ms, message, state, invocation, n)
+             ORDER BY l.n",
+            &[&id, &ts, &messages, &states, &invocations],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     async fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            "SELECT seq, ts_ms, message, state, invocation FROM flow_instance_logs WHERE instance = $1 AND seq > $2 ORDER BY seq",
+            &[&id, &after_seq],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(InstanceLogRecord {
+                seq: r.try_get(0).map_err(db)?,
+                ts_ms: r.try_get(1).map_err(db)?,
+                message: r.try_get(2).map_err(db)?,
+                state: r.try_get(3).map_err(db)?,
+                invocation: r.try_get(4).map_err(db)?,
+            })
+        })
+        .collect()
     }
 
     async fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        // SQLite's EXISTS, as row locks: the namespace's (see `hold_namespace_of_instance`),
+        // and the instance's FOR KEY SHARE (it cannot be deleted until this call is committed;
+        // checkpoint saves neither wait for it nor hold it up).
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        hold_namespace_of_instance(&*tx, id).await?;
+        tx.execute(
+            "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
+             SELECT id, $2::text, $3::text, $4::text, $5::text, $6::text
+             FROM flow_instances WHERE id = $1 FOR KEY SHARE",
+            &[
+                &id,
+                &call.id,
+                &call.kind,
+                &call.state,
+                &call.function,
+                &call.started,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
     }
 
     async fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query(
+            "SELECT c.call_id, c.kind, c.state, c.function, c.started,
+                    CASE c.kind WHEN 'invocation' THEN i.status ELSE f.status END
+             FROM flow_instance_calls c
+             LEFT JOIN invocations i ON c.kind = 'invocation' AND i.id = c.call_id
+             LEFT JOIN flow_instances f ON c.kind = 'instance' AND f.id = c.call_id
+             WHERE c.instance = $1 ORDER BY c.seq",
+            &[&id],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(InstanceCallRecord {
+                id: r.try_get(0).map_err(db)?,
+                kind: r.try_get(1).map_err(db)?,
+                state: r.try_get(2).map_err(db)?,
+                function: r.try_get(3).map_err(db)?,
+                started: r.try_get(4).map_err(db)?,
+                status: r.try_get(5).map_err(db)?,
+            })
+        })
+        .collect()
     }
 
     async fn variable(
@@ -128,7 +611,15 @@ impl FlowStore for PgStore {
         owner: &str,
         key: &str,
     ) -> Result<Option<String>> {
-        todo!("PostgreSQL: FlowStore")
+        let c = self.client().await?;
+        c.query_opt(
+            "SELECT value FROM flow_variables WHERE namespace = $1 AND scope = $2 AND owner = $3 AND key = $4",
+            &[&namespace, &scope, &owner, &key],
+        )
+        .await
+        .map_err(db)?
+        .map(|r| r.try_get(0).map_err(db))
+        .transpose()
     }
 
     async fn set_variable(
@@ -140,6 +631,23 @@ impl FlowStore for PgStore {
         value: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        todo!("PostgreSQL: FlowStore")
+        // The upsert is one statement: two servers setting one variable at once leave one of
+        // the two values, never a unique violation.
+        let c = self.client().await?;
+        match value {
+            Some(value) => c.execute(
+                "INSERT INTO flow_variables (namespace, scope, owner, key, value, updated) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (namespace, scope, owner, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                &[&namespace, &scope, &owner, &key, &value, &now],
+            )
+            .await,
+            None => c.execute(
+                "DELETE FROM flow_variables WHERE namespace = $1 AND scope = $2 AND owner = $3 AND key = $4",
+                &[&namespace, &scope, &owner, &key],
+            )
+            .await,
+        }
+        .map_err(db)?;
+        Ok(())
     }
 }

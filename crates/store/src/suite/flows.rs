@@ -296,3 +296,173 @@ pub async fn an_instance_keeps_its_steps_in_order(backend: &impl Backend) {
     store.delete_namespace("demo").await.unwrap();
     assert!(store.instance_steps("i1").await.unwrap().is_empty());
 }
+
+/// A flow needs its namespace, keeps `created` on redeploy (returning what it stored), is
+/// listed by path, and its delete says whether there was one.
+pub async fn flows_need_their_namespace_keep_created_and_list_by_path(backend: &impl Backend) {
+    let store = backend.open().await;
+    assert!(
+        matches!(
+            store.put_flow("nowhere", "f", "source", "t0").await,
+            Err(StoreError::NoNamespace(ns)) if ns == "nowhere"
+        ),
+        "a flow needs its namespace"
+    );
+    store.create_namespace("demo", "t0").await.unwrap();
+    store.create_namespace("other", "t0").await.unwrap();
+    store.put_flow("demo", "b", "one", "t1").await.unwrap();
+    store.put_flow("demo", "a", "source", "t1").await.unwrap();
+    store.put_flow("other", "c", "source", "t1").await.unwrap();
+    let redeployed = store.put_flow("demo", "b", "two", "t2").await.unwrap();
+    assert_eq!(
+        redeployed,
+        FlowRecord {
+            namespace: "demo".into(),
+            path: "b".into(),
+            source: "two".into(),
+            created: "t1".into(),
+            updated: "t2".into(),
+        }
+    );
+    assert_eq!(
+        store.flow("demo", "b").await.unwrap().as_ref(),
+        Some(&redeployed)
+    );
+    assert_eq!(store.flow("demo", "c").await.unwrap(), None);
+    let paths = |flows: Vec<FlowRecord>| flows.into_iter().map(|f| f.path).collect::<Vec<_>>();
+    assert_eq!(paths(store.list_flows("demo").await.unwrap()), ["a", "b"]);
+    assert!(!store.delete_flow("demo", "c").await.unwrap());
+    assert!(store.delete_flow("demo", "a").await.unwrap());
+    assert_eq!(paths(store.list_flows("demo").await.unwrap()), ["b"]);
+    assert_eq!(paths(store.list_flows("other").await.unwrap()), ["c"]);
+}
+
+/// Instances list newest first (the later stored first among equal times) up to the limit,
+/// by status oldest first; metadata replaces what was there; variables of the three scopes
+/// are apart, replaced and deleted one by one; ending a step when none is open changes
+/// nothing.
+pub async fn instances_list_newest_first_keep_metadata_and_variables_by_scope(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store.create_namespace("other", "t0").await.unwrap();
+    for (id, ns, now) in [
+        ("x1", "demo", "t1"),
+        ("x2", "demo", "t2"),
+        ("x3", "demo", "t2"),
+        ("o1", "other", "t3"),
+    ] {
+        store
+            .create_instance(&crate::NewInstance {
+                id,
+                namespace: ns,
+                flow: "f",
+                source: "source",
+                input: "{}",
+                checkpoint: "cp0",
+                parent: None,
+                depth: 0,
+                now,
+            })
+            .await
+            .unwrap();
+    }
+    let ids =
+        |records: Vec<FlowInstanceRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_instances("demo", 10).await.unwrap()),
+        ["x3", "x2", "x1"]
+    );
+    assert_eq!(
+        ids(store.list_instances("demo", 2).await.unwrap()),
+        ["x3", "x2"]
+    );
+    store
+        .save_checkpoint("x2", "waiting", "cp1", None, "t4")
+        .await
+        .unwrap();
+    let running = ids(store.instances_with_status("running").await.unwrap());
+    assert_eq!(running, ["x1", "x3", "o1"], "oldest first, every namespace");
+    assert_eq!(
+        ids(store.instances_with_status("waiting").await.unwrap()),
+        ["x2"]
+    );
+    assert_eq!(
+        store.unfinished_instances("demo").await.unwrap(),
+        ["x1", "x2", "x3"]
+    );
+
+    store
+        .set_instance_metadata("x1", r#"{"a":1}"#, "t5")
+        .await
+        .unwrap();
+    store
+        .set_instance_metadata("x1", r#"{"b":2}"#, "t6")
+        .await
+        .unwrap();
+    store
+        .set_instance_metadata("nope", "{}", "t6")
+        .await
+        .unwrap();
+    let x1 = store.instance("x1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            x1.metadata.as_deref(),
+            x1.updated.as_str(),
+            x1.status.as_str()
+        ),
+        (Some(r#"{"b":2}"#), "t6", "running")
+    );
+    assert_eq!(store.instance("x3").await.unwrap().unwrap().metadata, None);
+
+    for (scope, owner, value) in [
+        ("namespace", "", "1"),
+        ("workflow", "f", "2"),
+        ("instance", "x1", "3"),
+    ] {
+        store
+            .set_variable("demo", scope, owner, "k", Some(value), "t1")
+            .await
+            .unwrap();
+    }
+    store
+        .set_variable("demo", "workflow", "f", "k", Some("22"), "t2")
+        .await
+        .unwrap();
+    let get = |scope: &'static str, owner: &'static str| {
+        let store = store.clone();
+        async move { store.variable("demo", scope, owner, "k").await.unwrap() }
+    };
+    assert_eq!(get("namespace", "").await.as_deref(), Some("1"));
+    assert_eq!(get("workflow", "f").await.as_deref(), Some("22"));
+    assert_eq!(get("instance", "x1").await.as_deref(), Some("3"));
+    assert_eq!(get("instance", "x2").await, None);
+    assert_eq!(
+        store.variable("other", "namespace", "", "k").await.unwrap(),
+        None
+    );
+    store
+        .set_variable("demo", "namespace", "", "k", None, "t3")
+        .await
+        .unwrap();
+    store
+        .set_variable("demo", "namespace", "", "unset", None, "t3")
+        .await
+        .unwrap();
+    assert_eq!(get("namespace", "").await, None);
+    assert_eq!(get("workflow", "f").await.as_deref(), Some("22"));
+    assert_eq!(get("instance", "x1").await.as_deref(), Some("3"));
+
+    store
+        .end_step(
+            "x1",
+            &StepEnd {
+                finished: "t7",
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.instance_steps("x1").await.unwrap().is_empty());
+}

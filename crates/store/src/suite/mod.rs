@@ -90,6 +90,8 @@ macro_rules! backend_suite {
             tokens_need_their_namespace_are_listed_oldest_first_and_go_with_it
             global_services_keep_created_and_stay_out_of_namespaces
             services_are_replaced_whole_listed_and_go_with_their_namespace
+            flows_need_their_namespace_keep_created_and_list_by_path
+            instances_list_newest_first_keep_metadata_and_variables_by_scope
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
