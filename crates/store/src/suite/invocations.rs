@@ -163,3 +163,52 @@ pub async fn a_function_without_lines_starts_followers_at_the_newest_line(backen
         .unwrap();
     assert_eq!(texts(&new), ["first"]);
 }
+
+/// `list_invocations` gives one namespace's calls (optionally one function's), newest first,
+/// calls started at the same time the later stored first, at most `limit`. (No namespace is
+/// created: the invocation methods do not check it.)
+pub async fn invocations_are_listed_newest_first_within_their_namespace(backend: &impl Backend) {
+    let store = backend.open().await;
+    for (id, namespace, function, started) in [
+        ("i1", "demo", "f", "t1"),
+        ("i2", "demo", "g", "t3"),
+        ("i3", "demo", "f", "t2"),
+        ("i4", "other", "f", "t4"),
+        ("i5", "demo", "f", "t2"),
+    ] {
+        store
+            .start_invocation(id, namespace, function, started)
+            .await
+            .unwrap();
+    }
+    let ids = |calls: Vec<InvocationRecord>| calls.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_invocations("demo", None, 10).await.unwrap()),
+        ["i2", "i5", "i3", "i1"]
+    );
+    assert_eq!(
+        ids(store.list_invocations("demo", Some("f"), 10).await.unwrap()),
+        ["i5", "i3", "i1"]
+    );
+    assert_eq!(
+        ids(store.list_invocations("demo", Some("f"), 2).await.unwrap()),
+        ["i5", "i3"]
+    );
+    assert_eq!(
+        ids(store.list_invocations("other", None, 10).await.unwrap()),
+        ["i4"]
+    );
+    assert!(store
+        .list_invocations("nobody", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let call = store.invocation("i5").await.unwrap().unwrap();
+    assert_eq!(
+        (call.status.as_str(), call.mode.as_str(), call.attempts),
+        ("running", "sync", 1)
+    );
+    assert_eq!(call.started.as_deref(), Some("t2"));
+    assert!(store.invocation("nobody").await.unwrap().is_none());
+    assert!(store.logs("nobody").await.unwrap().is_empty());
+}

@@ -96,6 +96,7 @@ macro_rules! backend_suite {
             gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
+            invocations_are_listed_newest_first_within_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
