@@ -10,6 +10,7 @@ pub mod images;
 pub mod lang_images;
 pub mod marked;
 pub mod metrics;
+pub mod postgres;
 pub mod registry;
 pub mod routes;
 
@@ -169,6 +170,15 @@ impl Server {
     /// Starts a server on an existing data directory with extra `faasbox server` flags.
     pub async fn start_in_with(data_dir: &Path, args: &[&str]) -> Server {
         Server::spawn(data_dir, args, &[]).await
+    }
+
+    /// Starts a server on an existing data directory with extra flags and environment variables.
+    pub async fn start_in_with_args_env(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
+        Server::spawn(data_dir, args, env).await
     }
 
     /// Starts a server on an existing data directory with extra environment variables.
