@@ -372,3 +372,38 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         tracing::info!("shutting down: stopping every instance");
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreUrl;
+
+    #[test]
+    fn store_urls_are_sqlite_or_postgres_and_refusals_mask_the_password() {
+        assert_eq!(StoreUrl::parse("sqlite").unwrap(), StoreUrl::Sqlite);
+        assert_eq!(StoreUrl::parse(" ").unwrap(), StoreUrl::Sqlite);
+        for url in [
+            "postgres://u:p@db:5432/faasbox",
+            "postgresql://db/faasbox",
+            "postgres:///faasbox?host=/run/postgresql",
+        ] {
+            assert_eq!(
+                StoreUrl::parse(url).unwrap(),
+                StoreUrl::Postgres(url.to_string())
+            );
+        }
+        assert_eq!(
+            StoreUrl::parse("postgres://u:p@db/x").unwrap().shown(),
+            "postgres://u:***@db/x"
+        );
+        for (url, says) in [
+            ("mysql://root:pw@db/x", "not a store faasbox knows"),
+            ("postgres://", "names no host"),
+            ("postgres:///x", "names no host"),
+            ("sqlite:/srv/x", "--data-dir"),
+        ] {
+            let e = StoreUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains(":pw@"), "{e}");
+        }
+    }
+}
