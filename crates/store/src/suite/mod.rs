@@ -9,6 +9,7 @@
 //! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
 //! (with `macros` and `rt`) among its dev-dependencies.
 
+mod changes;
 mod code;
 mod events;
 mod flows;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use changes::*;
 pub use code::*;
 pub use events::*;
 pub use flows::*;
@@ -93,6 +95,8 @@ macro_rules! backend_suite {
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
             invocations_are_listed_newest_first_within_their_namespace
+            changes_are_read_in_order_after_a_seq_and_purged_but_the_newest
+            a_token_is_found_by_its_hash_until_it_is_deleted
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
