@@ -216,7 +216,7 @@ pub async fn remove(state: &Arc<AppState>, owner: &Owner, name: &str) -> Fallibl
                 return Err(owner.missing(&name));
             }
             s.deployments.deactivate(owner.key(), &name);
-            crate::cluster::follow::publish_function(&*s.store, &owner, &name).await;
+            crate::changes::publish_function(&*s.store, &owner, &name).await;
             crate::image_pull::forget(&s, &owner, &name).await;
             s.collect_image_garbage();
             Ok(())
@@ -301,7 +301,7 @@ async fn rollback_now(
         },
     );
     drop(hold);
-    crate::cluster::follow::publish_function(&*state.store, owner, name).await;
+    crate::changes::publish_function(&*state.store, owner, name).await;
     Ok((record, target, current))
 }
 
@@ -412,7 +412,7 @@ async fn store_and_activate(
         },
     );
     drop(resolved.hold);
-    crate::cluster::follow::publish_function(&*state.store, owner, name).await;
+    crate::changes::publish_function(&*state.store, owner, name).await;
     state.collect_image_garbage();
     Ok(Outcome {
         record: revised.function,

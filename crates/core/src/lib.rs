@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bodies;
 pub mod bounds;
 pub mod call_input;
+pub mod changes;
 pub mod clock;
 pub mod cluster;
 pub mod code;
