@@ -17,9 +17,13 @@ impl ChangeStore for PgStore {
     async fn publish_change(&self, kind: &str, key: &str) -> Result<i64> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        // Past the newest row too: rows copied in by migrate-store (without the counter)
+        // must not collide. MAX(seq) is one step down the primary key's index.
         let seq: i64 = tx
             .query_one(
-                "UPDATE counters SET value = value + 1 WHERE name = 'changes' RETURNING value",
+                "UPDATE counters
+                 SET value = GREATEST(value, (SELECT COALESCE(MAX(seq), 0) FROM changes)) + 1
+                 WHERE name = 'changes' RETURNING value",
                 &[],
             )
             .await

@@ -69,3 +69,24 @@ async fn a_follower_sees_every_change_of_concurrent_publishers_once() {
         .expect("read")
         .is_empty());
 }
+
+/// Rows copied in without the counter (as `faasbox admin migrate-store` copies a SQLite
+/// database's tables) do not make the next publish collide with them.
+#[tokio::test]
+async fn publishing_goes_past_rows_copied_in_without_the_counter() {
+    let database = TestDatabase::new();
+    let store = PgStore::open(&database.url, 2).await.expect("store");
+    let (sql, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("a plain connection");
+    tokio::spawn(connection);
+    sql.execute(
+        "INSERT INTO changes (seq, kind, key, at_ms) VALUES (41, 'token', '', 0)",
+        &[],
+    )
+    .await
+    .expect("a copied row");
+    let seq = store.publish_change("token", "").await.expect("publish");
+    assert_eq!(seq, 42);
+    assert_eq!(store.newest_change().await.expect("newest"), 42);
+}
