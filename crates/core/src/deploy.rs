@@ -216,6 +216,7 @@ pub async fn remove(state: &Arc<AppState>, owner: &Owner, name: &str) -> Fallibl
                 return Err(owner.missing(&name));
             }
             s.deployments.deactivate(owner.key(), &name);
+            crate::changes::publish_function(&*s.store, &owner, &name).await;
             crate::image_pull::forget(&s, &owner, &name).await;
             s.collect_image_garbage();
             Ok(())
@@ -300,6 +301,7 @@ async fn rollback_now(
         },
     );
     drop(hold);
+    crate::changes::publish_function(&*state.store, owner, name).await;
     Ok((record, target, current))
 }
 
@@ -410,6 +412,7 @@ async fn store_and_activate(
         },
     );
     drop(resolved.hold);
+    crate::changes::publish_function(&*state.store, owner, name).await;
     state.collect_image_garbage();
     Ok(Outcome {
         record: revised.function,
@@ -474,7 +477,11 @@ pub async fn activate_stored(state: &AppState) -> Fallible<usize> {
     Ok(count)
 }
 
-async fn activate_one(state: &AppState, owner: &Owner, record: &FunctionRecord) -> Fallible<()> {
+pub(crate) async fn activate_one(
+    state: &AppState,
+    owner: &Owner,
+    record: &FunctionRecord,
+) -> Fallible<()> {
     let revision = match record.revision {
         Some(n) => state
             .store

@@ -713,7 +713,8 @@ pub(crate) async fn callable(
     if *owner == Owner::Global && !namespace_exists(state, namespace).await {
         return Err(Failure::no_such_namespace(namespace));
     }
-    if state.deployments.deployed(owner.key(), name).is_none() {
+    // Deployed through another server a moment ago: in service here from now on.
+    if !crate::cluster::follow::activate_if_stored(state, owner, name).await {
         // A function built from code is in service once its build is READY.
         if let Owner::Namespace(ns) = owner {
             if let Some(not_ready) = crate::code::functions::not_ready(state, ns, name).await {

@@ -84,7 +84,14 @@ pub async fn delete(
     faasbox_core::code::forget_namespace(&state, &ns).await;
     state
         .to_completion(move |s| async move {
-            s.store.delete_namespace(&ns).await?;
+            if s.store.delete_namespace(&ns).await? {
+                faasbox_core::cluster::follow::publish(
+                    &*s.store,
+                    faasbox_core::cluster::follow::Kind::NamespaceDeleted,
+                    &ns,
+                )
+                .await;
+            }
             // Its images go too (layers other images use stay).
             s.blocking(move |s| Ok(s.images.remove_namespace(&ns)?))
                 .await?;

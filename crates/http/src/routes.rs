@@ -12,6 +12,7 @@ use axum::Json;
 use super::json_body::{JsonBody, JsonShape};
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
+use faasbox_core::cluster::follow::{self, Kind};
 use faasbox_core::failure::Failure;
 use faasbox_core::routes::manage::{self, RouteBody, RoutePatch, RouteView, Routes, ServerBounds};
 use faasbox_core::state::AppState;
@@ -26,8 +27,13 @@ where
 {
     state
         .to_completion(move |s| async move {
-            let reload =
-                || -> BoxFuture<'_, Result<(), Failure>> { Box::pin(s.routes.reload(&*s.store)) };
+            // The other servers reload theirs too.
+            let reload = || -> BoxFuture<'_, Result<(), Failure>> {
+                Box::pin(async {
+                    follow::publish(&*s.store, Kind::Route, "").await;
+                    s.routes.reload(&*s.store).await
+                })
+            };
             change(Routes {
                 store: &*s.store,
                 reload: &reload,

@@ -13,6 +13,7 @@ use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
 use crate::error::{ApiError, ApiResult};
 use faasbox_core::auth::tokens::{issue, Role};
+use faasbox_core::cluster::follow::{self, Kind};
 use faasbox_core::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -59,6 +60,7 @@ pub async fn create(
     state
         .to_completion(move |s| async move {
             s.store.insert_token(&record).await?;
+            follow::publish(&*s.store, Kind::Token, "").await;
             s.tokens.reload(&*s.store).await
         })
         .await?;
@@ -84,6 +86,9 @@ pub async fn delete(
     let deleted = state
         .to_completion(move |s| async move {
             let deleted = s.store.delete_token(&id).await?;
+            if deleted {
+                follow::publish(&*s.store, Kind::Token, "").await;
+            }
             s.tokens.reload(&*s.store).await?;
             Ok(deleted)
         })

@@ -13,6 +13,7 @@
 //!
 //! Each part's SQL is in a file of its own that implements that part's trait.
 
+mod changes;
 mod code;
 mod events;
 mod flows;

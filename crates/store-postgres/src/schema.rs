@@ -353,6 +353,16 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
+    // memory. Seqs come from the `counters` row 'changes' in the publishing transaction, so
+    // their order is the order changes become visible in (see changes.rs).
+    "INSERT INTO counters (name, value) VALUES ('changes', 0);
+     CREATE TABLE changes (
+         seq BIGINT PRIMARY KEY,
+         kind TEXT NOT NULL,
+         key TEXT NOT NULL,
+         at_ms BIGINT NOT NULL
+     );",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

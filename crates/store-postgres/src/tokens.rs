@@ -69,4 +69,18 @@ impl TokenStore for PgStore {
             .map_err(db)?;
         Ok(deleted > 0)
     }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM tokens WHERE hash = $1"),
+                &[&hash],
+            )
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
 }

@@ -7,6 +7,7 @@
 //! Schema migrations are in `schema.rs`; each file holds one part's SQL, and `traits.rs` the
 //! trait implementations.
 
+mod changes;
 mod code;
 mod delayed_events;
 mod events;

@@ -378,6 +378,14 @@ const MIGRATIONS: &[&str] = &[
          truncated INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (instance, step)
      );",
+    // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
+    // memory; `seq` in the order the changes were written (one writer here).
+    "CREATE TABLE changes (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         kind TEXT NOT NULL,
+         key TEXT NOT NULL,
+         at_ms INTEGER NOT NULL
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

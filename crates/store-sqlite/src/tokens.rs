@@ -66,4 +66,15 @@ impl SqliteStore {
                 > 0)
         })
     }
+
+    /// The token whose hash is `hash`, if one is stored.
+    pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt =
+                conn.prepare(&format!("SELECT {COLUMNS} FROM tokens WHERE hash = ?1"))?;
+            let mut rows = stmt.query_map(params![hash], from_row)?;
+            Ok(rows.next().transpose()?)
+        })
+    }
 }

@@ -968,6 +968,35 @@ impl TokenStore for SqliteStore {
         own!(id);
         self.run(move |s| s.delete_token(&id)).await
     }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        own!(hash);
+        self.run(move |s| s.token_by_hash(&hash)).await
+    }
+}
+
+#[async_trait]
+impl faasbox_store::ChangeStore for SqliteStore {
+    async fn publish_change(&self, kind: &str, key: &str) -> Result<i64> {
+        own!(kind, key);
+        self.run(move |s| s.publish_change(&kind, &key)).await
+    }
+
+    async fn changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<faasbox_store::ChangeRecord>> {
+        self.run(move |s| s.changes_after(after, limit)).await
+    }
+
+    async fn newest_change(&self) -> Result<i64> {
+        self.run(|s| s.newest_change()).await
+    }
+
+    async fn purge_changes(&self, before_ms: i64) -> Result<u64> {
+        self.run(move |s| s.purge_changes(before_ms)).await
+    }
 }
 
 #[async_trait]

@@ -24,6 +24,7 @@
 //! With the feature `backend-suite`, `backend_suite!` gives a backend crate the test
 //! cases every backend must pass.
 
+pub mod changes;
 pub mod code;
 pub mod events;
 pub mod flows;
@@ -38,6 +39,7 @@ pub mod services;
 pub mod suite;
 pub mod tokens;
 
+pub use changes::{ChangeRecord, ChangeStore};
 pub use code::{
     BuildLogLine, CodeKind, CodeRecord, CodeStatus, CodeStore, NewBuildLogLine, BUILD_LOG_CUT,
     MAX_BUILD_LOG_BYTES, MAX_BUILD_LOG_LINES,
@@ -144,6 +146,7 @@ pub trait Store:
     + TokenStore
     + PullFailureStore
     + CodeStore
+    + ChangeStore
 {
 }
 
@@ -159,5 +162,6 @@ impl<T> Store for T where
         + TokenStore
         + PullFailureStore
         + CodeStore
+        + ChangeStore
 {
 }

@@ -36,4 +36,8 @@ pub trait TokenStore: Send + Sync {
 
     /// Deletes a token by id; whether it existed.
     async fn delete_token(&self, id: &str) -> Result<bool>;
+
+    /// The token whose hash is `hash`, if one is stored (an indexed look-up: hashes are
+    /// unique).
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
 }

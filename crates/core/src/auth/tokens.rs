@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
 
 use faasbox_store::Store;
 use faasbox_store::TokenRecord;
@@ -87,11 +89,41 @@ pub fn issue(name: &str, namespace: Option<String>, role: Role) -> Result<Issued
     Ok(Issued { token, record })
 }
 
+/// How many tokens unknown to the book are looked up in the store per second at most; past
+/// it an unknown token is refused without a query, so random tokens cannot flood the database.
+pub const STORE_LOOKUPS_PER_SECOND: u32 = 20;
+
 /// The stored tokens by hash (whose, and their names), kept in memory so checking a request
-/// costs no database read.
+/// costs no database read. A token the book does not know may have been made through another
+/// server a moment ago: [`check_named_or_store`](Self::check_named_or_store) looks it up in
+/// the store (at most [`STORE_LOOKUPS_PER_SECOND`]).
 #[derive(Default)]
 pub struct TokenBook {
     by_hash: RwLock<HashMap<String, (Principal, String)>>,
+    /// Bumped by every reload (under the write lock): a token looked up before a reload is
+    /// not added after it (it may have been deleted meanwhile).
+    generation: AtomicU64,
+    /// This second's start and how many store look-ups it made.
+    budget: Mutex<Option<(Instant, u32)>>,
+    /// Store look-ups made, and refused by the budget, since start.
+    looked_up: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Who a stored token belongs to, with its name; `None` (logged) for an unknown role.
+fn principal_of(record: &TokenRecord) -> Option<(Principal, String)> {
+    let principal = match (&record.namespace, Role::parse(&record.role)) {
+        (None, _) => Principal::Admin,
+        (Some(ns), Ok(role)) => Principal::Namespace {
+            namespace: ns.clone(),
+            role,
+        },
+        (Some(_), Err(_)) => {
+            tracing::error!(token = %record.id, "stored token has an unknown role; it is ignored");
+            return None;
+        }
+    };
+    Some((principal, record.name.clone()))
 }
 
 impl TokenBook {
@@ -99,21 +131,83 @@ impl TokenBook {
     pub async fn reload(&self, store: &dyn Store) -> Result<(), Failure> {
         let mut map = HashMap::new();
         for record in store.list_tokens().await? {
-            let principal = match (&record.namespace, Role::parse(&record.role)) {
-                (None, _) => Principal::Admin,
-                (Some(ns), Ok(role)) => Principal::Namespace {
-                    namespace: ns.clone(),
-                    role,
-                },
-                (Some(_), Err(_)) => {
-                    tracing::error!(token = %record.id, "stored token has an unknown role; it is ignored");
-                    continue;
-                }
-            };
-            map.insert(record.hash, (principal, record.name));
+            if let Some(entry) = principal_of(&record) {
+                map.insert(record.hash, entry);
+            }
         }
-        *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) = map;
+        let mut book = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
+        *book = map;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Like [`check_named`](Self::check_named), and a token the book does not know is looked
+    /// up in the store (made through another server, whose change this one has not read yet)
+    /// and added. Past [`STORE_LOOKUPS_PER_SECOND`] an unknown token is refused without a
+    /// query; a store that fails refuses it too (logged).
+    pub async fn check_named_or_store(
+        &self,
+        store: &dyn Store,
+        token: &str,
+    ) -> Option<(Principal, String)> {
+        let token_hash = hash(token);
+        if let Some(found) = self.check_hash(&token_hash) {
+            return Some(found);
+        }
+        if !self.take_lookup() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.looked_up.fetch_add(1, Ordering::Relaxed);
+        let generation = self.generation.load(Ordering::SeqCst);
+        let record = match store.token_by_hash(&token_hash).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!("an unknown token could not be looked up in the store: {e}");
+                return None;
+            }
+        };
+        let entry = principal_of(&record)?;
+        let mut book = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation {
+            book.insert(record.hash, entry.clone());
+        }
+        Some(entry)
+    }
+
+    /// How many unknown tokens were looked up in the store, and how many were refused
+    /// without a look-up (the budget was spent), since start.
+    pub fn store_lookups(&self) -> (u64, u64) {
+        (
+            self.looked_up.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Takes one look-up from this second's budget; whether there was one.
+    fn take_lookup(&self) -> bool {
+        let mut budget = self.budget.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match &mut *budget {
+            Some((start, used)) if now.duration_since(*start).as_secs() < 1 => {
+                if *used >= STORE_LOOKUPS_PER_SECOND {
+                    if *used == STORE_LOOKUPS_PER_SECOND {
+                        tracing::warn!(
+                            "more than {STORE_LOOKUPS_PER_SECOND} unknown tokens this second: the rest are refused without a look-up"
+                        );
+                        *used += 1;
+                    }
+                    return false;
+                }
+                *used += 1;
+                true
+            }
+            _ => {
+                *budget = Some((now, 1));
+                true
+            }
+        }
     }
 
     /// Who a presented token belongs to. Looked up by its hash: how long a look-up of a
@@ -250,5 +344,53 @@ mod tests {
             "a namespace's tokens go with it"
         );
         assert_eq!(book.check_hash(&invoke.record.hash), None);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_token_is_looked_up_in_the_store_within_the_budget() {
+        let store = faasbox_store_sqlite::SqliteStore::open_in_memory().unwrap();
+        let book = TokenBook::default();
+        book.reload(&store).await.unwrap();
+        // Made by another server: the book has not been reloaded.
+        let peer = issue("peer", None, Role::Admin).unwrap();
+        store.insert_token(&peer.record).unwrap();
+        assert_eq!(book.check_named(&peer.token), None);
+        assert_eq!(
+            book.check_named_or_store(&store, &peer.token).await,
+            Some((Principal::Admin, "peer".into()))
+        );
+        // Now in the book: no second look-up.
+        assert_eq!(book.check_named(&peer.token).unwrap().1, "peer");
+        assert_eq!(book.store_lookups(), (1, 0));
+
+        // A flood of unknown tokens: at most the budget reaches the store.
+        for n in 0..(STORE_LOOKUPS_PER_SECOND * 3) {
+            assert_eq!(
+                book.check_named_or_store(&store, &format!("fbx_random{n}"))
+                    .await,
+                None
+            );
+        }
+        let (looked_up, refused) = book.store_lookups();
+        assert!(
+            looked_up <= u64::from(STORE_LOOKUPS_PER_SECOND) * 2,
+            "{looked_up} look-ups"
+        );
+        assert!(
+            refused >= u64::from(STORE_LOOKUPS_PER_SECOND),
+            "{refused} refused"
+        );
+        assert_eq!(
+            looked_up + refused,
+            1 + u64::from(STORE_LOOKUPS_PER_SECOND) * 3
+        );
+        // The next second has a budget again.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let late = issue("late", None, Role::Admin).unwrap();
+        store.insert_token(&late.record).unwrap();
+        assert!(book
+            .check_named_or_store(&store, &late.token)
+            .await
+            .is_some());
     }
 }

@@ -85,7 +85,11 @@ pub async fn require_token(
             Err(refused) => return refused.into_response(),
         },
         None => return unauthorized(&state, codes::MISSING, "this API needs a token"),
-        Some(token) => match state.tokens.check_named(token) {
+        Some(token) => match state
+            .tokens
+            .check_named_or_store(&*state.store, token)
+            .await
+        {
             Some(p) => p,
             None => {
                 return unauthorized(

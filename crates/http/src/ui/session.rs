@@ -91,7 +91,11 @@ async fn sign_in(state: &Arc<AppState>, request: Request) -> Response {
         .into_response();
     };
     let token = token.trim();
-    let Some((principal, name)) = state.tokens.check_named(token) else {
+    let Some((principal, name)) = state
+        .tokens
+        .check_named_or_store(&*state.store, token)
+        .await
+    else {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             codes::INVALID,

@@ -9,6 +9,7 @@
 //! The macro expands to one `#[tokio::test]` per case, so the calling crate needs `tokio`
 //! (with `macros` and `rt`) among its dev-dependencies.
 
+mod changes;
 mod code;
 mod events;
 mod flows;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use changes::*;
 pub use code::*;
 pub use events::*;
 pub use flows::*;
@@ -97,6 +99,8 @@ macro_rules! backend_suite {
             waits_are_listed_with_their_deadlines_and_watermarks_follow_reception
             a_held_event_repeating_an_accepted_one_is_dropped
             gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
+            changes_are_read_in_order_after_a_seq_and_purged_but_the_newest
+            a_token_is_found_by_its_hash_until_it_is_deleted
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
