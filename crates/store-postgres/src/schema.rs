@@ -353,6 +353,13 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // sc-flows: who drives a flow instance across servers: the owner node's id, its lease
+    // (ms since the epoch, by the database's clock; NULL while the instance waits or has
+    // ended) and the epoch, moved on by each claim, that fences the owner's writes.
+    "ALTER TABLE flow_instances ADD COLUMN owner TEXT;
+     ALTER TABLE flow_instances ADD COLUMN lease_until_ms BIGINT;
+     ALTER TABLE flow_instances ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+     CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

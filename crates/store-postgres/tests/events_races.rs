@@ -125,6 +125,8 @@ async fn a_schedule_slot_is_claimed_once_with_one_instance() {
                     parent: None,
                     depth: 0,
                     now: "2026-01-01T00:00:00.000Z",
+                    owner: None,
+                    lease_ms: 0,
                 };
                 store
                     .claim_schedule_slot(

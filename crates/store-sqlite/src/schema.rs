@@ -378,6 +378,15 @@ const MIGRATIONS: &[&str] = &[
          truncated INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (instance, step)
      );",
+    // sc-flows: who drives a flow instance (issue 19, several servers on one database): the
+    // owner node's id, its lease (ms since the epoch, by the database's clock; NULL while the
+    // instance waits or has ended) and the epoch, moved on by each claim, that fences the
+    // owner's writes. One SQLite server is always the owner; the columns keep the semantics
+    // of both backends alike.
+    "ALTER TABLE flow_instances ADD COLUMN owner TEXT;
+     ALTER TABLE flow_instances ADD COLUMN lease_until_ms INTEGER;
+     ALTER TABLE flow_instances ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

@@ -127,6 +127,8 @@ impl PreparedInstance {
             parent: self.parent.as_deref(),
             depth: self.depth,
             now,
+            owner: None,
+            lease_ms: 0,
         }
     }
 }
@@ -366,6 +368,7 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
                 output.as_deref(),
                 error,
                 &clock::now_rfc3339(),
+                None,
             )
             .await
     }
@@ -712,6 +715,7 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
                     None,
                     Some((codes::CANCELLED, error.message.as_str())),
                     &now,
+                    None,
                 )
                 .await?;
             if done {

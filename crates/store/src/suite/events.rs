@@ -400,6 +400,8 @@ fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
         parent: None,
         depth: 0,
         now: "2026-01-01T00:00:00Z",
+        owner: None,
+        lease_ms: 0,
     }
 }
 

@@ -93,6 +93,8 @@ macro_rules! backend_suite {
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
             invocations_are_listed_newest_first_within_their_namespace
+            instances_are_leased_taken_over_once_and_fence_the_old_owner
+            a_wait_is_resumed_once_and_unfenced_writes_always_land
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
