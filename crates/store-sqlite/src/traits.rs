@@ -795,6 +795,21 @@ impl EventStore for SqliteStore {
         self.run(move |s| s.finish_delivery(id)).await
     }
 
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        own!(node);
+        self.run(move |s| s.claim_deliveries(&node, lease_ms, limit))
+            .await
+    }
+
+    async fn due_waits(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, i64)>> {
+        self.run(move |s| s.due_waits(now_ms, limit)).await
+    }
+
     async fn put_subscription(
         &self,
         subscription: &SubscriptionRecord,

@@ -95,6 +95,7 @@ macro_rules! backend_suite {
             invocations_are_listed_newest_first_within_their_namespace
             instances_are_leased_taken_over_once_and_fence_the_old_owner
             a_wait_is_resumed_once_and_unfenced_writes_always_land
+            deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
