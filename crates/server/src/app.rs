@@ -156,6 +156,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             "{resumed} workflow instances were running when the server stopped; resuming them"
         );
     }
+    // sc-flows: wait timeouts of every server's waits, from the store.
+    faasbox_core::flows::runner::start_wait_sweeper(state.clone());
     Ok(state)
 }
 

@@ -323,6 +323,50 @@ impl EventStore for PgStore {
         rows.iter().map(delivery_row).collect()
     }
 
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        // SKIP LOCKED: servers claiming at once take different rows instead of waiting for each
+        // other; a row another claim holds is re-checked by nobody and claimed by one.
+        const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &format!(
+                    "UPDATE event_deliveries SET claimed_by = $1, claimed_until_ms = {NOW_MS} + $2
+                     WHERE id IN (SELECT id FROM event_deliveries
+                                  WHERE claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
+                                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                     RETURNING {DELIVERY_COLUMNS}"
+                ),
+                &[&node, &lease_ms, &i64::from(limit)],
+            )
+            .await
+            .map_err(db)?;
+        let mut claimed = rows.iter().map(delivery_row).collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn due_waits(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, i64)>> {
+        let c = self.client().await?;
+        c.query(
+            "SELECT instance_id, deadline_ms FROM event_listeners
+             WHERE kind = 'wait' AND instance_id IS NOT NULL AND deadline_ms IS NOT NULL
+               AND deadline_ms <= $1
+             ORDER BY deadline_ms, id LIMIT $2",
+            &[&now_ms, &i64::from(limit)],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Ok((r.try_get(0).map_err(db)?, r.try_get(1).map_err(db)?)))
+        .collect()
+    }
+
     async fn finish_delivery(&self, id: i64) -> Result<()> {
         let c = self.client().await?;
         c.execute("DELETE FROM event_deliveries WHERE id = $1", &[&id])

@@ -6,9 +6,9 @@
 
 use async_trait::async_trait;
 use faasbox_store::{
-    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
-    InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord, StepStart,
-    StoreError,
+    Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord,
+    StepStart, StoreError,
 };
 use tokio_postgres::{GenericClient, Row};
 
@@ -78,6 +78,38 @@ fn step_read(step: i64) -> Result<u64> {
     })
 }
 
+/// The database's clock in ms since the epoch, as SQL: leases are set and compared with it,
+/// never with a server's own clock (`clock_timestamp()`, not `now()`, which is the
+/// transaction's start).
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// After a fenced write changed nothing: refuses it with `LeaseLost` when the instance exists
+/// (and, with `unfinished_only`, has not ended), since then another claim holds it. A gone
+/// instance is no error, as for unfenced writes.
+async fn refuse_if_held(
+    client: &impl GenericClient,
+    id: &str,
+    unfinished_only: bool,
+) -> Result<()> {
+    let row = client
+        .query_opt(
+            "SELECT owner, status FROM flow_instances WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    let Some(row) = row else { return Ok(()) };
+    let owner: Option<String> = row.try_get(0).map_err(db)?;
+    let status: String = row.try_get(1).map_err(db)?;
+    if unfinished_only && status != "running" && status != "waiting" {
+        return Ok(());
+    }
+    Err(StoreError::LeaseLost {
+        id: id.to_string(),
+        owner: owner.unwrap_or_default(),
+    })
+}
+
 /// Stores a new instance as `running`; also inside another part's transaction (pass the
 /// transaction), such as a cron slot's claim.
 pub(crate) async fn insert_instance(
@@ -86,8 +118,11 @@ pub(crate) async fn insert_instance(
 ) -> Result<()> {
     client
         .execute(
-            "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth)
-             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $8, $9)",
+            &format!(
+                "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth, owner, lease_until_ms)
+                 VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $8, $9, $10::text,
+                         CASE WHEN $10::text IS NULL THEN NULL ELSE {NOW_MS} + $11::bigint END)"
+            ),
             &[
                 &new.id,
                 &new.namespace,
@@ -98,6 +133,8 @@ pub(crate) async fn insert_instance(
                 &new.parent,
                 &new.now,
                 &i64::from(new.depth),
+                &new.owner,
+                &new.lease_ms,
             ],
         )
         .await
@@ -208,14 +245,31 @@ impl FlowStore for PgStore {
         insert_instance(&**c, new).await
     }
 
-    async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
+    async fn set_instance_metadata(
+        &self,
+        id: &str,
+        metadata: &str,
+        now: &str,
+        fence: Fence<'_>,
+    ) -> Result<()> {
         let c = self.client().await?;
-        c.execute(
-            "UPDATE flow_instances SET metadata = $2, updated = $3 WHERE id = $1",
-            &[&id, &metadata, &now],
-        )
-        .await
-        .map_err(db)?;
+        let changed = c
+            .execute(
+                "UPDATE flow_instances SET metadata = $2, updated = $3
+                 WHERE id = $1 AND ($4::text IS NULL OR (owner = $4::text AND epoch = $5::bigint))",
+                &[
+                    &id,
+                    &metadata,
+                    &now,
+                    &fence.map(|f| f.0),
+                    &fence.map(|f| f.1),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 0 && fence.is_some() {
+            refuse_if_held(&**c, id, false).await?;
+        }
         Ok(())
     }
 
@@ -226,6 +280,7 @@ impl FlowStore for PgStore {
         checkpoint: &str,
         finished: Option<(u64, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<()> {
         let finished = match finished {
             Some((step, state)) => Some((step_param(step)?, state)),
@@ -233,12 +288,27 @@ impl FlowStore for PgStore {
         };
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        tx.execute(
-            "UPDATE flow_instances SET status = $2, checkpoint = $3, updated = $4 WHERE id = $1",
-            &[&id, &status, &checkpoint, &now],
-        )
-        .await
-        .map_err(db)?;
+        // The fence is part of the UPDATE's WHERE: a claim by another server that commits
+        // first makes this one re-check the row (READ COMMITTED) and change nothing.
+        let changed = tx
+            .execute(
+                "UPDATE flow_instances SET status = $2, checkpoint = $3, updated = $4,
+                     lease_until_ms = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_until_ms END
+                 WHERE id = $1 AND ($5::text IS NULL OR (owner = $5::text AND epoch = $6::bigint))",
+                &[
+                    &id,
+                    &status,
+                    &checkpoint,
+                    &now,
+                    &fence.map(|f| f.0),
+                    &fence.map(|f| f.1),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 0 && fence.is_some() {
+            refuse_if_held(&*tx, id, false).await?;
+        }
         if let Some((step, state)) = finished {
             // Once per step also across servers: the primary key (instance, step) decides.
             tx.execute(
@@ -260,15 +330,18 @@ impl FlowStore for PgStore {
         output: Option<&str>,
         error: Option<(&str, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<bool> {
         // One conditional UPDATE, as on SQLite: of two servers ending the instance at once, the
-        // second waits for the first's row lock, then re-checks the status (READ COMMITTED
-        // re-evaluates the WHERE on the newest row) and changes nothing.
+        // second waits for the first's row lock, then re-checks the status and the fence (READ
+        // COMMITTED re-evaluates the WHERE on the newest row) and changes nothing.
         let c = self.client().await?;
         let changed = c
             .execute(
-                "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5, updated = $6
-                 WHERE id = $1 AND status IN ('running', 'waiting')",
+                "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5,
+                     updated = $6, lease_until_ms = NULL
+                 WHERE id = $1 AND status IN ('running', 'waiting')
+                   AND ($7::text IS NULL OR (owner = $7::text AND epoch = $8::bigint))",
                 &[
                     &id,
                     &status,
@@ -276,11 +349,99 @@ impl FlowStore for PgStore {
                     &error.map(|e| e.0),
                     &error.map(|e| e.1),
                     &now,
+                    &fence.map(|f| f.0),
+                    &fence.map(|f| f.1),
                 ],
             )
             .await
             .map_err(db)?;
+        if changed == 0 && fence.is_some() {
+            refuse_if_held(&**c, id, true).await?;
+        }
         Ok(changed > 0)
+    }
+
+    async fn claim_instance(
+        &self,
+        id: &str,
+        node: &str,
+        lease_ms: i64,
+        want: Claim,
+    ) -> Result<Option<i64>> {
+        // One conditional UPDATE: of two servers claiming one instance at once, the second
+        // waits for the first's row lock, re-checks the condition on the row the first left
+        // (status `running` now, or a lease that has not expired) and claims nothing.
+        let condition = match want {
+            Claim::Resume => "status = 'waiting'",
+            Claim::TakeOver => {
+                "status = 'running' AND (owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms < {NOW_MS})"
+            }
+            Claim::Mine => "status = 'running' AND owner = $2",
+        }
+        .replace("{NOW_MS}", NOW_MS);
+        let c = self.client().await?;
+        c.query_opt(
+            &format!(
+                "UPDATE flow_instances SET status = 'running', owner = $2,
+                     lease_until_ms = {NOW_MS} + $3, epoch = epoch + 1
+                 WHERE id = $1 AND {condition}
+                 RETURNING epoch"
+            ),
+            &[&id, &node, &lease_ms],
+        )
+        .await
+        .map_err(db)?
+        .map(|r| r.try_get(0).map_err(db))
+        .transpose()
+    }
+
+    async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
+        let c = self.client().await?;
+        c.execute(
+            &format!(
+                "UPDATE flow_instances SET lease_until_ms = {NOW_MS} + $2
+                 WHERE owner = $1 AND status = 'running'"
+            ),
+            &[&node, &lease_ms],
+        )
+        .await
+        .map_err(db)
+    }
+
+    async fn expired_instances(&self, limit: u32) -> Result<Vec<ExpiredInstance>> {
+        let c = self.client().await?;
+        c.query(
+            &format!(
+                "SELECT id, parent, owner FROM flow_instances
+                 WHERE status = 'running' AND (owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms < {NOW_MS})
+                 ORDER BY created, rowid LIMIT $1"
+            ),
+            &[&i64::from(limit)],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            Ok(ExpiredInstance {
+                id: r.try_get(0).map_err(db)?,
+                parent: r.try_get(1).map_err(db)?,
+                owner: r.try_get(2).map_err(db)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn instances_owned_by(&self, node: &str) -> Result<Vec<String>> {
+        let c = self.client().await?;
+        c.query(
+            "SELECT id FROM flow_instances WHERE owner = $1 AND status = 'running' ORDER BY created, rowid",
+            &[&node],
+        )
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.try_get(0).map_err(db))
+        .collect()
     }
 
     async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>> {

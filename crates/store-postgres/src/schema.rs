@@ -353,6 +353,16 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // sc-flows: who drives a flow instance across servers: the owner node's id, its lease
+    // (ms since the epoch, by the database's clock; NULL while the instance waits or has
+    // ended) and the epoch, moved on by each claim, that fences the owner's writes; the
+    // server that claimed an event delivery and until when (its lease).
+    "ALTER TABLE flow_instances ADD COLUMN owner TEXT;
+     ALTER TABLE flow_instances ADD COLUMN lease_until_ms BIGINT;
+     ALTER TABLE flow_instances ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+     CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);
+     ALTER TABLE event_deliveries ADD COLUMN claimed_by TEXT;
+     ALTER TABLE event_deliveries ADD COLUMN claimed_until_ms BIGINT;",
     // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
     // memory. Seqs come from the `counters` row 'changes' in the publishing transaction, so
     // their order is the order changes become visible in (see changes.rs).

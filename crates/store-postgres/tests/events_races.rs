@@ -140,6 +140,8 @@ async fn a_schedule_slot_is_claimed_once_with_one_instance() {
                     parent: None,
                     depth: 0,
                     now: "2026-01-01T00:00:00.000Z",
+                    owner: None,
+                    lease_ms: 0,
                 };
                 store
                     .claim_schedule_slot(
@@ -409,6 +411,8 @@ async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behi
                 parent: None,
                 depth: 0,
                 now: "2026-01-01T00:00:00.000Z",
+                owner: None,
+                lease_ms: 0,
             };
             c.claim_schedule_slot(&claim_ns, "/cron", "* * * * *", 60_000, Some(&instance))
                 .await
@@ -511,4 +515,50 @@ async fn a_visible_seq_never_has_an_earlier_seq_still_to_come() {
     }
     assert!(looks > 1, "the reader looked while the writers wrote");
     assert_eq!(servers.count("SELECT COUNT(*) FROM events").await, 240);
+}
+
+/// sc-flows: deliveries claimed by many racers on both servers at once go to one claimer
+/// each (SKIP LOCKED takes other rows instead of the same one twice), and all are claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_delivery_is_claimed_by_one_server() {
+    let servers = Servers::start().await;
+    servers
+        .a
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .expect("start listener");
+    for n in 0..40 {
+        let seq = insert(&servers.a, &n.to_string()).await;
+        servers
+            .a
+            .dispatch_event(seq, fire())
+            .await
+            .expect("dispatch");
+    }
+    let mut racers = JoinSet::new();
+    for i in 0..8 {
+        let store = servers.store(i);
+        racers.spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_deliveries(&format!("node-{i}"), 60_000, 3)
+                    .await
+                    .expect("claiming");
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|d| d.id));
+            }
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(result) = racers.join_next().await {
+        all.extend(result.expect("a racer panicked"));
+    }
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(before, all.len(), "a delivery was claimed twice");
+    assert_eq!(all.len(), 40, "every delivery is claimed");
 }

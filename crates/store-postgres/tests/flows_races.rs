@@ -34,6 +34,8 @@ async fn create(store: &PgStore, id: &str) {
             parent: None,
             depth: 0,
             now: "t0",
+            owner: None,
+            lease_ms: 0,
         })
         .await
         .expect("creating an instance");
@@ -54,7 +56,7 @@ async fn an_instance_is_finished_once_across_servers() {
             racers.spawn(async move {
                 let status = format!("failed-{n}");
                 let won = store
-                    .finish_instance(&id, &status, None, Some(("e", &status)), "t1")
+                    .finish_instance(&id, &status, None, Some(("e", &status)), "t1", None)
                     .await
                     .expect("finishing");
                 (won, status)
@@ -190,7 +192,7 @@ async fn steps_and_finished_states_are_kept_once_across_servers() {
                     .await
                     .expect("a racing start is no error");
                 store
-                    .save_checkpoint(&id, "running", &state, Some((1, &state)), "t2")
+                    .save_checkpoint(&id, "running", &state, Some((1, &state)), "t2", None)
                     .await
                     .expect("a racing save is no error");
                 let output = format!("{{\"n\":{n}}}");

@@ -270,6 +270,51 @@ impl SqliteStore {
         })
     }
 
+    /// Claims deliveries nobody holds for `node` (see the trait's `claim_deliveries`).
+    pub fn claim_deliveries(&self, node: &str, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>> {
+        const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "UPDATE event_deliveries SET claimed_by = ?1, claimed_until_ms = {NOW_MS} + ?2
+                 WHERE id IN (SELECT id FROM event_deliveries
+                              WHERE claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
+                              ORDER BY id LIMIT ?3)
+                 RETURNING id, namespace, listener_id, kind, flow, instance_id, events, created_ms"
+            ))?;
+            let rows = stmt.query_map(params![node, lease_ms, limit], |r| {
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    namespace: r.get(1)?,
+                    listener_id: r.get(2)?,
+                    kind: ListenerKind::parse(&r.get::<_, String>(3)?),
+                    flow: r.get(4)?,
+                    instance_id: r.get(5)?,
+                    events: r.get(6)?,
+                    created_ms: r.get(7)?,
+                })
+            })?;
+            let mut claimed: Vec<Delivery> = rows.collect::<rusqlite::Result<_>>()?;
+            claimed.sort_by_key(|d| d.id);
+            Ok(claimed)
+        })
+    }
+
+    /// Waits whose deadline has come, earliest first.
+    pub fn due_waits(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, i64)>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT instance_id, deadline_ms FROM event_listeners
+                 WHERE kind = 'wait' AND instance_id IS NOT NULL AND deadline_ms IS NOT NULL
+                   AND deadline_ms <= ?1
+                 ORDER BY deadline_ms, id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// The engine started or resumed the delivery's instance.
     pub fn finish_delivery(&self, id: i64) -> Result<()> {
         sql(|| {

@@ -6,8 +6,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use faasbox_store::{
-    FlowInstanceRecord, FlowRecord, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
-    NewInstance, NewInstanceLog, Result, StepEnd, StepRecord, StepStart, StoreError,
+    Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, InstanceCallRecord,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord,
+    StepStart, StoreError,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -120,12 +121,23 @@ impl SqliteStore {
     }
 
     /// Sets the instance's metadata (a state's `metadata`, as JSON text).
-    pub fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
+    pub fn set_instance_metadata(
+        &self,
+        id: &str,
+        metadata: &str,
+        now: &str,
+        fence: Fence<'_>,
+    ) -> Result<()> {
         sql(|| {
-            self.conn().execute(
-                "UPDATE flow_instances SET metadata = ?2, updated = ?3 WHERE id = ?1",
-                params![id, metadata, now],
+            let conn = self.conn();
+            let changed = conn.execute(
+                "UPDATE flow_instances SET metadata = ?2, updated = ?3
+                 WHERE id = ?1 AND (?4 IS NULL OR (owner = ?4 AND epoch = ?5))",
+                params![id, metadata, now, fence.map(|f| f.0), fence.map(|f| f.1)],
             )?;
+            if changed == 0 && fence.is_some() {
+                refuse_if_held(&conn, id, false)?;
+            }
             Ok(())
         })
     }
@@ -140,14 +152,27 @@ impl SqliteStore {
         checkpoint: &str,
         finished: Option<(u64, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<()> {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            tx.execute(
-            "UPDATE flow_instances SET status = ?2, checkpoint = ?3, updated = ?4 WHERE id = ?1",
-            params![id, status, checkpoint, now],
-        )?;
+            let changed = tx.execute(
+                "UPDATE flow_instances SET status = ?2, checkpoint = ?3, updated = ?4,
+                     lease_until_ms = CASE WHEN ?2 = 'waiting' THEN NULL ELSE lease_until_ms END
+                 WHERE id = ?1 AND (?5 IS NULL OR (owner = ?5 AND epoch = ?6))",
+                params![
+                    id,
+                    status,
+                    checkpoint,
+                    now,
+                    fence.map(|f| f.0),
+                    fence.map(|f| f.1)
+                ],
+            )?;
+            if changed == 0 && fence.is_some() {
+                refuse_if_held(&tx, id, false)?;
+            }
             if let Some((step, state)) = finished {
                 tx.execute(
                 "INSERT OR IGNORE INTO flow_instance_states (instance, step, state, finished) VALUES (?1, ?2, ?3, ?4)",
@@ -231,13 +256,109 @@ impl SqliteStore {
         output: Option<&str>,
         error: Option<(&str, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<bool> {
         sql(|| {
-            Ok(self.conn().execute(
-            "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5, updated = ?6
-             WHERE id = ?1 AND status IN ('running', 'waiting')",
-            params![id, status, output, error.map(|e| e.0), error.map(|e| e.1), now],
-        )? > 0)
+            let conn = self.conn();
+            let changed = conn.execute(
+                "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5,
+                     updated = ?6, lease_until_ms = NULL
+                 WHERE id = ?1 AND status IN ('running', 'waiting')
+                   AND (?7 IS NULL OR (owner = ?7 AND epoch = ?8))",
+                params![
+                    id,
+                    status,
+                    output,
+                    error.map(|e| e.0),
+                    error.map(|e| e.1),
+                    now,
+                    fence.map(|f| f.0),
+                    fence.map(|f| f.1)
+                ],
+            )?;
+            if changed == 0 && fence.is_some() {
+                refuse_if_held(&conn, id, true)?;
+            }
+            Ok(changed > 0)
+        })
+    }
+
+    /// Claims an instance for `node` (see [`faasbox_store::FlowStore::claim_instance`]).
+    pub fn claim_instance(
+        &self,
+        id: &str,
+        node: &str,
+        lease_ms: i64,
+        want: Claim,
+    ) -> Result<Option<i64>> {
+        let condition = match want {
+            Claim::Resume => "status = 'waiting'",
+            Claim::TakeOver => {
+                "status = 'running' AND (owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms < (SELECT now_ms FROM clock))"
+            }
+            Claim::Mine => "status = 'running' AND owner = ?2",
+        };
+        sql(|| {
+            Ok(self
+                .conn()
+                .query_row(
+                    &format!(
+                        "WITH clock AS (SELECT {NOW_MS} AS now_ms)
+                         UPDATE flow_instances SET status = 'running', owner = ?2,
+                             lease_until_ms = (SELECT now_ms FROM clock) + ?3, epoch = epoch + 1
+                         WHERE id = ?1 AND {condition}
+                         RETURNING epoch"
+                    ),
+                    params![id, node, lease_ms],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    /// Extends the leases of `node`'s running instances.
+    pub fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
+        sql(|| {
+            let changed = self.conn().execute(
+                &format!(
+                    "UPDATE flow_instances SET lease_until_ms = {NOW_MS} + ?2
+                     WHERE owner = ?1 AND status = 'running'"
+                ),
+                params![node, lease_ms],
+            )?;
+            Ok(changed as u64)
+        })
+    }
+
+    /// Running instances nobody holds, oldest first.
+    pub fn expired_instances(&self, limit: u32) -> Result<Vec<ExpiredInstance>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&format!(
+                "SELECT id, parent, owner FROM flow_instances
+                 WHERE status = 'running' AND (owner IS NULL OR lease_until_ms IS NULL OR lease_until_ms < {NOW_MS})
+                 ORDER BY created, rowid LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok(ExpiredInstance {
+                    id: r.get(0)?,
+                    parent: r.get(1)?,
+                    owner: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The running instances `node` owns, oldest first.
+    pub fn instances_owned_by(&self, node: &str) -> Result<Vec<String>> {
+        sql(|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(
+                "SELECT id FROM flow_instances WHERE owner = ?1 AND status = 'running' ORDER BY created, rowid",
+            )?;
+            let rows = stmt.query_map([node], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -512,9 +633,39 @@ pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Sql<
 /// slot's claim).
 pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Sql<()> {
     conn.execute(
-        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth)
-         VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8, ?9)",
-        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth],
+        &format!(
+            "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth, owner, lease_until_ms)
+             VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8, ?9, ?10, CASE WHEN ?10 IS NULL THEN NULL ELSE {NOW_MS} + ?11 END)"
+        ),
+        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth, new.owner, new.lease_ms],
     )?;
     Ok(())
+}
+
+/// The database's clock in ms since the epoch, as SQL (leases are compared with it, never with
+/// a server's own clock; SQLite's is the server's, PostgreSQL's is shared).
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+
+/// After a fenced write changed nothing: refuses it with `LeaseLost` when the instance exists
+/// (and, with `unfinished_only`, has not ended), since then another claim holds it. A gone
+/// instance is no error, as for unfenced writes.
+fn refuse_if_held(conn: &Connection, id: &str, unfinished_only: bool) -> Sql<()> {
+    let held: Option<(Option<String>, String)> = conn
+        .query_row(
+            "SELECT owner, status FROM flow_instances WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match held {
+        Some((_, status)) if unfinished_only && status != "running" && status != "waiting" => {
+            Ok(())
+        }
+        Some((owner, _)) => Err(StoreError::LeaseLost {
+            id: id.to_string(),
+            owner: owner.unwrap_or_default(),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }

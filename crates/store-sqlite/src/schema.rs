@@ -378,6 +378,18 @@ const MIGRATIONS: &[&str] = &[
          truncated INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (instance, step)
      );",
+    // sc-flows: who drives a flow instance (issue 19, several servers on one database): the
+    // owner node's id, its lease (ms since the epoch, by the database's clock; NULL while the
+    // instance waits or has ended) and the epoch, moved on by each claim, that fences the
+    // owner's writes; the server that claimed an event delivery and until when (its lease),
+    // so that two servers do not both act on one. One SQLite server is always the owner; the
+    // columns keep the semantics of both backends alike.
+    "ALTER TABLE flow_instances ADD COLUMN owner TEXT;
+     ALTER TABLE flow_instances ADD COLUMN lease_until_ms INTEGER;
+     ALTER TABLE flow_instances ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+     CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);
+     ALTER TABLE event_deliveries ADD COLUMN claimed_by TEXT;
+     ALTER TABLE event_deliveries ADD COLUMN claimed_until_ms INTEGER;",
     // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
     // memory; `seq` in the order the changes were written (one writer here).
     "CREATE TABLE changes (

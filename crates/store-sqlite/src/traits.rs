@@ -7,15 +7,15 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use faasbox_proto::LogLine;
 use faasbox_store::{
-    BuildLogLine, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent, Delivery,
-    EventInsert, EventStore, FlowInstanceRecord, FlowRecord, FlowStore, FunctionLogs,
-    FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter, InstanceLogRecord,
-    InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord, NamespaceRecord,
-    NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision, NewRun, PullFailure,
-    PullFailureStore, RegistryRecord, Requeued, Result, Revised, RevisionRecord, Rewrap,
-    RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord, SecretEntry, SecretRecord,
-    SecretStore, ServiceRecord, ServiceStore, StepEnd, StepRecord, StepStart, StoreError,
-    StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
+    BuildLogLine, Claim, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent,
+    Delivery, EventInsert, EventStore, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord,
+    FlowStore, FunctionLogs, FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter,
+    InstanceLogRecord, InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord,
+    NamespaceRecord, NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision,
+    NewRun, PullFailure, PullFailureStore, RegistryRecord, Requeued, Result, Revised,
+    RevisionRecord, Rewrap, RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord,
+    SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StepEnd, StepRecord,
+    StepStart, StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -410,10 +410,20 @@ impl FlowStore for SqliteStore {
         self.run(move |s| s.create_instance(&new.borrow())).await
     }
 
-    async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()> {
+    async fn set_instance_metadata(
+        &self,
+        id: &str,
+        metadata: &str,
+        now: &str,
+        fence: Fence<'_>,
+    ) -> Result<()> {
         own!(id, metadata, now);
-        self.run(move |s| s.set_instance_metadata(&id, &metadata, &now))
-            .await
+        let fence = fence.map(|(node, epoch)| (node.to_owned(), epoch));
+        self.run(move |s| {
+            let fence = fence.as_ref().map(|(node, epoch)| (node.as_str(), *epoch));
+            s.set_instance_metadata(&id, &metadata, &now, fence)
+        })
+        .await
     }
 
     async fn save_checkpoint(
@@ -423,14 +433,17 @@ impl FlowStore for SqliteStore {
         checkpoint: &str,
         finished: Option<(u64, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<()> {
         own!(id, status, checkpoint, now);
         let finished = finished.map(|(step, state)| (step, state.to_owned()));
+        let fence = fence.map(|(node, epoch)| (node.to_owned(), epoch));
         self.run(move |s| {
             let finished = finished
                 .as_ref()
                 .map(|(step, state)| (*step, state.as_str()));
-            s.save_checkpoint(&id, &status, &checkpoint, finished, &now)
+            let fence = fence.as_ref().map(|(node, epoch)| (node.as_str(), *epoch));
+            s.save_checkpoint(&id, &status, &checkpoint, finished, &now, fence)
         })
         .await
     }
@@ -442,17 +455,46 @@ impl FlowStore for SqliteStore {
         output: Option<&str>,
         error: Option<(&str, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<bool> {
         own!(id, status, now);
         own_opt!(output);
         let error = error.map(|(code, message)| (code.to_owned(), message.to_owned()));
+        let fence = fence.map(|(node, epoch)| (node.to_owned(), epoch));
         self.run(move |s| {
             let error = error
                 .as_ref()
                 .map(|(code, message)| (code.as_str(), message.as_str()));
-            s.finish_instance(&id, &status, output.as_deref(), error, &now)
+            let fence = fence.as_ref().map(|(node, epoch)| (node.as_str(), *epoch));
+            s.finish_instance(&id, &status, output.as_deref(), error, &now, fence)
         })
         .await
+    }
+
+    async fn claim_instance(
+        &self,
+        id: &str,
+        node: &str,
+        lease_ms: i64,
+        want: Claim,
+    ) -> Result<Option<i64>> {
+        own!(id, node);
+        self.run(move |s| s.claim_instance(&id, &node, lease_ms, want))
+            .await
+    }
+
+    async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64> {
+        own!(node);
+        self.run(move |s| s.renew_leases(&node, lease_ms)).await
+    }
+
+    async fn expired_instances(&self, limit: u32) -> Result<Vec<ExpiredInstance>> {
+        self.run(move |s| s.expired_instances(limit)).await
+    }
+
+    async fn instances_owned_by(&self, node: &str) -> Result<Vec<String>> {
+        own!(node);
+        self.run(move |s| s.instances_owned_by(&node)).await
     }
 
     async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>> {
@@ -625,6 +667,8 @@ struct OwnedInstance {
     parent: Option<String>,
     depth: u32,
     now: String,
+    owner: Option<String>,
+    lease_ms: i64,
 }
 
 impl OwnedInstance {
@@ -639,6 +683,8 @@ impl OwnedInstance {
             parent: new.parent.map(str::to_owned),
             depth: new.depth,
             now: new.now.to_owned(),
+            owner: new.owner.map(str::to_owned),
+            lease_ms: new.lease_ms,
         }
     }
 
@@ -653,6 +699,8 @@ impl OwnedInstance {
             parent: self.parent.as_deref(),
             depth: self.depth,
             now: &self.now,
+            owner: self.owner.as_deref(),
+            lease_ms: self.lease_ms,
         }
     }
 }
@@ -745,6 +793,21 @@ impl EventStore for SqliteStore {
 
     async fn finish_delivery(&self, id: i64) -> Result<()> {
         self.run(move |s| s.finish_delivery(id)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        own!(node);
+        self.run(move |s| s.claim_deliveries(&node, lease_ms, limit))
+            .await
+    }
+
+    async fn due_waits(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, i64)>> {
+        self.run(move |s| s.due_waits(now_ms, limit)).await
     }
 
     async fn put_subscription(

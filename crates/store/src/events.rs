@@ -326,6 +326,23 @@ pub trait EventStore: Send + Sync {
     /// unknown id is no error.
     async fn finish_delivery(&self, id: i64) -> Result<()>;
 
+    /// Claims for `node` up to `limit` deliveries nobody holds (never claimed, or whose claim
+    /// expired: its server died before finishing it), oldest (by id) first, each for
+    /// `lease_ms` from now (by the database's clock). Of several servers claiming at once,
+    /// each delivery goes to one. A claimed delivery stays until [`EventStore::finish_delivery`].
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+
+    /// The waits (listeners of kind `wait`) whose deadline is at or before `now_ms`, earliest
+    /// first, at most `limit`: (instance id, deadline in ms since the epoch). Every server
+    /// polls them so a wait's timeout fires even when the server that saved the wait is gone;
+    /// [`EventStore::delete_instance_listeners`] decides which one fires it.
+    async fn due_waits(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, i64)>>;
+
     // --- subscriptions ----------------------------------------------------------------------
 
     /// Creates or replaces a subscription (`NoNamespace` when its namespace does not exist)

@@ -79,7 +79,41 @@ pub struct NewInstance<'a> {
     pub depth: u32,
     /// Its `created` and `updated`.
     pub now: &'a str,
+    /// The server that drives it (its creator), holding it with a lease of `lease_ms` from now
+    /// (by the database's clock) at epoch 0; `None`: no owner, any server may take it over.
+    pub owner: Option<&'a str>,
+    /// How long the owner's lease lasts, in milliseconds (ignored without an owner).
+    pub lease_ms: i64,
 }
+
+/// What [`FlowStore::claim_instance`] claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// A `waiting` instance, to resume it (a delivery or a timeout): it becomes `running`.
+    /// Of several servers resuming one wait, one gets it.
+    Resume,
+    /// A `running` instance whose owner's lease expired (or that has no owner): a server that
+    /// died or lost the database left it.
+    TakeOver,
+    /// A `running` instance this node owns already (start-up: a restarted server resumes its
+    /// own instances whatever their lease).
+    Mine,
+}
+
+/// A `running` instance nobody holds ([`FlowStore::expired_instances`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredInstance {
+    /// Its id.
+    pub id: String,
+    /// The instance that started it as a subflow, if one did (its parent drives it).
+    pub parent: Option<String>,
+    /// The server whose lease expired; `None` when it never had an owner.
+    pub owner: Option<String>,
+}
+
+/// The fence of a write to an instance: the node that drives it and the epoch its claim
+/// returned. `None` for writes that must win whoever drives it (a cancel).
+pub type Fence<'a> = Option<(&'a str, i64)>;
 
 /// One line of an instance's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,12 +270,24 @@ pub trait FlowStore: Send + Sync {
 
     /// Sets the instance's metadata (a state's `metadata`, as JSON text) and `updated`, replacing
     /// what it had. Nothing for an unknown instance.
-    async fn set_instance_metadata(&self, id: &str, metadata: &str, now: &str) -> Result<()>;
+    /// With a fence, the instance must be held by that node at that epoch, or the write is
+    /// refused with [`crate::StoreError::LeaseLost`] (nothing for an unknown instance).
+    async fn set_instance_metadata(
+        &self,
+        id: &str,
+        metadata: &str,
+        now: &str,
+        fence: Fence<'_>,
+    ) -> Result<()>;
 
     /// Saves an instance's checkpoint and status; with `finished`, records (in the same
     /// transaction) that state `finished.1` was the instance's step `finished.0` (once: a
     /// second save of the same step keeps the first). `now` becomes `updated`. The status is
-    /// set as given, whatever the instance's status was.
+    /// set as given, whatever the instance's status was. Saving `waiting` ends the owner's
+    /// lease (nobody drives a waiting instance; [`Claim::Resume`] claims it) and keeps the
+    /// owner as the node that saved the wait. With a fence, the instance must be held by that
+    /// node at that epoch, or nothing is saved and the answer is
+    /// [`crate::StoreError::LeaseLost`] (nothing for an unknown instance).
     async fn save_checkpoint(
         &self,
         id: &str,
@@ -249,12 +295,15 @@ pub trait FlowStore: Send + Sync {
         checkpoint: &str,
         finished: Option<(u64, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<()>;
 
     /// Records how an instance ended (`error`: code and message). An instance that already
     /// ended (status other than `running` or `waiting`) keeps its end, so of two racing ends
     /// the first wins; returns whether this one was recorded (false too for an unknown id).
-    /// Sets status, output, error and `updated`; the checkpoint stays.
+    /// Sets status, output, error and `updated`; the checkpoint stays, the lease ends. With a
+    /// fence, an instance that has not ended and is held by another node or epoch is refused
+    /// with [`crate::StoreError::LeaseLost`].
     async fn finish_instance(
         &self,
         id: &str,
@@ -262,7 +311,32 @@ pub trait FlowStore: Send + Sync {
         output: Option<&str>,
         error: Option<(&str, &str)>,
         now: &str,
+        fence: Fence<'_>,
     ) -> Result<bool>;
+
+    /// Claims instance `id` for `node` as `want` says, with a lease of `lease_ms` from now (by
+    /// the database's clock), and moves its epoch on by one: the epoch the claimer's fenced
+    /// writes then carry. `None` when the instance is not in the state `want` asks for (gone,
+    /// ended, another server claimed it first, its lease has not expired).
+    async fn claim_instance(
+        &self,
+        id: &str,
+        node: &str,
+        lease_ms: i64,
+        want: Claim,
+    ) -> Result<Option<i64>>;
+
+    /// Extends the lease of every `running` instance `node` owns to `lease_ms` from now (by
+    /// the database's clock); returns how many. A server calls it well within each lease.
+    async fn renew_leases(&self, node: &str, lease_ms: i64) -> Result<u64>;
+
+    /// `running` instances whose owner's lease expired, or that have no owner, oldest (by
+    /// `created`) first, at most `limit`. The candidates for [`Claim::TakeOver`].
+    async fn expired_instances(&self, limit: u32) -> Result<Vec<ExpiredInstance>>;
+
+    /// The ids of the `running` instances `node` owns, oldest first (a restarted server's own
+    /// instances, for [`Claim::Mine`]).
+    async fn instances_owned_by(&self, node: &str) -> Result<Vec<String>>;
 
     /// The instance `id`; `None` when there is none (never was, or its namespace was deleted).
     async fn instance(&self, id: &str) -> Result<Option<FlowInstanceRecord>>;

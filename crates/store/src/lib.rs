@@ -49,8 +49,8 @@ pub use events::{
     ListenerAction, ListenerKind, ListenerRecord, ScheduleRecord, StoredEvent, SubscriptionRecord,
 };
 pub use flows::{
-    FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord, InstanceFilter,
-    InstanceLogRecord, NewInstance, NewInstanceLog, StepEnd, StepRecord, StepStart,
+    Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, StepEnd, StepRecord, StepStart,
 };
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,
@@ -120,6 +120,16 @@ pub enum StoreError {
     /// changed. The source is the caller's own error.
     #[error("{0}")]
     Refused(#[source] BoxError),
+    /// A fenced write to a flow instance ([`FlowStore::save_checkpoint`] and the others that
+    /// take a fence) found the instance held by another server, or by a later claim of this
+    /// one: its lease expired and it was taken over. The writer must stop driving it.
+    #[error("flow instance '{id}' is now driven by server '{owner}' (this server's lease on it expired and it was taken over); this server stops driving it")]
+    LeaseLost {
+        /// The instance.
+        id: String,
+        /// The server that holds it now ("" when none does).
+        owner: String,
+    },
 }
 
 impl StoreError {

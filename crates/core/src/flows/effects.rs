@@ -223,6 +223,7 @@ impl Effects for ServerEffects {
                 &text,
                 finished_state,
                 &clock::now_rfc3339(),
+                None,
             )
             .await
             .map_err(store_failed)?;
@@ -268,6 +269,7 @@ impl Effects for ServerEffects {
                 &instance.id,
                 &metadata.to_string(),
                 &crate::clock::now_rfc3339(),
+                None,
             )
             .await
             .map_err(store_failed)

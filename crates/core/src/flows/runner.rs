@@ -127,6 +127,8 @@ impl PreparedInstance {
             parent: self.parent.as_deref(),
             depth: self.depth,
             now,
+            owner: None,
+            lease_ms: 0,
         }
     }
 }
@@ -291,36 +293,98 @@ pub async fn drive(
 }
 
 /// Resumes a waiting instance with [`WaitResolution::TimedOut`] at `deadline` (ms since the
-/// epoch), if it still waits for the same wait then.
+/// epoch), if it still waits for the same wait then. The fast path on the server that saved
+/// the wait; [`sweep_due_waits`] fires it on any server.
 pub fn schedule_wait_timeout(state: &Arc<AppState>, id: String, deadline: u64) {
     let state = state.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(deadline.saturating_sub(clock_ms()))).await;
-        let Ok(Some(record)) = state.store.instance(&id).await else {
-            return;
+        fire_wait_timeout(&state, &id, deadline).await;
+    });
+}
+
+/// Times out instance `id`'s wait with `deadline`, if it still waits for that wait: of every
+/// server (and timer) trying, the one whose `delete_instance_listeners` removed the wait's
+/// listener drives it. True when this call did.
+async fn fire_wait_timeout(state: &Arc<AppState>, id: &str, deadline: u64) -> bool {
+    let Ok(Some(record)) = state.store.instance(id).await else {
+        return false;
+    };
+    let same_wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
+        .ok()
+        .and_then(|cp| cp.wait)
+        .is_some_and(|w| w.deadline_ms == Some(deadline));
+    if record.status != "waiting" || !same_wait {
+        return false;
+    }
+    // The wait's event listener goes with the timeout; if an event took it first, the
+    // event resumes the instance and the timeout does nothing.
+    let took_wait = state
+        .store
+        .delete_instance_listeners(id)
+        .await
+        .is_ok_and(|removed| removed > 0);
+    if took_wait {
+        drive(
+            state,
+            id,
+            Some(WaitResolution::TimedOut),
+            CancellationToken::new(),
+        )
+        .await;
+    }
+    took_wait
+}
+
+/// How many due waits one sweep looks at.
+const DUE_WAITS_PER_SWEEP: u32 = 100;
+
+/// Times out every wait whose deadline has come, whichever server saved it (a wait saved by a
+/// server that is gone has no timer anywhere else); returns how many this server fired. Each
+/// runs in a task of its own.
+pub async fn sweep_due_waits(state: &Arc<AppState>) -> Result<usize, Failure> {
+    let due = state
+        .store
+        .due_waits(clock_ms() as i64, DUE_WAITS_PER_SWEEP)
+        .await?;
+    let mut fired = Vec::new();
+    for (id, deadline) in due {
+        let Ok(deadline) = u64::try_from(deadline) else {
+            continue;
         };
-        let same_wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
-            .ok()
-            .and_then(|cp| cp.wait)
-            .is_some_and(|w| w.deadline_ms == Some(deadline));
-        if record.status != "waiting" || !same_wait {
-            return;
+        let state = state.clone();
+        fired.push(tokio::spawn(async move {
+            fire_wait_timeout(&state, &id, deadline).await
+        }));
+    }
+    let mut count = 0;
+    for task in fired {
+        // A fired wait is counted once its instance has been driven (or has waited again).
+        if task.await.unwrap_or(false) {
+            count += 1;
         }
-        // The wait's event listener goes with the timeout; if an event took it first, the
-        // event resumes the instance and the timeout does nothing.
-        let took_wait = state
-            .store
-            .delete_instance_listeners(&id)
-            .await
-            .is_ok_and(|removed| removed > 0);
-        if took_wait {
-            drive(
-                &state,
-                &id,
-                Some(WaitResolution::TimedOut),
-                CancellationToken::new(),
-            )
-            .await;
+    }
+    Ok(count)
+}
+
+/// Sweeps due waits ([`sweep_due_waits`]) once a second until the server stops. Called once
+/// at start.
+pub fn start_wait_sweeper(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if state.flow_runs.is_shutting_down() {
+                return;
+            }
+            let state = state.clone();
+            // A sweep waits for the instances it fired; the next tick does not wait for it.
+            tokio::spawn(async move {
+                if let Err(e) = sweep_due_waits(&state).await {
+                    tracing::warn!("looking for due flow waits failed: {e}");
+                }
+            });
         }
     });
 }
@@ -366,6 +430,7 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
                 output.as_deref(),
                 error,
                 &clock::now_rfc3339(),
+                None,
             )
             .await
     }
@@ -712,6 +777,7 @@ pub async fn cancel_instance(state: &Arc<AppState>, id: &str) -> Result<bool, Fa
                     None,
                     Some((codes::CANCELLED, error.message.as_str())),
                     &now,
+                    None,
                 )
                 .await?;
             if done {

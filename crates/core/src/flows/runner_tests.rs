@@ -434,3 +434,68 @@ async fn a_new_server_on_the_same_data_resumes_a_running_instance_to_its_end() {
         .unwrap();
     assert_eq!(listed.len(), 1, "resumed, not started again: {listed:?}");
 }
+
+/// sc-flows: a wait whose deadline has come is timed out by the store sweep, with no timer on
+/// this server (as for a wait saved by a server that is gone): the instance fails with the
+/// wait's timeout. Its timer here is an hour away, so only the sweep can fire it.
+#[tokio::test]
+async fn a_due_wait_is_timed_out_by_the_store_sweep_without_a_timer() {
+    use faasbox_store::{EventStore, ListenerAction};
+    let h = flow_harness(FakeReply::Echo).await;
+    let flow = "states:\n- {id: w, type: consumeEvent, timeout: PT1H, event: {type: never.sent}}\n";
+    deploy_flow(&h, "waits", flow).await;
+    let id = run_flow(&h, "waits", json!({})).await;
+    let record = wait_status(&h, &id, "waiting").await;
+    assert_eq!(
+        crate::flows::runner::sweep_due_waits(&h.state)
+            .await
+            .unwrap(),
+        0,
+        "nothing is due yet"
+    );
+    // Move the wait's deadline (checkpoint and listener) into the past, as if its hour had
+    // passed while its server was gone.
+    let past = crate::clock::now_ms() - 1_000;
+    let mut cp: serde_json::Value = serde_json::from_str(&record.checkpoint).unwrap();
+    cp["wait"]["deadline_ms"] = json!(past);
+    h.state
+        .store
+        .save_checkpoint(&id, "waiting", &cp.to_string(), None, "t", None)
+        .await
+        .unwrap();
+    let mut listeners = EventStore::list_listeners(&*h.state.store, NS)
+        .await
+        .unwrap();
+    assert_eq!(listeners.len(), 1, "{listeners:?}");
+    let mut wait = listeners.remove(0).listener;
+    wait.deadline_ms = Some(past as i64);
+    h.state.store.delete_instance_listeners(&id).await.unwrap();
+    h.state
+        .store
+        .add_listener(&wait, Box::new(|_, _| ListenerAction::Ignore))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        crate::flows::runner::sweep_due_waits(&h.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "failed", "{record:?}");
+    assert!(
+        record
+            .error_code
+            .as_deref()
+            .is_some_and(|c| c.contains("timeout")),
+        "{record:?}"
+    );
+    assert_eq!(
+        crate::flows::runner::sweep_due_waits(&h.state)
+            .await
+            .unwrap(),
+        0,
+        "a fired wait is not fired again"
+    );
+}

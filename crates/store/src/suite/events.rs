@@ -400,6 +400,8 @@ fn cron_instance<'a>(id: &'a str) -> NewInstance<'a> {
         parent: None,
         depth: 0,
         now: "2026-01-01T00:00:00Z",
+        owner: None,
+        lease_ms: 0,
     }
 }
 
@@ -734,4 +736,94 @@ pub async fn gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_
         .filter(|d| d.listener_id == "late")
         .count();
     assert_eq!(late_deliveries, 2, "one per missed event");
+}
+
+/// Deliveries are claimed once each, oldest first, up to the limit; a claim that expired (its
+/// server died) is claimable again, a finished delivery is gone. Waits come due by their
+/// deadline, earliest first; a wait without a deadline, and a start listener, never do.
+pub async fn deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due(
+    backend: &impl Backend,
+) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    for id in ["1", "2", "3"] {
+        let EventInsert::New(seq) = insert(&*store, id, "a").await else {
+            panic!("a new event")
+        };
+        store.dispatch_event(seq, Box::new(by_type)).await.unwrap();
+    }
+    let all: Vec<i64> = store
+        .pending_deliveries()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(all.len(), 3);
+    let first: Vec<i64> = store
+        .claim_deliveries("a", 60_000, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(first, all[..2], "oldest first, up to the limit");
+    let short: Vec<i64> = store
+        .claim_deliveries("b", 1, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(short, all[2..], "the ones held are left out");
+    // Past b's 1 ms claim (a blocking pause: the suite has no runtime of its own).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again: Vec<i64> = store
+        .claim_deliveries("c", 60_000, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(again, all[2..], "an expired claim is claimable again");
+    store.finish_delivery(all[0]).await.unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
+    assert!(store
+        .claim_deliveries("d", 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // After the events above, so that none of them fires the waits.
+    let mark = store.event_watermark().await.unwrap();
+    let wait = |id: &str, deadline: Option<i64>| {
+        let mut l = listener(id, ListenerKind::Wait, mark);
+        l.deadline_ms = deadline;
+        l
+    };
+    for l in [
+        wait("late", Some(5_000)),
+        wait("early", Some(1_000)),
+        wait("never", None),
+    ] {
+        store.add_listener(&l, Box::new(by_type)).await.unwrap();
+    }
+    assert!(store.due_waits(999, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_waits(5_000, 10).await.unwrap(),
+        [
+            ("inst-early".to_string(), 1_000),
+            ("inst-late".to_string(), 5_000)
+        ]
+    );
+    assert_eq!(store.due_waits(i64::MAX, 1).await.unwrap().len(), 1);
+    store.delete_instance_listeners("inst-early").await.unwrap();
+    assert_eq!(
+        store.due_waits(5_000, 10).await.unwrap(),
+        [("inst-late".to_string(), 5_000)],
+        "a fired or cancelled wait is no longer due"
+    );
 }

@@ -23,15 +23,17 @@ pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
             parent: None,
             depth: 0,
             now: "t0",
+            owner: None,
+            lease_ms: 0,
         })
         .await
         .unwrap();
     store
-        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1")
+        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1", None)
         .await
         .unwrap();
     store
-        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1")
+        .save_checkpoint("i1", "running", "cp1", Some((1, "first")), "t1", None)
         .await
         .unwrap();
     assert_eq!(
@@ -62,12 +64,12 @@ pub async fn flow_instances_keep_checkpoints_finished_states_logs_and_variables(
         "hello"
     );
     assert!(store
-        .finish_instance("i1", "complete", Some("{}"), None, "t2")
+        .finish_instance("i1", "complete", Some("{}"), None, "t2", None)
         .await
         .unwrap());
     assert!(
         !store
-            .finish_instance("i1", "failed", None, Some(("x", "y")), "t3")
+            .finish_instance("i1", "failed", None, Some(("x", "y")), "t3", None)
             .await
             .unwrap(),
         "an ended instance keeps its end"
@@ -118,6 +120,8 @@ pub async fn an_instance_keeps_its_subflow_depth_across_a_reopen(backend: &impl 
                 parent: None,
                 depth,
                 now: "t0",
+                owner: None,
+                lease_ms: 0,
             })
             .await
             .unwrap();
@@ -148,6 +152,8 @@ pub async fn an_instance_keeps_its_calls_and_its_functions_lines_by_state(backen
                 parent: None,
                 depth: 0,
                 now: "t0",
+                owner: None,
+                lease_ms: 0,
             })
             .await
             .unwrap();
@@ -233,6 +239,8 @@ pub async fn an_instance_keeps_its_steps_in_order(backend: &impl Backend) {
             parent: None,
             depth: 0,
             now: "t0",
+            owner: None,
+            lease_ms: 0,
         })
         .await
         .unwrap();
@@ -364,6 +372,8 @@ pub async fn instances_list_newest_first_keep_metadata_and_variables_by_scope(
                 parent: None,
                 depth: 0,
                 now,
+                owner: None,
+                lease_ms: 0,
             })
             .await
             .unwrap();
@@ -379,7 +389,7 @@ pub async fn instances_list_newest_first_keep_metadata_and_variables_by_scope(
         ["x3", "x2"]
     );
     store
-        .save_checkpoint("x2", "waiting", "cp1", None, "t4")
+        .save_checkpoint("x2", "waiting", "cp1", None, "t4", None)
         .await
         .unwrap();
     let running = ids(store.instances_with_status("running").await.unwrap());
@@ -394,15 +404,15 @@ pub async fn instances_list_newest_first_keep_metadata_and_variables_by_scope(
     );
 
     store
-        .set_instance_metadata("x1", r#"{"a":1}"#, "t5")
+        .set_instance_metadata("x1", r#"{"a":1}"#, "t5", None)
         .await
         .unwrap();
     store
-        .set_instance_metadata("x1", r#"{"b":2}"#, "t6")
+        .set_instance_metadata("x1", r#"{"b":2}"#, "t6", None)
         .await
         .unwrap();
     store
-        .set_instance_metadata("nope", "{}", "t6")
+        .set_instance_metadata("nope", "{}", "t6", None)
         .await
         .unwrap();
     let x1 = store.instance("x1").await.unwrap().unwrap();
@@ -465,4 +475,260 @@ pub async fn instances_list_newest_first_keep_metadata_and_variables_by_scope(
         .await
         .unwrap();
     assert!(store.instance_steps("x1").await.unwrap().is_empty());
+}
+
+fn leased_instance<'a>(id: &'a str, owner: Option<&'a str>, lease_ms: i64) -> NewInstance<'a> {
+    NewInstance {
+        id,
+        namespace: "demo",
+        flow: "f",
+        source: "source",
+        input: "{}",
+        checkpoint: "cp0",
+        parent: None,
+        depth: 0,
+        now: "t0",
+        owner,
+        lease_ms,
+    }
+}
+
+fn is_lease_lost(e: &StoreError, id: &str, owner: &str) -> bool {
+    matches!(e, StoreError::LeaseLost { id: i, owner: o } if i == id && o == owner)
+}
+
+/// An instance's creator owns it at epoch 0 and renews its lease; one whose lease expired is
+/// taken over once (epoch 1), after which the old owner's checkpoint, metadata and end are
+/// refused with `LeaseLost` and the new owner's are kept. Unowned instances are expired from
+/// the start; `Mine` claims only one's own.
+pub async fn instances_are_leased_taken_over_once_and_fence_the_old_owner(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+        .create_instance(&leased_instance("held", Some("a"), 60_000))
+        .await
+        .unwrap();
+    store
+        .create_instance(&leased_instance("short", Some("a"), 1))
+        .await
+        .unwrap();
+    store
+        .create_instance(&leased_instance("nobody", None, 0))
+        .await
+        .unwrap();
+    store
+        .save_checkpoint(
+            "held",
+            "running",
+            "cp1",
+            Some((1, "s")),
+            "t1",
+            Some(("a", 0)),
+        )
+        .await
+        .unwrap();
+    // Past the 1 ms leases (a blocking pause: the suite has no runtime of its own).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let expired: Vec<String> = store
+        .expired_instances(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        expired,
+        ["short", "nobody"],
+        "oldest first, the held one left out"
+    );
+    assert_eq!(
+        store.expired_instances(1).await.unwrap()[0],
+        ExpiredInstance {
+            id: "short".into(),
+            parent: None,
+            owner: Some("a".into())
+        }
+    );
+    assert_eq!(
+        store
+            .claim_instance("held", "b", 60_000, Claim::TakeOver)
+            .await
+            .unwrap(),
+        None,
+        "a held lease is not taken over"
+    );
+    assert_eq!(
+        store
+            .claim_instance("short", "b", 60_000, Claim::TakeOver)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .claim_instance("short", "c", 60_000, Claim::TakeOver)
+            .await
+            .unwrap(),
+        None,
+        "taken over once"
+    );
+    let refused = store
+        .save_checkpoint(
+            "short",
+            "running",
+            "old",
+            Some((1, "s")),
+            "t2",
+            Some(("a", 0)),
+        )
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&refused, "short", "b"), "{refused:?}");
+    let refused = store
+        .set_instance_metadata("short", "{}", "t2", Some(("a", 0)))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&refused, "short", "b"), "{refused:?}");
+    let refused = store
+        .finish_instance("short", "complete", Some("1"), None, "t2", Some(("a", 0)))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&refused, "short", "b"), "{refused:?}");
+    let record = store.instance("short").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.checkpoint.as_str()),
+        ("running", "cp0")
+    );
+    assert!(store.finished_states("short").await.unwrap().is_empty());
+    store
+        .save_checkpoint(
+            "short",
+            "running",
+            "new",
+            Some((1, "s")),
+            "t3",
+            Some(("b", 1)),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .finish_instance("short", "complete", Some("2"), None, "t4", Some(("b", 1)))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .finish_instance("short", "failed", None, None, "t5", Some(("a", 0)))
+            .await
+            .unwrap(),
+        "an ended instance keeps its end; no lease to lose"
+    );
+    let record = store.instance("short").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.output.as_deref()),
+        ("complete", Some("2"))
+    );
+    // Fenced writes to an instance that does not exist change nothing and are no error.
+    store
+        .save_checkpoint("gone", "running", "x", None, "t5", Some(("a", 0)))
+        .await
+        .unwrap();
+    // Renewing extends only the owner's running instances; Mine claims only one's own.
+    assert_eq!(store.renew_leases("a", 60_000).await.unwrap(), 1);
+    assert_eq!(store.renew_leases("b", 60_000).await.unwrap(), 0);
+    assert_eq!(store.instances_owned_by("a").await.unwrap(), ["held"]);
+    assert_eq!(
+        store
+            .claim_instance("held", "b", 60_000, Claim::Mine)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_instance("held", "a", 60_000, Claim::Mine)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let refused = store
+        .save_checkpoint("held", "running", "cp2", None, "t6", Some(("a", 0)))
+        .await
+        .unwrap_err();
+    assert!(
+        is_lease_lost(&refused, "held", "a"),
+        "an older epoch of the same node is fenced too: {refused:?}"
+    );
+    assert_eq!(
+        store
+            .claim_instance("nobody", "c", 60_000, Claim::TakeOver)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert!(store.expired_instances(10).await.unwrap().is_empty());
+}
+
+/// A waiting instance has no lease (nobody drives it) and is not expired; of two resumes one
+/// claims it, and a running instance cannot be resumed. Unfenced writes (a cancel) win
+/// whoever holds the instance.
+pub async fn a_wait_is_resumed_once_and_unfenced_writes_always_land(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+        .create_instance(&leased_instance("w", Some("a"), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_instance("w", "b", 60_000, Claim::Resume)
+            .await
+            .unwrap(),
+        None,
+        "a running instance is not resumed"
+    );
+    store
+        .save_checkpoint("w", "waiting", "cpw", Some((1, "s")), "t1", Some(("a", 0)))
+        .await
+        .unwrap();
+    // Past the 1 ms leases (a blocking pause: the suite has no runtime of its own).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(
+        store.expired_instances(10).await.unwrap().is_empty(),
+        "a waiting instance is not taken over"
+    );
+    assert_eq!(store.renew_leases("a", 60_000).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .claim_instance("w", "b", 60_000, Claim::Resume)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .claim_instance("w", "a", 60_000, Claim::Resume)
+            .await
+            .unwrap(),
+        None,
+        "resumed once"
+    );
+    assert_eq!(
+        store.instance("w").await.unwrap().unwrap().status,
+        "running"
+    );
+    assert_eq!(store.instances_owned_by("b").await.unwrap(), ["w"]);
+    store
+        .set_instance_metadata("w", "{\"by\":\"cancel\"}", "t2", None)
+        .await
+        .unwrap();
+    assert!(store
+        .finish_instance("w", "cancelled", None, Some(("c", "m")), "t3", None)
+        .await
+        .unwrap());
+    let record = store.instance("w").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.metadata.as_deref()),
+        ("cancelled", Some("{\"by\":\"cancel\"}"))
+    );
+    assert!(store.instances_owned_by("b").await.unwrap().is_empty());
 }

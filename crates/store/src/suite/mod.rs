@@ -101,6 +101,9 @@ macro_rules! backend_suite {
             gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
             changes_are_read_in_order_after_a_seq_and_purged_but_the_newest
             a_token_is_found_by_its_hash_until_it_is_deleted
+            instances_are_leased_taken_over_once_and_fence_the_old_owner
+            a_wait_is_resumed_once_and_unfenced_writes_always_land
+            deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {

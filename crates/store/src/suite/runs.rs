@@ -407,16 +407,18 @@ pub async fn runs_and_instances_are_counted_by_status(backend: &impl Backend) {
                 parent: None,
                 depth: 0,
                 now: "t0",
+                owner: None,
+                lease_ms: 0,
             })
             .await
             .unwrap();
     }
     store
-        .save_checkpoint("i2", "waiting", "cp", None, "t1")
+        .save_checkpoint("i2", "waiting", "cp", None, "t1", None)
         .await
         .unwrap();
     store
-        .finish_instance("i3", "failed", None, Some(("e", "m")), "t1")
+        .finish_instance("i3", "failed", None, Some(("e", "m")), "t1", None)
         .await
         .unwrap();
     let by_status = |list: Vec<(String, u64)>| {
@@ -504,12 +506,14 @@ pub async fn lists_page_by_keyset_within_their_namespace(backend: &impl Backend)
                 parent: None,
                 depth: 0,
                 now: at,
+                owner: None,
+                lease_ms: 0,
             })
             .await
             .unwrap();
     }
     store
-        .finish_instance("i3", "failed", None, Some(("e", "m")), "t5")
+        .finish_instance("i3", "failed", None, Some(("e", "m")), "t5", None)
         .await
         .unwrap();
     let filter =
