@@ -71,6 +71,7 @@ const TABLES: &[&str] = &[
     "subscriptions",
     "routes",
     "flow_instance_steps",
+    "changes",
 ];
 
 /// Holds the database's write lock while an export reads; releases it when dropped.
