@@ -9,6 +9,7 @@ pub mod bodies;
 pub mod bounds;
 pub mod call_input;
 pub mod clock;
+pub mod cluster;
 pub mod code;
 pub mod code_builds;
 pub mod code_schemas;

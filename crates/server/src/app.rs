@@ -43,6 +43,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.agent_binary.display()
         );
     }
+    // This server's id among the servers sharing the store (made at the first start).
+    let node = faasbox_core::cluster::NodeId::load_or_create(&config.data_dir)?;
+    tracing::info!(node = %node, "this server is node {node}");
     // Opening (and migrating) the database is blocking work, like every SQLite call.
     let database = config.database_path();
     let sqlite =
@@ -106,7 +109,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .await
         .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
-        config, store, images, driver, vault, key_source,
+        config, store, images, driver, vault, key_source, node,
     ));
     faasbox_core::runs::recovery::send_callbacks(&state, recovered.requeued.crashed);
     state.evaluator.warm_up().await.map_err(|e| {

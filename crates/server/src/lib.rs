@@ -6,5 +6,5 @@
 
 pub mod app;
 
-pub use faasbox_core::{config, model, quota, template, FlowLimits, FunctionSpec};
+pub use faasbox_core::{cluster, config, model, quota, template, FlowLimits, FunctionSpec};
 pub use faasbox_core::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
