@@ -158,6 +158,14 @@ const ONLY_IN: &[OnlyIn] = &[
               open a data directory or a temporary store",
     },
     OnlyIn {
+        dependency: "faasbox-store-postgres",
+        normal: &["faasbox-server"],
+        dev: &[],
+        why: "the PostgreSQL backend is chosen where the server is put together (its app.rs, \
+              and migrate-store's copy); everything else reaches the store through \
+              faasbox-store's traits",
+    },
+    OnlyIn {
         dependency: "faasbox-server",
         normal: &["faasbox"],
         dev: &[],
@@ -178,8 +186,9 @@ const ONLY_IN: &[OnlyIn] = &[
             "faasbox-driver",
             "faasbox-driver-runc",
             "faasbox-images",
+            "faasbox-store-postgres",
         ],
-        why: "test support never ships",
+        why: "test support never ships (the PostgreSQL store's tests take a database from it)",
     },
     OnlyIn {
         dependency: "faasbox-architecture",

@@ -153,7 +153,7 @@ pub enum Command {
             More in examples/flows/ and the README's Workflows section."
     )]
     Flow(FlowCommand),
-    /// Administration: master-key rotation.
+    /// Administration: master-key rotation, moving a data directory to PostgreSQL.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Create, list and delete API tokens (needs the admin token).
@@ -235,6 +235,21 @@ pub struct ServerArgs {
     /// Where the database, images and instance state live.
     #[arg(long, env = "FAASBOX_DATA_DIR", default_value = faasbox_server::DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+    /// Where the server keeps its state: `sqlite` (the database <data-dir>/faasbox.db) or a
+    /// PostgreSQL database, postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE. With PostgreSQL,
+    /// give the master key from outside (FAASBOX_MASTER_KEY_FILE); images stay in the data
+    /// directory. Move a data directory's state over with `faasbox admin migrate-store`.
+    #[arg(
+        long,
+        env = "FAASBOX_STORE",
+        hide_env_values = true,
+        value_name = "sqlite|postgres://…",
+        default_value = faasbox_server::config::STORE_SQLITE
+    )]
+    pub store: String,
+    /// Connections to a PostgreSQL store at most, 1 to 1000 (default 16).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub store_connections: Option<u32>,
     /// Address to serve the API on.
     #[arg(long, env = "FAASBOX_LISTEN", default_value = faasbox_server::DEFAULT_LISTEN)]
     pub listen: std::net::SocketAddr,
@@ -1336,6 +1351,36 @@ pub enum FlowCommand {
 pub enum AdminCommand {
     /// Generate a new master key and re-wrap every data key with it, without downtime.
     RotateMasterKey,
+    /// Move a stopped server's state from its data directory (SQLite) into an empty PostgreSQL
+    /// database. Runs here, on the data directory itself (no server, no API token).
+    #[command(
+        name = "migrate-store",
+        long_about = "Move a stopped server's state from its data directory's SQLite database \
+            into an empty PostgreSQL database, in one transaction: every table is copied, the \
+            rows counted on both sides, and every secret and registry credential decrypted \
+            through PostgreSQL with the data directory's master key (or FAASBOX_MASTER_KEY_FILE \
+            / FAASBOX_MASTER_KEY when the server got its key that way). Refused while a server \
+            runs on the directory, and into a database that holds faasbox data already. \
+            Image contents stay in the data directory's image store: start the PostgreSQL \
+            server on that data directory (or copy its images/ along).",
+        after_help = "Example:\n  \
+            systemctl stop faasbox\n  \
+            faasbox admin migrate-store --from sqlite:/var/lib/faasbox --to postgres://faasbox@db/faasbox\n  \
+            FAASBOX_MASTER_KEY_FILE=/var/lib/faasbox/keys/master.key \\\n    \
+            faasbox server --data-dir /var/lib/faasbox --store postgres://faasbox@db/faasbox"
+    )]
+    MigrateStore {
+        /// The data directory to move: sqlite:DIR.
+        #[arg(long, value_name = "sqlite:DIR")]
+        from: String,
+        /// The PostgreSQL database to move into (empty):
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE.
+        #[arg(long, value_name = "postgres://…")]
+        to: String,
+        /// Connections to PostgreSQL at most.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        store_connections: u32,
+    },
 }
 
 #[derive(Subcommand)]

@@ -23,6 +23,8 @@ pub const DEFAULT_PATH: &str = "/etc/faasbox/faasbox.toml";
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ServerFile {
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    store_connections: Option<u32>,
     listen: Option<SocketAddr>,
     agent: Option<PathBuf>,
     runc: Option<PathBuf>,
@@ -115,7 +117,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     })?;
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, listen, agent, \
+            "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
              runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
              runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
@@ -149,6 +151,21 @@ fn merge(
     merge_bounds(args, &unset, &file, path)?;
     if let Some(v) = file.data_dir.filter(|_| unset("data_dir")) {
         args.data_dir = v;
+    }
+    if let Some(v) = file.store.filter(|_| unset("store")) {
+        args.store = v;
+    }
+    if let Some(v) = file
+        .store_connections
+        .filter(|_| unset("store_connections"))
+    {
+        if !(1..=1000).contains(&v) {
+            bail!(
+                "{}: store-connections is {v}: it must be 1 to 1000",
+                path.display()
+            );
+        }
+        args.store_connections = Some(v);
     }
     if let Some(v) = file.listen.filter(|_| unset("listen")) {
         args.listen = v;
@@ -445,6 +462,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow-host-loopback"), "{err}");
+    }
+
+    #[test]
+    fn the_store_comes_from_the_file_and_its_connections_are_bounded() {
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(defaults.store, "sqlite");
+        assert_eq!(defaults.store_connections, None);
+        let args = server_args(
+            &[],
+            "store = \"postgres://faasbox@db:5432/faasbox\"\nstore-connections = 8\n",
+        )
+        .unwrap();
+        assert_eq!(args.store, "postgres://faasbox@db:5432/faasbox");
+        assert_eq!(args.store_connections, Some(8));
+        let args = server_args(&["--store", "sqlite"], "store = \"postgres://h/d\"\n").unwrap();
+        assert_eq!(args.store, "sqlite", "the flag wins over the file");
+        let err = server_args(&[], "store-connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store-connections is 0"), "{err}");
     }
 
     #[test]

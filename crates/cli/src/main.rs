@@ -44,7 +44,9 @@ fn main() -> ExitCode {
     // Before any thread exists: read the master key variables and drop them from the
     // environment, so no child process of the server inherits the key.
     let master_key = match &cli.command {
-        Command::Server(_) => faasbox_server::config::MasterKeyEnv::take(),
+        Command::Server(_) | Command::Admin(cli::AdminCommand::MigrateStore { .. }) => {
+            faasbox_server::config::MasterKeyEnv::take()
+        }
         _ => faasbox_server::config::MasterKeyEnv::default(),
     };
     let runtime = match tokio::runtime::Runtime::new() {
@@ -89,6 +91,13 @@ async fn run(
         Command::Route(c) => commands::routes::run(&client()?, format, c).await?,
         Command::Registry(c) => commands::registries::run(&client()?, format, c).await?,
         Command::Flow(c) => return commands::flows::run(&client()?, format, c).await,
+        Command::Admin(cli::AdminCommand::MigrateStore {
+            from,
+            to,
+            store_connections,
+        }) => {
+            commands::admin::migrate_store(format, from, to, store_connections, master_key).await?
+        }
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,

@@ -10,6 +10,8 @@ use faasbox_secrets::{KeyError, KeySource, Zeroizing, ENV_KEY, ENV_KEY_FILE};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The data directory used when none is given.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/faasbox";
+/// `--store`'s default: the SQLite database `<data-dir>/faasbox.db`.
+pub const STORE_SQLITE: &str = "sqlite";
 
 /// The default writable space of an image build's builder instance: 1 GiB.
 pub const DEFAULT_BUILD_DISK_BYTES: u64 = 1 << 30;
@@ -33,6 +35,13 @@ pub const DEFAULT_RUNS_IN_FLIGHT: usize = 200;
 pub struct ServerConfig {
     /// Holds the database, the image store and the instances' state.
     pub data_dir: PathBuf,
+    /// Where the metadata store is (`--store`): [`STORE_SQLITE`] for the SQLite database in
+    /// the data directory, or a PostgreSQL URL (`postgres://…`). Read by the composition
+    /// (`faasbox-server`), the one place that names a backend.
+    pub store: String,
+    /// Connections to a PostgreSQL store at most (`--store-connections`; `None`: the
+    /// backend's default). Unused with SQLite.
+    pub store_connections: Option<usize>,
     /// The address the API listens on.
     pub listen: SocketAddr,
     /// The static `faasbox-agent` binary mounted into every container.
@@ -218,6 +227,8 @@ impl ServerConfig {
     pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
         ServerConfig {
             data_dir,
+            store: STORE_SQLITE.to_string(),
+            store_connections: None,
             listen,
             agent_binary: default_agent_binary(),
             runc_path: "runc".into(),

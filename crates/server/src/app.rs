@@ -10,8 +10,9 @@ use anyhow::Context;
 use faasbox_driver::{Driver, ImageRef};
 use faasbox_driver_runc::{DriverConfig, IdMap, LayerSource, RuncDriver};
 use faasbox_images::ImageStore;
-use faasbox_secrets::Vault;
+use faasbox_secrets::{KeySource, Vault, ENV_KEY, ENV_KEY_FILE};
 use faasbox_store::Store;
+use faasbox_store_postgres::PgStore;
 use faasbox_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -46,14 +47,24 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     // This server's id among the servers sharing the store (made at the first start).
     let node = faasbox_core::cluster::NodeId::load_or_create(&config.data_dir)?;
     tracing::info!(node = %node, "this server is node {node}");
-    // Opening (and migrating) the database is blocking work, like every SQLite call.
-    let database = config.database_path();
-    let sqlite =
-        Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&database)).await??);
-    // The rest of the server reaches the store through its traits only (async: SQLite's work
-    // runs on blocking threads).
-    let store: Arc<dyn Store> = sqlite.clone();
+    let store_url = StoreUrl::parse(&config.store)?;
     let key_source = config.master_key.source(config.master_key_path())?;
+    if let (StoreUrl::Postgres(_), KeySource::DefaultFile(path)) = (&store_url, &key_source) {
+        // Several servers share the database and must use one master key: a server that
+        // made its own (in its data directory) would wrap data keys no other server can read.
+        if !path.exists() {
+            anyhow::bail!(
+                "a PostgreSQL store needs its master key given from outside: several servers \
+                 share the database and need the same master key, so this server does not make \
+                 one in {}. Give it with {ENV_KEY_FILE}=/etc/faasbox/master.key (make one with \
+                 `(umask 077; head -c 32 /dev/urandom | base64 > /etc/faasbox/master.key)`, or \
+                 after `faasbox admin migrate-store` copy the old data directory's \
+                 keys/master.key) or {ENV_KEY}=<base64 of 32 bytes>",
+                path.display()
+            );
+        }
+    }
+    let (store, in_use) = open_store(&config, &store_url).await?;
     let vault = Arc::new(
         Vault::open(&key_source, store.clone())
             .await
@@ -63,13 +74,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         max_layer_bytes: config.limits.max_layer_bytes,
         max_download_bytes: config.limits.max_upload_bytes,
     };
-    // Image contents that revisions pin stay although no name points at them any more. The
-    // image store asks from its own blocking work (garbage collection), so the synchronous
-    // method is the one to call here.
-    let pinned = sqlite;
-    let in_use: faasbox_images::InUse =
-        Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
-    // Opening collects garbage, which asks `in_use` (SQLite): a blocking thread's work.
+    // Opening collects garbage, which asks `in_use`: a blocking thread's work.
     let images_dir = config.images_dir();
     let images = Arc::new(
         tokio::task::spawn_blocking(move || {
@@ -155,6 +160,127 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         );
     }
     Ok(state)
+}
+
+/// How many connections a server keeps to a PostgreSQL store unless `--store-connections`
+/// says otherwise.
+pub const DEFAULT_STORE_CONNECTIONS: usize = faasbox_store_postgres::DEFAULT_CONNECTIONS;
+
+/// What `--store` names: the one place that tells the backends apart.
+#[derive(PartialEq, Eq)]
+pub enum StoreUrl {
+    /// The SQLite database in the data directory (`<data-dir>/faasbox.db`).
+    Sqlite,
+    /// A PostgreSQL database; the URL as given (it may hold a password: show it only through
+    /// [`StoreUrl::shown`]).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+impl StoreUrl {
+    /// Reads `--store`: `sqlite` (or nothing) or `postgres://…` / `postgresql://…`. The error
+    /// says what is accepted; it never shows a password.
+    pub fn parse(text: &str) -> anyhow::Result<StoreUrl> {
+        let text = text.trim();
+        if text.is_empty() || text == faasbox_core::config::STORE_SQLITE {
+            return Ok(StoreUrl::Sqlite);
+        }
+        let shown = faasbox_store_postgres::masked_url(text);
+        if let Some(rest) = text
+            .strip_prefix("postgres://")
+            .or_else(|| text.strip_prefix("postgresql://"))
+        {
+            // `postgres:///db?host=/run/postgresql` (a Unix socket) names its host in the query.
+            if rest.is_empty() || (rest.starts_with(['/', '?']) && !rest.contains("host=")) {
+                anyhow::bail!(
+                    "--store {shown}: the URL names no host; write \
+                     postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                );
+            }
+            return Ok(StoreUrl::Postgres(text.to_string()));
+        }
+        if text.starts_with("sqlite:") {
+            anyhow::bail!(
+                "--store {shown}: the SQLite store is always the data directory's faasbox.db; \
+                 give --store sqlite (the default) and choose the directory with --data-dir"
+            );
+        }
+        anyhow::bail!(
+            "--store {shown}: not a store faasbox knows; give `sqlite` (the default: the \
+             database in the data directory) or a PostgreSQL URL \
+             postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        )
+    }
+
+    /// The store for messages and logs (a PostgreSQL password masked).
+    pub fn shown(&self) -> String {
+        match self {
+            StoreUrl::Sqlite => faasbox_core::config::STORE_SQLITE.to_string(),
+            StoreUrl::Postgres(url) => faasbox_store_postgres::masked_url(url),
+        }
+    }
+}
+
+/// Opens (and migrates) the store `url` names, and makes the image store's question "which
+/// digests do revisions pin" for it. The image store asks from its own blocking work (garbage
+/// collection), so the answer is a synchronous function.
+async fn open_store(
+    config: &ServerConfig,
+    url: &StoreUrl,
+) -> anyhow::Result<(Arc<dyn Store>, faasbox_images::InUse)> {
+    match url {
+        StoreUrl::Sqlite => {
+            // Opening (and migrating) the database is blocking work, like every SQLite call.
+            let database = config.database_path();
+            let shown = database.display().to_string();
+            let sqlite =
+                Arc::new(tokio::task::spawn_blocking(move || SqliteStore::open(&database)).await??);
+            tracing::info!("store: the SQLite database {shown}");
+            let pinned = sqlite.clone();
+            let in_use: faasbox_images::InUse =
+                Box::new(move || pinned.revision_digests().map_err(|e| e.to_string()));
+            // The rest of the server reaches the store through its traits only (async:
+            // SQLite's work runs on blocking threads).
+            Ok((sqlite, in_use))
+        }
+        StoreUrl::Postgres(text) => {
+            let connections = config
+                .store_connections
+                .unwrap_or(DEFAULT_STORE_CONNECTIONS);
+            let pg = PgStore::open(text, connections).await.context(
+                "opening the PostgreSQL store of --store (is PostgreSQL running at that \
+                 address, does the database exist, and may the user connect to it?)",
+            )?;
+            tracing::info!(
+                "store: the PostgreSQL database {} (at most {connections} connections)",
+                pg.database()
+            );
+            let store: Arc<dyn Store> = Arc::new(pg);
+            let pinned = store.clone();
+            let runtime = tokio::runtime::Handle::current();
+            let in_use: faasbox_images::InUse = Box::new(move || {
+                // Asked on a blocking thread: the query runs on the server's runtime and this
+                // thread waits for its answer (bounded: no answer keeps every image).
+                let (answer, answered) = std::sync::mpsc::channel();
+                let pinned = pinned.clone();
+                runtime.spawn(async move {
+                    let _ = answer.send(pinned.revision_digests().await);
+                });
+                match answered.recv_timeout(Duration::from_secs(60)) {
+                    Ok(digests) => digests.map_err(|e| e.to_string()),
+                    Err(_) => Err("the PostgreSQL store did not say within 60 s which images \
+                                   revisions pin"
+                        .to_string()),
+                }
+            });
+            Ok((store, in_use))
+        }
+    }
 }
 
 /// The runc driver's way to the image store: a digest's extracted layer directories.

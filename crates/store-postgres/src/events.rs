@@ -13,7 +13,13 @@
 //!   wait fires once however many servers dispatch that namespace's events;
 //! - a schedule's slot is claimed by a conditional `UPDATE` (a second concurrent one waits for
 //!   the first's row lock, re-checks its `WHERE` and changes nothing);
-//! - held events are taken `FOR UPDATE SKIP LOCKED`, so each is released by one server.
+//! - held events are taken `FOR UPDATE SKIP LOCKED`, so each is released by one server;
+//! - a transaction that writes rows of a namespace holds the namespace's row `FOR KEY SHARE`
+//!   before any of them (`namespace_exists`), as `delete_namespace` locks that row before it
+//!   deletes the rest: the two never wait for each other's rows (a deadlock), and nothing of a
+//!   namespace being deleted is left behind.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -149,6 +155,11 @@ impl EventStore for PgStore {
             return Ok(Vec::new());
         };
         lock_namespace(&tx, &namespace).await?;
+        // The namespace's row before the event's (see `namespace_exists`); a namespace deleted
+        // meanwhile took its events along.
+        if !namespace_exists(&tx, &namespace).await? {
+            return Ok(Vec::new());
+        }
         // FOR UPDATE: a second dispatcher of the same event waits here, then finds it
         // dispatched (its row re-checked against `dispatched = 0`) and does nothing.
         let event = tx
@@ -237,6 +248,9 @@ impl EventStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         lock_namespace(&tx, namespace).await?;
+        // The namespace's row before its listeners' rows (see `namespace_exists`); whether it
+        // exists is each new listener's check, as on SQLite (none to add is no error).
+        namespace_exists(&tx, namespace).await?;
         tx.execute(
             "DELETE FROM event_listeners WHERE namespace = $1 AND flow = $2 AND kind = 'start'",
             &[&namespace, &flow],
@@ -269,6 +283,8 @@ impl EventStore for PgStore {
         for row in &namespaces {
             let namespace: String = row.try_get(0).map_err(db)?;
             lock_namespace(&tx, &namespace).await?;
+            // The namespace's row before its listeners' rows (see `namespace_exists`).
+            namespace_exists(&tx, &namespace).await?;
         }
         let removed = tx
             .execute(
@@ -328,6 +344,10 @@ impl EventStore for PgStore {
         // The lock also keeps two puts of one subscription from both finding none and both
         // adding a listener (the loser's would be left behind).
         lock_namespace(&tx, &sub.namespace).await?;
+        // The namespace's row before its listeners' rows (see `namespace_exists`).
+        if !namespace_exists(&tx, &sub.namespace).await? {
+            return Err(StoreError::NoNamespace(sub.namespace.clone()));
+        }
         let old: Option<String> = tx
             .query_opt(
                 "SELECT listener_id FROM subscriptions WHERE namespace = $1 AND name = $2",
@@ -413,6 +433,11 @@ impl EventStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         lock_namespace(&tx, namespace).await?;
+        // The namespace's row before its subscriptions', listeners' and deliveries' rows (see
+        // `namespace_exists`); a deleted namespace took its subscriptions along.
+        if !namespace_exists(&tx, namespace).await? {
+            return Ok(false);
+        }
         let removed = tx
             .execute(
                 "DELETE FROM subscriptions WHERE namespace = $1 AND name = $2",
@@ -513,6 +538,11 @@ impl EventStore for PgStore {
     ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        // The namespace's row first: a namespace deletion waits for the claim and then removes
+        // its instance too (and a deleted namespace has no schedule to claim).
+        if !namespace_exists(&tx, namespace).await? {
+            return Ok(false);
+        }
         // Once across servers with no further lock: a concurrent claim of the slot waits for
         // this row lock, then re-checks `last_fired_ms < $4` against the committed row and
         // updates nothing.
@@ -527,7 +557,8 @@ impl EventStore for PgStore {
             > 0;
         if claimed {
             if let Some(instance) = instance {
-                insert_instance(&tx, instance).await?;
+                // FlowStore's statement, in this transaction.
+                crate::flows::insert_instance(&*tx, instance).await?;
             }
         }
         tx.commit().await.map_err(db)?;
@@ -561,13 +592,31 @@ impl EventStore for PgStore {
     async fn release_due_events(&self, now_ms: i64) -> Result<usize> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
+        // The namespaces' rows first, in name order (see `namespace_exists`): a namespace
+        // deletion then waits for this release, or this release finds its held events gone.
+        // Only these namespaces' held events are taken (one held meanwhile in another waits
+        // for the next release).
+        let namespaces = tx
+            .query(
+                "SELECT name FROM namespaces
+                 WHERE name IN (SELECT namespace FROM delayed_events WHERE due_ms <= $1)
+                 ORDER BY name FOR KEY SHARE",
+                &[&now_ms],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db)?;
         // SKIP LOCKED: held events another server is releasing right now are its own; each is
         // moved once.
         let due = tx
             .query(
                 "SELECT id, namespace, event_id, source, type, event FROM delayed_events
-                 WHERE due_ms <= $1 ORDER BY due_ms, id FOR UPDATE SKIP LOCKED",
-                &[&now_ms],
+                 WHERE due_ms <= $1 AND namespace = ANY($2)
+                 ORDER BY due_ms, id FOR UPDATE SKIP LOCKED",
+                &[&now_ms, &namespaces],
             )
             .await
             .map_err(db)?;
@@ -627,9 +676,15 @@ async fn lock_namespace(client: &impl GenericClient, namespace: &str) -> Result<
     Ok(())
 }
 
+/// Whether the namespace exists. `FOR KEY SHARE`: inside a transaction it stays until the
+/// transaction ends, and a namespace deletion (which locks its row first) waits for it; taken
+/// before any row of the namespace, so the two never wait for each other's rows.
 async fn namespace_exists(client: &impl GenericClient, namespace: &str) -> Result<bool> {
     Ok(client
-        .query_opt("SELECT 1 FROM namespaces WHERE name = $1", &[&namespace])
+        .query_opt(
+            "SELECT 1 FROM namespaces WHERE name = $1 FOR KEY SHARE",
+            &[&namespace],
+        )
         .await
         .map_err(db)?
         .is_some())
@@ -723,30 +778,6 @@ async fn event_seq(
         .map(|r| r.try_get(0))
         .transpose()
         .map_err(db)
-}
-
-/// Stores a claimed slot's instance as `running`, as FlowStore's `create_instance` does (the
-/// same statement, here inside the claim's transaction).
-async fn insert_instance(tx: &impl GenericClient, new: &NewInstance<'_>) -> Result<()> {
-    tx.execute(
-        "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint,
-                                     parent, created, updated, depth)
-         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $8, $9)",
-        &[
-            &new.id,
-            &new.namespace,
-            &new.flow,
-            &new.source,
-            &new.input,
-            &new.checkpoint,
-            &new.parent,
-            &new.now,
-            &i64::from(new.depth),
-        ],
-    )
-    .await
-    .map_err(db)?;
-    Ok(())
 }
 
 fn event_row(r: &Row) -> Result<StoredEvent> {
@@ -882,31 +913,36 @@ async fn listeners_where(
     if listeners.is_empty() {
         return Ok(listeners);
     }
-    let gathered = client
-        .prepare(
-            "SELECT g.filter_index, g.event_seq, g.received_ms, e.event
+    // One query for every listener's progress (SQLite asks once per listener; here each
+    // query is a round trip, made while dispatch holds the namespace's lock).
+    let ids: Vec<&str> = listeners.iter().map(|l| l.listener.id.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT g.listener_id, g.filter_index, g.event_seq, g.received_ms, e.event
              FROM event_gathered g JOIN events e ON e.seq = g.event_seq
-             WHERE g.listener_id = $1 ORDER BY g.filter_index",
+             WHERE g.listener_id = ANY($1) ORDER BY g.listener_id, g.filter_index",
+            &[&ids],
         )
         .await
         .map_err(db)?;
+    let mut gathered: HashMap<String, Vec<GatheredRecord>> = HashMap::new();
+    for r in &rows {
+        let (listener_id, record) = (|| {
+            Ok::<_, tokio_postgres::Error>((
+                r.try_get::<_, String>(0)?,
+                GatheredRecord {
+                    filter_index: r.try_get(1)?,
+                    event_seq: r.try_get(2)?,
+                    received_ms: r.try_get(3)?,
+                    event: r.try_get(4)?,
+                },
+            ))
+        })()
+        .map_err(db)?;
+        gathered.entry(listener_id).or_default().push(record);
+    }
     for listener in &mut listeners {
-        let rows = client
-            .query(&gathered, &[&listener.listener.id])
-            .await
-            .map_err(db)?;
-        listener.gathered = rows
-            .iter()
-            .map(|r| {
-                Ok(GatheredRecord {
-                    filter_index: r.try_get(0)?,
-                    event_seq: r.try_get(1)?,
-                    received_ms: r.try_get(2)?,
-                    event: r.try_get(3)?,
-                })
-            })
-            .collect::<std::result::Result<_, tokio_postgres::Error>>()
-            .map_err(db)?;
+        listener.gathered = gathered.remove(&listener.listener.id).unwrap_or_default();
     }
     Ok(listeners)
 }

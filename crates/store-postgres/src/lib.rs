@@ -33,6 +33,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use faasbox_store::{Result, StoreError};
 use tokio_postgres::NoTls;
 
+pub use import::{Import, ImportValue};
 pub use schema::SCHEMA_VERSION;
 
 /// How many connections one server keeps to the database at most, unless told otherwise.

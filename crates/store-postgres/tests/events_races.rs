@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use faasbox_store::{
     Decide, DelayedEvent, EventInsert, EventStore, Listener, ListenerAction, ListenerKind,
-    NewInstance,
+    NamespaceStore, NewInstance, StoreError, SubscriptionRecord,
 };
 use faasbox_store_postgres::PgStore;
 use faasbox_test_registry::postgres::TestDatabase;
@@ -59,6 +59,21 @@ impl Servers {
             .await
             .expect(query)
             .get::<_, i64>(0)
+    }
+}
+
+/// A subscription of `namespace` named `sub` with the listener `listener_id`.
+fn subscription(namespace: &str, listener_id: &str) -> SubscriptionRecord {
+    SubscriptionRecord {
+        namespace: namespace.into(),
+        name: "sub".into(),
+        function: "f".into(),
+        event_type: "a".into(),
+        source: None,
+        context: "{}".into(),
+        listener_id: format!("{listener_id}-{namespace}"),
+        created: "t0".into(),
+        modified: "t0".into(),
     }
 }
 
@@ -321,4 +336,179 @@ async fn held_events_are_released_once_by_concurrent_servers() {
         40,
         "no seq was spent on a held event another releaser had taken"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_namespace_deleted_while_its_events_are_dispatched_leaves_nothing_behind() {
+    let servers = Servers::start().await;
+    for round in 0..ROUNDS {
+        let ns = format!("ns{round}");
+        servers.a.create_namespace(&ns, "t0").await.unwrap();
+        let start = Listener {
+            namespace: ns.clone(),
+            ..listener(&format!("s{round}"), ListenerKind::Start, 0)
+        };
+        servers
+            .a
+            .replace_start_listeners(&ns, "/listen", &[start])
+            .await
+            .unwrap();
+        servers
+            .a
+            .put_schedule(&ns, "/cron", "* * * * *", 0)
+            .await
+            .unwrap();
+        servers
+            .a
+            .put_subscription(&subscription(&ns, "l1"), "[]", 1)
+            .await
+            .unwrap();
+        let wait = Listener {
+            namespace: ns.clone(),
+            ..listener(&format!("w-{ns}"), ListenerKind::Wait, 0)
+        };
+        servers.a.add_listener(&wait, fire()).await.unwrap();
+        let EventInsert::New(seq) = servers
+            .a
+            .insert_event(&ns, "e", "/src", "a", "{}", 1)
+            .await
+            .unwrap()
+        else {
+            panic!("a new event")
+        };
+        servers
+            .a
+            .insert_delayed_event(&DelayedEvent {
+                namespace: ns.clone(),
+                id: "held".into(),
+                source: "/flow".into(),
+                event_type: "a".into(),
+                event: "{}".into(),
+                due_ms: 1,
+            })
+            .await
+            .unwrap();
+        let (a, b, c, d) = (
+            servers.a.clone(),
+            servers.a.clone(),
+            servers.b.clone(),
+            servers.b.clone(),
+        );
+        let dispatched = tokio::spawn(async move { a.dispatch_event(seq, fire()).await });
+        let released = tokio::spawn(async move { b.release_due_events(10).await });
+        let claim_ns = ns.clone();
+        let claimed = tokio::spawn(async move {
+            let id = format!("i-{claim_ns}");
+            let instance = NewInstance {
+                id: &id,
+                namespace: &claim_ns,
+                flow: "/cron",
+                source: "states: []",
+                input: "{}",
+                checkpoint: "{}",
+                parent: None,
+                depth: 0,
+                now: "2026-01-01T00:00:00.000Z",
+            };
+            c.claim_schedule_slot(&claim_ns, "/cron", "* * * * *", 60_000, Some(&instance))
+                .await
+        });
+        let (e, f) = (servers.b.clone(), servers.a.clone());
+        let redeploy_ns = ns.clone();
+        let redeployed = tokio::spawn(async move {
+            let start = Listener {
+                namespace: redeploy_ns.clone(),
+                ..listener(&format!("s2-{redeploy_ns}"), ListenerKind::Start, 0)
+            };
+            e.replace_start_listeners(&redeploy_ns, "/listen", &[start])
+                .await
+        });
+        let subscribe_ns = ns.clone();
+        let resubscribed = tokio::spawn(async move {
+            f.put_subscription(&subscription(&subscribe_ns, "l2"), "[]", 2)
+                .await
+        });
+        let (g, h) = (servers.a.clone(), servers.b.clone());
+        let unsubscribe_ns = ns.clone();
+        let unsubscribed =
+            tokio::spawn(async move { g.delete_subscription(&unsubscribe_ns, "sub").await });
+        let wait_instance = format!("inst-w-{ns}");
+        let unwaited =
+            tokio::spawn(async move { h.delete_instance_listeners(&wait_instance).await });
+        let delete_ns = ns.clone();
+        let deleted = tokio::spawn(async move { d.delete_namespace(&delete_ns).await });
+        // A deadlock between the two would fail one of them (SQLSTATE 40P01).
+        dispatched.await.unwrap().expect("dispatch");
+        released.await.unwrap().expect("release");
+        claimed.await.unwrap().expect("claim");
+        unsubscribed.await.unwrap().expect("delete_subscription");
+        unwaited.await.unwrap().expect("delete_instance_listeners");
+        // These two write rows of the namespace: they may come after the deletion.
+        for (what, result) in [
+            ("redeploy", redeployed.await.unwrap().map(|_| ())),
+            ("subscription", resubscribed.await.unwrap().map(|_| ())),
+        ] {
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::NoNamespace(_))),
+                "{what}: {result:?}"
+            );
+        }
+        assert!(deleted.await.unwrap().expect("delete"));
+        for table in [
+            "events",
+            "event_listeners",
+            "event_deliveries",
+            "delayed_events",
+            "schedules",
+            "flow_instances",
+            "subscriptions",
+        ] {
+            let left = servers
+                .sql
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE namespace = $1"),
+                    &[&ns],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0);
+            assert_eq!(
+                left, 0,
+                "round {round}: {left} rows of {ns} left in {table}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_visible_seq_never_has_an_earlier_seq_still_to_come() {
+    let servers = Servers::start().await;
+    let mut inserts = JoinSet::new();
+    for writer in 0..6usize {
+        let store = servers.store(writer);
+        inserts.spawn(async move {
+            for n in 0..40 {
+                insert(&store, &format!("{writer}-{n}")).await;
+            }
+        });
+    }
+    // While they insert: every snapshot holds every seq up to the newest it sees (no insert
+    // here is a duplicate, so no seq goes unused), so a watermark never skips an event that
+    // becomes visible after it.
+    let mut looks = 0;
+    while !inserts.is_empty() {
+        let row = servers
+            .sql
+            .query_one("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM events", &[])
+            .await
+            .unwrap();
+        let (newest, count): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!(newest, count, "seqs up to {newest} visible: {count}");
+        looks += 1;
+        while let Some(done) = inserts.try_join_next() {
+            done.unwrap();
+        }
+    }
+    assert!(looks > 1, "the reader looked while the writers wrote");
+    assert_eq!(servers.count("SELECT COUNT(*) FROM events").await, 240);
 }

@@ -10,6 +10,7 @@
 mod code;
 mod delayed_events;
 mod events;
+mod export;
 mod flows;
 mod function_logs;
 mod global_functions;
@@ -32,6 +33,7 @@ use faasbox_store::{
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use export::{ExportLock, ExportTable, Value, ROWID};
 pub use schema::SCHEMA_VERSION;
 
 /// What the SQL code fails with inside: SQLite's error or a store error. The public methods

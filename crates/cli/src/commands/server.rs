@@ -23,6 +23,8 @@ pub async fn run(
         tracing::info!("configuration read from {}", path.display());
     }
     let mut config = ServerConfig::new(args.data_dir, args.listen);
+    config.store = args.store;
+    config.store_connections = args.store_connections.map(|n| n as usize);
     if let Some(agent) = args.agent {
         config.agent_binary = agent;
     }

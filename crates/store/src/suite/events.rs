@@ -498,3 +498,240 @@ pub async fn delayed_events_are_accepted_when_due_and_survive_a_reopen(backend: 
     assert_eq!(store.release_due_events(9_000).await.unwrap(), 0);
     assert_eq!(store.undispatched_events(10).await.unwrap().len(), 2);
 }
+
+/// Listeners (added or in a replacement), schedules and held events of a missing namespace are
+/// `NoNamespace`, and a refused replacement changes nothing.
+pub async fn listeners_schedules_and_held_events_need_their_namespace(backend: &impl Backend) {
+    let store = store(backend).await;
+    let stray = Listener {
+        namespace: "nope".into(),
+        ..listener("x", ListenerKind::Start, 0)
+    };
+    assert!(matches!(
+        store.add_listener(&stray, Box::new(by_type)).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .replace_start_listeners(
+                "demo",
+                "/listen",
+                &[listener("s2", ListenerKind::Start, 0), stray.clone()]
+            )
+            .await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    let ids: Vec<String> = store
+        .list_listeners("demo")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.listener.id)
+        .collect();
+    assert_eq!(ids, ["s"], "the refused replacement changed nothing");
+    assert!(matches!(
+        store.put_schedule("nope", "/cron", "* * * * *", 0).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    assert!(store.schedules().await.unwrap().is_empty());
+    let held = DelayedEvent {
+        namespace: "nope".into(),
+        id: "1".into(),
+        source: "/flow".into(),
+        event_type: "a".into(),
+        event: "{}".into(),
+        due_ms: 1,
+    };
+    assert!(matches!(
+        store.insert_delayed_event(&held).await,
+        Err(StoreError::NoNamespace(_))
+    ));
+    assert_eq!(store.next_delayed_event_due().await.unwrap(), None);
+}
+
+/// Every namespace's waits (not starts) are listed by `created_ms`, then id, with their
+/// deadlines; an instance's waits are removed once; the watermark before a time is the newest
+/// event received before it.
+pub async fn waits_are_listed_with_their_deadlines_and_watermarks_follow_reception(
+    backend: &impl Backend,
+) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners("demo", "/listen", &[listener("s", ListenerKind::Start, 0)])
+        .await
+        .unwrap();
+    let waits = [
+        Listener {
+            created_ms: 2,
+            deadline_ms: Some(50),
+            ..listener("w2", ListenerKind::Wait, 0)
+        },
+        Listener {
+            created_ms: 2,
+            ..listener("w1", ListenerKind::Wait, 0)
+        },
+        listener("w0", ListenerKind::Wait, 0),
+    ];
+    for wait in &waits {
+        store.add_listener(wait, Box::new(by_type)).await.unwrap();
+    }
+    let listed = store.wait_listeners().await.unwrap();
+    assert_eq!(
+        listed,
+        [waits[2].clone(), waits[1].clone(), waits[0].clone()]
+    );
+    assert_eq!(store.delete_instance_listeners("inst-w1").await.unwrap(), 1);
+    assert_eq!(store.delete_instance_listeners("inst-w1").await.unwrap(), 0);
+    let ids: Vec<String> = store
+        .wait_listeners()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, ["w0", "w2"]);
+
+    assert_eq!(store.event_watermark_before(1_000).await.unwrap(), 0);
+    let EventInsert::New(first) = insert(&*store, "1", "b").await else {
+        panic!()
+    };
+    let EventInsert::New(second) = store
+        .insert_event("demo", "2", "/src", "b", "{}", 200)
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(store.event_watermark_before(100).await.unwrap(), 0);
+    assert_eq!(store.event_watermark_before(101).await.unwrap(), first);
+    assert_eq!(store.event_watermark_before(1_000).await.unwrap(), second);
+}
+
+/// A held event that repeats an accepted one (namespace, source, id) is dropped when released
+/// and not counted.
+pub async fn a_held_event_repeating_an_accepted_one_is_dropped(backend: &impl Backend) {
+    let store = store(backend).await;
+    store
+        .insert_event("demo", "1", "/flow", "a", "{}", 10)
+        .await
+        .unwrap();
+    for id in ["1", "2"] {
+        store
+            .insert_delayed_event(&DelayedEvent {
+                namespace: "demo".into(),
+                id: id.into(),
+                source: "/flow".into(),
+                event_type: "a".into(),
+                event: "{}".into(),
+                due_ms: 100,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.release_due_events(100).await.unwrap(), 1);
+    let events = store.list_events("demo", 10).await.unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["2", "1"]);
+    assert_eq!(
+        events[1].received_ms, 10,
+        "the accepted one is kept as it was"
+    );
+    assert_eq!(store.next_delayed_event_due().await.unwrap(), None);
+}
+
+/// An eventsAnd listener's filter keeps the latest event it matched, and expired filters are
+/// forgotten; a start registered late fires once for each event it missed and returns the
+/// last delivery.
+pub async fn gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed(
+    backend: &impl Backend,
+) {
+    let store = store(backend).await;
+    store
+        .replace_start_listeners(
+            "demo",
+            "/listen",
+            &[
+                listener("s", ListenerKind::Start, 0),
+                listener("t", ListenerKind::Start, 0),
+            ],
+        )
+        .await
+        .unwrap();
+    // `k0` is kept for filter 0, `k1` for filter 1 (and filter 0 has expired by then); `t`
+    // ignores `k1`, so each listener's progress is its own.
+    let gather = || -> Decide {
+        Box::new(|event, listener| match event.event_type.as_str() {
+            "k1" if listener.listener.id == "t" => ListenerAction::Ignore,
+            "k0" => ListenerAction::Keep {
+                filter_index: 0,
+                expired: vec![],
+            },
+            "k1" => ListenerAction::Keep {
+                filter_index: 1,
+                expired: vec![0],
+            },
+            _ => ListenerAction::Ignore,
+        })
+    };
+    let gathered = |listeners: Vec<ListenerRecord>| -> Vec<Vec<(i64, i64)>> {
+        listeners
+            .iter()
+            .map(|l| {
+                l.gathered
+                    .iter()
+                    .map(|g| (g.filter_index, g.event_seq))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut seqs = Vec::new();
+    for (id, event_type) in [("1", "k0"), ("2", "k0"), ("3", "k1")] {
+        let EventInsert::New(seq) = insert(&*store, id, event_type).await else {
+            panic!()
+        };
+        store.dispatch_event(seq, gather()).await.unwrap();
+        seqs.push(seq);
+        let now = gathered(store.list_listeners("demo").await.unwrap());
+        match id {
+            // A second event for the same filter replaces the first.
+            "1" | "2" => assert_eq!(now, [[(0, seq)], [(0, seq)]]),
+            _ => assert_eq!(now, [[(1, seq)], [(0, seqs[1])]], "s: filter 0 expired"),
+        }
+    }
+
+    // A late start: both `a` events were dispatched before it was added.
+    let mut last = 0;
+    for id in ["4", "5"] {
+        let EventInsert::New(seq) = insert(&*store, id, "a").await else {
+            panic!()
+        };
+        store.dispatch_event(seq, gather()).await.unwrap();
+        last = seq;
+    }
+    let late = Listener {
+        flow: "/late".into(),
+        ..listener("late", ListenerKind::Start, seqs[2])
+    };
+    let fired = store
+        .add_listener(&late, Box::new(by_type))
+        .await
+        .unwrap()
+        .expect("fired");
+    assert_eq!(
+        fired.instance_id,
+        format!("new-{last}"),
+        "the last delivery"
+    );
+    let late_deliveries = store
+        .pending_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.listener_id == "late")
+        .count();
+    assert_eq!(late_deliveries, 2, "one per missed event");
+}

@@ -90,6 +90,10 @@ macro_rules! backend_suite {
             tokens_need_their_namespace_are_listed_oldest_first_and_go_with_it
             global_services_keep_created_and_stay_out_of_namespaces
             services_are_replaced_whole_listed_and_go_with_their_namespace
+            listeners_schedules_and_held_events_need_their_namespace
+            waits_are_listed_with_their_deadlines_and_watermarks_follow_reception
+            a_held_event_repeating_an_accepted_one_is_dropped
+            gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
             invocations_are_listed_newest_first_within_their_namespace
