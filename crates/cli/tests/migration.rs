@@ -52,7 +52,9 @@ fn images_json_to_version_1(data: &std::path::Path) {
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE flow_instance_steps;
+        "DROP TABLE nodes;
+         ALTER TABLE invocations DROP COLUMN node;
+         DROP TABLE flow_instance_steps;
          DROP TABLE routes;
          DROP TABLE subscriptions;
          DROP TABLE service_secret_params;

@@ -353,6 +353,21 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
+    // sc-nodes: the servers sharing the database (heartbeats by the database's clock, in ms),
+    // and the node each call or run ran on (NULL: recorded before nodes, or not running).
+    "CREATE TABLE nodes (
+         id TEXT PRIMARY KEY,
+         addr TEXT NOT NULL,
+         version TEXT NOT NULL,
+         started TEXT NOT NULL,
+         heartbeat_ms BIGINT NOT NULL,
+         state TEXT NOT NULL,
+         taken_by TEXT,
+         capacity TEXT NOT NULL DEFAULT '{}',
+         instances BIGINT NOT NULL DEFAULT 0,
+         runs BIGINT NOT NULL DEFAULT 0
+     );
+     ALTER TABLE invocations ADD COLUMN node TEXT;",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

@@ -378,6 +378,21 @@ const MIGRATIONS: &[&str] = &[
          truncated INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (instance, step)
      );",
+    // sc-nodes: the servers sharing the store (heartbeats by the database's clock, in ms),
+    // and the node each call or run ran on (NULL: recorded before nodes, or not running).
+    "CREATE TABLE nodes (
+         id TEXT PRIMARY KEY,
+         addr TEXT NOT NULL,
+         version TEXT NOT NULL,
+         started TEXT NOT NULL,
+         heartbeat_ms INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         taken_by TEXT,
+         capacity TEXT NOT NULL DEFAULT '{}',
+         instances INTEGER NOT NULL DEFAULT 0,
+         runs INTEGER NOT NULL DEFAULT 0
+     );
+     ALTER TABLE invocations ADD COLUMN node TEXT;",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

@@ -31,6 +31,7 @@ pub mod functions;
 pub mod images;
 pub mod invocations;
 pub mod namespaces;
+pub mod nodes;
 pub mod routes;
 pub mod secrets;
 pub mod services;
@@ -59,6 +60,7 @@ pub use invocations::{
     Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
+pub use nodes::{NewNode, NodeList, NodeLoad, NodeRecord, NodeStore};
 pub use routes::{RouteRecord, RouteStore};
 pub use secrets::{
     is_pseudo_namespace, DataKeyRecord, RegistryRecord, Rewrap, SecretEntry, SecretRecord,
@@ -144,6 +146,7 @@ pub trait Store:
     + TokenStore
     + PullFailureStore
     + CodeStore
+    + NodeStore
 {
 }
 
@@ -159,5 +162,6 @@ impl<T> Store for T where
         + TokenStore
         + PullFailureStore
         + CodeStore
+        + NodeStore
 {
 }

@@ -16,6 +16,7 @@ mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod nodes;
 mod routes;
 mod runs;
 mod secrets;
@@ -31,6 +32,7 @@ pub use functions::*;
 pub use images::*;
 pub use invocations::*;
 pub use namespaces::*;
+pub use nodes::*;
 pub use routes::*;
 pub use runs::*;
 pub use secrets::*;
@@ -97,6 +99,7 @@ macro_rules! backend_suite {
             flows_need_their_namespace_keep_created_and_list_by_path
             instances_list_newest_first_keep_metadata_and_variables_by_scope
             invocations_are_listed_newest_first_within_their_namespace
+            nodes_beat_are_taken_over_once_rejoin_and_leave
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
