@@ -357,6 +357,19 @@ pub struct ServerArgs {
     /// server is reached through HTTPS (file: `[ui] secure_cookie`).
     #[arg(long, env = "FAASBOX_UI_SECURE_COOKIE", value_parser = clap::builder::FalseyValueParser::new())]
     pub ui_secure_cookie: bool,
+
+    // Several servers on one store (`[cluster]` in the file). Hidden from --help until the
+    // scale-out that uses them (heartbeats, take-over) lands: today they are only read and
+    // checked.
+    /// Seconds a server's work stays its own without a heartbeat, 3 to 3600 (file: `[cluster]
+    /// lease_seconds`): a server that stops beating for this long is declared dead and another
+    /// takes over its runs. Heartbeats go every third of it.
+    #[arg(long, hide = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub cluster_lease_seconds: u64,
+    /// The URL of this server's API as the other servers and `faasbox nodes` show it (file:
+    /// `[cluster] advertise`; default: http://<listen address>, the host's name for 0.0.0.0).
+    #[arg(long, hide = true)]
+    pub cluster_advertise: Option<String>,
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -64,6 +64,20 @@ struct ServerFile {
     ui_idle_minutes: Option<u32>,
     ui_secure_cookie: Option<bool>,
     ui: Option<UiFile>,
+
+    // Several servers on one store, as flags (`cluster-lease-seconds`) or the table `[cluster]`.
+    cluster_lease_seconds: Option<u64>,
+    cluster_advertise: Option<String>,
+    cluster: Option<ClusterFile>,
+}
+
+/// The `[cluster]` table: several servers on one store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    #[serde(alias = "lease-seconds")]
+    lease_seconds: Option<u64>,
+    advertise: Option<String>,
 }
 
 /// The `[ui]` table: the web UI's settings.
@@ -108,7 +122,9 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
              runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
-             ui-secure-cookie; the table [ui] takes session_hours, idle_minutes, secure_cookie",
+             ui-secure-cookie, cluster-lease-seconds, cluster-advertise; the table [ui] takes \
+             session_hours, idle_minutes, secure_cookie; the table [cluster] takes \
+             lease_seconds, advertise",
             path.display(),
             e.to_string().trim_end()
         )
@@ -273,7 +289,54 @@ fn merge_bounds(
     {
         args.flow_max_data = value("flow-max-data", v, parse_flow_max_data)?;
     }
-    merge_ui(args, unset, file, path)
+    merge_ui(args, unset, file, path)?;
+    merge_cluster(args, unset, file, path)
+}
+
+/// The cluster settings, from `[cluster]` or the flags' names (not both).
+fn merge_cluster(
+    args: &mut ServerArgs,
+    unset: &dyn Fn(&str) -> bool,
+    file: &ServerFile,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let table = file.cluster.as_ref();
+    let both = |key: &str| {
+        anyhow::anyhow!(
+            "{}: cluster-{} and [cluster] {} are both set: keep one",
+            path.display(),
+            key.replace('_', "-"),
+            key
+        )
+    };
+    let lease = match (
+        file.cluster_lease_seconds,
+        table.and_then(|t| t.lease_seconds),
+    ) {
+        (Some(_), Some(_)) => return Err(both("lease_seconds")),
+        (a, b) => a.or(b),
+    };
+    if let Some(v) = lease.filter(|_| unset("cluster_lease_seconds")) {
+        if !(3..=3600).contains(&v) {
+            bail!(
+                "{}: [cluster] lease_seconds: {v} is outside 3 to 3600 (seconds a server's work \
+                 stays its own without a heartbeat)",
+                path.display()
+            );
+        }
+        args.cluster_lease_seconds = v;
+    }
+    let advertise = match (
+        file.cluster_advertise.clone(),
+        table.and_then(|t| t.advertise.clone()),
+    ) {
+        (Some(_), Some(_)) => return Err(both("advertise")),
+        (a, b) => a.or(b),
+    };
+    if let Some(v) = advertise.filter(|_| unset("cluster_advertise")) {
+        args.cluster_advertise = Some(v);
+    }
+    Ok(())
 }
 
 /// The web UI's settings, from `[ui]` or the flags' names (not both), checked like the flags.
@@ -447,6 +510,39 @@ mod tests {
             ("[ui]\nidle_minutes = 1441\n", "idle_minutes"),
             ("ui-idle-minutes = 5\n[ui]\nidle_minutes = 6\n", "keep one"),
             ("[ui]\nidle = 5\n", "idle"),
+        ] {
+            let err = format!("{:#}", server_args(&[], toml).unwrap_err());
+            assert!(err.contains(named), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn cluster_settings_come_from_the_cluster_table_or_the_flags_names() {
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(defaults.cluster_lease_seconds, 15);
+        assert_eq!(defaults.cluster_advertise, None);
+        let args = server_args(
+            &["--cluster-lease-seconds", "4"],
+            "[cluster]\nlease_seconds = 30\nadvertise = \"http://10.0.0.5:8470\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.cluster_lease_seconds, 4, "the flag wins over the file");
+        assert_eq!(
+            args.cluster_advertise.as_deref(),
+            Some("http://10.0.0.5:8470")
+        );
+        let args = server_args(&[], "cluster-lease-seconds = 9\n").unwrap();
+        assert_eq!(args.cluster_lease_seconds, 9);
+        for (toml, named) in [
+            (
+                "[cluster]\nlease_seconds = 2\n",
+                "lease_seconds: 2 is outside 3",
+            ),
+            (
+                "cluster-lease-seconds = 5\n[cluster]\nlease_seconds = 6\n",
+                "keep one",
+            ),
+            ("[cluster]\nlease = 5\n", "lease"),
         ] {
             let err = format!("{:#}", server_args(&[], toml).unwrap_err());
             assert!(err.contains(named), "{toml}: {err}");

@@ -98,6 +98,8 @@ pub struct ServerConfig {
 
     /// The web UI's settings (`[ui]`).
     pub ui: UiSettings,
+    /// Several servers on one store (`[cluster]`): the lease and the advertised address.
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 /// The web UI's settings (`[ui]` in `faasbox.toml`, `--ui-*` flags).
@@ -249,6 +251,7 @@ impl ServerConfig {
             expr_limits: faasbox_expr::sandbox::Limits::default(),
             flow_limits: faasbox_flow::engine::Limits::default(),
             ui: UiSettings::default(),
+            cluster: crate::cluster::ClusterSettings::default(),
         }
     }
 
@@ -275,6 +278,7 @@ impl ServerConfig {
         }
         problems.extend(self.limits.quotas.problem());
         problems.extend(self.ui.problems());
+        problems.extend(self.cluster.problems());
         problems
     }
 

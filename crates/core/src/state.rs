@@ -58,12 +58,18 @@ pub struct AppState {
     pub routes: crate::routes::RouteTable,
     /// Function log lines as calls print them, for the followers of a function's logs.
     pub live_logs: crate::live_logs::LiveLogs,
+    /// This server's id among the servers sharing the store (`<data-dir>/node.id`).
+    pub node: crate::cluster::NodeId,
+    /// The `[cluster]` settings (a copy of `config.cluster`, the advertised address filled in).
+    pub cluster: crate::cluster::ClusterSettings,
 }
 
 pub use crate::owner::function_key;
 
 impl AppState {
     /// The state over the opened store, images, driver and vault; no function in service yet.
+    /// `node` is this server's id (`NodeId::load_or_create` on the data directory).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
@@ -71,7 +77,12 @@ impl AppState {
         driver: Arc<dyn Driver>,
         vault: Arc<Vault>,
         key_source: KeySource,
+        node: crate::cluster::NodeId,
     ) -> Self {
+        let cluster = crate::cluster::ClusterSettings {
+            advertise: Some(config.cluster.advertised(config.listen)),
+            ..config.cluster.clone()
+        };
         let expr_limits = config.expr_limits;
         let sessions = crate::auth::sessions::SessionBook::new(config.ui.session_limits());
         let quotas = Arc::new(crate::quota::QuotaBook::new(config.limits.quotas));
@@ -105,6 +116,8 @@ impl AppState {
             runs: Default::default(),
             routes: Default::default(),
             live_logs: Default::default(),
+            node,
+            cluster,
             evaluator: faasbox_expr::sandbox::Evaluator::sandboxed(
                 faasbox_expr::sandbox::WorkerCommand::this_executable(),
                 expr_limits,

@@ -144,7 +144,8 @@ async fn open(
     let images = Arc::new(ImageStore::open(config.images_dir()).unwrap());
     let driver = Arc::new(driver);
     let dyn_driver: Arc<dyn faasbox_driver::Driver> = driver.clone();
-    let mut state = AppState::new(config, store, images, dyn_driver, vault, key_source);
+    let node = crate::cluster::NodeId::load_or_create(&config.data_dir).unwrap();
+    let mut state = AppState::new(config, store, images, dyn_driver, vault, key_source, node);
     // Flows' jq expressions run on blocking threads here: a test binary is no expr worker.
     state.evaluator = faasbox_expr::sandbox::Evaluator::in_process();
     let state = Arc::new(state);

@@ -44,6 +44,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             config.agent_binary.display()
         );
     }
+    // This server's id among the servers sharing the store (made at the first start).
+    let node = faasbox_core::cluster::NodeId::load_or_create(&config.data_dir)?;
+    tracing::info!(node = %node, "this server is node {node}");
     let store_url = StoreUrl::parse(&config.store)?;
     let key_source = config.master_key.source(config.master_key_path())?;
     if let (StoreUrl::Postgres(_), KeySource::DefaultFile(path)) = (&store_url, &key_source) {
@@ -111,7 +114,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         .await
         .context("creating the admin API token")?;
     let state = Arc::new(AppState::new(
-        config, store, images, driver, vault, key_source,
+        config, store, images, driver, vault, key_source, node,
     ));
     faasbox_core::runs::recovery::send_callbacks(&state, recovered.requeued.crashed);
     state.evaluator.warm_up().await.map_err(|e| {

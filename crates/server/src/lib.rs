@@ -7,5 +7,5 @@
 pub mod app;
 pub mod migrate_store;
 
-pub use faasbox_core::{config, model, quota, template, FlowLimits, FunctionSpec};
+pub use faasbox_core::{cluster, config, model, quota, template, FlowLimits, FunctionSpec};
 pub use faasbox_core::{ServerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN};

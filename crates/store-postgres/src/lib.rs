@@ -20,6 +20,7 @@ mod flows;
 mod functions;
 mod import;
 mod namespaces;
+mod nodes;
 mod pull_failures;
 mod routes;
 mod runs;

@@ -353,7 +353,22 @@ const MIGRATIONS: &[&str] = &[
          modified TEXT NOT NULL,
          PRIMARY KEY (namespace, name)
      );",
-    // sc-flows: who drives a flow instance across servers: the owner node's id, its lease
+    // 2 (issue 19): the servers sharing the database (heartbeats by the database's clock, in ms),
+    // and the node each call or run ran on (NULL: recorded before nodes, or not running).
+    "CREATE TABLE nodes (
+         id TEXT PRIMARY KEY,
+         addr TEXT NOT NULL,
+         version TEXT NOT NULL,
+         started TEXT NOT NULL,
+         heartbeat_ms BIGINT NOT NULL,
+         state TEXT NOT NULL,
+         taken_by TEXT,
+         capacity TEXT NOT NULL DEFAULT '{}',
+         instances BIGINT NOT NULL DEFAULT 0,
+         runs BIGINT NOT NULL DEFAULT 0
+     );
+     ALTER TABLE invocations ADD COLUMN node TEXT;",
+    // 3 (issue 19): who drives a flow instance across servers: the owner node's id, its lease
     // (ms since the epoch, by the database's clock; NULL while the instance waits or has
     // ended) and the epoch, moved on by each claim, that fences the owner's writes; the
     // server that claimed an event delivery and until when (its lease).
@@ -363,7 +378,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);
      ALTER TABLE event_deliveries ADD COLUMN claimed_by TEXT;
      ALTER TABLE event_deliveries ADD COLUMN claimed_until_ms BIGINT;",
-    // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
+    // 4 (issue 19): the changes feed: what a server changed that the others keep in
     // memory. Seqs come from the `counters` row 'changes' in the publishing transaction, so
     // their order is the order changes become visible in (see changes.rs).
     "INSERT INTO counters (name, value) VALUES ('changes', 0);

@@ -74,6 +74,10 @@ const TABLES: &[&str] = &[
     "changes",
 ];
 
+/// Tables an export leaves out on purpose. `nodes` (sc-nodes): which servers ran on the old
+/// database says nothing about the servers of the new one; each registers itself there.
+const NOT_EXPORTED: &[&str] = &["nodes"];
+
 /// Holds the database's write lock while an export reads; releases it when dropped.
 pub struct ExportLock {
     store: SqliteStore,
@@ -125,7 +129,10 @@ impl SqliteStore {
             let present: Vec<String> = stmt
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            if let Some(unknown) = present.iter().find(|t| !TABLES.contains(&t.as_str())) {
+            if let Some(unknown) = present
+                .iter()
+                .find(|t| !TABLES.contains(&t.as_str()) && !NOT_EXPORTED.contains(&t.as_str()))
+            {
                 return Err(StoreError::backend(format!(
                     "the database has a table this build cannot export: {unknown}"
                 ))

@@ -15,6 +15,7 @@ mod export;
 mod flows;
 mod function_logs;
 mod global_functions;
+mod nodes;
 mod pull_failures;
 mod revisions;
 mod routes;

@@ -378,7 +378,22 @@ const MIGRATIONS: &[&str] = &[
          truncated INTEGER NOT NULL DEFAULT 0,
          PRIMARY KEY (instance, step)
      );",
-    // sc-flows: who drives a flow instance (issue 19, several servers on one database): the
+    // 19 (issue 19): the servers sharing the store (heartbeats by the database's clock, in ms),
+    // and the node each call or run ran on (NULL: recorded before nodes, or not running).
+    "CREATE TABLE nodes (
+         id TEXT PRIMARY KEY,
+         addr TEXT NOT NULL,
+         version TEXT NOT NULL,
+         started TEXT NOT NULL,
+         heartbeat_ms INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         taken_by TEXT,
+         capacity TEXT NOT NULL DEFAULT '{}',
+         instances INTEGER NOT NULL DEFAULT 0,
+         runs INTEGER NOT NULL DEFAULT 0
+     );
+     ALTER TABLE invocations ADD COLUMN node TEXT;",
+    // 20 (issue 19): who drives a flow instance (several servers on one database): the
     // owner node's id, its lease (ms since the epoch, by the database's clock; NULL while the
     // instance waits or has ended) and the epoch, moved on by each claim, that fences the
     // owner's writes; the server that claimed an event delivery and until when (its lease),
@@ -390,7 +405,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX flow_instances_by_owner ON flow_instances (owner, status);
      ALTER TABLE event_deliveries ADD COLUMN claimed_by TEXT;
      ALTER TABLE event_deliveries ADD COLUMN claimed_until_ms INTEGER;",
-    // sc-caches: the changes feed (issue 19): what a server changed that the others keep in
+    // 21 (issue 19): the changes feed: what a server changed that the others keep in
     // memory; `seq` in the order the changes were written (one writer here).
     "CREATE TABLE changes (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,

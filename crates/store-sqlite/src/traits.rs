@@ -23,7 +23,7 @@ use crate::SqliteStore;
 impl SqliteStore {
     /// Runs `work` on (a clone of) this store in one of tokio's blocking threads. A panic in
     /// `work` goes on in the caller.
-    async fn run<T, F>(&self, work: F) -> Result<T>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&SqliteStore) -> Result<T> + Send + 'static,

@@ -32,6 +32,7 @@ pub mod functions;
 pub mod images;
 pub mod invocations;
 pub mod namespaces;
+pub mod nodes;
 pub mod routes;
 pub mod secrets;
 pub mod services;
@@ -61,6 +62,7 @@ pub use invocations::{
     Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
+pub use nodes::{NewNode, NodeList, NodeLoad, NodeRecord, NodeStore};
 pub use routes::{RouteRecord, RouteStore};
 pub use secrets::{
     is_pseudo_namespace, DataKeyRecord, RegistryRecord, Rewrap, SecretEntry, SecretRecord,
@@ -157,6 +159,7 @@ pub trait Store:
     + PullFailureStore
     + CodeStore
     + ChangeStore
+    + NodeStore
 {
 }
 
@@ -173,5 +176,6 @@ impl<T> Store for T where
         + PullFailureStore
         + CodeStore
         + ChangeStore
+        + NodeStore
 {
 }

@@ -64,6 +64,10 @@ pub async fn run(
         idle_minutes: args.ui_idle_minutes,
         secure_cookie: args.ui_secure_cookie,
     };
+    config.cluster = faasbox_server::cluster::ClusterSettings {
+        lease: std::time::Duration::from_secs(args.cluster_lease_seconds),
+        advertise: args.cluster_advertise,
+    };
     faasbox_server::app::run(config).await
 }
 

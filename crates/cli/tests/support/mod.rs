@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod cgroups;
+pub mod cluster;
 pub mod flows;
 pub mod gate;
 pub mod images;
@@ -187,6 +188,18 @@ impl Server {
     }
 
     async fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut server = Server::spawn_untokened(data_dir, extra, env).await;
+        server.token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("the server wrote its admin token")
+            .trim()
+            .to_string();
+        server.http = client_with_token(Some(&server.token));
+        server
+    }
+
+    /// Starts a server and waits until it is healthy, without its admin token (a server on a
+    /// shared store finds the admin token made by another; see `support::cluster`).
+    pub async fn spawn_untokened(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new()
@@ -210,7 +223,7 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("starting faasbox server");
-        let mut server = Server {
+        let server = Server {
             url,
             data_dir: data_dir.to_path_buf(),
             child: Some(child),
@@ -219,12 +232,13 @@ impl Server {
             token: String::new(),
         };
         server.wait_healthy().await;
-        server.token = std::fs::read_to_string(data_dir.join("admin.token"))
-            .expect("the server wrote its admin token")
-            .trim()
-            .to_string();
-        server.http = client_with_token(Some(&server.token));
         server
+    }
+
+    /// Sends `token` from now on (the CLI too).
+    pub fn use_token(&mut self, token: &str) {
+        self.token = token.to_string();
+        self.http = client_with_token(Some(token));
     }
 
     async fn wait_healthy(&self) {

@@ -17,6 +17,7 @@ mod functions;
 mod images;
 mod invocations;
 mod namespaces;
+mod nodes;
 mod routes;
 mod runs;
 mod secrets;
@@ -33,6 +34,7 @@ pub use functions::*;
 pub use images::*;
 pub use invocations::*;
 pub use namespaces::*;
+pub use nodes::*;
 pub use routes::*;
 pub use runs::*;
 pub use secrets::*;
@@ -104,6 +106,7 @@ macro_rules! backend_suite {
             instances_are_leased_taken_over_once_and_fence_the_old_owner
             a_wait_is_resumed_once_and_unfenced_writes_always_land
             deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due
+            nodes_beat_are_taken_over_once_rejoin_and_leave
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
