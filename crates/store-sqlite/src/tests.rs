@@ -147,6 +147,7 @@ fn schema_1_downgrade(path: &std::path::Path) -> String {
         "callback_status",
         "secrets",
         "services",
+        "node",
     ] {
         sql.push_str(&format!("ALTER TABLE invocations DROP COLUMN {column};"));
     }
