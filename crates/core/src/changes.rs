@@ -1,5 +1,5 @@
 //! Publishing changes to the store's changes feed, for the other servers' caches (what they
-//! do with them is [`crate::cluster::follow`]). Apart from the follower so the write paths
+//! do with them is [`crate::follow`]). Apart from the follower so the write paths
 //! (`deploy.rs` among them) publish without depending on what follows.
 
 use faasbox_store::Store;

@@ -714,7 +714,7 @@ pub(crate) async fn callable(
         return Err(Failure::no_such_namespace(namespace));
     }
     // Deployed through another server a moment ago: in service here from now on.
-    if !crate::cluster::follow::activate_if_stored(state, owner, name).await {
+    if !crate::follow::activate_if_stored(state, owner, name).await {
         // A function built from code is in service once its build is READY.
         if let Owner::Namespace(ns) = owner {
             if let Some(not_ready) = crate::code::functions::not_ready(state, ns, name).await {

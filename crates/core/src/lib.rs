@@ -22,6 +22,7 @@ pub mod events;
 pub mod failure;
 pub mod flow_runs;
 pub mod flows;
+pub mod follow;
 pub mod image_book;
 pub mod image_pin;
 pub mod image_pull;

@@ -85,9 +85,9 @@ pub async fn delete(
     state
         .to_completion(move |s| async move {
             if s.store.delete_namespace(&ns).await? {
-                faasbox_core::cluster::follow::publish(
+                faasbox_core::follow::publish(
                     &*s.store,
-                    faasbox_core::cluster::follow::Kind::NamespaceDeleted,
+                    faasbox_core::follow::Kind::NamespaceDeleted,
                     &ns,
                 )
                 .await;

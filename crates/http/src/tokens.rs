@@ -13,7 +13,7 @@ use super::json_body::{JsonBody, JsonShape};
 use super::{require_namespace, valid_name};
 use crate::error::{ApiError, ApiResult};
 use faasbox_core::auth::tokens::{issue, Role};
-use faasbox_core::cluster::follow::{self, Kind};
+use faasbox_core::follow::{self, Kind};
 use faasbox_core::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -316,7 +316,7 @@ pub async fn serve(
     let runs_tasks = [
         faasbox_core::runs::executor::start(state.clone()),
         faasbox_core::runs::retention::start(state.clone()),
-        faasbox_core::cluster::follow::start(state.clone()),
+        faasbox_core::follow::start(state.clone()),
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();

@@ -1,9 +1,9 @@
-//! Several servers on one store: this server's node id ([`node`]), the `[cluster]`
+//! Several servers on one store: this server's node id ([`node`]) and the `[cluster]`
 //! settings (how long a server's lease on its work lasts without a heartbeat, and the API
-//! address it advertises to the others), and how what each server keeps in memory follows
-//! what the others change ([`follow`]).
+//! address it advertises to the others). How what each server keeps in memory follows what
+//! the others change is [`crate::follow`], a module of its own because it needs the server's
+//! state, which the settings here are part of.
 
-pub mod follow;
 pub mod node;
 
 use std::net::SocketAddr;
