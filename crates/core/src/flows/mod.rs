@@ -11,6 +11,7 @@ pub mod effects;
 pub mod event_waits;
 pub mod events;
 pub mod functions;
+pub mod leases;
 pub mod runner;
 
 pub use crate::flow_runs::{DeletingGuard, RunGuard, Runs};
