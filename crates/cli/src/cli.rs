@@ -159,6 +159,18 @@ pub enum Command {
     /// Create, list and delete API tokens (needs the admin token).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The servers sharing this server's store: state, last heartbeat, capacity and load
+    /// (needs the admin token).
+    #[command(
+        long_about = "The servers sharing this server's store (several servers on one \
+            PostgreSQL database form one platform; with SQLite there is one). Each server \
+            beats every third of its lease (--cluster-lease-seconds, 15 s by default); one that \
+            misses a whole lease is declared dead and another takes its runs and flow \
+            instances over. STATE is up, left (stopped gracefully) or dead.\n\
+            \n  faasbox nodes\
+            \n  faasbox nodes -o json      with capacity and the lease"
+    )]
+    Nodes,
     /// Send CloudEvents into a namespace (they start and resume flows), list received ones.
     #[command(subcommand)]
     Event(EventCommand),
@@ -358,17 +370,15 @@ pub struct ServerArgs {
     #[arg(long, env = "FAASBOX_UI_SECURE_COOKIE", value_parser = clap::builder::FalseyValueParser::new())]
     pub ui_secure_cookie: bool,
 
-    // Several servers on one store (`[cluster]` in the file). Hidden from --help until the
-    // scale-out that uses them (heartbeats, take-over) lands: today they are only read and
-    // checked.
+    // Several servers on one store (`[cluster]` in the file).
     /// Seconds a server's work stays its own without a heartbeat, 3 to 3600 (file: `[cluster]
     /// lease_seconds`): a server that stops beating for this long is declared dead and another
     /// takes over its runs. Heartbeats go every third of it.
-    #[arg(long, hide = true, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub cluster_lease_seconds: u64,
     /// The URL of this server's API as the other servers and `faasbox nodes` show it (file:
     /// `[cluster] advertise`; default: http://<listen address>, the host's name for 0.0.0.0).
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pub cluster_advertise: Option<String>,
 }
 

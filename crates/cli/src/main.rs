@@ -100,6 +100,7 @@ async fn run(
         }
         Command::Admin(c) => commands::admin::run(&client()?, format, c).await?,
         Command::Token(c) => commands::tokens::run(&client()?, format, c).await?,
+        Command::Nodes => commands::nodes::run(&client()?, format).await?,
         Command::Event(c) => commands::events::run(&client()?, format, c).await?,
         Command::Subscription(c) => commands::subscriptions::run(&client()?, format, c).await?,
         Command::ExprWorker(_) => unreachable!("handled in main before the runtime starts"),

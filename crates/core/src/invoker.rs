@@ -300,6 +300,7 @@ async fn run(
             callback_url: None,
             secrets: options.secrets.clone(),
             services: options.services.clone(),
+            node: Some(state.node.to_string()),
         };
         if !state.store.insert_run(&run).await? {
             return Err(Failure::internal(format!(
@@ -842,10 +843,16 @@ async fn record_end(
         revision: record.revision.map(i64::from),
         cold_start: record.cold_start,
         phases: record.phases,
+        node: Some(state.node.as_str()),
     };
-    let stored = state.store.finish_invocation(&record.id, &end, &logs).await;
-    if let Err(e) = stored {
-        tracing::error!("recording the end of a call failed: {e}");
+    match state.store.finish_invocation(&record.id, &end, &logs).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            run = %record.id,
+            "the run was taken over by another server while this one ran it (this server \
+             was declared dead); its end here is not recorded"
+        ),
+        Err(e) => tracing::error!("recording the end of a call failed: {e}"),
     }
 }
 

@@ -115,9 +115,14 @@ impl Harness {
         let (dir, digest) = (self.dir.clone(), self.digest.clone());
         drop(self);
         let h = open(dir, driver, flow_fn_spec(), Some(digest), true).await;
+        let now = crate::clock::now_rfc3339();
         faasbox_store::InvocationStore::fail_interrupted_invocations(
             &*h.state.store,
-            &crate::clock::now_rfc3339(),
+            &faasbox_store::Interruption {
+                ended: &now,
+                node: h.state.node.as_str(),
+                cause: "the server stopped",
+            },
         )
         .await
         .unwrap();

@@ -18,6 +18,7 @@ mod invocations;
 mod json_body;
 mod metrics;
 mod namespaces;
+mod nodes;
 mod openapi;
 mod paging;
 mod pulls;
@@ -213,6 +214,7 @@ pub(crate) fn routes(max_input: usize) -> Vec<Route> {
     vec![
         route(M::GET, auth::HEALTH_PATH, get(health), Doc::new(SYSTEM, "Liveness check (no token needed)", Answer::Json(200, any_json)).open()),
         route(M::GET, "/api/v1/server", get(server_info::info), Doc::new(SYSTEM, "The server at a glance (admin token only): version, start time and uptime, driver, and how many namespaces, functions, flows and web UI sessions there are", Answer::Json(200, one::<server_info::ServerInfo>))),
+        route(M::GET, "/api/v1/nodes", get(nodes::list), Doc::new(SYSTEM, "The servers sharing this store (admin token only): address, version, state (up, left, dead), last heartbeat, capacity, instances and runs", Answer::Json(200, one::<nodes::NodesView>))),
         route(M::GET, "/api/v1/openapi.json", get(openapi), Doc::new(SYSTEM, "This document", Answer::Json(200, any_json))),
         route(M::GET, faasbox_core::metrics::PATH, get(metrics::serve), Doc::new(SYSTEM, "Prometheus metrics in the OpenMetrics text format (admin token only)", Answer::Text("application/openmetrics-text"))),
         route(M::POST, "/api/v1/namespaces", post(namespaces::create), Doc::new(NS, "Create a namespace", Answer::Json(201, one::<NamespaceRecord>)).body(Body::Json(one::<namespaces::CreateNamespace>))),

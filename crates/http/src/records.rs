@@ -69,6 +69,9 @@ pub struct InvocationRecord {
     pub secrets: Vec<String>,
     /// Services the run got on top of its function's.
     pub services: Vec<String>,
+    /// The server (node id, `faasbox nodes`) that runs it or ran it last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// A run's error: its class (`InputError`, `FunctionError` or `SystemError`), code and message.
@@ -134,6 +137,7 @@ impl From<faasbox_store::InvocationRecord> for InvocationRecord {
             callback_status: r.callback_status,
             secrets: r.secrets,
             services: r.services,
+            node: r.node,
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct ServerInfo {
     pub flows: u64,
     /// Web UI sessions open now.
     pub sessions: u64,
+    /// This server's node id among the servers sharing the store (`GET /api/v1/nodes`).
+    pub node: String,
 }
 
 pub async fn info(State(state): State<Arc<AppState>>) -> ApiResult<Json<ServerInfo>> {
@@ -45,5 +47,6 @@ pub async fn info(State(state): State<Arc<AppState>>) -> ApiResult<Json<ServerIn
         functions,
         flows,
         sessions: state.sessions.len() as u64,
+        node: state.node.to_string(),
     }))
 }

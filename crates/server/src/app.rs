@@ -109,7 +109,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     }
     // Calls and runs the last server left running: sync ones crashed, async ones queued again
     // (once); the executor (started with the API, in `serve`) runs what is queued.
-    let recovered = faasbox_core::runs::recovery::recover(&*store).await?;
+    let recovered = faasbox_core::runs::recovery::recover(&*store, node.as_str()).await?;
     faasbox_core::auth::tokens::bootstrap_admin(&*store, &config.data_dir)
         .await
         .context("creating the admin API token")?;
@@ -117,6 +117,11 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         config, store, images, driver, vault, key_source, node,
     ));
     faasbox_core::runs::recovery::send_callbacks(&state, recovered.requeued.crashed);
+    // Among the servers of this store from now on (one, with SQLite); the heartbeat starts
+    // with the API (`serve`).
+    faasbox_core::cluster::membership::join(&state)
+        .await
+        .context("registering this server (node) in the store")?;
     state.evaluator.warm_up().await.map_err(|e| {
         anyhow::anyhow!("{e} (jq expressions run in worker processes of this binary)")
     })?;
@@ -317,11 +322,12 @@ pub async fn serve(
         faasbox_core::runs::executor::start(state.clone()),
         faasbox_core::runs::retention::start(state.clone()),
         faasbox_core::follow::start(state.clone()),
+        faasbox_core::cluster::membership::start(state.clone()),
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
     // No run is claimed from here on, and asynchronous runs that the stop cuts short stay
-    // `running`: the next start runs them again.
+    // `running` until `leave` queues them again for the other servers (or the next start).
     state.runs.shut_down();
     for task in runs_tasks {
         task.abort();
@@ -336,6 +342,9 @@ pub async fn serve(
         .stop_all()
         .await
         .context("stopping instances")?;
+    faasbox_core::cluster::membership::leave(&state)
+        .await
+        .context("handing this server's runs back to the store")?;
     served.context("serving the API")
 }
 

@@ -10,8 +10,8 @@
 use async_trait::async_trait;
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore, NewRun,
-    Requeued, Result, RunCount, RunFilter, RunPhases,
+    FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord, InvocationStore,
+    NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
 };
 use tokio_postgres::{Row, Transaction};
 
@@ -21,7 +21,7 @@ use crate::{db, PgStore};
 const RUN_COLUMNS: &str = "id, namespace, function, revision, mode, status, started, \
      began, ended, input, output, error_type, error_code, error_message, event, http_context, \
      cold_start, wait_ms, init_ms, run_ms, attempts, callback_url, callback_status, secrets, \
-     services";
+     services, node";
 
 /// Runs are removed in batches of this many (one transaction each).
 const PURGE_BATCH: i64 = 1000;
@@ -65,6 +65,7 @@ fn run_from_row(r: &Row) -> std::result::Result<InvocationRecord, tokio_postgres
         callback_status: r.try_get(22)?,
         secrets: list(r.try_get(23)?),
         services: list(r.try_get(24)?),
+        node: r.try_get(25)?,
     })
 }
 
@@ -179,7 +180,7 @@ impl InvocationStore for PgStore {
         id: &str,
         end: &InvocationEnd<'_>,
         logs: &[LogLine],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let phases = end.phases;
@@ -187,34 +188,41 @@ impl InvocationStore for PgStore {
         let wait_ms = phases.map(|p| i64::try_from(p.wait_ms).unwrap_or(i64::MAX));
         let init_ms = phases.map(|p| i64::try_from(p.init_ms).unwrap_or(i64::MAX));
         let run_ms = phases.map(|p| i64::try_from(p.run_ms).unwrap_or(i64::MAX));
-        tx.execute(
-            "UPDATE invocations SET status = $2, ended = $3, error_code = $4,
+        // The row lock of the UPDATE orders it after a take-over's requeue of the same row,
+        // which then no longer names this node.
+        let changed = tx
+            .execute(
+                "UPDATE invocations SET status = $2, ended = $3, error_code = $4,
                  error_message = $5, error_type = $6, output = $7,
                  input = COALESCE($8, input), revision = COALESCE($9, revision),
                  cold_start = COALESCE($10, cold_start), wait_ms = COALESCE($11, wait_ms),
                  init_ms = COALESCE($12, init_ms), run_ms = COALESCE($13, run_ms)
-             WHERE id = $1",
-            &[
-                &id,
-                &end.status,
-                &end.ended,
-                &end.error_code,
-                &end.error_message,
-                &end.error_type,
-                &end.output,
-                &end.input,
-                &end.revision,
-                &cold_start,
-                &wait_ms,
-                &init_ms,
-                &run_ms,
-            ],
-        )
-        .await
-        .map_err(db)?;
+             WHERE id = $1 AND ($14::text IS NULL OR node IS NULL OR node = $14)",
+                &[
+                    &id,
+                    &end.status,
+                    &end.ended,
+                    &end.error_code,
+                    &end.error_message,
+                    &end.error_type,
+                    &end.output,
+                    &end.input,
+                    &end.revision,
+                    &cold_start,
+                    &wait_ms,
+                    &init_ms,
+                    &run_ms,
+                    &end.node,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 0 {
+            return Ok(false);
+        }
         append_logs_in(&tx, id, logs).await?;
         tx.commit().await.map_err(db)?;
-        Ok(())
+        Ok(true)
     }
 
     async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>> {
@@ -287,16 +295,15 @@ impl InvocationStore for PgStore {
             .map_err(db)
     }
 
-    async fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize> {
+    async fn fail_interrupted_invocations(&self, gone: &Interruption<'_>) -> Result<usize> {
         let changed = self
             .client()
             .await?
             .execute(
                 "UPDATE invocations SET status = 'crashed', ended = $1,
-                     error_code = NULL, error_type = 'SystemError',
-                     error_message = 'the server stopped while this call ran'
-                 WHERE status = 'running' AND mode = 'sync'",
-                &[&ended],
+                     error_code = NULL, error_type = 'SystemError', error_message = $3
+                 WHERE status = 'running' AND mode = 'sync' AND (node = $2 OR node IS NULL)",
+                &[&gone.ended, &gone.node, &gone.call_message()],
             )
             .await
             .map_err(db)?;
@@ -313,8 +320,8 @@ impl InvocationStore for PgStore {
             .await?
             .execute(
                 "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
-                     input, event, http_context, callback_url, secrets, services, attempts)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                     input, event, http_context, callback_url, secrets, services, attempts, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (id) DO NOTHING",
                 &[
                     &run.id,
@@ -331,6 +338,7 @@ impl InvocationStore for PgStore {
                     &secrets,
                     &services,
                     &i64::from(running),
+                    &run.node,
                 ],
             )
             .await
@@ -356,7 +364,7 @@ impl InvocationStore for PgStore {
         runs_from_rows(&rows)
     }
 
-    async fn claim_run(&self, id: &str, started: &str) -> Result<bool> {
+    async fn claim_run(&self, id: &str, started: &str, node: &str) -> Result<bool> {
         // Exactly one claimer, whatever the number of servers: a second UPDATE of the row waits
         // for the first's transaction and then re-checks `status = 'queued'` on the row the
         // first left (READ COMMITTED), so it changes nothing.
@@ -364,9 +372,10 @@ impl InvocationStore for PgStore {
             .client()
             .await?
             .execute(
-                "UPDATE invocations SET status = 'running', began = $2, attempts = attempts + 1
+                "UPDATE invocations SET status = 'running', began = $2, attempts = attempts + 1,
+                     node = $3
                  WHERE id = $1 AND status = 'queued'",
-                &[&id, &started],
+                &[&id, &started, &node],
             )
             .await
             .map_err(db)?;
@@ -391,7 +400,7 @@ impl InvocationStore for PgStore {
         Ok(changed == 1)
     }
 
-    async fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued> {
+    async fn requeue_interrupted_runs(&self, gone: &Interruption<'_>) -> Result<Requeued> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         // FOR UPDATE locks the runs read until commit: a second caller at the same time waits,
@@ -400,7 +409,8 @@ impl InvocationStore for PgStore {
         let select = |attempts: &str| {
             format!(
                 "SELECT id FROM invocations WHERE status = 'running' AND mode = 'async'
-                 AND attempts {attempts} ORDER BY started, rowid FOR UPDATE"
+                 AND (node = $1 OR node IS NULL) AND attempts {attempts}
+                 ORDER BY started, rowid FOR UPDATE"
             )
         };
         let ids = |rows: Vec<Row>| -> Result<Vec<String>> {
@@ -408,8 +418,8 @@ impl InvocationStore for PgStore {
                 .map(|r| r.try_get::<_, String>(0).map_err(db))
                 .collect()
         };
-        let requeued = ids(tx.query(&select("< 2"), &[]).await.map_err(db)?)?;
-        let crashed = ids(tx.query(&select(">= 2"), &[]).await.map_err(db)?)?;
+        let requeued = ids(tx.query(&select("< 2"), &[&gone.node]).await.map_err(db)?)?;
+        let crashed = ids(tx.query(&select(">= 2"), &[&gone.node]).await.map_err(db)?)?;
         for id in &requeued {
             tx.execute(
                 "UPDATE invocations SET status = 'queued', began = NULL WHERE id = $1",
@@ -417,19 +427,14 @@ impl InvocationStore for PgStore {
             )
             .await
             .map_err(db)?;
-            let line = agent_line(
-                "the server stopped while this run ran (attempt 1); it runs again (attempt 2)",
-            );
-            append_logs_in(&tx, id, &[line]).await?;
+            append_logs_in(&tx, id, &[agent_line(&gone.requeue_line())]).await?;
         }
         for id in &crashed {
             tx.execute(
                 "UPDATE invocations SET status = 'crashed', ended = $2,
-                     error_type = 'SystemError', error_code = NULL,
-                     error_message = 'the server stopped while this run ran its second \
-                     attempt; it is not run again'
+                     error_type = 'SystemError', error_code = NULL, error_message = $3
                  WHERE id = $1",
-                &[id, &ended],
+                &[id, &gone.ended, &gone.crash_message()],
             )
             .await
             .map_err(db)?;

@@ -46,6 +46,35 @@ impl TokenStore for PgStore {
         Ok(())
     }
 
+    async fn insert_first_admin(&self, record: &TokenRecord) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // Servers starting together each check for an admin token: the lock makes the check
+        // and the insert one step, so exactly one of them inserts (a plain NOT EXISTS lets
+        // every concurrent transaction see none).
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext('first_admin'))", &[])
+            .await
+            .map_err(db)?;
+        let changed = tx
+            .execute(
+                &format!(
+                    "INSERT INTO tokens ({COLUMNS}) SELECT $1, $2, NULL, $3, $4, $5
+                     WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE namespace IS NULL)"
+                ),
+                &[
+                    &record.id,
+                    &record.name,
+                    &record.role,
+                    &record.hash,
+                    &record.created,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(changed == 1)
+    }
+
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
         self.client()
             .await?

@@ -244,3 +244,51 @@ async fn rollbacks_racing_deploys_never_point_at_a_pruned_revision() {
         );
     }
 }
+
+/// Many servers starting at once on an empty store each try to make the admin token: exactly
+/// one inserts it. (Checked to fail without the advisory lock: a plain `NOT EXISTS` lets
+/// several concurrent transactions each see no admin token.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_servers_starting_at_once_one_makes_the_admin_token() {
+    let database = TestDatabase::new();
+    let stores = two_servers(&database).await;
+    for round in 0..5 {
+        let mut callers = JoinSet::new();
+        for caller in 0..12 {
+            let store = stores[caller % 2].clone();
+            callers.spawn(async move {
+                let id = format!("r{round}c{caller}");
+                let record = faasbox_store::TokenRecord {
+                    id: id.clone(),
+                    name: "admin".into(),
+                    namespace: None,
+                    role: "admin".into(),
+                    hash: format!("{id:0>64}"),
+                    created: "t0".into(),
+                };
+                faasbox_store::TokenStore::insert_first_admin(&*store, &record)
+                    .await
+                    .expect("inserting the first admin token")
+            });
+        }
+        let inserted = callers
+            .join_all()
+            .await
+            .into_iter()
+            .filter(|&won| won)
+            .count();
+        assert_eq!(inserted, 1, "round {round}: one admin token");
+        let admins: Vec<_> = faasbox_store::TokenStore::list_tokens(&*stores[0])
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.namespace.is_none())
+            .collect();
+        assert_eq!(admins.len(), 1);
+        assert!(
+            faasbox_store::TokenStore::delete_token(&*stores[1], &admins[0].id)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -68,7 +68,7 @@ async fn each_queued_run_is_claimed_exactly_once_across_two_stores() {
             let mut won = Vec::new();
             for id in order {
                 if store
-                    .claim_run(&id, "2026-01-01T00:00:01.000Z")
+                    .claim_run(&id, "2026-01-01T00:00:01.000Z", "n1")
                     .await
                     .unwrap()
                 {
@@ -111,7 +111,7 @@ async fn a_claim_and_a_cancel_of_one_run_never_both_win() {
             // Alternate which store claims and which cancels.
             let (claimer, canceller) = if n % 2 == 0 { (a, b) } else { (b, a) };
             let (claimed, cancelled) = tokio::join!(
-                claimer.claim_run(&id, "2026-01-01T00:00:01.000Z"),
+                claimer.claim_run(&id, "2026-01-01T00:00:01.000Z", "n1"),
                 canceller.cancel_queued_run(&id, "2026-01-01T00:00:01.000Z"),
             );
             (id, claimed.unwrap(), cancelled.unwrap())
@@ -185,12 +185,20 @@ async fn runs_left_running_are_requeued_once_by_two_stores_at_once() {
     let ids = run_ids("q");
     insert_queued(&a, &ids).await;
     for id in &ids {
-        assert!(a.claim_run(id, "2026-01-01T00:00:01.000Z").await.unwrap());
+        assert!(a
+            .claim_run(id, "2026-01-01T00:00:01.000Z", "n1")
+            .await
+            .unwrap());
     }
 
+    let gone = faasbox_store::Interruption {
+        ended: "2026-01-01T00:00:02.000Z",
+        node: "n1",
+        cause: "server node n1 stopped answering",
+    };
     let (by_a, by_b) = tokio::join!(
-        a.requeue_interrupted_runs("2026-01-01T00:00:02.000Z"),
-        b.requeue_interrupted_runs("2026-01-01T00:00:02.000Z"),
+        a.requeue_interrupted_runs(&gone),
+        b.requeue_interrupted_runs(&gone),
     );
     let (by_a, by_b) = (by_a.unwrap(), by_b.unwrap());
     let mut requeued = [by_a.requeued, by_b.requeued].concat();

@@ -31,7 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    FunctionRecord, InvocationEnd, InvocationRecord, NamespaceRecord, Result, StoreError,
+    FunctionRecord, Interruption, InvocationEnd, InvocationRecord, NamespaceRecord, Result,
+    StoreError,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -349,18 +350,18 @@ impl SqliteStore {
         id: &str,
         end: &InvocationEnd<'_>,
         logs: &[LogLine],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let phases = end.phases;
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE invocations SET status = ?2, ended = ?3, error_code = ?4,
                      error_message = ?5, error_type = ?6, output = ?7,
                      input = COALESCE(?8, input), revision = COALESCE(?9, revision),
                      cold_start = COALESCE(?10, cold_start), wait_ms = COALESCE(?11, wait_ms),
                      init_ms = COALESCE(?12, init_ms), run_ms = COALESCE(?13, run_ms)
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND (?14 IS NULL OR node IS NULL OR node = ?14)",
                 params![
                     id,
                     end.status,
@@ -375,11 +376,15 @@ impl SqliteStore {
                     phases.map(|p| p.wait_ms as i64),
                     phases.map(|p| p.init_ms as i64),
                     phases.map(|p| p.run_ms as i64),
+                    end.node,
                 ],
             )?;
+            if changed == 0 {
+                return Ok(false);
+            }
             append_logs_in(&tx, id, logs)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -450,14 +455,13 @@ impl SqliteStore {
     }
 
     /// Marks calls that were running when the server stopped as `crashed`. Returns how many.
-    pub fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize> {
+    pub fn fail_interrupted_invocations(&self, gone: &Interruption<'_>) -> Result<usize> {
         sql(|| {
             Ok(self.conn().execute(
                 "UPDATE invocations SET status = 'crashed', ended = ?1,
-                 error_code = NULL, error_type = 'SystemError',
-                 error_message = 'the server stopped while this call ran'
-             WHERE status = 'running' AND mode = 'sync'",
-                [ended],
+                 error_code = NULL, error_type = 'SystemError', error_message = ?3
+             WHERE status = 'running' AND mode = 'sync' AND (node = ?2 OR node IS NULL)",
+                params![gone.ended, gone.node, gone.call_message()],
             )?)
         })
     }

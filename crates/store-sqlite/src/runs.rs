@@ -5,7 +5,9 @@
 use rusqlite::params;
 
 use faasbox_proto::{LogLine, LogStream};
-use faasbox_store::{InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases};
+use faasbox_store::{
+    Interruption, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
+};
 
 use crate::{sql, SqliteStore};
 
@@ -13,7 +15,7 @@ use crate::{sql, SqliteStore};
 pub(crate) const RUN_COLUMNS: &str = "id, namespace, function, revision, mode, status, started, \
      began, ended, input, output, error_type, error_code, error_message, event, http_context, \
      cold_start, wait_ms, init_ms, run_ms, attempts, callback_url, callback_status, secrets, \
-     services";
+     services, node";
 
 /// Runs are removed in batches of this many (one transaction each).
 const PURGE_BATCH: usize = 1000;
@@ -55,6 +57,7 @@ pub(crate) fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invocation
         callback_status: r.get(22)?,
         secrets: list(r.get(23)?),
         services: list(r.get(24)?),
+        node: r.get(25)?,
     })
 }
 
@@ -80,8 +83,8 @@ impl SqliteStore {
             let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
             let changed = self.conn().execute(
                 "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
-                     input, event, http_context, callback_url, secrets, services, attempts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                     input, event, http_context, callback_url, secrets, services, attempts, node)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (id) DO NOTHING",
                 params![
                     run.id,
@@ -98,6 +101,7 @@ impl SqliteStore {
                     secrets,
                     services,
                     i64::from(running),
+                    run.node,
                 ],
             )?;
             Ok(changed == 1)
@@ -120,12 +124,13 @@ impl SqliteStore {
     }
 
     /// Moves a queued run to `running`.
-    pub fn claim_run(&self, id: &str, started: &str) -> Result<bool> {
+    pub fn claim_run(&self, id: &str, started: &str, node: &str) -> Result<bool> {
         sql(|| {
             let changed = self.conn().execute(
-                "UPDATE invocations SET status = 'running', began = ?2, attempts = attempts + 1
+                "UPDATE invocations SET status = 'running', began = ?2, attempts = attempts + 1,
+                     node = ?3
                  WHERE id = ?1 AND status = 'queued'",
-                params![id, started],
+                params![id, started, node],
             )?;
             Ok(changed == 1)
         })
@@ -145,17 +150,18 @@ impl SqliteStore {
         })
     }
 
-    /// Queues again (or ends) asynchronous runs left `running` by a stopped server.
-    pub fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued> {
+    /// Queues again (or ends) asynchronous runs left `running` by a node that stopped.
+    pub fn requeue_interrupted_runs(&self, gone: &Interruption<'_>) -> Result<Requeued> {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
             let ids = |attempts: &str| -> rusqlite::Result<Vec<String>> {
                 let mut stmt = tx.prepare(&format!(
                     "SELECT id FROM invocations WHERE status = 'running' AND mode = 'async'
-                     AND attempts {attempts} ORDER BY started, rowid"
+                     AND (node = ?1 OR node IS NULL) AND attempts {attempts}
+                     ORDER BY started, rowid"
                 ))?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
+                let rows = stmt.query_map([gone.node], |r| r.get(0))?;
                 rows.collect()
             };
             let requeued = ids("< 2")?;
@@ -165,21 +171,14 @@ impl SqliteStore {
                     "UPDATE invocations SET status = 'queued', began = NULL WHERE id = ?1",
                     [id],
                 )?;
-                let line = agent_line(
-                    "the server stopped while this run ran (attempt 1); it runs again \
-                     (attempt 2)"
-                        .into(),
-                );
-                crate::append_logs_in(&tx, id, &[line])?;
+                crate::append_logs_in(&tx, id, &[agent_line(gone.requeue_line())])?;
             }
             for id in &crashed {
                 tx.execute(
                     "UPDATE invocations SET status = 'crashed', ended = ?2,
-                         error_type = 'SystemError', error_code = NULL,
-                         error_message = 'the server stopped while this run ran its second \
-                         attempt; it is not run again'
+                         error_type = 'SystemError', error_code = NULL, error_message = ?3
                      WHERE id = ?1",
-                    params![id, ended],
+                    params![id, gone.ended, gone.crash_message()],
                 )?;
             }
             tx.commit()?;

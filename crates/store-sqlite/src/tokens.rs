@@ -45,6 +45,27 @@ impl SqliteStore {
         })
     }
 
+    /// Inserts an admin token if there is none (one statement: SQLite's one connection makes
+    /// the check and the insert one step).
+    pub fn insert_first_admin(&self, record: &TokenRecord) -> Result<bool> {
+        sql(|| {
+            let changed = self.conn().execute(
+                &format!(
+                    "INSERT INTO tokens ({COLUMNS}) SELECT ?1, ?2, NULL, ?3, ?4, ?5
+                     WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE namespace IS NULL)"
+                ),
+                params![
+                    record.id,
+                    record.name,
+                    record.role,
+                    record.hash,
+                    record.created
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
     /// Every token, oldest first.
     pub fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
         sql(|| {

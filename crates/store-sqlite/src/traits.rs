@@ -10,15 +10,24 @@ use faasbox_store::{
     BuildLogLine, Claim, CodeKind, CodeRecord, CodeStatus, DataKeyRecord, Decide, DelayedEvent,
     Delivery, EventInsert, EventStore, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord,
     FlowStore, FunctionLogs, FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter,
-    InstanceLogRecord, InvocationEnd, InvocationRecord, InvocationStore, Listener, ListenerRecord,
-    NamespaceRecord, NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog, NewRevision,
-    NewRun, PullFailure, PullFailureStore, RegistryRecord, Requeued, Result, Revised,
+    InstanceLogRecord, Interruption, InvocationEnd, InvocationRecord, InvocationStore, Listener,
+    ListenerRecord, NamespaceRecord, NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog,
+    NewRevision, NewRun, PullFailure, PullFailureStore, RegistryRecord, Requeued, Result, Revised,
     RevisionRecord, Rewrap, RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord,
     SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StepEnd, StepRecord,
     StepStart, StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
+
+/// Owned copies of an [`Interruption`]'s parts, for a blocking closure.
+fn owned_interruption(gone: &Interruption<'_>) -> (String, String, String) {
+    (
+        gone.ended.to_owned(),
+        gone.node.to_owned(),
+        gone.cause.to_owned(),
+    )
+}
 
 impl SqliteStore {
     /// Runs `work` on (a clone of) this store in one of tokio's blocking threads. A panic in
@@ -250,7 +259,7 @@ impl InvocationStore for SqliteStore {
         id: &str,
         end: &InvocationEnd<'_>,
         logs: &[LogLine],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         own!(id, logs);
         let InvocationEnd {
             status,
@@ -263,9 +272,10 @@ impl InvocationStore for SqliteStore {
             revision,
             cold_start,
             phases,
+            node,
         } = *end;
         own!(status, ended);
-        own_opt!(error_code, error_message, error_type, output, input);
+        own_opt!(error_code, error_message, error_type, output, input, node);
         self.run(move |s| {
             let end = InvocationEnd {
                 status: &status,
@@ -278,6 +288,7 @@ impl InvocationStore for SqliteStore {
                 revision,
                 cold_start,
                 phases,
+                node: node.as_deref(),
             };
             s.finish_invocation(&id, &end, &logs)
         })
@@ -312,10 +323,16 @@ impl InvocationStore for SqliteStore {
         self.run(move |s| s.logs(&invocation_id)).await
     }
 
-    async fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize> {
-        own!(ended);
-        self.run(move |s| s.fail_interrupted_invocations(&ended))
-            .await
+    async fn fail_interrupted_invocations(&self, gone: &Interruption<'_>) -> Result<usize> {
+        let (ended, node, cause) = owned_interruption(gone);
+        self.run(move |s| {
+            s.fail_interrupted_invocations(&Interruption {
+                ended: &ended,
+                node: &node,
+                cause: &cause,
+            })
+        })
+        .await
     }
 
     async fn insert_run(&self, run: &NewRun) -> Result<bool> {
@@ -328,9 +345,9 @@ impl InvocationStore for SqliteStore {
         self.run(move |s| s.queued_runs(limit, &skip)).await
     }
 
-    async fn claim_run(&self, id: &str, started: &str) -> Result<bool> {
-        own!(id, started);
-        self.run(move |s| s.claim_run(&id, &started)).await
+    async fn claim_run(&self, id: &str, started: &str, node: &str) -> Result<bool> {
+        own!(id, started, node);
+        self.run(move |s| s.claim_run(&id, &started, &node)).await
     }
 
     async fn cancel_queued_run(&self, id: &str, ended: &str) -> Result<bool> {
@@ -338,9 +355,16 @@ impl InvocationStore for SqliteStore {
         self.run(move |s| s.cancel_queued_run(&id, &ended)).await
     }
 
-    async fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued> {
-        own!(ended);
-        self.run(move |s| s.requeue_interrupted_runs(&ended)).await
+    async fn requeue_interrupted_runs(&self, gone: &Interruption<'_>) -> Result<Requeued> {
+        let (ended, node, cause) = owned_interruption(gone);
+        self.run(move |s| {
+            s.requeue_interrupted_runs(&Interruption {
+                ended: &ended,
+                node: &node,
+                cause: &cause,
+            })
+        })
+        .await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>> {
@@ -1021,6 +1045,11 @@ impl TokenStore for SqliteStore {
     async fn insert_token(&self, record: &TokenRecord) -> Result<()> {
         let record = record.clone();
         self.run(move |s| s.insert_token(&record)).await
+    }
+
+    async fn insert_first_admin(&self, record: &TokenRecord) -> Result<bool> {
+        let record = record.clone();
+        self.run(move |s| s.insert_first_admin(&record)).await
     }
 
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {

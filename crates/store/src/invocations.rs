@@ -59,6 +59,47 @@ pub struct InvocationRecord {
     pub secrets: Vec<String>,
     /// Services the run got on top of its function's.
     pub services: Vec<String>,
+    /// The server (node id) that runs it or ran it last; `None` while a new run is queued, or
+    /// for calls recorded before nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// Whose interrupted calls and runs [`InvocationStore::fail_interrupted_invocations`] and
+/// [`InvocationStore::requeue_interrupted_runs`] take, and how their records say why.
+#[derive(Debug, Clone, Copy)]
+pub struct Interruption<'a> {
+    /// When the crashed ones end.
+    pub ended: &'a str,
+    /// The server whose calls they are: only calls and runs running on that node are taken,
+    /// with those that name no node (recorded before nodes).
+    pub node: &'a str,
+    /// What happened, as the start of a sentence ("the server stopped"); the records say
+    /// "<cause> while this call ran" and the like.
+    pub cause: &'a str,
+}
+
+impl Interruption<'_> {
+    /// The error message of a synchronous call it crashed.
+    pub fn call_message(&self) -> String {
+        format!("{} while this call ran", self.cause)
+    }
+
+    /// The log line of an asynchronous run it queued again.
+    pub fn requeue_line(&self) -> String {
+        format!(
+            "{} while this run ran (attempt 1); it runs again (attempt 2)",
+            self.cause
+        )
+    }
+
+    /// The error message of an asynchronous run it crashed (on its second attempt).
+    pub fn crash_message(&self) -> String {
+        format!(
+            "{} while this run ran its second attempt; it is not run again",
+            self.cause
+        )
+    }
 }
 
 /// How long a run's phases took, in milliseconds.
@@ -96,6 +137,10 @@ pub struct InvocationEnd<'a> {
     pub cold_start: Option<bool>,
     /// Its phases; `None` keeps the stored ones.
     pub phases: Option<RunPhases>,
+    /// The server that ran it: with it, the end is recorded only while the record names that
+    /// node (or none), so a server that was declared dead while it ran the call cannot
+    /// overwrite what the server that took the call over records.
+    pub node: Option<&'a str>,
 }
 
 /// A run to store before it starts ([`InvocationStore::insert_run`]).
@@ -125,6 +170,9 @@ pub struct NewRun {
     pub secrets: Vec<String>,
     /// Extra services of the run.
     pub services: Vec<String>,
+    /// The server accepting it: a call starting now runs there; a queued run names the
+    /// server that claims it (`InvocationStore::claim_run`).
+    pub node: Option<String>,
 }
 
 /// Which runs [`InvocationStore::list_runs`] lists.
@@ -205,13 +253,14 @@ pub trait InvocationStore: Send + Sync {
 
     /// Records how a call ended together with its last log lines (appended after those it has,
     /// as [`InvocationStore::append_logs`] does), in one transaction. The server passes only
-    /// ids it started.
+    /// ids it started. `false` (nothing recorded, no line appended) when `end.node` is given
+    /// and the record names another node (or the call is unknown).
     async fn finish_invocation(
         &self,
         id: &str,
         end: &InvocationEnd<'_>,
         logs: &[LogLine],
-    ) -> Result<()>;
+    ) -> Result<bool>;
 
     /// The call `id`; `None` when there is none (never was, or its namespace was deleted).
     async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>>;
@@ -232,11 +281,12 @@ pub trait InvocationStore: Send + Sync {
     /// A call's log lines, in the order they were appended; empty for an unknown call.
     async fn logs(&self, invocation_id: &str) -> Result<Vec<LogLine>>;
 
-    /// Marks every synchronous call still `running` as `crashed`, ended at `ended`, with no
-    /// error code and an error message that says the server stopped while it ran (called at
-    /// start, when no call can be running). Asynchronous runs are
+    /// Marks every synchronous call still `running` on `gone.node` as `crashed`, ended at
+    /// `gone.ended`, with no error code and the message "<cause> while this call ran" (called
+    /// when that node cannot be running it any more: at its own start, or when another server
+    /// took its work over). Asynchronous runs are
     /// [`InvocationStore::requeue_interrupted_runs`]'s. Returns how many.
-    async fn fail_interrupted_invocations(&self, ended: &str) -> Result<usize>;
+    async fn fail_interrupted_invocations(&self, gone: &Interruption<'_>) -> Result<usize>;
 
     /// Stores a run (queued, or a call starting now) with what it was asked with. `false`
     /// (nothing stored) when a run with its id exists.
@@ -246,16 +296,19 @@ pub trait InvocationStore: Send + Sync {
     /// `skip` (each `namespace/function` as the record names it: those with no room now).
     async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>>;
 
-    /// Moves run `id` from `queued` to `running` (started at `started`, one more attempt).
-    /// `false` when it is not queued (claimed by another, cancelled, unknown).
-    async fn claim_run(&self, id: &str, started: &str) -> Result<bool>;
+    /// Moves run `id` from `queued` to `running` on `node` (started at `started`, one more
+    /// attempt). `false` when it is not queued (claimed by another, cancelled, unknown).
+    async fn claim_run(&self, id: &str, started: &str, node: &str) -> Result<bool>;
 
     /// Ends run `id` as `cancelled` at `ended` if it is still queued; `false` otherwise.
     async fn cancel_queued_run(&self, id: &str, ended: &str) -> Result<bool>;
 
-    /// At start, for asynchronous runs left `running`: one on its first attempt is queued
-    /// again (with a log line saying so), one on its second ends `crashed` at `ended`.
-    async fn requeue_interrupted_runs(&self, ended: &str) -> Result<Requeued>;
+    /// For asynchronous runs left `running` on `gone.node` (see
+    /// [`InvocationStore::fail_interrupted_invocations`]): one on its first attempt is queued
+    /// again (with a log line "<cause> while this run ran (attempt 1); it runs again (attempt
+    /// 2)"), one on its second ends `crashed` at `gone.ended`. Of several servers doing this
+    /// for one node at once, each run is taken once.
+    async fn requeue_interrupted_runs(&self, gone: &Interruption<'_>) -> Result<Requeued>;
 
     /// A namespace's runs as `filter` says, newest first (by acceptance).
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<InvocationRecord>>;

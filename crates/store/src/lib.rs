@@ -58,8 +58,8 @@ pub use functions::{
 };
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
-    FunctionLogLine, FunctionLogs, InvocationEnd, InvocationRecord, InvocationStore, NewRun,
-    Requeued, RunCount, RunFilter, RunPhases,
+    FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord, InvocationStore,
+    NewRun, Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
 pub use nodes::{NewNode, NodeList, NodeLoad, NodeRecord, NodeStore};

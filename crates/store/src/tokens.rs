@@ -34,6 +34,11 @@ pub trait TokenStore: Send + Sync {
     /// Every token, oldest first (by `created`, then by id).
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
 
+    /// Inserts `record` (an admin token: no namespace) only if there is no admin token yet;
+    /// `false` when there was one. Of several servers starting at once on an empty store,
+    /// exactly one inserts its token.
+    async fn insert_first_admin(&self, record: &TokenRecord) -> Result<bool>;
+
     /// Deletes a token by id; whether it existed.
     async fn delete_token(&self, id: &str) -> Result<bool>;
 

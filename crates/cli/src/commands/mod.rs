@@ -13,6 +13,7 @@ pub mod images;
 pub mod invocations;
 pub mod logs;
 pub mod namespaces;
+pub mod nodes;
 pub mod registries;
 pub mod routes;
 pub mod runs;

@@ -251,8 +251,18 @@ pub async fn bootstrap_admin(store: &dyn Store, data_dir: &Path) -> Result<(), F
     let issued = issue("admin", None, Role::Admin)
         .map_err(|e| Failure::internal(format!("making the admin token: {e}")))?;
     let path = admin_token_path(data_dir);
+    // The file first: a token stored but never written down would lock everyone out.
     write_private(&path, &issued.token)?;
-    store.insert_token(&issued.record).await?;
+    if !store.insert_first_admin(&issued.record).await? {
+        // Another server on the same store made the admin token meanwhile (servers started
+        // together): its data directory has the file.
+        let _ = std::fs::remove_file(&path);
+        tracing::info!(
+            "another server of this store made the admin token at the same time; use the one \
+             in that server's data directory"
+        );
+        return Ok(());
+    }
     eprintln!(
         "faasbox: created the admin API token (shown only this once): {}\n\
          faasbox: it is saved in {} (mode 0600); clients send it as `Authorization: Bearer <token>`, \

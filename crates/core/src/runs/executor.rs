@@ -70,7 +70,7 @@ async fn round(state: &Arc<AppState>) -> Result<(), faasbox_store::StoreError> {
         }
         if !state
             .store
-            .claim_run(&run.id, &crate::run_record::now())
+            .claim_run(&run.id, &crate::run_record::now(), state.node.as_str())
             .await?
         {
             // Cancelled (or claimed) meanwhile.

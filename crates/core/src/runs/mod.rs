@@ -168,6 +168,8 @@ pub async fn submit(state: &Arc<AppState>, submission: Submission) -> Result<Sub
         callback_url,
         secrets,
         services,
+        // Whichever server claims it runs it (and becomes its node).
+        node: None,
     };
     if !state.store.insert_run(&run).await? {
         // Stored by a concurrent submission of the same id between the look-up and now.

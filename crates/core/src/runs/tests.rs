@@ -220,12 +220,17 @@ async fn an_async_run_interrupted_by_a_crash_runs_a_second_time_and_says_so() {
     let h = harness(FakeReply::Echo, spec()).await;
     let id = submit(&h.state, submission(r#"{"n":2}"#)).await.unwrap().id;
     // As if a server claimed it and died running it.
-    assert!(
-        InvocationStore::claim_run(&*h.state.store, &id, "2026-01-01T00:00:00Z")
-            .await
-            .unwrap()
-    );
-    let recovered = recovery::recover(&*h.state.store).await.unwrap();
+    assert!(InvocationStore::claim_run(
+        &*h.state.store,
+        &id,
+        "2026-01-01T00:00:00Z",
+        h.state.node.as_str()
+    )
+    .await
+    .unwrap());
+    let recovered = recovery::recover(&*h.state.store, h.state.node.as_str())
+        .await
+        .unwrap();
     assert_eq!(recovered.requeued.requeued, vec![id.clone()]);
     let executor = executor::start(h.state.clone());
     let run = ended(&h, &id).await;
@@ -386,10 +391,22 @@ async fn a_run_crashed_on_its_second_attempt_still_gets_its_callback() {
     let id = submit(&h.state, with_callback).await.unwrap().id;
     let store = &*h.state.store;
     // Claimed, interrupted, queued again, claimed again and interrupted again.
-    assert!(InvocationStore::claim_run(store, &id, "t1").await.unwrap());
-    recovery::recover(store).await.unwrap();
-    assert!(InvocationStore::claim_run(store, &id, "t2").await.unwrap());
-    let recovered = recovery::recover(store).await.unwrap();
+    assert!(
+        InvocationStore::claim_run(store, &id, "t1", h.state.node.as_str())
+            .await
+            .unwrap()
+    );
+    recovery::recover(store, h.state.node.as_str())
+        .await
+        .unwrap();
+    assert!(
+        InvocationStore::claim_run(store, &id, "t2", h.state.node.as_str())
+            .await
+            .unwrap()
+    );
+    let recovered = recovery::recover(store, h.state.node.as_str())
+        .await
+        .unwrap();
     assert_eq!(recovered.requeued.crashed, vec![id.clone()]);
     recovery::send_callbacks(&h.state, recovered.requeued.crashed);
     let (head, body) = tokio::time::timeout(WAIT, receiver).await.unwrap().unwrap();
@@ -416,6 +433,8 @@ async fn an_async_run_cut_short_by_a_server_stop_stays_running_and_runs_again() 
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(record(&h, &id).await.status, "running");
-    let recovered = recovery::recover(&*h.state.store).await.unwrap();
+    let recovered = recovery::recover(&*h.state.store, h.state.node.as_str())
+        .await
+        .unwrap();
     assert_eq!(recovered.requeued.requeued, vec![id.clone()]);
 }

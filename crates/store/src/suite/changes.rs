@@ -80,3 +80,31 @@ pub async fn a_token_is_found_by_its_hash_until_it_is_deleted(backend: &impl Bac
     assert!(store.delete_token("t1").await.unwrap());
     assert_eq!(store.token_by_hash(&record.hash).await.unwrap(), None);
 }
+
+/// The first admin token is inserted once: a second is refused while one exists, also when a
+/// namespace token exists; after the admin token is deleted a new first one is accepted.
+pub async fn the_first_admin_token_is_inserted_once(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("ns", "t0").await.unwrap();
+    let token = |id: &str, namespace: Option<&str>| TokenRecord {
+        id: id.into(),
+        name: id.into(),
+        namespace: namespace.map(str::to_string),
+        role: "admin".into(),
+        hash: id.repeat(64 / id.len()),
+        created: "t1".into(),
+    };
+    store.insert_token(&token("ab", Some("ns"))).await.unwrap();
+    assert!(store.insert_first_admin(&token("cd", None)).await.unwrap());
+    assert!(!store.insert_first_admin(&token("ef", None)).await.unwrap());
+    let ids: Vec<String> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["ab", "cd"]);
+    assert!(store.delete_token("cd").await.unwrap());
+    assert!(store.insert_first_admin(&token("ef", None)).await.unwrap());
+}

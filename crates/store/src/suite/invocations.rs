@@ -64,7 +64,13 @@ pub async fn interrupted_calls_are_marked_after_reopen(backend: &impl Backend) {
             .unwrap();
     }
     let store = backend.open().await;
-    assert_eq!(store.fail_interrupted_invocations("t9").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .fail_interrupted_invocations(&super::runs::gone("t9", "n1"))
+            .await
+            .unwrap(),
+        1
+    );
     let inv = store.invocation("i1").await.unwrap().unwrap();
     assert_eq!(inv.status, "crashed");
     assert_eq!(inv.ended.as_deref(), Some("t9"));

@@ -87,6 +87,7 @@ macro_rules! backend_suite {
             runs_keep_what_they_were_asked_with_and_how_they_ended
             queued_runs_are_claimed_once_and_cancelled_only_while_queued
             interrupted_async_runs_run_once_more_then_crash
+            recovering_a_node_takes_only_its_own_runs
             purge_removes_old_runs_and_runs_beyond_the_count_with_their_logs
             runs_and_instances_are_counted_by_status
             lists_page_by_keyset_within_their_namespace
@@ -103,6 +104,7 @@ macro_rules! backend_suite {
             gathered_events_are_replaced_and_expire_and_a_late_start_fires_for_each_missed
             changes_are_read_in_order_after_a_seq_and_purged_but_the_newest
             a_token_is_found_by_its_hash_until_it_is_deleted
+            the_first_admin_token_is_inserted_once
             instances_are_leased_taken_over_once_and_fence_the_old_owner
             a_wait_is_resumed_once_and_unfenced_writes_always_land
             deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due

@@ -19,6 +19,15 @@ fn queued(id: &str, function: &str, accepted: &str) -> NewRun {
     }
 }
 
+/// The recovery of node `node`'s runs at `ended` after it stopped.
+pub(super) fn gone<'a>(ended: &'a str, node: &'a str) -> Interruption<'a> {
+    Interruption {
+        ended,
+        node,
+        cause: "the server stopped",
+    }
+}
+
 fn ended<'a>(status: &'a str, at: &'a str) -> InvocationEnd<'a> {
     InvocationEnd {
         status,
@@ -74,7 +83,10 @@ pub async fn runs_keep_what_they_were_asked_with_and_how_they_ended(backend: &im
         (vec!["s1".into()], vec!["db".into()])
     );
 
-    assert!(store.claim_run("r1", "2026-01-01T00:00:02Z").await.unwrap());
+    assert!(store
+        .claim_run("r1", "2026-01-01T00:00:02Z", "n1")
+        .await
+        .unwrap());
     let end = InvocationEnd {
         output: Some(r#"{"ok":true}"#),
         input: Some(r#"{"n":"***"}"#),
@@ -183,8 +195,11 @@ pub async fn queued_runs_are_claimed_once_and_cancelled_only_while_queued(backen
         .collect();
     assert_eq!(others, ["d"]);
 
-    assert!(store.claim_run("a", "t4").await.unwrap());
-    assert!(!store.claim_run("a", "t4").await.unwrap(), "claimed once");
+    assert!(store.claim_run("a", "t4", "n1").await.unwrap());
+    assert!(
+        !store.claim_run("a", "t4", "n1").await.unwrap(),
+        "claimed once"
+    );
     assert!(
         !store.cancel_queued_run("a", "t5").await.unwrap(),
         "running"
@@ -193,7 +208,7 @@ pub async fn queued_runs_are_claimed_once_and_cancelled_only_while_queued(backen
     assert!(store.cancel_queued_run("b", "t5").await.unwrap());
     assert!(!store.cancel_queued_run("b", "t6").await.unwrap(), "ended");
     assert!(
-        !store.claim_run("b", "t6").await.unwrap(),
+        !store.claim_run("b", "t6", "n1").await.unwrap(),
         "a cancelled run never runs"
     );
     let b = store.invocation("b").await.unwrap().unwrap();
@@ -229,13 +244,22 @@ pub async fn interrupted_async_runs_run_once_more_then_crash(backend: &impl Back
             .insert_run(&queued("waiting", "f", "t2"))
             .await
             .unwrap();
-        assert!(store.claim_run("async", "t2").await.unwrap());
+        assert!(store.claim_run("async", "t2", "n1").await.unwrap());
         store.append_logs("async", &[line("first")]).await.unwrap();
     }
     {
         let store = backend.open().await;
-        assert_eq!(store.fail_interrupted_invocations("t3").await.unwrap(), 1);
-        let done = store.requeue_interrupted_runs("t3").await.unwrap();
+        assert_eq!(
+            store
+                .fail_interrupted_invocations(&gone("t3", "n1"))
+                .await
+                .unwrap(),
+            1
+        );
+        let done = store
+            .requeue_interrupted_runs(&gone("t3", "n1"))
+            .await
+            .unwrap();
         assert_eq!(done.requeued, ["async"]);
         assert!(done.crashed.is_empty());
         assert_eq!(
@@ -251,15 +275,24 @@ pub async fn interrupted_async_runs_run_once_more_then_crash(backend: &impl Back
         assert!(logs[1].line.contains("attempt 2"), "{}", logs[1].line);
         let waiting = store.invocation("waiting").await.unwrap().unwrap();
         assert_eq!(waiting.status, "queued", "a queued run just stays queued");
-        assert!(store.claim_run("async", "t4").await.unwrap());
+        assert!(store.claim_run("async", "t4", "n1").await.unwrap());
         assert_eq!(
             store.invocation("async").await.unwrap().unwrap().attempts,
             2
         );
     }
     let store = backend.open().await;
-    assert_eq!(store.fail_interrupted_invocations("t5").await.unwrap(), 0);
-    let done = store.requeue_interrupted_runs("t5").await.unwrap();
+    assert_eq!(
+        store
+            .fail_interrupted_invocations(&gone("t5", "n1"))
+            .await
+            .unwrap(),
+        0
+    );
+    let done = store
+        .requeue_interrupted_runs(&gone("t5", "n1"))
+        .await
+        .unwrap();
     assert!(done.requeued.is_empty());
     assert_eq!(done.crashed, ["async"]);
     let run = store.invocation("async").await.unwrap().unwrap();
@@ -268,6 +301,99 @@ pub async fn interrupted_async_runs_run_once_more_then_crash(backend: &impl Back
         ("crashed", Some("t5"))
     );
     assert_eq!(run.error_type.as_deref(), Some("SystemError"));
+}
+
+/// Recovering a node takes only the calls and runs running on it (and those that name no
+/// node), says why in their records, and leaves every other node's running ones alone; a
+/// claimed run names the node that runs it.
+pub async fn recovering_a_node_takes_only_its_own_runs(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    for (id, node) in [("sync-a", "a"), ("sync-b", "b")] {
+        let call = NewRun {
+            mode: "sync".into(),
+            status: "running".into(),
+            node: Some(node.into()),
+            ..queued(id, "f", "t1")
+        };
+        assert!(store.insert_run(&call).await.unwrap());
+    }
+    for (id, node) in [("async-a", "a"), ("async-b", "b")] {
+        store.insert_run(&queued(id, "f", "t1")).await.unwrap();
+        assert!(store.claim_run(id, "t2", node).await.unwrap());
+    }
+    assert_eq!(
+        store
+            .invocation("async-b")
+            .await
+            .unwrap()
+            .unwrap()
+            .node
+            .as_deref(),
+        Some("b")
+    );
+    let taken_over = Interruption {
+        ended: "t3",
+        node: "a",
+        cause: "server node a stopped answering",
+    };
+    assert_eq!(
+        store
+            .fail_interrupted_invocations(&taken_over)
+            .await
+            .unwrap(),
+        1
+    );
+    let done = store.requeue_interrupted_runs(&taken_over).await.unwrap();
+    assert_eq!(done.requeued, ["async-a"]);
+    let sync_a = store.invocation("sync-a").await.unwrap().unwrap();
+    assert_eq!(sync_a.status, "crashed");
+    assert_eq!(
+        sync_a.error_message.as_deref(),
+        Some("server node a stopped answering while this call ran")
+    );
+    let logs = store.logs("async-a").await.unwrap();
+    assert!(
+        logs.iter().any(|l| l
+            .line
+            .starts_with("server node a stopped answering while this run ran")),
+        "{logs:?}"
+    );
+    for id in ["sync-b", "async-b"] {
+        let other = store.invocation(id).await.unwrap().unwrap();
+        assert_eq!(other.status, "running", "{id} runs on node b: untouched");
+    }
+    assert_eq!(
+        store.requeue_interrupted_runs(&taken_over).await.unwrap(),
+        Requeued::default(),
+        "taken once"
+    );
+    // Node b claims the requeued run; node a's late end of its first attempt is not recorded.
+    assert!(store.claim_run("async-a", "t4", "b").await.unwrap());
+    let late = InvocationEnd {
+        node: Some("a"),
+        ..ended("succeeded", "t5")
+    };
+    assert!(!store
+        .finish_invocation("async-a", &late, &[line("late")])
+        .await
+        .unwrap());
+    let run = store.invocation("async-a").await.unwrap().unwrap();
+    assert_eq!((run.status.as_str(), run.attempts), ("running", 2));
+    let logs = store.logs("async-a").await.unwrap();
+    assert!(logs.iter().all(|l| l.line != "late"), "{logs:?}");
+    let on_b = InvocationEnd {
+        node: Some("b"),
+        ..ended("succeeded", "t6")
+    };
+    assert!(store
+        .finish_invocation("async-a", &on_b, &[])
+        .await
+        .unwrap());
+    assert_eq!(
+        store.invocation("async-a").await.unwrap().unwrap().status,
+        "succeeded"
+    );
 }
 
 /// `purge_runs` removes ended runs accepted before the cut and, per namespace, ended runs
@@ -359,7 +485,7 @@ pub async fn runs_and_instances_are_counted_by_status(backend: &impl Backend) {
         ("e", "other", "f", "2026-01-01T00:05:00Z", "failed", false),
     ] {
         store.insert_run(&run(id, ns, function, at)).await.unwrap();
-        assert!(store.claim_run(id, at).await.unwrap());
+        assert!(store.claim_run(id, at, "n1").await.unwrap());
         let end = InvocationEnd {
             cold_start: Some(cold),
             ..ended(end, at)
