@@ -18,13 +18,14 @@ use support::{images, wait_for, Server, ALLOW_HOST_LOOPBACK};
 const WITHIN: Duration = Duration::from_secs(90);
 
 /// The function: tells the gate `enter?tag=<input's letters and digits>` (held there until
-/// the test opens it), then answers its input. The gate's record is the function's own, so
+/// the test opens it), sleeps `PAUSE` seconds (0 unless given), then answers its input. The gate's record is the function's own, so
 /// "once" is counted where the function ran.
 const SCRIPT: &str = r#"#!/bin/sh
 input_file="$HTTP_DIREKTIV_TEMPDIR/input.json"
 cat > "$input_file"
 tag=$(tr -cd 'a-zA-Z0-9' < "$input_file" | head -c 100)
 wget -q -O /dev/null "http://$GW:$TARGET_PORT/enter?host=$HTTP_DIREKTIV_ACTIONID&tag=$tag"
+sleep "${PAUSE:-0}"
 printf 'Content-Type: application/json\r\n\r\n'
 cat "$input_file"
 "#;
@@ -228,4 +229,218 @@ async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
     for (marker, id) in &accepted {
         assert_eq!(run(restarted, id).await["status"], "succeeded", "{marker}");
     }
+}
+
+/// Three servers, 500 asynchronous runs submitted 20 at a time round-robin through all of
+/// them; one server is killed (SIGKILL) while it runs some. Every stored run succeeds once:
+/// its record ends `succeeded` with its own output, the function saw it at most as many times
+/// as it was attempted, and only the runs the killed server was running were attempted twice.
+/// Restarted, the killed server rejoins and runs nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
+    const RUNS: usize = 500;
+    const CLIENTS: usize = 20;
+    let gate = Gate::start().await;
+    gate.open();
+    let mut cluster = Cluster::start(
+        3,
+        ClusterOptions {
+            args: vec![ALLOW_HOST_LOOPBACK.to_string()],
+            ..ClusterOptions::default()
+        },
+    )
+    .await;
+    let (_dir, tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", SCRIPT, 0o755)]);
+    let query = images::rootfs_query();
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    cluster.server(0).create_namespace("demo").await;
+    for server in cluster.running() {
+        let r = server.import(&tar, "cluster/fn", &query).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    }
+    cluster
+        .server(1)
+        .deploy(
+            "demo",
+            "slow",
+            json!({
+                "image": "cluster/fn",
+                "envs": {
+                    "TARGET_PORT": gate.port.to_string(),
+                    "GW": support::flows::host_gateway(),
+                    "PAUSE": "0.3",
+                },
+                "scale": {"max": 3, "concurrency": 4},
+            }),
+        )
+        .await;
+    let node2 = cluster.node_id(2);
+    let targets: Vec<(String, reqwest::Client)> = cluster
+        .running()
+        .map(|s| (s.url(""), s.http.clone()))
+        .collect();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let two_alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let (targets, next, two_alive, acknowledged) = (
+            targets.clone(),
+            next.clone(),
+            two_alive.clone(),
+            acknowledged.clone(),
+        );
+        clients.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= RUNS {
+                    return;
+                }
+                let alive = if two_alive.load(std::sync::atomic::Ordering::SeqCst) {
+                    3
+                } else {
+                    2
+                };
+                let (url, http) = &targets[i % alive];
+                let marker = format!("m{i}");
+                let answer = http
+                    .post(format!(
+                        "{url}/api/v1/namespaces/demo/functions/slow/invoke?async=true"
+                    ))
+                    .header("content-type", "application/json")
+                    .body(json!(marker).to_string())
+                    .send()
+                    .await;
+                // A submission to the server being killed may be lost unanswered: not
+                // acknowledged, so not promised (if it was stored, it still must succeed once).
+                let Ok(answer) = answer else { continue };
+                if answer.status() != 202 {
+                    continue;
+                }
+                if let Ok(body) = answer.json::<Value>().await {
+                    if let Some(id) = body["id"].as_str() {
+                        acknowledged.lock().unwrap().push((marker, id.to_string()));
+                    }
+                }
+            }
+        });
+    }
+    // Kill server 2 once a fifth of the runs are submitted and some run on it.
+    let survivor = targets[0].clone();
+    wait_for(
+        WITHIN,
+        "runs running on server 2 after a fifth were submitted",
+        || async {
+            let running: Value = survivor
+                .1
+                .get(format!(
+                    "{}/api/v1/namespaces/demo/runs?status=running&limit=1000",
+                    survivor.0
+                ))
+                .send()
+                .await
+                .expect("listing runs")
+                .json()
+                .await
+                .expect("a JSON list");
+            let on_two = running.as_array().map_or(0, |l| {
+                l.iter().filter(|r| r["node"] == node2.as_str()).count()
+            });
+            (acknowledged.lock().unwrap().len(), on_two)
+        },
+        |&(submitted, on_two): &(usize, usize)| submitted >= RUNS / 5 && on_two > 0,
+    )
+    .await;
+    two_alive.store(false, std::sync::atomic::Ordering::SeqCst);
+    cluster.kill(2);
+    let killed = Instant::now();
+    while clients.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= RUNS - CLIENTS,
+        "at most the submissions in flight to the killed server go unanswered: {}",
+        acknowledged.len()
+    );
+
+    // Every stored run ends `succeeded`, on the survivors.
+    let server = cluster.server(0);
+    let runs = wait_for(
+        cluster.takeover_bound() + WITHIN,
+        "every run to end",
+        || async {
+            server
+                .get_json("/api/v1/namespaces/demo/runs?function=slow&limit=1000")
+                .await
+        },
+        |list: &Value| {
+            list.as_array()
+                .is_some_and(|l| l.iter().all(|r| r["ended"].is_string()))
+        },
+    )
+    .await;
+    println!(
+        "{} runs; the last ended {:?} after the kill",
+        runs.as_array().map_or(0, Vec::len),
+        killed.elapsed()
+    );
+    let runs = runs.as_array().cloned().unwrap_or_default();
+    let by_id: BTreeMap<String, Value> = runs
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap_or_default().to_string(), r.clone()))
+        .collect();
+    for (marker, id) in &acknowledged {
+        assert!(
+            by_id.contains_key(id),
+            "acknowledged run {marker} ({id}) is stored"
+        );
+    }
+    let mut entered: BTreeMap<String, u64> = BTreeMap::new();
+    for arrival in gate.arrivals() {
+        *entered.entry(arrival.tag).or_insert(0) += 1;
+    }
+    let mut retried = 0;
+    for run in &runs {
+        let marker = run["input"].as_str().unwrap_or_default().to_string();
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["output"], json!(marker), "{run}");
+        let attempts = run["attempts"].as_u64().unwrap_or(0);
+        let seen = entered.get(&marker).copied().unwrap_or(0);
+        assert!(
+            (1..=attempts).contains(&seen),
+            "{marker}: the function saw it {seen} times in {attempts} attempts: {run}"
+        );
+        assert_ne!(
+            run["node"],
+            node2.as_str(),
+            "{marker} ended on a survivor: {run}"
+        );
+        if attempts == 2 {
+            retried += 1;
+        } else {
+            assert_eq!(attempts, 1, "{run}");
+        }
+    }
+    assert!(
+        retried > 0,
+        "the runs on the killed server were attempted again"
+    );
+    let markers: std::collections::BTreeSet<&str> =
+        runs.iter().filter_map(|r| r["input"].as_str()).collect();
+    assert_eq!(markers.len(), runs.len(), "no run stored twice");
+
+    // Back, server 2 rejoins; nothing runs a third time.
+    let restarted = cluster.restart(2).await;
+    let nodes = restarted.get_json("/api/v1/nodes").await;
+    let up = nodes["nodes"]
+        .as_array()
+        .map_or(0, |l| l.iter().filter(|n| n["state"] == "up").count());
+    assert_eq!(up, 3, "{nodes}");
+    let again = restarted
+        .get_json("/api/v1/namespaces/demo/runs?function=slow&limit=1000")
+        .await;
+    let still: Vec<&Value> = again
+        .as_array()
+        .map(|l| l.iter().filter(|r| r["status"] != "succeeded").collect())
+        .unwrap_or_default();
+    assert!(still.is_empty(), "{still:?}");
 }
