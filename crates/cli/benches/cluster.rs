@@ -215,7 +215,9 @@ impl BenchCluster {
     async fn invoke(&self, url: &str, input: &str) {
         let r = self
             .http
-            .post(format!("{url}/api/v1/namespaces/bench/functions/echo/invoke"))
+            .post(format!(
+                "{url}/api/v1/namespaces/bench/functions/echo/invoke"
+            ))
             .body(input.to_string())
             .send()
             .await
@@ -286,7 +288,11 @@ async fn async_rate(cluster: &BenchCluster, n: usize) -> f64 {
                         return;
                     }
                     cluster
-                        .submit(i % cluster.nodes.len(), "echo", &format!(r#"{{"run":{i}}}"#))
+                        .submit(
+                            i % cluster.nodes.len(),
+                            "echo",
+                            &format!(r#"{{"run":{i}}}"#),
+                        )
                         .await;
                 }
             }
@@ -300,7 +306,10 @@ async fn async_rate(cluster: &BenchCluster, n: usize) -> f64 {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "the runs did not end in 10 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "the runs did not end in 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();

@@ -359,7 +359,7 @@ pub struct ServerArgs {
 
     // The web UI (`[ui]` in the file).
     /// Hours a web UI sign-in lasts at most, however used, 1 to 720 (file: `[ui]
-    /// session_hours`). Sessions are in memory: a restart signs everyone out.
+    /// session_hours`). Sessions are kept in the store: a restart signs nobody out.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub ui_session_hours: u32,
     /// Minutes a web UI sign-in lasts unused, 1 to 1440 (file: `[ui] idle_minutes`).

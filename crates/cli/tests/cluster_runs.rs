@@ -54,6 +54,55 @@ async fn three_servers_start_at_once_on_an_empty_database() {
             .status();
         assert_eq!(status, 200, "the admin token works on {}", server.url);
     }
+    // A web UI session opened through one server works through the others, and signing out
+    // through one ends it on all.
+    let first = cluster.server(0);
+    let signed_in = reqwest::Client::new()
+        .post(first.url("/ui/session"))
+        .header("content-type", "application/json")
+        .header("origin", &first.url)
+        .header("sec-fetch-site", "same-origin")
+        .body(serde_json::json!({ "token": cluster.token }).to_string())
+        .send()
+        .await
+        .expect("signing in");
+    assert_eq!(signed_in.status(), 201);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let body: Value = signed_in.json().await.expect("JSON");
+    let csrf = body["csrf"].as_str().expect("a CSRF token").to_string();
+    let ui = |server: &Server, method: reqwest::Method, path: &str| {
+        reqwest::Client::new()
+            .request(method, server.url(path))
+            .header("cookie", &cookie)
+            .header("x-faasbox-csrf", &csrf)
+            .header("origin", &server.url)
+            .header("sec-fetch-site", "same-origin")
+            .send()
+    };
+    for server in cluster.running() {
+        let r = ui(server, reqwest::Method::GET, "/ui/api/v1/namespaces")
+            .await
+            .expect("a UI request");
+        assert_eq!(r.status(), 200, "the session works on {}", server.url);
+    }
+    let r = ui(cluster.server(2), reqwest::Method::DELETE, "/ui/session")
+        .await
+        .expect("signing out");
+    assert_eq!(r.status(), 204);
+    let r = ui(
+        cluster.server(1),
+        reqwest::Method::GET,
+        "/ui/api/v1/namespaces",
+    )
+    .await
+    .expect("a UI request");
+    assert_eq!(r.status(), 401, "signed out through another server");
 }
 
 /// The run `id` as `server` shows it.

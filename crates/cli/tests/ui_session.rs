@@ -732,3 +732,43 @@ async fn a_web_actions_own_policy_stays_beside_the_sandbox_and_it_never_sees_the
     assert_eq!(params["__ow_headers"]["cookie"], "theme=dark", "{params}");
     assert!(!params.to_string().contains(&session.id), "{params}");
 }
+
+/// Sessions are kept in the store: the server stopped and started again on its data
+/// directory still knows a session, and one signed out is still gone.
+#[tokio::test]
+async fn a_session_outlives_a_restart_of_the_server() {
+    let mut server = Server::start().await;
+    let kept = sign_in(&server, &server.token).await;
+    let ended = sign_in(&server, &server.token).await;
+    let (status, _) = answer(ui_request(
+        &server,
+        reqwest::Method::DELETE,
+        "/ui/session",
+        &ended,
+        Some(&ended.csrf),
+    ))
+    .await;
+    assert_eq!(status, 204);
+    assert!(server.stop(), "the server stopped cleanly");
+    let data_dir = server.data_dir.clone();
+    let restarted = Server::start_in(&data_dir).await;
+    let (status, body) = answer(ui_request(
+        &restarted,
+        reqwest::Method::GET,
+        "/ui/api/v1/namespaces",
+        &kept,
+        Some(&kept.csrf),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = answer(ui_request(
+        &restarted,
+        reqwest::Method::GET,
+        "/ui/api/v1/namespaces",
+        &ended,
+        Some(&ended.csrf),
+    ))
+    .await;
+    assert_eq!(status, 401, "{body}");
+    drop(server);
+}

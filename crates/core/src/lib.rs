@@ -30,6 +30,7 @@ pub mod instance_spec;
 pub mod invoker;
 pub mod live_logs;
 pub mod mask;
+pub mod membership;
 pub mod metrics;
 pub mod model;
 pub mod owner;

@@ -24,7 +24,7 @@ pub struct ServerInfo {
     /// Functions of every namespace (global services not counted).
     pub functions: u64,
     pub flows: u64,
-    /// Web UI sessions open now.
+    /// Web UI sessions stored now (those expired since the last sign-in included).
     pub sessions: u64,
     /// This server's node id among the servers sharing the store (`GET /api/v1/nodes`).
     pub node: String,
@@ -46,7 +46,7 @@ pub async fn info(State(state): State<Arc<AppState>>) -> ApiResult<Json<ServerIn
         namespaces: namespaces.len() as u64,
         functions,
         flows,
-        sessions: state.sessions.len() as u64,
+        sessions: state.sessions.count(&*state.store).await?,
         node: state.node.to_string(),
     }))
 }

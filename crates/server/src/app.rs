@@ -119,7 +119,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     faasbox_core::runs::recovery::send_callbacks(&state, recovered.requeued.crashed);
     // Among the servers of this store from now on (one, with SQLite); the heartbeat starts
     // with the API (`serve`).
-    faasbox_core::cluster::membership::join(&state)
+    faasbox_core::membership::join(&state)
         .await
         .context("registering this server (node) in the store")?;
     state.evaluator.warm_up().await.map_err(|e| {
@@ -322,7 +322,7 @@ pub async fn serve(
         faasbox_core::runs::executor::start(state.clone()),
         faasbox_core::runs::retention::start(state.clone()),
         faasbox_core::follow::start(state.clone()),
-        faasbox_core::cluster::membership::start(state.clone()),
+        faasbox_core::membership::start(state.clone()),
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
@@ -342,7 +342,7 @@ pub async fn serve(
         .stop_all()
         .await
         .context("stopping instances")?;
-    faasbox_core::cluster::membership::leave(&state)
+    faasbox_core::membership::leave(&state)
         .await
         .context("handing this server's runs back to the store")?;
     served.context("serving the API")

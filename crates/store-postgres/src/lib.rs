@@ -27,6 +27,7 @@ mod runs;
 mod schema;
 mod secrets;
 mod services;
+mod sessions;
 mod tokens;
 
 use std::str::FromStr;

@@ -388,6 +388,19 @@ const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          at_ms BIGINT NOT NULL
      );",
+    // 5 (issue 19): the web UI's sign-in sessions, shared by the servers and kept across
+    // restarts; keyed by the SHA-256 of the session id.
+    "CREATE TABLE ui_sessions (
+         key TEXT PRIMARY KEY,
+         token_hash TEXT NOT NULL,
+         token_name TEXT NOT NULL,
+         csrf TEXT NOT NULL,
+         created_ms BIGINT NOT NULL,
+         last_used_ms BIGINT NOT NULL,
+         expires TEXT NOT NULL
+     );
+     CREATE INDEX ui_sessions_by_token ON ui_sessions (token_hash, created_ms);
+     CREATE INDEX ui_sessions_by_age ON ui_sessions (created_ms);",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

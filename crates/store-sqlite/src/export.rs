@@ -76,7 +76,8 @@ const TABLES: &[&str] = &[
 
 /// Tables an export leaves out on purpose. `nodes` (sc-nodes): which servers ran on the old
 /// database says nothing about the servers of the new one; each registers itself there.
-const NOT_EXPORTED: &[&str] = &["nodes"];
+// Sessions are not carried over: after a move everyone signs in again.
+const NOT_EXPORTED: &[&str] = &["nodes", "ui_sessions"];
 
 /// Holds the database's write lock while an export reads; releases it when dropped.
 pub struct ExportLock {

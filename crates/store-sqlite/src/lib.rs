@@ -23,6 +23,7 @@ mod runs;
 mod schema;
 mod secrets;
 mod services;
+mod sessions;
 mod tokens;
 mod traits;
 

@@ -413,6 +413,19 @@ const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          at_ms INTEGER NOT NULL
      );",
+    // 22 (issue 19): the web UI's sign-in sessions, shared by the servers of a store and kept
+    // across restarts; keyed by the SHA-256 of the session id.
+    "CREATE TABLE ui_sessions (
+         key TEXT PRIMARY KEY,
+         token_hash TEXT NOT NULL,
+         token_name TEXT NOT NULL,
+         csrf TEXT NOT NULL,
+         created_ms INTEGER NOT NULL,
+         last_used_ms INTEGER NOT NULL,
+         expires TEXT NOT NULL
+     );
+     CREATE INDEX ui_sessions_by_token ON ui_sessions (token_hash, created_ms);
+     CREATE INDEX ui_sessions_by_age ON ui_sessions (created_ms);",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

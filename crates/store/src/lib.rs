@@ -36,6 +36,7 @@ pub mod nodes;
 pub mod routes;
 pub mod secrets;
 pub mod services;
+pub mod sessions;
 #[cfg(feature = "backend-suite")]
 pub mod suite;
 pub mod tokens;
@@ -69,6 +70,7 @@ pub use secrets::{
     SecretStore,
 };
 pub use services::{ServiceRecord, ServiceStore};
+pub use sessions::{SessionCaps, SessionRecord, SessionStore};
 pub use tokens::{TokenRecord, TokenStore};
 
 /// Any error, boxed: what a backend's own failures are carried as.
@@ -160,6 +162,7 @@ pub trait Store:
     + CodeStore
     + ChangeStore
     + NodeStore
+    + SessionStore
 {
 }
 
@@ -177,5 +180,6 @@ impl<T> Store for T where
         + CodeStore
         + ChangeStore
         + NodeStore
+        + SessionStore
 {
 }

@@ -1,25 +1,26 @@
-//! The web UI's sign-in sessions, kept in memory (a restart signs everyone out).
+//! The web UI's sign-in sessions, kept in the store (`SessionStore`): every server sharing
+//! the store knows every session, and a restart signs nobody out.
 //!
 //! A session holds the SHA-256 hash and the name of the token it was opened with, never the
 //! token: the caller is looked up from the hash at every request ([`TokenBook::check_hash`]),
 //! so deleting the token ends its sessions. Sessions are keyed by the SHA-256 of their id, so
-//! nothing held here is a usable id. Each has a CSRF token of its own, an absolute and an idle
-//! expiry; the book holds at most [`MAX_SESSIONS`] (the oldest goes) and at most
-//! [`MAX_PER_TOKEN`] of one token.
+//! nothing stored is a usable id. Each has a CSRF token of its own, an absolute and an idle
+//! expiry; the store holds at most [`MAX_SESSIONS`] (the oldest goes) and at most
+//! [`MAX_PER_TOKEN`] of one token. A session's last use is written at most every
+//! [`SessionBook::touch_every`], so a UI page's requests do not each write to the store.
 //!
 //! [`TokenBook::check_hash`]: super::tokens::TokenBook::check_hash
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use faasbox_store::{SessionCaps, SessionRecord, Store};
 use time::OffsetDateTime;
 
 use super::tokens::{hash, random_hex};
 use crate::clock;
 use crate::failure::Failure;
 
-/// The most sessions the server keeps at once; a new one beyond it drops the oldest.
+/// The most sessions kept at once; a new one beyond it drops the oldest.
 pub const MAX_SESSIONS: usize = 10_000;
 /// The most sessions one token may hold; a new one beyond it drops that token's oldest.
 pub const MAX_PER_TOKEN: usize = 100;
@@ -40,16 +41,6 @@ impl Default for SessionLimits {
             idle: Duration::from_secs(60 * 60),
         }
     }
-}
-
-struct Session {
-    token_hash: String,
-    token_name: String,
-    csrf: String,
-    created: Instant,
-    last_used: Instant,
-    /// When the absolute expiry falls, as the client is told (RFC 3339).
-    expires: String,
 }
 
 /// A session as its user sees it: the token it stands for (by hash), its CSRF token and
@@ -75,16 +66,15 @@ pub struct Opened {
     pub info: SessionInfo,
 }
 
-/// The sessions, by the SHA-256 of their ids.
+/// How sessions live and how many there may be; the sessions themselves are in the store.
 pub struct SessionBook {
     limits: SessionLimits,
     max_sessions: usize,
     max_per_token: usize,
-    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl SessionBook {
-    /// An empty book whose sessions live as `limits` say.
+    /// A book whose sessions live as `limits` say.
     pub fn new(limits: SessionLimits) -> Self {
         Self::with_caps(limits, MAX_SESSIONS, MAX_PER_TOKEN)
     }
@@ -94,7 +84,6 @@ impl SessionBook {
             limits,
             max_sessions,
             max_per_token,
-            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,223 +92,268 @@ impl SessionBook {
         self.limits
     }
 
-    /// Opens a session for the token whose hash is `token_hash` (the caller has checked the
-    /// token). Expired sessions are swept first.
-    pub fn open(&self, token_hash: &str, token_name: &str) -> Result<Opened, Failure> {
-        self.open_at(token_hash, token_name, Instant::now())
+    /// How often a session's last use is written: a tenth of the idle time, at most 30 s (so
+    /// an idle expiry comes at most that much early).
+    pub fn touch_every(&self) -> Duration {
+        (self.limits.idle / 10).min(Duration::from_secs(30))
     }
 
-    fn open_at(&self, token_hash: &str, token_name: &str, now: Instant) -> Result<Opened, Failure> {
+    /// Opens a session for the token whose hash is `token_hash` (the caller has checked the
+    /// token). Expired sessions are swept first.
+    pub async fn open(
+        &self,
+        store: &dyn Store,
+        token_hash: &str,
+        token_name: &str,
+    ) -> Result<Opened, Failure> {
+        self.open_at(store, token_hash, token_name, now_ms()).await
+    }
+
+    async fn open_at(
+        &self,
+        store: &dyn Store,
+        token_hash: &str,
+        token_name: &str,
+        now: i64,
+    ) -> Result<Opened, Failure> {
         let id = random_hex(32)?;
         let csrf = random_hex(32)?;
         let expires = clock::format_rfc3339(OffsetDateTime::now_utc() + self.limits.lifetime);
-        let mut sessions = self.lock();
-        sessions.retain(|_, s| self.alive(s, now));
-        let own = sessions
-            .values()
-            .filter(|s| s.token_hash == token_hash)
-            .count();
-        if own >= self.max_per_token {
-            drop_oldest(&mut sessions, |s| s.token_hash == token_hash);
-        }
-        if sessions.len() >= self.max_sessions {
-            drop_oldest(&mut sessions, |_| true);
-        }
-        let session = Session {
+        let record = SessionRecord {
+            key: hash(&id),
             token_hash: token_hash.to_string(),
             token_name: token_name.to_string(),
             csrf,
-            created: now,
-            last_used: now,
+            created_ms: now,
+            last_used_ms: now,
             expires,
         };
-        let info = info(&session);
-        sessions.insert(hash(&id), session);
-        Ok(Opened { id, info })
+        store.open_session(&record, &self.caps()).await?;
+        Ok(Opened {
+            id,
+            info: info(record),
+        })
     }
 
     /// The live session whose id is `id`, its idle time restarted; `None` (and the session
-    /// dropped) once it has expired.
-    pub fn find(&self, id: &str) -> Option<SessionInfo> {
-        self.find_at(id, Instant::now())
+    /// removed) once it has expired.
+    pub async fn find(&self, store: &dyn Store, id: &str) -> Result<Option<SessionInfo>, Failure> {
+        self.find_at(store, id, now_ms()).await
     }
 
-    fn find_at(&self, id: &str, now: Instant) -> Option<SessionInfo> {
+    async fn find_at(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<SessionInfo>, Failure> {
         let key = hash(id);
-        let mut sessions = self.lock();
-        let session = sessions.get_mut(&key)?;
-        if !self.alive(session, now) {
-            sessions.remove(&key);
-            return None;
+        let Some(record) = store.session(&key).await? else {
+            return Ok(None);
+        };
+        let caps = self.caps();
+        if now - record.created_ms >= caps.lifetime_ms || now - record.last_used_ms >= caps.idle_ms
+        {
+            store.close_session(&key).await?;
+            return Ok(None);
         }
-        session.last_used = session.last_used.max(now);
-        Some(info(session))
+        if now - record.last_used_ms >= millis(self.touch_every()) {
+            store.touch_session(&key, now).await?;
+        }
+        Ok(Some(info(record)))
     }
 
     /// Ends the session whose id is `id`; whether there was one.
-    pub fn close(&self, id: &str) -> bool {
-        self.lock().remove(&hash(id)).is_some()
+    pub async fn close(&self, store: &dyn Store, id: &str) -> Result<bool, Failure> {
+        Ok(store.close_session(&hash(id)).await?)
     }
 
-    /// How many sessions are held (expired ones not yet swept included).
-    pub fn len(&self) -> usize {
-        self.lock().len()
+    /// How many sessions are stored (expired ones not yet swept included).
+    pub async fn count(&self, store: &dyn Store) -> Result<u64, Failure> {
+        Ok(store.count_sessions().await?)
     }
 
-    /// Whether no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn alive(&self, session: &Session, now: Instant) -> bool {
-        now.saturating_duration_since(session.created) < self.limits.lifetime
-            && now.saturating_duration_since(session.last_used) < self.limits.idle
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    fn caps(&self) -> SessionCaps {
+        SessionCaps {
+            lifetime_ms: millis(self.limits.lifetime),
+            idle_ms: millis(self.limits.idle),
+            max_sessions: u32::try_from(self.max_sessions).unwrap_or(u32::MAX),
+            max_per_token: u32::try_from(self.max_per_token).unwrap_or(u32::MAX),
+        }
     }
 }
 
-fn info(session: &Session) -> SessionInfo {
+fn info(record: SessionRecord) -> SessionInfo {
     SessionInfo {
-        token_hash: session.token_hash.clone(),
-        token_name: session.token_name.clone(),
-        csrf: session.csrf.clone(),
-        expires: session.expires.clone(),
+        token_hash: record.token_hash,
+        token_name: record.token_name,
+        csrf: record.csrf,
+        expires: record.expires,
     }
 }
 
-fn drop_oldest(sessions: &mut HashMap<String, Session>, which: impl Fn(&Session) -> bool) {
-    let oldest = sessions
-        .iter()
-        .filter(|(_, s)| which(s))
-        .min_by_key(|(_, s)| s.created)
-        .map(|(key, _)| key.clone());
-    if let Some(key) = oldest {
-        sessions.remove(&key);
-    }
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Now, in milliseconds since the epoch (this server's clock).
+fn now_ms() -> i64 {
+    clock::store_ms()
 }
 
 #[cfg(test)]
 mod tests {
+    use faasbox_store_sqlite::SqliteStore;
+
     use super::*;
 
     const LIMITS: SessionLimits = SessionLimits {
         lifetime: Duration::from_secs(3600),
         idle: Duration::from_secs(600),
     };
+    const SECOND: i64 = 1000;
 
-    fn book() -> SessionBook {
-        SessionBook::new(LIMITS)
+    fn book() -> (SessionBook, SqliteStore) {
+        (
+            SessionBook::new(LIMITS),
+            SqliteStore::open_in_memory().unwrap(),
+        )
     }
 
-    #[test]
-    fn a_session_is_found_by_its_id_only_and_keeps_no_usable_id() {
-        let book = book();
-        let opened = book.open("h1", "laptop").unwrap();
+    #[tokio::test]
+    async fn a_session_is_found_by_its_id_only_and_keeps_no_usable_id() {
+        let (book, store) = book();
+        let opened = book.open(&store, "h1", "laptop").await.unwrap();
         assert_eq!(opened.id.len(), 64);
         assert_eq!(opened.info.csrf.len(), 64);
         assert_ne!(opened.id, opened.info.csrf);
-        let found = book.find(&opened.id).unwrap();
+        let found = book.find(&store, &opened.id).await.unwrap().unwrap();
         assert_eq!(found, opened.info);
         assert_eq!(found.token_hash, "h1");
         assert_eq!(found.token_name, "laptop");
-        assert!(book.find(&opened.info.csrf).is_none());
-        assert!(book.find("").is_none());
-        let held = book.lock();
-        assert!(!held.contains_key(&opened.id), "keyed by the id's hash");
-        assert!(held.contains_key(&hash(&opened.id)));
+        assert!(book
+            .find(&store, &opened.info.csrf)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(book.find(&store, "").await.unwrap().is_none());
+        use faasbox_store::SessionStore;
+        assert!(
+            store.session(&opened.id).await.unwrap().is_none(),
+            "keyed by the id's hash"
+        );
+        assert!(store.session(&hash(&opened.id)).await.unwrap().is_some());
     }
 
-    #[test]
-    fn closing_ends_a_session() {
-        let book = book();
-        let opened = book.open("h1", "t").unwrap();
-        assert!(book.close(&opened.id));
-        assert!(!book.close(&opened.id));
-        assert!(book.find(&opened.id).is_none());
+    #[tokio::test]
+    async fn closing_ends_a_session() {
+        let (book, store) = book();
+        let opened = book.open(&store, "h1", "t").await.unwrap();
+        assert!(book.close(&store, &opened.id).await.unwrap());
+        assert!(!book.close(&store, &opened.id).await.unwrap());
+        assert!(book.find(&store, &opened.id).await.unwrap().is_none());
     }
 
-    #[test]
-    fn idle_and_absolute_expiry() {
-        let book = book();
-        let start = Instant::now();
-        let a = book.open_at("h", "t", start).unwrap();
+    #[tokio::test]
+    async fn idle_and_absolute_expiry() {
+        let (book, store) = book();
+        let start = 1_000_000 * SECOND;
+        let a = book.open_at(&store, "h", "t", start).await.unwrap();
         // Used every 9 minutes: stays alive past the idle time, not past the lifetime.
         let mut now = start;
         for _ in 0..6 {
-            now += Duration::from_secs(540);
-            assert!(book.find_at(&a.id, now).is_some(), "used in time");
+            now += 540 * SECOND;
+            assert!(
+                book.find_at(&store, &a.id, now).await.unwrap().is_some(),
+                "used in time"
+            );
         }
-        now += Duration::from_secs(540 * 2);
-        assert!(book.find_at(&a.id, now).is_none(), "idle too long");
-        assert!(book.is_empty(), "an expired session found is dropped");
+        now += 540 * 2 * SECOND;
+        assert!(
+            book.find_at(&store, &a.id, now).await.unwrap().is_none(),
+            "idle too long"
+        );
+        assert_eq!(
+            book.count(&store).await.unwrap(),
+            0,
+            "an expired session found is removed"
+        );
 
-        let b = book.open_at("h", "t", start).unwrap();
+        let b = book.open_at(&store, "h", "t", start).await.unwrap();
         let mut now = start;
-        while now < start + Duration::from_secs(3600 - 300) {
-            now += Duration::from_secs(300);
-            assert!(book.find_at(&b.id, now).is_some());
+        while now < start + (3600 - 300) * SECOND {
+            now += 300 * SECOND;
+            assert!(book.find_at(&store, &b.id, now).await.unwrap().is_some());
         }
         assert!(
-            book.find_at(&b.id, start + Duration::from_secs(3600))
+            book.find_at(&store, &b.id, start + 3600 * SECOND)
+                .await
+                .unwrap()
                 .is_none(),
             "past the lifetime, however used"
         );
     }
 
-    #[test]
-    fn signing_in_sweeps_expired_sessions() {
-        let book = book();
-        let start = Instant::now();
-        book.open_at("h", "t", start).unwrap();
-        book.open_at("h", "t", start).unwrap();
-        assert_eq!(book.len(), 2);
-        book.open_at("h", "t", start + Duration::from_secs(601))
+    #[tokio::test]
+    async fn a_use_is_written_at_most_every_touch_interval() {
+        let (book, store) = book();
+        use faasbox_store::SessionStore;
+        let start = 1_000_000 * SECOND;
+        let a = book.open_at(&store, "h", "t", start).await.unwrap();
+        let key = hash(&a.id);
+        book.find_at(&store, &a.id, start + 10 * SECOND)
+            .await
             .unwrap();
-        assert_eq!(book.len(), 1);
+        assert_eq!(
+            store.session(&key).await.unwrap().unwrap().last_used_ms,
+            start,
+            "10 s after: not written"
+        );
+        book.find_at(&store, &a.id, start + 40 * SECOND)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.session(&key).await.unwrap().unwrap().last_used_ms,
+            start + 40 * SECOND
+        );
     }
 
-    #[test]
-    fn a_token_holds_at_most_its_share_the_oldest_goes() {
-        let book = book();
-        let start = Instant::now();
-        let first = book.open_at("h", "t", start).unwrap();
-        let other = book.open_at("other", "o", start).unwrap();
-        for i in 1..MAX_PER_TOKEN {
-            book.open_at("h", "t", start + Duration::from_millis(i as u64))
-                .unwrap();
+    #[tokio::test]
+    async fn a_token_holds_at_most_its_share_and_the_store_at_most_the_cap() {
+        let book = SessionBook::with_caps(LIMITS, 30, 10);
+        let store = SqliteStore::open_in_memory().unwrap();
+        let start = 1_000_000 * SECOND;
+        let first = book.open_at(&store, "h", "t", start).await.unwrap();
+        let other = book.open_at(&store, "other", "o", start).await.unwrap();
+        for i in 1..10 {
+            book.open_at(&store, "h", "t", start + i).await.unwrap();
         }
-        let now = start + Duration::from_secs(1);
-        assert!(book.find_at(&first.id, now).is_some());
-        book.open_at("h", "t", now).unwrap();
-        assert!(book.find_at(&first.id, now).is_none(), "the oldest went");
+        let now = start + SECOND;
+        assert!(book
+            .find_at(&store, &first.id, now)
+            .await
+            .unwrap()
+            .is_some());
+        book.open_at(&store, "h", "t", now).await.unwrap();
         assert!(
-            book.find_at(&other.id, now).is_some(),
+            book.find_at(&store, &first.id, now)
+                .await
+                .unwrap()
+                .is_none(),
+            "the oldest went"
+        );
+        assert!(
+            book.find_at(&store, &other.id, now)
+                .await
+                .unwrap()
+                .is_some(),
             "another token's stays"
         );
-        assert_eq!(book.len(), MAX_PER_TOKEN + 1);
-    }
-
-    #[test]
-    fn the_book_holds_at_most_max_sessions() {
-        const MAX: usize = 300;
-        let book = SessionBook::with_caps(LIMITS, MAX, 10);
-        let start = Instant::now();
-        let first = book.open_at("t0", "t", start).unwrap();
-        for i in 1..MAX {
-            book.open_at(
-                &format!("t{}", i % 100),
-                "t",
-                start + Duration::from_micros(i as u64),
-            )
-            .unwrap();
+        for i in 0..40 {
+            book.open_at(&store, &format!("t{i}"), "t", now + 1 + i)
+                .await
+                .unwrap();
         }
-        assert_eq!(book.len(), MAX);
-        let now = start + Duration::from_secs(1);
-        book.open_at("new", "n", now).unwrap();
-        assert_eq!(book.len(), MAX);
-        assert!(book.find_at(&first.id, now).is_none(), "the oldest went");
+        assert_eq!(book.count(&store).await.unwrap(), 30);
     }
 }

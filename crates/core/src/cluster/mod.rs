@@ -4,7 +4,6 @@
 //! the others change is [`crate::follow`], a module of its own because it needs the server's
 //! state, which the settings here are part of.
 
-pub mod membership;
 pub mod node;
 
 use std::net::SocketAddr;

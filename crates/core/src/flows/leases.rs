@@ -1,5 +1,5 @@
 //! Flow instances under leases, for several servers on one store (being written: see
-//! `crate::cluster::membership`, which calls [`tick`] after each heartbeat of this server).
+//! `crate::membership`, which calls [`tick`] after each heartbeat of this server).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Recovery of the runs a server left running when it stopped: at its own start (before the
 //! executor runs), and on another server when this one was declared dead
-//! (`crate::cluster::membership`). Synchronous calls that were running end `crashed` (their
+//! (`crate::membership`). Synchronous calls that were running end `crashed` (their
 //! callers are gone); an asynchronous run that was running is queued again once (attempt 2,
 //! with a log line saying so), one already on its second attempt ends `crashed`. Queued runs
 //! just stay queued for any server's executor. Only the stopped node's runs are touched:

@@ -80,7 +80,7 @@ pub async fn require_token(
     let via_ui = request.extensions().get::<session::ViaUi>().is_some();
     let (principal, name) = match bearer(request.headers()) {
         // `/ui/api/…` without a bearer token: the session cookie and its CSRF header.
-        None if via_ui => match session::caller(&state, request.headers()) {
+        None if via_ui => match session::caller(&state, request.headers()).await {
             Ok(caller) => caller,
             Err(refused) => return refused.into_response(),
         },

@@ -25,23 +25,30 @@ pub struct ViaUi;
 /// if its `X-Faasbox-Csrf` header is that session's CSRF token (on every method: a page that
 /// holds only the cookie can neither read nor change anything), and the session's token
 /// still exists. Its idle time restarts.
-pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Principal, String), ApiError> {
-    let (principal, name, info, _) = session(state, headers)?;
+pub async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Principal, String), ApiError> {
+    let (principal, name, info, _) = session(state, headers).await?;
     csrf_matches(headers, &info)?;
     Ok((principal, name))
 }
 
 /// The live session of the request's cookie, its caller, and its id; 401 without one.
-pub fn session(
+pub async fn session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(Principal, String, SessionInfo, String), ApiError> {
     let id = cookie(headers).ok_or_else(|| signed_out("no session: sign in at /ui/signin"))?;
-    let info = state.sessions.find(&id).ok_or_else(|| {
-        signed_out("the session has ended (signed out, expired, or the server restarted): sign in again at /ui/signin")
-    })?;
+    let info = state
+        .sessions
+        .find(&*state.store, &id)
+        .await?
+        .ok_or_else(|| {
+            signed_out("the session has ended (signed out or expired): sign in again at /ui/signin")
+        })?;
     let Some((principal, name)) = state.tokens.check_hash(&info.token_hash) else {
-        state.sessions.close(&id);
+        state.sessions.close(&*state.store, &id).await?;
         return Err(signed_out(
             "the session's token was deleted (or its namespace): sign in again at /ui/signin \
              with a valid token",

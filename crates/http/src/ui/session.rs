@@ -36,8 +36,8 @@ pub async fn serve(state: &Arc<AppState>, request: Request) -> Response {
     }
     let mut response = match *request.method() {
         Method::POST => sign_in(state, request).await,
-        Method::GET => show(state, request.headers()),
-        Method::DELETE => sign_out(state, request.headers()),
+        Method::GET => show(state, request.headers()).await,
+        Method::DELETE => sign_out(state, request.headers()).await,
         _ => {
             let mut response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -108,7 +108,11 @@ async fn sign_in(state: &Arc<AppState>, request: Request) -> Response {
         )
         .into_response();
     };
-    let opened = match state.sessions.open(&tokens::hash(token), &name) {
+    let opened = match state
+        .sessions
+        .open(&*state.store, &tokens::hash(token), &name)
+        .await
+    {
         Ok(opened) => opened,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -133,8 +137,8 @@ async fn sign_in(state: &Arc<AppState>, request: Request) -> Response {
     response
 }
 
-fn show(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
-    match session(state, headers) {
+async fn show(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
+    match session(state, headers).await {
         Ok((principal, name, info, _)) => {
             axum::Json(view(&principal, &name, &info, Csrf::Withheld)).into_response()
         }
@@ -142,13 +146,13 @@ fn show(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
     }
 }
 
-fn sign_out(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
-    let mut response = match session(state, headers) {
+async fn sign_out(state: &Arc<AppState>, headers: &HeaderMap) -> Response {
+    let mut response = match session(state, headers).await {
         Ok((_, _, info, id)) => match csrf_matches(headers, &info) {
-            Ok(()) => {
-                state.sessions.close(&id);
-                StatusCode::NO_CONTENT.into_response()
-            }
+            Ok(()) => match state.sessions.close(&*state.store, &id).await {
+                Ok(_) => StatusCode::NO_CONTENT.into_response(),
+                Err(e) => return ApiError::from(e).into_response(),
+            },
             Err(refused) => return refused.into_response(),
         },
         Err(refused) => refused.into_response(),

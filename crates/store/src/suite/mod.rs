@@ -21,6 +21,7 @@ mod nodes;
 mod routes;
 mod runs;
 mod secrets;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use nodes::*;
 pub use routes::*;
 pub use runs::*;
 pub use secrets::*;
+pub use sessions::*;
 
 use crate::Store;
 
@@ -109,6 +111,8 @@ macro_rules! backend_suite {
             a_wait_is_resumed_once_and_unfenced_writes_always_land
             deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due
             nodes_beat_are_taken_over_once_rejoin_and_leave
+            sessions_are_found_until_closed_and_touched_forward
+            opening_a_session_sweeps_expired_ones_and_keeps_the_caps
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
