@@ -161,6 +161,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
     }
     // sc-flows: wait timeouts of every server's waits, from the store.
     faasbox_core::flows::runner::start_wait_sweeper(state.clone());
+    // sc-leases: stand-in for the heartbeat's call of leases::tick (fold into membership).
+    faasbox_core::flows::leases::start(state.clone());
     Ok(state)
 }
 
