@@ -659,7 +659,7 @@ async fn a_tick_takes_over_an_expired_instance_and_finishes_it() {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let taken = crate::flows::leases::tick(&h.state).await;
-    assert_eq!(taken, [dead.clone()]);
+    assert_eq!(taken, std::slice::from_ref(&dead));
     let record = wait_status(&h, &dead, "complete").await;
     assert_eq!(output(&record)["n"], 2, "{record:?}");
     assert_eq!(finished(&h, &dead).await, ["one", "two"]);
