@@ -677,3 +677,24 @@ async fn a_tick_takes_over_an_expired_instance_and_finishes_it() {
     assert_eq!(instance(&h, &live).await.status, "running");
     assert!(finished(&h, &live).await.is_empty());
 }
+
+/// sc-leases: of two resumptions of one wait (two servers, or an event and a timeout), one
+/// claims the instance and drives it; the other does nothing.
+#[tokio::test]
+async fn a_wait_is_resumed_by_one_of_two_resumers() {
+    use faasbox_flow::engine::WaitResolution;
+    let h = flow_harness(FakeReply::Echo).await;
+    let flow = "states:\n- {id: w, type: consumeEvent, timeout: PT1H, event: {type: never.sent}, catch: [{error: 'direktiv.cancels.timeout.soft', transition: after}]}\n- {id: after, type: noop, transform: {timed_out: true}}\n";
+    deploy_flow(&h, "waits", flow).await;
+    let id = run_flow(&h, "waits", json!({})).await;
+    wait_status(&h, &id, "waiting").await;
+    let resume =
+        || crate::flows::runner::resume_waiting(&h.state, id.clone(), WaitResolution::TimedOut);
+    let (a, b) = tokio::join!(resume(), resume());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_some() != b.is_some(), "one resumed it: {a:?} / {b:?}");
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(output(&record)["timed_out"], true, "{record:?}");
+    assert_eq!(finished(&h, &id).await, ["w", "after"]);
+}
