@@ -104,6 +104,83 @@ async fn an_instance_of_a_killed_server_finishes_on_another_within_the_lease_bou
     );
 }
 
+/// A parent whose server is killed while its subflow child sleeps: the other server takes
+/// the parent over, its action finds the same child and claims it once the child's lease
+/// expired too, and both finish there, each state once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parent_and_its_subflow_of_a_killed_server_finish_on_another() {
+    let mut cluster = Cluster::start(2, ClusterOptions::default()).await;
+    let first = cluster.server(0);
+    first.create_namespace("demo").await;
+    first
+        .deploy_flow(
+            "inner",
+            "states:\n- {id: one, type: noop, transform: {n: 'jq(.n)'}, transition: nap}\n- {id: nap, type: delay, duration: PT3S, transition: done}\n- {id: done, type: noop, transform: {n: 'jq(.n)', done: true}}\n",
+        )
+        .await;
+    first
+        .deploy_flow(
+            "outer",
+            "functions:\n- {id: inner, type: subflow, workflow: inner}\nstates:\n- {id: call, type: action, action: {function: inner, input: {n: 7}}, transform: {child: 'jq(.return)'}}\n",
+        )
+        .await;
+    let id = first.start_flow("outer", &json!({})).await;
+    let second = cluster.server(1);
+    let child = wait_for(
+        Duration::from_secs(20),
+        "the child to be in its delay",
+        move || async move {
+            let all = second
+                .get_json("/api/v1/namespaces/demo/instances?flow=inner")
+                .await;
+            let child = all
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|c| c["id"].as_str())
+                .map(str::to_string);
+            match child {
+                Some(child) => Some((child.clone(), states(&second.instance(&child).await))),
+                None => None,
+            }
+        },
+        |c| c.as_ref().is_some_and(|(_, states)| states == &["one"]),
+    )
+    .await
+    .map(|(child, _)| child)
+    .expect("a child");
+    cluster.kill(0);
+
+    let second = cluster.server(1);
+    let bound = cluster.takeover_bound() + Duration::from_secs(5);
+    let done = wait_for(
+        bound,
+        "the parent to end on server 1",
+        || second.instance(&id),
+        |i| !matches!(i["status"].as_str(), Some("running" | "waiting")),
+    )
+    .await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["output"], json!({"child": {"n": 7, "done": true}}));
+    assert_eq!(states(&done), ["call"]);
+    let child_done = second.instance(&child).await;
+    assert_eq!(child_done["status"], "complete", "{child_done}");
+    assert_eq!(states(&child_done), ["one", "nap", "done"], "{child_done}");
+    let inner = second
+        .get_json("/api/v1/namespaces/demo/instances?flow=inner")
+        .await;
+    assert_eq!(
+        inner.as_array().map(Vec::len),
+        Some(1),
+        "the same child: {inner}"
+    );
+    let log = second.instance_log(&id).await;
+    assert!(log.contains("takes it over"), "{log}");
+    assert!(
+        log.contains(&format!("continuing subflow instance {child}")),
+        "{log}"
+    );
+}
+
 /// Every second's slot of a schedule fires once with two servers (at most one instance per
 /// second passed: a slot fired by both would about double it), also after the server that
 /// fired the last slots is killed (the other goes on firing).
