@@ -181,6 +181,55 @@ async fn a_parent_and_its_subflow_of_a_killed_server_finish_on_another() {
     );
 }
 
+/// An instance waiting for an event when its server is killed is resumed by the event on
+/// another server (it claims the wait), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_resumes_a_killed_servers_waiting_instance_on_another() {
+    let mut cluster = Cluster::start(2, ClusterOptions::default()).await;
+    let first = cluster.server(0);
+    first.create_namespace("demo").await;
+    first
+        .deploy_flow(
+            "approve",
+            "states:\n- {id: w, type: consumeEvent, timeout: PT5M, event: {type: approval.given}, transform: {ok: 'jq(.\"approval.given\".data.ok)'}}\n",
+        )
+        .await;
+    let id = first.start_flow("approve", &json!({})).await;
+    wait_for(
+        Duration::from_secs(20),
+        "the instance to wait",
+        || first.instance(&id),
+        |i| i["status"] == "waiting",
+    )
+    .await;
+    cluster.kill(0);
+
+    let second = cluster.server(1);
+    let event = json!({
+        "specversion": "1.0", "id": "e-1", "source": "/test", "type": "approval.given",
+        "datacontenttype": "application/json", "data": {"ok": true}
+    });
+    let r = second
+        .http
+        .post(second.url("/api/v1/namespaces/demo/events"))
+        .header("content-type", "application/cloudevents+json")
+        .body(event.to_string())
+        .send()
+        .await
+        .expect("POST event");
+    assert_eq!(r.status(), 202);
+    let done = wait_for(
+        Duration::from_secs(20),
+        "the instance to end on server 1",
+        || second.instance(&id),
+        |i| !matches!(i["status"].as_str(), Some("running" | "waiting")),
+    )
+    .await;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["output"]["ok"], true, "{done}");
+    assert_eq!(states(&done), ["w"], "{done}");
+}
+
 /// Every second's slot of a schedule fires once with two servers (at most one instance per
 /// second passed: a slot fired by both would about double it), also after the server that
 /// fired the last slots is killed (the other goes on firing).

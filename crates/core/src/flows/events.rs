@@ -37,6 +37,14 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), Failure> {
 /// saved without one counts those accepted since its checkpoint was saved).
 async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
     let waiting = state.store.instances_with_status("waiting").await?;
+    let fired: std::collections::HashSet<String> = state
+        .store
+        .pending_deliveries()
+        .await?
+        .into_iter()
+        .filter(|d| d.kind == faasbox_store::ListenerKind::Wait)
+        .map(|d| d.instance_id)
+        .collect();
     for record in waiting {
         let Some(wait) = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
@@ -46,7 +54,7 @@ async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
         };
         // Its wait fired already: the delivery resumes it (handed over again if the server
         // handling it stopped).
-        if runner::delivery_pending(state, &record.id).await {
+        if fired.contains(&record.id) {
             continue;
         }
         let after_seq = match wait.watermark {

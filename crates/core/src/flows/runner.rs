@@ -384,7 +384,7 @@ fn lost(id: &str, outcome: Outcome) -> Outcome {
 
 /// Whether an event delivery that resumes instance `id` is still stored (it is handed over
 /// again, so the instance's wait must not be stored again).
-pub(super) async fn delivery_pending(state: &Arc<AppState>, id: &str) -> bool {
+async fn delivery_pending(state: &Arc<AppState>, id: &str) -> bool {
     match state.store.pending_deliveries().await {
         Ok(pending) => pending
             .iter()
