@@ -115,6 +115,9 @@ pub async fn leave(state: &Arc<AppState>) -> Result<(), StoreError> {
     // Sent by this process before it exits only if it gets to; the receivers of runs that
     // ended `crashed` learn it from the run's record otherwise.
     crate::runs::recovery::send_callbacks(state, recovered.requeued.crashed);
+    // Its flow instances' leases end now: another server takes them over at its next beat
+    // instead of a lease later (this server, restarted, resumes those still its own).
+    state.store.renew_leases(me, 0).await?;
     state.store.leave(me).await
 }
 

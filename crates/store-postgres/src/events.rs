@@ -338,7 +338,7 @@ impl EventStore for PgStore {
                 &format!(
                     "UPDATE event_deliveries SET claimed_by = $1, claimed_until_ms = {NOW_MS} + $2
                      WHERE id IN (SELECT id FROM event_deliveries
-                                  WHERE claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
+                                  WHERE claimed_by = $1 OR claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
                                   ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
                      RETURNING {DELIVERY_COLUMNS}"
                 ),

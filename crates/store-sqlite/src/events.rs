@@ -278,7 +278,7 @@ impl SqliteStore {
             let mut stmt = conn.prepare(&format!(
                 "UPDATE event_deliveries SET claimed_by = ?1, claimed_until_ms = {NOW_MS} + ?2
                  WHERE id IN (SELECT id FROM event_deliveries
-                              WHERE claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
+                              WHERE claimed_by = ?1 OR claimed_until_ms IS NULL OR claimed_until_ms < {NOW_MS}
                               ORDER BY id LIMIT ?3)
                  RETURNING id, namespace, listener_id, kind, flow, instance_id, events, created_ms"
             ))?;

@@ -326,7 +326,8 @@ pub trait EventStore: Send + Sync {
     /// unknown id is no error.
     async fn finish_delivery(&self, id: i64) -> Result<()>;
 
-    /// Claims for `node` up to `limit` deliveries nobody holds (never claimed, or whose claim
+    /// Claims for `node` up to `limit` deliveries nobody else holds (never claimed, claimed by
+    /// `node` itself: a restarted server's, or one it handed over in vain, or whose claim
     /// expired: its server died before finishing it), oldest (by id) first, each for
     /// `lease_ms` from now (by the database's clock). Of several servers claiming at once,
     /// each delivery goes to one. A claimed delivery stays until [`EventStore::finish_delivery`].

@@ -1,6 +1,8 @@
 //! The dispatcher: accepts delayed events that are due, offers every stored, undispatched
 //! event to its namespace's listeners (one transaction per event), then hands the stored
-//! deliveries over: a flow's to the flow runner, a subscription's to the runs.
+//! deliveries over: a flow's to the flow runner, a subscription's to the runs. With several
+//! servers on one store, each delivery is claimed by one server for a lease; one whose
+//! server stopped before finishing it is claimed by another once that claim expired.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,23 +69,34 @@ async fn dispatch_pending(store: &dyn Store) -> faasbox_store::Result<()> {
     }
 }
 
-/// Hands every stored delivery over (a flow's to the runner, a subscription's to the runs);
-/// what was taken (or can never be) is removed.
+/// How many deliveries one round claims.
+const DELIVERIES_PER_ROUND: u32 = 100;
+
+/// Claims the stored deliveries nobody holds and hands them over (a flow's to the runner, a
+/// subscription's to the runs); what was taken (or can never be) is removed. One not done
+/// with is handed over again once its claim expired (by this server or another).
 async fn deliver_pending(state: &Arc<AppState>) {
-    let runner = state.events.runner();
-    let pending = match state.store.pending_deliveries().await {
+    // Flows are not running (yet): deliveries wait, unclaimed.
+    let Some(runner) = state.events.runner() else {
+        return;
+    };
+    let node = state.node.as_str();
+    let lease_ms = state.config.cluster.lease_ms();
+    let pending = match state
+        .store
+        .claim_deliveries(node, lease_ms, DELIVERIES_PER_ROUND)
+        .await
+    {
         Ok(pending) => pending,
         Err(e) => {
-            tracing::error!("reading event deliveries: {e}");
+            tracing::error!("claiming event deliveries: {e}");
             return;
         }
     };
     for delivery in pending {
-        let to = match (delivery.kind, &runner) {
-            (ListenerKind::Subscription, _) => To::Runs,
-            (_, Some(runner)) => To::Flows(runner.clone()),
-            // Flows are not running (yet): their deliveries wait.
-            (_, None) => continue,
+        let to = match delivery.kind {
+            ListenerKind::Subscription => To::Runs,
+            _ => To::Flows(runner.clone()),
         };
         if !state.events.take(delivery.id) {
             continue;

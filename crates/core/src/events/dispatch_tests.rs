@@ -326,3 +326,57 @@ async fn a_scheduled_flow_starts_once_per_slot_and_stops_with_its_delete() {
     let schedules = EventStore::schedules(&*h.state.store).await.unwrap();
     assert!(schedules.is_empty(), "{schedules:?}");
 }
+
+/// sc-leases: a server claimed a wait to resume it and stopped before the instance moved on
+/// (the instance is `running`, its checkpoint still waits, its listener gone). Taken over, it
+/// waits again, and the event that came meanwhile, with nobody waiting, still resumes it,
+/// once.
+#[tokio::test]
+async fn a_wait_whose_resumer_stopped_waits_again_and_its_event_is_not_lost() {
+    let h = flow_harness(FakeReply::Echo).await;
+    deploy_flow(&h, "approve", CONSUME).await;
+    let id = run_flow(&h, "approve", json!({"order": "a-1"})).await;
+    wait_status(&h, &id, "waiting").await;
+    // The other server's resume: the wait's listener taken, the instance claimed; then it
+    // stops (its 1 ms lease is over at once).
+    assert_eq!(
+        EventStore::delete_instance_listeners(&*h.state.store, &id)
+            .await
+            .unwrap(),
+        1
+    );
+    let claimed = FlowStore::claim_instance(
+        &*h.state.store,
+        &id,
+        "feedfacefeedface",
+        1,
+        faasbox_store::Claim::Resume,
+    )
+    .await
+    .unwrap();
+    assert!(claimed.is_some());
+    let matching = event(
+        "x-3",
+        "approval.given",
+        json!({"ok": true}),
+        &[("orderid", "a-1")],
+    );
+    send(&h, matching).await;
+    all_dispatched(&h).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        wait_status(&h, &id, "running").await.status,
+        "running",
+        "nobody resumed it yet"
+    );
+
+    let taken = crate::flows::leases::tick(&h.state).await;
+    assert_eq!(taken, std::slice::from_ref(&id));
+    let record = wait_status(&h, &id, "complete").await;
+    assert_eq!(output(&record), json!({"order": "a-1", "approved": true}));
+    let states = FlowStore::finished_states(&*h.state.store, &id)
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 1, "{states:?}");
+    all_dispatched(&h).await;
+}

@@ -1,7 +1,10 @@
 //! The engine's effects in the server: calls through [`super::functions`] (subflows through
 //! the runner's [`Subflows`]), secrets from the vault, variables, checkpoints and logs in the
-//! store.
+//! store. Every checkpoint and metadata write carries the run's fence (this server's node and
+//! the epoch of its hold on the instance): once another server took the instance over, the
+//! store refuses it, and the run stops without recording anything more ([`ServerEffects::lease_lost`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,20 +26,56 @@ pub struct ServerEffects {
     last: Mutex<(u64, Option<String>)>,
     /// The secret values this run read: masked in the timeline's inputs and outputs.
     secret_values: Mutex<Vec<String>>,
+    /// This server's node id and the epoch of its hold on the instance: the fence of its
+    /// writes.
+    fence: (String, i64),
+    /// Set once the store refused a fenced write: another server drives the instance now.
+    lost: AtomicBool,
 }
 
+/// The (uncatchable) error a run ends with once another server took its instance over; the
+/// run records nothing more, so this error is never an instance's.
+pub const LEASE_LOST: &str = "faasbox.flow.leaseLost";
+
 impl ServerEffects {
-    /// The effects of the run of an instance resumed from (or started at) checkpoint `cp`.
+    /// The effects of the run of an instance resumed from (or started at) checkpoint `cp`,
+    /// held by this server at `epoch` (0 for an instance it created, else its claim's).
     pub fn new(
         state: Arc<AppState>,
         subflows: Arc<dyn Subflows>,
         cp: &Checkpoint,
+        epoch: i64,
     ) -> ServerEffects {
+        let node = state.node.as_str().to_string();
         ServerEffects {
             state,
             subflows,
             last: Mutex::new((cp.step, cp.state.clone())),
             secret_values: Mutex::new(Vec::new()),
+            fence: (node, epoch),
+            lost: AtomicBool::new(false),
+        }
+    }
+
+    /// The fence of this run's writes.
+    pub fn fence(&self) -> faasbox_store::Fence<'_> {
+        Some((self.fence.0.as_str(), self.fence.1))
+    }
+
+    /// Whether the store refused one of this run's fenced writes: another server took the
+    /// instance over, and this run must record nothing more.
+    pub fn lease_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// The engine's error for a failed fenced write; a refused one marks the run as lost.
+    fn fenced_error(&self, e: faasbox_store::StoreError) -> FlowError {
+        match e {
+            faasbox_store::StoreError::LeaseLost { .. } => {
+                self.lost.store(true, Ordering::SeqCst);
+                FlowError::fatal(LEASE_LOST, e.to_string())
+            }
+            e => store_failed(e),
         }
     }
 
@@ -58,6 +97,9 @@ impl ServerEffects {
         let Some(state) = cp.state.as_deref() else {
             return;
         };
+        if self.lease_lost() {
+            return;
+        }
         let input = self.kept(&cp.data);
         let start = faasbox_store::StepStart {
             instance,
@@ -79,6 +121,9 @@ impl ServerEffects {
         output: Option<&Value>,
         error: Option<(&str, &str)>,
     ) {
+        if self.lease_lost() {
+            return;
+        }
         let kept = output.map(|v| self.kept(v));
         let end = faasbox_store::StepEnd {
             finished: &clock::now_rfc3339(),
@@ -120,6 +165,12 @@ impl Effects for ServerEffects {
         instance: &InstanceRef,
         call: FunctionCall<'_>,
     ) -> Result<Value, FlowError> {
+        if self.lease_lost() {
+            return Err(FlowError::fatal(
+                LEASE_LOST,
+                format!("instance {} is driven by another server now", instance.id),
+            ));
+        }
         super::functions::call(&self.state, self.subflows.as_ref(), instance, call).await
     }
 
@@ -223,10 +274,10 @@ impl Effects for ServerEffects {
                 &text,
                 finished_state,
                 &clock::now_rfc3339(),
-                None,
+                self.fence(),
             )
             .await
-            .map_err(store_failed)?;
+            .map_err(|e| self.fenced_error(e))?;
         // The timeline: the state that finished left this data; the next one starts with it.
         if finished.is_some() {
             self.end_step(&instance.id, Some(&cp.data), None).await;
@@ -269,13 +320,16 @@ impl Effects for ServerEffects {
                 &instance.id,
                 &metadata.to_string(),
                 &crate::clock::now_rfc3339(),
-                None,
+                self.fence(),
             )
             .await
-            .map_err(store_failed)
+            .map_err(|e| self.fenced_error(e))
     }
 
     async fn log(&self, instance: &InstanceRef, message: String) {
+        if self.lease_lost() {
+            return;
+        }
         let ts = self.now_ms() as i64;
         let stored = self
             .state

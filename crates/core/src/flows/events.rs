@@ -37,6 +37,14 @@ pub async fn install(state: &Arc<AppState>) -> Result<(), Failure> {
 /// saved without one counts those accepted since its checkpoint was saved).
 async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
     let waiting = state.store.instances_with_status("waiting").await?;
+    let fired: std::collections::HashSet<String> = state
+        .store
+        .pending_deliveries()
+        .await?
+        .into_iter()
+        .filter(|d| d.kind == faasbox_store::ListenerKind::Wait)
+        .map(|d| d.instance_id)
+        .collect();
     for record in waiting {
         let Some(wait) = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
@@ -44,6 +52,11 @@ async fn restore_lost_waits(state: &Arc<AppState>) -> Result<(), Failure> {
         else {
             continue;
         };
+        // Its wait fired already: the delivery resumes it (handed over again if the server
+        // handling it stopped).
+        if fired.contains(&record.id) {
+            continue;
+        }
         let after_seq = match wait.watermark {
             Some(mark) => mark,
             None => {
@@ -92,7 +105,8 @@ impl FlowRunner for EngineRunner {
             .map_err(|e| RunnerError::Retry(e.to_string()))?
             .is_some();
         if started {
-            // An earlier hand-over created it; the server drives it (again) at start-up.
+            // An earlier hand-over created it: its server drives it (again at its start-up,
+            // or another server takes it over once that server's lease on it expired).
             return Ok(());
         }
         let by = runner::StartedBy::Trigger;
@@ -132,25 +146,38 @@ impl FlowRunner for EngineRunner {
             .ok_or_else(|| RunnerError::Gone(format!("instance {instance_id} is gone")))?;
         let wait = serde_json::from_str::<Checkpoint>(&record.checkpoint)
             .ok()
-            .and_then(|cp| cp.wait)
-            .filter(|_| record.status == "waiting")
-            .ok_or_else(|| {
-                RunnerError::Gone(format!(
-                    "instance {instance_id} is no longer waiting ({})",
-                    record.status
-                ))
-            })?;
+            .and_then(|cp| cp.wait);
+        if record.status == "running" && wait.is_some() {
+            // Claimed to be resumed, and not moved on yet: by a server that is resuming it
+            // (with this delivery, handed over again after its claim expired) or that stopped
+            // first (the instance waits again once it is taken over). Asked again later.
+            return Err(RunnerError::Retry(format!(
+                "instance {instance_id} is being resumed by a server"
+            )));
+        }
+        let wait = wait.filter(|_| record.status == "waiting").ok_or_else(|| {
+            RunnerError::Gone(format!(
+                "instance {instance_id} is no longer waiting ({})",
+                record.status
+            ))
+        })?;
         let received = match_to_wait(&wait, events);
         // Awaited, so the delivery is only removed once the instance moved on (a crash
         // before that delivers it again).
-        runner::resume_waiting(
+        let resumed = runner::resume_waiting(
             &state,
             instance_id.to_string(),
             WaitResolution::Events(received),
         )
         .await
-        .map_err(|e| RunnerError::Retry(e.to_string()))?;
-        Ok(())
+        .map_err(|e| RunnerError::Retry(e.message))?;
+        match resumed {
+            Some(_) => Ok(()),
+            // Of the servers resuming its wait, another claimed it first (its timeout, say).
+            None => Err(RunnerError::Gone(format!(
+                "instance {instance_id} was resumed by another server or timer"
+            ))),
+        }
     }
 
     async fn claim_slot(

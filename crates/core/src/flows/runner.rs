@@ -1,6 +1,12 @@
 //! Starting, driving, resuming and cancelling instances. An instance is created in the store
 //! with its first checkpoint before it runs, so an accepted run survives a crash; at start the
-//! server drives every instance that was `running` again from its last checkpoint.
+//! server drives its own instances that were `running` again from their last checkpoint.
+//!
+//! With several servers on one store, each instance is driven by one server at a time: the
+//! one that holds its lease (its creator, or the server that claimed it to resume a wait, at
+//! start-up, or to take it over from a server that stopped: `super::leases`). Every run
+//! carries the epoch of its hold, and the store refuses its writes once another server
+//! claimed the instance; the run then stops without recording anything more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +16,7 @@ use faasbox_flow::engine::{
     codes, Checkpoint, Engine, FlowError, FunctionCall, InstanceRef, Outcome, Wait, WaitResolution,
 };
 use faasbox_flow::model::StartKind;
-use faasbox_store::NewInstance;
+use faasbox_store::{Claim, NewInstance};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -107,6 +113,9 @@ pub struct PreparedInstance {
     checkpoint: String,
     parent: Option<String>,
     depth: u32,
+    /// This server's node id: it drives the instance it creates.
+    owner: String,
+    lease_ms: i64,
 }
 
 impl PreparedInstance {
@@ -127,8 +136,8 @@ impl PreparedInstance {
             parent: self.parent.as_deref(),
             depth: self.depth,
             now,
-            owner: None,
-            lease_ms: 0,
+            owner: Some(&self.owner),
+            lease_ms: self.lease_ms,
         }
     }
 }
@@ -195,20 +204,46 @@ pub async fn prepare(
         checkpoint: json_text(&cp)?,
         parent: lineage.parent.map(str::to_string),
         depth: lineage.depth,
+        owner: state.node.as_str().to_string(),
+        lease_ms: state.config.cluster.lease_ms(),
     })
 }
 
-/// Runs an instance in a task of its own.
+/// Runs an instance this server just created (it holds it at epoch 0) in a task of its own.
 pub fn spawn(state: &Arc<AppState>, id: String) -> tokio::task::JoinHandle<Outcome> {
-    let state = state.clone();
-    tokio::spawn(async move { drive(&state, &id, None, CancellationToken::new()).await })
+    spawn_claimed(state, id, 0)
 }
 
-/// Runs (or resumes) an instance until it ends or waits, and records how it ended.
-/// `cancel` (with [`cancel_instance`]) stops it.
+/// Runs an instance this server holds at `epoch` (its claim's) in a task of its own.
+pub fn spawn_claimed(
+    state: &Arc<AppState>,
+    id: String,
+    epoch: i64,
+) -> tokio::task::JoinHandle<Outcome> {
+    let state = state.clone();
+    tokio::spawn(async move { drive(&state, &id, epoch, None, CancellationToken::new()).await })
+}
+
+/// Claims instance `id` for this server as `want` says (see [`Claim`]): the epoch its run
+/// carries; `None` when another server has it (or it is not in the state `want` asks for).
+pub async fn claim(state: &Arc<AppState>, id: &str, want: Claim) -> Result<Option<i64>, Failure> {
+    let lease_ms = state.config.cluster.lease_ms();
+    Ok(state
+        .store
+        .claim_instance(id, state.node.as_str(), lease_ms, want)
+        .await?)
+}
+
+/// Runs (or resumes) an instance until it ends or waits, and records how it ended. This
+/// server holds the instance at `epoch` (0 for one it created, else its claim's): every
+/// write of the run carries it, and once the store refuses one (another server took the
+/// instance over) the run stops without recording anything more. A `resolution` resumes the
+/// instance's wait (claimed with [`Claim::Resume`]). `cancel` (with [`cancel_instance`])
+/// stops it.
 pub async fn drive(
     state: &Arc<AppState>,
     id: &str,
+    epoch: i64,
     resolution: Option<WaitResolution>,
     cancel: CancellationToken,
 ) -> Outcome {
@@ -231,12 +266,10 @@ pub async fn drive(
             "instance {id} is already running"
         )));
     };
-    let waiting = record.status == "waiting";
-    if !matches!(record.status.as_str(), "running" | "waiting")
-        || (resolution.is_some() && !waiting)
-    {
+    if record.status != "running" {
+        // Claiming a wait makes it `running`; an instance that ended or waits is not driven.
         return Outcome::Failed(FlowError::internal(format!(
-            "instance {id} is {}; only a waiting instance can be resumed",
+            "instance {id} is {}; only a running instance (a claimed wait too) is driven",
             record.status
         )));
     }
@@ -247,24 +280,63 @@ pub async fn drive(
     };
     let parsed = super::load(&record.source).await;
     let cp = serde_json::from_str::<Checkpoint>(&record.checkpoint);
+    let effects = Arc::new(ServerEffects::new(
+        state.clone(),
+        Arc::new(RunSubflows),
+        cp.as_ref()
+            .unwrap_or(&Checkpoint::start(None, Value::Null, 0)),
+        epoch,
+    ));
     let outcome = match (parsed, cp) {
+        // A running instance whose checkpoint waits: a server claimed its wait to resume it
+        // and stopped before it moved on. It waits again; its resumption comes again (the
+        // event delivery, handed over anew, or the timeout the wait stored again fires).
+        (
+            Ok(_),
+            Ok(Checkpoint {
+                wait: Some(wait), ..
+            }),
+        ) if resolution.is_none() => {
+            let saved = state
+                .store
+                .save_checkpoint(
+                    id,
+                    "waiting",
+                    &record.checkpoint,
+                    None,
+                    &clock::now_rfc3339(),
+                    effects.fence(),
+                )
+                .await;
+            drop(registered);
+            match saved {
+                Err(e @ faasbox_store::StoreError::LeaseLost { .. }) => {
+                    return lost(id, Outcome::Failed(store_failed(e)));
+                }
+                Err(e) => return Outcome::Failed(store_failed(e)),
+                Ok(()) => {}
+            }
+            if !delivery_pending(state, id).await {
+                let mark = crate::events::watermark(state).await;
+                super::event_waits::on_waiting(state, &inst, &wait, mark).await;
+            }
+            Outcome::Waiting(wait)
+        }
         (Ok(flow), Ok(cp)) => {
             let flow = Arc::new(flow);
-            let effects = Arc::new(ServerEffects::new(
-                state.clone(),
-                Arc::new(RunSubflows),
-                &cp,
-            ));
             effects.begin(id, &cp).await;
             let watermark = crate::events::watermark(state).await;
-            let engine =
-                Engine::new(effects, state.evaluator.clone()).with_limits(state.config.flow_limits);
+            let engine = Engine::new(effects.clone(), state.evaluator.clone())
+                .with_limits(state.config.flow_limits);
             let outcome = match resolution {
                 Some(r) => engine.resume(&inst, &flow, cp, r, &cancel).await,
                 None => engine.run(&inst, &flow, cp, &cancel).await,
             };
             // No longer driven: an event that arrives once its wait is stored resumes it.
             drop(registered);
+            if effects.lease_lost() {
+                return lost(id, outcome);
+            }
             if let Outcome::Waiting(wait) = &outcome {
                 super::event_waits::on_waiting(state, &inst, wait, watermark).await;
             }
@@ -281,7 +353,9 @@ pub async fn drive(
     if state.flow_runs.is_shutting_down() && !matches!(outcome, Outcome::Waiting(_)) {
         return outcome;
     }
-    record_end(state, &inst, &outcome).await;
+    if let Err(refused) = record_end(state, &inst, &outcome, effects.fence()).await {
+        return lost(id, Outcome::Failed(refused));
+    }
     if let Outcome::Waiting(Wait {
         deadline_ms: Some(deadline),
         ..
@@ -290,6 +364,34 @@ pub async fn drive(
         schedule_wait_timeout(state, id.to_string(), *deadline);
     }
     outcome
+}
+
+/// The end of a run whose instance another server took over: nothing more is recorded (that
+/// server drives it now); one warning says so.
+fn lost(id: &str, outcome: Outcome) -> Outcome {
+    tracing::warn!(
+        instance = %id,
+        "another server took flow instance {id} over (this server's lease on it expired); this server stops driving it and records nothing more"
+    );
+    match outcome {
+        Outcome::Failed(e) if e.code == super::effects::LEASE_LOST => Outcome::Failed(e),
+        _ => Outcome::Failed(FlowError::fatal(
+            super::effects::LEASE_LOST,
+            format!("instance {id} is driven by another server now"),
+        )),
+    }
+}
+
+/// Whether an event delivery that resumes instance `id` is still stored (it is handed over
+/// again, so the instance's wait must not be stored again).
+async fn delivery_pending(state: &Arc<AppState>, id: &str) -> bool {
+    match state.store.pending_deliveries().await {
+        Ok(pending) => pending
+            .iter()
+            .any(|d| d.kind == faasbox_store::ListenerKind::Wait && d.instance_id == id),
+        // Storing the wait again at worst resumes it twice; the second finds it moved on.
+        Err(_) => false,
+    }
 }
 
 /// Resumes a waiting instance with [`WaitResolution::TimedOut`] at `deadline` (ms since the
@@ -305,7 +407,7 @@ pub fn schedule_wait_timeout(state: &Arc<AppState>, id: String, deadline: u64) {
 
 /// Times out instance `id`'s wait with `deadline`, if it still waits for that wait: of every
 /// server (and timer) trying, the one whose `delete_instance_listeners` removed the wait's
-/// listener drives it. True when this call did.
+/// listener claims it ([`Claim::Resume`]) and drives it. True when this call did.
 async fn fire_wait_timeout(state: &Arc<AppState>, id: &str, deadline: u64) -> bool {
     let Ok(Some(record)) = state.store.instance(id).await else {
         return false;
@@ -324,16 +426,21 @@ async fn fire_wait_timeout(state: &Arc<AppState>, id: &str, deadline: u64) -> bo
         .delete_instance_listeners(id)
         .await
         .is_ok_and(|removed| removed > 0);
-    if took_wait {
-        drive(
-            state,
-            id,
-            Some(WaitResolution::TimedOut),
-            CancellationToken::new(),
-        )
-        .await;
+    if !took_wait {
+        return false;
     }
-    took_wait
+    match claim(state, id, Claim::Resume).await {
+        Ok(Some(epoch)) => {
+            let resolution = Some(WaitResolution::TimedOut);
+            drive(state, id, epoch, resolution, CancellationToken::new()).await;
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::error!(instance = %id, "claiming a timed-out wait failed: {e}");
+            false
+        }
+    }
 }
 
 /// How many due waits one sweep looks at.
@@ -389,9 +496,16 @@ pub fn start_wait_sweeper(state: Arc<AppState>) {
     });
 }
 
-async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome) {
+/// Records how a run ended (nothing for a wait, saved already), fenced: `Err` when another
+/// server took the instance over before its end was recorded.
+async fn record_end(
+    state: &Arc<AppState>,
+    inst: &InstanceRef,
+    outcome: &Outcome,
+    fence: faasbox_store::Fence<'_>,
+) -> Result<(), FlowError> {
     let (status, output, error) = match outcome {
-        Outcome::Waiting(_) => return,
+        Outcome::Waiting(_) => return Ok(()),
         Outcome::Completed(output) => ("complete", Some(output.to_string()), None),
         Outcome::Failed(e) if e.code == codes::CANCELLED => {
             ("cancelled", None, Some((e.code.clone(), e.message.clone())))
@@ -430,7 +544,7 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
                 output.as_deref(),
                 error,
                 &clock::now_rfc3339(),
-                None,
+                fence,
             )
             .await
     }
@@ -438,8 +552,12 @@ async fn record_end(state: &Arc<AppState>, inst: &InstanceRef, outcome: &Outcome
     match stored {
         Ok(true) => crate::metrics::flow_finished(&inst.namespace, status),
         Ok(false) => {}
+        Err(e @ faasbox_store::StoreError::LeaseLost { .. }) => {
+            return Err(FlowError::fatal(super::effects::LEASE_LOST, e.to_string()))
+        }
         Err(e) => tracing::error!("recording the end of instance {} failed: {e}", inst.id),
     }
+    Ok(())
 }
 
 /// The runner as the [`Subflows`] of its instances' effects.
@@ -474,7 +592,7 @@ async fn run_subflow(
     let (input, detached, cancel) = (call.input.clone(), call.detached, call.cancel.clone());
     let id = child_id(&parent.id, &call.key());
     let existing = state.store.instance(&id).await.map_err(store_failed)?;
-    let waiting = match existing {
+    let (waiting, epoch) = match existing {
         None => {
             let path = find_subflow(state, parent, reference).await?;
             let depth = subflow_depth(state, parent).await?;
@@ -503,7 +621,7 @@ async fn run_subflow(
                 )
                 .await;
             }
-            false
+            (false, 0)
         }
         Some(child) => {
             if let Some(end) = ended(&child) {
@@ -515,16 +633,64 @@ async fn run_subflow(
                 format!("continuing subflow instance {id}, started before the restart"),
             )
             .await;
-            child.status == "waiting"
+            match hold_child(state, &id, &cancel).await? {
+                ChildHold::Claimed(epoch) => (false, epoch),
+                ChildHold::Waiting => (true, 0),
+                ChildHold::Ended(end) => return end,
+            }
         }
     };
     if waiting {
         return wait_for_end(state, &id, &cancel).await;
     }
-    match drive(state, &id, None, cancel.child_token()).await {
+    match drive(state, &id, epoch, None, cancel.child_token()).await {
         Outcome::Completed(output) => Ok(output),
         Outcome::Failed(e) => Err(e),
         Outcome::Waiting(_) => wait_for_end(state, &id, &cancel).await,
+    }
+}
+
+/// What a resumed parent finds of a child it started before.
+enum ChildHold {
+    /// This server claimed it (at this epoch) to drive it on.
+    Claimed(i64),
+    /// It waits (for its events; whoever resumes it drives it).
+    Waiting,
+    /// It ended.
+    Ended(Result<Value, FlowError>),
+}
+
+/// Claims a `running` child of a resumed parent to drive it on: this server's own (after a
+/// restart), or one whose lease expired (its server stopped, like its parent's). While
+/// another server still holds it, it is polled until that server's lease on it expires or
+/// the child ends or waits.
+async fn hold_child(
+    state: &Arc<AppState>,
+    id: &str,
+    cancel: &CancellationToken,
+) -> Result<ChildHold, FlowError> {
+    loop {
+        for want in [Claim::Mine, Claim::TakeOver] {
+            if let Some(epoch) = claim(state, id, want).await.map_err(store_error)? {
+                return Ok(ChildHold::Claimed(epoch));
+            }
+        }
+        let record = state.store.instance(id).await.map_err(store_failed)?;
+        let Some(record) = record else {
+            return Err(FlowError::internal(format!(
+                "subflow instance {id} vanished"
+            )));
+        };
+        if let Some(end) = ended(&record) {
+            return Ok(ChildHold::Ended(end));
+        }
+        if record.status == "waiting" {
+            return Ok(ChildHold::Waiting);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = cancel.cancelled() => return Err(FlowError::cancelled()),
+        }
     }
 }
 
@@ -683,15 +849,39 @@ async fn append_log(state: &Arc<AppState>, id: &str, line: String) {
     }
 }
 
-/// Drives every instance that was running when the server stopped (called at start).
+/// How many instances without an owner (stored before leases) one start takes over.
+const UNOWNED_PER_START: u32 = 1000;
+
+/// Drives again the instances this server was running when it stopped (called at start):
+/// its own `running` instances ([`Claim::Mine`]), and `running` instances without an owner
+/// (stored before leases; [`Claim::TakeOver`]). Instances another server holds are left to
+/// it (if it stopped, `super::leases::tick` takes them over once its lease expired). Also
+/// sets the timers of every waiting instance's timeout. Returns how many it resumed.
 pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> {
-    let records = state.store.instances_with_status("running").await?;
-    let count = records.len();
+    let mine = state.store.instances_owned_by(state.node.as_str()).await?;
+    let unowned = state
+        .store
+        .expired_instances(UNOWNED_PER_START)
+        .await?
+        .into_iter()
+        .filter(|e| e.owner.is_none())
+        .map(|e| e.id);
+    let candidates = mine
+        .into_iter()
+        .map(|id| (id, Claim::Mine))
+        .chain(unowned.map(|id| (id, Claim::TakeOver)));
+    let mut count = 0;
     let mut children: HashMap<String, Vec<String>> = HashMap::new();
     let mut top = Vec::new();
-    for record in records {
+    for (id, want) in candidates {
+        let Some(record) = state.store.instance(&id).await? else {
+            continue;
+        };
         let Some(parent) = record.parent else {
-            top.push(record.id);
+            if let Some(epoch) = claim(state, &id, want).await? {
+                count += 1;
+                top.push((id, epoch));
+            }
             continue;
         };
         // A subflow is driven by its parent's action, which runs again on resume and finds
@@ -702,13 +892,14 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> 
             .await?
             .is_some_and(|p| p.status == "running");
         if parent_runs {
-            children.entry(parent).or_default().push(record.id);
+            count += 1;
+            children.entry(parent).or_default().push(id);
         } else {
-            cancel_instance(state, &record.id).await?;
+            cancel_instance(state, &id).await?;
         }
     }
-    for id in top {
-        let run = spawn(state, id.clone());
+    for (id, epoch) in top {
+        let run = spawn_claimed(state, id.clone(), epoch);
         let Some(children) = children.remove(&id) else {
             continue;
         };
@@ -740,17 +931,32 @@ pub async fn resume_unfinished(state: &Arc<AppState>) -> Result<usize, Failure> 
     Ok(count)
 }
 
-/// Resumes a waiting instance with the events it received (or its wait's timeout), in a
-/// task of its own. For the events ingestion.
-pub fn resume_waiting(
+/// Resumes a waiting instance with the events it received (or its wait's timeout): claims
+/// it ([`Claim::Resume`]) and drives it in a task of its own until it ends or waits again.
+/// `None` when it was not this server's to resume (another claimed it first, or it no longer
+/// waits). For the events ingestion.
+pub async fn resume_waiting(
     state: &Arc<AppState>,
     id: String,
     resolution: WaitResolution,
-) -> tokio::task::JoinHandle<Outcome> {
+) -> Result<Option<Outcome>, Failure> {
+    let Some(epoch) = claim(state, &id, Claim::Resume).await? else {
+        return Ok(None);
+    };
     let state = state.clone();
-    tokio::spawn(
-        async move { drive(&state, &id, Some(resolution), CancellationToken::new()).await },
-    )
+    let run = tokio::spawn(async move {
+        drive(
+            &state,
+            &id,
+            epoch,
+            Some(resolution),
+            CancellationToken::new(),
+        )
+        .await
+    });
+    run.await
+        .map(Some)
+        .map_err(|e| Failure::internal(format!("resuming the instance failed: {e}")))
 }
 
 /// Cancels an instance: a running one stops (its running calls get their cancel), a waiting

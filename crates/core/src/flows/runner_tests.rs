@@ -499,3 +499,202 @@ async fn a_due_wait_is_timed_out_by_the_store_sweep_without_a_timer() {
         "a fired wait is not fired again"
     );
 }
+
+/// sc-leases: another server's node id, for instances it holds.
+const OTHER_NODE: &str = "feedfacefeedface";
+
+/// Stores an instance of `ns/path` (input `{}`) held by `owner` (`None`: no owner, as before
+/// leases) with a lease of `lease_ms`, without running it; its id.
+async fn stored_instance(h: &Harness, path: &str, owner: Option<&str>, lease_ms: i64) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let prepared = crate::flows::runner::prepare(
+        &h.state,
+        &id,
+        NS,
+        path,
+        json!({}),
+        crate::flows::runner::Lineage::TOP,
+        crate::flows::runner::StartedBy::Api,
+    )
+    .await
+    .unwrap();
+    let now = crate::clock::now_rfc3339();
+    let mut record = prepared.record(&now);
+    assert_eq!(
+        record.owner,
+        Some(h.state.node.as_str()),
+        "this server owns the instances it creates"
+    );
+    record.owner = owner;
+    record.lease_ms = lease_ms;
+    FlowStore::create_instance(&*h.state.store, &record)
+        .await
+        .unwrap();
+    id
+}
+
+/// A flow of two quick states.
+const QUICK: &str = "states:\n- {id: one, type: noop, transform: {n: 1}, transition: two}\n- {id: two, type: noop, transform: {n: 2}}\n";
+
+/// sc-leases: a run whose instance another server claimed meanwhile (this server's lease had
+/// expired) stops at its next write without recording anything: the other server's hold
+/// stands, the state it was in is not recorded as finished and no end is logged.
+#[tokio::test]
+async fn a_run_whose_instance_was_taken_over_stops_without_recording() {
+    let h = flow_harness(FakeReply::Hold).await;
+    let flow = calling(
+        "- {id: first, type: noop, transform: {n: 1}, transition: a}\n- {id: a, type: action, action: {function: f}, transition: last}\n",
+        "- {id: last, type: noop}\n",
+    );
+    deploy_flow(&h, "taken", &flow).await;
+    // Created by this server with a lease that is over at once (nothing renews it here).
+    let own = Some(h.state.node.as_str());
+    let id = stored_instance(&h, "taken", own, 1).await;
+    let run = crate::flows::runner::spawn(&h.state, id.clone());
+    h.driver
+        .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
+        .await;
+    let epoch = FlowStore::claim_instance(
+        &*h.state.store,
+        &id,
+        OTHER_NODE,
+        60_000,
+        faasbox_store::Claim::TakeOver,
+    )
+    .await
+    .unwrap();
+    assert_eq!(epoch, Some(1), "the expired lease is taken over");
+    let lines_before = log_lines(&h, &id).await;
+    assert!(!lines_before.is_empty());
+    h.driver.release(1);
+    let outcome = tokio::time::timeout(WAIT, run).await.unwrap().unwrap();
+    match &outcome {
+        faasbox_flow::engine::Outcome::Failed(e) => {
+            assert_eq!(e.code, crate::flows::effects::LEASE_LOST, "{e:?}")
+        }
+        other => panic!("the run went on: {other:?}"),
+    }
+    let record = instance(&h, &id).await;
+    assert_eq!(record.status, "running", "{record:?}");
+    assert_eq!(
+        finished(&h, &id).await,
+        ["first"],
+        "state a is not recorded"
+    );
+    let cp: serde_json::Value = serde_json::from_str(&record.checkpoint).unwrap();
+    assert_eq!(cp["state"], "a", "the checkpoint stays where it was: {cp}");
+    // The call's own lines are copied when it ends; the run logs nothing after them.
+    let lines = log_lines(&h, &id).await;
+    assert_eq!(lines[..lines_before.len()], lines_before[..]);
+    assert!(
+        lines[lines_before.len()..]
+            .iter()
+            .all(|l| l.starts_with("aid=")),
+        "nothing more is logged: {lines:?}"
+    );
+    assert!(!h.state.flow_runs.is_running(&id));
+    // The other server's hold stands: its fenced write goes through.
+    FlowStore::save_checkpoint(
+        &*h.state.store,
+        &id,
+        "running",
+        &record.checkpoint,
+        None,
+        "t",
+        Some((OTHER_NODE, 1)),
+    )
+    .await
+    .unwrap();
+}
+
+/// sc-leases: at start, a server resumes its own running instances and those without an
+/// owner (stored before leases), never one another server holds.
+#[tokio::test]
+async fn resume_at_start_leaves_another_servers_instance_and_takes_an_unowned_one() {
+    let h = flow_harness(FakeReply::Echo).await;
+    deploy_flow(&h, "quick", QUICK).await;
+    let others = stored_instance(&h, "quick", Some(OTHER_NODE), 60_000).await;
+    let unowned = stored_instance(&h, "quick", None, 0).await;
+    let own = Some(h.state.node.as_str());
+    // Its own, with its lease expired meanwhile (as after a long stop): resumed still.
+    let mine = stored_instance(&h, "quick", own, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let resumed = crate::flows::runner::resume_unfinished(&h.state)
+        .await
+        .unwrap();
+    assert_eq!(resumed, 2);
+    for id in [&unowned, &mine] {
+        let record = wait_status(&h, id, "complete").await;
+        assert_eq!(output(&record)["n"], 2, "{record:?}");
+        assert_eq!(finished(&h, id).await, ["one", "two"]);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let record = instance(&h, &others).await;
+    assert_eq!(record.status, "running", "{record:?}");
+    assert!(finished(&h, &others).await.is_empty(), "not run here");
+    assert!(
+        FlowStore::claim_instance(
+            &*h.state.store,
+            &others,
+            OTHER_NODE,
+            60_000,
+            faasbox_store::Claim::Mine
+        )
+        .await
+        .unwrap()
+        .is_some(),
+        "still the other server's"
+    );
+}
+
+/// sc-leases: a tick takes over an instance whose server let its lease expire, drives it to
+/// its end and logs who took it over from whom; a live server's instance is left alone.
+#[tokio::test]
+async fn a_tick_takes_over_an_expired_instance_and_finishes_it() {
+    let h = flow_harness(FakeReply::Echo).await;
+    deploy_flow(&h, "quick", QUICK).await;
+    let dead = stored_instance(&h, "quick", Some(OTHER_NODE), 1).await;
+    let live = stored_instance(&h, "quick", Some("0123456789abcdef"), 60_000).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+    let taken = crate::flows::leases::tick(&h.state).await;
+    assert_eq!(taken, std::slice::from_ref(&dead));
+    let record = wait_status(&h, &dead, "complete").await;
+    assert_eq!(output(&record)["n"], 2, "{record:?}");
+    assert_eq!(finished(&h, &dead).await, ["one", "two"]);
+    let lines = log_lines(&h, &dead).await;
+    let expected = format!(
+        "server node {OTHER_NODE} stopped driving this instance (its lease expired); node {} takes it over and resumes it at state 'one'",
+        h.state.node
+    );
+    assert!(lines.contains(&expected), "{lines:?}");
+
+    assert!(
+        crate::flows::leases::tick(&h.state).await.is_empty(),
+        "nothing more to take over"
+    );
+    assert_eq!(instance(&h, &live).await.status, "running");
+    assert!(finished(&h, &live).await.is_empty());
+}
+
+/// sc-leases: of two resumptions of one wait (two servers, or an event and a timeout), one
+/// claims the instance and drives it; the other does nothing.
+#[tokio::test]
+async fn a_wait_is_resumed_by_one_of_two_resumers() {
+    use faasbox_flow::engine::WaitResolution;
+    let h = flow_harness(FakeReply::Echo).await;
+    let flow = "states:\n- {id: w, type: consumeEvent, timeout: PT1H, event: {type: never.sent}, catch: [{error: 'direktiv.cancels.timeout.soft', transition: after}]}\n- {id: after, type: noop, transform: {timed_out: true}}\n";
+    deploy_flow(&h, "waits", flow).await;
+    let id = run_flow(&h, "waits", json!({})).await;
+    wait_status(&h, &id, "waiting").await;
+    let resume =
+        || crate::flows::runner::resume_waiting(&h.state, id.clone(), WaitResolution::TimedOut);
+    let (a, b) = tokio::join!(resume(), resume());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.is_some() != b.is_some(), "one resumed it: {a:?} / {b:?}");
+    let record = wait_ended(&h, &id).await;
+    assert_eq!(record.status, "complete", "{record:?}");
+    assert_eq!(output(&record)["timed_out"], true, "{record:?}");
+    assert_eq!(finished(&h, &id).await, ["w", "after"]);
+}

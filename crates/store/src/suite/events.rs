@@ -789,6 +789,18 @@ pub async fn deliveries_are_claimed_once_until_their_claim_expires_and_waits_com
         .map(|d| d.id)
         .collect();
     assert_eq!(again, all[2..], "an expired claim is claimable again");
+    let own: Vec<i64> = store
+        .claim_deliveries("a", 60_000, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        own,
+        all[..2],
+        "a server's own claims are its own again (restarted, or handed over in vain)"
+    );
     store.finish_delivery(all[0]).await.unwrap();
     assert_eq!(store.pending_deliveries().await.unwrap().len(), 2);
     assert!(store
