@@ -141,6 +141,10 @@ async fn apply(state: &AppState, change: &ChangeRecord) -> Result<Reload, Failur
             follow_function(state, &Owner::from_key(owner), name).await?;
             Reload::default()
         }
+        Kind::Image => {
+            crate::cluster::images::follow(state, &change.key).await?;
+            Reload::default()
+        }
     })
 }
 

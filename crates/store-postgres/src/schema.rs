@@ -388,6 +388,14 @@ const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          at_ms BIGINT NOT NULL
      );",
+    // 5 (issue 19): the cluster's image catalog (SQLite's 22).
+    "CREATE TABLE image_names (
+         owner TEXT NOT NULL,
+         name TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (owner, name)
+     );",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

@@ -413,6 +413,16 @@ const MIGRATIONS: &[&str] = &[
          key TEXT NOT NULL,
          at_ms INTEGER NOT NULL
      );",
+    // 22 (issue 19): the cluster's image catalog: which manifest digest each scope's image
+    // name points to (`owner` is the namespace or `*global`); with a cluster registry the
+    // servers' local image stores follow it. Rows go with the namespace.
+    "CREATE TABLE image_names (
+         owner TEXT NOT NULL,
+         name TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (owner, name)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

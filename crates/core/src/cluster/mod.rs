@@ -4,6 +4,7 @@
 //! the others change is [`crate::follow`], a module of its own because it needs the server's
 //! state, which the settings here are part of.
 
+pub mod images;
 pub mod membership;
 pub mod node;
 
@@ -27,6 +28,10 @@ pub struct ClusterSettings {
     /// The API address the other servers and `faasbox nodes` see for this one (`advertise`,
     /// `--cluster-advertise`); `None`: made from the listen address ([`Self::advertised`]).
     pub advertise: Option<String>,
+    /// The OCI registry that carries images between the servers (`registry`,
+    /// `--cluster-registry`), `http(s)://HOST[:PORT][/PATH]`; `None`: each server keeps its
+    /// own images (see [`images`]).
+    pub registry: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -34,6 +39,7 @@ impl Default for ClusterSettings {
         ClusterSettings {
             lease: DEFAULT_LEASE,
             advertise: None,
+            registry: None,
         }
     }
 }
@@ -78,6 +84,11 @@ impl ClusterSettings {
                 problems.push(format!(
                     "cluster advertise is {address:?}: give the API's URL, e.g. http://10.0.0.5:8470"
                 ));
+            }
+        }
+        if let Some(url) = &self.registry {
+            if let Err(e) = images::ClusterRegistry::parse(url) {
+                problems.push(e);
             }
         }
         problems
@@ -125,11 +136,13 @@ mod tests {
         let bad = ClusterSettings {
             lease: Duration::from_secs(2),
             advertise: Some("10.0.0.5:8470".into()),
+            registry: Some("10.0.0.9:5000".into()),
         };
         let problems = bad.problems();
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("at least 3"), "{problems:?}");
         assert!(problems[1].contains("http://"), "{problems:?}");
+        assert!(problems[2].contains("cluster registry"), "{problems:?}");
         assert_eq!(
             ClusterSettings::default().heartbeat_every(),
             Duration::from_secs(5)

@@ -21,6 +21,7 @@ mod nodes;
 mod routes;
 mod runs;
 mod secrets;
+mod image_names;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use nodes::*;
 pub use routes::*;
 pub use runs::*;
 pub use secrets::*;
+pub use image_names::*;
 
 use crate::Store;
 
@@ -109,6 +111,7 @@ macro_rules! backend_suite {
             a_wait_is_resumed_once_and_unfenced_writes_always_land
             deliveries_are_claimed_once_until_their_claim_expires_and_waits_come_due
             nodes_beat_are_taken_over_once_rejoin_and_leave
+            image_names_are_replaced_listed_deleted_and_go_with_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
