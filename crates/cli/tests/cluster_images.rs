@@ -133,7 +133,11 @@ async fn an_image_imported_through_one_server_runs_on_another_and_its_removal_re
         .server(1)
         .delete("/api/v1/namespaces/demo/functions/echo")
         .await;
-    assert!(r.status().is_success(), "deleting demo/echo: {}", r.status());
+    assert!(
+        r.status().is_success(),
+        "deleting demo/echo: {}",
+        r.status()
+    );
     let r = cluster
         .server(1)
         .delete("/api/v1/namespaces/demo/images?name=shared/echo:v1")

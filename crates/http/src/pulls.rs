@@ -151,8 +151,7 @@ fn pull_into(
             )
             .await?;
         // With a cluster registry, the pull is done once every server can get the image.
-        if let Err(e) = faasbox_core::cluster::images::share(&state, &scope, &record.name).await
-        {
+        if let Err(e) = faasbox_core::cluster::images::share(&state, &scope, &record.name).await {
             return Ok(json!({
                 "event": "error",
                 "error": { "code": e.code, "message": e.message }

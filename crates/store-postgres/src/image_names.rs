@@ -19,13 +19,7 @@ fn record(row: &Row) -> Result<ImageNameRecord> {
 
 #[async_trait]
 impl ImageCatalogStore for PgStore {
-    async fn put_image_name(
-        &self,
-        owner: &str,
-        name: &str,
-        digest: &str,
-        now: &str,
-    ) -> Result<()> {
+    async fn put_image_name(&self, owner: &str, name: &str, digest: &str, now: &str) -> Result<()> {
         self.client()
             .await?
             .execute(

@@ -1242,13 +1242,7 @@ impl faasbox_store::CodeStore for SqliteStore {
 
 #[async_trait]
 impl faasbox_store::ImageCatalogStore for SqliteStore {
-    async fn put_image_name(
-        &self,
-        owner: &str,
-        name: &str,
-        digest: &str,
-        now: &str,
-    ) -> Result<()> {
+    async fn put_image_name(&self, owner: &str, name: &str, digest: &str, now: &str) -> Result<()> {
         own!(owner, name, digest, now);
         self.run(move |s| s.put_image_name(&owner, &name, &digest, &now))
             .await
@@ -1268,7 +1262,10 @@ impl faasbox_store::ImageCatalogStore for SqliteStore {
         self.run(move |s| s.image_name(&owner, &name)).await
     }
 
-    async fn image_names(&self, owner: Option<&str>) -> Result<Vec<faasbox_store::ImageNameRecord>> {
+    async fn image_names(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<faasbox_store::ImageNameRecord>> {
         own_opt!(owner);
         self.run(move |s| s.image_names(owner.as_deref())).await
     }

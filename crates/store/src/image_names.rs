@@ -27,8 +27,7 @@ pub struct ImageNameRecord {
 pub trait ImageCatalogStore: Send + Sync {
     /// Gives `owner`'s name `name` to `digest` (replacing what it pointed to); `now` is when.
     /// The owner is not checked.
-    async fn put_image_name(&self, owner: &str, name: &str, digest: &str, now: &str)
-        -> Result<()>;
+    async fn put_image_name(&self, owner: &str, name: &str, digest: &str, now: &str) -> Result<()>;
 
     /// Removes `owner`'s name `name`; false when it was not there.
     async fn delete_image_name(&self, owner: &str, name: &str) -> Result<bool>;

@@ -113,11 +113,7 @@ impl ClusterRegistry {
         } else {
             format!("ns/{}", component(owner))
         };
-        let repo = repo
-            .split('/')
-            .map(component)
-            .collect::<Vec<_>>()
-            .join("/");
+        let repo = repo.split('/').map(component).collect::<Vec<_>>().join("/");
         let mut out = self.host.clone();
         if !self.path.is_empty() {
             out.push('/');
@@ -449,7 +445,9 @@ pub fn start(state: Arc<AppState>) {
                 }
             }
         }
-        tracing::info!("images reconciled with the cluster registry: {done} names, {failed} failed");
+        tracing::info!(
+            "images reconciled with the cluster registry: {done} names, {failed} failed"
+        );
     });
 }
 

@@ -56,8 +56,14 @@ pub async fn image_names_are_replaced_listed_deleted_and_go_with_their_namespace
     assert_eq!(one.digest, "sha256:bbb");
     assert!(store.image_name("demo", "nope:1").await.unwrap().is_none());
 
-    assert!(store.delete_image_name("demo", "echo:latest").await.unwrap());
-    assert!(!store.delete_image_name("demo", "echo:latest").await.unwrap());
+    assert!(store
+        .delete_image_name("demo", "echo:latest")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_image_name("demo", "echo:latest")
+        .await
+        .unwrap());
     assert_eq!(store.image_names(Some("demo")).await.unwrap().len(), 1);
 
     assert!(store.delete_namespace("demo").await.unwrap());

@@ -14,6 +14,7 @@ mod code;
 mod events;
 mod flows;
 mod functions;
+mod image_names;
 mod images;
 mod invocations;
 mod namespaces;
@@ -21,7 +22,6 @@ mod nodes;
 mod routes;
 mod runs;
 mod secrets;
-mod image_names;
 
 use std::sync::Arc;
 
@@ -32,6 +32,7 @@ pub use code::*;
 pub use events::*;
 pub use flows::*;
 pub use functions::*;
+pub use image_names::*;
 pub use images::*;
 pub use invocations::*;
 pub use namespaces::*;
@@ -39,7 +40,6 @@ pub use nodes::*;
 pub use routes::*;
 pub use runs::*;
 pub use secrets::*;
-pub use image_names::*;
 
 use crate::Store;
 
