@@ -126,6 +126,9 @@ async fn apply(state: &AppState, change: &ChangeRecord) -> Result<Reload, Failur
         },
         Kind::NamespaceDeleted => {
             state.deployments.deactivate_namespace(&change.key);
+            if let Err(e) = crate::cluster::images::forget_namespace(state, &change.key).await {
+                tracing::warn!("{}", e.message);
+            }
             Reload {
                 tokens: true,
                 routes: true,

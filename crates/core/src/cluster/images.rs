@@ -293,6 +293,26 @@ pub async fn follow(state: &AppState, key: &str) -> Result<(), Failure> {
     reconcile(state, &registry, owner, name).await.map(|_| ())
 }
 
+/// A namespace deleted through another server (its catalog rows went with it): its names leave
+/// this server's store too. Nothing without a cluster registry (one server removed them at the
+/// deletion already).
+pub async fn forget_namespace(state: &AppState, namespace: &str) -> Result<(), Failure> {
+    if registry(state).is_none() {
+        return Ok(());
+    }
+    let images = state.images.clone();
+    let ns = namespace.to_string();
+    let freed = tokio::task::spawn_blocking(move || images.remove_namespace(&ns))
+        .await
+        .map_err(|e| {
+            Failure::internal(format!("removing namespace {namespace}'s images: {e}"))
+        })??;
+    if freed.bytes > 0 {
+        tracing::info!("namespace {namespace} was deleted: its images left this server too");
+    }
+    Ok(())
+}
+
 /// Makes `owner`'s local name `name` what the catalog says: pulled by digest from the registry
 /// when it points elsewhere or is missing, removed when the catalog has no such name. The
 /// image record when the name is there now.
