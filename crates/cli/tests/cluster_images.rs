@@ -2,7 +2,9 @@
 //! cluster registry (a real `docker-registry` on loopback, basic auth, its credentials stored
 //! once as global registry credentials) share what is imported through any of them. An image
 //! imported through server 0 deploys and runs through server 1 with the same digest; a name
-//! removed through server 1 leaves server 0 within seconds; a server that was stopped during an
+//! removed through server 1 leaves server 0 within seconds, a name given through server 0
+//! reaches server 1 without anything asking for it, and a namespace deleted through server 1
+//! takes its names off server 0's store; a server that was stopped during an
 //! import gets the image once it is back. (Group `cluster` in .config/nextest.toml: one such
 //! test at a time.)
 
@@ -155,6 +157,28 @@ async fn an_image_imported_through_one_server_runs_on_another_and_its_removal_re
         "the removed name gone from server 0's images",
         || digest_on(cluster.server(0), "shared/echo:v1"),
         Option::is_none,
+    )
+    .await;
+    // A name given through server 0 reaches server 1 by the change alone (no deploy asks).
+    let digest = import(cluster.server(0), "shared/echo:v2").await;
+    let on_1 = wait_for(
+        FOLLOWED,
+        "server 1 pulled the new name on its change",
+        || digest_on(cluster.server(1), "shared/echo:v2"),
+        Option::is_some,
+    )
+    .await;
+    assert_eq!(on_1.as_deref(), Some(digest.as_str()));
+
+    // The namespace deleted through server 1 leaves server 0's image store as well.
+    let r = cluster.server(1).delete("/api/v1/namespaces/demo").await;
+    assert!(r.status().is_success(), "deleting demo: {}", r.status());
+    let index = cluster.data_dir(0).join("images/images.json");
+    wait_for(
+        FOLLOWED,
+        "namespace demo's names gone from server 0's image store",
+        || async { std::fs::read_to_string(&index).expect("server 0's images.json") },
+        |text: &String| !text.contains("shared/echo:v2"),
     )
     .await;
 }
