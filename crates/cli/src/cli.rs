@@ -380,6 +380,12 @@ pub struct ServerArgs {
     /// `[cluster] advertise`; default: http://<listen address>, the host's name for 0.0.0.0).
     #[arg(long)]
     pub cluster_advertise: Option<String>,
+    /// The OCI registry that carries images between the servers of a cluster, as
+    /// `http(s)://HOST[:PORT][/PATH]` (file: `[cluster] registry`): an image imported or pulled
+    /// through any server is pushed there and every other server pulls it by digest. The
+    /// server-wide credentials of that host (`faasbox registry add --global HOST`) are used.
+    #[arg(long, env = "FAASBOX_CLUSTER_REGISTRY")]
+    pub cluster_registry: Option<String>,
 }
 
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -68,6 +68,7 @@ struct ServerFile {
     // Several servers on one store, as flags (`cluster-lease-seconds`) or the table `[cluster]`.
     cluster_lease_seconds: Option<u64>,
     cluster_advertise: Option<String>,
+    cluster_registry: Option<String>,
     cluster: Option<ClusterFile>,
 }
 
@@ -78,6 +79,7 @@ struct ClusterFile {
     #[serde(alias = "lease-seconds")]
     lease_seconds: Option<u64>,
     advertise: Option<String>,
+    registry: Option<String>,
 }
 
 /// The `[ui]` table: the web UI's settings.
@@ -122,9 +124,9 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
              runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
-             ui-secure-cookie, cluster-lease-seconds, cluster-advertise; the table [ui] takes \
-             session_hours, idle_minutes, secure_cookie; the table [cluster] takes \
-             lease_seconds, advertise",
+             ui-secure-cookie, cluster-lease-seconds, cluster-advertise, cluster-registry; the \
+             table [ui] takes session_hours, idle_minutes, secure_cookie; the table [cluster] \
+             takes lease_seconds, advertise, registry",
             path.display(),
             e.to_string().trim_end()
         )
@@ -336,6 +338,16 @@ fn merge_cluster(
     if let Some(v) = advertise.filter(|_| unset("cluster_advertise")) {
         args.cluster_advertise = Some(v);
     }
+    let registry = match (
+        file.cluster_registry.clone(),
+        table.and_then(|t| t.registry.clone()),
+    ) {
+        (Some(_), Some(_)) => return Err(both("registry")),
+        (a, b) => a.or(b),
+    };
+    if let Some(v) = registry.filter(|_| unset("cluster_registry")) {
+        args.cluster_registry = Some(v);
+    }
     Ok(())
 }
 
@@ -533,6 +545,15 @@ mod tests {
         );
         let args = server_args(&[], "cluster-lease-seconds = 9\n").unwrap();
         assert_eq!(args.cluster_lease_seconds, 9);
+        let args = server_args(
+            &[],
+            "[cluster]\nregistry = \"http://10.0.0.9:5000/faasbox\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            args.cluster_registry.as_deref(),
+            Some("http://10.0.0.9:5000/faasbox")
+        );
         for (toml, named) in [
             (
                 "[cluster]\nlease_seconds = 2\n",

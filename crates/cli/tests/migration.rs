@@ -50,11 +50,12 @@ fn images_json_to_version_1(data: &std::path::Path) {
 /// instances (12), no records of functions from code (13), no run fields (14), no service
 /// instances (15), no event subscriptions (16), no HTTP routes (17), no instance steps (18), no
 /// nodes (19), no flow leases or delivery claims (20), no changes feed (21), no UI sessions
-/// (22).
+/// (22), no image catalog (23).
 fn database_to_schema_8(data: &std::path::Path) {
     let conn = rusqlite::Connection::open(data.join("faasbox.db")).unwrap();
     conn.execute_batch(
-        "DROP TABLE ui_sessions;
+        "DROP TABLE image_names;
+         DROP TABLE ui_sessions;
          DROP TABLE changes;
          DROP INDEX flow_instances_by_owner;
          ALTER TABLE flow_instances DROP COLUMN owner;

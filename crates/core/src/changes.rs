@@ -19,6 +19,9 @@ pub enum Kind {
     /// A namespace was deleted (key: its name): its functions leave service, and its tokens
     /// and routes with it.
     NamespaceDeleted,
+    /// An image name of the cluster's catalog was given or removed (key: `owner/name`): the
+    /// local name is made what the catalog says (see [`crate::shared_images`]).
+    Image,
 }
 
 impl Kind {
@@ -29,6 +32,7 @@ impl Kind {
             Kind::Function => "function",
             Kind::Route => "route",
             Kind::NamespaceDeleted => "namespace",
+            Kind::Image => "image",
         }
     }
 
@@ -38,6 +42,7 @@ impl Kind {
             Kind::Function,
             Kind::Route,
             Kind::NamespaceDeleted,
+            Kind::Image,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

@@ -126,6 +126,9 @@ async fn apply(state: &AppState, change: &ChangeRecord) -> Result<Reload, Failur
         },
         Kind::NamespaceDeleted => {
             state.deployments.deactivate_namespace(&change.key);
+            if let Err(e) = crate::shared_images::forget_namespace(state, &change.key).await {
+                tracing::warn!("{}", e.message);
+            }
             Reload {
                 tokens: true,
                 routes: true,
@@ -139,6 +142,10 @@ async fn apply(state: &AppState, change: &ChangeRecord) -> Result<Reload, Failur
                 )));
             };
             follow_function(state, &Owner::from_key(owner), name).await?;
+            Reload::default()
+        }
+        Kind::Image => {
+            crate::shared_images::follow(state, &change.key).await?;
             Reload::default()
         }
     })

@@ -46,6 +46,16 @@ pub async fn resolve(
             image_pull::forget(state, owner, name).await;
             return Ok(found);
         }
+        // Shared through another server of the cluster, not here yet.
+        if crate::shared_images::fetch_named(state, owner, image)
+            .await
+            .is_some()
+        {
+            if let Some(found) = local() {
+                image_pull::forget(state, owner, name).await;
+                return Ok(found);
+            }
+        }
         if policy == PullPolicy::Never || !names_a_registry(image) {
             let mut message = format!(
                 "{} was not deployed: image '{image}' is not in the local store ({}); import it \
@@ -102,6 +112,10 @@ pub async fn pin_at_call(
         return Ok(deployed);
     }
     let image = deployed.spec.image.clone();
+    if local_held(state, owner, &image).is_none() {
+        // Shared through another server of the cluster, not here yet.
+        crate::shared_images::fetch_named(state, owner, &image).await;
+    }
     let found = match local_held(state, owner, &image) {
         Some(found) => found,
         None if deployed.pull == PullPolicy::Never => {

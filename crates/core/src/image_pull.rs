@@ -156,6 +156,11 @@ pub async fn pull_for(
         Ok(record) => {
             tracing::info!("pulled image {image} for {}", owner.describe(name));
             forget(state, owner, name).await;
+            // The other servers of a cluster pull the registry's reference themselves too;
+            // sharing only spares them that (so a failure here does not fail the deploy).
+            if let Err(e) = crate::shared_images::share(state, &scope, &record.name).await {
+                tracing::warn!("{}", e.message);
+            }
             Ok(record)
         }
         Err(e) => {

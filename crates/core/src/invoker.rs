@@ -328,6 +328,10 @@ async fn run(
             }
         }
     }
+    // A pinned image shared through another server of the cluster, not here yet.
+    if let Some(digest) = deployed.digest.as_deref() {
+        crate::shared_images::fetch_digest(&state, &owner, digest).await;
+    }
     // The input is checked against the function's schema before anything else runs.
     if let Some(schemas) = &deployed.schemas {
         if let Err(e) = schemas.check_input(&input).await {

@@ -42,6 +42,7 @@ pub mod run_record;
 pub mod runs;
 pub mod secret_use;
 pub mod services;
+pub mod shared_images;
 pub mod spec_changes;
 pub mod state;
 pub mod subscriptions;

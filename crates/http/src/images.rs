@@ -147,6 +147,7 @@ async fn import_into(
             "the request body is empty; send the image archive as the body",
         ));
     }
+    let imported_into = scope.clone();
     let record = state
         .blocking(move |s| {
             let result = s.images.import_archive(&scope, &upload, &name, &options);
@@ -154,6 +155,8 @@ async fn import_into(
             result.map_err(|e| upload_error(e, &upload))
         })
         .await?;
+    // With a cluster registry, the import is done once every server can get the image.
+    faasbox_core::shared_images::share(&state, &imported_into, &record.name).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -214,6 +217,7 @@ async fn remove_in(
         ))
         .into());
     }
+    let removed_from = scope.clone();
     let removed = state
         .blocking(move |s| {
             let freed = s.images.remove(&scope, &record.name, query.force)?;
@@ -240,6 +244,7 @@ async fn remove_in(
             removed.will_fail.join(", ")
         );
     }
+    faasbox_core::shared_images::unshare(&state, &removed_from, &removed.removed).await?;
     Ok(Json(removed))
 }
 
@@ -281,6 +286,7 @@ async fn users_of(state: &AppState, scope: &Scope, digest: &str) -> Fallible<Vec
 async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneView>> {
     let pinned = state.store.digests_pinned_from(scope.namespace()).await?;
     let sources = flow_sources(&state, &scope).await?;
+    let pruned_from = scope.clone();
     let pruned = state
         .blocking(move |s| {
             let named = flow_images(&sources);
@@ -290,6 +296,9 @@ async fn prune_in(state: Arc<AppState>, scope: Scope) -> ApiResult<Json<PruneVie
             Ok(pruned)
         })
         .await?;
+    for record in &pruned.removed {
+        faasbox_core::shared_images::unshare(&state, &pruned_from, &record.name).await?;
+    }
     Ok(Json(PruneView {
         removed: pruned.removed.into_iter().map(|r| r.name).collect(),
         freed_bytes: pruned.freed.bytes,

@@ -150,6 +150,13 @@ fn pull_into(
                 &*progress,
             )
             .await?;
+        // With a cluster registry, the pull is done once every server can get the image.
+        if let Err(e) = faasbox_core::shared_images::share(&state, &scope, &record.name).await {
+            return Ok(json!({
+                "event": "error",
+                "error": { "code": e.code, "message": e.message }
+            }));
+        }
         Ok(json!({ "event": "done", "image": record }))
     })
 }

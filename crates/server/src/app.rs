@@ -318,6 +318,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
     let event_tasks = faasbox_core::events::spawn(&state);
+    faasbox_core::shared_images::start(state.clone());
     let runs_tasks = [
         faasbox_core::runs::executor::start(state.clone()),
         faasbox_core::runs::retention::start(state.clone()),

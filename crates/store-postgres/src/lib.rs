@@ -18,6 +18,7 @@ mod code;
 mod events;
 mod flows;
 mod functions;
+mod image_names;
 mod import;
 mod namespaces;
 mod nodes;

@@ -100,6 +100,7 @@ impl NamespaceStore for PgStore {
             "DELETE FROM functions WHERE namespace = $1",
             "DELETE FROM function_revisions WHERE owner = $1",
             "DELETE FROM image_pull_failures WHERE owner = $1",
+            "DELETE FROM image_names WHERE owner = $1",
         ];
         for statement in statements {
             tx.execute(statement, &[&name]).await.map_err(db)?;

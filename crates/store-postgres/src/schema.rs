@@ -401,6 +401,14 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX ui_sessions_by_token ON ui_sessions (token_hash, created_ms);
      CREATE INDEX ui_sessions_by_age ON ui_sessions (created_ms);",
+    // 6 (issue 19): the cluster's image catalog (SQLite's 23).
+    "CREATE TABLE image_names (
+         owner TEXT NOT NULL,
+         name TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (owner, name)
+     );",
 ];
 
 /// `sql` with every `TEXT` column compared by its bytes (`COLLATE "C"`), as SQLite compares

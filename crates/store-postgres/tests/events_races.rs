@@ -551,10 +551,7 @@ async fn each_delivery_is_claimed_by_one_server() {
                 // Handled and finished, as the dispatcher does (a node's own unfinished
                 // claims are handed to it again).
                 for delivery in claimed {
-                    store
-                        .finish_delivery(delivery.id)
-                        .await
-                        .expect("finishing");
+                    store.finish_delivery(delivery.id).await.expect("finishing");
                     mine.push(delivery.id);
                 }
             }

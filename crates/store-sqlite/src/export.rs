@@ -72,6 +72,7 @@ const TABLES: &[&str] = &[
     "routes",
     "flow_instance_steps",
     "changes",
+    "image_names",
 ];
 
 /// Tables an export leaves out on purpose. `nodes` (sc-nodes): which servers ran on the old

@@ -15,6 +15,7 @@ mod export;
 mod flows;
 mod function_logs;
 mod global_functions;
+mod image_names;
 mod nodes;
 mod pull_failures;
 mod revisions;
@@ -231,6 +232,7 @@ impl SqliteStore {
             tx.execute("DELETE FROM functions WHERE namespace = ?1", [name])?;
             tx.execute("DELETE FROM function_revisions WHERE owner = ?1", [name])?;
             tx.execute("DELETE FROM image_pull_failures WHERE owner = ?1", [name])?;
+            tx.execute("DELETE FROM image_names WHERE owner = ?1", [name])?;
             secrets::delete_namespace_secrets(&tx, name)?;
             flows::delete_namespace_flows(&tx, name)?;
             let deleted = tx.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;

@@ -426,6 +426,16 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX ui_sessions_by_token ON ui_sessions (token_hash, created_ms);
      CREATE INDEX ui_sessions_by_age ON ui_sessions (created_ms);",
+    // 23 (issue 19): the cluster's image catalog: which manifest digest each scope's image
+    // name points to (`owner` is the namespace or `*global`); with a cluster registry the
+    // servers' local image stores follow it. Rows go with the namespace.
+    "CREATE TABLE image_names (
+         owner TEXT NOT NULL,
+         name TEXT NOT NULL,
+         digest TEXT NOT NULL,
+         updated TEXT NOT NULL,
+         PRIMARY KEY (owner, name)
+     );",
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Sql<()> {

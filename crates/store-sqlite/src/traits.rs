@@ -1239,3 +1239,34 @@ impl faasbox_store::CodeStore for SqliteStore {
             .await
     }
 }
+
+#[async_trait]
+impl faasbox_store::ImageCatalogStore for SqliteStore {
+    async fn put_image_name(&self, owner: &str, name: &str, digest: &str, now: &str) -> Result<()> {
+        own!(owner, name, digest, now);
+        self.run(move |s| s.put_image_name(&owner, &name, &digest, &now))
+            .await
+    }
+
+    async fn delete_image_name(&self, owner: &str, name: &str) -> Result<bool> {
+        own!(owner, name);
+        self.run(move |s| s.delete_image_name(&owner, &name)).await
+    }
+
+    async fn image_name(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Option<faasbox_store::ImageNameRecord>> {
+        own!(owner, name);
+        self.run(move |s| s.image_name(&owner, &name)).await
+    }
+
+    async fn image_names(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Vec<faasbox_store::ImageNameRecord>> {
+        own_opt!(owner);
+        self.run(move |s| s.image_names(owner.as_deref())).await
+    }
+}

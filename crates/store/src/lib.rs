@@ -29,6 +29,7 @@ pub mod code;
 pub mod events;
 pub mod flows;
 pub mod functions;
+pub mod image_names;
 pub mod images;
 pub mod invocations;
 pub mod namespaces;
@@ -57,6 +58,7 @@ pub use flows::{
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,
 };
+pub use image_names::{ImageCatalogStore, ImageNameRecord};
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
     FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord, InvocationStore,
@@ -163,6 +165,7 @@ pub trait Store:
     + ChangeStore
     + NodeStore
     + SessionStore
+    + ImageCatalogStore
 {
 }
 
@@ -181,5 +184,6 @@ impl<T> Store for T where
         + ChangeStore
         + NodeStore
         + SessionStore
+        + ImageCatalogStore
 {
 }

@@ -67,6 +67,7 @@ pub async fn run(
     config.cluster = faasbox_server::cluster::ClusterSettings {
         lease: std::time::Duration::from_secs(args.cluster_lease_seconds),
         advertise: args.cluster_advertise,
+        registry: args.cluster_registry,
     };
     faasbox_server::app::run(config).await
 }

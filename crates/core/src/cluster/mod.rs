@@ -5,6 +5,7 @@
 //! state, which the settings here are part of.
 
 pub mod node;
+pub mod registry;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +27,10 @@ pub struct ClusterSettings {
     /// The API address the other servers and `faasbox nodes` see for this one (`advertise`,
     /// `--cluster-advertise`); `None`: made from the listen address ([`Self::advertised`]).
     pub advertise: Option<String>,
+    /// The OCI registry that carries images between the servers (`registry`,
+    /// `--cluster-registry`), `http(s)://HOST[:PORT][/PATH]`; `None`: each server keeps its
+    /// own images (see [`images`]).
+    pub registry: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -33,6 +38,7 @@ impl Default for ClusterSettings {
         ClusterSettings {
             lease: DEFAULT_LEASE,
             advertise: None,
+            registry: None,
         }
     }
 }
@@ -77,6 +83,11 @@ impl ClusterSettings {
                 problems.push(format!(
                     "cluster advertise is {address:?}: give the API's URL, e.g. http://10.0.0.5:8470"
                 ));
+            }
+        }
+        if let Some(url) = &self.registry {
+            if let Err(e) = registry::ClusterRegistry::parse(url) {
+                problems.push(e);
             }
         }
         problems
@@ -124,11 +135,13 @@ mod tests {
         let bad = ClusterSettings {
             lease: Duration::from_secs(2),
             advertise: Some("10.0.0.5:8470".into()),
+            registry: Some("10.0.0.9:5000".into()),
         };
         let problems = bad.problems();
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems[0].contains("at least 3"), "{problems:?}");
         assert!(problems[1].contains("http://"), "{problems:?}");
+        assert!(problems[2].contains("cluster registry"), "{problems:?}");
         assert_eq!(
             ClusterSettings::default().heartbeat_every(),
             Duration::from_secs(5)

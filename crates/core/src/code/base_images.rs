@@ -123,7 +123,11 @@ async fn pull(state: &Arc<AppState>, namespace: &str, image: &str) -> Fallible<S
         .pull(&scope, image, &creds, &options, &|_| {})
         .await
     {
-        Ok(record) => Ok(record.digest),
+        Ok(record) => {
+            // With a cluster registry, every server can build on it.
+            crate::shared_images::share(state, &scope, &record.name).await?;
+            Ok(record.digest)
+        }
         // The registry's failure is an upstream's: 502, as the API promises (the kind that
         // answers 502 is the one of a failed function, the other upstream the server calls).
         Err(e) if e.is_registry_error() => Err(Failure::new(

@@ -310,6 +310,7 @@ async fn remove_build_images(
     let prefix = format!("code/{name}:");
     let keep = keep.map(str::to_owned);
     let namespace = namespace.to_string();
+    let shared = Scope::of(Some(&namespace));
     let removed = state
         .blocking(move |state| {
             let scope = Scope::of(Some(&namespace));
@@ -323,9 +324,20 @@ async fn remove_build_images(
             for image in &doomed {
                 state.images.remove(&scope, image, false)?;
             }
-            Ok(doomed.len())
+            Ok(doomed)
         })
         .await;
+    let removed = match removed {
+        Ok(doomed) => {
+            for image in &doomed {
+                if let Err(e) = crate::shared_images::unshare(state, &shared, image).await {
+                    tracing::warn!("{}", e.message);
+                }
+            }
+            Ok(doomed.len())
+        }
+        Err(e) => Err(e),
+    };
     if let Err(e) = removed {
         tracing::warn!(
             "removing the earlier images of function {name}: {}",
@@ -520,7 +532,8 @@ async fn add_code_layer(
         max_download_bytes: state.config.limits.max_upload_bytes,
     };
     let (namespace, base, image) = (namespace.to_string(), base.to_string(), image.to_string());
-    state
+    let scope = Scope::of(Some(&namespace));
+    let record = state
         .blocking(move |state| {
             std::fs::create_dir_all(&uploads)
                 .map_err(|e| Failure::internal(format!("creating {}: {e}", uploads.display())))?;
@@ -542,7 +555,10 @@ async fn add_code_layer(
                 &changes,
             )?)
         })
-        .await
+        .await?;
+    // With a cluster registry, every server can run the built image.
+    crate::shared_images::share(state, &scope, &record.name).await?;
+    Ok(record)
 }
 
 /// Starts one instance of the built image as a pool would and stops it: its ready check

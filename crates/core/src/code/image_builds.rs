@@ -431,6 +431,7 @@ async fn append(
     name: &str,
     changes: &ConfigChanges,
 ) -> Result<faasbox_images::ImageRecord, String> {
+    let namespace_key = namespace;
     let (namespace, base, layer, name, changes) = (
         namespace.to_string(),
         base.to_string(),
@@ -438,7 +439,7 @@ async fn append(
         name.to_string(),
         changes.clone(),
     );
-    state
+    let record = state
         .blocking(move |state| {
             Ok(state.images.append_layer(
                 &Scope::of(Some(&namespace)),
@@ -454,7 +455,12 @@ async fn append(
                 "adding the built layer to the base image failed: {}",
                 e.message
             )
-        })
+        })?;
+    // With a cluster registry, every server can use the built image.
+    crate::shared_images::share(state, &Scope::of(Some(namespace_key)), &record.name)
+        .await
+        .map_err(|e| e.message)?;
+    Ok(record)
 }
 
 /// A running builder instance. Dropped without [`Builder::stop`] (its build was aborted: a

@@ -174,7 +174,21 @@ impl ImageStore {
         options: &PullOptions,
         progress: &(dyn Fn(Progress) + Send + Sync),
     ) -> Result<ImageRecord, ImageError> {
-        pull::pull(self, scope, reference, creds, options, progress).await
+        pull::pull(self, scope, reference, creds, options, None, progress).await
+    }
+
+    /// [`pull`](Self::pull), but the image is stored under `name` (normalised) instead of the
+    /// reference: a cluster's servers pull `<registry>/…@<digest>` into the name the image has
+    /// in the cluster's catalog.
+    pub async fn pull_as(
+        self: &Arc<Self>,
+        scope: &Scope,
+        reference: &str,
+        name: &str,
+        creds: &dyn CredentialSource,
+        options: &PullOptions,
+    ) -> Result<ImageRecord, ImageError> {
+        pull::pull(self, scope, reference, creds, options, Some(name), &|_| {}).await
     }
 
     /// Pushes the image `local_name` (name or manifest digest) of `scope`'s

@@ -48,8 +48,10 @@ pub(crate) async fn pull(
     reference: &str,
     creds: &dyn CredentialSource,
     options: &PullOptions,
+    record_as: Option<&str>,
     progress: &(dyn Fn(Progress) + Send + Sync),
 ) -> Result<ImageRecord, ImageError> {
+    let record_as = record_as.map(crate::normalize_reference).transpose()?;
     let remote = RemoteRef::parse(reference)?;
     tracing::info!(reference = %remote.name, registry = %remote.registry, "pulling image");
     let conn = Connection::open(remote, creds, options, RegistryOperation::Pull).await?;
@@ -121,7 +123,7 @@ pub(crate) async fn pull(
         .await?;
 
     staging.finish(&resolved)?;
-    let name = conn.remote.name.clone();
+    let name = record_as.unwrap_or_else(|| conn.remote.name.clone());
     let importer = Arc::clone(store);
     let scope = scope.clone();
     let services_only = options.services_only;

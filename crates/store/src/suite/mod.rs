@@ -14,6 +14,7 @@ mod code;
 mod events;
 mod flows;
 mod functions;
+mod image_names;
 mod images;
 mod invocations;
 mod namespaces;
@@ -32,6 +33,7 @@ pub use code::*;
 pub use events::*;
 pub use flows::*;
 pub use functions::*;
+pub use image_names::*;
 pub use images::*;
 pub use invocations::*;
 pub use namespaces::*;
@@ -113,6 +115,7 @@ macro_rules! backend_suite {
             nodes_beat_are_taken_over_once_rejoin_and_leave
             sessions_are_found_until_closed_and_touched_forward
             opening_a_session_sweeps_expired_ones_and_keeps_the_caps
+            image_names_are_replaced_listed_deleted_and_go_with_their_namespace
         );
     };
     (@cases ($backend:expr) $($case:ident)*) => {
