@@ -123,26 +123,27 @@ async fn submit(server: &Server, input: &Value) -> String {
     body["id"].as_str().expect("a run id").to_string()
 }
 
-/// Two servers; runs submitted through both; server 0 is killed while some of them run on it.
-/// Server 1 declares it dead within the lease bound and runs those again (attempt 2, on node
-/// 1, with a line naming the dead node); every run succeeds once in effect; `faasbox nodes`
-/// shows the dead node and who took it over; restarted, server 0 rejoins.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
-    let gate = Gate::start().await;
-    let mut cluster = Cluster::start(
-        2,
+/// `n` servers with namespace `demo` and the function `demo/slow` ([`SCRIPT`] at `gate`,
+/// sleeping `pause` seconds, scaled as `scale` says), deployed through server 1. Each server keeps images of its own unless a cluster
+/// registry is given: the archive is imported into each (the same digest).
+async fn cluster_with_slow(
+    n: usize,
+    gate: &Gate,
+    pause: &str,
+    scale: Value,
+) -> (Cluster, tempfile::TempDir) {
+    let cluster = Cluster::start(
+        n,
         ClusterOptions {
             args: vec![ALLOW_HOST_LOOPBACK.to_string()],
             ..ClusterOptions::default()
         },
     )
     .await;
-    let (_dir, tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", SCRIPT, 0o755)]);
+    let (dir, tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", SCRIPT, 0o755)]);
     let query = images::rootfs_query();
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
     cluster.server(0).create_namespace("demo").await;
-    // Each server keeps images of its own (for now): the same archive gives the same digest.
     for server in cluster.running() {
         let r = server.import(&tar, "cluster/fn", &query).await;
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
@@ -154,12 +155,28 @@ async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
             "slow",
             json!({
                 "image": "cluster/fn",
-                "envs": {"TARGET_PORT": gate.port.to_string(), "GW": support::flows::host_gateway()},
+                "envs": {
+                    "TARGET_PORT": gate.port.to_string(),
+                    "GW": support::flows::host_gateway(),
+                    "PAUSE": pause,
+                },
                 "timeout": "120s",
-                "scale": {"max": 2, "concurrency": 2},
+                "scale": scale,
             }),
         )
         .await;
+    (cluster, dir)
+}
+
+/// Two servers; runs submitted through both; server 0 is killed while some of them run on it.
+/// Server 1 declares it dead within the lease bound and runs those again (attempt 2, on node
+/// 1, with a line naming the dead node); every run succeeds once in effect; `faasbox nodes`
+/// shows the dead node and who took it over; restarted, server 0 rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
+    let gate = Gate::start().await;
+    let (mut cluster, _dir) =
+        cluster_with_slow(2, &gate, "0", json!({"max": 2, "concurrency": 2})).await;
     let (node0, node1) = (cluster.node_id(0), cluster.node_id(1));
     let mut accepted = Vec::new();
     for i in 0..8 {
@@ -291,38 +308,8 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
     const CLIENTS: usize = 20;
     let gate = Gate::start().await;
     gate.open();
-    let mut cluster = Cluster::start(
-        3,
-        ClusterOptions {
-            args: vec![ALLOW_HOST_LOOPBACK.to_string()],
-            ..ClusterOptions::default()
-        },
-    )
-    .await;
-    let (_dir, tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", SCRIPT, 0o755)]);
-    let query = images::rootfs_query();
-    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    cluster.server(0).create_namespace("demo").await;
-    for server in cluster.running() {
-        let r = server.import(&tar, "cluster/fn", &query).await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
-    }
-    cluster
-        .server(1)
-        .deploy(
-            "demo",
-            "slow",
-            json!({
-                "image": "cluster/fn",
-                "envs": {
-                    "TARGET_PORT": gate.port.to_string(),
-                    "GW": support::flows::host_gateway(),
-                    "PAUSE": "0.3",
-                },
-                "scale": {"max": 3, "concurrency": 4},
-            }),
-        )
-        .await;
+    let (mut cluster, _dir) =
+        cluster_with_slow(3, &gate, "0.3", json!({"max": 3, "concurrency": 4})).await;
     let node2 = cluster.node_id(2);
     let targets: Vec<(String, reqwest::Client)> = cluster
         .running()
