@@ -12,7 +12,35 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::cluster::{Cluster, ClusterOptions};
 use support::gate::Gate;
+use support::registry::Registry;
 use support::{images, wait_for, Server, ALLOW_HOST_LOOPBACK};
+
+/// The cluster registry's user and password (basic auth, stored as global credentials).
+const REGISTRY_USER: &str = "cluster";
+const REGISTRY_PASSWORD: &str = "cl-Reg1stry-pw";
+
+/// A flow that calls `slow` (an action: its input is the instance's data), then waits 8 s.
+const FLOW: &str = "direktiv_api: workflow/v1
+functions:
+- id: slow
+  type: knative-namespace
+  service: slow
+states:
+- id: call
+  type: action
+  action:
+    function: slow
+    input: 'jq(.)'
+  transition: pause
+- id: pause
+  type: delay
+  duration: PT8S
+  transition: done
+- id: done
+  type: noop
+  transform:
+    ok: true
+";
 
 /// How long a test waits for what it expects (beyond the take-over bound).
 const WITHIN: Duration = Duration::from_secs(90);
@@ -124,18 +152,27 @@ async fn submit(server: &Server, input: &Value) -> String {
 }
 
 /// `n` servers with namespace `demo` and the function `demo/slow` ([`SCRIPT`] at `gate`,
-/// sleeping `pause` seconds, scaled as `scale` says), deployed through server 1. Each server keeps images of its own unless a cluster
-/// registry is given: the archive is imported into each (the same digest).
+/// sleeping `pause` seconds, scaled as `scale` says), deployed through server 1. With a
+/// registry, the servers share images through it (its credentials added once, as the global
+/// ones) and the image is imported through server 0 only, into namespace demo; without one,
+/// each server keeps images of its own and the archive is imported into each (the same
+/// digest).
 async fn cluster_with_slow(
     n: usize,
     gate: &Gate,
     pause: &str,
     scale: Value,
+    registry: Option<&Registry>,
 ) -> (Cluster, tempfile::TempDir) {
+    let mut args = vec![ALLOW_HOST_LOOPBACK.to_string()];
+    if let Some(registry) = registry {
+        args.push("--cluster-registry".to_string());
+        args.push(format!("http://{}/faasbox", registry.addr));
+    }
     let cluster = Cluster::start(
         n,
         ClusterOptions {
-            args: vec![ALLOW_HOST_LOOPBACK.to_string()],
+            args,
             ..ClusterOptions::default()
         },
     )
@@ -143,10 +180,31 @@ async fn cluster_with_slow(
     let (dir, tar) = images::rootfs_tar_with(&[("www/cgi-bin/index.cgi", SCRIPT, 0o755)]);
     let query = images::rootfs_query();
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    cluster.server(0).create_namespace("demo").await;
-    for server in cluster.running() {
-        let r = server.import(&tar, "cluster/fn", &query).await;
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let first = cluster.server(0);
+    first.create_namespace("demo").await;
+    match registry {
+        Some(registry) => {
+            first.cli_ok(&[
+                "registry",
+                "add",
+                "--global",
+                &registry.addr,
+                "-u",
+                REGISTRY_USER,
+                "--password",
+                REGISTRY_PASSWORD,
+            ]);
+            let r = first
+                .import_as(&first.http, Some("demo"), &tar, "cluster/fn", &query)
+                .await;
+            assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+        }
+        None => {
+            for server in cluster.running() {
+                let r = server.import(&tar, "cluster/fn", &query).await;
+                assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+            }
+        }
     }
     cluster
         .server(1)
@@ -168,51 +226,57 @@ async fn cluster_with_slow(
     (cluster, dir)
 }
 
-/// Two servers; runs submitted through both; server 0 is killed while some of them run on it.
-/// Server 1 declares it dead within the lease bound and runs those again (attempt 2, on node
-/// 1, with a line naming the dead node); every run succeeds once in effect; `faasbox nodes`
-/// shows the dead node and who took it over; restarted, server 0 rejoins.
+/// Two servers; runs submitted through both; the server running some of them is killed (the
+/// executors claim runs as they have room, so either may). The other declares it dead within
+/// the lease bound and runs those again (attempt 2, on the survivor, with a line naming the
+/// dead node); every run succeeds once in effect; `faasbox nodes` shows the dead node and who
+/// took it over; restarted, the killed server rejoins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
     let gate = Gate::start().await;
     let (mut cluster, _dir) =
-        cluster_with_slow(2, &gate, "0", json!({"max": 2, "concurrency": 2})).await;
-    let (node0, node1) = (cluster.node_id(0), cluster.node_id(1));
+        // Room for all 8 runs on each server, so every run a server claims reaches the gate.
+        cluster_with_slow(2, &gate, "0", json!({"max": 2, "concurrency": 4}), None).await;
+    let nodes = [cluster.node_id(0), cluster.node_id(1)];
     let mut accepted = Vec::new();
     for i in 0..8 {
         let marker = format!("k{i}");
         let id = submit(cluster.server(i % 2), &json!(marker)).await;
         accepted.push((marker, id));
     }
-    // Both servers' executors claim runs; wait until server 0 runs some and every running
-    // run is held at the gate (so each attempt the kill cuts off has reached the function).
-    let on_node0 = wait_for(
+    // Wait until runs run and every running run is held at the gate (so each attempt the
+    // kill cuts off has reached the function); the victim is the server running most.
+    let running_on = wait_for(
         WITHIN,
-        "runs running on server 0, each held at the gate",
+        "runs running, each held at the gate",
         || async {
-            let (mut on_node0, mut running) = (Vec::new(), 0);
+            let mut running_on: [Vec<String>; 2] = [Vec::new(), Vec::new()];
             for (marker, id) in &accepted {
                 let record = run(cluster.server(1), id).await;
                 if record["status"] == "running" {
-                    running += 1;
-                    if record["node"] == node0.as_str() {
-                        on_node0.push(marker.clone());
+                    if let Some(i) = nodes.iter().position(|n| record["node"] == n.as_str()) {
+                        running_on[i].push(marker.clone());
                     }
                 }
             }
-            (on_node0, running, gate.held().len())
+            (running_on, gate.held().len())
         },
-        |(on_node0, running, held): &(Vec<String>, usize, usize)| {
-            !on_node0.is_empty() && held >= running
+        |(running_on, held): &([Vec<String>; 2], usize)| {
+            let running = running_on[0].len() + running_on[1].len();
+            running > 0 && *held >= running
         },
     )
     .await
     .0;
-    cluster.kill(0);
+    let victim = usize::from(running_on[1].len() > running_on[0].len());
+    let other = 1 - victim;
+    let on_victim = running_on[victim].clone();
+    let (dead, taker) = (nodes[victim].clone(), nodes[other].clone());
+    cluster.kill(victim);
     let killed = Instant::now();
     gate.open();
 
-    let survivor = cluster.server(1);
+    let survivor = cluster.server(other);
     for (marker, id) in &accepted {
         let record = wait_for(
             cluster.takeover_bound() + WITHIN,
@@ -223,16 +287,16 @@ async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
         .await;
         assert_eq!(record["status"], "succeeded", "{marker}: {record}");
         assert_eq!(record["output"], json!(marker), "{record}");
-        if on_node0.contains(marker) {
+        if on_victim.contains(marker) {
             assert_eq!(
                 record["attempts"], 2,
                 "{marker} ran on the killed server: {record}"
             );
-            assert_eq!(record["node"], node1.as_str(), "{record}");
+            assert_eq!(record["node"], taker.as_str(), "{record}");
             let logs = survivor
                 .get_json(&format!("/api/v1/namespaces/demo/runs/{id}/logs"))
                 .await;
-            let says = format!("server node {node0} stopped answering");
+            let says = format!("server node {dead} stopped answering");
             assert!(
                 logs["logs"]
                     .as_array()
@@ -249,14 +313,14 @@ async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
         "the killed server's runs ended {took:?} after the kill (bound: the lease and a run)"
     );
     println!("the killed server's runs finished elsewhere {took:?} after the kill");
-    // The function's own count: a run that was on server 0 reached it twice (the attempt the
-    // kill cut off and the one on server 1), every other run once.
+    // The function's own count: a run that was on the killed server reached it twice (the
+    // attempt the kill cut off and the one on the survivor), every other run once.
     let mut entered: BTreeMap<String, usize> = BTreeMap::new();
     for arrival in gate.arrivals() {
         *entered.entry(arrival.tag).or_insert(0) += 1;
     }
     for (marker, _) in &accepted {
-        let expected = if on_node0.contains(marker) { 2 } else { 1 };
+        let expected = if on_victim.contains(marker) { 2 } else { 1 };
         assert_eq!(
             entered.get(marker),
             Some(&expected),
@@ -264,53 +328,83 @@ async fn a_killed_servers_runs_are_taken_over_by_another_and_run_once_more() {
         );
     }
 
-    let nodes = survivor.get_json("/api/v1/nodes").await;
+    let listed = survivor.get_json("/api/v1/nodes").await;
     let find = |nodes: &Value, id: &str| -> Value {
         nodes["nodes"]
             .as_array()
             .and_then(|list| list.iter().find(|n| n["id"] == id).cloned())
             .unwrap_or(Value::Null)
     };
-    let dead = find(&nodes, &node0);
-    assert_eq!(dead["state"], "dead", "{nodes}");
-    assert_eq!(dead["taken_by"], node1.as_str(), "{nodes}");
-    assert_eq!(find(&nodes, &node1)["this"], true, "{nodes}");
+    let dead_node = find(&listed, &dead);
+    assert_eq!(dead_node["state"], "dead", "{listed}");
+    assert_eq!(dead_node["taken_by"], taker.as_str(), "{listed}");
+    assert_eq!(find(&listed, &taker)["this"], true, "{listed}");
     let table = survivor.cli_ok(&["nodes"]);
     assert!(
-        table.contains(&format!("dead (taken over by {node1})")) && table.contains("(this)"),
+        table.contains(&format!("dead (taken over by {taker})")) && table.contains("(this)"),
         "{table}"
     );
     assert!(
         cluster
-            .log(1)
-            .contains(&format!("server node {node0} sent no heartbeat")),
-        "server 1's log says it took node 0 over"
+            .log(other)
+            .contains(&format!("server node {dead} sent no heartbeat")),
+        "the survivor's log says it took the killed node over"
     );
 
-    // Back on its data directory, server 0 rejoins; its runs are not run a third time.
-    let restarted = cluster.restart(0).await;
-    let nodes = restarted.get_json("/api/v1/nodes").await;
-    assert_eq!(find(&nodes, &node0)["state"], "up", "{nodes}");
-    assert_eq!(find(&nodes, &node0)["this"], true, "{nodes}");
+    // Back on its data directory, the killed server rejoins; its runs are not run a third
+    // time.
+    let restarted = cluster.restart(victim).await;
+    let listed = restarted.get_json("/api/v1/nodes").await;
+    assert_eq!(find(&listed, &dead)["state"], "up", "{listed}");
+    assert_eq!(find(&listed, &dead)["this"], true, "{listed}");
     for (marker, id) in &accepted {
         assert_eq!(run(restarted, id).await["status"], "succeeded", "{marker}");
     }
 }
 
-/// Three servers, 500 asynchronous runs submitted 20 at a time round-robin through all of
-/// them; one server is killed (SIGKILL) while it runs some. Every stored run succeeds once:
-/// its record ends `succeeded` with its own output, the function saw it at most as many times
-/// as it was attempted, and only the runs the killed server was running were attempted twice.
-/// Restarted, the killed server rejoins and runs nothing again.
+/// The issue's platform: three servers, one PostgreSQL, one registry. The function's image is
+/// imported through server 0, deployed and called through server 1, and a flow that calls it
+/// runs through server 2. Then 500 asynchronous runs are submitted 20 at a time round-robin
+/// through all three, and server 2 is killed (SIGKILL) while it runs some of them and drives
+/// the flow's instances. Every stored run succeeds once: its record ends `succeeded` with its
+/// own output, the function saw it at most as many times as it was attempted, and only the
+/// runs the killed server was running were attempted twice; every flow instance completes on
+/// a survivor with each state once. Restarted, the killed server rejoins, cleans up what its
+/// instances left and runs nothing again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
     const RUNS: usize = 500;
     const CLIENTS: usize = 20;
+    const FLOWS: usize = 4;
     let gate = Gate::start().await;
     gate.open();
-    let (mut cluster, _dir) =
-        cluster_with_slow(3, &gate, "0.3", json!({"max": 3, "concurrency": 4})).await;
+    let registry = Registry::start_htpasswd(&[(REGISTRY_USER, REGISTRY_PASSWORD)]);
+    let (mut cluster, _dir) = cluster_with_slow(
+        3,
+        &gate,
+        "0.3",
+        json!({"max": 3, "concurrency": 4}),
+        Some(&registry),
+    )
+    .await;
     let node2 = cluster.node_id(2);
+    // Imported through server 0, deployed through server 1: called through server 1.
+    let called = cluster
+        .server(1)
+        .post_json(
+            "/api/v1/namespaces/demo/functions/slow/invoke",
+            &json!("first"),
+        )
+        .await;
+    assert_eq!(called.status(), 200);
+    assert_eq!(called.json::<Value>().await.expect("JSON"), json!("first"));
+    // A flow through server 2: its instances are driven there.
+    let third = cluster.server(2);
+    third.deploy_flow("calls-slow", FLOW).await;
+    let mut flows = Vec::new();
+    for i in 0..FLOWS {
+        flows.push(third.start_flow("calls-slow", &json!({"flow": i})).await);
+    }
     let targets: Vec<(String, reqwest::Client)> = cluster
         .running()
         .map(|s| (s.url(""), s.http.clone()))
@@ -387,6 +481,13 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
         |&(submitted, on_two): &(usize, usize)| submitted >= RUNS / 5 && on_two > 0,
     )
     .await;
+    for id in &flows {
+        let instance = cluster.server(0).instance(id).await;
+        assert!(
+            matches!(instance["status"].as_str(), Some("running" | "waiting")),
+            "the flow instance {id} is still going at the kill: {instance}"
+        );
+    }
     two_alive.store(false, std::sync::atomic::Ordering::SeqCst);
     cluster.kill(2);
     let killed = Instant::now();
@@ -419,7 +520,14 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
         runs.as_array().map_or(0, Vec::len),
         killed.elapsed()
     );
-    let runs = runs.as_array().cloned().unwrap_or_default();
+    // The asynchronous runs (the flow's calls and the first call are blocking ones).
+    let runs: Vec<Value> = runs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["mode"] == "async")
+        .cloned()
+        .collect();
     let by_id: BTreeMap<String, Value> = runs
         .iter()
         .map(|r| (r["id"].as_str().unwrap_or_default().to_string(), r.clone()))
@@ -464,8 +572,41 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
         runs.iter().filter_map(|r| r["input"].as_str()).collect();
     assert_eq!(markers.len(), runs.len(), "no run stored twice");
 
-    // Back, server 2 rejoins; nothing runs a third time.
-    let restarted = cluster.restart(2).await;
+    // The flow's instances, driven by server 2 until the kill, complete on the survivors.
+    for id in &flows {
+        let done = wait_for(
+            cluster.takeover_bound() + WITHIN,
+            &format!("flow instance {id} to end"),
+            || server.instance(id),
+            |i: &Value| !matches!(i["status"].as_str(), Some("running" | "waiting")),
+        )
+        .await;
+        assert_eq!(done["status"], "complete", "{done}");
+        assert_eq!(done["output"]["ok"], true, "{done}");
+        let states: Vec<&str> = done["states"]
+            .as_array()
+            .map(|l| l.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(states, ["call", "pause", "done"], "each state once: {done}");
+        let log = server.instance_log(id).await;
+        assert!(
+            log.contains(&format!(
+                "server node {node2} stopped driving this instance"
+            )),
+            "{id} was taken over from the killed server: {log}"
+        );
+    }
+
+    // Back, server 2 rejoins, removes what its killed instances left; nothing runs a third
+    // time.
+    cluster.restart(2).await;
+    assert!(
+        cluster
+            .log(2)
+            .contains("removed what a previous run of this server left behind"),
+        "server 2 cleaned up at its restart"
+    );
+    let restarted = cluster.server(2);
     let nodes = restarted.get_json("/api/v1/nodes").await;
     let up = nodes["nodes"]
         .as_array()
@@ -476,7 +617,11 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
         .await;
     let still: Vec<&Value> = again
         .as_array()
-        .map(|l| l.iter().filter(|r| r["status"] != "succeeded").collect())
+        .map(|l| {
+            l.iter()
+                .filter(|r| r["mode"] == "async" && r["status"] != "succeeded")
+                .collect()
+        })
         .unwrap_or_default();
     assert!(still.is_empty(), "{still:?}");
 }
