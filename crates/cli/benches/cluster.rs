@@ -112,7 +112,17 @@ impl BenchCluster {
             &mut bytes,
         )
         .expect("random bytes");
-        std::fs::write(&key, bytes).expect("master key");
+        {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&key)
+                .and_then(|mut file| file.write_all(&bytes))
+                .expect("writing the master key (0600)");
+        }
         let nodes: Vec<Node> = (0..n)
             .map(|i| {
                 let data_dir = dir.path().join(format!("data{i}"));
