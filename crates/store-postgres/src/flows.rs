@@ -339,7 +339,8 @@ impl FlowStore for PgStore {
         let changed = c
             .execute(
                 "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5,
-                     updated = $6, lease_until_ms = NULL
+                     updated = $6, lease_until_ms = NULL,
+                     epoch = CASE WHEN $7::text IS NULL THEN epoch + 1 ELSE epoch END
                  WHERE id = $1 AND status IN ('running', 'waiting')
                    AND ($7::text IS NULL OR (owner = $7::text AND epoch = $8::bigint))",
                 &[

@@ -262,7 +262,8 @@ impl SqliteStore {
             let conn = self.conn();
             let changed = conn.execute(
                 "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5,
-                     updated = ?6, lease_until_ms = NULL
+                     updated = ?6, lease_until_ms = NULL,
+                     epoch = CASE WHEN ?7 IS NULL THEN epoch + 1 ELSE epoch END
                  WHERE id = ?1 AND status IN ('running', 'waiting')
                    AND (?7 IS NULL OR (owner = ?7 AND epoch = ?8))",
                 params![

@@ -303,7 +303,9 @@ pub trait FlowStore: Send + Sync {
     /// the first wins; returns whether this one was recorded (false too for an unknown id).
     /// Sets status, output, error and `updated`; the checkpoint stays, the lease ends. With a
     /// fence, an instance that has not ended and is held by another node or epoch is refused
-    /// with [`crate::StoreError::LeaseLost`].
+    /// with [`crate::StoreError::LeaseLost`]. Without one (a cancel, which may come through
+    /// another server than the one driving the instance), the epoch moves on too, so the
+    /// driver's next fenced write is refused and it stops.
     async fn finish_instance(
         &self,
         id: &str,

@@ -731,4 +731,16 @@ pub async fn a_wait_is_resumed_once_and_unfenced_writes_always_land(backend: &im
         ("cancelled", Some("{\"by\":\"cancel\"}"))
     );
     assert!(store.instances_owned_by("b").await.unwrap().is_empty());
+    // The driver's next write after a cancel through another server is refused: it stops.
+    let refused = store
+        .save_checkpoint("w", "running", "cp2", Some((2, "t")), "t4", Some(("b", 1)))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::LeaseLost { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.instance("w").await.unwrap().unwrap().status,
+        "cancelled"
+    );
 }
