@@ -5,109 +5,17 @@
 //! per function is kept for `GET …/functions/{fn}`, in memory and in the store (so it is still
 //! there after a restart).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use faasbox_images::{CredentialSource, ImageError, ImageRecord, PullOptions, RegistryAuth};
-use faasbox_secrets::{normalize_registry_host, RegistryScope, Vault};
+use faasbox_images::{ImageError, ImageRecord, PullOptions};
+use faasbox_secrets::RegistryScope;
 
 use crate::failure::{Failure, FailureKind};
 use crate::owner::Owner;
 use crate::state::AppState;
 
 pub use crate::image_book::{names_a_registry, ImagePulls, ImageState, IMAGE_MISSING};
-
-/// Which stored registry credentials a pull may use.
-#[derive(Debug, Clone)]
-pub enum CredentialScope {
-    /// A namespace's function: the namespace's registries, then the global ones.
-    Namespace(String),
-    /// The global registries only (a pull named by no namespace).
-    Global,
-    /// A global service: the global-private registries, then the global ones.
-    GlobalService,
-}
-
-impl From<&Owner> for CredentialScope {
-    fn from(owner: &Owner) -> Self {
-        match owner {
-            Owner::Namespace(ns) => CredentialScope::Namespace(ns.clone()),
-            Owner::Global => CredentialScope::GlobalService,
-        }
-    }
-}
-
-/// Registry credentials from the vault for one transfer. The image store asks for them
-/// synchronously, in the middle of async work, and the vault is async: so they are read (and
-/// decrypted) before the transfer starts, every registry of the scopes the owner's pulls may
-/// use, and kept only for this transfer.
-pub struct VaultCredentials {
-    /// By normalised host, the first scope's first: what the vault gave, or why it could not
-    /// (the transfer then goes anonymous, as it did when a look-up failed).
-    found: HashMap<String, Result<RegistryAuth, String>>,
-}
-
-impl VaultCredentials {
-    /// Reads the credentials `scope`'s pulls may use: a namespace's own registries, then the
-    /// global ones; a global service's global-private ones, then the global ones.
-    pub async fn load(vault: &Vault, scope: &CredentialScope) -> VaultCredentials {
-        let scopes = match scope {
-            CredentialScope::Namespace(ns) => {
-                vec![RegistryScope::Namespace(ns.clone()), RegistryScope::Global]
-            }
-            CredentialScope::GlobalService => {
-                vec![RegistryScope::GlobalPrivate, RegistryScope::Global]
-            }
-            CredentialScope::Global => vec![RegistryScope::Global],
-        };
-        let mut found = HashMap::new();
-        for scope in &scopes {
-            let listed = match vault.list_registries(scope).await {
-                Ok(listed) => listed,
-                Err(e) => {
-                    // Later scopes must not stand in for this one's registries.
-                    tracing::warn!("reading the registry credentials of {scope}: {e}");
-                    break;
-                }
-            };
-            for registry in listed {
-                if found.contains_key(&registry.host) {
-                    continue;
-                }
-                let read = match vault.registry_credentials(scope, &registry.host).await {
-                    Ok(Some(c)) => Ok(RegistryAuth {
-                        username: c.username.clone(),
-                        password: c.password.to_string(),
-                    }),
-                    // Deleted meanwhile.
-                    Ok(None) => continue,
-                    Err(e) => Err(e.to_string()),
-                };
-                found.insert(registry.host, read);
-            }
-        }
-        VaultCredentials { found }
-    }
-}
-
-impl CredentialSource for VaultCredentials {
-    fn credentials(&self, registry_host: &str) -> Option<RegistryAuth> {
-        let host = match normalize_registry_host(registry_host) {
-            Ok(host) => host,
-            Err(e) => {
-                tracing::warn!("reading the credentials of registry {registry_host}: {e}");
-                return None;
-            }
-        };
-        match self.found.get(&host)? {
-            Ok(auth) => Some(auth.clone()),
-            Err(e) => {
-                tracing::warn!("reading the credentials of registry {registry_host}: {e}");
-                None
-            }
-        }
-    }
-}
+pub use crate::registry_credentials::{CredentialScope, VaultCredentials};
 
 /// Pulls `image` into the image table of `owner` for its function `name` (`None` for a pull
 /// no function asked for), with the owner's credentials. With `only_if_missing`, an image
@@ -234,6 +142,8 @@ mod tests {
     use faasbox_store_sqlite::SqliteStore;
 
     use super::*;
+    use faasbox_images::CredentialSource;
+    use faasbox_secrets::Vault;
 
     /// The user a transfer with `creds` would log in to `host` as.
     fn user(creds: &VaultCredentials, host: &str) -> Option<String> {

@@ -36,6 +36,7 @@ pub mod model;
 pub mod owner;
 pub mod pool;
 pub mod quota;
+pub mod registry_credentials;
 pub mod routes;
 pub mod run_book;
 pub mod run_record;

@@ -28,8 +28,8 @@ use faasbox_store::GLOBAL_OWNER;
 use crate::changes::{publish, Kind};
 use crate::cluster::registry::ClusterRegistry;
 use crate::failure::{Failure, FailureKind};
-use crate::image_pull::{CredentialScope, VaultCredentials};
 use crate::owner::Owner;
+use crate::registry_credentials::{CredentialScope, VaultCredentials};
 use crate::state::AppState;
 
 /// Error code of an image that could not be shared with the cluster's other servers.

@@ -554,6 +554,9 @@ async fn a_run_whose_instance_was_taken_over_stops_without_recording() {
     h.driver
         .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
         .await;
+    // Past the 1 ms lease by the store's millisecond clock (on a fast machine the call can
+    // reach the agent within the same millisecond).
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let epoch = FlowStore::claim_instance(
         &*h.state.store,
         &id,
