@@ -22,12 +22,23 @@ impl ClusterRegistry {
     /// Parses `http(s)://HOST[:PORT][/PATH]`; the error is one sentence for the settings'
     /// problems.
     pub fn parse(url: &str) -> Result<ClusterRegistry, String> {
+        // A URL with `user:password@` is refused without showing what precedes the `@`.
+        let shown = match url.split_once('@') {
+            Some((_, host)) => format!("<credentials hidden>@{host}"),
+            None => url.to_string(),
+        };
         let bad = |why: &str| {
             format!(
-                "cluster registry is {url:?}: {why}; give the registry's URL, e.g. \
+                "cluster registry is {shown:?}: {why}; give the registry's URL, e.g. \
                  http://10.0.0.9:5000/faasbox"
             )
         };
+        if url.contains('@') {
+            return Err(bad(
+                "credentials do not go in the URL: store them once with `faasbox registry add \
+                 --global HOST -u USER --password-stdin`",
+            ));
+        }
         let (plain, rest) = if let Some(rest) = url.strip_prefix("http://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("https://") {
@@ -168,5 +179,8 @@ mod tests {
             let e = ClusterRegistry::parse(bad).unwrap_err();
             assert!(e.contains("cluster registry"), "{bad}: {e}");
         }
+        let e = ClusterRegistry::parse("http://bob:s3cret-pw@reg.example:5000/x").unwrap_err();
+        assert!(e.contains("registry add --global"), "{e}");
+        assert!(!e.contains("s3cret-pw") && !e.contains("bob"), "{e}");
     }
 }
