@@ -65,17 +65,7 @@ impl BenchServer {
                 if r.status().is_success() {
                     let token = std::fs::read_to_string(self.data_dir.join("admin.token"))
                         .expect("the server wrote its admin token");
-                    let mut headers = reqwest::header::HeaderMap::new();
-                    headers.insert(
-                        reqwest::header::AUTHORIZATION,
-                        format!("Bearer {}", token.trim())
-                            .parse()
-                            .expect("header value"),
-                    );
-                    let http = reqwest::Client::builder()
-                        .default_headers(headers)
-                        .build()
-                        .expect("HTTP client");
+                    let http = admin_client(&token);
                     http.post(format!("{}/api/v1/namespaces", self.url))
                         .json(&serde_json::json!({"name": "bench"}))
                         .send()
@@ -88,6 +78,21 @@ impl BenchServer {
         }
         panic!("the server did not start");
     }
+}
+
+/// A client that sends `token` (as read from `admin.token`) with every request.
+pub fn admin_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token.trim())
+            .parse()
+            .expect("header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 impl Drop for BenchServer {

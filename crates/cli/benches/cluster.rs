@@ -8,6 +8,9 @@
 //! runs per phase, default 300). PostgreSQL comes from `FAASBOX_TEST_POSTGRES` or a throwaway
 //! cluster of its own. Figures are printed, never asserted.
 
+#[path = "bench_support.rs"]
+#[allow(dead_code)] // the server and runc helpers are not used here
+mod bench_support;
 #[path = "../tests/support/images.rs"]
 #[allow(dead_code)]
 mod images;
@@ -155,17 +158,7 @@ impl BenchCluster {
             .iter()
             .find_map(|node| std::fs::read_to_string(node.data_dir.join("admin.token")).ok())
             .expect("one server made the admin token");
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", token.trim())
-                .parse()
-                .expect("header value"),
-        );
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("HTTP client");
+        let http = bench_support::admin_client(&token);
         let cluster = BenchCluster {
             nodes,
             http,
