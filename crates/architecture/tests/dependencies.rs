@@ -207,6 +207,12 @@ const WORKSPACE_DEPS: &[WorkspaceDeps] = &[
         why: "the agent depends on the protocol crate alone",
     },
     WorkspaceDeps {
+        package: "faasbox-echo-function",
+        normal: &[],
+        dev: &[],
+        why: "the benchmarks' function is a std-only program, measured as any user's function",
+    },
+    WorkspaceDeps {
         package: "faasbox-proto",
         normal: &[],
         dev: &[],
