@@ -1,5 +1,7 @@
 //! What the benchmarks share: a `faasbox server` of their own, waiting for it, running a
-//! program inside a function's container (`runc exec`, the floor), percentiles.
+//! program inside a function's container (`runc exec`, the floor), percentiles; and for the
+//! performance benchmark (`perf.rs`): a keep-alive HTTP/1.1 client, joining an instance's
+//! network namespace, `runc run` of a bundle, process memory (PSS, RSS).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +21,14 @@ pub struct BenchServer {
 
 impl BenchServer {
     /// Starts the server (without waiting for it).
+    #[allow(dead_code)] // perf starts its server with arguments
     pub fn start() -> BenchServer {
+        BenchServer::start_with(&[])
+    }
+
+    /// Starts the server with further command-line arguments (e.g. `--quota-instances 200`),
+    /// without waiting for it.
+    pub fn start_with(extra: &[&str]) -> BenchServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().join("data");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -36,6 +45,7 @@ impl BenchServer {
             ])
             .arg("--data-dir")
             .arg(&data_dir)
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("starting the server");
@@ -50,6 +60,12 @@ impl BenchServer {
     /// The server's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The server process's id.
+    #[allow(dead_code)] // used by perf
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits for health, then creates the namespace `bench`; returns a client that sends the
@@ -235,4 +251,302 @@ pub fn runc_exec(
         output.status,
     );
     (elapsed, output.stdout)
+}
+
+/// A blocking HTTP/1.1 client on one keep-alive connection: the same client code for calls
+/// through the API and direct calls to a function, so that both sides pay the same client cost.
+#[allow(dead_code)] // used by perf
+pub struct KeepAlive {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    host: String,
+}
+
+#[allow(dead_code)] // used by perf
+impl KeepAlive {
+    /// Connects to `addr` (`host:port`).
+    pub fn connect(addr: &str) -> std::io::Result<KeepAlive> {
+        let stream = std::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        Ok(KeepAlive {
+            reader: std::io::BufReader::new(stream),
+            host: addr.to_string(),
+        })
+    }
+
+    /// POSTs `body` to `path` with `headers` (`Name: value` lines without their CRLF) and
+    /// returns the status and the body of the answer (Content-Length or chunked).
+    pub fn post(
+        &mut self,
+        path: &str,
+        headers: &[String],
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
+        use std::io::{BufRead, Read, Write};
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for h in headers {
+            request.push_str(h);
+            request.push_str("\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        self.reader.get_mut().write_all(&bytes)?;
+
+        let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+        let mut line = String::new();
+        let mut status = 0u16;
+        let mut length: Option<usize> = None;
+        let mut chunked = false;
+        let mut first = true;
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(bad("connection closed before the answer's head ended"));
+            }
+            let l = line.trim_end();
+            if first {
+                status = l
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| bad("bad status line"))?;
+                first = false;
+                continue;
+            }
+            if l.is_empty() {
+                if status == 100 {
+                    first = true;
+                    continue;
+                }
+                break;
+            }
+            if let Some((name, value)) = l.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().ok();
+                } else if name.eq_ignore_ascii_case("transfer-encoding")
+                    && value.trim().eq_ignore_ascii_case("chunked")
+                {
+                    chunked = true;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(
+                    line.trim_end().split(';').next().unwrap_or("").trim(),
+                    16,
+                )
+                .map_err(|_| bad("bad chunk size"))?;
+                if size == 0 {
+                    // The trailer, up to its empty line.
+                    loop {
+                        line.clear();
+                        self.reader.read_line(&mut line)?;
+                        if line.trim_end().is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                let start = out.len();
+                out.resize(start + size + 2, 0);
+                self.reader.read_exact(&mut out[start..])?;
+                out.truncate(start + size);
+            }
+        } else {
+            out.resize(length.ok_or_else(|| bad("answer without a length"))?, 0);
+            self.reader.read_exact(&mut out)?;
+        }
+        Ok((status, out))
+    }
+}
+
+/// The pid of container `container`'s init (the agent) from `runc state`.
+#[allow(dead_code)] // used by perf
+pub fn container_pid(data_dir: &Path, container: &str) -> i32 {
+    let out = Command::new("runc")
+        .arg("--root")
+        .arg(data_dir.join("run/runc"))
+        .args(["state", container])
+        .output()
+        .expect("runc state");
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "runc state {container}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    state["pid"].as_i64().expect("runc state has a pid") as i32
+}
+
+/// Runs `work` on a thread that joined the network namespace of process `pid` (an instance's
+/// agent), and returns what it returned. Sockets `work` holds were opened before the join and
+/// stay in the namespace they were opened in.
+#[allow(dead_code)] // used by perf
+pub fn in_netns_of<T: Send + 'static>(pid: i32, work: impl FnOnce() -> T + Send + 'static) -> T {
+    let netns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the instance's netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        work()
+    })
+    .join()
+    .expect("thread in the instance's netns")
+}
+
+/// Runs `work(state)` for each of `states` on a thread of its own that joined the network
+/// namespace of process `pid`; returns their results in order. Sockets in a state were opened
+/// before the join and stay in the namespace they were opened in.
+#[allow(dead_code)] // used by perf
+pub fn in_netns_threads<S: Send + 'static, T: Send + 'static>(
+    pid: i32,
+    states: Vec<S>,
+    work: impl Fn(S) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let work = std::sync::Arc::new(work);
+    let handles: Vec<_> = states
+        .into_iter()
+        .map(|state| {
+            let netns =
+                std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the instance's netns");
+            let work = work.clone();
+            std::thread::spawn(move || {
+                nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                work(state)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("thread in the instance's netns"))
+        .collect()
+}
+
+/// A bundle with `runc spec`'s defaults around an unpacked root filesystem, for timing
+/// `runc run` (create, start, the process's exit, delete) of it.
+#[allow(dead_code)] // used by perf
+pub struct RuncFloor {
+    dir: tempfile::TempDir,
+    runs: usize,
+}
+
+#[allow(dead_code)] // used by perf
+impl RuncFloor {
+    /// Unpacks `rootfs_tar` into a bundle whose process runs `args`.
+    pub fn new(rootfs_tar: &Path, args: &[&str]) -> RuncFloor {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs")).expect("rootfs");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(bundle.join("rootfs"))
+            .arg("-xf")
+            .arg(rootfs_tar)
+            .status()
+            .expect("tar");
+        assert!(status.success(), "unpacking the root filesystem");
+        let status = Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .expect("runc spec");
+        assert!(status.success(), "runc spec");
+        let config_path = bundle.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
+        config["process"]["terminal"] = serde_json::json!(false);
+        config["process"]["args"] = serde_json::json!(args);
+        std::fs::write(&config_path, serde_json::to_vec(&config).expect("json"))
+            .expect("write config");
+        RuncFloor { dir, runs: 0 }
+    }
+
+    /// One `runc run` of the bundle; how long it took. Panics when the process fails.
+    pub fn run_once(&mut self) -> Duration {
+        self.runs += 1;
+        let started = std::time::Instant::now();
+        let status = Command::new("runc")
+            .arg("--root")
+            .arg(self.dir.path().join("runc-root"))
+            .args(["run", "--bundle"])
+            .arg(self.dir.path().join("bundle"))
+            .arg(format!("bench-floor-{}-{}", std::process::id(), self.runs))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("runc run");
+        let elapsed = started.elapsed();
+        assert!(status.success(), "runc run failed");
+        elapsed
+    }
+}
+
+/// A field of `/proc/PID/smaps_rollup` (`Pss`, `Rss`, …) in KiB; `None` when the process is
+/// gone or the field is missing.
+#[allow(dead_code)] // used by perf
+pub fn smaps_kib(pid: i32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// The children of process `pid` (from `/proc/PID/task/*/children`).
+#[allow(dead_code)] // used by perf
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Deploys the flow `bench/<path>` from `yaml`; panics when the deploy fails.
+#[allow(dead_code)] // used by perf
+pub async fn put_flow(http: &reqwest::Client, url: &str, path: &str, yaml: &str) {
+    let r = http
+        .put(format!("{url}/api/v1/namespaces/bench/flows/{path}"))
+        .body(yaml.to_string())
+        .send()
+        .await
+        .expect("put flow");
+    assert!(
+        r.status().is_success(),
+        "deploying {path}: {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+/// Runs the flow `bench/<path>` with `run?wait=true` and returns its answer; panics when it
+/// fails.
+#[allow(dead_code)] // used by perf
+pub async fn run_flow(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    input: &str,
+) -> serde_json::Value {
+    let r = http
+        .post(format!(
+            "{url}/api/v1/namespaces/bench/flows/{path}/run?wait=true"
+        ))
+        .body(input.to_string())
+        .send()
+        .await
+        .expect("run");
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(status.is_success(), "{path} failed: {status} {body}");
+    body
 }

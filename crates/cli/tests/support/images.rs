@@ -180,12 +180,29 @@ pub struct TestImages {
 
 /// Builds the test function image in every format.
 pub fn build(script: &str) -> TestImages {
+    build_image(
+        |root| write_rootfs(root, script),
+        &HTTPD,
+        &[WWW],
+        &["FROM_IMAGE=yes"],
+    )
+}
+
+/// Builds an image in every format from the root filesystem `write_root` fills (an empty
+/// directory it is given), with `entrypoint`, `cmd` and `env` in its configuration.
+pub fn build_image(
+    write_root: impl FnOnce(&Path),
+    entrypoint: &[&str],
+    cmd: &[&str],
+    env: &[&str],
+) -> TestImages {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("rootfs");
-    write_rootfs(&root, script);
+    std::fs::create_dir_all(&root).expect("mkdir rootfs");
+    write_root(&root);
     let rootfs_tar = tar_rootfs(&root, &dir.path().join("rootfs.tar"));
 
-    // An OCI layout made by umoci: one layer holding the root filesystem, httpd as entrypoint.
+    // An OCI layout made by umoci: one layer holding the root filesystem.
     let oci_dir = dir.path().join("oci");
     let image = format!("{}:latest", oci_dir.display());
     let bundle = dir.path().join("bundle");
@@ -209,14 +226,18 @@ pub fn build(script: &str) -> TestImages {
         &["repack", "--image", &image, bundle.to_str().unwrap()],
     );
     let mut config = vec!["config".to_string(), "--image".into(), image.clone()];
-    for part in HTTPD {
+    for part in entrypoint {
         config.push("--config.entrypoint".into());
-        config.push(part.into());
+        config.push(part.to_string());
     }
-    config.push("--config.cmd".into());
-    config.push(WWW.into());
-    config.push("--config.env".into());
-    config.push("FROM_IMAGE=yes".into());
+    for part in cmd {
+        config.push("--config.cmd".into());
+        config.push(part.to_string());
+    }
+    for var in env {
+        config.push("--config.env".into());
+        config.push(var.to_string());
+    }
     run(
         "umoci",
         &config.iter().map(String::as_str).collect::<Vec<_>>(),

@@ -1,0 +1,846 @@
+//! The performance benchmark of issue 18: every goal's figure next to its floor, measured in
+//! one run against one server, with the benchmarks' own function (`faasbox-echo`, a static
+//! non-forking HTTP/1.1 echo server that the workspace builds) as the only thing in its image.
+//!
+//! 1. Cold start (deploy, first invoke → answer) against `runc run` of the same image running
+//!    `faasbox-echo --exit`, one of each in turn; `docker run -d` to the first answer when a
+//!    Docker daemon answers.
+//! 2. Warm call through the invoke API against a direct call to the function inside its
+//!    network namespace, both keep-alive, one of each in turn from the same thread.
+//! 3. Throughput with 8 and 32 keep-alive clients, API against direct, one instance taking
+//!    that many calls at once on both sides.
+//! 4. Cold starts per second: K functions deployed, all invoked at once.
+//! 5. Noop flows per second with 8 clients; what an action state adds over invoking its
+//!    function.
+//! 6. Memory: the platform's share per idle warm instance (agent PSS, pasta PSS, the server's
+//!    RSS growth per instance).
+//!
+//! Prints a table and one `BENCH <key> <value> <unit>` line per figure (read by
+//! `scripts/bench-ci.sh`). Figures are printed, never asserted; only correctness is (every echo
+//! came back, no call lost — losses of the burst are counted and printed).
+//!
+//! Run as root: `scripts/bench.sh`, or `cargo build --release -p faasbox-echo-function -p
+//! faasbox-agent && cargo bench -p faasbox --bench perf`. FAASBOX_BENCH_N sets the warm calls
+//! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
+
+#[path = "bench_support.rs"]
+mod bench_support;
+#[path = "../tests/support/images.rs"]
+#[allow(dead_code)]
+mod images;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use bench_support::{ms, percentiles, BenchServer, KeepAlive};
+use serde_json::json;
+
+const INPUT: &str = r#"{"hello":"world"}"#;
+/// Where the echo binary sits in the image (its entrypoint).
+const ECHO_IN_IMAGE: &str = "/faasbox-echo";
+
+/// How much the run measures.
+struct Plan {
+    quick: bool,
+    warm_calls: usize,
+    cold_starts: usize,
+    burst: usize,
+    memory_instances: usize,
+    throughput_secs: f64,
+    flows: usize,
+}
+
+impl Plan {
+    fn from_env() -> Plan {
+        let quick = std::env::var("FAASBOX_BENCH_QUICK").is_ok_and(|v| v == "1");
+        let n: usize = std::env::var("FAASBOX_BENCH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if quick { 60 } else { 300 });
+        Plan {
+            quick,
+            warm_calls: n.max(10),
+            cold_starts: (n / 10).max(5),
+            burst: if quick {
+                10
+            } else if n >= 1000 {
+                60
+            } else {
+                30
+            },
+            memory_instances: if quick { 4 } else { 10 },
+            throughput_secs: if quick { 1.0 } else { 2.5 },
+            flows: if quick { 100 } else { (2 * n).max(200) },
+        }
+    }
+}
+
+/// One row of the table and its machine-readable lines.
+struct Row {
+    name: String,
+    faasbox: String,
+    floor: String,
+    ratio: String,
+    goal: String,
+    met: Option<bool>,
+}
+
+#[derive(Default)]
+struct Report {
+    /// The machine and its load (1-minute average) when the run started.
+    machine: String,
+    rows: Vec<Row>,
+    bench: Vec<(String, f64, &'static str)>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn row(
+        &mut self,
+        name: &str,
+        faasbox: String,
+        floor: String,
+        ratio: String,
+        goal: &str,
+        met: Option<bool>,
+    ) {
+        self.rows.push(Row {
+            name: name.to_string(),
+            faasbox,
+            floor,
+            ratio,
+            goal: goal.to_string(),
+            met,
+        });
+    }
+    fn bench(&mut self, key: &str, value: f64, unit: &'static str) {
+        self.bench.push((key.to_string(), value, unit));
+    }
+    fn print(&self, plan: &Plan) {
+        println!();
+        println!(
+            "faasbox performance (issue 18), {} run: {} warm calls, {} cold starts, {} at once, \
+             {:.1}s per throughput side, {} noop flows, {} idle instances; echo function faasbox-echo",
+            if plan.quick { "quick" } else { "full" },
+            plan.warm_calls,
+            plan.cold_starts,
+            plan.burst,
+            plan.throughput_secs,
+            plan.flows,
+            plan.memory_instances
+        );
+        println!("{}, load at the end {}", self.machine, load());
+        println!(
+            "{:<32} {:>12} {:>26} {:>10} {:>12} {:>4}",
+            "figure", "faasbox", "floor", "ratio", "goal", "met"
+        );
+        for r in &self.rows {
+            let met = match r.met {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            };
+            println!(
+                "{:<32} {:>12} {:>26} {:>10} {:>12} {:>4}",
+                r.name, r.faasbox, r.floor, r.ratio, r.goal, met
+            );
+        }
+        for note in &self.notes {
+            println!("{note}");
+        }
+        println!();
+        for (key, value, unit) in &self.bench {
+            println!("BENCH {key} {value:.3} {unit}");
+        }
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// The date, cores, CPU model, kernel and load of this machine.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, m)| m.trim())
+        })
+        .unwrap_or("unknown CPU");
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{date}: {cores} cores, {model}, kernel {}, load at the start {}",
+        kernel.trim(),
+        load()
+    )
+}
+
+/// The echo binary, next to the faasbox binary of this build.
+fn echo_binary() -> PathBuf {
+    let faasbox = Path::new(env!("CARGO_BIN_EXE_faasbox"));
+    let echo = faasbox.with_file_name("faasbox-echo");
+    if !echo.is_file() {
+        let profile = faasbox
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|p| p.to_str())
+            .unwrap_or("release");
+        let flag = match profile {
+            "debug" => String::new(),
+            "release" => " --release".to_string(),
+            other => format!(" --profile {other}"),
+        };
+        panic!(
+            "the benchmark's function is missing: {} (build it first: \
+             cargo build{flag} -p faasbox-echo-function; scripts/bench.sh does)",
+            echo.display()
+        );
+    }
+    echo
+}
+
+fn main() {
+    let plan = Plan::from_env();
+    let echo = echo_binary();
+    let image = images::build_image(
+        |root| {
+            std::fs::copy(&echo, root.join(ECHO_IN_IMAGE.trim_start_matches('/')))
+                .expect("copying faasbox-echo into the image");
+        },
+        &[ECHO_IN_IMAGE],
+        &[],
+        &[],
+    );
+    let server = BenchServer::start_with(&[
+        "--quota-functions",
+        "1000",
+        "--quota-min-scale",
+        "100",
+        "--quota-instances",
+        "500",
+    ]);
+    let url = server.url.clone();
+    let api_addr = url.trim_start_matches("http://").to_string();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    let http = runtime.block_on(server.ready());
+    let token = std::fs::read_to_string(server.data_dir().join("admin.token"))
+        .expect("admin token")
+        .trim()
+        .to_string();
+    let api = Api {
+        addr: api_addr,
+        headers: vec![
+            format!("Authorization: Bearer {token}"),
+            "Content-Type: application/json".to_string(),
+        ],
+    };
+    runtime.block_on(bench_support::import(
+        &http,
+        &url,
+        "bench/echo",
+        &image.oci_tar,
+        &[],
+    ));
+    let mut report = Report {
+        machine: machine(),
+        ..Report::default()
+    };
+
+    eprintln!(
+        "perf: memory of {} idle warm instances",
+        plan.memory_instances
+    );
+    runtime.block_on(memory(&server, &http, &plan, &mut report));
+
+    eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
+    runtime.block_on(cold_starts(
+        &http,
+        &url,
+        server.data_dir(),
+        &image.rootfs_tar,
+        &plan,
+        &mut report,
+    ));
+    docker_floor(&image.docker_tar, &plan, &mut report);
+
+    // One instance takes every call of the warm, throughput and flow figures; it takes up to
+    // 32 at once, as the function does when called directly.
+    let spec = json!({"image": "bench/echo", "scale": {"min": 1, "max": 1, "concurrency": 32}});
+    runtime.block_on(async {
+        bench_support::deploy(&http, &url, "warm", &spec).await;
+        invoke(&http, &url, "warm").await;
+    });
+    let container = bench_support::container_of(server.data_dir(), "bench/warm");
+    let pid = bench_support::container_pid(server.data_dir(), &container);
+
+    eprintln!(
+        "perf: {} warm calls, API and direct in turn",
+        plan.warm_calls
+    );
+    warm(&api, pid, &plan, &mut report);
+    for clients in [8, 32] {
+        eprintln!("perf: throughput with {clients} clients");
+        throughput(&api, pid, clients, &plan, &mut report);
+    }
+    report.notes.push(
+        "throughput: one instance (scale.max 1, concurrency 32) on the faasbox side; the direct \
+         side calls the same instance's server with as many connections"
+            .to_string(),
+    );
+
+    eprintln!("perf: flows");
+    runtime.block_on(flows(&http, &url, &plan, &mut report));
+
+    eprintln!("perf: {} cold starts at once", plan.burst);
+    runtime.block_on(burst(
+        &http,
+        &url,
+        server.data_dir(),
+        &api,
+        &plan,
+        &mut report,
+    ));
+
+    report.notes.push(
+        "durability (not measured): an accepted async run and a finished flow state are stored \
+         before they are acknowledged"
+            .to_string(),
+    );
+    drop(server);
+    report.print(&plan);
+}
+
+/// Where and how the invoke API is called with the raw keep-alive client.
+struct Api {
+    addr: String,
+    headers: Vec<String>,
+}
+
+impl Api {
+    fn connect(&self) -> KeepAlive {
+        KeepAlive::connect(&self.addr).expect("connecting to the server")
+    }
+    fn path(function: &str) -> String {
+        format!("/api/v1/namespaces/bench/functions/{function}/invoke")
+    }
+}
+
+/// One call; whether the echo came back (an error names what went wrong).
+fn call(client: &mut KeepAlive, path: &str, headers: &[String]) -> Result<(), String> {
+    let (status, body) = client
+        .post(path, headers, INPUT.as_bytes())
+        .map_err(|e| format!("{path}: {e}"))?;
+    if status != 200 || body != INPUT.as_bytes() {
+        return Err(format!(
+            "{path}: {status} {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ));
+    }
+    Ok(())
+}
+
+/// The direct side's headers: what a client of the function sends.
+fn direct_headers() -> Vec<String> {
+    vec!["Content-Type: application/json".to_string()]
+}
+
+async fn invoke(http: &reqwest::Client, url: &str, name: &str) {
+    let body = bench_support::invoke(http, url, name, INPUT).await;
+    assert_eq!(body, INPUT.as_bytes(), "the echo came back changed");
+}
+
+async fn delete(http: &reqwest::Client, url: &str, name: &str) {
+    let r = http
+        .delete(format!("{url}/api/v1/namespaces/bench/functions/{name}"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(r.status().is_success(), "deleting {name}: {}", r.status());
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{:.2} ms", ms(d))
+}
+
+async fn cold_starts(
+    http: &reqwest::Client,
+    url: &str,
+    data_dir: &Path,
+    rootfs_tar: &Path,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let mut floor = bench_support::RuncFloor::new(rootfs_tar, &[ECHO_IN_IMAGE, "--exit"]);
+    floor.run_once();
+    let spec = json!({"image": "bench/echo"});
+    let (mut cold, mut runc) = (Vec::new(), Vec::new());
+    for i in 0..plan.cold_starts {
+        let name = format!("cold{i}");
+        bench_support::deploy(http, url, &name, &spec).await;
+        let started = Instant::now();
+        invoke(http, url, &name).await;
+        cold.push(started.elapsed());
+        delete(http, url, &name).await;
+        wait_for_instances(data_dir, 0);
+        runc.push(floor.run_once());
+    }
+    let (c50, c99) = percentiles(&cold);
+    let (r50, r99) = percentiles(&runc);
+    let (q50, q99) = (ratio(c50, r50), ratio(c99, r99));
+    report.row(
+        "cold start p50",
+        fmt_ms(c50),
+        format!("{} runc run", fmt_ms(r50)),
+        format!("{q50:.2}x"),
+        "<= 1.3x",
+        Some(q50 <= 1.3),
+    );
+    report.row(
+        "cold start p99",
+        fmt_ms(c99),
+        format!("{} runc run", fmt_ms(r99)),
+        format!("{q99:.2}x"),
+        "<= 2x",
+        Some(q99 <= 2.0),
+    );
+    report.bench("cold_p50", ms(c50), "ms");
+    report.bench("cold_p99", ms(c99), "ms");
+    report.bench("floor_runc_run_p50", ms(r50), "ms");
+    report.bench("floor_runc_run_p99", ms(r99), "ms");
+    report.bench("cold_p50_ratio", q50, "x");
+    report.bench("cold_p99_ratio", q99, "x");
+}
+
+/// `docker run -d` of the same image to its first answer, when a Docker daemon answers.
+fn docker_floor(docker_tar: &Path, plan: &Plan, report: &mut Report) {
+    let docker_up = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !docker_up {
+        report
+            .notes
+            .push("docker: not running, skipped".to_string());
+        return;
+    }
+    let loaded = Command::new("docker")
+        .args(["load", "-q", "-i"])
+        .arg(docker_tar)
+        .output()
+        .expect("docker load");
+    assert!(
+        loaded.status.success(),
+        "docker load: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let mut samples = Vec::new();
+    for _ in 0..plan.cold_starts {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let started = Instant::now();
+        let out = Command::new("docker")
+            .args(["run", "-d", "--rm", "-p"])
+            .arg(format!("127.0.0.1:{port}:8080"))
+            .arg("test/function:latest")
+            .output()
+            .expect("docker run");
+        assert!(
+            out.status.success(),
+            "docker run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let deadline = started + Duration::from_secs(30);
+        let addr = format!("127.0.0.1:{port}");
+        loop {
+            let answered = KeepAlive::connect(&addr)
+                .ok()
+                .and_then(|mut c| call(&mut c, "/", &direct_headers()).ok());
+            if answered.is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the docker container never answered"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        samples.push(started.elapsed());
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &id])
+            .stdout(Stdio::null())
+            .status();
+    }
+    let (d50, d99) = percentiles(&samples);
+    report.row(
+        "docker run -d → answer p50/p99",
+        fmt_ms(d50),
+        fmt_ms(d99),
+        "-".to_string(),
+        "-",
+        None,
+    );
+    report.bench("floor_docker_run_p50", ms(d50), "ms");
+}
+
+/// Warm calls through the API and directly, one of each in turn from one thread (the API
+/// connection opened before the thread joins the instance's network namespace).
+fn warm(api: &Api, pid: i32, plan: &Plan, report: &mut Report) {
+    let mut through_api = api.connect();
+    let headers = api.headers.clone();
+    let n = plan.warm_calls;
+    let (api_samples, direct_samples) = bench_support::in_netns_of(pid, move || {
+        let mut direct = KeepAlive::connect("127.0.0.1:8080").expect("connecting to the function");
+        let path = Api::path("warm");
+        let (mut a, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for i in 0..n + 10 {
+            let t = Instant::now();
+            call(&mut through_api, &path, &headers).expect("warm call");
+            let api_took = t.elapsed();
+            let t = Instant::now();
+            call(&mut direct, "/", &direct_headers()).expect("direct call");
+            let direct_took = t.elapsed();
+            if i >= 10 {
+                a.push(api_took);
+                d.push(direct_took);
+            }
+        }
+        (a, d)
+    });
+    let (a50, a99) = percentiles(&api_samples);
+    let (d50, d99) = percentiles(&direct_samples);
+    let (added50, added99) = (ms(a50) - ms(d50), ms(a99) - ms(d99));
+    report.row(
+        "warm call p50",
+        fmt_ms(a50),
+        format!("{} direct", fmt_ms(d50)),
+        format!("+{added50:.2} ms"),
+        "<= +0.5 ms",
+        Some(added50 <= 0.5),
+    );
+    report.row(
+        "warm call p99",
+        fmt_ms(a99),
+        format!("{} direct", fmt_ms(d99)),
+        format!("+{added99:.2} ms"),
+        "<= +2 ms",
+        Some(added99 <= 2.0),
+    );
+    report.bench("warm_p50", ms(a50), "ms");
+    report.bench("warm_p99", ms(a99), "ms");
+    report.bench("floor_direct_p50", ms(d50), "ms");
+    report.bench("floor_direct_p99", ms(d99), "ms");
+    report.bench("warm_added_p50", added50, "ms");
+    report.bench("warm_added_p99", added99, "ms");
+}
+
+/// Calls per second with `clients` keep-alive clients, through the API and directly: each
+/// client thread holds one connection of each; all run the API side for the set time, then
+/// all the direct side, twice (API, direct, API, direct).
+fn throughput(api: &Api, pid: i32, clients: usize, plan: &Plan, report: &mut Report) {
+    let barrier = Arc::new(Barrier::new(clients));
+    let secs = plan.throughput_secs / 2.0;
+    let states: Vec<_> = (0..clients)
+        .map(|_| (api.connect(), api.headers.clone(), barrier.clone()))
+        .collect();
+    let results =
+        bench_support::in_netns_threads(pid, states, move |(mut through_api, headers, barrier)| {
+            let mut direct =
+                KeepAlive::connect("127.0.0.1:8080").expect("connecting to the function");
+            let path = Api::path("warm");
+            let direct_headers = direct_headers();
+            // Calls per second of this client: [api, direct].
+            let mut rates = [0.0f64; 2];
+            for _round in 0..2 {
+                for (side, rate) in rates.iter_mut().enumerate() {
+                    barrier.wait();
+                    let started = Instant::now();
+                    let mut calls = 0u64;
+                    while started.elapsed().as_secs_f64() < secs {
+                        if side == 0 {
+                            call(&mut through_api, &path, &headers).expect("call through the API");
+                        } else {
+                            call(&mut direct, "/", &direct_headers).expect("direct call");
+                        }
+                        calls += 1;
+                    }
+                    *rate += calls as f64 / started.elapsed().as_secs_f64() / 2.0;
+                }
+            }
+            rates
+        });
+    let through_api: f64 = results.iter().map(|r| r[0]).sum();
+    let direct: f64 = results.iter().map(|r| r[1]).sum();
+    let pct = 100.0 * through_api / direct.max(1e-9);
+    report.row(
+        &format!("throughput, {clients} clients"),
+        format!("{through_api:.0}/s"),
+        format!("{direct:.0}/s direct"),
+        format!("{pct:.0} %"),
+        ">= 60 %",
+        Some(pct >= 60.0),
+    );
+    report.bench(&format!("tput{clients}"), through_api, "/s");
+    report.bench(&format!("floor_tput{clients}_direct"), direct, "/s");
+    report.bench(&format!("tput{clients}_pct"), pct, "%");
+}
+
+/// K functions, deployed, then all invoked at once (a thread and a connection each); the rate
+/// is K over the time until the last answer.
+async fn burst(
+    http: &reqwest::Client,
+    url: &str,
+    data_dir: &Path,
+    api: &Api,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let before = std::fs::read_dir(data_dir.join("run/instances")).map_or(0, |d| d.count());
+    let spec = json!({"image": "bench/echo"});
+    for i in 0..plan.burst {
+        bench_support::deploy(http, url, &format!("burst{i}"), &spec).await;
+    }
+    let barrier = Arc::new(Barrier::new(plan.burst + 1));
+    let threads: Vec<_> = (0..plan.burst)
+        .map(|i| {
+            let mut client = api.connect();
+            let headers = api.headers.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                call(&mut client, &Api::path(&format!("burst{i}")), &headers)
+            })
+        })
+        .collect();
+    barrier.wait();
+    let started = Instant::now();
+    let mut lost = Vec::new();
+    for t in threads {
+        if let Err(e) = t.join().expect("burst thread") {
+            lost.push(e);
+        }
+    }
+    let elapsed = started.elapsed();
+    let rate = plan.burst as f64 / elapsed.as_secs_f64();
+    for e in &lost {
+        eprintln!("perf: lost call: {e}");
+    }
+    report.row(
+        &format!("cold starts/s ({} at once)", plan.burst),
+        format!("{rate:.1}/s"),
+        format!("lost {}", lost.len()),
+        "-".to_string(),
+        ">= 100/s",
+        Some(rate >= 100.0 && lost.is_empty()),
+    );
+    report.bench("coldstarts_per_s", rate, "/s");
+    report.bench("coldstarts_lost", lost.len() as f64, "calls");
+    for i in 0..plan.burst {
+        delete(http, url, &format!("burst{i}")).await;
+    }
+    wait_for_instances(data_dir, before);
+    assert!(
+        lost.is_empty(),
+        "{} of {} calls of the burst were lost",
+        lost.len(),
+        plan.burst
+    );
+}
+
+/// Noop flows per second with 8 clients, and an action state's latency over invoking its
+/// function (the warm function), one of each in turn.
+async fn flows(http: &reqwest::Client, url: &str, plan: &Plan, report: &mut Report) {
+    const CLIENTS: usize = 8;
+    bench_support::put_flow(http, url, "noop", "states:\n- {id: a, type: noop}\n").await;
+    bench_support::put_flow(
+        http,
+        url,
+        "action",
+        "functions:\n- {id: echo, type: knative-namespace, service: warm}\n\
+         states:\n- {id: a, type: action, action: {function: echo}}\n",
+    )
+    .await;
+    for _ in 0..10 {
+        bench_support::run_flow(http, url, "noop", INPUT).await;
+        bench_support::run_flow(http, url, "action", INPUT).await;
+    }
+    let per_client = plan.flows / CLIENTS;
+    let started = Instant::now();
+    let clients = (0..CLIENTS).map(|_| {
+        let (http, url) = (http.clone(), url.to_string());
+        tokio::spawn(async move {
+            for _ in 0..per_client {
+                bench_support::run_flow(&http, &url, "noop", INPUT).await;
+            }
+        })
+    });
+    for c in futures_util::future::join_all(clients).await {
+        c.expect("flow client");
+    }
+    let rate = (per_client * CLIENTS) as f64 / started.elapsed().as_secs_f64();
+
+    let n = (plan.warm_calls / 2).max(20);
+    let (mut direct, mut action) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let t = Instant::now();
+        invoke(http, url, "warm").await;
+        direct.push(t.elapsed());
+        let t = Instant::now();
+        let out = bench_support::run_flow(http, url, "action", INPUT).await;
+        action.push(t.elapsed());
+        assert_eq!(
+            out["return"],
+            json!({"hello": "world"}),
+            "the action's echo"
+        );
+    }
+    let (d50, _) = percentiles(&direct);
+    let (a50, _) = percentiles(&action);
+    let added = ms(a50) - ms(d50);
+    report.row(
+        &format!("noop flows/s, {CLIENTS} clients"),
+        format!("{rate:.0}/s"),
+        "-".to_string(),
+        "-".to_string(),
+        ">= 2000/s",
+        Some(rate >= 2000.0),
+    );
+    report.row(
+        "action state added p50",
+        fmt_ms(a50),
+        format!("{} invoke", fmt_ms(d50)),
+        format!("+{added:.2} ms"),
+        "<= +0.5 ms",
+        Some(added <= 0.5),
+    );
+    report.bench("flows8_per_s", rate, "/s");
+    report.bench("action_added_p50", added, "ms");
+}
+
+/// Waits (up to 30 s) until the server runs at most `count` instances (their directories under
+/// `run/instances`), so that stopping deleted functions' instances does not overlap the next
+/// measurement.
+fn wait_for_instances(data_dir: &Path, count: usize) {
+    let dir = data_dir.join("run/instances");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+        if now <= count {
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!("perf: still {now} instances 30 s after their functions were deleted (expected {count})");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The server's resident set in KiB (VmRSS).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .expect("the server's VmRSS")
+}
+
+/// M idle warm instances (one function each): the platform's memory per instance.
+async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, report: &mut Report) {
+    let url = &server.url;
+    let m = plan.memory_instances;
+    let before = rss_kib(server.pid());
+    let spec = json!({"image": "bench/echo", "scale": {"min": 1}});
+    for i in 0..m {
+        bench_support::deploy(http, url, &format!("mem{i}"), &spec).await;
+    }
+    for i in 0..m {
+        invoke(http, url, &format!("mem{i}")).await;
+    }
+    // Idle: let the last calls' buffers go and the instances settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(server.pid());
+    let (mut agent, mut pasta, mut function, mut pastas) = (0u64, 0u64, 0u64, 0usize);
+    for i in 0..m {
+        let container = bench_support::container_of(server.data_dir(), &format!("bench/mem{i}"));
+        let pid = bench_support::container_pid(server.data_dir(), &container);
+        agent += bench_support::smaps_kib(pid, "Pss").expect("the agent's PSS");
+        for child in bench_support::children_of(pid) {
+            function += bench_support::smaps_kib(child, "Pss").unwrap_or(0);
+        }
+        let pid_file = server
+            .data_dir()
+            .join("run/instances")
+            .join(&container)
+            .join("pasta.pid");
+        if let Some(p) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            if let Some(kib) = bench_support::smaps_kib(p, "Pss") {
+                pasta += kib;
+                pastas += 1;
+            }
+        }
+    }
+    let per = |total: u64| total as f64 / m as f64;
+    let server_growth = after.saturating_sub(before) as f64 / m as f64;
+    let platform = per(agent) + per(pasta) + server_growth;
+    report.row(
+        "memory per idle instance",
+        format!("{platform:.0} KiB"),
+        format!(
+            "agent {:.0} pasta {:.0} srv {:.0}",
+            per(agent),
+            per(pasta),
+            server_growth
+        ),
+        "-".to_string(),
+        "<= 1024 KiB",
+        Some(platform <= 1024.0),
+    );
+    report.notes.push(format!(
+        "memory: {m} idle warm instances; per instance: agent PSS {:.0} KiB, pasta PSS {:.0} KiB \
+         ({pastas} found), server RSS growth {:.0} KiB ({before} → {after} KiB over {m}); the \
+         function's own PSS {:.0} KiB (not counted)",
+        per(agent),
+        per(pasta),
+        server_growth,
+        per(function)
+    ));
+    report.bench("mem_agent", per(agent), "KiB");
+    report.bench("mem_pasta", per(pasta), "KiB");
+    report.bench("mem_server", server_growth, "KiB");
+    report.bench("mem_platform", platform, "KiB");
+    report.bench("floor_mem_function", per(function), "KiB");
+    for i in 0..m {
+        delete(http, url, &format!("mem{i}")).await;
+    }
+    wait_for_instances(server.data_dir(), 0);
+}
