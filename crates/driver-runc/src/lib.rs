@@ -10,7 +10,8 @@
 //!   namespace: [`userns`]), write `agent.json`, set up the network ([`network`]) when asked
 //!   for, write the OCI spec ([`spec`], with the seccomp filter of [`seccomp`]), `run --detach`
 //!   the container ([`command`], [`runsc`] for what gVisor needs on top), then wait for the
-//!   agent ([`ready`]). Any failure, timeout, or the caller dropping the start future tears
+//!   agent ([`ready`]). The root filesystem and the network are made at once; the network
+//!   may come ready-made from [`spare`]. Any failure, timeout, or the caller dropping the start future tears
 //!   down everything made so far.
 //! - [`teardown`]: what stop, failed starts and cleanup share; [`cgroup`] finds and removes
 //!   the instance's cgroups and reads its OOM counter.
@@ -35,6 +36,7 @@ mod ready;
 mod report;
 mod runsc;
 mod seccomp;
+mod spare;
 mod spec;
 mod start;
 mod teardown;
@@ -92,6 +94,8 @@ struct Inner {
     userns_problem: Option<String>,
     /// Instances started by this driver object and not stopped yet.
     live: Mutex<HashMap<String, RuntimeClass>>,
+    /// Network namespaces with pasta made ahead of demand.
+    spares: spare::SpareNetworks,
 }
 
 impl RuncDriver {
@@ -125,8 +129,10 @@ impl RuncDriver {
             Ok(userns) => (Some(userns), None),
             Err(problem) => (None, Some(problem)),
         };
+        let spares = spare::SpareNetworks::new(config.spare_networks);
         Ok(RuncDriver {
             inner: Arc::new(Inner {
+                spares,
                 config,
                 layers,
                 layout,
@@ -204,6 +210,8 @@ impl Driver for RuncDriver {
     }
 
     async fn stop_all(&self) -> Result<(), DriverError> {
+        // The cleanup finds the spares (by prefix) with everything else.
+        self.inner.spares.close();
         self.inner.cleanup().await.map(|_| ())
     }
 

@@ -100,6 +100,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             start_timeout: config.ready_timeout + Duration::from_secs(10),
             allow_host_loopback: config.allow_host_loopback,
             id_map: Some(IdMap::DEFAULT),
+            // pasta takes tens of milliseconds to start: keep a few ready for cold starts.
+            spare_networks: 4,
         },
         Arc::new(StoreLayers(images.clone())),
     )?);
