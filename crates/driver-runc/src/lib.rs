@@ -96,6 +96,8 @@ struct Inner {
     live: Mutex<HashMap<String, RuntimeClass>>,
     /// Network namespaces with pasta made ahead of demand.
     spares: spare::SpareNetworks,
+    /// The sealed copy of runc that `runc` executes (kept open for as long as the driver).
+    _runc_copy: Option<command::SealedCopy>,
 }
 
 impl RuncDriver {
@@ -109,11 +111,21 @@ impl RuncDriver {
             "runc",
             "install it with `apt-get install runc` or set the runc path in the configuration",
         )?;
-        let runc = RuntimeCli::new(
+        let runc_copy = match command::SealedCopy::of(&runc_binary) {
+            Ok(copy) => Some(copy),
+            Err(e) => {
+                tracing::info!(error = %e, runc = %runc_binary.display(), "cannot make a sealed copy of runc; runc copies itself at each start");
+                None
+            }
+        };
+        let mut runc = RuntimeCli::new(
             RuntimeClass::Standard,
             runc_binary,
             layout.runtime_root(RuntimeClass::Standard),
         );
+        if let Some(copy) = &runc_copy {
+            runc = runc.executing(copy);
+        }
         for dir in [
             layout.instances_dir(),
             layout.runtime_root(RuntimeClass::Standard),
@@ -133,6 +145,7 @@ impl RuncDriver {
         Ok(RuncDriver {
             inner: Arc::new(Inner {
                 spares,
+                _runc_copy: runc_copy,
                 config,
                 layers,
                 layout,
