@@ -65,6 +65,8 @@ pub(crate) enum SandboxNetwork {
 pub(crate) struct RuntimeCli {
     kind: RuntimeClass,
     binary: PathBuf,
+    /// What is executed: `binary`, or a sealed in-memory copy of it ([`SealedCopy`]).
+    exec: PathBuf,
     root: PathBuf,
 }
 
@@ -91,7 +93,18 @@ struct ListEntry {
 
 impl RuntimeCli {
     pub(crate) fn new(kind: RuntimeClass, binary: PathBuf, root: PathBuf) -> Self {
-        RuntimeCli { kind, binary, root }
+        RuntimeCli {
+            kind,
+            exec: binary.clone(),
+            binary,
+            root,
+        }
+    }
+
+    /// Runs the sealed in-memory copy `copy` of the binary instead of the binary itself.
+    pub(crate) fn executing(mut self, copy: &SealedCopy) -> Self {
+        self.exec = copy.path();
+        self
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -99,7 +112,7 @@ impl RuntimeCli {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.binary);
+        let mut command = Command::new(&self.exec);
         command.arg("--root").arg(&self.root);
         if self.kind == RuntimeClass::Sandboxed {
             // Lets the agent inside the sandbox create its Unix socket in the bind-mounted
@@ -332,5 +345,55 @@ mod tests {
             "xyz not found (no-such-tool-xyz): install xyz"
         );
         assert!(resolve_tool(Path::new("/nonexistent/runc"), "runc", "").is_err());
+    }
+}
+
+/// A sealed in-memory copy of runc, made once per driver and executed for every command.
+///
+/// runc 1.1 protects its binary from a container that could overwrite it through
+/// `/proc/self/exe` (CVE-2019-5736): at every start, `runc init` makes a read-only bind mount
+/// of itself in the container's state directory (two mounts and an unmount, which take the
+/// kernel's mount lock that concurrent starts share), or a sealed memfd copy when that fails,
+/// unless it already runs from a sealed memfd: runc accepts a shared sealed copy as safe,
+/// since nothing can write to it. So the driver makes that copy once and runs runc from it,
+/// through `/proc/<pid>/fd/<n>` (the descriptor stays close-on-exec, so no other child
+/// inherits it).
+#[derive(Debug)]
+pub(crate) struct SealedCopy {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl SealedCopy {
+    /// Copies `binary` into a memfd with the seals runc checks for (seal, shrink, grow, write).
+    pub(crate) fn of(binary: &Path) -> std::io::Result<SealedCopy> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let name = c"runc";
+        // SAFETY: a valid NUL-terminated name and flags; the result is checked.
+        let raw = unsafe {
+            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new descriptor that nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(fd);
+        std::io::copy(&mut std::fs::File::open(binary)?, &mut file)?;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: fcntl on a descriptor we own with an integer argument.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(SealedCopy { fd: file.into() })
+    }
+
+    fn path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            self.fd.as_raw_fd()
+        ))
     }
 }

@@ -37,6 +37,10 @@ pub struct DriverConfig {
     /// root. When the kernel refuses (no user namespaces, no idmapped mounts), the driver runs
     /// without and says so in its log at start.
     pub id_map: Option<IdMap>,
+    /// Network namespaces with their pasta kept ready ahead of demand (see the `spare`
+    /// module): an instance with network takes one instead of waiting for pasta. 0 keeps none
+    /// (the default); the pool fills after the first start with network.
+    pub spare_networks: usize,
 }
 
 /// Container ids `0..size` appear on the host as `host_base..host_base + size`.
@@ -77,6 +81,7 @@ impl DriverConfig {
             start_timeout: Duration::from_secs(130),
             allow_host_loopback: false,
             id_map: Some(IdMap::DEFAULT),
+            spare_networks: 0,
         }
     }
 

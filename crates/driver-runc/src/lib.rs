@@ -10,7 +10,8 @@
 //!   namespace: [`userns`]), write `agent.json`, set up the network ([`network`]) when asked
 //!   for, write the OCI spec ([`spec`], with the seccomp filter of [`seccomp`]), `run --detach`
 //!   the container ([`command`], [`runsc`] for what gVisor needs on top), then wait for the
-//!   agent ([`ready`]). Any failure, timeout, or the caller dropping the start future tears
+//!   agent ([`ready`]). The root filesystem and the network are made at once; the network
+//!   may come ready-made from [`spare`]. Any failure, timeout, or the caller dropping the start future tears
 //!   down everything made so far.
 //! - [`teardown`]: what stop, failed starts and cleanup share; [`cgroup`] finds and removes
 //!   the instance's cgroups and reads its OOM counter.
@@ -35,6 +36,7 @@ mod ready;
 mod report;
 mod runsc;
 mod seccomp;
+mod spare;
 mod spec;
 mod start;
 mod teardown;
@@ -92,6 +94,10 @@ struct Inner {
     userns_problem: Option<String>,
     /// Instances started by this driver object and not stopped yet.
     live: Mutex<HashMap<String, RuntimeClass>>,
+    /// Network namespaces with pasta made ahead of demand.
+    spares: spare::SpareNetworks,
+    /// The sealed copy of runc that `runc` executes (kept open for as long as the driver).
+    _runc_copy: Option<command::SealedCopy>,
 }
 
 impl RuncDriver {
@@ -105,11 +111,21 @@ impl RuncDriver {
             "runc",
             "install it with `apt-get install runc` or set the runc path in the configuration",
         )?;
-        let runc = RuntimeCli::new(
+        let runc_copy = match command::SealedCopy::of(&runc_binary) {
+            Ok(copy) => Some(copy),
+            Err(e) => {
+                tracing::info!(error = %e, runc = %runc_binary.display(), "cannot make a sealed copy of runc; runc copies itself at each start");
+                None
+            }
+        };
+        let mut runc = RuntimeCli::new(
             RuntimeClass::Standard,
             runc_binary,
             layout.runtime_root(RuntimeClass::Standard),
         );
+        if let Some(copy) = &runc_copy {
+            runc = runc.executing(copy);
+        }
         for dir in [
             layout.instances_dir(),
             layout.runtime_root(RuntimeClass::Standard),
@@ -125,8 +141,11 @@ impl RuncDriver {
             Ok(userns) => (Some(userns), None),
             Err(problem) => (None, Some(problem)),
         };
+        let spares = spare::SpareNetworks::new(config.spare_networks);
         Ok(RuncDriver {
             inner: Arc::new(Inner {
+                spares,
+                _runc_copy: runc_copy,
                 config,
                 layers,
                 layout,
@@ -204,6 +223,8 @@ impl Driver for RuncDriver {
     }
 
     async fn stop_all(&self) -> Result<(), DriverError> {
+        // The cleanup finds the spares (by prefix) with everything else.
+        self.inner.spares.close();
         self.inner.cleanup().await.map(|_| ())
     }
 

@@ -1,6 +1,7 @@
-//! Outbound network for an instance: a named network namespace (`ip netns add`, so it is a
-//! file in `/run/netns` that survives us and can be found after a crash) connected by
-//! `pasta` (user-mode networking, package `passt`).
+//! Outbound network for an instance: a named network namespace (made in-process the way
+//! `ip netns add` makes it, so it is a file in `/run/netns` that survives us, can be found
+//! after a crash and is seen by `ip netns`) connected by `pasta` (user-mode networking,
+//! package `passt`).
 //!
 //! pasta is started without `--foreground`: it configures the namespace (`--config-net`:
 //! address, routes, the tap device `eth0`), then forks into the background and its foreground
@@ -45,6 +46,10 @@ pub(crate) const NETNS_DIR: &str = "/run/netns";
 /// The address the instance's resolv.conf points at; pasta answers it with the host resolver.
 pub(crate) const DNS_ADDRESS: &str = "169.254.0.53";
 
+/// `prctl` option (Linux 6.4) that opts a process's memory into same-page merging; kept
+/// across `exec`.
+const PR_SET_MEMORY_MERGE: libc::c_int = 67;
+
 /// Bound for pasta's setup and each `ip` call.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -69,12 +74,17 @@ pub(crate) async fn setup(
     dir: &InstanceDir,
 ) -> Result<PathBuf, DriverError> {
     let path = netns_path(name);
-    ip(tools, &["netns", "add", name]).await.map_err(|e| {
-        DriverError::Network(format!("cannot create network namespace {name}: {e}"))
-    })?;
-    if let Err(e) = allow_low_ports(&path).await {
+    let created = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || create_netns(&path))
+            .await
+            .unwrap_or_else(|e| Err(format!("the task failed: {e}")))
+    };
+    if let Err(e) = created {
         teardown(tools, name, dir).await;
-        return Err(e);
+        return Err(DriverError::Network(format!(
+            "cannot create network namespace {name}: {e}"
+        )));
     }
     if let Err(e) = start_pasta(tools, &path, dir).await {
         teardown(tools, name, dir).await;
@@ -87,31 +97,83 @@ pub(crate) async fn setup(
     Ok(path)
 }
 
-/// Lets every user in the namespace bind ports below 1024 (`net.ipv4.ip_unprivileged_port_start
-/// = 0`, as Docker sets it for its containers): the namespace belongs to the host's user
-/// namespace, in which container root of a user-namespaced instance has no
-/// `CAP_NET_BIND_SERVICE`. Written from a thread of its own that joins the namespace (a
-/// thread's network namespace is its own; the thread ends right after).
-async fn allow_low_ports(netns: &Path) -> Result<(), DriverError> {
-    let file = std::fs::File::open(netns)
-        .map_err(|e| DriverError::io(format!("cannot open {}", netns.display()), e))?;
-    let write = move || -> Result<(), String> {
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("cannot enter the network namespace: {e}"))?;
-        std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
-            .map_err(|e| format!("cannot set net.ipv4.ip_unprivileged_port_start: {e}"))
-    };
-    let joined = tokio::task::spawn_blocking(move || {
-        std::thread::Builder::new()
-            .name("netns-sysctl".into())
-            .spawn(write)
-            .map_err(|e| format!("cannot start a thread: {e}"))?
-            .join()
-            .unwrap_or_else(|_| Err("the thread panicked".into()))
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    joined.map_err(DriverError::Network)
+/// Creates a network namespace held by the file `path`, as `ip netns add` does (the file is
+/// a bind mount of the namespace in `/run/netns`, which is made a shared mount so that the
+/// namespace files propagate to other mount namespaces), without running `ip`: from a thread
+/// of its own that unshares its network namespace (a thread's network namespace is its own;
+/// the thread ends right after). In the new namespace, every user may bind ports below 1024
+/// (`net.ipv4.ip_unprivileged_port_start = 0`, as Docker sets it for its containers): the
+/// namespace belongs to the host's user namespace, in which container root of a
+/// user-namespaced instance has no `CAP_NET_BIND_SERVICE`. Blocking. Leaves no file behind
+/// when it fails.
+fn create_netns(path: &Path) -> Result<(), String> {
+    share_netns_dir()?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let target = path.to_path_buf();
+    let made = std::thread::Builder::new()
+        .name("netns-create".into())
+        .spawn(move || -> Result<(), String> {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("cannot create a network namespace: {e}"))?;
+            std::fs::write("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")
+                .map_err(|e| format!("cannot set net.ipv4.ip_unprivileged_port_start: {e}"))?;
+            nix::mount::mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                None::<&str>,
+                nix::mount::MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| format!("cannot bind the namespace to {}: {e}", target.display()))
+        })
+        .map_err(|e| format!("cannot start a thread: {e}"))?
+        .join()
+        .unwrap_or_else(|_| Err("the thread panicked".into()));
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
+/// Makes `/run/netns` exist and be a shared mount (a bind mount of itself if it is no mount
+/// point yet), as `ip netns add` leaves it. Once per process.
+fn share_netns_dir() -> Result<(), String> {
+    static SHARED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| {
+            use nix::mount::{mount, MsFlags};
+            let dir = Path::new(NETNS_DIR);
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {NETNS_DIR}: {e}"))?;
+            let share = || {
+                mount(
+                    None::<&str>,
+                    dir,
+                    None::<&str>,
+                    MsFlags::MS_SHARED | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+            };
+            match share() {
+                Ok(()) => Ok(()),
+                Err(nix::errno::Errno::EINVAL) => {
+                    mount(
+                        Some(dir),
+                        dir,
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )
+                    .map_err(|e| format!("cannot bind-mount {NETNS_DIR} on itself: {e}"))?;
+                    share().map_err(|e| format!("cannot make {NETNS_DIR} a shared mount: {e}"))
+                }
+                Err(e) => Err(format!("cannot make {NETNS_DIR} a shared mount: {e}")),
+            }
+        })
+        .clone()
 }
 
 async fn start_pasta(
@@ -146,6 +208,21 @@ async fn start_pasta(
         .stdout(Stdio::null())
         .stderr(stderr)
         .kill_on_drop(true);
+    // pasta's static buffers (about 27 MiB, the same in every pasta) are offered to the
+    // kernel's same-page merging, which shares them between instances where the host runs it
+    // (`/sys/kernel/mm/ksm/run`); elsewhere this changes nothing.
+    let merge_pages = || {
+        // SAFETY: prctl with integer arguments; its result is ignored (a kernel without
+        // PR_SET_MEMORY_MERGE refuses it).
+        unsafe {
+            libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only makes one system call, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(merge_pages);
+    }
     let status = match tokio::time::timeout(SETUP_TIMEOUT, command.status()).await {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
@@ -266,6 +343,11 @@ pub(crate) fn kill_pasta(pid: i32, netns: &Path) -> bool {
         return false;
     }
     kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
+}
+
+/// True when the pasta of the instance in `dir` (namespace `name`) still runs.
+pub(crate) fn pasta_alive(dir: &InstanceDir, name: &str) -> bool {
+    read_pid(&dir.pasta_pid()).is_some_and(|pid| is_pasta_for(pid, &netns_path(name)))
 }
 
 fn is_pasta_for(pid: i32, netns: &Path) -> bool {

@@ -11,7 +11,8 @@ use super::Inner;
 use faasbox_driver::{AgentClient, AgentError, DriverError};
 
 impl Inner {
-    /// Polls the agent's socket until `GET /v1/ready` answers 200, the agent reports it
+    /// Polls the agent's socket (a `stat` each millisecond at first: the agent binds it a few
+    /// milliseconds after the runtime returns) until `GET /v1/ready` answers 200, the agent reports it
     /// failed, the container stops, or the deadline passes.
     pub(super) async fn wait_ready(
         &self,
@@ -23,7 +24,7 @@ impl Inner {
     ) -> Result<(), DriverError> {
         let client = AgentClient::new(dir.socket());
         let socket = dir.socket();
-        let mut pause = Duration::from_millis(2);
+        let began = Instant::now();
         let mut last_state_check = Instant::now();
         let mut last_report: Option<ReadyReport> = None;
         let not_ready = |reason: String, report: Option<&ReadyReport>| DriverError::NotReady {
@@ -71,8 +72,17 @@ impl Inner {
                     }
                 }
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(50));
+            tokio::time::sleep(pause_after(began.elapsed())).await;
         }
+    }
+}
+
+/// How long to wait before looking again, `waited` after the container started: 1 ms for the
+/// first 100 ms (the usual start), then backing off to 50 ms for a slow one.
+fn pause_after(waited: Duration) -> Duration {
+    if waited < Duration::from_millis(100) {
+        Duration::from_millis(1)
+    } else {
+        (waited / 10).min(Duration::from_millis(50))
     }
 }

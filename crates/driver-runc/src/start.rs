@@ -1,6 +1,6 @@
-//! Starting an instance: its directory, root filesystem, agent configuration, network, OCI
-//! spec and container, in that order; torn down again on any failure, on timeout, and when
-//! the caller drops the start half-way.
+//! Starting an instance: its directory, root filesystem and network (at once; the network
+//! possibly a spare made ahead), agent configuration, OCI spec and container, in that order;
+//! torn down again on any failure, on timeout, and when the caller drops the start half-way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +22,14 @@ pub(crate) struct StartOptions {
     pub args: Option<Vec<String>>,
     /// Wait for the agent's readiness (what `Driver::start` does).
     pub wait_ready: bool,
+}
+
+/// Where an instance's network comes from.
+enum NetworkPlan<'a> {
+    /// Made now with these tools.
+    Make(&'a NetworkTools),
+    /// A spare's, ready under the instance's id.
+    Spare,
 }
 
 /// Tears an instance down if a start is abandoned half-way (its future dropped).
@@ -78,7 +86,16 @@ impl Inner {
         } else {
             None
         };
-        let id = self.layout.new_id();
+        // A spare network namespace brings its instance id along.
+        let spare = network_tools
+            .as_ref()
+            .and_then(|tools| self.take_spare_network(tools));
+        let network = match (&network_tools, &spare) {
+            (None, _) => None,
+            (Some(_), Some(_)) => Some(NetworkPlan::Spare),
+            (Some(tools), None) => Some(NetworkPlan::Make(tools)),
+        };
+        let id = spare.unwrap_or_else(|| self.layout.new_id());
         self.live_instances().insert(id.clone(), spec.runtime);
         let guard = TeardownGuard {
             inner: Some(self.clone()),
@@ -90,7 +107,7 @@ impl Inner {
         let bound = self.config.start_timeout + Duration::from_secs(5);
         let started = tokio::time::timeout(
             bound,
-            self.create_and_start(&id, &spec, &options, &cli, network_tools.as_ref(), deadline),
+            self.create_and_start(&id, &spec, &options, &cli, network, deadline),
         )
         .await;
         guard.disarm();
@@ -118,9 +135,10 @@ impl Inner {
         spec: &InstanceSpec,
         options: &StartOptions,
         cli: &RuntimeCli,
-        network_tools: Option<&NetworkTools>,
+        network: Option<NetworkPlan<'_>>,
         deadline: Instant,
     ) -> Result<Instance, DriverError> {
+        let mut steps = Steps::new();
         let dir = self.layout.instance(id);
         for sub in [
             dir.root().to_path_buf(),
@@ -141,6 +159,7 @@ impl Inner {
             network: spec.network,
         };
         write_json(&dir.meta(), &meta)?;
+        steps.done("dir");
 
         let layers = self
             .layers
@@ -170,12 +189,38 @@ impl Inner {
             scratch: spec.scratch.len(),
             userns: userns.clone(),
         };
-        tokio::task::spawn_blocking(move || rootfs.compose())
-            .await
-            .map_err(|e| DriverError::Mount {
-                target: PathBuf::new(),
-                message: format!("the root filesystem task failed: {e}"),
-            })??;
+        // The root filesystem (mounts, blocking) and the network (`ip`, pasta) are independent:
+        // both run at once. On failure of either, the caller's teardown removes both.
+        let began = Instant::now();
+        let composed = async {
+            let result = tokio::task::spawn_blocking(move || rootfs.compose())
+                .await
+                .map_err(|e| DriverError::Mount {
+                    target: PathBuf::new(),
+                    message: format!("the root filesystem task failed: {e}"),
+                })
+                .and_then(|composed| composed);
+            (result, began.elapsed())
+        };
+        let networked = async {
+            let result = match network {
+                Some(NetworkPlan::Spare) => Ok(Some(network::netns_path(Layout::netns_name(id)))),
+                Some(NetworkPlan::Make(tools)) => {
+                    network::setup(tools, Layout::netns_name(id), &dir)
+                        .await
+                        .map(Some)
+                }
+                None => Ok(None),
+            };
+            (result, began.elapsed())
+        };
+        let ((composed, rootfs_took), (networked, network_took)) =
+            tokio::join!(composed, networked);
+        steps.took("rootfs", rootfs_took);
+        steps.took("network", network_took);
+        steps.done("rootfs+network");
+        composed?;
+        let netns = networked?;
 
         let mut agent = spec.agent.clone();
         if agent.function.is_empty() {
@@ -201,10 +246,7 @@ impl Inner {
             RuntimeClass::Sandboxed => sandbox_tmp(&dir.rootfs()),
             RuntimeClass::Standard => None,
         };
-        let netns = match network_tools {
-            Some(tools) => Some(network::setup(tools, Layout::netns_name(id), &dir).await?),
-            None => None,
-        };
+        steps.done("agent config");
 
         let params = spec::SpecParams {
             id: id.to_string(),
@@ -240,6 +282,7 @@ impl Inner {
             message: e.to_string(),
         })?;
         write_json(&dir.config_json(), &oci)?;
+        steps.done("spec");
 
         let sandbox_network = if netns.is_some() {
             SandboxNetwork::Sandbox
@@ -248,11 +291,14 @@ impl Inner {
         };
         cli.run_detached(&dir.bundle(), id, &dir.agent_log(), sandbox_network)
             .await?;
+        steps.done("runtime run");
 
         if options.wait_ready {
             self.wait_ready(id, &dir, &spec.function, cli, deadline)
                 .await?;
+            steps.done("wait ready");
         }
+        steps.report(id, &spec.function);
         Ok(Instance {
             id: id.to_string(),
             endpoint: faasbox_proto::AgentEndpoint::Unix(dir.socket()),
@@ -281,6 +327,55 @@ fn sandbox_tmp(rootfs: &Path) -> Option<PathBuf> {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).ok()?;
             Some(tmp)
         }
+    }
+}
+
+/// How long each step of one start took, reported at debug level (target
+/// `faasbox_driver_runc::start`) once the instance is up.
+struct Steps {
+    began: Instant,
+    last: Instant,
+    took: Vec<(&'static str, Duration)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        let now = Instant::now();
+        Steps {
+            began: now,
+            last: now,
+            took: Vec::with_capacity(8),
+        }
+    }
+
+    /// The step `name` ended now (it began when the previous one ended).
+    fn done(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.took.push((name, now - self.last));
+        self.last = now;
+    }
+
+    /// A step that ran alongside others took `took`.
+    fn took(&mut self, name: &'static str, took: Duration) {
+        self.took.push((name, took));
+    }
+
+    fn report(&self, id: &str, function: &str) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let steps: Vec<String> = self
+            .took
+            .iter()
+            .map(|(name, took)| format!("{name} {:.2} ms", took.as_secs_f64() * 1e3))
+            .collect();
+        tracing::debug!(
+            instance = id,
+            function,
+            total_ms = self.began.elapsed().as_secs_f64() * 1e3,
+            steps = %steps.join(", "),
+            "instance started"
+        );
     }
 }
 

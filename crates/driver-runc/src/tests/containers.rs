@@ -598,3 +598,60 @@ async fn start_latency_report() {
         );
     }
 }
+
+/// With spare networks, an instance with network takes a namespace (and pasta) made ahead
+/// under its id, runs in it, and `stop_all` removes instances and spares alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_networks_are_taken_and_stopped_with_everything() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(fx) = fixture() else { return };
+    if !crate::command_available("pasta") {
+        faasbox_test_registry::cannot_run("pasta is not installed");
+        return;
+    }
+    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.spare_networks = 2;
+    let driver = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
+    let sleeping = || running(&["/bin/sleep", "1000"]);
+    let netns = |traces: &[String]| -> Vec<String> {
+        traces
+            .iter()
+            .filter_map(|t| t.strip_prefix("netns ").map(str::to_string))
+            .collect()
+    };
+    let first = driver
+        .start_with(spec(&fx, RuntimeClass::Standard, true), sleeping())
+        .await
+        .expect("start");
+    // The first start with network fills the pool in the background.
+    let mut before = Vec::new();
+    for _ in 0..200 {
+        before = netns(&driver.all_traces().await);
+        if before.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(before.len(), 3, "{before:?}");
+    let second = driver
+        .start_with(spec(&fx, RuntimeClass::Standard, true), sleeping())
+        .await
+        .expect("start");
+    assert!(
+        before.contains(&second.id),
+        "{} not in {before:?}",
+        second.id
+    );
+    assert_ne!(first.id, second.id);
+    let pid = driver
+        .container_pid(&second.id, RuntimeClass::Standard)
+        .await
+        .expect("running");
+    let inode = |path: String| std::fs::metadata(path).unwrap().ino();
+    assert_eq!(
+        inode(format!("/proc/{pid}/ns/net")),
+        inode(format!("/run/netns/{}", second.id))
+    );
+    driver.stop_all().await.unwrap();
+    assert_eq!(driver.all_traces().await, Vec::<String>::new());
+}
