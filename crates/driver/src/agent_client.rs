@@ -276,12 +276,19 @@ impl AgentClient {
             let Some(sending) = request.take() else {
                 return Err(AgentError::Request("the request was lost".into()));
             };
+            // On a kept connection, a copy to send again should the agent have closed it.
+            let spare = kept.then(|| duplicate(&sending));
             match sender.try_send_request(sending).await {
                 Ok(response) => break (sender, response),
-                Err(mut refused) => match refused.take_message() {
+                Err(mut refused) => match (refused.take_message(), spare) {
                     // The kept connection was closed before the request went out: again, on
                     // another connection.
-                    Some(unsent) if kept => request = Some(unsent),
+                    (Some(unsent), _) if kept => request = Some(unsent),
+                    // It failed with no answer begun: the agent closes a connection only when
+                    // it goes away, and never in the middle of an answer, so the request was
+                    // not taken; again on a fresh connection, which says whether the agent is
+                    // still there.
+                    (None, Some(spare)) => request = Some(spare),
                     _ => return Err(refused.into_error().into()),
                 },
             }
@@ -314,6 +321,15 @@ impl AgentClient {
             }
         }
     }
+}
+
+/// A copy of `request` (its body shares the buffer).
+fn duplicate(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 /// Starts HTTP/1.1 on the fresh connection `stream`; the connection's task ends when its
