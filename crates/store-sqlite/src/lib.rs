@@ -497,7 +497,6 @@ pub(crate) fn finish_invocation_in(
     Ok(true)
 }
 
-
 pub(crate) fn append_logs_in(
     tx: &rusqlite::Transaction<'_>,
     invocation_id: &str,

@@ -6,7 +6,8 @@ use rusqlite::params;
 
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    Interruption, InvocationEnd, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
+    Interruption, InvocationEnd, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter,
+    RunPhases,
 };
 
 use crate::{sql, Sql, SqliteStore};
