@@ -588,6 +588,50 @@ mod tests {
         assert!(envelope.files.is_empty());
     }
 
+    /// Two requests in a row go on one kept connection: the stand-in accepts one connection
+    /// only and answers both on it. After it hangs up, the next request goes on a fresh one.
+    #[tokio::test]
+    async fn connections_are_kept_and_reused() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let (accepted, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
+        tokio::spawn(async move {
+            // Each connection: answers requests (no body) until the second, then hangs up.
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = accepted.send(());
+                let mut stream = BufReader::new(stream);
+                for _ in 0..2 {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if stream.read_line(&mut line).await.unwrap() == 0 || line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let body = r#"{"ready":true}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        let client = AgentClient::new(socket);
+        assert!(client.ready().await.unwrap().ready);
+        assert!(client.clone().ready().await.unwrap().ready);
+        assert!(connections.recv().await.is_some());
+        assert!(
+            connections.try_recv().is_err(),
+            "a second connection was opened"
+        );
+        // The stand-in hung up after two: the third request goes on a fresh connection.
+        assert!(client.ready().await.unwrap().ready);
+        assert!(connections.recv().await.is_some());
+    }
+
     #[test]
     fn slices_share_the_buffer_and_strangers_are_copied() {
         let whole = Bytes::from_static(b"0123456789");
