@@ -2,8 +2,13 @@
 //! over TCP ([`AgentEndpoint`]); on TCP every request carries the instance's secret as
 //! `Authorization: Bearer`.
 //!
-//! One connection per request: connecting to a Unix socket costs microseconds, and separate
-//! connections let a caller run calls and cancels of one instance concurrently.
+//! Connections are kept alive and reused: a request takes an idle connection of its client
+//! (clones share them) or opens one, and gives it back once the whole answer is read. A
+//! request that is dropped before its answer is read (a call whose caller went away) closes
+//! its connection, which the agent takes as the caller going away; concurrent requests (calls
+//! and cancels of one instance) each have a connection of their own. A kept connection the
+//! agent closed meanwhile is noticed before the request is written, and the request goes on
+//! a fresh connection.
 //!
 //! Bodies are held once: the input is sent from the caller's buffer as it is, and an answer
 //! is read into one buffer of its declared length (at most [`MAX_ANSWER_BYTES`]), out of which
@@ -11,6 +16,8 @@
 
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use faasbox_proto::{
@@ -18,6 +25,7 @@ use faasbox_proto::{
     ReadyReport, HEADER_ACTION_ID, HEADER_CALL_FILES, HEADER_DEADLINE,
 };
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
@@ -35,10 +43,46 @@ pub const MAX_ANSWER_BYTES: usize = 256 << 20;
 /// The largest answer to the small requests (ready, cancel).
 const MAX_REPORT_BYTES: usize = 64 << 20;
 
+/// How many idle connections a client keeps at most (more concurrent requests open more,
+/// which are closed when they end).
+const MAX_IDLE_CONNECTIONS: usize = 32;
+/// An idle connection older than this is closed rather than reused.
+const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
+
 /// Talks to the agent of one instance.
 #[derive(Debug, Clone)]
 pub struct AgentClient {
     endpoint: AgentEndpoint,
+    /// Idle kept-alive connections, shared by the client's clones.
+    idle: Arc<Idle>,
+}
+
+/// A client's idle connections, most recently used last.
+#[derive(Debug, Default)]
+struct Idle(Mutex<Vec<(SendRequest<Full<Bytes>>, Instant)>>);
+
+impl Idle {
+    /// The most recently used idle connection still open.
+    fn take(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        while let Some((sender, since)) = idle.pop() {
+            if !sender.is_closed() && since.elapsed() < MAX_IDLE_TIME {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps `sender` for the next request (closes it when enough are kept).
+    fn put(&self, sender: SendRequest<Full<Bytes>>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push((sender, Instant::now()));
+        }
+    }
 }
 
 impl AgentClient {
@@ -49,7 +93,10 @@ impl AgentClient {
 
     /// A client for the agent at `endpoint`.
     pub fn at(endpoint: AgentEndpoint) -> Self {
-        AgentClient { endpoint }
+        AgentClient {
+            endpoint,
+            idle: Arc::default(),
+        }
     }
 
     /// Where this client connects to.
@@ -201,20 +248,68 @@ impl AgentClient {
         decode(PATH, &body)
     }
 
-    /// Sends one request on a fresh connection and reads the whole answer, at most `max`
-    /// bytes, into one buffer.
+    /// Sends one request on a kept connection (or a fresh one) and reads the whole answer, at
+    /// most `max` bytes, into one buffer; the connection is kept for the next request then.
     async fn exchange(
         &self,
         mut request: Request<Full<Bytes>>,
         path: &'static str,
         max: usize,
     ) -> Result<(StatusCode, Bytes), AgentError> {
-        match &self.endpoint {
-            AgentEndpoint::Unix(socket) => {
-                let stream = connect(socket).await?;
-                exchange_on(stream, request, path, max).await
+        if let AgentEndpoint::Tcp { secret, .. } = &self.endpoint {
+            let mut bearer =
+                hyper::header::HeaderValue::try_from(format!("Bearer {}", secret.expose()))
+                    .map_err(|_| {
+                        AgentError::Request("the agent's secret is not a valid header value".into())
+                    })?;
+            bearer.set_sensitive(true);
+            request
+                .headers_mut()
+                .insert(hyper::header::AUTHORIZATION, bearer);
+        }
+        let mut request = Some(request);
+        let (mut sender, response) = loop {
+            let (mut sender, kept) = match self.idle.take() {
+                Some(sender) => (sender, true),
+                None => (self.open().await?, false),
+            };
+            let Some(sending) = request.take() else {
+                return Err(AgentError::Request("the request was lost".into()));
+            };
+            // On a kept connection, a copy to send again should the agent have closed it.
+            let spare = kept.then(|| duplicate(&sending));
+            match sender.try_send_request(sending).await {
+                Ok(response) => break (sender, response),
+                Err(mut refused) => match (refused.take_message(), spare) {
+                    // The kept connection was closed before the request went out: again, on
+                    // another connection.
+                    (Some(unsent), _) if kept => request = Some(unsent),
+                    // It failed with no answer begun: the agent closes a connection only when
+                    // it goes away, and never in the middle of an answer, so the request was
+                    // not taken; again on a fresh connection, which says whether the agent is
+                    // still there.
+                    (None, Some(spare)) => request = Some(spare),
+                    _ => return Err(refused.into_error().into()),
+                },
             }
-            AgentEndpoint::Tcp { addr, secret } => {
+        };
+        let status = response.status();
+        let reusable = !response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let body = read_body(response, path, max).await?;
+        if reusable && sender.ready().await.is_ok() {
+            self.idle.put(sender);
+        }
+        Ok((status, body))
+    }
+
+    /// Opens a connection to the agent.
+    async fn open(&self) -> Result<SendRequest<Full<Bytes>>, AgentError> {
+        match &self.endpoint {
+            AgentEndpoint::Unix(socket) => handshake(connect(socket).await?).await,
+            AgentEndpoint::Tcp { addr, .. } => {
                 let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(|source| AgentError::Connect {
@@ -222,48 +317,30 @@ impl AgentClient {
                         source,
                     })?;
                 let _ = stream.set_nodelay(true);
-                let mut bearer =
-                    hyper::header::HeaderValue::try_from(format!("Bearer {}", secret.expose()))
-                        .map_err(|_| {
-                            AgentError::Request(
-                                "the agent's secret is not a valid header value".into(),
-                            )
-                        })?;
-                bearer.set_sensitive(true);
-                request
-                    .headers_mut()
-                    .insert(hyper::header::AUTHORIZATION, bearer);
-                exchange_on(stream, request, path, max).await
+                handshake(stream).await
             }
         }
     }
 }
 
-/// Sends `request` on the fresh connection `stream` and reads the whole answer, at most `max`
-/// bytes, into one buffer.
-async fn exchange_on<IO>(
-    stream: IO,
-    request: Request<Full<Bytes>>,
-    path: &'static str,
-    max: usize,
-) -> Result<(StatusCode, Bytes), AgentError>
+/// A copy of `request` (its body shares the buffer).
+fn duplicate(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut copy = Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// Starts HTTP/1.1 on the fresh connection `stream`; the connection's task ends when its
+/// last sender is dropped (or the agent hangs up).
+async fn handshake<IO>(stream: IO) -> Result<SendRequest<Full<Bytes>>, AgentError>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection task ends when the exchange is over (or the agent hangs up).
-    let driver = tokio::spawn(connection);
-    let result = async {
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = read_body(response, path, max).await?;
-        Ok::<_, AgentError>((status, body))
-    }
-    .await;
-    drop(sender);
-    driver.abort();
-    result
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 const INVOKE: &str = "/v1/invoke";
@@ -509,6 +586,50 @@ mod tests {
         assert_eq!(envelope.http, Some(forward));
         assert_eq!(envelope.input.get(), "{\"n\": 1}");
         assert!(envelope.files.is_empty());
+    }
+
+    /// Two requests in a row go on one kept connection: the stand-in accepts one connection
+    /// only and answers both on it. After it hangs up, the next request goes on a fresh one.
+    #[tokio::test]
+    async fn connections_are_kept_and_reused() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let (accepted, mut connections) = tokio::sync::mpsc::unbounded_channel::<()>();
+        tokio::spawn(async move {
+            // Each connection: answers requests (no body) until the second, then hangs up.
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = accepted.send(());
+                let mut stream = BufReader::new(stream);
+                for _ in 0..2 {
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if stream.read_line(&mut line).await.unwrap() == 0 || line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let body = r#"{"ready":true}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                }
+            }
+        });
+        let client = AgentClient::new(socket);
+        assert!(client.ready().await.unwrap().ready);
+        assert!(client.clone().ready().await.unwrap().ready);
+        assert!(connections.recv().await.is_some());
+        assert!(
+            connections.try_recv().is_err(),
+            "a second connection was opened"
+        );
+        // The stand-in hung up after two: the third request goes on a fresh connection.
+        assert!(client.ready().await.unwrap().ready);
+        assert!(connections.recv().await.is_some());
     }
 
     #[test]

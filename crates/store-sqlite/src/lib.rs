@@ -357,37 +357,11 @@ impl SqliteStore {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            let phases = end.phases;
-            let changed = tx.execute(
-                "UPDATE invocations SET status = ?2, ended = ?3, error_code = ?4,
-                     error_message = ?5, error_type = ?6, output = ?7,
-                     input = COALESCE(?8, input), revision = COALESCE(?9, revision),
-                     cold_start = COALESCE(?10, cold_start), wait_ms = COALESCE(?11, wait_ms),
-                     init_ms = COALESCE(?12, init_ms), run_ms = COALESCE(?13, run_ms)
-                 WHERE id = ?1 AND (?14 IS NULL OR node IS NULL OR node = ?14)",
-                params![
-                    id,
-                    end.status,
-                    end.ended,
-                    end.error_code,
-                    end.error_message,
-                    end.error_type,
-                    end.output,
-                    end.input,
-                    end.revision,
-                    end.cold_start,
-                    phases.map(|p| p.wait_ms as i64),
-                    phases.map(|p| p.init_ms as i64),
-                    phases.map(|p| p.run_ms as i64),
-                    end.node,
-                ],
-            )?;
-            if changed == 0 {
-                return Ok(false);
+            let recorded = finish_invocation_in(&tx, id, end, logs)?;
+            if recorded {
+                tx.commit()?;
             }
-            append_logs_in(&tx, id, logs)?;
-            tx.commit()?;
-            Ok(true)
+            Ok(recorded)
         })
     }
 
@@ -479,6 +453,48 @@ pub(crate) fn namespace_exists(conn: &Connection, namespace: &str) -> Sql<bool> 
         )
         .optional()?
         .is_some())
+}
+
+/// Records how call `id` ended and appends its last log lines; `false` (nothing changed) when
+/// `end.node` is given and the record names another node, or there is no record.
+pub(crate) fn finish_invocation_in(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    end: &InvocationEnd<'_>,
+    logs: &[LogLine],
+) -> Sql<bool> {
+    let phases = end.phases;
+    // Every call ends here: the statement is compiled once.
+    let mut update = tx.prepare_cached(
+        "UPDATE invocations SET status = ?2, ended = ?3, error_code = ?4,
+             error_message = ?5, error_type = ?6, output = ?7,
+             input = COALESCE(?8, input), revision = COALESCE(?9, revision),
+             cold_start = COALESCE(?10, cold_start), wait_ms = COALESCE(?11, wait_ms),
+             init_ms = COALESCE(?12, init_ms), run_ms = COALESCE(?13, run_ms)
+         WHERE id = ?1 AND (?14 IS NULL OR node IS NULL OR node = ?14)",
+    )?;
+    let changed = update.execute(params![
+        id,
+        end.status,
+        end.ended,
+        end.error_code,
+        end.error_message,
+        end.error_type,
+        end.output,
+        end.input,
+        end.revision,
+        end.cold_start,
+        phases.map(|p| p.wait_ms as i64),
+        phases.map(|p| p.init_ms as i64),
+        phases.map(|p| p.run_ms as i64),
+        end.node,
+    ])?;
+    drop(update);
+    if changed == 0 {
+        return Ok(false);
+    }
+    append_logs_in(tx, id, logs)?;
+    Ok(true)
 }
 
 pub(crate) fn append_logs_in(

@@ -6,10 +6,11 @@ use rusqlite::params;
 
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    Interruption, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
+    Interruption, InvocationEnd, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter,
+    RunPhases,
 };
 
-use crate::{sql, SqliteStore};
+use crate::{sql, Sql, SqliteStore};
 
 /// The columns [`run_from_row`] reads, in its order.
 pub(crate) const RUN_COLUMNS: &str = "id, namespace, function, revision, mode, status, started, \
@@ -76,35 +77,26 @@ fn agent_line(line: String) -> LogLine {
 impl SqliteStore {
     /// Stores a run before it starts (`faasbox_store::InvocationStore::insert_run`).
     pub fn insert_run(&self, run: &NewRun) -> Result<bool> {
+        sql(|| insert_run_in(&self.conn(), run))
+    }
+
+    /// Records a call and how it ended in one transaction
+    /// (`faasbox_store::InvocationStore::record_call`).
+    pub fn record_call(
+        &self,
+        run: &NewRun,
+        end: &InvocationEnd<'_>,
+        logs: &[LogLine],
+    ) -> Result<bool> {
         sql(|| {
-            let running = run.status == "running";
-            let began = running.then_some(run.accepted.as_str());
-            let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
-            let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
-            let changed = self.conn().execute(
-                "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
-                     input, event, http_context, callback_url, secrets, services, attempts, node)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT (id) DO NOTHING",
-                params![
-                    run.id,
-                    run.namespace,
-                    run.function,
-                    run.status,
-                    run.accepted,
-                    began,
-                    run.mode,
-                    run.input,
-                    run.event,
-                    run.http_context,
-                    run.callback_url,
-                    secrets,
-                    services,
-                    i64::from(running),
-                    run.node,
-                ],
-            )?;
-            Ok(changed == 1)
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            insert_run_in(&tx, run)?;
+            let recorded = crate::finish_invocation_in(&tx, &run.id, end, logs)?;
+            if recorded {
+                tx.commit()?;
+            }
+            Ok(recorded)
         })
     }
 
@@ -278,4 +270,37 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// Stores a run unless one with its id exists; `true` when it stored it.
+fn insert_run_in(conn: &rusqlite::Connection, run: &NewRun) -> Sql<bool> {
+    let running = run.status == "running";
+    let began = running.then_some(run.accepted.as_str());
+    let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
+    let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
+    // Every call records itself here: the statement is compiled once.
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
+             input, event, http_context, callback_url, secrets, services, attempts, node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         ON CONFLICT (id) DO NOTHING",
+    )?;
+    let changed = insert.execute(params![
+        run.id,
+        run.namespace,
+        run.function,
+        run.status,
+        run.accepted,
+        began,
+        run.mode,
+        run.input,
+        run.event,
+        run.http_context,
+        run.callback_url,
+        secrets,
+        services,
+        i64::from(running),
+        run.node,
+    ])?;
+    Ok(changed == 1)
 }

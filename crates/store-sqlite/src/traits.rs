@@ -61,6 +61,70 @@ macro_rules! own_opt {
     };
 }
 
+/// An [`InvocationEnd`] of owned values, for the blocking thread.
+struct OwnedEnd {
+    status: String,
+    ended: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    error_type: Option<String>,
+    output: Option<String>,
+    input: Option<String>,
+    revision: Option<i64>,
+    cold_start: Option<bool>,
+    phases: Option<faasbox_store::RunPhases>,
+    node: Option<String>,
+}
+
+impl OwnedEnd {
+    fn from(end: &InvocationEnd<'_>) -> OwnedEnd {
+        let InvocationEnd {
+            status,
+            ended,
+            error_code,
+            error_message,
+            error_type,
+            output,
+            input,
+            revision,
+            cold_start,
+            phases,
+            node,
+        } = *end;
+        own!(status, ended);
+        own_opt!(error_code, error_message, error_type, output, input, node);
+        OwnedEnd {
+            status,
+            ended,
+            error_code,
+            error_message,
+            error_type,
+            output,
+            input,
+            revision,
+            cold_start,
+            phases,
+            node,
+        }
+    }
+
+    fn borrowed(&self) -> InvocationEnd<'_> {
+        InvocationEnd {
+            status: &self.status,
+            ended: &self.ended,
+            error_code: self.error_code.as_deref(),
+            error_message: self.error_message.as_deref(),
+            error_type: self.error_type.as_deref(),
+            output: self.output.as_deref(),
+            input: self.input.as_deref(),
+            revision: self.revision,
+            cold_start: self.cold_start,
+            phases: self.phases,
+            node: self.node.as_deref(),
+        }
+    }
+}
+
 #[async_trait]
 impl NamespaceStore for SqliteStore {
     async fn create_namespace(&self, name: &str, created: &str) -> Result<NamespaceRecord> {
@@ -261,38 +325,9 @@ impl InvocationStore for SqliteStore {
         logs: &[LogLine],
     ) -> Result<bool> {
         own!(id, logs);
-        let InvocationEnd {
-            status,
-            ended,
-            error_code,
-            error_message,
-            error_type,
-            output,
-            input,
-            revision,
-            cold_start,
-            phases,
-            node,
-        } = *end;
-        own!(status, ended);
-        own_opt!(error_code, error_message, error_type, output, input, node);
-        self.run(move |s| {
-            let end = InvocationEnd {
-                status: &status,
-                ended: &ended,
-                error_code: error_code.as_deref(),
-                error_message: error_message.as_deref(),
-                error_type: error_type.as_deref(),
-                output: output.as_deref(),
-                input: input.as_deref(),
-                revision,
-                cold_start,
-                phases,
-                node: node.as_deref(),
-            };
-            s.finish_invocation(&id, &end, &logs)
-        })
-        .await
+        let end = OwnedEnd::from(end);
+        self.run(move |s| s.finish_invocation(&id, &end.borrowed(), &logs))
+            .await
     }
 
     async fn invocation(&self, id: &str) -> Result<Option<InvocationRecord>> {
@@ -338,6 +373,19 @@ impl InvocationStore for SqliteStore {
     async fn insert_run(&self, run: &NewRun) -> Result<bool> {
         let run = run.clone();
         self.run(move |s| s.insert_run(&run)).await
+    }
+
+    async fn record_call(
+        &self,
+        run: &NewRun,
+        end: &InvocationEnd<'_>,
+        logs: &[LogLine],
+    ) -> Result<bool> {
+        let run = run.clone();
+        own!(logs);
+        let end = OwnedEnd::from(end);
+        self.run(move |s| s.record_call(&run, &end.borrowed(), &logs))
+            .await
     }
 
     async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>> {

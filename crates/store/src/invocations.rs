@@ -292,6 +292,20 @@ pub trait InvocationStore: Send + Sync {
     /// (nothing stored) when a run with its id exists.
     async fn insert_run(&self, run: &NewRun) -> Result<bool>;
 
+    /// Records a call and how it ended at once: [`InvocationStore::insert_run`] (nothing when
+    /// a record with its id exists already) and then [`InvocationStore::finish_invocation`]
+    /// (whose answer this is), in one transaction where the backend can. What a blocking call
+    /// that ended quickly writes: one write rather than one at its start and one at its end.
+    async fn record_call(
+        &self,
+        run: &NewRun,
+        end: &InvocationEnd<'_>,
+        logs: &[LogLine],
+    ) -> Result<bool> {
+        self.insert_run(run).await?;
+        self.finish_invocation(&run.id, end, logs).await
+    }
+
     /// Queued runs, oldest accepted first, at most `limit`, but none of the functions in
     /// `skip` (each `namespace/function` as the record names it: those with no room now).
     async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>>;

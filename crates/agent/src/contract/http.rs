@@ -8,6 +8,11 @@
 //! `DELETE /` with the call's `Direktiv-ActionID`. The function logs through the log endpoint
 //! this contract serves on `127.0.0.1:<log_port>`.
 //!
+//! Connections to the function are kept alive and reused (see [`Kept`]): a call takes an idle
+//! one or opens one, and gives it back once the function's whole answer is read, if the
+//! function keeps it open. A call that ends before its answer (cancelled, past its deadline)
+//! closes its connection, as before.
+//!
 //! The agent owns the call's deadline, as for every contract: a call still unanswered then gets
 //! its `DELETE` (while its connection is still open), the connection is closed, and the call
 //! ends as a timeout ([`CallResult::timeout`]).
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -58,6 +64,15 @@ const DIREKTIV_DEADLINE: &str = "Direktiv-Deadline";
 const DIREKTIV_ERROR_CODE: &str = "direktiv-errorcode";
 const DIREKTIV_ERROR_MESSAGE: &str = "direktiv-errormessage";
 
+/// How many idle connections to the function are kept at most.
+const MAX_KEPT: usize = 16;
+/// A connection idle longer than this is not reused: a function server may close an idle
+/// connection after a short while (gunicorn after 2 s, Node and uvicorn after 5 s), and a
+/// request written just as it does would be lost.
+const MAX_KEPT_IDLE: Duration = Duration::from_secs(1);
+/// How long a connection whose answer was read may take to be ready for the next request.
+const READY_AGAIN: Duration = Duration::from_millis(100);
+
 /// The http contract of one instance.
 #[derive(Debug)]
 pub struct HttpContract {
@@ -73,6 +88,8 @@ pub struct HttpContract {
     blocking_tcp: bool,
     /// The instance's disk (the temp dirs are on it).
     disk: Disk,
+    /// Idle kept-alive connections to the function.
+    kept: Kept,
 }
 
 impl HttpContract {
@@ -110,6 +127,7 @@ impl HttpContract {
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
             disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
+            kept: Kept::default(),
         })
     }
 
@@ -241,7 +259,46 @@ impl HttpContract {
         if let Some(http) = &call.http {
             add_forwarded(request.headers_mut(), http);
         }
-        exchange(self.addr, request, MAX_OUTPUT_BYTES, self.blocking_tcp).await
+        self.exchange(request, MAX_OUTPUT_BYTES).await
+    }
+
+    /// One request to the function on a kept connection (or a fresh one), its whole answer
+    /// read; the connection is kept for the next call if the function keeps it open.
+    async fn exchange(
+        &self,
+        request: Request<Full<Bytes>>,
+        limit: usize,
+    ) -> Result<Answer, ForwardError> {
+        let mut request = Some(request);
+        loop {
+            let (mut connection, kept) = match self.kept.take() {
+                Some(connection) => (connection, true),
+                None => (Connection::open(self.addr, self.blocking_tcp).await?, false),
+            };
+            let Some(sending) = request.take() else {
+                return Err(ForwardError::Request("the request was lost".into()));
+            };
+            match connection.sender.try_send_request(sending).await {
+                Ok(response) => {
+                    let answer = read_answer(response, limit).await?;
+                    if answer.reusable
+                        && matches!(
+                            tokio::time::timeout(READY_AGAIN, connection.sender.ready()).await,
+                            Ok(Ok(()))
+                        )
+                    {
+                        self.kept.put(connection);
+                    }
+                    return Ok(answer);
+                }
+                Err(mut refused) => match refused.take_message() {
+                    // The kept connection was closed before the request went out: again, on
+                    // another connection.
+                    Some(unsent) if kept => request = Some(unsent),
+                    _ => return Err(ForwardError::Exchange(error_chain(&refused.into_error()))),
+                },
+            }
+        }
     }
 
     /// Explains a failed exchange, preferring "the process died" when that is what happened.
@@ -269,11 +326,7 @@ impl HttpContract {
             .header(DIREKTIV_ACTION_ID, aid)
             .body(Full::new(Bytes::new()));
         let Ok(request) = request else { return };
-        let _ = tokio::time::timeout(
-            CANCEL_TIMEOUT,
-            exchange(self.addr, request, 64 * 1024, self.blocking_tcp),
-        )
-        .await;
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, self.exchange(request, 64 * 1024)).await;
     }
 }
 
@@ -312,6 +365,8 @@ struct Answer {
     error_code: Option<String>,
     error_message: Option<String>,
     body: Bytes,
+    /// Whether the function keeps the connection open for another request.
+    reusable: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,24 +392,80 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// One request on a fresh connection to the function, its whole answer read.
-async fn exchange(
-    addr: SocketAddr,
-    request: Request<Full<Bytes>>,
-    limit: usize,
-    blocking_tcp: bool,
-) -> Result<Answer, ForwardError> {
-    if blocking_tcp {
-        let pipe = tcp_bridge::connect(addr)
+/// One connection to the function: its sender, and its task (aborted, closing the
+/// connection, when the connection is dropped: a call that ends before its answer).
+struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    _task: AbortOnDrop,
+}
+
+impl Connection {
+    /// Opens a connection to the function at `addr`.
+    async fn open(addr: SocketAddr, blocking_tcp: bool) -> Result<Connection, ForwardError> {
+        if blocking_tcp {
+            let pipe = tcp_bridge::connect(addr)
+                .await
+                .map_err(|source| ForwardError::Connect { addr, source })?;
+            Connection::over(pipe).await
+        } else {
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|source| ForwardError::Connect { addr, source })?;
+            let _ = stream.set_nodelay(true);
+            Connection::over(stream).await
+        }
+    }
+
+    async fn over<IO>(io: IO) -> Result<Connection, ForwardError>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            // Canonical header case, as Direktiv's Go client sends them.
+            .title_case_headers(true)
+            .handshake(TokioIo::new(io))
             .await
-            .map_err(|source| ForwardError::Connect { addr, source })?;
-        exchange_over(pipe, request, limit).await
-    } else {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| ForwardError::Connect { addr, source })?;
-        let _ = stream.set_nodelay(true);
-        exchange_over(stream, request, limit).await
+            .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+        Ok(Connection {
+            sender,
+            _task: task,
+        })
+    }
+}
+
+/// Idle connections to the function, most recently used last.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Vec<(Connection, Instant)>>);
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept").finish_non_exhaustive()
+    }
+}
+
+impl Kept {
+    /// The most recently used idle connection that is still open and fresh enough.
+    fn take(&self) -> Option<Connection> {
+        let mut kept = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        while let Some((connection, since)) = kept.pop() {
+            if !connection.sender.is_closed() && since.elapsed() < MAX_KEPT_IDLE {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    /// Keeps `connection` for the next call (closes it when enough are kept).
+    fn put(&self, connection: Connection) {
+        let mut kept = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        // The oldest ones are stale first.
+        kept.retain(|(_, since)| since.elapsed() < MAX_KEPT_IDLE);
+        if kept.len() < MAX_KEPT {
+            kept.push((connection, Instant::now()));
+        }
     }
 }
 
@@ -370,27 +481,11 @@ async fn accepts(addr: SocketAddr, timeout: Duration, blocking_tcp: bool) -> boo
     }
 }
 
-async fn exchange_over<IO>(
-    io: IO,
-    request: Request<Full<Bytes>>,
+/// Reads the function's whole answer (at most `limit` bytes of body).
+async fn read_answer(
+    response: hyper::Response<hyper::body::Incoming>,
     limit: usize,
-) -> Result<Answer, ForwardError>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-        // Canonical header case, as Direktiv's Go client sends them.
-        .title_case_headers(true)
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
-    let _connection = AbortOnDrop(tokio::spawn(async move {
-        let _ = connection.await;
-    }));
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| ForwardError::Exchange(error_chain(&e)))?;
+) -> Result<Answer, ForwardError> {
     let (parts, body) = response.into_parts();
     let body = crate::http_util::read_whole(body, &parts.headers, limit)
         .await
@@ -398,11 +493,17 @@ where
             crate::http_util::ReadError::TooLarge => ForwardError::TooLarge,
             crate::http_util::ReadError::Broken(e) => ForwardError::Body(error_chain(&e)),
         })?;
+    let reusable = parts.version == hyper::Version::HTTP_11
+        && !parts
+            .headers
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     Ok(Answer {
         status: parts.status,
         error_code: header_text(&parts.headers, DIREKTIV_ERROR_CODE),
         error_message: header_text(&parts.headers, DIREKTIV_ERROR_MESSAGE),
         body,
+        reusable,
     })
 }
 
