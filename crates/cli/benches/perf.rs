@@ -821,6 +821,24 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
         "<= 1024 KiB",
         Some(platform <= 1024.0),
     );
+    // An instance of a function without network has no pasta: the same agent and server
+    // bookkeeping.
+    let without_network = per(agent) + server_growth;
+    report.row(
+        "memory per instance, no network",
+        format!("{without_network:.0} KiB"),
+        format!("agent {:.0} srv {:.0}", per(agent), server_growth),
+        "-".to_string(),
+        "<= 1024 KiB",
+        Some(without_network <= 1024.0),
+    );
+    let ksm = std::fs::read_to_string("/sys/kernel/mm/ksm/run")
+        .map(|v| if v.trim() == "1" { "on" } else { "off" })
+        .unwrap_or("not in this kernel");
+    report.notes.push(format!(
+        "memory: the host's same-page merging (KSM) is {ksm}; pasta's share shrinks with it on \
+         (README, Performance: Memory)"
+    ));
     report.notes.push(format!(
         "memory: {m} idle warm instances; per instance: agent PSS {:.0} KiB, pasta PSS {:.0} KiB \
          ({pastas} found), server RSS growth {:.0} KiB ({before} → {after} KiB over {m}); the \
@@ -834,6 +852,7 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
     report.bench("mem_pasta", per(pasta), "KiB");
     report.bench("mem_server", server_growth, "KiB");
     report.bench("mem_platform", platform, "KiB");
+    report.bench("mem_platform_no_network", without_network, "KiB");
     report.bench("floor_mem_function", per(function), "KiB");
     for i in 0..m {
         delete(http, url, &format!("mem{i}")).await;

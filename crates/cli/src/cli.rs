@@ -301,6 +301,12 @@ pub struct ServerArgs {
     /// databases, registries, this server's API. For development and tests only.
     #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_host_loopback: bool,
+    /// Network namespaces with their pasta made ahead of demand, so that a cold start of a
+    /// function with network does not wait for them (tens of milliseconds). Each idle one
+    /// holds about 29 MiB (pasta's buffers; less where the host runs same-page merging, see
+    /// the README's Performance section); 0 makes them at each start. At most 32.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=32))]
+    pub spare_networks: u32,
     /// The writable space of an image build's builder (what the packages it installs may
     /// take up). It is memory (a tmpfs) while the build runs.
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]

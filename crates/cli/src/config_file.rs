@@ -40,6 +40,7 @@ struct ServerFile {
     #[serde(alias = "runs_max_age")]
     runs_max_age: Option<String>,
     allow_host_loopback: Option<bool>,
+    spare_networks: Option<u32>,
     build_disk: Option<SizeValue>,
     build_ca_file: Option<String>,
     log: Option<String>,
@@ -121,7 +122,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
              runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
-             runs-keep, runs-max-age, allow-host-loopback, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
+             runs-keep, runs-max-age, allow-host-loopback, spare-networks, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
              ui-secure-cookie, cluster-lease-seconds, cluster-advertise, cluster-registry; the \
@@ -207,6 +208,15 @@ fn merge(
         .filter(|_| unset("allow_host_loopback"))
     {
         args.allow_host_loopback = v;
+    }
+    if let Some(v) = file.spare_networks.filter(|_| unset("spare_networks")) {
+        if v > 32 {
+            anyhow::bail!(
+                "{}: spare-networks = {v} is more than 32 (each idle one holds about 29 MiB)",
+                path.display()
+            );
+        }
+        args.spare_networks = v;
     }
     if let Some(v) = file.log.filter(|_| unset("log")) {
         args.log = v;
@@ -474,6 +484,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow-host-loopback"), "{err}");
+    }
+
+    #[test]
+    fn spare_networks_are_two_by_default_and_bounded() {
+        assert_eq!(server_args(&[], "").unwrap().spare_networks, 2);
+        assert_eq!(
+            server_args(&[], "spare-networks = 0\n")
+                .unwrap()
+                .spare_networks,
+            0
+        );
+        assert_eq!(
+            server_args(&["--spare-networks", "5"], "spare-networks = 0\n")
+                .unwrap()
+                .spare_networks,
+            5,
+            "the flag wins over the file"
+        );
+        let err = server_args(&[], "spare-networks = 33\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spare-networks = 33"), "{err}");
+        let flag = Cli::command()
+            .try_get_matches_from(["faasbox", "server", "--spare-networks", "33"])
+            .unwrap_err()
+            .to_string();
+        assert!(flag.contains("0..=32"), "{flag}");
     }
 
     #[test]

@@ -600,11 +600,10 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
     // Back, server 2 rejoins, removes what its killed instances left; nothing runs a third
     // time.
     cluster.restart(2).await;
+    let log2 = cluster.log(2);
     assert!(
-        cluster
-            .log(2)
-            .contains("removed what a previous run of this server left behind"),
-        "server 2 cleaned up at its restart"
+        log2.contains("removed what a previous run of this server left behind"),
+        "server 2 cleaned up at its restart: {log2}"
     );
     let restarted = cluster.server(2);
     let nodes = restarted.get_json("/api/v1/nodes").await;

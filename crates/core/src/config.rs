@@ -21,6 +21,10 @@ pub const DEFAULT_BUILD_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// How long a blocking invoke waits before it answers 202 with the run's id.
 pub const DEFAULT_BLOCKING_TIMEOUT: Duration = Duration::from_secs(60);
+/// Network namespaces with their pasta made ahead of demand: pasta takes tens of
+/// milliseconds to start, two spares cover back-to-back cold starts, and each idle one holds
+/// about 29 MiB (pasta's buffers) unless the host merges pages.
+pub const DEFAULT_SPARE_NETWORKS: usize = 2;
 /// Runs kept per namespace.
 pub const DEFAULT_RUNS_KEEP: u32 = 10_000;
 /// How long ended runs are kept: 7 days.
@@ -65,6 +69,8 @@ pub struct ServerConfig {
     /// on the host's `127.0.0.1` — databases, registries, this server's own API. For
     /// development and tests.
     pub allow_host_loopback: bool,
+    /// Network namespaces (with their pasta) the driver keeps made ahead of demand.
+    pub spare_networks: usize,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
     /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
@@ -244,6 +250,7 @@ impl ServerConfig {
             runs_per_function: DEFAULT_RUNS_PER_FUNCTION,
             runs_in_flight: DEFAULT_RUNS_IN_FLIGHT,
             allow_host_loopback: false,
+            spare_networks: DEFAULT_SPARE_NETWORKS,
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),
             build_disk_bytes: DEFAULT_BUILD_DISK_BYTES,

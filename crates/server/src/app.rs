@@ -100,10 +100,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             start_timeout: config.ready_timeout + Duration::from_secs(10),
             allow_host_loopback: config.allow_host_loopback,
             id_map: Some(IdMap::DEFAULT),
-            // pasta takes tens of milliseconds to start: keep two ready for cold starts (each
-            // idle pasta holds ~29 MiB unless the host merges pages, see the driver's spare
-            // module).
-            spare_networks: 2,
+            spare_networks: config.spare_networks,
         },
         Arc::new(StoreLayers(images.clone())),
     )?);
