@@ -427,13 +427,13 @@ pub fn in_netns_threads<S: Send + 'static, T: Send + 'static>(
 
 /// A bundle with `runc spec`'s defaults around an unpacked root filesystem, for timing
 /// `runc run` (create, start, the process's exit, delete) of it.
-#[allow(dead_code)] // used by perf
+#[allow(dead_code)] // used by perf and invoke
 pub struct RuncFloor {
     dir: tempfile::TempDir,
     runs: usize,
 }
 
-#[allow(dead_code)] // used by perf
+#[allow(dead_code)] // used by perf and invoke
 impl RuncFloor {
     /// Unpacks `rootfs_tar` into a bundle whose process runs `args`.
     pub fn new(rootfs_tar: &Path, args: &[&str]) -> RuncFloor {
@@ -513,7 +513,7 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 }
 
 /// Deploys the flow `bench/<path>` from `yaml`; panics when the deploy fails.
-#[allow(dead_code)] // used by perf
+#[allow(dead_code)] // used by perf and flows
 pub async fn put_flow(http: &reqwest::Client, url: &str, path: &str, yaml: &str) {
     let r = http
         .put(format!("{url}/api/v1/namespaces/bench/flows/{path}"))

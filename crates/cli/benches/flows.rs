@@ -14,7 +14,7 @@ mod images;
 
 use std::time::{Duration, Instant};
 
-use bench_support::{invoke, ms, percentiles, BenchServer};
+use bench_support::{invoke, ms, percentiles, put_flow, BenchServer};
 use serde_json::{json, Value};
 
 const INPUT: &str = r#"{"hello":"world"}"#;
@@ -33,20 +33,6 @@ async fn run_flow(http: &reqwest::Client, url: &str, path: &str) -> Value {
     let body: Value = r.json().await.expect("json");
     assert!(status.is_success(), "{path} failed: {status} {body}");
     body
-}
-
-async fn put_flow(http: &reqwest::Client, url: &str, path: &str, yaml: &str) {
-    let r = http
-        .put(format!("{url}/api/v1/namespaces/bench/flows/{path}"))
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("put flow");
-    assert!(
-        r.status().is_success(),
-        "deploying {path}: {}",
-        r.text().await.unwrap_or_default()
-    );
 }
 
 fn main() {

@@ -21,7 +21,7 @@ async fn invoke(http: &reqwest::Client, url: &str, name: &str, input: &str) {
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -174,47 +174,8 @@ fn direct_http_in_container(data_dir: &Path, input: &str, n: usize) -> Vec<Durat
 
 /// `runc run` of a bundle holding the same root filesystem, running `busybox true`.
 fn runc_run_floor(rootfs_tar: &Path, n: usize) -> Vec<Duration> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let bundle = dir.path().join("bundle");
-    std::fs::create_dir_all(bundle.join("rootfs")).expect("rootfs");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(bundle.join("rootfs"))
-        .arg("-xf")
-        .arg(rootfs_tar)
-        .status()
-        .expect("tar");
-    assert!(status.success());
-    let status = Command::new("runc")
-        .arg("spec")
-        .current_dir(&bundle)
-        .status()
-        .expect("runc spec");
-    assert!(status.success());
-    let config_path = bundle.join("config.json");
-    let mut config: Value =
-        serde_json::from_slice(&std::fs::read(&config_path).expect("config")).expect("json");
-    config["process"]["terminal"] = json!(false);
-    config["process"]["args"] = json!(["/bin/busybox", "true"]);
-    std::fs::write(&config_path, serde_json::to_vec(&config).expect("json")).expect("write config");
-    let root = dir.path().join("runc-root");
-    (0..n)
-        .map(|i| {
-            let started = Instant::now();
-            let status = Command::new("runc")
-                .arg("--root")
-                .arg(&root)
-                .args(["run", "--bundle"])
-                .arg(&bundle)
-                .arg(format!("bench-floor-{}-{i}", std::process::id()))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .status()
-                .expect("runc run");
-            assert!(status.success(), "runc run failed");
-            started.elapsed()
-        })
-        .collect()
+    let mut floor = bench_support::RuncFloor::new(rootfs_tar, &["/bin/busybox", "true"]);
+    (0..n).map(|_| floor.run_once()).collect()
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
