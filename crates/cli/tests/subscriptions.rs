@@ -285,7 +285,14 @@ async fn each_event_runs_each_subscription_once_across_a_kill() {
             "{calls} calls of {event} in {attempts} attempts: {arrivals:?}, run {run}"
         );
     }
-    let tags: std::collections::BTreeSet<_> = arrivals.iter().map(|a| a.tag.clone()).collect();
+    // A call running at the kill may be cancelled by its agent once the server's connection
+    // drops: the http contract's cancel (`DELETE /`, no input) reaches the function with an
+    // empty tag. It is no call.
+    let tags: std::collections::BTreeSet<_> = arrivals
+        .iter()
+        .filter(|a| !a.tag.is_empty())
+        .map(|a| a.tag.clone())
+        .collect();
     assert_eq!(tags.len(), EVENTS, "only the events' calls: {arrivals:?}");
     // Nothing more comes.
     assert_stays(
