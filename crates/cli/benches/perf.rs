@@ -742,7 +742,13 @@ fn wait_for_instances(data_dir: &Path, count: usize) {
     let dir = data_dir.join("run/instances");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let now = std::fs::read_dir(&dir).map_or(0, |d| d.count());
+        // Instances have their instance.json; the server's spare network namespaces
+        // (`--spare-networks`) have directories there too, without one.
+        let now = std::fs::read_dir(&dir).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.path().join("instance.json").exists())
+                .count()
+        });
         if now <= count {
             return;
         }
