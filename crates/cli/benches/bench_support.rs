@@ -16,7 +16,7 @@ pub struct BenchServer {
     /// The server's data directory.
     pub data_dir: PathBuf,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl BenchServer {
@@ -47,13 +47,18 @@ impl BenchServer {
             .arg(&data_dir)
             .args(extra)
             .stdout(Stdio::null())
+            // The first start prints the new admin token on stderr: kept out of the bench's
+            // output (and CI logs) in a file that `ready` shows when the server fails to start.
+            .stderr(
+                std::fs::File::create(dir.path().join("server.stderr")).expect("server log file"),
+            )
             .spawn()
             .expect("starting the server");
         BenchServer {
             url: format!("http://127.0.0.1:{port}"),
             data_dir,
             child,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -92,7 +97,17 @@ impl BenchServer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("the server did not start");
+        panic!("the server did not start; its stderr:\n{}", self.stderr());
+    }
+
+    /// What the server wrote on stderr, without the line that shows its admin token.
+    fn stderr(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.dir.path().join("server.stderr")).unwrap_or_default();
+        log.lines()
+            .filter(|l| !l.contains("admin API token"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -116,7 +131,13 @@ impl Drop for BenchServer {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let _ = self.child.wait();
+        let status = self.child.wait();
+        if !status.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!(
+                "the bench server ended with {status:?}; its stderr:\n{}",
+                self.stderr()
+            );
+        }
     }
 }
 
