@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2
   exit 1
 fi
-packages=(runc runsc passt iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
+packages=(runc runsc passt slirp4netns iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
           qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs chromium chromium-driver postgresql)
 missing=()
 for p in "${packages[@]}"; do

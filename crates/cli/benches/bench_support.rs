@@ -571,3 +571,10 @@ pub async fn run_flow(
     assert!(status.is_success(), "{path} failed: {status} {body}");
     body
 }
+
+/// Whether `name` is a file in one of `PATH`'s directories.
+#[allow(dead_code)] // used by perf
+pub fn command_exists(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}

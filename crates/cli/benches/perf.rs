@@ -260,7 +260,7 @@ fn main() {
         "perf: memory of {} idle warm instances",
         plan.memory_instances
     );
-    runtime.block_on(memory(&server, &http, &plan, &mut report));
+    runtime.block_on(memory(&server, &http, &image.oci_tar, &plan, &mut report));
 
     eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
     runtime.block_on(cold_starts(
@@ -773,10 +773,28 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("the server's VmRSS")
 }
 
-/// M idle warm instances (one function each): the platform's memory per instance.
-async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, report: &mut Report) {
+/// What M idle warm instances of one server cost, per instance (KiB).
+struct IdleSample {
+    agent: f64,
+    /// The network helper (pasta or slirp4netns), and how many were found.
+    helper: f64,
+    helpers: usize,
+    function: f64,
+    server_growth: f64,
+    before: u64,
+    after: u64,
+}
+
+impl IdleSample {
+    fn platform(&self) -> f64 {
+        self.agent + self.helper + self.server_growth
+    }
+}
+
+/// Deploys M functions of one idle warm instance each on `server`, measures them (agent and
+/// network helper PSS, the server's RSS growth) and deletes them again.
+async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) -> IdleSample {
     let url = &server.url;
-    let m = plan.memory_instances;
     let before = rss_kib(server.pid());
     let spec = json!({"image": "bench/echo", "scale": {"min": 1}});
     for i in 0..m {
@@ -788,7 +806,7 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
     // Idle: let the last calls' buffers go and the instances settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server.pid());
-    let (mut agent, mut pasta, mut function, mut pastas) = (0u64, 0u64, 0u64, 0usize);
+    let (mut agent, mut helper, mut function, mut helpers) = (0u64, 0u64, 0u64, 0usize);
     for i in 0..m {
         let container = bench_support::container_of(server.data_dir(), &format!("bench/mem{i}"));
         let pid = bench_support::container_pid(server.data_dir(), &container);
@@ -796,6 +814,7 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
         for child in bench_support::children_of(pid) {
             function += bench_support::smaps_kib(child, "Pss").unwrap_or(0);
         }
+        // The helper's pid file keeps pasta's name for either helper.
         let pid_file = server
             .data_dir()
             .join("run/instances")
@@ -806,34 +825,79 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
             .and_then(|s| s.trim().parse::<i32>().ok())
         {
             if let Some(kib) = bench_support::smaps_kib(p, "Pss") {
-                pasta += kib;
-                pastas += 1;
+                helper += kib;
+                helpers += 1;
             }
         }
     }
+    for i in 0..m {
+        delete(http, url, &format!("mem{i}")).await;
+    }
+    wait_for_instances(server.data_dir(), 0);
     let per = |total: u64| total as f64 / m as f64;
-    let server_growth = after.saturating_sub(before) as f64 / m as f64;
-    let platform = per(agent) + per(pasta) + server_growth;
+    IdleSample {
+        agent: per(agent),
+        helper: per(helper),
+        helpers,
+        function: per(function),
+        server_growth: after.saturating_sub(before) as f64 / m as f64,
+        before,
+        after,
+    }
+}
+
+/// M idle warm instances (one function each): the platform's memory per instance, with
+/// pasta (the server under test) and with slirp4netns (a second server, where installed).
+async fn memory(
+    server: &BenchServer,
+    http: &reqwest::Client,
+    image_tar: &Path,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let m = plan.memory_instances;
+    let pasta = idle_instances(server, http, m).await;
     report.row(
         "memory per idle instance",
-        format!("{platform:.0} KiB"),
+        format!("{:.0} KiB", pasta.platform()),
         format!(
             "agent {:.0} pasta {:.0} srv {:.0}",
-            per(agent),
-            per(pasta),
-            server_growth
+            pasta.agent, pasta.helper, pasta.server_growth
         ),
         "-".to_string(),
         "<= 1024 KiB",
-        Some(platform <= 1024.0),
+        Some(pasta.platform() <= 1024.0),
     );
-    // An instance of a function without network has no pasta: the same agent and server
+    let slirp = if bench_support::command_exists("slirp4netns") {
+        let other = BenchServer::start_with(&["--network-helper", "slirp4netns"]);
+        let other_http = other.ready().await;
+        bench_support::import(&other_http, &other.url, "bench/echo", image_tar, &[]).await;
+        let sample = idle_instances(&other, &other_http, m).await;
+        report.row(
+            "memory per idle instance, slirp4netns",
+            format!("{:.0} KiB", sample.platform()),
+            format!(
+                "agent {:.0} slirp {:.0} srv {:.0}",
+                sample.agent, sample.helper, sample.server_growth
+            ),
+            "-".to_string(),
+            "<= 1024 KiB",
+            Some(sample.platform() <= 1024.0),
+        );
+        Some(sample)
+    } else {
+        report
+            .notes
+            .push("memory: slirp4netns is not installed, its row is skipped".to_string());
+        None
+    };
+    // An instance of a function without network has no helper: the same agent and server
     // bookkeeping.
-    let without_network = per(agent) + server_growth;
+    let without_network = pasta.agent + pasta.server_growth;
     report.row(
         "memory per instance, no network",
         format!("{without_network:.0} KiB"),
-        format!("agent {:.0} srv {:.0}", per(agent), server_growth),
+        format!("agent {:.0} srv {:.0}", pasta.agent, pasta.server_growth),
         "-".to_string(),
         "<= 1024 KiB",
         Some(without_network <= 1024.0),
@@ -847,21 +911,29 @@ async fn memory(server: &BenchServer, http: &reqwest::Client, plan: &Plan, repor
     ));
     report.notes.push(format!(
         "memory: {m} idle warm instances; per instance: agent PSS {:.0} KiB, pasta PSS {:.0} KiB \
-         ({pastas} found), server RSS growth {:.0} KiB ({before} → {after} KiB over {m}); the \
-         function's own PSS {:.0} KiB (not counted)",
-        per(agent),
-        per(pasta),
-        server_growth,
-        per(function)
+         ({} found), server RSS growth {:.0} KiB ({} → {} KiB over {m}); the function's own PSS \
+         {:.0} KiB (not counted)",
+        pasta.agent,
+        pasta.helper,
+        pasta.helpers,
+        pasta.server_growth,
+        pasta.before,
+        pasta.after,
+        pasta.function
     ));
-    report.bench("mem_agent", per(agent), "KiB");
-    report.bench("mem_pasta", per(pasta), "KiB");
-    report.bench("mem_server", server_growth, "KiB");
-    report.bench("mem_platform", platform, "KiB");
-    report.bench("mem_platform_no_network", without_network, "KiB");
-    report.bench("floor_mem_function", per(function), "KiB");
-    for i in 0..m {
-        delete(http, url, &format!("mem{i}")).await;
+    report.bench("mem_agent", pasta.agent, "KiB");
+    report.bench("mem_pasta", pasta.helper, "KiB");
+    report.bench("mem_server", pasta.server_growth, "KiB");
+    report.bench("mem_platform", pasta.platform(), "KiB");
+    if let Some(slirp) = slirp {
+        report.notes.push(format!(
+            "memory with slirp4netns: {m} idle warm instances on a second server; per instance: \
+             agent PSS {:.0} KiB, slirp4netns PSS {:.0} KiB ({} found), server RSS growth {:.0} KiB",
+            slirp.agent, slirp.helper, slirp.helpers, slirp.server_growth
+        ));
+        report.bench("mem_slirp4netns", slirp.helper, "KiB");
+        report.bench("mem_platform_slirp4netns", slirp.platform(), "KiB");
     }
-    wait_for_instances(server.data_dir(), 0);
+    report.bench("mem_platform_no_network", without_network, "KiB");
+    report.bench("floor_mem_function", pasta.function, "KiB");
 }

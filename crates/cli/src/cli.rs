@@ -274,9 +274,18 @@ pub struct ServerArgs {
     /// The runsc (gVisor) binary, for functions deployed with --runtime runsc.
     #[arg(long, env = "FAASBOX_RUNSC", default_value = "runsc")]
     pub runsc: PathBuf,
-    /// The pasta binary (package passt) giving functions outbound network.
+    /// What gives functions their outbound network: pasta (package passt; the faster, about
+    /// 29 MiB per instance unless the host merges identical pages) or slirp4netns (package
+    /// slirp4netns; about 0.3 MiB per instance, slower outbound traffic). See the README's
+    /// Performance section, "Memory".
+    #[arg(long, env = "FAASBOX_NETWORK_HELPER", default_value = "pasta", value_parser = parse_network_helper)]
+    pub network_helper: faasbox_server::config::NetworkHelper,
+    /// The pasta binary (package passt), for --network-helper pasta.
     #[arg(long, env = "FAASBOX_PASTA", default_value = "pasta")]
     pub pasta: PathBuf,
+    /// The slirp4netns binary (package slirp4netns), for --network-helper slirp4netns.
+    #[arg(long, env = "FAASBOX_SLIRP4NETNS", default_value = "slirp4netns")]
+    pub slirp4netns: PathBuf,
     /// How long a function may take to accept calls after its instance starts.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub ready_timeout: std::time::Duration,
@@ -428,6 +437,11 @@ pub fn parse_jq_max_output(text: &str) -> Result<u64, String> {
 
 pub fn parse_flow_max_data(text: &str) -> Result<u64, String> {
     parse_size_within(text, 1 << 10, 1 << 30, "1KiB to 1GiB")
+}
+
+pub fn parse_network_helper(text: &str) -> Result<faasbox_server::config::NetworkHelper, String> {
+    text.parse()
+        .map_err(|e: faasbox_server::config::UnknownNetworkHelper| e.to_string())
 }
 
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -29,7 +29,9 @@ struct ServerFile {
     agent: Option<PathBuf>,
     runc: Option<PathBuf>,
     runsc: Option<PathBuf>,
+    network_helper: Option<String>,
     pasta: Option<PathBuf>,
+    slirp4netns: Option<PathBuf>,
     ready_timeout: Option<String>,
     queue_limit: Option<usize>,
     queue_timeout: Option<String>,
@@ -121,7 +123,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
-             runc, runsc, pasta, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
+             runc, runsc, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
              runs-keep, runs-max-age, allow-host-loopback, spare-networks, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
@@ -182,8 +184,15 @@ fn merge(
     if let Some(v) = file.runsc.filter(|_| unset("runsc")) {
         args.runsc = v;
     }
+    if let Some(v) = file.network_helper.filter(|_| unset("network_helper")) {
+        args.network_helper = crate::cli::parse_network_helper(&v)
+            .map_err(|e| anyhow::anyhow!("{}: network-helper: {e}", path.display()))?;
+    }
     if let Some(v) = file.pasta.filter(|_| unset("pasta")) {
         args.pasta = v;
+    }
+    if let Some(v) = file.slirp4netns.filter(|_| unset("slirp4netns")) {
+        args.slirp4netns = v;
     }
     if let Some(v) = file.ready_timeout.filter(|_| unset("ready_timeout")) {
         args.ready_timeout = duration("ready-timeout", &v)?;

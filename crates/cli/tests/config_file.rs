@@ -133,6 +133,41 @@ fn a_bad_config_file_stops_the_start_with_where_and_what() {
     assert!(!data_dir.exists(), "nothing was created");
 }
 
+#[test]
+fn an_unknown_network_helper_stops_the_start_and_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("never");
+    let config = dir.path().join("faasbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data-dir = \"{}\"\nnetwork-helper = \"slirp\"\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let from_file = Command::new(FAASBOX)
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let from_flag = Command::new(FAASBOX)
+        .args(["server", "--network-helper", "vpnkit", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    for (out, given) in [(from_file, "slirp"), (from_flag, "vpnkit")] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(given), "{stderr}");
+        assert!(
+            stderr.contains("pasta") && stderr.contains("slirp4netns"),
+            "the fix is named: {stderr}"
+        );
+    }
+    assert!(!data_dir.exists(), "nothing was created");
+}
+
 /// Whether a server answers `GET /api/v1/health` on 127.0.0.1:`port` within 30 s.
 async fn answers_health(http: &reqwest::Client, port: u16) -> bool {
     let health = format!("http://127.0.0.1:{port}/api/v1/health");

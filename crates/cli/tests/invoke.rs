@@ -255,6 +255,17 @@ async fn logs_attach_to_the_right_call_under_concurrency() {
 
 #[tokio::test]
 async fn a_function_reaches_a_server_on_the_host_loopback() {
+    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK]).await;
+}
+
+#[tokio::test]
+async fn a_function_reaches_the_host_loopback_through_slirp4netns() {
+    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK, "--network-helper", "slirp4netns"]).await;
+}
+
+/// A function fetches from a server the test runs on the host's loopback, through a server
+/// started with `args` (which allow host loopback).
+async fn reaches_the_host_loopback(args: &[&str]) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let host = tokio::spawn(async move {
@@ -270,7 +281,7 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
         request
     });
     // Opted in: by default the host's loopback is out of reach (isolation.rs).
-    let server = server_with_test_function_and(&[ALLOW_HOST_LOOPBACK]).await;
+    let server = server_with_test_function_and(args).await;
     deploy_mode(
         &server,
         "fetch",
@@ -286,6 +297,17 @@ async fn a_function_reaches_a_server_on_the_host_loopback() {
         .unwrap()
         .unwrap();
     assert!(request.starts_with("GET /hello"), "{request}");
+    if args.contains(&"slirp4netns") {
+        // The function's namespace is served by slirp4netns, not pasta.
+        let helpers: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.starts_with("slirp4netns ") && c.contains("/run/netns/"))
+            .collect();
+        assert!(!helpers.is_empty(), "no slirp4netns runs for the function");
+    }
 }
 
 #[tokio::test]

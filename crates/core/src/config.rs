@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use faasbox_driver::{NetworkHelper, UnknownNetworkHelper};
 use faasbox_secrets::{KeyError, KeySource, Zeroizing, ENV_KEY, ENV_KEY_FILE};
 
 /// The address `faasbox server` listens on and clients call by default.
@@ -54,8 +55,12 @@ pub struct ServerConfig {
     pub runc_path: PathBuf,
     /// gVisor's runsc binary that runs the `runsc` runtime class.
     pub runsc_path: PathBuf,
-    /// The pasta binary that gives instances their outbound network.
+    /// Which helper gives instances their outbound network (`--network-helper`).
+    pub network_helper: NetworkHelper,
+    /// The pasta binary (network helper `pasta`).
     pub pasta_path: PathBuf,
+    /// The slirp4netns binary (network helper `slirp4netns`).
+    pub slirp4netns_path: PathBuf,
     /// How long a function may take to start accepting calls.
     pub ready_timeout: Duration,
     /// Calls that may wait for an instance of one function.
@@ -69,7 +74,7 @@ pub struct ServerConfig {
     /// on the host's `127.0.0.1` — databases, registries, this server's own API. For
     /// development and tests.
     pub allow_host_loopback: bool,
-    /// Network namespaces (with their pasta) the driver keeps made ahead of demand.
+    /// Network namespaces (with their network helper) the driver keeps made ahead of demand.
     pub spare_networks: usize,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
@@ -239,7 +244,9 @@ impl ServerConfig {
             agent_binary: default_agent_binary(),
             runc_path: "runc".into(),
             runsc_path: "runsc".into(),
+            network_helper: NetworkHelper::Pasta,
             pasta_path: "pasta".into(),
+            slirp4netns_path: "slirp4netns".into(),
             ready_timeout: Duration::from_secs(120),
             queue_limit: 100,
             queue_timeout: Duration::from_secs(60),

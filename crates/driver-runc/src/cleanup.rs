@@ -11,7 +11,7 @@
 //! | overlay mounts | mount points below `<state_dir>/instances` in `/proc/self/mountinfo` |
 //! | cgroups | directories in `<hierarchy>/faasbox/<prefix>/` |
 //! | network namespaces | `/run/netns/<prefix>-*` |
-//! | pasta processes | `/proc/*/cmdline` of a pasta whose `--netns` is `/run/netns/<prefix>-*` |
+//! | network helpers | `/proc/*/cmdline` of a pasta or slirp4netns serving `/run/netns/<prefix>-*` |
 //!
 //! The ids found are united, and each gets the same teardown as a normal stop.
 
@@ -72,10 +72,11 @@ impl Inner {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        // pasta processes of namespaces that are already gone.
+        // Network helpers (pasta, slirp4netns) of namespaces that are already gone.
         let prefix = format!("{}-", self.layout.prefix());
-        for (pid, netns) in network::stray_pastas(&prefix) {
-            if network::kill_pasta(pid, &netns) {
+        for stray in network::stray_helpers(&prefix) {
+            if network::kill_helper(stray.pid, &stray.netns) {
+                tracing::debug!(pid = stray.pid, program = stray.program, netns = %stray.netns.display(), "killed a stray network helper");
                 report.add(PROCESSES, 1);
             }
         }
@@ -117,9 +118,9 @@ impl Inner {
         let prefix = format!("{}-", self.layout.prefix());
         ids.extend(network::list_netns(&prefix));
         ids.extend(
-            network::stray_pastas(&prefix)
+            network::stray_helpers(&prefix)
                 .into_iter()
-                .filter_map(|(_, netns)| Some(netns.file_name()?.to_str()?.to_string())),
+                .filter_map(|stray| Some(stray.netns.file_name()?.to_str()?.to_string())),
         );
         ids.retain(|id| self.layout.owns(id));
         ids

@@ -1,10 +1,11 @@
 //! How the runc driver is set up ([`DriverConfig`]): its state directory, the agent binary, the
-//! OCI runtime binary of each [`RuntimeClass`], pasta, and the user namespace's id range.
+//! OCI runtime binary of each [`RuntimeClass`], the network helper (pasta or slirp4netns), and
+//! the user namespace's id range.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faasbox_driver::RuntimeClass;
+use faasbox_driver::{NetworkHelper, RuntimeClass};
 
 /// How a [`crate::RuncDriver`] is set up.
 #[derive(Debug, Clone)]
@@ -22,8 +23,12 @@ pub struct DriverConfig {
     /// [`RuntimeClass::Sandboxed`]. `None`: this driver does not offer that class, and starts of
     /// it fail with [`faasbox_driver::DriverError::UnsupportedClass`].
     pub runsc_path: Option<PathBuf>,
+    /// Which helper gives instances with network their outbound network.
+    pub network_helper: NetworkHelper,
     /// The `pasta` binary (package `passt`; a bare name is looked up in `PATH`).
     pub pasta_path: PathBuf,
+    /// The `slirp4netns` binary (package `slirp4netns`; a bare name is looked up in `PATH`).
+    pub slirp4netns_path: PathBuf,
     /// Overall bound for [`Driver::start`], readiness included. The agent has its own
     /// `ready_timeout_ms` for the function; this one also covers the container start.
     pub start_timeout: Duration,
@@ -77,7 +82,9 @@ impl DriverConfig {
             agent_binary: agent_binary.into(),
             runc_path: PathBuf::from("runc"),
             runsc_path: Some(PathBuf::from("runsc")),
+            network_helper: NetworkHelper::Pasta,
             pasta_path: PathBuf::from("pasta"),
+            slirp4netns_path: PathBuf::from("slirp4netns"),
             start_timeout: Duration::from_secs(130),
             allow_host_loopback: false,
             id_map: Some(IdMap::DEFAULT),

@@ -39,8 +39,8 @@ impl RuncDriver {
         if network::netns_path(Layout::netns_name(id)).exists() {
             found.push(format!("netns {id}"));
         }
-        for (pid, _) in network::stray_pastas(Layout::netns_name(id)) {
-            found.push(format!("pasta process {pid}"));
+        for stray in network::stray_helpers(Layout::netns_name(id)) {
+            found.push(format!("{} process {}", stray.program, stray.pid));
         }
         found
     }
@@ -71,8 +71,8 @@ impl RuncDriver {
         for name in network::list_netns(&prefix) {
             found.push(format!("netns {name}"));
         }
-        for (pid, _) in network::stray_pastas(&prefix) {
-            found.push(format!("pasta process {pid}"));
+        for stray in network::stray_helpers(&prefix) {
+            found.push(format!("{} process {}", stray.program, stray.pid));
         }
         found
     }

@@ -18,7 +18,7 @@
 //!     log/agent.log               stdout/stderr of the agent (and of the runtime's start), on a
 //!                                 tmpfs of its own (1 MiB: the container can write to it)
 //!     hosts  resolv.conf          bind-mounted over /etc/hosts and /etc/resolv.conf
-//!     pasta.pid  pasta.log        the instance's pasta process (network only)
+//!     pasta.pid  pasta.log        its network helper (pasta or slirp4netns; network only)
 //! ```
 //!
 //! The prefix (`fbx` + 8 hex digits of the SHA-256 of the canonical state directory) starts

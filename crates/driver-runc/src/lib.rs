@@ -30,12 +30,14 @@ mod image;
 #[cfg(test)]
 mod inspect;
 mod layout;
+mod memory_merge;
 mod network;
 mod overlay;
 mod ready;
 mod report;
 mod runsc;
 mod seccomp;
+mod slirp;
 mod spare;
 mod spec;
 mod start;
@@ -70,7 +72,8 @@ use self::layout::Layout;
 use self::network::NetworkTools;
 use self::userns::Userns;
 use faasbox_driver::{
-    CleanupReport, Driver, DriverError, ExportedChanges, Instance, InstanceSpec, RuntimeClass,
+    CleanupReport, Driver, DriverError, ExportedChanges, Instance, InstanceSpec, NetworkHelper,
+    RuntimeClass,
 };
 
 /// Runs instances with runc or runsc. Cheap to share: clones of the inner state are `Arc`s.
@@ -321,11 +324,24 @@ impl Inner {
                 "ip",
                 "install it with `apt-get install iproute2`",
             )?,
-            pasta: resolve_tool(
-                &self.config.pasta_path,
-                "pasta",
-                "install it with `apt-get install passt`, or run functions without network",
-            )?,
+            helper: self.config.network_helper,
+            pasta: match self.config.network_helper {
+                NetworkHelper::Pasta => resolve_tool(
+                    &self.config.pasta_path,
+                    "pasta",
+                    "install it with `apt-get install passt`, or run functions without network",
+                )?,
+                NetworkHelper::Slirp4netns => self.config.pasta_path.clone(),
+            },
+            slirp4netns: match self.config.network_helper {
+                NetworkHelper::Slirp4netns => resolve_tool(
+                    &self.config.slirp4netns_path,
+                    "slirp4netns",
+                    "install it with `apt-get install slirp4netns`, use the network helper \
+                     pasta, or run functions without network",
+                )?,
+                NetworkHelper::Pasta => self.config.slirp4netns_path.clone(),
+            },
             host_loopback: self.config.allow_host_loopback,
         })
     }
@@ -333,7 +349,9 @@ impl Inner {
     fn network_tools_or_defaults(&self) -> NetworkTools {
         self.network_tools().unwrap_or_else(|_| NetworkTools {
             ip: PathBuf::from("ip"),
+            helper: self.config.network_helper,
             pasta: self.config.pasta_path.clone(),
+            slirp4netns: self.config.slirp4netns_path.clone(),
             host_loopback: self.config.allow_host_loopback,
         })
     }

@@ -1,7 +1,10 @@
 //! Outbound network for an instance: a named network namespace (made in-process the way
 //! `ip netns add` makes it, so it is a file in `/run/netns` that survives us, can be found
-//! after a crash and is seen by `ip netns`) connected by `pasta` (user-mode networking,
-//! package `passt`).
+//! after a crash and is seen by `ip netns`) connected by a user-mode network helper: `pasta`
+//! (package `passt`, the default) or `slirp4netns` (the `slirp` module; a tenth of a MiB where
+//! pasta holds about 29 MiB, slower). What follows describes pasta; slirp4netns is set up to
+//! the same rules (no port forwarding, the host's loopback out of reach unless allowed, DNS
+//! through the helper). Either way the helper's pid is in the instance's `pasta.pid`.
 //!
 //! pasta is started without `--foreground`: it configures the namespace (`--config-net`:
 //! address, routes, the tap device `eth0`), then forks into the background and its foreground
@@ -38,7 +41,8 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 
 use super::layout::InstanceDir;
-use faasbox_driver::DriverError;
+use super::slirp;
+use faasbox_driver::{DriverError, NetworkHelper};
 
 /// Where `ip netns` keeps its namespace files.
 pub(crate) const NETNS_DIR: &str = "/run/netns";
@@ -46,11 +50,7 @@ pub(crate) const NETNS_DIR: &str = "/run/netns";
 /// The address the instance's resolv.conf points at; pasta answers it with the host resolver.
 pub(crate) const DNS_ADDRESS: &str = "169.254.0.53";
 
-/// `prctl` option (Linux 6.4) that opts a process's memory into same-page merging; kept
-/// across `exec`.
-const PR_SET_MEMORY_MERGE: libc::c_int = 67;
-
-/// Bound for pasta's setup and each `ip` call.
+/// Bound for the helper's setup and each `ip` call.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) fn netns_path(name: &str) -> PathBuf {
@@ -61,12 +61,16 @@ pub(crate) fn netns_path(name: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 pub(crate) struct NetworkTools {
     pub ip: PathBuf,
+    /// Which helper connects the namespaces.
+    pub helper: NetworkHelper,
     pub pasta: PathBuf,
+    pub slirp4netns: PathBuf,
     /// Map the gateway address to the host's loopback.
     pub host_loopback: bool,
 }
 
-/// Creates the namespace `name`, starts pasta for it and writes the instance's resolv.conf.
+/// Creates the namespace `name`, starts its network helper and writes the instance's
+/// resolv.conf.
 /// Returns the namespace path. Leaves nothing behind when it fails.
 pub(crate) async fn setup(
     tools: &NetworkTools,
@@ -86,11 +90,28 @@ pub(crate) async fn setup(
             "cannot create network namespace {name}: {e}"
         )));
     }
-    if let Err(e) = start_pasta(tools, &path, dir).await {
+    let started = match tools.helper {
+        NetworkHelper::Pasta => start_pasta(tools, &path, dir).await,
+        NetworkHelper::Slirp4netns => {
+            slirp::start(
+                &tools.slirp4netns,
+                tools.host_loopback,
+                &path,
+                dir,
+                SETUP_TIMEOUT,
+            )
+            .await
+        }
+    };
+    if let Err(e) = started {
         teardown(tools, name, dir).await;
         return Err(e);
     }
-    if let Err(e) = write_resolv_conf(&dir.resolv_conf()) {
+    let nameserver = match tools.helper {
+        NetworkHelper::Pasta => DNS_ADDRESS,
+        NetworkHelper::Slirp4netns => slirp::DNS_ADDRESS,
+    };
+    if let Err(e) = write_resolv_conf(&dir.resolv_conf(), nameserver) {
         teardown(tools, name, dir).await;
         return Err(e);
     }
@@ -212,11 +233,7 @@ async fn start_pasta(
     // kernel's same-page merging, which shares them between instances where the host runs it
     // (`/sys/kernel/mm/ksm/run`); elsewhere this changes nothing.
     let merge_pages = || {
-        // SAFETY: prctl with integer arguments; its result is ignored (a kernel without
-        // PR_SET_MEMORY_MERGE refuses it).
-        unsafe {
-            libc::prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0);
-        }
+        super::memory_merge::offer_own_pages();
         Ok(())
     };
     // SAFETY: the closure only makes one system call, which is async-signal-safe.
@@ -246,7 +263,7 @@ async fn start_pasta(
         )));
     }
     match read_pid(&dir.pasta_pid()) {
-        Some(pid) if is_pasta_for(pid, netns) => Ok(()),
+        Some(pid) if is_helper_for(pid, netns) => Ok(()),
         _ => Err(DriverError::Network(format!(
             "pasta exited right after configuring the network namespace: {}",
             super::tail_of_file(&log, 5)
@@ -254,10 +271,10 @@ async fn start_pasta(
     }
 }
 
-/// The host's search domains and options, with pasta's DNS forwarder as the nameserver.
-fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
+/// The host's search domains and options, with the helper's DNS forwarder as the nameserver.
+fn write_resolv_conf(target: &Path, nameserver: &str) -> Result<(), DriverError> {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut text = format!("nameserver {DNS_ADDRESS}\n");
+    let mut text = format!("nameserver {nameserver}\n");
     for line in host.lines() {
         let line = line.trim();
         if line.starts_with("search ")
@@ -273,18 +290,18 @@ fn write_resolv_conf(target: &Path) -> Result<(), DriverError> {
     super::layout::make_container_readable(target)
 }
 
-/// Kills the instance's pasta and deletes its namespace. Best effort, never fails.
-/// Returns (pasta killed, namespace deleted).
+/// Kills the instance's network helper and deletes its namespace. Best effort, never fails.
+/// Returns (helper killed, namespace deleted).
 pub(crate) async fn teardown(tools: &NetworkTools, name: &str, dir: &InstanceDir) -> (bool, bool) {
     let path = netns_path(name);
     let mut killed = false;
     if let Some(pid) = read_pid(&dir.pasta_pid()) {
-        killed = kill_pasta(pid, &path);
+        killed = kill_helper(pid, &path);
     }
-    // pasta may have been started but not (yet) written its pid file: find it by its argv.
-    for (pid, netns) in stray_pastas(name) {
-        if netns == path {
-            killed |= kill_pasta(pid, &path);
+    // The helper may have been started but its pid file not (yet) written: find it by its argv.
+    for stray in stray_helpers(name) {
+        if stray.netns == path {
+            killed |= kill_helper(stray.pid, &path);
         }
     }
     let deleted = delete_netns(tools, name).await;
@@ -321,9 +338,17 @@ pub(crate) fn list_netns(prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// pasta processes whose `--netns` is a namespace file whose name starts with `prefix`, with
-/// that path.
-pub(crate) fn stray_pastas(prefix: &str) -> Vec<(i32, PathBuf)> {
+/// A network helper process found by its command line.
+pub(crate) struct StrayHelper {
+    pub pid: i32,
+    /// `pasta` or `slirp4netns`.
+    pub program: &'static str,
+    /// The namespace file it serves.
+    pub netns: PathBuf,
+}
+
+/// Network helper processes serving a namespace file whose name starts with `prefix`.
+pub(crate) fn stray_helpers(prefix: &str) -> Vec<StrayHelper> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -332,47 +357,64 @@ pub(crate) fn stray_pastas(prefix: &str) -> Vec<(i32, PathBuf)> {
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| Some((pid, pasta_netns(pid)?)))
-        .filter(|(_, netns)| netns.to_string_lossy().starts_with(wanted.as_ref()))
+        .filter_map(|pid| {
+            let (program, netns) = helper_netns(pid)?;
+            Some(StrayHelper {
+                pid,
+                program,
+                netns,
+            })
+        })
+        .filter(|stray| stray.netns.to_string_lossy().starts_with(wanted.as_ref()))
         .collect()
 }
 
-/// SIGKILLs `pid` if it is a pasta for `netns`. Returns whether it was killed.
-pub(crate) fn kill_pasta(pid: i32, netns: &Path) -> bool {
-    if !is_pasta_for(pid, netns) {
+/// SIGKILLs `pid` if it is a network helper for `netns`. Returns whether it was killed.
+pub(crate) fn kill_helper(pid: i32, netns: &Path) -> bool {
+    if !is_helper_for(pid, netns) {
         return false;
     }
     kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
 }
 
-/// True when the pasta of the instance in `dir` (namespace `name`) still runs.
-pub(crate) fn pasta_alive(dir: &InstanceDir, name: &str) -> bool {
-    read_pid(&dir.pasta_pid()).is_some_and(|pid| is_pasta_for(pid, &netns_path(name)))
+/// True when the network helper of the instance in `dir` (namespace `name`) still runs.
+pub(crate) fn helper_alive(dir: &InstanceDir, name: &str) -> bool {
+    read_pid(&dir.pasta_pid()).is_some_and(|pid| is_helper_for(pid, &netns_path(name)))
 }
 
-fn is_pasta_for(pid: i32, netns: &Path) -> bool {
-    pasta_netns(pid).is_some_and(|p| p == netns)
+fn is_helper_for(pid: i32, netns: &Path) -> bool {
+    helper_netns(pid).is_some_and(|(_, p)| p == netns)
 }
 
-/// The `--netns` argument of process `pid` if it is a pasta process.
-fn pasta_netns(pid: i32) -> Option<PathBuf> {
+/// The program (`pasta` or `slirp4netns`) and namespace file of process `pid` if it is a
+/// network helper.
+fn helper_netns(pid: i32) -> Option<(&'static str, PathBuf)> {
     if pid <= 1 {
         return None;
     }
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-    let program = Path::new(std::str::from_utf8(args.first()?).ok()?).file_name()?;
-    let program = program.to_str()?;
+    let mut args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if args.last().is_some_and(String::is_empty) {
+        args.pop(); // the NUL that ends the last argument
+    }
+    let program = Path::new(args.first()?).file_name()?.to_str()?.to_string();
+    let args = &args[1..];
+    if program.starts_with("slirp4netns") {
+        return Some(("slirp4netns", PathBuf::from(slirp::netns_of(args)?)));
+    }
     if !(program.starts_with("pasta") || program.starts_with("passt")) {
         return None;
     }
-    let mut iter = args.iter().map(|a| String::from_utf8_lossy(a));
+    let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         if arg == "--netns" {
-            return iter.next().map(|p| PathBuf::from(p.as_ref()));
+            return iter.next().map(|p| ("pasta", PathBuf::from(p)));
         }
         if let Some(path) = arg.strip_prefix("--netns=") {
-            return Some(PathBuf::from(path));
+            return Some(("pasta", PathBuf::from(path)));
         }
     }
     None

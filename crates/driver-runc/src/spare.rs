@@ -100,7 +100,7 @@ impl Inner {
         let mut taken = None;
         while let Some(id) = self.spares.take() {
             let dir = self.layout.instance(&id);
-            if network::pasta_alive(&dir, Layout::netns_name(&id)) {
+            if network::helper_alive(&dir, Layout::netns_name(&id)) {
                 taken = Some(id);
                 break;
             }

@@ -15,6 +15,7 @@ mod driver;
 mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+mod network_helper;
 
 #[cfg(test)]
 mod tests;
@@ -25,3 +26,4 @@ pub use driver::{
     ParseRuntimeClassError, RuntimeClass, ScratchMount,
 };
 pub use error::{AgentError, DriverError};
+pub use network_helper::{NetworkHelper, UnknownNetworkHelper};

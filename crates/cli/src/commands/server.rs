@@ -30,7 +30,9 @@ pub async fn run(
     }
     config.runc_path = args.runc;
     config.runsc_path = args.runsc;
+    config.network_helper = args.network_helper;
     config.pasta_path = args.pasta;
+    config.slirp4netns_path = args.slirp4netns;
     config.ready_timeout = args.ready_timeout;
     config.queue_limit = args.queue_limit;
     config.queue_timeout = args.queue_timeout;

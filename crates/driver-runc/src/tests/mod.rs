@@ -1,6 +1,7 @@
 //! Tests of the driver with real containers (they need root, runc and busybox-static; the
-//! network and gVisor tests also pasta and runsc). Without them a test fails with the reason when
-//! `CI` is set and is reported `SKIPPED:` elsewhere ([`faasbox_test_registry::cannot_run`]).
+//! network and gVisor tests also pasta, slirp4netns and runsc). Without them a test fails with
+//! the reason when `CI` is set and is reported `SKIPPED:` elsewhere
+//! ([`faasbox_test_registry::cannot_run`]).
 
 mod agent_e2e;
 mod containers;
@@ -9,3 +10,4 @@ mod fake_agent;
 mod fixtures;
 mod isolation;
 mod runsc;
+mod slirp;

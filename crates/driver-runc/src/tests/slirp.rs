@@ -1,0 +1,169 @@
+//! Instances whose network helper is slirp4netns (`--network-helper slirp4netns`): outbound
+//! addresses reachable, the host's loopback only when allowed, the helper sandboxed, gone with
+//! its instance, found and killed after a crash, and a helper that fails leaves nothing.
+
+use super::containers::{
+    fetch, fetch_from_host, http_server, loopback_server, sh, start_fake, OutsideAddress,
+};
+use super::fixtures::{fixture_configured, reopen, running, spec, with_fake_agent, Fixture};
+use crate::leftovers;
+use faasbox_driver::{Driver, DriverError, NetworkHelper, RuntimeClass};
+
+/// A fixture whose driver connects namespaces with slirp4netns; `None` (after
+/// [`faasbox_test_registry::cannot_run`]) where containers or slirp4netns are not available.
+fn slirp_fixture(host_loopback: bool) -> Option<Fixture> {
+    if !crate::command_available("slirp4netns") {
+        faasbox_test_registry::cannot_run(
+            "slirp4netns is not installed (install the package slirp4netns)",
+        );
+        return None;
+    }
+    fixture_configured(std::env::current_exe().ok()?, |config| {
+        config.network_helper = NetworkHelper::Slirp4netns;
+        config.allow_host_loopback = host_loopback;
+    })
+}
+
+/// The `Seccomp:` mode and `CapEff:` mask of process `pid`.
+fn confinement(pid: &str) -> (String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    (field("Seccomp:"), field("CapEff:"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_addresses_are_reachable_and_the_host_loopback_is_not() {
+    let Some(fx) = slirp_fixture(false) else {
+        return;
+    };
+    let on_loopback = loopback_server("the host's loopback").await;
+    let outside = OutsideAddress::add();
+    let on_outside = http_server(outside.ip, "hello from outside").await;
+    let (instance, client) = start_fake(&fx, spec(&fx, RuntimeClass::Standard, true)).await;
+
+    let result = sh(&client, &fetch(outside.ip, on_outside)).await;
+    assert_eq!(result["stdout"], "hello from outside", "{result}");
+    let refused = sh(&client, &fetch_from_host(on_loopback)).await;
+    assert_ne!(refused["status"], 0, "{refused}");
+    assert_eq!(refused["stdout"], "", "{refused}");
+    let resolv = sh(&client, "cat /etc/resolv.conf; ip -4 -o addr show eth0").await;
+    let text = resolv["stdout"].as_str().unwrap();
+    assert!(text.starts_with("nameserver 10.0.2.3\n"), "{text}");
+    assert!(text.contains("10.0.2.100/24"), "{text}");
+
+    // The helper runs under seccomp, without capabilities beyond binding ports, and is the
+    // instance's: the driver lists it with the namespace while the instance lives.
+    let traces = fx.driver.traces(&instance.id).await;
+    assert!(traces.iter().any(|t| t.starts_with("netns")), "{traces:?}");
+    let helper = traces
+        .iter()
+        .find_map(|t| t.strip_prefix("slirp4netns process "))
+        .unwrap_or_else(|| panic!("no slirp4netns among {traces:?}"))
+        .to_string();
+    let (seccomp, caps) = confinement(&helper);
+    assert_eq!(
+        seccomp, "2",
+        "slirp4netns {helper} is not under a seccomp filter"
+    );
+    let caps = u64::from_str_radix(&caps, 16).expect("CapEff");
+    assert_eq!(
+        caps & (1 << 21),
+        0,
+        "slirp4netns keeps CAP_SYS_ADMIN: {caps:x}"
+    );
+
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{helper}")).exists()
+            || !std::fs::read_to_string(format!("/proc/{helper}/cmdline"))
+                .unwrap_or_default()
+                .contains("slirp4netns"),
+        "slirp4netns {helper} outlived its instance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_loopback_is_reachable_when_allowed() {
+    let Some(fx) = slirp_fixture(true) else {
+        return;
+    };
+    let port = loopback_server("hello from the host").await;
+    let (instance, client) = start_fake(&fx, spec(&fx, RuntimeClass::Standard, true)).await;
+    let result = sh(&client, &fetch_from_host(port)).await;
+    assert_eq!(result["stdout"], "hello from the host", "{result}");
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_servers_helpers_are_found_and_killed() {
+    let Some(mut fx) = slirp_fixture(false) else {
+        return;
+    };
+    let instance = fx
+        .driver
+        .start_with(
+            spec(&fx, RuntimeClass::Standard, true),
+            running(&["/bin/sleep", "1000"]),
+        )
+        .await
+        .expect("start");
+    assert!(fx
+        .driver
+        .traces(&instance.id)
+        .await
+        .iter()
+        .any(|t| t.starts_with("slirp4netns process")));
+    // The server "crashes"; the next one starts with the default helper (pasta) and still
+    // recognises the slirp4netns it left.
+    let restarted = reopen(&fx, std::time::Duration::from_secs(30));
+    drop(std::mem::replace(&mut fx.driver, restarted));
+    let report = fx.driver.cleanup_leftovers().await.expect("cleanup");
+    assert_eq!(report.count(leftovers::NETNS), 1, "{report:?}");
+    assert_eq!(report.count(leftovers::PROCESSES), 1, "{report:?}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helper_that_fails_leaves_nothing_behind_and_says_why() {
+    let Some(fx) = slirp_fixture(false) else {
+        return;
+    };
+    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.network_helper = NetworkHelper::Slirp4netns;
+    config.slirp4netns_path = "/bin/false".into();
+    let broken = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
+    let err = broken
+        .start_with(spec(&fx, RuntimeClass::Standard, true), with_fake_agent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DriverError::Network(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("slirp4netns exited before configuring the network"),
+        "{err}"
+    );
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+
+    // A helper that is not installed is named with the package that has it.
+    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.network_helper = NetworkHelper::Slirp4netns;
+    config.slirp4netns_path = "no-such-slirp4netns".into();
+    let missing = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
+    let err = missing
+        .start_with(spec(&fx, RuntimeClass::Standard, true), with_fake_agent())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("apt-get install slirp4netns"),
+        "{err}"
+    );
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
