@@ -167,3 +167,23 @@ async fn a_helper_that_fails_leaves_nothing_behind_and_says_why() {
     );
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gvisor_instances_use_the_namespace_slirp4netns_configured() {
+    let Some(fx) = slirp_fixture(false) else {
+        return;
+    };
+    if !super::fixtures::runsc_available() {
+        return;
+    }
+    let on_loopback = loopback_server("the host's loopback").await;
+    let outside = OutsideAddress::add();
+    let on_outside = http_server(outside.ip, "hello gVisor, from outside").await;
+    let (instance, client) = start_fake(&fx, spec(&fx, RuntimeClass::Sandboxed, true)).await;
+    let result = sh(&client, &fetch(outside.ip, on_outside)).await;
+    assert_eq!(result["stdout"], "hello gVisor, from outside", "{result}");
+    let refused = sh(&client, &fetch_from_host(on_loopback)).await;
+    assert_eq!(refused["stdout"], "", "{refused}");
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
