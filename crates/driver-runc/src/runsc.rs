@@ -5,8 +5,8 @@
 //!   that a real socket on the host that the platform connects to (`create` would suffice for
 //!   that, but then stat and chmod of the socket fail with EPERM inside the sandbox).
 //! - **Network**: `--network=sandbox` runs gVisor's own network stack on the interfaces of
-//!   the container's network namespace (here: the tap device pasta or slirp4netns configured). Before it does,
-//!   runsc refuses to run in the host's root network namespace, and releases before 2023 detect
+//!   the container's network namespace (here: the tap device pasta or slirp4netns configured).
+//!   Before it does, runsc refuses to run in the host's root network namespace, and releases before 2023 detect
 //!   that by the mere existence of `/proc/sys/net/core/rmem_default` — which kernels since
 //!   about 6.x show in every network namespace, so those runsc versions refuse every
 //!   namespace. We always hand runsc a namespace of our own, so the guard is moot: the runsc
