@@ -60,6 +60,11 @@ impl Drainer {
     }
 }
 
+/// How much of a pipe one read takes. Small on purpose: the buffer lives as long as the
+/// function, in every idle instance; reads loop until the pipe is empty, and lines longer
+/// than a chunk are joined by the splitter.
+const READ_CHUNK: usize = 8 * 1024;
+
 /// Reads one pipe until its end, attributing lines; answers drain requests in between.
 fn spawn_reader(
     fd: OwnedFd,
@@ -74,7 +79,7 @@ fn spawn_reader(
     let (tx, mut requests) = mpsc::channel::<oneshot::Sender<()>>(64);
     tokio::spawn(async move {
         let mut splitter = LineSplitter::default();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; READ_CHUNK];
         let mut requests_open = true;
         loop {
             tokio::select! {
