@@ -523,6 +523,38 @@ mod tests {
     }
 
     #[test]
+    fn the_network_helper_is_pasta_by_default_and_slirp4netns_on_request() {
+        use faasbox_server::config::NetworkHelper;
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(defaults.network_helper, NetworkHelper::Pasta);
+        assert_eq!(defaults.slirp4netns, PathBuf::from("slirp4netns"));
+        let args = server_args(
+            &[],
+            "network-helper = \"slirp4netns\"\nslirp4netns = \"/opt/slirp4netns\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.network_helper, NetworkHelper::Slirp4netns);
+        assert_eq!(args.slirp4netns, PathBuf::from("/opt/slirp4netns"));
+        let args = server_args(
+            &["--network-helper", "pasta"],
+            "network-helper = \"slirp4netns\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            args.network_helper,
+            NetworkHelper::Pasta,
+            "the flag wins over the file"
+        );
+        let err = server_args(&[], "network-helper = \"slirp\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("network-helper") && err.contains("slirp4netns"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_store_comes_from_the_file_and_its_connections_are_bounded() {
         let defaults = server_args(&[], "").unwrap();
         assert_eq!(defaults.store, "sqlite");
