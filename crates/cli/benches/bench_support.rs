@@ -35,13 +35,16 @@ impl BenchServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // FAASBOX_BENCH_LOG: the server's log filter (e.g.
+        // `warn,faasbox_driver_runc::start=debug` for each start's steps); default `warn`.
+        let log = std::env::var("FAASBOX_BENCH_LOG").unwrap_or_else(|_| "warn".to_string());
         let child = Command::new(FAASBOX)
             .args([
                 "server",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--log",
-                "warn",
+                &log,
             ])
             .arg("--data-dir")
             .arg(&data_dir)
