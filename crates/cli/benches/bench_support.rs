@@ -35,20 +35,24 @@ impl BenchServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // FAASBOX_BENCH_LOG: the server's log filter (e.g.
+        // `warn,faasbox_driver_runc::start=debug` for each start's steps); default `warn`.
+        let log = std::env::var("FAASBOX_BENCH_LOG").unwrap_or_else(|_| "warn".to_string());
         let child = Command::new(FAASBOX)
             .args([
                 "server",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--log",
-                "warn",
+                &log,
             ])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(extra)
             .stdout(Stdio::null())
             // The first start prints the new admin token on stderr: kept out of the bench's
-            // output (and CI logs) in a file that `ready` shows when the server fails to start.
+            // output (and CI logs) in a file, shown without that line when the server fails to
+            // start or ends badly, and at its end when FAASBOX_BENCH_LOG is set.
             .stderr(
                 std::fs::File::create(dir.path().join("server.stderr")).expect("server log file"),
             )
@@ -137,6 +141,9 @@ impl Drop for BenchServer {
                 "the bench server ended with {status:?}; its stderr:\n{}",
                 self.stderr()
             );
+        } else if std::env::var_os("FAASBOX_BENCH_LOG").is_some() {
+            // Asked for: the server's log (e.g. each start's steps), once it has ended.
+            eprintln!("the bench server's log:\n{}", self.stderr());
         }
     }
 }

@@ -22,6 +22,8 @@
 //! Run as root: `scripts/bench.sh`, or `cargo build --release -p faasbox-echo-function -p
 //! faasbox-agent && cargo bench -p faasbox --bench perf`. FAASBOX_BENCH_N sets the warm calls
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
+//! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
+//! only those sections.
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -209,6 +211,12 @@ fn echo_binary() -> PathBuf {
     echo
 }
 
+/// Whether FAASBOX_PERF_ONLY (a comma-separated list of sections) leaves `section` in.
+fn runs(section: &str) -> bool {
+    std::env::var("FAASBOX_PERF_ONLY")
+        .map_or(true, |only| only.split(',').any(|s| s.trim() == section))
+}
+
 fn main() {
     let plan = Plan::from_env();
     let echo = echo_binary();
@@ -256,60 +264,75 @@ fn main() {
         ..Report::default()
     };
 
-    eprintln!(
-        "perf: memory of {} idle warm instances",
-        plan.memory_instances
-    );
-    runtime.block_on(memory(&server, &http, &image.oci_tar, &plan, &mut report));
+    if runs("memory") {
+        eprintln!(
+            "perf: memory of {} idle warm instances",
+            plan.memory_instances
+        );
+        runtime.block_on(memory(&server, &http, &image.oci_tar, &plan, &mut report));
+    }
 
-    eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
-    runtime.block_on(cold_starts(
-        &http,
-        &url,
-        server.data_dir(),
-        &image.rootfs_tar,
-        &plan,
-        &mut report,
-    ));
-    docker_floor(&image.docker_tar, &plan, &mut report);
+    if runs("cold") {
+        eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
+        runtime.block_on(cold_starts(
+            &http,
+            &url,
+            server.data_dir(),
+            &image.rootfs_tar,
+            &plan,
+            &mut report,
+        ));
+        docker_floor(&image.docker_tar, &plan, &mut report);
+    }
 
     // One instance takes every call of the warm, throughput and flow figures; it takes up to
     // 32 at once, as the function does when called directly.
-    let spec = json!({"image": "bench/echo", "scale": {"min": 1, "max": 1, "concurrency": 32}});
-    runtime.block_on(async {
-        bench_support::deploy(&http, &url, "warm", &spec).await;
-        invoke(&http, &url, "warm").await;
-    });
-    let container = bench_support::container_of(server.data_dir(), "bench/warm");
-    let pid = bench_support::container_pid(server.data_dir(), &container);
-
-    eprintln!(
-        "perf: {} warm calls, API and direct in turn",
-        plan.warm_calls
-    );
-    warm(&api, pid, &plan, &mut report);
-    for clients in [8, 32] {
-        eprintln!("perf: throughput with {clients} clients");
-        throughput(&api, pid, clients, &plan, &mut report);
+    if runs("warm") || runs("throughput") || runs("flows") {
+        let spec = json!({"image": "bench/echo", "scale": {"min": 1, "max": 1, "concurrency": 32}});
+        runtime.block_on(async {
+            bench_support::deploy(&http, &url, "warm", &spec).await;
+            invoke(&http, &url, "warm").await;
+        });
     }
-    report.notes.push(
-        "throughput: one instance (scale.max 1, concurrency 32) on the faasbox side; the direct \
-         side calls the same instance's server with as many connections"
-            .to_string(),
-    );
+    if runs("warm") || runs("throughput") {
+        let container = bench_support::container_of(server.data_dir(), "bench/warm");
+        let pid = bench_support::container_pid(server.data_dir(), &container);
+        if runs("warm") {
+            eprintln!(
+                "perf: {} warm calls, API and direct in turn",
+                plan.warm_calls
+            );
+            warm(&api, pid, &plan, &mut report);
+        }
+        if runs("throughput") {
+            for clients in [8, 32] {
+                eprintln!("perf: throughput with {clients} clients");
+                throughput(&api, pid, clients, &plan, &mut report);
+            }
+            report.notes.push(
+                "throughput: one instance (scale.max 1, concurrency 32) on the faasbox side; the \
+                 direct side calls the same instance's server with as many connections"
+                    .to_string(),
+            );
+        }
+    }
 
-    eprintln!("perf: flows");
-    runtime.block_on(flows(&http, &url, &plan, &mut report));
+    if runs("flows") {
+        eprintln!("perf: flows");
+        runtime.block_on(flows(&http, &url, &plan, &mut report));
+    }
 
-    eprintln!("perf: {} cold starts at once", plan.burst);
-    runtime.block_on(burst(
-        &http,
-        &url,
-        server.data_dir(),
-        &api,
-        &plan,
-        &mut report,
-    ));
+    if runs("burst") {
+        eprintln!("perf: {} cold starts at once", plan.burst);
+        runtime.block_on(burst(
+            &http,
+            &url,
+            server.data_dir(),
+            &api,
+            &plan,
+            &mut report,
+        ));
+    }
 
     report.notes.push(
         "durability (not measured): an accepted async run and a finished flow state are stored \

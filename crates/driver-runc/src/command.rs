@@ -137,12 +137,14 @@ impl RuntimeCli {
 
     /// `run --detach`: creates and starts the container. The container process inherits the
     /// runtime's stdout and stderr, so both go to `log` (and so does the runtime's own error
-    /// message, which is why a failure reports the end of that file).
+    /// message, which is why a failure reports the end of that file). The host pid of the
+    /// container's init goes to `pid_file`.
     pub(crate) async fn run_detached(
         &self,
         bundle: &Path,
         id: &str,
         log: &Path,
+        pid_file: &Path,
         network: SandboxNetwork,
     ) -> Result<(), DriverError> {
         let open_log = || {
@@ -169,6 +171,8 @@ impl RuntimeCli {
             .arg("--detach")
             .arg("--bundle")
             .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file)
             .arg(id)
             .stdout(open_log()?)
             .stderr(open_log()?);

@@ -207,6 +207,10 @@ impl InstanceDir {
     pub(crate) fn resolv_conf(&self) -> PathBuf {
         self.root.join("resolv.conf")
     }
+    /// Where the runtime writes the host pid of the container's init (the agent) at `run`.
+    pub(crate) fn init_pid(&self) -> PathBuf {
+        self.root.join("init.pid")
+    }
     pub(crate) fn pasta_pid(&self) -> PathBuf {
         self.root.join("pasta.pid")
     }

@@ -59,16 +59,24 @@ impl Inner {
                     Err(_) => continue,
                 }
             }
+            // Whether the container still runs: its init's pid (from the runtime's pid file)
+            // is looked up in /proc, which costs no process; the runtime is only asked
+            // (`state`, a process of its own) when that does not show it alive, to name
+            // the container's state.
             if last_state_check.elapsed() >= Duration::from_millis(200) {
                 last_state_check = Instant::now();
-                match cli.state(id).await? {
-                    Some(state) if state.status == "running" || state.status == "created" => {}
-                    state => {
-                        let state = state.map_or_else(|| "gone".into(), |s| s.status);
-                        return Err(not_ready(
-                            format!(": the agent exited before it was ready (container {state})"),
-                            last_report.as_ref(),
-                        ));
+                if !init_alive(&dir.init_pid()) {
+                    match cli.state(id).await? {
+                        Some(state) if state.status == "running" || state.status == "created" => {}
+                        state => {
+                            let state = state.map_or_else(|| "gone".into(), |s| s.status);
+                            return Err(not_ready(
+                                format!(
+                                    ": the agent exited before it was ready (container {state})"
+                                ),
+                                last_report.as_ref(),
+                            ));
+                        }
                     }
                 }
             }
@@ -77,12 +85,35 @@ impl Inner {
     }
 }
 
+/// Whether the process whose pid `pid_file` holds exists and is no zombie (`false` also when
+/// the file cannot be read).
+fn init_alive(pid_file: &std::path::Path) -> bool {
+    let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state letter follows the parenthesised command name.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z') | Some('X') | None)
+}
+
 /// How long to wait before looking again, `waited` after the container started: 1 ms for the
-/// first 100 ms (the usual start), then backing off to 50 ms for a slow one.
+/// first 100 ms (the usual start), 5 ms up to 2 s (starts slowed down by many others at once:
+/// a longer pause would add to each of them, and a look costs one `stat`), then backing off to
+/// 50 ms for a slow one.
 fn pause_after(waited: Duration) -> Duration {
     if waited < Duration::from_millis(100) {
         Duration::from_millis(1)
+    } else if waited < Duration::from_secs(2) {
+        Duration::from_millis(5)
     } else {
-        (waited / 10).min(Duration::from_millis(50))
+        (waited / 40).min(Duration::from_millis(50))
     }
 }

@@ -289,8 +289,14 @@ impl Inner {
         } else {
             SandboxNetwork::None
         };
-        cli.run_detached(&dir.bundle(), id, &dir.agent_log(), sandbox_network)
-            .await?;
+        cli.run_detached(
+            &dir.bundle(),
+            id,
+            &dir.agent_log(),
+            &dir.init_pid(),
+            sandbox_network,
+        )
+        .await?;
         steps.done("runtime run");
 
         if options.wait_ready {
