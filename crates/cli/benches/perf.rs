@@ -22,6 +22,8 @@
 //! Run as root: `scripts/bench.sh`, or `cargo build --release -p faasbox-echo-function -p
 //! faasbox-agent && cargo bench -p faasbox --bench perf`. FAASBOX_BENCH_N sets the warm calls
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
+//! FAASBOX_PERF_ONLY=warm,throughput (sections: memory, cold, warm, throughput, flows, burst)
+//! runs only those; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for profiling).
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -50,6 +52,8 @@ struct Plan {
     memory_instances: usize,
     throughput_secs: f64,
     flows: usize,
+    /// The sections to run (FAASBOX_PERF_ONLY); `None` runs all.
+    only: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -67,9 +71,22 @@ impl Plan {
             // their figures depend on the count, and the CI run is compared with the README's.
             burst: if n >= 1000 { 60 } else { 30 },
             memory_instances: 10,
-            throughput_secs: if quick { 1.0 } else { 2.5 },
+            throughput_secs: std::env::var("FAASBOX_PERF_TPUT_SECS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(if quick { 1.0 } else { 2.5 }),
             flows: if quick { 100 } else { (2 * n).max(200) },
+            only: std::env::var("FAASBOX_PERF_ONLY")
+                .ok()
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
         }
+    }
+
+    /// Whether section `name` runs.
+    fn runs(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|s| s == name))
     }
 }
 
@@ -256,22 +273,26 @@ fn main() {
         ..Report::default()
     };
 
-    eprintln!(
-        "perf: memory of {} idle warm instances",
-        plan.memory_instances
-    );
-    runtime.block_on(memory(&server, &http, &plan, &mut report));
+    if plan.runs("memory") {
+        eprintln!(
+            "perf: memory of {} idle warm instances",
+            plan.memory_instances
+        );
+        runtime.block_on(memory(&server, &http, &plan, &mut report));
+    }
 
-    eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
-    runtime.block_on(cold_starts(
-        &http,
-        &url,
-        server.data_dir(),
-        &image.rootfs_tar,
-        &plan,
-        &mut report,
-    ));
-    docker_floor(&image.docker_tar, &plan, &mut report);
+    if plan.runs("cold") {
+        eprintln!("perf: {} cold starts next to runc run", plan.cold_starts);
+        runtime.block_on(cold_starts(
+            &http,
+            &url,
+            server.data_dir(),
+            &image.rootfs_tar,
+            &plan,
+            &mut report,
+        ));
+        docker_floor(&image.docker_tar, &plan, &mut report);
+    }
 
     // One instance takes every call of the warm, throughput and flow figures; it takes up to
     // 32 at once, as the function does when called directly.
@@ -283,14 +304,18 @@ fn main() {
     let container = bench_support::container_of(server.data_dir(), "bench/warm");
     let pid = bench_support::container_pid(server.data_dir(), &container);
 
-    eprintln!(
-        "perf: {} warm calls, API and direct in turn",
-        plan.warm_calls
-    );
-    warm(&api, pid, &plan, &mut report);
+    if plan.runs("warm") {
+        eprintln!(
+            "perf: {} warm calls, API and direct in turn",
+            plan.warm_calls
+        );
+        warm(&api, pid, &plan, &mut report);
+    }
     for clients in [8, 32] {
-        eprintln!("perf: throughput with {clients} clients");
-        throughput(&api, pid, clients, &plan, &mut report);
+        if plan.runs("throughput") {
+            eprintln!("perf: throughput with {clients} clients");
+            throughput(&api, pid, clients, &plan, &mut report);
+        }
     }
     report.notes.push(
         "throughput: one instance (scale.max 1, concurrency 32) on the faasbox side; the direct \
@@ -298,18 +323,22 @@ fn main() {
             .to_string(),
     );
 
-    eprintln!("perf: flows");
-    runtime.block_on(flows(&http, &url, &plan, &mut report));
+    if plan.runs("flows") {
+        eprintln!("perf: flows");
+        runtime.block_on(flows(&http, &url, &plan, &mut report));
+    }
 
-    eprintln!("perf: {} cold starts at once", plan.burst);
-    runtime.block_on(burst(
-        &http,
-        &url,
-        server.data_dir(),
-        &api,
-        &plan,
-        &mut report,
-    ));
+    if plan.runs("burst") {
+        eprintln!("perf: {} cold starts at once", plan.burst);
+        runtime.block_on(burst(
+            &http,
+            &url,
+            server.data_dir(),
+            &api,
+            &plan,
+            &mut report,
+        ));
+    }
 
     report.notes.push(
         "durability (not measured): an accepted async run and a finished flow state are stored \
