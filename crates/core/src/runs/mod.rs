@@ -9,6 +9,7 @@ pub mod cancel;
 pub mod executor;
 pub mod recovery;
 pub mod retention;
+pub mod writer;
 
 use std::sync::Arc;
 
