@@ -210,6 +210,8 @@ impl OwnedInvocationEnd {
 
 /// One write of [`InvocationStore::write_calls`]: what the server's record writer stores of
 /// the blocking calls, many at once.
+// Nearly every write is `Ended` (the large one): boxing it would add an allocation per call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CallWrite {
     /// A call that still runs, stored `running` ([`InvocationStore::insert_run`]).
