@@ -6,7 +6,7 @@
 //! output is a slice of the agent's answer; both count against the server's body budget
 //! (`crate::bodies`) until the caller has sent the output on ([`Invocation::held`]).
 //!
-//! Store writes: a blocking call is written by the record writer (`crate::runs::writer`) once,
+//! Store writes: a blocking call is written by the record writer (`crate::run_writer`) once,
 //! with its end, just after its answer, many calls per transaction (a call that runs longer
 //! than `RECORD_RUNNING_AFTER` is written as `running` then too); an asynchronous run was
 //! stored before it was accepted, and its end is written over it before its executor goes on.

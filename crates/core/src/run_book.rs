@@ -20,7 +20,7 @@ pub struct Runs {
     /// Asynchronous runs in flight, by function key, and their total.
     pub in_flight: Mutex<InFlight>,
     /// Writes the blocking calls' records (behind their answers, many at once).
-    pub records: crate::runs::writer::RecordWriter,
+    pub records: crate::run_writer::RecordWriter,
     /// The server is stopping: an asynchronous run that ends now was cut short by the stop,
     /// and its end is not recorded (it stays `running`, and runs again after the restart).
     stopping: AtomicBool,

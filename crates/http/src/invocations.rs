@@ -270,7 +270,7 @@ pub async fn list(
         before: query.before,
         limit,
     };
-    // The blocking calls' records the writer holds are written first (see `runs::writer`).
+    // The blocking calls' records the writer holds are written first (see `run_writer`).
     state.runs.records.settle().await;
     let records: Vec<InvocationRecord> = records::all(state.store.list_runs(&filter).await?);
     Ok(super::paging::page(records, limit as usize, |r| {

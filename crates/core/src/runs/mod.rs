@@ -9,7 +9,6 @@ pub mod cancel;
 pub mod executor;
 pub mod recovery;
 pub mod retention;
-pub mod writer;
 
 use std::sync::Arc;
 
