@@ -23,7 +23,8 @@
 //! faasbox-agent && cargo bench -p faasbox --bench perf`. FAASBOX_BENCH_N sets the warm calls
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
 //! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
-//! only those sections.
+//! only those sections; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for
+//! profiling).
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -69,7 +70,10 @@ impl Plan {
             // their figures depend on the count, and the CI run is compared with the README's.
             burst: if n >= 1000 { 60 } else { 30 },
             memory_instances: 10,
-            throughput_secs: if quick { 1.0 } else { 2.5 },
+            throughput_secs: std::env::var("FAASBOX_PERF_TPUT_SECS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(if quick { 1.0 } else { 2.5 }),
             flows: if quick { 100 } else { (2 * n).max(200) },
         }
     }

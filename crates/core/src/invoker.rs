@@ -6,9 +6,10 @@
 //! output is a slice of the agent's answer; both count against the server's body budget
 //! (`crate::bodies`) until the caller has sent the output on ([`Invocation::held`]).
 //!
-//! Store writes: a blocking call is written once, with its end, before its answer (a call that
-//! runs longer than [`RECORD_RUNNING_AFTER`] is written as `running` then too); an
-//! asynchronous run was stored before it was accepted, and its end is written over it.
+//! Store writes: a blocking call is written by the record writer (`crate::run_writer`) once,
+//! with its end, just after its answer, many calls per transaction (a call that runs longer
+//! than `RECORD_RUNNING_AFTER` is written as `running` then too); an asynchronous run was
+//! stored before it was accepted, and its end is written over it before its executor goes on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,11 +39,6 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 /// server's own timer is only the backstop for an agent that does not answer at all. Were the
 /// two timers equal, whichever fired first would decide how the call is reported.
 const AGENT_DEADLINE_GRACE: Duration = Duration::from_secs(5);
-
-/// A blocking call is stored when it ends, in one write with its end; one that runs longer
-/// than this is stored as `running` then (so that the runs listing shows it while it runs,
-/// and a restart ends it as `crashed`), and its end is written over it.
-const RECORD_RUNNING_AFTER: Duration = Duration::from_millis(10);
 
 /// How a call of a global service is named in its namespace's invocation records.
 pub const GLOBAL_CALL_PREFIX: &str = "global:";
@@ -311,7 +307,8 @@ async fn run(
             services: options.services.clone(),
             node: Some(state.node.to_string()),
         };
-        record.pending = Some(PendingRecord::new(&state, run));
+        state.runs.records.started(&state.store, run).await;
+        record.through_writer = true;
         *recorded = true;
     }
     let cancel = options.cancel.clone();
@@ -753,30 +750,8 @@ struct CallRecord {
     revision: Option<u32>,
     cold_start: Option<bool>,
     phases: Option<faasbox_store::RunPhases>,
-    /// A blocking call's record, written with its end (see [`RECORD_RUNNING_AFTER`]).
-    pending: Option<PendingRecord>,
-}
-
-/// A blocking call's record not written at its start: written with the call's end, or by its
-/// task as `running` once the call has run [`RECORD_RUNNING_AFTER`].
-struct PendingRecord {
-    run: faasbox_store::NewRun,
-    early: tokio::task::JoinHandle<()>,
-}
-
-impl PendingRecord {
-    fn new(state: &Arc<AppState>, run: faasbox_store::NewRun) -> PendingRecord {
-        let early = {
-            let (state, run) = (state.clone(), run.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(RECORD_RUNNING_AFTER).await;
-                if let Err(e) = state.store.insert_run(&run).await {
-                    tracing::error!(run = %run.id, "recording a running call failed: {e}");
-                }
-            })
-        };
-        PendingRecord { run, early }
-    }
+    /// A blocking call whose record the record writer writes (told of its start).
+    through_writer: bool,
 }
 
 impl CallRecord {
@@ -806,7 +781,7 @@ impl CallRecord {
             revision: None,
             cold_start: None,
             phases: None,
-            pending: None,
+            through_writer: false,
         }
     }
 }
@@ -878,15 +853,16 @@ async fn record_end(
         phases: record.phases,
         node: Some(state.node.as_str()),
     };
-    let stored = match &record.pending {
-        Some(pending) => {
-            // Not stored yet (or stored as running a moment ago: the record is written once).
-            pending.early.abort();
-            state.store.record_call(&pending.run, &end, &logs).await
-        }
-        None => state.store.finish_invocation(&record.id, &end, &logs).await,
-    };
-    match stored {
+    if record.through_writer {
+        // Written just after the answer, with other calls' records.
+        state
+            .runs
+            .records
+            .ended(&state.store, &record.id, &end, logs)
+            .await;
+        return;
+    }
+    match state.store.finish_invocation(&record.id, &end, &logs).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             run = %record.id,

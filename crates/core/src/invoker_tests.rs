@@ -33,6 +33,7 @@ async fn call(h: &Harness, name: &str, input: &'static [u8], options: CallOption
 }
 
 async fn stored_status(h: &Harness, id: &str) -> String {
+    h.state.runs.records.settle().await;
     InvocationStore::invocation(&*h.state.store, id)
         .await
         .unwrap()
@@ -188,6 +189,38 @@ async fn cancel_reaches_the_agent(h: Harness) {
     assert_eq!(record.cancels.len(), 1);
     assert_eq!(record.cancels[0].action_id, id);
     assert_eq!(record.in_flight, 0, "the held call ended with its cancel");
+}
+
+/// A blocking call's record is written behind it by the record writer; a cancel by id finds
+/// the call at once all the same (the writer writes the calls running now first).
+#[tokio::test]
+async fn a_call_is_cancelled_by_id_as_soon_as_it_runs() {
+    let h = harness(FakeReply::Hold, spec()).await;
+    let running = tokio::spawn({
+        let state = h.state.clone();
+        async move {
+            let request = CallRequest::function("ns", "fn", Bytes::from_static(b"{}"));
+            invoke(state, request).await
+        }
+    });
+    let record = h
+        .driver
+        .wait_until(WAIT, "the call reached the agent", |r| r.in_flight == 1)
+        .await;
+    let id = record.invokes[0].action_id.clone();
+    let cancelled = crate::runs::cancel::cancel(&h.state, Some("ns"), &id)
+        .await
+        .expect("the running call is found by its id");
+    assert_eq!(cancelled.id, id);
+    let invocation = tokio::time::timeout(WAIT, running)
+        .await
+        .expect("the cancelled call ended")
+        .unwrap();
+    assert_eq!(
+        invocation.result.unwrap_err().code,
+        codes::FUNCTION_CANCELLED
+    );
+    assert_eq!(stored_status(&h, &id).await, "cancelled");
 }
 
 #[tokio::test]

@@ -40,6 +40,7 @@ pub mod registry_credentials;
 pub mod routes;
 pub mod run_book;
 pub mod run_record;
+pub mod run_writer;
 pub mod runs;
 pub mod secret_use;
 pub mod services;

@@ -19,6 +19,8 @@ pub struct Runs {
     running: Mutex<HashMap<String, CancellationToken>>,
     /// Asynchronous runs in flight, by function key, and their total.
     pub in_flight: Mutex<InFlight>,
+    /// Writes the blocking calls' records (behind their answers, many at once).
+    pub records: crate::run_writer::RecordWriter,
     /// The server is stopping: an asynchronous run that ends now was cut short by the stop,
     /// and its end is not recorded (it stays `running`, and runs again after the restart).
     stopping: AtomicBool,

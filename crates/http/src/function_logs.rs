@@ -92,6 +92,8 @@ pub async fn logs(
     if !exists {
         return Err(owner.missing(&name).into());
     }
+    // The blocking calls' records (and lines) the writer holds are written first.
+    state.runs.records.settle().await;
     let logs = state
         .store
         .function_logs(&ns, &name, query.after, limit)

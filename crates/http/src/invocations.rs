@@ -256,6 +256,7 @@ pub async fn list(
         faasbox_core::runs::check_status(status)?;
     }
     if let Some(before) = &query.before {
+        state.runs.records.settle().await;
         let known = state.store.invocation(before).await?;
         if known.is_none_or(|r| r.namespace != ns) {
             return Err(super::paging::unknown_before("a run", &ns, before));
@@ -269,6 +270,8 @@ pub async fn list(
         before: query.before,
         limit,
     };
+    // The blocking calls' records the writer holds are written first (see `run_writer`).
+    state.runs.records.settle().await;
     let records: Vec<InvocationRecord> = records::all(state.store.list_runs(&filter).await?);
     Ok(super::paging::page(records, limit as usize, |r| {
         r.id.clone()
@@ -277,6 +280,7 @@ pub async fn list(
 
 async fn find(state: &Arc<AppState>, ns: Option<&str>, id: String) -> ApiResult<InvocationRecord> {
     let shown = id.clone();
+    state.runs.records.settle().await;
     let record = state.store.invocation(&id).await?;
     match record {
         Some(r) if ns.is_none_or(|ns| ns == r.namespace) => Ok(r.into()),

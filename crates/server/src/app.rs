@@ -346,6 +346,9 @@ pub async fn serve(
         .stop_all()
         .await
         .context("stopping instances")?;
+    // The blocking calls' records not written yet are written now (calls the stop cut short
+    // as `running`: the next start ends them as `crashed`).
+    state.runs.records.settle().await;
     faasbox_core::membership::leave(&state)
         .await
         .context("handing this server's runs back to the store")?;

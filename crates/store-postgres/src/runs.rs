@@ -8,10 +8,11 @@
 //! `invocations.started` holds when a run was accepted and `began` when it started.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord, InvocationStore,
-    NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
+    CallWrite, FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord,
+    InvocationStore, NewRun, Requeued, Result, RunCount, RunFilter, RunPhases,
 };
 use tokio_postgres::{Row, Transaction};
 
@@ -154,6 +155,90 @@ async fn append_logs_in(tx: &Transaction<'_>, invocation_id: &str, logs: &[LogLi
     Ok(())
 }
 
+/// [`InvocationStore::finish_invocation`] in `tx` (not committed); `false` when the record is
+/// not this node's (nothing written).
+async fn finish_in(
+    tx: &Transaction<'_>,
+    id: &str,
+    end: &InvocationEnd<'_>,
+    logs: &[LogLine],
+) -> Result<bool> {
+    let phases = end.phases;
+    let cold_start = end.cold_start.map(i64::from);
+    let wait_ms = phases.map(|p| i64::try_from(p.wait_ms).unwrap_or(i64::MAX));
+    let init_ms = phases.map(|p| i64::try_from(p.init_ms).unwrap_or(i64::MAX));
+    let run_ms = phases.map(|p| i64::try_from(p.run_ms).unwrap_or(i64::MAX));
+    // The row lock of the UPDATE orders it after a take-over's requeue of the same row,
+    // which then no longer names this node.
+    let changed = tx
+        .execute(
+            "UPDATE invocations SET status = $2, ended = $3, error_code = $4,
+             error_message = $5, error_type = $6, output = $7,
+             input = COALESCE($8, input), revision = COALESCE($9, revision),
+             cold_start = COALESCE($10, cold_start), wait_ms = COALESCE($11, wait_ms),
+             init_ms = COALESCE($12, init_ms), run_ms = COALESCE($13, run_ms)
+         WHERE id = $1 AND ($14::text IS NULL OR node IS NULL OR node = $14)",
+            &[
+                &id,
+                &end.status,
+                &end.ended,
+                &end.error_code,
+                &end.error_message,
+                &end.error_type,
+                &end.output,
+                &end.input,
+                &end.revision,
+                &cold_start,
+                &wait_ms,
+                &init_ms,
+                &run_ms,
+                &end.node,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    append_logs_in(tx, id, logs).await?;
+    Ok(true)
+}
+
+/// [`InvocationStore::insert_run`] with `client` (a transaction or not).
+async fn insert_run_in(client: &impl GenericClient, run: &NewRun) -> Result<bool> {
+    let running = run.status == "running";
+    let began = running.then_some(run.accepted.as_str());
+    let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
+    let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
+    let changed = client
+        .execute(
+            "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
+                 input, event, http_context, callback_url, secrets, services, attempts, node)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &run.id,
+                &run.namespace,
+                &run.function,
+                &run.status,
+                &run.accepted,
+                &began,
+                &run.mode,
+                &run.input,
+                &run.event,
+                &run.http_context,
+                &run.callback_url,
+                &secrets,
+                &services,
+                &i64::from(running),
+                &run.node,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    Ok(changed == 1)
+}
+
 #[async_trait]
 impl InvocationStore for PgStore {
     async fn start_invocation(
@@ -183,44 +268,9 @@ impl InvocationStore for PgStore {
     ) -> Result<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        let phases = end.phases;
-        let cold_start = end.cold_start.map(i64::from);
-        let wait_ms = phases.map(|p| i64::try_from(p.wait_ms).unwrap_or(i64::MAX));
-        let init_ms = phases.map(|p| i64::try_from(p.init_ms).unwrap_or(i64::MAX));
-        let run_ms = phases.map(|p| i64::try_from(p.run_ms).unwrap_or(i64::MAX));
-        // The row lock of the UPDATE orders it after a take-over's requeue of the same row,
-        // which then no longer names this node.
-        let changed = tx
-            .execute(
-                "UPDATE invocations SET status = $2, ended = $3, error_code = $4,
-                 error_message = $5, error_type = $6, output = $7,
-                 input = COALESCE($8, input), revision = COALESCE($9, revision),
-                 cold_start = COALESCE($10, cold_start), wait_ms = COALESCE($11, wait_ms),
-                 init_ms = COALESCE($12, init_ms), run_ms = COALESCE($13, run_ms)
-             WHERE id = $1 AND ($14::text IS NULL OR node IS NULL OR node = $14)",
-                &[
-                    &id,
-                    &end.status,
-                    &end.ended,
-                    &end.error_code,
-                    &end.error_message,
-                    &end.error_type,
-                    &end.output,
-                    &end.input,
-                    &end.revision,
-                    &cold_start,
-                    &wait_ms,
-                    &init_ms,
-                    &run_ms,
-                    &end.node,
-                ],
-            )
-            .await
-            .map_err(db)?;
-        if changed == 0 {
+        if !finish_in(&tx, id, end, logs).await? {
             return Ok(false);
         }
-        append_logs_in(&tx, id, logs).await?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -311,39 +361,43 @@ impl InvocationStore for PgStore {
     }
 
     async fn insert_run(&self, run: &NewRun) -> Result<bool> {
-        let running = run.status == "running";
-        let began = running.then_some(run.accepted.as_str());
-        let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
-        let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
-        let changed = self
-            .client()
-            .await?
-            .execute(
-                "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
-                     input, event, http_context, callback_url, secrets, services, attempts, node)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &run.id,
-                    &run.namespace,
-                    &run.function,
-                    &run.status,
-                    &run.accepted,
-                    &began,
-                    &run.mode,
-                    &run.input,
-                    &run.event,
-                    &run.http_context,
-                    &run.callback_url,
-                    &secrets,
-                    &services,
-                    &i64::from(running),
-                    &run.node,
-                ],
-            )
-            .await
-            .map_err(db)?;
-        Ok(changed == 1)
+        let client = self.client().await?;
+        insert_run_in(&client, run).await
+    }
+
+    /// The call and its end in one transaction.
+    async fn record_call(
+        &self,
+        run: &NewRun,
+        end: &InvocationEnd<'_>,
+        logs: &[LogLine],
+    ) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        insert_run_in(&tx, run).await?;
+        if !finish_in(&tx, &run.id, end, logs).await? {
+            return Ok(false);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+
+    /// Many calls' writes in one transaction (one commit).
+    async fn write_calls(&self, writes: &[CallWrite]) -> Result<Vec<bool>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let mut stored = Vec::with_capacity(writes.len());
+        for write in writes {
+            stored.push(match write {
+                CallWrite::Running(run) => insert_run_in(&tx, run).await?,
+                CallWrite::Ended { run, end, logs } => {
+                    insert_run_in(&tx, run).await?;
+                    finish_in(&tx, &run.id, &end.borrowed(), logs).await?
+                }
+            });
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(stored)
     }
 
     async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>> {

@@ -6,8 +6,8 @@ use rusqlite::params;
 
 use faasbox_proto::{LogLine, LogStream};
 use faasbox_store::{
-    Interruption, InvocationEnd, InvocationRecord, NewRun, Requeued, Result, RunCount, RunFilter,
-    RunPhases,
+    CallWrite, Interruption, InvocationEnd, InvocationRecord, NewRun, Requeued, Result, RunCount,
+    RunFilter, RunPhases,
 };
 
 use crate::{sql, Sql, SqliteStore};
@@ -97,6 +97,27 @@ impl SqliteStore {
                 tx.commit()?;
             }
             Ok(recorded)
+        })
+    }
+
+    /// Stores many calls' writes in one transaction
+    /// (`faasbox_store::InvocationStore::write_calls`).
+    pub fn write_calls(&self, writes: &[CallWrite]) -> Result<Vec<bool>> {
+        sql(|| {
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let mut stored = Vec::with_capacity(writes.len());
+            for write in writes {
+                stored.push(match write {
+                    CallWrite::Running(run) => insert_run_in(&tx, run)?,
+                    CallWrite::Ended { run, end, logs } => {
+                        insert_run_in(&tx, run)?;
+                        crate::finish_invocation_in(&tx, &run.id, &end.borrowed(), logs)?
+                    }
+                });
+            }
+            tx.commit()?;
+            Ok(stored)
         })
     }
 

@@ -388,6 +388,11 @@ impl InvocationStore for SqliteStore {
             .await
     }
 
+    async fn write_calls(&self, writes: &[faasbox_store::CallWrite]) -> Result<Vec<bool>> {
+        let writes = writes.to_vec();
+        self.run(move |s| s.write_calls(&writes)).await
+    }
+
     async fn queued_runs(&self, limit: u32, skip: &[String]) -> Result<Vec<InvocationRecord>> {
         let skip = skip.to_vec();
         self.run(move |s| s.queued_runs(limit, &skip)).await

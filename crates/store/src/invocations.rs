@@ -143,6 +143,90 @@ pub struct InvocationEnd<'a> {
     pub node: Option<&'a str>,
 }
 
+/// An [`InvocationEnd`] of owned values: what a call's end is kept as until it is written
+/// ([`CallWrite`]).
+#[derive(Debug, Clone, Default)]
+pub struct OwnedInvocationEnd {
+    /// See [`InvocationEnd::status`].
+    pub status: String,
+    /// See [`InvocationEnd::ended`].
+    pub ended: String,
+    /// See [`InvocationEnd::error_code`].
+    pub error_code: Option<String>,
+    /// See [`InvocationEnd::error_message`].
+    pub error_message: Option<String>,
+    /// See [`InvocationEnd::error_type`].
+    pub error_type: Option<String>,
+    /// See [`InvocationEnd::output`].
+    pub output: Option<String>,
+    /// See [`InvocationEnd::input`].
+    pub input: Option<String>,
+    /// See [`InvocationEnd::revision`].
+    pub revision: Option<i64>,
+    /// See [`InvocationEnd::cold_start`].
+    pub cold_start: Option<bool>,
+    /// See [`InvocationEnd::phases`].
+    pub phases: Option<RunPhases>,
+    /// See [`InvocationEnd::node`].
+    pub node: Option<String>,
+}
+
+impl OwnedInvocationEnd {
+    /// An owned copy of `end`.
+    pub fn of(end: &InvocationEnd<'_>) -> OwnedInvocationEnd {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        OwnedInvocationEnd {
+            status: end.status.to_owned(),
+            ended: end.ended.to_owned(),
+            error_code: own(end.error_code),
+            error_message: own(end.error_message),
+            error_type: own(end.error_type),
+            output: own(end.output),
+            input: own(end.input),
+            revision: end.revision,
+            cold_start: end.cold_start,
+            phases: end.phases,
+            node: own(end.node),
+        }
+    }
+
+    /// The end as [`InvocationStore::finish_invocation`] takes it.
+    pub fn borrowed(&self) -> InvocationEnd<'_> {
+        InvocationEnd {
+            status: &self.status,
+            ended: &self.ended,
+            error_code: self.error_code.as_deref(),
+            error_message: self.error_message.as_deref(),
+            error_type: self.error_type.as_deref(),
+            output: self.output.as_deref(),
+            input: self.input.as_deref(),
+            revision: self.revision,
+            cold_start: self.cold_start,
+            phases: self.phases,
+            node: self.node.as_deref(),
+        }
+    }
+}
+
+/// One write of [`InvocationStore::write_calls`]: what the server's record writer stores of
+/// the blocking calls, many at once.
+// Nearly every write is `Ended` (the large one): boxing it would add an allocation per call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum CallWrite {
+    /// A call that still runs, stored `running` ([`InvocationStore::insert_run`]).
+    Running(NewRun),
+    /// A call and how it ended ([`InvocationStore::record_call`]).
+    Ended {
+        /// The call as it started.
+        run: NewRun,
+        /// How it ended.
+        end: OwnedInvocationEnd,
+        /// Its log lines.
+        logs: Vec<LogLine>,
+    },
+}
+
 /// A run to store before it starts ([`InvocationStore::insert_run`]).
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
@@ -304,6 +388,22 @@ pub trait InvocationStore: Send + Sync {
     ) -> Result<bool> {
         self.insert_run(run).await?;
         self.finish_invocation(&run.id, end, logs).await
+    }
+
+    /// Stores `writes` in order, in one transaction where the backend can (one commit for
+    /// many calls); for each, whether it was stored (see [`InvocationStore::insert_run`] and
+    /// [`InvocationStore::record_call`]).
+    async fn write_calls(&self, writes: &[CallWrite]) -> Result<Vec<bool>> {
+        let mut stored = Vec::with_capacity(writes.len());
+        for write in writes {
+            stored.push(match write {
+                CallWrite::Running(run) => self.insert_run(run).await?,
+                CallWrite::Ended { run, end, logs } => {
+                    self.record_call(run, &end.borrowed(), logs).await?
+                }
+            });
+        }
+        Ok(stored)
     }
 
     /// Queued runs, oldest accepted first, at most `limit`, but none of the functions in

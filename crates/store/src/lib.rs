@@ -61,8 +61,8 @@ pub use functions::{
 pub use image_names::{ImageCatalogStore, ImageNameRecord};
 pub use images::{PullFailure, PullFailureStore};
 pub use invocations::{
-    FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord, InvocationStore,
-    NewRun, Requeued, RunCount, RunFilter, RunPhases,
+    CallWrite, FunctionLogLine, FunctionLogs, Interruption, InvocationEnd, InvocationRecord,
+    InvocationStore, NewRun, OwnedInvocationEnd, Requeued, RunCount, RunFilter, RunPhases,
 };
 pub use namespaces::{NamespaceRecord, NamespaceStore};
 pub use nodes::{NewNode, NodeList, NodeLoad, NodeRecord, NodeStore};

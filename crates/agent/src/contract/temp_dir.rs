@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use faasbox_proto::{CallFile, ProcessUser, CODE_CALL_FILES};
@@ -30,6 +30,11 @@ impl CallDir {
     ) -> Result<CallDir, CallResult> {
         let crash =
             |e: io::Error| CallResult::crash(format!("cannot create the call's temp dir {e}"));
+        if files.is_empty() {
+            // Nothing to place first: made open to all at once (the common call; a mkdir and
+            // chmods on the instance's overlay are a good share of the agent's work per call).
+            return Self::create_open(root, aid).map_err(crash);
+        }
         let dir = Self::create_private(root, aid).map_err(crash)?;
         // A failed call answers only once its directory is gone, as one that ran does.
         if let Err(failed) = place_files(dir.path(), files, user).await {
@@ -41,6 +46,32 @@ impl CallDir {
             return Err(crash(e));
         }
         Ok(dir)
+    }
+
+    /// `<root>/<aid>`, world-writable: one `mkdir` when the directory is new and the agent's
+    /// umask leaves 0777 as it is, else the `chmod` too.
+    fn create_open(root: &Path, aid: &str) -> io::Result<CallDir> {
+        let path = root.join(aid);
+        match fs::DirBuilder::new().mode(0o777).create(&path) {
+            Ok(()) if umask_is_zero() => Ok(CallDir {
+                path,
+                removed: false,
+            }),
+            Ok(()) => {
+                let dir = CallDir {
+                    path,
+                    removed: false,
+                };
+                dir.open_to_all()?;
+                Ok(dir)
+            }
+            // The root is not there yet, or the directory is (a leftover): as with files.
+            Err(_) => {
+                let dir = Self::create_private(root, aid)?;
+                dir.open_to_all()?;
+                Ok(dir)
+            }
+        }
     }
 
     /// `<root>/<aid>`, accessible to root only for now.
@@ -64,9 +95,13 @@ impl CallDir {
         &self.path
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it: an empty one (the common call) with one
+    /// `rmdir` here, one with something in it off the async threads.
     pub async fn remove(mut self) {
         self.removed = true;
+        if fs::remove_dir(&self.path).is_ok() {
+            return;
+        }
         let path = self.path.clone();
         if let Err(err) = tokio::fs::remove_dir_all(&path).await {
             report(&path, &err);
@@ -112,6 +147,20 @@ pub async fn place_files(
                 format!("the call's files cannot be placed: {e}"),
             )
         })
+}
+
+/// Whether the agent's umask is 0 (read once from `/proc/self/status`; not known is not 0).
+fn umask_is_zero() -> bool {
+    static ZERO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ZERO.get_or_init(|| {
+        fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Umask:"))
+                .and_then(|mask| u32::from_str_radix(mask.trim(), 8).ok())
+                == Some(0)
+        })
+    })
 }
 
 fn report(path: &Path, err: &io::Error) {

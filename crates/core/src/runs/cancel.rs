@@ -83,6 +83,9 @@ async fn find(
     namespace: Option<&str>,
     id: &str,
 ) -> Result<InvocationRecord, Failure> {
+    // A blocking call's record is written just after its answer (or, in its first moments,
+    // not yet): what the writer holds is written first.
+    state.runs.records.settle().await;
     match state.store.invocation(id).await? {
         Some(r) if namespace.is_none_or(|ns| ns == r.namespace) => Ok(r),
         _ => Err(Failure::not_found(format!("run '{id}' does not exist"))),

@@ -30,6 +30,7 @@ fn submission(input: &'static str) -> Submission {
 }
 
 async fn record(h: &Harness, id: &str) -> InvocationRecord {
+    h.state.runs.records.settle().await;
     InvocationStore::invocation(&*h.state.store, id)
         .await
         .unwrap()
@@ -58,6 +59,7 @@ async fn statuses(h: &Harness) -> Vec<String> {
         limit: 1000,
         ..Default::default()
     };
+    h.state.runs.records.settle().await;
     InvocationStore::list_runs(&*h.state.store, &filter)
         .await
         .unwrap()

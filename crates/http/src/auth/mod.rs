@@ -128,7 +128,11 @@ async fn authorize(
     if let Target::ById { kind, id, rest } = &target {
         let (kind, rest) = (*kind, rest.clone());
         let owner = match kind {
-            ByIdKind::Invocation => state.store.invocation(id).await?.map(|r| r.namespace),
+            ByIdKind::Invocation => {
+                // A blocking call's record may still be with the record writer.
+                state.runs.records.settle().await;
+                state.store.invocation(id).await?.map(|r| r.namespace)
+            }
             ByIdKind::FlowInstance => state.store.instance(id).await?.map(|r| r.namespace),
         };
         // Unknown (also an id written with percent escapes, which the handler would decode)

@@ -235,6 +235,7 @@ pub(crate) async fn list(
         ),
         None => None,
     };
+    state.runs.records.settle().await;
     let records = state
         .store
         .list_runs(&RunFilter {
@@ -261,6 +262,7 @@ pub(crate) async fn get(
     Path(name): Path<String>,
 ) -> DispatchResult<Json<Run>> {
     require_org(&state, &ns).await?;
+    state.runs.records.settle().await;
     let record = state.store.invocation(&name).await?;
     let Some(record) = record.filter(|r| r.namespace == ns) else {
         return Err(DispatchError::new(
