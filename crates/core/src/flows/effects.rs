@@ -42,6 +42,9 @@ pub struct ServerEffects {
     /// Progress not written yet (log lines, a step's start, the last checkpoint): written
     /// with the run's next write.
     pending: Held,
+    /// Set (under `pending`'s lock) once the run's end or wait was written: what is logged
+    /// after that (an `async` action's failure) is written at once.
+    closed: AtomicBool,
 }
 
 /// The (uncatchable) error a run ends with once another server took its instance over; the
@@ -66,6 +69,7 @@ impl ServerEffects {
             fence: (node, epoch),
             lost: AtomicBool::new(false),
             pending: Held::default(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -96,7 +100,8 @@ impl ServerEffects {
     /// the engine runs `cp`.
     pub fn begin(&self, cp: &Checkpoint) {
         if let Some(start) = self.step_start(cp) {
-            self.hold(start);
+            // Nothing is closed before the run.
+            let _ = self.hold(start);
         }
     }
 
@@ -132,12 +137,15 @@ impl ServerEffects {
         }
     }
 
-    /// Keeps `write` for the run's next write.
-    fn hold(&self, write: ProgressWrite) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(write);
+    /// Keeps `write` for the run's next write; gives it back once the run's end or wait was
+    /// written (the caller writes it at once).
+    fn hold(&self, write: ProgressWrite) -> Option<ProgressWrite> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            return Some(write);
+        }
+        pending.push(write);
+        None
     }
 
     /// What is held for the run's next write, taken out.
@@ -145,9 +153,25 @@ impl ServerEffects {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Writes what is held (log lines, a step's start, a last checkpoint) in one transaction;
-    /// nothing once the lease is lost. For a run that stops without an end to record (it
-    /// waits, the server shuts down) and before a call.
+    /// What is held, taken out for the run's last write: nothing is held after it.
+    fn take_last(&self) -> Vec<ProgressWrite> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Writes what is held as the run's last write (it waits, or the server shuts down);
+    /// nothing is held after it.
+    pub async fn close(&self, instance: &str) -> Result<(), FlowError> {
+        let writes = self.take_last();
+        if writes.is_empty() || self.lease_lost() {
+            return Ok(());
+        }
+        self.write(instance, writes).await.map(|_| ())
+    }
+
+    /// Writes what is held (log lines, a step's start) in one transaction; nothing once the
+    /// lease is lost. Around a call.
     pub async fn flush(&self, instance: &str) -> Result<(), FlowError> {
         let writes = self.take_pending();
         if writes.is_empty() || self.lease_lost() {
@@ -179,7 +203,7 @@ impl ServerEffects {
         error: Option<(&str, &str)>,
         line: String,
     ) -> Result<bool, FlowError> {
-        let mut writes = self.take_pending();
+        let mut writes = self.take_last();
         if error.is_some() {
             writes.push(self.step_end(None, error));
         }
@@ -404,16 +428,27 @@ impl Effects for ServerEffects {
             .map_err(|e| self.fenced_error(e))
     }
 
-    async fn log(&self, _instance: &InstanceRef, message: String) {
+    async fn log(&self, instance: &InstanceRef, message: String) {
         if self.lease_lost() {
             return;
         }
         // Written with the run's next write (the state's checkpoint, a call, the end).
-        self.hold(ProgressWrite::Log {
+        let line = ProgressWrite::Log {
             ts_ms: self.now_ms() as i64,
             message,
             state: None,
             invocation: None,
-        });
+        };
+        if let Some(line) = self.hold(line) {
+            // The run has ended or waits (an `async` action's line): written at once.
+            let stored = self
+                .state
+                .store
+                .record_progress(&instance.id, vec![line], None)
+                .await;
+            if let Err(e) = stored {
+                tracing::error!("storing a log line of instance {} failed: {e}", instance.id);
+            }
+        }
     }
 }

@@ -414,7 +414,7 @@ async fn drive_record(
     };
     if state.flow_runs.is_shutting_down() && !matches!(outcome, Outcome::Waiting(_)) {
         // What it did so far is kept (a last checkpoint too: it ends at once when resumed).
-        if let Err(e) = effects.flush(id).await {
+        if let Err(e) = effects.close(id).await {
             tracing::warn!("recording the progress of instance {id} failed: {e}");
         }
         return outcome;
@@ -572,7 +572,7 @@ async fn record_end(
 ) -> Result<(), FlowError> {
     let (status, output, error) = match outcome {
         Outcome::Waiting(_) => {
-            return match effects.flush(&inst.id).await {
+            return match effects.close(&inst.id).await {
                 Err(e) if e.code == super::effects::LEASE_LOST => Err(e),
                 Err(e) => {
                     tracing::error!("recording the log of instance {} failed: {e}", inst.id);
