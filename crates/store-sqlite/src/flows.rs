@@ -76,14 +76,14 @@ impl SqliteStore {
     /// The flow at `path` in `namespace`; `None` when there is none.
     pub fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>> {
         sql(|| {
+            // Read by every run: its statement is kept prepared.
             Ok(self
-            .conn()
-            .query_row(
-                "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
-                params![namespace, path],
-                flow_from_row,
-            )
-            .optional()?)
+                .conn()
+                .prepare_cached(
+                    "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
+                )?
+                .query_row(params![namespace, path], flow_from_row)
+                .optional()?)
         })
     }
 
@@ -767,13 +767,13 @@ fn record_call_in(conn: &Connection, id: &str, call: &InstanceCallRecord) -> Sql
 }
 
 pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Sql<()> {
-    conn.execute(
+    conn.prepare_cached(
         &format!(
             "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth, owner, lease_until_ms)
              VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8, ?9, ?10, CASE WHEN ?10 IS NULL THEN NULL ELSE {NOW_MS} + ?11 END)"
         ),
-        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth, new.owner, new.lease_ms],
-    )?;
+    )?
+    .execute(params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth, new.owner, new.lease_ms])?;
     Ok(())
 }
 
