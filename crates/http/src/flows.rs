@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use super::records::{self, InstanceCallRecord, InstanceLogRecord};
 use super::require_namespace;
 use crate::error::{ApiError, ApiResult};
+use faasbox_core::failure::FailureKind;
 use faasbox_core::flows::{deployment, runner};
 use faasbox_core::state::AppState;
 
@@ -299,11 +300,28 @@ async fn run(
     held: super::held_body::HeldBody,
     declared_json: bool,
 ) -> ApiResult<Response> {
-    stored(&state, &ns, &path).await?;
-    let input = run_input(&held.bytes, declared_json)?;
-    let id = runner::create(&state, &ns, &path, input, runner::StartedBy::Api).await?;
+    // The flow is read once, as the instance is made; the namespace only when it is missing.
+    check_path(&path)?;
+    super::valid_name("namespace", &ns)?;
+    let input = match run_input(&held.bytes, declared_json) {
+        Ok(input) => input,
+        Err(e) => {
+            // A flow that does not exist is named first.
+            stored(&state, &ns, &path).await?;
+            return Err(e);
+        }
+    };
+    let started = runner::start(&state, &ns, &path, input, runner::StartedBy::Api).await;
+    let (id, handle) = match started {
+        Ok(started) => started,
+        Err(e) if e.kind == FailureKind::NotFound => {
+            // A missing namespace is named as such.
+            require_namespace(&state, &ns).await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     drop(held);
-    let handle = runner::spawn(&state, id.clone());
     let mut response = if !wait {
         (
             StatusCode::ACCEPTED,

@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use faasbox_store::{
     Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, InstanceCallRecord,
-    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord,
-    StepStart, StoreError,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressWrite, Result, StepEnd,
+    StepRecord, StepStart, StoreError,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -76,14 +76,14 @@ impl SqliteStore {
     /// The flow at `path` in `namespace`; `None` when there is none.
     pub fn flow(&self, namespace: &str, path: &str) -> Result<Option<FlowRecord>> {
         sql(|| {
+            // Read by every run: its statement is kept prepared.
             Ok(self
-            .conn()
-            .query_row(
-                "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
-                params![namespace, path],
-                flow_from_row,
-            )
-            .optional()?)
+                .conn()
+                .prepare_cached(
+                    "SELECT namespace, path, source, created, updated FROM flows WHERE namespace = ?1 AND path = ?2",
+                )?
+                .query_row(params![namespace, path], flow_from_row)
+                .optional()?)
         })
     }
 
@@ -157,28 +157,7 @@ impl SqliteStore {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            let changed = tx.execute(
-                "UPDATE flow_instances SET status = ?2, checkpoint = ?3, updated = ?4,
-                     lease_until_ms = CASE WHEN ?2 = 'waiting' THEN NULL ELSE lease_until_ms END
-                 WHERE id = ?1 AND (?5 IS NULL OR (owner = ?5 AND epoch = ?6))",
-                params![
-                    id,
-                    status,
-                    checkpoint,
-                    now,
-                    fence.map(|f| f.0),
-                    fence.map(|f| f.1)
-                ],
-            )?;
-            if changed == 0 && fence.is_some() {
-                refuse_if_held(&tx, id, false)?;
-            }
-            if let Some((step, state)) = finished {
-                tx.execute(
-                "INSERT OR IGNORE INTO flow_instance_states (instance, step, state, finished) VALUES (?1, ?2, ?3, ?4)",
-                params![id, step as i64, state, now],
-            )?;
-            }
+            save_checkpoint_in(&tx, id, status, checkpoint, finished, now, fence)?;
             tx.commit()?;
             Ok(())
         })
@@ -186,41 +165,12 @@ impl SqliteStore {
 
     /// Records the start of an instance's step (once).
     pub fn start_step(&self, start: &StepStart<'_>) -> Result<()> {
-        sql(|| {
-            self.conn().execute(
-                "INSERT OR IGNORE INTO flow_instance_steps (instance, step, state, started, input, truncated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    start.instance,
-                    start.step as i64,
-                    start.state,
-                    start.started,
-                    start.input,
-                    start.truncated
-                ],
-            )?;
-            Ok(())
-        })
+        sql(|| start_step_in(&self.conn(), start))
     }
 
     /// Ends an instance's open step.
     pub fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()> {
-        sql(|| {
-            self.conn().execute(
-                "UPDATE flow_instance_steps SET finished = ?2, output = ?3, error_code = ?4,
-                     error_message = ?5, truncated = truncated OR ?6
-                 WHERE instance = ?1 AND finished IS NULL",
-                params![
-                    instance,
-                    end.finished,
-                    end.output,
-                    end.error.map(|e| e.0),
-                    end.error.map(|e| e.1),
-                    end.truncated
-                ],
-            )?;
-            Ok(())
-        })
+        sql(|| end_step_in(&self.conn(), instance, end))
     }
 
     /// An instance's steps, in order.
@@ -258,29 +208,93 @@ impl SqliteStore {
         now: &str,
         fence: Fence<'_>,
     ) -> Result<bool> {
+        sql(|| finish_in(&self.conn(), id, status, output, error, now, fence))
+    }
+
+    /// Writes an instance's progress in one transaction (see
+    /// [`faasbox_store::FlowStore::record_progress`]).
+    pub fn record_progress(
+        &self,
+        id: &str,
+        writes: &[ProgressWrite],
+        fence: Fence<'_>,
+    ) -> Result<bool> {
         sql(|| {
-            let conn = self.conn();
-            let changed = conn.execute(
-                "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5,
-                     updated = ?6, lease_until_ms = NULL,
-                     epoch = CASE WHEN ?7 IS NULL THEN epoch + 1 ELSE epoch END
-                 WHERE id = ?1 AND status IN ('running', 'waiting')
-                   AND (?7 IS NULL OR (owner = ?7 AND epoch = ?8))",
-                params![
-                    id,
-                    status,
-                    output,
-                    error.map(|e| e.0),
-                    error.map(|e| e.1),
-                    now,
-                    fence.map(|f| f.0),
-                    fence.map(|f| f.1)
-                ],
-            )?;
-            if changed == 0 && fence.is_some() {
-                refuse_if_held(&conn, id, true)?;
+            let mut conn = self.conn();
+            let tx = conn.transaction()?;
+            let mut ended = false;
+            for write in writes {
+                match write {
+                    ProgressWrite::Log {
+                        ts_ms,
+                        message,
+                        state,
+                        invocation,
+                    } => {
+                        let line = NewInstanceLog {
+                            ts_ms: *ts_ms,
+                            message,
+                            state: state.as_deref(),
+                            invocation: invocation.as_deref(),
+                        };
+                        append_log_in(&tx, id, &line)?;
+                    }
+                    ProgressWrite::StartStep {
+                        step,
+                        state,
+                        started,
+                        input,
+                        truncated,
+                    } => {
+                        let start = StepStart {
+                            instance: id,
+                            step: *step,
+                            state,
+                            started,
+                            input: input.as_deref(),
+                            truncated: *truncated,
+                        };
+                        start_step_in(&tx, &start)?;
+                    }
+                    ProgressWrite::EndStep {
+                        finished,
+                        output,
+                        error,
+                        truncated,
+                    } => {
+                        let end = StepEnd {
+                            finished,
+                            output: output.as_deref(),
+                            error: error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+                            truncated: *truncated,
+                        };
+                        end_step_in(&tx, id, &end)?;
+                    }
+                    ProgressWrite::Checkpoint {
+                        status,
+                        checkpoint,
+                        finished,
+                        now,
+                    } => {
+                        let finished = finished
+                            .as_ref()
+                            .map(|(step, state)| (*step, state.as_str()));
+                        save_checkpoint_in(&tx, id, status, checkpoint, finished, now, fence)?;
+                    }
+                    ProgressWrite::Call(call) => record_call_in(&tx, id, call)?,
+                    ProgressWrite::Finish {
+                        status,
+                        output,
+                        error,
+                        now,
+                    } => {
+                        let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+                        ended = finish_in(&tx, id, status, output.as_deref(), error, now, fence)?;
+                    }
+                }
             }
-            Ok(changed > 0)
+            tx.commit()?;
+            Ok(ended)
         })
     }
 
@@ -485,20 +499,8 @@ impl SqliteStore {
         sql(|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
-            {
-                let mut stmt = tx.prepare(
-                "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
-                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
-            )?;
-                for line in lines {
-                    stmt.execute(params![
-                        id,
-                        line.ts_ms,
-                        line.message,
-                        line.state,
-                        line.invocation
-                    ])?;
-                }
+            for line in lines {
+                append_log_in(&tx, id, line)?;
             }
             tx.commit()?;
             Ok(())
@@ -526,14 +528,7 @@ impl SqliteStore {
     /// Records a call instance `id`'s state made (`kind`: "invocation" or "instance"); nothing
     /// for an instance that is gone.
     pub fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {
-        sql(|| {
-            self.conn().execute(
-            "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
-            params![id, call.id, call.kind, call.state, call.function, call.started],
-        )?;
-            Ok(())
-        })
+        sql(|| record_call_in(&self.conn(), id, call))
     }
 
     /// The calls instance `id` made, in order, each with its invocation's or subflow
@@ -632,14 +627,153 @@ pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Sql<
 
 /// Stores a new instance as `running` (also inside another transaction, such as a cron
 /// slot's claim).
+/// Saves an instance's checkpoint (see [`SqliteStore::save_checkpoint`]) on `conn`, inside the
+/// caller's transaction.
+fn save_checkpoint_in(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    checkpoint: &str,
+    finished: Option<(u64, &str)>,
+    now: &str,
+    fence: Fence<'_>,
+) -> Sql<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE flow_instances SET status = ?2, checkpoint = ?3, updated = ?4,
+                 lease_until_ms = CASE WHEN ?2 = 'waiting' THEN NULL ELSE lease_until_ms END
+             WHERE id = ?1 AND (?5 IS NULL OR (owner = ?5 AND epoch = ?6))",
+        )?
+        .execute(params![
+            id,
+            status,
+            checkpoint,
+            now,
+            fence.map(|f| f.0),
+            fence.map(|f| f.1)
+        ])?;
+    if changed == 0 && fence.is_some() {
+        refuse_if_held(conn, id, false)?;
+    }
+    if let Some((step, state)) = finished {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO flow_instance_states (instance, step, state, finished) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, step as i64, state, now])?;
+    }
+    Ok(())
+}
+
+/// Records the start of an instance's step (once) on `conn`.
+fn start_step_in(conn: &Connection, start: &StepStart<'_>) -> Sql<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO flow_instance_steps (instance, step, state, started, input, truncated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        start.instance,
+        start.step as i64,
+        start.state,
+        start.started,
+        start.input,
+        start.truncated
+    ])?;
+    Ok(())
+}
+
+/// Ends an instance's open step on `conn`.
+fn end_step_in(conn: &Connection, instance: &str, end: &StepEnd<'_>) -> Sql<()> {
+    conn.prepare_cached(
+        "UPDATE flow_instance_steps SET finished = ?2, output = ?3, error_code = ?4,
+             error_message = ?5, truncated = truncated OR ?6
+         WHERE instance = ?1 AND finished IS NULL",
+    )?
+    .execute(params![
+        instance,
+        end.finished,
+        end.output,
+        end.error.map(|e| e.0),
+        end.error.map(|e| e.1),
+        end.truncated
+    ])?;
+    Ok(())
+}
+
+/// Records how an instance ended (see [`SqliteStore::finish_instance`]) on `conn`.
+fn finish_in(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    output: Option<&str>,
+    error: Option<(&str, &str)>,
+    now: &str,
+    fence: Fence<'_>,
+) -> Sql<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE flow_instances SET status = ?2, output = ?3, error_code = ?4, error_message = ?5,
+                 updated = ?6, lease_until_ms = NULL,
+                 epoch = CASE WHEN ?7 IS NULL THEN epoch + 1 ELSE epoch END
+             WHERE id = ?1 AND status IN ('running', 'waiting')
+               AND (?7 IS NULL OR (owner = ?7 AND epoch = ?8))",
+        )?
+        .execute(params![
+            id,
+            status,
+            output,
+            error.map(|e| e.0),
+            error.map(|e| e.1),
+            now,
+            fence.map(|f| f.0),
+            fence.map(|f| f.1)
+        ])?;
+    if changed == 0 && fence.is_some() {
+        refuse_if_held(conn, id, true)?;
+    }
+    Ok(changed > 0)
+}
+
+/// Appends a line to an instance's log on `conn` (nothing for an instance that is gone).
+fn append_log_in(conn: &Connection, id: &str, line: &NewInstanceLog<'_>) -> Sql<()> {
+    conn.prepare_cached(
+        "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
+    )?
+    .execute(params![
+        id,
+        line.ts_ms,
+        line.message,
+        line.state,
+        line.invocation
+    ])?;
+    Ok(())
+}
+
+/// Records a call an instance's state made on `conn` (nothing for an instance that is gone).
+fn record_call_in(conn: &Connection, id: &str, call: &InstanceCallRecord) -> Sql<()> {
+    conn.prepare_cached(
+        "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM flow_instances WHERE id = ?1)",
+    )?
+    .execute(params![
+        id,
+        call.id,
+        call.kind,
+        call.state,
+        call.function,
+        call.started
+    ])?;
+    Ok(())
+}
+
 pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Sql<()> {
-    conn.execute(
+    conn.prepare_cached(
         &format!(
             "INSERT INTO flow_instances (id, namespace, flow, source, status, input, checkpoint, parent, created, updated, depth, owner, lease_until_ms)
              VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?8, ?9, ?10, CASE WHEN ?10 IS NULL THEN NULL ELSE {NOW_MS} + ?11 END)"
         ),
-        params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth, new.owner, new.lease_ms],
-    )?;
+    )?
+    .execute(params![new.id, new.namespace, new.flow, new.source, new.input, new.checkpoint, new.parent, new.now, new.depth, new.owner, new.lease_ms])?;
     Ok(())
 }
 

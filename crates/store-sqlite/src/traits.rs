@@ -12,10 +12,10 @@ use faasbox_store::{
     FlowStore, FunctionLogs, FunctionRecord, FunctionStore, InstanceCallRecord, InstanceFilter,
     InstanceLogRecord, Interruption, InvocationEnd, InvocationRecord, InvocationStore, Listener,
     ListenerRecord, NamespaceRecord, NamespaceStore, NewBuildLogLine, NewInstance, NewInstanceLog,
-    NewRevision, NewRun, PullFailure, PullFailureStore, RegistryRecord, Requeued, Result, Revised,
-    RevisionRecord, Rewrap, RouteRecord, RouteStore, RunCount, RunFilter, ScheduleRecord,
-    SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StepEnd, StepRecord,
-    StepStart, StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
+    NewRevision, NewRun, ProgressWrite, PullFailure, PullFailureStore, RegistryRecord, Requeued,
+    Result, Revised, RevisionRecord, Rewrap, RouteRecord, RouteStore, RunCount, RunFilter,
+    ScheduleRecord, SecretEntry, SecretRecord, SecretStore, ServiceRecord, ServiceStore, StepEnd,
+    StepRecord, StepStart, StoreError, StoredEvent, SubscriptionRecord, TokenRecord, TokenStore,
 };
 
 use crate::SqliteStore;
@@ -692,6 +692,21 @@ impl FlowStore for SqliteStore {
     async fn instance_logs(&self, id: &str, after_seq: i64) -> Result<Vec<InstanceLogRecord>> {
         own!(id);
         self.run(move |s| s.instance_logs(&id, after_seq)).await
+    }
+
+    async fn record_progress(
+        &self,
+        id: &str,
+        writes: Vec<ProgressWrite>,
+        fence: Fence<'_>,
+    ) -> Result<bool> {
+        own!(id);
+        let fence = fence.map(|(node, epoch)| (node.to_owned(), epoch));
+        self.run(move |s| {
+            let fence = fence.as_ref().map(|(node, epoch)| (node.as_str(), *epoch));
+            s.record_progress(&id, &writes, fence)
+        })
+        .await
     }
 
     async fn record_instance_call(&self, id: &str, call: &InstanceCallRecord) -> Result<()> {

@@ -211,6 +211,71 @@ pub struct StepEnd<'a> {
     pub truncated: bool,
 }
 
+/// One write of an instance's progress, for [`FlowStore::record_progress`]: what the single
+/// methods of the same name write, owned so a batch can move to a blocking thread whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressWrite {
+    /// A log line ([`FlowStore::append_instance_logs`]).
+    Log {
+        /// When it was logged (ms since the epoch).
+        ts_ms: i64,
+        /// The text.
+        message: String,
+        /// The state it belongs to, if any.
+        state: Option<String>,
+        /// The invocation it came from, if any.
+        invocation: Option<String>,
+    },
+    /// The start of a step ([`FlowStore::start_step`]).
+    StartStep {
+        /// From 1: the how manieth state of the instance.
+        step: u64,
+        /// The state's id.
+        state: String,
+        /// When it started (RFC 3339).
+        started: String,
+        /// Its input (JSON text, masked); `None` when too large.
+        input: Option<String>,
+        /// Whether the input was left out.
+        truncated: bool,
+    },
+    /// The end of the open step ([`FlowStore::end_step`]).
+    EndStep {
+        /// When it ended (RFC 3339).
+        finished: String,
+        /// Its output (JSON text, masked); `None` on error or when too large.
+        output: Option<String>,
+        /// Its error: code and message.
+        error: Option<(String, String)>,
+        /// Whether the output was left out.
+        truncated: bool,
+    },
+    /// A checkpoint with the state that finished ([`FlowStore::save_checkpoint`]); fenced.
+    Checkpoint {
+        /// `running` or `waiting`.
+        status: String,
+        /// The engine's checkpoint (JSON text).
+        checkpoint: String,
+        /// The step that finished and its state.
+        finished: Option<(u64, String)>,
+        /// Becomes `updated` (RFC 3339).
+        now: String,
+    },
+    /// A call the instance's action made ([`FlowStore::record_instance_call`]).
+    Call(InstanceCallRecord),
+    /// How the instance ended ([`FlowStore::finish_instance`]); fenced.
+    Finish {
+        /// `complete`, `failed` or `cancelled`.
+        status: String,
+        /// The output (JSON text) of a completed instance.
+        output: Option<String>,
+        /// The error: code and message.
+        error: Option<(String, String)>,
+        /// Becomes `updated` (RFC 3339).
+        now: String,
+    },
+}
+
 /// One state an instance ran: a row of its timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
@@ -397,6 +462,101 @@ pub trait FlowStore: Send + Sync {
     /// The calls instance `id` made, in the order recorded, each with its invocation's or
     /// subflow instance's status now. Empty for an unknown instance.
     async fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>>;
+
+    /// Writes instance `id`'s progress (log lines, step starts and ends, a checkpoint, a call,
+    /// its end), in order, each as its single method writes it; a backend writes them in one
+    /// transaction, so a refused fenced write (a `Checkpoint` or `Finish` with `fence`, see
+    /// [`FlowStore::save_checkpoint`]) leaves none of them. Returns whether a `Finish` recorded
+    /// the end (false without one). The default writes them one by one (a refused write leaves
+    /// those before it written).
+    async fn record_progress(
+        &self,
+        id: &str,
+        writes: Vec<ProgressWrite>,
+        fence: Fence<'_>,
+    ) -> Result<bool> {
+        let mut ended = false;
+        let mut lines = Vec::new();
+        for (i, write) in writes.iter().enumerate() {
+            match write {
+                ProgressWrite::Log {
+                    ts_ms,
+                    message,
+                    state,
+                    invocation,
+                } => {
+                    // Lines in a row go in as one append.
+                    lines.push(NewInstanceLog {
+                        ts_ms: *ts_ms,
+                        message,
+                        state: state.as_deref(),
+                        invocation: invocation.as_deref(),
+                    });
+                    let last = !matches!(writes.get(i + 1), Some(ProgressWrite::Log { .. }));
+                    if last {
+                        self.append_instance_logs(id, &std::mem::take(&mut lines))
+                            .await?;
+                    }
+                }
+                ProgressWrite::StartStep {
+                    step,
+                    state,
+                    started,
+                    input,
+                    truncated,
+                } => {
+                    let start = StepStart {
+                        instance: id,
+                        step: *step,
+                        state,
+                        started,
+                        input: input.as_deref(),
+                        truncated: *truncated,
+                    };
+                    self.start_step(&start).await?;
+                }
+                ProgressWrite::EndStep {
+                    finished,
+                    output,
+                    error,
+                    truncated,
+                } => {
+                    let end = StepEnd {
+                        finished,
+                        output: output.as_deref(),
+                        error: error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
+                        truncated: *truncated,
+                    };
+                    self.end_step(id, &end).await?;
+                }
+                ProgressWrite::Checkpoint {
+                    status,
+                    checkpoint,
+                    finished,
+                    now,
+                } => {
+                    let finished = finished
+                        .as_ref()
+                        .map(|(step, state)| (*step, state.as_str()));
+                    self.save_checkpoint(id, status, checkpoint, finished, now, fence)
+                        .await?;
+                }
+                ProgressWrite::Call(call) => self.record_instance_call(id, call).await?,
+                ProgressWrite::Finish {
+                    status,
+                    output,
+                    error,
+                    now,
+                } => {
+                    let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
+                    ended = self
+                        .finish_instance(id, status, output.as_deref(), error, now, fence)
+                        .await?;
+                }
+            }
+        }
+        Ok(ended)
+    }
 
     // --- variables --------------------------------------------------------------------------
 

@@ -5,11 +5,11 @@
 //! the state and the invocation, as Direktiv's instance log holds what its actions logged.
 //! The lines arrive when the call ends; `faasbox logs INVOCATION` has the whole call.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use faasbox_flow::engine::{FunctionCall, InstanceRef};
 use faasbox_proto::LogLine;
-use faasbox_store::{InstanceCallRecord, NewInstanceLog};
+use faasbox_store::{InstanceCallRecord, NewInstanceLog, ProgressWrite};
 
 use crate::clock;
 use crate::state::AppState;
@@ -38,12 +38,17 @@ impl Kind {
     }
 }
 
+/// An instance run's progress not written yet (see `super::effects`): a call's link takes it
+/// into its own write.
+pub type Held = Arc<Mutex<Vec<ProgressWrite>>>;
+
 /// Who makes a call: the instance, its state and the flow's function id.
 pub struct Link {
     state: Arc<AppState>,
     instance: String,
     state_id: String,
     function: String,
+    held: Option<Held>,
 }
 
 impl Link {
@@ -54,7 +59,15 @@ impl Link {
             instance: instance.id.clone(),
             state_id: call.state.to_string(),
             function: call.function.id.clone(),
+            held: None,
         }
+    }
+
+    /// The same link, writing the run's `held` progress (the state's start, the lines before
+    /// the call) with the call's record, before it.
+    pub fn with_held(mut self, held: Held) -> Link {
+        self.held = Some(held);
+        self
     }
 
     /// Links call `id` from the instance and logs that the state made it.
@@ -74,30 +87,27 @@ impl Link {
             instance,
             state_id,
             function,
+            held,
         } = self;
-        let record = InstanceCallRecord {
+        let mut writes = held
+            .map(|h| std::mem::take(&mut *h.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default();
+        writes.push(ProgressWrite::Call(InstanceCallRecord {
             id: id.to_string(),
             kind: kind.as_str().to_string(),
             state: state_id.clone(),
             function,
             started: clock::now_rfc3339(),
             status: None,
-        };
-        let ts_ms = clock::now_ms() as i64;
-        let line = NewInstanceLog {
-            ts_ms,
-            message: &message,
-            state: Some(&state_id),
-            invocation: (kind == Kind::Invocation).then_some(id),
-        };
-        // The call's record and its log line are two writes, as before: a crash between them
-        // loses only the line.
-        let stored = async {
-            state.store.record_instance_call(&instance, &record).await?;
-            state.store.append_instance_logs(&instance, &[line]).await
-        }
-        .await;
-        if let Err(e) = stored {
+        }));
+        writes.push(ProgressWrite::Log {
+            ts_ms: clock::now_ms() as i64,
+            message,
+            invocation: (kind == Kind::Invocation).then(|| id.to_string()),
+            state: Some(state_id),
+        });
+        // The call's record and its log line are one write, with what the run held.
+        if let Err(e) = state.store.record_progress(&instance, writes, None).await {
             tracing::error!("linking a call of instance {instance} failed: {e}");
         }
     }

@@ -1,8 +1,14 @@
 //! The engine's effects in the server: calls through [`super::functions`] (subflows through
 //! the runner's [`Subflows`]), secrets from the vault, variables, checkpoints and logs in the
-//! store. Every checkpoint and metadata write carries the run's fence (this server's node and
-//! the epoch of its hold on the instance): once another server took the instance over, the
-//! store refuses it, and the run stops without recording anything more ([`ServerEffects::lease_lost`]).
+//! store. A run's progress is written in as few transactions as durability allows: log lines
+//! and a state's start wait for the next write of the run (the checkpoint after the state,
+//! a call, the end), every finished state's checkpoint is written (with the end of its step in
+//! the timeline and the start of the next) before the instance moves on, and the checkpoint
+//! of the last state is written with the instance's end ([`ServerEffects::finish`]), since
+//! nothing happens between the two. Every checkpoint and metadata write carries the run's
+//! fence (this server's node and the epoch of its hold on the instance): once another server
+//! took the instance over, the store refuses it, and the run stops without recording anything
+//! more ([`ServerEffects::lease_lost`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,9 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use faasbox_flow::engine::{Checkpoint, Effects, FlowError, FunctionCall, InstanceRef};
-use faasbox_flow::model::VarScope;
+use faasbox_flow::model::{FunctionKind, VarScope};
+use faasbox_store::ProgressWrite;
 use serde_json::Value;
 
+use super::call_log::Held;
 use super::functions::Subflows;
 use crate::clock;
 use crate::failure::Failure;
@@ -31,6 +39,12 @@ pub struct ServerEffects {
     fence: (String, i64),
     /// Set once the store refused a fenced write: another server drives the instance now.
     lost: AtomicBool,
+    /// Progress not written yet (log lines, a step's start, the last checkpoint): written
+    /// with the run's next write.
+    pending: Held,
+    /// Set (under `pending`'s lock) once the run's end or wait was written: what is logged
+    /// after that (an `async` action's failure) is written at once.
+    closed: AtomicBool,
 }
 
 /// The (uncatchable) error a run ends with once another server took its instance over; the
@@ -54,6 +68,8 @@ impl ServerEffects {
             secret_values: Mutex::new(Vec::new()),
             fence: (node, epoch),
             lost: AtomicBool::new(false),
+            pending: Held::default(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -80,9 +96,13 @@ impl ServerEffects {
     }
 
     /// Records the start of the state `cp` is at (its input is `cp`'s data), unless that step
-    /// was recorded already (a resumed instance). Call it before the engine runs `cp`.
-    pub async fn begin(&self, instance: &str, cp: &Checkpoint) {
-        self.start_step(instance, cp).await;
+    /// was recorded already (a resumed instance), with the run's next write. Call it before
+    /// the engine runs `cp`.
+    pub fn begin(&self, cp: &Checkpoint) {
+        if let Some(start) = self.step_start(cp) {
+            // Nothing is closed before the run.
+            let _ = self.hold(start);
+        }
     }
 
     /// `value` as the timeline keeps it: masked, or `None` past [`STEP_VALUE_LIMIT`].
@@ -93,47 +113,113 @@ impl ServerEffects {
         (text.len() <= STEP_VALUE_LIMIT).then_some(text)
     }
 
-    async fn start_step(&self, instance: &str, cp: &Checkpoint) {
-        let Some(state) = cp.state.as_deref() else {
-            return;
-        };
-        if self.lease_lost() {
-            return;
-        }
+    /// The start of the step `cp` is at, for the timeline; `None` when it is at no state.
+    fn step_start(&self, cp: &Checkpoint) -> Option<ProgressWrite> {
+        let state = cp.state.as_deref()?;
         let input = self.kept(&cp.data);
-        let start = faasbox_store::StepStart {
-            instance,
+        Some(ProgressWrite::StartStep {
             step: cp.step + 1,
-            state,
-            started: &clock::now_rfc3339(),
+            state: state.to_string(),
+            started: clock::now_rfc3339(),
             truncated: input.is_none(),
-            input: input.as_deref(),
-        };
-        if let Err(e) = self.state.store.start_step(&start).await {
-            tracing::warn!("recording a step of instance {instance} failed: {e}");
+            input,
+        })
+    }
+
+    /// The end of the open step with `output` (the data it left) or `error`, for the timeline.
+    fn step_end(&self, output: Option<&Value>, error: Option<(&str, &str)>) -> ProgressWrite {
+        let kept = output.map(|v| self.kept(v));
+        ProgressWrite::EndStep {
+            finished: clock::now_rfc3339(),
+            truncated: matches!(kept, Some(None)),
+            output: kept.flatten(),
+            error: error.map(|(c, m)| (c.to_string(), m.to_string())),
         }
     }
 
-    /// Ends the instance's open step with `output` (the data it left) or `error`.
-    pub async fn end_step(
+    /// Keeps `write` for the run's next write; gives it back once the run's end or wait was
+    /// written (the caller writes it at once).
+    fn hold(&self, write: ProgressWrite) -> Option<ProgressWrite> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            return Some(write);
+        }
+        pending.push(write);
+        None
+    }
+
+    /// What is held for the run's next write, taken out.
+    fn take_pending(&self) -> Vec<ProgressWrite> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// What is held, taken out for the run's last write: nothing is held after it.
+    fn take_last(&self) -> Vec<ProgressWrite> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Writes what is held as the run's last write (it waits, or the server shuts down);
+    /// nothing is held after it.
+    pub async fn close(&self, instance: &str) -> Result<(), FlowError> {
+        let writes = self.take_last();
+        if writes.is_empty() || self.lease_lost() {
+            return Ok(());
+        }
+        self.write(instance, writes).await.map(|_| ())
+    }
+
+    /// Writes what is held (log lines, a step's start) in one transaction; nothing once the
+    /// lease is lost. Around a call.
+    pub async fn flush(&self, instance: &str) -> Result<(), FlowError> {
+        let writes = self.take_pending();
+        if writes.is_empty() || self.lease_lost() {
+            return Ok(());
+        }
+        self.write(instance, writes).await.map(|_| ())
+    }
+
+    /// Writes `writes` in one fenced transaction: whether a `Finish` among them recorded the
+    /// end.
+    async fn write(&self, instance: &str, writes: Vec<ProgressWrite>) -> Result<bool, FlowError> {
+        self.state
+            .store
+            .record_progress(instance, writes, self.fence())
+            .await
+            .map_err(|e| self.fenced_error(e))
+    }
+
+    /// Records the instance's end (`status`, its output or error) in one transaction with
+    /// everything held: the last state's checkpoint, its step's end (`error`: the state that
+    /// was running ends with it) and the log lines, `line` last. Whether this end was
+    /// recorded (false when the instance had ended already); `Err` when another server holds
+    /// the instance (nothing is written then).
+    pub async fn finish(
         &self,
         instance: &str,
-        output: Option<&Value>,
+        status: &str,
+        output: Option<String>,
         error: Option<(&str, &str)>,
-    ) {
-        if self.lease_lost() {
-            return;
+        line: String,
+    ) -> Result<bool, FlowError> {
+        let mut writes = self.take_last();
+        if error.is_some() {
+            writes.push(self.step_end(None, error));
         }
-        let kept = output.map(|v| self.kept(v));
-        let end = faasbox_store::StepEnd {
-            finished: &clock::now_rfc3339(),
-            output: kept.as_ref().and_then(|k| k.as_deref()),
-            error,
-            truncated: matches!(kept, Some(None)),
-        };
-        if let Err(e) = self.state.store.end_step(instance, &end).await {
-            tracing::warn!("recording a step of instance {instance} failed: {e}");
-        }
+        writes.push(ProgressWrite::Log {
+            ts_ms: self.now_ms() as i64,
+            message: line,
+            state: None,
+            invocation: None,
+        });
+        writes.push(ProgressWrite::Finish {
+            status: status.to_string(),
+            output,
+            error: error.map(|(c, m)| (c.to_string(), m.to_string())),
+            now: clock::now_rfc3339(),
+        });
+        self.write(instance, writes).await
     }
 }
 
@@ -171,7 +257,22 @@ impl Effects for ServerEffects {
                 format!("instance {} is driven by another server now", instance.id),
             ));
         }
-        super::functions::call(&self.state, self.subflows.as_ref(), instance, call).await
+        // The state's start and the lines before the call are in the timeline and the log
+        // before the function runs: written with the call's record, or (a subflow, a call
+        // refused before it was recorded) on their own.
+        if matches!(call.function.kind, FunctionKind::Subflow { .. }) {
+            self.flush(&instance.id).await?;
+        }
+        let result = super::functions::call(
+            &self.state,
+            self.subflows.as_ref(),
+            instance,
+            call,
+            &self.pending,
+        )
+        .await;
+        self.flush(&instance.id).await?;
+        result
     }
 
     async fn secrets(
@@ -263,27 +364,28 @@ impl Effects for ServerEffects {
         } else {
             "running"
         };
-        let finished_state = finished
-            .as_ref()
-            .map(|(step, state)| (*step, state.as_str()));
-        self.state
-            .store
-            .save_checkpoint(
-                &instance.id,
-                status,
-                &text,
-                finished_state,
-                &clock::now_rfc3339(),
-                self.fence(),
-            )
-            .await
-            .map_err(|e| self.fenced_error(e))?;
+        let mut writes = self.take_pending();
+        writes.push(ProgressWrite::Checkpoint {
+            status: status.to_string(),
+            checkpoint: text,
+            finished: finished.clone(),
+            now: clock::now_rfc3339(),
+        });
         // The timeline: the state that finished left this data; the next one starts with it.
         if finished.is_some() {
-            self.end_step(&instance.id, Some(&cp.data), None).await;
-            self.start_step(&instance.id, cp).await;
+            writes.push(self.step_end(Some(&cp.data), None));
+            writes.extend(self.step_start(cp));
         }
-        Ok(())
+        if cp.state.is_none() && cp.wait.is_none() && !self.lease_lost() {
+            // The last state: the instance ends next, with nothing done in between; its
+            // checkpoint is written with that end ([`ServerEffects::finish`]).
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(writes);
+            return Ok(());
+        }
+        self.write(&instance.id, writes).await.map(|_| ())
     }
 
     async fn generate_event(
@@ -330,14 +432,23 @@ impl Effects for ServerEffects {
         if self.lease_lost() {
             return;
         }
-        let ts = self.now_ms() as i64;
-        let stored = self
-            .state
-            .store
-            .append_instance_log(&instance.id, ts, &message)
-            .await;
-        if let Err(e) = stored {
-            tracing::error!("storing a log line of instance {} failed: {e}", instance.id);
+        // Written with the run's next write (the state's checkpoint, a call, the end).
+        let line = ProgressWrite::Log {
+            ts_ms: self.now_ms() as i64,
+            message,
+            state: None,
+            invocation: None,
+        };
+        if let Some(line) = self.hold(line) {
+            // The run has ended or waits (an `async` action's line): written at once.
+            let stored = self
+                .state
+                .store
+                .record_progress(&instance.id, vec![line], None)
+                .await;
+            if let Err(e) = stored {
+                tracing::error!("storing a log line of instance {} failed: {e}", instance.id);
+            }
         }
     }
 }

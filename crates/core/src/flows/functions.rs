@@ -18,6 +18,7 @@ use faasbox_flow::Workflow;
 use serde_json::{json, Value};
 
 use super::call_files;
+use super::call_log::Held;
 use crate::deployments::Deployment;
 use crate::failure::Failure;
 use crate::image_pin::PullPolicy;
@@ -47,11 +48,14 @@ pub trait Subflows: Send + Sync {
 
 /// Calls an action's function by its kind (a flow's own function, a namespace's, a global
 /// service, or a subflow) and answers with its output.
+/// `held` is the run's progress not written yet: a function's call writes it with the call's
+/// record (a subflow's is written by the caller before).
 pub async fn call(
     state: &Arc<AppState>,
     subflows: &dyn Subflows,
     instance: &InstanceRef,
     call: FunctionCall<'_>,
+    held: &Held,
 ) -> Result<Value, FlowError> {
     match &call.function.kind {
         FunctionKind::Workflow {
@@ -83,13 +87,13 @@ pub async fn call(
                     },
                 );
             }
-            invoke(state, instance, own(instance), &name, &call).await
+            invoke(state, instance, own(instance), &name, &call, held).await
         }
         FunctionKind::Namespace { service } => {
-            invoke(state, instance, own(instance), service, &call).await
+            invoke(state, instance, own(instance), service, &call, held).await
         }
         FunctionKind::Global { service } => {
-            invoke(state, instance, Owner::Global, service, &call).await
+            invoke(state, instance, Owner::Global, service, &call, held).await
         }
         FunctionKind::Subflow { workflow } => subflows.run(state, instance, workflow, &call).await,
     }
@@ -162,13 +166,14 @@ async fn invoke(
     owner: Owner,
     name: &str,
     call: &FunctionCall<'_>,
+    held: &Held,
 ) -> Result<Value, FlowError> {
     let files = call_files::to_call_files(&call.files)?;
     let body = Bytes::from(
         serde_json::to_vec(&call.input).map_err(|e| FlowError::internal(e.to_string()))?,
     );
     let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
-    let link = super::call_log::Link::new(state, instance, call);
+    let link = super::call_log::Link::new(state, instance, call).with_held(held.clone());
     let options = CallOptions {
         cancel: call.cancel.clone(),
         masker,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use faasbox_flow::engine::{
     codes, Checkpoint, Engine, FlowError, FunctionCall, InstanceRef, Outcome, Wait, WaitResolution,
 };
-use faasbox_flow::model::StartKind;
+use faasbox_flow::model::{StartKind, StateKind};
 use faasbox_store::{Claim, NewInstance};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -124,6 +124,28 @@ impl PreparedInstance {
         &self.id
     }
 
+    /// The instance as the store holds it once [`PreparedInstance::record`] was stored at
+    /// `now`.
+    fn into_record(self, now: String) -> faasbox_store::FlowInstanceRecord {
+        faasbox_store::FlowInstanceRecord {
+            id: self.id,
+            namespace: self.namespace,
+            flow: self.flow,
+            source: self.source,
+            status: "running".to_string(),
+            input: self.input,
+            output: None,
+            error_code: None,
+            error_message: None,
+            checkpoint: self.checkpoint,
+            parent: self.parent,
+            depth: self.depth,
+            created: now.clone(),
+            updated: now,
+            metadata: None,
+        }
+    }
+
     /// The store's record of it, created at `now`.
     pub fn record<'a>(&'a self, now: &'a str) -> NewInstance<'a> {
         NewInstance {
@@ -159,13 +181,15 @@ pub async fn prepare(
             "flow {namespace}/{path} does not exist; deploy it with `faasbox flow deploy {namespace}/{path} FILE`"
         )));
     };
-    let flow = super::load(&record.source).await.map_err(|problems| {
-        Failure::new(
-            FailureKind::Conflict,
-            FLOW_INVALID,
-            format!("flow {namespace}/{path} is invalid: {}", problems[0]),
-        )
-    })?;
+    let flow = super::load_cached(&record.source)
+        .await
+        .map_err(|problems| {
+            Failure::new(
+                FailureKind::Conflict,
+                FLOW_INVALID,
+                format!("flow {namespace}/{path} is invalid: {}", problems[0]),
+            )
+        })?;
     let on_events = matches!(
         flow.start.kind,
         StartKind::Event { .. } | StartKind::EventsXor { .. } | StartKind::EventsAnd { .. }
@@ -254,6 +278,40 @@ pub async fn drive(
         }
         Err(e) => return Outcome::Failed(store_failed(e)),
     };
+    drive_record(state, record, epoch, resolution, cancel).await
+}
+
+/// [`create`] and [`spawn`] in one: the instance is stored, then run in a task of its own from
+/// what was stored (not read back). Its id and the task.
+pub async fn start(
+    state: &Arc<AppState>,
+    namespace: &str,
+    path: &str,
+    input: Value,
+    by: StartedBy,
+) -> Result<(String, tokio::task::JoinHandle<Outcome>), Failure> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let new = prepare(state, &id, namespace, path, input, Lineage::TOP, by).await?;
+    let now = clock::now_rfc3339();
+    state.store.create_instance(&new.record(&now)).await?;
+    crate::metrics::flow_started(namespace);
+    let record = new.into_record(now);
+    let state = state.clone();
+    let run = tokio::spawn(async move {
+        drive_record(&state, record, 0, None, CancellationToken::new()).await
+    });
+    Ok((id, run))
+}
+
+/// [`drive`] of the instance stored as `record`.
+async fn drive_record(
+    state: &Arc<AppState>,
+    record: faasbox_store::FlowInstanceRecord,
+    epoch: i64,
+    resolution: Option<WaitResolution>,
+    cancel: CancellationToken,
+) -> Outcome {
+    let id = record.id.as_str();
     if state.flow_runs.is_deleting(&record.namespace) {
         // Its namespace goes with everything in it; nothing to record.
         return Outcome::Failed(FlowError::fatal(
@@ -278,7 +336,7 @@ pub async fn drive(
         namespace: record.namespace.clone(),
         flow: record.flow.clone(),
     };
-    let parsed = super::load(&record.source).await;
+    let parsed = super::load_cached(&record.source).await;
     let cp = serde_json::from_str::<Checkpoint>(&record.checkpoint);
     let effects = Arc::new(ServerEffects::new(
         state.clone(),
@@ -323,9 +381,13 @@ pub async fn drive(
             Outcome::Waiting(wait)
         }
         (Ok(flow), Ok(cp)) => {
-            let flow = Arc::new(flow);
-            effects.begin(id, &cp).await;
-            let watermark = crate::events::watermark(state).await;
+            effects.begin(&cp);
+            // Only a flow with event states can end up waiting for events.
+            let watermark = if waits_for_events(&flow) {
+                crate::events::watermark(state).await
+            } else {
+                0
+            };
             let engine = Engine::new(effects.clone(), state.evaluator.clone())
                 .with_limits(state.config.flow_limits);
             let outcome = match resolution {
@@ -351,9 +413,13 @@ pub async fn drive(
         ))),
     };
     if state.flow_runs.is_shutting_down() && !matches!(outcome, Outcome::Waiting(_)) {
+        // What it did so far is kept (a last checkpoint too: it ends at once when resumed).
+        if let Err(e) = effects.close(id).await {
+            tracing::warn!("recording the progress of instance {id} failed: {e}");
+        }
         return outcome;
     }
-    if let Err(refused) = record_end(state, &inst, &outcome, effects.fence()).await {
+    if let Err(refused) = record_end(&inst, &outcome, &effects).await {
         return lost(id, Outcome::Failed(refused));
     }
     if let Outcome::Waiting(Wait {
@@ -496,16 +562,25 @@ pub fn start_wait_sweeper(state: Arc<AppState>) {
     });
 }
 
-/// Records how a run ended (nothing for a wait, saved already), fenced: `Err` when another
-/// server took the instance over before its end was recorded.
+/// Records how a run ended (for a wait, saved already, only the log lines held), fenced, in
+/// one transaction with the run's last progress: `Err` when another server took the instance
+/// over before its end was recorded.
 async fn record_end(
-    state: &Arc<AppState>,
     inst: &InstanceRef,
     outcome: &Outcome,
-    fence: faasbox_store::Fence<'_>,
+    effects: &ServerEffects,
 ) -> Result<(), FlowError> {
     let (status, output, error) = match outcome {
-        Outcome::Waiting(_) => return Ok(()),
+        Outcome::Waiting(_) => {
+            return match effects.close(&inst.id).await {
+                Err(e) if e.code == super::effects::LEASE_LOST => Err(e),
+                Err(e) => {
+                    tracing::error!("recording the log of instance {} failed: {e}", inst.id);
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
+            }
+        }
         Outcome::Completed(output) => ("complete", Some(output.to_string()), None),
         Outcome::Failed(e) if e.code == codes::CANCELLED => {
             ("cancelled", None, Some((e.code.clone(), e.message.clone())))
@@ -517,47 +592,25 @@ async fn record_end(
         Some((code, message)) => format!("instance {status}: {code}: {message}"),
     };
     let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
-    if error.is_some() {
-        // The timeline: the state that was running ends with the instance's error.
-        let end = faasbox_store::StepEnd {
-            finished: &clock::now_rfc3339(),
-            error,
-            ..Default::default()
-        };
-        if let Err(e) = state.store.end_step(&inst.id, &end).await {
-            tracing::warn!(
-                "recording the last step of instance {} failed: {e}",
-                inst.id
-            );
-        }
-    }
-    let stored = async {
-        state
-            .store
-            .append_instance_log(&inst.id, clock_ms() as i64, &line)
-            .await?;
-        state
-            .store
-            .finish_instance(
-                &inst.id,
-                status,
-                output.as_deref(),
-                error,
-                &clock::now_rfc3339(),
-                fence,
-            )
-            .await
-    }
-    .await;
-    match stored {
+    match effects.finish(&inst.id, status, output, error, line).await {
         Ok(true) => crate::metrics::flow_finished(&inst.namespace, status),
         Ok(false) => {}
-        Err(e @ faasbox_store::StoreError::LeaseLost { .. }) => {
-            return Err(FlowError::fatal(super::effects::LEASE_LOST, e.to_string()))
-        }
+        Err(e) if e.code == super::effects::LEASE_LOST => return Err(e),
         Err(e) => tracing::error!("recording the end of instance {} failed: {e}", inst.id),
     }
     Ok(())
+}
+
+/// Whether `flow` has a state that waits for events (only then can a run end up waiting).
+fn waits_for_events(flow: &faasbox_flow::Workflow) -> bool {
+    flow.states.iter().any(|s| {
+        matches!(
+            s.kind,
+            StateKind::ConsumeEvent { .. }
+                | StateKind::EventsAnd { .. }
+                | StateKind::EventsXor { .. }
+        )
+    })
 }
 
 /// The runner as the [`Subflows`] of its instances' effects.

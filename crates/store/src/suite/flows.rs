@@ -744,3 +744,119 @@ pub async fn a_wait_is_resumed_once_and_unfenced_writes_always_land(backend: &im
         "cancelled"
     );
 }
+
+/// `record_progress` writes an instance's log lines, steps, checkpoint, call and end in the
+/// order given, as the single methods do; a fenced write of another owner is refused and the
+/// end is recorded once.
+pub async fn progress_is_written_in_order_and_fenced(backend: &impl Backend) {
+    let store = backend.open().await;
+    store.create_namespace("demo", "t0").await.unwrap();
+    store
+        .create_instance(&leased_instance("p", Some("a"), 60_000))
+        .await
+        .unwrap();
+    let log = |ts_ms: i64, message: &str| ProgressWrite::Log {
+        ts_ms,
+        message: message.to_string(),
+        state: None,
+        invocation: None,
+    };
+    let start = |step: u64, state: &str| ProgressWrite::StartStep {
+        step,
+        state: state.to_string(),
+        started: "t1".to_string(),
+        input: Some("{}".to_string()),
+        truncated: false,
+    };
+    let end = ProgressWrite::EndStep {
+        finished: "t2".to_string(),
+        output: Some("{\"x\":1}".to_string()),
+        error: None,
+        truncated: false,
+    };
+    let checkpoint = ProgressWrite::Checkpoint {
+        status: "running".to_string(),
+        checkpoint: "cp1".to_string(),
+        finished: Some((1, "s1".to_string())),
+        now: "t2".to_string(),
+    };
+    let call = ProgressWrite::Call(InstanceCallRecord {
+        id: "inv1".to_string(),
+        kind: "invocation".to_string(),
+        state: "s1".to_string(),
+        function: "echo".to_string(),
+        started: "t1".to_string(),
+        status: None,
+    });
+    let writes = vec![
+        start(1, "s1"),
+        log(1, "running state 's1'"),
+        call,
+        log(2, "called"),
+        checkpoint,
+        end,
+        start(2, "s2"),
+    ];
+    assert!(!store
+        .record_progress("p", writes, Some(("a", 0)))
+        .await
+        .unwrap());
+    let steps = store.instance_steps("p").await.unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        (steps[0].finished.as_deref(), steps[0].output.as_deref()),
+        (Some("t2"), Some("{\"x\":1}"))
+    );
+    assert_eq!(
+        (steps[1].state.as_str(), steps[1].finished.as_deref()),
+        ("s2", None)
+    );
+    let lines: Vec<String> = store
+        .instance_logs("p", 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.message)
+        .collect();
+    assert_eq!(lines, ["running state 's1'", "called"]);
+    assert_eq!(store.instance_calls("p").await.unwrap()[0].id, "inv1");
+    let record = store.instance("p").await.unwrap().unwrap();
+    assert_eq!(record.checkpoint, "cp1");
+    assert_eq!(
+        store.finished_states("p").await.unwrap(),
+        vec![(1, "s1".to_string())]
+    );
+
+    let finish = || ProgressWrite::Finish {
+        status: "complete".to_string(),
+        output: Some("{}".to_string()),
+        error: None,
+        now: "t3".to_string(),
+    };
+    let refused = store
+        .record_progress("p", vec![finish()], Some(("b", 0)))
+        .await
+        .unwrap_err();
+    assert!(is_lease_lost(&refused, "p", "a"), "{refused:?}");
+    assert_eq!(
+        store.instance("p").await.unwrap().unwrap().status,
+        "running"
+    );
+    let writes = vec![log(3, "instance completed"), finish()];
+    assert!(store
+        .record_progress("p", writes, Some(("a", 0)))
+        .await
+        .unwrap());
+    let record = store.instance("p").await.unwrap().unwrap();
+    assert_eq!(
+        (record.status.as_str(), record.output.as_deref()),
+        ("complete", Some("{}"))
+    );
+    assert!(
+        !store
+            .record_progress("p", vec![finish()], Some(("a", 0)))
+            .await
+            .unwrap(),
+        "an ended instance keeps its first end"
+    );
+}

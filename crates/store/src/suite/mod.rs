@@ -75,6 +75,7 @@ macro_rules! backend_suite {
             an_instance_keeps_its_calls_and_its_functions_lines_by_state
             an_instance_keeps_its_subflow_depth_across_a_reopen
             an_instance_keeps_its_steps_in_order
+            progress_is_written_in_order_and_fenced
             duplicate_events_are_accepted_once
             dispatch_fires_waits_once_and_starts_every_time
             undispatched_events_survive_a_reopen
