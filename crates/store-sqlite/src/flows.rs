@@ -7,8 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use faasbox_store::{
     Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, InstanceCallRecord,
-    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressWrite, Result, StepEnd,
-    StepRecord, StepStart, StoreError,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressView, ProgressWrite,
+    Result, StepEnd, StepRecord, StepStart, StoreError,
 };
 
 use crate::{namespace_exists, sql, Sql, SqliteStore};
@@ -224,73 +224,23 @@ impl SqliteStore {
             let tx = conn.transaction()?;
             let mut ended = false;
             for write in writes {
-                match write {
-                    ProgressWrite::Log {
-                        ts_ms,
-                        message,
-                        state,
-                        invocation,
-                    } => {
-                        let line = NewInstanceLog {
-                            ts_ms: *ts_ms,
-                            message,
-                            state: state.as_deref(),
-                            invocation: invocation.as_deref(),
-                        };
-                        append_log_in(&tx, id, &line)?;
-                    }
-                    ProgressWrite::StartStep {
-                        step,
-                        state,
-                        started,
-                        input,
-                        truncated,
-                    } => {
-                        let start = StepStart {
-                            instance: id,
-                            step: *step,
-                            state,
-                            started,
-                            input: input.as_deref(),
-                            truncated: *truncated,
-                        };
-                        start_step_in(&tx, &start)?;
-                    }
-                    ProgressWrite::EndStep {
-                        finished,
-                        output,
-                        error,
-                        truncated,
-                    } => {
-                        let end = StepEnd {
-                            finished,
-                            output: output.as_deref(),
-                            error: error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-                            truncated: *truncated,
-                        };
-                        end_step_in(&tx, id, &end)?;
-                    }
-                    ProgressWrite::Checkpoint {
+                match write.view(id) {
+                    ProgressView::Log(line) => append_log_in(&tx, id, &line)?,
+                    ProgressView::StartStep(start) => start_step_in(&tx, &start)?,
+                    ProgressView::EndStep(end) => end_step_in(&tx, id, &end)?,
+                    ProgressView::Checkpoint {
                         status,
                         checkpoint,
                         finished,
                         now,
-                    } => {
-                        let finished = finished
-                            .as_ref()
-                            .map(|(step, state)| (*step, state.as_str()));
-                        save_checkpoint_in(&tx, id, status, checkpoint, finished, now, fence)?;
-                    }
-                    ProgressWrite::Call(call) => record_call_in(&tx, id, call)?,
-                    ProgressWrite::Finish {
+                    } => save_checkpoint_in(&tx, id, status, checkpoint, finished, now, fence)?,
+                    ProgressView::Call(call) => record_call_in(&tx, id, call)?,
+                    ProgressView::Finish {
                         status,
                         output,
                         error,
                         now,
-                    } => {
-                        let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
-                        ended = finish_in(&tx, id, status, output.as_deref(), error, now, fence)?;
-                    }
+                    } => ended = finish_in(&tx, id, status, output, error, now, fence)?,
                 }
             }
             tx.commit()?;

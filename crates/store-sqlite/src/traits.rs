@@ -61,70 +61,6 @@ macro_rules! own_opt {
     };
 }
 
-/// An [`InvocationEnd`] of owned values, for the blocking thread.
-struct OwnedEnd {
-    status: String,
-    ended: String,
-    error_code: Option<String>,
-    error_message: Option<String>,
-    error_type: Option<String>,
-    output: Option<String>,
-    input: Option<String>,
-    revision: Option<i64>,
-    cold_start: Option<bool>,
-    phases: Option<faasbox_store::RunPhases>,
-    node: Option<String>,
-}
-
-impl OwnedEnd {
-    fn from(end: &InvocationEnd<'_>) -> OwnedEnd {
-        let InvocationEnd {
-            status,
-            ended,
-            error_code,
-            error_message,
-            error_type,
-            output,
-            input,
-            revision,
-            cold_start,
-            phases,
-            node,
-        } = *end;
-        own!(status, ended);
-        own_opt!(error_code, error_message, error_type, output, input, node);
-        OwnedEnd {
-            status,
-            ended,
-            error_code,
-            error_message,
-            error_type,
-            output,
-            input,
-            revision,
-            cold_start,
-            phases,
-            node,
-        }
-    }
-
-    fn borrowed(&self) -> InvocationEnd<'_> {
-        InvocationEnd {
-            status: &self.status,
-            ended: &self.ended,
-            error_code: self.error_code.as_deref(),
-            error_message: self.error_message.as_deref(),
-            error_type: self.error_type.as_deref(),
-            output: self.output.as_deref(),
-            input: self.input.as_deref(),
-            revision: self.revision,
-            cold_start: self.cold_start,
-            phases: self.phases,
-            node: self.node.as_deref(),
-        }
-    }
-}
-
 #[async_trait]
 impl NamespaceStore for SqliteStore {
     async fn create_namespace(&self, name: &str, created: &str) -> Result<NamespaceRecord> {
@@ -325,7 +261,7 @@ impl InvocationStore for SqliteStore {
         logs: &[LogLine],
     ) -> Result<bool> {
         own!(id, logs);
-        let end = OwnedEnd::from(end);
+        let end = faasbox_store::OwnedInvocationEnd::of(end);
         self.run(move |s| s.finish_invocation(&id, &end.borrowed(), &logs))
             .await
     }
@@ -383,7 +319,7 @@ impl InvocationStore for SqliteStore {
     ) -> Result<bool> {
         let run = run.clone();
         own!(logs);
-        let end = OwnedEnd::from(end);
+        let end = faasbox_store::OwnedInvocationEnd::of(end);
         self.run(move |s| s.record_call(&run, &end.borrowed(), &logs))
             .await
     }

@@ -276,6 +276,115 @@ pub enum ProgressWrite {
     },
 }
 
+/// A [`ProgressWrite`] borrowed as the arguments of the single write it stands for, so that
+/// every backend turns the owned form into its writes the same way.
+#[derive(Debug)]
+pub enum ProgressView<'a> {
+    /// [`FlowStore::append_instance_logs`] of one line.
+    Log(NewInstanceLog<'a>),
+    /// [`FlowStore::start_step`].
+    StartStep(StepStart<'a>),
+    /// [`FlowStore::end_step`].
+    EndStep(StepEnd<'a>),
+    /// [`FlowStore::save_checkpoint`]'s arguments after the instance and before the fence.
+    Checkpoint {
+        /// `running` or `waiting`.
+        status: &'a str,
+        /// The engine's checkpoint (JSON text).
+        checkpoint: &'a str,
+        /// The step that finished and its state.
+        finished: Option<(u64, &'a str)>,
+        /// Becomes `updated` (RFC 3339).
+        now: &'a str,
+    },
+    /// [`FlowStore::record_instance_call`].
+    Call(&'a InstanceCallRecord),
+    /// [`FlowStore::finish_instance`]'s arguments after the instance and before the fence.
+    Finish {
+        /// `complete`, `failed` or `cancelled`.
+        status: &'a str,
+        /// The output (JSON text) of a completed instance.
+        output: Option<&'a str>,
+        /// The error: code and message.
+        error: Option<(&'a str, &'a str)>,
+        /// Becomes `updated` (RFC 3339).
+        now: &'a str,
+    },
+}
+
+impl ProgressWrite {
+    /// This write borrowed as its single write's arguments, for instance `instance`.
+    pub fn view<'a>(&'a self, instance: &'a str) -> ProgressView<'a> {
+        let pair = |e: &'a Option<(String, String)>| {
+            e.as_ref()
+                .map(|(code, message)| (code.as_str(), message.as_str()))
+        };
+        match self {
+            ProgressWrite::Log {
+                ts_ms,
+                message,
+                state,
+                invocation,
+            } => ProgressView::Log(NewInstanceLog {
+                ts_ms: *ts_ms,
+                message,
+                state: state.as_deref(),
+                invocation: invocation.as_deref(),
+            }),
+            ProgressWrite::StartStep {
+                step,
+                state,
+                started,
+                input,
+                truncated,
+            } => ProgressView::StartStep(StepStart {
+                instance,
+                step: *step,
+                state,
+                started,
+                input: input.as_deref(),
+                truncated: *truncated,
+            }),
+            ProgressWrite::EndStep {
+                finished,
+                output,
+                error,
+                truncated,
+            } => ProgressView::EndStep(StepEnd {
+                finished,
+                output: output.as_deref(),
+                error: pair(error),
+                truncated: *truncated,
+            }),
+            ProgressWrite::Checkpoint {
+                status,
+                checkpoint,
+                finished,
+                now,
+            } => ProgressView::Checkpoint {
+                status,
+                checkpoint,
+                finished: finished
+                    .as_ref()
+                    .map(|(step, state)| (*step, state.as_str())),
+                now,
+            },
+            ProgressWrite::Call(call) => ProgressView::Call(call),
+            ProgressWrite::Finish {
+                status,
+                output,
+                error,
+                now,
+            } => ProgressView::Finish {
+                status,
+                output: output.as_deref(),
+                error: pair(error),
+                now,
+            },
+        }
+    }
+}
+
 /// One state an instance ran: a row of its timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRecord {
@@ -478,79 +587,36 @@ pub trait FlowStore: Send + Sync {
         let mut ended = false;
         let mut lines = Vec::new();
         for (i, write) in writes.iter().enumerate() {
-            match write {
-                ProgressWrite::Log {
-                    ts_ms,
-                    message,
-                    state,
-                    invocation,
-                } => {
+            match write.view(id) {
+                ProgressView::Log(line) => {
                     // Lines in a row go in as one append.
-                    lines.push(NewInstanceLog {
-                        ts_ms: *ts_ms,
-                        message,
-                        state: state.as_deref(),
-                        invocation: invocation.as_deref(),
-                    });
+                    lines.push(line);
                     let last = !matches!(writes.get(i + 1), Some(ProgressWrite::Log { .. }));
                     if last {
                         self.append_instance_logs(id, &std::mem::take(&mut lines))
                             .await?;
                     }
                 }
-                ProgressWrite::StartStep {
-                    step,
-                    state,
-                    started,
-                    input,
-                    truncated,
-                } => {
-                    let start = StepStart {
-                        instance: id,
-                        step: *step,
-                        state,
-                        started,
-                        input: input.as_deref(),
-                        truncated: *truncated,
-                    };
-                    self.start_step(&start).await?;
-                }
-                ProgressWrite::EndStep {
-                    finished,
-                    output,
-                    error,
-                    truncated,
-                } => {
-                    let end = StepEnd {
-                        finished,
-                        output: output.as_deref(),
-                        error: error.as_ref().map(|(c, m)| (c.as_str(), m.as_str())),
-                        truncated: *truncated,
-                    };
-                    self.end_step(id, &end).await?;
-                }
-                ProgressWrite::Checkpoint {
+                ProgressView::StartStep(start) => self.start_step(&start).await?,
+                ProgressView::EndStep(end) => self.end_step(id, &end).await?,
+                ProgressView::Checkpoint {
                     status,
                     checkpoint,
                     finished,
                     now,
                 } => {
-                    let finished = finished
-                        .as_ref()
-                        .map(|(step, state)| (*step, state.as_str()));
                     self.save_checkpoint(id, status, checkpoint, finished, now, fence)
-                        .await?;
+                        .await?
                 }
-                ProgressWrite::Call(call) => self.record_instance_call(id, call).await?,
-                ProgressWrite::Finish {
+                ProgressView::Call(call) => self.record_instance_call(id, call).await?,
+                ProgressView::Finish {
                     status,
                     output,
                     error,
                     now,
                 } => {
-                    let error = error.as_ref().map(|(c, m)| (c.as_str(), m.as_str()));
                     ended = self
-                        .finish_instance(id, status, output.as_deref(), error, now, fence)
+                        .finish_instance(id, status, output, error, now, fence)
                         .await?;
                 }
             }

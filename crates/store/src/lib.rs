@@ -53,8 +53,8 @@ pub use events::{
 };
 pub use flows::{
     Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord,
-    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressWrite, StepEnd,
-    StepRecord, StepStart,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressView, ProgressWrite,
+    StepEnd, StepRecord, StepStart,
 };
 pub use functions::{
     FunctionRecord, FunctionStore, NewRevision, Revised, RevisionRecord, GLOBAL_OWNER,
