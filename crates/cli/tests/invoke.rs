@@ -303,8 +303,12 @@ async fn reaches_the_host_loopback(args: &[&str]) {
             .unwrap()
             .flatten()
             .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.starts_with("slirp4netns ") && c.contains("/run/netns/"))
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .filter(|c| {
+                // The server starts it by its full path.
+                let program = c.split('\0').next().unwrap_or_default();
+                std::path::Path::new(program).ends_with("slirp4netns") && c.contains("/run/netns/")
+            })
             .collect();
         assert!(!helpers.is_empty(), "no slirp4netns runs for the function");
     }
