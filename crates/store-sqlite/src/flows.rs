@@ -575,8 +575,6 @@ pub(crate) fn delete_namespace_flows(conn: &Connection, namespace: &str) -> Sql<
     Ok(())
 }
 
-/// Stores a new instance as `running` (also inside another transaction, such as a cron
-/// slot's claim).
 /// Saves an instance's checkpoint (see [`SqliteStore::save_checkpoint`]) on `conn`, inside the
 /// caller's transaction.
 fn save_checkpoint_in(
@@ -716,6 +714,8 @@ fn record_call_in(conn: &Connection, id: &str, call: &InstanceCallRecord) -> Sql
     Ok(())
 }
 
+/// Stores a new instance as `running` (also inside another transaction, such as a cron
+/// slot's claim).
 pub(crate) fn insert_instance(conn: &Connection, new: &NewInstance<'_>) -> Sql<()> {
     conn.prepare_cached(
         &format!(
