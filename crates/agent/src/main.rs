@@ -85,8 +85,11 @@ fn serve(
         }
     };
     one_malloc_arena();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs every task: an idle agent is multiplied by every warm instance on the
+    // host, and worker threads cost their stacks and the runtime's per-worker state (about
+    // 40 KiB of an idle agent's private memory) for no gain in throughput here (measured with
+    // the perf bench's throughput section). Blocking work still goes to blocking threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)
         .enable_all()
         .build()
