@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use faasbox_store::{
     Claim, ExpiredInstance, Fence, FlowInstanceRecord, FlowRecord, FlowStore, InstanceCallRecord,
-    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, Result, StepEnd, StepRecord,
-    StepStart, StoreError,
+    InstanceFilter, InstanceLogRecord, NewInstance, NewInstanceLog, ProgressView, ProgressWrite,
+    Result, StepEnd, StepRecord, StepStart, StoreError,
 };
 use tokio_postgres::{GenericClient, Row};
 
@@ -160,6 +160,212 @@ async fn hold_namespace_of_instance(tx: &impl GenericClient, id: &str) -> Result
     Ok(())
 }
 
+/// [`FlowStore::save_checkpoint`] on `tx` (a transaction: the UPDATE and the finished state's
+/// row go in together).
+async fn save_checkpoint_in(
+    tx: &impl GenericClient,
+    id: &str,
+    status: &str,
+    checkpoint: &str,
+    finished: Option<(u64, &str)>,
+    now: &str,
+    fence: Fence<'_>,
+) -> Result<()> {
+    let finished = match finished {
+        Some((step, state)) => Some((step_param(step)?, state)),
+        None => None,
+    };
+    // The fence is part of the UPDATE's WHERE: a claim by another server that commits
+    // first makes this one re-check the row (READ COMMITTED) and change nothing.
+    let changed = tx
+        .execute(
+            "UPDATE flow_instances SET status = $2, checkpoint = $3, updated = $4,
+                 lease_until_ms = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_until_ms END
+             WHERE id = $1 AND ($5::text IS NULL OR (owner = $5::text AND epoch = $6::bigint))",
+            &[
+                &id,
+                &status,
+                &checkpoint,
+                &now,
+                &fence.map(|f| f.0),
+                &fence.map(|f| f.1),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    if changed == 0 && fence.is_some() {
+        refuse_if_held(tx, id, false).await?;
+    }
+    if let Some((step, state)) = finished {
+        // Once per step also across servers: the primary key (instance, step) decides.
+        tx.execute(
+            "INSERT INTO flow_instance_states (instance, step, state, finished) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (instance, step) DO NOTHING",
+            &[&id, &step, &state, &now],
+        )
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// [`FlowStore::finish_instance`] on `client`.
+async fn finish_in(
+    client: &impl GenericClient,
+    id: &str,
+    status: &str,
+    output: Option<&str>,
+    error: Option<(&str, &str)>,
+    now: &str,
+    fence: Fence<'_>,
+) -> Result<bool> {
+    // One conditional UPDATE, as on SQLite: of two servers ending the instance at once, the
+    // second waits for the first's row lock, then re-checks the status and the fence (READ
+    // COMMITTED re-evaluates the WHERE on the newest row) and changes nothing.
+    let changed = client
+        .execute(
+            "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5,
+                 updated = $6, lease_until_ms = NULL,
+                 epoch = CASE WHEN $7::text IS NULL THEN epoch + 1 ELSE epoch END
+             WHERE id = $1 AND status IN ('running', 'waiting')
+               AND ($7::text IS NULL OR (owner = $7::text AND epoch = $8::bigint))",
+            &[
+                &id,
+                &status,
+                &output,
+                &error.map(|e| e.0),
+                &error.map(|e| e.1),
+                &now,
+                &fence.map(|f| f.0),
+                &fence.map(|f| f.1),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    if changed == 0 && fence.is_some() {
+        refuse_if_held(client, id, true).await?;
+    }
+    Ok(changed > 0)
+}
+
+/// [`FlowStore::start_step`] on `client`.
+async fn start_step_in(client: &impl GenericClient, start: &StepStart<'_>) -> Result<()> {
+    // Once per step also across servers: the primary key (instance, step) decides.
+    client
+        .execute(
+            "INSERT INTO flow_instance_steps (instance, step, state, started, input, truncated)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (instance, step) DO NOTHING",
+            &[
+                &start.instance,
+                &step_param(start.step)?,
+                &start.state,
+                &start.started,
+                &start.input,
+                &i64::from(start.truncated),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// [`FlowStore::end_step`] on `client`.
+async fn end_step_in(client: &impl GenericClient, instance: &str, end: &StepEnd<'_>) -> Result<()> {
+    // `truncated` is a 0/1 BIGINT here, so SQLite's `truncated OR ?6` is GREATEST. Of two
+    // racing ends the second re-checks `finished IS NULL` after the first's commit and
+    // changes nothing.
+    client
+        .execute(
+            "UPDATE flow_instance_steps SET finished = $2, output = $3, error_code = $4,
+             error_message = $5, truncated = GREATEST(truncated, $6)
+         WHERE instance = $1 AND finished IS NULL",
+            &[
+                &instance,
+                &end.finished,
+                &end.output,
+                &end.error.map(|e| e.0),
+                &end.error.map(|e| e.1),
+                &i64::from(end.truncated),
+            ],
+        )
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// [`FlowStore::append_instance_logs`] on `tx`, a transaction that already holds the
+/// instance's namespace (`hold_namespace_of_instance`).
+async fn append_logs_in(
+    tx: &impl GenericClient,
+    id: &str,
+    lines: &[NewInstanceLog<'_>],
+) -> Result<()> {
+    // A line's `seq` is an identity, handed out at insert, not at commit: two servers
+    // appending to one instance could commit seq 11 before seq 10, and a reader following
+    // with `after_seq` 11 would never see line 10. So an append first locks the instance's
+    // row (FOR NO KEY UPDATE: appends wait for each other, readers and `FOR KEY SHARE` do
+    // not wait), and numbers its lines only once it holds the lock: per instance, seq order
+    // is commit order. Locking the row is also SQLite's EXISTS: a gone instance locks
+    // nothing and gets no lines (and one deleted while we waited is re-checked and gone);
+    // holding its namespace first keeps a namespace deletion from cutting in between (see
+    // `hold_namespace_of_instance`). The lines go in as one INSERT over arrays, numbered in
+    // the order given.
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let ts: Vec<i64> = lines.iter().map(|l| l.ts_ms).collect();
+    let messages: Vec<&str> = lines.iter().map(|l| l.message).collect();
+    let states: Vec<Option<&str>> = lines.iter().map(|l| l.state).collect();
+    let invocations: Vec<Option<&str>> = lines.iter().map(|l| l.invocation).collect();
+    let found = tx
+        .query_opt(
+            "SELECT 1 FROM flow_instances WHERE id = $1 FOR NO KEY UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    if found.is_none() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
+         SELECT $1, l.ts_ms, l.message, l.state, l.invocation
+         FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
+             WITH ORDINALITY AS l (ts_ms, message, state, invocation, n)
+         ORDER BY l.n",
+        &[&id, &ts, &messages, &states, &invocations],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// [`FlowStore::record_instance_call`] on `tx`, a transaction that already holds the
+/// instance's namespace (`hold_namespace_of_instance`).
+async fn record_call_in(
+    tx: &impl GenericClient,
+    id: &str,
+    call: &InstanceCallRecord,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
+         SELECT id, $2::text, $3::text, $4::text, $5::text, $6::text
+         FROM flow_instances WHERE id = $1 FOR KEY SHARE",
+        &[
+            &id,
+            &call.id,
+            &call.kind,
+            &call.state,
+            &call.function,
+            &call.started,
+        ],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 #[async_trait]
 impl FlowStore for PgStore {
     async fn put_flow(
@@ -282,43 +488,9 @@ impl FlowStore for PgStore {
         now: &str,
         fence: Fence<'_>,
     ) -> Result<()> {
-        let finished = match finished {
-            Some((step, state)) => Some((step_param(step)?, state)),
-            None => None,
-        };
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
-        // The fence is part of the UPDATE's WHERE: a claim by another server that commits
-        // first makes this one re-check the row (READ COMMITTED) and change nothing.
-        let changed = tx
-            .execute(
-                "UPDATE flow_instances SET status = $2, checkpoint = $3, updated = $4,
-                     lease_until_ms = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_until_ms END
-                 WHERE id = $1 AND ($5::text IS NULL OR (owner = $5::text AND epoch = $6::bigint))",
-                &[
-                    &id,
-                    &status,
-                    &checkpoint,
-                    &now,
-                    &fence.map(|f| f.0),
-                    &fence.map(|f| f.1),
-                ],
-            )
-            .await
-            .map_err(db)?;
-        if changed == 0 && fence.is_some() {
-            refuse_if_held(&*tx, id, false).await?;
-        }
-        if let Some((step, state)) = finished {
-            // Once per step also across servers: the primary key (instance, step) decides.
-            tx.execute(
-                "INSERT INTO flow_instance_states (instance, step, state, finished) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (instance, step) DO NOTHING",
-                &[&id, &step, &state, &now],
-            )
-            .await
-            .map_err(db)?;
-        }
+        save_checkpoint_in(&*tx, id, status, checkpoint, finished, now, fence).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
@@ -332,34 +504,8 @@ impl FlowStore for PgStore {
         now: &str,
         fence: Fence<'_>,
     ) -> Result<bool> {
-        // One conditional UPDATE, as on SQLite: of two servers ending the instance at once, the
-        // second waits for the first's row lock, then re-checks the status and the fence (READ
-        // COMMITTED re-evaluates the WHERE on the newest row) and changes nothing.
         let c = self.client().await?;
-        let changed = c
-            .execute(
-                "UPDATE flow_instances SET status = $2, output = $3, error_code = $4, error_message = $5,
-                     updated = $6, lease_until_ms = NULL,
-                     epoch = CASE WHEN $7::text IS NULL THEN epoch + 1 ELSE epoch END
-                 WHERE id = $1 AND status IN ('running', 'waiting')
-                   AND ($7::text IS NULL OR (owner = $7::text AND epoch = $8::bigint))",
-                &[
-                    &id,
-                    &status,
-                    &output,
-                    &error.map(|e| e.0),
-                    &error.map(|e| e.1),
-                    &now,
-                    &fence.map(|f| f.0),
-                    &fence.map(|f| f.1),
-                ],
-            )
-            .await
-            .map_err(db)?;
-        if changed == 0 && fence.is_some() {
-            refuse_if_held(&**c, id, true).await?;
-        }
-        Ok(changed > 0)
+        finish_in(&**c, id, status, output, error, now, fence).await
     }
 
     async fn claim_instance(
@@ -547,47 +693,13 @@ impl FlowStore for PgStore {
     }
 
     async fn start_step(&self, start: &StepStart<'_>) -> Result<()> {
-        // Once per step also across servers: the primary key (instance, step) decides.
         let c = self.client().await?;
-        c.execute(
-            "INSERT INTO flow_instance_steps (instance, step, state, started, input, truncated)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (instance, step) DO NOTHING",
-            &[
-                &start.instance,
-                &step_param(start.step)?,
-                &start.state,
-                &start.started,
-                &start.input,
-                &i64::from(start.truncated),
-            ],
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
+        start_step_in(&**c, start).await
     }
 
     async fn end_step(&self, instance: &str, end: &StepEnd<'_>) -> Result<()> {
-        // `truncated` is a 0/1 BIGINT here, so SQLite's `truncated OR ?6` is GREATEST. Of two
-        // racing ends the second re-checks `finished IS NULL` after the first's commit and
-        // changes nothing.
         let c = self.client().await?;
-        c.execute(
-            "UPDATE flow_instance_steps SET finished = $2, output = $3, error_code = $4,
-                 error_message = $5, truncated = GREATEST(truncated, $6)
-             WHERE instance = $1 AND finished IS NULL",
-            &[
-                &instance,
-                &end.finished,
-                &end.output,
-                &end.error.map(|e| e.0),
-                &end.error.map(|e| e.1),
-                &i64::from(end.truncated),
-            ],
-        )
-        .await
-        .map_err(db)?;
-        Ok(())
+        end_step_in(&**c, instance, end).await
     }
 
     async fn instance_steps(&self, instance: &str) -> Result<Vec<StepRecord>> {
@@ -648,46 +760,13 @@ impl FlowStore for PgStore {
     }
 
     async fn append_instance_logs(&self, id: &str, lines: &[NewInstanceLog<'_>]) -> Result<()> {
-        // A line's `seq` is an identity, handed out at insert, not at commit: two servers
-        // appending to one instance could commit seq 11 before seq 10, and a reader following
-        // with `after_seq` 11 would never see line 10. So an append first locks the instance's
-        // row (FOR NO KEY UPDATE: appends wait for each other, readers and `FOR KEY SHARE` do
-        // not wait), and numbers its lines only once it holds the lock: per instance, seq order
-        // is commit order. Locking the row is also SQLite's EXISTS: a gone instance locks
-        // nothing and gets no lines (and one deleted while we waited is re-checked and gone);
-        // holding its namespace first keeps a namespace deletion from cutting in between (see
-        // `hold_namespace_of_instance`). The lines go in as one INSERT over arrays, numbered in
-        // the order given.
         if lines.is_empty() {
             return Ok(());
         }
-        let ts: Vec<i64> = lines.iter().map(|l| l.ts_ms).collect();
-        let messages: Vec<&str> = lines.iter().map(|l| l.message).collect();
-        let states: Vec<Option<&str>> = lines.iter().map(|l| l.state).collect();
-        let invocations: Vec<Option<&str>> = lines.iter().map(|l| l.invocation).collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         hold_namespace_of_instance(&*tx, id).await?;
-        let found = tx
-            .query_opt(
-                "SELECT 1 FROM flow_instances WHERE id = $1 FOR NO KEY UPDATE",
-                &[&id],
-            )
-            .await
-            .map_err(db)?;
-        if found.is_none() {
-            return Ok(());
-        }
-        tx.execute(
-            "INSERT INTO flow_instance_logs (instance, ts_ms, message, state, invocation)
-             SELECT $1, l.ts_ms, l.message, l.state, l.invocation
-             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])
-                 WITH ORDINALITY AS l (ts_ms, message, state, invocation, n)
-             ORDER BY l.n",
-            &[&id, &ts, &messages, &states, &invocations],
-        )
-        .await
-        .map_err(db)?;
+        append_logs_in(&*tx, id, lines).await?;
         tx.commit().await.map_err(db)?;
         Ok(())
     }
@@ -720,23 +799,59 @@ impl FlowStore for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db)?;
         hold_namespace_of_instance(&*tx, id).await?;
-        tx.execute(
-            "INSERT INTO flow_instance_calls (instance, call_id, kind, state, function, started)
-             SELECT id, $2::text, $3::text, $4::text, $5::text, $6::text
-             FROM flow_instances WHERE id = $1 FOR KEY SHARE",
-            &[
-                &id,
-                &call.id,
-                &call.kind,
-                &call.state,
-                &call.function,
-                &call.started,
-            ],
+        record_call_in(&*tx, id, call).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(())
+    }
+
+    async fn record_progress(
+        &self,
+        id: &str,
+        writes: Vec<ProgressWrite>,
+        fence: Fence<'_>,
+    ) -> Result<bool> {
+        // One transaction, as on SQLite: a refused fenced write leaves none of the others. The
+        // locks are taken up front in `delete_namespace`'s order (the namespace, then the
+        // instance's row), so the writes below never upgrade a lock another writer holds too.
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(db)?;
+        hold_namespace_of_instance(&*tx, id).await?;
+        tx.query_opt(
+            "SELECT 1 FROM flow_instances WHERE id = $1 FOR NO KEY UPDATE",
+            &[&id],
         )
         .await
         .map_err(db)?;
+        let mut ended = false;
+        let mut lines = Vec::new();
+        for (i, write) in writes.iter().enumerate() {
+            match write.view(id) {
+                ProgressView::Log(line) => {
+                    // Lines in a row go in as one append.
+                    lines.push(line);
+                    if !matches!(writes.get(i + 1), Some(ProgressWrite::Log { .. })) {
+                        append_logs_in(&*tx, id, &std::mem::take(&mut lines)).await?;
+                    }
+                }
+                ProgressView::StartStep(start) => start_step_in(&*tx, &start).await?,
+                ProgressView::EndStep(end) => end_step_in(&*tx, id, &end).await?,
+                ProgressView::Checkpoint {
+                    status,
+                    checkpoint,
+                    finished,
+                    now,
+                } => save_checkpoint_in(&*tx, id, status, checkpoint, finished, now, fence).await?,
+                ProgressView::Call(call) => record_call_in(&*tx, id, call).await?,
+                ProgressView::Finish {
+                    status,
+                    output,
+                    error,
+                    now,
+                } => ended = finish_in(&*tx, id, status, output, error, now, fence).await?,
+            }
+        }
         tx.commit().await.map_err(db)?;
-        Ok(())
+        Ok(ended)
     }
 
     async fn instance_calls(&self, id: &str) -> Result<Vec<InstanceCallRecord>> {

@@ -746,8 +746,8 @@ pub async fn a_wait_is_resumed_once_and_unfenced_writes_always_land(backend: &im
 }
 
 /// `record_progress` writes an instance's log lines, steps, checkpoint, call and end in the
-/// order given, as the single methods do; a fenced write of another owner is refused and the
-/// end is recorded once.
+/// order given, as the single methods do; a fenced write of another owner is refused with
+/// everything written with it, and the end is recorded once.
 pub async fn progress_is_written_in_order_and_fenced(backend: &impl Backend) {
     let store = backend.open().await;
     store.create_namespace("demo", "t0").await.unwrap();
@@ -833,8 +833,13 @@ pub async fn progress_is_written_in_order_and_fenced(backend: &impl Backend) {
         error: None,
         now: "t3".to_string(),
     };
+    // Refused as a whole: the line before the refused end is not kept either.
     let refused = store
-        .record_progress("p", vec![finish()], Some(("b", 0)))
+        .record_progress(
+            "p",
+            vec![log(3, "written by a server that lost the instance"), finish()],
+            Some(("b", 0)),
+        )
         .await
         .unwrap_err();
     assert!(is_lease_lost(&refused, "p", "a"), "{refused:?}");
@@ -842,6 +847,7 @@ pub async fn progress_is_written_in_order_and_fenced(backend: &impl Backend) {
         store.instance("p").await.unwrap().unwrap().status,
         "running"
     );
+    assert_eq!(store.instance_logs("p", 0).await.unwrap().len(), 2);
     let writes = vec![log(3, "instance completed"), finish()];
     assert!(store
         .record_progress("p", writes, Some(("a", 0)))
