@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what faasbox needs on Debian 12 (run as root): the OCI runtimes, user-mode
-# networking, busybox for the example and test images, the image tools the tests use,
+# networking (slirp4netns, the default network helper, and passt for --network-helper pasta;
+# a server without passt runs with the default), busybox for the example and test images, the image tools the tests use,
 # mmdebstrap for the tests' Debian root filesystems (the Python 3 and Node.js base images of
 # the functions-from-code tests, and the cgroup v2 virtual machine, run with qemu), and python3
 # and nodejs for the agent's code-contract tests, which run the host's interpreters, and

@@ -12,8 +12,8 @@
 //! 4. Cold starts per second: K functions deployed, all invoked at once.
 //! 5. Noop flows per second with 8 clients; what an action state adds over invoking its
 //!    function.
-//! 6. Memory: the platform's share per idle warm instance (agent PSS, pasta PSS, the server's
-//!    RSS growth per instance).
+//! 6. Memory: the platform's share per idle warm instance (agent PSS, the network helper's PSS,
+//!    the server's RSS growth per instance), with slirp4netns (the default) and with pasta.
 //!
 //! Prints a table and one `BENCH <key> <value> <unit>` line per figure (read by
 //! `scripts/bench-ci.sh`). Figures are printed, never asserted; only correctness is (every echo
@@ -873,8 +873,11 @@ async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) 
     }
 }
 
-/// M idle warm instances (one function each): the platform's memory per instance, with
-/// pasta (the server under test) and with slirp4netns (a second server, where installed).
+/// M idle warm instances (one function each): the platform's memory per instance, with the
+/// server under test's network helper (slirp4netns, the default, unless FAASBOX_NETWORK_HELPER
+/// says otherwise) and with the other helper (a second server, where installed). BENCH keys:
+/// `mem_platform` for the default helper, `mem_<helper>` for each helper's own PSS,
+/// `mem_platform_<helper>` for the other one's platform share.
 async fn memory(
     server: &BenchServer,
     http: &reqwest::Client,
@@ -883,28 +886,37 @@ async fn memory(
     report: &mut Report,
 ) {
     let m = plan.memory_instances;
-    let pasta = idle_instances(server, http, m).await;
+    let helper = std::env::var("FAASBOX_NETWORK_HELPER")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "slirp4netns".to_string());
+    let other_helper = if helper == "pasta" {
+        "slirp4netns"
+    } else {
+        "pasta"
+    };
+    let main = idle_instances(server, http, m).await;
     report.row(
-        "memory per idle instance",
-        format!("{:.0} KiB", pasta.platform()),
+        &format!("memory per idle instance ({helper})"),
+        format!("{:.0} KiB", main.platform()),
         format!(
-            "agent {:.0} pasta {:.0} srv {:.0}",
-            pasta.agent, pasta.helper, pasta.server_growth
+            "agent {:.0} {helper} {:.0} srv {:.0}",
+            main.agent, main.helper, main.server_growth
         ),
         "-".to_string(),
         "<= 1024 KiB",
-        Some(pasta.platform() <= 1024.0),
+        Some(main.platform() <= 1024.0),
     );
-    let slirp = if bench_support::command_exists("slirp4netns") {
-        let other = BenchServer::start_with(&["--network-helper", "slirp4netns"]);
-        let other_http = other.ready().await;
-        bench_support::import(&other_http, &other.url, "bench/echo", image_tar, &[]).await;
-        let sample = idle_instances(&other, &other_http, m).await;
+    let other = if bench_support::command_exists(other_helper) {
+        let second = BenchServer::start_with(&["--network-helper", other_helper]);
+        let second_http = second.ready().await;
+        bench_support::import(&second_http, &second.url, "bench/echo", image_tar, &[]).await;
+        let sample = idle_instances(&second, &second_http, m).await;
         report.row(
-            "memory per idle instance, slirp4netns",
+            &format!("memory per idle instance, {other_helper}"),
             format!("{:.0} KiB", sample.platform()),
             format!(
-                "agent {:.0} slirp {:.0} srv {:.0}",
+                "agent {:.0} {other_helper} {:.0} srv {:.0}",
                 sample.agent, sample.helper, sample.server_growth
             ),
             "-".to_string(),
@@ -913,18 +925,18 @@ async fn memory(
         );
         Some(sample)
     } else {
-        report
-            .notes
-            .push("memory: slirp4netns is not installed, its row is skipped".to_string());
+        report.notes.push(format!(
+            "memory: {other_helper} is not installed, its row is skipped"
+        ));
         None
     };
     // An instance of a function without network has no helper: the same agent and server
     // bookkeeping.
-    let without_network = pasta.agent + pasta.server_growth;
+    let without_network = main.agent + main.server_growth;
     report.row(
         "memory per instance, no network",
         format!("{without_network:.0} KiB"),
-        format!("agent {:.0} srv {:.0}", pasta.agent, pasta.server_growth),
+        format!("agent {:.0} srv {:.0}", main.agent, main.server_growth),
         "-".to_string(),
         "<= 1024 KiB",
         Some(without_network <= 1024.0),
@@ -937,30 +949,35 @@ async fn memory(
          (README, Performance: Memory)"
     ));
     report.notes.push(format!(
-        "memory: {m} idle warm instances; per instance: agent PSS {:.0} KiB, pasta PSS {:.0} KiB \
-         ({} found), server RSS growth {:.0} KiB ({} → {} KiB over {m}); the function's own PSS \
-         {:.0} KiB (not counted)",
-        pasta.agent,
-        pasta.helper,
-        pasta.helpers,
-        pasta.server_growth,
-        pasta.before,
-        pasta.after,
-        pasta.function
+        "memory: {m} idle warm instances; per instance: agent PSS {:.0} KiB, {helper} PSS {:.0} \
+         KiB ({} found), server RSS growth {:.0} KiB ({} → {} KiB over {m}); the function's own \
+         PSS {:.0} KiB (not counted)",
+        main.agent,
+        main.helper,
+        main.helpers,
+        main.server_growth,
+        main.before,
+        main.after,
+        main.function
     ));
-    report.bench("mem_agent", pasta.agent, "KiB");
-    report.bench("mem_pasta", pasta.helper, "KiB");
-    report.bench("mem_server", pasta.server_growth, "KiB");
-    report.bench("mem_platform", pasta.platform(), "KiB");
-    if let Some(slirp) = slirp {
+    report.bench("mem_agent", main.agent, "KiB");
+    report.bench(&format!("mem_{helper}"), main.helper, "KiB");
+    report.bench("mem_server", main.server_growth, "KiB");
+    report.bench("mem_platform", main.platform(), "KiB");
+    if let Some(other) = other {
         report.notes.push(format!(
-            "memory with slirp4netns: {m} idle warm instances on a second server; per instance: \
-             agent PSS {:.0} KiB, slirp4netns PSS {:.0} KiB ({} found), server RSS growth {:.0} KiB",
-            slirp.agent, slirp.helper, slirp.helpers, slirp.server_growth
+            "memory with {other_helper}: {m} idle warm instances on a second server; per \
+             instance: agent PSS {:.0} KiB, {other_helper} PSS {:.0} KiB ({} found), server RSS \
+             growth {:.0} KiB",
+            other.agent, other.helper, other.helpers, other.server_growth
         ));
-        report.bench("mem_slirp4netns", slirp.helper, "KiB");
-        report.bench("mem_platform_slirp4netns", slirp.platform(), "KiB");
+        report.bench(&format!("mem_{other_helper}"), other.helper, "KiB");
+        report.bench(
+            &format!("mem_platform_{other_helper}"),
+            other.platform(),
+            "KiB",
+        );
     }
     report.bench("mem_platform_no_network", without_network, "KiB");
-    report.bench("floor_mem_function", pasta.function, "KiB");
+    report.bench("floor_mem_function", main.function, "KiB");
 }

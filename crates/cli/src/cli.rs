@@ -274,11 +274,13 @@ pub struct ServerArgs {
     /// The runsc (gVisor) binary, for functions deployed with --runtime runsc.
     #[arg(long, env = "FAASBOX_RUNSC", default_value = "runsc")]
     pub runsc: PathBuf,
-    /// What gives functions their outbound network: pasta (package passt; the faster, about
-    /// 29 MiB per instance unless the host merges identical pages) or slirp4netns (package
-    /// slirp4netns; about 0.3 MiB per instance, slower outbound traffic). See the README's
-    /// Performance section, "Memory".
-    #[arg(long, env = "FAASBOX_NETWORK_HELPER", default_value = "pasta", value_parser = parse_network_helper)]
+    /// What gives functions their outbound network: slirp4netns (package slirp4netns, the
+    /// default: about 0.5 MiB per instance, quick to start; IPv6 through its own fd00::/64
+    /// where the host has an IPv6 default route) or pasta (package passt: about 29 MiB per
+    /// instance unless the host merges identical pages, slower to start when many instances
+    /// start at once; choose it for the host's own IPv6 addresses and routes in functions).
+    /// See the README's Performance section, "Memory".
+    #[arg(long, env = "FAASBOX_NETWORK_HELPER", default_value = "slirp4netns", value_parser = parse_network_helper)]
     pub network_helper: faasbox_server::config::NetworkHelper,
     /// The pasta binary (package passt), for --network-helper pasta.
     #[arg(long, env = "FAASBOX_PASTA", default_value = "pasta")]
@@ -310,9 +312,10 @@ pub struct ServerArgs {
     /// databases, registries, this server's API. For development and tests only.
     #[arg(long, env = "FAASBOX_ALLOW_HOST_LOOPBACK", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_host_loopback: bool,
-    /// Network namespaces with their pasta made ahead of demand, so that a cold start of a
-    /// function with network does not wait for them (tens of milliseconds). Each idle one
-    /// holds about 29 MiB (pasta's buffers; less where the host runs same-page merging, see
+    /// Network namespaces with their network helper made ahead of demand, so that a cold
+    /// start of a function with network does not wait for them (milliseconds with
+    /// slirp4netns, tens with pasta). Each idle one holds about 0.5 MiB with slirp4netns
+    /// (about 29 MiB with pasta: its buffers; less where the host runs same-page merging, see
     /// the README's Performance section); 0 makes them at each start. At most 32.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=32))]
     pub spare_networks: u32,

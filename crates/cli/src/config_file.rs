@@ -523,26 +523,24 @@ mod tests {
     }
 
     #[test]
-    fn the_network_helper_is_pasta_by_default_and_slirp4netns_on_request() {
+    fn the_network_helper_is_slirp4netns_by_default_and_pasta_on_request() {
         use faasbox_server::config::NetworkHelper;
         let defaults = server_args(&[], "").unwrap();
-        assert_eq!(defaults.network_helper, NetworkHelper::Pasta);
+        assert_eq!(defaults.network_helper, NetworkHelper::Slirp4netns);
         assert_eq!(defaults.slirp4netns, PathBuf::from("slirp4netns"));
+        assert_eq!(defaults.pasta, PathBuf::from("pasta"));
+        let args =
+            server_args(&[], "network-helper = \"pasta\"\npasta = \"/opt/pasta\"\n").unwrap();
+        assert_eq!(args.network_helper, NetworkHelper::Pasta);
+        assert_eq!(args.pasta, PathBuf::from("/opt/pasta"));
         let args = server_args(
-            &[],
-            "network-helper = \"slirp4netns\"\nslirp4netns = \"/opt/slirp4netns\"\n",
-        )
-        .unwrap();
-        assert_eq!(args.network_helper, NetworkHelper::Slirp4netns);
-        assert_eq!(args.slirp4netns, PathBuf::from("/opt/slirp4netns"));
-        let args = server_args(
-            &["--network-helper", "pasta"],
-            "network-helper = \"slirp4netns\"\n",
+            &["--network-helper", "slirp4netns"],
+            "network-helper = \"pasta\"\n",
         )
         .unwrap();
         assert_eq!(
             args.network_helper,
-            NetworkHelper::Pasta,
+            NetworkHelper::Slirp4netns,
             "the flag wins over the file"
         );
         let err = server_args(&[], "network-helper = \"slirp\"\n")

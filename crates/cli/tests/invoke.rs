@@ -255,17 +255,18 @@ async fn logs_attach_to_the_right_call_under_concurrency() {
 
 #[tokio::test]
 async fn a_function_reaches_a_server_on_the_host_loopback() {
-    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK]).await;
+    // The default network helper: slirp4netns.
+    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK], "slirp4netns").await;
 }
 
 #[tokio::test]
-async fn a_function_reaches_the_host_loopback_through_slirp4netns() {
-    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK, "--network-helper", "slirp4netns"]).await;
+async fn a_function_reaches_the_host_loopback_through_pasta() {
+    reaches_the_host_loopback(&[ALLOW_HOST_LOOPBACK, "--network-helper", "pasta"], "pasta").await;
 }
 
 /// A function fetches from a server the test runs on the host's loopback, through a server
-/// started with `args` (which allow host loopback).
-async fn reaches_the_host_loopback(args: &[&str]) {
+/// started with `args` (which allow host loopback), whose network helper is `helper`.
+async fn reaches_the_host_loopback(args: &[&str], helper: &str) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let host = tokio::spawn(async move {
@@ -297,21 +298,23 @@ async fn reaches_the_host_loopback(args: &[&str]) {
         .unwrap()
         .unwrap();
     assert!(request.starts_with("GET /hello"), "{request}");
-    if args.contains(&"slirp4netns") {
-        // The function's namespace is served by slirp4netns, not pasta.
-        let helpers: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
-            .filter(|c| {
-                // The server starts it by its full path.
-                let program = c.split('\0').next().unwrap_or_default();
-                std::path::Path::new(program).ends_with("slirp4netns") && c.contains("/run/netns/")
-            })
-            .collect();
-        assert!(!helpers.is_empty(), "no slirp4netns runs for the function");
-    }
+    // The function's namespace is served by the helper chosen.
+    let helpers: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .filter(|c| {
+            // The server starts either by its full path (passt's AVX2 build keeps the name
+            // pasta as its first argument).
+            let program = c.split('\0').next().unwrap_or_default();
+            std::path::Path::new(program)
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy() == helper)
+                && c.contains("/run/netns/")
+        })
+        .collect();
+    assert!(!helpers.is_empty(), "no {helper} runs for the function");
 }
 
 #[tokio::test]

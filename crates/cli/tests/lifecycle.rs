@@ -20,7 +20,7 @@ struct Footprint {
     cgroup_dirs: Vec<PathBuf>,
     netns_files: Vec<PathBuf>,
     mountpoints: Vec<String>,
-    pasta_pids: Vec<u32>,
+    helper_pids: Vec<u32>,
 }
 
 fn containers(data_dir: &Path) -> Vec<(String, u32)> {
@@ -50,7 +50,7 @@ fn footprint(data_dir: &Path) -> Footprint {
     let running = containers(data_dir);
     let mut cgroup_dirs = Vec::new();
     let mut netns_files = Vec::new();
-    let mut pasta_pids = Vec::new();
+    let mut helper_pids = Vec::new();
     for (_, pid) in &running {
         // The container's limit cgroups (v1 controllers, or the one unified directory).
         if let Some(cgroups) = ProcessCgroups::of(*pid) {
@@ -74,31 +74,35 @@ fn footprint(data_dir: &Path) -> Footprint {
             };
             let cmdline = std::fs::read(format!("/proc/{other}/cmdline")).unwrap_or_default();
             let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            let is_pasta = cmdline.starts_with("pasta") || cmdline.contains("/pasta ");
-            if is_pasta
+            // The network helper: slirp4netns (the default) or pasta.
+            let program = cmdline.split(' ').next().unwrap_or_default();
+            let is_helper = ["slirp4netns", "pasta"]
+                .iter()
+                .any(|name| program == *name || program.ends_with(&format!("/{name}")));
+            if is_helper
                 && netns_files
                     .iter()
                     .any(|n| cmdline.contains(n.to_string_lossy().as_ref()))
             {
-                pasta_pids.push(other);
+                helper_pids.push(other);
             }
         }
     }
-    pasta_pids.sort_unstable();
-    pasta_pids.dedup();
+    helper_pids.sort_unstable();
+    helper_pids.dedup();
     Footprint {
         container_ids: running.into_iter().map(|(id, _)| id).collect(),
         cgroup_dirs,
         netns_files,
         mountpoints: mounts_under(data_dir),
-        pasta_pids,
+        helper_pids,
     }
 }
 
-/// Whether the pasta of one of `netns_files` still runs as `pid`: the process runs (a zombie
-/// waiting for its parent to reap it holds nothing) and is that pasta still, not another
-/// process that got the pid once pasta was gone.
-fn pasta_runs(pid: u32, netns_files: &[PathBuf]) -> bool {
+/// Whether the network helper of one of `netns_files` still runs as `pid`: the process runs (a
+/// zombie waiting for its parent to reap it holds nothing) and is that helper still, not
+/// another process that got the pid once the helper was gone.
+fn helper_runs(pid: u32, netns_files: &[PathBuf]) -> bool {
     let runs = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
@@ -131,10 +135,10 @@ fn assert_gone(before: &Footprint, data_dir: &Path) {
         "mounts remain: {:?}",
         mounts_under(data_dir)
     );
-    for pid in &before.pasta_pids {
+    for pid in &before.helper_pids {
         assert!(
-            !pasta_runs(*pid, &before.netns_files),
-            "pasta {pid} still runs"
+            !helper_runs(*pid, &before.netns_files),
+            "network helper {pid} still runs"
         );
     }
 }
@@ -187,7 +191,7 @@ async fn a_stopped_server_leaves_nothing_behind() {
             && !before.mountpoints.is_empty(),
         "{before:?}"
     );
-    assert_eq!(before.pasta_pids.len(), 2, "{before:?}");
+    assert_eq!(before.helper_pids.len(), 2, "{before:?}");
     assert!(server.stop(), "server exits 0 on SIGTERM");
     assert_gone(&before, &server.data_dir);
 }
@@ -220,10 +224,10 @@ async fn a_killed_server_cleans_up_when_it_starts_again() {
             netns.display()
         );
     }
-    for pid in &before.pasta_pids {
+    for pid in &before.helper_pids {
         assert!(
-            !pasta_runs(*pid, &before.netns_files),
-            "pasta {pid} still runs"
+            !helper_runs(*pid, &before.netns_files),
+            "network helper {pid} still runs"
         );
     }
     let (status, _, _) = restarted.invoke("demo", "echo", "{}").await;

@@ -23,7 +23,8 @@ pub struct DriverConfig {
     /// [`RuntimeClass::Sandboxed`]. `None`: this driver does not offer that class, and starts of
     /// it fail with [`faasbox_driver::DriverError::UnsupportedClass`].
     pub runsc_path: Option<PathBuf>,
-    /// Which helper gives instances with network their outbound network.
+    /// Which helper gives instances with network their outbound network (slirp4netns unless
+    /// set).
     pub network_helper: NetworkHelper,
     /// The `pasta` binary (package `passt`; a bare name is looked up in `PATH`).
     pub pasta_path: PathBuf,
@@ -33,7 +34,8 @@ pub struct DriverConfig {
     /// `ready_timeout_ms` for the function; this one also covers the container start.
     pub start_timeout: Duration,
     /// Let functions reach the host's loopback services through the network namespace's
-    /// gateway address (pasta maps it to the host's `127.0.0.1`/`::1`). Off by default: with
+    /// gateway address (slirp4netns maps `10.0.2.2`/`fd00::2`, pasta the host's gateway, to
+    /// the host's `127.0.0.1`/`::1`). Off by default: with
     /// it, every function can talk to whatever listens on the host's loopback (databases,
     /// registries, the faasbox API itself). For development and tests only.
     pub allow_host_loopback: bool,
@@ -42,8 +44,9 @@ pub struct DriverConfig {
     /// root. When the kernel refuses (no user namespaces, no idmapped mounts), the driver runs
     /// without and says so in its log at start.
     pub id_map: Option<IdMap>,
-    /// Network namespaces with their pasta kept ready ahead of demand (see the `spare`
-    /// module): an instance with network takes one instead of waiting for pasta. 0 keeps none
+    /// Network namespaces with their network helper kept ready ahead of demand (see the
+    /// `spare` module): an instance with network takes one instead of waiting for the helper.
+    /// 0 keeps none
     /// (the default); the pool fills after the first start with network.
     pub spare_networks: usize,
 }
@@ -82,7 +85,7 @@ impl DriverConfig {
             agent_binary: agent_binary.into(),
             runc_path: PathBuf::from("runc"),
             runsc_path: Some(PathBuf::from("runsc")),
-            network_helper: NetworkHelper::Pasta,
+            network_helper: NetworkHelper::Slirp4netns,
             pasta_path: PathBuf::from("pasta"),
             slirp4netns_path: PathBuf::from("slirp4netns"),
             start_timeout: Duration::from_secs(130),

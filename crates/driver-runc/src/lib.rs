@@ -97,7 +97,7 @@ struct Inner {
     userns_problem: Option<String>,
     /// Instances started by this driver object and not stopped yet.
     live: Mutex<HashMap<String, RuntimeClass>>,
-    /// Network namespaces with pasta made ahead of demand.
+    /// Network namespaces with their network helper made ahead of demand.
     spares: spare::SpareNetworks,
     /// The sealed copy of runc that `runc` executes (kept open for as long as the driver).
     _runc_copy: Option<command::SealedCopy>,
@@ -329,7 +329,8 @@ impl Inner {
                 NetworkHelper::Pasta => resolve_tool(
                     &self.config.pasta_path,
                     "pasta",
-                    "install it with `apt-get install passt`, or run functions without network",
+                    "install it (package passt) with `apt-get install passt`, use the default \
+                     network helper slirp4netns, or run functions without network",
                 )?,
                 NetworkHelper::Slirp4netns => self.config.pasta_path.clone(),
             },
@@ -337,8 +338,8 @@ impl Inner {
                 NetworkHelper::Slirp4netns => resolve_tool(
                     &self.config.slirp4netns_path,
                     "slirp4netns",
-                    "install it with `apt-get install slirp4netns`, use the network helper \
-                     pasta, or run functions without network",
+                    "install it (package slirp4netns) with `apt-get install slirp4netns`, use \
+                     the network helper pasta, or run functions without network",
                 )?,
                 NetworkHelper::Pasta => self.config.slirp4netns_path.clone(),
             },

@@ -1,7 +1,8 @@
-//! Network namespaces with their pasta made ahead of demand ([`crate::DriverConfig`]'s
-//! `spare_networks`): starting pasta takes tens of milliseconds of a cold start (it opens its
-//! socket pools and configures the namespace), so the driver keeps a few instance ids whose
-//! namespace and pasta are ready, and an instance with network takes one instead of waiting.
+//! Network namespaces with their network helper made ahead of demand ([`crate::DriverConfig`]'s
+//! `spare_networks`): starting the helper takes milliseconds (slirp4netns, the default) to tens
+//! of milliseconds (pasta, which opens its socket pools) of a cold start, so the driver keeps a
+//! few instance ids whose namespace and helper are ready, and an instance with network takes
+//! one instead of waiting.
 //!
 //! A spare is an instance in all but its container: its id comes from [`Layout::new_id`], its
 //! directory holds `pasta.pid`, `pasta.log` and `resolv.conf`, its namespace is
@@ -10,8 +11,9 @@
 //! fills after the first start with network (a server whose functions have no network keeps
 //! none) and again after each taking, in the background; a spare whose pasta has gone is torn
 //! down instead of used. [`crate::Driver::stop_all`] closes the pool. The price: each idle
-//! spare's pasta holds about 29 MiB (its static buffers), shared between pastas only where
-//! the host runs same-page merging (see `network::start_pasta`).
+//! spare's helper holds about 0.5 MiB with slirp4netns, about 29 MiB with pasta (its static
+//! buffers, shared between pastas only where the host runs same-page merging: see
+//! `network::start_pasta`).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,7 +51,7 @@ impl SpareNetworks {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes a ready spare's id (the newest: its pasta is the least likely to have gone).
+    /// Takes a ready spare's id (the newest: its helper is the least likely to have gone).
     fn take(&self) -> Option<String> {
         self.state().ready.pop()
     }
@@ -91,7 +93,7 @@ impl SpareNetworks {
 }
 
 impl Inner {
-    /// The id of a spare whose namespace and pasta are ready, if there is one; refills the
+    /// The id of a spare whose namespace and helper are ready, if there is one; refills the
     /// pool in the background either way.
     pub(super) fn take_spare_network(self: &Arc<Self>, tools: &NetworkTools) -> Option<String> {
         if self.spares.target == 0 {
@@ -104,7 +106,7 @@ impl Inner {
                 taken = Some(id);
                 break;
             }
-            tracing::warn!(instance = %id, "the pasta of a spare network namespace is gone; removing the spare");
+            tracing::warn!(instance = %id, "the network helper of a spare network namespace is gone; removing the spare");
             self.discard_spare(id);
         }
         self.refill_spares(tools);

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Runs inside the cgroup v2 test machine, started by faasbox-vm.service once the machine is
-# up: checks that only the unified hierarchy is mounted, gives pasta an interface with a
-# default route, runs every suite of /opt/faasbox-vm/suites (name, executable and arguments,
-# tab-separated), and reports on the second serial port in lines the host test reads:
+# up: checks that only the unified hierarchy is mounted, gives the network helpers (slirp4netns,
+# pasta) an interface with a default route, runs every suite of /opt/faasbox-vm/suites (name,
+# executable and arguments, tab-separated), and reports on the second serial port in lines the host test reads:
 #   FAASBOX-VM begin | host … | suite NAME begin | suite NAME passed|failed RC SECONDS | end PASSED FAILED
 # then powers the machine off.
 exec >/dev/ttyS1 2>&1
@@ -25,8 +25,9 @@ if [ "$fs" != cgroup2fs ] || [ "$v1" != 0 ]; then
   say not-unified
   finish 0 1
 fi
-# No network card: a dummy interface holds the default route pasta copies. Nothing sent
-# through it leaves the machine.
+# No network card: a dummy interface holds the default route pasta copies (slirp4netns needs
+# none; without an IPv6 route neither helper sets up IPv6). Nothing sent through it leaves
+# the machine.
 if ! { ip link add ext0 type dummy && ip addr add 192.0.2.2/24 dev ext0 &&
        ip link set ext0 up && ip route add default via 192.0.2.1; }; then
   say network-setup-failed

@@ -12,8 +12,8 @@ pub(crate) use faasbox_test_registry::OutsideAddress;
 
 use super::fake_agent;
 use super::fixtures::{
-    fixture, fixture_with_host_loopback, pasta_available, reopen, running, spec, with_fake_agent,
-    Fixture,
+    fixture, network_available, pasta_available, pasta_fixture, reopen, running, spec,
+    with_fake_agent, Fixture,
 };
 use crate::leftovers;
 use faasbox_driver::{
@@ -27,10 +27,10 @@ pub(crate) async fn loopback_server(body: &'static str) -> u16 {
     http_server(std::net::Ipv4Addr::LOCALHOST, body).await
 }
 
-/// A one-response-per-connection HTTP server on `ip`. Returns its port.
-pub(crate) async fn http_server(ip: std::net::Ipv4Addr, body: &'static str) -> u16 {
+/// A one-response-per-connection HTTP server on `ip` (IPv4 or IPv6). Returns its port.
+pub(crate) async fn http_server(ip: impl Into<std::net::IpAddr>, body: &'static str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip.into(), 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
         loop {
@@ -149,12 +149,12 @@ async fn start_ready_invoke_and_stop() {
     ));
 }
 
+/// pasta (chosen explicitly; slirp4netns, the default, is tested in `slirp.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_reaches_outside_addresses_but_not_host_loopback() {
-    let Some(fx) = fixture() else { return };
-    if !pasta_available() {
+async fn pasta_reaches_outside_addresses_but_not_host_loopback() {
+    let Some(fx) = pasta_fixture(false) else {
         return;
-    }
+    };
     let on_loopback = loopback_server("the host's loopback").await;
     let outside = OutsideAddress::add();
     let on_outside = http_server(outside.ip, "hello from outside").await;
@@ -180,13 +180,10 @@ async fn network_reaches_outside_addresses_but_not_host_loopback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn host_loopback_is_reachable_when_allowed() {
-    let Some(fx) = fixture_with_host_loopback() else {
+async fn host_loopback_is_reachable_through_pasta_when_allowed() {
+    let Some(fx) = pasta_fixture(true) else {
         return;
     };
-    if !pasta_available() {
-        return;
-    }
     let port = loopback_server("hello from the host").await;
     let (instance, client) = start_fake(&fx, spec(&fx, RuntimeClass::Standard, true)).await;
     let result = sh(&client, &fetch_from_host(port)).await;
@@ -337,8 +334,10 @@ async fn failed_starts_leave_nothing_behind() {
     assert!(err.to_string().contains("within 1.5s"), "{err}");
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 
-    // pasta fails: the namespace it was meant for goes again.
+    // pasta, when chosen, fails: the namespace it was meant for goes again (slirp4netns that
+    // fails: `slirp.rs`).
     let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.network_helper = faasbox_driver::NetworkHelper::Pasta;
     config.pasta_path = "/bin/false".into();
     let broken_pasta = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
     let err = broken_pasta
@@ -347,6 +346,19 @@ async fn failed_starts_leave_nothing_behind() {
         .unwrap_err();
     assert!(matches!(err, DriverError::Network(_)), "{err}");
     assert!(err.to_string().contains("pasta failed to start"), "{err}");
+    assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+    // pasta chosen but not installed: the error names its package and the default helper.
+    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.network_helper = faasbox_driver::NetworkHelper::Pasta;
+    config.pasta_path = "no-such-pasta".into();
+    let missing = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
+    let err = missing
+        .start_with(spec(&fx, RuntimeClass::Standard, true), with_fake_agent())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("apt-get install passt"), "{text}");
+    assert!(text.contains("slirp4netns"), "{text}");
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 
     // A missing image layer.
@@ -404,7 +416,7 @@ async fn abandoned_start_is_torn_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_crashed_server_are_removed() {
     let Some(mut fx) = fixture() else { return };
-    let network = pasta_available();
+    let network = network_available();
     let first = fx
         .driver
         .start_with(
@@ -569,8 +581,16 @@ async fn start_latency_report() {
             false,
         ),
     ];
-    if pasta_available() {
-        variants.push(("runc", &fx, RuntimeClass::Standard, true));
+    let with_pasta = if crate::command_available("pasta") {
+        pasta_fixture(false)
+    } else {
+        None
+    };
+    if network_available() {
+        variants.push(("runc slirp4netns", &fx, RuntimeClass::Standard, true));
+    }
+    if let Some(with_pasta) = &with_pasta {
+        variants.push(("runc pasta", with_pasta, RuntimeClass::Standard, true));
     }
     if super::fixtures::runsc_available() {
         variants.push(("runsc", &fx, RuntimeClass::Sandboxed, false));
@@ -599,17 +619,29 @@ async fn start_latency_report() {
     }
 }
 
-/// With spare networks, an instance with network takes a namespace (and pasta) made ahead
-/// under its id, runs in it, and `stop_all` removes instances and spares alike.
+/// With spare networks, an instance with network takes a namespace (and its slirp4netns, the
+/// default helper) made ahead under its id, runs in it, and `stop_all` removes instances and
+/// spares alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spare_networks_are_taken_and_stopped_with_everything() {
+    if network_available() {
+        spare_networks_are_taken(faasbox_driver::NetworkHelper::Slirp4netns).await;
+    }
+}
+
+/// [`spare_networks_are_taken_and_stopped_with_everything`] with pasta.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_networks_with_pasta_are_taken_and_stopped_with_everything() {
+    if pasta_available() {
+        spare_networks_are_taken(faasbox_driver::NetworkHelper::Pasta).await;
+    }
+}
+
+async fn spare_networks_are_taken(helper: faasbox_driver::NetworkHelper) {
     use std::os::unix::fs::MetadataExt;
     let Some(fx) = fixture() else { return };
-    if !crate::command_available("pasta") {
-        faasbox_test_registry::cannot_run("pasta is not installed");
-        return;
-    }
     let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    config.network_helper = helper;
     config.spare_networks = 2;
     let driver = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
     let sleeping = || running(&["/bin/sleep", "1000"]);
@@ -643,6 +675,12 @@ async fn spare_networks_are_taken_and_stopped_with_everything() {
         second.id
     );
     assert_ne!(first.id, second.id);
+    let traces = driver.traces(&second.id).await;
+    let helper_trace = format!("{helper} process");
+    assert!(
+        traces.iter().any(|t| t.starts_with(&helper_trace)),
+        "{traces:?}"
+    );
     let pid = driver
         .container_pid(&second.id, RuntimeClass::Standard)
         .await

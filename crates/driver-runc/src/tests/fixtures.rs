@@ -99,13 +99,6 @@ pub(crate) fn fixture() -> Option<Fixture> {
     fixture_with_agent(std::env::current_exe().ok()?)
 }
 
-/// A fixture whose driver lets functions reach the host's loopback.
-pub(crate) fn fixture_with_host_loopback() -> Option<Fixture> {
-    fixture_configured(std::env::current_exe().ok()?, |config| {
-        config.allow_host_loopback = true
-    })
-}
-
 pub(crate) fn fixture_with_agent(agent: PathBuf) -> Option<Fixture> {
     fixture_configured(agent, |_| {})
 }
@@ -158,8 +151,22 @@ pub(crate) fn fixture_configured(
 
 /// A second driver on the same state directory (what a restarted server makes).
 pub(crate) fn reopen(fixture: &Fixture, start_timeout: Duration) -> RuncDriver {
+    reopen_with(
+        fixture,
+        start_timeout,
+        faasbox_driver::NetworkHelper::default(),
+    )
+}
+
+/// [`reopen`] with the network helper `helper`.
+pub(crate) fn reopen_with(
+    fixture: &Fixture,
+    start_timeout: Duration,
+    helper: faasbox_driver::NetworkHelper,
+) -> RuncDriver {
     let mut config = DriverConfig::new(&fixture.state_dir, &fixture.agent);
     config.start_timeout = start_timeout;
+    config.network_helper = helper;
     RuncDriver::new(config, fixture.images.clone()).expect("driver on the same state dir")
 }
 
@@ -257,6 +264,31 @@ pub(crate) fn runsc_available() -> bool {
         faasbox_test_registry::cannot_run("runsc is not installed (install the package runsc)");
     }
     found
+}
+
+/// True when slirp4netns, the default network helper, is installed (tests that start
+/// instances with network are skipped otherwise).
+pub(crate) fn network_available() -> bool {
+    let found = crate::command_available("slirp4netns");
+    if !found {
+        faasbox_test_registry::cannot_run(
+            "slirp4netns is not installed (install the package slirp4netns)",
+        );
+    }
+    found
+}
+
+/// A fixture whose driver connects namespaces with pasta (chosen explicitly: slirp4netns is the
+/// default), the host's loopback reachable when `host_loopback`; `None` (after
+/// [`faasbox_test_registry::cannot_run`]) where containers or pasta are not available.
+pub(crate) fn pasta_fixture(host_loopback: bool) -> Option<Fixture> {
+    if !pasta_available() {
+        return None;
+    }
+    fixture_configured(std::env::current_exe().ok()?, |config| {
+        config.network_helper = faasbox_driver::NetworkHelper::Pasta;
+        config.allow_host_loopback = host_loopback;
+    })
 }
 
 /// True when pasta is installed.

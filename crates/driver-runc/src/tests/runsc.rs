@@ -5,9 +5,7 @@ use bytes::Bytes;
 use faasbox_proto::InvokeStatus;
 
 use super::containers::{fetch, fetch_from_host, http_server, loopback_server, sh, OutsideAddress};
-use super::fixtures::{
-    fixture, fixture_with_host_loopback, pasta_available, runsc_available, spec, with_fake_agent,
-};
+use super::fixtures::{fixture, pasta_fixture, runsc_available, spec, with_fake_agent};
 use faasbox_driver::{AgentClient, Driver, RuntimeClass};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,11 +75,14 @@ async fn runsc_start_ready_invoke_and_stop() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runsc_network_reaches_outside_addresses_but_not_host_loopback() {
-    let Some(fx) = fixture() else { return };
-    if !runsc_available() || !pasta_available() {
+async fn runsc_network_through_pasta_reaches_outside_addresses_but_not_host_loopback() {
+    // slirp4netns (the default) under gVisor: `slirp.rs`.
+    if !runsc_available() {
         return;
     }
+    let Some(fx) = pasta_fixture(false) else {
+        return;
+    };
     let on_loopback = loopback_server("the host's loopback").await;
     let outside = OutsideAddress::add();
     let on_outside = http_server(outside.ip, "hello gVisor, from outside").await;
@@ -100,13 +101,13 @@ async fn runsc_network_reaches_outside_addresses_but_not_host_loopback() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn runsc_host_loopback_is_reachable_when_allowed() {
-    let Some(fx) = fixture_with_host_loopback() else {
-        return;
-    };
-    if !runsc_available() || !pasta_available() {
+async fn runsc_host_loopback_is_reachable_through_pasta_when_allowed() {
+    if !runsc_available() {
         return;
     }
+    let Some(fx) = pasta_fixture(true) else {
+        return;
+    };
     let port = loopback_server("hello gVisor").await;
     let instance = fx
         .driver

@@ -1,16 +1,23 @@
-//! Instances whose network helper is slirp4netns (`--network-helper slirp4netns`): outbound
-//! addresses reachable, the host's loopback only when allowed, the helper sandboxed, gone with
-//! its instance, found and killed after a crash, and a helper that fails leaves nothing.
+//! Instances whose network helper is slirp4netns (the default, `--network-helper
+//! slirp4netns`): outbound addresses reachable over IPv4 and (where the host has an IPv6
+//! default route) IPv6, the host's loopback (`127.0.0.1` and `::1`) only when allowed, the
+//! helper sandboxed, gone with its instance, found and killed after a crash, and a helper that
+//! fails leaves nothing.
+
+use std::net::Ipv6Addr;
+use std::process::Command;
 
 use super::containers::{
     fetch, fetch_from_host, http_server, loopback_server, sh, start_fake, OutsideAddress,
 };
-use super::fixtures::{fixture_configured, reopen, running, spec, with_fake_agent, Fixture};
+use super::fixtures::{fixture_configured, reopen_with, running, spec, with_fake_agent, Fixture};
 use crate::leftovers;
+use crate::slirp::{GATEWAY6, GUEST_ADDRESS6};
 use faasbox_driver::{Driver, DriverError, NetworkHelper, RuntimeClass};
 
-/// A fixture whose driver connects namespaces with slirp4netns; `None` (after
-/// [`faasbox_test_registry::cannot_run`]) where containers or slirp4netns are not available.
+/// A fixture whose driver connects namespaces with slirp4netns (chosen explicitly, though it is
+/// the default); `None` (after [`faasbox_test_registry::cannot_run`]) where containers or
+/// slirp4netns are not available.
 fn slirp_fixture(host_loopback: bool) -> Option<Fixture> {
     if !crate::command_available("slirp4netns") {
         faasbox_test_registry::cannot_run(
@@ -22,6 +29,68 @@ fn slirp_fixture(host_loopback: bool) -> Option<Fixture> {
         config.network_helper = NetworkHelper::Slirp4netns;
         config.allow_host_loopback = host_loopback;
     })
+}
+
+/// A fresh IPv6 address outside slirp's fd00::/64 and outside `::1`, on the host's `lo` while
+/// it lives: an "outside" address the instance reaches through slirp's IPv6 like any other.
+struct OutsideAddress6 {
+    ip: Ipv6Addr,
+}
+
+impl OutsideAddress6 {
+    fn add() -> OutsideAddress6 {
+        use std::sync::atomic::{AtomicU16, Ordering};
+        static NEXT: AtomicU16 = AtomicU16::new(1);
+        let ip = Ipv6Addr::new(
+            0xfdfb,
+            0,
+            0,
+            0,
+            0,
+            0,
+            std::process::id() as u16,
+            NEXT.fetch_add(1, Ordering::SeqCst),
+        );
+        let out = Command::new("ip")
+            // nodad: usable at once, not after a duplicate address check.
+            .args([
+                "-6",
+                "addr",
+                "add",
+                &format!("{ip}/128"),
+                "dev",
+                "lo",
+                "nodad",
+            ])
+            .output()
+            .expect("running `ip addr add` (package iproute2)");
+        assert!(
+            out.status.success(),
+            "cannot add {ip} to lo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        OutsideAddress6 { ip }
+    }
+}
+
+impl Drop for OutsideAddress6 {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args([
+                "-6",
+                "addr",
+                "del",
+                &format!("{}/128", self.ip),
+                "dev",
+                "lo",
+            ])
+            .output();
+    }
+}
+
+/// The shell command that fetches `http://[<ip>]:<port>/`, giving up after 5 s.
+fn fetch6(ip: Ipv6Addr, port: u16) -> String {
+    format!("timeout 5 wget -q -O - http://[{ip}]:{port}/")
 }
 
 /// The `Seccomp:` mode and `CapEff:` mask of process `pid`.
@@ -56,6 +125,46 @@ async fn outside_addresses_are_reachable_and_the_host_loopback_is_not() {
     let text = resolv["stdout"].as_str().unwrap();
     assert!(text.starts_with("nameserver 10.0.2.3\n"), "{text}");
     assert!(text.contains("10.0.2.100/24"), "{text}");
+
+    // IPv6: the host's ::1 is out of reach through slirp's gateway and DNS addresses, for a
+    // server on ::1 and for one on every address; outside addresses are reachable.
+    let view = sh(&client, "ip -6 -o addr show scope global; ip -6 route").await;
+    let view = view["stdout"].as_str().unwrap().to_string();
+    let ipv6 = crate::slirp::host_has_ipv6();
+    eprintln!("host IPv6 default route: {ipv6}; the instance's IPv6:\n{view}");
+    if ipv6 {
+        assert!(view.contains(&format!("{GUEST_ADDRESS6}/64")), "{view}");
+        assert!(view.contains(&format!("default via {GATEWAY6}")), "{view}");
+        let outside6 = OutsideAddress6::add();
+        let on_outside6 = http_server(outside6.ip, "hello over IPv6").await;
+        let mut result = sh(&client, &fetch6(outside6.ip, on_outside6)).await;
+        if result["stdout"] != "hello over IPv6" {
+            // Seen in about 1 run of 15 on a loaded machine (not reproduced with slirp4netns
+            // started by hand): the first IPv6 connection hangs, the next one right after
+            // works. Said here so that it stays visible; see the README (network helpers).
+            eprintln!(
+                "NOTE: the first IPv6 connection through slirp4netns failed ({result}); once more"
+            );
+            result = sh(&client, &fetch6(outside6.ip, on_outside6)).await;
+        }
+        assert_eq!(result["stdout"], "hello over IPv6", "{result}");
+        let on_loopback6 = http_server(Ipv6Addr::LOCALHOST, "the host's ::1").await;
+        let on_any6 = http_server(Ipv6Addr::UNSPECIFIED, "the host's every address").await;
+        for port in [on_loopback6, on_any6] {
+            for via in [GATEWAY6, "fd00::3".parse().unwrap()] {
+                let refused = sh(&client, &fetch6(via, port)).await;
+                assert_ne!(refused["status"], 0, "[{via}]:{port}: {refused}");
+                assert_eq!(refused["stdout"], "", "[{via}]:{port}: {refused}");
+            }
+        }
+        // The namespace's own ::1 is its own.
+        let own = sh(&client, &fetch6(Ipv6Addr::LOCALHOST, on_loopback6)).await;
+        assert_eq!(own["stdout"], "", "{own}");
+    } else {
+        // No IPv6 on the host: none in the instance either (as with pasta).
+        assert!(!view.contains("inet6"), "{view}");
+        assert!(!view.contains("default"), "{view}");
+    }
 
     // The helper runs under seccomp, without capabilities beyond binding ports, and is the
     // instance's: the driver lists it with the namespace while the instance lives.
@@ -95,9 +204,14 @@ async fn the_host_loopback_is_reachable_when_allowed() {
         return;
     };
     let port = loopback_server("hello from the host").await;
+    let port6 = http_server(Ipv6Addr::LOCALHOST, "hello from the host's ::1").await;
     let (instance, client) = start_fake(&fx, spec(&fx, RuntimeClass::Standard, true)).await;
     let result = sh(&client, &fetch_from_host(port)).await;
     assert_eq!(result["stdout"], "hello from the host", "{result}");
+    if crate::slirp::host_has_ipv6() {
+        let result = sh(&client, &fetch6(GATEWAY6, port6)).await;
+        assert_eq!(result["stdout"], "hello from the host's ::1", "{result}");
+    }
     fx.driver.stop(&instance.id).await.unwrap();
     assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
 }
@@ -121,9 +235,13 @@ async fn a_crashed_servers_helpers_are_found_and_killed() {
         .await
         .iter()
         .any(|t| t.starts_with("slirp4netns process")));
-    // The server "crashes"; the next one starts with the default helper (pasta) and still
+    // The server "crashes"; the next one starts with the other helper (pasta) and still
     // recognises the slirp4netns it left.
-    let restarted = reopen(&fx, std::time::Duration::from_secs(30));
+    let restarted = reopen_with(
+        &fx,
+        std::time::Duration::from_secs(30),
+        NetworkHelper::Pasta,
+    );
     drop(std::mem::replace(&mut fx.driver, restarted));
     let report = fx.driver.cleanup_leftovers().await.expect("cleanup");
     assert_eq!(report.count(leftovers::NETNS), 1, "{report:?}");
