@@ -141,6 +141,15 @@ impl CallRequest {
 
 /// Makes the call `request` describes. Runs to the end even if the caller goes away.
 pub async fn invoke(state: Arc<AppState>, request: CallRequest) -> Invocation {
+    spawn(state, request).await
+}
+
+/// [`invoke`], started now in a task of its own: the future only waits for its end, so a
+/// caller that bounds the wait needs no task of its own (the call goes on when it is dropped).
+pub fn spawn(
+    state: Arc<AppState>,
+    request: CallRequest,
+) -> impl std::future::Future<Output = Invocation> + Send + 'static {
     let CallRequest {
         namespace,
         owner,
@@ -148,7 +157,7 @@ pub async fn invoke(state: Arc<AppState>, request: CallRequest) -> Invocation {
         input,
         options,
     } = request;
-    invoke_as(state, namespace, owner, function, input, options, None).await
+    invoke_as(state, namespace, owner, function, input, options, None)
 }
 
 /// A run stored already (an asynchronous run the executor claimed): what
@@ -184,7 +193,8 @@ pub async fn invoke_stored(state: Arc<AppState>, run: StoredRun) -> Invocation {
     invoke_as(state, namespace, owner, name, input, options, Some(id)).await
 }
 
-async fn invoke_as(
+/// Starts the call's task now; the future returned waits for its end.
+fn invoke_as(
     state: Arc<AppState>,
     caller: String,
     owner: Owner,
@@ -192,7 +202,7 @@ async fn invoke_as(
     input: Bytes,
     options: CallOptions,
     stored: Option<String>,
-) -> Invocation {
+) -> impl std::future::Future<Output = Invocation> + Send + 'static {
     let is_stored = stored.is_some();
     let id = stored.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let task_id = id.clone();
@@ -235,15 +245,18 @@ async fn invoke_as(
         }
         (result, logs, held.take(), recorded)
     });
-    // A task that died cannot say whether it recorded the call: no id rather than a wrong one.
-    let (result, logs, held, recorded) = handle
-        .await
-        .unwrap_or_else(|e| (Err(Failure::from(e)), Vec::new(), None, false));
-    Invocation {
-        id: recorded.then_some(id),
-        result,
-        held,
-        logs,
+    async move {
+        // A task that died cannot say whether it recorded the call: no id rather than a wrong
+        // one.
+        let (result, logs, held, recorded) = handle
+            .await
+            .unwrap_or_else(|e| (Err(Failure::from(e)), Vec::new(), None, false));
+        Invocation {
+            id: recorded.then_some(id),
+            result,
+            held,
+            logs,
+        }
     }
 }
 

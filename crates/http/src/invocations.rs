@@ -126,7 +126,9 @@ pub(crate) async fn call_within(
             let _ = recorded.send(id);
         })
     }));
-    let mut task = tokio::spawn(invoker::invoke(state, request));
+    // The call runs in its own task already (`invoker::spawn`): this only waits for it.
+    let task = invoker::spawn(state, request);
+    tokio::pin!(task);
     let ended = tokio::select! {
         done = &mut task => done,
         _ = tokio::time::sleep(bound) => match id.await {
@@ -134,7 +136,7 @@ pub(crate) async fn call_within(
             Err(_) => task.await,
         },
     };
-    Ok(Bounded::Ended(ended?))
+    Ok(Bounded::Ended(ended))
 }
 
 /// Stores an asynchronous run (with its input) and answers 202 with its id.

@@ -565,51 +565,95 @@ impl InvocationStore for PgStore {
         Ok(())
     }
 
+    /// Per namespace, the `keep`-th newest run (of any status; by `started`, then `rowid`) is
+    /// the threshold, and the ended runs older than it or than `before` are deleted oldest
+    /// first, a batch per transaction, each batch a range scan of the `(namespace, started)`
+    /// index: no batch ranks the whole table (which, for every batch of 1,000, grew with the
+    /// table; see the SQLite store's `purge_runs`).
     async fn purge_runs(&self, before: &str, keep: u32) -> Result<usize> {
+        let namespaces: Vec<String> = self
+            .client()
+            .await?
+            .query("SELECT DISTINCT namespace FROM invocations", &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db)?;
+        // With `keep` 0 every ended run goes: the newest run, and everything up to and
+        // including it.
+        let (offset, inclusive) = match keep.checked_sub(1) {
+            Some(offset) => (i64::from(offset), false),
+            None => (0, true),
+        };
         let mut removed = 0;
-        loop {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(db)?;
-            // One purger at a time (servers purge on a timer): a second waits for this batch's
-            // commit and then reads what is left, instead of deleting the same rows in a
-            // possibly different order (a deadlock).
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext('purge_runs'))", &[])
-                .await
-                .map_err(db)?;
-            let ids: Vec<String> = tx
-                .query(
-                    "SELECT id FROM (
-                         SELECT id, status, started, ROW_NUMBER() OVER (
-                             PARTITION BY namespace ORDER BY started DESC, rowid DESC) AS n
-                         FROM invocations) AS ranked
-                     WHERE status NOT IN ('queued', 'running') AND (started < $1 OR n > $2)
-                     LIMIT $3",
-                    &[&before, &i64::from(keep), &PURGE_BATCH],
+        for namespace in &namespaces {
+            let threshold = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT started, rowid FROM invocations WHERE namespace = $1
+                     ORDER BY started DESC, rowid DESC LIMIT 1 OFFSET $2",
+                    &[namespace, &offset],
                 )
                 .await
-                .map_err(db)?
-                .iter()
-                .map(|r| r.try_get::<_, String>(0))
-                .collect::<std::result::Result<_, _>>()
                 .map_err(db)?;
-            // One statement per table for the whole batch (SQLite deletes run by run). What is
-            // counted is what was deleted (a namespace deleted meanwhile takes its runs too).
-            tx.execute(
-                "DELETE FROM invocation_logs WHERE invocation_id = ANY($1)",
-                &[&ids],
-            )
-            .await
-            .map_err(db)?;
-            let deleted = tx
-                .execute("DELETE FROM invocations WHERE id = ANY($1)", &[&ids])
+            // Without a threshold (no more than `keep` runs) only the age counts: '' is
+            // before every time.
+            let (cut_started, cut_rowid): (String, i64) = match threshold {
+                Some(row) => {
+                    let started: String = row.try_get(0).map_err(db)?;
+                    let rowid: i64 = row.try_get(1).map_err(db)?;
+                    (started, if inclusive { i64::MAX } else { rowid })
+                }
+                None => (String::new(), 0),
+            };
+            loop {
+                let mut client = self.client().await?;
+                let tx = client.transaction().await.map_err(db)?;
+                // One purger at a time (servers purge on a timer): a second waits for this
+                // batch's commit and then reads what is left, instead of deleting the same
+                // rows in a possibly different order (a deadlock).
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext('purge_runs'))", &[])
+                    .await
+                    .map_err(db)?;
+                let ids: Vec<String> = tx
+                    .query(
+                        "SELECT id FROM invocations
+                         WHERE namespace = $1 AND started <= GREATEST($2, $3)
+                           AND status NOT IN ('queued', 'running')
+                           AND (started < $2 OR started < $3 OR (started = $3 AND rowid < $4))
+                         ORDER BY started LIMIT $5",
+                        &[namespace, &before, &cut_started, &cut_rowid, &PURGE_BATCH],
+                    )
+                    .await
+                    .map_err(db)?
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(db)?;
+                // One statement per table for the whole batch (SQLite deletes run by run).
+                // What is counted is what was deleted (a namespace deleted meanwhile takes its
+                // runs too).
+                tx.execute(
+                    "DELETE FROM invocation_logs WHERE invocation_id = ANY($1)",
+                    &[&ids],
+                )
                 .await
                 .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            removed += usize::try_from(deleted).unwrap_or(usize::MAX);
-            if (ids.len() as i64) < PURGE_BATCH {
-                return Ok(removed);
+                let deleted = tx
+                    .execute("DELETE FROM invocations WHERE id = ANY($1)", &[&ids])
+                    .await
+                    .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                removed += usize::try_from(deleted).unwrap_or(usize::MAX);
+                if (ids.len() as i64) < PURGE_BATCH {
+                    break;
+                }
             }
         }
+        Ok(removed)
     }
 
     /// The cursor is the line's `rowid` in `invocation_logs` (an identity, never handed out

@@ -154,3 +154,134 @@ fn schema_1_downgrade(path: &std::path::Path) -> String {
     sql.push_str("PRAGMA user_version = 1;");
     sql
 }
+
+/// A purge by count over more than one batch keeps exactly the newest `keep` runs of the
+/// namespace (runs accepted at the same time ordered as they were inserted) and the running
+/// ones, and removes the other ended runs.
+#[test]
+fn a_purge_by_count_spans_batches_and_orders_equal_times_by_insertion() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    {
+        let conn = store.conn();
+        for i in 0..2500 {
+            // 25 runs share each time; one old run still runs.
+            let status = if i == 10 { "running" } else { "succeeded" };
+            conn.execute(
+                "INSERT INTO invocations (id, namespace, function, status, started)
+                 VALUES (?1, 'demo', 'f', ?2, ?3)",
+                params![format!("r{i:04}"), status, format!("t{:03}", i / 25)],
+            )
+            .unwrap();
+        }
+    }
+    // Nothing is old enough by age ("t" is before every time).
+    assert_eq!(store.purge_runs("t", 1234).unwrap(), 2500 - 1234 - 1);
+    let ids: Vec<String> = {
+        let conn = store.conn();
+        let mut stmt = conn
+            .prepare("SELECT id FROM invocations ORDER BY rowid")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    };
+    let mut expected = vec!["r0010".to_string()];
+    expected.extend((2500 - 1234..2500).map(|i| format!("r{i:04}")));
+    assert_eq!(ids, expected);
+    assert_eq!(store.purge_runs("t", 1234).unwrap(), 0, "nothing more");
+    // Keeping none removes every ended run.
+    assert_eq!(store.purge_runs("t", 0).unwrap(), 1234);
+}
+
+/// A call written with its end in one go (`write_calls`) reads back as the same record as one
+/// written `running` first and ended over it.
+#[test]
+fn a_call_written_once_with_its_end_reads_as_one_written_in_two_steps() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store.create_namespace("demo", "t0").unwrap();
+    let run = |id: &str| NewRun {
+        id: id.into(),
+        namespace: "demo".into(),
+        function: "f".into(),
+        mode: "sync".into(),
+        status: "running".into(),
+        accepted: "t1".into(),
+        input: Some("{\"secret\":\"x\"}".into()),
+        node: Some("n1".into()),
+        ..NewRun::default()
+    };
+    let end = OwnedInvocationEnd {
+        status: "failed".into(),
+        ended: "t2".into(),
+        error_code: Some("app.bad".into()),
+        error_message: Some("no".into()),
+        error_type: Some("FunctionError".into()),
+        output: None,
+        input: Some("{\"secret\":\"***\"}".into()),
+        revision: Some(3),
+        cold_start: Some(false),
+        phases: Some(RunPhases {
+            wait_ms: 1,
+            init_ms: 0,
+            run_ms: 2,
+        }),
+        node: Some("n1".into()),
+    };
+    let logs = vec![LogLine {
+        ts_ms: 5,
+        stream: faasbox_proto::LogStream::Stdout,
+        line: "hi".into(),
+    }];
+    let ended = |id: &str| CallWrite::Ended {
+        run: run(id),
+        end: end.clone(),
+        logs: logs.clone(),
+    };
+    assert_eq!(store.write_calls(&[ended("once")]).unwrap(), [true]);
+    assert_eq!(
+        store
+            .write_calls(&[CallWrite::Running(run("twice"))])
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(store.write_calls(&[ended("twice")]).unwrap(), [true]);
+    let read = |id: &str| {
+        let conn = store.conn();
+        let mut record = conn
+            .query_row(
+                &format!(
+                    "SELECT {} FROM invocations WHERE id = ?1",
+                    runs::RUN_COLUMNS
+                ),
+                [id],
+                runs::run_from_row,
+            )
+            .unwrap();
+        record.id = String::new();
+        record
+    };
+    assert_eq!(
+        format!("{:?}", read("once")),
+        format!("{:?}", read("twice"))
+    );
+    let logs_of = |id: &str| -> i64 {
+        store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM invocation_logs WHERE invocation_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!((logs_of("once"), logs_of("twice")), (1, 1));
+    // Another node's end is not written over a record of this node's run.
+    let mut foreign = end.clone();
+    foreign.node = Some("n2".into());
+    let write = CallWrite::Ended {
+        run: run("once"),
+        end: foreign,
+        logs: Vec::new(),
+    };
+    assert_eq!(store.write_calls(&[write]).unwrap(), [false]);
+}

@@ -64,8 +64,10 @@ const DIREKTIV_DEADLINE: &str = "Direktiv-Deadline";
 const DIREKTIV_ERROR_CODE: &str = "direktiv-errorcode";
 const DIREKTIV_ERROR_MESSAGE: &str = "direktiv-errormessage";
 
-/// How many idle connections to the function are kept at most.
-const MAX_KEPT: usize = 16;
+/// How many idle connections to the function are kept at most: more than an instance takes
+/// calls at once (32 in the benchmarks), since one closed for want of room means a new
+/// connection (a new thread, in a thread-per-connection server) for a later call.
+const MAX_KEPT: usize = 64;
 /// A connection idle longer than this is not reused: a function server may close an idle
 /// connection after a short while (gunicorn after 2 s, Node and uvicorn after 5 s), and a
 /// request written just as it does would be lost.
