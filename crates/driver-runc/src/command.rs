@@ -147,6 +147,46 @@ impl RuntimeCli {
         pid_file: &Path,
         network: SandboxNetwork,
     ) -> Result<(), DriverError> {
+        self.launch(&["run", "--detach"], bundle, id, log, pid_file, network)
+            .await
+    }
+
+    /// `create`: creates the container and leaves its init waiting (on runc's exec fifo)
+    /// before the container process; [`RuntimeCli::start`] lets it go on. Output and pid file
+    /// as for [`RuntimeCli::run_detached`]: the container process keeps the log as its stdout
+    /// and stderr.
+    pub(crate) async fn create(
+        &self,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        pid_file: &Path,
+        network: SandboxNetwork,
+    ) -> Result<(), DriverError> {
+        self.launch(&["create"], bundle, id, log, pid_file, network)
+            .await
+    }
+
+    /// `start`: runs the process of a container made by [`RuntimeCli::create`].
+    pub(crate) async fn start(&self, id: &str) -> Result<(), DriverError> {
+        let display = format!("{} start {id}", self.name());
+        let output = self.output(&display, &["start", id]).await?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(failure(&display, &output))
+        }
+    }
+
+    async fn launch(
+        &self,
+        verb: &[&str],
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        pid_file: &Path,
+        network: SandboxNetwork,
+    ) -> Result<(), DriverError> {
         let open_log = || {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -167,8 +207,7 @@ impl RuntimeCli {
             }
         }
         command
-            .arg("run")
-            .arg("--detach")
+            .args(verb)
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -176,7 +215,7 @@ impl RuntimeCli {
             .arg(id)
             .stdout(open_log()?)
             .stderr(open_log()?);
-        let display = format!("{} run --detach {id}", self.name());
+        let display = format!("{} {} {id}", self.name(), verb.join(" "));
         let status = command
             .status()
             .await
@@ -232,7 +271,11 @@ impl RuntimeCli {
     pub(crate) async fn force_delete(&self, id: &str) -> Result<bool, DriverError> {
         match self.state(id).await {
             Ok(None) => return Ok(false),
-            Ok(Some(state)) if state.status == "running" && state.pid > 0 => {
+            // A created container's init waits on its exec fifo: killed and awaited the same
+            // way (`delete --force` would sleep 100 ms after its own SIGKILL).
+            Ok(Some(state))
+                if (state.status == "running" || state.status == "created") && state.pid > 0 =>
+            {
                 let kill = format!("{} kill {id} KILL", self.name());
                 if let Ok(output) = self.output(&kill, &["kill", id, "KILL"]).await {
                     if output.status.success() {
