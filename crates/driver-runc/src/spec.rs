@@ -194,7 +194,10 @@ pub(crate) fn build(params: &SpecParams) -> Result<Spec, oci_spec::OciSpecError>
         ));
     }
     let mut annotations = HashMap::new();
-    annotations.insert("io.faasbox.function".to_string(), params.function.clone());
+    // None for a stem cell, which may serve any function of its image and settings.
+    if !params.function.is_empty() {
+        annotations.insert("io.faasbox.function".to_string(), params.function.clone());
+    }
     annotations.insert("io.faasbox.instance".to_string(), params.id.clone());
 
     SpecBuilder::default()

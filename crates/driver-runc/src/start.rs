@@ -190,10 +190,18 @@ impl Inner {
         for shared in [dir.ctl(), dir.socket_mount_point()] {
             make_container_readable(&shared)?;
         }
+        // A stem cell may serve another function of the same image and settings: it names
+        // its function when claimed.
+        let stem = launch == Launch::Create;
         let meta = InstanceMeta {
-            function: spec.function.clone(),
+            function: if stem {
+                String::new()
+            } else {
+                spec.function.clone()
+            },
             runtime: spec.runtime,
             network: spec.network,
+            stem,
         };
         write_json(&dir.meta(), &meta)?;
         steps.done("dir");
@@ -281,7 +289,7 @@ impl Inner {
 
         let params = spec::SpecParams {
             id: id.to_string(),
-            function: spec.function.clone(),
+            function: meta.function.clone(),
             hostname,
             runtime: spec.runtime,
             rootfs: dir.rootfs(),
@@ -382,6 +390,17 @@ pub(super) fn write_agent_config(
     agent.blocking_tcp |= spec.runtime == RuntimeClass::Sandboxed;
     write_json(&dir.agent_config(), &agent)?;
     make_container_readable(&dir.agent_config())
+}
+
+/// Writes `instance.json` for `spec` (a claimed stem cell's names its function now).
+pub(super) fn write_meta(dir: &InstanceDir, spec: &InstanceSpec) -> Result<(), DriverError> {
+    let meta = InstanceMeta {
+        function: spec.function.clone(),
+        runtime: spec.runtime,
+        network: spec.network,
+        stem: false,
+    };
+    write_json(&dir.meta(), &meta)
 }
 
 /// The root filesystem's `/tmp` for gVisor to use as it is (made, mode 1777, when the image

@@ -1,18 +1,23 @@
 //! Containers created ahead of demand ("stem cells", [`crate::DriverConfig`]'s
 //! `spare_containers`): `runc run` is most of a cold start, and about half of it is `runc
 //! create` (namespaces, mounts, cgroup, seccomp filter) that does not depend on the call. So
-//! after a start of a function (its recent demand) the driver keeps a few instances of exactly
-//! that function's spec created: directory, disk, root filesystem, network, `config.json`
+//! after a start of an image (its recent demand) the driver keeps a few instances of exactly
+//! that start's settings created: directory, disk, root filesystem, network, `config.json`
 //! and `runc create` done, the container's init waiting on runc's exec fifo, no code of the
-//! function or of the agent run yet. The next start of that spec takes one, writes the agent's
-//! configuration (which the agent reads only when it starts) and runs `runc start`.
+//! function or of the agent run yet. The next start with the same settings takes one, writes
+//! `instance.json` (its function) and the agent's configuration (which the agent reads only
+//! when it starts: command, user, contract, revision) and runs `runc start`.
 //!
 //! The key is everything `config.json` and the instance's directory are made from
-//! ([`StemKey`]): function, image digest, environment, limits, network, disk size and scratch
-//! mounts; only runc instances (gVisor's `runsc` has no comparable split) and only the
-//! agent as the container process. A start whose spec differs in anything takes none, so
-//! nothing is widened or specialised after `create`: the cgroup limits, mounts, user
-//! namespace and seccomp filter are the function's own from the start.
+//! ([`StemKey`]): image digest, environment, limits, network, disk size and scratch mounts;
+//! only runc instances (gVisor's `runsc` has no comparable split) and only the agent as the
+//! container process. Functions that share all of these (another function of the same image,
+//! a later revision, another namespace) share stem cells: a stem cell ran nothing and its
+//! writable layer is empty, so nothing passes from one to another. A start whose settings
+//! differ in anything takes none, so nothing is widened or specialised after `create`: the
+//! cgroup limits, mounts, user namespace and seccomp filter are the start's own from the
+//! beginning. A stem cell's `config.json` has no function annotation (`instance.json` names
+//! the function once claimed).
 //!
 //! Bounds: at most `spare_containers` per key and `spare_containers_total` in all (ready and
 //! being made); made in the background after a successful start, never waited for; one that
@@ -32,7 +37,9 @@ use std::time::{Duration, Instant};
 use super::command::RuntimeCli;
 use super::layout::InstanceDir;
 use super::report::{seconds, tail_of_file};
-use super::start::{write_agent_config, Launch, NetworkPlan, StartOptions, Steps, TeardownGuard};
+use super::start::{
+    write_agent_config, write_meta, Launch, NetworkPlan, StartOptions, Steps, TeardownGuard,
+};
 use super::Inner;
 use faasbox_driver::{DriverError, ImageRef, Instance, InstanceSpec, RuntimeClass};
 
@@ -40,7 +47,6 @@ use faasbox_driver::{DriverError, ImageRef, Instance, InstanceSpec, RuntimeClass
 /// created from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct StemKey {
-    function: String,
     image: ImageRef,
     env: Vec<String>,
     /// Memory bytes, CPU millis, pids.
@@ -53,7 +59,6 @@ pub(crate) struct StemKey {
 impl StemKey {
     fn of(spec: &InstanceSpec) -> Self {
         StemKey {
-            function: spec.function.clone(),
             image: spec.image.clone(),
             env: spec.env.clone(),
             limits: (
@@ -272,6 +277,7 @@ impl Inner {
         deadline: Instant,
     ) -> Result<Instance, ClaimError> {
         let mut steps = Steps::new();
+        write_meta(dir, spec).map_err(ClaimError::BeforeStart)?;
         write_agent_config(dir, spec).map_err(ClaimError::BeforeStart)?;
         steps.done("stem cell: agent config");
         cli.start(id).await.map_err(ClaimError::BeforeStart)?;
@@ -379,10 +385,13 @@ mod tests {
             .expect("agent config")
     }
 
-    fn key(function: &str) -> StemKey {
+    fn key(image: &str) -> StemKey {
         StemKey::of(&InstanceSpec {
-            function: function.to_string(),
-            image: ImageRef::default(),
+            function: "ns/f".to_string(),
+            image: ImageRef {
+                name: image.to_string(),
+                digest: format!("sha256:{image}"),
+            },
             env: Vec::new(),
             agent: agent(),
             limits: Limits::default(),
@@ -451,11 +460,15 @@ mod tests {
         other.network = true;
         assert_ne!(StemKey::of(&base), StemKey::of(&other));
         let mut other = base.clone();
+        other.disk_bytes *= 2;
+        assert_ne!(StemKey::of(&base), StemKey::of(&other));
+        let mut other = base.clone();
         other.agent.function_version = 7;
+        other.function = "other/fn".into();
         assert_eq!(
             StemKey::of(&base),
             StemKey::of(&other),
-            "the agent's configuration is written at the claim"
+            "the agent's configuration and instance.json are written at the claim"
         );
     }
 }

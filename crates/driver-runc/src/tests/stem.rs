@@ -1,7 +1,8 @@
 //! Containers created ahead of demand ("stem cells", `spare_containers`), with the real agent
 //! (`cargo build -p faasbox-agent`) and runc: a start of a function leaves one created for
 //! its spec, the next start of the same spec takes it and answers calls with the function's
-//! own limits and agent configuration; a spec that differs takes none; a stem cell whose
+//! own limits and agent configuration (another function of the same image and settings
+//! included); a spec that differs takes none; a stem cell whose
 //! init was killed is not handed out; an unclaimed one goes after the idle period; a
 //! restarted driver's cleanup and `stop_all` leave nothing behind.
 
@@ -119,8 +120,11 @@ async fn a_stem_cell_serves_the_next_start_of_its_spec() {
         "a stem cell gets the agent's configuration when claimed"
     );
 
-    // The same spec but a later revision: the agent's configuration is the claim's.
+    // Another function of the same image and settings, at another revision: instance.json
+    // and the agent's configuration are the claim's.
     let mut second_spec = echo_spec(&fx);
+    second_spec.function = "other/echo".into();
+    second_spec.agent.function = "other/echo".into();
     second_spec.agent.function_version = 7;
     let second = fx.driver.start(second_spec).await.expect("second start");
     assert_eq!(second.id, stems[0], "the stem cell is taken");
@@ -129,6 +133,19 @@ async fn a_stem_cell_serves_the_next_start_of_its_spec() {
     )
     .unwrap();
     assert_eq!(written["function_version"], 7, "{written}");
+    assert_eq!(written["function"], "other/echo", "{written}");
+    let meta: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            fx.state_dir
+                .join("instances")
+                .join(&second.id)
+                .join("instance.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["function"], "other/echo", "{meta}");
+    assert!(meta.get("stem").is_none(), "{meta}");
     echo(&fx, second.endpoint.clone(), &second.id).await;
 
     // Limits are the function's: memory plus the 64 MiB disk, and its pids.
@@ -168,7 +185,7 @@ async fn a_spec_that_differs_takes_no_stem_cell() {
         (|s: &mut InstanceSpec| s.limits.pids = 43) as fn(&mut InstanceSpec),
         |s| s.limits.memory_bytes = 96 << 20,
         |s| s.env = vec!["EXTRA=1".into()],
-        |s| s.function = "test/other".into(),
+        |s| s.disk_bytes = 32 << 20,
     ] {
         let mut other = echo_spec(&fx);
         change(&mut other);
