@@ -285,7 +285,30 @@ fn main() {
             &image.rootfs_tar,
             &plan,
             &mut report,
+            None,
         ));
+        // The same without stem cells (`--spare-containers 0`): each start makes its
+        // container then, as a start of an image without recent demand does.
+        eprintln!(
+            "perf: {} cold starts without stem cells next to runc run",
+            plan.cold_starts
+        );
+        let bare = BenchServer::start_with(&["--spare-containers", "0"]);
+        runtime.block_on(async {
+            let http = bare.ready().await;
+            bench_support::import(&http, &bare.url, "bench/echo", &image.oci_tar, &[]).await;
+            cold_starts(
+                &http,
+                &bare.url,
+                bare.data_dir(),
+                &image.rootfs_tar,
+                &plan,
+                &mut report,
+                Some(("without a stem cell", "nostem_")),
+            )
+            .await;
+        });
+        drop(bare);
         docker_floor(&image.docker_tar, &plan, &mut report);
     }
 
@@ -410,7 +433,13 @@ async fn cold_starts(
     rootfs_tar: &Path,
     plan: &Plan,
     report: &mut Report,
+    // A variant's label for the rows and prefix for the BENCH keys.
+    variant: Option<(&str, &str)>,
 ) {
+    let (label, key) = match variant {
+        Some((label, key)) => (format!(", {label}"), key),
+        None => (String::new(), ""),
+    };
     let mut floor = bench_support::RuncFloor::new(rootfs_tar, &[ECHO_IN_IMAGE, "--exit"]);
     floor.run_once();
     let spec = json!({"image": "bench/echo"});
@@ -429,7 +458,7 @@ async fn cold_starts(
     let (r50, r99) = percentiles(&runc);
     let (q50, q99) = (ratio(c50, r50), ratio(c99, r99));
     report.row(
-        "cold start p50",
+        &format!("cold start p50{label}"),
         fmt_ms(c50),
         format!("{} runc run", fmt_ms(r50)),
         format!("{q50:.2}x"),
@@ -437,19 +466,19 @@ async fn cold_starts(
         Some(q50 <= 1.3),
     );
     report.row(
-        "cold start p99",
+        &format!("cold start p99{label}"),
         fmt_ms(c99),
         format!("{} runc run", fmt_ms(r99)),
         format!("{q99:.2}x"),
         "<= 2x",
         Some(q99 <= 2.0),
     );
-    report.bench("cold_p50", ms(c50), "ms");
-    report.bench("cold_p99", ms(c99), "ms");
-    report.bench("floor_runc_run_p50", ms(r50), "ms");
-    report.bench("floor_runc_run_p99", ms(r99), "ms");
-    report.bench("cold_p50_ratio", q50, "x");
-    report.bench("cold_p99_ratio", q99, "x");
+    report.bench(&format!("{key}cold_p50"), ms(c50), "ms");
+    report.bench(&format!("{key}cold_p99"), ms(c99), "ms");
+    report.bench(&format!("{key}floor_runc_run_p50"), ms(r50), "ms");
+    report.bench(&format!("{key}floor_runc_run_p99"), ms(r99), "ms");
+    report.bench(&format!("{key}cold_p50_ratio"), q50, "x");
+    report.bench(&format!("{key}cold_p99_ratio"), q99, "x");
 }
 
 /// `docker run -d` of the same image to its first answer, when a Docker daemon answers.
@@ -770,10 +799,16 @@ fn wait_for_instances(data_dir: &Path, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // Instances have their instance.json; the server's spare network namespaces
-        // (`--spare-networks`) have directories there too, without one.
+        // (`--spare-networks`) have directories there too, without one, and its stem cells
+        // (`--spare-containers`) one that says `"stem": true`.
         let now = std::fs::read_dir(&dir).map_or(0, |d| {
             d.flatten()
-                .filter(|e| e.path().join("instance.json").exists())
+                .filter(|e| {
+                    std::fs::read(e.path().join("instance.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                        .is_some_and(|meta| meta["stem"] != true)
+                })
                 .count()
         });
         if now <= count {

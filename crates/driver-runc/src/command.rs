@@ -178,6 +178,66 @@ impl RuntimeCli {
         }
     }
 
+    /// Lets the init of a container made by [`RuntimeCli::create`] go on without a runtime
+    /// process, the way runc's own `start` does it: opens the exec fifo the init waits on
+    /// (`<root>/<id>/exec.fifo`; the init's blocked open for writing then returns and it
+    /// writes one byte), reads that byte and removes the fifo, after which runc's `state`
+    /// says `running` and `kill` and `delete` work as after `start`. The spec has no hooks,
+    /// which is all runc's `start` does besides. Saves executing runc (about 25 ms at load,
+    /// 1-2 ms this way). Runs `start` when there is no fifo (another runtime, or a runc that
+    /// does it differently); an error when the init does not answer within `bound`.
+    pub(crate) async fn release_created(
+        &self,
+        id: &str,
+        bound: Duration,
+    ) -> Result<(), DriverError> {
+        use std::io::Read;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let fifo = self.root.join(id).join("exec.fifo");
+        let display = format!("open {}", fifo.display());
+        let mut file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags::O_NONBLOCK | libc_flags::O_NOFOLLOW)
+            .open(&fifo)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.start(id).await,
+            Err(e) => return Err(DriverError::io(display, e)),
+        };
+        let is_fifo = file
+            .metadata()
+            .map(|m| m.file_type().is_fifo())
+            .map_err(|e| DriverError::io(display.clone(), e))?;
+        if !is_fifo {
+            return Err(DriverError::Runtime {
+                command: display,
+                message: "not a fifo".to_string(),
+            });
+        }
+        let deadline = std::time::Instant::now() + bound;
+        let mut byte = [0u8; 1];
+        loop {
+            match file.read(&mut byte) {
+                Ok(1) => break,
+                // No writer yet (the init's open has not returned), or nothing written yet.
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DriverError::io(display, e)),
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(DriverError::Runtime {
+                    command: display,
+                    message: format!("the container's init did not answer within {bound:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        drop(file);
+        std::fs::remove_file(&fifo)
+            .map_err(|e| DriverError::io(format!("cannot remove {}", fifo.display()), e))
+    }
+
     async fn launch(
         &self,
         verb: &[&str],
@@ -360,6 +420,12 @@ async fn wait_for_exit(pid: i32, bound: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// `open(2)` flags (values of Linux on every architecture Rust targets here).
+mod libc_flags {
+    pub(super) const O_NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
+    pub(super) const O_NOFOLLOW: i32 = nix::fcntl::OFlag::O_NOFOLLOW.bits();
 }
 
 fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {

@@ -280,8 +280,10 @@ impl Inner {
         write_meta(dir, spec).map_err(ClaimError::BeforeStart)?;
         write_agent_config(dir, spec).map_err(ClaimError::BeforeStart)?;
         steps.done("stem cell: agent config");
-        cli.start(id).await.map_err(ClaimError::BeforeStart)?;
-        steps.done("runtime start");
+        cli.release_created(id, Duration::from_secs(2))
+            .await
+            .map_err(ClaimError::BeforeStart)?;
+        steps.done("runtime start (exec fifo)");
         self.wait_ready(id, dir, &spec.function, cli, deadline)
             .await
             .map_err(ClaimError::Ready)?;

@@ -147,6 +147,16 @@ async fn a_stem_cell_serves_the_next_start_of_its_spec() {
     assert_eq!(meta["function"], "other/echo", "{meta}");
     assert!(meta.get("stem").is_none(), "{meta}");
     echo(&fx, second.endpoint.clone(), &second.id).await;
+    // Released through its exec fifo, runc sees it as started.
+    assert!(
+        fx.driver
+            .traces(&second.id)
+            .await
+            .iter()
+            .any(|t| t == "runc container (running)"),
+        "{:?}",
+        fx.driver.traces(&second.id).await
+    );
 
     // Limits are the function's: memory plus the 64 MiB disk, and its pids.
     assert_eq!(
