@@ -392,6 +392,34 @@ pub(super) fn write_agent_config(
     make_container_readable(&dir.agent_config())
 }
 
+/// Adds the function's annotation to a claimed stem cell's bundle `config.json` (runc read it
+/// at `create` and does not again; tools that look for a function's containers by it do),
+/// replacing the file at once.
+pub(super) fn annotate_bundle(dir: &InstanceDir, function: &str) -> Result<(), DriverError> {
+    let path = dir.config_json();
+    let text = std::fs::read(&path)
+        .map_err(|e| DriverError::io(format!("cannot read {}", path.display()), e))?;
+    let mut config: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        DriverError::io(
+            format!("cannot parse {}", path.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    if let Some(annotations) = config
+        .get_mut("annotations")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        annotations.insert(
+            spec::FUNCTION_ANNOTATION.to_string(),
+            serde_json::Value::String(function.to_string()),
+        );
+    }
+    let fresh = path.with_extension("json.new");
+    write_json(&fresh, &config)?;
+    std::fs::rename(&fresh, &path)
+        .map_err(|e| DriverError::io(format!("cannot replace {}", path.display()), e))
+}
+
 /// Writes `instance.json` for `spec` (a claimed stem cell's names its function now).
 pub(super) fn write_meta(dir: &InstanceDir, spec: &InstanceSpec) -> Result<(), DriverError> {
     let meta = InstanceMeta {

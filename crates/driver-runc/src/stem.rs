@@ -16,8 +16,8 @@
 //! writable layer is empty, so nothing passes from one to another. A start whose settings
 //! differ in anything takes none, so nothing is widened or specialised after `create`: the
 //! cgroup limits, mounts, user namespace and seccomp filter are the start's own from the
-//! beginning. A stem cell's `config.json` has no function annotation (`instance.json` names
-//! the function once claimed).
+//! beginning. An unclaimed stem cell's `instance.json` and bundle `config.json` name no
+//! function; the claim writes both.
 //!
 //! Bounds: at most `spare_containers` per key and `spare_containers_total` in all (ready and
 //! being made); made in the background after a successful start, never waited for; one that
@@ -38,7 +38,8 @@ use super::command::RuntimeCli;
 use super::layout::InstanceDir;
 use super::report::{seconds, tail_of_file};
 use super::start::{
-    write_agent_config, write_meta, Launch, NetworkPlan, StartOptions, Steps, TeardownGuard,
+    annotate_bundle, write_agent_config, write_meta, Launch, NetworkPlan, StartOptions, Steps,
+    TeardownGuard,
 };
 use super::Inner;
 use faasbox_driver::{DriverError, ImageRef, Instance, InstanceSpec, RuntimeClass};
@@ -278,6 +279,7 @@ impl Inner {
     ) -> Result<Instance, ClaimError> {
         let mut steps = Steps::new();
         write_meta(dir, spec).map_err(ClaimError::BeforeStart)?;
+        annotate_bundle(dir, &spec.function).map_err(ClaimError::BeforeStart)?;
         write_agent_config(dir, spec).map_err(ClaimError::BeforeStart)?;
         steps.done("stem cell: agent config");
         cli.release_created(id, Duration::from_secs(2))

@@ -146,6 +146,21 @@ async fn a_stem_cell_serves_the_next_start_of_its_spec() {
     .unwrap();
     assert_eq!(meta["function"], "other/echo", "{meta}");
     assert!(meta.get("stem").is_none(), "{meta}");
+    let bundle: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            fx.state_dir
+                .join("instances")
+                .join(&second.id)
+                .join("bundle/config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        bundle["annotations"]["io.faasbox.function"], "other/echo",
+        "{}",
+        bundle["annotations"]
+    );
     echo(&fx, second.endpoint.clone(), &second.id).await;
     // Released through its exec fifo, runc sees it as started.
     assert!(
