@@ -306,8 +306,7 @@ impl Inner {
             let key = key.clone();
             let spec = spec.clone();
             tokio::spawn(async move {
-                let id = inner.layout.new_id();
-                let made = inner.make_stem(&id, &spec).await;
+                let (id, made) = inner.make_stem(&spec).await;
                 let back = match made {
                     Ok(()) => inner.stems.finish_fill(&key, Some(id.clone())),
                     Err(e) => {
@@ -330,18 +329,40 @@ impl Inner {
         }
     }
 
-    /// Makes one stem cell of `spec` under `id`: everything of a start up to `runc create`,
-    /// with a network of its own (the spare networks are left to starts). On failure the
+    /// Makes one stem cell of `spec`: everything of a start up to `runc create`, with a
+    /// spare network when there is one (so that it is ready sooner; the spares refill in the
+    /// background) or one made now. Returns its id and whether it was made; on failure the
     /// caller tears it down.
-    async fn make_stem(&self, id: &str, spec: &InstanceSpec) -> Result<(), DriverError> {
-        self.live_instances().insert(id.to_string(), spec.runtime);
-        let cli = self.runtime_cli(spec.runtime)?;
+    async fn make_stem(self: &Arc<Self>, spec: &InstanceSpec) -> (String, Result<(), DriverError>) {
         let tools = if spec.network {
-            Some(self.network_tools()?)
+            match self.network_tools() {
+                Ok(tools) => Some(tools),
+                Err(e) => return (self.layout.new_id(), Err(e)),
+            }
         } else {
             None
         };
-        let network = tools.as_ref().map(NetworkPlan::Make);
+        let spare = tools
+            .as_ref()
+            .and_then(|tools| self.take_spare_network(tools));
+        let network = match (&tools, &spare) {
+            (None, _) => None,
+            (Some(_), Some(_)) => Some(NetworkPlan::Spare),
+            (Some(tools), None) => Some(NetworkPlan::Make(tools)),
+        };
+        let id = spare.unwrap_or_else(|| self.layout.new_id());
+        let made = self.create_stem(&id, spec, network).await;
+        (id, made)
+    }
+
+    async fn create_stem(
+        &self,
+        id: &str,
+        spec: &InstanceSpec,
+        network: Option<NetworkPlan<'_>>,
+    ) -> Result<(), DriverError> {
+        self.live_instances().insert(id.to_string(), spec.runtime);
+        let cli = self.runtime_cli(spec.runtime)?;
         let options = StartOptions {
             args: None,
             wait_ready: false,
