@@ -24,7 +24,9 @@
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
 //! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
 //! only those sections; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for
-//! profiling).
+//! profiling); FAASBOX_PERF_SPARE_CONTAINERS sets the server's `--spare-containers`. The cold
+//! section runs twice: against that server (whose later cold starts take containers created
+//! ahead after the earlier ones, "stem cells") and against one with `--spare-containers 0`.
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -233,14 +235,20 @@ fn main() {
         &[],
         &[],
     );
-    let server = BenchServer::start_with(&[
+    // FAASBOX_PERF_SPARE_CONTAINERS: the server's `--spare-containers` (default: its own).
+    let spare_containers = std::env::var("FAASBOX_PERF_SPARE_CONTAINERS").ok();
+    let mut args = vec![
         "--quota-functions",
         "1000",
         "--quota-min-scale",
         "100",
         "--quota-instances",
         "500",
-    ]);
+    ];
+    if let Some(n) = &spare_containers {
+        args.extend(["--spare-containers", n.as_str()]);
+    }
+    let server = BenchServer::start_with(&args);
     let url = server.url.clone();
     let api_addr = url.trim_start_matches("http://").to_string();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
