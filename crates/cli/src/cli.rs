@@ -321,7 +321,7 @@ pub struct ServerArgs {
     /// filesystem, network, `runc create` done; nothing of the function run), so its next
     /// cold start only runs `runc start`. Made in the background, at most 8 times this many
     /// in all, removed after 60 s unclaimed. Each idle one holds a container's init (about
-    /// 1-2 MiB) and, with network, its network helper; 0 makes none. At most 8.
+    /// 2 MiB of its own) and, with network, its network helper; 0 makes none. At most 8.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=8))]
     pub spare_containers: u32,
     /// The writable space of an image build's builder (what the packages it installs may
