@@ -24,7 +24,9 @@
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
 //! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
 //! only those sections; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for
-//! profiling).
+//! profiling); FAASBOX_PERF_SPARE_CONTAINERS sets the server's `--spare-containers`. The cold
+//! section runs twice: against that server (whose later cold starts take containers created
+//! ahead after the earlier ones, "stem cells") and against one with `--spare-containers 0`.
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -233,14 +235,20 @@ fn main() {
         &[],
         &[],
     );
-    let server = BenchServer::start_with(&[
+    // FAASBOX_PERF_SPARE_CONTAINERS: the server's `--spare-containers` (default: its own).
+    let spare_containers = std::env::var("FAASBOX_PERF_SPARE_CONTAINERS").ok();
+    let mut args = vec![
         "--quota-functions",
         "1000",
         "--quota-min-scale",
         "100",
         "--quota-instances",
         "500",
-    ]);
+    ];
+    if let Some(n) = &spare_containers {
+        args.extend(["--spare-containers", n.as_str()]);
+    }
+    let server = BenchServer::start_with(&args);
     let url = server.url.clone();
     let api_addr = url.trim_start_matches("http://").to_string();
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
@@ -285,7 +293,30 @@ fn main() {
             &image.rootfs_tar,
             &plan,
             &mut report,
+            None,
         ));
+        // The same without stem cells (`--spare-containers 0`): each start makes its
+        // container then, as a start of an image without recent demand does.
+        eprintln!(
+            "perf: {} cold starts without stem cells next to runc run",
+            plan.cold_starts
+        );
+        let bare = BenchServer::start_with(&["--spare-containers", "0"]);
+        runtime.block_on(async {
+            let http = bare.ready().await;
+            bench_support::import(&http, &bare.url, "bench/echo", &image.oci_tar, &[]).await;
+            cold_starts(
+                &http,
+                &bare.url,
+                bare.data_dir(),
+                &image.rootfs_tar,
+                &plan,
+                &mut report,
+                Some(("without a stem cell", "nostem_")),
+            )
+            .await;
+        });
+        drop(bare);
         docker_floor(&image.docker_tar, &plan, &mut report);
     }
 
@@ -410,7 +441,13 @@ async fn cold_starts(
     rootfs_tar: &Path,
     plan: &Plan,
     report: &mut Report,
+    // A variant's label for the rows and prefix for the BENCH keys.
+    variant: Option<(&str, &str)>,
 ) {
+    let (label, key) = match variant {
+        Some((label, key)) => (format!(", {label}"), key),
+        None => (String::new(), ""),
+    };
     let mut floor = bench_support::RuncFloor::new(rootfs_tar, &[ECHO_IN_IMAGE, "--exit"]);
     floor.run_once();
     let spec = json!({"image": "bench/echo"});
@@ -429,7 +466,7 @@ async fn cold_starts(
     let (r50, r99) = percentiles(&runc);
     let (q50, q99) = (ratio(c50, r50), ratio(c99, r99));
     report.row(
-        "cold start p50",
+        &format!("cold start p50{label}"),
         fmt_ms(c50),
         format!("{} runc run", fmt_ms(r50)),
         format!("{q50:.2}x"),
@@ -437,19 +474,19 @@ async fn cold_starts(
         Some(q50 <= 1.3),
     );
     report.row(
-        "cold start p99",
+        &format!("cold start p99{label}"),
         fmt_ms(c99),
         format!("{} runc run", fmt_ms(r99)),
         format!("{q99:.2}x"),
         "<= 2x",
         Some(q99 <= 2.0),
     );
-    report.bench("cold_p50", ms(c50), "ms");
-    report.bench("cold_p99", ms(c99), "ms");
-    report.bench("floor_runc_run_p50", ms(r50), "ms");
-    report.bench("floor_runc_run_p99", ms(r99), "ms");
-    report.bench("cold_p50_ratio", q50, "x");
-    report.bench("cold_p99_ratio", q99, "x");
+    report.bench(&format!("{key}cold_p50"), ms(c50), "ms");
+    report.bench(&format!("{key}cold_p99"), ms(c99), "ms");
+    report.bench(&format!("{key}floor_runc_run_p50"), ms(r50), "ms");
+    report.bench(&format!("{key}floor_runc_run_p99"), ms(r99), "ms");
+    report.bench(&format!("{key}cold_p50_ratio"), q50, "x");
+    report.bench(&format!("{key}cold_p99_ratio"), q99, "x");
 }
 
 /// `docker run -d` of the same image to its first answer, when a Docker daemon answers.
@@ -770,10 +807,16 @@ fn wait_for_instances(data_dir: &Path, count: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // Instances have their instance.json; the server's spare network namespaces
-        // (`--spare-networks`) have directories there too, without one.
+        // (`--spare-networks`) have directories there too, without one, and its stem cells
+        // (`--spare-containers`) one that says `"stem": true`.
         let now = std::fs::read_dir(&dir).map_or(0, |d| {
             d.flatten()
-                .filter(|e| e.path().join("instance.json").exists())
+                .filter(|e| {
+                    std::fs::read(e.path().join("instance.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                        .is_some_and(|meta| meta["stem"] != true)
+                })
                 .count()
         });
         if now <= count {

@@ -43,6 +43,7 @@ struct ServerFile {
     runs_max_age: Option<String>,
     allow_host_loopback: Option<bool>,
     spare_networks: Option<u32>,
+    spare_containers: Option<u32>,
     build_disk: Option<SizeValue>,
     build_ca_file: Option<String>,
     log: Option<String>,
@@ -124,7 +125,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
              runc, runsc, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
-             runs-keep, runs-max-age, allow-host-loopback, spare-networks, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
+             runs-keep, runs-max-age, allow-host-loopback, spare-networks, spare-containers, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
              ui-secure-cookie, cluster-lease-seconds, cluster-advertise, cluster-registry; the \
@@ -226,6 +227,16 @@ fn merge(
             );
         }
         args.spare_networks = v;
+    }
+    if let Some(v) = file.spare_containers.filter(|_| unset("spare_containers")) {
+        if v > 8 {
+            anyhow::bail!(
+                "{}: spare-containers = {v} is more than 8 (per function; each idle one holds \
+                 a container's init and, with network, its network helper)",
+                path.display()
+            );
+        }
+        args.spare_containers = v;
     }
     if let Some(v) = file.log.filter(|_| unset("log")) {
         args.log = v;
@@ -493,6 +504,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("allow-host-loopback"), "{err}");
+    }
+
+    #[test]
+    fn spare_containers_are_one_by_default_and_bounded() {
+        assert_eq!(server_args(&[], "").unwrap().spare_containers, 1);
+        assert_eq!(
+            server_args(&[], "spare-containers = 0\n")
+                .unwrap()
+                .spare_containers,
+            0
+        );
+        assert_eq!(
+            server_args(&["--spare-containers", "3"], "spare-containers = 0\n")
+                .unwrap()
+                .spare_containers,
+            3,
+            "the flag wins over the file"
+        );
+        let err = server_args(&[], "spare-containers = 9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spare-containers = 9"), "{err}");
+        let flag = Cli::command()
+            .try_get_matches_from(["faasbox", "server", "--spare-containers", "9"])
+            .unwrap_err()
+            .to_string();
+        assert!(flag.contains("0..=8"), "{flag}");
     }
 
     #[test]

@@ -400,3 +400,94 @@ async fn a_timed_out_call_reaches_the_function_as_delete_with_its_action_id() {
     assert_eq!(arrivals[0].tag, "first", "{arrivals:?}");
     gate.open();
 }
+
+/// The ids of the stem cells (containers created ahead, `--spare-containers`) the server under
+/// `data_dir` holds now: their `instance.json` says `"stem": true` and runc says their
+/// container is `created`.
+fn stem_cells(data_dir: &std::path::Path) -> Vec<String> {
+    let roots = support::runc_roots(data_dir);
+    std::fs::read_dir(data_dir.join("run/instances"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    std::fs::read(e.path().join("instance.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .is_some_and(|meta| meta["stem"] == true)
+                        && roots.iter().any(|root| {
+                            std::process::Command::new("runc")
+                                .arg("--root")
+                                .arg(root)
+                                .arg("state")
+                                .arg(e.file_name())
+                                .output()
+                                .ok()
+                                .and_then(|out| serde_json::from_slice::<Value>(&out.stdout).ok())
+                                .is_some_and(|state| state["status"] == "created")
+                        })
+                })
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// After a cold start the server keeps a container of the same image and settings created
+/// (default `--spare-containers 1`); a cold start of another function with those settings
+/// takes it and answers; with `--spare-containers 0` none is made.
+#[tokio::test]
+async fn a_cold_start_takes_a_container_created_ahead() {
+    let server = server_with_test_function().await;
+    deploy_mode(&server, "first", "echo", json!({})).await;
+    let (status, _, body) = server.invoke("demo", "first", r#"{"n":1}"#).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let mut stems = Vec::new();
+    for _ in 0..400 {
+        stems = stem_cells(&server.data_dir);
+        if !stems.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(stems.len(), 1, "one stem cell after a start: {stems:?}");
+    // `runc create` has returned; the driver counts it ready just after.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    deploy_mode(&server, "second", "echo", json!({})).await;
+    let (status, _, body) = server.invoke("demo", "second", r#"{"n":2}"#).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(parse(&body), json!({"n": 2}));
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(
+            server
+                .data_dir
+                .join("run/instances")
+                .join(&stems[0])
+                .join("instance.json"),
+        )
+        .expect("the stem cell is now an instance"),
+    )
+    .unwrap();
+    assert_eq!(
+        meta["function"],
+        "demo/second",
+        "{meta}; server log:\n{}",
+        support::tail(&server.log(), 30)
+    );
+    let listed = server
+        .get_json("/api/v1/namespaces/demo/functions/second/instances")
+        .await;
+    assert!(
+        listed.to_string().contains(&stems[0]),
+        "the function's instance is the stem cell {}: {listed}",
+        stems[0]
+    );
+
+    let bare = server_with_test_function_and(&["--spare-containers", "0"]).await;
+    deploy_mode(&bare, "first", "echo", json!({})).await;
+    let (status, _, _) = bare.invoke("demo", "first", "{}").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(stem_cells(&bare.data_dir), Vec::<String>::new());
+}

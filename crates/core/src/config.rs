@@ -27,6 +27,14 @@ pub const DEFAULT_BLOCKING_TIMEOUT: Duration = Duration::from_secs(60);
 /// back-to-back cold starts, and each idle one holds about 0.5 MiB with slirp4netns (29 MiB
 /// with pasta, unless the host merges pages).
 pub const DEFAULT_SPARE_NETWORKS: usize = 2;
+/// Containers created ahead of demand per function spec after a start of it ("stem cells"):
+/// one covers back-to-back cold starts of a function; a burst takes it and the rest start
+/// afresh.
+pub const DEFAULT_SPARE_CONTAINERS: usize = 1;
+/// All stem cells together are at most this many times the per-function number.
+pub const SPARE_CONTAINERS_TOTAL_FACTOR: usize = 8;
+/// A stem cell not claimed within this long is removed.
+pub const SPARE_CONTAINER_IDLE: Duration = Duration::from_secs(60);
 /// Runs kept per namespace.
 pub const DEFAULT_RUNS_KEEP: u32 = 10_000;
 /// How long ended runs are kept: 7 days.
@@ -77,6 +85,8 @@ pub struct ServerConfig {
     pub allow_host_loopback: bool,
     /// Network namespaces (with their network helper) the driver keeps made ahead of demand.
     pub spare_networks: usize,
+    /// Containers created ahead of demand per function spec (runc only; 0: none).
+    pub spare_containers: usize,
     /// The master key given from outside, if any (see [`MasterKeyEnv::take`]).
     pub master_key: MasterKeyEnv,
     /// Bounds on uploads, memory and what each namespace may use (see [`Limits`]).
@@ -259,6 +269,7 @@ impl ServerConfig {
             runs_in_flight: DEFAULT_RUNS_IN_FLIGHT,
             allow_host_loopback: false,
             spare_networks: DEFAULT_SPARE_NETWORKS,
+            spare_containers: DEFAULT_SPARE_CONTAINERS,
             master_key: MasterKeyEnv::default(),
             limits: Limits::default(),
             build_disk_bytes: DEFAULT_BUILD_DISK_BYTES,

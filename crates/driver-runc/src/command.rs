@@ -147,6 +147,106 @@ impl RuntimeCli {
         pid_file: &Path,
         network: SandboxNetwork,
     ) -> Result<(), DriverError> {
+        self.launch(&["run", "--detach"], bundle, id, log, pid_file, network)
+            .await
+    }
+
+    /// `create`: creates the container and leaves its init waiting (on runc's exec fifo)
+    /// before the container process; [`RuntimeCli::start`] lets it go on. Output and pid file
+    /// as for [`RuntimeCli::run_detached`]: the container process keeps the log as its stdout
+    /// and stderr.
+    pub(crate) async fn create(
+        &self,
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        pid_file: &Path,
+        network: SandboxNetwork,
+    ) -> Result<(), DriverError> {
+        self.launch(&["create"], bundle, id, log, pid_file, network)
+            .await
+    }
+
+    /// `start`: runs the process of a container made by [`RuntimeCli::create`].
+    pub(crate) async fn start(&self, id: &str) -> Result<(), DriverError> {
+        let display = format!("{} start {id}", self.name());
+        let output = self.output(&display, &["start", id]).await?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(failure(&display, &output))
+        }
+    }
+
+    /// Lets the init of a container made by [`RuntimeCli::create`] go on without a runtime
+    /// process, the way runc's own `start` does it: opens the exec fifo the init waits on
+    /// (`<root>/<id>/exec.fifo`; the init's blocked open for writing then returns and it
+    /// writes one byte), reads that byte and removes the fifo, after which runc's `state`
+    /// says `running` and `kill` and `delete` work as after `start`. The spec has no hooks,
+    /// which is all runc's `start` does besides. Saves executing runc (about 25 ms at load,
+    /// 1-2 ms this way). Runs `start` when there is no fifo (another runtime, or a runc that
+    /// does it differently); an error when the init does not answer within `bound`.
+    pub(crate) async fn release_created(
+        &self,
+        id: &str,
+        bound: Duration,
+    ) -> Result<(), DriverError> {
+        use std::io::Read;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let fifo = self.root.join(id).join("exec.fifo");
+        let display = format!("open {}", fifo.display());
+        let mut file = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc_flags::O_NONBLOCK | libc_flags::O_NOFOLLOW)
+            .open(&fifo)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.start(id).await,
+            Err(e) => return Err(DriverError::io(display, e)),
+        };
+        let is_fifo = file
+            .metadata()
+            .map(|m| m.file_type().is_fifo())
+            .map_err(|e| DriverError::io(display.clone(), e))?;
+        if !is_fifo {
+            return Err(DriverError::Runtime {
+                command: display,
+                message: "not a fifo".to_string(),
+            });
+        }
+        let deadline = std::time::Instant::now() + bound;
+        let mut byte = [0u8; 1];
+        loop {
+            match file.read(&mut byte) {
+                Ok(1) => break,
+                // No writer yet (the init's open has not returned), or nothing written yet.
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(DriverError::io(display, e)),
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(DriverError::Runtime {
+                    command: display,
+                    message: format!("the container's init did not answer within {bound:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        drop(file);
+        std::fs::remove_file(&fifo)
+            .map_err(|e| DriverError::io(format!("cannot remove {}", fifo.display()), e))
+    }
+
+    async fn launch(
+        &self,
+        verb: &[&str],
+        bundle: &Path,
+        id: &str,
+        log: &Path,
+        pid_file: &Path,
+        network: SandboxNetwork,
+    ) -> Result<(), DriverError> {
         let open_log = || {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -167,8 +267,7 @@ impl RuntimeCli {
             }
         }
         command
-            .arg("run")
-            .arg("--detach")
+            .args(verb)
             .arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
@@ -176,7 +275,7 @@ impl RuntimeCli {
             .arg(id)
             .stdout(open_log()?)
             .stderr(open_log()?);
-        let display = format!("{} run --detach {id}", self.name());
+        let display = format!("{} {} {id}", self.name(), verb.join(" "));
         let status = command
             .status()
             .await
@@ -232,7 +331,11 @@ impl RuntimeCli {
     pub(crate) async fn force_delete(&self, id: &str) -> Result<bool, DriverError> {
         match self.state(id).await {
             Ok(None) => return Ok(false),
-            Ok(Some(state)) if state.status == "running" && state.pid > 0 => {
+            // A created container's init waits on its exec fifo: killed and awaited the same
+            // way (`delete --force` would sleep 100 ms after its own SIGKILL).
+            Ok(Some(state))
+                if (state.status == "running" || state.status == "created") && state.pid > 0 =>
+            {
                 let kill = format!("{} kill {id} KILL", self.name());
                 if let Ok(output) = self.output(&kill, &["kill", id, "KILL"]).await {
                     if output.status.success() {
@@ -317,6 +420,12 @@ async fn wait_for_exit(pid: i32, bound: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// `open(2)` flags (values of Linux on every architecture Rust targets here).
+mod libc_flags {
+    pub(super) const O_NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
+    pub(super) const O_NOFOLLOW: i32 = nix::fcntl::OFlag::O_NOFOLLOW.bits();
 }
 
 fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {

@@ -49,6 +49,16 @@ pub struct DriverConfig {
     /// 0 keeps none
     /// (the default); the pool fills after the first start with network.
     pub spare_networks: usize,
+    /// Containers created ahead of demand per function spec ("stem cells", see the `stem`
+    /// module): after a start of a runc function, this many instances of exactly its spec are
+    /// kept created (`runc create` done, nothing of the function run yet), and the next start
+    /// only writes the agent's configuration and runs `runc start`. 0 keeps none (the
+    /// default).
+    pub spare_containers: usize,
+    /// At most this many stem cells in all (ready and being made).
+    pub spare_containers_total: usize,
+    /// A stem cell not claimed for this long is torn down.
+    pub spare_container_idle: Duration,
 }
 
 /// Container ids `0..size` appear on the host as `host_base..host_base + size`.
@@ -92,6 +102,9 @@ impl DriverConfig {
             allow_host_loopback: false,
             id_map: Some(IdMap::DEFAULT),
             spare_networks: 0,
+            spare_containers: 0,
+            spare_containers_total: 0,
+            spare_container_idle: Duration::from_secs(60),
         }
     }
 

@@ -85,7 +85,8 @@ impl RuncDriver {
     }
 
     /// The instance's directory of one kind: `upper` (the overlay's upper directory), `disk`
-    /// (the mount point of its bounded disk), `ctl` (the control directory), `agent.log`.
+    /// (the mount point of its bounded disk), `ctl` (the control directory), `agent.log`,
+    /// `init.pid` (the runtime's pid file), `agent.json`.
     pub(crate) fn instance_path(&self, id: &str, kind: &str) -> PathBuf {
         let dir = self.inner.layout.instance(id);
         match kind {
@@ -93,6 +94,8 @@ impl RuncDriver {
             "disk" => dir.disk(),
             "ctl" => dir.ctl(),
             "agent.log" => dir.agent_log(),
+            "init.pid" => dir.init_pid(),
+            "agent.json" => dir.agent_config(),
             other => panic!("no instance path {other}"),
         }
     }

@@ -255,9 +255,13 @@ pub(crate) fn make_container_readable(path: &Path) -> Result<(), DriverError> {
 /// `instance.json`: what the driver needs to know about an instance after a restart.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InstanceMeta {
+    /// The function it runs; empty for a stem cell not claimed yet.
     pub function: String,
     pub runtime: RuntimeClass,
     pub network: bool,
+    /// A stem cell not claimed yet (see the `stem` module): created, nothing run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stem: bool,
 }
 
 impl InstanceMeta {

@@ -11,7 +11,9 @@
 //!   for, write the OCI spec ([`spec`], with the seccomp filter of [`seccomp`]), `run --detach`
 //!   the container ([`command`], [`runsc`] for what gVisor needs on top), then wait for the
 //!   agent ([`ready`]). The root filesystem and the network are made at once; the network
-//!   may come ready-made from [`spare`]. Any failure, timeout, or the caller dropping the start future tears
+//!   may come ready-made from [`spare`]; after a start, [`stem`] keeps containers of the same
+//!   spec created ahead (`runc create`), and the next start of that spec only runs `runc
+//!   start` on one. Any failure, timeout, or the caller dropping the start future tears
 //!   down everything made so far.
 //! - [`teardown`]: what stop, failed starts and cleanup share; [`cgroup`] finds and removes
 //!   the instance's cgroups and reads its OOM counter.
@@ -41,6 +43,7 @@ mod slirp;
 mod spare;
 mod spec;
 mod start;
+mod stem;
 mod teardown;
 mod userns;
 
@@ -99,6 +102,8 @@ struct Inner {
     live: Mutex<HashMap<String, RuntimeClass>>,
     /// Network namespaces with their network helper made ahead of demand.
     spares: spare::SpareNetworks,
+    /// Containers created ahead of demand for functions that started recently.
+    stems: stem::StemCells,
     /// The sealed copy of runc that `runc` executes (kept open for as long as the driver).
     _runc_copy: Option<command::SealedCopy>,
 }
@@ -145,9 +150,15 @@ impl RuncDriver {
             Err(problem) => (None, Some(problem)),
         };
         let spares = spare::SpareNetworks::new(config.spare_networks);
+        let stems = stem::StemCells::new(
+            config.spare_containers,
+            config.spare_containers_total,
+            config.spare_container_idle,
+        );
         Ok(RuncDriver {
             inner: Arc::new(Inner {
                 spares,
+                stems,
                 _runc_copy: runc_copy,
                 config,
                 layers,
@@ -179,6 +190,11 @@ impl RuncDriver {
     /// The canonical state directory.
     pub fn state_dir(&self) -> &Path {
         self.inner.layout.state_dir()
+    }
+
+    /// Containers created ahead of demand ("stem cells") ready now.
+    pub fn spare_containers(&self) -> usize {
+        self.inner.stems.ready()
     }
 
     /// [`Driver::start`] with test hooks: another container process, and optionally not
@@ -228,6 +244,7 @@ impl Driver for RuncDriver {
     async fn stop_all(&self) -> Result<(), DriverError> {
         // The cleanup finds the spares (by prefix) with everything else.
         self.inner.spares.close();
+        self.inner.stems.close();
         self.inner.cleanup().await.map(|_| ())
     }
 

@@ -87,7 +87,7 @@ impl Inner {
 
 /// Whether the process whose pid `pid_file` holds exists and is no zombie (`false` also when
 /// the file cannot be read).
-fn init_alive(pid_file: &std::path::Path) -> bool {
+pub(super) fn init_alive(pid_file: &std::path::Path) -> bool {
     let Some(pid) = std::fs::read_to_string(pid_file)
         .ok()
         .and_then(|text| text.trim().parse::<u32>().ok())

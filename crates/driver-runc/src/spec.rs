@@ -75,6 +75,9 @@ pub(crate) const CAPABILITIES: [Capability; 10] = [
     Capability::Setpcap,
 ];
 
+/// The annotation that names the instance's function.
+pub(crate) const FUNCTION_ANNOTATION: &str = "io.faasbox.function";
+
 /// Everything the spec is made from.
 #[derive(Debug, Clone)]
 pub(crate) struct SpecParams {
@@ -194,7 +197,10 @@ pub(crate) fn build(params: &SpecParams) -> Result<Spec, oci_spec::OciSpecError>
         ));
     }
     let mut annotations = HashMap::new();
-    annotations.insert("io.faasbox.function".to_string(), params.function.clone());
+    // None for a stem cell, which may serve any function of its image and settings.
+    if !params.function.is_empty() {
+        annotations.insert(FUNCTION_ANNOTATION.to_string(), params.function.clone());
+    }
     annotations.insert("io.faasbox.instance".to_string(), params.id.clone());
 
     SpecBuilder::default()

@@ -24,8 +24,17 @@ pub(crate) struct StartOptions {
     pub wait_ready: bool,
 }
 
+/// How far [`Inner::create_and_start`] takes the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Launch {
+    /// `run --detach`: the container process runs.
+    Run,
+    /// `create` only: a stem cell ([`super::stem`]), its init waiting for `start`.
+    Create,
+}
+
 /// Where an instance's network comes from.
-enum NetworkPlan<'a> {
+pub(super) enum NetworkPlan<'a> {
     /// Made now with these tools.
     Make(&'a NetworkTools),
     /// A spare's, ready under the instance's id.
@@ -33,13 +42,13 @@ enum NetworkPlan<'a> {
 }
 
 /// Tears an instance down if a start is abandoned half-way (its future dropped).
-struct TeardownGuard {
-    inner: Option<Arc<Inner>>,
-    id: String,
+pub(super) struct TeardownGuard {
+    pub(super) inner: Option<Arc<Inner>>,
+    pub(super) id: String,
 }
 
 impl TeardownGuard {
-    fn disarm(mut self) {
+    pub(super) fn disarm(mut self) {
         self.inner = None;
     }
 }
@@ -81,6 +90,32 @@ impl Inner {
             }
         }
         let cli = self.runtime_cli(spec.runtime)?;
+        // A container created ahead for exactly this spec, when there is one; recent demand
+        // (this start) refills them either way.
+        let stem_key = self.stem_key(&spec, &options);
+        let claimed = match &stem_key {
+            Some(key) => self.start_from_stem(key, &spec, &cli).await,
+            None => None,
+        };
+        let started = match claimed {
+            Some(started) => started,
+            None => self.start_fresh(&spec, &options, &cli).await,
+        };
+        // After the start, so that making them does not slow it down; not for a function
+        // that does not start.
+        if let (Some(key), Ok(_)) = (&stem_key, &started) {
+            self.refill_stems(key, &spec);
+        }
+        started
+    }
+
+    /// A start without a stem cell: everything made now.
+    async fn start_fresh(
+        self: &Arc<Self>,
+        spec: &InstanceSpec,
+        options: &StartOptions,
+        cli: &RuntimeCli,
+    ) -> Result<Instance, DriverError> {
         let network_tools = if spec.network {
             Some(self.network_tools()?)
         } else {
@@ -107,7 +142,7 @@ impl Inner {
         let bound = self.config.start_timeout + Duration::from_secs(5);
         let started = tokio::time::timeout(
             bound,
-            self.create_and_start(&id, &spec, &options, &cli, network, deadline),
+            self.create_and_start(&id, spec, options, cli, network, deadline, Launch::Run),
         )
         .await;
         guard.disarm();
@@ -129,7 +164,8 @@ impl Inner {
         Err(error)
     }
 
-    async fn create_and_start(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn create_and_start(
         &self,
         id: &str,
         spec: &InstanceSpec,
@@ -137,6 +173,7 @@ impl Inner {
         cli: &RuntimeCli,
         network: Option<NetworkPlan<'_>>,
         deadline: Instant,
+        launch: Launch,
     ) -> Result<Instance, DriverError> {
         let mut steps = Steps::new();
         let dir = self.layout.instance(id);
@@ -153,10 +190,18 @@ impl Inner {
         for shared in [dir.ctl(), dir.socket_mount_point()] {
             make_container_readable(&shared)?;
         }
+        // A stem cell may serve another function of the same image and settings: it names
+        // its function when claimed.
+        let stem = launch == Launch::Create;
         let meta = InstanceMeta {
-            function: spec.function.clone(),
+            function: if stem {
+                String::new()
+            } else {
+                spec.function.clone()
+            },
             runtime: spec.runtime,
             network: spec.network,
+            stem,
         };
         write_json(&dir.meta(), &meta)?;
         steps.done("dir");
@@ -222,17 +267,11 @@ impl Inner {
         composed?;
         let netns = networked?;
 
-        let mut agent = spec.agent.clone();
-        if agent.function.is_empty() {
-            agent.function = spec.function.clone();
+        // A stem cell gets its agent configuration when it is claimed (the agent reads it
+        // when it starts, after `runc start`).
+        if launch == Launch::Run {
+            write_agent_config(&dir, spec)?;
         }
-        if agent.disk_limit_bytes == 0 {
-            agent.disk_limit_bytes = spec.disk_bytes.max(disk::MIN_DISK_BYTES);
-        }
-        // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
-        agent.blocking_tcp |= spec.runtime == RuntimeClass::Sandboxed;
-        write_json(&dir.agent_config(), &agent)?;
-        make_container_readable(&dir.agent_config())?;
         let hostname = Layout::short_id(id).to_string();
         write_file(
             &dir.hosts(),
@@ -250,7 +289,7 @@ impl Inner {
 
         let params = spec::SpecParams {
             id: id.to_string(),
-            function: spec.function.clone(),
+            function: meta.function.clone(),
             hostname,
             runtime: spec.runtime,
             rootfs: dir.rootfs(),
@@ -289,15 +328,36 @@ impl Inner {
         } else {
             SandboxNetwork::None
         };
-        cli.run_detached(
-            &dir.bundle(),
-            id,
-            &dir.agent_log(),
-            &dir.init_pid(),
-            sandbox_network,
-        )
-        .await?;
-        steps.done("runtime run");
+        match launch {
+            Launch::Run => {
+                cli.run_detached(
+                    &dir.bundle(),
+                    id,
+                    &dir.agent_log(),
+                    &dir.init_pid(),
+                    sandbox_network,
+                )
+                .await?;
+                steps.done("runtime run");
+            }
+            Launch::Create => {
+                cli.create(
+                    &dir.bundle(),
+                    id,
+                    &dir.agent_log(),
+                    &dir.init_pid(),
+                    sandbox_network,
+                )
+                .await?;
+                steps.done("runtime create");
+                steps.report(id, &spec.function);
+                return Ok(Instance {
+                    id: id.to_string(),
+                    endpoint: faasbox_proto::AgentEndpoint::Unix(dir.socket()),
+                    runtime: spec.runtime,
+                });
+            }
+        }
 
         if options.wait_ready {
             self.wait_ready(id, &dir, &spec.function, cli, deadline)
@@ -311,6 +371,64 @@ impl Inner {
             runtime: spec.runtime,
         })
     }
+}
+
+/// Writes the agent's configuration (`ctl/agent.json`) for `spec`: the spec's, with the
+/// function's name, the disk limit and gVisor's blocking TCP filled in.
+pub(super) fn write_agent_config(
+    dir: &InstanceDir,
+    spec: &InstanceSpec,
+) -> Result<(), DriverError> {
+    let mut agent = spec.agent.clone();
+    if agent.function.is_empty() {
+        agent.function = spec.function.clone();
+    }
+    if agent.disk_limit_bytes == 0 {
+        agent.disk_limit_bytes = spec.disk_bytes.max(disk::MIN_DISK_BYTES);
+    }
+    // gVisor's netstack (the release Debian ships) loses wakeups on loopback TCP.
+    agent.blocking_tcp |= spec.runtime == RuntimeClass::Sandboxed;
+    write_json(&dir.agent_config(), &agent)?;
+    make_container_readable(&dir.agent_config())
+}
+
+/// Adds the function's annotation to a claimed stem cell's bundle `config.json` (runc read it
+/// at `create` and does not again; tools that look for a function's containers by it do),
+/// replacing the file at once.
+pub(super) fn annotate_bundle(dir: &InstanceDir, function: &str) -> Result<(), DriverError> {
+    let path = dir.config_json();
+    let text = std::fs::read(&path)
+        .map_err(|e| DriverError::io(format!("cannot read {}", path.display()), e))?;
+    let mut config: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        DriverError::io(
+            format!("cannot parse {}", path.display()),
+            std::io::Error::other(e),
+        )
+    })?;
+    if let Some(annotations) = config
+        .get_mut("annotations")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        annotations.insert(
+            spec::FUNCTION_ANNOTATION.to_string(),
+            serde_json::Value::String(function.to_string()),
+        );
+    }
+    let fresh = path.with_extension("json.new");
+    write_json(&fresh, &config)?;
+    std::fs::rename(&fresh, &path)
+        .map_err(|e| DriverError::io(format!("cannot replace {}", path.display()), e))
+}
+
+/// Writes `instance.json` for `spec` (a claimed stem cell's names its function now).
+pub(super) fn write_meta(dir: &InstanceDir, spec: &InstanceSpec) -> Result<(), DriverError> {
+    let meta = InstanceMeta {
+        function: spec.function.clone(),
+        runtime: spec.runtime,
+        network: spec.network,
+        stem: false,
+    };
+    write_json(&dir.meta(), &meta)
 }
 
 /// The root filesystem's `/tmp` for gVisor to use as it is (made, mode 1777, when the image
@@ -338,14 +456,14 @@ fn sandbox_tmp(rootfs: &Path) -> Option<PathBuf> {
 
 /// How long each step of one start took, reported at debug level (target
 /// `faasbox_driver_runc::start`) once the instance is up.
-struct Steps {
+pub(super) struct Steps {
     began: Instant,
     last: Instant,
     took: Vec<(&'static str, Duration)>,
 }
 
 impl Steps {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let now = Instant::now();
         Steps {
             began: now,
@@ -355,7 +473,7 @@ impl Steps {
     }
 
     /// The step `name` ended now (it began when the previous one ended).
-    fn done(&mut self, name: &'static str) {
+    pub(super) fn done(&mut self, name: &'static str) {
         let now = Instant::now();
         self.took.push((name, now - self.last));
         self.last = now;
@@ -366,7 +484,7 @@ impl Steps {
         self.took.push((name, took));
     }
 
-    fn report(&self, id: &str, function: &str) {
+    pub(super) fn report(&self, id: &str, function: &str) {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }

@@ -103,6 +103,10 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             allow_host_loopback: config.allow_host_loopback,
             id_map: Some(IdMap::DEFAULT),
             spare_networks: config.spare_networks,
+            spare_containers: config.spare_containers,
+            spare_containers_total: config.spare_containers
+                * faasbox_core::config::SPARE_CONTAINERS_TOTAL_FACTOR,
+            spare_container_idle: faasbox_core::config::SPARE_CONTAINER_IDLE,
         },
         Arc::new(StoreLayers(images.clone())),
     )?);

@@ -41,6 +41,7 @@ pub async fn run(
     config.runs_max_age = args.runs_max_age;
     config.allow_host_loopback = args.allow_host_loopback;
     config.spare_networks = args.spare_networks as usize;
+    config.spare_containers = args.spare_containers as usize;
     config.build_disk_bytes = args.build_disk;
     config.build_ca_file = build_ca_file(&args.build_ca_file)?;
     config.master_key = master_key;

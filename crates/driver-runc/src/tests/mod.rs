@@ -11,3 +11,4 @@ mod fixtures;
 mod isolation;
 mod runsc;
 mod slirp;
+mod stem;
