@@ -837,7 +837,10 @@ pub async fn progress_is_written_in_order_and_fenced(backend: &impl Backend) {
     let refused = store
         .record_progress(
             "p",
-            vec![log(3, "written by a server that lost the instance"), finish()],
+            vec![
+                log(3, "written by a server that lost the instance"),
+                finish(),
+            ],
             Some(("b", 0)),
         )
         .await
