@@ -34,9 +34,9 @@ pub(super) enum Launch {
 }
 
 /// Where an instance's network comes from.
-pub(super) enum NetworkPlan<'a> {
+pub(super) enum NetworkPlan {
     /// Made now with these tools.
-    Make(&'a NetworkTools),
+    Make(NetworkTools),
     /// A spare's, ready under the instance's id.
     Spare,
 }
@@ -70,6 +70,23 @@ impl Drop for TeardownGuard {
 }
 
 impl Inner {
+    /// A new instance's id and where its network comes from: a spare network namespace (which
+    /// brings its instance id along) when there is one, else one made with the helper's tools;
+    /// none for a spec without network.
+    pub(super) fn plan_network(
+        self: &Arc<Self>,
+        spec: &InstanceSpec,
+    ) -> Result<(String, Option<NetworkPlan>), DriverError> {
+        if !spec.network {
+            return Ok((self.layout.new_id(), None));
+        }
+        let tools = self.network_tools()?;
+        Ok(match self.take_spare_network(&tools) {
+            Some(id) => (id, Some(NetworkPlan::Spare)),
+            None => (self.layout.new_id(), Some(NetworkPlan::Make(tools))),
+        })
+    }
+
     pub(super) async fn start(
         self: &Arc<Self>,
         spec: InstanceSpec,
@@ -116,21 +133,7 @@ impl Inner {
         options: &StartOptions,
         cli: &RuntimeCli,
     ) -> Result<Instance, DriverError> {
-        let network_tools = if spec.network {
-            Some(self.network_tools()?)
-        } else {
-            None
-        };
-        // A spare network namespace brings its instance id along.
-        let spare = network_tools
-            .as_ref()
-            .and_then(|tools| self.take_spare_network(tools));
-        let network = match (&network_tools, &spare) {
-            (None, _) => None,
-            (Some(_), Some(_)) => Some(NetworkPlan::Spare),
-            (Some(tools), None) => Some(NetworkPlan::Make(tools)),
-        };
-        let id = spare.unwrap_or_else(|| self.layout.new_id());
+        let (id, network) = self.plan_network(spec)?;
         self.live_instances().insert(id.clone(), spec.runtime);
         let guard = TeardownGuard {
             inner: Some(self.clone()),
@@ -171,7 +174,7 @@ impl Inner {
         spec: &InstanceSpec,
         options: &StartOptions,
         cli: &RuntimeCli,
-        network: Option<NetworkPlan<'_>>,
+        network: Option<NetworkPlan>,
         deadline: Instant,
         launch: Launch,
     ) -> Result<Instance, DriverError> {
@@ -251,7 +254,7 @@ impl Inner {
             let result = match network {
                 Some(NetworkPlan::Spare) => Ok(Some(network::netns_path(Layout::netns_name(id)))),
                 Some(NetworkPlan::Make(tools)) => {
-                    network::setup(tools, Layout::netns_name(id), &dir)
+                    network::setup(&tools, Layout::netns_name(id), &dir)
                         .await
                         .map(Some)
                 }

@@ -334,23 +334,10 @@ impl Inner {
     /// background) or one made now. Returns its id and whether it was made; on failure the
     /// caller tears it down.
     async fn make_stem(self: &Arc<Self>, spec: &InstanceSpec) -> (String, Result<(), DriverError>) {
-        let tools = if spec.network {
-            match self.network_tools() {
-                Ok(tools) => Some(tools),
-                Err(e) => return (self.layout.new_id(), Err(e)),
-            }
-        } else {
-            None
+        let (id, network) = match self.plan_network(spec) {
+            Ok(planned) => planned,
+            Err(e) => return (self.layout.new_id(), Err(e)),
         };
-        let spare = tools
-            .as_ref()
-            .and_then(|tools| self.take_spare_network(tools));
-        let network = match (&tools, &spare) {
-            (None, _) => None,
-            (Some(_), Some(_)) => Some(NetworkPlan::Spare),
-            (Some(tools), None) => Some(NetworkPlan::Make(tools)),
-        };
-        let id = spare.unwrap_or_else(|| self.layout.new_id());
         let made = self.create_stem(&id, spec, network).await;
         (id, made)
     }
@@ -359,7 +346,7 @@ impl Inner {
         &self,
         id: &str,
         spec: &InstanceSpec,
-        network: Option<NetworkPlan<'_>>,
+        network: Option<NetworkPlan>,
     ) -> Result<(), DriverError> {
         self.live_instances().insert(id.to_string(), spec.runtime);
         let cli = self.runtime_cli(spec.runtime)?;
