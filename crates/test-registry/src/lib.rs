@@ -10,7 +10,7 @@ mod outside;
 pub mod postgres;
 mod skip;
 
-pub use outside::OutsideAddress;
+pub use outside::{OutsideAddress, OutsideAddress6};
 pub use skip::{cannot_run, SKIP_LOG_ENV};
 
 use std::fs;

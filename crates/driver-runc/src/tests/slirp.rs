@@ -5,7 +5,6 @@
 //! fails leaves nothing.
 
 use std::net::Ipv6Addr;
-use std::process::Command;
 
 use super::containers::{
     fetch, fetch_from_host, http_server, loopback_server, sh, start_fake, OutsideAddress,
@@ -14,6 +13,7 @@ use super::fixtures::{fixture_configured, reopen_with, running, spec, with_fake_
 use crate::leftovers;
 use crate::slirp::{GATEWAY6, GUEST_ADDRESS6};
 use faasbox_driver::{Driver, DriverError, NetworkHelper, RuntimeClass};
+use faasbox_test_registry::OutsideAddress6;
 
 /// A fixture whose driver connects namespaces with slirp4netns (chosen explicitly, though it is
 /// the default); `None` (after [`faasbox_test_registry::cannot_run`]) where containers or
@@ -29,63 +29,6 @@ fn slirp_fixture(host_loopback: bool) -> Option<Fixture> {
         config.network_helper = NetworkHelper::Slirp4netns;
         config.allow_host_loopback = host_loopback;
     })
-}
-
-/// A fresh IPv6 address outside slirp's fd00::/64 and outside `::1`, on the host's `lo` while
-/// it lives: an "outside" address the instance reaches through slirp's IPv6 like any other.
-struct OutsideAddress6 {
-    ip: Ipv6Addr,
-}
-
-impl OutsideAddress6 {
-    fn add() -> OutsideAddress6 {
-        use std::sync::atomic::{AtomicU16, Ordering};
-        static NEXT: AtomicU16 = AtomicU16::new(1);
-        let ip = Ipv6Addr::new(
-            0xfdfb,
-            0,
-            0,
-            0,
-            0,
-            0,
-            std::process::id() as u16,
-            NEXT.fetch_add(1, Ordering::SeqCst),
-        );
-        let out = Command::new("ip")
-            // nodad: usable at once, not after a duplicate address check.
-            .args([
-                "-6",
-                "addr",
-                "add",
-                &format!("{ip}/128"),
-                "dev",
-                "lo",
-                "nodad",
-            ])
-            .output()
-            .expect("running `ip addr add` (package iproute2)");
-        assert!(
-            out.status.success(),
-            "cannot add {ip} to lo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        OutsideAddress6 { ip }
-    }
-}
-
-impl Drop for OutsideAddress6 {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args([
-                "-6",
-                "addr",
-                "del",
-                &format!("{}/128", self.ip),
-                "dev",
-                "lo",
-            ])
-            .output();
-    }
 }
 
 /// The shell command that fetches `http://[<ip>]:<port>/`, giving up after 5 s.
