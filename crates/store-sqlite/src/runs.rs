@@ -375,10 +375,7 @@ fn insert_ended_in(
             return Ok(false);
         }
     }
-    let running = run.status == "running";
-    let began = running.then_some(run.accepted.as_str());
-    let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
-    let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
+    let (running, began, secrets, services) = new_run_columns(run);
     let phases = end.phases;
     // Every blocking call that ends within its first moments is recorded here: compiled once.
     let mut insert = conn.prepare_cached(
@@ -420,12 +417,19 @@ fn insert_ended_in(
     Ok(changed == 1)
 }
 
-/// Stores a run unless one with its id exists; `true` when it stored it.
-fn insert_run_in(conn: &rusqlite::Connection, run: &NewRun) -> Sql<bool> {
+/// The columns of a new run that are derived from it: whether it starts running, when it
+/// began (its acceptance, if running), and its secret and service names as JSON.
+fn new_run_columns(run: &NewRun) -> (bool, Option<&str>, String, String) {
     let running = run.status == "running";
     let began = running.then_some(run.accepted.as_str());
     let secrets = serde_json::to_string(&run.secrets).unwrap_or_else(|_| "[]".into());
     let services = serde_json::to_string(&run.services).unwrap_or_else(|_| "[]".into());
+    (running, began, secrets, services)
+}
+
+/// Stores a run unless one with its id exists; `true` when it stored it.
+fn insert_run_in(conn: &rusqlite::Connection, run: &NewRun) -> Sql<bool> {
+    let (running, began, secrets, services) = new_run_columns(run);
     // Every call records itself here: the statement is compiled once.
     let mut insert = conn.prepare_cached(
         "INSERT INTO invocations (id, namespace, function, status, started, began, mode,
