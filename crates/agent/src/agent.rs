@@ -13,6 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::calls::Calls;
 use crate::contract::{AgentContract, Shared};
+use crate::idle;
 use crate::logs::LogHub;
 use crate::platform_api::{self, PlatformApi};
 use crate::reaper::Reaper;
@@ -50,6 +51,7 @@ pub async fn run(
         calls: Calls::new(Arc::clone(&logs)),
         logs,
     });
+    tokio::spawn(idle::run(api.calls.last_call_ended()));
     tokio::spawn(platform_api::serve(listener, Arc::clone(&api)));
     if let Some((listener, secret)) = tcp {
         tokio::spawn(platform_api::serve_tcp(listener, secret, Arc::clone(&api)));

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use faasbox_proto::LogLine;
 use tokio::sync::{oneshot, watch};
 
+use crate::idle::LastCallEnded;
 use crate::logs::LogHub;
 
 /// The longest action id accepted.
@@ -87,6 +88,8 @@ impl Cancelled {
 pub struct Calls {
     logs: Arc<LogHub>,
     cancels: CancelMap,
+    /// Told when the last call in flight ends (the agent is idle).
+    ended: Arc<LastCallEnded>,
 }
 
 impl Calls {
@@ -94,7 +97,13 @@ impl Calls {
         Self {
             logs,
             cancels: Arc::default(),
+            ended: Arc::default(),
         }
+    }
+
+    /// What is told each time the last call in flight ends.
+    pub fn last_call_ended(&self) -> Arc<LastCallEnded> {
+        Arc::clone(&self.ended)
     }
 
     fn cancels(&self) -> MutexGuard<'_, HashMap<String, CallEntry>> {
@@ -119,6 +128,7 @@ impl Calls {
             aid: aid.to_owned(),
             logs: Arc::clone(&self.logs),
             cancels: Arc::clone(&self.cancels),
+            ended: Arc::clone(&self.ended),
             done: false,
         };
         Some((guard, Cancelled(rx)))
@@ -171,6 +181,7 @@ pub struct CallGuard {
     aid: String,
     logs: Arc<LogHub>,
     cancels: CancelMap,
+    ended: Arc<LastCallEnded>,
     done: bool,
 }
 
@@ -183,7 +194,14 @@ impl CallGuard {
 
     fn end(&self) -> Vec<LogLine> {
         // Remove the cancel entry first: once the logs end, the id may be reused.
-        let entry = lock(&self.cancels).remove(&self.aid);
+        let entry = {
+            let mut cancels = lock(&self.cancels);
+            let entry = cancels.remove(&self.aid);
+            if cancels.is_empty() {
+                self.ended.notify();
+            }
+            entry
+        };
         let logs = self.logs.end_call(&self.aid);
         if let Some(CallEntry {
             report: Some(report),

@@ -9,6 +9,7 @@ mod calls;
 mod cli;
 mod contract;
 mod http_util;
+mod idle;
 mod lines;
 mod log_endpoint;
 mod logs;

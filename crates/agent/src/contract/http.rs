@@ -21,6 +21,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -91,7 +92,7 @@ pub struct HttpContract {
     /// The instance's disk (the temp dirs are on it).
     disk: Disk,
     /// Idle kept-alive connections to the function.
-    kept: Kept,
+    kept: Arc<Kept>,
 }
 
 impl HttpContract {
@@ -129,7 +130,7 @@ impl HttpContract {
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
             disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
-            kept: Kept::default(),
+            kept: Arc::default(),
         })
     }
 
@@ -289,7 +290,7 @@ impl HttpContract {
                             Ok(Ok(()))
                         )
                     {
-                        self.kept.put(connection);
+                        Kept::put(&self.kept, connection);
                     }
                     return Ok(answer);
                 }
@@ -438,9 +439,19 @@ impl Connection {
     }
 }
 
-/// Idle connections to the function, most recently used last.
+/// Idle connections to the function, most recently used last. Those idle longer than
+/// [`MAX_KEPT_IDLE`] are closed by a sweeping task while any are kept, not only at the next
+/// call: an idle instance then holds no connection buffers (on either side), and its agent
+/// can return their memory (see [`crate::idle`]).
 #[derive(Default)]
-struct Kept(std::sync::Mutex<Vec<(Connection, Instant)>>);
+struct Kept(std::sync::Mutex<KeptList>);
+
+#[derive(Default)]
+struct KeptList {
+    connections: Vec<(Connection, Instant)>,
+    /// Whether the sweeping task runs (it ends once nothing is kept).
+    sweeping: bool,
+}
 
 impl std::fmt::Debug for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -452,7 +463,7 @@ impl Kept {
     /// The most recently used idle connection that is still open and fresh enough.
     fn take(&self) -> Option<Connection> {
         let mut kept = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
-        while let Some((connection, since)) = kept.pop() {
+        while let Some((connection, since)) = kept.connections.pop() {
             if !connection.sender.is_closed() && since.elapsed() < MAX_KEPT_IDLE {
                 return Some(connection);
             }
@@ -460,13 +471,40 @@ impl Kept {
         None
     }
 
-    /// Keeps `connection` for the next call (closes it when enough are kept).
-    fn put(&self, connection: Connection) {
-        let mut kept = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+    /// Keeps `connection` for the next call (closes it when enough are kept), and starts the
+    /// sweeping task if it does not run.
+    fn put(this: &Arc<Kept>, connection: Connection) {
+        let mut kept = this.0.lock().unwrap_or_else(|poison| poison.into_inner());
         // The oldest ones are stale first.
-        kept.retain(|(_, since)| since.elapsed() < MAX_KEPT_IDLE);
-        if kept.len() < MAX_KEPT {
-            kept.push((connection, Instant::now()));
+        kept.connections
+            .retain(|(_, since)| since.elapsed() < MAX_KEPT_IDLE);
+        if kept.connections.len() < MAX_KEPT {
+            kept.connections.push((connection, Instant::now()));
+        }
+        if !kept.sweeping {
+            kept.sweeping = true;
+            tokio::spawn(Kept::sweep(Arc::clone(this)));
+        }
+    }
+
+    /// Closes the stale connections every [`MAX_KEPT_IDLE`] until none are kept.
+    async fn sweep(this: Arc<Kept>) {
+        loop {
+            tokio::time::sleep(MAX_KEPT_IDLE).await;
+            let (stale, sweeping) = {
+                let mut kept = this.0.lock().unwrap_or_else(|poison| poison.into_inner());
+                let (fresh, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut kept.connections)
+                    .into_iter()
+                    .partition(|(_, since)| since.elapsed() < MAX_KEPT_IDLE);
+                kept.connections = fresh;
+                kept.sweeping = !kept.connections.is_empty();
+                (stale, kept.sweeping)
+            };
+            // Closed outside the lock.
+            drop(stale);
+            if !sweeping {
+                return;
+            }
         }
     }
 }
