@@ -92,6 +92,10 @@ fn serve(
     // the perf bench's throughput section). Blocking work still goes to blocking threads.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(16)
+        // The buffer of readiness events lives as long as the agent (12 bytes an event; the
+        // default of 1024 is 12 KiB): 64 a turn is more than an instance's connections at once
+        // in the benchmarks (32), and more are taken on the next turn.
+        .max_io_events_per_tick(64)
         .enable_all()
         .build()
     {

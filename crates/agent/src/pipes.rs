@@ -53,6 +53,12 @@ impl Drainer {
 /// than a chunk are joined by the splitter.
 const READ_CHUNK: usize = 8 * 1024;
 
+thread_local! {
+    /// The buffer reads go through: one per thread that reads (the runtime's), not one per
+    /// pipe. Reads copy what they got into the splitter before the next read.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One pipe, read by its task and by drains in turn.
 struct Reader {
     pipe: AsyncFd<OwnedFd>,
@@ -72,7 +78,6 @@ impl std::fmt::Debug for Reader {
 /// What the reads of one pipe share.
 struct ReadState {
     splitter: LineSplitter,
-    buf: Vec<u8>,
     /// The pipe has ended (or failed): nothing more is read.
     ended: bool,
 }
@@ -85,17 +90,18 @@ impl Reader {
         if state.ended {
             return true;
         }
-        let ReadState {
-            splitter,
-            buf,
-            ended,
-        } = &mut *state;
-        if read_available(self.pipe.get_ref(), buf, splitter, self.stream, &self.logs) {
+        let ReadState { splitter, ended } = &mut *state;
+        let done = READ_BUF.with_borrow_mut(|buf| {
+            if buf.is_empty() {
+                buf.resize(READ_CHUNK, 0);
+            }
+            read_available(self.pipe.get_ref(), buf, splitter, self.stream, &self.logs)
+        });
+        if done {
             *ended = true;
             if let Some(rest) = splitter.finish() {
                 self.logs.instance_line(self.stream, rest);
             }
-            *buf = Vec::new();
         }
         *ended
     }
@@ -124,7 +130,6 @@ fn spawn_reader(fd: OwnedFd, stream: LogStream, logs: Arc<LogHub>) -> io::Result
         logs,
         state: Mutex::new(ReadState {
             splitter: LineSplitter::default(),
-            buf: vec![0u8; READ_CHUNK],
             ended: false,
         }),
     });
