@@ -1,8 +1,10 @@
 //! Returning an idle agent's freed memory to the kernel: an idle warm instance is multiplied by
 //! every warm instance on the host, and glibc keeps the pages a call freed (its buffers, the
-//! kept connection's, see `contract::http`) in the heap for later allocations. Once no call has
-//! been in flight for [`QUIET`], [`run`] asks malloc to give back every free page
-//! (`malloc_trim(0)`); the next call allocates them again, a page fault each.
+//! kept connection's, see `contract::http`) in the heap for later allocations. [`QUIET`] after
+//! the last call in flight ended (and no call ended since), [`run`] asks malloc to give back
+//! every free page (`malloc_trim(0)`); the next call allocates them again, a page fault each.
+//! A call that began in between and still runs is not waited for: the trim only costs it a
+//! moment of malloc's lock.
 
 use std::sync::Arc;
 use std::time::Duration;
