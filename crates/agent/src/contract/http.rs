@@ -608,6 +608,35 @@ mod tests {
     use super::*;
     use faasbox_proto::InvokeStatus;
 
+    /// A kept connection that no call takes is closed by the sweep after [`MAX_KEPT_IDLE`]
+    /// (the function sees its end), and the sweep stops once nothing is kept.
+    #[tokio::test]
+    async fn an_idle_kept_connection_is_closed_by_the_sweep() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let connection = Connection::open(addr, false).await.expect("connect");
+        let (mut function_side, _) = listener.accept().await.expect("accept");
+        let kept = Arc::new(Kept::default());
+        Kept::put(&kept, connection);
+        assert!(kept.0.lock().expect("lock").sweeping);
+
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(MAX_KEPT_IDLE * 4, function_side.read(&mut byte))
+            .await
+            .expect("closed within a few idle periods");
+        assert_eq!(
+            read.expect("read"),
+            0,
+            "the function sees the connection end"
+        );
+        let list = kept.0.lock().expect("lock");
+        assert!(list.connections.is_empty());
+        assert!(!list.sweeping, "the sweep ended with nothing kept");
+    }
+
     #[test]
     fn error_code_wins_over_everything() {
         let r = map_answer(StatusCode::OK, Some("app.bad"), Some("nope"), b"{}");
