@@ -29,6 +29,8 @@ struct ServerFile {
     agent: Option<PathBuf>,
     runc: Option<PathBuf>,
     runsc: Option<PathBuf>,
+    oci_runtime: Option<String>,
+    crun: Option<PathBuf>,
     network_helper: Option<String>,
     pasta: Option<PathBuf>,
     slirp4netns: Option<PathBuf>,
@@ -124,7 +126,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
-             runc, runsc, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
+             runc, runsc, oci-runtime, crun, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
              runs-keep, runs-max-age, allow-host-loopback, spare-networks, spare-containers, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
@@ -184,6 +186,13 @@ fn merge(
     }
     if let Some(v) = file.runsc.filter(|_| unset("runsc")) {
         args.runsc = v;
+    }
+    if let Some(v) = file.oci_runtime.filter(|_| unset("oci_runtime")) {
+        args.oci_runtime = crate::cli::parse_oci_runtime(&v)
+            .map_err(|e| anyhow::anyhow!("{}: oci-runtime: {e}", path.display()))?;
+    }
+    if let Some(v) = file.crun.filter(|_| unset("crun")) {
+        args.crun = v;
     }
     if let Some(v) = file.network_helper.filter(|_| unset("network_helper")) {
         args.network_helper = crate::cli::parse_network_helper(&v)

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use faasbox_driver::{NetworkHelper, UnknownNetworkHelper};
+pub use faasbox_driver::{NetworkHelper, OciRuntime, UnknownNetworkHelper, UnknownOciRuntime};
 use faasbox_secrets::{KeyError, KeySource, Zeroizing, ENV_KEY, ENV_KEY_FILE};
 
 /// The address `faasbox server` listens on and clients call by default.
@@ -60,8 +60,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The static `faasbox-agent` binary mounted into every container.
     pub agent_binary: PathBuf,
-    /// The runc binary that runs the `runc` runtime class.
+    /// Which OCI runtime runs the `runc` runtime class (`--oci-runtime`): runc or crun.
+    pub oci_runtime: OciRuntime,
+    /// The runc binary that runs the `runc` runtime class (with `--oci-runtime runc`).
     pub runc_path: PathBuf,
+    /// The crun binary that runs the `runc` runtime class (with `--oci-runtime crun`).
+    pub crun_path: PathBuf,
     /// gVisor's runsc binary that runs the `runsc` runtime class.
     pub runsc_path: PathBuf,
     /// Which helper gives instances their outbound network (`--network-helper`).
@@ -253,7 +257,9 @@ impl ServerConfig {
             store_connections: None,
             listen,
             agent_binary: default_agent_binary(),
+            oci_runtime: OciRuntime::Runc,
             runc_path: "runc".into(),
+            crun_path: "crun".into(),
             runsc_path: "runsc".into(),
             network_helper: NetworkHelper::Slirp4netns,
             pasta_path: "pasta".into(),

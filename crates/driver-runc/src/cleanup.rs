@@ -7,7 +7,7 @@
 //! | where | how it is recognised as ours |
 //! |---|---|
 //! | `<state_dir>/instances/<id>` | the directory itself |
-//! | containers in `<state_dir>/runc`, `<state_dir>/runsc` | `runc/runsc list` of our own roots |
+//! | containers in `<state_dir>/runc`, `crun`, `runsc` | `runc/crun/runsc list` of our own roots |
 //! | overlay mounts | mount points below `<state_dir>/instances` in `/proc/self/mountinfo` |
 //! | cgroups | directories in `<hierarchy>/faasbox/<prefix>/` |
 //! | network namespaces | `/run/netns/<prefix>-*` |
@@ -102,10 +102,10 @@ impl Inner {
                     .filter_map(|e| e.file_name().to_str().map(str::to_string)),
             );
         }
-        for runtime in RuntimeClass::ALL {
-            let Ok(cli) = self.runtime_cli(runtime) else {
-                continue;
-            };
+        let configured = RuntimeClass::ALL
+            .into_iter()
+            .filter_map(|runtime| self.runtime_cli(runtime).ok());
+        for cli in configured.chain(self.other_standard_clis()) {
             if !cli.root().exists() {
                 continue;
             }

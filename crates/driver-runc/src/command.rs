@@ -1,5 +1,15 @@
-//! The OCI runtime command line (`runc` and `runsc` share it: `run --detach`, `state`,
-//! `kill`, `delete --force`, `list`) and looking up host tools.
+//! The OCI runtime command line (`runc`, `crun` and `runsc` share it: `run --detach`,
+//! `create`, `start`, `state`, `kill`, `delete --force`, `list`) and looking up host tools.
+//!
+//! What differs between runc and crun (checked with crun 1.8.1): the exec fifo of a created
+//! container goes the other way (crun's init reads from it and `crun start` writes), so a
+//! created crun container is released with `crun start`; crun refuses to create a cgroup on a
+//! hybrid host whose unified hierarchy offers any controller ([`HybridCgroups`]); `list`
+//! prints `[]` rather than `null` for an empty root; crun's init gives the container's user
+//! its stdout and stderr files (`fchown`), which would let container root reopen and rewrite
+//! the agent's log, so the driver takes the log back after `create` and `run` (crun does it
+//! before they return). `state`, `kill`, `delete --force`, the pid file and the "does not
+//! exist" errors are alike.
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -8,7 +18,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::process::Command;
 
-use faasbox_driver::{DriverError, RuntimeClass};
+use faasbox_driver::{DriverError, OciRuntime, RuntimeClass};
 
 /// Bound for one runtime command that is not `run` (those are quick; a hang is a bug).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +74,11 @@ pub(crate) enum SandboxNetwork {
 #[derive(Debug, Clone)]
 pub(crate) struct RuntimeCli {
     kind: RuntimeClass,
+    /// Which command line runs [`RuntimeClass::Standard`] (ignored for runsc).
+    oci: OciRuntime,
+    /// crun on a hybrid host whose unified hierarchy offers controllers: `create` and `run`
+    /// see an empty controller list ([`HybridCgroups`]).
+    hide_unified_controllers: bool,
     binary: PathBuf,
     /// What is executed: `binary`, or a sealed in-memory copy of it ([`SealedCopy`]).
     exec: PathBuf,
@@ -95,9 +110,27 @@ impl RuntimeCli {
     pub(crate) fn new(kind: RuntimeClass, binary: PathBuf, root: PathBuf) -> Self {
         RuntimeCli {
             kind,
+            oci: OciRuntime::Runc,
+            hide_unified_controllers: false,
             exec: binary.clone(),
             binary,
             root,
+        }
+    }
+
+    /// A [`RuntimeClass::Standard`] runtime: runc or crun. `cgroups` tells whether crun must
+    /// be shown an empty controller list of the unified hierarchy.
+    pub(crate) fn standard(
+        oci: OciRuntime,
+        binary: PathBuf,
+        root: PathBuf,
+        cgroups: HybridCgroups,
+    ) -> Self {
+        RuntimeCli {
+            oci,
+            hide_unified_controllers: oci == OciRuntime::Crun
+                && cgroups == HybridCgroups::UnifiedControllers,
+            ..RuntimeCli::new(RuntimeClass::Standard, binary, root)
         }
     }
 
@@ -132,7 +165,10 @@ impl RuntimeCli {
     }
 
     fn name(&self) -> &'static str {
-        self.kind.as_str()
+        match self.kind {
+            RuntimeClass::Standard => self.oci.as_str(),
+            RuntimeClass::Sandboxed => self.kind.as_str(),
+        }
     }
 
     /// `run --detach`: creates and starts the container. The container process inherits the
@@ -185,7 +221,8 @@ impl RuntimeCli {
     /// says `running` and `kill` and `delete` work as after `start`. The spec has no hooks,
     /// which is all runc's `start` does besides. Saves executing runc (about 25 ms at load,
     /// 1-2 ms this way). Runs `start` when there is no fifo (another runtime, or a runc that
-    /// does it differently); an error when the init does not answer within `bound`.
+    /// does it differently) and always for crun, whose init reads from the fifo instead; an
+    /// error when the init does not answer within `bound`.
     pub(crate) async fn release_created(
         &self,
         id: &str,
@@ -193,6 +230,9 @@ impl RuntimeCli {
     ) -> Result<(), DriverError> {
         use std::io::Read;
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        if self.kind != RuntimeClass::Standard || self.oci != OciRuntime::Runc {
+            return self.start(id).await;
+        }
         let fifo = self.root.join(id).join("exec.fifo");
         let display = format!("open {}", fifo.display());
         let mut file = match std::fs::OpenOptions::new()
@@ -275,18 +315,35 @@ impl RuntimeCli {
             .arg(id)
             .stdout(open_log()?)
             .stderr(open_log()?);
+        if self.hide_unified_controllers {
+            hide_unified_controllers(&mut command);
+        }
         let display = format!("{} {} {id}", self.name(), verb.join(" "));
         let status = command
             .status()
             .await
             .map_err(|e| spawn_error(&self.binary, &display, e))?;
         if status.success() {
-            return Ok(());
+            return self.take_back_log(log);
         }
         Err(DriverError::Runtime {
             command: display,
             message: format!("{status}; {}", super::tail_of_file(log, 15)),
         })
+    }
+
+    /// crun's init hands the files of the container's stdout and stderr to the container's
+    /// user before it waits for `start` (and so before `create` or `run` return): they go
+    /// back to this process's user, as with runc, so that container root cannot reopen the
+    /// agent's log through `/proc/1/fd/1`. The agent keeps writing to what it has open.
+    fn take_back_log(&self, log: &Path) -> Result<(), DriverError> {
+        if self.kind != RuntimeClass::Standard || self.oci != OciRuntime::Crun {
+            return Ok(());
+        }
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        std::os::unix::fs::chown(log, Some(uid), Some(gid))
+            .map_err(|e| DriverError::io(format!("cannot chown {}", log.display()), e))
     }
 
     /// The container's status (`created`, `running`, `stopped`, …), `None` when it does not
@@ -377,7 +434,7 @@ impl RuntimeCli {
         if !output.status.success() {
             return Err(failure(&display, &output));
         }
-        // runc prints `null` for an empty root.
+        // runc prints `null` for an empty root, crun `[]`.
         let entries: Option<Vec<ListEntry>> =
             serde_json::from_slice(&output.stdout).map_err(|e| DriverError::Runtime {
                 command: display,
@@ -422,6 +479,88 @@ async fn wait_for_exit(pid: i32, bound: Duration) {
     }
 }
 
+/// How the host's cgroups are mounted, as far as crun cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HybridCgroups {
+    /// cgroup v1 only, cgroup v2 only, or hybrid with no controller on the unified hierarchy.
+    Acceptable,
+    /// Hybrid (v1 controllers under `/sys/fs/cgroup/<controller>`, cgroup2 at
+    /// `/sys/fs/cgroup/unified`) with a controller that no v1 hierarchy took left on the
+    /// unified one (typically `hugetlb` or `misc`). crun 1.8 refuses to create any cgroup
+    /// there ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2")
+    /// even though it does not use the unified controllers in hybrid mode: it puts the
+    /// container in the v1 hierarchies, as runc does. So crun's `create` and `run` run in a
+    /// private mount namespace where the unified hierarchy's `cgroup.controllers` reads
+    /// empty (`/dev/null` bound over it); the limits are set in the v1 hierarchies as usual.
+    UnifiedControllers,
+}
+
+impl HybridCgroups {
+    /// Looks at this host's `/sys/fs/cgroup`.
+    pub(crate) fn of_host() -> HybridCgroups {
+        let root_is_v2 = super::cgroup::hierarchies()
+            .iter()
+            .any(|h| h.unified && h.mount_point == Path::new("/sys/fs/cgroup"));
+        let controllers = std::fs::read_to_string(UNIFIED_CONTROLLERS).unwrap_or_default();
+        if !root_is_v2 && !controllers.trim().is_empty() {
+            HybridCgroups::UnifiedControllers
+        } else {
+            HybridCgroups::Acceptable
+        }
+    }
+}
+
+/// The controller list of the unified hierarchy on a hybrid host.
+const UNIFIED_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+
+/// Makes `command` (a crun `create` or `run`) start in a private mount namespace where
+/// [`UNIFIED_CONTROLLERS`] reads empty. See [`HybridCgroups::UnifiedControllers`].
+fn hide_unified_controllers(command: &mut Command) {
+    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
+    // operations are allowed; `bind_empty_controllers` makes three raw system calls with
+    // pointers to static C strings: no allocation, no locks, no access to the parent's state.
+    unsafe {
+        command.pre_exec(bind_empty_controllers);
+    }
+}
+
+/// In a crun child before exec: a private mount namespace whose mounts do not propagate back
+/// to the host, and `/dev/null` bound over the unified hierarchy's controller list.
+fn bind_empty_controllers() -> std::io::Result<()> {
+    // SAFETY: unshare takes a flag and no pointers.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: static NUL-terminated strings or null, which mount(2) accepts for the file
+    // system type and data of a propagation change.
+    let slave = unsafe {
+        libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        )
+    };
+    if slave != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above; a bind mount ignores the file system type and data.
+    let bound = unsafe {
+        libc::mount(
+            c"/dev/null".as_ptr(),
+            c"/sys/fs/cgroup/unified/cgroup.controllers".as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if bound != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `open(2)` flags (values of Linux on every architecture Rust targets here).
 mod libc_flags {
     pub(super) const O_NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
@@ -461,7 +600,8 @@ mod tests {
     }
 }
 
-/// A sealed in-memory copy of runc, made once per driver and executed for every command.
+/// A sealed in-memory copy of runc (or crun), made once per driver and executed for every
+/// command.
 ///
 /// runc 1.1 protects its binary from a container that could overwrite it through
 /// `/proc/self/exe` (CVE-2019-5736): at every start, `runc init` makes a read-only bind mount
@@ -477,10 +617,11 @@ pub(crate) struct SealedCopy {
 }
 
 impl SealedCopy {
-    /// Copies `binary` into a memfd with the seals runc checks for (seal, shrink, grow, write).
+    /// Copies `binary` into a memfd with the seals runc checks for (seal, shrink, grow, write;
+    /// crun, which copies itself the same way, checks the same seals).
     pub(crate) fn of(binary: &Path) -> std::io::Result<SealedCopy> {
         use std::os::fd::{AsRawFd, FromRawFd};
-        let name = c"runc";
+        let name = c"oci-runtime";
         // SAFETY: a valid NUL-terminated name and flags; the result is checked.
         let raw = unsafe {
             libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)

@@ -1,11 +1,11 @@
 //! How the runc driver is set up ([`DriverConfig`]): its state directory, the agent binary, the
-//! OCI runtime binary of each [`RuntimeClass`], the network helper (pasta or slirp4netns), and
-//! the user namespace's id range.
+//! OCI runtime binary of each [`RuntimeClass`] (runc or crun for the standard class), the
+//! network helper (pasta or slirp4netns), and the user namespace's id range.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use faasbox_driver::{NetworkHelper, RuntimeClass};
+use faasbox_driver::{NetworkHelper, OciRuntime, RuntimeClass};
 
 /// How a [`crate::RuncDriver`] is set up.
 #[derive(Debug, Clone)]
@@ -16,9 +16,14 @@ pub struct DriverConfig {
     pub state_dir: PathBuf,
     /// The static `faasbox-agent` binary on the host, bind-mounted read-only into every instance.
     pub agent_binary: PathBuf,
+    /// Which OCI runtime runs instances of [`RuntimeClass::Standard`] (runc unless set).
+    pub oci_runtime: OciRuntime,
     /// The `runc` binary (a bare name is looked up in `PATH`): runs instances of
-    /// [`RuntimeClass::Standard`].
+    /// [`RuntimeClass::Standard`] when [`DriverConfig::oci_runtime`] is runc.
     pub runc_path: PathBuf,
+    /// The `crun` binary (package `crun`; a bare name is looked up in `PATH`): runs instances
+    /// of [`RuntimeClass::Standard`] when [`DriverConfig::oci_runtime`] is crun.
+    pub crun_path: PathBuf,
     /// The `runsc` (gVisor) binary (a bare name is looked up in `PATH`): runs instances of
     /// [`RuntimeClass::Sandboxed`]. `None`: this driver does not offer that class, and starts of
     /// it fail with [`faasbox_driver::DriverError::UnsupportedClass`].
@@ -93,7 +98,9 @@ impl DriverConfig {
         DriverConfig {
             state_dir: state_dir.into(),
             agent_binary: agent_binary.into(),
+            oci_runtime: OciRuntime::Runc,
             runc_path: PathBuf::from("runc"),
+            crun_path: PathBuf::from("crun"),
             runsc_path: Some(PathBuf::from("runsc")),
             network_helper: NetworkHelper::Slirp4netns,
             pasta_path: PathBuf::from("pasta"),
@@ -112,8 +119,16 @@ impl DriverConfig {
     /// configured without it.
     pub fn runtime_binary(&self, class: RuntimeClass) -> Option<&Path> {
         match class {
-            RuntimeClass::Standard => Some(&self.runc_path),
+            RuntimeClass::Standard => Some(self.oci_binary(self.oci_runtime)),
             RuntimeClass::Sandboxed => self.runsc_path.as_deref(),
+        }
+    }
+
+    /// The binary of OCI runtime `oci`.
+    pub fn oci_binary(&self, oci: OciRuntime) -> &Path {
+        match oci {
+            OciRuntime::Runc => &self.runc_path,
+            OciRuntime::Crun => &self.crun_path,
         }
     }
 }

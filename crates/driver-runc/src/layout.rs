@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! <state_dir>/
-//!   runc/  runsc/                 --root of each OCI runtime (its container state)
+//!   runc/  crun/  runsc/          --root of each OCI runtime (its container state)
 //!   instances/<id>/
 //!     instance.json               what was started (function, runtime, network)
 //!     bundle/config.json          the OCI runtime spec
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use faasbox_driver::{DriverError, RuntimeClass};
+use faasbox_driver::{DriverError, OciRuntime, RuntimeClass};
 
 /// Hex digits of the random part of an instance id.
 const ID_RANDOM_LEN: usize = 12;
@@ -97,9 +97,16 @@ impl Layout {
         id.rsplit('-').next().unwrap_or(id)
     }
 
-    /// `--root` of an OCI runtime.
+    /// `--root` of an OCI runtime: `runc` for runc, `runsc` for gVisor (see
+    /// [`Layout::oci_root`] for crun).
     pub(crate) fn runtime_root(&self, runtime: RuntimeClass) -> PathBuf {
         self.state_dir.join(runtime.as_str())
+    }
+
+    /// `--root` of the OCI runtime `oci` of the standard class: each has its own (their state
+    /// files differ), named like the runtime.
+    pub(crate) fn oci_root(&self, oci: OciRuntime) -> PathBuf {
+        self.state_dir.join(oci.as_str())
     }
 
     pub(crate) fn instances_dir(&self) -> PathBuf {

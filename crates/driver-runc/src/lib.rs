@@ -1,6 +1,7 @@
 //! [`RuncDriver`]: the [`faasbox_driver::Driver`] that runs function instances as containers
-//! of an OCI runtime CLI on this host: `runc` for [`RuntimeClass::Standard`], gVisor's `runsc`
-//! for [`RuntimeClass::Sandboxed`] ([`DriverConfig`] names the binaries). Root filesystems are
+//! of an OCI runtime CLI on this host: `runc` (or `crun`, [`DriverConfig::oci_runtime`]) for
+//! [`RuntimeClass::Standard`], gVisor's `runsc` for [`RuntimeClass::Sandboxed`]
+//! ([`DriverConfig`] names the binaries). Root filesystems are
 //! overlayfs mounts of the image's extracted layers, which a [`LayerSource`] (the server's
 //! image store) gives for the spec's image reference; the agent is reached on a Unix socket.
 //! One module per job:
@@ -70,13 +71,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use self::command::{resolve_tool, RuntimeCli};
+use self::command::{resolve_tool, HybridCgroups, RuntimeCli};
 use self::layout::Layout;
 use self::network::NetworkTools;
 use self::userns::Userns;
 use faasbox_driver::{
     CleanupReport, Driver, DriverError, ExportedChanges, Instance, InstanceSpec, NetworkHelper,
-    RuntimeClass,
+    OciRuntime, RuntimeClass,
 };
 
 /// Runs instances with runc or runsc. Cheap to share: clones of the inner state are `Arc`s.
@@ -92,7 +93,10 @@ struct Inner {
     /// Where images' layer directories come from.
     layers: Arc<dyn LayerSource>,
     layout: Layout,
-    runc: RuntimeCli,
+    /// The configured runtime of the standard class: runc or crun.
+    standard: RuntimeCli,
+    /// How the host's cgroups are mounted (for crun).
+    cgroups: HybridCgroups,
     /// The user namespace runc instances' layers are idmapped with; `None`: container root is
     /// host root (not configured, or the kernel refused).
     userns: Option<Arc<Userns>>,
@@ -104,39 +108,42 @@ struct Inner {
     spares: spare::SpareNetworks,
     /// Containers created ahead of demand for functions that started recently.
     stems: stem::StemCells,
-    /// The sealed copy of runc that `runc` executes (kept open for as long as the driver).
-    _runc_copy: Option<command::SealedCopy>,
+    /// The sealed copy of runc or crun that `standard` executes (kept open for as long as the
+    /// driver).
+    _standard_copy: Option<command::SealedCopy>,
 }
 
 impl RuncDriver {
-    /// Prepares the state directory and checks that runc is installed (runsc and pasta are
-    /// checked when an instance needs them). Logs whether runc instances get a user namespace
+    /// Prepares the state directory and checks that runc (or crun, when configured) is
+    /// installed (runsc and pasta are checked when an instance needs them). Logs whether runc instances get a user namespace
     /// and, when they cannot, why. Instances' images are resolved through `layers`.
     pub fn new(config: DriverConfig, layers: Arc<dyn LayerSource>) -> Result<Self, DriverError> {
         let layout = Layout::new(&config.state_dir)?;
-        let runc_binary = resolve_tool(
-            &config.runc_path,
-            "runc",
-            "install it with `apt-get install runc` or set the runc path in the configuration",
-        )?;
-        let runc_copy = match command::SealedCopy::of(&runc_binary) {
+        let oci = config.oci_runtime;
+        let standard_binary = resolve_oci_runtime(&config, oci)?;
+        let standard_copy = match command::SealedCopy::of(&standard_binary) {
             Ok(copy) => Some(copy),
             Err(e) => {
-                tracing::info!(error = %e, runc = %runc_binary.display(), "cannot make a sealed copy of runc; runc copies itself at each start");
+                tracing::info!(error = %e, binary = %standard_binary.display(), "cannot make a sealed copy of {oci}; it copies itself at each start");
                 None
             }
         };
-        let mut runc = RuntimeCli::new(
-            RuntimeClass::Standard,
-            runc_binary,
-            layout.runtime_root(RuntimeClass::Standard),
-        );
-        if let Some(copy) = &runc_copy {
-            runc = runc.executing(copy);
+        let cgroups = HybridCgroups::of_host();
+        if oci == OciRuntime::Crun && cgroups == HybridCgroups::UnifiedControllers {
+            tracing::info!(
+                "hybrid cgroups with controllers on the unified hierarchy: crun creates \
+                 containers in a private mount namespace where that hierarchy shows none \
+                 (the limits are set in the v1 hierarchies, as runc does)"
+            );
+        }
+        let mut standard =
+            RuntimeCli::standard(oci, standard_binary, layout.oci_root(oci), cgroups);
+        if let Some(copy) = &standard_copy {
+            standard = standard.executing(copy);
         }
         for dir in [
             layout.instances_dir(),
-            layout.runtime_root(RuntimeClass::Standard),
+            layout.oci_root(oci),
             layout.runtime_root(RuntimeClass::Sandboxed),
         ] {
             std::fs::create_dir_all(&dir)
@@ -159,11 +166,12 @@ impl RuncDriver {
             inner: Arc::new(Inner {
                 spares,
                 stems,
-                _runc_copy: runc_copy,
+                _standard_copy: standard_copy,
                 config,
                 layers,
                 layout,
-                runc,
+                standard,
+                cgroups,
                 userns,
                 userns_problem,
                 live: Mutex::new(HashMap::new()),
@@ -258,6 +266,25 @@ impl Driver for RuncDriver {
     }
 }
 
+/// The binary of the configured OCI runtime of the standard class, or an error naming its
+/// package.
+fn resolve_oci_runtime(config: &DriverConfig, oci: OciRuntime) -> Result<PathBuf, DriverError> {
+    let path = config.oci_binary(oci);
+    match oci {
+        OciRuntime::Runc => resolve_tool(
+            path,
+            "runc",
+            "install it with `apt-get install runc` or set the runc path in the configuration",
+        ),
+        OciRuntime::Crun => resolve_tool(
+            path,
+            "crun",
+            "install it with `apt-get install crun`, set the crun path in the configuration, \
+             or use the default OCI runtime runc",
+        ),
+    }
+}
+
 /// The user namespace for runc instances, if configured and the kernel allows it, else why
 /// not; says which in the log.
 fn user_namespace(config: &DriverConfig, layout: &Layout) -> Result<Arc<Userns>, String> {
@@ -308,7 +335,7 @@ impl Inner {
 
     fn runtime_cli(&self, runtime: RuntimeClass) -> Result<RuntimeCli, DriverError> {
         match runtime {
-            RuntimeClass::Standard => Ok(self.runc.clone()),
+            RuntimeClass::Standard => Ok(self.standard.clone()),
             RuntimeClass::Sandboxed => {
                 let Some(runsc) = self.config.runtime_binary(runtime) else {
                     return Err(DriverError::UnsupportedClass {
@@ -332,6 +359,22 @@ impl Inner {
                 ))
             }
         }
+    }
+
+    /// The runtimes of the standard class other than the configured one that have containers
+    /// in their root (left by a server that ran with the other `--oci-runtime`) and whose
+    /// binary is installed: cleanup and teardown look there too.
+    fn other_standard_clis(&self) -> Vec<RuntimeCli> {
+        OciRuntime::ALL
+            .into_iter()
+            .filter(|oci| *oci != self.config.oci_runtime)
+            .filter_map(|oci| {
+                let root = self.layout.oci_root(oci);
+                let used = std::fs::read_dir(&root).is_ok_and(|mut e| e.next().is_some());
+                let binary = resolve_tool(self.config.oci_binary(oci), "runtime", "").ok()?;
+                used.then(|| RuntimeCli::standard(oci, binary, root, self.cgroups))
+            })
+            .collect()
     }
 
     fn network_tools(&self) -> Result<NetworkTools, DriverError> {

@@ -27,7 +27,8 @@
 //! a stem cell is an instance in all but its started process (its id from
 //! [`super::layout::Layout::new_id`]), so teardown, [`crate::Driver::stop_all`] and the
 //! cleanup after a crash (`runc list` of the driver's root, instance directories, cgroups,
-//! namespaces) remove it like any instance.
+//! namespaces) remove it like any instance. With crun (`--oci-runtime crun`) the same holds
+//! with `crun create` and `crun start`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -382,7 +383,8 @@ impl Inner {
 }
 
 /// Whether a stem cell can still be started: its init (the runtime's pid file) lives and
-/// runc's exec fifo, which `start` opens, is there.
+/// the exec fifo, which `start` opens, is there (runc and crun both keep it in the
+/// container's state directory until `start`).
 fn stem_alive(dir: &InstanceDir, runtime_root: &Path, id: &str) -> bool {
     super::ready::init_alive(&dir.init_pid()) && runtime_root.join(id).join("exec.fifo").exists()
 }

@@ -41,6 +41,16 @@ impl Inner {
                 Err(e) => failures.push(e.to_string()),
             }
         }
+        // A container of the other runtime of the standard class (runc or crun), left by a
+        // server that ran with the other `--oci-runtime`.
+        for cli in self.other_standard_clis() {
+            if cli.root().join(id).exists() {
+                match cli.force_delete(id).await {
+                    Ok(existed) => removed.container |= existed,
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+        }
         // Without instance.json the instance may have had network: look for it.
         if meta.as_ref().is_none_or(|m| m.network) {
             let tools = self.network_tools_or_defaults();

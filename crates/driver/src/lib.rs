@@ -16,6 +16,7 @@ mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 mod network_helper;
+mod oci_runtime;
 
 #[cfg(test)]
 mod tests;
@@ -27,3 +28,4 @@ pub use driver::{
 };
 pub use error::{AgentError, DriverError};
 pub use network_helper::{NetworkHelper, UnknownNetworkHelper};
+pub use oci_runtime::{OciRuntime, UnknownOciRuntime};

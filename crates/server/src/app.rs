@@ -94,7 +94,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
         DriverConfig {
             state_dir: config.run_dir(),
             agent_binary: config.agent_binary.clone(),
+            oci_runtime: config.oci_runtime,
             runc_path: config.runc_path.clone(),
+            crun_path: config.crun_path.clone(),
             runsc_path: Some(config.runsc_path.clone()),
             network_helper: config.network_helper,
             pasta_path: config.pasta_path.clone(),

@@ -29,6 +29,8 @@ pub async fn run(
         config.agent_binary = agent;
     }
     config.runc_path = args.runc;
+    config.oci_runtime = args.oci_runtime;
+    config.crun_path = args.crun;
     config.runsc_path = args.runsc;
     config.network_helper = args.network_helper;
     config.pasta_path = args.pasta;

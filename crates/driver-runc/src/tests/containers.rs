@@ -386,7 +386,11 @@ async fn failed_starts_leave_nothing_behind() {
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::Runtime { .. }), "{err}");
-    assert!(err.to_string().contains("no such file"), "{err}");
+    // runc says "no such file", crun "No such file".
+    assert!(
+        err.to_string().to_lowercase().contains("no such file"),
+        "{err}"
+    );
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 }
 

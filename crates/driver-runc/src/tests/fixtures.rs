@@ -1,6 +1,10 @@
 //! Test fixtures: a busybox image layer (and the table of test images the driver resolves
 //! image references through), a driver in a temporary state directory whose "agent" is the
 //! fake agent, and instance specs.
+//!
+//! The drivers run the standard class with runc, or with crun when
+//! `FAASBOX_TEST_OCI_RUNTIME=crun` is set: the whole suite runs with either
+//! ([`oci_runtime_under_test`]); `crun.rs` runs the key cases with crun in any case.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -13,9 +17,20 @@ use tempfile::TempDir;
 
 use super::fake_agent;
 use crate::{DriverConfig, LayerSource, RuncDriver, StartOptions};
-use faasbox_driver::{ImageRef, InstanceSpec, Limits, RuntimeClass};
+use faasbox_driver::{ImageRef, InstanceSpec, Limits, OciRuntime, RuntimeClass};
 
 const BUSYBOX: &str = "/bin/busybox";
+
+/// The OCI runtime the fixtures' drivers run the standard class with:
+/// `FAASBOX_TEST_OCI_RUNTIME` (`runc` or `crun`), runc when unset.
+pub(crate) fn oci_runtime_under_test() -> OciRuntime {
+    match std::env::var("FAASBOX_TEST_OCI_RUNTIME") {
+        Ok(name) => name
+            .parse()
+            .unwrap_or_else(|e| panic!("FAASBOX_TEST_OCI_RUNTIME: {e}")),
+        Err(_) => OciRuntime::Runc,
+    }
+}
 
 /// The test images the fixtures' drivers know: manifest digests (made up) and their layer
 /// directories, as the server's image store gives them.
@@ -59,6 +74,8 @@ pub(crate) struct Fixture {
     pub image: ImageRef,
     pub state_dir: PathBuf,
     pub agent: PathBuf,
+    /// What runs the standard class.
+    pub oci_runtime: OciRuntime,
     /// Keeps the directories alive for the test's duration.
     pub _tmp: TempDir,
 }
@@ -70,6 +87,7 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let state_dir = self.state_dir.clone();
         let agent = self.agent.clone();
+        let oci_runtime = self.oci_runtime;
         // On a thread of its own: the test's runtime may be the one dropping us.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -78,7 +96,9 @@ impl Drop for Fixture {
                 .expect("tokio runtime");
             runtime.block_on(async {
                 let images = Arc::new(TestImages::default());
-                let driver = RuncDriver::new(DriverConfig::new(&state_dir, &agent), images)?;
+                let mut config = DriverConfig::new(&state_dir, &agent);
+                config.oci_runtime = oci_runtime;
+                let driver = RuncDriver::new(config, images)?;
                 faasbox_driver::Driver::cleanup_leftovers(&driver).await
             })
         });
@@ -128,9 +148,11 @@ pub(crate) fn fixture_configured(
     let state_dir = tmp.path().join("run");
     let mut config = DriverConfig::new(&state_dir, &agent);
     config.start_timeout = Duration::from_secs(30);
+    config.oci_runtime = oci_runtime_under_test();
     configure(&mut config);
     let images = Arc::new(TestImages::default());
     let image = images.add("busybox", vec![layer.clone()]);
+    let oci_runtime = config.oci_runtime;
     let driver = match RuncDriver::new(config, images.clone()) {
         Ok(driver) => driver,
         Err(e) => {
@@ -145,6 +167,7 @@ pub(crate) fn fixture_configured(
         image,
         state_dir,
         agent,
+        oci_runtime,
         _tmp: tmp,
     })
 }
@@ -167,6 +190,7 @@ pub(crate) fn reopen_with(
     let mut config = DriverConfig::new(&fixture.state_dir, &fixture.agent);
     config.start_timeout = start_timeout;
     config.network_helper = helper;
+    config.oci_runtime = fixture.oci_runtime;
     RuncDriver::new(config, fixture.images.clone()).expect("driver on the same state dir")
 }
 

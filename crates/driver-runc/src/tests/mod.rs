@@ -5,6 +5,7 @@
 
 mod agent_e2e;
 mod containers;
+mod crun;
 mod export;
 mod fake_agent;
 mod fixtures;

@@ -19,7 +19,7 @@ use faasbox_driver::{AgentClient, Driver, InstanceSpec, RuntimeClass};
 
 /// A fixture with the real agent and one stem cell per spec (four in all), unclaimed ones
 /// torn down after `idle`.
-fn stem_fixture(idle: Duration) -> Option<Fixture> {
+pub(super) fn stem_fixture(idle: Duration) -> Option<Fixture> {
     let Some(agent) = agent_binary() else {
         faasbox_test_registry::cannot_run(
             "the agent binary is not built (run `cargo build -p faasbox-agent` or set \
@@ -35,7 +35,7 @@ fn stem_fixture(idle: Duration) -> Option<Fixture> {
 }
 
 /// The busybox httpd echo function with small limits of its own.
-fn echo_spec(fx: &Fixture) -> InstanceSpec {
+pub(super) fn echo_spec(fx: &Fixture) -> InstanceSpec {
     let mut spec = spec(fx, RuntimeClass::Standard, false);
     spec.env = vec![];
     spec.agent.command = ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -75,7 +75,7 @@ async fn traces_besides(driver: &RuncDriver, id: &str) -> Vec<String> {
 
 /// Waits until `driver` has `n` stem cells ready; their container ids (those in `created`
 /// state).
-async fn wait_for_stems(driver: &RuncDriver, n: usize) -> Vec<String> {
+pub(super) async fn wait_for_stems(driver: &RuncDriver, n: usize) -> Vec<String> {
     wait_for_stem_count(driver, n).await;
     let mut created = Vec::new();
     for trace in driver.all_traces().await {
@@ -94,7 +94,7 @@ async fn wait_for_stems(driver: &RuncDriver, n: usize) -> Vec<String> {
     created
 }
 
-async fn echo(fx: &Fixture, endpoint: faasbox_proto::AgentEndpoint, id: &str) {
+pub(super) async fn echo(fx: &Fixture, endpoint: faasbox_proto::AgentEndpoint, id: &str) {
     let client = AgentClient::at(endpoint);
     let call = client.invoke(
         "stem-1",
