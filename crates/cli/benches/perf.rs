@@ -24,7 +24,9 @@
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
 //! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
 //! only those sections; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for
-//! profiling); FAASBOX_PERF_SPARE_CONTAINERS sets the server's `--spare-containers`. The cold
+//! profiling); FAASBOX_PERF_SPARE_CONTAINERS sets the server's `--spare-containers`;
+//! FAASBOX_PERF_OCI_RUNTIME=crun runs the server with `--oci-runtime crun` (the floor stays
+//! `runc run`). The cold
 //! section runs twice: against that server (whose later cold starts take containers created
 //! ahead after the earlier ones, "stem cells") and against one with `--spare-containers 0`.
 
@@ -248,6 +250,11 @@ fn main() {
     if let Some(n) = &spare_containers {
         args.extend(["--spare-containers", n.as_str()]);
     }
+    // FAASBOX_PERF_OCI_RUNTIME: the server's `--oci-runtime` (default: its own, runc).
+    let oci_runtime = std::env::var("FAASBOX_PERF_OCI_RUNTIME").ok();
+    if let Some(name) = &oci_runtime {
+        args.extend(["--oci-runtime", name.as_str()]);
+    }
     let server = BenchServer::start_with(&args);
     let url = server.url.clone();
     let api_addr = url.trim_start_matches("http://").to_string();
@@ -301,7 +308,11 @@ fn main() {
             "perf: {} cold starts without stem cells next to runc run",
             plan.cold_starts
         );
-        let bare = BenchServer::start_with(&["--spare-containers", "0"]);
+        let mut bare_args = vec!["--spare-containers", "0"];
+        if let Some(name) = &oci_runtime {
+            bare_args.extend(["--oci-runtime", name.as_str()]);
+        }
+        let bare = BenchServer::start_with(&bare_args);
         runtime.block_on(async {
             let http = bare.ready().await;
             bench_support::import(&http, &bare.url, "bench/echo", &image.oci_tar, &[]).await;

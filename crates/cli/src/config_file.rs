@@ -570,6 +570,30 @@ mod tests {
     }
 
     #[test]
+    fn the_oci_runtime_is_runc_by_default_and_crun_on_request() {
+        use faasbox_server::config::OciRuntime;
+        let defaults = server_args(&[], "").unwrap();
+        assert_eq!(defaults.oci_runtime, OciRuntime::Runc);
+        assert_eq!(defaults.crun, PathBuf::from("crun"));
+        let args = server_args(&[], "oci-runtime = \"crun\"\ncrun = \"/opt/crun\"\n").unwrap();
+        assert_eq!(args.oci_runtime, OciRuntime::Crun);
+        assert_eq!(args.crun, PathBuf::from("/opt/crun"));
+        let args = server_args(&["--oci-runtime", "runc"], "oci-runtime = \"crun\"\n").unwrap();
+        assert_eq!(
+            args.oci_runtime,
+            OciRuntime::Runc,
+            "the flag wins over the file"
+        );
+        let err = server_args(&[], "oci-runtime = \"youki\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("oci-runtime") && err.contains("youki") && err.contains("crun"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_network_helper_is_slirp4netns_by_default_and_pasta_on_request() {
         use faasbox_server::config::NetworkHelper;
         let defaults = server_args(&[], "").unwrap();

@@ -2,7 +2,7 @@
 //! cgroup v1 hybrid layout, while stock Debian 12 and most current distributions run the
 //! unified hierarchy only; this test boots a small Debian 12 virtual machine on the unified
 //! hierarchy (`systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all`) and runs there, as they
-//! were built here: the runc driver crate's tests (real runc and runsc containers: limits, OOM
+//! were built here: the runc driver crate's tests (real runc, crun and runsc containers: limits, OOM
 //! detection, networking through slirp4netns and pasta, cleanup), the CLI's `limits` suite (a real `faasbox
 //! server` whose functions hit their memory limit, pids limit and CPU quota) and its
 //! `lifecycle` suite (nothing left behind after a stop or a kill). See `vm/` for how.

@@ -180,3 +180,38 @@ async fn answers_health(http: &reqwest::Client, port: u16) -> bool {
     }
     false
 }
+
+#[test]
+fn an_unknown_oci_runtime_stops_the_start_and_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("never");
+    let config = dir.path().join("faasbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data-dir = \"{}\"\noci-runtime = \"youki\"\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let from_file = Command::new(FAASBOX)
+        .args(["server", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let from_flag = Command::new(FAASBOX)
+        .args(["server", "--oci-runtime", "kata", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    for (out, given) in [(from_file, "youki"), (from_flag, "kata")] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(given), "{stderr}");
+        assert!(
+            stderr.contains("runc") && stderr.contains("crun"),
+            "the fix is named: {stderr}"
+        );
+    }
+    assert!(!data_dir.exists(), "nothing was created");
+}

@@ -1,6 +1,6 @@
 //! The machine's root filesystem: Debian 12 made by mmdebstrap from Debian's archive, with
 //! systemd as init, Debian's cloud kernel and its initramfs, and what the suites use (runc,
-//! runsc, pasta, slirp4netns, iproute2, busybox-static, umoci, skopeo). It is kept in the cache
+//! crun, runsc, pasta, slirp4netns, iproute2, busybox-static, umoci, skopeo). It is kept in the cache
 //! directory and made again only when this recipe changes (a fresh machine, such as CI's,
 //! always makes it: about half a minute to two minutes).
 
@@ -19,6 +19,7 @@ const PACKAGES: &[&str] = &[
     "procps",
     "iproute2",
     "runc",
+    "crun",
     "runsc",
     "passt",
     "slirp4netns",
