@@ -5,6 +5,7 @@
 //! a missing crun explained. The whole suite runs with crun under
 //! `FAASBOX_TEST_OCI_RUNTIME=crun`.
 
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use super::containers::{sh, start_fake};
@@ -31,6 +32,13 @@ fn crun_fixture_with(
 
 fn crun_fixture() -> Option<Fixture> {
     crun_fixture_with(std::env::current_exe().ok()?, |_| {})
+}
+
+/// The agent's log belongs to host root, not to the container user crun handed it to.
+fn assert_log_is_roots(fx: &Fixture, id: &str) {
+    let log = fx.driver.instance_path(id, "agent.log");
+    let meta = std::fs::metadata(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "{}", log.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,6 +82,16 @@ async fn crun_starts_calls_and_stops_a_confined_container() {
     assert!(
         !unshare["stdout"].as_str().unwrap().contains("rc=0"),
         "{unshare}"
+    );
+    // Container root cannot reopen the agent's log.
+    assert_log_is_roots(&fx, &instance.id);
+    let log = sh(&client, "sh -c 'echo x > /proc/1/fd/1' 2>&1; echo done").await;
+    assert!(
+        log["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{log}"
     );
 
     assert!(!fx.driver.oom_killed(&instance.id).await);
@@ -140,6 +158,8 @@ async fn a_crun_stem_cell_is_claimed_with_crun_start() {
     let second = fx.driver.start(echo_spec(&fx)).await.expect("second start");
     assert_eq!(second.id, stems[0], "the stem cell is taken");
     echo(&fx, second.endpoint.clone(), &second.id).await;
+    // Taken back after `crun create`, and not handed out again by `crun start`.
+    assert_log_is_roots(&fx, &second.id);
     assert!(fx
         .driver
         .traces(&second.id)
