@@ -7,8 +7,8 @@
 //! hybrid host whose unified hierarchy offers any controller ([`HybridCgroups`]); `list`
 //! prints `[]` rather than `null` for an empty root; crun's init gives the container's user
 //! its stdout and stderr files (`fchown`), which would let container root reopen and rewrite
-//! the agent's log, so the driver takes the log back after `create` and `run` (crun does it
-//! before they return). `state`, `kill`, `delete --force`, the pid file and the "does not
+//! the agent's log, so the driver takes the log back after `create` (crun does it before
+//! `create` returns) and always creates and starts a crun container rather than `run` it. `state`, `kill`, `delete --force`, the pid file and the "does not
 //! exist" errors are alike.
 
 use std::path::{Path, PathBuf};
@@ -175,6 +175,11 @@ impl RuntimeCli {
     /// runtime's stdout and stderr, so both go to `log` (and so does the runtime's own error
     /// message, which is why a failure reports the end of that file). The host pid of the
     /// container's init goes to `pid_file`.
+    ///
+    /// With crun, `create` then `start` instead: crun's init gives the log to the container's
+    /// user, and after `run` the container's process would already be running when the
+    /// driver takes the log back, free to reopen it through `/proc/1/fd/1` first. Between
+    /// `create` and `start` nothing of the container runs yet.
     pub(crate) async fn run_detached(
         &self,
         bundle: &Path,
@@ -183,6 +188,10 @@ impl RuntimeCli {
         pid_file: &Path,
         network: SandboxNetwork,
     ) -> Result<(), DriverError> {
+        if self.chowns_log() {
+            self.create(bundle, id, log, pid_file, network).await?;
+            return self.start(id).await;
+        }
         self.launch(&["run", "--detach"], bundle, id, log, pid_file, network)
             .await
     }
@@ -332,12 +341,20 @@ impl RuntimeCli {
         })
     }
 
+    /// Whether the runtime's init gives the container's user the files of its stdout and
+    /// stderr (crun does, runc does not).
+    fn chowns_log(&self) -> bool {
+        self.kind == RuntimeClass::Standard && self.oci == OciRuntime::Crun
+    }
+
     /// crun's init hands the files of the container's stdout and stderr to the container's
-    /// user before it waits for `start` (and so before `create` or `run` return): they go
-    /// back to this process's user, as with runc, so that container root cannot reopen the
-    /// agent's log through `/proc/1/fd/1`. The agent keeps writing to what it has open.
+    /// user before it waits for `start` (and so before `create` returns): they go back to
+    /// this process's user, as with runc, so that container root cannot reopen the agent's
+    /// log through `/proc/1/fd/1`. The agent keeps writing to what it has open. crun never
+    /// `run`s ([`RuntimeCli::run_detached`]), so this happens before the container's process
+    /// starts.
     fn take_back_log(&self, log: &Path) -> Result<(), DriverError> {
-        if self.kind != RuntimeClass::Standard || self.oci != OciRuntime::Crun {
+        if !self.chowns_log() {
             return Ok(());
         }
         let uid = nix::unistd::geteuid().as_raw();

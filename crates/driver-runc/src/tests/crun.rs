@@ -1,6 +1,7 @@
 //! The standard class run by crun (`oci_runtime` crun) whatever `FAASBOX_TEST_OCI_RUNTIME`
 //! says: start, call and stop with the container's confinement (seccomp, no new privileges,
-//! the user namespace), cgroup limits, a stem cell claimed with `crun start`, leftovers of a
+//! the user namespace), the agent's log out of the container's reach from its first process,
+//! cgroup limits, a stem cell claimed with `crun start`, leftovers of a
 //! crun server removed by a runc one (a server restarted with the other `--oci-runtime`), and
 //! a missing crun explained. The whole suite runs with crun under
 //! `FAASBOX_TEST_OCI_RUNTIME=crun`.
@@ -98,6 +99,40 @@ async fn crun_starts_calls_and_stops_a_confined_container() {
     fx.driver.stop(&instance.id).await.unwrap();
     assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
     assert!(client.ready().await.unwrap_err().is_connect());
+}
+
+/// The log is taken back before anything of the container runs: the container's first
+/// process (here the entrypoint itself, at once) cannot reopen it through `/proc/1/fd/1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crun_containers_first_process_cannot_reopen_the_log() {
+    let Some(fx) = crun_fixture() else { return };
+    let instance = fx
+        .driver
+        .start_with(
+            spec(&fx, RuntimeClass::Standard, false),
+            running(&[
+                "/bin/sh",
+                "-c",
+                "if echo REOPENED >> /proc/1/fd/1; then echo verdict=reopened; \
+                 else echo verdict=denied; fi; sleep 1000",
+            ]),
+        )
+        .await
+        .expect("start");
+    let log = fx.driver.instance_path(&instance.id, "agent.log");
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("verdict=") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(text.contains("verdict=denied"), "{text}");
+    assert!(!text.contains("REOPENED"), "{text}");
+    assert_log_is_roots(&fx, &instance.id);
+    fx.driver.stop(&instance.id).await.unwrap();
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
