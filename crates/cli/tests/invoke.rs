@@ -402,8 +402,8 @@ async fn a_timed_out_call_reaches_the_function_as_delete_with_its_action_id() {
 }
 
 /// The ids of the stem cells (containers created ahead, `--spare-containers`) the server under
-/// `data_dir` holds now: their `instance.json` says `"stem": true` and runc says their
-/// container is `created`.
+/// `data_dir` holds now: their `instance.json` says `"stem": true` and runc (or crun) says
+/// their container is `created`.
 fn stem_cells(data_dir: &std::path::Path) -> Vec<String> {
     let roots = support::runc_roots(data_dir);
     std::fs::read_dir(data_dir.join("run/instances"))
@@ -415,8 +415,8 @@ fn stem_cells(data_dir: &std::path::Path) -> Vec<String> {
                         .ok()
                         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                         .is_some_and(|meta| meta["stem"] == true)
-                        && roots.iter().any(|root| {
-                            std::process::Command::new("runc")
+                        && roots.iter().any(|(runtime, root)| {
+                            std::process::Command::new(runtime)
                                 .arg("--root")
                                 .arg(root)
                                 .arg("state")

@@ -207,7 +207,8 @@ impl Server {
             .append(true)
             .open(data_dir.with_extension("server.log"))
             .expect("server log file");
-        let child = Command::new(FAASBOX)
+        let mut command = Command::new(FAASBOX);
+        command
             .args([
                 "server",
                 "--listen",
@@ -217,7 +218,13 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(extra);
+        // FAASBOX_TEST_OCI_RUNTIME=crun runs the tests' servers with `--oci-runtime crun`
+        // (unless a test sets the runtime itself).
+        if let Ok(runtime) = std::env::var("FAASBOX_TEST_OCI_RUNTIME") {
+            command.env("FAASBOX_OCI_RUNTIME", runtime);
+        }
+        let child = command
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
@@ -657,34 +664,43 @@ pub fn json(bytes: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
 }
 
-/// The runc state directories under a server's data directory (one per OCI runtime).
-pub fn runc_roots(data_dir: &Path) -> Vec<PathBuf> {
+/// The OCI runtime state directories under a server's data directory, each with the runtime
+/// command that lists it: `runc` for runc's (and gVisor's, whose state runc reads) and `crun`
+/// for crun's (a server with `--oci-runtime crun`).
+pub fn runc_roots(data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
     let run = data_dir.join("run");
     std::fs::read_dir(&run)
         .map(|entries| {
             entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("run"))
-                        && p.is_dir()
+                .filter(|p| p.is_dir())
+                .filter_map(|p| {
+                    let name = p.file_name()?.to_string_lossy().into_owned();
+                    if name == "crun" {
+                        Some(("crun", p))
+                    } else if name.starts_with("run") {
+                        Some(("runc", p))
+                    } else {
+                        None
+                    }
                 })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// `runc list` of every runc state directory under `data_dir`: the containers running now.
+/// `runc list` (or `crun list`) of every runtime state directory under `data_dir`: the
+/// containers running now.
 pub fn runc_containers(data_dir: &Path) -> Vec<Value> {
     let mut found = Vec::new();
-    for root in runc_roots(data_dir) {
-        let out = Command::new("runc")
+    for (runtime, root) in runc_roots(data_dir) {
+        let out = Command::new(runtime)
             .arg("--root")
             .arg(&root)
             .args(["list", "--format", "json"])
             .output()
-            .expect("runc list");
+            .unwrap_or_else(|e| panic!("{runtime} list: {e}"));
         if let Ok(Value::Array(list)) = serde_json::from_slice(&out.stdout) {
             found.extend(list);
         }
