@@ -163,8 +163,9 @@ pub(crate) async fn remove_instance(layout: &Layout, id: &str) -> Result<bool, S
 async fn remove_dir(dir: &Path) -> Result<(), String> {
     let mut last_error = String::new();
     for attempt in 0..50 {
-        kill_members(dir);
-        match std::fs::remove_dir(dir) {
+        // cgroup v2 (kernel >= 5.14): one write kills every process in the whole subtree.
+        let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        match remove_tree(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => last_error = e.to_string(),
@@ -175,6 +176,42 @@ async fn remove_dir(dir: &Path) -> Result<(), String> {
         "cannot remove cgroup {}: {last_error}",
         dir.display()
     ))
+}
+
+/// The most cgroups under one instance's that are removed: a container given its cgroup (crun
+/// delegates it on cgroup v2) can make child cgroups, and a hostile one could make many.
+const MAX_CHILD_CGROUPS: usize = 10_000;
+
+/// Removes `dir` and the child cgroups under it, children before their parent (a cgroup with
+/// children or members cannot be removed), killing the processes in each. An explicit stack,
+/// so a deep tree cannot exhaust ours; each call looks at no more than [`MAX_CHILD_CGROUPS`]
+/// and removes the leaves among them, so a larger tree goes over several calls.
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    let mut seen = 1;
+    // (cgroup, whether its children were pushed already)
+    let mut stack = vec![(dir.to_path_buf(), false)];
+    let mut result = Ok(());
+    while let Some((cgroup, expanded)) = stack.pop() {
+        if !expanded && seen < MAX_CHILD_CGROUPS {
+            stack.push((cgroup.clone(), true));
+            if let Ok(entries) = std::fs::read_dir(&cgroup) {
+                for entry in entries.flatten() {
+                    if seen < MAX_CHILD_CGROUPS && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        seen += 1;
+                        stack.push((entry.path(), false));
+                    }
+                }
+            }
+            continue;
+        }
+        kill_members(&cgroup);
+        match std::fs::remove_dir(&cgroup) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && cgroup != dir => {}
+            Err(e) => result = Err(e),
+        }
+    }
+    result
 }
 
 /// SIGKILLs every process in the cgroup.
@@ -225,6 +262,43 @@ mod tests {
         assert_eq!(counter(v1, "oom_kill"), Some(2));
         assert_eq!(counter(v1, "under_oom"), Some(0));
         assert_eq!(counter("low 0\nhigh 0\n", "oom_kill"), None);
+    }
+
+    /// A cgroup with child cgroups (a container may make them in a cgroup delegated to it),
+    /// a process in the deepest, is removed whole and the process killed.
+    #[tokio::test]
+    async fn an_instance_cgroup_with_child_cgroups_is_removed() {
+        if !nix::unistd::geteuid().is_root() {
+            faasbox_test_registry::cannot_run("making cgroups needs root");
+            return;
+        }
+        let Some(hierarchy) = hierarchies()
+            .into_iter()
+            .find(|h| h.unified || h.controllers.iter().any(|c| c == "pids"))
+        else {
+            faasbox_test_registry::cannot_run("no unified or pids cgroup hierarchy is mounted");
+            return;
+        };
+        let top = hierarchy
+            .mount_point
+            .join(format!("faasbox-cgroup-test-{}", std::process::id()));
+        let deepest = top.join("a").join("b").join("c");
+        std::fs::create_dir_all(&deepest).expect("make the cgroups");
+        std::fs::create_dir_all(top.join("a").join("sibling")).expect("make a sibling");
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("start sleep");
+        std::fs::write(deepest.join("cgroup.procs"), sleeper.id().to_string())
+            .expect("move the process into the deepest cgroup");
+
+        remove_dir(&top).await.expect("removed whole");
+
+        assert!(!top.exists(), "{} is left", top.display());
+        let status = sleeper.wait().expect("sleep ends");
+        assert!(!status.success(), "sleep was killed: {status}");
+        // Removing what is gone already is fine.
+        remove_dir(&top).await.expect("nothing to remove");
     }
 
     #[test]
