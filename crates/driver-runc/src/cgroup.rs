@@ -173,9 +173,91 @@ async fn remove_dir(dir: &Path) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(10 * (attempt + 1).min(10))).await;
     }
     Err(format!(
-        "cannot remove cgroup {}: {last_error}",
-        dir.display()
+        "cannot remove cgroup {}: {last_error}{}",
+        dir.display(),
+        what_holds(dir)
     ))
+}
+
+/// Says what keeps a cgroup from being removed: its member processes (pid, name and state)
+/// and child cgroups, and its `cgroup.events` (v2), for the error that a removal failed.
+fn what_holds(dir: &Path) -> String {
+    const SHOWN: usize = 8;
+    let mut parts = Vec::new();
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    let members: Vec<String> = read("cgroup.procs")
+        .lines()
+        .chain(read("cgroup.threads").lines())
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .collect::<BTreeSet<i32>>()
+        .into_iter()
+        .take(SHOWN)
+        .map(|pid| format!("{pid} {}", process_summary(pid)))
+        .collect();
+    if !members.is_empty() {
+        parts.push(format!("members: {}", members.join(", ")));
+    }
+    let children: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .take(SHOWN)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    if !children.is_empty() {
+        parts.push(format!("child cgroups: {}", children.join(", ")));
+    }
+    let pinning = mounts_of(dir);
+    if !pinning.is_empty() {
+        parts.push(format!("mounted at: {}", pinning.join(", ")));
+    }
+    let events = read("cgroup.events");
+    if !events.is_empty() {
+        parts.push(format!("events: {}", events.trim().replace('\n', ", ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
+}
+
+/// Where this mount namespace has the cgroup `dir` (or a part of it) mounted: such a mount
+/// keeps the cgroup from being removed.
+fn mounts_of(dir: &Path) -> Vec<String> {
+    let Some(within) = hierarchies()
+        .into_iter()
+        .find_map(|h| dir.strip_prefix(&h.mount_point).ok().map(Path::to_path_buf))
+    else {
+        return Vec::new();
+    };
+    let within = Path::new("/").join(within);
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut fields = left.split(' ').skip(3);
+            let (root, mount_point) = (fields.next()?, fields.next()?);
+            let cgroup_fs = matches!(right.split(' ').next(), Some("cgroup" | "cgroup2"));
+            (cgroup_fs && Path::new(root).starts_with(&within)).then(|| mount_point.to_string())
+        })
+        .collect()
+}
+
+/// `(name) state` of a process from `/proc/<pid>/stat`, or `(gone)`.
+fn process_summary(pid: i32) -> String {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return "(gone)".to_string();
+    };
+    // The name is in parentheses and may itself hold spaces and parentheses.
+    match (stat.find('('), stat.rfind(')')) {
+        (Some(open), Some(close)) if open < close => {
+            let state = stat[close + 1..].split_whitespace().next().unwrap_or("?");
+            format!("{} {state}", &stat[open..=close])
+        }
+        _ => "(unreadable)".to_string(),
+    }
 }
 
 /// The most cgroups under one instance's that are removed: a container given its cgroup (crun
@@ -291,6 +373,35 @@ mod tests {
             .expect("start sleep");
         std::fs::write(deepest.join("cgroup.procs"), sleeper.id().to_string())
             .expect("move the process into the deepest cgroup");
+
+        // What a failed removal would say: the member by pid and name, the child cgroups.
+        let held = what_holds(&deepest);
+        assert!(
+            held.contains(&format!("{} (sleep) ", sleeper.id())),
+            "{held}"
+        );
+        let held = what_holds(&top.join("a"));
+        assert!(
+            held.contains("child cgroups: ") && held.contains("sibling"),
+            "{held}"
+        );
+        // A mount of a part of the cgroup elsewhere (as a container's mount that leaked into
+        // this namespace would be) is named too.
+        let elsewhere = tempfile::tempdir().expect("a mount point");
+        nix::mount::mount(
+            Some(&top.join("a").join("sibling")),
+            elsewhere.path(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("bind a part of the cgroup");
+        let held = what_holds(&top.join("a"));
+        nix::mount::umount(elsewhere.path()).expect("unmount");
+        assert!(
+            held.contains(&format!("mounted at: {}", elsewhere.path().display())),
+            "{held}"
+        );
 
         remove_dir(&top).await.expect("removed whole");
 

@@ -271,12 +271,15 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
     if params.id_map.is_some() && params.netns.is_some() {
         // Not the network namespace's owner: sysfs cannot be mounted fresh. Recursive, as the
         // kernel binds a tree with mounts locked in it only whole; what is below the read-only
-        // top belongs to host root, whom the container's root is not.
+        // top belongs to host root, whom the container's root is not. Private: crun binds it
+        // as a copy that stays a peer of the host's /sys, so the cgroup mount made on top of
+        // it next would otherwise appear in the host's mount namespace (and keep the
+        // instance's cgroup from being removed).
         mounts.push(mount(
             "/sys",
             "bind",
             "/sys",
-            &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            &["rbind", "rprivate", "nosuid", "noexec", "nodev", "ro"],
         )?);
     } else {
         mounts.push(mount(
@@ -571,6 +574,10 @@ mod tests {
             (&"bind".into(), &"/sys".into())
         );
         assert!(has(&sys, "ro"));
+        assert!(
+            has(&sys, "rprivate"),
+            "nothing mounted on it may reach the host"
+        );
         assert_eq!(json["hostname"], "0123456789ab");
         assert_eq!(json["annotations"]["io.faasbox.function"], "ns/fn");
 

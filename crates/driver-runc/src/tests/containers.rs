@@ -149,6 +149,44 @@ async fn start_ready_invoke_and_stop() {
     ));
 }
 
+/// What a container mounts stays in its own mount namespace: in the driver's, the only mounts
+/// of an instance are its root filesystem and disk under the state directory and its network
+/// namespace's file, and none shows a part of the instance's cgroup. (crun bound /sys for a
+/// container with network as a peer of the host's, so the cgroup mount on top of it appeared
+/// in the host's namespace and kept the cgroup from being removed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_containers_mounts_stay_in_its_own_namespace() {
+    let Some(fx) = fixture() else { return };
+    let network = network_available();
+    let instance = fx
+        .driver
+        .start_with(
+            spec(&fx, RuntimeClass::Standard, network),
+            running(&["/bin/sleep", "1000"]),
+        )
+        .await
+        .expect("start");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+    let mut own = 0;
+    for line in mountinfo.lines().filter(|l| l.contains(&instance.id)) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (root, mount_point) = (fields[3], fields[4]);
+        assert!(
+            !root.contains(&instance.id),
+            "a part of the instance is mounted in the driver's namespace: {line}"
+        );
+        assert!(
+            std::path::Path::new(mount_point).starts_with(&fx.state_dir)
+                || mount_point.starts_with("/run/netns/"),
+            "an instance's mount outside its state: {line}"
+        );
+        own += 1;
+    }
+    assert!(own >= 1, "the root filesystem is mounted: {mountinfo}");
+    fx.driver.stop(&instance.id).await.expect("stop");
+    assert_eq!(fx.driver.traces(&instance.id).await, Vec::<String>::new());
+}
+
 /// pasta (chosen explicitly; slirp4netns, the default, is tested in `slirp.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pasta_reaches_outside_addresses_but_not_host_loopback() {
