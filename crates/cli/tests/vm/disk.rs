@@ -21,6 +21,8 @@ const IMAGE_SIZE: &str = "8G";
 pub struct Suite {
     pub name: String,
     pub executable: PathBuf,
+    /// `NAME=value` words set for this suite only.
+    pub environment: Vec<String>,
     pub arguments: Vec<String>,
 }
 
@@ -52,8 +54,15 @@ pub fn build(
     let list: String = suites
         .iter()
         .map(|s| {
+            // Tabs between fields; `-` for no environment (the shell's `read` takes runs of
+            // tabs as one separator, so an empty field would shift the next).
+            let environment = if s.environment.is_empty() {
+                "-".to_string()
+            } else {
+                s.environment.join(" ")
+            };
             format!(
-                "{}\t{}\t{}\n",
+                "{}\t{}\t{environment}\t{}\n",
                 s.name,
                 s.executable.display(),
                 s.arguments.join(" ")

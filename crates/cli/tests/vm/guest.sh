@@ -2,7 +2,7 @@
 # Runs inside the cgroup v2 test machine, started by faasbox-vm.service once the machine is
 # up: checks that only the unified hierarchy is mounted, gives the network helpers (slirp4netns,
 # pasta) an interface with a default route, runs every suite of /opt/faasbox-vm/suites (name,
-# executable and arguments, tab-separated), and reports on the second serial port in lines the host test reads:
+# executable, environment (`NAME=value` words, or `-`) and arguments, tab-separated), and reports on the second serial port in lines the host test reads:
 #   FAASBOX-VM begin | host … | suite NAME begin | suite NAME passed|failed RC SECONDS | end PASSED FAILED
 # then powers the machine off.
 exec >/dev/ttyS1 2>&1
@@ -38,14 +38,15 @@ cd /tmp || finish 0 1
 passed=0
 failed=0
 tab=$(printf '\t')
-while IFS="$tab" read -r name executable arguments; do
+while IFS="$tab" read -r name executable environment arguments; do
   [ -n "$name" ] || continue
+  [ "$environment" != - ] || environment=
   say suite "$name" begin
   started=$(date +%s)
   # A suite that hangs is stopped (rc 124) and retried below rather than holding the
   # machine until the host's deadline; the suites take 1-2 minutes each under TCG.
-  # shellcheck disable=SC2086 # the arguments are words without spaces
-  timeout -k 20 480 "$executable" $arguments </dev/null
+  # shellcheck disable=SC2086 # the environment and arguments are words without spaces
+  timeout -k 20 480 env $environment "$executable" $arguments </dev/null
   rc=$?
   if [ "$rc" != 0 ]; then
     # Once more, said in the report: under qemu's emulated CPU a suite has been seen to fail
@@ -53,7 +54,7 @@ while IFS="$tab" read -r name executable arguments; do
     # fails twice fails the test; the first run's output stays above.
     say suite "$name" retried-after "$rc"
     # shellcheck disable=SC2086
-    timeout -k 20 480 "$executable" $arguments </dev/null
+    timeout -k 20 480 env $environment "$executable" $arguments </dev/null
     rc=$?
   fi
   seconds=$(( $(date +%s) - started ))
