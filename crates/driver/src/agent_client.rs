@@ -46,8 +46,10 @@ const MAX_REPORT_BYTES: usize = 64 << 20;
 /// How many idle connections a client keeps at most (more concurrent requests open more,
 /// which are closed when they end).
 const MAX_IDLE_CONNECTIONS: usize = 32;
-/// An idle connection older than this is closed rather than reused.
-const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
+/// How long a connection is kept idle: calls back to back reuse it, and an instance left idle
+/// holds no connection (neither the server's buffers of it nor the agent's, which the agent
+/// then gives back to the kernel).
+const MAX_IDLE_TIME: Duration = Duration::from_secs(1);
 
 /// Talks to the agent of one instance.
 #[derive(Debug, Clone)]
@@ -57,15 +59,30 @@ pub struct AgentClient {
     idle: Arc<Idle>,
 }
 
-/// A client's idle connections, most recently used last.
+/// A client's idle connections. Those idle for [`MAX_IDLE_TIME`] are closed by a sweeping
+/// task that runs while any are kept (started by the first one put back, ending when none is
+/// left), so an idle instance's connection closes then, not at its next request. The client
+/// closes them, not the agent: no request can be on its way on a connection it closes.
 #[derive(Debug, Default)]
-struct Idle(Mutex<Vec<(SendRequest<Full<Bytes>>, Instant)>>);
+struct Idle(Mutex<IdleList>);
+
+#[derive(Debug, Default)]
+struct IdleList {
+    /// Most recently used last.
+    connections: Vec<(SendRequest<Full<Bytes>>, Instant)>,
+    /// Whether the sweeping task runs.
+    sweeping: bool,
+}
 
 impl Idle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleList> {
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
     /// The most recently used idle connection still open.
     fn take(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
-        while let Some((sender, since)) = idle.pop() {
+        let mut idle = self.lock();
+        while let Some((sender, since)) = idle.connections.pop() {
             if !sender.is_closed() && since.elapsed() < MAX_IDLE_TIME {
                 return Some(sender);
             }
@@ -73,14 +90,54 @@ impl Idle {
         None
     }
 
-    /// Keeps `sender` for the next request (closes it when enough are kept).
-    fn put(&self, sender: SendRequest<Full<Bytes>>) {
+    /// Keeps `sender` for the next request (closes it when enough are kept), and starts the
+    /// sweeping task if it does not run.
+    fn put(this: &Arc<Idle>, sender: SendRequest<Full<Bytes>>) {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
-        if idle.len() < MAX_IDLE_CONNECTIONS {
-            idle.push((sender, Instant::now()));
+        let mut idle = this.lock();
+        if idle.connections.len() < MAX_IDLE_CONNECTIONS {
+            idle.connections.push((sender, Instant::now()));
+        }
+        if !idle.sweeping {
+            idle.sweeping = true;
+            tokio::spawn(Idle::sweep(Arc::downgrade(this)));
+        }
+    }
+
+    /// Closes each kept connection once it has been idle for [`MAX_IDLE_TIME`], waking when
+    /// the oldest one is due, until none is kept (or the client is gone, its connections
+    /// with it).
+    async fn sweep(this: std::sync::Weak<Idle>) {
+        let mut due = Instant::now() + MAX_IDLE_TIME;
+        loop {
+            tokio::time::sleep_until(due.into()).await;
+            let Some(idle) = this.upgrade() else {
+                return;
+            };
+            let (stale, done) = {
+                let mut list = idle.lock();
+                let now = Instant::now();
+                let fresh_from = list
+                    .connections
+                    .iter()
+                    .position(|(sender, since)| {
+                        !sender.is_closed() && now.duration_since(*since) < MAX_IDLE_TIME
+                    })
+                    .unwrap_or(list.connections.len());
+                let stale: Vec<_> = list.connections.drain(..fresh_from).collect();
+                match list.connections.first() {
+                    Some((_, since)) => due = *since + MAX_IDLE_TIME,
+                    None => list.sweeping = false,
+                }
+                (stale, !list.sweeping)
+            };
+            // Closed outside the lock (the connection's task ends as its sender goes).
+            drop(stale);
+            if done {
+                return;
+            }
         }
     }
 }
@@ -300,7 +357,7 @@ impl AgentClient {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
         let body = read_body(response, path, max).await?;
         if reusable && sender.ready().await.is_ok() {
-            self.idle.put(sender);
+            Idle::put(&self.idle, sender);
         }
         Ok((status, body))
     }
@@ -630,6 +687,58 @@ mod tests {
         // The stand-in hung up after two: the third request goes on a fresh connection.
         assert!(client.ready().await.unwrap().ready);
         assert!(connections.recv().await.is_some());
+    }
+
+    /// A connection left idle is closed by the client (the stand-in sees its end), without a
+    /// further request; the next request goes on a fresh connection.
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_the_next_request_opens_one() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        // Told "open" when a connection is accepted, "closed" when the client ended it.
+        let (events, mut seen) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let events = events.clone();
+                let _ = events.send("open");
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    // Answers requests (no body) until the client closes.
+                    loop {
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if stream.read_line(&mut line).await.unwrap() == 0 {
+                                let _ = events.send("closed");
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let body = r#"{"ready":true}"#;
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        let client = AgentClient::new(socket);
+        assert!(client.ready().await.unwrap().ready);
+        assert_eq!(seen.recv().await, Some("open"));
+        // Nothing more is asked: the client closes the idle connection by itself.
+        let closed = tokio::time::timeout(Duration::from_secs(30), seen.recv()).await;
+        assert_eq!(closed.ok().flatten(), Some("closed"));
+        assert!(client.idle.lock().connections.is_empty());
+        // The next request works, on a fresh connection, kept in turn.
+        assert!(client.ready().await.unwrap().ready);
+        assert_eq!(seen.recv().await, Some("open"));
+        assert_eq!(client.idle.lock().connections.len(), 1);
     }
 
     #[test]
