@@ -51,7 +51,7 @@ pub async fn run(
         calls: Calls::new(Arc::clone(&logs)),
         logs,
     });
-    tokio::spawn(idle::run(api.calls.last_call_ended()));
+    tokio::spawn(idle::run(api.calls.idle_signals()));
     tokio::spawn(platform_api::serve(listener, Arc::clone(&api)));
     if let Some((listener, secret)) = tcp {
         tokio::spawn(platform_api::serve_tcp(listener, secret, Arc::clone(&api)));

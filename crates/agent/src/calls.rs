@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use faasbox_proto::LogLine;
 use tokio::sync::{oneshot, watch};
 
-use crate::idle::LastCallEnded;
+use crate::idle::Signals;
 use crate::logs::LogHub;
 
 /// The longest action id accepted.
@@ -89,7 +89,7 @@ pub struct Calls {
     logs: Arc<LogHub>,
     cancels: CancelMap,
     /// Told when the last call in flight ends (the agent is idle).
-    ended: Arc<LastCallEnded>,
+    ended: Arc<Signals>,
 }
 
 impl Calls {
@@ -101,8 +101,9 @@ impl Calls {
         }
     }
 
-    /// What is told each time the last call in flight ends.
-    pub fn last_call_ended(&self) -> Arc<LastCallEnded> {
+    /// What is told each time the last call in flight ends (and each time a platform
+    /// connection closes).
+    pub fn idle_signals(&self) -> Arc<Signals> {
         Arc::clone(&self.ended)
     }
 
@@ -181,7 +182,7 @@ pub struct CallGuard {
     aid: String,
     logs: Arc<LogHub>,
     cancels: CancelMap,
-    ended: Arc<LastCallEnded>,
+    ended: Arc<Signals>,
     done: bool,
 }
 
@@ -198,7 +199,7 @@ impl CallGuard {
             let mut cancels = lock(&self.cancels);
             let entry = cancels.remove(&self.aid);
             if cancels.is_empty() {
-                self.ended.notify();
+                self.ended.last_call_ended();
             }
             entry
         };

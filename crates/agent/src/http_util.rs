@@ -92,14 +92,22 @@ where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    tokio::spawn(async move {
-        let service = service_fn(move |req| {
-            let answer = handler(req);
-            async move { Ok::<_, Infallible>(answer.await) }
-        });
-        // Errors here are clients going away mid-request: nothing to report.
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(io), service)
-            .await;
+    tokio::spawn(serve_connection(io, handler));
+}
+
+/// Serves HTTP/1.1 on one accepted connection until it closes.
+pub async fn serve_connection<IO, H, F>(io: IO, handler: H)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let answer = handler(req);
+        async move { Ok::<_, Infallible>(answer.await) }
     });
+    // Errors here are clients going away mid-request: nothing to report.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }

@@ -73,8 +73,7 @@ pub async fn serve(listener: UnixListener, api: Arc<PlatformApi>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let api = Arc::clone(&api);
-                http_util::spawn_connection(stream, move |req| handle(Arc::clone(&api), req));
+                spawn_connection(stream, &api, handle);
             }
             Err(err) => {
                 eprintln!("faasbox-agent: platform socket accept failed: {err}");
@@ -82,6 +81,22 @@ pub async fn serve(listener: UnixListener, api: Arc<PlatformApi>) {
             }
         }
     }
+}
+
+/// Serves the platform on one accepted connection in its own task, and tells
+/// [`crate::idle`] when the connection has closed (its buffers are free then).
+fn spawn_connection<IO, H, F>(io: IO, api: &Arc<PlatformApi>, handler: H)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Arc<PlatformApi>, Request<Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let api = Arc::clone(api);
+    tokio::spawn(async move {
+        let signals = api.calls.idle_signals();
+        http_util::serve_connection(io, move |req| handler(Arc::clone(&api), req)).await;
+        signals.connection_closed();
+    });
 }
 
 /// Binds the TCP listener at `addr`.
@@ -99,10 +114,9 @@ pub async fn serve_tcp(listener: TcpListener, secret: AgentSecret, api: Arc<Plat
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                let api = Arc::clone(&api);
                 let secret = Arc::clone(&secret);
-                http_util::spawn_connection(stream, move |req| {
-                    handle_authorized(Arc::clone(&api), Arc::clone(&secret), req)
+                spawn_connection(stream, &api, move |api, req| {
+                    handle_authorized(api, Arc::clone(&secret), req)
                 });
             }
             Err(err) => {

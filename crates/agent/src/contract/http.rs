@@ -487,16 +487,25 @@ impl Kept {
         }
     }
 
-    /// Closes the stale connections every [`MAX_KEPT_IDLE`] until none are kept.
+    /// Closes each kept connection once it has been idle for [`MAX_KEPT_IDLE`], waking when
+    /// the oldest one is due, until none are kept.
     async fn sweep(this: Arc<Kept>) {
+        let mut due = Instant::now() + MAX_KEPT_IDLE;
         loop {
-            tokio::time::sleep(MAX_KEPT_IDLE).await;
+            tokio::time::sleep_until(due.into()).await;
             let (stale, sweeping) = {
                 let mut kept = this.0.lock().unwrap_or_else(|poison| poison.into_inner());
-                let (fresh, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut kept.connections)
-                    .into_iter()
-                    .partition(|(_, since)| since.elapsed() < MAX_KEPT_IDLE);
-                kept.connections = fresh;
+                let now = Instant::now();
+                // Oldest first: the stale ones are a prefix.
+                let fresh_from = kept
+                    .connections
+                    .iter()
+                    .position(|(_, since)| now.duration_since(*since) < MAX_KEPT_IDLE)
+                    .unwrap_or(kept.connections.len());
+                let stale: Vec<_> = kept.connections.drain(..fresh_from).collect();
+                if let Some((_, since)) = kept.connections.first() {
+                    due = *since + MAX_KEPT_IDLE;
+                }
                 kept.sweeping = !kept.connections.is_empty();
                 (stale, kept.sweeping)
             };
