@@ -905,13 +905,11 @@ async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) 
     for i in 0..m {
         invoke(http, url, &format!("mem{i}")).await;
     }
-    // Idle: let the last calls' buffers go and the instances settle.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle: the server closes its kept connection to an idle agent after 1 s, the agent its
+    // connection to the function, and the agent returns the memory freed to the kernel then
+    // (at the latest 1.5 s after its last call); every figure is taken 2 s after the calls.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let after = rss_kib(server.pid());
-    // An idle agent closes its connection to the function after 1 s and returns the memory
-    // freed to the kernel after 1.5 s without calls (the server's figure is taken where it
-    // was before, so that the runs compare).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (mut agent, mut helper, mut function, mut helpers) = (0u64, 0u64, 0u64, 0usize);
     let (mut agent_private, mut helper_private) = (0u64, 0u64);
     for i in 0..m {
