@@ -544,25 +544,9 @@ fn hide_unified_controllers(command: &mut Command) {
 /// In a crun child before exec: a private mount namespace whose mounts do not propagate back
 /// to the host, and `/dev/null` bound over the unified hierarchy's controller list.
 fn bind_empty_controllers() -> std::io::Result<()> {
-    // SAFETY: unshare takes a flag and no pointers.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: static NUL-terminated strings or null, which mount(2) accepts for the file
-    // system type and data of a propagation change.
-    let slave = unsafe {
-        libc::mount(
-            c"none".as_ptr(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_SLAVE,
-            std::ptr::null(),
-        )
-    };
-    if slave != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: as above; a bind mount ignores the file system type and data.
+    super::mount_namespace::enter_slave()?;
+    // SAFETY: static NUL-terminated strings or null; a bind mount ignores the file system
+    // type and data.
     let bound = unsafe {
         libc::mount(
             c"/dev/null".as_ptr(),

@@ -34,6 +34,7 @@ mod image;
 mod inspect;
 mod layout;
 mod memory_merge;
+mod mount_namespace;
 mod network;
 mod overlay;
 mod ready;

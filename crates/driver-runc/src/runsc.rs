@@ -35,26 +35,8 @@ pub(crate) fn hide_root_netns_marker(command: &mut Command) {
 /// In a `runsc run` child before exec: a private mount namespace, mounts that do not propagate
 /// back to the host, and an empty read-only tmpfs over `/proc/sys/net`.
 fn cover_proc_sys_net() -> std::io::Result<()> {
-    // SAFETY: unshare takes a flag and no pointers.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // Keep our mounts from propagating back to the host.
-    // SAFETY: the pointers are static NUL-terminated strings or null, which mount(2) accepts
-    // for the file system type and data of a propagation change.
-    let slave = unsafe {
-        libc::mount(
-            c"none".as_ptr(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_SLAVE,
-            std::ptr::null(),
-        )
-    };
-    if slave != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: as above: static NUL-terminated strings and a null data pointer.
+    super::mount_namespace::enter_slave()?;
+    // SAFETY: static NUL-terminated strings and a null data pointer.
     let covered = unsafe {
         libc::mount(
             c"tmpfs".as_ptr(),
