@@ -1,7 +1,7 @@
 //! The standard class run by crun (`oci_runtime` crun) whatever `FAASBOX_TEST_OCI_RUNTIME`
 //! says: start, call and stop with the container's confinement (seccomp, no new privileges,
 //! the user namespace), the agent's log out of the container's reach from its first process,
-//! cgroup limits, a stem cell claimed with `crun start`, leftovers of a
+//! cgroup limits, a stem cell claimed through crun's exec fifo, leftovers of a
 //! crun server removed by a runc one (a server restarted with the other `--oci-runtime`), and
 //! a missing crun explained. The whole suite runs with crun under
 //! `FAASBOX_TEST_OCI_RUNTIME=crun`.
@@ -173,7 +173,7 @@ async fn crun_applies_the_limits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crun_stem_cell_is_claimed_with_crun_start() {
+async fn a_crun_stem_cell_is_claimed_through_its_exec_fifo() {
     let Some(agent) = faasbox_test_registry::agent_binary() else {
         faasbox_test_registry::cannot_run(
             "the agent binary is not built (run `cargo build -p faasbox-agent`)",
@@ -190,8 +190,13 @@ async fn a_crun_stem_cell_is_claimed_with_crun_start() {
     let first = fx.driver.start(echo_spec(&fx)).await.expect("first start");
     let stems = wait_for_stems(&fx.driver, 1).await;
     assert_eq!(stems.len(), 1, "{stems:?}");
+    // crun's init waits reading this; the claim writes to it (as `crun start` would) rather
+    // than executing crun, and removes it.
+    let fifo = fx.state_dir.join("crun").join(&stems[0]).join("exec.fifo");
+    assert!(fifo.exists(), "{} is there", fifo.display());
     let second = fx.driver.start(echo_spec(&fx)).await.expect("second start");
     assert_eq!(second.id, stems[0], "the stem cell is taken");
+    assert!(!fifo.exists(), "{} is removed", fifo.display());
     echo(&fx, second.endpoint.clone(), &second.id).await;
     // Taken back after `crun create`, and not handed out again by `crun start`.
     assert_log_is_roots(&fx, &second.id);
