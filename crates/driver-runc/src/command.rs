@@ -3,7 +3,7 @@
 //!
 //! What differs between runc and crun (checked with crun 1.8.1): the exec fifo of a created
 //! container goes the other way (crun's init reads from it and `crun start` writes), so a
-//! created crun container is released with `crun start`; crun refuses to create a cgroup on a
+//! created crun container is released by writing to it; crun refuses to create a cgroup on a
 //! hybrid host whose unified hierarchy offers any controller ([`HybridCgroups`]); `list`
 //! prints `[]` rather than `null` for an empty root; crun's init gives the container's user
 //! its stdout and stderr files (`fchown`), which would let container root reopen and rewrite

@@ -28,7 +28,7 @@
 //! [`super::layout::Layout::new_id`]), so teardown, [`crate::Driver::stop_all`] and the
 //! cleanup after a crash (`runc list` of the driver's root, instance directories, cgroups,
 //! namespaces) remove it like any instance. With crun (`--oci-runtime crun`) the same holds
-//! with `crun create` and `crun start`.
+//! with `crun create` and a write to its exec fifo.
 
 use std::collections::HashMap;
 use std::path::Path;
