@@ -380,11 +380,6 @@ impl Inner {
 
     fn network_tools(&self) -> Result<NetworkTools, DriverError> {
         Ok(NetworkTools {
-            ip: resolve_tool(
-                Path::new("ip"),
-                "ip",
-                "install it with `apt-get install iproute2`",
-            )?,
             helper: self.config.network_helper,
             pasta: match self.config.network_helper {
                 NetworkHelper::Pasta => resolve_tool(
@@ -404,16 +399,6 @@ impl Inner {
                 )?,
                 NetworkHelper::Pasta => self.config.slirp4netns_path.clone(),
             },
-            host_loopback: self.config.allow_host_loopback,
-        })
-    }
-
-    fn network_tools_or_defaults(&self) -> NetworkTools {
-        self.network_tools().unwrap_or_else(|_| NetworkTools {
-            ip: PathBuf::from("ip"),
-            helper: self.config.network_helper,
-            pasta: self.config.pasta_path.clone(),
-            slirp4netns: self.config.slirp4netns_path.clone(),
             host_loopback: self.config.allow_host_loopback,
         })
     }

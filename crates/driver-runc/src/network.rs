@@ -51,7 +51,7 @@ pub(crate) const NETNS_DIR: &str = "/run/netns";
 /// The address the instance's resolv.conf points at; pasta answers it with the host resolver.
 pub(crate) const DNS_ADDRESS: &str = "169.254.0.53";
 
-/// Bound for the helper's setup and each `ip` call.
+/// Bound for the helper's setup.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub(crate) fn netns_path(name: &str) -> PathBuf {
@@ -61,7 +61,6 @@ pub(crate) fn netns_path(name: &str) -> PathBuf {
 /// The tools network setup needs.
 #[derive(Debug, Clone)]
 pub(crate) struct NetworkTools {
-    pub ip: PathBuf,
     /// Which helper connects the namespaces.
     pub helper: NetworkHelper,
     pub pasta: PathBuf,
@@ -89,7 +88,7 @@ pub(crate) async fn setup(
             .unwrap_or_else(|e| Err(format!("the task failed: {e}")))
     };
     if let Err(e) = created {
-        teardown(tools, name, dir).await;
+        teardown(name, dir).await;
         return Err(DriverError::Network(format!(
             "cannot create network namespace {name}: {e}"
         )));
@@ -109,7 +108,7 @@ pub(crate) async fn setup(
         }
     };
     if let Err(e) = started {
-        teardown(tools, name, dir).await;
+        teardown(name, dir).await;
         return Err(e);
     }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -123,7 +122,7 @@ pub(crate) async fn setup(
         NetworkHelper::Slirp4netns => &[slirp::DNS_ADDRESS],
     };
     if let Err(e) = write_resolv_conf(&dir.resolv_conf(), &host_resolv, nameservers) {
-        teardown(tools, name, dir).await;
+        teardown(name, dir).await;
         return Err(e);
     }
     Ok(path)
@@ -346,7 +345,7 @@ fn write_resolv_conf(target: &Path, host: &str, nameservers: &[&str]) -> Result<
 
 /// Kills the instance's network helper and deletes its namespace. Best effort, never fails.
 /// Returns (helper killed, namespace deleted).
-pub(crate) async fn teardown(tools: &NetworkTools, name: &str, dir: &InstanceDir) -> (bool, bool) {
+pub(crate) async fn teardown(name: &str, dir: &InstanceDir) -> (bool, bool) {
     let path = netns_path(name);
     let mut killed = false;
     if let Some(pid) = read_pid(&dir.pasta_pid()) {
@@ -358,24 +357,28 @@ pub(crate) async fn teardown(tools: &NetworkTools, name: &str, dir: &InstanceDir
             killed |= kill_helper(stray.pid, &path);
         }
     }
-    let deleted = delete_netns(tools, name).await;
+    let deleted = delete_netns(name);
     (killed, deleted)
 }
 
-/// Deletes the namespace `name` if it exists. Returns whether it existed.
-pub(crate) async fn delete_netns(tools: &NetworkTools, name: &str) -> bool {
+/// Deletes the namespace `name` if it exists, as `ip netns delete` does, without running
+/// `ip`: detaches the bind mount that holds it (the namespace goes with its last process) and
+/// removes the file. Returns whether it existed.
+pub(crate) fn delete_netns(name: &str) -> bool {
     let path = netns_path(name);
     if std::fs::symlink_metadata(&path).is_err() {
         return false;
     }
-    if let Err(e) = ip(tools, &["netns", "delete", name]).await {
-        if std::fs::symlink_metadata(&path).is_err() {
-            // Removed meanwhile by a concurrent teardown of the same instance: nothing to do.
-            return true;
+    // Not mounted (a failed creation's file, or a concurrent teardown got there first): the
+    // removal below is all there is to do.
+    let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+    match std::fs::remove_file(&path) {
+        // NotFound: removed meanwhile by a concurrent teardown of the same instance.
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(netns = name, error = %e, "cannot remove the network namespace's file");
         }
-        tracing::warn!(netns = name, error = %e, "ip netns delete failed; removing the file");
-        let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(&path);
     }
     true
 }
@@ -476,29 +479,4 @@ fn helper_netns(pid: i32) -> Option<(&'static str, PathBuf)> {
 
 fn read_pid(file: &Path) -> Option<i32> {
     std::fs::read_to_string(file).ok()?.trim().parse().ok()
-}
-
-async fn ip(tools: &NetworkTools, args: &[&str]) -> Result<(), String> {
-    let mut command = Command::new(&tools.ip);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = match tokio::time::timeout(SETUP_TIMEOUT, command.output()).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(format!("cannot run {}: {e}", tools.ip.display())),
-        Err(_) => return Err(format!("`ip {}` did not finish", args.join(" "))),
-    };
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed ({}): {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }

@@ -237,8 +237,8 @@ impl Inner {
             scratch: spec.scratch.len(),
             userns: userns.clone(),
         };
-        // The root filesystem (mounts, blocking) and the network (`ip`, pasta) are independent:
-        // both run at once. On failure of either, the caller's teardown removes both.
+        // The root filesystem (mounts, blocking) and the network (namespace, helper) are
+        // independent: both run at once. On failure of either, the caller's teardown removes both.
         let began = Instant::now();
         let composed = async {
             let result = tokio::task::spawn_blocking(move || rootfs.compose())

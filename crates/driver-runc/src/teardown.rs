@@ -53,8 +53,7 @@ impl Inner {
         }
         // Without instance.json the instance may have had network: look for it.
         if meta.as_ref().is_none_or(|m| m.network) {
-            let tools = self.network_tools_or_defaults();
-            let (pasta, netns) = network::teardown(&tools, Layout::netns_name(id), &dir).await;
+            let (pasta, netns) = network::teardown(Layout::netns_name(id), &dir).await;
             removed.pasta = pasta;
             removed.netns = netns;
         }
