@@ -239,7 +239,7 @@ impl RuntimeCli {
         bound: Duration,
     ) -> Result<(), DriverError> {
         use std::io::Read;
-        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         if self.kind != RuntimeClass::Standard {
             return self.start(id).await;
         }
@@ -257,16 +257,7 @@ impl RuntimeCli {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.start(id).await,
             Err(e) => return Err(DriverError::io(display, e)),
         };
-        let is_fifo = file
-            .metadata()
-            .map(|m| m.file_type().is_fifo())
-            .map_err(|e| DriverError::io(display.clone(), e))?;
-        if !is_fifo {
-            return Err(DriverError::Runtime {
-                command: display,
-                message: "not a fifo".to_string(),
-            });
-        }
+        ensure_fifo(&file, &display)?;
         let deadline = std::time::Instant::now() + bound;
         let mut byte = [0u8; 1];
         loop {
@@ -298,7 +289,7 @@ impl RuntimeCli {
     /// means the init has gone (or has not opened it yet, retried until `bound`).
     async fn release_created_crun(&self, id: &str, bound: Duration) -> Result<(), DriverError> {
         use std::io::Write;
-        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         let fifo = self.root.join(id).join("exec.fifo");
         let display = format!("open {}", fifo.display());
         let deadline = std::time::Instant::now() + bound;
@@ -325,16 +316,7 @@ impl RuntimeCli {
                 Err(e) => return Err(DriverError::io(display, e)),
             }
         };
-        let is_fifo = file
-            .metadata()
-            .map(|m| m.file_type().is_fifo())
-            .map_err(|e| DriverError::io(display.clone(), e))?;
-        if !is_fifo {
-            return Err(DriverError::Runtime {
-                command: display,
-                message: "not a fifo".to_string(),
-            });
-        }
+        ensure_fifo(&file, &display)?;
         std::fs::remove_file(&fifo)
             .map_err(|e| DriverError::io(format!("cannot remove {}", fifo.display()), e))?;
         file.write_all(&[0])
@@ -621,6 +603,23 @@ mod libc_flags {
     pub(super) const O_NONBLOCK: i32 = nix::fcntl::OFlag::O_NONBLOCK.bits();
     pub(super) const O_NOFOLLOW: i32 = nix::fcntl::OFlag::O_NOFOLLOW.bits();
     pub(super) const ENXIO: i32 = nix::errno::Errno::ENXIO as i32;
+}
+
+/// An error unless `file` (a container's exec fifo, opened as `display`) is a fifo.
+fn ensure_fifo(file: &std::fs::File, display: &str) -> Result<(), DriverError> {
+    use std::os::unix::fs::FileTypeExt;
+    let is_fifo = file
+        .metadata()
+        .map(|m| m.file_type().is_fifo())
+        .map_err(|e| DriverError::io(display.to_string(), e))?;
+    if is_fifo {
+        Ok(())
+    } else {
+        Err(DriverError::Runtime {
+            command: display.to_string(),
+            message: "not a fifo".to_string(),
+        })
+    }
 }
 
 fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {
