@@ -353,7 +353,11 @@ fn main() {
         if runs("throughput") {
             for clients in [8, 32] {
                 eprintln!("perf: throughput with {clients} clients");
-                throughput(&api, pid, clients, &plan, &mut report);
+                let processes = Cpu {
+                    server: server.pid() as i32,
+                    agent: pid,
+                };
+                throughput(&api, processes, clients, &plan, &mut report);
             }
             report.notes.push(
                 "throughput: one instance (scale.max 1, concurrency 32) on the faasbox side; the \
@@ -627,23 +631,54 @@ fn warm(api: &Api, pid: i32, plan: &Plan, report: &mut Report) {
     report.bench("warm_added_p99", added99, "ms");
 }
 
+/// The processes whose CPU time a throughput run reports per call: the server and the
+/// instance's agent (the container's first process).
+#[derive(Clone, Copy)]
+struct Cpu {
+    server: i32,
+    agent: i32,
+}
+
+/// A process's CPU time so far (user and system, all its threads), in seconds.
+fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and
+    // 13th of them (the 14th and 15th of the line).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100);
+    ticks as f64 / per_second as f64
+}
+
 /// Calls per second with `clients` keep-alive clients, through the API and directly: each
 /// client thread holds one connection of each; all run the API side for the set time, then
-/// all the direct side, twice (API, direct, API, direct).
-fn throughput(api: &Api, pid: i32, clients: usize, plan: &Plan, report: &mut Report) {
+/// all the direct side, twice (API, direct, API, direct). The server's and the agent's CPU time
+/// over the run, divided by the calls through the API, is printed too: the direct side uses
+/// neither, and unlike calls per second it holds on a machine busy with other work.
+fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Report) {
     let barrier = Arc::new(Barrier::new(clients));
     let secs = plan.throughput_secs / 2.0;
     let states: Vec<_> = (0..clients)
         .map(|_| (api.connect(), api.headers.clone(), barrier.clone()))
         .collect();
-    let results =
-        bench_support::in_netns_threads(pid, states, move |(mut through_api, headers, barrier)| {
+    let cpu_before = [cpu_seconds(cpu.server), cpu_seconds(cpu.agent)];
+    let results = bench_support::in_netns_threads(
+        cpu.agent,
+        states,
+        move |(mut through_api, headers, barrier)| {
             let mut direct =
                 KeepAlive::connect("127.0.0.1:8080").expect("connecting to the function");
             let path = Api::path("warm");
             let direct_headers = direct_headers();
-            // Calls per second of this client: [api, direct].
+            // Calls per second of this client: [api, direct]; and its calls through the API.
             let mut rates = [0.0f64; 2];
+            let mut api_calls = 0u64;
             for _round in 0..2 {
                 for (side, rate) in rates.iter_mut().enumerate() {
                     barrier.wait();
@@ -657,13 +692,19 @@ fn throughput(api: &Api, pid: i32, clients: usize, plan: &Plan, report: &mut Rep
                         }
                         calls += 1;
                     }
+                    if side == 0 {
+                        api_calls += calls;
+                    }
                     *rate += calls as f64 / started.elapsed().as_secs_f64() / 2.0;
                 }
             }
-            rates
-        });
-    let through_api: f64 = results.iter().map(|r| r[0]).sum();
-    let direct: f64 = results.iter().map(|r| r[1]).sum();
+            (rates, api_calls)
+        },
+    );
+    let cpu_after = [cpu_seconds(cpu.server), cpu_seconds(cpu.agent)];
+    let through_api: f64 = results.iter().map(|(r, _)| r[0]).sum();
+    let direct: f64 = results.iter().map(|(r, _)| r[1]).sum();
+    let api_calls: u64 = results.iter().map(|(_, n)| n).sum();
     let pct = 100.0 * through_api / direct.max(1e-9);
     report.row(
         &format!("throughput, {clients} clients"),
@@ -676,6 +717,14 @@ fn throughput(api: &Api, pid: i32, clients: usize, plan: &Plan, report: &mut Rep
     report.bench(&format!("tput{clients}"), through_api, "/s");
     report.bench(&format!("floor_tput{clients}_direct"), direct, "/s");
     report.bench(&format!("tput{clients}_pct"), pct, "%");
+    let per_call = |i: usize| 1e6 * (cpu_after[i] - cpu_before[i]) / api_calls.max(1) as f64;
+    let (server_us, agent_us) = (per_call(0), per_call(1));
+    report.notes.push(format!(
+        "throughput, {clients} clients: CPU per call through the API: server {server_us:.0} µs, \
+         agent {agent_us:.0} µs ({api_calls} calls)"
+    ));
+    report.bench(&format!("cpu_server_per_call{clients}"), server_us, "us");
+    report.bench(&format!("cpu_agent_per_call{clients}"), agent_us, "us");
 }
 
 /// K functions, deployed, then all invoked at once (a thread and a connection each); the rate

@@ -44,8 +44,9 @@ pub(crate) struct Owner {
 }
 
 /// Mounts the instance's tmpfs of `size` bytes and makes its directories: `upper/` (the root
-/// filesystem's top, owned by `owner`, mode 0755), `work/`, `sock/` (owned by `owner`, 0700)
-/// and `scratch/<n>` for `scratch` directories (owned by `owner`, 0755).
+/// filesystem's top, owned by `owner`, mode 0755), `work/`, `sock/` (owned by `owner`, 0700),
+/// `calls/` (the calls' temp dirs, owned by `owner`, 0755) and `scratch/<n>` for `scratch`
+/// directories (owned by `owner`, 0755).
 pub(crate) fn prepare(
     dir: &InstanceDir,
     size: u64,
@@ -72,6 +73,7 @@ pub(crate) fn prepare(
     make_dir(&dir.upper(), 0o755, Some(owner))?;
     make_dir(&dir.work(), 0o700, None)?;
     make_dir(&dir.socket_dir(), 0o700, Some(owner))?;
+    make_dir(&dir.calls_dir(), 0o755, Some(owner))?;
     for index in 0..scratch {
         make_dir(&dir.scratch(index), 0o755, Some(owner))?;
     }

@@ -177,6 +177,12 @@ impl InstanceDir {
     pub(crate) fn socket_dir(&self) -> PathBuf {
         self.disk().join("sock")
     }
+    /// The directory of the calls' temp dirs, mounted at [`DEFAULT_TEMP_ROOT`] (runc, crun).
+    ///
+    /// [`DEFAULT_TEMP_ROOT`]: faasbox_proto::DEFAULT_TEMP_ROOT
+    pub(crate) fn calls_dir(&self) -> PathBuf {
+        self.disk().join("calls")
+    }
     /// The `index`-th scratch directory of the spec.
     pub(crate) fn scratch(&self, index: usize) -> PathBuf {
         self.disk().join("scratch").join(index.to_string())

@@ -28,7 +28,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use faasbox_proto::{
-    CONTAINER_AGENT_PATH, CONTAINER_CONTROL_DIR, CONTAINER_SOCKET_DIR, DIREKTIV_CMD_PATH,
+    CONTAINER_AGENT_PATH, CONTAINER_CONTROL_DIR, CONTAINER_SOCKET_DIR, DEFAULT_TEMP_ROOT,
+    DIREKTIV_CMD_PATH,
 };
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder,
@@ -113,6 +114,10 @@ pub(crate) struct SpecParams {
     pub nofile: u64,
     /// Directories of the instance's disk: (path in the container, host directory).
     pub scratch: Vec<(String, PathBuf)>,
+    /// runc and crun: the disk's directory for the calls' temp dirs, bound at
+    /// [`DEFAULT_TEMP_ROOT`]: a call's `mkdir` and `rmdir` there are the tmpfs's own, not the
+    /// overlay's (which looks the name up in every image layer first).
+    pub calls_dir: Option<PathBuf>,
     /// runsc: the root filesystem's own `/tmp` (a real directory on the host), bound over
     /// `/tmp` so that gVisor does not put a tmpfs of its own, unbounded but by memory, there.
     pub sandbox_tmp: Option<PathBuf>,
@@ -345,6 +350,14 @@ fn mounts(params: &SpecParams) -> Result<Vec<Mount>, oci_spec::OciSpecError> {
             &["bind", "rw", "nosuid", "nodev"],
         )?);
     }
+    if let Some(calls) = &params.calls_dir {
+        mounts.push(mount(
+            DEFAULT_TEMP_ROOT,
+            "bind",
+            calls,
+            &["bind", "rw", "nosuid", "nodev"],
+        )?);
+    }
     for (path, source) in &params.scratch {
         mounts.push(mount(
             path,
@@ -484,6 +497,8 @@ mod tests {
                 "/direktiv-data".into(),
                 "/state/instances/x/disk/scratch/0".into(),
             )],
+            calls_dir: (runtime == RuntimeClass::Standard)
+                .then(|| "/state/instances/x/disk/calls".into()),
             sandbox_tmp: (runtime == RuntimeClass::Sandboxed)
                 .then(|| "/state/instances/x/rootfs/tmp".into()),
         }
@@ -565,6 +580,9 @@ mod tests {
         let socket = dest("/.faasbox/sock").unwrap();
         assert_eq!(socket["source"], "/state/instances/x/disk/sock");
         assert!(has(&socket, "rw") && has(&socket, "noexec"));
+        let calls = dest(DEFAULT_TEMP_ROOT).expect("the calls' temp dirs");
+        assert_eq!(calls["source"], "/state/instances/x/disk/calls");
+        assert!(has(&calls, "rw") && has(&calls, "nosuid") && has(&calls, "nodev"));
         assert!(dest("/etc/resolv.conf").is_some());
         assert!(dest("/sys/fs/cgroup").is_some());
         // A user namespace joining an outside network namespace: /sys is the host's, read-only.
@@ -621,6 +639,8 @@ mod tests {
             .iter()
             .any(|m| m["destination"] == "/etc/resolv.conf"));
         assert!(!mounts.iter().any(|m| m["destination"] == "/sys/fs/cgroup"));
+        // gVisor: the calls' temp dirs stay in its root filesystem.
+        assert!(!mounts.iter().any(|m| m["destination"] == DEFAULT_TEMP_ROOT));
         // gVisor: /tmp is the root filesystem's (on the bounded disk), not gVisor's own tmpfs.
         let tmp = mounts.iter().find(|m| m["destination"] == "/tmp").unwrap();
         assert_eq!(tmp["source"], "/state/instances/x/rootfs/tmp");

@@ -317,6 +317,7 @@ impl Inner {
                 .enumerate()
                 .map(|(index, mount)| (mount.path.clone(), dir.scratch(index)))
                 .collect(),
+            calls_dir: (spec.runtime == RuntimeClass::Standard).then(|| dir.calls_dir()),
             sandbox_tmp,
         };
         let oci = spec::build(&params).map_err(|e| DriverError::InvalidSpec {

@@ -54,6 +54,10 @@ pub const CONTAINER_CONTROL_DIR: &str = "/.faasbox";
 /// Where the directory of the agent's socket is mounted inside the container (writable, part of
 /// the instance's bounded disk).
 pub const CONTAINER_SOCKET_DIR: &str = "/.faasbox/sock";
+/// Where the agent makes the per-call temp directories unless its configuration says otherwise
+/// (`AgentConfig::temp_root`). Under runc and crun a directory of the instance's disk is
+/// mounted there, so they are made on that tmpfs directly, not through the overlay.
+pub const DEFAULT_TEMP_ROOT: &str = "/tmp/faasbox-calls";
 /// The agent's Unix socket, relative to [`CONTAINER_SOCKET_DIR`].
 pub const AGENT_SOCKET_NAME: &str = "agent.sock";
 /// The agent's configuration file, relative to the control directory.
@@ -415,7 +419,7 @@ fn default_log_port() -> u16 {
     8889
 }
 fn default_temp_root() -> String {
-    "/tmp/faasbox-calls".into()
+    DEFAULT_TEMP_ROOT.into()
 }
 
 /// The body of a `POST /v1/invoke` sent with [`HEADER_CALL_FILES`].

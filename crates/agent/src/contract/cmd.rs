@@ -56,7 +56,7 @@ use serde_json::value::RawValue;
 use super::child::{self, ChildSpec, Ended, LineSink};
 use super::deadline::Deadline;
 use super::disk::Disk;
-use super::temp_dir::CallDir;
+use super::temp_dir::{CallDir, CallRoot};
 use super::{Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
 use crate::lines::lossy;
@@ -71,7 +71,7 @@ const DEFAULT_SHELL: &str = "/bin/sh";
 /// The cmd contract of one instance.
 #[derive(Debug)]
 pub struct CmdContract {
-    temp_root: PathBuf,
+    temp_root: CallRoot,
     /// Where command substitutions run (the function's working directory).
     workdir: PathBuf,
     user: Option<ProcessUser>,
@@ -107,13 +107,14 @@ enum NoWords {
 
 impl CmdContract {
     pub fn start(shared: &Shared) -> CmdContract {
+        let temp_root = CallRoot::new(&shared.config.temp_root);
         CmdContract {
-            temp_root: PathBuf::from(&shared.config.temp_root),
+            temp_root: temp_root.clone(),
             workdir: PathBuf::from(&shared.config.workdir),
             user: shared.config.user.clone(),
             logs: Arc::clone(&shared.logs),
             reaper: Arc::clone(&shared.reaper),
-            disk: Disk::new(&shared.config.temp_root, shared.config.disk_limit_bytes),
+            disk: Disk::new(&temp_root, shared.config.disk_limit_bytes),
         }
     }
 

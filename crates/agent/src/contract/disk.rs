@@ -10,30 +10,36 @@
 //! filled the disk counts. A cancelled call stays cancelled.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faasbox_proto::CODE_DISK_FULL;
 
+use super::temp_dir::CallRoot;
 use super::{CallResult, CANCELLED};
 
-/// The disk of this instance, probed at one path on it.
+/// The disk of this instance, probed where the calls' temp dirs are.
 #[derive(Debug, Clone)]
 pub struct Disk {
-    probe: PathBuf,
+    probe: CallRoot,
     limit_bytes: u64,
 }
 
 impl Disk {
     /// The disk `probe` (or its nearest existing ancestor) is on, of `limit_bytes` (0: unknown).
-    pub fn new(probe: impl Into<PathBuf>, limit_bytes: u64) -> Disk {
+    pub fn new(probe: &CallRoot, limit_bytes: u64) -> Disk {
         Disk {
-            probe: probe.into(),
+            probe: probe.clone(),
             limit_bytes,
         }
     }
 
+    /// Whether the disk is full: asked of the open root (`fstatvfs`) once it is open, without
+    /// walking its path.
     pub fn is_full(&self) -> bool {
-        is_full(&self.probe)
+        match self.probe.opened() {
+            Some(root) => nix::sys::statvfs::fstatvfs(&*root).is_ok_and(|stats| no_room(&stats)),
+            None => is_full(self.probe.path()),
+        }
     }
 
     /// `result`, unless the disk is full now: then the disk-full error.
@@ -75,15 +81,17 @@ pub fn is_full(path: &Path) -> bool {
     let mut probe = Some(path);
     while let Some(dir) = probe {
         match nix::sys::statvfs::statvfs(dir) {
-            Ok(stats) => {
-                return stats.blocks_available() == 0
-                    || (stats.files() > 0 && stats.files_available() == 0)
-            }
+            Ok(stats) => return no_room(&stats),
             Err(nix::errno::Errno::ENOENT) => probe = dir.parent(),
             Err(_) => return false,
         }
     }
     false
+}
+
+/// No block left, or (where the filesystem counts them) no inode.
+fn no_room(stats: &nix::sys::statvfs::Statvfs) -> bool {
+    stats.blocks_available() == 0 || (stats.files() > 0 && stats.files_available() == 0)
 }
 
 /// Whether an error means the disk is full.
@@ -122,7 +130,7 @@ mod tests {
     #[test]
     fn a_disk_with_room_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let disk = Disk::new(dir.path().join("not/made/yet"), 1 << 20);
+        let disk = Disk::new(&CallRoot::new(dir.path().join("not/made/yet")), 1 << 20);
         assert!(!disk.is_full());
         let result = disk.verdict(CallResult::crash("boom"));
         assert_eq!(result.message.as_deref(), Some("boom"));
@@ -149,10 +157,17 @@ mod tests {
             Some("size=64k"),
         )
         .unwrap();
-        let disk = Disk::new(mount.join("calls"), 64 << 10);
+        let calls = CallRoot::new(mount.join("calls"));
+        let disk = Disk::new(&calls, 64 << 10);
         let filled = std::fs::write(mount.join("fill"), vec![1u8; 128 << 10]);
         assert!(is_no_space(&filled.unwrap_err()));
-        assert!(disk.is_full());
+        assert!(
+            disk.is_full(),
+            "not seen through the path of a root not made yet"
+        );
+        calls.open().unwrap();
+        assert!(calls.opened().is_some());
+        assert!(disk.is_full(), "not seen through the open root");
         let result = disk.verdict(CallResult::crash("the function answered 500"));
         assert_eq!(result.code.as_deref(), Some(CODE_DISK_FULL));
         let cancelled = disk.verdict(CallResult::crash(CANCELLED));

@@ -20,7 +20,7 @@
 use std::error::Error as StdError;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use super::deadline::Deadline;
 use super::disk::Disk;
-use super::temp_dir::CallDir;
+use super::temp_dir::{CallDir, CallRoot};
 use super::{output_json, Call, CallResult, Shared, CANCELLED};
 use crate::calls::Cancelled;
 use crate::lines::{char_boundary_before, lossy};
@@ -81,7 +81,7 @@ const READY_AGAIN: Duration = Duration::from_millis(100);
 pub struct HttpContract {
     process: FunctionProcess,
     addr: SocketAddr,
-    temp_root: PathBuf,
+    temp_root: CallRoot,
     /// Who the function runs as: the call's files are theirs.
     user: Option<ProcessUser>,
     ready_timeout: Duration,
@@ -120,16 +120,17 @@ impl HttpContract {
             .started
             .checked_add(ready_timeout)
             .unwrap_or_else(|| shared.started + Duration::from_secs(365 * 24 * 3600));
+        let temp_root = CallRoot::new(&config.temp_root);
         Ok(HttpContract {
             process,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, config.function_port)),
-            temp_root: PathBuf::from(&config.temp_root),
+            temp_root: temp_root.clone(),
             user: config.user.clone(),
             ready_timeout,
             ready_deadline,
             ready: OnceCell::new(),
             blocking_tcp: config.blocking_tcp,
-            disk: Disk::new(&config.temp_root, config.disk_limit_bytes),
+            disk: Disk::new(&temp_root, config.disk_limit_bytes),
             kept: Arc::default(),
         })
     }

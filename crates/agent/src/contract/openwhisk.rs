@@ -64,7 +64,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use super::child;
 use super::deadline::Deadline;
 use super::disk::Disk;
-use super::temp_dir::CallDir;
+use super::temp_dir::{CallDir, CallRoot};
 use super::{Call, CallResult, Shared, CANCELLED, TEMP_DIR_ENV};
 use crate::calls::Cancelled;
 use crate::logs::LogHub;
@@ -158,7 +158,7 @@ struct ProxyState {
 pub struct OpenWhiskContract {
     action_dir: PathBuf,
     /// Parent of the directories of calls that bring files.
-    temp_root: PathBuf,
+    temp_root: CallRoot,
     user: Option<ProcessUser>,
     function: String,
     /// OpenWhisk's `action_version` of this function.
@@ -177,9 +177,10 @@ pub struct OpenWhiskContract {
 impl OpenWhiskContract {
     /// Runs the config's init, if it has one.
     pub async fn start(shared: &Shared) -> OpenWhiskContract {
+        let temp_root = CallRoot::new(&shared.config.temp_root);
         let mut contract = OpenWhiskContract {
             action_dir: shared.action_dir.clone(),
-            temp_root: PathBuf::from(&shared.config.temp_root),
+            temp_root: temp_root.clone(),
             user: shared.config.user.clone(),
             function: shared.config.function.clone(),
             action_version: format!("0.0.{}", shared.config.function_version),
@@ -188,7 +189,7 @@ impl OpenWhiskContract {
             reject_reinit: std::env::var(ALLOW_REINIT_ENV).map_or(true, |v| v != "1"),
             startup_failure: None,
             proxy: Mutex::new(ProxyState::default()),
-            disk: Disk::new(&shared.config.temp_root, shared.config.disk_limit_bytes),
+            disk: Disk::new(&temp_root, shared.config.disk_limit_bytes),
         };
         let Some(init) = &shared.config.openwhisk else {
             if !install::verify(&contract.action_dir) {
