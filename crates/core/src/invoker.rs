@@ -203,6 +203,7 @@ fn invoke_as(
     options: CallOptions,
     stored: Option<String>,
 ) -> impl std::future::Future<Output = Invocation> + Send + 'static {
+    crate::activity::call_began();
     let is_stored = stored.is_some();
     let id = stored.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let task_id = id.clone();

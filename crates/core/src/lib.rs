@@ -4,6 +4,7 @@
 //! It knows no HTTP (its errors are [`failure::Failure`]; `faasbox-http` maps them to
 //! statuses) and no SQL (the store is `faasbox_store::Store`). `faasbox-server` composes it.
 
+pub mod activity;
 pub mod auth;
 pub mod bodies;
 pub mod bounds;

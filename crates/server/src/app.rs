@@ -326,6 +326,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintain_pools(state.clone()));
+    let heap_trim = tokio::spawn(crate::heap_trim::run());
     let event_tasks = faasbox_core::events::spawn(&state);
     faasbox_core::shared_images::start(state.clone());
     let runs_tasks = [
@@ -336,6 +337,7 @@ pub async fn serve(
     ];
     let served = faasbox_http::serve(state.clone(), listener, shutdown).await;
     maintenance.abort();
+    heap_trim.abort();
     // No run is claimed from here on, and asynchronous runs that the stop cuts short stay
     // `running` until `leave` queues them again for the other servers (or the next start).
     state.runs.shut_down();

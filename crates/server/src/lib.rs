@@ -5,6 +5,7 @@
 //! settings and spec types it names are the core's, re-exported here.
 
 pub mod app;
+pub mod heap_trim;
 pub mod migrate_store;
 
 pub use faasbox_core::{cluster, config, model, quota, template, FlowLimits, FunctionSpec};
