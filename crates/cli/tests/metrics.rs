@@ -423,6 +423,45 @@ async fn metrics_count_cron_started_and_cancelled_flow_instances() {
 
 /// The reader the tests above rely on refuses what is not the format, so their parses mean
 /// something.
+/// The containers created ahead of demand (`--spare-containers`, 1 by default) are a gauge:
+/// none before any start, one after a start of the image (made in the background), taken by
+/// the next function of the same image and settings and made again after its start.
+#[tokio::test]
+async fn metrics_show_the_containers_created_ahead() {
+    let server = server_with_image(&[]).await;
+    let spare = |m: &Exposition| {
+        assert_eq!(
+            m.types.get("faasbox_spare_containers").map(String::as_str),
+            Some("gauge")
+        );
+        m.value("faasbox_spare_containers", &[])
+    };
+    assert_eq!(spare(&scrape(&server).await), 0.0);
+    deploy_mode(&server, "first", "plain", json!({})).await;
+    let (status, _, body) = server.invoke(NS, "first", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if spare(&scrape(&server).await) == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no container was created ahead within 30 s of a start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // At most one per image and settings (the default): a second start of the same image
+    // takes it and one is made again, never two.
+    deploy_mode(&server, "second", "plain", json!({})).await;
+    let (status, _, body) = server.invoke(NS, "second", "{}").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    for _ in 0..20 {
+        assert!(spare(&scrape(&server).await) <= 1.0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[test]
 fn the_openmetrics_reader_refuses_what_is_not_the_format() {
     let good = "# TYPE x counter\nx_total{a=\"q\\\"\"} 2\n# EOF\n";

@@ -256,6 +256,10 @@ impl PoolStatistics for Deployments {
             })
             .collect()
     }
+
+    fn spare_containers(&self) -> usize {
+        self.driver.spare_containers()
+    }
 }
 
 /// The content an instance of function `key` starts from: its pinned digest's.

@@ -92,6 +92,7 @@ struct Metrics {
     flows_finished: Family<FlowLabels, Counter>,
     events_accepted: Family<NamespaceLabels, Counter>,
     log_followers: Gauge,
+    spare_containers: Gauge,
     live_log_reads: Counter,
     route_requests: Family<RouteStatusLabels, Counter>,
     route_durations: RouteDurationFamily,
@@ -184,6 +185,13 @@ impl Metrics {
                 "events_accepted",
                 "CloudEvents accepted into a namespace through the API (duplicates not counted)",
                 Family::default(),
+            ),
+            spare_containers: registered(
+                r,
+                "spare_containers",
+                "Containers created ahead of demand (stem cells, `--spare-containers`) ready to \
+                 be claimed by the next start of their image and settings",
+                Gauge::default(),
             ),
             log_followers: registered(
                 r,
@@ -378,6 +386,10 @@ pub fn live_log_read() {
 pub trait PoolStatistics {
     /// Each pool's gauges, read now.
     fn pool_gauges(&self) -> Vec<PoolGauges>;
+    /// Containers the driver created ahead of demand, ready now.
+    fn spare_containers(&self) -> usize {
+        0
+    }
 }
 
 /// The exposition: the pools' gauges (read now), then every metric as OpenMetrics text.
@@ -398,6 +410,8 @@ pub fn render(pools: &dyn PoolStatistics) -> Result<String, std::fmt::Error> {
             .get_or_create(&labels)
             .set(i64::try_from(stats.waiting).unwrap_or(i64::MAX));
     }
+    m.spare_containers
+        .set(i64::try_from(pools.spare_containers()).unwrap_or(i64::MAX));
     let mut text = String::new();
     encode(&mut text, &m.registry)?;
     Ok(text)

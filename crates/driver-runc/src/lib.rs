@@ -224,6 +224,10 @@ impl Driver for RuncDriver {
         "runc"
     }
 
+    fn spare_containers(&self) -> usize {
+        self.inner.stems.ready()
+    }
+
     async fn start(&self, spec: InstanceSpec) -> Result<Instance, DriverError> {
         let options = StartOptions {
             args: None,

@@ -25,6 +25,11 @@ pub trait Driver: Send + Sync {
     fn name(&self) -> &'static str {
         "unknown"
     }
+    /// Containers created ahead of demand and ready to be claimed now (runc's stem cells, see
+    /// `--spare-containers`); 0 for a driver that makes none.
+    fn spare_containers(&self) -> usize {
+        0
+    }
     /// Stop and remove everything of the instance (for runc: container, overlay mount, upper
     /// dir, cgroup, netns, pasta, control dir). Idempotent: stopping an unknown or already
     /// stopped instance is not an error.
