@@ -527,6 +527,9 @@ pub async fn instance(
 ) -> ApiResult<Json<InstanceView>> {
     let record = instance_record(&state, &ns, &id).await?;
     let states = state.store.finished_states(&id).await?;
+    // Its calls' records may still be with the record writer (written just after each call's
+    // answer, grouped over 2 ms).
+    state.runs.records.settle().await;
     let calls = state.store.instance_calls(&id).await?;
     let mut view = instance_view(record, Some(states.into_iter().map(|(_, s)| s).collect()));
     view.calls = Some(records::all(calls));

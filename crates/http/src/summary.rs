@@ -83,6 +83,8 @@ pub async fn function_stats(
     ns: &str,
 ) -> ApiResult<HashMap<String, FunctionStats>> {
     let mut stats: HashMap<String, FunctionStats> = HashMap::new();
+    // Blocking calls' records may still be with the record writer.
+    state.runs.records.settle().await;
     for count in state.store.run_counts(ns, &window_start()).await? {
         let entry = stats.entry(count.function).or_default();
         entry.calls += count.count;
@@ -109,6 +111,7 @@ pub async fn summary(
         .sum();
     let flows = state.store.list_flows(&ns).await?.len() as u64;
     let mut runs = RunFigures::default();
+    state.runs.records.settle().await;
     for count in state.store.run_counts(&ns, &window_start()).await? {
         match count.status.as_str() {
             "succeeded" => runs.ok += count.count,
