@@ -35,6 +35,8 @@ mod bench_support;
 #[path = "../tests/support/images.rs"]
 #[allow(dead_code)]
 mod images;
+#[path = "../tests/support/proc_stat.rs"]
+mod proc_stat;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -639,21 +641,10 @@ struct Cpu {
     agent: i32,
 }
 
-/// A process's CPU time so far (user and system, all its threads), in seconds.
+/// A process's CPU time so far (user and system, all its threads), in seconds (the kernel's
+/// clock ticks are 1/100 s).
 fn cpu_seconds(pid: i32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command's closing parenthesis: utime and stime are the 12th and
-    // 13th of them (the 14th and 15th of the line).
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100);
-    ticks as f64 / per_second as f64
+    proc_stat::cpu_ticks(pid.unsigned_abs()) as f64 / 100.0
 }
 
 /// Calls per second with `clients` keep-alive clients, through the API and directly: each

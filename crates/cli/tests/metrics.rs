@@ -421,8 +421,6 @@ async fn metrics_count_cron_started_and_cancelled_flow_instances() {
     }
 }
 
-/// The reader the tests above rely on refuses what is not the format, so their parses mean
-/// something.
 /// The containers created ahead of demand (`--spare-containers`, 1 by default) are a gauge:
 /// none before any start, one after a start of the image (made in the background), taken by
 /// the next function of the same image and settings and made again after its start.
@@ -462,6 +460,8 @@ async fn metrics_show_the_containers_created_ahead() {
     }
 }
 
+/// The reader the tests above rely on refuses what is not the format, so their parses mean
+/// something.
 #[test]
 fn the_openmetrics_reader_refuses_what_is_not_the_format() {
     let good = "# TYPE x counter\nx_total{a=\"q\\\"\"} 2\n# EOF\n";

@@ -12,6 +12,7 @@ pub mod lang_images;
 pub mod marked;
 pub mod metrics;
 pub mod postgres;
+pub mod proc_stat;
 pub mod registry;
 pub mod routes;
 
@@ -20,6 +21,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[allow(unused_imports)]
+pub use proc_stat::cpu_ticks;
 
 pub const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
@@ -780,7 +784,7 @@ pub fn expr_workers(parent: u32) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Some(fields) = proc_stat(pid) else {
+        let Some(fields) = proc_stat::fields(pid) else {
             continue;
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
@@ -796,26 +800,7 @@ pub fn expr_workers(parent: u32) -> Vec<u32> {
 
 /// Whether process `pid` runs (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
-    proc_stat(pid).is_some_and(|fields| fields[0] != "Z")
-}
-
-/// The CPU time (user + system) process `pid` used, in clock ticks of 1/100 s.
-pub fn cpu_ticks(pid: u32) -> u64 {
-    let fields = proc_stat(pid).unwrap_or_default();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
-/// The fields of `/proc/<pid>/stat` from the state on (field 3 of the file is index 0).
-fn proc_stat(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.get(stat.rfind(')')? + 2..)?;
-    Some(after.split(' ').map(str::to_string).collect())
+    proc_stat::fields(pid).is_some_and(|fields| fields[0] != "Z")
 }
 
 /// base64 of a tar.gz of `files` (name, content): the `source` of a function from code.
