@@ -380,6 +380,7 @@ fn main() {
             &http,
             &url,
             server.data_dir(),
+            server.pid() as i32,
             &api,
             &plan,
             &mut report,
@@ -724,6 +725,7 @@ async fn burst(
     http: &reqwest::Client,
     url: &str,
     data_dir: &Path,
+    server_pid: i32,
     api: &Api,
     plan: &Plan,
     report: &mut Report,
@@ -747,6 +749,8 @@ async fn burst(
         .collect();
     barrier.wait();
     let started = Instant::now();
+    let (busy_before, all_before) = proc_stat::machine_ticks();
+    let server_before = cpu_seconds(server_pid);
     let mut lost = Vec::new();
     for t in threads {
         if let Err(e) = t.join().expect("burst thread") {
@@ -754,7 +758,22 @@ async fn burst(
         }
     }
     let elapsed = started.elapsed();
+    let (busy_after, all_after) = proc_stat::machine_ticks();
+    let server_per_start = (cpu_seconds(server_pid) - server_before) / plan.burst as f64;
     let rate = plan.burst as f64 / elapsed.as_secs_f64();
+    // Whether the burst was bound by CPU (near 100 %) or by waiting on something.
+    let busy = 100.0 * busy_after.saturating_sub(busy_before) as f64
+        / all_after.saturating_sub(all_before).max(1) as f64;
+    report.notes.push(format!(
+        "burst: the machine's CPUs were {busy:.0} % busy during the {} starts ({:.2} s); the \
+         server's own CPU time per start {:.1} ms (its threads, not the runtime, helpers or \
+         agents it starts)",
+        plan.burst,
+        elapsed.as_secs_f64(),
+        server_per_start * 1000.0
+    ));
+    report.bench("burst_cpu_busy", busy, "%");
+    report.bench("cpu_server_per_start", server_per_start * 1000.0, "ms");
     for e in &lost {
         eprintln!("perf: lost call: {e}");
     }
@@ -768,10 +787,29 @@ async fn burst(
     );
     report.bench("coldstarts_per_s", rate, "/s");
     report.bench("coldstarts_lost", lost.len() as f64, "calls");
+    // Then all deleted at once: their instances stop (container, network, mounts, cgroups
+    // and directory each); the server's CPU time per stop includes its function's delete.
+    let stopping = Instant::now();
+    let server_before = cpu_seconds(server_pid);
     for i in 0..plan.burst {
         delete(http, url, &format!("burst{i}")).await;
     }
     wait_for_instances(data_dir, before);
+    let stop_took = stopping.elapsed();
+    let server_per_stop = (cpu_seconds(server_pid) - server_before) / plan.burst as f64;
+    report.notes.push(format!(
+        "burst: its {} functions deleted, their instances all stopped in {:.2} s; the server's \
+         own CPU time per stop {:.1} ms",
+        plan.burst,
+        stop_took.as_secs_f64(),
+        server_per_stop * 1000.0
+    ));
+    report.bench(
+        "stops_per_s",
+        plan.burst as f64 / stop_took.as_secs_f64(),
+        "/s",
+    );
+    report.bench("cpu_server_per_stop", server_per_stop * 1000.0, "ms");
     assert!(
         lost.is_empty(),
         "{} of {} calls of the burst were lost",
@@ -909,6 +947,10 @@ struct IdleSample {
     server_growth: f64,
     before: u64,
     after: u64,
+    /// The driver's state files (the OCI spec, the runtime's state, configuration, pid files)
+    /// on its state directory's tmpfs, per instance: memory, not counted in the platform's
+    /// share (on a disk they were page cache, not counted either).
+    state_files: f64,
 }
 
 impl IdleSample {
@@ -939,6 +981,7 @@ async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) 
     invoke(http, url, "memwarm").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(server.pid());
+    let state_before = used_kib(&server.data_dir().join("run"));
     for i in 0..m {
         bench_support::deploy(http, url, &format!("mem{i}"), &spec).await;
     }
@@ -950,6 +993,7 @@ async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) 
     // (at the latest 1.5 s after its last call); every figure is taken 2 s after the calls.
     tokio::time::sleep(Duration::from_millis(2000)).await;
     let after = rss_kib(server.pid());
+    let state_after = used_kib(&server.data_dir().join("run"));
     let (mut agent, mut helper, mut function, mut helpers) = (0u64, 0u64, 0u64, 0usize);
     let (mut agent_private, mut helper_private) = (0u64, 0u64);
     for i in 0..m {
@@ -993,7 +1037,15 @@ async fn idle_instances(server: &BenchServer, http: &reqwest::Client, m: usize) 
         server_growth: after.saturating_sub(before) as f64 / m as f64,
         before,
         after,
+        state_files: state_after.saturating_sub(state_before) as f64 / m as f64,
     }
+}
+
+/// KiB in use on the file system of `dir` (the driver's state tmpfs).
+fn used_kib(dir: &Path) -> u64 {
+    nix::sys::statvfs::statvfs(dir).map_or(0, |fs| {
+        fs.blocks().saturating_sub(fs.blocks_free()) * fs.fragment_size() / 1024
+    })
 }
 
 /// M idle warm instances (one function each): the platform's memory per instance, with the
@@ -1088,15 +1140,18 @@ async fn memory(
         "memory: {m} idle warm instances (after one more deployed and called first, not \
          counted); per instance: agent PSS {:.0} KiB, {helper} PSS {:.0} KiB ({} found), server \
          RSS growth {:.0} KiB ({} → {} KiB over {m}); the function's own PSS {:.0} KiB (not \
-         counted)",
+         counted); the driver's state files on its tmpfs {:.0} KiB (not counted: on a disk they \
+         were page cache)",
         main.agent,
         main.helper,
         main.helpers,
         main.server_growth,
         main.before,
         main.after,
-        main.function
+        main.function,
+        main.state_files
     ));
+    report.bench("mem_state_files", main.state_files, "KiB");
     report.bench("mem_agent", main.agent, "KiB");
     report.bench(&format!("mem_{helper}"), main.helper, "KiB");
     report.bench("mem_server", main.server_growth, "KiB");

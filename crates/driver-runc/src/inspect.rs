@@ -61,8 +61,12 @@ impl RuncDriver {
                 found.push(format!("directory {}", entry.path().display()));
             }
         }
-        for mount in overlay::mounts_under(inner.layout.state_dir()) {
-            found.push(format!("mount {}", mount.display()));
+        // Below the state directory: its own tmpfs is not an instance's.
+        let state_dir = inner.layout.state_dir();
+        for mount in overlay::mounts_under(state_dir) {
+            if mount != state_dir {
+                found.push(format!("mount {}", mount.display()));
+            }
         }
         for id in cgroup::list_instances(&inner.layout) {
             found.push(format!("cgroup {id}"));

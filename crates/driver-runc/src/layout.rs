@@ -2,7 +2,7 @@
 //! directory.
 //!
 //! ```text
-//! <state_dir>/
+//! <state_dir>/                    a tmpfs of its own while the driver runs (`state_tmpfs`)
 //!   runc/  crun/  runsc/          --root of each OCI runtime (its container state)
 //!   instances/<id>/
 //!     instance.json               what was started (function, runtime, network)

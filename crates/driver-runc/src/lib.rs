@@ -45,6 +45,7 @@ mod slirp;
 mod spare;
 mod spec;
 mod start;
+mod state_tmpfs;
 mod stem;
 mod teardown;
 mod userns;
@@ -142,14 +143,22 @@ impl RuncDriver {
         if let Some(copy) = &standard_copy {
             standard = standard.executing(copy);
         }
-        for dir in [
+        let state_dirs = [
             layout.instances_dir(),
             layout.oci_root(oci),
             layout.runtime_root(RuntimeClass::Sandboxed),
-        ] {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
+        ];
+        // Made on the disk too, so that they are there when the tmpfs is gone after a stop.
+        create_dirs(&state_dirs)?;
+        match state_tmpfs::prepare(layout.state_dir())? {
+            state_tmpfs::StateFs::Tmpfs | state_tmpfs::StateFs::HostTmpfs => {}
+            state_tmpfs::StateFs::LeftOnDisk => tracing::info!(
+                dir = %layout.state_dir().display(),
+                "the state directory holds instances of an earlier run: it stays on disk until \
+                 the next start finds it empty (the cleanup at this start empties it)"
+            ),
         }
+        create_dirs(&state_dirs)?;
         for dir in [layout.state_dir().to_path_buf(), layout.instances_dir()] {
             layout::make_traversable(&dir)?;
         }
@@ -258,7 +267,9 @@ impl Driver for RuncDriver {
         // The cleanup finds the spares (by prefix) with everything else.
         self.inner.spares.close();
         self.inner.stems.close();
-        self.inner.cleanup().await.map(|_| ())
+        self.inner.cleanup().await?;
+        state_tmpfs::release(self.inner.layout.state_dir());
+        Ok(())
     }
 
     async fn export_changes(
@@ -269,6 +280,14 @@ impl Driver for RuncDriver {
     ) -> Result<ExportedChanges, DriverError> {
         self.inner.export_changes(id, dest, exclude).await
     }
+}
+
+fn create_dirs(dirs: &[PathBuf]) -> Result<(), DriverError> {
+    for dir in dirs {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DriverError::io(format!("cannot create {}", dir.display()), e))?;
+    }
+    Ok(())
 }
 
 /// The binary of the configured OCI runtime of the standard class, or an error naming its

@@ -347,16 +347,18 @@ fn write_resolv_conf(target: &Path, host: &str, nameservers: &[&str]) -> Result<
 /// Returns (helper killed, namespace deleted).
 pub(crate) async fn teardown(name: &str, dir: &InstanceDir) -> (bool, bool) {
     let path = netns_path(name);
-    let mut killed = false;
-    if let Some(pid) = read_pid(&dir.pasta_pid()) {
-        killed = kill_helper(pid, &path);
-    }
-    // The helper may have been started but its pid file not (yet) written: find it by its argv.
-    for stray in stray_helpers(name) {
-        if stray.netns == path {
-            killed |= kill_helper(stray.pid, &path);
-        }
-    }
+    let killed = match read_pid(&dir.pasta_pid()) {
+        Some(pid) => kill_helper(pid, &path),
+        // A start cut short may have left a helper without its pid file: find it by its argv.
+        // Only then: this reads every process's command line, which made tearing many
+        // instances down cost the square of their number.
+        None => stray_helpers(name)
+            .into_iter()
+            .filter(|stray| stray.netns == path)
+            .fold(false, |killed, stray| {
+                kill_helper(stray.pid, &path) | killed
+            }),
+    };
     let deleted = delete_netns(name);
     (killed, deleted)
 }

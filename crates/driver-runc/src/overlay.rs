@@ -147,11 +147,16 @@ pub(crate) fn unmount(target: &Path) -> Result<bool, DriverError> {
     }
 }
 
-/// Mount points at or below `dir` in this process's mount namespace, deepest first.
+/// Mount points at or below `dir` in this process's mount namespace, deepest first; a path
+/// mounted more than once (one mount over another) is listed once per mount. None when the
+/// mount table cannot be read.
 pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
+    read_mounts_under(dir).unwrap_or_default()
+}
+
+/// [`mounts_under`], or why the mount table could not be read.
+pub(crate) fn read_mounts_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
     let mut found: Vec<PathBuf> = text
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
@@ -159,8 +164,7 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
         .filter(|mount_point| mount_point.starts_with(dir))
         .collect();
     found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    found.dedup();
-    found
+    Ok(found)
 }
 
 /// True when `path` is a mount point.
@@ -170,7 +174,7 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> String {
+pub(crate) fn unescape_mountinfo(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -123,8 +123,22 @@ pub(crate) async fn start(
     drop(ready_write);
     let pid = child.id();
     // The child is not waited for here: it runs as long as the instance, and tokio reaps it
-    // once it exits (stop kills it by the pid written below).
+    // once it exits (stop kills it by the pid written here).
     drop(child);
+    // Written before anything is awaited, so that a teardown of a start cut short finds the
+    // helper by its pid file rather than by searching every process.
+    if let Some(pid) = pid {
+        if let Err(e) = std::fs::write(dir.pasta_pid(), format!("{pid}\n")) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            return Err(DriverError::io(
+                format!("cannot write {}", dir.pasta_pid().display()),
+                e,
+            ));
+        }
+    }
     let ready = tokio::time::timeout(timeout, read_ready(ready_read)).await;
     let failed = |what: String| {
         if let Some(pid) = pid {
@@ -149,9 +163,9 @@ pub(crate) async fn start(
             ))
         }
     }
-    let Some(pid) = pid else {
+    if pid.is_none() {
         return failed("slirp4netns exited right after configuring the network".into());
-    };
+    }
     if ipv6 {
         let configured = {
             let netns = netns.to_path_buf();
@@ -165,8 +179,7 @@ pub(crate) async fn start(
             ));
         }
     }
-    std::fs::write(dir.pasta_pid(), format!("{pid}\n"))
-        .map_err(|e| DriverError::io(format!("cannot write {}", dir.pasta_pid().display()), e))
+    Ok(())
 }
 
 /// True when the host has an IPv6 default route (a usable one: not the kernel's `unreachable`

@@ -553,8 +553,10 @@ impl RootfsPlan {
     }
 }
 
+/// Writes `value` as compact JSON: these files sit on the state directory's tmpfs for as long
+/// as their instance runs (the OCI spec takes 3 pages so, 5 pretty-printed).
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DriverError> {
-    let text = serde_json::to_vec_pretty(value).map_err(|e| {
+    let text = serde_json::to_vec(value).map_err(|e| {
         DriverError::io(
             format!("cannot encode {}", path.display()),
             std::io::Error::other(e),

@@ -1,6 +1,8 @@
 //! Removing everything of one instance: container, network, overlay mount, disk, cgroups and
 //! directory. Shared by stop, failed starts and cleanup.
 
+use std::path::PathBuf;
+
 use super::layout::{InstanceDir, InstanceMeta, Layout};
 use super::{cgroup, network, overlay, Inner};
 use faasbox_driver::{DriverError, RuntimeClass};
@@ -57,24 +59,34 @@ impl Inner {
             removed.pasta = pasta;
             removed.netns = netns;
         }
-        // The root filesystem first (it uses the disk), then the disk and any idmapped layer
-        // view a failed start left.
-        match overlay::unmount(&dir.rootfs()) {
-            Ok(was_mounted) => removed.mount = was_mounted,
-            Err(e) => failures.push(e.to_string()),
-        }
-        for mount_point in overlay::mounts_under(dir.root()) {
+        // The mount table is read once: it grows with every instance's mounts, and reading it
+        // twice per teardown was about a tenth of the server's CPU when many instances stopped at
+        // once.
+        // Nothing mounts into a directory being torn down, so what it lists is all there is.
+        let mut unmounted_all = true;
+        let mounted = overlay::read_mounts_under(dir.root()).unwrap_or_else(|e| {
+            unmounted_all = false;
+            failures.push(format!("cannot read the mount table: {e}"));
+            Vec::new()
+        });
+        for mount_point in teardown_order(&dir, mounted) {
             match overlay::unmount(&mount_point) {
                 Ok(was_mounted) => removed.mount |= was_mounted,
-                Err(e) => failures.push(e.to_string()),
+                Err(e) => {
+                    unmounted_all = false;
+                    failures.push(e.to_string());
+                }
             }
         }
         match cgroup::remove_instance(&self.layout, id).await {
             Ok(existed) => removed.cgroup |= existed,
             Err(e) => failures.push(e),
         }
-        if let Err(e) = remove_instance_dir(&dir) {
-            failures.push(e);
+        // Removing through a mount would reach into the mounted file system.
+        if unmounted_all {
+            if let Err(e) = remove_instance_dir(&dir) {
+                failures.push(e);
+            }
         }
         self.live_instances().remove(id);
         if failures.is_empty() {
@@ -88,20 +100,21 @@ impl Inner {
     }
 }
 
-/// Removes an instance directory unless something is still mounted in it (removing through a
-/// mount would reach into the mounted file system).
+/// The order to unmount an instance's mounts in: the root filesystem first (its overlay uses
+/// the disk and any idmapped layer view), then the deepest first (`mounts` is in that order).
+/// A path mounted more than once is listed as often, so each mount on it is undone.
+fn teardown_order(dir: &InstanceDir, mounts: Vec<PathBuf>) -> Vec<PathBuf> {
+    let rootfs = dir.rootfs();
+    let (first, rest): (Vec<PathBuf>, Vec<PathBuf>) =
+        mounts.into_iter().partition(|m| *m == rootfs);
+    first.into_iter().chain(rest).collect()
+}
+
+/// Removes an instance directory (nothing is mounted in it any more).
 fn remove_instance_dir(dir: &InstanceDir) -> Result<(), String> {
-    if !dir.root().exists() {
-        return Ok(());
+    match std::fs::remove_dir_all(dir.root()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", dir.root().display())),
     }
-    let still_mounted = overlay::mounts_under(dir.root());
-    if !still_mounted.is_empty() {
-        return Err(format!(
-            "{} is still mounted; not removing {}",
-            still_mounted[0].display(),
-            dir.root().display()
-        ));
-    }
-    std::fs::remove_dir_all(dir.root())
-        .map_err(|e| format!("cannot remove {}: {e}", dir.root().display()))
 }

@@ -199,27 +199,7 @@ impl Drop for Cluster {
                 server.stop();
             }
         }
-        unmount_under(self._dir.path());
-    }
-}
-
-/// Unmounts what a killed server left mounted under `dir` (its instances' root filesystems,
-/// logs and disks: a SIGKILLed server cleans up only when it starts again), deepest first, so
-/// that the directory can be removed and repeated runs do not pile up mounts.
-fn unmount_under(dir: &Path) {
-    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
-        return;
-    };
-    let mut points: Vec<&str> = mounts
-        .lines()
-        .filter_map(|line| line.split(' ').nth(1))
-        .filter(|point| Path::new(point).starts_with(dir))
-        .collect();
-    points.sort_by_key(|point| std::cmp::Reverse(point.len()));
-    for point in points {
-        let _ = std::process::Command::new("umount")
-            .args(["-l", point])
-            .status();
+        super::unmount_under(self._dir.path());
     }
 }
 

@@ -596,6 +596,32 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        // A killed server leaves its mounts (its state directory's tmpfs, its instances' root
+        // filesystems, logs and disks): gone before its temporary directory is removed, so
+        // that repeated runs do not pile them up. Only for a data directory of its own: another
+        // server may run on one it was given.
+        if self._dir.is_some() {
+            unmount_under(&self.data_dir);
+        }
+    }
+}
+
+/// Unmounts everything mounted at or under `dir`, deepest first (what a SIGKILLed server
+/// left: it cleans up only when it starts again).
+pub fn unmount_under(dir: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return;
+    };
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|line| line.split(' ').nth(1))
+        .filter(|point| Path::new(point).starts_with(dir))
+        .collect();
+    points.sort_by_key(|point| std::cmp::Reverse(point.len()));
+    for point in points {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", point])
+            .status();
     }
 }
 

@@ -19,3 +19,20 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     };
     field(11) + field(12)
 }
+
+/// The whole machine's CPU time from `/proc/stat`, in clock ticks: (busy, all), summed over
+/// every core; idle and I/O wait are the part of `all` that is not busy.
+pub fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let all: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (all.saturating_sub(idle), all)
+}

@@ -158,14 +158,7 @@ async fn start_ready_invoke_and_stop() {
 async fn a_containers_mounts_stay_in_its_own_namespace() {
     let Some(fx) = fixture() else { return };
     let network = network_available();
-    let instance = fx
-        .driver
-        .start_with(
-            spec(&fx, RuntimeClass::Standard, network),
-            running(&["/bin/sleep", "1000"]),
-        )
-        .await
-        .expect("start");
+    let instance = fx.start_sleeping(RuntimeClass::Standard, network).await;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
     let mut own = 0;
     for line in mountinfo.lines().filter(|l| l.contains(&instance.id)) {
@@ -459,22 +452,8 @@ async fn abandoned_start_is_torn_down() {
 async fn leftovers_of_a_crashed_server_are_removed() {
     let Some(mut fx) = fixture() else { return };
     let network = network_available();
-    let first = fx
-        .driver
-        .start_with(
-            spec(&fx, RuntimeClass::Standard, network),
-            running(&["/bin/sleep", "1000"]),
-        )
-        .await
-        .expect("start");
-    let second = fx
-        .driver
-        .start_with(
-            spec(&fx, RuntimeClass::Standard, false),
-            running(&["/bin/sleep", "1000"]),
-        )
-        .await
-        .expect("start");
+    let first = fx.start_sleeping(RuntimeClass::Standard, network).await;
+    let second = fx.start_sleeping(RuntimeClass::Standard, false).await;
     let sandboxed = super::fixtures::runsc_available();
     if sandboxed {
         fx.driver
@@ -512,16 +491,64 @@ async fn leftovers_of_a_crashed_server_are_removed() {
 async fn stop_all_stops_everything() {
     let Some(fx) = fixture() else { return };
     for _ in 0..3 {
-        fx.driver
-            .start_with(
-                spec(&fx, RuntimeClass::Standard, false),
-                running(&["/bin/sleep", "1000"]),
-            )
-            .await
-            .expect("start");
+        fx.start_sleeping(RuntimeClass::Standard, false).await;
     }
     fx.driver.stop_all().await.unwrap();
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
+}
+
+/// True when `dir` is the mount point of the driver's state tmpfs.
+fn state_tmpfs_mounted(dir: &std::path::Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = dir.canonicalize().unwrap();
+    table.lines().any(|line| {
+        line.contains(" - tmpfs faasbox-state ")
+            && line.split(' ').nth(4) == Some(dir.to_str().unwrap())
+    })
+}
+
+/// The state directory is a tmpfs while the driver runs: an instance's files are written
+/// there, not to the disk. A clean stop unmounts it, leaving the empty directories on disk; a
+/// driver finding state of an earlier run on disk leaves it there for that run, and the next
+/// driver, after that one's cleanup, mounts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_directory_is_a_tmpfs_while_the_driver_runs() {
+    let Some(fx) = fixture() else { return };
+    assert!(state_tmpfs_mounted(&fx.state_dir));
+    let instance = fx.start_sleeping(RuntimeClass::Standard, false).await;
+    let config = fx
+        .state_dir
+        .join("instances")
+        .join(&instance.id)
+        .join("bundle/config.json");
+    let fs = nix::sys::statfs::statfs(&config).expect("statfs of the spec");
+    assert_eq!(fs.filesystem_type(), nix::sys::statfs::TMPFS_MAGIC);
+
+    fx.driver.stop_all().await.unwrap();
+    assert!(!state_tmpfs_mounted(&fx.state_dir));
+    assert!(fx.state_dir.join("instances").is_dir());
+    assert_eq!(
+        std::fs::read_dir(fx.state_dir.join("instances"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // State of an earlier run on the disk (a directory of an instance that did not stop).
+    let left = fx
+        .state_dir
+        .join("instances")
+        .join(format!("{}-000000000000", fx.driver.prefix()));
+    std::fs::create_dir_all(&left).unwrap();
+    let driver = reopen(&fx, Duration::from_secs(30));
+    assert!(!state_tmpfs_mounted(&fx.state_dir));
+    driver.cleanup_leftovers().await.unwrap();
+    assert!(!left.exists());
+    drop(driver);
+    let driver = reopen(&fx, Duration::from_secs(30));
+    assert!(state_tmpfs_mounted(&fx.state_dir));
+    driver.stop_all().await.unwrap();
+    assert!(!state_tmpfs_mounted(&fx.state_dir));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -214,14 +214,7 @@ async fn a_crun_stem_cell_is_claimed_through_its_exec_fifo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runc_server_removes_what_a_crun_server_left() {
     let Some(mut fx) = crun_fixture() else { return };
-    let instance = fx
-        .driver
-        .start_with(
-            spec(&fx, RuntimeClass::Standard, false),
-            running(&["/bin/sleep", "1000"]),
-        )
-        .await
-        .expect("start");
+    let instance = fx.start_sleeping(RuntimeClass::Standard, false).await;
     // The server "crashes" and comes back with runc.
     fx.oci_runtime = OciRuntime::Runc;
     let restarted = reopen(&fx, Duration::from_secs(30));

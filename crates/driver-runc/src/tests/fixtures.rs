@@ -17,7 +17,7 @@ use tempfile::TempDir;
 
 use super::fake_agent;
 use crate::{DriverConfig, LayerSource, RuncDriver, StartOptions};
-use faasbox_driver::{ImageRef, InstanceSpec, Limits, OciRuntime, RuntimeClass};
+use faasbox_driver::{ImageRef, Instance, InstanceSpec, Limits, OciRuntime, RuntimeClass};
 
 const BUSYBOX: &str = "/bin/busybox";
 
@@ -82,7 +82,7 @@ pub(crate) struct Fixture {
 
 /// Whatever a test leaves running (a failed assertion skips its `stop`) is removed before the
 /// temporary directory goes: a runtime whose state directory vanished cannot delete its
-/// containers any more.
+/// containers any more. The state directory's tmpfs is unmounted too.
 impl Drop for Fixture {
     fn drop(&mut self) {
         let state_dir = self.state_dir.clone();
@@ -99,7 +99,10 @@ impl Drop for Fixture {
                 let mut config = DriverConfig::new(&state_dir, &agent);
                 config.oci_runtime = oci_runtime;
                 let driver = RuncDriver::new(config, images)?;
-                faasbox_driver::Driver::cleanup_leftovers(&driver).await
+                let report = faasbox_driver::Driver::cleanup_leftovers(&driver).await?;
+                // And the state directory's tmpfs goes, as at a server's clean stop.
+                faasbox_driver::Driver::stop_all(&driver).await?;
+                Ok::<_, faasbox_driver::DriverError>(report)
             })
         });
         match cleanup.join() {
@@ -278,6 +281,17 @@ pub(crate) fn running(args: &[&str]) -> StartOptions {
     StartOptions {
         args: Some(args.iter().map(|a| a.to_string()).collect()),
         wait_ready: false,
+    }
+}
+
+impl Fixture {
+    /// Starts an instance of class `class` (with network or not) whose container process
+    /// sleeps, not waiting for an agent (there is none).
+    pub(crate) async fn start_sleeping(&self, class: RuntimeClass, network: bool) -> Instance {
+        self.driver
+            .start_with(spec(self, class, network), running(&["/bin/sleep", "1000"]))
+            .await
+            .expect("start")
     }
 }
 

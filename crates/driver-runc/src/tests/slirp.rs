@@ -9,7 +9,7 @@ use std::net::Ipv6Addr;
 use super::containers::{
     fetch, fetch_from_host, http_server, loopback_server, sh, start_fake, OutsideAddress,
 };
-use super::fixtures::{fixture_configured, reopen_with, running, spec, with_fake_agent, Fixture};
+use super::fixtures::{fixture_configured, reopen_with, spec, with_fake_agent, Fixture};
 use crate::leftovers;
 use crate::slirp::{GATEWAY6, GUEST_ADDRESS6};
 use faasbox_driver::{Driver, DriverError, NetworkHelper, RuntimeClass};
@@ -164,14 +164,7 @@ async fn a_crashed_servers_helpers_are_found_and_killed() {
     let Some(mut fx) = slirp_fixture(false) else {
         return;
     };
-    let instance = fx
-        .driver
-        .start_with(
-            spec(&fx, RuntimeClass::Standard, true),
-            running(&["/bin/sleep", "1000"]),
-        )
-        .await
-        .expect("start");
+    let instance = fx.start_sleeping(RuntimeClass::Standard, true).await;
     assert!(fx
         .driver
         .traces(&instance.id)
