@@ -19,7 +19,7 @@ const WRONG: &str = "not-the-Pass-93a";
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 async fn put(server: &Server, path: &str, spec: Value) -> (u16, Value) {

@@ -19,7 +19,7 @@ const WRONG: &str = "wrong-Pass-7c1e";
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 /// A registry holding the test function as `demo/function:latest`, pushed by `faasbox image

@@ -28,7 +28,7 @@ fn echo_images() -> &'static TestImages {
             "#!/bin/sh\nMODE=\"${MODE:-plain}\"\n",
             1,
         );
-        images::build(&script)
+        images::shared(&script)
     })
 }
 

@@ -19,7 +19,7 @@ const SEED_PASSWORD: &str = "8QwFLg%D$qg*";
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 /// `faasbox token create …` through the CLI (admin token); returns the token.

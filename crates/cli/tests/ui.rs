@@ -41,7 +41,7 @@ fi
 /// The image, built once per test binary.
 fn image() -> &'static images::TestImages {
     static IMAGES: std::sync::OnceLock<images::TestImages> = std::sync::OnceLock::new();
-    IMAGES.get_or_init(|| images::build(FUNCTION))
+    IMAGES.get_or_init(|| images::shared(FUNCTION))
 }
 
 /// A server with namespace `demo` and the function image imported as [`IMAGE`].

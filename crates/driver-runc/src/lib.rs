@@ -326,7 +326,10 @@ fn user_namespace(config: &DriverConfig, layout: &Layout) -> Result<Arc<Userns>,
                 dir.display()
             ));
         }
-        userns.probe(layout.state_dir())?;
+        // Where the image layers are (the data directory, which holds the state directory),
+        // not the state directory's own tmpfs: whether overlayfs takes idmapped layers depends
+        // on their file system (a tmpfs takes them only from Linux 6.3 on).
+        userns.probe(layout.state_dir().parent().unwrap_or(layout.state_dir()))?;
         Ok(userns)
     });
     match made {

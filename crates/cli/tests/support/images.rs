@@ -175,7 +175,84 @@ pub struct TestImages {
     pub oci_dir: PathBuf,
     pub oci_tar: PathBuf,
     pub docker_tar: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Removed with the images; none for [`shared`] ones, which stay for later processes.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Bumped whenever [`build_image`]'s recipe changes, so that [`shared`] builds anew.
+const RECIPE: &str = "umoci-1";
+
+/// [`build`] of `script`, made once per content and kept for later test processes, in the
+/// target directory's `tmp/faasbox-test-images/<digest>`. For images a test process holds in
+/// a `static` until it exits: a static is never dropped, so an image of its own would leave
+/// its temporary directory behind, one for every process (nextest runs each test in one).
+/// Two images of the same content share the digest: a test needing a distinct image builds
+/// its own with [`build`].
+pub fn shared(script: &str) -> TestImages {
+    let root = std::path::Path::new(option_env!("CARGO_TARGET_TMPDIR").unwrap_or("/tmp"))
+        .join("faasbox-test-images");
+    std::fs::create_dir_all(&root).expect("creating the shared test images' directory");
+    let staging = tempfile::tempdir_in(&root).expect("tempdir");
+    write_rootfs(&staging.path().join("content"), script);
+    let key = tree_digest(&staging.path().join("content"));
+    let done = root.join(&key);
+    if !done.join("docker.tar").exists() {
+        let built = build_image_in(
+            staging.path(),
+            |dir| write_rootfs(dir, script),
+            &HTTPD,
+            &[WWW],
+            &["FROM_IMAGE=yes"],
+        );
+        drop(built);
+        for scratch in ["content", "rootfs", "bundle"] {
+            let _ = std::fs::remove_dir_all(staging.path().join(scratch));
+        }
+        // Atomic: another process that built the same meanwhile wins, and ours goes.
+        let _ = std::fs::rename(staging.path(), &done);
+    }
+    TestImages {
+        rootfs_tar: done.join("rootfs.tar"),
+        oci_dir: done.join("oci"),
+        oci_tar: done.join("oci.tar"),
+        docker_tar: done.join("docker.tar"),
+        _dir: None,
+    }
+}
+
+/// A digest of the tree at `dir` (names, kinds, modes, contents, link targets) and of
+/// [`RECIPE`].
+fn tree_digest(dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(dir: &Path, base: &Path, hash: &mut Sha256) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("reading the image's tree")
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("stat");
+            let name = path.strip_prefix(base).expect("below the base");
+            hash.update(name.as_os_str().as_encoded_bytes());
+            hash.update(meta.permissions().mode().to_le_bytes());
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).expect("readlink");
+                hash.update(target.as_os_str().as_encoded_bytes());
+            } else if meta.is_dir() {
+                walk(&path, base, hash);
+            } else {
+                hash.update(std::fs::read(&path).expect("reading a file of the image"));
+            }
+            hash.update([0u8]);
+        }
+    }
+    let mut hash = Sha256::new();
+    hash.update(RECIPE.as_bytes());
+    hash.update(HTTPD.join(" ").as_bytes());
+    walk(dir, dir, &mut hash);
+    hex::encode(hash.finalize())
 }
 
 /// Builds the test function image in every format.
@@ -197,15 +274,28 @@ pub fn build_image(
     env: &[&str],
 ) -> TestImages {
     let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("rootfs");
+    let mut images = build_image_in(dir.path(), write_root, entrypoint, cmd, env);
+    images._dir = Some(dir);
+    images
+}
+
+/// [`build_image`] into the directory `dir` (kept).
+fn build_image_in(
+    dir: &Path,
+    write_root: impl FnOnce(&Path),
+    entrypoint: &[&str],
+    cmd: &[&str],
+    env: &[&str],
+) -> TestImages {
+    let root = dir.join("rootfs");
     std::fs::create_dir_all(&root).expect("mkdir rootfs");
     write_root(&root);
-    let rootfs_tar = tar_rootfs(&root, &dir.path().join("rootfs.tar"));
+    let rootfs_tar = tar_rootfs(&root, &dir.join("rootfs.tar"));
 
     // An OCI layout made by umoci: one layer holding the root filesystem.
-    let oci_dir = dir.path().join("oci");
+    let oci_dir = dir.join("oci");
     let image = format!("{}:latest", oci_dir.display());
-    let bundle = dir.path().join("bundle");
+    let bundle = dir.join("bundle");
     run("umoci", &["init", "--layout", oci_dir.to_str().unwrap()]);
     run("umoci", &["new", "--image", &image]);
     run(
@@ -244,7 +334,7 @@ pub fn build_image(
     );
     run("umoci", &["gc", "--layout", oci_dir.to_str().unwrap()]);
 
-    let oci_tar = dir.path().join("oci.tar");
+    let oci_tar = dir.join("oci.tar");
     run(
         "tar",
         &[
@@ -256,7 +346,7 @@ pub fn build_image(
         ],
     );
 
-    let docker_tar = dir.path().join("docker.tar");
+    let docker_tar = dir.join("docker.tar");
     run(
         "skopeo",
         &[
@@ -274,7 +364,7 @@ pub fn build_image(
         oci_dir,
         oci_tar,
         docker_tar,
-        _dir: dir,
+        _dir: None,
     }
 }
 

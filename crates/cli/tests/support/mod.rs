@@ -95,7 +95,7 @@ pub async fn assert_stays<T: std::fmt::Debug, F: std::future::Future<Output = T>
 /// The test function's images ([`images::TEST_FUNCTION`]), built once per test binary.
 pub fn test_images() -> &'static images::TestImages {
     static IMAGES: std::sync::OnceLock<images::TestImages> = std::sync::OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 /// A server with namespace `demo` and the test function imported as `test/function:latest`.
