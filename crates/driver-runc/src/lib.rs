@@ -150,12 +150,19 @@ impl RuncDriver {
         ];
         // Made on the disk too, so that they are there when the tmpfs is gone after a stop.
         create_dirs(&state_dirs)?;
-        match state_tmpfs::prepare(layout.state_dir())? {
+        match state_tmpfs::prepare(layout.state_dir()) {
             state_tmpfs::StateFs::Tmpfs | state_tmpfs::StateFs::HostTmpfs => {}
             state_tmpfs::StateFs::LeftOnDisk => tracing::info!(
                 dir = %layout.state_dir().display(),
                 "the state directory holds instances of an earlier run: it stays on disk until \
                  the next start finds it empty (the cleanup at this start empties it)"
+            ),
+            state_tmpfs::StateFs::MountFailed(errno) => tracing::warn!(
+                dir = %layout.state_dir().display(),
+                %errno,
+                "cannot mount a tmpfs on the state directory: the instances' state stays on \
+                 disk, where each start and stop costs more (the server needs CAP_SYS_ADMIN, \
+                 as for its other mounts)"
             ),
         }
         create_dirs(&state_dirs)?;

@@ -16,8 +16,6 @@
 
 use std::path::Path;
 
-use faasbox_driver::DriverError;
-
 /// The source name of the mount, which tells it apart from any other tmpfs in the mount table.
 const SOURCE: &str = "faasbox-state";
 
@@ -34,31 +32,32 @@ pub(crate) enum StateFs {
     HostTmpfs,
     /// On its file system: it held state of an earlier run (see the module's doc).
     LeftOnDisk,
+    /// On its file system: the tmpfs could not be mounted (why; the driver works there too,
+    /// its starts and stops only cost more).
+    MountFailed(nix::errno::Errno),
 }
 
 /// Mounts the tmpfs on `dir` (the canonical state directory) unless it is on one already.
-pub(crate) fn prepare(dir: &Path) -> Result<StateFs, DriverError> {
+pub(crate) fn prepare(dir: &Path) -> StateFs {
     if is_own_mount(dir) {
-        return Ok(StateFs::Tmpfs);
+        return StateFs::Tmpfs;
     }
     if on_tmpfs(dir) {
-        return Ok(StateFs::HostTmpfs);
+        return StateFs::HostTmpfs;
     }
     if holds_state(dir) {
-        return Ok(StateFs::LeftOnDisk);
+        return StateFs::LeftOnDisk;
     }
-    nix::mount::mount(
+    match nix::mount::mount(
         Some(SOURCE),
         dir,
         Some("tmpfs"),
         nix::mount::MsFlags::empty(),
         Some(OPTIONS),
-    )
-    .map_err(|errno| DriverError::Mount {
-        target: dir.to_path_buf(),
-        message: format!("cannot mount a tmpfs for the instances' state: {errno}"),
-    })?;
-    Ok(StateFs::Tmpfs)
+    ) {
+        Ok(()) => StateFs::Tmpfs,
+        Err(errno) => StateFs::MountFailed(errno),
+    }
 }
 
 /// Unmounts the tmpfs from `dir` when it is this module's and nothing is left in it but empty
@@ -130,5 +129,16 @@ mod tests {
         std::fs::remove_dir(tmp.path().join("instances/fbx1-abc")).unwrap();
         std::fs::write(tmp.path().join("stray"), "x").unwrap();
         assert!(holds_state(tmp.path()));
+    }
+
+    /// A tmpfs that cannot be mounted is no error: the state stays on disk, and why is told.
+    #[test]
+    fn a_failed_mount_leaves_the_state_on_disk_with_the_reason() {
+        let missing = Path::new("/nonexistent/faasbox-state-test");
+        assert_eq!(
+            prepare(missing),
+            StateFs::MountFailed(nix::errno::Errno::ENOENT)
+        );
+        release(missing);
     }
 }
