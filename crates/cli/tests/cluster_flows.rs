@@ -218,8 +218,10 @@ async fn an_event_resumes_a_killed_servers_waiting_instance_on_another() {
         .await
         .expect("POST event");
     assert_eq!(r.status(), 202);
+    // The wait is the dead server's until server 1 takes its work over (within the takeover
+    // bound); 20 s past it, for a machine busy with other work.
     let done = wait_for(
-        Duration::from_secs(20),
+        cluster.takeover_bound() + Duration::from_secs(20),
         "the instance to end on server 1",
         || second.instance(&id),
         |i| !matches!(i["status"].as_str(), Some("running" | "waiting")),
