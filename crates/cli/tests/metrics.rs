@@ -28,7 +28,7 @@ const OUTCOMES: [&str; 7] = [
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 /// A server with namespace demo and the test image imported.

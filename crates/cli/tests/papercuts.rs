@@ -19,7 +19,7 @@ use support::{send, Server, FAASBOX};
 
 fn test_images() -> &'static TestImages {
     static IMAGES: OnceLock<TestImages> = OnceLock::new();
-    IMAGES.get_or_init(|| images::build(images::TEST_FUNCTION))
+    IMAGES.get_or_init(|| images::shared(images::TEST_FUNCTION))
 }
 
 fn stdout(out: &Output) -> String {
