@@ -49,24 +49,9 @@ pub(crate) fn hierarchies() -> &'static [Hierarchy] {
 }
 
 fn read_hierarchies() -> Vec<Hierarchy> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
     let mut found: Vec<Hierarchy> = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut right = right.split(' ');
-        let (Some(fstype), Some(_source), Some(super_options)) =
-            (right.next(), right.next(), right.next())
-        else {
-            continue;
-        };
-        let Some(mount_point) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let unified = match fstype {
+    for entry in super::overlay::mount_table().unwrap_or_default() {
+        let unified = match entry.fstype.as_str() {
             "cgroup2" => true,
             "cgroup" => false,
             _ => continue,
@@ -74,18 +59,18 @@ fn read_hierarchies() -> Vec<Hierarchy> {
         let controllers = if unified {
             Vec::new()
         } else {
-            super_options
+            entry
+                .super_options
                 .split(',')
                 .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
                 .map(str::to_string)
                 .collect()
         };
-        let mount_point = PathBuf::from(mount_point);
-        if found.iter().any(|h| h.mount_point == mount_point) {
+        if found.iter().any(|h| h.mount_point == entry.mount_point) {
             continue;
         }
         found.push(Hierarchy {
-            mount_point,
+            mount_point: entry.mount_point,
             unified,
             controllers,
         });
@@ -249,15 +234,13 @@ fn mounts_of(dir: &Path) -> Vec<String> {
         return Vec::new();
     };
     let within = Path::new("/").join(within);
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mut fields = left.split(' ').skip(3);
-            let (root, mount_point) = (fields.next()?, fields.next()?);
-            let cgroup_fs = matches!(right.split(' ').next(), Some("cgroup" | "cgroup2"));
-            (cgroup_fs && Path::new(root).starts_with(&within)).then(|| mount_point.to_string())
+    super::overlay::mount_table()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| {
+            matches!(entry.fstype.as_str(), "cgroup" | "cgroup2") && entry.root.starts_with(&within)
         })
+        .map(|entry| entry.mount_point.display().to_string())
         .collect()
 }
 

@@ -156,15 +156,44 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// [`mounts_under`], or why the mount table could not be read.
 pub(crate) fn read_mounts_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut found: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+    let mut found: Vec<PathBuf> = mount_table()?
+        .into_iter()
+        .map(|entry| entry.mount_point)
         .filter(|mount_point| mount_point.starts_with(dir))
         .collect();
     found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     Ok(found)
+}
+
+/// One line of this process's `/proc/self/mountinfo`, the fields this crate reads.
+pub(crate) struct MountEntry {
+    /// The path within its file system that is mounted.
+    pub root: PathBuf,
+    pub mount_point: PathBuf,
+    pub fstype: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+/// This process's mount table, in the kernel's order.
+pub(crate) fn mount_table() -> std::io::Result<Vec<MountEntry>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(text.lines().filter_map(parse_mountinfo_line).collect())
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
+    let (left, right) = line.split_once(" - ")?;
+    let mut left = left.split(' ').skip(3);
+    let (root, mount_point) = (left.next()?, left.next()?);
+    let mut right = right.split(' ');
+    let (fstype, source) = (right.next()?, right.next()?);
+    Some(MountEntry {
+        root: PathBuf::from(unescape_mountinfo(root)),
+        mount_point: PathBuf::from(unescape_mountinfo(mount_point)),
+        fstype: fstype.to_string(),
+        source: unescape_mountinfo(source),
+        super_options: right.next().unwrap_or_default().to_string(),
+    })
 }
 
 /// True when `path` is a mount point.
@@ -174,7 +203,7 @@ pub(crate) fn is_mount_point(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-pub(crate) fn unescape_mountinfo(field: &str) -> String {
+fn unescape_mountinfo(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -202,6 +231,21 @@ mod tests {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), r"/a b\c");
         assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
         assert_eq!(unescape_mountinfo(r"/end\04"), r"/end\04");
+    }
+
+    #[test]
+    fn mountinfo_lines_are_parsed_with_their_optional_fields() {
+        let line =
+            r"45 27 0:40 / /data/my\040run rw,relatime shared:1 - tmpfs faasbox-state rw,size=10%";
+        let entry = parse_mountinfo_line(line).unwrap();
+        assert_eq!(entry.root, Path::new("/"));
+        assert_eq!(entry.mount_point, Path::new("/data/my run"));
+        assert_eq!(
+            (entry.fstype.as_str(), entry.source.as_str()),
+            ("tmpfs", "faasbox-state")
+        );
+        assert_eq!(entry.super_options, "rw,size=10%");
+        assert!(parse_mountinfo_line("not a mountinfo line").is_none());
     }
 
     #[test]

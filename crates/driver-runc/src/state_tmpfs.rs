@@ -75,24 +75,10 @@ pub(crate) fn release(dir: &Path) {
 
 /// True when `dir` is the mount point of a tmpfs named [`SOURCE`].
 fn is_own_mount(dir: &Path) -> bool {
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    table.lines().any(|line| {
-        let Some((left, right)) = line.split_once(" - ") else {
-            return false;
-        };
-        let mut right = right.split(' ');
-        let (Some(fstype), Some(source)) = (right.next(), right.next()) else {
-            return false;
-        };
-        fstype == "tmpfs"
-            && source == SOURCE
-            && left
-                .split(' ')
-                .nth(4)
-                .map(super::overlay::unescape_mountinfo)
-                == Some(dir.to_string_lossy().into_owned())
+    super::overlay::mount_table().is_ok_and(|table| {
+        table.iter().any(|entry| {
+            entry.fstype == "tmpfs" && entry.source == SOURCE && entry.mount_point == dir
+        })
     })
 }
 

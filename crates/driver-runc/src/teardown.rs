@@ -60,9 +60,9 @@ impl Inner {
             removed.netns = netns;
         }
         // The mount table is read once: it grows with every instance's mounts, and reading it
-        // twice per teardown was about a tenth of the server's CPU when many instances stopped at
-        // once.
-        // Nothing mounts into a directory being torn down, so what it lists is all there is.
+        // twice per teardown was about a tenth of the server's CPU when many instances stopped
+        // at once. Nothing mounts into a directory being torn down, so what it lists is all
+        // there is.
         let mut unmounted_all = true;
         let mounted = overlay::read_mounts_under(dir.root()).unwrap_or_else(|e| {
             unmounted_all = false;
