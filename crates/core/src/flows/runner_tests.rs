@@ -29,6 +29,16 @@ fn failing() -> FakeReply {
 }
 
 /// The states an instance finished, in order.
+/// The calls instance `id` made, as a reader sees them: after the record writer has written
+/// what it holds (a call's record is written just behind its answer, like the server's
+/// instance view, which settles first too).
+async fn calls_of(h: &Harness, id: &str) -> Vec<faasbox_store::InstanceCallRecord> {
+    h.state.runs.records.settle().await;
+    FlowStore::instance_calls(&*h.state.store, id)
+        .await
+        .unwrap()
+}
+
 async fn finished(h: &Harness, id: &str) -> Vec<String> {
     FlowStore::finished_states(&*h.state.store, id)
         .await
@@ -51,9 +61,7 @@ async fn an_action_calls_its_function_and_the_instance_completes_with_its_output
     assert_eq!(record.status, "complete", "{record:?}");
     assert_eq!(output(&record)["return"], json!({"x": 42}), "{record:?}");
 
-    let calls = FlowStore::instance_calls(&*h.state.store, &id)
-        .await
-        .unwrap();
+    let calls = calls_of(&h, &id).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(
         (calls[0].kind.as_str(), calls[0].state.as_str()),
@@ -138,9 +146,7 @@ async fn a_retry_policy_calls_again_until_the_function_succeeds() {
         3,
         "one call and two retries"
     );
-    let calls = FlowStore::instance_calls(&*h.state.store, &id)
-        .await
-        .unwrap();
+    let calls = calls_of(&h, &id).await;
     let statuses: Vec<_> = calls.iter().map(|c| c.status.as_deref()).collect();
     assert_eq!(
         statuses,
@@ -170,9 +176,7 @@ async fn a_state_timeout_cancels_the_call_at_the_agent_and_is_catchable() {
         "direktiv.cancels.timeout.soft"
     );
     assert_eq!(finished(&h, &id).await, ["a", "late"]);
-    let calls = FlowStore::instance_calls(&*h.state.store, &id)
-        .await
-        .unwrap();
+    let calls = calls_of(&h, &id).await;
     let record = h
         .driver
         .wait_until(WAIT, "the timed-out call cancelled", |r| {
@@ -200,9 +204,7 @@ async fn cancelling_a_running_instance_cancels_its_call_at_the_agent() {
         record.error_code.as_deref(),
         Some(faasbox_flow::engine::codes::CANCELLED)
     );
-    let calls = FlowStore::instance_calls(&*h.state.store, &id)
-        .await
-        .unwrap();
+    let calls = calls_of(&h, &id).await;
     let record = h
         .driver
         .wait_until(WAIT, "the cancel at the agent", |r| {
@@ -279,9 +281,7 @@ async fn a_subflow_runs_as_a_child_instance_and_returns_its_output() {
     assert_eq!(record.status, "complete", "{record:?}");
     assert_eq!(output(&record)["return"], json!({"child": 8}));
 
-    let calls = FlowStore::instance_calls(&*h.state.store, &id)
-        .await
-        .unwrap();
+    let calls = calls_of(&h, &id).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].kind, "instance");
     assert_eq!(calls[0].status.as_deref(), Some("complete"));
