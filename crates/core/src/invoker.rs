@@ -205,7 +205,7 @@ fn invoke_as(
 ) -> impl std::future::Future<Output = Invocation> + Send + 'static {
     crate::activity::call_began();
     let is_stored = stored.is_some();
-    let id = stored.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id = stored.unwrap_or_else(crate::record_id::run);
     let task_id = id.clone();
     let handle = tokio::spawn(async move {
         let mut options = options;

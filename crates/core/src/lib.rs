@@ -37,6 +37,7 @@ pub mod model;
 pub mod owner;
 pub mod pool;
 pub mod quota;
+pub mod record_id;
 pub mod registry_credentials;
 pub mod routes;
 pub mod run_book;

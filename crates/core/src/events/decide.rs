@@ -60,8 +60,8 @@ fn try_decide(event: &StoredEvent, record: &ListenerRecord) -> Result<ListenerAc
                 instance_id: match (&listener.instance_id, listener.kind) {
                     (Some(waiting), _) => waiting.clone(),
                     // A subscription's delivery id is its run's id (32 hex digits).
-                    (None, ListenerKind::Subscription) => uuid::Uuid::new_v4().simple().to_string(),
-                    (None, _) => uuid::Uuid::new_v4().to_string(),
+                    (None, ListenerKind::Subscription) => crate::record_id::run(),
+                    (None, _) => crate::record_id::instance(),
                 },
                 events: Value::Array(events.iter().map(CloudEvent::to_json).collect()).to_string(),
             },

@@ -208,7 +208,7 @@ async fn claim_slot(
     schedule: &ScheduleRecord,
     slot_ms: i64,
 ) -> Result<Option<String>, Failure> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::record_id::instance();
     let prepared = match runner::prepare(
         state,
         &id,

@@ -78,7 +78,7 @@ pub async fn create(
     input: Value,
     by: StartedBy,
 ) -> Result<String, Failure> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::record_id::instance();
     create_as(state, &id, namespace, path, input, Lineage::TOP, by).await
 }
 
@@ -290,7 +290,7 @@ pub async fn start(
     input: Value,
     by: StartedBy,
 ) -> Result<(String, tokio::task::JoinHandle<Outcome>), Failure> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::record_id::instance();
     let new = prepare(state, &id, namespace, path, input, Lineage::TOP, by).await?;
     let now = clock::now_rfc3339();
     state.store.create_instance(&new.record(&now)).await?;

@@ -150,7 +150,7 @@ pub async fn submit(state: &Arc<AppState>, submission: Submission) -> Result<Sub
     } else {
         input
     };
-    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id = id.unwrap_or_else(crate::record_id::run);
     let run = faasbox_store::NewRun {
         id: id.clone(),
         namespace,
