@@ -628,7 +628,7 @@ async fn five_hundred_runs_over_three_servers_finish_once_when_one_is_killed() {
     let up = nodes["nodes"]
         .as_array()
         .map_or(0, |l| l.iter().filter(|n| n["state"] == "up").count());
-    assert_eq!(up, 3, "{nodes}");
+    assert_eq!(up, 3, "{nodes}\nserver 2's log:\n{}", cluster.log(2));
     let again = restarted
         .get_json("/api/v1/namespaces/demo/runs?function=slow&limit=1000")
         .await;

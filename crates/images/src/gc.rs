@@ -17,9 +17,14 @@ impl ImageStore {
             .tmp_dir()
             .join(format!("gc-{}", uuid::Uuid::new_v4().simple()));
         let mut freed = Freed::default();
+        // The owner is asked before the store's mutex is taken: its answer may need threads
+        // (a PostgreSQL store's query runs on the server's async runtime) that would wait on
+        // this mutex meanwhile, and then nothing answered until the owner's own timeout. What
+        // becomes used after the answer is still named or held, and so kept.
+        let used = self.owner_uses();
         {
             let mut state = self.lock();
-            freed.contents = self.forget_unused_contents(&mut state)?;
+            freed.contents = self.forget_unused_contents(&mut state, used)?;
             let (blobs, layers) = referenced(&state);
             let mut moved = 0usize;
             for (dir, kind, keep) in [
@@ -57,10 +62,14 @@ impl ImageStore {
         Ok(freed)
     }
 
-    /// Drops contents no name points at, nothing holds and the owner does not use; returns
-    /// how many.
-    fn forget_unused_contents(&self, state: &mut State) -> Result<usize, ImageError> {
-        let Some(used) = self.owner_uses() else {
+    /// Drops contents no name points at, nothing holds and the owner does not use (`used`;
+    /// `None`: the owner could not say, so all are kept); returns how many.
+    fn forget_unused_contents(
+        &self,
+        state: &mut State,
+        used: Option<HashSet<String>>,
+    ) -> Result<usize, ImageError> {
+        let Some(used) = used else {
             return Ok(0);
         };
         let named: HashSet<&str> = state

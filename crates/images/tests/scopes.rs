@@ -174,6 +174,54 @@ fn contents_in_use_or_held_outlive_their_names() {
     assert!(store.hold(&second.digest).is_none(), "nothing left to hold");
 }
 
+/// The owner is asked which contents it uses without the store's mutex held: a server on
+/// PostgreSQL answers on its async runtime, whose threads may meanwhile need the image store
+/// (a call looking up its image). Held, they all waited until the owner's 60 s timeout, and
+/// the server's heartbeat with them (found by the cluster tests under load).
+#[test]
+fn the_owner_is_asked_while_others_can_use_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_slot: Arc<std::sync::OnceLock<std::sync::Weak<ImageStore>>> = Arc::default();
+    let answered_while_free: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let (slot, seen) = (Arc::clone(&store_slot), Arc::clone(&answered_while_free));
+    let in_use = Box::new(move || {
+        // Another thread uses the store while this answer is pending, as a runtime's
+        // worker would; it must get through before the answer is given.
+        let free = match slot.get().and_then(std::sync::Weak::upgrade) {
+            Some(store) => {
+                let (done, finished) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    let _ = store.list(&Scope::Global);
+                    let _ = done.send(());
+                });
+                finished
+                    .recv_timeout(std::time::Duration::from_secs(5))
+                    .is_ok()
+            }
+            // Opening collects garbage before the store can be handed out: nothing to use.
+            None => true,
+        };
+        seen.lock().unwrap().push(free);
+        Ok(HashSet::new())
+    });
+    let store = Arc::new(
+        ImageStore::open_with(tmp.path().join("store"), Some(in_use), Default::default()).unwrap(),
+    );
+    store_slot.set(Arc::downgrade(&store)).unwrap();
+    let t = TestStore::new();
+    import(&store, &ns("a"), &archive(&t, "v1"), "app");
+    store.collect_garbage().unwrap();
+    let seen = answered_while_free.lock().unwrap().clone();
+    assert!(
+        seen.len() >= 2,
+        "the owner was asked at open and at the collection: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|free| *free),
+        "another thread could not use the store while the owner answered: {seen:?}"
+    );
+}
+
 #[test]
 fn a_forced_removal_takes_the_content_but_not_the_files_a_hold_needs() {
     let tmp = tempfile::tempdir().unwrap();
