@@ -243,16 +243,16 @@ async fn file_contract_concurrent_calls_keep_their_logs() {
 
 // --- openwhisk: docker actions -------------------------------------------------------------
 
-async fn openwhisk_server() -> (Server, tempfile::TempDir) {
+/// A server with the two OpenWhisk images, and their directories (removed when dropped).
+async fn openwhisk_server() -> (Server, [tempfile::TempDir; 2]) {
     let (dir, tar) = images::rootfs_tar_with(&[("action/exec", OPENWHISK_ACTION, 0o755)]);
-    let (_plain_dir, plain) = images::rootfs_tar_with(&[]);
+    let (plain_dir, plain) = images::rootfs_tar_with(&[]);
     let server = server_with(&[
         ("test/blackbox:latest", &tar, entrypoint(&["/bin/sh"])),
         ("test/plain:latest", &plain, entrypoint(&["/bin/sh"])),
     ])
     .await;
-    std::mem::forget(_plain_dir);
-    (server, dir)
+    (server, [dir, plain_dir])
 }
 
 #[tokio::test]

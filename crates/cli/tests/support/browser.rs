@@ -32,6 +32,11 @@ pub struct Response {
 /// drop. End every test with [`Browser::finish`] (it fails on console errors).
 pub struct Browser {
     driver: Child,
+    /// chromedriver's and Chromium's temporary directory (their `TMPDIR`): Chromium leaves
+    /// its profile and scoped directories behind even after its session is deleted (two
+    /// hundred after a few test runs here), so they go with this directory, after the
+    /// driver is stopped (fields drop after `Drop::drop`).
+    _tmp: tempfile::TempDir,
     driver_url: String,
     session: String,
     http: reqwest::Client,
@@ -79,8 +84,13 @@ impl Browser {
         std::fs::create_dir_all(&shot_dir).expect("creating the screenshot directory");
         let mut last_error = String::new();
         for _ in 0..3 {
+            let tmp = tempfile::Builder::new()
+                .prefix("faasbox-test-browser-")
+                .tempdir()
+                .expect("a temporary directory for the browser");
             let port = free_port();
             let spawned = Command::new("chromedriver")
+                .env("TMPDIR", tmp.path())
                 .arg(format!("--port={port}"))
                 .arg(format!(
                     "--log-path={}",
@@ -140,6 +150,7 @@ impl Browser {
             };
             return Some(Browser {
                 driver,
+                _tmp: tmp,
                 driver_url,
                 session: session.to_string(),
                 http,
