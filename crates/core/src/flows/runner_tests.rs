@@ -28,7 +28,6 @@ fn failing() -> FakeReply {
     }
 }
 
-/// The states an instance finished, in order.
 /// The calls instance `id` made, as a reader sees them: after the record writer has written
 /// what it holds (a call's record is written just behind its answer, like the server's
 /// instance view, which settles first too).
@@ -39,6 +38,7 @@ async fn calls_of(h: &Harness, id: &str) -> Vec<faasbox_store::InstanceCallRecor
         .unwrap()
 }
 
+/// The states an instance finished, in order.
 async fn finished(h: &Harness, id: &str) -> Vec<String> {
     FlowStore::finished_states(&*h.state.store, id)
         .await
