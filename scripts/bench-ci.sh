@@ -42,7 +42,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 started=$(date +%s)
-if ! cargo build --locked "${build_flags[@]}" -p faasbox-agent -p faasbox-echo-function; then
+if ! cargo build --locked "${build_flags[@]}" -p faasbox-agent -p faasbox-echo-function -p faasbox-oci-runtime; then
   say "building the agent and the echo function failed (above): no figures (the build does not fail for it)"
   exit 0
 fi

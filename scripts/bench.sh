@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 # The agent and the benchmarks' function are found next to the faasbox binary of the bench
 # build (target/<triple>/release: `cargo bench` builds with the release settings).
-cargo build --release --locked -p faasbox-agent -p faasbox-echo-function
+cargo build --release --locked -p faasbox-agent -p faasbox-echo-function -p faasbox-oci-runtime
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u '+%Y-%m-%d %H:%M UTC')"
 read -r -a benches <<<"${FAASBOX_BENCHES:-perf invoke contracts flows code runs routes cluster}"
 for b in "${benches[@]}"; do

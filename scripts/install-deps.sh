@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what faasbox needs on Debian 12 (run as root): the OCI runtimes (runc, crun for
-# --oci-runtime crun, runsc), user-mode
+# --oci-runtime crun, runsc; libseccomp-dev to build faasbox-oci, the runtime of
+# --oci-runtime libcontainer, which links libseccomp statically), user-mode
 # networking (slirp4netns, the default network helper, and passt for --network-helper pasta;
 # a server without passt runs with the default), busybox for the example and test images, the image tools the tests use,
 # mmdebstrap for the tests' Debian root filesystems (the Python 3 and Node.js base images of
@@ -13,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "faasbox runs containers and must be set up as root (try: sudo $0)" >&2
   exit 1
 fi
-packages=(runc crun runsc passt slirp4netns iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
+packages=(runc crun runsc libseccomp-dev passt slirp4netns iproute2 busybox-static skopeo umoci docker-registry apache2-utils curl ca-certificates
           qemu-system-x86 mmdebstrap e2fsprogs python3 nodejs chromium chromium-driver postgresql)
 missing=()
 for p in "${packages[@]}"; do

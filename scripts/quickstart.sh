@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 echo "building faasbox (release)…"
-cargo build --release --locked -p faasbox -p faasbox-agent
+cargo build --release --locked -p faasbox -p faasbox-agent -p faasbox-oci-runtime
 bin=target/x86_64-unknown-linux-gnu/release
-install -m 0755 "$bin/faasbox" "$bin/faasbox-agent" /usr/local/bin/
+install -m 0755 "$bin/faasbox" "$bin/faasbox-agent" "$bin/faasbox-oci" /usr/local/bin/
 export FAASBOX_URL=${FAASBOX_URL:-http://127.0.0.1:8470}
 data_dir=${FAASBOX_DATA_DIR:-/var/lib/faasbox}
 # The CLI reads the server's admin token from $FAASBOX_DATA_DIR/admin.token (root can read it).

@@ -84,9 +84,9 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "clap",
-        normal: &["faasbox"],
+        normal: &["faasbox", "faasbox-oci-runtime"],
         dev: &[],
-        why: "only the CLI parses command lines",
+        why: "only the CLIs parse command lines (faasbox, and faasbox-oci's runc-style one)",
     },
     OnlyIn {
         dependency: "clap_complete",
@@ -102,7 +102,7 @@ const ONLY_IN: &[OnlyIn] = &[
     },
     OnlyIn {
         dependency: "anyhow",
-        normal: &["faasbox", "faasbox-server"],
+        normal: &["faasbox", "faasbox-server", "faasbox-oci-runtime"],
         dev: &[],
         why: "thiserror in libraries, anyhow at the edges",
     },

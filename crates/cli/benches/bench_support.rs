@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
+/// The `faasbox` binary of this build (its agent and faasbox-oci are looked for next to it).
+pub const FAASBOX: &str = env!("CARGO_BIN_EXE_faasbox");
 
 /// A server on a free port with a data directory of its own; stopped with SIGTERM on drop.
 pub struct BenchServer {

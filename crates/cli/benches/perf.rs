@@ -22,13 +22,17 @@
 //! Run as root: `scripts/bench.sh`, or `cargo build --release -p faasbox-echo-function -p
 //! faasbox-agent && cargo bench -p faasbox --bench perf`. FAASBOX_BENCH_N sets the warm calls
 //! (default 300; cold starts N/10, at least 5); FAASBOX_BENCH_QUICK=1 is the short CI run.
-//! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst) runs
+//! FAASBOX_PERF_ONLY=burst,cold (sections: memory, cold, warm, throughput, flows, burst,
+//! libcontainer) runs
 //! only those sections; FAASBOX_PERF_TPUT_SECS sets the seconds per throughput side (for
 //! profiling); FAASBOX_PERF_SPARE_CONTAINERS sets the server's `--spare-containers`;
 //! FAASBOX_PERF_OCI_RUNTIME=crun runs the server with `--oci-runtime crun` (the floor stays
 //! `runc run`). The cold
 //! section runs twice: against that server (whose later cold starts take containers created
 //! ahead after the earlier ones, "stem cells") and against one with `--spare-containers 0`.
+//! The libcontainer section runs the cold starts without stem cells and the burst again on a
+//! server with `--oci-runtime libcontainer` (faasbox-oci built next to faasbox; the floor stays
+//! `runc run`).
 
 #[path = "bench_support.rs"]
 mod bench_support;
@@ -140,8 +144,16 @@ impl Report {
             plan.memory_instances
         );
         println!("{}, load at the end {}", self.machine, load());
+        // The figure column as wide as its longest name, so the columns line up.
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(32);
         println!(
-            "{:<32} {:>12} {:>26} {:>10} {:>12} {:>4}",
+            "{:<width$} {:>12} {:>26} {:>10} {:>12} {:>4}",
             "figure", "faasbox", "floor", "ratio", "goal", "met"
         );
         for r in &self.rows {
@@ -151,7 +163,7 @@ impl Report {
                 None => "-",
             };
             println!(
-                "{:<32} {:>12} {:>26} {:>10} {:>12} {:>4}",
+                "{:<width$} {:>12} {:>26} {:>10} {:>12} {:>4}",
                 r.name, r.faasbox, r.floor, r.ratio, r.goal, met
             );
         }
@@ -384,7 +396,14 @@ fn main() {
             &api,
             &plan,
             &mut report,
+            None,
         ));
+    }
+
+    // The same cold starts (without stem cells) and burst on `--oci-runtime libcontainer`,
+    // when this build has faasbox-oci and the server above ran on runc.
+    if runs("libcontainer") && oci_runtime.is_none() {
+        libcontainer(&runtime, &image, &plan, &mut report);
     }
 
     report.notes.push(
@@ -394,6 +413,75 @@ fn main() {
     );
     drop(server);
     report.print(&plan);
+}
+
+/// The cold section without stem cells and the burst, on a server with `--oci-runtime
+/// libcontainer` (skipped, and said so, when faasbox-oci is not built next to faasbox).
+fn libcontainer(
+    runtime: &tokio::runtime::Runtime,
+    image: &images::TestImages,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let oci = Path::new(bench_support::FAASBOX).with_file_name("faasbox-oci");
+    if !oci.is_file() {
+        report.notes.push(format!(
+            "libcontainer: not measured, {} is not built (cargo build --release -p \
+             faasbox-oci-runtime)",
+            oci.display()
+        ));
+        return;
+    }
+    eprintln!(
+        "perf: {} cold starts and {} at once on --oci-runtime libcontainer",
+        plan.cold_starts, plan.burst
+    );
+    let server = BenchServer::start_with(&[
+        "--oci-runtime",
+        "libcontainer",
+        "--spare-containers",
+        "0",
+        "--quota-functions",
+        "1000",
+        "--quota-instances",
+        "500",
+    ]);
+    runtime.block_on(async {
+        let http = server.ready().await;
+        bench_support::import(&http, &server.url, "bench/echo", &image.oci_tar, &[]).await;
+        cold_starts(
+            &http,
+            &server.url,
+            server.data_dir(),
+            &image.rootfs_tar,
+            plan,
+            report,
+            Some(("libcontainer, without a stem cell", "libcontainer_nostem_")),
+        )
+        .await;
+        let token = std::fs::read_to_string(server.data_dir().join("admin.token"))
+            .expect("admin token")
+            .trim()
+            .to_string();
+        let api = Api {
+            addr: server.url.trim_start_matches("http://").to_string(),
+            headers: vec![
+                format!("Authorization: Bearer {token}"),
+                "Content-Type: application/json".to_string(),
+            ],
+        };
+        burst(
+            &http,
+            &server.url,
+            server.data_dir(),
+            server.pid() as i32,
+            &api,
+            plan,
+            report,
+            Some(("libcontainer, no stem cells", "libcontainer_")),
+        )
+        .await;
+    });
 }
 
 /// Where and how the invoke API is called with the raw keep-alive client.
@@ -721,6 +809,7 @@ fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Rep
 
 /// K functions, deployed, then all invoked at once (a thread and a connection each); the rate
 /// is K over the time until the last answer.
+#[allow(clippy::too_many_arguments)]
 async fn burst(
     http: &reqwest::Client,
     url: &str,
@@ -729,7 +818,13 @@ async fn burst(
     api: &Api,
     plan: &Plan,
     report: &mut Report,
+    // A variant's label for the rows and notes and prefix for the BENCH keys.
+    variant: Option<(&str, &str)>,
 ) {
+    let (label, key) = match variant {
+        Some((label, key)) => (format!(", {label}"), key),
+        None => (String::new(), ""),
+    };
     let before = std::fs::read_dir(data_dir.join("run/instances")).map_or(0, |d| d.count());
     let spec = json!({"image": "bench/echo"});
     for i in 0..plan.burst {
@@ -765,28 +860,32 @@ async fn burst(
     let busy = 100.0 * busy_after.saturating_sub(busy_before) as f64
         / all_after.saturating_sub(all_before).max(1) as f64;
     report.notes.push(format!(
-        "burst: the machine's CPUs were {busy:.0} % busy during the {} starts ({:.2} s); the \
-         server's own CPU time per start {:.1} ms (its threads, not the runtime, helpers or \
+        "burst{label}: the machine's CPUs were {busy:.0} % busy during the {} starts ({:.2} s); \
+         the server's own CPU time per start {:.1} ms (its threads, not the runtime, helpers or \
          agents it starts)",
         plan.burst,
         elapsed.as_secs_f64(),
         server_per_start * 1000.0
     ));
-    report.bench("burst_cpu_busy", busy, "%");
-    report.bench("cpu_server_per_start", server_per_start * 1000.0, "ms");
+    report.bench(&format!("{key}burst_cpu_busy"), busy, "%");
+    report.bench(
+        &format!("{key}cpu_server_per_start"),
+        server_per_start * 1000.0,
+        "ms",
+    );
     for e in &lost {
         eprintln!("perf: lost call: {e}");
     }
     report.row(
-        &format!("cold starts/s ({} at once)", plan.burst),
+        &format!("cold starts/s ({} at once{label})", plan.burst),
         format!("{rate:.1}/s"),
         format!("lost {}", lost.len()),
         "-".to_string(),
         ">= 100/s",
         Some(rate >= 100.0 && lost.is_empty()),
     );
-    report.bench("coldstarts_per_s", rate, "/s");
-    report.bench("coldstarts_lost", lost.len() as f64, "calls");
+    report.bench(&format!("{key}coldstarts_per_s"), rate, "/s");
+    report.bench(&format!("{key}coldstarts_lost"), lost.len() as f64, "calls");
     // Then all deleted at once: their instances stop (container, network, mounts, cgroups
     // and directory each); the server's CPU time per stop includes its function's delete.
     let stopping = Instant::now();
@@ -798,18 +897,22 @@ async fn burst(
     let stop_took = stopping.elapsed();
     let server_per_stop = (cpu_seconds(server_pid) - server_before) / plan.burst as f64;
     report.notes.push(format!(
-        "burst: its {} functions deleted, their instances all stopped in {:.2} s; the server's \
-         own CPU time per stop {:.1} ms",
+        "burst{label}: its {} functions deleted, their instances all stopped in {:.2} s; the \
+         server's own CPU time per stop {:.1} ms",
         plan.burst,
         stop_took.as_secs_f64(),
         server_per_stop * 1000.0
     ));
     report.bench(
-        "stops_per_s",
+        &format!("{key}stops_per_s"),
         plan.burst as f64 / stop_took.as_secs_f64(),
         "/s",
     );
-    report.bench("cpu_server_per_stop", server_per_stop * 1000.0, "ms");
+    report.bench(
+        &format!("{key}cpu_server_per_stop"),
+        server_per_stop * 1000.0,
+        "ms",
+    );
     assert!(
         lost.is_empty(),
         "{} of {} calls of the burst were lost",

@@ -271,14 +271,19 @@ pub struct ServerArgs {
     /// The runc binary.
     #[arg(long, env = "FAASBOX_RUNC", default_value = "runc")]
     pub runc: PathBuf,
-    /// Which OCI runtime runs functions of the runtime class runc: runc (the default) or crun
+    /// Which OCI runtime runs functions of the runtime class runc: runc (the default), crun
     /// (package crun: the same command line, less CPU per container start, so faster cold
-    /// starts when many instances start at once). gVisor (--runtime runsc) is not affected.
+    /// starts when many instances start at once) or libcontainer (faasbox-oci, built with
+    /// faasbox on youki's libcontainer: less CPU per start too, nothing to install). gVisor
+    /// (--runtime runsc) is not affected.
     #[arg(long, env = "FAASBOX_OCI_RUNTIME", default_value = "runc", value_parser = parse_oci_runtime)]
     pub oci_runtime: faasbox_server::config::OciRuntime,
     /// The crun binary, for --oci-runtime crun.
     #[arg(long, env = "FAASBOX_CRUN", default_value = "crun")]
     pub crun: PathBuf,
+    /// The faasbox-oci binary, for --oci-runtime libcontainer (default: next to this binary).
+    #[arg(long, env = "FAASBOX_OCI")]
+    pub faasbox_oci: Option<PathBuf>,
     /// The runsc (gVisor) binary, for functions deployed with --runtime runsc.
     #[arg(long, env = "FAASBOX_RUNSC", default_value = "runsc")]
     pub runsc: PathBuf,

@@ -31,6 +31,7 @@ struct ServerFile {
     runsc: Option<PathBuf>,
     oci_runtime: Option<String>,
     crun: Option<PathBuf>,
+    faasbox_oci: Option<PathBuf>,
     network_helper: Option<String>,
     pasta: Option<PathBuf>,
     slirp4netns: Option<PathBuf>,
@@ -126,7 +127,7 @@ pub fn apply(args: &mut ServerArgs, matches: &ArgMatches) -> anyhow::Result<Opti
     let file: ServerFile = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}\nkeys are the names of `faasbox server` flags: data-dir, store, store-connections, listen, agent, \
-             runc, runsc, oci-runtime, crun, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
+             runc, runsc, oci-runtime, crun, faasbox-oci, network-helper, pasta, slirp4netns, ready-timeout, queue-limit, queue-timeout, blocking-timeout, \
              runs-keep, runs-max-age, allow-host-loopback, spare-networks, spare-containers, log, max-upload-size, max-layer-size, quota-functions, quota-min-scale, \
              quota-instances, body-budget, jq-cpu-time, jq-memory, jq-max-output, jq-workers, \
              flow-max-transitions, flow-max-data, ui-session-hours, ui-idle-minutes, \
@@ -193,6 +194,9 @@ fn merge(
     }
     if let Some(v) = file.crun.filter(|_| unset("crun")) {
         args.crun = v;
+    }
+    if let Some(v) = file.faasbox_oci.filter(|_| unset("faasbox_oci")) {
+        args.faasbox_oci = Some(v);
     }
     if let Some(v) = file.network_helper.filter(|_| unset("network_helper")) {
         args.network_helper = crate::cli::parse_network_helper(&v)
@@ -590,6 +594,29 @@ mod tests {
         assert!(
             err.contains("oci-runtime") && err.contains("youki") && err.contains("crun"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn libcontainer_and_its_binary_come_from_the_file() {
+        use faasbox_server::config::OciRuntime;
+        assert_eq!(server_args(&[], "").unwrap().faasbox_oci, None);
+        let args = server_args(
+            &[],
+            "oci-runtime = \"libcontainer\"\nfaasbox-oci = \"/opt/faasbox-oci\"\n",
+        )
+        .unwrap();
+        assert_eq!(args.oci_runtime, OciRuntime::Libcontainer);
+        assert_eq!(args.faasbox_oci, Some(PathBuf::from("/opt/faasbox-oci")));
+        let args = server_args(
+            &["--faasbox-oci", "/usr/lib/faasbox-oci"],
+            "faasbox-oci = \"/opt/faasbox-oci\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            args.faasbox_oci,
+            Some(PathBuf::from("/usr/lib/faasbox-oci")),
+            "the flag wins over the file"
         );
     }
 

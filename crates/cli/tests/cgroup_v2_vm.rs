@@ -2,9 +2,10 @@
 //! cgroup v1 hybrid layout, while stock Debian 12 and most current distributions run the
 //! unified hierarchy only; this test boots a small Debian 12 virtual machine on the unified
 //! hierarchy (`systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all`) and runs there, as they
-//! were built here: the runc driver crate's tests (real runc, crun and runsc containers: limits, OOM
-//! detection, networking through slirp4netns and pasta, cleanup), once on runc and once with
-//! the standard class on crun, the CLI's `limits` suite (a real `faasbox
+//! were built here: the runc driver crate's tests (real runc, crun and runsc containers, and
+//! libcontainer's through faasbox-oci in its key cases: limits, OOM detection, networking
+//! through slirp4netns and pasta, cleanup), once on runc and once with the standard class on
+//! crun, the CLI's `limits` suite (a real `faasbox
 //! server` whose functions hit their memory limit, pids limit and CPU quota) and its
 //! `lifecycle` suite (nothing left behind after a stop or a kill), on runc and on crun. See
 //! `vm/` for how.
@@ -134,7 +135,14 @@ fn the_container_suites_pass_on_a_cgroup_v2_host() {
     let rootfs = vm::rootfs::ensure(&work)
         .unwrap_or_else(|e| panic!("making the machine's root filesystem: {e:#}"));
     let disk = work.join("disk.img");
-    let mut files = vec![faasbox.clone(), agent];
+    // faasbox-oci too: the driver suite's libcontainer tests run it from next to the agent.
+    let oci = bin_dir.join("faasbox-oci");
+    assert!(
+        oci.is_file(),
+        "{} is missing: build it with `cargo build --workspace --bins`",
+        oci.display()
+    );
+    let mut files = vec![faasbox.clone(), agent, oci];
     // Suites that share an executable have it copied once.
     for executable in executables {
         if !files.contains(&executable) {

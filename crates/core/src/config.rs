@@ -66,6 +66,9 @@ pub struct ServerConfig {
     pub runc_path: PathBuf,
     /// The crun binary that runs the `runc` runtime class (with `--oci-runtime crun`).
     pub crun_path: PathBuf,
+    /// The faasbox-oci binary that runs the `runc` runtime class (with `--oci-runtime
+    /// libcontainer`).
+    pub libcontainer_path: PathBuf,
     /// gVisor's runsc binary that runs the `runsc` runtime class.
     pub runsc_path: PathBuf,
     /// Which helper gives instances their outbound network (`--network-helper`).
@@ -260,6 +263,7 @@ impl ServerConfig {
             oci_runtime: OciRuntime::Runc,
             runc_path: "runc".into(),
             crun_path: "crun".into(),
+            libcontainer_path: default_oci_binary(),
             runsc_path: "runsc".into(),
             network_helper: NetworkHelper::Slirp4netns,
             pasta_path: "pasta".into(),
@@ -338,10 +342,19 @@ impl ServerConfig {
 
 /// `faasbox-agent` next to the running executable (where `cargo build` and the installer put it).
 pub fn default_agent_binary() -> PathBuf {
+    next_to_this_executable("faasbox-agent")
+}
+
+/// `faasbox-oci` (`--oci-runtime libcontainer`) next to the running executable.
+pub fn default_oci_binary() -> PathBuf {
+    next_to_this_executable(OciRuntime::Libcontainer.program())
+}
+
+fn next_to_this_executable(name: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("faasbox-agent")))
-        .unwrap_or_else(|| PathBuf::from("faasbox-agent"))
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The mode of the directories the server itself makes in the data directory.

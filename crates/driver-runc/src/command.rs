@@ -212,6 +212,17 @@ impl RuntimeCli {
             .await
     }
 
+    /// What the init of a container made by [`RuntimeCli::create`] waits on until `start`, in
+    /// the container's state directory: runc's and crun's exec fifo, libcontainer's notify
+    /// socket.
+    pub(crate) fn start_handle(&self, id: &str) -> PathBuf {
+        let name = match self.oci {
+            OciRuntime::Libcontainer => "notify.sock",
+            OciRuntime::Runc | OciRuntime::Crun => "exec.fifo",
+        };
+        self.root.join(id).join(name)
+    }
+
     /// `start`: runs the process of a container made by [`RuntimeCli::create`].
     pub(crate) async fn start(&self, id: &str) -> Result<(), DriverError> {
         let display = format!("{} start {id}", self.name());
@@ -243,8 +254,12 @@ impl RuntimeCli {
         if self.kind != RuntimeClass::Standard {
             return self.start(id).await;
         }
-        if self.oci == OciRuntime::Crun {
-            return self.release_created_crun(id, bound).await;
+        match self.oci {
+            OciRuntime::Crun => return self.release_created_crun(id, bound).await,
+            // libcontainer's init waits on a socket of its own; `faasbox-oci start` is a
+            // small static program (no runtime to start), so executing it costs little.
+            OciRuntime::Libcontainer => return self.start(id).await,
+            OciRuntime::Runc => {}
         }
         let fifo = self.root.join(id).join("exec.fifo");
         let display = format!("open {}", fifo.display());
@@ -483,10 +498,21 @@ impl RuntimeCli {
             return Ok(Vec::new());
         }
         let display = format!("{} list", self.name());
-        let output = self.output(&display, &["list", "--format", "json"]).await?;
-        if !output.status.success() {
-            return Err(failure(&display, &output));
-        }
+        let mut attempts = 0;
+        let output = loop {
+            let output = self.output(&display, &["list", "--format", "json"]).await?;
+            attempts += 1;
+            if output.status.success() {
+                break output;
+            }
+            // runc reads the root's entries, then each container's state: a container deleted
+            // in between (an instance stopping while the server stops) fails the whole list
+            // with "no such file or directory". Listed again, it is simply not there.
+            if !not_found(&output) || attempts == LIST_ATTEMPTS {
+                return Err(failure(&display, &output));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         // runc prints `null` for an empty root, crun `[]`.
         let entries: Option<Vec<ListEntry>> =
             serde_json::from_slice(&output.stdout).map_err(|e| DriverError::Runtime {
@@ -626,6 +652,9 @@ fn spawn_error(binary: &Path, display: &str, e: std::io::Error) -> DriverError {
     DriverError::io(format!("cannot run `{display}` ({})", binary.display()), e)
 }
 
+/// How often `list` is tried when a container vanished while the runtime listed.
+const LIST_ATTEMPTS: usize = 5;
+
 fn not_found(output: &Output) -> bool {
     let text = String::from_utf8_lossy(&output.stderr).to_ascii_lowercase();
     text.contains("does not exist") || text.contains("not exist") || text.contains("no such")
@@ -652,6 +681,58 @@ mod tests {
             "xyz not found (no-such-tool-xyz): install xyz"
         );
         assert!(resolve_tool(Path::new("/nonexistent/runc"), "runc", "").is_err());
+    }
+
+    /// A runtime whose `list` fails `failures` times with `message`, then lists one container;
+    /// it counts its calls in `calls`.
+    fn flaky_list_runtime(dir: &Path, failures: usize, message: &str) -> RuntimeCli {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("runtime");
+        let calls = dir.join("calls");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho x >> {calls}\n\
+                 if [ \"$(wc -l < {calls})\" -le {failures} ]; then echo '{message}' >&2; exit 1; fi\n\
+                 echo '[{{\"id\":\"fbx-1\",\"status\":\"running\",\"pid\":1}}]'\n",
+                calls = calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = dir.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        RuntimeCli::new(RuntimeClass::Standard, script, root)
+    }
+
+    fn calls(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("calls"))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_container_vanishing_while_listed_is_listed_again() {
+        let vanished = "stat /run/runc/fbx-2: no such file or directory";
+        let dir = tempfile::tempdir().unwrap();
+        let cli = flaky_list_runtime(dir.path(), 2, vanished);
+        assert_eq!(cli.list().await.unwrap(), vec!["fbx-1".to_string()]);
+        assert_eq!(calls(dir.path()), 3);
+
+        // Always vanishing: given up after LIST_ATTEMPTS, with the runtime's words.
+        let dir = tempfile::tempdir().unwrap();
+        let cli = flaky_list_runtime(dir.path(), usize::MAX >> 1, vanished);
+        let err = cli.list().await.unwrap_err().to_string();
+        assert!(err.contains("no such file or directory"), "{err}");
+        assert_eq!(calls(dir.path()), LIST_ATTEMPTS);
+
+        // Any other failure is not retried.
+        let dir = tempfile::tempdir().unwrap();
+        let cli = flaky_list_runtime(dir.path(), 1, "permission denied");
+        let err = cli.list().await.unwrap_err().to_string();
+        assert!(err.contains("permission denied"), "{err}");
+        assert_eq!(calls(dir.path()), 1);
     }
 }
 

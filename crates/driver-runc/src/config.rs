@@ -1,5 +1,5 @@
 //! How the runc driver is set up ([`DriverConfig`]): its state directory, the agent binary, the
-//! OCI runtime binary of each [`RuntimeClass`] (runc or crun for the standard class), the
+//! OCI runtime binary of each [`RuntimeClass`] (runc, crun or faasbox-oci for the standard class), the
 //! network helper (pasta or slirp4netns), and the user namespace's id range.
 
 use std::path::{Path, PathBuf};
@@ -24,6 +24,9 @@ pub struct DriverConfig {
     /// The `crun` binary (package `crun`; a bare name is looked up in `PATH`): runs instances
     /// of [`RuntimeClass::Standard`] when [`DriverConfig::oci_runtime`] is crun.
     pub crun_path: PathBuf,
+    /// The `faasbox-oci` binary (built with faasbox, on youki's libcontainer): runs instances
+    /// of [`RuntimeClass::Standard`] when [`DriverConfig::oci_runtime`] is libcontainer.
+    pub libcontainer_path: PathBuf,
     /// The `runsc` (gVisor) binary (a bare name is looked up in `PATH`): runs instances of
     /// [`RuntimeClass::Sandboxed`]. `None`: this driver does not offer that class, and starts of
     /// it fail with [`faasbox_driver::DriverError::UnsupportedClass`].
@@ -92,12 +95,16 @@ impl IdMap {
 }
 
 impl DriverConfig {
-    /// A configuration with the default tool names and a start timeout of 130 s (the agent's
-    /// default readiness bound of 120 s plus room for the container start).
+    /// A configuration with the default tool names (`faasbox-oci` next to the agent) and a
+    /// start timeout of 130 s (the agent's default readiness bound of 120 s plus room for the
+    /// container start).
     pub fn new(state_dir: impl Into<PathBuf>, agent_binary: impl Into<PathBuf>) -> Self {
+        let agent_binary: PathBuf = agent_binary.into();
+        let libcontainer_path = agent_binary.with_file_name(OciRuntime::Libcontainer.program());
         DriverConfig {
             state_dir: state_dir.into(),
-            agent_binary: agent_binary.into(),
+            agent_binary,
+            libcontainer_path,
             oci_runtime: OciRuntime::Runc,
             runc_path: PathBuf::from("runc"),
             crun_path: PathBuf::from("crun"),
@@ -129,6 +136,7 @@ impl DriverConfig {
         match oci {
             OciRuntime::Runc => &self.runc_path,
             OciRuntime::Crun => &self.crun_path,
+            OciRuntime::Libcontainer => &self.libcontainer_path,
         }
     }
 }

@@ -313,6 +313,12 @@ fn resolve_oci_runtime(config: &DriverConfig, oci: OciRuntime) -> Result<PathBuf
             "install it with `apt-get install crun`, set the crun path in the configuration, \
              or use the default OCI runtime runc",
         ),
+        OciRuntime::Libcontainer => resolve_tool(
+            path,
+            "faasbox-oci",
+            "it is built with faasbox (`cargo build` puts it next to the faasbox binary); set \
+             its path with --faasbox-oci, or use the default OCI runtime runc",
+        ),
     }
 }
 

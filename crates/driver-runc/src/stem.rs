@@ -31,7 +31,6 @@
 //! with `crun create` and a write to its exec fifo.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -235,7 +234,7 @@ impl Inner {
         loop {
             let id = self.stems.take(key)?;
             let dir = self.layout.instance(&id);
-            if !stem_alive(&dir, cli.root(), &id) {
+            if !stem_alive(&dir, cli, &id) {
                 tracing::warn!(instance = %id, function = %spec.function, "a stem cell's container is gone; removing it");
                 self.discard_stem(id);
                 continue;
@@ -383,10 +382,9 @@ impl Inner {
 }
 
 /// Whether a stem cell can still be started: its init (the runtime's pid file) lives and
-/// the exec fifo, which `start` opens, is there (runc and crun both keep it in the
-/// container's state directory until `start`).
-fn stem_alive(dir: &InstanceDir, runtime_root: &Path, id: &str) -> bool {
-    super::ready::init_alive(&dir.init_pid()) && runtime_root.join(id).join("exec.fifo").exists()
+/// what `start` opens to let it go on is there ([`RuntimeCli::start_handle`]).
+fn stem_alive(dir: &InstanceDir, cli: &RuntimeCli, id: &str) -> bool {
+    super::ready::init_alive(&dir.init_pid()) && cli.start_handle(id).exists()
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! ([`OciRuntime`]): chosen once per server (`--oci-runtime`), named the same on the command
 //! line, in `faasbox.toml` and in the driver's configuration. runc is the default; crun (a
 //! smaller runtime written in C with the same command line) starts containers with less CPU
-//! per start. gVisor's runsc, which runs the sandboxed class, is not affected by the choice.
+//! per start, and so does libcontainer (`faasbox-oci`, built with faasbox: the same command
+//! line on youki's libcontainer). gVisor's runsc, which runs the sandboxed class, is not
+//! affected by the choice.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +17,9 @@ pub enum OciRuntime {
     Runc,
     /// `crun` (package `crun`): the same command line as runc, less CPU per container start.
     Crun,
+    /// `faasbox-oci` (built with faasbox): runc's command line on youki's libcontainer, no Go
+    /// runtime executed per container start.
+    Libcontainer,
 }
 
 impl OciRuntime {
@@ -24,11 +29,21 @@ impl OciRuntime {
         match self {
             OciRuntime::Runc => "runc",
             OciRuntime::Crun => "crun",
+            OciRuntime::Libcontainer => "libcontainer",
         }
     }
 
-    /// Both runtimes, runc first.
-    pub const ALL: [OciRuntime; 2] = [OciRuntime::Runc, OciRuntime::Crun];
+    /// The program that is executed: `runc`, `crun` or `faasbox-oci`.
+    pub fn program(self) -> &'static str {
+        match self {
+            OciRuntime::Runc => "runc",
+            OciRuntime::Crun => "crun",
+            OciRuntime::Libcontainer => "faasbox-oci",
+        }
+    }
+
+    /// Every runtime, runc first.
+    pub const ALL: [OciRuntime; 3] = [OciRuntime::Runc, OciRuntime::Crun, OciRuntime::Libcontainer];
 }
 
 impl fmt::Display for OciRuntime {
@@ -39,7 +54,7 @@ impl fmt::Display for OciRuntime {
 
 /// A name that is not a supported OCI runtime.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown OCI runtime {0:?}: use runc (the default) or crun")]
+#[error("unknown OCI runtime {0:?}: use runc (the default), crun or libcontainer")]
 pub struct UnknownOciRuntime(pub String);
 
 impl FromStr for OciRuntime {
@@ -49,6 +64,7 @@ impl FromStr for OciRuntime {
         match s {
             "runc" => Ok(OciRuntime::Runc),
             "crun" => Ok(OciRuntime::Crun),
+            "libcontainer" => Ok(OciRuntime::Libcontainer),
             other => Err(UnknownOciRuntime(other.to_string())),
         }
     }
@@ -65,6 +81,9 @@ mod tests {
         }
         assert_eq!(OciRuntime::default(), OciRuntime::Runc);
         let err = "youki".parse::<OciRuntime>().unwrap_err().to_string();
-        assert!(err.contains("runc") && err.contains("crun"), "{err}");
+        assert!(
+            err.contains("runc") && err.contains("crun") && err.contains("libcontainer"),
+            "{err}"
+        );
     }
 }

@@ -97,6 +97,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Arc<AppState>> {
             oci_runtime: config.oci_runtime,
             runc_path: config.runc_path.clone(),
             crun_path: config.crun_path.clone(),
+            libcontainer_path: config.libcontainer_path.clone(),
             runsc_path: Some(config.runsc_path.clone()),
             network_helper: config.network_helper,
             pasta_path: config.pasta_path.clone(),

@@ -128,11 +128,23 @@ impl Drop for Registry {
 /// `faasbox-agent` next to the calling test executable's `deps` directory (where
 /// `cargo build -p faasbox-agent` puts it). `None` when it is not built.
 pub fn agent_binary() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os("FAASBOX_AGENT_BINARY") {
+    built_binary("FAASBOX_AGENT_BINARY", "faasbox-agent")
+}
+
+/// The `faasbox-oci` binary (`--oci-runtime libcontainer`) of this build: `FAASBOX_OCI_BINARY`
+/// or next to the test executable's directory, as for [`agent_binary`].
+pub fn oci_binary() -> Option<std::path::PathBuf> {
+    built_binary("FAASBOX_OCI_BINARY", "faasbox-oci")
+}
+
+/// The path in the environment variable `var`, else the binary `name` next to the calling test
+/// executable's `deps` directory, if it is built.
+fn built_binary(var: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os(var) {
         return Some(path.into());
     }
     let exe = std::env::current_exe().ok()?;
-    let candidate = exe.parent()?.parent()?.join("faasbox-agent");
+    let candidate = exe.parent()?.parent()?.join(name);
     candidate.is_file().then_some(candidate)
 }
 

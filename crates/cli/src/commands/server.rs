@@ -31,6 +31,9 @@ pub async fn run(
     config.runc_path = args.runc;
     config.oci_runtime = args.oci_runtime;
     config.crun_path = args.crun;
+    if let Some(oci) = args.faasbox_oci {
+        config.libcontainer_path = oci;
+    }
     config.runsc_path = args.runsc;
     config.network_helper = args.network_helper;
     config.pasta_path = args.pasta;

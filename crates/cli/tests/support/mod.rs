@@ -695,9 +695,10 @@ pub fn json(bytes: &[u8]) -> Value {
 }
 
 /// The OCI runtime state directories under a server's data directory, each with the runtime
-/// command that lists it: `runc` for runc's (and gVisor's, whose state runc reads) and `crun`
-/// for crun's (a server with `--oci-runtime crun`).
-pub fn runc_roots(data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
+/// command that lists it: `runc` for runc's (and gVisor's, whose state runc reads), `crun`
+/// for crun's (a server with `--oci-runtime crun`) and this build's faasbox-oci for
+/// libcontainer's (`--oci-runtime libcontainer`).
+pub fn runc_roots(data_dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     let run = data_dir.join("run");
     std::fs::read_dir(&run)
         .map(|entries| {
@@ -707,13 +708,16 @@ pub fn runc_roots(data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
                 .filter(|p| p.is_dir())
                 .filter_map(|p| {
                     let name = p.file_name()?.to_string_lossy().into_owned();
-                    if name == "crun" {
-                        Some(("crun", p))
+                    let command = if name == "crun" {
+                        PathBuf::from("crun")
+                    } else if name == "libcontainer" {
+                        Path::new(FAASBOX).with_file_name("faasbox-oci")
                     } else if name.starts_with("run") {
-                        Some(("runc", p))
+                        PathBuf::from("runc")
                     } else {
-                        None
-                    }
+                        return None;
+                    };
+                    Some((command, p))
                 })
                 .collect()
         })
@@ -725,12 +729,12 @@ pub fn runc_roots(data_dir: &Path) -> Vec<(&'static str, PathBuf)> {
 pub fn runc_containers(data_dir: &Path) -> Vec<Value> {
     let mut found = Vec::new();
     for (runtime, root) in runc_roots(data_dir) {
-        let out = Command::new(runtime)
+        let out = Command::new(&runtime)
             .arg("--root")
             .arg(&root)
             .args(["list", "--format", "json"])
             .output()
-            .unwrap_or_else(|e| panic!("{runtime} list: {e}"));
+            .unwrap_or_else(|e| panic!("{} list: {e}", runtime.display()));
         if let Ok(Value::Array(list)) = serde_json::from_slice(&out.stdout) {
             found.extend(list);
         }

@@ -1,9 +1,11 @@
 //! What an instance's actions called, kept with the instance: each call is linked (its
-//! invocation's id, or its subflow instance's id) with the state that made it before it
-//! starts, and the lines a function logged (its stdout and stderr, what it sent to the log
-//! endpoint, direktiv-cmd's command output) are copied into the instance's log attributed to
-//! the state and the invocation, as Direktiv's instance log holds what its actions logged.
-//! The lines arrive when the call ends; `faasbox logs INVOCATION` has the whole call.
+//! invocation's id, or its subflow instance's id) with the state that made it as it starts
+//! (a subflow's before it starts; an invocation's while it runs, stored before its lines and
+//! before the state moves on), and the lines a function logged (its stdout and stderr, what
+//! it sent to the log endpoint, direktiv-cmd's command output) are copied into the
+//! instance's log attributed to the state and the invocation, as Direktiv's instance log
+//! holds what its actions logged. The lines arrive when the call ends; `faasbox logs
+//! INVOCATION` has the whole call.
 
 use std::sync::{Arc, Mutex};
 
@@ -72,6 +74,12 @@ impl Link {
 
     /// Links call `id` from the instance and logs that the state made it.
     pub async fn started(self, id: &str, kind: Kind) {
+        self.start(id, kind).await;
+    }
+
+    /// [`Link::started`] with what it writes (its times included) taken now, when the call
+    /// starts, and written by the returned future.
+    pub fn start(self, id: &str, kind: Kind) -> impl std::future::Future<Output = ()> + Send {
         let message = match kind {
             Kind::Invocation => format!(
                 "state '{}' calls function '{}': invocation {id}",
@@ -107,8 +115,10 @@ impl Link {
             state: Some(state_id),
         });
         // The call's record and its log line are one write, with what the run held.
-        if let Err(e) = state.store.record_progress(&instance, writes, None).await {
-            tracing::error!("linking a call of instance {instance} failed: {e}");
+        async move {
+            if let Err(e) = state.store.record_progress(&instance, writes, None).await {
+                tracing::error!("linking a call of instance {instance} failed: {e}");
+            }
         }
     }
 }

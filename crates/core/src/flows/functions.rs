@@ -1,14 +1,14 @@
 //! An action's call by its function's kind: `knative-workflow`/`reusable` runs the image as an
 //! implicit function of the flow (a pool keyed by the flow and the function id, not listed
 //! among the namespace's functions; its image is found in the flow's namespace's images, then
-//! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace function,
-//! `knative-global` goes through [`CallRequest::global`], `subflow` runs the child flow
+//! the server-wide ones, and pinned at its first call), `knative-namespace` calls a namespace
+//! function, `knative-global` goes through [`CallRequest::global`], `subflow` runs the child flow
 //! through the [`Subflows`] it is handed (the runner's: this module never calls up into it).
 //! An action's `files` travel with the call to the agent, whatever the function's contract
 //! ([`call_files`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -158,8 +158,8 @@ fn implicit_spec(
 
 /// Calls `name` (a namespace function, or a global service when `owner` is global) on behalf
 /// of the instance's namespace. The invocation is linked from the instance once it is
-/// recorded, before it starts (see [`super::call_log`]) and the lines the function logged go into the instance's log,
-/// attributed to the state.
+/// recorded, while it starts (see [`super::call_log`]), and the lines the function logged go
+/// into the instance's log, attributed to the state.
 async fn invoke(
     state: &Arc<AppState>,
     instance: &InstanceRef,
@@ -174,13 +174,20 @@ async fn invoke(
     );
     let masker = Masker::new(call.secret_values.iter().map(|s| s.as_bytes()));
     let link = super::call_log::Link::new(state, instance, call).with_held(held.clone());
+    // The link is written while the function runs rather than before it starts: one store
+    // write less on an action's path. It is stored before the call's lines and before the
+    // state moves on (awaited below), so the instance never records a result it does not link.
+    let link_write: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let slot = link_write.clone();
     let options = CallOptions {
         cancel: call.cancel.clone(),
         masker,
         files,
         permit: None,
         on_recorded: Some(Box::new(move |id| {
-            Box::pin(async move { link.started(&id, super::call_log::Kind::Invocation).await })
+            let write = tokio::spawn(link.start(&id, super::call_log::Kind::Invocation));
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(write);
+            Box::pin(std::future::ready(()))
         })),
         ..CallOptions::default()
     };
@@ -189,6 +196,12 @@ async fn invoke(
         Owner::Global => CallRequest::global(&instance.namespace, name, body),
     };
     let done = invoker::invoke(state.clone(), request.with(options)).await;
+    let linking = link_write.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(write) = linking {
+        if let Err(e) = write.await {
+            tracing::error!("linking a call of instance {} failed: {e}", instance.id);
+        }
+    }
     if let Some(id) = &done.id {
         super::call_log::function_lines(state, instance, call.state, id, &done.logs).await;
     }

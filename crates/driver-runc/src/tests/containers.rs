@@ -13,7 +13,7 @@ pub(crate) use faasbox_test_registry::OutsideAddress;
 use super::fake_agent;
 use super::fixtures::{
     fixture, network_available, pasta_available, pasta_fixture, reopen, running, spec,
-    with_fake_agent, Fixture,
+    state_tmpfs_mounted, with_fake_agent, Fixture,
 };
 use crate::leftovers;
 use faasbox_driver::{
@@ -367,7 +367,7 @@ async fn failed_starts_leave_nothing_behind() {
 
     // pasta, when chosen, fails: the namespace it was meant for goes again (slirp4netns that
     // fails: `slirp.rs`).
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.network_helper = faasbox_driver::NetworkHelper::Pasta;
     config.pasta_path = "/bin/false".into();
     let broken_pasta = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
@@ -379,7 +379,7 @@ async fn failed_starts_leave_nothing_behind() {
     assert!(err.to_string().contains("pasta failed to start"), "{err}");
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
     // pasta chosen but not installed: the error names its package and the default helper.
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.network_helper = faasbox_driver::NetworkHelper::Pasta;
     config.pasta_path = "no-such-pasta".into();
     let missing = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
@@ -417,9 +417,12 @@ async fn failed_starts_leave_nothing_behind() {
         .await
         .unwrap_err();
     assert!(matches!(err, DriverError::Runtime { .. }), "{err}");
-    // runc says "no such file", crun "No such file".
+    // runc says "no such file", crun "No such file", libcontainer "not found".
+    let message = err.to_string().to_lowercase();
     assert!(
-        err.to_string().to_lowercase().contains("no such file"),
+        message.contains("no such file")
+            || message.contains("/no/such/binary\" not found")
+            || message.contains("not found in path executable=\"/no/such/binary\""),
         "{err}"
     );
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
@@ -495,16 +498,6 @@ async fn stop_all_stops_everything() {
     }
     fx.driver.stop_all().await.unwrap();
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
-}
-
-/// True when `dir` is the mount point of the driver's state tmpfs.
-fn state_tmpfs_mounted(dir: &std::path::Path) -> bool {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let dir = dir.canonicalize().unwrap();
-    table.lines().any(|line| {
-        line.contains(" - tmpfs faasbox-state ")
-            && line.split(' ').nth(4) == Some(dir.to_str().unwrap())
-    })
 }
 
 /// The state directory is a tmpfs while the driver runs: an instance's files are written
@@ -585,7 +578,7 @@ async fn an_image_or_class_the_driver_cannot_provide_is_explained() {
     );
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.runsc_path = None;
     let without_gvisor = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
     let err = without_gvisor
@@ -709,7 +702,7 @@ async fn spare_networks_with_pasta_are_taken_and_stopped_with_everything() {
 async fn spare_networks_are_taken(helper: faasbox_driver::NetworkHelper) {
     use std::os::unix::fs::MetadataExt;
     let Some(fx) = fixture() else { return };
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.network_helper = helper;
     config.spare_networks = 2;
     let driver = crate::RuncDriver::new(config, fx.images.clone()).unwrap();

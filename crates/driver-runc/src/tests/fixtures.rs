@@ -32,6 +32,19 @@ pub(crate) fn oci_runtime_under_test() -> OciRuntime {
     }
 }
 
+/// [`DriverConfig::new`] with this build's `faasbox-oci`, which is not next to a fake agent
+/// (the test executable).
+pub(crate) fn driver_config(
+    state_dir: impl Into<PathBuf>,
+    agent: impl Into<PathBuf>,
+) -> DriverConfig {
+    let mut config = DriverConfig::new(state_dir, agent);
+    if let Some(oci) = faasbox_test_registry::oci_binary() {
+        config.libcontainer_path = oci;
+    }
+    config
+}
+
 /// The test images the fixtures' drivers know: manifest digests (made up) and their layer
 /// directories, as the server's image store gives them.
 #[derive(Default)]
@@ -96,7 +109,7 @@ impl Drop for Fixture {
                 .expect("tokio runtime");
             runtime.block_on(async {
                 let images = Arc::new(TestImages::default());
-                let mut config = DriverConfig::new(&state_dir, &agent);
+                let mut config = driver_config(&state_dir, &agent);
                 config.oci_runtime = oci_runtime;
                 let driver = RuncDriver::new(config, images)?;
                 let report = faasbox_driver::Driver::cleanup_leftovers(&driver).await?;
@@ -151,7 +164,7 @@ pub(crate) fn fixture_configured(
         .expect("chmod temp dir");
     let layer = busybox_layer(&tmp.path().join("layers"));
     let state_dir = tmp.path().join("run");
-    let mut config = DriverConfig::new(&state_dir, &agent);
+    let mut config = driver_config(&state_dir, &agent);
     config.start_timeout = Duration::from_secs(30);
     config.oci_runtime = oci_runtime_under_test();
     configure(&mut config);
@@ -192,7 +205,7 @@ pub(crate) fn reopen_with(
     start_timeout: Duration,
     helper: faasbox_driver::NetworkHelper,
 ) -> RuncDriver {
-    let mut config = DriverConfig::new(&fixture.state_dir, &fixture.agent);
+    let mut config = driver_config(&fixture.state_dir, &fixture.agent);
     config.start_timeout = start_timeout;
     config.network_helper = helper;
     config.oci_runtime = fixture.oci_runtime;
@@ -338,4 +351,14 @@ pub(crate) fn pasta_available() -> bool {
         faasbox_test_registry::cannot_run("pasta is not installed (install the package passt)");
     }
     found
+}
+
+/// True when `dir` is the mount point of the driver's state tmpfs.
+pub(crate) fn state_tmpfs_mounted(dir: &Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = dir.canonicalize().unwrap();
+    table.lines().any(|line| {
+        line.contains(" - tmpfs faasbox-state ")
+            && line.split(' ').nth(4) == Some(dir.to_str().unwrap())
+    })
 }

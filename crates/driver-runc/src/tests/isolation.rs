@@ -292,7 +292,7 @@ async fn an_untraversable_state_directory_turns_user_namespaces_off_with_the_rea
     let Some(fx) = fixture() else { return };
     let closed = tempfile::tempdir().unwrap();
     std::fs::set_permissions(closed.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    let config = crate::DriverConfig::new(closed.path().join("run"), &fx.agent);
+    let config = super::fixtures::driver_config(closed.path().join("run"), &fx.agent);
     let driver = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
     assert_eq!(driver.id_map(), None);
     let problem = driver.user_namespace_problem().unwrap();

@@ -5,11 +5,11 @@
 
 mod agent_e2e;
 mod containers;
-mod crun;
 mod export;
 mod fake_agent;
 mod fixtures;
 mod isolation;
+mod other_runtimes;
 mod runsc;
 mod slirp;
 mod stem;

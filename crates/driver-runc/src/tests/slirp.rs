@@ -190,7 +190,7 @@ async fn a_helper_that_fails_leaves_nothing_behind_and_says_why() {
     let Some(fx) = slirp_fixture(false) else {
         return;
     };
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.network_helper = NetworkHelper::Slirp4netns;
     config.slirp4netns_path = "/bin/false".into();
     let broken = crate::RuncDriver::new(config, fx.images.clone()).unwrap();
@@ -207,7 +207,7 @@ async fn a_helper_that_fails_leaves_nothing_behind_and_says_why() {
     assert_eq!(fx.driver.all_traces().await, Vec::<String>::new());
 
     // A helper that is not installed is named with the package that has it.
-    let mut config = crate::DriverConfig::new(&fx.state_dir, &fx.agent);
+    let mut config = super::fixtures::driver_config(&fx.state_dir, &fx.agent);
     config.network_helper = NetworkHelper::Slirp4netns;
     config.slirp4netns_path = "no-such-slirp4netns".into();
     let missing = crate::RuncDriver::new(config, fx.images.clone()).unwrap();

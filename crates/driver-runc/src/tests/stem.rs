@@ -114,7 +114,9 @@ pub(super) async fn echo(fx: &Fixture, endpoint: faasbox_proto::AgentEndpoint, i
     assert_eq!(output, serde_json::json!({"hello": "stem"}));
 }
 
-fn cgroup_value(fx: &Fixture, id: &str, controller: &str, v2: &str, v1: &str) -> String {
+/// The trimmed value of a cgroup file of instance `id`: `v2` on the unified hierarchy, `v1`
+/// on a controller's own.
+pub(super) fn cgroup_value(fx: &Fixture, id: &str, controller: &str, v2: &str, v1: &str) -> String {
     let (dir, unified) = fx
         .driver
         .cgroup_dir(controller, id)
