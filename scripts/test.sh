@@ -7,9 +7,10 @@
 # if any was skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Free disk at each step, so that a run that runs out of it says where: from a clean clone the
-# whole run took about 7 GB here (2026-12-07: the debug build and the tests' files 5.5 GB, the
-# benchmark's release build 1.5 GB more).
+# Free disk at each step, so that a run that runs out of it says where: from a clean clone under
+# .ci/run (no debug info, the debug build removed before the benchmark's) the target directory
+# peaked at 3.8 GB and the whole run, packages and PostgreSQL's test cluster included, at
+# about 10 GB (2026-12-07).
 disk_report() {
   echo "test.sh: free disk $1: $(df -Ph . | awk 'NR == 2 {print $4 " of " $2}')," \
     "target $(du -sh "${CARGO_TARGET_DIR:-target}" 2>/dev/null | cut -f1)"
