@@ -8,7 +8,8 @@
 //! 2. Warm call through the invoke API against a direct call to the function inside its
 //!    network namespace, both keep-alive, one of each in turn from the same thread.
 //! 3. Throughput with 8 and 32 keep-alive clients, API against direct, one instance taking
-//!    that many calls at once on both sides.
+//!    that many calls at once on both sides; and through a bare TCP relay into the instance
+//!    (one hop that parses nothing): what any forwarding hop leaves on these cores.
 //! 4. Cold starts per second: K functions deployed, all invoked at once.
 //! 5. Noop flows per second with 8 clients; what an action state adds over invoking its
 //!    function.
@@ -41,6 +42,7 @@ mod bench_support;
 mod images;
 #[path = "../tests/support/proc_stat.rs"]
 mod proc_stat;
+mod tcp_relay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -736,28 +738,43 @@ fn cpu_seconds(pid: i32) -> f64 {
     proc_stat::cpu_ticks(pid.unsigned_abs()) as f64 / 100.0
 }
 
-/// Calls per second with `clients` keep-alive clients, through the API and directly: each
-/// client thread holds one connection of each; all run the API side for the set time, then
-/// all the direct side, twice (API, direct, API, direct). The server's and the agent's CPU time
-/// over the run, divided by the calls through the API, is printed too: the direct side uses
+/// Calls per second with `clients` keep-alive clients, through the API, directly and through
+/// a bare TCP relay (one hop that parses nothing, [`tcp_relay`]): each client thread holds one
+/// connection of each; all run the API side for the set time, then all the direct side, then
+/// all the relay side, twice. The relay's rate bounds what any forwarding hop reaches on these
+/// cores, shared with the clients and the function. The server's and the agent's CPU time
+/// over the run, divided by the calls through the API, is printed too: the other sides use
 /// neither, and unlike calls per second it holds on a machine busy with other work.
 fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Report) {
+    const SIDES: usize = 3;
     let barrier = Arc::new(Barrier::new(clients));
     let secs = plan.throughput_secs / 2.0;
+    let function: std::net::SocketAddr = ([127, 0, 0, 1], 8080).into();
+    let relay = tcp_relay::TcpRelay::start(cpu.agent, function, clients);
+    let relay_addr = relay.addr.to_string();
     let states: Vec<_> = (0..clients)
-        .map(|_| (api.connect(), api.headers.clone(), barrier.clone()))
+        .map(|_| {
+            let relay_addr = relay_addr.clone();
+            (
+                api.connect(),
+                api.headers.clone(),
+                barrier.clone(),
+                relay_addr,
+            )
+        })
         .collect();
     let cpu_before = [cpu_seconds(cpu.server), cpu_seconds(cpu.agent)];
     let results = bench_support::in_netns_threads(
         cpu.agent,
         states,
-        move |(mut through_api, headers, barrier)| {
-            let mut direct =
-                KeepAlive::connect("127.0.0.1:8080").expect("connecting to the function");
+        move |(mut through_api, headers, barrier, relay_addr)| {
+            let mut direct = KeepAlive::connect(&function.to_string()).expect("the function");
+            let mut relayed = KeepAlive::connect(&relay_addr).expect("the relay");
             let path = Api::path("warm");
             let direct_headers = direct_headers();
-            // Calls per second of this client: [api, direct]; and its calls through the API.
-            let mut rates = [0.0f64; 2];
+            // Calls per second of this client: [api, direct, relay]; and its calls through
+            // the API.
+            let mut rates = [0.0f64; SIDES];
             let mut api_calls = 0u64;
             for _round in 0..2 {
                 for (side, rate) in rates.iter_mut().enumerate() {
@@ -765,10 +782,11 @@ fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Rep
                     let started = Instant::now();
                     let mut calls = 0u64;
                     while started.elapsed().as_secs_f64() < secs {
-                        if side == 0 {
-                            call(&mut through_api, &path, &headers).expect("call through the API");
-                        } else {
-                            call(&mut direct, "/", &direct_headers).expect("direct call");
+                        match side {
+                            0 => call(&mut through_api, &path, &headers)
+                                .expect("call through the API"),
+                            1 => call(&mut direct, "/", &direct_headers).expect("direct call"),
+                            _ => call(&mut relayed, "/", &direct_headers).expect("relayed call"),
                         }
                         calls += 1;
                     }
@@ -782,10 +800,12 @@ fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Rep
         },
     );
     let cpu_after = [cpu_seconds(cpu.server), cpu_seconds(cpu.agent)];
-    let through_api: f64 = results.iter().map(|(r, _)| r[0]).sum();
-    let direct: f64 = results.iter().map(|(r, _)| r[1]).sum();
+    relay.join();
+    let side = |i: usize| -> f64 { results.iter().map(|(r, _)| r[i]).sum() };
+    let (through_api, direct, relayed) = (side(0), side(1), side(2));
     let api_calls: u64 = results.iter().map(|(_, n)| n).sum();
     let pct = 100.0 * through_api / direct.max(1e-9);
+    let relay_pct = 100.0 * relayed / direct.max(1e-9);
     report.row(
         &format!("throughput, {clients} clients"),
         format!("{through_api:.0}/s"),
@@ -794,14 +814,26 @@ fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Rep
         ">= 60 %",
         Some(pct >= 60.0),
     );
+    report.row(
+        &format!("  one bare TCP relay, {clients} clients"),
+        format!("{relayed:.0}/s"),
+        format!("{direct:.0}/s direct"),
+        format!("{relay_pct:.0} %"),
+        "(bound)",
+        None,
+    );
     report.bench(&format!("tput{clients}"), through_api, "/s");
     report.bench(&format!("floor_tput{clients}_direct"), direct, "/s");
     report.bench(&format!("tput{clients}_pct"), pct, "%");
+    report.bench(&format!("floor_tput{clients}_relay"), relayed, "/s");
+    report.bench(&format!("floor_tput{clients}_relay_pct"), relay_pct, "%");
     let per_call = |i: usize| 1e6 * (cpu_after[i] - cpu_before[i]) / api_calls.max(1) as f64;
     let (server_us, agent_us) = (per_call(0), per_call(1));
     report.notes.push(format!(
         "throughput, {clients} clients: CPU per call through the API: server {server_us:.0} µs, \
-         agent {agent_us:.0} µs ({api_calls} calls)"
+         agent {agent_us:.0} µs ({api_calls} calls); one bare TCP relay (a hop that parses \
+         nothing, one thread per direction) reaches {relay_pct:.0} % of direct: what one hop \
+         leaves on these cores, shared with the clients and the function"
     ));
     report.bench(&format!("cpu_server_per_call{clients}"), server_us, "us");
     report.bench(&format!("cpu_agent_per_call{clients}"), agent_us, "us");
