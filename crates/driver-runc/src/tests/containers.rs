@@ -234,7 +234,14 @@ async fn host_loopback_is_reachable_through_pasta_when_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_are_applied_to_cgroups() {
     let Some(fx) = fixture() else { return };
-    let mut spec = spec(&fx, RuntimeClass::Standard, false);
+    limits_apply(&fx).await;
+}
+
+/// A container started with limits of memory, CPU and processes gets them in its cgroups
+/// (swap off), runs without an OOM kill recorded, and stops leaving no trace; on whichever OCI
+/// runtime `fx` runs (the other runtimes' tests call it too).
+pub(super) async fn limits_apply(fx: &Fixture) {
+    let mut spec = spec(fx, RuntimeClass::Standard, false);
     spec.limits = Limits {
         memory_bytes: 64 << 20,
         cpu_millis: 250,
