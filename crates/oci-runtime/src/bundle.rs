@@ -10,7 +10,8 @@
 //! container's user namespace as runc makes it; libcontainer leaves its loopback interface
 //! down, so once the container is created (its process has not run yet) this process enters
 //! that namespace and brings it up, as runc does (a function without network must still reach
-//! itself on 127.0.0.1). The copy lives in `<root>/.bundle-<id>/` while the container is
+//! itself on 127.0.0.1); on a cgroup v2 host it also writes the "no swap" limit libcontainer
+//! leaves out (see swap_limit). The copy lives in `<root>/.bundle-<id>/` while the container is
 //! made (see spec_copy): libcontainer keeps what it needs of the spec in the container's own
 //! directory, and the container's state names the caller's bundle, as runc's does.
 
@@ -77,6 +78,7 @@ pub(crate) fn create(root: &Path, args: &CreateArgs) -> anyhow::Result<Container
         Some(NetworkNamespace::New) => container_loopback_up(&container),
         _ => Ok(()),
     }
+    .and_then(|()| crate::swap_limit::apply(&spec))
     .and_then(|()| {
         container
             .save()

@@ -12,6 +12,7 @@ mod container_id;
 mod control;
 mod inspect;
 mod spec_copy;
+mod swap_limit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
