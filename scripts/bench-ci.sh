@@ -5,8 +5,9 @@
 # `<!-- perf-table:start -->` and `<!-- perf-table:end -->`) and prints
 #   REGRESSION: <figure> <readme> → <now> (+X %)
 # for each that is more than 20 % worse (latencies, ratios and memory: higher is worse; rates
-# and percentages of the floor: lower is worse; the floors themselves, `floor_*`, are not
-# compared), or "perf: no regression over 20 % against the README table".
+# and percentages of the floor: lower is worse; the floors themselves, `floor_*` and a
+# variant's `<variant>_floor_*`, are not compared), or "perf: no regression over 20 % against
+# the README table".
 #
 # Figures are printed, never asserted: this script exits 0 whatever happens (a failed build or
 # benchmark is reported with the reason), so a slow or noisy CI machine never fails a build.
@@ -71,7 +72,7 @@ fi
 # key value unit (old) joined with key value unit (now); the unit gives the direction.
 awk -v threshold="$threshold" '
   FNR == NR { if ($1 == "BENCH") { old[$2] = $3; unit[$2] = $4 } ; next }
-  $1 == "BENCH" && ($2 in old) && $2 !~ /^floor_/ {
+  $1 == "BENCH" && ($2 in old) && $2 !~ /(^|_)floor_/ {
     key = $2; was = old[key] + 0; now = $3 + 0; u = $4
     higher_is_better = (u == "/s" || u == "%")
     worse = higher_is_better ? was - now : now - was
