@@ -14,7 +14,8 @@ use std::thread::JoinHandle;
 pub struct TcpRelay {
     /// Where clients connect (in the relay's network namespace).
     pub addr: SocketAddr,
-    acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
+    /// Accepts the connections, then hands back their pumps.
+    acceptor: JoinHandle<Vec<JoinHandle<()>>>,
 }
 
 impl TcpRelay {
@@ -48,24 +49,19 @@ impl TcpRelay {
             pumps
         });
         let addr = ready_rx.recv().expect("the relay started");
-        TcpRelay {
-            addr,
-            acceptor: Some(acceptor),
-        }
+        TcpRelay { addr, acceptor }
     }
 
     /// Waits until every relayed connection has closed (the clients closed theirs first).
-    pub fn join(mut self) {
-        if let Some(acceptor) = self.acceptor.take() {
-            for pump in acceptor.join().expect("the relay's acceptor") {
-                pump.join().expect("a relay pump");
-            }
+    pub fn join(self) {
+        for pump in self.acceptor.join().expect("the relay's acceptor") {
+            pump.join().expect("a relay pump");
         }
     }
 }
 
-/// Copies `from` to `to` until `from` ends or either fails, then ends `to`'s writing side so
-/// that the other end sees the close.
+/// Copies `from` to `to` until `from` ends or either fails, then shuts both down, so that the
+/// other direction's pump and both ends see the close.
 fn pump(mut from: TcpStream, mut to: TcpStream) {
     let mut buffer = [0u8; 16 * 1024];
     loop {
