@@ -754,12 +754,11 @@ fn throughput(api: &Api, cpu: Cpu, clients: usize, plan: &Plan, report: &mut Rep
     let relay_addr = relay.addr.to_string();
     let states: Vec<_> = (0..clients)
         .map(|_| {
-            let relay_addr = relay_addr.clone();
             (
                 api.connect(),
                 api.headers.clone(),
                 barrier.clone(),
-                relay_addr,
+                relay_addr.clone(),
             )
         })
         .collect();
